@@ -1,0 +1,112 @@
+import type { Symbol } from '../util/brand.ts';
+
+export type MarketKind = 'spot' | 'perpetual';
+
+/**
+ * A tradable market with the exchange's filters. Prices and amounts are numbers inside Keel and
+ * are rounded to tick and step explicitly at the order boundary (see roundPrice / roundAmount).
+ */
+export interface Instrument {
+  readonly symbol: Symbol;
+  readonly base: string;
+  readonly quote: string;
+  readonly kind: MarketKind;
+  /** Smallest price increment. 0 means unrestricted (backtest research mode). */
+  readonly tickSize: number;
+  /** Smallest amount increment. 0 means unrestricted (fractional sizes, as backtrader). */
+  readonly stepSize: number;
+  readonly minAmount: number;
+  readonly minNotional: number;
+  /** Contract multiplier for derivatives; 1 for spot. */
+  readonly contractSize: number;
+  /** The asset fees and PnL settle in (quote for spot and linear perpetuals). */
+  readonly settle: string;
+}
+
+export interface InstrumentSpec {
+  symbol: string;
+  kind?: MarketKind;
+  tickSize?: number;
+  stepSize?: number;
+  minAmount?: number;
+  minNotional?: number;
+  contractSize?: number;
+}
+
+export function defineInstrument(spec: InstrumentSpec): Instrument {
+  const [pair, settleRaw] = spec.symbol.split(':');
+  const [base, quote] = (pair ?? '').split('/');
+  if (!base || !quote) {
+    throw new Error(`Invalid symbol "${spec.symbol}": expected BASE/QUOTE, e.g. BTC/USDT`);
+  }
+  const kind = spec.kind ?? (settleRaw ? 'perpetual' : 'spot');
+  for (const k of ['tickSize', 'stepSize', 'minAmount', 'minNotional'] as const) {
+    const v = spec[k];
+    if (v !== undefined && !(v >= 0 && Number.isFinite(v))) {
+      throw new Error(`Invalid instrument ${spec.symbol}: ${k} must be a finite number >= 0, got ${v}`);
+    }
+  }
+  return {
+    symbol: spec.symbol as Symbol,
+    base,
+    quote,
+    kind,
+    tickSize: spec.tickSize ?? 0,
+    stepSize: spec.stepSize ?? 0,
+    minAmount: spec.minAmount ?? 0,
+    minNotional: spec.minNotional ?? 0,
+    contractSize: spec.contractSize ?? 1,
+    settle: settleRaw ?? quote,
+  };
+}
+
+export type RoundingMode = 'nearest' | 'down' | 'up';
+
+/** Decimal places of an increment like 0.001 -> 3 (used to strip binary noise after rounding). */
+export function decimalsOf(step: number): number {
+  if (step <= 0) return 0;
+  const s = step.toExponential();
+  const [mant, expStr] = s.split('e');
+  const exp = Number(expStr);
+  const frac = (mant ?? '').split('.')[1]?.length ?? 0;
+  return Math.max(0, frac - exp);
+}
+
+/** Round to a multiple of `step` (0 = no rounding), then to the step's decimals so 0.1+0.2 noise is gone. */
+export function roundToStep(x: number, step: number, mode: RoundingMode): number {
+  if (step <= 0) return x;
+  const q = x / step;
+  // Tolerate binary noise: 0.3/0.1 = 2.9999999999999996 must count as 3 when rounding down.
+  const eps = 1e-9;
+  const n = mode === 'down' ? Math.floor(q + eps) : mode === 'up' ? Math.ceil(q - eps) : Math.round(q);
+  const d = decimalsOf(step);
+  return Number((n * step).toFixed(Math.min(d, 20)));
+}
+
+/** Buy limit prices round down and sell limit prices up would be "worse"; Keel rounds to nearest tick. */
+export function roundPrice(inst: Instrument, price: number, mode: RoundingMode = 'nearest'): number {
+  return roundToStep(price, inst.tickSize, mode);
+}
+
+/** Amounts always round down: never buy or sell more than the strategy asked for. */
+export function roundAmount(inst: Instrument, amount: number): number {
+  return roundToStep(amount, inst.stepSize, 'down');
+}
+
+export type FilterViolation =
+  | { readonly rule: 'min-amount'; readonly message: string }
+  | { readonly rule: 'min-notional'; readonly message: string }
+  | { readonly rule: 'non-positive'; readonly message: string };
+
+/** Checks an order against the exchange filters after rounding; null when it passes. */
+export function checkFilters(inst: Instrument, amount: number, price: number): FilterViolation | null {
+  if (!(amount > 0)) return { rule: 'non-positive', message: `amount ${amount} is not positive after rounding to step ${inst.stepSize}` };
+  if (amount < inst.minAmount) {
+    return { rule: 'min-amount', message: `amount ${amount} is below the minimum ${inst.minAmount} for ${inst.symbol}` };
+  }
+  const notional = amount * price * inst.contractSize;
+  if (notional < inst.minNotional) {
+    return { rule: 'min-notional', message: `notional ${notional} is below the minimum ${inst.minNotional} ${inst.quote} for ${inst.symbol}` };
+  }
+  return null;
+}

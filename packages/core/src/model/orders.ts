@@ -1,0 +1,222 @@
+import type { ClientOrderId, VenueOrderId } from '../util/brand.ts';
+
+export type OrderSide = 'buy' | 'sell';
+export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'GTD';
+export type Liquidity = 'maker' | 'taker';
+
+export type TrailingOffset = { readonly kind: 'amount'; readonly value: number } | { readonly kind: 'percent'; readonly value: number };
+
+interface OrderCommon {
+  readonly id: ClientOrderId;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  /** Base-asset amount (contracts for derivatives), always > 0. */
+  readonly amount: number;
+  readonly timeInForce: TimeInForce;
+  /** Expiry for GTD orders, UTC ms. */
+  readonly expireAt?: number;
+  readonly postOnly?: boolean;
+  readonly reduceOnly?: boolean;
+  /** Free text carried through to fills and reports (e.g. "entry", "take-profit"). */
+  readonly tag?: string;
+  /** Orders in the same OCO group cancel each other when one fills. */
+  readonly ocoGroup?: string;
+  /** For bracket exits: the entry order whose fill activates this order. */
+  readonly parentId?: ClientOrderId;
+}
+
+export type MarketOrder = OrderCommon & { readonly type: 'market' };
+export type LimitOrder = OrderCommon & { readonly type: 'limit'; readonly price: number };
+export type StopMarketOrder = OrderCommon & { readonly type: 'stop-market'; readonly stopPrice: number };
+export type StopLimitOrder = OrderCommon & { readonly type: 'stop-limit'; readonly stopPrice: number; readonly price: number };
+export type TrailingStopOrder = OrderCommon & { readonly type: 'trailing-stop'; readonly trail: TrailingOffset };
+
+/** What a strategy (or a user) asks for. Discriminated on `type`. */
+export type OrderRequest = MarketOrder | LimitOrder | StopMarketOrder | StopLimitOrder | TrailingStopOrder;
+export type OrderType = OrderRequest['type'];
+
+export const ORDER_STATUSES = [
+  'initialized',
+  'denied',
+  'submitted',
+  'accepted',
+  'rejected',
+  'partially-filled',
+  'pending-cancel',
+  'filled',
+  'cancelled',
+  'expired',
+] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+export const ORDER_EVENTS = [
+  'deny',
+  'submit',
+  'accept',
+  'reject',
+  'trigger',
+  'modify',
+  'fill-partial',
+  'fill',
+  'cancel-request',
+  'cancel-reject',
+  'cancel',
+  'expire',
+] as const;
+export type OrderEventKind = (typeof ORDER_EVENTS)[number];
+
+export const TERMINAL_STATUSES: ReadonlySet<OrderStatus> = new Set(['denied', 'rejected', 'filled', 'cancelled', 'expired']);
+
+export function isTerminal(s: OrderStatus): boolean {
+  return TERMINAL_STATUSES.has(s);
+}
+
+/**
+ * The order lifecycle as a table: (status, event) -> status. A pair that is not in the table is
+ * an illegal transition and throws: a venue that reports a fill on a cancelled order is a bug to
+ * see, not a state to guess. `cancel-reject` returns to where the order was before the request,
+ * which depends on whether anything has filled (see `transition`).
+ */
+export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, Partial<Record<OrderEventKind, OrderStatus>>>> = {
+  initialized: { deny: 'denied', submit: 'submitted' },
+  submitted: {
+    accept: 'accepted',
+    reject: 'rejected',
+    'fill-partial': 'partially-filled',
+    fill: 'filled',
+    'cancel-request': 'pending-cancel',
+    cancel: 'cancelled',
+    expire: 'expired',
+  },
+  accepted: {
+    trigger: 'accepted',
+    modify: 'accepted',
+    'fill-partial': 'partially-filled',
+    fill: 'filled',
+    'cancel-request': 'pending-cancel',
+    cancel: 'cancelled',
+    expire: 'expired',
+  },
+  'partially-filled': {
+    trigger: 'partially-filled',
+    modify: 'partially-filled',
+    'fill-partial': 'partially-filled',
+    fill: 'filled',
+    'cancel-request': 'pending-cancel',
+    cancel: 'cancelled',
+    expire: 'expired',
+  },
+  'pending-cancel': {
+    'fill-partial': 'pending-cancel',
+    fill: 'filled',
+    cancel: 'cancelled',
+    expire: 'expired',
+    'cancel-reject': 'accepted',
+  },
+  denied: {},
+  rejected: {},
+  filled: {},
+  cancelled: {},
+  expired: {},
+};
+
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly from: OrderStatus,
+    readonly event: OrderEventKind,
+    readonly orderId?: string,
+  ) {
+    super(`Illegal order transition: ${event} in status ${from}${orderId ? ` (order ${orderId})` : ''}`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+export function canTransition(from: OrderStatus, event: OrderEventKind): boolean {
+  return ORDER_TRANSITIONS[from][event] !== undefined;
+}
+
+export function transition(from: OrderStatus, event: OrderEventKind, filledAmount = 0, orderId?: string): OrderStatus {
+  const to = ORDER_TRANSITIONS[from][event];
+  if (to === undefined) throw new IllegalTransitionError(from, event, orderId);
+  if (event === 'cancel-reject') return filledAmount > 0 ? 'partially-filled' : 'accepted';
+  return to;
+}
+
+/** The mutable state of one order as the engine and the stores track it. */
+export interface OrderState {
+  readonly request: OrderRequest;
+  status: OrderStatus;
+  filled: number;
+  /** Volume-weighted average fill price (NaN before the first fill). */
+  avgPrice: number;
+  fee: number;
+  createdAt: number;
+  updatedAt: number;
+  venueOrderId?: VenueOrderId;
+  /** For stops: whether the trigger has been hit. For trailing stops: the current stop level. */
+  triggered: boolean;
+  stopLevel: number;
+  /** Why it was denied, rejected, cancelled or expired, for humans. */
+  reason?: string;
+  /** Price the order was decided at (the signal bar's close), used by the submission check. */
+  decisionPrice: number;
+  /** Inactive until its parent fills (bracket exits). */
+  active: boolean;
+}
+
+export function newOrderState(request: OrderRequest, time: number, decisionPrice: number): OrderState {
+  return {
+    request,
+    status: 'initialized',
+    filled: 0,
+    avgPrice: Number.NaN,
+    fee: 0,
+    createdAt: time,
+    updatedAt: time,
+    triggered: false,
+    stopLevel: Number.NaN,
+    decisionPrice,
+    active: request.parentId === undefined,
+  };
+}
+
+export function remaining(o: OrderState): number {
+  return o.request.amount - o.filled;
+}
+
+/** One execution against an order. */
+export interface Fill {
+  readonly orderId: ClientOrderId;
+  readonly tradeId: string;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly price: number;
+  readonly amount: number;
+  readonly fee: number;
+  readonly feeAsset: string;
+  readonly liquidity: Liquidity;
+  readonly time: number;
+  readonly tag?: string;
+}
+
+/** Validates a request's own fields (not exchange filters); returns a reason or null. */
+export function validateOrderRequest(r: OrderRequest): string | null {
+  if (!(r.amount > 0) || !Number.isFinite(r.amount)) return `amount must be a finite number > 0, got ${r.amount}`;
+  if (r.timeInForce === 'GTD' && r.expireAt === undefined) return 'timeInForce GTD needs expireAt';
+  switch (r.type) {
+    case 'market':
+      if (r.postOnly) return 'a market order cannot be post-only';
+      return null;
+    case 'limit':
+      return r.price > 0 ? null : `limit price must be > 0, got ${r.price}`;
+    case 'stop-market':
+      return r.stopPrice > 0 ? null : `stop price must be > 0, got ${r.stopPrice}`;
+    case 'stop-limit':
+      if (!(r.stopPrice > 0)) return `stop price must be > 0, got ${r.stopPrice}`;
+      return r.price > 0 ? null : `limit price must be > 0, got ${r.price}`;
+    case 'trailing-stop':
+      if (!(r.trail.value > 0)) return `trailing offset must be > 0, got ${r.trail.value}`;
+      if (r.trail.kind === 'percent' && r.trail.value >= 100) return `trailing percent must be < 100, got ${r.trail.value}`;
+      return null;
+  }
+}

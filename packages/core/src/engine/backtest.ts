@@ -1,0 +1,219 @@
+import { type BarSeries, type FeedKey, emptyBar, readBar } from '../model/bar.ts';
+import { SimulatedClock } from '../model/clock.ts';
+import { type Instrument, type InstrumentSpec, defineInstrument } from '../model/instrument.ts';
+import type { Fill, OrderState } from '../model/orders.ts';
+import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
+import { Account } from '../portfolio/account.ts';
+import { type Metrics, computeMetrics } from '../metrics/stats.ts';
+import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
+import { type AnyStrategy, parseParams } from '../strategy/api.ts';
+import { type FeeModel, type SlippageModel, percentFee } from '../venue/models.ts';
+import { SimulatedVenue } from '../venue/simulated.ts';
+import { Engine, type RiskRule } from './engine.ts';
+import type { EngineEvent } from './events.ts';
+
+export interface BacktestData {
+  readonly symbol: string;
+  readonly timeframe: Timeframe;
+  readonly series: BarSeries;
+  /** Exchange filters; omitted = research mode (no tick/step rounding, as backtrader). */
+  readonly instrument?: InstrumentSpec | Instrument;
+}
+
+export interface BacktestConfig {
+  readonly strategy: AnyStrategy;
+  readonly params?: unknown;
+  /** The first entry is the primary feed (equity is recorded on its bars). */
+  readonly data: readonly BacktestData[];
+  readonly cash?: number;
+  /** Account currency; default: the primary market's quote. */
+  readonly currency?: string;
+  /** Taker fee rate per side (0.001 = 0.1 %). Default 0. */
+  readonly fee?: number;
+  /** Maker fee rate; default = fee. */
+  readonly makerFee?: number;
+  readonly feeAsset?: 'quote' | 'base';
+  /** A fee model overrides fee/makerFee/feeAsset. */
+  readonly feeModel?: FeeModel;
+  readonly slippage?: SlippageModel;
+  readonly latencyBars?: number;
+  readonly latencyMs?: number;
+  readonly submissionCheck?: boolean;
+  readonly allowShortSpot?: boolean;
+  readonly risk?: readonly RiskRule[];
+  /** Only bars with open time in [from, to) are replayed. */
+  readonly from?: number;
+  readonly to?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly onEvent?: (e: EngineEvent) => void;
+}
+
+export interface BacktestResult {
+  readonly strategy: string;
+  readonly params: unknown;
+  readonly feeds: readonly (FeedKey & { bars: number; first: number; last: number })[];
+  readonly startValue: number;
+  readonly finalValue: number;
+  readonly finalCash: number;
+  readonly metrics: Metrics;
+  readonly trades: readonly Trade[];
+  readonly openTrades: readonly OpenTrade[];
+  readonly fills: readonly Fill[];
+  readonly orders: readonly OrderState[];
+  readonly equity: { readonly times: Float64Array; readonly values: Float64Array };
+  readonly errors: readonly { time: number; hook: string; message: string }[];
+}
+
+function toInstrument(d: BacktestData): Instrument {
+  const i = d.instrument;
+  if (i && 'base' in i) return i;
+  return defineInstrument({ ...(i ?? {}), symbol: d.symbol });
+}
+
+function rangeOf(s: BarSeries, from?: number, to?: number): [number, number] {
+  let a = 0;
+  let b = s.length;
+  if (from !== undefined) while (a < b && (s.time[a] as number) < from) a++;
+  if (to !== undefined) while (b > a && (s.time[b - 1] as number) >= to) b--;
+  return [a, b];
+}
+
+/** Replays bars through the same Engine the paper and live runtimes use. Deterministic. */
+export function runBacktest(cfg: BacktestConfig): BacktestResult {
+  if (cfg.data.length === 0) throw new Error('Backtest needs at least one data feed');
+  const params = parseParams(cfg.strategy, cfg.params);
+  const instruments = cfg.data.map(toInstrument);
+  const uniq = new Map<string, Instrument>();
+  for (const i of instruments) if (!uniq.has(i.symbol)) uniq.set(i.symbol, i);
+  const primaryInst = instruments[0] as Instrument;
+  const startValue = cfg.cash ?? 10_000;
+  const account = new Account(cfg.currency ?? primaryInst.quote, startValue);
+  const fees = cfg.feeModel ?? percentFee(cfg.fee ?? 0, { ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}), ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}) });
+  const venue = new SimulatedVenue([...uniq.values()], account, {
+    fees,
+    ...(cfg.slippage ? { slippage: cfg.slippage } : {}),
+    ...(cfg.latencyBars !== undefined ? { latencyBars: cfg.latencyBars } : {}),
+    ...(cfg.latencyMs !== undefined ? { latencyMs: cfg.latencyMs } : {}),
+    ...(cfg.submissionCheck !== undefined ? { submissionCheck: cfg.submissionCheck } : {}),
+    ...(cfg.allowShortSpot !== undefined ? { allowShortSpot: cfg.allowShortSpot } : {}),
+  });
+  const clock = new SimulatedClock(0);
+  const tracker = new TradeTracker();
+  const userEvents = cfg.onEvent;
+  const engine = new Engine({
+    clock,
+    setTime: (t) => clock.set(t),
+    instruments: [...uniq.values()],
+    account,
+    venue,
+    strategy: cfg.strategy,
+    params,
+    feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
+    ...(cfg.risk ? { risk: cfg.risk } : {}),
+    onEvent: (e) => {
+      if (e.type === 'order.filled') tracker.onFill(e.fill, e.fill.feeAsset === primaryInst.base ? e.fill.fee * e.fill.price : e.fill.fee);
+      if (userEvents) userEvents(e);
+    },
+  });
+  engine.start();
+
+  const ranges = cfg.data.map((d) => rangeOf(d.series, cfg.from, cfg.to));
+  const [p0, p1] = ranges[0] as [number, number];
+  const primaryLen = p1 - p0;
+  const times = new Float64Array(primaryLen);
+  const values = new Float64Array(primaryLen);
+  const exposed = new Uint8Array(primaryLen);
+  const total = ranges.reduce((a, [x, y]) => a + (y - x), 0);
+  const progress = cfg.onProgress;
+  const bar = emptyBar();
+
+  if (cfg.data.length === 1) {
+    const s = (cfg.data[0] as BacktestData).series;
+    const pos = account.position(primaryInst);
+    const tfEnd = (cfg.data[0] as BacktestData).timeframe;
+    const ms = timeframeMs(tfEnd);
+    const simple = account.balances.size === 0;
+    for (let i = p0, k = 0; i < p1; i++, k++) {
+      readBar(s, i, bar);
+      engine.onBar(0, bar);
+      times[k] = tfEnd === '1M' ? timeframeEnd('1M', bar.time) : bar.time + ms;
+      values[k] = simple && account.balances.size === 0 ? account.equity() : engine.equity();
+      exposed[k] = pos.size !== 0 ? 1 : 0;
+      if (progress && (k & 0xffff) === 0xffff) progress(k + 1, total);
+    }
+  } else {
+    // k-way merge by (close time, feed index): deterministic for any number of feeds.
+    const cursors = ranges.map(([a]) => a);
+    const ends = cfg.data.map((d) => (d.timeframe === '1M' ? (t: number) => timeframeEnd('1M', t) : ((m) => (t: number) => t + m)(timeframeMs(d.timeframe))));
+    let k = 0;
+    let done = 0;
+    const closeAt = (f: number): number => {
+      const c = cursors[f] as number;
+      if (c >= (ranges[f] as [number, number])[1]) return Number.POSITIVE_INFINITY;
+      return (ends[f] as (t: number) => number)((cfg.data[f] as BacktestData).series.time[c] as number);
+    };
+    for (;;) {
+      let best = -1;
+      let bestT = Number.POSITIVE_INFINITY;
+      for (let f = 0; f < cfg.data.length; f++) {
+        const t = closeAt(f);
+        if (t < bestT) {
+          bestT = t;
+          best = f;
+        }
+      }
+      if (best < 0) break;
+      const c = cursors[best] as number;
+      readBar((cfg.data[best] as BacktestData).series, c, bar);
+      cursors[best] = c + 1;
+      engine.onBar(best, bar);
+      done++;
+      if (best === 0) {
+        times[k] = bestT;
+        k++;
+      }
+      // Record equity once every feed closing at this instant has been processed.
+      let nextT = Number.POSITIVE_INFINITY;
+      for (let f = 0; f < cfg.data.length; f++) nextT = Math.min(nextT, closeAt(f));
+      if (k > 0 && nextT > (times[k - 1] as number)) {
+        values[k - 1] = engine.equity();
+        let any = 0;
+        for (const p of account.positions) if (p.size !== 0) any = 1;
+        exposed[k - 1] = any;
+      }
+      if (progress && (done & 0xffff) === 0) progress(done, total);
+    }
+  }
+  engine.stop();
+  if (progress) progress(total, total);
+
+  const trades = tracker.closed;
+  const metrics = computeMetrics({
+    equity: values,
+    times,
+    exposed,
+    trades,
+    startValue,
+    barMs: timeframeMs((cfg.data[0] as BacktestData).timeframe),
+    feesPaid: account.feesPaid,
+    turnover: account.turnover,
+  });
+  return {
+    strategy: cfg.strategy.name,
+    params,
+    feeds: cfg.data.map((d, i) => {
+      const [a, b] = ranges[i] as [number, number];
+      return { symbol: d.symbol, timeframe: d.timeframe, bars: b - a, first: b > a ? (d.series.time[a] as number) : Number.NaN, last: b > a ? (d.series.time[b - 1] as number) : Number.NaN };
+    }),
+    startValue,
+    finalValue: primaryLen > 0 ? (values[primaryLen - 1] as number) : startValue,
+    finalCash: account.cash,
+    metrics,
+    trades,
+    openTrades: tracker.openTrades(),
+    fills: engine.fills,
+    orders: [...engine.orders.values()],
+    equity: { times, values },
+    errors: engine.errors,
+  };
+}

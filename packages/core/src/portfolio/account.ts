@@ -1,0 +1,172 @@
+import type { Instrument } from '../model/instrument.ts';
+import type { OrderSide } from '../model/orders.ts';
+
+/**
+ * A position in one instrument. Long is size > 0, short is size < 0.
+ * Spot positions hold the base asset (their notional moves cash); perpetual positions hold
+ * contracts whose notional does not move cash: only realised PnL and fees do (margin accounting).
+ */
+export interface Position {
+  readonly instrument: Instrument;
+  size: number;
+  /** Average entry price of the open size (NaN when flat). */
+  avgPrice: number;
+  realizedPnl: number;
+  lastPrice: number;
+  /** Margin locked by a perpetual position (notional / leverage); 0 for spot. */
+  margin: number;
+  leverage: number;
+}
+
+export interface FillResult {
+  /** Signed size change applied to the position. */
+  readonly delta: number;
+  /** Realised PnL of the closed part (before fees). */
+  readonly realized: number;
+  readonly closedSize: number;
+  readonly wasFlat: boolean;
+  readonly isFlat: boolean;
+}
+
+/**
+ * Cash and positions. The arithmetic for spot follows backtrader's BackBroker step by step
+ * (cash -= size*price; on close, cash += size*entry + pnl), so that final values match the
+ * reference engine bit for bit: see docs/conventions.md.
+ */
+export class Account {
+  /** Balance of the account currency (the currency the portfolio is valued in). */
+  cash: number;
+  /** Other asset balances (quote currencies of cross pairs, fee assets). */
+  readonly balances = new Map<string, number>();
+  readonly positions: Position[] = [];
+  private readonly bySymbol = new Map<string, Position>();
+  feesPaid = 0;
+  turnover = 0;
+
+  constructor(
+    readonly currency: string,
+    initialCash: number,
+  ) {
+    if (!(initialCash >= 0 && Number.isFinite(initialCash))) throw new Error(`Invalid starting cash ${initialCash}: must be a finite number >= 0`);
+    this.cash = initialCash;
+  }
+
+  position(inst: Instrument): Position {
+    let p = this.bySymbol.get(inst.symbol);
+    if (!p) {
+      p = { instrument: inst, size: 0, avgPrice: Number.NaN, realizedPnl: 0, lastPrice: Number.NaN, margin: 0, leverage: 1 };
+      this.bySymbol.set(inst.symbol, p);
+      this.positions.push(p);
+    }
+    return p;
+  }
+
+  find(symbol: string): Position | undefined {
+    return this.bySymbol.get(symbol);
+  }
+
+  balance(asset: string): number {
+    return asset === this.currency ? this.cash : (this.balances.get(asset) ?? 0);
+  }
+
+  adjust(asset: string, delta: number): void {
+    if (asset === this.currency) this.cash += delta;
+    else this.balances.set(asset, (this.balances.get(asset) ?? 0) + delta);
+  }
+
+  /**
+   * Applies one execution. `fee` is in `feeAsset`: the quote/settle asset comes out of that balance;
+   * the base asset comes out of the position (you receive less of what you bought).
+   */
+  applyFill(inst: Instrument, side: OrderSide, price: number, amount: number, fee: number, feeAsset: string): FillResult {
+    const pos = this.position(inst);
+    const delta = side === 'buy' ? amount : -amount;
+    const wasFlat = pos.size === 0;
+    const settle = inst.quote === this.currency ? this.currency : inst.settle;
+    const perp = inst.kind === 'perpetual';
+    let realized = 0;
+    let closedSize = 0;
+    const s = pos.size;
+    if (s === 0 || (s > 0) === (delta > 0)) {
+      // Opening or increasing.
+      if (!perp) this.adjust(settle, -((delta * price) / 1.0) * inst.contractSize);
+      pos.avgPrice = s === 0 ? price : (s * pos.avgPrice + delta * price) / (s + delta);
+      pos.size = s + delta;
+    } else {
+      // Reducing, closing, possibly reversing.
+      const closeAbs = Math.min(Math.abs(delta), Math.abs(s));
+      const closed = s > 0 ? closeAbs : -closeAbs;
+      const e = pos.avgPrice;
+      realized = closed * (price - e) * 1.0 * inst.contractSize;
+      closedSize = closeAbs;
+      if (perp) this.adjust(settle, realized);
+      else this.adjust(settle, (closed * e) / 1.0 * inst.contractSize + realized);
+      pos.realizedPnl += realized;
+      const rest = delta + closed; // what remains of the order after closing (reversal)
+      pos.size = s - closed;
+      if (pos.size === 0) pos.avgPrice = Number.NaN;
+      if (rest !== 0) {
+        if (!perp) this.adjust(settle, -((rest * price) / 1.0) * inst.contractSize);
+        pos.size = rest;
+        pos.avgPrice = price;
+      }
+    }
+    if (fee !== 0) {
+      if (feeAsset === inst.base && !perp) {
+        pos.size -= side === 'buy' ? fee : 0;
+        if (side === 'sell') this.adjust(inst.base, -fee);
+      } else {
+        this.adjust(feeAsset, -fee);
+      }
+      this.feesPaid += feeAsset === inst.base ? fee * price : fee;
+    }
+    this.turnover += amount * price * inst.contractSize;
+    pos.lastPrice = price;
+    if (perp) pos.margin = (Math.abs(pos.size) * price * inst.contractSize) / pos.leverage;
+    return { delta, realized, closedSize, wasFlat, isFlat: pos.size === 0 };
+  }
+
+  /** Value of one position in its settle currency, with backtrader's exact expression. */
+  positionValue(p: Position): number {
+    if (p.size === 0) return 0;
+    const c = p.lastPrice;
+    if (p.instrument.kind === 'perpetual') return p.size * (c - p.avgPrice) * p.instrument.contractSize;
+    const dv = p.size * c * p.instrument.contractSize;
+    const du = p.size * (c - p.avgPrice) * 1.0 * p.instrument.contractSize;
+    return 0.0 + (dv - du) / 1.0 + du;
+  }
+
+  /** Total value in the account currency. Cross-currency balances are valued by `rate`. */
+  equity(rate?: (asset: string) => number): number {
+    let v = this.cash;
+    const ps = this.positions;
+    if (ps.length === 1) {
+      const p = ps[0] as Position;
+      if (p.size !== 0) v = this.cash + this.convert(this.positionValue(p), p.instrument.quote, rate);
+    } else {
+      let sum = 0.0;
+      for (let i = 0; i < ps.length; i++) {
+        const p = ps[i] as Position;
+        if (p.size !== 0) sum += this.convert(this.positionValue(p), p.instrument.quote, rate);
+      }
+      v = this.cash + sum;
+    }
+    if (this.balances.size > 0) {
+      for (const [asset, amount] of this.balances) if (amount !== 0) v += this.convert(amount, asset, rate);
+    }
+    return v;
+  }
+
+  private convert(amount: number, asset: string, rate?: (asset: string) => number): number {
+    if (asset === this.currency) return amount;
+    if (!rate) throw new Error(`Cannot value ${asset} in ${this.currency}: no ${asset}/${this.currency} market to price it`);
+    return amount * rate(asset);
+  }
+
+  /** Gross exposure (sum of |notional|) in the account currency, for exposure metrics. */
+  grossExposure(): number {
+    let g = 0;
+    for (const p of this.positions) if (p.size !== 0) g += Math.abs(p.size * p.lastPrice * p.instrument.contractSize);
+    return g;
+  }
+}

@@ -1,0 +1,152 @@
+import type { Indicator } from '../indicators/base.ts';
+import type { Bar, FeedKey } from '../model/bar.ts';
+import type { Instrument } from '../model/instrument.ts';
+import type { Fill, OrderRequest, OrderSide, OrderState, TimeInForce, TrailingOffset } from '../model/orders.ts';
+import type { Timeframe } from '../model/timeframe.ts';
+import type { ClientOrderId } from '../util/brand.ts';
+
+/**
+ * The parameter schema port. A zod schema satisfies it structurally, so strategies use zod while
+ * the core keeps zero dependencies.
+ */
+export interface ParamsSchema<P> {
+  safeParse(input: unknown): { success: true; data: P } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+}
+
+export class InvalidParamsError extends Error {
+  constructor(
+    readonly strategy: string,
+    readonly issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
+  ) {
+    super(`Invalid parameters for strategy "${strategy}": ${issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(params)'}: ${i.message}`).join('; ')}`);
+    this.name = 'InvalidParamsError';
+  }
+}
+
+export interface PositionView {
+  readonly symbol: string;
+  readonly size: number;
+  readonly avgPrice: number;
+  readonly unrealizedPnl: number;
+  readonly realizedPnl: number;
+}
+
+export interface PortfolioView {
+  readonly currency: string;
+  readonly cash: number;
+  readonly equity: number;
+  balance(asset: string): number;
+}
+
+/** Order options shared by every order helper. */
+export interface OrderOptions {
+  symbol?: string;
+  timeInForce?: TimeInForce;
+  expireAt?: number;
+  postOnly?: boolean;
+  reduceOnly?: boolean;
+  tag?: string;
+}
+
+/** Request fields the strategy gives; the engine adds id, symbol default and timeInForce default. */
+export type OrderInput =
+  | ({ type: 'market'; side: OrderSide; amount: number } & OrderOptions)
+  | ({ type: 'limit'; side: OrderSide; amount: number; price: number } & OrderOptions)
+  | ({ type: 'stop-market'; side: OrderSide; amount: number; stopPrice: number } & OrderOptions)
+  | ({ type: 'stop-limit'; side: OrderSide; amount: number; stopPrice: number; price: number } & OrderOptions)
+  | ({ type: 'trailing-stop'; side: OrderSide; amount: number; trail: TrailingOffset } & OrderOptions);
+
+export interface BracketInput {
+  symbol?: string;
+  side: OrderSide;
+  amount: number;
+  /** Market entry when omitted. */
+  entryPrice?: number;
+  takeProfit: number;
+  stopLoss: number;
+  tag?: string;
+}
+
+export interface StrategyContext<P = unknown> {
+  /** Current time (ms UTC) from the engine's clock: the close time of the bar being handled. */
+  readonly time: number;
+  readonly params: P;
+  /** The primary market (the first data feed). */
+  readonly symbol: string;
+  readonly instrument: Instrument;
+  readonly portfolio: PortfolioView;
+  /** Registers an indicator on a feed (default: the primary feed); it is updated before onBar. */
+  indicator<I extends Indicator>(ind: I, feed?: FeedRequest): I;
+  /** Subscribes to another feed; must be called in onStart. */
+  subscribe(feed: FeedRequest): FeedKey;
+  position(symbol?: string): PositionView;
+  openOrders(symbol?: string): readonly OrderState[];
+  order(id: ClientOrderId): OrderState | undefined;
+  submit(input: OrderInput): ClientOrderId;
+  buy(amount: number, opts?: OrderOptions): ClientOrderId;
+  sell(amount: number, opts?: OrderOptions): ClientOrderId;
+  /** Market order to bring the position to `fraction` of equity, sized on the last close. */
+  orderTargetPercent(fraction: number, opts?: OrderOptions): ClientOrderId | null;
+  /** Market order closing the whole position (exactly its size). */
+  close(opts?: OrderOptions): ClientOrderId | null;
+  cancel(id: ClientOrderId): void;
+  cancelAll(symbol?: string): void;
+  /** Replaces a working order's price/amount: cancel and re-submit with a new id (returned). */
+  modify(id: ClientOrderId, changes: { price?: number; stopPrice?: number; amount?: number }): ClientOrderId | null;
+  /** Entry + take-profit + stop-loss; the exits are one-cancels-other and activate on the entry fill. */
+  bracket(b: BracketInput): { entry: ClientOrderId; takeProfit: ClientOrderId; stopLoss: ClientOrderId };
+  /** Two orders that cancel each other when one fills. */
+  oco(a: OrderInput, b: OrderInput): [ClientOrderId, ClientOrderId];
+  /** The last closed bar of a feed (default primary). Reused object: copy what you keep. */
+  lastBar(feed?: FeedRequest): Bar | undefined;
+  log(message: string): void;
+}
+
+export interface FeedRequest {
+  readonly symbol?: string;
+  readonly timeframe?: Timeframe;
+}
+
+export interface StrategyDefinition<P, S> {
+  readonly name: string;
+  readonly description?: string;
+  readonly params: ParamsSchema<P>;
+  /**
+   * 'indicators' (default): onBar runs once every indicator registered on that feed is defined,
+   * as backtrader's minimum period. 'none': onBar runs from the first bar.
+   */
+  readonly warmup?: 'indicators' | 'none';
+  onStart(ctx: StrategyContext<P>): S;
+  onBar(ctx: StrategyContext<P>, state: S, bar: Bar, feed: FeedKey): void;
+  onOrder?(ctx: StrategyContext<P>, state: S, order: OrderState): void;
+  onFill?(ctx: StrategyContext<P>, state: S, fill: Fill): void;
+  onStop?(ctx: StrategyContext<P>, state: S): void;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds strategies of any params/state
+export type AnyStrategy = StrategyDefinition<any, any>;
+
+export function defineStrategy<P, S>(def: StrategyDefinition<P, S>): StrategyDefinition<P, S> {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name)) throw new Error(`Strategy name "${def.name}" must be kebab-case (a-z, 0-9, -)`);
+  return def;
+}
+
+/** Validates user params once, at construction, with messages naming the field and the rule. */
+export function parseParams<P>(def: StrategyDefinition<P, unknown>, input: unknown): P {
+  const r = def.params.safeParse(input ?? {});
+  if (!r.success) throw new InvalidParamsError(def.name, r.error.issues);
+  return r.data;
+}
+
+/** Parses `key=value` CLI pairs into numbers/booleans/strings for a params schema. */
+export function paramsFromPairs(pairs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new Error(`Invalid --param "${p}": expected key=value, e.g. fast=10`);
+    const k = p.slice(0, eq).trim();
+    const v = p.slice(eq + 1).trim();
+    out[k] = v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return out;
+}

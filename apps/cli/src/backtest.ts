@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type BacktestResult, type BarSeries, type Timeframe, fixedBpsSlippage, isTimeframe, paramsFromPairs, parseParams, runBacktest, volumeShareSlippage } from '@keel/core';
+import { readBarsFile } from '@keel/data';
+import { formatSummary, resultToJson, writeReport } from '@keel/report';
+import { STRATEGIES, getStrategy } from '@keel/strategies';
+import { UsageError } from './errors.ts';
+import { inferTimeframe, symbolFromFileName } from './infer.ts';
+import { ProgressBar } from './progress.ts';
+
+export const BACKTEST_HELP = `Usage: keel backtest --strategy <name> --data <file.csv[.gz]> [options]
+
+Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
+order decided on bar t fills at bar t+1's open; see docs/conventions.md).
+
+Options:
+  --strategy <name>      built-in strategy: ${Object.keys(STRATEGIES).join(', ')}
+  --data <file>          candles: .csv or .csv.gz (Binance 12-column klines or OHLCV with a header;
+                         timestamps as epoch s/ms/us or ISO text, UTC when no zone is given)
+  --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT)
+  --timeframe <tf>       bar timeframe (default: from the file name or the bar spacing)
+  --param key=value      strategy parameter, repeatable (e.g. --param fast=10 --param slow=30)
+  --cash <n>             starting cash in the quote currency (default 10000)
+  --fee <rate>           taker fee per side, 0.001 = 0.1 % (default 0.001)
+  --maker-fee <rate>     maker fee per side (default: --fee)
+  --slippage-bps <n>     fixed adverse slippage on taker fills, in basis points (default 0)
+  --participation <f>    volume-share fills: at most this fraction of each bar's volume (partial fills)
+  --latency-bars <n>     bars between decision and fill (default 1: next bar's open)
+  --from <time>          first bar (ISO date or epoch ms), --to <time> end (exclusive)
+  --report <dir>         write report.html, result.json, trades.csv, equity.csv, fills.csv
+  --json                 print the whole result as JSON on stdout (no table)
+  --progress             force the progress bar (default: only on a terminal)
+  -h, --help             this help
+`;
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+}
+
+function num(name: string, v: string | undefined, min: number, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`, 'backtest');
+  return n;
+}
+
+function time(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(v) || v.length <= 10 ? v : `${v}Z`);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be an ISO date/time or epoch ms, got "${v}"`, 'backtest');
+  return n;
+}
+
+export async function backtestCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      strategy: { type: 'string' },
+      data: { type: 'string' },
+      symbol: { type: 'string' },
+      timeframe: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      cash: { type: 'string' },
+      fee: { type: 'string' },
+      'maker-fee': { type: 'string' },
+      'slippage-bps': { type: 'string' },
+      participation: { type: 'string' },
+      'latency-bars': { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      report: { type: 'string' },
+      json: { type: 'boolean' },
+      progress: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(BACKTEST_HELP);
+    return 0;
+  }
+  if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
+  if (!values.data) throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
+  const strategy = getStrategy(values.strategy);
+  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  if (!existsSync(values.data)) throw new UsageError(`--data: no such file: ${values.data}`, 'backtest');
+  const parsed = readBarsFile(values.data);
+  const series: BarSeries = parsed.series;
+  if (parsed.quarantined.length > 0) {
+    const q = parsed.quarantined;
+    io.stderr.write(`warning: ${q.length} of ${parsed.rowsIn} rows in ${values.data} were quarantined and skipped (first: line ${q[0]!.line}, ${q[0]!.rule}: ${q[0]!.message})\n`);
+  }
+  if (series.length === 0) throw new UsageError(`${values.data} has no usable rows`, 'backtest');
+  for (let i = 1; i < series.length; i++) {
+    if ((series.time[i] as number) <= (series.time[i - 1] as number)) {
+      throw new UsageError(`${values.data}: timestamps are not strictly increasing at data row ${i + 1} (${new Date(series.time[i] as number).toISOString()}); sort and de-duplicate the file (keel data import does this)`, 'backtest');
+    }
+  }
+  const symbol = values.symbol ?? symbolFromFileName(values.data);
+  if (!symbol) throw new UsageError('cannot tell the market from the file name: pass --symbol, e.g. --symbol BTC/USDT', 'backtest');
+  if (!/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i.test(symbol)) throw new UsageError(`--symbol must look like BTC/USDT, got "${symbol}"`, 'backtest');
+  let timeframe: Timeframe | undefined;
+  if (values.timeframe !== undefined) {
+    if (!isTimeframe(values.timeframe)) throw new UsageError(`--timeframe "${values.timeframe}" is not a timeframe (1m, 5m, 1h, 1d, ...)`, 'backtest');
+    timeframe = values.timeframe;
+  } else timeframe = inferTimeframe(values.data, series);
+  if (!timeframe) throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
+  const fee = num('fee', values.fee, 0, 0.001);
+  const bar = new ProgressBar('backtest', io.stderr, values.progress === true);
+  const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
+  const participation = values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
+  const t0 = performance.now();
+  const from = time('from', values.from);
+  const to = time('to', values.to);
+  const result: BacktestResult = runBacktest({
+    strategy,
+    params,
+    data: [{ symbol: symbol.toUpperCase(), timeframe, series }],
+    cash: num('cash', values.cash, 0, 10_000),
+    fee,
+    ...(values['maker-fee'] !== undefined ? { makerFee: num('maker-fee', values['maker-fee'], 0, fee) } : {}),
+    ...(participation !== undefined ? { slippage: volumeShareSlippage(participation) } : slippageBps > 0 ? { slippage: fixedBpsSlippage(slippageBps) } : {}),
+    ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
+    ...(from !== undefined ? { from } : {}),
+    ...(to !== undefined ? { to } : {}),
+    onProgress: (d, t) => bar.update(d, t),
+  });
+  const secs = (performance.now() - t0) / 1000;
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(resultToJson(result), null, 1)}\n`);
+  } else {
+    io.stdout.write(`${formatSummary(result)}\n`);
+    io.stdout.write(`${result.feeds[0]!.bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
+  }
+  if (values.report) {
+    const paths = await writeReport(path.resolve(values.report), result, series);
+    const html = Object.values(paths).find((p) => String(p).endsWith('.html'));
+    io.stderr.write(`report written: ${html ?? values.report}\n`);
+  }
+  if (result.errors.length > 0) io.stderr.write(`warning: the strategy raised ${result.errors.length} error(s); first: ${result.errors[0]!.hook}: ${result.errors[0]!.message}\n`);
+  return 0;
+}

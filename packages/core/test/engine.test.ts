@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { readBarsFile } from '@keel/data';
+import { type Bar, type BarSeries, SMA, defineStrategy, runBacktest, sliceSeries, timeframeMs } from '../src/index.ts';
+import { HAS_SHARED_DATA, dataFile, noteSkip } from '../../../test-support/shared.ts';
+import { bars, scripted } from './helpers.ts';
+
+const anyParams = { safeParse: (x: unknown) => ({ success: true as const, data: x }) };
+
+/** Records every bar each feed delivers, and trades on the 1h SMA. */
+function mtfStrategy(log: string[]) {
+  return defineStrategy({
+    name: 'mtf-probe',
+    params: anyParams,
+    warmup: 'none',
+    onStart(ctx) {
+      ctx.subscribe({ timeframe: '1h' });
+      if (ctx.symbol === 'BTC/USDT') ctx.subscribe({ symbol: 'ETH/USDT', timeframe: '1m' });
+      return { sma: ctx.indicator(new SMA(3), { timeframe: '1h' }) };
+    },
+    onBar(ctx, s, bar: Bar, feed) {
+      log.push(`${ctx.time}|${feed.symbol}@${feed.timeframe}|${bar.time}|${bar.open}|${bar.high}|${bar.low}|${bar.close}|${bar.volume.toFixed(8)}`);
+      if (feed.timeframe === '1h' && s.sma.ready) {
+        if (bar.close > s.sma.value && ctx.position().size === 0) ctx.buy(0.01);
+        else if (bar.close < s.sma.value && ctx.position().size > 0) ctx.close();
+      }
+      if (feed.symbol === 'ETH/USDT' && ctx.position('ETH/USDT').size === 0 && bar.close < bar.open * 0.999) ctx.buy(0.1, { symbol: 'ETH/USDT' });
+    },
+  });
+}
+
+if (!HAS_SHARED_DATA) noteSkip('engine on real data');
+
+describe.skipIf(!HAS_SHARED_DATA)('engine on real data', () => {
+  const btc = HAS_SHARED_DATA ? readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series : (undefined as unknown as BarSeries);
+  const eth = HAS_SHARED_DATA ? readBarsFile(dataFile('binance_ETHUSDT_1m_2024-01.csv.gz')).series : (undefined as unknown as BarSeries);
+  const hourly = HAS_SHARED_DATA ? readBarsFile(dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz')).series : (undefined as unknown as BarSeries);
+
+  const runOn = (n: number, log: string[]) =>
+    runBacktest({
+      strategy: mtfStrategy(log),
+      data: [
+        { symbol: 'BTC/USDT', timeframe: '1m', series: sliceSeries(btc, 0, n) },
+        { symbol: 'ETH/USDT', timeframe: '1m', series: sliceSeries(eth, 0, n) },
+      ],
+      cash: 100_000,
+      fee: 0.001,
+    });
+
+  it('1h bars built from 1m equal the exchange’s own 1h candles, delivered only when closed', () => {
+    const log: string[] = [];
+    runOn(btc.length, log);
+    const hours = log.filter((l) => l.includes('BTC/USDT@1h'));
+    expect(hours.length).toBe(744); // the lone 2024-02-01 00:00 bar does not complete an hour
+    const start = hourly.time.indexOf(btc.time[0]!);
+    for (let h = 0; h < hours.length; h++) {
+      const [now, , t, o, hi, lo, c, v] = hours[h]!.split('|').map(Number);
+      const i = start + h;
+      expect(t).toBe(hourly.time[i]);
+      expect(now, 'delivered at the hour’s close, not before').toBe(t! + 3_600_000);
+      expect([o, hi, lo, c]).toEqual([hourly.open[i], hourly.high[i], hourly.low[i], hourly.close[i]]);
+      expect(Math.abs(v! - hourly.volume[i]!) / hourly.volume[i]!).toBeLessThan(1e-9);
+    }
+  });
+
+  it('no lookahead: results on a prefix equal the prefix of results on all the data', () => {
+    const full: string[] = [];
+    const rFull = runOn(20_000, full);
+    for (const n of [1_000, 7_321, 12_345]) {
+      const part: string[] = [];
+      const r = runOn(n, part);
+      expect(part).toEqual(full.slice(0, part.length));
+      expect(Array.from(r.equity.values)).toEqual(Array.from(rFull.equity.values.subarray(0, n)));
+      const fillsBefore = rFull.fills.filter((f) => f.time <= btc.time[n - 1]! + 60_000);
+      expect(r.fills).toEqual(fillsBefore);
+    }
+  });
+
+  it('multi-symbol: trades on both markets, the portfolio values both', () => {
+    const log: string[] = [];
+    const r = runOn(5_000, log);
+    const symbols = new Set(r.fills.map((f) => f.symbol));
+    expect(symbols).toEqual(new Set(['BTC/USDT', 'ETH/USDT']));
+    expect(log.some((l) => l.includes('ETH/USDT@1m'))).toBe(true);
+  });
+
+  it('determinism: the same input gives a byte-identical result', () => {
+    const a = JSON.stringify(runOn(10_000, []), (_k, v) => (v instanceof Float64Array ? Array.from(v) : v));
+    const b = JSON.stringify(runOn(10_000, []), (_k, v) => (v instanceof Float64Array ? Array.from(v) : v));
+    expect(a).toBe(b);
+  });
+});
+
+describe('engine', () => {
+  it('a strategy exception becomes an error event and the run goes on', () => {
+    const s = bars([[100, 101, 99, 100], [100, 101, 99, 100], [100, 101, 99, 100]]);
+    const events: string[] = [];
+    const r = runBacktest({
+      strategy: scripted({ 1: () => { throw new Error('boom'); }, 2: (c) => void c.buy(1) }),
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s }],
+      onEvent: (e) => events.push(e.type),
+    });
+    expect(r.errors).toEqual([{ time: s.time[1]! + 60_000, hook: 'onBar', message: 'boom' }]);
+    expect(events).toContain('strategy.error');
+    expect(r.orders).toHaveLength(1);
+  });
+
+  it('invalid parameters are refused at construction with the field and the rule', () => {
+    const strict = defineStrategy({
+      name: 'needs-fast',
+      params: { safeParse: (x: unknown) => ((x as { fast?: number }).fast! > 0 ? { success: true as const, data: x } : { success: false as const, error: { issues: [{ path: ['fast'], message: 'must be > 0' }] } }) },
+      onStart: () => ({}),
+      onBar: () => {},
+    });
+    expect(() => runBacktest({ strategy: strict, params: { fast: -1 }, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars([[1, 1, 1, 1]]) }] })).toThrow(/fast: must be > 0/);
+  });
+
+  it('timeframe arithmetic: weeks start on Monday, months are calendar months', async () => {
+    const { timeframeStart, timeframeEnd, isoUtc } = await import('../src/index.ts');
+    expect(isoUtc(timeframeStart('1w', Date.UTC(2024, 0, 3, 12)))).toBe('2024-01-01T00:00:00Z'); // Wed -> Mon
+    expect(isoUtc(timeframeStart('1M', Date.UTC(2024, 1, 29, 23)))).toBe('2024-02-01T00:00:00Z');
+    expect(isoUtc(timeframeEnd('1M', Date.UTC(2024, 11, 1)))).toBe('2025-01-01T00:00:00Z');
+    expect(timeframeMs('4h')).toBe(14_400_000);
+  });
+});

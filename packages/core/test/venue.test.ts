@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { type BacktestConfig, fixedBpsSlippage, runBacktest, volumeShareSlippage } from '../src/index.ts';
+import { at, bars, scripted } from './helpers.ts';
+
+// Oracle: the documented fill conventions (docs/conventions.md), computed by hand per bar.
+const run = (series: ReturnType<typeof bars>, strategy: BacktestConfig['strategy'], extra: Partial<BacktestConfig> = {}) =>
+  runBacktest({ strategy, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }], cash: 10_000, fee: 0.001, ...extra });
+
+const up = [100, 101, 99, 100.5];
+
+describe('simulated venue', () => {
+  it('a market order decided on bar t fills at bar t+1 open, taker fee = rate x notional', () => {
+    const r = run(bars([up, [102, 103, 101, 102.5], up]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })));
+    expect(r.fills).toHaveLength(1);
+    expect(r.fills[0]).toMatchObject({ price: 102, amount: 1, liquidity: 'taker' });
+    expect(r.fills[0]!.fee).toBe(1 * 0.001 * 102);
+    expect(r.finalCash).toBeCloseTo(10_000 - 102 - 0.102, 10);
+  });
+
+  it('latencyBars=2 fills one bar later', () => {
+    const r = run(bars([up, [102, 103, 101, 102.5], [104, 105, 103, 104]]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { latencyBars: 2 });
+    expect(r.fills[0]!.price).toBe(104);
+  });
+
+  it('a resting buy limit fills at its price as maker when the low reaches it; a gap below fills at the open', () => {
+    const s = bars([up, [100, 100.5, 98, 99], [97, 99, 96, 98]]);
+    const r = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98.5 })), { makerFee: 0.0002 });
+    expect(r.fills[0]).toMatchObject({ price: 98.5, liquidity: 'maker' });
+    expect(r.fills[0]!.fee).toBeCloseTo(98.5 * 0.0002, 12);
+    const g = run(bars([up, [100, 100.5, 99.5, 100], [97, 99, 96, 98]]), scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98.5 })));
+    expect(g.fills[0]).toMatchObject({ price: 97 });
+  });
+
+  it('a limit marketable on arrival fills at the open as taker; post-only is rejected instead', () => {
+    const s = bars([up, [95, 96, 94, 95]]);
+    const r = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98 })));
+    expect(r.fills[0]).toMatchObject({ price: 95, liquidity: 'taker' });
+    const p = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98, postOnly: true })));
+    expect(p.fills).toHaveLength(0);
+    expect(p.orders[0]!.status).toBe('rejected');
+    expect(p.orders[0]!.reason).toMatch(/post-only/);
+  });
+
+  it('stop-market: a touch fills at the stop, a gap through fills at the open', () => {
+    const buyThenStop = (rows: number[][]) =>
+      run(bars(rows), scripted({ 0: (c) => void c.buy(1), 1: (c) => void c.submit({ type: 'stop-market', side: 'sell', amount: 1, stopPrice: 97 }) }));
+    const touch = buyThenStop([up, up, [99, 100, 96, 98]]);
+    expect(touch.fills[1]).toMatchObject({ side: 'sell', price: 97, liquidity: 'taker' });
+    const gap = buyThenStop([up, up, [95, 96, 94, 95]]);
+    expect(gap.fills[1]).toMatchObject({ side: 'sell', price: 95 });
+  });
+
+  it('stop-limit: triggers at the stop, then fills only at its limit or better', () => {
+    // Bullish bar path O,L,H,C = 100, 99.8, 103, 102.5: the stop at 102 triggers, limit 101.5 is not reached after it.
+    const r = run(bars([up, [100, 103, 99.8, 102.5], [102, 102.2, 101, 101.2]]), scripted(at(0, { type: 'stop-limit', side: 'buy', amount: 1, stopPrice: 102, price: 101.5 })));
+    expect(r.fills).toHaveLength(1);
+    expect(r.fills[0]).toMatchObject({ price: 101.5, liquidity: 'maker' });
+    expect(r.fills[0]!.time).toBe(r.equity.times[2]);
+  });
+
+  it('trailing stop (percent) follows the high and fills at high x (1 - pct)', () => {
+    const r = run(
+      bars([up, up, [100, 110, 100, 109], [109, 109.5, 104, 105]]),
+      scripted({ 0: (c) => void c.buy(1), 1: (c) => void c.submit({ type: 'trailing-stop', side: 'sell', amount: 1, trail: { kind: 'percent', value: 5 } }) }),
+    );
+    expect(r.fills[1]!.side).toBe('sell');
+    expect(r.fills[1]!.price).toBeCloseTo(110 * 0.95, 10);
+  });
+
+  it('bracket: the take-profit fills and cancels the stop-loss (one-cancels-other)', () => {
+    const r = run(
+      bars([up, up, [100, 100.5, 99.5, 100], [100, 106, 99, 105], up]),
+      scripted({ 0: (c) => void c.bracket({ side: 'buy', amount: 1, takeProfit: 105, stopLoss: 95 }) }),
+    );
+    const tags = r.fills.map((f) => `${f.side}@${f.price}:${f.tag}`);
+    expect(tags).toEqual(['buy@100:entry', 'sell@105:take-profit']);
+    const sl = r.orders.find((o) => o.request.tag === 'stop-loss')!;
+    expect(sl.status).toBe('cancelled');
+    expect(sl.reason).toMatch(/OCO/);
+    expect(r.openTrades).toHaveLength(0);
+  });
+
+  it('OCO pair: whichever the bar path reaches first wins', () => {
+    // Bearish bar: O,H,L,C = 100, 103, 96, 97 -> the buy stop at 102 triggers before the buy limit at 97.
+    const r = run(
+      bars([up, [100, 103, 96, 97]]),
+      scripted({ 0: (c) => void c.oco({ type: 'stop-market', side: 'buy', amount: 1, stopPrice: 102 }, { type: 'limit', side: 'buy', amount: 1, price: 97 }) }),
+    );
+    expect(r.fills.map((f) => f.price)).toEqual([102]);
+    expect(r.orders.map((o) => o.status).sort()).toEqual(['cancelled', 'filled']);
+  });
+
+  it('IOC not marketable at the open is cancelled; GTD expires', () => {
+    const s = bars([up, [100, 101, 99, 100], [100, 101, 97, 98]]);
+    const ioc = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98, timeInForce: 'IOC' })));
+    expect(ioc.orders[0]!.status).toBe('cancelled');
+    const gtd = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 97.5, timeInForce: 'GTD', expireAt: s.time[2]! })));
+    expect(gtd.orders[0]!.status).toBe('expired');
+    expect(gtd.fills).toHaveLength(0);
+  });
+
+  it('volume-share slippage: partial fills across bars, capped at the participation rate', () => {
+    const s = bars([up, [100, 101, 99, 100, 10], [100, 101, 99, 100, 10], [100, 101, 99, 100, 10]]);
+    const r = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'GTC' })), { slippage: volumeShareSlippage(0.25, 0) });
+    expect(r.fills.map((f) => f.amount)).toEqual([2.5, 2.5]);
+    expect(r.orders[0]!.status).toBe('filled');
+    const fok = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'FOK' })), { slippage: volumeShareSlippage(0.25, 0) });
+    expect(fok.orders[0]!.status).toBe('cancelled');
+  });
+
+  it('fixed bps slippage moves taker fills against the trader', () => {
+    const r = run(bars([up, [100, 101, 99, 100]]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { slippage: fixedBpsSlippage(10) });
+    expect(r.fills[0]!.price).toBeCloseTo(100.1, 10);
+  });
+
+  it('a buy the cash cannot cover is rejected with a reason; spot cannot sell what it does not hold', () => {
+    const r = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'buy', amount: 1000 })));
+    expect(r.orders[0]!.status).toBe('rejected');
+    expect(r.orders[0]!.reason).toMatch(/insufficient USDT/);
+    const s = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'sell', amount: 1 })));
+    expect(s.orders[0]!.reason).toMatch(/insufficient BTC/);
+  });
+
+  it('reduce-only with nothing to reduce is cancelled; invalid input is denied, not thrown', () => {
+    const r = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'sell', amount: 1, reduceOnly: true })));
+    expect(r.orders[0]!.status).toBe('cancelled');
+    const d = run(bars([up, up]), scripted(at(0, { type: 'limit', side: 'buy', amount: -1, price: 100 })));
+    expect(d.orders[0]!.status).toBe('denied');
+  });
+
+  it('exchange filters: amounts round down to the step, below min notional is denied', () => {
+    const s = bars([up, up]);
+    const strat = scripted({ 0: (c) => void c.buy(0.123456789), 1: () => {} });
+    const r = runBacktest({ strategy: strat, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s, instrument: { tickSize: 0.01, stepSize: 0.001, minNotional: 5 } }] });
+    expect(r.orders[0]!.request.amount).toBe(0.123);
+    const tiny = runBacktest({ strategy: scripted(at(0, { type: 'market', side: 'buy', amount: 0.01 })), data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s, instrument: { stepSize: 0.001, minNotional: 5 } }] });
+    expect(tiny.orders[0]!.status).toBe('denied');
+    expect(tiny.orders[0]!.reason).toMatch(/min/);
+  });
+
+  it('fees in the base asset reduce the amount received', () => {
+    const r = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { feeAsset: 'base' });
+    expect(r.fills[0]!.feeAsset).toBe('BTC');
+    expect(r.openTrades[0]!.size).toBe(1);
+    expect(r.finalCash).toBe(10_000 - 100);
+  });
+});

@@ -1,4 +1,4 @@
-import { type BarSeries, type FeedKey, emptyBar, readBar } from '../model/bar.ts';
+import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
 import { SimulatedClock } from '../model/clock.ts';
 import { type Instrument, type InstrumentSpec, defineInstrument } from '../model/instrument.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
@@ -110,10 +110,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     params,
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
-    onEvent: (e) => {
-      if (e.type === 'order.filled') tracker.onFill(e.fill, e.fill.feeAsset === primaryInst.base ? e.fill.fee * e.fill.price : e.fill.fee);
-      if (userEvents) userEvents(e);
-    },
+    onFill: (f) => tracker.onFill(f, f.feeAsset === primaryInst.base ? f.fee * f.price : f.fee),
+    ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();
 
@@ -125,25 +123,29 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const exposed = new Uint8Array(primaryLen);
   const total = ranges.reduce((a, [x, y]) => a + (y - x), 0);
   const progress = cfg.onProgress;
-  const bar = emptyBar();
 
   if (cfg.data.length === 1) {
+    // Hot loop: the engine reads the bar in place through a cursor; nothing is copied or allocated.
     const s = (cfg.data[0] as BacktestData).series;
+    const cursor = new SeriesCursor(s);
+    const tcol = s.time;
     const pos = account.position(primaryInst);
-    const tfEnd = (cfg.data[0] as BacktestData).timeframe;
-    const ms = timeframeMs(tfEnd);
-    const simple = account.balances.size === 0;
+    const tf = (cfg.data[0] as BacktestData).timeframe;
+    const monthly = tf === '1M';
+    const ms = timeframeMs(tf);
     for (let i = p0, k = 0; i < p1; i++, k++) {
-      readBar(s, i, bar);
-      engine.onBar(0, bar);
-      times[k] = tfEnd === '1M' ? timeframeEnd('1M', bar.time) : bar.time + ms;
-      values[k] = simple && account.balances.size === 0 ? account.equity() : engine.equity();
+      cursor.i = i;
+      engine.onBar(0, cursor);
+      const t = tcol[i] as number;
+      times[k] = monthly ? timeframeEnd('1M', t) : t + ms;
+      values[k] = account.balances.size === 0 ? account.equity() : engine.equity();
       exposed[k] = pos.size !== 0 ? 1 : 0;
-      if (progress && (k & 0xffff) === 0xffff) progress(k + 1, total);
+      if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
     }
   } else {
     // k-way merge by (close time, feed index): deterministic for any number of feeds.
     const cursors = ranges.map(([a]) => a);
+    const feedCursors = cfg.data.map((d) => new SeriesCursor(d.series));
     const ends = cfg.data.map((d) => (d.timeframe === '1M' ? (t: number) => timeframeEnd('1M', t) : ((m) => (t: number) => t + m)(timeframeMs(d.timeframe))));
     let k = 0;
     let done = 0;
@@ -164,9 +166,10 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       }
       if (best < 0) break;
       const c = cursors[best] as number;
-      readBar((cfg.data[best] as BacktestData).series, c, bar);
+      const cur = feedCursors[best] as SeriesCursor;
+      cur.i = c;
       cursors[best] = c + 1;
-      engine.onBar(best, bar);
+      engine.onBar(best, cur);
       done++;
       if (best === 0) {
         times[k] = bestT;

@@ -49,6 +49,8 @@ export interface EngineOptions {
   idFactory?: (seq: number, time: number) => string;
   risk?: readonly RiskRule[];
   onEvent?: (e: EngineEvent) => void;
+  /** A direct hook for every fill (cheaper than events; the backtest's trade list uses it). */
+  onFill?: (fill: Fill) => void;
 }
 
 interface FeedSlot {
@@ -59,13 +61,14 @@ interface FeedSlot {
   readonly execution: boolean;
   readonly indicators: Indicator[];
   readonly derived: { slot: FeedSlot; agg: BarAggregator }[];
-  readonly last: Bar;
+  last: Bar;
   hasLast: boolean;
   warm: boolean;
   /** Strategy asked for this feed (onBar is called for it). */
   subscribed: boolean;
   position: Position;
-  endOf: (open: number) => number;
+  /** Bar length in ms; 0 for calendar months (see timeframeEnd). */
+  readonly ms: number;
 }
 
 /**
@@ -93,10 +96,21 @@ export class Engine {
   private readonly idFactory: (seq: number, time: number) => string;
   private readonly risk: readonly RiskRule[];
   private ocoSeq = 0;
+  private readonly venue: Venue;
+  private readonly setTime: ((t: number) => void) | undefined;
+  private readonly hasChildren = new Set<string>();
+  /** Events are only built when someone listens (the backtest hot path has no listener). */
+  private readonly listening: boolean;
+  private readonly fillHook: ((fill: Fill) => void) | undefined;
+  private readonly views = new Map<string, { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }>();
 
   constructor(private readonly opts: EngineOptions) {
+    this.venue = opts.venue;
+    this.setTime = opts.setTime;
     this.strategy = opts.strategy;
     this.emitEvent = opts.onEvent ?? (() => {});
+    this.listening = opts.onEvent !== undefined;
+    this.fillHook = opts.onFill;
     this.idFactory = opts.idFactory ?? ((s) => `o${s}`);
     this.risk = opts.risk ?? [];
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
@@ -139,10 +153,10 @@ export class Engine {
    */
   onBar(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
-    const closeTime = slot.endOf(bar.time);
-    if (this.opts.setTime) this.opts.setTime(closeTime);
+    const closeTime = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
+    if (this.setTime !== undefined) this.setTime(closeTime);
     this.now = closeTime;
-    this.opts.venue.onBar(slot.key.symbol, bar, closeTime);
+    this.venue.onBar(slot.key.symbol, bar, closeTime);
     slot.position.lastPrice = bar.close;
     this.deliver(slot, bar);
     const d = slot.derived;
@@ -153,17 +167,10 @@ export class Engine {
   }
 
   private deliver(slot: FeedSlot, bar: Bar): void {
-    const last = slot.last;
-    last.time = bar.time;
-    last.open = bar.open;
-    last.high = bar.high;
-    last.low = bar.low;
-    last.close = bar.close;
-    last.volume = bar.volume;
-    last.quoteVolume = bar.quoteVolume;
-    last.trades = bar.trades;
-    last.takerBuyVolume = bar.takerBuyVolume;
+    // No copy: the driver guarantees a bar object stays unchanged until that feed's next bar.
+    slot.last = bar;
     slot.hasLast = true;
+    const last = bar;
     const inds = slot.indicators;
     for (let i = 0; i < inds.length; i++) (inds[i] as Indicator).update(last);
     if (!slot.subscribed || this.stopped) return;
@@ -189,19 +196,19 @@ export class Engine {
     switch (r.type) {
       case 'accepted':
         this.apply(o, 'accept', r.time);
-        this.emitEvent({ type: 'order.accepted', time: r.time, order: o });
+        if (this.listening) this.emitEvent({ type: 'order.accepted', time: r.time, order: o });
         this.notifyOrder(o);
         return;
       case 'rejected':
         this.apply(o, 'reject', r.time);
         o.reason = r.reason;
-        this.emitEvent({ type: 'order.rejected', time: r.time, order: o, reason: r.reason });
+        if (this.listening) this.emitEvent({ type: 'order.rejected', time: r.time, order: o, reason: r.reason });
         this.finish(o);
         return;
       case 'triggered':
         o.triggered = true;
         this.apply(o, 'trigger', r.time);
-        this.emitEvent({ type: 'order.triggered', time: r.time, order: o });
+        if (this.listening) this.emitEvent({ type: 'order.triggered', time: r.time, order: o });
         return;
       case 'fill':
         this.applyFill(o, r);
@@ -209,13 +216,13 @@ export class Engine {
       case 'cancelled':
         this.apply(o, 'cancel', r.time);
         o.reason = r.reason;
-        this.emitEvent({ type: 'order.cancelled', time: r.time, order: o, reason: r.reason });
+        if (this.listening) this.emitEvent({ type: 'order.cancelled', time: r.time, order: o, reason: r.reason });
         this.finish(o);
         return;
       case 'expired':
         this.apply(o, 'expire', r.time);
         o.reason = 'expired (GTD)';
-        this.emitEvent({ type: 'order.expired', time: r.time, order: o });
+        if (this.listening) this.emitEvent({ type: 'order.expired', time: r.time, order: o });
         this.finish(o);
         return;
       default:
@@ -246,12 +253,14 @@ export class Engine {
       feeAsset: r.feeAsset,
       liquidity: r.liquidity,
       time: r.time,
-      ...(req.tag !== undefined ? { tag: req.tag } : {}),
+      tag: req.tag,
     };
     this.fills.push(fill);
-    this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill });
+    if (this.fillHook !== undefined) this.fillHook(fill);
+    if (this.listening) this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill });
     // One-cancels-other: the first fill of one order cancels its siblings.
     if (req.ocoGroup !== undefined) {
+      // (rare path: allocation is fine here)
       for (const other of this.open.slice()) {
         if (other !== o && other.request.ocoGroup === req.ocoGroup && other.active) this.opts.venue.cancel(other.request.id, r.time, `OCO: ${req.id} filled`);
       }
@@ -265,6 +274,7 @@ export class Engine {
   }
 
   private activateChildren(parent: OrderState, amount: number, time: number): void {
+    if (!this.hasChildren.delete(parent.request.id)) return;
     for (const c of this.open.slice()) {
       if (c.request.parentId !== parent.request.id || c.active) continue;
       if (amount <= 0) {
@@ -310,39 +320,32 @@ export class Engine {
     const symbol = input.symbol ?? this.primary.symbol;
     const inst = this.instrumentOf(symbol);
     const id = toClientOrderId(this.idFactory(++this.seq, this.now));
-    const common = {
-      id,
-      symbol,
-      side: input.side,
-      amount: roundAmount(inst, input.amount),
-      timeInForce: input.timeInForce ?? (input.type === 'market' ? 'IOC' : 'GTC'),
-      ...(input.expireAt !== undefined ? { expireAt: input.expireAt } : {}),
-      ...(input.postOnly !== undefined ? { postOnly: input.postOnly } : {}),
-      ...(input.reduceOnly !== undefined ? { reduceOnly: input.reduceOnly } : {}),
-      ...(input.tag !== undefined ? { tag: input.tag } : {}),
-      ...(extra.ocoGroup !== undefined ? { ocoGroup: extra.ocoGroup } : {}),
-      ...(extra.parentId !== undefined ? { parentId: extra.parentId } : {}),
-    };
+    // Explicit literals with every key present (no object spread: V8's spread of a wide object
+    // is a slow runtime call), so all requests of a type share one hidden class.
+    const amount = roundAmount(inst, input.amount);
+    const tif = input.timeInForce ?? (input.type === 'market' ? 'IOC' : 'GTC');
+    const side = input.side;
     let req: OrderRequest;
     switch (input.type) {
       case 'market':
-        req = { ...common, type: 'market' };
+        req = { type: 'market', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId };
         break;
       case 'limit':
-        req = { ...common, type: 'limit', price: roundPrice(inst, input.price) };
+        req = { type: 'limit', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, price: roundPrice(inst, input.price) };
         break;
       case 'stop-market':
-        req = { ...common, type: 'stop-market', stopPrice: roundPrice(inst, input.stopPrice) };
+        req = { type: 'stop-market', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, stopPrice: roundPrice(inst, input.stopPrice) };
         break;
       case 'stop-limit':
-        req = { ...common, type: 'stop-limit', stopPrice: roundPrice(inst, input.stopPrice), price: roundPrice(inst, input.price) };
+        req = { type: 'stop-limit', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, stopPrice: roundPrice(inst, input.stopPrice), price: roundPrice(inst, input.price) };
         break;
       case 'trailing-stop':
-        req = { ...common, type: 'trailing-stop', trail: input.trail };
+        req = { type: 'trailing-stop', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, trail: input.trail };
         break;
       default:
         return assertNever(input, 'order input');
     }
+    if (extra.parentId !== undefined) this.hasChildren.add(extra.parentId);
     const decision = this.lastClose(symbol);
     const o = newOrderState(req, this.now, decision);
     this.orders.set(id, o);
@@ -354,13 +357,13 @@ export class Engine {
     if (reason !== null) {
       this.apply(o, 'deny', this.now);
       o.reason = reason;
-      this.emitEvent({ type: 'order.denied', time: this.now, order: o, reason });
+      if (this.listening) this.emitEvent({ type: 'order.denied', time: this.now, order: o, reason });
       this.notifyOrder(o);
       return id;
     }
     this.apply(o, 'submit', this.now);
     this.open.push(o);
-    this.emitEvent({ type: 'order.submitted', time: this.now, order: o });
+    if (this.listening) this.emitEvent({ type: 'order.submitted', time: this.now, order: o });
     this.opts.venue.submit(o, this.now);
     return id;
   }
@@ -399,7 +402,7 @@ export class Engine {
       warm: false,
       subscribed: false,
       position: this.opts.account.position(instrument),
-      endOf: tf === '1M' ? (t) => timeframeEnd('1M', t) : ((ms) => (t: number) => t + ms)(timeframeMs(tf)),
+      ms: tf === '1M' ? 0 : timeframeMs(tf),
     };
     this.slots.push(slot);
     this.slotById.set(id, slot);
@@ -428,10 +431,26 @@ export class Engine {
     return slot;
   }
 
+  /** One reused view object per symbol: reading a position allocates nothing on the hot path. */
   private positionView(symbol: string): PositionView {
+    let v = this.views.get(symbol);
+    if (v === undefined) {
+      v = { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: 0 };
+      this.views.set(symbol, v);
+    }
     const p = this.opts.account.find(symbol);
-    if (!p || p.size === 0) return { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: p?.realizedPnl ?? 0 };
-    return { symbol, size: p.size, avgPrice: p.avgPrice, unrealizedPnl: p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize, realizedPnl: p.realizedPnl };
+    if (p === undefined || p.size === 0) {
+      v.size = 0;
+      v.avgPrice = Number.NaN;
+      v.unrealizedPnl = 0;
+      v.realizedPnl = p?.realizedPnl ?? 0;
+    } else {
+      v.size = p.size;
+      v.avgPrice = p.avgPrice;
+      v.unrealizedPnl = p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
+      v.realizedPnl = p.realizedPnl;
+    }
+    return v;
   }
 
   private rate = (asset: string): number => this.lastClose(`${asset}/${this.opts.account.currency}`);
@@ -484,8 +503,8 @@ export class Engine {
       openOrders: (symbol) => engine.open.filter((o) => symbol === undefined || o.request.symbol === symbol),
       order: (id) => engine.orders.get(id),
       submit: (input) => engine.submitInput(input),
-      buy: (amount, o) => engine.submitInput({ ...o, type: 'market', side: 'buy', amount }),
-      sell: (amount, o) => engine.submitInput({ ...o, type: 'market', side: 'sell', amount }),
+      buy: (amount, o) => engine.submitInput(marketInput('buy', amount, o)),
+      sell: (amount, o) => engine.submitInput(marketInput('sell', amount, o)),
       orderTargetPercent(fraction, o) {
         const symbol = side(o);
         const price = engine.lastClose(symbol);
@@ -497,13 +516,13 @@ export class Engine {
         const posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
         if (target === posValue) return null;
         const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
-        return engine.submitInput({ ...o, type: 'market', side: target > posValue ? 'buy' : 'sell', amount: size });
+        return engine.submitInput(marketInput(target > posValue ? 'buy' : 'sell', size, o));
       },
       close(o) {
         const symbol = side(o);
         const pos = account.find(symbol);
         if (!pos || pos.size === 0) return null;
-        return engine.submitInput({ ...o, type: 'market', side: pos.size > 0 ? 'sell' : 'buy', amount: Math.abs(pos.size) });
+        return engine.submitInput(marketInput(pos.size > 0 ? 'sell' : 'buy', Math.abs(pos.size), o));
       },
       cancel: (id) => engine.cancel(id),
       cancelAll(symbol) {
@@ -578,4 +597,19 @@ export class Engine {
     this.emitEvent({ type: 'strategy.error', time: this.now, hook, message, ...(e instanceof Error && e.stack ? { stack: e.stack } : {}) });
     if (hook === 'onStart') throw e;
   }
+}
+
+function marketInput(side: 'buy' | 'sell', amount: number, o: OrderOptions | undefined): OrderInput {
+  if (o === undefined) return { type: 'market', side, amount };
+  return {
+    type: 'market',
+    side,
+    amount,
+    symbol: o.symbol,
+    timeInForce: o.timeInForce,
+    expireAt: o.expireAt,
+    postOnly: o.postOnly,
+    reduceOnly: o.reduceOnly,
+    tag: o.tag,
+  } as OrderInput;
 }

@@ -55,7 +55,7 @@ export abstract class ScalarIndicator implements Indicator {
   }
 
   update(bar: Bar): number {
-    return this.push(sourceValue(bar, this.source));
+    return this.push(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
   }
 
   /** Consume one value; returns the output (NaN until defined). */

@@ -32,7 +32,7 @@ export interface BarSeries {
 }
 
 export function emptyBar(): Bar {
-  return { time: 0, open: Number.NaN, high: Number.NaN, low: Number.NaN, close: Number.NaN, volume: 0, quoteVolume: Number.NaN, trades: Number.NaN, takerBuyVolume: Number.NaN };
+  return { time: Number.NaN, open: Number.NaN, high: Number.NaN, low: Number.NaN, close: Number.NaN, volume: Number.NaN, quoteVolume: Number.NaN, trades: Number.NaN, takerBuyVolume: Number.NaN };
 }
 
 /** Copies row i of a series into a reused Bar (allocation-free). */
@@ -99,4 +99,60 @@ export interface FeedKey {
 
 export function feedId(k: FeedKey): string {
   return `${k.symbol}@${k.timeframe}`;
+}
+
+/**
+ * A Bar that reads row `i` of a BarSeries in place: moving to the next bar is one integer store,
+ * nothing is copied or allocated. The backtest driver hands these to the engine.
+ */
+export class SeriesCursor implements Bar {
+  i = 0;
+  private readonly t: Float64Array;
+  private readonly o: Float64Array;
+  private readonly h: Float64Array;
+  private readonly l: Float64Array;
+  private readonly c: Float64Array;
+  private readonly v: Float64Array;
+  private readonly qv: Float64Array | null;
+  private readonly n: Float64Array | null;
+  private readonly tb: Float64Array | null;
+
+  constructor(s: BarSeries) {
+    this.t = s.time;
+    this.o = s.open;
+    this.h = s.high;
+    this.l = s.low;
+    this.c = s.close;
+    this.v = s.volume;
+    this.qv = s.quoteVolume ?? null;
+    this.n = s.trades ?? null;
+    this.tb = s.takerBuyVolume ?? null;
+  }
+  get time(): number {
+    return this.t[this.i] as number;
+  }
+  get open(): number {
+    return this.o[this.i] as number;
+  }
+  get high(): number {
+    return this.h[this.i] as number;
+  }
+  get low(): number {
+    return this.l[this.i] as number;
+  }
+  get close(): number {
+    return this.c[this.i] as number;
+  }
+  get volume(): number {
+    return this.v[this.i] as number;
+  }
+  get quoteVolume(): number {
+    return this.qv === null ? Number.NaN : (this.qv[this.i] as number);
+  }
+  get trades(): number {
+    return this.n === null ? Number.NaN : (this.n[this.i] as number);
+  }
+  get takerBuyVolume(): number {
+    return this.tb === null ? Number.NaN : (this.tb[this.i] as number);
+  }
 }

@@ -14,15 +14,15 @@ interface OrderCommon {
   readonly amount: number;
   readonly timeInForce: TimeInForce;
   /** Expiry for GTD orders, UTC ms. */
-  readonly expireAt?: number;
-  readonly postOnly?: boolean;
-  readonly reduceOnly?: boolean;
+  readonly expireAt?: number | undefined;
+  readonly postOnly?: boolean | undefined;
+  readonly reduceOnly?: boolean | undefined;
   /** Free text carried through to fills and reports (e.g. "entry", "take-profit"). */
-  readonly tag?: string;
+  readonly tag?: string | undefined;
   /** Orders in the same OCO group cancel each other when one fills. */
-  readonly ocoGroup?: string;
+  readonly ocoGroup?: string | undefined;
   /** For bracket exits: the entry order whose fill activates this order. */
-  readonly parentId?: ClientOrderId;
+  readonly parentId?: ClientOrderId | undefined;
 }
 
 export type MarketOrder = OrderCommon & { readonly type: 'market' };
@@ -196,7 +196,7 @@ export interface Fill {
   readonly feeAsset: string;
   readonly liquidity: Liquidity;
   readonly time: number;
-  readonly tag?: string;
+  readonly tag?: string | undefined;
 }
 
 /** Validates a request's own fields (not exchange filters); returns a reason or null. */

@@ -1,0 +1,88 @@
+import type { BarSeries } from '@keel/core';
+
+/**
+ * The floor: the same signals and the same fills (next open, 0.1 % fee, 95 % target) in one
+ * hand-written loop with no engine, no events and no metrics. Plain rolling sums (not exact).
+ */
+export function bareLoop(strategy: string, s: BarSeries): { trades: number; finalValue: number } {
+  const n = s.length;
+  const { open, close } = s;
+  let cash = 10_000;
+  let size = 0;
+  let entry = 0;
+  let pending = 0; // +1 buy at next open, -1 sell at next open
+  let pendingSize = 0;
+  let trades = 0;
+  const fee = 0.001;
+  // indicator state
+  let s10 = 0;
+  let s30 = 0;
+  let prevD = Number.NaN;
+  let up = 0;
+  let dn = 0;
+  let s20 = 0;
+  let q20 = 0;
+  for (let i = 0; i < n; i++) {
+    const o = open[i]!;
+    const c = close[i]!;
+    if (pending === 1) {
+      const cost = pendingSize * o;
+      if (cash - cost - cost * fee >= 0) {
+        cash -= cost + cost * fee;
+        size = pendingSize;
+        entry = o;
+      }
+    } else if (pending === -1) {
+      cash += size * o - size * o * fee;
+      size = 0;
+      trades++;
+    }
+    pending = 0;
+    let buy = false;
+    let sell = false;
+    if (strategy === 'sma-cross') {
+      s10 += c - (i >= 10 ? close[i - 10]! : 0);
+      s30 += c - (i >= 30 ? close[i - 30]! : 0);
+      if (i >= 29) {
+        const d = s10 / 10 - s30 / 30;
+        buy = prevD < 0 && d > 0;
+        sell = prevD > 0 && d < 0;
+        if (d !== 0 || Number.isNaN(prevD)) prevD = d;
+      }
+    } else if (strategy === 'rsi-reversion') {
+      if (i > 0) {
+        const ch = c - close[i - 1]!;
+        const u = ch > 0 ? ch : 0;
+        const dd = ch < 0 ? -ch : 0;
+        if (i <= 14) {
+          up += u / 14;
+          dn += dd / 14;
+        } else {
+          up = up * (13 / 14) + u / 14;
+          dn = dn * (13 / 14) + dd / 14;
+        }
+        if (i >= 14) {
+          const rsi = 100 - 100 / (1 + up / dn);
+          buy = rsi < 30;
+          sell = rsi > 70;
+        }
+      }
+    } else {
+      const old = i >= 20 ? close[i - 20]! : 0;
+      s20 += c - old;
+      q20 += c * c - old * old;
+      if (i >= 19) {
+        const m = s20 / 20;
+        const sd = Math.sqrt(Math.abs(q20 / 20 - m * m));
+        buy = c < m - 2 * sd;
+        sell = c > m;
+      }
+    }
+    if (size === 0 && buy) {
+      pending = 1;
+      pendingSize = (0.95 * cash) / c;
+    } else if (size > 0 && sell) pending = -1;
+  }
+  void entry;
+  return { trades, finalValue: cash + size * close[n - 1]! };
+}

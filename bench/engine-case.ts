@@ -1,0 +1,40 @@
+// One benchmark case in its own process, so peak memory (maxRSS) belongs to this case alone.
+import { runBacktest } from '@keel/core';
+import { getStrategy } from '@keel/strategies';
+import { realMinuteBars } from './bars.ts';
+import { bareLoop } from './bare.ts';
+
+const [strategy = 'sma-cross', nStr = '1000000'] = process.argv.slice(2);
+const n = Number(nStr);
+const series = realMinuteBars(n);
+const params = strategy === 'sma-cross' ? { fast: 10, slow: 30 } : strategy === 'rsi-reversion' ? { period: 14 } : { period: 20, stddev: 2 };
+const run = () => runBacktest({ strategy: getStrategy(strategy), params, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }], cash: 10_000, fee: 0.001 });
+const best = (f: () => unknown, reps: number) => {
+  let b = Number.POSITIVE_INFINITY;
+  let out: unknown;
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    out = f();
+    b = Math.min(b, performance.now() - t);
+  }
+  return { ms: b, out };
+};
+run(); // warm-up (JIT)
+const eng = best(run, 3);
+bareLoop(strategy, series);
+const bare = best(() => bareLoop(strategy, series), 3);
+const r = eng.out as ReturnType<typeof run>;
+const b = bare.out as { trades: number; finalValue: number };
+process.stdout.write(
+  JSON.stringify({
+    strategy,
+    bars: n,
+    engineBarsPerSec: (n / eng.ms) * 1000,
+    bareBarsPerSec: (n / bare.ms) * 1000,
+    engineTrades: r.trades.length,
+    bareTrades: b.trades,
+    engineFinal: r.finalValue,
+    bareFinal: b.finalValue,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+  }),
+);

@@ -1,0 +1,55 @@
+// npm run bench: throughput and memory figures, printed (never asserted in tests).
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HAS_SHARED_DATA, DATA_DIR } from '../test-support/shared.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const N = Number(process.env.KEEL_BENCH_BARS ?? 1_000_000);
+const only = process.argv[2];
+const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+
+function header(title: string): void {
+  console.log(`\n== ${title} ==`);
+}
+
+async function engineBench(): Promise<void> {
+  header(`Backtest engine: ${fmt(N)} real 1m bars (shared/data 1m files concatenated), one process per case`);
+  console.log('strategy              engine bars/s    bare loop bars/s   bare/engine   peak RSS   trades');
+  for (const s of ['sma-cross', 'rsi-reversion', 'bollinger-reversion']) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'engine-case.ts'), s, String(N)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const r = JSON.parse(out) as { engineBarsPerSec: number; bareBarsPerSec: number; maxRssMb: number; engineTrades: number };
+    console.log(
+      `${s.padEnd(20)} ${fmt(r.engineBarsPerSec).padStart(14)} ${fmt(r.bareBarsPerSec).padStart(18)} ${(r.bareBarsPerSec / r.engineBarsPerSec).toFixed(2).padStart(12)}x ${r.maxRssMb.toFixed(0).padStart(7)} MB ${String(r.engineTrades).padStart(8)}`,
+    );
+  }
+  console.log('targets: >= 5,000,000 bars/s through the full engine, within 10x of the bare loop, < 300 MB');
+}
+
+async function main(): Promise<void> {
+  if (!HAS_SHARED_DATA) {
+    console.log(`No real data at ${DATA_DIR}: the benchmarks run on the shared Binance files. Nothing measured.`);
+    return;
+  }
+  if (!only || only === 'engine') await engineBench();
+  if (!only || only === 'data') {
+    try {
+      const { runDataBench } = await import('@keel/data/bench');
+      header('Market data pipeline');
+      await runDataBench({ rows: N, log: (l: string) => console.log(l) });
+    } catch (e) {
+      console.log(`data pipeline bench unavailable: ${(e as Error).message}`);
+    }
+  }
+  if (!only || only === 'live') {
+    try {
+      const { runLatencyBench } = await import('@keel/runtime/bench');
+      header('Live path latency (WebSocket message in -> order request out)');
+      await runLatencyBench({ log: (l: string) => console.log(l) });
+    } catch (e) {
+      console.log(`live latency bench unavailable: ${(e as Error).message}`);
+    }
+  }
+}
+
+await main();

@@ -17,7 +17,7 @@ export interface BacktestData {
   readonly timeframe: Timeframe;
   readonly series: BarSeries;
   /** Exchange filters; omitted = research mode (no tick/step rounding, as backtrader). */
-  readonly instrument?: InstrumentSpec | Instrument;
+  readonly instrument?: Omit<InstrumentSpec, 'symbol'> | Instrument;
 }
 
 export interface BacktestConfig {

@@ -253,8 +253,8 @@ export class Engine {
       feeAsset: r.feeAsset,
       liquidity: r.liquidity,
       time: r.time,
-      tag: req.tag,
     };
+    if (req.tag !== undefined) (fill as { tag?: string }).tag = req.tag;
     this.fills.push(fill);
     if (this.fillHook !== undefined) this.fillHook(fill);
     if (this.listening) this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill });
@@ -328,6 +328,11 @@ export class Engine {
     let req: OrderRequest;
     switch (input.type) {
       case 'market':
+        // The common case (no options) gets a small object: order history is retained, size matters.
+        if (input.expireAt === undefined && input.postOnly === undefined && input.reduceOnly === undefined && input.tag === undefined && extra.ocoGroup === undefined && extra.parentId === undefined) {
+          req = { type: 'market', id, symbol, side, amount, timeInForce: tif };
+          break;
+        }
         req = { type: 'market', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId };
         break;
       case 'limit':

@@ -70,6 +70,31 @@ export abstract class ScalarIndicator implements Indicator {
   protected abstract onReset(): void;
 }
 
+/**
+ * An indicator of whole bars (high, low, close, volume...). Subclasses implement `update` and
+ * count bars in `count`; `ready` follows from `lookback`.
+ */
+export abstract class BarIndicator implements Indicator {
+  abstract readonly name: string;
+  abstract readonly lookback: number;
+  value = Number.NaN;
+  protected count = 0;
+
+  get ready(): boolean {
+    return this.count > this.lookback;
+  }
+
+  abstract update(bar: Bar): number;
+
+  reset(): void {
+    this.value = Number.NaN;
+    this.count = 0;
+    this.onReset();
+  }
+
+  protected abstract onReset(): void;
+}
+
 /** Fixed-capacity ring buffer over a Float64Array. */
 export class Ring {
   readonly buf: Float64Array;

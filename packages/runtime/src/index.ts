@@ -1,0 +1,3 @@
+export * from './clock.ts';
+export * from './sources.ts';
+export * from './runner.ts';

@@ -1,0 +1,48 @@
+import { type Bar, type BarSeries, type FeedKey, SeriesCursor, emptyBar } from '@keel/core';
+
+/** A closed bar of one feed, as live and replayed sources deliver them. */
+export interface BarEvent {
+  readonly feed: FeedKey;
+  readonly bar: Bar;
+}
+
+/** Where a running bot's bars come from: a live exchange stream or a replay. */
+export interface BarSource extends AsyncIterable<BarEvent> {
+  close(): Promise<void>;
+}
+
+export function copyBar(b: Bar): Bar {
+  const o = emptyBar();
+  o.time = b.time;
+  o.open = b.open;
+  o.high = b.high;
+  o.low = b.low;
+  o.close = b.close;
+  o.volume = b.volume;
+  o.quoteVolume = b.quoteVolume;
+  o.trades = b.trades;
+  o.takerBuyVolume = b.takerBuyVolume;
+  return o;
+}
+
+/**
+ * Replays stored bars as a live source: one event per bar, yielding to the event loop between
+ * bars (so timers, signals and sockets keep working), optionally paced in real time.
+ */
+export function replaySource(feed: FeedKey, series: BarSeries, opts: { from?: number; delayMs?: number } = {}): BarSource {
+  let closed = false;
+  return {
+    async close() {
+      closed = true;
+    },
+    async *[Symbol.asyncIterator]() {
+      const cur = new SeriesCursor(series);
+      for (let i = opts.from ?? 0; i < series.length && !closed; i++) {
+        cur.i = i;
+        yield { feed, bar: copyBar(cur) };
+        if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+        else if ((i & 255) === 0) await new Promise((r) => setImmediate(r));
+      }
+    },
+  };
+}

@@ -119,7 +119,7 @@ export class BotRunner {
   }
 
   openOrders(): OrderState[] {
-    return [...this.engine.orders.values()].filter((o) => o.status === 'submitted' || o.status === 'accepted' || o.status === 'partially-filled');
+    return this.engine.openOrders();
   }
 
   closedTrades(): readonly Trade[] {

@@ -215,7 +215,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     trades,
     openTrades: tracker.openTrades(),
     fills: engine.fills,
-    orders: [...engine.orders.values()],
+    orders: engine.history,
     equity: { times, values },
     errors: engine.errors,
   };

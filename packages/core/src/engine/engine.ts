@@ -79,7 +79,10 @@ interface FeedSlot {
  */
 export class Engine {
   readonly fills: Fill[] = [];
-  readonly orders = new Map<string, OrderState>();
+  /** Orders not yet in a terminal status, by client id. */
+  private readonly live = new Map<string, OrderState>();
+  /** Every order in submission order (the history the results report). */
+  readonly history: OrderState[] = [];
   readonly errors: { time: number; hook: string; message: string }[] = [];
   private readonly open: OrderState[] = [];
   private readonly slots: FeedSlot[] = [];
@@ -191,8 +194,8 @@ export class Engine {
 
   /** Applies a venue report to the order and the account, then tells the strategy. */
   handleReport(r: VenueReport): void {
-    const o = this.orders.get(r.id);
-    if (!o) throw new Error(`Venue reported ${r.type} for unknown order ${r.id}`);
+    const o = this.live.get(r.id);
+    if (!o) throw new Error(`Venue reported ${r.type} for unknown or finished order ${r.id}`);
     switch (r.type) {
       case 'accepted':
         this.apply(o, 'accept', r.time);
@@ -292,6 +295,7 @@ export class Engine {
   }
 
   private finish(o: OrderState): void {
+    this.live.delete(o.request.id);
     const i = this.open.indexOf(o);
     if (i >= 0) this.open.splice(i, 1);
     if (o.status !== 'filled' && o.request.parentId === undefined) this.activateChildren(o, o.filled, o.updatedAt);
@@ -353,7 +357,8 @@ export class Engine {
     if (extra.parentId !== undefined) this.hasChildren.add(extra.parentId);
     const decision = this.lastClose(symbol);
     const o = newOrderState(req, this.now, decision);
-    this.orders.set(id, o);
+    this.history.push(o);
+    this.live.set(id, o);
     const refPrice = req.type === 'limit' || req.type === 'stop-limit' ? req.price : req.type === 'stop-market' ? req.stopPrice : decision;
     const reason =
       validateOrderRequest(req) ??
@@ -381,8 +386,21 @@ export class Engine {
     return null;
   }
 
+  /** An order by client id: open ones by lookup, finished ones from the history. */
+  order(id: string): OrderState | undefined {
+    const o = this.live.get(id);
+    if (o !== undefined) return o;
+    for (let i = this.history.length - 1; i >= 0; i--) if ((this.history[i] as OrderState).request.id === id) return this.history[i];
+    return undefined;
+  }
+
+  /** Orders that are not finished (submitted, accepted, partially filled, pending cancel). */
+  openOrders(): OrderState[] {
+    return [...this.live.values()];
+  }
+
   cancel(id: ClientOrderId): void {
-    const o = this.orders.get(id);
+    const o = this.live.get(id);
     if (!o || isTerminal(o.status)) return;
     this.opts.venue.cancel(id, this.now, 'cancelled by strategy');
   }
@@ -506,7 +524,7 @@ export class Engine {
       },
       position: (symbol) => engine.positionView(symbol ?? engine.primary.symbol),
       openOrders: (symbol) => engine.open.filter((o) => symbol === undefined || o.request.symbol === symbol),
-      order: (id) => engine.orders.get(id),
+      order: (id) => engine.order(id),
       submit: (input) => engine.submitInput(input),
       buy: (amount, o) => engine.submitInput(marketInput('buy', amount, o)),
       sell: (amount, o) => engine.submitInput(marketInput('sell', amount, o)),
@@ -534,7 +552,7 @@ export class Engine {
         for (const o of engine.open.slice()) if (symbol === undefined || o.request.symbol === symbol) engine.cancel(o.request.id);
       },
       modify(id, changes) {
-        const o = engine.orders.get(id);
+        const o = engine.live.get(id);
         if (!o || isTerminal(o.status)) return null;
         engine.cancel(id);
         const r = o.request;

@@ -1,0 +1,255 @@
+import type { Bar } from '../model/bar.ts';
+import { ExactRollingSum } from '../util/exact-sum.ts';
+import { BarIndicator, Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
+import { AtrCore, EmaCore, RollingExtreme, TA_EPSILON, isZero, trueRange } from './cores.ts';
+
+/** True range: max(high − low, |high − prev close|, |low − prev close|) (TA-Lib TRANGE). Lookback 1. */
+export class TrueRange extends BarIndicator {
+  readonly name = 'TrueRange';
+  readonly lookback = 1;
+  private prevClose = Number.NaN;
+
+  update(bar: Bar): number {
+    if (this.count++ > 0) this.value = trueRange(bar.high, bar.low, this.prevClose);
+    this.prevClose = bar.close;
+    return this.value;
+  }
+
+  protected onReset(): void {
+    this.prevClose = Number.NaN;
+  }
+}
+
+/** Average true range, Wilder-smoothed and seeded by the mean of the first `period` true ranges (TA-Lib ATR). Lookback = period. */
+export class ATR extends BarIndicator {
+  readonly name: string;
+  readonly lookback: number;
+  private readonly atr: AtrCore;
+
+  constructor(readonly period = 14) {
+    super();
+    requirePeriod('ATR', period);
+    this.name = `ATR(${period})`;
+    this.lookback = period;
+    this.atr = new AtrCore(period);
+  }
+
+  update(bar: Bar): number {
+    this.count++;
+    this.value = this.atr.push(bar.high, bar.low, bar.close);
+    return this.value;
+  }
+
+  protected onReset(): void {
+    this.atr.reset();
+  }
+}
+
+/** Normalised ATR: ATR / close · 100 (TA-Lib NATR). */
+export class NATR extends BarIndicator {
+  readonly name: string;
+  readonly lookback: number;
+  private readonly atr: AtrCore;
+
+  constructor(readonly period = 14) {
+    super();
+    requirePeriod('NATR', period);
+    this.name = `NATR(${period})`;
+    this.lookback = period;
+    this.atr = new AtrCore(period);
+  }
+
+  update(bar: Bar): number {
+    this.count++;
+    const atr = this.atr.push(bar.high, bar.low, bar.close);
+    if (Number.isNaN(atr)) return this.value;
+    this.value = isZero(bar.close) ? 0.0 : (atr / bar.close) * 100.0;
+    return this.value;
+  }
+
+  protected onReset(): void {
+    this.atr.reset();
+  }
+}
+
+/**
+ * Population standard deviation times `nbDev` (TA-Lib STDDEV). It keeps TA-Lib's two running sums
+ * (Σx, Σx²) with TA-Lib's order of operations, so it agrees with TA-Lib to the last bits; the
+ * running sums carry TA-Lib's own rounding drift (~1e-8 relative on 1m BTC after thousands of
+ * bars). Bollinger and ZScore use exact window sums instead.
+ */
+export class StdDev extends ScalarIndicator {
+  readonly name: string;
+  readonly lookback: number;
+  private readonly ring: Ring;
+  private s1 = 0;
+  private s2 = 0;
+
+  constructor(
+    readonly period = 20,
+    readonly nbDev = 1,
+    source: Source = 'close',
+  ) {
+    super(source);
+    requirePeriod('StdDev', period);
+    this.name = `StdDev(${period},${nbDev})`;
+    this.lookback = period - 1;
+    this.ring = new Ring(period);
+  }
+
+  push(x: number): number {
+    this.ring.push(x);
+    this.s1 += x;
+    this.s2 += x * x;
+    if (this.count++ < this.lookback) return this.value;
+    const p = this.period;
+    const m1 = this.s1 / p;
+    const m2 = this.s2 / p;
+    const old = this.ring.get(p - 1);
+    this.s1 -= old;
+    this.s2 -= old * old;
+    const variance = m2 - m1 * m1;
+    this.value = variance < TA_EPSILON ? 0.0 : Math.sqrt(variance) * this.nbDev;
+    return this.value;
+  }
+
+  protected onReset(): void {
+    this.ring.clear();
+    this.s1 = 0;
+    this.s2 = 0;
+  }
+}
+
+/**
+ * Z-score of the latest value against the last `period` values: (x − mean) / σ with the
+ * population σ from exact window sums (as Bollinger); 0 when σ = 0. No TA-Lib counterpart.
+ */
+export class ZScore extends ScalarIndicator {
+  readonly name: string;
+  readonly lookback: number;
+  private readonly ring: Ring;
+  private readonly sum = new ExactRollingSum();
+  private readonly sumSq = new ExactRollingSum();
+
+  constructor(readonly period = 20, source: Source = 'close') {
+    super(source);
+    requirePeriod('ZScore', period, 2);
+    this.name = `ZScore(${period})`;
+    this.lookback = period - 1;
+    this.ring = new Ring(period);
+  }
+
+  push(x: number): number {
+    const out = this.ring.push(x);
+    if (this.count >= this.period) {
+      this.sum.add(-out);
+      this.sumSq.add(-(out * out));
+    }
+    this.sum.add(x);
+    this.sumSq.add(x * x);
+    if (++this.count < this.period) return this.value;
+    const mean = this.sum.value / this.period;
+    const sd = Math.sqrt(Math.abs(this.sumSq.value / this.period - mean * mean));
+    this.value = sd === 0 ? 0 : (x - mean) / sd;
+    return this.value;
+  }
+
+  protected onReset(): void {
+    this.ring.clear();
+    this.sum.reset();
+    this.sumSq.reset();
+  }
+}
+
+/**
+ * Keltner channel: middle = EMA(period) of close (TA-Lib seeding), bands = middle ± multiplier ·
+ * ATR(atrPeriod) (TA-Lib ATR), the modern (Raschke) definition. `value` is the middle. Lookback =
+ * max(period − 1, atrPeriod). No TA-Lib counterpart.
+ */
+export class Keltner extends BarIndicator {
+  readonly name: string;
+  readonly lookback: number;
+  upper = Number.NaN;
+  lower = Number.NaN;
+  private readonly ema: EmaCore;
+  private readonly atr: AtrCore;
+
+  constructor(
+    readonly period = 20,
+    readonly multiplier = 2,
+    readonly atrPeriod = 10,
+  ) {
+    super();
+    requirePeriod('Keltner', period);
+    requirePeriod('Keltner atrPeriod', atrPeriod);
+    if (!(multiplier > 0)) throw new Error(`Keltner: multiplier must be > 0, got ${multiplier}`);
+    this.name = `Keltner(${period},${multiplier},${atrPeriod})`;
+    this.lookback = Math.max(period - 1, atrPeriod);
+    this.ema = new EmaCore(period);
+    this.atr = new AtrCore(atrPeriod);
+  }
+
+  get middle(): number {
+    return this.value;
+  }
+
+  update(bar: Bar): number {
+    this.count++;
+    const mid = this.ema.push(bar.close);
+    const atr = this.atr.push(bar.high, bar.low, bar.close);
+    if (Number.isNaN(mid) || Number.isNaN(atr)) return this.value;
+    this.value = mid;
+    this.upper = mid + this.multiplier * atr;
+    this.lower = mid - this.multiplier * atr;
+    return mid;
+  }
+
+  protected onReset(): void {
+    this.ema.reset();
+    this.atr.reset();
+    this.upper = this.lower = Number.NaN;
+  }
+}
+
+/**
+ * Donchian channel: upper = highest high, lower = lowest low of the last `period` bars (current
+ * bar included), middle = their mean; `value` is the middle. No TA-Lib counterpart.
+ */
+export class Donchian extends BarIndicator {
+  readonly name: string;
+  readonly lookback: number;
+  upper = Number.NaN;
+  lower = Number.NaN;
+  private readonly hi: RollingExtreme;
+  private readonly lo: RollingExtreme;
+
+  constructor(readonly period = 20) {
+    super();
+    requirePeriod('Donchian', period);
+    this.name = `Donchian(${period})`;
+    this.lookback = period - 1;
+    this.hi = new RollingExtreme(period, 'max');
+    this.lo = new RollingExtreme(period, 'min');
+  }
+
+  get middle(): number {
+    return this.value;
+  }
+
+  update(bar: Bar): number {
+    const n = this.count++;
+    const hh = this.hi.push(bar.high);
+    const ll = this.lo.push(bar.low);
+    if (n < this.lookback) return this.value;
+    this.upper = hh;
+    this.lower = ll;
+    this.value = (hh + ll) / 2;
+    return this.value;
+  }
+
+  protected onReset(): void {
+    this.hi.reset();
+    this.lo.reset();
+    this.upper = this.lower = Number.NaN;
+  }
+}

@@ -25,7 +25,7 @@ import type {
   StrategyContext,
 } from '../strategy/api.ts';
 import { assertNever } from '../util/assert.ts';
-import { type ClientOrderId, ClientOrderId as toClientOrderId } from '../util/brand.ts';
+import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
 import type { VenueReport, Venue } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
 import type { EngineEvent } from './events.ts';
@@ -199,6 +199,7 @@ export class Engine {
     switch (r.type) {
       case 'accepted':
         this.apply(o, 'accept', r.time);
+        if (r.venueOrderId !== undefined) o.venueOrderId = toVenueOrderId(r.venueOrderId);
         if (this.listening) this.emitEvent({ type: 'order.accepted', time: r.time, order: o });
         this.notifyOrder(o);
         return;
@@ -384,6 +385,41 @@ export class Engine {
       if (r !== null) return r;
     }
     return null;
+  }
+
+  /**
+   * Puts back an order that was working before a restart (loaded from the store, confirmed with
+   * the exchange). It is tracked like any open order; nothing is sent.
+   */
+  restoreOrder(o: OrderState): void {
+    if (isTerminal(o.status)) return;
+    this.history.push(o);
+    this.live.set(o.request.id, o);
+    this.open.push(o);
+  }
+
+  /** Sets a position after a restart (size and average price from the store or the exchange). */
+  restorePosition(symbol: string, size: number, avgPrice: number): void {
+    const p = this.opts.account.position(this.instrumentOf(symbol));
+    p.size = size;
+    p.avgPrice = size === 0 ? Number.NaN : avgPrice;
+  }
+
+  /**
+   * Feeds a historical bar to the indicators only (no onBar, no orders): warms a restarted bot up
+   * to where it stopped without acting on the past again.
+   */
+  warmUp(feedIndex: number, bar: Bar): void {
+    const slot = this.slots[feedIndex] as FeedSlot;
+    slot.last = bar;
+    slot.hasLast = true;
+    slot.position.lastPrice = bar.close;
+    for (const ind of slot.indicators) ind.update(bar);
+    for (const d of slot.derived) d.agg.push(bar, (hb) => {
+      d.slot.last = hb;
+      d.slot.hasLast = true;
+      for (const ind of d.slot.indicators) ind.update(hb);
+    });
   }
 
   /** An order by client id: open ones by lookup, finished ones from the history. */

@@ -55,11 +55,21 @@ export abstract class ScalarIndicator implements Indicator {
   }
 
   update(bar: Bar): number {
-    return this.push(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   /** Consume one value; returns the output (NaN until defined). */
-  abstract push(x: number): number;
+  push(x: number): number {
+    this.step(x);
+    return this.value;
+  }
+
+  /**
+   * Consumes one value and sets `value` (and any other outputs). It returns nothing on purpose:
+   * V8 boxes a double returned from a call it does not inline, and this call is megamorphic.
+   */
+  protected abstract step(x: number): void;
 
   reset(): void {
     this.value = Number.NaN;

@@ -29,7 +29,7 @@ export class Bollinger extends ScalarIndicator {
     return this.value;
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     const out = this.ring.push(x);
     if (this.count >= this.period) {
       this.sum.add(-out);
@@ -38,7 +38,7 @@ export class Bollinger extends ScalarIndicator {
     this.sum.add(x);
     this.sumSq.add(x * x);
     this.count++;
-    if (this.count < this.period) return this.value;
+    if (this.count < this.period) return;
     const mid = this.sum.value / this.period;
     const meansq = this.sumSq.value / this.period;
     const sd = Math.sqrt(Math.abs(meansq - mid * mid));
@@ -46,7 +46,6 @@ export class Bollinger extends ScalarIndicator {
     this.stddev = sd;
     this.upper = mid + this.k * sd;
     this.lower = mid - this.k * sd;
-    return mid;
   }
 
   protected onReset(): void {

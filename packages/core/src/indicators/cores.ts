@@ -1,5 +1,10 @@
+import { ExactRollingSum } from '../util/exact-sum.ts';
+import { Ring } from './base.ts';
+
 /**
- * Allocation-free building blocks shared by the indicators. Each one mirrors the arithmetic of the
+ * Allocation-free building blocks shared by the indicators. Their `push` returns nothing and
+ * publishes results in fields: V8 boxes a double returned from a call it does not inline.
+ * Each one mirrors the arithmetic of the
  * TA-Lib routine it is named after (same operations in the same order), so indicators built from
  * them agree with TA-Lib to the last few bits, not only to a tolerance.
  */
@@ -34,15 +39,14 @@ export class EmaCore {
     this.k = 2.0 / (period + 1);
   }
 
-  push(x: number): number {
+  push(x: number): void {
     if (this.n < this.period) {
       this.sum += x;
       this.n++;
       if (this.n === this.period) this.value = this.sum / this.period;
-      return this.value;
+      return;
     }
     this.value = (x - this.value) * this.k + this.value;
-    return this.value;
   }
 
   get ready(): boolean {
@@ -53,6 +57,36 @@ export class EmaCore {
     this.value = Number.NaN;
     this.n = 0;
     this.sum = 0;
+  }
+}
+
+/**
+ * Simple moving average with an exact window sum: the same arithmetic as the SMA indicator
+ * (bit-identical to backtrader), for use inside other indicators.
+ */
+export class SmaCore {
+  value = Number.NaN;
+  private readonly ring: Ring;
+  private readonly sum = new ExactRollingSum();
+  private n = 0;
+
+  constructor(readonly period: number) {
+    this.ring = new Ring(period);
+  }
+
+  push(x: number): void {
+    const out = this.ring.push(x);
+    this.sum.add(x);
+    if (this.n >= this.period) this.sum.add(-out);
+    this.n++;
+    if (this.n >= this.period) this.value = this.sum.value / this.period;
+  }
+
+  reset(): void {
+    this.value = Number.NaN;
+    this.ring.clear();
+    this.sum.reset();
+    this.n = 0;
   }
 }
 
@@ -75,7 +109,7 @@ export class WmaCore {
     this.buf = new Float64Array(period);
   }
 
-  push(x: number): number {
+  push(x: number): void {
     const p = this.period;
     // buf holds the last `period` inputs; buf[head] is the oldest once full.
     this.buf[this.head] = x;
@@ -84,7 +118,7 @@ export class WmaCore {
       this.n++;
       this.periodSub += x;
       this.periodSum += x * this.n;
-      return this.value;
+      return;
     }
     this.n = p;
     this.periodSub += x;
@@ -93,7 +127,6 @@ export class WmaCore {
     this.trailing = this.buf[this.head] as number;
     this.value = this.periodSum / this.divider;
     this.periodSum -= this.periodSub;
-    return this.value;
   }
 
   reset(): void {
@@ -119,6 +152,8 @@ export class RollingExtreme {
   private size = 0;
   private n = 0;
   private readonly isMax: boolean;
+  /** The current extreme (NaN before the first push). */
+  value = Number.NaN;
 
   constructor(
     readonly period: number,
@@ -129,7 +164,7 @@ export class RollingExtreme {
     this.isMax = kind === 'max';
   }
 
-  push(x: number): number {
+  push(x: number): void {
     const cap = this.period;
     const oldest = this.n - cap;
     while (this.size > 0 && (this.idx[this.head] as number) <= oldest) {
@@ -149,12 +184,7 @@ export class RollingExtreme {
     this.idx[t] = this.n;
     this.size++;
     this.n++;
-    return this.vals[this.head] as number;
-  }
-
-  /** The current extreme (NaN before the first push). */
-  get value(): number {
-    return this.size === 0 ? Number.NaN : (this.vals[this.head] as number);
+    this.value = this.vals[this.head] as number;
   }
 
   /** Bars since the extreme: 0 when the newest value is the extreme. */
@@ -171,6 +201,7 @@ export class RollingExtreme {
     this.head = 0;
     this.size = 0;
     this.n = 0;
+    this.value = Number.NaN;
   }
 }
 
@@ -182,6 +213,8 @@ export class RollingExtreme {
 export class WilderGainLoss {
   gain = 0;
   loss = 0;
+  /** TA-Lib's RSI from the current averages (0 when both are zero, as TA-Lib); NaN until defined. */
+  rsi = Number.NaN;
   private n = 0;
   private prev = Number.NaN;
 
@@ -202,6 +235,7 @@ export class WilderGainLoss {
       if (n < p) return false;
       this.loss /= p;
       this.gain /= p;
+      this.rsi = this.computeRsi();
       return true;
     }
     this.loss *= p - 1;
@@ -210,16 +244,17 @@ export class WilderGainLoss {
     else this.gain += d;
     this.loss /= p;
     this.gain /= p;
+    this.rsi = this.computeRsi();
     return true;
   }
 
-  /** TA-Lib's RSI from the current averages (0 when both are zero, as TA-Lib). */
-  get rsi(): number {
+  private computeRsi(): number {
     const t = this.gain + this.loss;
     return isZero(t) ? 0.0 : 100.0 * (this.gain / t);
   }
 
   reset(): void {
+    this.rsi = Number.NaN;
     this.gain = 0;
     this.loss = 0;
     this.n = 0;
@@ -240,11 +275,11 @@ export class AtrCore {
 
   constructor(readonly period: number) {}
 
-  push(high: number, low: number, close: number): number {
+  push(high: number, low: number, close: number): void {
     const n = this.n++;
     if (n === 0) {
       this.prevClose = close;
-      return this.value;
+      return;
     }
     const tr = trueRange(high, low, this.prevClose);
     this.tr = tr;
@@ -262,7 +297,6 @@ export class AtrCore {
       atr /= p;
       this.value = atr;
     }
-    return this.value;
   }
 
   reset(): void {

@@ -15,10 +15,10 @@ export class EMA extends ScalarIndicator {
     this.ema = new EmaCore(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    this.value = this.ema.push(x);
-    return this.value;
+    this.ema.push(x);
+    this.value = this.ema.value;
   }
 
   protected onReset(): void {
@@ -40,10 +40,10 @@ export class WMA extends ScalarIndicator {
     this.wma = new WmaCore(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    this.value = this.wma.push(x);
-    return this.value;
+    this.wma.push(x);
+    this.value = this.wma.value;
   }
 
   protected onReset(): void {
@@ -67,13 +67,14 @@ export class DEMA extends ScalarIndicator {
     this.e2 = new EmaCore(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    const a = this.e1.push(x);
-    if (!this.e1.ready) return this.value;
-    const b = this.e2.push(a);
+    this.e1.push(x);
+    const a = this.e1.value;
+    if (!this.e1.ready) return;
+    this.e2.push(a);
+    const b = this.e2.value;
     if (this.e2.ready) this.value = 2.0 * a - b;
-    return this.value;
   }
 
   protected onReset(): void {
@@ -100,16 +101,18 @@ export class TEMA extends ScalarIndicator {
     this.e3 = new EmaCore(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    const a = this.e1.push(x);
-    if (!this.e1.ready) return this.value;
-    const b = this.e2.push(a);
-    if (!this.e2.ready) return this.value;
-    const c = this.e3.push(b);
+    this.e1.push(x);
+    const a = this.e1.value;
+    if (!this.e1.ready) return;
+    this.e2.push(a);
+    const b = this.e2.value;
+    if (!this.e2.ready) return;
+    this.e3.push(b);
+    const c = this.e3.value;
     // TA-Lib's order of operations: ema3 + ((3·ema1) − (3·ema2)).
     if (this.e3.ready) this.value = c + (3.0 * a - 3.0 * b);
-    return this.value;
   }
 
   protected onReset(): void {
@@ -141,19 +144,21 @@ export class TRIX extends ScalarIndicator {
     this.e3 = new EmaCore(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    const a = this.e1.push(x);
-    if (!this.e1.ready) return this.value;
-    const b = this.e2.push(a);
-    if (!this.e2.ready) return this.value;
-    const c = this.e3.push(b);
-    if (!this.e3.ready) return this.value;
+    this.e1.push(x);
+    const a = this.e1.value;
+    if (!this.e1.ready) return;
+    this.e2.push(a);
+    const b = this.e2.value;
+    if (!this.e2.ready) return;
+    this.e3.push(b);
+    const c = this.e3.value;
+    if (!this.e3.ready) return;
     const prev = this.prev;
     this.prev = c;
-    if (Number.isNaN(prev)) return this.value;
+    if (Number.isNaN(prev)) return;
     this.value = prev !== 0.0 ? (c / prev - 1.0) * 100.0 : 0.0;
-    return this.value;
   }
 
   protected onReset(): void {
@@ -186,13 +191,15 @@ export class HMA extends ScalarIndicator {
     this.smooth = new WmaCore(sq);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     const n = this.count++;
-    const h = this.half.push(x);
-    const f = this.full.push(x);
-    if (n < this.period - 1) return this.value;
-    this.value = this.smooth.push(2 * h - f);
-    return this.value;
+    this.half.push(x);
+    const h = this.half.value;
+    this.full.push(x);
+    const f = this.full.value;
+    if (n < this.period - 1) return;
+    this.smooth.push(2 * h - f);
+    this.value = this.smooth.value;
   }
 
   protected onReset(): void {
@@ -224,15 +231,15 @@ export class KAMA extends ScalarIndicator {
     this.ring = new Ring(period + 1);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     const n = this.count++;
     const p = this.period;
     this.ring.push(x);
-    if (n === 0) return this.value;
+    if (n === 0) return;
     const prevX = this.ring.get(1);
     if (n < p) {
       this.sumROC1 += Math.abs(prevX - x);
-      return this.value;
+      return;
     }
     const oldest = this.ring.get(p);
     const periodROC = x - oldest;
@@ -251,7 +258,6 @@ export class KAMA extends ScalarIndicator {
     er = er * KAMA_DIFF + KAMA_SLOWEST;
     er *= er;
     this.value = (x - prevKama) * er + prevKama;
-    return this.value;
   }
 
   protected onReset(): void {

@@ -1,7 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { BarIndicator, Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
-import { EmaCore, RollingExtreme, WilderGainLoss, isZero } from './cores.ts';
-import { SMA } from './sma.ts';
+import { EmaCore, RollingExtreme, SmaCore, WilderGainLoss, isZero } from './cores.ts';
 
 /**
  * MACD with TA-Lib's semantics: the fast EMA is seeded on the `fast` bars ending where the slow
@@ -35,20 +34,22 @@ export class MACD extends ScalarIndicator {
     this.signalEma = new EmaCore(signalPeriod);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     const n = this.count++;
-    const s = this.slowEma.push(x);
-    if (n < this.slow - this.fast) return this.value;
-    const f = this.fastEma.push(x);
-    if (!this.slowEma.ready) return this.value;
+    this.slowEma.push(x);
+    const s = this.slowEma.value;
+    if (n < this.slow - this.fast) return;
+    this.fastEma.push(x);
+    const f = this.fastEma.value;
+    if (!this.slowEma.ready) return;
     const m = f - s;
-    const sig = this.signalEma.push(m);
-    if (!this.signalEma.ready) return this.value;
+    this.signalEma.push(m);
+    const sig = this.signalEma.value;
+    if (!this.signalEma.ready) return;
     this.macd = m;
     this.signal = sig;
     this.histogram = m - sig;
     this.value = m;
-    return m;
   }
 
   protected onReset(): void {
@@ -63,16 +64,16 @@ export class MACD extends ScalarIndicator {
 export class APO extends ScalarIndicator {
   readonly name: string;
   readonly lookback: number;
-  protected readonly fastMa: SMA;
-  protected readonly slowMa: SMA;
+  protected readonly fastMa: SmaCore;
+  protected readonly slowMa: SmaCore;
 
   constructor(fast = 12, slow = 26, source: Source = 'close') {
     super(source);
     requirePeriod('APO fast', fast, 2);
     requirePeriod('APO slow', slow, 2);
     this.name = `${this.kind()}(${fast},${slow})`;
-    this.fastMa = new SMA(Math.min(fast, slow));
-    this.slowMa = new SMA(Math.max(fast, slow));
+    this.fastMa = new SmaCore(Math.min(fast, slow));
+    this.slowMa = new SmaCore(Math.max(fast, slow));
     this.lookback = Math.max(fast, slow) - 1;
   }
 
@@ -84,12 +85,13 @@ export class APO extends ScalarIndicator {
     return f - s;
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    const f = this.fastMa.push(x);
-    const s = this.slowMa.push(x);
+    this.fastMa.push(x);
+    const f = this.fastMa.value;
+    this.slowMa.push(x);
+    const s = this.slowMa.value;
     if (this.count > this.lookback) this.value = this.combine(f, s);
-    return this.value;
   }
 
   protected onReset(): void {
@@ -123,12 +125,11 @@ export class ROC extends ScalarIndicator {
     this.ring = new Ring(period + 1);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.ring.push(x);
-    if (this.count++ < this.period) return this.value;
+    if (this.count++ < this.period) return;
     const old = this.ring.get(this.period);
     this.value = old !== 0.0 ? (x / old - 1.0) * 100.0 : 0.0;
-    return this.value;
   }
 
   protected onReset(): void {
@@ -150,11 +151,10 @@ export class Momentum extends ScalarIndicator {
     this.ring = new Ring(period + 1);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.ring.push(x);
-    if (this.count++ < this.period) return this.value;
+    if (this.count++ < this.period) return;
     this.value = x - this.ring.get(this.period);
-    return this.value;
   }
 
   protected onReset(): void {
@@ -179,14 +179,13 @@ export class CMO extends ScalarIndicator {
     this.gl = new WilderGainLoss(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    if (!this.gl.push(x)) return this.value;
+    if (!this.gl.push(x)) return;
     const g = this.gl.gain;
     const l = this.gl.loss;
     const t = g + l;
     this.value = isZero(t) ? 0.0 : 100.0 * ((g - l) / t);
-    return this.value;
   }
 
   protected onReset(): void {
@@ -206,8 +205,8 @@ export class Stochastic extends BarIndicator {
   d = Number.NaN;
   private readonly hi: RollingExtreme;
   private readonly lo: RollingExtreme;
-  private readonly kMa: SMA;
-  private readonly dMa: SMA;
+  private readonly kMa: SmaCore;
+  private readonly dMa: SmaCore;
 
   constructor(
     readonly kPeriod = 14,
@@ -222,20 +221,24 @@ export class Stochastic extends BarIndicator {
     this.lookback = kPeriod - 1 + (kSmooth - 1) + (dPeriod - 1);
     this.hi = new RollingExtreme(kPeriod, 'max');
     this.lo = new RollingExtreme(kPeriod, 'min');
-    this.kMa = new SMA(kSmooth);
-    this.dMa = new SMA(dPeriod);
+    this.kMa = new SmaCore(kSmooth);
+    this.dMa = new SmaCore(dPeriod);
   }
 
   update(bar: Bar): number {
     const n = this.count++;
-    const hh = this.hi.push(bar.high);
-    const ll = this.lo.push(bar.low);
+    this.hi.push(bar.high);
+    const hh = this.hi.value;
+    this.lo.push(bar.low);
+    const ll = this.lo.value;
     if (n < this.kPeriod - 1) return this.value;
     const diff = (hh - ll) / 100.0;
     const raw = diff !== 0.0 ? (bar.close - ll) / diff : 0.0;
-    const k = this.kMa.push(raw);
+    this.kMa.push(raw);
+    const k = this.kMa.value;
     if (Number.isNaN(k)) return this.value;
-    const d = this.dMa.push(k);
+    this.dMa.push(k);
+    const d = this.dMa.value;
     if (Number.isNaN(d)) return this.value;
     this.k = k;
     this.d = d;
@@ -265,7 +268,7 @@ export class StochRSI extends ScalarIndicator {
   private readonly gl: WilderGainLoss;
   private readonly hi: RollingExtreme;
   private readonly lo: RollingExtreme;
-  private readonly dMa: SMA;
+  private readonly dMa: SmaCore;
 
   constructor(
     readonly period = 14,
@@ -282,24 +285,26 @@ export class StochRSI extends ScalarIndicator {
     this.gl = new WilderGainLoss(period);
     this.hi = new RollingExtreme(kPeriod, 'max');
     this.lo = new RollingExtreme(kPeriod, 'min');
-    this.dMa = new SMA(dPeriod);
+    this.dMa = new SmaCore(dPeriod);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.count++;
-    if (!this.gl.push(x)) return this.value;
+    if (!this.gl.push(x)) return;
     const r = this.gl.rsi;
-    const hh = this.hi.push(r);
-    const ll = this.lo.push(r);
-    if (this.hi.pushed < this.kPeriod) return this.value;
+    this.hi.push(r);
+    const hh = this.hi.value;
+    this.lo.push(r);
+    const ll = this.lo.value;
+    if (this.hi.pushed < this.kPeriod) return;
     const diff = (hh - ll) / 100.0;
     const k = diff !== 0.0 ? (r - ll) / diff : 0.0;
-    const d = this.dMa.push(k);
-    if (Number.isNaN(d)) return this.value;
+    this.dMa.push(k);
+    const d = this.dMa.value;
+    if (Number.isNaN(d)) return;
     this.k = k;
     this.d = d;
     this.value = k;
-    return k;
   }
 
   protected onReset(): void {
@@ -329,8 +334,10 @@ export class WilliamsR extends BarIndicator {
 
   update(bar: Bar): number {
     const n = this.count++;
-    const hh = this.hi.push(bar.high);
-    const ll = this.lo.push(bar.low);
+    this.hi.push(bar.high);
+    const hh = this.hi.value;
+    this.lo.push(bar.low);
+    const ll = this.lo.value;
     if (n < this.lookback) return this.value;
     const diff = (hh - ll) / -100.0;
     this.value = diff !== 0.0 ? (hh - bar.close) / diff : 0.0;
@@ -511,9 +518,9 @@ export class LinRegSlope extends ScalarIndicator {
     this.divisor = this.sumX * this.sumX - p * sumXSqr;
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.ring.push(x);
-    if (this.count++ < this.lookback) return this.value;
+    if (this.count++ < this.lookback) return;
     let sumXY = 0;
     let sumY = 0;
     for (let i = this.period; i-- !== 0; ) {
@@ -522,7 +529,6 @@ export class LinRegSlope extends ScalarIndicator {
       sumXY += i * y;
     }
     this.value = (this.period * sumXY - this.sumX * sumY) / this.divisor;
-    return this.value;
   }
 
   protected onReset(): void {

@@ -33,11 +33,11 @@ export class RSI extends ScalarIndicator {
     return this.count > this.period ? this.avgDn : Number.NaN;
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     const n = this.count++;
     if (n === 0) {
       this.prev = x;
-      return this.value;
+      return;
     }
     const up = Math.max(x - this.prev, 0.0);
     const dn = Math.max(this.prev - x, 0.0);
@@ -45,7 +45,7 @@ export class RSI extends ScalarIndicator {
     if (n < this.period) {
       this.seedUp.add(up);
       this.seedDn.add(dn);
-      return this.value;
+      return;
     }
     if (n === this.period) {
       this.seedUp.add(up);
@@ -58,7 +58,6 @@ export class RSI extends ScalarIndicator {
     }
     // avgDn = 0 (no losses in the window) is RSI 100, as TA-Lib; backtrader would divide by zero.
     this.value = this.avgDn === 0 ? (this.avgUp === 0 ? 50 : 100) : 100.0 - 100.0 / (1.0 + this.avgUp / this.avgDn);
-    return this.value;
   }
 
   protected onReset(): void {

@@ -19,13 +19,12 @@ export class SMA extends ScalarIndicator {
     this.ring = new Ring(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     const out = this.ring.push(x);
     this.sum.add(x);
     if (this.ring.full && this.count >= this.period) this.sum.add(-out);
     this.count++;
     this.value = this.count >= this.period ? this.sum.value / this.period : Number.NaN;
-    return this.value;
   }
 
   protected onReset(): void {

@@ -284,7 +284,8 @@ export class SuperTrend extends BarIndicator {
 
   update(bar: Bar): number {
     this.count++;
-    const atr = this.atr.push(bar.high, bar.low, bar.close);
+    this.atr.push(bar.high, bar.low, bar.close);
+    const atr = this.atr.value;
     const prevClose = this.prevClose;
     this.prevClose = bar.close;
     if (Number.isNaN(atr)) return this.value;
@@ -370,12 +371,18 @@ export class Ichimoku extends BarIndicator {
 
   update(bar: Bar): number {
     const n = this.count++;
-    const th = this.tHi.push(bar.high);
-    const tl = this.tLo.push(bar.low);
-    const kh = this.kHi.push(bar.high);
-    const kl = this.kLo.push(bar.low);
-    const sh = this.sHi.push(bar.high);
-    const sl = this.sLo.push(bar.low);
+    this.tHi.push(bar.high);
+    const th = this.tHi.value;
+    this.tLo.push(bar.low);
+    const tl = this.tLo.value;
+    this.kHi.push(bar.high);
+    const kh = this.kHi.value;
+    this.kLo.push(bar.low);
+    const kl = this.kLo.value;
+    this.sHi.push(bar.high);
+    const sh = this.sHi.value;
+    this.sLo.push(bar.low);
+    const sl = this.sLo.value;
     this.chikou = bar.close;
     this.tenkan = n >= this.tenkanPeriod - 1 ? (th + tl) / 2 : Number.NaN;
     this.kijun = n >= this.kijunPeriod - 1 ? (kh + kl) / 2 : Number.NaN;

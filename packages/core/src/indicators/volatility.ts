@@ -36,7 +36,8 @@ export class ATR extends BarIndicator {
 
   update(bar: Bar): number {
     this.count++;
-    this.value = this.atr.push(bar.high, bar.low, bar.close);
+    this.atr.push(bar.high, bar.low, bar.close);
+    this.value = this.atr.value;
     return this.value;
   }
 
@@ -61,7 +62,8 @@ export class NATR extends BarIndicator {
 
   update(bar: Bar): number {
     this.count++;
-    const atr = this.atr.push(bar.high, bar.low, bar.close);
+    this.atr.push(bar.high, bar.low, bar.close);
+    const atr = this.atr.value;
     if (Number.isNaN(atr)) return this.value;
     this.value = isZero(bar.close) ? 0.0 : (atr / bar.close) * 100.0;
     return this.value;
@@ -97,11 +99,11 @@ export class StdDev extends ScalarIndicator {
     this.ring = new Ring(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
     this.ring.push(x);
     this.s1 += x;
     this.s2 += x * x;
-    if (this.count++ < this.lookback) return this.value;
+    if (this.count++ < this.lookback) return;
     const p = this.period;
     const m1 = this.s1 / p;
     const m2 = this.s2 / p;
@@ -110,7 +112,6 @@ export class StdDev extends ScalarIndicator {
     this.s2 -= old * old;
     const variance = m2 - m1 * m1;
     this.value = variance < TA_EPSILON ? 0.0 : Math.sqrt(variance) * this.nbDev;
-    return this.value;
   }
 
   protected onReset(): void {
@@ -122,14 +123,20 @@ export class StdDev extends ScalarIndicator {
 
 /**
  * Z-score of the latest value against the last `period` values: (x − mean) / σ with the
- * population σ from exact window sums (as Bollinger); 0 when σ = 0. No TA-Lib counterpart.
+ * population σ; 0 when the window is flat. No TA-Lib counterpart.
+ *
+ * Why the shift: E[x²] − E[x]² on raw prices cancels ~9 digits on 1m BTC (σ ≈ 10 at a price of
+ * 42,000). The window sums are kept exactly on x − K, and K is moved to the window mean every
+ * `period` bars (an O(period) rebuild, so O(1) amortised), which keeps the cancellation small.
  */
 export class ZScore extends ScalarIndicator {
   readonly name: string;
   readonly lookback: number;
   private readonly ring: Ring;
-  private readonly sum = new ExactRollingSum();
-  private readonly sumSq = new ExactRollingSum();
+  private readonly s1 = new ExactRollingSum();
+  private readonly s2 = new ExactRollingSum();
+  private shift = 0;
+  private sinceRebase = 0;
 
   constructor(readonly period = 20, source: Source = 'close') {
     super(source);
@@ -139,25 +146,50 @@ export class ZScore extends ScalarIndicator {
     this.ring = new Ring(period);
   }
 
-  push(x: number): number {
+  protected step(x: number): void {
+    const p = this.period;
+    if (this.count === 0) this.shift = x;
     const out = this.ring.push(x);
-    if (this.count >= this.period) {
-      this.sum.add(-out);
-      this.sumSq.add(-(out * out));
+    const K = this.shift;
+    if (this.count >= p) {
+      const o = out - K;
+      this.s1.add(-o);
+      this.s2.add(-(o * o));
     }
-    this.sum.add(x);
-    this.sumSq.add(x * x);
-    if (++this.count < this.period) return this.value;
-    const mean = this.sum.value / this.period;
-    const sd = Math.sqrt(Math.abs(this.sumSq.value / this.period - mean * mean));
-    this.value = sd === 0 ? 0 : (x - mean) / sd;
-    return this.value;
+    const y = x - K;
+    this.s1.add(y);
+    this.s2.add(y * y);
+    if (++this.count < p) return;
+    let m1 = this.s1.value / p;
+    if (++this.sinceRebase >= p) {
+      this.sinceRebase = 0;
+      this.rebase(K + m1);
+      m1 = this.s1.value / p;
+    }
+    const variance = this.s2.value / p - m1 * m1;
+    const mean = this.shift + m1;
+    const sd = Math.sqrt(Math.max(variance, 0));
+    // A flat window leaves only rounding noise in the variance.
+    this.value = sd <= 1e-12 * Math.max(1, Math.abs(mean)) ? 0 : (x - this.shift - m1) / sd;
+  }
+
+  private rebase(k: number): void {
+    this.shift = k;
+    this.s1.reset();
+    this.s2.reset();
+    for (let i = 0; i < this.ring.size; i++) {
+      const y = this.ring.get(i) - k;
+      this.s1.add(y);
+      this.s2.add(y * y);
+    }
   }
 
   protected onReset(): void {
     this.ring.clear();
-    this.sum.reset();
-    this.sumSq.reset();
+    this.s1.reset();
+    this.s2.reset();
+    this.shift = 0;
+    this.sinceRebase = 0;
   }
 }
 
@@ -195,8 +227,10 @@ export class Keltner extends BarIndicator {
 
   update(bar: Bar): number {
     this.count++;
-    const mid = this.ema.push(bar.close);
-    const atr = this.atr.push(bar.high, bar.low, bar.close);
+    this.ema.push(bar.close);
+    const mid = this.ema.value;
+    this.atr.push(bar.high, bar.low, bar.close);
+    const atr = this.atr.value;
     if (Number.isNaN(mid) || Number.isNaN(atr)) return this.value;
     this.value = mid;
     this.upper = mid + this.multiplier * atr;
@@ -238,8 +272,10 @@ export class Donchian extends BarIndicator {
 
   update(bar: Bar): number {
     const n = this.count++;
-    const hh = this.hi.push(bar.high);
-    const ll = this.lo.push(bar.low);
+    this.hi.push(bar.high);
+    const hh = this.hi.value;
+    this.lo.push(bar.low);
+    const ll = this.lo.value;
     if (n < this.lookback) return this.value;
     this.upper = hh;
     this.lower = ll;

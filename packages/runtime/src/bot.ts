@@ -1,0 +1,307 @@
+import { hostname } from 'node:os';
+import { Account, type AnyStrategy, type EngineEvent, type FeedKey, type Instrument, type OrderState, type SimulatedVenueOptions, feedId, percentFee } from '@keel/core';
+import type { Store } from '@keel/store';
+import { BotJournal } from './journal.ts';
+import { type UnknownOrderPolicy, reconcile, type RecoveryReport } from './live/recover.ts';
+import type { LiveExchange } from './live/port.ts';
+import { LiveVenue } from './live/venue.ts';
+import { BotRunner, signalOrderId } from './runner.ts';
+import type { BarEvent, BarSource } from './sources.ts';
+
+export type Logger = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+
+export interface BotConfig {
+  readonly botId: string;
+  readonly mode: 'paper' | 'live';
+  readonly strategy: AnyStrategy;
+  readonly params: unknown;
+  readonly feeds: readonly FeedKey[];
+  readonly instruments: readonly Instrument[];
+  readonly store: Store;
+  readonly log: Logger;
+  /** Paper: starting cash in the quote currency and the simulated fill model. */
+  readonly paperCash?: number;
+  readonly paperFee?: number;
+  readonly simulated?: SimulatedVenueOptions;
+  /** Live: the exchange account. */
+  readonly exchange?: LiveExchange;
+  readonly exchangeName?: string;
+  readonly unknownOrders?: UnknownOrderPolicy;
+  /** What to do with open orders on shutdown. */
+  readonly onShutdown?: 'cancel' | 'keep';
+  /** Close every position on shutdown (market orders). */
+  readonly flatten?: boolean;
+  /** Lock time-to-live; another instance can take the bot over after this long without heartbeat. */
+  readonly lockTtlMs?: number;
+  readonly onEvent?: (e: EngineEvent) => void;
+  /** Instrumentation: called right before a live order request leaves. */
+  readonly onSend?: (clientOrderId: string) => void;
+}
+
+export interface SessionReport {
+  readonly botId: string;
+  readonly mode: 'paper' | 'live';
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly bars: number;
+  readonly fills: number;
+  readonly trades: number;
+  readonly realizedPnl: number;
+  readonly cash: number;
+  readonly equity: number;
+  readonly openOrders: number;
+  readonly recovery: readonly { kind: string; detail: string }[];
+  readonly errors: number;
+}
+
+export class BotAlreadyRunningError extends Error {
+  constructor(botId: string, owner: string) {
+    super(`bot "${botId}" is already running (held by ${owner}); stop it first, or wait for its lock to expire if it crashed`);
+    this.name = 'BotAlreadyRunningError';
+  }
+}
+
+/**
+ * A bot process: one lock, one journal, one engine. Start-up loads the stored state and, live,
+ * reconciles it with the exchange before any new bar is handled; shutdown stops the inputs,
+ * cancels or keeps open orders, optionally flattens, saves everything and writes a session report.
+ */
+export class Bot {
+  readonly owner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  runner!: BotRunner;
+  journal!: BotJournal;
+  account!: Account;
+  private venue: LiveVenue | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private session = 0;
+  private startedAt = 0;
+  private recovery: RecoveryReport | undefined;
+  private stopExecutions: (() => Promise<void>) | undefined;
+  private source: BarSource | undefined;
+  private lastBarTime = new Map<string, number>();
+  private stopped = false;
+
+  constructor(readonly cfg: BotConfig) {}
+
+  get idPrefix(): string {
+    return signalOrderId(this.cfg.botId, 0, 0).replace(/-0-0$/, '-');
+  }
+
+  /** Acquires the lock, restores state (and reconciles, live), and builds the engine. */
+  async start(): Promise<void> {
+    const { store, botId, log } = this.cfg;
+    const ttl = this.cfg.lockTtlMs ?? 15_000;
+    const lock = await store.locks.acquire(botId, this.owner, ttl);
+    if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
+    if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
+    this.heartbeat = setInterval(() => {
+      void store.locks.heartbeat(botId, this.owner).then((ok) => {
+        if (!ok) {
+          log('error', `lost the lock of bot ${botId} to another instance: stopping at once`);
+          void this.stop('lock lost');
+        }
+      });
+    }, Math.max(1000, Math.floor(ttl / 3)));
+    this.heartbeat.unref();
+    this.startedAt = Date.now();
+    const existing = await store.bots.get(botId);
+    if (!existing) {
+      await store.bots.create({ id: botId, strategy: this.cfg.strategy.name, params: this.cfg.params, mode: this.cfg.mode, exchange: this.cfg.exchangeName ?? 'simulated', symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))] });
+    } else if (existing.mode !== this.cfg.mode) {
+      throw new Error(`bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`);
+    }
+    await store.bots.setStatus(botId, 'running');
+    this.session = await store.sessions.start(botId);
+
+    const quote = this.cfg.instruments[0]?.quote ?? 'USDT';
+    this.account = new Account(quote, 0);
+    const storedBalances = await store.balances.load(botId);
+    // Positions as stored; reconciliation (live) applies what happened while the bot was down.
+    for (const p of await store.positions.load(botId)) {
+      const inst = this.cfg.instruments.find((x) => x.symbol === p.symbol);
+      if (!inst) continue;
+      const pos = this.account.position(inst);
+      pos.size = p.size;
+      pos.avgPrice = p.size === 0 ? Number.NaN : p.avgPrice;
+      pos.realizedPnl = p.realizedPnl;
+    }
+    if (this.cfg.mode === 'paper') {
+      const cashRow = storedBalances.find((b) => b.asset === quote);
+      this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
+    }
+
+    if (this.cfg.mode === 'live') {
+      if (!this.cfg.exchange) throw new Error('live mode needs an exchange account');
+      const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
+      this.recovery = await reconcile({
+        store,
+        botId,
+        exchange: this.cfg.exchange,
+        symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
+        idPrefix: this.idPrefix,
+        unknownOrders: this.cfg.unknownOrders ?? 'flag',
+        now: () => Date.now(),
+        onRecoveredFill: (fill) => {
+          const inst = this.instrument(fill.symbol);
+          this.account.applyFill(inst, fill.side, fill.price, fill.amount, fill.feeAsset === inst.base ? fill.fee : 0, inst.base);
+          const p = positionFor(fill.symbol);
+          return { symbol: fill.symbol, size: p.size, avgPrice: p.avgPrice, realizedPnl: p.realizedPnl };
+        },
+      });
+      for (const a of this.recovery.actions) log(a.kind === 'balance-difference' || a.kind.startsWith('unknown') ? 'warn' : 'info', `reconcile: ${a.kind}: ${a.detail}`);
+      // The exchange is the truth for balances.
+      const q = this.recovery.balances[quote];
+      this.account.cash = q ? q.total : 0;
+    }
+
+    this.journal = new BotJournal(store, botId, this.account, (e) => {
+      log('error', `could not save state, stopping: ${e.message}`);
+      void this.stop('persistence failure');
+    });
+    if (this.cfg.mode === 'live') {
+      this.venue = new LiveVenue(this.cfg.exchange!, {
+        beforeSend: () => this.journal.flush(),
+        log,
+        now: () => Date.now(),
+        ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),
+      });
+    }
+    this.runner = new BotRunner({
+      botId,
+      mode: this.cfg.mode,
+      strategy: this.cfg.strategy,
+      params: this.cfg.params,
+      feeds: this.cfg.feeds,
+      instruments: this.cfg.instruments,
+      account: this.account,
+      ...(this.venue ? { venue: this.venue } : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
+      log,
+      onEvent: (e) => {
+        this.journal.onEvent(e);
+        this.cfg.onEvent?.(e);
+      },
+    });
+    if (this.cfg.mode === 'live') {
+      const open = this.recovery?.openOrders ?? [];
+      for (const o of open) {
+        this.runner.engine.restoreOrder(o);
+        this.venue!.adopt(o, this.recovery?.exchangeFilled.get(o.request.id) ?? 0);
+      }
+      this.venue!.rememberTrades(this.recovery?.knownTradeIds ?? []);
+      this.stopExecutions = this.cfg.exchange!.watchExecutions({
+        onOrder: (o) => void this.venue!.onOrder(o),
+        onTrade: (t) => this.venue!.onTrade(t),
+        onError: (e) => log('warn', `execution stream: ${e.message}`),
+      });
+    } else {
+      // Paper orders live in the simulated venue only; a restart starts without them.
+      for (const o of await store.orders.open(botId)) {
+        await store.orders.upsert(botId, { ...o, status: 'cancelled', reason: 'paper session ended', updatedAt: Date.now() } as OrderState);
+      }
+    }
+    const st = await store.state.load(botId);
+    const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
+    for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
+    this.runner.engine.start();
+  }
+
+  private instrument(symbol: string): Instrument {
+    const i = this.cfg.instruments.find((x) => x.symbol === symbol);
+    if (!i) throw new Error(`no instrument for ${symbol}`);
+    return i;
+  }
+
+  /** The last bar time handled per feed (bars at or before it are warm-up after a restart). */
+  lastHandled(feed: FeedKey): number | undefined {
+    return this.lastBarTime.get(feedId(feed));
+  }
+
+  /**
+   * Runs the bot on a source of closed bars. Bars at or before the last handled bar of their feed
+   * only warm the indicators up (a restart never acts on the past twice); each handled bar is
+   * recorded, so a crash resumes after it.
+   */
+  async run(source: BarSource): Promise<void> {
+    this.source = source;
+    const engine = this.runner.engine;
+    const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
+    try {
+      for await (const ev of source as AsyncIterable<BarEvent>) {
+        if (this.stopped) break;
+        const key = feedId(ev.feed);
+        const i = index.get(key);
+        if (i === undefined) continue;
+        const last = this.lastBarTime.get(key);
+        if (last !== undefined && ev.bar.time <= last) {
+          engine.warmUp(i, ev.bar);
+          continue;
+        }
+        engine.onBar(i, ev.bar);
+        this.lastBarTime.set(key, ev.bar.time);
+        const snapshot = Object.fromEntries(this.lastBarTime);
+        this.journal.enqueue(async () => void (await this.cfg.store.state.save(this.cfg.botId, { lastBarTime: snapshot })));
+        this.barsHandled++;
+      }
+    } finally {
+      await source.close();
+    }
+  }
+
+  barsHandled = 0;
+
+  /** Graceful shutdown. Safe to call more than once. */
+  async stop(reason = 'stopped'): Promise<SessionReport> {
+    const { store, botId, log } = this.cfg;
+    if (!this.stopped) {
+      this.stopped = true;
+      log('info', `stopping bot ${botId}: ${reason}`);
+      await this.source?.close();
+      const engine = this.runner?.engine;
+      if (engine) {
+        if ((this.cfg.onShutdown ?? 'cancel') === 'cancel') for (const o of engine.openOrders()) engine.cancel(o.request.id);
+        if (this.cfg.flatten) {
+          for (const p of this.account.positions) {
+            if (p.size !== 0) engine.submitInput({ type: 'market', side: p.size > 0 ? 'sell' : 'buy', amount: Math.abs(p.size), symbol: p.instrument.symbol, tag: 'flatten' });
+          }
+        }
+        await this.venue?.idle();
+        engine.stop();
+      }
+      await this.stopExecutions?.();
+      try {
+        await this.journal?.flush();
+      } catch (e) {
+        log('error', (e as Error).message);
+      }
+    }
+    const report = this.report();
+    if (this.session) {
+      await store.sessions.end(botId, this.session, report);
+      this.session = 0;
+      await store.bots.setStatus(botId, 'stopped');
+    }
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    await store.locks.release(botId, this.owner);
+    return report;
+  }
+
+  report(): SessionReport {
+    const engine = this.runner?.engine;
+    return {
+      botId: this.cfg.botId,
+      mode: this.cfg.mode,
+      startedAt: this.startedAt,
+      endedAt: Date.now(),
+      bars: this.barsHandled,
+      fills: engine?.fills.length ?? 0,
+      trades: this.runner?.closedTrades().length ?? 0,
+      realizedPnl: this.account ? this.account.positions.reduce((a, p) => a + p.realizedPnl, 0) : 0,
+      cash: this.account?.cash ?? 0,
+      equity: engine ? engine.equity() : 0,
+      openOrders: engine ? engine.openOrders().length : 0,
+      recovery: this.recovery?.actions ?? [],
+      errors: engine?.errors.length ?? 0,
+    };
+  }
+}

@@ -1,0 +1,154 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type Timeframe, defineInstrument, isTimeframe, paramsFromPairs, parseParams } from '@keel/core';
+import { readBarsFile } from '@keel/data';
+import { openStore } from '@keel/store';
+import { getStrategy } from '@keel/strategies';
+import { Bot, type Logger } from './bot.ts';
+import { replaySource } from './sources.ts';
+
+export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
+
+Runs a built-in strategy with the same code as a backtest. paper: simulated fills (the backtest's
+fill model) on live or replayed bars. live: real orders on an exchange account.
+
+Options:
+  --strategy <name>        built-in strategy (keel strategies)
+  --param key=value        strategy parameter, repeatable
+  --symbol <BASE/QUOTE>    market, e.g. BTC/USDT
+  --timeframe <tf>         bar timeframe (default 1m)
+  --bot-id <id>            the bot's name in the store (default <strategy>-<symbol>-<mode>)
+  --store <url>            sqlite:<path> (default sqlite:.keel/keel.db) or postgres://...
+  --replay <file>          paper only: replay a candle file (.csv/.csv.gz) instead of live data
+  --replay-delay-ms <n>    paper replay: wait n ms between bars (default 0: as fast as possible)
+  --exchange <id>          ccxt exchange id for live data and live orders (default binance)
+  --exchange-url <url>     point the exchange client at another base URL (e.g. keel exchange-sim)
+  --cash <n>               paper: starting cash in the quote currency (default 10000)
+  --fee <rate>             paper: fee per side (default 0.001)
+  --on-shutdown <c|k>      cancel (default) or keep open orders when stopping
+  --flatten                close every position when stopping
+  --unknown-orders <p>     live, orders on the exchange this bot did not place: flag (default),
+                           adopt or cancel
+  --confirm-live           required for live mode: you accept that real orders will be sent
+  -h, --help               this help
+
+Live keys come from the environment: KEEL_API_KEY and KEEL_API_SECRET (never from arguments).
+Stop with Ctrl-C (SIGINT) or SIGTERM: inputs stop, open orders are cancelled or kept, state is
+saved and a session report is printed. A crashed bot (kill -9) restarts where it stopped: state
+is reloaded and reconciled with the exchange before any new bar is handled.
+`;
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export async function runBotCli(argv: string[], io: Io): Promise<number> {
+  const [mode, ...rest] = argv;
+  if (mode !== 'paper' && mode !== 'live') throw new Error(`expected paper or live, got ${mode}`);
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      strategy: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      symbol: { type: 'string' },
+      timeframe: { type: 'string' },
+      'bot-id': { type: 'string' },
+      store: { type: 'string' },
+      replay: { type: 'string' },
+      'replay-delay-ms': { type: 'string' },
+      exchange: { type: 'string' },
+      'exchange-url': { type: 'string' },
+      cash: { type: 'string' },
+      fee: { type: 'string' },
+      'on-shutdown': { type: 'string' },
+      flatten: { type: 'boolean' },
+      'unknown-orders': { type: 'string' },
+      'confirm-live': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(BOT_HELP);
+    return 0;
+  }
+  const fail = (msg: string): number => {
+    io.stderr.write(`keel ${mode}: ${msg}\nRun 'keel ${mode} --help' for usage.\n`);
+    return 2;
+  };
+  if (!values.strategy) return fail('--strategy is required');
+  if (!values.symbol) return fail('--symbol is required, e.g. --symbol BTC/USDT');
+  const timeframe = values.timeframe ?? '1m';
+  if (!isTimeframe(timeframe)) return fail(`--timeframe "${timeframe}" is not a timeframe`);
+  if (mode === 'live' && !values['confirm-live']) return fail('live mode sends real orders: add --confirm-live to confirm');
+  if (mode === 'live' && values.replay) return fail('--replay is for paper mode');
+  if (mode === 'live' && (!process.env.KEEL_API_KEY || !process.env.KEEL_API_SECRET)) return fail('live mode needs KEEL_API_KEY and KEEL_API_SECRET in the environment');
+  const onShutdown = values['on-shutdown'] ?? 'cancel';
+  if (onShutdown !== 'cancel' && onShutdown !== 'keep') return fail('--on-shutdown must be cancel or keep');
+  const unknownOrders = values['unknown-orders'] ?? 'flag';
+  if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel') return fail('--unknown-orders must be flag, adopt or cancel');
+  const strategy = getStrategy(values.strategy);
+  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const symbol = values.symbol.toUpperCase();
+  const feed = { symbol, timeframe: timeframe as Timeframe };
+  const botId = values['bot-id'] ?? `${strategy.name}-${symbol.replace('/', '')}-${mode}`;
+  const log: Logger = (level, msg, data) => io.stderr.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`);
+  const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db' });
+  let exchange: Awaited<ReturnType<typeof import('./live/ccxt.ts').connectExchange>> | undefined;
+  try {
+    let instrument = defineInstrument({ symbol });
+    if (!values.replay || mode === 'live') {
+      const { connectExchange } = await import('./live/ccxt.ts');
+      exchange = await connectExchange({
+        exchange: values.exchange ?? 'binance',
+        ...(values['exchange-url'] ? { url: values['exchange-url'] } : {}),
+        ...(mode === 'live' ? { apiKey: process.env.KEEL_API_KEY!, secret: process.env.KEEL_API_SECRET! } : {}),
+        botId,
+        log,
+      });
+      instrument = await exchange.instrument(symbol);
+    }
+    if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
+    const bot = new Bot({
+      botId,
+      mode,
+      strategy,
+      params,
+      feeds: [feed],
+      instruments: [instrument],
+      store,
+      log,
+      paperCash: values.cash !== undefined ? Number(values.cash) : 10_000,
+      paperFee: values.fee !== undefined ? Number(values.fee) : 0.001,
+      ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: values.exchange ?? 'binance' } : {}),
+      unknownOrders,
+      onShutdown,
+      flatten: values.flatten === true,
+    });
+    await bot.start();
+    log('info', `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}`);
+    const source = values.replay
+      ? replaySource(feed, readBarsFile(values.replay).series, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
+      : exchange!.candles(feed, bot.lastHandled(feed));
+    let signalled = false;
+    const onSignal = (sig: string) => {
+      if (signalled) return;
+      signalled = true;
+      log('info', `${sig} received: shutting down gracefully`);
+      void source.close();
+      bot.cfg.log('info', 'inputs stopped');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    await bot.run(source);
+    const report = await bot.stop(signalled ? 'signal' : 'input ended');
+    io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return 0;
+  } finally {
+    await exchange?.close();
+    await store.close();
+  }
+}

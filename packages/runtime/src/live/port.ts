@@ -1,0 +1,63 @@
+import type { Liquidity, OrderRequest, OrderSide } from '@keel/core';
+
+/** An order as the exchange reports it, normalised. */
+export interface ExchangeOrder {
+  readonly clientOrderId: string;
+  readonly venueOrderId: string;
+  readonly symbol: string;
+  readonly status: 'open' | 'closed' | 'canceled' | 'rejected' | 'expired';
+  readonly side: OrderSide;
+  readonly amount: number;
+  readonly filled: number;
+  readonly timestamp: number;
+}
+
+/** One execution as the exchange reports it, normalised. */
+export interface ExchangeTrade {
+  readonly tradeId: string;
+  readonly clientOrderId?: string;
+  readonly venueOrderId: string;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly price: number;
+  readonly amount: number;
+  readonly fee: number;
+  readonly feeAsset: string;
+  readonly liquidity: Liquidity;
+  readonly time: number;
+}
+
+export interface ExchangeBalance {
+  readonly free: number;
+  readonly used: number;
+  readonly total: number;
+}
+
+/** Failure kinds at the exchange boundary (see docs/exchange.md). */
+export type ExchangeFailureKind = 'transient' | 'rate-limited' | 'rejected' | 'not-found' | 'auth' | 'fatal';
+
+export class ExchangeFailure extends Error {
+  constructor(
+    readonly kind: ExchangeFailureKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExchangeFailure';
+  }
+}
+
+/**
+ * What the live venue and recovery need from an exchange account. Implemented over the ccxt
+ * gateway of @keel/exchange; `placeOrder` must be idempotent by client order id (a create that
+ * timed out is resolved by lookup, never by sending again).
+ */
+export interface LiveExchange {
+  placeOrder(req: OrderRequest): Promise<ExchangeOrder>;
+  cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
+  fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
+  fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;
+  fetchTrades(symbol: string, since: number): Promise<ExchangeTrade[]>;
+  fetchBalances(): Promise<Record<string, ExchangeBalance>>;
+  /** Streams order updates and executions (user data stream, REST polling as fallback). */
+  watchExecutions(handlers: { onOrder(o: ExchangeOrder): void; onTrade(t: ExchangeTrade): void; onError(e: Error): void }): () => Promise<void>;
+}

@@ -1,0 +1,198 @@
+import { type Bar, type ClientOrderId, type OrderState, type ReportSink, type Venue, isTerminal } from '@keel/core';
+import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
+
+export interface LiveVenueOptions {
+  /** Resolves once the journal has durably written everything so far (write-ahead before sending). */
+  beforeSend: () => Promise<void>;
+  log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+  /** Wall time for reports. */
+  now: () => number;
+  /** Instrumentation hook: called right before an order request leaves (latency benchmark). */
+  onSend?: (clientOrderId: string) => void;
+}
+
+interface Tracked {
+  readonly order: OrderState;
+  accepted: boolean;
+  venueOrderId?: string;
+  /** Exchange's cumulative filled amount last seen. */
+  exchangeFilled: number;
+  /** A terminal exchange status waiting for its trades to arrive. */
+  pendingTerminal?: ExchangeOrder['status'];
+}
+
+/**
+ * The live execution venue: orders go to the exchange through an idempotent port; the exchange's
+ * order updates and executions come back as venue reports. Executions are deduplicated by trade
+ * id; a terminal status that arrives before its trades (reordered or dropped stream messages)
+ * waits until REST has supplied the missing trades, so no fill is ever lost or counted twice.
+ */
+export class LiveVenue implements Venue {
+  private sink: ReportSink = () => {};
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly byVenueId = new Map<string, string>();
+  private readonly seenTrades = new Set<string>();
+  private sendChain: Promise<void> = Promise.resolve();
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly ex: LiveExchange,
+    private readonly opts: LiveVenueOptions,
+  ) {}
+
+  connect(sink: ReportSink): void {
+    this.sink = sink;
+  }
+
+  onBar(_symbol: string, _bar: Bar, _now: number): void {
+    // Matching happens on the exchange.
+  }
+
+  /** Trade ids already applied (restored after a restart so nothing is applied twice). */
+  rememberTrades(ids: Iterable<string>): void {
+    for (const id of ids) this.seenTrades.add(id);
+  }
+
+  /** Tracks an order restored from the store after a restart (already on the exchange). */
+  adopt(order: OrderState, exchangeFilled: number): void {
+    this.tracked.set(order.request.id, { order, accepted: order.status !== 'submitted', exchangeFilled, ...(order.venueOrderId ? { venueOrderId: order.venueOrderId } : {}) });
+    if (order.venueOrderId) this.byVenueId.set(order.venueOrderId, order.request.id);
+  }
+
+  submit(order: OrderState, _now: number): void {
+    const id = order.request.id;
+    this.tracked.set(id, { order, accepted: false, exchangeFilled: 0 });
+    // Orders leave one at a time, in submission order, each after the journal has it.
+    this.sendChain = this.sendChain.then(() => this.send(order));
+    this.track(this.sendChain);
+  }
+
+  cancel(id: ClientOrderId, _now: number, reason: string): void {
+    const t = this.tracked.get(id);
+    if (!t || isTerminal(t.order.status)) return;
+    const p = this.sendChain.then(async () => {
+      try {
+        const eo = await this.ex.cancelOrder(id, t.order.request.symbol);
+        if (eo) await this.onOrder(eo, reason);
+      } catch (e) {
+        this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
+      }
+    });
+    this.track(p);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  /** Waits for every request under way (shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private async send(order: OrderState): Promise<void> {
+    const id = order.request.id;
+    await this.opts.beforeSend();
+    if (isTerminal(order.status)) return;
+    this.opts.onSend?.(id);
+    try {
+      const eo = await this.ex.placeOrder(order.request);
+      await this.onOrder(eo);
+    } catch (e) {
+      if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
+        this.report({ type: 'rejected', id: order.request.id, time: this.opts.now(), reason: `exchange rejected the order: ${e.message}` });
+        return;
+      }
+      // Unknown outcome (retries exhausted): never resend here. Reconciliation finds out whether
+      // the exchange has it, by its client order id.
+      this.opts.log('error', `order ${id} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`, { id });
+    }
+  }
+
+  /** An order update from the exchange (stream, REST response or reconciliation). */
+  async onOrder(eo: ExchangeOrder, cancelReason = 'cancelled on the exchange'): Promise<void> {
+    const cid = eo.clientOrderId || this.byVenueId.get(eo.venueOrderId);
+    const t = cid ? this.tracked.get(cid) : undefined;
+    if (!t) return; // not ours (reconciliation flags those)
+    if (eo.venueOrderId && !t.venueOrderId) {
+      t.venueOrderId = eo.venueOrderId;
+      this.byVenueId.set(eo.venueOrderId, t.order.request.id);
+    }
+    t.exchangeFilled = Math.max(t.exchangeFilled, eo.filled);
+    if (!t.accepted && (eo.status === 'open' || eo.status === 'closed' || eo.status === 'canceled' || eo.status === 'expired')) {
+      t.accepted = true;
+      this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: eo.venueOrderId });
+    }
+    if (eo.status === 'rejected' && !t.accepted) {
+      this.report({ type: 'rejected', id: t.order.request.id, time: this.opts.now(), reason: 'rejected by the exchange' });
+      return;
+    }
+    if (eo.status === 'open') return;
+    // Terminal on the exchange: make sure every execution is applied first.
+    if (t.order.filled + 1e-12 < eo.filled) {
+      t.pendingTerminal = eo.status;
+      await this.fetchMissingTrades(t);
+    }
+    this.applyTerminal(t, eo.status, cancelReason);
+  }
+
+  private applyTerminal(t: Tracked, status: ExchangeOrder['status'], reason: string): void {
+    if (isTerminal(t.order.status)) return;
+    if (t.order.filled + 1e-12 < t.exchangeFilled) {
+      t.pendingTerminal = status;
+      return; // trades still missing: applied when they arrive
+    }
+    t.pendingTerminal = undefined;
+    const id = t.order.request.id;
+    if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+    else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
+    else if (status === 'rejected') this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
+    // 'closed' completes through its last fill.
+  }
+
+  private async fetchMissingTrades(t: Tracked): Promise<void> {
+    try {
+      const trades = await this.ex.fetchTrades(t.order.request.symbol, t.order.createdAt - 60_000);
+      for (const tr of trades) this.onTrade(tr);
+    } catch (e) {
+      this.opts.log('warn', `could not fetch trades for ${t.order.request.id}: ${(e as Error).message}`);
+    }
+  }
+
+  /** One execution from the exchange; applied once, whatever path it came by. */
+  onTrade(tr: ExchangeTrade): void {
+    if (this.seenTrades.has(tr.tradeId)) return;
+    const cid = tr.clientOrderId || this.byVenueId.get(tr.venueOrderId);
+    const t = cid ? this.tracked.get(cid) : undefined;
+    if (!t) return;
+    if (isTerminal(t.order.status)) return;
+    this.seenTrades.add(tr.tradeId);
+    if (!t.accepted) {
+      t.accepted = true;
+      this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: tr.venueOrderId });
+    }
+    t.exchangeFilled = Math.max(t.exchangeFilled, t.order.filled + tr.amount);
+    this.report({
+      type: 'fill',
+      id: t.order.request.id,
+      time: tr.time,
+      tradeId: tr.tradeId,
+      price: tr.price,
+      amount: tr.amount,
+      fee: tr.fee,
+      feeAsset: tr.feeAsset,
+      liquidity: tr.liquidity,
+    });
+    if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, 'cancelled on the exchange');
+  }
+
+  private report(r: Parameters<ReportSink>[0]): void {
+    try {
+      this.sink(r);
+    } catch (e) {
+      // An exchange message that does not fit the order's lifecycle is logged, never fatal.
+      this.opts.log('error', `ignored exchange report ${r.type} for ${r.id}: ${(e as Error).message}`);
+    }
+  }
+}

@@ -90,6 +90,13 @@ export class Bot {
   /** Acquires the lock, restores state (and reconciles, live), and builds the engine. */
   async start(): Promise<void> {
     const { store, botId, log } = this.cfg;
+    // The bot's row first (locks reference it), then the lock, then anything else.
+    const existing = await store.bots.get(botId);
+    if (!existing) {
+      await store.bots.create({ id: botId, strategy: this.cfg.strategy.name, params: this.cfg.params, mode: this.cfg.mode, exchange: this.cfg.exchangeName ?? 'simulated', symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))] });
+    } else if (existing.mode !== this.cfg.mode) {
+      throw new Error(`bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`);
+    }
     const ttl = this.cfg.lockTtlMs ?? 15_000;
     const lock = await store.locks.acquire(botId, this.owner, ttl);
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
@@ -101,15 +108,9 @@ export class Bot {
           void this.stop('lock lost');
         }
       });
-    }, Math.max(1000, Math.floor(ttl / 3)));
+    }, Math.max(50, Math.floor(ttl / 3)));
     this.heartbeat.unref();
     this.startedAt = Date.now();
-    const existing = await store.bots.get(botId);
-    if (!existing) {
-      await store.bots.create({ id: botId, strategy: this.cfg.strategy.name, params: this.cfg.params, mode: this.cfg.mode, exchange: this.cfg.exchangeName ?? 'simulated', symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))] });
-    } else if (existing.mode !== this.cfg.mode) {
-      throw new Error(`bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`);
-    }
     await store.bots.setStatus(botId, 'running');
     this.session = await store.sessions.start(botId);
 

@@ -250,6 +250,13 @@ export class Bot {
 
   barsHandled = 0;
 
+  /** What a kill -9 leaves behind: no cleanup, no more heartbeats (used by crash tests). */
+  abandon(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    this.stopped = true;
+  }
+
   /** Graceful shutdown. Safe to call more than once. */
   async stop(reason = 'stopped'): Promise<SessionReport> {
     const { store, botId, log } = this.cfg;

@@ -66,6 +66,7 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: persistence, lock, restart', () =>
     await a.start();
     await a.run(replaySource(feed, sliceSeries(series, 0, 3_000)));
     await a.journal.flush(); // what a crash leaves: everything journaled so far, no shutdown
+    a.abandon();
     const cashAtCrash = a.account.cash;
     const sizeAtCrash = a.account.positions[0]?.size ?? 0;
     await new Promise((r) => setTimeout(r, 250)); // the crashed instance's lock expires

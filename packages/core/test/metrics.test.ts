@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { type Trade, computeMetrics } from '../src/index.ts';
+
+const trade = (pnlNet: number): Trade => ({
+  symbol: 'BTC/USDT', direction: 'long', entryTime: 0, exitTime: 1, entryPrice: 100, exitPrice: 100 + pnlNet, size: 1,
+  pnlGross: pnlNet, fees: 0, pnlNet, returnPct: pnlNet, entryOrderId: 'a', exitOrderId: 'b',
+});
+
+describe('metrics (hand-computed oracle)', () => {
+  const day = 86_400_000;
+  const equity = Float64Array.from([100, 110, 99, 121, 121]);
+  const times = Float64Array.from([1, 2, 3, 4, 5].map((i) => i * day));
+  const m = computeMetrics({ equity, times, exposed: Uint8Array.from([1, 1, 0, 1, 0]), trades: [trade(10), trade(-5), trade(20), trade(-5)], startValue: 100, barMs: day, feesPaid: 3, turnover: 500 });
+
+  it('returns, drawdown and its duration', () => {
+    expect(m.totalReturn).toBeCloseTo(0.21, 12);
+    expect(m.maxDrawdown).toBeCloseTo((110 - 99) / 110, 12);
+    expect(m.maxDrawdownDurationMs).toBe(day); // from the 110 peak (day 2) to the trough (day 3); recovered on day 4
+    expect(m.maxDrawdownDurationBars).toBe(1);
+  });
+
+  it('trade statistics', () => {
+    expect(m.tradeCount).toBe(4);
+    expect(m.winRate).toBe(0.5);
+    expect(m.profitFactor).toBe(3);
+    expect(m.expectancy).toBe(5);
+    expect(m.averageWin).toBe(15);
+    expect(m.averageLoss).toBe(-5);
+    expect(m.exposure).toBe(0.6);
+    expect(m.turnover).toBe(5);
+  });
+
+  it('Sharpe and volatility from per-bar returns, annualised over 365 days', () => {
+    const r = [0.1, 99 / 110 - 1, 121 / 99 - 1, 0];
+    const r0 = [100 / 100 - 1, ...r];
+    const mean = r0.reduce((a, b) => a + b) / r0.length;
+    const sd = Math.sqrt(r0.reduce((a, b) => a + (b - mean) ** 2, 0) / (r0.length - 1));
+    expect(m.sharpe).toBeCloseTo((mean / sd) * Math.sqrt(365), 9);
+    expect(m.annualVolatility).toBeCloseTo(sd * Math.sqrt(365), 9);
+    const years = 5 / 365;
+    expect(m.cagr).toBeCloseTo(1.21 ** (1 / years) - 1, 6);
+    expect(m.calmar).toBeCloseTo(m.cagr / m.maxDrawdown, 9);
+  });
+});

@@ -23,3 +23,5 @@ export * from './portfolio/account.ts';
 export * from './strategy/api.ts';
 export * from './metrics/trades.ts';
 export * from './metrics/stats.ts';
+export * from './engine/fill-log.ts';
+export * from './util/columns.ts';

@@ -84,7 +84,10 @@ export class BotRunner {
         }
         return signalOrderId(opts.botId, time, ++this.seqInBar);
       },
-      onFill: (f: Fill) => this.trades.onFill(f, f.fee),
+      onFill: (symbol, side, price, amount, fee, feeAsset, time, orderId) => {
+        const inst = opts.instruments.find((i) => i.symbol === symbol);
+        this.trades.add(symbol, side, price, amount, inst && feeAsset === inst.base ? fee * price : fee, time, orderId);
+      },
       onEvent: (e) => {
         if (e.type === 'strategy.error' && log) log('error', `strategy error in ${e.hook}: ${e.message}`);
         opts.onEvent?.(e);

@@ -110,7 +110,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     params,
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
-    onFill: (f) => tracker.onFill(f, f.feeAsset === primaryInst.base ? f.fee * f.price : f.fee),
+    onFill: (symbol, side, price, amount, fee, feeAsset, time, orderId) =>
+      tracker.add(symbol, side, price, amount, feeAsset === primaryInst.base ? fee * price : fee, time, orderId),
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();
@@ -214,7 +215,9 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     metrics,
     trades,
     openTrades: tracker.openTrades(),
-    fills: engine.fills,
+    get fills() {
+      return engine.fills;
+    },
     orders: engine.history,
     equity: { times, values },
     errors: engine.errors,

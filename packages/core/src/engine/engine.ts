@@ -28,6 +28,7 @@ import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
 import type { VenueReport, Venue } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
+import { FillLog } from './fill-log.ts';
 import type { EngineEvent } from './events.ts';
 
 /** A pre-trade risk rule: returns a reason to deny the order, or null. */
@@ -49,8 +50,8 @@ export interface EngineOptions {
   idFactory?: (seq: number, time: number) => string;
   risk?: readonly RiskRule[];
   onEvent?: (e: EngineEvent) => void;
-  /** A direct hook for every fill (cheaper than events; the backtest's trade list uses it). */
-  onFill?: (fill: Fill) => void;
+  /** A direct hook for every fill, with no object built (the backtest's trade list uses it). */
+  onFill?: (symbol: string, side: 'buy' | 'sell', price: number, amount: number, fee: number, feeAsset: string, time: number, orderId: string) => void;
 }
 
 interface FeedSlot {
@@ -78,7 +79,8 @@ interface FeedSlot {
  * in the same order give the same orders, fills and values.
  */
 export class Engine {
-  readonly fills: Fill[] = [];
+  /** Every fill of the run, in columns (see FillLog); `fills` builds objects on demand. */
+  readonly fillLog = new FillLog();
   /** Orders not yet in a terminal status, by client id. */
   private readonly live = new Map<string, OrderState>();
   /** Every order in submission order (the history the results report). */
@@ -104,7 +106,11 @@ export class Engine {
   private readonly hasChildren = new Set<string>();
   /** Events are only built when someone listens (the backtest hot path has no listener). */
   private readonly listening: boolean;
-  private readonly fillHook: ((fill: Fill) => void) | undefined;
+  /** All fills as objects (built on demand from the log). */
+  get fills(): readonly Fill[] {
+    return this.fillLog.toArray();
+  }
+  private readonly fillHook: EngineOptions['onFill'];
   private readonly views = new Map<string, { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }>();
 
   constructor(private readonly opts: EngineOptions) {
@@ -246,22 +252,12 @@ export class Engine {
     o.filled = complete ? req.amount : filled;
     o.fee += r.fee;
     this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset);
-    const fill: Fill = {
-      orderId: req.id,
-      tradeId: r.tradeId,
-      symbol: req.symbol,
-      side: req.side,
-      price: r.price,
-      amount: r.amount,
-      fee: r.fee,
-      feeAsset: r.feeAsset,
-      liquidity: r.liquidity,
-      time: r.time,
-    };
-    if (req.tag !== undefined) (fill as { tag?: string }).tag = req.tag;
-    this.fills.push(fill);
-    if (this.fillHook !== undefined) this.fillHook(fill);
-    if (this.listening) this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill });
+    this.fillLog.push(req.id, r.tradeId, req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.liquidity, r.time, req.tag);
+    if (this.fillHook !== undefined) this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id);
+    const fillHandler = this.strategy.onFill;
+    // The Fill object is only built for whoever reads it (events, the strategy's onFill).
+    const fill = this.listening || fillHandler !== undefined ? this.fillLog.get(this.fillLog.length - 1) : undefined;
+    if (this.listening) this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill: fill as Fill });
     // One-cancels-other: the first fill of one order cancels its siblings.
     if (req.ocoGroup !== undefined) {
       // (rare path: allocation is fine here)
@@ -273,8 +269,7 @@ export class Engine {
       this.activateChildren(o, o.filled, r.time);
       this.finish(o);
     } else this.notifyOrder(o);
-    const h = this.strategy.onFill;
-    if (h) this.guard('onFill', () => h(this.ctx, this.state, fill));
+    if (fillHandler !== undefined) this.guard('onFill', () => fillHandler(this.ctx, this.state, fill as Fill));
   }
 
   private activateChildren(parent: OrderState, amount: number, time: number): void {

@@ -67,7 +67,9 @@ export abstract class ScalarIndicator implements Indicator {
 
   /**
    * Consumes one value and sets `value` (and any other outputs). It returns nothing on purpose:
-   * V8 boxes a double returned from a call it does not inline, and this call is megamorphic.
+   * V8 boxes a double passed to or returned from a call it does not inline. Concrete classes
+   * repeat `update` (one line) so that its call to `step` sees one class and is inlined; this
+   * shared `update` would see them all.
    */
   protected abstract step(x: number): void;
 
@@ -111,7 +113,8 @@ export class Ring {
   private head = 0;
   size = 0;
   constructor(readonly capacity: number) {
-    if (!(capacity >= 1 && Number.isInteger(capacity))) throw new Error(`Ring capacity must be a positive integer, got ${capacity}`);
+    if (!(capacity >= 1 && Number.isInteger(capacity)))
+      throw new Error(`Ring capacity must be a positive integer, got ${capacity}`);
     this.buf = new Float64Array(capacity);
   }
   /** Pushes x; returns the value that fell out of the window (NaN while filling). */

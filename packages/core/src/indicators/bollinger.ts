@@ -1,5 +1,6 @@
+import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
-import { Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
+import { Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
 
 /**
  * Bollinger bands with the POPULATION standard deviation (divide by N), as TA-Lib and backtrader.
@@ -16,7 +17,11 @@ export class Bollinger extends ScalarIndicator {
   private readonly sum = new ExactRollingSum();
   private readonly sumSq = new ExactRollingSum();
 
-  constructor(readonly period = 20, readonly k = 2, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    readonly k = 2,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('Bollinger', period);
     if (!(k > 0)) throw new Error(`Bollinger: k (standard deviations) must be > 0, got ${k}`);
@@ -26,6 +31,11 @@ export class Bollinger extends ScalarIndicator {
   }
 
   get middle(): number {
+    return this.value;
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
     return this.value;
   }
 

@@ -1,5 +1,4 @@
 import { ExactRollingSum } from '../util/exact-sum.ts';
-import { Ring } from './base.ts';
 
 /**
  * Allocation-free building blocks shared by the indicators. Their `push` returns nothing and
@@ -66,25 +65,30 @@ export class EmaCore {
  */
 export class SmaCore {
   value = Number.NaN;
-  private readonly ring: Ring;
+  private readonly buf: Float64Array;
+  private head = 0;
   private readonly sum = new ExactRollingSum();
   private n = 0;
 
   constructor(readonly period: number) {
-    this.ring = new Ring(period);
+    this.buf = new Float64Array(period);
   }
 
   push(x: number): void {
-    const out = this.ring.push(x);
+    const p = this.period;
+    const out = this.buf[this.head] as number;
+    this.buf[this.head] = x;
+    this.head = this.head + 1 === p ? 0 : this.head + 1;
     this.sum.add(x);
-    if (this.n >= this.period) this.sum.add(-out);
+    if (this.n >= p) this.sum.add(-out);
     this.n++;
-    if (this.n >= this.period) this.value = this.sum.value / this.period;
+    if (this.n >= p) this.value = this.sum.value / p;
   }
 
   reset(): void {
     this.value = Number.NaN;
-    this.ring.clear();
+    this.buf.fill(0);
+    this.head = 0;
     this.sum.reset();
     this.n = 0;
   }

@@ -1,5 +1,6 @@
-import { Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
-import { EmaCore, WmaCore, isZero } from './cores.ts';
+import type { Bar } from '../model/bar.ts';
+import { Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
+import { EmaCore, isZero, WmaCore } from './cores.ts';
 
 /** Exponential moving average, k = 2 / (period + 1), seeded by the SMA of the first `period` values (TA-Lib EMA). */
 export class EMA extends ScalarIndicator {
@@ -7,12 +8,20 @@ export class EMA extends ScalarIndicator {
   readonly lookback: number;
   private readonly ema: EmaCore;
 
-  constructor(readonly period = 20, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('EMA', period);
     this.name = `EMA(${period})`;
     this.lookback = period - 1;
     this.ema = new EmaCore(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -32,12 +41,20 @@ export class WMA extends ScalarIndicator {
   readonly lookback: number;
   private readonly wma: WmaCore;
 
-  constructor(readonly period = 20, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('WMA', period);
     this.name = `WMA(${period})`;
     this.lookback = period - 1;
     this.wma = new WmaCore(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -58,13 +75,21 @@ export class DEMA extends ScalarIndicator {
   private readonly e1: EmaCore;
   private readonly e2: EmaCore;
 
-  constructor(readonly period = 20, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('DEMA', period);
     this.name = `DEMA(${period})`;
     this.lookback = 2 * (period - 1);
     this.e1 = new EmaCore(period);
     this.e2 = new EmaCore(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -91,7 +116,10 @@ export class TEMA extends ScalarIndicator {
   private readonly e2: EmaCore;
   private readonly e3: EmaCore;
 
-  constructor(readonly period = 20, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('TEMA', period);
     this.name = `TEMA(${period})`;
@@ -99,6 +127,11 @@ export class TEMA extends ScalarIndicator {
     this.e1 = new EmaCore(period);
     this.e2 = new EmaCore(period);
     this.e3 = new EmaCore(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -134,7 +167,10 @@ export class TRIX extends ScalarIndicator {
   private readonly e3: EmaCore;
   private prev = Number.NaN;
 
-  constructor(readonly period = 30, source: Source = 'close') {
+  constructor(
+    readonly period = 30,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('TRIX', period);
     this.name = `TRIX(${period})`;
@@ -142,6 +178,11 @@ export class TRIX extends ScalarIndicator {
     this.e1 = new EmaCore(period);
     this.e2 = new EmaCore(period);
     this.e3 = new EmaCore(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -180,7 +221,10 @@ export class HMA extends ScalarIndicator {
   private readonly full: WmaCore;
   private readonly smooth: WmaCore;
 
-  constructor(readonly period = 20, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('HMA', period, 2);
     this.name = `HMA(${period})`;
@@ -189,6 +233,11 @@ export class HMA extends ScalarIndicator {
     this.half = new WmaCore(Math.floor(period / 2));
     this.full = new WmaCore(period);
     this.smooth = new WmaCore(sq);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -223,12 +272,20 @@ export class KAMA extends ScalarIndicator {
   private sumROC1 = 0;
   private trailing = 0;
 
-  constructor(readonly period = 30, source: Source = 'close') {
+  constructor(
+    readonly period = 30,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('KAMA', period, 2);
     this.name = `KAMA(${period})`;
     this.lookback = period;
     this.ring = new Ring(period + 1);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {

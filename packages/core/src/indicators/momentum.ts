@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
-import { BarIndicator, Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
-import { EmaCore, RollingExtreme, SmaCore, WilderGainLoss, isZero } from './cores.ts';
+import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
+import { EmaCore, isZero, RollingExtreme, SmaCore, WilderGainLoss } from './cores.ts';
 
 /**
  * MACD with TA-Lib's semantics: the fast EMA is seeded on the `fast` bars ending where the slow
@@ -20,7 +20,12 @@ export class MACD extends ScalarIndicator {
   private readonly slowEma: EmaCore;
   private readonly signalEma: EmaCore;
 
-  constructor(fast = 12, slow = 26, readonly signalPeriod = 9, source: Source = 'close') {
+  constructor(
+    fast = 12,
+    slow = 26,
+    readonly signalPeriod = 9,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('MACD fast', fast, 2);
     requirePeriod('MACD slow', slow, 2);
@@ -32,6 +37,11 @@ export class MACD extends ScalarIndicator {
     this.fastEma = new EmaCore(this.fast);
     this.slowEma = new EmaCore(this.slow);
     this.signalEma = new EmaCore(signalPeriod);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -60,38 +70,45 @@ export class MACD extends ScalarIndicator {
   }
 }
 
-/** Absolute price oscillator: SMA(fast) − SMA(slow) (TA-Lib APO with its default MA type, SMA). */
+/**
+ * Absolute price oscillator: SMA(fast) − SMA(slow) (TA-Lib APO with its default MA type, SMA).
+ * With `percent` it is the percentage price oscillator (see PPO).
+ */
 export class APO extends ScalarIndicator {
   readonly name: string;
   readonly lookback: number;
-  protected readonly fastMa: SmaCore;
-  protected readonly slowMa: SmaCore;
+  private readonly fastMa: SmaCore;
+  private readonly slowMa: SmaCore;
 
-  constructor(fast = 12, slow = 26, source: Source = 'close') {
+  constructor(
+    fast = 12,
+    slow = 26,
+    source: Source = 'close',
+    private readonly percent = false,
+  ) {
     super(source);
-    requirePeriod('APO fast', fast, 2);
-    requirePeriod('APO slow', slow, 2);
-    this.name = `${this.kind()}(${fast},${slow})`;
+    requirePeriod(`${percent ? 'PPO' : 'APO'} fast`, fast, 2);
+    requirePeriod(`${percent ? 'PPO' : 'APO'} slow`, slow, 2);
+    this.name = `${percent ? 'PPO' : 'APO'}(${fast},${slow})`;
     this.fastMa = new SmaCore(Math.min(fast, slow));
     this.slowMa = new SmaCore(Math.max(fast, slow));
     this.lookback = Math.max(fast, slow) - 1;
   }
 
-  protected kind(): string {
-    return 'APO';
-  }
-
-  protected combine(f: number, s: number): number {
-    return f - s;
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
     this.count++;
     this.fastMa.push(x);
-    const f = this.fastMa.value;
     this.slowMa.push(x);
+    if (this.count <= this.lookback) return;
+    const f = this.fastMa.value;
     const s = this.slowMa.value;
-    if (this.count > this.lookback) this.value = this.combine(f, s);
+    if (!this.percent) this.value = f - s;
+    else this.value = isZero(s) ? 0.0 : ((f - s) / s) * 100.0;
   }
 
   protected onReset(): void {
@@ -102,12 +119,8 @@ export class APO extends ScalarIndicator {
 
 /** Percentage price oscillator: (SMA(fast) − SMA(slow)) / SMA(slow) · 100 (TA-Lib PPO, MA type SMA). */
 export class PPO extends APO {
-  protected override kind(): string {
-    return 'PPO';
-  }
-
-  protected override combine(f: number, s: number): number {
-    return isZero(s) ? 0.0 : ((f - s) / s) * 100.0;
+  constructor(fast = 12, slow = 26, source: Source = 'close') {
+    super(fast, slow, source, true);
   }
 }
 
@@ -117,12 +130,20 @@ export class ROC extends ScalarIndicator {
   readonly lookback: number;
   private readonly ring: Ring;
 
-  constructor(readonly period = 10, source: Source = 'close') {
+  constructor(
+    readonly period = 10,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('ROC', period);
     this.name = `ROC(${period})`;
     this.lookback = period;
     this.ring = new Ring(period + 1);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -143,12 +164,20 @@ export class Momentum extends ScalarIndicator {
   readonly lookback: number;
   private readonly ring: Ring;
 
-  constructor(readonly period = 10, source: Source = 'close') {
+  constructor(
+    readonly period = 10,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('Momentum', period);
     this.name = `Momentum(${period})`;
     this.lookback = period;
     this.ring = new Ring(period + 1);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -171,12 +200,20 @@ export class CMO extends ScalarIndicator {
   readonly lookback: number;
   private readonly gl: WilderGainLoss;
 
-  constructor(readonly period = 14, source: Source = 'close') {
+  constructor(
+    readonly period = 14,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('CMO', period);
     this.name = `CMO(${period})`;
     this.lookback = period;
     this.gl = new WilderGainLoss(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -286,6 +323,11 @@ export class StochRSI extends ScalarIndicator {
     this.hi = new RollingExtreme(kPeriod, 'max');
     this.lo = new RollingExtreme(kPeriod, 'min');
     this.dMa = new SmaCore(dPeriod);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {
@@ -434,7 +476,7 @@ export class ULTOSC extends BarIndicator {
     }
     const pc = this.prevClose;
     this.prevClose = bar.close;
-    const trueLow = bar.low < pc ? bar.low : pc;
+    const trueLow = Math.min(bar.low, pc);
     const a = bar.close - trueLow;
     let tr = bar.high - bar.low;
     const t1 = Math.abs(pc - bar.high);
@@ -506,7 +548,10 @@ export class LinRegSlope extends ScalarIndicator {
   private readonly sumX: number;
   private readonly divisor: number;
 
-  constructor(readonly period = 14, source: Source = 'close') {
+  constructor(
+    readonly period = 14,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('LinRegSlope', period, 2);
     this.name = `LinRegSlope(${period})`;
@@ -516,6 +561,11 @@ export class LinRegSlope extends ScalarIndicator {
     this.sumX = p * (p - 1) * 0.5;
     const sumXSqr = (p * (p - 1) * (2 * p - 1)) / 6;
     this.divisor = this.sumX * this.sumX - p * sumXSqr;
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {

@@ -1,5 +1,6 @@
+import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
-import { ScalarIndicator, type Source, requirePeriod } from './base.ts';
+import { requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
 
 /**
  * RSI with Wilder's smoothing, seeded by the simple mean of the first `period` changes
@@ -16,7 +17,10 @@ export class RSI extends ScalarIndicator {
   private readonly alpha: number;
   private readonly alpha1: number;
 
-  constructor(readonly period = 14, source: Source = 'close') {
+  constructor(
+    readonly period = 14,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('RSI', period);
     this.name = `RSI(${period})`;
@@ -31,6 +35,11 @@ export class RSI extends ScalarIndicator {
   }
   get averageLoss(): number {
     return this.count > this.period ? this.avgDn : Number.NaN;
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {

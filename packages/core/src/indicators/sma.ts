@@ -1,5 +1,6 @@
+import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
-import { Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
+import { Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
 
 /**
  * Simple moving average. The window sum is exact (correctly rounded, as Python's math.fsum), so
@@ -11,12 +12,20 @@ export class SMA extends ScalarIndicator {
   private readonly ring: Ring;
   private readonly sum = new ExactRollingSum();
 
-  constructor(readonly period: number, source: Source = 'close') {
+  constructor(
+    readonly period: number,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('SMA', period);
     this.name = `SMA(${period})`;
     this.lookback = period - 1;
     this.ring = new Ring(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { BarIndicator, Ring, requirePeriod } from './base.ts';
-import { AtrCore, RollingExtreme, isZero, trueRange } from './cores.ts';
+import { AtrCore, isZero, RollingExtreme, trueRange } from './cores.ts';
 
 /**
  * Average directional index with +DI and −DI, Wilder-smoothed exactly as TA-Lib (ADX, PLUS_DI,
@@ -156,7 +156,8 @@ export class SAR extends BarIndicator {
     readonly maximum = 0.2,
   ) {
     super();
-    if (!(acceleration >= 0) || !(maximum >= 0)) throw new Error(`SAR: acceleration and maximum must be >= 0, got ${acceleration}, ${maximum}`);
+    if (!(acceleration >= 0) || !(maximum >= 0))
+      throw new Error(`SAR: acceleration and maximum must be >= 0, got ${acceleration}, ${maximum}`);
     this.accel = Math.min(acceleration, maximum);
     this.name = `SAR(${acceleration},${maximum})`;
   }

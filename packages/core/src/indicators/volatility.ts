@@ -1,7 +1,7 @@
 import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
-import { BarIndicator, Ring, ScalarIndicator, type Source, requirePeriod } from './base.ts';
-import { AtrCore, EmaCore, RollingExtreme, TA_EPSILON, isZero, trueRange } from './cores.ts';
+import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
+import { AtrCore, EmaCore, isZero, RollingExtreme, TA_EPSILON, trueRange } from './cores.ts';
 
 /** True range: max(high − low, |high − prev close|, |low − prev close|) (TA-Lib TRANGE). Lookback 1. */
 export class TrueRange extends BarIndicator {
@@ -99,6 +99,11 @@ export class StdDev extends ScalarIndicator {
     this.ring = new Ring(period);
   }
 
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
+  }
+
   protected step(x: number): void {
     this.ring.push(x);
     this.s1 += x;
@@ -138,12 +143,20 @@ export class ZScore extends ScalarIndicator {
   private shift = 0;
   private sinceRebase = 0;
 
-  constructor(readonly period = 20, source: Source = 'close') {
+  constructor(
+    readonly period = 20,
+    source: Source = 'close',
+  ) {
     super(source);
     requirePeriod('ZScore', period, 2);
     this.name = `ZScore(${period})`;
     this.lookback = period - 1;
     this.ring = new Ring(period);
+  }
+
+  override update(bar: Bar): number {
+    this.step(this.source === 'close' ? bar.close : sourceValue(bar, this.source));
+    return this.value;
   }
 
   protected step(x: number): void {

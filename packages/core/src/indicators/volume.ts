@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
-import { BarIndicator, Ring, type Source, requirePeriod, sourceValue } from './base.ts';
+import { BarIndicator, Ring, requirePeriod, type Source, sourceValue } from './base.ts';
 
 /** The money-flow multiplier of a bar, ((c − l) − (h − c)) / (h − l), 0 on a zero range (TA-Lib AD). */
 function mfm(bar: Bar): number {

@@ -1,0 +1,68 @@
+import type { Fill, Liquidity, OrderSide } from '../model/orders.ts';
+import type { ClientOrderId } from '../util/brand.ts';
+import { F64Column } from '../util/columns.ts';
+
+/**
+ * Every fill of a run, stored in columns: recording a fill allocates no object (the hot path of
+ * an order-heavy backtest), and Fill objects are built only when someone reads them.
+ */
+export class FillLog {
+  private readonly time = new F64Column();
+  private readonly price = new F64Column();
+  private readonly amount = new F64Column();
+  private readonly fee = new F64Column();
+  private readonly flags = new F64Column(); // bit 0: sell, bit 1: maker
+  private readonly orderId: ClientOrderId[] = [];
+  private readonly tradeId: string[] = [];
+  private readonly symbol: string[] = [];
+  private readonly feeAsset: string[] = [];
+  private readonly tag: (string | undefined)[] = [];
+  private cache: Fill[] | undefined;
+
+  get length(): number {
+    return this.orderId.length;
+  }
+
+  push(orderId: ClientOrderId, tradeId: string, symbol: string, side: OrderSide, price: number, amount: number, fee: number, feeAsset: string, liquidity: Liquidity, time: number, tag: string | undefined): void {
+    this.time.push(time);
+    this.price.push(price);
+    this.amount.push(amount);
+    this.fee.push(fee);
+    this.flags.push((side === 'sell' ? 1 : 0) | (liquidity === 'maker' ? 2 : 0));
+    this.orderId.push(orderId);
+    this.tradeId.push(tradeId);
+    this.symbol.push(symbol);
+    this.feeAsset.push(feeAsset);
+    this.tag.push(tag);
+    this.cache = undefined;
+  }
+
+  get(i: number): Fill {
+    const flags = this.flags.get(i);
+    const f: Fill = {
+      orderId: this.orderId[i] as ClientOrderId,
+      tradeId: this.tradeId[i] as string,
+      symbol: this.symbol[i] as string,
+      side: flags & 1 ? 'sell' : 'buy',
+      price: this.price.get(i),
+      amount: this.amount.get(i),
+      fee: this.fee.get(i),
+      feeAsset: this.feeAsset[i] as string,
+      liquidity: flags & 2 ? 'maker' : 'taker',
+      time: this.time.get(i),
+    };
+    const tag = this.tag[i];
+    if (tag !== undefined) (f as { tag?: string }).tag = tag;
+    return f;
+  }
+
+  /** All fills as objects (built once, cached until the next fill). */
+  toArray(): readonly Fill[] {
+    if (this.cache === undefined) {
+      const out: Fill[] = new Array(this.length);
+      for (let i = 0; i < out.length; i++) out[i] = this.get(i);
+      this.cache = out;
+    }
+    return this.cache;
+  }
+}

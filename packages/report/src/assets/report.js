@@ -1,0 +1,464 @@
+// Keel backtest report: draws the charts and the trade list from the JSON embedded in the page.
+// Plain ES2020 for the browser, inlined by @keel/report at render time (no modules, no network).
+(() => {
+  const dataEl = document.getElementById('keel-data');
+  if (!dataEl) return;
+  const data = JSON.parse(dataEl.textContent || '{}');
+  const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  const nf = (d) => new Intl.NumberFormat('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+  const fmt = (x, d) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : nf(d).format(x));
+  const priceDecimals = (x) => {
+    if (!Number.isFinite(x) || x === 0) return 2;
+    return Math.min(10, Math.max(2, 4 - Math.floor(Math.log10(Math.abs(x)))));
+  };
+  const fmtPrice = (x) => fmt(x, priceDecimals(x));
+  const fmtAmount = (x) => {
+    if (x === null || !Number.isFinite(x)) return 'n/a';
+    return new Intl.NumberFormat('en-US', { maximumFractionDigits: 8 }).format(x);
+  };
+  const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  const isoShort = (ms) => iso(ms).slice(0, 16).replace('T', ' ');
+  const duration = (ms) => {
+    const units = [
+      ['y', 31536000000],
+      ['d', 86400000],
+      ['h', 3600000],
+      ['m', 60000],
+      ['s', 1000],
+    ];
+    for (let i = 0; i < units.length; i++) {
+      const [u, size] = units[i];
+      if (ms < size) continue;
+      const q = Math.floor(ms / size);
+      const next = units[i + 1];
+      const q2 = next ? Math.floor((ms - q * size) / next[1]) : 0;
+      return next && q2 > 0 ? `${q}${u} ${q2}${next[0]}` : `${q}${u}`;
+    }
+    return ms > 0 ? `${ms}ms` : '0s';
+  };
+  const signClass = (x) => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
+  const el = (tag, attrs, text) => {
+    const e = document.createElement(tag);
+    if (attrs) for (const k of Object.keys(attrs)) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+
+  // ---- charts -------------------------------------------------------------------------------
+  let chart = null;
+  let candleSeries = null;
+  let tradeLines = [];
+  const chartEl = document.getElementById('chart');
+  const legendEl = document.getElementById('legend');
+  const c = data.chart;
+  const LWC = window.LightweightCharts;
+  if (chartEl && c && c.candles.time.length > 0 && LWC) {
+    const n = c.candles.time.length;
+    const candleData = new Array(n);
+    const equityData = new Array(n);
+    const ddData = new Array(n);
+    const indexOf = new Map();
+    for (let i = 0; i < n; i++) {
+      const time = c.candles.time[i];
+      indexOf.set(time, i);
+      candleData[i] = {
+        time,
+        open: c.candles.open[i],
+        high: c.candles.high[i],
+        low: c.candles.low[i],
+        close: c.candles.close[i],
+      };
+      equityData[i] = { time, value: c.equity[i] };
+      ddData[i] = { time, value: c.drawdown[i] };
+    }
+    const fillsAt = new Map();
+    for (const m of c.markers) {
+      const list = fillsAt.get(m[0]) || [];
+      list.push(m);
+      fillsAt.set(m[0], list);
+    }
+    const theme = () => ({
+      layout: {
+        background: { type: 'solid', color: css('--panel') },
+        textColor: css('--muted'),
+        fontFamily: css('--sans'),
+        panes: { separatorColor: css('--border'), separatorHoverColor: css('--grid') },
+      },
+      grid: { vertLines: { color: css('--grid') }, horzLines: { color: css('--grid') } },
+      rightPriceScale: { borderColor: css('--border') },
+      timeScale: { borderColor: css('--border') },
+    });
+    chart = LWC.createChart(chartEl, {
+      autoSize: true,
+      ...theme(),
+      crosshair: { mode: LWC.CrosshairMode.Normal },
+      // A low minimum spacing lets fitContent show the whole run (up to maxPoints candles) at once.
+      timeScale: {
+        borderColor: css('--border'),
+        timeVisible: true,
+        secondsVisible: c.aggregation.timeframe === '1s',
+        minBarSpacing: 0.05,
+      },
+    });
+    const pd = c.priceDecimals;
+    const up = css('--up');
+    const down = css('--down');
+    const candles = chart.addSeries(
+      LWC.CandlestickSeries,
+      {
+        upColor: up,
+        downColor: down,
+        borderVisible: false,
+        wickUpColor: up,
+        wickDownColor: down,
+        priceFormat: { type: 'price', precision: pd, minMove: 10 ** -pd },
+      },
+      0,
+    );
+    candles.setData(candleData);
+    candleSeries = candles;
+    // Volume as faint bars along the bottom fifth of the price pane, on its own hidden scale.
+    const volume = chart.addSeries(
+      LWC.HistogramSeries,
+      { priceScaleId: 'volume', priceFormat: { type: 'volume' }, lastValueVisible: false, priceLineVisible: false },
+      0,
+    );
+    volume.priceScale().applyOptions({ scaleMargins: { top: 0.82, bottom: 0 }, visible: false });
+    const upVol = css('--up-soft');
+    const downVol = css('--down-soft');
+    volume.setData(
+      candleData.map((d, i) => ({
+        time: d.time,
+        value: c.candles.volume[i],
+        color: d.close >= d.open ? upVol : downVol,
+      })),
+    );
+    // Thousands of arrows over a zoomed-out month hide the candles; markers appear once few enough are in view.
+    const MAX_MARKERS_IN_VIEW = 400;
+    const allMarkers = c.markers.map((m) => ({
+      time: m[0],
+      position: m[1] > 0 ? 'atPriceBottom' : 'atPriceTop',
+      price: m[4],
+      shape: m[1] > 0 ? 'arrowUp' : 'arrowDown',
+      color: m[1] > 0 ? up : down,
+    }));
+    const markerTimes = c.markers.map((m) => m[0]);
+    const firstAtOrAfter = (x) => {
+      let lo = 0;
+      let hi = markerTimes.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (markerTimes[mid] < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const markerApi = LWC.createSeriesMarkers(candles, []);
+    const hintEl = document.getElementById('chart-hint');
+    let markersOn = null;
+    const updateMarkers = () => {
+      const r = chart.timeScale().getVisibleLogicalRange();
+      if (!r) return;
+      const a = Math.min(n - 1, Math.max(0, Math.floor(r.from)));
+      const b = Math.min(n - 1, Math.max(0, Math.ceil(r.to)));
+      const inView = firstAtOrAfter(c.candles.time[b] + 1) - firstAtOrAfter(c.candles.time[a]);
+      const on = inView <= MAX_MARKERS_IN_VIEW;
+      if (on !== markersOn) {
+        markerApi.setMarkers(on ? allMarkers : []);
+        markersOn = on;
+      }
+      if (hintEl)
+        hintEl.textContent = on
+          ? ''
+          : `${nf(0).format(inView)} fill markers in view: zoom in (scroll or drag) or click a trade to see them.`;
+      document.documentElement.dataset.markers = on ? 'on' : 'off';
+    };
+    const equity = chart.addSeries(
+      LWC.LineSeries,
+      {
+        color: css('--accent'),
+        lineWidth: 2,
+        title: 'Equity',
+        priceLineVisible: false,
+        priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
+      },
+      1,
+    );
+    equity.setData(equityData);
+    equity.createPriceLine({
+      price: data.result.startValue,
+      color: css('--muted'),
+      lineWidth: 1,
+      lineStyle: LWC.LineStyle.Dashed,
+      axisLabelVisible: true,
+      title: 'start',
+    });
+    const dd = chart.addSeries(
+      LWC.AreaSeries,
+      {
+        lineColor: down,
+        topColor: css('--down-soft'),
+        bottomColor: css('--down-soft'),
+        lineWidth: 1,
+        title: 'Drawdown',
+        priceLineVisible: false,
+        invertFilledArea: true,
+        priceFormat: { type: 'custom', minMove: 0.01, formatter: (v) => `${v.toFixed(2)}%` },
+      },
+      2,
+    );
+    dd.setData(ddData);
+    const panes = chart.panes();
+    if (panes[0]) panes[0].setStretchFactor(3);
+    if (panes[1]) panes[1].setStretchFactor(1.3);
+    if (panes[2]) panes[2].setStretchFactor(0.9);
+    chart.timeScale().fitContent();
+    updateMarkers();
+    chart.timeScale().subscribeVisibleLogicalRangeChange(updateMarkers);
+
+    const quote = data.chart.currency || '';
+    const showLegend = (i) => {
+      if (!legendEl) return;
+      legendEl.textContent = '';
+      if (i === undefined) return;
+      const time = c.candles.time[i];
+      const add = (k, v, cls) => {
+        const s = el('span');
+        s.appendChild(el('span', { class: 'k' }, k));
+        s.appendChild(el('span', cls ? { class: cls } : undefined, v));
+        legendEl.appendChild(s);
+      };
+      add('', `${isoShort(time * 1000)} UTC`);
+      add('O', fmtPrice(c.candles.open[i]));
+      add('H', fmtPrice(c.candles.high[i]));
+      add('L', fmtPrice(c.candles.low[i]));
+      add('C', fmtPrice(c.candles.close[i]), signClass(c.candles.close[i] - c.candles.open[i]));
+      add('Vol', fmt(c.candles.volume[i], 2));
+      add('Equity', `${fmt(c.equity[i], 2)} ${quote}`.trim());
+      add('DD', `${fmt(c.drawdown[i], 2)} %`, c.drawdown[i] < 0 ? 'neg' : '');
+      for (const m of fillsAt.get(time) || []) {
+        const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';
+        add(m[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(m[3])} @ ${fmtPrice(m[4])}`, m[1] > 0 ? 'pos' : 'neg');
+      }
+    };
+    showLegend(n - 1);
+    chart.subscribeCrosshairMove((p) => {
+      const i = p && p.time !== undefined ? indexOf.get(p.time) : undefined;
+      showLegend(i === undefined ? n - 1 : i);
+    });
+    const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+    if (mq?.addEventListener) mq.addEventListener('change', () => chart.applyOptions(theme()));
+  } else if (chartEl) {
+    chartEl.style.height = 'auto';
+    chartEl.appendChild(
+      el('div', { class: 'empty' }, LWC ? 'No bars in this run: nothing to chart.' : 'The chart library did not load.'),
+    );
+  }
+
+  // ---- trade list ----------------------------------------------------------------------------
+  const t = data.trades;
+  const body = document.getElementById('trades-body');
+  if (!t || !body) return;
+  const COLUMNS = [
+    'n',
+    'symbol',
+    'direction',
+    'entryTime',
+    'exitTime',
+    'entryPrice',
+    'exitPrice',
+    'size',
+    'fees',
+    'pnlNet',
+    'returnPct',
+  ];
+  const COL = {};
+  COLUMNS.forEach((name, i) => {
+    COL[name] = i;
+  });
+  // Decode the compact columns (see tradeColumns in html.ts) into one array per trade.
+  const rows = new Array(t.count);
+  let entry = 0;
+  for (let i = 0; i < t.count; i++) {
+    entry += t.entryDelta[i] * t.timeUnitMs;
+    rows[i] = [
+      i + 1,
+      t.symbol ? t.symbol[i] : 0,
+      t.direction[i],
+      entry,
+      entry + t.held[i] * t.timeUnitMs,
+      t.entryPrice[i],
+      t.exitPrice[i],
+      t.size[i],
+      t.fees[i],
+      t.pnlNet[i],
+      t.returnPct[i],
+    ];
+  }
+  const state = { key: 'n', asc: true, filter: 'all', page: 0, size: 50 };
+  const filterEl = document.getElementById('trades-filter');
+  const sizeEl = document.getElementById('trades-size');
+  const infoEl = document.getElementById('trades-info');
+  const prevEl = document.getElementById('trades-prev');
+  const nextEl = document.getElementById('trades-next');
+  const firstEl = document.getElementById('trades-first');
+  const lastEl = document.getElementById('trades-last');
+  const headers = document.querySelectorAll('table.trades th[data-key]');
+  const multiSymbol = t.symbols.length > 1;
+
+  const filtered = () => {
+    const f = state.filter;
+    const dir = COL.direction;
+    const pnl = COL.pnlNet;
+    const out =
+      f === 'all'
+        ? rows.slice()
+        : rows.filter((r) =>
+            f === 'long' ? r[dir] > 0 : f === 'short' ? r[dir] < 0 : f === 'win' ? r[pnl] > 0 : r[pnl] <= 0,
+          );
+    const k = state.key === 'duration' ? null : COL[state.key];
+    const val = (r) => (k === null ? r[COL.exitTime] - r[COL.entryTime] : r[k]);
+    out.sort((a, b) => {
+      const d = val(a) - val(b) || a[COL.n] - b[COL.n];
+      return state.asc ? d : -d;
+    });
+    return out;
+  };
+
+  const td = (text, cls) => el('td', cls ? { class: cls } : undefined, text);
+  const render = () => {
+    const list = filtered();
+    const pages = Math.max(1, Math.ceil(list.length / state.size));
+    if (state.page >= pages) state.page = pages - 1;
+    const from = state.page * state.size;
+    const slice = list.slice(from, from + state.size);
+    const frag = document.createDocumentFragment();
+    for (const r of slice) {
+      const tr = el('tr');
+      tr.dataset.entry = String(r[COL.entryTime]);
+      tr.dataset.exit = String(r[COL.exitTime]);
+      tr.dataset.n = String(r[COL.n]);
+      tr.dataset.entryPrice = String(r[COL.entryPrice]);
+      tr.dataset.exitPrice = String(r[COL.exitPrice]);
+      tr.appendChild(td(String(r[COL.n]), 'num muted'));
+      if (multiSymbol) tr.appendChild(td(t.symbols[r[COL.symbol]]));
+      const dcell = el('td');
+      const long = r[COL.direction] > 0;
+      dcell.appendChild(el('span', { class: `dir ${long ? 'long' : 'short'}` }, long ? 'long' : 'short'));
+      tr.appendChild(dcell);
+      tr.appendChild(td(iso(r[COL.entryTime]), 'mono'));
+      tr.appendChild(td(iso(r[COL.exitTime]), 'mono'));
+      tr.appendChild(td(duration(r[COL.exitTime] - r[COL.entryTime]), 'num'));
+      tr.appendChild(td(fmtPrice(r[COL.entryPrice]), 'num'));
+      tr.appendChild(td(fmtPrice(r[COL.exitPrice]), 'num'));
+      tr.appendChild(td(fmtAmount(r[COL.size]), 'num'));
+      tr.appendChild(td(fmt(r[COL.fees], 2), 'num'));
+      tr.appendChild(td(fmt(r[COL.pnlNet], 2), `num ${signClass(r[COL.pnlNet])}`));
+      tr.appendChild(td(`${fmt(r[COL.returnPct], 2)} %`, `num ${signClass(r[COL.returnPct])}`));
+      frag.appendChild(tr);
+    }
+    body.textContent = '';
+    body.appendChild(frag);
+    if (slice.length === 0) {
+      const tr = el('tr');
+      tr.appendChild(
+        el(
+          'td',
+          { colspan: String(multiSymbol ? 12 : 11), class: 'empty' },
+          rows.length === 0 ? 'No closed trades.' : 'No trades match the filter.',
+        ),
+      );
+      body.appendChild(tr);
+    }
+    if (infoEl)
+      infoEl.textContent =
+        list.length === 0
+          ? `0 of ${nf(0).format(rows.length)} trades`
+          : `${nf(0).format(from + 1)}–${nf(0).format(from + slice.length)} of ${nf(0).format(list.length)} trades · page ${state.page + 1} of ${pages}`;
+    if (prevEl) prevEl.disabled = state.page === 0;
+    if (firstEl) firstEl.disabled = state.page === 0;
+    if (nextEl) nextEl.disabled = state.page >= pages - 1;
+    if (lastEl) lastEl.disabled = state.page >= pages - 1;
+    headers.forEach((h) => {
+      const on = h.getAttribute('data-key') === state.key;
+      h.classList.toggle('sorted', on);
+      h.classList.toggle('asc', on && state.asc);
+    });
+  };
+
+  headers.forEach((h) => {
+    h.addEventListener('click', () => {
+      const key = h.getAttribute('data-key');
+      if (state.key === key) state.asc = !state.asc;
+      else {
+        state.key = key;
+        state.asc = key === 'n' || key === 'entryTime' || key === 'exitTime';
+      }
+      state.page = 0;
+      render();
+    });
+  });
+  if (filterEl)
+    filterEl.addEventListener('change', () => {
+      state.filter = filterEl.value;
+      state.page = 0;
+      render();
+    });
+  if (sizeEl)
+    sizeEl.addEventListener('change', () => {
+      state.size = Number(sizeEl.value) || 50;
+      state.page = 0;
+      render();
+    });
+  const go = (p) => () => {
+    state.page = p(state.page);
+    if (state.page < 0) state.page = 0;
+    render();
+  };
+  if (prevEl)
+    prevEl.addEventListener(
+      'click',
+      go((p) => p - 1),
+    );
+  if (nextEl)
+    nextEl.addEventListener(
+      'click',
+      go((p) => p + 1),
+    );
+  if (firstEl)
+    firstEl.addEventListener(
+      'click',
+      go(() => 0),
+    );
+  if (lastEl)
+    lastEl.addEventListener(
+      'click',
+      go(() => Number.MAX_SAFE_INTEGER),
+    );
+  // A click on a trade zooms the chart to it, with some context on either side.
+  body.addEventListener('click', (ev) => {
+    const tr = ev.target?.closest ? ev.target.closest('tr[data-entry]') : null;
+    if (!tr || !chart) return;
+    const a = Number(tr.dataset.entry) / 1000;
+    const b = Number(tr.dataset.exit) / 1000;
+    const pad = Math.max((b - a) * 1.5, (c.candleSeconds || 60) * 30);
+    chart.timeScale().setVisibleRange({ from: a - pad, to: b + pad });
+    // Dashed lines at the trade's entry and exit prices mark which trade is on show.
+    for (const l of tradeLines) candleSeries.removePriceLine(l);
+    const line = (price, title) =>
+      candleSeries.createPriceLine({
+        price,
+        color: css('--accent'),
+        lineWidth: 1,
+        lineStyle: LWC.LineStyle.Dashed,
+        axisLabelVisible: true,
+        title,
+      });
+    tradeLines = [
+      line(Number(tr.dataset.entryPrice), `#${tr.dataset.n} entry`),
+      line(Number(tr.dataset.exitPrice), `#${tr.dataset.n} exit`),
+    ];
+    chartEl.scrollIntoView({ behavior: 'smooth', block: 'center' });
+  });
+  render();
+})();

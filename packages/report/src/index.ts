@@ -1,0 +1,16 @@
+export { type Aggregation, buildChartData, type ChartData, chooseBuckets } from './chart-data.ts';
+export {
+  EQUITY_CSV_HEADER,
+  equityToCsv,
+  FILLS_CSV_HEADER,
+  fillsToCsv,
+  parseCsv,
+  TRADES_CSV_HEADER,
+  tradesToCsv,
+} from './csv.ts';
+export { escapeHtml, formatDuration, formatNumber, formatPercent } from './format.ts';
+export { DEFAULT_MAX_POINTS, type HtmlReportOptions, renderHtmlReport } from './html.ts';
+export * from './json.ts';
+export { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
+export { formatSummary } from './summary.ts';
+export { type ReportPaths, writeReport } from './write.ts';

@@ -1,0 +1,372 @@
+import type { BacktestResult, Fill, Metrics, OpenTrade, OrderRequest, OrderState, Trade } from '@keel/core';
+import { assertNever, isoUtc } from '@keel/core';
+
+/**
+ * The backtest result as plain JSON: what `keel backtest --json` prints, what result.json holds and
+ * what the HTML report embeds. Rules: typed arrays become arrays, NaN and ±Infinity become null (JSON
+ * has neither), every time in ms has its ISO-8601 UTC twin beside it (`entryTime` + `entryTimeIso`),
+ * and keys come in a fixed order (objects are built field by field; free-form values such as
+ * strategy params have their keys sorted), so the same result always serialises to the same bytes.
+ */
+
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
+
+export const RESULT_JSON_FORMAT = 'keel.backtest-result';
+export const RESULT_JSON_VERSION = 1;
+
+export interface FeedJson {
+  readonly symbol: string;
+  readonly timeframe: string;
+  readonly bars: number;
+  /** Open time of the first and of the last bar replayed. */
+  readonly first: number | null;
+  readonly firstIso: string | null;
+  readonly last: number | null;
+  readonly lastIso: string | null;
+}
+
+export type MetricsJson = { readonly [K in keyof Metrics]: number | null };
+
+export interface TradeJson {
+  readonly symbol: string;
+  readonly direction: 'long' | 'short';
+  readonly entryTime: number;
+  readonly entryTimeIso: string | null;
+  readonly exitTime: number;
+  readonly exitTimeIso: string | null;
+  readonly entryPrice: number | null;
+  readonly exitPrice: number | null;
+  readonly size: number | null;
+  readonly pnlGross: number | null;
+  readonly fees: number | null;
+  readonly pnlNet: number | null;
+  readonly returnPct: number | null;
+  readonly entryOrderId: string;
+  readonly exitOrderId: string;
+}
+
+export interface OpenTradeJson {
+  readonly symbol: string;
+  readonly direction: 'long' | 'short';
+  readonly entryTime: number;
+  readonly entryTimeIso: string | null;
+  readonly entryPrice: number | null;
+  readonly size: number | null;
+  readonly fees: number | null;
+}
+
+export interface FillJson {
+  readonly time: number;
+  readonly timeIso: string | null;
+  readonly orderId: string;
+  readonly tradeId: string;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  readonly price: number | null;
+  readonly amount: number | null;
+  readonly fee: number | null;
+  readonly feeAsset: string;
+  readonly liquidity: 'maker' | 'taker';
+  readonly tag: string | null;
+}
+
+export interface OrderJson {
+  readonly request: { readonly [k: string]: Json };
+  readonly status: string;
+  readonly filled: number | null;
+  readonly avgPrice: number | null;
+  readonly fee: number | null;
+  readonly createdAt: number;
+  readonly createdAtIso: string | null;
+  readonly updatedAt: number;
+  readonly updatedAtIso: string | null;
+  readonly venueOrderId: string | null;
+  readonly triggered: boolean;
+  readonly stopLevel: number | null;
+  readonly reason: string | null;
+  readonly decisionPrice: number | null;
+  readonly active: boolean;
+}
+
+export interface ErrorJson {
+  readonly time: number;
+  readonly timeIso: string | null;
+  readonly hook: string;
+  readonly message: string;
+}
+
+export interface EquityJson {
+  /** Close time of each primary bar. */
+  readonly times: readonly number[];
+  readonly timesIso: readonly string[];
+  readonly values: readonly (number | null)[];
+}
+
+export interface ResultJson {
+  readonly format: typeof RESULT_JSON_FORMAT;
+  readonly version: typeof RESULT_JSON_VERSION;
+  readonly strategy: string;
+  readonly params: Json;
+  readonly feeds: readonly FeedJson[];
+  readonly startValue: number | null;
+  readonly finalValue: number | null;
+  readonly finalCash: number | null;
+  readonly metrics: MetricsJson;
+  readonly trades: readonly TradeJson[];
+  readonly openTrades: readonly OpenTradeJson[];
+  readonly fills: readonly FillJson[];
+  readonly orders: readonly OrderJson[];
+  readonly equity: EquityJson;
+  readonly errors: readonly ErrorJson[];
+}
+
+/** A finite number, or null for NaN and ±Infinity. */
+export function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+export function isoOrNull(ms: number): string | null {
+  return Number.isFinite(ms) ? isoUtc(ms) : null;
+}
+
+function isTypedArray(v: unknown): v is ArrayLike<number | bigint> {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView);
+}
+
+/**
+ * Any value to JSON-safe form: typed arrays to arrays, non-finite numbers to null, bigints to
+ * decimal strings, object keys sorted, undefined members dropped (and undefined array items to
+ * null, as JSON.stringify does). Cycles are a bug in the caller and throw.
+ */
+export function toJsonValue(v: unknown, seen: Set<object> = new Set()): Json {
+  switch (typeof v) {
+    case 'number':
+      return finiteOrNull(v);
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'bigint':
+      return v.toString();
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return null;
+    case 'object': {
+      if (v === null) return null;
+      if (seen.has(v)) throw new Error('toJsonValue: the value has a cycle');
+      seen.add(v);
+      try {
+        if (isTypedArray(v)) return Array.from(v as ArrayLike<number | bigint>, (x) => toJsonValue(x, seen));
+        if (Array.isArray(v)) return v.map((x) => toJsonValue(x, seen));
+        if (v instanceof Date) return Number.isFinite(v.getTime()) ? v.toISOString() : null;
+        if (v instanceof Map) return toJsonValue(Object.fromEntries(v), seen);
+        if (v instanceof Set) return toJsonValue([...v], seen);
+        const out: Record<string, Json> = {};
+        for (const k of Object.keys(v).sort()) {
+          const x = (v as Record<string, unknown>)[k];
+          if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+          out[k] = toJsonValue(x, seen);
+        }
+        return out;
+      } finally {
+        seen.delete(v);
+      }
+    }
+  }
+}
+
+export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
+  return feeds.map((f) => ({
+    symbol: f.symbol,
+    timeframe: f.timeframe,
+    bars: f.bars,
+    first: finiteOrNull(f.first),
+    firstIso: isoOrNull(f.first),
+    last: finiteOrNull(f.last),
+    lastIso: isoOrNull(f.last),
+  }));
+}
+
+/** Every Metrics field, in the order the report shows them; a new field is a compile error here. */
+export const METRIC_KEYS: readonly (keyof Metrics)[] = (() => {
+  const keys: Record<keyof Metrics, true> = {
+    startValue: true,
+    finalValue: true,
+    totalReturn: true,
+    cagr: true,
+    annualVolatility: true,
+    sharpe: true,
+    sortino: true,
+    calmar: true,
+    maxDrawdown: true,
+    maxDrawdownDurationMs: true,
+    maxDrawdownDurationBars: true,
+    tradeCount: true,
+    winRate: true,
+    profitFactor: true,
+    expectancy: true,
+    averageWin: true,
+    averageLoss: true,
+    exposure: true,
+    feesPaid: true,
+    turnover: true,
+    bars: true,
+    periodsPerYear: true,
+  };
+  return Object.keys(keys) as (keyof Metrics)[];
+})();
+
+export function metricsToJson(m: Metrics): MetricsJson {
+  const out = {} as Record<keyof Metrics, number | null>;
+  for (const k of METRIC_KEYS) out[k] = finiteOrNull(m[k]);
+  return out;
+}
+
+export function tradeToJson(t: Trade): TradeJson {
+  return {
+    symbol: t.symbol,
+    direction: t.direction,
+    entryTime: t.entryTime,
+    entryTimeIso: isoOrNull(t.entryTime),
+    exitTime: t.exitTime,
+    exitTimeIso: isoOrNull(t.exitTime),
+    entryPrice: finiteOrNull(t.entryPrice),
+    exitPrice: finiteOrNull(t.exitPrice),
+    size: finiteOrNull(t.size),
+    pnlGross: finiteOrNull(t.pnlGross),
+    fees: finiteOrNull(t.fees),
+    pnlNet: finiteOrNull(t.pnlNet),
+    returnPct: finiteOrNull(t.returnPct),
+    entryOrderId: t.entryOrderId,
+    exitOrderId: t.exitOrderId,
+  };
+}
+
+export function openTradeToJson(t: OpenTrade): OpenTradeJson {
+  return {
+    symbol: t.symbol,
+    direction: t.direction,
+    entryTime: t.entryTime,
+    entryTimeIso: isoOrNull(t.entryTime),
+    entryPrice: finiteOrNull(t.entryPrice),
+    size: finiteOrNull(t.size),
+    fees: finiteOrNull(t.fees),
+  };
+}
+
+export function fillToJson(f: Fill): FillJson {
+  return {
+    time: f.time,
+    timeIso: isoOrNull(f.time),
+    orderId: f.orderId,
+    tradeId: f.tradeId,
+    symbol: f.symbol,
+    side: f.side,
+    price: finiteOrNull(f.price),
+    amount: finiteOrNull(f.amount),
+    fee: finiteOrNull(f.fee),
+    feeAsset: f.feeAsset,
+    liquidity: f.liquidity,
+    tag: f.tag ?? null,
+  };
+}
+
+/** The request's fields in a fixed order; fields the request does not have are left out. */
+function requestToJson(r: OrderRequest): Record<string, Json> {
+  const out: Record<string, Json> = {
+    id: r.id,
+    symbol: r.symbol,
+    side: r.side,
+    type: r.type,
+    amount: finiteOrNull(r.amount),
+  };
+  switch (r.type) {
+    case 'market':
+      break;
+    case 'limit':
+      out.price = finiteOrNull(r.price);
+      break;
+    case 'stop-market':
+      out.stopPrice = finiteOrNull(r.stopPrice);
+      break;
+    case 'stop-limit':
+      out.stopPrice = finiteOrNull(r.stopPrice);
+      out.price = finiteOrNull(r.price);
+      break;
+    case 'trailing-stop':
+      out.trail = { kind: r.trail.kind, value: finiteOrNull(r.trail.value) };
+      break;
+    default:
+      return assertNever(r, 'order request');
+  }
+  out.timeInForce = r.timeInForce;
+  if (r.expireAt !== undefined) {
+    out.expireAt = finiteOrNull(r.expireAt);
+    out.expireAtIso = isoOrNull(r.expireAt);
+  }
+  if (r.postOnly !== undefined) out.postOnly = r.postOnly;
+  if (r.reduceOnly !== undefined) out.reduceOnly = r.reduceOnly;
+  if (r.tag !== undefined) out.tag = r.tag;
+  if (r.ocoGroup !== undefined) out.ocoGroup = r.ocoGroup;
+  if (r.parentId !== undefined) out.parentId = r.parentId;
+  return out;
+}
+
+export function orderToJson(o: OrderState): OrderJson {
+  return {
+    request: requestToJson(o.request),
+    status: o.status,
+    filled: finiteOrNull(o.filled),
+    avgPrice: finiteOrNull(o.avgPrice),
+    fee: finiteOrNull(o.fee),
+    createdAt: o.createdAt,
+    createdAtIso: isoOrNull(o.createdAt),
+    updatedAt: o.updatedAt,
+    updatedAtIso: isoOrNull(o.updatedAt),
+    venueOrderId: o.venueOrderId ?? null,
+    triggered: o.triggered,
+    stopLevel: finiteOrNull(o.stopLevel),
+    reason: o.reason ?? null,
+    decisionPrice: finiteOrNull(o.decisionPrice),
+    active: o.active,
+  };
+}
+
+export function errorToJson(e: BacktestResult['errors'][number]): ErrorJson {
+  return { time: e.time, timeIso: isoOrNull(e.time), hook: e.hook, message: e.message };
+}
+
+export function equityToJson(eq: BacktestResult['equity']): EquityJson {
+  const n = eq.times.length;
+  const times = new Array<number>(n);
+  const timesIso = new Array<string>(n);
+  const values = new Array<number | null>(n);
+  for (let i = 0; i < n; i++) {
+    const t = eq.times[i] as number;
+    times[i] = t;
+    timesIso[i] = isoUtc(t);
+    values[i] = finiteOrNull(eq.values[i] as number);
+  }
+  return { times, timesIso, values };
+}
+
+/** The whole result as JSON-safe data with a stable key order (see the module comment). */
+export function resultToJson(result: BacktestResult): ResultJson {
+  return {
+    format: RESULT_JSON_FORMAT,
+    version: RESULT_JSON_VERSION,
+    strategy: result.strategy,
+    params: toJsonValue(result.params),
+    feeds: feedsToJson(result.feeds),
+    startValue: finiteOrNull(result.startValue),
+    finalValue: finiteOrNull(result.finalValue),
+    finalCash: finiteOrNull(result.finalCash),
+    metrics: metricsToJson(result.metrics),
+    trades: result.trades.map(tradeToJson),
+    openTrades: result.openTrades.map(openTradeToJson),
+    fills: result.fills.map(fillToJson),
+    orders: result.orders.map(orderToJson),
+    equity: equityToJson(result.equity),
+    errors: result.errors.map(errorToJson),
+  };
+}

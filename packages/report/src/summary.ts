@@ -1,0 +1,84 @@
+import type { BacktestResult } from '@keel/core';
+import { timeframeEnd } from '@keel/core';
+import {
+  formatDuration,
+  formatInteger,
+  formatMoney,
+  formatNumber,
+  formatPercent,
+  formatTimeShort,
+  paramPairs,
+  quoteOf,
+} from './format.ts';
+
+type Pair = readonly [string, string];
+
+/** Label/value pairs as aligned columns: labels left-aligned, values right-aligned, two pairs per line. */
+function twoColumns(left: readonly Pair[], right: readonly Pair[], indent = '  ', gap = '     '): string[] {
+  const width = (ps: readonly Pair[], i: 0 | 1) => ps.reduce((w, p) => Math.max(w, p[i].length), 0);
+  const [lw0, lw1, rw0, rw1] = [width(left, 0), width(left, 1), width(right, 0), width(right, 1)];
+  const lines: string[] = [];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const l = left[i];
+    const r = right[i];
+    const a = l ? `${l[0].padEnd(lw0)}  ${l[1].padStart(lw1)}` : ''.padEnd(lw0 + 2 + lw1);
+    const b = r ? `${r[0].padEnd(rw0)}  ${r[1].padStart(rw1)}` : '';
+    lines.push(`${indent}${a}${b ? gap + b : ''}`.trimEnd());
+  }
+  return lines;
+}
+
+/**
+ * A compact plain-text summary for the terminal (`keel backtest`): the run on one line, its
+ * parameters, then the key metrics in two aligned columns. ASCII only, no colours, no trailing
+ * newline; deterministic like the rest of the report.
+ */
+export function formatSummary(result: BacktestResult): string {
+  const f = result.feeds[0];
+  const m = result.metrics;
+  const cur = quoteOf(f?.symbol ?? '');
+  const money = (x: number) => formatMoney(x, cur);
+  const lines: string[] = [];
+  if (f && f.bars > 0) {
+    const to = timeframeEnd(f.timeframe, f.last);
+    lines.push(
+      `${result.strategy} on ${f.symbol} ${f.timeframe}   ${formatTimeShort(f.first)} -> ${formatTimeShort(to)} UTC (${formatDuration(to - f.first)}, ${formatInteger(f.bars)} bars)`,
+    );
+  } else lines.push(`${result.strategy} on ${f ? `${f.symbol} ${f.timeframe}` : 'no data'}   (no bars in range)`);
+  const params = paramPairs(result.params);
+  lines.push(`params: ${params.length > 0 ? params.map(([k, v]) => `${k}=${v}`).join(' ') : '(none)'}`);
+  if (result.feeds.length > 1)
+    lines.push(`feeds:  ${result.feeds.map((x) => `${x.symbol} ${x.timeframe}`).join(', ')}`);
+  lines.push('');
+  const left: Pair[] = [
+    ['Start value', money(result.startValue)],
+    ['Final value', money(result.finalValue)],
+    ['Total return', formatPercent(m.totalReturn)],
+    ['CAGR', formatPercent(m.cagr)],
+    ['Max drawdown', formatPercent(m.maxDrawdown)],
+    ['Longest drawdown', formatDuration(m.maxDrawdownDurationMs)],
+    ['Sharpe', formatNumber(m.sharpe, 2)],
+    ['Sortino', formatNumber(m.sortino, 2)],
+  ];
+  const right: Pair[] = [
+    ['Trades', formatInteger(m.tradeCount)],
+    ['Win rate', formatPercent(m.winRate)],
+    ['Profit factor', formatNumber(m.profitFactor, 2)],
+    ['Expectancy', money(m.expectancy)],
+    ['Avg win / loss', `${formatNumber(m.averageWin, 2)} / ${formatNumber(m.averageLoss, 2)}`],
+    ['Exposure', formatPercent(m.exposure)],
+    ['Fees paid', money(m.feesPaid)],
+    ['Turnover', `${formatNumber(m.turnover, 2)}x`],
+  ];
+  lines.push(...twoColumns(left, right));
+  const tail: string[] = [];
+  if (result.openTrades.length > 0) {
+    tail.push(
+      `open at end: ${result.openTrades.map((t) => `${t.direction} ${t.symbol} since ${formatTimeShort(t.entryTime)}`).join(', ')} (valued at the last close, not counted as trades)`,
+    );
+  }
+  if (result.errors.length > 0)
+    tail.push(`strategy errors: ${formatInteger(result.errors.length)} (see the report or result.json)`);
+  if (tail.length > 0) lines.push('', ...tail);
+  return lines.join('\n');
+}

@@ -1,0 +1,131 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeReport } from '../src/index.ts';
+import { hostileRun, realRun } from './helpers.ts';
+
+/**
+ * Opens written reports in a real Chromium from disk (file://) with networking off, the way a user
+ * double-clicks report.html, and checks what a person would see. Skips with a note when Chromium
+ * is not installed, unless KEEL_REQUIRE_SERVICES=1, where a missing browser fails the suite.
+ */
+/** KEEL_CHROMIUM_PATH points elsewhere (e.g. a developer's own Chrome); CI uses Debian's package. */
+const CHROMIUM = process.env.KEEL_CHROMIUM_PATH ?? '/usr/bin/chromium';
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+const REQUIRED = process.env.KEEL_REQUIRE_SERVICES === '1';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** Screenshots are kept (not cleaned up) so a person can look at them after the run. */
+export const SCREENSHOT_DIR = path.join(os.tmpdir(), 'keel-report-screenshots');
+
+if (!HAS_CHROMIUM && !REQUIRED) {
+  console.warn(
+    `[skip] report browser check: ${CHROMIUM} is not installed (apt-get install -y chromium); set KEEL_REQUIRE_SERVICES=1 to make this a failure`,
+  );
+}
+
+describe.skipIf(!HAS_CHROMIUM && !REQUIRED)('the HTML report in Chromium, opened from disk', () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    expect(HAS_CHROMIUM, `${CHROMIUM} is required (KEEL_REQUIRE_SERVICES=1): apt-get install -y chromium`).toBe(true);
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Opens a page and records everything that would mean the report is broken or not self-contained. */
+  async function open(
+    file: string,
+    colorScheme: 'light' | 'dark' = 'light',
+  ): Promise<{ page: Page; problems: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 }, colorScheme });
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('dialog', (d) => {
+      problems.push(`dialog opened: ${d.message()}`);
+      void d.dismiss();
+    });
+    page.on('request', (r) => {
+      if (!/^(file|data|about):/.test(r.url())) problems.push(`network request: ${r.url()}`);
+    });
+    await page.goto(pathToFileURL(file).href);
+    await page.waitForSelector('#chart canvas');
+    // Strings, not functions: this code runs in the page, and the test's tsconfig has no DOM types.
+    await page.waitForFunction('document.documentElement.dataset.markers !== undefined');
+    return { page, problems };
+  }
+
+  it('renders the charts, the metrics and the paginated trade list of a real run with no errors or requests', async () => {
+    const { result, bars } = realRun();
+    const paths = writeReport(path.join(SCREENSHOT_DIR, 'sma-cross-btc'), result, bars);
+    const { page, problems } = await open(paths.html);
+
+    const canvases = await page.$$eval('#chart canvas', (cs) =>
+      cs.map((c) => c as unknown as { width: number; height: number }).map((c) => ({ w: c.width, h: c.height })),
+    );
+    expect(canvases.length, 'price, equity and drawdown panes draw on canvases').toBeGreaterThanOrEqual(3);
+    const drawn = canvases.filter((c) => c.w > 100 && c.h > 50);
+    expect(drawn.length, JSON.stringify(canvases)).toBeGreaterThanOrEqual(3);
+    const box = await page.locator('#chart').boundingBox();
+    expect(box?.height).toBeGreaterThan(400);
+
+    const n = result.trades.length;
+    const fmt = (x: number) => x.toLocaleString('en-US');
+    expect(await page.textContent('#trades-info')).toBe(`1–50 of ${fmt(n)} trades · page 1 of ${Math.ceil(n / 50)}`);
+    expect(await page.locator('#trades-body tr').count()).toBe(Math.min(50, n));
+    expect(await page.textContent('#legend')).toContain('Equity');
+    expect(await page.textContent('#metrics')).toContain('Sharpe ratio');
+
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'report-light.png'), fullPage: true });
+    await page.locator('#charts').screenshot({ path: path.join(SCREENSHOT_DIR, 'charts-light.png') });
+
+    await page.click('#trades-next');
+    expect(await page.textContent('#trades-info')).toMatch(/^51–100 of /);
+    // Sorting by PnL (descending on first click) puts the best trade first.
+    await page.click('th[data-key="pnlNet"]');
+    const best = Math.max(...result.trades.map((t) => t.pnlNet));
+    expect(await page.textContent('#trades-body tr:first-child td:nth-child(10)')).toBe(
+      best.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+    );
+    // Zoomed out, a month of fills would bury the candles: markers appear after clicking a trade.
+    await page.click('#trades-body tr:first-child');
+    await page.waitForFunction("document.documentElement.dataset.markers === 'on'");
+    await page.waitForTimeout(400);
+    await page.locator('#charts').screenshot({ path: path.join(SCREENSHOT_DIR, 'charts-trade.png') });
+    expect(problems).toEqual([]);
+    console.info(`[report] screenshots in ${SCREENSHOT_DIR}`);
+    await page.close();
+  });
+
+  it('shows hostile strategy text as text (no script runs) and works in dark mode', async () => {
+    const { result, bars } = hostileRun();
+    const paths = writeReport(path.join(SCREENSHOT_DIR, 'hostile'), result, bars, {
+      notes: ['Synthetic prices: a seeded random walk, not a real market.'],
+    });
+    const { page, problems } = await open(paths.html, 'dark');
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.textContent('#errors')).toContain('</script><img src=x onerror="alert(1)">');
+    const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
+    expect(bg, 'dark theme background').toBe('rgb(15, 18, 22)');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'report-dark.png'), fullPage: true });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});

@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs';
+import { type BacktestResult, type BarSeries, barSeries, defineStrategy, runBacktest, SeededRng } from '@keel/core';
+import { readBarsFile } from '@keel/data';
+import { getStrategy } from '@keel/strategies';
+import { dataFile, noteSkip } from '../../../test-support/shared.ts';
+
+export const BTC_1M = dataFile('binance_BTCUSDT_1m_2024-01.csv.gz');
+
+/** A seeded random walk of 1m bars (labelled synthetic wherever it is used). */
+export function syntheticBars(n: number, seed = 7, start = Date.UTC(2024, 0, 1), stepMs = 60_000): BarSeries {
+  const rng = new SeededRng(seed);
+  const time = new Float64Array(n);
+  const open = new Float64Array(n);
+  const high = new Float64Array(n);
+  const low = new Float64Array(n);
+  const close = new Float64Array(n);
+  const volume = new Float64Array(n);
+  let p = 40_000;
+  for (let i = 0; i < n; i++) {
+    const o = p;
+    const c = Math.max(1, o * (1 + (rng.next() - 0.5) * 0.004));
+    time[i] = start + i * stepMs;
+    open[i] = o;
+    close[i] = c;
+    high[i] = Math.max(o, c) * (1 + rng.next() * 0.001);
+    low[i] = Math.min(o, c) * (1 - rng.next() * 0.001);
+    volume[i] = 1 + rng.next() * 10;
+    p = c;
+  }
+  return barSeries({ time, open, high, low, close, volume });
+}
+
+let cached: { result: BacktestResult; bars: BarSeries; source: string } | undefined;
+
+/** sma-cross 10/30 on real BTC/USDT 1m (January 2024) when the shared data is there, else on synthetic bars. */
+export function realRun(): { result: BacktestResult; bars: BarSeries; source: string } {
+  if (cached) return cached;
+  const real = existsSync(BTC_1M);
+  if (!real) noteSkip('report (real data)', BTC_1M);
+  const bars = real ? readBarsFile(BTC_1M).series : syntheticBars(44_641);
+  const result = runBacktest({
+    strategy: getStrategy('sma-cross'),
+    params: { fast: 10, slow: 30 },
+    data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars }],
+    cash: 10_000,
+    fee: 0.001,
+  });
+  cached = { result, bars, source: real ? BTC_1M : 'synthetic' };
+  return cached;
+}
+
+export const HOSTILE = '</script><img src=x onerror="alert(1)"> & \'quoted\', "comma"';
+
+/**
+ * A strategy built to stress the report: alternates long and short with tags full of HTML and CSV
+ * metacharacters, throws from onBar now and then with a hostile message, and ends with a position open.
+ */
+export const hostileStrategy = defineStrategy<{ every: number; note: string }, { n: number }>({
+  name: 'hostile-test',
+  params: { safeParse: (x) => ({ success: true, data: { every: 25, note: HOSTILE, ...(x as object) } }) },
+  warmup: 'none',
+  onStart: () => ({ n: 0 }),
+  onBar(ctx, s) {
+    s.n++;
+    if (s.n % 97 === 0) throw new Error(`boom ${s.n}: ${HOSTILE}`);
+    if (s.n % ctx.params.every !== 0) return;
+    const size = ctx.position().size;
+    const tag = `tag ${HOSTILE}`;
+    if (size === 0) ctx.buy(0.01, { tag });
+    else if (size > 0) ctx.sell(0.02, { tag });
+    else ctx.buy(0.02, { tag });
+  },
+});
+
+export function hostileRun(n = 3_000): { result: BacktestResult; bars: BarSeries } {
+  const bars = syntheticBars(n, 11);
+  const result = runBacktest({
+    strategy: hostileStrategy,
+    params: {},
+    data: [{ symbol: 'SYN/USDT', timeframe: '1m', series: bars }],
+    cash: 10_000,
+    fee: 0.001,
+    allowShortSpot: true,
+  });
+  return { result, bars };
+}

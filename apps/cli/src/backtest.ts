@@ -135,9 +135,8 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`${result.feeds[0]!.bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
   }
   if (values.report) {
-    const paths = await writeReport(path.resolve(values.report), result, series);
-    const html = Object.values(paths).find((p) => String(p).endsWith('.html'));
-    io.stderr.write(`report written: ${html ?? values.report}\n`);
+    const paths = writeReport(path.resolve(values.report), result, series);
+    io.stderr.write(`report written: ${paths.html}\n`);
   }
   if (result.errors.length > 0) io.stderr.write(`warning: the strategy raised ${result.errors.length} error(s); first: ${result.errors[0]!.hook}: ${result.errors[0]!.message}\n`);
   return 0;

@@ -233,7 +233,7 @@ export class Bot {
         const i = index.get(key);
         if (i === undefined) continue;
         const last = this.lastBarTime.get(key);
-        if (last !== undefined && ev.bar.time <= last) {
+        if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) {
           engine.warmUp(i, ev.bar);
           continue;
         }

@@ -105,6 +105,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
         ...(values['exchange-url'] ? { url: values['exchange-url'] } : {}),
         ...(mode === 'live' ? { apiKey: process.env.KEEL_API_KEY!, secret: process.env.KEEL_API_SECRET! } : {}),
         botId,
+        symbols: [symbol],
         log,
       });
       instrument = await exchange.instrument(symbol);

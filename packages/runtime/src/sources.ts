@@ -4,6 +4,10 @@ import { type Bar, type BarSeries, type FeedKey, SeriesCursor, emptyBar } from '
 export interface BarEvent {
   readonly feed: FeedKey;
   readonly bar: Bar;
+  /** History delivered only to warm indicators up (never acted on). */
+  readonly warmup?: boolean;
+  /** performance.now() when the message that closed this bar arrived (latency measurement). */
+  readonly receivedAt?: number;
 }
 
 /** Where a running bot's bars come from: a live exchange stream or a replay. */

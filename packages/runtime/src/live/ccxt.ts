@@ -1,0 +1,248 @@
+import type { FeedKey, Instrument, OrderRequest, OrderStatus } from '@keel/core';
+import {
+  type ExchangeGateway as Gateway,
+  type ExchangeOrder as GwOrder,
+  ExchangeGateway,
+  OrderTracker,
+  createCcxtClient,
+  watchCandles,
+} from '@keel/exchange';
+import type { Logger } from '../bot.ts';
+import { copyBar, type BarEvent, type BarSource } from '../sources.ts';
+import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
+
+export interface ConnectOptions {
+  readonly exchange: string;
+  /** Point a Binance client at another base URL (http://host:port), e.g. `keel exchange-sim`. */
+  readonly url?: string;
+  readonly apiKey?: string;
+  readonly secret?: string;
+  readonly botId: string;
+  /** Markets whose orders and fills are followed. */
+  readonly symbols: readonly string[];
+  readonly log: Logger;
+  /** Bars of history to warm indicators up with on start. Default 500. */
+  readonly warmupBars?: number;
+  /** Extra ccxt constructor options (tests). */
+  readonly ccxtOptions?: Record<string, unknown>;
+  /** Gateway options (tests: faster lookups and retries). */
+  readonly gateway?: ConstructorParameters<typeof ExchangeGateway>[1];
+  readonly pollMs?: number;
+}
+
+export interface ExchangeConnection {
+  readonly gateway: Gateway;
+  readonly live: LiveExchange;
+  instrument(symbol: string): Promise<Instrument>;
+  /** History (flagged warm-up) then live closed bars, each once; resumes after `after`. */
+  candles(feed: FeedKey, after?: number): BarSource;
+  close(): Promise<void>;
+}
+
+/**
+ * Binance REST and WebSocket endpoints under one base URL (what `keel exchange-sim` serves).
+ * Only the base changes; paths are Binance's own.
+ */
+export function binanceUrlsAt(httpUrl: string): Record<string, unknown> {
+  const base = httpUrl.replace(/\/+$/, '');
+  const ws = base.replace(/^http/, 'ws');
+  const rest = `${base}/api/v3`;
+  return {
+    urls: {
+      api: {
+        public: rest,
+        private: rest,
+        v3: rest,
+        v1: `${base}/api/v1`,
+        sapi: `${base}/sapi/v1`,
+        ws: { spot: `${ws}/ws`, margin: `${ws}/ws`, 'ws-api': { spot: `${ws}/ws-api/v3` } },
+      },
+    },
+    options: { defaultType: 'spot', fetchMarkets: { types: ['spot'] }, fetchCurrencies: false, fetchMargins: false },
+  };
+}
+
+function toPortStatus(s: OrderStatus): ExchangeOrder['status'] {
+  switch (s) {
+    case 'filled':
+      return 'closed';
+    case 'cancelled':
+      return 'canceled';
+    case 'expired':
+      return 'expired';
+    case 'rejected':
+    case 'denied':
+      return 'rejected';
+    default:
+      return 'open';
+  }
+}
+
+function toPortOrder(o: GwOrder): ExchangeOrder {
+  return {
+    clientOrderId: o.clientOrderId ?? '',
+    venueOrderId: o.venueOrderId,
+    symbol: o.symbol,
+    status: toPortStatus(o.status),
+    side: o.side,
+    amount: o.amount,
+    filled: o.filled,
+    timestamp: o.timestamp,
+  };
+}
+
+interface CcxtTradeLike {
+  id?: string;
+  order?: string;
+  symbol?: string;
+  side?: string;
+  price?: number;
+  amount?: number;
+  fee?: { cost?: number; currency?: string };
+  takerOrMaker?: string;
+  timestamp?: number;
+  clientOrderId?: string;
+}
+
+function toPortTrade(t: CcxtTradeLike): ExchangeTrade | undefined {
+  if (!t.id || !t.order) return undefined;
+  return {
+    tradeId: t.id,
+    ...(t.clientOrderId ? { clientOrderId: t.clientOrderId } : {}),
+    venueOrderId: t.order,
+    symbol: t.symbol ?? '',
+    side: t.side === 'sell' ? 'sell' : 'buy',
+    price: t.price ?? Number.NaN,
+    amount: t.amount ?? 0,
+    fee: t.fee?.cost ?? 0,
+    feeAsset: t.fee?.currency ?? '',
+    liquidity: t.takerOrMaker === 'maker' ? 'maker' : 'taker',
+    time: t.timestamp ?? 0,
+  };
+}
+
+/** One exchange account behind the gateway, shaped as the runtime's LiveExchange port. */
+export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnection> {
+  const client = createCcxtClient(o.exchange, {
+    ...(o.url ? binanceUrlsAt(o.url) : {}),
+    ...(o.apiKey ? { apiKey: o.apiKey, secret: o.secret } : {}),
+    ...o.ccxtOptions,
+  });
+  const gw = new ExchangeGateway(client, {
+    ...o.gateway,
+    onEvent: (e) => {
+      if (e.type === 'retry') o.log('warn', `${e.method} failed (${e.error.kind}: ${e.error.message}); retry ${e.attempt + 1} in ${e.delayMs} ms`);
+      else if (e.type === 'breaker-open') o.log('warn', `${e.endpoint} circuit open: ${e.method} not sent`);
+      else if (e.type === 'create-in-doubt') o.log('warn', `order ${e.clientOrderId} create in doubt (${e.error.message}): looking it up by client id`);
+      o.gateway?.onEvent?.(e);
+    },
+  });
+  await gw.loadMarkets();
+  const venueToClient = new Map<string, string>();
+  const remember = (x: GwOrder) => {
+    if (x.clientOrderId) venueToClient.set(x.venueOrderId, x.clientOrderId);
+    return toPortOrder(x);
+  };
+  const trackers: OrderTracker[] = [];
+  const abort = new AbortController();
+
+  const live: LiveExchange = {
+    async placeOrder(req: OrderRequest) {
+      const out = await gw.createOrder(req);
+      switch (out.kind) {
+        case 'placed':
+          return remember(out.order);
+        case 'rejected':
+          throw new ExchangeFailure('rejected', out.reason);
+        case 'unavailable':
+          throw new ExchangeFailure('transient', `not sent: ${out.reason}`);
+        case 'unknown':
+          throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
+      }
+    },
+    async cancelOrder(id, symbol) {
+      const out = await gw.cancelOrder(id, symbol);
+      return out.order ? remember(out.order) : null;
+    },
+    async fetchOrder(id, symbol) {
+      const x = await gw.lookupOrder(id, symbol);
+      return x ? remember(x) : null;
+    },
+    async fetchOpenOrders(symbols) {
+      const out: ExchangeOrder[] = [];
+      for (const s of symbols) for (const x of await gw.fetchOpenOrders(s)) out.push(remember(x));
+      return out;
+    },
+    async fetchTrades(symbol, since) {
+      const trades = (await gw.fetchMyTrades(symbol, since)) as unknown as CcxtTradeLike[];
+      return trades.map((t) => toPortTrade({ ...t, ...(t.order && venueToClient.has(t.order) ? { clientOrderId: venueToClient.get(t.order) } : {}) })).filter((t): t is ExchangeTrade => t !== undefined);
+    },
+    async fetchBalances() {
+      const rows = await gw.fetchBalance();
+      return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
+    },
+    watchExecutions(h) {
+      const tracker = new OrderTracker(gw, {
+        symbols: o.symbols,
+        clientIdOf: (v) => venueToClient.get(v) as never,
+        onOrder: (x) => h.onOrder(remember(x)),
+        onFill: (f) =>
+          h.onTrade({ tradeId: f.tradeId, clientOrderId: f.orderId, venueOrderId: '', symbol: f.symbol, side: f.side, price: f.price, amount: f.amount, fee: f.fee, feeAsset: f.feeAsset, liquidity: f.liquidity, time: f.time }),
+        ...(o.pollMs ? { pollMs: o.pollMs } : {}),
+        onError: (e) => h.onError(e instanceof Error ? e : new Error(String(e))),
+      });
+      trackers.push(tracker);
+      tracker.start();
+      return () => tracker.stop();
+    },
+  };
+
+  return {
+    gateway: gw,
+    live,
+    async instrument(symbol) {
+      return gw.instrument(symbol);
+    },
+    candles(feed, after) {
+      let closed = false;
+      const ctl = new AbortController();
+      abort.signal.addEventListener('abort', () => ctl.abort());
+      return {
+        async close() {
+          closed = true;
+          ctl.abort();
+        },
+        async *[Symbol.asyncIterator](): AsyncGenerator<BarEvent> {
+          // Warm-up history first (REST), flagged so the strategy never acts on it.
+          const warm = o.warmupBars ?? 500;
+          let resumeAfter = after;
+          if (warm > 0 && after === undefined) {
+            const rows = await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, warm + 1);
+            const hist = rows.slice(0, -1); // the last row is still forming
+            for (const r of hist) {
+              if (closed) return;
+              yield { feed, warmup: true, bar: { time: r[0] as number, open: r[1] as number, high: r[2] as number, low: r[3] as number, close: r[4] as number, volume: r[5] as number, quoteVolume: Number.NaN, trades: Number.NaN, takerBuyVolume: Number.NaN } };
+            }
+            const lastHist = hist[hist.length - 1];
+            if (lastHist) resumeAfter = lastHist[0] as number;
+          }
+          for await (const b of watchCandles(gw, {
+            symbol: feed.symbol,
+            timeframe: feed.timeframe,
+            ...(resumeAfter !== undefined ? { after: resumeAfter, backfill: 1000 } : {}),
+            signal: ctl.signal,
+            onReconnect: (reason, attempt) => o.log('warn', `candle stream ${feed.symbol} ${feed.timeframe} reconnecting (${reason}), attempt ${attempt}`),
+          })) {
+            if (closed) return;
+            yield { feed, bar: copyBar(b), receivedAt: performance.now() };
+          }
+        },
+      };
+    },
+    async close() {
+      abort.abort();
+      await Promise.allSettled(trackers.map((t) => t.stop()));
+      await gw.close();
+    },
+  };
+}

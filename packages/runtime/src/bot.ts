@@ -160,7 +160,9 @@ export class Bot {
       void this.stop('persistence failure');
     });
     if (this.cfg.mode === 'live') {
+      const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
       this.venue = new LiveVenue(this.cfg.exchange!, {
+        knownBefore: (id) => before.has(id),
         beforeSend: () => this.journal.flush(),
         log,
         now: () => Date.now(),

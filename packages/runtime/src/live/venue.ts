@@ -9,6 +9,14 @@ export interface LiveVenueOptions {
   now: () => number;
   /** Instrumentation hook: called right before an order request leaves (latency benchmark). */
   onSend?: (clientOrderId: string) => void;
+  /**
+   * Client ids this bot had used before this process started. After a crash the last bar may be
+   * handled again and produce the same deterministic id: such an order is looked up, never resent
+   * blindly (Binance only refuses duplicate ids among OPEN orders).
+   */
+  knownBefore?: (clientOrderId: string) => boolean;
+  /** How many times an order of unknown outcome is resolved and resent (same id). Default 5. */
+  maxResolveAttempts?: number;
 }
 
 interface Tracked {
@@ -97,15 +105,46 @@ export class LiveVenue implements Venue {
     if (isTerminal(order.status)) return;
     this.opts.onSend?.(id);
     try {
-      const eo = await this.ex.placeOrder(order.request);
-      await this.onOrder(eo);
-    } catch (e) {
-      if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
-        this.report({ type: 'rejected', id: order.request.id, time: this.opts.now(), reason: `exchange rejected the order: ${e.message}` });
-        return;
+      if (this.opts.knownBefore?.(id)) {
+        const existing = await this.ex.fetchOrder(id, order.request.symbol);
+        if (existing) {
+          this.opts.log('warn', `order ${id} was already placed before the restart: tracking it, not resending`, { id });
+          await this.onOrder(existing);
+          await this.fetchMissingTrades(this.tracked.get(id) as Tracked);
+          return;
+        }
       }
-      // Unknown outcome (retries exhausted): never resend here. Reconciliation finds out whether
-      // the exchange has it, by its client order id.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const eo = await this.ex.placeOrder(order.request);
+          await this.onOrder(eo);
+          return;
+        } catch (e) {
+          if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
+            this.report({ type: 'rejected', id, time: this.opts.now(), reason: `exchange rejected the order: ${e.message}` });
+            return;
+          }
+          if (attempt >= (this.opts.maxResolveAttempts ?? 5)) throw e;
+          // Outcome unknown or nothing sent: wait, then ask the exchange by client id before
+          // anything else. Found: track it. Not found: sending again with the SAME id is safe.
+          this.opts.log('warn', `order ${id}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`, { id });
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+          // Only a definite "not found" allows a resend; a failed lookup is retried as a lookup.
+          let found: ExchangeOrder | null | undefined;
+          for (let look = 0; look <= (this.opts.maxResolveAttempts ?? 5) && found === undefined; look++) {
+            found = await this.ex.fetchOrder(id, order.request.symbol).catch(() => undefined);
+            if (found === undefined) await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** look)));
+          }
+          if (found === undefined) throw e;
+          if (found !== null) {
+            await this.onOrder(found);
+            return;
+          }
+        }
+      }
+    } catch (e) {
+      // Still unknown after every attempt: never resend blindly. Reconciliation (on restart, or
+      // the tracker's polling) finds the order by its client id.
       this.opts.log('error', `order ${id} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`, { id });
     }
   }

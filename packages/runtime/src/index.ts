@@ -6,3 +6,4 @@ export * from './journal.ts';
 export * from './live/port.ts';
 export * from './live/venue.ts';
 export * from './live/recover.ts';
+export * from './live/ccxt.ts';

@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import type { FeedKey, Instrument, OrderRequest, OrderStatus } from '@keel/core';
 import {
   type ExchangeGateway as Gateway,
@@ -123,10 +124,15 @@ function toPortTrade(t: CcxtTradeLike): ExchangeTrade | undefined {
 
 /** One exchange account behind the gateway, shaped as the runtime's LiveExchange port. */
 export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnection> {
+  const urls = o.url ? binanceUrlsAt(o.url) : {};
   const client = createCcxtClient(o.exchange, {
-    ...(o.url ? binanceUrlsAt(o.url) : {}),
+    ...urls,
+    // ccxt needs an explicit agent for plain ws:// (a local simulator); no keep-alive so that
+    // closing the client leaves no socket behind.
+    ...(o.url?.startsWith('http://') ? { httpAgent: new Agent({ keepAlive: false }) } : {}),
     ...(o.apiKey ? { apiKey: o.apiKey, secret: o.secret } : {}),
     ...o.ccxtOptions,
+    options: { ...((urls as { options?: object }).options ?? {}), ...((o.ccxtOptions?.options as object | undefined) ?? {}) },
   });
   const gw = new ExchangeGateway(client, {
     ...o.gateway,

@@ -1,11 +1,10 @@
 import { ExactRollingSum } from '../util/exact-sum.ts';
 
 /**
- * Allocation-free building blocks shared by the indicators. Their `push` returns nothing and
- * publishes results in fields: V8 boxes a double returned from a call it does not inline.
- * Each one mirrors the arithmetic of the
+ * Allocation-free building blocks shared by the indicators. Each one mirrors the arithmetic of the
  * TA-Lib routine it is named after (same operations in the same order), so indicators built from
- * them agree with TA-Lib to the last few bits, not only to a tolerance.
+ * them agree with TA-Lib bit for bit, not only to a tolerance. Their `push` returns nothing and
+ * publishes results in fields, because V8 boxes a double returned from a call it does not inline.
  */
 
 /** TA-Lib's true range of a bar given the previous close (TRANGE, and the macro in ta_ADX.c). */
@@ -144,68 +143,98 @@ export class WmaCore {
   }
 }
 
-/**
- * Rolling maximum or minimum of the last `period` values: a monotonic deque over preallocated
- * typed arrays, amortised O(1). On ties the NEWEST index wins (TA-Lib AROON's rule; the value is
- * the same either way). `index` is the 0-based input number of the extreme.
- */
-export class RollingExtreme {
-  private readonly vals: Float64Array;
-  private readonly idx: Float64Array;
-  private head = 0;
-  private size = 0;
-  private n = 0;
-  private readonly isMax: boolean;
-  /** The current extreme (NaN before the first push). */
-  value = Number.NaN;
+/** The part of a bar a RollingRange reads (a Bar, or a reused scratch object). */
+export interface HighLow {
+  readonly high: number;
+  readonly low: number;
+}
 
-  constructor(
-    readonly period: number,
-    kind: 'max' | 'min',
-  ) {
-    this.vals = new Float64Array(period);
-    this.idx = new Float64Array(period);
-    this.isMax = kind === 'max';
+/**
+ * Highest high and lowest low of the last `period` bars: two monotonic deques fed from the bar
+ * itself, so the call carries no double to box. On ties the NEWEST bar wins (TA-Lib AROON's rule; the extremes are the same either way).
+ */
+export class RollingRange {
+  /** Highest high in the window (NaN before the first push). */
+  max = Number.NaN;
+  /** Lowest low in the window (NaN before the first push). */
+  min = Number.NaN;
+  private readonly hv: Float64Array;
+  private readonly hi: Float64Array;
+  private readonly lv: Float64Array;
+  private readonly li: Float64Array;
+  private hHead = 0;
+  private hSize = 0;
+  private lHead = 0;
+  private lSize = 0;
+  private n = 0;
+
+  constructor(readonly period: number) {
+    this.hv = new Float64Array(period);
+    this.hi = new Float64Array(period);
+    this.lv = new Float64Array(period);
+    this.li = new Float64Array(period);
   }
 
-  push(x: number): void {
+  push(bar: HighLow): void {
     const cap = this.period;
     const oldest = this.n - cap;
-    while (this.size > 0 && (this.idx[this.head] as number) <= oldest) {
-      this.head = this.head + 1 === cap ? 0 : this.head + 1;
-      this.size--;
+    const h = bar.high;
+    const l = bar.low;
+    // highs: values strictly decreasing from head to tail
+    while (this.hSize > 0 && (this.hi[this.hHead] as number) <= oldest) {
+      this.hHead = this.hHead + 1 === cap ? 0 : this.hHead + 1;
+      this.hSize--;
     }
-    while (this.size > 0) {
-      let b = this.head + this.size - 1;
+    while (this.hSize > 0) {
+      let b = this.hHead + this.hSize - 1;
       if (b >= cap) b -= cap;
-      const v = this.vals[b] as number;
-      if (this.isMax ? v <= x : v >= x) this.size--;
+      if ((this.hv[b] as number) <= h) this.hSize--;
       else break;
     }
-    let t = this.head + this.size;
+    let t = this.hHead + this.hSize;
     if (t >= cap) t -= cap;
-    this.vals[t] = x;
-    this.idx[t] = this.n;
-    this.size++;
+    this.hv[t] = h;
+    this.hi[t] = this.n;
+    this.hSize++;
+    // lows: values strictly increasing from head to tail
+    while (this.lSize > 0 && (this.li[this.lHead] as number) <= oldest) {
+      this.lHead = this.lHead + 1 === cap ? 0 : this.lHead + 1;
+      this.lSize--;
+    }
+    while (this.lSize > 0) {
+      let b = this.lHead + this.lSize - 1;
+      if (b >= cap) b -= cap;
+      if ((this.lv[b] as number) >= l) this.lSize--;
+      else break;
+    }
+    t = this.lHead + this.lSize;
+    if (t >= cap) t -= cap;
+    this.lv[t] = l;
+    this.li[t] = this.n;
+    this.lSize++;
     this.n++;
-    this.value = this.vals[this.head] as number;
+    this.max = this.hv[this.hHead] as number;
+    this.min = this.lv[this.lHead] as number;
   }
 
-  /** Bars since the extreme: 0 when the newest value is the extreme. */
-  get age(): number {
-    return this.size === 0 ? Number.NaN : this.n - 1 - (this.idx[this.head] as number);
+  /** Bars since the highest high: 0 when it is the newest bar. */
+  get maxAge(): number {
+    return this.n - 1 - (this.hi[this.hHead] as number);
   }
 
-  /** Number of values pushed so far. */
+  /** Bars since the lowest low: 0 when it is the newest bar. */
+  get minAge(): number {
+    return this.n - 1 - (this.li[this.lHead] as number);
+  }
+
+  /** Number of bars pushed so far. */
   get pushed(): number {
     return this.n;
   }
 
   reset(): void {
-    this.head = 0;
-    this.size = 0;
-    this.n = 0;
-    this.value = Number.NaN;
+    this.hHead = this.hSize = this.lHead = this.lSize = this.n = 0;
+    this.max = this.min = Number.NaN;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
-import { EmaCore, isZero, RollingExtreme, SmaCore, WilderGainLoss } from './cores.ts';
+import { EmaCore, isZero, RollingRange, SmaCore, WilderGainLoss } from './cores.ts';
 
 /**
  * MACD with TA-Lib's semantics: the fast EMA is seeded on the `fast` bars ending where the slow
@@ -240,8 +240,7 @@ export class Stochastic extends BarIndicator {
   readonly lookback: number;
   k = Number.NaN;
   d = Number.NaN;
-  private readonly hi: RollingExtreme;
-  private readonly lo: RollingExtreme;
+  private readonly range: RollingRange;
   private readonly kMa: SmaCore;
   private readonly dMa: SmaCore;
 
@@ -256,18 +255,16 @@ export class Stochastic extends BarIndicator {
     requirePeriod('Stochastic dPeriod', dPeriod);
     this.name = `Stochastic(${kPeriod},${kSmooth},${dPeriod})`;
     this.lookback = kPeriod - 1 + (kSmooth - 1) + (dPeriod - 1);
-    this.hi = new RollingExtreme(kPeriod, 'max');
-    this.lo = new RollingExtreme(kPeriod, 'min');
+    this.range = new RollingRange(kPeriod);
     this.kMa = new SmaCore(kSmooth);
     this.dMa = new SmaCore(dPeriod);
   }
 
   update(bar: Bar): number {
     const n = this.count++;
-    this.hi.push(bar.high);
-    const hh = this.hi.value;
-    this.lo.push(bar.low);
-    const ll = this.lo.value;
+    this.range.push(bar);
+    const hh = this.range.max;
+    const ll = this.range.min;
     if (n < this.kPeriod - 1) return this.value;
     const diff = (hh - ll) / 100.0;
     const raw = diff !== 0.0 ? (bar.close - ll) / diff : 0.0;
@@ -284,8 +281,7 @@ export class Stochastic extends BarIndicator {
   }
 
   protected onReset(): void {
-    this.hi.reset();
-    this.lo.reset();
+    this.range.reset();
     this.kMa.reset();
     this.dMa.reset();
     this.k = this.d = Number.NaN;
@@ -303,8 +299,9 @@ export class StochRSI extends ScalarIndicator {
   k = Number.NaN;
   d = Number.NaN;
   private readonly gl: WilderGainLoss;
-  private readonly hi: RollingExtreme;
-  private readonly lo: RollingExtreme;
+  private readonly range: RollingRange;
+  // RSI values go into the range through one reused object: no double crosses a call.
+  private readonly scratch = { high: 0, low: 0 };
   private readonly dMa: SmaCore;
 
   constructor(
@@ -320,8 +317,7 @@ export class StochRSI extends ScalarIndicator {
     this.name = `StochRSI(${period},${kPeriod},${dPeriod})`;
     this.lookback = period + (kPeriod - 1) + (dPeriod - 1);
     this.gl = new WilderGainLoss(period);
-    this.hi = new RollingExtreme(kPeriod, 'max');
-    this.lo = new RollingExtreme(kPeriod, 'min');
+    this.range = new RollingRange(kPeriod);
     this.dMa = new SmaCore(dPeriod);
   }
 
@@ -334,11 +330,12 @@ export class StochRSI extends ScalarIndicator {
     this.count++;
     if (!this.gl.push(x)) return;
     const r = this.gl.rsi;
-    this.hi.push(r);
-    const hh = this.hi.value;
-    this.lo.push(r);
-    const ll = this.lo.value;
-    if (this.hi.pushed < this.kPeriod) return;
+    this.scratch.high = r;
+    this.scratch.low = r;
+    this.range.push(this.scratch);
+    const hh = this.range.max;
+    const ll = this.range.min;
+    if (this.range.pushed < this.kPeriod) return;
     const diff = (hh - ll) / 100.0;
     const k = diff !== 0.0 ? (r - ll) / diff : 0.0;
     this.dMa.push(k);
@@ -351,8 +348,7 @@ export class StochRSI extends ScalarIndicator {
 
   protected onReset(): void {
     this.gl.reset();
-    this.hi.reset();
-    this.lo.reset();
+    this.range.reset();
     this.dMa.reset();
     this.k = this.d = Number.NaN;
   }
@@ -362,24 +358,21 @@ export class StochRSI extends ScalarIndicator {
 export class WilliamsR extends BarIndicator {
   readonly name: string;
   readonly lookback: number;
-  private readonly hi: RollingExtreme;
-  private readonly lo: RollingExtreme;
+  private readonly range: RollingRange;
 
   constructor(readonly period = 14) {
     super();
     requirePeriod('WilliamsR', period);
     this.name = `WilliamsR(${period})`;
     this.lookback = period - 1;
-    this.hi = new RollingExtreme(period, 'max');
-    this.lo = new RollingExtreme(period, 'min');
+    this.range = new RollingRange(period);
   }
 
   update(bar: Bar): number {
     const n = this.count++;
-    this.hi.push(bar.high);
-    const hh = this.hi.value;
-    this.lo.push(bar.low);
-    const ll = this.lo.value;
+    this.range.push(bar);
+    const hh = this.range.max;
+    const ll = this.range.min;
     if (n < this.lookback) return this.value;
     const diff = (hh - ll) / -100.0;
     this.value = diff !== 0.0 ? (hh - bar.close) / diff : 0.0;
@@ -387,8 +380,7 @@ export class WilliamsR extends BarIndicator {
   }
 
   protected onReset(): void {
-    this.hi.reset();
-    this.lo.reset();
+    this.range.reset();
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { BarIndicator, Ring, requirePeriod } from './base.ts';
-import { AtrCore, isZero, RollingExtreme, trueRange } from './cores.ts';
+import { AtrCore, isZero, RollingRange, trueRange } from './cores.ts';
 
 /**
  * Average directional index with +DI and −DI, Wilder-smoothed exactly as TA-Lib (ADX, PLUS_DI,
@@ -96,8 +96,7 @@ export class Aroon extends BarIndicator {
   readonly lookback: number;
   up = Number.NaN;
   down = Number.NaN;
-  private readonly hi: RollingExtreme;
-  private readonly lo: RollingExtreme;
+  private readonly range: RollingRange;
   private readonly factor: number;
 
   constructor(readonly period = 14) {
@@ -105,8 +104,7 @@ export class Aroon extends BarIndicator {
     requirePeriod('Aroon', period, 2);
     this.name = `Aroon(${period})`;
     this.lookback = period;
-    this.hi = new RollingExtreme(period + 1, 'max');
-    this.lo = new RollingExtreme(period + 1, 'min');
+    this.range = new RollingRange(period + 1);
     this.factor = 100.0 / period;
   }
 
@@ -116,11 +114,10 @@ export class Aroon extends BarIndicator {
 
   update(bar: Bar): number {
     const n = this.count++;
-    this.hi.push(bar.high);
-    this.lo.push(bar.low);
+    this.range.push(bar);
     if (n < this.period) return this.value;
-    const hiAge = this.hi.age;
-    const loAge = this.lo.age;
+    const hiAge = this.range.maxAge;
+    const loAge = this.range.minAge;
     this.up = this.factor * (this.period - hiAge);
     this.down = this.factor * (this.period - loAge);
     // AROONOSC's own formula: factor · (highestIdx − lowestIdx).
@@ -129,8 +126,7 @@ export class Aroon extends BarIndicator {
   }
 
   protected onReset(): void {
-    this.hi.reset();
-    this.lo.reset();
+    this.range.reset();
     this.up = this.down = Number.NaN;
   }
 }
@@ -338,12 +334,9 @@ export class Ichimoku extends BarIndicator {
   cloudA = Number.NaN;
   cloudB = Number.NaN;
   chikou = Number.NaN;
-  private readonly tHi: RollingExtreme;
-  private readonly tLo: RollingExtreme;
-  private readonly kHi: RollingExtreme;
-  private readonly kLo: RollingExtreme;
-  private readonly sHi: RollingExtreme;
-  private readonly sLo: RollingExtreme;
+  private readonly tRange: RollingRange;
+  private readonly kRange: RollingRange;
+  private readonly sRange: RollingRange;
   private readonly pastA: Ring;
   private readonly pastB: Ring;
 
@@ -360,30 +353,24 @@ export class Ichimoku extends BarIndicator {
     requirePeriod('Ichimoku displacement', displacement);
     this.name = `Ichimoku(${tenkanPeriod},${kijunPeriod},${senkouPeriod},${displacement})`;
     this.lookback = kijunPeriod - 1;
-    this.tHi = new RollingExtreme(tenkanPeriod, 'max');
-    this.tLo = new RollingExtreme(tenkanPeriod, 'min');
-    this.kHi = new RollingExtreme(kijunPeriod, 'max');
-    this.kLo = new RollingExtreme(kijunPeriod, 'min');
-    this.sHi = new RollingExtreme(senkouPeriod, 'max');
-    this.sLo = new RollingExtreme(senkouPeriod, 'min');
+    this.tRange = new RollingRange(tenkanPeriod);
+    this.kRange = new RollingRange(kijunPeriod);
+    this.sRange = new RollingRange(senkouPeriod);
     this.pastA = new Ring(displacement + 1);
     this.pastB = new Ring(displacement + 1);
   }
 
   update(bar: Bar): number {
     const n = this.count++;
-    this.tHi.push(bar.high);
-    const th = this.tHi.value;
-    this.tLo.push(bar.low);
-    const tl = this.tLo.value;
-    this.kHi.push(bar.high);
-    const kh = this.kHi.value;
-    this.kLo.push(bar.low);
-    const kl = this.kLo.value;
-    this.sHi.push(bar.high);
-    const sh = this.sHi.value;
-    this.sLo.push(bar.low);
-    const sl = this.sLo.value;
+    this.tRange.push(bar);
+    this.kRange.push(bar);
+    this.sRange.push(bar);
+    const th = this.tRange.max;
+    const tl = this.tRange.min;
+    const kh = this.kRange.max;
+    const kl = this.kRange.min;
+    const sh = this.sRange.max;
+    const sl = this.sRange.min;
     this.chikou = bar.close;
     this.tenkan = n >= this.tenkanPeriod - 1 ? (th + tl) / 2 : Number.NaN;
     this.kijun = n >= this.kijunPeriod - 1 ? (kh + kl) / 2 : Number.NaN;
@@ -400,12 +387,9 @@ export class Ichimoku extends BarIndicator {
   }
 
   protected onReset(): void {
-    this.tHi.reset();
-    this.tLo.reset();
-    this.kHi.reset();
-    this.kLo.reset();
-    this.sHi.reset();
-    this.sLo.reset();
+    this.tRange.reset();
+    this.kRange.reset();
+    this.sRange.reset();
     this.pastA.clear();
     this.pastB.clear();
     this.tenkan = this.kijun = this.senkouA = this.senkouB = Number.NaN;

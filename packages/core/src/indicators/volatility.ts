@@ -1,7 +1,7 @@
 import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
 import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
-import { AtrCore, EmaCore, isZero, RollingExtreme, TA_EPSILON, trueRange } from './cores.ts';
+import { AtrCore, EmaCore, isZero, RollingRange, TA_EPSILON, trueRange } from './cores.ts';
 
 /** True range: max(high − low, |high − prev close|, |low − prev close|) (TA-Lib TRANGE). Lookback 1. */
 export class TrueRange extends BarIndicator {
@@ -267,16 +267,14 @@ export class Donchian extends BarIndicator {
   readonly lookback: number;
   upper = Number.NaN;
   lower = Number.NaN;
-  private readonly hi: RollingExtreme;
-  private readonly lo: RollingExtreme;
+  private readonly range: RollingRange;
 
   constructor(readonly period = 20) {
     super();
     requirePeriod('Donchian', period);
     this.name = `Donchian(${period})`;
     this.lookback = period - 1;
-    this.hi = new RollingExtreme(period, 'max');
-    this.lo = new RollingExtreme(period, 'min');
+    this.range = new RollingRange(period);
   }
 
   get middle(): number {
@@ -285,10 +283,9 @@ export class Donchian extends BarIndicator {
 
   update(bar: Bar): number {
     const n = this.count++;
-    this.hi.push(bar.high);
-    const hh = this.hi.value;
-    this.lo.push(bar.low);
-    const ll = this.lo.value;
+    this.range.push(bar);
+    const hh = this.range.max;
+    const ll = this.range.min;
     if (n < this.lookback) return this.value;
     this.upper = hh;
     this.lower = ll;
@@ -297,8 +294,7 @@ export class Donchian extends BarIndicator {
   }
 
   protected onReset(): void {
-    this.hi.reset();
-    this.lo.reset();
+    this.range.reset();
     this.upper = this.lower = Number.NaN;
   }
 }

@@ -2,12 +2,6 @@ import type { Bar } from '../model/bar.ts';
 import { ExactRollingSum } from '../util/exact-sum.ts';
 import { BarIndicator, Ring, requirePeriod, type Source, sourceValue } from './base.ts';
 
-/** The money-flow multiplier of a bar, ((c − l) − (h − c)) / (h − l), 0 on a zero range (TA-Lib AD). */
-function mfm(bar: Bar): number {
-  const r = bar.high - bar.low;
-  return r > 0.0 ? (bar.close - bar.low - (bar.high - bar.close)) / r : 0.0;
-}
-
 /**
  * Volume-weighted moving average: Σ(price·volume) / Σvolume over `period` bars, with exact window
  * sums. A window with zero volume gives the plain mean of the prices. No TA-Lib counterpart.
@@ -15,8 +9,9 @@ function mfm(bar: Bar): number {
 export class VWMA extends BarIndicator {
   readonly name: string;
   readonly lookback: number;
-  private readonly px: Ring;
-  private readonly vol: Ring;
+  private readonly px: Float64Array;
+  private readonly vol: Float64Array;
+  private head = 0;
   private readonly pv = new ExactRollingSum();
   private readonly v = new ExactRollingSum();
   private readonly p = new ExactRollingSum();
@@ -29,21 +24,24 @@ export class VWMA extends BarIndicator {
     requirePeriod('VWMA', period);
     this.name = `VWMA(${period})`;
     this.lookback = period - 1;
-    this.px = new Ring(period);
-    this.vol = new Ring(period);
+    this.px = new Float64Array(period);
+    this.vol = new Float64Array(period);
   }
 
   update(bar: Bar): number {
-    const x = sourceValue(bar, this.source);
+    const x = this.source === 'close' ? bar.close : sourceValue(bar, this.source);
     const vol = bar.volume;
-    const full = this.px.full;
-    const oldX = this.px.push(x);
-    const oldV = this.vol.push(vol);
-    if (full) {
+    const h = this.head;
+    if (this.count >= this.period) {
+      const oldX = this.px[h] as number;
+      const oldV = this.vol[h] as number;
       this.pv.add(-(oldX * oldV));
       this.v.add(-oldV);
       this.p.add(-oldX);
     }
+    this.px[h] = x;
+    this.vol[h] = vol;
+    this.head = h + 1 === this.period ? 0 : h + 1;
     this.pv.add(x * vol);
     this.v.add(vol);
     this.p.add(x);
@@ -54,8 +52,9 @@ export class VWMA extends BarIndicator {
   }
 
   protected onReset(): void {
-    this.px.clear();
-    this.vol.clear();
+    this.px.fill(0);
+    this.vol.fill(0);
+    this.head = 0;
     this.pv.reset();
     this.v.reset();
     this.p.reset();
@@ -167,7 +166,10 @@ export class AD extends BarIndicator {
 
   update(bar: Bar): number {
     this.count++;
-    this.ad += mfm(bar) * bar.volume;
+    // TA-Lib's money-flow multiplier ((c − l) − (h − c)) / (h − l), skipped on a zero range; inline
+    // (not a helper) so that no double crosses a call.
+    const r = bar.high - bar.low;
+    if (r > 0.0) this.ad += ((bar.close - bar.low - (bar.high - bar.close)) / r) * bar.volume;
     this.value = this.ad;
     return this.value;
   }
@@ -244,7 +246,8 @@ export class CMF extends BarIndicator {
   }
 
   update(bar: Bar): number {
-    const mv = mfm(bar) * bar.volume;
+    const r = bar.high - bar.low;
+    const mv = r > 0.0 ? ((bar.close - bar.low - (bar.high - bar.close)) / r) * bar.volume : 0.0;
     const full = this.mfv.full;
     const oldM = this.mfv.push(mv);
     const oldV = this.vol.push(bar.volume);

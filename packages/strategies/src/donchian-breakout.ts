@@ -1,0 +1,36 @@
+import { Donchian, defineStrategy } from '@keel/core';
+import { z } from 'zod';
+import { allocation } from './common.ts';
+
+/**
+ * Long-only Donchian breakout (turtle style): buy a close above the previous `entry`-bar high,
+ * exit on a close below the previous `exit`-bar low. "Previous" = channels as of the last bar,
+ * so the breakout bar itself is not part of the channel it breaks.
+ */
+export const donchianBreakout = defineStrategy({
+  name: 'donchian-breakout',
+  description: 'Buy a close above the prior N-bar high, close on a close below the prior M-bar low (long only).',
+  params: z
+    .object({
+      entry: z.number().int().min(2).default(20),
+      exit: z.number().int().min(2).default(10),
+      allocation,
+    })
+    .strict()
+    .refine((p) => p.exit <= p.entry, { message: 'exit must be <= entry', path: ['exit'] }),
+  onStart(ctx) {
+    return {
+      entry: ctx.indicator(new Donchian(ctx.params.entry)),
+      exit: ctx.indicator(new Donchian(ctx.params.exit)),
+      prevHigh: Number.NaN,
+      prevLow: Number.NaN,
+    };
+  },
+  onBar(ctx, s, bar) {
+    if (ctx.position().size === 0) {
+      if (bar.close > s.prevHigh) ctx.orderTargetPercent(ctx.params.allocation);
+    } else if (bar.close < s.prevLow) ctx.close();
+    s.prevHigh = s.entry.upper;
+    s.prevLow = s.exit.lower;
+  },
+});

@@ -1,0 +1,27 @@
+import { CrossOver, MACD, defineStrategy } from '@keel/core';
+import { z } from 'zod';
+import { allocation } from './common.ts';
+
+/** Long-only MACD: enter when the MACD line crosses above its signal line, exit when below. */
+export const macdStrategy = defineStrategy({
+  name: 'macd',
+  description: 'Buy when MACD crosses above its signal line, close when it crosses below (long only).',
+  params: z
+    .object({
+      fast: z.number().int().min(2).default(12),
+      slow: z.number().int().min(2).default(26),
+      signal: z.number().int().min(1).default(9),
+      allocation,
+    })
+    .strict()
+    .refine((p) => p.fast < p.slow, { message: 'fast must be smaller than slow', path: ['fast'] }),
+  onStart(ctx) {
+    return { macd: ctx.indicator(new MACD(ctx.params.fast, ctx.params.slow, ctx.params.signal)), cross: new CrossOver() };
+  },
+  onBar(ctx, s) {
+    const c = s.cross.update(s.macd.macd, s.macd.signal);
+    if (ctx.position().size === 0) {
+      if (c > 0) ctx.orderTargetPercent(ctx.params.allocation);
+    } else if (c < 0) ctx.close();
+  },
+});

@@ -29,6 +29,10 @@ export interface ConnectOptions {
   /** Gateway options (tests: faster lookups and retries). */
   readonly gateway?: ConstructorParameters<typeof ExchangeGateway>[1];
   readonly pollMs?: number;
+  /** No candle message for this long = a silent socket: reconnect and fill the gap from REST. */
+  readonly staleAfterMs?: number;
+  /** Longest wait between candle-stream reconnects (backoff cap). Default 30 s. */
+  readonly reconnectMaxMs?: number;
 }
 
 export interface ExchangeConnection {
@@ -237,6 +241,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
             timeframe: feed.timeframe,
             ...(resumeAfter !== undefined ? { after: resumeAfter, backfill: 1000 } : {}),
             signal: ctl.signal,
+            ...(o.staleAfterMs !== undefined ? { staleAfterMs: o.staleAfterMs } : {}),
+            ...(o.reconnectMaxMs !== undefined ? { reconnect: { maxMs: o.reconnectMaxMs } } : {}),
             onReconnect: (reason, attempt) => o.log('warn', `candle stream ${feed.symbol} ${feed.timeframe} reconnecting (${reason}), attempt ${attempt}`),
           })) {
             if (closed) return;

@@ -40,7 +40,8 @@ export class LiveVenue implements Venue {
   private readonly tracked = new Map<string, Tracked>();
   private readonly byVenueId = new Map<string, string>();
   private readonly seenTrades = new Set<string>();
-  private sendChain: Promise<void> = Promise.resolve();
+  /** Each order's send, so a cancel waits for its own order to be on the exchange. */
+  private readonly sending = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
@@ -70,15 +71,18 @@ export class LiveVenue implements Venue {
   submit(order: OrderState, _now: number): void {
     const id = order.request.id;
     this.tracked.set(id, { order, accepted: false, exchangeFilled: 0 });
-    // Orders leave one at a time, in submission order, each after the journal has it.
-    this.sendChain = this.sendChain.then(() => this.send(order));
-    this.track(this.sendChain);
+    // Each order leaves as soon as the journal has it; one order whose outcome is being resolved
+    // (a timeout, a 5xx) does not hold the others back.
+    const p = this.send(order);
+    this.sending.set(id, p);
+    this.track(p);
+    void p.finally(() => this.sending.delete(id));
   }
 
   cancel(id: ClientOrderId, _now: number, reason: string): void {
     const t = this.tracked.get(id);
     if (!t || isTerminal(t.order.status)) return;
-    const p = this.sendChain.then(async () => {
+    const p = (this.sending.get(id) ?? Promise.resolve()).then(async () => {
       try {
         const eo = await this.ex.cancelOrder(id, t.order.request.symbol);
         if (eo) await this.onOrder(eo, reason);

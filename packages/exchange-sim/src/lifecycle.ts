@@ -1,0 +1,19 @@
+import type { OrderStatus } from './types.ts';
+
+/** What can happen to an order once it is accepted. */
+export type OrderEvent = 'partialFill' | 'fill' | 'cancel' | 'expire';
+
+/**
+ * The order lifecycle as a `(status, event) -> status` table. A missing entry is a bug in the
+ * engine (for example a fill on a cancelled order) and throws at once.
+ */
+const TABLE: Readonly<Partial<Record<OrderStatus, Partial<Record<OrderEvent, OrderStatus>>>>> = {
+  NEW: { partialFill: 'PARTIALLY_FILLED', fill: 'FILLED', cancel: 'CANCELED', expire: 'EXPIRED' },
+  PARTIALLY_FILLED: { partialFill: 'PARTIALLY_FILLED', fill: 'FILLED', cancel: 'CANCELED', expire: 'EXPIRED' },
+};
+
+export function nextStatus(status: OrderStatus, event: OrderEvent): OrderStatus {
+  const next = TABLE[status]?.[event];
+  if (next === undefined) throw new Error(`order lifecycle: no transition from ${status} on ${event}`);
+  return next;
+}

@@ -1,0 +1,45 @@
+/** Number helpers for the exchange edge: quantities and prices are numbers rounded to tick/step. */
+
+/** Decimal places of a step such as 0.001 (3) or 1e-8 (8). */
+export function decimalsOf(step: number): number {
+  if (!(step > 0)) return 8;
+  const s = step.toExponential();
+  const [mant, exp] = s.split('e') as [string, string];
+  const mantDec = mant.includes('.') ? mant.split('.')[1]!.length : 0;
+  return Math.max(0, mantDec - Number(exp));
+}
+
+export function roundTo(x: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(x * f) / f;
+}
+
+/** Rounds to 8 decimals, the precision Binance keeps balances and commissions in. */
+export function r8(x: number): number {
+  return roundTo(x, 8);
+}
+
+export function floorToStep(x: number, step: number): number {
+  return roundTo(Math.floor(x / step + 1e-9) * step, decimalsOf(step));
+}
+
+/** True when x is a whole multiple of step, allowing float noise. */
+export function isMultipleOf(x: number, step: number): boolean {
+  const q = x / step;
+  return Math.abs(q - Math.round(q)) < 1e-7;
+}
+
+/** Binance prints every decimal with 8 places: "42000.01000000". */
+export function fmt(x: number): string {
+  return (Math.abs(x) < 5e-9 ? 0 : x).toFixed(8);
+}
+
+/** A strict decimal as Binance accepts it in a parameter, else NaN. */
+export function parseDecimal(s: string | undefined): number {
+  if (s === undefined || !/^\d{1,20}(\.\d{1,20})?$/.test(s)) return Number.NaN;
+  return Number(s);
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(x)}`);
+}

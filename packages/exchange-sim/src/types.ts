@@ -1,0 +1,148 @@
+/** Public option and value types of the exchange simulator. */
+
+/** One candle; `time` is the bar's OPEN time in UTC ms (Binance and ccxt convention). */
+export interface SimBar {
+  time: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+export interface SimMarketOptions {
+  /** Unified symbol, `BASE/QUOTE` (e.g. `BTC/USDT`); the Binance id is the two joined (`BTCUSDT`). */
+  symbol: string;
+  /** PRICE_FILTER tickSize; default 0.01. */
+  tickSize?: number;
+  /** LOT_SIZE stepSize; default 0.00001. */
+  stepSize?: number;
+  /** LOT_SIZE minQty; default = stepSize. */
+  minQty?: number;
+  /** NOTIONAL minNotional (quote units); default 5. */
+  minNotional?: number;
+  /**
+   * Candles to replay, in time order, or the path of a CSV / CSV.GZ candle file. Omitted: one day
+   * of seeded synthetic 1m bars (a random walk from 100) starting at `startTime` or 2024-01-01.
+   */
+  bars?: SimBar[] | string;
+}
+
+export interface SimAccountOptions {
+  apiKey: string;
+  secret: string;
+  /** Free balances by asset, e.g. `{ USDT: 10_000, BTC: 0.5 }`. */
+  balances: Record<string, number>;
+}
+
+export interface SimFeeOptions {
+  /** Maker commission rate, e.g. 0.001 = 0.1% (Binance's default VIP 0 rate). */
+  maker: number;
+  taker: number;
+}
+
+export interface SimLiquidityOptions {
+  /**
+   * Volume participation cap: the sim's own orders may fill at most `participation x bar volume`
+   * per side per bar (shared by all accounts); the rest waits for the next bar. Default 0.1.
+   */
+  participation?: number;
+  /** Levels shown per side by the synthetic order book (`/api/v3/depth`, depth streams). Default 20. */
+  bookLevels?: number;
+  /** Best ask minus best bid, in ticks. Default 1. */
+  spreadTicks?: number;
+}
+
+export interface SimRateLimitOptions {
+  /** REQUEST_WEIGHT per minute; Binance spot uses 6000. */
+  weightPerMinute?: number;
+  /** Requests sent while already limited (after a 429) before the IP is banned with 418. Default 5. */
+  banAfter?: number;
+  /** How long a 418 ban lasts, wall ms. Default 120000 (Binance's first ban is 2 minutes). */
+  banMs?: number;
+}
+
+export interface ExchangeSimOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (default) = a random free port. */
+  port?: number;
+  markets: SimMarketOptions[];
+  accounts?: SimAccountOptions[];
+  /** Default `{ maker: 0.001, taker: 0.001 }`. */
+  fees?: SimFeeOptions;
+  /**
+   * Replay clock start, UTC ms. Bars that open before it are history (served by klines, never
+   * traded). Default: the earliest first bar's open time.
+   */
+  startTime?: number;
+  /**
+   * Replay speed relative to wall time (1 = real time, 60 = one minute per second). Omitted or 0:
+   * the clock moves only when `step()` / `advanceTo()` is called (what tests want).
+   */
+  speed?: number;
+  liquidity?: SimLiquidityOptions;
+  rateLimits?: SimRateLimitOptions;
+  /**
+   * Wall clock used for what a real client's clock is compared with (the signed `timestamp` and
+   * recvWindow, rate-limit windows, bans). Default Date.now; tests may inject one.
+   */
+  wallClock?: () => number;
+}
+
+export type OrderSide = 'BUY' | 'SELL';
+
+export const ORDER_TYPES = [
+  'LIMIT',
+  'MARKET',
+  'LIMIT_MAKER',
+  'STOP_LOSS',
+  'STOP_LOSS_LIMIT',
+  'TAKE_PROFIT',
+  'TAKE_PROFIT_LIMIT',
+] as const;
+export type OrderType = (typeof ORDER_TYPES)[number];
+
+export const TIME_IN_FORCE = ['GTC', 'IOC', 'FOK'] as const;
+export type TimeInForce = (typeof TIME_IN_FORCE)[number];
+
+export type OrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'EXPIRED' | 'REJECTED';
+
+export interface SimFill {
+  tradeId: number;
+  price: number;
+  qty: number;
+  commission: number;
+  commissionAsset: string;
+  isMaker: boolean;
+  time: number;
+}
+
+/** An order as the sim holds it; what `getOrders()` returns. */
+export interface SimOrder {
+  symbol: string;
+  orderId: number;
+  clientOrderId: string;
+  side: OrderSide;
+  type: OrderType;
+  timeInForce: TimeInForce | undefined;
+  price: number;
+  stopPrice: number;
+  origQty: number;
+  /** quoteOrderQty of a MARKET order sized in quote, else 0. */
+  origQuoteOrderQty: number;
+  executedQty: number;
+  cummulativeQuoteQty: number;
+  status: OrderStatus;
+  /** Stop orders are not working until triggered. */
+  isWorking: boolean;
+  time: number;
+  updateTime: number;
+  workingTime: number;
+  fills: SimFill[];
+}
+
+export interface SimBalance {
+  free: number;
+  locked: number;
+}

@@ -1,0 +1,267 @@
+import { type Bar, type Rng, SeededRng, type Timeframe, timeframeMs } from '@keel/core';
+import type { OHLCV } from 'ccxt';
+import * as ccxt from 'ccxt';
+import { type RetryPolicy, retryDelayMs } from './backoff.ts';
+import type { ExchangeGateway } from './gateway.ts';
+
+/** A closed candle of one feed. */
+export interface ClosedBar extends Bar {
+  readonly symbol: string;
+  readonly timeframe: Timeframe;
+}
+
+export interface WatchCandlesOptions {
+  readonly symbol: string;
+  readonly timeframe: Timeframe;
+  /** Bars of history to emit before live ones (REST backfill). Default 0: live only. */
+  readonly backfill?: number;
+  /** Resume point: emit only bars opening strictly after this time (e.g. the last stored bar). */
+  readonly after?: number;
+  /**
+   * No WebSocket message for this long means the stream is stale: it is dropped and reopened.
+   * Default max(2 x timeframe, 30 s); Binance pushes kline updates every ~2 s while a bar forms.
+   */
+  readonly staleAfterMs?: number;
+  /** Reconnect backoff (full jitter). */
+  readonly reconnect?: Partial<Pick<RetryPolicy, 'baseMs' | 'maxMs'>>;
+  readonly rng?: Rng;
+  readonly signal?: AbortSignal;
+  /** Called on every reconnect (for logs and tests). */
+  readonly onReconnect?: (reason: string, attempt: number) => void;
+}
+
+const REST_LIMIT = 1000;
+
+type WatchClient = {
+  watchOHLCV(
+    symbol: string,
+    timeframe?: string,
+    since?: number,
+    limit?: number,
+    params?: Record<string, unknown>,
+  ): Promise<OHLCV[]>;
+  unWatchOHLCV?(symbol: string, timeframe?: string, params?: Record<string, unknown>): Promise<unknown>;
+};
+
+/**
+ * Closed bars of one market and timeframe, each exactly once and in order, as an async iterator.
+ *
+ * - Start: REST backfill (fetchOHLCV) of `backfill` bars, then the WebSocket (ccxt.pro watchOHLCV).
+ * - A bar is closed when a newer bar's open time arrives (ccxt does not surface Binance's kline
+ *   `x` flag, and a newer open time is the same fact, one message later). The last REST bar is
+ *   the forming one and is kept pending, not emitted.
+ * - After every reconnect, and whenever the stream skips a bar, the gap is filled from REST since
+ *   the pending bar's open time before the stream is trusted again. REST values win over stream
+ *   values for the same open time.
+ * - Staleness: no message within `staleAfterMs` drops the subscription and reconnects with backoff.
+ */
+export async function* watchCandles(
+  gw: ExchangeGateway,
+  opts: WatchCandlesOptions,
+): AsyncGenerator<ClosedBar, void, undefined> {
+  const { symbol, timeframe } = opts;
+  const tfMs = timeframeMs(timeframe);
+  const staleAfterMs = opts.staleAfterMs ?? Math.max(2 * tfMs, 30_000);
+  const policy = { baseMs: opts.reconnect?.baseMs ?? 500, maxMs: opts.reconnect?.maxMs ?? 30_000 };
+  const rng = opts.rng ?? new SeededRng(7);
+  const client = gw.client as unknown as WatchClient;
+  const timer = gw.timer;
+
+  let lastEmitted = opts.after ?? Number.NEGATIVE_INFINITY;
+  let pending: OHLCV | undefined;
+  const out: ClosedBar[] = [];
+
+  const toBar = (c: OHLCV): ClosedBar => ({
+    symbol,
+    timeframe,
+    time: c[0] as number,
+    open: c[1] as number,
+    high: c[2] as number,
+    low: c[3] as number,
+    close: c[4] as number,
+    volume: c[5] as number,
+    quoteVolume: Number.NaN,
+    trades: Number.NaN,
+    takerBuyVolume: Number.NaN,
+  });
+
+  const closedFlags = klineClosedFlags(gw.client);
+  let marketId: string | undefined; // known once markets are loaded
+
+  /** Feeds candles in; queues bars that became closed. */
+  const ingest = (candles: readonly OHLCV[], fromStream = false): void => {
+    const sorted = [...candles]
+      .filter((c) => typeof c[0] === 'number')
+      .sort((a, b) => (a[0] as number) - (b[0] as number));
+    for (const c of sorted) {
+      const t = c[0] as number;
+      if (t <= lastEmitted) continue; // already emitted: a replay, a duplicate or a late update
+      if (pending === undefined || t === pending[0]) {
+        pending = c;
+      } else if (t > (pending[0] as number)) {
+        out.push(toBar(pending));
+        lastEmitted = pending[0] as number;
+        pending = c;
+      }
+      // t < pending time: an out-of-order update of an older, still-pending-free bar; ignore.
+    }
+    // Binance's kline `x` flag: the final update of a bar says so itself; no need to wait for the next bar.
+    if (fromStream && pending !== undefined && closedFlags !== undefined && marketId !== undefined) {
+      const k = flagKey(marketId, timeframe, pending[0] as number);
+      if (closedFlags.delete(k)) {
+        out.push(toBar(pending));
+        lastEmitted = pending[0] as number;
+        pending = undefined;
+      }
+    }
+  };
+
+  /** REST fill from `since` (inclusive) up to now, paging. */
+  const restFill = async (since: number | undefined, limit?: number): Promise<void> => {
+    let from = since;
+    for (let page = 0; page < 100; page++) {
+      const batch = await gw.fetchOHLCV(symbol, timeframe, from, limit ?? REST_LIMIT);
+      ingest(batch);
+      if (limit !== undefined || batch.length < REST_LIMIT) return;
+      const last = batch.at(-1)?.[0];
+      if (typeof last !== 'number' || (from !== undefined && last < from)) return;
+      from = last;
+    }
+  };
+
+  const gapStart = (): number | undefined =>
+    pending !== undefined ? (pending[0] as number) : Number.isFinite(lastEmitted) ? lastEmitted + tfMs : undefined;
+
+  // Start: backfill or resume.
+  await gw.loadMarkets();
+  marketId = (gw.client as unknown as { markets?: Record<string, { id?: string }> }).markets?.[symbol]?.id;
+  if (opts.after !== undefined) await restFill(opts.after + tfMs);
+  else if ((opts.backfill ?? 0) > 0) await restFill(undefined, (opts.backfill ?? 0) + 1);
+  else {
+    await restFill(undefined, 2);
+    // Live only: what existed before we started is history, not news.
+    out.length = 0;
+    if (pending !== undefined) lastEmitted = (pending[0] as number) - tfMs;
+  }
+
+  let attempt = 0;
+  let needFill = false;
+  try {
+    while (!opts.signal?.aborted) {
+      while (out.length > 0) yield out.shift() as ClosedBar;
+      if (opts.signal?.aborted) break;
+      try {
+        if (needFill) {
+          await restFill(gapStart());
+          needFill = false;
+          continue;
+        }
+        const ctl = new AbortController();
+        const onAbort = () => ctl.abort();
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        let r: OHLCV[] | 'stale';
+        try {
+          const watch = client.watchOHLCV(symbol, timeframe);
+          watch.catch(() => {}); // a stale watch we abandon may reject later
+          const stale = timer.sleep(staleAfterMs, ctl.signal).then(() => 'stale' as const);
+          r = await Promise.race([watch, stale]);
+        } finally {
+          ctl.abort(); // cancels the staleness timer
+          opts.signal?.removeEventListener('abort', onAbort);
+        }
+        if (opts.signal?.aborted) break;
+        if (r === 'stale') throw new StaleStream(`no ${symbol} ${timeframe} candle message for ${staleAfterMs} ms`);
+        const first = r[0]?.[0];
+        const nextUnseen = pending !== undefined ? (pending[0] as number) + tfMs : lastEmitted + tfMs;
+        if (typeof first === 'number' && Number.isFinite(nextUnseen) && first > nextUnseen) {
+          // The stream skipped at least one whole bar: take the missing ones from REST first.
+          await restFill(gapStart());
+        }
+        ingest(r, true);
+        attempt = 0;
+      } catch (e) {
+        if (opts.signal?.aborted) break;
+        const reason = e instanceof Error ? e.message : String(e);
+        opts.onReconnect?.(reason, attempt);
+        if (e instanceof StaleStream) dropKlineConnection(gw, symbol, timeframe);
+        await timer.sleep(retryDelayMs(attempt, policy, rng), opts.signal);
+        attempt++;
+        needFill = true;
+      }
+    }
+  } finally {
+    // The consumer stopped (break, return or abort): release the exchange subscription.
+    void client.unWatchOHLCV?.(symbol, timeframe)?.catch(() => {});
+  }
+}
+
+const flagKey = (marketId: string, timeframe: string, openTime: number) => `${marketId}|${timeframe}|${openTime}`;
+const FLAGS = new WeakMap<object, Set<string>>();
+
+/**
+ * ccxt parses Binance klines to plain OHLCV arrays and drops the `x` (bar closed) flag. This wraps
+ * the client's kline handler, once per client, to remember which (market, interval, open time)
+ * the exchange has declared closed. Best effort: clients without such a handler return undefined
+ * and bars then close when the next bar's open time arrives.
+ */
+function klineClosedFlags(client: object): Set<string> | undefined {
+  const existing = FLAGS.get(client);
+  if (existing) return existing;
+  const c = client as { handleOHLCV?: (ws: unknown, message: unknown) => unknown };
+  const original = c.handleOHLCV;
+  if (typeof original !== 'function') return undefined;
+  const flags = new Set<string>();
+  c.handleOHLCV = function (this: unknown, ws: unknown, message: unknown) {
+    const r = original.call(this, ws, message);
+    const k = (message as { k?: { s?: unknown; i?: unknown; t?: unknown; x?: unknown } } | undefined)?.k;
+    if (k?.x === true && typeof k.s === 'string' && typeof k.i === 'string' && typeof k.t === 'number') {
+      flags.add(flagKey(k.s, k.i, k.t));
+      if (flags.size > 10_000) flags.delete(flags.values().next().value as string);
+    }
+    return r;
+  };
+  FLAGS.set(client, flags);
+  return flags;
+}
+
+interface CcxtWsClient {
+  subscriptions?: Record<string, unknown>;
+  onError?(e: Error): void;
+  close?(): unknown;
+}
+
+/**
+ * Tears down the WebSocket carrying this kline stream, the way ccxt itself does on a ping-pong
+ * timeout (onError rejects the futures and unregisters the client, close() ends the transport), so
+ * the next watchOHLCV dials a fresh connection. An UNSUBSCRIBE would be answered on the same
+ * silent connection, i.e. never. Other streams on that connection reconnect too (and gap-fill).
+ */
+function dropKlineConnection(gw: ExchangeGateway, symbol: string, timeframe: string): void {
+  const ex = gw.client as unknown as {
+    clients?: Record<string, CcxtWsClient>;
+    markets?: Record<string, { id?: string }>;
+  };
+  const id = (ex.markets?.[symbol]?.id ?? symbol.replace('/', '')).toLowerCase();
+  const needle = `${id}@kline_${timeframe}`;
+  let dropped = 0;
+  for (const c of Object.values(ex.clients ?? {})) {
+    if (
+      !Object.keys(c.subscriptions ?? {}).some(
+        (k) => k.toLowerCase().includes(needle) || k.includes(`ohlcv::${symbol}::${timeframe}`),
+      )
+    )
+      continue;
+    try {
+      c.onError?.(new ccxt.NetworkError(`stale ${symbol} ${timeframe} kline stream`));
+      c.close?.();
+    } catch {
+      // already closing
+    }
+    dropped++;
+  }
+  if (dropped === 0) void (gw.client as unknown as WatchClient).unWatchOHLCV?.(symbol, timeframe).catch(() => {});
+}
+
+class StaleStream extends Error {
+  override name = 'StaleStream';
+}

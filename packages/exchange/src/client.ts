@@ -1,0 +1,12 @@
+import ccxt from 'ccxt';
+import type { CcxtClient } from './gateway.ts';
+
+/**
+ * A ccxt.pro client (REST and WebSocket in one object: one per exchange account). ccxt's own
+ * throttle is turned off because the gateway's token buckets do the limiting, on an injectable clock.
+ */
+export function createCcxtClient(exchangeId: string, options: object = {}): CcxtClient {
+  const Ctor = (ccxt.pro as unknown as Record<string, new (o: Record<string, unknown>) => CcxtClient>)[exchangeId];
+  if (!Ctor) throw new Error(`Unknown exchange "${exchangeId}" (ccxt.pro has no such id)`);
+  return new Ctor({ enableRateLimit: false, ...options });
+}

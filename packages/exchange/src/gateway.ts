@@ -1,0 +1,491 @@
+import {
+  checkFilters,
+  type Instrument,
+  type OrderRequest,
+  type Rng,
+  roundAmount,
+  roundPrice,
+  SeededRng,
+  validateOrderRequest,
+} from '@keel/core';
+import type { Exchange, MarketInterface, OHLCV, Order, Trade } from 'ccxt';
+import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './backoff.ts';
+import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from './breaker.ts';
+import { CLIENT_ORDER_ID_RE } from './client-id.ts';
+import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError } from './errors.ts';
+import { toInstrument } from './instrument.ts';
+import { binanceSpotLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
+import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
+import { systemTimer, type Timer } from './timer.ts';
+
+/** The ccxt surface the gateway uses (a ccxt.pro exchange instance satisfies it). */
+export type CcxtClient = Exchange;
+
+/** Binance spot request weights of the calls the gateway makes (per the API docs). */
+export const BINANCE_WEIGHTS: Readonly<Record<string, number>> = {
+  loadMarkets: 20,
+  createOrder: 1,
+  cancelOrder: 1,
+  fetchOrder: 4,
+  fetchOpenOrders: 6,
+  fetchClosedOrders: 20,
+  fetchMyTrades: 20,
+  fetchBalance: 20,
+  fetchOHLCV: 2,
+};
+
+export interface GatewayOptions {
+  readonly timer?: Timer;
+  /** Source of backoff jitter; default a SeededRng(seed). */
+  readonly rng?: Rng;
+  readonly seed?: number;
+  readonly limits?: LimiterSpec;
+  /** Breaker thresholds for every class ... */
+  readonly breaker?: Partial<BreakerOptions>;
+  /** ... and per class, on top (e.g. a more patient `market-data`). */
+  readonly breakers?: Partial<Record<EndpointClass, Partial<BreakerOptions>>>;
+  readonly retry?: Partial<RetryPolicy>;
+  /**
+   * Wait before looking up a create whose outcome is unknown, so that an order still in flight
+   * inside the exchange has landed before we conclude it does not exist. Default 1000 ms.
+   */
+  readonly lookupDelayMs?: number;
+  readonly weights?: Readonly<Record<string, number>>;
+  /** Observability hook: retries, breaker refusals, lookups and resends. */
+  readonly onEvent?: (e: GatewayEvent) => void;
+}
+
+export type GatewayEvent =
+  | {
+      readonly type: 'retry';
+      readonly endpoint: EndpointClass;
+      readonly method: string;
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: KeelExchangeError;
+    }
+  | { readonly type: 'breaker-open'; readonly endpoint: EndpointClass; readonly method: string }
+  | { readonly type: 'create-in-doubt'; readonly clientOrderId: string; readonly error: KeelExchangeError }
+  | { readonly type: 'lookup'; readonly clientOrderId: string; readonly found: boolean }
+  | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number };
+
+/** What the gateway sends for an OrderRequest after rounding to tick and step. */
+export interface PreparedOrder {
+  readonly clientOrderId: string;
+  readonly symbol: string;
+  readonly ccxtType: 'market' | 'limit';
+  readonly side: 'buy' | 'sell';
+  readonly amount: number;
+  readonly price: number | undefined;
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+export type PrepareResult =
+  | { readonly ok: true; readonly order: PreparedOrder }
+  | { readonly ok: false; readonly rule: string; readonly reason: string };
+
+/**
+ * The outcome of an idempotent create. Every kind is an expected outcome (a value, not a throw):
+ * - placed: the exchange has the order (from its response, or found by client id after a doubt);
+ * - rejected: the exchange (or our filter check, `rule` set) refused it; nothing is open;
+ * - unavailable: nothing was sent (circuit open); safe to retry later with the same id;
+ * - unknown: a send may have landed and the lookup could not tell; reconcile by client id later,
+ *   never resend blindly.
+ */
+export type PlaceOutcome =
+  | {
+      readonly kind: 'placed';
+      readonly order: ExchangeOrder;
+      readonly via: 'response' | 'lookup';
+      readonly sends: number;
+    }
+  | {
+      readonly kind: 'rejected';
+      readonly reason: string;
+      readonly rule?: string;
+      readonly error?: KeelExchangeError;
+      readonly sends: number;
+    }
+  | { readonly kind: 'unavailable'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number }
+  | { readonly kind: 'unknown'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number };
+
+export type CancelOutcome =
+  | { readonly kind: 'cancelled'; readonly order: ExchangeOrder | undefined }
+  | { readonly kind: 'not-found'; readonly order: ExchangeOrder | undefined };
+
+export interface CallOptions {
+  readonly priority?: Priority;
+  readonly weight?: number;
+  /** Retry transient and rate-limited failures (default true). */
+  readonly retry?: boolean;
+}
+
+export interface BalanceRow {
+  readonly asset: string;
+  readonly free: number;
+  readonly used: number;
+  readonly total: number;
+}
+
+/**
+ * One ccxt client per exchange account, behind rate limiting, retries, circuit breakers and error
+ * mapping. Markets load once and are cached. Every order passes tick/step rounding and the
+ * exchange's filters before it is sent.
+ */
+export class ExchangeGateway {
+  readonly timer: Timer;
+  readonly limiter: RateLimiter;
+  readonly breakers: Readonly<Record<EndpointClass, CircuitBreaker>>;
+  private readonly rng: Rng;
+  private readonly retry: RetryPolicy;
+  private readonly weights: Readonly<Record<string, number>>;
+  private readonly lookupDelayMs: number;
+  private readonly onEvent: (e: GatewayEvent) => void;
+  private marketsP: Promise<void> | undefined;
+  private readonly instruments = new Map<string, Instrument>();
+  /** Sends per client order id (the last 10 000 ids), for tests and diagnostics. */
+  readonly sends = new Map<string, number>();
+
+  constructor(
+    readonly client: CcxtClient,
+    opts: GatewayOptions = {},
+  ) {
+    this.timer = opts.timer ?? systemTimer;
+    this.rng = opts.rng ?? new SeededRng(opts.seed ?? 1);
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.weights = { ...BINANCE_WEIGHTS, ...opts.weights };
+    this.lookupDelayMs = opts.lookupDelayMs ?? 1000;
+    this.onEvent = opts.onEvent ?? (() => {});
+    this.limiter = new RateLimiter(opts.limits ?? binanceSpotLimits(), this.timer);
+    this.breakers = Object.fromEntries(
+      ENDPOINT_CLASSES.map((c) => [
+        c,
+        new CircuitBreaker({ ...DEFAULT_BREAKER, ...opts.breaker, ...opts.breakers?.[c] }, this.timer),
+      ]),
+    ) as Record<EndpointClass, CircuitBreaker>;
+    // Retry-After is read from the last response's headers.
+    (client as { enableLastResponseHeaders?: boolean }).enableLastResponseHeaders = true;
+  }
+
+  /**
+   * Runs one ccxt call through the limiter and the breaker of its class; maps any failure to a
+   * KeelExchangeError and retries transient and rate-limited ones with full-jitter backoff.
+   */
+  async call<T>(endpoint: EndpointClass, method: string, fn: () => Promise<T>, opts: CallOptions = {}): Promise<T> {
+    const breaker = this.breakers[endpoint];
+    const weight = opts.weight ?? this.weights[method] ?? 1;
+    for (let attempt = 0; ; attempt++) {
+      if (!breaker.tryPass()) {
+        this.onEvent({ type: 'breaker-open', endpoint, method });
+        throw new KeelExchangeError({
+          kind: 'transient',
+          endpoint,
+          code: 'CircuitOpen',
+          message: `${endpoint}: circuit open after repeated failures; ${method} not sent (next probe at ${new Date(breaker.retryAt).toISOString()})`,
+        });
+      }
+      await this.limiter.acquire(endpoint, weight, opts.priority ?? 'normal');
+      let err: KeelExchangeError;
+      try {
+        const r = await fn();
+        breaker.success();
+        return r;
+      } catch (e) {
+        err = classifyError(e, endpoint, {
+          headers: (this.client as { last_response_headers?: Record<string, unknown> }).last_response_headers,
+          now: this.timer.now(),
+        });
+      }
+      if (err.retryable) breaker.failure();
+      else breaker.success(); // the exchange answered: the service is up
+      if (!err.retryable || opts.retry === false || attempt + 1 >= this.retry.maxAttempts) throw err;
+      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
+        this.limiter.pause(endpoint, this.timer.now() + err.retryAfterMs);
+      }
+      if (err.code === 'InvalidNonce') await this.resyncClock();
+      const delayMs = retryDelayMs(attempt, this.retry, this.rng, err.retryAfterMs);
+      this.onEvent({ type: 'retry', endpoint, method, attempt, delayMs, error: err });
+      await this.timer.sleep(delayMs);
+    }
+  }
+
+  private async resyncClock(): Promise<void> {
+    const c = this.client as { loadTimeDifference?: () => Promise<unknown> };
+    try {
+      await c.loadTimeDifference?.();
+    } catch {
+      // The retry will fail again and be reported; a failed resync adds nothing.
+    }
+  }
+
+  // ------------------------------------------------------------------ markets
+
+  /** Loads markets once (concurrent callers share the request); `reload` forces a refresh. */
+  loadMarkets(reload = false): Promise<void> {
+    if (reload || this.marketsP === undefined) {
+      this.instruments.clear();
+      const p = this.call('market-data', 'loadMarkets', () => this.client.loadMarkets(reload)).then(() => undefined);
+      this.marketsP = p;
+      p.catch(() => {
+        if (this.marketsP === p) this.marketsP = undefined; // a failed load is retried by the next caller
+      });
+    }
+    return this.marketsP;
+  }
+
+  /** The Instrument for a unified symbol (markets must be loaded). */
+  instrument(symbol: string): Instrument {
+    let inst = this.instruments.get(symbol);
+    if (!inst) {
+      const m = (this.client.markets as Record<string, MarketInterface> | undefined)?.[symbol];
+      if (!m)
+        throw new Error(
+          `Unknown market ${symbol} on ${this.client.id}${this.client.markets ? '' : ' (markets not loaded)'}`,
+        );
+      inst = toInstrument(m, this.client.precisionMode);
+      this.instruments.set(symbol, inst);
+    }
+    return inst;
+  }
+
+  // ------------------------------------------------------------------ orders
+
+  /**
+   * Rounds an order to the instrument's tick and step and checks the exchange filters. `refPrice`
+   * (the decision price) stands in for the price of market orders in the min-notional check.
+   */
+  prepareOrder(req: OrderRequest, refPrice?: number): PrepareResult {
+    const invalid = validateOrderRequest(req);
+    if (invalid !== null) return { ok: false, rule: 'invalid-request', reason: invalid };
+    if (!CLIENT_ORDER_ID_RE.test(req.id)) {
+      return {
+        ok: false,
+        rule: 'invalid-client-id',
+        reason: `client order id "${req.id}" does not match ${CLIENT_ORDER_ID_RE}`,
+      };
+    }
+    let inst: Instrument;
+    try {
+      inst = this.instrument(req.symbol);
+    } catch (e) {
+      return { ok: false, rule: 'unknown-symbol', reason: (e as Error).message };
+    }
+    if (req.timeInForce === 'GTD')
+      return { ok: false, rule: 'unsupported', reason: `timeInForce GTD is not supported on ${this.client.id}` };
+    const amount = roundAmount(inst, req.amount);
+    const params: Record<string, unknown> = { clientOrderId: req.id };
+    if (req.reduceOnly) params['reduceOnly'] = true;
+    let ccxtType: 'market' | 'limit';
+    let price: number | undefined;
+    let checkPrice = refPrice !== undefined && Number.isFinite(refPrice) ? refPrice : Number.POSITIVE_INFINITY;
+    switch (req.type) {
+      case 'market':
+        ccxtType = 'market';
+        break;
+      case 'limit':
+        ccxtType = 'limit';
+        price = roundPrice(inst, req.price);
+        break;
+      case 'stop-market':
+        ccxtType = 'market';
+        params['triggerPrice'] = roundPrice(inst, req.stopPrice);
+        checkPrice = params['triggerPrice'] as number;
+        break;
+      case 'stop-limit':
+        ccxtType = 'limit';
+        price = roundPrice(inst, req.price);
+        params['triggerPrice'] = roundPrice(inst, req.stopPrice);
+        break;
+      case 'trailing-stop':
+        return {
+          ok: false,
+          rule: 'unsupported',
+          reason: `trailing-stop orders are not supported on ${this.client.id}; Keel simulates them locally`,
+        };
+    }
+    if (price !== undefined) checkPrice = price;
+    if (ccxtType === 'limit') {
+      params['timeInForce'] = req.timeInForce;
+      if (req.postOnly) params['postOnly'] = true;
+    }
+    const violation = checkFilters(inst, amount, checkPrice);
+    if (violation) return { ok: false, rule: violation.rule, reason: violation.message };
+    if (price !== undefined && !(price > 0))
+      return { ok: false, rule: 'non-positive', reason: `price ${price} rounds to zero at tick ${inst.tickSize}` };
+    return {
+      ok: true,
+      order: { clientOrderId: req.id, symbol: req.symbol, ccxtType, side: req.side, amount, price, params },
+    };
+  }
+
+  /**
+   * Places an order exactly once. A create that fails transiently or times out is in doubt: the
+   * order is looked up by client id (fetchOrder by origClientOrderId, then open orders) BEFORE any
+   * resend, and resent with the SAME client id only when the exchange says it does not know it.
+   * A duplicate-client-id rejection means "already placed" and is resolved by lookup too.
+   */
+  async createOrder(req: OrderRequest, opts: { readonly refPrice?: number } = {}): Promise<PlaceOutcome> {
+    await this.loadMarkets();
+    const prep = this.prepareOrder(req, opts.refPrice);
+    if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
+    const o = prep.order;
+    let sends = 0;
+    let inDoubt = false;
+    let lastError: KeelExchangeError | undefined;
+    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+      try {
+        if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: o.clientOrderId, send: sends + 1 });
+        const placed = await this.call(
+          'orders',
+          'createOrder',
+          () => {
+            sends++;
+            this.sends.set(o.clientOrderId, (this.sends.get(o.clientOrderId) ?? 0) + 1);
+            if (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
+            return this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params });
+          },
+          { retry: false },
+        );
+        return { kind: 'placed', order: fromCcxtOrder(placed), via: 'response', sends };
+      } catch (e) {
+        const err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
+        lastError = err;
+        if (err.code === 'CircuitOpen') {
+          if (!inDoubt) return { kind: 'unavailable', reason: err.message, error: err, sends };
+          return this.resolveOrUnknown(o, err, sends);
+        }
+        if (err.kind === 'rejected' && !err.duplicate)
+          return { kind: 'rejected', reason: err.message, error: err, sends };
+        if (err.kind === 'auth' || err.kind === 'fatal') throw err;
+        if (err.kind === 'not-found') return { kind: 'rejected', reason: err.message, error: err, sends };
+        // transient, rate-limited, or duplicate: did it land?
+        inDoubt = true;
+        this.onEvent({ type: 'create-in-doubt', clientOrderId: o.clientOrderId, error: err });
+        if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
+          this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
+        }
+        await this.timer.sleep(err.duplicate ? 0 : Math.max(this.lookupDelayMs, err.retryAfterMs ?? 0));
+        let found: ExchangeOrder | null;
+        try {
+          found = await this.lookupOrder(o.clientOrderId, o.symbol);
+        } catch (le) {
+          const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
+          return {
+            kind: 'unknown',
+            reason: `create ${o.clientOrderId} in doubt and lookup failed: ${lerr.message}`,
+            error: lerr,
+            sends,
+          };
+        }
+        this.onEvent({ type: 'lookup', clientOrderId: o.clientOrderId, found: found !== null });
+        if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
+        if (err.duplicate) {
+          // The exchange says it has this id but cannot show it: never resend, reconcile later.
+          return {
+            kind: 'unknown',
+            reason: `exchange reports ${o.clientOrderId} as a duplicate but the lookup does not find it`,
+            error: err,
+            sends,
+          };
+        }
+        await this.timer.sleep(retryDelayMs(attempt, this.retry, this.rng, err.retryAfterMs));
+      }
+    }
+    return this.resolveOrUnknown(o, lastError as KeelExchangeError, sends);
+  }
+
+  private async resolveOrUnknown(o: PreparedOrder, err: KeelExchangeError, sends: number): Promise<PlaceOutcome> {
+    try {
+      const found = await this.lookupOrder(o.clientOrderId, o.symbol);
+      if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
+      if (sends === 0) return { kind: 'unavailable', reason: err.message, error: err, sends };
+      return {
+        kind: 'rejected',
+        reason: `gave up after ${sends} sends; the exchange does not know ${o.clientOrderId}: ${err.message}`,
+        error: err,
+        sends,
+      };
+    } catch (le) {
+      const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
+      return { kind: 'unknown', reason: `create ${o.clientOrderId} in doubt: ${lerr.message}`, error: lerr, sends };
+    }
+  }
+
+  /**
+   * The exchange's view of one of our orders by client id, or null when the exchange says it does
+   * not know it (fetchOrder says not found AND it is not among the open orders).
+   */
+  async lookupOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null> {
+    try {
+      const o = await this.call('queries', 'fetchOrder', () =>
+        this.client.fetchOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
+      );
+      return fromCcxtOrder(o);
+    } catch (e) {
+      if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
+    }
+    const open = await this.fetchOpenOrders(symbol);
+    return open.find((x) => x.clientOrderId === clientOrderId) ?? null;
+  }
+
+  /** Cancels by client id with priority over queued creates. */
+  async cancelOrder(clientOrderId: string, symbol: string): Promise<CancelOutcome> {
+    try {
+      const o = await this.call(
+        'orders',
+        'cancelOrder',
+        () => this.client.cancelOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
+        { priority: 'high' },
+      );
+      return { kind: 'cancelled', order: o?.id ? fromCcxtOrder(o as Order) : undefined };
+    } catch (e) {
+      if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
+      // Gone already (filled, cancelled, or never placed): report its final state if it exists.
+      const found = await this.lookupOrder(clientOrderId, symbol).catch(() => null);
+      return { kind: 'not-found', order: found ?? undefined };
+    }
+  }
+
+  async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+    const list = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
+      weight: symbol === undefined ? 80 : (this.weights['fetchOpenOrders'] ?? 6),
+    });
+    return list.map(fromCcxtOrder);
+  }
+
+  async fetchClosedOrders(symbol: string, since?: number, limit?: number): Promise<ExchangeOrder[]> {
+    const list = await this.call('queries', 'fetchClosedOrders', () =>
+      this.client.fetchClosedOrders(symbol, since, limit),
+    );
+    return list.map(fromCcxtOrder);
+  }
+
+  fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
+    return this.call('queries', 'fetchMyTrades', () => this.client.fetchMyTrades(symbol, since, limit));
+  }
+
+  async fetchBalance(): Promise<BalanceRow[]> {
+    const b = await this.call('queries', 'fetchBalance', () => this.client.fetchBalance());
+    const rows: BalanceRow[] = [];
+    const total = (b.total ?? {}) as unknown as Record<string, number | undefined>;
+    const free = (b.free ?? {}) as unknown as Record<string, number | undefined>;
+    const used = (b.used ?? {}) as unknown as Record<string, number | undefined>;
+    for (const asset of Object.keys(total).sort()) {
+      const t = total[asset] ?? 0;
+      const f = free[asset] ?? 0;
+      const u = used[asset] ?? 0;
+      if (t === 0 && f === 0 && u === 0) continue;
+      rows.push({ asset, free: f, used: u, total: t });
+    }
+    return rows;
+  }
+
+  fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<OHLCV[]> {
+    return this.call('market-data', 'fetchOHLCV', () => this.client.fetchOHLCV(symbol, timeframe, since, limit));
+  }
+
+  /** Closes the client's WebSocket connections. */
+  async close(): Promise<void> {
+    await (this.client as { close?: () => Promise<unknown> }).close?.();
+  }
+}

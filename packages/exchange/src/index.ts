@@ -1,0 +1,13 @@
+export * from './backoff.ts';
+export * from './breaker.ts';
+export * from './candles.ts';
+export { createCcxtClient } from './client.ts';
+export * from './client-id.ts';
+export * from './errors.ts';
+export * from './gateway.ts';
+export * from './instrument.ts';
+export * from './limiter.ts';
+export * from './normalize.ts';
+export * from './reconcile.ts';
+export * from './timer.ts';
+export * from './tracker.ts';

@@ -1,0 +1,134 @@
+import type { EndpointClass } from './errors.ts';
+import type { Timer } from './timer.ts';
+
+export interface BucketSpec {
+  /** Burst size, in weight units. */
+  readonly capacity: number;
+  /** Sustained rate, weight units per second. */
+  readonly refillPerSec: number;
+}
+
+export type LimiterSpec = Readonly<Record<EndpointClass, BucketSpec>>;
+
+/**
+ * Binance spot's published limits (exchangeInfo.rateLimits): REQUEST_WEIGHT 6000 per minute per
+ * IP, ORDERS 100 per 10 s per account. Keel keeps `margin` (default 20%) below them and splits the
+ * weight budget between queries and market data so a backfill can never starve order queries.
+ */
+export function binanceSpotLimits(margin = 0.2): LimiterSpec {
+  const k = 1 - margin;
+  const weightPerSec = (6000 / 60) * k;
+  return {
+    orders: { capacity: Math.floor(100 * k), refillPerSec: (100 / 10) * k },
+    queries: { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
+    'market-data': { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
+  };
+}
+
+export type Priority = 'high' | 'normal';
+
+interface Waiter {
+  readonly weight: number;
+  readonly priority: Priority;
+  readonly seq: number;
+  readonly resolve: () => void;
+}
+
+class Bucket {
+  tokens: number;
+  last: number;
+  pausedUntil = 0;
+  queue: Waiter[] = [];
+  scheduled = false;
+
+  constructor(
+    readonly spec: BucketSpec,
+    now: number,
+  ) {
+    if (!(spec.capacity > 0) || !(spec.refillPerSec > 0)) {
+      throw new Error(
+        `Invalid rate limit: capacity and refillPerSec must be > 0, got ${spec.capacity} and ${spec.refillPerSec}`,
+      );
+    }
+    this.tokens = spec.capacity;
+    this.last = now;
+  }
+
+  refill(now: number): void {
+    if (now > this.last) {
+      this.tokens = Math.min(this.spec.capacity, this.tokens + ((now - this.last) * this.spec.refillPerSec) / 1000);
+      this.last = now;
+    }
+  }
+}
+
+/**
+ * One token bucket per endpoint class. Waiters are served by priority, then FIFO: cancels ask
+ * with `high` and overtake queued creates (freeing risk beats adding it). Time and waiting come
+ * from the injected Timer.
+ */
+export class RateLimiter {
+  private readonly buckets: Map<EndpointClass, Bucket>;
+  private seq = 0;
+
+  constructor(
+    spec: LimiterSpec,
+    private readonly timer: Timer,
+  ) {
+    this.buckets = new Map(Object.entries(spec).map(([k, v]) => [k as EndpointClass, new Bucket(v, timer.now())]));
+  }
+
+  /** Resolves when `weight` tokens of class `cls` have been taken for the caller. */
+  acquire(cls: EndpointClass, weight = 1, priority: Priority = 'normal'): Promise<void> {
+    const b = this.bucket(cls);
+    if (weight > b.spec.capacity)
+      throw new Error(`Request weight ${weight} exceeds the ${cls} bucket capacity ${b.spec.capacity}`);
+    return new Promise<void>((resolve) => {
+      b.queue.push({ weight, priority, seq: this.seq++, resolve });
+      b.queue.sort((x, y) => (x.priority === y.priority ? x.seq - y.seq : x.priority === 'high' ? -1 : 1));
+      this.pump(b);
+    });
+  }
+
+  /** Available tokens now (for tests and metrics). */
+  available(cls: EndpointClass): number {
+    const b = this.bucket(cls);
+    b.refill(this.timer.now());
+    return b.tokens;
+  }
+
+  /** Stops serving class `cls` until `untilMs` (the exchange's Retry-After), and empties its bucket. */
+  pause(cls: EndpointClass, untilMs: number): void {
+    const b = this.bucket(cls);
+    b.pausedUntil = Math.max(b.pausedUntil, untilMs);
+    b.tokens = 0;
+    b.last = Math.max(b.last, untilMs);
+  }
+
+  private bucket(cls: EndpointClass): Bucket {
+    const b = this.buckets.get(cls);
+    if (!b) throw new Error(`No rate limit configured for endpoint class ${cls}`);
+    return b;
+  }
+
+  private pump(b: Bucket): void {
+    const now = this.timer.now();
+    if (now >= b.pausedUntil) {
+      b.refill(now);
+      for (let head = b.queue[0]; head && head.weight <= b.tokens + 1e-9; head = b.queue[0]) {
+        b.tokens -= head.weight;
+        b.queue.shift();
+        head.resolve();
+      }
+    }
+    const head = b.queue[0];
+    if (!head || b.scheduled) return;
+    const waitMs =
+      now < b.pausedUntil ? b.pausedUntil - now : Math.ceil(((head.weight - b.tokens) * 1000) / b.spec.refillPerSec);
+    b.scheduled = true;
+    void this.timer.sleep(Math.max(1, waitMs)).then(() => {
+      b.scheduled = false;
+      this.pump(b);
+    });
+  }
+}

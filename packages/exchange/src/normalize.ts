@@ -1,0 +1,148 @@
+import {
+  type ClientOrderId,
+  type Fill,
+  type OrderEventKind,
+  type OrderState,
+  type OrderStatus,
+  transition,
+  VenueOrderId,
+} from '@keel/core';
+import type { Order, Trade } from 'ccxt';
+
+/** An order as the exchange sees it, in Keel's terms. */
+export interface ExchangeOrder {
+  readonly clientOrderId: string | undefined;
+  readonly venueOrderId: string;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  readonly type: string;
+  readonly status: OrderStatus;
+  readonly amount: number;
+  readonly filled: number;
+  /** NaN before the first fill. */
+  readonly avgPrice: number;
+  readonly price: number;
+  readonly fee: number;
+  readonly feeAsset: string | undefined;
+  readonly timestamp: number;
+  readonly updatedAt: number;
+}
+
+/** ccxt status -> Keel status. A cancelled order keeps `cancelled` even if it had partial fills. */
+export function mapStatus(status: string | undefined, filled: number, amount: number): OrderStatus {
+  switch (status) {
+    case 'open':
+      return filled > 0 ? 'partially-filled' : 'accepted';
+    case 'closed':
+      return filled > 0 && filled < amount ? 'partially-filled' : 'filled';
+    case 'canceled':
+    case 'cancelled':
+      return 'cancelled';
+    case 'expired':
+      return 'expired';
+    case 'rejected':
+      return 'rejected';
+    default:
+      throw new Error(`Invariant violated: unknown ccxt order status "${status}"`);
+  }
+}
+
+const num = (x: number | undefined | null, dflt = 0): number =>
+  x === undefined || x === null || Number.isNaN(x) ? dflt : x;
+
+export function fromCcxtOrder(o: Order): ExchangeOrder {
+  if (!o.id) throw new Error('Invariant violated: ccxt order without an id');
+  const amount = num(o.amount);
+  const filled = num(o.filled);
+  return {
+    clientOrderId: o.clientOrderId ?? undefined,
+    venueOrderId: o.id,
+    symbol: o.symbol ?? '',
+    side: o.side === 'sell' ? 'sell' : 'buy',
+    type: o.type ?? 'unknown',
+    status: mapStatus(o.status ?? undefined, filled, amount),
+    amount,
+    filled,
+    avgPrice: filled > 0 ? num(o.average, Number.NaN) : Number.NaN,
+    price: num(o.price, Number.NaN),
+    fee: num(o.fee?.cost),
+    feeAsset: o.fee?.currency ?? undefined,
+    timestamp: num(o.timestamp),
+    updatedAt: num(o.lastUpdateTimestamp ?? o.lastTradeTimestamp ?? o.timestamp),
+  };
+}
+
+/**
+ * A ccxt trade as a core Fill. Binance's REST trades carry the venue order id only, so the caller
+ * resolves it to our client id; undefined means "not one of ours".
+ */
+export function fromCcxtTrade(
+  t: Trade,
+  clientIdOf: (venueOrderId: string) => ClientOrderId | undefined,
+): Fill | undefined {
+  if (!t.id || !t.order) return undefined;
+  const orderId = clientIdOf(t.order);
+  if (orderId === undefined) return undefined;
+  return {
+    orderId,
+    tradeId: t.id,
+    symbol: t.symbol ?? '',
+    side: t.side === 'sell' ? 'sell' : 'buy',
+    price: num(t.price),
+    amount: num(t.amount),
+    fee: num(t.fee?.cost),
+    feeAsset: t.fee?.currency ?? '',
+    liquidity: t.takerOrMaker === 'maker' ? 'maker' : 'taker',
+    time: num(t.timestamp),
+  };
+}
+
+const EVENT_FOR: Record<OrderStatus, OrderEventKind | null> = {
+  initialized: null,
+  denied: null,
+  submitted: 'submit',
+  accepted: 'accept',
+  rejected: 'reject',
+  'partially-filled': 'fill-partial',
+  'pending-cancel': 'cancel-request',
+  filled: 'fill',
+  cancelled: 'cancel',
+  expired: 'expire',
+};
+
+/**
+ * Applies the exchange's view of an order to our state through the lifecycle table. Returns a new
+ * state (the input is not mutated), or the same object when nothing changed. An exchange status
+ * the table forbids from ours (e.g. `filled` after we saw `cancelled`) throws: it is a bug or a
+ * reconciliation conflict to look at, not a state to guess.
+ */
+export function applyExchangeOrder(state: OrderState, x: ExchangeOrder, now: number): OrderState {
+  let status = state.status;
+  if (x.status !== status) {
+    if (status === 'initialized') status = transition(status, 'submit', 0, state.request.id);
+    if (x.status !== status) {
+      // Fills seen on an order we asked to cancel keep it pending-cancel until the cancel lands.
+      const ev = EVENT_FOR[x.status];
+      if (ev === null)
+        throw new Error(`Invariant violated: exchange reported status ${x.status} for ${state.request.id}`);
+      if (!(status === 'pending-cancel' && x.status === 'accepted'))
+        status = transition(status, ev, x.filled, state.request.id);
+    }
+  }
+  const changed =
+    status !== state.status ||
+    x.filled !== state.filled ||
+    x.fee !== state.fee ||
+    (x.venueOrderId !== state.venueOrderId && x.venueOrderId !== undefined) ||
+    !(Object.is(x.avgPrice, state.avgPrice) || x.filled === state.filled);
+  if (!changed) return state;
+  return {
+    ...state,
+    status,
+    filled: x.filled,
+    avgPrice: x.filled > 0 ? x.avgPrice : state.avgPrice,
+    fee: x.fee,
+    venueOrderId: VenueOrderId(x.venueOrderId),
+    updatedAt: Math.max(state.updatedAt, x.updatedAt || now),
+  };
+}

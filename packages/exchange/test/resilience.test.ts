@@ -1,0 +1,126 @@
+import { SeededRng } from '@keel/core';
+import { describe, expect, it } from 'vitest';
+import { backoffMs, binanceSpotLimits, CircuitBreaker, ManualTimer, RateLimiter, retryDelayMs } from '../src/index.ts';
+
+describe('backoff: full jitter from a seeded RNG', () => {
+  it('stays in [0, min(max, base*2^n)) and is the same sequence for the same seed', () => {
+    const policy = { baseMs: 100, maxMs: 5_000 };
+    const a = new SeededRng(42);
+    const b = new SeededRng(42);
+    for (let n = 0; n < 12; n++) {
+      const d = backoffMs(n, policy, a);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(Math.min(5_000, 100 * 2 ** n));
+      expect(backoffMs(n, policy, b)).toBe(d);
+    }
+  });
+
+  it('spreads: 1000 draws at the cap cover the interval (mean near cap/2)', () => {
+    const rng = new SeededRng(1);
+    const xs = Array.from({ length: 1000 }, () => backoffMs(10, { baseMs: 100, maxMs: 1_000 }, rng));
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(mean).toBeGreaterThan(450);
+    expect(mean).toBeLessThan(550);
+  });
+
+  it('never retries sooner than Retry-After', () => {
+    const rng = new SeededRng(3);
+    for (let n = 0; n < 5; n++)
+      expect(retryDelayMs(n, { baseMs: 100, maxMs: 1_000 }, rng, 3_000)).toBeGreaterThanOrEqual(3_000);
+  });
+});
+
+describe('RateLimiter: token buckets on an injected timer', () => {
+  const spec = {
+    orders: { capacity: 2, refillPerSec: 1 },
+    queries: { capacity: 10, refillPerSec: 10 },
+    'market-data': { capacity: 5, refillPerSec: 5 },
+  };
+
+  it('lets a burst of `capacity` through, then paces at the refill rate', async () => {
+    const timer = new ManualTimer(0);
+    const lim = new RateLimiter(spec, timer);
+    const done: number[] = [];
+    for (let i = 0; i < 5; i++) void lim.acquire('orders').then(() => done.push(timer.now()));
+    await timer.advance(0);
+    expect(done).toEqual([0, 0]);
+    await timer.advance(5_000);
+    expect(done).toEqual([0, 0, 1_000, 2_000, 3_000]);
+  });
+
+  it('cancels (high priority) overtake queued creates', async () => {
+    const timer = new ManualTimer(0);
+    const lim = new RateLimiter(spec, timer);
+    const order: string[] = [];
+    await lim.acquire('orders');
+    await lim.acquire('orders');
+    void lim.acquire('orders').then(() => order.push('create-1'));
+    void lim.acquire('orders').then(() => order.push('create-2'));
+    void lim.acquire('orders', 1, 'high').then(() => order.push('cancel'));
+    await timer.advance(3_000);
+    expect(order).toEqual(['cancel', 'create-1', 'create-2']);
+  });
+
+  it('classes are independent; weights count; pause() holds a class until Retry-After', async () => {
+    const timer = new ManualTimer(0);
+    const lim = new RateLimiter(spec, timer);
+    await lim.acquire('queries', 10);
+    expect(lim.available('queries')).toBe(0);
+    expect(lim.available('market-data')).toBe(5);
+    lim.pause('market-data', 4_000);
+    let at = -1;
+    void lim.acquire('market-data').then(() => (at = timer.now()));
+    await timer.advance(3_999);
+    expect(at).toBe(-1);
+    await timer.advance(1_000);
+    expect(at).toBeGreaterThanOrEqual(4_000);
+    expect(() => lim.acquire('orders', 3)).toThrow(/exceeds/);
+  });
+
+  it('Binance defaults stay a margin under the published limits (6000 weight/min, 100 orders/10 s)', () => {
+    const l = binanceSpotLimits(0.2);
+    expect(l.orders.refillPerSec * 10).toBeLessThanOrEqual(80);
+    expect((l.queries.refillPerSec + l['market-data'].refillPerSec) * 60).toBeLessThanOrEqual(6000 * 0.8 + 1e-9);
+  });
+});
+
+describe('CircuitBreaker: closed -> open -> half-open -> closed/open', () => {
+  it('opens after the threshold, probes once after openMs, closes on success', async () => {
+    const timer = new ManualTimer(0);
+    const b = new CircuitBreaker({ failureThreshold: 3, openMs: 10_000, halfOpenProbes: 1 }, timer);
+    for (let i = 0; i < 2; i++) {
+      expect(b.tryPass()).toBe(true);
+      b.failure();
+    }
+    expect(b.state).toBe('closed');
+    b.success(); // a success resets the count: failures must be consecutive
+    for (let i = 0; i < 3; i++) {
+      expect(b.tryPass()).toBe(true);
+      b.failure();
+    }
+    expect(b.state).toBe('open');
+    expect(b.tryPass()).toBe(false);
+    await timer.advance(9_999);
+    expect(b.tryPass()).toBe(false);
+    await timer.advance(1);
+    expect(b.state).toBe('half-open');
+    expect(b.tryPass()).toBe(true);
+    expect(b.tryPass()).toBe(false); // one probe at a time
+    b.success();
+    expect(b.state).toBe('closed');
+  });
+
+  it('a failed probe re-opens for another full openMs', async () => {
+    const timer = new ManualTimer(0);
+    const b = new CircuitBreaker({ failureThreshold: 1, openMs: 1_000, halfOpenProbes: 1 }, timer);
+    b.failure();
+    await timer.advance(1_000);
+    expect(b.tryPass()).toBe(true);
+    b.failure();
+    expect(b.state).toBe('open');
+    await timer.advance(999);
+    expect(b.state).toBe('open');
+    await timer.advance(1);
+    expect(b.state).toBe('half-open');
+  });
+});

@@ -1,0 +1,145 @@
+import { type Fill, newOrderState, VenueOrderId } from '@keel/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { clientOrderId, type ExchangeOrder, fetchVenueSnapshot, OrderTracker, reconcile } from '../src/index.ts';
+import { eventually, KEY, type SimHarness, simHarness } from './sim-harness.ts';
+
+// Real ccxt.pro user-data stream and REST against the sim. Oracle: the sim's own record of each
+// order's fills (`sim.getOrders(...).fills`), compared trade by trade.
+describe('order tracking and reconciliation against the exchange simulator', () => {
+  let h: SimHarness;
+  beforeEach(async () => {
+    h = await simHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const limitBuy = (key: string, price: number, amount = 0.05) =>
+    ({
+      id: clientOrderId('trk', key),
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'limit',
+      price,
+      amount,
+      timeInForce: 'GTC',
+    }) as const;
+
+  it('stream while up, REST polling while down; every fill exactly once, matching the exchange', async () => {
+    const gw = h.gateway();
+    await gw.loadMarkets();
+    const orders: ExchangeOrder[] = [];
+    const fills: Fill[] = [];
+    const open = new Map<string, string>();
+    let streamErrors = 0;
+    const tracker = new OrderTracker(gw, {
+      symbols: ['BTC/USDT'],
+      clientIdOf: () => undefined,
+      onOrder: (o) => {
+        orders.push(o);
+        if (o.clientOrderId && (o.status === 'filled' || o.status === 'cancelled')) open.delete(o.clientOrderId);
+      },
+      onFill: (f) => void fills.push(f),
+      trackedOpen: () => [...open].map(([clientOrderId, symbol]) => ({ clientOrderId, symbol })),
+      pollMs: 150,
+      onError: () => void streamErrors++,
+      reconnect: { baseMs: 100, maxMs: 300 },
+    });
+    tracker.start();
+    try {
+      await h.sim.waitForSubscription(`user:${KEY.apiKey}`);
+      // 1) Filled while the stream is up: bar 10 trades down to 108, our 109 bid fills.
+      const a = limitBuy('a', 109);
+      open.set(a.id, 'BTC/USDT');
+      expect((await gw.createOrder(a)).kind).toBe('placed');
+      h.sim.tick();
+      await eventually(() => fills.some((f) => f.orderId === a.id), 5_000, 'the stream fill of a');
+      expect(tracker.mode).toBe('stream');
+      // 2) Filled while the user stream is down: only REST polling can see it.
+      const b = limitBuy('b', 100);
+      open.set(b.id, 'BTC/USDT');
+      expect((await gw.createOrder(b)).kind).toBe('placed');
+      await eventually(() => orders.some((o) => o.clientOrderId === b.id), 5_000, 'b accepted');
+      expect(h.sim.faults.fillOpenOrdersWhileDisconnected(KEY.apiKey)).toBe(1);
+      await eventually(() => streamErrors > 0, 5_000, 'the tracker to notice the dropped stream');
+      await eventually(() => fills.some((f) => f.orderId === b.id), 5_000, 'the polled fill of b');
+      await eventually(() => orders.some((o) => o.clientOrderId === b.id && o.status === 'filled'), 5_000, 'b filled');
+      await new Promise((r) => setTimeout(r, 500)); // more polls and the reconnect: no fill may repeat
+    } finally {
+      await tracker.stop();
+    }
+    const simFills = h.sim
+      .getOrders(KEY.apiKey)
+      .flatMap((o) =>
+        o.fills.map((f) => ({ id: String(f.tradeId), order: o.clientOrderId, qty: f.qty, price: f.price })),
+      );
+    expect(
+      fills
+        .map((f) => ({ id: f.tradeId, order: f.orderId, qty: f.amount, price: f.price }))
+        .sort((x, y) => x.id.localeCompare(y.id)),
+    ).toEqual(simFills.sort((x, y) => x.id.localeCompare(y.id)));
+    expect(new Set(fills.map((f) => f.tradeId)).size).toBe(fills.length);
+  });
+
+  it('reconciliation after downtime: filled and cancelled while away, an unknown order, balance drift', async () => {
+    const gw1 = h.gateway();
+    const t0 = h.sim.now() - 1;
+    const a = limitBuy('ra', 100);
+    const d = limitBuy('rd', 101);
+    const pa = await gw1.createOrder(a);
+    h.sim.faults.fillOpenOrdersWhileDisconnected(KEY.apiKey); // a fills
+    const pd = await gw1.createOrder(d);
+    const placed = [pa, pd];
+    expect(placed.map((p) => p.kind)).toEqual(['placed', 'placed']);
+    // What the bot had stored when it went down: both orders accepted, nothing filled.
+    const local = [a, d].map((r, i) => {
+      const s = newOrderState(r, t0, r.price);
+      s.status = 'accepted';
+      const p = placed[i];
+      if (p?.kind === 'placed') s.venueOrderId = VenueOrderId(p.order.venueOrderId);
+      return s;
+    });
+    await gw1.close();
+    // While away: d is cancelled by hand, and an order with our prefix appears (another process).
+    const other = h.gateway();
+    expect((await other.cancelOrder(d.id, 'BTC/USDT')).kind).toBe('cancelled');
+    const c = limitBuy('rc', 102);
+    await other.createOrder(c);
+    const gw2 = h.gateway();
+    const venue = await fetchVenueSnapshot(gw2, { openOrders: local }, { symbols: ['BTC/USDT'], since: t0 });
+    const actions = reconcile(
+      {
+        openOrders: local,
+        balances: [
+          { asset: 'USDT', free: 100_000, used: 0, total: 100_000 },
+          { asset: 'BTC', free: 10, used: 0, total: 10 },
+        ],
+        knownTradeIds: new Set(),
+      },
+      venue,
+      { unknownOrders: 'adopt', isOurs: (id) => id?.startsWith('ktrk-') ?? false },
+    );
+    expect(actions.map((x) => x.type)).toEqual([
+      'order-update',
+      'order-update',
+      'unknown-order',
+      'balance-diff',
+      'balance-diff',
+    ]);
+    expect(
+      actions.filter((x) => x.type === 'order-update').map((x) => x.type === 'order-update' && x.clientOrderId),
+    ).toEqual([a.id, d.id].sort());
+    const byId = new Map(actions.flatMap((x) => (x.type === 'order-update' ? [[x.clientOrderId as string, x]] : [])));
+    const ua = byId.get(a.id);
+    expect(ua).toMatchObject({ from: 'accepted', to: 'filled' });
+    const simFills = h.sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === a.id)?.fills ?? [];
+    expect(ua?.fills.map((f) => f.tradeId)).toEqual(simFills.map((f) => String(f.tradeId)));
+    expect(byId.get(d.id)).toMatchObject({ from: 'accepted', to: 'cancelled', fills: [] });
+    expect(actions.find((x) => x.type === 'unknown-order')).toMatchObject({
+      decision: 'adopt',
+      order: { clientOrderId: c.id },
+    });
+    const btc = actions.find((x) => x.type === 'balance-diff' && x.asset === 'BTC');
+    expect(btc?.type === 'balance-diff' && btc.diff).toBeCloseTo(0.05 - 0.00005, 9); // a's fill less the fee in BTC
+  });
+});

@@ -1,0 +1,96 @@
+import type { Fill } from '@keel/core';
+import type { Order, Trade } from 'ccxt';
+import { describe, expect, it } from 'vitest';
+import { ExchangeGateway, type ExchangeOrder, ManualTimer, OrderTracker } from '../src/index.ts';
+import { FakeExchange } from './fake-ccxt.ts';
+
+const order = (status: string, filled: number): Order =>
+  ({
+    id: 'v1',
+    clientOrderId: 'c1',
+    symbol: 'BTC/USDT',
+    type: 'limit',
+    side: 'buy',
+    amount: 1,
+    filled,
+    price: 100,
+    average: filled > 0 ? 100 : undefined,
+    status,
+    timestamp: 1,
+    fee: { cost: 0, currency: 'USDT' },
+    trades: [],
+    info: {},
+  }) as unknown as Order;
+const trade = (id: string, time: number, info: Record<string, unknown> = {}): Trade =>
+  ({
+    id,
+    order: 'v1',
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    price: 100,
+    amount: 0.5,
+    takerOrMaker: 'maker',
+    timestamp: time,
+    fee: { cost: 0, currency: 'USDT' },
+    info,
+  }) as unknown as Trade;
+
+function setup() {
+  const fake = new FakeExchange();
+  const timer = new ManualTimer(0);
+  const gw = new ExchangeGateway(fake.asClient(), { timer, seed: 2 });
+  const orders: ExchangeOrder[] = [];
+  const fills: Fill[] = [];
+  const tracker = new OrderTracker(gw, {
+    symbols: ['BTC/USDT'],
+    clientIdOf: () => undefined,
+    onOrder: (o) => void orders.push(o),
+    onFill: (f) => void fills.push(f),
+    pollMs: 1_000,
+    reconnect: { baseMs: 100, maxMs: 100 },
+  });
+  return { fake, timer, gw, tracker, orders, fills };
+}
+
+describe('OrderTracker (fake ccxt client)', () => {
+  it('de-duplicates fills by trade id and order updates by (status, filled); trades before their order are parked', async () => {
+    const s = setup();
+    // The trade stream is faster than the order stream, and the exchange repeats itself.
+    s.fake.tradeStream = [[trade('t1', 10, { c: undefined })], [trade('t1', 10)], 'hang'];
+    s.fake.orderStream = [[order('open', 0)], [order('open', 0.5)], [order('open', 0.5)], [order('closed', 1)], 'hang'];
+    s.fake.myTrades = [trade('t1', 10), trade('t2', 20)];
+    s.tracker.start();
+    await s.timer.advance(100);
+    await s.tracker.stop();
+    expect(s.orders.map((o) => `${o.status}:${o.filled}`)).toEqual(['accepted:0', 'partially-filled:0.5', 'filled:1']);
+    expect(s.fills.map((f) => [f.tradeId, f.orderId])).toEqual(
+      expect.arrayContaining([
+        ['t1', 'c1'],
+        ['t2', 'c1'],
+      ]),
+    );
+    expect(new Set(s.fills.map((f) => f.tradeId)).size).toBe(s.fills.length);
+  });
+
+  it('polls REST while the stream is down and stops polling once it is back', async () => {
+    const s = setup();
+    s.fake.orders.set('c1', order('open', 0));
+    // Empty scripts: both user streams are down (every watch fails at once).
+    s.tracker.start();
+    await s.timer.advance(3_500);
+    expect(s.tracker.mode).toBe('polling');
+    const polled = s.fake.restTradeCalls;
+    expect(polled).toBeGreaterThanOrEqual(3);
+    expect(s.orders.map((o) => o.status)).toEqual(['accepted']);
+    // The stream comes back with a message: polling ends after one last pass.
+    s.fake.script(s.fake.orderStream, [[order('open', 0)], 'hang']);
+    s.fake.script(s.fake.tradeStream, ['hang']);
+    s.fake.myTrades = [trade('t9', 50)];
+    await s.timer.advance(500); // the reconnect backoff
+    await s.timer.advance(5_000);
+    expect(s.tracker.mode).toBe('stream');
+    expect(s.fake.restTradeCalls - polled).toBeLessThanOrEqual(2);
+    expect(s.fills.map((f) => f.tradeId)).toEqual(['t9']);
+    await s.tracker.stop();
+  });
+});

@@ -1,0 +1,3 @@
+export type * from './schema.ts';
+export { MIGRATIONS } from './schema.ts';
+export * from './store.ts';

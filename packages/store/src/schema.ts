@@ -1,0 +1,270 @@
+import { type Kysely, type Migration, sql } from 'kysely';
+
+/**
+ * Row types of the operational store. One schema for SQLite and PostgreSQL:
+ * - money and quantities are `double precision` (REAL in SQLite): Keel computes in IEEE doubles
+ *   rounded to tick/step at the order boundary, and a double round-trips exactly through both
+ *   engines, so the store gives back the very number the engine held (see docs/store.md);
+ * - times are `bigint` UTC milliseconds (parsed back to numbers on PostgreSQL);
+ * - JSON documents are `text` (same bytes on both engines, no jsonb normalisation);
+ * - booleans are integers 0/1; NaN (e.g. avg price before the first fill) is stored as NULL.
+ */
+export interface BotsTable {
+  id: string;
+  strategy: string;
+  params: string;
+  mode: string;
+  exchange: string;
+  symbols: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BotLocksTable {
+  bot_id: string;
+  owner: string;
+  acquired_at: number;
+  heartbeat_at: number;
+  ttl_ms: number;
+}
+
+export interface OrdersTable {
+  client_order_id: string;
+  bot_id: string;
+  venue_order_id: string | null;
+  symbol: string;
+  side: string;
+  type: string;
+  request: string;
+  status: string;
+  filled: number;
+  avg_price: number | null;
+  fee: number;
+  reason: string | null;
+  triggered: number;
+  stop_level: number | null;
+  decision_price: number | null;
+  active: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FillsTable {
+  bot_id: string;
+  trade_id: string;
+  client_order_id: string;
+  symbol: string;
+  side: string;
+  price: number;
+  amount: number;
+  fee: number;
+  fee_asset: string;
+  liquidity: string;
+  time: number;
+  tag: string | null;
+}
+
+export interface PositionsTable {
+  bot_id: string;
+  symbol: string;
+  size: number;
+  avg_price: number | null;
+  realized_pnl: number;
+  updated_at: number;
+}
+
+export interface BalancesTable {
+  bot_id: string;
+  asset: string;
+  free: number;
+  used: number;
+  total: number;
+  updated_at: number;
+}
+
+export interface StrategyStateTable {
+  bot_id: string;
+  state: string;
+  version: number;
+  updated_at: number;
+}
+
+export interface EventsTable {
+  bot_id: string;
+  seq: number;
+  time: number;
+  type: string;
+  payload: string;
+}
+
+export interface SessionsTable {
+  bot_id: string;
+  seq: number;
+  started_at: number;
+  ended_at: number | null;
+  report: string | null;
+}
+
+export interface KeelDb {
+  bots: BotsTable;
+  bot_locks: BotLocksTable;
+  orders: OrdersTable;
+  fills: FillsTable;
+  positions: PositionsTable;
+  balances: BalancesTable;
+  strategy_state: StrategyStateTable;
+  events: EventsTable;
+  sessions: SessionsTable;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was then, not KeelDb
+type AnyDb = Kysely<any>;
+
+const DOUBLE = 'double precision';
+
+/**
+ * In-code migrations, applied in name order by Kysely's Migrator on open. A released migration
+ * is never edited: a schema change is a new entry.
+ */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('bots')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('mode', 'text', (c) => c.notNull().check(sqlIn('mode', ['paper', 'live'])))
+        .addColumn('exchange', 'text', (c) => c.notNull())
+        .addColumn('symbols', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('bot_locks')
+        .addColumn('bot_id', 'text', (c) => c.primaryKey().references('bots.id').onDelete('cascade'))
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+        .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+        .addColumn('ttl_ms', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('orders')
+        .addColumn('client_order_id', 'text', (c) => c.primaryKey())
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('venue_order_id', 'text')
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('side', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('request', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('filled', DOUBLE, (c) => c.notNull())
+        .addColumn('avg_price', DOUBLE)
+        .addColumn('fee', DOUBLE, (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('triggered', 'integer', (c) => c.notNull())
+        .addColumn('stop_level', DOUBLE)
+        .addColumn('decision_price', DOUBLE)
+        .addColumn('active', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('orders_bot_status').on('orders').columns(['bot_id', 'status']).execute();
+      await db.schema.createIndex('orders_venue_id').on('orders').columns(['bot_id', 'venue_order_id']).execute();
+
+      await db.schema
+        .createTable('fills')
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('trade_id', 'text', (c) => c.notNull())
+        .addColumn('client_order_id', 'text', (c) => c.notNull())
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('side', 'text', (c) => c.notNull())
+        .addColumn('price', DOUBLE, (c) => c.notNull())
+        .addColumn('amount', DOUBLE, (c) => c.notNull())
+        .addColumn('fee', DOUBLE, (c) => c.notNull())
+        .addColumn('fee_asset', 'text', (c) => c.notNull())
+        .addColumn('liquidity', 'text', (c) => c.notNull())
+        .addColumn('time', 'bigint', (c) => c.notNull())
+        .addColumn('tag', 'text')
+        // A trade id is unique per venue; a bot trades on one venue, so (bot, trade) is the key
+        // that makes recording the same fill twice a no-op.
+        .addPrimaryKeyConstraint('fills_pk', ['bot_id', 'trade_id'])
+        .execute();
+      await db.schema.createIndex('fills_order').on('fills').columns(['bot_id', 'client_order_id']).execute();
+      await db.schema.createIndex('fills_time').on('fills').columns(['bot_id', 'time']).execute();
+
+      await db.schema
+        .createTable('positions')
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('size', DOUBLE, (c) => c.notNull())
+        .addColumn('avg_price', DOUBLE)
+        .addColumn('realized_pnl', DOUBLE, (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('positions_pk', ['bot_id', 'symbol'])
+        .execute();
+
+      await db.schema
+        .createTable('balances')
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('asset', 'text', (c) => c.notNull())
+        .addColumn('free', DOUBLE, (c) => c.notNull())
+        .addColumn('used', DOUBLE, (c) => c.notNull())
+        .addColumn('total', DOUBLE, (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('balances_pk', ['bot_id', 'asset'])
+        .execute();
+
+      await db.schema
+        .createTable('strategy_state')
+        .addColumn('bot_id', 'text', (c) => c.primaryKey().references('bots.id').onDelete('cascade'))
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('events')
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('time', 'bigint', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('events_pk', ['bot_id', 'seq'])
+        .execute();
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('ended_at', 'bigint')
+        .addColumn('report', 'text')
+        .addPrimaryKeyConstraint('sessions_pk', ['bot_id', 'seq'])
+        .execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      for (const t of [
+        'sessions',
+        'events',
+        'strategy_state',
+        'balances',
+        'positions',
+        'fills',
+        'orders',
+        'bot_locks',
+        'bots',
+      ]) {
+        await db.schema.dropTable(t).ifExists().execute();
+      }
+    },
+  },
+};
+
+function sqlIn(col: string, values: readonly string[]) {
+  return sql`${sql.ref(col)} in (${sql.join(values.map((v) => sql.lit(v)))})`;
+}

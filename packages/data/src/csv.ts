@@ -17,13 +17,24 @@ export interface CsvLayout {
   readonly columns: Readonly<Record<ColumnName, number>>;
 }
 
-export type ColumnName = 'time' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'quoteVolume' | 'trades' | 'takerBuyVolume';
+export type ColumnName =
+  | 'time'
+  | 'open'
+  | 'high'
+  | 'low'
+  | 'close'
+  | 'volume'
+  | 'quoteVolume'
+  | 'trades'
+  | 'takerBuyVolume';
 
 export interface ParsedCsv {
   readonly series: BarSeries;
   readonly layout: CsvLayout;
   readonly rowsIn: number;
   readonly quarantined: readonly QuarantinedRow[];
+  /** 1-based source line of each kept row (to name file and line in later QC messages). */
+  readonly lines?: Int32Array;
 }
 
 export class CsvFormatError extends Error {
@@ -45,12 +56,26 @@ const ALIASES: Record<ColumnName, readonly string[]> = {
   volume: ['volume', 'vol', 'v', 'base_volume'],
   quoteVolume: ['quote_volume', 'quote_asset_volume', 'quotevolume', 'quote volume', 'quote_av'],
   trades: ['trades', 'count', 'number_of_trades', 'num_trades', 'trade_count'],
-  takerBuyVolume: ['taker_buy_volume', 'taker_buy_base_asset_volume', 'taker_buy_base_volume', 'taker_base_vol', 'tb_base_av'],
+  takerBuyVolume: [
+    'taker_buy_volume',
+    'taker_buy_base_asset_volume',
+    'taker_buy_base_volume',
+    'taker_base_vol',
+    'tb_base_av',
+  ],
 };
 
 /** Binance's 12 kline columns: open_time,o,h,l,c,v,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore */
 const BINANCE_COLUMNS: Record<ColumnName, number> = {
-  time: 0, open: 1, high: 2, low: 3, close: 4, volume: 5, quoteVolume: 7, trades: 8, takerBuyVolume: 9,
+  time: 0,
+  open: 1,
+  high: 2,
+  low: 3,
+  close: 4,
+  volume: 5,
+  quoteVolume: 7,
+  trades: 8,
+  takerBuyVolume: 9,
 };
 
 function detectLayout(file: string, firstLine: string, mapping?: Partial<Record<ColumnName, string>>): CsvLayout {
@@ -60,20 +85,44 @@ function detectLayout(file: string, firstLine: string, mapping?: Partial<Record<
   if (headerless) {
     if (cells.length >= 11) return { kind: 'binance-klines', hasHeader: false, columns: BINANCE_COLUMNS };
     if (cells.length >= 6) {
-      return { kind: 'ohlcv-headerless', hasHeader: false, columns: { time: 0, open: 1, high: 2, low: 3, close: 4, volume: 5, quoteVolume: -1, trades: -1, takerBuyVolume: -1 } };
+      return {
+        kind: 'ohlcv-headerless',
+        hasHeader: false,
+        columns: {
+          time: 0,
+          open: 1,
+          high: 2,
+          low: 3,
+          close: 4,
+          volume: 5,
+          quoteVolume: -1,
+          trades: -1,
+          takerBuyVolume: -1,
+        },
+      };
     }
-    throw new CsvFormatError(file, `line 1 has ${cells.length} columns and no header; expected at least 6 (time,open,high,low,close,volume) or Binance's 12 kline columns`);
+    throw new CsvFormatError(
+      file,
+      `line 1 has ${cells.length} columns and no header; expected at least 6 (time,open,high,low,close,volume) or Binance's 12 kline columns`,
+    );
   }
   const columns = {} as Record<ColumnName, number>;
   for (const name of Object.keys(ALIASES) as ColumnName[]) {
     const wanted = mapping?.[name]?.toLowerCase();
     const idx = wanted !== undefined ? cells.indexOf(wanted) : cells.findIndex((c) => ALIASES[name].includes(c));
-    if (wanted !== undefined && idx < 0) throw new CsvFormatError(file, `column "${mapping?.[name]}" mapped to ${name} is not in the header: ${cells.join(',')}`);
+    if (wanted !== undefined && idx < 0)
+      throw new CsvFormatError(
+        file,
+        `column "${mapping?.[name]}" mapped to ${name} is not in the header: ${cells.join(',')}`,
+      );
     columns[name] = idx;
   }
   const missing = (['time', 'open', 'high', 'low', 'close', 'volume'] as const).filter((k) => columns[k] < 0);
   if (missing.length > 0) {
-    throw new CsvFormatError(file, `header has no ${missing.join(', ')} column (header: ${cells.join(',')}); name them or pass a column mapping`);
+    throw new CsvFormatError(
+      file,
+      `header has no ${missing.join(', ')} column (header: ${cells.join(',')}); name them or pass a column mapping`,
+    );
   }
   const isBinance = cells[0] === 'open_time' && cells.includes('close_time') && cells.includes('taker_buy_volume');
   return { kind: isBinance ? 'binance-klines' : 'ohlcv-header', hasHeader: true, columns };
@@ -92,7 +141,8 @@ export function parseTimestamp(s: string): number {
     const h = num2(s, 11);
     const mi = num2(s, 14);
     const se = num2(s, 17);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60) return Number.NaN;
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60)
+      return Number.NaN;
     let ms = Date.UTC(y, mo - 1, d, h, mi, se);
     let i = 19;
     if (s.charCodeAt(i) === 46 /* . */) {
@@ -175,9 +225,11 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
     pos = end + 1;
     return line;
   };
+  let firstStart = pos;
   let first = nextLine();
   let lineNo = 1;
   while (first !== null && first.trim() === '') {
+    firstStart = pos;
     first = nextLine();
     lineNo++;
   }
@@ -186,57 +238,137 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
   const cols = layout.columns;
   // Rough capacity from the byte count; grown if needed.
   let cap = Math.max(16, Math.ceil(text.length / 40));
-  let time = new Float64Array(cap);
-  let open = new Float64Array(cap);
-  let high = new Float64Array(cap);
-  let low = new Float64Array(cap);
-  let close = new Float64Array(cap);
-  let volume = new Float64Array(cap);
-  let qv = cols.quoteVolume >= 0 ? new Float64Array(cap) : undefined;
-  let tr = cols.trades >= 0 ? new Float64Array(cap) : undefined;
-  let tb = cols.takerBuyVolume >= 0 ? new Float64Array(cap) : undefined;
+  let time: Float64Array = new Float64Array(cap);
+  let open: Float64Array = new Float64Array(cap);
+  let high: Float64Array = new Float64Array(cap);
+  let low: Float64Array = new Float64Array(cap);
+  let close: Float64Array = new Float64Array(cap);
+  let volume: Float64Array = new Float64Array(cap);
+  let qv: Float64Array | undefined = cols.quoteVolume >= 0 ? new Float64Array(cap) : undefined;
+  let tr: Float64Array | undefined = cols.trades >= 0 ? new Float64Array(cap) : undefined;
+  let tb: Float64Array | undefined = cols.takerBuyVolume >= 0 ? new Float64Array(cap) : undefined;
   const grow = (a: Float64Array): Float64Array => {
     const b = new Float64Array(cap);
     b.set(a);
     return b;
   };
+  let lines: Int32Array = new Int32Array(cap);
   const quarantined: QuarantinedRow[] = [];
   let n = 0;
   let rowsIn = 0;
-  const need = Math.max(cols.time, cols.open, cols.high, cols.low, cols.close, cols.volume, cols.quoteVolume, cols.trades, cols.takerBuyVolume);
-  let line: string | null = layout.hasHeader ? nextLine() : first;
-  if (layout.hasHeader) lineNo++;
+  const need = Math.max(
+    cols.time,
+    cols.open,
+    cols.high,
+    cols.low,
+    cols.close,
+    cols.volume,
+    cols.quoteVolume,
+    cols.trades,
+    cols.takerBuyVolume,
+  );
+  // Column index -> slot (0 time, 1..5 o h l c v, 6 qv, 7 trades, 8 taker buy); -1 = unused.
+  const slotOf = new Int8Array(need + 1).fill(-1);
+  const slotCols = [
+    cols.time,
+    cols.open,
+    cols.high,
+    cols.low,
+    cols.close,
+    cols.volume,
+    cols.quoteVolume,
+    cols.trades,
+    cols.takerBuyVolume,
+  ];
+  slotCols.forEach((c, k) => {
+    if (c >= 0) slotOf[c] = k;
+  });
+  const vals = new Float64Array(9);
   const cells: string[] = [];
-  for (; line !== null; line = nextLine(), lineNo++) {
-    if (line.length === 0 || line.trim() === '') continue;
+  if (layout.hasHeader) lineNo++;
+  else pos = firstStart;
+  const len = text.length;
+  // Hot loop: fields are scanned with charCodeAt and numbers parsed in place (no per-row strings).
+  while (pos < len) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = len;
+    const lineStart = pos;
+    let lineEnd = end;
+    if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+    pos = end + 1;
+    const thisLine = lineNo++;
+    if (lineEnd === lineStart) continue;
+    const c0 = text.charCodeAt(lineStart);
+    if ((c0 === 32 || c0 === 9) && isBlank(text, lineStart, lineEnd)) continue;
     rowsIn++;
-    cells.length = 0;
-    let start = 0;
-    for (;;) {
-      const comma = line.indexOf(',', start);
-      if (comma < 0) {
-        cells.push(line.slice(start));
-        break;
+    let field = 0;
+    let a = lineStart;
+    let bad: 'time' | 'num' | null = null;
+    // Only the columns up to the last one used are scanned (close_time, ignore... are skipped).
+    while (field <= need) {
+      const slot = slotOf[field] as number;
+      let b: number;
+      if (slot > 0) {
+        // The value goes straight into `vals`: a double returned from a call would be boxed.
+        if (!scanNumber(text, a, lineEnd, vals, slot)) vals[slot] = Number(text.slice(a, scanEnd));
+        b = scanEnd;
+      } else {
+        b = a;
+        while (b < lineEnd && text.charCodeAt(b) !== 44) b++;
+        if (slot === 0) {
+          if (fastInt(text, a, b, vals)) {
+            const t = vals[0] as number;
+            if (t >= 1e14) vals[0] = Math.floor(t / 1000);
+            else if (t < 1e11) vals[0] = t * 1000;
+          } else {
+            const f = text.slice(a, b);
+            let t = parseTimestamp(f);
+            if (Number.isNaN(t)) t = parseTimestamp(f.trim().replace(/^"|"$/g, ''));
+            if (!Number.isFinite(t) && bad === null) bad = 'time';
+            vals[0] = t;
+          }
+        }
       }
-      cells.push(line.slice(start, comma));
-      start = comma + 1;
+      field++;
+      if (b >= lineEnd) break;
+      a = b + 1;
     }
-    if (cells.length <= need) {
-      quarantined.push({ line: lineNo, rule: 'column-count', message: `expected at least ${need + 1} columns, found ${cells.length}`, text: line });
+    if (field <= need) {
+      const line = text.slice(lineStart, lineEnd);
+      quarantined.push({
+        line: thisLine,
+        rule: 'column-count',
+        message: `expected at least ${need + 1} columns, found ${field}`,
+        text: line,
+      });
       continue;
     }
-    const t = parseTimestamp((cells[cols.time] as string).trim().replace(/^"|"$/g, ''));
-    if (!Number.isFinite(t)) {
-      quarantined.push({ line: lineNo, rule: 'bad-timestamp', message: `cannot read timestamp "${cells[cols.time]}"`, text: line });
+    if (bad === 'time') {
+      const line = text.slice(lineStart, lineEnd);
+      splitCells(line, cells);
+      quarantined.push({
+        line: thisLine,
+        rule: 'bad-timestamp',
+        message: `cannot read timestamp "${cells[cols.time]}"`,
+        text: line,
+      });
       continue;
     }
-    const o = Number(cells[cols.open]);
-    const h = Number(cells[cols.high]);
-    const l = Number(cells[cols.low]);
-    const c = Number(cells[cols.close]);
-    const v = Number(cells[cols.volume]);
-    if (!(Number.isFinite(o) && Number.isFinite(h) && Number.isFinite(l) && Number.isFinite(c) && Number.isFinite(v))) {
-      quarantined.push({ line: lineNo, rule: 'bad-number', message: 'open/high/low/close/volume must be numbers', text: line });
+    if (
+      !(
+        Number.isFinite(vals[1]) &&
+        Number.isFinite(vals[2]) &&
+        Number.isFinite(vals[3]) &&
+        Number.isFinite(vals[4]) &&
+        Number.isFinite(vals[5])
+      )
+    ) {
+      quarantined.push({
+        line: thisLine,
+        rule: 'bad-number',
+        message: 'open/high/low/close/volume must be numbers',
+        text: text.slice(lineStart, lineEnd),
+      });
       continue;
     }
     if (n === cap) {
@@ -250,16 +382,20 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
       if (qv) qv = grow(qv);
       if (tr) tr = grow(tr);
       if (tb) tb = grow(tb);
+      const l2 = new Int32Array(cap);
+      l2.set(lines);
+      lines = l2;
     }
-    time[n] = t;
-    open[n] = o;
-    high[n] = h;
-    low[n] = l;
-    close[n] = c;
-    volume[n] = v;
-    if (qv) qv[n] = Number(cells[cols.quoteVolume]);
-    if (tr) tr[n] = Number(cells[cols.trades]);
-    if (tb) tb[n] = Number(cells[cols.takerBuyVolume]);
+    time[n] = vals[0] as number;
+    open[n] = vals[1] as number;
+    high[n] = vals[2] as number;
+    low[n] = vals[3] as number;
+    close[n] = vals[4] as number;
+    volume[n] = vals[5] as number;
+    if (qv) qv[n] = vals[6] as number;
+    if (tr) tr[n] = vals[7] as number;
+    if (tb) tb[n] = vals[8] as number;
+    lines[n] = thisLine;
     n++;
   }
   const series = barSeries({
@@ -273,5 +409,82 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
     trades: tr?.subarray(0, n),
     takerBuyVolume: tb?.subarray(0, n),
   });
-  return { series, layout, rowsIn, quarantined };
+  return { series, layout, rowsIn, quarantined, lines: lines.subarray(0, n) };
+}
+
+function isBlank(s: string, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13) return false;
+  }
+  return true;
+}
+
+function splitCells(line: string, cells: string[]): void {
+  cells.length = 0;
+  let start = 0;
+  for (;;) {
+    const comma = line.indexOf(',', start);
+    if (comma < 0) {
+      cells.push(line.slice(start));
+      return;
+    }
+    cells.push(line.slice(start, comma));
+    start = comma + 1;
+  }
+}
+
+const POW10 = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+  1e21, 1e22,
+];
+
+/** Index of the comma (or line end) where the last scanNumber call stopped. */
+let scanEnd = 0;
+
+/**
+ * Parses plain decimal text [-]digits[.digits] from `a` up to the next comma (or `end`) in the same
+ * pass that finds the comma, or returns NaN when the text needs Number(). With all digits as an
+ * integer m < 2^53 and k <= 22 fraction digits, m / 10^k is one correctly rounded division of two
+ * exact doubles, so the result equals Number(text) bit for bit.
+ */
+function scanNumber(s: string, a: number, end: number, out: Float64Array, slot: number): boolean {
+  let i = a;
+  let neg = false;
+  if (i < end && s.charCodeAt(i) === 45) {
+    neg = true;
+    i++;
+  }
+  let m = 0;
+  let digits = 0;
+  let frac = -1;
+  let ok = true;
+  for (; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      m = m * 10 + (c - 48);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 44) break;
+    else if (c === 46 && frac < 0) frac = 0;
+    else ok = false;
+  }
+  scanEnd = i;
+  if (!ok || digits === 0 || m > 9007199254740991 || frac > 22) return false;
+  const v = frac > 0 ? m / (POW10[frac] as number) : m;
+  out[slot] = neg ? -v : v;
+  return true;
+}
+
+/** Unsigned integer text (epoch timestamps) into out[0]; false when the text is anything else. */
+function fastInt(s: string, a: number, b: number, out: Float64Array): boolean {
+  if (a >= b || b - a > 16) return false;
+  let m = 0;
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return false;
+    m = m * 10 + c;
+  }
+  out[0] = m;
+  return true;
 }

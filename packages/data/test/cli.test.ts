@@ -1,0 +1,295 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inferFromFileName, runDataCli } from '../src/cli.ts';
+import { archivePath } from '../src/sources/binance-archive.ts';
+import { BTC_1M, dataFile, ETH_1M, FIXTURES, HAS_SHARED_DATA, LINK_FUT, noteSkip, real, tempDir } from './helpers.ts';
+import { archiveFiles, startArchiveServer, startKlinesServer } from './servers.ts';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+
+class Sink extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Sink();
+  const stderr = new Sink();
+  const code = await runDataCli(argv, { stdout, stderr });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+describe('keel data / keel features CLI', () => {
+  it('prints help for every subcommand', async () => {
+    for (const cmd of ['download', 'import', 'validate', 'list', 'resample', 'export']) {
+      const r = await run('data', cmd, '--help');
+      expect(r.code, cmd).toBe(0);
+      expect(r.out).toContain(`keel data ${cmd}`);
+      expect(r.out).toContain('--data-dir');
+      expect(r.out).toContain('--json');
+    }
+    expect((await run('data', '--help')).out).toContain('Commands:');
+    expect((await run('features', 'build', '--help')).out).toContain('keel features build');
+    const bad = await run('data', 'frobnicate');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('unknown command "data frobnicate"');
+  });
+
+  it('infers symbol, timeframe and market from Binance-style file names', () => {
+    expect(inferFromFileName('binance_BTCUSDT_1m_2024-01.csv.gz')).toEqual({ symbol: 'BTCUSDT', timeframe: '1m' });
+    expect(inferFromFileName('LINKUSDT-1m-2023-02.zip')).toEqual({ symbol: 'LINKUSDT', timeframe: '1m' });
+    expect(inferFromFileName('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz')).toEqual({
+      symbol: 'LINKUSDT',
+      timeframe: '1m',
+      market: 'usdm',
+    });
+  });
+
+  it('validate names the file, line and rule of bad rows and applies the coverage gate', async () => {
+    const f = path.join(FIXTURES, 'qc-bad-rows.csv');
+    const r = await run(
+      'data',
+      'validate',
+      f,
+      '--symbol',
+      'TESTUSDT',
+      '--timeframe',
+      '1m',
+      '--min-coverage',
+      '0.9',
+      '--data-dir',
+      path.join(tmp.dir, 'v'),
+    );
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${f}:4 rule ohlc-inconsistent`);
+    expect(r.out).toContain('REFUSED');
+    const j = await run('data', 'validate', f, '--symbol', 'TESTUSDT', '--json', '--data-dir', path.join(tmp.dir, 'v'));
+    const parsed = JSON.parse(j.out) as {
+      ok: boolean;
+      files: { report: { quarantined: Record<string, number>; rowsIn: number } }[];
+    };
+    expect(parsed.files[0]?.report.rowsIn).toBe(14);
+    expect(parsed.files[0]?.report.quarantined['duplicate-conflicting']).toBe(1);
+  });
+
+  it('a malformed file is a clear error naming the file', async () => {
+    const f = path.join(tmp.dir, 'bad.csv');
+    writeFileSync(f, 'when,price\n2024-01-01,1\n');
+    const r = await run('data', 'import', f, '--symbol', 'XUSDT', '--data-dir', path.join(tmp.dir, 'bad'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /error \[csv-format\]: .*bad\.csv: header has no time, open, high, low, close, volume column/,
+    );
+    const u = await run('data', 'import', '--data-dir', path.join(tmp.dir, 'bad'));
+    expect(u.code).toBe(2);
+    expect(u.err).toContain('no files given');
+  });
+});
+
+describe.skipIf(!HAS_SHARED_DATA)('CLI end to end on real files', () => {
+  if (!HAS_SHARED_DATA) noteSkip('cli e2e');
+  const dir = path.join(tmp.dir, 'e2e');
+
+  it('import --json, list, resample, export (any timeframe), features build, validate --stored', async () => {
+    const imp = await run('data', 'import', dataFile(BTC_1M), dataFile(ETH_1M), '--data-dir', dir, '--json');
+    expect(imp.code).toBe(0);
+    const ij = JSON.parse(imp.out) as { imports: { series: string; report: { rowsKept: number; coverage: number } }[] };
+    expect(ij.imports.map((i) => [i.series, i.report.rowsKept, i.report.coverage])).toEqual([
+      ['binance/spot/BTCUSDT/1m', 44_641, 1],
+      ['binance/spot/ETHUSDT/1m', 44_641, 1],
+    ]);
+    const again = JSON.parse((await run('data', 'import', dataFile(BTC_1M), '--data-dir', dir, '--json')).out) as {
+      imports: { partitionsWritten: string[] }[];
+    };
+    expect(again.imports[0]?.partitionsWritten).toEqual([]);
+
+    const list = await run('data', 'list', '--data-dir', dir);
+    expect(list.out).toMatch(
+      /binance\/spot\/BTCUSDT\/1m\s+2024-01-01T00:00:00Z 2024-02-01T00:00:00Z\s+44641\s+0 100.000%/,
+    );
+
+    const rs = JSON.parse(
+      (await run('data', 'resample', '--symbol', 'BTCUSDT', '--to', '1h,1d', '--data-dir', dir, '--json')).out,
+    ) as { results: { timeframe: string; bars: number }[] };
+    expect(rs.results).toEqual([
+      { timeframe: '1h', bars: 744, partialSkipped: 1, partitionsWritten: 1 },
+      { timeframe: '1d', bars: 31, partialSkipped: 1, partitionsWritten: 1 },
+    ]);
+
+    const csv = await run(
+      'data',
+      'export',
+      '--symbol',
+      'BTCUSDT',
+      '--timeframe',
+      '4h',
+      '--from',
+      '2024-01-01',
+      '--to',
+      '2024-01-02',
+      '--data-dir',
+      dir,
+    );
+    const lines = csv.out.trim().split('\n');
+    expect(lines[0]).toBe('open_time,open,high,low,close,volume,quote_volume,trades,taker_buy_volume,partial');
+    expect(lines).toHaveLength(7);
+    expect(lines[1]).toMatch(/^1704067200000,42283.58,/);
+    const out = path.join(tmp.dir, 'eth-1d.json');
+    const ex = await run(
+      'data',
+      'export',
+      '--symbol',
+      'ETHUSDT',
+      '--timeframe',
+      '1d',
+      '--format',
+      'json',
+      '--out',
+      out,
+      '--data-dir',
+      dir,
+      '--json',
+    );
+    expect(JSON.parse(ex.out)).toMatchObject({ ok: true, rows: 32, resampledFrom: '1m' });
+    const bars = (JSON.parse(readFileSync(out, 'utf8')) as { bars: { partial: boolean }[] }).bars;
+    expect(bars.filter((b) => b.partial)).toHaveLength(1);
+
+    const fb = await run('features', 'build', '--symbol', 'ETHUSDT', '--data-dir', dir, '--json');
+    expect(fb.code).toBe(0);
+    const fj = JSON.parse(fb.out) as {
+      reference: string;
+      rows: number;
+      features: unknown[];
+      qc: { constantColumns: string[] };
+    };
+    expect(fj.reference).toBe('binance/spot/BTCUSDT/1m');
+    expect(fj.rows).toBe(44_641);
+    expect(fj.features.length).toBeGreaterThanOrEqual(42);
+    expect(existsSync(path.join(dir, 'features'))).toBe(true);
+    const txt = await run(
+      'features',
+      'build',
+      '--symbol',
+      'ETHUSDT',
+      '--data-dir',
+      dir,
+      '--set',
+      'norm',
+      '--normalize',
+      '500',
+    );
+    expect(txt.out).toMatch(/features binance\/spot\/ETHUSDT\/1m\/norm: \d+ features x 44641 rows/);
+
+    const v = await run('data', 'validate', '--stored', '--data-dir', dir);
+    expect(v.code).toBe(0);
+    expect(v.out).toContain('stored zone OK (checked by DuckDB)');
+  });
+
+  it('progress bars go to stderr only when asked (or on a TTY), never to stdout', async () => {
+    const quiet = await run('data', 'import', dataFile(BTC_1M), '--data-dir', path.join(tmp.dir, 'p1'), '--json');
+    expect(quiet.err).toBe('');
+    const loud = await run(
+      'data',
+      'import',
+      dataFile(BTC_1M),
+      '--data-dir',
+      path.join(tmp.dir, 'p2'),
+      '--json',
+      '--progress',
+    );
+    expect(loud.err).toContain('import [');
+    expect(() => JSON.parse(loud.out)).not.toThrow();
+  });
+});
+
+describe.skipIf(!HAS_SHARED_DATA)('keel data download over loopback HTTP', () => {
+  if (!HAS_SHARED_DATA) noteSkip('cli download');
+
+  it('--source ccxt with --ccxt-config, incremental on the second run', async () => {
+    const srv = await startKlinesServer({ symbol: 'BTCUSDT', base: 'BTC', quote: 'USDT', bars: real(BTC_1M) });
+    const cfg = JSON.stringify({
+      urls: { api: { public: `${srv.url}/api/v3`, private: `${srv.url}/api/v3` } },
+      options: { fetchMarkets: { types: ['spot'] }, fetchCurrencies: false },
+      rateLimit: 5,
+    });
+    const dir = path.join(tmp.dir, 'dl');
+    try {
+      const a = await run(
+        'data',
+        'download',
+        '--symbol',
+        'BTC/USDT',
+        '--since',
+        '2024-01-01',
+        '--until',
+        '2024-01-01T12:00',
+        '--ccxt-config',
+        cfg,
+        '--data-dir',
+        dir,
+        '--json',
+      );
+      expect(a.code, a.err).toBe(0);
+      expect(JSON.parse(a.out)).toMatchObject({
+        ok: true,
+        series: 'binance/spot/BTCUSDT/1m',
+        report: { rowsKept: 720 },
+      });
+      const b = await run(
+        'data',
+        'download',
+        '--symbol',
+        'BTCUSDT',
+        '--since',
+        '2024-01-01',
+        '--until',
+        '2024-01-01T12:00',
+        '--ccxt-config',
+        cfg,
+        '--data-dir',
+        dir,
+      );
+      expect(b.out).toContain('is up to date');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('--source archive with --base-url', async () => {
+    const csv = gunzipSync(readFileSync(dataFile(LINK_FUT))).toString('utf8');
+    const srv = await startArchiveServer(
+      new Map(archiveFiles(archivePath('usdm', 'LINKUSDT', '1m', 'monthly', '2023-02').replace(/\.zip$/, ''), csv)),
+    );
+    try {
+      const r = await run(
+        'data',
+        'download',
+        '--source',
+        'archive',
+        '--base-url',
+        srv.url,
+        '--market',
+        'usdm',
+        '--symbol',
+        'LINKUSDT',
+        '--since',
+        '2023-02-01',
+        '--until',
+        '2023-03-01',
+        '--data-dir',
+        path.join(tmp.dir, 'dla'),
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain('rows in 40,320, kept 40,320');
+    } finally {
+      await srv.close();
+    }
+  });
+});

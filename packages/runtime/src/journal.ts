@@ -55,6 +55,9 @@ export class BotJournal {
 
   private saveOrder(o: OrderState, type: string, reason: string | undefined): Promise<void> {
     const copy = snapshotOrder(o);
+    // The write-ahead record of a new order is on the latency path (it must be durable before the
+    // request leaves): one statement, no journal event. Every later change is journaled too.
+    if (type === 'order.submitted') return this.store.orders.upsert(this.botId, copy);
     return this.store.transaction(async (tx) => {
       await tx.orders.upsert(this.botId, copy);
       await tx.events.append(this.botId, type, { id: o.request.id, status: copy.status, ...(reason ? { reason } : {}) });

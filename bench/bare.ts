@@ -52,7 +52,7 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
     } else if (strategy === 'rsi-reversion') {
       if (i > 0) {
         const ch = c - close[i - 1]!;
-        const u = ch > 0 ? ch : 0;
+        const u = Math.max(ch, 0);
         const dd = ch < 0 ? -ch : 0;
         if (i <= 14) {
           up += u / 14;

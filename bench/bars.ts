@@ -15,7 +15,14 @@ export function realMinuteBars(n: number): BarSeries {
     .filter((f) => /^binance_[A-Z]+USDT_1m_.*\.csv\.gz$/.test(f))
     .sort();
   const parts = files.map((f) => readBarsFile(path.join(DATA_DIR, f)).series);
-  const cols = { time: new Float64Array(n), open: new Float64Array(n), high: new Float64Array(n), low: new Float64Array(n), close: new Float64Array(n), volume: new Float64Array(n) };
+  const cols = {
+    time: new Float64Array(n),
+    open: new Float64Array(n),
+    high: new Float64Array(n),
+    low: new Float64Array(n),
+    close: new Float64Array(n),
+    volume: new Float64Array(n),
+  };
   let k = 0;
   const t0 = parts[0]!.time[0]!;
   while (k < n) {

@@ -1,14 +1,26 @@
 // One benchmark case in its own process, so peak memory (maxRSS) belongs to this case alone.
 import { runBacktest } from '@keel/core';
 import { getStrategy } from '@keel/strategies';
-import { realMinuteBars } from './bars.ts';
 import { bareLoop } from './bare.ts';
+import { realMinuteBars } from './bars.ts';
 
 const [strategy = 'sma-cross', nStr = '1000000'] = process.argv.slice(2);
 const n = Number(nStr);
 const series = realMinuteBars(n);
-const params = strategy === 'sma-cross' ? { fast: 10, slow: 30 } : strategy === 'rsi-reversion' ? { period: 14 } : { period: 20, stddev: 2 };
-const run = () => runBacktest({ strategy: getStrategy(strategy), params, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }], cash: 10_000, fee: 0.001 });
+const params =
+  strategy === 'sma-cross'
+    ? { fast: 10, slow: 30 }
+    : strategy === 'rsi-reversion'
+      ? { period: 14 }
+      : { period: 20, stddev: 2 };
+const run = () =>
+  runBacktest({
+    strategy: getStrategy(strategy),
+    params,
+    data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
+    cash: 10_000,
+    fee: 0.001,
+  });
 const best = (f: () => unknown, reps: number) => {
   let b = Number.POSITIVE_INFINITY;
   let out: unknown;

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HAS_SHARED_DATA, DATA_DIR } from '../test-support/shared.ts';
+import { DATA_DIR, HAS_SHARED_DATA } from '../test-support/shared.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const N = Number(process.env.KEEL_BENCH_BARS ?? 1_000_000);
@@ -17,8 +17,16 @@ async function engineBench(): Promise<void> {
   header(`Backtest engine: ${fmt(N)} real 1m bars (shared/data 1m files concatenated), one process per case`);
   console.log('strategy              engine bars/s    bare loop bars/s   bare/engine   peak RSS   trades');
   for (const s of ['sma-cross', 'rsi-reversion', 'bollinger-reversion']) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'engine-case.ts'), s, String(N)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    const r = JSON.parse(out) as { engineBarsPerSec: number; bareBarsPerSec: number; maxRssMb: number; engineTrades: number };
+    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'engine-case.ts'), s, String(N)], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    const r = JSON.parse(out) as {
+      engineBarsPerSec: number;
+      bareBarsPerSec: number;
+      maxRssMb: number;
+      engineTrades: number;
+    };
     console.log(
       `${s.padEnd(20)} ${fmt(r.engineBarsPerSec).padStart(14)} ${fmt(r.bareBarsPerSec).padStart(18)} ${(r.bareBarsPerSec / r.engineBarsPerSec).toFixed(2).padStart(12)}x ${r.maxRssMb.toFixed(0).padStart(7)} MB ${String(r.engineTrades).padStart(8)}`,
     );

@@ -15,6 +15,5 @@ export function dataFile(name: string): string {
 
 /** Prints a visible note once when a suite skips for lack of shared data. */
 export function noteSkip(suite: string, what = `shared data at ${DATA_DIR}`): void {
-  // biome-ignore lint/suspicious/noConsole: the skip must be visible in CI output
   console.warn(`[skip] ${suite}: ${what} is not present`);
 }

@@ -1,10 +1,20 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BacktestResult, type BarSeries, type Timeframe, fixedBpsSlippage, isTimeframe, paramsFromPairs, parseParams, runBacktest, volumeShareSlippage } from '@keel/core';
+import {
+  type BacktestResult,
+  type BarSeries,
+  fixedBpsSlippage,
+  isTimeframe,
+  paramsFromPairs,
+  parseParams,
+  runBacktest,
+  type Timeframe,
+  volumeShareSlippage,
+} from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { formatSummary, resultToJson, writeReport } from '@keel/report';
-import { STRATEGIES, getStrategy } from '@keel/strategies';
+import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { UsageError } from './errors.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
 import { ProgressBar } from './progress.ts';
@@ -42,14 +52,16 @@ export interface Io {
 function num(name: string, v: string | undefined, min: number, def: number): number {
   if (v === undefined) return def;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`, 'backtest');
+  if (!Number.isFinite(n) || n < min)
+    throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`, 'backtest');
   return n;
 }
 
 function time(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = /^\d+$/.test(v) ? Number(v) : Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(v) || v.length <= 10 ? v : `${v}Z`);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be an ISO date/time or epoch ms, got "${v}"`, 'backtest');
+  if (!Number.isFinite(n))
+    throw new UsageError(`--${name} must be an ISO date/time or epoch ms, got "${v}"`, 'backtest');
   return n;
 }
 
@@ -90,27 +102,40 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
   const series: BarSeries = parsed.series;
   if (parsed.quarantined.length > 0) {
     const q = parsed.quarantined;
-    io.stderr.write(`warning: ${q.length} of ${parsed.rowsIn} rows in ${values.data} were quarantined and skipped (first: line ${q[0]!.line}, ${q[0]!.rule}: ${q[0]!.message})\n`);
+    io.stderr.write(
+      `warning: ${q.length} of ${parsed.rowsIn} rows in ${values.data} were quarantined and skipped (first: line ${q[0]!.line}, ${q[0]!.rule}: ${q[0]!.message})\n`,
+    );
   }
   if (series.length === 0) throw new UsageError(`${values.data} has no usable rows`, 'backtest');
   for (let i = 1; i < series.length; i++) {
     if ((series.time[i] as number) <= (series.time[i - 1] as number)) {
-      throw new UsageError(`${values.data}: timestamps are not strictly increasing at data row ${i + 1} (${new Date(series.time[i] as number).toISOString()}); sort and de-duplicate the file (keel data import does this)`, 'backtest');
+      throw new UsageError(
+        `${values.data}: timestamps are not strictly increasing at data row ${i + 1} (${new Date(series.time[i] as number).toISOString()}); sort and de-duplicate the file (keel data import does this)`,
+        'backtest',
+      );
     }
   }
   const symbol = values.symbol ?? symbolFromFileName(values.data);
-  if (!symbol) throw new UsageError('cannot tell the market from the file name: pass --symbol, e.g. --symbol BTC/USDT', 'backtest');
-  if (!/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i.test(symbol)) throw new UsageError(`--symbol must look like BTC/USDT, got "${symbol}"`, 'backtest');
+  if (!symbol)
+    throw new UsageError(
+      'cannot tell the market from the file name: pass --symbol, e.g. --symbol BTC/USDT',
+      'backtest',
+    );
+  if (!/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i.test(symbol))
+    throw new UsageError(`--symbol must look like BTC/USDT, got "${symbol}"`, 'backtest');
   let timeframe: Timeframe | undefined;
   if (values.timeframe !== undefined) {
-    if (!isTimeframe(values.timeframe)) throw new UsageError(`--timeframe "${values.timeframe}" is not a timeframe (1m, 5m, 1h, 1d, ...)`, 'backtest');
+    if (!isTimeframe(values.timeframe))
+      throw new UsageError(`--timeframe "${values.timeframe}" is not a timeframe (1m, 5m, 1h, 1d, ...)`, 'backtest');
     timeframe = values.timeframe;
   } else timeframe = inferTimeframe(values.data, series);
-  if (!timeframe) throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
+  if (!timeframe)
+    throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
   const fee = num('fee', values.fee, 0, 0.001);
   const bar = new ProgressBar('backtest', io.stderr, values.progress === true);
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
-  const participation = values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
+  const participation =
+    values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
   const t0 = performance.now();
   const from = time('from', values.from);
   const to = time('to', values.to);
@@ -121,7 +146,11 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
     cash: num('cash', values.cash, 0, 10_000),
     fee,
     ...(values['maker-fee'] !== undefined ? { makerFee: num('maker-fee', values['maker-fee'], 0, fee) } : {}),
-    ...(participation !== undefined ? { slippage: volumeShareSlippage(participation) } : slippageBps > 0 ? { slippage: fixedBpsSlippage(slippageBps) } : {}),
+    ...(participation !== undefined
+      ? { slippage: volumeShareSlippage(participation) }
+      : slippageBps > 0
+        ? { slippage: fixedBpsSlippage(slippageBps) }
+        : {}),
     ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
     ...(from !== undefined ? { from } : {}),
     ...(to !== undefined ? { to } : {}),
@@ -138,6 +167,9 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
     const paths = writeReport(path.resolve(values.report), result, series);
     io.stderr.write(`report written: ${paths.html}\n`);
   }
-  if (result.errors.length > 0) io.stderr.write(`warning: the strategy raised ${result.errors.length} error(s); first: ${result.errors[0]!.hook}: ${result.errors[0]!.message}\n`);
+  if (result.errors.length > 0)
+    io.stderr.write(
+      `warning: the strategy raised ${result.errors.length} error(s); first: ${result.errors[0]!.hook}: ${result.errors[0]!.message}\n`,
+    );
   return 0;
 }

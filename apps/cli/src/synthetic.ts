@@ -1,4 +1,4 @@
-import { type BarSeries, SeededRng, barSeries } from '@keel/core';
+import { type BarSeries, barSeries, SeededRng } from '@keel/core';
 
 /**
  * A clearly labelled SYNTHETIC market (geometric Brownian motion with volatility clusters), used

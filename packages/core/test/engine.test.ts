@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
 import { readBarsFile } from '@keel/data';
-import { type Bar, type BarSeries, SMA, defineStrategy, runBacktest, sliceSeries, timeframeMs } from '../src/index.ts';
-import { HAS_SHARED_DATA, dataFile, noteSkip } from '../../../test-support/shared.ts';
+import { describe, expect, it } from 'vitest';
+import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { type Bar, type BarSeries, defineStrategy, runBacktest, SMA, sliceSeries, timeframeMs } from '../src/index.ts';
 import { bars, scripted } from './helpers.ts';
 
 const anyParams = { safeParse: (x: unknown) => ({ success: true as const, data: x }) };
@@ -18,12 +18,15 @@ function mtfStrategy(log: string[]) {
       return { sma: ctx.indicator(new SMA(3), { timeframe: '1h' }) };
     },
     onBar(ctx, s, bar: Bar, feed) {
-      log.push(`${ctx.time}|${feed.symbol}@${feed.timeframe}|${bar.time}|${bar.open}|${bar.high}|${bar.low}|${bar.close}|${bar.volume.toFixed(8)}`);
+      log.push(
+        `${ctx.time}|${feed.symbol}@${feed.timeframe}|${bar.time}|${bar.open}|${bar.high}|${bar.low}|${bar.close}|${bar.volume.toFixed(8)}`,
+      );
       if (feed.timeframe === '1h' && s.sma.ready) {
         if (bar.close > s.sma.value && ctx.position().size === 0) ctx.buy(0.01);
         else if (bar.close < s.sma.value && ctx.position().size > 0) ctx.close();
       }
-      if (feed.symbol === 'ETH/USDT' && ctx.position('ETH/USDT').size === 0 && bar.close < bar.open * 0.999) ctx.buy(0.1, { symbol: 'ETH/USDT' });
+      if (feed.symbol === 'ETH/USDT' && ctx.position('ETH/USDT').size === 0 && bar.close < bar.open * 0.999)
+        ctx.buy(0.1, { symbol: 'ETH/USDT' });
     },
   });
 }
@@ -31,9 +34,15 @@ function mtfStrategy(log: string[]) {
 if (!HAS_SHARED_DATA) noteSkip('engine on real data');
 
 describe.skipIf(!HAS_SHARED_DATA)('engine on real data', () => {
-  const btc = HAS_SHARED_DATA ? readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series : (undefined as unknown as BarSeries);
-  const eth = HAS_SHARED_DATA ? readBarsFile(dataFile('binance_ETHUSDT_1m_2024-01.csv.gz')).series : (undefined as unknown as BarSeries);
-  const hourly = HAS_SHARED_DATA ? readBarsFile(dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz')).series : (undefined as unknown as BarSeries);
+  const btc = HAS_SHARED_DATA
+    ? readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series
+    : (undefined as unknown as BarSeries);
+  const eth = HAS_SHARED_DATA
+    ? readBarsFile(dataFile('binance_ETHUSDT_1m_2024-01.csv.gz')).series
+    : (undefined as unknown as BarSeries);
+  const hourly = HAS_SHARED_DATA
+    ? readBarsFile(dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz')).series
+    : (undefined as unknown as BarSeries);
 
   const runOn = (n: number, log: string[]) =>
     runBacktest({
@@ -92,10 +101,19 @@ describe.skipIf(!HAS_SHARED_DATA)('engine on real data', () => {
 
 describe('engine', () => {
   it('a strategy exception becomes an error event and the run goes on', () => {
-    const s = bars([[100, 101, 99, 100], [100, 101, 99, 100], [100, 101, 99, 100]]);
+    const s = bars([
+      [100, 101, 99, 100],
+      [100, 101, 99, 100],
+      [100, 101, 99, 100],
+    ]);
     const events: string[] = [];
     const r = runBacktest({
-      strategy: scripted({ 1: () => { throw new Error('boom'); }, 2: (c) => void c.buy(1) }),
+      strategy: scripted({
+        1: () => {
+          throw new Error('boom');
+        },
+        2: (c) => void c.buy(1),
+      }),
       data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s }],
       onEvent: (e) => events.push(e.type),
     });
@@ -107,11 +125,22 @@ describe('engine', () => {
   it('invalid parameters are refused at construction with the field and the rule', () => {
     const strict = defineStrategy({
       name: 'needs-fast',
-      params: { safeParse: (x: unknown) => ((x as { fast?: number }).fast! > 0 ? { success: true as const, data: x } : { success: false as const, error: { issues: [{ path: ['fast'], message: 'must be > 0' }] } }) },
+      params: {
+        safeParse: (x: unknown) =>
+          (x as { fast?: number }).fast! > 0
+            ? { success: true as const, data: x }
+            : { success: false as const, error: { issues: [{ path: ['fast'], message: 'must be > 0' }] } },
+      },
       onStart: () => ({}),
       onBar: () => {},
     });
-    expect(() => runBacktest({ strategy: strict, params: { fast: -1 }, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars([[1, 1, 1, 1]]) }] })).toThrow(/fast: must be > 0/);
+    expect(() =>
+      runBacktest({
+        strategy: strict,
+        params: { fast: -1 },
+        data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars([[1, 1, 1, 1]]) }],
+      }),
+    ).toThrow(/fast: must be > 0/);
   });
 
   it('timeframe arithmetic: weeks start on Monday, months are calendar months', async () => {

@@ -1,10 +1,10 @@
 import {
   type AnyStrategy,
   type BarSeries,
-  type OrderInput,
-  type StrategyContext,
   barSeries,
   defineStrategy,
+  type OrderInput,
+  type StrategyContext,
 } from '../src/index.ts';
 
 export const T0 = Date.UTC(2024, 0, 1);

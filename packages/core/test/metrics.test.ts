@@ -1,16 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import { type Trade, computeMetrics } from '../src/index.ts';
+import { computeMetrics, type Trade } from '../src/index.ts';
 
 const trade = (pnlNet: number): Trade => ({
-  symbol: 'BTC/USDT', direction: 'long', entryTime: 0, exitTime: 1, entryPrice: 100, exitPrice: 100 + pnlNet, size: 1,
-  pnlGross: pnlNet, fees: 0, pnlNet, returnPct: pnlNet, entryOrderId: 'a', exitOrderId: 'b',
+  symbol: 'BTC/USDT',
+  direction: 'long',
+  entryTime: 0,
+  exitTime: 1,
+  entryPrice: 100,
+  exitPrice: 100 + pnlNet,
+  size: 1,
+  pnlGross: pnlNet,
+  fees: 0,
+  pnlNet,
+  returnPct: pnlNet,
+  entryOrderId: 'a',
+  exitOrderId: 'b',
 });
 
 describe('metrics (hand-computed oracle)', () => {
   const day = 86_400_000;
   const equity = Float64Array.from([100, 110, 99, 121, 121]);
   const times = Float64Array.from([1, 2, 3, 4, 5].map((i) => i * day));
-  const m = computeMetrics({ equity, times, exposed: Uint8Array.from([1, 1, 0, 1, 0]), trades: [trade(10), trade(-5), trade(20), trade(-5)], startValue: 100, barMs: day, feesPaid: 3, turnover: 500 });
+  const m = computeMetrics({
+    equity,
+    times,
+    exposed: Uint8Array.from([1, 1, 0, 1, 0]),
+    trades: [trade(10), trade(-5), trade(20), trade(-5)],
+    startValue: 100,
+    barMs: day,
+    feesPaid: 3,
+    turnover: 500,
+  });
 
   it('returns, drawdown and its duration', () => {
     expect(m.totalReturn).toBeCloseTo(0.21, 12);

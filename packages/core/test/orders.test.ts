@@ -1,20 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  canTransition,
   IllegalTransitionError,
+  isTerminal,
   ORDER_EVENTS,
   ORDER_STATUSES,
   ORDER_TRANSITIONS,
   type OrderStatus,
   TERMINAL_STATUSES,
-  canTransition,
-  isTerminal,
   transition,
 } from '../src/index.ts';
 
 describe('order lifecycle table', () => {
   it('terminal statuses accept no event', () => {
-    for (const s of TERMINAL_STATUSES) for (const e of ORDER_EVENTS) expect(canTransition(s, e), `${s} + ${e}`).toBe(false);
+    for (const s of TERMINAL_STATUSES)
+      for (const e of ORDER_EVENTS) expect(canTransition(s, e), `${s} + ${e}`).toBe(false);
   });
 
   it('every status is reachable from initialized', () => {
@@ -22,7 +23,12 @@ describe('order lifecycle table', () => {
     let frontier: OrderStatus[] = ['initialized'];
     while (frontier.length) {
       const next: OrderStatus[] = [];
-      for (const s of frontier) for (const to of Object.values(ORDER_TRANSITIONS[s])) if (to && !seen.has(to)) (seen.add(to), next.push(to));
+      for (const s of frontier)
+        for (const to of Object.values(ORDER_TRANSITIONS[s]))
+          if (to && !seen.has(to)) {
+            seen.add(to);
+            next.push(to);
+          }
       frontier = next;
     }
     expect([...seen].sort()).toEqual([...ORDER_STATUSES].sort());
@@ -30,24 +36,28 @@ describe('order lifecycle table', () => {
 
   it('random event sequences: legal steps follow the table, illegal steps throw and change nothing', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...ORDER_EVENTS), { maxLength: 40 }), fc.boolean(), (events, partlyFilled) => {
-        let s: OrderStatus = 'initialized';
-        let terminalSeen = false;
-        for (const e of events) {
-          if (canTransition(s, e)) {
-            const to = transition(s, e, partlyFilled ? 1 : 0);
-            if (e === 'cancel-reject') expect(to).toBe(partlyFilled ? 'partially-filled' : 'accepted');
-            else expect(to).toBe(ORDER_TRANSITIONS[s][e]);
-            s = to;
-          } else {
-            expect(() => transition(s, e)).toThrow(IllegalTransitionError);
+      fc.property(
+        fc.array(fc.constantFrom(...ORDER_EVENTS), { maxLength: 40 }),
+        fc.boolean(),
+        (events, partlyFilled) => {
+          let s: OrderStatus = 'initialized';
+          let terminalSeen = false;
+          for (const e of events) {
+            if (canTransition(s, e)) {
+              const to = transition(s, e, partlyFilled ? 1 : 0);
+              if (e === 'cancel-reject') expect(to).toBe(partlyFilled ? 'partially-filled' : 'accepted');
+              else expect(to).toBe(ORDER_TRANSITIONS[s][e]);
+              s = to;
+            } else {
+              expect(() => transition(s, e)).toThrow(IllegalTransitionError);
+            }
+            if (terminalSeen) expect(isTerminal(s)).toBe(true);
+            if (isTerminal(s)) terminalSeen = true;
           }
-          if (terminalSeen) expect(isTerminal(s)).toBe(true);
-          if (isTerminal(s)) terminalSeen = true;
-        }
-        // A filled order only ever arrives through a fill event.
-        return true;
-      }),
+          // A filled order only ever arrives through a fill event.
+          return true;
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -3,8 +3,18 @@ import { type BacktestConfig, fixedBpsSlippage, runBacktest, volumeShareSlippage
 import { at, bars, scripted } from './helpers.ts';
 
 // Oracle: the documented fill conventions (docs/conventions.md), computed by hand per bar.
-const run = (series: ReturnType<typeof bars>, strategy: BacktestConfig['strategy'], extra: Partial<BacktestConfig> = {}) =>
-  runBacktest({ strategy, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }], cash: 10_000, fee: 0.001, ...extra });
+const run = (
+  series: ReturnType<typeof bars>,
+  strategy: BacktestConfig['strategy'],
+  extra: Partial<BacktestConfig> = {},
+) =>
+  runBacktest({
+    strategy,
+    data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
+    cash: 10_000,
+    fee: 0.001,
+    ...extra,
+  });
 
 const up = [100, 101, 99, 100.5];
 
@@ -18,7 +28,11 @@ describe('simulated venue', () => {
   });
 
   it('latencyBars=2 fills one bar later', () => {
-    const r = run(bars([up, [102, 103, 101, 102.5], [104, 105, 103, 104]]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { latencyBars: 2 });
+    const r = run(
+      bars([up, [102, 103, 101, 102.5], [104, 105, 103, 104]]),
+      scripted(at(0, { type: 'market', side: 'buy', amount: 1 })),
+      { latencyBars: 2 },
+    );
     expect(r.fills[0]!.price).toBe(104);
   });
 
@@ -27,7 +41,10 @@ describe('simulated venue', () => {
     const r = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98.5 })), { makerFee: 0.0002 });
     expect(r.fills[0]).toMatchObject({ price: 98.5, liquidity: 'maker' });
     expect(r.fills[0]!.fee).toBeCloseTo(98.5 * 0.0002, 12);
-    const g = run(bars([up, [100, 100.5, 99.5, 100], [97, 99, 96, 98]]), scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98.5 })));
+    const g = run(
+      bars([up, [100, 100.5, 99.5, 100], [97, 99, 96, 98]]),
+      scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98.5 })),
+    );
     expect(g.fills[0]).toMatchObject({ price: 97 });
   });
 
@@ -43,7 +60,13 @@ describe('simulated venue', () => {
 
   it('stop-market: a touch fills at the stop, a gap through fills at the open', () => {
     const buyThenStop = (rows: number[][]) =>
-      run(bars(rows), scripted({ 0: (c) => void c.buy(1), 1: (c) => void c.submit({ type: 'stop-market', side: 'sell', amount: 1, stopPrice: 97 }) }));
+      run(
+        bars(rows),
+        scripted({
+          0: (c) => void c.buy(1),
+          1: (c) => void c.submit({ type: 'stop-market', side: 'sell', amount: 1, stopPrice: 97 }),
+        }),
+      );
     const touch = buyThenStop([up, up, [99, 100, 96, 98]]);
     expect(touch.fills[1]).toMatchObject({ side: 'sell', price: 97, liquidity: 'taker' });
     const gap = buyThenStop([up, up, [95, 96, 94, 95]]);
@@ -52,7 +75,10 @@ describe('simulated venue', () => {
 
   it('stop-limit: triggers at the stop, then fills only at its limit or better', () => {
     // Bullish bar path O,L,H,C = 100, 99.8, 103, 102.5: the stop at 102 triggers, limit 101.5 is not reached after it.
-    const r = run(bars([up, [100, 103, 99.8, 102.5], [102, 102.2, 101, 101.2]]), scripted(at(0, { type: 'stop-limit', side: 'buy', amount: 1, stopPrice: 102, price: 101.5 })));
+    const r = run(
+      bars([up, [100, 103, 99.8, 102.5], [102, 102.2, 101, 101.2]]),
+      scripted(at(0, { type: 'stop-limit', side: 'buy', amount: 1, stopPrice: 102, price: 101.5 })),
+    );
     expect(r.fills).toHaveLength(1);
     expect(r.fills[0]).toMatchObject({ price: 101.5, liquidity: 'maker' });
     expect(r.fills[0]!.time).toBe(r.equity.times[2]);
@@ -61,7 +87,11 @@ describe('simulated venue', () => {
   it('trailing stop (percent) follows the high and fills at high x (1 - pct)', () => {
     const r = run(
       bars([up, up, [100, 110, 100, 109], [109, 109.5, 104, 105]]),
-      scripted({ 0: (c) => void c.buy(1), 1: (c) => void c.submit({ type: 'trailing-stop', side: 'sell', amount: 1, trail: { kind: 'percent', value: 5 } }) }),
+      scripted({
+        0: (c) => void c.buy(1),
+        1: (c) =>
+          void c.submit({ type: 'trailing-stop', side: 'sell', amount: 1, trail: { kind: 'percent', value: 5 } }),
+      }),
     );
     expect(r.fills[1]!.side).toBe('sell');
     expect(r.fills[1]!.price).toBeCloseTo(110 * 0.95, 10);
@@ -84,7 +114,13 @@ describe('simulated venue', () => {
     // Bearish bar: O,H,L,C = 100, 103, 96, 97 -> the buy stop at 102 triggers before the buy limit at 97.
     const r = run(
       bars([up, [100, 103, 96, 97]]),
-      scripted({ 0: (c) => void c.oco({ type: 'stop-market', side: 'buy', amount: 1, stopPrice: 102 }, { type: 'limit', side: 'buy', amount: 1, price: 97 }) }),
+      scripted({
+        0: (c) =>
+          void c.oco(
+            { type: 'stop-market', side: 'buy', amount: 1, stopPrice: 102 },
+            { type: 'limit', side: 'buy', amount: 1, price: 97 },
+          ),
+      }),
     );
     expect(r.fills.map((f) => f.price)).toEqual([102]);
     expect(r.orders.map((o) => o.status).sort()).toEqual(['cancelled', 'filled']);
@@ -94,22 +130,31 @@ describe('simulated venue', () => {
     const s = bars([up, [100, 101, 99, 100], [100, 101, 97, 98]]);
     const ioc = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98, timeInForce: 'IOC' })));
     expect(ioc.orders[0]!.status).toBe('cancelled');
-    const gtd = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 97.5, timeInForce: 'GTD', expireAt: s.time[2]! })));
+    const gtd = run(
+      s,
+      scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 97.5, timeInForce: 'GTD', expireAt: s.time[2]! })),
+    );
     expect(gtd.orders[0]!.status).toBe('expired');
     expect(gtd.fills).toHaveLength(0);
   });
 
   it('volume-share slippage: partial fills across bars, capped at the participation rate', () => {
     const s = bars([up, [100, 101, 99, 100, 10], [100, 101, 99, 100, 10], [100, 101, 99, 100, 10]]);
-    const r = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'GTC' })), { slippage: volumeShareSlippage(0.25, 0) });
+    const r = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'GTC' })), {
+      slippage: volumeShareSlippage(0.25, 0),
+    });
     expect(r.fills.map((f) => f.amount)).toEqual([2.5, 2.5]);
     expect(r.orders[0]!.status).toBe('filled');
-    const fok = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'FOK' })), { slippage: volumeShareSlippage(0.25, 0) });
+    const fok = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'FOK' })), {
+      slippage: volumeShareSlippage(0.25, 0),
+    });
     expect(fok.orders[0]!.status).toBe('cancelled');
   });
 
   it('fixed bps slippage moves taker fills against the trader', () => {
-    const r = run(bars([up, [100, 101, 99, 100]]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { slippage: fixedBpsSlippage(10) });
+    const r = run(bars([up, [100, 101, 99, 100]]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), {
+      slippage: fixedBpsSlippage(10),
+    });
     expect(r.fills[0]!.price).toBeCloseTo(100.1, 10);
   });
 
@@ -131,9 +176,22 @@ describe('simulated venue', () => {
   it('exchange filters: amounts round down to the step, below min notional is denied', () => {
     const s = bars([up, up]);
     const strat = scripted({ 0: (c) => void c.buy(0.123456789), 1: () => {} });
-    const r = runBacktest({ strategy: strat, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s, instrument: { tickSize: 0.01, stepSize: 0.001, minNotional: 5 } }] });
+    const r = runBacktest({
+      strategy: strat,
+      data: [
+        {
+          symbol: 'BTC/USDT',
+          timeframe: '1m',
+          series: s,
+          instrument: { tickSize: 0.01, stepSize: 0.001, minNotional: 5 },
+        },
+      ],
+    });
     expect(r.orders[0]!.request.amount).toBe(0.123);
-    const tiny = runBacktest({ strategy: scripted(at(0, { type: 'market', side: 'buy', amount: 0.01 })), data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s, instrument: { stepSize: 0.001, minNotional: 5 } }] });
+    const tiny = runBacktest({
+      strategy: scripted(at(0, { type: 'market', side: 'buy', amount: 0.01 })),
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: s, instrument: { stepSize: 0.001, minNotional: 5 } }],
+    });
     expect(tiny.orders[0]!.status).toBe('denied');
     expect(tiny.orders[0]!.reason).toMatch(/min/);
   });

@@ -29,12 +29,32 @@ function pct(xs: number[], p: number): number {
 
 async function measure(synchronous: 'NORMAL' | 'FULL', n: number): Promise<{ decided: number[]; sent: number[] }> {
   const T0 = Date.UTC(2024, 0, 1);
-  const bars = Array.from({ length: n + 5 }, (_, i) => ({ time: T0 + i * 60_000, open: 40_000 + i, high: 40_010 + i, low: 39_990 + i, close: 40_001 + i, volume: 1_000 }));
+  const bars = Array.from({ length: n + 5 }, (_, i) => ({
+    time: T0 + i * 60_000,
+    open: 40_000 + i,
+    high: 40_010 + i,
+    low: 39_990 + i,
+    close: 40_001 + i,
+    volume: 1_000,
+  }));
   const key = { apiKey: 'bench', secret: 'bench-secret' };
-  const sim = await startExchangeSim({ markets: [{ symbol: 'BTC/USDT', bars }], accounts: [{ ...key, balances: { USDT: 1_000_000 } }], startTime: T0 });
+  const sim = await startExchangeSim({
+    markets: [{ symbol: 'BTC/USDT', bars }],
+    accounts: [{ ...key, balances: { USDT: 1_000_000 } }],
+    startTime: T0,
+  });
   const dir = mkdtempSync(path.join(tmpdir(), 'keel-lat-'));
   const store = await openStore({ url: `sqlite:${path.join(dir, 'b.db')}`, synchronous });
-  const conn = await connectExchange({ exchange: 'binance', url: sim.httpUrl, ...key, botId: 'lat', symbols: ['BTC/USDT'], log: () => {}, warmupBars: 0, ccxtOptions: { options: { recvWindow: 59_000 } } });
+  const conn = await connectExchange({
+    exchange: 'binance',
+    url: sim.httpUrl,
+    ...key,
+    botId: 'lat',
+    symbols: ['BTC/USDT'],
+    log: () => {},
+    warmupBars: 0,
+    ccxtOptions: { options: { recvWindow: 59_000 } },
+  });
   let receivedAt = 0;
   const samples: number[] = [];
   const decided: number[] = [];
@@ -93,7 +113,9 @@ export async function runLatencyBench(opts: { log: (line: string) => void; n?: n
   for (const sync of ['NORMAL', 'FULL'] as const) {
     const { decided, sent } = await measure(sync, n);
     const line = (what: string, s: number[]) =>
-      opts.log(`${what.padEnd(44)} n=${s.length}: p50 ${pct(s, 50).toFixed(3)} ms  p99 ${pct(s, 99).toFixed(3)} ms  max ${Math.max(...s).toFixed(3)} ms`);
+      opts.log(
+        `${what.padEnd(44)} n=${s.length}: p50 ${pct(s, 50).toFixed(3)} ms  p99 ${pct(s, 99).toFixed(3)} ms  max ${Math.max(...s).toFixed(3)} ms`,
+      );
     if (sync === 'NORMAL') line('bar in -> order decided (engine + strategy)', decided);
     line(`bar in -> request out (journal ${sync})`, sent);
   }

@@ -1,9 +1,19 @@
 import { hostname } from 'node:os';
-import { Account, type AnyStrategy, type EngineEvent, type FeedKey, type Instrument, type OrderState, type SimulatedVenueOptions, feedId, percentFee } from '@keel/core';
+import {
+  Account,
+  type AnyStrategy,
+  type EngineEvent,
+  type FeedKey,
+  feedId,
+  type Instrument,
+  type OrderState,
+  percentFee,
+  type SimulatedVenueOptions,
+} from '@keel/core';
 import type { Store } from '@keel/store';
 import { BotJournal } from './journal.ts';
-import { type UnknownOrderPolicy, reconcile, type RecoveryReport } from './live/recover.ts';
 import type { LiveExchange } from './live/port.ts';
+import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue } from './live/venue.ts';
 import { BotRunner, signalOrderId } from './runner.ts';
 import type { BarEvent, BarSource } from './sources.ts';
@@ -56,7 +66,9 @@ export interface SessionReport {
 
 export class BotAlreadyRunningError extends Error {
   constructor(botId: string, owner: string) {
-    super(`bot "${botId}" is already running (held by ${owner}); stop it first, or wait for its lock to expire if it crashed`);
+    super(
+      `bot "${botId}" is already running (held by ${owner}); stop it first, or wait for its lock to expire if it crashed`,
+    );
     this.name = 'BotAlreadyRunningError';
   }
 }
@@ -93,22 +105,34 @@ export class Bot {
     // The bot's row first (locks reference it), then the lock, then anything else.
     const existing = await store.bots.get(botId);
     if (!existing) {
-      await store.bots.create({ id: botId, strategy: this.cfg.strategy.name, params: this.cfg.params, mode: this.cfg.mode, exchange: this.cfg.exchangeName ?? 'simulated', symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))] });
+      await store.bots.create({
+        id: botId,
+        strategy: this.cfg.strategy.name,
+        params: this.cfg.params,
+        mode: this.cfg.mode,
+        exchange: this.cfg.exchangeName ?? 'simulated',
+        symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
+      });
     } else if (existing.mode !== this.cfg.mode) {
-      throw new Error(`bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`);
+      throw new Error(
+        `bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`,
+      );
     }
     const ttl = this.cfg.lockTtlMs ?? 15_000;
     const lock = await store.locks.acquire(botId, this.owner, ttl);
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
-    this.heartbeat = setInterval(() => {
-      void store.locks.heartbeat(botId, this.owner).then((ok) => {
-        if (!ok) {
-          log('error', `lost the lock of bot ${botId} to another instance: stopping at once`);
-          void this.stop('lock lost');
-        }
-      });
-    }, Math.max(50, Math.floor(ttl / 3)));
+    this.heartbeat = setInterval(
+      () => {
+        void store.locks.heartbeat(botId, this.owner).then((ok) => {
+          if (!ok) {
+            log('error', `lost the lock of bot ${botId} to another instance: stopping at once`);
+            void this.stop('lock lost');
+          }
+        });
+      },
+      Math.max(50, Math.floor(ttl / 3)),
+    );
     this.heartbeat.unref();
     this.startedAt = Date.now();
     await store.bots.setStatus(botId, 'running');
@@ -144,12 +168,23 @@ export class Bot {
         now: () => Date.now(),
         onRecoveredFill: (fill) => {
           const inst = this.instrument(fill.symbol);
-          this.account.applyFill(inst, fill.side, fill.price, fill.amount, fill.feeAsset === inst.base ? fill.fee : 0, inst.base);
+          this.account.applyFill(
+            inst,
+            fill.side,
+            fill.price,
+            fill.amount,
+            fill.feeAsset === inst.base ? fill.fee : 0,
+            inst.base,
+          );
           const p = positionFor(fill.symbol);
           return { symbol: fill.symbol, size: p.size, avgPrice: p.avgPrice, realizedPnl: p.realizedPnl };
         },
       });
-      for (const a of this.recovery.actions) log(a.kind === 'balance-difference' || a.kind.startsWith('unknown') ? 'warn' : 'info', `reconcile: ${a.kind}: ${a.detail}`);
+      for (const a of this.recovery.actions)
+        log(
+          a.kind === 'balance-difference' || a.kind.startsWith('unknown') ? 'warn' : 'info',
+          `reconcile: ${a.kind}: ${a.detail}`,
+        );
       // The exchange is the truth for balances.
       const q = this.recovery.balances[quote];
       this.account.cash = q ? q.total : 0;
@@ -177,7 +212,9 @@ export class Bot {
       feeds: this.cfg.feeds,
       instruments: this.cfg.instruments,
       account: this.account,
-      ...(this.venue ? { venue: this.venue } : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
+      ...(this.venue
+        ? { venue: this.venue }
+        : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       log,
       onEvent: (e) => {
         this.journal.onEvent(e);
@@ -199,7 +236,12 @@ export class Bot {
     } else {
       // Paper orders live in the simulated venue only; a restart starts without them.
       for (const o of await store.orders.open(botId)) {
-        await store.orders.upsert(botId, { ...o, status: 'cancelled', reason: 'paper session ended', updatedAt: Date.now() } as OrderState);
+        await store.orders.upsert(botId, {
+          ...o,
+          status: 'cancelled',
+          reason: 'paper session ended',
+          updatedAt: Date.now(),
+        } as OrderState);
       }
     }
     const st = await store.state.load(botId);
@@ -242,7 +284,9 @@ export class Bot {
         engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
         const snapshot = Object.fromEntries(this.lastBarTime);
-        this.journal.enqueue(async () => void (await this.cfg.store.state.save(this.cfg.botId, { lastBarTime: snapshot })));
+        this.journal.enqueue(
+          async () => void (await this.cfg.store.state.save(this.cfg.botId, { lastBarTime: snapshot })),
+        );
         this.barsHandled++;
       }
     } finally {
@@ -268,10 +312,18 @@ export class Bot {
       await this.source?.close();
       const engine = this.runner?.engine;
       if (engine) {
-        if ((this.cfg.onShutdown ?? 'cancel') === 'cancel') for (const o of engine.openOrders()) engine.cancel(o.request.id);
+        if ((this.cfg.onShutdown ?? 'cancel') === 'cancel')
+          for (const o of engine.openOrders()) engine.cancel(o.request.id);
         if (this.cfg.flatten) {
           for (const p of this.account.positions) {
-            if (p.size !== 0) engine.submitInput({ type: 'market', side: p.size > 0 ? 'sell' : 'buy', amount: Math.abs(p.size), symbol: p.instrument.symbol, tag: 'flatten' });
+            if (p.size !== 0)
+              engine.submitInput({
+                type: 'market',
+                side: p.size > 0 ? 'sell' : 'buy',
+                amount: Math.abs(p.size),
+                symbol: p.instrument.symbol,
+                tag: 'flatten',
+              });
           }
         }
         await this.venue?.idle();

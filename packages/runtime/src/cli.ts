@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Timeframe, defineInstrument, isTimeframe, paramsFromPairs, parseParams } from '@keel/core';
+import { defineInstrument, isTimeframe, paramsFromPairs, parseParams, type Timeframe } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
@@ -81,19 +81,25 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (!values.symbol) return fail('--symbol is required, e.g. --symbol BTC/USDT');
   const timeframe = values.timeframe ?? '1m';
   if (!isTimeframe(timeframe)) return fail(`--timeframe "${timeframe}" is not a timeframe`);
-  if (mode === 'live' && !values['confirm-live']) return fail('live mode sends real orders: add --confirm-live to confirm');
+  if (mode === 'live' && !values['confirm-live'])
+    return fail('live mode sends real orders: add --confirm-live to confirm');
   if (mode === 'live' && values.replay) return fail('--replay is for paper mode');
-  if (mode === 'live' && (!process.env.KEEL_API_KEY || !process.env.KEEL_API_SECRET)) return fail('live mode needs KEEL_API_KEY and KEEL_API_SECRET in the environment');
+  if (mode === 'live' && (!process.env.KEEL_API_KEY || !process.env.KEEL_API_SECRET))
+    return fail('live mode needs KEEL_API_KEY and KEEL_API_SECRET in the environment');
   const onShutdown = values['on-shutdown'] ?? 'cancel';
   if (onShutdown !== 'cancel' && onShutdown !== 'keep') return fail('--on-shutdown must be cancel or keep');
   const unknownOrders = values['unknown-orders'] ?? 'flag';
-  if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel') return fail('--unknown-orders must be flag, adopt or cancel');
+  if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel')
+    return fail('--unknown-orders must be flag, adopt or cancel');
   const strategy = getStrategy(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
   const symbol = values.symbol.toUpperCase();
   const feed = { symbol, timeframe: timeframe as Timeframe };
   const botId = values['bot-id'] ?? `${strategy.name}-${symbol.replace('/', '')}-${mode}`;
-  const log: Logger = (level, msg, data) => io.stderr.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`);
+  const log: Logger = (level, msg, data) =>
+    io.stderr.write(
+      `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`,
+    );
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db' });
   let exchange: Awaited<ReturnType<typeof import('./live/ccxt.ts').connectExchange>> | undefined;
   try {
@@ -128,9 +134,16 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       flatten: values.flatten === true,
     });
     await bot.start();
-    log('info', `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}`);
+    log(
+      'info',
+      `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}`,
+    );
     const source = values.replay
-      ? replaySource(feed, readBarsFile(values.replay).series, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
+      ? replaySource(
+          feed,
+          readBarsFile(values.replay).series,
+          values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {},
+        )
       : exchange!.candles(feed, bot.lastHandled(feed));
     let signalled = false;
     const onSignal = (sig: string) => {

@@ -31,12 +31,22 @@ export class BotJournal {
       case 'order.triggered':
       case 'order.cancelled':
       case 'order.expired':
-        this.enqueue(() => this.saveOrder(e.order, e.type, e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled' ? e.reason : undefined));
+        this.enqueue(() =>
+          this.saveOrder(
+            e.order,
+            e.type,
+            e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
+              ? e.reason
+              : undefined,
+          ),
+        );
         return;
       case 'order.filled': {
         const { fill, order } = e;
         const pos = this.account.find(fill.symbol);
-        const position = pos ? { symbol: fill.symbol, size: pos.size, avgPrice: pos.avgPrice, realizedPnl: pos.realizedPnl } : undefined;
+        const position = pos
+          ? { symbol: fill.symbol, size: pos.size, avgPrice: pos.avgPrice, realizedPnl: pos.realizedPnl }
+          : undefined;
         const snapshot = this.balances();
         const orderCopy = snapshotOrder(order);
         this.enqueue(async () => {
@@ -46,7 +56,14 @@ export class BotJournal {
         return;
       }
       case 'strategy.error':
-        this.enqueue(async () => void (await this.store.events.append(this.botId, 'strategy.error', { hook: e.hook, message: e.message, time: e.time })));
+        this.enqueue(
+          async () =>
+            void (await this.store.events.append(this.botId, 'strategy.error', {
+              hook: e.hook,
+              message: e.message,
+              time: e.time,
+            })),
+        );
         return;
       case 'strategy.log':
         return;
@@ -60,7 +77,11 @@ export class BotJournal {
     if (type === 'order.submitted') return this.store.orders.upsert(this.botId, copy);
     return this.store.transaction(async (tx) => {
       await tx.orders.upsert(this.botId, copy);
-      await tx.events.append(this.botId, type, { id: o.request.id, status: copy.status, ...(reason ? { reason } : {}) });
+      await tx.events.append(this.botId, type, {
+        id: o.request.id,
+        status: copy.status,
+        ...(reason ? { reason } : {}),
+      });
     });
   }
 
@@ -68,7 +89,8 @@ export class BotJournal {
     const out = [{ asset: this.account.currency, free: this.account.cash, used: 0, total: this.account.cash }];
     for (const [asset, total] of this.account.balances) out.push({ asset, free: total, used: 0, total });
     for (const p of this.account.positions) {
-      if (p.instrument.kind === 'spot' && !this.account.balances.has(p.instrument.base)) out.push({ asset: p.instrument.base, free: p.size, used: 0, total: p.size });
+      if (p.instrument.kind === 'spot' && !this.account.balances.has(p.instrument.base))
+        out.push({ asset: p.instrument.base, free: p.size, used: 0, total: p.size });
     }
     return out;
   }

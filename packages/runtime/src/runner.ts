@@ -1,21 +1,20 @@
 import {
-  Account,
+  type Account,
   type AnyStrategy,
   type BarSeries,
   Engine,
   type EngineEvent,
   type FeedKey,
-  type Fill,
+  feedId,
   type Instrument,
   type OrderState,
+  parseParams,
   type RiskRule,
   SimulatedVenue,
   type SimulatedVenueOptions,
-  TradeTracker,
   type Trade,
+  TradeTracker,
   type Venue,
-  feedId,
-  parseParams,
 } from '@keel/core';
 import { systemClock } from './clock.ts';
 import type { BarSource } from './sources.ts';
@@ -64,7 +63,7 @@ export class BotRunner {
   private barsSeen = 0;
   private readonly venue: Venue;
 
-  constructor(private readonly opts: BotOptions) {
+  constructor(readonly opts: BotOptions) {
     const params = parseParams(opts.strategy, opts.params);
     this.venue = opts.venue ?? new SimulatedVenue(opts.instruments, opts.account, opts.simulated ?? {});
     const log = opts.log;
@@ -93,7 +92,7 @@ export class BotRunner {
         opts.onEvent?.(e);
       },
     });
-    opts.feeds.forEach((f, i) => this.feedIndex.set(feedId(f), i));
+    for (const [i, f] of opts.feeds.entries()) this.feedIndex.set(feedId(f), i);
   }
 
   get bars(): number {

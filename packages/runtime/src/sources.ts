@@ -1,4 +1,4 @@
-import { type Bar, type BarSeries, type FeedKey, SeriesCursor, emptyBar } from '@keel/core';
+import { type Bar, type BarSeries, emptyBar, type FeedKey, SeriesCursor } from '@keel/core';
 
 /** A closed bar of one feed, as live and replayed sources deliver them. */
 export interface BarEvent {
@@ -33,7 +33,11 @@ export function copyBar(b: Bar): Bar {
  * Replays stored bars as a live source: one event per bar, yielding to the event loop between
  * bars (so timers, signals and sockets keep working), optionally paced in real time.
  */
-export function replaySource(feed: FeedKey, series: BarSeries, opts: { from?: number; delayMs?: number } = {}): BarSource {
+export function replaySource(
+  feed: FeedKey,
+  series: BarSeries,
+  opts: { from?: number; delayMs?: number } = {},
+): BarSource {
   let closed = false;
   return {
     async close() {

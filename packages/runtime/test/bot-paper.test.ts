@@ -6,7 +6,7 @@ import { readBarsFile } from '@keel/data';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HAS_SHARED_DATA, dataFile, noteSkip } from '../../../test-support/shared.ts';
+import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, BotAlreadyRunningError, replaySource } from '../src/index.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper bot with a store');
@@ -16,7 +16,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = () => {};
 
 describe.skipIf(!HAS_SHARED_DATA)('paper bot: persistence, lock, restart', () => {
-  const series: BarSeries = HAS_SHARED_DATA ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, 6_000) : (undefined as never);
+  const series: BarSeries = HAS_SHARED_DATA
+    ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, 6_000)
+    : (undefined as never);
   const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
   const inst = defineInstrument({ symbol: 'BTC/USDT' });
   const cfg = (store: Awaited<ReturnType<typeof openStore>>, botId: string) => ({
@@ -39,10 +41,17 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: persistence, lock, restart', () =>
     await bot.start();
     await bot.run(replaySource(feed, series));
     const report = await bot.stop();
-    const bt = runBacktest({ strategy: getStrategy('sma-cross'), data: [{ ...feed, series }], cash: 10_000, fee: 0.001 });
+    const bt = runBacktest({
+      strategy: getStrategy('sma-cross'),
+      data: [{ ...feed, series }],
+      cash: 10_000,
+      fee: 0.001,
+    });
     expect(report.fills).toBe(bt.fills.length);
     const stored = await store.fills.since('paper-a', 0);
-    expect(stored.map((f) => [f.tradeId, f.price, f.amount])).toEqual(bot.runner.engine.fills.map((f) => [f.tradeId, f.price, f.amount]));
+    expect(stored.map((f) => [f.tradeId, f.price, f.amount])).toEqual(
+      bot.runner.engine.fills.map((f) => [f.tradeId, f.price, f.amount]),
+    );
     const bal = await store.balances.load('paper-a');
     expect(bal.find((b) => b.asset === 'USDT')!.total).toBe(bot.account.cash);
     const sessions = await store.sessions.list('paper-a');

@@ -26,10 +26,14 @@ class BotProcess {
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
   constructor(simUrl: string, storeUrl: string) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fixtures/live-bot.ts'), simUrl, storeUrl, 'chaos'], {
-      env: { ...process.env, KEEL_API_KEY: KEY.apiKey, KEEL_API_SECRET: KEY.secret },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(here, 'fixtures/live-bot.ts'), simUrl, storeUrl, 'chaos'],
+      {
+        env: { ...process.env, KEEL_API_KEY: KEY.apiKey, KEEL_API_SECRET: KEY.secret },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let buf = '';
     this.proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -46,7 +50,10 @@ class BotProcess {
   async waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
     const end = Date.now() + ms;
     while (!cond()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}\nstdout:\n${this.lines.slice(-20).join('\n')}\nstderr:\n${this.err.join('').slice(-3000)}`);
+      if (Date.now() > end)
+        throw new Error(
+          `timed out waiting for ${what}\nstdout:\n${this.lines.slice(-20).join('\n')}\nstderr:\n${this.err.join('').slice(-3000)}`,
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -65,12 +72,17 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       const w = Date.now() + wall.offset;
       wall.offset += (((59_000 - (w % 60_000)) % 60_000) + 60_000) % 60_000;
     };
-    const sim: ExchangeSim = await startExchangeSim({ wallClock: () => Date.now() + wall.offset, markets: [{ symbol: 'BTC/USDT', bars }], accounts: [{ ...KEY, balances: { USDT: 10_000 } }], startTime: T0 });
+    const sim: ExchangeSim = await startExchangeSim({
+      wallClock: () => Date.now() + wall.offset,
+      markets: [{ symbol: 'BTC/USDT', bars }],
+      accounts: [{ ...KEY, balances: { USDT: 10_000 } }],
+      startTime: T0,
+    });
     const storeUrl = `sqlite:${path.join(dir, 'chaos.db')}`;
     let bot = new BotProcess(sim.httpUrl, storeUrl);
     const allBars: number[] = [];
     let firstErr = '';
-    let firstOut = '';
+    let _firstOut = '';
     try {
       await bot.waitFor(() => bot.lines.includes('READY'), 'the bot to start');
       await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
@@ -98,7 +110,7 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       await bot.exited;
       allBars.push(...bot.bars());
       firstErr = bot.err.join('');
-      firstOut = bot.lines.join('\n');
+      _firstOut = bot.lines.join('\n');
       // The market moves on while the bot is down.
       for (let i = 0; i < 3; i++) sim.step();
       bot = new BotProcess(sim.httpUrl, storeUrl);
@@ -116,9 +128,16 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       await sim.close();
     }
 
-    if (process.env.KEEL_CHAOS_DEBUG) process.stderr.write(`${firstErr}\n---\n${bot.err.join("")}\n${bot.lines.filter((l) => !l.startsWith("BAR")).join("\n")}\n${allBars.length} bars\n`);
+    if (process.env.KEEL_CHAOS_DEBUG)
+      process.stderr.write(
+        `${firstErr}\n---\n${bot.err.join('')}\n${bot.lines.filter((l) => !l.startsWith('BAR')).join('\n')}\n${allBars.length} bars\n`,
+      );
     const orders = sim.getOrders(KEY.apiKey);
-    if (process.env.KEEL_CHAOS_DEBUG) for (const o of orders) process.stderr.write(`ORDER ${o.clientOrderId} ${o.side} ${o.type} ${o.status} ${o.executedQty} t=${(o.time - T0) / MIN}\n`);
+    if (process.env.KEEL_CHAOS_DEBUG)
+      for (const o of orders)
+        process.stderr.write(
+          `ORDER ${o.clientOrderId} ${o.side} ${o.type} ${o.status} ${o.executedQty} t=${(o.time - T0) / MIN}\n`,
+        );
     const ids = orders.map((o) => o.clientOrderId);
     expect(orders.length).toBeGreaterThanOrEqual(6);
     expect(new Set(ids).size, `duplicate client order ids on the exchange: ${ids.join(',')}`).toBe(ids.length);

@@ -2,13 +2,15 @@ import { Account, type BarSeries, defineInstrument, runBacktest, sliceSeries } f
 import { readBarsFile } from '@keel/data';
 import { getStrategy } from '@keel/strategies';
 import { describe, expect, it } from 'vitest';
-import { HAS_SHARED_DATA, dataFile, noteSkip } from '../../../test-support/shared.ts';
+import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { paperReplay, replaySource, signalOrderId } from '../src/index.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity (replay)');
 
 describe.skipIf(!HAS_SHARED_DATA)('paper mode equals the backtest of the same bars', () => {
-  const series: BarSeries = HAS_SHARED_DATA ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, 20_000) : (undefined as never);
+  const series: BarSeries = HAS_SHARED_DATA
+    ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, 20_000)
+    : (undefined as never);
   for (const name of ['sma-cross', 'rsi-reversion', 'bollinger-reversion']) {
     it(`${name}: same fills, same trades, same final cash (oracle: runBacktest on the same bars)`, async () => {
       const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
@@ -25,7 +27,8 @@ describe.skipIf(!HAS_SHARED_DATA)('paper mode equals the backtest of the same ba
         simulated: { fees: percentFee(0.001) },
         source: replaySource(feed, series),
       });
-      const strip = (fs: readonly { price: number; amount: number; side: string; time: number; fee: number }[]) => fs.map((f) => [f.side, f.time, f.price, f.amount, f.fee]);
+      const strip = (fs: readonly { price: number; amount: number; side: string; time: number; fee: number }[]) =>
+        fs.map((f) => [f.side, f.time, f.price, f.amount, f.fee]);
       expect(bot.engine.fills.length).toBeGreaterThan(10);
       expect(strip(bot.engine.fills)).toEqual(strip(bt.fills));
       expect(bot.closedTrades().map((t) => t.pnlNet)).toEqual(bt.trades.map((t) => t.pnlNet));

@@ -7,7 +7,7 @@ import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HAS_SHARED_DATA, dataFile, noteSkip } from '../../../test-support/shared.ts';
+import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, connectExchange } from '../src/index.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity through the exchange simulator');
@@ -23,42 +23,83 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-describe.skipIf(!HAS_SHARED_DATA)('paper mode over the simulator’s WebSocket candles = backtest of the same bars', () => {
-  const N = 400;
-  const series: BarSeries = HAS_SHARED_DATA ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, N) : (undefined as never);
+describe.skipIf(!HAS_SHARED_DATA)(
+  'paper mode over the simulator’s WebSocket candles = backtest of the same bars',
+  () => {
+    const N = 400;
+    const series: BarSeries = HAS_SHARED_DATA
+      ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, N)
+      : (undefined as never);
 
-  it('sma-cross(5,12): identical fills, bar for bar (oracle: runBacktest on the bars the bot saw)', async () => {
-    const bars = Array.from({ length: N }, (_, i) => ({ time: series.time[i]!, open: series.open[i]!, high: series.high[i]!, low: series.low[i]!, close: series.close[i]!, volume: series.volume[i]! }));
-    const sim: ExchangeSim = await startExchangeSim({ markets: [{ symbol: 'BTC/USDT', bars }], startTime: bars[0]!.time });
-    const store = await openStore({ url: `sqlite:${path.join(dir, 'p.db')}` });
-    const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
-    const conn = await connectExchange({ exchange: 'binance', url: sim.httpUrl, botId: 'simpaper', symbols: ['BTC/USDT'], log: () => {}, warmupBars: 0, ccxtOptions: { options: { recvWindow: 59_000 } } });
-    const params = { fast: 5, slow: 12 };
-    const bot = new Bot({ botId: 'simpaper', mode: 'paper', strategy: getStrategy('sma-cross'), params, feeds: [feed], instruments: [defineInstrument({ symbol: 'BTC/USDT' })], store, log: () => {}, paperCash: 10_000, paperFee: 0.001 });
-    await bot.start();
-    const source = conn.candles(feed);
-    const running = bot.run(source);
-    try {
-      await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
-      // Step bar by bar; bar k is emitted (closed) once bar k+1 has opened.
-      for (let k = 1; k < N; k++) {
-        sim.step();
-        await until(() => bot.barsHandled >= k, 10_000, `bar ${k - 1} to be handled`);
+    it('sma-cross(5,12): identical fills, bar for bar (oracle: runBacktest on the bars the bot saw)', async () => {
+      const bars = Array.from({ length: N }, (_, i) => ({
+        time: series.time[i]!,
+        open: series.open[i]!,
+        high: series.high[i]!,
+        low: series.low[i]!,
+        close: series.close[i]!,
+        volume: series.volume[i]!,
+      }));
+      const sim: ExchangeSim = await startExchangeSim({
+        markets: [{ symbol: 'BTC/USDT', bars }],
+        startTime: bars[0]!.time,
+      });
+      const store = await openStore({ url: `sqlite:${path.join(dir, 'p.db')}` });
+      const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
+      const conn = await connectExchange({
+        exchange: 'binance',
+        url: sim.httpUrl,
+        botId: 'simpaper',
+        symbols: ['BTC/USDT'],
+        log: () => {},
+        warmupBars: 0,
+        ccxtOptions: { options: { recvWindow: 59_000 } },
+      });
+      const params = { fast: 5, slow: 12 };
+      const bot = new Bot({
+        botId: 'simpaper',
+        mode: 'paper',
+        strategy: getStrategy('sma-cross'),
+        params,
+        feeds: [feed],
+        instruments: [defineInstrument({ symbol: 'BTC/USDT' })],
+        store,
+        log: () => {},
+        paperCash: 10_000,
+        paperFee: 0.001,
+      });
+      await bot.start();
+      const source = conn.candles(feed);
+      const running = bot.run(source);
+      try {
+        await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
+        // Step bar by bar; bar k is emitted (closed) once bar k+1 has opened.
+        for (let k = 1; k < N; k++) {
+          sim.step();
+          await until(() => bot.barsHandled >= k, 10_000, `bar ${k - 1} to be handled`);
+        }
+      } finally {
+        await source.close();
+        await running;
+        await bot.stop();
+        await conn.close();
+        await sim.close();
       }
-    } finally {
-      await source.close();
-      await running;
-      await bot.stop();
-      await conn.close();
-      await sim.close();
-    }
-    const handled = bot.barsHandled;
-    expect(handled).toBe(N - 1);
-    const bt = runBacktest({ strategy: getStrategy('sma-cross'), params, data: [{ ...feed, series: sliceSeries(series, 0, handled) }], cash: 10_000, fee: 0.001 });
-    const strip = (fs: readonly { side: string; time: number; price: number; amount: number }[]) => fs.map((f) => `${f.side} ${f.time} ${f.price} ${f.amount}`);
-    expect(bt.fills.length).toBeGreaterThan(4);
-    expect(strip(bot.runner.engine.fills)).toEqual(strip(bt.fills));
-    expect(bot.account.cash).toBe(bt.finalCash);
-    await store.close();
-  }, 120_000);
-});
+      const handled = bot.barsHandled;
+      expect(handled).toBe(N - 1);
+      const bt = runBacktest({
+        strategy: getStrategy('sma-cross'),
+        params,
+        data: [{ ...feed, series: sliceSeries(series, 0, handled) }],
+        cash: 10_000,
+        fee: 0.001,
+      });
+      const strip = (fs: readonly { side: string; time: number; price: number; amount: number }[]) =>
+        fs.map((f) => `${f.side} ${f.time} ${f.price} ${f.amount}`);
+      expect(bt.fills.length).toBeGreaterThan(4);
+      expect(strip(bot.runner.engine.fills)).toEqual(strip(bt.fills));
+      expect(bot.account.cash).toBe(bt.finalCash);
+      await store.close();
+    }, 120_000);
+  },
+);

@@ -1,4 +1,4 @@
-import { CrossOver, EMA, defineStrategy } from '@keel/core';
+import { CrossOver, defineStrategy, EMA } from '@keel/core';
 import { z } from 'zod';
 import { allocation } from './common.ts';
 
@@ -15,7 +15,11 @@ export const emaCross = defineStrategy({
     .strict()
     .refine((p) => p.fast < p.slow, { message: 'fast must be smaller than slow', path: ['fast'] }),
   onStart(ctx) {
-    return { fast: ctx.indicator(new EMA(ctx.params.fast)), slow: ctx.indicator(new EMA(ctx.params.slow)), cross: new CrossOver() };
+    return {
+      fast: ctx.indicator(new EMA(ctx.params.fast)),
+      slow: ctx.indicator(new EMA(ctx.params.slow)),
+      cross: new CrossOver(),
+    };
   },
   onBar(ctx, s) {
     const c = s.cross.update(s.fast.value, s.slow.value);

@@ -1,4 +1,4 @@
-import { CrossOver, MACD, defineStrategy } from '@keel/core';
+import { CrossOver, defineStrategy, MACD } from '@keel/core';
 import { z } from 'zod';
 import { allocation } from './common.ts';
 
@@ -16,7 +16,10 @@ export const macdStrategy = defineStrategy({
     .strict()
     .refine((p) => p.fast < p.slow, { message: 'fast must be smaller than slow', path: ['fast'] }),
   onStart(ctx) {
-    return { macd: ctx.indicator(new MACD(ctx.params.fast, ctx.params.slow, ctx.params.signal)), cross: new CrossOver() };
+    return {
+      macd: ctx.indicator(new MACD(ctx.params.fast, ctx.params.slow, ctx.params.signal)),
+      cross: new CrossOver(),
+    };
   },
   onBar(ctx, s) {
     const c = s.cross.update(s.macd.macd, s.macd.signal);

@@ -1,4 +1,4 @@
-import { RSI, defineStrategy } from '@keel/core';
+import { defineStrategy, RSI } from '@keel/core';
 import { z } from 'zod';
 import { allocation } from './common.ts';
 
@@ -14,7 +14,10 @@ export const rsiReversion = defineStrategy({
       allocation,
     })
     .strict()
-    .refine((p) => p.oversold < p.overbought, { message: 'oversold must be smaller than overbought', path: ['oversold'] }),
+    .refine((p) => p.oversold < p.overbought, {
+      message: 'oversold must be smaller than overbought',
+      path: ['oversold'],
+    }),
   onStart(ctx) {
     return { rsi: ctx.indicator(new RSI(ctx.params.period)) };
   },

@@ -1,4 +1,4 @@
-import { CrossOver, SMA, defineStrategy } from '@keel/core';
+import { CrossOver, defineStrategy, SMA } from '@keel/core';
 import { z } from 'zod';
 import { allocation } from './common.ts';
 

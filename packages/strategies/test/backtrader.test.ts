@@ -3,7 +3,7 @@ import path from 'node:path';
 import { type BacktestResult, runBacktest } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { describe, expect, it } from 'vitest';
-import { BACKTRADER_DIR, HAS_SHARED_DATA, dataFile, noteSkip } from '../../../test-support/shared.ts';
+import { BACKTRADER_DIR, dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { getStrategy } from '../src/index.ts';
 
 // Oracle: backtrader 1.9.78.123's own results on the shared Binance files (shared/reference/backtrader).

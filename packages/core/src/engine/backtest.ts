@@ -1,13 +1,13 @@
+import { computeMetrics, type Metrics } from '../metrics/stats.ts';
+import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
 import { SimulatedClock } from '../model/clock.ts';
-import { type Instrument, type InstrumentSpec, defineInstrument } from '../model/instrument.ts';
+import { defineInstrument, type Instrument, type InstrumentSpec } from '../model/instrument.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
 import { Account } from '../portfolio/account.ts';
-import { type Metrics, computeMetrics } from '../metrics/stats.ts';
-import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type AnyStrategy, parseParams } from '../strategy/api.ts';
-import { type FeeModel, type SlippageModel, percentFee } from '../venue/models.ts';
+import { type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
 import { SimulatedVenue } from '../venue/simulated.ts';
 import { Engine, type RiskRule } from './engine.ts';
 import type { EngineEvent } from './events.ts';
@@ -88,7 +88,12 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const primaryInst = instruments[0] as Instrument;
   const startValue = cfg.cash ?? 10_000;
   const account = new Account(cfg.currency ?? primaryInst.quote, startValue);
-  const fees = cfg.feeModel ?? percentFee(cfg.fee ?? 0, { ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}), ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}) });
+  const fees =
+    cfg.feeModel ??
+    percentFee(cfg.fee ?? 0, {
+      ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}),
+      ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}),
+    });
   const venue = new SimulatedVenue([...uniq.values()], account, {
     fees,
     ...(cfg.slippage ? { slippage: cfg.slippage } : {}),
@@ -147,7 +152,14 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     // k-way merge by (close time, feed index): deterministic for any number of feeds.
     const cursors = ranges.map(([a]) => a);
     const feedCursors = cfg.data.map((d) => new SeriesCursor(d.series));
-    const ends = cfg.data.map((d) => (d.timeframe === '1M' ? (t: number) => timeframeEnd('1M', t) : ((m) => (t: number) => t + m)(timeframeMs(d.timeframe))));
+    const ends = cfg.data.map((d) =>
+      d.timeframe === '1M'
+        ? (t: number) => timeframeEnd('1M', t)
+        : (
+            (m) => (t: number) =>
+              t + m
+          )(timeframeMs(d.timeframe)),
+    );
     let k = 0;
     let done = 0;
     const closeAt = (f: number): number => {
@@ -207,7 +219,13 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     params,
     feeds: cfg.data.map((d, i) => {
       const [a, b] = ranges[i] as [number, number];
-      return { symbol: d.symbol, timeframe: d.timeframe, bars: b - a, first: b > a ? (d.series.time[a] as number) : Number.NaN, last: b > a ? (d.series.time[b - 1] as number) : Number.NaN };
+      return {
+        symbol: d.symbol,
+        timeframe: d.timeframe,
+        bars: b - a,
+        first: b > a ? (d.series.time[a] as number) : Number.NaN,
+        last: b > a ? (d.series.time[b - 1] as number) : Number.NaN,
+      };
     }),
     startValue,
     finalValue: primaryLen > 0 ? (values[primaryLen - 1] as number) : startValue,

@@ -1,14 +1,14 @@
 import type { Indicator } from '../indicators/base.ts';
-import { type Bar, type FeedKey, emptyBar, feedId } from '../model/bar.ts';
+import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import type { Clock } from '../model/clock.ts';
-import { type Instrument, checkFilters, roundAmount, roundPrice } from '../model/instrument.ts';
+import { checkFilters, type Instrument, roundAmount, roundPrice } from '../model/instrument.ts';
 import {
   type Fill,
+  isTerminal,
+  newOrderState,
   type OrderEventKind,
   type OrderRequest,
   type OrderState,
-  isTerminal,
-  newOrderState,
   transition,
   validateOrderRequest,
 } from '../model/orders.ts';
@@ -26,13 +26,16 @@ import type {
 } from '../strategy/api.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
-import type { VenueReport, Venue } from '../venue/venue.ts';
+import type { Venue, VenueReport } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
-import { FillLog } from './fill-log.ts';
 import type { EngineEvent } from './events.ts';
+import { FillLog } from './fill-log.ts';
 
 /** A pre-trade risk rule: returns a reason to deny the order, or null. */
-export type RiskRule = (order: OrderRequest, view: { account: Account; price: number; instrument: Instrument }) => string | null;
+export type RiskRule = (
+  order: OrderRequest,
+  view: { account: Account; price: number; instrument: Instrument },
+) => string | null;
 
 export interface EngineOptions {
   clock: Clock;
@@ -51,7 +54,16 @@ export interface EngineOptions {
   risk?: readonly RiskRule[];
   onEvent?: (e: EngineEvent) => void;
   /** A direct hook for every fill, with no object built (the backtest's trade list uses it). */
-  onFill?: (symbol: string, side: 'buy' | 'sell', price: number, amount: number, fee: number, feeAsset: string, time: number, orderId: string) => void;
+  onFill?: (
+    symbol: string,
+    side: 'buy' | 'sell',
+    price: number,
+    amount: number,
+    fee: number,
+    feeAsset: string,
+    time: number,
+    orderId: string,
+  ) => void;
 }
 
 interface FeedSlot {
@@ -111,7 +123,10 @@ export class Engine {
     return this.fillLog.toArray();
   }
   private readonly fillHook: EngineOptions['onFill'];
-  private readonly views = new Map<string, { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }>();
+  private readonly views = new Map<
+    string,
+    { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }
+  >();
 
   constructor(private readonly opts: EngineOptions) {
     this.venue = opts.venue;
@@ -151,7 +166,7 @@ export class Engine {
   /** Index of a supplied feed by its key (drivers address feeds by index). */
   feedIndex(key: FeedKey): number {
     const s = this.slotById.get(feedId(key));
-    if (!s || !s.execution) throw new Error(`No data feed ${feedId(key)}`);
+    if (!s?.execution) throw new Error(`No data feed ${feedId(key)}`);
     return s.index;
   }
 
@@ -252,8 +267,21 @@ export class Engine {
     o.filled = complete ? req.amount : filled;
     o.fee += r.fee;
     this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset);
-    this.fillLog.push(req.id, r.tradeId, req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.liquidity, r.time, req.tag);
-    if (this.fillHook !== undefined) this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id);
+    this.fillLog.push(
+      req.id,
+      r.tradeId,
+      req.symbol,
+      req.side,
+      r.price,
+      r.amount,
+      r.fee,
+      r.feeAsset,
+      r.liquidity,
+      r.time,
+      req.tag,
+    );
+    if (this.fillHook !== undefined)
+      this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id);
     const fillHandler = this.strategy.onFill;
     // The Fill object is only built for whoever reads it (events, the strategy's onFill).
     const fill = this.listening || fillHandler !== undefined ? this.fillLog.get(this.fillLog.length - 1) : undefined;
@@ -262,7 +290,8 @@ export class Engine {
     if (req.ocoGroup !== undefined) {
       // (rare path: allocation is fine here)
       for (const other of this.open.slice()) {
-        if (other !== o && other.request.ocoGroup === req.ocoGroup && other.active) this.opts.venue.cancel(other.request.id, r.time, `OCO: ${req.id} filled`);
+        if (other !== o && other.request.ocoGroup === req.ocoGroup && other.active)
+          this.opts.venue.cancel(other.request.id, r.time, `OCO: ${req.id} filled`);
       }
     }
     if (complete) {
@@ -329,23 +358,100 @@ export class Engine {
     switch (input.type) {
       case 'market':
         // The common case (no options) gets a small object: order history is retained, size matters.
-        if (input.expireAt === undefined && input.postOnly === undefined && input.reduceOnly === undefined && input.tag === undefined && extra.ocoGroup === undefined && extra.parentId === undefined) {
+        if (
+          input.expireAt === undefined &&
+          input.postOnly === undefined &&
+          input.reduceOnly === undefined &&
+          input.tag === undefined &&
+          extra.ocoGroup === undefined &&
+          extra.parentId === undefined
+        ) {
           req = { type: 'market', id, symbol, side, amount, timeInForce: tif };
           break;
         }
-        req = { type: 'market', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId };
+        req = {
+          type: 'market',
+          id,
+          symbol,
+          side,
+          amount,
+          timeInForce: tif,
+          expireAt: input.expireAt,
+          postOnly: input.postOnly,
+          reduceOnly: input.reduceOnly,
+          tag: input.tag,
+          ocoGroup: extra.ocoGroup,
+          parentId: extra.parentId,
+        };
         break;
       case 'limit':
-        req = { type: 'limit', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, price: roundPrice(inst, input.price) };
+        req = {
+          type: 'limit',
+          id,
+          symbol,
+          side,
+          amount,
+          timeInForce: tif,
+          expireAt: input.expireAt,
+          postOnly: input.postOnly,
+          reduceOnly: input.reduceOnly,
+          tag: input.tag,
+          ocoGroup: extra.ocoGroup,
+          parentId: extra.parentId,
+          price: roundPrice(inst, input.price),
+        };
         break;
       case 'stop-market':
-        req = { type: 'stop-market', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, stopPrice: roundPrice(inst, input.stopPrice) };
+        req = {
+          type: 'stop-market',
+          id,
+          symbol,
+          side,
+          amount,
+          timeInForce: tif,
+          expireAt: input.expireAt,
+          postOnly: input.postOnly,
+          reduceOnly: input.reduceOnly,
+          tag: input.tag,
+          ocoGroup: extra.ocoGroup,
+          parentId: extra.parentId,
+          stopPrice: roundPrice(inst, input.stopPrice),
+        };
         break;
       case 'stop-limit':
-        req = { type: 'stop-limit', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, stopPrice: roundPrice(inst, input.stopPrice), price: roundPrice(inst, input.price) };
+        req = {
+          type: 'stop-limit',
+          id,
+          symbol,
+          side,
+          amount,
+          timeInForce: tif,
+          expireAt: input.expireAt,
+          postOnly: input.postOnly,
+          reduceOnly: input.reduceOnly,
+          tag: input.tag,
+          ocoGroup: extra.ocoGroup,
+          parentId: extra.parentId,
+          stopPrice: roundPrice(inst, input.stopPrice),
+          price: roundPrice(inst, input.price),
+        };
         break;
       case 'trailing-stop':
-        req = { type: 'trailing-stop', id, symbol, side, amount, timeInForce: tif, expireAt: input.expireAt, postOnly: input.postOnly, reduceOnly: input.reduceOnly, tag: input.tag, ocoGroup: extra.ocoGroup, parentId: extra.parentId, trail: input.trail };
+        req = {
+          type: 'trailing-stop',
+          id,
+          symbol,
+          side,
+          amount,
+          timeInForce: tif,
+          expireAt: input.expireAt,
+          postOnly: input.postOnly,
+          reduceOnly: input.reduceOnly,
+          tag: input.tag,
+          ocoGroup: extra.ocoGroup,
+          parentId: extra.parentId,
+          trail: input.trail,
+        };
         break;
       default:
         return assertNever(input, 'order input');
@@ -355,10 +461,17 @@ export class Engine {
     const o = newOrderState(req, this.now, decision);
     this.history.push(o);
     this.live.set(id, o);
-    const refPrice = req.type === 'limit' || req.type === 'stop-limit' ? req.price : req.type === 'stop-market' ? req.stopPrice : decision;
+    const refPrice =
+      req.type === 'limit' || req.type === 'stop-limit'
+        ? req.price
+        : req.type === 'stop-market'
+          ? req.stopPrice
+          : decision;
     const reason =
       validateOrderRequest(req) ??
-      (Number.isFinite(refPrice) && (inst.minAmount > 0 || inst.minNotional > 0 || inst.stepSize > 0) ? checkFilters(inst, req.amount, refPrice)?.message ?? null : null) ??
+      (Number.isFinite(refPrice) && (inst.minAmount > 0 || inst.minNotional > 0 || inst.stepSize > 0)
+        ? (checkFilters(inst, req.amount, refPrice)?.message ?? null)
+        : null) ??
       this.checkRisk(req, inst, refPrice);
     if (reason !== null) {
       this.apply(o, 'deny', this.now);
@@ -410,18 +523,20 @@ export class Engine {
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;
     for (const ind of slot.indicators) ind.update(bar);
-    for (const d of slot.derived) d.agg.push(bar, (hb) => {
-      d.slot.last = hb;
-      d.slot.hasLast = true;
-      for (const ind of d.slot.indicators) ind.update(hb);
-    });
+    for (const d of slot.derived)
+      d.agg.push(bar, (hb) => {
+        d.slot.last = hb;
+        d.slot.hasLast = true;
+        for (const ind of d.slot.indicators) ind.update(hb);
+      });
   }
 
   /** An order by client id: open ones by lookup, finished ones from the history. */
   order(id: string): OrderState | undefined {
     const o = this.live.get(id);
     if (o !== undefined) return o;
-    for (let i = this.history.length - 1; i >= 0; i--) if ((this.history[i] as OrderState).request.id === id) return this.history[i];
+    for (let i = this.history.length - 1; i >= 0; i--)
+      if ((this.history[i] as OrderState).request.id === id) return this.history[i];
     return undefined;
   }
 
@@ -472,13 +587,20 @@ export class Engine {
     // Derive from the lowest supplied timeframe of that symbol.
     let base: FeedSlot | undefined;
     for (const s of this.slots) {
-      if (s.execution && s.key.symbol === key.symbol && (!base || timeframeMs(s.key.timeframe) < timeframeMs(base.key.timeframe))) base = s;
+      if (
+        s.execution &&
+        s.key.symbol === key.symbol &&
+        (!base || timeframeMs(s.key.timeframe) < timeframeMs(base.key.timeframe))
+      )
+        base = s;
     }
     if (!base) throw new Error(`No data for ${key.symbol}: supply a ${key.symbol} feed to subscribe to ${feedId(key)}`);
     const baseMs = timeframeMs(base.key.timeframe);
     const ms = timeframeMs(key.timeframe);
     if (key.timeframe !== '1M' && (ms <= baseMs || ms % baseMs !== 0)) {
-      throw new Error(`Cannot build ${feedId(key)} from ${feedId(base.key)}: the timeframe must be a multiple of ${base.key.timeframe}`);
+      throw new Error(
+        `Cannot build ${feedId(key)} from ${feedId(base.key)}: the timeframe must be a multiple of ${base.key.timeframe}`,
+      );
     }
     const slot = this.addSlot(key, false);
     base.derived.push({ slot, agg: new BarAggregator(key.timeframe, baseMs) });
@@ -580,7 +702,8 @@ export class Engine {
       },
       cancel: (id) => engine.cancel(id),
       cancelAll(symbol) {
-        for (const o of engine.open.slice()) if (symbol === undefined || o.request.symbol === symbol) engine.cancel(o.request.id);
+        for (const o of engine.open.slice())
+          if (symbol === undefined || o.request.symbol === symbol) engine.cancel(o.request.id);
       },
       modify(id, changes) {
         const o = engine.live.get(id);
@@ -588,7 +711,13 @@ export class Engine {
         engine.cancel(id);
         const r = o.request;
         const amount = changes.amount ?? r.amount - o.filled;
-        const base = { symbol: r.symbol, side: r.side, amount, timeInForce: r.timeInForce, ...(r.tag !== undefined ? { tag: r.tag } : {}) };
+        const base = {
+          symbol: r.symbol,
+          side: r.side,
+          amount,
+          timeInForce: r.timeInForce,
+          ...(r.tag !== undefined ? { tag: r.tag } : {}),
+        };
         switch (r.type) {
           case 'market':
             return engine.submitInput({ ...base, type: 'market' });
@@ -597,7 +726,12 @@ export class Engine {
           case 'stop-market':
             return engine.submitInput({ ...base, type: 'stop-market', stopPrice: changes.stopPrice ?? r.stopPrice });
           case 'stop-limit':
-            return engine.submitInput({ ...base, type: 'stop-limit', stopPrice: changes.stopPrice ?? r.stopPrice, price: changes.price ?? r.price });
+            return engine.submitInput({
+              ...base,
+              type: 'stop-limit',
+              stopPrice: changes.stopPrice ?? r.stopPrice,
+              price: changes.price ?? r.price,
+            });
           case 'trailing-stop':
             return engine.submitInput({ ...base, type: 'trailing-stop', trail: r.trail });
           default:
@@ -610,14 +744,37 @@ export class Engine {
         const entry =
           b.entryPrice === undefined
             ? engine.submitInput({ type: 'market', side: b.side, amount: b.amount, symbol, tag: b.tag ?? 'entry' })
-            : engine.submitInput({ type: 'limit', side: b.side, amount: b.amount, price: b.entryPrice, symbol, tag: b.tag ?? 'entry' });
+            : engine.submitInput({
+                type: 'limit',
+                side: b.side,
+                amount: b.amount,
+                price: b.entryPrice,
+                symbol,
+                tag: b.tag ?? 'entry',
+              });
         const exit = b.side === 'buy' ? 'sell' : 'buy';
         const takeProfit = engine.submitInput(
-          { type: 'limit', side: exit, amount: b.amount, price: b.takeProfit, symbol, reduceOnly: true, tag: 'take-profit' },
+          {
+            type: 'limit',
+            side: exit,
+            amount: b.amount,
+            price: b.takeProfit,
+            symbol,
+            reduceOnly: true,
+            tag: 'take-profit',
+          },
           { ocoGroup: group, parentId: entry },
         );
         const stopLoss = engine.submitInput(
-          { type: 'stop-market', side: exit, amount: b.amount, stopPrice: b.stopLoss, symbol, reduceOnly: true, tag: 'stop-loss' },
+          {
+            type: 'stop-market',
+            side: exit,
+            amount: b.amount,
+            stopPrice: b.stopLoss,
+            symbol,
+            reduceOnly: true,
+            tag: 'stop-loss',
+          },
           { ocoGroup: group, parentId: entry },
         );
         return { entry, takeProfit, stopLoss };
@@ -648,7 +805,13 @@ export class Engine {
   private recordError(hook: string, e: unknown): void {
     const message = e instanceof Error ? e.message : String(e);
     this.errors.push({ time: this.now, hook, message });
-    this.emitEvent({ type: 'strategy.error', time: this.now, hook, message, ...(e instanceof Error && e.stack ? { stack: e.stack } : {}) });
+    this.emitEvent({
+      type: 'strategy.error',
+      time: this.now,
+      hook,
+      message,
+      ...(e instanceof Error && e.stack ? { stack: e.stack } : {}),
+    });
     if (hook === 'onStart') throw e;
   }
 }

@@ -23,7 +23,19 @@ export class FillLog {
     return this.orderId.length;
   }
 
-  push(orderId: ClientOrderId, tradeId: string, symbol: string, side: OrderSide, price: number, amount: number, fee: number, feeAsset: string, liquidity: Liquidity, time: number, tag: string | undefined): void {
+  push(
+    orderId: ClientOrderId,
+    tradeId: string,
+    symbol: string,
+    side: OrderSide,
+    price: number,
+    amount: number,
+    fee: number,
+    feeAsset: string,
+    liquidity: Liquidity,
+    time: number,
+    tag: string | undefined,
+  ): void {
     this.time.push(time);
     this.price.push(price);
     this.amount.push(amount);

@@ -105,7 +105,15 @@ export class TradeTracker {
     this.add(f.symbol, f.side, f.price, f.amount, feeInQuote, f.time, f.orderId);
   }
 
-  add(symbol: string, side: 'buy' | 'sell', price: number, amount: number, feeInQuote: number, time: number, orderId: string): void {
+  add(
+    symbol: string,
+    side: 'buy' | 'sell',
+    price: number,
+    amount: number,
+    feeInQuote: number,
+    time: number,
+    orderId: string,
+  ): void {
     const signed = side === 'buy' ? amount : -amount;
     let b = this.open.get(symbol);
     let rest = signed;
@@ -169,6 +177,13 @@ export class TradeTracker {
   }
 
   openTrades(): OpenTrade[] {
-    return [...this.open.values()].map((b) => ({ symbol: b.symbol, direction: b.dir > 0 ? 'long' : 'short', entryTime: b.entryTime, entryPrice: b.price, size: b.size, fees: b.fees }));
+    return [...this.open.values()].map((b) => ({
+      symbol: b.symbol,
+      direction: b.dir > 0 ? 'long' : 'short',
+      entryTime: b.entryTime,
+      entryPrice: b.price,
+      size: b.size,
+      fees: b.fees,
+    }));
   }
 }

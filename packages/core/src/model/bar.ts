@@ -32,7 +32,17 @@ export interface BarSeries {
 }
 
 export function emptyBar(): Bar {
-  return { time: Number.NaN, open: Number.NaN, high: Number.NaN, low: Number.NaN, close: Number.NaN, volume: Number.NaN, quoteVolume: Number.NaN, trades: Number.NaN, takerBuyVolume: Number.NaN };
+  return {
+    time: Number.NaN,
+    open: Number.NaN,
+    high: Number.NaN,
+    low: Number.NaN,
+    close: Number.NaN,
+    volume: Number.NaN,
+    quoteVolume: Number.NaN,
+    trades: Number.NaN,
+    takerBuyVolume: Number.NaN,
+  };
 }
 
 /** Copies row i of a series into a reused Bar (allocation-free). */
@@ -64,10 +74,19 @@ export interface BarColumnsInit {
 export function barSeries(init: BarColumnsInit): BarSeries {
   const n = init.time.length;
   for (const k of ['open', 'high', 'low', 'close', 'volume'] as const) {
-    if (init[k].length !== n) throw new Error(`Invalid bar series: column ${k} has ${init[k].length} rows, time has ${n}`);
+    if (init[k].length !== n)
+      throw new Error(`Invalid bar series: column ${k} has ${init[k].length} rows, time has ${n}`);
   }
   const f = (a: ArrayLike<number>): Float64Array => (a instanceof Float64Array ? a : Float64Array.from(a));
-  const base = { length: n, time: f(init.time), open: f(init.open), high: f(init.high), low: f(init.low), close: f(init.close), volume: f(init.volume) };
+  const base = {
+    length: n,
+    time: f(init.time),
+    open: f(init.open),
+    high: f(init.high),
+    low: f(init.low),
+    close: f(init.close),
+    volume: f(init.volume),
+  };
   return {
     ...base,
     ...(init.quoteVolume ? { quoteVolume: f(init.quoteVolume) } : {}),

@@ -1,4 +1,4 @@
-import type { Symbol } from '../util/brand.ts';
+import type { MarketSymbol } from '../util/brand.ts';
 
 export type MarketKind = 'spot' | 'perpetual';
 
@@ -7,7 +7,7 @@ export type MarketKind = 'spot' | 'perpetual';
  * are rounded to tick and step explicitly at the order boundary (see roundPrice / roundAmount).
  */
 export interface Instrument {
-  readonly symbol: Symbol;
+  readonly symbol: MarketSymbol;
   readonly base: string;
   readonly quote: string;
   readonly kind: MarketKind;
@@ -47,7 +47,7 @@ export function defineInstrument(spec: InstrumentSpec): Instrument {
     }
   }
   return {
-    symbol: spec.symbol as Symbol,
+    symbol: spec.symbol as MarketSymbol,
     base,
     quote,
     kind,
@@ -100,13 +100,23 @@ export type FilterViolation =
 
 /** Checks an order against the exchange filters after rounding; null when it passes. */
 export function checkFilters(inst: Instrument, amount: number, price: number): FilterViolation | null {
-  if (!(amount > 0)) return { rule: 'non-positive', message: `amount ${amount} is not positive after rounding to step ${inst.stepSize}` };
+  if (!(amount > 0))
+    return {
+      rule: 'non-positive',
+      message: `amount ${amount} is not positive after rounding to step ${inst.stepSize}`,
+    };
   if (amount < inst.minAmount) {
-    return { rule: 'min-amount', message: `amount ${amount} is below the minimum ${inst.minAmount} for ${inst.symbol}` };
+    return {
+      rule: 'min-amount',
+      message: `amount ${amount} is below the minimum ${inst.minAmount} for ${inst.symbol}`,
+    };
   }
   const notional = amount * price * inst.contractSize;
   if (notional < inst.minNotional) {
-    return { rule: 'min-notional', message: `notional ${notional} is below the minimum ${inst.minNotional} ${inst.quote} for ${inst.symbol}` };
+    return {
+      rule: 'min-notional',
+      message: `notional ${notional} is below the minimum ${inst.minNotional} ${inst.quote} for ${inst.symbol}`,
+    };
   }
   return null;
 }

@@ -4,7 +4,9 @@ export type OrderSide = 'buy' | 'sell';
 export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'GTD';
 export type Liquidity = 'maker' | 'taker';
 
-export type TrailingOffset = { readonly kind: 'amount'; readonly value: number } | { readonly kind: 'percent'; readonly value: number };
+export type TrailingOffset =
+  | { readonly kind: 'amount'; readonly value: number }
+  | { readonly kind: 'percent'; readonly value: number };
 
 interface OrderCommon {
   readonly id: ClientOrderId;
@@ -28,7 +30,11 @@ interface OrderCommon {
 export type MarketOrder = OrderCommon & { readonly type: 'market' };
 export type LimitOrder = OrderCommon & { readonly type: 'limit'; readonly price: number };
 export type StopMarketOrder = OrderCommon & { readonly type: 'stop-market'; readonly stopPrice: number };
-export type StopLimitOrder = OrderCommon & { readonly type: 'stop-limit'; readonly stopPrice: number; readonly price: number };
+export type StopLimitOrder = OrderCommon & {
+  readonly type: 'stop-limit';
+  readonly stopPrice: number;
+  readonly price: number;
+};
 export type TrailingStopOrder = OrderCommon & { readonly type: 'trailing-stop'; readonly trail: TrailingOffset };
 
 /** What a strategy (or a user) asks for. Discriminated on `type`. */
@@ -65,7 +71,13 @@ export const ORDER_EVENTS = [
 ] as const;
 export type OrderEventKind = (typeof ORDER_EVENTS)[number];
 
-export const TERMINAL_STATUSES: ReadonlySet<OrderStatus> = new Set(['denied', 'rejected', 'filled', 'cancelled', 'expired']);
+export const TERMINAL_STATUSES: ReadonlySet<OrderStatus> = new Set([
+  'denied',
+  'rejected',
+  'filled',
+  'cancelled',
+  'expired',
+]);
 
 export function isTerminal(s: OrderStatus): boolean {
   return TERMINAL_STATUSES.has(s);
@@ -216,7 +228,8 @@ export function validateOrderRequest(r: OrderRequest): string | null {
       return r.price > 0 ? null : `limit price must be > 0, got ${r.price}`;
     case 'trailing-stop':
       if (!(r.trail.value > 0)) return `trailing offset must be > 0, got ${r.trail.value}`;
-      if (r.trail.kind === 'percent' && r.trail.value >= 100) return `trailing percent must be < 100, got ${r.trail.value}`;
+      if (r.trail.kind === 'percent' && r.trail.value >= 100)
+        return `trailing percent must be < 100, got ${r.trail.value}`;
       return null;
   }
 }

@@ -1,6 +1,21 @@
 /** Bar timeframes in ccxt/Binance notation. '1M' is one calendar month, '1w' starts on Monday UTC. */
 export const TIMEFRAMES = [
-  '1s', '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M',
+  '1s',
+  '1m',
+  '3m',
+  '5m',
+  '15m',
+  '30m',
+  '1h',
+  '2h',
+  '4h',
+  '6h',
+  '8h',
+  '12h',
+  '1d',
+  '3d',
+  '1w',
+  '1M',
 ] as const;
 export type Timeframe = (typeof TIMEFRAMES)[number];
 

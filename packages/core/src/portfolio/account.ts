@@ -47,14 +47,23 @@ export class Account {
     readonly currency: string,
     initialCash: number,
   ) {
-    if (!(initialCash >= 0 && Number.isFinite(initialCash))) throw new Error(`Invalid starting cash ${initialCash}: must be a finite number >= 0`);
+    if (!(initialCash >= 0 && Number.isFinite(initialCash)))
+      throw new Error(`Invalid starting cash ${initialCash}: must be a finite number >= 0`);
     this.cash = initialCash;
   }
 
   position(inst: Instrument): Position {
     let p = this.bySymbol.get(inst.symbol);
     if (!p) {
-      p = { instrument: inst, size: 0, avgPrice: Number.NaN, realizedPnl: 0, lastPrice: Number.NaN, margin: 0, leverage: 1 };
+      p = {
+        instrument: inst,
+        size: 0,
+        avgPrice: Number.NaN,
+        realizedPnl: 0,
+        lastPrice: Number.NaN,
+        margin: 0,
+        leverage: 1,
+      };
       this.bySymbol.set(inst.symbol, p);
       this.positions.push(p);
     }
@@ -78,7 +87,14 @@ export class Account {
    * Applies one execution. `fee` is in `feeAsset`: the quote/settle asset comes out of that balance;
    * the base asset comes out of the position (you receive less of what you bought).
    */
-  applyFill(inst: Instrument, side: OrderSide, price: number, amount: number, fee: number, feeAsset: string): FillResult {
+  applyFill(
+    inst: Instrument,
+    side: OrderSide,
+    price: number,
+    amount: number,
+    fee: number,
+    feeAsset: string,
+  ): FillResult {
     const pos = this.position(inst);
     const delta = side === 'buy' ? amount : -amount;
     const wasFlat = pos.size === 0;
@@ -87,7 +103,7 @@ export class Account {
     let realized = 0;
     let closedSize = 0;
     const s = pos.size;
-    if (s === 0 || (s > 0) === (delta > 0)) {
+    if (s === 0 || s > 0 === delta > 0) {
       // Opening or increasing.
       if (!perp) this.adjust(settle, -((delta * price) / 1.0) * inst.contractSize);
       pos.avgPrice = s === 0 ? price : (s * pos.avgPrice + delta * price) / (s + delta);
@@ -100,7 +116,7 @@ export class Account {
       realized = closed * (price - e) * 1.0 * inst.contractSize;
       closedSize = closeAbs;
       if (perp) this.adjust(settle, realized);
-      else this.adjust(settle, (closed * e) / 1.0 * inst.contractSize + realized);
+      else this.adjust(settle, ((closed * e) / 1.0) * inst.contractSize + realized);
       pos.realizedPnl += realized;
       const rest = delta + closed; // what remains of the order after closing (reversal)
       pos.size = s - closed;
@@ -159,7 +175,8 @@ export class Account {
 
   private convert(amount: number, asset: string, rate?: (asset: string) => number): number {
     if (asset === this.currency) return amount;
-    if (!rate) throw new Error(`Cannot value ${asset} in ${this.currency}: no ${asset}/${this.currency} market to price it`);
+    if (!rate)
+      throw new Error(`Cannot value ${asset} in ${this.currency}: no ${asset}/${this.currency} market to price it`);
     return amount * rate(asset);
   }
 

@@ -1,7 +1,7 @@
 import type { Indicator } from '../indicators/base.ts';
 import type { Bar, FeedKey } from '../model/bar.ts';
 import type { Instrument } from '../model/instrument.ts';
-import type { Fill, OrderRequest, OrderSide, OrderState, TimeInForce, TrailingOffset } from '../model/orders.ts';
+import type { Fill, OrderSide, OrderState, TimeInForce, TrailingOffset } from '../model/orders.ts';
 import type { Timeframe } from '../model/timeframe.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 
@@ -10,7 +10,11 @@ import type { ClientOrderId } from '../util/brand.ts';
  * the core keeps zero dependencies.
  */
 export interface ParamsSchema<P> {
-  safeParse(input: unknown): { success: true; data: P } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+  safeParse(
+    input: unknown,
+  ):
+    | { success: true; data: P }
+    | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
 }
 
 export class InvalidParamsError extends Error {
@@ -18,7 +22,9 @@ export class InvalidParamsError extends Error {
     readonly strategy: string,
     readonly issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
   ) {
-    super(`Invalid parameters for strategy "${strategy}": ${issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(params)'}: ${i.message}`).join('; ')}`);
+    super(
+      `Invalid parameters for strategy "${strategy}": ${issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(params)'}: ${i.message}`).join('; ')}`,
+    );
     this.name = 'InvalidParamsError';
   }
 }
@@ -127,7 +133,8 @@ export interface StrategyDefinition<P, S> {
 export type AnyStrategy = StrategyDefinition<any, any>;
 
 export function defineStrategy<P, S>(def: StrategyDefinition<P, S>): StrategyDefinition<P, S> {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name)) throw new Error(`Strategy name "${def.name}" must be kebab-case (a-z, 0-9, -)`);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(def.name))
+    throw new Error(`Strategy name "${def.name}" must be kebab-case (a-z, 0-9, -)`);
   return def;
 }
 

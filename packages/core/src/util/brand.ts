@@ -7,10 +7,10 @@ export type VenueOrderId = Brand<string, 'VenueOrderId'>;
 export type TradeId = Brand<string, 'TradeId'>;
 export type StrategyId = Brand<string, 'StrategyId'>;
 /** A market symbol in ccxt's unified form, e.g. "BTC/USDT" or "BTC/USDT:USDT". */
-export type Symbol = Brand<string, 'Symbol'>;
+export type MarketSymbol = Brand<string, 'MarketSymbol'>;
 
 export const ClientOrderId = (s: string): ClientOrderId => s as ClientOrderId;
 export const VenueOrderId = (s: string): VenueOrderId => s as VenueOrderId;
 export const TradeId = (s: string): TradeId => s as TradeId;
 export const StrategyId = (s: string): StrategyId => s as StrategyId;
-export const Symbol = (s: string): Symbol => s as Symbol;
+export const MarketSymbol = (s: string): MarketSymbol => s as MarketSymbol;

@@ -50,7 +50,8 @@ export function fixedBpsSlippage(bps: number): SlippageModel {
  * (the rest stays working: partial fills), and the price moves by impact * share^2.
  */
 export function volumeShareSlippage(participation = 0.025, impact = 0.1): SlippageModel {
-  if (!(participation > 0 && participation <= 1)) throw new Error(`participation must be in (0, 1], got ${participation}`);
+  if (!(participation > 0 && participation <= 1))
+    throw new Error(`participation must be in (0, 1], got ${participation}`);
   return {
     capacity: (bar) => bar.volume * participation,
     price(side, p, amount, bar) {

@@ -1,10 +1,10 @@
 import type { Bar } from '../model/bar.ts';
 import type { Instrument } from '../model/instrument.ts';
-import { type OrderState, isTerminal, remaining } from '../model/orders.ts';
+import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
-import { type FeeModel, type SlippageModel, barPath, noSlippage, percentFee } from './models.ts';
+import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
 import type { ReportSink, Venue } from './venue.ts';
 
 export interface SimulatedVenueOptions {
@@ -76,7 +76,8 @@ export class SimulatedVenue implements Venue {
     this.slippage = opts.slippage ?? noSlippage;
     this.latencyBars = opts.latencyBars ?? 1;
     this.latencyMs = opts.latencyMs ?? 0;
-    if (!(Number.isInteger(this.latencyBars) && this.latencyBars >= 1)) throw new Error(`latencyBars must be an integer >= 1, got ${opts.latencyBars}`);
+    if (!(Number.isInteger(this.latencyBars) && this.latencyBars >= 1))
+      throw new Error(`latencyBars must be an integer >= 1, got ${opts.latencyBars}`);
     if (!(this.latencyMs >= 0)) throw new Error(`latencyMs must be >= 0, got ${opts.latencyMs}`);
     this.submissionCheck = opts.submissionCheck ?? true;
     this.allowShortSpot = opts.allowShortSpot ?? false;
@@ -89,10 +90,21 @@ export class SimulatedVenue implements Venue {
   submit(order: OrderState, now: number): void {
     const book = this.books.get(order.request.symbol);
     if (!book) {
-      this.sink({ type: 'rejected', id: order.request.id, time: now, reason: `unknown market ${order.request.symbol}` });
+      this.sink({
+        type: 'rejected',
+        id: order.request.id,
+        time: now,
+        reason: `unknown market ${order.request.symbol}`,
+      });
       return;
     }
-    const w: Working = { order, fromBar: book.barsSeen + this.latencyBars - 1, fromTime: now + this.latencyMs, accepted: false, anchor: Number.NaN };
+    const w: Working = {
+      order,
+      fromBar: book.barsSeen + this.latencyBars - 1,
+      fromTime: now + this.latencyMs,
+      accepted: false,
+      anchor: Number.NaN,
+    };
     book.working.push(w);
     this.byId.set(order.request.id, { book, w });
   }
@@ -151,7 +163,12 @@ export class SimulatedVenue implements Venue {
         }
         if (r.type === 'limit' && r.postOnly && (r.side === 'buy' ? bar.open <= r.price : bar.open >= r.price)) {
           this.remove(book, w);
-          this.sink({ type: 'rejected', id: r.id, time: now, reason: `post-only limit ${r.side} at ${r.price} would take liquidity (open ${bar.open})` });
+          this.sink({
+            type: 'rejected',
+            id: r.id,
+            time: now,
+            reason: `post-only limit ${r.side} at ${r.price} would take liquidity (open ${bar.open})`,
+          });
           continue;
         }
         w.accepted = true;
@@ -162,7 +179,12 @@ export class SimulatedVenue implements Venue {
       if (hit) hits.push(hit);
       else if (arriving && (r.timeInForce === 'IOC' || r.timeInForce === 'FOK')) {
         this.remove(book, w);
-        this.sink({ type: 'cancelled', id: r.id, time: now, reason: `${r.timeInForce} order not marketable at the open` });
+        this.sink({
+          type: 'cancelled',
+          id: r.id,
+          time: now,
+          reason: `${r.timeInForce} order not marketable at the open`,
+        });
       }
     }
     if (hits.length === 0) return;
@@ -178,7 +200,12 @@ export class SimulatedVenue implements Venue {
         const closable = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
         if (closable <= 0) {
           this.remove(book, h.w);
-          this.sink({ type: 'cancelled', id: r.id, time: now, reason: 'reduce-only order would open a position: nothing to reduce' });
+          this.sink({
+            type: 'cancelled',
+            id: r.id,
+            time: now,
+            reason: 'reduce-only order would open a position: nothing to reduce',
+          });
           continue;
         }
         amount = Math.min(amount, closable);
@@ -186,7 +213,12 @@ export class SimulatedVenue implements Venue {
       if (amount > capacity) {
         if (r.timeInForce === 'FOK') {
           this.remove(book, h.w);
-          this.sink({ type: 'cancelled', id: r.id, time: now, reason: `FOK: only ${capacity} of ${amount} available in this bar's volume` });
+          this.sink({
+            type: 'cancelled',
+            id: r.id,
+            time: now,
+            reason: `FOK: only ${capacity} of ${amount} available in this bar's volume`,
+          });
           continue;
         }
         amount = capacity;
@@ -217,7 +249,12 @@ export class SimulatedVenue implements Venue {
         liquidity,
       });
       if (done && r.reduceOnly && remaining(o) > 0 && !isTerminal(o.status)) {
-        this.sink({ type: 'cancelled', id: r.id, time: now, reason: 'reduce-only remainder cancelled: position is closed' });
+        this.sink({
+          type: 'cancelled',
+          id: r.id,
+          time: now,
+          reason: 'reduce-only remainder cancelled: position is closed',
+        });
       }
     }
   }
@@ -240,12 +277,19 @@ export class SimulatedVenue implements Venue {
     }
     if (inst.kind === 'spot' && !this.allowShortSpot && !r.reduceOnly) {
       const pos = this.account.find(r.symbol)?.size ?? 0;
-      if (r.amount > pos * (1 + 1e-12)) return `insufficient ${inst.base}: selling ${r.amount}, holding ${pos} (spot cannot go short)`;
+      if (r.amount > pos * (1 + 1e-12))
+        return `insufficient ${inst.base}: selling ${r.amount}, holding ${pos} (spot cannot go short)`;
     }
     return null;
   }
 
-  private checkAtFill(inst: Instrument, side: 'buy' | 'sell', price: number, amount: number, fee: number): string | null {
+  private checkAtFill(
+    inst: Instrument,
+    side: 'buy' | 'sell',
+    price: number,
+    amount: number,
+    fee: number,
+  ): string | null {
     if (side !== 'buy' || inst.kind === 'perpetual') return null;
     const pos = this.account.find(inst.symbol)?.size ?? 0;
     if (pos < 0) return null;
@@ -273,7 +317,9 @@ export class SimulatedVenue implements Venue {
         return { w, pos: t.pos, price: t.price, maker: false };
       }
       case 'stop-limit': {
-        const t = w.order.triggered ? { pos: 0, price: path[0] as number, seg: 0 } : stopTrigger(path, buy, r.stopPrice);
+        const t = w.order.triggered
+          ? { pos: 0, price: path[0] as number, seg: 0 }
+          : stopTrigger(path, buy, r.stopPrice);
         if (!t) return null;
         if (!w.order.triggered) this.sink({ type: 'triggered', id: r.id, time: now });
         // After the trigger it is a limit order for the rest of the path.
@@ -291,7 +337,13 @@ export class SimulatedVenue implements Venue {
     if (r.type !== 'trailing-stop') return null;
     const off = r.trail;
     const level = (anchor: number): number =>
-      off.kind === 'amount' ? (buy ? anchor + off.value : anchor - off.value) : buy ? anchor * (1 + off.value / 100) : anchor * (1 - off.value / 100);
+      off.kind === 'amount'
+        ? buy
+          ? anchor + off.value
+          : anchor - off.value
+        : buy
+          ? anchor * (1 + off.value / 100)
+          : anchor * (1 - off.value / 100);
     if (Number.isNaN(w.anchor)) w.anchor = path[0] as number;
     let prev = path[0] as number;
     // Gap through the stop at the open.
@@ -329,15 +381,29 @@ function stopTrigger(path: Float64Array, buy: boolean, stop: number): { pos: num
  * = taker at that price; otherwise it rests and fills at its limit as maker when price reaches it
  * (or at the open if a later bar gaps through it, as backtrader).
  */
-function limitHit(w: Working, path: Float64Array, fromPos: number, fromPrice: number, buy: boolean, limit: number, arriving: boolean): Hit | null {
-  if (buy ? fromPrice <= limit : fromPrice >= limit) return { w, pos: fromPos, price: fromPrice, maker: !arriving && fromPos === 0 };
+function limitHit(
+  w: Working,
+  path: Float64Array,
+  fromPos: number,
+  fromPrice: number,
+  buy: boolean,
+  limit: number,
+  arriving: boolean,
+): Hit | null {
+  if (buy ? fromPrice <= limit : fromPrice >= limit)
+    return { w, pos: fromPos, price: fromPrice, maker: !arriving && fromPos === 0 };
   const startSeg = Math.floor(fromPos);
   let prev = fromPrice;
   for (let k = startSeg; k < 3; k++) {
     const b = path[k + 1] as number;
     if (buy ? b <= limit && prev > limit : b >= limit && prev < limit) {
       const frac = (limit - prev) / (b - prev);
-      return { w, pos: k + (k === startSeg ? fromPos - startSeg + (1 - (fromPos - startSeg)) * frac : frac), price: limit, maker: true };
+      return {
+        w,
+        pos: k + (k === startSeg ? fromPos - startSeg + (1 - (fromPos - startSeg)) * frac : frac),
+        price: limit,
+        maker: true,
+      };
     }
     prev = b;
   }

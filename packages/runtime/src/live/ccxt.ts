@@ -1,15 +1,15 @@
 import { Agent } from 'node:http';
 import type { FeedKey, Instrument, OrderRequest, OrderStatus } from '@keel/core';
 import {
+  createCcxtClient,
+  ExchangeGateway,
   type ExchangeGateway as Gateway,
   type ExchangeOrder as GwOrder,
-  ExchangeGateway,
   OrderTracker,
-  createCcxtClient,
   watchCandles,
 } from '@keel/exchange';
 import type { Logger } from '../bot.ts';
-import { copyBar, type BarEvent, type BarSource } from '../sources.ts';
+import { type BarEvent, type BarSource, copyBar } from '../sources.ts';
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface ConnectOptions {
@@ -136,14 +136,22 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     ...(o.url?.startsWith('http://') ? { httpAgent: new Agent({ keepAlive: false }) } : {}),
     ...(o.apiKey ? { apiKey: o.apiKey, secret: o.secret } : {}),
     ...o.ccxtOptions,
-    options: { ...((urls as { options?: object }).options ?? {}), ...((o.ccxtOptions?.options as object | undefined) ?? {}) },
+    options: {
+      ...((urls as { options?: object }).options ?? {}),
+      ...((o.ccxtOptions?.options as object | undefined) ?? {}),
+    },
   });
   const gw = new ExchangeGateway(client, {
     ...o.gateway,
     onEvent: (e) => {
-      if (e.type === 'retry') o.log('warn', `${e.method} failed (${e.error.kind}: ${e.error.message}); retry ${e.attempt + 1} in ${e.delayMs} ms`);
+      if (e.type === 'retry')
+        o.log(
+          'warn',
+          `${e.method} failed (${e.error.kind}: ${e.error.message}); retry ${e.attempt + 1} in ${e.delayMs} ms`,
+        );
       else if (e.type === 'breaker-open') o.log('warn', `${e.endpoint} circuit open: ${e.method} not sent`);
-      else if (e.type === 'create-in-doubt') o.log('warn', `order ${e.clientOrderId} create in doubt (${e.error.message}): looking it up by client id`);
+      else if (e.type === 'create-in-doubt')
+        o.log('warn', `order ${e.clientOrderId} create in doubt (${e.error.message}): looking it up by client id`);
       o.gateway?.onEvent?.(e);
     },
   });
@@ -185,7 +193,14 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     },
     async fetchTrades(symbol, since) {
       const trades = (await gw.fetchMyTrades(symbol, since)) as unknown as CcxtTradeLike[];
-      return trades.map((t) => toPortTrade({ ...t, ...(t.order && venueToClient.has(t.order) ? { clientOrderId: venueToClient.get(t.order) } : {}) })).filter((t): t is ExchangeTrade => t !== undefined);
+      return trades
+        .map((t) =>
+          toPortTrade({
+            ...t,
+            ...(t.order && venueToClient.has(t.order) ? { clientOrderId: venueToClient.get(t.order) } : {}),
+          }),
+        )
+        .filter((t): t is ExchangeTrade => t !== undefined);
     },
     async fetchBalances() {
       const rows = await gw.fetchBalance();
@@ -197,7 +212,19 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         clientIdOf: (v) => venueToClient.get(v) as never,
         onOrder: (x) => h.onOrder(remember(x)),
         onFill: (f) =>
-          h.onTrade({ tradeId: f.tradeId, clientOrderId: f.orderId, venueOrderId: '', symbol: f.symbol, side: f.side, price: f.price, amount: f.amount, fee: f.fee, feeAsset: f.feeAsset, liquidity: f.liquidity, time: f.time }),
+          h.onTrade({
+            tradeId: f.tradeId,
+            clientOrderId: f.orderId,
+            venueOrderId: '',
+            symbol: f.symbol,
+            side: f.side,
+            price: f.price,
+            amount: f.amount,
+            fee: f.fee,
+            feeAsset: f.feeAsset,
+            liquidity: f.liquidity,
+            time: f.time,
+          }),
         ...(o.pollMs ? { pollMs: o.pollMs } : {}),
         onError: (e) => h.onError(e instanceof Error ? e : new Error(String(e))),
       });
@@ -231,7 +258,21 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
             const hist = rows.slice(0, -1); // the last row is still forming
             for (const r of hist) {
               if (closed) return;
-              yield { feed, warmup: true, bar: { time: r[0] as number, open: r[1] as number, high: r[2] as number, low: r[3] as number, close: r[4] as number, volume: r[5] as number, quoteVolume: Number.NaN, trades: Number.NaN, takerBuyVolume: Number.NaN } };
+              yield {
+                feed,
+                warmup: true,
+                bar: {
+                  time: r[0] as number,
+                  open: r[1] as number,
+                  high: r[2] as number,
+                  low: r[3] as number,
+                  close: r[4] as number,
+                  volume: r[5] as number,
+                  quoteVolume: Number.NaN,
+                  trades: Number.NaN,
+                  takerBuyVolume: Number.NaN,
+                },
+              };
             }
             const lastHist = hist[hist.length - 1];
             if (lastHist) resumeAfter = lastHist[0] as number;
@@ -243,7 +284,11 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
             signal: ctl.signal,
             ...(o.staleAfterMs !== undefined ? { staleAfterMs: o.staleAfterMs } : {}),
             ...(o.reconnectMaxMs !== undefined ? { reconnect: { maxMs: o.reconnectMaxMs } } : {}),
-            onReconnect: (reason, attempt) => o.log('warn', `candle stream ${feed.symbol} ${feed.timeframe} reconnecting (${reason}), attempt ${attempt}`),
+            onReconnect: (reason, attempt) =>
+              o.log(
+                'warn',
+                `candle stream ${feed.symbol} ${feed.timeframe} reconnecting (${reason}), attempt ${attempt}`,
+              ),
           })) {
             if (closed) return;
             yield { feed, bar: copyBar(b), receivedAt: performance.now() };

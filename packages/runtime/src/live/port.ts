@@ -59,5 +59,9 @@ export interface LiveExchange {
   fetchTrades(symbol: string, since: number): Promise<ExchangeTrade[]>;
   fetchBalances(): Promise<Record<string, ExchangeBalance>>;
   /** Streams order updates and executions (user data stream, REST polling as fallback). */
-  watchExecutions(handlers: { onOrder(o: ExchangeOrder): void; onTrade(t: ExchangeTrade): void; onError(e: Error): void }): () => Promise<void>;
+  watchExecutions(handlers: {
+    onOrder(o: ExchangeOrder): void;
+    onTrade(t: ExchangeTrade): void;
+    onError(e: Error): void;
+  }): () => Promise<void>;
 }

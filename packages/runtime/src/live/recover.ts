@@ -1,4 +1,4 @@
-import { type Fill, type OrderState, isTerminal, transition } from '@keel/core';
+import { type Fill, isTerminal, type OrderState, transition } from '@keel/core';
 import type { Store } from '@keel/store';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 
@@ -39,7 +39,10 @@ export interface RecoverOptions {
   readonly unknownOrders: UnknownOrderPolicy;
   readonly now: () => number;
   /** Recomputes the position after recovered fills (the runtime's account arithmetic). */
-  readonly onRecoveredFill: (fill: Fill, order: OrderState) => { symbol: string; size: number; avgPrice: number; realizedPnl: number } | undefined;
+  readonly onRecoveredFill: (
+    fill: Fill,
+    order: OrderState,
+  ) => { symbol: string; size: number; avgPrice: number; realizedPnl: number } | undefined;
 }
 
 /**
@@ -73,15 +76,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const id = order.request.id;
     const eo = await exchange.fetchOrder(id, order.request.symbol);
     if (!eo) {
-      const closed = close(order, 'cancel', 'the exchange has no such order: it never arrived (not resent; the signal is stale)', o.now());
+      const closed = close(
+        order,
+        'cancel',
+        'the exchange has no such order: it never arrived (not resent; the signal is stale)',
+        o.now(),
+      );
       await store.orders.upsert(botId, closed);
       await store.events.append(botId, 'reconcile.order-never-reached-exchange', { id });
       actions.push({ kind: 'order-never-reached-exchange', detail: id });
       continue;
     }
     // Apply every execution of this order that the store does not have yet.
-    const trades = (await tradesOf(order.request.symbol)).filter((t) => t.clientOrderId === id || (eo.venueOrderId && t.venueOrderId === eo.venueOrderId));
-    let cur = { ...order, venueOrderId: (eo.venueOrderId || order.venueOrderId) as OrderState['venueOrderId'] } as OrderState;
+    const trades = (await tradesOf(order.request.symbol)).filter(
+      (t) => t.clientOrderId === id || (eo.venueOrderId && t.venueOrderId === eo.venueOrderId),
+    );
+    let cur = {
+      ...order,
+      venueOrderId: (eo.venueOrderId || order.venueOrderId) as OrderState['venueOrderId'],
+    } as OrderState;
     if (cur.status === 'submitted') cur.status = transition(cur.status, 'accept');
     for (const t of trades) {
       if (known.has(t.tradeId)) continue;
@@ -97,9 +110,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         fee: cur.fee + t.fee,
         updatedAt: t.time,
       };
-      const fill: Fill = { orderId: cur.request.id, tradeId: t.tradeId, symbol: t.symbol, side: t.side, price: t.price, amount: t.amount, fee: t.fee, feeAsset: t.feeAsset, liquidity: t.liquidity, time: t.time, ...(cur.request.tag ? { tag: cur.request.tag } : {}) };
+      const fill: Fill = {
+        orderId: cur.request.id,
+        tradeId: t.tradeId,
+        symbol: t.symbol,
+        side: t.side,
+        price: t.price,
+        amount: t.amount,
+        fee: t.fee,
+        feeAsset: t.feeAsset,
+        liquidity: t.liquidity,
+        time: t.time,
+        ...(cur.request.tag ? { tag: cur.request.tag } : {}),
+      };
       const position = o.onRecoveredFill(fill, cur);
-      await store.applyFill(botId, fill, { order: cur, ...(position ? { position } : {}), eventType: 'reconcile.fill-recovered' });
+      await store.applyFill(botId, fill, {
+        order: cur,
+        ...(position ? { position } : {}),
+        eventType: 'reconcile.fill-recovered',
+      });
       actions.push({ kind: 'fill-recovered', detail: `${id} ${t.side} ${t.amount} @ ${t.price} (trade ${t.tradeId})` });
     }
     if (eo.status === 'open') {
@@ -110,10 +139,18 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       continue;
     }
     if (!isTerminal(cur.status)) {
-      cur = close(cur, eo.status === 'expired' ? 'expire' : 'cancel', eo.status === 'closed' ? 'closed on the exchange' : `${eo.status} on the exchange while the bot was down`, o.now());
+      cur = close(
+        cur,
+        eo.status === 'expired' ? 'expire' : 'cancel',
+        eo.status === 'closed' ? 'closed on the exchange' : `${eo.status} on the exchange while the bot was down`,
+        o.now(),
+      );
     }
     await store.orders.upsert(botId, cur);
-    actions.push({ kind: cur.status === 'filled' ? 'order-closed-while-down' : 'order-cancelled-while-down', detail: `${id}: ${cur.status}` });
+    actions.push({
+      kind: cur.status === 'filled' ? 'order-closed-while-down' : 'order-cancelled-while-down',
+      detail: `${id}: ${cur.status}`,
+    });
   }
 
   // Orders on the exchange that the store does not know.
@@ -133,7 +170,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       actions.push({ kind: 'unknown-order-cancelled', detail: `${eo.clientOrderId} (${eo.symbol})` });
       await store.events.append(botId, 'reconcile.unknown-order-cancelled', eo);
     } else {
-      actions.push({ kind: 'unknown-order-flagged', detail: `${eo.clientOrderId} (${eo.symbol}): not placed by this bot; left alone` });
+      actions.push({
+        kind: 'unknown-order-flagged',
+        detail: `${eo.clientOrderId} (${eo.symbol}): not placed by this bot; left alone`,
+      });
       await store.events.append(botId, 'reconcile.unknown-order-flagged', eo);
     }
   }
@@ -144,7 +184,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const ex = balances[b.asset];
     const diff = (ex?.total ?? 0) - b.total;
     if (Math.abs(diff) > 1e-9 * Math.max(1, Math.abs(b.total))) {
-      actions.push({ kind: 'balance-difference', detail: `${b.asset}: stored ${b.total}, exchange ${ex?.total ?? 0} (${diff > 0 ? '+' : ''}${diff})` });
+      actions.push({
+        kind: 'balance-difference',
+        detail: `${b.asset}: stored ${b.total}, exchange ${ex?.total ?? 0} (${diff > 0 ? '+' : ''}${diff})`,
+      });
     }
   }
   await store.events.append(botId, 'reconcile.done', { actions });

@@ -1,4 +1,4 @@
-import { type Bar, type ClientOrderId, type OrderState, type ReportSink, type Venue, isTerminal } from '@keel/core';
+import { type Bar, type ClientOrderId, isTerminal, type OrderState, type ReportSink, type Venue } from '@keel/core';
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface LiveVenueOptions {
@@ -64,7 +64,12 @@ export class LiveVenue implements Venue {
 
   /** Tracks an order restored from the store after a restart (already on the exchange). */
   adopt(order: OrderState, exchangeFilled: number): void {
-    this.tracked.set(order.request.id, { order, accepted: order.status !== 'submitted', exchangeFilled, ...(order.venueOrderId ? { venueOrderId: order.venueOrderId } : {}) });
+    this.tracked.set(order.request.id, {
+      order,
+      accepted: order.status !== 'submitted',
+      exchangeFilled,
+      ...(order.venueOrderId ? { venueOrderId: order.venueOrderId } : {}),
+    });
     if (order.venueOrderId) this.byVenueId.set(order.venueOrderId, order.request.id);
   }
 
@@ -112,7 +117,9 @@ export class LiveVenue implements Venue {
       if (this.opts.knownBefore?.(id)) {
         const existing = await this.ex.fetchOrder(id, order.request.symbol);
         if (existing) {
-          this.opts.log('warn', `order ${id} was already placed before the restart: tracking it, not resending`, { id });
+          this.opts.log('warn', `order ${id} was already placed before the restart: tracking it, not resending`, {
+            id,
+          });
           await this.onOrder(existing);
           await this.fetchMissingTrades(this.tracked.get(id) as Tracked);
           return;
@@ -125,13 +132,22 @@ export class LiveVenue implements Venue {
           return;
         } catch (e) {
           if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
-            this.report({ type: 'rejected', id, time: this.opts.now(), reason: `exchange rejected the order: ${e.message}` });
+            this.report({
+              type: 'rejected',
+              id,
+              time: this.opts.now(),
+              reason: `exchange rejected the order: ${e.message}`,
+            });
             return;
           }
           if (attempt >= (this.opts.maxResolveAttempts ?? 5)) throw e;
           // Outcome unknown or nothing sent: wait, then ask the exchange by client id before
           // anything else. Found: track it. Not found: sending again with the SAME id is safe.
-          this.opts.log('warn', `order ${id}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`, { id });
+          this.opts.log(
+            'warn',
+            `order ${id}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`,
+            { id },
+          );
           await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
           // Only a definite "not found" allows a resend; a failed lookup is retried as a lookup.
           let found: ExchangeOrder | null | undefined;
@@ -149,7 +165,11 @@ export class LiveVenue implements Venue {
     } catch (e) {
       // Still unknown after every attempt: never resend blindly. Reconciliation (on restart, or
       // the tracker's polling) finds the order by its client id.
-      this.opts.log('error', `order ${id} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`, { id });
+      this.opts.log(
+        'error',
+        `order ${id} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
+        { id },
+      );
     }
   }
 
@@ -163,12 +183,20 @@ export class LiveVenue implements Venue {
       this.byVenueId.set(eo.venueOrderId, t.order.request.id);
     }
     t.exchangeFilled = Math.max(t.exchangeFilled, eo.filled);
-    if (!t.accepted && (eo.status === 'open' || eo.status === 'closed' || eo.status === 'canceled' || eo.status === 'expired')) {
+    if (
+      !t.accepted &&
+      (eo.status === 'open' || eo.status === 'closed' || eo.status === 'canceled' || eo.status === 'expired')
+    ) {
       t.accepted = true;
       this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: eo.venueOrderId });
     }
     if (eo.status === 'rejected' && !t.accepted) {
-      this.report({ type: 'rejected', id: t.order.request.id, time: this.opts.now(), reason: 'rejected by the exchange' });
+      this.report({
+        type: 'rejected',
+        id: t.order.request.id,
+        time: this.opts.now(),
+        reason: 'rejected by the exchange',
+      });
       return;
     }
     if (eo.status === 'open') return;
@@ -190,7 +218,8 @@ export class LiveVenue implements Venue {
     const id = t.order.request.id;
     if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
     else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
-    else if (status === 'rejected') this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
+    else if (status === 'rejected')
+      this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
     // 'closed' completes through its last fill.
   }
 

@@ -24,7 +24,7 @@ export function realMinuteBars(n: number): BarSeries {
     volume: new Float64Array(n),
   };
   let k = 0;
-  const t0 = parts[0].time[0]!;
+  const t0 = (parts[0] as BarSeries).time[0] as number;
   while (k < n) {
     for (const p of parts) {
       const take = Math.min(p.length, n - k);

@@ -81,7 +81,7 @@ describe('sim.faults, observed through ccxt', () => {
     await new Promise((r) => setTimeout(r, 100));
     const got: Trade[] = pro.trades['BTC/USDT'] ?? [];
     expect(got.map((t) => t.price)).toEqual([112, 108]);
-    expect(got[0].timestamp!).toBeGreaterThan(got[1].timestamp!);
+    expect(got[0]?.timestamp as number).toBeGreaterThan(got[1]?.timestamp as number);
   });
 
   it('httpErrorBurst: N x 503 -> ExchangeNotAvailable, then normal service', async () => {

@@ -306,12 +306,23 @@ export class Engine {
     for (const c of this.open.slice()) {
       if (c.request.parentId !== parent.request.id || c.active) continue;
       if (amount <= 0) {
-        this.opts.venue.cancel(c.request.id, time, `parent ${parent.request.id} ended unfilled`);
+        this.cancelLocally(c, time, `parent ${parent.request.id} ended unfilled`);
         continue;
       }
       if (amount < c.request.amount) (c as { request: OrderRequest }).request = { ...c.request, amount };
       c.active = true;
+      // Exits reach the venue only now: a live exchange never holds an exit for an entry that
+      // has not filled (client-side bracket emulation, same semantics as the simulated venue).
+      this.opts.venue.submit(c, time);
     }
+  }
+
+  /** An order the venue never received (an inactive bracket exit) is cancelled here. */
+  private cancelLocally(o: OrderState, time: number, reason: string): void {
+    this.apply(o, 'cancel', time);
+    o.reason = reason;
+    if (this.listening) this.emitEvent({ type: 'order.cancelled', time, order: o, reason });
+    this.finish(o);
   }
 
   private apply(o: OrderState, ev: OrderEventKind, time: number): void {
@@ -483,7 +494,7 @@ export class Engine {
     this.apply(o, 'submit', this.now);
     this.open.push(o);
     if (this.listening) this.emitEvent({ type: 'order.submitted', time: this.now, order: o });
-    this.opts.venue.submit(o, this.now);
+    if (o.active) this.opts.venue.submit(o, this.now);
     return id;
   }
 
@@ -548,7 +559,8 @@ export class Engine {
   cancel(id: ClientOrderId): void {
     const o = this.live.get(id);
     if (!o || isTerminal(o.status)) return;
-    this.opts.venue.cancel(id, this.now, 'cancelled by strategy');
+    if (!o.active) this.cancelLocally(o, this.now, 'cancelled by strategy');
+    else this.opts.venue.cancel(id, this.now, 'cancelled by strategy');
   }
 
   // ---- strategy context -----------------------------------------------------------------------

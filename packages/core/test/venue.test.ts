@@ -207,9 +207,19 @@ describe('simulated venue', () => {
 describe('brackets reach the venue only when the entry fills', () => {
   it('an entry that never fills cancels its exits without them ever being working orders', () => {
     const s = bars([up, up, up]);
-    const r = run(s, scripted({ 0: (c) => void c.bracket({ side: 'buy', amount: 1, entryPrice: 50, takeProfit: 120, stopLoss: 40 }), 1: (c) => c.cancelAll() }));
+    const r = run(
+      s,
+      scripted({
+        0: (c) => void c.bracket({ side: 'buy', amount: 1, entryPrice: 50, takeProfit: 120, stopLoss: 40 }),
+        1: (c) => c.cancelAll(),
+      }),
+    );
     expect(r.fills).toHaveLength(0);
-    expect(r.orders.map((o) => `${o.request.tag}:${o.status}`).sort()).toEqual(['entry:cancelled', 'stop-loss:cancelled', 'take-profit:cancelled']);
+    expect(r.orders.map((o) => `${o.request.tag}:${o.status}`).sort()).toEqual([
+      'entry:cancelled',
+      'stop-loss:cancelled',
+      'take-profit:cancelled',
+    ]);
     const sl = r.orders.find((o) => o.request.tag === 'stop-loss')!;
     expect(sl.reason).toMatch(/ended unfilled|cancelled by strategy/);
   });

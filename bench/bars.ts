@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { type BarSeries, barSeries } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { readBarsFile } from '../packages/data/src/csv.ts';
 import { DATA_DIR, HAS_SHARED_DATA } from '../test-support/shared.ts';
 
 /**

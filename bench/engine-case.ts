@@ -7,6 +7,7 @@ import { realMinuteBars } from './bars.ts';
 const [strategy = 'sma-cross', nStr = '1000000'] = process.argv.slice(2);
 const n = Number(nStr);
 const series = realMinuteBars(n);
+const rssAfterLoad = process.memoryUsage().rss / 1048576;
 const params =
   strategy === 'sma-cross'
     ? { fast: 10, slow: 30 }
@@ -48,5 +49,6 @@ process.stdout.write(
     engineFinal: r.finalValue,
     bareFinal: b.finalValue,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
+    rssAfterLoadMb: rssAfterLoad,
   }),
 );

@@ -116,6 +116,11 @@ export class Engine {
   private readonly venue: Venue;
   private readonly setTime: ((t: number) => void) | undefined;
   private readonly hasChildren = new Set<string>();
+  private primarySymbol = '';
+  private primaryView:
+    | { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }
+    | undefined;
+  private primaryPos: Position | undefined;
   /** Events are only built when someone listens (the backtest hot path has no listener). */
   private readonly listening: boolean;
   /** All fills as objects (built on demand from the log). */
@@ -140,6 +145,7 @@ export class Engine {
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
     for (const f of opts.feeds) this.addSlot(f, true);
+    this.primarySymbol = (opts.feeds[0] as FeedKey).symbol;
     opts.venue.connect((r) => this.handleReport(r));
     this.ctx = this.makeContext();
   }
@@ -621,12 +627,32 @@ export class Engine {
 
   /** One reused view object per symbol: reading a position allocates nothing on the hot path. */
   private positionView(symbol: string): PositionView {
+    // Fast path: the primary market (what onBar asks on every bar) needs no map lookups.
+    if (symbol === this.primarySymbol && this.primaryView !== undefined && this.primaryPos !== undefined) {
+      const p = this.primaryPos;
+      const v = this.primaryView;
+      if (p.size === 0) {
+        v.size = 0;
+        v.avgPrice = Number.NaN;
+        v.unrealizedPnl = 0;
+      } else {
+        v.size = p.size;
+        v.avgPrice = p.avgPrice;
+        v.unrealizedPnl = p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
+      }
+      v.realizedPnl = p.realizedPnl;
+      return v;
+    }
     let v = this.views.get(symbol);
     if (v === undefined) {
       v = { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: 0 };
       this.views.set(symbol, v);
     }
     const p = this.opts.account.find(symbol);
+    if (symbol === this.primarySymbol && p !== undefined) {
+      this.primaryView = v;
+      this.primaryPos = p;
+    }
     if (p === undefined || p.size === 0) {
       v.size = 0;
       v.avgPrice = Number.NaN;

@@ -27,6 +27,7 @@ async function engineBench(): Promise<void> {
       engineBarsPerSec: number;
       bareBarsPerSec: number;
       maxRssMb: number;
+      rssAfterLoadMb: number;
       engineTrades: number;
     };
     console.log(

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { TIMEFRAMES, timeframeMs } from '@keel/core';
 import type { SimBar } from './types.ts';
 
 /** Thrown when a candle file cannot be read; the message names the file and the line. */
@@ -96,24 +97,10 @@ export function inferIntervalMs(bars: readonly SimBar[]): number {
   return Number.isFinite(best) ? best : 60_000;
 }
 
-/** Binance kline intervals (spot), in ms. Months are not supported by the sim. */
-export const INTERVAL_MS: Readonly<Record<string, number>> = {
-  '1s': 1_000,
-  '1m': 60_000,
-  '3m': 180_000,
-  '5m': 300_000,
-  '15m': 900_000,
-  '30m': 1_800_000,
-  '1h': 3_600_000,
-  '2h': 7_200_000,
-  '4h': 14_400_000,
-  '6h': 21_600_000,
-  '8h': 28_800_000,
-  '12h': 43_200_000,
-  '1d': 86_400_000,
-  '3d': 259_200_000,
-  '1w': 604_800_000,
-};
+/** Binance kline intervals (spot), in ms: core's timeframes. Months are not supported by the sim. */
+export const INTERVAL_MS: Readonly<Record<string, number>> = Object.fromEntries(
+  TIMEFRAMES.filter((tf) => tf !== '1M').map((tf) => [tf, timeframeMs(tf)]),
+);
 
 /** Open time of the interval bucket holding t. Weeks start on Monday as on Binance. */
 export function bucketStart(t: number, intervalMs: number): number {

@@ -219,6 +219,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     sqlite.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
+    cachePreparedStatements(sqlite);
     db = new Kysely<KeelDb>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     dialect = 'postgres';
@@ -276,6 +277,24 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
         return true;
       }),
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * Kysely prepares every query anew; the repositories issue the same few statements over and over
+ * (the live path writes an order before every request), so prepared statements are kept and
+ * reused. better-sqlite3 statements are reusable once a call has returned.
+ */
+function cachePreparedStatements(sqlite: Database.Database): void {
+  const cache = new Map<string, Database.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  (sqlite as { prepare: (sql: string) => Database.Statement }).prepare = (sql: string) => {
+    let st = cache.get(sql);
+    if (st === undefined) {
+      st = prepare(sql);
+      if (cache.size < 1_000) cache.set(sql, st);
+    }
+    return st;
   };
 }
 

@@ -1,11 +1,12 @@
 // Live-path latency: from the moment a closed bar from the WebSocket reaches Keel to the moment
 // the order request leaves (engine, strategy, risk, journal write-ahead included), against the
 // exchange simulator on loopback with the real ccxt client. Printed by `npm run bench`.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineStrategy } from '@keel/core';
-import { startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { Bot } from './bot.ts';
 import { connectExchange } from './live/ccxt.ts';
@@ -27,27 +28,53 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 }
 
-async function measure(synchronous: 'NORMAL' | 'FULL', n: number): Promise<{ decided: number[]; sent: number[] }> {
-  const T0 = Date.UTC(2024, 0, 1);
-  const bars = Array.from({ length: n + 5 }, (_, i) => ({
-    time: T0 + i * 60_000,
-    open: 40_000 + i,
-    high: 40_010 + i,
-    low: 39_990 + i,
-    close: 40_001 + i,
-    volume: 1_000,
-  }));
+/**
+ * The simulator runs in its own process (`keel exchange-sim`, replaying real 1m candles at
+ * `speed`), so what is timed is Keel's processing, not the simulator sharing our event loop.
+ */
+async function measure(
+  synchronous: 'NORMAL' | 'FULL',
+  n: number,
+  dataFile: string,
+): Promise<{ decided: number[]; sent: number[] }> {
   const key = { apiKey: 'bench', secret: 'bench-secret' };
-  const sim = await startExchangeSim({
-    markets: [{ symbol: 'BTC/USDT', bars }],
-    accounts: [{ ...key, balances: { USDT: 1_000_000 } }],
-    startTime: T0,
-  });
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../apps/cli/bin/keel.js');
+  const sim = spawn(
+    process.execPath,
+    [
+      bin,
+      'exchange-sim',
+      '--data',
+      dataFile,
+      '--port',
+      String(port),
+      '--speed',
+      '1200',
+      '--api-key',
+      key.apiKey,
+      '--secret',
+      key.secret,
+      '--balance',
+      'USDT=10000000',
+      '--participation',
+      '1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`${url}/api/v3/ping`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const dir = mkdtempSync(path.join(tmpdir(), 'keel-lat-'));
   const store = await openStore({ url: `sqlite:${path.join(dir, 'b.db')}`, synchronous });
   const conn = await connectExchange({
     exchange: 'binance',
-    url: sim.httpUrl,
+    url,
     ...key,
     botId: 'lat',
     symbols: ['BTC/USDT'],
@@ -67,7 +94,7 @@ async function measure(synchronous: 'NORMAL' | 'FULL', n: number): Promise<{ dec
     feeds: [feed],
     instruments: [await conn.instrument('BTC/USDT')],
     store,
-    log: (l, m) => process.env.KEEL_BENCH_DEBUG && console.error(l, m),
+    log: () => {},
     exchange: conn.live,
     onSend: () => samples.push(performance.now() - receivedAt),
     onEvent: (e) => {
@@ -75,7 +102,6 @@ async function measure(synchronous: 'NORMAL' | 'FULL', n: number): Promise<{ dec
     },
   });
   await bot.start();
-  if (process.env.KEEL_BENCH_DEBUG) console.error('started');
   const inner = conn.candles(feed);
   const source: BarSource = {
     close: () => inner.close(),
@@ -83,35 +109,40 @@ async function measure(synchronous: 'NORMAL' | 'FULL', n: number): Promise<{ dec
       for await (const ev of inner) {
         receivedAt = ev.receivedAt ?? performance.now();
         yield ev;
+        if (bot.barsHandled >= n) return;
       }
     },
   };
-  const running = bot.run(source);
-  await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
-  if (process.env.KEEL_BENCH_DEBUG) console.error('subscribed');
-  for (let k = 1; k <= n; k++) {
-    const before = samples.length;
-    sim.step();
-    const end = Date.now() + 5_000;
-    while (samples.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 1));
-    // let the order round-trip settle before the next bar
-    await new Promise((r) => setTimeout(r, 5));
-    if (process.env.KEEL_BENCH_DEBUG && k % 20 === 0) console.error('step', k, samples.length);
+  try {
+    await bot.run(source);
+  } finally {
+    await bot.stop();
+    await conn.close();
+    await store.close();
+    sim.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   }
-  await source.close();
-  await running;
-  await bot.stop();
-  await conn.close();
-  await sim.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
   return { decided: decided.slice(10), sent: samples.slice(10) }; // first 10: JIT warm-up
 }
 
-export async function runLatencyBench(opts: { log: (line: string) => void; n?: number }): Promise<void> {
+export async function runLatencyBench(opts: {
+  log: (line: string) => void;
+  n?: number;
+  dataFile?: string;
+}): Promise<void> {
   const n = opts.n ?? 300;
+  const dataFile =
+    opts.dataFile ??
+    path.resolve(
+      path.dirname(fileURLToPath(import.meta.url)),
+      '../../../../shared/data/binance_BTCUSDT_1m_2024-01.csv.gz',
+    );
+  if (!existsSync(dataFile)) {
+    opts.log(`no candle file at ${dataFile}: latency bench skipped`);
+    return;
+  }
   for (const sync of ['NORMAL', 'FULL'] as const) {
-    const { decided, sent } = await measure(sync, n);
+    const { decided, sent } = await measure(sync, n, dataFile);
     const line = (what: string, s: number[]) =>
       opts.log(
         `${what.padEnd(44)} n=${s.length}: p50 ${pct(s, 50).toFixed(3)} ms  p99 ${pct(s, 99).toFixed(3)} ms  max ${Math.max(...s).toFixed(3)} ms`,

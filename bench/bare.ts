@@ -9,7 +9,6 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
   const { open, close } = s;
   let cash = 10_000;
   let size = 0;
-  let entry = 0;
   let pending = 0; // +1 buy at next open, -1 sell at next open
   let pendingSize = 0;
   let trades = 0;
@@ -30,7 +29,6 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
       if (cash - cost - cost * fee >= 0) {
         cash -= cost + cost * fee;
         size = pendingSize;
-        entry = o;
       }
     } else if (pending === -1) {
       cash += size * o - size * o * fee;
@@ -83,6 +81,5 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
       pendingSize = (0.95 * cash) / c;
     } else if (size > 0 && sell) pending = -1;
   }
-  void entry;
   return { trades, finalValue: cash + size * close[n - 1]! };
 }

@@ -1,5 +1,5 @@
 // One benchmark case in its own process, so peak memory (maxRSS) belongs to this case alone.
-import { runBacktest } from '@keel/core';
+import { defineStrategy, runBacktest } from '@keel/core';
 import { getStrategy } from '@keel/strategies';
 import { bareLoop } from './bare.ts';
 import { realMinuteBars } from './bars.ts';
@@ -34,8 +34,23 @@ const best = (f: () => unknown, reps: number) => {
 };
 run(); // warm-up (JIT)
 const eng = best(run, 3);
+// Peak memory of the backtests themselves, before the bare loop and the no-op runs below.
+const maxRssMb = process.resourceUsage().maxRSS / 1024;
 bareLoop(strategy, series);
 const bare = best(() => bareLoop(strategy, series), 3);
+// The same engine, venue and metrics with a strategy that does nothing: the cost of the bar path
+// alone, so the difference to the case above is the strategy's indicators and its orders.
+const noop = defineStrategy({
+  name: 'noop',
+  params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+  warmup: 'none',
+  onStart: () => ({}),
+  onBar() {},
+});
+const runNoop = () =>
+  runBacktest({ strategy: noop, data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }], cash: 10_000, fee: 0.001 });
+runNoop();
+const empty = best(runNoop, 3);
 const r = eng.out as ReturnType<typeof run>;
 const b = bare.out as { trades: number; finalValue: number };
 process.stdout.write(
@@ -44,11 +59,12 @@ process.stdout.write(
     bars: n,
     engineBarsPerSec: (n / eng.ms) * 1000,
     bareBarsPerSec: (n / bare.ms) * 1000,
+    noopBarsPerSec: (n / empty.ms) * 1000,
     engineTrades: r.trades.length,
     bareTrades: b.trades,
     engineFinal: r.finalValue,
     bareFinal: b.finalValue,
-    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    maxRssMb,
     rssAfterLoadMb: rssAfterLoad,
   }),
 );

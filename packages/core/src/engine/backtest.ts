@@ -144,7 +144,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       engine.onBar(0, cursor);
       const t = tcol[i] as number;
       times[k] = monthly ? timeframeEnd('1M', t) : t + ms;
-      values[k] = account.balances.size === 0 ? account.equity() : engine.equity();
+      values[k] = engine.equity();
       exposed[k] = pos.size !== 0 ? 1 : 0;
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
     }

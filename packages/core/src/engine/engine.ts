@@ -523,13 +523,6 @@ export class Engine {
     this.open.push(o);
   }
 
-  /** Sets a position after a restart (size and average price from the store or the exchange). */
-  restorePosition(symbol: string, size: number, avgPrice: number): void {
-    const p = this.opts.account.position(this.instrumentOf(symbol));
-    p.size = size;
-    p.avgPrice = size === 0 ? Number.NaN : avgPrice;
-  }
-
   /**
    * Feeds a historical bar to the indicators only (no onBar, no orders): warms a restarted bot up
    * to where it stopped without acting on the past again.

@@ -230,8 +230,7 @@ export class SimulatedVenue implements Venue {
       const reason = this.checkAtFill(inst, r.side, price, amount, fee);
       if (reason) {
         this.remove(book, h.w);
-        if (o.status === 'submitted' || o.filled === 0) this.sink({ type: 'cancelled', id: r.id, time: now, reason });
-        else this.sink({ type: 'cancelled', id: r.id, time: now, reason });
+        this.sink({ type: 'cancelled', id: r.id, time: now, reason });
         continue;
       }
       capacity -= amount;

@@ -199,7 +199,3 @@ function close(o: OrderState, ev: 'cancel' | 'expire', reason: string, now: numb
   if (status === 'submitted' && ev === 'expire') status = transition(status, 'accept');
   return { ...o, status: transition(status, ev, o.filled, o.request.id), reason, updatedAt: now };
 }
-
-export function isStale(eo: ExchangeOrder): boolean {
-  return eo.status !== 'open';
-}

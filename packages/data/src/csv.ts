@@ -236,8 +236,10 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
   if (first === null) throw new CsvFormatError(file, 'the file is empty: no header and no rows');
   const layout = detectLayout(file, first, opts.mapping);
   const cols = layout.columns;
-  // Rough capacity from the byte count; grown if needed.
-  let cap = Math.max(16, Math.ceil(text.length / 40));
+  // Capacity = the number of lines left (one memchr-speed pass): the columns are not oversized
+  // (a byte-count guess was ~3x too big for Binance's long rows, and the series keeps them).
+  let cap = 1;
+  for (let i = text.indexOf('\n', pos); i >= 0; i = text.indexOf('\n', i + 1)) cap++;
   let time: Float64Array = new Float64Array(cap);
   let open: Float64Array = new Float64Array(cap);
   let high: Float64Array = new Float64Array(cap);

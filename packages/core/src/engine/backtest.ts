@@ -203,12 +203,11 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   engine.stop();
   if (progress) progress(total, total);
 
-  const trades = tracker.closed;
   const metrics = computeMetrics({
     equity: values,
     times,
     exposed,
-    trades,
+    trades: tracker.summary(),
     startValue,
     barMs: timeframeMs((cfg.data[0] as BacktestData).timeframe),
     feesPaid: account.feesPaid,
@@ -231,12 +230,17 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     finalValue: primaryLen > 0 ? (values[primaryLen - 1] as number) : startValue,
     finalCash: account.cash,
     metrics,
-    trades,
+    // Trade, Fill and OrderState objects are built when first read, not in the run.
+    get trades() {
+      return tracker.closed;
+    },
     openTrades: tracker.openTrades(),
     get fills() {
       return engine.fills;
     },
-    orders: engine.history,
+    get orders() {
+      return engine.history;
+    },
     equity: { times, values },
     errors: engine.errors,
   };

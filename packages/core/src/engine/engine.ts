@@ -30,6 +30,7 @@ import type { Venue, VenueReport } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
 import type { EngineEvent } from './events.ts';
 import { FillLog } from './fill-log.ts';
+import { OrderLog } from './order-log.ts';
 
 /** A pre-trade risk rule: returns a reason to deny the order, or null. */
 export type RiskRule = (
@@ -66,6 +67,9 @@ export interface EngineOptions {
   ) => void;
 }
 
+type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
+const NO_LINKS: OrderLinks = Object.freeze({});
+
 interface FeedSlot {
   readonly key: FeedKey;
   readonly index: number;
@@ -93,10 +97,10 @@ interface FeedSlot {
 export class Engine {
   /** Every fill of the run, in columns (see FillLog); `fills` builds objects on demand. */
   readonly fillLog = new FillLog();
-  /** Orders not yet in a terminal status, by client id. */
-  private readonly live = new Map<string, OrderState>();
-  /** Every order in submission order (the history the results report). */
-  readonly history: OrderState[] = [];
+  /** Every order in submission order (live ones as objects, finished ones in columns). */
+  private readonly orderLog = new OrderLog();
+  /** Orders not yet in a terminal status: client id -> index in the order log. */
+  private readonly live = new Map<string, number>();
   readonly errors: { time: number; hook: string; message: string }[] = [];
   private readonly open: OrderState[] = [];
   private readonly slots: FeedSlot[] = [];
@@ -116,7 +120,8 @@ export class Engine {
   private readonly venue: Venue;
   private readonly setTime: ((t: number) => void) | undefined;
   private readonly hasChildren = new Set<string>();
-  private primarySymbol = '';
+  private readonly primarySymbol: string;
+  private readonly primaryInstrument: Instrument;
   private primaryView:
     | { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }
     | undefined;
@@ -126,6 +131,10 @@ export class Engine {
   /** All fills as objects (built on demand from the log). */
   get fills(): readonly Fill[] {
     return this.fillLog.toArray();
+  }
+  /** Every order in submission order, as objects (finished ones are built on demand). */
+  get history(): readonly OrderState[] {
+    return this.orderLog.toArray();
   }
   private readonly fillHook: EngineOptions['onFill'];
   private readonly views = new Map<
@@ -146,6 +155,7 @@ export class Engine {
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
     for (const f of opts.feeds) this.addSlot(f, true);
     this.primarySymbol = (opts.feeds[0] as FeedKey).symbol;
+    this.primaryInstrument = this.instrumentOf(this.primarySymbol);
     opts.venue.connect((r) => this.handleReport(r));
     this.ctx = this.makeContext();
   }
@@ -221,8 +231,9 @@ export class Engine {
 
   /** Applies a venue report to the order and the account, then tells the strategy. */
   handleReport(r: VenueReport): void {
-    const o = this.live.get(r.id);
-    if (!o) throw new Error(`Venue reported ${r.type} for unknown or finished order ${r.id}`);
+    const i = this.live.get(r.id);
+    if (i === undefined) throw new Error(`Venue reported ${r.type} for unknown or finished order ${r.id}`);
+    const o = this.orderLog.get(i);
     switch (r.type) {
       case 'accepted':
         this.apply(o, 'accept', r.time);
@@ -308,7 +319,7 @@ export class Engine {
   }
 
   private activateChildren(parent: OrderState, amount: number, time: number): void {
-    if (!this.hasChildren.delete(parent.request.id)) return;
+    if (this.hasChildren.size === 0 || !this.hasChildren.delete(parent.request.id)) return;
     for (const c of this.open.slice()) {
       if (c.request.parentId !== parent.request.id || c.active) continue;
       if (amount <= 0) {
@@ -337,10 +348,13 @@ export class Engine {
   }
 
   private finish(o: OrderState): void {
-    this.live.delete(o.request.id);
+    const id = o.request.id;
+    const li = this.live.get(id);
+    this.live.delete(id);
     const i = this.open.indexOf(o);
     if (i >= 0) this.open.splice(i, 1);
     if (o.status !== 'filled' && o.request.parentId === undefined) this.activateChildren(o, o.filled, o.updatedAt);
+    if (li !== undefined) this.orderLog.finish(li, o);
     this.notifyOrder(o);
   }
 
@@ -352,17 +366,40 @@ export class Engine {
   // ---- orders from the strategy ---------------------------------------------------------------
 
   private instrumentOf(symbol: string): Instrument {
+    if (symbol === this.primarySymbol && this.primaryInstrument !== undefined) return this.primaryInstrument;
     const i = this.instruments.get(symbol);
     if (!i) throw new Error(`Unknown market "${symbol}": the strategy has no data feed for it`);
     return i;
   }
 
   private lastClose(symbol: string): number {
+    const p = this.slots[0] as FeedSlot; // the primary (an execution feed): the common case, no loop
+    if (p.hasLast && p.key.symbol === symbol) return p.last.close;
     for (const s of this.slots) if (s.key.symbol === symbol && s.hasLast && s.execution) return s.last.close;
     return Number.NaN;
   }
 
-  submitInput(input: OrderInput, extra: { ocoGroup?: string; parentId?: ClientOrderId } = {}): ClientOrderId {
+  /**
+   * A market order with no options on the primary market (what orderTargetPercent, close, buy and
+   * sell send most): the request is built directly, with the same fields submitInput gives it.
+   */
+  private submitMarket(side: 'buy' | 'sell', amount: number, o: OrderOptions | undefined): ClientOrderId {
+    if (o !== undefined) return this.submitInput(marketInput(side, amount, o));
+    const symbol = this.primarySymbol;
+    const inst = this.primaryInstrument;
+    const id = toClientOrderId(this.idFactory(++this.seq, this.now));
+    const req: OrderRequest = {
+      type: 'market',
+      id,
+      symbol,
+      side,
+      amount: roundAmount(inst, amount),
+      timeInForce: 'IOC',
+    };
+    return this.place(req, inst, NO_LINKS);
+  }
+
+  submitInput(input: OrderInput, extra: OrderLinks = NO_LINKS): ClientOrderId {
     const symbol = input.symbol ?? this.primary.symbol;
     const inst = this.instrumentOf(symbol);
     const id = toClientOrderId(this.idFactory(++this.seq, this.now));
@@ -473,11 +510,17 @@ export class Engine {
       default:
         return assertNever(input, 'order input');
     }
+    return this.place(req, inst, extra);
+  }
+
+  /** Checks a built request and sends it to the venue (or denies it). */
+  private place(req: OrderRequest, inst: Instrument, extra: OrderLinks): ClientOrderId {
+    const id = req.id;
+    const symbol = req.symbol;
     if (extra.parentId !== undefined) this.hasChildren.add(extra.parentId);
     const decision = this.lastClose(symbol);
     const o = newOrderState(req, this.now, decision);
-    this.history.push(o);
-    this.live.set(id, o);
+    const li = this.orderLog.append(o);
     const refPrice =
       req.type === 'limit' || req.type === 'stop-limit'
         ? req.price
@@ -493,10 +536,12 @@ export class Engine {
     if (reason !== null) {
       this.apply(o, 'deny', this.now);
       o.reason = reason;
+      this.orderLog.finish(li, o);
       if (this.listening) this.emitEvent({ type: 'order.denied', time: this.now, order: o, reason });
       this.notifyOrder(o);
       return id;
     }
+    this.live.set(id, li);
     this.apply(o, 'submit', this.now);
     this.open.push(o);
     if (this.listening) this.emitEvent({ type: 'order.submitted', time: this.now, order: o });
@@ -518,8 +563,7 @@ export class Engine {
    */
   restoreOrder(o: OrderState): void {
     if (isTerminal(o.status)) return;
-    this.history.push(o);
-    this.live.set(o.request.id, o);
+    this.live.set(o.request.id, this.orderLog.append(o));
     this.open.push(o);
   }
 
@@ -541,22 +585,29 @@ export class Engine {
       });
   }
 
+  /** The live order with this client id, if any. */
+  private liveOrder(id: string): OrderState | undefined {
+    const i = this.live.get(id);
+    return i === undefined ? undefined : this.orderLog.get(i);
+  }
+
   /** An order by client id: open ones by lookup, finished ones from the history. */
   order(id: string): OrderState | undefined {
-    const o = this.live.get(id);
+    const o = this.liveOrder(id);
     if (o !== undefined) return o;
-    for (let i = this.history.length - 1; i >= 0; i--)
-      if ((this.history[i] as OrderState).request.id === id) return this.history[i];
-    return undefined;
+    const i = this.orderLog.lastIndexOf(id);
+    return i < 0 ? undefined : this.orderLog.get(i);
   }
 
   /** Orders that are not finished (submitted, accepted, partially filled, pending cancel). */
   openOrders(): OrderState[] {
-    return [...this.live.values()];
+    const out: OrderState[] = [];
+    for (const i of this.live.values()) out.push(this.orderLog.get(i));
+    return out;
   }
 
   cancel(id: ClientOrderId): void {
-    const o = this.live.get(id);
+    const o = this.liveOrder(id);
     if (!o || isTerminal(o.status)) return;
     if (!o.active) this.cancelLocally(o, this.now, 'cancelled by strategy');
     else this.opts.venue.cancel(id, this.now, 'cancelled by strategy');
@@ -710,8 +761,8 @@ export class Engine {
       openOrders: (symbol) => engine.open.filter((o) => symbol === undefined || o.request.symbol === symbol),
       order: (id) => engine.order(id),
       submit: (input) => engine.submitInput(input),
-      buy: (amount, o) => engine.submitInput(marketInput('buy', amount, o)),
-      sell: (amount, o) => engine.submitInput(marketInput('sell', amount, o)),
+      buy: (amount, o) => engine.submitMarket('buy', amount, o),
+      sell: (amount, o) => engine.submitMarket('sell', amount, o),
       orderTargetPercent(fraction, o) {
         const symbol = side(o);
         const price = engine.lastClose(symbol);
@@ -723,13 +774,13 @@ export class Engine {
         const posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
         if (target === posValue) return null;
         const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
-        return engine.submitInput(marketInput(target > posValue ? 'buy' : 'sell', size, o));
+        return engine.submitMarket(target > posValue ? 'buy' : 'sell', size, o);
       },
       close(o) {
         const symbol = side(o);
         const pos = account.find(symbol);
         if (!pos || pos.size === 0) return null;
-        return engine.submitInput(marketInput(pos.size > 0 ? 'sell' : 'buy', Math.abs(pos.size), o));
+        return engine.submitMarket(pos.size > 0 ? 'sell' : 'buy', Math.abs(pos.size), o);
       },
       cancel: (id) => engine.cancel(id),
       cancelAll(symbol) {
@@ -737,7 +788,7 @@ export class Engine {
           if (symbol === undefined || o.request.symbol === symbol) engine.cancel(o.request.id);
       },
       modify(id, changes) {
-        const o = engine.live.get(id);
+        const o = engine.liveOrder(id);
         if (!o || isTerminal(o.status)) return null;
         engine.cancel(id);
         const r = o.request;

@@ -1,4 +1,4 @@
-import type { Trade } from './trades.ts';
+import { summarizeTrades, type Trade, type TradeSummary } from './trades.ts';
 
 export interface Metrics {
   readonly startValue: number;
@@ -36,7 +36,8 @@ export function computeMetrics(input: {
   equity: Float64Array;
   times: Float64Array;
   exposed: Uint8Array;
-  trades: readonly Trade[];
+  /** The closed trades, or their totals (TradeTracker.summary(): no Trade objects needed). */
+  trades: readonly Pick<Trade, 'pnlNet'>[] | TradeSummary;
   startValue: number;
   barMs: number;
   feesPaid: number;
@@ -86,18 +87,9 @@ export function computeMetrics(input: {
   const cagr = years > 0 && finalValue > 0 ? (finalValue / startValue) ** (1 / years) - 1 : years > 0 ? -1 : 0;
   const sharpe = std > 0 ? (mean / std) * Math.sqrt(periodsPerYear) : 0;
   const sortino = downside > 0 ? (mean / downside) * Math.sqrt(periodsPerYear) : 0;
-  let wins = 0;
-  let grossWin = 0;
-  let grossLoss = 0;
-  let net = 0;
-  for (const t of trades) {
-    net += t.pnlNet;
-    if (t.pnlNet > 0) {
-      wins++;
-      grossWin += t.pnlNet;
-    } else grossLoss -= t.pnlNet;
-  }
-  const losses = trades.length - wins;
+  const { count, wins, grossWin, grossLoss, net } =
+    'count' in trades ? trades : summarizeTrades(trades.length, (i) => (trades[i] as Pick<Trade, 'pnlNet'>).pnlNet);
+  const losses = count - wins;
   return {
     startValue,
     finalValue,
@@ -110,10 +102,10 @@ export function computeMetrics(input: {
     maxDrawdown: maxDd,
     maxDrawdownDurationMs: maxDdMs,
     maxDrawdownDurationBars: maxDdBars,
-    tradeCount: trades.length,
-    winRate: trades.length > 0 ? wins / trades.length : 0,
+    tradeCount: count,
+    winRate: count > 0 ? wins / count : 0,
     profitFactor: grossLoss > 0 ? grossWin / grossLoss : grossWin > 0 ? Number.POSITIVE_INFINITY : 0,
-    expectancy: trades.length > 0 ? net / trades.length : 0,
+    expectancy: count > 0 ? net / count : 0,
     averageWin: wins > 0 ? grossWin / wins : 0,
     averageLoss: losses > 0 ? -grossLoss / losses : 0,
     exposure: n > 0 ? exposedBars / n : 0,

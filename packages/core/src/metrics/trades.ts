@@ -31,6 +31,8 @@ export interface OpenTrade {
 }
 
 interface Building {
+  /** False once the round trip closed: the object is kept and reused for the symbol's next trade. */
+  active: boolean;
   symbol: string;
   dir: 1 | -1;
   entryTime: number;
@@ -47,8 +49,35 @@ interface Building {
   exitOrderId: string;
 }
 
+/** Win/loss totals of closed trades, summed in trade order (what the metrics need of them). */
+export interface TradeSummary {
+  readonly count: number;
+  readonly wins: number;
+  readonly grossWin: number;
+  readonly grossLoss: number;
+  readonly net: number;
+}
+
+/** Totals of closed trades' net PnL, oldest first (the same sums whether from objects or columns). */
+export function summarizeTrades(count: number, pnlNet: (i: number) => number): TradeSummary {
+  let wins = 0;
+  let grossWin = 0;
+  let grossLoss = 0;
+  let net = 0;
+  for (let i = 0; i < count; i++) {
+    const p = pnlNet(i);
+    net += p;
+    if (p > 0) {
+      wins++;
+      grossWin += p;
+    } else grossLoss -= p;
+  }
+  return { count, wins, grossWin, grossLoss, net };
+}
+
 /** Builds round trips from fills, with backtrader's arithmetic for the running price and PnL. */
 export class TradeTracker {
+  /** One entry per symbol ever traded; `active` tells whether a trade is open. */
   private readonly open = new Map<string, Building>();
   // Closed trades in columns: recording one allocates nothing; objects are built when read.
   private readonly cols = {
@@ -61,22 +90,23 @@ export class TradeTracker {
     fees: new F64Column(),
     dir: new F64Column(),
   };
-  private readonly refs: { symbol: string; entryOrderId: string; exitOrderId: string }[] = [];
+  private readonly symbols: string[] = [];
+  private readonly entryOrderIds: string[] = [];
+  private readonly exitOrderIds: string[] = [];
   private cache: Trade[] | undefined;
 
   /** Closed trades, oldest first (built on demand, cached until the next close). */
   get closed(): readonly Trade[] {
     if (this.cache === undefined) {
       const c = this.cols;
-      const out: Trade[] = new Array(this.refs.length);
+      const out: Trade[] = new Array(this.symbols.length);
       for (let i = 0; i < out.length; i++) {
-        const r = this.refs[i] as { symbol: string; entryOrderId: string; exitOrderId: string };
         const pnlGross = c.pnlGross.get(i);
         const fees = c.fees.get(i);
         const size = c.size.get(i);
         const entryPrice = c.entryPrice.get(i);
         out[i] = {
-          symbol: r.symbol,
+          symbol: this.symbols[i] as string,
           direction: c.dir.get(i) > 0 ? 'long' : 'short',
           entryTime: c.entryTime.get(i),
           exitTime: c.exitTime.get(i),
@@ -87,8 +117,8 @@ export class TradeTracker {
           fees,
           pnlNet: pnlGross - fees,
           returnPct: ((pnlGross - fees) / (size * entryPrice)) * 100,
-          entryOrderId: r.entryOrderId,
-          exitOrderId: r.exitOrderId,
+          entryOrderId: this.entryOrderIds[i] as string,
+          exitOrderId: this.exitOrderIds[i] as string,
         };
       }
       this.cache = out;
@@ -97,7 +127,13 @@ export class TradeTracker {
   }
 
   get closedCount(): number {
-    return this.refs.length;
+    return this.symbols.length;
+  }
+
+  /** Totals of the closed trades, from the columns (no Trade objects built). */
+  summary(): TradeSummary {
+    const c = this.cols;
+    return summarizeTrades(this.symbols.length, (i) => c.pnlGross.get(i) - c.fees.get(i));
   }
 
   /** `feeInQuote` is the fill's fee valued in the quote currency. */
@@ -116,6 +152,8 @@ export class TradeTracker {
   ): void {
     const signed = side === 'buy' ? amount : -amount;
     let b = this.open.get(symbol);
+    const known = b;
+    if (b !== undefined && !b.active) b = undefined;
     let rest = signed;
     let fee = feeInQuote;
     if (b && Math.sign(rest) !== b.dir) {
@@ -142,32 +180,59 @@ export class TradeTracker {
         c.pnlGross.push(b.pnl);
         c.fees.push(b.fees);
         c.dir.push(b.dir);
-        this.refs.push({ symbol: b.symbol, entryOrderId: b.entryOrderId, exitOrderId: b.exitOrderId });
+        this.symbols.push(b.symbol);
+        this.entryOrderIds.push(b.entryOrderId);
+        this.exitOrderIds.push(b.exitOrderId);
         this.cache = undefined;
-        this.open.delete(symbol);
+        b.active = false;
         b = undefined;
       }
     }
     if (rest === 0) return;
     const abs = Math.abs(rest);
     if (!b) {
-      b = {
-        symbol,
-        dir: rest > 0 ? 1 : -1,
-        entryTime: time,
-        size: 0,
-        maxSize: 0,
-        price: 0.0,
-        exitValue: 0,
-        exitAmount: 0,
-        exitFills: 0,
-        lastExitPrice: Number.NaN,
-        pnl: 0.0,
-        fees: 0.0,
-        entryOrderId: orderId,
-        exitOrderId: '',
-      };
-      this.open.set(symbol, b);
+      if (known === undefined) {
+        b = {
+          active: true,
+          symbol,
+          dir: rest > 0 ? 1 : -1,
+          entryTime: time,
+          size: 0,
+          maxSize: 0,
+          price: 0.0,
+          exitValue: 0,
+          exitAmount: 0,
+          exitFills: 0,
+          lastExitPrice: Number.NaN,
+          pnl: 0.0,
+          fees: 0.0,
+          entryOrderId: orderId,
+          exitOrderId: '',
+        };
+        this.open.set(symbol, b);
+      } else {
+        // The symbol's last trade closed: start the next one in the same object.
+        b = known;
+        b.active = true;
+        b.dir = rest > 0 ? 1 : -1;
+        b.entryTime = time;
+        b.size = 0;
+        b.maxSize = 0;
+        b.price = 0.0;
+        b.exitValue = 0;
+        b.exitAmount = 0;
+        b.exitFills = 0;
+        b.lastExitPrice = Number.NaN;
+        b.pnl = 0.0;
+        b.fees = 0.0;
+        b.entryOrderId = orderId;
+        b.exitOrderId = '';
+        // Keep the map in opening order (openTrades lists trades as they were opened).
+        if (this.open.size > 1) {
+          this.open.delete(symbol);
+          this.open.set(symbol, b);
+        }
+      }
     }
     // backtrader Trade.update: price = (size*price + s*p) / (size + s)
     b.price = (b.size * b.price + abs * price) / (b.size + abs);
@@ -177,13 +242,15 @@ export class TradeTracker {
   }
 
   openTrades(): OpenTrade[] {
-    return [...this.open.values()].map((b) => ({
-      symbol: b.symbol,
-      direction: b.dir > 0 ? 'long' : 'short',
-      entryTime: b.entryTime,
-      entryPrice: b.price,
-      size: b.size,
-      fees: b.fees,
-    }));
+    return [...this.open.values()]
+      .filter((b) => b.active)
+      .map((b) => ({
+        symbol: b.symbol,
+        direction: b.dir > 0 ? 'long' : 'short',
+        entryTime: b.entryTime,
+        entryPrice: b.price,
+        size: b.size,
+        fees: b.fees,
+      }));
   }
 }

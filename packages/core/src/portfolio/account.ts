@@ -18,16 +18,6 @@ export interface Position {
   leverage: number;
 }
 
-export interface FillResult {
-  /** Signed size change applied to the position. */
-  readonly delta: number;
-  /** Realised PnL of the closed part (before fees). */
-  readonly realized: number;
-  readonly closedSize: number;
-  readonly wasFlat: boolean;
-  readonly isFlat: boolean;
-}
-
 /**
  * Cash and positions. The arithmetic for spot follows backtrader's BackBroker step by step
  * (cash -= size*price; on close, cash += size*entry + pnl), so that final values match the
@@ -87,21 +77,11 @@ export class Account {
    * Applies one execution. `fee` is in `feeAsset`: the quote/settle asset comes out of that balance;
    * the base asset comes out of the position (you receive less of what you bought).
    */
-  applyFill(
-    inst: Instrument,
-    side: OrderSide,
-    price: number,
-    amount: number,
-    fee: number,
-    feeAsset: string,
-  ): FillResult {
+  applyFill(inst: Instrument, side: OrderSide, price: number, amount: number, fee: number, feeAsset: string): void {
     const pos = this.position(inst);
     const delta = side === 'buy' ? amount : -amount;
-    const wasFlat = pos.size === 0;
     const settle = inst.quote === this.currency ? this.currency : inst.settle;
     const perp = inst.kind === 'perpetual';
-    let realized = 0;
-    let closedSize = 0;
     const s = pos.size;
     if (s === 0 || s > 0 === delta > 0) {
       // Opening or increasing.
@@ -113,8 +93,7 @@ export class Account {
       const closeAbs = Math.min(Math.abs(delta), Math.abs(s));
       const closed = s > 0 ? closeAbs : -closeAbs;
       const e = pos.avgPrice;
-      realized = closed * (price - e) * 1.0 * inst.contractSize;
-      closedSize = closeAbs;
+      const realized = closed * (price - e) * 1.0 * inst.contractSize;
       if (perp) this.adjust(settle, realized);
       else this.adjust(settle, ((closed * e) / 1.0) * inst.contractSize + realized);
       pos.realizedPnl += realized;
@@ -139,7 +118,6 @@ export class Account {
     this.turnover += amount * price * inst.contractSize;
     pos.lastPrice = price;
     if (perp) pos.margin = (Math.abs(pos.size) * price * inst.contractSize) / pos.leverage;
-    return { delta, realized, closedSize, wasFlat, isFlat: pos.size === 0 };
   }
 
   /** Value of one position in its settle currency, with backtrader's exact expression. */

@@ -22,6 +22,7 @@ export interface SimulatedVenueOptions {
 
 interface Working {
   readonly order: OrderState;
+  readonly book: SymbolBook;
   /** Index of the first bar (per symbol) on which the order can execute. */
   readonly fromBar: number;
   /** Earliest bar open time (ms) the order can execute at. */
@@ -31,11 +32,18 @@ interface Working {
   anchor: number;
 }
 
+/** Where an order executes in a bar. Reused objects (see SimulatedVenue.hitPool). */
 interface Hit {
   w: Working;
   pos: number;
   price: number;
   maker: boolean;
+}
+
+/** A stop's trigger point on the bar path. */
+interface Trigger {
+  pos: number;
+  price: number;
 }
 
 interface SymbolBook {
@@ -55,7 +63,7 @@ export class SimulatedVenue implements Venue {
     throw new Error('SimulatedVenue used before connect()');
   };
   private readonly books = new Map<string, SymbolBook>();
-  private readonly byId = new Map<string, { book: SymbolBook; w: Working }>();
+  private readonly byId = new Map<string, Working>();
   private readonly fees: FeeModel;
   private readonly slippage: SlippageModel;
   private readonly latencyBars: number;
@@ -63,7 +71,11 @@ export class SimulatedVenue implements Venue {
   private readonly submissionCheck: boolean;
   private readonly allowShortSpot: boolean;
   private readonly path = new Float64Array(4);
+  // Per-bar scratch, reused so that matching allocates nothing per bar or per order.
   private readonly hits: Hit[] = [];
+  private readonly hitPool: Hit[] = [];
+  private readonly snapshot: (Working | undefined)[] = [];
+  private readonly trig: Trigger = { pos: 0, price: 0 };
   private tradeSeq = 0;
 
   constructor(
@@ -100,19 +112,20 @@ export class SimulatedVenue implements Venue {
     }
     const w: Working = {
       order,
+      book,
       fromBar: book.barsSeen + this.latencyBars - 1,
       fromTime: now + this.latencyMs,
       accepted: false,
       anchor: Number.NaN,
     };
     book.working.push(w);
-    this.byId.set(order.request.id, { book, w });
+    this.byId.set(order.request.id, w);
   }
 
   cancel(id: ClientOrderId, now: number, reason: string): void {
-    const e = this.byId.get(id);
-    if (!e) return;
-    this.remove(e.book, e.w);
+    const w = this.byId.get(id);
+    if (!w) return;
+    this.remove(w.book, w);
     this.sink({ type: 'cancelled', id, time: now, reason });
   }
 
@@ -143,8 +156,11 @@ export class SimulatedVenue implements Venue {
     const hits = this.hits;
     hits.length = 0;
     // Snapshot: orders activated by fills in this bar start on the next bar.
-    const list = book.working.slice();
-    for (const w of list) {
+    const list = this.snapshot;
+    const nList = book.working.length;
+    for (let k = 0; k < nList; k++) list[k] = book.working[k] as Working;
+    for (let k = 0; k < nList; k++) {
+      const w = list[k] as Working;
       const o = w.order;
       if (!o.active || barIndex < w.fromBar || bar.time < w.fromTime || isTerminal(o.status)) continue;
       const r = o.request;
@@ -175,8 +191,9 @@ export class SimulatedVenue implements Venue {
         this.sink({ type: 'accepted', id: r.id, time: now });
         if (r.type === 'trailing-stop') w.anchor = o.decisionPrice;
       }
-      const hit = this.trigger(w, path, arriving, now);
-      if (hit) hits.push(hit);
+      const hit = this.hitPool[hits.length] ?? { w, pos: 0, price: 0, maker: false };
+      this.hitPool[hits.length] = hit;
+      if (this.trigger(w, path, arriving, now, hit)) hits.push(hit);
       else if (arriving && (r.timeInForce === 'IOC' || r.timeInForce === 'FOK')) {
         this.remove(book, w);
         this.sink({
@@ -187,6 +204,7 @@ export class SimulatedVenue implements Venue {
         });
       }
     }
+    list.fill(undefined, 0, nList); // no references kept past the bar
     if (hits.length === 0) return;
     if (hits.length > 1) hits.sort((a, b) => a.pos - b.pos || 0);
     let capacity = this.slippage.capacity(bar);
@@ -300,40 +318,41 @@ export class SimulatedVenue implements Venue {
     return null;
   }
 
-  /** Where along the bar path the order executes, or null. pos 0 = the open. */
-  private trigger(w: Working, path: Float64Array, arriving: boolean, now: number): Hit | null {
+  /** Where along the bar path the order executes (written into `out`), or false. pos 0 = the open. */
+  private trigger(w: Working, path: Float64Array, arriving: boolean, now: number, out: Hit): boolean {
     const r = w.order.request;
     const buy = r.side === 'buy';
     switch (r.type) {
       case 'market':
-        return { w, pos: 0, price: path[0] as number, maker: false };
+        return setHit(out, w, 0, path[0] as number, false);
       case 'limit':
-        return limitHit(w, path, 0, path[0] as number, buy, r.price, arriving);
+        return limitHit(out, w, path, 0, path[0] as number, buy, r.price, arriving);
       case 'stop-market': {
-        const t = stopTrigger(path, buy, r.stopPrice);
-        if (!t) return null;
+        const t = this.trig;
+        if (!stopTrigger(t, path, buy, r.stopPrice)) return false;
         if (!w.order.triggered) this.sink({ type: 'triggered', id: r.id, time: now });
-        return { w, pos: t.pos, price: t.price, maker: false };
+        return setHit(out, w, t.pos, t.price, false);
       }
       case 'stop-limit': {
-        const t = w.order.triggered
-          ? { pos: 0, price: path[0] as number, seg: 0 }
-          : stopTrigger(path, buy, r.stopPrice);
-        if (!t) return null;
+        const t = this.trig;
+        if (w.order.triggered) {
+          t.pos = 0;
+          t.price = path[0] as number;
+        } else if (!stopTrigger(t, path, buy, r.stopPrice)) return false;
         if (!w.order.triggered) this.sink({ type: 'triggered', id: r.id, time: now });
         // After the trigger it is a limit order for the rest of the path.
-        return limitHit(w, path, t.pos, t.price, buy, r.price, true);
+        return limitHit(out, w, path, t.pos, t.price, buy, r.price, true);
       }
       case 'trailing-stop':
-        return this.trailing(w, path, buy);
+        return this.trailing(out, w, path, buy);
       default:
         return assertNever(r, 'order type');
     }
   }
 
-  private trailing(w: Working, path: Float64Array, buy: boolean): Hit | null {
+  private trailing(out: Hit, w: Working, path: Float64Array, buy: boolean): boolean {
     const r = w.order.request;
-    if (r.type !== 'trailing-stop') return null;
+    if (r.type !== 'trailing-stop') return false;
     const off = r.trail;
     const level = (anchor: number): number =>
       off.kind === 'amount'
@@ -347,32 +366,49 @@ export class SimulatedVenue implements Venue {
     let prev = path[0] as number;
     // Gap through the stop at the open.
     let stop = level(w.anchor);
-    if (buy ? prev >= stop : prev <= stop) return { w, pos: 0, price: prev, maker: false };
+    if (buy ? prev >= stop : prev <= stop) return setHit(out, w, 0, prev, false);
     w.anchor = buy ? Math.min(w.anchor, prev) : Math.max(w.anchor, prev);
     for (let k = 1; k < 4; k++) {
       const b = path[k] as number;
       stop = level(w.anchor);
       if (buy ? b >= stop && prev < stop : b <= stop && prev > stop) {
         w.order.stopLevel = stop;
-        return { w, pos: k - 1 + (stop - prev) / (b - prev), price: stop, maker: false };
+        return setHit(out, w, k - 1 + (stop - prev) / (b - prev), stop, false);
       }
       w.anchor = buy ? Math.min(w.anchor, b) : Math.max(w.anchor, b);
       prev = b;
     }
     w.order.stopLevel = level(w.anchor);
-    return null;
+    return false;
   }
 }
 
-function stopTrigger(path: Float64Array, buy: boolean, stop: number): { pos: number; price: number } | null {
+function setHit(out: Hit, w: Working, pos: number, price: number, maker: boolean): true {
+  out.w = w;
+  out.pos = pos;
+  out.price = price;
+  out.maker = maker;
+  return true;
+}
+
+/** Where a stop triggers on the bar path (written into `out`), or false. */
+function stopTrigger(out: Trigger, path: Float64Array, buy: boolean, stop: number): boolean {
   const o = path[0] as number;
-  if (buy ? o >= stop : o <= stop) return { pos: 0, price: o };
+  if (buy ? o >= stop : o <= stop) {
+    out.pos = 0;
+    out.price = o;
+    return true;
+  }
   for (let k = 0; k < 3; k++) {
     const a = path[k] as number;
     const b = path[k + 1] as number;
-    if (buy ? a < stop && b >= stop : a > stop && b <= stop) return { pos: k + (stop - a) / (b - a), price: stop };
+    if (buy ? a < stop && b >= stop : a > stop && b <= stop) {
+      out.pos = k + (stop - a) / (b - a);
+      out.price = stop;
+      return true;
+    }
   }
-  return null;
+  return false;
 }
 
 /**
@@ -381,6 +417,7 @@ function stopTrigger(path: Float64Array, buy: boolean, stop: number): { pos: num
  * (or at the open if a later bar gaps through it, as backtrader).
  */
 function limitHit(
+  out: Hit,
   w: Working,
   path: Float64Array,
   fromPos: number,
@@ -388,23 +425,19 @@ function limitHit(
   buy: boolean,
   limit: number,
   arriving: boolean,
-): Hit | null {
+): boolean {
   if (buy ? fromPrice <= limit : fromPrice >= limit)
-    return { w, pos: fromPos, price: fromPrice, maker: !arriving && fromPos === 0 };
+    return setHit(out, w, fromPos, fromPrice, !arriving && fromPos === 0);
   const startSeg = Math.floor(fromPos);
   let prev = fromPrice;
   for (let k = startSeg; k < 3; k++) {
     const b = path[k + 1] as number;
     if (buy ? b <= limit && prev > limit : b >= limit && prev < limit) {
       const frac = (limit - prev) / (b - prev);
-      return {
-        w,
-        pos: k + (k === startSeg ? fromPos - startSeg + (1 - (fromPos - startSeg)) * frac : frac),
-        price: limit,
-        maker: true,
-      };
+      const pos = k + (k === startSeg ? fromPos - startSeg + (1 - (fromPos - startSeg)) * frac : frac);
+      return setHit(out, w, pos, limit, true);
     }
     prev = b;
   }
-  return null;
+  return false;
 }

@@ -99,10 +99,14 @@ export class Engine {
   readonly fillLog = new FillLog();
   /** Every order in submission order (live ones as objects, finished ones in columns). */
   private readonly orderLog = new OrderLog();
-  /** Orders not yet in a terminal status: client id -> index in the order log. */
-  private readonly live = new Map<string, number>();
   readonly errors: { time: number; hook: string; message: string }[] = [];
+  /**
+   * Orders not yet in a terminal status, in submission order, and each one's index in the order
+   * log. Found by id with a scan: a handful are open at a time, and a Map that grows and shrinks
+   * by one entry per order reallocates its table every time.
+   */
   private readonly open: OrderState[] = [];
+  private readonly openIndex: number[] = [];
   private readonly slots: FeedSlot[] = [];
   private readonly slotById = new Map<string, FeedSlot>();
   private readonly instruments = new Map<string, Instrument>();
@@ -231,9 +235,8 @@ export class Engine {
 
   /** Applies a venue report to the order and the account, then tells the strategy. */
   handleReport(r: VenueReport): void {
-    const i = this.live.get(r.id);
-    if (i === undefined) throw new Error(`Venue reported ${r.type} for unknown or finished order ${r.id}`);
-    const o = this.orderLog.get(i);
+    const o = this.liveOrder(r.id);
+    if (o === undefined) throw new Error(`Venue reported ${r.type} for unknown or finished order ${r.id}`);
     switch (r.type) {
       case 'accepted':
         this.apply(o, 'accept', r.time);
@@ -348,13 +351,14 @@ export class Engine {
   }
 
   private finish(o: OrderState): void {
-    const id = o.request.id;
-    const li = this.live.get(id);
-    this.live.delete(id);
     const i = this.open.indexOf(o);
-    if (i >= 0) this.open.splice(i, 1);
+    const li = i >= 0 ? (this.openIndex[i] as number) : -1;
+    if (i >= 0) {
+      this.open.splice(i, 1);
+      this.openIndex.splice(i, 1);
+    }
     if (o.status !== 'filled' && o.request.parentId === undefined) this.activateChildren(o, o.filled, o.updatedAt);
-    if (li !== undefined) this.orderLog.finish(li, o);
+    if (li >= 0) this.orderLog.finish(li, o);
     this.notifyOrder(o);
   }
 
@@ -541,9 +545,9 @@ export class Engine {
       this.notifyOrder(o);
       return id;
     }
-    this.live.set(id, li);
     this.apply(o, 'submit', this.now);
     this.open.push(o);
+    this.openIndex.push(li);
     if (this.listening) this.emitEvent({ type: 'order.submitted', time: this.now, order: o });
     if (o.active) this.opts.venue.submit(o, this.now);
     return id;
@@ -563,7 +567,7 @@ export class Engine {
    */
   restoreOrder(o: OrderState): void {
     if (isTerminal(o.status)) return;
-    this.live.set(o.request.id, this.orderLog.append(o));
+    this.openIndex.push(this.orderLog.append(o));
     this.open.push(o);
   }
 
@@ -587,8 +591,13 @@ export class Engine {
 
   /** The live order with this client id, if any. */
   private liveOrder(id: string): OrderState | undefined {
-    const i = this.live.get(id);
-    return i === undefined ? undefined : this.orderLog.get(i);
+    const open = this.open;
+    // Newest first: with a (misused) repeated id, the latest order wins.
+    for (let i = open.length - 1; i >= 0; i--) {
+      const o = open[i] as OrderState;
+      if (o.request.id === id) return o;
+    }
+    return undefined;
   }
 
   /** An order by client id: open ones by lookup, finished ones from the history. */
@@ -601,9 +610,7 @@ export class Engine {
 
   /** Orders that are not finished (submitted, accepted, partially filled, pending cancel). */
   openOrders(): OrderState[] {
-    const out: OrderState[] = [];
-    for (const i of this.live.values()) out.push(this.orderLog.get(i));
-    return out;
+    return this.open.slice();
   }
 
   cancel(id: ClientOrderId): void {

@@ -28,6 +28,8 @@ interface Working {
   /** Earliest bar open time (ms) the order can execute at. */
   readonly fromTime: number;
   accepted: boolean;
+  /** Taken off the book (filled, cancelled, rejected or expired). */
+  removed: boolean;
   /** Trailing stops: best price seen since activation. */
   anchor: number;
 }
@@ -63,7 +65,6 @@ export class SimulatedVenue implements Venue {
     throw new Error('SimulatedVenue used before connect()');
   };
   private readonly books = new Map<string, SymbolBook>();
-  private readonly byId = new Map<string, Working>();
   private readonly fees: FeeModel;
   private readonly slippage: SlippageModel;
   private readonly latencyBars: number;
@@ -77,6 +78,8 @@ export class SimulatedVenue implements Venue {
   private readonly snapshot: (Working | undefined)[] = [];
   private readonly trig: Trigger = { pos: 0, price: 0 };
   private tradeSeq = 0;
+  /** The book of the last onBar: a backtest asks for the same market on every bar. */
+  private lastBook: SymbolBook | undefined;
 
   constructor(
     instruments: readonly Instrument[],
@@ -116,14 +119,14 @@ export class SimulatedVenue implements Venue {
       fromBar: book.barsSeen + this.latencyBars - 1,
       fromTime: now + this.latencyMs,
       accepted: false,
+      removed: false,
       anchor: Number.NaN,
     };
     book.working.push(w);
-    this.byId.set(order.request.id, w);
   }
 
   cancel(id: ClientOrderId, now: number, reason: string): void {
-    const w = this.byId.get(id);
+    const w = this.find(id);
     if (!w) return;
     this.remove(w.book, w);
     this.sink({ type: 'cancelled', id, time: now, reason });
@@ -137,17 +140,33 @@ export class SimulatedVenue implements Venue {
   }
 
   onBar(symbol: string, bar: Bar, now: number): void {
-    const book = this.books.get(symbol);
-    if (!book) return;
+    let book = this.lastBook;
+    if (book === undefined || book.instrument.symbol !== symbol) {
+      book = this.books.get(symbol);
+      if (!book) return;
+      this.lastBook = book;
+    }
     const barIndex = book.barsSeen++;
     if (book.working.length === 0) return;
     this.match(book, bar, barIndex, now);
   }
 
+  /**
+   * The working entry of an order, by a scan of the books (newest first): a few orders work at a
+   * time, and an id Map that grows and shrinks by one entry per order reallocates every time.
+   */
+  private find(id: string): Working | undefined {
+    for (const b of this.books.values()) {
+      const ws = b.working;
+      for (let i = ws.length - 1; i >= 0; i--) if ((ws[i] as Working).order.request.id === id) return ws[i];
+    }
+    return undefined;
+  }
+
   private remove(book: SymbolBook, w: Working): void {
     const i = book.working.indexOf(w);
     if (i >= 0) book.working.splice(i, 1);
-    this.byId.delete(w.order.request.id);
+    w.removed = true;
   }
 
   private match(book: SymbolBook, bar: Bar, barIndex: number, now: number): void {
@@ -211,7 +230,7 @@ export class SimulatedVenue implements Venue {
     for (const h of hits) {
       const o = h.w.order;
       const r = o.request;
-      if (isTerminal(o.status) || !this.byId.has(r.id)) continue; // cancelled by an OCO sibling in this bar
+      if (isTerminal(o.status) || h.w.removed) continue; // cancelled by an OCO sibling in this bar
       let amount = remaining(o);
       if (r.reduceOnly) {
         const pos = this.account.find(r.symbol)?.size ?? 0;

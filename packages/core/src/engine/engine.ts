@@ -24,6 +24,7 @@ import type {
   PositionView,
   StrategyContext,
 } from '../strategy/api.ts';
+import { removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
 import type { Venue, VenueReport } from '../venue/venue.ts';
@@ -354,8 +355,8 @@ export class Engine {
     const i = this.open.indexOf(o);
     const li = i >= 0 ? (this.openIndex[i] as number) : -1;
     if (i >= 0) {
-      this.open.splice(i, 1);
-      this.openIndex.splice(i, 1);
+      removeAt(this.open, i);
+      removeAt(this.openIndex, i);
     }
     if (o.status !== 'filled' && o.request.parentId === undefined) this.activateChildren(o, o.filled, o.updatedAt);
     if (li >= 0) this.orderLog.finish(li, o);

@@ -12,12 +12,27 @@ export class FillLog {
   private readonly amount = new F64Column();
   private readonly fee = new F64Column();
   private readonly flags = new F64Column(); // bit 0: sell, bit 1: maker
+  // Symbol, fee asset and tag repeat: stored as codes into `strings` (0 = no tag), not as arrays
+  // of references the GC has to trace.
+  private readonly symbol = new F64Column();
+  private readonly feeAsset = new F64Column();
+  private readonly tag = new F64Column();
+  private readonly strings: (string | undefined)[] = [undefined];
+  private readonly codes = new Map<string, number>();
   private readonly orderId: ClientOrderId[] = [];
   private readonly tradeId: string[] = [];
-  private readonly symbol: string[] = [];
-  private readonly feeAsset: string[] = [];
-  private readonly tag: (string | undefined)[] = [];
   private cache: Fill[] | undefined;
+
+  private code(s: string | undefined): number {
+    if (s === undefined) return 0;
+    let c = this.codes.get(s);
+    if (c === undefined) {
+      c = this.strings.length;
+      this.strings.push(s);
+      this.codes.set(s, c);
+    }
+    return c;
+  }
 
   get length(): number {
     return this.orderId.length;
@@ -43,9 +58,9 @@ export class FillLog {
     this.flags.push((side === 'sell' ? 1 : 0) | (liquidity === 'maker' ? 2 : 0));
     this.orderId.push(orderId);
     this.tradeId.push(tradeId);
-    this.symbol.push(symbol);
-    this.feeAsset.push(feeAsset);
-    this.tag.push(tag);
+    this.symbol.push(this.code(symbol));
+    this.feeAsset.push(this.code(feeAsset));
+    this.tag.push(this.code(tag));
     this.cache = undefined;
   }
 
@@ -54,16 +69,16 @@ export class FillLog {
     const f: Fill = {
       orderId: this.orderId[i] as ClientOrderId,
       tradeId: this.tradeId[i] as string,
-      symbol: this.symbol[i] as string,
+      symbol: this.strings[this.symbol.get(i)] as string,
       side: flags & 1 ? 'sell' : 'buy',
       price: this.price.get(i),
       amount: this.amount.get(i),
       fee: this.fee.get(i),
-      feeAsset: this.feeAsset[i] as string,
+      feeAsset: this.strings[this.feeAsset.get(i)] as string,
       liquidity: flags & 2 ? 'maker' : 'taker',
       time: this.time.get(i),
     };
-    const tag = this.tag[i];
+    const tag = this.strings[this.tag.get(i)];
     if (tag !== undefined) (f as { tag?: string }).tag = tag;
     return f;
   }

@@ -2,10 +2,15 @@ import type { Bar } from '../model/bar.ts';
 import type { Instrument } from '../model/instrument.ts';
 import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
+import { removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
-import type { ReportSink, Venue } from './venue.ts';
+import type { ReportSink, Venue, VenueReport } from './venue.ts';
+
+type AcceptedReport = Extract<VenueReport, { type: 'accepted' }>;
+type FillReport = Extract<VenueReport, { type: 'fill' }>;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export interface SimulatedVenueOptions {
   fees?: FeeModel;
@@ -73,11 +78,23 @@ export class SimulatedVenue implements Venue {
   private readonly allowShortSpot: boolean;
   private readonly path = new Float64Array(4);
   // Per-bar scratch, reused so that matching allocates nothing per bar or per order.
-  private readonly hits: Hit[] = [];
   private readonly hitPool: Hit[] = [];
   private readonly snapshot: (Working | undefined)[] = [];
   private readonly trig: Trigger = { pos: 0, price: 0 };
   private tradeSeq = 0;
+  // The two reports of every order, reused (a sink reads a report during the call; see ReportSink).
+  private readonly accepted: Mutable<AcceptedReport> = { type: 'accepted', id: '' as ClientOrderId, time: 0 };
+  private readonly fill: Mutable<FillReport> = {
+    type: 'fill',
+    id: '' as ClientOrderId,
+    time: 0,
+    tradeId: '',
+    price: 0,
+    amount: 0,
+    fee: 0,
+    feeAsset: '',
+    liquidity: 'taker',
+  };
   /** The book of the last onBar: a backtest asks for the same market on every bar. */
   private lastBook: SymbolBook | undefined;
 
@@ -165,15 +182,14 @@ export class SimulatedVenue implements Venue {
 
   private remove(book: SymbolBook, w: Working): void {
     const i = book.working.indexOf(w);
-    if (i >= 0) book.working.splice(i, 1);
+    if (i >= 0) removeAt(book.working, i);
     w.removed = true;
   }
 
   private match(book: SymbolBook, bar: Bar, barIndex: number, now: number): void {
     const inst = book.instrument;
     const path = barPath(bar, this.path);
-    const hits = this.hits;
-    hits.length = 0;
+    let nHits = 0;
     // Snapshot: orders activated by fills in this bar start on the next bar.
     const list = this.snapshot;
     const nList = book.working.length;
@@ -207,12 +223,15 @@ export class SimulatedVenue implements Venue {
           continue;
         }
         w.accepted = true;
-        this.sink({ type: 'accepted', id: r.id, time: now });
+        const acc = this.accepted;
+        acc.id = r.id;
+        acc.time = now;
+        this.sink(acc);
         if (r.type === 'trailing-stop') w.anchor = o.decisionPrice;
       }
-      const hit = this.hitPool[hits.length] ?? { w, pos: 0, price: 0, maker: false };
-      this.hitPool[hits.length] = hit;
-      if (this.trigger(w, path, arriving, now, hit)) hits.push(hit);
+      let hit = this.hitPool[nHits];
+      if (hit === undefined) this.hitPool.push((hit = { w, pos: 0, price: 0, maker: false }));
+      if (this.trigger(w, path, arriving, now, hit)) nHits++;
       else if (arriving && (r.timeInForce === 'IOC' || r.timeInForce === 'FOK')) {
         this.remove(book, w);
         this.sink({
@@ -223,11 +242,13 @@ export class SimulatedVenue implements Venue {
         });
       }
     }
-    list.fill(undefined, 0, nList); // no references kept past the bar
-    if (hits.length === 0) return;
-    if (hits.length > 1) hits.sort((a, b) => a.pos - b.pos || 0);
+    for (let k = 0; k < nList; k++) list[k] = undefined; // no references kept past the bar
+    if (nHits === 0) return;
+    // The hits in bar-path order (a stable sort: ties keep submission order).
+    const hits = nHits === 1 ? this.hitPool : this.hitPool.slice(0, nHits).sort((a, b) => a.pos - b.pos || 0);
     let capacity = this.slippage.capacity(bar);
-    for (const h of hits) {
+    for (let k = 0; k < nHits; k++) {
+      const h = hits[k] as Hit;
       const o = h.w.order;
       const r = o.request;
       if (isTerminal(o.status) || h.w.removed) continue; // cancelled by an OCO sibling in this bar
@@ -273,17 +294,16 @@ export class SimulatedVenue implements Venue {
       capacity -= amount;
       const done = amount >= remaining(o) || r.reduceOnly === true;
       if (done) this.remove(book, h.w);
-      this.sink({
-        type: 'fill',
-        id: r.id,
-        time: now,
-        tradeId: `T${++this.tradeSeq}`,
-        price,
-        amount,
-        fee,
-        feeAsset: this.fees.asset === 'base' ? inst.base : inst.quote,
-        liquidity,
-      });
+      const f = this.fill;
+      f.id = r.id;
+      f.time = now;
+      f.tradeId = `T${++this.tradeSeq}`;
+      f.price = price;
+      f.amount = amount;
+      f.fee = fee;
+      f.feeAsset = this.fees.asset === 'base' ? inst.base : inst.quote;
+      f.liquidity = liquidity;
+      this.sink(f);
       if (done && r.reduceOnly && remaining(o) > 0 && !isTerminal(o.status)) {
         this.sink({
           type: 'cancelled',

@@ -21,6 +21,10 @@ export type VenueReport =
   | { readonly type: 'cancelled'; readonly id: ClientOrderId; readonly time: number; readonly reason: string }
   | { readonly type: 'expired'; readonly id: ClientOrderId; readonly time: number };
 
+/**
+ * Receives a venue's reports. A report is only valid during the call: a venue may reuse the object
+ * for its next report (the simulated venue does, for accepts and fills), so copy what you keep.
+ */
 export type ReportSink = (r: VenueReport) => void;
 
 /**

@@ -106,8 +106,9 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const tracker = new TradeTracker();
   const userEvents = cfg.onEvent;
   const engine = new Engine({
+    // The loops below set the clock to each bar's close before the engine sees the bar (a direct
+    // call: a setTime closure would box the time on every bar).
     clock,
-    setTime: (t) => clock.set(t),
     instruments: [...uniq.values()],
     account,
     venue,
@@ -140,10 +141,12 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     const monthly = tf === '1M';
     const ms = timeframeMs(tf);
     for (let i = p0, k = 0; i < p1; i++, k++) {
+      const t = tcol[i] as number;
+      const closeTime = monthly ? timeframeEnd('1M', t) : t + ms;
+      clock.set(closeTime);
       cursor.i = i;
       engine.onBar(0, cursor);
-      const t = tcol[i] as number;
-      times[k] = monthly ? timeframeEnd('1M', t) : t + ms;
+      times[k] = closeTime;
       values[k] = engine.equity();
       exposed[k] = pos.size !== 0 ? 1 : 0;
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
@@ -182,6 +185,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       const cur = feedCursors[best] as SeriesCursor;
       cur.i = c;
       cursors[best] = c + 1;
+      clock.set(bestT);
       engine.onBar(best, cur);
       done++;
       if (best === 0) {

@@ -5,7 +5,9 @@ export interface Clock {
 }
 
 export class SimulatedClock implements Clock {
-  private t: number;
+  // Initialised here, not only in the constructor: a class field declared without a value starts as
+  // undefined, and V8 then keeps the field untyped and allocates a new number box on every set().
+  private t = 0;
   constructor(start = 0) {
     this.t = start;
   }
@@ -14,7 +16,11 @@ export class SimulatedClock implements Clock {
   }
   /** Time never runs backwards: a bug in event ordering shows up here first. */
   set(t: number): void {
-    if (t < this.t) throw new Error(`Invariant violated: clock moved backwards from ${this.t} to ${t}`);
+    if (t < this.t) backwards(this.t, t);
     this.t = t;
   }
+}
+
+function backwards(from: number, to: number): never {
+  throw new Error(`Invariant violated: clock moved backwards from ${from} to ${to}`);
 }

@@ -25,7 +25,7 @@ export interface Position {
  */
 export class Account {
   /** Balance of the account currency (the currency the portfolio is valued in). */
-  cash: number;
+  cash = 0; // (initialised: a number field declared without a value would box every update)
   /** Other asset balances (quote currencies of cross pairs, fee assets). */
   readonly balances = new Map<string, number>();
   readonly positions: Position[] = [];

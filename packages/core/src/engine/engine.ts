@@ -24,7 +24,7 @@ import type {
   PositionView,
   StrategyContext,
 } from '../strategy/api.ts';
-import { removeAt } from '../util/arrays.ts';
+import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
 import type { Venue, VenueReport } from '../venue/venue.ts';
@@ -106,7 +106,7 @@ export class Engine {
    * log. Found by id with a scan: a handful are open at a time, and a Map that grows and shrinks
    * by one entry per order reallocates its table every time.
    */
-  private readonly open: OrderState[] = [];
+  private readonly open = objectArray<OrderState>();
   private readonly openIndex: number[] = [];
   private readonly slots: FeedSlot[] = [];
   private readonly slotById = new Map<string, FeedSlot>();

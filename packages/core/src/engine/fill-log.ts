@@ -1,4 +1,5 @@
 import type { Fill, Liquidity, OrderSide } from '../model/orders.ts';
+import { objectArray } from '../util/arrays.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import { F64Column } from '../util/columns.ts';
 
@@ -19,8 +20,8 @@ export class FillLog {
   private readonly tag = new F64Column();
   private readonly strings: (string | undefined)[] = [undefined];
   private readonly codes = new Map<string, number>();
-  private readonly orderId: ClientOrderId[] = [];
-  private readonly tradeId: string[] = [];
+  private readonly orderId = objectArray<ClientOrderId>();
+  private readonly tradeId = objectArray<string>();
   private cache: Fill[] | undefined;
 
   private code(s: string | undefined): number {

@@ -1,4 +1,5 @@
 import { ORDER_STATUSES, type OrderRequest, type OrderState, type OrderStatus } from '../model/orders.ts';
+import { objectArray } from '../util/arrays.ts';
 import type { VenueOrderId } from '../util/brand.ts';
 
 // Numbers of one finished order, in one strided Float64Array.
@@ -26,8 +27,8 @@ const STATUS_CODE: Readonly<Record<OrderStatus, number>> = Object.fromEntries(
  * and kept as they are.
  */
 export class OrderLog {
-  private readonly objs: (OrderState | undefined)[] = [];
-  private readonly requests: OrderRequest[] = [];
+  private readonly objs = objectArray<OrderState | undefined>();
+  private readonly requests = objectArray<OrderRequest>();
   private nums = new Float64Array(256 * STRIDE);
   /** Rare text fields of finished orders, by index. */
   private readonly reasons = new Map<number, string>();

@@ -1,4 +1,5 @@
 import type { Fill } from '../model/orders.ts';
+import { objectArray } from '../util/arrays.ts';
 import { F64Column } from '../util/columns.ts';
 
 /** A round trip: from flat to flat (a reversal closes one trade and opens the next). */
@@ -90,9 +91,9 @@ export class TradeTracker {
     fees: new F64Column(),
     dir: new F64Column(),
   };
-  private readonly symbols: string[] = [];
-  private readonly entryOrderIds: string[] = [];
-  private readonly exitOrderIds: string[] = [];
+  private readonly symbols = objectArray<string>();
+  private readonly entryOrderIds = objectArray<string>();
+  private readonly exitOrderIds = objectArray<string>();
   private cache: Trade[] | undefined;
 
   /** Closed trades, oldest first (built on demand, cached until the next close). */

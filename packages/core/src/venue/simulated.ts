@@ -2,7 +2,7 @@ import type { Bar } from '../model/bar.ts';
 import type { Instrument } from '../model/instrument.ts';
 import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
-import { removeAt } from '../util/arrays.ts';
+import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
@@ -78,8 +78,8 @@ export class SimulatedVenue implements Venue {
   private readonly allowShortSpot: boolean;
   private readonly path = new Float64Array(4);
   // Per-bar scratch, reused so that matching allocates nothing per bar or per order.
-  private readonly hitPool: Hit[] = [];
-  private readonly snapshot: (Working | undefined)[] = [];
+  private readonly hitPool = objectArray<Hit>();
+  private readonly snapshot = objectArray<Working | undefined>();
   private readonly trig: Trigger = { pos: 0, price: 0 };
   private tradeSeq = 0;
   // The two reports of every order, reused (a sink reads a report during the call; see ReportSink).
@@ -103,7 +103,8 @@ export class SimulatedVenue implements Venue {
     private readonly account: Account,
     opts: SimulatedVenueOptions = {},
   ) {
-    for (const inst of instruments) this.books.set(inst.symbol, { instrument: inst, barsSeen: 0, working: [] });
+    for (const inst of instruments)
+      this.books.set(inst.symbol, { instrument: inst, barsSeen: 0, working: objectArray<Working>() });
     this.fees = opts.fees ?? percentFee(0);
     this.slippage = opts.slippage ?? noSlippage;
     this.latencyBars = opts.latencyBars ?? 1;

@@ -154,13 +154,14 @@ export class Engine {
     this.emitEvent = opts.onEvent ?? (() => {});
     this.listening = opts.onEvent !== undefined;
     this.fillHook = opts.onFill;
-    this.idFactory = opts.idFactory ?? ((s) => `o${s}`);
+    this.idFactory = opts.idFactory ?? defaultOrderId;
     this.risk = opts.risk ?? [];
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
-    for (const f of opts.feeds) this.addSlot(f, true);
+    // Set before anything calls instrumentOf (which reads them).
     this.primarySymbol = (opts.feeds[0] as FeedKey).symbol;
-    this.primaryInstrument = this.instrumentOf(this.primarySymbol);
+    this.primaryInstrument = this.lookupInstrument(this.primarySymbol);
+    for (const f of opts.feeds) this.addSlot(f, true);
     opts.venue.connect((r) => this.handleReport(r));
     this.ctx = this.makeContext();
   }
@@ -371,7 +372,10 @@ export class Engine {
   // ---- orders from the strategy ---------------------------------------------------------------
 
   private instrumentOf(symbol: string): Instrument {
-    if (symbol === this.primarySymbol && this.primaryInstrument !== undefined) return this.primaryInstrument;
+    return symbol === this.primarySymbol ? this.primaryInstrument : this.lookupInstrument(symbol);
+  }
+
+  private lookupInstrument(symbol: string): Instrument {
     const i = this.instruments.get(symbol);
     if (!i) throw new Error(`Unknown market "${symbol}": the strategy has no data feed for it`);
     return i;
@@ -904,6 +908,11 @@ export class Engine {
     });
     if (hook === 'onStart') throw e;
   }
+}
+
+/** Client order ids o1, o2, ... (one function for every engine: its call sites stay monomorphic). */
+function defaultOrderId(seq: number): string {
+  return `o${seq}`;
 }
 
 function marketInput(side: 'buy' | 'sell', amount: number, o: OrderOptions | undefined): OrderInput {

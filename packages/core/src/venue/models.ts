@@ -10,16 +10,23 @@ export interface FeeModel {
 
 export function percentFee(rate: number, opts: { makerRate?: number; asset?: 'quote' | 'base' } = {}): FeeModel {
   if (!(rate >= 0)) throw new Error(`fee rate must be >= 0, got ${rate}`);
-  const maker = opts.makerRate ?? rate;
-  const asset = opts.asset ?? 'quote';
-  return {
-    asset,
-    fee(_side, price, amount, liquidity) {
-      const r = liquidity === 'maker' ? maker : rate;
-      // Evaluated in backtrader's order: (|s| * r) * p. In base: a fraction of the amount.
-      return asset === 'quote' ? Math.abs(amount) * r * price : Math.abs(amount) * r;
-    },
-  };
+  return new PercentFee(rate, opts.makerRate ?? rate, opts.asset ?? 'quote');
+}
+
+// A class, not an object with a closure: every backtest's fee model then shares one `fee` function,
+// so the venue's optimised call to it stays valid from one backtest to the next.
+class PercentFee implements FeeModel {
+  constructor(
+    private readonly rate: number,
+    private readonly maker: number,
+    readonly asset: 'quote' | 'base',
+  ) {}
+
+  fee(_side: OrderSide, price: number, amount: number, liquidity: Liquidity): number {
+    const r = liquidity === 'maker' ? this.maker : this.rate;
+    // Evaluated in backtrader's order: (|s| * r) * p. In base: a fraction of the amount.
+    return this.asset === 'quote' ? Math.abs(amount) * r * price : Math.abs(amount) * r;
+  }
 }
 
 /** Adjusts the price of taker fills (market, stop) against the trader, and caps fill sizes. */

@@ -1,6 +1,12 @@
-import { ORDER_STATUSES, type OrderRequest, type OrderState, type OrderStatus } from '../model/orders.ts';
+import {
+  ORDER_STATUSES,
+  type OrderRequest,
+  type OrderState,
+  type OrderStatus,
+  type TimeInForce,
+} from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
-import type { VenueOrderId } from '../util/brand.ts';
+import type { ClientOrderId, VenueOrderId } from '../util/brand.ts';
 
 // Numbers of one finished order, in one strided Float64Array.
 const STATUS = 0;
@@ -11,8 +17,12 @@ const CREATED = 4;
 const UPDATED = 5;
 const STOP_LEVEL = 6;
 const DECISION = 7;
-const FLAGS = 8; // bit 0: triggered, bit 1: active
-const STRIDE = 9;
+const FLAGS = 8; // bit 0: triggered, bit 1: active, bit 2: sell, bits 3-4: time in force
+const AMOUNT = 9; // of a plain market request (see finish)
+const SYMBOL = 10; // code into `symbols`, of a plain market request
+const STRIDE = 11;
+
+const TIFS: readonly TimeInForce[] = ['GTC', 'IOC', 'FOK', 'GTD'];
 
 const STATUS_CODE: Readonly<Record<OrderStatus, number>> = Object.fromEntries(
   ORDER_STATUSES.map((s, i) => [s, i]),
@@ -23,12 +33,14 @@ const STATUS_CODE: Readonly<Record<OrderStatus, number>> = Object.fromEntries(
  * (the strategy, the venue and the events hold it); when it ends, its final state goes into
  * columns and the object is let go, so an order-heavy backtest keeps no per-order state object
  * alive (the GC has less to copy and memory stays flat). Reading an order or the history builds
- * the objects of finished orders again, with the same fields and values. Requests are immutable
- * and kept as they are.
+ * the objects of finished orders again, with the same fields and values.
  */
 export class OrderLog {
   private readonly objs = objectArray<OrderState | undefined>();
-  private readonly requests = objectArray<OrderRequest>();
+  private readonly ids = objectArray<ClientOrderId>();
+  /** Requests of finished orders, except plain market ones (those are in the columns). */
+  private readonly requests = objectArray<OrderRequest | undefined>();
+  private readonly symbols = objectArray<string>();
   private nums = new Float64Array(256 * STRIDE);
   /** Rare text fields of finished orders, by index. */
   private readonly reasons = new Map<number, string>();
@@ -48,7 +60,8 @@ export class OrderLog {
       this.nums = n;
     }
     this.objs.push(o);
-    this.requests.push(o.request);
+    this.ids.push(o.request.id);
+    this.requests.push(undefined);
     this.cache = undefined;
     return i;
   }
@@ -69,10 +82,32 @@ export class OrderLog {
     a[b + FLAGS] = (o.triggered ? 1 : 0) | (o.active ? 2 : 0);
     if (o.reason !== undefined) this.reasons.set(i, o.reason);
     if (o.venueOrderId !== undefined) this.venueIds.set(i, o.venueOrderId);
-    // A bracket exit's request can be replaced (its amount cut to the entry's fill).
-    this.requests[i] = o.request;
+    // The request as it is now (a bracket exit's can be replaced, its amount cut to the entry's
+    // fill). A plain market request (no options: what orderTargetPercent and close send, most
+    // orders of a backtest) goes into the columns too, so such an order keeps no object at all.
+    const r = o.request;
+    if (
+      r.type === 'market' &&
+      r.expireAt === undefined &&
+      r.postOnly === undefined &&
+      r.reduceOnly === undefined &&
+      r.tag === undefined &&
+      r.ocoGroup === undefined &&
+      r.parentId === undefined
+    ) {
+      a[b + FLAGS] = (a[b + FLAGS] as number) | (r.side === 'sell' ? 4 : 0) | (TIFS.indexOf(r.timeInForce) << 3);
+      a[b + AMOUNT] = r.amount;
+      a[b + SYMBOL] = this.symbolCode(r.symbol);
+    } else this.requests[i] = r;
     this.objs[i] = undefined;
     this.cache = undefined;
+  }
+
+  private symbolCode(symbol: string): number {
+    const k = this.symbols.indexOf(symbol); // a handful of markets
+    if (k >= 0) return k;
+    this.symbols.push(symbol);
+    return this.symbols.length - 1;
   }
 
   /** The order at index i: the live object, or a new object for a finished order. */
@@ -82,9 +117,18 @@ export class OrderLog {
     const b = i * STRIDE;
     const a = this.nums;
     const flags = a[b + FLAGS] as number;
+    // The same keys in the same order as the engine's plain market request.
+    const request: OrderRequest = this.requests[i] ?? {
+      type: 'market',
+      id: this.ids[i] as ClientOrderId,
+      symbol: this.symbols[a[b + SYMBOL] as number] as string,
+      side: flags & 4 ? 'sell' : 'buy',
+      amount: a[b + AMOUNT] as number,
+      timeInForce: TIFS[(flags >> 3) & 3] as TimeInForce,
+    };
     // Same keys in the same order as newOrderState; venueOrderId and reason only when they were set.
     const o: OrderState = {
-      request: this.requests[i] as OrderRequest,
+      request,
       status: ORDER_STATUSES[a[b + STATUS] as number] as OrderStatus,
       filled: a[b + FILLED] as number,
       avgPrice: a[b + AVG_PRICE] as number,
@@ -105,7 +149,7 @@ export class OrderLog {
 
   /** Index of the newest order with this client id, or -1. */
   lastIndexOf(id: string): number {
-    for (let i = this.requests.length - 1; i >= 0; i--) if ((this.requests[i] as OrderRequest).id === id) return i;
+    for (let i = this.ids.length - 1; i >= 0; i--) if (this.ids[i] === id) return i;
     return -1;
   }
 

@@ -224,3 +224,41 @@ describe('brackets reach the venue only when the entry fills', () => {
     expect(sl.reason).toMatch(/ended unfilled|cancelled by strategy/);
   });
 });
+
+describe('order history', () => {
+  // Invariant: finished orders are kept in columns and rebuilt when read; the rebuilt objects must
+  // equal the live objects as they were when each order ended (the oracle: copies taken from the
+  // engine's events at that moment).
+  it('finished orders read back equal to the live orders at their end, keys included', () => {
+    const atEnd = new Map<string, unknown>();
+    const s = bars([up, [100, 100.5, 98, 99], [99, 106, 98, 105], [105, 106, 90, 92], up, up]);
+    const r = run(
+      s,
+      scripted({
+        0: (c) => {
+          c.buy(1);
+          c.submit({ type: 'limit', side: 'buy', amount: 1, price: 98.5, tag: 'dip' });
+          c.submit({ type: 'limit', side: 'buy', amount: 1, price: 50, timeInForce: 'IOC' });
+          c.submit({ type: 'market', side: 'buy', amount: -1 });
+          c.bracket({ side: 'buy', amount: 1, takeProfit: 105, stopLoss: 95 });
+        },
+        3: (c) => void c.close(),
+        4: (c) =>
+          void c.submit({ type: 'trailing-stop', side: 'sell', amount: 1, trail: { kind: 'percent', value: 5 } }),
+      }),
+      {
+        onEvent: (e) => {
+          if ('order' in e && ['denied', 'rejected', 'filled', 'cancelled', 'expired'].includes(e.order.status))
+            atEnd.set(e.order.request.id, structuredClone(e.order));
+        },
+      },
+    );
+    const statuses = new Set(r.orders.map((o) => o.status));
+    for (const st of ['filled', 'cancelled', 'denied'] as const) expect(statuses.has(st), st).toBe(true);
+    expect(atEnd.size).toBeGreaterThanOrEqual(6);
+    for (const o of r.orders) {
+      const end = atEnd.get(o.request.id);
+      if (end !== undefined) expect(o, `order ${o.request.id}`).toStrictEqual(end);
+    }
+  });
+});

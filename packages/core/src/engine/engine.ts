@@ -11,6 +11,7 @@ import {
   type OrderState,
   transition,
   validateOrderRequest,
+  withoutOptions,
 } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
 import type { Account, Position } from '../portfolio/account.ts';
@@ -420,15 +421,8 @@ export class Engine {
     let req: OrderRequest;
     switch (input.type) {
       case 'market':
-        // The common case (no options) gets a small object: order history is retained, size matters.
-        if (
-          input.expireAt === undefined &&
-          input.postOnly === undefined &&
-          input.reduceOnly === undefined &&
-          input.tag === undefined &&
-          extra.ocoGroup === undefined &&
-          extra.parentId === undefined
-        ) {
+        // The common case (no options) gets a small object (and the order log keeps it in columns).
+        if (withoutOptions(input, extra)) {
           req = { type: 'market', id, symbol, side, amount, timeInForce: tif };
           break;
         }

@@ -4,6 +4,7 @@ import {
   type OrderState,
   type OrderStatus,
   type TimeInForce,
+  withoutOptions,
 } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import type { ClientOrderId, VenueOrderId } from '../util/brand.ts';
@@ -86,15 +87,7 @@ export class OrderLog {
     // fill). A plain market request (no options: what orderTargetPercent and close send, most
     // orders of a backtest) goes into the columns too, so such an order keeps no object at all.
     const r = o.request;
-    if (
-      r.type === 'market' &&
-      r.expireAt === undefined &&
-      r.postOnly === undefined &&
-      r.reduceOnly === undefined &&
-      r.tag === undefined &&
-      r.ocoGroup === undefined &&
-      r.parentId === undefined
-    ) {
+    if (r.type === 'market' && withoutOptions(r, r)) {
       a[b + FLAGS] = (a[b + FLAGS] as number) | (r.side === 'sell' ? 4 : 0) | (TIFS.indexOf(r.timeInForce) << 3);
       a[b + AMOUNT] = r.amount;
       a[b + SYMBOL] = this.symbolCode(r.symbol);

@@ -192,6 +192,25 @@ export function newOrderState(request: OrderRequest, time: number, decisionPrice
   };
 }
 
+/**
+ * True when an order has none of the optional fields (expiry, post-only, reduce-only, tag, OCO
+ * group, parent): the plain order most strategies send, which the engine and the order log keep
+ * compact. The links may sit on another object than the options (the engine's OrderInput).
+ */
+export function withoutOptions(
+  o: Pick<OrderCommon, 'expireAt' | 'postOnly' | 'reduceOnly' | 'tag'>,
+  links: Pick<OrderCommon, 'ocoGroup' | 'parentId'>,
+): boolean {
+  return (
+    o.expireAt === undefined &&
+    o.postOnly === undefined &&
+    o.reduceOnly === undefined &&
+    o.tag === undefined &&
+    links.ocoGroup === undefined &&
+    links.parentId === undefined
+  );
+}
+
 export function remaining(o: OrderState): number {
   return o.request.amount - o.filled;
 }

@@ -17,6 +17,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { type KeyStore, keyStore } from './keys.ts';
 import { type KeelDb, MIGRATIONS, type OrdersTable } from './schema.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -192,6 +193,8 @@ export interface Store extends StoreRepos {
    * event, in one transaction. Returns whether the fill was new.
    */
   applyFill(botId: string, fill: Fill, change: ApplyFillChange): Promise<boolean>;
+  /** Encrypted exchange API keys (docs/keys.md). */
+  readonly keys: KeyStore;
   /** The underlying Kysely instance, for queries the repositories do not cover. */
   readonly db: Kysely<KeelDb>;
   close(): Promise<void>;
@@ -265,6 +268,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     ...root,
     dialect,
     db,
+    keys: keyStore(db, clock),
     transaction: (fn) => db.transaction().execute((trx) => fn(repos(trx, clock))),
     applyFill: (botId, fill, change) =>
       db.transaction().execute(async (trx) => {

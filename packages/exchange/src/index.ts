@@ -1,7 +1,7 @@
 export * from './backoff.ts';
 export * from './breaker.ts';
 export * from './candles.ts';
-export { createCcxtClient } from './client.ts';
+export { createCcxtClient, credentialNeeds } from './client.ts';
 export * from './client-id.ts';
 export * from './errors.ts';
 export * from './gateway.ts';

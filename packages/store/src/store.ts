@@ -258,7 +258,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const { error } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
-    throw new Error(`Store migration failed for ${redact(url)}: ${(error as Error).message ?? String(error)}`, {
+    throw new Error(`Store migration failed for ${redactStoreUrl(url)}: ${(error as Error).message ?? String(error)}`, {
       cause: error,
     });
   }
@@ -324,7 +324,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-function redact(url: string): string {
+/** A store url with any password replaced by *** (for messages and logs). */
+export function redactStoreUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 

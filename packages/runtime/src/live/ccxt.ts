@@ -18,6 +18,9 @@ export interface ConnectOptions {
   readonly url?: string;
   readonly apiKey?: string;
   readonly secret?: string;
+  /** For exchanges that need a passphrase (ccxt's `password`) or a uid besides key and secret. */
+  readonly password?: string;
+  readonly uid?: string;
   readonly botId: string;
   /** Markets whose orders and fills are followed. */
   readonly symbols: readonly string[];
@@ -135,6 +138,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     // closing the client leaves no socket behind.
     ...(o.url?.startsWith('http://') ? { httpAgent: new Agent({ keepAlive: false }) } : {}),
     ...(o.apiKey ? { apiKey: o.apiKey, secret: o.secret } : {}),
+    ...(o.password ? { password: o.password } : {}),
+    ...(o.uid ? { uid: o.uid } : {}),
     ...o.ccxtOptions,
     options: {
       ...((urls as { options?: object }).options ?? {}),

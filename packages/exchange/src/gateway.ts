@@ -16,6 +16,7 @@ import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError 
 import { toInstrument } from './instrument.ts';
 import { binanceSpotLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
+import { balanceRows, type CacheAnswer, type CachedTicker, type StreamCache } from './stream-cache.ts';
 import { systemTimer, type Timer } from './timer.ts';
 
 /** The ccxt surface the gateway uses (a ccxt.pro exchange instance satisfies it). */
@@ -32,6 +33,7 @@ export const BINANCE_WEIGHTS: Readonly<Record<string, number>> = {
   fetchMyTrades: 20,
   fetchBalance: 20,
   fetchOHLCV: 2,
+  fetchTicker: 2,
 };
 
 export interface GatewayOptions {
@@ -67,7 +69,37 @@ export type GatewayEvent =
   | { readonly type: 'breaker-open'; readonly endpoint: EndpointClass; readonly method: string }
   | { readonly type: 'create-in-doubt'; readonly clientOrderId: string; readonly error: KeelExchangeError }
   | { readonly type: 'lookup'; readonly clientOrderId: string; readonly found: boolean }
-  | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number };
+  | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number }
+  | {
+      /** REST failed and the answer came from the WebSocket cache (docs/exchange.md). */
+      readonly type: 'served-from-cache';
+      readonly what: CachedRead;
+      readonly method: string;
+      readonly ageMs: number;
+      readonly restError: KeelExchangeError;
+    }
+  | {
+      /** REST failed and the WebSocket cache could not safely stand in: the caller gets an error. */
+      readonly type: 'cache-refused';
+      readonly what: CachedRead;
+      readonly method: string;
+      readonly reason: string;
+      readonly restError: KeelExchangeError;
+    };
+
+export type CachedRead = 'balance' | 'order' | 'open-orders' | 'ticker';
+
+/**
+ * A read that may have been answered from the WebSocket cache. `source: 'stream'` means REST
+ * failed (`restError`) and the value is what the streams said, last confirmed at `asOf`.
+ */
+export interface Served<T> {
+  readonly value: T;
+  readonly source: 'rest' | 'stream';
+  /** When the value was last known to be the exchange's (REST request time, or last stream message). */
+  readonly asOf: number;
+  readonly restError?: KeelExchangeError;
+}
 
 /** What the gateway sends for an OrderRequest after rounding to tick and step. */
 export interface PreparedOrder {
@@ -96,7 +128,8 @@ export type PlaceOutcome =
   | {
       readonly kind: 'placed';
       readonly order: ExchangeOrder;
-      readonly via: 'response' | 'lookup';
+      /** `stream`: REST could not look it up, but the user stream has reported the order (it exists). */
+      readonly via: 'response' | 'lookup' | 'stream';
       readonly sends: number;
     }
   | {
@@ -145,6 +178,7 @@ export class ExchangeGateway {
   private readonly instruments = new Map<string, Instrument>();
   /** Sends per client order id (the last 10 000 ids), for tests and diagnostics. */
   readonly sends = new Map<string, number>();
+  private cache: StreamCache | undefined;
 
   constructor(
     readonly client: CcxtClient,
@@ -165,6 +199,11 @@ export class ExchangeGateway {
     ) as Record<EndpointClass, CircuitBreaker>;
     // Retry-After is read from the last response's headers.
     (client as { enableLastResponseHeaders?: boolean }).enableLastResponseHeaders = true;
+  }
+
+  /** Called by a StreamCache built on this gateway: REST answers feed it, `read*` fall back to it. */
+  useStreamCache(cache: StreamCache): void {
+    this.cache = cache;
   }
 
   /**
@@ -333,6 +372,7 @@ export class ExchangeGateway {
     let inDoubt = false;
     let lastError: KeelExchangeError | undefined;
     for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+      const sentAt = this.timer.now();
       try {
         if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: o.clientOrderId, send: sends + 1 });
         const placed = await this.call(
@@ -346,7 +386,9 @@ export class ExchangeGateway {
           },
           { retry: false },
         );
-        return { kind: 'placed', order: fromCcxtOrder(placed), via: 'response', sends };
+        const order = fromCcxtOrder(placed);
+        this.cache?.restOrder(order, sentAt);
+        return { kind: 'placed', order, via: 'response', sends };
       } catch (e) {
         const err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
         lastError = err;
@@ -370,12 +412,14 @@ export class ExchangeGateway {
           found = await this.lookupOrder(o.clientOrderId, o.symbol);
         } catch (le) {
           const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-          return {
-            kind: 'unknown',
-            reason: `create ${o.clientOrderId} in doubt and lookup failed: ${lerr.message}`,
-            error: lerr,
-            sends,
-          };
+          return (
+            this.seenOnStream(o, sends) ?? {
+              kind: 'unknown',
+              reason: `create ${o.clientOrderId} in doubt and lookup failed: ${lerr.message}`,
+              error: lerr,
+              sends,
+            }
+          );
         }
         this.onEvent({ type: 'lookup', clientOrderId: o.clientOrderId, found: found !== null });
         if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
@@ -407,8 +451,25 @@ export class ExchangeGateway {
       };
     } catch (le) {
       const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-      return { kind: 'unknown', reason: `create ${o.clientOrderId} in doubt: ${lerr.message}`, error: lerr, sends };
+      return (
+        this.seenOnStream(o, sends) ?? {
+          kind: 'unknown',
+          reason: `create ${o.clientOrderId} in doubt: ${lerr.message}`,
+          error: lerr,
+          sends,
+        }
+      );
     }
+  }
+
+  /**
+   * When REST cannot look an in-doubt create up, the user stream can still prove that the order
+   * EXISTS (it reported it). It can never prove the opposite: absence from the cache leaves the
+   * outcome unknown, and nothing is resent on its word.
+   */
+  private seenOnStream(o: PreparedOrder, sends: number): PlaceOutcome | undefined {
+    const seen = this.cache?.seen(o.clientOrderId);
+    return seen ? { kind: 'placed', order: seen, via: 'stream', sends } : undefined;
   }
 
   /**
@@ -416,11 +477,14 @@ export class ExchangeGateway {
    * not know it (fetchOrder says not found AND it is not among the open orders).
    */
   async lookupOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null> {
+    const requestedAt = this.timer.now();
     try {
       const o = await this.call('queries', 'fetchOrder', () =>
         this.client.fetchOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
       );
-      return fromCcxtOrder(o);
+      const order = fromCcxtOrder(o);
+      this.cache?.restOrder(order, requestedAt);
+      return order;
     } catch (e) {
       if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
     }
@@ -430,6 +494,7 @@ export class ExchangeGateway {
 
   /** Cancels by client id with priority over queued creates. */
   async cancelOrder(clientOrderId: string, symbol: string): Promise<CancelOutcome> {
+    const requestedAt = this.timer.now();
     try {
       const o = await this.call(
         'orders',
@@ -437,7 +502,9 @@ export class ExchangeGateway {
         () => this.client.cancelOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
         { priority: 'high' },
       );
-      return { kind: 'cancelled', order: o?.id ? fromCcxtOrder(o as Order) : undefined };
+      const order = o?.id ? fromCcxtOrder(o as Order) : undefined;
+      if (order) this.cache?.restOrder(order, requestedAt);
+      return { kind: 'cancelled', order };
     } catch (e) {
       if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
       // Gone already (filled, cancelled, or never placed): report its final state if it exists.
@@ -447,10 +514,13 @@ export class ExchangeGateway {
   }
 
   async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
-    const list = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
+    const requestedAt = this.timer.now();
+    const raw = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
       weight: symbol === undefined ? 80 : (this.weights['fetchOpenOrders'] ?? 6),
     });
-    return list.map(fromCcxtOrder);
+    const list = raw.map(fromCcxtOrder);
+    if (symbol !== undefined) this.cache?.restOpenOrders(symbol, list, requestedAt);
+    return list;
   }
 
   async fetchClosedOrders(symbol: string, since?: number, limit?: number): Promise<ExchangeOrder[]> {
@@ -465,19 +535,103 @@ export class ExchangeGateway {
   }
 
   async fetchBalance(): Promise<BalanceRow[]> {
+    const requestedAt = this.timer.now();
     const b = await this.call('queries', 'fetchBalance', () => this.client.fetchBalance());
-    const rows: BalanceRow[] = [];
-    const total = (b.total ?? {}) as unknown as Record<string, number | undefined>;
-    const free = (b.free ?? {}) as unknown as Record<string, number | undefined>;
-    const used = (b.used ?? {}) as unknown as Record<string, number | undefined>;
-    for (const asset of Object.keys(total).sort()) {
-      const t = total[asset] ?? 0;
-      const f = free[asset] ?? 0;
-      const u = used[asset] ?? 0;
-      if (t === 0 && f === 0 && u === 0) continue;
-      rows.push({ asset, free: f, used: u, total: t });
-    }
+    const rows = [...balanceRows(b).values()]
+      .filter((r) => r.total !== 0 || r.free !== 0 || r.used !== 0)
+      .sort((x, y) => (x.asset < y.asset ? -1 : x.asset > y.asset ? 1 : 0));
+    this.cache?.restBalance(rows, requestedAt);
     return rows;
+  }
+
+  async fetchTicker(symbol: string): Promise<CachedTicker> {
+    const t = await this.call('market-data', 'fetchTicker', () => this.client.fetchTicker(symbol));
+    return {
+      symbol,
+      last: t.last ?? Number.NaN,
+      bid: t.bid ?? Number.NaN,
+      ask: t.ask ?? Number.NaN,
+      timestamp: t.timestamp ?? 0,
+    };
+  }
+
+  // ------------------------------------------------------------------ reads with a stream fallback
+
+  /** The balance from REST, or, when REST fails transiently or its breaker is open, from the user stream. */
+  readBalance(): Promise<Served<BalanceRow[]>> {
+    return this.withFallback(
+      'balance',
+      'fetchBalance',
+      () => this.fetchBalance(),
+      () => this.cache?.balance(),
+    );
+  }
+
+  /**
+   * One of our orders: REST lookup (null only when REST says the exchange does not know it), or the
+   * user stream's state of it. The cache never answers "does not exist".
+   */
+  readOrder(clientOrderId: string, symbol: string): Promise<Served<ExchangeOrder | null>> {
+    return this.withFallback(
+      'order',
+      'fetchOrder',
+      () => this.lookupOrder(clientOrderId, symbol),
+      () => this.cache?.order(clientOrderId, symbol),
+    );
+  }
+
+  readOpenOrders(symbol: string): Promise<Served<ExchangeOrder[]>> {
+    return this.withFallback(
+      'open-orders',
+      'fetchOpenOrders',
+      () => this.fetchOpenOrders(symbol),
+      () => this.cache?.openOrders(symbol),
+    );
+  }
+
+  readTicker(symbol: string): Promise<Served<CachedTicker>> {
+    return this.withFallback(
+      'ticker',
+      'fetchTicker',
+      () => this.fetchTicker(symbol),
+      () => this.cache?.ticker(symbol),
+    );
+  }
+
+  /**
+   * REST first. Only a transient or rate-limited failure (the breaker's CircuitOpen included) may
+   * be answered from the cache: an auth error, a rejection or a not-found is the exchange's answer
+   * and is never masked.
+   */
+  private async withFallback<T, C extends T>(
+    what: CachedRead,
+    method: string,
+    rest: () => Promise<T>,
+    cached: () => CacheAnswer<C> | undefined,
+  ): Promise<Served<T>> {
+    const requestedAt = this.timer.now();
+    let restError: KeelExchangeError;
+    try {
+      return { value: await rest(), source: 'rest', asOf: requestedAt };
+    } catch (e) {
+      restError = e instanceof KeelExchangeError ? e : classifyError(e, 'queries');
+      if (!restError.retryable) throw restError;
+    }
+    const ans = cached() ?? { ok: false as const, reason: 'no stream cache is attached to this gateway' };
+    if (ans.ok) {
+      const ageMs = this.timer.now() - ans.asOf;
+      this.onEvent({ type: 'served-from-cache', what, method, ageMs, restError });
+      return { value: ans.value, source: 'stream', asOf: ans.asOf, restError };
+    }
+    this.onEvent({ type: 'cache-refused', what, method, reason: ans.reason, restError });
+    throw new KeelExchangeError({
+      kind: restError.kind,
+      endpoint: restError.endpoint,
+      code: restError.code,
+      message: `${method} failed (${restError.message}) and the WebSocket cache cannot stand in: ${ans.reason}`,
+      cause: restError,
+      ...(restError.retryAfterMs !== undefined ? { retryAfterMs: restError.retryAfterMs } : {}),
+    });
   }
 
   fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<OHLCV[]> {

@@ -9,5 +9,6 @@ export * from './instrument.ts';
 export * from './limiter.ts';
 export * from './normalize.ts';
 export * from './reconcile.ts';
+export * from './stream-cache.ts';
 export * from './timer.ts';
 export * from './tracker.ts';

@@ -6,6 +6,8 @@ import {
   type ExchangeGateway as Gateway,
   type ExchangeOrder as GwOrder,
   OrderTracker,
+  StreamCache,
+  type StreamCacheOptions,
   watchCandles,
 } from '@keel/exchange';
 import type { Logger } from '../bot.ts';
@@ -36,10 +38,17 @@ export interface ConnectOptions {
   readonly staleAfterMs?: number;
   /** Longest wait between candle-stream reconnects (backoff cap). Default 30 s. */
   readonly reconnectMaxMs?: number;
+  /**
+   * The WebSocket cache that answers balance and order reads while REST fails (docs/exchange.md).
+   * Default on for accounts with keys; `false` turns it off.
+   */
+  readonly streamCache?: false | Omit<StreamCacheOptions, 'symbols'>;
 }
 
 export interface ExchangeConnection {
   readonly gateway: Gateway;
+  /** The WebSocket cache behind the reads while REST fails; undefined without keys or when turned off. */
+  readonly streamCache: StreamCache | undefined;
   readonly live: LiveExchange;
   instrument(symbol: string): Promise<Instrument>;
   /** History (flagged warm-up) then live closed bars, each once; resumes after `after`. */
@@ -157,10 +166,27 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       else if (e.type === 'breaker-open') o.log('warn', `${e.endpoint} circuit open: ${e.method} not sent`);
       else if (e.type === 'create-in-doubt')
         o.log('warn', `order ${e.clientOrderId} create in doubt (${e.error.message}): looking it up by client id`);
+      else if (e.type === 'served-from-cache')
+        o.log(
+          'warn',
+          `${e.method} answered from the WebSocket cache (confirmed ${e.ageMs} ms ago) because REST failed: ${e.restError.message}`,
+        );
+      else if (e.type === 'cache-refused')
+        o.log('error', `${e.method} failed and the WebSocket cache cannot stand in: ${e.reason}`);
       o.gateway?.onEvent?.(e);
     },
   });
   await gw.loadMarkets();
+  const cache =
+    o.apiKey && o.streamCache !== false
+      ? new StreamCache(gw, {
+          symbols: o.symbols,
+          ...o.streamCache,
+          onError: (stream, e) =>
+            o.log('warn', `${stream}: ${e instanceof Error ? e.message : String(e)}; reconnecting`),
+        })
+      : undefined;
+  cache?.start();
   const venueToClient = new Map<string, string>();
   const remember = (x: GwOrder) => {
     if (x.clientOrderId) venueToClient.set(x.venueOrderId, x.clientOrderId);
@@ -188,12 +214,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       return out.order ? remember(out.order) : null;
     },
     async fetchOrder(id, symbol) {
-      const x = await gw.lookupOrder(id, symbol);
+      // REST, or the user stream's state of it while REST fails; null only ever comes from REST.
+      const x = (await gw.readOrder(id, symbol)).value;
       return x ? remember(x) : null;
     },
     async fetchOpenOrders(symbols) {
       const out: ExchangeOrder[] = [];
-      for (const s of symbols) for (const x of await gw.fetchOpenOrders(s)) out.push(remember(x));
+      for (const s of symbols) for (const x of (await gw.readOpenOrders(s)).value) out.push(remember(x));
       return out;
     },
     async fetchTrades(symbol, since) {
@@ -208,7 +235,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         .filter((t): t is ExchangeTrade => t !== undefined);
     },
     async fetchBalances() {
-      const rows = await gw.fetchBalance();
+      const rows = (await gw.readBalance()).value;
       return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
     },
     watchExecutions(h) {
@@ -241,6 +268,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
 
   return {
     gateway: gw,
+    streamCache: cache,
     live,
     async instrument(symbol) {
       return gw.instrument(symbol);
@@ -303,7 +331,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     },
     async close() {
       abort.abort();
-      await Promise.allSettled(trackers.map((t) => t.stop()));
+      await Promise.allSettled([...trackers.map((t) => t.stop()), cache?.stop()]);
       await gw.close();
     },
   };

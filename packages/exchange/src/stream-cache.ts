@@ -50,7 +50,7 @@ export interface CachedTicker {
 /** One continuous connection of a stream: from the confirmed subscription to the first error. */
 interface Epoch {
   readonly id: number;
-  readonly since: number;
+  since: number;
   lastMessageAt: number;
 }
 
@@ -224,12 +224,18 @@ export class StreamCache {
         }
         const epoch: Epoch = { id: ++this.epochs, since: this.gw.timer.now(), lastMessageAt: 0 };
         onEpoch();
-        st.epoch = epoch;
-        st.down = undefined;
+        // Without a confirmed subscription (an exchange whose ccxt client has no authenticate()),
+        // the connection counts from its first message: only that proves the stream is live.
+        const confirmed = !authenticated || client.authenticate !== undefined;
+        if (confirmed) this.begin(st, epoch);
         for (;;) {
           const p = next(epoch);
           p.catch(() => {});
           if ((await Promise.race([p, stopped])) === 'stop') return;
+          if (st.epoch !== epoch) {
+            epoch.since = this.gw.timer.now();
+            this.begin(st, epoch);
+          }
           attempt = 0;
         }
       } catch (e) {
@@ -240,6 +246,11 @@ export class StreamCache {
         await this.gw.timer.sleep(retryDelayMs(attempt++, policy, this.rng), this.ctl.signal);
       }
     }
+  }
+
+  private begin(st: StreamState, epoch: Epoch): void {
+    st.epoch = epoch;
+    st.down = undefined;
   }
 
   // ------------------------------------------------------------------ fed by the gateway (REST)

@@ -198,7 +198,7 @@ export class Bot {
       const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
       this.venue = new LiveVenue(this.cfg.exchange!, {
         knownBefore: (id) => before.has(id),
-        beforeSend: () => this.journal.flush(),
+        beforeSend: (id) => this.journal.beforeSend(id),
         log,
         now: () => Date.now(),
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),

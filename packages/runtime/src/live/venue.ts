@@ -2,8 +2,8 @@ import { type Bar, type ClientOrderId, isTerminal, type OrderState, type ReportS
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface LiveVenueOptions {
-  /** Resolves once the journal has durably written everything so far (write-ahead before sending). */
-  beforeSend: () => Promise<void>;
+  /** Resolves once the order's write-ahead record is durable (it must be, before its request leaves). */
+  beforeSend: (clientOrderId: string) => Promise<void>;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** Wall time for reports. */
   now: () => number;
@@ -110,7 +110,7 @@ export class LiveVenue implements Venue {
 
   private async send(order: OrderState): Promise<void> {
     const id = order.request.id;
-    await this.opts.beforeSend();
+    await this.opts.beforeSend(id);
     if (isTerminal(order.status)) return;
     this.opts.onSend?.(id);
     try {

@@ -5,16 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defineStrategy } from '@keel/core';
-import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Bot, connectExchange } from '../src/index.ts';
+import { KEY, startLiveBot, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-wal-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const KEY = { apiKey: 'wa-key', secret: 'wa-secret' };
 const T0 = Date.UTC(2024, 0, 1);
 const MIN = 60_000;
 
@@ -30,74 +28,34 @@ const flip = defineStrategy({
   },
 });
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 async function runFlipBot(store: Store, dbFile: string, n: number) {
   const bars = Array.from({ length: n + 2 }, (_, i) => {
     const o = 40_000 + 50 * Math.sin(i);
     return { time: T0 + i * MIN, open: o, high: o + 20, low: o - 20, close: o + 3, volume: 100 };
   });
-  const sim: ExchangeSim = await startExchangeSim({
-    markets: [{ symbol: 'BTC/USDT', bars }],
-    accounts: [{ ...KEY, balances: { USDT: 100_000 } }],
-    startTime: T0,
-  });
   const reader = new Database(dbFile, { readonly: true });
   const lookup = reader.prepare('select status from orders where client_order_id = ?');
   const seenAtSend: Array<string | undefined> = [];
   const sentIds: string[] = [];
-  const conn = await connectExchange({
-    exchange: 'binance',
-    url: sim.httpUrl,
-    ...KEY,
-    botId: 'wa',
-    symbols: ['BTC/USDT'],
-    log: () => {},
-    warmupBars: 0,
-    ccxtOptions: { options: { recvWindow: 59_000 } },
-  });
-  const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
-  const bot = new Bot({
-    botId: 'wa',
-    mode: 'live',
+  const run = await startLiveBot({
+    bars,
     strategy: flip,
-    params: {},
-    feeds: [feed],
-    instruments: [await conn.instrument('BTC/USDT')],
     store,
-    log: (l, m) => process.env.KEEL_DEBUG && process.stderr.write(`${l} ${m}\n`),
-    exchange: conn.live,
-    exchangeName: 'binance',
     onSend: (id) => {
       sentIds.push(id);
       seenAtSend.push((lookup.get(id) as { status: string } | undefined)?.status);
     },
   });
-  await bot.start();
-  const source = conn.candles(feed);
-  const running = bot.run(source);
   try {
-    await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
     for (let k = 1; k <= n; k++) {
-      sim.step();
-      await until(() => bot.barsHandled >= k, 10_000, `bar ${k - 1}`);
+      await run.step();
       await until(() => seenAtSend.length >= k, 10_000, `order ${k} to be sent`);
     }
-    await source.close();
-    await running;
-    await bot.stop('test');
   } finally {
-    await conn.close();
+    await run.close();
     reader.close();
-    await sim.close();
   }
-  return { seenAtSend, sentIds, exchangeIds: sim.getOrders(KEY.apiKey).map((o) => o.clientOrderId) };
+  return { seenAtSend, sentIds, exchangeIds: run.sim.getOrders(KEY.apiKey).map((o) => o.clientOrderId) };
 }
 
 describe('write-ahead: an order is durable before its request leaves (real ccxt, loopback)', () => {

@@ -99,8 +99,12 @@ export interface BotRepo {
 }
 
 export interface LockRepo {
-  /** Takes the lock if it is free, already ours, or stale (holder's heartbeat older than its TTL). */
-  acquire(botId: string, owner: string, ttlMs: number): Promise<LockResult>;
+  /**
+   * Takes the lock if it is free, already ours, or stale (holder's heartbeat older than its TTL);
+   * also if its holder is exactly `takeOverFrom` (a holder the caller knows to be dead, e.g. a
+   * crashed process on this host): a compare-and-set, so a lock that changed hands is not taken.
+   */
+  acquire(botId: string, owner: string, ttlMs: number, opts?: { readonly takeOverFrom?: string }): Promise<LockResult>;
   /** False when the lock is no longer ours (taken over): the caller must stop at once. */
   heartbeat(botId: string, owner: string): Promise<boolean>;
   release(botId: string, owner: string): Promise<boolean>;
@@ -435,8 +439,9 @@ function repos(db: Db, clock: Clock): StoreRepos {
   };
 
   const locks: LockRepo = {
-    acquire(botId, owner, ttlMs) {
+    acquire(botId, owner, ttlMs, opts = {}) {
       if (!(ttlMs > 0)) throw new Error(`Lock TTL must be > 0 ms, got ${ttlMs}`);
+      const dead = opts.takeOverFrom ?? '';
       return inTx(db, async (trx) => {
         const now = clock.now();
         const before = await trx
@@ -459,7 +464,7 @@ function repos(db: Db, clock: Clock): StoreRepos {
                 ttl_ms: sql`excluded.ttl_ms`,
               })
               .where(
-                sql<boolean>`bot_locks.owner = excluded.owner or bot_locks.heartbeat_at + bot_locks.ttl_ms <= excluded.heartbeat_at`,
+                sql<boolean>`bot_locks.owner = excluded.owner or bot_locks.heartbeat_at + bot_locks.ttl_ms <= excluded.heartbeat_at or (${dead} <> '' and bot_locks.owner = ${dead})`,
               ),
           )
           .execute();

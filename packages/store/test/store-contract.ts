@@ -283,6 +283,21 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       await store.locks.release('b2', 'proc-a');
     });
 
+    it('locks: a holder known to be dead is taken over at once, by compare-and-set on its name', async () => {
+      await store.locks.acquire('b2', 'host:111:dead', 60_000);
+      // Fresh heartbeat, so not stale; naming a different holder does not take it.
+      expect(
+        (await store.locks.acquire('b2', 'host:222:new', 60_000, { takeOverFrom: 'host:333:other' })).acquired,
+      ).toBe(false);
+      const r = await store.locks.acquire('b2', 'host:222:new', 60_000, { takeOverFrom: 'host:111:dead' });
+      expect(r).toMatchObject({ acquired: true, owner: 'host:222:new', tookOver: true });
+      // The dead holder's name is no key to a lock that has changed hands since.
+      expect(
+        (await store.locks.acquire('b2', 'host:444:late', 60_000, { takeOverFrom: 'host:111:dead' })).acquired,
+      ).toBe(false);
+      await store.locks.release('b2', 'host:222:new');
+    });
+
     it('locks: concurrent acquirers of a free lock, exactly one wins', async () => {
       await store.bots.create({ id: 'race', strategy: 's', params: {}, mode: 'paper', exchange: 'x', symbols: [] });
       // Two pools on PostgreSQL; on SQLite one connection per process (better-sqlite3 is

@@ -101,6 +101,11 @@ export interface Served<T> {
   readonly restError?: KeelExchangeError;
 }
 
+/** Binance's OCO endpoint, an implicit method of ccxt's binance class. */
+interface OcoClient {
+  privatePostOrderListOco(params: Record<string, unknown>): Promise<unknown>;
+}
+
 /** What the gateway sends for an OrderRequest after rounding to tick and step. */
 export interface PreparedOrder {
   readonly clientOrderId: string;
@@ -368,33 +373,185 @@ export class ExchangeGateway {
     const prep = this.prepareOrder(req, opts.refPrice);
     if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
     const o = prep.order;
+    const out = await this.createOnce(
+      [o.clientOrderId],
+      'createOrder',
+      async () => [
+        fromCcxtOrder(await this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params })),
+      ],
+      async () => {
+        const found = await this.lookupOrder(o.clientOrderId, o.symbol);
+        return found ? [found] : null;
+      },
+    );
+    return out.kind === 'placed' ? { ...out, order: out.orders[0] as ExchangeOrder } : out;
+  }
+
+  /** True when the exchange takes a one-cancels-other pair as one native order list. */
+  get nativeOco(): boolean {
+    return (
+      this.client.id === 'binance' && typeof (this.client as Partial<OcoClient>).privatePostOrderListOco === 'function'
+    );
+  }
+
+  /**
+   * Places two exits as one native OCO order list (Binance spot: a limit-maker take-profit and a
+   * stop-loss for one quantity, locked once; the exchange expires one leg when the other triggers
+   * or fills, and cancels both when either is cancelled). Same exactly-once rules as `createOrder`:
+   * a create in doubt is resolved by looking the legs up by client id, never by sending again
+   * blindly. `rejected` with rule `oco-shape` means the pair is not one the exchange lists natively
+   * (the caller emulates it).
+   */
+  async createOco(
+    a: OrderRequest,
+    b: OrderRequest,
+    opts: { readonly refPrice?: number } = {},
+  ): Promise<PlaceOutcome & { readonly orders?: readonly ExchangeOrder[] }> {
+    await this.loadMarkets();
+    const shape = this.ocoShape(a, b);
+    if (!shape.ok) return { kind: 'rejected', rule: shape.rule, reason: shape.reason, sends: 0 };
+    const [limitReq, stopReq] = shape.legs;
+    const limit = this.prepareOrder(limitReq, opts.refPrice);
+    if (!limit.ok) return { kind: 'rejected', rule: limit.rule, reason: limit.reason, sends: 0 };
+    const stop = this.prepareOrder(stopReq, opts.refPrice);
+    if (!stop.ok) return { kind: 'rejected', rule: stop.rule, reason: stop.reason, sends: 0 };
+    const L = limit.order;
+    const S = stop.order;
+    const market = this.client.market(L.symbol);
+    const fmtPrice = (x: number) => this.client.priceToPrecision(L.symbol, x);
+    const limitAt = L.side === 'sell' ? 'above' : 'below';
+    const stopAt = L.side === 'sell' ? 'below' : 'above';
+    const request: Record<string, unknown> = {
+      symbol: market.id,
+      side: L.side.toUpperCase(),
+      quantity: this.client.amountToPrecision(L.symbol, L.amount),
+      listClientOrderId: `${L.clientOrderId.slice(0, 31)}-list`,
+      [`${limitAt}Type`]: 'LIMIT_MAKER',
+      [`${limitAt}Price`]: fmtPrice(L.price as number),
+      [`${limitAt}ClientOrderId`]: L.clientOrderId,
+      [`${stopAt}Type`]: S.price === undefined ? 'STOP_LOSS' : 'STOP_LOSS_LIMIT',
+      [`${stopAt}StopPrice`]: fmtPrice(S.params['triggerPrice'] as number),
+      [`${stopAt}ClientOrderId`]: S.clientOrderId,
+      ...(S.price === undefined ? {} : { [`${stopAt}Price`]: fmtPrice(S.price), [`${stopAt}TimeInForce`]: 'GTC' }),
+    };
+    const client = this.client as unknown as OcoClient;
+    const out = await this.createOnce(
+      [L.clientOrderId, S.clientOrderId],
+      'createOco',
+      async () => {
+        const r = (await client.privatePostOrderListOco(request)) as { orderReports?: unknown[] };
+        return (r.orderReports ?? []).map((x) =>
+          fromCcxtOrder(this.client.parseOrder(x as Record<string, unknown>, market)),
+        );
+      },
+      async () => {
+        const l = await this.lookupOrder(L.clientOrderId, L.symbol);
+        if (!l) return null;
+        const st = await this.lookupOrder(S.clientOrderId, S.symbol);
+        if (!st)
+          throw new KeelExchangeError({
+            kind: 'transient',
+            endpoint: 'queries',
+            message: `OCO leg ${S.clientOrderId} not found although ${L.clientOrderId} is`,
+          });
+        return [l, st];
+      },
+    );
+    if (out.kind !== 'placed') return out;
+    // The legs in the caller's order (a, b), whatever order the exchange reports them in.
+    const byId = new Map(out.orders.map((x) => [x.clientOrderId, x]));
+    const orders = [byId.get(a.id), byId.get(b.id)].filter((x): x is ExchangeOrder => x !== undefined);
+    return { kind: 'placed', order: orders[0] as ExchangeOrder, orders, via: out.via, sends: out.sends };
+  }
+
+  /** A pair the exchange lists natively: same symbol, side and amount; one limit, one stop. */
+  private ocoShape(
+    a: OrderRequest,
+    b: OrderRequest,
+  ):
+    | { readonly ok: true; readonly legs: readonly [OrderRequest, OrderRequest] }
+    | { readonly ok: false; readonly rule: string; readonly reason: string } {
+    const no = (reason: string) => ({ ok: false as const, rule: 'oco-shape', reason });
+    if (!this.nativeOco) return no(`${this.client.id} has no native OCO order lists`);
+    if (a.symbol !== b.symbol || a.side !== b.side || a.amount !== b.amount)
+      return no('OCO legs differ in symbol, side or amount');
+    const isStop = (r: OrderRequest) => r.type === 'stop-market' || r.type === 'stop-limit';
+    const limit = a.type === 'limit' ? a : b.type === 'limit' ? b : undefined;
+    const stop = isStop(a) ? a : isStop(b) ? b : undefined;
+    if (!limit || !stop) return no('an OCO list is one limit and one stop order');
+    if (limit.timeInForce !== 'GTC' || stop.timeInForce !== 'GTC') return no('OCO legs must be GTC');
+    return { ok: true, legs: [limit, stop] };
+  }
+
+  /**
+   * The exactly-once loop shared by every create: send; on a transient failure or a timeout the
+   * create is in doubt and `lookup` (by client id) decides; a resend, with the same ids, happens
+   * only when the exchange says it does not know them.
+   */
+  private async createOnce(
+    ids: readonly string[],
+    method: string,
+    send: () => Promise<ExchangeOrder[]>,
+    lookup: () => Promise<ExchangeOrder[] | null>,
+  ): Promise<
+    | {
+        readonly kind: 'placed';
+        readonly orders: readonly ExchangeOrder[];
+        readonly via: 'response' | 'lookup' | 'stream';
+        readonly sends: number;
+      }
+    | Exclude<PlaceOutcome, { kind: 'placed' }>
+  > {
+    const id = ids[0] as string;
     let sends = 0;
     let inDoubt = false;
     let lastError: KeelExchangeError | undefined;
+    const resolveOrUnknown = async (err: KeelExchangeError) => {
+      try {
+        const found = await lookup();
+        if (found) return { kind: 'placed' as const, orders: found, via: 'lookup' as const, sends };
+        if (sends === 0) return { kind: 'unavailable' as const, reason: err.message, error: err, sends };
+        return {
+          kind: 'rejected' as const,
+          reason: `gave up after ${sends} sends; the exchange does not know ${id}: ${err.message}`,
+          error: err,
+          sends,
+        };
+      } catch (le) {
+        const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
+        return (
+          this.seenOnStream(ids, sends) ?? {
+            kind: 'unknown' as const,
+            reason: `create ${id} in doubt: ${lerr.message}`,
+            error: lerr,
+            sends,
+          }
+        );
+      }
+    };
     for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
       const sentAt = this.timer.now();
       try {
-        if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: o.clientOrderId, send: sends + 1 });
+        if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: id, send: sends + 1 });
         const placed = await this.call(
           'orders',
-          'createOrder',
+          method,
           () => {
             sends++;
-            this.sends.set(o.clientOrderId, (this.sends.get(o.clientOrderId) ?? 0) + 1);
-            if (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
-            return this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params });
+            for (const x of ids) this.sends.set(x, (this.sends.get(x) ?? 0) + 1);
+            while (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
+            return send();
           },
           { retry: false },
         );
-        const order = fromCcxtOrder(placed);
-        this.cache?.restOrder(order, sentAt);
-        return { kind: 'placed', order, via: 'response', sends };
+        for (const x of placed) this.cache?.restOrder(x, sentAt);
+        return { kind: 'placed', orders: placed, via: 'response', sends };
       } catch (e) {
         const err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
         lastError = err;
         if (err.code === 'CircuitOpen') {
           if (!inDoubt) return { kind: 'unavailable', reason: err.message, error: err, sends };
-          return this.resolveOrUnknown(o, err, sends);
+          return resolveOrUnknown(err);
         }
         if (err.kind === 'rejected' && !err.duplicate)
           return { kind: 'rejected', reason: err.message, error: err, sends };
@@ -402,32 +559,32 @@ export class ExchangeGateway {
         if (err.kind === 'not-found') return { kind: 'rejected', reason: err.message, error: err, sends };
         // transient, rate-limited, or duplicate: did it land?
         inDoubt = true;
-        this.onEvent({ type: 'create-in-doubt', clientOrderId: o.clientOrderId, error: err });
+        this.onEvent({ type: 'create-in-doubt', clientOrderId: id, error: err });
         if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
           this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
         }
         await this.timer.sleep(err.duplicate ? 0 : Math.max(this.lookupDelayMs, err.retryAfterMs ?? 0));
-        let found: ExchangeOrder | null;
+        let found: ExchangeOrder[] | null;
         try {
-          found = await this.lookupOrder(o.clientOrderId, o.symbol);
+          found = await lookup();
         } catch (le) {
           const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
           return (
-            this.seenOnStream(o, sends) ?? {
+            this.seenOnStream(ids, sends) ?? {
               kind: 'unknown',
-              reason: `create ${o.clientOrderId} in doubt and lookup failed: ${lerr.message}`,
+              reason: `create ${id} in doubt and lookup failed: ${lerr.message}`,
               error: lerr,
               sends,
             }
           );
         }
-        this.onEvent({ type: 'lookup', clientOrderId: o.clientOrderId, found: found !== null });
-        if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
+        this.onEvent({ type: 'lookup', clientOrderId: id, found: found !== null });
+        if (found) return { kind: 'placed', orders: found, via: 'lookup', sends };
         if (err.duplicate) {
           // The exchange says it has this id but cannot show it: never resend, reconcile later.
           return {
             kind: 'unknown',
-            reason: `exchange reports ${o.clientOrderId} as a duplicate but the lookup does not find it`,
+            reason: `exchange reports ${id} as a duplicate but the lookup does not find it`,
             error: err,
             sends,
           };
@@ -435,31 +592,7 @@ export class ExchangeGateway {
         await this.timer.sleep(retryDelayMs(attempt, this.retry, this.rng, err.retryAfterMs));
       }
     }
-    return this.resolveOrUnknown(o, lastError as KeelExchangeError, sends);
-  }
-
-  private async resolveOrUnknown(o: PreparedOrder, err: KeelExchangeError, sends: number): Promise<PlaceOutcome> {
-    try {
-      const found = await this.lookupOrder(o.clientOrderId, o.symbol);
-      if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
-      if (sends === 0) return { kind: 'unavailable', reason: err.message, error: err, sends };
-      return {
-        kind: 'rejected',
-        reason: `gave up after ${sends} sends; the exchange does not know ${o.clientOrderId}: ${err.message}`,
-        error: err,
-        sends,
-      };
-    } catch (le) {
-      const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-      return (
-        this.seenOnStream(o, sends) ?? {
-          kind: 'unknown',
-          reason: `create ${o.clientOrderId} in doubt: ${lerr.message}`,
-          error: lerr,
-          sends,
-        }
-      );
-    }
+    return resolveOrUnknown(lastError as KeelExchangeError);
   }
 
   /**
@@ -467,9 +600,15 @@ export class ExchangeGateway {
    * EXISTS (it reported it). It can never prove the opposite: absence from the cache leaves the
    * outcome unknown, and nothing is resent on its word.
    */
-  private seenOnStream(o: PreparedOrder, sends: number): PlaceOutcome | undefined {
-    const seen = this.cache?.seen(o.clientOrderId);
-    return seen ? { kind: 'placed', order: seen, via: 'stream', sends } : undefined;
+  private seenOnStream(
+    ids: readonly string[],
+    sends: number,
+  ):
+    | { readonly kind: 'placed'; readonly orders: ExchangeOrder[]; readonly via: 'stream'; readonly sends: number }
+    | undefined {
+    const seen = ids.map((x) => this.cache?.seen(x));
+    if (!seen.every((x): x is ExchangeOrder => x !== undefined)) return undefined;
+    return { kind: 'placed', orders: seen, via: 'stream', sends };
   }
 
   /**

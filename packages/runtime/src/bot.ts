@@ -74,6 +74,24 @@ export class BotAlreadyRunningError extends Error {
 }
 
 /**
+ * True when a lock owner name (`host:pid:nonce`) names a process on this host that no longer
+ * exists. A pid reused by another process counts as alive: then the TTL decides, as for a holder
+ * on another host.
+ */
+export function holderIsDeadHere(owner: string): boolean {
+  const m = /^(.*):(\d+):[a-z0-9]+$/.exec(owner);
+  if (!m || m[1] !== hostname()) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
  * A bot process: one lock, one journal, one engine. Start-up loads the stored state and, live,
  * reconciles it with the exchange before any new bar is handled; shutdown stops the inputs,
  * cancels or keeps open orders, optionally flattens, saves everything and writes a session report.
@@ -119,7 +137,14 @@ export class Bot {
       );
     }
     const ttl = this.cfg.lockTtlMs ?? 15_000;
-    const lock = await store.locks.acquire(botId, this.owner, ttl);
+    let lock = await store.locks.acquire(botId, this.owner, ttl);
+    if (!lock.acquired && store.dialect === 'sqlite' && holderIsDeadHere(lock.owner)) {
+      // A crashed instance on this machine (its process is gone): no need to wait out its TTL.
+      // SQLite only: its file is on this host; a shared PostgreSQL may serve hosts (containers)
+      // that share a hostname, where a pid says nothing, so there the TTL decides.
+      log('warn', `the lock of bot ${botId} is held by ${lock.owner}, a process that no longer exists: taking it over`);
+      lock = await store.locks.acquire(botId, this.owner, ttl, { takeOverFrom: lock.owner });
+    }
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
     this.heartbeat = setInterval(
@@ -198,7 +223,7 @@ export class Bot {
       const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
       this.venue = new LiveVenue(this.cfg.exchange!, {
         knownBefore: (id) => before.has(id),
-        beforeSend: () => this.journal.flush(),
+        beforeSend: (id) => this.journal.beforeSend(id),
         log,
         now: () => Date.now(),
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),

@@ -209,6 +209,20 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
       }
     },
+    async placeOco(a: OrderRequest, b: OrderRequest) {
+      const out = await gw.createOco(a, b);
+      switch (out.kind) {
+        case 'placed':
+          return (out.orders ?? [out.order]).map(remember);
+        case 'rejected':
+          if (out.rule === 'oco-shape') return null;
+          throw new ExchangeFailure('rejected', out.reason);
+        case 'unavailable':
+          throw new ExchangeFailure('transient', `not sent: ${out.reason}`);
+        case 'unknown':
+          throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
+      }
+    },
     async cancelOrder(id, symbol) {
       const out = await gw.cancelOrder(id, symbol);
       return out.order ? remember(out.order) : null;

@@ -2,8 +2,8 @@ import { type Bar, type ClientOrderId, isTerminal, type OrderState, type ReportS
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface LiveVenueOptions {
-  /** Resolves once the journal has durably written everything so far (write-ahead before sending). */
-  beforeSend: () => Promise<void>;
+  /** Resolves once the order's write-ahead record is durable (it must be, before its request leaves). */
+  beforeSend: (clientOrderId: string) => Promise<void>;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** Wall time for reports. */
   now: () => number;
@@ -43,6 +43,8 @@ export class LiveVenue implements Venue {
   /** Each order's send, so a cancel waits for its own order to be on the exchange. */
   private readonly sending = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** OCO legs submitted in the current tick, by group, waiting to leave together. */
+  private readonly ocoLegs = new Map<string, OrderState[]>();
 
   constructor(
     private readonly ex: LiveExchange,
@@ -73,12 +75,101 @@ export class LiveVenue implements Venue {
     if (order.venueOrderId) this.byVenueId.set(order.venueOrderId, order.request.id);
   }
 
-  submit(order: OrderState, _now: number): void {
-    const id = order.request.id;
-    this.tracked.set(id, { order, accepted: false, exchangeFilled: 0 });
-    // Each order leaves as soon as the journal has it; one order whose outcome is being resolved
-    // (a timeout, a 5xx) does not hold the others back.
-    const p = this.send(order);
+  submit(order: OrderState, now: number): void {
+    const group = order.request.ocoGroup;
+    if (group !== undefined && this.ex.placeOco) {
+      // Legs of one OCO group are submitted together (bracket exits when the entry fills, or
+      // ctx.oco): collected until the current tick ends, then sent as one native order list.
+      const legs = this.ocoLegs.get(group);
+      if (legs) legs.push(order);
+      else {
+        this.ocoLegs.set(group, [order]);
+        queueMicrotask(() => this.flushOco(group, now));
+      }
+      return;
+    }
+    this.submitOne(order);
+  }
+
+  private submitOne(order: OrderState): void {
+    this.tracked.set(order.request.id, { order, accepted: false, exchangeFilled: 0 });
+    this.sendAlone(order);
+  }
+
+  private flushOco(group: string, now: number): void {
+    const legs = this.ocoLegs.get(group) ?? [];
+    this.ocoLegs.delete(group);
+    const [a, b] = legs;
+    if (legs.length !== 2 || !a || !b) {
+      for (const o of legs) this.submitOne(o);
+      return;
+    }
+    for (const o of legs) this.tracked.set(o.request.id, { order: o, accepted: false, exchangeFilled: 0 });
+    const p = this.sendOco(a, b, now);
+    for (const o of legs) {
+      const id = o.request.id;
+      this.sending.set(id, p);
+      void p.finally(() => this.sending.delete(id));
+    }
+    this.track(p);
+  }
+
+  /**
+   * Sends an OCO pair as one native order list: the exchange locks the quantity once (two
+   * separate spot exits would need it twice) and expires one leg the moment the other triggers or
+   * fills. Falls back to two separate orders when the exchange cannot list the pair natively.
+   */
+  private async sendOco(a: OrderState, b: OrderState, now: number): Promise<void> {
+    const ids = [a.request.id, b.request.id];
+    for (const id of ids) await this.opts.beforeSend(id);
+    if (isTerminal(a.status) || isTerminal(b.status)) {
+      // One leg was cancelled before anything left: the other goes alone.
+      for (const o of [a, b]) if (!isTerminal(o.status)) this.sendAlone(o);
+      return;
+    }
+    const separately = (why: string) => {
+      this.opts.log('warn', `OCO ${ids.join(' + ')} sent as two orders: ${why}`, { ids });
+      for (const o of [a, b]) this.sendAlone(o);
+    };
+    for (const id of ids) this.opts.onSend?.(id);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0 || ids.some((id) => this.opts.knownBefore?.(id))) {
+          // Before any resend (and for ids from before a restart): does the exchange have them?
+          const found = await Promise.all(ids.map((id) => this.ex.fetchOrder(id, a.request.symbol)));
+          if (found.some((x) => x !== null)) {
+            for (const x of found) if (x) await this.onOrder(x);
+            return;
+          }
+        }
+        const placed = await this.ex.placeOco!(a.request, b.request);
+        if (placed === null) return separately('the exchange has no native order list for this pair');
+        for (const x of placed) await this.onOrder(x);
+        return;
+      } catch (e) {
+        if (e instanceof ExchangeFailure && e.kind === 'rejected')
+          return separately(`the exchange refused the list (${e.message})`);
+        if (attempt >= (this.opts.maxResolveAttempts ?? 5)) {
+          this.opts.log(
+            'error',
+            `OCO ${ids.join(' + ')} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
+            { ids, now },
+          );
+          return;
+        }
+        this.opts.log('warn', `OCO ${ids.join(' + ')}: ${(e as Error).message}; resolving by client id`, { ids });
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /**
+   * Sends one order. Each order leaves as soon as the journal has it; one order whose outcome is
+   * being resolved (a timeout, a 5xx) does not hold the others back.
+   */
+  private sendAlone(o: OrderState): void {
+    const id = o.request.id;
+    const p = this.send(o);
     this.sending.set(id, p);
     this.track(p);
     void p.finally(() => this.sending.delete(id));
@@ -110,7 +201,7 @@ export class LiveVenue implements Venue {
 
   private async send(order: OrderState): Promise<void> {
     const id = order.request.id;
-    await this.opts.beforeSend();
+    await this.opts.beforeSend(id);
     if (isTerminal(order.status)) return;
     this.opts.onSend?.(id);
     try {

@@ -222,6 +222,8 @@ export class Bot {
       void this.stop('persistence failure');
     });
     if (this.cfg.mode === 'live') {
+      // What reconciliation found (fills while down, the exchange's cash) is the state from now on.
+      this.journal.saveBalances();
       const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
       this.venue = new LiveVenue(this.cfg.exchange!, {
         knownBefore: (id) => before.has(id),

@@ -130,6 +130,12 @@ export class BotJournal {
     });
   }
 
+  /** Saves the balances as the account has them now (after reconciliation replaced them). */
+  saveBalances(): void {
+    const snapshot = this.balances();
+    this.enqueue(() => this.store.balances.save(this.botId, snapshot));
+  }
+
   private balances() {
     const out = [{ asset: this.account.currency, free: this.account.cash, used: 0, total: this.account.cash }];
     for (const [asset, total] of this.account.balances) out.push({ asset, free: total, used: 0, total });

@@ -4,10 +4,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AnyStrategy, type BarSeries, barSeries, type EngineEvent, type FeedKey } from '@keel/core';
+import { type AnyStrategy, type BarSeries, barSeries, type EngineEvent, type FeedKey, sliceSeries } from '@keel/core';
+import { readBarsFile } from '@keel/data';
 import { ManualTimer, type Timer } from '@keel/exchange';
 import type { ExchangeSim, SimBar } from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
+import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { Bot, type BotConfig, type ConnectOptions, connectExchange, type ExchangeConnection } from '../src/index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -49,6 +51,13 @@ export function fastConnect(
       breaker: { failureThreshold: 50, openMs: 500 },
     },
   };
+}
+
+/** The first `n` real BTCUSDT 1m candles of January 2024 (from ../shared; suites skip without it). */
+export function realCandles(n: number): BarSeries {
+  return HAS_SHARED_DATA
+    ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, n)
+    : (undefined as never);
 }
 
 /** Bars as the simulator takes them, from a series (real candles from ../shared). */

@@ -1,16 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BarSeries, defineStrategy, type OrderState, runBacktest, sliceSeries } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { defineStrategy, type OrderState, runBacktest } from '@keel/core';
 import { createCcxtClient } from '@keel/exchange';
 import { ccxtConfigFor, type ExchangeSim, type SimBar, startExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { exitOrderId } from '../src/index.ts';
 import { noParams, trailingExit } from './fixtures/strategies.ts';
-import { FEED, type LiveBot, MIN, simBars, startLiveBot, T0, toSeries } from './helpers.ts';
+import { FEED, type LiveBot, MIN, realCandles, simBars, startLiveBot, T0, toSeries } from './helpers.ts';
 
 /**
  * What Binance spot lacks, emulated by the live venue, against the exchange simulator with the
@@ -59,9 +58,7 @@ async function expectBalancesEqual(sim: ExchangeSim, store: Store, botId: string
 
 describe.skipIf(!HAS_SHARED_DATA)('live trailing stop, emulated by Keel (real candles)', () => {
   const N = 30;
-  const series: BarSeries = HAS_SHARED_DATA
-    ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, N)
-    : (undefined as never);
+  const series = realCandles(N);
 
   it('triggers on the same bar at the same stop level as the backtest of the same bars, and exits once at the next open (the documented latency)', async () => {
     const bars = simBars(series);
@@ -132,6 +129,7 @@ describe('live GTD, emulated by Keel (Binance spot has none)', () => {
         ctx.submit({ ...gtd, price: 90, expireAt: EXPIRE, tag: 'far' });
         ctx.submit({ ...gtd, price: 90, expireAt: EXPIRE_MID, tag: 'far-mid' });
         ctx.submit({ ...gtd, price: 100, expireAt: T0 + 6 * MIN, tag: 'near' }); // bar 1 dips to 99
+        ctx.submit({ ...gtd, price: 100, expireAt: bar.time, tag: 'stale' }); // expired before it can rest
       },
     });
     const bars = stairBars(12);
@@ -142,6 +140,11 @@ describe('live GTD, emulated by Keel (Binance spot has none)', () => {
 
     while (sim.now() < EXPIRE - MIN) await live.step();
     expect(byTag('near').status).toBe('filled');
+    expect(byTag('stale').status).toBe('expired');
+    expect(
+      sim.getOrders(KEY.apiKey).map((o) => o.clientOrderId),
+      'an expired GTD order is never sent',
+    ).not.toContain(byTag('stale').request.id);
     expect(onSim('far')).toMatchObject({ timeInForce: 'GTC', status: 'NEW' });
     await live.step(); // the replay clock reaches EXPIRE: Keel's timer cancels `far`
     expect(onSim('far')).toMatchObject({ status: 'CANCELED', updateTime: EXPIRE });
@@ -158,7 +161,12 @@ describe('live GTD, emulated by Keel (Binance spot has none)', () => {
     // EXPIRE (the same moment on a bar boundary), `far-mid` at the next bar (its finest time).
     const bt = runBacktest({ strategy, data: [{ ...FEED, series: toSeries(bars) }], cash: 10_000, fee: 0.001 });
     const btOrder = (tag: string) => bt.orders.find((o) => o.request.tag === tag)!;
-    expect(['far', 'far-mid', 'near'].map((t) => btOrder(t).status)).toEqual(['expired', 'expired', 'filled']);
+    expect(['far', 'far-mid', 'near', 'stale'].map((t) => btOrder(t).status)).toEqual([
+      'expired',
+      'expired',
+      'filled',
+      'expired',
+    ]);
     expect(btOrder('far').updatedAt).toBe(EXPIRE + MIN); // handled at the close of the bar opening at EXPIRE
     expect(live.events.find((e) => e.type === 'order.expired' && e.order.request.tag === 'far')?.time).toBe(EXPIRE);
   });

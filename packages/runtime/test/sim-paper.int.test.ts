@@ -1,15 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BarSeries, defineInstrument, runBacktest, sliceSeries } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { defineInstrument, runBacktest, sliceSeries } from '@keel/core';
 import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, connectExchange } from '../src/index.ts';
-import { simBars, until } from './helpers.ts';
+import { realCandles, simBars, until } from './helpers.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity through the exchange simulator');
 
@@ -20,9 +19,7 @@ describe.skipIf(!HAS_SHARED_DATA)(
   'paper mode over the simulator’s WebSocket candles = backtest of the same bars',
   () => {
     const N = 400;
-    const series: BarSeries = HAS_SHARED_DATA
-      ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, N)
-      : (undefined as never);
+    const series = realCandles(N);
 
     it('sma-cross(5,12): identical fills, bar for bar (oracle: runBacktest on the bars the bot saw)', async () => {
       const bars = simBars(series);

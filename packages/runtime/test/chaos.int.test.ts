@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BotProcess, MIN, T0 } from './helpers.ts';
+import { BotProcess, MIN, T0 } from './live-harness.ts';
 
 /**
  * Chaos: a live bot (its own process, the real ccxt client) trades on the exchange simulator

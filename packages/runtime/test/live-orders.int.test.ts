@@ -3,13 +3,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defineStrategy, type OrderState, runBacktest } from '@keel/core';
 import { createCcxtClient } from '@keel/exchange';
-import { ccxtConfigFor, type ExchangeSim, type SimBar, startExchangeSim } from '@keel/exchange-sim';
+import { ccxtConfigFor, type ExchangeSim, type SimBar } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { exitOrderId } from '../src/index.ts';
 import { noParams, trailingExit } from './fixtures/strategies.ts';
-import { FEED, type LiveBot, MIN, realCandles, simBars, startLiveBot, T0, toSeries } from './helpers.ts';
+import {
+  FEED,
+  KEY,
+  type LiveRun,
+  MIN,
+  realCandles,
+  simBars,
+  startLiveBot,
+  startSim,
+  T0,
+  toSeries,
+} from './live-harness.ts';
 
 /**
  * What Binance spot lacks, emulated by the live venue, against the exchange simulator with the
@@ -20,7 +31,6 @@ if (!HAS_SHARED_DATA) noteSkip('live trailing stop on real candles');
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-live-orders-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const KEY = { apiKey: 'orders-key', secret: 'orders-secret' };
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -29,11 +39,7 @@ afterEach(async () => {
 });
 
 async function setup(bars: SimBar[], balances: Record<string, number>): Promise<{ sim: ExchangeSim; store: Store }> {
-  const sim = await startExchangeSim({
-    markets: [{ symbol: FEED.symbol, bars }],
-    accounts: [{ ...KEY, balances }],
-    startTime: bars[0]!.time,
-  });
+  const sim = await startSim({ bars, balances });
   const store = await openStore({ url: `sqlite:${path.join(dir, `${Math.random().toString(36).slice(2)}.db`)}` });
   cleanup.push(
     () => sim.close(),
@@ -42,8 +48,8 @@ async function setup(bars: SimBar[], balances: Record<string, number>): Promise<
   return { sim, store };
 }
 
-function run(live: LiveBot): LiveBot {
-  cleanup.push(() => live.stop());
+function run(live: LiveRun): LiveRun {
+  cleanup.push(() => live.close());
   return live;
 }
 
@@ -72,7 +78,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live trailing stop, emulated by Keel (real ca
     expect(triggerBar).toBeGreaterThan(2);
 
     const { sim, store } = await setup(bars, { USDT: 10_000 });
-    const live = run(await startLiveBot({ sim, key: KEY, store, botId: 'trail', strategy }));
+    const live = run(await startLiveBot({ exchange: sim, store, botId: 'trail', strategy }));
     const trail = () => live.bot.runner.engine.openOrders().find((o) => o.request.type === 'trailing-stop');
     const levels: number[] = [];
     for (let k = 0; k <= triggerBar; k++) {
@@ -134,7 +140,7 @@ describe('live GTD, emulated by Keel (Binance spot has none)', () => {
     });
     const bars = stairBars(12);
     const { sim, store } = await setup(bars, { USDT: 10_000 });
-    const live = run(await startLiveBot({ sim, key: KEY, store, botId: 'gtd', strategy }));
+    const live = run(await startLiveBot({ exchange: sim, store, botId: 'gtd', strategy }));
     const byTag = (tag: string) => live.bot.runner.engine.history.find((o) => o.request.tag === tag)!;
     const onSim = (tag: string) => sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === byTag(tag).request.id)!;
 
@@ -202,7 +208,7 @@ describe('unknown orders on the exchange: --unknown-orders adopt | flag | cancel
     expect(sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === 'manual-buy')?.executedQty).toBeCloseTo(0.1, 10);
 
     const live = run(
-      await startLiveBot({ sim, key: KEY, store, botId: 'adopt', strategy: tidy, bot: { unknownOrders: 'adopt' } }),
+      await startLiveBot({ exchange: sim, store, botId: 'adopt', strategy: tidy, bot: { unknownOrders: 'adopt' } }),
     );
     const actions = live.bot.report().recovery.map((a) => `${a.kind} ${a.detail.split(' ')[0]}`);
     expect(actions).toEqual(
@@ -253,18 +259,17 @@ describe('unknown orders on the exchange: --unknown-orders adopt | flag | cancel
     await person.createOrder('BTC/USDT', 'limit', 'buy', 0.2, 50, { clientOrderId: 'kotherbot-lr5t2o-1' });
     const status = (id: string) => sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === id)?.status;
 
-    const flagger = await startLiveBot({ sim, key: KEY, store, botId: 'flagger', strategy: tidy });
+    const flagger = await startLiveBot({ exchange: sim, store, botId: 'flagger', strategy: tidy });
     const flagged = flagger.bot.report().recovery.filter((a) => a.kind === 'unknown-order-flagged');
     expect(flagged.map((a) => a.detail.split(' ')[0]).sort()).toEqual(['kotherbot-lr5t2o-1', 'manual-1']);
     expect(flagger.bot.runner.engine.openOrders()).toHaveLength(0);
     expect((await store.events.list('flagger')).some((e) => e.type === 'reconcile.unknown-order-flagged')).toBe(true);
-    await flagger.stop();
+    await flagger.close();
     expect([status('manual-1'), status('kotherbot-lr5t2o-1')]).toEqual(['NEW', 'NEW']);
 
     const canceller = run(
       await startLiveBot({
-        sim,
-        key: KEY,
+        exchange: sim,
         store,
         botId: 'canceller',
         strategy: tidy,

@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runBacktest } from '@keel/core';
-import { type ExchangeSim, type SimBar, startExchangeSim } from '@keel/exchange-sim';
+import type { ExchangeSim, SimBar } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exitOrderId } from '../src/index.ts';
 import { trailGtd } from './fixtures/strategies.ts';
-import { BotProcess, FEED, MIN, T0, toSeries } from './helpers.ts';
+import { BotProcess, FEED, KEY, MIN, startSim, T0, toSeries } from './live-harness.ts';
 
 /**
  * kill -9 while Keel holds a trailing stop and a GTD order, and again while the trailing stop's
@@ -17,7 +17,6 @@ import { BotProcess, FEED, MIN, T0, toSeries } from './helpers.ts';
  */
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const KEY = { apiKey: 'restart-key', secret: 'restart-secret' };
 
 /** Rises 10 a bar for 12 bars (the stop trails the highs 30 below), then falls through the stop. */
 const bars: SimBar[] = Array.from({ length: 20 }, (_, i) => {
@@ -33,11 +32,7 @@ const TRIGGER_BAR = 12;
 
 describe('kill -9 with a held trailing stop and a GTD order, and again with the exit in flight', () => {
   it('no order lost, none sent twice; the stop resumes from its stored level and triggers on the backtest’s bar', async () => {
-    const sim: ExchangeSim = await startExchangeSim({
-      markets: [{ symbol: FEED.symbol, bars }],
-      accounts: [{ ...KEY, balances: { USDT: 10_000 } }],
-      startTime: T0,
-    });
+    const sim: ExchangeSim = await startSim({ bars, balances: { USDT: 10_000 } });
     const storeUrl = `sqlite:${path.join(dir, 'restart.db')}`;
     const start = async () => {
       const p = new BotProcess(sim.httpUrl, storeUrl, 'restart', KEY, 'trail-gtd');

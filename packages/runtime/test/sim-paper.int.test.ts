@@ -8,7 +8,7 @@ import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, connectExchange } from '../src/index.ts';
-import { realCandles, simBars, until } from './helpers.ts';
+import { realCandles, simBars, until } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity through the exchange simulator');
 

@@ -315,7 +315,11 @@ export class ExchangeGateway {
       return { ok: false, rule: 'unknown-symbol', reason: (e as Error).message };
     }
     if (req.timeInForce === 'GTD')
-      return { ok: false, rule: 'unsupported', reason: `timeInForce GTD is not supported on ${this.client.id}` };
+      return {
+        ok: false,
+        rule: 'unsupported',
+        reason: `timeInForce GTD is not supported on ${this.client.id} spot; the live venue sends GTD orders as GTC and cancels them at expireAt`,
+      };
     const amount = roundAmount(inst, req.amount);
     const params: Record<string, unknown> = { clientOrderId: req.id };
     if (req.reduceOnly) params['reduceOnly'] = true;
@@ -344,7 +348,7 @@ export class ExchangeGateway {
         return {
           ok: false,
           rule: 'unsupported',
-          reason: `trailing-stop orders are not supported on ${this.client.id}; Keel simulates them locally`,
+          reason: `trailing-stop orders are not sent to ${this.client.id}; the live venue holds them and sends a market order when they trigger`,
         };
     }
     if (price !== undefined) checkPrice = price;

@@ -28,8 +28,10 @@ Options:
   --fee <rate>             paper: fee per side (default 0.001)
   --on-shutdown <c|k>      cancel (default) or keep open orders when stopping
   --flatten                close every position when stopping
-  --unknown-orders <p>     live, orders on the exchange this bot did not place: flag (default),
-                           adopt or cancel
+  --unknown-orders <p>     live: open orders on the exchange that this bot has no record of:
+                           flag (default: warn and leave them), adopt (track them as this
+                           bot's own, tag "adopted") or cancel. Another Keel bot's orders
+                           (client id k<its id>-...) are only ever flagged
   --confirm-live           required for live mode: you accept that real orders will be sent
   --keys <name>            live: use this key from the encrypted key store (keel keys --help);
                            the passphrase comes from KEEL_KEYSTORE_PASSPHRASE or a prompt
@@ -41,6 +43,9 @@ from arguments.
 Stop with Ctrl-C (SIGINT) or SIGTERM: inputs stop, open orders are cancelled or kept, state is
 saved and a session report is printed. A crashed bot (kill -9) restarts where it stopped: state
 is reloaded and reconciled with the exchange before any new bar is handled.
+Live, what Binance spot lacks is emulated by Keel with the backtest's semantics: trailing stops
+are held by the bot and sent as a market order when a closed bar triggers them; GTD orders rest
+as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
 
 export interface Io {

@@ -36,7 +36,7 @@ export class BotJournal {
       case 'order.cancelled':
       case 'order.expired':
         this.enqueue(() =>
-          this.saveOrder(
+          this.saveOrderEvent(
             e.order,
             e.type,
             e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
@@ -109,7 +109,16 @@ export class BotJournal {
     if (this.failure) throw new Error(`state could not be saved: ${this.failure.message}`);
   }
 
-  private saveOrder(o: OrderState, type: string, reason: string | undefined): Promise<void> {
+  /**
+   * Saves an order whose state changed without an engine event (the live venue moving a held
+   * trailing stop's level), in order with everything else.
+   */
+  saveOrder(o: OrderState): void {
+    const copy = snapshotOrder(o);
+    this.enqueue(() => this.store.orders.upsert(this.botId, copy));
+  }
+
+  private saveOrderEvent(o: OrderState, type: string, reason: string | undefined): Promise<void> {
     const copy = snapshotOrder(o);
     return this.store.transaction(async (tx) => {
       await tx.orders.upsert(this.botId, copy);
@@ -119,6 +128,12 @@ export class BotJournal {
         ...(reason ? { reason } : {}),
       });
     });
+  }
+
+  /** Saves the balances as the account has them now (after reconciliation replaced them). */
+  saveBalances(): void {
+    const snapshot = this.balances();
+    this.enqueue(() => this.store.balances.save(this.botId, snapshot));
   }
 
   private balances() {

@@ -5,6 +5,7 @@ import type { Account } from '../portfolio/account.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
+import { expiresAt, trailingStopHit } from './triggers.ts';
 import type { ReportSink, Venue } from './venue.ts';
 
 export interface SimulatedVenueOptions {
@@ -27,8 +28,6 @@ interface Working {
   /** Earliest bar open time (ms) the order can execute at. */
   readonly fromTime: number;
   accepted: boolean;
-  /** Trailing stops: best price seen since activation. */
-  anchor: number;
 }
 
 interface Hit {
@@ -103,7 +102,6 @@ export class SimulatedVenue implements Venue {
       fromBar: book.barsSeen + this.latencyBars - 1,
       fromTime: now + this.latencyMs,
       accepted: false,
-      anchor: Number.NaN,
     };
     book.working.push(w);
     this.byId.set(order.request.id, { book, w });
@@ -148,7 +146,7 @@ export class SimulatedVenue implements Venue {
       const o = w.order;
       if (!o.active || barIndex < w.fromBar || bar.time < w.fromTime || isTerminal(o.status)) continue;
       const r = o.request;
-      if (r.timeInForce === 'GTD' && r.expireAt !== undefined && bar.time >= r.expireAt) {
+      if (expiresAt(r, bar.time)) {
         this.remove(book, w);
         this.sink({ type: 'expired', id: r.id, time: now });
         continue;
@@ -173,7 +171,6 @@ export class SimulatedVenue implements Venue {
         }
         w.accepted = true;
         this.sink({ type: 'accepted', id: r.id, time: now });
-        if (r.type === 'trailing-stop') w.anchor = o.decisionPrice;
       }
       const hit = this.trigger(w, path, arriving, now);
       if (hit) hits.push(hit);
@@ -324,43 +321,13 @@ export class SimulatedVenue implements Venue {
         // After the trigger it is a limit order for the rest of the path.
         return limitHit(w, path, t.pos, t.price, buy, r.price, true);
       }
-      case 'trailing-stop':
-        return this.trailing(w, path, buy);
+      case 'trailing-stop': {
+        const t = trailingStopHit(w.order, path);
+        return t ? { w, pos: t.pos, price: t.price, maker: false } : null;
+      }
       default:
         return assertNever(r, 'order type');
     }
-  }
-
-  private trailing(w: Working, path: Float64Array, buy: boolean): Hit | null {
-    const r = w.order.request;
-    if (r.type !== 'trailing-stop') return null;
-    const off = r.trail;
-    const level = (anchor: number): number =>
-      off.kind === 'amount'
-        ? buy
-          ? anchor + off.value
-          : anchor - off.value
-        : buy
-          ? anchor * (1 + off.value / 100)
-          : anchor * (1 - off.value / 100);
-    if (Number.isNaN(w.anchor)) w.anchor = path[0] as number;
-    let prev = path[0] as number;
-    // Gap through the stop at the open.
-    let stop = level(w.anchor);
-    if (buy ? prev >= stop : prev <= stop) return { w, pos: 0, price: prev, maker: false };
-    w.anchor = buy ? Math.min(w.anchor, prev) : Math.max(w.anchor, prev);
-    for (let k = 1; k < 4; k++) {
-      const b = path[k] as number;
-      stop = level(w.anchor);
-      if (buy ? b >= stop && prev < stop : b <= stop && prev > stop) {
-        w.order.stopLevel = stop;
-        return { w, pos: k - 1 + (stop - prev) / (b - prev), price: stop, maker: false };
-      }
-      w.anchor = buy ? Math.min(w.anchor, b) : Math.max(w.anchor, b);
-      prev = b;
-    }
-    w.order.stopLevel = level(w.anchor);
-    return null;
   }
 }
 

@@ -7,6 +7,12 @@ export interface ExchangeOrder {
   readonly symbol: string;
   readonly status: 'open' | 'closed' | 'canceled' | 'rejected' | 'expired';
   readonly side: OrderSide;
+  /** ccxt's unified type: `limit` or `market` (Binance's stop kinds carry a trigger price). */
+  readonly type: string;
+  /** Limit price; NaN for market orders. */
+  readonly price: number;
+  /** Stop / take-profit trigger; NaN for plain orders. */
+  readonly triggerPrice: number;
   readonly amount: number;
   readonly filled: number;
   readonly timestamp: number;

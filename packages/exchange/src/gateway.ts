@@ -322,7 +322,9 @@ export class ExchangeGateway {
       };
     const amount = roundAmount(inst, req.amount);
     const params: Record<string, unknown> = { clientOrderId: req.id };
-    if (req.reduceOnly) params['reduceOnly'] = true;
+    // Spot has no reduce-only flag (Binance spot would refuse an unknown parameter): there the
+    // engine enforces it, clipping the order to the position before it is sent.
+    if (req.reduceOnly && inst.kind !== 'spot') params['reduceOnly'] = true;
     let ccxtType: 'market' | 'limit';
     let price: number | undefined;
     let checkPrice = refPrice !== undefined && Number.isFinite(refPrice) ? refPrice : Number.POSITIVE_INFINITY;

@@ -111,4 +111,40 @@ describe('bracket exits on Binance spot (real ccxt, loopback)', () => {
     expect(usdt.total).toBeCloseTo(simBal['USDT']!.free + simBal['USDT']!.locked, 8);
     await store.close();
   });
+
+  it('a leg cancelled in the tick that created the pair never leaves; the other goes alone', async () => {
+    const ocoThenCancel = defineStrategy({
+      name: 'oco-then-cancel',
+      params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+      warmup: 'none',
+      onStart: () => ({ n: 0 }),
+      onBar(ctx, s, bar) {
+        if (++s.n !== 2) return;
+        const [stop] = ctx.oco(
+          { type: 'stop-market', side: 'buy', amount: 0.01, stopPrice: bar.close + 1_000 },
+          { type: 'limit', side: 'buy', amount: 0.01, price: bar.close - 1_000 },
+        );
+        ctx.cancel(stop);
+      },
+    });
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'c.db')}`, synchronous: 'NORMAL' });
+    const run = await startLiveBot({ bars, strategy: ocoThenCancel, store, balances: { USDT: 10_000 } });
+    try {
+      for (let k = 1; k <= 3; k++) await run.step();
+      await until(() => run.sim.getOrders(KEY.apiKey).length === 1, 10_000, 'the limit leg');
+      await until(
+        async () => (await store.orders.list('lt', { status: ['cancelled'] })).length === 1,
+        10_000,
+        'the cancel',
+      );
+    } finally {
+      await run.close();
+    }
+    const onExchange = run.sim.getOrders(KEY.apiKey);
+    expect(onExchange).toHaveLength(1);
+    expect(onExchange[0]).toMatchObject({ type: 'LIMIT', side: 'BUY', price: 39_000, orderListId: -1 });
+    const cancelled = await store.orders.list('lt', { status: ['cancelled'] });
+    expect(cancelled.map((o) => o.request.type)).toEqual(['stop-market']);
+    await store.close();
+  });
 });

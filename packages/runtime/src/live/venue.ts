@@ -227,6 +227,15 @@ export class LiveVenue implements Venue {
   }
 
   cancel(id: ClientOrderId, _now: number, reason: string): void {
+    // A leg of an OCO group still waiting for its tick to end never leaves.
+    for (const [group, legs] of this.ocoLegs) {
+      const i = legs.findIndex((o) => o.request.id === id);
+      if (i < 0) continue;
+      legs.splice(i, 1);
+      if (legs.length === 0) this.ocoLegs.delete(group);
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+      return;
+    }
     const t = this.tracked.get(id);
     if (!t || isTerminal(t.order.status)) return;
     if (t.held) {

@@ -25,6 +25,7 @@ Commands:
   exchange-sim              run the local Binance-protocol exchange simulator
   paper                     run a strategy on live or replayed data with simulated fills
   live                      run a strategy against a real exchange account
+  keys <sub>                encrypted exchange api keys: add, list, remove, rotate-passphrase
 
 Quick start:
   keel backtest --strategy sma-cross --data ../shared/data/binance_BTCUSDT_1m_2024-01.csv.gz --report out/
@@ -59,6 +60,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
         const { runExchangeSimCli } = await import('@keel/exchange-sim');
         await runExchangeSimCli(rest);
         return 0;
+      }
+      case 'keys': {
+        const { runKeysCli } = await import('@keel/runtime/keys-cli');
+        return await runKeysCli(rest, io);
       }
       case 'paper':
       case 'live': {

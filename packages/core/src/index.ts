@@ -20,4 +20,5 @@ export * from './util/exact-sum.ts';
 export * from './util/rng.ts';
 export * from './venue/models.ts';
 export * from './venue/simulated.ts';
+export * from './venue/triggers.ts';
 export * from './venue/venue.ts';

@@ -205,6 +205,18 @@ describe('simulated venue', () => {
 });
 
 describe('brackets reach the venue only when the entry fills', () => {
+  it('exits are sized to what is held: a fee in the base asset leaves less than was bought', () => {
+    const r = run(
+      bars([up, up, [100, 100.5, 99.5, 100], [100, 106, 99, 105], up]),
+      scripted({ 0: (c) => void c.bracket({ side: 'buy', amount: 1, takeProfit: 105, stopLoss: 95 }) }),
+      { feeAsset: 'base' },
+    );
+    // Bought 1, the 0.001 fee taken in BTC: 0.999 held, so both exits are for 0.999, not 1.
+    const exits = r.orders.filter((o) => o.request.tag !== 'entry');
+    expect(exits.map((o) => o.request.amount)).toEqual([0.999, 0.999]);
+    expect(r.fills.map((f) => `${f.side} ${f.amount}@${f.price}`)).toEqual(['buy 1@100', 'sell 0.999@105']);
+  });
+
   it('an entry that never fills cancels its exits without them ever being working orders', () => {
     const s = bars([up, up, up]);
     const r = run(

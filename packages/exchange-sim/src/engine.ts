@@ -120,6 +120,51 @@ interface OrderRecord {
   lockedLeft: number;
   lockedAsset: string;
   seq: number;
+  /** The OCO list this order is a leg of. */
+  list?: OrderList;
+}
+
+/** An OCO order list: two legs on one side; the first to trigger or fill expires the other. */
+export interface OrderList {
+  orderListId: number;
+  listClientOrderId: string;
+  symbol: string;
+  legs: OrderRecord[];
+  transactionTime: number;
+}
+
+/** One leg of an OCO (Binance's `above*`/`below*` parameters). */
+export interface OcoLegRequest {
+  type: string | undefined;
+  price: number | undefined;
+  stopPrice: number | undefined;
+  timeInForce: string | undefined;
+  clientOrderId: string | undefined;
+}
+
+export interface PlaceOcoRequest {
+  symbol: string;
+  side: string | undefined;
+  quantity: number | undefined;
+  listClientOrderId: string | undefined;
+  above: OcoLegRequest;
+  below: OcoLegRequest;
+}
+
+/** An order request that passed every check and may be booked. */
+interface CheckedOrder {
+  m: MarketState;
+  side: OrderSide;
+  type: OrderType;
+  tif: TimeInForce | undefined;
+  isStop: boolean;
+  needsPrice: boolean;
+  price: number;
+  stopPrice: number;
+  qty: number;
+  quantity: number | undefined;
+  quoteOrderQty: number | undefined;
+  clientOrderId: string;
 }
 
 interface Account {
@@ -166,6 +211,8 @@ export class Engine {
   private readonly listeners: Array<(e: EngineEvent) => void> = [];
   private clock: number;
   private nextOrderId = 1_000_001;
+  private nextOrderListId = 7_000_001;
+  private readonly lists: OrderList[] = [];
   private nextTradeId = 5_000_001;
   private seq = 0;
   private rejectNext: { code: number; msg: string } | undefined;
@@ -546,6 +593,70 @@ export class Engine {
 
   placeOrder(apiKey: string, req: PlaceOrderRequest): SimOrder {
     const acc = this.account(apiKey);
+    return this.book1(acc, this.check(acc, req), undefined);
+  }
+
+  /**
+   * An OCO order list (POST /api/v3/orderList/oco): two legs on one side for one quantity, one
+   * above the market and one below. SELL: above LIMIT_MAKER, below STOP_LOSS or STOP_LOSS_LIMIT;
+   * BUY: above STOP_LOSS or STOP_LOSS_LIMIT, below LIMIT_MAKER. The quantity is locked once for
+   * both; when one leg triggers or fills, the other expires; cancelling a leg cancels the list.
+   */
+  placeOco(apiKey: string, req: PlaceOcoRequest): { list: OrderList; orders: SimOrder[] } {
+    const acc = this.account(apiKey);
+    const side = req.side;
+    if (side !== 'BUY' && side !== 'SELL')
+      throw side === undefined ? mandatory('side') : binanceError(-1117, 'Invalid side.');
+    if (req.quantity === undefined) throw mandatory('quantity');
+    const limitLeg = side === 'SELL' ? req.above : req.below;
+    const stopLeg = side === 'SELL' ? req.below : req.above;
+    const where = side === 'SELL' ? ['above', 'below'] : ['below', 'above'];
+    if (limitLeg.type === undefined) throw mandatory(`${where[0]}Type`);
+    if (stopLeg.type === undefined) throw mandatory(`${where[1]}Type`);
+    if (limitLeg.type !== 'LIMIT_MAKER' || (stopLeg.type !== 'STOP_LOSS' && stopLeg.type !== 'STOP_LOSS_LIMIT'))
+      throw binanceError(-1106, 'Unsupported order combination.');
+    const listClientOrderId = req.listClientOrderId ?? `sim-list-${this.nextOrderListId}`;
+    if (!CLIENT_ID_RE.test(listClientOrderId))
+      throw binanceError(-1100, "Illegal characters found in parameter 'listClientOrderId'.");
+    const leg = (l: OcoLegRequest): PlaceOrderRequest => ({
+      symbol: req.symbol,
+      side,
+      type: l.type,
+      timeInForce: l.timeInForce,
+      quantity: req.quantity,
+      quoteOrderQty: undefined,
+      price: l.price,
+      stopPrice: l.stopPrice,
+      newClientOrderId: l.clientOrderId,
+    });
+    // Binance checks the prices' order first: SELL limit > last > stop, BUY limit < last < stop.
+    const last = this.markets.get(req.symbol)?.price ?? Number.NaN;
+    const [lp, sp] = [limitLeg.price, stopLeg.stopPrice];
+    if (lp !== undefined && sp !== undefined && Number.isFinite(last)) {
+      const ordered = side === 'SELL' ? lp > last && last > sp : lp < last && last < sp;
+      if (!ordered) throw binanceError(-2010, 'The relationship of the prices for the orders is not correct.');
+    }
+    // Both legs are checked before either is booked: a list is placed whole or not at all.
+    const limit = this.check(acc, leg(limitLeg));
+    const stop = this.check(acc, leg(stopLeg));
+    if (limit.clientOrderId === stop.clientOrderId) throw binanceError(-2010, 'Duplicate order sent.');
+    const list: OrderList = {
+      orderListId: this.nextOrderListId++,
+      listClientOrderId,
+      symbol: limit.m.id,
+      legs: [],
+      transactionTime: this.clock,
+    };
+    // Binance books the stop leg first; the quantity (or, buying, the limit's cost) is locked once.
+    const first = side === 'SELL' ? stop : limit;
+    const second = side === 'SELL' ? limit : stop;
+    this.lists.push(list);
+    const orders = [this.book1(acc, first, list, true), this.book1(acc, second, list, false)];
+    return { list, orders };
+  }
+
+  /** Every check of a new order that does not change state (a rejection leaves nothing behind). */
+  private check(acc: Account, req: PlaceOrderRequest): CheckedOrder {
     const m = this.markets.get(req.symbol);
     if (!m) throw binanceError(-1121, 'Invalid symbol.');
     const side = req.side as OrderSide;
@@ -615,6 +726,27 @@ export class Engine {
       throw binanceError(-2010, 'Stop price would trigger immediately.');
     }
 
+    return {
+      m,
+      side,
+      type,
+      tif,
+      isStop,
+      needsPrice,
+      price,
+      stopPrice,
+      qty,
+      quantity: req.quantity,
+      quoteOrderQty: req.quoteOrderQty,
+      clientOrderId,
+    };
+  }
+
+  /** Books a checked order: locks funds (unless a list's first leg holds the lock), then matches. */
+  private book1(acc: Account, c: CheckedOrder, list: OrderList | undefined, lock = true): SimOrder {
+    const { m, side, type, tif, isStop, needsPrice, price, stopPrice, qty, clientOrderId } = c;
+    const apiKey = acc.apiKey;
+    const req = { quantity: c.quantity, quoteOrderQty: c.quoteOrderQty };
     // Funds: limit-like buys lock price x qty of quote, sells lock qty of base.
     let lockedAsset = side === 'BUY' ? m.quote : m.base;
     let lockAmount = 0;
@@ -625,6 +757,7 @@ export class Engine {
       if (this.bal(acc, m.quote).free + 1e-12 < cost) throw insufficient();
       lockedAsset = m.quote;
     }
+    if (!lock) lockAmount = 0;
     const b = this.bal(acc, lockedAsset);
     if (b.free + 1e-12 < lockAmount) throw insufficient();
     b.free = r8(b.free - lockAmount);
@@ -635,6 +768,7 @@ export class Engine {
       symbol: m.id,
       orderId: this.nextOrderId++,
       clientOrderId,
+      orderListId: list ? list.orderListId : -1,
       side,
       type,
       timeInForce: tif,
@@ -652,6 +786,10 @@ export class Engine {
       fills: [],
     };
     const rec: OrderRecord = { order, account: acc, market: m, lockedLeft: lockAmount, lockedAsset, seq: this.seq++ };
+    if (list) {
+      rec.list = list;
+      list.legs.push(rec);
+    }
     acc.orders.push(rec);
     this.orders.set(order.orderId, rec);
     this.emit({ type: 'execution', apiKey, order: { ...order }, execType: 'NEW' });
@@ -689,7 +827,9 @@ export class Engine {
   ): SimOrder {
     const rec = this.findRecord(apiKey, symbolId, orderId, origClientOrderId, true);
     if (!rec || !isOpen(rec.order)) throw binanceError(-2011, 'Unknown order sent.');
-    this.finish(rec, 'cancel', newClientOrderId ?? `sim-cancel-${rec.order.orderId}`);
+    // Cancelling one leg of an OCO cancels the whole list.
+    for (const leg of rec.list ? rec.list.legs : [rec])
+      if (isOpen(leg.order)) this.finish(leg, 'cancel', newClientOrderId ?? `sim-cancel-${leg.order.orderId}`);
     return { ...rec.order, fills: [...rec.order.fills] };
   }
 
@@ -713,6 +853,7 @@ export class Engine {
     const acc = this.account(apiKey);
     let n = 0;
     for (const rec of acc.orders.filter((r) => isOpen(r.order))) {
+      if (!isOpen(rec.order)) continue; // the other leg of an OCO that has just filled
       const o = rec.order;
       const px = o.price > 0 ? o.price : rec.market.price;
       this.applyFill(rec, roundTo(o.origQty - o.executedQty, decimalsOf(rec.market.stepSize)), px, true);
@@ -824,6 +965,7 @@ export class Engine {
     for (const rec of triggered) {
       const o = rec.order;
       const at = continuous ? Math.min(hi, Math.max(lo, o.stopPrice)) : b;
+      this.collapseList(rec);
       o.isWorking = true;
       o.workingTime = this.clock;
       o.updateTime = this.clock;
@@ -855,6 +997,7 @@ export class Engine {
 
   /** Books one fill: balances, commission (Binance: in the asset received), events. */
   private applyFill(rec: OrderRecord, qty: number, price: number, isMaker: boolean): void {
+    this.collapseList(rec);
     const m = rec.market;
     const o = rec.order;
     const acc = rec.account;
@@ -935,6 +1078,38 @@ export class Engine {
       this.emit({ ...base, execType: 'CANCELED', ...(cancelClientOrderId ? { cancelClientOrderId } : {}) });
     else this.emit({ ...base, execType: 'EXPIRED' });
     this.emit({ type: 'balance', apiKey: rec.account.apiKey, assets: [m.base, m.quote] });
+  }
+
+  /**
+   * One leg of an OCO triggers or fills: the other legs expire, and the list's lock (held by the
+   * leg booked first) moves to this one.
+   */
+  private collapseList(rec: OrderRecord): void {
+    const list = rec.list;
+    if (!list) return;
+    rec.list = undefined;
+    for (const leg of list.legs) {
+      if (leg === rec) continue;
+      leg.list = undefined;
+      if (leg.lockedLeft > 0 && rec.lockedLeft === 0) {
+        rec.lockedLeft = leg.lockedLeft;
+        rec.lockedAsset = leg.lockedAsset;
+        leg.lockedLeft = 0;
+      }
+      if (isOpen(leg.order)) this.finish(leg, 'expire');
+    }
+  }
+
+  /** The OCO lists of an account, by id or client id (GET /api/v3/orderList). */
+  orderList(apiKey: string, orderListId: number | undefined, listClientOrderId: string | undefined): OrderList {
+    const acc = this.account(apiKey);
+    const list = this.lists.find(
+      (l) =>
+        l.legs[0]?.account === acc &&
+        (orderListId !== undefined ? l.orderListId === orderListId : l.listClientOrderId === listClientOrderId),
+    );
+    if (!list) throw binanceError(-2018, 'Order list does not exist.');
+    return list;
   }
 
   private release(rec: OrderRecord): void {

@@ -5,7 +5,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { INTERVAL_MS } from './bars.ts';
-import type { Candle, Engine, MarketState, MyTrade } from './engine.ts';
+import { type Candle, type Engine, isOpen, type MarketState, type MyTrade, type OrderList } from './engine.ts';
 import { binanceError, SimError } from './errors.ts';
 import type { SimFaults } from './faults.ts';
 import { fmt, parseDecimal } from './num.ts';
@@ -104,6 +104,38 @@ export class RestApi {
         weight: () => 1,
         order: true,
         handler: ({ apiKey, params }) => this.newOrder(apiKey, params),
+      },
+      'POST /api/v3/orderList/oco': {
+        security: 'signed',
+        weight: () => 1,
+        order: true,
+        handler: ({ apiKey, params }) => this.newOco(apiKey, params),
+      },
+      'GET /api/v3/orderList': {
+        security: 'signed',
+        weight: () => 4,
+        handler: ({ apiKey, params }) => {
+          if (params.orderListId === undefined && params.origClientOrderId === undefined)
+            throw binanceError(
+              -1102,
+              "Param 'origClientOrderId' or 'orderListId' must be sent, but both were empty/null!",
+            );
+          return orderListJson(
+            this.d.engine.orderList(apiKey, optInt(params.orderListId), params.origClientOrderId),
+            false,
+          );
+        },
+      },
+      'DELETE /api/v3/orderList': {
+        security: 'signed',
+        weight: () => 1,
+        handler: ({ apiKey, params }) => {
+          const list = this.d.engine.orderList(apiKey, optInt(params.orderListId), params.listClientOrderId);
+          const open = list.legs.find((l) => isOpen(l.order));
+          if (!open) throw binanceError(-2011, 'Unknown order sent.');
+          this.d.engine.cancelOrder(apiKey, list.symbol, open.order.orderId, undefined, params.newClientOrderId);
+          return orderListJson(list, true);
+        },
       },
       'POST /api/v3/order/test': { security: 'signed', weight: () => 1, handler: () => ({}) },
       'POST /api/v3/order/cancelReplace': {
@@ -638,17 +670,7 @@ export class RestApi {
 
   private newOrder(apiKey: string, p: Params): unknown {
     const symbol = this.market(p).id;
-    const num = (name: string): number | undefined => {
-      const v = p[name];
-      if (v === undefined || v === '') return undefined;
-      const n = parseDecimal(v);
-      if (Number.isNaN(n))
-        throw binanceError(
-          -1100,
-          `Illegal characters found in parameter '${name}'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.`,
-        );
-      return n;
-    };
+    const num = (name: string): number | undefined => decimalParam(p, name);
     const o = this.d.engine.placeOrder(apiKey, {
       symbol,
       side: p.side,
@@ -664,7 +686,7 @@ export class RestApi {
     const ack = {
       symbol: o.symbol,
       orderId: o.orderId,
-      orderListId: -1,
+      orderListId: o.orderListId,
       clientOrderId: o.clientOrderId,
       transactTime: o.time,
     };
@@ -695,6 +717,27 @@ export class RestApi {
         tradeId: f.tradeId,
       })),
     };
+  }
+
+  private newOco(apiKey: string, p: Params): unknown {
+    const symbol = this.market(p).id;
+    const num = (name: string): number | undefined => decimalParam(p, name);
+    const leg = (at: 'above' | 'below') => ({
+      type: p[`${at}Type`],
+      price: num(`${at}Price`),
+      stopPrice: num(`${at}StopPrice`),
+      timeInForce: p[`${at}TimeInForce`],
+      clientOrderId: p[`${at}ClientOrderId`],
+    });
+    const { list } = this.d.engine.placeOco(apiKey, {
+      symbol,
+      side: p.side,
+      quantity: num('quantity'),
+      listClientOrderId: p.listClientOrderId,
+      above: leg('above'),
+      below: leg('below'),
+    });
+    return orderListJson(list, true);
   }
 
   private queryOrder(apiKey: string, p: Params): unknown {
@@ -855,11 +898,43 @@ export class RestApi {
 
 // ---------------------------------------------------------------- shapes
 
+function decimalParam(p: Params, name: string): number | undefined {
+  const v = p[name];
+  if (v === undefined || v === '') return undefined;
+  const n = parseDecimal(v);
+  if (Number.isNaN(n))
+    throw binanceError(
+      -1100,
+      `Illegal characters found in parameter '${name}'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.`,
+    );
+  return n;
+}
+
+/** An OCO list as Binance returns it (with the legs' full reports when just placed). */
+function orderListJson(list: OrderList, withReports: boolean): unknown {
+  const done = list.legs.every((l) => !isOpen(l.order));
+  return {
+    orderListId: list.orderListId,
+    contingencyType: 'OCO',
+    listStatusType: done ? 'ALL_DONE' : 'EXEC_STARTED',
+    listOrderStatus: done ? 'ALL_DONE' : 'EXECUTING',
+    listClientOrderId: list.listClientOrderId,
+    transactionTime: list.transactionTime,
+    symbol: list.symbol,
+    orders: list.legs.map((l) => ({
+      symbol: l.order.symbol,
+      orderId: l.order.orderId,
+      clientOrderId: l.order.clientOrderId,
+    })),
+    ...(withReports ? { orderReports: list.legs.map((l) => orderJson(l.order)) } : {}),
+  };
+}
+
 export function orderJson(o: SimOrder): unknown {
   return {
     symbol: o.symbol,
     orderId: o.orderId,
-    orderListId: -1,
+    orderListId: o.orderListId,
     clientOrderId: o.clientOrderId,
     price: fmt(o.price),
     origQty: fmt(o.origQty),
@@ -885,7 +960,7 @@ function cancelJson(o: SimOrder, newClientOrderId: string): unknown {
     symbol: o.symbol,
     origClientOrderId: o.clientOrderId,
     orderId: o.orderId,
-    orderListId: -1,
+    orderListId: o.orderListId,
     clientOrderId: newClientOrderId,
     transactTime: o.updateTime,
     price: fmt(o.price),

@@ -123,6 +123,8 @@ export interface SimOrder {
   symbol: string;
   orderId: number;
   clientOrderId: string;
+  /** The OCO order list this order is a leg of, or -1. */
+  orderListId: number;
   side: OrderSide;
   type: OrderType;
   timeInForce: TimeInForce | undefined;

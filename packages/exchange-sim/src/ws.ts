@@ -624,7 +624,7 @@ function executionReport(
     p: fmt(o.price),
     P: fmt(o.stopPrice),
     F: fmt(0),
-    g: -1,
+    g: o.orderListId,
     C: cancelClientOrderId ? o.clientOrderId : '',
     x: execType,
     X: o.status,

@@ -16,6 +16,7 @@ import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError 
 import { toInstrument } from './instrument.ts';
 import { binanceSpotLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
+import { balanceRows, type CacheAnswer, type CachedTicker, type StreamCache } from './stream-cache.ts';
 import { systemTimer, type Timer } from './timer.ts';
 
 /** The ccxt surface the gateway uses (a ccxt.pro exchange instance satisfies it). */
@@ -32,6 +33,7 @@ export const BINANCE_WEIGHTS: Readonly<Record<string, number>> = {
   fetchMyTrades: 20,
   fetchBalance: 20,
   fetchOHLCV: 2,
+  fetchTicker: 2,
 };
 
 export interface GatewayOptions {
@@ -67,7 +69,42 @@ export type GatewayEvent =
   | { readonly type: 'breaker-open'; readonly endpoint: EndpointClass; readonly method: string }
   | { readonly type: 'create-in-doubt'; readonly clientOrderId: string; readonly error: KeelExchangeError }
   | { readonly type: 'lookup'; readonly clientOrderId: string; readonly found: boolean }
-  | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number };
+  | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number }
+  | {
+      /** REST failed and the answer came from the WebSocket cache (docs/exchange.md). */
+      readonly type: 'served-from-cache';
+      readonly what: CachedRead;
+      readonly method: string;
+      readonly ageMs: number;
+      readonly restError: KeelExchangeError;
+    }
+  | {
+      /** REST failed and the WebSocket cache could not safely stand in: the caller gets an error. */
+      readonly type: 'cache-refused';
+      readonly what: CachedRead;
+      readonly method: string;
+      readonly reason: string;
+      readonly restError: KeelExchangeError;
+    };
+
+export type CachedRead = 'balance' | 'order' | 'open-orders' | 'ticker';
+
+/**
+ * A read that may have been answered from the WebSocket cache. `source: 'stream'` means REST
+ * failed (`restError`) and the value is what the streams said, last confirmed at `asOf`.
+ */
+export interface Served<T> {
+  readonly value: T;
+  readonly source: 'rest' | 'stream';
+  /** When the value was last known to be the exchange's (REST request time, or last stream message). */
+  readonly asOf: number;
+  readonly restError?: KeelExchangeError;
+}
+
+/** Binance's OCO endpoint, an implicit method of ccxt's binance class. */
+interface OcoClient {
+  privatePostOrderListOco(params: Record<string, unknown>): Promise<unknown>;
+}
 
 /** What the gateway sends for an OrderRequest after rounding to tick and step. */
 export interface PreparedOrder {
@@ -96,7 +133,8 @@ export type PlaceOutcome =
   | {
       readonly kind: 'placed';
       readonly order: ExchangeOrder;
-      readonly via: 'response' | 'lookup';
+      /** `stream`: REST could not look it up, but the user stream has reported the order (it exists). */
+      readonly via: 'response' | 'lookup' | 'stream';
       readonly sends: number;
     }
   | {
@@ -145,6 +183,7 @@ export class ExchangeGateway {
   private readonly instruments = new Map<string, Instrument>();
   /** Sends per client order id (the last 10 000 ids), for tests and diagnostics. */
   readonly sends = new Map<string, number>();
+  private cache: StreamCache | undefined;
 
   constructor(
     readonly client: CcxtClient,
@@ -165,6 +204,11 @@ export class ExchangeGateway {
     ) as Record<EndpointClass, CircuitBreaker>;
     // Retry-After is read from the last response's headers.
     (client as { enableLastResponseHeaders?: boolean }).enableLastResponseHeaders = true;
+  }
+
+  /** Called by a StreamCache built on this gateway: REST answers feed it, `read*` fall back to it. */
+  useStreamCache(cache: StreamCache): void {
+    this.cache = cache;
   }
 
   /**
@@ -271,10 +315,16 @@ export class ExchangeGateway {
       return { ok: false, rule: 'unknown-symbol', reason: (e as Error).message };
     }
     if (req.timeInForce === 'GTD')
-      return { ok: false, rule: 'unsupported', reason: `timeInForce GTD is not supported on ${this.client.id}` };
+      return {
+        ok: false,
+        rule: 'unsupported',
+        reason: `timeInForce GTD is not supported on ${this.client.id} spot; the live venue sends GTD orders as GTC and cancels them at expireAt`,
+      };
     const amount = roundAmount(inst, req.amount);
     const params: Record<string, unknown> = { clientOrderId: req.id };
-    if (req.reduceOnly) params['reduceOnly'] = true;
+    // Spot has no reduce-only flag (Binance spot would refuse an unknown parameter): there the
+    // engine enforces it, clipping the order to the position before it is sent.
+    if (req.reduceOnly && inst.kind !== 'spot') params['reduceOnly'] = true;
     let ccxtType: 'market' | 'limit';
     let price: number | undefined;
     let checkPrice = refPrice !== undefined && Number.isFinite(refPrice) ? refPrice : Number.POSITIVE_INFINITY;
@@ -300,7 +350,7 @@ export class ExchangeGateway {
         return {
           ok: false,
           rule: 'unsupported',
-          reason: `trailing-stop orders are not supported on ${this.client.id}; Keel simulates them locally`,
+          reason: `trailing-stop orders are not sent to ${this.client.id}; the live venue holds them and sends a market order when they trigger`,
         };
     }
     if (price !== undefined) checkPrice = price;
@@ -329,30 +379,185 @@ export class ExchangeGateway {
     const prep = this.prepareOrder(req, opts.refPrice);
     if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
     const o = prep.order;
+    const out = await this.createOnce(
+      [o.clientOrderId],
+      'createOrder',
+      async () => [
+        fromCcxtOrder(await this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params })),
+      ],
+      async () => {
+        const found = await this.lookupOrder(o.clientOrderId, o.symbol);
+        return found ? [found] : null;
+      },
+    );
+    return out.kind === 'placed' ? { ...out, order: out.orders[0] as ExchangeOrder } : out;
+  }
+
+  /** True when the exchange takes a one-cancels-other pair as one native order list. */
+  get nativeOco(): boolean {
+    return (
+      this.client.id === 'binance' && typeof (this.client as Partial<OcoClient>).privatePostOrderListOco === 'function'
+    );
+  }
+
+  /**
+   * Places two exits as one native OCO order list (Binance spot: a limit-maker take-profit and a
+   * stop-loss for one quantity, locked once; the exchange expires one leg when the other triggers
+   * or fills, and cancels both when either is cancelled). Same exactly-once rules as `createOrder`:
+   * a create in doubt is resolved by looking the legs up by client id, never by sending again
+   * blindly. `rejected` with rule `oco-shape` means the pair is not one the exchange lists natively
+   * (the caller emulates it).
+   */
+  async createOco(
+    a: OrderRequest,
+    b: OrderRequest,
+    opts: { readonly refPrice?: number } = {},
+  ): Promise<PlaceOutcome & { readonly orders?: readonly ExchangeOrder[] }> {
+    await this.loadMarkets();
+    const shape = this.ocoShape(a, b);
+    if (!shape.ok) return { kind: 'rejected', rule: shape.rule, reason: shape.reason, sends: 0 };
+    const [limitReq, stopReq] = shape.legs;
+    const limit = this.prepareOrder(limitReq, opts.refPrice);
+    if (!limit.ok) return { kind: 'rejected', rule: limit.rule, reason: limit.reason, sends: 0 };
+    const stop = this.prepareOrder(stopReq, opts.refPrice);
+    if (!stop.ok) return { kind: 'rejected', rule: stop.rule, reason: stop.reason, sends: 0 };
+    const L = limit.order;
+    const S = stop.order;
+    const market = this.client.market(L.symbol);
+    const fmtPrice = (x: number) => this.client.priceToPrecision(L.symbol, x);
+    const limitAt = L.side === 'sell' ? 'above' : 'below';
+    const stopAt = L.side === 'sell' ? 'below' : 'above';
+    const request: Record<string, unknown> = {
+      symbol: market.id,
+      side: L.side.toUpperCase(),
+      quantity: this.client.amountToPrecision(L.symbol, L.amount),
+      listClientOrderId: `${L.clientOrderId.slice(0, 31)}-list`,
+      [`${limitAt}Type`]: 'LIMIT_MAKER',
+      [`${limitAt}Price`]: fmtPrice(L.price as number),
+      [`${limitAt}ClientOrderId`]: L.clientOrderId,
+      [`${stopAt}Type`]: S.price === undefined ? 'STOP_LOSS' : 'STOP_LOSS_LIMIT',
+      [`${stopAt}StopPrice`]: fmtPrice(S.params['triggerPrice'] as number),
+      [`${stopAt}ClientOrderId`]: S.clientOrderId,
+      ...(S.price === undefined ? {} : { [`${stopAt}Price`]: fmtPrice(S.price), [`${stopAt}TimeInForce`]: 'GTC' }),
+    };
+    const client = this.client as unknown as OcoClient;
+    const out = await this.createOnce(
+      [L.clientOrderId, S.clientOrderId],
+      'createOco',
+      async () => {
+        const r = (await client.privatePostOrderListOco(request)) as { orderReports?: unknown[] };
+        return (r.orderReports ?? []).map((x) =>
+          fromCcxtOrder(this.client.parseOrder(x as Record<string, unknown>, market)),
+        );
+      },
+      async () => {
+        const l = await this.lookupOrder(L.clientOrderId, L.symbol);
+        if (!l) return null;
+        const st = await this.lookupOrder(S.clientOrderId, S.symbol);
+        if (!st)
+          throw new KeelExchangeError({
+            kind: 'transient',
+            endpoint: 'queries',
+            message: `OCO leg ${S.clientOrderId} not found although ${L.clientOrderId} is`,
+          });
+        return [l, st];
+      },
+    );
+    if (out.kind !== 'placed') return out;
+    // The legs in the caller's order (a, b), whatever order the exchange reports them in.
+    const byId = new Map(out.orders.map((x) => [x.clientOrderId, x]));
+    const orders = [byId.get(a.id), byId.get(b.id)].filter((x): x is ExchangeOrder => x !== undefined);
+    return { kind: 'placed', order: orders[0] as ExchangeOrder, orders, via: out.via, sends: out.sends };
+  }
+
+  /** A pair the exchange lists natively: same symbol, side and amount; one limit, one stop. */
+  private ocoShape(
+    a: OrderRequest,
+    b: OrderRequest,
+  ):
+    | { readonly ok: true; readonly legs: readonly [OrderRequest, OrderRequest] }
+    | { readonly ok: false; readonly rule: string; readonly reason: string } {
+    const no = (reason: string) => ({ ok: false as const, rule: 'oco-shape', reason });
+    if (!this.nativeOco) return no(`${this.client.id} has no native OCO order lists`);
+    if (a.symbol !== b.symbol || a.side !== b.side || a.amount !== b.amount)
+      return no('OCO legs differ in symbol, side or amount');
+    const isStop = (r: OrderRequest) => r.type === 'stop-market' || r.type === 'stop-limit';
+    const limit = a.type === 'limit' ? a : b.type === 'limit' ? b : undefined;
+    const stop = isStop(a) ? a : isStop(b) ? b : undefined;
+    if (!limit || !stop) return no('an OCO list is one limit and one stop order');
+    if (limit.timeInForce !== 'GTC' || stop.timeInForce !== 'GTC') return no('OCO legs must be GTC');
+    return { ok: true, legs: [limit, stop] };
+  }
+
+  /**
+   * The exactly-once loop shared by every create: send; on a transient failure or a timeout the
+   * create is in doubt and `lookup` (by client id) decides; a resend, with the same ids, happens
+   * only when the exchange says it does not know them.
+   */
+  private async createOnce(
+    ids: readonly string[],
+    method: string,
+    send: () => Promise<ExchangeOrder[]>,
+    lookup: () => Promise<ExchangeOrder[] | null>,
+  ): Promise<
+    | {
+        readonly kind: 'placed';
+        readonly orders: readonly ExchangeOrder[];
+        readonly via: 'response' | 'lookup' | 'stream';
+        readonly sends: number;
+      }
+    | Exclude<PlaceOutcome, { kind: 'placed' }>
+  > {
+    const id = ids[0] as string;
     let sends = 0;
     let inDoubt = false;
     let lastError: KeelExchangeError | undefined;
-    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+    const resolveOrUnknown = async (err: KeelExchangeError) => {
       try {
-        if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: o.clientOrderId, send: sends + 1 });
+        const found = await lookup();
+        if (found) return { kind: 'placed' as const, orders: found, via: 'lookup' as const, sends };
+        if (sends === 0) return { kind: 'unavailable' as const, reason: err.message, error: err, sends };
+        return {
+          kind: 'rejected' as const,
+          reason: `gave up after ${sends} sends; the exchange does not know ${id}: ${err.message}`,
+          error: err,
+          sends,
+        };
+      } catch (le) {
+        const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
+        return (
+          this.seenOnStream(ids, sends) ?? {
+            kind: 'unknown' as const,
+            reason: `create ${id} in doubt: ${lerr.message}`,
+            error: lerr,
+            sends,
+          }
+        );
+      }
+    };
+    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+      const sentAt = this.timer.now();
+      try {
+        if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: id, send: sends + 1 });
         const placed = await this.call(
           'orders',
-          'createOrder',
+          method,
           () => {
             sends++;
-            this.sends.set(o.clientOrderId, (this.sends.get(o.clientOrderId) ?? 0) + 1);
-            if (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
-            return this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params });
+            for (const x of ids) this.sends.set(x, (this.sends.get(x) ?? 0) + 1);
+            while (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
+            return send();
           },
           { retry: false },
         );
-        return { kind: 'placed', order: fromCcxtOrder(placed), via: 'response', sends };
+        for (const x of placed) this.cache?.restOrder(x, sentAt);
+        return { kind: 'placed', orders: placed, via: 'response', sends };
       } catch (e) {
         const err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
         lastError = err;
         if (err.code === 'CircuitOpen') {
           if (!inDoubt) return { kind: 'unavailable', reason: err.message, error: err, sends };
-          return this.resolveOrUnknown(o, err, sends);
+          return resolveOrUnknown(err);
         }
         if (err.kind === 'rejected' && !err.duplicate)
           return { kind: 'rejected', reason: err.message, error: err, sends };
@@ -360,30 +565,32 @@ export class ExchangeGateway {
         if (err.kind === 'not-found') return { kind: 'rejected', reason: err.message, error: err, sends };
         // transient, rate-limited, or duplicate: did it land?
         inDoubt = true;
-        this.onEvent({ type: 'create-in-doubt', clientOrderId: o.clientOrderId, error: err });
+        this.onEvent({ type: 'create-in-doubt', clientOrderId: id, error: err });
         if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
           this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
         }
         await this.timer.sleep(err.duplicate ? 0 : Math.max(this.lookupDelayMs, err.retryAfterMs ?? 0));
-        let found: ExchangeOrder | null;
+        let found: ExchangeOrder[] | null;
         try {
-          found = await this.lookupOrder(o.clientOrderId, o.symbol);
+          found = await lookup();
         } catch (le) {
           const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-          return {
-            kind: 'unknown',
-            reason: `create ${o.clientOrderId} in doubt and lookup failed: ${lerr.message}`,
-            error: lerr,
-            sends,
-          };
+          return (
+            this.seenOnStream(ids, sends) ?? {
+              kind: 'unknown',
+              reason: `create ${id} in doubt and lookup failed: ${lerr.message}`,
+              error: lerr,
+              sends,
+            }
+          );
         }
-        this.onEvent({ type: 'lookup', clientOrderId: o.clientOrderId, found: found !== null });
-        if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
+        this.onEvent({ type: 'lookup', clientOrderId: id, found: found !== null });
+        if (found) return { kind: 'placed', orders: found, via: 'lookup', sends };
         if (err.duplicate) {
           // The exchange says it has this id but cannot show it: never resend, reconcile later.
           return {
             kind: 'unknown',
-            reason: `exchange reports ${o.clientOrderId} as a duplicate but the lookup does not find it`,
+            reason: `exchange reports ${id} as a duplicate but the lookup does not find it`,
             error: err,
             sends,
           };
@@ -391,24 +598,23 @@ export class ExchangeGateway {
         await this.timer.sleep(retryDelayMs(attempt, this.retry, this.rng, err.retryAfterMs));
       }
     }
-    return this.resolveOrUnknown(o, lastError as KeelExchangeError, sends);
+    return resolveOrUnknown(lastError as KeelExchangeError);
   }
 
-  private async resolveOrUnknown(o: PreparedOrder, err: KeelExchangeError, sends: number): Promise<PlaceOutcome> {
-    try {
-      const found = await this.lookupOrder(o.clientOrderId, o.symbol);
-      if (found) return { kind: 'placed', order: found, via: 'lookup', sends };
-      if (sends === 0) return { kind: 'unavailable', reason: err.message, error: err, sends };
-      return {
-        kind: 'rejected',
-        reason: `gave up after ${sends} sends; the exchange does not know ${o.clientOrderId}: ${err.message}`,
-        error: err,
-        sends,
-      };
-    } catch (le) {
-      const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-      return { kind: 'unknown', reason: `create ${o.clientOrderId} in doubt: ${lerr.message}`, error: lerr, sends };
-    }
+  /**
+   * When REST cannot look an in-doubt create up, the user stream can still prove that the order
+   * EXISTS (it reported it). It can never prove the opposite: absence from the cache leaves the
+   * outcome unknown, and nothing is resent on its word.
+   */
+  private seenOnStream(
+    ids: readonly string[],
+    sends: number,
+  ):
+    | { readonly kind: 'placed'; readonly orders: ExchangeOrder[]; readonly via: 'stream'; readonly sends: number }
+    | undefined {
+    const seen = ids.map((x) => this.cache?.seen(x));
+    if (!seen.every((x): x is ExchangeOrder => x !== undefined)) return undefined;
+    return { kind: 'placed', orders: seen, via: 'stream', sends };
   }
 
   /**
@@ -416,11 +622,14 @@ export class ExchangeGateway {
    * not know it (fetchOrder says not found AND it is not among the open orders).
    */
   async lookupOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null> {
+    const requestedAt = this.timer.now();
     try {
       const o = await this.call('queries', 'fetchOrder', () =>
         this.client.fetchOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
       );
-      return fromCcxtOrder(o);
+      const order = fromCcxtOrder(o);
+      this.cache?.restOrder(order, requestedAt);
+      return order;
     } catch (e) {
       if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
     }
@@ -430,6 +639,7 @@ export class ExchangeGateway {
 
   /** Cancels by client id with priority over queued creates. */
   async cancelOrder(clientOrderId: string, symbol: string): Promise<CancelOutcome> {
+    const requestedAt = this.timer.now();
     try {
       const o = await this.call(
         'orders',
@@ -437,7 +647,9 @@ export class ExchangeGateway {
         () => this.client.cancelOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
         { priority: 'high' },
       );
-      return { kind: 'cancelled', order: o?.id ? fromCcxtOrder(o as Order) : undefined };
+      const order = o?.id ? fromCcxtOrder(o as Order) : undefined;
+      if (order) this.cache?.restOrder(order, requestedAt);
+      return { kind: 'cancelled', order };
     } catch (e) {
       if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
       // Gone already (filled, cancelled, or never placed): report its final state if it exists.
@@ -447,10 +659,13 @@ export class ExchangeGateway {
   }
 
   async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
-    const list = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
+    const requestedAt = this.timer.now();
+    const raw = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
       weight: symbol === undefined ? 80 : (this.weights['fetchOpenOrders'] ?? 6),
     });
-    return list.map(fromCcxtOrder);
+    const list = raw.map(fromCcxtOrder);
+    if (symbol !== undefined) this.cache?.restOpenOrders(symbol, list, requestedAt);
+    return list;
   }
 
   async fetchClosedOrders(symbol: string, since?: number, limit?: number): Promise<ExchangeOrder[]> {
@@ -465,19 +680,103 @@ export class ExchangeGateway {
   }
 
   async fetchBalance(): Promise<BalanceRow[]> {
+    const requestedAt = this.timer.now();
     const b = await this.call('queries', 'fetchBalance', () => this.client.fetchBalance());
-    const rows: BalanceRow[] = [];
-    const total = (b.total ?? {}) as unknown as Record<string, number | undefined>;
-    const free = (b.free ?? {}) as unknown as Record<string, number | undefined>;
-    const used = (b.used ?? {}) as unknown as Record<string, number | undefined>;
-    for (const asset of Object.keys(total).sort()) {
-      const t = total[asset] ?? 0;
-      const f = free[asset] ?? 0;
-      const u = used[asset] ?? 0;
-      if (t === 0 && f === 0 && u === 0) continue;
-      rows.push({ asset, free: f, used: u, total: t });
-    }
+    const rows = [...balanceRows(b).values()]
+      .filter((r) => r.total !== 0 || r.free !== 0 || r.used !== 0)
+      .sort((x, y) => (x.asset < y.asset ? -1 : x.asset > y.asset ? 1 : 0));
+    this.cache?.restBalance(rows, requestedAt);
     return rows;
+  }
+
+  async fetchTicker(symbol: string): Promise<CachedTicker> {
+    const t = await this.call('market-data', 'fetchTicker', () => this.client.fetchTicker(symbol));
+    return {
+      symbol,
+      last: t.last ?? Number.NaN,
+      bid: t.bid ?? Number.NaN,
+      ask: t.ask ?? Number.NaN,
+      timestamp: t.timestamp ?? 0,
+    };
+  }
+
+  // ------------------------------------------------------------------ reads with a stream fallback
+
+  /** The balance from REST, or, when REST fails transiently or its breaker is open, from the user stream. */
+  readBalance(): Promise<Served<BalanceRow[]>> {
+    return this.withFallback(
+      'balance',
+      'fetchBalance',
+      () => this.fetchBalance(),
+      () => this.cache?.balance(),
+    );
+  }
+
+  /**
+   * One of our orders: REST lookup (null only when REST says the exchange does not know it), or the
+   * user stream's state of it. The cache never answers "does not exist".
+   */
+  readOrder(clientOrderId: string, symbol: string): Promise<Served<ExchangeOrder | null>> {
+    return this.withFallback(
+      'order',
+      'fetchOrder',
+      () => this.lookupOrder(clientOrderId, symbol),
+      () => this.cache?.order(clientOrderId, symbol),
+    );
+  }
+
+  readOpenOrders(symbol: string): Promise<Served<ExchangeOrder[]>> {
+    return this.withFallback(
+      'open-orders',
+      'fetchOpenOrders',
+      () => this.fetchOpenOrders(symbol),
+      () => this.cache?.openOrders(symbol),
+    );
+  }
+
+  readTicker(symbol: string): Promise<Served<CachedTicker>> {
+    return this.withFallback(
+      'ticker',
+      'fetchTicker',
+      () => this.fetchTicker(symbol),
+      () => this.cache?.ticker(symbol),
+    );
+  }
+
+  /**
+   * REST first. Only a transient or rate-limited failure (the breaker's CircuitOpen included) may
+   * be answered from the cache: an auth error, a rejection or a not-found is the exchange's answer
+   * and is never masked.
+   */
+  private async withFallback<T, C extends T>(
+    what: CachedRead,
+    method: string,
+    rest: () => Promise<T>,
+    cached: () => CacheAnswer<C> | undefined,
+  ): Promise<Served<T>> {
+    const requestedAt = this.timer.now();
+    let restError: KeelExchangeError;
+    try {
+      return { value: await rest(), source: 'rest', asOf: requestedAt };
+    } catch (e) {
+      restError = e instanceof KeelExchangeError ? e : classifyError(e, 'queries');
+      if (!restError.retryable) throw restError;
+    }
+    const ans = cached() ?? { ok: false as const, reason: 'no stream cache is attached to this gateway' };
+    if (ans.ok) {
+      const ageMs = this.timer.now() - ans.asOf;
+      this.onEvent({ type: 'served-from-cache', what, method, ageMs, restError });
+      return { value: ans.value, source: 'stream', asOf: ans.asOf, restError };
+    }
+    this.onEvent({ type: 'cache-refused', what, method, reason: ans.reason, restError });
+    throw new KeelExchangeError({
+      kind: restError.kind,
+      endpoint: restError.endpoint,
+      code: restError.code,
+      message: `${method} failed (${restError.message}) and the WebSocket cache cannot stand in: ${ans.reason}`,
+      cause: restError,
+      ...(restError.retryAfterMs !== undefined ? { retryAfterMs: restError.retryAfterMs } : {}),
+    });
   }
 
   fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<OHLCV[]> {

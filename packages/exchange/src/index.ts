@@ -1,7 +1,7 @@
 export * from './backoff.ts';
 export * from './breaker.ts';
 export * from './candles.ts';
-export { createCcxtClient } from './client.ts';
+export { createCcxtClient, credentialNeeds } from './client.ts';
 export * from './client-id.ts';
 export * from './errors.ts';
 export * from './gateway.ts';
@@ -9,5 +9,6 @@ export * from './instrument.ts';
 export * from './limiter.ts';
 export * from './normalize.ts';
 export * from './reconcile.ts';
+export * from './stream-cache.ts';
 export * from './timer.ts';
 export * from './tracker.ts';

@@ -22,6 +22,8 @@ export interface ExchangeOrder {
   /** NaN before the first fill. */
   readonly avgPrice: number;
   readonly price: number;
+  /** Stop / take-profit orders: the trigger price; NaN for plain orders. */
+  readonly triggerPrice: number;
   readonly fee: number;
   readonly feeAsset: string | undefined;
   readonly timestamp: number;
@@ -65,6 +67,7 @@ export function fromCcxtOrder(o: Order): ExchangeOrder {
     filled,
     avgPrice: filled > 0 ? num(o.average, Number.NaN) : Number.NaN,
     price: num(o.price, Number.NaN),
+    triggerPrice: num(o.triggerPrice, Number.NaN),
     fee: num(o.fee?.cost),
     feeAsset: o.fee?.currency ?? undefined,
     timestamp: num(o.timestamp),

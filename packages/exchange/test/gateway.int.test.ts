@@ -74,6 +74,13 @@ describe('ExchangeGateway against the exchange simulator (real ccxt, loopback)',
     expect((await gw.fetchBalance()).find((b) => b.asset === 'BTC')?.total).toBeCloseTo(10 + 0.02 - 0.00002, 10);
   });
 
+  it('spot: a reduce-only order goes out without the flag (spot has none; the engine clips to the position)', async () => {
+    const gw = h.gateway();
+    await gw.loadMarkets();
+    const p = gw.prepareOrder(buy('ro', { side: 'sell', reduceOnly: true }));
+    expect(p.ok && p.order.params).toEqual({ clientOrderId: buy('ro').id, timeInForce: 'GTC' });
+  });
+
   it('filter violations and exchange rejections are outcomes; violations are never sent', async () => {
     const gw = h.gateway();
     expect(await gw.createOrder(buy('small', { amount: 0.001, price: 100 }))).toMatchObject({

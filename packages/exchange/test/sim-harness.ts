@@ -5,7 +5,13 @@ import {
   type SimBar,
   startExchangeSim,
 } from '@keel/exchange-sim';
-import { type CcxtClient, createCcxtClient, ExchangeGateway, type GatewayOptions } from '../src/index.ts';
+import {
+  type CcxtClient,
+  clientOrderId,
+  createCcxtClient,
+  ExchangeGateway,
+  type GatewayOptions,
+} from '../src/index.ts';
 
 export const T0 = Date.UTC(2024, 0, 1);
 export const MIN = 60_000;
@@ -86,4 +92,17 @@ export async function eventually(cond: () => boolean, ms = 5_000, what = 'condit
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A GTC limit buy on BTC/USDT with a deterministic client id from (bot, key). */
+export function limitBuy(bot: string, key: string, price: number, amount = 0.05) {
+  return {
+    id: clientOrderId(bot, key),
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    type: 'limit',
+    price,
+    amount,
+    timeInForce: 'GTC',
+  } as const;
 }

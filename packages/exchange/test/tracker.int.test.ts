@@ -1,7 +1,7 @@
 import { type Fill, newOrderState, VenueOrderId } from '@keel/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { clientOrderId, type ExchangeOrder, fetchVenueSnapshot, OrderTracker, reconcile } from '../src/index.ts';
-import { eventually, KEY, type SimHarness, simHarness } from './sim-harness.ts';
+import { type ExchangeOrder, fetchVenueSnapshot, OrderTracker, reconcile } from '../src/index.ts';
+import { limitBuy as buy, eventually, KEY, type SimHarness, simHarness } from './sim-harness.ts';
 
 // Real ccxt.pro user-data stream and REST against the sim. Oracle: the sim's own record of each
 // order's fills (`sim.getOrders(...).fills`), compared trade by trade.
@@ -14,16 +14,7 @@ describe('order tracking and reconciliation against the exchange simulator', () 
     await h.close();
   });
 
-  const limitBuy = (key: string, price: number, amount = 0.05) =>
-    ({
-      id: clientOrderId('trk', key),
-      symbol: 'BTC/USDT',
-      side: 'buy',
-      type: 'limit',
-      price,
-      amount,
-      timeInForce: 'GTC',
-    }) as const;
+  const limitBuy = (key: string, price: number, amount = 0.05) => buy('trk', key, price, amount);
 
   it('stream while up, REST polling while down; every fill exactly once, matching the exchange', async () => {
     const gw = h.gateway();

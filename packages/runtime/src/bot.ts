@@ -10,12 +10,13 @@ import {
   percentFee,
   type SimulatedVenueOptions,
 } from '@keel/core';
+import { systemTimer, type Timer } from '@keel/exchange';
 import type { Store } from '@keel/store';
 import { BotJournal } from './journal.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue } from './live/venue.ts';
-import { BotRunner, signalOrderId } from './runner.ts';
+import { BotRunner } from './runner.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
 export type Logger = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
@@ -46,6 +47,11 @@ export interface BotConfig {
   readonly onEvent?: (e: EngineEvent) => void;
   /** Instrumentation: called right before a live order request leaves. */
   readonly onSend?: (clientOrderId: string) => void;
+  /**
+   * Live: the time GTD orders expire by (Keel cancels them at expireAt) and recovery compares
+   * expiries with. Default: the wall clock. Tests against a replaying simulator pass its clock.
+   */
+  readonly timer?: Timer;
 }
 
 export interface SessionReport {
@@ -74,6 +80,24 @@ export class BotAlreadyRunningError extends Error {
 }
 
 /**
+ * True when a lock owner name (`host:pid:nonce`) names a process on this host that no longer
+ * exists. A pid reused by another process counts as alive: then the TTL decides, as for a holder
+ * on another host.
+ */
+export function holderIsDeadHere(owner: string): boolean {
+  const m = /^(.*):(\d+):[a-z0-9]+$/.exec(owner);
+  if (!m || m[1] !== hostname()) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
  * A bot process: one lock, one journal, one engine. Start-up loads the stored state and, live,
  * reconciles it with the exchange before any new bar is handled; shutdown stops the inputs,
  * cancels or keeps open orders, optionally flattens, saves everything and writes a session report.
@@ -95,10 +119,6 @@ export class Bot {
 
   constructor(readonly cfg: BotConfig) {}
 
-  get idPrefix(): string {
-    return signalOrderId(this.cfg.botId, 0, 0).replace(/-0-0$/, '-');
-  }
-
   /** Acquires the lock, restores state (and reconciles, live), and builds the engine. */
   async start(): Promise<void> {
     const { store, botId, log } = this.cfg;
@@ -119,7 +139,14 @@ export class Bot {
       );
     }
     const ttl = this.cfg.lockTtlMs ?? 15_000;
-    const lock = await store.locks.acquire(botId, this.owner, ttl);
+    let lock = await store.locks.acquire(botId, this.owner, ttl);
+    if (!lock.acquired && store.dialect === 'sqlite' && holderIsDeadHere(lock.owner)) {
+      // A crashed instance on this machine (its process is gone): no need to wait out its TTL.
+      // SQLite only: its file is on this host; a shared PostgreSQL may serve hosts (containers)
+      // that share a hostname, where a pid says nothing, so there the TTL decides.
+      log('warn', `the lock of bot ${botId} is held by ${lock.owner}, a process that no longer exists: taking it over`);
+      lock = await store.locks.acquire(botId, this.owner, ttl, { takeOverFrom: lock.owner });
+    }
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
     this.heartbeat = setInterval(
@@ -155,6 +182,7 @@ export class Bot {
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
 
+    const timer = this.cfg.timer ?? systemTimer;
     if (this.cfg.mode === 'live') {
       if (!this.cfg.exchange) throw new Error('live mode needs an exchange account');
       const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
@@ -163,9 +191,8 @@ export class Bot {
         botId,
         exchange: this.cfg.exchange,
         symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
-        idPrefix: this.idPrefix,
         unknownOrders: this.cfg.unknownOrders ?? 'flag',
-        now: () => Date.now(),
+        now: () => timer.now(),
         onRecoveredFill: (fill) => {
           const inst = this.instrument(fill.symbol);
           this.account.applyFill(
@@ -195,12 +222,18 @@ export class Bot {
       void this.stop('persistence failure');
     });
     if (this.cfg.mode === 'live') {
+      // What reconciliation found (fills while down, the exchange's cash) is the state from now on.
+      this.journal.saveBalances();
       const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
       this.venue = new LiveVenue(this.cfg.exchange!, {
         knownBefore: (id) => before.has(id),
-        beforeSend: () => this.journal.flush(),
+        beforeSend: (id) => this.journal.beforeSend(id),
         log,
-        now: () => Date.now(),
+        now: () => timer.now(),
+        timer,
+        positionOf: (symbol) => this.account.find(symbol)?.size ?? 0,
+        instruments: this.cfg.instruments,
+        persist: (o) => this.journal.saveOrder(o),
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),
       });
     }
@@ -225,7 +258,11 @@ export class Bot {
       const open = this.recovery?.openOrders ?? [];
       for (const o of open) {
         this.runner.engine.restoreOrder(o);
-        this.venue!.adopt(o, this.recovery?.exchangeFilled.get(o.request.id) ?? 0);
+        this.venue!.adopt(
+          o,
+          this.recovery?.exchangeFilled.get(o.request.id) ?? 0,
+          this.recovery?.exchangeIds.get(o.request.id),
+        );
       }
       this.venue!.rememberTrades(this.recovery?.knownTradeIds ?? []);
       this.stopExecutions = this.cfg.exchange!.watchExecutions({
@@ -296,8 +333,15 @@ export class Bot {
 
   barsHandled = 0;
 
+  /** Resolves when every live request under way is done and everything so far is saved. */
+  async settled(): Promise<void> {
+    await this.venue?.idle();
+    await this.journal.flush();
+  }
+
   /** What a kill -9 leaves behind: no cleanup, no more heartbeats (used by crash tests). */
   abandon(): void {
+    this.venue?.close();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     this.stopped = true;
@@ -327,6 +371,7 @@ export class Bot {
           }
         }
         await this.venue?.idle();
+        this.venue?.close();
         engine.stop();
       }
       await this.stopExecutions?.();

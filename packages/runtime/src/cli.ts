@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defineInstrument, isTimeframe, paramsFromPairs, parseParams, type Timeframe } from '@keel/core';
 import { readBarsFile } from '@keel/data';
-import { openStore } from '@keel/store';
+import { KeyStoreError, openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger } from './bot.ts';
+import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { replaySource } from './sources.ts';
 
 export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
@@ -27,15 +28,24 @@ Options:
   --fee <rate>             paper: fee per side (default 0.001)
   --on-shutdown <c|k>      cancel (default) or keep open orders when stopping
   --flatten                close every position when stopping
-  --unknown-orders <p>     live, orders on the exchange this bot did not place: flag (default),
-                           adopt or cancel
+  --unknown-orders <p>     live: open orders on the exchange that this bot has no record of:
+                           flag (default: warn and leave them), adopt (track them as this
+                           bot's own, tag "adopted") or cancel. Another Keel bot's orders
+                           (client id k<its id>-...) are only ever flagged
   --confirm-live           required for live mode: you accept that real orders will be sent
+  --keys <name>            live: use this key from the encrypted key store (keel keys --help);
+                           the passphrase comes from KEEL_KEYSTORE_PASSPHRASE or a prompt
   -h, --help               this help
 
-Live keys come from the environment: KEEL_API_KEY and KEEL_API_SECRET (never from arguments).
+Live keys come from the key store (--keys) or from the environment: KEEL_API_KEY and
+KEEL_API_SECRET (plus KEEL_API_PASSWORD / KEEL_API_UID where the exchange needs them); never
+from arguments.
 Stop with Ctrl-C (SIGINT) or SIGTERM: inputs stop, open orders are cancelled or kept, state is
 saved and a session report is printed. A crashed bot (kill -9) restarts where it stopped: state
 is reloaded and reconciled with the exchange before any new bar is handled.
+Live, what Binance spot lacks is emulated by Keel with the backtest's semantics: trailing stops
+are held by the bot and sent as a market order when a closed bar triggers them; GTD orders rest
+as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
 
 export interface Io {
@@ -66,6 +76,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       flatten: { type: 'boolean' },
       'unknown-orders': { type: 'string' },
       'confirm-live': { type: 'boolean' },
+      keys: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,8 +95,12 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (mode === 'live' && !values['confirm-live'])
     return fail('live mode sends real orders: add --confirm-live to confirm');
   if (mode === 'live' && values.replay) return fail('--replay is for paper mode');
-  if (mode === 'live' && (!process.env.KEEL_API_KEY || !process.env.KEEL_API_SECRET))
-    return fail('live mode needs KEEL_API_KEY and KEEL_API_SECRET in the environment');
+  if (mode === 'paper' && values.keys !== undefined) return fail('--keys is for live mode');
+  const envKeys = Boolean(process.env.KEEL_API_KEY && process.env.KEEL_API_SECRET);
+  if (mode === 'live' && values.keys === undefined && !envKeys)
+    return fail(
+      'live mode needs exchange keys: --keys <name> for a key from the encrypted key store (see keel keys --help), or KEEL_API_KEY and KEEL_API_SECRET in the environment',
+    );
   const onShutdown = values['on-shutdown'] ?? 'cancel';
   if (onShutdown !== 'cancel' && onShutdown !== 'keep') return fail('--on-shutdown must be cancel or keep');
   const unknownOrders = values['unknown-orders'] ?? 'flag';
@@ -103,13 +118,21 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db' });
   let exchange: Awaited<ReturnType<typeof import('./live/ccxt.ts').connectExchange>> | undefined;
   try {
+    let creds: LiveCredentials | undefined;
+    let exchangeId = values.exchange ?? 'binance';
+    if (mode === 'live') {
+      const keys = await liveCredentials(store, values.keys, values.exchange, io, log);
+      if (typeof keys === 'string') return fail(keys);
+      creds = keys.creds;
+      exchangeId = keys.exchange;
+    }
     let instrument = defineInstrument({ symbol });
     if (!values.replay || mode === 'live') {
       const { connectExchange } = await import('./live/ccxt.ts');
       exchange = await connectExchange({
-        exchange: values.exchange ?? 'binance',
+        exchange: exchangeId,
         ...(values['exchange-url'] ? { url: values['exchange-url'] } : {}),
-        ...(mode === 'live' ? { apiKey: process.env.KEEL_API_KEY!, secret: process.env.KEEL_API_SECRET! } : {}),
+        ...creds,
         botId,
         symbols: [symbol],
         log,
@@ -128,7 +151,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       log,
       paperCash: values.cash !== undefined ? Number(values.cash) : 10_000,
       paperFee: values.fee !== undefined ? Number(values.fee) : 0.001,
-      ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: values.exchange ?? 'binance' } : {}),
+      ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
       unknownOrders,
       onShutdown,
       flatten: values.flatten === true,
@@ -164,5 +187,48 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   } finally {
     await exchange?.close();
     await store.close();
+  }
+}
+
+type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
+
+/**
+ * The live account's credentials: the named key from the encrypted key store (its exchange wins
+ * unless --exchange says otherwise, which must then agree), else KEEL_API_KEY / KEEL_API_SECRET.
+ * A string is a problem to report as a usage error. Secrets are never logged: only the key's name,
+ * exchange and fingerprint.
+ */
+async function liveCredentials(
+  store: Store,
+  keyName: string | undefined,
+  exchangeFlag: string | undefined,
+  io: Io,
+  log: Logger,
+): Promise<{ creds: LiveCredentials; exchange: string } | string> {
+  const env = process.env;
+  if (keyName === undefined) {
+    log('info', 'using the exchange keys from KEEL_API_KEY / KEEL_API_SECRET');
+    return {
+      exchange: exchangeFlag ?? 'binance',
+      creds: {
+        apiKey: env.KEEL_API_KEY!,
+        secret: env.KEEL_API_SECRET!,
+        ...(env.KEEL_API_PASSWORD ? { password: env.KEEL_API_PASSWORD } : {}),
+        ...(env.KEEL_API_UID ? { uid: env.KEEL_API_UID } : {}),
+      },
+    };
+  }
+  try {
+    const ks = await store.keys.unlock(await readPassphrase(io));
+    const key = await ks.get(keyName);
+    if (exchangeFlag !== undefined && exchangeFlag !== key.exchange)
+      return `--keys ${keyName} is a ${key.exchange} key, but --exchange is ${exchangeFlag}`;
+    if (env.KEEL_API_KEY) log('warn', `KEEL_API_KEY in the environment is ignored: --keys ${keyName} is used`);
+    log('info', `using exchange key "${key.name}" (${key.exchange}, api key ${key.fingerprint}) from the key store`);
+    return { exchange: key.exchange, creds: key.reveal() };
+  } catch (e) {
+    if (e instanceof KeyStoreError || e instanceof MissingSecretError || e instanceof PromptCancelled)
+      return `--keys ${keyName}: ${e.message}`;
+    throw e;
   }
 }

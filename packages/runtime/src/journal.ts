@@ -10,6 +10,8 @@ import type { Store } from '@keel/store';
 export class BotJournal {
   private chain: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
+  /** Write-ahead rows still in the queue, by client order id (SQLite writes them at once). */
+  private readonly pendingAhead = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -25,6 +27,8 @@ export class BotJournal {
   onEvent(e: EngineEvent): void {
     switch (e.type) {
       case 'order.submitted':
+        this.writeAhead(e.order);
+        return;
       case 'order.denied':
       case 'order.accepted':
       case 'order.rejected':
@@ -32,7 +36,7 @@ export class BotJournal {
       case 'order.cancelled':
       case 'order.expired':
         this.enqueue(() =>
-          this.saveOrder(
+          this.saveOrderEvent(
             e.order,
             e.type,
             e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
@@ -70,11 +74,52 @@ export class BotJournal {
     }
   }
 
-  private saveOrder(o: OrderState, type: string, reason: string | undefined): Promise<void> {
+  /**
+   * The write-ahead record of a new order is on the latency path: it must be durable before the
+   * request leaves. On SQLite it is written right here, synchronously (one prepared statement, no
+   * journal event); otherwise it is queued like any write and `beforeSend` waits for it.
+   */
+  private writeAhead(o: OrderState): void {
+    if (this.failure) return;
     const copy = snapshotOrder(o);
-    // The write-ahead record of a new order is on the latency path (it must be durable before the
-    // request leaves): one statement, no journal event. Every later change is journaled too.
-    if (type === 'order.submitted') return this.store.orders.upsert(this.botId, copy);
+    const id = o.request.id as string;
+    try {
+      if (this.store.writeOrderNow(this.botId, copy)) return;
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    this.enqueue(() => this.store.orders.upsert(this.botId, copy));
+    const done = this.chain;
+    this.pendingAhead.set(id, done);
+    void done.finally(() => {
+      if (this.pendingAhead.get(id) === done) this.pendingAhead.delete(id);
+    });
+  }
+
+  /**
+   * Resolves when the order's write-ahead row is durable, so its request may leave; rejects if
+   * any write has failed (trading on without a record is not allowed). Other queued writes (fills,
+   * balances) do not hold the request back: a fill lost in a crash is fetched again from the
+   * exchange on restart, an order the exchange has and we do not know is not recoverable.
+   */
+  async beforeSend(clientOrderId: string): Promise<void> {
+    const pending = this.pendingAhead.get(clientOrderId);
+    if (pending) await pending;
+    if (this.failure) throw new Error(`state could not be saved: ${this.failure.message}`);
+  }
+
+  /**
+   * Saves an order whose state changed without an engine event (the live venue moving a held
+   * trailing stop's level), in order with everything else.
+   */
+  saveOrder(o: OrderState): void {
+    const copy = snapshotOrder(o);
+    this.enqueue(() => this.store.orders.upsert(this.botId, copy));
+  }
+
+  private saveOrderEvent(o: OrderState, type: string, reason: string | undefined): Promise<void> {
+    const copy = snapshotOrder(o);
     return this.store.transaction(async (tx) => {
       await tx.orders.upsert(this.botId, copy);
       await tx.events.append(this.botId, type, {
@@ -83,6 +128,12 @@ export class BotJournal {
         ...(reason ? { reason } : {}),
       });
     });
+  }
+
+  /** Saves the balances as the account has them now (after reconciliation replaced them). */
+  saveBalances(): void {
+    const snapshot = this.balances();
+    this.enqueue(() => this.store.balances.save(this.botId, snapshot));
   }
 
   private balances() {
@@ -101,10 +152,15 @@ export class BotJournal {
       try {
         await write();
       } catch (e) {
-        this.failure = e as Error;
-        this.onFailure(this.failure);
+        this.fail(e as Error);
       }
     });
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.onFailure(e);
   }
 
   /** Resolves when every write so far is durable; rejects if one failed. */

@@ -45,8 +45,41 @@ export interface BotOptions {
  * of [.A-Z:/a-z0-9_-].
  */
 export function signalOrderId(botId: string, barTime: number, seqInBar: number): string {
-  const bot = botId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 12);
-  return `k${bot}-${Math.floor(barTime / 1000).toString(36)}-${seqInBar}`;
+  return `${orderIdPrefix(botId)}${Math.floor(barTime / 1000).toString(36)}-${seqInBar}`;
+}
+
+/** What every client order id of this bot starts with: `k` + up to 12 chars of the bot id + `-`. */
+export function orderIdPrefix(botId: string): string {
+  return `k${botId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 12)}-`;
+}
+
+/**
+ * The client order id of the exchange order that executes an order Keel emulates (the market
+ * order of a triggered trailing stop): derived from the emulated order's id, so a restart finds
+ * it by lookup and never sends it twice.
+ */
+export function exitOrderId(emulatedId: string): string {
+  const id = `${emulatedId}-x`;
+  if (id.length > 36) throw new Error(`Invariant violated: exit order id ${id} is longer than Binance's 36 characters`);
+  return id;
+}
+
+/** The rest of a Keel order id after its prefix: signal bar (base 36 s), sequence, optional exit mark. */
+const SIGNAL_TAIL = /^[0-9a-z]+-\d+(-x)?$/;
+const KEEL_ID = /^k[A-Za-z0-9_-]{0,12}-[0-9a-z]+-\d+(-x)?$/;
+
+/**
+ * Who placed an exchange order, judged by its client order id: `this-bot` (the shape of
+ * `signalOrderId` / `exitOrderId` with this bot's prefix), `other-keel-bot` (the same shape with
+ * another prefix: a sibling bot on the same account, never touched), or `foreign` (a person, the
+ * exchange's UI, another program). Bot ids are cut to 12 characters in the prefix: two bots whose
+ * ids agree on those share a prefix and cannot be told apart, so give bots on one account
+ * distinct beginnings.
+ */
+export function orderOwner(botId: string, clientOrderId: string): 'this-bot' | 'other-keel-bot' | 'foreign' {
+  const prefix = orderIdPrefix(botId);
+  if (clientOrderId.startsWith(prefix) && SIGNAL_TAIL.test(clientOrderId.slice(prefix.length))) return 'this-bot';
+  return KEEL_ID.test(clientOrderId) ? 'other-keel-bot' : 'foreign';
 }
 
 /**

@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BotProcess, MIN, T0 } from './live-harness.ts';
 
 /**
  * Chaos: a live bot (its own process, the real ccxt client) trades on the exchange simulator
@@ -13,51 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
  * order did land, and kill -9 the bot mid-session and restart it. Afterwards the simulator is the
  * oracle: no duplicate orders, no lost fills, local balances equal the simulator's, no missed bar.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-chaos-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const KEY = { apiKey: 'chaos-key', secret: 'chaos-secret' };
-const T0 = Date.UTC(2024, 0, 1);
-const MIN = 60_000;
-
-class BotProcess {
-  readonly lines: string[] = [];
-  readonly err: string[] = [];
-  readonly proc: ChildProcess;
-  readonly exited: Promise<number | null>;
-  constructor(simUrl: string, storeUrl: string) {
-    this.proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(here, 'fixtures/live-bot.ts'), simUrl, storeUrl, 'chaos'],
-      {
-        env: { ...process.env, KEEL_API_KEY: KEY.apiKey, KEEL_API_SECRET: KEY.secret },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let buf = '';
-    this.proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      this.lines.push(...parts);
-    });
-    this.proc.stderr!.on('data', (d: Buffer) => this.err.push(d.toString()));
-    this.exited = new Promise((r) => this.proc.on('exit', (code) => r(code)));
-  }
-  bars(): number[] {
-    return this.lines.filter((l) => l.startsWith('BAR ')).map((l) => Number(l.slice(4)));
-  }
-  async waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end)
-        throw new Error(
-          `timed out waiting for ${what}\nstdout:\n${this.lines.slice(-20).join('\n')}\nstderr:\n${this.err.join('').slice(-3000)}`,
-        );
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 describe('live bot under chaos against the exchange simulator (real ccxt, loopback)', () => {
   it('no duplicate orders, no lost fills, balances equal the exchange’s, no missed bar', async () => {
@@ -79,7 +36,7 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       startTime: T0,
     });
     const storeUrl = `sqlite:${path.join(dir, 'chaos.db')}`;
-    let bot = new BotProcess(sim.httpUrl, storeUrl);
+    let bot = new BotProcess(sim.httpUrl, storeUrl, 'chaos', KEY);
     const allBars: number[] = [];
     let firstErr = '';
     let _firstOut = '';
@@ -106,14 +63,13 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       // kill -9 mid-session, with an order possibly in flight.
       sim.step();
       await new Promise((r) => setTimeout(r, 30));
-      bot.proc.kill('SIGKILL');
-      await bot.exited;
+      await bot.crash();
       allBars.push(...bot.bars());
       firstErr = bot.err.join('');
       _firstOut = bot.lines.join('\n');
       // The market moves on while the bot is down.
       for (let i = 0; i < 3; i++) sim.step();
-      bot = new BotProcess(sim.httpUrl, storeUrl);
+      bot = new BotProcess(sim.httpUrl, storeUrl, 'chaos', KEY);
       await bot.waitFor(() => bot.lines.includes('READY'), 'the restarted bot', 30_000);
       await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
       const resumeFrom = Math.round((sim.now() - T0) / MIN);

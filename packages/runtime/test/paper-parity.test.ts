@@ -3,7 +3,7 @@ import { readBarsFile } from '@keel/data';
 import { getStrategy } from '@keel/strategies';
 import { describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { paperReplay, replaySource, signalOrderId } from '../src/index.ts';
+import { exitOrderId, orderOwner, paperReplay, replaySource, signalOrderId } from '../src/index.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity (replay)');
 
@@ -42,5 +42,18 @@ describe.skipIf(!HAS_SHARED_DATA)('paper mode equals the backtest of the same ba
     expect(id).not.toBe(signalOrderId('my bot #1 with a long name', Date.UTC(2024, 0, 1), 4));
     expect(id.length).toBeLessThanOrEqual(36);
     expect(id).toMatch(/^[.A-Z:/a-z0-9_-]+$/);
+  });
+
+  it('whose order is it: this bot’s ids and exits, another Keel bot’s, or foreign (oracle: the documented id shape)', () => {
+    const t = Date.UTC(2024, 0, 1);
+    const mine = signalOrderId('a', t, 2);
+    expect(orderOwner('a', mine)).toBe('this-bot');
+    expect(orderOwner('a', exitOrderId(mine))).toBe('this-bot');
+    // Bot "a-b" shares the characters "ka-" with bot "a": the whole shape tells them apart.
+    expect(orderOwner('a', signalOrderId('a-b', t, 1))).toBe('other-keel-bot');
+    expect(orderOwner('a-b', mine)).toBe('other-keel-bot');
+    for (const id of ['web_8f2c1', 'x-R4BD3S82abc', 'manual-1', 'ka-', `${mine}-y`])
+      expect(orderOwner('a', id)).toBe('foreign');
+    expect(exitOrderId(signalOrderId('a bot with a very long name', t, 999)).length).toBeLessThanOrEqual(36);
   });
 });

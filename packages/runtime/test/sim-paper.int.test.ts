@@ -1,45 +1,28 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BarSeries, defineInstrument, runBacktest, sliceSeries } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { defineInstrument, runBacktest, sliceSeries } from '@keel/core';
 import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, connectExchange } from '../src/index.ts';
+import { realCandles, simBars, until } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity through the exchange simulator');
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-simpaper-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 describe.skipIf(!HAS_SHARED_DATA)(
   'paper mode over the simulator’s WebSocket candles = backtest of the same bars',
   () => {
     const N = 400;
-    const series: BarSeries = HAS_SHARED_DATA
-      ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, N)
-      : (undefined as never);
+    const series = realCandles(N);
 
     it('sma-cross(5,12): identical fills, bar for bar (oracle: runBacktest on the bars the bot saw)', async () => {
-      const bars = Array.from({ length: N }, (_, i) => ({
-        time: series.time[i]!,
-        open: series.open[i]!,
-        high: series.high[i]!,
-        low: series.low[i]!,
-        close: series.close[i]!,
-        volume: series.volume[i]!,
-      }));
+      const bars = simBars(series);
       const sim: ExchangeSim = await startExchangeSim({
         markets: [{ symbol: 'BTC/USDT', bars }],
         startTime: bars[0]!.time,

@@ -1,3 +1,4 @@
+export * from './keys.ts';
 export type * from './schema.ts';
 export { MIGRATIONS } from './schema.ts';
 export * from './store.ts';

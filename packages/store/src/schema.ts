@@ -106,7 +106,39 @@ export interface SessionsTable {
   report: string | null;
 }
 
+/** The key store's one row: how the encryption key is derived from the passphrase, and a verifier. */
+export interface KeystoreTable {
+  id: string;
+  kdf: string;
+  kdf_salt: string;
+  kdf_n: number;
+  kdf_r: number;
+  kdf_p: number;
+  /** A known plaintext encrypted under the derived key: tells a wrong passphrase from a tampered row. */
+  verifier: string;
+  created_at: number;
+  /** When the passphrase (or the KDF parameters) last changed. */
+  updated_at: number;
+}
+
+/** Exchange API keys, encrypted (AES-256-GCM, `v1:` + base64 of iv | tag | ciphertext). */
+export interface ExchangeKeysTable {
+  name: string;
+  exchange: string;
+  api_key_enc: string;
+  secret_enc: string;
+  password_enc: string | null;
+  uid_enc: string | null;
+  /** Not secret: the last characters of the api key, for listing. */
+  fingerprint: string;
+  created_at: number;
+  /** When the credentials were last replaced (`keys add --replace`); null if never. */
+  rotated_at: number | null;
+}
+
 export interface KeelDb {
+  keystore: KeystoreTable;
+  exchange_keys: ExchangeKeysTable;
   bots: BotsTable;
   bot_locks: BotLocksTable;
   orders: OrdersTable;
@@ -261,6 +293,38 @@ export const MIGRATIONS: Record<string, Migration> = {
       ]) {
         await db.schema.dropTable(t).ifExists().execute();
       }
+    },
+  },
+  '0002_exchange_keys': {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('keystore')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kdf', 'text', (c) => c.notNull())
+        .addColumn('kdf_salt', 'text', (c) => c.notNull())
+        .addColumn('kdf_n', 'bigint', (c) => c.notNull())
+        .addColumn('kdf_r', 'integer', (c) => c.notNull())
+        .addColumn('kdf_p', 'integer', (c) => c.notNull())
+        .addColumn('verifier', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('exchange_keys')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('exchange', 'text', (c) => c.notNull())
+        .addColumn('api_key_enc', 'text', (c) => c.notNull())
+        .addColumn('secret_enc', 'text', (c) => c.notNull())
+        .addColumn('password_enc', 'text')
+        .addColumn('uid_enc', 'text')
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('rotated_at', 'bigint')
+        .execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await db.schema.dropTable('exchange_keys').ifExists().execute();
+      await db.schema.dropTable('keystore').ifExists().execute();
     },
   },
 };

@@ -17,6 +17,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { type KeyStore, keyStore } from './keys.ts';
 import { type KeelDb, MIGRATIONS, type OrdersTable } from './schema.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -99,8 +100,12 @@ export interface BotRepo {
 }
 
 export interface LockRepo {
-  /** Takes the lock if it is free, already ours, or stale (holder's heartbeat older than its TTL). */
-  acquire(botId: string, owner: string, ttlMs: number): Promise<LockResult>;
+  /**
+   * Takes the lock if it is free, already ours, or stale (holder's heartbeat older than its TTL);
+   * also if its holder is exactly `takeOverFrom` (a holder the caller knows to be dead, e.g. a
+   * crashed process on this host): a compare-and-set, so a lock that changed hands is not taken.
+   */
+  acquire(botId: string, owner: string, ttlMs: number, opts?: { readonly takeOverFrom?: string }): Promise<LockResult>;
   /** False when the lock is no longer ours (taken over): the caller must stop at once. */
   heartbeat(botId: string, owner: string): Promise<boolean>;
   release(botId: string, owner: string): Promise<boolean>;
@@ -192,6 +197,15 @@ export interface Store extends StoreRepos {
    * event, in one transaction. Returns whether the fill was new.
    */
   applyFill(botId: string, fill: Fill, change: ApplyFillChange): Promise<boolean>;
+  /**
+   * Writes (upserts) an order row before this call returns, without a trip through the event
+   * loop: the live path's write-ahead record, which must be durable before the request leaves.
+   * SQLite only (its driver is synchronous); returns false, having written nothing, where that is
+   * not possible (PostgreSQL, or a transaction is open on the connection): use `orders.upsert`.
+   */
+  writeOrderNow(botId: string, order: OrderState): boolean;
+  /** Encrypted exchange API keys (docs/keys.md). */
+  readonly keys: KeyStore;
   /** The underlying Kysely instance, for queries the repositories do not cover. */
   readonly db: Kysely<KeelDb>;
   close(): Promise<void>;
@@ -207,12 +221,13 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const clock = opts.clock ?? systemClock;
   let db: Kysely<KeelDb>;
   let dialect: StoreDialect;
+  let sqlite: Database.Database | undefined;
   if (url.startsWith('sqlite:')) {
     dialect = 'sqlite';
     const file = url.slice('sqlite:'.length);
     if (file === '') throw new Error(`Invalid store url "${url}": expected sqlite:<path> or sqlite::memory:`);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const sqlite = new Database(file);
+    sqlite = new Database(file);
     // WAL: readers never block the writer and a commit is one append to the log. The choice
     // between FULL and NORMAL is about power loss, not process crashes: see docs/store.md.
     sqlite.pragma('journal_mode = WAL');
@@ -255,7 +270,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const { error } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
-    throw new Error(`Store migration failed for ${redact(url)}: ${(error as Error).message ?? String(error)}`, {
+    throw new Error(`Store migration failed for ${redactStoreUrl(url)}: ${(error as Error).message ?? String(error)}`, {
       cause: error,
     });
   }
@@ -265,6 +280,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     ...root,
     dialect,
     db,
+    keys: keyStore(db, clock),
     transaction: (fn) => db.transaction().execute((trx) => fn(repos(trx, clock))),
     applyFill: (botId, fill, change) =>
       db.transaction().execute(async (trx) => {
@@ -276,6 +292,12 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
         if (eventType !== null) await r.events.append(botId, eventType, fill);
         return true;
       }),
+    writeOrderNow: (botId, order) => {
+      if (sqlite === undefined || sqlite.inTransaction) return false;
+      const q = upsertOrderQuery(db, botId, order).compile();
+      if (sqlite.prepare(q.sql).run(...(q.parameters as unknown[])).changes !== 1) throw orderClash(order, botId);
+      return true;
+    },
     close: () => db.destroy(),
   };
 }
@@ -320,7 +342,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-function redact(url: string): string {
+/** A store url with any password replaced by *** (for messages and logs). */
+export function redactStoreUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
@@ -334,6 +357,54 @@ function inTx<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
 const nullIfNaN = (x: number): number | null => (Number.isNaN(x) ? null : x);
 const nanIfNull = (x: number | null): number => (x === null ? Number.NaN : Number(x));
 const TERMINAL = [...TERMINAL_STATUSES];
+
+/** The one upsert of an order row (used by `orders.upsert` and by `writeOrderNow`). */
+function upsertOrderQuery(db: Db, botId: string, o: OrderState) {
+  const row = {
+    client_order_id: o.request.id as string,
+    bot_id: botId,
+    venue_order_id: o.venueOrderId ?? null,
+    symbol: o.request.symbol,
+    side: o.request.side,
+    type: o.request.type,
+    request: JSON.stringify(o.request),
+    status: o.status,
+    filled: o.filled,
+    avg_price: nullIfNaN(o.avgPrice),
+    fee: o.fee,
+    reason: o.reason ?? null,
+    triggered: o.triggered ? 1 : 0,
+    stop_level: nullIfNaN(o.stopLevel),
+    decision_price: nullIfNaN(o.decisionPrice),
+    active: o.active ? 1 : 0,
+    created_at: o.createdAt,
+    updated_at: o.updatedAt,
+  };
+  const {
+    client_order_id: _k,
+    bot_id: _b,
+    created_at: _c,
+    request: _r,
+    symbol: _s,
+    side: _d,
+    type: _t,
+    ...mutable
+  } = row;
+  return db
+    .insertInto('orders')
+    .values(row)
+    .onConflict((oc) =>
+      oc
+        .column('client_order_id')
+        .doUpdateSet(mutable)
+        // An order id belongs to one bot for ever: a clash is a bug, not an update.
+        .where('orders.bot_id', '=', botId),
+    );
+}
+
+function orderClash(o: OrderState, botId: string): Error {
+  return new Error(`Invariant violated: order ${o.request.id} belongs to another bot than ${botId}`);
+}
 
 function repos(db: Db, clock: Clock): StoreRepos {
   const bots: BotRepo = {
@@ -373,8 +444,9 @@ function repos(db: Db, clock: Clock): StoreRepos {
   };
 
   const locks: LockRepo = {
-    acquire(botId, owner, ttlMs) {
+    acquire(botId, owner, ttlMs, opts = {}) {
       if (!(ttlMs > 0)) throw new Error(`Lock TTL must be > 0 ms, got ${ttlMs}`);
+      const dead = opts.takeOverFrom ?? '';
       return inTx(db, async (trx) => {
         const now = clock.now();
         const before = await trx
@@ -397,7 +469,7 @@ function repos(db: Db, clock: Clock): StoreRepos {
                 ttl_ms: sql`excluded.ttl_ms`,
               })
               .where(
-                sql<boolean>`bot_locks.owner = excluded.owner or bot_locks.heartbeat_at + bot_locks.ttl_ms <= excluded.heartbeat_at`,
+                sql<boolean>`bot_locks.owner = excluded.owner or bot_locks.heartbeat_at + bot_locks.ttl_ms <= excluded.heartbeat_at or (${dead} <> '' and bot_locks.owner = ${dead})`,
               ),
           )
           .execute();
@@ -440,50 +512,8 @@ function repos(db: Db, clock: Clock): StoreRepos {
 
   const orders: OrderRepo = {
     async upsert(botId, o) {
-      const row = {
-        client_order_id: o.request.id as string,
-        bot_id: botId,
-        venue_order_id: o.venueOrderId ?? null,
-        symbol: o.request.symbol,
-        side: o.request.side,
-        type: o.request.type,
-        request: JSON.stringify(o.request),
-        status: o.status,
-        filled: o.filled,
-        avg_price: nullIfNaN(o.avgPrice),
-        fee: o.fee,
-        reason: o.reason ?? null,
-        triggered: o.triggered ? 1 : 0,
-        stop_level: nullIfNaN(o.stopLevel),
-        decision_price: nullIfNaN(o.decisionPrice),
-        active: o.active ? 1 : 0,
-        created_at: o.createdAt,
-        updated_at: o.updatedAt,
-      };
-      const {
-        client_order_id: _k,
-        bot_id: _b,
-        created_at: _c,
-        request: _r,
-        symbol: _s,
-        side: _d,
-        type: _t,
-        ...mutable
-      } = row;
-      const r = await db
-        .insertInto('orders')
-        .values(row)
-        .onConflict((oc) =>
-          oc
-            .column('client_order_id')
-            .doUpdateSet(mutable)
-            // An order id belongs to one bot for ever: a clash is a bug, not an update.
-            .where('orders.bot_id', '=', botId),
-        )
-        .executeTakeFirst();
-      if (Number(r.numInsertedOrUpdatedRows) !== 1) {
-        throw new Error(`Invariant violated: order ${row.client_order_id} belongs to another bot than ${botId}`);
-      }
+      const r = await upsertOrderQuery(db, botId, o).executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows) !== 1) throw orderClash(o, botId);
     },
     async get(id) {
       const r = await db.selectFrom('orders').selectAll().where('client_order_id', '=', id).executeTakeFirst();

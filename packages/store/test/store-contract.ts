@@ -152,6 +152,26 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       await expect(store.orders.upsert('b2', a)).rejects.toThrow(/another bot/);
     });
 
+    it('writeOrderNow: SQLite writes the row before returning (not inside an open transaction); PostgreSQL declines', async () => {
+      const o = newOrderState(limit('c-now', { price: 0.1 + 0.2 }), clock.t + 5, 42.5);
+      const wrote = store.writeOrderNow('b1', o);
+      expect(wrote).toBe(store.dialect === 'sqlite');
+      if (!wrote) {
+        expect(await store.orders.get('c-now')).toBeUndefined();
+        return;
+      }
+      expect(await store.orders.get('c-now')).toEqual(o); // same row as orders.upsert writes
+      expect(() => store.writeOrderNow('b2', o)).toThrow(/another bot/);
+      // Inside an open transaction the write would join it (and vanish with a rollback): declined.
+      let inside: boolean | undefined;
+      await store.transaction(async (tx) => {
+        await tx.events.append('b1', 'probe', {});
+        inside = store.writeOrderNow('b1', newOrderState(limit('c-now-2'), clock.t, 1));
+      });
+      expect(inside).toBe(false);
+      expect(await store.orders.get('c-now-2')).toBeUndefined();
+    });
+
     it('fills: the same trade id recorded twice is a no-op and reports false', async () => {
       expect(await store.fills.record('b1', fill('c-1', 't-1', 0.2, 100, 1_000))).toBe(true);
       expect(await store.fills.record('b1', fill('c-1', 't-1', 0.2, 100, 1_000))).toBe(false);
@@ -261,6 +281,21 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect(await store.locks.holder('b2')).toBeUndefined();
       expect((await store.locks.acquire('b2', 'proc-a', 10_000)).acquired).toBe(true);
       await store.locks.release('b2', 'proc-a');
+    });
+
+    it('locks: a holder known to be dead is taken over at once, by compare-and-set on its name', async () => {
+      await store.locks.acquire('b2', 'host:111:dead', 60_000);
+      // Fresh heartbeat, so not stale; naming a different holder does not take it.
+      expect(
+        (await store.locks.acquire('b2', 'host:222:new', 60_000, { takeOverFrom: 'host:333:other' })).acquired,
+      ).toBe(false);
+      const r = await store.locks.acquire('b2', 'host:222:new', 60_000, { takeOverFrom: 'host:111:dead' });
+      expect(r).toMatchObject({ acquired: true, owner: 'host:222:new', tookOver: true });
+      // The dead holder's name is no key to a lock that has changed hands since.
+      expect(
+        (await store.locks.acquire('b2', 'host:444:late', 60_000, { takeOverFrom: 'host:111:dead' })).acquired,
+      ).toBe(false);
+      await store.locks.release('b2', 'host:222:new');
     });
 
     it('locks: concurrent acquirers of a free lock, exactly one wins', async () => {

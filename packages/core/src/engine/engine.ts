@@ -332,7 +332,19 @@ export class Engine {
         this.cancelLocally(c, time, `parent ${parent.request.id} ended unfilled`);
         continue;
       }
-      if (amount < c.request.amount) (c as { request: OrderRequest }).request = { ...c.request, amount };
+      // A reduce-only exit never exceeds what is held: on spot, a fee taken in the base asset
+      // (Binance without BNB) leaves less than was bought, and the exchange would refuse the rest.
+      let size = Math.min(amount, c.request.amount);
+      if (c.request.reduceOnly) {
+        const pos = this.opts.account.find(c.request.symbol);
+        const held = pos ? Math.abs(pos.size) : 0;
+        if (held < size) size = roundAmount(this.instrumentOf(c.request.symbol), held);
+        if (size <= 0) {
+          this.cancelLocally(c, time, `nothing held to exit after ${parent.request.id}`);
+          continue;
+        }
+      }
+      if (size < c.request.amount) (c as { request: OrderRequest }).request = { ...c.request, amount: size };
       c.active = true;
       // Exits reach the venue only now: a live exchange never holds an exit for an entry that
       // has not filled (client-side bracket emulation, same semantics as the simulated venue).

@@ -6,6 +6,7 @@ import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
+import { expiresAt, trailingStopHit } from './triggers.ts';
 import type { ReportSink, Venue, VenueReport } from './venue.ts';
 
 type AcceptedReport = Extract<VenueReport, { type: 'accepted' }>;
@@ -35,8 +36,6 @@ interface Working {
   accepted: boolean;
   /** Taken off the book (filled, cancelled, rejected or expired). */
   removed: boolean;
-  /** Trailing stops: best price seen since activation. */
-  anchor: number;
 }
 
 /** Where an order executes in a bar. Reused objects (see SimulatedVenue.hitPool). */
@@ -138,7 +137,6 @@ export class SimulatedVenue implements Venue {
       fromTime: now + this.latencyMs,
       accepted: false,
       removed: false,
-      anchor: Number.NaN,
     };
     book.working.push(w);
   }
@@ -200,7 +198,7 @@ export class SimulatedVenue implements Venue {
       const o = w.order;
       if (!o.active || barIndex < w.fromBar || bar.time < w.fromTime || isTerminal(o.status)) continue;
       const r = o.request;
-      if (r.timeInForce === 'GTD' && r.expireAt !== undefined && bar.time >= r.expireAt) {
+      if (expiresAt(r, bar.time)) {
         this.remove(book, w);
         this.sink({ type: 'expired', id: r.id, time: now });
         continue;
@@ -228,7 +226,6 @@ export class SimulatedVenue implements Venue {
         acc.id = r.id;
         acc.time = now;
         this.sink(acc);
-        if (r.type === 'trailing-stop') w.anchor = o.decisionPrice;
       }
       let hit = this.hitPool[nHits];
       if (hit === undefined) this.hitPool.push((hit = { w, pos: 0, price: 0, maker: false }));
@@ -383,43 +380,13 @@ export class SimulatedVenue implements Venue {
         // After the trigger it is a limit order for the rest of the path.
         return limitHit(out, w, path, t.pos, t.price, buy, r.price, true);
       }
-      case 'trailing-stop':
-        return this.trailing(out, w, path, buy);
+      case 'trailing-stop': {
+        const t = trailingStopHit(w.order, path);
+        return t !== null && setHit(out, w, t.pos, t.price, false);
+      }
       default:
         return assertNever(r, 'order type');
     }
-  }
-
-  private trailing(out: Hit, w: Working, path: Float64Array, buy: boolean): boolean {
-    const r = w.order.request;
-    if (r.type !== 'trailing-stop') return false;
-    const off = r.trail;
-    const level = (anchor: number): number =>
-      off.kind === 'amount'
-        ? buy
-          ? anchor + off.value
-          : anchor - off.value
-        : buy
-          ? anchor * (1 + off.value / 100)
-          : anchor * (1 - off.value / 100);
-    if (Number.isNaN(w.anchor)) w.anchor = path[0] as number;
-    let prev = path[0] as number;
-    // Gap through the stop at the open.
-    let stop = level(w.anchor);
-    if (buy ? prev >= stop : prev <= stop) return setHit(out, w, 0, prev, false);
-    w.anchor = buy ? Math.min(w.anchor, prev) : Math.max(w.anchor, prev);
-    for (let k = 1; k < 4; k++) {
-      const b = path[k] as number;
-      stop = level(w.anchor);
-      if (buy ? b >= stop && prev < stop : b <= stop && prev > stop) {
-        w.order.stopLevel = stop;
-        return setHit(out, w, k - 1 + (stop - prev) / (b - prev), stop, false);
-      }
-      w.anchor = buy ? Math.min(w.anchor, b) : Math.max(w.anchor, b);
-      prev = b;
-    }
-    w.order.stopLevel = level(w.anchor);
-    return false;
   }
 }
 

@@ -6,6 +6,8 @@ import {
   type ExchangeGateway as Gateway,
   type ExchangeOrder as GwOrder,
   OrderTracker,
+  StreamCache,
+  type StreamCacheOptions,
   watchCandles,
 } from '@keel/exchange';
 import type { Logger } from '../bot.ts';
@@ -18,6 +20,9 @@ export interface ConnectOptions {
   readonly url?: string;
   readonly apiKey?: string;
   readonly secret?: string;
+  /** For exchanges that need a passphrase (ccxt's `password`) or a uid besides key and secret. */
+  readonly password?: string;
+  readonly uid?: string;
   readonly botId: string;
   /** Markets whose orders and fills are followed. */
   readonly symbols: readonly string[];
@@ -33,10 +38,17 @@ export interface ConnectOptions {
   readonly staleAfterMs?: number;
   /** Longest wait between candle-stream reconnects (backoff cap). Default 30 s. */
   readonly reconnectMaxMs?: number;
+  /**
+   * The WebSocket cache that answers balance and order reads while REST fails (docs/exchange.md).
+   * Default on for accounts with keys; `false` turns it off.
+   */
+  readonly streamCache?: false | Omit<StreamCacheOptions, 'symbols'>;
 }
 
 export interface ExchangeConnection {
   readonly gateway: Gateway;
+  /** The WebSocket cache behind the reads while REST fails; undefined without keys or when turned off. */
+  readonly streamCache: StreamCache | undefined;
   readonly live: LiveExchange;
   instrument(symbol: string): Promise<Instrument>;
   /** History (flagged warm-up) then live closed bars, each once; resumes after `after`. */
@@ -90,6 +102,9 @@ function toPortOrder(o: GwOrder): ExchangeOrder {
     symbol: o.symbol,
     status: toPortStatus(o.status),
     side: o.side,
+    type: o.type,
+    price: o.price,
+    triggerPrice: o.triggerPrice,
     amount: o.amount,
     filled: o.filled,
     timestamp: o.timestamp,
@@ -135,6 +150,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     // closing the client leaves no socket behind.
     ...(o.url?.startsWith('http://') ? { httpAgent: new Agent({ keepAlive: false }) } : {}),
     ...(o.apiKey ? { apiKey: o.apiKey, secret: o.secret } : {}),
+    ...(o.password ? { password: o.password } : {}),
+    ...(o.uid ? { uid: o.uid } : {}),
     ...o.ccxtOptions,
     options: {
       ...((urls as { options?: object }).options ?? {}),
@@ -152,10 +169,27 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       else if (e.type === 'breaker-open') o.log('warn', `${e.endpoint} circuit open: ${e.method} not sent`);
       else if (e.type === 'create-in-doubt')
         o.log('warn', `order ${e.clientOrderId} create in doubt (${e.error.message}): looking it up by client id`);
+      else if (e.type === 'served-from-cache')
+        o.log(
+          'warn',
+          `${e.method} answered from the WebSocket cache (confirmed ${e.ageMs} ms ago) because REST failed: ${e.restError.message}`,
+        );
+      else if (e.type === 'cache-refused')
+        o.log('error', `${e.method} failed and the WebSocket cache cannot stand in: ${e.reason}`);
       o.gateway?.onEvent?.(e);
     },
   });
   await gw.loadMarkets();
+  const cache =
+    o.apiKey && o.streamCache !== false
+      ? new StreamCache(gw, {
+          symbols: o.symbols,
+          ...o.streamCache,
+          onError: (stream, e) =>
+            o.log('warn', `${stream}: ${e instanceof Error ? e.message : String(e)}; reconnecting`),
+        })
+      : undefined;
+  cache?.start();
   const venueToClient = new Map<string, string>();
   const remember = (x: GwOrder) => {
     if (x.clientOrderId) venueToClient.set(x.venueOrderId, x.clientOrderId);
@@ -178,17 +212,32 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
       }
     },
+    async placeOco(a: OrderRequest, b: OrderRequest) {
+      const out = await gw.createOco(a, b);
+      switch (out.kind) {
+        case 'placed':
+          return (out.orders ?? [out.order]).map(remember);
+        case 'rejected':
+          if (out.rule === 'oco-shape') return null;
+          throw new ExchangeFailure('rejected', out.reason);
+        case 'unavailable':
+          throw new ExchangeFailure('transient', `not sent: ${out.reason}`);
+        case 'unknown':
+          throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
+      }
+    },
     async cancelOrder(id, symbol) {
       const out = await gw.cancelOrder(id, symbol);
       return out.order ? remember(out.order) : null;
     },
     async fetchOrder(id, symbol) {
-      const x = await gw.lookupOrder(id, symbol);
+      // REST, or the user stream's state of it while REST fails; null only ever comes from REST.
+      const x = (await gw.readOrder(id, symbol)).value;
       return x ? remember(x) : null;
     },
     async fetchOpenOrders(symbols) {
       const out: ExchangeOrder[] = [];
-      for (const s of symbols) for (const x of await gw.fetchOpenOrders(s)) out.push(remember(x));
+      for (const s of symbols) for (const x of (await gw.readOpenOrders(s)).value) out.push(remember(x));
       return out;
     },
     async fetchTrades(symbol, since) {
@@ -203,7 +252,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         .filter((t): t is ExchangeTrade => t !== undefined);
     },
     async fetchBalances() {
-      const rows = await gw.fetchBalance();
+      const rows = (await gw.readBalance()).value;
       return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
     },
     watchExecutions(h) {
@@ -236,6 +285,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
 
   return {
     gateway: gw,
+    streamCache: cache,
     live,
     async instrument(symbol) {
       return gw.instrument(symbol);
@@ -298,7 +348,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     },
     async close() {
       abort.abort();
-      await Promise.allSettled(trackers.map((t) => t.stop()));
+      await Promise.allSettled([...trackers.map((t) => t.stop()), cache?.stop()]);
       await gw.close();
     },
   };

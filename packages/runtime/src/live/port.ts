@@ -7,6 +7,12 @@ export interface ExchangeOrder {
   readonly symbol: string;
   readonly status: 'open' | 'closed' | 'canceled' | 'rejected' | 'expired';
   readonly side: OrderSide;
+  /** ccxt's unified type: `limit` or `market` (Binance's stop kinds carry a trigger price). */
+  readonly type: string;
+  /** Limit price; NaN for market orders. */
+  readonly price: number;
+  /** Stop / take-profit trigger; NaN for plain orders. */
+  readonly triggerPrice: number;
   readonly amount: number;
   readonly filled: number;
   readonly timestamp: number;
@@ -53,6 +59,12 @@ export class ExchangeFailure extends Error {
  */
 export interface LiveExchange {
   placeOrder(req: OrderRequest): Promise<ExchangeOrder>;
+  /**
+   * Places a one-cancels-other pair as ONE native order list (where the exchange has them), with
+   * the same exactly-once rules as `placeOrder`; the orders are returned in the order given.
+   * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
+   */
+  placeOco?(a: OrderRequest, b: OrderRequest): Promise<ExchangeOrder[] | null>;
   cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;

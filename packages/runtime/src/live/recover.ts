@@ -1,6 +1,17 @@
-import { type Fill, isTerminal, type OrderState, transition } from '@keel/core';
+import {
+  ClientOrderId,
+  type Fill,
+  isTerminal,
+  newOrderState,
+  type OrderRequest,
+  type OrderState,
+  transition,
+  VenueOrderId,
+} from '@keel/core';
 import type { Store } from '@keel/store';
+import { exitOrderId, orderOwner } from '../runner.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
+import { isEmulated } from './venue.ts';
 
 export type UnknownOrderPolicy = 'adopt' | 'cancel' | 'flag';
 
@@ -11,6 +22,8 @@ export interface RecoveryAction {
     | 'order-cancelled-while-down'
     | 'order-never-reached-exchange'
     | 'order-still-open'
+    | 'order-held-by-keel'
+    | 'order-expired-while-down'
     | 'unknown-order-adopted'
     | 'unknown-order-cancelled'
     | 'unknown-order-flagged'
@@ -27,6 +40,11 @@ export interface RecoveryReport {
   readonly balances: Record<string, ExchangeBalance>;
   /** Every trade id already applied, so the live venue never applies one twice. */
   readonly knownTradeIds: Set<string>;
+  /**
+   * Open emulated orders whose exit order is on the exchange: our id -> the exit's client id.
+   * An open emulated order not in this map is still held by Keel.
+   */
+  readonly exchangeIds: Map<string, string>;
 }
 
 export interface RecoverOptions {
@@ -34,8 +52,10 @@ export interface RecoverOptions {
   readonly botId: string;
   readonly exchange: LiveExchange;
   readonly symbols: readonly string[];
-  /** Client order id prefix of this bot's orders (see signalOrderId). */
-  readonly idPrefix: string;
+  /**
+   * Open exchange orders the store does not know: `adopt`, `cancel` or `flag` them. Orders whose
+   * client id has another Keel bot's shape (see orderOwner) are only ever flagged.
+   */
   readonly unknownOrders: UnknownOrderPolicy;
   readonly now: () => number;
   /** Recomputes the position after recovered fills (the runtime's account arithmetic). */
@@ -57,8 +77,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const actions: RecoveryAction[] = [];
   const stillOpen: OrderState[] = [];
   const exchangeFilled = new Map<string, number>();
+  const exchangeIds = new Map<string, string>();
   const known = new Set<string>();
-  const since = Math.min(...(await store.orders.open(botId)).map((x) => x.createdAt), o.now()) - 60_000;
+  const now = o.now();
+  const since = Math.min(...(await store.orders.open(botId)).map((x) => x.createdAt), now) - 60_000;
   for (const f of await store.fills.since(botId, 0)) known.add(f.tradeId);
 
   const tradesBySymbol = new Map<string, ExchangeTrade[]>();
@@ -71,25 +93,16 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     return t;
   };
 
-  const stored = await store.orders.open(botId);
-  for (const order of stored) {
+  /** Applies every execution of `eo` (client id `exchangeId`) that the store does not have yet. */
+  const applyTrades = async (
+    order: OrderState,
+    eo: ExchangeOrder,
+    exchangeId: string,
+    all: readonly ExchangeTrade[],
+  ): Promise<OrderState> => {
     const id = order.request.id;
-    const eo = await exchange.fetchOrder(id, order.request.symbol);
-    if (!eo) {
-      const closed = close(
-        order,
-        'cancel',
-        'the exchange has no such order: it never arrived (not resent; the signal is stale)',
-        o.now(),
-      );
-      await store.orders.upsert(botId, closed);
-      await store.events.append(botId, 'reconcile.order-never-reached-exchange', { id });
-      actions.push({ kind: 'order-never-reached-exchange', detail: id });
-      continue;
-    }
-    // Apply every execution of this order that the store does not have yet.
-    const trades = (await tradesOf(order.request.symbol)).filter(
-      (t) => t.clientOrderId === id || (eo.venueOrderId && t.venueOrderId === eo.venueOrderId),
+    const trades = all.filter(
+      (t) => t.clientOrderId === exchangeId || (eo.venueOrderId && t.venueOrderId === eo.venueOrderId),
     );
     let cur = {
       ...order,
@@ -131,20 +144,78 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       });
       actions.push({ kind: 'fill-recovered', detail: `${id} ${t.side} ${t.amount} @ ${t.price} (trade ${t.tradeId})` });
     }
-    if (eo.status === 'open') {
+    return cur;
+  };
+
+  const stored = await store.orders.open(botId);
+  for (const order of stored) {
+    const id = order.request.id;
+    const symbol = order.request.symbol;
+    // An emulated order (trailing stop) is never on the exchange itself; its exit order is, once
+    // it has triggered, under an id derived from ours.
+    const emulated = isEmulated(order.request);
+    const exchangeId = emulated ? exitOrderId(id) : id;
+    const eo = await exchange.fetchOrder(exchangeId, symbol);
+    if (!eo && emulated) {
+      if (gtdDue(order, now)) {
+        await finish(order, 'expire', 'GTD expiry passed while the bot was down', `${id}: expired`);
+        continue;
+      }
+      // Still held by Keel: it resumes from its stored stop level on the next bar.
+      stillOpen.push(order);
+      exchangeFilled.set(id, 0);
+      actions.push({
+        kind: 'order-held-by-keel',
+        detail: `${id}: ${order.request.type} ${order.request.side} ${order.request.amount}, stop level ${order.stopLevel}`,
+      });
+      continue;
+    }
+    if (!eo) {
+      await finish(
+        order,
+        'cancel',
+        'the exchange has no such order: it never arrived (not resent; the signal is stale)',
+        id,
+        'order-never-reached-exchange',
+      );
+      continue;
+    }
+    if (emulated) exchangeIds.set(id, exchangeId);
+    let cur = await applyTrades(order, eo, exchangeId, await tradesOf(symbol));
+    let status = eo.status;
+    if (status === 'open' && !emulated && gtdDue(order, now)) {
+      // Binance spot has no GTD: Keel cancels at expireAt, and was down then. Cancel now; fills
+      // that came before the cancel are applied first.
+      const after = await exchange.cancelOrder(exchangeId, symbol);
+      if (after && after.filled > cur.filled) {
+        tradesBySymbol.delete(symbol);
+        cur = await applyTrades(cur, after, exchangeId, await tradesOf(symbol));
+      }
+      status = after === null || after.status === 'canceled' ? 'expired' : after.status;
+      if (status === 'expired' && !isTerminal(cur.status)) {
+        await finish(
+          cur,
+          'expire',
+          'GTD expiry passed while the bot was down: cancelled during recovery',
+          `${id}: expired`,
+        );
+        continue;
+      }
+    }
+    if (status === 'open') {
       await store.orders.upsert(botId, cur);
       stillOpen.push(cur);
       exchangeFilled.set(id, eo.filled);
-      actions.push({ kind: 'order-still-open', detail: id });
+      actions.push({ kind: 'order-still-open', detail: emulated ? `${id} (exit ${exchangeId})` : id });
       continue;
     }
     if (!isTerminal(cur.status)) {
-      cur = close(
-        cur,
-        eo.status === 'expired' ? 'expire' : 'cancel',
-        eo.status === 'closed' ? 'closed on the exchange' : `${eo.status} on the exchange while the bot was down`,
-        o.now(),
-      );
+      const reason = emulated
+        ? `exit order ${exchangeId} ${status} on the exchange with ${cur.filled} of ${cur.request.amount} filled`
+        : status === 'closed'
+          ? 'closed on the exchange'
+          : `${status} on the exchange while the bot was down`;
+      cur = close(cur, status === 'expired' && !emulated ? 'expire' : 'cancel', reason, now);
     }
     await store.orders.upsert(botId, cur);
     actions.push({
@@ -153,29 +224,70 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     });
   }
 
+  /** Closes a stored order that will not come back, records it and says so. */
+  async function finish(
+    order: OrderState,
+    ev: 'cancel' | 'expire',
+    reason: string,
+    detail: string,
+    kind: RecoveryAction['kind'] = 'order-expired-while-down',
+  ): Promise<void> {
+    await store.orders.upsert(botId, close(order, ev, reason, now));
+    await store.events.append(botId, `reconcile.${kind}`, { id: order.request.id, reason });
+    actions.push({ kind, detail });
+  }
+
   // Orders on the exchange that the store does not know.
-  const storedIds = new Set((await store.orders.list(botId)).map((x) => x.request.id));
+  const storedIds = new Set<string>();
+  for (const x of await store.orders.list(botId)) {
+    storedIds.add(x.request.id);
+    if (isEmulated(x.request)) storedIds.add(exitOrderId(x.request.id));
+  }
   for (const eo of await exchange.fetchOpenOrders(o.symbols)) {
-    if ((storedIds as Set<string>).has(eo.clientOrderId)) continue;
-    const ours = eo.clientOrderId.startsWith(o.idPrefix);
-    if (ours && o.unknownOrders !== 'flag') {
-      // Ours but unrecorded: the crash came between sending and journaling (cannot happen with
-      // write-ahead, but adopting is the safe answer if it does).
-      actions.push({ kind: 'unknown-order-adopted', detail: eo.clientOrderId });
-      await store.events.append(botId, 'reconcile.unknown-order-adopted', eo);
+    if (storedIds.has(eo.clientOrderId)) continue;
+    const owner = orderOwner(botId, eo.clientOrderId);
+    const what = `${eo.clientOrderId} (${eo.symbol} ${eo.type} ${eo.side} ${eo.amount}${Number.isFinite(eo.price) ? ` @ ${eo.price}` : ''})`;
+    const flag = async (why: string) => {
+      actions.push({ kind: 'unknown-order-flagged', detail: `${what}: ${why}` });
+      await store.events.append(botId, 'reconcile.unknown-order-flagged', { ...eo, why });
+    };
+    if (owner === 'other-keel-bot') {
+      await flag("another Keel bot's order (its client id has another bot's prefix); left alone");
       continue;
     }
+    const whose =
+      owner === 'this-bot' ? "this bot's client id, but the store has no record of it" : 'not placed by this bot';
     if (o.unknownOrders === 'cancel') {
       await exchange.cancelOrder(eo.clientOrderId, eo.symbol);
-      actions.push({ kind: 'unknown-order-cancelled', detail: `${eo.clientOrderId} (${eo.symbol})` });
+      actions.push({ kind: 'unknown-order-cancelled', detail: `${what}: ${whose}; cancelled` });
       await store.events.append(botId, 'reconcile.unknown-order-cancelled', eo);
-    } else {
-      actions.push({
-        kind: 'unknown-order-flagged',
-        detail: `${eo.clientOrderId} (${eo.symbol}): not placed by this bot; left alone`,
-      });
-      await store.events.append(botId, 'reconcile.unknown-order-flagged', eo);
+      continue;
     }
+    if (o.unknownOrders === 'flag') {
+      await flag(`${whose}; left alone (--unknown-orders adopt or cancel to act on it)`);
+      continue;
+    }
+    const req = adoptedRequest(eo);
+    if (typeof req === 'string') {
+      await flag(`${whose}; cannot be adopted: ${req}; left alone`);
+      continue;
+    }
+    // Adopted: from now on it is this bot's order, like one it placed itself. Its fills so far
+    // are applied to the position; the engine and the live venue track it to completion.
+    let state = newOrderState(req, eo.timestamp, Number.isFinite(eo.price) ? eo.price : Number.NaN);
+    state.status = transition(transition(state.status, 'submit'), 'accept');
+    state.venueOrderId = VenueOrderId(eo.venueOrderId);
+    state = await applyTrades(
+      state,
+      eo,
+      eo.clientOrderId,
+      await exchange.fetchTrades(eo.symbol, eo.timestamp - 60_000),
+    );
+    await store.orders.upsert(botId, state);
+    await store.events.append(botId, 'reconcile.unknown-order-adopted', eo);
+    stillOpen.push(state);
+    exchangeFilled.set(state.request.id, eo.filled);
+    actions.push({ kind: 'unknown-order-adopted', detail: `${what}: ${whose}; adopted (tag "adopted")` });
   }
 
   const balances = await exchange.fetchBalances();
@@ -191,7 +303,32 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     }
   }
   await store.events.append(botId, 'reconcile.done', { actions });
-  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known };
+  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds };
+}
+
+function gtdDue(o: OrderState, now: number): boolean {
+  return o.request.timeInForce === 'GTD' && o.request.expireAt !== undefined && o.request.expireAt <= now;
+}
+
+/**
+ * The request an adopted exchange order is tracked under: a plain limit or market order with the
+ * exchange's client id and the tag `adopted`. Orders with a trigger (stop-loss, take-profit) are
+ * not adopted: Binance's take-profit has no Keel type, and a guess would mislead the strategy.
+ */
+function adoptedRequest(eo: ExchangeOrder): OrderRequest | string {
+  if (!eo.clientOrderId) return 'it has no client order id';
+  if (Number.isFinite(eo.triggerPrice))
+    return `it has a trigger price (${eo.triggerPrice}): stop orders are not adopted`;
+  const common = {
+    id: ClientOrderId(eo.clientOrderId),
+    symbol: eo.symbol,
+    side: eo.side,
+    amount: eo.amount,
+    tag: 'adopted',
+  };
+  if (eo.type === 'limit' && eo.price > 0) return { ...common, type: 'limit', price: eo.price, timeInForce: 'GTC' };
+  if (eo.type === 'market') return { ...common, type: 'market', timeInForce: 'IOC' };
+  return `its type ${eo.type} has no Keel equivalent`;
 }
 
 function close(o: OrderState, ev: 'cancel' | 'expire', reason: string, now: number): OrderState {

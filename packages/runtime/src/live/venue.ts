@@ -1,9 +1,28 @@
-import { type Bar, type ClientOrderId, isTerminal, type OrderState, type ReportSink, type Venue } from '@keel/core';
+import {
+  type Bar,
+  barPath,
+  type ClientOrderId,
+  expiresAt,
+  type Instrument,
+  isTerminal,
+  type MarketOrder,
+  type OrderRequest,
+  type OrderState,
+  type ReportSink,
+  remaining,
+  roundAmount,
+  ClientOrderId as toClientOrderId,
+  trailingStopHit,
+  type Venue,
+  type VenueReport,
+} from '@keel/core';
+import { systemTimer, type Timer } from '@keel/exchange';
+import { exitOrderId } from '../runner.ts';
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface LiveVenueOptions {
-  /** Resolves once the journal has durably written everything so far (write-ahead before sending). */
-  beforeSend: () => Promise<void>;
+  /** Resolves once the order's write-ahead record is durable (it must be, before its request leaves). */
+  beforeSend: (clientOrderId: string) => Promise<void>;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** Wall time for reports. */
   now: () => number;
@@ -17,16 +36,42 @@ export interface LiveVenueOptions {
   knownBefore?: (clientOrderId: string) => boolean;
   /** How many times an order of unknown outcome is resolved and resent (same id). Default 5. */
   maxResolveAttempts?: number;
+  /** Time for GTD expiry (Keel cancels the order at `expireAt`). Default: the wall clock. */
+  timer?: Timer;
+  /** The position per symbol, in base units: the exit of a reduce-only emulated order is clipped to it. */
+  positionOf?: (symbol: string) => number;
+  /** Markets: the exit amount of an emulated order is rounded down to the step before it is sent. */
+  instruments?: readonly Instrument[];
+  /** Saves an order whose emulated state changed without an engine event (a trailing stop's level). */
+  persist?: (order: OrderState) => void;
 }
 
 interface Tracked {
   readonly order: OrderState;
   accepted: boolean;
   venueOrderId?: string;
-  /** Exchange's cumulative filled amount last seen. */
+  /** Exchange's cumulative filled amount last seen (of the exit order, for an emulated order). */
   exchangeFilled: number;
   /** A terminal exchange status waiting for its trades to arrive. */
   pendingTerminal?: ExchangeOrder['status'];
+  /**
+   * The client id of the exchange order that executes this order: its own id, or for an emulated
+   * order the id of its exit (see exitOrderId) once it has triggered.
+   */
+  exchangeId: string;
+  /** Emulated and not triggered: held by Keel, evaluated on closed bars, nothing on the exchange. */
+  held: boolean;
+  /** Keel is cancelling it at its GTD expiry: the cancellation is reported as `expired`. */
+  expiring: boolean;
+  /** Aborts the wait for the GTD expiry. */
+  expiry?: AbortController;
+  /** Why an emulated order's exit was smaller than what was left (reduce-only clipping). */
+  exitNote?: string;
+}
+
+/** Orders Binance spot does not have, which the live venue holds and executes itself. */
+export function isEmulated(r: OrderRequest): boolean {
+  return r.type === 'trailing-stop';
 }
 
 /**
@@ -34,27 +79,73 @@ interface Tracked {
  * order updates and executions come back as venue reports. Executions are deduplicated by trade
  * id; a terminal status that arrives before its trades (reordered or dropped stream messages)
  * waits until REST has supplied the missing trades, so no fill is ever lost or counted twice.
+ *
+ * What the exchange lacks is emulated here, with the simulated venue's semantics (docs/live.md):
+ * - trailing stops are held by Keel and moved along each closed bar's price path by the same code
+ *   as the simulated venue (`trailingStopHit`); when one triggers, a market order with the id
+ *   `exitOrderId(id)` executes it, under the same write-ahead and lookup-before-resend rules as
+ *   any order;
+ * - GTD orders are sent as GTC and cancelled by Keel at `expireAt` (reported as `expired`).
  */
 export class LiveVenue implements Venue {
   private sink: ReportSink = () => {};
   private readonly tracked = new Map<string, Tracked>();
   private readonly byVenueId = new Map<string, string>();
+  /** Exchange client id -> our order id, where they differ (an emulated order's exit). */
+  private readonly aliases = new Map<string, string>();
+  /** Emulated orders held by Keel, in submission order. */
+  private readonly held = new Set<Tracked>();
   private readonly seenTrades = new Set<string>();
   /** Each order's send, so a cancel waits for its own order to be on the exchange. */
   private readonly sending = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** OCO legs submitted in the current tick, by group, waiting to leave together. */
+  private readonly ocoLegs = new Map<string, OrderState[]>();
+  private readonly timer: Timer;
+  private readonly instruments = new Map<string, Instrument>();
+  private readonly path = new Float64Array(4);
+  private closed = false;
 
   constructor(
     private readonly ex: LiveExchange,
     private readonly opts: LiveVenueOptions,
-  ) {}
+  ) {
+    this.timer = opts.timer ?? systemTimer;
+    for (const i of opts.instruments ?? []) this.instruments.set(i.symbol, i);
+  }
 
   connect(sink: ReportSink): void {
     this.sink = sink;
   }
 
-  onBar(_symbol: string, _bar: Bar, _now: number): void {
-    // Matching happens on the exchange.
+  /**
+   * Moves the emulated orders along the bar (the exchange matches everything else). Same order of
+   * checks as the simulated venue: GTD expiry, acceptance on the first bar, then the trigger.
+   */
+  onBar(symbol: string, bar: Bar, now: number): void {
+    if (this.held.size === 0) return;
+    const path = barPath(bar, this.path);
+    const hits: { t: Tracked; pos: number }[] = [];
+    for (const t of [...this.held]) {
+      const o = t.order;
+      const r = o.request;
+      if (r.symbol !== symbol || isTerminal(o.status)) continue;
+      if (expiresAt(r, bar.time)) {
+        this.report({ type: 'expired', id: r.id, time: now });
+        continue;
+      }
+      if (!t.accepted) {
+        t.accepted = true;
+        this.report({ type: 'accepted', id: r.id, time: now });
+      }
+      const level = o.stopLevel;
+      const hit = trailingStopHit(o, path);
+      if (hit) hits.push({ t, pos: hit.pos });
+      else if (!Object.is(level, o.stopLevel)) this.opts.persist?.(o);
+    }
+    // Several on one bar: in the order the path reaches them, as in the simulated venue.
+    hits.sort((a, b) => a.pos - b.pos);
+    for (const h of hits) this.trigger(h.t, now);
   }
 
   /** Trade ids already applied (restored after a restart so nothing is applied twice). */
@@ -62,40 +153,110 @@ export class LiveVenue implements Venue {
     for (const id of ids) this.seenTrades.add(id);
   }
 
-  /** Tracks an order restored from the store after a restart (already on the exchange). */
-  adopt(order: OrderState, exchangeFilled: number): void {
-    this.tracked.set(order.request.id, {
-      order,
-      accepted: order.status !== 'submitted',
-      exchangeFilled,
-      ...(order.venueOrderId ? { venueOrderId: order.venueOrderId } : {}),
-    });
-    if (order.venueOrderId) this.byVenueId.set(order.venueOrderId, order.request.id);
+  /**
+   * Tracks an order restored after a restart or adopted from the exchange. `exchangeId` is the
+   * client id of the exchange order executing it (an emulated order's exit); an emulated order
+   * without one is still held by Keel and resumes from its stored stop level.
+   */
+  adopt(order: OrderState, exchangeFilled: number, exchangeId: string = order.request.id): void {
+    const t = this.add(order, order.status !== 'submitted', exchangeId);
+    t.exchangeFilled = exchangeFilled;
+    if (order.venueOrderId) {
+      t.venueOrderId = order.venueOrderId;
+      this.byVenueId.set(order.venueOrderId, order.request.id);
+    }
+    this.scheduleExpiry(t);
   }
 
-  submit(order: OrderState, _now: number): void {
-    const id = order.request.id;
-    this.tracked.set(id, { order, accepted: false, exchangeFilled: 0 });
-    // Each order leaves as soon as the journal has it; one order whose outcome is being resolved
-    // (a timeout, a 5xx) does not hold the others back.
-    const p = this.send(order);
-    this.sending.set(id, p);
+  submit(order: OrderState, now: number): void {
+    const r = order.request;
+    if (isEmulated(r)) {
+      this.add(order, false, r.id); // held: evaluated on closed bars (onBar)
+      return;
+    }
+    if (r.timeInForce === 'GTD' && r.expireAt !== undefined && r.expireAt <= this.timer.now()) {
+      // Expired before it could rest: never sent (the simulated venue would not trade it either).
+      this.add(order, false, r.id);
+      queueMicrotask(() => this.report({ type: 'expired', id: r.id, time: this.opts.now() }));
+      return;
+    }
+    const group = r.ocoGroup;
+    if (group !== undefined && this.ex.placeOco) {
+      // Legs of one OCO group are submitted together (bracket exits when the entry fills, or
+      // ctx.oco): collected until the current tick ends, then sent as one native order list.
+      const legs = this.ocoLegs.get(group);
+      if (legs) legs.push(order);
+      else {
+        this.ocoLegs.set(group, [order]);
+        queueMicrotask(() => this.flushOco(group, now));
+      }
+      return;
+    }
+    this.sendAlone(this.add(order, false, r.id));
+  }
+
+  private flushOco(group: string, now: number): void {
+    const legs = this.ocoLegs.get(group) ?? [];
+    this.ocoLegs.delete(group);
+    const [a, b] = legs;
+    if (legs.length !== 2 || !a || !b) {
+      for (const o of legs) this.sendAlone(this.add(o, false, o.request.id));
+      return;
+    }
+    const ta = this.add(a, false, a.request.id);
+    const tb = this.add(b, false, b.request.id);
+    const p = this.sendOco(ta, tb, now);
+    for (const o of legs) {
+      const id = o.request.id;
+      this.sending.set(id, p);
+      void p.finally(() => {
+        if (this.sending.get(id) === p) this.sending.delete(id);
+      });
+    }
     this.track(p);
-    void p.finally(() => this.sending.delete(id));
+  }
+
+  private add(order: OrderState, accepted: boolean, exchangeId: string): Tracked {
+    const id = order.request.id;
+    const held = isEmulated(order.request) && exchangeId === id;
+    const t: Tracked = { order, accepted, exchangeFilled: 0, exchangeId, held, expiring: false };
+    this.tracked.set(id, t);
+    if (held) this.held.add(t);
+    if (exchangeId !== id) this.aliases.set(exchangeId, id);
+    return t;
   }
 
   cancel(id: ClientOrderId, _now: number, reason: string): void {
+    // A leg of an OCO group still waiting for its tick to end never leaves.
+    for (const [group, legs] of this.ocoLegs) {
+      const i = legs.findIndex((o) => o.request.id === id);
+      if (i < 0) continue;
+      legs.splice(i, 1);
+      if (legs.length === 0) this.ocoLegs.delete(group);
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+      return;
+    }
     const t = this.tracked.get(id);
     if (!t || isTerminal(t.order.status)) return;
-    const p = (this.sending.get(id) ?? Promise.resolve()).then(async () => {
-      try {
-        const eo = await this.ex.cancelOrder(id, t.order.request.symbol);
-        if (eo) await this.onOrder(eo, reason);
-      } catch (e) {
-        this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
-      }
-    });
-    this.track(p);
+    if (t.held) {
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+      return;
+    }
+    this.track(
+      this.afterSend(t, async () => {
+        try {
+          const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol);
+          if (eo) await this.onOrder(eo, reason);
+        } catch (e) {
+          this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
+        }
+      }),
+    );
+  }
+
+  /** Runs `fn` once the order's own send has finished (a cancel never overtakes its create). */
+  private afterSend(t: Tracked, fn: () => Promise<void>): Promise<void> {
+    return (this.sending.get(t.order.request.id) ?? Promise.resolve()).then(fn);
   }
 
   private track(p: Promise<unknown>): void {
@@ -108,36 +269,223 @@ export class LiveVenue implements Venue {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  private async send(order: OrderState): Promise<void> {
-    const id = order.request.id;
-    await this.opts.beforeSend();
-    if (isTerminal(order.status)) return;
-    this.opts.onSend?.(id);
+  /** Stops the GTD expiry timers (shutdown, or an abandoned instance): nothing more is sent. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.tracked.values()) t.expiry?.abort();
+  }
+
+  // ---- emulation -------------------------------------------------------------------------------
+
+  /**
+   * A held trailing stop triggered on the bar just closed: it becomes a market order on the
+   * exchange. `triggered` is reported first, so the journal has it (write-ahead) before the exit
+   * leaves; the exit's id is derived from the order's, so it is sent once whatever happens.
+   */
+  private trigger(t: Tracked, now: number): void {
+    const r = t.order.request;
+    const id = r.id;
+    this.report({ type: 'triggered', id, time: now });
+    if (isTerminal(t.order.status)) return;
+    let amount = remaining(t.order);
+    let note: string | undefined;
+    if (r.reduceOnly) {
+      // Binance spot has no reduce-only: the exit is clipped to the position here, as the
+      // simulated venue clips it.
+      const pos = this.opts.positionOf?.(r.symbol) ?? Number.POSITIVE_INFINITY;
+      const closable = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
+      if (closable < amount) {
+        amount = closable;
+        note = `reduce-only remainder cancelled: the position was ${pos}`;
+      }
+    }
+    const inst = this.instruments.get(r.symbol);
+    if (inst) {
+      const rounded = roundAmount(inst, amount);
+      if (rounded < amount) note ??= `remainder below the step size ${inst.stepSize} cancelled`;
+      amount = rounded;
+    }
+    if (!(amount > 0)) {
+      this.report({
+        type: 'cancelled',
+        id,
+        time: now,
+        reason: r.reduceOnly
+          ? 'reduce-only order would open a position: nothing to reduce'
+          : `nothing left to execute after rounding to the step (${remaining(t.order)})`,
+      });
+      return;
+    }
+    const exitId = exitOrderId(id);
+    this.held.delete(t);
+    t.held = false;
+    t.exchangeId = exitId;
+    t.exchangeFilled = 0;
+    if (note !== undefined) t.exitNote = note;
+    this.aliases.set(exitId, id);
+    const exit: MarketOrder = {
+      type: 'market',
+      id: toClientOrderId(exitId),
+      symbol: r.symbol,
+      side: r.side,
+      amount,
+      timeInForce: 'IOC',
+      ...(r.tag !== undefined ? { tag: r.tag } : {}),
+    };
+    this.opts.log(
+      'info',
+      `trailing stop ${id} triggered at ${t.order.stopLevel}: market ${r.side} ${amount} as ${exitId}`,
+      {
+        id,
+      },
+    );
+    this.startSend(t, exit);
+  }
+
+  /** GTD orders resting on the exchange: Keel cancels them at expireAt (held ones expire on bars). */
+  private scheduleExpiry(t: Tracked): void {
+    const r = t.order.request;
+    if (t.held || r.timeInForce !== 'GTD' || r.expireAt === undefined || isTerminal(t.order.status)) return;
+    const at = r.expireAt;
+    const ctl = new AbortController();
+    t.expiry = ctl;
+    void this.timer.sleep(Math.max(0, at - this.timer.now()), ctl.signal).then(() => {
+      if (!ctl.signal.aborted && !this.closed) this.expire(t, at);
+    });
+  }
+
+  private expire(t: Tracked, at: number): void {
+    const id = t.order.request.id;
+    if (isTerminal(t.order.status)) return;
+    t.expiring = true;
+    this.opts.log('info', `GTD order ${id} reached its expiry (${new Date(at).toISOString()}): cancelling it`, { id });
+    const attempts = this.opts.maxResolveAttempts ?? 5;
+    this.track(
+      this.afterSend(t, async () => {
+        for (let attempt = 0; !isTerminal(t.order.status); attempt++) {
+          try {
+            const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol);
+            if (eo) await this.onOrder(eo);
+            return;
+          } catch (e) {
+            if (attempt >= attempts || this.closed) {
+              this.opts.log(
+                'error',
+                `GTD order ${id} could not be cancelled at its expiry (${(e as Error).message}): it is still working on the exchange; cancel it there, or restart the bot (recovery cancels expired GTD orders)`,
+                { id },
+              );
+              return;
+            }
+            await this.timer.sleep(Math.min(5_000, 200 * 2 ** attempt));
+          }
+        }
+      }),
+    );
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+
+  /**
+   * Sends an OCO pair as one native order list: the exchange locks the quantity once (two
+   * separate spot exits would need it twice) and expires one leg the moment the other triggers or
+   * fills. Falls back to two separate orders when the exchange cannot list the pair natively.
+   */
+  private async sendOco(ta: Tracked, tb: Tracked, now: number): Promise<void> {
+    const a = ta.order;
+    const b = tb.order;
+    const ids = [a.request.id, b.request.id];
+    for (const id of ids) await this.opts.beforeSend(id);
+    if (isTerminal(a.status) || isTerminal(b.status)) {
+      // One leg was cancelled before anything left: the other goes alone.
+      for (const t of [ta, tb]) if (!isTerminal(t.order.status)) this.sendAlone(t);
+      return;
+    }
+    const separately = (why: string) => {
+      this.opts.log('warn', `OCO ${ids.join(' + ')} sent as two orders: ${why}`, { ids });
+      for (const t of [ta, tb]) this.sendAlone(t);
+    };
+    for (const id of ids) this.opts.onSend?.(id);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0 || ids.some((id) => this.opts.knownBefore?.(id))) {
+          // Before any resend (and for ids from before a restart): does the exchange have them?
+          const found = await Promise.all(ids.map((id) => this.ex.fetchOrder(id, a.request.symbol)));
+          if (found.some((x) => x !== null)) {
+            for (const x of found) if (x) await this.onOrder(x);
+            return;
+          }
+        }
+        const placed = await this.ex.placeOco!(a.request, b.request);
+        if (placed === null) return separately('the exchange has no native order list for this pair');
+        for (const x of placed) await this.onOrder(x);
+        return;
+      } catch (e) {
+        if (e instanceof ExchangeFailure && e.kind === 'rejected')
+          return separately(`the exchange refused the list (${e.message})`);
+        if (attempt >= (this.opts.maxResolveAttempts ?? 5)) {
+          this.opts.log(
+            'error',
+            `OCO ${ids.join(' + ')} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
+            { ids, now },
+          );
+          return;
+        }
+        this.opts.log('warn', `OCO ${ids.join(' + ')}: ${(e as Error).message}; resolving by client id`, { ids });
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Sends one order on its own (GTD as GTC: Binance spot has none; Keel cancels it at expireAt). */
+  private sendAlone(t: Tracked): void {
+    const r = t.order.request;
+    this.startSend(t, r.timeInForce === 'GTD' ? { ...r, timeInForce: 'GTC' } : r);
+    this.scheduleExpiry(t);
+  }
+
+  private startSend(t: Tracked, req: OrderRequest): void {
+    const id = t.order.request.id;
+    // Each order leaves as soon as the journal has it; one order whose outcome is being resolved
+    // (a timeout, a 5xx) does not hold the others back.
+    const p = this.send(t, req);
+    this.sending.set(id, p);
+    this.track(p);
+    void p.finally(() => {
+      if (this.sending.get(id) === p) this.sending.delete(id);
+    });
+  }
+
+  /**
+   * Sends `req` (the order itself, or an emulated order's exit) for the tracked order `t`. An
+   * exit needs no write-ahead row of its own: its id is derived from the emulated order's, whose
+   * row exists since it was submitted, and recovery always looks that id up.
+   */
+  private async send(t: Tracked, req: OrderRequest): Promise<void> {
+    const id = t.order.request.id;
+    const xid = req.id;
+    await this.opts.beforeSend(id);
+    if (isTerminal(t.order.status)) return;
+    this.opts.onSend?.(xid);
     try {
       if (this.opts.knownBefore?.(id)) {
-        const existing = await this.ex.fetchOrder(id, order.request.symbol);
+        const existing = await this.ex.fetchOrder(xid, req.symbol);
         if (existing) {
-          this.opts.log('warn', `order ${id} was already placed before the restart: tracking it, not resending`, {
+          this.opts.log('warn', `order ${xid} was already placed before the restart: tracking it, not resending`, {
             id,
           });
           await this.onOrder(existing);
-          await this.fetchMissingTrades(this.tracked.get(id) as Tracked);
+          await this.fetchMissingTrades(t);
           return;
         }
       }
       for (let attempt = 0; ; attempt++) {
         try {
-          const eo = await this.ex.placeOrder(order.request);
+          const eo = await this.ex.placeOrder(req);
           await this.onOrder(eo);
           return;
         } catch (e) {
           if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
-            this.report({
-              type: 'rejected',
-              id,
-              time: this.opts.now(),
-              reason: `exchange rejected the order: ${e.message}`,
-            });
+            this.refused(t, xid, e.message);
             return;
           }
           if (attempt >= (this.opts.maxResolveAttempts ?? 5)) throw e;
@@ -145,14 +493,14 @@ export class LiveVenue implements Venue {
           // anything else. Found: track it. Not found: sending again with the SAME id is safe.
           this.opts.log(
             'warn',
-            `order ${id}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`,
+            `order ${xid}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`,
             { id },
           );
           await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
           // Only a definite "not found" allows a resend; a failed lookup is retried as a lookup.
           let found: ExchangeOrder | null | undefined;
           for (let look = 0; look <= (this.opts.maxResolveAttempts ?? 5) && found === undefined; look++) {
-            found = await this.ex.fetchOrder(id, order.request.symbol).catch(() => undefined);
+            found = await this.ex.fetchOrder(xid, req.symbol).catch(() => undefined);
             if (found === undefined) await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** look)));
           }
           if (found === undefined) throw e;
@@ -167,16 +515,37 @@ export class LiveVenue implements Venue {
       // the tracker's polling) finds the order by its client id.
       this.opts.log(
         'error',
-        `order ${id} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
+        `order ${xid} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
         { id },
       );
     }
   }
 
+  /** The exchange refused the order (or an emulated order's exit). */
+  private refused(t: Tracked, xid: string, message: string): void {
+    const id = t.order.request.id;
+    if (xid === id) {
+      this.report({ type: 'rejected', id, time: this.opts.now(), reason: `exchange rejected the order: ${message}` });
+      return;
+    }
+    // The emulated order was accepted long ago; its exit failing ends it, loudly.
+    const reason = `triggered, but the exchange refused its exit order ${xid}: ${message}`;
+    this.opts.log('error', `order ${id} ${reason}; the position it was to close is still open`, { id });
+    this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+  }
+
+  // ---- what comes back from the exchange -------------------------------------------------------
+
+  private resolve(clientOrderId: string | undefined, venueOrderId: string): Tracked | undefined {
+    const byClient = clientOrderId ? this.tracked.get(this.aliases.get(clientOrderId) ?? clientOrderId) : undefined;
+    if (byClient) return byClient;
+    const id = this.byVenueId.get(venueOrderId);
+    return id === undefined ? undefined : this.tracked.get(id);
+  }
+
   /** An order update from the exchange (stream, REST response or reconciliation). */
   async onOrder(eo: ExchangeOrder, cancelReason = 'cancelled on the exchange'): Promise<void> {
-    const cid = eo.clientOrderId || this.byVenueId.get(eo.venueOrderId);
-    const t = cid ? this.tracked.get(cid) : undefined;
+    const t = this.resolve(eo.clientOrderId, eo.venueOrderId);
     if (!t) return; // not ours (reconciliation flags those)
     if (eo.venueOrderId && !t.venueOrderId) {
       t.venueOrderId = eo.venueOrderId;
@@ -216,7 +585,17 @@ export class LiveVenue implements Venue {
     }
     t.pendingTerminal = undefined;
     const id = t.order.request.id;
-    if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+    if (t.exchangeId !== id) {
+      // An emulated order's exit has ended; what it did not fill will not be filled.
+      const filled = `${t.order.filled} of ${t.order.request.amount} filled`;
+      this.report({
+        type: 'cancelled',
+        id,
+        time: this.opts.now(),
+        reason: t.exitNote ?? `exit order ${t.exchangeId} ${status} on the exchange with ${filled}`,
+      });
+    } else if (status === 'canceled' && t.expiring) this.report({ type: 'expired', id, time: this.opts.now() });
+    else if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
     else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
@@ -235,8 +614,7 @@ export class LiveVenue implements Venue {
   /** One execution from the exchange; applied once, whatever path it came by. */
   onTrade(tr: ExchangeTrade): void {
     if (this.seenTrades.has(tr.tradeId)) return;
-    const cid = tr.clientOrderId || this.byVenueId.get(tr.venueOrderId);
-    const t = cid ? this.tracked.get(cid) : undefined;
+    const t = this.resolve(tr.clientOrderId, tr.venueOrderId);
     if (!t) return;
     if (isTerminal(t.order.status)) return;
     this.seenTrades.add(tr.tradeId);
@@ -259,12 +637,18 @@ export class LiveVenue implements Venue {
     if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, 'cancelled on the exchange');
   }
 
-  private report(r: Parameters<ReportSink>[0]): void {
+  private report(r: VenueReport): void {
     try {
       this.sink(r);
     } catch (e) {
       // An exchange message that does not fit the order's lifecycle is logged, never fatal.
       this.opts.log('error', `ignored exchange report ${r.type} for ${r.id}: ${(e as Error).message}`);
+    }
+    const t = this.tracked.get(r.id);
+    if (t && isTerminal(t.order.status)) {
+      // Finished: no expiry to wait for, nothing held.
+      t.expiry?.abort();
+      this.held.delete(t);
     }
   }
 }

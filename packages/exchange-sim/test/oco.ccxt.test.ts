@@ -1,0 +1,81 @@
+import ccxt from 'ccxt';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Harness, harness, rejectionOf } from './helpers.ts';
+
+// Binance's OCO order lists (POST /api/v3/orderList/oco) through the real ccxt client's implicit
+// API method. Stair bars: the clock starts at bar 10's open (110); bar 10 goes 110 -> 108 -> 112
+// -> 111, bar 11 goes 111 -> 109 -> 113 -> 112.
+const sellOco = (id: string, qty: string, tp: string, sl: string) => ({
+  symbol: 'BTCUSDT',
+  side: 'SELL',
+  quantity: qty,
+  listClientOrderId: `${id}-list`,
+  aboveType: 'LIMIT_MAKER',
+  abovePrice: tp,
+  aboveClientOrderId: `${id}-tp`,
+  belowType: 'STOP_LOSS',
+  belowStopPrice: sl,
+  belowClientOrderId: `${id}-sl`,
+});
+
+describe('OCO order lists through ccxt', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('locks the quantity once for both legs; the take-profit fills and the stop leg expires', async () => {
+    const r = (await h.ex.privatePostOrderListOco(sellOco('a', '0.6', '112.5', '105'))) as {
+      contingencyType: string;
+      listOrderStatus: string;
+      orders: Array<{ clientOrderId: string }>;
+      orderReports: Array<{ type: string; status: string; orderListId: number }>;
+    };
+    expect(r.contingencyType).toBe('OCO');
+    expect(r.listOrderStatus).toBe('EXECUTING');
+    expect(r.orders.map((o) => o.clientOrderId)).toEqual(['a-sl', 'a-tp']); // Binance books the stop leg first
+    expect(r.orderReports.map((o) => o.type)).toEqual(['STOP_LOSS', 'LIMIT_MAKER']);
+    const bal = await h.ex.fetchBalance();
+    expect(bal['BTC']).toMatchObject({ free: 0.4, used: 0.6 }); // once, not 1.2 (which 1 BTC could not cover)
+    h.sim.step(); // bar 10 peaks at 112
+    expect((await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: 'a-tp' })).status).toBe('open');
+    h.sim.step(); // bar 11 reaches 113: the take-profit fills
+    const tp = await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: 'a-tp' });
+    const sl = await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: 'a-sl' });
+    expect(tp).toMatchObject({ status: 'closed', filled: 0.6, price: 112.5 });
+    expect(sl).toMatchObject({ status: 'expired', filled: 0 });
+    const after = await h.ex.fetchBalance();
+    expect(after['BTC']).toMatchObject({ free: 0.4, used: 0 });
+    const list = (await h.ex.privateGetOrderList({ origClientOrderId: 'a-list' })) as { listOrderStatus: string };
+    expect(list.listOrderStatus).toBe('ALL_DONE');
+  });
+
+  it('the stop leg triggers: it fills at the market and the limit leg expires', async () => {
+    await h.ex.privatePostOrderListOco(sellOco('b', '0.5', '120', '109'));
+    h.sim.step(); // bar 10 dips to 108 through the 109 stop
+    const sl = await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: 'b-sl' });
+    const tp = await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: 'b-tp' });
+    expect(sl).toMatchObject({ status: 'closed', filled: 0.5 });
+    expect(sl.average).toBeLessThanOrEqual(109);
+    expect(tp).toMatchObject({ status: 'expired', filled: 0 });
+    expect((await h.ex.fetchBalance())['BTC']).toMatchObject({ free: 0.5, used: 0 });
+  });
+
+  it('cancelling one leg cancels the list; bad price order and duplicate ids are refused, nothing booked', async () => {
+    await h.ex.privatePostOrderListOco(sellOco('c', '0.2', '120', '100'));
+    await h.ex.cancelOrder('', 'BTC/USDT', { clientOrderId: 'c-tp' });
+    expect((await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: 'c-sl' })).status).toBe('canceled');
+    expect((await h.ex.fetchBalance())['BTC']).toMatchObject({ free: 1, used: 0 });
+
+    const wrong = await rejectionOf(h.ex.privatePostOrderListOco(sellOco('d', '0.2', '105', '100')));
+    expect(wrong).toBeInstanceOf(ccxt.InvalidOrder);
+    expect(wrong.message).toContain('The relationship of the prices for the orders is not correct.');
+    await h.ex.createOrder('BTC/USDT', 'limit', 'sell', 0.1, 130, { clientOrderId: 'e-tp' });
+    const dup = await rejectionOf(h.ex.privatePostOrderListOco(sellOco('e', '0.2', '120', '100')));
+    expect(dup.message).toContain('Duplicate order sent.');
+    expect((await h.ex.fetchOpenOrders('BTC/USDT')).map((o) => o.clientOrderId)).toEqual(['e-tp']);
+  });
+});

@@ -1,0 +1,287 @@
+// The runtime's live integration tests, shared: a live bot in this process against the exchange
+// simulator (real ccxt client, loopback), stepped bar by bar; a live bot in its own process
+// (fixtures/live-bot.ts), to be killed with SIGKILL; bars and clocks for both.
+// No vitest import here: the bot fixture (a plain node process) uses it too.
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AnyStrategy, type BarSeries, barSeries, type EngineEvent, type FeedKey, sliceSeries } from '@keel/core';
+import { readBarsFile } from '@keel/data';
+import { ManualTimer, type Timer } from '@keel/exchange';
+import { type ExchangeSim, type ExchangeSimOptions, type SimBar, startExchangeSim } from '@keel/exchange-sim';
+import type { Store } from '@keel/store';
+import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
+import { Bot, type BotConfig, type ConnectOptions, connectExchange, type ExchangeConnection } from '../src/index.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const KEY = { apiKey: 'live-key', secret: 'live-secret' };
+export const T0 = Date.UTC(2024, 0, 1);
+export const MIN = 60_000;
+export const FEED: FeedKey = { symbol: 'BTC/USDT', timeframe: '1m' };
+
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Connection settings for loopback: production logic, short timeouts and retries. */
+export function fastConnect(
+  url: string,
+  key: { apiKey: string; secret: string },
+  botId: string,
+  log: ConnectOptions['log'],
+): ConnectOptions {
+  return {
+    exchange: 'binance',
+    url,
+    ...key,
+    botId,
+    symbols: [FEED.symbol],
+    log,
+    warmupBars: 0,
+    pollMs: 300,
+    staleAfterMs: 1_500,
+    reconnectMaxMs: 500,
+    ccxtOptions: { timeout: 1_500, options: { recvWindow: 59_000 } },
+    gateway: {
+      seed: 3,
+      lookupDelayMs: 50,
+      retry: { maxAttempts: 6, baseMs: 30, maxMs: 400 },
+      breaker: { failureThreshold: 50, openMs: 500 },
+    },
+  };
+}
+
+/** The first `n` real BTCUSDT 1m candles of January 2024 (from ../shared; suites skip without it). */
+export function realCandles(n: number): BarSeries {
+  return HAS_SHARED_DATA
+    ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, n)
+    : (undefined as never);
+}
+
+/** Bars as the simulator takes them, from a series (real candles from ../shared). */
+export function simBars(series: BarSeries): SimBar[] {
+  return Array.from({ length: series.length }, (_, i) => ({
+    time: series.time[i]!,
+    open: series.open[i]!,
+    high: series.high[i]!,
+    low: series.low[i]!,
+    close: series.close[i]!,
+    volume: series.volume[i]!,
+  }));
+}
+
+/** The series a backtest takes, from the simulator's bars (the oracle runs on the same bars). */
+export function toSeries(bars: readonly SimBar[]): BarSeries {
+  const col = (k: 'time' | 'open' | 'high' | 'low' | 'close' | 'volume') => bars.map((b) => b[k]);
+  return barSeries({
+    time: col('time'),
+    open: col('open'),
+    high: col('high'),
+    low: col('low'),
+    close: col('close'),
+    volume: col('volume'),
+  });
+}
+
+/** The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first. */
+export function startSim(o: {
+  readonly bars: readonly SimBar[];
+  readonly balances?: Record<string, number>;
+  readonly sim?: Partial<ExchangeSimOptions>;
+}): Promise<ExchangeSim> {
+  return startExchangeSim({
+    ...o.sim,
+    markets: [{ symbol: FEED.symbol, bars: [...o.bars] }],
+    accounts: [{ ...KEY, balances: o.balances ?? { USDT: 100_000 } }],
+    startTime: o.bars[0]!.time,
+  });
+}
+
+export interface LiveRun {
+  readonly sim: ExchangeSim;
+  readonly bot: Bot;
+  readonly conn: ExchangeConnection;
+  /** The bot's GTD timer: it follows the simulator's replay clock. */
+  readonly timer: ManualTimer;
+  /** Every engine event, in order. */
+  readonly events: EngineEvent[];
+  /** Steps the simulator one bar; resolves when the bot has handled the bar that closed and settled. */
+  step(): Promise<void>;
+  /** Moves the simulator and the timer to `t` (one replay event at a time) and lets the bot settle. */
+  advanceTo(t: number): Promise<void>;
+  /** Stops the bot (graceful; open orders kept unless `bot.onShutdown` says otherwise) and the simulator it started. */
+  close(): Promise<void>;
+}
+
+/**
+ * A live bot in this process, on `exchange` (a running simulator) or on a simulator started here
+ * on `bars` (closed with the run).
+ */
+export async function startLiveBot(opts: {
+  readonly strategy: AnyStrategy;
+  readonly store: Store;
+  readonly exchange?: ExchangeSim;
+  readonly bars?: readonly SimBar[];
+  readonly balances?: Record<string, number>;
+  readonly sim?: Partial<ExchangeSimOptions>;
+  readonly botId?: string;
+  readonly onSend?: (clientOrderId: string) => void;
+  readonly log?: (level: string, msg: string) => void;
+  /** Anything else of the bot's configuration (unknownOrders, onShutdown, ...). */
+  readonly bot?: Partial<BotConfig>;
+}): Promise<LiveRun> {
+  const own = opts.exchange === undefined;
+  const sim =
+    opts.exchange ??
+    (await startSim({
+      bars: opts.bars ?? [],
+      ...(opts.balances ? { balances: opts.balances } : {}),
+      ...(opts.sim ? { sim: opts.sim } : {}),
+    }));
+  const log = opts.log ?? ((l: string, m: string) => process.env.KEEL_DEBUG && process.stderr.write(`${l} ${m}\n`));
+  const botId = opts.botId ?? 'lt';
+  const conn = await connectExchange(fastConnect(sim.httpUrl, KEY, botId, log));
+  const timer = new ManualTimer(sim.now());
+  const events: EngineEvent[] = [];
+  const bot = new Bot({
+    botId,
+    mode: 'live',
+    strategy: opts.strategy,
+    params: {},
+    feeds: [FEED],
+    instruments: [await conn.instrument(FEED.symbol)],
+    store: opts.store,
+    log,
+    exchange: conn.live,
+    exchangeName: 'binance',
+    onShutdown: 'keep',
+    timer,
+    onEvent: (e) => events.push(e),
+    ...(opts.onSend ? { onSend: opts.onSend } : {}),
+    ...opts.bot,
+  });
+  await bot.start();
+  const source = conn.candles(FEED, bot.lastHandled(FEED));
+  const running = bot.run(source);
+  await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
+  await sim.waitForSubscription(`user:${KEY.apiKey}`, 10_000);
+  const syncTimer = () => timer.advance(sim.now() - timer.now());
+  return {
+    sim,
+    bot,
+    conn,
+    timer,
+    events,
+    async step() {
+      const k = bot.barsHandled;
+      sim.step();
+      await syncTimer();
+      await until(() => bot.barsHandled > k, 10_000, `bar ${k} to be handled`);
+      await bot.settled();
+    },
+    async advanceTo(t) {
+      while (sim.now() < t) {
+        sim.tick();
+        await syncTimer();
+      }
+      await bot.settled();
+    },
+    async close() {
+      try {
+        await source.close();
+        await running;
+        await bot.stop('test');
+      } finally {
+        await conn.close();
+        if (own) await sim.close();
+      }
+    },
+  };
+}
+
+/**
+ * A live bot in its own process (fixtures/live-bot.ts), so that it can be killed with SIGKILL.
+ * Its stdout lines are collected: `READY`, `BAR <time>`, `RECOVERY <kind> <detail>`,
+ * `EVENT <type> <order id> <time> <stop level>`, `REPORT <json>`.
+ */
+export class BotProcess {
+  readonly lines: string[] = [];
+  readonly err: string[] = [];
+  readonly proc: ChildProcess;
+  readonly exited: Promise<number | null>;
+  constructor(
+    simUrl: string,
+    storeUrl: string,
+    botId: string,
+    key: { apiKey: string; secret: string },
+    strategy = 'churn',
+  ) {
+    this.proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(here, 'fixtures/live-bot.ts'), simUrl, storeUrl, botId, strategy],
+      {
+        env: { ...process.env, KEEL_API_KEY: key.apiKey, KEEL_API_SECRET: key.secret },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let buf = '';
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop() ?? '';
+      this.lines.push(...parts);
+    });
+    this.proc.stderr!.on('data', (d: Buffer) => this.err.push(d.toString()));
+    this.exited = new Promise((r) => this.proc.on('exit', (code) => r(code)));
+  }
+  bars(): number[] {
+    return this.lines.filter((l) => l.startsWith('BAR ')).map((l) => Number(l.slice(4)));
+  }
+  async waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end || this.proc.exitCode !== null)
+        throw new Error(
+          `${this.proc.exitCode !== null ? `the bot exited (${this.proc.exitCode})` : 'timed out'} waiting for ${what}\nstdout:\n${this.lines.slice(-20).join('\n')}\nstderr:\n${this.err.join('').slice(-3000)}`,
+        );
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  /** kill -9 (a restart takes the dead process's SQLite lock over at once). */
+  async crash(): Promise<void> {
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/**
+ * The simulator's replay clock, read over HTTP (`GET /api/v3/time`) every 25 ms: what a bot in its
+ * own process expires GTD orders by. `ready` resolves after the first read.
+ */
+export function simClockTimer(httpUrl: string): Timer & { ready: Promise<void>; stop(): void } {
+  let t = Number.NaN;
+  let stopped = false;
+  const read = async () => {
+    const r = await fetch(`${httpUrl}/api/v3/time`);
+    t = ((await r.json()) as { serverTime: number }).serverTime;
+  };
+  const ready = read();
+  const loop = setInterval(() => void read().catch(() => undefined), 25);
+  loop.unref();
+  return {
+    ready,
+    now: () => t,
+    async sleep(ms, signal) {
+      const until = t + ms;
+      while (!stopped && !signal?.aborted && !(t >= until)) await new Promise((r) => setTimeout(r, 10).unref());
+    },
+    stop() {
+      stopped = true;
+      clearInterval(loop);
+    },
+  };
+}

@@ -1,8 +1,11 @@
-import type { BarSeries } from '@keel/core';
+import { type BarSeries, ExactRollingSum } from '@keel/core';
 
 /**
  * The floor: the same signals and the same fills (next open, 0.1 % fee, 95 % target) in one
- * hand-written loop with no engine, no events and no metrics. Plain rolling sums (not exact).
+ * hand-written loop with no engine, no events and no metrics. The window sums are the exact ones
+ * the indicators use (backtrader's values): with plain running sums the rounding drift changes
+ * dozens of crossings over 1M bars, and a loop that trades differently is not the same signals.
+ * The bench prints whether the trade counts agree.
  */
 export function bareLoop(strategy: string, s: BarSeries): { trades: number; finalValue: number } {
   const n = s.length;
@@ -14,13 +17,13 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
   let trades = 0;
   const fee = 0.001;
   // indicator state
-  let s10 = 0;
-  let s30 = 0;
+  const s10 = new ExactRollingSum();
+  const s30 = new ExactRollingSum();
   let prevD = Number.NaN;
   let up = 0;
   let dn = 0;
-  let s20 = 0;
-  let q20 = 0;
+  const s20 = new ExactRollingSum();
+  const q20 = new ExactRollingSum();
   for (let i = 0; i < n; i++) {
     const o = open[i]!;
     const c = close[i]!;
@@ -39,12 +42,16 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
     let buy = false;
     let sell = false;
     if (strategy === 'sma-cross') {
-      s10 += c - (i >= 10 ? close[i - 10]! : 0);
-      s30 += c - (i >= 30 ? close[i - 30]! : 0);
+      s10.add(c);
+      if (i >= 10) s10.add(-close[i - 10]!);
+      s30.add(c);
+      if (i >= 30) s30.add(-close[i - 30]!);
       if (i >= 29) {
-        const d = s10 / 10 - s30 / 30;
-        buy = prevD < 0 && d > 0;
-        sell = prevD > 0 && d < 0;
+        const a = s10.value / 10;
+        const b = s30.value / 30;
+        const d = a - b;
+        buy = prevD < 0 && a > b;
+        sell = prevD > 0 && a < b;
         if (d !== 0 || Number.isNaN(prevD)) prevD = d;
       }
     } else if (strategy === 'rsi-reversion') {
@@ -66,12 +73,16 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
         }
       }
     } else {
-      const old = i >= 20 ? close[i - 20]! : 0;
-      s20 += c - old;
-      q20 += c * c - old * old;
+      if (i >= 20) {
+        const old = close[i - 20]!;
+        s20.add(-old);
+        q20.add(-(old * old));
+      }
+      s20.add(c);
+      q20.add(c * c);
       if (i >= 19) {
-        const m = s20 / 20;
-        const sd = Math.sqrt(Math.abs(q20 / 20 - m * m));
+        const m = s20.value / 20;
+        const sd = Math.sqrt(Math.abs(q20.value / 20 - m * m));
         buy = c < m - 2 * sd;
         sell = c > m;
       }

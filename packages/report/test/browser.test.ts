@@ -68,7 +68,7 @@ describe.skipIf(!HAS_CHROMIUM && !REQUIRED)('the HTML report in Chromium, opened
     await page.goto(pathToFileURL(file).href);
     await page.waitForSelector('#chart canvas');
     // Strings, not functions: this code runs in the page, and the test's tsconfig has no DOM types.
-    await page.waitForFunction('document.documentElement.dataset.markers !== undefined');
+    await page.locator('html[data-markers]').waitFor({ state: 'attached' });
     return { page, problems };
   }
 
@@ -106,7 +106,9 @@ describe.skipIf(!HAS_CHROMIUM && !REQUIRED)('the HTML report in Chromium, opened
     );
     // Zoomed out, a month of fills would bury the candles: markers appear after clicking a trade.
     await page.click('#trades-body tr:first-child');
-    await page.waitForFunction("document.documentElement.dataset.markers === 'on'");
+    // A locator, not a string predicate: Playwright evals string predicates in the page, which the
+    // report's Content-Security-Policy (no 'unsafe-eval') rightly refuses in current Chromium.
+    await page.locator('html[data-markers="on"]').waitFor({ state: 'attached' });
     await page.waitForTimeout(400);
     await page.locator('#charts').screenshot({ path: path.join(SCREENSHOT_DIR, 'charts-trade.png') });
     expect(problems).toEqual([]);

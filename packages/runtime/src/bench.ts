@@ -97,6 +97,17 @@ async function measure(
     fetch: (url: string, method?: string, ...rest: unknown[]) => Promise<unknown>;
   };
   const ccxtFetch = client.fetch.bind(client);
+  // "Bar in" is the WebSocket message that closes the bar, as ccxt.pro hands it (JSON-parsed) to
+  // its handler: ccxt's parsing and Keel's candle logic are inside the timed span. The market
+  // stream's socket is opened later, by the candle stream, so it gets this wrapped handler.
+  let closedKlineAt = Number.NaN;
+  const pro = client as unknown as { handleMessage: (c: unknown, m: unknown) => unknown };
+  const handle = pro.handleMessage.bind(client);
+  pro.handleMessage = (c, m) => {
+    const k = (m as { e?: string; k?: { x?: boolean } } | undefined)?.k;
+    if ((m as { e?: string } | undefined)?.e === 'kline' && k?.x === true) closedKlineAt = performance.now();
+    return handle(c, m);
+  };
   client.fetch = (url, method, ...rest) => {
     if (method === 'POST' && url.endsWith('/api/v3/order')) wire.push(performance.now() - receivedAt);
     return ccxtFetch(url, method, ...rest);
@@ -124,7 +135,8 @@ async function measure(
     close: () => inner.close(),
     async *[Symbol.asyncIterator](): AsyncGenerator<BarEvent> {
       for await (const ev of inner) {
-        receivedAt = ev.receivedAt ?? performance.now();
+        const bySocket = ev.receivedAt !== undefined && closedKlineAt <= ev.receivedAt ? closedKlineAt : Number.NaN;
+        receivedAt = Number.isFinite(bySocket) ? bySocket : (ev.receivedAt ?? performance.now());
         yield ev;
         if (bot.barsHandled >= n) return;
       }

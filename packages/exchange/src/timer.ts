@@ -45,16 +45,18 @@ export class ManualTimer implements Timer {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       if (signal?.aborted) return resolve();
-      const s: Sleeper = { at: this.t + Math.max(0, ms), seq: this.seq++, resolve };
+      const onAbort = () => {
+        this.sleepers = this.sleepers.filter((x) => x !== s);
+        resolve();
+      };
+      // Woken by time: the abort listener goes too (a long-lived signal must not collect them).
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const s: Sleeper = { at: this.t + Math.max(0, ms), seq: this.seq++, resolve: wake };
       this.sleepers.push(s);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.sleepers = this.sleepers.filter((x) => x !== s);
-          resolve();
-        },
-        { once: true },
-      );
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -12,12 +12,11 @@ import {
   type Timeframe,
   volumeShareSlippage,
 } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { Progress, readBarsFile } from '@keel/data';
 import { formatSummary, resultToJson, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { UsageError } from './errors.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
-import { ProgressBar } from './progress.ts';
 
 export const BACKTEST_HELP = `Usage: keel backtest --strategy <name> --data <file.csv[.gz]> [options]
 
@@ -132,7 +131,7 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
   if (!timeframe)
     throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
   const fee = num('fee', values.fee, 0, 0.001);
-  const bar = new ProgressBar('backtest', io.stderr, values.progress === true);
+  const bar = Progress.on('backtest', io.stderr, values.progress === true);
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation =
     values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;

@@ -2,12 +2,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidParamsError, runBacktest } from '@keel/core';
-import { CsvFormatError, readBarsFile } from '@keel/data';
+import { CsvFormatError, Progress, readBarsFile } from '@keel/data';
 import { formatSummary, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { BACKTEST_HELP, backtestCommand, type Io } from './backtest.ts';
 import { UsageError } from './errors.ts';
-import { ProgressBar } from './progress.ts';
 import { syntheticBars } from './synthetic.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -122,7 +121,7 @@ async function demo(argv: string[], io: Io): Promise<number> {
       ? `Keel demo: sma-cross (10/30) on real Binance BTC/USDT 1m candles, January 2024 (${real})\n\n`
       : 'Keel demo: sma-cross (10/30) on a SYNTHETIC market (no real data found at ../shared/data; the prices are generated, not real)\n\n',
   );
-  const bar = new ProgressBar('backtest', io.stderr);
+  const bar = Progress.on('backtest', io.stderr);
   const result = runBacktest({
     strategy: getStrategy('sma-cross'),
     params: { fast: 10, slow: 30 },

@@ -242,8 +242,7 @@ export async function runDataCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const store = new DataStore(path.resolve(values['data-dir'] ?? defaultDataDir()));
-  const progress = (label: string) =>
-    new Progress(label, io.stderr, Boolean(values.progress) || Boolean((io.stderr as NodeJS.WriteStream).isTTY));
+  const progress = (label: string) => Progress.on(label, io.stderr, Boolean(values.progress));
   try {
     if (group === 'features') {
       if (sub !== 'build') throw new UsageError(`unknown command "features ${sub}" (expected: features build)`);

@@ -2,6 +2,7 @@ export * from './csv.ts';
 export * from './features.ts';
 export * from './parquet.ts';
 export * from './pipeline.ts';
+export * from './progress.ts';
 export * from './qc.ts';
 export * from './resample.ts';
 export * from './schema.ts';

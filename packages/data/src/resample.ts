@@ -1,23 +1,9 @@
 import type { BarSeries, Timeframe } from '@keel/core';
-import { timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
+import { TIMEFRAMES, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
 import { allocSeries, type FullSeries, toFullSeries } from './schema.ts';
 
-export const RESAMPLE_TARGETS: readonly Timeframe[] = [
-  '3m',
-  '5m',
-  '15m',
-  '30m',
-  '1h',
-  '2h',
-  '4h',
-  '6h',
-  '8h',
-  '12h',
-  '1d',
-  '3d',
-  '1w',
-  '1M',
-];
+/** Every timeframe above 1m: what 1m bars can be resampled to. */
+export const RESAMPLE_TARGETS: readonly Timeframe[] = TIMEFRAMES.slice(TIMEFRAMES.indexOf('3m'));
 
 export interface Resampled {
   readonly series: FullSeries;

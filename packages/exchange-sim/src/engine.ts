@@ -53,13 +53,7 @@ export interface MyTrade {
   isMaker: boolean;
 }
 
-export interface Candle {
-  time: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
+export interface Candle extends SimBar {
   quoteVolume: number;
   trades: number;
   closed: boolean;

@@ -5,7 +5,15 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { INTERVAL_MS } from './bars.ts';
-import { type Candle, type Engine, isOpen, type MarketState, type MyTrade, type OrderList } from './engine.ts';
+import {
+  type Candle,
+  type Engine,
+  isOpen,
+  type MarketState,
+  type MyTrade,
+  type OrderList,
+  type PublicTrade,
+} from './engine.ts';
 import { binanceError, SimError } from './errors.ts';
 import type { SimFaults } from './faults.ts';
 import { fmt, parseDecimal } from './num.ts';
@@ -586,16 +594,7 @@ export class RestApi {
     return m.trades
       .filter((t) => t.time >= start && t.time <= end && t.id >= from)
       .slice(-limit)
-      .map((t) => ({
-        a: t.id,
-        p: fmt(t.price),
-        q: fmt(t.qty),
-        f: t.id,
-        l: t.id,
-        T: t.time,
-        m: t.isBuyerMaker,
-        M: true,
-      }));
+      .map(aggTradeJson);
   }
 
   ticker24h(m: MarketState): unknown {
@@ -897,6 +896,20 @@ export class RestApi {
 }
 
 // ---------------------------------------------------------------- shapes
+
+/** An aggregate trade (one sim trade each) as REST `aggTrades` and the `@aggTrade` stream show it. */
+export function aggTradeJson(t: PublicTrade): {
+  a: number;
+  p: string;
+  q: string;
+  f: number;
+  l: number;
+  T: number;
+  m: boolean;
+  M: true;
+} {
+  return { a: t.id, p: fmt(t.price), q: fmt(t.qty), f: t.id, l: t.id, T: t.time, m: t.isBuyerMaker, M: true };
+}
 
 function decimalParam(p: Params, name: string): number | undefined {
   const v = p[name];

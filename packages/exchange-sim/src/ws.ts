@@ -8,11 +8,11 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { bucketStart, INTERVAL_MS } from './bars.ts';
-import type { Engine, EngineEvent, PublicTrade } from './engine.ts';
+import type { Candle, Engine, EngineEvent, PublicTrade } from './engine.ts';
 import { SimError } from './errors.ts';
 import type { SimFaults, WsControl, WsFilter, WsKind } from './faults.ts';
 import { assertNever, fmt } from './num.ts';
-import { checkTimestamp, signatureMatches } from './rest.ts';
+import { aggTradeJson, checkTimestamp, signatureMatches } from './rest.ts';
 import type { SimOrder } from './types.ts';
 
 interface Conn {
@@ -437,19 +437,7 @@ export class WsGateway implements WsControl {
       m: t.isBuyerMaker,
       M: true,
     });
-    this.publish(`${s}@aggTrade`, {
-      e: 'aggTrade',
-      E,
-      s: id,
-      a: t.id,
-      p: fmt(t.price),
-      q: fmt(t.qty),
-      f: t.id,
-      l: t.id,
-      T: t.time,
-      m: t.isBuyerMaker,
-      M: true,
-    });
+    this.publish(`${s}@aggTrade`, { e: 'aggTrade', E, s: id, ...aggTradeJson(t) });
   }
 
   private onTick(id: string): void {
@@ -564,16 +552,7 @@ function klineEvent(
   id: string,
   name: string,
   ms: number,
-  c: {
-    time: number;
-    open: number;
-    high: number;
-    low: number;
-    close: number;
-    volume: number;
-    quoteVolume: number;
-    trades: number;
-  },
+  c: Omit<Candle, 'closed'>,
   closed: boolean,
   E: number,
 ): unknown {

@@ -258,19 +258,7 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
   const quarantined: QuarantinedRow[] = [];
   let n = 0;
   let rowsIn = 0;
-  const need = Math.max(
-    cols.time,
-    cols.open,
-    cols.high,
-    cols.low,
-    cols.close,
-    cols.volume,
-    cols.quoteVolume,
-    cols.trades,
-    cols.takerBuyVolume,
-  );
   // Column index -> slot (0 time, 1..5 o h l c v, 6 qv, 7 trades, 8 taker buy); -1 = unused.
-  const slotOf = new Int8Array(need + 1).fill(-1);
   const slotCols = [
     cols.time,
     cols.open,
@@ -282,6 +270,8 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
     cols.trades,
     cols.takerBuyVolume,
   ];
+  const need = Math.max(...slotCols);
+  const slotOf = new Int8Array(need + 1).fill(-1);
   slotCols.forEach((c, k) => {
     if (c >= 0) slotOf[c] = k;
   });

@@ -3,6 +3,7 @@ import type { OHLCV } from 'ccxt';
 import * as ccxt from 'ccxt';
 import { type RetryPolicy, retryDelayMs } from './backoff.ts';
 import type { ExchangeGateway } from './gateway.ts';
+import { barFromOhlcv } from './normalize.ts';
 
 /** A closed candle of one feed. */
 export interface ClosedBar extends Bar {
@@ -71,19 +72,7 @@ export async function* watchCandles(
   let pending: OHLCV | undefined;
   const out: ClosedBar[] = [];
 
-  const toBar = (c: OHLCV): ClosedBar => ({
-    symbol,
-    timeframe,
-    time: c[0] as number,
-    open: c[1] as number,
-    high: c[2] as number,
-    low: c[3] as number,
-    close: c[4] as number,
-    volume: c[5] as number,
-    quoteVolume: Number.NaN,
-    trades: Number.NaN,
-    takerBuyVolume: Number.NaN,
-  });
+  const toBar = (c: OHLCV): ClosedBar => ({ symbol, timeframe, ...barFromOhlcv(c) });
 
   const closedFlags = klineClosedFlags(gw.client);
   let marketId: string | undefined; // known once markets are loaded

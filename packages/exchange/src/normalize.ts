@@ -1,4 +1,5 @@
 import {
+  type Bar,
   type ClientOrderId,
   type Fill,
   type OrderEventKind,
@@ -7,7 +8,22 @@ import {
   transition,
   VenueOrderId,
 } from '@keel/core';
-import type { Order, Trade } from 'ccxt';
+import type { OHLCV, Order, Trade } from 'ccxt';
+
+/** A ccxt candle row `[time, open, high, low, close, volume]` as a Bar (no quote volume, trades). */
+export function barFromOhlcv(c: OHLCV): Bar {
+  return {
+    time: c[0] as number,
+    open: c[1] as number,
+    high: c[2] as number,
+    low: c[3] as number,
+    close: c[4] as number,
+    volume: c[5] as number,
+    quoteVolume: Number.NaN,
+    trades: Number.NaN,
+    takerBuyVolume: Number.NaN,
+  };
+}
 
 /** An order as the exchange sees it, in Keel's terms. */
 export interface ExchangeOrder {

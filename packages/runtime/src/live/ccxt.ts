@@ -1,6 +1,7 @@
 import { Agent } from 'node:http';
 import type { FeedKey, Instrument, OrderRequest, OrderStatus } from '@keel/core';
 import {
+  barFromOhlcv,
   createCcxtClient,
   ExchangeGateway,
   type ExchangeGateway as Gateway,
@@ -311,17 +312,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
               yield {
                 feed,
                 warmup: true,
-                bar: {
-                  time: r[0] as number,
-                  open: r[1] as number,
-                  high: r[2] as number,
-                  low: r[3] as number,
-                  close: r[4] as number,
-                  volume: r[5] as number,
-                  quoteVolume: Number.NaN,
-                  trades: Number.NaN,
-                  takerBuyVolume: Number.NaN,
-                },
+                bar: barFromOhlcv(r),
               };
             }
             const lastHist = hist[hist.length - 1];

@@ -168,7 +168,7 @@ export class LiveVenue implements Venue {
     this.scheduleExpiry(t);
   }
 
-  submit(order: OrderState, now: number): void {
+  submit(order: OrderState, _now: number): void {
     const r = order.request;
     if (isEmulated(r)) {
       this.add(order, false, r.id); // held: evaluated on closed bars (onBar)
@@ -188,14 +188,14 @@ export class LiveVenue implements Venue {
       if (legs) legs.push(order);
       else {
         this.ocoLegs.set(group, [order]);
-        queueMicrotask(() => this.flushOco(group, now));
+        queueMicrotask(() => this.flushOco(group));
       }
       return;
     }
     this.sendAlone(this.add(order, false, r.id));
   }
 
-  private flushOco(group: string, now: number): void {
+  private flushOco(group: string): void {
     const legs = this.ocoLegs.get(group) ?? [];
     this.ocoLegs.delete(group);
     const [a, b] = legs;
@@ -205,7 +205,7 @@ export class LiveVenue implements Venue {
     }
     const ta = this.add(a, false, a.request.id);
     const tb = this.add(b, false, b.request.id);
-    const p = this.sendOco(ta, tb, now);
+    const p = this.sendOco(ta, tb);
     for (const o of legs) {
       const id = o.request.id;
       this.sending.set(id, p);
@@ -390,7 +390,7 @@ export class LiveVenue implements Venue {
    * separate spot exits would need it twice) and expires one leg the moment the other triggers or
    * fills. Falls back to two separate orders when the exchange cannot list the pair natively.
    */
-  private async sendOco(ta: Tracked, tb: Tracked, now: number): Promise<void> {
+  private async sendOco(ta: Tracked, tb: Tracked): Promise<void> {
     const a = ta.order;
     const b = tb.order;
     const ids = [a.request.id, b.request.id];
@@ -426,7 +426,7 @@ export class LiveVenue implements Venue {
           this.opts.log(
             'error',
             `OCO ${ids.join(' + ')} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
-            { ids, now },
+            { ids },
           );
           return;
         }

@@ -81,14 +81,15 @@ export class BotJournal {
    */
   private writeAhead(o: OrderState): void {
     if (this.failure) return;
-    const copy = snapshotOrder(o);
     const id = o.request.id as string;
     try {
-      if (this.store.writeOrderNow(this.botId, copy)) return;
+      // Written before this returns: the order as it is now, no copy needed.
+      if (this.store.writeOrderNow(this.botId, o)) return;
     } catch (e) {
       this.fail(e as Error);
       return;
     }
+    const copy = snapshotOrder(o); // the queued write runs later: the state as of this event
     this.enqueue(() => this.store.orders.upsert(this.botId, copy));
     const done = this.chain;
     this.pendingAhead.set(id, done);

@@ -1,14 +1,8 @@
 /** Public option and value types of the exchange simulator. */
+import type { Bar } from '@keel/core';
 
-/** One candle; `time` is the bar's OPEN time in UTC ms (Binance and ccxt convention). */
-export interface SimBar {
-  time: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+/** One candle to replay: core's Bar without the optional columns (OPEN time in UTC ms). */
+export type SimBar = Pick<Bar, 'time' | 'open' | 'high' | 'low' | 'close' | 'volume'>;
 
 export interface SimMarketOptions {
   /** Unified symbol, `BASE/QUOTE` (e.g. `BTC/USDT`); the Binance id is the two joined (`BTCUSDT`). */

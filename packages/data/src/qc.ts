@@ -1,6 +1,6 @@
 import type { BarSeries, Timeframe } from '@keel/core';
 import { isoUtc, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
-import { allocSeries, DataError, type FullSeries, type MarketType, toFullSeries } from './schema.ts';
+import { allocSeries, DataError, type FullSeries, type MarketType, SERIES_COLUMNS, toFullSeries } from './schema.ts';
 
 /**
  * Quality control for one batch of bars. Rows that break a rule are quarantined with the rule and
@@ -219,18 +219,7 @@ export function validateBars(input: BarSeries, opts: QcOptions): QcResult {
           t = timeframeEnd(tf, t);
         }
       }
-      for (const c of [
-        'time',
-        'open',
-        'high',
-        'low',
-        'close',
-        'volume',
-        'quoteVolume',
-        'trades',
-        'takerBuyVolume',
-      ] as const)
-        out[c][k] = clean[c][i] as number;
+      for (const c of SERIES_COLUMNS) out[c][k] = clean[c][i] as number;
       k++;
     }
   }

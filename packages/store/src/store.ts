@@ -17,6 +17,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { WalCheckpointer } from './checkpointer.ts';
 import { type KeyStore, keyStore } from './keys.ts';
 import { type KeelDb, MIGRATIONS, type OrdersTable } from './schema.ts';
 
@@ -222,9 +223,11 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   let db: Kysely<KeelDb>;
   let dialect: StoreDialect;
   let sqlite: Database.Database | undefined;
+  let sqliteFile = '';
   if (url.startsWith('sqlite:')) {
     dialect = 'sqlite';
     const file = url.slice('sqlite:'.length);
+    sqliteFile = file;
     if (file === '') throw new Error(`Invalid store url "${url}": expected sqlite:<path> or sqlite::memory:`);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     sqlite = new Database(file);
@@ -276,6 +279,8 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   }
 
   const root = repos(db, clock);
+  let upsertNow: CompiledUpsert | undefined;
+  let checkpointer: WalCheckpointer | undefined;
   return {
     ...root,
     dialect,
@@ -294,11 +299,20 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
       }),
     writeOrderNow: (botId, order) => {
       if (sqlite === undefined || sqlite.inTransaction) return false;
-      const q = upsertOrderQuery(db, botId, order).compile();
-      if (sqlite.prepare(q.sql).run(...(q.parameters as unknown[])).changes !== 1) throw orderClash(order, botId);
+      // The same upsert as orders.upsert, compiled once: on the live latency path the query
+      // builder and compiler cost more than SQLite's write.
+      if (upsertNow === undefined) {
+        upsertNow = compiledUpsert(db, sqlite);
+        // The write-ahead rows are on the latency path: checkpoints move to a worker thread.
+        if (sqliteFile !== ':memory:') checkpointer = new WalCheckpointer(sqlite, sqliteFile);
+      }
+      if (upsertNow.run(orderRow(botId, order)) !== 1) throw orderClash(order, botId);
       return true;
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
 }
 
@@ -358,9 +372,10 @@ const nullIfNaN = (x: number): number | null => (Number.isNaN(x) ? null : x);
 const nanIfNull = (x: number | null): number => (x === null ? Number.NaN : Number(x));
 const TERMINAL = [...TERMINAL_STATUSES];
 
-/** The one upsert of an order row (used by `orders.upsert` and by `writeOrderNow`). */
-function upsertOrderQuery(db: Db, botId: string, o: OrderState) {
-  const row = {
+type OrderRow = ReturnType<typeof orderRow>;
+
+function orderRow(botId: string, o: OrderState) {
+  return {
     client_order_id: o.request.id as string,
     bot_id: botId,
     venue_order_id: o.venueOrderId ?? null,
@@ -380,6 +395,10 @@ function upsertOrderQuery(db: Db, botId: string, o: OrderState) {
     created_at: o.createdAt,
     updated_at: o.updatedAt,
   };
+}
+
+/** The one upsert of an order row (used by `orders.upsert` and, compiled once, by `writeOrderNow`). */
+function upsertOrderQuery(db: Db, row: OrderRow) {
   const {
     client_order_id: _k,
     bot_id: _b,
@@ -398,8 +417,38 @@ function upsertOrderQuery(db: Db, botId: string, o: OrderState) {
         .column('client_order_id')
         .doUpdateSet(mutable)
         // An order id belongs to one bot for ever: a clash is a bug, not an update.
-        .where('orders.bot_id', '=', botId),
+        .where('orders.bot_id', '=', row.bot_id),
     );
+}
+
+interface CompiledUpsert {
+  /** Runs the upsert for `row`; returns the number of rows changed. */
+  run(row: OrderRow): number;
+}
+
+/**
+ * `upsertOrderQuery` compiled once with a marker for each column, so each parameter's column is
+ * known; a write then only fills the parameter list and runs the prepared statement.
+ */
+function compiledUpsert(db: Db, sqlite: Database.Database): CompiledUpsert {
+  const marker = (col: string) => `\u0000keel:${col}`;
+  const columns = Object.keys(orderRow('', { request: {} } as unknown as OrderState)) as (keyof OrderRow)[];
+  const markers = Object.fromEntries(columns.map((c) => [c, marker(c)])) as unknown as OrderRow;
+  const q = upsertOrderQuery(db, markers).compile();
+  const byMarker = new Map(columns.map((c) => [marker(c), c]));
+  const order = q.parameters.map((p) => {
+    const c = byMarker.get(p as string);
+    if (c === undefined) throw new Error(`Invariant violated: order upsert parameter ${String(p)} is no column`);
+    return c;
+  });
+  const st = sqlite.prepare(q.sql);
+  const params: unknown[] = new Array(order.length);
+  return {
+    run(row) {
+      for (let i = 0; i < order.length; i++) params[i] = row[order[i] as keyof OrderRow];
+      return st.run(params).changes;
+    },
+  };
 }
 
 function orderClash(o: OrderState, botId: string): Error {
@@ -512,7 +561,7 @@ function repos(db: Db, clock: Clock): StoreRepos {
 
   const orders: OrderRepo = {
     async upsert(botId, o) {
-      const r = await upsertOrderQuery(db, botId, o).executeTakeFirst();
+      const r = await upsertOrderQuery(db, orderRow(botId, o)).executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows) !== 1) throw orderClash(o, botId);
     },
     async get(id) {

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ClientOrderId, newOrderState, type OrderRequest } from '@keel/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.ts';
 import { onPostgres } from './backends.ts';
@@ -32,5 +33,33 @@ describe('openStore', () => {
     expect(jm.rows[0]?.journal_mode).toBe('wal');
     expect(sy.rows[0]?.synchronous).toBe(2); // FULL
     await s.close();
+  });
+
+  it('once orders are written ahead, WAL checkpoints run in a worker thread, not in the writing commit', async () => {
+    const { sql } = await import('kysely');
+    const file = path.join(dir, 'checkpoints.db');
+    const s = await openStore({ url: `sqlite:${file}`, synchronous: 'NORMAL' });
+    await s.bots.create({ id: 'b', strategy: 's', params: {}, mode: 'live', exchange: 'x', symbols: ['BTC/USDT'] });
+    const autocheckpoint = async () =>
+      (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(s.db)).rows[0]?.wal_autocheckpoint;
+    expect(await autocheckpoint()).toBe(1000); // SQLite's own until the live path starts
+    const before = statSync(file).size;
+    // ~2,400 log pages: past the 1,000 at which the writing commit would checkpoint itself.
+    for (let i = 0; i < 600; i++) {
+      const o = newOrderState(
+        { id: ClientOrderId(`wa-${i}`), symbol: 'BTC/USDT', side: 'buy', type: 'market', amount: 1 } as OrderRequest,
+        i,
+        100,
+      );
+      expect(s.writeOrderNow('b', o)).toBe(true);
+    }
+    expect(await autocheckpoint()).toBe(0);
+    expect(statSync(file).size).toBe(before); // every row is still only in the log
+    // The worker copies the log into the database file (within its 1 s period) on its own.
+    const deadline = Date.now() + 10_000;
+    while (statSync(file).size === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(statSync(file).size).toBeGreaterThan(before + 100_000);
+    expect((await s.orders.list('b')).length).toBe(600);
+    await s.close(); // stops the worker and its connection
   });
 });

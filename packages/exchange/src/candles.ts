@@ -135,6 +135,27 @@ export async function* watchCandles(
 
   let attempt = 0;
   let needFill = false;
+  // Staleness: one watchdog for the whole stream, not a timer (and an AbortController) per
+  // message: those cost more than the rest of a kline's handling on the live latency path.
+  // It fires `staleAfterMs` after the current watch started, waking the wait below.
+  let watchStartedAt = timer.now();
+  let wake: (() => void) | undefined;
+  const stop = new AbortController();
+  const onAbort = () => {
+    stop.abort();
+    wake?.();
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  void (async () => {
+    while (!stop.signal.aborted) {
+      const due = watchStartedAt + staleAfterMs - timer.now();
+      if (due > 0) await timer.sleep(due, stop.signal);
+      else if (wake) {
+        watchStartedAt = timer.now(); // one report per silent period
+        wake();
+      } else await timer.sleep(staleAfterMs, stop.signal); // not watching (backfill, backoff)
+    }
+  })();
   try {
     while (!opts.signal?.aborted) {
       while (out.length > 0) yield out.shift() as ClosedBar;
@@ -145,18 +166,16 @@ export async function* watchCandles(
           needFill = false;
           continue;
         }
-        const ctl = new AbortController();
-        const onAbort = () => ctl.abort();
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        watchStartedAt = timer.now();
+        const watch = client.watchOHLCV(symbol, timeframe);
         let r: OHLCV[] | 'stale';
         try {
-          const watch = client.watchOHLCV(symbol, timeframe);
-          watch.catch(() => {}); // a stale watch we abandon may reject later
-          const stale = timer.sleep(staleAfterMs, ctl.signal).then(() => 'stale' as const);
-          r = await Promise.race([watch, stale]);
+          r = await new Promise<OHLCV[] | 'stale'>((resolve, reject) => {
+            wake = () => resolve('stale');
+            watch.then(resolve, reject);
+          });
         } finally {
-          ctl.abort(); // cancels the staleness timer
-          opts.signal?.removeEventListener('abort', onAbort);
+          wake = undefined;
         }
         if (opts.signal?.aborted) break;
         if (r === 'stale') throw new StaleStream(`no ${symbol} ${timeframe} candle message for ${staleAfterMs} ms`);
@@ -179,6 +198,8 @@ export async function* watchCandles(
       }
     }
   } finally {
+    stop.abort();
+    opts.signal?.removeEventListener('abort', onAbort);
     // The consumer stopped (break, return or abort): release the exchange subscription.
     void client.unWatchOHLCV?.(symbol, timeframe)?.catch(() => {});
   }

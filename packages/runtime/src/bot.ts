@@ -325,6 +325,10 @@ export class Bot {
           async () => void (await this.cfg.store.state.save(this.cfg.botId, { lastBarTime: snapshot })),
         );
         this.barsHandled++;
+        // Live: let the orders of this bar leave before the candle stream is re-armed for the
+        // next one (that and the queued writes would otherwise run between the promise hops
+        // of the order's way to the exchange).
+        if (this.cfg.mode === 'live') await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       await source.close();

@@ -147,8 +147,15 @@ export class BotJournal {
     return out;
   }
 
+  /**
+   * Queues a write. It starts on a later turn of the event loop (setImmediate), never in the
+   * microtasks of the current one: an order decided in this turn goes to the exchange through
+   * promise hops only (journal, gateway, ccxt), and a write run in between (the bar's state, a
+   * fill, a commit that may wait for fsync) would hold its request back. The write-ahead row is
+   * not queued (see `writeAhead`).
+   */
   enqueue(write: () => Promise<void>): void {
-    this.chain = this.chain.then(async () => {
+    this.chain = this.chain.then(nextTurn).then(async () => {
       if (this.failure) return;
       try {
         await write();
@@ -170,6 +177,8 @@ export class BotJournal {
     if (this.failure) throw new Error(`state could not be saved: ${this.failure.message}`);
   }
 }
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Orders are mutable in the engine; the journal writes the state as of the event. */
 function snapshotOrder(o: OrderState): OrderState {

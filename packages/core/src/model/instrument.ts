@@ -62,14 +62,29 @@ export function defineInstrument(spec: InstrumentSpec): Instrument {
 
 export type RoundingMode = 'nearest' | 'down' | 'up';
 
+const DECIMALS = new Map<number, number>();
+
 /** Decimal places of an increment like 0.001 -> 3 (used to strip binary noise after rounding). */
 export function decimalsOf(step: number): number {
   if (step <= 0) return 0;
+  let d = DECIMALS.get(step); // a market has two steps: no string work on every order
+  if (d !== undefined) return d;
   const s = step.toExponential();
   const [mant, expStr] = s.split('e');
   const exp = Number(expStr);
   const frac = (mant ?? '').split('.')[1]?.length ?? 0;
-  return Math.max(0, frac - exp);
+  d = Math.max(0, frac - exp);
+  if (DECIMALS.size < 10_000) DECIMALS.set(step, d);
+  return d;
+}
+
+/**
+ * A value already rounded to `step` as the decimal string an exchange takes: the step's decimals,
+ * never an exponent, no trailing zeros (0.5 at step 0.001 -> "0.5", 1e-7 at 1e-8 -> "0.0000001").
+ */
+export function formatToStep(x: number, step: number): string {
+  const s = x.toFixed(Math.min(decimalsOf(step), 20));
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }
 
 /** Round to a multiple of `step` (0 = no rounding), then to the step's decimals so 0.1+0.2 noise is gone. */

@@ -1,9 +1,9 @@
 import {
   checkFilters,
+  formatToStep,
   type Instrument,
   type OrderRequest,
   type Rng,
-  formatToStep,
   roundAmount,
   roundPrice,
   SeededRng,

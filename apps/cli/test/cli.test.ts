@@ -65,6 +65,9 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
     const o = keel('backtest', '--bogus');
     expect(o.code).toBe(2);
     expect(o.err).toMatch(/bogus/);
+    const s = keel('paper', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--store-sync', 'off');
+    expect(s.code).toBe(2);
+    expect(s.err).toMatch(/--store-sync must be full or normal/);
   });
 
   it('a bad row is quarantined and reported, not silently used', () => {

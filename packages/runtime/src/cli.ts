@@ -20,6 +20,9 @@ Options:
   --timeframe <tf>         bar timeframe (default 1m)
   --bot-id <id>            the bot's name in the store (default <strategy>-<symbol>-<mode>)
   --store <url>            sqlite:<path> (default sqlite:.keel/keel.db) or postgres://...
+  --store-sync <full|normal>  SQLite: full (default) fsyncs every commit, power-loss safe;
+                           normal is as safe against a crash of the bot (kill -9) and keeps
+                           the disk's fsync off the order path (docs/store.md, docs/live.md)
   --replay <file>          paper only: replay a candle file (.csv/.csv.gz) instead of live data
   --replay-delay-ms <n>    paper replay: wait n ms between bars (default 0: as fast as possible)
   --exchange <id>          ccxt exchange id for live data and live orders (default binance)
@@ -66,6 +69,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       timeframe: { type: 'string' },
       'bot-id': { type: 'string' },
       store: { type: 'string' },
+      'store-sync': { type: 'string' },
       replay: { type: 'string' },
       'replay-delay-ms': { type: 'string' },
       exchange: { type: 'string' },
@@ -106,6 +110,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const unknownOrders = values['unknown-orders'] ?? 'flag';
   if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel')
     return fail('--unknown-orders must be flag, adopt or cancel');
+  const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
+  if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
   const strategy = getStrategy(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
   const symbol = values.symbol.toUpperCase();
@@ -115,7 +121,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     io.stderr.write(
       `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`,
     );
-  const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db' });
+  const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db', synchronous: storeSync });
   let exchange: Awaited<ReturnType<typeof import('./live/ccxt.ts').connectExchange>> | undefined;
   try {
     let creds: LiveCredentials | undefined;

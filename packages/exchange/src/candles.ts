@@ -135,27 +135,34 @@ export async function* watchCandles(
 
   let attempt = 0;
   let needFill = false;
-  // Staleness: one watchdog for the whole stream, not a timer (and an AbortController) per
-  // message: those cost more than the rest of a kline's handling on the live latency path.
-  // It fires `staleAfterMs` after the current watch started, waking the wait below.
+  // Staleness: one watchdog per stream, not a timer (and an AbortController) per message: those
+  // cost more than the rest of a kline's handling on the live latency path. It fires
+  // `staleAfterMs` after the current watch started, waking the wait below; it runs only while a
+  // watch is pending (a consumer that stops pulling leaves no timer behind).
   let watchStartedAt = timer.now();
   let wake: (() => void) | undefined;
+  let watchdogRunning = false;
   const stop = new AbortController();
   const onAbort = () => {
     stop.abort();
     wake?.();
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  void (async () => {
-    while (!stop.signal.aborted) {
-      const due = watchStartedAt + staleAfterMs - timer.now();
-      if (due > 0) await timer.sleep(due, stop.signal);
-      else if (wake) {
-        watchStartedAt = timer.now(); // one report per silent period
-        wake();
-      } else await timer.sleep(staleAfterMs, stop.signal); // not watching (backfill, backoff)
+  const watchdog = async (): Promise<void> => {
+    watchdogRunning = true;
+    try {
+      while (!stop.signal.aborted && wake !== undefined) {
+        const due = watchStartedAt + staleAfterMs - timer.now();
+        if (due > 0) await timer.sleep(due, stop.signal);
+        else {
+          watchStartedAt = timer.now(); // one report per silent period
+          wake();
+        }
+      }
+    } finally {
+      watchdogRunning = false;
     }
-  })();
+  };
   try {
     while (!opts.signal?.aborted) {
       while (out.length > 0) yield out.shift() as ClosedBar;
@@ -170,10 +177,12 @@ export async function* watchCandles(
         const watch = client.watchOHLCV(symbol, timeframe);
         let r: OHLCV[] | 'stale';
         try {
-          r = await new Promise<OHLCV[] | 'stale'>((resolve, reject) => {
+          const next = new Promise<OHLCV[] | 'stale'>((resolve, reject) => {
             wake = () => resolve('stale');
             watch.then(resolve, reject);
           });
+          if (!watchdogRunning) void watchdog();
+          r = await next;
         } finally {
           wake = undefined;
         }

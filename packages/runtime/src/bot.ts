@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   Account,
   type AnyStrategy,
@@ -328,7 +329,7 @@ export class Bot {
         // Live: let the orders of this bar leave before the candle stream is re-armed for the
         // next one (that and the queued writes would otherwise run between the promise hops
         // of the order's way to the exchange).
-        if (this.cfg.mode === 'live') await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.cfg.mode === 'live') await nextTurn();
       }
     } finally {
       await source.close();

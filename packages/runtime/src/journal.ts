@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Account, EngineEvent, OrderState } from '@keel/core';
 import type { Store } from '@keel/store';
 
@@ -155,14 +156,16 @@ export class BotJournal {
    * not queued (see `writeAhead`).
    */
   enqueue(write: () => Promise<void>): void {
-    this.chain = this.chain.then(nextTurn).then(async () => {
-      if (this.failure) return;
-      try {
-        await write();
-      } catch (e) {
-        this.fail(e as Error);
-      }
-    });
+    this.chain = this.chain
+      .then(() => nextTurn())
+      .then(async () => {
+        if (this.failure) return;
+        try {
+          await write();
+        } catch (e) {
+          this.fail(e as Error);
+        }
+      });
   }
 
   private fail(e: Error): void {
@@ -177,8 +180,6 @@ export class BotJournal {
     if (this.failure) throw new Error(`state could not be saved: ${this.failure.message}`);
   }
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Orders are mutable in the engine; the journal writes the state as of the event. */
 function snapshotOrder(o: OrderState): OrderState {

@@ -29,12 +29,16 @@ export class WalCheckpointer {
       workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), file, everyMs },
     });
     this.worker.unref();
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', () => {
+        this.fallBack();
+        resolve();
+      }),
+    );
     this.worker.on('error', () => this.fallBack());
     this.worker.on('message', (m: { error?: string }) => {
       if (m.error !== undefined) this.fallBack();
     });
-    this.worker.once('exit', () => this.fallBack());
   }
 
   /** Back to the writer's own checkpoints (the worker is gone or failing). */

@@ -223,11 +223,9 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   let db: Kysely<KeelDb>;
   let dialect: StoreDialect;
   let sqlite: Database.Database | undefined;
-  let sqliteFile = '';
   if (url.startsWith('sqlite:')) {
     dialect = 'sqlite';
     const file = url.slice('sqlite:'.length);
-    sqliteFile = file;
     if (file === '') throw new Error(`Invalid store url "${url}": expected sqlite:<path> or sqlite::memory:`);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     sqlite = new Database(file);
@@ -301,12 +299,13 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
       if (sqlite === undefined || sqlite.inTransaction) return false;
       // The same upsert as orders.upsert, compiled once: on the live latency path the query
       // builder and compiler cost more than SQLite's write.
+      const row = orderRow(botId, order);
       if (upsertNow === undefined) {
-        upsertNow = compiledUpsert(db, sqlite);
+        upsertNow = compiledUpsert(db, sqlite, row);
         // The write-ahead rows are on the latency path: checkpoints move to a worker thread.
-        if (sqliteFile !== ':memory:') checkpointer = new WalCheckpointer(sqlite, sqliteFile);
+        if (!sqlite.memory) checkpointer = new WalCheckpointer(sqlite, sqlite.name);
       }
-      if (upsertNow.run(orderRow(botId, order)) !== 1) throw orderClash(order, botId);
+      if (upsertNow.run(row) !== 1) throw orderClash(order, botId);
       return true;
     },
     close: async () => {
@@ -427,25 +426,26 @@ interface CompiledUpsert {
 }
 
 /**
- * `upsertOrderQuery` compiled once with a marker for each column, so each parameter's column is
- * known; a write then only fills the parameter list and runs the prepared statement.
+ * `upsertOrderQuery` compiled once with a marker for each column of `sample` (any row: only its
+ * keys are read), so each parameter's column is known; a write then only fills the parameter
+ * list and runs the prepared statement.
  */
-function compiledUpsert(db: Db, sqlite: Database.Database): CompiledUpsert {
+function compiledUpsert(db: Db, sqlite: Database.Database, sample: OrderRow): CompiledUpsert {
+  const columns = Object.keys(sample) as (keyof OrderRow)[];
   const marker = (col: string) => `\u0000keel:${col}`;
-  const columns = Object.keys(orderRow('', { request: {} } as unknown as OrderState)) as (keyof OrderRow)[];
   const markers = Object.fromEntries(columns.map((c) => [c, marker(c)])) as unknown as OrderRow;
   const q = upsertOrderQuery(db, markers).compile();
   const byMarker = new Map(columns.map((c) => [marker(c), c]));
-  const order = q.parameters.map((p) => {
+  const paramColumns = q.parameters.map((p) => {
     const c = byMarker.get(p as string);
     if (c === undefined) throw new Error(`Invariant violated: order upsert parameter ${String(p)} is no column`);
     return c;
   });
   const st = sqlite.prepare(q.sql);
-  const params: unknown[] = new Array(order.length);
+  const params: unknown[] = new Array(paramColumns.length);
   return {
     run(row) {
-      for (let i = 0; i < order.length; i++) params[i] = row[order[i] as keyof OrderRow];
+      for (let i = 0; i < paramColumns.length; i++) params[i] = row[paramColumns[i] as keyof OrderRow];
       return st.run(params).changes;
     },
   };

@@ -386,23 +386,17 @@ export class ExchangeGateway {
     if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
     const o = prep.order;
     const direct = this.binanceSpotRequest(o);
+    const send = direct
+      ? async () =>
+          this.client.parseOrder(
+            await (this.client as unknown as BinanceOrderClient).privatePostOrder(direct.request),
+            direct.market,
+          )
+      : () => this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params });
     const out = await this.createOnce(
       [o.clientOrderId],
       'createOrder',
-      direct
-        ? async () => [
-            fromCcxtOrder(
-              this.client.parseOrder(
-                await (this.client as unknown as BinanceOrderClient).privatePostOrder(direct.request),
-                direct.market,
-              ),
-            ),
-          ]
-        : async () => [
-            fromCcxtOrder(
-              await this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params }),
-            ),
-          ],
+      async () => [fromCcxtOrder(await send())],
       async () => {
         const found = await this.lookupOrder(o.clientOrderId, o.symbol);
         return found ? [found] : null;

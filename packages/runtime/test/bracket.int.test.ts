@@ -5,10 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { barSeries, defineInstrument, defineStrategy, runBacktest } from '@keel/core';
+import { defineInstrument, defineStrategy, runBacktest } from '@keel/core';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KEY, startLiveBot, until } from './live-harness.ts';
+import { KEY, startLiveBot, toSeries, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-bracket-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,14 +78,7 @@ describe('bracket exits on Binance spot (real ccxt, loopback)', () => {
     expect(sl.orderListId).toBe(tp.orderListId);
 
     // The backtest of the same bars: same fills (entry at the next bar's open, exit at the limit).
-    const series = barSeries({
-      time: Float64Array.from(bars, (b) => b.time),
-      open: Float64Array.from(bars, (b) => b.open),
-      high: Float64Array.from(bars, (b) => b.high),
-      low: Float64Array.from(bars, (b) => b.low),
-      close: Float64Array.from(bars, (b) => b.close),
-      volume: Float64Array.from(bars, (b) => b.volume),
-    });
+    const series = toSeries(bars);
     const bt = runBacktest({
       strategy: bracketOnce,
       data: [

@@ -27,8 +27,8 @@ const NODE_HASH: Record<string, string> = {
 };
 
 /**
- * ccxt signs private requests with a pure-JavaScript HMAC (noble-hashes): ~0.15 ms per order on
- * an idle process, with multi-millisecond outliers, on the order path. Node's native HMAC gives
+ * ccxt signs private requests with a pure-JavaScript HMAC (noble-hashes), on the order's way out
+ * (the live latency path, docs/live.md). Node's native HMAC gives
  * the same bytes. Each (hash, digest) pair is checked once against ccxt's own result before it
  * is trusted; anything unknown or different stays with ccxt's implementation.
  */

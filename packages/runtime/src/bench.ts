@@ -69,8 +69,7 @@ async function measure(
     { stdio: 'ignore' },
   );
   // The simulator stands in for an exchange on another machine: at the lowest CPU priority it
-  // does not take the bot's core at the moment a bar closes (on a 2-core machine it otherwise
-  // does, a few times a minute, for a scheduler slice of milliseconds).
+  // does not compete with the bot for a core at the moment a bar closes (on a 2-core machine).
   try {
     if (sim.pid !== undefined) setPriority(sim.pid, 19);
   } catch {

@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import ccxt from 'ccxt';
 import { describe, expect, it } from 'vitest';
 import { createCcxtClient } from '../src/client.ts';
@@ -57,6 +58,44 @@ describe('native HMAC in ccxt clients', () => {
       }
     });
   }
+
+  it("a hash with SHA-256's sizes that is not SHA-256 fails the check and stays with ccxt", () => {
+    // Shaped like a noble-hashes hash (what ccxt passes): 32-byte output, 64-byte block, but SHA3.
+    const impostor = Object.assign(() => new Uint8Array(32), {
+      outputLen: 32,
+      blockLen: 64,
+      create() {
+        const parts: Uint8Array[] = [];
+        const h = {
+          outputLen: 32,
+          blockLen: 64,
+          update(b: Uint8Array) {
+            parts.push(Uint8Array.from(b));
+            return h;
+          },
+          digestInto(out: Uint8Array) {
+            const d = createHash('sha3-256');
+            for (const p of parts) d.update(p);
+            out.set(d.digest());
+          },
+          digest() {
+            const out = new Uint8Array(32);
+            h.digestInto(out);
+            return out;
+          },
+          destroy() {},
+        };
+        return h;
+      },
+    });
+    type Hmac = (r: string, s: string, h: unknown, d?: string) => unknown;
+    const ours = createCcxtClient('binance', creds) as unknown as { hmac: Hmac };
+    const theirs = new (ccxt.pro as unknown as Record<string, new (o: object) => { hmac: Hmac }>).binance!(creds);
+    const expected = theirs.hmac('payload', 'secret', impostor, 'hex');
+    expect(expected).not.toBe(createHmac('sha256', 'secret').update('payload').digest('hex'));
+    expect(ours.hmac('payload', 'secret', impostor, 'hex')).toBe(expected);
+    expect(ours.hmac('payload', 'secret', impostor, 'hex')).toBe(expected); // remembered: still ccxt's
+  });
 
   it('an unknown digest or hash stays with ccxt', () => {
     const c = createCcxtClient('binance', creds) as unknown as {

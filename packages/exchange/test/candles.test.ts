@@ -119,4 +119,15 @@ describe('watchCandles (fake ccxt client; oracle: the exchange final candles)', 
     b.fake.stream = [[bar(5), partial(6)]];
     expect(times((await collect(b.gw, b.timer, 3, { after: T0 + 2 * M })).got)).toEqual([3, 4, 5]);
   });
+  it('a consumer that stops pulling leaves no timer behind: the staleness watchdog runs only while a watch is pending', async () => {
+    const { fake, timer, gw } = setup();
+    fake.bars = range(0, 5).map((i) => (i === 5 ? partial(5) : bar(i)));
+    fake.stream = [[bar(5), partial(6)]];
+    const bars = watchCandles(gw, { symbol: 'BTC/USDT', timeframe: '1m', staleAfterMs: 120_000 });
+    const first = await drive(timer, bars.next(), 1_000);
+    expect(times([first.value as ClosedBar])).toEqual([5]);
+    // Parked at the yield, never resumed nor returned: after one staleness period nothing sleeps.
+    await timer.advance(3 * 120_000);
+    expect(timer.pending).toBe(0);
+  });
 });

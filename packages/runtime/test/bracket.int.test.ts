@@ -8,6 +8,7 @@ import path from 'node:path';
 import { defineInstrument, defineStrategy, runBacktest } from '@keel/core';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
+import { noParams } from './fixtures/strategies.ts';
 import { KEY, startLiveBot, toSeries, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-bracket-'));
@@ -19,7 +20,7 @@ const MIN = 60_000;
 /** On the third bar, when flat: buy 0.01 BTC with a take-profit 1 % up and a stop-loss 2 % down. */
 const bracketOnce = defineStrategy({
   name: 'bracket-once',
-  params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+  params: noParams,
   warmup: 'none',
   onStart: () => ({ n: 0 }),
   onBar(ctx, s, bar) {
@@ -108,7 +109,7 @@ describe('bracket exits on Binance spot (real ccxt, loopback)', () => {
   it('a leg cancelled in the tick that created the pair never leaves; the other goes alone', async () => {
     const ocoThenCancel = defineStrategy({
       name: 'oco-then-cancel',
-      params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+      params: noParams,
       warmup: 'none',
       onStart: () => ({ n: 0 }),
       onBar(ctx, s, bar) {

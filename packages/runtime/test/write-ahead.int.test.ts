@@ -8,6 +8,7 @@ import { defineStrategy } from '@keel/core';
 import { openStore, type Store } from '@keel/store';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { noParams } from './fixtures/strategies.ts';
 import { KEY, startLiveBot, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-wal-'));
@@ -19,7 +20,7 @@ const MIN = 60_000;
 /** Buys when flat, sells when long: one order per bar. */
 const flip = defineStrategy({
   name: 'flip',
-  params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+  params: noParams,
   warmup: 'none',
   onStart: () => ({}),
   onBar(ctx) {

@@ -11,6 +11,7 @@ import {
 } from '@keel/core';
 import type { Exchange, MarketInterface, OHLCV, Order, Trade } from 'ccxt';
 import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './backoff.ts';
+import { signBinancePrivatePost } from './binance-sign.ts';
 import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from './breaker.ts';
 import { CLIENT_ORDER_ID_RE } from './client-id.ts';
 import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError } from './errors.ts';
@@ -110,6 +111,15 @@ interface OcoClient {
 /** ccxt's raw call to Binance's POST /api/v3/order. */
 interface BinanceOrderClient {
   privatePostOrder(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/** ccxt's HTTP layer under its implicit methods (what its fetch2 calls after sign). */
+interface BinanceHttp {
+  readonly id: string;
+  nonce(): number;
+  fetch(url: string, method: string, headers: Record<string, string>, body: string): Promise<unknown>;
+  setLastRestRequestTimestamp?(): void;
+  setLastRequest?(request: unknown): void;
 }
 
 /** What the gateway sends for an OrderRequest after rounding to tick and step. */
@@ -387,11 +397,7 @@ export class ExchangeGateway {
     const o = prep.order;
     const direct = this.binanceSpotRequest(o);
     const send = direct
-      ? async () =>
-          this.client.parseOrder(
-            await (this.client as unknown as BinanceOrderClient).privatePostOrder(direct.request),
-            direct.market,
-          )
+      ? async () => this.client.parseOrder(await this.postBinanceOrder(direct.request), direct.market)
       : () => this.client.createOrder(o.symbol, o.ccxtType, o.side, o.amount, o.price, { ...o.params });
     const out = await this.createOnce(
       [o.clientOrderId],
@@ -413,7 +419,7 @@ export class ExchangeGateway {
    * on the live latency path (docs/live.md). The response is parsed by ccxt's own parseOrder,
    * as createOrder does, and a test holds the request equal to the one createOrder builds.
    */
-  binanceSpotRequest(o: PreparedOrder): { request: Record<string, unknown>; market: MarketInterface } | undefined {
+  binanceSpotRequest(o: PreparedOrder): { request: Record<string, string>; market: MarketInterface } | undefined {
     if (this.client.id !== 'binance' || o.params['triggerPrice'] !== undefined || o.params['postOnly'] === true)
       return undefined;
     if (typeof (this.client as Partial<BinanceOrderClient>).privatePostOrder !== 'function') return undefined;
@@ -423,8 +429,8 @@ export class ExchangeGateway {
     const type = o.ccxtType === 'market' ? 'MARKET' : 'LIMIT';
     const respTypes = (this.client.options as { newOrderRespType?: Record<string, string> } | undefined)
       ?.newOrderRespType;
-    const request: Record<string, unknown> = {
-      symbol: market.id,
+    const request: Record<string, string> = {
+      symbol: market.id as string,
       side: o.side === 'buy' ? 'BUY' : 'SELL',
       newClientOrderId: o.clientOrderId,
       newOrderRespType: respTypes?.[o.ccxtType] ?? 'FULL',
@@ -432,8 +438,23 @@ export class ExchangeGateway {
       quantity: formatToStep(o.amount, inst.stepSize),
     };
     if (o.price !== undefined) request['price'] = formatToStep(o.price, inst.tickSize);
-    if (type === 'LIMIT') request['timeInForce'] = o.params['timeInForce'] ?? 'GTC';
+    if (type === 'LIMIT') request['timeInForce'] = String(o.params['timeInForce'] ?? 'GTC');
     return { request, market };
+  }
+
+  /**
+   * Sends Binance's POST /api/v3/order: signed by Keel (`signBinancePrivatePost`, byte-equal to
+   * ccxt's sign) and handed to ccxt's HTTP layer (`fetch`: its headers, proxies, response parsing
+   * and error mapping stay ccxt's); through ccxt's raw `privatePostOrder` when ccxt must sign.
+   */
+  private async postBinanceOrder(request: Record<string, string>): Promise<Record<string, unknown>> {
+    const c = this.client as unknown as BinanceOrderClient & BinanceHttp;
+    const signed = signBinancePrivatePost(c, 'order', request);
+    if (signed === undefined) return c.privatePostOrder(request);
+    // As ccxt's fetch2 does before its fetch (ccxt reads both for its last-request accessors).
+    c.setLastRestRequestTimestamp?.();
+    c.setLastRequest?.(signed);
+    return (await c.fetch(signed.url, signed.method, signed.headers, signed.body)) as Record<string, unknown>;
   }
 
   /** True when the exchange takes a one-cancels-other pair as one native order list. */

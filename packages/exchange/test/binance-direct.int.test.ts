@@ -96,6 +96,15 @@ describe('ExchangeGateway: Binance spot orders without ccxt createOrder (real cc
 
   it('placed and parsed as createOrder would: a market fill and a resting limit', async () => {
     const gw = h.gateway(FAST);
+    // Signed by Keel and handed to ccxt's HTTP layer: ccxt's raw privatePostOrder is not used, and
+    // the simulator checks the signature as Binance does.
+    const raw = gw.client as unknown as { privatePostOrder: (...a: unknown[]) => unknown };
+    const viaCcxtSign = raw.privatePostOrder;
+    let ccxtSigned = 0;
+    raw.privatePostOrder = (...a) => {
+      ccxtSigned++;
+      return viaCcxtSign.apply(gw.client, a);
+    };
     const m = req({ amount: 0.25 });
     const placed = await gw.createOrder(m);
     expect(placed).toMatchObject({
@@ -126,5 +135,23 @@ describe('ExchangeGateway: Binance spot orders without ccxt createOrder (real cc
       amount: 1,
       status: 'accepted',
     });
+    expect(ccxtSigned).toBe(0);
+  });
+
+  it('a key ccxt must sign with (no secret for Keel to use) goes through ccxt, and its error', async () => {
+    const gw = h.gateway(FAST);
+    await gw.loadMarkets();
+    const c = gw.client as unknown as { secret: string };
+    const secret = c.secret;
+    c.secret = '';
+    try {
+      // ccxt's own check: an order without credentials is refused before anything is sent.
+      await expect(gw.createOrder(req({ amount: 0.1 }))).rejects.toMatchObject({
+        kind: 'auth',
+        message: expect.stringContaining('requires "secret" credential'),
+      });
+    } finally {
+      c.secret = secret;
+    }
   });
 });

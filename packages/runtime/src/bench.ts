@@ -111,7 +111,7 @@ async function measure(
   // The last point in this process before the request is on the socket: ccxt's own fetch(),
   // entered after the request has been built and signed.
   const wire: number[] = [];
-  // From the hand-off to the gateway to ccxt's fetch: Keel's gateway, the order request, ccxt's signing.
+  // From the hand-off to the gateway to ccxt's fetch: Keel's gateway, the order request, its signing.
   const ccxtSpan: number[] = [];
   let handedAt = 0;
   const client = conn.gateway.client as unknown as {
@@ -222,7 +222,7 @@ export async function runLatencyBench(opts: {
     if (sync === 'NORMAL') line('  of which: to the adapter -> request out', ccxtSpan);
   }
   opts.log(
-    '"to the adapter": the write-ahead row is durable and the order goes to the exchange gateway; "request out": ccxt has built and signed the HTTP request and hands it to its HTTP client; "to the adapter -> request out" is Keel\'s gateway, the order request (Keel\'s own for Binance spot market/limit, else ccxt\'s createOrder) and ccxt\'s signing',
+    '"to the adapter": the write-ahead row is durable and the order goes to the exchange gateway; "request out": the HTTP request is built and signed and handed to ccxt\'s HTTP client; "to the adapter -> request out" is Keel\'s gateway, the order request and its signature (Keel\'s own for Binance spot market/limit, else ccxt\'s createOrder and sign)',
   );
   opts.log(
     `target: p99 < 1 ms of Keel processing, bar in -> request out: ${

@@ -17,7 +17,7 @@ import { BotJournal } from './journal.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue } from './live/venue.ts';
-import { BotRunner } from './runner.ts';
+import { BotRunner, orderIdPrefix } from './runner.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
 export type Logger = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
@@ -125,6 +125,14 @@ export class Bot {
     const { store, botId, log } = this.cfg;
     // The bot's row first (locks reference it), then the lock, then anything else.
     const existing = await store.bots.get(botId);
+    // Client order ids hold 12 characters for the bot (`orderIdPrefix`): two bots with the same
+    // prefix would give the same signal the same id, and one bot's order could pass for the other's.
+    const prefix = orderIdPrefix(botId);
+    const twin = (await store.bots.list()).find((b) => b.id !== botId && orderIdPrefix(b.id) === prefix);
+    if (twin)
+      throw new Error(
+        `bot id "${botId}" cannot be used in this store: bot "${twin.id}" already gives its orders client ids starting with "${prefix}", and so would this one (a bot's 12 characters in an order id are its id, or 6 of it and 6 of a hash when it is longer); choose another bot id`,
+      );
     if (!existing) {
       await store.bots.create({
         id: botId,
@@ -150,6 +158,24 @@ export class Bot {
     }
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
+    // Orders the last run logged as it sent them but never got into the database (it stopped
+    // between the two): written now, before anything reads the bot's orders.
+    const replay = await store.replayIntents(botId);
+    if (replay.recovered.length > 0)
+      log(
+        'warn',
+        `recovered ${replay.recovered.length} order(s) from the write-ahead log of bot ${botId} that the last run sent but had not saved yet (it stopped in between): ${replay.recovered.join(', ')}; reconciliation looks them up on the exchange`,
+      );
+    if (replay.torn > 0)
+      log(
+        'warn',
+        `skipped ${replay.torn} incomplete line(s) in the write-ahead log of bot ${botId} (a write cut short)`,
+      );
+    if (replay.clashes.length > 0)
+      log(
+        'error',
+        `the write-ahead log of bot ${botId} holds order ids that belong to another bot in this store: ${replay.clashes.join(', ')}; not recorded`,
+      );
     this.heartbeat = setInterval(
       () => {
         void store.locks.heartbeat(botId, this.owner).then((ok) => {

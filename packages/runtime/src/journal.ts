@@ -77,15 +77,21 @@ export class BotJournal {
 
   /**
    * The write-ahead record of a new order is on the latency path: it must be durable before the
-   * request leaves. On SQLite it is written right here, synchronously (one prepared statement, no
-   * journal event); otherwise it is queued like any write and `beforeSend` waits for it.
+   * request leaves. On SQLite it is written right here, synchronously: appended to the bot's
+   * intent log (a file), its row queued in order with the order's later writes (docs/store.md);
+   * otherwise the row is queued like any write and `beforeSend` waits for it.
    */
   private writeAhead(o: OrderState): void {
     if (this.failure) return;
     const id = o.request.id as string;
     try {
-      // Written before this returns: the order as it is now, no copy needed.
-      if (this.store.writeOrderNow(this.botId, o)) return;
+      // Durable before this returns: the order as it is now, no copy needed.
+      const w = this.store.writeOrderNow(this.botId, o);
+      if (w.kind === 'row') return;
+      if (w.kind === 'logged') {
+        this.enqueue(w.save);
+        return;
+      }
     } catch (e) {
       this.fail(e as Error);
       return;
@@ -152,8 +158,8 @@ export class BotJournal {
    * Queues a write. It starts on a later turn of the event loop (setImmediate), never in the
    * microtasks of the current one: an order decided in this turn goes to the exchange through
    * promise hops only (journal, gateway, ccxt), and a write run in between (the bar's state, a
-   * fill, a commit that may wait for fsync) would hold its request back. The write-ahead row is
-   * not queued (see `writeAhead`).
+   * fill, a commit that may wait for fsync) would hold its request back. The write-ahead record
+   * is not queued, only the row that follows it (see `writeAhead`).
    */
   enqueue(write: () => Promise<void>): void {
     this.chain = this.chain

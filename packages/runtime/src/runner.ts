@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type Account,
   type AnyStrategy,
@@ -48,9 +49,17 @@ export function signalOrderId(botId: string, barTime: number, seqInBar: number):
   return `${orderIdPrefix(botId)}${Math.floor(barTime / 1000).toString(36)}-${seqInBar}`;
 }
 
-/** What every client order id of this bot starts with: `k` + up to 12 chars of the bot id + `-`. */
+/**
+ * What every client order id of this bot starts with: `k`, 12 characters at most for the bot,
+ * `-`. A bot id of up to 12 letters, digits, `_` and `-` is used as it is; any other (longer, or
+ * with characters Binance does not take) becomes its first 6 such characters and 6 of a SHA-256
+ * of the whole id, so that ids that begin alike (`sma-cross-BTCUSDT-paper` and `...-live`, the
+ * CLI's defaults) still get different order ids.
+ */
 export function orderIdPrefix(botId: string): string {
-  return `k${botId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 12)}-`;
+  const clean = botId.replace(/[^A-Za-z0-9_-]/g, '');
+  if (clean === botId && clean.length <= 12) return `k${clean}-`;
+  return `k${clean.slice(0, 6)}${createHash('sha256').update(botId).digest('base64url').slice(0, 6)}-`;
 }
 
 /**
@@ -72,9 +81,9 @@ const KEEL_ID = /^k[A-Za-z0-9_-]{0,12}-[0-9a-z]+-\d+(-x)?$/;
  * Who placed an exchange order, judged by its client order id: `this-bot` (the shape of
  * `signalOrderId` / `exitOrderId` with this bot's prefix), `other-keel-bot` (the same shape with
  * another prefix: a sibling bot on the same account, never touched), or `foreign` (a person, the
- * exchange's UI, another program). Bot ids are cut to 12 characters in the prefix: two bots whose
- * ids agree on those share a prefix and cannot be told apart, so give bots on one account
- * distinct beginnings.
+ * exchange's UI, another program). Two bots of one store never share a prefix (a bot whose prefix
+ * another bot has is refused at start); bots on one account in different stores should not
+ * either: give them distinct ids.
  */
 export function orderOwner(botId: string, clientOrderId: string): 'this-bot' | 'other-keel-bot' | 'foreign' {
   const prefix = orderIdPrefix(botId);

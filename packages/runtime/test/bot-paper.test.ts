@@ -7,7 +7,7 @@ import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { Bot, BotAlreadyRunningError, replaySource } from '../src/index.ts';
+import { Bot, BotAlreadyRunningError, orderIdPrefix, replaySource } from '../src/index.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper bot with a store');
 
@@ -66,6 +66,30 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: persistence, lock, restart', () =>
     await first.start();
     await expect(new Bot(cfg(store, 'paper-b')).start()).rejects.toBeInstanceOf(BotAlreadyRunningError);
     await first.stop();
+    await store.close();
+  });
+
+  it('a bot whose order id prefix another bot of the store has is refused, before any row is written', async () => {
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'twins.db')}` });
+    // Long ids that begin alike (the CLI's defaults for paper and live) get different prefixes.
+    const [paper, live] = ['sma-cross-BTCUSDT-paper', 'sma-cross-BTCUSDT-live'];
+    expect(orderIdPrefix(paper)).not.toBe(orderIdPrefix(live));
+    for (const id of [paper, live]) {
+      const b = new Bot(cfg(store, id));
+      await b.start();
+      await b.stop();
+    }
+    // Two ids whose first 6 characters and 6 hash characters agree (found by a search over
+    // `twin-bot-<n>`): the second is refused.
+    const [a, b] = ['twin-bot-414622', 'twin-bot-537464'];
+    expect(orderIdPrefix(a)).toBe(orderIdPrefix(b));
+    const first = new Bot(cfg(store, a));
+    await first.start();
+    await first.stop();
+    await expect(new Bot(cfg(store, b)).start()).rejects.toThrow(
+      /bot id "twin-bot-537464" cannot be used in this store: bot "twin-bot-414622" already gives its orders client ids starting with "ktwin-bH2ZV3x-"/,
+    );
+    expect((await store.bots.list()).map((x) => x.id).sort()).toEqual([a, live, paper].sort());
     await store.close();
   });
 

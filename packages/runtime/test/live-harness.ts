@@ -219,12 +219,13 @@ export class BotProcess {
     botId: string,
     key: { apiKey: string; secret: string },
     strategy = 'churn',
+    env: Record<string, string> = {},
   ) {
     this.proc = spawn(
       process.execPath,
       ['--import', 'tsx', path.join(here, 'fixtures/live-bot.ts'), simUrl, storeUrl, botId, strategy],
       {
-        env: { ...process.env, KEEL_API_KEY: key.apiKey, KEEL_API_SECRET: key.secret },
+        env: { ...process.env, KEEL_API_KEY: key.apiKey, KEEL_API_SECRET: key.secret, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

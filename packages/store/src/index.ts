@@ -1,3 +1,4 @@
+export { intentLogFile, readIntentLog } from './intents.ts';
 export * from './keys.ts';
 export type * from './schema.ts';
 export { MIGRATIONS } from './schema.ts';

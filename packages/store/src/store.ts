@@ -18,6 +18,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { WalCheckpointer } from './checkpointer.ts';
+import { clearIntentLog, IntentLog, intentLogFile, readIntentLog } from './intents.ts';
 import { type KeyStore, keyStore } from './keys.ts';
 import { type KeelDb, MIGRATIONS, type OrdersTable } from './schema.ts';
 
@@ -199,12 +200,20 @@ export interface Store extends StoreRepos {
    */
   applyFill(botId: string, fill: Fill, change: ApplyFillChange): Promise<boolean>;
   /**
-   * Writes (upserts) an order row before this call returns, without a trip through the event
-   * loop: the live path's write-ahead record, which must be durable before the request leaves.
-   * SQLite only (its driver is synchronous); returns false, having written nothing, where that is
-   * not possible (PostgreSQL, or a transaction is open on the connection): use `orders.upsert`.
+   * The live path's write-ahead record of a new order, durable when this call returns, without a
+   * trip through the event loop. SQLite file: appended to the bot's intent log (`intents.ts`);
+   * the row itself is written by `save()`, which the caller runs in order with the order's later
+   * writes (a bot's journal queues it). SQLite in memory: the row is written at once. PostgreSQL,
+   * or a transaction open on the connection: declined, nothing written (use `orders.upsert` and
+   * wait for it). Throws when the order id belongs to another bot (a row written at once).
    */
-  writeOrderNow(botId: string, order: OrderState): boolean;
+  writeOrderNow(botId: string, order: OrderState): WriteAhead;
+  /**
+   * Writes the rows of a bot's intent log that never reached the database (a crash between the
+   * append and the row), then empties the log. For the bot's lock holder, at start, before it
+   * reads its orders. SQLite files only; elsewhere there is no log and nothing to do.
+   */
+  replayIntents(botId: string): Promise<IntentReplay>;
   /** Encrypted exchange API keys (docs/keys.md). */
   readonly keys: KeyStore;
   /** The underlying Kysely instance, for queries the repositories do not cover. */
@@ -216,6 +225,33 @@ const systemClock: Clock = { now: () => Date.now() };
 
 export const DEFAULT_STORE_URL = 'sqlite:.keel/keel.db';
 
+/** What `writeOrderNow` did with a new order. */
+export type WriteAhead =
+  /** The row is written. */
+  | { readonly kind: 'row' }
+  /** Durable in the bot's intent log; `save()` writes the row: run it in order with later writes. */
+  | { readonly kind: 'logged'; save(): Promise<void> }
+  /** Nothing written: use `orders.upsert`, and wait for it before the request leaves. */
+  | { readonly kind: 'declined' };
+
+export interface IntentReplay {
+  /** Orders written to the database from the log (their rows had not arrived). */
+  readonly recovered: readonly string[];
+  /** Lines that were not complete records (a write torn by a power loss), skipped. */
+  readonly torn: number;
+  /** Logged orders whose id the database holds for another bot: not written (a bug; reported). */
+  readonly clashes: readonly string[];
+}
+
+const DECLINED: WriteAhead = { kind: 'declined' };
+const ROW: WriteAhead = { kind: 'row' };
+
+/** One line of an intent log. */
+interface IntentRecord {
+  readonly v: 1;
+  readonly row: OrderRow;
+}
+
 /** Opens (and migrates) the store. */
 export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const url = opts.url ?? DEFAULT_STORE_URL;
@@ -223,9 +259,12 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   let db: Kysely<KeelDb>;
   let dialect: StoreDialect;
   let sqlite: Database.Database | undefined;
+  let sqliteFile: string | undefined;
+  const syncFull = (opts.synchronous ?? 'FULL') === 'FULL';
   if (url.startsWith('sqlite:')) {
     dialect = 'sqlite';
     const file = url.slice('sqlite:'.length);
+    sqliteFile = file;
     if (file === '') throw new Error(`Invalid store url "${url}": expected sqlite:<path> or sqlite::memory:`);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     sqlite = new Database(file);
@@ -279,6 +318,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const root = repos(db, clock);
   let upsertNow: CompiledUpsert | undefined;
   let checkpointer: WalCheckpointer | undefined;
+  const intentLogs = new Map<string, IntentLog>();
   return {
     ...root,
     dialect,
@@ -296,19 +336,72 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
         return true;
       }),
     writeOrderNow: (botId, order) => {
-      if (sqlite === undefined || sqlite.inTransaction) return false;
-      // The same upsert as orders.upsert, compiled once: on the live latency path the query
-      // builder and compiler cost more than SQLite's write.
+      if (sqlite === undefined || sqlite.inTransaction) return DECLINED;
+      // The same upsert as orders.upsert, compiled once: the query builder and compiler cost more
+      // than SQLite's write.
       const row = orderRow(botId, order);
       if (upsertNow === undefined) {
         upsertNow = compiledUpsert(db, sqlite, row);
-        // The write-ahead rows are on the latency path: checkpoints move to a worker thread.
+        // The rows follow the live path closely: checkpoints move to a worker thread.
         if (!sqlite.memory) checkpointer = new WalCheckpointer(sqlite, sqlite.name);
       }
-      if (upsertNow.run(row) !== 1) throw orderClash(order, botId);
-      return true;
+      const upsert = upsertNow;
+      if (sqlite.memory || sqliteFile === undefined) {
+        if (upsert.run(row) !== 1) throw orderClash(order, botId);
+        return ROW;
+      }
+      let log = intentLogs.get(botId);
+      if (log === undefined) {
+        log = new IntentLog(intentLogFile(sqliteFile, botId), syncFull);
+        intentLogs.set(botId, log);
+      }
+      const record: IntentRecord = { v: 1, row };
+      log.append(record);
+      const logged = log;
+      return {
+        kind: 'logged',
+        save: async () => {
+          if (upsert.run(row) !== 1) throw orderClash(order, botId);
+          logged.saved();
+        },
+      };
+    },
+    replayIntents: async (botId) => {
+      if (sqlite === undefined || sqlite.memory || sqliteFile === undefined)
+        return { recovered: [], torn: 0, clashes: [] };
+      // A restart in this process (the earlier instance abandoned): its log is read like any.
+      intentLogs.get(botId)?.close();
+      intentLogs.delete(botId);
+      const file = intentLogFile(sqliteFile, botId);
+      const { records, torn } = readIntentLog<IntentRecord>(file);
+      const recovered: string[] = [];
+      const clashes: string[] = [];
+      let bad = torn;
+      await db.transaction().execute(async (trx) => {
+        for (const r of records) {
+          if (r?.v !== 1 || r.row?.bot_id !== botId || typeof r.row.client_order_id !== 'string') {
+            bad++;
+            continue;
+          }
+          const id = r.row.client_order_id;
+          const had = await trx
+            .selectFrom('orders')
+            .select('bot_id')
+            .where('client_order_id', '=', id)
+            .executeTakeFirst();
+          if (had === undefined) {
+            await trx.insertInto('orders').values(r.row).execute();
+            recovered.push(id);
+          } else if (had.bot_id !== botId) clashes.push(id);
+        }
+      });
+      // Every line has its row now (a crash before this point replays them again: no-ops).
+      clearIntentLog(file, syncFull);
+      return { recovered, torn: bad, clashes };
     },
     close: async () => {
+      for (const log of intentLogs.values()) log.close();
+      intentLogs.clear();
       await checkpointer?.stop();
       await db.destroy();
     },

@@ -152,23 +152,29 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       await expect(store.orders.upsert('b2', a)).rejects.toThrow(/another bot/);
     });
 
-    it('writeOrderNow: SQLite writes the row before returning (not inside an open transaction); PostgreSQL declines', async () => {
+    it('writeOrderNow: durable before it returns (SQLite file: the intent log, the row by save()); PostgreSQL declines', async () => {
       const o = newOrderState(limit('c-now', { price: 0.1 + 0.2 }), clock.t + 5, 42.5);
-      const wrote = store.writeOrderNow('b1', o);
-      expect(wrote).toBe(store.dialect === 'sqlite');
-      if (!wrote) {
+      const w = store.writeOrderNow('b1', o);
+      if (store.dialect !== 'sqlite') {
+        expect(w.kind).toBe('declined');
         expect(await store.orders.get('c-now')).toBeUndefined();
         return;
       }
+      if (w.kind !== 'logged') throw new Error(`expected the intent log on a SQLite file, got ${w.kind}`);
+      expect(await store.orders.get('c-now')).toBeUndefined(); // only in the log so far
+      await w.save();
       expect(await store.orders.get('c-now')).toEqual(o); // same row as orders.upsert writes
-      expect(() => store.writeOrderNow('b2', o)).toThrow(/another bot/);
-      // Inside an open transaction the write would join it (and vanish with a rollback): declined.
-      let inside: boolean | undefined;
+      // The id belongs to b1: b2's record is logged, and its row refused.
+      const other = store.writeOrderNow('b2', o);
+      if (other.kind !== 'logged') throw new Error('expected logged');
+      await expect(other.save()).rejects.toThrow(/another bot/);
+      // Inside an open transaction the row would join it (and vanish with a rollback): declined.
+      let inside: string | undefined;
       await store.transaction(async (tx) => {
         await tx.events.append('b1', 'probe', {});
-        inside = store.writeOrderNow('b1', newOrderState(limit('c-now-2'), clock.t, 1));
+        inside = store.writeOrderNow('b1', newOrderState(limit('c-now-2'), clock.t, 1)).kind;
       });
-      expect(inside).toBe(false);
+      expect(inside).toBe('declined');
       expect(await store.orders.get('c-now-2')).toBeUndefined();
     });
 

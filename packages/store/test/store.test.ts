@@ -51,7 +51,9 @@ describe('openStore', () => {
         i,
         100,
       );
-      expect(s.writeOrderNow('b', o)).toBe(true);
+      const w = s.writeOrderNow('b', o);
+      if (w.kind !== 'logged') throw new Error(`expected logged, got ${w.kind}`);
+      await w.save();
     }
     expect(await autocheckpoint()).toBe(0);
     expect(statSync(file).size).toBe(before); // every row is still only in the log

@@ -171,6 +171,14 @@ describe('simulated venue', () => {
     expect(r.orders[0]!.status).toBe('cancelled');
     const d = run(bars([up, up]), scripted(at(0, { type: 'limit', side: 'buy', amount: -1, price: 100 })));
     expect(d.orders[0]!.status).toBe('denied');
+    // Post-only rests on the book; IOC/FOK never rest: a contradiction, denied here as the live
+    // gateway refuses it (Binance's LIMIT_MAKER takes no timeInForce).
+    const p = run(
+      bars([up, up]),
+      scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 90, postOnly: true, timeInForce: 'IOC' })),
+    );
+    expect(p.orders[0]!.status).toBe('denied');
+    expect(p.orders[0]!.reason).toMatch(/post-only order rests on the book: timeInForce IOC/);
   });
 
   it('exchange filters: amounts round down to the step, below min notional is denied', () => {

@@ -371,8 +371,11 @@ export class ExchangeGateway {
     }
     if (price !== undefined) checkPrice = price;
     if (ccxtType === 'limit') {
-      params['timeInForce'] = req.timeInForce;
+      // A post-only order rests on the book or is refused (IOC/FOK with it are denied by
+      // validateOrderRequest): the exchange's own maker-only type (Binance LIMIT_MAKER), which
+      // takes no timeInForce (Binance answers -1106 to one).
       if (req.postOnly) params['postOnly'] = true;
+      else params['timeInForce'] = req.timeInForce;
     }
     const violation = checkFilters(inst, amount, checkPrice);
     if (violation) return { ok: false, rule: violation.rule, reason: violation.message };

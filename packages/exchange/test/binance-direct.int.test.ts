@@ -138,6 +138,23 @@ describe('ExchangeGateway: Binance spot orders without ccxt createOrder (real cc
     expect(ccxtSigned).toBe(0);
   });
 
+  it('a post-only limit leaves as LIMIT_MAKER with no timeInForce (Binance refuses one: -1106)', async () => {
+    const gw = h.gateway(FAST);
+    const o = req({ type: 'limit', price: 80, amount: 0.5, postOnly: true } as Partial<OrderRequest>);
+    const placed = await gw.createOrder(o);
+    expect(placed).toMatchObject({ kind: 'placed', order: { clientOrderId: o.id, status: 'accepted', price: 80 } });
+    const onSim = h.sim.getOrders(KEY.apiKey).find((x) => x.clientOrderId === o.id);
+    expect(onSim).toMatchObject({ type: 'LIMIT_MAKER', price: 80, origQty: 0.5, status: 'NEW' });
+    // Post-only and immediate-or-cancel contradict each other: refused before anything is sent.
+    const ioc = req({ type: 'limit', price: 80, postOnly: true, timeInForce: 'IOC' } as Partial<OrderRequest>);
+    expect(await gw.createOrder(ioc)).toMatchObject({
+      kind: 'rejected',
+      rule: 'invalid-request',
+      reason: expect.stringContaining('post-only order rests on the book'),
+      sends: 0,
+    });
+  });
+
   it('a key ccxt must sign with (no secret for Keel to use) goes through ccxt, and its error', async () => {
     const gw = h.gateway(FAST);
     await gw.loadMarkets();

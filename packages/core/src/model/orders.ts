@@ -234,6 +234,8 @@ export interface Fill {
 export function validateOrderRequest(r: OrderRequest): string | null {
   if (!(r.amount > 0) || !Number.isFinite(r.amount)) return `amount must be a finite number > 0, got ${r.amount}`;
   if (r.timeInForce === 'GTD' && r.expireAt === undefined) return 'timeInForce GTD needs expireAt';
+  if (r.postOnly && (r.timeInForce === 'IOC' || r.timeInForce === 'FOK'))
+    return `a post-only order rests on the book: timeInForce ${r.timeInForce} contradicts it (use GTC or GTD)`;
   switch (r.type) {
     case 'market':
       if (r.postOnly) return 'a market order cannot be post-only';

@@ -431,7 +431,7 @@ export class LiveVenue implements Venue {
           return;
         }
         this.opts.log('warn', `OCO ${ids.join(' + ')}: ${(e as Error).message}; resolving by client id`, { ids });
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+        await backoff(attempt);
       }
     }
   }
@@ -496,12 +496,12 @@ export class LiveVenue implements Venue {
             `order ${xid}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`,
             { id },
           );
-          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+          await backoff(attempt);
           // Only a definite "not found" allows a resend; a failed lookup is retried as a lookup.
           let found: ExchangeOrder | null | undefined;
           for (let look = 0; look <= (this.opts.maxResolveAttempts ?? 5) && found === undefined; look++) {
             found = await this.ex.fetchOrder(xid, req.symbol).catch(() => undefined);
-            if (found === undefined) await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** look)));
+            if (found === undefined) await backoff(look);
           }
           if (found === undefined) throw e;
           if (found !== null) {
@@ -651,4 +651,14 @@ export class LiveVenue implements Venue {
       this.held.delete(t);
     }
   }
+}
+
+/**
+ * The wait before asking the exchange again about an order whose request failed or timed out:
+ * 200 ms doubling to 5 s. Wall time on purpose, not the venue's `timer`: that is the market's
+ * clock (GTD expiries; a replay's clock in paper runs and tests), while this waits for the
+ * exchange's servers and network to recover, which happens in real time.
+ */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
 }

@@ -48,7 +48,16 @@ export class IntentLog {
   append(record: unknown): void {
     if (this.closed) throw new Error(`the write-ahead log ${this.file} is closed (its bot was restarted)`);
     const line = `${JSON.stringify(record)}\n`;
-    this.bytes += writeSync(this.fd, line);
+    const bytes = Buffer.byteLength(line);
+    const wrote = writeSync(this.fd, line);
+    this.bytes += wrote;
+    // A short write (a full disk) leaves a line cut short; the next would be glued to it.
+    if (wrote !== bytes) {
+      this.close();
+      throw new Error(
+        `the write-ahead log ${this.file} took ${wrote} of ${bytes} bytes (is the disk full?): the order is not sent`,
+      );
+    }
     if (this.sync) fdatasyncSync(this.fd);
     this.unsaved++;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeMetrics, type Trade } from '../src/index.ts';
+import { computeMetrics, defineInstrument, type Trade, TradeTracker } from '../src/index.ts';
 
 const trade = (pnlNet: number): Trade => ({
   symbol: 'BTC/USDT',
@@ -60,5 +60,27 @@ describe('metrics (hand-computed oracle)', () => {
     const years = 5 / 365;
     expect(m.cagr).toBeCloseTo(1.21 ** (1 / years) - 1, 6);
     expect(m.calmar).toBeCloseTo(m.cagr / m.maxDrawdown, 9);
+  });
+});
+
+describe('TradeTracker: fills as the account books them', () => {
+  const btc = defineInstrument({ symbol: 'BTC/USDT', stepSize: 0.001 });
+  it('a spot buy whose fee is paid in BTC holds less than it bought; an exit leaving less than a step closes the trade', () => {
+    const t = new TradeTracker();
+    // Bought 0.01, 0.00001 BTC paid as the fee: 0.00999 held; the exit, rounded down to the
+    // 0.001 step, sells 0.009 and leaves 0.00099, which cannot be sold.
+    t.onInstrumentFill(btc, 'buy', 40_000, 0.01, 0.00001, 'BTC', 1, 'a');
+    expect(t.openTrades()[0]?.size).toBeCloseTo(0.00999, 12);
+    t.onInstrumentFill(btc, 'sell', 41_000, 0.009, 0.369, 'USDT', 2, 'b');
+    expect(t.openTrades()).toEqual([]);
+    expect(t.closed).toHaveLength(1);
+    expect(t.closed[0]).toMatchObject({ size: 0.00999, entryPrice: 40_000, exitPrice: 41_000, exitOrderId: 'b' });
+    expect(t.closed[0]!.fees).toBeCloseTo(0.00001 * 40_000 + 0.369, 12);
+    // One step left is still a position: the trade stays open until it is sold.
+    const u = new TradeTracker();
+    u.onInstrumentFill(btc, 'buy', 40_000, 0.01, 0, 'USDT', 1, 'c');
+    u.onInstrumentFill(btc, 'sell', 41_000, 0.009, 0, 'USDT', 2, 'd');
+    expect(u.openTrades()[0]?.size).toBeCloseTo(0.001, 12);
+    expect(u.closed).toHaveLength(0);
   });
 });

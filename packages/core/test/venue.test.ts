@@ -207,7 +207,8 @@ describe('simulated venue', () => {
   it('fees in the base asset reduce the amount received', () => {
     const r = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { feeAsset: 'base' });
     expect(r.fills[0]!.feeAsset).toBe('BTC');
-    expect(r.openTrades[0]!.size).toBe(1);
+    // The trade holds what the account holds: 1 bought, 0.001 of it paid as the fee.
+    expect(r.openTrades[0]!.size).toBe(0.999);
     expect(r.finalCash).toBe(10_000 - 100);
   });
 });
@@ -223,6 +224,13 @@ describe('brackets reach the venue only when the entry fills', () => {
     const exits = r.orders.filter((o) => o.request.tag !== 'entry');
     expect(exits.map((o) => o.request.amount)).toEqual([0.999, 0.999]);
     expect(r.fills.map((f) => `${f.side} ${f.amount}@${f.price}`)).toEqual(['buy 1@100', 'sell 0.999@105']);
+    // Selling the 0.999 held closes the round trip (before, the 0.001 paid as a fee kept it open
+    // for ever). Net PnL by hand: 0.999 x (105 - 100) gross, less the fees valued in USDT at
+    // their fills: 0.001 BTC x 100 on the entry, 0.000999 BTC x 105 on the exit.
+    expect(r.openTrades).toEqual([]);
+    expect(r.trades).toHaveLength(1);
+    expect(r.trades[0]).toMatchObject({ size: 0.999, entryPrice: 100, exitPrice: 105 });
+    expect(r.trades[0]!.pnlNet).toBeCloseTo(0.999 * 5 - 0.001 * 100 - 0.000999 * 105, 12);
   });
 
   it('an entry that never fills cancels its exits without them ever being working orders', () => {

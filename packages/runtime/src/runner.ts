@@ -127,7 +127,8 @@ export class BotRunner {
       },
       onFill: (symbol, side, price, amount, fee, feeAsset, time, orderId) => {
         const inst = opts.instruments.find((i) => i.symbol === symbol);
-        this.trades.add(symbol, side, price, amount, inst && feeAsset === inst.base ? fee * price : fee, time, orderId);
+        if (inst) this.trades.onInstrumentFill(inst, side, price, amount, fee, feeAsset, time, orderId);
+        else this.trades.add(symbol, side, price, amount, fee, time, orderId);
       },
       onEvent: (e) => {
         if (e.type === 'strategy.error' && log) log('error', `strategy error in ${e.hook}: ${e.message}`);

@@ -117,7 +117,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
     onFill: (symbol, side, price, amount, fee, feeAsset, time, orderId) =>
-      tracker.add(symbol, side, price, amount, feeAsset === primaryInst.base ? fee * price : fee, time, orderId),
+      tracker.onInstrumentFill(uniq.get(symbol) ?? primaryInst, side, price, amount, fee, feeAsset, time, orderId),
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();

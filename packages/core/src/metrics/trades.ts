@@ -1,3 +1,4 @@
+import type { Instrument } from '../model/instrument.ts';
 import type { Fill } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import { F64Column } from '../util/columns.ts';
@@ -142,6 +143,28 @@ export class TradeTracker {
     this.add(f.symbol, f.side, f.price, f.amount, feeInQuote, f.time, f.orderId);
   }
 
+  /**
+   * A fill as the account books it. A fee paid in the base asset of a spot buy (Binance charges
+   * the asset received) leaves `amount - fee` coins: the trade holds that many, so the exit that
+   * sells them closes it; the fee counts once, valued in the quote. A rest below the
+   * instrument's step after an exit cannot be sold: the trade is closed.
+   */
+  onInstrumentFill(
+    inst: Instrument,
+    side: 'buy' | 'sell',
+    price: number,
+    amount: number,
+    fee: number,
+    feeAsset: string,
+    time: number,
+    orderId: string,
+  ): void {
+    const inBase = feeAsset === inst.base;
+    const held = inBase && side === 'buy' && inst.kind !== 'perpetual' ? amount - fee : amount;
+    this.add(inst.symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst.stepSize);
+  }
+
+  /** `dust`: a rest of an exit below it (an unsellable remainder) closes the trade. */
   add(
     symbol: string,
     side: 'buy' | 'sell',
@@ -150,6 +173,7 @@ export class TradeTracker {
     feeInQuote: number,
     time: number,
     orderId: string,
+    dust = 0,
   ): void {
     const signed = side === 'buy' ? amount : -amount;
     let b = this.open.get(symbol);
@@ -171,7 +195,7 @@ export class TradeTracker {
       b.exitOrderId = orderId;
       rest = rest + b.dir * closeAbs;
       fee -= closeFee;
-      if (b.size <= b.maxSize * 1e-12) {
+      if (b.size <= b.maxSize * 1e-12 || b.size < dust * (1 - 1e-9)) {
         const c = this.cols;
         c.entryTime.push(b.entryTime);
         c.exitTime.push(time);

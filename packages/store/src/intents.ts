@@ -73,10 +73,15 @@ export class IntentLog {
     this.bytes = 0;
   }
 
+  /** Closes the file, emptied first when every line in it has its row. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    try {
+      if (this.unsaved === 0 && this.bytes > 0) ftruncateSync(this.fd, 0);
+    } finally {
+      closeSync(this.fd);
+    }
   }
 }
 

@@ -109,7 +109,16 @@ describe('intent log: the write-ahead record of a SQLite file store', () => {
     logged(s.writeOrderNow('b', order(1_000)));
     expect(readIntentLog(log).records).toHaveLength(1);
     expect(readFileSync(log, 'utf8').startsWith('{"v":1,')).toBe(true);
+    await s.close(); // that line has no row: it stays
+    expect(readIntentLog(log).records).toHaveLength(1);
+  });
+
+  it('a store closed with every line saved leaves an empty log', async () => {
+    const { s, log } = await freshStore('close-empty');
+    await logged(s.writeOrderNow('b', order(1))).save();
+    expect(statSync(log).size).toBeGreaterThan(0);
     await s.close();
+    expect(statSync(log).size).toBe(0);
   });
 
   it('a restart in the same process (same store) replays what the abandoned instance logged', async () => {

@@ -389,6 +389,11 @@ export class Bot {
       if (engine) {
         if ((this.cfg.onShutdown ?? 'cancel') === 'cancel')
           for (const o of engine.openOrders()) engine.cancel(o.request.id);
+        else if (!this.cfg.flatten) {
+          // Kept: what Keel holds (trailing stops) would protect nothing while the bot is down.
+          await this.venue?.idle();
+          await this.venue?.parkHeld();
+        }
         if (this.cfg.flatten) {
           for (const p of this.account.positions) {
             if (p.size !== 0)

@@ -29,7 +29,8 @@ Options:
   --exchange-url <url>     point the exchange client at another base URL (e.g. keel exchange-sim)
   --cash <n>               paper: starting cash in the quote currency (default 10000)
   --fee <rate>             paper: fee per side (default 0.001)
-  --on-shutdown <c|k>      cancel (default) or keep open orders when stopping
+  --on-shutdown <c|k>      cancel (default) or keep open orders when stopping; keep also parks
+                           each trailing stop Keel holds as a stop order on the exchange
   --flatten                close every position when stopping
   --unknown-orders <p>     live: open orders on the exchange that this bot has no record of:
                            flag (default: warn and leave them), adopt (track them as this

@@ -73,9 +73,21 @@ export function exitOrderId(emulatedId: string): string {
   return id;
 }
 
-/** The rest of a Keel order id after its prefix: signal bar (base 36 s), sequence, optional exit mark. */
-const SIGNAL_TAIL = /^[0-9a-z]+-\d+(-x)?$/;
-const KEEL_ID = /^k[A-Za-z0-9_-]{0,12}-[0-9a-z]+-\d+(-x)?$/;
+/**
+ * The client order id of the stop-market order that stands in for a trailing stop Keel holds
+ * while its bot is stopped (`--on-shutdown keep`): derived from the trailing stop's id, so the
+ * next start finds it by lookup.
+ */
+export function parkOrderId(emulatedId: string): string {
+  const id = `${emulatedId}-p`;
+  if (id.length > 36)
+    throw new Error(`Invariant violated: parked order id ${id} is longer than Binance's 36 characters`);
+  return id;
+}
+
+/** The rest of a Keel order id after its prefix: signal bar (base 36 s), sequence, optional exit or park mark. */
+const SIGNAL_TAIL = /^[0-9a-z]+-\d+(-[xp])?$/;
+const KEEL_ID = /^k[A-Za-z0-9_-]{0,12}-[0-9a-z]+-\d+(-[xp])?$/;
 
 /**
  * Who placed an exchange order, judged by its client order id: `this-bot` (the shape of

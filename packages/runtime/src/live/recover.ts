@@ -9,7 +9,7 @@ import {
   VenueOrderId,
 } from '@keel/core';
 import type { Store } from '@keel/store';
-import { exitOrderId, orderOwner } from '../runner.ts';
+import { exitOrderId, orderOwner, parkOrderId } from '../runner.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 import { isEmulated } from './venue.ts';
 
@@ -23,6 +23,7 @@ export interface RecoveryAction {
     | 'order-never-reached-exchange'
     | 'order-still-open'
     | 'order-held-by-keel'
+    | 'parked-stop-cancelled'
     | 'order-expired-while-down'
     | 'unknown-order-adopted'
     | 'unknown-order-cancelled'
@@ -147,8 +148,31 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     return cur;
   };
 
+  /**
+   * A held trailing stop that was parked on the exchange at the last stop (`parkHeld`): the parked
+   * stop-market is cancelled if it still rests, and its fills, if it triggered while the bot was
+   * down, are the trailing stop's. Returns the order as it stands after that.
+   */
+  const unpark = async (order: OrderState): Promise<OrderState> => {
+    const id = order.request.id;
+    const symbol = order.request.symbol;
+    const pid = parkOrderId(id);
+    let parked = await exchange.fetchOrder(pid, symbol);
+    if (!parked) return order;
+    if (parked.status === 'open') parked = (await exchange.cancelOrder(pid, symbol)) ?? parked;
+    tradesBySymbol.delete(symbol); // fills up to the cancel
+    const cur = parked.filled > 0 ? await applyTrades(order, parked, pid, await tradesOf(symbol)) : order;
+    if (!isTerminal(cur.status))
+      actions.push({
+        kind: 'parked-stop-cancelled',
+        detail: `${pid} (${parked.filled} of ${parked.amount} filled): ${id} trails again`,
+      });
+    return cur;
+  };
+
   const stored = await store.orders.open(botId);
-  for (const order of stored) {
+  for (const stillStored of stored) {
+    let order = stillStored;
     const id = order.request.id;
     const symbol = order.request.symbol;
     // An emulated order (trailing stop) is never on the exchange itself; its exit order is, once
@@ -157,6 +181,15 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const exchangeId = emulated ? exitOrderId(id) : id;
     const eo = await exchange.fetchOrder(exchangeId, symbol);
     if (!eo && emulated) {
+      order = await unpark(order);
+      if (isTerminal(order.status)) {
+        await store.orders.upsert(botId, order);
+        actions.push({
+          kind: 'order-closed-while-down',
+          detail: `${id}: ${order.status} by its parked stop ${parkOrderId(id)}`,
+        });
+        continue;
+      }
       if (gtdDue(order, now)) {
         await finish(order, 'expire', 'GTD expiry passed while the bot was down', `${id}: expired`);
         continue;
@@ -241,7 +274,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const storedIds = new Set<string>();
   for (const x of await store.orders.list(botId)) {
     storedIds.add(x.request.id);
-    if (isEmulated(x.request)) storedIds.add(exitOrderId(x.request.id));
+    if (isEmulated(x.request)) {
+      storedIds.add(exitOrderId(x.request.id));
+      storedIds.add(parkOrderId(x.request.id));
+    }
   }
   for (const eo of await exchange.fetchOpenOrders(o.symbols)) {
     if (storedIds.has(eo.clientOrderId)) continue;

@@ -11,13 +11,14 @@ import {
   type ReportSink,
   remaining,
   roundAmount,
+  type StopMarketOrder,
   ClientOrderId as toClientOrderId,
   trailingStopHit,
   type Venue,
   type VenueReport,
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
-import { exitOrderId } from '../runner.ts';
+import { exitOrderId, parkOrderId } from '../runner.ts';
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface LiveVenueOptions {
@@ -340,6 +341,58 @@ export class LiveVenue implements Venue {
       },
     );
     this.startSend(t, exit);
+  }
+
+  /**
+   * Stopping with `--on-shutdown keep`: nothing trails a held trailing stop while the bot is down,
+   * so each one is parked on the exchange as a stop-market order at its current stop level, under
+   * `parkOrderId(id)` (`<id>-p`), for what its exit would sell (clipped and rounded as in
+   * `trigger`). Recovery at the next start cancels it and trails again from the stored level, or,
+   * if it triggered meanwhile, takes its fills as the trailing stop's. Returns the parked ids; one
+   * that cannot be placed is logged (the position is then unprotected until the next start).
+   */
+  async parkHeld(): Promise<string[]> {
+    const parked: string[] = [];
+    for (const t of [...this.held]) {
+      const r = t.order.request;
+      const level = t.order.stopLevel;
+      if (isTerminal(t.order.status) || !Number.isFinite(level)) continue;
+      let amount = remaining(t.order);
+      if (r.reduceOnly) {
+        const pos = this.opts.positionOf?.(r.symbol) ?? Number.POSITIVE_INFINITY;
+        amount = Math.min(amount, r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0));
+      }
+      const inst = this.instruments.get(r.symbol);
+      if (inst) amount = roundAmount(inst, amount);
+      if (!(amount > 0)) continue;
+      const pid = parkOrderId(r.id);
+      const stop: StopMarketOrder = {
+        type: 'stop-market',
+        id: toClientOrderId(pid),
+        symbol: r.symbol,
+        side: r.side,
+        amount,
+        stopPrice: level,
+        timeInForce: 'GTC',
+        ...(r.tag !== undefined ? { tag: r.tag } : {}),
+      };
+      try {
+        await this.ex.placeOrder(stop);
+        parked.push(pid);
+        this.opts.log(
+          'info',
+          `trailing stop ${r.id} parked on the exchange while the bot is stopped: stop-market ${r.side} ${amount} at ${level} as ${pid}; the next start cancels it and trails again`,
+          { id: r.id },
+        );
+      } catch (e) {
+        this.opts.log(
+          'warn',
+          `trailing stop ${r.id} could not be parked on the exchange (${(e as Error).message}): nothing protects the position until the bot runs again`,
+          { id: r.id },
+        );
+      }
+    }
+    return parked;
   }
 
   /** GTD orders resting on the exchange: Keel cancels them at expireAt (held ones expire on bars). */

@@ -68,6 +68,12 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
     const s = keel('paper', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--store-sync', 'off');
     expect(s.code).toBe(2);
     expect(s.err).toMatch(/--store-sync must be full or normal/);
+    const c = keel('paper', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--clock', 'sundial');
+    expect(c.code).toBe(2);
+    expect(c.err).toMatch(/--clock must be local or exchange/);
+    const pc = keel('paper', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--clock', 'exchange');
+    expect(pc.code).toBe(2);
+    expect(pc.err).toMatch(/--clock exchange is for live mode/);
   });
 
   it('a bad row is quarantined and reported, not silently used', () => {

@@ -5,6 +5,7 @@ import { readBarsFile } from '@keel/data';
 import { KeyStoreError, openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger } from './bot.ts';
+import type { ExchangeClock } from './live/exchange-clock.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { replaySource } from './sources.ts';
 
@@ -29,6 +30,8 @@ Options:
   --exchange-url <url>     point the exchange client at another base URL (e.g. keel exchange-sim)
   --cash <n>               paper: starting cash in the quote currency (default 10000)
   --fee <rate>             paper: fee per side (default 0.001)
+  --clock <local|exchange> live: what GTD orders expire by: this machine's clock (default) or
+                           the exchange's (needed when replaying through keel exchange-sim --speed)
   --on-shutdown <c|k>      cancel (default) or keep open orders when stopping; keep also parks
                            each trailing stop Keel holds as a stop order on the exchange
   --flatten                close every position when stopping
@@ -71,6 +74,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'bot-id': { type: 'string' },
       store: { type: 'string' },
       'store-sync': { type: 'string' },
+      clock: { type: 'string' },
       replay: { type: 'string' },
       'replay-delay-ms': { type: 'string' },
       exchange: { type: 'string' },
@@ -111,6 +115,10 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const unknownOrders = values['unknown-orders'] ?? 'flag';
   if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel')
     return fail('--unknown-orders must be flag, adopt or cancel');
+  const clockKind = values.clock ?? 'local';
+  if (clockKind !== 'local' && clockKind !== 'exchange') return fail('--clock must be local or exchange');
+  if (clockKind === 'exchange' && mode !== 'live')
+    return fail('--clock exchange is for live mode (paper orders expire on the bars, as in a backtest)');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
   const strategy = getStrategy(values.strategy);
@@ -124,6 +132,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     );
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db', synchronous: storeSync });
   let exchange: Awaited<ReturnType<typeof import('./live/ccxt.ts').connectExchange>> | undefined;
+  let clock: ExchangeClock | undefined;
   try {
     let creds: LiveCredentials | undefined;
     let exchangeId = values.exchange ?? 'binance';
@@ -146,6 +155,11 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       });
       instrument = await exchange.instrument(symbol);
     }
+    if (clockKind === 'exchange' && exchange) {
+      clock = exchange.clock();
+      await clock.ready;
+      log('info', `GTD orders expire by the exchange's clock (now ${new Date(clock.now()).toISOString()})`);
+    }
     if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
     const bot = new Bot({
       botId,
@@ -162,6 +176,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       unknownOrders,
       onShutdown,
       flatten: values.flatten === true,
+      ...(clock ? { timer: clock } : {}),
     });
     await bot.start();
     log(
@@ -192,6 +207,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     process.off('SIGTERM', onSignal);
     return 0;
   } finally {
+    clock?.stop();
     await exchange?.close();
     await store.close();
   }

@@ -2,6 +2,7 @@ export * from './bot.ts';
 export * from './clock.ts';
 export * from './journal.ts';
 export * from './live/ccxt.ts';
+export * from './live/exchange-clock.ts';
 export * from './live/port.ts';
 export * from './live/recover.ts';
 export * from './live/venue.ts';

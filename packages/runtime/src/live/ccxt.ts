@@ -13,6 +13,7 @@ import {
 } from '@keel/exchange';
 import type { Logger } from '../bot.ts';
 import { type BarEvent, type BarSource, copyBar } from '../sources.ts';
+import { type ExchangeClock, type ExchangeClockOptions, exchangeClock } from './exchange-clock.ts';
 import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
 
 export interface ConnectOptions {
@@ -54,6 +55,8 @@ export interface ExchangeConnection {
   instrument(symbol: string): Promise<Instrument>;
   /** History (flagged warm-up) then live closed bars, each once; resumes after `after`. */
   candles(feed: FeedKey, after?: number): BarSource;
+  /** The exchange's clock (its server time, read through the gateway): `keel live --clock exchange`. */
+  clock(opts?: ExchangeClockOptions): ExchangeClock;
   close(): Promise<void>;
 }
 
@@ -290,6 +293,12 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     live,
     async instrument(symbol) {
       return gw.instrument(symbol);
+    },
+    clock(opts) {
+      return exchangeClock(
+        () => gw.call('market-data', 'fetchTime', async () => Number(await gw.client.fetchTime())),
+        opts,
+      );
     },
     candles(feed, after) {
       let closed = false;

@@ -59,6 +59,13 @@ export interface GatewayOptions {
   readonly onEvent?: (e: GatewayEvent) => void;
 }
 
+/**
+ * The largest difference between this machine's clock and the exchange's that re-syncing after an
+ * InvalidNonce adopts for signing: an hour is far beyond any clock drift; a replaying exchange's
+ * server time is months or years away.
+ */
+export const MAX_CLOCK_SKEW_MS = 3_600_000;
+
 export type GatewayEvent =
   | {
       readonly type: 'retry';
@@ -79,6 +86,16 @@ export type GatewayEvent =
       readonly method: string;
       readonly ageMs: number;
       readonly restError: KeelExchangeError;
+    }
+  | {
+      /**
+       * After an InvalidNonce the exchange's clock was read to re-sync signing, and found further
+       * from this machine's than any clock drift (`MAX_CLOCK_SKEW_MS`): a replaying exchange (keel
+       * exchange-sim), whose server time is the replay's. Not adopted: signing keeps this
+       * machine's clock, with the offset it had.
+       */
+      readonly type: 'clock-skew-ignored';
+      readonly differenceMs: number;
     }
   | {
       /** REST failed and the WebSocket cache could not safely stand in: the caller gets an error. */
@@ -270,11 +287,18 @@ export class ExchangeGateway {
   }
 
   private async resyncClock(): Promise<void> {
-    const c = this.client as { loadTimeDifference?: () => Promise<unknown> };
+    const c = this.client as { loadTimeDifference?: () => Promise<unknown>; options?: { timeDifference?: number } };
+    const before = c.options?.timeDifference;
     try {
       await c.loadTimeDifference?.();
     } catch {
       // The retry will fail again and be reported; a failed resync adds nothing.
+      return;
+    }
+    const after = c.options?.timeDifference;
+    if (c.options && typeof after === 'number' && Math.abs(after) > MAX_CLOCK_SKEW_MS) {
+      c.options.timeDifference = before ?? 0;
+      this.onEvent({ type: 'clock-skew-ignored', differenceMs: after });
     }
   }
 

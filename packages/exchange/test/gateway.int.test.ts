@@ -143,6 +143,27 @@ describe('ExchangeGateway against the exchange simulator (real ccxt, loopback)',
     expect(onSim(buy('storm').id)).toHaveLength(1);
   });
 
+  it('InvalidNonce against a replaying exchange: its replay clock (2024) is not adopted for signing', async () => {
+    const events: GatewayEvent[] = [];
+    const gw = h.gateway({
+      onEvent: (e) => {
+        events.push(e);
+        // The request left late once (the server's check clock is a minute ahead); after the
+        // re-sync the retry must still sign with this machine's clock.
+        if (e.type === 'retry') h.resetFaults();
+      },
+    });
+    await gw.loadMarkets();
+    const c = gw.client as unknown as { options: { timeDifference?: number } };
+    const before = c.options.timeDifference ?? 0;
+    h.sim.faults.skewServerClock(120_000);
+    expect(await gw.fetchOpenOrders('BTC/USDT')).toEqual([]);
+    expect(events.map((e) => e.type)).toEqual(['clock-skew-ignored', 'retry']);
+    const ignored = events[0] as Extract<GatewayEvent, { type: 'clock-skew-ignored' }>;
+    expect(ignored.differenceMs).toBeGreaterThan(30 * 24 * 3_600_000); // the replay is in 2024
+    expect(c.options.timeDifference ?? 0).toBe(before);
+  });
+
   it('a re-sent signal (same bot + signal key) after a restart lands on the order already placed', async () => {
     const first = await h.gateway().createOrder(buy('restart'));
     const second = await h.gateway().createOrder(buy('restart')); // a fresh process: new client, same id

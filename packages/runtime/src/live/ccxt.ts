@@ -178,6 +178,11 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           'warn',
           `${e.method} answered from the WebSocket cache (confirmed ${e.ageMs} ms ago) because REST failed: ${e.restError.message}`,
         );
+      else if (e.type === 'clock-skew-ignored')
+        o.log(
+          'warn',
+          `the exchange's clock is ${(e.differenceMs / 3_600_000).toFixed(1)} h away from this machine's (a replaying exchange?): requests stay signed with this machine's clock`,
+        );
       else if (e.type === 'cache-refused')
         o.log('error', `${e.method} failed and the WebSocket cache cannot stand in: ${e.reason}`);
       o.gateway?.onEvent?.(e);

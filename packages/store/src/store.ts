@@ -358,10 +358,16 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
       const record: IntentRecord = { v: 1, row };
       log.append(record);
       const logged = log;
+      const conn = sqlite;
       return {
         kind: 'logged',
         save: async () => {
-          if (upsert.run(row) !== 1) throw orderClash(order, botId);
+          // Inside someone else's open transaction the prepared statement would join it (and
+          // vanish with a rollback): through Kysely, which waits for the connection, instead.
+          const changed = conn.inTransaction
+            ? Number((await upsertOrderQuery(db, row).executeTakeFirst()).numInsertedOrUpdatedRows)
+            : upsert.run(row);
+          if (changed !== 1) throw orderClash(order, botId);
           logged.saved();
         },
       };

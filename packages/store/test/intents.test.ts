@@ -131,6 +131,23 @@ describe('intent log: the write-ahead record of a SQLite file store', () => {
     await s.close();
   });
 
+  it('a row saved while another transaction is open waits for it, and does not vanish with its rollback', async () => {
+    const { s } = await freshStore('in-tx');
+    const w = logged(s.writeOrderNow('b', order(5)));
+    let saving: Promise<void> | undefined;
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.events.append('b', 'probe', {});
+        saving = w.save(); // runs while the transaction is open
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    await saving;
+    expect(await s.orders.get(order(5).request.id)).toEqual(order(5));
+    expect(await s.events.list('b')).toEqual([]); // the transaction's own write is gone
+    await s.close();
+  });
+
   it('in memory there is no log: the row is written at once', async () => {
     const s: Store = await openStore({ url: 'sqlite::memory:' });
     await s.bots.create({ id: 'b', strategy: 's', params: {}, mode: 'live', exchange: 'x', symbols: [] });

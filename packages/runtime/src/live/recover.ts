@@ -171,8 +171,8 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   };
 
   const stored = await store.orders.open(botId);
-  for (const stillStored of stored) {
-    let order = stillStored;
+  for (const asStored of stored) {
+    let order = asStored; // an unparked trailing stop may have fills
     const id = order.request.id;
     const symbol = order.request.symbol;
     // An emulated order (trailing stop) is never on the exchange itself; its exit order is, once

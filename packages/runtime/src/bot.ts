@@ -67,6 +67,8 @@ export interface SessionReport {
   readonly cash: number;
   readonly equity: number;
   readonly openOrders: number;
+  /** Stopped with `keep`: the stop orders standing in for held trailing stops (`<id>-p`). */
+  readonly parked: readonly string[];
   readonly recovery: readonly { kind: string; detail: string }[];
   readonly errors: number;
 }
@@ -113,6 +115,7 @@ export class Bot {
   private session = 0;
   private startedAt = 0;
   private recovery: RecoveryReport | undefined;
+  private parked: readonly string[] = [];
   private stopExecutions: (() => Promise<void>) | undefined;
   private source: BarSource | undefined;
   private lastBarTime = new Map<string, number>();
@@ -392,7 +395,7 @@ export class Bot {
         else if (!this.cfg.flatten) {
           // Kept: what Keel holds (trailing stops) would protect nothing while the bot is down.
           await this.venue?.idle();
-          await this.venue?.parkHeld();
+          this.parked = (await this.venue?.parkHeld()) ?? [];
         }
         if (this.cfg.flatten) {
           for (const p of this.account.positions) {
@@ -443,6 +446,7 @@ export class Bot {
       cash: this.account?.cash ?? 0,
       equity: engine ? engine.equity() : 0,
       openOrders: engine ? engine.openOrders().length : 0,
+      parked: this.parked,
       recovery: this.recovery?.actions ?? [],
       errors: engine?.errors.length ?? 0,
     };

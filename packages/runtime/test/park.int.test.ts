@@ -89,6 +89,8 @@ describe('held trailing stops are parked on the exchange while the bot is stoppe
       const parked = s.sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === pid);
       expect(parked).toMatchObject({ type: 'STOP_LOSS', side: 'SELL', status: 'NEW', stopPrice: trail.stopLevel });
       expect(bot.err.join('')).toContain(`trailing stop ${trail.request.id} parked on the exchange`);
+      const report = JSON.parse(bot.lines.find((l) => l.startsWith('REPORT '))!.slice(7)) as { parked: string[] };
+      expect(report.parked).toEqual([pid]);
 
       // Down while the market rises, then falls through the parked level.
       while (s.sim.now() < T0 + 20 * MIN) s.sim.step();

@@ -161,6 +161,24 @@ export class Bot {
     }
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
+    try {
+      await this.startLocked(ttl);
+    } catch (e) {
+      // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
+      // not keep the bot locked: a process that goes on (a server) would hold it for ever.
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      await this.stopExecutions?.().catch(() => undefined);
+      this.venue?.close();
+      await store.bots.setStatus(botId, 'stopped').catch(() => undefined);
+      await store.locks.release(botId, this.owner).catch(() => false);
+      log('error', `bot ${botId} could not start: ${(e as Error).message}; its lock is released`);
+      throw e;
+    }
+  }
+
+  /** The rest of `start`, with the lock held. */
+  private async startLocked(ttl: number): Promise<void> {
+    const { store, botId, log } = this.cfg;
     // Orders the last run logged as it sent them but never got into the database (it stopped
     // between the two): written now, before anything reads the bot's orders.
     const replay = await store.replayIntents(botId);

@@ -66,20 +66,20 @@ describe('metrics (hand-computed oracle)', () => {
 describe('TradeTracker: fills as the account books them', () => {
   const btc = defineInstrument({ symbol: 'BTC/USDT', stepSize: 0.001 });
   it('a spot buy whose fee is paid in BTC holds less than it bought; an exit leaving less than a step closes the trade', () => {
-    const t = new TradeTracker();
+    const t = new TradeTracker([btc]);
     // Bought 0.01, 0.00001 BTC paid as the fee: 0.00999 held; the exit, rounded down to the
     // 0.001 step, sells 0.009 and leaves 0.00099, which cannot be sold.
-    t.onInstrumentFill(btc, 'buy', 40_000, 0.01, 0.00001, 'BTC', 1, 'a');
+    t.fill('BTC/USDT', 'buy', 40_000, 0.01, 0.00001, 'BTC', 1, 'a');
     expect(t.openTrades()[0]?.size).toBeCloseTo(0.00999, 12);
-    t.onInstrumentFill(btc, 'sell', 41_000, 0.009, 0.369, 'USDT', 2, 'b');
+    t.fill('BTC/USDT', 'sell', 41_000, 0.009, 0.369, 'USDT', 2, 'b');
     expect(t.openTrades()).toEqual([]);
     expect(t.closed).toHaveLength(1);
     expect(t.closed[0]).toMatchObject({ size: 0.00999, entryPrice: 40_000, exitPrice: 41_000, exitOrderId: 'b' });
     expect(t.closed[0]!.fees).toBeCloseTo(0.00001 * 40_000 + 0.369, 12);
     // One step left is still a position: the trade stays open until it is sold.
-    const u = new TradeTracker();
-    u.onInstrumentFill(btc, 'buy', 40_000, 0.01, 0, 'USDT', 1, 'c');
-    u.onInstrumentFill(btc, 'sell', 41_000, 0.009, 0, 'USDT', 2, 'd');
+    const u = new TradeTracker([btc]);
+    u.fill('BTC/USDT', 'buy', 40_000, 0.01, 0, 'USDT', 1, 'c');
+    u.fill('BTC/USDT', 'sell', 41_000, 0.009, 0, 'USDT', 2, 'd');
     expect(u.openTrades()[0]?.size).toBeCloseTo(0.001, 12);
     expect(u.closed).toHaveLength(0);
   });

@@ -109,7 +109,7 @@ export function orderOwner(botId: string, clientOrderId: string): 'this-bot' | '
  */
 export class BotRunner {
   readonly engine: Engine;
-  readonly trades = new TradeTracker();
+  readonly trades: TradeTracker;
   private readonly feedIndex = new Map<string, number>();
   private stopping = false;
   private lastBarTime = Number.NaN;
@@ -118,6 +118,7 @@ export class BotRunner {
   private readonly venue: Venue;
 
   constructor(readonly opts: BotOptions) {
+    this.trades = new TradeTracker(opts.instruments);
     const params = parseParams(opts.strategy, opts.params);
     this.venue = opts.venue ?? new SimulatedVenue(opts.instruments, opts.account, opts.simulated ?? {});
     const log = opts.log;
@@ -137,11 +138,7 @@ export class BotRunner {
         }
         return signalOrderId(opts.botId, time, ++this.seqInBar);
       },
-      onFill: (symbol, side, price, amount, fee, feeAsset, time, orderId) => {
-        const inst = opts.instruments.find((i) => i.symbol === symbol);
-        if (inst) this.trades.onInstrumentFill(inst, side, price, amount, fee, feeAsset, time, orderId);
-        else this.trades.add(symbol, side, price, amount, fee, time, orderId);
-      },
+      onFill: this.trades.fill,
       onEvent: (e) => {
         if (e.type === 'strategy.error' && log) log('error', `strategy error in ${e.hook}: ${e.message}`);
         opts.onEvent?.(e);

@@ -103,7 +103,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     ...(cfg.allowShortSpot !== undefined ? { allowShortSpot: cfg.allowShortSpot } : {}),
   });
   const clock = new SimulatedClock(0);
-  const tracker = new TradeTracker();
+  const tracker = new TradeTracker([...uniq.values()]);
   const userEvents = cfg.onEvent;
   const engine = new Engine({
     // The loops below set the clock to each bar's close before the engine sees the bar (a direct
@@ -116,8 +116,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     params,
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
-    onFill: (symbol, side, price, amount, fee, feeAsset, time, orderId) =>
-      tracker.onInstrumentFill(uniq.get(symbol) ?? primaryInst, side, price, amount, fee, feeAsset, time, orderId),
+    onFill: tracker.fill,
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();

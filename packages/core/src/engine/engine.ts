@@ -4,6 +4,7 @@ import type { Clock } from '../model/clock.ts';
 import { checkFilters, type Instrument, roundAmount, roundPrice } from '../model/instrument.ts';
 import {
   type Fill,
+  type FillHook,
   isTerminal,
   newOrderState,
   type OrderEventKind,
@@ -57,16 +58,7 @@ export interface EngineOptions {
   risk?: readonly RiskRule[];
   onEvent?: (e: EngineEvent) => void;
   /** A direct hook for every fill, with no object built (the backtest's trade list uses it). */
-  onFill?: (
-    symbol: string,
-    side: 'buy' | 'sell',
-    price: number,
-    amount: number,
-    fee: number,
-    feeAsset: string,
-    time: number,
-    orderId: string,
-  ) => void;
+  onFill?: FillHook;
 }
 
 type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };

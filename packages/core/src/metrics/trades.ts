@@ -1,5 +1,5 @@
 import type { Instrument } from '../model/instrument.ts';
-import type { Fill } from '../model/orders.ts';
+import type { FillHook } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import { F64Column } from '../util/columns.ts';
 
@@ -138,34 +138,30 @@ export class TradeTracker {
     return summarizeTrades(this.symbols.length, (i) => c.pnlGross.get(i) - c.fees.get(i));
   }
 
-  /** `feeInQuote` is the fill's fee valued in the quote currency. */
-  onFill(f: Fill, feeInQuote: number): void {
-    this.add(f.symbol, f.side, f.price, f.amount, feeInQuote, f.time, f.orderId);
+  /** The instruments fills are booked against, by symbol (fees in the base asset, step sizes). */
+  private readonly instruments = new Map<string, Instrument>();
+
+  constructor(instruments: readonly Instrument[] = []) {
+    for (const i of instruments) if (!this.instruments.has(i.symbol)) this.instruments.set(i.symbol, i);
   }
 
   /**
-   * A fill as the account books it. A fee paid in the base asset of a spot buy (Binance charges
-   * the asset received) leaves `amount - fee` coins: the trade holds that many, so the exit that
-   * sells them closes it; the fee counts once, valued in the quote. A rest below the
-   * instrument's step after an exit cannot be sold: the trade is closed.
+   * A fill as the account books it: the engine's `onFill` hook (no object built). A fee paid in
+   * the base asset of a spot buy (Binance charges the asset received) leaves `amount - fee`
+   * coins: the trade holds that many, so the exit that sells them closes it; the fee counts
+   * once, valued in the quote. A rest below the instrument's step after an exit cannot be sold:
+   * the trade is closed. A symbol without an instrument is booked as given.
    */
-  onInstrumentFill(
-    inst: Instrument,
-    side: 'buy' | 'sell',
-    price: number,
-    amount: number,
-    fee: number,
-    feeAsset: string,
-    time: number,
-    orderId: string,
-  ): void {
+  readonly fill: FillHook = (symbol, side, price, amount, fee, feeAsset, time, orderId) => {
+    const inst = this.instruments.get(symbol);
+    if (inst === undefined) return this.add(symbol, side, price, amount, fee, time, orderId, 0);
     const inBase = feeAsset === inst.base;
     const held = inBase && side === 'buy' && inst.kind !== 'perpetual' ? amount - fee : amount;
-    this.add(inst.symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst.stepSize);
-  }
+    this.add(symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst.stepSize);
+  };
 
   /** `dust`: a rest of an exit below it (an unsellable remainder) closes the trade. */
-  add(
+  private add(
     symbol: string,
     side: 'buy' | 'sell',
     price: number,
@@ -173,7 +169,7 @@ export class TradeTracker {
     feeInQuote: number,
     time: number,
     orderId: string,
-    dust = 0,
+    dust: number,
   ): void {
     const signed = side === 'buy' ? amount : -amount;
     let b = this.open.get(symbol);

@@ -230,6 +230,21 @@ export interface Fill {
   readonly tag?: string | undefined;
 }
 
+/**
+ * A fill as plain arguments (no object built): the engine's `onFill` hook, and what a trade
+ * tracker books.
+ */
+export type FillHook = (
+  symbol: string,
+  side: OrderSide,
+  price: number,
+  amount: number,
+  fee: number,
+  feeAsset: string,
+  time: number,
+  orderId: string,
+) => void;
+
 /** Validates a request's own fields (not exchange filters); returns a reason or null. */
 export function validateOrderRequest(r: OrderRequest): string | null {
   if (!(r.amount > 0) || !Number.isFinite(r.amount)) return `amount must be a finite number > 0, got ${r.amount}`;

@@ -68,9 +68,7 @@ export function orderIdPrefix(botId: string): string {
  * it by lookup and never sends it twice.
  */
 export function exitOrderId(emulatedId: string): string {
-  const id = `${emulatedId}-x`;
-  if (id.length > 36) throw new Error(`Invariant violated: exit order id ${id} is longer than Binance's 36 characters`);
-  return id;
+  return derivedOrderId(emulatedId, 'x', 'exit');
 }
 
 /**
@@ -79,9 +77,13 @@ export function exitOrderId(emulatedId: string): string {
  * next start finds it by lookup.
  */
 export function parkOrderId(emulatedId: string): string {
-  const id = `${emulatedId}-p`;
+  return derivedOrderId(emulatedId, 'p', 'parked');
+}
+
+function derivedOrderId(emulatedId: string, mark: 'x' | 'p', what: string): string {
+  const id = `${emulatedId}-${mark}`;
   if (id.length > 36)
-    throw new Error(`Invariant violated: parked order id ${id} is longer than Binance's 36 characters`);
+    throw new Error(`Invariant violated: ${what} order id ${id} is longer than Binance's 36 characters`);
   return id;
 }
 

@@ -288,24 +288,7 @@ export class LiveVenue implements Venue {
     const id = r.id;
     this.report({ type: 'triggered', id, time: now });
     if (isTerminal(t.order.status)) return;
-    let amount = remaining(t.order);
-    let note: string | undefined;
-    if (r.reduceOnly) {
-      // Binance spot has no reduce-only: the exit is clipped to the position here, as the
-      // simulated venue clips it.
-      const pos = this.opts.positionOf?.(r.symbol) ?? Number.POSITIVE_INFINITY;
-      const closable = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
-      if (closable < amount) {
-        amount = closable;
-        note = `reduce-only remainder cancelled: the position was ${pos}`;
-      }
-    }
-    const inst = this.instruments.get(r.symbol);
-    if (inst) {
-      const rounded = roundAmount(inst, amount);
-      if (rounded < amount) note ??= `remainder below the step size ${inst.stepSize} cancelled`;
-      amount = rounded;
-    }
+    const { amount, note } = this.exitAmount(t);
     if (!(amount > 0)) {
       this.report({
         type: 'cancelled',
@@ -344,10 +327,35 @@ export class LiveVenue implements Venue {
   }
 
   /**
+   * What the exit of a held order sells: its remaining amount, clipped to the position when it is
+   * reduce-only (Binance spot has no reduce-only: clipped here, as the simulated venue clips it)
+   * and rounded down to the step; `note` says what was cut and why.
+   */
+  private exitAmount(t: Tracked): { amount: number; note: string | undefined } {
+    const r = t.order.request;
+    let amount = remaining(t.order);
+    let note: string | undefined;
+    if (r.reduceOnly) {
+      const pos = this.opts.positionOf?.(r.symbol) ?? Number.POSITIVE_INFINITY;
+      const closable = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
+      if (closable < amount) {
+        amount = closable;
+        note = `reduce-only remainder cancelled: the position was ${pos}`;
+      }
+    }
+    const inst = this.instruments.get(r.symbol);
+    if (inst) {
+      const rounded = roundAmount(inst, amount);
+      if (rounded < amount) note ??= `remainder below the step size ${inst.stepSize} cancelled`;
+      amount = rounded;
+    }
+    return { amount, note };
+  }
+
+  /**
    * Stopping with `--on-shutdown keep`: nothing trails a held trailing stop while the bot is down,
    * so each one is parked on the exchange as a stop-market order at its current stop level, under
-   * `parkOrderId(id)` (`<id>-p`), for what its exit would sell (clipped and rounded as in
-   * `trigger`). Recovery at the next start cancels it and trails again from the stored level, or,
+   * `parkOrderId(id)` (`<id>-p`), for what its exit would sell (`exitAmount`). Recovery at the next start cancels it and trails again from the stored level, or,
    * if it triggered meanwhile, takes its fills as the trailing stop's. Returns the parked ids; one
    * that cannot be placed is logged (the position is then unprotected until the next start).
    */
@@ -357,13 +365,7 @@ export class LiveVenue implements Venue {
       const r = t.order.request;
       const level = t.order.stopLevel;
       if (isTerminal(t.order.status) || !Number.isFinite(level)) continue;
-      let amount = remaining(t.order);
-      if (r.reduceOnly) {
-        const pos = this.opts.positionOf?.(r.symbol) ?? Number.POSITIVE_INFINITY;
-        amount = Math.min(amount, r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0));
-      }
-      const inst = this.instruments.get(r.symbol);
-      if (inst) amount = roundAmount(inst, amount);
+      const { amount } = this.exitAmount(t);
       if (!(amount > 0)) continue;
       const pid = parkOrderId(r.id);
       const stop: StopMarketOrder = {

@@ -1,4 +1,4 @@
-import type { Timer } from '@keel/exchange';
+import { systemTimer, type Timer } from '@keel/exchange';
 
 export interface ExchangeClock extends Timer {
   /** Resolves after the first reading of the exchange's time. */
@@ -64,16 +64,7 @@ export function exchangeClock(readTime: () => Promise<number>, opts: ExchangeClo
         const left = until - now();
         if (left <= 0) return;
         // Wake at the extrapolated instant, and at least every 250 ms to follow a changed rate.
-        const wait = Math.min(250, Math.max(1, rate > 0 ? left / rate : 250));
-        await new Promise<void>((r) => {
-          const h = setTimeout(done, wait);
-          function done() {
-            clearTimeout(h);
-            signal?.removeEventListener('abort', done);
-            r();
-          }
-          signal?.addEventListener('abort', done, { once: true });
-        });
+        await systemTimer.sleep(Math.min(250, Math.max(1, rate > 0 ? left / rate : 250)), signal);
       }
     },
     stop() {

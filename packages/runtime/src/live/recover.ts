@@ -160,8 +160,11 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     let parked = await exchange.fetchOrder(pid, symbol);
     if (!parked) return order;
     if (parked.status === 'open') parked = (await exchange.cancelOrder(pid, symbol)) ?? parked;
-    tradesBySymbol.delete(symbol); // fills up to the cancel
-    const cur = parked.filled > 0 ? await applyTrades(order, parked, pid, await tradesOf(symbol)) : order;
+    let cur = order;
+    if (parked.filled > 0) {
+      tradesBySymbol.delete(symbol); // its fills, up to the cancel
+      cur = await applyTrades(order, parked, pid, await tradesOf(symbol));
+    }
     if (!isTerminal(cur.status))
       actions.push({
         kind: 'parked-stop-cancelled',

@@ -17,8 +17,8 @@ import path from 'node:path';
  *
  * An order must be durable before its request leaves. Appending one line to an open file is one
  * `write` system call; a SQLite commit is several (locks, the WAL, its index) and, on the live
- * path, run cold (the CPU idles between bars), cost two to three times as much
- * (docs/live.md#latency). So the order is appended here first, its database row is written by the
+ * path, run cold (the CPU idles between bars), cost about twice as much (the live bench's
+ * write-ahead line, docs/live.md#latency). So the order is appended here first, its database row is written by the
  * bot's journal right after (in order with the order's later changes), and a bot that restarts
  * replays the lines whose row never arrived (a crash between the two) before it reconciles.
  *

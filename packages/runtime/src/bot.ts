@@ -165,7 +165,8 @@ export class Bot {
       await this.startLocked(ttl);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
-      // not keep the bot locked: a process that goes on (a server) would hold it for ever.
+      // not keep the bot locked: a process that goes on (a server) would hold it for ever. Not
+      // stop(): that acts on the orders (cancel, park, flatten) of a bot that never ran.
       if (this.heartbeat) clearInterval(this.heartbeat);
       await this.stopExecutions?.().catch(() => undefined);
       this.venue?.close();

@@ -53,8 +53,11 @@ describe('exchangeClock', () => {
     await clock.ready;
     await new Promise((r) => setTimeout(r, 30)); // two readings: the rate is known
     const from = clock.now();
+    const wall = performance.now();
     await clock.sleep(6_000);
     expect(clock.now()).toBeGreaterThanOrEqual(from + 6_000);
+    // At the measured 60x, not the wall's 1x (which would take 6 s): a wide bound, not a timing.
+    expect(performance.now() - wall).toBeLessThan(3_000);
     const ctl = new AbortController();
     const long = clock.sleep(3_600_000, ctl.signal);
     ctl.abort();

@@ -260,7 +260,7 @@ export class MatchingEngine {
         throw binanceError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!");
       }
     } else if (req.quantity === undefined) throw mandatoryParam('quantity');
-    const clientOrderId = req.newClientOrderId ?? defaultClientOrderId(this.nextOrderId);
+    const clientOrderId = req.newClientOrderId;
     if (clientOrderId !== undefined && !CLIENT_ID_PATTERN.test(clientOrderId)) {
       throw binanceError(
         -1100,

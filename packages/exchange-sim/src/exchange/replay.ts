@@ -139,11 +139,26 @@ export class MarketReplay {
     if (m.barIndex < 0 || limit <= 0) return [];
     const bars = m.bars;
     const lastIndex = m.barIndex;
-    const from =
-      startTime !== undefined
-        ? bucketStart(startTime, intervalMs)
-        : bucketStart(Math.min(endTime ?? this.clock, this.clock), intervalMs) - (limit - 1) * intervalMs;
-    const first = lowerBound(bars, from, lastIndex + 1);
+    const from = startTime === undefined ? Number.NEGATIVE_INFINITY : firstBucketAtOrAfter(startTime, intervalMs);
+    let first: number;
+    if (startTime !== undefined) {
+      first = lowerBound(bars, from, lastIndex + 1);
+    } else {
+      // The newest `limit` buckets that open at or before endTime: walk back over the bars.
+      const last = upperBound(bars, endTime ?? Number.POSITIVE_INFINITY, lastIndex + 1) - 1;
+      first = last + 1;
+      let buckets = 0;
+      let bucket = Number.NaN;
+      while (first > 0) {
+        const b = bucketStart((bars[first - 1] as SimBar).time, intervalMs);
+        if (b !== bucket) {
+          if (buckets === limit) break;
+          buckets += 1;
+          bucket = b;
+        }
+        first -= 1;
+      }
+    }
     const out: Candle[] = [];
     let current: Candle | undefined;
     for (let i = first; i <= lastIndex; i++) {

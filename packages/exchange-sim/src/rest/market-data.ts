@@ -36,6 +36,7 @@ export function marketDataRoutes(exchange: SpotExchange, weightPerMinute: number
       const m = marketParam(exchange, p);
       return m.trades.slice(-limitParam(p.limit, 500, 1000)).map(publicTradeJson);
     }),
+    'GET /api/v3/historicalTrades': publicRoute(fixedWeight(25), (p) => historicalTrades(exchange, p)),
     'GET /api/v3/aggTrades': publicRoute(fixedWeight(4), (p) => aggTrades(exchange, p)),
     'GET /api/v3/ticker/24hr': publicRoute(weightBySymbol(2, 80), (p) =>
       eachMarket(exchange, p, (m) => ticker24h(exchange, m)),
@@ -150,6 +151,15 @@ function depth(exchange: SpotExchange, p: Params): unknown {
     bids: book.bids.map(([price, qty]) => [fmt(price), fmt(qty)]),
     asks: book.asks.map(([price, qty]) => [fmt(price), fmt(qty)]),
   };
+}
+
+/** Older trades by id (`fromId`), else the latest; only the tape the sim keeps (1000 per market). */
+function historicalTrades(exchange: SpotExchange, p: Params): unknown {
+  const m = marketParam(exchange, p);
+  const limit = limitParam(p.limit, 500, 1000);
+  const fromId = intParam(p.fromId);
+  const trades = fromId === undefined ? m.trades.slice(-limit) : m.trades.filter((t) => t.id >= fromId).slice(0, limit);
+  return trades.map(publicTradeJson);
 }
 
 function aggTrades(exchange: SpotExchange, p: Params): unknown {

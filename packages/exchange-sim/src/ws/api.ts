@@ -23,6 +23,7 @@ const REST_MIRRORS: Readonly<Record<string, { route: string; signed: boolean }>>
   depth: { route: 'GET /api/v3/depth', signed: false },
   klines: { route: 'GET /api/v3/klines', signed: false },
   'trades.recent': { route: 'GET /api/v3/trades', signed: false },
+  'trades.historical': { route: 'GET /api/v3/historicalTrades', signed: false },
   'trades.aggregate': { route: 'GET /api/v3/aggTrades', signed: false },
   'ticker.24hr': { route: 'GET /api/v3/ticker/24hr', signed: false },
   'ticker.price': { route: 'GET /api/v3/ticker/price', signed: false },

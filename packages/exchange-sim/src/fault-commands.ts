@@ -161,25 +161,28 @@ function integer(v: unknown, name: string, min: number, max: number): number | u
 
 /** Runs a fault command on a simulator's faults; returns what was done, in words. */
 export function applyFault(faults: SimFaults, cmd: FaultCommand): string {
-  const requests = (count: number, path: string | undefined): string =>
-    `the next ${count === 1 ? 'request' : `${count} requests`}${path ? ` to ${path}*` : ''}`;
+  /** "the next request to /p* gets" / "the next 3 requests get": subject plus verb, agreed. */
+  const next = (count: number, path: string | undefined, one: string, many: string): string =>
+    `the next ${count === 1 ? 'request' : `${count} requests`}${path ? ` to ${path}*` : ''} ${count === 1 ? one : many}`;
   switch (cmd.kind) {
     case '429':
       faults.rateLimitStorm({ count: cmd.count, ...(cmd.path ? { path: cmd.path } : {}) });
-      return `${requests(cmd.count, cmd.path)} get HTTP 429 / -1003`;
+      return `${next(cmd.count, cmd.path, 'gets', 'get')} HTTP 429 / -1003`;
     case '5xx':
       faults.httpErrorBurst({ count: cmd.count, status: cmd.status, ...(cmd.path ? { path: cmd.path } : {}) });
-      return `${requests(cmd.count, cmd.path)} get HTTP ${cmd.status}, unexecuted`;
-    case 'hold':
+      return `${next(cmd.count, cmd.path, 'gets', 'get')} HTTP ${cmd.status}, unexecuted`;
+    case 'hold': {
       faults.holdHttpResponses({
         count: cmd.count,
         execute: cmd.execute,
         ...(cmd.path ? { path: cmd.path } : {}),
         ...(cmd.ms !== undefined ? { ms: cmd.ms } : {}),
       });
-      return `${requests(cmd.count, cmd.path)} ${cmd.execute ? 'run at once, and the answer is' : 'are'} ${
-        cmd.ms === undefined ? 'never answered' : `answered after ${cmd.ms} ms`
-      }`;
+      const when = cmd.ms === undefined ? 'never' : `after ${cmd.ms} ms`;
+      return cmd.execute
+        ? `${next(cmd.count, cmd.path, 'runs', 'run')} at once; the answer comes ${when}`
+        : `${next(cmd.count, cmd.path, 'is', 'are')} answered ${when}`;
+    }
     case 'ws-drop': {
       const n = faults.dropWebSockets({ kind: cmd.ws });
       return `dropped ${n} WebSocket connection${n === 1 ? '' : 's'} (${cmd.ws})`;

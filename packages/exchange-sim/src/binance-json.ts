@@ -10,12 +10,9 @@ import type { SimFill, SimOrder } from './types.ts';
 /** The sim applies no self-trade prevention and reports Binance's default mode. */
 const STP_MODE = 'EXPIRE_MAKER';
 
-export function orderJson(o: SimOrder): unknown {
+/** The fields every order answer carries: what was asked and where it stands. */
+function orderState(o: SimOrder) {
   return {
-    symbol: o.symbol,
-    orderId: o.orderId,
-    orderListId: o.orderListId,
-    clientOrderId: o.clientOrderId,
     price: fmt(o.price),
     origQty: fmt(o.origQty),
     executedQty: fmt(o.executedQty),
@@ -24,6 +21,16 @@ export function orderJson(o: SimOrder): unknown {
     timeInForce: o.timeInForce ?? 'GTC',
     type: o.type,
     side: o.side,
+  };
+}
+
+export function orderJson(o: SimOrder): unknown {
+  return {
+    symbol: o.symbol,
+    orderId: o.orderId,
+    orderListId: o.orderListId,
+    clientOrderId: o.clientOrderId,
+    ...orderState(o),
     stopPrice: fmt(o.stopPrice),
     icebergQty: fmt(0),
     time: o.time,
@@ -47,15 +54,8 @@ export function newOrderJson(o: SimOrder, respType: string): unknown {
   if (respType === 'ACK') return ack;
   const result = {
     ...ack,
-    price: fmt(o.price),
-    origQty: fmt(o.origQty),
-    executedQty: fmt(o.executedQty),
+    ...orderState(o),
     origQuoteOrderQty: fmt(o.origQuoteOrderQty),
-    cummulativeQuoteQty: fmt(o.cummulativeQuoteQty),
-    status: o.status,
-    timeInForce: o.timeInForce ?? 'GTC',
-    type: o.type,
-    side: o.side,
     ...(o.stopPrice > 0 ? { stopPrice: fmt(o.stopPrice) } : {}),
     workingTime: o.workingTime,
     selfTradePreventionMode: STP_MODE,
@@ -81,14 +81,7 @@ export function cancelJson(o: SimOrder, newClientOrderId: string): unknown {
     orderListId: o.orderListId,
     clientOrderId: newClientOrderId,
     transactTime: o.updateTime,
-    price: fmt(o.price),
-    origQty: fmt(o.origQty),
-    executedQty: fmt(o.executedQty),
-    cummulativeQuoteQty: fmt(o.cummulativeQuoteQty),
-    status: o.status,
-    timeInForce: o.timeInForce ?? 'GTC',
-    type: o.type,
-    side: o.side,
+    ...orderState(o),
     ...(o.stopPrice > 0 ? { stopPrice: fmt(o.stopPrice) } : {}),
     selfTradePreventionMode: STP_MODE,
   };

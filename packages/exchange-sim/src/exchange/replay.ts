@@ -150,7 +150,7 @@ export class MarketReplay {
       let buckets = 0;
       let bucket = Number.NaN;
       while (first > 0) {
-        const b = bucketStart((bars[first - 1] as SimBar).time, intervalMs);
+        const b = bucketStart(barAt(bars, first - 1).time, intervalMs);
         if (b !== bucket) {
           if (buckets === limit) break;
           buckets += 1;
@@ -162,7 +162,7 @@ export class MarketReplay {
     const out: Candle[] = [];
     let current: Candle | undefined;
     for (let i = first; i <= lastIndex; i++) {
-      const c = i === lastIndex ? m.partial : this.fullCandle(bars[i] as SimBar, m);
+      const c = i === lastIndex ? m.partial : this.fullCandle(barAt(bars, i), m);
       if (!c) break;
       const b = bucketStart(c.time, intervalMs);
       if (endTime !== undefined && b > endTime) break;
@@ -225,12 +225,12 @@ export class MarketReplay {
     const path = pricePath(bar);
     const k = Math.min(TICKS_PER_BAR - 1, Math.floor(((t - bar.time) * TICKS_PER_BAR) / m.intervalMs));
     for (let j = 0; j <= k; j++) this.applyTick(m, bar, path, j);
-    m.price = path[k] as number;
+    m.price = tickPrice(path, k);
     m.phase = k + 1;
   }
 
   private loadBar(m: MarketState, i: number): void {
-    const bar = m.bars[i] as SimBar;
+    const bar = barAt(m.bars, i);
     m.barIndex = i;
     m.phase = 0;
     const cap = this.opts.participation * bar.volume;
@@ -240,7 +240,7 @@ export class MarketReplay {
 
   /** Extends the bar's partial candle by path tick k (volume spread evenly over the ticks). */
   private applyTick(m: MarketState, bar: SimBar, path: readonly number[], k: number): void {
-    const p = path[k] as number;
+    const p = tickPrice(path, k);
     const volume = (bar.volume * (k + 1)) / TICKS_PER_BAR;
     const c = m.partial;
     if (!c || k === 0) {
@@ -291,7 +291,7 @@ export class MarketReplay {
 
   private processEvent(m: MarketState): void {
     if (m.barIndex < 0 || m.phase >= BAR_CLOSED_PHASE) this.loadBar(m, m.barIndex + 1);
-    const bar = m.bars[m.barIndex] as SimBar;
+    const bar = barAt(m.bars, m.barIndex);
     if (m.phase === BAR_CLOSE_PHASE) {
       m.phase = BAR_CLOSED_PHASE;
       m.partial = this.fullCandle(bar, m);
@@ -301,7 +301,7 @@ export class MarketReplay {
     const path = pricePath(bar);
     const k = m.phase;
     const from = m.price;
-    const to = path[k] as number;
+    const to = tickPrice(path, k);
     this.applyTick(m, bar, path, k);
     m.price = to;
     m.phase = k + 1;
@@ -311,6 +311,19 @@ export class MarketReplay {
     m.updateId += 1;
     this.opts.emit({ type: 'tick', symbol: m.id });
   }
+}
+
+/** A bar the replay's own bookkeeping points at; a missing one is a bug in the replay. */
+function barAt(bars: readonly SimBar[], i: number): SimBar {
+  const bar = bars[i];
+  if (bar === undefined) throw new Error(`market replay: no bar at index ${i} of ${bars.length}`);
+  return bar;
+}
+
+function tickPrice(path: readonly number[], k: number): number {
+  const p = path[k];
+  if (p === undefined) throw new Error(`market replay: no price-path tick ${k}`);
+  return p;
 }
 
 /** The open time of the first interval bucket that opens at or after t. */
@@ -325,7 +338,7 @@ function lowerBound(bars: readonly SimBar[], t: number, end: number): number {
   let hi = end;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((bars[mid] as SimBar).time < t) lo = mid + 1;
+    if (barAt(bars, mid).time < t) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -337,7 +350,7 @@ function upperBound(bars: readonly SimBar[], t: number, end: number): number {
   let hi = end;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((bars[mid] as SimBar).time <= t) lo = mid + 1;
+    if (barAt(bars, mid).time <= t) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -4,7 +4,7 @@
  * are strings with 8 places, times UTC ms, as Binance prints them.
  */
 import { type AccountTrade, type Candle, isOpen, type OrderList, type PublicTrade } from './exchange/model.ts';
-import { fmt } from './num.ts';
+import { binanceDecimal } from './num.ts';
 import type { SimFill, SimOrder } from './types.ts';
 
 /** The sim applies no self-trade prevention and reports Binance's default mode. */
@@ -13,10 +13,10 @@ const STP_MODE = 'EXPIRE_MAKER';
 /** The fields every order answer carries: what was asked and where it stands. */
 function orderState(o: SimOrder) {
   return {
-    price: fmt(o.price),
-    origQty: fmt(o.origQty),
-    executedQty: fmt(o.executedQty),
-    cummulativeQuoteQty: fmt(o.cummulativeQuoteQty),
+    price: binanceDecimal(o.price),
+    origQty: binanceDecimal(o.origQty),
+    executedQty: binanceDecimal(o.executedQty),
+    cummulativeQuoteQty: binanceDecimal(o.cummulativeQuoteQty),
     status: o.status,
     timeInForce: o.timeInForce ?? 'GTC',
     type: o.type,
@@ -31,13 +31,13 @@ export function orderJson(o: SimOrder): unknown {
     orderListId: o.orderListId,
     clientOrderId: o.clientOrderId,
     ...orderState(o),
-    stopPrice: fmt(o.stopPrice),
-    icebergQty: fmt(0),
+    stopPrice: binanceDecimal(o.stopPrice),
+    icebergQty: binanceDecimal(0),
     time: o.time,
     updateTime: o.updateTime,
     isWorking: o.isWorking,
     workingTime: o.workingTime,
-    origQuoteOrderQty: fmt(o.origQuoteOrderQty),
+    origQuoteOrderQty: binanceDecimal(o.origQuoteOrderQty),
     selfTradePreventionMode: STP_MODE,
   };
 }
@@ -55,8 +55,8 @@ export function newOrderJson(o: SimOrder, respType: string): unknown {
   const result = {
     ...ack,
     ...orderState(o),
-    origQuoteOrderQty: fmt(o.origQuoteOrderQty),
-    ...(o.stopPrice > 0 ? { stopPrice: fmt(o.stopPrice) } : {}),
+    origQuoteOrderQty: binanceDecimal(o.origQuoteOrderQty),
+    ...(o.stopPrice > 0 ? { stopPrice: binanceDecimal(o.stopPrice) } : {}),
     workingTime: o.workingTime,
     selfTradePreventionMode: STP_MODE,
   };
@@ -64,9 +64,9 @@ export function newOrderJson(o: SimOrder, respType: string): unknown {
   return {
     ...result,
     fills: o.fills.map((f) => ({
-      price: fmt(f.price),
-      qty: fmt(f.qty),
-      commission: fmt(f.commission),
+      price: binanceDecimal(f.price),
+      qty: binanceDecimal(f.qty),
+      commission: binanceDecimal(f.commission),
       commissionAsset: f.commissionAsset,
       tradeId: f.tradeId,
     })),
@@ -82,7 +82,7 @@ export function cancelJson(o: SimOrder, newClientOrderId: string): unknown {
     clientOrderId: newClientOrderId,
     transactTime: o.updateTime,
     ...orderState(o),
-    ...(o.stopPrice > 0 ? { stopPrice: fmt(o.stopPrice) } : {}),
+    ...(o.stopPrice > 0 ? { stopPrice: binanceDecimal(o.stopPrice) } : {}),
     selfTradePreventionMode: STP_MODE,
   };
 }
@@ -113,10 +113,10 @@ export function accountTradeJson(t: AccountTrade): unknown {
     id: t.id,
     orderId: t.orderId,
     orderListId: -1,
-    price: fmt(t.price),
-    qty: fmt(t.qty),
-    quoteQty: fmt(t.quoteQty),
-    commission: fmt(t.commission),
+    price: binanceDecimal(t.price),
+    qty: binanceDecimal(t.qty),
+    quoteQty: binanceDecimal(t.quoteQty),
+    commission: binanceDecimal(t.commission),
     commissionAsset: t.commissionAsset,
     time: t.time,
     isBuyer: t.isBuyer,
@@ -129,9 +129,9 @@ export function accountTradeJson(t: AccountTrade): unknown {
 export function publicTradeJson(t: PublicTrade): unknown {
   return {
     id: t.id,
-    price: fmt(t.price),
-    qty: fmt(t.qty),
-    quoteQty: fmt(t.price * t.qty),
+    price: binanceDecimal(t.price),
+    qty: binanceDecimal(t.qty),
+    quoteQty: binanceDecimal(t.price * t.qty),
     time: t.time,
     isBuyerMaker: t.isBuyerMaker,
     isBestMatch: true,
@@ -149,23 +149,32 @@ export function aggTradeJson(t: PublicTrade): {
   m: boolean;
   M: true;
 } {
-  return { a: t.id, p: fmt(t.price), q: fmt(t.qty), f: t.id, l: t.id, T: t.time, m: t.isBuyerMaker, M: true };
+  return {
+    a: t.id,
+    p: binanceDecimal(t.price),
+    q: binanceDecimal(t.qty),
+    f: t.id,
+    l: t.id,
+    T: t.time,
+    m: t.isBuyerMaker,
+    M: true,
+  };
 }
 
 /** A klines row. Taker-buy volumes are half the volume: the replay has no aggressor side. */
 export function klineRow(c: Candle, intervalMs: number): unknown[] {
   return [
     c.time,
-    fmt(c.open),
-    fmt(c.high),
-    fmt(c.low),
-    fmt(c.close),
-    fmt(c.volume),
+    binanceDecimal(c.open),
+    binanceDecimal(c.high),
+    binanceDecimal(c.low),
+    binanceDecimal(c.close),
+    binanceDecimal(c.volume),
     c.time + intervalMs - 1,
-    fmt(c.quoteVolume),
+    binanceDecimal(c.quoteVolume),
     c.trades,
-    fmt(c.volume / 2),
-    fmt(c.quoteVolume / 2),
+    binanceDecimal(c.volume / 2),
+    binanceDecimal(c.quoteVolume / 2),
     '0',
   ];
 }
@@ -190,16 +199,16 @@ export function klineEvent(
       i: interval,
       f: -1,
       L: -1,
-      o: fmt(c.open),
-      c: fmt(c.close),
-      h: fmt(c.high),
-      l: fmt(c.low),
-      v: fmt(c.volume),
+      o: binanceDecimal(c.open),
+      c: binanceDecimal(c.close),
+      h: binanceDecimal(c.high),
+      l: binanceDecimal(c.low),
+      v: binanceDecimal(c.volume),
       n: c.trades,
       x: closed,
-      q: fmt(c.quoteVolume),
-      V: fmt(c.volume / 2),
-      Q: fmt(c.quoteVolume / 2),
+      q: binanceDecimal(c.quoteVolume),
+      V: binanceDecimal(c.volume / 2),
+      Q: binanceDecimal(c.quoteVolume / 2),
       B: '0',
     },
   };
@@ -224,20 +233,20 @@ export function executionReport(
     S: o.side,
     o: o.type,
     f: o.timeInForce ?? 'GTC',
-    q: fmt(o.origQty),
-    p: fmt(o.price),
-    P: fmt(o.stopPrice),
-    F: fmt(0),
+    q: binanceDecimal(o.origQty),
+    p: binanceDecimal(o.price),
+    P: binanceDecimal(o.stopPrice),
+    F: binanceDecimal(0),
     g: o.orderListId,
     C: cancelClientOrderId ? o.clientOrderId : '',
     x: execType,
     X: o.status,
     r: 'NONE',
     i: o.orderId,
-    l: fmt(fill?.qty ?? 0),
-    z: fmt(o.executedQty),
-    L: fmt(fill?.price ?? 0),
-    n: fmt(fill?.commission ?? 0),
+    l: binanceDecimal(fill?.qty ?? 0),
+    z: binanceDecimal(o.executedQty),
+    L: binanceDecimal(fill?.price ?? 0),
+    n: binanceDecimal(fill?.commission ?? 0),
     N: fill?.commissionAsset ?? null,
     T: eventTime,
     t: fill?.tradeId ?? -1,
@@ -247,9 +256,9 @@ export function executionReport(
     m: fill?.isMaker ?? false,
     M: false,
     O: o.time,
-    Z: fmt(o.cummulativeQuoteQty),
-    Y: fmt(fill ? fill.price * fill.qty : 0),
-    Q: fmt(o.origQuoteOrderQty),
+    Z: binanceDecimal(o.cummulativeQuoteQty),
+    Y: binanceDecimal(fill ? fill.price * fill.qty : 0),
+    Q: binanceDecimal(o.origQuoteOrderQty),
     W: o.workingTime,
     V: STP_MODE,
   };

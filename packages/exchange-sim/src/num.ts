@@ -29,7 +29,7 @@ export function isMultipleOf(x: number, step: number): boolean {
 }
 
 /** Binance prints every decimal with 8 places: "42000.01000000". */
-export function fmt(x: number): string {
+export function binanceDecimal(x: number): string {
   return (Math.abs(x) < 5e-9 ? 0 : x).toFixed(8);
 }
 

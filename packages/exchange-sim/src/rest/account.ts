@@ -6,7 +6,7 @@
 import { binanceError, mandatoryParam } from '../errors.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
 import type { ListenKeys } from '../listen-keys.ts';
-import { fmt } from '../num.ts';
+import { binanceDecimal } from '../num.ts';
 import { marketParam, type Params } from './params.ts';
 import { fixedWeight, type RouteTable } from './routes.ts';
 
@@ -78,7 +78,12 @@ function accountInfo(exchange: SpotExchange, apiKey: string, omitZeroBalances: b
     takerCommission: basisPoints(fees.taker),
     buyerCommission: 0,
     sellerCommission: 0,
-    commissionRates: { maker: fmt(fees.maker), taker: fmt(fees.taker), buyer: fmt(0), seller: fmt(0) },
+    commissionRates: {
+      maker: binanceDecimal(fees.maker),
+      taker: binanceDecimal(fees.taker),
+      buyer: binanceDecimal(0),
+      seller: binanceDecimal(0),
+    },
     canTrade: true,
     canWithdraw: true,
     canDeposit: true,
@@ -89,7 +94,7 @@ function accountInfo(exchange: SpotExchange, apiKey: string, omitZeroBalances: b
     accountType: 'SPOT',
     balances: Object.entries(exchange.balances(apiKey))
       .filter(([, b]) => !omitZeroBalances || b.free > 0 || b.locked > 0)
-      .map(([asset, b]) => ({ asset, free: fmt(b.free), locked: fmt(b.locked) })),
+      .map(([asset, b]) => ({ asset, free: binanceDecimal(b.free), locked: binanceDecimal(b.locked) })),
     permissions: ['SPOT'],
     uid: 0,
   };
@@ -98,10 +103,10 @@ function accountInfo(exchange: SpotExchange, apiKey: string, omitZeroBalances: b
 function commission(exchange: SpotExchange, symbol: string): unknown {
   const f = exchange.fees;
   const rates = (maker: number, taker: number) => ({
-    maker: fmt(maker),
-    taker: fmt(taker),
-    buyer: fmt(0),
-    seller: fmt(0),
+    maker: binanceDecimal(maker),
+    taker: binanceDecimal(taker),
+    buyer: binanceDecimal(0),
+    seller: binanceDecimal(0),
   });
   return {
     symbol,
@@ -125,8 +130,8 @@ function coins(exchange: SpotExchange, apiKey: string): unknown {
     name: coin,
     depositAllEnable: false,
     withdrawAllEnable: false,
-    free: fmt(balances[coin]?.free ?? 0),
-    locked: fmt(balances[coin]?.locked ?? 0),
+    free: binanceDecimal(balances[coin]?.free ?? 0),
+    locked: binanceDecimal(balances[coin]?.locked ?? 0),
     freeze: '0',
     withdrawing: '0',
     ipoing: '0',

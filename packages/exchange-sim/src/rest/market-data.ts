@@ -7,7 +7,7 @@ import { aggTradeJson, klineRow, publicTradeJson } from '../binance-json.ts';
 import { binanceError, mandatoryParam } from '../errors.ts';
 import type { MarketState } from '../exchange/model.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
-import { fmt } from '../num.ts';
+import { binanceDecimal } from '../num.ts';
 import { eachMarket, intParam, limitParam, marketParam, type Params, timeParam } from './params.ts';
 import { fixedWeight, type RouteTable, weightBySymbol } from './routes.ts';
 
@@ -42,14 +42,14 @@ export function marketDataRoutes(exchange: SpotExchange, weightPerMinute: number
       eachMarket(exchange, p, (m) => ticker24h(exchange, m)),
     ),
     'GET /api/v3/ticker/price': publicRoute(weightBySymbol(2, 4), (p) =>
-      eachMarket(exchange, p, (m) => ({ symbol: m.id, price: fmt(m.price) })),
+      eachMarket(exchange, p, (m) => ({ symbol: m.id, price: binanceDecimal(m.price) })),
     ),
     'GET /api/v3/ticker/bookTicker': publicRoute(weightBySymbol(2, 4), (p) =>
       eachMarket(exchange, p, (m) => bookTicker(exchange, m)),
     ),
     'GET /api/v3/avgPrice': publicRoute(fixedWeight(2), (p) => ({
       mins: 5,
-      price: fmt(marketParam(exchange, p).price),
+      price: binanceDecimal(marketParam(exchange, p).price),
       closeTime: exchange.now(),
     })),
     // What ccxt's loadMarkets calls with its default options (see ccxtConfigFor): served so a
@@ -102,15 +102,20 @@ export function exchangeInfo(exchange: SpotExchange, weightPerMinute: number): u
       filters: [
         {
           filterType: 'PRICE_FILTER',
-          minPrice: fmt(m.tickSize),
+          minPrice: binanceDecimal(m.tickSize),
           maxPrice: '1000000.00000000',
-          tickSize: fmt(m.tickSize),
+          tickSize: binanceDecimal(m.tickSize),
         },
-        { filterType: 'LOT_SIZE', minQty: fmt(m.minQty), maxQty: '9000.00000000', stepSize: fmt(m.stepSize) },
+        {
+          filterType: 'LOT_SIZE',
+          minQty: binanceDecimal(m.minQty),
+          maxQty: '9000.00000000',
+          stepSize: binanceDecimal(m.stepSize),
+        },
         { filterType: 'MARKET_LOT_SIZE', minQty: '0.00000000', maxQty: '9000.00000000', stepSize: '0.00000000' },
         {
           filterType: 'NOTIONAL',
-          minNotional: fmt(m.minNotional),
+          minNotional: binanceDecimal(m.minNotional),
           applyMinToMarket: true,
           maxNotional: '9000000.00000000',
           applyMaxToMarket: false,
@@ -148,8 +153,8 @@ function depth(exchange: SpotExchange, p: Params): unknown {
   const book = exchange.book.snapshot(marketParam(exchange, p), limitParam(p.limit, 100, 5000));
   return {
     lastUpdateId: book.lastUpdateId,
-    bids: book.bids.map(([price, qty]) => [fmt(price), fmt(qty)]),
-    asks: book.asks.map(([price, qty]) => [fmt(price), fmt(qty)]),
+    bids: book.bids.map(([price, qty]) => [binanceDecimal(price), binanceDecimal(qty)]),
+    asks: book.asks.map(([price, qty]) => [binanceDecimal(price), binanceDecimal(qty)]),
   };
 }
 
@@ -181,21 +186,21 @@ function ticker24h(exchange: SpotExchange, m: MarketState): unknown {
   const change = s.close - s.open;
   return {
     symbol: m.id,
-    priceChange: fmt(change),
+    priceChange: binanceDecimal(change),
     priceChangePercent: (s.open > 0 ? (change / s.open) * 100 : 0).toFixed(3),
-    weightedAvgPrice: fmt(s.volume > 0 ? s.quoteVolume / s.volume : s.close),
-    prevClosePrice: fmt(s.open),
-    lastPrice: fmt(m.price),
-    lastQty: fmt(last?.qty ?? 0),
-    bidPrice: fmt(book.bids[0]?.[0] ?? 0),
-    bidQty: fmt(book.bids[0]?.[1] ?? 0),
-    askPrice: fmt(book.asks[0]?.[0] ?? 0),
-    askQty: fmt(book.asks[0]?.[1] ?? 0),
-    openPrice: fmt(s.open),
-    highPrice: fmt(s.high),
-    lowPrice: fmt(s.low),
-    volume: fmt(s.volume),
-    quoteVolume: fmt(s.quoteVolume),
+    weightedAvgPrice: binanceDecimal(s.volume > 0 ? s.quoteVolume / s.volume : s.close),
+    prevClosePrice: binanceDecimal(s.open),
+    lastPrice: binanceDecimal(m.price),
+    lastQty: binanceDecimal(last?.qty ?? 0),
+    bidPrice: binanceDecimal(book.bids[0]?.[0] ?? 0),
+    bidQty: binanceDecimal(book.bids[0]?.[1] ?? 0),
+    askPrice: binanceDecimal(book.asks[0]?.[0] ?? 0),
+    askQty: binanceDecimal(book.asks[0]?.[1] ?? 0),
+    openPrice: binanceDecimal(s.open),
+    highPrice: binanceDecimal(s.high),
+    lowPrice: binanceDecimal(s.low),
+    volume: binanceDecimal(s.volume),
+    quoteVolume: binanceDecimal(s.quoteVolume),
     openTime: s.openTime,
     closeTime: exchange.now(),
     firstId: m.trades[0]?.id ?? -1,
@@ -208,9 +213,9 @@ function bookTicker(exchange: SpotExchange, m: MarketState): unknown {
   const book = exchange.book.snapshot(m, 1);
   return {
     symbol: m.id,
-    bidPrice: fmt(book.bids[0]?.[0] ?? 0),
-    bidQty: fmt(book.bids[0]?.[1] ?? 0),
-    askPrice: fmt(book.asks[0]?.[0] ?? 0),
-    askQty: fmt(book.asks[0]?.[1] ?? 0),
+    bidPrice: binanceDecimal(book.bids[0]?.[0] ?? 0),
+    bidQty: binanceDecimal(book.bids[0]?.[1] ?? 0),
+    askPrice: binanceDecimal(book.asks[0]?.[0] ?? 0),
+    askQty: binanceDecimal(book.asks[0]?.[1] ?? 0),
   };
 }

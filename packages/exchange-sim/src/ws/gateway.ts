@@ -11,7 +11,7 @@ import type { ExchangeEvent } from '../exchange/model.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
 import type { SimFaults, WsControl, WsFilter } from '../faults.ts';
 import type { ListenKeys } from '../listen-keys.ts';
-import { assertNever, fmt } from '../num.ts';
+import { assertNever, binanceDecimal } from '../num.ts';
 import type { Signer } from '../rest/signing.ts';
 import { WsApi } from './api.ts';
 import { type Connection, faultKindOf, type WsOutbound } from './connection.ts';
@@ -331,7 +331,11 @@ export class WsGateway implements WsControl, WsOutbound {
           e: 'outboundAccountPosition',
           E: now,
           u: now,
-          B: e.assets.map((a) => ({ a, f: fmt(balances[a]?.free ?? 0), l: fmt(balances[a]?.locked ?? 0) })),
+          B: e.assets.map((a) => ({
+            a,
+            f: binanceDecimal(balances[a]?.free ?? 0),
+            l: binanceDecimal(balances[a]?.locked ?? 0),
+          })),
         });
         return;
       }

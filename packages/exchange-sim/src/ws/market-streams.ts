@@ -6,7 +6,7 @@ import { bucketStart, INTERVAL_MS } from '../bars.ts';
 import { aggTradeJson, klineEvent } from '../binance-json.ts';
 import type { MarketState, PublicTrade } from '../exchange/model.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
-import { fmt } from '../num.ts';
+import { binanceDecimal } from '../num.ts';
 import type { WsOutbound } from './connection.ts';
 
 type LevelMap = Map<number, number>;
@@ -40,8 +40,8 @@ export class MarketStreams {
       E,
       s: symbolId,
       t: t.id,
-      p: fmt(t.price),
-      q: fmt(t.qty),
+      p: binanceDecimal(t.price),
+      q: binanceDecimal(t.qty),
       T: t.time,
       m: t.isBuyerMaker,
       M: true,
@@ -62,10 +62,10 @@ export class MarketStreams {
       this.out.publish(`${s}@bookTicker`, {
         u: book.lastUpdateId,
         s: m.id,
-        b: fmt(book.bids[0]?.[0] ?? 0),
-        B: fmt(book.bids[0]?.[1] ?? 0),
-        a: fmt(book.asks[0]?.[0] ?? 0),
-        A: fmt(book.asks[0]?.[1] ?? 0),
+        b: binanceDecimal(book.bids[0]?.[0] ?? 0),
+        B: binanceDecimal(book.bids[0]?.[1] ?? 0),
+        a: binanceDecimal(book.asks[0]?.[0] ?? 0),
+        A: binanceDecimal(book.asks[0]?.[1] ?? 0),
       });
     }
     // Diff depth: levels that changed since the last tick, with U = u = the book's update id.
@@ -74,8 +74,8 @@ export class MarketStreams {
     this.lastBooks.set(m.id, next);
     const diff = (a: LevelMap | undefined, b: LevelMap): string[][] => {
       const out: string[][] = [];
-      for (const [p, q] of b) if (a?.get(p) !== q) out.push([fmt(p), fmt(q)]);
-      if (a) for (const p of a.keys()) if (!b.has(p)) out.push([fmt(p), fmt(0)]);
+      for (const [p, q] of b) if (a?.get(p) !== q) out.push([binanceDecimal(p), binanceDecimal(q)]);
+      if (a) for (const p of a.keys()) if (!b.has(p)) out.push([binanceDecimal(p), binanceDecimal(0)]);
       return out;
     };
     const depthEvent = {
@@ -92,8 +92,8 @@ export class MarketStreams {
     for (const levels of [5, 10, 20]) {
       const partial = {
         lastUpdateId: book.lastUpdateId,
-        bids: book.bids.slice(0, levels).map(([p, q]) => [fmt(p), fmt(q)]),
-        asks: book.asks.slice(0, levels).map(([p, q]) => [fmt(p), fmt(q)]),
+        bids: book.bids.slice(0, levels).map(([p, q]) => [binanceDecimal(p), binanceDecimal(q)]),
+        asks: book.asks.slice(0, levels).map(([p, q]) => [binanceDecimal(p), binanceDecimal(q)]),
       };
       this.out.publish(`${s}@depth${levels}`, partial);
       this.out.publish(`${s}@depth${levels}@100ms`, partial);
@@ -105,21 +105,21 @@ export class MarketStreams {
         e: '24hrTicker',
         E,
         s: m.id,
-        p: fmt(change),
+        p: binanceDecimal(change),
         P: (st.open > 0 ? (change / st.open) * 100 : 0).toFixed(3),
-        w: fmt(st.volume > 0 ? st.quoteVolume / st.volume : st.close),
-        x: fmt(st.open),
-        c: fmt(m.price),
-        Q: fmt(m.trades[m.trades.length - 1]?.qty ?? 0),
-        b: fmt(book.bids[0]?.[0] ?? 0),
-        B: fmt(book.bids[0]?.[1] ?? 0),
-        a: fmt(book.asks[0]?.[0] ?? 0),
-        A: fmt(book.asks[0]?.[1] ?? 0),
-        o: fmt(st.open),
-        h: fmt(st.high),
-        l: fmt(st.low),
-        v: fmt(st.volume),
-        q: fmt(st.quoteVolume),
+        w: binanceDecimal(st.volume > 0 ? st.quoteVolume / st.volume : st.close),
+        x: binanceDecimal(st.open),
+        c: binanceDecimal(m.price),
+        Q: binanceDecimal(m.trades[m.trades.length - 1]?.qty ?? 0),
+        b: binanceDecimal(book.bids[0]?.[0] ?? 0),
+        B: binanceDecimal(book.bids[0]?.[1] ?? 0),
+        a: binanceDecimal(book.asks[0]?.[0] ?? 0),
+        A: binanceDecimal(book.asks[0]?.[1] ?? 0),
+        o: binanceDecimal(st.open),
+        h: binanceDecimal(st.high),
+        l: binanceDecimal(st.low),
+        v: binanceDecimal(st.volume),
+        q: binanceDecimal(st.quoteVolume),
         O: st.openTime,
         C: E,
         F: m.trades[0]?.id ?? -1,
@@ -130,12 +130,12 @@ export class MarketStreams {
         e: '24hrMiniTicker',
         E,
         s: m.id,
-        c: fmt(m.price),
-        o: fmt(st.open),
-        h: fmt(st.high),
-        l: fmt(st.low),
-        v: fmt(st.volume),
-        q: fmt(st.quoteVolume),
+        c: binanceDecimal(m.price),
+        o: binanceDecimal(st.open),
+        h: binanceDecimal(st.high),
+        l: binanceDecimal(st.low),
+        v: binanceDecimal(st.volume),
+        q: binanceDecimal(st.quoteVolume),
       });
     }
   }

@@ -1,0 +1,34 @@
+import type { Clock } from '@keel/core';
+import type { Kysely, Transaction } from 'kysely';
+import type { KeelDb } from '../schema.ts';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** The store's database handle, or one open transaction on it. */
+export type Db = Kysely<KeelDb> | Transaction<KeelDb>;
+
+/** What every repository is built from: where to write, which engine it is, and the time. */
+export interface RepoContext {
+  readonly db: Db;
+  readonly dialect: StoreDialect;
+  /** Every timestamp a repository writes comes from it. */
+  readonly clock: Clock;
+}
+
+/** Runs fn in the current transaction if there is one, else in a new one. */
+export function inTx<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : (db as Kysely<KeelDb>).transaction().execute(fn);
+}
+
+/** The next sequence number of a bot's journal or sessions (max + 1), called inside a transaction. */
+export async function nextSeq(trx: Db, table: 'events' | 'sessions', botId: string): Promise<number> {
+  const r = await trx
+    .selectFrom(table)
+    .select((eb) => eb.fn.max('seq').as('m'))
+    .where('bot_id', '=', botId)
+    .executeTakeFirst();
+  return (r?.m === null || r?.m === undefined ? 0 : Number(r.m)) + 1;
+}
+
+export const nullIfNaN = (x: number): number | null => (Number.isNaN(x) ? null : x);
+export const nanIfNull = (x: number | null): number => (x === null ? Number.NaN : Number(x));

@@ -12,8 +12,11 @@ export interface ApplyFillChange {
 }
 
 /**
- * Records a fill and, only if it is new, the order and position it produced plus a journal
- * event, inside one transaction (`tx`). Returns whether the fill was new.
+ * Records a fill with everything it changed, inside one transaction (`tx`): the fill, the order,
+ * the position and the journal event. Returns true when the fill was new; false when the bot
+ * already has this very fill (same trade id, same values: the transaction that recorded it wrote
+ * its other rows then, so nothing is written again). A trade id recorded with other values
+ * throws `StoreConflictError` from `fills.record`, and the transaction rolls back.
  */
 export async function applyFill(tx: StoreRepos, botId: string, fill: Fill, change: ApplyFillChange): Promise<boolean> {
   if (!(await tx.fills.record(botId, fill))) return false;

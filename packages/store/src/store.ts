@@ -24,8 +24,10 @@ export interface Store extends StoreRepos {
   /** Runs `fn` in one database transaction: all of its writes land, or none. */
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T>;
   /**
-   * Records a fill and, only if it is new, the order and position it produced plus a journal
-   * event, in one transaction. Returns whether the fill was new.
+   * Records a fill with the order and position it produced and a journal event, in one
+   * transaction. Returns true when the fill was new, false when this very fill (same trade id,
+   * same values) was recorded before: nothing is written again. Throws `StoreConflictError`,
+   * writing nothing, when the trade id is recorded with other values.
    */
   applyFill(botId: string, fill: Fill, change: ApplyFillChange): Promise<boolean>;
   /**

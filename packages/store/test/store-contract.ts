@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientOrderId, type Fill, newOrderState, type OrderRequest, type OrderState, VenueOrderId } from '@keel/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/index.ts';
+import { openStore, type Store, StoreConflictError } from '../src/index.ts';
 
 export class ManualClock {
   constructor(public t: number) {}
@@ -46,6 +46,14 @@ function fill(orderId: string, tradeId: string, amount: number, price = 100.1, t
     liquidity: 'maker',
     time,
   };
+}
+
+/** The error `p` rejects with (undefined when it resolves). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 /**
@@ -210,6 +218,76 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       const ev = await store.events.list('b1');
       expect(ev.length).toBe(eventsBefore + 1);
       expect(ev.at(-1)).toMatchObject({ type: 'fill', payload: { tradeId: 't-9' } });
+    });
+
+    it('fills: a trade id recorded again with other values is a StoreConflictError naming both rows; nothing is written', async () => {
+      const base = { ...fill('c-1', 't-c', 0.2, 100, 3_000), tag: 'entry' };
+      expect(await store.fills.record('b1', base)).toBe(true);
+      const variants: [string, Fill][] = [
+        ['order', { ...base, orderId: ClientOrderId('c-2') }],
+        ['price', { ...base, price: 100.5 }],
+        ['amount', { ...base, amount: 0.25 }],
+        ['fee', { ...base, fee: 0.0002 }],
+        ['feeAsset', { ...base, feeAsset: 'BTC' }],
+        ['time', { ...base, time: 3_001 }],
+        ['side', { ...base, side: 'sell' }],
+        ['tag', { ...base, tag: undefined }],
+      ];
+      for (const [field, f] of variants) {
+        const err = await rejection(store.fills.record('b1', f));
+        expect(err, field).toBeInstanceOf(StoreConflictError);
+        const c = err as StoreConflictError;
+        expect(c.fields, field).toEqual([field]);
+        expect(c.key).toEqual({ bot_id: 'b1', trade_id: 't-c' });
+        expect(c.stored).toMatchObject({ order: 'c-1', price: 100, amount: 0.2, time: 3_000 });
+        expect(c.message).toMatch(/fill t-c of bot "b1" is already recorded/);
+      }
+      // The same execution again (recovery fetching it after a crash) is still a no-op.
+      expect(await store.fills.record('b1', { ...base })).toBe(false);
+      expect((await store.fills.forOrder('b1', 'c-1')).filter((f) => f.tradeId === 't-c')).toEqual([base]);
+      expect(await store.fills.forOrder('b1', 'c-2')).toEqual([]);
+    });
+
+    it('applyFill: a trade id already recorded for another execution stops with StoreConflictError; no order, position, balance or event is written', async () => {
+      await store.bots.create({
+        id: 'b3',
+        strategy: 's',
+        params: {},
+        mode: 'paper',
+        exchange: 'x',
+        symbols: ['BTC/USDT'],
+      });
+      const snapshot = async () => ({
+        orders: await store.orders.list('b3'),
+        fills: await store.fills.since('b3', 0),
+        positions: await store.positions.load('b3'),
+        balances: await store.balances.load('b3'),
+        events: await store.events.list('b3'),
+      });
+      const first = { ...newOrderState(limit('r1-o1'), clock.t, 100), status: 'accepted' as const };
+      await store.orders.upsert('b3', first);
+      const f1 = fill('r1-o1', 'T1', 0.5, 100, 5_000);
+      expect(
+        await store.applyFill('b3', f1, {
+          order: { ...first, status: 'filled', filled: 0.5, avgPrice: 100, fee: 0.0001 },
+          position: { symbol: 'BTC/USDT', size: 0.5, avgPrice: 100, realizedPnl: 0 },
+        }),
+      ).toBe(true);
+      // The next run of a venue that numbers its trades from T1 again: another execution, same id.
+      const second = { ...newOrderState(limit('r2-o1'), clock.t + 1, 101), status: 'accepted' as const };
+      await store.orders.upsert('b3', second);
+      const before = await snapshot();
+      const f2 = fill('r2-o1', 'T1', 0.5, 101, 9_000);
+      const err = await rejection(
+        store.applyFill('b3', f2, {
+          order: { ...second, status: 'filled', filled: 0.5, avgPrice: 101, fee: 0.0001 },
+          position: { symbol: 'BTC/USDT', size: 1, avgPrice: 100.5, realizedPnl: 0 },
+        }),
+      );
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect((err as StoreConflictError).fields).toEqual(['order', 'price', 'time']);
+      expect((err as StoreConflictError).message).toMatch(/r1-o1.*r2-o1/);
+      expect(await snapshot()).toEqual(before);
     });
 
     it('transaction: an error rolls every write back', async () => {

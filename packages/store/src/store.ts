@@ -24,7 +24,7 @@ export interface Store extends StoreRepos {
   /** Runs `fn` in one database transaction: all of its writes land, or none. */
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T>;
   /**
-   * Records a fill with the order and position it produced and a journal event, in one
+   * Records a fill with the order, position and balances it produced and a journal event, in one
    * transaction. Returns true when the fill was new, false when this very fill (same trade id,
    * same values) was recorded before: nothing is written again. Throws `StoreConflictError`,
    * writing nothing, when the trade id is recorded with other values.

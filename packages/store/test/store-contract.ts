@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientOrderId, type Fill, newOrderState, type OrderRequest, type OrderState, VenueOrderId } from '@keel/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store, StoreConflictError } from '../src/index.ts';
+import { openStore, type Store, StoreConflictError, type StoredBalance } from '../src/index.ts';
 
 export class ManualClock {
   constructor(public t: number) {}
@@ -271,6 +271,10 @@ export function storeContract(name: string, target: () => StoreTarget): void {
         await store.applyFill('b3', f1, {
           order: { ...first, status: 'filled', filled: 0.5, avgPrice: 100, fee: 0.0001 },
           position: { symbol: 'BTC/USDT', size: 0.5, avgPrice: 100, realizedPnl: 0 },
+          balances: [
+            { asset: 'BTC', free: 0.5, used: 0, total: 0.5 },
+            { asset: 'USDT', free: 950, used: 0, total: 950 },
+          ],
         }),
       ).toBe(true);
       // The next run of a venue that numbers its trades from T1 again: another execution, same id.
@@ -282,12 +286,80 @@ export function storeContract(name: string, target: () => StoreTarget): void {
         store.applyFill('b3', f2, {
           order: { ...second, status: 'filled', filled: 0.5, avgPrice: 101, fee: 0.0001 },
           position: { symbol: 'BTC/USDT', size: 1, avgPrice: 100.5, realizedPnl: 0 },
+          balances: [
+            { asset: 'BTC', free: 1, used: 0, total: 1 },
+            { asset: 'USDT', free: 899.5, used: 0, total: 899.5 },
+          ],
         }),
       );
       expect(err).toBeInstanceOf(StoreConflictError);
       expect((err as StoreConflictError).fields).toEqual(['order', 'price', 'time']);
       expect((err as StoreConflictError).message).toMatch(/r1-o1.*r2-o1/);
       expect(await snapshot()).toEqual(before);
+    });
+
+    it('applyFill: the position and the balances of a fill are written in its transaction, so they never disagree', async () => {
+      await store.bots.create({
+        id: 'pb',
+        strategy: 's',
+        params: {},
+        mode: 'paper',
+        exchange: 'x',
+        symbols: ['BTC/USDT'],
+      });
+      const agree = async () => {
+        const pos = await store.positions.get('pb', 'BTC/USDT');
+        const btc = (await store.balances.load('pb')).find((b) => b.asset === 'BTC');
+        return { position: pos?.size, balance: btc?.total };
+      };
+      const buy = { ...newOrderState(limit('pb-1'), clock.t, 100), status: 'accepted' as const };
+      await store.orders.upsert('pb', buy);
+      const balances = (btc: number, usdt: number): StoredBalance[] => [
+        { asset: 'BTC', free: btc, used: 0, total: btc },
+        { asset: 'USDT', free: usdt, used: 0, total: usdt },
+      ];
+      const f1 = fill('pb-1', 'pb-t1', 0.5, 100, 1_000);
+      await store.applyFill('pb', f1, {
+        order: { ...buy, status: 'filled', filled: 0.5, avgPrice: 100 },
+        position: { symbol: 'BTC/USDT', size: 0.5, avgPrice: 100, realizedPnl: 0 },
+        balances: balances(0.5, 950),
+      });
+      expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
+
+      // A write that fails inside the fill's transaction (here: a balance snapshot listing an
+      // asset twice) takes the fill, the order, the position and the event with it.
+      const sell = { ...newOrderState(limit('pb-2', { side: 'sell' }), clock.t, 100), status: 'accepted' as const };
+      await store.orders.upsert('pb', sell);
+      const events = (await store.events.list('pb')).length;
+      const f2 = { ...fill('pb-2', 'pb-t2', 0.2, 110, 2_000), side: 'sell' as const };
+      await expect(
+        store.applyFill('pb', f2, {
+          order: { ...sell, status: 'partially-filled', filled: 0.2, avgPrice: 110 },
+          position: { symbol: 'BTC/USDT', size: 0.3, avgPrice: 100, realizedPnl: 2 },
+          balances: [...balances(0.3, 972), { asset: 'USDT', free: 0, used: 0, total: 0 }],
+        }),
+      ).rejects.toThrow();
+      expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
+      expect(await store.fills.forOrder('pb', 'pb-2')).toEqual([]);
+      expect((await store.orders.get('pb-2'))?.filled).toBe(0);
+      expect((await store.events.list('pb')).length).toBe(events);
+
+      // The same fill again writes nothing, not even the balances it carries.
+      expect(
+        await store.applyFill('pb', f1, {
+          order: { ...buy, status: 'filled', filled: 0.5, avgPrice: 100 },
+          position: { symbol: 'BTC/USDT', size: 1, avgPrice: 100, realizedPnl: 0 },
+          balances: balances(1, 900),
+        }),
+      ).toBe(false);
+      expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
+
+      await store.applyFill('pb', f2, {
+        order: { ...sell, status: 'partially-filled', filled: 0.2, avgPrice: 110 },
+        position: { symbol: 'BTC/USDT', size: 0.3, avgPrice: 100, realizedPnl: 2 },
+        balances: balances(0.3, 972),
+      });
+      expect(await agree()).toEqual({ position: 0.3, balance: 0.3 });
     });
 
     it('transaction: an error rolls every write back', async () => {
@@ -457,6 +529,12 @@ export function storeContract(name: string, target: () => StoreTarget): void {
           size += f.side === 'buy' ? f.amount : -f.amount;
         }
         expect((await after.positions.get('crash', 'BTC/USDT'))?.size).toBe(size);
+        // The balances were written with the position, in the fill's transaction: they agree.
+        const balances = await after.balances.load('crash');
+        expect(balances.find((b) => b.asset === 'BTC')?.total).toBe(size);
+        let cash = 1_000_000;
+        for (const f of fills) cash -= (f.side === 'buy' ? 1 : -1) * f.price + f.fee;
+        expect(balances.find((b) => b.asset === 'USDT')?.total).toBeCloseTo(cash, 6);
         const events = await after.events.list('crash');
         expect(events.filter((e) => e.type === 'fill').length).toBe(fills.length);
         expect(events.filter((e) => e.type === 'order.accepted').length).toBe(orders.length);

@@ -8,7 +8,10 @@ export interface StoredBalance {
 }
 
 export interface BalanceRepo {
-  /** Replaces the bot's balance snapshot (assets absent from `balances` are removed). */
+  /**
+   * Replaces the bot's balance snapshot (assets absent from `balances` are removed). The
+   * balances a fill changed go through `applyFill` instead, with the fill and its position.
+   */
   save(botId: string, balances: readonly StoredBalance[]): Promise<void>;
   load(botId: string): Promise<StoredBalance[]>;
 }

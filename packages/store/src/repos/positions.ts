@@ -11,6 +11,10 @@ export interface StoredPosition {
 }
 
 export interface PositionRepo {
+  /**
+   * Replaces the bot's position in one symbol. A fill's position goes through `applyFill`
+   * instead, with the fill and the balances it changed.
+   */
   save(botId: string, position: StoredPosition): Promise<void>;
   load(botId: string): Promise<StoredPosition[]>;
   get(botId: string, symbol: string): Promise<StoredPosition | undefined>;

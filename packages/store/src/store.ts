@@ -36,13 +36,16 @@ export interface Store extends StoreRepos {
    * the row itself is written by `save()`, which the caller runs in order with the order's later
    * writes (a bot's journal queues it). SQLite in memory: the row is written at once. PostgreSQL,
    * or a transaction open on the connection: declined, nothing written (use `orders.upsert` and
-   * wait for it). Throws when the order id belongs to another bot (a row written at once).
+   * wait for it). An order id that belongs to another bot throws `StoreConflictError` (from
+   * `save()`, or at once when the row is written at once).
    */
   writeOrderNow(botId: string, order: OrderState): WriteAhead;
   /**
    * Writes the rows of a bot's intent log that never reached the database (a crash between the
    * append and the row), then empties the log. For the bot's lock holder, at start, before it
-   * reads its orders. SQLite files only; elsewhere there is no log and nothing to do.
+   * reads its orders. SQLite files only; elsewhere there is no log and nothing to do. A logged
+   * order whose id the store holds for another bot throws `StoreConflictError` and writes
+   * nothing: the bot must not start until that order is accounted for.
    */
   replayIntents(botId: string): Promise<IntentReplay>;
   /** Encrypted exchange API keys (docs/keys.md). */

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { WalCheckpointer } from './checkpointer.ts';
 import { clearIntentLog, IntentLog, intentLogFile, readIntentLog } from './intents.ts';
 import type { Db } from './repos/context.ts';
-import { type OrderRow, orderClash, orderRow, upsertOrderQuery } from './repos/orders.ts';
+import { type OrderRow, orderConflict, orderConflictWith, orderRow, upsertOrderQuery } from './repos/orders.ts';
 import type { KeelDb } from './schema.ts';
 
 /** What `writeOrderNow` did with a new order. */
@@ -21,8 +21,6 @@ export interface IntentReplay {
   readonly recovered: readonly string[];
   /** Lines that were not complete records (a write torn by a power loss), skipped. */
   readonly torn: number;
-  /** Logged orders whose id the database holds for another bot: not written (a bug; reported). */
-  readonly clashes: readonly string[];
 }
 
 const DECLINED: WriteAhead = { kind: 'declined' };
@@ -69,7 +67,7 @@ export class OrderWriteAhead {
     }
     const upsert = this.upsertNow;
     if (sqlite.memory || this.file === undefined) {
-      if (upsert.run(row) !== 1) throw orderClash(row);
+      if (upsert.run(row) !== 1) throw orderConflictWith(upsert.stored(row.client_order_id), row);
       return ROW;
     }
     let log = this.logs.get(botId);
@@ -88,7 +86,7 @@ export class OrderWriteAhead {
         const changed = sqlite.inTransaction
           ? Number((await upsertOrderQuery(this.db, row).executeTakeFirst()).numInsertedOrUpdatedRows)
           : upsert.run(row);
-        if (changed !== 1) throw orderClash(row);
+        if (changed !== 1) throw await orderConflict(this.db, row);
         logged.saved();
       },
     };
@@ -97,38 +95,42 @@ export class OrderWriteAhead {
   /** `Store.replayIntents`. */
   async replay(botId: string): Promise<IntentReplay> {
     const sqlite = this.sqlite;
-    if (sqlite === undefined || sqlite.memory || this.file === undefined)
-      return { recovered: [], torn: 0, clashes: [] };
+    if (sqlite === undefined || sqlite.memory || this.file === undefined) return { recovered: [], torn: 0 };
     // A restart in this process (the earlier instance abandoned): its log is read like any.
     this.logs.get(botId)?.close();
     this.logs.delete(botId);
     const file = intentLogFile(this.file, botId);
     const { records, torn } = readIntentLog<IntentRecord>(file);
     const recovered: string[] = [];
-    const clashes: string[] = [];
     let bad = torn;
     await this.db.transaction().execute(async (trx) => {
-      for (const r of records) {
+      for (const [i, r] of records.entries()) {
         if (r?.v !== 1 || r.row?.bot_id !== botId || typeof r.row.client_order_id !== 'string') {
           bad++;
           continue;
         }
         const id = r.row.client_order_id;
-        const had = await trx
-          .selectFrom('orders')
-          .select('bot_id')
-          .where('client_order_id', '=', id)
-          .executeTakeFirst();
+        const had = await trx.selectFrom('orders').selectAll().where('client_order_id', '=', id).executeTakeFirst();
         if (had === undefined) {
           await trx.insertInto('orders').values(r.row).execute();
           recovered.push(id);
-        } else if (had.bot_id !== botId) clashes.push(id);
+        } else if (had.bot_id !== botId) {
+          // The order may be on the exchange under this id: recording it for neither bot, or
+          // for the wrong one, would lose its fills. Nothing of the replay is written.
+          throw orderConflictWith(
+            had,
+            r.row,
+            `Bot "${botId}" logged this order (write-ahead log ${file}, record ${i + 1}) as it sent it. ` +
+              `Look the order up on the exchange; once it is accounted for, remove that record from ` +
+              `the log to start the bot.`,
+          );
+        }
         // A row of this bot's is at least as new as the line: left alone.
       }
     });
     // Every line has its row now (a crash before this point replays them again: no-ops).
     clearIntentLog(file, this.sync);
-    return { recovered, torn: bad, clashes };
+    return { recovered, torn: bad };
   }
 
   /** Closes every bot's log (emptied when all its lines have their rows) and the checkpointer. */
@@ -142,6 +144,8 @@ export class OrderWriteAhead {
 interface CompiledUpsert {
   /** Runs the upsert for `row`; returns the number of rows changed. */
   run(row: OrderRow): number;
+  /** The stored row of an order id (to name it when the upsert changed nothing). */
+  stored(clientOrderId: string): OrderRow | undefined;
 }
 
 /**
@@ -163,11 +167,13 @@ function compiledUpsert(db: Db, sqlite: Database.Database, sample: OrderRow): Co
     return c;
   });
   const st = sqlite.prepare(q.sql);
+  const select = sqlite.prepare('select * from orders where client_order_id = ?');
   const params: unknown[] = new Array(paramColumns.length);
   return {
     run(row) {
       for (let i = 0; i < paramColumns.length; i++) params[i] = row[paramColumns[i] as keyof OrderRow];
       return st.run(params).changes;
     },
+    stored: (id) => select.get(id) as OrderRow | undefined,
   };
 }

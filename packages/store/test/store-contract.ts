@@ -116,6 +116,32 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       ).rejects.toThrow();
     });
 
+    it('bots: creating an existing bot again returns it when the definition is the same, else is a StoreConflictError', async () => {
+      const same = await store.bots.create({
+        id: 'b1',
+        strategy: 'sma-cross',
+        params: { fast: 10, slow: 30 },
+        mode: 'paper',
+        exchange: 'binance',
+        symbols: ['BTC/USDT'],
+      });
+      expect(same).toEqual(await store.bots.get('b1'));
+      const err = await rejection(
+        store.bots.create({
+          id: 'b1',
+          strategy: 'sma-cross',
+          params: { fast: 5, slow: 30 },
+          mode: 'paper',
+          exchange: 'binance',
+          symbols: ['BTC/USDT'],
+        }),
+      );
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect((err as StoreConflictError).fields).toEqual(['params']);
+      expect((err as StoreConflictError).message).toMatch(/bot "b1" already exists.*"fast":10.*"fast":5/);
+      expect((await store.bots.get('b1'))?.params).toEqual({ fast: 10, slow: 30 });
+    });
+
     it('orders: upsert round-trips an OrderState exactly (NaN, optional fields, doubles)', async () => {
       const o = newOrderState(limit('c-1', { price: 0.1 + 0.2 }), clock.t, 100.123456789);
       await store.orders.upsert('b1', o);
@@ -158,6 +184,13 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect((await store.orders.list('b1', { status: ['cancelled'] }))[0]).toEqual(b);
       expect(await store.orders.open('b2')).toEqual([]);
       await expect(store.orders.upsert('b2', a)).rejects.toThrow(/another bot/);
+      const err = await rejection(store.orders.upsert('b2', a));
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect(err).toMatchObject({
+        key: { client_order_id: 'c-2' },
+        stored: { bot_id: 'b1' },
+        attempted: { bot_id: 'b2' },
+      });
     });
 
     it('writeOrderNow: durable before it returns (SQLite file: the intent log, the row by save()); PostgreSQL declines', async () => {

@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { differingFields, StoreConflictError } from '../errors.ts';
 import type { BotsTable } from '../schema.ts';
 import type { RepoContext } from './context.ts';
 
@@ -20,6 +21,11 @@ export interface BotRecord {
 export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status'> & { readonly status?: string };
 
 export interface BotRepo {
+  /**
+   * Creates a bot. Creating one that exists with the same definition (strategy, params, mode,
+   * exchange, symbols) returns the existing record (two processes starting the same new bot);
+   * with another definition it throws a `StoreConflictError` naming both.
+   */
   create(bot: NewBot): Promise<BotRecord>;
   get(id: string): Promise<BotRecord | undefined>;
   list(): Promise<BotRecord[]>;
@@ -45,8 +51,32 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         created_at: now,
         updated_at: now,
       };
-      await db.insertInto('bots').values(row).execute();
-      return { ...bot, status: row.status, createdAt: now, updatedAt: now };
+      const r = await db
+        .insertInto('bots')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1)
+        return { ...bot, status: row.status, createdAt: now, updatedAt: now };
+      const had = toBot(await db.selectFrom('bots').selectAll().where('id', '=', bot.id).executeTakeFirstOrThrow());
+      const definition = (b: NewBot) => ({
+        strategy: b.strategy,
+        params: b.params ?? {},
+        mode: b.mode,
+        exchange: b.exchange,
+        symbols: b.symbols,
+      });
+      const stored = definition(had);
+      const attempted = definition(bot);
+      if (differingFields(stored, attempted).length === 0) return had;
+      throw new StoreConflictError(
+        'bots',
+        { id: bot.id },
+        stored,
+        attempted,
+        `bot "${bot.id}" already exists with another definition`,
+        'A bot id names one bot and its history: give a new bot its own id.',
+      );
     },
     get,
     async list() {

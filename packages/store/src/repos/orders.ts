@@ -1,10 +1,15 @@
 import type { OrderRequest, OrderState, OrderStatus } from '@keel/core';
 import { ClientOrderId, TERMINAL_STATUSES, VenueOrderId } from '@keel/core';
 import type { Selectable } from 'kysely';
+import { StoreConflictError } from '../errors.ts';
 import type { OrdersTable } from '../schema.ts';
 import { type Db, nanIfNull, nullIfNaN, type RepoContext } from './context.ts';
 
 export interface OrderRepo {
+  /**
+   * Writes the order as it is now (inserted, or its changing fields updated). An order id belongs
+   * to one bot for ever: writing it for another bot throws a `StoreConflictError`.
+   */
   upsert(botId: string, order: OrderState): Promise<void>;
   get(clientOrderId: string): Promise<OrderState | undefined>;
   byVenueId(botId: string, venueOrderId: string): Promise<OrderState | undefined>;
@@ -23,7 +28,7 @@ export function orderRepo({ db }: RepoContext): OrderRepo {
     async upsert(botId, o) {
       const row = orderRow(botId, o);
       const r = await upsertOrderQuery(db, row).executeTakeFirst();
-      if (Number(r.numInsertedOrUpdatedRows) !== 1) throw orderClash(row);
+      if (Number(r.numInsertedOrUpdatedRows) !== 1) throw await orderConflict(db, row);
     },
     async get(id) {
       const r = await db.selectFrom('orders').selectAll().where('client_order_id', '=', id).executeTakeFirst();
@@ -112,8 +117,37 @@ export function upsertOrderQuery(db: Db, row: OrderRow) {
 }
 
 /** The error for an order row refused because its id belongs to another bot. */
-export function orderClash(row: OrderRow): Error {
-  return new Error(`Invariant violated: order ${row.client_order_id} belongs to another bot than ${row.bot_id}`);
+export async function orderConflict(db: Db, row: OrderRow): Promise<StoreConflictError> {
+  const had = await db
+    .selectFrom('orders')
+    .selectAll()
+    .where('client_order_id', '=', row.client_order_id)
+    .executeTakeFirst();
+  return orderConflictWith(had, row);
+}
+
+/**
+ * `orderConflict` for a stored row already read (or gone: then only the new row is named); `why`
+ * adds what the caller knows about where the new row comes from.
+ */
+export function orderConflictWith(had: OrderRow | undefined, row: OrderRow, why = ''): StoreConflictError {
+  const brief = (r: OrderRow) => ({
+    bot_id: r.bot_id,
+    symbol: r.symbol,
+    side: r.side,
+    type: r.type,
+    status: r.status,
+    created_at: r.created_at,
+  });
+  return new StoreConflictError(
+    'orders',
+    { client_order_id: row.client_order_id },
+    had ? brief(had) : { bot_id: '(another bot)' },
+    brief(row),
+    `order ${row.client_order_id} belongs to another bot${had ? ` ("${had.bot_id}")` : ''}, not to "${row.bot_id}"`,
+    'A client order id belongs to one bot for ever (each bot has its own id prefix): two bots ' +
+      `sending under one id would take each other’s fills.${why === '' ? '' : ` ${why}`}`,
+  );
 }
 
 export function toOrder(r: Selectable<OrdersTable>): OrderState {

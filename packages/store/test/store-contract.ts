@@ -371,7 +371,7 @@ export function storeContract(name: string, target: () => StoreTarget): void {
           position: { symbol: 'BTC/USDT', size: 0.3, avgPrice: 100, realizedPnl: 2 },
           balances: [...balances(0.3, 972), { asset: 'USDT', free: 0, used: 0, total: 0 }],
         }),
-      ).rejects.toThrow();
+      ).rejects.toThrow(/Invalid balances of bot "pb": USDT is listed twice/);
       expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
       expect(await store.fills.forOrder('pb', 'pb-2')).toEqual([]);
       expect((await store.orders.get('pb-2'))?.filled).toBe(0);
@@ -393,6 +393,25 @@ export function storeContract(name: string, target: () => StoreTarget): void {
         balances: balances(0.3, 972),
       });
       expect(await agree()).toEqual({ position: 0.3, balance: 0.3 });
+    });
+
+    it('positions, balances and fills refuse numbers that are not finite, with the field named, on every engine', async () => {
+      await expect(
+        store.positions.save('b2', { symbol: 'ETH/USDT', size: Number.NaN, avgPrice: 1, realizedPnl: 0 }),
+      ).rejects.toThrow(/position ETH\/USDT of bot "b2": size must be a finite number, got NaN/);
+      await expect(
+        store.balances.save('b2', [{ asset: 'ETH', free: Number.POSITIVE_INFINITY, used: 0, total: 1 }]),
+      ).rejects.toThrow(/balance ETH of bot "b2": free must be a finite number/);
+      await expect(
+        store.balances.save('b2', [
+          { asset: 'ETH', free: 1, used: 0, total: 1 },
+          { asset: 'ETH', free: 2, used: 0, total: 2 },
+        ]),
+      ).rejects.toThrow(/ETH is listed twice/);
+      await expect(store.fills.record('b2', fill('x-9', 't-nan', 1, Number.NaN))).rejects.toThrow(
+        /fill t-nan of bot "b2": price must be a finite number/,
+      );
+      expect(await store.fills.forOrder('b2', 'x-9')).toEqual([]);
     });
 
     it('transaction: an error rolls every write back', async () => {

@@ -1,4 +1,4 @@
-import { inTx, type RepoContext } from './context.ts';
+import { finite, inTx, type RepoContext } from './context.ts';
 
 export interface StoredBalance {
   readonly asset: string;
@@ -18,24 +18,25 @@ export interface BalanceRepo {
 
 export function balanceRepo({ db, clock }: RepoContext): BalanceRepo {
   return {
-    save(botId, list) {
-      return inTx(db, async (trx) => {
-        const now = clock.now();
+    async save(botId, list) {
+      const now = clock.now();
+      const seen = new Set<string>();
+      const rows = list.map((b) => {
+        const what = `balance ${b.asset} of bot "${botId}"`;
+        if (seen.has(b.asset)) throw new Error(`Invalid balances of bot "${botId}": ${b.asset} is listed twice`);
+        seen.add(b.asset);
+        return {
+          bot_id: botId,
+          asset: b.asset,
+          free: finite(what, 'free', b.free),
+          used: finite(what, 'used', b.used),
+          total: finite(what, 'total', b.total),
+          updated_at: now,
+        };
+      });
+      await inTx(db, async (trx) => {
         await trx.deleteFrom('balances').where('bot_id', '=', botId).execute();
-        if (list.length === 0) return;
-        await trx
-          .insertInto('balances')
-          .values(
-            list.map((b) => ({
-              bot_id: botId,
-              asset: b.asset,
-              free: b.free,
-              used: b.used,
-              total: b.total,
-              updated_at: now,
-            })),
-          )
-          .execute();
+        if (rows.length > 0) await trx.insertInto('balances').values(rows).execute();
       });
     },
     async load(botId) {

@@ -32,3 +32,13 @@ export async function nextSeq(trx: Db, table: 'events' | 'sessions', botId: stri
 
 export const nullIfNaN = (x: number): number | null => (Number.isNaN(x) ? null : x);
 export const nanIfNull = (x: number | null): number => (x === null ? Number.NaN : Number(x));
+
+/**
+ * A money or quantity column must hold a finite number. PostgreSQL would store NaN and Infinity
+ * and SQLite would refuse them with a bare NOT NULL error: one clear error on both engines, naming
+ * the field, instead.
+ */
+export function finite(what: string, field: string, x: number): number {
+  if (!Number.isFinite(x)) throw new Error(`Invalid ${what}: ${field} must be a finite number, got ${x}`);
+  return x;
+}

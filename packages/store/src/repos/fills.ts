@@ -3,7 +3,7 @@ import { ClientOrderId } from '@keel/core';
 import type { Selectable } from 'kysely';
 import { differingFields, StoreConflictError } from '../errors.ts';
 import type { FillsTable } from '../schema.ts';
-import type { RepoContext } from './context.ts';
+import { finite, type RepoContext } from './context.ts';
 
 export interface FillRepo {
   /**
@@ -86,18 +86,19 @@ export function fillRepo({ db }: RepoContext): FillRepo {
 }
 
 function fillRow(botId: string, f: Fill): Selectable<FillsTable> {
+  const what = `fill ${f.tradeId} of bot "${botId}"`;
   return {
     bot_id: botId,
     trade_id: f.tradeId,
     client_order_id: f.orderId,
     symbol: f.symbol,
     side: f.side,
-    price: f.price,
-    amount: f.amount,
-    fee: f.fee,
+    price: finite(what, 'price', f.price),
+    amount: finite(what, 'amount', f.amount),
+    fee: finite(what, 'fee', f.fee),
     fee_asset: f.feeAsset,
     liquidity: f.liquidity,
-    time: f.time,
+    time: finite(what, 'time', f.time),
     tag: f.tag ?? null,
   };
 }

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { PositionsTable } from '../schema.ts';
-import { nanIfNull, nullIfNaN, type RepoContext } from './context.ts';
+import { finite, nanIfNull, nullIfNaN, type RepoContext } from './context.ts';
 
 export interface StoredPosition {
   readonly symbol: string;
@@ -23,12 +23,13 @@ export interface PositionRepo {
 export function positionRepo({ db, clock }: RepoContext): PositionRepo {
   return {
     async save(botId, p) {
+      const what = `position ${p.symbol} of bot "${botId}"`;
       const row = {
         bot_id: botId,
         symbol: p.symbol,
-        size: p.size,
+        size: finite(what, 'size', p.size),
         avg_price: nullIfNaN(p.avgPrice),
-        realized_pnl: p.realizedPnl,
+        realized_pnl: finite(what, 'realizedPnl', p.realizedPnl),
         updated_at: clock.now(),
       };
       await db

@@ -459,6 +459,39 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect(tail.map((e) => e.payload)).toEqual([{ i: 2 }, { i: 3 }]);
     });
 
+    it('strategy state: saves without an expected version always land, also from concurrent writers', async () => {
+      await store.bots.create({ id: 'st', strategy: 's', params: {}, mode: 'paper', exchange: 'x', symbols: [] });
+      // Two pools on PostgreSQL (see the lock race below for SQLite).
+      const other = store.dialect === 'postgres' ? await open() : store;
+      try {
+        const versions = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? store : other).state.save('st', { i })),
+        );
+        expect(versions.filter((v) => v === null)).toEqual([]);
+        expect([...versions].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+        expect((await store.state.load('st'))?.version).toBe(12);
+      } finally {
+        if (other !== store) await other.close();
+      }
+    });
+
+    it('events and sessions: concurrent writers get gapless sequence numbers and none fails', async () => {
+      const other = store.dialect === 'postgres' ? await open() : store;
+      try {
+        const before = (await store.events.list('st')).length;
+        const seqs = await Promise.all(
+          Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? store : other).events.append('st', 'race', { i })),
+        );
+        expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, i) => before + i + 1));
+        const sessions = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? store : other).sessions.start('st')),
+        );
+        expect([...sessions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      } finally {
+        if (other !== store) await other.close();
+      }
+    });
+
     it('sessions: start and end with a report', async () => {
       const s1 = await store.sessions.start('b1');
       clock.t += 1000;

@@ -20,8 +20,22 @@ export function inTx<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
   return db.isTransaction ? fn(db) : (db as Kysely<KeelDb>).transaction().execute(fn);
 }
 
-/** The next sequence number of a bot's journal or sessions (max + 1), called inside a transaction. */
-export async function nextSeq(trx: Db, table: 'events' | 'sessions', botId: string): Promise<number> {
+/**
+ * The next sequence number of a bot's journal or sessions (max + 1), called inside a transaction.
+ * SQLite transactions take the write lock up front (BEGIN IMMEDIATE), so two of them never read
+ * the same max. PostgreSQL reads at READ COMMITTED: two transactions would read the same max and
+ * the second insert would fail on the key; locking the bot's row first makes them take turns (the
+ * second reads the max after the first committed).
+ */
+export async function nextSeq(
+  trx: Db,
+  dialect: StoreDialect,
+  table: 'events' | 'sessions',
+  botId: string,
+): Promise<number> {
+  if (dialect === 'postgres') {
+    await trx.selectFrom('bots').select('id').where('id', '=', botId).forNoKeyUpdate().execute();
+  }
   const r = await trx
     .selectFrom(table)
     .select((eb) => eb.fn.max('seq').as('m'))

@@ -8,16 +8,16 @@ export interface StoredEvent {
 }
 
 export interface EventRepo {
-  /** Appends to the bot's journal and returns the event's sequence number (1, 2, …). */
+  /** Appends to the bot's journal and returns the event's sequence number (1, 2, …, no gaps). */
   append(botId: string, type: string, payload: unknown): Promise<number>;
   list(botId: string, opts?: { readonly afterSeq?: number; readonly limit?: number }): Promise<StoredEvent[]>;
 }
 
-export function eventRepo({ db, clock }: RepoContext): EventRepo {
+export function eventRepo({ db, dialect, clock }: RepoContext): EventRepo {
   return {
     append(botId, type, payload) {
       return inTx(db, async (trx) => {
-        const seq = await nextSeq(trx, 'events', botId);
+        const seq = await nextSeq(trx, dialect, 'events', botId);
         await trx
           .insertInto('events')
           .values({ bot_id: botId, seq, time: clock.now(), type, payload: JSON.stringify(payload ?? null) })

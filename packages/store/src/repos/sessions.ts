@@ -8,16 +8,17 @@ export interface SessionRecord {
 }
 
 export interface SessionRepo {
+  /** Opens the bot's next session (1, 2, …) and returns its number. */
   start(botId: string): Promise<number>;
   end(botId: string, seq: number, report: unknown): Promise<void>;
   list(botId: string): Promise<SessionRecord[]>;
 }
 
-export function sessionRepo({ db, clock }: RepoContext): SessionRepo {
+export function sessionRepo({ db, dialect, clock }: RepoContext): SessionRepo {
   return {
     start(botId) {
       return inTx(db, async (trx) => {
-        const seq = await nextSeq(trx, 'sessions', botId);
+        const seq = await nextSeq(trx, dialect, 'sessions', botId);
         await trx
           .insertInto('sessions')
           .values({ bot_id: botId, seq, started_at: clock.now(), ended_at: null, report: null })

@@ -1,4 +1,5 @@
-import { inTx, type RepoContext } from './context.ts';
+import { sql } from 'kysely';
+import type { RepoContext } from './context.ts';
 
 export interface StoredState {
   readonly state: unknown;
@@ -7,8 +8,10 @@ export interface StoredState {
 
 export interface StateRepo {
   /**
-   * Saves the strategy state and returns the new version. With `expectedVersion`, the save is a
-   * compare-and-set: it returns null (and changes nothing) when another writer got there first.
+   * Saves the strategy state and returns the new version (1, 2, …). Without `expectedVersion`
+   * the save always lands. With it, the save is a compare-and-set: it returns null (and changes
+   * nothing) when the stored version is not `expectedVersion` (0: no state saved yet), i.e.
+   * another writer got there first.
    */
   save(botId: string, state: unknown, expectedVersion?: number): Promise<number | null>;
   load(botId: string): Promise<StoredState | undefined>;
@@ -16,34 +19,41 @@ export interface StateRepo {
 
 export function stateRepo({ db, clock }: RepoContext): StateRepo {
   return {
-    save(botId, value, expectedVersion) {
-      return inTx(db, async (trx) => {
-        const now = clock.now();
-        const json = JSON.stringify(value);
-        const cur = await trx
-          .selectFrom('strategy_state')
-          .select('version')
-          .where('bot_id', '=', botId)
+    async save(botId, value, expectedVersion) {
+      const now = clock.now();
+      const json = JSON.stringify(value);
+      const row = { bot_id: botId, state: json, version: 1, updated_at: now };
+      if (expectedVersion === undefined) {
+        // One statement, so that a concurrent writer cannot make this save vanish.
+        const r = await db
+          .insertInto('strategy_state')
+          .values(row)
+          .onConflict((oc) =>
+            oc.column('bot_id').doUpdateSet({
+              state: json,
+              version: sql<number>`strategy_state.version + 1`,
+              updated_at: now,
+            }),
+          )
+          .returning('version')
+          .executeTakeFirstOrThrow();
+        return Number(r.version);
+      }
+      if (expectedVersion === 0) {
+        const r = await db
+          .insertInto('strategy_state')
+          .values(row)
+          .onConflict((oc) => oc.column('bot_id').doNothing())
           .executeTakeFirst();
-        const curVersion = cur === undefined ? 0 : Number(cur.version);
-        if (expectedVersion !== undefined && expectedVersion !== curVersion) return null;
-        if (cur === undefined) {
-          const r = await trx
-            .insertInto('strategy_state')
-            .values({ bot_id: botId, state: json, version: 1, updated_at: now })
-            .onConflict((oc) => oc.column('bot_id').doNothing())
-            .executeTakeFirst();
-          return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1 ? 1 : null;
-        }
-        // Compare-and-set on the version, so a concurrent writer cannot be silently overwritten.
-        const r = await trx
-          .updateTable('strategy_state')
-          .set({ state: json, version: curVersion + 1, updated_at: now })
-          .where('bot_id', '=', botId)
-          .where('version', '=', curVersion)
-          .executeTakeFirst();
-        return Number(r.numUpdatedRows) === 1 ? curVersion + 1 : null;
-      });
+        return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1 ? 1 : null;
+      }
+      const r = await db
+        .updateTable('strategy_state')
+        .set({ state: json, version: expectedVersion + 1, updated_at: now })
+        .where('bot_id', '=', botId)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1 ? expectedVersion + 1 : null;
     },
     async load(botId) {
       const r = await db.selectFrom('strategy_state').selectAll().where('bot_id', '=', botId).executeTakeFirst();

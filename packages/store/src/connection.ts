@@ -10,6 +10,7 @@ import {
   PostgresDialect,
   SqliteDialect,
   SqliteDriver,
+  sql,
 } from 'kysely';
 import pg from 'pg';
 import type { StoreDialect } from './repos/context.ts';
@@ -36,9 +37,21 @@ export interface Connection {
 /** Opens the database a store url names, with the settings docs/store.md explains, and migrates it. */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const conn = await open(opts);
-  const migrator = new Migrator({ db: conn.db, provider: { getMigrations: async () => MIGRATIONS } });
-  const { error } = await migrator.migrateToLatest();
-  if (error) {
+  let error: unknown;
+  try {
+    const migrator = new Migrator({
+      db: conn.db,
+      provider: { getMigrations: async () => MIGRATIONS },
+      // Kysely looks for its migration tables in every schema unless told which one: on a
+      // PostgreSQL database where another schema has them (another store, another application),
+      // it would not create the store's own and the migration would fail.
+      ...(conn.dialect === 'postgres' ? { migrationTableSchema: opts.schema ?? (await currentSchema(conn.db)) } : {}),
+    });
+    ({ error } = await migrator.migrateToLatest());
+  } catch (e) {
+    error = e;
+  }
+  if (error !== undefined) {
     await conn.db.destroy();
     throw new Error(
       `Store migration failed for ${redactStoreUrl(opts.url)}: ${(error as Error).message ?? String(error)}`,
@@ -90,6 +103,15 @@ async function open({ url, schema, synchronous }: ConnectOptions): Promise<Conne
     return { db: new Kysely<KeelDb>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
   }
   throw new Error(`Unsupported store url "${url}": expected sqlite:<path>, sqlite::memory: or postgres://…`);
+}
+
+/** The schema PostgreSQL creates tables in for this connection (the first of its search_path). */
+async function currentSchema(db: Kysely<KeelDb>): Promise<string> {
+  const r = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = r.rows[0]?.schema;
+  if (!schema)
+    throw new Error('PostgreSQL has no current schema (search_path names no existing schema): pass a schema');
+  return schema;
 }
 
 /** A store url with any password replaced by *** (for messages and logs). */

@@ -193,11 +193,6 @@ export class Bot {
         'warn',
         `skipped ${replay.torn} incomplete line(s) in the write-ahead log of bot ${botId} (a write cut short)`,
       );
-    if (replay.clashes.length > 0)
-      log(
-        'error',
-        `the write-ahead log of bot ${botId} holds order ids that belong to another bot in this store: ${replay.clashes.join(', ')}; not recorded`,
-      );
     this.heartbeat = setInterval(
       () => {
         void store.locks.heartbeat(botId, this.owner).then((ok) => {

@@ -4,9 +4,10 @@ import type { Store } from '@keel/store';
 
 /**
  * Persists a bot's state on every change, in order: each order event upserts the order, each
- * fill records the fill with the order and the position in one transaction (a fill seen twice is
- * a no-op), and the balances follow. Writes are serialised; `flush()` resolves when everything
- * so far is durable. A failed write stops the bot: trading on without a record is not allowed.
+ * fill records the fill with the order, the position and the balances in one transaction (the
+ * same fill seen twice is a no-op; a trade id seen with other values is a `StoreConflictError`).
+ * Writes are serialised; `flush()` resolves when everything so far is durable. A failed write
+ * stops the bot: trading on without a record is not allowed.
  */
 export class BotJournal {
   private chain: Promise<void> = Promise.resolve();
@@ -55,8 +56,11 @@ export class BotJournal {
         const snapshot = this.balances();
         const orderCopy = snapshotOrder(order);
         this.enqueue(async () => {
-          await this.store.applyFill(this.botId, fill, { order: orderCopy, ...(position ? { position } : {}) });
-          await this.store.balances.save(this.botId, snapshot);
+          await this.store.applyFill(this.botId, fill, {
+            order: orderCopy,
+            ...(position ? { position } : {}),
+            balances: snapshot,
+          });
         });
         return;
       }

@@ -17,10 +17,9 @@ import {
   TradeTracker,
   type Venue,
 } from '@keel/core';
+import type { BotMode } from '@keel/store';
 import { systemClock } from './clock.ts';
 import type { BarSource } from './sources.ts';
-
-export type BotMode = 'paper' | 'live';
 
 export interface BotOptions {
   readonly botId: string;

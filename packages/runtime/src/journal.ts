@@ -36,17 +36,18 @@ export class BotJournal {
       case 'order.rejected':
       case 'order.triggered':
       case 'order.cancelled':
-      case 'order.expired':
-        this.enqueue(() =>
-          this.saveOrderEvent(
-            e.order,
-            e.type,
-            e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
-              ? e.reason
-              : undefined,
-          ),
-        );
+      case 'order.expired': {
+        // Copied now, not when the queued write runs: by then the engine may have moved the same
+        // object on (an accepted order already filled), and a crash before the fill's own write
+        // would leave a `filled` row with no fill, which recovery (open orders only) never revisits.
+        const copy = snapshotOrder(e.order);
+        const reason =
+          e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
+            ? e.reason
+            : undefined;
+        this.enqueue(() => this.saveOrderEvent(copy, e.type, reason));
         return;
+      }
       case 'order.filled': {
         const { fill, order } = e;
         const pos = this.account.find(fill.symbol);
@@ -130,12 +131,12 @@ export class BotJournal {
     this.enqueue(() => this.store.orders.upsert(this.botId, copy));
   }
 
-  private saveOrderEvent(o: OrderState, type: string, reason: string | undefined): Promise<void> {
-    const copy = snapshotOrder(o);
+  /** `copy` is the order as it was when the event happened (see onEvent). */
+  private saveOrderEvent(copy: OrderState, type: string, reason: string | undefined): Promise<void> {
     return this.store.transaction(async (tx) => {
       await tx.orders.upsert(this.botId, copy);
       await tx.events.append(this.botId, type, {
-        id: o.request.id,
+        id: copy.request.id,
         status: copy.status,
         ...(reason ? { reason } : {}),
       });

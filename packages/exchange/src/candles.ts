@@ -1,9 +1,9 @@
 import { type Bar, type Rng, SeededRng, type Timeframe, timeframeMs } from '@keel/core';
 import type { OHLCV } from 'ccxt';
 import * as ccxt from 'ccxt';
-import { type RetryPolicy, retryDelayMs } from './backoff.ts';
 import type { ExchangeGateway } from './gateway.ts';
 import { barFromOhlcv } from './normalize.ts';
+import { type RetryPolicy, retryDelayMs } from './retry.ts';
 
 /** A closed candle of one feed. */
 export interface ClosedBar extends Bar {

@@ -140,9 +140,8 @@ export function httpStatusKind(status: number): FailureKind {
   if (status === 429 || status === 418) return 'rate-limited';
   if (status === 401 || status === 407 || status === 511) return 'auth';
   // Binance: "HTTP 5XX … the execution status is UNKNOWN and could have been a success". A 504
-  // from a proxy, likewise. A 408 arrives only when the request did not finish arriving.
-  if (status >= 500) return 'in-doubt';
-  if (status === 408) return 'transient';
+  // from a proxy and a 408, likewise (ccxt raises RequestTimeout for both).
+  if (status >= 500 || status === 408) return 'in-doubt';
   if (status === 404) return 'not-found';
   // Other 4xx without an exchange body come from the edge (a WAF 403, a 451 region block):
   // turned away before the exchange.

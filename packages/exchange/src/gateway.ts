@@ -859,7 +859,7 @@ export class ExchangeGateway {
 
   // ------------------------------------------------------------------ reads with a stream fallback
 
-  /** The balance from REST, or, when REST fails transiently or its breaker is open, from the user stream. */
+  /** The balance from REST, or, when REST fails without an answer or its breaker is open, from the user stream. */
   readBalance(): Promise<Served<BalanceRow[]>> {
     return this.withFallback(
       'balance',
@@ -901,9 +901,9 @@ export class ExchangeGateway {
   }
 
   /**
-   * REST first. Only a transient or rate-limited failure (the breaker's CircuitOpen included) may
-   * be answered from the cache: an auth error, a rejection or a not-found is the exchange's answer
-   * and is never masked.
+   * REST first. Only a transient, rate-limited or in-doubt failure (the breaker's CircuitOpen
+   * included) may be answered from the cache: an auth error, a rejection or a not-found is the
+   * exchange's answer and is never masked.
    */
   private async withFallback<T, C extends T>(
     what: CachedRead,

@@ -936,8 +936,14 @@ export class ExchangeGateway {
     });
   }
 
-  fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<OHLCV[]> {
-    return this.call('market-data', 'fetchOHLCV', () => this.client.fetchOHLCV(symbol, timeframe, since, limit));
+  fetchOHLCV(
+    symbol: string,
+    timeframe: string,
+    since?: number,
+    limit?: number,
+    opts: CallOptions = {},
+  ): Promise<OHLCV[]> {
+    return this.call('market-data', 'fetchOHLCV', () => this.client.fetchOHLCV(symbol, timeframe, since, limit), opts);
   }
 
   /** Closes the client's WebSocket connections. */

@@ -187,6 +187,16 @@ export type PlaceOutcome =
   | { readonly kind: 'unavailable'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number }
   | { readonly kind: 'in-doubt'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number };
 
+export interface CreateOptions {
+  /** The decision price: stands in for a market order's price in the min-notional check. */
+  readonly refPrice?: number;
+  /**
+   * This client id may already be on the exchange (it was sent before a restart): it is looked up
+   * before the first send, and sent only if the exchange does not know it.
+   */
+  readonly mayExist?: boolean;
+}
+
 export type CancelOutcome =
   | { readonly kind: 'cancelled'; readonly order: ExchangeOrder | undefined }
   | { readonly kind: 'not-found'; readonly order: ExchangeOrder | undefined };
@@ -439,12 +449,12 @@ export class ExchangeGateway {
   }
 
   /**
-   * Places an order exactly once. A create that fails transiently or times out is in doubt: the
-   * order is looked up by client id (fetchOrder by origClientOrderId, then open orders) BEFORE any
-   * resend, and resent with the SAME client id only when the exchange says it does not know it.
-   * A duplicate-client-id rejection means "already placed" and is resolved by lookup too.
+   * Places an order exactly once (`createOnce`): a create whose answer is lost is looked up by
+   * client id (fetchOrder by origClientOrderId, then open orders) BEFORE any resend, and resent
+   * with the SAME client id only when the exchange says it does not know it; one turned away
+   * before execution is resent as it is; a refusal is final.
    */
-  async createOrder(req: OrderRequest, opts: { readonly refPrice?: number } = {}): Promise<PlaceOutcome> {
+  async createOrder(req: OrderRequest, opts: CreateOptions = {}): Promise<PlaceOutcome> {
     await this.loadMarkets();
     const prep = this.prepareOrder(req, opts.refPrice);
     if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
@@ -461,6 +471,7 @@ export class ExchangeGateway {
         const found = await this.lookupOrder(o.clientOrderId, o.symbol, ONCE);
         return found ? [found] : null;
       },
+      opts.mayExist === true,
     );
     return out.kind === 'placed' ? { ...out, order: out.orders[0] as ExchangeOrder } : out;
   }
@@ -529,7 +540,7 @@ export class ExchangeGateway {
   async createOco(
     a: OrderRequest,
     b: OrderRequest,
-    opts: { readonly refPrice?: number } = {},
+    opts: CreateOptions = {},
   ): Promise<PlaceOutcome & { readonly orders?: readonly ExchangeOrder[] }> {
     await this.loadMarkets();
     const shape = this.ocoShape(a, b);
@@ -580,6 +591,7 @@ export class ExchangeGateway {
           });
         return [l, st];
       },
+      opts.mayExist === true,
     );
     if (out.kind !== 'placed') return out;
     // The legs in the caller's order (a, b), whatever order the exchange reports them in.
@@ -621,6 +633,7 @@ export class ExchangeGateway {
    *   re-syncs the clock and is sent once more (`cureClock`); a second refusal is final;
    * - auth or fatal: thrown.
    * A lookup here is one request with no retries of its own: no retry loop runs inside this one.
+   * `mayExist` (an id from before a restart) starts with the lookup, as after a lost answer.
    * Out of budget: `in-doubt` if a send is still unresolved, else `unavailable` (nothing landed).
    */
   private async createOnce(
@@ -628,6 +641,7 @@ export class ExchangeGateway {
     method: string,
     send: () => Promise<ExchangeOrder[]>,
     lookup: () => Promise<ExchangeOrder[] | null>,
+    mayExist: boolean,
   ): Promise<
     | {
         readonly kind: 'placed';
@@ -641,8 +655,15 @@ export class ExchangeGateway {
     let sends = 0;
     let failures = 0;
     let cured = false;
-    /** The failed send that may have landed and that no lookup has resolved yet. */
-    let doubt: KeelExchangeError | undefined;
+    /** The send that may have landed and that no lookup has resolved yet (one before a restart, too). */
+    let doubt: KeelExchangeError | undefined = mayExist
+      ? new KeelExchangeError({
+          kind: 'in-doubt',
+          endpoint: 'orders',
+          code: 'SentBefore',
+          message: `orders: ${id} may have been sent before a restart`,
+        })
+      : undefined;
     const spent = () => failures >= this.retry.maxAttempts;
     const backoff = (err: KeelExchangeError, atLeastMs = 0): Promise<void> => {
       if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {

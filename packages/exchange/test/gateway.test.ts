@@ -201,6 +201,21 @@ describe('ExchangeGateway: idempotent create', () => {
     expect(events).toEqual(['resend', 'resend']);
   });
 
+  it('mayExist (an id sent before a restart): looked up before the first send; sent only if unknown', async () => {
+    const first = setup();
+    await first.gw.createOrder(limit('restart'));
+    // A new process (gateway) on the same exchange, the same id: found, not sent again.
+    const events: string[] = [];
+    const gw = new ExchangeGateway(first.fake.asClient(), { timer: first.timer, onEvent: (e) => events.push(e.type) });
+    const again = await drive(first.timer, gw.createOrder(limit('restart'), { mayExist: true }));
+    expect(again).toMatchObject({ kind: 'placed', via: 'lookup', sends: 0 });
+    expect([first.fake.createCalls, first.fake.orders.size, events]).toEqual([1, 1, ['lookup']]);
+    // An id that never reached the exchange: one lookup, then the send.
+    const fresh = await drive(first.timer, gw.createOrder(limit('never-sent'), { mayExist: true }));
+    expect(fresh).toMatchObject({ kind: 'placed', via: 'response', sends: 1 });
+    expect(events).toEqual(['lookup', 'lookup']);
+  });
+
   it('circuit open before any send: unavailable, nothing sent', async () => {
     const s = setup([], { breaker: { failureThreshold: 1, openMs: 60_000 } });
     s.fake.lookupFaults = ['5xx'];

@@ -238,13 +238,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
   const abort = new AbortController();
 
   const live: LiveExchange = {
-    async placeOrder(req: OrderRequest) {
-      const out = await port(gw.createOrder(req));
+    async placeOrder(req: OrderRequest, opts = {}) {
+      const out = await port(gw.createOrder(req, opts));
       if (out.kind === 'placed') return remember(out.order);
       throw notPlaced(out);
     },
-    async placeOco(a: OrderRequest, b: OrderRequest) {
-      const out = await port(gw.createOco(a, b));
+    async placeOco(a: OrderRequest, b: OrderRequest, opts = {}) {
+      const out = await port(gw.createOco(a, b, opts));
       if (out.kind === 'placed') return (out.orders ?? [out.order]).map(remember);
       if (out.kind === 'rejected' && out.rule === 'oco-shape') return null;
       throw notPlaced(out);

@@ -64,13 +64,17 @@ export class ExchangeFailure extends Error {
  * `ExchangeFailure`.
  */
 export interface LiveExchange {
-  placeOrder(req: OrderRequest): Promise<ExchangeOrder>;
+  /**
+   * `mayExist`: the id may already be on the exchange (sent before a restart); it is looked up
+   * first and sent only if the exchange does not know it.
+   */
+  placeOrder(req: OrderRequest, opts?: { readonly mayExist?: boolean }): Promise<ExchangeOrder>;
   /**
    * Places a one-cancels-other pair as ONE native order list (where the exchange has them), with
    * the same exactly-once rules as `placeOrder`; the orders are returned in the order given.
    * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
    */
-  placeOco?(a: OrderRequest, b: OrderRequest): Promise<ExchangeOrder[] | null>;
+  placeOco?(a: OrderRequest, b: OrderRequest, opts?: { readonly mayExist?: boolean }): Promise<ExchangeOrder[] | null>;
   cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;

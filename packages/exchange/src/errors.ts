@@ -173,7 +173,7 @@ function refine(err: unknown, message: string): FailureKind {
   if (err instanceof ccxt.BaseError) return 'fatal';
   // Not from ccxt: a transport error of the runtime's fetch (the cause holds the system error),
   // or an HTTP status from a wrapper.
-  const transport = `${message} ${describe(err)} ${describe((err as { cause?: unknown } | null)?.cause)}`;
+  const transport = `${message} ${systemErrorText(err)} ${systemErrorText((err as { cause?: unknown } | null)?.cause)}`;
   if (NOT_SENT_RE.test(transport)) return 'transient';
   if (/ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET|fetch failed/i.test(transport))
     return 'in-doubt';
@@ -182,7 +182,7 @@ function refine(err: unknown, message: string): FailureKind {
 }
 
 /** A system error's code and message, for matching transport failures. */
-function describe(x: unknown): string {
+function systemErrorText(x: unknown): string {
   if (typeof x !== 'object' || x === null) return '';
   const { code, message } = x as { code?: unknown; message?: unknown };
   return `${typeof code === 'string' ? code : ''} ${typeof message === 'string' ? message : ''}`;

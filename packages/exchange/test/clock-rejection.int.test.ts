@@ -1,8 +1,6 @@
-import type { OrderRequest } from '@keel/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../src/index.ts';
-import { testOrderId } from './helpers.ts';
-import { KEY, type SimHarness, simHarness } from './sim-harness.ts';
+import { KEY, limitBuy, type SimHarness, simHarness } from './sim-harness.ts';
 
 // Binance -1021 (timestamp outside recvWindow) is refused before the request is executed. The
 // gateway re-syncs its clock and sends once more; a second -1021 is the exchange's answer: the
@@ -18,15 +16,7 @@ describe('a create refused with -1021 after the clock re-sync (real ccxt, loopba
     await h.close();
   });
 
-  const buy: OrderRequest = {
-    id: testOrderId('nonce-bot', 'skewed'),
-    symbol: 'BTC/USDT',
-    side: 'buy',
-    type: 'limit',
-    price: 100,
-    amount: 0.01,
-    timeInForce: 'GTC',
-  };
+  const buy = limitBuy('nonce-bot', 'skewed', 100, 0.01);
 
   it('is rejected with the exchange reason after one re-sync and one resend, never looked up', async () => {
     const events: GatewayEvent[] = [];

@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
-import type { FailureKind, OrderRequest } from '@keel/core';
+import type { FailureKind } from '@keel/core';
 import { ccxtConfigFor } from '@keel/exchange-sim';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CcxtClient, createCcxtClient, failureKind, type GatewayEvent } from '../src/index.ts';
 import { testOrderId } from './helpers.ts';
-import { KEY, type SimHarness, simHarness } from './sim-harness.ts';
+import { KEY, limitBuy, type SimHarness, simHarness } from './sim-harness.ts';
 
 // Each failure kind as the exchange simulator produces it, through the REAL ccxt binance client
 // over loopback: ccxt turns the simulator's Binance-shaped answer into its error, and the one
@@ -118,15 +118,7 @@ describe('what a create does with each kind (gateway, real ccxt, loopback)', () 
     await h.close();
   });
 
-  const buy = (key: string): OrderRequest => ({
-    id: testOrderId('create-kinds', key),
-    symbol: 'BTC/USDT',
-    side: 'buy',
-    type: 'limit',
-    price: 100,
-    amount: 0.01,
-    timeInForce: 'GTC',
-  });
+  const buy = (key: string) => limitBuy('create-kinds', key, 100, 0.01);
   const onSim = (id: string) => h.sim.getOrders(KEY.apiKey).filter((o) => o.clientOrderId === id);
   const setup = async () => {
     const events: GatewayEvent[] = [];

@@ -8,6 +8,7 @@ export * from './metrics/stats.ts';
 export * from './metrics/trades.ts';
 export * from './model/bar.ts';
 export * from './model/clock.ts';
+export * from './model/failure.ts';
 export * from './model/instrument.ts';
 export * from './model/orders.ts';
 export * from './model/timeframe.ts';

@@ -138,11 +138,17 @@ export class Account {
     const settle = inst.quote === this.currency ? this.currency : inst.settle;
     const perp = inst.kind === 'perpetual';
     const s = pos.size;
+    // A spot buy's fee taken in the coins bought: fewer coins arrive, each at the fill price (the
+    // fee itself is booked as a fee, valued at the fill), so the average cost stays the fill's.
+    const feeCoins = fee !== 0 && side === 'buy' && feeAsset === inst.base && !perp ? fee : 0;
+    let feeInSize = false;
     if (s === 0 || s > 0 === delta > 0) {
       // Opening or increasing.
       if (!perp) this.adjust(settle, -((delta * price) / 1.0) * inst.contractSize);
-      pos.avgPrice = s === 0 ? price : (s * pos.avgPrice + delta * price) / (s + delta);
-      pos.size = s + delta;
+      const got = delta - feeCoins;
+      pos.avgPrice = s === 0 ? price : (s * pos.avgPrice + got * price) / (s + got);
+      pos.size = s + got;
+      feeInSize = true;
     } else {
       // Reducing, closing, possibly reversing.
       const closeAbs = Math.min(Math.abs(delta), Math.abs(s));
@@ -164,7 +170,7 @@ export class Account {
     }
     if (fee !== 0) {
       if (feeAsset === inst.base && !perp) {
-        pos.size -= side === 'buy' ? fee : 0;
+        if (side === 'buy' && !feeInSize) pos.size -= fee;
         if (side === 'sell') this.adjust(inst.base, -fee);
       } else {
         this.adjust(feeAsset, -fee);

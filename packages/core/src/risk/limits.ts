@@ -43,7 +43,8 @@ export interface ProposedEntry {
 /**
  * Checks an entry against the pre-trade limits and returns the first one it would break, with
  * the limit and the value the order would reach, or null. Pure: the property tests check that
- * an order it passes never leaves a limit broken.
+ * an order it passes never leaves a limit broken. A value that cannot be computed (a market with
+ * no price yet) breaks the limit: the comparisons are written so that NaN denies.
  */
 export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v: LimitView): RiskDenial | null {
   const dir = o.side === 'buy' ? 1 : -1;
@@ -55,7 +56,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
     switch (r.rule) {
       case 'max-position': {
         const actual = v.equity > 0 ? notionalAfter / v.equity : Number.POSITIVE_INFINITY;
-        if (actual > r.limit)
+        if (!(actual <= r.limit))
           return deny(
             r.rule,
             r.limit,
@@ -65,7 +66,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
         break;
       }
       case 'max-position-size':
-        if (Math.abs(sizeAfter) > r.limit)
+        if (!(Math.abs(sizeAfter) <= r.limit))
           return deny(
             r.rule,
             r.limit,
@@ -74,7 +75,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
           );
         break;
       case 'max-notional':
-        if (notionalAfter > r.limit)
+        if (!(notionalAfter <= r.limit))
           return deny(
             r.rule,
             r.limit,
@@ -91,6 +92,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
         for (const x of v.exposures) {
           const size = x.symbol === o.symbol ? sizeAfter : x.size;
           if (x.symbol === o.symbol) seen = true;
+          if (size === 0) continue;
           const n = size * x.price * x.contractSize;
           gross += Math.abs(n);
           net += n;
@@ -99,14 +101,14 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
           gross += notionalAfter;
           net += sizeAfter * o.price * o.contractSize;
         }
-        if (r.rule === 'max-gross' && gross > r.limit)
+        if (r.rule === 'max-gross' && !(gross <= r.limit))
           return deny(
             r.rule,
             r.limit,
             gross,
             `gross exposure after the order would be ${num(gross)}, above ${num(r.limit)}`,
           );
-        if (r.rule === 'max-net' && Math.abs(net) > r.limit)
+        if (r.rule === 'max-net' && !(Math.abs(net) <= r.limit))
           return deny(
             r.rule,
             r.limit,
@@ -115,7 +117,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
           );
         if (r.rule === 'max-leverage') {
           const lev = v.equity > 0 ? gross / v.equity : Number.POSITIVE_INFINITY;
-          if (lev > r.limit)
+          if (!(lev <= r.limit))
             return deny(
               r.rule,
               r.limit,
@@ -149,7 +151,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
       case 'min-cash': {
         if (!o.spendsCash) break;
         const left = v.freeCash - o.amount * o.price * o.contractSize;
-        if (r.rule === 'min-cash' && left < r.limit)
+        if (r.rule === 'min-cash' && !(left >= r.limit))
           return deny(
             r.rule,
             r.limit,
@@ -158,7 +160,7 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
           );
         if (r.rule === 'cash-reserve') {
           const share = v.equity > 0 ? left / v.equity : Number.NEGATIVE_INFINITY;
-          if (share < r.limit)
+          if (!(share >= r.limit))
             return deny(
               r.rule,
               r.limit,

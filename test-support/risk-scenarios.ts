@@ -34,7 +34,8 @@ export type ScenarioAction =
   | { readonly op: 'buy' | 'sell'; readonly amount: number; readonly symbol?: string }
   | { readonly op: 'target'; readonly fraction: number; readonly symbol?: string }
   | { readonly op: 'close'; readonly symbol?: string }
-  | { readonly op: 'limit'; readonly side: 'buy' | 'sell'; readonly amount: number; readonly price: number };
+  | { readonly op: 'limit'; readonly side: 'buy' | 'sell'; readonly amount: number; readonly price: number }
+  | { readonly op: 'cancel-all' };
 
 /** A bar as [open, high, low, close]. */
 export type Row = readonly [number, number, number, number];
@@ -110,6 +111,9 @@ function act(ctx: StrategyContext, a: ScenarioAction): void {
       return;
     case 'limit':
       ctx.submit({ type: 'limit', side: a.side, amount: a.amount, price: a.price });
+      return;
+    case 'cancel-all':
+      ctx.cancelAll();
       return;
   }
 }

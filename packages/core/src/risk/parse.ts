@@ -44,7 +44,7 @@ export type RiskParseResult =
 
 class Fail extends Error {}
 
-const FRACTION = '<fraction>, e.g. 0.2 or 20%';
+const FRACTION = '<fraction> (0.2 or 20%)';
 const HALT_TAIL = 'then optional :freeze or :flatten, and :resume (default) or :<duration>';
 
 /** The form each key takes, quoted in every error about that key. */
@@ -545,17 +545,22 @@ export function parseRiskConfig(input: RiskInput): RiskParseResult {
   }
 }
 
-/** The settings of a configuration in the parser's own grammar (for logs, reports and stored bots). */
-export function riskConfigText(c: RiskConfig): string[] {
-  const out: string[] = [];
-  const pct = (x: number) => `${Number((x * 100).toPrecision(12))}%`;
+/**
+ * A configuration back in the parser's own grammar: `parseRiskConfig(riskConfigInput(c))` gives
+ * `c` again. What a report shows and a stored bot can keep in a form a person reads.
+ */
+export function riskConfigInput(c: RiskConfig): {
+  risk: string[];
+  sizing: string[];
+  exits: Record<string, string>;
+} {
+  const risk: string[] = [];
+  const g = (x: number) => String(x);
   const until = (u: HaltUntil) => (u.kind === 'duration' ? durationText(u.ms) : u.kind);
   for (const r of c.rules) {
     switch (r.rule) {
       case 'max-position':
       case 'cash-reserve':
-        out.push(`${r.rule}=${pct(r.limit)}`);
-        break;
       case 'max-position-size':
       case 'max-notional':
       case 'max-gross':
@@ -563,79 +568,91 @@ export function riskConfigText(c: RiskConfig): string[] {
       case 'max-leverage':
       case 'max-open-orders':
       case 'min-cash':
-        out.push(`${r.rule}=${r.limit}`);
+        risk.push(`${r.rule}=${g(r.limit)}`);
         break;
       case 'order-rate':
-        out.push(`order-rate=${r.limit}/${durationText(r.windowMs)}`);
+        risk.push(`order-rate=${r.limit}/${durationText(r.windowMs)}`);
         break;
       case 'symbols':
-        out.push(`symbols=${r.allowed.join(',')}`);
+        risk.push(`symbols=${r.allowed.join(',')}`);
         break;
       case 'sides':
-        out.push(`sides=${r.allowed}`);
+        risk.push(`sides=${r.allowed}`);
         break;
       case 'daily-loss':
-        out.push(
-          `daily-loss=${pct(r.limit)}${r.dayStartMs > 0 ? `:start=${durationText(r.dayStartMs)}` : ''}:${r.action}:${until(r.until)}`,
+        risk.push(
+          `daily-loss=${g(r.limit)}${r.dayStartMs > 0 ? `:start=${durationText(r.dayStartMs)}` : ''}:${r.action}:${until(r.until)}`,
         );
         break;
       case 'max-drawdown':
-        out.push(`max-drawdown=${pct(r.limit)}:${r.action}:${until(r.until)}`);
+      case 'max-losses':
+        risk.push(`${r.rule}=${g(r.limit)}:${r.action}:${until(r.until)}`);
         break;
       case 'stoploss-guard':
-        out.push(`stoploss-guard=${r.count}/${durationText(r.windowMs)}:${durationText(r.lockMs)}`);
+        risk.push(`stoploss-guard=${r.count}/${durationText(r.windowMs)}:${durationText(r.lockMs)}`);
         break;
       case 'cooldown':
-        out.push(`cooldown=${durationText(r.lockMs)}`);
+        risk.push(`cooldown=${durationText(r.lockMs)}`);
         break;
       case 'low-profit':
-        out.push(
-          `low-profit=${r.trades}/${durationText(r.windowMs)}:${durationText(r.lockMs)}${r.minProfit !== 0 ? `:min=${pct(r.minProfit)}` : ''}`,
+        risk.push(
+          `low-profit=${r.trades}/${durationText(r.windowMs)}:${durationText(r.lockMs)}${r.minProfit !== 0 ? `:min=${g(r.minProfit)}` : ''}`,
         );
-        break;
-      case 'max-losses':
-        out.push(`max-losses=${r.limit}:${r.action}:${until(r.until)}`);
         break;
       default: {
         const never: never = r;
-        throw new Error(`unhandled rule ${(never as { rule: string }).rule}`);
+        throw new Error(`Unhandled risk rule ${(never as { rule: string }).rule}`);
       }
     }
   }
-  const s = c.sizing;
-  if (s !== undefined) {
-    switch (s.model) {
+  const sizing: string[] = [];
+  const z = c.sizing;
+  if (z !== undefined) {
+    switch (z.model) {
       case 'quantity':
-        out.push(`sizing quantity=${s.quantity}`);
+        sizing.push(`quantity=${g(z.quantity)}`);
         break;
       case 'notional':
-        out.push(`sizing notional=${s.notional}`);
+        sizing.push(`notional=${g(z.notional)}`);
         break;
       case 'percent':
       case 'risk':
-        out.push(`sizing ${s.model}=${pct(s.fraction)}`);
+        sizing.push(`${z.model}=${g(z.fraction)}`);
         break;
       case 'volatility':
-        out.push(`sizing volatility=${pct(s.target)} lookback=${s.lookback}`);
+        sizing.push(`volatility=${g(z.target)}`, `lookback=${z.lookback}`);
         break;
       case 'kelly':
-        out.push(
-          `sizing kelly=${s.multiplier} cap=${pct(s.cap)} min-trades=${s.minTrades} fallback=${pct(s.fallback)}`,
+        sizing.push(
+          `kelly=${g(z.multiplier)}`,
+          `cap=${g(z.cap)}`,
+          `min-trades=${z.minTrades}`,
+          `fallback=${g(z.fallback)}`,
         );
         break;
     }
   }
+  const exits: Record<string, string> = {};
   const x = c.exits;
   if (x !== undefined) {
     const d = (v: ExitDistance) =>
-      v.kind === 'percent' ? pct(v.value) : v.kind === 'atr' ? `${v.multiple}atr` : `@${v.price}`;
-    if (x.stopLoss) out.push(`stop-loss=${d(x.stopLoss)}`);
-    if (x.takeProfit) out.push(`take-profit=${d(x.takeProfit)}`);
-    if (x.trailing) out.push(`trailing=${d(x.trailing)}`);
-    if (x.breakEven) out.push(`break-even=${pct(x.breakEven.trigger)}:${pct(x.breakEven.offset)}`);
-    if (x.timeExitMs !== undefined) out.push(`time-exit=${durationText(x.timeExitMs)}`);
-    if (x.roi) out.push(`roi=${x.roi.map((r) => `${r.ageMs / 60_000}=${r.profit}`).join(',')}`);
-    if (x.atrPeriod !== 14) out.push(`atr-period=${x.atrPeriod}`);
+      v.kind === 'percent' ? g(v.value) : v.kind === 'atr' ? `${g(v.multiple)}atr` : `@${g(v.price)}`;
+    if (x.stopLoss) exits['stop-loss'] = d(x.stopLoss);
+    if (x.takeProfit) exits['take-profit'] = d(x.takeProfit);
+    if (x.trailing) exits.trailing = d(x.trailing);
+    if (x.breakEven) exits['break-even'] = `${g(x.breakEven.trigger)}:${g(x.breakEven.offset)}`;
+    if (x.timeExitMs !== undefined) exits['time-exit'] = durationText(x.timeExitMs);
+    if (x.roi) exits.roi = x.roi.map((r) => `${g(r.ageMs / 60_000)}=${g(r.profit)}`).join(',');
+    exits['atr-period'] = String(x.atrPeriod);
   }
+  return { risk, sizing, exits };
+}
+
+/** The settings as one line each, in the parser's grammar (the summary, a log line). */
+export function riskConfigText(c: RiskConfig): string[] {
+  const i = riskConfigInput(c);
+  const out = i.risk.map((r) => `--risk ${r}`);
+  if (i.sizing.length > 0) out.push(...i.sizing.map((z) => `--sizing ${z}`));
+  for (const [k, v] of Object.entries(i.exits)) if (!(k === 'atr-period' && v === '14')) out.push(`--${k} ${v}`);
   return out;
 }

@@ -505,8 +505,8 @@ export const RISK_SCENARIOS: readonly RiskScenario[] = [
     },
   },
   {
-    name: 'daily-loss halts (freeze) at the close where the day loses the limit, until resumed',
-    settings: { risk: ['daily-loss=5%'] },
+    name: 'daily-loss:resume halts (freeze) at the close where the day loses the limit, until resumed',
+    settings: { risk: ['daily-loss=5%:resume'] },
     // 1h bars. Bar 0 closes 01:00: the day starts at 10,000. Buy 50 fills at bar 1's open (100).
     // Bar 3 closes at 89.9: 10,000 - 50 x 10.1 = 9,495, a 5.05 % loss: halt. Bar 4's buy is
     // denied; the position stays (freeze). Resumed after bar 5: bar 6's buy passes.
@@ -536,8 +536,8 @@ export const RISK_SCENARIOS: readonly RiskScenario[] = [
     },
   },
   {
-    name: 'daily-loss:next-day ends at the next 00:00 UTC by itself',
-    settings: { risk: ['daily-loss=5%:next-day'] },
+    name: 'daily-loss (by default) ends at the next 00:00 UTC by itself',
+    settings: { risk: ['daily-loss=5%'] },
     // As above; the halt lasts until 2024-01-02 00:00, the close of bar 23: it ends there, and
     // bar 23's buy passes (fills at bar 24's open).
     markets: [

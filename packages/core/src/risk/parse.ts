@@ -61,7 +61,7 @@ export const RISK_RULE_FORMS: Readonly<Record<RiskRuleId, string>> = {
   'min-cash': '<amount> >= 0 in the account currency, e.g. 500',
   symbols: 'a comma-separated list of markets, e.g. BTC/USDT,ETH/USDT',
   sides: 'long, short or both',
-  'daily-loss': `${FRACTION} in (0, 1), then optional :start=<duration> after 00:00 UTC, ${HALT_TAIL} or :next-day`,
+  'daily-loss': `${FRACTION} in (0, 1), then optional :start=<duration> after 00:00 UTC, :freeze or :flatten, and :next-day (default), :resume or :<duration>`,
   'max-drawdown': `${FRACTION} in (0, 1), ${HALT_TAIL}`,
   'stoploss-guard': '<count>/<window>:<lock>, e.g. 3/6h:12h',
   cooldown: '<duration>, e.g. 30m',
@@ -242,7 +242,7 @@ function parseRule(key: string, value: unknown): RiskRuleSpec | null {
     case 'daily-loss': {
       const limit = below1(fraction(head), 'the loss');
       let dayStartMs = 0;
-      const h = haltTail(tail, { action: 'freeze', until: { kind: 'resume' } }, true, {
+      const h = haltTail(tail, { action: 'freeze', until: { kind: 'next-day' } }, true, {
         start: (v) => {
           const ms = parseDuration(v);
           if (ms === null || ms >= 86_400_000) throw new Fail(`start=${v}: not a duration under 24h, e.g. 8h`);

@@ -202,6 +202,7 @@ export class RiskEngine {
         stopLoss: this.config.exits?.stopLoss,
         trades: this.tradeStats,
         maxLeverage: this.maxLeverage,
+        freeCash: req.side === 'buy' && inst.kind === 'spot' ? this.freeCash(inst.quote) : Number.POSITIVE_INFINITY,
       });
       if ('zero' in sized) return sized.zero;
       // The model sizes the whole position: an order adding to one (or to working entries) only
@@ -271,6 +272,20 @@ export class RiskEngine {
       if (r.symbol === symbol && r.side === side && r.reduceOnly !== true && o.active) sum += r.amount - o.filled;
     }
     return sum;
+  }
+
+  /** Cash in `quote` less what the working spot buys in it will spend. */
+  private freeCash(quote: string): number {
+    let cash = this.host.account.balance(quote);
+    for (const o of this.host.openOrders()) {
+      const r = o.request;
+      if (r.side !== 'buy' || r.reduceOnly === true || !o.active) continue;
+      const inst = this.host.instrument(r.symbol);
+      if (inst.kind !== 'spot' || inst.quote !== quote) continue;
+      const p = r.type === 'limit' || r.type === 'stop-limit' ? r.price : o.decisionPrice;
+      cash -= (r.amount - o.filled) * (Number.isFinite(p) ? p : this.host.lastPrice(r.symbol)) * inst.contractSize;
+    }
+    return cash;
   }
 
   private view(symbol: string, ref: number, now: number): LimitView {

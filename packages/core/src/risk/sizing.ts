@@ -30,7 +30,15 @@ export interface SizingInput {
   readonly trades: TradeStats;
   /** Largest notional as a multiple of equity (the max-leverage rule; 1 without it). */
   readonly maxLeverage: number;
+  /** Cash the entry may spend (a spot buy: cash less the working buys); Infinity otherwise. */
+  readonly freeCash: number;
 }
+
+/**
+ * The share of the free cash a sized spot buy may spend: the rest pays the fee (Freqtrade's
+ * `tradable_balance_ratio` default). Without it a buy sized to all the cash is refused for the fee.
+ */
+export const SPOT_CASH_RATIO = 0.99;
 
 export type SizingResult = { readonly amount: number } | { readonly zero: RiskDenial };
 
@@ -74,7 +82,14 @@ export function sizeEntry(spec: SizingSpec, s: SizingInput): SizingResult {
   if (!(unit > 0)) return zero(0, s.price, `no price to size at (${s.price})`);
   if (!(s.equity > 0) && spec.model !== 'quantity' && spec.model !== 'notional')
     return zero(0, s.equity, `equity is ${num(s.equity)}: nothing to size a fraction of`);
-  const maxNotional = s.equity * s.maxLeverage;
+  // The formula models (risk, volatility) can ask for more than the account holds: they are capped
+  // at the leverage and, for a spot buy, at what the cash can pay with room for the fee.
+  const byCash = s.freeCash * SPOT_CASH_RATIO;
+  const maxNotional = Math.min(s.equity * s.maxLeverage, byCash);
+  const capText =
+    maxNotional === byCash
+      ? `capped at ${pct(SPOT_CASH_RATIO)} of the free cash ${num(s.freeCash)}`
+      : `capped at ${num(s.maxLeverage)}x equity`;
   let raw: number;
   let what: string;
   switch (spec.model) {
@@ -106,7 +121,7 @@ export function sizeEntry(spec: SizingSpec, s: SizingInput): SizingResult {
       what = `risking ${num(atRisk)} (${pct(spec.fraction)} of equity) over a stop ${num(distance)} away`;
       if (raw * unit > maxNotional) {
         raw = maxNotional / unit;
-        what += `, capped at ${num(s.maxLeverage)}x equity`;
+        what += `, ${capText}`;
       }
       break;
     }
@@ -123,7 +138,7 @@ export function sizeEntry(spec: SizingSpec, s: SizingInput): SizingResult {
       what = `target volatility ${pct(spec.target)} over realised ${pct(s.volatility)}`;
       if (notional > maxNotional) {
         notional = maxNotional;
-        what += `, capped at ${num(s.maxLeverage)}x equity`;
+        what += `, ${capText}`;
       }
       raw = notional / unit;
       break;

@@ -222,6 +222,7 @@ describe('sizing models (by hand)', () => {
     stopLoss: { kind: 'percent' as const, value: 0.02 },
     trades: { count: 0, wins: 0, winSum: 0, lossSum: 0 },
     maxLeverage: 1,
+    freeCash: Number.POSITIVE_INFINITY,
   };
   it('fixed quantity and notional round down to the step', () => {
     expect(sizeEntry({ model: 'quantity', quantity: 0.12345 }, base)).toEqual({ amount: 0.123 });
@@ -242,6 +243,13 @@ describe('sizing models (by hand)', () => {
     ).toEqual({
       amount: 100,
     });
+    // A spot buy is also capped at 99 % of the free cash (the fee is paid from the rest): 8,000 -> 79.2.
+    expect(
+      sizeEntry(
+        { model: 'risk', fraction: 0.05 },
+        { ...base, freeCash: 8000, stopLoss: { kind: 'percent', value: 0.001 } },
+      ),
+    ).toEqual({ amount: 79.2 });
     const z = sizeEntry(
       { model: 'risk', fraction: 0.01 },
       { ...base, atr: Number.NaN, atrBars: 9, stopLoss: { kind: 'atr', multiple: 2 } },

@@ -34,7 +34,7 @@ describe('risk settings parser', () => {
       { rule: 'max-position', limit: 0.5 },
       { rule: 'max-open-orders', limit: 4 },
       { rule: 'order-rate', limit: 10, windowMs: 60_000 },
-      { rule: 'daily-loss', limit: 0.03, dayStartMs: 0, action: 'freeze', until: { kind: 'resume' } },
+      { rule: 'daily-loss', limit: 0.03, dayStartMs: 0, action: 'freeze', until: { kind: 'next-day' } },
       { rule: 'max-drawdown', limit: 0.2, action: 'flatten', until: { kind: 'resume' } },
       { rule: 'stoploss-guard', count: 3, windowMs: 6 * 3_600_000, lockMs: 12 * 3_600_000 },
       { rule: 'cooldown', lockMs: 30 * 60_000 },

@@ -258,8 +258,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     equity: { times, values },
     errors: engine.errors,
     risk: cfg.risk ?? null,
-    riskEvents: engine.riskEvents,
-    riskCounts: countRiskEvents(engine.riskEvents),
+    riskEvents: engine.risk?.events ?? [],
+    riskCounts: countRiskEvents(engine.risk?.events ?? []),
     portfolio: account.summary(engine.rate),
   };
 }

@@ -17,8 +17,8 @@ import {
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
 import type { Account, Position } from '../portfolio/account.ts';
 import { isEmptyRiskConfig, type RiskConfig } from '../risk/config.ts';
-import type { RiskDenial, RiskEvent, RiskHalt } from '../risk/events.ts';
-import { RiskEngine, type RiskSnapshot } from '../risk/risk-engine.ts';
+import type { RiskDenial } from '../risk/events.ts';
+import { RiskEngine } from '../risk/risk-engine.ts';
 import type {
   AnyStrategy,
   BracketInput,
@@ -184,11 +184,8 @@ export class Engine {
           }
         },
         cancel: (id, reason) => engine.cancelWithReason(id, reason),
-        onHalt(halt: RiskHalt) {
-          if (engine.listening) engine.emitEvent({ type: 'risk.halt', time: engine.now, halt });
-        },
-        onResume(halt: RiskHalt, by) {
-          if (engine.listening) engine.emitEvent({ type: 'risk.resume', time: engine.now, halt, by });
+        emit(e) {
+          if (engine.listening) engine.emitEvent(e);
         },
       },
       [...this.instruments.values()],
@@ -197,33 +194,20 @@ export class Engine {
 
   // ---- risk -----------------------------------------------------------------------------------
 
-  /** Every denial, halt, resume and notice of the risk engine so far (empty without one). */
-  get riskEvents(): readonly RiskEvent[] {
-    return this.riskEngine?.events ?? [];
-  }
-
-  /** Halts and locks in force now (empty without a risk engine). */
-  halts(): readonly RiskHalt[] {
-    return this.riskEngine?.halts() ?? [];
+  /**
+   * The risk engine (docs/risk.md), absent without settings: its log (`events`), `halts()`, and
+   * its state as plain JSON (`snapshot()`, `restore()`: a halt must survive a restart).
+   */
+  get risk(): RiskEngine | undefined {
+    return this.riskEngine;
   }
 
   /**
    * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
-   * Every protection starts afresh from now (docs/risk.md).
+   * Every protection starts afresh from now.
    */
   resumeTrading(): void {
     this.riskEngine?.resume();
-  }
-
-  /** The risk engine's state as plain JSON, to store (a halt must survive a restart); null without one. */
-  riskSnapshot(): RiskSnapshot | null {
-    return this.riskEngine?.snapshot() ?? null;
-  }
-
-  /** Puts back a stored risk state (after the open orders are restored, before the first bar). */
-  restoreRisk(s: RiskSnapshot): void {
-    if (this.riskEngine === undefined) throw new Error('restoreRisk: this engine runs without a risk configuration');
-    this.riskEngine.restore(s);
   }
 
   get primary(): FeedKey {

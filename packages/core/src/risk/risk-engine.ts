@@ -1,3 +1,4 @@
+import type { EngineEvent } from '../engine/events.ts';
 import { ATR, StdDev } from '../indicators/volatility.ts';
 import { type ClosedTradeEvent, type OpenTradeState, TradeTracker } from '../metrics/trades.ts';
 import type { Bar } from '../model/bar.ts';
@@ -33,8 +34,7 @@ export interface RiskHost {
   submit(input: OrderInput, ocoGroup: string | undefined): ClientOrderId;
   cancel(id: string, reason: string): void;
   /** Tells the engine's observers about a halt or a resume (the risk log keeps them regardless). */
-  onHalt(h: RiskHalt): void;
-  onResume(h: RiskHalt, by: 'user' | 'expiry'): void;
+  emit(e: Extract<EngineEvent, { type: 'risk.halt' | 'risk.resume' }>): void;
 }
 
 /** The risk engine's whole state as plain JSON: what a bot stores so a halt survives a restart. */
@@ -438,7 +438,7 @@ export class RiskEngine {
 
   private halt(h: RiskHalt): void {
     this.events.push({ type: 'halt', time: this.host.now(), ...h });
-    this.host.onHalt(h);
+    this.host.emit({ type: 'risk.halt', time: this.host.now(), halt: h });
     // Working entries are cancelled (they would add exposure during the halt); a flatten also
     // cancels the rest and closes the positions at market.
     for (const o of [...this.host.openOrders()]) {
@@ -490,7 +490,7 @@ export class RiskEngine {
           ? `${h.rule} halt ended by resumeTrading()`
           : `${h.rule} ${h.scope === 'account' ? 'halt' : `lock on ${h.scope}`} ran out`,
     });
-    this.host.onResume(h, by);
+    this.host.emit({ type: 'risk.resume', time: this.host.now(), halt: h, by });
   }
 
   /**

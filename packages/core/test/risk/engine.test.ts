@@ -59,7 +59,7 @@ function segment(
     risk: scenarioConfig(s),
     onEvent: (e) => events.push(e),
   });
-  if (restore) engine.restoreRisk(restore);
+  if (restore) engine.risk?.restore(restore);
   engine.start();
   const rows = s.markets[0]!.rows;
   const series = barSeries({
@@ -86,19 +86,19 @@ describe('risk engine', () => {
   it('a halt survives a restart: the state is plain JSON, and only resumeTrading() ends it', () => {
     const account = new Account('USDT', 10_000);
     const first = segment(dd, account, 0, 6);
-    expect(first.engine.halts().map((h) => h.rule)).toEqual(['max-drawdown']);
+    expect(first.engine.risk?.halts().map((h) => h.rule)).toEqual(['max-drawdown']);
     // What a bot stores, through a JSON round trip (a file, a database row).
-    const saved = JSON.parse(JSON.stringify(first.engine.riskSnapshot())) as RiskSnapshot;
-    expect(saved).toEqual(first.engine.riskSnapshot());
+    const saved = JSON.parse(JSON.stringify(first.engine.risk?.snapshot())) as RiskSnapshot;
+    expect(saved).toEqual(first.engine.risk?.snapshot());
     // The new process: the strategy's buy at bar 6 is denied by the stored halt.
     const second = segment(dd, account, 6, 8, saved);
-    expect(second.engine.halts()).toHaveLength(1);
-    expect(second.engine.riskEvents.map((e) => [e.type, e.rule])).toEqual([['denied', 'max-drawdown']]);
+    expect(second.engine.risk?.halts()).toHaveLength(1);
+    expect(second.engine.risk?.events.map((e) => [e.type, e.rule])).toEqual([['denied', 'max-drawdown']]);
     expect(second.engine.fills).toEqual([]);
     // The same restart with the resume: the buy passes.
     const third = segment(dd, new Account('USDT', account.cash), 6, 8, saved, 6);
-    expect(third.engine.halts()).toEqual([]);
-    expect(third.engine.riskEvents.map((e) => [e.type, e.rule])).toEqual([
+    expect(third.engine.risk?.halts()).toEqual([]);
+    expect(third.engine.risk?.events.map((e) => [e.type, e.rule])).toEqual([
       ['denied', 'max-drawdown'],
       ['resume', 'max-drawdown'],
     ]);
@@ -202,8 +202,7 @@ describe('risk engine', () => {
       feeds: [{ symbol: 'A/USDT', timeframe: '1m' }],
       risk: config({ risk: ['sides=both'] }),
     });
-    expect(e.riskSnapshot()).toBeNull();
-    expect(() => e.restoreRisk({} as RiskSnapshot)).toThrow(/without a risk configuration/);
+    expect(e.risk).toBeUndefined();
   });
 });
 

@@ -328,7 +328,7 @@ describe('risk and accounting properties', () => {
             if (v > peak) peak = v;
             if (first < 0 && 1 - v / peak >= limit) first = i;
           }
-          const halts = r.engine.riskEvents.filter((e) => e.type === 'halt');
+          const halts = (r.engine.risk?.events ?? []).filter((e) => e.type === 'halt');
           if (first < 0) {
             expect(halts).toEqual([]);
             return;

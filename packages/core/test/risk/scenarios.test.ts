@@ -62,7 +62,7 @@ describe('risk scenarios (one per rule, protection, sizing model and exit)', () 
   for (const s of RISK_SCENARIOS) {
     it(s.name, () => {
       const { engine } = runScenario(s);
-      expectObservation(observe(s, engine.riskEvents, engine.fills), s.expect);
+      expectObservation(observe(s, engine.risk?.events ?? [], engine.fills), s.expect);
       if (s.resumeAfter === undefined) expectObservation(viaBacktest(s), s.expect);
     });
   }

@@ -8,6 +8,7 @@
 import {
   Account,
   type AnyStrategy,
+  type BarSeries,
   barSeries,
   defineInstrument,
   defineStrategy,
@@ -189,16 +190,7 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
   });
   engine.start();
   const ms = TF_MS[s.timeframe];
-  const series = s.markets.map((m) =>
-    barSeries({
-      time: m.rows.map((_, i) => SCENARIO_T0 + i * ms),
-      open: m.rows.map((r) => r[0]),
-      high: m.rows.map((r) => r[1]),
-      low: m.rows.map((r) => r[2]),
-      close: m.rows.map((r) => r[3]),
-      volume: m.rows.map(() => 1_000_000),
-    }),
-  );
+  const series = s.markets.map((_, k) => scenarioSeries(s, k));
   const cursors = series.map((x) => new SeriesCursor(x));
   const n = s.markets[0]?.rows.length ?? 0;
   const resume = new Set(s.resumeAfter ?? []);
@@ -213,6 +205,20 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
   }
   engine.stop();
   return { engine, events, account };
+}
+
+/** The bars of a scenario's market `k` (stamped with their open time from SCENARIO_T0). */
+export function scenarioSeries(s: RiskScenario, k: number): BarSeries {
+  const rows = (s.markets[k] as ScenarioMarket).rows;
+  const ms = TF_MS[s.timeframe];
+  return barSeries({
+    time: rows.map((_, i) => SCENARIO_T0 + i * ms),
+    open: rows.map((r) => r[0]),
+    high: rows.map((r) => r[1]),
+    low: rows.map((r) => r[2]),
+    close: rows.map((r) => r[3]),
+    volume: rows.map(() => 1_000_000),
+  });
 }
 
 /** `n` flat bars at `p`, with some bars replaced: `flat(10, 100, { 3: [100, 101, 97, 98] })`. */

@@ -1,13 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DATA_DIR, HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
+import { runKeel } from './run-keel.ts';
 
 // Oracle: docs/risk.md itself. Every `keel backtest` example runs as written (from the repository
 // root, with ../shared/data where the shared data is), and prints the lines the page shows.
 
-const BIN = path.join(REPO_ROOT, 'apps/cli/bin/keel.js');
 const doc = readFileSync(path.join(REPO_ROOT, 'docs/risk.md'), 'utf8');
 
 /** Each ```sh block's keel command, and the ```text block right after it (the lines it prints). */
@@ -51,9 +50,9 @@ describe.skipIf(!HAS_SHARED_DATA)('docs/risk.md examples run as written', () => 
     it(ex.command.slice(0, 120), () => {
       const [keel, ...args] = argv(ex.command);
       expect(keel).toBe('keel');
-      const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
-      expect(r.status, r.stderr).toBe(0);
-      const printed = r.stdout.split('\n');
+      const r = runKeel(REPO_ROOT, args);
+      expect(r.code, r.err).toBe(0);
+      const printed = r.out.split('\n');
       for (const line of ex.shows) expect(printed, `docs/risk.md shows: ${line}`).toContain(line);
     });
   }

@@ -1,23 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, REPO_ROOT } from '../../../test-support/shared.ts';
+import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
+import { runKeel } from './run-keel.ts';
 
-const BIN = path.join(REPO_ROOT, 'apps/cli/bin/keel.js');
 const tmp = mkdtempSync(path.join(tmpdir(), 'keel-cli-risk-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function keel(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: tmp,
-    encoding: 'utf8',
-    timeout: 120_000,
-    maxBuffer: 256 << 20,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const keel = (...args: string[]) => runKeel(tmp, args);
 
 describe('keel backtest risk flags (the real bin)', () => {
   it('--help documents the risk flags', () => {

@@ -217,6 +217,15 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
   };
 }
 
+/**
+ * The candle of something stamped with a bar's close (a fill, a risk event): the candle holding
+ * the last bar that opened strictly before that time.
+ */
+function candleOf(bars: BarSeries, p0: number, p1: number, bucketOf: Int32Array, time: number): number {
+  const row = Math.min(Math.max(lowerBound(bars.time, p0, p1, time) - 1, p0), p1 - 1);
+  return bucketOf[row - p0] as number;
+}
+
 /** Halts and resumes, each on the candle holding the bar whose close it happened at (as fills). */
 function buildRiskMarkers(
   result: BacktestResult,
@@ -229,8 +238,7 @@ function buildRiskMarkers(
   const out: RiskMarkerRow[] = [];
   for (const e of result.riskEvents) {
     if (e.type !== 'halt' && e.type !== 'resume') continue;
-    const row = Math.min(Math.max(lowerBound(bars.time, p0, p1, e.time) - 1, p0), p1 - 1);
-    const b = bucketOf[row - p0] as number;
+    const b = candleOf(bars, p0, p1, bucketOf, e.time);
     const where = e.scope === 'account' ? '' : ` ${e.scope}`;
     const account = e.scope === 'account';
     out.push(
@@ -258,8 +266,7 @@ function buildMarkers(
   const acc = new Map<number, { count: number; amount: number; value: number }>();
   for (const f of result.fills) {
     if (f.symbol !== symbol) continue;
-    const row = Math.min(Math.max(lowerBound(bars.time, p0, p1, f.time) - 1, p0), p1 - 1);
-    const b = bucketOf[row - p0] as number;
+    const b = candleOf(bars, p0, p1, bucketOf, f.time);
     const side = f.side === 'buy' ? 1 : -1;
     // Key orders markers by candle, buys first; Map keeps insertion order, so sort the keys below.
     const key = b * 2 + (side === 1 ? 0 : 1);

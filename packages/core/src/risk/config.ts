@@ -73,6 +73,16 @@ export type RiskRuleSpec =
 
 export type RiskRuleId = RiskRuleSpec['rule'];
 
+/** The rules that act through halts and locks (the others are pre-trade limits). */
+export const PROTECTION_RULES: ReadonlySet<RiskRuleId> = new Set<RiskRuleId>([
+  'daily-loss',
+  'max-drawdown',
+  'stoploss-guard',
+  'cooldown',
+  'low-profit',
+  'max-losses',
+]);
+
 /** How far from the entry an exit sits. */
 export type ExitDistance =
   /** A fraction of the entry price (0.02 = 2 %). */

@@ -8,7 +8,7 @@ import { isoUtc } from '../model/timeframe.ts';
 import type { Account } from '../portfolio/account.ts';
 import type { OrderInput } from '../strategy/api.ts';
 import type { ClientOrderId } from '../util/brand.ts';
-import type { RiskConfig, RiskRuleSpec } from './config.ts';
+import { PROTECTION_RULES, type RiskConfig, type RiskRuleSpec } from './config.ts';
 import type { RiskDenial, RiskEvent, RiskHalt } from './events.ts';
 import { ExitManager, type ExitTrade } from './exits.ts';
 import { checkLimits, type LimitView, type SymbolExposure } from './limits.ts';
@@ -97,25 +97,13 @@ export class RiskEngine {
     this.protections = new Protections(config.rules);
     let rate = 0;
     let lev = 1;
-    let limits = false;
     for (const r of config.rules) {
       if (r.rule === 'order-rate') rate = Math.max(rate, r.windowMs);
       if (r.rule === 'max-leverage') lev = r.limit;
-      switch (r.rule) {
-        case 'daily-loss':
-        case 'max-drawdown':
-        case 'stoploss-guard':
-        case 'cooldown':
-        case 'low-profit':
-        case 'max-losses':
-          break;
-        default:
-          limits = true;
-      }
     }
     this.rateWindowMs = rate;
     this.maxLeverage = lev;
-    this.hasLimits = limits;
+    this.hasLimits = config.rules.some((r) => !PROTECTION_RULES.has(r.rule));
     this.tracker = new TradeTracker(instruments, (t) => this.onTradeClosed(t));
     const atrPeriod = config.exits?.atrPeriod ?? 14;
     const lookback = config.sizing?.model === 'volatility' ? config.sizing.lookback : 2;

@@ -7,11 +7,11 @@ import {
   SCENARIO_T0,
   scenarioConfig,
   scenarioInstruments,
+  scenarioSeries,
   scenarioStrategy,
 } from '../../../../test-support/risk-scenarios.ts';
 import {
   Account,
-  barSeries,
   checkLimits,
   defineInstrument,
   Engine,
@@ -61,15 +61,7 @@ function segment(
   });
   if (restore) engine.risk?.restore(restore);
   engine.start();
-  const rows = s.markets[0]!.rows;
-  const series = barSeries({
-    time: rows.map((_, i) => SCENARIO_T0 + i * 60_000),
-    open: rows.map((r) => r[0]),
-    high: rows.map((r) => r[1]),
-    low: rows.map((r) => r[2]),
-    close: rows.map((r) => r[3]),
-    volume: rows.map(() => 1e6),
-  });
+  const series = scenarioSeries(s, 0);
   const c = new SeriesCursor(series);
   for (let i = from; i < to; i++) {
     clock.set(SCENARIO_T0 + (i + 1) * 60_000);

@@ -7,9 +7,10 @@ import {
   type ScenarioObservation,
   scenarioConfig,
   scenarioInstruments,
+  scenarioSeries,
   scenarioStrategy,
 } from '../../../../test-support/risk-scenarios.ts';
-import { barSeries, runBacktest } from '../../src/index.ts';
+import { runBacktest } from '../../src/index.ts';
 
 // Oracle: each scenario's expectations are computed by hand in test-support/risk-scenarios.ts from
 // the documented conventions (docs/conventions.md, docs/risk.md).
@@ -33,22 +34,14 @@ function expectObservation(got: ScenarioObservation, want: ScenarioObservation):
 
 /** The same scenario through runBacktest (no external resume): the same observation. */
 function viaBacktest(s: RiskScenario): ScenarioObservation {
-  const ms = s.timeframe === '1m' ? 60_000 : 3_600_000;
-  const t0 = Date.UTC(2024, 0, 1);
+  const instruments = scenarioInstruments(s);
   const r = runBacktest({
     strategy: scenarioStrategy(s.actions),
     data: s.markets.map((m, k) => ({
       symbol: m.symbol,
       timeframe: s.timeframe,
-      series: barSeries({
-        time: m.rows.map((_, i) => t0 + i * ms),
-        open: m.rows.map((x) => x[0]),
-        high: m.rows.map((x) => x[1]),
-        low: m.rows.map((x) => x[2]),
-        close: m.rows.map((x) => x[3]),
-        volume: m.rows.map(() => 1_000_000),
-      }),
-      instrument: scenarioInstruments(s)[k] as ReturnType<typeof scenarioInstruments>[number],
+      series: scenarioSeries(s, k),
+      instrument: instruments[k] as (typeof instruments)[number],
     })),
     cash: s.cash ?? 10_000,
     fee: s.fee ?? 0,

@@ -122,6 +122,11 @@ describe.skipIf(!HAS_SHARED_DATA)('sma-cross on BTC/USDT 1m 2024-01 under risk s
     expect(flatten[0]).toMatchObject({ side: 'sell', amount: h.held, price: open, tag: 'risk-flatten' });
     const cash = h.equity - h.held * (series.close[h.k] as number);
     expect(r.finalValue).toBeCloseTo(cash + h.held * open - h.held * 0.001 * open, 8);
+    // Deterministic: the same input gives the same risk log, fills and curve, to the byte.
+    const again = run(config({ risk: ['max-drawdown=0.1'] }));
+    expect(JSON.stringify(again.riskEvents)).toBe(JSON.stringify(r.riskEvents));
+    expect(JSON.stringify(again.fills)).toBe(JSON.stringify(r.fills));
+    expect(Buffer.from(again.equity.values.buffer).equals(Buffer.from(r.equity.values.buffer))).toBe(true);
   });
 
   it('sizing percent=0.5 replaces the amount of every entry of the unchanged strategy', () => {

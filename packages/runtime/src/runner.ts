@@ -10,7 +10,7 @@ import {
   type Instrument,
   type OrderState,
   parseParams,
-  type RiskRule,
+  type RiskConfig,
   SimulatedVenue,
   type SimulatedVenueOptions,
   type Trade,
@@ -32,7 +32,7 @@ export interface BotOptions {
   /** Paper: a SimulatedVenue is built from these options. Live: pass the live venue. */
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
-  readonly risk?: readonly RiskRule[];
+  readonly risk?: RiskConfig;
   /** Every engine event, in order (persistence, logs, the dashboard). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;

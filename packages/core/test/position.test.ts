@@ -98,15 +98,14 @@ describe('positions the strategy sees: dust is flat, orders in flight count', ()
       onBar(ctx, s) {
         s.n++;
         const p = ctx.position();
-        if (p.size === 0 && p.inFlight === 0 && s.n < 60) ctx.submit({ type: 'limit', side: 'buy', amount: 0.1, price: 40_100 });
+        if (p.size === 0 && p.inFlight === 0 && s.n < 60)
+          ctx.submit({ type: 'limit', side: 'buy', amount: 0.1, price: 40_100 });
         else if (p.size > 0 && p.inFlight === 0 && ctx.openOrders().length === 0) ctx.close();
       },
     });
     const r = runBacktest({
       strategy: enterExit,
-      data: [
-        { symbol: 'BTC/USDT', timeframe: '1m', series: flat(90, 40_000, 0.1), instrument: { stepSize: 0.00001 } },
-      ],
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: flat(90, 40_000, 0.1), instrument: { stepSize: 0.00001 } }],
       cash: 100_000,
       slippage: volumeShareSlippage(0.1, 0),
     });

@@ -211,6 +211,21 @@ describe('simulated venue', () => {
     expect(r.openTrades[0]!.size).toBe(0.999);
     expect(r.finalCash).toBe(10_000 - 100);
   });
+
+  it('fees in the asset received (Binance spot): the coin on a buy, the quote on a sell', () => {
+    const r = run(
+      bars([up, up, up, up]),
+      scripted({ 0: (c) => void c.buy(1), 2: (c) => void c.close() }),
+      { feeAsset: 'received' },
+    );
+    // By hand: buy 1 at 100, 0.001 BTC fee -> 0.999 held; sell 0.999 at 100, 0.0999 USDT fee.
+    expect(r.fills.map((f) => [f.side, f.amount, f.fee, f.feeAsset])).toEqual([
+      ['buy', 1, 0.001, 'BTC'],
+      ['sell', 0.999, 0.999 * 0.001 * 100, 'USDT'],
+    ]);
+    expect(r.finalCash).toBeCloseTo(10_000 - 100 + 99.9 - 0.0999, 10);
+    expect(r.trades[0]!.fees).toBeCloseTo(0.001 * 100 + 0.0999, 12);
+  });
 });
 
 describe('brackets reach the venue only when the entry fills', () => {

@@ -7,7 +7,7 @@ import type { Fill, OrderState } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
 import { Account } from '../portfolio/account.ts';
 import { type AnyStrategy, parseParams } from '../strategy/api.ts';
-import { type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
+import { type FeeAsset, type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
 import { SimulatedVenue } from '../venue/simulated.ts';
 import { Engine, type RiskRule } from './engine.ts';
 import type { EngineEvent } from './events.ts';
@@ -32,7 +32,8 @@ export interface BacktestConfig {
   readonly fee?: number;
   /** Maker fee rate; default = fee. */
   readonly makerFee?: number;
-  readonly feeAsset?: 'quote' | 'base';
+  /** `received`: Binance spot's rule, the fee in the asset the fill gives (base on a buy). */
+  readonly feeAsset?: FeeAsset;
   /** A fee model overrides fee/makerFee/feeAsset. */
   readonly feeModel?: FeeModel;
   readonly slippage?: SlippageModel;

@@ -1,14 +1,25 @@
 import type { Bar } from '../model/bar.ts';
 import type { Liquidity, OrderSide } from '../model/orders.ts';
 
+/**
+ * Which asset a fee is charged in: `quote` (backtrader's), `base`, or `received`: the asset the
+ * fill gives the trader, the base on a buy and the quote on a sell (Binance spot without BNB).
+ */
+export type FeeAsset = 'quote' | 'base' | 'received';
+
 /** Commission per fill. The default is backtrader's: (|size| * rate) * price, in the quote asset. */
 export interface FeeModel {
+  /** In the asset `feeAssetOf(asset, side)` names. */
   fee(side: OrderSide, price: number, amount: number, liquidity: Liquidity): number;
-  /** 'quote' (default) or 'base': which asset the fee is charged in. */
-  readonly asset: 'quote' | 'base';
+  readonly asset: FeeAsset;
 }
 
-export function percentFee(rate: number, opts: { makerRate?: number; asset?: 'quote' | 'base' } = {}): FeeModel {
+/** True when a fill's fee is charged in the base asset. */
+export function feeInBase(asset: FeeAsset, side: OrderSide): boolean {
+  return asset === 'base' || (asset === 'received' && side === 'buy');
+}
+
+export function percentFee(rate: number, opts: { makerRate?: number; asset?: FeeAsset } = {}): FeeModel {
   if (!(rate >= 0)) throw new Error(`fee rate must be >= 0, got ${rate}`);
   return new PercentFee(rate, opts.makerRate ?? rate, opts.asset ?? 'quote');
 }
@@ -19,13 +30,13 @@ class PercentFee implements FeeModel {
   constructor(
     private readonly rate: number,
     private readonly maker: number,
-    readonly asset: 'quote' | 'base',
+    readonly asset: FeeAsset,
   ) {}
 
-  fee(_side: OrderSide, price: number, amount: number, liquidity: Liquidity): number {
+  fee(side: OrderSide, price: number, amount: number, liquidity: Liquidity): number {
     const r = liquidity === 'maker' ? this.maker : this.rate;
     // Evaluated in backtrader's order: (|s| * r) * p. In base: a fraction of the amount.
-    return this.asset === 'quote' ? Math.abs(amount) * r * price : Math.abs(amount) * r;
+    return feeInBase(this.asset, side) ? Math.abs(amount) * r : Math.abs(amount) * r * price;
   }
 }
 

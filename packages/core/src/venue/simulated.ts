@@ -5,7 +5,7 @@ import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
-import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
+import { barPath, type FeeModel, feeInBase, noSlippage, percentFee, type SlippageModel } from './models.ts';
 import { expiresAt, trailingStopHit } from './triggers.ts';
 import type { ReportSink, Venue, VenueReport } from './venue.ts';
 
@@ -308,7 +308,7 @@ export class SimulatedVenue implements Venue {
       f.price = price;
       f.amount = amount;
       f.fee = fee;
-      f.feeAsset = this.fees.asset === 'base' ? inst.base : inst.quote;
+      f.feeAsset = feeInBase(this.fees.asset, r.side) ? inst.base : inst.quote;
       f.liquidity = liquidity;
       this.sink(f);
       if (done && r.reduceOnly && remaining(o) > 0 && !isTerminal(o.status)) {
@@ -366,7 +366,7 @@ export class SimulatedVenue implements Venue {
     const pos = this.account.find(inst.symbol)?.size ?? 0;
     if (pos < 0) return null;
     const cash = this.account.balance(inst.quote);
-    const feeQuote = this.fees.asset === 'quote' ? fee : 0;
+    const feeQuote = feeInBase(this.fees.asset, side) ? 0 : fee;
     if (cash - amount * price - feeQuote < 0) {
       return `insufficient ${inst.quote} at fill: ${amount} at ${price} costs ${amount * price + feeQuote}, the account has ${cash}`;
     }

@@ -184,6 +184,22 @@ export type CancelOutcome =
   | { readonly kind: 'cancelled'; readonly order: ExchangeOrder | undefined }
   | { readonly kind: 'not-found'; readonly order: ExchangeOrder | undefined };
 
+export interface CreateOptions {
+  readonly refPrice?: number;
+  /**
+   * Aborted when the order is no longer wanted (its signal has gone stale): no request leaves
+   * after that, neither the first send nor a resend after a doubt, and the create ends
+   * `rejected` (code `NotSent`). A send already made is still resolved by lookup.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** A create whose order is no longer wanted: refused here, before any request leaves. */
+function notWanted(signal: AbortSignal): KeelExchangeError {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+  return new KeelExchangeError({ kind: 'rejected', endpoint: 'orders', code: 'NotSent', message: `not sent: ${why}` });
+}
+
 export interface CallOptions {
   readonly priority?: Priority;
   readonly weight?: number;
@@ -417,7 +433,7 @@ export class ExchangeGateway {
    * resend, and resent with the SAME client id only when the exchange says it does not know it.
    * A duplicate-client-id rejection means "already placed" and is resolved by lookup too.
    */
-  async createOrder(req: OrderRequest, opts: { readonly refPrice?: number } = {}): Promise<PlaceOutcome> {
+  async createOrder(req: OrderRequest, opts: CreateOptions = {}): Promise<PlaceOutcome> {
     await this.loadMarkets();
     const prep = this.prepareOrder(req, opts.refPrice);
     if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
@@ -434,6 +450,7 @@ export class ExchangeGateway {
         const found = await this.lookupOrder(o.clientOrderId, o.symbol);
         return found ? [found] : null;
       },
+      opts.signal,
     );
     return out.kind === 'placed' ? { ...out, order: out.orders[0] as ExchangeOrder } : out;
   }
@@ -502,7 +519,7 @@ export class ExchangeGateway {
   async createOco(
     a: OrderRequest,
     b: OrderRequest,
-    opts: { readonly refPrice?: number } = {},
+    opts: CreateOptions = {},
   ): Promise<PlaceOutcome & { readonly orders?: readonly ExchangeOrder[] }> {
     await this.loadMarkets();
     const shape = this.ocoShape(a, b);
@@ -553,6 +570,7 @@ export class ExchangeGateway {
           });
         return [l, st];
       },
+      opts.signal,
     );
     if (out.kind !== 'placed') return out;
     // The legs in the caller's order (a, b), whatever order the exchange reports them in.
@@ -590,6 +608,7 @@ export class ExchangeGateway {
     method: string,
     send: () => Promise<ExchangeOrder[]>,
     lookup: () => Promise<ExchangeOrder[] | null>,
+    signal?: AbortSignal,
   ): Promise<
     | {
         readonly kind: 'placed';
@@ -634,6 +653,8 @@ export class ExchangeGateway {
           'orders',
           method,
           () => {
+            // Checked at the moment of sending, after any wait in the rate limiter.
+            if (signal?.aborted) throw notWanted(signal);
             sends++;
             for (const x of ids) this.sends.set(x, (this.sends.get(x) ?? 0) + 1);
             while (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);

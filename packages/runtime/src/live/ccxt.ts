@@ -1,5 +1,5 @@
 import { Agent } from 'node:http';
-import type { FeedKey, Instrument, OrderRequest, OrderStatus } from '@keel/core';
+import { type FeedKey, type Instrument, type OrderRequest, type OrderStatus, timeframeMs } from '@keel/core';
 import {
   barFromOhlcv,
   createCcxtClient,
@@ -208,8 +208,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
   const abort = new AbortController();
 
   const live: LiveExchange = {
-    async placeOrder(req: OrderRequest) {
-      const out = await gw.createOrder(req);
+    async placeOrder(req: OrderRequest, opts) {
+      const out = await gw.createOrder(req, opts?.signal ? { signal: opts.signal } : {});
       switch (out.kind) {
         case 'placed':
           return remember(out.order);
@@ -221,8 +221,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
       }
     },
-    async placeOco(a: OrderRequest, b: OrderRequest) {
-      const out = await gw.createOco(a, b);
+    async placeOco(a: OrderRequest, b: OrderRequest, opts) {
+      const out = await gw.createOco(a, b, opts?.signal ? { signal: opts.signal } : {});
       switch (out.kind) {
         case 'placed':
           return (out.orders ?? [out.order]).map(remember);
@@ -318,6 +318,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           // Warm-up history first (REST), flagged so the strategy never acts on it.
           const warm = o.warmupBars ?? 500;
           let resumeAfter = after;
+          // Resuming: bars that closed before now were missed while the bot was down. The
+          // forming bar's open time (the exchange's latest candle) tells them from live ones.
+          const tfMs = timeframeMs(feed.timeframe);
+          const liveFrom =
+            after === undefined
+              ? Number.NEGATIVE_INFINITY
+              : ((await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, 1))[0]?.[0] ?? Number.NEGATIVE_INFINITY);
           if (warm > 0 && after === undefined) {
             const rows = await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, warm + 1);
             const hist = rows.slice(0, -1); // the last row is still forming
@@ -346,7 +353,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
               ),
           })) {
             if (closed) return;
-            yield { feed, bar: copyBar(b), receivedAt: performance.now() };
+            const missed = b.time < liveFrom ? (b.time + tfMs >= liveFrom ? 'last-missed' : 'missed') : undefined;
+            yield { feed, bar: copyBar(b), receivedAt: performance.now(), ...(missed ? { catchUp: missed } : {}) };
           }
         },
       };

@@ -57,14 +57,20 @@ export class ExchangeFailure extends Error {
  * gateway of @keel/exchange; `placeOrder` must be idempotent by client order id (a create that
  * timed out is resolved by lookup, never by sending again).
  */
+/** Options of a create (the gateway's CreateOptions). */
+export interface PlaceOptions {
+  /** Aborted: no request leaves for this order any more; the create fails `rejected`. */
+  readonly signal?: AbortSignal;
+}
+
 export interface LiveExchange {
-  placeOrder(req: OrderRequest): Promise<ExchangeOrder>;
+  placeOrder(req: OrderRequest, opts?: PlaceOptions): Promise<ExchangeOrder>;
   /**
    * Places a one-cancels-other pair as ONE native order list (where the exchange has them), with
    * the same exactly-once rules as `placeOrder`; the orders are returned in the order given.
    * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
    */
-  placeOco?(a: OrderRequest, b: OrderRequest): Promise<ExchangeOrder[] | null>;
+  placeOco?(a: OrderRequest, b: OrderRequest, opts?: PlaceOptions): Promise<ExchangeOrder[] | null>;
   cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;

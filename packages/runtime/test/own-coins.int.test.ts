@@ -10,7 +10,7 @@ import { startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { noParams } from './fixtures/strategies.ts';
-import { KEY, MIN, startLiveBot, T0, until } from './live-harness.ts';
+import { KEY, MIN, movableWallClock, startLiveBot, T0, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-own-coins-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,11 +38,9 @@ describe('a bot never sells coins that are not its own (real ccxt, loopback)', (
       const o = 40_000 + 20 * Math.sin(i / 4);
       return { time: T0 + i * MIN, open: o, high: o + 15, low: o - 15, close: o + 3, volume: 50 };
     });
-    // The simulator's wall clock can be moved to just before a minute boundary, so that a 429's
-    // Retry-After (the rest of Binance's weight window) is ~1 s instead of up to 60 s.
-    const wall = { offset: 0 };
+    const wall = movableWallClock();
     const sim = await startExchangeSim({
-      wallClock: () => Date.now() + wall.offset,
+      wallClock: wall.now,
       markets: [{ symbol: 'BTC/USDT', bars }],
       accounts: [{ ...KEY, balances: { USDT: 10_000, BTC: 1 } }],
       startTime: T0,
@@ -60,8 +58,7 @@ describe('a bot never sells coins that are not its own (real ccxt, loopback)', (
     try {
       expect(run.bot.report().recovery.map((a) => a.kind)).toContain('coins-not-this-bots');
       for (let k = 0; k < 4; k++) await run.step(); // bought on the 2nd bar; the 4th's sell refused
-      const w = Date.now() + wall.offset;
-      wall.offset += (((59_000 - (w % 60_000)) % 60_000) + 60_000) % 60_000;
+      wall.toMinuteEnd(1_000); // the storm's Retry-After: ~1 s
       sim.faults.rateLimitStorm({ count: 12 });
       for (let k = 0; k < 12; k++) {
         await bar();

@@ -12,7 +12,7 @@ import { openStore, type Store } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSignalAge } from '../src/cli.ts';
 import { noParams } from './fixtures/strategies.ts';
-import { KEY, MIN, startLiveBot, T0, until } from './live-harness.ts';
+import { KEY, MIN, movableWallClock, startLiveBot, T0, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-stale-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,9 +55,9 @@ describe('stale signals are dropped, never sent late (real ccxt, loopback)', () 
   });
 
   it('a 429 storm: no order leaves after the bar that follows its decision; the others are dropped, logged and counted', async () => {
-    const wall = { offset: 0 };
+    const wall = movableWallClock();
     const sim = await startExchangeSim({
-      wallClock: () => Date.now() + wall.offset,
+      wallClock: wall.now,
       markets: [{ symbol: 'BTC/USDT', bars }],
       accounts: [{ ...KEY, balances: { USDT: 100_000 } }],
       startTime: T0,
@@ -74,9 +74,7 @@ describe('stale signals are dropped, never sent late (real ccxt, loopback)', () 
     let report: ReturnType<typeof run.bot.report>;
     try {
       for (let k = 0; k < 3; k++) await run.step();
-      // Retry-After is the rest of the weight window: move the wall clock to 2 s before its end.
-      const w = Date.now() + wall.offset;
-      wall.offset += (((58_000 - (w % 60_000)) % 60_000) + 60_000) % 60_000;
+      wall.toMinuteEnd(2_000); // the storm's Retry-After: ~2 s
       sim.faults.rateLimitStorm({ count: 6 });
       for (let k = 0; k < 20; k++) {
         const n = run.bot.barsHandled;

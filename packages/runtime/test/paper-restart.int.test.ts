@@ -49,16 +49,21 @@ describe.skipIf(!HAS_SHARED_DATA)('a paper bot through SIGTERM, restart and kill
       const crashed = await start();
       await step(crashed, 3);
       while (Number(positions(crashed).at(-1)?.[1] ?? 0) <= 0) await step(crashed, 1);
-      // A paper fill exists only in the bot: the kill comes once its row is written (a fill
+      // A paper fill exists only in the bot: the kill comes once its rows are written (a fill
       // not yet written when a paper bot dies is lost with it; there is no exchange to ask).
+      const [, sizeAtCrash, cashAtCrash] = positions(crashed).at(-1)!;
       const made = () => runs.flatMap((r) => r.lines.filter((l) => l.startsWith('EVENT order.filled '))).length;
       const peek = await openStore({ url: storeUrl });
       const stored = async () => (await peek.fills.since('pb', 0)).length;
-      await until(async () => (await stored()) >= made(), 10_000, 'the fills to be written').catch(() => undefined);
+      const cashRow = async () => (await peek.balances.load('pb')).find((b) => b.asset === 'USDT')?.total;
+      await until(
+        async () => (await stored()) >= made() && String(await cashRow()) === cashAtCrash,
+        10_000,
+        'the fills and balances to be written',
+      ).catch(() => undefined);
       expect(await stored(), 'fills the runs made vs fills stored, before the kill').toBe(made());
       await peek.close();
       await crashed.crash();
-      const [, sizeAtCrash, cashAtCrash] = positions(crashed).at(-1)!;
       sim.step(); // the market moves on while the bot is down
       sim.step();
       const restarted = await start();

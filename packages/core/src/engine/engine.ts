@@ -760,6 +760,22 @@ export class Engine {
 
   private fillView(slot: ViewSlot, p: Position | undefined): PositionView {
     const v = slot.view;
+    if (p !== undefined && !slot.filters && this.open.length === 0) {
+      // A backtest's every bar: no filters (no dust), nothing in flight.
+      const size = p.size;
+      v.size = size;
+      v.dust = 0;
+      v.inFlight = 0;
+      if (size === 0) {
+        v.avgPrice = Number.NaN;
+        v.unrealizedPnl = 0;
+      } else {
+        v.avgPrice = p.avgPrice;
+        v.unrealizedPnl = size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
+      }
+      v.realizedPnl = p.realizedPnl;
+      return v;
+    }
     const held = p === undefined ? 0 : p.size;
     const inFlight = this.open.length === 0 ? 0 : this.inFlight(v.symbol, 'buy') - this.inFlight(v.symbol, 'sell');
     // What of the held size can be traded (all of it on a market without filters).

@@ -213,11 +213,9 @@ describe('simulated venue', () => {
   });
 
   it('fees in the asset received (Binance spot): the coin on a buy, the quote on a sell', () => {
-    const r = run(
-      bars([up, up, up, up]),
-      scripted({ 0: (c) => void c.buy(1), 2: (c) => void c.close() }),
-      { feeAsset: 'received' },
-    );
+    const r = run(bars([up, up, up, up]), scripted({ 0: (c) => void c.buy(1), 2: (c) => void c.close() }), {
+      feeAsset: 'received',
+    });
     // By hand: buy 1 at 100, 0.001 BTC fee -> 0.999 held; sell 0.999 at 100, 0.0999 USDT fee.
     expect(r.fills.map((f) => [f.side, f.amount, f.fee, f.feeAsset])).toEqual([
       ['buy', 1, 0.001, 'BTC'],

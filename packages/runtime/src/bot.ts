@@ -10,17 +10,26 @@ import {
   type OrderState,
   percentFee,
   type SimulatedVenueOptions,
+  tradableAmount,
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import type { Store } from '@keel/store';
 import { BotJournal } from './journal.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
-import { LiveVenue } from './live/venue.ts';
+import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { BotRunner, orderIdPrefix } from './runner.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
 export type Logger = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+
+/**
+ * What a restarted bot does with the bars it missed while it was down (they arrive before any
+ * live bar): `none` runs the strategy on them without trading (its orders are denied: their bars
+ * are over); `last` lets the newest of them trade, as if the bot had been up for its close.
+ * Emulated orders (trailing stops, GTD) move and trigger on them either way.
+ */
+export type CatchUpPolicy = 'none' | 'last';
 
 export interface BotConfig {
   readonly botId: string;
@@ -53,6 +62,13 @@ export interface BotConfig {
    * expiries with. Default: the wall clock. Tests against a replaying simulator pass its clock.
    */
   readonly timer?: Timer;
+  /**
+   * Live: how long a signal stays valid; an order not sent by then is dropped (`cancelled`, with
+   * the reason), never sent late. Default `{ bars: 1 }`: until the bar after its decision closes.
+   */
+  readonly maxSignalAge?: SignalAge;
+  /** Bars missed while the bot was down: `none` (default) only warms the strategy up on them. */
+  readonly catchUp?: CatchUpPolicy;
 }
 
 export interface SessionReport {
@@ -71,6 +87,13 @@ export interface SessionReport {
   readonly parked: readonly string[];
   readonly recovery: readonly { kind: string; detail: string }[];
   readonly errors: number;
+  /**
+   * Orders not traded because their signal was stale: `stale`, dropped unsent when their bar was
+   * over (`maxSignalAge`); `catchUp`, denied on bars missed while the bot was down (`catchUp`).
+   */
+  readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
+  /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
+  readonly dust: Readonly<Record<string, number>>;
 }
 
 export class BotAlreadyRunningError extends Error {
@@ -120,6 +143,11 @@ export class Bot {
   private source: BarSource | undefined;
   private lastBarTime = new Map<string, number>();
   private stopped = false;
+  /** While handling a missed bar with its orders held: the reason they are denied. */
+  private holding: string | null = null;
+  private catchUpDenied = 0;
+  /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
+  private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
 
   constructor(readonly cfg: BotConfig) {}
 
@@ -230,13 +258,15 @@ export class Bot {
     if (this.cfg.mode === 'live') {
       if (!this.cfg.exchange) throw new Error('live mode needs an exchange account');
       const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
+      const symbols = new Set(this.cfg.feeds.map((f) => f.symbol));
       this.recovery = await reconcile({
         store,
         botId,
         exchange: this.cfg.exchange,
-        symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
+        instruments: this.cfg.instruments.filter((i) => symbols.has(i.symbol)),
         unknownOrders: this.cfg.unknownOrders ?? 'flag',
         now: () => timer.now(),
+        position: (symbol) => this.account.find(symbol)?.size ?? 0,
         onRecoveredFill: (fill) => {
           const inst = this.instrument(fill.symbol);
           this.account.applyFill(
@@ -253,7 +283,9 @@ export class Bot {
       });
       for (const a of this.recovery.actions)
         log(
-          a.kind === 'balance-difference' || a.kind.startsWith('unknown') ? 'warn' : 'info',
+          a.kind === 'balance-difference' || a.kind === 'position-not-in-account' || a.kind.startsWith('unknown')
+            ? 'warn'
+            : 'info',
           `reconcile: ${a.kind}: ${a.detail}`,
         );
       // The exchange is the truth for balances.
@@ -279,6 +311,7 @@ export class Bot {
         instruments: this.cfg.instruments,
         persist: (o) => this.journal.saveOrder(o),
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),
+        ...(this.cfg.maxSignalAge ? { maxSignalAge: this.cfg.maxSignalAge } : {}),
       });
     }
     this.runner = new BotRunner({
@@ -294,6 +327,7 @@ export class Bot {
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       log,
       onEvent: (e) => {
+        if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
         this.cfg.onEvent?.(e);
       },
@@ -362,7 +396,18 @@ export class Bot {
           engine.warmUp(i, ev.bar);
           continue;
         }
-        engine.onBar(i, ev.bar);
+        if (ev.catchUp !== undefined) {
+          const c = this.caughtUp;
+          if (c.bars++ === 0) c.first = ev.bar.time;
+          c.last = ev.bar.time;
+        } else if (this.caughtUp.bars > 0) this.endCatchUp();
+        this.holding = this.catchUpHold(ev);
+        if (this.holding !== null) {
+          engine.holdOrders(this.holding);
+          engine.onBar(i, ev.bar);
+          engine.holdOrders(null);
+          this.holding = null;
+        } else engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
         const snapshot = Object.fromEntries(this.lastBarTime);
         this.journal.enqueue(
@@ -380,6 +425,26 @@ export class Bot {
   }
 
   barsHandled = 0;
+
+  /** The reason a missed bar's orders are denied under the catch-up policy, or null to trade it. */
+  private catchUpHold(ev: BarEvent): string | null {
+    if (ev.catchUp === undefined) return null;
+    const policy = this.cfg.catchUp ?? 'none';
+    if (policy === 'last' && ev.catchUp === 'last-missed') return null;
+    return `catching up: the bar of ${new Date(ev.bar.time).toISOString()} closed while the bot was down; its signals are not traded (--catch-up ${policy})`;
+  }
+
+  /** Says, once the first live bar comes, what the catch-up did. */
+  private endCatchUp(): void {
+    const c = this.caughtUp;
+    this.catchUpDenied += c.denied;
+    const policy = this.cfg.catchUp ?? 'none';
+    this.cfg.log(
+      c.denied > 0 ? 'warn' : 'info',
+      `caught up on ${c.bars} bar(s) missed while the bot was down (${new Date(c.first).toISOString()} to ${new Date(c.last).toISOString()}): the strategy ran on them; ${policy === 'none' ? 'none of them traded' : 'only the last one could trade'} (--catch-up ${policy}); ${c.denied} order(s) not sent`,
+    );
+    this.caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+  }
 
   /** Resolves when every live request under way is done and everything so far is saved. */
   async settled(): Promise<void> {
@@ -413,11 +478,13 @@ export class Bot {
         }
         if (this.cfg.flatten) {
           for (const p of this.account.positions) {
-            if (p.size !== 0)
+            // What can be traded of it (dust stays in the account).
+            const amount = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
+            if (amount > 0)
               engine.submitInput({
                 type: 'market',
                 side: p.size > 0 ? 'sell' : 'buy',
-                amount: Math.abs(p.size),
+                amount,
                 symbol: p.instrument.symbol,
                 tag: 'flatten',
               });
@@ -463,6 +530,25 @@ export class Bot {
       parked: this.parked,
       recovery: this.recovery?.actions ?? [],
       errors: engine?.errors.length ?? 0,
+      signalsDropped: {
+        stale: this.venue?.staleDropped ?? 0,
+        catchUp: this.catchUpDenied + this.caughtUp.denied,
+      },
+      dust: this.dust(),
     };
+  }
+
+  /** What the bot holds below what its markets can trade, per market (see PositionView.dust). */
+  private dust(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const engine = this.runner?.engine;
+    if (!engine || !this.account) return out;
+    for (const p of this.account.positions) {
+      if (p.size === 0) continue;
+      const tradable = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
+      const dust = Math.abs(p.size) - tradable;
+      if (dust > 0) out[p.instrument.symbol] = p.size > 0 ? dust : -dust;
+    }
+    return out;
   }
 }

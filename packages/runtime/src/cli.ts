@@ -6,6 +6,7 @@ import { KeyStoreError, openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger } from './bot.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
+import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { replaySource } from './sources.ts';
 
@@ -35,6 +36,14 @@ Options:
   --on-shutdown <c|k>      cancel (default) or keep open orders when stopping; keep also parks
                            each trailing stop Keel holds as a stop order on the exchange
   --flatten                close every position when stopping
+  --max-signal-age <age>   how long a signal stays valid: an order that has not left by then
+                           (rate limits, an outcome being resolved) is dropped and logged,
+                           never sent late. Bars (1 = default: until the bar after the
+                           decision closes; 3 or 3bars) or a duration by the bot's clock
+                           (30s, 500ms, 2m; see --clock). Paper orders never wait
+  --catch-up <none|last>   bars that closed while the bot was down: none (default) runs the
+                           strategy on them without trading; last lets the newest of them
+                           trade. Trailing stops and GTD orders act on them either way
   --unknown-orders <p>     live: open orders on the exchange that this bot has no record of:
                            flag (default: warn and leave them), adopt (track them as this
                            bot's own, tag "adopted") or cancel. Another Keel bot's orders
@@ -84,6 +93,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'on-shutdown': { type: 'string' },
       flatten: { type: 'boolean' },
       'unknown-orders': { type: 'string' },
+      'max-signal-age': { type: 'string' },
+      'catch-up': { type: 'string' },
       'confirm-live': { type: 'boolean' },
       keys: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -115,6 +126,10 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const unknownOrders = values['unknown-orders'] ?? 'flag';
   if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel')
     return fail('--unknown-orders must be flag, adopt or cancel');
+  const maxSignalAge = parseSignalAge(values['max-signal-age'] ?? '1');
+  if (typeof maxSignalAge === 'string') return fail(maxSignalAge);
+  const catchUp = values['catch-up'] ?? 'none';
+  if (catchUp !== 'none' && catchUp !== 'last') return fail('--catch-up must be none or last');
   const clockKind = values.clock ?? 'local';
   if (clockKind !== 'local' && clockKind !== 'exchange') return fail('--clock must be local or exchange');
   if (clockKind === 'exchange' && mode !== 'live')
@@ -174,6 +189,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       paperFee: values.fee !== undefined ? Number(values.fee) : 0.001,
       ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
       unknownOrders,
+      maxSignalAge,
+      catchUp,
       onShutdown,
       flatten: values.flatten === true,
       ...(clock ? { timer: clock } : {}),
@@ -211,6 +228,23 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     await exchange?.close();
     await store.close();
   }
+}
+
+/**
+ * `--max-signal-age`: a number of bars (`3`, `3bars`, `1bar`) or a duration (`500ms`, `30s`,
+ * `2m`, `1h`). A string is the usage error to print.
+ */
+export function parseSignalAge(text: string): SignalAge | string {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(bars?|ms|s|m|h)?\s*$/.exec(text);
+  const n = m ? Number(m[1]) : Number.NaN;
+  if (!m || !(n > 0))
+    return `--max-signal-age "${text}" is not an age: give bars (1, 3bars) or a duration (500ms, 30s, 2m, 1h), greater than 0`;
+  const unit = m[2];
+  if (unit === undefined || unit.startsWith('bar')) {
+    if (!Number.isInteger(n)) return `--max-signal-age "${text}": a number of bars must be whole`;
+    return { bars: n };
+  }
+  return { ms: n * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000) };
 }
 
 type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };

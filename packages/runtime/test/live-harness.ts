@@ -87,6 +87,22 @@ export function toSeries(bars: readonly SimBar[]): BarSeries {
   });
 }
 
+/**
+ * A wall clock for the simulator that can jump to just before the end of a minute: a 429's
+ * Retry-After is the rest of Binance's weight window, so a storm then lasts ~`msBefore` instead of
+ * up to a minute.
+ */
+export function movableWallClock(): { now: () => number; toMinuteEnd(msBefore: number): void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    toMinuteEnd(msBefore) {
+      const w = Date.now() + offset;
+      offset += (((60_000 - msBefore - (w % 60_000)) % 60_000) + 60_000) % 60_000;
+    },
+  };
+}
+
 /** The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first. */
 export function startSim(o: {
   readonly bars: readonly SimBar[];

@@ -55,6 +55,9 @@ export class WalCheckpointer {
       this.stopped = true;
       this.worker.postMessage('stop');
     }
+    // Unref'd while it runs; the wait for its exit must keep the process alive, or a process
+    // with nothing else left to do exits (code 13) before the last checkpoint is done.
+    this.worker.ref();
     await this.exited;
   }
 }

@@ -1,5 +1,12 @@
 import { Agent } from 'node:http';
-import { assertNever, type FeedKey, type Instrument, type OrderRequest, type OrderStatus } from '@keel/core';
+import {
+  assertNever,
+  type FeedKey,
+  type Instrument,
+  type OrderRequest,
+  type OrderStatus,
+  timeframeMs,
+} from '@keel/core';
 import {
   barFromOhlcv,
   createCcxtClient,
@@ -332,6 +339,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           // Warm-up history first (REST), flagged so the strategy never acts on it.
           const warm = o.warmupBars ?? 500;
           let resumeAfter = after;
+          // Resuming: bars that closed before now were missed while the bot was down. The
+          // forming bar's open time (the exchange's latest candle) tells them from live ones.
+          const tfMs = timeframeMs(feed.timeframe);
+          const liveFrom =
+            after === undefined
+              ? Number.NEGATIVE_INFINITY
+              : ((await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, 1))[0]?.[0] ?? Number.NEGATIVE_INFINITY);
           if (warm > 0 && after === undefined) {
             const rows = await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, warm + 1);
             const hist = rows.slice(0, -1); // the last row is still forming
@@ -360,7 +374,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
               ),
           })) {
             if (closed) return;
-            yield { feed, bar: copyBar(b), receivedAt: performance.now() };
+            const missed = b.time < liveFrom ? (b.time + tfMs >= liveFrom ? 'last-missed' : 'missed') : undefined;
+            yield { feed, bar: copyBar(b), receivedAt: performance.now(), ...(missed ? { catchUp: missed } : {}) };
           }
         },
       };

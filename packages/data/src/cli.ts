@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { Timeframe } from '@keel/core';
 import { isoUtc, parseTimeframe } from '@keel/core';
 import { CsvFormatError } from './csv.ts';
-import { FEATURE_DEFS } from './features.ts';
+import { FEATURE_DEFS } from './features/index.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';
 import { Progress } from './progress.ts';
 import { type FillPolicy, formatQcReport, maintenanceFor, type QcReport, validateBars } from './qc.ts';

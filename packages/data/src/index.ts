@@ -1,5 +1,5 @@
 export * from './csv.ts';
-export * from './features.ts';
+export * from './features/index.ts';
 export * from './parquet.ts';
 export * from './pipeline.ts';
 export * from './progress.ts';

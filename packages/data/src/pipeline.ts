@@ -7,7 +7,7 @@ import {
   featureQc,
   type NormaliseOptions,
   normaliseFeatures,
-} from './features.ts';
+} from './features/index.ts';
 import type { FillPolicy, QuarantinedBar } from './qc.ts';
 import { resampleBars } from './resample.ts';
 import { allocSeries, DataError, type FullSeries, SERIES_COLUMNS, type SeriesKey, seriesId } from './schema.ts';

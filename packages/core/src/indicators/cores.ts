@@ -17,6 +17,11 @@ export function trueRange(high: number, low: number, prevClose: number): number 
   return out;
 }
 
+/** TA-Lib's ROC: percent change from `old` to `x`, 0 when `old` is 0 (ROC and its columnar form). */
+export function rateOfChange(x: number, old: number): number {
+  return old !== 0.0 ? (x / old - 1.0) * 100.0 : 0.0;
+}
+
 /** TA_IS_ZERO: TA-Lib treats |v| < 1e-14 as zero before dividing. */
 export const TA_EPSILON = 1e-14;
 export function isZero(v: number): boolean {
@@ -59,14 +64,17 @@ export class EmaCore {
 }
 
 /**
- * Simple moving average with an exact window sum: the same arithmetic as the SMA indicator
- * (bit-identical to backtrader), for use inside other indicators.
+ * Simple moving average over an exact window sum (correctly rounded, as Python's math.fsum): the
+ * kernel of the SMA indicator (bit-identical to backtrader), of the SMA-smoothed oscillators and of
+ * the columnar window sums and means. `sum` is the exact window sum, `value` the mean; both NaN
+ * until `period` values have been pushed.
  */
 export class SmaCore {
   value = Number.NaN;
+  sum = Number.NaN;
   private readonly buf: Float64Array;
   private head = 0;
-  private readonly sum = new ExactRollingSum();
+  private readonly exact = new ExactRollingSum();
   private n = 0;
 
   constructor(readonly period: number) {
@@ -78,17 +86,25 @@ export class SmaCore {
     const out = this.buf[this.head] as number;
     this.buf[this.head] = x;
     this.head = this.head + 1 === p ? 0 : this.head + 1;
-    this.sum.add(x);
-    if (this.n >= p) this.sum.add(-out);
+    if (this.n >= p) this.exact.replace(x, out);
+    else this.exact.add(x);
     this.n++;
-    if (this.n >= p) this.value = this.sum.value / p;
+    if (this.n >= p) {
+      this.sum = this.exact.value;
+      this.value = this.sum / p;
+    }
+  }
+
+  get ready(): boolean {
+    return this.n >= this.period;
   }
 
   reset(): void {
     this.value = Number.NaN;
+    this.sum = Number.NaN;
     this.buf.fill(0);
     this.head = 0;
-    this.sum.reset();
+    this.exact.reset();
     this.n = 0;
   }
 }
@@ -177,44 +193,56 @@ export class RollingRange {
 
   push(bar: HighLow): void {
     const cap = this.period;
-    const oldest = this.n - cap;
+    const n = this.n;
+    // One index enters per push, so at most one leaves each deque's head.
+    const oldest = n - cap;
     const h = bar.high;
     const l = bar.low;
     // highs: values strictly decreasing from head to tail
-    while (this.hSize > 0 && (this.hi[this.hHead] as number) <= oldest) {
-      this.hHead = this.hHead + 1 === cap ? 0 : this.hHead + 1;
-      this.hSize--;
+    const hv = this.hv;
+    const hi = this.hi;
+    let head = this.hHead;
+    let size = this.hSize;
+    if (size > 0 && (hi[head] as number) <= oldest) {
+      head = head + 1 === cap ? 0 : head + 1;
+      size--;
     }
-    while (this.hSize > 0) {
-      let b = this.hHead + this.hSize - 1;
-      if (b >= cap) b -= cap;
-      if ((this.hv[b] as number) <= h) this.hSize--;
-      else break;
+    let tail = head + size;
+    if (tail >= cap) tail -= cap;
+    while (size > 0) {
+      const b = tail === 0 ? cap - 1 : tail - 1;
+      if ((hv[b] as number) > h) break;
+      size--;
+      tail = b;
     }
-    let t = this.hHead + this.hSize;
-    if (t >= cap) t -= cap;
-    this.hv[t] = h;
-    this.hi[t] = this.n;
-    this.hSize++;
+    hv[tail] = h;
+    hi[tail] = n;
+    this.hHead = head;
+    this.hSize = size + 1;
+    this.max = hv[head] as number;
     // lows: values strictly increasing from head to tail
-    while (this.lSize > 0 && (this.li[this.lHead] as number) <= oldest) {
-      this.lHead = this.lHead + 1 === cap ? 0 : this.lHead + 1;
-      this.lSize--;
+    const lv = this.lv;
+    const li = this.li;
+    head = this.lHead;
+    size = this.lSize;
+    if (size > 0 && (li[head] as number) <= oldest) {
+      head = head + 1 === cap ? 0 : head + 1;
+      size--;
     }
-    while (this.lSize > 0) {
-      let b = this.lHead + this.lSize - 1;
-      if (b >= cap) b -= cap;
-      if ((this.lv[b] as number) >= l) this.lSize--;
-      else break;
+    tail = head + size;
+    if (tail >= cap) tail -= cap;
+    while (size > 0) {
+      const b = tail === 0 ? cap - 1 : tail - 1;
+      if ((lv[b] as number) < l) break;
+      size--;
+      tail = b;
     }
-    t = this.lHead + this.lSize;
-    if (t >= cap) t -= cap;
-    this.lv[t] = l;
-    this.li[t] = this.n;
-    this.lSize++;
-    this.n++;
-    this.max = this.hv[this.hHead] as number;
-    this.min = this.lv[this.lHead] as number;
+    lv[tail] = l;
+    li[tail] = n;
+    this.lHead = head;
+    this.lSize = size + 1;
+    this.min = lv[head] as number;
+    this.n = n + 1;
   }
 
   /** Bars since the highest high: 0 when it is the newest bar. */

@@ -137,7 +137,9 @@ export class StdDev extends ScalarIndicator {
 export class ZScore extends ScalarIndicator {
   readonly name: string;
   readonly lookback: number;
-  private readonly ring: Ring;
+  /** The last `period` inputs; buf[head] is the oldest once full. */
+  private readonly buf: Float64Array;
+  private head = 0;
   private readonly s1 = new ExactRollingSum();
   private readonly s2 = new ExactRollingSum();
   private shift = 0;
@@ -151,7 +153,7 @@ export class ZScore extends ScalarIndicator {
     requirePeriod('ZScore', period, 2);
     this.name = `ZScore(${period})`;
     this.lookback = period - 1;
-    this.ring = new Ring(period);
+    this.buf = new Float64Array(period);
   }
 
   override update(bar: Bar): number {
@@ -161,17 +163,21 @@ export class ZScore extends ScalarIndicator {
 
   protected step(x: number): void {
     const p = this.period;
+    const buf = this.buf;
+    const h = this.head;
     if (this.count === 0) this.shift = x;
-    const out = this.ring.push(x);
     const K = this.shift;
-    if (this.count >= p) {
-      const o = out - K;
-      this.s1.add(-o);
-      this.s2.add(-(o * o));
-    }
     const y = x - K;
-    this.s1.add(y);
-    this.s2.add(y * y);
+    if (this.count >= p) {
+      const o = (buf[h] as number) - K;
+      this.s1.replace(y, o);
+      this.s2.replace(y * y, o * o);
+    } else {
+      this.s1.add(y);
+      this.s2.add(y * y);
+    }
+    buf[h] = x;
+    this.head = h + 1 === p ? 0 : h + 1;
     if (++this.count < p) return;
     let m1 = this.s1.value / p;
     if (++this.sinceRebase >= p) {
@@ -186,19 +192,35 @@ export class ZScore extends ScalarIndicator {
     this.value = sd <= 1e-12 * Math.max(1, Math.abs(mean)) ? 0 : (x - this.shift - m1) / sd;
   }
 
+  /** Moves the shift to k and re-sums the (full) window exactly, newest value first. */
   private rebase(k: number): void {
     this.shift = k;
     this.s1.reset();
     this.s2.reset();
-    for (let i = 0; i < this.ring.size; i++) {
-      const y = this.ring.get(i) - k;
+    const p = this.period;
+    const buf = this.buf;
+    let j = this.head;
+    // Two values per accumulation (replace(a, -b) adds a + b exactly): half the dependent steps.
+    let i = 0;
+    for (; i + 1 < p; i += 2) {
+      j = j === 0 ? p - 1 : j - 1;
+      const y = (buf[j] as number) - k;
+      j = j === 0 ? p - 1 : j - 1;
+      const z = (buf[j] as number) - k;
+      this.s1.replace(y, -z);
+      this.s2.replace(y * y, -(z * z));
+    }
+    if (i < p) {
+      j = j === 0 ? p - 1 : j - 1;
+      const y = (buf[j] as number) - k;
       this.s1.add(y);
       this.s2.add(y * y);
     }
   }
 
   protected onReset(): void {
-    this.ring.clear();
+    this.buf.fill(0);
+    this.head = 0;
     this.s1.reset();
     this.s2.reset();
     this.shift = 0;

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CsvFormatError } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import { isoUtc, parseTimeframe } from '@keel/core';
-import { CsvFormatError } from './csv.ts';
 import { FEATURE_DEFS } from './features/index.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';
 import { Progress } from './progress.ts';

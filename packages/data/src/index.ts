@@ -1,4 +1,4 @@
-export * from './csv.ts';
+export * from '@keel/candles';
 export * from './features/index.ts';
 export * from './parquet.ts';
 export * from './pipeline.ts';

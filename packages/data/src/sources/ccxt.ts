@@ -1,7 +1,7 @@
+import { parseBarsCsv } from '@keel/candles';
 import type { Clock, Rng } from '@keel/core';
 import { isoUtc, SeededRng, timeframeEnd, timeframeMs } from '@keel/core';
 import * as ccxt from 'ccxt';
-import { parseBarsCsv } from '../csv.ts';
 import { allocSeries, type FullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';
 import { DEFAULT_RETRY, type FailureKind, type RetryPolicy, realSleep, SourceError, withRetry } from './retry.ts';

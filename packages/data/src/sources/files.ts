@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { type ColumnName, CsvFormatError, parseBarsCsv } from '../csv.ts';
+import { type ColumnName, CsvFormatError, parseBarsCsv } from '@keel/candles';
 import type { QuarantinedBar } from '../qc.ts';
 import { DataError, type FullSeries, toFullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest } from './port.ts';

@@ -6,8 +6,13 @@ import { parseTimestamp } from './timestamp.ts';
 
 /** A row that could not be used, kept with the rule that caught it (never silently dropped). */
 export interface QuarantinedRow {
+  /** 1-based line in the file. */
   readonly line: number;
+  /** 1-based data row (the header and blank lines not counted). */
+  readonly row: number;
   readonly rule: string;
+  /** The field at fault: time, open, high, low, close, volume, or row (the row as a whole). */
+  readonly field: string;
   readonly message: string;
   readonly text: string;
 }
@@ -308,7 +313,9 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
       const line = text.slice(lineStart, lineEnd);
       quarantined.push({
         line: thisLine,
+        row: rowsIn,
         rule: 'column-count',
+        field: 'row',
         message: `expected at least ${need + 1} columns, found ${field}`,
         text: line,
       });
@@ -319,7 +326,9 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
       splitCells(line, cells);
       quarantined.push({
         line: thisLine,
+        row: rowsIn,
         rule: 'bad-timestamp',
+        field: 'time',
         message: `cannot read timestamp "${cells[cols.time]}"`,
         text: line,
       });
@@ -334,11 +343,17 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
         Number.isFinite(vals[5])
       )
     ) {
+      const line = text.slice(lineStart, lineEnd);
+      splitCells(line, cells);
+      const slot = [1, 2, 3, 4, 5].find((k) => !Number.isFinite(vals[k])) as number;
+      const name = SLOT_NAMES[slot] as string;
       quarantined.push({
         line: thisLine,
+        row: rowsIn,
         rule: 'bad-number',
-        message: 'open/high/low/close/volume must be numbers',
-        text: text.slice(lineStart, lineEnd),
+        field: name,
+        message: `${name} "${cells[slotCols[slot] as number] ?? ''}" is not a number`,
+        text: line,
       });
       continue;
     }
@@ -398,7 +413,9 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
       if (drop.has(i)) {
         quarantined.push({
           line: lines[i] as number,
+          row: rows[i] as number,
           rule: 'misaligned-close-time',
+          field: 'time',
           message: `close time ${isoOf(time[i] as number)} is not 1 ms (or 1 s) before the ${timeRead.timeframe} grid, so it closes no bar`,
           text: texts[d++] ?? '',
         });
@@ -476,6 +493,9 @@ function splitCells(line: string, cells: string[]): void {
     start = comma + 1;
   }
 }
+
+/** Field names of the value slots the parse loop fills (0 time, 1..5 o h l c v). */
+const SLOT_NAMES = ['time', 'open', 'high', 'low', 'close', 'volume'];
 
 const POW10 = [
   1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,

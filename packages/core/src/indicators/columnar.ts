@@ -1,7 +1,7 @@
 import { type BarSeries, emptyBar, SeriesCursor } from '../model/bar.ts';
+import { requirePeriod } from './base.ts';
 import { Bollinger } from './bollinger.ts';
-import { RollingRange, rateOfChange, SmaCore } from './cores.ts';
-import { EMA } from './ma.ts';
+import { EmaCore, RollingRange, rateOfChange, SmaCore } from './cores.ts';
 import { MACD } from './momentum.ts';
 import { RSI } from './rsi.ts';
 import { ADX } from './trend.ts';
@@ -39,19 +39,21 @@ function leadingNaN(x: Float64Array, outs: readonly Float64Array[]): number {
   return i;
 }
 
-/** EMA(period), k = 2 / (period + 1), seeded with the mean of the first `period` inputs (see EMA). */
+/**
+ * EMA(period), k = 2 / (period + 1), seeded with the mean of the first `period` inputs: the EMA
+ * indicator's own kernel (EmaCore), whose value the EMA publishes as is.
+ */
 export function emaColumn(x: Float64Array, period: number, out?: Float64Array): Float64Array {
   const o = column(x.length, out);
-  const ema = new EMA(period);
-  const bar = emptyBar();
+  requirePeriod('EMA', period);
+  const ema = new EmaCore(period);
   for (let i = 0; i < x.length; i++) {
     const v = x[i] as number;
     if (Number.isNaN(v)) {
       o[i] = Number.NaN;
       continue;
     }
-    bar.close = v;
-    ema.update(bar);
+    ema.push(v);
     o[i] = ema.value;
   }
   return o;
@@ -106,6 +108,7 @@ export function macdColumns(
 /** Mean of the last `period` rows, exact window sum (see SMA). */
 export function smaColumn(x: Float64Array, period: number, out?: Float64Array): Float64Array {
   const o = column(x.length, out);
+  requirePeriod('SMA', period);
   const sma = new SmaCore(period);
   let run = 0;
   for (let i = leadingNaN(x, [o]); i < x.length; i++) {
@@ -121,6 +124,7 @@ export function smaColumn(x: Float64Array, period: number, out?: Float64Array): 
 /** Exact (correctly rounded) sum of the last `period` rows: the SMA's own window sum. */
 export function windowSumColumn(x: Float64Array, period: number, out?: Float64Array): Float64Array {
   const o = column(x.length, out);
+  requirePeriod('window sum', period);
   const sma = new SmaCore(period);
   let run = 0;
   for (let i = leadingNaN(x, [o]); i < x.length; i++) {
@@ -200,6 +204,7 @@ export function rollingExtremeColumn(
   out?: Float64Array,
 ): Float64Array {
   const o = column(x.length, out);
+  requirePeriod('rolling extreme', period);
   const range = new RollingRange(period);
   const max = which === 'max';
   const point = { high: Number.NEGATIVE_INFINITY, low: Number.POSITIVE_INFINITY };

@@ -193,56 +193,44 @@ export class RollingRange {
 
   push(bar: HighLow): void {
     const cap = this.period;
-    const n = this.n;
-    // One index enters per push, so at most one leaves each deque's head.
-    const oldest = n - cap;
+    const oldest = this.n - cap;
     const h = bar.high;
     const l = bar.low;
     // highs: values strictly decreasing from head to tail
-    const hv = this.hv;
-    const hi = this.hi;
-    let head = this.hHead;
-    let size = this.hSize;
-    if (size > 0 && (hi[head] as number) <= oldest) {
-      head = head + 1 === cap ? 0 : head + 1;
-      size--;
+    while (this.hSize > 0 && (this.hi[this.hHead] as number) <= oldest) {
+      this.hHead = this.hHead + 1 === cap ? 0 : this.hHead + 1;
+      this.hSize--;
     }
-    let tail = head + size;
-    if (tail >= cap) tail -= cap;
-    while (size > 0) {
-      const b = tail === 0 ? cap - 1 : tail - 1;
-      if ((hv[b] as number) > h) break;
-      size--;
-      tail = b;
+    while (this.hSize > 0) {
+      let b = this.hHead + this.hSize - 1;
+      if (b >= cap) b -= cap;
+      if ((this.hv[b] as number) <= h) this.hSize--;
+      else break;
     }
-    hv[tail] = h;
-    hi[tail] = n;
-    this.hHead = head;
-    this.hSize = size + 1;
-    this.max = hv[head] as number;
+    let t = this.hHead + this.hSize;
+    if (t >= cap) t -= cap;
+    this.hv[t] = h;
+    this.hi[t] = this.n;
+    this.hSize++;
     // lows: values strictly increasing from head to tail
-    const lv = this.lv;
-    const li = this.li;
-    head = this.lHead;
-    size = this.lSize;
-    if (size > 0 && (li[head] as number) <= oldest) {
-      head = head + 1 === cap ? 0 : head + 1;
-      size--;
+    while (this.lSize > 0 && (this.li[this.lHead] as number) <= oldest) {
+      this.lHead = this.lHead + 1 === cap ? 0 : this.lHead + 1;
+      this.lSize--;
     }
-    tail = head + size;
-    if (tail >= cap) tail -= cap;
-    while (size > 0) {
-      const b = tail === 0 ? cap - 1 : tail - 1;
-      if ((lv[b] as number) < l) break;
-      size--;
-      tail = b;
+    while (this.lSize > 0) {
+      let b = this.lHead + this.lSize - 1;
+      if (b >= cap) b -= cap;
+      if ((this.lv[b] as number) >= l) this.lSize--;
+      else break;
     }
-    lv[tail] = l;
-    li[tail] = n;
-    this.lHead = head;
-    this.lSize = size + 1;
-    this.min = lv[head] as number;
-    this.n = n + 1;
+    t = this.lHead + this.lSize;
+    if (t >= cap) t -= cap;
+    this.lv[t] = l;
+    this.li[t] = this.n;
+    this.lSize++;
+    this.n++;
+    this.max = this.hv[this.hHead] as number;
+    this.min = this.lv[this.lHead] as number;
   }
 
   /** Bars since the highest high: 0 when it is the newest bar. */

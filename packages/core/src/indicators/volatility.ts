@@ -1,5 +1,4 @@
 import type { Bar } from '../model/bar.ts';
-import { ExactRollingSum } from '../util/exact-sum.ts';
 import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
 import { AtrCore, EmaCore, isZero, RollingRange, TA_EPSILON, trueRange } from './cores.ts';
 
@@ -131,8 +130,10 @@ export class StdDev extends ScalarIndicator {
  * population σ; 0 when the window is flat. No TA-Lib counterpart.
  *
  * Why the shift: E[x²] − E[x]² on raw prices cancels ~9 digits on 1m BTC (σ ≈ 10 at a price of
- * 42,000). The window sums are kept exactly on x − K, and K is moved to the window mean every
- * `period` bars (an O(period) rebuild, so O(1) amortised), which keeps the cancellation small.
+ * 42,000). The window sums are kept on x − K, and every `period` bars K moves to the window mean
+ * and the sums are rebuilt from the window (O(period), so O(1) amortised): the cancellation stays
+ * small, and the running sums never carry more than one window's worth of rounding, so plain sums
+ * are enough (exact ones cost more for digits a z-score cannot show).
  */
 export class ZScore extends ScalarIndicator {
   readonly name: string;
@@ -140,8 +141,9 @@ export class ZScore extends ScalarIndicator {
   /** The last `period` inputs; buf[head] is the oldest once full. */
   private readonly buf: Float64Array;
   private head = 0;
-  private readonly s1 = new ExactRollingSum();
-  private readonly s2 = new ExactRollingSum();
+  /** Σ(x − shift) and Σ(x − shift)² over the window. */
+  private s1 = 0;
+  private s2 = 0;
   private shift = 0;
   private sinceRebase = 0;
 
@@ -170,59 +172,48 @@ export class ZScore extends ScalarIndicator {
     const y = x - K;
     if (this.count >= p) {
       const o = (buf[h] as number) - K;
-      this.s1.replace(y, o);
-      this.s2.replace(y * y, o * o);
+      this.s1 += y - o;
+      this.s2 += y * y - o * o;
     } else {
-      this.s1.add(y);
-      this.s2.add(y * y);
+      this.s1 += y;
+      this.s2 += y * y;
     }
     buf[h] = x;
     this.head = h + 1 === p ? 0 : h + 1;
     if (++this.count < p) return;
-    let m1 = this.s1.value / p;
+    let m1 = this.s1 / p;
     if (++this.sinceRebase >= p) {
       this.sinceRebase = 0;
       this.rebase(K + m1);
-      m1 = this.s1.value / p;
+      m1 = this.s1 / p;
     }
-    const variance = this.s2.value / p - m1 * m1;
+    const variance = this.s2 / p - m1 * m1;
     const mean = this.shift + m1;
     const sd = Math.sqrt(Math.max(variance, 0));
     // A flat window leaves only rounding noise in the variance.
     this.value = sd <= 1e-12 * Math.max(1, Math.abs(mean)) ? 0 : (x - this.shift - m1) / sd;
   }
 
-  /** Moves the shift to k and re-sums the (full) window exactly, newest value first. */
+  /** Moves the shift to k and rebuilds the (full) window's sums from its values. */
   private rebase(k: number): void {
     this.shift = k;
-    this.s1.reset();
-    this.s2.reset();
-    const p = this.period;
     const buf = this.buf;
-    let j = this.head;
-    // Two values per accumulation (replace(a, -b) adds a + b exactly): half the dependent steps.
-    let i = 0;
-    for (; i + 1 < p; i += 2) {
-      j = j === 0 ? p - 1 : j - 1;
-      const y = (buf[j] as number) - k;
-      j = j === 0 ? p - 1 : j - 1;
-      const z = (buf[j] as number) - k;
-      this.s1.replace(y, -z);
-      this.s2.replace(y * y, -(z * z));
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = 0; i < buf.length; i++) {
+      const y = (buf[i] as number) - k;
+      s1 += y;
+      s2 += y * y;
     }
-    if (i < p) {
-      j = j === 0 ? p - 1 : j - 1;
-      const y = (buf[j] as number) - k;
-      this.s1.add(y);
-      this.s2.add(y * y);
-    }
+    this.s1 = s1;
+    this.s2 = s2;
   }
 
   protected onReset(): void {
     this.buf.fill(0);
     this.head = 0;
-    this.s1.reset();
-    this.s2.reset();
+    this.s1 = 0;
+    this.s2 = 0;
     this.shift = 0;
     this.sinceRebase = 0;
   }

@@ -175,6 +175,22 @@ export const CANDLE_FORMATS: readonly CandleFormatCase[] = [
   },
 ];
 
+/**
+ * Reads one case with a reader: through a temp file when the case is gzip-compressed, else from
+ * its text (named f.csv, as the cases' expectations say).
+ */
+export function readFormatCase<T>(
+  c: CandleFormatCase,
+  files: ReadonlyMap<string, string>,
+  reader: {
+    readonly file: (path: string, opts: NonNullable<CandleFormatCase['options']>) => T;
+    readonly text: (text: string, name: string, opts: NonNullable<CandleFormatCase['options']>) => T;
+  },
+): T {
+  const opts = c.options ?? {};
+  return c.gzip ? reader.file(files.get(c.name) as string, opts) : reader.text(c.text, 'f.csv', opts);
+}
+
 /** Writes each case that must be read from a path (gzip) into a temp folder; returns case name -> path. */
 export function writeCandleFormatFiles(): Map<string, string> {
   const dir = mkdtempSync(path.join(tmpdir(), 'keel-candle-formats-'));

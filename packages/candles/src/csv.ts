@@ -100,30 +100,24 @@ const BINANCE_COLUMNS: Record<ColumnName, number> = {
   takerBuyVolume: 9,
 };
 
+/** time, open, high, low, close, volume without a header: Binance's first six columns, no extras. */
+const OHLCV_COLUMNS: Record<ColumnName, number> = {
+  ...BINANCE_COLUMNS,
+  quoteVolume: -1,
+  trades: -1,
+  takerBuyVolume: -1,
+};
+
 function detectLayout(file: string, firstLine: string, mapping?: Partial<Record<ColumnName, string>>): CsvLayout {
   const cells = firstLine.split(',').map((c) => c.trim().replace(/^"|"$/g, '').toLowerCase());
   const first = cells[0] ?? '';
-  const headerless = /^-?\d/.test(first) && !/^\d{4}-\d{2}-\d{2}/.test(first) ? true : /^\d{4}-\d{2}-\d{2}/.test(first);
+  // A header cell starts with a letter; data starts with a digit (an epoch or a date) or a minus.
+  const headerless = /^-?\d/.test(first);
   if (headerless) {
     if (cells.length >= 11)
       return { kind: 'binance-klines', hasHeader: false, columns: BINANCE_COLUMNS, timeColumn: 'column 1 (open_time)' };
     if (cells.length >= 6) {
-      return {
-        kind: 'ohlcv-headerless',
-        hasHeader: false,
-        timeColumn: 'column 1',
-        columns: {
-          time: 0,
-          open: 1,
-          high: 2,
-          low: 3,
-          close: 4,
-          volume: 5,
-          quoteVolume: -1,
-          trades: -1,
-          takerBuyVolume: -1,
-        },
-      };
+      return { kind: 'ohlcv-headerless', hasHeader: false, timeColumn: 'column 1', columns: OHLCV_COLUMNS };
     }
     throw new CsvFormatError(
       file,

@@ -3,7 +3,7 @@
  * bars worked out by hand for each layout. The exchange simulator runs the same table.
  */
 import { describe, expect, it } from 'vitest';
-import { CANDLE_FORMATS, writeCandleFormatFiles } from '../../../test-support/candle-formats.ts';
+import { CANDLE_FORMATS, readFormatCase, writeCandleFormatFiles } from '../../../test-support/candle-formats.ts';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { type ParsedCsv, parseBarsCsv, parseTimestamp, readBarsFile } from '../src/index.ts';
 
@@ -19,9 +19,7 @@ function rows(p: ParsedCsv): number[][] {
 describe('@keel/candles reads every format in the shared table', () => {
   for (const c of CANDLE_FORMATS) {
     it(c.name, () => {
-      const opts = (c.options ?? {}) as Parameters<typeof parseBarsCsv>[2];
-      const read = () =>
-        c.gzip ? readBarsFile(files.get(c.name) as string, opts) : parseBarsCsv(c.text, 'f.csv', opts);
+      const read = () => readFormatCase(c, files, { file: readBarsFile, text: parseBarsCsv });
       if (c.error) {
         expect(read).toThrow(c.error);
         return;

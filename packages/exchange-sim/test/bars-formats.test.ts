@@ -4,7 +4,7 @@
  * and a row the data pipeline would quarantine is an error naming the file, line and rule here.
  */
 import { describe, expect, it } from 'vitest';
-import { CANDLE_FORMATS, writeCandleFormatFiles } from '../../../test-support/candle-formats.ts';
+import { CANDLE_FORMATS, readFormatCase, writeCandleFormatFiles } from '../../../test-support/candle-formats.ts';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { BarFileError, parseBarsCsv, readBarsFile, syntheticBars } from '../src/bars.ts';
 
@@ -13,9 +13,7 @@ const files = writeCandleFormatFiles();
 describe('exchange-sim candle files: the shared table of formats', () => {
   for (const c of CANDLE_FORMATS) {
     it(c.name, () => {
-      const opts = (c.options ?? {}) as Parameters<typeof parseBarsCsv>[2];
-      const read = () =>
-        c.gzip ? readBarsFile(files.get(c.name) as string, opts) : parseBarsCsv(c.text, 'f.csv', opts);
+      const read = () => readFormatCase(c, files, { file: readBarsFile, text: parseBarsCsv });
       if (c.error) {
         expect(read).toThrow(BarFileError);
         expect(read).toThrow(c.error);

@@ -2,22 +2,18 @@ import { rocColumn, rsiColumn, smaColumn } from '@keel/core';
 import type { Feature } from './context.ts';
 import { ratioMinusOne } from './rolling.ts';
 
+const emaRatio = (period: number): Feature => ({
+  name: `ema_ratio_${period}`,
+  family: 'trend',
+  warmup: period - 1,
+  formula: `C_t / EMA${period}(C)_t - 1 (EMA seeded with the SMA of its first ${period} closes, as TA-Lib)`,
+  compute: (f, out) => ratioMinusOne(f.close, f.ema(period), out),
+});
+
 /** Trend and momentum. Every indicator here is core's streaming indicator run over the column. */
 export const TREND_FEATURES: readonly Feature[] = [
-  {
-    name: 'ema_ratio_12',
-    family: 'trend',
-    warmup: 11,
-    formula: 'C_t / EMA12(C)_t - 1 (EMA seeded with the SMA of its first 12 closes, as TA-Lib)',
-    compute: (f, out) => ratioMinusOne(f.close, f.ema(12), out),
-  },
-  {
-    name: 'ema_ratio_48',
-    family: 'trend',
-    warmup: 47,
-    formula: 'C_t / EMA48(C)_t - 1 (EMA seeded with the SMA of its first 48 closes, as TA-Lib)',
-    compute: (f, out) => ratioMinusOne(f.close, f.ema(48), out),
-  },
+  emaRatio(12),
+  emaRatio(48),
   {
     name: 'macd',
     family: 'trend',

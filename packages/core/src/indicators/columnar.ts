@@ -1,7 +1,8 @@
 import { type BarSeries, emptyBar, SeriesCursor } from '../model/bar.ts';
+import { ExactRollingSum } from '../util/exact-sum.ts';
 import { requirePeriod } from './base.ts';
 import { Bollinger } from './bollinger.ts';
-import { EmaCore, RollingRange, rateOfChange, SmaCore } from './cores.ts';
+import { EmaCore, RollingRange, rateOfChange } from './cores.ts';
 import { MACD } from './momentum.ts';
 import { RSI } from './rsi.ts';
 import { ADX } from './trend.ts';
@@ -105,34 +106,36 @@ export function macdColumns(
   return { macd: m, histogram: h };
 }
 
-/** Mean of the last `period` rows, exact window sum (see SMA). */
+/** Mean of the last `period` rows over the exact window sum: the SMA (see SMA, SmaCore). */
 export function smaColumn(x: Float64Array, period: number, out?: Float64Array): Float64Array {
-  const o = column(x.length, out);
   requirePeriod('SMA', period);
-  const sma = new SmaCore(period);
-  let run = 0;
-  for (let i = leadingNaN(x, [o]); i < x.length; i++) {
-    const v = x[i] as number;
-    const ok = !Number.isNaN(v);
-    run = ok ? run + 1 : 0;
-    sma.push(ok ? v : 0);
-    o[i] = run >= period ? sma.value : Number.NaN;
-  }
-  return o;
+  return exactWindow(x, period, column(x.length, out), true);
 }
 
-/** Exact (correctly rounded) sum of the last `period` rows: the SMA's own window sum. */
+/** Exact (correctly rounded) sum of the last `period` rows: the SMA's own window sum (SmaCore.sum). */
 export function windowSumColumn(x: Float64Array, period: number, out?: Float64Array): Float64Array {
-  const o = column(x.length, out);
   requirePeriod('window sum', period);
-  const sma = new SmaCore(period);
+  return exactWindow(x, period, column(x.length, out), false);
+}
+
+/**
+ * SmaCore's arithmetic over a column: the same exact sum, entering and leaving values replaced in
+ * one step, mean = sum / period. The value leaving the window is read from the column itself, so
+ * SmaCore's ring of past inputs is not needed (the results are the same bits; columnar.test.ts).
+ */
+function exactWindow(x: Float64Array, period: number, o: Float64Array, mean: boolean): Float64Array {
+  const sum = new ExactRollingSum();
+  const from = leadingNaN(x, [o]);
   let run = 0;
-  for (let i = leadingNaN(x, [o]); i < x.length; i++) {
+  for (let i = from; i < x.length; i++) {
     const v = x[i] as number;
     const ok = !Number.isNaN(v);
     run = ok ? run + 1 : 0;
-    sma.push(ok ? v : 0);
-    o[i] = run >= period ? sma.sum : Number.NaN;
+    if (i - from >= period) {
+      const old = x[i - period] as number;
+      sum.replace(ok ? v : 0, Number.isNaN(old) ? 0 : old);
+    } else sum.add(ok ? v : 0);
+    o[i] = run < period ? Number.NaN : mean ? sum.value / period : sum.value;
   }
   return o;
 }

@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidParamsError, runBacktest } from '@keel/core';
+import { InvalidParamsError, runBacktest, syntheticBars } from '@keel/core';
 import { CsvFormatError, Progress, readBarsFile } from '@keel/data';
 import { formatSummary, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { BACKTEST_HELP, backtestCommand, type Io } from './backtest.ts';
 import { UsageError } from './errors.ts';
-import { syntheticBars } from './synthetic.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 

@@ -1,3 +1,4 @@
+export * from './bot-ops.ts';
 export { intentLogFile, readIntentLog } from './intents.ts';
 export * from './keys.ts';
 export type * from './schema.ts';

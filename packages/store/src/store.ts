@@ -17,6 +17,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { type BotOpsRepos, botOpsRepos } from './bot-ops.ts';
 import { WalCheckpointer } from './checkpointer.ts';
 import { clearIntentLog, IntentLog, intentLogFile, readIntentLog } from './intents.ts';
 import { type KeyStore, keyStore } from './keys.ts';
@@ -169,7 +170,7 @@ export interface SessionRepo {
 }
 
 /** The repositories, bound either to the store or to one transaction. */
-export interface StoreRepos {
+export interface StoreRepos extends BotOpsRepos {
   readonly bots: BotRepo;
   readonly locks: LockRepo;
   readonly orders: OrderRepo;
@@ -920,7 +921,7 @@ function repos(db: Db, clock: Clock): StoreRepos {
     },
   };
 
-  return { bots, locks, orders, fills, positions, balances, state, events, sessions };
+  return { bots, locks, orders, fills, positions, balances, state, events, sessions, ...botOpsRepos(db, clock) };
 }
 
 function toBot(r: Selectable<KeelDb['bots']>): BotRecord {

@@ -13,14 +13,17 @@ import {
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import type { Store } from '@keel/store';
+import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotJournal } from './journal.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue } from './live/venue.ts';
+import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import { BotRunner, orderIdPrefix } from './runner.ts';
+import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
-export type Logger = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+export type { Logger } from './bot-log.ts';
 
 export interface BotConfig {
   readonly botId: string;
@@ -45,6 +48,13 @@ export interface BotConfig {
   readonly flatten?: boolean;
   /** Lock time-to-live; another instance can take the bot over after this long without heartbeat. */
   readonly lockTtlMs?: number;
+  /**
+   * A stored bot with another strategy, other params or other markets is refused, naming both
+   * (its history belongs to what it ran); with this, it takes the new ones (`--reconfigure`).
+   */
+  readonly reconfigure?: boolean;
+  /** How often the store is asked whether someone requested a stop (`keel bots stop`). Default 1 s. */
+  readonly stopPollMs?: number;
   readonly onEvent?: (e: EngineEvent) => void;
   /** Instrumentation: called right before a live order request leaves. */
   readonly onSend?: (clientOrderId: string) => void;
@@ -55,15 +65,34 @@ export interface BotConfig {
   readonly timer?: Timer;
 }
 
-export interface SessionReport {
+/** What a session's fills did, and what all of the bot's fills did (`total`, across restarts). */
+export interface PnlReport {
+  readonly fills: number;
+  /** Round trips closed; one whose entry came before a restart counts in the session of its exit. */
+  readonly trades: number;
+  /** Realised PnL before fees. */
+  readonly realizedPnlGross: number;
+  /** Fees paid, in the quote currency (a fee in the base asset valued at its fill's price). */
+  readonly fees: number;
+  /** `realizedPnlGross - fees`: what the trading did to the cash, open positions aside. */
+  readonly realizedPnlNet: number;
+  /** Fees in other assets (BNB), not valued; absent when there were none. */
+  readonly otherFees?: Readonly<Record<string, number>>;
+}
+
+export interface SessionReport extends PnlReport {
   readonly botId: string;
   readonly mode: 'paper' | 'live';
-  readonly startedAt: number;
-  readonly endedAt: number;
+  /** The session's number (1 for the bot's first start). */
+  readonly session: number;
+  /** ISO 8601, UTC. */
+  readonly startedAt: string;
+  readonly endedAt: string;
+  /** Why it stopped: a signal, a stop requested through the store, the input ending, a failure. */
+  readonly reason: string;
   readonly bars: number;
-  readonly fills: number;
-  readonly trades: number;
-  readonly realizedPnl: number;
+  /** Since the bot was created: every session's fills. */
+  readonly total: PnlReport;
   readonly cash: number;
   readonly equity: number;
   readonly openOrders: number;
@@ -74,11 +103,29 @@ export interface SessionReport {
 }
 
 export class BotAlreadyRunningError extends Error {
-  constructor(botId: string, owner: string) {
+  constructor(
+    botId: string,
+    readonly owner: string,
+  ) {
     super(
       `bot "${botId}" is already running (held by ${owner}); stop it first, or wait for its lock to expire if it crashed`,
     );
     this.name = 'BotAlreadyRunningError';
+  }
+}
+
+/** A stored bot started with another strategy, params or markets, without `reconfigure`. */
+export class BotSettingsChangedError extends Error {
+  constructor(
+    botId: string,
+    readonly stored: { strategy: string; params: unknown; symbols: readonly string[] },
+    readonly requested: { strategy: string; params: unknown; symbols: readonly string[] },
+  ) {
+    const show = (x: typeof stored) => `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}`;
+    super(
+      `bot "${botId}" was run as ${show(stored)}; this start asks for ${show(requested)}${changedText(stored, requested)}. Its orders, fills and positions belong to the first: start it as it was, use another --bot-id, or add --reconfigure to run the new settings under this bot's history`,
+    );
+    this.name = 'BotSettingsChangedError';
   }
 }
 
@@ -113,6 +160,7 @@ export class Bot {
   private venue: LiveVenue | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private session = 0;
+  private sessionNo = 0;
   private startedAt = 0;
   private recovery: RecoveryReport | undefined;
   private parked: readonly string[] = [];
@@ -120,8 +168,28 @@ export class Bot {
   private source: BarSource | undefined;
   private lastBarTime = new Map<string, number>();
   private stopped = false;
+  private stopPoll: NodeJS.Timeout | undefined;
+  private stopRequest: string | undefined;
+  private recorder: SessionRecorder | undefined;
+  /** Every fill of the bot (stored ones first), and its totals when this session began. */
+  private book: PnlBook | undefined;
+  private bookAtStart: PnlTotals | undefined;
+  private endReason = '';
+  readonly cfg: BotConfig;
 
-  constructor(readonly cfg: BotConfig) {}
+  constructor(cfg: BotConfig) {
+    // Errors also go to the bot's event journal, where `keel bots status` finds the last one.
+    const log: Logger = (level, msg, data) => {
+      cfg.log(level, msg, data);
+      if (level === 'error') this.recordError(msg);
+    };
+    this.cfg = { ...cfg, log };
+  }
+
+  /** Set when a stop was requested through the store (`keel bots stop`): the reason to stop with. */
+  get stopRequested(): string | undefined {
+    return this.stopRequest;
+  }
 
   /** Acquires the lock, restores state (and reconciles, live), and builds the engine. */
   async start(): Promise<void> {
@@ -140,7 +208,7 @@ export class Bot {
       await store.bots.create({
         id: botId,
         strategy: this.cfg.strategy.name,
-        params: this.cfg.params,
+        params: resolvedParams(this.cfg.strategy, this.cfg.params),
         mode: this.cfg.mode,
         exchange: this.cfg.exchangeName ?? 'simulated',
         symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
@@ -150,6 +218,8 @@ export class Bot {
         `bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`,
       );
     }
+    const changed = existing ? this.settingsChange(existing) : undefined;
+    if (changed && !this.cfg.reconfigure) throw new BotSettingsChangedError(botId, changed.stored, changed.requested);
     const ttl = this.cfg.lockTtlMs ?? 15_000;
     let lock = await store.locks.acquire(botId, this.owner, ttl);
     if (!lock.acquired && store.dialect === 'sqlite' && holderIsDeadHere(lock.owner)) {
@@ -162,17 +232,26 @@ export class Bot {
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
     try {
+      if (changed) {
+        await store.setups.reconfigure(botId, changed.requested);
+        log(
+          'warn',
+          `bot ${botId} reconfigured (--reconfigure): was ${JSON.stringify(changed.stored)}, now ${JSON.stringify(changed.requested)}`,
+        );
+      }
       await this.startLocked(ttl);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
       // not keep the bot locked: a process that goes on (a server) would hold it for ever. Not
       // stop(): that acts on the orders (cancel, park, flatten) of a bot that never ran.
+      if (this.stopPoll) clearInterval(this.stopPoll);
       if (this.heartbeat) clearInterval(this.heartbeat);
       await this.stopExecutions?.().catch(() => undefined);
       this.venue?.close();
       await store.bots.setStatus(botId, 'stopped').catch(() => undefined);
       await store.locks.release(botId, this.owner).catch(() => false);
       log('error', `bot ${botId} could not start: ${(e as Error).message}; its lock is released`);
+      await this.journal?.flush().catch(() => undefined);
       throw e;
     }
   }
@@ -210,9 +289,14 @@ export class Bot {
       Math.max(50, Math.floor(ttl / 3)),
     );
     this.heartbeat.unref();
+    // A stop request left for an instance that is gone is not ours.
+    await store.stopRequests.dropStale(botId, this.owner);
+    this.stopPoll = setInterval(() => void this.pollStopRequest(), this.cfg.stopPollMs ?? 1_000);
+    this.stopPoll.unref();
     this.startedAt = Date.now();
     await store.bots.setStatus(botId, 'running');
     this.session = await store.sessions.start(botId);
+    this.sessionNo = this.session;
 
     const quote = this.cfg.instruments[0]?.quote ?? 'USDT';
     this.account = new Account(quote, 0);
@@ -230,6 +314,10 @@ export class Bot {
       const cashRow = storedBalances.find((b) => b.asset === quote);
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
+    const book = new PnlBook(this.cfg.instruments);
+    for (const f of await store.fills.since(botId, 0)) book.add(f);
+    this.book = book;
+    this.bookAtStart = book.totals();
 
     const timer = this.cfg.timer ?? systemTimer;
     if (this.cfg.mode === 'live') {
@@ -243,6 +331,7 @@ export class Bot {
         unknownOrders: this.cfg.unknownOrders ?? 'flag',
         now: () => timer.now(),
         onRecoveredFill: (fill) => {
+          book.add(fill);
           const inst = this.instrument(fill.symbol);
           this.account.applyFill(
             inst,
@@ -300,6 +389,9 @@ export class Bot {
       log,
       onEvent: (e) => {
         this.journal.onEvent(e);
+        if (e.type === 'order.filled') book.add(e.fill);
+        const line = orderLogLine(e);
+        if (line) log(line.level, line.msg, line.data);
         this.cfg.onEvent?.(e);
       },
     });
@@ -333,7 +425,75 @@ export class Bot {
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
+    this.recorder = new SessionRecorder(
+      store,
+      botId,
+      this.session,
+      {
+        v: 1,
+        mode: this.cfg.mode,
+        strategy: this.cfg.strategy.name,
+        params: resolvedParams(this.cfg.strategy, this.cfg.params),
+        feeds: this.cfg.feeds,
+        instruments: this.cfg.instruments,
+        model: this.fillModel(),
+        start: startingState(
+          this.account,
+          this.runner.engine.openOrders().map((o) => o.request.id),
+        ),
+        resumeAfter: Object.fromEntries(this.lastBarTime),
+        warmup: {},
+      },
+      (w) => this.journal.enqueue(w),
+    );
+    await this.recorder.begin();
     this.runner.engine.start();
+  }
+
+  private fillModel(): FillModelSetup {
+    if (this.cfg.mode === 'live') return { kind: 'exchange' };
+    return this.cfg.simulated ? { kind: 'custom' } : { kind: 'percent', rate: this.cfg.paperFee ?? 0.001 };
+  }
+
+  /** What differs between the stored bot and this start (strategy, params as parsed, markets). */
+  private settingsChange(existing: { strategy: string; params: unknown; symbols: readonly string[] }) {
+    const requested = {
+      strategy: this.cfg.strategy.name,
+      params: resolvedParams(this.cfg.strategy, this.cfg.params),
+      symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
+    };
+    let storedParams = existing.params;
+    if (existing.strategy === requested.strategy) {
+      try {
+        storedParams = resolvedParams(this.cfg.strategy, existing.params);
+      } catch {
+        // Params the strategy no longer accepts: shown as stored, and they differ.
+      }
+    }
+    const stored = { strategy: existing.strategy, params: storedParams, symbols: [...existing.symbols] };
+    const same =
+      stored.strategy === requested.strategy &&
+      canonicalJson(stored.params) === canonicalJson(requested.params) &&
+      canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort());
+    return same ? undefined : { stored, requested };
+  }
+
+  /** Asks the store whether someone requested this instance to stop; if so, closes the inputs. */
+  private async pollStopRequest(): Promise<void> {
+    if (this.stopRequest !== undefined || this.stopped) return;
+    const r = await this.cfg.store.stopRequests.pending(this.cfg.botId, this.owner).catch(() => undefined);
+    if (r === undefined || this.stopRequest !== undefined) return;
+    this.stopRequest = `stop requested by ${r.by}`;
+    this.cfg.log('info', `${this.stopRequest}: shutting down gracefully`);
+    await this.source?.close();
+  }
+
+  /** An error line, kept in the bot's event journal (in order with its other writes when it runs). */
+  private recordError(message: string): void {
+    const { store, botId } = this.cfg;
+    const write = async () => void (await store.events.append(botId, 'error', { message }));
+    if (this.journal && !this.journal.failed) this.journal.enqueue(write);
+    else if (!this.journal) void write().catch(() => undefined);
   }
 
   private instrument(symbol: string): Instrument {
@@ -354,25 +514,25 @@ export class Bot {
    */
   async run(source: BarSource): Promise<void> {
     this.source = source;
+    if (this.stopRequest !== undefined) await source.close();
     const engine = this.runner.engine;
     const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
     try {
       for await (const ev of source as AsyncIterable<BarEvent>) {
-        if (this.stopped) break;
+        if (this.stopped || this.stopRequest !== undefined) break;
         const key = feedId(ev.feed);
         const i = index.get(key);
         if (i === undefined) continue;
         const last = this.lastBarTime.get(key);
         if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) {
           engine.warmUp(i, ev.bar);
+          this.recorder?.warmUp(key, ev.bar);
           continue;
         }
         engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
-        const snapshot = Object.fromEntries(this.lastBarTime);
-        this.journal.enqueue(
-          async () => void (await this.cfg.store.state.save(this.cfg.botId, { lastBarTime: snapshot })),
-        );
+        // The bar (for `keel bots parity`) and the last handled bar times, in one write.
+        this.recorder?.handled(key, ev.bar, Object.fromEntries(this.lastBarTime));
         this.barsHandled++;
         // Live: let the orders of this bar leave before the candle stream is re-armed for the
         // next one (that and the queued writes would otherwise run between the promise hops
@@ -405,6 +565,8 @@ export class Bot {
     const { store, botId, log } = this.cfg;
     if (!this.stopped) {
       this.stopped = true;
+      this.endReason = reason;
+      if (this.stopPoll) clearInterval(this.stopPoll);
       log('info', `stopping bot ${botId}: ${reason}`);
       await this.source?.close();
       const engine = this.runner?.engine;
@@ -433,6 +595,7 @@ export class Bot {
         engine.stop();
       }
       await this.stopExecutions?.();
+      this.recorder?.finish();
       try {
         await this.journal?.flush();
       } catch (e) {
@@ -447,21 +610,24 @@ export class Bot {
     }
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    if (this.stopRequest !== undefined) await store.stopRequests.done(botId, this.owner).catch(() => undefined);
     await store.locks.release(botId, this.owner);
     return report;
   }
 
   report(): SessionReport {
     const engine = this.runner?.engine;
+    const total = this.book?.totals();
     return {
       botId: this.cfg.botId,
       mode: this.cfg.mode,
-      startedAt: this.startedAt,
-      endedAt: Date.now(),
+      session: this.sessionNo,
+      startedAt: new Date(this.startedAt).toISOString(),
+      endedAt: new Date().toISOString(),
+      reason: this.endReason || 'running',
       bars: this.barsHandled,
-      fills: engine?.fills.length ?? 0,
-      trades: this.runner?.closedTrades().length ?? 0,
-      realizedPnl: this.account ? this.account.positions.reduce((a, p) => a + p.realizedPnl, 0) : 0,
+      ...pnlReport(total && this.bookAtStart ? pnlSince(total, this.bookAtStart) : undefined),
+      total: pnlReport(total),
       cash: this.account?.cash ?? 0,
       equity: engine ? engine.equity() : 0,
       openOrders: engine ? engine.openOrders().length : 0,
@@ -470,4 +636,53 @@ export class Bot {
       errors: engine?.errors.length ?? 0,
     };
   }
+}
+
+function pnlReport(t: PnlTotals | undefined): PnlReport {
+  if (t === undefined) return { fills: 0, trades: 0, realizedPnlGross: 0, fees: 0, realizedPnlNet: 0 };
+  return {
+    fills: t.fills,
+    trades: t.trades,
+    realizedPnlGross: t.realizedPnlGross,
+    fees: t.fees,
+    realizedPnlNet: t.realizedPnlNet,
+    ...(Object.keys(t.otherFees).length > 0 ? { otherFees: t.otherFees } : {}),
+  };
+}
+
+/** JSON with object keys sorted, so that equal settings compare equal whatever their key order. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
+/** `fast=5 slow=12` (a parameter that is not a plain value as JSON). */
+function paramText(p: unknown): string {
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return JSON.stringify(p);
+  const pairs = Object.entries(p as Record<string, unknown>).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return pairs.length > 0 ? pairs.join(' ') : '(no params)';
+}
+
+/** ` (changed: fast 5 -> 6)`: what differs, named. */
+function changedText(
+  a: { strategy: string; params: unknown; symbols: readonly string[] },
+  b: { strategy: string; params: unknown; symbols: readonly string[] },
+): string {
+  const out: string[] = [];
+  if (a.strategy !== b.strategy) out.push(`strategy ${a.strategy} -> ${b.strategy}`);
+  else if (a.params && b.params && typeof a.params === 'object' && typeof b.params === 'object') {
+    const x = a.params as Record<string, unknown>;
+    const y = b.params as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])])
+      if (canonicalJson(x[k]) !== canonicalJson(y[k]))
+        out.push(
+          `${k} ${x[k] === undefined ? '(unset)' : JSON.stringify(x[k])} -> ${y[k] === undefined ? '(unset)' : JSON.stringify(y[k])}`,
+        );
+  }
+  if (canonicalJson([...a.symbols].sort()) !== canonicalJson([...b.symbols].sort()))
+    out.push(`symbols ${a.symbols.join(',')} -> ${b.symbols.join(',')}`);
+  return out.length > 0 ? ` (changed: ${out.join('; ')})` : '';
 }

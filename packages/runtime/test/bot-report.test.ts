@@ -194,17 +194,17 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     expect(orderLines.map((l) => [l.data!.what, l.data!.id, l.data!.amount, l.data!.side])).toEqual(expected);
     for (const l of orderLines) expect(l.data).toMatchObject({ symbol: 'BTC/USDT' });
     const fill = events.find((e) => e.type === 'order.filled') as Extract<EngineEvent, { type: 'order.filled' }>;
-    const fillLine = orderLines.find((l) => l.data.what === 'fill')!;
+    const fillLine = orderLines.find((l) => l.data?.what === 'fill')!;
     expect(fillLine.data).toMatchObject({ price: fill.fill.price, fee: fill.fill.fee, feeAsset: 'USDT' });
     expect(fillLine.msg).toBe(
       `FILL    buy 0.01 BTC/USDT @ ${fill.fill.price}  fee ${fill.fill.fee} USDT  id ${fill.order.request.id}  (filled 0.01)`,
     );
-    const deny = orderLines.find((l) => l.data.what === 'deny')!;
+    const deny = orderLines.find((l) => l.data?.what === 'deny')!;
     expect(deny.level).toBe('warn');
     expect(deny.msg).toMatch(/^DENIED {2}buy 0\.00001 BTC\/USDT market ~[\d.]+ {2}id k\S+ {2}reason: .*notional/);
-    const cancel = orderLines.find((l) => l.data.what === 'cancel')!;
+    const cancel = orderLines.find((l) => l.data?.what === 'cancel')!;
     expect(cancel.msg).toMatch(/^CANCEL {2}buy 0\.01 BTC\/USDT limit [\d.]+ {2}id k\S+ {2}reason: /);
-    expect(orderLines.find((l) => l.data.what === 'sent')!.msg).toMatch(
+    expect(orderLines.find((l) => l.data?.what === 'sent')!.msg).toMatch(
       /^SENT {4}buy 0\.01 BTC\/USDT market ~[\d.]+ {2}id k/,
     );
     await store.close();

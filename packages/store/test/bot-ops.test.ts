@@ -58,7 +58,14 @@ function botOpsContract(name: string, target: () => StoreTarget): void {
     });
 
     it('the bar log keeps each bar once, as first seen, and gives back the exact doubles in order', async () => {
-      const bar = (t: number, x: number) => ({ time: t, open: x, high: x + 0.1, low: x - 0.2, close: 0.1 + 0.2, volume: 1 / 3 });
+      const bar = (t: number, x: number) => ({
+        time: t,
+        open: x,
+        high: x + 0.1,
+        low: x - 0.2,
+        close: 0.1 + 0.2,
+        volume: 1 / 3,
+      });
       await store.barLog.record('a', 'BTC/USDT@1m', [bar(120_000, 3), bar(0, 1), bar(60_000, 2)]);
       await store.barLog.record('a', 'BTC/USDT@1m', [bar(60_000, 99), bar(180_000, 4)]); // 60_000 again: kept as it was
       await store.barLog.record('b', 'BTC/USDT@1m', [bar(60_000, 7)]); // another bot's bars are its own
@@ -102,9 +109,9 @@ function botOpsContract(name: string, target: () => StoreTarget): void {
         mode: 'paper',
         updatedAt: clock.t,
       });
-      await expect(
-        store.setups.reconfigure('nope', { strategy: 's', params: {}, symbols: [] }),
-      ).rejects.toThrow(/Unknown bot "nope"/);
+      await expect(store.setups.reconfigure('nope', { strategy: 's', params: {}, symbols: [] })).rejects.toThrow(
+        /Unknown bot "nope"/,
+      );
     });
   });
 }

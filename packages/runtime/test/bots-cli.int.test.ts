@@ -95,13 +95,17 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
   const pgUp = await pgReachable();
   if (!pgUp) console.warn(`[skip] keel bots on PostgreSQL: ${PG_URL} is not reachable`);
   const backends = [
-    { name: 'sqlite', url: `sqlite:${path.join(tmp, 'bots.db')}`, up: true },
-    { name: 'postgres', url: `${PG_URL}?options=-c%20search_path%3D${PG_SCHEMA}`, up: pgUp },
+    { name: 'sqlite', url: `sqlite:${path.join(tmp, 'bots.db')}`, up: true, full: true },
+    // The stop from another process as hosts sharing a PostgreSQL store see it; the other
+    // commands read the store through the same functions on both engines (bots.int.test.ts).
+    { name: 'postgres', url: `${PG_URL}?options=-c%20search_path%3D${PG_SCHEMA}`, up: pgUp, full: false },
   ];
 
   for (const b of backends)
     it.skipIf(!b.up)(
-      `${b.name}: list, status, stop from another process, a second instance and changed params refused, parity of the bars it saw`,
+      b.full
+        ? `${b.name}: list, status, stop from another process, a second instance and changed params refused, parity of the bars it saw`
+        : `${b.name}: status, and stop from another process`,
       async () => {
         const id = `cli-${b.name}`;
         const args = (...extra: string[]) => [
@@ -135,22 +139,24 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
               .map((l) => JSON.parse(l) as Record<string, unknown>);
           await bot.waitFor(() => logLines().filter((l) => l.what === 'fill').length >= 2, 'two fills');
 
-          const second = await keel(args());
-          expect(second.code).toBe(1);
-          expect(second.err).toMatch(new RegExp(`bot "${id}" is already running \\(held by [^)]+:\\d+:[a-z0-9]+\\)`));
-          expect(second.err).not.toMatch(STACK);
+          if (b.full) {
+            const second = await keel(args());
+            expect(second.code).toBe(1);
+            expect(second.err).toMatch(new RegExp(`bot "${id}" is already running \\(held by [^)]+:\\d+:[a-z0-9]+\\)`));
+            expect(second.err).not.toMatch(STACK);
 
-          const list = await keel(['bots', 'list', '--store', b.url, '--json']);
-          expect(list.code).toBe(0);
-          expect(JSON.parse(list.out)).toEqual([
-            expect.objectContaining({
-              id,
-              state: 'running',
-              mode: 'paper',
-              strategy: 'sma-cross',
-              symbols: ['BTC/USDT'],
-            }),
-          ]);
+            const list = await keel(['bots', 'list', '--store', b.url, '--json']);
+            expect(list.code).toBe(0);
+            expect(JSON.parse(list.out)).toEqual([
+              expect.objectContaining({
+                id,
+                state: 'running',
+                mode: 'paper',
+                strategy: 'sma-cross',
+                symbols: ['BTC/USDT'],
+              }),
+            ]);
+          }
           const status = await keel(['bots', 'status', id, '--store', b.url, '--json']);
           expect(status.code).toBe(0);
           const st = JSON.parse(status.out);
@@ -168,9 +174,11 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
           expect(st.fills).toBeGreaterThanOrEqual(2);
           for (const k of ['openOrders', 'positions', 'balances']) expect(Array.isArray(st[k])).toBe(true);
           for (const k of ['trades', 'fees', 'realizedPnlGross', 'realizedPnlNet']) expect(typeof st[k]).toBe('number');
-          const human = await keel(['bots', 'status', id, '--store', b.url]);
-          expect(human.out).toMatch(/^\s+state\s+running \(held by /m);
-          expect(human.out).toMatch(/^Positions$/m);
+          if (b.full) {
+            const human = await keel(['bots', 'status', id, '--store', b.url]);
+            expect(human.out).toMatch(/^\s+state\s+running \(held by /m);
+            expect(human.out).toMatch(/^Positions$/m);
+          }
 
           const stop = await keel(['bots', 'stop', id, '--store', b.url]);
           expect(stop.code).toBe(0);
@@ -197,6 +205,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
               id: expect.stringMatching(/^k/),
             });
           expect(lines.filter((l) => l.what === 'sent').length).toBeGreaterThanOrEqual(fills.length);
+          if (!b.full) return;
 
           const again = await keel(['bots', 'stop', id, '--store', b.url]);
           expect(again.code).toBe(0);
@@ -241,6 +250,8 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
     const live = (k: { apiKey: string; secret: string }) => ({ KEEL_API_KEY: k.apiKey, KEEL_API_SECRET: k.secret });
     const bot = new Running([...args, '--confirm-live', '--store', url], live(key));
     try {
+      // (Started first: two processes creating one new SQLite store at once can collide.)
+      await bot.waitFor(() => /live bot started/.test(bot.err), 'the live bot to start');
       const wrong = await keel(
         [...args, '--confirm-live', '--store', url, '--bot-id', 'other'],
         live({ apiKey: 'not-the-key-4321', secret: 'x' }),
@@ -252,7 +263,6 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       );
       expect(wrong.err).not.toMatch(STACK);
 
-      await bot.waitFor(() => /live bot started/.test(bot.err), 'the live bot to start');
       expect(bot.err).toMatch(/using the exchange key from KEEL_API_KEY \/ KEEL_API_SECRET \(binance, api key …wxyz\)/);
       expect(bot.err).not.toContain(key.apiKey);
       expect(bot.err).not.toContain(key.secret);

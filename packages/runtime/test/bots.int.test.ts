@@ -8,9 +8,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { onPostgres } from '../../store/test/backends.ts';
 import type { StoreTarget } from '../../store/test/store-contract.ts';
-import { Bot, type BotConfig, botStatus, listBots, replaySource, requestStop } from '../src/index.ts';
-import { noParams } from './fixtures/strategies.ts';
-import { KEY, realCandles, simBars, startLiveBot, until } from './live-harness.ts';
+import { Bot, type BotConfig, botStatus, connectExchange, listBots, replaySource, requestStop } from '../src/index.ts';
+import { churn, noParams } from './fixtures/strategies.ts';
+import {
+  FEED,
+  fastConnect,
+  KEY,
+  MIN,
+  realCandles,
+  simBars,
+  startLiveBot,
+  startSim,
+  T0,
+  until,
+} from './live-harness.ts';
 
 // keel bots' functions over the store: status of a live bot against the simulator (oracle: the
 // simulator's own records), and a stop requested through the store from another connection, as
@@ -101,6 +112,41 @@ describe.skipIf(!HAS_SHARED_DATA)('botStatus of a live bot (real ccxt, simulator
     await expect(botStatus(store, 'nope')).rejects.toThrow(/no bot "nope" in this store \(bots: st\)/);
     await store.close();
   }, 120_000);
+});
+
+describe('botStatus after a start that failed', () => {
+  it('the bot’s own error is its last error: why it could not start (real ccxt, simulator on loopback)', async () => {
+    const bars = Array.from({ length: 5 }, (_, i) => {
+      const o = 40_000 + i;
+      return { time: T0 + i * MIN, open: o, high: o + 5, low: o - 5, close: o + 1, volume: 10 };
+    });
+    const sim = await startSim({ bars, balances: { USDT: 1_000 } });
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'failed.db')}` });
+    const conn = await connectExchange(fastConnect(sim.httpUrl, KEY, 'sf', () => {}));
+    try {
+      sim.faults.httpErrorBurst({ path: '/api/v3/openOrders', count: 1_000 });
+      const bot = new Bot({
+        botId: 'sf',
+        mode: 'live',
+        strategy: churn,
+        params: {},
+        feeds: [FEED],
+        instruments: [await conn.instrument(FEED.symbol)],
+        store,
+        log: () => {},
+        exchange: conn.live,
+        exchangeName: 'binance',
+      });
+      await expect(bot.start()).rejects.toThrow();
+      const st = await botStatus(store, 'sf');
+      expect(st.state).toBe('stopped');
+      expect(st.lastError?.message).toMatch(/^bot sf could not start: .*; its lock is released$/);
+    } finally {
+      await conn.close();
+      await store.close();
+      await sim.close();
+    }
+  }, 60_000);
 });
 
 function stopSuite(name: string, target: () => StoreTarget): void {

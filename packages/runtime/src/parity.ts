@@ -4,7 +4,6 @@ import {
   type BacktestResult,
   type Bar,
   type BarSeries,
-  barSeries,
   computeMetrics,
   defineInstrument,
   emptyBar,
@@ -16,6 +15,7 @@ import {
   readBar,
   SimulatedVenue,
   type SimulatedVenueOptions,
+  seriesFromRows,
   TERMINAL_STATUSES,
   type Timeframe,
   type Trade,
@@ -417,7 +417,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const tf = primary.feeds[0]?.timeframe ?? '1m';
   const times = Float64Array.from(eqTimes);
   const values = Float64Array.from(eqValues);
-  const chart = toSeries(chartBars);
+  const chart = seriesFromRows(chartBars);
   const backtest: BacktestResult = {
     strategy: primary.strategy,
     params: primary.params,
@@ -731,18 +731,6 @@ function differs(a: number, b: number, tol: number): boolean {
 
 function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));
-}
-
-function toSeries(bars: readonly Bar[]): BarSeries {
-  const col = (k: 'time' | 'open' | 'high' | 'low' | 'close' | 'volume') => Float64Array.from(bars, (b) => b[k]);
-  return barSeries({
-    time: col('time'),
-    open: col('open'),
-    high: col('high'),
-    low: col('low'),
-    close: col('close'),
-    volume: col('volume'),
-  });
 }
 
 function iso(t: number): string | null {

@@ -1,4 +1,4 @@
-import { type BarSeries, barSeries, type Clock } from '@keel/core';
+import { type BarSeries, type Clock, seriesFromRows } from '@keel/core';
 import type { Kysely, Transaction } from 'kysely';
 import type { KeelDb } from './schema.ts';
 
@@ -149,16 +149,7 @@ export function botOpsRepos(db: Db, clock: Clock): BotOpsRepos {
         .where('time', '<=', to)
         .orderBy('time')
         .execute();
-      const col = (k: 'time' | 'open' | 'high' | 'low' | 'close' | 'volume') =>
-        Float64Array.from(rows, (r) => Number(r[k]));
-      return barSeries({
-        time: col('time'),
-        open: col('open'),
-        high: col('high'),
-        low: col('low'),
-        close: col('close'),
-        volume: col('volume'),
-      });
+      return seriesFromRows(rows);
     },
     async last(botId, feed) {
       const r = await db

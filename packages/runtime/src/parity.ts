@@ -197,6 +197,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   let startValue = Number.NaN;
   let feesPaid = 0;
   let turnover = 0;
+  let finalCash = Number.NaN;
   let primary: SessionSetup | undefined;
   /** The backtest's orders still working when its session's bars ran out, with their fills so far. */
   let working = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
@@ -313,6 +314,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     allOrders.push(...engine.history);
     feesPaid += account.feesPaid;
     turnover += account.turnover;
+    finalCash = account.cash;
     const first = bars.handled[0] as { close: number; bar: Bar };
     const last = bars.handled[bars.handled.length - 1] as { close: number; bar: Bar };
     ranges.push({ seq, from: first.close, to: last.close, stamped });
@@ -431,7 +433,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     ],
     startValue,
     finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
-    finalCash: Number.NaN,
+    finalCash,
     metrics: computeMetrics({
       equity: values,
       times,

@@ -111,6 +111,7 @@ describe.skipIf(!HAS_SHARED_DATA)('parity of a bot with the backtest of the bars
       fs.map((f) => `${f.side} ${f.time} ${f.price} ${f.amount} ${f.fee}`);
     expect(strip(backtest.fills)).toEqual(strip(bt.fills));
     expect(backtest.finalValue).toBe(bt.finalValue);
+    expect(backtest.finalCash).toBe(bt.finalCash);
     expect([...bars.close]).toEqual([...series.close]);
     await store.close();
   }, 120_000);

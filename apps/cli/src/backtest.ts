@@ -8,6 +8,8 @@ import {
   isTimeframe,
   paramsFromPairs,
   parseParams,
+  RISK_FLAGS,
+  RISK_FLAGS_HELP,
   runBacktest,
   type Timeframe,
   volumeShareSlippage,
@@ -17,6 +19,7 @@ import { formatSummary, resultToJson, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { UsageError } from './errors.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
+import { riskFromFlags } from './risk.ts';
 
 export const BACKTEST_HELP = `Usage: keel backtest --strategy <name> --data <file.csv[.gz]> [options]
 
@@ -41,7 +44,8 @@ Options:
   --json                 print the whole result as JSON on stdout (no table)
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
-`;
+
+${RISK_FLAGS_HELP}`;
 
 export interface Io {
   stdout: NodeJS.WritableStream;
@@ -86,6 +90,7 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
       json: { type: 'boolean' },
       progress: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      ...RISK_FLAGS,
     },
   });
   if (values.help) {
@@ -96,6 +101,7 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
   if (!values.data) throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
   const strategy = getStrategy(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const risk = riskFromFlags(values, 'backtest');
   if (!existsSync(values.data)) throw new UsageError(`--data: no such file: ${values.data}`, 'backtest');
   const parsed = readBarsFile(values.data);
   const series: BarSeries = parsed.series;
@@ -153,6 +159,7 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
     ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
     ...(from !== undefined ? { from } : {}),
     ...(to !== undefined ? { to } : {}),
+    ...(risk !== undefined ? { risk } : {}),
     onProgress: (d, t) => bar.update(d, t),
   });
   const secs = (performance.now() - t0) / 1000;

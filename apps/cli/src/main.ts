@@ -58,8 +58,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       }
       case 'exchange-sim': {
         const { runExchangeSimCli } = await import('@keel/exchange-sim');
-        await runExchangeSimCli(rest);
-        return 0;
+        return await runExchangeSimCli(rest, { out: io.stdout, err: io.stderr });
       }
       case 'keys': {
         const { runKeysCli } = await import('@keel/runtime/keys-cli');

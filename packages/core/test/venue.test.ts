@@ -225,12 +225,14 @@ describe('brackets reach the venue only when the entry fills', () => {
     expect(exits.map((o) => o.request.amount)).toEqual([0.999, 0.999]);
     expect(r.fills.map((f) => `${f.side} ${f.amount}@${f.price}`)).toEqual(['buy 1@100', 'sell 0.999@105']);
     // Selling the 0.999 held closes the round trip (before, the 0.001 paid as a fee kept it open
-    // for ever). Net PnL by hand: 0.999 x (105 - 100) gross, less the fees valued in USDT at
-    // their fills: 0.001 BTC x 100 on the entry, 0.000999 BTC x 105 on the exit.
+    // for ever). Net PnL by hand: 0.999 x (105 - 100) gross, less the fees in USDT: 0.001 BTC
+    // x 100 on the entry (valued at its fill), 0.999 x 0.001 x 105 USDT on the exit (a sell's fee
+    // is in the asset received).
     expect(r.openTrades).toEqual([]);
     expect(r.trades).toHaveLength(1);
     expect(r.trades[0]).toMatchObject({ size: 0.999, entryPrice: 100, exitPrice: 105 });
-    expect(r.trades[0]!.pnlNet).toBeCloseTo(0.999 * 5 - 0.001 * 100 - 0.000999 * 105, 12);
+    expect(r.trades[0]!.pnlNet).toBeCloseTo(0.999 * 5 - 0.001 * 100 - 0.999 * 0.001 * 105, 12);
+    expect(r.fills.map((f) => f.feeAsset)).toEqual(['BTC', 'USDT']);
   });
 
   it('an entry that never fills cancels its exits without them ever being working orders', () => {

@@ -1,18 +1,69 @@
+/**
+ * `keel exchange-sim ...`: runs a simulator (`keel exchange-sim --data ...`) or injects a fault
+ * into a running one (`keel exchange-sim fault --port P <kind>`), over its admin endpoint.
+ */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { ADMIN_FAULT_PATH, sendFaultCommand } from './admin.ts';
+import {
+  FAULT_KIND_SPECS,
+  FAULT_KINDS,
+  FaultCommandError,
+  type FaultRequest,
+  parseFaultCommand,
+} from './fault-commands.ts';
+import { assertNever } from './num.ts';
 import { type ExchangeSim, startExchangeSim } from './sim.ts';
+
+const DEFAULT_PORT = 8900;
+
+function faultKindLines(): string {
+  const width = Math.max(...FAULT_KINDS.map((k) => k.length));
+  return FAULT_KINDS.map((kind) => {
+    const spec = FAULT_KIND_SPECS[kind];
+    const options = spec.options.map((o) => `--${o}`).join(' ');
+    const count = spec.count !== undefined ? `; --count default ${spec.count}` : '';
+    return `  ${kind.padEnd(width)}  ${spec.summary}${options ? `\n  ${' '.repeat(width)}  options: ${options}${count}` : ''}`;
+  }).join('\n');
+}
+
+export const EXCHANGE_SIM_FAULT_HELP = `keel exchange-sim fault — inject a fault into a running simulator
+
+Usage:
+  keel exchange-sim fault [--port ${DEFAULT_PORT}] <kind> [--count N] [--ms N] [--path P] [--status N]
+                          [--ws market|user|api|all] [--execute]
+
+The simulator must run on this machine with --admin (keel exchange-sim --data ... --admin); the
+fault goes to its admin endpoint, POST http://127.0.0.1:<port>${ADMIN_FAULT_PATH}.
+
+Kinds:
+${faultKindLines()}
+
+Options:
+  --port N     the simulator's port (default ${DEFAULT_PORT})
+  --count N    how many requests / order placements are affected
+  --ms N       hold: answer after N ms (omitted: never); ws-stall: for N ms (omitted: until reset);
+               clock-skew: shift by N ms (a negative shift needs --ms=-N)
+  --path P     only requests whose path starts with P, e.g. /api/v3/order (default: every path)
+  --status N   5xx: the HTTP status, 500-599 (default 503; 504 is a RequestTimeout for ccxt)
+  --ws K       ws-drop / ws-stall: market, user, api or all connections (default all)
+  --execute    hold: run the request at once and lose only its answer (an order in doubt)
+
+Exit codes: 0 applied, 1 the simulator could not be reached or refused, 2 usage error.
+`;
 
 export const EXCHANGE_SIM_HELP = `keel exchange-sim — a local exchange speaking the Binance spot protocol (REST + WebSocket)
 
 Usage:
-  keel exchange-sim --data <csv[.gz]> [--symbol BTC/USDT] [--port 8900] [--speed 60]
-                    [--api-key K --secret S] [--balance USDT=10000,BTC=1]
+  keel exchange-sim --data <csv[.gz]> [--symbol BTC/USDT] [--port ${DEFAULT_PORT}] [--speed 60]
+                    [--api-key K --secret S] [--balance USDT=10000,BTC=1] [--admin]
+  keel exchange-sim fault [--port ${DEFAULT_PORT}] <kind> [--count N] [--ms N] [--path P]   (see fault --help)
 
 Options:
   --data FILE        candles to replay (CSV or CSV.GZ): header datetime|timestamp|open_time,open,
                      high,low,close,volume (UTC text or epoch ms), or Binance's 12-column klines
   --symbol S         unified symbol of the market, BASE/QUOTE (default BTC/USDT)
-  --port N           port on 127.0.0.1 (default 8900; 0 = random)
+  --port N           port on 127.0.0.1 (default ${DEFAULT_PORT}; 0 = random)
   --host H           interface to bind (default 127.0.0.1)
   --speed X          replay speed vs wall time (default 1; 60 = one minute per second)
   --start T          replay start (ISO time or epoch ms); earlier bars are history (klines only)
@@ -21,16 +72,21 @@ Options:
   --participation R  max share of a bar's volume the sim's orders can fill (default 0.1)
   --api-key K --secret S   the account's credentials (generated and printed when omitted)
   --balance LIST     starting balances, ASSET=amount comma-separated (default USDT=10000)
+  --admin            serve the admin endpoint on loopback so 'keel exchange-sim fault' can inject
+                     faults (refused with a non-loopback --host)
 
 Markets: one per run from the CLI; programmatic use (startExchangeSim) takes any number, each with
   its own bars, tickSize, stepSize, minQty, minNotional.
 Accounts: each has an apiKey/secret (HMAC-SHA256) and free balances; add more with sim.addAccount().
-Endpoints: REST /api/v3/* (ping, time, exchangeInfo, klines, depth, trades, aggTrades, ticker/24hr,
-  ticker/price, ticker/bookTicker, account, order, order/cancelReplace, openOrders, allOrders,
-  myTrades, userDataStream); WS market streams at /ws and /stream (trade, aggTrade, kline_<i>,
-  bookTicker, depth, depth@100ms, depth<N>, ticker, miniTicker); WS API at /ws-api/v3
-  (userDataStream.subscribe.signature, order.place, order.cancel, order.status, account.status...).
+Endpoints: REST /api/v3/* (ping, time, exchangeInfo, klines, depth, trades, historicalTrades,
+  aggTrades, ticker/24hr, ticker/price, ticker/bookTicker, account, order, order/cancelReplace,
+  orderList/oco, orderList, openOrders, allOrders, myTrades, userDataStream); WS market streams at
+  /ws and /stream (trade, aggTrade, kline_<i>, bookTicker, depth, depth@100ms, depth<N>, ticker,
+  miniTicker); WS API at /ws-api/v3 (userDataStream.subscribe.signature, order.place,
+  order.cancel, order.status, account.status, trades.historical...).
 ccxt: new ccxt.binance(ccxtConfigFor(sim, { apiKey, secret })) from @keel/exchange-sim.
+Faults from the command line (with --admin): keel exchange-sim fault <kind>, kinds
+  ${FAULT_KINDS.join(', ')}.
 Faults (programmatic, sim.faults): dropWebSockets, stallWebSockets/resumeWebSockets,
   delayWsMessages, duplicateWsMessages, reorderWsMessages, httpErrorBurst, rateLimitStorm,
   holdHttpResponses, skewServerClock, rejectNextOrder, fillOpenOrdersWhileDisconnected, reset.
@@ -46,14 +102,25 @@ function num(v: string | undefined, name: string): number | undefined {
 
 export interface ExchangeSimCliIo {
   out?: NodeJS.WritableStream;
+  /** Where `fault` writes its one-line errors (default stderr). */
+  err?: NodeJS.WritableStream;
   /** Stops the simulator when aborted (besides SIGINT / SIGTERM). */
   signal?: AbortSignal;
   /** Called once the simulator listens (tests use it to reach the server). */
   onStarted?: (sim: ExchangeSim) => void;
 }
 
-/** `keel exchange-sim ...`: runs until SIGINT/SIGTERM. argv excludes the command name. */
-export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {}): Promise<void> {
+/**
+ * `keel exchange-sim ...` (argv excludes the command name). Serving runs until SIGINT/SIGTERM and
+ * throws on bad options; `fault` returns its exit code (0 applied, 1 failed, 2 usage).
+ */
+export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {}): Promise<number> {
+  if (argv[0] === 'fault') return runFaultCli(argv.slice(1), io);
+  await serve(argv, io);
+  return 0;
+}
+
+async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
   const out = io.out ?? process.stdout;
   const { values } = parseArgs({
     args: argv,
@@ -61,7 +128,7 @@ export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {
       help: { type: 'boolean', short: 'h' },
       data: { type: 'string' },
       symbol: { type: 'string', default: 'BTC/USDT' },
-      port: { type: 'string', default: '8900' },
+      port: { type: 'string', default: String(DEFAULT_PORT) },
       host: { type: 'string', default: '127.0.0.1' },
       speed: { type: 'string', default: '1' },
       start: { type: 'string' },
@@ -74,6 +141,7 @@ export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {
       'api-key': { type: 'string' },
       secret: { type: 'string' },
       balance: { type: 'string', default: 'USDT=10000' },
+      admin: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -108,7 +176,8 @@ export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {
   const participation = num(values.participation, 'participation');
   const sim = await startExchangeSim({
     host: values.host,
-    port: num(values.port, 'port') ?? 8900,
+    port: num(values.port, 'port') ?? DEFAULT_PORT,
+    admin: values.admin,
     markets: [
       {
         symbol: values.symbol,
@@ -132,6 +201,10 @@ export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {
   );
   if (generated) out.write(`  generated credentials:\n    api key: ${apiKey}\n    secret:  ${secret}\n`);
   else out.write(`  api key: ${apiKey}\n`);
+  if (sim.admin)
+    out.write(
+      `  admin endpoint on: inject faults with 'keel exchange-sim fault --port ${sim.port} <kind>' (--help lists kinds)\n`,
+    );
   out.write('  Ctrl-C to stop\n');
   io.onStarted?.(sim);
   await new Promise<void>((resolve) => {
@@ -147,4 +220,90 @@ export async function runExchangeSimCli(argv: string[], io: ExchangeSimCliIo = {
     else io.signal?.addEventListener('abort', stop);
   });
   await sim.close();
+}
+
+/** A mistake in the command line: exit code 2. */
+class UsageError extends Error {}
+
+function wholeNumber(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** `keel exchange-sim fault ...`: parses, sends to the admin endpoint, and says what happened. */
+async function runFaultCli(argv: string[], io: ExchangeSimCliIo): Promise<number> {
+  const out = io.out ?? process.stdout;
+  const err = io.err ?? process.stderr;
+  const fail = (code: 1 | 2, message: string): number => {
+    err.write(`keel exchange-sim fault: ${message}\n`);
+    return code;
+  };
+  let port: number;
+  let request: FaultRequest;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        port: { type: 'string' },
+        count: { type: 'string' },
+        ms: { type: 'string' },
+        path: { type: 'string' },
+        status: { type: 'string' },
+        ws: { type: 'string' },
+        execute: { type: 'boolean' },
+      },
+    });
+    if (values.help) {
+      out.write(EXCHANGE_SIM_FAULT_HELP);
+      return 0;
+    }
+    const [kind, ...extra] = positionals;
+    if (kind === undefined) throw new UsageError(`which fault? (kinds: ${FAULT_KINDS.join(', ')}; see --help)`);
+    if (extra.length > 0) throw new UsageError(`one fault kind at a time, got "${positionals.join(' ')}"`);
+    port = wholeNumber(values.port, 'port') ?? DEFAULT_PORT;
+    if (port < 1 || port > 65_535) throw new UsageError(`--port must be from 1 to 65535, got ${port}`);
+    request = { kind };
+    const count = wholeNumber(values.count, 'count');
+    const ms = wholeNumber(values.ms, 'ms');
+    const status = wholeNumber(values.status, 'status');
+    if (count !== undefined) request.count = count;
+    if (ms !== undefined) request.ms = ms;
+    if (status !== undefined) request.status = status;
+    if (values.path !== undefined) request.path = values.path;
+    if (values.ws !== undefined) request.ws = values.ws;
+    if (values.execute !== undefined) request.execute = values.execute;
+    parseFaultCommand(request); // the simulator checks again; a mistake is caught before sending
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof FaultCommandError || isParseArgsError(e)) return fail(2, e.message);
+    throw e;
+  }
+  const where = `127.0.0.1:${port}`;
+  const result = await sendFaultCommand(port, request);
+  switch (result.type) {
+    case 'applied':
+      out.write(`fault ${request.kind} on ${where}: ${result.effect}\n`);
+      return 0;
+    case 'not-running':
+      return fail(1, `no simulator is running on ${where} (${result.detail})`);
+    case 'not-a-simulator':
+      return fail(1, `${where} does not answer as a keel exchange simulator (${result.detail})`);
+    case 'refused':
+      if (result.code === 'admin-disabled')
+        return fail(
+          1,
+          `the simulator on ${where} was started without --admin; restart it with --admin to inject faults`,
+        );
+      return fail(1, `the simulator on ${where} refused the fault: ${result.message}`);
+    default:
+      return assertNever(result);
+  }
+}
+
+/** node:util parseArgs's own errors (unknown option, missing value): usage errors. */
+function isParseArgsError(e: unknown): e is Error {
+  return e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS');
 }

@@ -20,3 +20,8 @@ export class SimError extends Error {
 export function binanceError(code: number, msg: string, http = 400): SimError {
   return new SimError(http, code, msg);
 }
+
+/** -1102: a mandatory parameter is missing. */
+export function mandatoryParam(name: string): SimError {
+  return binanceError(-1102, `Mandatory parameter '${name}' was not sent, was empty/null, or malformed.`);
+}

@@ -24,6 +24,20 @@ export interface WsControl {
   drop(filter: WsFilter, apiKey?: string): number;
 }
 
+export interface OrderRejection {
+  code: number;
+  msg: string;
+  count: number;
+}
+
+/** What the faults do to the exchange itself (orders), as opposed to its transports. */
+export interface FaultExchangeHooks {
+  /** The next `rejection.count` order placements fail with this error; undefined clears. */
+  rejectOrders(rejection: OrderRejection | undefined): void;
+  /** Fills every open order of the account at its own price; returns how many. */
+  forceFill(apiKey: string): number;
+}
+
 interface HttpRule extends HttpFaultOptions {
   status?: number;
   body?: 'html' | 'json';
@@ -34,7 +48,7 @@ interface HttpRule extends HttpFaultOptions {
 export class SimFaults {
   /** @internal */ errorBursts: HttpRule[] = [];
   /** @internal */ holds: HttpRule[] = [];
-  /** @internal */ storm = 0;
+  /** @internal */ storms: HttpRule[] = [];
   /** @internal */ stalled: { kind: WsKind | 'all'; until: number } | undefined;
   /** @internal */ delay: { ms: number; count: number } | undefined;
   /** @internal */ duplicate = 0;
@@ -44,10 +58,7 @@ export class SimFaults {
   constructor(
     private readonly ws: WsControl,
     private readonly wall: () => number,
-    private readonly engineHooks: {
-      rejectNextOrder(code: number, msg: string): void;
-      forceFill(apiKey: string): number;
-    },
+    private readonly exchange: FaultExchangeHooks,
   ) {}
 
   // ---------------------------------------------------------------- WebSocket
@@ -100,9 +111,12 @@ export class SimFaults {
     this.errorBursts.push({ ...opts, status: opts.status ?? 503, body: opts.body ?? 'html' });
   }
 
-  /** The next `count` requests get 429 / -1003 whatever their weight. */
-  rateLimitStorm(opts: { count: number }): void {
-    this.storm = opts.count;
+  /**
+   * The next `count` matching requests (default: any path) get 429 / -1003 with a Retry-After,
+   * whatever their weight, without being executed.
+   */
+  rateLimitStorm(opts: HttpFaultOptions): void {
+    this.storms.push({ ...opts });
   }
 
   /**
@@ -122,9 +136,16 @@ export class SimFaults {
 
   // ---------------------------------------------------------------- orders
 
-  /** The next order placement fails with this Binance error (default -2010 "New order rejected."). */
-  rejectNextOrder(opts: { code?: number; msg?: string } = {}): void {
-    this.engineHooks.rejectNextOrder(opts.code ?? -2010, opts.msg ?? 'New order rejected.');
+  /**
+   * The next order placement (or the next `count`) fails with this Binance error (default -2010
+   * "New order rejected."), after the filters are checked and before anything is booked.
+   */
+  rejectNextOrder(opts: { code?: number; msg?: string; count?: number } = {}): void {
+    this.exchange.rejectOrders({
+      code: opts.code ?? -2010,
+      msg: opts.msg ?? 'New order rejected.',
+      count: opts.count ?? 1,
+    });
   }
 
   /**
@@ -134,19 +155,20 @@ export class SimFaults {
    */
   fillOpenOrdersWhileDisconnected(apiKey: string): number {
     this.ws.drop({ kind: 'user' }, apiKey);
-    return this.engineHooks.forceFill(apiKey);
+    return this.exchange.forceFill(apiKey);
   }
 
   /** Clears every pending fault. */
   reset(): void {
     this.errorBursts = [];
     this.holds = [];
-    this.storm = 0;
+    this.storms = [];
     this.stalled = undefined;
     this.delay = undefined;
     this.duplicate = 0;
     this.reorder = 0;
     this.clockSkewMs = 0;
+    this.exchange.rejectOrders(undefined);
   }
 
   /** @internal consumes one matching HTTP rule from a list. */

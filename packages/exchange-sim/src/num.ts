@@ -3,10 +3,9 @@
 /** Decimal places of a step such as 0.001 (3) or 1e-8 (8). */
 export function decimalsOf(step: number): number {
   if (!(step > 0)) return 8;
-  const s = step.toExponential();
-  const [mant, exp] = s.split('e') as [string, string];
-  const mantDec = mant.includes('.') ? mant.split('.')[1]!.length : 0;
-  return Math.max(0, mantDec - Number(exp));
+  const [mantissa = '', exponent = '0'] = step.toExponential().split('e');
+  const mantissaDecimals = mantissa.split('.')[1]?.length ?? 0;
+  return Math.max(0, mantissaDecimals - Number(exponent));
 }
 
 export function roundTo(x: number, decimals: number): number {
@@ -14,8 +13,8 @@ export function roundTo(x: number, decimals: number): number {
   return Math.round(x * f) / f;
 }
 
-/** Rounds to 8 decimals, the precision Binance keeps balances and commissions in. */
-export function r8(x: number): number {
+/** Rounds an asset amount to 8 decimals, the precision Binance keeps balances and commissions in. */
+export function roundAssetAmount(x: number): number {
   return roundTo(x, 8);
 }
 
@@ -30,7 +29,7 @@ export function isMultipleOf(x: number, step: number): boolean {
 }
 
 /** Binance prints every decimal with 8 places: "42000.01000000". */
-export function fmt(x: number): string {
+export function binanceDecimal(x: number): string {
   return (Math.abs(x) < 5e-9 ? 0 : x).toFixed(8);
 }
 

@@ -1,11 +1,19 @@
-import { Agent, createServer, type Server } from 'node:http';
+/**
+ * The running simulator: one HTTP server carrying the REST API, the WebSocket side and (with
+ * `admin`) the admin endpoint, around a `SpotExchange`. This is the composition root of the
+ * package: the wall clock and timers are read here and handed to the parts that need them.
+ */
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { handleAdminRequest, isAdminPath, isLoopbackHost } from './admin.ts';
 import { checkBars, inferIntervalMs, readBarsFile, syntheticBars } from './bars.ts';
-import { Engine, type EngineMarket } from './engine.ts';
+import type { MarketSpec } from './exchange/model.ts';
+import { SpotExchange } from './exchange/spot-exchange.ts';
 import { SimFaults } from './faults.ts';
-import { RestApi } from './rest.ts';
+import { ListenKeys } from './listen-keys.ts';
+import { RestApi } from './rest/server.ts';
 import type { ExchangeSimOptions, SimAccountOptions, SimBalance, SimBar, SimOrder } from './types.ts';
-import { WsGateway } from './ws.ts';
+import { WsGateway } from './ws/gateway.ts';
 
 /** A running simulator: one HTTP server carrying REST and WebSocket on the same port. */
 export class ExchangeSim {
@@ -15,33 +23,36 @@ export class ExchangeSim {
   readonly wsUrl: string;
   readonly port: number;
   readonly faults: SimFaults;
+  /** Whether the admin endpoint (`keel exchange-sim fault`) is served. */
+  readonly admin: boolean;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   /** @internal use startExchangeSim */
   constructor(
     private readonly server: Server,
-    private readonly engine: Engine,
+    private readonly exchange: SpotExchange,
     private readonly rest: RestApi,
     private readonly ws: WsGateway,
-    faults: SimFaults,
-    host: string,
+    parts: { faults: SimFaults; host: string; admin: boolean },
   ) {
     const addr = server.address() as AddressInfo;
     this.port = addr.port;
+    const host = parts.host.includes(':') ? `[${parts.host}]` : parts.host;
     this.httpUrl = `http://${host}:${addr.port}`;
     this.wsUrl = `ws://${host}:${addr.port}`;
-    this.faults = faults;
+    this.faults = parts.faults;
+    this.admin = parts.admin;
   }
 
   /** The replay clock, UTC ms. */
   now(): number {
-    return this.engine.now();
+    return this.exchange.now();
   }
 
   /** The bar interval `step()` moves by (the smallest over the markets). */
   get intervalMs(): number {
-    return this.engine.baseIntervalMs;
+    return this.exchange.baseIntervalMs;
   }
 
   /**
@@ -49,43 +60,43 @@ export class ExchangeSim {
    * (kline x=true) and replays the next bar's opening tick. Returns the new time.
    */
   step(n = 1): number {
-    const iv = this.engine.baseIntervalMs;
-    let t = this.engine.now();
-    for (let i = 0; i < n; i++) t = Math.floor(t / iv) * iv + iv;
-    this.engine.advanceTo(t);
+    const interval = this.exchange.baseIntervalMs;
+    let t = this.exchange.now();
+    for (let i = 0; i < n; i++) t = Math.floor(t / interval) * interval + interval;
+    this.exchange.advanceTo(t);
     return t;
   }
 
   /** Replays the next intra-bar price-path event (one of the 4 ticks or a bar close). */
   tick(n = 1): number {
     for (let i = 0; i < n; i++) {
-      const t = this.engine.nextEvent();
+      const t = this.exchange.nextEvent();
       if (!Number.isFinite(t)) break;
-      this.engine.advanceTo(t);
+      this.exchange.advanceTo(t);
     }
-    return this.engine.now();
+    return this.exchange.now();
   }
 
   /** Replays every event up to time t (UTC ms). */
   advanceTo(time: number): void {
-    this.engine.advanceTo(time);
+    this.exchange.advanceTo(time);
   }
 
   addAccount(account: SimAccountOptions): void {
-    this.engine.addAccount(account);
+    this.exchange.addAccount(account);
   }
 
   getBalances(apiKey: string): Record<string, SimBalance> {
-    return this.engine.balances(apiKey);
+    return this.exchange.balances(apiKey);
   }
 
   getOrders(apiKey: string): SimOrder[] {
-    return this.engine.ordersOf(apiKey);
+    return this.exchange.ordersOf(apiKey);
   }
 
   /** Last traded price of a market (unified or Binance symbol). */
   price(symbol: string): number {
-    const m = this.engine.market(symbol.replace('/', ''));
+    const m = this.exchange.market(symbol.replace('/', ''));
     if (!m) throw new Error(`unknown market ${symbol}`);
     return m.price;
   }
@@ -115,8 +126,8 @@ export class ExchangeSim {
   /** @internal starts the wall-clock replay at `speed` x real time. */
   run(speed: number, wall: () => number): void {
     const wall0 = wall();
-    const sim0 = this.engine.now();
-    this.timer = setInterval(() => this.engine.advanceTo(sim0 + (wall() - wall0) * speed), 50);
+    const sim0 = this.exchange.now();
+    this.timer = setInterval(() => this.exchange.advanceTo(sim0 + (wall() - wall0) * speed), 50);
     this.timer.unref();
   }
 }
@@ -125,10 +136,8 @@ const DEFAULT_FEES = { maker: 0.001, taker: 0.001 };
 /** Where seeded synthetic bars start when a market has no data and no startTime is given. */
 const SYNTHETIC_START = Date.UTC(2024, 0, 1);
 
-export async function startExchangeSim(opts: ExchangeSimOptions): Promise<ExchangeSim> {
-  if (opts.markets.length === 0) throw new Error('startExchangeSim: at least one market is required');
-  const wall = opts.wallClock ?? Date.now;
-  const markets: EngineMarket[] = opts.markets.map((m, i) => {
+function marketSpecs(opts: ExchangeSimOptions): MarketSpec[] {
+  return opts.markets.map((m, i) => {
     const [base, quote] = m.symbol.split('/');
     if (!base || !quote) throw new Error(`market symbol must be BASE/QUOTE, got "${m.symbol}"`);
     const bars: SimBar[] =
@@ -153,54 +162,63 @@ export async function startExchangeSim(opts: ExchangeSimOptions): Promise<Exchan
       intervalMs: inferIntervalMs(bars),
     };
   });
-  const startTime = opts.startTime ?? Math.min(...markets.map((m) => m.bars[0]!.time));
-  const engine = new Engine({
+}
+
+export async function startExchangeSim(opts: ExchangeSimOptions): Promise<ExchangeSim> {
+  if (opts.markets.length === 0) throw new Error('startExchangeSim: at least one market is required');
+  const host = opts.host ?? '127.0.0.1';
+  const admin = opts.admin === true;
+  if (admin && !isLoopbackHost(host))
+    throw new Error(
+      `the admin endpoint needs a loopback host (127.0.0.1, ::1 or localhost), got "${host}": it must never be reachable from another machine`,
+    );
+  const wall = opts.wallClock ?? Date.now;
+  const markets = marketSpecs(opts);
+  const exchange = new SpotExchange({
     markets,
     accounts: opts.accounts ?? [],
     fees: opts.fees ?? DEFAULT_FEES,
     participation: opts.liquidity?.participation ?? 0.1,
     bookLevels: opts.liquidity?.bookLevels ?? 20,
     spreadTicks: opts.liquidity?.spreadTicks ?? 1,
-    startTime,
+    startTime: opts.startTime ?? Math.min(...markets.map((m) => m.bars[0]?.time ?? Number.POSITIVE_INFINITY)),
   });
-  const listenKeys = new Map<string, string>();
-  // The WS gateway and the faults refer to each other; the gateway is built first.
-  let faults: SimFaults | undefined;
-  let rest: RestApi | undefined;
-  const ws = new WsGateway({
-    engine,
-    get faults() {
-      return faults!;
-    },
-    get rest() {
-      return rest!;
-    },
-    wall,
-    listenKeys,
+  const listenKeys = new ListenKeys();
+  // The faults act on the WS gateway, which reads the faults on every send: the gateway is
+  // reached through this closure, built just below.
+  const faults: SimFaults = new SimFaults({ drop: (filter, apiKey): number => ws.drop(filter, apiKey) }, wall, {
+    rejectOrders: (rejection) => exchange.matching.rejectOrders(rejection),
+    forceFill: (apiKey) => exchange.matching.forceFillOpenOrders(apiKey),
   });
-  faults = new SimFaults(ws, wall, {
-    rejectNextOrder: (code, msg) => engine.rejectNextOrder(code, msg),
-    forceFill: (apiKey) => engine.forceFillOpenOrders(apiKey),
-  });
-  rest = new RestApi({
-    engine,
+  const rest = new RestApi({
+    exchange,
     faults,
     wall,
-    weightPerMinute: opts.rateLimits?.weightPerMinute ?? 6000,
-    banAfter: opts.rateLimits?.banAfter ?? 5,
-    banMs: opts.rateLimits?.banMs ?? 120_000,
+    rateLimits: {
+      weightPerMinute: opts.rateLimits?.weightPerMinute ?? 6000,
+      banAfter: opts.rateLimits?.banAfter ?? 5,
+      banMs: opts.rateLimits?.banMs ?? 120_000,
+    },
     listenKeys,
-    onListenKeyClosed: (k) => ws.closeListenKey(k),
+  });
+  const ws: WsGateway = new WsGateway({
+    exchange,
+    faults,
+    listenKeys,
+    signer: rest.requestSigner,
+    runRoute: (route, params, apiKey) => rest.run(route, params, apiKey),
   });
   const server = createServer((req, res) => {
-    rest!.handle(req, res).catch((e: unknown) => {
+    const handled = isAdminPath(req.url)
+      ? handleAdminRequest(req, res, { enabled: admin, faults })
+      : rest.handle(req, res);
+    handled.catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ code: -1000, msg: String(e) }));
     });
   });
   server.keepAliveTimeout = 1000;
   ws.attach(server);
-  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {
@@ -208,76 +226,7 @@ export async function startExchangeSim(opts: ExchangeSimOptions): Promise<Exchan
       resolve();
     });
   });
-  const sim = new ExchangeSim(server, engine, rest, ws, faults, host);
+  const sim = new ExchangeSim(server, exchange, rest, ws, { faults, host, admin });
   if (opts.speed !== undefined && opts.speed > 0) sim.run(opts.speed, wall);
   return sim;
-}
-
-/**
- * Constructor options for `new ccxt.binance(...)` / `new ccxt.pro.binance(...)` against the sim:
- * every spot URL points at it, and loadMarkets is kept to the one endpoint the sim serves
- * (`fetchMarkets: spot only`, `fetchCurrencies: false` so no sapi capital/config/getall,
- * `fetchMargins: false` so no sapi margin/allPairs). ccxt refuses plain `ws://` URLs unless it
- * has an `httpAgent`, so one (without keep-alive, so it holds no sockets open) is provided.
- */
-export interface CcxtExtraConfig {
-  timeout?: number;
-  enableRateLimit?: boolean;
-  verbose?: boolean;
-  /** Merged over the sim's options (e.g. `{ recvWindow: 60000 }`). */
-  options?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-/** What `ccxtConfigFor` returns: assignable to ccxt's constructor arguments without a cast. */
-export interface CcxtSimConfig {
-  apiKey?: string;
-  secret?: string;
-  timeout?: number;
-  enableRateLimit?: boolean;
-  verbose?: boolean;
-  httpAgent: Agent;
-  urls: { api: Record<string, unknown> };
-  options: Record<string, unknown>;
-}
-
-export function ccxtConfigFor(
-  sim: Pick<ExchangeSim, 'httpUrl' | 'wsUrl'>,
-  key?: { apiKey: string; secret: string },
-  extra: CcxtExtraConfig = {},
-): CcxtSimConfig {
-  const rest = `${sim.httpUrl}/api/v3`;
-  const extraOptions = extra.options ?? {};
-  return {
-    ...(key ? { apiKey: key.apiKey, secret: key.secret } : {}),
-    httpAgent: new Agent({ keepAlive: false }),
-    ...extra,
-    urls: {
-      api: {
-        public: rest,
-        private: rest,
-        v3: rest,
-        v1: `${sim.httpUrl}/api/v1`,
-        sapi: `${sim.httpUrl}/sapi/v1`,
-        sapiV2: `${sim.httpUrl}/sapi/v2`,
-        sapiV3: `${sim.httpUrl}/sapi/v3`,
-        sapiV4: `${sim.httpUrl}/sapi/v4`,
-        fapiPublic: `${sim.httpUrl}/fapi/v1`,
-        dapiPublic: `${sim.httpUrl}/dapi/v1`,
-        ws: {
-          spot: `${sim.wsUrl}/ws`,
-          margin: `${sim.wsUrl}/ws`,
-          'ws-api': { spot: `${sim.wsUrl}/ws-api/v3` },
-        },
-      },
-    },
-    options: {
-      defaultType: 'spot',
-      fetchMarkets: { types: ['spot'] },
-      fetchCurrencies: false,
-      fetchMargins: false,
-      adjustForTimeDifference: false,
-      ...extraOptions,
-    },
-  };
 }

@@ -78,6 +78,12 @@ export interface ExchangeSimOptions {
   liquidity?: SimLiquidityOptions;
   rateLimits?: SimRateLimitOptions;
   /**
+   * Serve the admin endpoint (`POST /_keel/admin/fault`), through which `keel exchange-sim fault`
+   * injects faults into the running simulator. Needs a loopback `host`; default false (the
+   * endpoint then refuses every request).
+   */
+  admin?: boolean;
+  /**
    * Wall clock used for what a real client's clock is compared with (the signed `timestamp` and
    * recvWindow, rate-limit windows, bans). Default Date.now; tests may inject one.
    */

@@ -1,15 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Engine, type PlaceOrderRequest, pricePath } from '../src/engine.ts';
 import { SimError } from '../src/errors.ts';
+import type { PlaceOrderRequest } from '../src/exchange/matching.ts';
+import { pricePath } from '../src/exchange/replay.ts';
+import { SpotExchange } from '../src/exchange/spot-exchange.ts';
 import { nextStatus } from '../src/lifecycle.ts';
 import { MIN, stairBars, T0 } from './helpers.ts';
 
 const KEY = 'k';
 
-function engine(opts: { participation?: number; balances?: Record<string, number> } = {}): Engine {
+function engine(opts: { participation?: number; balances?: Record<string, number> } = {}): SpotExchange {
   const bars = stairBars(60);
-  return new Engine({
+  return new SpotExchange({
     markets: [
       {
         symbol: 'BTC/USDT',
@@ -49,7 +51,7 @@ function req(r: Partial<PlaceOrderRequest>): PlaceOrderRequest {
 }
 
 /** Runs the next replay event. */
-function tick(e: Engine, n = 1): void {
+function tick(e: SpotExchange, n = 1): void {
   for (let i = 0; i < n; i++) e.advanceTo(e.nextEvent());
 }
 

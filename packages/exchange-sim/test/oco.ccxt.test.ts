@@ -78,4 +78,28 @@ describe('OCO order lists through ccxt', () => {
     expect(dup.message).toContain('Duplicate order sent.');
     expect((await h.ex.fetchOpenOrders('BTC/USDT')).map((o) => o.clientOrderId)).toEqual(['e-tp']);
   });
+
+  it('legs sent without client ids each get their own (as on Binance), the list too; both stay addressable', async () => {
+    const lists = [];
+    for (const [side, above, below] of [
+      ['SELL', { aboveType: 'LIMIT_MAKER', abovePrice: '120' }, { belowType: 'STOP_LOSS', belowStopPrice: '100' }],
+      ['BUY', { aboveType: 'STOP_LOSS', aboveStopPrice: '120' }, { belowType: 'LIMIT_MAKER', belowPrice: '100' }],
+    ] as const) {
+      lists.push(
+        (await h.ex.privatePostOrderListOco({ symbol: 'BTCUSDT', side, quantity: '0.2', ...above, ...below })) as {
+          listClientOrderId: string;
+          orders: Array<{ orderId: number; clientOrderId: string }>;
+        },
+      );
+    }
+    const legIds = lists.flatMap((l) => l.orders.map((o) => o.clientOrderId));
+    expect(new Set(legIds).size).toBe(4);
+    const listIds = lists.map((l) => l.listClientOrderId);
+    expect(new Set([...listIds, ...legIds]).size).toBe(6);
+    for (const o of lists.flatMap((l) => l.orders)) {
+      const fetched = await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: o.clientOrderId });
+      expect([fetched.id, fetched.clientOrderId, fetched.status]).toEqual([String(o.orderId), o.clientOrderId, 'open']);
+    }
+    expect(await h.ex.fetchOpenOrders('BTC/USDT')).toHaveLength(4);
+  });
 });

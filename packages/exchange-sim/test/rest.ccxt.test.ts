@@ -1,6 +1,6 @@
 import ccxt from 'ccxt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, harness, KEY, MIN, rejectionOf, T0 } from './helpers.ts';
+import { type Harness, harness, KEY, MIN, rejectionOf, stairBars, T0 } from './helpers.ts';
 
 // The real ccxt binance client over real HTTP on 127.0.0.1; the oracle for shapes is ccxt's own
 // parser (a wrong field shows up as undefined / NaN or a thrown error) and for errors the ccxt
@@ -41,6 +41,36 @@ describe('ccxt binance REST against the sim', () => {
       [T0, 100, 106, 98, 105, 500],
       [T0 + 5 * MIN, 105, 111, 103, 110, 500],
     ]);
+  });
+
+  it('fetchOHLCV since a time inside a candle: the candles that open at or after it, as many as asked', async () => {
+    // Binance selects klines by open time: the candle holding `since` opened before it and is not
+    // returned, so ccxt (which drops rows before `since`) still gets `limit` rows.
+    const c = await h.ex.fetchOHLCV('BTC/USDT', '1m', T0 + 3 * MIN + 30_000, 4);
+    expect(c.map((r) => r[0])).toEqual([T0 + 4 * MIN, T0 + 5 * MIN, T0 + 6 * MIN, T0 + 7 * MIN]);
+    expect(c[0]).toEqual([T0 + 4 * MIN, 104, 106, 102, 105, 100]);
+    expect(await h.ex.fetchOHLCV('BTC/USDT', '5m', T0 + 1, 1)).toEqual([[T0 + 5 * MIN, 105, 111, 103, 110, 500]]);
+  });
+
+  it('fetchOHLCV until (endTime): candles that open at or before it, the newest `limit` of them', async () => {
+    const at = await h.ex.fetchOHLCV('BTC/USDT', '1m', undefined, 3, { until: T0 + 5 * MIN });
+    expect(at.map((r) => r[0])).toEqual([T0 + 3 * MIN, T0 + 4 * MIN, T0 + 5 * MIN]);
+    const inside = await h.ex.fetchOHLCV('BTC/USDT', '1m', undefined, 2, { until: T0 + 5 * MIN + 59_999 });
+    expect(inside.map((r) => r[0])).toEqual([T0 + 4 * MIN, T0 + 5 * MIN]);
+    const both = await h.ex.fetchOHLCV('BTC/USDT', '1m', T0 + 2 * MIN, 10, { until: T0 + 4 * MIN });
+    expect(both.map((r) => r[0])).toEqual([T0 + 2 * MIN, T0 + 3 * MIN, T0 + 4 * MIN]);
+  });
+
+  it('fetchOHLCV over a gap in the data still returns `limit` candles (missing bars are skipped)', async () => {
+    const gapped = await harness({
+      markets: [{ symbol: 'BTC/USDT', bars: stairBars().filter((_, i) => i !== 7 && i !== 8), stepSize: 0.001 }],
+    });
+    try {
+      const c = await gapped.ex.fetchOHLCV('BTC/USDT', '1m', undefined, 5);
+      expect(c.map((r) => r[0])).toEqual([T0 + 4 * MIN, T0 + 5 * MIN, T0 + 6 * MIN, T0 + 9 * MIN, T0 + 10 * MIN]);
+    } finally {
+      await gapped.close();
+    }
   });
 
   it('fetchTicker, fetchOrderBook, fetchTrades', async () => {

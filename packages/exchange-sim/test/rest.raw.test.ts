@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExchangeSim } from '../src/index.ts';
-import { checkTimestamp, signatureMatches } from '../src/rest.ts';
+import { checkTimestamp, signatureMatches } from '../src/rest/signing.ts';
 import { type Harness, harness, KEY } from './helpers.ts';
 
 describe('HMAC signature (oracle: the worked example in Binance spot API docs)', () => {

@@ -1,4 +1,4 @@
-import type { OHLCV } from 'ccxt';
+import type { OHLCV, Trade } from 'ccxt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Harness, harness, KEY, MIN, stairBars, T0, watchUntil } from './helpers.ts';
@@ -127,6 +127,35 @@ describe('ccxt.pro binance WebSockets against the sim', () => {
     });
     expect((await pro.cancelOrderWs(o.id!, 'BTC/USDT')).status).toBe('canceled');
     expect(h.sim.getOrders(KEY.apiKey).map((x) => x.status)).toEqual(['CANCELED']);
+  });
+
+  it("fetchTradesWs (WS API trades.historical): the same tape as REST trades, in Binance's shape", async () => {
+    h.sim.step(3); // to bar 13's open: one public trade per price-path tick
+    const pro = h.pro();
+    const ws = await pro.fetchTradesWs('BTC/USDT', undefined, 5);
+    // Oracle: the REST tape (GET /api/v3/trades) parsed by the same ccxt client.
+    await h.ex.loadMarkets();
+    const rest = h.ex.parseTrades(
+      (await h.ex.publicGetTrades({ symbol: 'BTCUSDT', limit: 5 })) as unknown[],
+      h.ex.market('BTC/USDT'),
+    );
+    const key = (t: Trade) => [t.id, t.price, t.amount, t.timestamp, t.side];
+    expect(ws).toHaveLength(5);
+    expect(ws.map(key)).toEqual(rest.map(key));
+    expect(ws.at(-1)).toMatchObject({ price: 113, amount: 25, timestamp: T0 + 13 * MIN }); // bar 13's open
+    // fromId pages forward from a trade id, as Binance's historicalTrades does.
+    const firstId = Number(ws[0]?.id);
+    const from = await pro.fetchTradesWs('BTC/USDT', undefined, 2, { fromId: firstId + 1 });
+    expect(from.map((t) => Number(t.id))).toEqual([firstId + 1, firstId + 2]);
+    // REST historicalTrades serves the same page (ccxt: options.fetchTradesMethod).
+    const restPage = (await h.ex.publicGetHistoricalTrades({
+      symbol: 'BTCUSDT',
+      fromId: firstId + 1,
+      limit: 2,
+    })) as Array<{
+      id: number;
+    }>;
+    expect(restPage.map((t) => t.id)).toEqual([firstId + 1, firstId + 2]);
   });
 
   it('raw clients: combined /stream wrapping, LIST_SUBSCRIPTIONS, and a listenKey user stream', async () => {

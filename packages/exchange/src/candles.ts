@@ -1,9 +1,9 @@
 import { type Bar, type Rng, SeededRng, type Timeframe, timeframeMs } from '@keel/core';
 import type { OHLCV } from 'ccxt';
 import * as ccxt from 'ccxt';
-import { type RetryPolicy, retryDelayMs } from './backoff.ts';
 import type { ExchangeGateway } from './gateway.ts';
 import { barFromOhlcv } from './normalize.ts';
+import { type RetryPolicy, retryDelayMs } from './retry.ts';
 
 /** A closed candle of one feed. */
 export interface ClosedBar extends Bar {
@@ -106,10 +106,14 @@ export async function* watchCandles(
   };
 
   /** REST fill from `since` (inclusive) up to now, paging. */
-  const restFill = async (since: number | undefined, limit?: number): Promise<void> => {
+  /**
+   * REST bars from `since`. Inside the reconnect loop (`once`) each request is tried once: that
+   * loop's backoff is the only retry, so no retry loop runs inside another.
+   */
+  const restFill = async (since: number | undefined, limit?: number, once = false): Promise<void> => {
     let from = since;
     for (let page = 0; page < 100; page++) {
-      const batch = await gw.fetchOHLCV(symbol, timeframe, from, limit ?? REST_LIMIT);
+      const batch = await gw.fetchOHLCV(symbol, timeframe, from, limit ?? REST_LIMIT, { retry: !once });
       ingest(batch);
       if (limit !== undefined || batch.length < REST_LIMIT) return;
       const last = batch.at(-1)?.[0];
@@ -169,7 +173,7 @@ export async function* watchCandles(
       if (opts.signal?.aborted) break;
       try {
         if (needFill) {
-          await restFill(gapStart());
+          await restFill(gapStart(), undefined, true);
           needFill = false;
           continue;
         }
@@ -192,7 +196,7 @@ export async function* watchCandles(
         const nextUnseen = pending !== undefined ? (pending[0] as number) + tfMs : lastEmitted + tfMs;
         if (typeof first === 'number' && Number.isFinite(nextUnseen) && first > nextUnseen) {
           // The stream skipped at least one whole bar: take the missing ones from REST first.
-          await restFill(gapStart());
+          await restFill(gapStart(), undefined, true);
         }
         ingest(r, true);
         attempt = 0;

@@ -1,4 +1,5 @@
 import {
+  assertNever,
   checkFilters,
   formatToStep,
   type Instrument,
@@ -10,7 +11,6 @@ import {
   validateOrderRequest,
 } from '@keel/core';
 import type { Exchange, MarketInterface, OHLCV, Order, Trade } from 'ccxt';
-import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './backoff.ts';
 import { signBinancePrivatePost } from './binance-sign.ts';
 import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from './breaker.ts';
 import { CLIENT_ORDER_ID_RE } from './client-id.ts';
@@ -18,8 +18,14 @@ import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError 
 import { toInstrument } from './instrument.ts';
 import { binanceSpotLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
+import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs, withRetry } from './retry.ts';
 import { balanceRows, type CacheAnswer, type CachedTicker, type StreamCache } from './stream-cache.ts';
 import { systemTimer, type Timer } from './timer.ts';
+
+/** `retry: false`: one request, no retry (the caller owns the retries). */
+const ONE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseMs: 0, maxMs: 0 };
+/** A lookup inside `createOnce`, whose budget counts it. */
+const ONCE: CallOptions = { retry: false };
 
 /** The ccxt surface the gateway uses (a ccxt.pro exchange instance satisfies it). */
 export type CcxtClient = Exchange;
@@ -155,11 +161,12 @@ export type PrepareResult =
   | { readonly ok: false; readonly rule: string; readonly reason: string };
 
 /**
- * The outcome of an idempotent create. Every kind is an expected outcome (a value, not a throw):
+ * The outcome of an exactly-once create. Every kind is an expected outcome (a value, not a throw):
  * - placed: the exchange has the order (from its response, or found by client id after a doubt);
  * - rejected: the exchange (or our filter check, `rule` set) refused it; nothing is open;
- * - unavailable: nothing was sent (circuit open); safe to retry later with the same id;
- * - unknown: a send may have landed and the lookup could not tell; reconcile by client id later,
+ * - unavailable: nothing reached the exchange's books (circuit open, or every send turned away:
+ *   transient, rate-limited, or in doubt and then not found); safe to send later with the same id;
+ * - in-doubt: a send may have landed and no lookup could tell; reconcile by client id later,
  *   never resend blindly.
  */
 export type PlaceOutcome =
@@ -178,7 +185,17 @@ export type PlaceOutcome =
       readonly sends: number;
     }
   | { readonly kind: 'unavailable'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number }
-  | { readonly kind: 'unknown'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number };
+  | { readonly kind: 'in-doubt'; readonly reason: string; readonly error: KeelExchangeError; readonly sends: number };
+
+export interface CreateOptions {
+  /** The decision price: stands in for a market order's price in the min-notional check. */
+  readonly refPrice?: number;
+  /**
+   * This client id may already be on the exchange (it was sent before a restart): it is looked up
+   * before the first send, and sent only if the exchange does not know it.
+   */
+  readonly mayExist?: boolean;
+}
 
 export type CancelOutcome =
   | { readonly kind: 'cancelled'; readonly order: ExchangeOrder | undefined }
@@ -187,7 +204,7 @@ export type CancelOutcome =
 export interface CallOptions {
   readonly priority?: Priority;
   readonly weight?: number;
-  /** Retry transient and rate-limited failures (default true). */
+  /** Retry under the gateway's policy (default true); false: one request, the caller owns the retries. */
   readonly retry?: boolean;
 }
 
@@ -245,45 +262,65 @@ export class ExchangeGateway {
   }
 
   /**
-   * Runs one ccxt call through the limiter and the breaker of its class; maps any failure to a
-   * KeelExchangeError and retries transient and rate-limited ones with full-jitter backoff.
+   * Runs one ccxt call through the limiter and the breaker of its class, under the retry policy
+   * (`withRetry`): failures become KeelExchangeErrors; transient, rate-limited and in-doubt ones
+   * are retried with backoff (calls through here are idempotent: reads, cancels by client id;
+   * creates go through `createOnce`). A stale timestamp (InvalidNonce) re-syncs the clock and is
+   * sent once more. An open breaker fails fast.
    */
-  async call<T>(endpoint: EndpointClass, method: string, fn: () => Promise<T>, opts: CallOptions = {}): Promise<T> {
+  call<T>(endpoint: EndpointClass, method: string, fn: () => Promise<T>, opts: CallOptions = {}): Promise<T> {
+    return withRetry(() => this.once(endpoint, method, fn, opts), opts.retry === false ? ONE_ATTEMPT : this.retry, {
+      rng: this.rng,
+      sleep: (ms) => this.timer.sleep(ms),
+      classify: (e) => (e instanceof KeelExchangeError ? e : classifyError(e, endpoint)),
+      // An open breaker is not retried here: it says when it will let a probe through.
+      retryable: (e) => e.retryable && e.code !== 'CircuitOpen',
+      cure: (e) => this.cureClock(e),
+      onRetry: (attempt, delayMs, error) => {
+        if (error.kind === 'rate-limited' && error.retryAfterMs !== undefined) {
+          this.limiter.pause(endpoint, this.timer.now() + error.retryAfterMs);
+        }
+        this.onEvent({ type: 'retry', endpoint, method, attempt, delayMs, error });
+      },
+    });
+  }
+
+  /** One request: the breaker, the limiter, the call; any failure classified and counted by the breaker. */
+  private async once<T>(endpoint: EndpointClass, method: string, fn: () => Promise<T>, opts: CallOptions): Promise<T> {
     const breaker = this.breakers[endpoint];
-    const weight = opts.weight ?? this.weights[method] ?? 1;
-    for (let attempt = 0; ; attempt++) {
-      if (!breaker.tryPass()) {
-        this.onEvent({ type: 'breaker-open', endpoint, method });
-        throw new KeelExchangeError({
-          kind: 'transient',
-          endpoint,
-          code: 'CircuitOpen',
-          message: `${endpoint}: circuit open after repeated failures; ${method} not sent (next probe at ${new Date(breaker.retryAt).toISOString()})`,
-        });
-      }
-      await this.limiter.acquire(endpoint, weight, opts.priority ?? 'normal');
-      let err: KeelExchangeError;
-      try {
-        const r = await fn();
-        breaker.success();
-        return r;
-      } catch (e) {
-        err = classifyError(e, endpoint, {
-          headers: (this.client as { last_response_headers?: Record<string, unknown> }).last_response_headers,
-          now: this.timer.now(),
-        });
-      }
+    if (!breaker.tryPass()) {
+      this.onEvent({ type: 'breaker-open', endpoint, method });
+      throw new KeelExchangeError({
+        kind: 'transient',
+        endpoint,
+        code: 'CircuitOpen',
+        message: `${endpoint}: circuit open after repeated failures; ${method} not sent (next probe at ${new Date(breaker.retryAt).toISOString()})`,
+      });
+    }
+    await this.limiter.acquire(endpoint, opts.weight ?? this.weights[method] ?? 1, opts.priority ?? 'normal');
+    try {
+      const r = await fn();
+      breaker.success();
+      return r;
+    } catch (e) {
+      const err = classifyError(e, endpoint, {
+        headers: (this.client as { last_response_headers?: Record<string, unknown> }).last_response_headers,
+        now: this.timer.now(),
+      });
       if (err.retryable) breaker.failure();
       else breaker.success(); // the exchange answered: the service is up
-      if (!err.retryable || opts.retry === false || attempt + 1 >= this.retry.maxAttempts) throw err;
-      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
-        this.limiter.pause(endpoint, this.timer.now() + err.retryAfterMs);
-      }
-      if (err.code === 'InvalidNonce') await this.resyncClock();
-      const delayMs = retryDelayMs(attempt, this.retry, this.rng, err.retryAfterMs);
-      this.onEvent({ type: 'retry', endpoint, method, attempt, delayMs, error: err });
-      await this.timer.sleep(delayMs);
+      throw err;
     }
+  }
+
+  /**
+   * Binance refuses a request whose timestamp is outside recvWindow (-1021, ccxt's InvalidNonce)
+   * before executing it: after re-syncing the clock it may be sent once more. True when it may.
+   */
+  private async cureClock(err: KeelExchangeError): Promise<boolean> {
+    if (err.code !== 'InvalidNonce') return false;
+    await this.resyncClock();
+    return true;
   }
 
   private async resyncClock(): Promise<void> {
@@ -292,7 +329,7 @@ export class ExchangeGateway {
     try {
       await c.loadTimeDifference?.();
     } catch {
-      // The retry will fail again and be reported; a failed resync adds nothing.
+      // The resend will be refused again and reported; a failed resync adds nothing.
       return;
     }
     const after = c.options?.timeDifference;
@@ -412,12 +449,12 @@ export class ExchangeGateway {
   }
 
   /**
-   * Places an order exactly once. A create that fails transiently or times out is in doubt: the
-   * order is looked up by client id (fetchOrder by origClientOrderId, then open orders) BEFORE any
-   * resend, and resent with the SAME client id only when the exchange says it does not know it.
-   * A duplicate-client-id rejection means "already placed" and is resolved by lookup too.
+   * Places an order exactly once (`createOnce`): a create whose answer is lost is looked up by
+   * client id (fetchOrder by origClientOrderId, then open orders) BEFORE any resend, and resent
+   * with the SAME client id only when the exchange says it does not know it; one turned away
+   * before execution is resent as it is; a refusal is final.
    */
-  async createOrder(req: OrderRequest, opts: { readonly refPrice?: number } = {}): Promise<PlaceOutcome> {
+  async createOrder(req: OrderRequest, opts: CreateOptions = {}): Promise<PlaceOutcome> {
     await this.loadMarkets();
     const prep = this.prepareOrder(req, opts.refPrice);
     if (!prep.ok) return { kind: 'rejected', rule: prep.rule, reason: prep.reason, sends: 0 };
@@ -431,9 +468,10 @@ export class ExchangeGateway {
       'createOrder',
       async () => [fromCcxtOrder(await send())],
       async () => {
-        const found = await this.lookupOrder(o.clientOrderId, o.symbol);
+        const found = await this.lookupOrder(o.clientOrderId, o.symbol, ONCE);
         return found ? [found] : null;
       },
+      opts.mayExist === true,
     );
     return out.kind === 'placed' ? { ...out, order: out.orders[0] as ExchangeOrder } : out;
   }
@@ -502,7 +540,7 @@ export class ExchangeGateway {
   async createOco(
     a: OrderRequest,
     b: OrderRequest,
-    opts: { readonly refPrice?: number } = {},
+    opts: CreateOptions = {},
   ): Promise<PlaceOutcome & { readonly orders?: readonly ExchangeOrder[] }> {
     await this.loadMarkets();
     const shape = this.ocoShape(a, b);
@@ -542,17 +580,18 @@ export class ExchangeGateway {
         );
       },
       async () => {
-        const l = await this.lookupOrder(L.clientOrderId, L.symbol);
+        const l = await this.lookupOrder(L.clientOrderId, L.symbol, ONCE);
         if (!l) return null;
-        const st = await this.lookupOrder(S.clientOrderId, S.symbol);
+        const st = await this.lookupOrder(S.clientOrderId, S.symbol, ONCE);
         if (!st)
           throw new KeelExchangeError({
-            kind: 'transient',
+            kind: 'in-doubt',
             endpoint: 'queries',
             message: `OCO leg ${S.clientOrderId} not found although ${L.clientOrderId} is`,
           });
         return [l, st];
       },
+      opts.mayExist === true,
     );
     if (out.kind !== 'placed') return out;
     // The legs in the caller's order (a, b), whatever order the exchange reports them in.
@@ -581,15 +620,28 @@ export class ExchangeGateway {
   }
 
   /**
-   * The exactly-once loop shared by every create: send; on a transient failure or a timeout the
-   * create is in doubt and `lookup` (by client id) decides; a resend, with the same ids, happens
-   * only when the exchange says it does not know them.
+   * The exactly-once loop shared by every create, and the whole retry budget of a create: at most
+   * `retry.maxAttempts` failed requests, sends and lookups together, each followed by a backoff
+   * (`retryDelayMs`). What follows a failed send depends on its kind alone:
+   * - transient or rate-limited: turned away before it was executed; sent again with the same
+   *   ids, without a lookup (not before Retry-After);
+   * - in doubt (a lost response), or refused as a duplicate id: looked up by client id before
+   *   anything else (after `lookupDelayMs`, so a request still inside the exchange can land).
+   *   Found: placed. The exchange does not know it: sent again with the same ids. A duplicate
+   *   the lookup cannot find is never resent;
+   * - rejected or not-found: the exchange's answer, final. A stale timestamp (InvalidNonce) first
+   *   re-syncs the clock and is sent once more (`cureClock`); a second refusal is final;
+   * - auth or fatal: thrown.
+   * A lookup here is one request with no retries of its own: no retry loop runs inside this one.
+   * `mayExist` (an id from before a restart) starts with the lookup, as after a lost answer.
+   * Out of budget: `in-doubt` if a send is still unresolved, else `unavailable` (nothing landed).
    */
   private async createOnce(
     ids: readonly string[],
     method: string,
     send: () => Promise<ExchangeOrder[]>,
     lookup: () => Promise<ExchangeOrder[] | null>,
+    mayExist: boolean,
   ): Promise<
     | {
         readonly kind: 'placed';
@@ -601,36 +653,72 @@ export class ExchangeGateway {
   > {
     const id = ids[0] as string;
     let sends = 0;
-    let inDoubt = false;
-    let lastError: KeelExchangeError | undefined;
-    const resolveOrUnknown = async (err: KeelExchangeError) => {
-      try {
-        const found = await lookup();
-        if (found) return { kind: 'placed' as const, orders: found, via: 'lookup' as const, sends };
-        if (sends === 0) return { kind: 'unavailable' as const, reason: err.message, error: err, sends };
-        return {
-          kind: 'rejected' as const,
-          reason: `gave up after ${sends} sends; the exchange does not know ${id}: ${err.message}`,
-          error: err,
-          sends,
-        };
-      } catch (le) {
-        const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-        return (
-          this.seenOnStream(ids, sends) ?? {
-            kind: 'unknown' as const,
-            reason: `create ${id} in doubt: ${lerr.message}`,
-            error: lerr,
-            sends,
-          }
-        );
+    let failures = 0;
+    let cured = false;
+    /** The send that may have landed and that no lookup has resolved yet (one before a restart, too). */
+    let doubt: KeelExchangeError | undefined = mayExist
+      ? new KeelExchangeError({
+          kind: 'in-doubt',
+          endpoint: 'orders',
+          code: 'SentBefore',
+          message: `orders: ${id} may have been sent before a restart`,
+        })
+      : undefined;
+    const spent = () => failures >= this.retry.maxAttempts;
+    const backoff = (err: KeelExchangeError, atLeastMs = 0): Promise<void> => {
+      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
+        this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
       }
+      return this.timer.sleep(Math.max(atLeastMs, retryDelayMs(failures - 1, this.retry, this.rng, err)));
     };
-    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+    for (;;) {
+      if (doubt) {
+        let found: ExchangeOrder[] | null;
+        try {
+          found = await lookup();
+        } catch (le) {
+          const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
+          failures++;
+          if (lerr.retryable && !spent()) {
+            await backoff(lerr);
+            continue;
+          }
+          return (
+            this.seenOnStream(ids, sends) ?? {
+              kind: 'in-doubt',
+              reason: `create ${id} in doubt (${doubt.message}) and the lookup failed: ${lerr.message}`,
+              error: lerr,
+              sends,
+            }
+          );
+        }
+        this.onEvent({ type: 'lookup', clientOrderId: id, found: found !== null });
+        if (found) return { kind: 'placed', orders: found, via: 'lookup', sends };
+        if (doubt.duplicate) {
+          // The exchange says it has this id but cannot show it: never resend, reconcile later.
+          return {
+            kind: 'in-doubt',
+            reason: `exchange reports ${id} as a duplicate but the lookup does not find it`,
+            error: doubt,
+            sends,
+          };
+        }
+        const notLanded = doubt;
+        doubt = undefined;
+        if (spent()) {
+          return {
+            kind: 'unavailable',
+            reason: `gave up after ${sends} sends; the exchange does not know ${id}: ${notLanded.message}`,
+            error: notLanded,
+            sends,
+          };
+        }
+      }
       const sentAt = this.timer.now();
+      let err: KeelExchangeError;
       try {
         if (sends > 0) this.onEvent({ type: 'resend', clientOrderId: id, send: sends + 1 });
-        const placed = await this.call(
+        const placed = await this.once(
           'orders',
           method,
           () => {
@@ -639,57 +727,52 @@ export class ExchangeGateway {
             while (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
             return send();
           },
-          { retry: false },
+          {},
         );
         for (const x of placed) this.cache?.restOrder(x, sentAt);
         return { kind: 'placed', orders: placed, via: 'response', sends };
       } catch (e) {
-        const err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
-        lastError = err;
-        if (err.code === 'CircuitOpen') {
-          if (!inDoubt) return { kind: 'unavailable', reason: err.message, error: err, sends };
-          return resolveOrUnknown(err);
-        }
-        if (err.kind === 'rejected' && !err.duplicate)
-          return { kind: 'rejected', reason: err.message, error: err, sends };
-        if (err.kind === 'auth' || err.kind === 'fatal') throw err;
-        if (err.kind === 'not-found') return { kind: 'rejected', reason: err.message, error: err, sends };
-        // transient, rate-limited, or duplicate: did it land?
-        inDoubt = true;
-        this.onEvent({ type: 'create-in-doubt', clientOrderId: id, error: err });
-        if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
-          this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
-        }
-        await this.timer.sleep(err.duplicate ? 0 : Math.max(this.lookupDelayMs, err.retryAfterMs ?? 0));
-        let found: ExchangeOrder[] | null;
-        try {
-          found = await lookup();
-        } catch (le) {
-          const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
-          return (
-            this.seenOnStream(ids, sends) ?? {
-              kind: 'unknown',
-              reason: `create ${id} in doubt and lookup failed: ${lerr.message}`,
-              error: lerr,
-              sends,
-            }
-          );
-        }
-        this.onEvent({ type: 'lookup', clientOrderId: id, found: found !== null });
-        if (found) return { kind: 'placed', orders: found, via: 'lookup', sends };
-        if (err.duplicate) {
-          // The exchange says it has this id but cannot show it: never resend, reconcile later.
+        err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
+      }
+      if (err.code === 'CircuitOpen') return { kind: 'unavailable', reason: err.message, error: err, sends };
+      if (!cured && (await this.cureClock(err))) {
+        cured = true;
+        this.onEvent({ type: 'retry', endpoint: 'orders', method, attempt: failures, delayMs: 0, error: err });
+        continue;
+      }
+      switch (err.kind) {
+        case 'rejected':
+          if (err.duplicate) break;
           return {
-            kind: 'unknown',
-            reason: `exchange reports ${id} as a duplicate but the lookup does not find it`,
+            kind: 'rejected',
+            reason: cured && err.code === 'InvalidNonce' ? `${err.message} (after re-syncing the clock)` : err.message,
             error: err,
             sends,
           };
-        }
-        await this.timer.sleep(retryDelayMs(attempt, this.retry, this.rng, err.retryAfterMs));
+        case 'not-found':
+          return { kind: 'rejected', reason: err.message, error: err, sends };
+        case 'auth':
+        case 'fatal':
+          throw err;
+        case 'transient':
+        case 'rate-limited':
+          failures++;
+          if (spent())
+            return { kind: 'unavailable', reason: `not sent after ${sends} sends: ${err.message}`, error: err, sends };
+          await backoff(err);
+          continue;
+        case 'in-doubt':
+          break;
+        default:
+          return assertNever(err.kind);
       }
+      // In doubt, or the exchange already has this id: did it land?
+      doubt = err;
+      this.onEvent({ type: 'create-in-doubt', clientOrderId: id, error: err });
+      if (err.duplicate) continue; // an answer, not a failure: look it up at once
+      failures++;
+      await backoff(err, this.lookupDelayMs); // looked up even when the budget is spent
     }
-    return resolveOrUnknown(lastError as KeelExchangeError);
   }
 
   /**
@@ -712,11 +795,14 @@ export class ExchangeGateway {
    * The exchange's view of one of our orders by client id, or null when the exchange says it does
    * not know it (fetchOrder says not found AND it is not among the open orders).
    */
-  async lookupOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null> {
+  async lookupOrder(clientOrderId: string, symbol: string, opts: CallOptions = {}): Promise<ExchangeOrder | null> {
     const requestedAt = this.timer.now();
     try {
-      const o = await this.call('queries', 'fetchOrder', () =>
-        this.client.fetchOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
+      const o = await this.call(
+        'queries',
+        'fetchOrder',
+        () => this.client.fetchOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
+        opts,
       );
       const order = fromCcxtOrder(o);
       this.cache?.restOrder(order, requestedAt);
@@ -724,7 +810,7 @@ export class ExchangeGateway {
     } catch (e) {
       if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
     }
-    const open = await this.fetchOpenOrders(symbol);
+    const open = await this.fetchOpenOrders(symbol, opts);
     return open.find((x) => x.clientOrderId === clientOrderId) ?? null;
   }
 
@@ -749,9 +835,10 @@ export class ExchangeGateway {
     }
   }
 
-  async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+  async fetchOpenOrders(symbol?: string, opts: CallOptions = {}): Promise<ExchangeOrder[]> {
     const requestedAt = this.timer.now();
     const raw = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
+      ...opts,
       weight: symbol === undefined ? 80 : (this.weights['fetchOpenOrders'] ?? 6),
     });
     const list = raw.map(fromCcxtOrder);
@@ -793,7 +880,7 @@ export class ExchangeGateway {
 
   // ------------------------------------------------------------------ reads with a stream fallback
 
-  /** The balance from REST, or, when REST fails transiently or its breaker is open, from the user stream. */
+  /** The balance from REST, or, when REST fails without an answer or its breaker is open, from the user stream. */
   readBalance(): Promise<Served<BalanceRow[]>> {
     return this.withFallback(
       'balance',
@@ -835,9 +922,9 @@ export class ExchangeGateway {
   }
 
   /**
-   * REST first. Only a transient or rate-limited failure (the breaker's CircuitOpen included) may
-   * be answered from the cache: an auth error, a rejection or a not-found is the exchange's answer
-   * and is never masked.
+   * REST first. Only a transient, rate-limited or in-doubt failure (the breaker's CircuitOpen
+   * included) may be answered from the cache: an auth error, a rejection or a not-found is the
+   * exchange's answer and is never masked.
    */
   private async withFallback<T, C extends T>(
     what: CachedRead,
@@ -870,8 +957,14 @@ export class ExchangeGateway {
     });
   }
 
-  fetchOHLCV(symbol: string, timeframe: string, since?: number, limit?: number): Promise<OHLCV[]> {
-    return this.call('market-data', 'fetchOHLCV', () => this.client.fetchOHLCV(symbol, timeframe, since, limit));
+  fetchOHLCV(
+    symbol: string,
+    timeframe: string,
+    since?: number,
+    limit?: number,
+    opts: CallOptions = {},
+  ): Promise<OHLCV[]> {
+    return this.call('market-data', 'fetchOHLCV', () => this.client.fetchOHLCV(symbol, timeframe, since, limit), opts);
   }
 
   /** Closes the client's WebSocket connections. */

@@ -1,4 +1,3 @@
-export * from './backoff.ts';
 export * from './breaker.ts';
 export * from './candles.ts';
 export { createCcxtClient, credentialNeeds } from './client.ts';
@@ -8,7 +7,7 @@ export * from './gateway.ts';
 export * from './instrument.ts';
 export * from './limiter.ts';
 export * from './normalize.ts';
-export * from './reconcile.ts';
+export * from './retry.ts';
 export * from './stream-cache.ts';
 export * from './timer.ts';
 export * from './tracker.ts';

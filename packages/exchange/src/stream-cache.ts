@@ -1,8 +1,8 @@
 import { type Rng, SeededRng } from '@keel/core';
 import type { Balances, Order, Ticker } from 'ccxt';
-import { type RetryPolicy, retryDelayMs } from './backoff.ts';
 import type { BalanceRow, ExchangeGateway } from './gateway.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
+import { type RetryPolicy, retryDelayMs } from './retry.ts';
 
 /**
  * What the WebSocket streams have told us, kept so that a read can be answered while REST is

@@ -1,8 +1,8 @@
 import { type ClientOrderId, type Fill, type Rng, SeededRng } from '@keel/core';
 import type { Order, Trade } from 'ccxt';
-import { type RetryPolicy, retryDelayMs } from './backoff.ts';
 import type { ExchangeGateway } from './gateway.ts';
 import { type ExchangeOrder, fromCcxtOrder, fromCcxtTrade } from './normalize.ts';
+import { type RetryPolicy, retryDelayMs } from './retry.ts';
 
 export interface OrderTrackerOptions {
   readonly symbols: readonly string[];

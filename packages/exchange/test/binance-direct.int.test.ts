@@ -1,6 +1,6 @@
 import type { OrderRequest } from '@keel/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientOrderId } from '../src/index.ts';
+import { testOrderId } from './helpers.ts';
 import { FAST, KEY, type SimHarness, simHarness, stairBars } from './sim-harness.ts';
 
 // Binance spot market and limit orders leave as Binance's own request through ccxt's raw
@@ -38,7 +38,7 @@ describe('ExchangeGateway: Binance spot orders without ccxt createOrder (real cc
   let n = 0;
   const req = (o: Partial<OrderRequest>): OrderRequest =>
     ({
-      id: clientOrderId('direct', `o${n++}`),
+      id: testOrderId('direct', `o${n++}`),
       symbol: 'BTC/USDT',
       side: 'buy',
       type: 'market',

@@ -18,6 +18,26 @@ export const BTC_USDT = {
   limits: { amount: { min: 0.00001, max: 9000 }, cost: { min: 5 }, price: { min: 0.01 } },
 };
 
+/** A ccxt order of BTC/USDT as ccxt's parseOrder returns it (client id c1, venue id v1), with overrides. */
+export const ccxtOrder = (over: Partial<Order>): Order =>
+  ({
+    id: 'v1',
+    clientOrderId: 'c1',
+    symbol: 'BTC/USDT',
+    type: 'limit',
+    side: 'buy',
+    amount: 1,
+    filled: 0,
+    price: 100,
+    average: undefined,
+    status: 'open',
+    timestamp: 10,
+    fee: { cost: 0, currency: 'USDT' },
+    trades: [],
+    info: {},
+    ...over,
+  }) as Order;
+
 export type CreateFault = 'ok' | 'timeout-after-accept' | '5xx' | '429' | 'insufficient';
 
 /**

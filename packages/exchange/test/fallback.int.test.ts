@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type BalanceRow,
-  clientOrderId,
   type ExchangeGateway,
   type GatewayEvent,
   KeelExchangeError,
   StreamCache,
 } from '../src/index.ts';
+import { testOrderId } from './helpers.ts';
 import { limitBuy as buy, eventually, KEY, type SimHarness, simHarness } from './sim-harness.ts';
 
 // REST failing, WebSocket up: reads are answered from what the streams said, and say so; with the
@@ -113,7 +113,7 @@ describe('REST falling back to WebSocket-cached data (real ccxt, exchange simula
 
     // Never "does not exist" on the cache's word: an id it has not seen is an error, not null.
     await refusal(
-      gw.readOrder(clientOrderId('fb', 'never'), 'BTC/USDT'),
+      gw.readOrder(testOrderId('fb', 'never'), 'BTC/USDT'),
       /there is no REST answer for order k.* \(nor its creation on the stream\) since the user stream \(orders BTC\/USDT\)/,
     );
   });
@@ -169,11 +169,11 @@ describe('REST falling back to WebSocket-cached data (real ccxt, exchange simula
     const out = await gw.createOrder(o);
     expect(out).toMatchObject({ kind: 'placed', via: 'stream', sends: 1 });
     expect(h.sim.getOrders(KEY.apiKey).filter((x) => x.clientOrderId === o.id).length).toBe(1);
-    // An id the stream never reported: unknown, not resent.
+    // An id the stream never reported: in doubt, not resent.
     const p = limitBuy('doubt2', 90);
     h.sim.faults.holdHttpResponses({ path: '/api/v3/order', method: 'POST', count: 1, execute: false });
     const out2 = await gw.createOrder(p);
-    expect(out2.kind).toBe('unknown');
+    expect(out2.kind).toBe('in-doubt');
     expect(out2.sends).toBe(1);
     h.resetFaults();
     // A wrong secret: the exchange's answer (auth) is thrown as it is, the cache is not even asked.

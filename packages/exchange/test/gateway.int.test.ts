@@ -1,6 +1,7 @@
 import { type OrderRequest, SeededRng } from '@keel/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { clientOrderId, type GatewayEvent } from '../src/index.ts';
+import type { GatewayEvent } from '../src/index.ts';
+import { testOrderId } from './helpers.ts';
 import { KEY, type SimHarness, simHarness } from './sim-harness.ts';
 
 // The REAL ccxt binance client against the exchange simulator over loopback. Oracle: the sim's
@@ -16,7 +17,7 @@ describe('ExchangeGateway against the exchange simulator (real ccxt, loopback)',
 
   const buy = (key: string, extra: Partial<OrderRequest> = {}): OrderRequest =>
     ({
-      id: clientOrderId('int-bot', key),
+      id: testOrderId('int-bot', key),
       symbol: 'BTC/USDT',
       side: 'buy',
       type: 'limit',
@@ -56,10 +57,10 @@ describe('ExchangeGateway against the exchange simulator (real ccxt, loopback)',
       kind: 'not-found',
       order: { status: 'cancelled' },
     });
-    expect(await gw.lookupOrder(clientOrderId('int-bot', 'never'), 'BTC/USDT')).toBeNull();
+    expect(await gw.lookupOrder(testOrderId('int-bot', 'never'), 'BTC/USDT')).toBeNull();
     const m = await gw.createOrder(
       {
-        id: clientOrderId('int-bot', 'mkt'),
+        id: testOrderId('int-bot', 'mkt'),
         symbol: 'BTC/USDT',
         side: 'buy',
         type: 'market',

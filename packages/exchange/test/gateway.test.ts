@@ -1,9 +1,9 @@
 import { ClientOrderId, type OrderRequest, SeededRng } from '@keel/core';
 import * as ccxt from 'ccxt';
 import { describe, expect, it } from 'vitest';
-import { clientOrderId, ExchangeGateway, ManualTimer, type PlaceOutcome, toInstrument } from '../src/index.ts';
+import { ExchangeGateway, ManualTimer, type PlaceOutcome, toInstrument } from '../src/index.ts';
 import { BTC_USDT, type CreateFault, FakeExchange } from './fake-ccxt.ts';
-import { drive } from './helpers.ts';
+import { drive, testOrderId } from './helpers.ts';
 
 function setup(faults: CreateFault[] = [], opts: ConstructorParameters<typeof ExchangeGateway>[1] = {}) {
   const fake = new FakeExchange();
@@ -15,7 +15,7 @@ function setup(faults: CreateFault[] = [], opts: ConstructorParameters<typeof Ex
 
 const limit = (key: string, extra: Partial<OrderRequest> = {}): OrderRequest =>
   ({
-    id: clientOrderId('bot-1', key),
+    id: testOrderId('bot-1', key),
     symbol: 'BTC/USDT',
     side: 'buy',
     type: 'limit',
@@ -24,22 +24,6 @@ const limit = (key: string, extra: Partial<OrderRequest> = {}): OrderRequest =>
     timeInForce: 'GTC',
     ...extra,
   }) as OrderRequest;
-
-describe('clientOrderId', () => {
-  it('is deterministic, distinct per bot and signal, and within Binance rules', () => {
-    const a = clientOrderId('bot-1', 'BTC/USDT@2024-01-01T00:00Z#entry');
-    expect(clientOrderId('bot-1', 'BTC/USDT@2024-01-01T00:00Z#entry')).toBe(a);
-    expect(clientOrderId('bot-2', 'BTC/USDT@2024-01-01T00:00Z#entry')).not.toBe(a);
-    expect(clientOrderId('bot-1', 'BTC/USDT@2024-01-01T00:01Z#entry')).not.toBe(a);
-    const ids = new Set<string>();
-    for (let i = 0; i < 5000; i++) {
-      const id = clientOrderId(`a very long bot name with spaces ${i % 7}`, `signal-${i}`);
-      expect(id).toMatch(/^[.A-Z:/a-z0-9_-]{1,36}$/);
-      ids.add(id);
-    }
-    expect(ids.size).toBe(5000);
-  });
-});
 
 describe('toInstrument', () => {
   it('maps Binance TICK_SIZE precision and limits to an Instrument', () => {
@@ -97,7 +81,7 @@ describe('ExchangeGateway: order preparation', () => {
     const zero = await gw.createOrder(limit('d', { amount: 0.000001 }));
     expect(zero).toMatchObject({ kind: 'rejected', rule: 'non-positive' });
     const trailing = await gw.createOrder({
-      id: clientOrderId('b', 't'),
+      id: testOrderId('b', 't'),
       symbol: 'BTC/USDT',
       side: 'sell',
       type: 'trailing-stop',
@@ -133,13 +117,15 @@ describe('ExchangeGateway: idempotent create', () => {
     expect(gw.sends.get(limit('x').id)).toBe(3);
   });
 
-  it('429: waits at least Retry-After before looking up and resending', async () => {
-    const s = setup(['429']);
+  it('429: turned away unexecuted, so resent without a lookup, not before Retry-After', async () => {
+    const events: string[] = [];
+    const s = setup(['429'], { onEvent: (e) => events.push(e.type) });
     const t0 = s.timer.now();
     const out = await drive(s.timer, s.gw.createOrder(limit('x')), 100);
-    expect(out.kind).toBe('placed');
+    expect(out).toMatchObject({ kind: 'placed', via: 'response', sends: 2 });
     expect(s.timer.now() - t0).toBeGreaterThanOrEqual(5_000);
     expect(s.fake.orders.size).toBe(1);
+    expect(events).toEqual(['resend']);
   });
 
   it('a duplicate-client-id rejection means already placed: resolved by lookup', async () => {
@@ -156,13 +142,78 @@ describe('ExchangeGateway: idempotent create', () => {
     expect(fake.createCalls).toBe(1);
   });
 
-  it('in doubt and the lookup fails too: unknown, never resent', async () => {
+  it('in doubt and the lookup fails too: in-doubt, never resent', async () => {
     const s = setup(['timeout-after-accept']);
     s.fake.lookupFaults = Array(50).fill('5xx');
     const out = await drive(s.timer, s.gw.createOrder(limit('y')));
-    expect(out.kind).toBe('unknown');
+    expect(out.kind).toBe('in-doubt');
     expect(s.fake.createCalls).toBe(1);
     expect(s.fake.orders.size).toBe(1);
+  });
+
+  it('one budget per create: maxAttempts failed requests, sends and lookups together; lookups never retry on their own', async () => {
+    const policy = { retry: { maxAttempts: 4, baseMs: 100, maxMs: 1_000 } };
+    const lookups = (s: ReturnType<typeof setup>) => {
+      let n = 0;
+      const f = s.fake.fetchOrder;
+      s.fake.fetchOrder = (...a) => {
+        n++;
+        return f(...a);
+      };
+      return () => n;
+    };
+    // Every send answered 5xx (in doubt; none landed): each is looked up once, then resent.
+    const a = setup(Array(10).fill('5xx'), policy);
+    const aLookups = lookups(a);
+    const outA = await drive(a.timer, a.gw.createOrder(limit('budget-a')));
+    expect(outA).toMatchObject({ kind: 'unavailable', sends: 4 });
+    expect(aLookups()).toBe(4);
+    expect(a.fake.orders.size).toBe(0);
+    // The order landed but its response was lost; the lookups fail twice, the third finds it.
+    const b = setup(['timeout-after-accept'], policy);
+    b.fake.lookupFaults = ['5xx', '5xx'];
+    const bLookups = lookups(b);
+    expect(await drive(b.timer, b.gw.createOrder(limit('budget-b')))).toMatchObject({
+      kind: 'placed',
+      via: 'lookup',
+      sends: 1,
+    });
+    expect(bLookups()).toBe(3);
+    // Three failing lookups after the lost response spend the budget of 4: in doubt, never resent.
+    const c = setup(['timeout-after-accept'], policy);
+    c.fake.lookupFaults = ['5xx', '5xx', '5xx', '5xx'];
+    const cLookups = lookups(c);
+    expect(await drive(c.timer, c.gw.createOrder(limit('budget-c')))).toMatchObject({ kind: 'in-doubt', sends: 1 });
+    expect([cLookups(), c.fake.createCalls]).toEqual([3, 1]);
+  });
+
+  it('transient and rate-limited sends are resent without a lookup; out of budget they are unavailable, not rejected', async () => {
+    const s = setup(Array(10).fill('429'), { retry: { maxAttempts: 3, baseMs: 100, maxMs: 1_000 } });
+    const events: string[] = [];
+    const gw = new ExchangeGateway(s.fake.asClient(), {
+      timer: s.timer,
+      seed: 5,
+      retry: { maxAttempts: 3, baseMs: 100, maxMs: 1_000 },
+      onEvent: (e) => events.push(e.type),
+    });
+    const out = await drive(s.timer, gw.createOrder(limit('storm')), 100);
+    expect(out).toMatchObject({ kind: 'unavailable', sends: 3, error: { kind: 'rate-limited' } });
+    expect(events).toEqual(['resend', 'resend']);
+  });
+
+  it('mayExist (an id sent before a restart): looked up before the first send; sent only if unknown', async () => {
+    const first = setup();
+    await first.gw.createOrder(limit('restart'));
+    // A new process (gateway) on the same exchange, the same id: found, not sent again.
+    const events: string[] = [];
+    const gw = new ExchangeGateway(first.fake.asClient(), { timer: first.timer, onEvent: (e) => events.push(e.type) });
+    const again = await drive(first.timer, gw.createOrder(limit('restart'), { mayExist: true }));
+    expect(again).toMatchObject({ kind: 'placed', via: 'lookup', sends: 0 });
+    expect([first.fake.createCalls, first.fake.orders.size, events]).toEqual([1, 1, ['lookup']]);
+    // An id that never reached the exchange: one lookup, then the send.
+    const fresh = await drive(first.timer, gw.createOrder(limit('never-sent'), { mayExist: true }));
+    expect(fresh).toMatchObject({ kind: 'placed', via: 'response', sends: 1 });
+    expect(events).toEqual(['lookup', 'lookup']);
   });
 
   it('circuit open before any send: unavailable, nothing sent', async () => {
@@ -171,7 +222,12 @@ describe('ExchangeGateway: idempotent create', () => {
     await expect(
       drive(
         s.timer,
-        s.gw.call('orders', 'x', () => Promise.reject(new ccxt.NetworkError('down')), { retry: false }),
+        s.gw.call(
+          'orders',
+          'x',
+          () => Promise.reject(new ccxt.NetworkError('binance POST /api/v3/order fetch failed: connect ECONNREFUSED')),
+          { retry: false },
+        ),
       ),
     ).rejects.toThrow(/transient/);
     const out = await s.gw.createOrder(limit('z'));
@@ -184,7 +240,7 @@ describe('ExchangeGateway: idempotent create', () => {
   it('never places an order twice under 300 random fault scripts', async () => {
     const rng = new SeededRng(2024);
     const kinds: CreateFault[] = ['ok', 'timeout-after-accept', '5xx', '429', 'insufficient'];
-    const tally: Record<PlaceOutcome['kind'], number> = { placed: 0, rejected: 0, unknown: 0, unavailable: 0 };
+    const tally: Record<PlaceOutcome['kind'], number> = { placed: 0, rejected: 0, 'in-doubt': 0, unavailable: 0 };
     for (let run = 0; run < 300; run++) {
       const script = Array.from(
         { length: 1 + Math.floor(rng.next() * 6) },

@@ -1,6 +1,7 @@
 import type { OrderRequest } from '@keel/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { clientOrderId, type GatewayEvent } from '../src/index.ts';
+import type { GatewayEvent } from '../src/index.ts';
+import { testOrderId } from './helpers.ts';
 import { FAST, KEY, type SimHarness, simHarness } from './sim-harness.ts';
 
 // Native OCO order lists through the gateway: the REAL ccxt client against the simulator.
@@ -17,7 +18,7 @@ describe('ExchangeGateway.createOco (real ccxt, loopback)', () => {
 
   const tp = (key: string, extra: Partial<OrderRequest> = {}): OrderRequest =>
     ({
-      id: clientOrderId('oco-bot', `${key}-tp`),
+      id: testOrderId('oco-bot', `${key}-tp`),
       symbol: 'BTC/USDT',
       side: 'sell',
       type: 'limit',
@@ -29,7 +30,7 @@ describe('ExchangeGateway.createOco (real ccxt, loopback)', () => {
     }) as OrderRequest;
   const sl = (key: string, extra: Partial<OrderRequest> = {}): OrderRequest =>
     ({
-      id: clientOrderId('oco-bot', `${key}-sl`),
+      id: testOrderId('oco-bot', `${key}-sl`),
       symbol: 'BTC/USDT',
       side: 'sell',
       type: 'stop-market',

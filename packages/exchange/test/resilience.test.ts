@@ -26,7 +26,21 @@ describe('backoff: full jitter from a seeded RNG', () => {
   it('never retries sooner than Retry-After', () => {
     const rng = new SeededRng(3);
     for (let n = 0; n < 5; n++)
-      expect(retryDelayMs(n, { baseMs: 100, maxMs: 1_000 }, rng, 3_000)).toBeGreaterThanOrEqual(3_000);
+      expect(
+        retryDelayMs(n, { baseMs: 100, maxMs: 1_000 }, rng, { kind: 'rate-limited', retryAfterMs: 3_000 }),
+      ).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it('rate-limited without a Retry-After waits the whole backoff step; other kinds are jittered from 0', () => {
+    const policy = { baseMs: 100, maxMs: 1_000 };
+    const rng = new SeededRng(4);
+    for (let n = 0; n < 8; n++) {
+      const cap = Math.min(1_000, 100 * 2 ** n);
+      expect(retryDelayMs(n, policy, rng, { kind: 'rate-limited' })).toBe(cap);
+      const d = retryDelayMs(n, policy, rng, { kind: 'in-doubt' });
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(cap);
+    }
   });
 });
 

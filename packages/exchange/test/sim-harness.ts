@@ -5,13 +5,8 @@ import {
   type SimBar,
   startExchangeSim,
 } from '@keel/exchange-sim';
-import {
-  type CcxtClient,
-  clientOrderId,
-  createCcxtClient,
-  ExchangeGateway,
-  type GatewayOptions,
-} from '../src/index.ts';
+import { type CcxtClient, createCcxtClient, ExchangeGateway, type GatewayOptions } from '../src/index.ts';
+import { testOrderId } from './helpers.ts';
 
 export const T0 = Date.UTC(2024, 0, 1);
 export const MIN = 60_000;
@@ -97,7 +92,7 @@ export async function eventually(cond: () => boolean, ms = 5_000, what = 'condit
 /** A GTC limit buy on BTC/USDT with a deterministic client id from (bot, key). */
 export function limitBuy(bot: string, key: string, price: number, amount = 0.05) {
   return {
-    id: clientOrderId(bot, key),
+    id: testOrderId(bot, key),
     symbol: 'BTC/USDT',
     side: 'buy',
     type: 'limit',

@@ -1,11 +1,11 @@
-import { type Fill, newOrderState, VenueOrderId } from '@keel/core';
+import type { Fill } from '@keel/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ExchangeOrder, fetchVenueSnapshot, OrderTracker, reconcile } from '../src/index.ts';
+import { type ExchangeOrder, OrderTracker } from '../src/index.ts';
 import { limitBuy as buy, eventually, KEY, type SimHarness, simHarness } from './sim-harness.ts';
 
 // Real ccxt.pro user-data stream and REST against the sim. Oracle: the sim's own record of each
 // order's fills (`sim.getOrders(...).fills`), compared trade by trade.
-describe('order tracking and reconciliation against the exchange simulator', () => {
+describe('order tracking against the exchange simulator', () => {
   let h: SimHarness;
   beforeEach(async () => {
     h = await simHarness();
@@ -70,67 +70,5 @@ describe('order tracking and reconciliation against the exchange simulator', () 
         .sort((x, y) => x.id.localeCompare(y.id)),
     ).toEqual(simFills.sort((x, y) => x.id.localeCompare(y.id)));
     expect(new Set(fills.map((f) => f.tradeId)).size).toBe(fills.length);
-  });
-
-  it('reconciliation after downtime: filled and cancelled while away, an unknown order, balance drift', async () => {
-    const gw1 = h.gateway();
-    const t0 = h.sim.now() - 1;
-    const a = limitBuy('ra', 100);
-    const d = limitBuy('rd', 101);
-    const pa = await gw1.createOrder(a);
-    h.sim.faults.fillOpenOrdersWhileDisconnected(KEY.apiKey); // a fills
-    const pd = await gw1.createOrder(d);
-    const placed = [pa, pd];
-    expect(placed.map((p) => p.kind)).toEqual(['placed', 'placed']);
-    // What the bot had stored when it went down: both orders accepted, nothing filled.
-    const local = [a, d].map((r, i) => {
-      const s = newOrderState(r, t0, r.price);
-      s.status = 'accepted';
-      const p = placed[i];
-      if (p?.kind === 'placed') s.venueOrderId = VenueOrderId(p.order.venueOrderId);
-      return s;
-    });
-    await gw1.close();
-    // While away: d is cancelled by hand, and an order with our prefix appears (another process).
-    const other = h.gateway();
-    expect((await other.cancelOrder(d.id, 'BTC/USDT')).kind).toBe('cancelled');
-    const c = limitBuy('rc', 102);
-    await other.createOrder(c);
-    const gw2 = h.gateway();
-    const venue = await fetchVenueSnapshot(gw2, { openOrders: local }, { symbols: ['BTC/USDT'], since: t0 });
-    const actions = reconcile(
-      {
-        openOrders: local,
-        balances: [
-          { asset: 'USDT', free: 100_000, used: 0, total: 100_000 },
-          { asset: 'BTC', free: 10, used: 0, total: 10 },
-        ],
-        knownTradeIds: new Set(),
-      },
-      venue,
-      { unknownOrders: 'adopt', isOurs: (id) => id?.startsWith('ktrk-') ?? false },
-    );
-    expect(actions.map((x) => x.type)).toEqual([
-      'order-update',
-      'order-update',
-      'unknown-order',
-      'balance-diff',
-      'balance-diff',
-    ]);
-    expect(
-      actions.filter((x) => x.type === 'order-update').map((x) => x.type === 'order-update' && x.clientOrderId),
-    ).toEqual([a.id, d.id].sort());
-    const byId = new Map(actions.flatMap((x) => (x.type === 'order-update' ? [[x.clientOrderId as string, x]] : [])));
-    const ua = byId.get(a.id);
-    expect(ua).toMatchObject({ from: 'accepted', to: 'filled' });
-    const simFills = h.sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === a.id)?.fills ?? [];
-    expect(ua?.fills.map((f) => f.tradeId)).toEqual(simFills.map((f) => String(f.tradeId)));
-    expect(byId.get(d.id)).toMatchObject({ from: 'accepted', to: 'cancelled', fills: [] });
-    expect(actions.find((x) => x.type === 'unknown-order')).toMatchObject({
-      decision: 'adopt',
-      order: { clientOrderId: c.id },
-    });
-    const btc = actions.find((x) => x.type === 'balance-diff' && x.asset === 'BTC');
-    expect(btc?.type === 'balance-diff' && btc.diff).toBeCloseTo(0.05 - 0.00005, 9); // a's fill less the fee in BTC
   });
 });

@@ -2,25 +2,10 @@ import type { Fill } from '@keel/core';
 import type { Order, Trade } from 'ccxt';
 import { describe, expect, it } from 'vitest';
 import { ExchangeGateway, type ExchangeOrder, ManualTimer, OrderTracker } from '../src/index.ts';
-import { FakeExchange } from './fake-ccxt.ts';
+import { ccxtOrder, FakeExchange } from './fake-ccxt.ts';
 
 const order = (status: string, filled: number): Order =>
-  ({
-    id: 'v1',
-    clientOrderId: 'c1',
-    symbol: 'BTC/USDT',
-    type: 'limit',
-    side: 'buy',
-    amount: 1,
-    filled,
-    price: 100,
-    average: filled > 0 ? 100 : undefined,
-    status,
-    timestamp: 1,
-    fee: { cost: 0, currency: 'USDT' },
-    trades: [],
-    info: {},
-  }) as unknown as Order;
+  ccxtOrder({ filled, average: filled > 0 ? 100 : undefined, status, timestamp: 1 } as Partial<Order>);
 const trade = (id: string, time: number, info: Record<string, unknown> = {}): Trade =>
   ({
     id,

@@ -34,6 +34,12 @@ export interface CandleColumns {
 /** Fills merged per candle and side: [time s, side (1 buy, -1 sell), count, amount, average price]. */
 export type MarkerRow = [number, 1 | -1, number, number, number];
 
+/**
+ * A risk event on the equity curve: [candle time s, kind, label]. Kind 2: an account-wide halt;
+ * 1: a lock on one market; 0: the end of a halt; -1: the end of a lock.
+ */
+export type RiskMarkerRow = [number, 2 | 1 | 0 | -1, string];
+
 export interface ChartData {
   readonly aggregation: Aggregation;
   readonly candles: CandleColumns;
@@ -42,6 +48,8 @@ export interface ChartData {
   /** Deepest drawdown inside each candle, in percent below the running peak (0 or negative). */
   readonly drawdown: number[];
   readonly markers: MarkerRow[];
+  /** Halts and resumes of the risk engine, on the candle of the bar they happened at. */
+  readonly riskMarkers: RiskMarkerRow[];
 }
 
 /** Rounds a float for display data: 10 significant digits is far below what a chart can show. */
@@ -205,7 +213,41 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
     equity,
     drawdown,
     markers: n > 0 ? buildMarkers(result, bars, p0, p1, bucketOf, candles.time) : [],
+    riskMarkers: n > 0 ? buildRiskMarkers(result, bars, p0, p1, bucketOf, candles.time) : [],
   };
+}
+
+/**
+ * The candle of something stamped with a bar's close (a fill, a risk event): the candle holding
+ * the last bar that opened strictly before that time.
+ */
+function candleOf(bars: BarSeries, p0: number, p1: number, bucketOf: Int32Array, time: number): number {
+  const row = Math.min(Math.max(lowerBound(bars.time, p0, p1, time) - 1, p0), p1 - 1);
+  return bucketOf[row - p0] as number;
+}
+
+/** Halts and resumes, each on the candle holding the bar whose close it happened at (as fills). */
+function buildRiskMarkers(
+  result: BacktestResult,
+  bars: BarSeries,
+  p0: number,
+  p1: number,
+  bucketOf: Int32Array,
+  candleTimes: number[],
+): RiskMarkerRow[] {
+  const out: RiskMarkerRow[] = [];
+  for (const e of result.riskEvents) {
+    if (e.type !== 'halt' && e.type !== 'resume') continue;
+    const b = candleOf(bars, p0, p1, bucketOf, e.time);
+    const where = e.scope === 'account' ? '' : ` ${e.scope}`;
+    const account = e.scope === 'account';
+    out.push(
+      e.type === 'halt'
+        ? [candleTimes[b] as number, account ? 2 : 1, `${account ? 'halt' : 'lock'}: ${e.rule}${where} (${e.action})`]
+        : [candleTimes[b] as number, account ? 0 : -1, `${account ? 'resume' : 'unlock'}: ${e.rule}${where} (${e.by})`],
+    );
+  }
+  return out;
 }
 
 /**
@@ -224,8 +266,7 @@ function buildMarkers(
   const acc = new Map<number, { count: number; amount: number; value: number }>();
   for (const f of result.fills) {
     if (f.symbol !== symbol) continue;
-    const row = Math.min(Math.max(lowerBound(bars.time, p0, p1, f.time) - 1, p0), p1 - 1);
-    const b = bucketOf[row - p0] as number;
+    const b = candleOf(bars, p0, p1, bucketOf, f.time);
     const side = f.side === 'buy' ? 1 : -1;
     // Key orders markers by candle, buys first; Map keeps insertion order, so sort the keys below.
     const key = b * 2 + (side === 1 ? 0 : 1);

@@ -29,6 +29,7 @@ import {
   toJsonValue,
 } from './json.ts';
 import { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
+import { riskSection } from './risk-html.ts';
 
 export interface HtmlReportOptions {
   /** Page title and heading; default "<strategy> on <symbol> <timeframe>". */
@@ -175,6 +176,7 @@ export function reportData(result: BacktestResult, chart: ChartData, currency: s
       equity: chart.equity.map(finiteOrNull),
       drawdown: chart.drawdown.map(finiteOrNull),
       markers: chart.markers.map((m) => m.map(finiteOrNull)),
+      riskMarkers: chart.riskMarkers,
     },
     trades: tradeColumns(result.trades),
   };
@@ -392,6 +394,7 @@ ${kpis}
 ${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
 ${lower}
+${riskSection(result)}
 ${tradesSection(result)}
 ${errorsSection(result)}
 ${footer}

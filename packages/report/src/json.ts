@@ -1,5 +1,5 @@
-import type { BacktestResult, Fill, Metrics, OpenTrade, OrderRequest, OrderState, Trade } from '@keel/core';
-import { assertNever, isoUtc } from '@keel/core';
+import type { BacktestResult, Fill, Metrics, OpenTrade, OrderRequest, OrderState, RiskEvent, Trade } from '@keel/core';
+import { assertNever, isoUtc, riskConfigInput } from '@keel/core';
 
 /**
  * The backtest result as plain JSON: what `keel backtest --json` prints, what result.json holds and
@@ -118,7 +118,16 @@ export interface ResultJson {
   readonly orders: readonly OrderJson[];
   readonly equity: EquityJson;
   readonly errors: readonly ErrorJson[];
+  /** The risk settings in the CLI's grammar, or null without any. */
+  readonly risk: { readonly risk: readonly string[]; readonly sizing: readonly string[]; readonly exits: Json } | null;
+  /** Denials and halts counted by rule. */
+  readonly riskCounts: Json;
+  /** Every denial, halt, resume and notice: time, rule, action and the numbers (docs/risk.md). */
+  readonly riskEvents: readonly RiskEventJson[];
 }
+
+/** A risk event with its time's ISO twin (and its end's, for a halt); numbers JSON-safe. */
+export type RiskEventJson = { readonly time: number; readonly timeIso: string | null } & { readonly [k: string]: Json };
 
 /** A finite number, or null for NaN and ±Infinity. */
 export function finiteOrNull(x: number): number | null {
@@ -332,6 +341,16 @@ export function orderToJson(o: OrderState): OrderJson {
   };
 }
 
+export function riskEventToJson(e: RiskEvent): RiskEventJson {
+  const { time, ...rest } = e;
+  const out: Record<string, Json> = { time, timeIso: isoOrNull(time) };
+  for (const [k, v] of Object.entries(rest)) {
+    out[k] = toJsonValue(v);
+    if ((k === 'until' || k === 'since') && typeof v === 'number') out[`${k}Iso`] = isoOrNull(v);
+  }
+  return out as RiskEventJson;
+}
+
 export function errorToJson(e: BacktestResult['errors'][number]): ErrorJson {
   return { time: e.time, timeIso: isoOrNull(e.time), hook: e.hook, message: e.message };
 }
@@ -368,5 +387,8 @@ export function resultToJson(result: BacktestResult): ResultJson {
     orders: result.orders.map(orderToJson),
     equity: equityToJson(result.equity),
     errors: result.errors.map(errorToJson),
+    risk: result.risk === null ? null : (toJsonValue(riskConfigInput(result.risk)) as ResultJson['risk']),
+    riskCounts: toJsonValue(result.riskCounts),
+    riskEvents: result.riskEvents.map(riskEventToJson),
   };
 }

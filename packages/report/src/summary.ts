@@ -10,6 +10,7 @@ import {
   paramPairs,
   quoteOf,
 } from './format.ts';
+import { riskSummaryLines } from './risk.ts';
 
 type Pair = readonly [string, string];
 
@@ -80,5 +81,7 @@ export function formatSummary(result: BacktestResult): string {
   if (result.errors.length > 0)
     tail.push(`strategy errors: ${formatInteger(result.errors.length)} (see the report or result.json)`);
   if (tail.length > 0) lines.push('', ...tail);
+  const risk = riskSummaryLines(result);
+  if (risk.length > 0) lines.push('', ...risk);
   return lines.join('\n');
 }

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../src/index.ts';
-import { hostileRun, realRun } from './helpers.ts';
+import { hostileRun, realRun, riskRun } from './helpers.ts';
 
 /**
  * Opens written reports in a real Chromium from disk (file://) with networking off, the way a user
@@ -113,6 +113,23 @@ describe.skipIf(!HAS_CHROMIUM && !REQUIRED)('the HTML report in Chromium, opened
     await page.locator('#charts').screenshot({ path: path.join(SCREENSHOT_DIR, 'charts-trade.png') });
     expect(problems).toEqual([]);
     console.info(`[report] screenshots in ${SCREENSHOT_DIR}`);
+    await page.close();
+  });
+
+  it('marks the halts on the equity curve and lists the risk events, with no errors', async () => {
+    const { result, bars } = riskRun();
+    const paths = writeReport(path.join(SCREENSHOT_DIR, 'risk'), result, bars);
+    const { page, problems } = await open(paths.html);
+    const text = (await page.textContent('#risk')) ?? '';
+    expect(text).toContain('max-drawdown');
+    expect(text).toContain('flatten');
+    expect(text).toContain('Denied orders');
+    // The markers are handed to the chart as data (the canvas holds the drawing).
+    const data = JSON.parse((await page.textContent('#keel-data')) ?? '{}') as { chart: { riskMarkers: unknown[] } };
+    expect(data.chart.riskMarkers.length).toBeGreaterThan(0);
+    await page.locator('#charts').screenshot({ path: path.join(SCREENSHOT_DIR, 'charts-risk.png') });
+    await page.locator('#risk').screenshot({ path: path.join(SCREENSHOT_DIR, 'risk-card.png') });
+    expect(problems).toEqual([]);
     await page.close();
   });
 

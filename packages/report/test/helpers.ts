@@ -1,5 +1,13 @@
 import { existsSync } from 'node:fs';
-import { type BacktestResult, type BarSeries, barSeries, defineStrategy, runBacktest, SeededRng } from '@keel/core';
+import {
+  type BacktestResult,
+  type BarSeries,
+  barSeries,
+  defineStrategy,
+  parseRiskConfig,
+  runBacktest,
+  SeededRng,
+} from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { getStrategy } from '@keel/strategies';
 import { dataFile, noteSkip } from '../../../test-support/shared.ts';
@@ -47,6 +55,26 @@ export function realRun(): { result: BacktestResult; bars: BarSeries; source: st
   });
   cached = { result, bars, source: real ? BTC_1M : 'synthetic' };
   return cached;
+}
+
+let riskCached: { result: BacktestResult; bars: BarSeries } | undefined;
+
+/** The same run as realRun under `--risk max-drawdown=0.05 --risk cooldown=2h --stop-loss 1%`: halts, locks and denials. */
+export function riskRun(): { result: BacktestResult; bars: BarSeries } {
+  if (riskCached) return riskCached;
+  const { bars } = realRun();
+  const p = parseRiskConfig({ risk: ['max-drawdown=0.05', 'cooldown=2h'], exits: { 'stop-loss': '1%' } });
+  if (!p.ok) throw new Error(p.error.message);
+  const result = runBacktest({
+    strategy: getStrategy('sma-cross'),
+    params: { fast: 10, slow: 30 },
+    data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars }],
+    cash: 10_000,
+    fee: 0.001,
+    risk: p.config,
+  });
+  riskCached = { result, bars };
+  return riskCached;
 }
 
 export const HOSTILE = '</script><img src=x onerror="alert(1)"> & \'quoted\', "comma"';

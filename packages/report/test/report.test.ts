@@ -228,7 +228,12 @@ describe('resultToJson', () => {
       'orders',
       'equity',
       'errors',
+      'risk',
+      'riskCounts',
+      'riskEvents',
     ]);
+    expect(json.risk).toBeNull();
+    expect(json.riskEvents).toEqual([]);
     expect(Object.keys(json.params as object)).toEqual(['every', 'note']);
     const reordered = resultToJson({ ...result, params: { note: HOSTILE, every: 25 } });
     expect(JSON.stringify(reordered)).toBe(JSON.stringify(json));

@@ -73,6 +73,8 @@ export function orderLogLine(
     case 'order.triggered':
     case 'strategy.error':
     case 'strategy.log':
+    case 'risk.halt':
+    case 'risk.resume':
       return undefined;
     default:
       return assertNever(e);

@@ -175,6 +175,7 @@ export class Bot {
   private book: PnlBook | undefined;
   private bookAtStart: PnlTotals | undefined;
   private endReason = '';
+  private stopping: Promise<SessionReport> | undefined;
   readonly cfg: BotConfig;
 
   constructor(cfg: BotConfig) {
@@ -233,7 +234,7 @@ export class Bot {
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
     try {
       if (changed) {
-        await store.setups.reconfigure(botId, changed.requested);
+        await store.bots.reconfigure(botId, changed.requested);
         log(
           'warn',
           `bot ${botId} reconfigured (--reconfigure): was ${JSON.stringify(changed.stored)}, now ${JSON.stringify(changed.requested)}`,
@@ -271,11 +272,6 @@ export class Bot {
       log(
         'warn',
         `skipped ${replay.torn} incomplete line(s) in the write-ahead log of bot ${botId} (a write cut short)`,
-      );
-    if (replay.clashes.length > 0)
-      log(
-        'error',
-        `the write-ahead log of bot ${botId} holds order ids that belong to another bot in this store: ${replay.clashes.join(', ')}; not recorded`,
       );
     this.heartbeat = setInterval(
       () => {
@@ -560,8 +556,16 @@ export class Bot {
     this.stopped = true;
   }
 
-  /** Graceful shutdown. Safe to call more than once. */
-  async stop(reason = 'stopped'): Promise<SessionReport> {
+  /**
+   * Graceful shutdown. Safe to call more than once, and from two places at once (a signal and a
+   * failed write): every call gets the one report the session ended with.
+   */
+  stop(reason = 'stopped'): Promise<SessionReport> {
+    this.stopping ??= this.shutDown(reason);
+    return this.stopping;
+  }
+
+  private async shutDown(reason: string): Promise<SessionReport> {
     const { store, botId, log } = this.cfg;
     if (!this.stopped) {
       this.stopped = true;

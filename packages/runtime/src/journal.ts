@@ -4,9 +4,10 @@ import type { Store } from '@keel/store';
 
 /**
  * Persists a bot's state on every change, in order: each order event upserts the order, each
- * fill records the fill with the order and the position in one transaction (a fill seen twice is
- * a no-op), and the balances follow. Writes are serialised; `flush()` resolves when everything
- * so far is durable. A failed write stops the bot: trading on without a record is not allowed.
+ * fill records the fill with the order, the position and the balances in one transaction (the
+ * same fill seen twice is a no-op; a trade id seen with other values is a `StoreConflictError`).
+ * Writes are serialised; `flush()` resolves when everything so far is durable. A failed write
+ * stops the bot: trading on without a record is not allowed.
  */
 export class BotJournal {
   private chain: Promise<void> = Promise.resolve();
@@ -35,17 +36,18 @@ export class BotJournal {
       case 'order.rejected':
       case 'order.triggered':
       case 'order.cancelled':
-      case 'order.expired':
-        this.enqueue(() =>
-          this.saveOrderEvent(
-            e.order,
-            e.type,
-            e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
-              ? e.reason
-              : undefined,
-          ),
-        );
+      case 'order.expired': {
+        // Copied now, not when the queued write runs: by then the engine may have moved the same
+        // object on (an accepted order already filled), and a crash before the fill's own write
+        // would leave a `filled` row with no fill, which recovery (open orders only) never revisits.
+        const copy = snapshotOrder(e.order);
+        const reason =
+          e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
+            ? e.reason
+            : undefined;
+        this.enqueue(() => this.saveOrderEvent(copy, e.type, reason));
         return;
+      }
       case 'order.filled': {
         const { fill, order } = e;
         const pos = this.account.find(fill.symbol);
@@ -55,8 +57,11 @@ export class BotJournal {
         const snapshot = this.balances();
         const orderCopy = snapshotOrder(order);
         this.enqueue(async () => {
-          await this.store.applyFill(this.botId, fill, { order: orderCopy, ...(position ? { position } : {}) });
-          await this.store.balances.save(this.botId, snapshot);
+          await this.store.applyFill(this.botId, fill, {
+            order: orderCopy,
+            ...(position ? { position } : {}),
+            balances: snapshot,
+          });
         });
         return;
       }
@@ -126,12 +131,12 @@ export class BotJournal {
     this.enqueue(() => this.store.orders.upsert(this.botId, copy));
   }
 
-  private saveOrderEvent(o: OrderState, type: string, reason: string | undefined): Promise<void> {
-    const copy = snapshotOrder(o);
+  /** `copy` is the order as it was when the event happened (see onEvent). */
+  private saveOrderEvent(copy: OrderState, type: string, reason: string | undefined): Promise<void> {
     return this.store.transaction(async (tx) => {
       await tx.orders.upsert(this.botId, copy);
       await tx.events.append(this.botId, type, {
-        id: o.request.id,
+        id: copy.request.id,
         status: copy.status,
         ...(reason ? { reason } : {}),
       });

@@ -5,6 +5,7 @@ import {
   type Bar,
   type BarSeries,
   computeMetrics,
+  countRiskEvents,
   defineInstrument,
   emptyBar,
   type Fill,
@@ -198,6 +199,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   let feesPaid = 0;
   let turnover = 0;
   let finalCash = Number.NaN;
+  let lastAccount: Account | undefined;
   let primary: SessionSetup | undefined;
   /** The backtest's orders still working when its session's bars ran out, with their fills so far. */
   let working = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
@@ -315,6 +317,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     feesPaid += account.feesPaid;
     turnover += account.turnover;
     finalCash = account.cash;
+    lastAccount = account;
     const first = bars.handled[0] as { close: number; bar: Bar };
     const last = bars.handled[bars.handled.length - 1] as { close: number; bar: Bar };
     ranges.push({ seq, from: first.close, to: last.close, stamped });
@@ -434,6 +437,10 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     startValue,
     finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
     finalCash,
+    risk: null,
+    riskEvents: [],
+    riskCounts: countRiskEvents([]),
+    portfolio: lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary(),
     metrics: computeMetrics({
       equity: values,
       times,
@@ -594,13 +601,15 @@ function outcome(
   let value = 0;
   let fee = 0;
   const assets = new Set<string>();
+  const valuer = new Account(inst.quote, 0);
   for (const f of fills) {
     filled += f.amount;
     value += f.amount * f.price;
     if (f.fee !== 0) {
-      assets.add(f.feeAsset || inst.quote);
-      if (f.feeAsset === inst.base) fee += f.fee * f.price;
-      else if (f.feeAsset === inst.quote || f.feeAsset === '') fee += f.fee;
+      assets.add(f.feeAsset);
+      // The account's valuation: a fee in the coin at its fill's price; one in a third asset has none.
+      const v = valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
+      if (Number.isFinite(v)) fee += v;
     }
   }
   if (fills.length === 0 && o.filled > 0) {

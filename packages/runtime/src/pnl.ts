@@ -15,7 +15,7 @@ export interface PnlTotals {
   readonly fees: number;
   /** `realizedPnlGross - fees`. */
   readonly realizedPnlNet: number;
-  /** Fees in an asset that is neither base nor quote (BNB), per asset: not in `fees`, not valued. */
+  /** Fees in an asset that is neither base nor quote (BNB), per asset: not in `fees`, not valued (no price for it at the fill). */
   readonly otherFees: Readonly<Record<string, number>>;
 }
 
@@ -29,8 +29,8 @@ export const NO_PNL: PnlTotals = {
 };
 
 /**
- * Adds fills up as the engine books them (the account's arithmetic for realised PnL, the trade
- * tracker's for round trips), so a total read from the store equals what the running bot
+ * Adds fills up as the engine books them (the account's arithmetic for realised PnL and fees, the
+ * trade tracker's for round trips), so a total read from the store equals what the running bot
  * counted. Fed with a bot's stored fills in order, then with each new one.
  */
 export class PnlBook {
@@ -38,8 +38,6 @@ export class PnlBook {
   private readonly tracker: TradeTracker;
   private readonly instruments = new Map<string, Instrument>();
   private count = 0;
-  private fees = 0;
-  private readonly other = new Map<string, number>();
 
   constructor(instruments: readonly Instrument[]) {
     for (const i of instruments) this.instruments.set(i.symbol, i);
@@ -56,22 +54,17 @@ export class PnlBook {
     this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset);
     this.tracker.fill(f.symbol, f.side, f.price, f.amount, f.fee, f.feeAsset, f.time, f.orderId);
     this.count++;
-    if (f.fee === 0) return;
-    if (f.feeAsset === inst.quote || f.feeAsset === '') this.fees += f.fee;
-    else if (f.feeAsset === inst.base) this.fees += f.fee * f.price;
-    else this.other.set(f.feeAsset, (this.other.get(f.feeAsset) ?? 0) + f.fee);
   }
 
   totals(): PnlTotals {
-    let gross = 0;
-    for (const p of this.account.positions) gross += p.realizedPnl;
+    const a = this.account;
     return {
       fills: this.count,
       trades: this.tracker.closedCount,
-      realizedPnlGross: gross,
-      fees: this.fees,
-      realizedPnlNet: gross - this.fees,
-      otherFees: Object.fromEntries([...this.other].sort(([a], [b]) => (a < b ? -1 : 1))),
+      realizedPnlGross: a.realizedPnl,
+      fees: a.feesPaid,
+      realizedPnlNet: a.realizedPnl - a.feesPaid,
+      otherFees: Object.fromEntries([...a.unvaluedFees].sort(([x], [y]) => (x < y ? -1 : 1))),
     };
   }
 }

@@ -10,17 +10,16 @@ import {
   type Instrument,
   type OrderState,
   parseParams,
-  type RiskRule,
+  type RiskConfig,
   SimulatedVenue,
   type SimulatedVenueOptions,
   type Trade,
   TradeTracker,
   type Venue,
 } from '@keel/core';
+import type { BotMode } from '@keel/store';
 import { systemClock } from './clock.ts';
 import type { BarSource } from './sources.ts';
-
-export type BotMode = 'paper' | 'live';
 
 export interface BotOptions {
   readonly botId: string;
@@ -33,7 +32,7 @@ export interface BotOptions {
   /** Paper: a SimulatedVenue is built from these options. Live: pass the live venue. */
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
-  readonly risk?: readonly RiskRule[];
+  readonly risk?: RiskConfig;
   /** Every engine event, in order (persistence, logs, the dashboard). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;

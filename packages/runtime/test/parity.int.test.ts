@@ -1,25 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  Account,
-  type BarSeries,
-  ClientOrderId,
-  defineInstrument,
-  emptyBar,
-  newOrderState,
-  percentFee,
-  runBacktest,
-  SimulatedVenue,
-  sliceSeries,
-} from '@keel/core';
+import { type BarSeries, defineInstrument, percentFee, runBacktest, sliceSeries } from '@keel/core';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { Bot, type BotConfig, botParity, replaySource } from '../src/index.ts';
+import { Bot, type BotConfig, botParity, replaySource, type SessionReport, type SessionSetup } from '../src/index.ts';
 import { churn } from './fixtures/strategies.ts';
 import { KEY, MIN, realCandles, simBars, startLiveBot } from './live-harness.ts';
+import { PAPER_RESTART_SAFE } from './trade-ids.ts';
 
 // `keel bots parity`: the backtest of exactly the bars a bot saw, against what it did. A paper
 // bot on a replay is that backtest, so it must show no difference at all (oracle: runBacktest on
@@ -31,39 +21,6 @@ const dir = mkdtempSync(path.join(tmpdir(), 'keel-parity-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
 const strategies = (name: string) => (name === churn.name ? churn : getStrategy(name));
-
-/**
- * Whether two simulated venues (a paper bot before and after a restart) give different orders'
- * fills different trade ids. Where they number trades from T1 in every process, the store keeps
- * only the first fill of each id and a restarted paper bot loses its fills (a bug fixed in core,
- * on its way in): parity then rightly names them `fills-not-recorded`, and the zero-difference
- * test below cannot pass.
- */
-function tradeIdsSurviveRestarts(): boolean {
-  const inst = defineInstrument({ symbol: 'BTC/USDT' });
-  const firstTradeId = (id: string) => {
-    const venue = new SimulatedVenue([inst], new Account('USDT', 1_000), {});
-    let tradeId = '';
-    venue.connect((r) => {
-      if (r.type === 'fill') tradeId = r.tradeId;
-    });
-    const o = newOrderState(
-      { id: ClientOrderId(id), symbol: 'BTC/USDT', side: 'buy', type: 'market', amount: 0.001, timeInForce: 'GTC' },
-      0,
-      100,
-    );
-    o.status = 'submitted';
-    venue.submit(o, 0);
-    venue.onBar('BTC/USDT', { ...emptyBar(), time: 0, open: 100, high: 100, low: 100, close: 100, volume: 10 }, 60_000);
-    return tradeId;
-  };
-  return firstTradeId('ka-s1-1') !== firstTradeId('ka-s2-1');
-}
-const RESTART_SAFE = tradeIdsSurviveRestarts();
-if (!RESTART_SAFE)
-  console.warn(
-    '[skip] parity of a restarted paper bot: simulated trade ids restart at T1 in every process here, so its fills after a restart are not stored (see tradeIdsSurviveRestarts)',
-  );
 
 describe.skipIf(!HAS_SHARED_DATA)('parity of a bot with the backtest of the bars it saw', () => {
   const series: BarSeries = HAS_SHARED_DATA ? realCandles(2_400) : (undefined as never);
@@ -116,7 +73,7 @@ describe.skipIf(!HAS_SHARED_DATA)('parity of a bot with the backtest of the bars
     await store.close();
   }, 120_000);
 
-  it.skipIf(!RESTART_SAFE)(
+  it.skipIf(!PAPER_RESTART_SAFE)(
     'a paper bot stopped while long and restarted on the same replay: still no difference',
     async () => {
       const store = await openStore({ url: `sqlite:${path.join(dir, 'restart.db')}` });
@@ -227,6 +184,20 @@ describe.skipIf(!HAS_SHARED_DATA)('parity of a bot with the backtest of the bars
       9,
     );
     expect(result.bot.realizedPnlNet - result.backtest.realizedPnlNet).toBeCloseTo(-result.slippageCost, 6);
+
+    // The session report after the crash counts the round trip that was open across it (the
+    // crashed session wrote none): every round trip the simulator saw, each a buy then a sell.
+    const setups = await store.setups.list('lp');
+    expect((setups[1]?.setup as SessionSetup).start.positions[0]?.size).toBeGreaterThan(0); // crashed while long
+    const reports = (await store.sessions.list('lp')).map((x) => x.report as SessionReport | null);
+    expect(reports[0]).toBeNull();
+    const sells = orders.filter((o) => o.side === 'SELL');
+    expect(reports[1]?.total.trades).toBe(sells.length);
+    expect(reports[1]?.total.fills).toBe(orders.reduce((a, o) => a + o.fills.length, 0));
+    const gross =
+      sells.reduce((a, o) => a + o.cummulativeQuoteQty, 0) -
+      orders.filter((o) => o.side === 'BUY').reduce((a, o) => a + o.cummulativeQuoteQty, 0);
+    if (orders.length === 2 * sells.length) expect(reports[1]?.total.realizedPnlGross).toBeCloseTo(gross, 6);
     await store.close();
   }, 180_000);
 

@@ -1,6 +1,11 @@
-export * from './bot-ops.ts';
+export type { ApplyFillChange } from './apply-fill.ts';
+export { DEFAULT_STORE_URL, redactStoreUrl } from './connection.ts';
+export { StoreConflictError } from './errors.ts';
 export { intentLogFile, readIntentLog } from './intents.ts';
 export * from './keys.ts';
+export type { StoreDialect } from './repos/context.ts';
+export type * from './repos/index.ts';
 export type * from './schema.ts';
 export { MIGRATIONS } from './schema.ts';
 export * from './store.ts';
+export type { IntentReplay, WriteAhead } from './write-ahead.ts';

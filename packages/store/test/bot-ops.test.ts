@@ -100,7 +100,7 @@ function botOpsContract(name: string, target: () => StoreTarget): void {
 
     it('reconfigure replaces a bot’s strategy, params and markets, and nothing else', async () => {
       clock.t += 1_000;
-      await store.setups.reconfigure('b', { strategy: 'rsi-reversion', params: { period: 7 }, symbols: ['ETH/USDT'] });
+      await store.bots.reconfigure('b', { strategy: 'rsi-reversion', params: { period: 7 }, symbols: ['ETH/USDT'] });
       expect(await store.bots.get('b')).toMatchObject({
         id: 'b',
         strategy: 'rsi-reversion',
@@ -109,7 +109,7 @@ function botOpsContract(name: string, target: () => StoreTarget): void {
         mode: 'paper',
         updatedAt: clock.t,
       });
-      await expect(store.setups.reconfigure('nope', { strategy: 's', params: {}, symbols: [] })).rejects.toThrow(
+      await expect(store.bots.reconfigure('nope', { strategy: 's', params: {}, symbols: [] })).rejects.toThrow(
         /Unknown bot "nope"/,
       );
     });

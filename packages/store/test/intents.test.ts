@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ClientOrderId, newOrderState, type OrderRequest, type OrderState } from '@keel/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { intentLogFile, openStore, readIntentLog, type Store, type WriteAhead } from '../src/index.ts';
+import {
+  intentLogFile,
+  openStore,
+  readIntentLog,
+  type Store,
+  StoreConflictError,
+  type WriteAhead,
+} from '../src/index.ts';
 
 // The write-ahead intent log of a SQLite store: what a crash between "logged" and "row written"
 // leaves, and how a restart gets it back. Oracle: the order states that were written ahead.
@@ -51,10 +58,10 @@ describe('intent log: the write-ahead record of a SQLite file store', () => {
       try {
         expect(await again.orders.get(orders[1]!.request.id)).toBeUndefined();
         const r = await again.replayIntents('b');
-        expect(r).toEqual({ recovered: orders.slice(1).map((o) => o.request.id), torn: 0, clashes: [] });
+        expect(r).toEqual({ recovered: orders.slice(1).map((o) => o.request.id), torn: 0 });
         for (const o of orders) expect(await again.orders.get(o.request.id)).toEqual(o);
         expect(statSync(log).size).toBe(0);
-        expect(await again.replayIntents('b')).toEqual({ recovered: [], torn: 0, clashes: [] });
+        expect(await again.replayIntents('b')).toEqual({ recovered: [], torn: 0 });
       } finally {
         await again.close();
       }
@@ -80,20 +87,37 @@ describe('intent log: the write-ahead record of a SQLite file store', () => {
     await s.close();
     appendFileSync(log, '{"v":1,"row":{"client_order_id":"kb-2-0","bot_');
     const again = await openStore({ url: `sqlite:${file}` });
-    expect(await again.replayIntents('b')).toEqual({ recovered: [order(1).request.id], torn: 1, clashes: [] });
+    expect(await again.replayIntents('b')).toEqual({ recovered: [order(1).request.id], torn: 1 });
     await again.close();
   });
 
-  it('an id the database holds for another bot is reported, not written', async () => {
-    const { s, file } = await freshStore('clash');
+  it('an id the database holds for another bot stops the start with both named; nothing is written, the log is kept', async () => {
+    const { s, file, log } = await freshStore('clash');
     await s.bots.create({ id: 'other', strategy: 's', params: {}, mode: 'live', exchange: 'x', symbols: [] });
     const o = order(3);
     await s.orders.upsert('other', o);
+    s.writeOrderNow('b', order(1)); // a good record before the clash: not written either
     s.writeOrderNow('b', o); // logged; its row would be refused
     await s.close();
     const again = await openStore({ url: `sqlite:${file}` });
-    expect(await again.replayIntents('b')).toEqual({ recovered: [], torn: 0, clashes: [o.request.id] });
-    await again.close();
+    try {
+      const err = await again.replayIntents('b').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StoreConflictError);
+      const c = err as StoreConflictError;
+      expect(c.key).toEqual({ client_order_id: o.request.id });
+      expect(c.stored.bot_id).toBe('other');
+      expect(c.attempted.bot_id).toBe('b');
+      expect(c.message).toContain(log);
+      expect(c.message).toContain('record 2');
+      expect(await again.orders.get(order(1).request.id)).toBeUndefined();
+      expect(readIntentLog(log).records).toHaveLength(2); // the next start stops again
+      await expect(again.replayIntents('b')).rejects.toThrow(StoreConflictError);
+    } finally {
+      await again.close();
+    }
   });
 
   it('the log is emptied once every line has its row, and only then', async () => {
@@ -124,7 +148,7 @@ describe('intent log: the write-ahead record of a SQLite file store', () => {
   it('a restart in the same process (same store) replays what the abandoned instance logged', async () => {
     const { s } = await freshStore('same-process');
     const first = logged(s.writeOrderNow('b', order(1)));
-    expect(await s.replayIntents('b')).toEqual({ recovered: [order(1).request.id], torn: 0, clashes: [] });
+    expect(await s.replayIntents('b')).toEqual({ recovered: [order(1).request.id], torn: 0 });
     await first.save(); // the abandoned instance's queued write, late: the row is the same
     expect(await s.orders.get(order(1).request.id)).toEqual(order(1));
     expect(logged(s.writeOrderNow('b', order(2))).kind).toBe('logged'); // the new instance's own log
@@ -153,7 +177,7 @@ describe('intent log: the write-ahead record of a SQLite file store', () => {
     await s.bots.create({ id: 'b', strategy: 's', params: {}, mode: 'live', exchange: 'x', symbols: [] });
     expect(s.writeOrderNow('b', order(1)).kind).toBe('row');
     expect(await s.orders.get(order(1).request.id)).toEqual(order(1));
-    expect(await s.replayIntents('b')).toEqual({ recovered: [], torn: 0, clashes: [] });
+    expect(await s.replayIntents('b')).toEqual({ recovered: [], torn: 0 });
     await s.close();
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientOrderId, type Fill, newOrderState, type OrderRequest, type OrderState, VenueOrderId } from '@keel/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/index.ts';
+import { openStore, type Store, StoreConflictError, type StoredBalance } from '../src/index.ts';
 
 export class ManualClock {
   constructor(public t: number) {}
@@ -46,6 +46,14 @@ function fill(orderId: string, tradeId: string, amount: number, price = 100.1, t
     liquidity: 'maker',
     time,
   };
+}
+
+/** The error `p` rejects with (undefined when it resolves). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 /**
@@ -108,6 +116,32 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       ).rejects.toThrow();
     });
 
+    it('bots: creating an existing bot again returns it when the definition is the same, else is a StoreConflictError', async () => {
+      const same = await store.bots.create({
+        id: 'b1',
+        strategy: 'sma-cross',
+        params: { fast: 10, slow: 30 },
+        mode: 'paper',
+        exchange: 'binance',
+        symbols: ['BTC/USDT'],
+      });
+      expect(same).toEqual(await store.bots.get('b1'));
+      const err = await rejection(
+        store.bots.create({
+          id: 'b1',
+          strategy: 'sma-cross',
+          params: { fast: 5, slow: 30 },
+          mode: 'paper',
+          exchange: 'binance',
+          symbols: ['BTC/USDT'],
+        }),
+      );
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect((err as StoreConflictError).fields).toEqual(['params']);
+      expect((err as StoreConflictError).message).toMatch(/bot "b1" already exists.*"fast":10.*"fast":5/);
+      expect((await store.bots.get('b1'))?.params).toEqual({ fast: 10, slow: 30 });
+    });
+
     it('orders: upsert round-trips an OrderState exactly (NaN, optional fields, doubles)', async () => {
       const o = newOrderState(limit('c-1', { price: 0.1 + 0.2 }), clock.t, 100.123456789);
       await store.orders.upsert('b1', o);
@@ -150,6 +184,13 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect((await store.orders.list('b1', { status: ['cancelled'] }))[0]).toEqual(b);
       expect(await store.orders.open('b2')).toEqual([]);
       await expect(store.orders.upsert('b2', a)).rejects.toThrow(/another bot/);
+      const err = await rejection(store.orders.upsert('b2', a));
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect(err).toMatchObject({
+        key: { client_order_id: 'c-2' },
+        stored: { bot_id: 'b1' },
+        attempted: { bot_id: 'b2' },
+      });
     });
 
     it('writeOrderNow: durable before it returns (SQLite file: the intent log, the row by save()); PostgreSQL declines', async () => {
@@ -212,6 +253,167 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect(ev.at(-1)).toMatchObject({ type: 'fill', payload: { tradeId: 't-9' } });
     });
 
+    it('fills: a trade id recorded again with other values is a StoreConflictError naming both rows; nothing is written', async () => {
+      const base = { ...fill('c-1', 't-c', 0.2, 100, 3_000), tag: 'entry' };
+      expect(await store.fills.record('b1', base)).toBe(true);
+      const variants: [string, Fill][] = [
+        ['order', { ...base, orderId: ClientOrderId('c-2') }],
+        ['price', { ...base, price: 100.5 }],
+        ['amount', { ...base, amount: 0.25 }],
+        ['fee', { ...base, fee: 0.0002 }],
+        ['feeAsset', { ...base, feeAsset: 'BTC' }],
+        ['time', { ...base, time: 3_001 }],
+        ['side', { ...base, side: 'sell' }],
+        ['tag', { ...base, tag: undefined }],
+      ];
+      for (const [field, f] of variants) {
+        const err = await rejection(store.fills.record('b1', f));
+        expect(err, field).toBeInstanceOf(StoreConflictError);
+        const c = err as StoreConflictError;
+        expect(c.fields, field).toEqual([field]);
+        expect(c.key).toEqual({ bot_id: 'b1', trade_id: 't-c' });
+        expect(c.stored).toMatchObject({ order: 'c-1', price: 100, amount: 0.2, time: 3_000 });
+        expect(c.message).toMatch(/fill t-c of bot "b1" is already recorded/);
+      }
+      // The same execution again (recovery fetching it after a crash) is still a no-op.
+      expect(await store.fills.record('b1', { ...base })).toBe(false);
+      expect((await store.fills.forOrder('b1', 'c-1')).filter((f) => f.tradeId === 't-c')).toEqual([base]);
+      expect(await store.fills.forOrder('b1', 'c-2')).toEqual([]);
+    });
+
+    it('applyFill: a trade id already recorded for another execution stops with StoreConflictError; no order, position, balance or event is written', async () => {
+      await store.bots.create({
+        id: 'b3',
+        strategy: 's',
+        params: {},
+        mode: 'paper',
+        exchange: 'x',
+        symbols: ['BTC/USDT'],
+      });
+      const snapshot = async () => ({
+        orders: await store.orders.list('b3'),
+        fills: await store.fills.since('b3', 0),
+        positions: await store.positions.load('b3'),
+        balances: await store.balances.load('b3'),
+        events: await store.events.list('b3'),
+      });
+      const first = { ...newOrderState(limit('r1-o1'), clock.t, 100), status: 'accepted' as const };
+      await store.orders.upsert('b3', first);
+      const f1 = fill('r1-o1', 'T1', 0.5, 100, 5_000);
+      expect(
+        await store.applyFill('b3', f1, {
+          order: { ...first, status: 'filled', filled: 0.5, avgPrice: 100, fee: 0.0001 },
+          position: { symbol: 'BTC/USDT', size: 0.5, avgPrice: 100, realizedPnl: 0 },
+          balances: [
+            { asset: 'BTC', free: 0.5, used: 0, total: 0.5 },
+            { asset: 'USDT', free: 950, used: 0, total: 950 },
+          ],
+        }),
+      ).toBe(true);
+      // The next run of a venue that numbers its trades from T1 again: another execution, same id.
+      const second = { ...newOrderState(limit('r2-o1'), clock.t + 1, 101), status: 'accepted' as const };
+      await store.orders.upsert('b3', second);
+      const before = await snapshot();
+      const f2 = fill('r2-o1', 'T1', 0.5, 101, 9_000);
+      const err = await rejection(
+        store.applyFill('b3', f2, {
+          order: { ...second, status: 'filled', filled: 0.5, avgPrice: 101, fee: 0.0001 },
+          position: { symbol: 'BTC/USDT', size: 1, avgPrice: 100.5, realizedPnl: 0 },
+          balances: [
+            { asset: 'BTC', free: 1, used: 0, total: 1 },
+            { asset: 'USDT', free: 899.5, used: 0, total: 899.5 },
+          ],
+        }),
+      );
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect((err as StoreConflictError).fields).toEqual(['order', 'price', 'time']);
+      expect((err as StoreConflictError).message).toMatch(/r1-o1.*r2-o1/);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('applyFill: the position and the balances of a fill are written in its transaction, so they never disagree', async () => {
+      await store.bots.create({
+        id: 'pb',
+        strategy: 's',
+        params: {},
+        mode: 'paper',
+        exchange: 'x',
+        symbols: ['BTC/USDT'],
+      });
+      const agree = async () => {
+        const pos = await store.positions.get('pb', 'BTC/USDT');
+        const btc = (await store.balances.load('pb')).find((b) => b.asset === 'BTC');
+        return { position: pos?.size, balance: btc?.total };
+      };
+      const buy = { ...newOrderState(limit('pb-1'), clock.t, 100), status: 'accepted' as const };
+      await store.orders.upsert('pb', buy);
+      const balances = (btc: number, usdt: number): StoredBalance[] => [
+        { asset: 'BTC', free: btc, used: 0, total: btc },
+        { asset: 'USDT', free: usdt, used: 0, total: usdt },
+      ];
+      const f1 = fill('pb-1', 'pb-t1', 0.5, 100, 1_000);
+      await store.applyFill('pb', f1, {
+        order: { ...buy, status: 'filled', filled: 0.5, avgPrice: 100 },
+        position: { symbol: 'BTC/USDT', size: 0.5, avgPrice: 100, realizedPnl: 0 },
+        balances: balances(0.5, 950),
+      });
+      expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
+
+      // A write that fails inside the fill's transaction (here: a balance snapshot listing an
+      // asset twice) takes the fill, the order, the position and the event with it.
+      const sell = { ...newOrderState(limit('pb-2', { side: 'sell' }), clock.t, 100), status: 'accepted' as const };
+      await store.orders.upsert('pb', sell);
+      const events = (await store.events.list('pb')).length;
+      const f2 = { ...fill('pb-2', 'pb-t2', 0.2, 110, 2_000), side: 'sell' as const };
+      await expect(
+        store.applyFill('pb', f2, {
+          order: { ...sell, status: 'partially-filled', filled: 0.2, avgPrice: 110 },
+          position: { symbol: 'BTC/USDT', size: 0.3, avgPrice: 100, realizedPnl: 2 },
+          balances: [...balances(0.3, 972), { asset: 'USDT', free: 0, used: 0, total: 0 }],
+        }),
+      ).rejects.toThrow(/Invalid balances of bot "pb": USDT is listed twice/);
+      expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
+      expect(await store.fills.forOrder('pb', 'pb-2')).toEqual([]);
+      expect((await store.orders.get('pb-2'))?.filled).toBe(0);
+      expect((await store.events.list('pb')).length).toBe(events);
+
+      // The same fill again writes nothing, not even the balances it carries.
+      expect(
+        await store.applyFill('pb', f1, {
+          order: { ...buy, status: 'filled', filled: 0.5, avgPrice: 100 },
+          position: { symbol: 'BTC/USDT', size: 1, avgPrice: 100, realizedPnl: 0 },
+          balances: balances(1, 900),
+        }),
+      ).toBe(false);
+      expect(await agree()).toEqual({ position: 0.5, balance: 0.5 });
+
+      await store.applyFill('pb', f2, {
+        order: { ...sell, status: 'partially-filled', filled: 0.2, avgPrice: 110 },
+        position: { symbol: 'BTC/USDT', size: 0.3, avgPrice: 100, realizedPnl: 2 },
+        balances: balances(0.3, 972),
+      });
+      expect(await agree()).toEqual({ position: 0.3, balance: 0.3 });
+    });
+
+    it('positions, balances and fills refuse numbers that are not finite, with the field named, on every engine', async () => {
+      await expect(
+        store.positions.save('b2', { symbol: 'ETH/USDT', size: Number.NaN, avgPrice: 1, realizedPnl: 0 }),
+      ).rejects.toThrow(/position ETH\/USDT of bot "b2": size must be a finite number, got NaN/);
+      await expect(
+        store.balances.save('b2', [{ asset: 'ETH', free: Number.POSITIVE_INFINITY, used: 0, total: 1 }]),
+      ).rejects.toThrow(/balance ETH of bot "b2": free must be a finite number/);
+      await expect(
+        store.balances.save('b2', [
+          { asset: 'ETH', free: 1, used: 0, total: 1 },
+          { asset: 'ETH', free: 2, used: 0, total: 2 },
+        ]),
+      ).rejects.toThrow(/ETH is listed twice/);
+      await expect(store.fills.record('b2', fill('x-9', 't-nan', 1, Number.NaN))).rejects.toThrow(
+        /fill t-nan of bot "b2": price must be a finite number/,
+      );
+      expect(await store.fills.forOrder('b2', 'x-9')).toEqual([]);
+    });
+
     it('transaction: an error rolls every write back', async () => {
       const o = newOrderState(limit('c-rb'), clock.t, 1);
       await expect(
@@ -255,6 +457,39 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect(seqs).toEqual([1, 2, 3, 4, 5].map((x) => x + before));
       const tail = await store.events.list('b2', { afterSeq: before + 2, limit: 2 });
       expect(tail.map((e) => e.payload)).toEqual([{ i: 2 }, { i: 3 }]);
+    });
+
+    it('strategy state: saves without an expected version always land, also from concurrent writers', async () => {
+      await store.bots.create({ id: 'st', strategy: 's', params: {}, mode: 'paper', exchange: 'x', symbols: [] });
+      // Two pools on PostgreSQL (see the lock race below for SQLite).
+      const other = store.dialect === 'postgres' ? await open() : store;
+      try {
+        const versions = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? store : other).state.save('st', { i })),
+        );
+        expect(versions.filter((v) => v === null)).toEqual([]);
+        expect([...versions].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+        expect((await store.state.load('st'))?.version).toBe(12);
+      } finally {
+        if (other !== store) await other.close();
+      }
+    });
+
+    it('events and sessions: concurrent writers get gapless sequence numbers and none fails', async () => {
+      const other = store.dialect === 'postgres' ? await open() : store;
+      try {
+        const before = (await store.events.list('st')).length;
+        const seqs = await Promise.all(
+          Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? store : other).events.append('st', 'race', { i })),
+        );
+        expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, i) => before + i + 1));
+        const sessions = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? store : other).sessions.start('st')),
+        );
+        expect([...sessions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      } finally {
+        if (other !== store) await other.close();
+      }
     });
 
     it('sessions: start and end with a report', async () => {
@@ -379,6 +614,12 @@ export function storeContract(name: string, target: () => StoreTarget): void {
           size += f.side === 'buy' ? f.amount : -f.amount;
         }
         expect((await after.positions.get('crash', 'BTC/USDT'))?.size).toBe(size);
+        // The balances were written with the position, in the fill's transaction: they agree.
+        const balances = await after.balances.load('crash');
+        expect(balances.find((b) => b.asset === 'BTC')?.total).toBe(size);
+        let cash = 1_000_000;
+        for (const f of fills) cash -= (f.side === 'buy' ? 1 : -1) * f.price + f.fee;
+        expect(balances.find((b) => b.asset === 'USDT')?.total).toBeCloseTo(cash, 6);
         const events = await after.events.list('crash');
         expect(events.filter((e) => e.type === 'fill').length).toBe(fills.length);
         expect(events.filter((e) => e.type === 'order.accepted').length).toBe(orders.length);

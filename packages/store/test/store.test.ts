@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ClientOrderId, newOrderState, type OrderRequest } from '@keel/core';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.ts';
 import { onPostgres } from './backends.ts';
@@ -14,6 +15,35 @@ storeContract('sqlite (file, WAL)', () => ({ url: `sqlite:${path.join(dir, 'keel
 
 // PostgreSQL: a fresh schema per run, dropped afterwards.
 await onPostgres('store contract', storeContract);
+
+await onPostgres(
+  'two stores in one PostgreSQL database',
+  (name, target) => {
+    describe(`openStore: ${name}`, () => {
+      it('migrates a fresh schema while another schema of the database already holds a store', async () => {
+        const t = target();
+        const first = await openStore({ url: t.url, ...(t.schema !== undefined ? { schema: t.schema } : {}) });
+        await first.close();
+        const second = `${t.schema}_b`;
+        try {
+          const s = await openStore({ url: t.url, schema: second });
+          await s.bots.create({ id: 'b', strategy: 's', params: {}, mode: 'paper', exchange: 'x', symbols: [] });
+          expect((await s.bots.list()).map((b) => b.id)).toEqual(['b']);
+          await s.close();
+          const again = await openStore({ url: t.url, schema: second }); // and reopens it
+          expect((await again.bots.list()).map((b) => b.id)).toEqual(['b']);
+          await again.close();
+        } finally {
+          const c = new pg.Client({ connectionString: t.url });
+          await c.connect();
+          await c.query(`drop schema if exists ${second} cascade`);
+          await c.end();
+        }
+      });
+    });
+  },
+  'keel_two_stores',
+);
 
 describe('openStore', () => {
   it('opens sqlite::memory: and rejects unknown urls with a helpful message', async () => {

@@ -5,11 +5,13 @@ import { SimulatedClock } from '../model/clock.ts';
 import { defineInstrument, type Instrument, type InstrumentSpec } from '../model/instrument.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
-import { Account } from '../portfolio/account.ts';
+import { Account, type PortfolioSummary } from '../portfolio/account.ts';
+import type { RiskConfig } from '../risk/config.ts';
+import { countRiskEvents, type RiskCounts, type RiskEvent } from '../risk/events.ts';
 import { type AnyStrategy, parseParams } from '../strategy/api.ts';
 import { type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
 import { SimulatedVenue } from '../venue/simulated.ts';
-import { Engine, type RiskRule } from './engine.ts';
+import { Engine } from './engine.ts';
 import type { EngineEvent } from './events.ts';
 
 export interface BacktestData {
@@ -40,7 +42,8 @@ export interface BacktestConfig {
   readonly latencyMs?: number;
   readonly submissionCheck?: boolean;
   readonly allowShortSpot?: boolean;
-  readonly risk?: readonly RiskRule[];
+  /** Risk limits, protections, sizing and exits applied around the strategy (docs/risk.md). */
+  readonly risk?: RiskConfig;
   /** Only bars with open time in [from, to) are replayed. */
   readonly from?: number;
   readonly to?: number;
@@ -62,6 +65,14 @@ export interface BacktestResult {
   readonly orders: readonly OrderState[];
   readonly equity: { readonly times: Float64Array; readonly values: Float64Array };
   readonly errors: readonly { time: number; hook: string; message: string }[];
+  /** The risk configuration the run used (null: none). */
+  readonly risk: RiskConfig | null;
+  /** Every denial, halt, resume and notice of the risk engine, in order (empty without one). */
+  readonly riskEvents: readonly RiskEvent[];
+  /** Denials and halts counted by rule. */
+  readonly riskCounts: RiskCounts;
+  /** The account's books at the end: realised and unrealised PnL, fees by asset, positions. */
+  readonly portfolio: PortfolioSummary;
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -246,5 +257,9 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     },
     equity: { times, values },
     errors: engine.errors,
+    risk: cfg.risk ?? null,
+    riskEvents: engine.risk?.events ?? [],
+    riskCounts: countRiskEvents(engine.risk?.events ?? []),
+    portfolio: account.summary(engine.rate),
   };
 }

@@ -16,6 +16,9 @@ import {
 } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
 import type { Account, Position } from '../portfolio/account.ts';
+import { isEmptyRiskConfig, type RiskConfig } from '../risk/config.ts';
+import type { RiskDenial } from '../risk/events.ts';
+import { RiskEngine } from '../risk/risk-engine.ts';
 import type {
   AnyStrategy,
   BracketInput,
@@ -35,12 +38,6 @@ import type { EngineEvent } from './events.ts';
 import { FillLog } from './fill-log.ts';
 import { OrderLog } from './order-log.ts';
 
-/** A pre-trade risk rule: returns a reason to deny the order, or null. */
-export type RiskRule = (
-  order: OrderRequest,
-  view: { account: Account; price: number; instrument: Instrument },
-) => string | null;
-
 export interface EngineOptions {
   clock: Clock;
   /** Backtests move a simulated clock from the data; live runs read the wall clock. */
@@ -55,7 +52,8 @@ export interface EngineOptions {
   feeds: readonly FeedKey[];
   /** Deterministic client order ids: the same signal gets the same id (live idempotency). */
   idFactory?: (seq: number, time: number) => string;
-  risk?: readonly RiskRule[];
+  /** Risk limits, protections, sizing and exits around the strategy (docs/risk.md); none by default. */
+  risk?: RiskConfig;
   onEvent?: (e: EngineEvent) => void;
   /** A direct hook for every fill, with no object built (the backtest's trade list uses it). */
   onFill?: FillHook;
@@ -70,6 +68,8 @@ interface FeedSlot {
   readonly instrument: Instrument;
   /** Supplied by the driver and matched by the venue, or derived by aggregation. */
   readonly execution: boolean;
+  /** The first execution feed of its market: the risk engine's ATR and volatility read its bars. */
+  readonly riskFeed: boolean;
   readonly indicators: Indicator[];
   readonly derived: { slot: FeedSlot; agg: BarAggregator }[];
   last: Bar;
@@ -113,7 +113,10 @@ export class Engine {
   private readonly strategy: AnyStrategy;
   private readonly emitEvent: (e: EngineEvent) => void;
   private readonly idFactory: (seq: number, time: number) => string;
-  private readonly risk: readonly RiskRule[];
+  /** Absent without a risk configuration: the order path then costs one comparison more. */
+  private readonly riskEngine: RiskEngine | undefined;
+  /** Set while the risk engine places its own orders (exits, flattens): they skip its check. */
+  private riskBypass = false;
   private ocoSeq = 0;
   private readonly venue: Venue;
   private readonly setTime: ((t: number) => void) | undefined;
@@ -148,15 +151,63 @@ export class Engine {
     this.listening = opts.onEvent !== undefined;
     this.fillHook = opts.onFill;
     this.idFactory = opts.idFactory ?? defaultOrderId;
-    this.risk = opts.risk ?? [];
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
     // Set before anything calls instrumentOf (which reads them).
     this.primarySymbol = (opts.feeds[0] as FeedKey).symbol;
     this.primaryInstrument = this.lookupInstrument(this.primarySymbol);
     for (const f of opts.feeds) this.addSlot(f, true);
+    this.riskEngine =
+      opts.risk === undefined || isEmptyRiskConfig(opts.risk) ? undefined : this.makeRiskEngine(opts.risk);
     opts.venue.connect((r) => this.handleReport(r));
     this.ctx = this.makeContext();
+  }
+
+  private makeRiskEngine(config: RiskConfig): RiskEngine {
+    const engine = this;
+    return new RiskEngine(
+      config,
+      {
+        account: this.opts.account,
+        now: () => engine.now,
+        equity: () => engine.equity(),
+        lastPrice: (symbol) => engine.lastClose(symbol),
+        instrument: (symbol) => engine.instrumentOf(symbol),
+        openOrders: () => engine.open,
+        order: (id) => engine.order(id),
+        submit(input, ocoGroup) {
+          engine.riskBypass = true;
+          try {
+            return engine.submitInput(input, ocoGroup === undefined ? NO_LINKS : { ocoGroup });
+          } finally {
+            engine.riskBypass = false;
+          }
+        },
+        cancel: (id, reason) => engine.cancelWithReason(id, reason),
+        emit(e) {
+          if (engine.listening) engine.emitEvent(e);
+        },
+      },
+      [...this.instruments.values()],
+    );
+  }
+
+  // ---- risk -----------------------------------------------------------------------------------
+
+  /**
+   * The risk engine (docs/risk.md), absent without settings: its log (`events`), `halts()`, and
+   * its state as plain JSON (`snapshot()`, `restore()`: a halt must survive a restart).
+   */
+  get risk(): RiskEngine | undefined {
+    return this.riskEngine;
+  }
+
+  /**
+   * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
+   * Every protection starts afresh from now.
+   */
+  resumeTrading(): void {
+    this.riskEngine?.resume();
   }
 
   get primary(): FeedKey {
@@ -197,6 +248,7 @@ export class Engine {
     this.now = closeTime;
     this.venue.onBar(slot.key.symbol, bar, closeTime);
     slot.position.lastPrice = bar.close;
+    if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
     this.deliver(slot, bar);
     const d = slot.derived;
     for (let i = 0; i < d.length; i++) {
@@ -281,7 +333,7 @@ export class Engine {
     o.avgPrice = prevFilled === 0 ? r.price : (o.avgPrice * prevFilled + r.price * r.amount) / filled;
     o.filled = complete ? req.amount : filled;
     o.fee += r.fee;
-    this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset);
+    this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, this.rate);
     this.fillLog.push(
       req.id,
       r.tradeId,
@@ -313,6 +365,7 @@ export class Engine {
       this.activateChildren(o, o.filled, r.time);
       this.finish(o);
     } else this.notifyOrder(o);
+    if (this.riskEngine !== undefined) this.riskEngine.onFill(o, r.price, r.amount, r.fee, r.feeAsset, r.time);
     if (fillHandler !== undefined) this.guard('onFill', () => fillHandler(this.ctx, this.state, fill as Fill));
   }
 
@@ -366,6 +419,7 @@ export class Engine {
     }
     if (o.status !== 'filled' && o.request.parentId === undefined) this.activateChildren(o, o.filled, o.updatedAt);
     if (li >= 0) this.orderLog.finish(li, o);
+    if (this.riskEngine !== undefined) this.riskEngine.onOrderDone(o);
     this.notifyOrder(o);
   }
 
@@ -520,48 +574,61 @@ export class Engine {
     return this.place(req, inst, extra);
   }
 
-  /** Checks a built request and sends it to the venue (or denies it). */
-  private place(req: OrderRequest, inst: Instrument, extra: OrderLinks): ClientOrderId {
+  /**
+   * Checks a built request and sends it to the venue (or denies it): its own fields, then the risk
+   * engine (which may resize an entry), then the exchange filters on the amount that is sent.
+   */
+  private place(request: OrderRequest, inst: Instrument, extra: OrderLinks): ClientOrderId {
+    let req = request;
     const id = req.id;
     const symbol = req.symbol;
     if (extra.parentId !== undefined) this.hasChildren.add(extra.parentId);
     const decision = this.lastClose(symbol);
-    const o = newOrderState(req, this.now, decision);
-    const li = this.orderLog.append(o);
     const refPrice =
       req.type === 'limit' || req.type === 'stop-limit'
         ? req.price
         : req.type === 'stop-market'
           ? req.stopPrice
           : decision;
-    const reason =
-      validateOrderRequest(req) ??
-      (Number.isFinite(refPrice) && (inst.minAmount > 0 || inst.minNotional > 0 || inst.stepSize > 0)
-        ? (checkFilters(inst, req.amount, refPrice)?.message ?? null)
-        : null) ??
-      this.checkRisk(req, inst, refPrice);
+    let reason = validateOrderRequest(req);
+    let denial: RiskDenial | undefined;
+    const risk = this.riskEngine;
+    if (risk !== undefined && reason === null && !this.riskBypass) {
+      const out = risk.preTrade(req, inst, refPrice);
+      if ('rule' in out) {
+        denial = out;
+        reason = out.message;
+      } else req = out;
+    }
+    const o = newOrderState(req, this.now, decision);
+    const li = this.orderLog.append(o);
+    if (
+      reason === null &&
+      Number.isFinite(refPrice) &&
+      (inst.minAmount > 0 || inst.minNotional > 0 || inst.stepSize > 0)
+    )
+      reason = checkFilters(inst, req.amount, refPrice)?.message ?? null;
     if (reason !== null) {
       this.apply(o, 'deny', this.now);
       o.reason = reason;
       this.orderLog.finish(li, o);
-      if (this.listening) this.emitEvent({ type: 'order.denied', time: this.now, order: o, reason });
+      if (denial !== undefined) (risk as RiskEngine).recordDenial(o, denial);
+      if (this.listening)
+        this.emitEvent(
+          denial === undefined
+            ? { type: 'order.denied', time: this.now, order: o, reason }
+            : { type: 'order.denied', time: this.now, order: o, reason, denial },
+        );
       this.notifyOrder(o);
       return id;
     }
     this.apply(o, 'submit', this.now);
     this.open.push(o);
     this.openIndex.push(li);
+    if (risk !== undefined) risk.onSubmitted(o);
     if (this.listening) this.emitEvent({ type: 'order.submitted', time: this.now, order: o });
     if (o.active) this.opts.venue.submit(o, this.now);
     return id;
-  }
-
-  private checkRisk(req: OrderRequest, inst: Instrument, price: number): string | null {
-    for (const rule of this.risk) {
-      const r = rule(req, { account: this.opts.account, price, instrument: inst });
-      if (r !== null) return r;
-    }
-    return null;
   }
 
   /**
@@ -583,6 +650,7 @@ export class Engine {
     slot.last = bar;
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;
+    if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
     for (const ind of slot.indicators) ind.update(bar);
     for (const d of slot.derived)
       d.agg.push(bar, (hb) => {
@@ -617,10 +685,14 @@ export class Engine {
   }
 
   cancel(id: ClientOrderId): void {
+    this.cancelWithReason(id, 'cancelled by strategy');
+  }
+
+  private cancelWithReason(id: string, reason: string): void {
     const o = this.liveOrder(id);
     if (!o || isTerminal(o.status)) return;
-    if (!o.active) this.cancelLocally(o, this.now, 'cancelled by strategy');
-    else this.opts.venue.cancel(id, this.now, 'cancelled by strategy');
+    if (!o.active) this.cancelLocally(o, this.now, reason);
+    else this.opts.venue.cancel(o.request.id, this.now, reason);
   }
 
   // ---- strategy context -----------------------------------------------------------------------
@@ -636,6 +708,7 @@ export class Engine {
       index: this.slots.length,
       instrument,
       execution,
+      riskFeed: execution && !this.slots.some((s) => s.execution && s.key.symbol === key.symbol),
       indicators: [],
       derived: [],
       last: emptyBar(),
@@ -721,7 +794,8 @@ export class Engine {
     return v;
   }
 
-  private rate = (asset: string): number => this.lastClose(`${asset}/${this.opts.account.currency}`);
+  /** One unit of an asset in the account currency, from the last close of its market (NaN without one). */
+  readonly rate = (asset: string): number => this.lastClose(`${asset}/${this.opts.account.currency}`);
 
   equity(): number {
     const a = this.opts.account;

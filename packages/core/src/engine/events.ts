@@ -1,8 +1,16 @@
 import type { Fill, OrderState } from '../model/orders.ts';
+import type { RiskDenial, RiskHalt } from '../risk/events.ts';
 
 /** What the engine reports to its observers (journal, recorder, live dashboard). */
 export type EngineEvent =
-  | { readonly type: 'order.denied'; readonly time: number; readonly order: OrderState; readonly reason: string }
+  | {
+      readonly type: 'order.denied';
+      readonly time: number;
+      readonly order: OrderState;
+      readonly reason: string;
+      /** Present when the risk engine denied it: the rule and the numbers. */
+      readonly denial?: RiskDenial;
+    }
   | { readonly type: 'order.submitted'; readonly time: number; readonly order: OrderState }
   | { readonly type: 'order.accepted'; readonly time: number; readonly order: OrderState }
   | { readonly type: 'order.rejected'; readonly time: number; readonly order: OrderState; readonly reason: string }
@@ -17,6 +25,15 @@ export type EngineEvent =
       readonly message: string;
       readonly stack?: string;
     }
-  | { readonly type: 'strategy.log'; readonly time: number; readonly message: string };
+  | { readonly type: 'strategy.log'; readonly time: number; readonly message: string }
+  /** Entries halted (account) or locked (one symbol) by a risk rule; see docs/risk.md. */
+  | { readonly type: 'risk.halt'; readonly time: number; readonly halt: RiskHalt }
+  | {
+      readonly type: 'risk.resume';
+      readonly time: number;
+      readonly halt: RiskHalt;
+      /** `user`: resumeTrading(); `expiry`: a lock's time ran out. */
+      readonly by: 'user' | 'expiry';
+    };
 
 export type EngineEventType = EngineEvent['type'];

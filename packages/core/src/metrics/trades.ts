@@ -51,6 +51,34 @@ interface Building {
   exitOrderId: string;
 }
 
+/** A round trip as it closes (what the risk engine's protections read). */
+export interface ClosedTradeEvent {
+  readonly symbol: string;
+  readonly exitTime: number;
+  readonly exitOrderId: string;
+  readonly pnlNet: number;
+  /** Net PnL over the entry notional (largest size x average entry price), as a fraction. */
+  readonly ret: number;
+}
+
+/** An open round trip's state as plain JSON (TradeTracker.openState / restoreOpen). */
+export interface OpenTradeState {
+  readonly symbol: string;
+  readonly dir: 1 | -1;
+  readonly entryTime: number;
+  readonly size: number;
+  readonly maxSize: number;
+  readonly price: number;
+  readonly exitValue: number;
+  readonly exitAmount: number;
+  readonly exitFills: number;
+  readonly lastExitPrice: number | null;
+  readonly pnl: number;
+  readonly fees: number;
+  readonly entryOrderId: string;
+  readonly exitOrderId: string;
+}
+
 /** Win/loss totals of closed trades, summed in trade order (what the metrics need of them). */
 export interface TradeSummary {
   readonly count: number;
@@ -141,8 +169,43 @@ export class TradeTracker {
   /** The instruments fills are booked against, by symbol (fees in the base asset, step sizes). */
   private readonly instruments = new Map<string, Instrument>();
 
-  constructor(instruments: readonly Instrument[] = []) {
+  /** `onClose` is told of every round trip as it closes. */
+  constructor(
+    instruments: readonly Instrument[] = [],
+    private readonly onClose?: (t: ClosedTradeEvent) => void,
+  ) {
     for (const i of instruments) if (!this.instruments.has(i.symbol)) this.instruments.set(i.symbol, i);
+  }
+
+  /** The open round trips as plain JSON, to carry them over a restart (`restoreOpen`). */
+  openState(): OpenTradeState[] {
+    const out: OpenTradeState[] = [];
+    for (const b of this.open.values()) {
+      if (!b.active) continue;
+      out.push({
+        symbol: b.symbol,
+        dir: b.dir,
+        entryTime: b.entryTime,
+        size: b.size,
+        maxSize: b.maxSize,
+        price: b.price,
+        exitValue: b.exitValue,
+        exitAmount: b.exitAmount,
+        exitFills: b.exitFills,
+        lastExitPrice: Number.isFinite(b.lastExitPrice) ? b.lastExitPrice : null,
+        pnl: b.pnl,
+        fees: b.fees,
+        entryOrderId: b.entryOrderId,
+        exitOrderId: b.exitOrderId,
+      });
+    }
+    return out;
+  }
+
+  /** Puts back open round trips saved by `openState` (before any fill of their symbols). */
+  restoreOpen(states: readonly OpenTradeState[]): void {
+    for (const s of states)
+      this.open.set(s.symbol, { ...s, active: true, lastExitPrice: s.lastExitPrice ?? Number.NaN });
   }
 
   /**
@@ -206,6 +269,16 @@ export class TradeTracker {
         this.exitOrderIds.push(b.exitOrderId);
         this.cache = undefined;
         b.active = false;
+        if (this.onClose !== undefined) {
+          const pnlNet = b.pnl - b.fees;
+          this.onClose({
+            symbol: b.symbol,
+            exitTime: time,
+            exitOrderId: b.exitOrderId,
+            pnlNet,
+            ret: pnlNet / (b.maxSize * b.price),
+          });
+        }
         b = undefined;
       }
     }

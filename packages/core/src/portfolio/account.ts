@@ -16,6 +16,43 @@ export interface Position {
   /** Margin locked by a perpetual position (notional / leverage); 0 for spot. */
   margin: number;
   leverage: number;
+  /** Fees paid on this market's fills, in the account currency (each valued at its fill). */
+  fees: number;
+}
+
+/** Converts one unit of `asset` into the account currency (NaN when there is no price for it). */
+export type Rate = (asset: string) => number;
+
+/** One position in a portfolio summary: prices and PnL in the market's quote, fees in the account currency. */
+export interface PositionSummary {
+  readonly symbol: string;
+  readonly size: number;
+  /** Average cost of the open size (NaN when flat). */
+  readonly avgPrice: number;
+  readonly lastPrice: number;
+  readonly value: number;
+  readonly unrealizedPnl: number;
+  readonly realizedPnl: number;
+  readonly fees: number;
+}
+
+/** The account's books at one moment (see Account.summary). */
+export interface PortfolioSummary {
+  readonly currency: string;
+  readonly cash: number;
+  readonly equity: number;
+  /** Realised PnL before fees, each realisation valued at its fill. */
+  readonly realizedPnl: number;
+  /** Open positions marked at their last price. */
+  readonly unrealizedPnl: number;
+  /** Fees valued at their fills (fees with no price for their asset are in `unvaluedFees`). */
+  readonly feesPaid: number;
+  /** Fees in the asset they were paid in. */
+  readonly feesByAsset: Readonly<Record<string, number>>;
+  /** Fees in an asset that had no price in the account currency when they were paid. */
+  readonly unvaluedFees: Readonly<Record<string, number>>;
+  readonly balances: Readonly<Record<string, number>>;
+  readonly positions: readonly PositionSummary[];
 }
 
 /**
@@ -30,8 +67,15 @@ export class Account {
   readonly balances = new Map<string, number>();
   readonly positions: Position[] = [];
   private readonly bySymbol = new Map<string, Position>();
+  /** Fees in the account currency, each valued at its fill (see `feeValue`). */
   feesPaid = 0;
   turnover = 0;
+  /** Realised PnL in the account currency (before fees), each realisation valued at its fill. */
+  realizedPnl = 0;
+  /** Fees in the asset they were paid in. */
+  readonly feesByAsset = new Map<string, number>();
+  /** Fees that could not be valued: no price for their asset in the account currency at the fill. */
+  readonly unvaluedFees = new Map<string, number>();
 
   constructor(
     readonly currency: string,
@@ -53,6 +97,7 @@ export class Account {
         lastPrice: Number.NaN,
         margin: 0,
         leverage: 1,
+        fees: 0,
       };
       this.bySymbol.set(inst.symbol, p);
       this.positions.push(p);
@@ -75,25 +120,42 @@ export class Account {
 
   /**
    * Applies one execution. `fee` is in `feeAsset`: the quote/settle asset comes out of that balance;
-   * the base asset comes out of the position (you receive less of what you bought).
+   * the base asset comes out of the position (you receive less of what you bought). `rate` values
+   * assets other than the account currency (a fee in BNB, the quote of a cross pair) at the fill;
+   * without it only the account currency and the market's own base are valued.
    */
-  applyFill(inst: Instrument, side: OrderSide, price: number, amount: number, fee: number, feeAsset: string): void {
+  applyFill(
+    inst: Instrument,
+    side: OrderSide,
+    price: number,
+    amount: number,
+    fee: number,
+    feeAsset: string,
+    rate?: Rate,
+  ): void {
     const pos = this.position(inst);
     const delta = side === 'buy' ? amount : -amount;
     const settle = inst.quote === this.currency ? this.currency : inst.settle;
     const perp = inst.kind === 'perpetual';
     const s = pos.size;
+    // A spot buy's fee taken in the coins bought: fewer coins arrive, each at the fill price (the
+    // fee itself is booked as a fee, valued at the fill), so the average cost stays the fill's.
+    const feeCoins = fee !== 0 && side === 'buy' && feeAsset === inst.base && !perp ? fee : 0;
+    let feeInSize = false;
     if (s === 0 || s > 0 === delta > 0) {
       // Opening or increasing.
       if (!perp) this.adjust(settle, -((delta * price) / 1.0) * inst.contractSize);
-      pos.avgPrice = s === 0 ? price : (s * pos.avgPrice + delta * price) / (s + delta);
-      pos.size = s + delta;
+      const got = delta - feeCoins;
+      pos.avgPrice = s === 0 ? price : (s * pos.avgPrice + got * price) / (s + got);
+      pos.size = s + got;
+      feeInSize = true;
     } else {
       // Reducing, closing, possibly reversing.
       const closeAbs = Math.min(Math.abs(delta), Math.abs(s));
       const closed = s > 0 ? closeAbs : -closeAbs;
       const e = pos.avgPrice;
       const realized = closed * (price - e) * 1.0 * inst.contractSize;
+      this.realizedPnl += settle === this.currency ? realized : realized * this.unit(settle, rate);
       if (perp) this.adjust(settle, realized);
       else this.adjust(settle, ((closed * e) / 1.0) * inst.contractSize + realized);
       pos.realizedPnl += realized;
@@ -108,16 +170,82 @@ export class Account {
     }
     if (fee !== 0) {
       if (feeAsset === inst.base && !perp) {
-        pos.size -= side === 'buy' ? fee : 0;
+        if (side === 'buy' && !feeInSize) pos.size -= fee;
         if (side === 'sell') this.adjust(inst.base, -fee);
       } else {
         this.adjust(feeAsset, -fee);
       }
-      this.feesPaid += feeAsset === inst.base ? fee * price : fee;
+      this.feesByAsset.set(feeAsset, (this.feesByAsset.get(feeAsset) ?? 0) + fee);
+      const v = this.feeValue(inst, price, fee, feeAsset, rate);
+      if (Number.isFinite(v)) {
+        this.feesPaid += v;
+        pos.fees += v;
+      } else this.unvaluedFees.set(feeAsset, (this.unvaluedFees.get(feeAsset) ?? 0) + fee);
     }
     this.turnover += amount * price * inst.contractSize;
     pos.lastPrice = price;
     if (perp) pos.margin = (Math.abs(pos.size) * price * inst.contractSize) / pos.leverage;
+  }
+
+  /**
+   * A fee in the account currency: the base asset at the fill price (then its quote converted), the
+   * quote or any other asset at `rate`; NaN when an asset has no price.
+   */
+  feeValue(inst: Instrument, price: number, fee: number, feeAsset: string, rate?: Rate): number {
+    if (feeAsset === this.currency) return fee;
+    if (feeAsset === inst.base) {
+      const inQuote = fee * price;
+      return inst.quote === this.currency ? inQuote : inQuote * this.unit(inst.quote, rate);
+    }
+    return fee * this.unit(feeAsset, rate);
+  }
+
+  /** One unit of `asset` in the account currency, or NaN. */
+  private unit(asset: string, rate: Rate | undefined): number {
+    if (asset === this.currency) return 1;
+    const r = rate === undefined ? Number.NaN : rate(asset);
+    return r > 0 ? r : Number.NaN;
+  }
+
+  /** Unrealised PnL of the open positions at their last price, in the account currency. */
+  unrealizedPnl(rate?: Rate): number {
+    let u = 0;
+    for (const p of this.positions) {
+      if (p.size === 0) continue;
+      const x = p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
+      u += p.instrument.quote === this.currency ? x : this.convert(x, p.instrument.quote, rate);
+    }
+    return u;
+  }
+
+  /** The books now: cash, equity, realised and unrealised PnL, fees by asset, positions. */
+  summary(rate?: Rate): PortfolioSummary {
+    const record = (m: ReadonlyMap<string, number>) => {
+      const o: Record<string, number> = {};
+      for (const k of [...m.keys()].sort()) o[k] = m.get(k) as number;
+      return o;
+    };
+    return {
+      currency: this.currency,
+      cash: this.cash,
+      equity: this.equity(rate),
+      realizedPnl: this.realizedPnl,
+      unrealizedPnl: this.unrealizedPnl(rate),
+      feesPaid: this.feesPaid,
+      feesByAsset: record(this.feesByAsset),
+      unvaluedFees: record(this.unvaluedFees),
+      balances: record(this.balances),
+      positions: this.positions.map((p) => ({
+        symbol: p.instrument.symbol,
+        size: p.size,
+        avgPrice: p.avgPrice,
+        lastPrice: p.lastPrice,
+        value: this.positionValue(p),
+        unrealizedPnl: p.size === 0 ? 0 : p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize,
+        realizedPnl: p.realizedPnl,
+        fees: p.fees,
+      })),
+    };
   }
 
   /** Value of one position in its settle currency, with backtrader's exact expression. */

@@ -4,7 +4,11 @@ import type { Liquidity, OrderSide } from '../model/orders.ts';
 /** Commission per fill. The default is backtrader's: (|size| * rate) * price, in the quote asset. */
 export interface FeeModel {
   fee(side: OrderSide, price: number, amount: number, liquidity: Liquidity): number;
-  /** 'quote' (default) or 'base': which asset the fee is charged in. */
+  /**
+   * 'quote' (default): every fee in the quote asset. 'base': in the asset received, as Binance
+   * charges without BNB: the base asset on buys, the quote on sells (a sell's fee in the base
+   * would take coins the account may no longer hold).
+   */
   readonly asset: 'quote' | 'base';
 }
 
@@ -22,11 +26,16 @@ class PercentFee implements FeeModel {
     readonly asset: 'quote' | 'base',
   ) {}
 
-  fee(_side: OrderSide, price: number, amount: number, liquidity: Liquidity): number {
+  fee(side: OrderSide, price: number, amount: number, liquidity: Liquidity): number {
     const r = liquidity === 'maker' ? this.maker : this.rate;
-    // Evaluated in backtrader's order: (|s| * r) * p. In base: a fraction of the amount.
-    return this.asset === 'quote' ? Math.abs(amount) * r * price : Math.abs(amount) * r;
+    // Evaluated in backtrader's order: (|s| * r) * p. In base (a buy's coins): a fraction of the amount.
+    return this.asset === 'base' && side === 'buy' ? Math.abs(amount) * r : Math.abs(amount) * r * price;
   }
+}
+
+/** The asset a fee model charges a fill in (see FeeModel.asset). */
+export function feeAssetOf(m: FeeModel, side: OrderSide, base: string, quote: string): string {
+  return m.asset === 'base' && side === 'buy' ? base : quote;
 }
 
 /** Adjusts the price of taker fills (market, stop) against the trader, and caps fill sizes. */

@@ -5,7 +5,7 @@ import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
-import { barPath, type FeeModel, noSlippage, percentFee, type SlippageModel } from './models.ts';
+import { barPath, type FeeModel, feeAssetOf, noSlippage, percentFee, type SlippageModel } from './models.ts';
 import { expiresAt, trailingStopHit } from './triggers.ts';
 import type { ReportSink, Venue, VenueReport } from './venue.ts';
 
@@ -299,7 +299,7 @@ export class SimulatedVenue implements Venue {
       f.price = price;
       f.amount = amount;
       f.fee = fee;
-      f.feeAsset = this.fees.asset === 'base' ? inst.base : inst.quote;
+      f.feeAsset = feeAssetOf(this.fees, r.side, inst.base, inst.quote);
       f.liquidity = liquidity;
       this.sink(f);
       if (done && r.reduceOnly && remaining(o) > 0 && !isTerminal(o.status)) {
@@ -319,7 +319,9 @@ export class SimulatedVenue implements Venue {
     if (r.side === 'buy') {
       if (!this.submissionCheck || inst.kind === 'perpetual') return null;
       const pos = this.account.find(r.symbol)?.size ?? 0;
-      if (pos < 0) return null; // covering a short
+      // Covering a short is paid from its proceeds; a buy beyond it (or beyond float dust) opens a
+      // long and needs the cash.
+      if (pos < 0 && r.amount <= -pos) return null;
       const p = r.type === 'limit' || r.type === 'stop-limit' ? r.price : o.decisionPrice;
       if (!(p > 0)) return null;
       const cash = this.account.balance(inst.quote);
@@ -344,11 +346,17 @@ export class SimulatedVenue implements Venue {
     amount: number,
     fee: number,
   ): string | null {
-    if (side !== 'buy' || inst.kind === 'perpetual') return null;
+    if (inst.kind === 'perpetual') return null;
     const pos = this.account.find(inst.symbol)?.size ?? 0;
-    if (pos < 0) return null;
+    if (side === 'sell') {
+      // Two sells that each passed on arrival (a close sent while another is working) would sell
+      // the coins twice: the second fill is refused, as the exchange refuses it.
+      if (this.allowShortSpot || amount <= pos * (1 + 1e-12)) return null;
+      return `insufficient ${inst.base} at fill: selling ${amount}, holding ${pos} (spot cannot go short)`;
+    }
+    if (pos < 0 && amount <= -pos) return null;
     const cash = this.account.balance(inst.quote);
-    const feeQuote = this.fees.asset === 'quote' ? fee : 0;
+    const feeQuote = feeAssetOf(this.fees, side, inst.base, inst.quote) === inst.quote ? fee : 0;
     if (cash - amount * price - feeQuote < 0) {
       return `insufficient ${inst.quote} at fill: ${amount} at ${price} costs ${amount * price + feeQuote}, the account has ${cash}`;
     }

@@ -1,20 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Rng, Timeframe } from '@keel/core';
 import { isoUtc, SeededRng, timeframeEnd, timeframeStart } from '@keel/core';
+import { DEFAULT_RETRY, httpStatusKind, type RetryPolicy } from '@keel/exchange';
 import { unzipSync } from 'fflate';
 import { parseBarsCsv } from '../csv.ts';
 import type { QuarantinedBar } from '../qc.ts';
 import { type MarketType, toFullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';
-import {
-  classifyFetchError,
-  classifyHttpStatus,
-  DEFAULT_RETRY,
-  type RetryPolicy,
-  realSleep,
-  SourceError,
-  withRetry,
-} from './retry.ts';
+import { realSleep, retrySource, SourceError, sourceError } from './retry.ts';
 
 export const BINANCE_ARCHIVE_BASE = 'https://data.binance.vision';
 
@@ -65,21 +58,22 @@ export class BinanceArchiveSource implements BarSource {
   }
 
   private async get(url: string): Promise<Uint8Array | null> {
-    try {
-      return await withRetry(
-        async () => {
-          const res = await fetch(url);
-          if (res.status === 404) return null;
-          if (!res.ok) throw new SourceError(classifyHttpStatus(res.status), `GET ${url}: HTTP ${res.status}`);
-          return new Uint8Array(await res.arrayBuffer());
-        },
-        this.retry,
-        { rng: this.rng, sleep: this.sleep, classify: classifyFetchError },
-      );
-    } catch (e) {
-      if (e instanceof SourceError) throw e;
-      throw new SourceError('transient', `GET ${url}: ${(e as Error).message}`, e);
-    }
+    return retrySource(
+      async () => {
+        let res: Response;
+        try {
+          res = await fetch(url);
+        } catch (e) {
+          const f = sourceError(e);
+          throw new SourceError(f.kind, `GET ${url}: ${f.message}`, e);
+        }
+        if (res.status === 404) return null;
+        if (!res.ok) throw new SourceError(httpStatusKind(res.status), `GET ${url}: HTTP ${res.status}`);
+        return new Uint8Array(await res.arrayBuffer());
+      },
+      this.retry,
+      { rng: this.rng, sleep: this.sleep },
+    );
   }
 
   private async archive(path: string, hooks?: SourceHooks): Promise<BarBatch | null> {

@@ -1,10 +1,11 @@
 import type { Clock, Rng } from '@keel/core';
-import { isoUtc, SeededRng, timeframeEnd, timeframeMs } from '@keel/core';
+import { isoUtc, isRetryable, SeededRng, timeframeEnd, timeframeMs } from '@keel/core';
+import { DEFAULT_RETRY, type RetryPolicy } from '@keel/exchange';
 import * as ccxt from 'ccxt';
 import { parseBarsCsv } from '../csv.ts';
 import { allocSeries, type FullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';
-import { DEFAULT_RETRY, type FailureKind, type RetryPolicy, realSleep, SourceError, withRetry } from './retry.ts';
+import { realSleep, retrySource, SourceError, sourceError } from './retry.ts';
 
 /** One exchange the source may use; the first is primary, the others are failovers for the same market. */
 export interface CcxtEndpoint {
@@ -28,20 +29,6 @@ export interface CcxtSourceOptions {
   readonly pageSize?: number;
   /** Injected exchange factory (tests); default constructs the ccxt class by id. */
   readonly create?: (e: CcxtEndpoint) => ccxt.Exchange;
-}
-
-/** ccxt's error hierarchy mapped to our closed set (Freqtrade-style: temporary vs operational). */
-export function classifyCcxtError(e: unknown): FailureKind {
-  if (e instanceof ccxt.RateLimitExceeded || e instanceof ccxt.DDoSProtection) return 'rate-limited';
-  if (e instanceof ccxt.BadSymbol) return 'not-found';
-  if (e instanceof ccxt.AuthenticationError || e instanceof ccxt.PermissionDenied) return 'auth';
-  if (e instanceof ccxt.NetworkError) return 'transient'; // RequestTimeout, ExchangeNotAvailable, OnMaintenance
-  if (e instanceof ccxt.OperationFailed) return 'transient';
-  // Binance -1001 "Internal error; unable to process your request. Please try again." is mapped to ExchangeError by ccxt.
-  if (e instanceof ccxt.ExchangeError && /"code":\s*-1001\b|please try again/i.test(e.message)) return 'transient';
-  if (e instanceof ccxt.BadRequest || e instanceof ccxt.ExchangeError) return 'rejected';
-  if (e instanceof TypeError && /fetch failed|ECONNREFUSED|socket/i.test(e.message)) return 'transient';
-  return 'fatal';
 }
 
 export function unifiedSymbol(symbol: string, marketType: string): string {
@@ -117,7 +104,7 @@ export class CcxtSource implements BarSource {
       const ex = this.exchange(ep);
       const symbol = ep.symbol ?? unifiedSymbol(req.market.symbol, req.market.marketType);
       try {
-        const rows = await withRetry(
+        const rows = await retrySource(
           async () => {
             // A failed loadMarkets stays cached in ccxt as a rejected promise: reload until it succeeds.
             await ex.loadMarkets(!this.marketsLoaded.has(ex));
@@ -128,10 +115,10 @@ export class CcxtSource implements BarSource {
           {
             rng: this.rng,
             sleep: this.sleep,
-            classify: classifyCcxtError,
+            headers: () => ex.last_response_headers as Record<string, unknown> | undefined,
             onRetry: (a, d, e) =>
               hooks?.onNote?.(
-                `${ep.label ?? ep.id}: retry ${a} in ${Math.round(d)} ms after ${(e as Error).message.slice(0, 120)}`,
+                `${ep.label ?? ep.id}: retry ${a} in ${Math.round(d)} ms after ${e.message.slice(0, 120)}`,
               ),
           },
         );
@@ -147,9 +134,8 @@ export class CcxtSource implements BarSource {
         };
       } catch (e) {
         lastErr = e;
-        const kind = e instanceof SourceError ? e.kind : classifyCcxtError(e);
         // Only an unavailable exchange is a reason to fail over; a rejected request would fail anywhere.
-        if (kind !== 'transient' && kind !== 'rate-limited') throw e;
+        if (!isRetryable(sourceError(e).kind)) throw e;
         hooks?.onNote?.(`${ep.label ?? ep.id} is unavailable (${(e as Error).message.slice(0, 160)})`);
       }
     }

@@ -1,70 +1,48 @@
-import type { Rng } from '@keel/core';
+import type { FailureKind, Rng } from '@keel/core';
+import { classifyError, type RetryPolicy, withRetry } from '@keel/exchange';
 import { DataError } from '../schema.ts';
 
-/** The closed set of failure kinds at the network boundary; only the first two are retried. */
-export type FailureKind = 'transient' | 'rate-limited' | 'not-found' | 'rejected' | 'auth' | 'fatal';
-
+/** A source's failure, of core's closed set of kinds; its code is `source-<kind>`. */
 export class SourceError extends DataError {
   constructor(
     readonly kind: FailureKind,
     message: string,
     override readonly cause?: unknown,
+    /** The exchange's Retry-After, when it sent one. */
+    readonly retryAfterMs?: number,
   ) {
     super(`source-${kind}`, message);
     this.name = 'SourceError';
   }
 }
 
-export interface RetryPolicy {
-  readonly attempts: number;
-  readonly baseMs: number;
-  readonly maxMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 500, maxMs: 30_000 };
-
-export interface RetryDeps {
-  readonly rng: Rng;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly classify: (e: unknown) => FailureKind;
-  readonly onRetry?: (attempt: number, delayMs: number, e: unknown) => void;
-}
-
 export const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Runs `op`, retrying transient and rate-limited failures with exponential backoff and full jitter
- * (delay = uniform(0.5, 1) x min(max, base x 2^attempt)); other failures are thrown at once.
+ * Any failure of a source's request as a SourceError, classified by @keel/exchange's one
+ * classifier (ccxt's errors, Binance's codes, HTTP statuses, transport errors). `headers` are the
+ * failed response's, read for Retry-After.
  */
-export async function withRetry<T>(op: () => Promise<T>, policy: RetryPolicy, deps: RetryDeps): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await op();
-    } catch (e) {
-      const kind = e instanceof SourceError ? e.kind : deps.classify(e);
-      if ((kind !== 'transient' && kind !== 'rate-limited') || attempt + 1 >= policy.attempts) {
-        if (e instanceof SourceError) throw e;
-        throw new SourceError(kind, (e as Error).message ?? String(e), e);
-      }
-      const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** attempt * (kind === 'rate-limited' ? 2 : 1));
-      const delay = cap * (0.5 + 0.5 * deps.rng.next());
-      deps.onRetry?.(attempt + 1, delay, e);
-      await deps.sleep(delay);
-    }
-  }
+export function sourceError(e: unknown, headers?: Record<string, unknown>, nowMs = 0): SourceError {
+  if (e instanceof SourceError) return e;
+  const k = classifyError(e, 'market-data', { headers, now: nowMs });
+  return new SourceError(k.kind, e instanceof Error ? e.message : String(e), e, k.retryAfterMs);
 }
 
-/** HTTP status to failure kind (for sources that speak HTTP directly). */
-export function classifyHttpStatus(status: number): FailureKind {
-  if (status === 429 || status === 418) return 'rate-limited';
-  if (status === 404) return 'not-found';
-  if (status === 401 || status === 403) return 'auth';
-  if (status >= 500 || status === 408) return 'transient';
-  return 'rejected';
+export interface SourceRetryDeps {
+  readonly rng: Rng;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Response headers of the last failed request, for Retry-After. */
+  readonly headers?: () => Record<string, unknown> | undefined;
+  readonly onRetry?: (attempt: number, delayMs: number, e: SourceError) => void;
 }
 
-/** fetch() failures (connection refused, reset, timeout) are transient. */
-export function classifyFetchError(e: unknown): FailureKind {
-  if (e instanceof SourceError) return e.kind;
-  return 'transient';
+/** Runs a source's request under the one retry policy (@keel/exchange `withRetry`); fails with a SourceError. */
+export function retrySource<T>(op: () => Promise<T>, policy: RetryPolicy, deps: SourceRetryDeps): Promise<T> {
+  return withRetry(op, policy, {
+    rng: deps.rng,
+    sleep: deps.sleep,
+    classify: (e) => sourceError(e, deps.headers?.()),
+    onRetry: (attempt, delayMs, e) => deps.onRetry?.(attempt + 1, delayMs, e),
+  });
 }

@@ -185,6 +185,21 @@
       1,
     );
     equity.setData(equityData);
+    // The risk engine on the equity curve: account-wide halts (labelled squares) and their resumes
+    // (labelled circles); locks on one market and their ends as small unlabelled dots (they can
+    // be many: the risk card lists them).
+    const riskMarkers = (c.riskMarkers || []).map((m) =>
+      m[1] === 2 || m[1] === 0
+        ? {
+            time: m[0],
+            position: 'aboveBar',
+            shape: m[1] === 2 ? 'square' : 'circle',
+            color: m[1] === 2 ? down : up,
+            text: m[2],
+          }
+        : { time: m[0], position: 'belowBar', shape: 'circle', size: 0.4, color: css('--muted') },
+    );
+    if (riskMarkers.length > 0) LWC.createSeriesMarkers(equity, riskMarkers);
     equity.createPriceLine({
       price: data.result.startValue,
       color: css('--muted'),

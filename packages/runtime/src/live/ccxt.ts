@@ -1,12 +1,14 @@
 import { Agent } from 'node:http';
-import type { FeedKey, Instrument, OrderRequest, OrderStatus } from '@keel/core';
+import { assertNever, type FeedKey, type Instrument, type OrderRequest, type OrderStatus } from '@keel/core';
 import {
   barFromOhlcv,
   createCcxtClient,
   ExchangeGateway,
   type ExchangeGateway as Gateway,
   type ExchangeOrder as GwOrder,
+  KeelExchangeError,
   OrderTracker,
+  type PlaceOutcome,
   StreamCache,
   type StreamCacheOptions,
   watchCandles,
@@ -172,6 +174,34 @@ function handleUnawaitedFutures(exchange: object): void {
   };
 }
 
+/** The gateway's failures as the port's: the same kind, message and cause. */
+function port<T>(p: Promise<T>): Promise<T> {
+  return p.catch((e: unknown) => {
+    throw e instanceof KeelExchangeError ? new ExchangeFailure(e.kind, e.message, e) : e;
+  });
+}
+
+/**
+ * A create that did not place: the outcome's kind kept as the failure's. Nothing placed is
+ * `transient` (or `rate-limited`), never folded together with a create that may have landed.
+ */
+function notPlaced(out: Exclude<PlaceOutcome, { kind: 'placed' }>): ExchangeFailure {
+  switch (out.kind) {
+    case 'rejected':
+      return new ExchangeFailure('rejected', out.reason, out.error);
+    case 'unavailable':
+      return new ExchangeFailure(
+        out.error.kind === 'rate-limited' ? 'rate-limited' : 'transient',
+        `not sent: ${out.reason}`,
+        out.error,
+      );
+    case 'in-doubt':
+      return new ExchangeFailure('in-doubt', `outcome unknown: ${out.reason}`, out.error);
+    default:
+      return assertNever(out);
+  }
+}
+
 /** One exchange account behind the gateway, shaped as the runtime's LiveExchange port. */
 export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnection> {
   const urls = o.url ? binanceUrlsAt(o.url) : {};
@@ -236,49 +266,33 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
   const abort = new AbortController();
 
   const live: LiveExchange = {
-    async placeOrder(req: OrderRequest) {
-      const out = await gw.createOrder(req);
-      switch (out.kind) {
-        case 'placed':
-          return remember(out.order);
-        case 'rejected':
-          throw new ExchangeFailure('rejected', out.reason);
-        case 'unavailable':
-          throw new ExchangeFailure('transient', `not sent: ${out.reason}`);
-        case 'unknown':
-          throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
-      }
+    async placeOrder(req: OrderRequest, opts = {}) {
+      const out = await port(gw.createOrder(req, opts));
+      if (out.kind === 'placed') return remember(out.order);
+      throw notPlaced(out);
     },
-    async placeOco(a: OrderRequest, b: OrderRequest) {
-      const out = await gw.createOco(a, b);
-      switch (out.kind) {
-        case 'placed':
-          return (out.orders ?? [out.order]).map(remember);
-        case 'rejected':
-          if (out.rule === 'oco-shape') return null;
-          throw new ExchangeFailure('rejected', out.reason);
-        case 'unavailable':
-          throw new ExchangeFailure('transient', `not sent: ${out.reason}`);
-        case 'unknown':
-          throw new ExchangeFailure('transient', `outcome unknown: ${out.reason}`);
-      }
+    async placeOco(a: OrderRequest, b: OrderRequest, opts = {}) {
+      const out = await port(gw.createOco(a, b, opts));
+      if (out.kind === 'placed') return (out.orders ?? [out.order]).map(remember);
+      if (out.kind === 'rejected' && out.rule === 'oco-shape') return null;
+      throw notPlaced(out);
     },
     async cancelOrder(id, symbol) {
-      const out = await gw.cancelOrder(id, symbol);
+      const out = await port(gw.cancelOrder(id, symbol));
       return out.order ? remember(out.order) : null;
     },
     async fetchOrder(id, symbol) {
       // REST, or the user stream's state of it while REST fails; null only ever comes from REST.
-      const x = (await gw.readOrder(id, symbol)).value;
+      const x = (await port(gw.readOrder(id, symbol))).value;
       return x ? remember(x) : null;
     },
     async fetchOpenOrders(symbols) {
       const out: ExchangeOrder[] = [];
-      for (const s of symbols) for (const x of (await gw.readOpenOrders(s)).value) out.push(remember(x));
+      for (const s of symbols) for (const x of (await port(gw.readOpenOrders(s))).value) out.push(remember(x));
       return out;
     },
     async fetchTrades(symbol, since) {
-      const trades = (await gw.fetchMyTrades(symbol, since)) as unknown as CcxtTradeLike[];
+      const trades = (await port(gw.fetchMyTrades(symbol, since))) as unknown as CcxtTradeLike[];
       return trades
         .map((t) =>
           toPortTrade({
@@ -289,7 +303,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         .filter((t): t is ExchangeTrade => t !== undefined);
     },
     async fetchBalances() {
-      const rows = (await gw.readBalance()).value;
+      const rows = (await port(gw.readBalance())).value;
       return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
     },
     watchExecutions(h) {

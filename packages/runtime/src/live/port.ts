@@ -1,4 +1,4 @@
-import type { Liquidity, OrderRequest, OrderSide } from '@keel/core';
+import type { FailureKind, Liquidity, OrderRequest, OrderSide } from '@keel/core';
 
 /** An order as the exchange reports it, normalised. */
 export interface ExchangeOrder {
@@ -39,15 +39,20 @@ export interface ExchangeBalance {
   readonly total: number;
 }
 
-/** Failure kinds at the exchange boundary (see docs/exchange.md). */
-export type ExchangeFailureKind = 'transient' | 'rate-limited' | 'rejected' | 'not-found' | 'auth' | 'fatal';
-
+/**
+ * How a call of the port failed: core's closed set (docs/exchange.md maps the exchange's errors
+ * onto it). For `placeOrder` / `placeOco` the kind is the create's outcome: `rejected` (refused,
+ * nothing open), `transient` or `rate-limited` (nothing reached the exchange's books: safe to send
+ * later with the same client id), `in-doubt` (it may have landed: look it up by client id, never
+ * resend blindly), `auth` or `fatal` (a person must act).
+ */
 export class ExchangeFailure extends Error {
   constructor(
-    readonly kind: ExchangeFailureKind,
+    readonly kind: FailureKind,
     message: string,
+    cause?: unknown,
   ) {
-    super(message);
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'ExchangeFailure';
   }
 }
@@ -55,16 +60,21 @@ export class ExchangeFailure extends Error {
 /**
  * What the live venue and recovery need from an exchange account. Implemented over the ccxt
  * gateway of @keel/exchange; `placeOrder` must be idempotent by client order id (a create that
- * timed out is resolved by lookup, never by sending again).
+ * timed out is resolved by lookup, never by sending again). Every method fails with an
+ * `ExchangeFailure`.
  */
 export interface LiveExchange {
-  placeOrder(req: OrderRequest): Promise<ExchangeOrder>;
+  /**
+   * `mayExist`: the id may already be on the exchange (sent before a restart); it is looked up
+   * first and sent only if the exchange does not know it.
+   */
+  placeOrder(req: OrderRequest, opts?: { readonly mayExist?: boolean }): Promise<ExchangeOrder>;
   /**
    * Places a one-cancels-other pair as ONE native order list (where the exchange has them), with
    * the same exactly-once rules as `placeOrder`; the orders are returned in the order given.
    * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
    */
-  placeOco?(a: OrderRequest, b: OrderRequest): Promise<ExchangeOrder[] | null>;
+  placeOco?(a: OrderRequest, b: OrderRequest, opts?: { readonly mayExist?: boolean }): Promise<ExchangeOrder[] | null>;
   cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;

@@ -1,0 +1,43 @@
+import type { RiskInput } from './parse.ts';
+
+/**
+ * The risk flags every command takes (`keel backtest|paper|live`), as option definitions in the
+ * shape `node:util` parseArgs reads (plain data: no dependency here). `riskInputFromFlags` turns
+ * what it parsed into the parser's input.
+ */
+export const RISK_FLAGS = {
+  risk: { type: 'string', multiple: true },
+  sizing: { type: 'string', multiple: true },
+  'stop-loss': { type: 'string' },
+  'take-profit': { type: 'string' },
+  trailing: { type: 'string' },
+  'break-even': { type: 'string' },
+  'time-exit': { type: 'string' },
+  roi: { type: 'string' },
+  'atr-period': { type: 'string' },
+} as const;
+
+export const RISK_FLAGS_HELP = `Risk (docs/risk.md; applied around any strategy):
+  --risk <rule>=<value>  repeatable: max-drawdown=0.2, daily-loss=0.03, max-position=0.5,
+                         max-open-orders=4, order-rate=10/1m, cooldown=30m, stoploss-guard=3/6h:12h,
+                         max-notional, max-gross, max-net, max-leverage, cash-reserve, min-cash,
+                         symbols, sides, low-profit, max-losses
+  --sizing <model>=<v>   entry size: percent=0.5, notional=1000, quantity=0.01, risk=0.01 (needs a
+                         stop-loss), volatility=0.5, kelly=0.5 (repeat for options, e.g. cap=0.2)
+  --stop-loss <d>        2% (of the entry), 2atr (x ATR at entry) or @41000 (a price)
+  --take-profit <d>      as --stop-loss
+  --trailing <d>         1% or 2atr
+  --break-even <t[:o]>   once the close gains t, move the stop to the entry (+ o)
+  --time-exit <dur>      close a position older than this, e.g. 4h
+  --roi <table>          exit gain by trade age in minutes, e.g. "0=0.05,60=0.02,180=0"
+  --atr-period <n>       ATR period for ATR distances (default 14)
+`;
+
+/** What parseArgs gave for RISK_FLAGS, as the parser's input (flags not given are left out). */
+export function riskInputFromFlags(values: Readonly<Record<string, unknown>>): RiskInput {
+  const exits: Record<string, unknown> = {};
+  for (const k of ['stop-loss', 'take-profit', 'trailing', 'break-even', 'time-exit', 'roi', 'atr-period'])
+    if (values[k] !== undefined) exits[k] = values[k];
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
+  return { risk: list(values.risk), sizing: list(values.sizing), exits };
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import {
+  observe,
+  RISK_SCENARIOS,
+  type RiskScenario,
+  runScenario,
+  type ScenarioObservation,
+  scenarioConfig,
+  scenarioInstruments,
+  scenarioSeries,
+  scenarioStrategy,
+} from '../../../../test-support/risk-scenarios.ts';
+import { runBacktest } from '../../src/index.ts';
+
+// Oracle: each scenario's expectations are computed by hand in test-support/risk-scenarios.ts from
+// the documented conventions (docs/conventions.md, docs/risk.md).
+
+function expectObservation(got: ScenarioObservation, want: ScenarioObservation): void {
+  const strip = (o: ScenarioObservation) => ({
+    denied: o.denied.map(({ bar, rule }) => ({ bar, rule })),
+    halts: o.halts,
+    resumes: o.resumes,
+    fills: o.fills.map(({ price: _p, amount: _a, ...rest }) => rest),
+  });
+  expect(strip(got)).toEqual(strip(want));
+  want.denied.forEach((d, i) => {
+    if (d.actual !== undefined) expect(got.denied[i]?.actual, `denial ${i} actual`).toBeCloseTo(d.actual, 9);
+  });
+  want.fills.forEach((f, i) => {
+    expect(got.fills[i]?.price, `fill ${i} price`).toBeCloseTo(f.price, 9);
+    expect(got.fills[i]?.amount, `fill ${i} amount`).toBeCloseTo(f.amount, 9);
+  });
+}
+
+/** The same scenario through runBacktest (no external resume): the same observation. */
+function viaBacktest(s: RiskScenario): ScenarioObservation {
+  const instruments = scenarioInstruments(s);
+  const r = runBacktest({
+    strategy: scenarioStrategy(s.actions),
+    data: s.markets.map((m, k) => ({
+      symbol: m.symbol,
+      timeframe: s.timeframe,
+      series: scenarioSeries(s, k),
+      instrument: instruments[k] as (typeof instruments)[number],
+    })),
+    cash: s.cash ?? 10_000,
+    fee: s.fee ?? 0,
+    ...(s.allowShortSpot ? { allowShortSpot: true } : {}),
+    risk: scenarioConfig(s),
+  });
+  return observe(s, r.riskEvents, r.fills);
+}
+
+describe('risk scenarios (one per rule, protection, sizing model and exit)', () => {
+  for (const s of RISK_SCENARIOS) {
+    it(s.name, () => {
+      const { engine } = runScenario(s);
+      expectObservation(observe(s, engine.risk?.events ?? [], engine.fills), s.expect);
+      if (s.resumeAfter === undefined) expectObservation(viaBacktest(s), s.expect);
+    });
+  }
+
+  it('every rule of the parser has a scenario', () => {
+    const covered = new Set(
+      RISK_SCENARIOS.flatMap((s) =>
+        (Array.isArray(s.settings.risk) ? s.settings.risk : []).map((x) => x.split('=')[0]),
+      ),
+    );
+    for (const rule of [
+      'max-position',
+      'max-position-size',
+      'max-notional',
+      'max-gross',
+      'max-net',
+      'max-leverage',
+      'max-open-orders',
+      'order-rate',
+      'cash-reserve',
+      'min-cash',
+      'symbols',
+      'sides',
+      'daily-loss',
+      'max-drawdown',
+      'stoploss-guard',
+      'cooldown',
+      'low-profit',
+      'max-losses',
+    ])
+      expect(covered.has(rule), rule).toBe(true);
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * Faults as commands: a small closed set of kinds, each mapped onto `SimFaults`, that a running
+ * simulator accepts over its admin endpoint (`keel exchange-sim fault`). Parsing is shared by the
+ * CLI (which checks before it sends) and the endpoint (which checks what it receives).
+ */
+import type { SimFaults, WsKind } from './faults.ts';
+import { assertNever } from './num.ts';
+
+export const FAULT_KINDS = ['429', '5xx', 'hold', 'ws-drop', 'ws-stall', 'clock-skew', 'reject-next', 'reset'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export type WsTarget = WsKind | 'all';
+const WS_TARGETS: readonly WsTarget[] = ['market', 'user', 'api', 'all'];
+
+export type FaultCommand =
+  | { kind: '429'; count: number; path: string | undefined }
+  | { kind: '5xx'; count: number; path: string | undefined; status: number }
+  | { kind: 'hold'; count: number; path: string | undefined; ms: number | undefined; execute: boolean }
+  | { kind: 'ws-drop'; ws: WsTarget }
+  | { kind: 'ws-stall'; ws: WsTarget; ms: number | undefined }
+  | { kind: 'clock-skew'; ms: number }
+  | { kind: 'reject-next'; count: number }
+  | { kind: 'reset' };
+
+/** A fault command as sent over the wire (and as the CLI's flags name it). */
+export interface FaultRequest {
+  kind: string;
+  count?: number;
+  ms?: number;
+  path?: string;
+  status?: number;
+  ws?: string;
+  execute?: boolean;
+}
+
+type FaultOption = Exclude<keyof FaultRequest, 'kind'>;
+
+interface KindSpec {
+  /** One line: what the fault does, as a client sees it. */
+  summary: string;
+  options: readonly FaultOption[];
+  /** Default of --count, for the kinds that take it. */
+  count?: number;
+}
+
+/** Every kind, what it does and which options it takes (the CLI help and the docs list this). */
+export const FAULT_KIND_SPECS: Readonly<Record<FaultKind, KindSpec>> = {
+  '429': {
+    summary: 'the next N requests get HTTP 429 / -1003 with Retry-After, unexecuted (ccxt: DDoSProtection)',
+    options: ['count', 'path'],
+    count: 5,
+  },
+  '5xx': {
+    summary: 'the next N requests get an HTTP 5xx gateway page, unexecuted (ccxt: ExchangeNotAvailable)',
+    options: ['count', 'path', 'status'],
+    count: 3,
+  },
+  hold: {
+    summary:
+      'the next N requests are answered after --ms, or never (ccxt: RequestTimeout); --execute runs them at once',
+    options: ['count', 'path', 'ms', 'execute'],
+    count: 1,
+  },
+  'ws-drop': {
+    summary: 'drops WebSocket connections without a close frame (ccxt: NetworkError, then reconnects)',
+    options: ['ws'],
+  },
+  'ws-stall': {
+    summary: 'WebSocket connections stay open but send nothing (and answer no ping) for --ms, or until reset',
+    options: ['ws', 'ms'],
+  },
+  'clock-skew': {
+    summary: "shifts the server's clock for signed timestamps by --ms (ccxt: InvalidNonce, -1021)",
+    options: ['ms'],
+  },
+  'reject-next': {
+    summary: 'the next N order placements fail with -2010 "New order rejected." (ccxt: InvalidOrder)',
+    options: ['count'],
+    count: 1,
+  },
+  reset: { summary: 'clears every pending fault', options: [] },
+};
+
+/** A fault command that cannot be run: the message names the kind or option at fault. */
+export class FaultCommandError extends Error {
+  override name = 'FaultCommandError';
+}
+
+const MAX_COUNT = 1_000_000;
+const MAX_MS = 86_400_000;
+
+function isFaultKind(kind: string): kind is FaultKind {
+  return (FAULT_KINDS as readonly string[]).includes(kind);
+}
+
+/** Checks a fault request (from the CLI or the wire) and fills in the defaults. */
+export function parseFaultCommand(input: unknown): FaultCommand {
+  if (typeof input !== 'object' || input === null) throw new FaultCommandError('a fault command is a JSON object');
+  const req: Record<string, unknown> = { ...input };
+  const kind = req.kind;
+  if (typeof kind !== 'string' || !isFaultKind(kind))
+    throw new FaultCommandError(`unknown fault kind "${String(kind)}" (kinds: ${FAULT_KINDS.join(', ')})`);
+  const spec = FAULT_KIND_SPECS[kind];
+  for (const [name, value] of Object.entries(req)) {
+    if (name === 'kind' || value === undefined) continue;
+    if (!(spec.options as readonly string[]).includes(name)) {
+      const takes =
+        spec.options.length > 0 ? `it takes ${spec.options.map((o) => `--${o}`).join(', ')}` : 'it takes none';
+      throw new FaultCommandError(`--${name} does not apply to fault ${kind} (${takes})`);
+    }
+  }
+  const count = (): number => integer(req.count, 'count', 1, MAX_COUNT) ?? spec.count ?? 1;
+  const path = (): string | undefined => {
+    const p = req.path;
+    if (p === undefined) return undefined;
+    if (typeof p !== 'string' || !p.startsWith('/'))
+      throw new FaultCommandError(`--path must be a request path starting with /, such as /api/v3/order`);
+    return p;
+  };
+  const ws = (): WsTarget => {
+    const w = req.ws ?? 'all';
+    const target = WS_TARGETS.find((t) => t === w);
+    if (target === undefined) throw new FaultCommandError(`--ws must be one of ${WS_TARGETS.join(', ')}`);
+    return target;
+  };
+  switch (kind) {
+    case '429':
+      return { kind, count: count(), path: path() };
+    case '5xx':
+      return { kind, count: count(), path: path(), status: integer(req.status, 'status', 500, 599) ?? 503 };
+    case 'hold': {
+      const execute = req.execute ?? false;
+      if (typeof execute !== 'boolean') throw new FaultCommandError('--execute is a flag (true or false)');
+      return { kind, count: count(), path: path(), ms: integer(req.ms, 'ms', 1, MAX_MS), execute };
+    }
+    case 'ws-drop':
+      return { kind, ws: ws() };
+    case 'ws-stall':
+      return { kind, ws: ws(), ms: integer(req.ms, 'ms', 1, MAX_MS) };
+    case 'clock-skew': {
+      const ms = integer(req.ms, 'ms', -MAX_MS, MAX_MS);
+      if (ms === undefined)
+        throw new FaultCommandError('fault clock-skew needs --ms N (negative: the server is behind)');
+      return { kind, ms };
+    }
+    case 'reject-next':
+      return { kind, count: count() };
+    case 'reset':
+      return { kind };
+    default:
+      return assertNever(kind);
+  }
+}
+
+function integer(v: unknown, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new FaultCommandError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Runs a fault command on a simulator's faults; returns what was done, in words. */
+export function applyFault(faults: SimFaults, cmd: FaultCommand): string {
+  /** "the next request to /p* gets" / "the next 3 requests get": subject plus verb, agreed. */
+  const next = (count: number, path: string | undefined, one: string, many: string): string =>
+    `the next ${count === 1 ? 'request' : `${count} requests`}${path ? ` to ${path}*` : ''} ${count === 1 ? one : many}`;
+  switch (cmd.kind) {
+    case '429':
+      faults.rateLimitStorm({ count: cmd.count, ...(cmd.path ? { path: cmd.path } : {}) });
+      return `${next(cmd.count, cmd.path, 'gets', 'get')} HTTP 429 / -1003`;
+    case '5xx':
+      faults.httpErrorBurst({ count: cmd.count, status: cmd.status, ...(cmd.path ? { path: cmd.path } : {}) });
+      return `${next(cmd.count, cmd.path, 'gets', 'get')} HTTP ${cmd.status}, unexecuted`;
+    case 'hold': {
+      faults.holdHttpResponses({
+        count: cmd.count,
+        execute: cmd.execute,
+        ...(cmd.path ? { path: cmd.path } : {}),
+        ...(cmd.ms !== undefined ? { ms: cmd.ms } : {}),
+      });
+      const when = cmd.ms === undefined ? 'never' : `after ${cmd.ms} ms`;
+      return cmd.execute
+        ? `${next(cmd.count, cmd.path, 'runs', 'run')} at once; the answer comes ${when}`
+        : `${next(cmd.count, cmd.path, 'is', 'are')} answered ${when}`;
+    }
+    case 'ws-drop': {
+      const n = faults.dropWebSockets({ kind: cmd.ws });
+      return `dropped ${n} WebSocket connection${n === 1 ? '' : 's'} (${cmd.ws})`;
+    }
+    case 'ws-stall':
+      faults.stallWebSockets({ kind: cmd.ws, ...(cmd.ms !== undefined ? { ms: cmd.ms } : {}) });
+      return `WebSocket connections (${cmd.ws}) stalled ${cmd.ms === undefined ? 'until reset' : `for ${cmd.ms} ms`}`;
+    case 'clock-skew':
+      faults.skewServerClock(cmd.ms);
+      return `the signed-timestamp clock is shifted by ${cmd.ms >= 0 ? '+' : ''}${cmd.ms} ms`;
+    case 'reject-next':
+      faults.rejectNextOrder({ count: cmd.count });
+      return `the next ${cmd.count === 1 ? 'order placement is' : `${cmd.count} order placements are`} rejected (-2010)`;
+    case 'reset':
+      faults.reset();
+      return 'every pending fault cleared';
+    default:
+      return assertNever(cmd);
+  }
+}

@@ -1,0 +1,29 @@
+/** A REST route: who may call it, what it weighs, and what it answers. */
+import type { Params } from './params.ts';
+import type { Security } from './signing.ts';
+
+export interface RouteContext {
+  params: Params;
+  /** The caller's API key; '' on public routes. */
+  apiKey: string;
+}
+
+export interface Route {
+  security: Security;
+  /** REQUEST_WEIGHT, which may depend on the parameters (e.g. depth's limit). */
+  weight: (p: Params) => number;
+  handler: (ctx: RouteContext) => unknown;
+  /** Counts toward the ORDERS limits (X-MBX-ORDER-COUNT-*). */
+  countsAsOrder?: boolean;
+}
+
+/** Routes by `METHOD /path`. */
+export type RouteTable = Record<string, Route>;
+
+export const fixedWeight = (weight: number) => (): number => weight;
+
+/** Endpoints that weigh more when asked for every symbol. */
+export const weightBySymbol =
+  (withSymbol: number, without: number) =>
+  (p: Params): number =>
+    p.symbol ? withSymbol : without;

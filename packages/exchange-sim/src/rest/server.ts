@@ -1,0 +1,180 @@
+/**
+ * The Binance spot REST API over node:http: each request goes through the HTTP faults (held
+ * answers, error bursts, 429 storms), request weight, authentication, then its route. Routes
+ * live by family in market-data.ts, account.ts, orders.ts and order-lists.ts.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SimError } from '../errors.ts';
+import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import type { SimFaults } from '../faults.ts';
+import type { ListenKeys } from '../listen-keys.ts';
+import { accountRoutes } from './account.ts';
+import { marketDataRoutes } from './market-data.ts';
+import { orderListRoutes } from './order-lists.ts';
+import { orderRoutes } from './orders.ts';
+import type { Params } from './params.ts';
+import { type RateLimitOptions, RequestWeight } from './rate-limits.ts';
+import type { RouteTable } from './routes.ts';
+import { authenticateRest, type Signer } from './signing.ts';
+
+export interface RestApiOptions {
+  exchange: SpotExchange;
+  faults: SimFaults;
+  /** The wall clock: rate-limit windows, bans, and what a signed timestamp is compared with. */
+  wall: () => number;
+  rateLimits: RateLimitOptions;
+  listenKeys: ListenKeys;
+}
+
+/** A computed answer, written now or later (a held response). */
+interface Reply {
+  status: number;
+  text: string;
+  headers: Record<string, string>;
+}
+
+interface RawRequest {
+  method: string;
+  path: string;
+  query: string;
+  body: string;
+  headers: IncomingMessage['headers'];
+}
+
+export class RestApi {
+  private readonly routes: RouteTable;
+  private readonly weight: RequestWeight;
+  private readonly signer: Signer;
+  private readonly held = new Set<ServerResponse>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly opts: RestApiOptions) {
+    const { exchange } = opts;
+    this.weight = new RequestWeight(opts.rateLimits);
+    this.signer = {
+      secretOf: (apiKey) => exchange.ledger.secretOf(apiKey),
+      serverTime: () => opts.wall() + opts.faults.clockSkewMs,
+    };
+    this.routes = {
+      ...marketDataRoutes(exchange, opts.rateLimits.weightPerMinute),
+      ...accountRoutes(exchange, opts.listenKeys),
+      ...orderRoutes(exchange),
+      ...orderListRoutes(exchange),
+    };
+  }
+
+  /** The request signer, shared with the WebSocket API. */
+  get requestSigner(): Signer {
+    return this.signer;
+  }
+
+  /** Runs a route's handler directly: the WebSocket API's methods reuse the REST semantics. */
+  run(routeKey: string, params: Params, apiKey: string): unknown {
+    const route = this.routes[routeKey];
+    if (!route) throw new Error(`no route ${routeKey}`);
+    return route.handler({ params, apiKey });
+  }
+
+  /** Ends held responses and timers (server shutdown). */
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const res of this.held) res.destroy();
+    this.held.clear();
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const raw: RawRequest = {
+      method: (req.method ?? 'GET').toUpperCase(),
+      path: url.pathname.replace(/\/+$/, ''),
+      query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
+      body: await readBody(req),
+      headers: req.headers,
+    };
+    const faults = this.opts.faults;
+    const hold = faults.take(faults.holds, raw.method, raw.path);
+    if (!hold) {
+      writeReply(res, this.answer(raw));
+      return;
+    }
+    this.held.add(res);
+    res.on('close', () => this.held.delete(res));
+    // execute: the request takes effect now and only its response is lost or late.
+    const early = hold.execute ? this.answer(raw) : undefined;
+    if (hold.ms === undefined) return; // never answered: the client times out
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.held.delete(res);
+      if (res.destroyed) return;
+      writeReply(res, early ?? this.answer(raw));
+    }, hold.ms);
+    this.timers.add(t);
+  }
+
+  private answer(raw: RawRequest): Reply {
+    const faults = this.opts.faults;
+    const burst = faults.take(faults.errorBursts, raw.method, raw.path);
+    if (burst) {
+      const status = burst.status ?? 503;
+      if (burst.body === 'json')
+        return reply(status, { code: -1001, msg: 'Internal error; unable to process your request. Please try again.' });
+      return {
+        status,
+        text: `<html><head><title>${status}</title></head><body><h1>${status} Service Temporarily Unavailable</h1></body></html>`,
+        headers: { 'content-type': 'text/html' },
+      };
+    }
+    const route = this.routes[`${raw.method} ${raw.path}`];
+    const params: Params = {};
+    for (const [k, v] of new URLSearchParams(raw.query)) params[k] = v;
+    for (const [k, v] of new URLSearchParams(raw.body)) params[k] = v;
+
+    const charged = this.weight.charge(
+      this.opts.wall(),
+      route ? route.weight(params) : 1,
+      route?.countsAsOrder === true,
+      () => faults.take(faults.storms, raw.method, raw.path) !== undefined,
+    );
+    if (charged.type === 'limited') return reply(charged.status, charged.body, charged.headers);
+    const headers = charged.headers;
+    if (!route) return reply(404, { code: -1000, msg: `Unknown endpoint ${raw.method} ${raw.path}` }, headers);
+    try {
+      const apiKey =
+        route.security === 'none'
+          ? ''
+          : authenticateRest(this.signer, route.security, raw.headers, { query: raw.query, body: raw.body }, params);
+      return reply(200, route.handler({ params, apiKey }), headers);
+    } catch (e) {
+      if (e instanceof SimError) return reply(e.http, e.body(), headers);
+      const message = e instanceof Error ? e.message : String(e);
+      return reply(
+        500,
+        { code: -1000, msg: `An unknown error occurred while processing the request. (${message})` },
+        headers,
+      );
+    }
+  }
+}
+
+function reply(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
+  return { status, text: JSON.stringify(body), headers };
+}
+
+function writeReply(res: ServerResponse, r: Reply): void {
+  res.writeHead(r.status, {
+    'content-type': 'application/json;charset=UTF-8',
+    ...r.headers,
+    'content-length': Buffer.byteLength(r.text),
+  });
+  res.end(r.text);
+}
+
+export function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

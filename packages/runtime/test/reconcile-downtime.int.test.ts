@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ClientOrderId, newOrderState, type OrderRequest, type OrderState, VenueOrderId } from '@keel/core';
+import type { ExchangeSim, SimBar } from '@keel/exchange-sim';
+import { openStore, type Store } from '@keel/store';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connectExchange, type ExchangeConnection, reconcile, signalOrderId } from '../src/index.ts';
+import { FEED, fastConnect, KEY, MIN, startSim, T0 } from './live-harness.ts';
+
+// Recovery after downtime against the exchange simulator (real ccxt client, loopback): what
+// happened while the bot was down, as the exchange's own records say. Oracle: the simulator's
+// orders, fills and balances.
+
+const dir = mkdtempSync(path.join(tmpdir(), 'keel-reconcile-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const BOT = 'rc';
+const bars: SimBar[] = Array.from({ length: 10 }, (_, i) => {
+  const o = 40_000 + 10 * i;
+  return { time: T0 + i * MIN, open: o, high: o + 20, low: o - 20, close: o + 5, volume: 50 };
+});
+const buy = (n: number, price: number): OrderRequest => ({
+  id: ClientOrderId(signalOrderId(BOT, T0, n)),
+  symbol: FEED.symbol,
+  side: 'buy',
+  type: 'limit',
+  price,
+  amount: 0.05,
+  timeInForce: 'GTC',
+});
+
+describe('reconcile: what changed on the exchange while the bot was down', () => {
+  let sim: ExchangeSim;
+  let store: Store;
+  let conn: ExchangeConnection;
+  beforeEach(async () => {
+    sim = await startSim({ bars, balances: { USDT: 100_000, BTC: 10 } });
+    store = await openStore({ url: `sqlite:${path.join(dir, `${Math.random().toString(36).slice(2)}.db`)}` });
+    await store.bots.create({
+      id: BOT,
+      strategy: 'test',
+      params: {},
+      mode: 'live',
+      exchange: 'binance',
+      symbols: [FEED.symbol],
+    });
+    conn = await connectExchange(fastConnect(sim.httpUrl, KEY, BOT, () => {}));
+  });
+  afterEach(async () => {
+    await conn.close();
+    await store.close();
+    await sim.close();
+  });
+
+  /** The order as the bot had stored it when it went down: accepted (with its venue id) or still submitted. */
+  const stored = async (req: OrderRequest, venueOrderId?: string): Promise<OrderState> => {
+    const s = newOrderState(req, sim.now(), req.type === 'limit' ? req.price : Number.NaN);
+    s.status = venueOrderId ? 'accepted' : 'submitted';
+    if (venueOrderId) s.venueOrderId = VenueOrderId(venueOrderId);
+    await store.orders.upsert(BOT, s);
+    return s;
+  };
+  const run = () =>
+    reconcile({
+      store,
+      botId: BOT,
+      exchange: conn.live,
+      symbols: [FEED.symbol],
+      unknownOrders: 'adopt',
+      now: () => sim.now(),
+      onRecoveredFill: () => undefined,
+    });
+
+  it('fills while down, a cancel by hand, an order that never arrived, an order of ours the store lost, balance drift; a second run changes nothing', async () => {
+    const filled = buy(1, 39_000);
+    const cancelled = buy(2, 39_100);
+    const neverSent = buy(3, 39_200);
+    const lostRecord = buy(4, 39_300);
+    await stored(filled, (await conn.live.placeOrder(filled)).venueOrderId);
+    sim.faults.fillOpenOrdersWhileDisconnected(KEY.apiKey);
+    await stored(cancelled, (await conn.live.placeOrder(cancelled)).venueOrderId);
+    await stored(neverSent);
+    await conn.live.cancelOrder(cancelled.id, FEED.symbol); // by hand, while the bot was down
+    await conn.live.placeOrder(lostRecord); // this bot's id, but its row was lost
+    await store.balances.save(BOT, [
+      { asset: 'BTC', free: 10, used: 0, total: 10 },
+      { asset: 'USDT', free: 100_000, used: 0, total: 100_000 },
+    ]);
+
+    const first = await run();
+    const simOrders = sim.getOrders(KEY.apiKey);
+    const simFills = simOrders.find((o) => o.clientOrderId === filled.id)?.fills ?? [];
+    expect(simFills.length).toBeGreaterThan(0);
+    const kinds = first.actions.map((a) => a.kind);
+    expect(kinds.filter((k) => k === 'fill-recovered')).toHaveLength(simFills.length);
+    expect(first.actions).toEqual(
+      expect.arrayContaining([
+        { kind: 'order-closed-while-down', detail: `${filled.id}: filled` },
+        { kind: 'order-cancelled-while-down', detail: `${cancelled.id}: cancelled` },
+        expect.objectContaining({ kind: 'order-never-reached-exchange', detail: neverSent.id }),
+        expect.objectContaining({ kind: 'unknown-order-adopted' }),
+      ]),
+    );
+    expect(first.actions.find((a) => a.kind === 'unknown-order-adopted')?.detail).toContain(lostRecord.id);
+    // The store now says what the exchange says.
+    const byId = new Map((await store.orders.list(BOT)).map((o) => [o.request.id as string, o]));
+    expect(byId.get(filled.id)).toMatchObject({ status: 'filled', filled: 0.05 });
+    expect(byId.get(cancelled.id)?.status).toBe('cancelled');
+    expect(byId.get(neverSent.id)?.status).toBe('cancelled');
+    expect(byId.get(lostRecord.id)).toMatchObject({ status: 'accepted', request: { tag: 'adopted' } });
+    expect(first.openOrders.map((o) => o.request.id)).toEqual([lostRecord.id]);
+    const fills = await store.fills.forOrder(BOT, filled.id);
+    expect(fills.map((f) => [f.tradeId, f.amount, f.price]).sort()).toEqual(
+      simFills.map((f) => [String(f.tradeId), f.qty, f.price]).sort(),
+    );
+    // Balances: the exchange's, and each difference named.
+    const simBal = sim.getBalances(KEY.apiKey) as Record<string, { free: number; locked: number }>;
+    const total = (a: string) => (simBal[a]?.free ?? 0) + (simBal[a]?.locked ?? 0);
+    expect(first.balances.BTC?.total).toBeCloseTo(total('BTC'), 10);
+    expect(first.balances.USDT?.total).toBeCloseTo(total('USDT'), 8);
+    expect(first.actions.filter((a) => a.kind === 'balance-difference').map((a) => a.detail.split(':')[0])).toEqual([
+      'BTC',
+      'USDT',
+    ]);
+
+    // Idempotent: the second run recovers no fill and closes no order; the store is unchanged.
+    const ordersBefore = await store.orders.list(BOT);
+    const second = await run();
+    expect(second.actions.map((a) => a.kind).filter((k) => k !== 'balance-difference')).toEqual(['order-still-open']);
+    expect(await store.orders.list(BOT)).toEqual(ordersBefore);
+    expect(await store.fills.forOrder(BOT, filled.id)).toEqual(fills);
+  });
+});

@@ -1,0 +1,160 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  sql,
+} from 'kysely';
+import pg from 'pg';
+import type { StoreDialect } from './repos/context.ts';
+import { type KeelDb, MIGRATIONS } from './schema.ts';
+
+export const DEFAULT_STORE_URL = 'sqlite:.keel/keel.db';
+
+export interface ConnectOptions {
+  readonly url: string;
+  readonly schema?: string | undefined;
+  readonly synchronous: 'FULL' | 'NORMAL';
+}
+
+/** An open, migrated database. */
+export interface Connection {
+  readonly db: Kysely<KeelDb>;
+  readonly dialect: StoreDialect;
+  /** SQLite only: the connection itself (the write-ahead path writes through it directly). */
+  readonly sqlite?: Database.Database;
+  /** SQLite only: the file (`:memory:` in memory). */
+  readonly sqliteFile?: string;
+}
+
+/** Opens the database a store url names, with the settings docs/store.md explains, and migrates it. */
+export async function connect(opts: ConnectOptions): Promise<Connection> {
+  const conn = await open(opts);
+  let error: unknown;
+  try {
+    const migrator = new Migrator({
+      db: conn.db,
+      provider: { getMigrations: async () => MIGRATIONS },
+      // Kysely looks for its migration tables in every schema unless told which one: on a
+      // PostgreSQL database where another schema has them (another store, another application),
+      // it would not create the store's own and the migration would fail.
+      ...(conn.dialect === 'postgres' ? { migrationTableSchema: opts.schema ?? (await currentSchema(conn.db)) } : {}),
+    });
+    ({ error } = await migrator.migrateToLatest());
+  } catch (e) {
+    error = e;
+  }
+  if (error !== undefined) {
+    await conn.db.destroy();
+    throw new Error(
+      `Store migration failed for ${redactStoreUrl(opts.url)}: ${(error as Error).message ?? String(error)}`,
+      { cause: error },
+    );
+  }
+  return conn;
+}
+
+async function open({ url, schema, synchronous }: ConnectOptions): Promise<Connection> {
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length);
+    if (file === '') throw new Error(`Invalid store url "${url}": expected sqlite:<path> or sqlite::memory:`);
+    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const sqlite = new Database(file);
+    // WAL: readers never block the writer and a commit is one append to the log. The choice
+    // between FULL and NORMAL is about power loss, not process crashes: see docs/store.md.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${synchronous}`);
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    cachePreparedStatements(sqlite);
+    const db = new Kysely<KeelDb>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    return { db, dialect: 'sqlite', sqlite, sqliteFile: file };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+      throw new Error(`Invalid schema name "${schema}": use lower-case letters, digits and _`);
+    }
+    if (schema !== undefined) {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query(`create schema if not exists ${schema}`);
+      } finally {
+        await c.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 5,
+      ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+      // bigint columns hold ms timestamps and sequence numbers, all far below 2^53.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    return { db: new Kysely<KeelDb>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+  }
+  throw new Error(`Unsupported store url "${url}": expected sqlite:<path>, sqlite::memory: or postgres://…`);
+}
+
+/** The schema PostgreSQL creates tables in for this connection (the first of its search_path). */
+async function currentSchema(db: Kysely<KeelDb>): Promise<string> {
+  const r = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = r.rows[0]?.schema;
+  if (!schema)
+    throw new Error('PostgreSQL has no current schema (search_path names no existing schema): pass a schema');
+  return schema;
+}
+
+/** A store url with any password replaced by *** (for messages and logs). */
+export function redactStoreUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * Kysely prepares every query anew; the repositories issue the same few statements over and over
+ * (the live path writes an order before every request), so prepared statements are kept and
+ * reused. better-sqlite3 statements are reusable once a call has returned.
+ */
+function cachePreparedStatements(sqlite: Database.Database): void {
+  const cache = new Map<string, Database.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  (sqlite as { prepare: (sql: string) => Database.Statement }).prepare = (sql: string) => {
+    let st = cache.get(sql);
+    if (st === undefined) {
+      st = prepare(sql);
+      if (cache.size < 1_000) cache.set(sql, st);
+    }
+    return st;
+  };
+}
+
+/**
+ * SQLite transactions start with BEGIN IMMEDIATE: they take the write lock up front, so two
+ * processes never both read under a shared lock and then deadlock upgrading it (a deferred BEGIN
+ * that reads then writes fails with SQLITE_BUSY instead of waiting for busy_timeout).
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}

@@ -21,9 +21,11 @@ import { LiveVenue } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import { BotRunner, orderIdPrefix } from './runner.ts';
 import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
+import { BotSettingsChangedError, settingsChange } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
 export type { Logger } from './bot-log.ts';
+export { BotSettingsChangedError } from './settings.ts';
 
 export interface BotConfig {
   readonly botId: string;
@@ -111,21 +113,6 @@ export class BotAlreadyRunningError extends Error {
       `bot "${botId}" is already running (held by ${owner}); stop it first, or wait for its lock to expire if it crashed`,
     );
     this.name = 'BotAlreadyRunningError';
-  }
-}
-
-/** A stored bot started with another strategy, params or markets, without `reconfigure`. */
-export class BotSettingsChangedError extends Error {
-  constructor(
-    botId: string,
-    readonly stored: { strategy: string; params: unknown; symbols: readonly string[] },
-    readonly requested: { strategy: string; params: unknown; symbols: readonly string[] },
-  ) {
-    const show = (x: typeof stored) => `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}`;
-    super(
-      `bot "${botId}" was run as ${show(stored)}; this start asks for ${show(requested)}${changedText(stored, requested)}. Its orders, fills and positions belong to the first: start it as it was, use another --bot-id, or add --reconfigure to run the new settings under this bot's history`,
-    );
-    this.name = 'BotSettingsChangedError';
   }
 }
 
@@ -219,7 +206,9 @@ export class Bot {
         `bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`,
       );
     }
-    const changed = existing ? this.settingsChange(existing) : undefined;
+    const changed = existing
+      ? settingsChange(existing, { strategy: this.cfg.strategy, params: this.cfg.params, feeds: this.cfg.feeds })
+      : undefined;
     if (changed && !this.cfg.reconfigure) throw new BotSettingsChangedError(botId, changed.stored, changed.requested);
     const ttl = this.cfg.lockTtlMs ?? 15_000;
     let lock = await store.locks.acquire(botId, this.owner, ttl);
@@ -451,29 +440,6 @@ export class Bot {
     return this.cfg.simulated ? { kind: 'custom' } : { kind: 'percent', rate: this.cfg.paperFee ?? 0.001 };
   }
 
-  /** What differs between the stored bot and this start (strategy, params as parsed, markets). */
-  private settingsChange(existing: { strategy: string; params: unknown; symbols: readonly string[] }) {
-    const requested = {
-      strategy: this.cfg.strategy.name,
-      params: resolvedParams(this.cfg.strategy, this.cfg.params),
-      symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
-    };
-    let storedParams = existing.params;
-    if (existing.strategy === requested.strategy) {
-      try {
-        storedParams = resolvedParams(this.cfg.strategy, existing.params);
-      } catch {
-        // Params the strategy no longer accepts: shown as stored, and they differ.
-      }
-    }
-    const stored = { strategy: existing.strategy, params: storedParams, symbols: [...existing.symbols] };
-    const same =
-      stored.strategy === requested.strategy &&
-      canonicalJson(stored.params) === canonicalJson(requested.params) &&
-      canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort());
-    return same ? undefined : { stored, requested };
-  }
-
   /** Asks the store whether someone requested this instance to stop; if so, closes the inputs. */
   private async pollStopRequest(): Promise<void> {
     if (this.stopRequest !== undefined || this.stopped) return;
@@ -652,41 +618,4 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
     realizedPnlNet: t.realizedPnlNet,
     ...(Object.keys(t.otherFees).length > 0 ? { otherFees: t.otherFees } : {}),
   };
-}
-
-/** JSON with object keys sorted, so that equal settings compare equal whatever their key order. */
-function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x !== null && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : x,
-  );
-}
-
-/** `fast=5 slow=12` (a parameter that is not a plain value as JSON). */
-function paramText(p: unknown): string {
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return JSON.stringify(p);
-  const pairs = Object.entries(p as Record<string, unknown>).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-  return pairs.length > 0 ? pairs.join(' ') : '(no params)';
-}
-
-/** ` (changed: fast 5 -> 6)`: what differs, named. */
-function changedText(
-  a: { strategy: string; params: unknown; symbols: readonly string[] },
-  b: { strategy: string; params: unknown; symbols: readonly string[] },
-): string {
-  const out: string[] = [];
-  if (a.strategy !== b.strategy) out.push(`strategy ${a.strategy} -> ${b.strategy}`);
-  else if (a.params && b.params && typeof a.params === 'object' && typeof b.params === 'object') {
-    const x = a.params as Record<string, unknown>;
-    const y = b.params as Record<string, unknown>;
-    for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])])
-      if (canonicalJson(x[k]) !== canonicalJson(y[k]))
-        out.push(
-          `${k} ${x[k] === undefined ? '(unset)' : JSON.stringify(x[k])} -> ${y[k] === undefined ? '(unset)' : JSON.stringify(y[k])}`,
-        );
-  }
-  if (canonicalJson([...a.symbols].sort()) !== canonicalJson([...b.symbols].sort()))
-    out.push(`symbols ${a.symbols.join(',')} -> ${b.symbols.join(',')}`);
-  return out.length > 0 ? ` (changed: ${out.join('; ')})` : '';
 }

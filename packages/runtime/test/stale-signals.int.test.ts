@@ -99,9 +99,9 @@ describe('stale signals are dropped, never sent late (real ccxt, loopback)', () 
     expect(report!.signalsDropped.stale).toBe(stale.length);
     // Every signal either reached the exchange in its bar or was dropped saying why.
     expect(times.length + stale.length).toBe((await store.orders.list('storm')).length);
-    expect(logged.filter((m) => / signal expired: not placed within 1 bar of its decision/.test(m))).toHaveLength(
-      stale.length,
-    );
+    // Each drop is in the log (the venue's warning and the order's cancel line both name it).
+    const loggedDrops = logged.filter((m) => / signal expired: not placed within 1 bar of its decision/.test(m));
+    for (const o of stale) expect(loggedDrops.some((m) => m.includes(o.request.id))).toBe(true);
     await store.close();
   }, 120_000);
 

@@ -55,8 +55,8 @@ export class WalCheckpointer {
       this.stopped = true;
       this.worker.postMessage('stop');
     }
-    // Unref'd while it runs; the wait for its exit must keep the process alive, or a process
-    // with nothing else left to do exits (code 13) before the last checkpoint is done.
+    // Unreferenced, the worker would not keep the process alive for its last checkpoint: a
+    // process with nothing else to do would end while close() still waits (exit code 13).
     this.worker.ref();
     await this.exited;
   }

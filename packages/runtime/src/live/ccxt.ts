@@ -154,6 +154,33 @@ function toPortTrade(t: CcxtTradeLike): ExchangeTrade | undefined {
   };
 }
 
+type WsClientLike = { future(hash: string): Promise<unknown>; keelHandled?: true };
+
+/**
+ * ccxt creates some WebSocket futures ahead of the request that settles them (Binance's user
+ * stream subscription) and rejects them when that request fails or the socket closes, whether
+ * anyone awaits them or not. Such a rejection would end the process with ccxt's stack trace
+ * (wrong keys; a connection closed while it opens). Every future gets a handler here; whoever
+ * awaits one still receives its rejection.
+ */
+function handleUnawaitedFutures(exchange: object): void {
+  const ex = exchange as { client?: (url: string) => WsClientLike };
+  const make = ex.client;
+  if (typeof make !== 'function') return;
+  ex.client = (url) => {
+    const ws = make.call(exchange, url);
+    if (ws.keelHandled) return ws;
+    const future = ws.future.bind(ws);
+    ws.future = (hash) => {
+      const f = future(hash);
+      f.catch(() => {});
+      return f;
+    };
+    ws.keelHandled = true;
+    return ws;
+  };
+}
+
 /** The gateway's failures as the port's: the same kind, message and cause. */
 function port<T>(p: Promise<T>): Promise<T> {
   return p.catch((e: unknown) => {
@@ -199,6 +226,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       ...((o.ccxtOptions?.options as object | undefined) ?? {}),
     },
   });
+  handleUnawaitedFutures(client);
   const gw = new ExchangeGateway(client, {
     ...o.gateway,
     onEvent: (e) => {

@@ -60,8 +60,9 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
       '--symbol',
       'BTC/USDT',
     );
-    expect(m.code).toBe(2);
-    expect(m.err).toMatch(/no such file/);
+    expect(m.code, 'a missing data file is a failure, not a usage error').toBe(1);
+    expect(m.err).toMatch(/no such file: .*missing\.csv/);
+    expect(m.err, 'no --help hint on a data error').not.toMatch(/--help/);
     const o = keel('backtest', '--bogus');
     expect(o.code).toBe(2);
     expect(o.err).toMatch(/bogus/);

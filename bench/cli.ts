@@ -11,7 +11,8 @@ import { build } from 'esbuild';
 import { realMinuteBars } from './bars.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.resolve(here, '../apps/cli/bin/keel.js');
+// KEEL_BENCH_KEEL=<another checkout>/apps/cli/bin/keel.js measures that checkout's command instead.
+const BIN = path.resolve(process.env.KEEL_BENCH_KEEL ?? path.join(here, '../apps/cli/bin/keel.js'));
 const RSS_PROBE = pathToFileURL(path.join(here, 'max-rss.mjs')).href;
 
 interface Sample {
@@ -95,7 +96,7 @@ function measure(args: readonly string[], tmp: string, reps: number, rss: boolea
 const f0 = (x: number) => x.toFixed(0);
 const mb = (x: number | undefined) => (x === undefined ? '' : `${f0(x)} MB`);
 const line = (label: string, f: Figures, extra = '') =>
-  `${label.padEnd(44)} best ${f0(f.best).padStart(6)} ms   median ${f0(f.median).padStart(6)} ms   ${mb(f.maxRssMb).padStart(8)}${extra}`;
+  `${label.padEnd(46)} best ${f0(f.best).padStart(6)} ms   median ${f0(f.median).padStart(6)} ms   ${mb(f.maxRssMb).padStart(8)}${extra}`;
 
 export async function runCliBench(opts: { log: (l: string) => void; bars?: number; reps?: number }): Promise<void> {
   const log = opts.log;

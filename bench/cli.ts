@@ -17,14 +17,17 @@ const RSS_PROBE = pathToFileURL(path.join(here, 'max-rss.mjs')).href;
 
 interface Sample {
   readonly ms: number;
-  /** Peak RSS of the measured process in MB (undefined when not probed). */
+  /** Peak RSS of the measured process in MB, and its CPU time in ms (undefined when not probed). */
   readonly rssMb: number | undefined;
+  readonly cpuMs: number | undefined;
 }
 
 interface Figures {
   readonly best: number;
   readonly median: number;
   readonly maxRssMb: number | undefined;
+  /** The least CPU time of the runs: on a shared machine it moves less than the wall time. */
+  readonly cpuMs: number | undefined;
 }
 
 /** Writes N real 1m bars as a headered OHLCV CSV (epoch ms), gzipped for a .gz name. */
@@ -76,7 +79,9 @@ function runOnce(args: readonly string[], tmp: string, opts: { rss: boolean; out
   const ms = performance.now() - t;
   if (devNull !== undefined) closeSync(devNull);
   if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${String(r.stderr).slice(0, 2000)}`);
-  return { ms, rssMb: probe ? Number(readFileSync(probe, 'utf8')) / 1024 : undefined };
+  if (!probe) return { ms, rssMb: undefined, cpuMs: undefined };
+  const [rssKb, cpuMs] = readFileSync(probe, 'utf8').split(' ').map(Number) as [number, number];
+  return { ms, rssMb: rssKb / 1024, cpuMs };
 }
 
 /** One warm-up run (file cache, compile cache), then `reps` timed runs. */
@@ -86,17 +91,20 @@ function measure(args: readonly string[], tmp: string, reps: number, rss: boolea
   for (let i = 0; i < reps; i++) samples.push(runOnce(args, tmp, { rss }));
   const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
   const rssAll = samples.map((s) => s.rssMb).filter((x): x is number => x !== undefined);
+  const cpuAll = samples.map((s) => s.cpuMs).filter((x): x is number => x !== undefined);
   return {
     best: ms[0] as number,
     median: ms[Math.floor(ms.length / 2)] as number,
     maxRssMb: rssAll.length > 0 ? Math.max(...rssAll) : undefined,
+    cpuMs: cpuAll.length > 0 ? Math.min(...cpuAll) : undefined,
   };
 }
 
 const f0 = (x: number) => x.toFixed(0);
 const mb = (x: number | undefined) => (x === undefined ? '' : `${f0(x)} MB`);
+const cpu = (x: number | undefined) => (x === undefined ? '' : `cpu ${f0(x)} ms`);
 const line = (label: string, f: Figures, extra = '') =>
-  `${label.padEnd(46)} best ${f0(f.best).padStart(6)} ms   median ${f0(f.median).padStart(6)} ms   ${mb(f.maxRssMb).padStart(8)}${extra}`;
+  `${label.padEnd(46)} best ${f0(f.best).padStart(6)} ms   median ${f0(f.median).padStart(6)} ms   ${mb(f.maxRssMb).padStart(7)}  ${cpu(f.cpuMs).padStart(12)}${extra}`;
 
 export async function runCliBench(opts: { log: (l: string) => void; bars?: number; reps?: number }): Promise<void> {
   const log = opts.log;
@@ -122,8 +130,8 @@ export async function runCliBench(opts: { log: (l: string) => void; bars?: numbe
       '--json',
     ];
 
-    const node = measure(['-e', '0'], tmp, reps * 2, false);
-    const help = measure([BIN, '--help'], tmp, reps * 2, false);
+    const node = measure(['-e', '0'], tmp, reps * 2, true);
+    const help = measure([BIN, '--help'], tmp, reps * 2, true);
     log(line('node -e 0', node));
     log(line('keel --help', help, `   ${(help.best / node.best).toFixed(1)}x node -e 0 (target <= 4x)`));
 
@@ -173,7 +181,7 @@ export async function runCliBench(opts: { log: (l: string) => void; bars?: numbe
       `same trades: keel ${keelTrades.toLocaleString('en-US')}, bare loop ${bareTrades.toLocaleString('en-US')}${keelTrades === bareTrades ? '' : '  (DIFFERENT: not the same signals)'}; --json output ${(bytes.length / 1048576).toFixed(1)} MB`,
     );
     log(
-      `whole processes spawned from the bench with stdout to /dev/null (a user's \`keel ... --json > file\`, without the disk); best and median of ${reps * 2} (startup) / ${reps} (50k) / ${bigReps} (${big.toLocaleString('en-US')} bars) runs after one warm-up; peak RSS is the largest of the timed runs (getrusage maxRSS, read by a preloaded probe)`,
+      `whole processes spawned from the bench with stdout to /dev/null (a user's \`keel ... --json > file\`, without the disk); best and median of ${reps * 2} (startup) / ${reps} (50k) / ${bigReps} (${big.toLocaleString('en-US')} bars) runs after one warm-up; peak RSS is the largest of the timed runs and cpu the least user+system time (getrusage, read by a preloaded probe that every measured process, node -e 0 included, loads)`,
     );
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Cli, Io } from './context.ts';
 import { progName } from './context.ts';
 import { EXIT, isUsageError, UsageError } from './errors.ts';
@@ -76,7 +77,7 @@ export function helpText(prog: string): string {
   const rows = COMMANDS.map((c) => `  ${`${c.name}${c.args ? ` ${c.args}` : ''}`.padEnd(26)}${c.summary}`);
   return `keel — crypto algorithmic trading: one strategy code path for backtest, paper and live.
 
-Usage: ${prog} <command> [options]      (${prog} <command> --help for details)
+Usage: ${prog} <command> [options]      (${prog} <command> --help for details; ${prog} --version)
 
 Commands:
 ${rows.join('\n')}
@@ -107,6 +108,13 @@ export async function main(argv: string[], cli: Cli = processCli()): Promise<num
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help') {
     cli.stdout.write(helpText(cli.prog));
+    return EXIT.ok;
+  }
+  if (name === '--version' || name === '-V') {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    cli.stdout.write(`keel ${pkg.version}\n`);
     return EXIT.ok;
   }
   if (name === 'help') {
@@ -141,7 +149,9 @@ function unknownCommand(name: string, prog: string): UsageError {
 /** Prints an error the way the user can act on: a usage error points to --help, any other failure says what went wrong. */
 function reportError(e: unknown, command: string | undefined, cli: Cli): number {
   const where = `keel${command ? ` ${command}` : ''}`;
-  const msg = e instanceof Error ? e.message : String(e);
+  let msg = e instanceof Error ? e.message : String(e);
+  // Some commands name themselves in their messages already.
+  if (msg.startsWith(`${where}: `)) msg = msg.slice(where.length + 2);
   if (isUsageError(e)) {
     cli.stderr.write(`${where}: ${msg}\nRun '${cli.prog}${command ? ` ${command}` : ''} --help' for usage.\n`);
     return EXIT.usage;

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  type AnyStrategy,
   type BacktestResult,
   type BarSeries,
   fixedBpsSlippage,
@@ -22,6 +23,7 @@ import { EXIT, UsageError } from './errors.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 import { writeChunks } from './output.ts';
+import { closest } from './suggest.ts';
 
 export const backtestHelp = (
   prog: string,
@@ -66,6 +68,15 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+/** A built-in strategy by name; a mistyped name gets the closest one suggested. */
+function strategyNamed(name: string): AnyStrategy {
+  if (Object.hasOwn(STRATEGIES, name)) return getStrategy(name);
+  const guess = closest(name, Object.keys(STRATEGIES));
+  throw new Error(
+    `Unknown strategy "${name}". Available: ${Object.keys(STRATEGIES).join(', ')}${guess ? `. Did you mean "${guess}"?` : ''}`,
+  );
+}
+
 export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -96,7 +107,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
   if (!values.data) throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
-  const strategy = getStrategy(values.strategy);
+  const strategy = strategyNamed(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
   // Data errors are failures (exit 1) that name the file: --help would not help with them.
   if (!existsSync(values.data)) throw new Error(`--data: no such file: ${values.data}`);

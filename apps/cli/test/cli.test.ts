@@ -59,6 +59,10 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
     const u = keel('backtest', '--strategy', 'nope', '--data', f, '--symbol', 'BTC/USDT');
     expect(u.code).toBe(1);
     expect(u.err).toMatch(/Unknown strategy "nope". Available: sma-cross/);
+    expect(u.err).not.toMatch(/Did you mean/);
+    const typo = keel('backtest', '--strategy', 'sma-crss', '--data', f, '--symbol', 'BTC/USDT');
+    expect(typo.code).toBe(1);
+    expect(typo.err).toMatch(/Unknown strategy "sma-crss". Available: .*\. Did you mean "sma-cross"\?/);
     const p = keel(
       'backtest',
       '--strategy',

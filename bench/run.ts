@@ -65,6 +65,11 @@ async function main(): Promise<void> {
       console.log(`data pipeline bench unavailable: ${(e as Error).message}`);
     }
   }
+  if (!only || only === 'cli') {
+    const { runCliBench } = await import('./cli.ts');
+    header('The keel command, whole process as a user runs it (real 1m bars written to .csv/.csv.gz)');
+    await runCliBench({ log: (l: string) => console.log(l), bars: N });
+  }
   if (!only || only === 'live') {
     try {
       const { runLatencyBench } = await import('@keel/runtime/bench');

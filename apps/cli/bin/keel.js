@@ -1,7 +1,22 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so `npx keel` works right after `npm ci`.
-import { register } from 'tsx/esm/api';
+// The `keel` command. It runs the compiled bundle in ../dist (`npm run build`, which `npm ci` runs
+// through the root `prepare` script). When that bundle is missing or was built from sources that
+// have changed since, it runs the TypeScript sources through tsx instead and says so on stderr:
+// a stale build never runs old code silently.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { staleness } from './fresh.js';
 
-register();
-const { main } = await import('../src/main.ts');
+const cliDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const why = staleness(path.join(cliDir, 'dist'), path.resolve(cliDir, '../..'));
+let main;
+if (why === undefined) {
+  if (process.env.KEEL_DEBUG) process.setSourceMapsEnabled(true);
+  ({ main } = await import('../dist/main.js'));
+} else {
+  process.stderr.write(`keel: ${why}; running the TypeScript sources (slower). \`npm run build\` compiles them.\n`);
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2));

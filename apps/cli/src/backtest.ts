@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  type AnyStrategy,
   type BacktestResult,
   type BarSeries,
   fixedBpsSlippage,
@@ -14,14 +15,22 @@ import {
   type Timeframe,
   volumeShareSlippage,
 } from '@keel/core';
-import { Progress, readBarsFile } from '@keel/data';
-import { formatSummary, resultToJson, writeReport } from '@keel/report';
+// The CSV reader and the progress bar alone: the package's index also loads ccxt.
+import { readBarsFile } from '@keel/data/csv';
+import { Progress } from '@keel/data/progress';
+import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
-import { UsageError } from './errors.ts';
+import type { Cli } from './context.ts';
+import { EXIT, UsageError } from './errors.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
+import { collectGarbage } from './memory.ts';
+import { writeChunks } from './output.ts';
 import { riskFromFlags } from './risk.ts';
+import { closest } from './suggest.ts';
 
-export const BACKTEST_HELP = `Usage: keel backtest --strategy <name> --data <file.csv[.gz]> [options]
+export const backtestHelp = (
+  prog: string,
+): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]> [options]
 
 Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
 order decided on bar t fills at bar t+1's open; see docs/conventions.md).
@@ -47,11 +56,6 @@ Options:
 
 ${RISK_FLAGS_HELP}`;
 
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WriteStream;
-}
-
 function num(name: string, v: string | undefined, min: number, def: number): number {
   if (v === undefined) return def;
   const n = Number(v);
@@ -68,7 +72,16 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-export async function backtestCommand(argv: string[], io: Io): Promise<number> {
+/** A built-in strategy by name; a mistyped name gets the closest one suggested. */
+function strategyNamed(name: string): AnyStrategy {
+  if (Object.hasOwn(STRATEGIES, name)) return getStrategy(name);
+  const guess = closest(name, Object.keys(STRATEGIES));
+  throw new Error(
+    `Unknown strategy "${name}". Available: ${Object.keys(STRATEGIES).join(', ')}${guess ? `. Did you mean "${guess}"?` : ''}`,
+  );
+}
+
+export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -94,16 +107,18 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
     },
   });
   if (values.help) {
-    io.stdout.write(BACKTEST_HELP);
-    return 0;
+    io.stdout.write(backtestHelp(io.prog));
+    return EXIT.ok;
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
   if (!values.data) throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
-  const strategy = getStrategy(values.strategy);
+  const strategy = strategyNamed(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
   const risk = riskFromFlags(values, 'backtest');
-  if (!existsSync(values.data)) throw new UsageError(`--data: no such file: ${values.data}`, 'backtest');
+  // Data errors are failures (exit 1) that name the file: --help would not help with them.
+  if (!existsSync(values.data)) throw new Error(`--data: no such file: ${values.data}`);
   const parsed = readBarsFile(values.data);
+  if (parsed.rowsIn >= 200_000) collectGarbage();
   const series: BarSeries = parsed.series;
   if (parsed.quarantined.length > 0) {
     const q = parsed.quarantined;
@@ -111,12 +126,11 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
       `warning: ${q.length} of ${parsed.rowsIn} rows in ${values.data} were quarantined and skipped (first: line ${q[0]!.line}, ${q[0]!.rule}: ${q[0]!.message})\n`,
     );
   }
-  if (series.length === 0) throw new UsageError(`${values.data} has no usable rows`, 'backtest');
+  if (series.length === 0) throw new Error(`${values.data} has no usable rows`);
   for (let i = 1; i < series.length; i++) {
     if ((series.time[i] as number) <= (series.time[i - 1] as number)) {
-      throw new UsageError(
-        `${values.data}: timestamps are not strictly increasing at data row ${i + 1} (${new Date(series.time[i] as number).toISOString()}); sort and de-duplicate the file (keel data import does this)`,
-        'backtest',
+      throw new Error(
+        `${values.data}: timestamps are not strictly increasing at data row ${i + 1} (${new Date(series.time[i] as number).toISOString()}); sort and de-duplicate the file (${io.prog} data import does this)`,
       );
     }
   }
@@ -164,7 +178,8 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
   });
   const secs = (performance.now() - t0) / 1000;
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(resultToJson(result), null, 1)}\n`);
+    // Streamed: a million-bar result is written piece by piece, never held as one string.
+    await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }));
   } else {
     io.stdout.write(`${formatSummary(result)}\n`);
     io.stdout.write(`${result.feeds[0]!.bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
@@ -177,5 +192,5 @@ export async function backtestCommand(argv: string[], io: Io): Promise<number> {
     io.stderr.write(
       `warning: the strategy raised ${result.errors.length} error(s); first: ${result.errors[0]!.hook}: ${result.errors[0]!.message}\n`,
     );
-  return 0;
+  return EXIT.ok;
 }

@@ -1,152 +1,168 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { InvalidParamsError, runBacktest, syntheticBars } from '@keel/core';
-import { CsvFormatError, Progress, readBarsFile } from '@keel/data';
-import { formatSummary, writeReport } from '@keel/report';
-import { getStrategy, STRATEGIES } from '@keel/strategies';
-import { BACKTEST_HELP, backtestCommand, type Io } from './backtest.ts';
-import { UsageError } from './errors.ts';
+import { readFileSync } from 'node:fs';
+import type { Cli, Io } from './context.ts';
+import { progName } from './context.ts';
+import { EXIT, isUsageError, UsageError } from './errors.ts';
+import { guardPipes } from './output.ts';
+import { closest } from './suggest.ts';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/**
+ * One entry per command. `run` imports the command's module when the command runs, so starting
+ * keel loads only this file: `keel --help` and `keel backtest` never load ccxt, DuckDB or the
+ * store, and each command pays only for what it uses. To add a command, add an entry here.
+ */
+export interface Command {
+  readonly name: string;
+  /** Shown after the name in `keel --help`, e.g. "<sub>". */
+  readonly args?: string;
+  readonly summary: string;
+  /** Runs the command with the arguments after its name; resolves to the exit code. */
+  readonly run: (argv: string[], cli: Cli) => Promise<number>;
+}
 
-export const HELP = `keel — crypto algorithmic trading: one strategy code path for backtest, paper and live.
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'demo',
+    summary: 'run a demo backtest and write an HTML report (what npm start does)',
+    run: async (argv, cli) => (await import('./demo.ts')).demoCommand(argv, cli),
+  },
+  {
+    name: 'backtest',
+    summary: 'backtest a built-in strategy on a candle file, print a summary or JSON',
+    run: async (argv, cli) => (await import('./backtest.ts')).backtestCommand(argv, cli),
+  },
+  {
+    name: 'strategies',
+    summary: 'list built-in strategies and their parameters',
+    run: async (argv, cli) => (await import('./strategies.ts')).strategiesCommand(argv, cli),
+  },
+  {
+    name: 'data',
+    args: '<sub>',
+    summary: 'market data: download, import, validate, list, resample, export',
+    run: async (argv, cli) => (await import('@keel/data/cli')).runDataCli(['data', ...argv], cli),
+  },
+  {
+    name: 'features',
+    args: 'build',
+    summary: 'compute the feature set over stored bars',
+    run: async (argv, cli) => (await import('@keel/data/cli')).runDataCli(['features', ...argv], cli),
+  },
+  {
+    name: 'exchange-sim',
+    summary: 'run the local Binance-protocol exchange simulator',
+    run: async (argv, cli) =>
+      (await import('@keel/exchange-sim')).runExchangeSimCli(argv, { out: cli.stdout, err: cli.stderr }),
+  },
+  {
+    name: 'paper',
+    summary: 'run a strategy on live or replayed data with simulated fills',
+    run: async (argv, cli) => (await import('@keel/runtime/cli')).runBotCli(['paper', ...argv], cli),
+  },
+  {
+    name: 'live',
+    summary: 'run a strategy against a real exchange account',
+    run: async (argv, cli) => (await import('@keel/runtime/cli')).runBotCli(['live', ...argv], cli),
+  },
+  {
+    name: 'bots',
+    args: '<sub>',
+    summary: 'operate bots: list, status, stop, parity (backtest of the bars a bot saw)',
+    run: async (argv, cli) => (await import('@keel/runtime/bots-cli')).runBotsCli(argv, cli),
+  },
+  {
+    name: 'keys',
+    args: '<sub>',
+    summary: 'encrypted exchange api keys: add, list, remove, rotate-passphrase',
+    run: async (argv, cli) => (await import('@keel/runtime/keys-cli')).runKeysCli(argv, cli),
+  },
+];
 
-Usage: keel <command> [options]      (keel <command> --help for details)
+export function helpText(prog: string): string {
+  const rows = COMMANDS.map((c) => `  ${`${c.name}${c.args ? ` ${c.args}` : ''}`.padEnd(26)}${c.summary}`);
+  return `keel — crypto algorithmic trading: one strategy code path for backtest, paper and live.
+
+Usage: ${prog} <command> [options]      (${prog} <command> --help for details; ${prog} --version)
 
 Commands:
-  demo                      run a demo backtest and write an HTML report (what npm start does)
-  backtest                  backtest a built-in strategy on a candle file, print a summary or JSON
-  strategies                list built-in strategies and their parameters
-  data <sub>                market data: download, import, validate, list, resample, export
-  features build            compute the feature set over stored bars
-  exchange-sim              run the local Binance-protocol exchange simulator
-  paper                     run a strategy on live or replayed data with simulated fills
-  live                      run a strategy against a real exchange account
-  bots <sub>                operate bots: list, status, stop, parity (backtest of the bars a bot saw)
-  keys <sub>                encrypted exchange api keys: add, list, remove, rotate-passphrase
+${rows.join('\n')}
+
+Exit codes:
+  0  success
+  1  failure: bad or missing data, a failed run (the message says what went wrong)
+  2  usage: unknown command or option, a missing or invalid option value
+
+Output cut short by its reader (| head) ends quietly. KEEL_DEBUG=1 adds stack traces to errors.
 
 Quick start:
-  keel backtest --strategy sma-cross --data ../shared/data/binance_BTCUSDT_1m_2024-01.csv.gz --report out/
+  ${prog} backtest --strategy sma-cross --data ../shared/data/binance_BTCUSDT_1m_2024-01.csv.gz --report out/
 `;
-
-function defaultIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr };
 }
 
-export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
-  const [cmd, ...rest] = argv;
-  try {
-    switch (cmd) {
-      case undefined:
-      case '-h':
-      case '--help':
-      case 'help':
-        io.stdout.write(HELP);
-        return 0;
-      case 'backtest':
-        return await backtestCommand(rest, io);
-      case 'demo':
-        return await demo(rest, io);
-      case 'strategies':
-        return strategiesCommand(io);
-      case 'data':
-      case 'features': {
-        const { runDataCli } = await import('@keel/data/cli');
-        return await runDataCli(argv, io);
-      }
-      case 'exchange-sim': {
-        const { runExchangeSimCli } = await import('@keel/exchange-sim');
-        return await runExchangeSimCli(rest, { out: io.stdout, err: io.stderr });
-      }
-      case 'keys': {
-        const { runKeysCli } = await import('@keel/runtime/keys-cli');
-        return await runKeysCli(rest, io);
-      }
-      case 'bots':
-        return await (await import('@keel/runtime/bots-cli')).runBotsCli(rest, io);
-      case 'paper':
-      case 'live': {
-        const { runBotCli } = await import('@keel/runtime/cli');
-        return await runBotCli(argv, io);
-      }
-      default:
-        throw new UsageError(`unknown command "${cmd}"`);
+function processCli(): Cli {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    prog: progName(process.env, process.argv[1], process.cwd()),
+  };
+}
+
+/** The `keel` command: dispatches to a command and resolves to its exit code. */
+export async function main(argv: string[], cli: Cli = processCli()): Promise<number> {
+  guardPipes(cli);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help') {
+    cli.stdout.write(helpText(cli.prog));
+    return EXIT.ok;
+  }
+  if (name === '--version' || name === '-V') {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    cli.stdout.write(`keel ${pkg.version}\n`);
+    return EXIT.ok;
+  }
+  if (name === 'help') {
+    // `keel help backtest` is `keel backtest --help`.
+    if (rest[0] === undefined) {
+      cli.stdout.write(helpText(cli.prog));
+      return EXIT.ok;
     }
+    return main([rest[0], '--help'], cli);
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  try {
+    if (!command) throw unknownCommand(name, cli.prog);
+    return await command.run(rest, cli);
   } catch (e) {
-    return reportError(e, cmd, io);
+    return reportError(e, command?.name, cli);
   }
 }
 
-function reportError(e: unknown, cmd: string | undefined, io: Io): number {
-  if (
-    e instanceof UsageError ||
-    (e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))
-  ) {
-    io.stderr.write(
-      `keel${cmd ? ` ${cmd}` : ''}: ${e.message}\nRun 'keel ${cmd && cmd !== e.message ? `${cmd} ` : ''}--help' for usage.\n`,
-    );
-    return 2;
-  }
-  if (e instanceof InvalidParamsError || e instanceof CsvFormatError) {
-    io.stderr.write(`keel ${cmd}: ${e.message}\n`);
-    return 1;
-  }
-  const msg = e instanceof Error ? e.message : String(e);
-  io.stderr.write(`keel ${cmd ?? ''}: ${msg}\n`);
-  if (process.env.KEEL_DEBUG && e instanceof Error) io.stderr.write(`${e.stack}\n`);
-  return 1;
-}
-
-function strategiesCommand(io: Io): number {
-  for (const s of Object.values(STRATEGIES)) {
-    io.stdout.write(`${s.name}\n  ${s.description ?? ''}\n`);
-  }
-  return 0;
-}
-
-async function demo(argv: string[], io: Io): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout.write(
-      'Usage: keel demo [--out <dir>]\nRuns sma-cross on real BTC/USDT 1m candles when ../shared/data is present, else on a labelled synthetic market, and writes an HTML report.\n',
-    );
-    return 0;
-  }
-  const outIdx = argv.indexOf('--out');
-  const out = path.resolve(outIdx >= 0 && argv[outIdx + 1] ? argv[outIdx + 1]! : 'out/demo');
-  const real = path.resolve(REPO_ROOT, '../shared/data/binance_BTCUSDT_1m_2024-01.csv.gz');
-  const hasReal = existsSync(real);
-  const series = hasReal ? readBarsFile(real).series : syntheticBars(44_640);
-  io.stdout.write(
-    hasReal
-      ? `Keel demo: sma-cross (10/30) on real Binance BTC/USDT 1m candles, January 2024 (${real})\n\n`
-      : 'Keel demo: sma-cross (10/30) on a SYNTHETIC market (no real data found at ../shared/data; the prices are generated, not real)\n\n',
+function unknownCommand(name: string, prog: string): UsageError {
+  const guess = name.startsWith('-')
+    ? undefined
+    : closest(
+        name,
+        COMMANDS.map((c) => c.name),
+      );
+  return new UsageError(
+    `unknown ${name.startsWith('-') ? 'option' : 'command'} "${name}"${guess ? `. Did you mean '${prog} ${guess}'?` : ''}`,
   );
-  const bar = Progress.on('backtest', io.stderr);
-  const result = runBacktest({
-    strategy: getStrategy('sma-cross'),
-    params: { fast: 10, slow: 30 },
-    data: [{ symbol: hasReal ? 'BTC/USDT' : 'SYN/USDT', timeframe: '1m', series }],
-    cash: 10_000,
-    fee: 0.001,
-    onProgress: (d, t) => bar.update(d, t),
-  });
-  io.stdout.write(`${formatSummary(result)}\n`);
-  const paths = writeReport(
-    out,
-    result,
-    series,
-    hasReal
-      ? { title: 'Keel demo: sma-cross on BTC/USDT 1m, January 2024' }
-      : {
-          title: 'Keel demo (SYNTHETIC market)',
-          notes: [
-            'SYNTHETIC prices: generated by a seeded random walk because ../shared/data was not found. Not real market data.',
-          ],
-        },
-  );
-  io.stdout.write(`\nReport: ${paths.html}\nNext: keel backtest --help, keel strategies, keel exchange-sim --help\n`);
-  return 0;
 }
 
-export { BACKTEST_HELP };
+/** Prints an error the way the user can act on: a usage error points to --help, any other failure says what went wrong. */
+function reportError(e: unknown, command: string | undefined, cli: Cli): number {
+  const where = `keel${command ? ` ${command}` : ''}`;
+  let msg = e instanceof Error ? e.message : String(e);
+  // Some commands name themselves in their messages already.
+  if (msg.startsWith(`${where}: `)) msg = msg.slice(where.length + 2);
+  if (isUsageError(e)) {
+    cli.stderr.write(`${where}: ${msg}\nRun '${cli.prog}${command ? ` ${command}` : ''} --help' for usage.\n`);
+    return EXIT.usage;
+  }
+  cli.stderr.write(`${where}: ${msg}\n`);
+  if (process.env.KEEL_DEBUG && e instanceof Error) cli.stderr.write(`${e.stack}\n`);
+  return EXIT.failure;
+}
+
+export type { Cli, Io };

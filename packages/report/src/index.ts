@@ -11,6 +11,7 @@ export {
 export { escapeHtml, formatDuration, formatNumber, formatPercent } from './format.ts';
 export { DEFAULT_MAX_POINTS, type HtmlReportOptions, type ReportSection, renderHtmlReport } from './html.ts';
 export * from './json.ts';
+export { type JsonChunkOptions, resultJsonChunks } from './json-stream.ts';
 export { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 export { formatSummary } from './summary.ts';
 export { type ReportPaths, writeReport } from './write.ts';

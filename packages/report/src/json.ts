@@ -134,8 +134,13 @@ export function finiteOrNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
 }
 
+/** Shared by every call: results list their times in order, so the formatter's day cache hits. */
+let iso: IsoUtcFormatter | undefined;
+
 export function isoOrNull(ms: number): string | null {
-  return Number.isFinite(ms) ? isoUtc(ms) : null;
+  if (!Number.isFinite(ms)) return null;
+  iso ??= new IsoUtcFormatter();
+  return iso.format(ms);
 }
 
 function isTypedArray(v: unknown): v is ArrayLike<number | bigint> {
@@ -360,10 +365,11 @@ export function equityToJson(eq: BacktestResult['equity']): EquityJson {
   const times = new Array<number>(n);
   const timesIso = new Array<string>(n);
   const values = new Array<number | null>(n);
+  const iso = new IsoUtcFormatter();
   for (let i = 0; i < n; i++) {
     const t = eq.times[i] as number;
     times[i] = t;
-    timesIso[i] = isoUtc(t);
+    timesIso[i] = iso.format(t);
     values[i] = finiteOrNull(eq.values[i] as number);
   }
   return { times, timesIso, values };
@@ -391,4 +397,46 @@ export function resultToJson(result: BacktestResult): ResultJson {
     riskCounts: toJsonValue(result.riskCounts),
     riskEvents: result.riskEvents.map(riskEventToJson),
   };
+}
+
+const P2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+
+/**
+ * isoUtc for many timestamps in time order: the date part is computed once per day (by isoUtc
+ * itself) and the time of day by arithmetic, so an equity curve of a million bars does not pay the
+ * calendar arithmetic a million times. Returns exactly what isoUtc returns (tested).
+ */
+export class IsoUtcFormatter {
+  private day = Number.NaN;
+  private prefix = '';
+  /** The parts of the last time split(): hours, minutes, seconds and milliseconds of the day. */
+  hh = 0;
+  mm = 0;
+  ss = 0;
+  ms = 0;
+
+  /** Splits a finite time: returns its date part ("2024-01-31T") and sets hh, mm, ss and ms. */
+  split(t: number): string {
+    const days = Math.floor(t / 86_400_000);
+    if (days !== this.day) {
+      const d = isoUtc(days * 86_400_000);
+      this.day = days;
+      this.prefix = d.slice(0, d.indexOf('T') + 1);
+    }
+    let r = t - days * 86_400_000;
+    this.hh = Math.floor(r / 3_600_000);
+    r -= this.hh * 3_600_000;
+    this.mm = Math.floor(r / 60_000);
+    r -= this.mm * 60_000;
+    this.ss = Math.floor(r / 1000);
+    this.ms = r - this.ss * 1000;
+    return this.prefix;
+  }
+
+  format(t: number): string {
+    if (!Number.isFinite(t)) return isoUtc(t);
+    const date = this.split(t);
+    const ms = this.ms;
+    return `${date}${P2[this.hh]}:${P2[this.mm]}:${P2[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
+  }
 }

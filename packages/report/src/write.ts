@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { BacktestResult, BarSeries } from '@keel/core';
 import { equityToCsv, fillsToCsv, tradesToCsv } from './csv.ts';
 import { type HtmlReportOptions, renderHtmlReport } from './html.ts';
-import { resultToJson } from './json.ts';
+import { resultJsonChunks } from './json-stream.ts';
 
 export interface ReportPaths {
   readonly html: string;
@@ -34,7 +34,14 @@ export function writeReport(
   // Render first: a report that cannot be rendered leaves no half-written set of files behind.
   const html = renderHtmlReport(result, bars, opts);
   writeFileSync(paths.html, html);
-  writeFileSync(paths.json, `${JSON.stringify(resultToJson(result), null, 1)}\n`);
+  const fd = openSync(paths.json, 'w');
+  try {
+    for (const chunk of resultJsonChunks(result, { reuseBuffer: true })) {
+      for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+    }
+  } finally {
+    closeSync(fd);
+  }
   writeFileSync(paths.trades, tradesToCsv(result));
   writeFileSync(paths.equity, equityToCsv(result));
   writeFileSync(paths.fills, fillsToCsv(result));

@@ -1,5 +1,6 @@
 export * from './csv.ts';
 export * from './features.ts';
+export * from './funding.ts';
 export * from './parquet.ts';
 export * from './pipeline.ts';
 export * from './progress.ts';

@@ -4,6 +4,7 @@
  * turn them into Binance shapes).
  */
 import type { SimBar, SimFill, SimOrder } from '../types.ts';
+import type { FuturesAccountEvent } from './futures/model.ts';
 
 /** A market's static description: symbol, filters and the candles it replays. */
 export interface MarketSpec {
@@ -99,7 +100,8 @@ export type ExchangeEvent =
   | { type: 'balance'; apiKey: string; assets: string[] }
   | { type: 'trade'; symbol: string; trade: PublicTrade }
   | { type: 'tick'; symbol: string }
-  | { type: 'barClose'; symbol: string; bar: SimBar };
+  | { type: 'barClose'; symbol: string; bar: SimBar }
+  | FuturesAccountEvent;
 
 export type ExchangeListener = (e: ExchangeEvent) => void;
 

@@ -12,6 +12,7 @@ import { MatchingEngine, type PlaceOrderRequest } from './matching.ts';
 import type { AccountTrade, ExchangeEvent, ExchangeListener, MarketSpec, MarketState, OrderList } from './model.ts';
 import type { PlaceOcoRequest } from './order-lists.ts';
 import { MarketReplay } from './replay.ts';
+import type { SimVenue } from './venue.ts';
 
 export interface SpotExchangeOptions {
   markets: MarketSpec[];
@@ -26,7 +27,8 @@ export interface SpotExchangeOptions {
   startTime: number;
 }
 
-export class SpotExchange {
+export class SpotExchange implements SimVenue {
+  readonly kind = 'spot' as const;
   readonly replay: MarketReplay;
   readonly ledger = new Ledger();
   readonly book: SyntheticBook;
@@ -90,6 +92,10 @@ export class SpotExchange {
 
   addAccount(a: SimAccountOptions): void {
     this.ledger.add(a);
+  }
+
+  secretOf(apiKey: string): string | undefined {
+    return this.ledger.secretOf(apiKey);
   }
 
   balances(apiKey: string): Record<string, SimBalance> {

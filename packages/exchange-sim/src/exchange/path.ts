@@ -1,0 +1,42 @@
+/**
+ * What a move of the replayed price between two ticks reaches: the rules stops and resting orders
+ * share in the spot and the futures matching engines. Within a bar the path is continuous (every
+ * price between two ticks trades); across bars it gaps.
+ */
+import type { OrderSide } from '../types.ts';
+
+export interface PathMove {
+  readonly lo: number;
+  readonly hi: number;
+  /** A level a falling price reached (or one already above the price it rose from). */
+  reachedGoingDown(x: number): boolean;
+  /** A level a rising price reached (or one already below the price it fell from). */
+  reachedGoingUp(x: number): boolean;
+}
+
+export function pathMove(from: number, to: number): PathMove {
+  return {
+    lo: Math.min(from, to),
+    hi: Math.max(from, to),
+    reachedGoingDown: (x) => (to < from && to <= x) || (to >= from && x > from),
+    reachedGoingUp: (x) => (to > from && to >= x) || (to <= from && x < from),
+  };
+}
+
+/** Where a triggered stop works from: its own price within a bar, the gap price across bars. */
+export function triggerPrice(move: PathMove, stop: number, to: number, withinBar: boolean): number {
+  return withinBar ? Math.min(move.hi, Math.max(move.lo, stop)) : to;
+}
+
+/**
+ * Stop-loss buys and take-profit sells trigger on the way up (price >= stop); stop-loss sells and
+ * take-profit buys on the way down (price <= stop).
+ */
+export function triggersUpward(isStopLoss: boolean, side: OrderSide): boolean {
+  return (side === 'BUY') === isStopLoss;
+}
+
+/** True when a stop placed now would trigger at once at `price`. */
+export function wouldTriggerAt(isStopLoss: boolean, side: OrderSide, stop: number, price: number): boolean {
+  return triggersUpward(isStopLoss, side) ? price >= stop : price <= stop;
+}

@@ -187,7 +187,9 @@ export class FuturesMatching {
    * charged as the clearance fee. Returns the realised PnL.
    */
   fillForced(apiKey: string, o: InternalOrder, commission: number): { order: SimFuturesOrder; realized: number } {
-    const rec = this.book(apiKey, o);
+    // A forced order is reported once, filled: no NEW event (ccxt counts every LIQUIDATION update
+    // it hears as a liquidation, an empty NEW one included).
+    const rec = this.book(apiKey, o, undefined, false);
     const realized = this.applyFill(rec, o.qty, o.price, false, commission, 'INSURANCE_CLEAR');
     return { order: futuresOrderSnapshot(rec.order), realized };
   }
@@ -344,7 +346,7 @@ export class FuturesMatching {
     throw binanceError(code, msg);
   }
 
-  private book(apiKey: string, o: InternalOrder, onDone?: (o: SimFuturesOrder) => void): OrderRecord {
+  private book(apiKey: string, o: InternalOrder, onDone?: (o: SimFuturesOrder) => void, announce = true): OrderRecord {
     const now = this.opts.replay.now();
     const orderId = o.orderId ?? this.nextOrderId++;
     const order: SimFuturesOrder = {
@@ -371,7 +373,7 @@ export class FuturesMatching {
     const rec: OrderRecord = { order, apiKey, market: o.market, seq: this.nextSeq++, onDone };
     this.accountOrders(apiKey).push(rec);
     this.orders.set(orderId, rec);
-    this.opts.emit({ type: 'futuresOrder', apiKey, order: futuresOrderSnapshot(order), execType: 'NEW' });
+    if (announce) this.opts.emit({ type: 'futuresOrder', apiKey, order: futuresOrderSnapshot(order), execType: 'NEW' });
     return rec;
   }
 

@@ -16,7 +16,8 @@ export function normaliseStream(exchange: SimVenue, stream: string): string | un
   if (exchange.kind === 'futures' && (stream === '!markPrice@arr' || stream === '!markPrice@arr@1s')) return stream;
   const [symbol = '', channel] = stream.split('@', 2);
   if (!channel || !exchange.market(symbol.toUpperCase())) return undefined;
-  return stream.toLowerCase() === stream ? stream : `${symbol.toLowerCase()}@${channel}`;
+  // Only the symbol is lower-cased: channels keep their case (markPrice@1s).
+  return `${symbol.toLowerCase()}${stream.slice(symbol.length)}`;
 }
 
 export class MarketStreams {

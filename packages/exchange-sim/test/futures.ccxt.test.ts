@@ -291,4 +291,43 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     const realized = (await ex.fetchMyTrades(LINK)).reduce((s, t) => s + Number(t.info.realizedPnl), 0);
     expect(realized).toBeCloseTo(150 * (7 - 6.789), 9);
   });
+
+  it('ccxt.pro: watchPositions, watchMyTrades, watchMarkPrice and watchOHLCV on the futures streams', async () => {
+    h = await futuresHarness({ startTime: T(6) });
+    const { ex, sim } = h;
+    const pro = h.pro();
+    const mark = pro.watchMarkPrice(LINK);
+    const candles = pro.watchOHLCV(LINK, '1m');
+    await sim.waitForSubscription('linkusdt@markPrice@1s');
+    await sim.waitForSubscription('linkusdt@kline_1m');
+    sim.tick(); // 06:00:15: the 06:00 candle's high, 6.908
+    expect((await mark).markPrice).toBe(6.908);
+    expect((await candles).at(-1)).toEqual([T(6), 6.907, 6.908, 6.907, 6.908, bar(T(6)).volume / 2]);
+    // ccxt.pro's first watchPositions answers with a REST snapshot (none yet); the next ones stream.
+    expect(await pro.watchPositions([LINK])).toEqual([]);
+    const positions = await watchUntil(
+      () => pro.watchPositions([LINK]),
+      (ps) => ps.some((p) => p.contracts === 100),
+      {
+        kick: async () => {
+          await sim.waitForSubscription(`user:${KEY.apiKey}`);
+          await ex.createOrder(LINK, 'market', 'buy', 100); // at the ask, 6.909
+        },
+      },
+    );
+    expect(positions.find((p) => p.contracts === 100)).toMatchObject({
+      side: 'long',
+      entryPrice: 6.909,
+      marginMode: 'cross',
+    });
+    const trades = await watchUntil(
+      () => pro.watchMyTrades(LINK),
+      (ts) => ts.some((t) => t.side === 'sell'),
+      { kick: async () => void (await ex.createOrder(LINK, 'market', 'sell', 100)) }, // at the bid, 6.908
+    );
+    const sell = trades.find((t) => t.side === 'sell');
+    expect(sell).toMatchObject({ price: 6.908, amount: 100, fee: { currency: 'USDT' } });
+    expect(sell?.fee?.cost).toBeCloseTo(100 * 6.908 * TAKER, 9); // 0.3454
+    expect(Number(sell?.info.rp)).toBeCloseTo(100 * (6.908 - 6.909), 9);
+  });
 });

@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidParamsError, runBacktest } from '@keel/core';
+import { InvalidParamsError, runBacktest, syntheticBars } from '@keel/core';
 import { CsvFormatError, Progress, readBarsFile } from '@keel/data';
 import { formatSummary, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { BACKTEST_HELP, backtestCommand, type Io } from './backtest.ts';
 import { UsageError } from './errors.ts';
-import { syntheticBars } from './synthetic.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -24,6 +23,7 @@ Commands:
   exchange-sim              run the local Binance-protocol exchange simulator
   paper                     run a strategy on live or replayed data with simulated fills
   live                      run a strategy against a real exchange account
+  bots <sub>                operate bots: list, status, stop, parity (backtest of the bars a bot saw)
   keys <sub>                encrypted exchange api keys: add, list, remove, rotate-passphrase
 
 Quick start:
@@ -63,6 +63,8 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
         const { runKeysCli } = await import('@keel/runtime/keys-cli');
         return await runKeysCli(rest, io);
       }
+      case 'bots':
+        return await (await import('@keel/runtime/bots-cli')).runBotsCli(rest, io);
       case 'paper':
       case 'live': {
         const { runBotCli } = await import('@keel/runtime/cli');

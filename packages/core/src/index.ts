@@ -31,6 +31,7 @@ export * from './util/brand.ts';
 export * from './util/columns.ts';
 export * from './util/exact-sum.ts';
 export * from './util/rng.ts';
+export * from './util/synthetic-bars.ts';
 export * from './venue/models.ts';
 export * from './venue/simulated.ts';
 export * from './venue/triggers.ts';

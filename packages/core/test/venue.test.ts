@@ -205,11 +205,26 @@ describe('simulated venue', () => {
   });
 
   it('fees in the base asset reduce the amount received', () => {
-    const r = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), { feeAsset: 'base' });
+    const r = run(bars([up, up]), scripted(at(0, { type: 'market', side: 'buy', amount: 1 })), {
+      feeAsset: 'received',
+    });
     expect(r.fills[0]!.feeAsset).toBe('BTC');
     // The trade holds what the account holds: 1 bought, 0.001 of it paid as the fee.
     expect(r.openTrades[0]!.size).toBe(0.999);
     expect(r.finalCash).toBe(10_000 - 100);
+  });
+
+  it('fees in the asset received (Binance spot): the coin on a buy, the quote on a sell', () => {
+    const r = run(bars([up, up, up, up]), scripted({ 0: (c) => void c.buy(1), 2: (c) => void c.close() }), {
+      feeAsset: 'received',
+    });
+    // By hand: buy 1 at 100, 0.001 BTC fee -> 0.999 held; sell 0.999 at 100, 0.0999 USDT fee.
+    expect(r.fills.map((f) => [f.side, f.amount, f.fee, f.feeAsset])).toEqual([
+      ['buy', 1, 0.001, 'BTC'],
+      ['sell', 0.999, 0.999 * 0.001 * 100, 'USDT'],
+    ]);
+    expect(r.finalCash).toBeCloseTo(10_000 - 100 + 99.9 - 0.0999, 10);
+    expect(r.trades[0]!.fees).toBeCloseTo(0.001 * 100 + 0.0999, 12);
   });
 });
 
@@ -218,7 +233,7 @@ describe('brackets reach the venue only when the entry fills', () => {
     const r = run(
       bars([up, up, [100, 100.5, 99.5, 100], [100, 106, 99, 105], up]),
       scripted({ 0: (c) => void c.bracket({ side: 'buy', amount: 1, takeProfit: 105, stopLoss: 95 }) }),
-      { feeAsset: 'base' },
+      { feeAsset: 'received' },
     );
     // Bought 1, the 0.001 fee taken in BTC: 0.999 held, so both exits are for 0.999, not 1.
     const exits = r.orders.filter((o) => o.request.tag !== 'entry');

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseBarsCsv, readBarsFile } from './csv.ts';
-import { computeFeatures, FEATURE_DEFS, FeatureWorkspace } from './features.ts';
+import { parseBarsCsv, readBarsFile } from '@keel/candles';
+import { computeFeatures, FEATURE_DEFS, FeatureWorkspace } from './features/index.ts';
 import { allocSeries, type FullSeries, seriesKey, toFullSeries } from './schema.ts';
 import { DataStore } from './store.ts';
 

@@ -1,18 +1,19 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CsvFormatError, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import { isoUtc, parseTimeframe } from '@keel/core';
-import { CsvFormatError } from './csv.ts';
-import { FEATURE_DEFS } from './features.ts';
+import { FEATURE_DEFS } from './features/index.ts';
+import { maintenanceFor } from './maintenance.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';
 import { Progress } from './progress.ts';
-import { type FillPolicy, formatQcReport, maintenanceFor, type QcReport, validateBars } from './qc.ts';
+import { dataQualityGate, type FillPolicy, formatDataGate, formatQcReport, type QcReport } from './qc.ts';
 import { DataError, type SeriesKey, seriesId, seriesKey } from './schema.ts';
 import { BinanceArchiveSource } from './sources/binance-archive.ts';
 import { type CcxtEndpoint, CcxtSource } from './sources/ccxt.ts';
-import { type ColumnMapping, FileSource, readFileBatch } from './sources/files.ts';
-import type { BarSource } from './sources/port.ts';
+import { type ColumnMapping, readFileBatch } from './sources/files.ts';
+import type { BarBatch, BarSource } from './sources/port.ts';
 import { SourceError } from './sources/retry.ts';
 import { DataStore, defaultDataDir } from './store.ts';
 
@@ -68,16 +69,24 @@ Imports local files: Binance kline CSV (with or without header), generic OHLCV C
 (BTCUSDT-1m-2024-01.csv, binance_BTCUSDT_1m_2024-01.csv.gz) unless given.
 ${SERIES_OPTS}
   --map SPEC       column mapping for generic files: time=ts,open=o,high=h,low=l,close=c,volume=v
+  --time-is WHAT   open | close: what the time column holds (default: read from the header and the
+                   values; times 1 ms before the grid are close times, converted with a note)
   --fill POLICY    none | flat-previous-close (default none)
+The timeframe, when neither --timeframe nor the file name gives it, is read from the spacing of the
+times (and said so). A file that keeps no row is an error.
 ${COMMON}`,
   validate: `keel data validate FILE... [options]
 keel data validate --stored
 
-Runs quality control on files without storing anything (exit code 1 when a file is refused by
---min-coverage), or checks the stored processed zone through DuckDB (--stored).
+Runs quality control and the data-quality gate on files without storing anything, or checks the
+stored processed zone through DuckDB (--stored). A file is not ok (exit code 1) when a row breaks a
+data rule (non-positive price, high < low or a body outside the range, duplicate or unsorted time,
+time off the timeframe grid, unreadable row), when no row is left, or when its coverage is below
+--min-coverage; the output says why, one line per rule with its count and first row.
 ${SERIES_OPTS}
   --map SPEC       column mapping for generic files
-  --min-coverage X quality gate, 0..1 (default 0: report only)
+  --time-is WHAT   open | close: what the time column holds (default: detected, with a note)
+  --min-coverage X coverage gate, 0..1 (default 0: gaps are reported, not refused)
 ${COMMON}`,
   list: `keel data list [options]
 
@@ -129,6 +138,7 @@ const OPTIONS = {
   'base-url': { type: 'string' },
   fill: { type: 'string' },
   map: { type: 'string' },
+  'time-is': { type: 'string' },
   'min-coverage': { type: 'string' },
   stored: { type: 'boolean' },
   to: { type: 'string' },
@@ -166,6 +176,53 @@ function parseMapping(spec: string | undefined): ColumnMapping | undefined {
     out[key] = v.trim();
   }
   return out as ColumnMapping;
+}
+
+function parseTimeIs(s: string | undefined): TimeIs | undefined {
+  if (s === undefined) return undefined;
+  if (s !== 'open' && s !== 'close') throw new UsageError(`--time-is "${s}": expected open or close`);
+  return s;
+}
+
+/**
+ * Reads one file for validate or import. The timeframe comes from --timeframe or the file name;
+ * when neither gives it, from the spacing of the file's times (with a note), never from a default
+ * that would misread an hourly file as minutes.
+ */
+async function readInput(
+  store: DataStore,
+  v: Values,
+  f: string,
+): Promise<{ key: SeriesKey; batch: BarBatch; notes: string[] }> {
+  const inferred = inferFromFileName(f);
+  const given = v.timeframe ?? inferred.timeframe;
+  let timeframe: Timeframe | undefined;
+  if (given !== undefined) {
+    try {
+      timeframe = parseTimeframe(given);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const mapping = parseMapping(v.map);
+  const timeIs = parseTimeIs(v['time-is']);
+  const batch = await readFileBatch(f, {
+    ...(mapping ? { mapping } : {}),
+    ...(timeIs ? { timeIs } : {}),
+    ...(timeframe ? { timeframe } : {}),
+    readParquet: (file, m) => store.readParquetFile(file, m),
+  });
+  const notes = [...(batch.notes ?? [])];
+  if (timeframe === undefined) {
+    if (batch.timeframe) {
+      timeframe = batch.timeframe;
+      notes.push(`${f}: timeframe ${timeframe} read from the spacing of the times (give --timeframe to say otherwise)`);
+    } else {
+      timeframe = '1m';
+      notes.push(`${f}: the timeframe could not be told from the file; assumed 1m (give --timeframe)`);
+    }
+  }
+  return { key: keyFrom({ ...v, timeframe }, inferred), batch, notes };
 }
 
 function parseFill(s: string | undefined): FillPolicy | undefined {
@@ -351,17 +408,20 @@ async function dataImport(
 ): Promise<number> {
   if (files.length === 0)
     throw new UsageError('no files given; usage: keel data import FILE... [--symbol SYM --timeframe TF]');
-  const mapping = parseMapping(v.map);
   const fill = parseFill(v.fill);
   const results = [];
   const bar = progress('import');
+  let failed = 0;
   let k = 0;
   for (const f of files) {
-    const key = keyFrom(v, inferFromFileName(f));
-    const src = new FileSource([f], {
-      ...(mapping ? { mapping } : {}),
-      readParquet: (file, m) => store.readParquetFile(file, m),
-    });
+    const { key, batch, notes } = await readInput(store, v, f);
+    const src: BarSource = {
+      kind: 'file',
+      name: f,
+      async *fetch() {
+        yield batch;
+      },
+    };
     const r = await ingest(
       store,
       key,
@@ -369,9 +429,13 @@ async function dataImport(
       { since: 0, until: Number.MAX_SAFE_INTEGER },
       { label: f, ...(fill ? { fill } : {}) },
     );
+    const ok = r.report.rowsKept > 0;
+    if (!ok) failed++;
     results.push({
       file: f,
       series: seriesId(key),
+      ok,
+      notes,
       importId: r.importId,
       report: r.report,
       partitionsWritten: r.partitionsWritten,
@@ -383,14 +447,16 @@ async function dataImport(
     });
     bar.update(++k, files.length, ' files');
     if (!v.json) {
+      for (const n of notes) io.stdout.write(`note: ${n}\n`);
       summary(io, r.report, `import ${f} -> ${seriesId(key)}`);
       io.stdout.write(
         `  partitions written ${r.partitionsWritten.length}, unchanged ${r.partitionsUnchanged.length}; bars added ${r.barsAdded}, replaced ${r.barsReplaced}, kept existing ${r.barsKeptExisting}\n`,
       );
+      if (!ok) io.stdout.write(`  NOT IMPORTED: no row of ${f} passed quality control\n`);
     }
   }
-  if (v.json) json(io, { ok: true, imports: results });
-  return 0;
+  if (v.json) json(io, { ok: failed === 0, imports: results });
+  return failed === 0 ? 0 : 1;
 }
 
 async function dataValidate(store: DataStore, v: Values, files: string[], io: CliIo): Promise<number> {
@@ -408,40 +474,56 @@ async function dataValidate(store: DataStore, v: Values, files: string[], io: Cl
     return bad.length === 0 ? 0 : 1;
   }
   if (files.length === 0) throw new UsageError('no files given; usage: keel data validate FILE... or --stored');
-  const mapping = parseMapping(v.map);
   const min = v['min-coverage'] !== undefined ? Number(v['min-coverage']) : 0;
   if (!(min >= 0 && min <= 1)) throw new UsageError('--min-coverage must be between 0 and 1');
   const out = [];
   let failed = 0;
   for (const f of files) {
-    const key = keyFrom(v, inferFromFileName(f));
-    const b = await readFileBatch(f, {
-      ...(mapping ? { mapping } : {}),
-      readParquet: (file, m) => store.readParquetFile(file, m),
-    });
-    const all = concatBatches([b]);
-    const qc = validateBars(all.series, {
+    const { key, batch, notes } = await readInput(store, v, f);
+    const all = concatBatches([batch]);
+    const gate = dataQualityGate(all.series, {
+      source: f,
       timeframe: key.timeframe,
       exchange: key.exchange,
       marketType: key.marketType,
       maintenance: maintenanceFor(store.maintenance, key.exchange, key.marketType),
-      source: f,
-      file: f,
       priorQuarantine: all.quarantined,
       priorRowsIn: all.quarantined.length,
       ...(all.lines ? { lines: all.lines } : {}),
+      ...(all.rows ? { rows: all.rows } : {}),
     });
-    const ok = qc.report.coverage >= min;
+    const report = gate.report;
+    const reasons = [...gate.reasons];
+    if (report.coverage < min)
+      reasons.push(`coverage ${(report.coverage * 100).toFixed(3)}% is below --min-coverage ${min}`);
+    const ok = reasons.length === 0;
     if (!ok) failed++;
-    out.push({ file: f, series: seriesId(key), ok, report: qc.report, quarantined: qc.quarantined.slice(0, 100) });
+    out.push({
+      file: f,
+      series: seriesId(key),
+      ok,
+      reasons,
+      notes,
+      rowsByRule: gate.rowsByRule,
+      gaps: gate.gaps,
+      problems: gate.problems.slice(0, MAX_PROBLEMS_SHOWN),
+      problemsOmitted: Math.max(0, gate.problems.length - MAX_PROBLEMS_SHOWN),
+      report,
+    });
     if (!v.json) {
-      summary(io, qc.report, `validate ${f}`);
-      if (!ok) io.stdout.write(`  REFUSED: coverage below ${min}\n`);
+      for (const n of notes) io.stdout.write(`note: ${n}\n`);
+      summary(io, report, `validate ${f}`);
+      io.stdout.write(`${formatDataGate(gate)}\n`);
+      if (report.coverage < min) io.stdout.write(`  REFUSED: coverage below ${min}\n`);
+      io.stdout.write(ok ? `OK: ${f}\n` : `NOT OK: ${f}: ${reasons.join('; ')}\n`);
     }
   }
   if (v.json) json(io, { ok: failed === 0, files: out });
   return failed === 0 ? 0 : 1;
 }
+
+/** Problems listed per file in --json (the per-rule counts always cover all of them). */
+const MAX_PROBLEMS_SHOWN = 1000;
 
 function dataList(store: DataStore, v: Values, io: CliIo): number {
   const entries = store.catalog(v.symbol ? { symbol: v.symbol.replace(/[^A-Za-z0-9]/g, '').toUpperCase() } : undefined);

@@ -7,7 +7,7 @@ import {
   featureQc,
   type NormaliseOptions,
   normaliseFeatures,
-} from './features.ts';
+} from './features/index.ts';
 import type { FillPolicy, QuarantinedBar } from './qc.ts';
 import { resampleBars } from './resample.ts';
 import { allocSeries, DataError, type FullSeries, SERIES_COLUMNS, type SeriesKey, seriesId } from './schema.ts';
@@ -18,6 +18,7 @@ import type { DataStore, ImportResult, RawSpan } from './store.ts';
 export function concatBatches(batches: readonly BarBatch[]): {
   series: FullSeries;
   lines?: Int32Array;
+  rows?: Int32Array;
   quarantined: QuarantinedBar[];
   rowsIn: number;
 } {
@@ -27,6 +28,7 @@ export function concatBatches(batches: readonly BarBatch[]): {
     return {
       series: b.series,
       ...(b.lines ? { lines: b.lines } : {}),
+      ...(b.rows ? { rows: b.rows } : {}),
       quarantined: [...b.quarantined],
       rowsIn: b.rowsIn - b.quarantined.length,
     };
@@ -101,6 +103,7 @@ export async function ingest(
     priorQuarantine: all.quarantined,
     priorRowsIn: all.quarantined.length,
     ...(all.lines ? { lines: all.lines } : {}),
+    ...(all.rows ? { rows: all.rows } : {}),
     ...(file !== undefined ? { file } : {}),
     ...(opts.fill ? { fill: opts.fill } : {}),
   });

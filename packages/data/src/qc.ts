@@ -1,5 +1,6 @@
 import type { BarSeries, Timeframe } from '@keel/core';
-import { isoUtc, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
+import { assertNever, isoUtc, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
+import { KNOWN_MAINTENANCE, type MaintenanceWindow, maintenanceFor } from './maintenance.ts';
 import { allocSeries, DataError, type FullSeries, type MarketType, SERIES_COLUMNS, toFullSeries } from './schema.ts';
 
 /**
@@ -25,29 +26,8 @@ export type QuarantineRule = (typeof QUARANTINE_RULES)[number];
 export const FLAG_RULES = ['outlier-return', 'outlier-range', 'stale-run', 'zero-volume'] as const;
 export type FlagRule = (typeof FLAG_RULES)[number];
 
-export interface MaintenanceWindow {
-  readonly exchange: string;
-  /** Omitted: all market types of the exchange. */
-  readonly marketType?: MarketType;
-  /** [from, to) UTC ms. */
-  readonly from: number;
-  readonly to: number;
-  readonly note: string;
-}
-
-/** Exchange maintenance windows known to produce missing bars (gaps inside are reported as such). */
-export const KNOWN_MAINTENANCE: readonly MaintenanceWindow[] = [
-  {
-    exchange: 'binance',
-    marketType: 'spot',
-    from: Date.UTC(2023, 2, 24, 12, 0),
-    to: Date.UTC(2023, 2, 24, 14, 0),
-    note: 'Binance spot trading halt 2023-03-24 12:00-14:00 UTC (matching engine issue)',
-  },
-];
-
 export interface QuarantinedBar {
-  /** Row index in the validated input batch. */
+  /** Row index in the validated input batch (-1 for rows refused while parsing the file). */
   readonly row: number;
   readonly rule: QuarantineRule | string;
   readonly message: string;
@@ -56,6 +36,10 @@ export interface QuarantinedBar {
   /** Source file and line, when the batch came from a file. */
   readonly file?: string;
   readonly line?: number;
+  /** 1-based data row as the user counts it in the file (header and blank lines not counted). */
+  readonly dataRow?: number;
+  /** The field at fault: time, open, high, low, close, volume, or row (the row as a whole). */
+  readonly field?: string;
 }
 
 export interface Gap {
@@ -107,6 +91,8 @@ export interface QcOptions {
   readonly priorRowsIn?: number;
   /** Line number of each input row, when known (to name file and line in quarantine records). */
   readonly lines?: Int32Array;
+  /** 1-based data row of each input row in its file, when known (else the 1-based row of the batch). */
+  readonly rows?: Int32Array;
   readonly file?: string;
 }
 
@@ -136,6 +122,8 @@ export function validateBars(input: BarSeries, opts: QcOptions): QcResult {
     const line = opts.lines?.[i];
     quarantined.push({
       row: i,
+      dataRow: opts.rows?.[i] ?? i + 1,
+      field: faultyField(s, i, rule),
       rule,
       message,
       time: time[i] as number,
@@ -248,19 +236,6 @@ export function validateBars(input: BarSeries, opts: QcOptions): QcResult {
   return { kept: out, filled, quarantined, report };
 }
 
-export function maintenanceFor(
-  all: readonly MaintenanceWindow[],
-  exchange?: string,
-  marketType?: MarketType,
-): MaintenanceWindow[] {
-  return all.filter(
-    (w) =>
-      exchange === undefined ||
-      (w.exchange === exchange &&
-        (w.marketType === undefined || marketType === undefined || w.marketType === marketType)),
-  );
-}
-
 /** Gaps between consecutive sorted open times on the timeframe grid, classified by maintenance windows. */
 export function findGaps(
   time: Float64Array,
@@ -334,11 +309,11 @@ function scanRows(
       continue;
     }
     if (h < l || h < o || h < c || l > o || l > c) {
-      quarantine(i, 'ohlc-inconsistent', `need low <= open,close <= high (${ohlcText(s, i)})`);
+      quarantine(i, 'ohlc-inconsistent', ohlcMessage(s, i));
       continue;
     }
     if (tfMs > 0 ? Math.floor(t / tfMs) * tfMs !== t : timeframeStart(tf, t) !== t) {
-      quarantine(i, 'misaligned-timestamp', `${isoUtc(s.time[i] as number)} is not on the ${tf} grid`);
+      quarantine(i, 'misaligned-timestamp', misalignedMessage(s, i, tf));
       continue;
     }
     if (t < lastT) {
@@ -376,6 +351,55 @@ function scanRows(
     kept++;
   }
   return kept;
+}
+
+const PRICE_FIELDS = ['open', 'high', 'low', 'close'] as const;
+
+/** The field a quarantine rule found at fault in row i (cold path: only for quarantined rows). */
+function faultyField(s: FullSeries, i: number, rule: QuarantineRule): string {
+  switch (rule) {
+    case 'non-finite':
+      return (['time', ...PRICE_FIELDS, 'volume'] as const).find((f) => !Number.isFinite(s[f][i] as number)) ?? 'row';
+    case 'non-positive-price':
+      return PRICE_FIELDS.find((f) => !((s[f][i] as number) > 0)) ?? 'row';
+    case 'negative-volume':
+      return 'volume';
+    case 'ohlc-inconsistent': {
+      const h = s.high[i] as number;
+      return h < (s.low[i] as number) || h < (s.open[i] as number) || h < (s.close[i] as number) ? 'high' : 'low';
+    }
+    case 'misaligned-timestamp':
+    case 'non-monotonic':
+    case 'duplicate-identical':
+    case 'duplicate-conflicting':
+      return 'time';
+    default:
+      return assertNever(rule, 'quarantine rule');
+  }
+}
+
+/** Which bound a bar breaks: high below low first (the bar is impossible), then the body outside the range. */
+function ohlcMessage(s: FullSeries, i: number): string {
+  const o = s.open[i] as number;
+  const h = s.high[i] as number;
+  const l = s.low[i] as number;
+  const c = s.close[i] as number;
+  const what =
+    h < l
+      ? `high ${h} < low ${l}`
+      : h < Math.max(o, c)
+        ? `high ${h} < ${o >= c ? `open ${o}` : `close ${c}`}`
+        : `low ${l} > ${o <= c ? `open ${o}` : `close ${c}`}`;
+  return `${what}: need low <= open, close <= high (${ohlcText(s, i)})`;
+}
+
+/** Off-grid times; one that sits 1 ms or 1 s before the grid is named as the close time it is. */
+function misalignedMessage(s: FullSeries, i: number, tf: Timeframe): string {
+  const t = s.time[i] as number;
+  const close = [1, 1000].some((d) => timeframeStart(tf, t + d) === t + d);
+  return close
+    ? `${isoUtc(t)} is not on the ${tf} grid: it sits just before it, as a bar's close time does (read the file with timeIs 'close', --time-is close)`
+    : `${isoUtc(t)} is not on the ${tf} grid`;
 }
 
 /**
@@ -517,6 +541,172 @@ export function qualityGate(r: GateInput, opts: QualityGateOptions = {}): GateRe
 export function assertQuality(r: GateInput, opts: QualityGateOptions = {}, what = 'data'): void {
   const g = qualityGate(r, opts);
   if (!g.ok) throw new DataError('quality-gate', `${what} refused by the quality gate: ${g.reasons.join('; ')}`);
+}
+
+export type GateMode = 'refuse' | 'drop';
+
+/** One bad row, named as the user finds it: source, 1-based data row (and file line), field and rule. */
+export interface DataProblem {
+  readonly source: string;
+  /** 1-based data row in the file (header and blank lines not counted), or in the series. */
+  readonly row: number;
+  /** 1-based line in the file, when the data came from a file. */
+  readonly line?: number;
+  readonly field: string;
+  readonly rule: string;
+  /** The row's open time (NaN when it could not be read). */
+  readonly time: number;
+  readonly message: string;
+}
+
+export interface GapSummary {
+  /** Gap events (runs of missing bars), maintenance windows included. */
+  readonly count: number;
+  readonly missingBars: number;
+  /** Of missingBars, those inside known exchange maintenance windows. */
+  readonly maintenanceBars: number;
+  /** The longest gap: open time of its first missing bar, of the next present bar, and bars missing. */
+  readonly longest: { readonly start: number; readonly end: number; readonly missingBars: number } | null;
+}
+
+export interface DataGateResult {
+  readonly source: string;
+  readonly timeframe: Timeframe;
+  readonly mode: GateMode;
+  /**
+   * refuse: true when no row breaks a rule. drop: true when the bad rows were dropped and counted.
+   * Never true when no row is left.
+   */
+  readonly ok: boolean;
+  /** Why not ok, one line each (empty when ok). */
+  readonly reasons: readonly string[];
+  readonly rowsIn: number;
+  readonly rowsKept: number;
+  /** Every bad row, in file order. */
+  readonly problems: readonly DataProblem[];
+  /** Bad rows per rule (refused, or dropped in drop mode). */
+  readonly rowsByRule: Readonly<Record<string, number>>;
+  readonly gaps: GapSummary;
+  /** The rows that pass every rule: the data to use in drop mode. */
+  readonly bars: FullSeries;
+  readonly report: QcReport;
+}
+
+export interface DataGateOptions
+  extends Pick<
+    QcOptions,
+    'timeframe' | 'exchange' | 'marketType' | 'maintenance' | 'priorQuarantine' | 'priorRowsIn' | 'lines' | 'rows'
+  > {
+  /** The file (or series name) the bars came from: every problem names it. */
+  readonly source: string;
+  /** refuse (default): any bad row fails the gate; drop: bad rows are dropped and counted. */
+  readonly mode?: GateMode;
+}
+
+/**
+ * The data-quality gate a backtest (or `keel data validate`) runs before it uses bars: the QC rules
+ * above (non-positive prices, high < low or a body outside the range, duplicate or unsorted times,
+ * times off the timeframe grid, and the reader's parse rules) applied to a bar series, with every
+ * problem named by source, data row, field and rule. In `refuse` mode any bad row fails the gate;
+ * in `drop` mode the bad rows are dropped and counted per rule. Gaps never fail it; they are
+ * counted, with the longest, so a summary can show them. Pure: no I/O, no clock.
+ */
+export function dataQualityGate(series: BarSeries, opts: DataGateOptions): DataGateResult {
+  const mode = opts.mode ?? 'refuse';
+  const qc = validateBars(series, {
+    timeframe: opts.timeframe,
+    source: opts.source,
+    file: opts.source,
+    ...(opts.exchange !== undefined ? { exchange: opts.exchange } : {}),
+    ...(opts.marketType !== undefined ? { marketType: opts.marketType } : {}),
+    ...(opts.maintenance !== undefined ? { maintenance: opts.maintenance } : {}),
+    ...(opts.priorQuarantine !== undefined ? { priorQuarantine: opts.priorQuarantine } : {}),
+    ...(opts.priorRowsIn !== undefined ? { priorRowsIn: opts.priorRowsIn } : {}),
+    ...(opts.lines !== undefined ? { lines: opts.lines } : {}),
+    ...(opts.rows !== undefined ? { rows: opts.rows } : {}),
+  });
+  const problems: DataProblem[] = qc.quarantined.map((q) => ({
+    source: q.file ?? opts.source,
+    row: q.dataRow ?? q.row + 1,
+    ...(q.line !== undefined ? { line: q.line } : {}),
+    field: q.field ?? 'row',
+    rule: q.rule,
+    time: q.time,
+    message: q.message,
+  }));
+  problems.sort((a, b) => a.row - b.row);
+  const r = qc.report;
+  let longest: GapSummary['longest'] = null;
+  for (const g of r.gaps)
+    if (longest === null || g.missingBars > longest.missingBars)
+      longest = { start: g.from, end: g.to, missingBars: g.missingBars };
+  const reasons: string[] = [];
+  if (mode === 'refuse' && problems.length > 0)
+    reasons.push(`${problems.length} of ${r.rowsIn} rows break a data rule (${ruleCounts(r.quarantined)})`);
+  if (r.rowsKept === 0)
+    reasons.push(r.rowsIn === 0 ? 'the data has no rows' : `no row is left: all ${r.rowsIn} rows break a data rule`);
+  return {
+    source: opts.source,
+    timeframe: opts.timeframe,
+    mode,
+    ok: reasons.length === 0,
+    reasons,
+    rowsIn: r.rowsIn,
+    rowsKept: r.rowsKept,
+    problems,
+    rowsByRule: r.quarantined,
+    gaps: {
+      count: r.gaps.length,
+      missingBars: r.missingBars + r.maintenanceBars,
+      maintenanceBars: r.maintenanceBars,
+      longest,
+    },
+    bars: qc.kept,
+    report: r,
+  };
+}
+
+function ruleCounts(byRule: Readonly<Record<string, number>>): string {
+  return Object.entries(byRule)
+    .filter(([, n]) => n > 0)
+    .map(([rule, n]) => `${rule} ${n.toLocaleString('en-US')}`)
+    .join(', ');
+}
+
+/** Where a problem is, as the user looks for it: `file row 3 (line 4), field high`. */
+export function problemPlace(p: DataProblem): string {
+  return `${p.source} row ${p.row}${p.line !== undefined ? ` (line ${p.line})` : ''}, field ${p.field}`;
+}
+
+/**
+ * The gate's verdict for a person: one line saying ok or why not, one line per rule with its count
+ * and its first row, and one line on gaps with the longest.
+ */
+export function formatDataGate(g: DataGateResult): string {
+  const f = (n: number) => n.toLocaleString('en-US');
+  const bad = g.problems.length;
+  const lines: string[] = [];
+  if (g.ok)
+    lines.push(
+      bad === 0
+        ? `data-quality gate passed: ${g.source}, ${f(g.rowsKept)} rows`
+        : `data-quality gate passed after dropping ${f(bad)} bad rows of ${f(g.rowsIn)}: ${g.source}`,
+    );
+  else lines.push(`data-quality gate FAILED: ${g.source}: ${g.reasons.join('; ')}`);
+  for (const [rule, n] of Object.entries(g.rowsByRule)) {
+    if (n === 0) continue;
+    const first = g.problems.find((p) => p.rule === rule);
+    lines.push(
+      `  ${rule}: ${f(n)} row${n === 1 ? '' : 's'}${g.mode === 'drop' ? ' dropped' : ''}${first ? `, first at ${problemPlace(first)}: ${first.message}` : ''}`,
+    );
+  }
+  const gp = g.gaps;
+  lines.push(
+    gp.count === 0
+      ? '  gaps: none'
+      : `  gaps: ${f(gp.count)} (${f(gp.missingBars)} bars missing${gp.maintenanceBars > 0 ? `, ${f(gp.maintenanceBars)} in exchange maintenance` : ''}), longest ${isoUtc(gp.longest?.start ?? 0)} .. ${isoUtc(gp.longest?.end ?? 0)} (${f(gp.longest?.missingBars ?? 0)} bars)`,
+  );
+  return lines.join('\n');
 }
 
 /** A readable summary of a QC report (the JSON form is the report object itself). */

@@ -15,18 +15,9 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { BarSeries, Clock, Timeframe } from '@keel/core';
 import { isoUtc, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
+import { KNOWN_MAINTENANCE, type MaintenanceWindow, maintenanceFor } from './maintenance.ts';
 import { type ColumnLocation, readColumn, writeParquet } from './parquet.ts';
-import {
-  type FillPolicy,
-  findGaps,
-  type Gap,
-  KNOWN_MAINTENANCE,
-  type MaintenanceWindow,
-  maintenanceFor,
-  type QcReport,
-  type QuarantinedBar,
-  validateBars,
-} from './qc.ts';
+import { type FillPolicy, findGaps, type Gap, type QcReport, type QuarantinedBar, validateBars } from './qc.ts';
 import { type Resampled, resampleBars } from './resample.ts';
 import {
   allocSeries,
@@ -126,6 +117,8 @@ export interface ImportOptions {
   readonly priorQuarantine?: readonly QuarantinedBar[];
   readonly priorRowsIn?: number;
   readonly lines?: Int32Array;
+  /** 1-based data row of each row in its file (named in quarantine records). */
+  readonly rows?: Int32Array;
   readonly file?: string;
   /** Keep the QC report on disk under reports/ (default true). */
   readonly saveReport?: boolean;
@@ -333,6 +326,7 @@ export class DataStore {
       ...(opts.priorQuarantine !== undefined ? { priorQuarantine: opts.priorQuarantine } : {}),
       ...(opts.priorRowsIn !== undefined ? { priorRowsIn: opts.priorRowsIn } : {}),
       ...(opts.lines !== undefined ? { lines: opts.lines } : {}),
+      ...(opts.rows !== undefined ? { rows: opts.rows } : {}),
       ...(opts.file !== undefined ? { file: opts.file } : {}),
     });
     const rank = SOURCE_RANK[opts.sourceKind];

@@ -79,6 +79,77 @@ describe('keel data / keel features CLI', () => {
     expect(parsed.files[0]?.report.quarantined['duplicate-conflicting']).toBe(1);
   });
 
+  it('validate is not ok (exit 1) when a file keeps no row or a row breaks a data rule, and says why per rule', async () => {
+    const dir = path.join(tmp.dir, 'validate');
+    const none = path.join(tmp.dir, 'XUSDT-1m-none.csv');
+    writeFileSync(
+      none,
+      'datetime,open,high,low,close,volume\n2024-01-01 00:00:00,0,1,0,1,1\n2024-01-01 00:01:00,2,1,1,1,1\n',
+    );
+    const j = await run('data', 'validate', none, '--json', '--data-dir', dir);
+    expect(j.code).toBe(1);
+    const parsed = JSON.parse(j.out) as {
+      ok: boolean;
+      files: { ok: boolean; reasons: string[]; problems: unknown[] }[];
+    };
+    expect(parsed.ok).toBe(false);
+    expect(parsed.files[0]?.ok).toBe(false);
+    expect(parsed.files[0]?.reasons).toContain('no row is left: all 2 rows break a data rule');
+    expect(parsed.files[0]?.problems).toHaveLength(2);
+    const h = await run('data', 'validate', none, '--data-dir', dir);
+    expect(h.code).toBe(1);
+    expect(h.out).toContain(`  non-positive-price: 1 row, first at ${none} row 1 (line 2), field open:`);
+    expect(h.out).toContain(`  ohlc-inconsistent: 1 row, first at ${none} row 2 (line 3), field high: high 1 < open 2`);
+    expect(h.out).toContain(`NOT OK: ${none}: 2 of 2 rows break a data rule`);
+
+    // One bad row of fourteen fails the gate too (no --min-coverage needed); a clean file is OK.
+    const bad = await run(
+      'data',
+      'validate',
+      path.join(FIXTURES, 'qc-bad-rows.csv'),
+      '--symbol',
+      'TESTUSDT',
+      '--data-dir',
+      dir,
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/data-quality gate FAILED: .*qc-bad-rows\.csv: 9 of 14 rows break a data rule/);
+    const clean = path.join(tmp.dir, 'XUSDT-1m-clean.csv');
+    writeFileSync(
+      clean,
+      'datetime,open,high,low,close,volume\n2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:01:00,1.5,2,1,1.2,11\n',
+    );
+    const ok = await run('data', 'validate', clean, '--data-dir', dir);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain(`OK: ${clean}`);
+  });
+
+  it('validate reads close times as close times (with a note), refuses them under --time-is open, and infers the timeframe', async () => {
+    const dir = path.join(tmp.dir, 'close');
+    const f = path.join(tmp.dir, 'foreign.csv');
+    writeFileSync(
+      f,
+      'close_datetime,open,high,low,close,volume\n2024-12-01 00:59:59.999000+01:00,1,2,0.5,1.5,10\n2024-12-01 01:59:59.999000+01:00,1.5,2,1,1.2,11\n',
+    );
+    const r = await run('data', 'validate', f, '--symbol', 'XUSDT', '--json', '--data-dir', dir);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { files: { series: string; notes: string[]; report: { first: number } }[] };
+    expect(j.files[0]?.series).toBe('binance/spot/XUSDT/1h');
+    expect(j.files[0]?.notes.join('\n')).toMatch(/timeframe 1h read from the spacing of the times/);
+    expect(j.files[0]?.report.first).toBe(Date.UTC(2024, 10, 30, 23));
+    const g = path.join(tmp.dir, 'named-datetime.csv');
+    writeFileSync(g, readFileSync(f, 'utf8').replace('close_datetime', 'datetime'));
+    const noted = await run('data', 'validate', g, '--symbol', 'XUSDT', '--timeframe', '1h', '--data-dir', dir);
+    expect(noted.code).toBe(0);
+    expect(noted.out).toMatch(/note: .*column "datetime" holds bar close times/);
+    const refused = await run('data', 'validate', g, '--symbol', 'XUSDT', '--time-is', 'open', '--data-dir', dir);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(
+      /error \[csv-format\]: .*"datetime" was given as bar open times, but 2 of 2 times sit just before the 1h grid/,
+    );
+    expect((await run('data', 'validate', g, '--time-is', 'later', '--data-dir', dir)).code).toBe(2);
+  });
+
   it('a malformed file is a clear error naming the file', async () => {
     const f = path.join(tmp.dir, 'bad.csv');
     writeFileSync(f, 'when,price\n2024-01-01,1\n');

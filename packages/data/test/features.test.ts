@@ -1,4 +1,21 @@
 import { createRequire } from 'node:module';
+import {
+  ADX,
+  ATR,
+  Donchian,
+  EMA,
+  emptyBar,
+  MACD,
+  MFI,
+  OBV,
+  ROC,
+  RSI,
+  readBar,
+  SMA,
+  SmaCore,
+  VWAP,
+  ZScore,
+} from '@keel/core';
 import { describe, expect, it } from 'vitest';
 import {
   computeFeatures,
@@ -9,9 +26,9 @@ import {
   normaliseFeatures,
   periodsPerYear,
   rollingExtreme,
-} from '../src/features.ts';
+} from '../src/features/index.ts';
 import { sliceFull } from '../src/schema.ts';
-import { BTC_1M, ETH_1M, HAS_SHARED_DATA, LINK_FUT, noteSkip, real } from './helpers.ts';
+import { BTC_1M, ETH_1H, ETH_1M, HAS_SHARED_DATA, LINK_FUT, noteSkip, real } from './helpers.ts';
 
 interface TalibResult {
   begIndex: number;
@@ -123,7 +140,7 @@ describe.skipIf(!HAS_SHARED_DATA)('features on real 1m data', () => {
     });
   });
 
-  it('RSI, ATR and MFI match TA-Lib; ADX matches TA-Lib once the Wilder seeding has decayed', () => {
+  it('RSI, ATR, MFI, ADX, EMA and MACD features match TA-Lib from their first value', () => {
     const n = 5000;
     const h = Array.from(eth.high.subarray(0, n));
     const l = Array.from(eth.low.subarray(0, n));
@@ -161,7 +178,118 @@ describe.skipIf(!HAS_SHARED_DATA)('features on real 1m data', () => {
     check('rsi_14', 'RSI', { optInTimePeriod: 14 }, (i) => col(f, 'rsi_14')[i] as number, 0, 1e-9);
     check('atr_14', 'ATR', { optInTimePeriod: 14 }, (i) => (col(f, 'atr_14')[i] as number) * (c[i] as number), 0, 1e-9);
     check('mfi_14', 'MFI', { optInTimePeriod: 14 }, (i) => col(f, 'mfi_14')[i] as number, 0, 1e-9);
-    check('adx_14', 'ADX', { optInTimePeriod: 14 }, (i) => col(f, 'adx_14')[i] as number, 1000, 1e-6);
+    check('adx_14', 'ADX', { optInTimePeriod: 14 }, (i) => col(f, 'adx_14')[i] as number, 0, 1e-9);
+    const ema = (k: number) => (i: number) => (c[i] as number) / ((col(f, `ema_ratio_${k}`)[i] as number) + 1);
+    check('ema_ratio_12', 'EMA', { optInTimePeriod: 12 }, ema(12), 0, 1e-9);
+    check('ema_ratio_48', 'EMA', { optInTimePeriod: 48 }, ema(48), 0, 1e-9);
+    const macd = { optInFastPeriod: 12, optInSlowPeriod: 26, optInSignalPeriod: 9 };
+    check('macd', 'MACD', macd, (i) => (col(f, 'macd')[i] as number) * (c[i] as number), 0, 1e-9);
+    const hist = talib.execute({ name: 'MACD', startIdx: 0, endIdx: n - 1, inReal: c, ...macd });
+    const ours = col(f, 'macd_hist');
+    expect(hist.begIndex).toBe(33);
+    hist.result.outMACDHist?.forEach((h, j) => {
+      const got = (ours[j + hist.begIndex] as number) * (c[j + hist.begIndex] as number);
+      expect(Math.abs(got - h), `macd_hist row ${j + hist.begIndex}`).toBeLessThan(1e-9 * Math.max(1, Math.abs(h)));
+    });
+  });
+
+  it('indicator features equal core streaming indicators fed the same bars one by one (bit for bit)', () => {
+    // ETHUSDT 1m for the month, and ETHUSDT 1h over 2023-03 with its zero-volume halt bar.
+    const eth1h = real(ETH_1H);
+    const from = eth1h.time.findIndex((t) => t >= Date.UTC(2023, 2, 1));
+    for (const [label, s] of [
+      ['ETHUSDT 1m 2024-01', eth],
+      ['ETHUSDT 1h from 2023-03-01', sliceFull(eth1h, from, from + 3000)],
+    ] as const) {
+      const f = computeFeatures(s, { timeframe: '1m' });
+      const n = s.length;
+      const bar = emptyBar();
+      const volumeBar = emptyBar();
+      const inds = {
+        ema12: new EMA(12),
+        ema48: new EMA(48),
+        macd: new MACD(12, 26, 9),
+        rsi: new RSI(14),
+        roc: new ROC(20),
+        adx: new ADX(14),
+        sma20: new SMA(20),
+        z20: new ZScore(20),
+        z100: new ZScore(100),
+        dc14: new Donchian(14),
+        dc60: new Donchian(60),
+        vwap: new VWAP('rolling', 20),
+        atr: new ATR(14),
+        obv: new OBV(),
+        mfi: new MFI(14),
+        volZ: new ZScore(20),
+        volSum: new SmaCore(20),
+      };
+      const want: Record<string, number[]> = {};
+      const put = (k: string, v: number) => (want[k] ??= []).push(v);
+      const smaHist: number[] = [];
+      const obvHist: number[] = [];
+      for (let i = 0; i < n; i++) {
+        readBar(s, i, bar);
+        const c = bar.close;
+        for (const ind of Object.values(inds)) if (!(ind instanceof SmaCore) && ind !== inds.volZ) ind.update(bar);
+        volumeBar.close = Math.log1p(bar.volume);
+        inds.volZ.update(volumeBar);
+        inds.volSum.push(bar.volume);
+        smaHist.push(inds.sma20.value);
+        obvHist.push(inds.obv.value);
+        put('ema_ratio_12', c / inds.ema12.value - 1);
+        put('ema_ratio_48', c / inds.ema48.value - 1);
+        put('macd', inds.macd.macd / c);
+        put('macd_hist', inds.macd.histogram / c);
+        put('rsi_14', inds.rsi.value);
+        put('roc_20', inds.roc.value / 100);
+        put('adx_14', inds.adx.value);
+        put('sma_slope_20', i >= 5 ? (smaHist[i] as number) / (smaHist[i - 5] as number) - 1 : Number.NaN);
+        put('zscore_20', inds.z20.value);
+        put('zscore_100', inds.z100.value);
+        const r14 = inds.dc14.upper - inds.dc14.lower;
+        put('stoch_k_14', r14 > 0 ? (100 * (c - inds.dc14.lower)) / r14 : r14 === 0 ? 50 : Number.NaN);
+        const r60 = inds.dc60.upper - inds.dc60.lower;
+        put('range_pos_60', r60 > 0 ? (c - inds.dc60.lower) / r60 : r60 === 0 ? 0.5 : Number.NaN);
+        put('drawdown_60', c / inds.dc60.upper - 1);
+        put('dist_vwap_20', c / inds.vwap.value - 1);
+        put('atr_14', inds.atr.value / c);
+        put('vol_z_20', inds.volZ.value);
+        const mean = inds.volSum.sum / 20;
+        put('vol_ratio_20', mean > 0 ? bar.volume / mean : Number.NaN);
+        const sum = inds.volSum.sum;
+        put('obv_flow_20', i < 20 ? Number.NaN : sum > 0 ? (inds.obv.value - (obvHist[i - 20] as number)) / sum : 0);
+        put('mfi_14', inds.mfi.value);
+      }
+      const bad: string[] = [];
+      for (const [name, values] of Object.entries(want)) {
+        const got = col(f, name);
+        const i = values.findIndex((v, k) => !Object.is(v, got[k]));
+        if (i >= 0) bad.push(`${label} ${name} row ${i}: feature ${got[i]}, indicator ${values[i]}`);
+      }
+      expect(bad).toEqual([]);
+      // trend_regime is built from the same EMA12, EMA48 and ADX14.
+      const e12 = want.ema_ratio_12 as number[];
+      const e48 = want.ema_ratio_48 as number[];
+      const adx = want.adx_14 as number[];
+      const regime = col(f, 'trend_regime');
+      for (let i = 0; i < n; i++) {
+        const c = s.close[i] as number;
+        const slow = c / ((e48[i] as number) + 1);
+        const fast = c / ((e12[i] as number) + 1);
+        const strong = (adx[i] as number) > 20;
+        const expected = Number.isNaN(e48[i] as number)
+          ? Number.NaN
+          : strong && c > slow && fast > slow
+            ? 1
+            : strong && c < slow && fast < slow
+              ? -1
+              : 0;
+        if (!Object.is(regime[i], expected)) bad.push(`${label} trend_regime row ${i}: ${regime[i]} vs ${expected}`);
+        if (bad.length > 3) break;
+      }
+      expect(bad).toEqual([]);
+    }
   });
 
   it('volatility, liquidity and cross-asset values match naive window formulas (independent re-computation)', () => {

@@ -28,6 +28,7 @@ export const BTC_1M = 'binance_BTCUSDT_1m_2024-01.csv.gz';
 export const ETH_1M = 'binance_ETHUSDT_1m_2024-01.csv.gz';
 export const BNB_1M = 'binance_BNBUSDT_1m_2024-01.csv.gz';
 export const BTC_1H = 'binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz';
+export const ETH_1H = 'binance_ETHUSDT_1h_2022-01-01_2025-12-02.csv.gz';
 export const BTC_1D = 'binance_BTCUSDT_1d_2017-08-17_2026-01-05.csv.gz';
 export const LINK_FUT = 'binance-futures-um_LINKUSDT_1m_2023-02.csv.gz';
 

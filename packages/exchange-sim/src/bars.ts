@@ -1,80 +1,65 @@
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { TIMEFRAMES, timeframeMs } from '@keel/core';
+import {
+  CsvFormatError,
+  type ParsedCsv,
+  parseBarsCsv as parseCandleCsv,
+  type ReadCsvOptions,
+  readBarsFile as readCandleFile,
+} from '@keel/candles';
+import { type BarSeries, syntheticBars as coreSyntheticBars, TIMEFRAMES, timeframeMs } from '@keel/core';
 import type { SimBar } from './types.ts';
+
+/**
+ * Candle files are read by @keel/candles, the same reader as the data pipeline's, not by a reader
+ * of the simulator's own: a second reader would accept a different set of layouts, epochs and zones
+ * and drift from the first (one did: it read neither microsecond epochs, a BOM, zoned ISO times nor
+ * close-time columns). @keel/candles depends on Node's built-ins and @keel/core only, so the
+ * simulator does not pull in DuckDB or ccxt. The format table in test-support/candle-formats.ts is
+ * run against it from both packages. The simulator is stricter than an import: a row the reader
+ * quarantines is an error here (a replay with a silently missing bar would be a different market).
+ */
 
 /** Thrown when a candle file cannot be read; the message names the file and the line. */
 export class BarFileError extends Error {
   override name = 'BarFileError';
 }
 
-const TIME_COLUMNS = ['datetime', 'timestamp', 'open_time', 'time', 'date', 'opentime'];
-
-/**
- * Reads a CSV or CSV.GZ candle file. Accepted layouts (see /work/shared/data/README.md):
- * a header naming a time column (`datetime`, `timestamp`, `open_time`, ...) plus open, high, low,
- * close, volume, with UTC text times (`YYYY-MM-DD HH:MM:SS`) or epoch times (ms, or s); or the
- * headerless Binance 12-column kline layout (open_time ms first).
- */
-export function readBarsFile(file: string): SimBar[] {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(file);
-  } catch (e) {
-    throw new BarFileError(`cannot read candle file ${file}: ${(e as Error).message}`);
-  }
-  const text = (file.endsWith('.gz') || (raw[0] === 0x1f && raw[1] === 0x8b) ? gunzipSync(raw) : raw).toString('utf8');
-  return parseBarsCsv(text, file);
+/** Reads a CSV or CSV.GZ candle file (every layout @keel/candles reads) into bars. */
+export function readBarsFile(file: string, opts: ReadCsvOptions = {}): SimBar[] {
+  return simBars(() => readCandleFile(file, opts), file);
 }
 
-export function parseBarsCsv(text: string, name = 'csv'): SimBar[] {
-  const lines = text.split(/\r?\n/);
-  const first = lines[0]?.trim() ?? '';
-  const firstCells = first.split(',').map((c) => c.trim().toLowerCase());
-  let col = { time: 0, open: 1, high: 2, low: 3, close: 4, volume: 5 };
-  let start = 0;
-  if (firstCells.length > 0 && !/^\d/.test(firstCells[0] ?? '')) {
-    const idx = (n: string): number => firstCells.indexOf(n);
-    const time = firstCells.findIndex((c) => TIME_COLUMNS.includes(c));
-    col = { time, open: idx('open'), high: idx('high'), low: idx('low'), close: idx('close'), volume: idx('volume') };
-    const missing = Object.entries(col).filter(([, v]) => v < 0);
-    if (missing.length > 0) {
-      throw new BarFileError(`${name}: header "${first}" lacks column(s) ${missing.map(([k]) => k).join(', ')}`);
-    }
-    start = 1;
+export function parseBarsCsv(text: string, name = 'csv', opts: ReadCsvOptions = {}): SimBar[] {
+  return simBars(() => parseCandleCsv(text, name, opts), name);
+}
+
+function simBars(read: () => ParsedCsv, name: string): SimBar[] {
+  let parsed: ParsedCsv;
+  try {
+    parsed = read();
+  } catch (e) {
+    if (!(e instanceof CsvFormatError)) throw e;
+    const lacks = e.missingColumns.length > 0 ? ` (the header lacks column(s) ${e.missingColumns.join(', ')})` : '';
+    throw new BarFileError(`cannot read candle file ${e.message}${lacks}`);
   }
-  const bars: SimBar[] = [];
-  for (let i = start; i < lines.length; i++) {
-    const line = lines[i]?.trim();
-    if (!line) continue;
-    const cells = line.split(',');
-    const time = parseTime(cells[col.time] ?? '');
-    const bar: SimBar = {
-      time,
-      open: Number(cells[col.open]),
-      high: Number(cells[col.high]),
-      low: Number(cells[col.low]),
-      close: Number(cells[col.close]),
-      volume: Number(cells[col.volume]),
-    };
-    if (!Number.isFinite(time) || ![bar.open, bar.high, bar.low, bar.close, bar.volume].every(Number.isFinite)) {
-      throw new BarFileError(`${name}:${i + 1}: cannot parse candle "${line}"`);
-    }
-    bars.push(bar);
+  const bad = parsed.quarantined[0];
+  if (bad !== undefined) {
+    const more = parsed.quarantined.length > 1 ? ` (and ${parsed.quarantined.length - 1} more bad rows)` : '';
+    throw new BarFileError(`${name}:${bad.line}: ${bad.rule}: ${bad.message}: "${bad.text}"${more}`);
   }
+  const bars = toSimBars(parsed.series);
   checkBars(bars, name);
   return bars;
 }
 
-function parseTime(cell: string): number {
-  const s = cell.trim().replace(/^"|"$/g, '');
-  if (/^\d+(\.\d+)?$/.test(s)) {
-    const n = Number(s);
-    return n < 1e11 ? n * 1000 : n; // epoch seconds vs ms
-  }
-  // Text times in the shared data are UTC without a zone suffix.
-  const iso = s.includes('T') ? s : s.replace(' ', 'T');
-  return Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : `${iso}${iso.length <= 10 ? 'T00:00:00' : ''}Z`);
+function toSimBars(s: BarSeries): SimBar[] {
+  return Array.from({ length: s.length }, (_, i) => ({
+    time: s.time[i] as number,
+    open: s.open[i] as number,
+    high: s.high[i] as number,
+    low: s.low[i] as number,
+    close: s.close[i] as number,
+    volume: s.volume[i] as number,
+  }));
 }
 
 /** Bars must be strictly increasing in time with high >= max(open, close) and low <= min(open, close). */
@@ -109,8 +94,8 @@ export function bucketStart(t: number, intervalMs: number): number {
 }
 
 /**
- * Seeded synthetic 1m candles (a random walk with 0.1% steps) for a market given no data: the
- * same seed always gives the same bars.
+ * Seeded synthetic candles for a market given no data: core's synthetic market (the one the CLI
+ * demo and the tests use) from a price of 100; the same seed always gives the same bars.
  */
 export function syntheticBars(opts: {
   start: number;
@@ -119,27 +104,12 @@ export function syntheticBars(opts: {
   seed?: number;
   intervalMs?: number;
 }): SimBar[] {
-  const n = opts.count ?? 1440;
-  const iv = opts.intervalMs ?? 60_000;
-  let state = (opts.seed ?? 1) >>> 0;
-  const rnd = (): number => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const r2 = (x: number): number => Math.round(x * 100) / 100;
-  const bars: SimBar[] = [];
-  let price = opts.price ?? 100;
-  for (let i = 0; i < n; i++) {
-    const open = r2(price);
-    const close = r2(Math.max(0.01, open * (1 + (rnd() - 0.5) * 0.002)));
-    const high = r2(Math.max(open, close) * (1 + rnd() * 0.0005));
-    const low = r2(Math.max(0.01, Math.min(open, close) * (1 - rnd() * 0.0005)));
-    bars.push({ time: opts.start + i * iv, open, high, low, close, volume: r2(5 + rnd() * 10) });
-    price = close;
-  }
-  return bars;
+  return toSimBars(
+    coreSyntheticBars(opts.count ?? 1440, {
+      start: opts.start,
+      seed: opts.seed ?? 1,
+      price: opts.price ?? 100,
+      intervalMs: opts.intervalMs ?? 60_000,
+    }),
+  );
 }

@@ -1,9 +1,11 @@
 /**
  * Builds the USDⓈ-M side of a simulator from its options: contracts with their brackets,
- * clearance rate and funding (a series, a file read with @keel/data's funding reader, or a
+ * clearance rate and funding (a series, a file read with @keel/candles' funding reader, or a
  * constant rate), the FuturesExchange, its fapi routes and its user-data formatter. Funding that
  * does not cover the replay is reported as a warning, never filled in.
  */
+
+import { readFundingRateFile } from '@keel/candles';
 import {
   constantFundingSeries,
   DEFAULT_USDM_BRACKETS,
@@ -12,7 +14,6 @@ import {
   fundingGaps,
   isoUtc,
 } from '@keel/core';
-import { readFundingRateFile } from '@keel/data/funding';
 import type { FuturesMarketSpec } from './exchange/futures/model.ts';
 import type { MarketSpec } from './exchange/model.ts';
 import type { SimMarketOptions } from './types.ts';

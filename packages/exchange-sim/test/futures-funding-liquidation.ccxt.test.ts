@@ -1,4 +1,4 @@
-import { readFundingRateFile } from '@keel/data/funding';
+import { readFundingRateFile } from '@keel/candles';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   bar,

@@ -282,12 +282,12 @@ describe.skipIf(!HAS_SHARED_DATA)('USD-M protocol, raw', () => {
 });
 
 describe('the simulator stays light', () => {
-  it('imports no DuckDB and no ccxt: its module graph reaches only node:, ws, @keel/core and @keel/data/funding', () => {
+  it('imports no DuckDB and no ccxt: its module graph reaches only node:, ws, @keel/core and @keel/candles', () => {
     const external = new Set<string>();
     const seen = new Set<string>();
     const resolveWorkspace = (spec: string): string | undefined => {
       if (spec === '@keel/core') return path.join(REPO_ROOT, 'packages/core/src/index.ts');
-      if (spec === '@keel/data/funding') return path.join(REPO_ROOT, 'packages/data/src/funding.ts');
+      if (spec === '@keel/candles') return path.join(REPO_ROOT, 'packages/candles/src/index.ts');
       return undefined;
     };
     const walk = (file: string): void => {
@@ -306,8 +306,8 @@ describe('the simulator stays light', () => {
     };
     walk(path.join(REPO_ROOT, 'packages/exchange-sim/src/index.ts'));
     const allowed = (s: string): boolean =>
-      s.startsWith('node:') || s === 'ws' || s === '@keel/core' || s === '@keel/data/funding';
+      s.startsWith('node:') || s === 'ws' || s === '@keel/core' || s === '@keel/candles';
     expect([...external].filter((s) => !allowed(s))).toEqual([]);
-    expect(external.has('@keel/data/funding')).toBe(true);
+    expect(external.has('@keel/candles')).toBe(true);
   });
 });

@@ -195,11 +195,23 @@ export interface CreateOptions {
    * before the first send, and sent only if the exchange does not know it.
    */
   readonly mayExist?: boolean;
+  /**
+   * Aborted when the order is no longer wanted (its signal has gone stale): no request leaves
+   * after that, neither the first send nor a resend after a doubt, and the create ends
+   * `rejected` (code `NotSent`). A send already made is still resolved by lookup.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export type CancelOutcome =
   | { readonly kind: 'cancelled'; readonly order: ExchangeOrder | undefined }
   | { readonly kind: 'not-found'; readonly order: ExchangeOrder | undefined };
+
+/** A create whose order is no longer wanted: refused here, before any request leaves. */
+function notWanted(signal: AbortSignal): KeelExchangeError {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+  return new KeelExchangeError({ kind: 'rejected', endpoint: 'orders', code: 'NotSent', message: `not sent: ${why}` });
+}
 
 export interface CallOptions {
   readonly priority?: Priority;
@@ -472,6 +484,7 @@ export class ExchangeGateway {
         return found ? [found] : null;
       },
       opts.mayExist === true,
+      opts.signal,
     );
     return out.kind === 'placed' ? { ...out, order: out.orders[0] as ExchangeOrder } : out;
   }
@@ -592,6 +605,7 @@ export class ExchangeGateway {
         return [l, st];
       },
       opts.mayExist === true,
+      opts.signal,
     );
     if (out.kind !== 'placed') return out;
     // The legs in the caller's order (a, b), whatever order the exchange reports them in.
@@ -642,6 +656,7 @@ export class ExchangeGateway {
     send: () => Promise<ExchangeOrder[]>,
     lookup: () => Promise<ExchangeOrder[] | null>,
     mayExist: boolean,
+    signal?: AbortSignal,
   ): Promise<
     | {
         readonly kind: 'placed';
@@ -722,6 +737,8 @@ export class ExchangeGateway {
           'orders',
           method,
           () => {
+            // Checked at the moment of sending, after any wait in the rate limiter.
+            if (signal?.aborted) throw notWanted(signal);
             sends++;
             for (const x of ids) this.sends.set(x, (this.sends.get(x) ?? 0) + 1);
             while (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);

@@ -40,6 +40,27 @@ export interface HtmlReportOptions {
   readonly generatedAt?: number;
   /** Lines shown under the heading, e.g. "Synthetic prices: not a real market". */
   readonly notes?: readonly string[];
+  /** Tables shown right under the headline figures (e.g. what a live bot did differently). Text only: escaped. */
+  readonly sections?: readonly ReportSection[];
+}
+
+/** A table of text a caller adds to the report. */
+export interface ReportSection {
+  readonly title: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+  /** Shown instead of an empty table. */
+  readonly empty?: string;
+}
+
+function sectionHtml(s: ReportSection): string {
+  const body =
+    s.rows.length === 0
+      ? `<p class="muted">${e(s.empty ?? 'None.')}</p>`
+      : `<table><thead><tr>${s.columns.map((c) => `<th>${e(c)}</th>`).join('')}</tr></thead><tbody>
+${s.rows.map((r) => `<tr>${r.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).join('\n')}
+</tbody></table>`;
+  return `<section class="card"><h2>${e(s.title)}</h2>${body}</section>`;
 }
 
 export const DEFAULT_MAX_POINTS = 5_000;
@@ -370,6 +391,7 @@ ${css}</style>
 <main>
 ${header}
 ${kpis}
+${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
 ${lower}
 ${riskSection(result)}

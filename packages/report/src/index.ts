@@ -9,7 +9,7 @@ export {
   tradesToCsv,
 } from './csv.ts';
 export { escapeHtml, formatDuration, formatNumber, formatPercent } from './format.ts';
-export { DEFAULT_MAX_POINTS, type HtmlReportOptions, renderHtmlReport } from './html.ts';
+export { DEFAULT_MAX_POINTS, type HtmlReportOptions, type ReportSection, renderHtmlReport } from './html.ts';
 export * from './json.ts';
 export { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 export { formatSummary } from './summary.ts';

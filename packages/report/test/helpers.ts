@@ -2,11 +2,10 @@ import { existsSync } from 'node:fs';
 import {
   type BacktestResult,
   type BarSeries,
-  barSeries,
+  syntheticBars as coreSyntheticBars,
   defineStrategy,
   parseRiskConfig,
   runBacktest,
-  SeededRng,
 } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { getStrategy } from '@keel/strategies';
@@ -14,28 +13,12 @@ import { dataFile, noteSkip } from '../../../test-support/shared.ts';
 
 export const BTC_1M = dataFile('binance_BTCUSDT_1m_2024-01.csv.gz');
 
-/** A seeded random walk of 1m bars (labelled synthetic wherever it is used). */
+/**
+ * Seeded synthetic 1m bars from core's generator (the one the CLI demo and the simulator use),
+ * in the positional form these tests call. Labelled synthetic wherever it is used.
+ */
 export function syntheticBars(n: number, seed = 7, start = Date.UTC(2024, 0, 1), stepMs = 60_000): BarSeries {
-  const rng = new SeededRng(seed);
-  const time = new Float64Array(n);
-  const open = new Float64Array(n);
-  const high = new Float64Array(n);
-  const low = new Float64Array(n);
-  const close = new Float64Array(n);
-  const volume = new Float64Array(n);
-  let p = 40_000;
-  for (let i = 0; i < n; i++) {
-    const o = p;
-    const c = Math.max(1, o * (1 + (rng.next() - 0.5) * 0.004));
-    time[i] = start + i * stepMs;
-    open[i] = o;
-    close[i] = c;
-    high[i] = Math.max(o, c) * (1 + rng.next() * 0.001);
-    low[i] = Math.min(o, c) * (1 - rng.next() * 0.001);
-    volume[i] = 1 + rng.next() * 10;
-    p = c;
-  }
-  return barSeries({ time, open, high, low, close, volume });
+  return coreSyntheticBars(n, { seed, start, intervalMs: stepMs });
 }
 
 let cached: { result: BacktestResult; bars: BarSeries; source: string } | undefined;

@@ -10,17 +10,31 @@ import {
   type OrderState,
   percentFee,
   type SimulatedVenueOptions,
+  tradableAmount,
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import type { Store } from '@keel/store';
+import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotJournal } from './journal.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
-import { LiveVenue } from './live/venue.ts';
+import { LiveVenue, type SignalAge } from './live/venue.ts';
+import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import { BotRunner, orderIdPrefix } from './runner.ts';
+import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
+import { BotSettingsChangedError, settingsChange } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
-export type Logger = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+export type { Logger } from './bot-log.ts';
+export { BotSettingsChangedError } from './settings.ts';
+
+/**
+ * What a restarted bot does with the bars it missed while it was down (they arrive before any
+ * live bar): `none` runs the strategy on them without trading (its orders are denied: their bars
+ * are over); `last` lets the newest of them trade, as if the bot had been up for its close.
+ * Emulated orders (trailing stops, GTD) move and trigger on them either way.
+ */
+export type CatchUpPolicy = 'none' | 'last';
 
 export interface BotConfig {
   readonly botId: string;
@@ -45,6 +59,13 @@ export interface BotConfig {
   readonly flatten?: boolean;
   /** Lock time-to-live; another instance can take the bot over after this long without heartbeat. */
   readonly lockTtlMs?: number;
+  /**
+   * A stored bot with another strategy, other params or other markets is refused, naming both
+   * (its history belongs to what it ran); with this, it takes the new ones (`--reconfigure`).
+   */
+  readonly reconfigure?: boolean;
+  /** How often the store is asked whether someone requested a stop (`keel bots stop`). Default 1 s. */
+  readonly stopPollMs?: number;
   readonly onEvent?: (e: EngineEvent) => void;
   /** Instrumentation: called right before a live order request leaves. */
   readonly onSend?: (clientOrderId: string) => void;
@@ -53,17 +74,43 @@ export interface BotConfig {
    * expiries with. Default: the wall clock. Tests against a replaying simulator pass its clock.
    */
   readonly timer?: Timer;
+  /**
+   * Live: how long a signal stays valid; an order not sent by then is dropped (`cancelled`, with
+   * the reason), never sent late. Default `{ bars: 1 }`: until the bar after its decision closes.
+   */
+  readonly maxSignalAge?: SignalAge;
+  /** Bars missed while the bot was down: `none` (default) only warms the strategy up on them. */
+  readonly catchUp?: CatchUpPolicy;
 }
 
-export interface SessionReport {
+/** What a session's fills did, and what all of the bot's fills did (`total`, across restarts). */
+export interface PnlReport {
+  readonly fills: number;
+  /** Round trips closed; one whose entry came before a restart counts in the session of its exit. */
+  readonly trades: number;
+  /** Realised PnL before fees. */
+  readonly realizedPnlGross: number;
+  /** Fees paid, in the quote currency (a fee in the base asset valued at its fill's price). */
+  readonly fees: number;
+  /** `realizedPnlGross - fees`: what the trading did to the cash, open positions aside. */
+  readonly realizedPnlNet: number;
+  /** Fees in other assets (BNB), not valued; absent when there were none. */
+  readonly otherFees?: Readonly<Record<string, number>>;
+}
+
+export interface SessionReport extends PnlReport {
   readonly botId: string;
   readonly mode: 'paper' | 'live';
-  readonly startedAt: number;
-  readonly endedAt: number;
+  /** The session's number (1 for the bot's first start). */
+  readonly session: number;
+  /** ISO 8601, UTC. */
+  readonly startedAt: string;
+  readonly endedAt: string;
+  /** Why it stopped: a signal, a stop requested through the store, the input ending, a failure. */
+  readonly reason: string;
   readonly bars: number;
-  readonly fills: number;
-  readonly trades: number;
-  readonly realizedPnl: number;
+  /** Since the bot was created: every session's fills. */
+  readonly total: PnlReport;
   readonly cash: number;
   readonly equity: number;
   readonly openOrders: number;
@@ -71,10 +118,20 @@ export interface SessionReport {
   readonly parked: readonly string[];
   readonly recovery: readonly { kind: string; detail: string }[];
   readonly errors: number;
+  /**
+   * Orders not traded because their signal was stale: `stale`, dropped unsent when their bar was
+   * over (`maxSignalAge`); `catchUp`, denied on bars missed while the bot was down (`catchUp`).
+   */
+  readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
+  /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
+  readonly dust: Readonly<Record<string, number>>;
 }
 
 export class BotAlreadyRunningError extends Error {
-  constructor(botId: string, owner: string) {
+  constructor(
+    botId: string,
+    readonly owner: string,
+  ) {
     super(
       `bot "${botId}" is already running (held by ${owner}); stop it first, or wait for its lock to expire if it crashed`,
     );
@@ -113,6 +170,7 @@ export class Bot {
   private venue: LiveVenue | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private session = 0;
+  private sessionNo = 0;
   private startedAt = 0;
   private recovery: RecoveryReport | undefined;
   private parked: readonly string[] = [];
@@ -120,8 +178,34 @@ export class Bot {
   private source: BarSource | undefined;
   private lastBarTime = new Map<string, number>();
   private stopped = false;
+  /** While handling a missed bar with its orders held: the reason they are denied. */
+  private holding: string | null = null;
+  private catchUpDenied = 0;
+  /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
+  private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+  private stopPoll: NodeJS.Timeout | undefined;
+  private stopRequest: string | undefined;
+  private recorder: SessionRecorder | undefined;
+  /** Every fill of the bot (stored ones first), and its totals when this session began. */
+  private book: PnlBook | undefined;
+  private bookAtStart: PnlTotals | undefined;
+  private endReason = '';
+  private stopping: Promise<SessionReport> | undefined;
+  readonly cfg: BotConfig;
 
-  constructor(readonly cfg: BotConfig) {}
+  constructor(cfg: BotConfig) {
+    // Errors also go to the bot's event journal, where `keel bots status` finds the last one.
+    const log: Logger = (level, msg, data) => {
+      cfg.log(level, msg, data);
+      if (level === 'error') this.recordError(msg);
+    };
+    this.cfg = { ...cfg, log };
+  }
+
+  /** Set when a stop was requested through the store (`keel bots stop`): the reason to stop with. */
+  get stopRequested(): string | undefined {
+    return this.stopRequest;
+  }
 
   /** Acquires the lock, restores state (and reconciles, live), and builds the engine. */
   async start(): Promise<void> {
@@ -140,7 +224,7 @@ export class Bot {
       await store.bots.create({
         id: botId,
         strategy: this.cfg.strategy.name,
-        params: this.cfg.params,
+        params: resolvedParams(this.cfg.strategy, this.cfg.params),
         mode: this.cfg.mode,
         exchange: this.cfg.exchangeName ?? 'simulated',
         symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
@@ -150,6 +234,10 @@ export class Bot {
         `bot "${botId}" was created in ${existing.mode} mode; it cannot be started in ${this.cfg.mode} mode (use another --bot-id)`,
       );
     }
+    const changed = existing
+      ? settingsChange(existing, { strategy: this.cfg.strategy, params: this.cfg.params, feeds: this.cfg.feeds })
+      : undefined;
+    if (changed && !this.cfg.reconfigure) throw new BotSettingsChangedError(botId, changed.stored, changed.requested);
     const ttl = this.cfg.lockTtlMs ?? 15_000;
     let lock = await store.locks.acquire(botId, this.owner, ttl);
     if (!lock.acquired && store.dialect === 'sqlite' && holderIsDeadHere(lock.owner)) {
@@ -162,17 +250,26 @@ export class Bot {
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
     try {
+      if (changed) {
+        await store.bots.reconfigure(botId, changed.requested);
+        log(
+          'warn',
+          `bot ${botId} reconfigured (--reconfigure): was ${JSON.stringify(changed.stored)}, now ${JSON.stringify(changed.requested)}`,
+        );
+      }
       await this.startLocked(ttl);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
       // not keep the bot locked: a process that goes on (a server) would hold it for ever. Not
       // stop(): that acts on the orders (cancel, park, flatten) of a bot that never ran.
+      if (this.stopPoll) clearInterval(this.stopPoll);
       if (this.heartbeat) clearInterval(this.heartbeat);
       await this.stopExecutions?.().catch(() => undefined);
       this.venue?.close();
       await store.bots.setStatus(botId, 'stopped').catch(() => undefined);
       await store.locks.release(botId, this.owner).catch(() => false);
       log('error', `bot ${botId} could not start: ${(e as Error).message}; its lock is released`);
+      await this.journal?.flush().catch(() => undefined);
       throw e;
     }
   }
@@ -205,9 +302,14 @@ export class Bot {
       Math.max(50, Math.floor(ttl / 3)),
     );
     this.heartbeat.unref();
+    // A stop request left for an instance that is gone is not ours.
+    await store.stopRequests.dropStale(botId, this.owner);
+    this.stopPoll = setInterval(() => void this.pollStopRequest(), this.cfg.stopPollMs ?? 1_000);
+    this.stopPoll.unref();
     this.startedAt = Date.now();
     await store.bots.setStatus(botId, 'running');
     this.session = await store.sessions.start(botId);
+    this.sessionNo = this.session;
 
     const quote = this.cfg.instruments[0]?.quote ?? 'USDT';
     this.account = new Account(quote, 0);
@@ -225,19 +327,26 @@ export class Bot {
       const cashRow = storedBalances.find((b) => b.asset === quote);
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
+    const book = new PnlBook(this.cfg.instruments);
+    for (const f of await store.fills.since(botId, 0)) book.add(f);
+    this.book = book;
+    this.bookAtStart = book.totals();
 
     const timer = this.cfg.timer ?? systemTimer;
     if (this.cfg.mode === 'live') {
       if (!this.cfg.exchange) throw new Error('live mode needs an exchange account');
       const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
+      const symbols = new Set(this.cfg.feeds.map((f) => f.symbol));
       this.recovery = await reconcile({
         store,
         botId,
         exchange: this.cfg.exchange,
-        symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
+        instruments: this.cfg.instruments.filter((i) => symbols.has(i.symbol)),
         unknownOrders: this.cfg.unknownOrders ?? 'flag',
         now: () => timer.now(),
+        position: (symbol) => this.account.find(symbol)?.size ?? 0,
         onRecoveredFill: (fill) => {
+          book.add(fill);
           const inst = this.instrument(fill.symbol);
           this.account.applyFill(
             inst,
@@ -253,7 +362,9 @@ export class Bot {
       });
       for (const a of this.recovery.actions)
         log(
-          a.kind === 'balance-difference' || a.kind.startsWith('unknown') ? 'warn' : 'info',
+          a.kind === 'balance-difference' || a.kind === 'position-not-in-account' || a.kind.startsWith('unknown')
+            ? 'warn'
+            : 'info',
           `reconcile: ${a.kind}: ${a.detail}`,
         );
       // The exchange is the truth for balances.
@@ -279,6 +390,7 @@ export class Bot {
         instruments: this.cfg.instruments,
         persist: (o) => this.journal.saveOrder(o),
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),
+        ...(this.cfg.maxSignalAge ? { maxSignalAge: this.cfg.maxSignalAge } : {}),
       });
     }
     this.runner = new BotRunner({
@@ -294,7 +406,11 @@ export class Bot {
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       log,
       onEvent: (e) => {
+        if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
+        if (e.type === 'order.filled') book.add(e.fill);
+        const line = orderLogLine(e);
+        if (line) log(line.level, line.msg, line.data);
         this.cfg.onEvent?.(e);
       },
     });
@@ -328,7 +444,52 @@ export class Bot {
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
+    this.recorder = new SessionRecorder(
+      store,
+      botId,
+      this.session,
+      {
+        v: 1,
+        mode: this.cfg.mode,
+        strategy: this.cfg.strategy.name,
+        params: resolvedParams(this.cfg.strategy, this.cfg.params),
+        feeds: this.cfg.feeds,
+        instruments: this.cfg.instruments,
+        model: this.fillModel(),
+        start: startingState(
+          this.account,
+          this.runner.engine.openOrders().map((o) => o.request.id),
+        ),
+        resumeAfter: Object.fromEntries(this.lastBarTime),
+        warmup: {},
+      },
+      (w) => this.journal.enqueue(w),
+    );
+    await this.recorder.begin();
     this.runner.engine.start();
+  }
+
+  private fillModel(): FillModelSetup {
+    if (this.cfg.mode === 'live') return { kind: 'exchange' };
+    return this.cfg.simulated ? { kind: 'custom' } : { kind: 'percent', rate: this.cfg.paperFee ?? 0.001 };
+  }
+
+  /** Asks the store whether someone requested this instance to stop; if so, closes the inputs. */
+  private async pollStopRequest(): Promise<void> {
+    if (this.stopRequest !== undefined || this.stopped) return;
+    const r = await this.cfg.store.stopRequests.pending(this.cfg.botId, this.owner).catch(() => undefined);
+    if (r === undefined || this.stopRequest !== undefined) return;
+    this.stopRequest = `stop requested by ${r.by}`;
+    this.cfg.log('info', `${this.stopRequest}: shutting down gracefully`);
+    await this.source?.close();
+  }
+
+  /** An error line, kept in the bot's event journal (in order with its other writes when it runs). */
+  private recordError(message: string): void {
+    const { store, botId } = this.cfg;
+    const write = async () => void (await store.events.append(botId, 'error', { message }));
+    if (this.journal && !this.journal.failed) this.journal.enqueue(write);
+    else if (!this.journal) void write().catch(() => undefined);
   }
 
   private instrument(symbol: string): Instrument {
@@ -349,25 +510,36 @@ export class Bot {
    */
   async run(source: BarSource): Promise<void> {
     this.source = source;
+    if (this.stopRequest !== undefined) await source.close();
     const engine = this.runner.engine;
     const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
     try {
       for await (const ev of source as AsyncIterable<BarEvent>) {
-        if (this.stopped) break;
+        if (this.stopped || this.stopRequest !== undefined) break;
         const key = feedId(ev.feed);
         const i = index.get(key);
         if (i === undefined) continue;
         const last = this.lastBarTime.get(key);
         if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) {
           engine.warmUp(i, ev.bar);
+          this.recorder?.warmUp(key, ev.bar);
           continue;
         }
-        engine.onBar(i, ev.bar);
+        if (ev.catchUp !== undefined) {
+          const c = this.caughtUp;
+          if (c.bars++ === 0) c.first = ev.bar.time;
+          c.last = ev.bar.time;
+        } else if (this.caughtUp.bars > 0) this.endCatchUp();
+        this.holding = this.catchUpHold(ev);
+        if (this.holding !== null) {
+          engine.holdOrders(this.holding);
+          engine.onBar(i, ev.bar);
+          engine.holdOrders(null);
+          this.holding = null;
+        } else engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
-        const snapshot = Object.fromEntries(this.lastBarTime);
-        this.journal.enqueue(
-          async () => void (await this.cfg.store.state.save(this.cfg.botId, { lastBarTime: snapshot })),
-        );
+        // The bar (for `keel bots parity`) and the last handled bar times, in one write.
+        this.recorder?.handled(key, ev.bar, Object.fromEntries(this.lastBarTime));
         this.barsHandled++;
         // Live: let the orders of this bar leave before the candle stream is re-armed for the
         // next one (that and the queued writes would otherwise run between the promise hops
@@ -380,6 +552,26 @@ export class Bot {
   }
 
   barsHandled = 0;
+
+  /** The reason a missed bar's orders are denied under the catch-up policy, or null to trade it. */
+  private catchUpHold(ev: BarEvent): string | null {
+    if (ev.catchUp === undefined) return null;
+    const policy = this.cfg.catchUp ?? 'none';
+    if (policy === 'last' && ev.catchUp === 'last-missed') return null;
+    return `catching up: the bar of ${new Date(ev.bar.time).toISOString()} closed while the bot was down; its signals are not traded (--catch-up ${policy})`;
+  }
+
+  /** Says, once the first live bar comes, what the catch-up did. */
+  private endCatchUp(): void {
+    const c = this.caughtUp;
+    this.catchUpDenied += c.denied;
+    const policy = this.cfg.catchUp ?? 'none';
+    this.cfg.log(
+      c.denied > 0 ? 'warn' : 'info',
+      `caught up on ${c.bars} bar(s) missed while the bot was down (${new Date(c.first).toISOString()} to ${new Date(c.last).toISOString()}): the strategy ran on them; ${policy === 'none' ? 'none of them traded' : 'only the last one could trade'} (--catch-up ${policy}); ${c.denied} order(s) not sent`,
+    );
+    this.caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+  }
 
   /** Resolves when every live request under way is done and everything so far is saved. */
   async settled(): Promise<void> {
@@ -395,11 +587,21 @@ export class Bot {
     this.stopped = true;
   }
 
-  /** Graceful shutdown. Safe to call more than once. */
-  async stop(reason = 'stopped'): Promise<SessionReport> {
+  /**
+   * Graceful shutdown. Safe to call more than once, and from two places at once (a signal and a
+   * failed write): every call gets the one report the session ended with.
+   */
+  stop(reason = 'stopped'): Promise<SessionReport> {
+    this.stopping ??= this.shutDown(reason);
+    return this.stopping;
+  }
+
+  private async shutDown(reason: string): Promise<SessionReport> {
     const { store, botId, log } = this.cfg;
     if (!this.stopped) {
       this.stopped = true;
+      this.endReason = reason;
+      if (this.stopPoll) clearInterval(this.stopPoll);
       log('info', `stopping bot ${botId}: ${reason}`);
       await this.source?.close();
       const engine = this.runner?.engine;
@@ -413,11 +615,13 @@ export class Bot {
         }
         if (this.cfg.flatten) {
           for (const p of this.account.positions) {
-            if (p.size !== 0)
+            // What can be traded of it (dust stays in the account).
+            const amount = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
+            if (amount > 0)
               engine.submitInput({
                 type: 'market',
                 side: p.size > 0 ? 'sell' : 'buy',
-                amount: Math.abs(p.size),
+                amount,
                 symbol: p.instrument.symbol,
                 tag: 'flatten',
               });
@@ -428,6 +632,7 @@ export class Bot {
         engine.stop();
       }
       await this.stopExecutions?.();
+      this.recorder?.finish();
       try {
         await this.journal?.flush();
       } catch (e) {
@@ -442,27 +647,61 @@ export class Bot {
     }
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    if (this.stopRequest !== undefined) await store.stopRequests.done(botId, this.owner).catch(() => undefined);
     await store.locks.release(botId, this.owner);
     return report;
   }
 
   report(): SessionReport {
     const engine = this.runner?.engine;
+    const total = this.book?.totals();
     return {
       botId: this.cfg.botId,
       mode: this.cfg.mode,
-      startedAt: this.startedAt,
-      endedAt: Date.now(),
+      session: this.sessionNo,
+      startedAt: new Date(this.startedAt).toISOString(),
+      endedAt: new Date().toISOString(),
+      reason: this.endReason || 'running',
       bars: this.barsHandled,
-      fills: engine?.fills.length ?? 0,
-      trades: this.runner?.closedTrades().length ?? 0,
-      realizedPnl: this.account ? this.account.positions.reduce((a, p) => a + p.realizedPnl, 0) : 0,
+      ...pnlReport(total && this.bookAtStart ? pnlSince(total, this.bookAtStart) : undefined),
+      total: pnlReport(total),
       cash: this.account?.cash ?? 0,
       equity: engine ? engine.equity() : 0,
       openOrders: engine ? engine.openOrders().length : 0,
       parked: this.parked,
       recovery: this.recovery?.actions ?? [],
       errors: engine?.errors.length ?? 0,
+      signalsDropped: {
+        stale: this.venue?.staleDropped ?? 0,
+        catchUp: this.catchUpDenied + this.caughtUp.denied,
+      },
+      dust: this.dust(),
     };
   }
+
+  /** What the bot holds below what its markets can trade, per market (see PositionView.dust). */
+  private dust(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const engine = this.runner?.engine;
+    if (!engine || !this.account) return out;
+    for (const p of this.account.positions) {
+      if (p.size === 0) continue;
+      const tradable = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
+      const dust = Math.abs(p.size) - tradable;
+      if (dust > 0) out[p.instrument.symbol] = p.size > 0 ? dust : -dust;
+    }
+    return out;
+  }
+}
+
+function pnlReport(t: PnlTotals | undefined): PnlReport {
+  if (t === undefined) return { fills: 0, trades: 0, realizedPnlGross: 0, fees: 0, realizedPnlNet: 0 };
+  return {
+    fills: t.fills,
+    trades: t.trades,
+    realizedPnlGross: t.realizedPnlGross,
+    fees: t.fees,
+    realizedPnlNet: t.realizedPnlNet,
+    ...(Object.keys(t.otherFees).length > 0 ? { otherFees: t.otherFees } : {}),
+  };
 }

@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defineInstrument, isTimeframe, paramsFromPairs, parseParams, type Timeframe } from '@keel/core';
 import { readBarsFile } from '@keel/data';
-import { KeyStoreError, openStore, type Store } from '@keel/store';
+import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
-import { Bot, type Logger } from './bot.ts';
+import { Bot, type Logger, type SessionReport } from './bot.ts';
+import { jsonLogLine, textLogLine } from './bot-log.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
+import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
-import { replaySource } from './sources.ts';
+import { type BarSource, replaySource } from './sources.ts';
 
 export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
 
@@ -35,6 +37,14 @@ Options:
   --on-shutdown <c|k>      cancel (default) or keep open orders when stopping; keep also parks
                            each trailing stop Keel holds as a stop order on the exchange
   --flatten                close every position when stopping
+  --max-signal-age <age>   how long a signal stays valid: an order that has not left by then
+                           (rate limits, an outcome being resolved) is dropped and logged,
+                           never sent late. Bars (1 = default: until the bar after the
+                           decision closes; 3 or 3bars) or a duration by the bot's clock
+                           (30s, 500ms, 2m; see --clock). Paper orders never wait
+  --catch-up <none|last>   bars that closed while the bot was down: none (default) runs the
+                           strategy on them without trading; last lets the newest of them
+                           trade. Trailing stops and GTD orders act on them either way
   --unknown-orders <p>     live: open orders on the exchange that this bot has no record of:
                            flag (default: warn and leave them), adopt (track them as this
                            bot's own, tag "adopted") or cancel. Another Keel bot's orders
@@ -42,7 +52,14 @@ Options:
   --confirm-live           required for live mode: you accept that real orders will be sent
   --keys <name>            live: use this key from the encrypted key store (keel keys --help);
                            the passphrase comes from KEEL_KEYSTORE_PASSPHRASE or a prompt
+  --reconfigure            run a stored bot with another strategy, other --param values or
+                           another symbol (refused otherwise: its history belongs to the first)
+  --log-format <text|json> log lines for people (default) or one JSON object per line
   -h, --help               this help
+
+One log line per order sent, fill, cancel, denial, rejection and expiry (time, bot, what, side,
+amount, symbol, price, id, reason). Operate running bots from another terminal with keel bots
+(list, status, stop, parity) over the same --store.
 
 Live keys come from the key store (--keys) or from the environment: KEEL_API_KEY and
 KEEL_API_SECRET (plus KEEL_API_PASSWORD / KEEL_API_UID where the exchange needs them); never
@@ -84,8 +101,12 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'on-shutdown': { type: 'string' },
       flatten: { type: 'boolean' },
       'unknown-orders': { type: 'string' },
+      'max-signal-age': { type: 'string' },
+      'catch-up': { type: 'string' },
       'confirm-live': { type: 'boolean' },
       keys: { type: 'string' },
+      reconfigure: { type: 'boolean' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -115,10 +136,16 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const unknownOrders = values['unknown-orders'] ?? 'flag';
   if (unknownOrders !== 'flag' && unknownOrders !== 'adopt' && unknownOrders !== 'cancel')
     return fail('--unknown-orders must be flag, adopt or cancel');
+  const maxSignalAge = parseSignalAge(values['max-signal-age'] ?? '1');
+  if (typeof maxSignalAge === 'string') return fail(maxSignalAge);
+  const catchUp = values['catch-up'] ?? 'none';
+  if (catchUp !== 'none' && catchUp !== 'last') return fail('--catch-up must be none or last');
   const clockKind = values.clock ?? 'local';
   if (clockKind !== 'local' && clockKind !== 'exchange') return fail('--clock must be local or exchange');
   if (clockKind === 'exchange' && mode !== 'live')
     return fail('--clock exchange is for live mode (paper orders expire on the bars, as in a backtest)');
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
   const strategy = getStrategy(values.strategy);
@@ -126,13 +153,13 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const symbol = values.symbol.toUpperCase();
   const feed = { symbol, timeframe: timeframe as Timeframe };
   const botId = values['bot-id'] ?? `${strategy.name}-${symbol.replace('/', '')}-${mode}`;
-  const log: Logger = (level, msg, data) =>
-    io.stderr.write(
-      `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${data ? ` ${JSON.stringify(data)}` : ''}\n`,
-    );
+  const line = logFormat === 'json' ? jsonLogLine : textLogLine;
+  const log: Logger = (level, msg, data) => io.stderr.write(line(Date.now(), botId, level, msg, data));
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db', synchronous: storeSync });
   let exchange: Awaited<ReturnType<typeof import('./live/ccxt.ts').connectExchange>> | undefined;
+  let keyLabel = '';
   let clock: ExchangeClock | undefined;
+  let onSignal: ((sig: string) => void) | undefined;
   try {
     let creds: LiveCredentials | undefined;
     let exchangeId = values.exchange ?? 'binance';
@@ -141,6 +168,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       if (typeof keys === 'string') return fail(keys);
       creds = keys.creds;
       exchangeId = keys.exchange;
+      keyLabel = `${values.keys !== undefined ? `"${values.keys}" ` : 'from KEEL_API_KEY '}(${fingerprintOf(creds.apiKey)})`;
     }
     let instrument = defineInstrument({ symbol });
     if (!values.replay || mode === 'live') {
@@ -174,43 +202,85 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       paperFee: values.fee !== undefined ? Number(values.fee) : 0.001,
       ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
       unknownOrders,
+      maxSignalAge,
+      catchUp,
       onShutdown,
       flatten: values.flatten === true,
+      reconfigure: values.reconfigure === true,
       ...(clock ? { timer: clock } : {}),
     });
+    // Handlers before the start: a signal that arrives while the bot starts (reconciliation can
+    // take a while) stops it as soon as it has started, instead of killing it half-way; a second
+    // signal exits at once, which the next start recovers from like a kill -9.
+    let signalled = false;
+    let source: BarSource | undefined;
+    onSignal = (sig: string) => {
+      if (signalled) {
+        log('warn', `${sig} received again: exiting now, without a clean shutdown (the next start reconciles)`);
+        process.exit(130);
+      }
+      signalled = true;
+      log('info', `${sig} received: shutting down gracefully`);
+      if (source) {
+        void source.close();
+        bot.cfg.log('info', 'inputs stopped');
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     await bot.start();
     log(
       'info',
       `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}`,
     );
-    const source = values.replay
+    source = values.replay
       ? replaySource(
           feed,
           readBarsFile(values.replay).series,
           values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {},
         )
       : exchange!.candles(feed, bot.lastHandled(feed));
-    let signalled = false;
-    const onSignal = (sig: string) => {
-      if (signalled) return;
-      signalled = true;
-      log('info', `${sig} received: shutting down gracefully`);
-      void source.close();
-      bot.cfg.log('info', 'inputs stopped');
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    if (signalled) await source.close();
     await bot.run(source);
-    const report = await bot.stop(signalled ? 'signal' : 'input ended');
+    const report = await bot.stop(bot.stopRequested ?? (signalled ? 'signal' : 'input ended'));
+    log('info', sessionSummary(report));
     io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     return 0;
+  } catch (e) {
+    // The exchange refused the key: say which key and what to check, not a stack trace.
+    if ((e as { kind?: unknown }).kind === 'auth') {
+      io.stderr.write(
+        `keel ${mode}: the exchange refused the API key${keyLabel ? ` ${keyLabel}` : ''}: ${(e as Error).message}\nCheck the key and secret, that the key may trade spot, and its IP allow-list.\n`,
+      );
+      return 1;
+    }
+    throw e;
   } finally {
+    if (onSignal) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     clock?.stop();
     await exchange?.close();
     await store.close();
   }
+}
+
+/**
+ * `--max-signal-age`: a number of bars (`3`, `3bars`, `1bar`) or a duration (`500ms`, `30s`,
+ * `2m`, `1h`). A string is the usage error to print.
+ */
+export function parseSignalAge(text: string): SignalAge | string {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(bars?|ms|s|m|h)?\s*$/.exec(text);
+  const n = m ? Number(m[1]) : Number.NaN;
+  if (!m || !(n > 0))
+    return `--max-signal-age "${text}" is not an age: give bars (1, 3bars) or a duration (500ms, 30s, 2m, 1h), greater than 0`;
+  const unit = m[2];
+  if (unit === undefined || unit.startsWith('bar')) {
+    if (!Number.isInteger(n)) return `--max-signal-age "${text}": a number of bars must be whole`;
+    return { bars: n };
+  }
+  return { ms: n * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000) };
 }
 
 type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
@@ -230,7 +300,10 @@ async function liveCredentials(
 ): Promise<{ creds: LiveCredentials; exchange: string } | string> {
   const env = process.env;
   if (keyName === undefined) {
-    log('info', 'using the exchange keys from KEEL_API_KEY / KEEL_API_SECRET');
+    log(
+      'info',
+      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? 'binance'}, api key ${fingerprintOf(env.KEEL_API_KEY!)})`,
+    );
     return {
       exchange: exchangeFlag ?? 'binance',
       creds: {
@@ -254,4 +327,11 @@ async function liveCredentials(
       return `--keys ${keyName}: ${e.message}`;
     throw e;
   }
+}
+
+/** The session report in one line for the log. */
+export function sessionSummary(r: SessionReport): string {
+  const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
+  const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors`;
 }

@@ -1,4 +1,6 @@
 export * from './bot.ts';
+export * from './bot-log.ts';
+export * from './bots.ts';
 export * from './clock.ts';
 export * from './journal.ts';
 export * from './live/ccxt.ts';
@@ -6,5 +8,8 @@ export * from './live/exchange-clock.ts';
 export * from './live/port.ts';
 export * from './live/recover.ts';
 export * from './live/venue.ts';
+export * from './parity.ts';
+export * from './pnl.ts';
 export * from './runner.ts';
+export * from './session.ts';
 export * from './sources.ts';

@@ -6,6 +6,12 @@ export interface BarEvent {
   readonly bar: Bar;
   /** History delivered only to warm indicators up (never acted on). */
   readonly warmup?: boolean;
+  /**
+   * A bar that closed while the bot was not running, delivered when it resumes (before any live
+   * bar): `last-missed` for the newest of them. The bot's catch-up policy decides whether its
+   * signals may trade (`BotConfig.catchUp`).
+   */
+  readonly catchUp?: 'missed' | 'last-missed';
   /** performance.now() when the message that closed this bar arrived (latency measurement). */
   readonly receivedAt?: number;
 }

@@ -92,7 +92,7 @@ describe('bracket exits on Binance spot (real ccxt, loopback)', () => {
       ],
       cash: 10_000,
       fee: 0.001,
-      feeAsset: 'base',
+      feeAsset: 'received',
     });
     const fills = await store.fills.since('lt', 0);
     const shape = (f: { side: string; amount: number; price: number }) => `${f.side} ${f.amount}@${f.price}`;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BotProcess, MIN, T0 } from './live-harness.ts';
+import { BotProcess, MIN, movableWallClock, T0 } from './live-harness.ts';
 
 /**
  * Chaos: a live bot (its own process, the real ccxt client) trades on the exchange simulator
@@ -22,15 +22,10 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       const o = 40_000 + 10 * Math.sin(i / 3) * 10;
       return { time: T0 + i * MIN, open: o, high: o + 25, low: o - 25, close: o + 5, volume: 50 };
     });
-    // The sim's wall clock can be moved to just before a minute boundary, so that a 429's
-    // Retry-After (the rest of Binance's weight window) is ~1 s instead of up to 60 s.
-    const wall = { offset: 0 };
-    const nearMinuteEnd = () => {
-      const w = Date.now() + wall.offset;
-      wall.offset += (((59_000 - (w % 60_000)) % 60_000) + 60_000) % 60_000;
-    };
+    // A 429's Retry-After is the rest of Binance's weight window: the storm starts 1 s before it ends.
+    const wall = movableWallClock();
     const sim: ExchangeSim = await startExchangeSim({
-      wallClock: () => Date.now() + wall.offset,
+      wallClock: wall.now,
       markets: [{ symbol: 'BTC/USDT', bars }],
       accounts: [{ ...KEY, balances: { USDT: 10_000 } }],
       startTime: T0,
@@ -50,7 +45,7 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       for (let k = 1; k <= 40; k++) {
         if (k === 36) sim.faults.dropWebSockets({ kind: 'market' });
         if (k === 6) {
-          nearMinuteEnd();
+          wall.toMinuteEnd(1_000);
           sim.faults.rateLimitStorm({ count: 3 });
         }
         if (k === 10) sim.faults.httpErrorBurst({ path: '/api/v3/order', method: 'POST', count: 2, status: 503 });

@@ -5,7 +5,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AnyStrategy, type BarSeries, barSeries, type EngineEvent, type FeedKey, sliceSeries } from '@keel/core';
+import {
+  type AnyStrategy,
+  type BarSeries,
+  type EngineEvent,
+  type FeedKey,
+  seriesFromRows,
+  sliceSeries,
+} from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { ManualTimer, type Timer } from '@keel/exchange';
 import { type ExchangeSim, type ExchangeSimOptions, type SimBar, startExchangeSim } from '@keel/exchange-sim';
@@ -76,15 +83,23 @@ export function simBars(series: BarSeries): SimBar[] {
 
 /** The series a backtest takes, from the simulator's bars (the oracle runs on the same bars). */
 export function toSeries(bars: readonly SimBar[]): BarSeries {
-  const col = (k: 'time' | 'open' | 'high' | 'low' | 'close' | 'volume') => bars.map((b) => b[k]);
-  return barSeries({
-    time: col('time'),
-    open: col('open'),
-    high: col('high'),
-    low: col('low'),
-    close: col('close'),
-    volume: col('volume'),
-  });
+  return seriesFromRows(bars);
+}
+
+/**
+ * A wall clock for the simulator that can jump to just before the end of a minute: a 429's
+ * Retry-After is the rest of Binance's weight window, so a storm then lasts ~`msBefore` instead of
+ * up to a minute.
+ */
+export function movableWallClock(): { now: () => number; toMinuteEnd(msBefore: number): void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    toMinuteEnd(msBefore) {
+      const w = Date.now() + offset;
+      offset += (((60_000 - msBefore - (w % 60_000)) % 60_000) + 60_000) % 60_000;
+    },
+  };
 }
 
 /** The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first. */

@@ -61,14 +61,16 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
     await store.orders.upsert(BOT, s);
     return s;
   };
-  const run = () =>
+  const run = async () =>
     reconcile({
       store,
       botId: BOT,
       exchange: conn.live,
-      symbols: [FEED.symbol],
+      instruments: [await conn.instrument(FEED.symbol)],
       unknownOrders: 'adopt',
       now: () => sim.now(),
+      // What the bot's own fills hold is not what this test is about (own-coins.int.test.ts is).
+      position: () => 0,
       onRecoveredFill: () => undefined,
     });
 
@@ -119,15 +121,19 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
     const total = (a: string) => (simBal[a]?.free ?? 0) + (simBal[a]?.locked ?? 0);
     expect(first.balances.BTC?.total).toBeCloseTo(total('BTC'), 10);
     expect(first.balances.USDT?.total).toBeCloseTo(total('USDT'), 8);
+    // Cash differences are named; coins are the bot's own fills, never the account's balance: the
+    // BTC the account holds beyond them is named as not this bot's.
     expect(first.actions.filter((a) => a.kind === 'balance-difference').map((a) => a.detail.split(':')[0])).toEqual([
-      'BTC',
       'USDT',
     ]);
+    expect(first.actions.find((a) => a.kind === 'coins-not-this-bots')?.detail).toMatch(/^BTC: the account holds /);
 
     // Idempotent: the second run recovers no fill and closes no order; the store is unchanged.
     const ordersBefore = await store.orders.list(BOT);
     const second = await run();
-    expect(second.actions.map((a) => a.kind).filter((k) => k !== 'balance-difference')).toEqual(['order-still-open']);
+    // (Balance notes are repeated on every run: they describe the account, not a change.)
+    const balanceNotes = new Set(['balance-difference', 'coins-not-this-bots', 'position-not-in-account', 'dust']);
+    expect(second.actions.map((a) => a.kind).filter((k) => !balanceNotes.has(k))).toEqual(['order-still-open']);
     expect(await store.orders.list(BOT)).toEqual(ordersBefore);
     expect(await store.fills.forOrder(BOT, filled.id)).toEqual(fills);
   });

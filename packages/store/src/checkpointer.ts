@@ -55,6 +55,9 @@ export class WalCheckpointer {
       this.stopped = true;
       this.worker.postMessage('stop');
     }
+    // Unreferenced, the worker would not keep the process alive for its last checkpoint: a
+    // process with nothing else to do would end while close() still waits (exit code 13).
+    this.worker.ref();
     await this.exited;
   }
 }

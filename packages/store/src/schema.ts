@@ -136,6 +136,36 @@ export interface ExchangeKeysTable {
   rotated_at: number | null;
 }
 
+/**
+ * A request that one running instance of a bot stop (`keel bots stop`), addressed to the lock
+ * holder it was made to (`owner`), so that a later instance never takes it for its own.
+ */
+export interface BotStopRequestsTable {
+  bot_id: string;
+  owner: string;
+  requested_by: string;
+  requested_at: number;
+}
+
+/** The bars a bot saw, once per feed and bar time (what `keel bots parity` backtests). */
+export interface BotBarsTable {
+  bot_id: string;
+  feed: string;
+  time: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+/** How one session of a bot was set up (strategy, params, markets, fill model, starting state). */
+export interface SessionSetupsTable {
+  bot_id: string;
+  seq: number;
+  setup: string;
+}
+
 export interface KeelDb {
   keystore: KeystoreTable;
   exchange_keys: ExchangeKeysTable;
@@ -148,6 +178,9 @@ export interface KeelDb {
   strategy_state: StrategyStateTable;
   events: EventsTable;
   sessions: SessionsTable;
+  bot_stop_requests: BotStopRequestsTable;
+  bot_bars: BotBarsTable;
+  session_setups: SessionSetupsTable;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was then, not KeelDb
@@ -325,6 +358,43 @@ export const MIGRATIONS: Record<string, Migration> = {
     async down(db: AnyDb): Promise<void> {
       await db.schema.dropTable('exchange_keys').ifExists().execute();
       await db.schema.dropTable('keystore').ifExists().execute();
+    },
+  },
+  '0003_bot_operations': {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('bot_stop_requests')
+        .addColumn('bot_id', 'text', (c) => c.primaryKey().references('bots.id').onDelete('cascade'))
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('requested_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('bot_bars')
+        .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+        .addColumn('feed', 'text', (c) => c.notNull())
+        .addColumn('time', 'bigint', (c) => c.notNull())
+        .addColumn('open', DOUBLE, (c) => c.notNull())
+        .addColumn('high', DOUBLE, (c) => c.notNull())
+        .addColumn('low', DOUBLE, (c) => c.notNull())
+        .addColumn('close', DOUBLE, (c) => c.notNull())
+        .addColumn('volume', DOUBLE, (c) => c.notNull())
+        .addPrimaryKeyConstraint('bot_bars_pk', ['bot_id', 'feed', 'time'])
+        .execute();
+      await db.schema
+        .createTable('session_setups')
+        .addColumn('bot_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('setup', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('session_setups_pk', ['bot_id', 'seq'])
+        .addForeignKeyConstraint('session_setups_session', ['bot_id', 'seq'], 'sessions', ['bot_id', 'seq'], (c) =>
+          c.onDelete('cascade'),
+        )
+        .execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      for (const t of ['session_setups', 'bot_bars', 'bot_stop_requests'])
+        await db.schema.dropTable(t).ifExists().execute();
     },
   },
 };

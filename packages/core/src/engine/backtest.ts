@@ -9,7 +9,7 @@ import { Account, type PortfolioSummary } from '../portfolio/account.ts';
 import type { RiskConfig } from '../risk/config.ts';
 import { countRiskEvents, type RiskCounts, type RiskEvent } from '../risk/events.ts';
 import { type AnyStrategy, parseParams } from '../strategy/api.ts';
-import { type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
+import { type FeeAsset, type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
 import { SimulatedVenue } from '../venue/simulated.ts';
 import { Engine } from './engine.ts';
 import type { EngineEvent } from './events.ts';
@@ -34,7 +34,8 @@ export interface BacktestConfig {
   readonly fee?: number;
   /** Maker fee rate; default = fee. */
   readonly makerFee?: number;
-  readonly feeAsset?: 'quote' | 'base';
+  /** `received`: Binance spot's rule, the fee in the asset the fill gives (base on a buy). */
+  readonly feeAsset?: FeeAsset;
   /** A fee model overrides fee/makerFee/feeAsset. */
   readonly feeModel?: FeeModel;
   readonly slippage?: SlippageModel;

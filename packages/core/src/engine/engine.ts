@@ -1,10 +1,20 @@
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import type { Clock } from '../model/clock.ts';
-import { checkFilters, type Instrument, roundAmount, roundPrice } from '../model/instrument.ts';
+import {
+  checkFilters,
+  hasFilters,
+  type Instrument,
+  roundAmount,
+  roundPrice,
+  roundToStep,
+  tradableAmount,
+  tradableOnStep,
+} from '../model/instrument.ts';
 import {
   type Fill,
   type FillHook,
+  isInFlight,
   isTerminal,
   newOrderState,
   type OrderEventKind,
@@ -61,6 +71,22 @@ export interface EngineOptions {
 
 type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
 const NO_LINKS: OrderLinks = Object.freeze({});
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A symbol's position view (one reused object per symbol) and what it last computed from the held
+ * size: rounding to the step builds a string, so it runs only when a fill has changed the size.
+ */
+interface ViewSlot {
+  readonly view: Mutable<PositionView>;
+  readonly instrument: Instrument;
+  readonly filters: boolean;
+  /** The held size `stepped` was computed for (NaN: never). */
+  heldSeen: number;
+  /** |held| rounded down to the step. */
+  stepped: number;
+}
 
 interface FeedSlot {
   readonly key: FeedKey;
@@ -123,10 +149,10 @@ export class Engine {
   private readonly hasChildren = new Set<string>();
   private readonly primarySymbol: string;
   private readonly primaryInstrument: Instrument;
-  private primaryView:
-    | { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }
-    | undefined;
+  private primaryView: ViewSlot | undefined;
   private primaryPos: Position | undefined;
+  /** While set, every order the strategy submits is denied with this reason (see holdOrders). */
+  private orderHold: string | null = null;
   /** Events are only built when someone listens (the backtest hot path has no listener). */
   private readonly listening: boolean;
   /** All fills as objects (built on demand from the log). */
@@ -138,10 +164,7 @@ export class Engine {
     return this.orderLog.toArray();
   }
   private readonly fillHook: EngineOptions['onFill'];
-  private readonly views = new Map<
-    string,
-    { symbol: string; size: number; avgPrice: number; unrealizedPnl: number; realizedPnl: number }
-  >();
+  private readonly views = new Map<string, ViewSlot>();
 
   constructor(private readonly opts: EngineOptions) {
     this.venue = opts.venue;
@@ -383,7 +406,8 @@ export class Engine {
       if (c.request.reduceOnly) {
         const pos = this.opts.account.find(c.request.symbol);
         const held = pos ? Math.abs(pos.size) : 0;
-        if (held < size) size = roundAmount(this.instrumentOf(c.request.symbol), held);
+        if (held < size)
+          size = tradableAmount(this.instrumentOf(c.request.symbol), held, this.lastClose(c.request.symbol));
         if (size <= 0) {
           this.cancelLocally(c, time, `nothing held to exit after ${parent.request.id}`);
           continue;
@@ -590,7 +614,8 @@ export class Engine {
         : req.type === 'stop-market'
           ? req.stopPrice
           : decision;
-    let reason = validateOrderRequest(req);
+    // A hold (catching up on missed bars) denies before anything else looks at the order.
+    let reason = this.orderHold ?? validateOrderRequest(req);
     let denial: RiskDenial | undefined;
     const risk = this.riskEngine;
     if (risk !== undefined && reason === null && !this.riskBypass) {
@@ -695,6 +720,31 @@ export class Engine {
     else this.opts.venue.cancel(o.request.id, this.now, reason);
   }
 
+  /**
+   * What `close()` sends (signed: > 0 sells a long): the held position less what orders in flight
+   * are already closing, then rounded down to the step; 0 when that cannot be traded (dust). Never
+   * more than the position the bot's own fills hold, whatever else the account has.
+   */
+  private closable(symbol: string): number {
+    const pos = this.opts.account.find(symbol);
+    const held = pos === undefined ? 0 : pos.size;
+    if (held === 0) return 0;
+    const long = held > 0;
+    const closing = this.open.length === 0 ? 0 : this.inFlight(symbol, long ? 'sell' : 'buy');
+    const left = Math.abs(held) - closing;
+    const amount = tradableAmount(this.instrumentOf(symbol), left, this.lastClose(symbol));
+    return long ? amount : -amount;
+  }
+
+  /**
+   * While `reason` is set, every order the strategy submits is denied with it (`order.denied`),
+   * and nothing reaches the venue: a bot catching up on bars it missed while it was down runs its
+   * strategy on them without trading them. `null` lifts it.
+   */
+  holdOrders(reason: string | null): void {
+    this.orderHold = reason;
+  }
+
   // ---- strategy context -----------------------------------------------------------------------
 
   private addSlot(key: FeedKey, execution: boolean): FeedSlot {
@@ -752,46 +802,94 @@ export class Engine {
     return slot;
   }
 
-  /** One reused view object per symbol: reading a position allocates nothing on the hot path. */
+  /**
+   * One reused view object per symbol: reading a position allocates nothing on the hot path. The
+   * view counts orders in flight (`isInFlight`) and reports dust (`isDust`) as flat; see
+   * PositionView for what each field means.
+   */
   private positionView(symbol: string): PositionView {
     // Fast path: the primary market (what onBar asks on every bar) needs no map lookups.
-    if (symbol === this.primarySymbol && this.primaryView !== undefined && this.primaryPos !== undefined) {
-      const p = this.primaryPos;
-      const v = this.primaryView;
-      if (p.size === 0) {
-        v.size = 0;
+    if (symbol === this.primarySymbol && this.primaryView !== undefined && this.primaryPos !== undefined)
+      return this.fillView(this.primaryView, this.primaryPos);
+    let slot = this.views.get(symbol);
+    if (slot === undefined) {
+      const instrument = this.instrumentOf(symbol);
+      slot = {
+        view: { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: 0, dust: 0, inFlight: 0 },
+        instrument,
+        filters: hasFilters(instrument),
+        heldSeen: Number.NaN,
+        stepped: 0,
+      };
+      this.views.set(symbol, slot);
+    }
+    const p = this.opts.account.find(symbol);
+    if (symbol === this.primarySymbol && p !== undefined) {
+      this.primaryView = slot;
+      this.primaryPos = p;
+    }
+    return this.fillView(slot, p);
+  }
+
+  private fillView(slot: ViewSlot, p: Position | undefined): PositionView {
+    const v = slot.view;
+    if (p !== undefined && !slot.filters && this.open.length === 0) {
+      // A backtest's every bar: no filters (no dust), nothing in flight.
+      const size = p.size;
+      v.size = size;
+      v.dust = 0;
+      v.inFlight = 0;
+      if (size === 0) {
         v.avgPrice = Number.NaN;
         v.unrealizedPnl = 0;
       } else {
-        v.size = p.size;
         v.avgPrice = p.avgPrice;
-        v.unrealizedPnl = p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
+        v.unrealizedPnl = size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
       }
       v.realizedPnl = p.realizedPnl;
       return v;
     }
-    let v = this.views.get(symbol);
-    if (v === undefined) {
-      v = { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: 0 };
-      this.views.set(symbol, v);
+    const held = p === undefined ? 0 : p.size;
+    const inFlight = this.open.length === 0 ? 0 : this.inFlight(v.symbol, 'buy') - this.inFlight(v.symbol, 'sell');
+    // What of the held size can be traded (all of it on a market without filters).
+    let tradable = held;
+    if (slot.filters && held !== 0) {
+      if (held !== slot.heldSeen) {
+        slot.heldSeen = held;
+        slot.stepped = roundToStep(Math.abs(held), slot.instrument.stepSize, 'down');
+      }
+      tradable = tradableOnStep(slot.instrument, slot.stepped, p === undefined ? Number.NaN : p.lastPrice);
+      if (held < 0) tradable = -tradable;
     }
-    const p = this.opts.account.find(symbol);
-    if (symbol === this.primarySymbol && p !== undefined) {
-      this.primaryView = v;
-      this.primaryPos = p;
+    v.dust = held - tradable;
+    v.inFlight = inFlight;
+    if (inFlight === 0) v.size = tradable === 0 ? 0 : held;
+    else {
+      const expected = held + inFlight;
+      const price = p === undefined ? Number.NaN : p.lastPrice;
+      v.size = slot.filters && tradableAmount(slot.instrument, Math.abs(expected), price) === 0 ? 0 : expected;
     }
-    if (p === undefined || p.size === 0) {
-      v.size = 0;
+    if (tradable === 0 || p === undefined) {
       v.avgPrice = Number.NaN;
       v.unrealizedPnl = 0;
-      v.realizedPnl = p?.realizedPnl ?? 0;
     } else {
-      v.size = p.size;
       v.avgPrice = p.avgPrice;
-      v.unrealizedPnl = p.size * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
-      v.realizedPnl = p.realizedPnl;
+      v.unrealizedPnl = held * (p.lastPrice - p.avgPrice) * p.instrument.contractSize;
     }
+    v.realizedPnl = p === undefined ? 0 : p.realizedPnl;
     return v;
+  }
+
+  /** The remaining amount of one side of a symbol's orders in flight (see isInFlight). */
+  private inFlight(symbol: string, side: 'buy' | 'sell'): number {
+    const open = this.open;
+    let sum = 0;
+    for (let i = 0; i < open.length; i++) {
+      const o = open[i] as OrderState;
+      const r = o.request;
+      if (r.side === side && r.symbol === symbol && isInFlight(o)) sum += r.amount - o.filled;
+    }
+    return sum;
   }
 
   /** One unit of an asset in the account currency, from the last close of its market (NaN without one). */
@@ -855,16 +953,22 @@ export class Engine {
         const pos = account.find(symbol);
         // backtrader: target = V * fraction; size = (target - position value) / close
         const target = engine.equity() * fraction;
-        const posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
+        let posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
+        // What orders in flight will add or remove is part of the position already being reached.
+        const inFlight =
+          engine.open.length === 0 ? 0 : engine.inFlight(symbol, 'buy') - engine.inFlight(symbol, 'sell');
+        if (inFlight !== 0) posValue += inFlight * price * inst.contractSize;
         if (target === posValue) return null;
         const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
+        // Closer to the target than the market can trade (a step, its minimums): nothing to do.
+        if (hasFilters(inst) && tradableAmount(inst, size, price) === 0) return null;
         return engine.submitMarket(target > posValue ? 'buy' : 'sell', size, o);
       },
       close(o) {
         const symbol = side(o);
-        const pos = account.find(symbol);
-        if (!pos || pos.size === 0) return null;
-        return engine.submitMarket(pos.size > 0 ? 'sell' : 'buy', Math.abs(pos.size), o);
+        const amount = engine.closable(symbol);
+        if (amount === 0) return null;
+        return engine.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), o);
       },
       cancel: (id) => engine.cancel(id),
       cancelAll(symbol) {

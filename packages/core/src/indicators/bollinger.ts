@@ -42,11 +42,12 @@ export class Bollinger extends ScalarIndicator {
   protected step(x: number): void {
     const out = this.ring.push(x);
     if (this.count >= this.period) {
-      this.sum.add(-out);
-      this.sumSq.add(-(out * out));
+      this.sum.replace(x, out);
+      this.sumSq.replace(x * x, out * out);
+    } else {
+      this.sum.add(x);
+      this.sumSq.add(x * x);
     }
-    this.sum.add(x);
-    this.sumSq.add(x * x);
     this.count++;
     if (this.count < this.period) return;
     const mid = this.sum.value / this.period;

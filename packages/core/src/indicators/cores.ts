@@ -17,6 +17,11 @@ export function trueRange(high: number, low: number, prevClose: number): number 
   return out;
 }
 
+/** TA-Lib's ROC: percent change from `old` to `x`, 0 when `old` is 0 (ROC and its columnar form). */
+export function rateOfChange(x: number, old: number): number {
+  return old !== 0.0 ? (x / old - 1.0) * 100.0 : 0.0;
+}
+
 /** TA_IS_ZERO: TA-Lib treats |v| < 1e-14 as zero before dividing. */
 export const TA_EPSILON = 1e-14;
 export function isZero(v: number): boolean {
@@ -59,14 +64,17 @@ export class EmaCore {
 }
 
 /**
- * Simple moving average with an exact window sum: the same arithmetic as the SMA indicator
- * (bit-identical to backtrader), for use inside other indicators.
+ * Simple moving average over an exact window sum (correctly rounded, as Python's math.fsum): the
+ * kernel of the SMA indicator (bit-identical to backtrader), of the SMA-smoothed oscillators and of
+ * the columnar window sums and means. `sum` is the exact window sum, `value` the mean; both NaN
+ * until `period` values have been pushed.
  */
 export class SmaCore {
   value = Number.NaN;
+  sum = Number.NaN;
   private readonly buf: Float64Array;
   private head = 0;
-  private readonly sum = new ExactRollingSum();
+  private readonly exact = new ExactRollingSum();
   private n = 0;
 
   constructor(readonly period: number) {
@@ -78,17 +86,25 @@ export class SmaCore {
     const out = this.buf[this.head] as number;
     this.buf[this.head] = x;
     this.head = this.head + 1 === p ? 0 : this.head + 1;
-    this.sum.add(x);
-    if (this.n >= p) this.sum.add(-out);
+    if (this.n >= p) this.exact.replace(x, out);
+    else this.exact.add(x);
     this.n++;
-    if (this.n >= p) this.value = this.sum.value / p;
+    if (this.n >= p) {
+      this.sum = this.exact.value;
+      this.value = this.sum / p;
+    }
+  }
+
+  get ready(): boolean {
+    return this.n >= this.period;
   }
 
   reset(): void {
     this.value = Number.NaN;
+    this.sum = Number.NaN;
     this.buf.fill(0);
     this.head = 0;
-    this.sum.reset();
+    this.exact.reset();
     this.n = 0;
   }
 }

@@ -24,6 +24,7 @@ import { AD, ADOSC, CMF, MFI, OBV, VWAP, type VWAPAnchor, VWMA } from './volume.
 
 export * from './base.ts';
 export * from './bollinger.ts';
+export * from './columnar.ts';
 export * from './cores.ts';
 export * from './crossover.ts';
 export * from './ma.ts';

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
-import { EmaCore, isZero, RollingRange, SmaCore, WilderGainLoss } from './cores.ts';
+import { EmaCore, isZero, RollingRange, rateOfChange, SmaCore, WilderGainLoss } from './cores.ts';
 
 /**
  * MACD with TA-Lib's semantics: the fast EMA is seeded on the `fast` bars ending where the slow
@@ -149,8 +149,7 @@ export class ROC extends ScalarIndicator {
   protected step(x: number): void {
     this.ring.push(x);
     if (this.count++ < this.period) return;
-    const old = this.ring.get(this.period);
-    this.value = old !== 0.0 ? (x / old - 1.0) * 100.0 : 0.0;
+    this.value = rateOfChange(x, this.ring.get(this.period));
   }
 
   protected onReset(): void {

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
-import { ExactRollingSum } from '../util/exact-sum.ts';
-import { Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
+import { requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
+import { SmaCore } from './cores.ts';
 
 /**
  * Simple moving average. The window sum is exact (correctly rounded, as Python's math.fsum), so
@@ -9,8 +9,7 @@ import { Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from '
 export class SMA extends ScalarIndicator {
   readonly name: string;
   readonly lookback: number;
-  private readonly ring: Ring;
-  private readonly sum = new ExactRollingSum();
+  private readonly sma: SmaCore;
 
   constructor(
     readonly period: number,
@@ -20,7 +19,7 @@ export class SMA extends ScalarIndicator {
     requirePeriod('SMA', period);
     this.name = `SMA(${period})`;
     this.lookback = period - 1;
-    this.ring = new Ring(period);
+    this.sma = new SmaCore(period);
   }
 
   override update(bar: Bar): number {
@@ -29,15 +28,12 @@ export class SMA extends ScalarIndicator {
   }
 
   protected step(x: number): void {
-    const out = this.ring.push(x);
-    this.sum.add(x);
-    if (this.ring.full && this.count >= this.period) this.sum.add(-out);
     this.count++;
-    this.value = this.count >= this.period ? this.sum.value / this.period : Number.NaN;
+    this.sma.push(x);
+    this.value = this.sma.value;
   }
 
   protected onReset(): void {
-    this.ring.clear();
-    this.sum.reset();
+    this.sma.reset();
   }
 }

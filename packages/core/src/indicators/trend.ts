@@ -28,14 +28,21 @@ export class ADX extends BarIndicator {
     this.lookback = 2 * period - 1;
   }
 
+  // `update` stays small enough to inline and `step` returns nothing: a double returned from a
+  // call V8 does not inline is boxed, and ADX's body is too big to inline.
   update(bar: Bar): number {
+    this.step(bar);
+    return this.value;
+  }
+
+  private step(bar: Bar): void {
     const n = this.count++;
     const p = this.period;
     if (n === 0) {
       this.prevHigh = bar.high;
       this.prevLow = bar.low;
       this.prevClose = bar.close;
-      return this.value;
+      return;
     }
     const diffP = bar.high - this.prevHigh;
     const diffM = this.prevLow - bar.low;
@@ -47,7 +54,7 @@ export class ADX extends BarIndicator {
       if (diffM > 0 && diffP < diffM) this.minusDM += diffM;
       else if (diffP > 0 && diffP > diffM) this.plusDM += diffP;
       this.tr += tr;
-      return this.value;
+      return;
     }
     this.minusDM -= this.minusDM / p;
     this.plusDM -= this.plusDM / p;
@@ -67,7 +74,7 @@ export class ADX extends BarIndicator {
     }
     if (n < 2 * p - 1) {
       if (!Number.isNaN(dx)) this.sumDX += dx;
-      return this.value;
+      return;
     }
     if (n === 2 * p - 1) {
       if (!Number.isNaN(dx)) this.sumDX += dx;
@@ -76,7 +83,6 @@ export class ADX extends BarIndicator {
       this.adx = (this.adx * (p - 1) + dx) / p;
     }
     this.value = this.adx;
-    return this.value;
   }
 
   protected onReset(): void {

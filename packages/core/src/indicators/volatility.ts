@@ -1,5 +1,4 @@
 import type { Bar } from '../model/bar.ts';
-import { ExactRollingSum } from '../util/exact-sum.ts';
 import { BarIndicator, Ring, requirePeriod, ScalarIndicator, type Source, sourceValue } from './base.ts';
 import { AtrCore, EmaCore, isZero, RollingRange, TA_EPSILON, trueRange } from './cores.ts';
 
@@ -131,15 +130,20 @@ export class StdDev extends ScalarIndicator {
  * population σ; 0 when the window is flat. No TA-Lib counterpart.
  *
  * Why the shift: E[x²] − E[x]² on raw prices cancels ~9 digits on 1m BTC (σ ≈ 10 at a price of
- * 42,000). The window sums are kept exactly on x − K, and K is moved to the window mean every
- * `period` bars (an O(period) rebuild, so O(1) amortised), which keeps the cancellation small.
+ * 42,000). The window sums are kept on x − K, and every `period` bars K moves to the window mean
+ * and the sums are rebuilt from the window (O(period), so O(1) amortised): the cancellation stays
+ * small, and the running sums never carry more than one window's worth of rounding, so plain sums
+ * are enough (exact ones cost more for digits a z-score cannot show).
  */
 export class ZScore extends ScalarIndicator {
   readonly name: string;
   readonly lookback: number;
-  private readonly ring: Ring;
-  private readonly s1 = new ExactRollingSum();
-  private readonly s2 = new ExactRollingSum();
+  /** The last `period` inputs; buf[head] is the oldest once full. */
+  private readonly buf: Float64Array;
+  private head = 0;
+  /** Σ(x − shift) and Σ(x − shift)² over the window. */
+  private s1 = 0;
+  private s2 = 0;
   private shift = 0;
   private sinceRebase = 0;
 
@@ -151,7 +155,7 @@ export class ZScore extends ScalarIndicator {
     requirePeriod('ZScore', period, 2);
     this.name = `ZScore(${period})`;
     this.lookback = period - 1;
-    this.ring = new Ring(period);
+    this.buf = new Float64Array(period);
   }
 
   override update(bar: Bar): number {
@@ -161,46 +165,55 @@ export class ZScore extends ScalarIndicator {
 
   protected step(x: number): void {
     const p = this.period;
+    const buf = this.buf;
+    const h = this.head;
     if (this.count === 0) this.shift = x;
-    const out = this.ring.push(x);
     const K = this.shift;
-    if (this.count >= p) {
-      const o = out - K;
-      this.s1.add(-o);
-      this.s2.add(-(o * o));
-    }
     const y = x - K;
-    this.s1.add(y);
-    this.s2.add(y * y);
+    if (this.count >= p) {
+      const o = (buf[h] as number) - K;
+      this.s1 += y - o;
+      this.s2 += y * y - o * o;
+    } else {
+      this.s1 += y;
+      this.s2 += y * y;
+    }
+    buf[h] = x;
+    this.head = h + 1 === p ? 0 : h + 1;
     if (++this.count < p) return;
-    let m1 = this.s1.value / p;
+    let m1 = this.s1 / p;
     if (++this.sinceRebase >= p) {
       this.sinceRebase = 0;
       this.rebase(K + m1);
-      m1 = this.s1.value / p;
+      m1 = this.s1 / p;
     }
-    const variance = this.s2.value / p - m1 * m1;
+    const variance = this.s2 / p - m1 * m1;
     const mean = this.shift + m1;
     const sd = Math.sqrt(Math.max(variance, 0));
     // A flat window leaves only rounding noise in the variance.
     this.value = sd <= 1e-12 * Math.max(1, Math.abs(mean)) ? 0 : (x - this.shift - m1) / sd;
   }
 
+  /** Moves the shift to k and rebuilds the (full) window's sums from its values. */
   private rebase(k: number): void {
     this.shift = k;
-    this.s1.reset();
-    this.s2.reset();
-    for (let i = 0; i < this.ring.size; i++) {
-      const y = this.ring.get(i) - k;
-      this.s1.add(y);
-      this.s2.add(y * y);
+    const buf = this.buf;
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = 0; i < buf.length; i++) {
+      const y = (buf[i] as number) - k;
+      s1 += y;
+      s2 += y * y;
     }
+    this.s1 = s1;
+    this.s2 = s2;
   }
 
   protected onReset(): void {
-    this.ring.clear();
-    this.s1.reset();
-    this.s2.reset();
+    this.buf.fill(0);
+    this.head = 0;
+    this.s1 = 0;
+    this.s2 = 0;
     this.shift = 0;
     this.sinceRebase = 0;
   }

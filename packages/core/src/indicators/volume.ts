@@ -35,16 +35,17 @@ export class VWMA extends BarIndicator {
     if (this.count >= this.period) {
       const oldX = this.px[h] as number;
       const oldV = this.vol[h] as number;
-      this.pv.add(-(oldX * oldV));
-      this.v.add(-oldV);
-      this.p.add(-oldX);
+      this.pv.replace(x * vol, oldX * oldV);
+      this.v.replace(vol, oldV);
+      this.p.replace(x, oldX);
+    } else {
+      this.pv.add(x * vol);
+      this.v.add(vol);
+      this.p.add(x);
     }
     this.px[h] = x;
     this.vol[h] = vol;
     this.head = h + 1 === this.period ? 0 : h + 1;
-    this.pv.add(x * vol);
-    this.v.add(vol);
-    this.p.add(x);
     if (this.count++ < this.lookback) return this.value;
     const v = this.v.value;
     this.value = v > 0 ? this.pv.value / v : this.p.value / this.period;
@@ -77,8 +78,10 @@ export class VWAP extends BarIndicator {
   readonly lookback: number;
   private readonly pv = new ExactRollingSum();
   private readonly v = new ExactRollingSum();
-  private readonly tpRing: Ring | null;
-  private readonly volRing: Ring | null;
+  /** Rolling anchor: the window's price x volume and volume per bar; pvBuf[head] is the oldest once full. */
+  private readonly pvBuf: Float64Array | null;
+  private readonly volBuf: Float64Array | null;
+  private head = 0;
   private day = Number.NaN;
 
   constructor(
@@ -88,12 +91,12 @@ export class VWAP extends BarIndicator {
     super();
     if (anchor === 'rolling') {
       requirePeriod('VWAP rolling period', period);
-      this.tpRing = new Ring(period);
-      this.volRing = new Ring(period);
+      this.pvBuf = new Float64Array(period);
+      this.volBuf = new Float64Array(period);
       this.lookback = period - 1;
       this.name = `VWAP(rolling,${period})`;
     } else {
-      this.tpRing = this.volRing = null;
+      this.pvBuf = this.volBuf = null;
       this.lookback = 0;
       this.name = 'VWAP(day)';
     }
@@ -102,14 +105,21 @@ export class VWAP extends BarIndicator {
   update(bar: Bar): number {
     const tp = (bar.high + bar.low + bar.close) / 3;
     const vol = bar.volume;
-    if (this.tpRing !== null && this.volRing !== null) {
-      const full = this.tpRing.full;
-      const oldTp = this.tpRing.push(tp);
-      const oldV = this.volRing.push(vol);
-      if (full) {
-        this.pv.add(-(oldTp * oldV));
-        this.v.add(-oldV);
+    const pvBuf = this.pvBuf;
+    const volBuf = this.volBuf;
+    if (pvBuf !== null && volBuf !== null) {
+      const h = this.head;
+      const pv = tp * vol;
+      if (this.count >= this.period) {
+        this.pv.replace(pv, pvBuf[h] as number);
+        this.v.replace(vol, volBuf[h] as number);
+      } else {
+        this.pv.add(pv);
+        this.v.add(vol);
       }
+      pvBuf[h] = pv;
+      volBuf[h] = vol;
+      this.head = h + 1 === this.period ? 0 : h + 1;
     } else {
       const day = Math.floor(bar.time / DAY_MS);
       if (day !== this.day) {
@@ -117,9 +127,9 @@ export class VWAP extends BarIndicator {
         this.pv.reset();
         this.v.reset();
       }
+      this.pv.add(tp * vol);
+      this.v.add(vol);
     }
-    this.pv.add(tp * vol);
-    this.v.add(vol);
     if (this.count++ < this.lookback) return this.value;
     const v = this.v.value;
     this.value = v > 0 ? this.pv.value / v : tp;
@@ -129,8 +139,9 @@ export class VWAP extends BarIndicator {
   protected onReset(): void {
     this.pv.reset();
     this.v.reset();
-    this.tpRing?.clear();
-    this.volRing?.clear();
+    this.pvBuf?.fill(0);
+    this.volBuf?.fill(0);
+    this.head = 0;
     this.day = Number.NaN;
   }
 }
@@ -252,11 +263,12 @@ export class CMF extends BarIndicator {
     const oldM = this.mfv.push(mv);
     const oldV = this.vol.push(bar.volume);
     if (full) {
-      this.sMfv.add(-oldM);
-      this.sVol.add(-oldV);
+      this.sMfv.replace(mv, oldM);
+      this.sVol.replace(bar.volume, oldV);
+    } else {
+      this.sMfv.add(mv);
+      this.sVol.add(bar.volume);
     }
-    this.sMfv.add(mv);
-    this.sVol.add(bar.volume);
     if (this.count++ < this.lookback) return this.value;
     const v = this.sVol.value;
     this.value = v > 0 ? this.sMfv.value / v : 0;

@@ -1,4 +1,4 @@
-import type { Instrument } from '../model/instrument.ts';
+import { type Instrument, isDust } from '../model/instrument.ts';
 import type { FillHook } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import { F64Column } from '../util/columns.ts';
@@ -212,18 +212,20 @@ export class TradeTracker {
    * A fill as the account books it: the engine's `onFill` hook (no object built). A fee paid in
    * the base asset of a spot buy (Binance charges the asset received) leaves `amount - fee`
    * coins: the trade holds that many, so the exit that sells them closes it; the fee counts
-   * once, valued in the quote. A rest below the instrument's step after an exit cannot be sold:
-   * the trade is closed. A symbol without an instrument is booked as given.
+   * once, valued in the quote. What an exit leaves that cannot be traded (dust, `isDust`: below
+   * the step, the minimum amount or notional) closes the trade, as the strategy sees the position
+   * flat; when later exits sell that dust along with a new trade's coins, the extra is not a
+   * short. A symbol without an instrument is booked as given.
    */
   readonly fill: FillHook = (symbol, side, price, amount, fee, feeAsset, time, orderId) => {
     const inst = this.instruments.get(symbol);
-    if (inst === undefined) return this.add(symbol, side, price, amount, fee, time, orderId, 0);
+    if (inst === undefined) return this.add(symbol, side, price, amount, fee, time, orderId, undefined);
     const inBase = feeAsset === inst.base;
     const held = inBase && side === 'buy' && inst.kind !== 'perpetual' ? amount - fee : amount;
-    this.add(symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst.stepSize);
+    this.add(symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst);
   };
 
-  /** `dust`: a rest of an exit below it (an unsellable remainder) closes the trade. */
+  /** `inst`: what is dust in this market (none without one). */
   private add(
     symbol: string,
     side: 'buy' | 'sell',
@@ -232,7 +234,7 @@ export class TradeTracker {
     feeInQuote: number,
     time: number,
     orderId: string,
-    dust: number,
+    inst: Instrument | undefined,
   ): void {
     const signed = side === 'buy' ? amount : -amount;
     let b = this.open.get(symbol);
@@ -254,7 +256,7 @@ export class TradeTracker {
       b.exitOrderId = orderId;
       rest = rest + b.dir * closeAbs;
       fee -= closeFee;
-      if (b.size <= b.maxSize * 1e-12 || b.size < dust * (1 - 1e-9)) {
+      if (b.size <= b.maxSize * 1e-12 || (inst !== undefined && isDust(inst, b.size, price))) {
         const c = this.cols;
         c.entryTime.push(b.entryTime);
         c.exitTime.push(time);
@@ -283,6 +285,9 @@ export class TradeTracker {
       }
     }
     if (rest === 0) return;
+    // Dust a closed trade left behind, sold with this exit: it opens no trade of its own.
+    if (known !== undefined && b === undefined && rest < 0 && inst?.kind === 'spot' && isDust(inst, rest, price))
+      return;
     const abs = Math.abs(rest);
     if (!b) {
       if (known === undefined) {

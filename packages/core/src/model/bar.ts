@@ -95,6 +95,22 @@ export function barSeries(init: BarColumnsInit): BarSeries {
   };
 }
 
+/** The OHLCV fields of a bar, as rows hold them (a database, a simulator, a test). */
+export type OhlcvRow = Pick<Bar, 'time' | 'open' | 'high' | 'low' | 'close' | 'volume'>;
+
+/** Columns from rows of bars, in their order. */
+export function seriesFromRows(rows: readonly OhlcvRow[]): BarSeries {
+  const col = (k: keyof OhlcvRow) => Float64Array.from(rows, (r) => r[k]);
+  return barSeries({
+    time: col('time'),
+    open: col('open'),
+    high: col('high'),
+    low: col('low'),
+    close: col('close'),
+    volume: col('volume'),
+  });
+}
+
 export function sliceSeries(s: BarSeries, from: number, to: number): BarSeries {
   return {
     length: Math.max(0, Math.min(to, s.length) - from),

@@ -135,3 +135,37 @@ export function checkFilters(inst: Instrument, amount: number, price: number): F
   }
   return null;
 }
+
+/**
+ * What of a holding of `amount` (≥ 0) can be traded at `price`: rounded down to the step, or 0
+ * when that is below the market's minimum amount or minimum notional. The one definition of
+ * dust: a position whose tradable amount is 0 is flat for strategies (see `isDust`), and an exit
+ * sells this much. A NaN price (no bar seen yet) skips the notional rule.
+ */
+export function tradableAmount(inst: Instrument, amount: number, price: number): number {
+  if (!(amount > 0)) return 0;
+  return tradableOnStep(inst, inst.stepSize > 0 ? roundToStep(amount, inst.stepSize, 'down') : amount, price);
+}
+
+/**
+ * `tradableAmount` of an amount already rounded down to the step: the minimum amount and notional
+ * rules alone (the engine keeps the rounded amount between fills: rounding builds a string).
+ */
+export function tradableOnStep(inst: Instrument, amount: number, price: number): number {
+  if (!(amount > 0) || amount < inst.minAmount) return 0;
+  return amount * price * inst.contractSize < inst.minNotional ? 0 : amount;
+}
+
+/**
+ * True when a non-zero position cannot be traded at `price` (smaller than the step, the minimum
+ * amount or the minimum notional): dust, which strategies see as flat and no order can sell. A
+ * market without filters (stepSize, minAmount and minNotional all 0) has no dust.
+ */
+export function isDust(inst: Instrument, size: number, price: number): boolean {
+  return size !== 0 && tradableAmount(inst, Math.abs(size), price) === 0;
+}
+
+/** True when the market has a filter that can leave dust (step, minimum amount or notional). */
+export function hasFilters(inst: Instrument): boolean {
+  return inst.stepSize > 0 || inst.minAmount > 0 || inst.minNotional > 0;
+}

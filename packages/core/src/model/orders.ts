@@ -215,6 +215,18 @@ export function remaining(o: OrderState): number {
   return o.request.amount - o.filled;
 }
 
+/**
+ * True for an order that is executing now and has not finished: a market order, or a stop-market
+ * or trailing stop whose trigger has fired (its execution is a market order). Its remaining
+ * amount is about to move the position, so position-based decisions count it (a resting limit
+ * or an untriggered stop may never fill and is not counted). An inactive bracket exit is not.
+ */
+export function isInFlight(o: OrderState): boolean {
+  if (!o.active || isTerminal(o.status)) return false;
+  const t = o.request.type;
+  return t === 'market' || (o.triggered && (t === 'stop-market' || t === 'trailing-stop'));
+}
+
 /** One execution against an order. */
 export interface Fill {
   readonly orderId: ClientOrderId;

@@ -3,7 +3,7 @@ import { ATR, StdDev } from '../indicators/volatility.ts';
 import { type ClosedTradeEvent, type OpenTradeState, TradeTracker } from '../metrics/trades.ts';
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount } from '../model/instrument.ts';
-import type { OrderRequest, OrderState } from '../model/orders.ts';
+import { isInFlight, type OrderRequest, type OrderState } from '../model/orders.ts';
 import { isoUtc } from '../model/timeframe.ts';
 import type { Account } from '../portfolio/account.ts';
 import type { OrderInput } from '../strategy/api.ts';
@@ -236,19 +236,31 @@ export class RiskEngine {
 
   /**
    * An exit is an order that only reduces a position: reduce-only, or on the side opposite the
-   * position for no more than what is held once the market and non-reduce-only orders already
-   * working on that side have filled (so a second full close sent while the first is in flight is
-   * an entry: it would open the other way).
+   * position the strategy sees (fills plus orders in flight) for no more than that position less
+   * the resting non-reduce-only orders working on the same side (so a second full close sent while
+   * the first is in flight is an entry: it would open the other way).
    */
-  private isExit(req: OrderRequest, pos: number, dir: number): boolean {
+  private isExit(req: OrderRequest, held: number, dir: number): boolean {
     if (req.reduceOnly === true) return true;
-    if (pos === 0 || pos > 0 === dir > 0) return false;
+    // The position the strategy sees (`ctx.position().size`): what the fills hold plus what the
+    // orders in flight will add or remove. Resting orders of the same side that would also reduce
+    // it (not reduce-only, not in flight) are taken off what this one may still close.
+    // Summed as the engine's position view sums them (buys − sells, then added to what is held),
+    // so the two agree to the last bit on what the strategy was shown.
+    let buys = 0;
+    let sells = 0;
     let pending = 0;
     for (const o of this.host.openOrders()) {
       const r = o.request;
-      if (r.symbol !== req.symbol || r.side !== req.side || !o.active) continue;
-      if (r.type === 'market' || r.reduceOnly !== true) pending += r.amount - o.filled;
+      if (r.symbol !== req.symbol || !o.active) continue;
+      const left = r.amount - o.filled;
+      if (isInFlight(o)) {
+        if (r.side === 'buy') buys += left;
+        else sells += left;
+      } else if (r.side === req.side && r.reduceOnly !== true) pending += left;
     }
+    const pos = held + (buys - sells);
+    if (pos === 0 || pos > 0 === dir > 0) return false;
     return req.amount <= (Math.abs(pos) - pending) * (1 + 1e-12);
   }
 

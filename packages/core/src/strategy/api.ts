@@ -29,12 +29,41 @@ export class InvalidParamsError extends Error {
   }
 }
 
+/**
+ * A strategy's position in one market, as `ctx.position()` reports it. Long > 0, short < 0.
+ *
+ * `size` is what position-based decisions need: the position the strategy's own fills hold plus
+ * what its orders in flight will add or remove, and 0 when that is dust. So `size === 0` means
+ * "flat, and nothing on the way": an entry sent and not yet filled already counts, and a second
+ * entry or exit is not sent by mistake while the first one's outcome is pending (a lost response,
+ * a rate limit). Coins the account held before the bot started are never part of it.
+ */
 export interface PositionView {
   readonly symbol: string;
+  /**
+   * Held plus in flight (`inFlight`), or 0 when that is dust: smaller than the market's step, its
+   * minimum amount, or its minimum notional at the last close (`isDust`). A fee taken in the coin
+   * bought (Binance spot) leaves such a remainder after an exit; it is reported in `dust` and no
+   * order can sell it. On a market without filters (a research backtest) nothing is dust.
+   */
   readonly size: number;
+  /** Average entry price of what is held (NaN when nothing tradable is held). */
   readonly avgPrice: number;
+  /** Of what is held, marked at the last close (0 when nothing tradable is held). */
   readonly unrealizedPnl: number;
   readonly realizedPnl: number;
+  /**
+   * What is held but cannot be traded: all of it when the holding is dust, else the part below the
+   * step (what `close()` leaves behind). Signed like the position; 0 on a market without filters.
+   */
+  readonly dust: number;
+  /**
+   * The remaining amount of the market's orders in flight, signed (buys > 0, sells < 0): market
+   * orders, and stops whose trigger has fired, sent and not finished (`isInFlight`). Resting
+   * limit orders and untriggered stops are not counted: see `openOrders()`. 0 in a backtest at
+   * `onBar` (a market order fills at the next open, before the next onBar) unless it has latency.
+   */
+  readonly inFlight: number;
 }
 
 export interface PortfolioView {
@@ -85,15 +114,29 @@ export interface StrategyContext<P = unknown> {
   indicator<I extends Indicator>(ind: I, feed?: FeedRequest): I;
   /** Subscribes to another feed; must be called in onStart. */
   subscribe(feed: FeedRequest): FeedKey;
+  /**
+   * The position in a market (default primary): held plus in flight, dust reported apart (see
+   * PositionView). A reused object, updated on each call: read what you need, do not keep it.
+   */
   position(symbol?: string): PositionView;
   openOrders(symbol?: string): readonly OrderState[];
   order(id: ClientOrderId): OrderState | undefined;
   submit(input: OrderInput): ClientOrderId;
   buy(amount: number, opts?: OrderOptions): ClientOrderId;
   sell(amount: number, opts?: OrderOptions): ClientOrderId;
-  /** Market order to bring the position to `fraction` of equity, sized on the last close. */
+  /**
+   * Market order to bring the position to `fraction` of equity, sized on the last close. What
+   * orders in flight will add or remove counts as part of the position (so repeating the call
+   * while an entry is pending sends nothing more). Null when the position is on target, or closer
+   * to it than the market can trade (its step, minimum amount or notional).
+   */
   orderTargetPercent(fraction: number, opts?: OrderOptions): ClientOrderId | null;
-  /** Market order closing the whole position (exactly its size). */
+  /**
+   * Market order closing the position: everything the bot's own fills hold that can be sold, less
+   * what orders in flight are already closing, rounded down to the step (the rest is dust, see
+   * PositionView). Null when there is nothing to close, or a close in flight already closes it
+   * all. Never sells more than the bot's own position, whatever else the account holds.
+   */
   close(opts?: OrderOptions): ClientOrderId | null;
   cancel(id: ClientOrderId): void;
   cancelAll(symbol?: string): void;

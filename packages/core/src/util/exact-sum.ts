@@ -49,6 +49,26 @@ export class ExactRollingSum {
     this.hi = t;
   }
 
+  /**
+   * Adds `add - remove` (a value entering a window and one leaving it) in one accumulation: the
+   * difference is split exactly into a double and its rounding error first, so the running sum's
+   * dependency chain is walked once per window step instead of twice (about twice as fast as two
+   * adds). Exact under the same condition as add: the rounding errors share the data's grid.
+   */
+  replace(add: number, remove: number): void {
+    const d = add - remove;
+    const db = d - add;
+    const dErr = add - (d - db) + (-remove - db);
+    const hi = this.hi;
+    const s = hi + d;
+    const bp = s - hi;
+    const err = hi - (s - bp) + (d - bp);
+    const lo = this.lo + err + dErr;
+    const t = s + lo;
+    this.lo = lo - (t - s);
+    this.hi = t;
+  }
+
   /** The correctly rounded value of the exact running sum. */
   get value(): number {
     return this.hi;

@@ -1,18 +1,26 @@
 import type { Bar } from '../model/bar.ts';
 import type { Liquidity, OrderSide } from '../model/orders.ts';
 
+/**
+ * Which asset a fee is charged in: `quote` (backtrader's), or `received`: the asset the fill gives
+ * the trader, the base on a buy and the quote on a sell (Binance spot without BNB). There is no
+ * "always the base": a sell's fee taken in the coin would take coins the account may no longer hold.
+ */
+export type FeeAsset = 'quote' | 'received';
+
 /** Commission per fill. The default is backtrader's: (|size| * rate) * price, in the quote asset. */
 export interface FeeModel {
+  /** In the asset `feeAssetOf(asset, side)` names. */
   fee(side: OrderSide, price: number, amount: number, liquidity: Liquidity): number;
-  /**
-   * 'quote' (default): every fee in the quote asset. 'base': in the asset received, as Binance
-   * charges without BNB: the base asset on buys, the quote on sells (a sell's fee in the base
-   * would take coins the account may no longer hold).
-   */
-  readonly asset: 'quote' | 'base';
+  readonly asset: FeeAsset;
 }
 
-export function percentFee(rate: number, opts: { makerRate?: number; asset?: 'quote' | 'base' } = {}): FeeModel {
+/** True when a fill's fee is charged in the base asset. */
+export function feeInBase(asset: FeeAsset, side: OrderSide): boolean {
+  return asset === 'received' && side === 'buy';
+}
+
+export function percentFee(rate: number, opts: { makerRate?: number; asset?: FeeAsset } = {}): FeeModel {
   if (!(rate >= 0)) throw new Error(`fee rate must be >= 0, got ${rate}`);
   return new PercentFee(rate, opts.makerRate ?? rate, opts.asset ?? 'quote');
 }
@@ -23,19 +31,14 @@ class PercentFee implements FeeModel {
   constructor(
     private readonly rate: number,
     private readonly maker: number,
-    readonly asset: 'quote' | 'base',
+    readonly asset: FeeAsset,
   ) {}
 
   fee(side: OrderSide, price: number, amount: number, liquidity: Liquidity): number {
     const r = liquidity === 'maker' ? this.maker : this.rate;
-    // Evaluated in backtrader's order: (|s| * r) * p. In base (a buy's coins): a fraction of the amount.
-    return this.asset === 'base' && side === 'buy' ? Math.abs(amount) * r : Math.abs(amount) * r * price;
+    // Evaluated in backtrader's order: (|s| * r) * p. In base: a fraction of the amount.
+    return feeInBase(this.asset, side) ? Math.abs(amount) * r : Math.abs(amount) * r * price;
   }
-}
-
-/** The asset a fee model charges a fill in (see FeeModel.asset). */
-export function feeAssetOf(m: FeeModel, side: OrderSide, base: string, quote: string): string {
-  return m.asset === 'base' && side === 'buy' ? base : quote;
 }
 
 /** Adjusts the price of taker fills (market, stop) against the trader, and caps fill sizes. */

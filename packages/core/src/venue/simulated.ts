@@ -1,11 +1,11 @@
 import type { Bar } from '../model/bar.ts';
-import type { Instrument } from '../model/instrument.ts';
+import { type Instrument, tradableAmount } from '../model/instrument.ts';
 import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
-import { barPath, type FeeModel, feeAssetOf, noSlippage, percentFee, type SlippageModel } from './models.ts';
+import { barPath, type FeeModel, feeInBase, noSlippage, percentFee, type SlippageModel } from './models.ts';
 import { expiresAt, trailingStopHit } from './triggers.ts';
 import type { ReportSink, Venue, VenueReport } from './venue.ts';
 
@@ -36,6 +36,8 @@ interface Working {
   accepted: boolean;
   /** Taken off the book (filled, cancelled, rejected or expired). */
   removed: boolean;
+  /** Fills so far: the n-th fill's trade id is `<client order id>-t<n>`. */
+  fills: number;
 }
 
 /** Where an order executes in a bar. Reused objects (see SimulatedVenue.hitPool). */
@@ -80,7 +82,6 @@ export class SimulatedVenue implements Venue {
   private readonly hitPool = objectArray<Hit>();
   private readonly snapshot = objectArray<Working | undefined>();
   private readonly trig: Trigger = { pos: 0, price: 0 };
-  private tradeSeq = 0;
   // The two reports of every order, reused (a sink reads a report during the call; see ReportSink).
   private readonly accepted: Mutable<AcceptedReport> = { type: 'accepted', id: '' as ClientOrderId, time: 0 };
   private readonly fill: Mutable<FillReport> = {
@@ -137,6 +138,7 @@ export class SimulatedVenue implements Venue {
       fromTime: now + this.latencyMs,
       accepted: false,
       removed: false,
+      fills: 0,
     };
     book.working.push(w);
   }
@@ -253,14 +255,19 @@ export class SimulatedVenue implements Venue {
       let amount = remaining(o);
       if (r.reduceOnly) {
         const pos = this.account.find(r.symbol)?.size ?? 0;
-        const closable = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
+        const held = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
+        // What can be traded of it: a remainder below the step (dust) cannot be sold.
+        const closable = held < amount ? tradableAmount(inst, held, h.price) : amount;
         if (closable <= 0) {
           this.remove(book, h.w);
           this.sink({
             type: 'cancelled',
             id: r.id,
             time: now,
-            reason: 'reduce-only order would open a position: nothing to reduce',
+            reason:
+              held > 0
+                ? `reduce-only order: what is held (${held} ${inst.base}) is dust, smaller than the market can trade`
+                : 'reduce-only order would open a position: nothing to reduce',
           });
           continue;
         }
@@ -283,7 +290,7 @@ export class SimulatedVenue implements Venue {
       const price = h.maker ? h.price : this.slippage.price(r.side, h.price, amount, bar);
       const liquidity = h.maker ? 'maker' : 'taker';
       const fee = this.fees.fee(r.side, price, amount, liquidity);
-      const reason = this.checkAtFill(inst, r.side, price, amount, fee);
+      const reason = this.checkAtFill(inst, r.side, price, amount, fee, r.reduceOnly === true);
       if (reason) {
         this.remove(book, h.w);
         this.sink({ type: 'cancelled', id: r.id, time: now, reason });
@@ -295,11 +302,13 @@ export class SimulatedVenue implements Venue {
       const f = this.fill;
       f.id = r.id;
       f.time = now;
-      f.tradeId = `T${++this.tradeSeq}`;
+      // Derived from the client order id (unique per bot and signal): unique across restarts of a
+      // paper bot, and the same in every run of a backtest.
+      f.tradeId = `${r.id}-t${++h.w.fills}`;
       f.price = price;
       f.amount = amount;
       f.fee = fee;
-      f.feeAsset = feeAssetOf(this.fees, r.side, inst.base, inst.quote);
+      f.feeAsset = feeInBase(this.fees.asset, r.side) ? inst.base : inst.quote;
       f.liquidity = liquidity;
       this.sink(f);
       if (done && r.reduceOnly && remaining(o) > 0 && !isTerminal(o.status)) {
@@ -345,18 +354,20 @@ export class SimulatedVenue implements Venue {
     price: number,
     amount: number,
     fee: number,
+    reduceOnly: boolean,
   ): string | null {
     if (inst.kind === 'perpetual') return null;
     const pos = this.account.find(inst.symbol)?.size ?? 0;
     if (side === 'sell') {
       // Two sells that each passed on arrival (a close sent while another is working) would sell
-      // the coins twice: the second fill is refused, as the exchange refuses it.
-      if (this.allowShortSpot || amount <= pos * (1 + 1e-12)) return null;
+      // the coins twice: the second fill is refused, as the exchange refuses it. A reduce-only
+      // sell was already clipped to what is held.
+      if (this.allowShortSpot || reduceOnly || amount <= pos * (1 + 1e-12)) return null;
       return `insufficient ${inst.base} at fill: selling ${amount}, holding ${pos} (spot cannot go short)`;
     }
     if (pos < 0 && amount <= -pos) return null;
     const cash = this.account.balance(inst.quote);
-    const feeQuote = feeAssetOf(this.fees, side, inst.base, inst.quote) === inst.quote ? fee : 0;
+    const feeQuote = feeInBase(this.fees.asset, side) ? 0 : fee;
     if (cash - amount * price - feeQuote < 0) {
       return `insufficient ${inst.quote} at fill: ${amount} at ${price} costs ${amount * price + feeQuote}, the account has ${cash}`;
     }

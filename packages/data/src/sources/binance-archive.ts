@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
+import { parseBarsCsv } from '@keel/candles';
 import type { Rng, Timeframe } from '@keel/core';
 import { isoUtc, SeededRng, timeframeEnd, timeframeStart } from '@keel/core';
 import { DEFAULT_RETRY, httpStatusKind, type RetryPolicy } from '@keel/exchange';
 import { unzipSync } from 'fflate';
-import { parseBarsCsv } from '../csv.ts';
 import type { QuarantinedBar } from '../qc.ts';
 import { type MarketType, toFullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';

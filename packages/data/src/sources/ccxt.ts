@@ -1,8 +1,8 @@
+import { parseBarsCsv } from '@keel/candles';
 import type { Clock, Rng } from '@keel/core';
 import { isoUtc, isRetryable, SeededRng, timeframeEnd, timeframeMs } from '@keel/core';
 import { DEFAULT_RETRY, type RetryPolicy } from '@keel/exchange';
 import * as ccxt from 'ccxt';
-import { parseBarsCsv } from '../csv.ts';
 import { allocSeries, type FullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';
 import { realSleep, retrySource, SourceError, sourceError } from './retry.ts';

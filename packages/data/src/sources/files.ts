@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { type ColumnName, CsvFormatError, parseBarsCsv } from '../csv.ts';
+import { type ColumnName, CsvFormatError, parseBarsCsv, type TimeIs } from '@keel/candles';
+import type { Timeframe } from '@keel/core';
 import type { QuarantinedBar } from '../qc.ts';
 import { DataError, type FullSeries, toFullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest } from './port.ts';
@@ -11,6 +12,10 @@ export type ColumnMapping = Partial<Record<ColumnName, string>>;
 export interface FileSourceOptions {
   /** Column names for a generic OHLCV CSV or Parquet file (auto-detected when omitted). */
   readonly mapping?: ColumnMapping;
+  /** Whether a CSV's time column holds bar open or close times (detected when omitted; see @keel/candles). */
+  readonly timeIs?: TimeIs;
+  /** The bar timeframe, when the caller knows it (close times are checked against its grid). */
+  readonly timeframe?: Timeframe;
   /** Reads a Parquet file into bars (DuckDB; DataStore.readParquetFile). Required for .parquet. */
   readonly readParquet?: (file: string, mapping: ColumnMapping) => Promise<FullSeries>;
 }
@@ -41,11 +46,11 @@ export async function readFileBatch(file: string, opts: FileSourceOptions = {}):
       throw new CsvFormatError(file, 'looks gzip-compressed but could not be decompressed (truncated or corrupt .gz)');
     }
   }
-  const parsed = parseBarsCsv(
-    Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'),
-    file,
-    opts.mapping ? { mapping: opts.mapping } : {},
-  );
+  const parsed = parseBarsCsv(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), file, {
+    ...(opts.mapping ? { mapping: opts.mapping } : {}),
+    ...(opts.timeIs ? { timeIs: opts.timeIs } : {}),
+    ...(opts.timeframe ? { timeframe: opts.timeframe } : {}),
+  });
   const quarantined: QuarantinedBar[] = parsed.quarantined.map((q) => ({
     row: -1,
     rule: q.rule,
@@ -54,6 +59,8 @@ export async function readFileBatch(file: string, opts: FileSourceOptions = {}):
     values: [],
     file,
     line: q.line,
+    dataRow: q.row,
+    field: q.field,
   }));
   return {
     raw,
@@ -62,7 +69,10 @@ export async function readFileBatch(file: string, opts: FileSourceOptions = {}):
     quarantined,
     servedBy: 'file',
     file,
-    ...(parsed.lines ? { lines: parsed.lines } : {}),
+    lines: parsed.lines,
+    rows: parsed.rows,
+    timeframe: parsed.time.timeframe,
+    notes: parsed.notes,
   };
 }
 

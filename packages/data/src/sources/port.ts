@@ -20,7 +20,14 @@ export interface BarBatch {
   /** Which endpoint or exchange actually served the batch (failover shows up here). */
   readonly servedBy: string;
   readonly file?: string;
+  /** 1-based file line of each row, when the batch came from a file. */
   readonly lines?: Int32Array;
+  /** 1-based data row of each row in its file (the header and blank lines not counted). */
+  readonly rows?: Int32Array;
+  /** The bar timeframe the file's times are spaced by, when read from a file (null: could not tell). */
+  readonly timeframe?: Timeframe | null;
+  /** What the reader found worth telling the user (e.g. close times converted to open times). */
+  readonly notes?: readonly string[];
 }
 
 export interface FetchRequest {

@@ -1,5 +1,12 @@
 import { Agent } from 'node:http';
-import { assertNever, type FeedKey, type Instrument, type OrderRequest, type OrderStatus } from '@keel/core';
+import {
+  assertNever,
+  type FeedKey,
+  type Instrument,
+  type OrderRequest,
+  type OrderStatus,
+  timeframeMs,
+} from '@keel/core';
 import {
   barFromOhlcv,
   createCcxtClient,
@@ -147,6 +154,33 @@ function toPortTrade(t: CcxtTradeLike): ExchangeTrade | undefined {
   };
 }
 
+type WsClientLike = { future(hash: string): Promise<unknown>; keelHandled?: true };
+
+/**
+ * ccxt creates some WebSocket futures ahead of the request that settles them (Binance's user
+ * stream subscription) and rejects them when that request fails or the socket closes, whether
+ * anyone awaits them or not. Such a rejection would end the process with ccxt's stack trace
+ * (wrong keys; a connection closed while it opens). Every future gets a handler here; whoever
+ * awaits one still receives its rejection.
+ */
+function handleUnawaitedFutures(exchange: object): void {
+  const ex = exchange as { client?: (url: string) => WsClientLike };
+  const make = ex.client;
+  if (typeof make !== 'function') return;
+  ex.client = (url) => {
+    const ws = make.call(exchange, url);
+    if (ws.keelHandled) return ws;
+    const future = ws.future.bind(ws);
+    ws.future = (hash) => {
+      const f = future(hash);
+      f.catch(() => {});
+      return f;
+    };
+    ws.keelHandled = true;
+    return ws;
+  };
+}
+
 /** The gateway's failures as the port's: the same kind, message and cause. */
 function port<T>(p: Promise<T>): Promise<T> {
   return p.catch((e: unknown) => {
@@ -192,6 +226,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       ...((o.ccxtOptions?.options as object | undefined) ?? {}),
     },
   });
+  handleUnawaitedFutures(client);
   const gw = new ExchangeGateway(client, {
     ...o.gateway,
     onEvent: (e) => {
@@ -332,6 +367,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           // Warm-up history first (REST), flagged so the strategy never acts on it.
           const warm = o.warmupBars ?? 500;
           let resumeAfter = after;
+          // Resuming: bars that closed before now were missed while the bot was down. The
+          // forming bar's open time (the exchange's latest candle) tells them from live ones.
+          const tfMs = timeframeMs(feed.timeframe);
+          const liveFrom =
+            after === undefined
+              ? Number.NEGATIVE_INFINITY
+              : ((await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, 1))[0]?.[0] ?? Number.NEGATIVE_INFINITY);
           if (warm > 0 && after === undefined) {
             const rows = await gw.fetchOHLCV(feed.symbol, feed.timeframe, undefined, warm + 1);
             const hist = rows.slice(0, -1); // the last row is still forming
@@ -360,7 +402,8 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
               ),
           })) {
             if (closed) return;
-            yield { feed, bar: copyBar(b), receivedAt: performance.now() };
+            const missed = b.time < liveFrom ? (b.time + tfMs >= liveFrom ? 'last-missed' : 'missed') : undefined;
+            yield { feed, bar: copyBar(b), receivedAt: performance.now(), ...(missed ? { catchUp: missed } : {}) };
           }
         },
       };

@@ -63,18 +63,25 @@ export class ExchangeFailure extends Error {
  * timed out is resolved by lookup, never by sending again). Every method fails with an
  * `ExchangeFailure`.
  */
-export interface LiveExchange {
+/** Options of a create (the gateway's CreateOptions). */
+export interface PlaceOptions {
   /**
-   * `mayExist`: the id may already be on the exchange (sent before a restart); it is looked up
-   * first and sent only if the exchange does not know it.
+   * The id may already be on the exchange (sent before a restart): it is looked up first and sent
+   * only if the exchange does not know it.
    */
-  placeOrder(req: OrderRequest, opts?: { readonly mayExist?: boolean }): Promise<ExchangeOrder>;
+  readonly mayExist?: boolean;
+  /** Aborted: no request leaves for this order any more; the create fails `rejected`. */
+  readonly signal?: AbortSignal;
+}
+
+export interface LiveExchange {
+  placeOrder(req: OrderRequest, opts?: PlaceOptions): Promise<ExchangeOrder>;
   /**
    * Places a one-cancels-other pair as ONE native order list (where the exchange has them), with
    * the same exactly-once rules as `placeOrder`; the orders are returned in the order given.
    * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
    */
-  placeOco?(a: OrderRequest, b: OrderRequest, opts?: { readonly mayExist?: boolean }): Promise<ExchangeOrder[] | null>;
+  placeOco?(a: OrderRequest, b: OrderRequest, opts?: PlaceOptions): Promise<ExchangeOrder[] | null>;
   cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;

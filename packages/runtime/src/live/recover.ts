@@ -1,6 +1,8 @@
 import {
   ClientOrderId,
   type Fill,
+  type Instrument,
+  isDust,
   isTerminal,
   newOrderState,
   type OrderRequest,
@@ -28,7 +30,10 @@ export interface RecoveryAction {
     | 'unknown-order-adopted'
     | 'unknown-order-cancelled'
     | 'unknown-order-flagged'
-    | 'balance-difference';
+    | 'balance-difference'
+    | 'coins-not-this-bots'
+    | 'position-not-in-account'
+    | 'dust';
   readonly detail: string;
 }
 
@@ -52,13 +57,19 @@ export interface RecoverOptions {
   readonly store: Store;
   readonly botId: string;
   readonly exchange: LiveExchange;
-  readonly symbols: readonly string[];
+  /** The bot's markets. */
+  readonly instruments: readonly Instrument[];
   /**
    * Open exchange orders the store does not know: `adopt`, `cancel` or `flag` them. Orders whose
    * client id has another Keel bot's shape (see orderOwner) are only ever flagged.
    */
   readonly unknownOrders: UnknownOrderPolicy;
   readonly now: () => number;
+  /**
+   * The bot's own position in a market after the recovered fills: what its fills hold, never what
+   * the account holds (the account's other coins are the user's).
+   */
+  readonly position: (symbol: string) => number;
   /** Recomputes the position after recovered fills (the runtime's account arithmetic). */
   readonly onRecoveredFill: (
     fill: Fill,
@@ -75,6 +86,7 @@ export interface RecoverOptions {
  */
 export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const { store, botId, exchange } = o;
+  const symbols = o.instruments.map((i) => i.symbol);
   const actions: RecoveryAction[] = [];
   const stillOpen: OrderState[] = [];
   const exchangeFilled = new Map<string, number>();
@@ -282,7 +294,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       storedIds.add(parkOrderId(x.request.id));
     }
   }
-  for (const eo of await exchange.fetchOpenOrders(o.symbols)) {
+  for (const eo of await exchange.fetchOpenOrders(symbols)) {
     if (storedIds.has(eo.clientOrderId)) continue;
     const owner = orderOwner(botId, eo.clientOrderId);
     const what = `${eo.clientOrderId} (${eo.symbol} ${eo.type} ${eo.side} ${eo.amount}${Number.isFinite(eo.price) ? ` @ ${eo.price}` : ''})`;
@@ -329,9 +341,13 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     actions.push({ kind: 'unknown-order-adopted', detail: `${what}: ${whose}; adopted (tag "adopted")` });
   }
 
+  // Cash: the exchange is the truth, and the bot takes it over; differences are reported. Coins:
+  // the bot's position is what its own fills hold, never the account's balance: what else the
+  // account holds is the user's (or another bot's), and no order of this bot sells it.
   const balances = await exchange.fetchBalances();
-  const local = await store.balances.load(botId);
-  for (const b of local) {
+  const quotes = new Set(o.instruments.map((i) => i.quote));
+  for (const b of await store.balances.load(botId)) {
+    if (!quotes.has(b.asset)) continue;
     const ex = balances[b.asset];
     const diff = (ex?.total ?? 0) - b.total;
     if (Math.abs(diff) > 1e-9 * Math.max(1, Math.abs(b.total))) {
@@ -340,6 +356,29 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         detail: `${b.asset}: stored ${b.total}, exchange ${ex?.total ?? 0} (${diff > 0 ? '+' : ''}${diff})`,
       });
     }
+  }
+  for (const inst of o.instruments) {
+    if (inst.kind !== 'spot') continue;
+    const own = o.position(inst.symbol);
+    const inAccount = balances[inst.base]?.total ?? 0;
+    const diff = inAccount - own;
+    if (isDust(inst, own, Number.NaN))
+      actions.push({
+        kind: 'dust',
+        detail: `${inst.base}: this bot holds ${own}, less than ${inst.symbol} can trade (step ${inst.stepSize}): flat for the strategy, kept in the account`,
+      });
+    if (Math.abs(diff) <= 1e-9 * Math.max(1, Math.abs(own))) continue;
+    actions.push(
+      diff > 0
+        ? {
+            kind: 'coins-not-this-bots',
+            detail: `${inst.base}: the account holds ${inAccount}, this bot's own fills ${own}: ${diff} ${inst.base} are not this bot's and are never sold by it`,
+          }
+        : {
+            kind: 'position-not-in-account',
+            detail: `${inst.base}: this bot's own fills hold ${own}, the account only ${inAccount}: ${-diff} ${inst.base} were moved or sold outside the bot; its exits can only sell what the account has`,
+          },
+    );
   }
   await store.events.append(botId, 'reconcile.done', { actions });
   return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds };

@@ -10,9 +10,9 @@ import {
   type OrderState,
   type ReportSink,
   remaining,
-  roundAmount,
   type StopMarketOrder,
   ClientOrderId as toClientOrderId,
+  tradableAmount,
   trailingStopHit,
   type Venue,
   type VenueReport,
@@ -45,6 +45,25 @@ export interface LiveVenueOptions {
   instruments?: readonly Instrument[];
   /** Saves an order whose emulated state changed without an engine event (a trailing stop's level). */
   persist?: (order: OrderState) => void;
+  /**
+   * How long an order's signal stays valid: an order that has not left by then is dropped
+   * (`cancelled`, with the reason), never sent late. Default one bar: valid until the bar after
+   * the one it was decided on closes (see `SignalAge`).
+   */
+  maxSignalAge?: SignalAge;
+}
+
+/**
+ * How long a signal stays valid, counted from the moment the order was submitted (the close of
+ * the bar it was decided on): `bars` bars (by the closed bars the venue sees, whatever the clock),
+ * or `ms` milliseconds by the venue's timer.
+ */
+export type SignalAge = { readonly bars: number } | { readonly ms: number };
+
+/** Why an order's signal went stale (the reason its `cancelled` report carries). */
+export function staleReason(age: SignalAge, decidedAt: number): string {
+  const limit = 'bars' in age ? `${age.bars} bar${age.bars === 1 ? '' : 's'}` : `${age.ms} ms`;
+  return `signal expired: not placed within ${limit} of its decision at ${new Date(decidedAt).toISOString()} (--max-signal-age); dropped, never sent late`;
 }
 
 interface Tracked {
@@ -68,6 +87,11 @@ interface Tracked {
   expiry?: AbortController;
   /** Why an emulated order's exit was smaller than what was left (reduce-only clipping). */
   exitNote?: string;
+  /**
+   * While the create is under way: aborted when the order's signal goes stale, so that no
+   * request for it leaves any more. `since` is when its signal was given (the venue's submit).
+   */
+  want?: { readonly ctl: AbortController; readonly since: number; placed: boolean; timer?: AbortController };
 }
 
 /** Orders Binance spot does not have, which the live venue holds and executes itself. */
@@ -96,16 +120,23 @@ export class LiveVenue implements Venue {
   private readonly aliases = new Map<string, string>();
   /** Emulated orders held by Keel, in submission order. */
   private readonly held = new Set<Tracked>();
+  /** Orders whose create is under way (see Tracked.want). */
+  private readonly wanted = new Set<Tracked>();
   private readonly seenTrades = new Set<string>();
   /** Each order's send, so a cancel waits for its own order to be on the exchange. */
   private readonly sending = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** OCO legs submitted in the current tick, by group, waiting to leave together. */
   private readonly ocoLegs = new Map<string, OrderState[]>();
+  /** When each OCO group's legs were submitted (their signal's time). */
+  private readonly ocoSince = new Map<string, number>();
   private readonly timer: Timer;
   private readonly instruments = new Map<string, Instrument>();
   private readonly path = new Float64Array(4);
   private closed = false;
+  private readonly signalAge: SignalAge;
+  /** Orders dropped unsent because their signal went stale. */
+  staleDropped = 0;
 
   constructor(
     private readonly ex: LiveExchange,
@@ -113,6 +144,10 @@ export class LiveVenue implements Venue {
   ) {
     this.timer = opts.timer ?? systemTimer;
     for (const i of opts.instruments ?? []) this.instruments.set(i.symbol, i);
+    this.signalAge = opts.maxSignalAge ?? { bars: 1 };
+    const n = 'bars' in this.signalAge ? this.signalAge.bars : this.signalAge.ms;
+    if (!(n > 0 && Number.isFinite(n)))
+      throw new Error(`maxSignalAge must be > 0, got ${JSON.stringify(this.signalAge)}`);
   }
 
   connect(sink: ReportSink): void {
@@ -124,6 +159,15 @@ export class LiveVenue implements Venue {
    * checks as the simulated venue: GTD expiry, acceptance on the first bar, then the trigger.
    */
   onBar(symbol: string, bar: Bar, now: number): void {
+    if (this.wanted.size > 0 && 'bars' in this.signalAge) {
+      // A bar closed: orders whose signal's bars are over and that have not left are not sent.
+      const tf = now - bar.time;
+      for (const t of this.wanted) {
+        const w = t.want;
+        if (w && !w.placed && t.order.request.symbol === symbol && now >= w.since + this.signalAge.bars * tf)
+          w.ctl.abort(new Error(staleReason(this.signalAge, w.since)));
+      }
+    }
     if (this.held.size === 0) return;
     const path = barPath(bar, this.path);
     const hits: { t: Tracked; pos: number }[] = [];
@@ -169,8 +213,14 @@ export class LiveVenue implements Venue {
     this.scheduleExpiry(t);
   }
 
-  submit(order: OrderState, _now: number): void {
+  submit(order: OrderState, now: number): void {
     const r = order.request;
+    const refusal = this.notOwnCoins(order);
+    if (refusal !== null) {
+      this.add(order, false, r.id);
+      queueMicrotask(() => this.report({ type: 'rejected', id: r.id, time: this.opts.now(), reason: refusal }));
+      return;
+    }
     if (isEmulated(r)) {
       this.add(order, false, r.id); // held: evaluated on closed bars (onBar)
       return;
@@ -189,23 +239,28 @@ export class LiveVenue implements Venue {
       if (legs) legs.push(order);
       else {
         this.ocoLegs.set(group, [order]);
+        this.ocoSince.set(group, now);
         queueMicrotask(() => this.flushOco(group));
       }
       return;
     }
-    this.sendAlone(this.add(order, false, r.id));
+    this.sendAlone(this.add(order, false, r.id), now);
   }
 
   private flushOco(group: string): void {
     const legs = this.ocoLegs.get(group) ?? [];
+    const since = this.ocoSince.get(group) ?? Number.NaN;
     this.ocoLegs.delete(group);
+    this.ocoSince.delete(group);
     const [a, b] = legs;
     if (legs.length !== 2 || !a || !b) {
-      for (const o of legs) this.sendAlone(this.add(o, false, o.request.id));
+      for (const o of legs) this.sendAlone(this.add(o, false, o.request.id), since);
       return;
     }
     const ta = this.add(a, false, a.request.id);
     const tb = this.add(b, false, b.request.id);
+    this.want(ta, since);
+    tb.want = ta.want; // one list, one create: both legs leave together or not at all
     const p = this.sendOco(ta, tb);
     for (const o of legs) {
       const id = o.request.id;
@@ -233,7 +288,10 @@ export class LiveVenue implements Venue {
       const i = legs.findIndex((o) => o.request.id === id);
       if (i < 0) continue;
       legs.splice(i, 1);
-      if (legs.length === 0) this.ocoLegs.delete(group);
+      if (legs.length === 0) {
+        this.ocoLegs.delete(group);
+        this.ocoSince.delete(group);
+      }
       this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
       return;
     }
@@ -273,7 +331,86 @@ export class LiveVenue implements Venue {
   /** Stops the GTD expiry timers (shutdown, or an abandoned instance): nothing more is sent. */
   close(): void {
     this.closed = true;
-    for (const t of this.tracked.values()) t.expiry?.abort();
+    for (const t of this.tracked.values()) {
+      t.expiry?.abort();
+      t.want?.timer?.abort();
+    }
+  }
+
+  // ---- whose coins, and how fresh the signal -----------------------------------------------------
+
+  /**
+   * Why a spot sell may not be sent, or null: it would sell more than the bot's own fills hold
+   * less what its other sell orders on the exchange already sell (their coins are locked there; an
+   * OCO list counts once). The account may hold more (coins the user had before the bot started,
+   * another bot's): a bot never sells coins that are not its own. Reduce-only orders are clipped
+   * to the position instead (see exitAmount).
+   */
+  private notOwnCoins(order: OrderState): string | null {
+    const r = order.request;
+    const inst = this.instruments.get(r.symbol);
+    if (r.side !== 'sell' || r.reduceOnly || inst?.kind !== 'spot' || this.opts.positionOf === undefined) return null;
+    const held = this.opts.positionOf(r.symbol);
+    const selling = this.sellingElsewhere(r.symbol, order);
+    if (r.amount <= (held - selling) * (1 + 1e-9) + 1e-12) return null;
+    return `would sell coins this bot does not own: selling ${r.amount} ${inst.base}, its own fills hold ${held}${selling > 0 ? ` of which ${selling} are in its other sell orders` : ''}; coins already in the account belong to the user and are never sold`;
+  }
+
+  /** What the bot's working sells of a symbol on the exchange still sell (an OCO list once). */
+  private sellingElsewhere(symbol: string, except?: OrderState): number {
+    let selling = 0;
+    const lists = new Set<string>();
+    for (const t of this.tracked.values()) {
+      const o = t.order;
+      const q = o.request;
+      if (o === except || t.held || q.side !== 'sell' || q.symbol !== symbol || isTerminal(o.status)) continue;
+      if (q.ocoGroup !== undefined) {
+        if (lists.has(q.ocoGroup)) continue;
+        lists.add(q.ocoGroup);
+      }
+      selling += remaining(o);
+    }
+    return selling;
+  }
+
+  /**
+   * Gives the order's create a validity: the signal it carries goes stale `maxSignalAge` after
+   * the order was submitted (checked on each closed bar, or by the timer for a duration), and from
+   * then on no request for it leaves (`Tracked.want`).
+   */
+  private want(t: Tracked, since: number): void {
+    const ctl = new AbortController();
+    const w: NonNullable<Tracked['want']> = { ctl, since, placed: false };
+    t.want = w;
+    this.wanted.add(t);
+    const age = this.signalAge;
+    if ('ms' in age) {
+      const timer = new AbortController();
+      w.timer = timer;
+      void this.timer.sleep(Math.max(0, since + age.ms - this.timer.now()), timer.signal).then(() => {
+        if (!timer.signal.aborted && !w.placed) ctl.abort(new Error(staleReason(age, since)));
+      });
+    }
+  }
+
+  /** The create `w` has ended (placed, refused or dropped): its signal no longer matters. */
+  private settle(t: Tracked, w: Tracked['want']): void {
+    if (!w) return;
+    w.placed = true;
+    w.timer?.abort();
+    if (t.want === w) this.wanted.delete(t);
+  }
+
+  /** True (and the order dropped, `cancelled` with the reason) when its signal has gone stale. */
+  private dropIfStale(t: Tracked): boolean {
+    const signal = t.want?.ctl.signal;
+    if (!signal?.aborted || isTerminal(t.order.status)) return false;
+    const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+    this.staleDropped++;
+    this.settle(t, t.want);
+    this.opts.log('warn', `order ${t.order.request.id} ${reason}`, { id: t.order.request.id });
+    this.report({ type: 'cancelled', id: t.order.request.id, time: this.opts.now(), reason });
+    return true;
   }
 
   // ---- emulation -------------------------------------------------------------------------------
@@ -335,6 +472,7 @@ export class LiveVenue implements Venue {
     const r = t.order.request;
     let amount = remaining(t.order);
     let note: string | undefined;
+    const inst = this.instruments.get(r.symbol);
     if (r.reduceOnly) {
       const pos = this.opts.positionOf?.(r.symbol) ?? Number.POSITIVE_INFINITY;
       const closable = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
@@ -342,12 +480,20 @@ export class LiveVenue implements Venue {
         amount = closable;
         note = `reduce-only remainder cancelled: the position was ${pos}`;
       }
+    } else if (r.side === 'sell' && inst?.kind === 'spot' && this.opts.positionOf) {
+      // Never more than the bot's own coins not already on sale elsewhere.
+      const own = Math.max(0, this.opts.positionOf(r.symbol) - this.sellingElsewhere(r.symbol, t.order));
+      if (own < amount) {
+        amount = own;
+        note = `remainder cancelled: the bot's own coins not on sale elsewhere were ${own}`;
+      }
     }
-    const inst = this.instruments.get(r.symbol);
     if (inst) {
-      const rounded = roundAmount(inst, amount);
-      if (rounded < amount) note ??= `remainder below the step size ${inst.stepSize} cancelled`;
-      amount = rounded;
+      // What can be traded of it (the step, the minimums): the rest is dust, left in the account.
+      const tradable = tradableAmount(inst, amount, t.order.stopLevel);
+      if (tradable < amount)
+        note ??= `remainder that ${inst.symbol} cannot trade (below its step ${inst.stepSize} or minimums) cancelled`;
+      amount = tradable;
     }
     return { amount, note };
   }
@@ -446,18 +592,32 @@ export class LiveVenue implements Venue {
    * fills. Falls back to two separate orders when the exchange cannot list the pair natively.
    */
   private async sendOco(ta: Tracked, tb: Tracked): Promise<void> {
+    const w = ta.want;
+    try {
+      await this.sendOcoOnce(ta, tb);
+    } finally {
+      this.settle(ta, w);
+      this.settle(tb, w);
+    }
+  }
+
+  private async sendOcoOnce(ta: Tracked, tb: Tracked): Promise<void> {
     const a = ta.order;
     const b = tb.order;
     const ids = [a.request.id, b.request.id];
     for (const id of ids) await this.opts.beforeSend(id);
     if (isTerminal(a.status) || isTerminal(b.status)) {
-      // One leg was cancelled before anything left: the other goes alone.
-      for (const t of [ta, tb]) if (!isTerminal(t.order.status)) this.sendAlone(t);
+      // One leg was cancelled before anything left: the other goes alone (with its own validity).
+      for (const t of [ta, tb]) if (!isTerminal(t.order.status)) this.sendAlone(t, ta.want?.since ?? Number.NaN);
       return;
     }
+    // The legs share one validity (one list, one create): both are dropped, or neither.
+    const stale = () => this.dropIfStale(ta) && this.dropIfStale(tb);
+    if (stale()) return;
+    const opts = ta.want ? { signal: ta.want.ctl.signal } : {};
     const separately = (why: string) => {
       this.opts.log('warn', `OCO ${ids.join(' + ')} sent as two orders: ${why}`, { ids });
-      for (const t of [ta, tb]) this.sendAlone(t);
+      for (const t of [ta, tb]) this.sendAlone(t, ta.want?.since ?? Number.NaN);
     };
     for (const id of ids) this.opts.onSend?.(id);
     for (let attempt = 0; ; attempt++) {
@@ -470,11 +630,13 @@ export class LiveVenue implements Venue {
             return;
           }
         }
-        const placed = await this.ex.placeOco!(a.request, b.request);
+        if (stale()) return;
+        const placed = await this.ex.placeOco!(a.request, b.request, opts);
         if (placed === null) return separately('the exchange has no native order list for this pair');
         for (const x of placed) await this.onOrder(x);
         return;
       } catch (e) {
+        if (stale()) return;
         if (e instanceof ExchangeFailure && e.kind === 'rejected')
           return separately(`the exchange refused the list (${e.message})`);
         if (attempt >= (this.opts.maxResolveAttempts ?? 5)) {
@@ -491,13 +653,21 @@ export class LiveVenue implements Venue {
     }
   }
 
-  /** Sends one order on its own (GTD as GTC: Binance spot has none; Keel cancels it at expireAt). */
-  private sendAlone(t: Tracked): void {
+  /**
+   * Sends one order on its own (GTD as GTC: Binance spot has none; Keel cancels it at expireAt),
+   * with the validity of the signal given at `since` (its submission).
+   */
+  private sendAlone(t: Tracked, since: number): void {
     const r = t.order.request;
+    this.want(t, Number.isFinite(since) ? since : t.order.createdAt);
     this.startSend(t, r.timeInForce === 'GTD' ? { ...r, timeInForce: 'GTC' } : r);
     this.scheduleExpiry(t);
   }
 
+  /**
+   * Starts sending `req` for `t`: the order itself (with its validity, `want`), or an emulated
+   * order's exit (without: it protects a position, and a late exit is better than none).
+   */
   private startSend(t: Tracked, req: OrderRequest): void {
     const id = t.order.request.id;
     // Each order leaves as soon as the journal has it; one order whose outcome is being resolved
@@ -516,10 +686,20 @@ export class LiveVenue implements Venue {
    * row exists since it was submitted, and recovery always looks that id up.
    */
   private async send(t: Tracked, req: OrderRequest): Promise<void> {
+    const w = t.want;
+    try {
+      await this.sendOnce(t, req);
+    } finally {
+      this.settle(t, w);
+    }
+  }
+
+  private async sendOnce(t: Tracked, req: OrderRequest): Promise<void> {
     const id = t.order.request.id;
     const xid = req.id;
     await this.opts.beforeSend(id);
-    if (isTerminal(t.order.status)) return;
+    if (isTerminal(t.order.status) || this.dropIfStale(t)) return;
+    const opts = t.want && req.id === id ? { signal: t.want.ctl.signal } : {};
     this.opts.onSend?.(xid);
     try {
       if (this.opts.knownBefore?.(id)) {
@@ -534,13 +714,15 @@ export class LiveVenue implements Venue {
         }
       }
       for (let attempt = 0; ; attempt++) {
+        if (this.dropIfStale(t)) return;
         try {
-          const eo = await this.ex.placeOrder(req);
+          const eo = await this.ex.placeOrder(req, opts);
           await this.onOrder(eo);
           return;
         } catch (e) {
           if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
-            this.refused(t, xid, e.message);
+            // Refused before it left because its signal went stale: dropped, not rejected.
+            if (!this.dropIfStale(t)) this.refused(t, xid, e.message);
             return;
           }
           if (attempt >= (this.opts.maxResolveAttempts ?? 5)) throw e;

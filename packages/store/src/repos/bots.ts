@@ -20,6 +20,13 @@ export interface BotRecord {
 
 export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status'> & { readonly status?: string };
 
+/** What a bot runs: replaced only on purpose (`keel paper|live --reconfigure`). */
+export interface BotSettings {
+  readonly strategy: string;
+  readonly params: unknown;
+  readonly symbols: readonly string[];
+}
+
 export interface BotRepo {
   /**
    * Creates a bot. Creating one that exists with the same definition (strategy, params, mode,
@@ -30,6 +37,8 @@ export interface BotRepo {
   get(id: string): Promise<BotRecord | undefined>;
   list(): Promise<BotRecord[]>;
   setStatus(id: string, status: string): Promise<void>;
+  /** Gives the bot another strategy, params or markets, keeping its history. */
+  reconfigure(id: string, settings: BotSettings): Promise<void>;
 }
 
 export function botRepo({ db, clock }: RepoContext): BotRepo {
@@ -86,6 +95,19 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
       const r = await db
         .updateTable('bots')
         .set({ status, updated_at: clock.now() })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new Error(`Unknown bot "${id}"`);
+    },
+    async reconfigure(id, s) {
+      const r = await db
+        .updateTable('bots')
+        .set({
+          strategy: s.strategy,
+          params: JSON.stringify(s.params ?? {}),
+          symbols: JSON.stringify(s.symbols),
+          updated_at: clock.now(),
+        })
         .where('id', '=', id)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) throw new Error(`Unknown bot "${id}"`);

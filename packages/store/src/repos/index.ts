@@ -1,4 +1,5 @@
 import { type BalanceRepo, balanceRepo } from './balances.ts';
+import { type BarLogRepo, barLogRepo } from './bar-log.ts';
 import { type BotRepo, botRepo } from './bots.ts';
 import type { RepoContext } from './context.ts';
 import { type EventRepo, eventRepo } from './events.ts';
@@ -7,16 +8,33 @@ import { type LockRepo, lockRepo } from './locks.ts';
 import { type OrderRepo, orderRepo } from './orders.ts';
 import { type PositionRepo, positionRepo } from './positions.ts';
 import { type SessionRepo, sessionRepo } from './sessions.ts';
+import { type SetupRepo, setupRepo } from './setups.ts';
 import { type StateRepo, stateRepo } from './state.ts';
+import { type StopRequestRepo, stopRequestRepo } from './stop-requests.ts';
 
 export type { StoredBalance } from './balances.ts';
-export type { BotMode, BotRecord, NewBot } from './bots.ts';
+export type { BotMode, BotRecord, BotSettings, NewBot } from './bots.ts';
 export type { StoredEvent } from './events.ts';
 export type { LockResult } from './locks.ts';
 export type { StoredPosition } from './positions.ts';
 export type { SessionRecord } from './sessions.ts';
+export type { SessionSetupRecord } from './setups.ts';
 export type { StoredState } from './state.ts';
-export type { BalanceRepo, BotRepo, EventRepo, FillRepo, LockRepo, OrderRepo, PositionRepo, SessionRepo, StateRepo };
+export type { StopRequest } from './stop-requests.ts';
+export type {
+  BalanceRepo,
+  BarLogRepo,
+  BotRepo,
+  EventRepo,
+  FillRepo,
+  LockRepo,
+  OrderRepo,
+  PositionRepo,
+  SessionRepo,
+  SetupRepo,
+  StateRepo,
+  StopRequestRepo,
+};
 
 /** The repositories, bound either to the store or to one transaction. */
 export interface StoreRepos {
@@ -29,6 +47,12 @@ export interface StoreRepos {
   readonly state: StateRepo;
   readonly events: EventRepo;
   readonly sessions: SessionRepo;
+  /** Stop requests for running bots (`keel bots stop`). */
+  readonly stopRequests: StopRequestRepo;
+  /** The bars each bot saw (`keel bots parity`). */
+  readonly barLog: BarLogRepo;
+  /** How each session of a bot was set up (`keel bots parity`). */
+  readonly setups: SetupRepo;
 }
 
 export function repos(ctx: RepoContext): StoreRepos {
@@ -42,5 +66,8 @@ export function repos(ctx: RepoContext): StoreRepos {
     state: stateRepo(ctx),
     events: eventRepo(ctx),
     sessions: sessionRepo(ctx),
+    stopRequests: stopRequestRepo(ctx),
+    barLog: barLogRepo(ctx),
+    setups: setupRepo(ctx),
   };
 }

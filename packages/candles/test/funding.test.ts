@@ -1,15 +1,14 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fundingGaps } from '@keel/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { CsvFormatError } from '../src/csv.ts';
-import { fundingSeriesFromCcxt, parseFundingRateCsv, readFundingRateFile } from '../src/funding.ts';
-import { tempDir } from './helpers.ts';
+import { CsvFormatError, fundingSeriesFromCcxt, parseFundingRateCsv, readFundingRateFile } from '../src/index.ts';
 
 const LINK_FUNDING = 'binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz';
-const tmp = tempDir('keel-funding-');
-afterAll(() => tmp.cleanup());
+const tmp = { dir: mkdtempSync(path.join(tmpdir(), 'keel-funding-')) };
+afterAll(() => rmSync(tmp.dir, { recursive: true, force: true }));
 
 describe.skipIf(!HAS_SHARED_DATA)(
   "Binance's LINKUSDT funding archive, 2023-02 (oracle: ../shared/data/README.md)",

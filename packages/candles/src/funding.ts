@@ -11,13 +11,14 @@
  * A funding file is small and every row is a payment: a row that cannot be read is an error that
  * names the file, line and field (never dropped), and so are duplicate or out-of-order times.
  *
- * This module imports only node:fs/zlib, core and the CSV helpers, so that light consumers (the
- * exchange simulator) can use it through `@keel/data/funding` without loading DuckDB.
+ * It lives beside the candle reader (and is re-exported by @keel/data) so that the exchange
+ * simulator, which applies funding series, reads them without pulling in DuckDB.
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { type FundingRateSeries, FundingSeriesError, fundingRateSeries } from '@keel/core';
-import { CsvFormatError, parseTimestamp } from './csv.ts';
+import { CsvFormatError } from './csv.ts';
+import { parseTimestamp } from './timestamp.ts';
 
 /** One row of ccxt's `fetchFundingRateHistory` (the fields the series needs). */
 export interface CcxtFundingRateRow {

@@ -1,0 +1,161 @@
+import { assertNever, type EngineEvent, type OrderRequest, type OrderState } from '@keel/core';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+/**
+ * Where a bot's messages go. `msg` is the whole line for a person; `data`, when given, holds the
+ * same facts as fields for a machine (a JSON log). Order lines (`OrderLogFields`) are complete in
+ * `msg`: a text log prints only it.
+ */
+export type Logger = (level: LogLevel, msg: string, data?: Record<string, unknown>) => void;
+
+/** What happened to an order, as a log line names it. */
+export type OrderLogWhat = 'sent' | 'fill' | 'cancel' | 'deny' | 'reject' | 'expire';
+
+/** The fields of one order line (the JSON log's keys; the bot and the time are the logger's). */
+export type OrderLogFields = {
+  readonly what: OrderLogWhat;
+  readonly side: 'buy' | 'sell';
+  /** The order's amount; for a fill, the amount of this fill. */
+  readonly amount: number;
+  readonly symbol: string;
+  readonly type: OrderRequest['type'];
+  /** The fill's price; else the order's limit or stop price; for a market order, the price it was decided at. */
+  readonly price: number | null;
+  readonly id: string;
+  readonly reason?: string;
+  readonly fee?: number;
+  readonly feeAsset?: string;
+  /** For a fill: how much of the order has filled now. */
+  readonly filled?: number;
+  readonly tag?: string;
+};
+
+const LABEL: Record<OrderLogWhat, string> = {
+  sent: 'SENT   ',
+  fill: 'FILL   ',
+  cancel: 'CANCEL ',
+  deny: 'DENIED ',
+  reject: 'REJECT ',
+  expire: 'EXPIRED',
+};
+
+/**
+ * One log line for an order sent, filled, cancelled, denied, rejected or expired; nothing for
+ * other events. A person at 3 a.m. reads: what, side, amount, symbol, price, id and why.
+ */
+export function orderLogLine(
+  e: EngineEvent,
+): { level: LogLevel; msg: string; data: OrderLogFields & { event: string } } | undefined {
+  switch (e.type) {
+    case 'order.submitted':
+      return line('info', e.type, base('sent', e.order));
+    case 'order.filled': {
+      const f = e.fill;
+      return line('info', e.type, {
+        ...base('fill', e.order),
+        amount: f.amount,
+        price: f.price,
+        fee: f.fee,
+        feeAsset: f.feeAsset,
+        filled: e.order.filled,
+      });
+    }
+    case 'order.cancelled':
+      return line('info', e.type, { ...base('cancel', e.order), reason: e.reason });
+    case 'order.denied':
+      return line('warn', e.type, { ...base('deny', e.order), reason: e.reason });
+    case 'order.rejected':
+      return line('warn', e.type, { ...base('reject', e.order), reason: e.reason });
+    case 'order.expired':
+      return line('info', e.type, base('expire', e.order));
+    case 'order.accepted':
+    case 'order.triggered':
+    case 'strategy.error':
+    case 'strategy.log':
+    case 'risk.halt':
+    case 'risk.resume':
+      return undefined;
+    default:
+      return assertNever(e);
+  }
+}
+
+function base(what: OrderLogWhat, o: OrderState): OrderLogFields {
+  const r = o.request;
+  return {
+    what,
+    side: r.side,
+    amount: r.amount,
+    symbol: r.symbol,
+    type: r.type,
+    price: orderPrice(r, o),
+    id: r.id,
+    ...(r.tag ? { tag: r.tag } : {}),
+  };
+}
+
+function orderPrice(r: OrderRequest, o: OrderState): number | null {
+  switch (r.type) {
+    case 'limit':
+    case 'stop-limit':
+      return r.price;
+    case 'stop-market':
+      return r.stopPrice;
+    case 'market':
+    case 'trailing-stop':
+      return Number.isFinite(o.stopLevel) && r.type === 'trailing-stop'
+        ? o.stopLevel
+        : Number.isFinite(o.decisionPrice)
+          ? o.decisionPrice
+          : null;
+    default:
+      return assertNever(r);
+  }
+}
+
+function line(level: LogLevel, event: string, f: OrderLogFields) {
+  return { level, msg: formatOrderLine(f), data: { event, ...f } };
+}
+
+/** `FILL    buy 0.097 BTC/USDT @ 42001.2  fee 0.000097 BTC  id k…-1  (filled 0.097)`. */
+export function formatOrderLine(f: OrderLogFields): string {
+  const price =
+    f.price === null
+      ? ''
+      : f.what === 'fill'
+        ? ` @ ${f.price}`
+        : f.type === 'market'
+          ? ' market ~' + f.price
+          : ` ${f.type} ${f.price}`;
+  const parts = [`${LABEL[f.what]} ${f.side} ${f.amount} ${f.symbol}${price}`];
+  if (f.what === 'fill' && f.fee !== undefined) parts.push(`fee ${f.fee}${f.feeAsset ? ` ${f.feeAsset}` : ''}`);
+  parts.push(`id ${f.id}`);
+  if (f.tag) parts.push(`tag ${f.tag}`);
+  if (f.what === 'fill' && f.filled !== undefined) parts.push(`(filled ${f.filled})`);
+  if (f.reason) parts.push(`reason: ${f.reason}`);
+  return parts.join('  ');
+}
+
+/** A log line as text: `2024-03-01T03:00:00.123Z INFO  [bot] message {data}` (order lines without data). */
+export function textLogLine(
+  time: number,
+  botId: string,
+  level: LogLevel,
+  msg: string,
+  data?: Record<string, unknown>,
+): string {
+  const extra = data && !('what' in data && 'event' in data) ? ` ${JSON.stringify(data)}` : '';
+  return `${new Date(time).toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${extra}\n`;
+}
+
+/** A log line as one JSON object: time (ISO), level, bot, msg, then the data's fields. */
+export function jsonLogLine(
+  time: number,
+  botId: string,
+  level: LogLevel,
+  msg: string,
+  data?: Record<string, unknown>,
+): string {
+  return `${JSON.stringify({ time: new Date(time).toISOString(), level, bot: botId, msg, ...data })}\n`;
+}

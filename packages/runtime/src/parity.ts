@@ -1,0 +1,749 @@
+import {
+  Account,
+  type AnyStrategy,
+  type BacktestResult,
+  type Bar,
+  type BarSeries,
+  computeMetrics,
+  countRiskEvents,
+  defineInstrument,
+  emptyBar,
+  type Fill,
+  feedId,
+  type Instrument,
+  type OrderState,
+  percentFee,
+  readBar,
+  SimulatedVenue,
+  type SimulatedVenueOptions,
+  seriesFromRows,
+  TERMINAL_STATUSES,
+  type Timeframe,
+  type Trade,
+  timeframeEnd,
+  timeframeMs,
+} from '@keel/core';
+import type { Store } from '@keel/store';
+import { getStrategy } from '@keel/strategies';
+import { UnknownBotError } from './bots.ts';
+import { type PnlTotals, pnlOf } from './pnl.ts';
+import { BotRunner } from './runner.ts';
+import { type FillModelSetup, isSessionSetup, type SessionSetup } from './session.ts';
+
+export interface ParityOptions {
+  /** Resolves a strategy by name; default: the built-in strategies. */
+  readonly strategies?: (name: string) => AnyStrategy;
+  /**
+   * The model for sessions whose orders an exchange filled (live), or whose paper model was
+   * given in code. Default: `percentFee(0.001)` in the quote currency, no slippage (a backtest's
+   * defaults: fills at the next bar's open). Paper sessions run with `--fee` use their own rate.
+   */
+  readonly model?: SimulatedVenueOptions;
+  /** Describes `model` in the result (e.g. "fee 0.1 % in BTC on buys"). */
+  readonly modelLabel?: string;
+  /** Relative difference below which prices, amounts and fees count as equal. Default 1e-9. */
+  readonly tolerance?: number;
+}
+
+export const PARITY_KINDS = [
+  'missing-order',
+  'not-acted',
+  'extra-order',
+  'amount',
+  'unfilled',
+  'extra-fill',
+  'filled-amount',
+  'price',
+  'time',
+  'fee',
+  'fills-not-recorded',
+] as const;
+/**
+ * What differs for one order:
+ * - `missing-order`: the backtest placed it; the bot has no order for that signal;
+ * - `not-acted`: the bot has the order, but it was denied, rejected or dropped (the reason says why);
+ * - `extra-order`: the bot placed an order the backtest did not (or the backtest denied);
+ * - `amount`: both placed it, for different amounts;
+ * - `unfilled`: the backtest's filled, the bot's did not (cancelled, expired, still open);
+ * - `extra-fill`: the bot's filled, the backtest's did not;
+ * - `filled-amount`: both filled, different amounts;
+ * - `price`: both filled, at different prices (slippage against the model, signed against the bot);
+ * - `time`: both filled, on different bars;
+ * - `fee`: both filled, the fee (valued in the quote currency) or its asset differs from the model's;
+ * - `fills-not-recorded`: the bot's order row says filled, but the store has none of its fills.
+ */
+export type ParityKind = (typeof PARITY_KINDS)[number];
+
+/** One order as it ended, on one side. */
+export interface OrderOutcome {
+  readonly type: string;
+  readonly status: string;
+  readonly amount: number;
+  /** Limit or stop price; null for market orders. */
+  readonly price: number | null;
+  readonly filled: number;
+  /** Volume-weighted fill price; null when unfilled. */
+  readonly avgPrice: number | null;
+  /** Fees in the quote currency (a base-asset fee valued at its fill's price). */
+  readonly fee: number;
+  readonly feeAssets: readonly string[];
+  /** Open time of the bar during which it first filled; null when unfilled. */
+  readonly fillBar: string | null;
+  /** How many fills of it the store holds (the order row may say more filled than they add up to). */
+  readonly fillCount: number;
+  readonly reason: string | null;
+  readonly tag: string | null;
+}
+
+export interface ParityDifference {
+  readonly kind: ParityKind;
+  readonly id: string;
+  /** The session whose bars the signal came from; null if outside every compared session. */
+  readonly session: number | null;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  /** The close of the bar the order was decided on. */
+  readonly signalAt: string;
+  /** The difference in a sentence. */
+  readonly detail: string;
+  /** What it cost the bot against the backtest, in the quote currency (negative: the bot gained); null when not money. */
+  readonly cost: number | null;
+  readonly bot: OrderOutcome | null;
+  readonly backtest: OrderOutcome | null;
+}
+
+export interface ParitySession {
+  readonly seq: number;
+  /** Open times of the first and last bar the session handled. */
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly bars: number;
+  readonly warmupBars: number;
+  /** The fill model the backtest of this session used. */
+  readonly model: string;
+}
+
+export interface ParityResult {
+  readonly botId: string;
+  readonly mode: 'paper' | 'live';
+  readonly strategy: string;
+  readonly params: unknown;
+  readonly sessions: readonly ParitySession[];
+  /** Bars handled over the compared sessions. */
+  readonly bars: number;
+  readonly orders: { readonly bot: number; readonly backtest: number; readonly matched: number };
+  readonly fills: { readonly bot: number; readonly backtest: number };
+  /** Every difference, in signal order. Empty: the bot did exactly what the backtest did. */
+  readonly differences: readonly ParityDifference[];
+  readonly counts: Readonly<Partial<Record<ParityKind, number>>>;
+  /** Sum of the `price` differences' cost. */
+  readonly slippageCost: number;
+  /** Sum of the `fee` differences' cost. */
+  readonly feeDifference: number;
+  /** What the compared orders' fills add up to, on each side. */
+  readonly bot: PnlTotals;
+  readonly backtest: PnlTotals;
+  /** What the comparison could not cover (sessions without a record, warm-up after a reconnect, ...). */
+  readonly notes: readonly string[];
+}
+
+/** The result, and the backtest itself (for an HTML report): its result and the bars of its primary feed. */
+export interface ParityRun {
+  readonly result: ParityResult;
+  readonly backtest: BacktestResult;
+  readonly bars: BarSeries;
+}
+
+const DEFAULT_MODEL_LABEL =
+  'fee 0.1 % of the notional in the quote currency, no slippage, fills at the next bar’s open';
+
+/**
+ * The backtest of exactly the bars a bot saw, side by side with what it did. Each session is
+ * replayed from the state it started in (as its setup recorded it), with the same strategy,
+ * params and markets, the warm-up bars it saw and then the bars it handled, through the same
+ * engine and client order ids (`signalOrderId`), so orders pair up by id. Each pair, and each
+ * order only one side has, is compared; every difference is named.
+ */
+export async function botParity(store: Store, botId: string, opts: ParityOptions = {}): Promise<ParityRun> {
+  const bot = await store.bots.get(botId);
+  if (!bot)
+    throw new UnknownBotError(
+      botId,
+      (await store.bots.list()).map((x) => x.id),
+    );
+  const resolve = opts.strategies ?? getStrategy;
+  const tol = opts.tolerance ?? 1e-9;
+  const notes: string[] = [];
+  const setups = (await store.setups.list(botId)).filter((s): s is { seq: number; setup: SessionSetup } =>
+    isSessionSetup(s.setup),
+  );
+  const allSessions = await store.sessions.list(botId);
+  const unrecorded = allSessions.filter((s) => !setups.some((x) => x.seq === s.seq)).map((s) => s.seq);
+  if (unrecorded.length > 0)
+    notes.push(
+      `session${unrecorded.length > 1 ? 's' : ''} ${unrecorded.join(', ')} kept no record of ${unrecorded.length > 1 ? 'their' : 'its'} bars and set-up (a Keel before bar recording, or a start that failed): not compared`,
+    );
+
+  const sessions: ParitySession[] = [];
+  const modelOrders = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
+  const ranges: { seq: number; from: number; to: number; stamped: boolean }[] = [];
+  const handledBySymbol = new Map<string, number[]>();
+  const allTrades: Trade[] = [];
+  const allFills: Fill[] = [];
+  const allOrders: OrderState[] = [];
+  const eqTimes: number[] = [];
+  const eqValues: number[] = [];
+  const exposed: number[] = [];
+  let chartBars: Bar[] = [];
+  let startValue = Number.NaN;
+  let feesPaid = 0;
+  let turnover = 0;
+  let finalCash = Number.NaN;
+  let lastAccount: Account | undefined;
+  let primary: SessionSetup | undefined;
+  /** The backtest's orders still working when its session's bars ran out, with their fills so far. */
+  let working = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
+  /** The backtest's orders still working after the last bar the bot handled: nothing to settle them on. */
+  const unsettled = new Set<string>();
+
+  for (const [k, { seq, setup }] of setups.entries()) {
+    const next = setups[k + 1]?.setup;
+    const bars = await sessionBars(store, botId, setup, next);
+    if (bars.handled.length === 0) continue;
+    primary ??= setup;
+    for (const [feed, n] of Object.entries(setup.lateWarmup ?? {}))
+      notes.push(
+        `session ${seq}: ${n} bar(s) of ${feed} came again after trading began (a reconnect's backfill) and warmed the bot's indicators a second time; the backtest did not see them twice`,
+      );
+    for (const [feed, w] of Object.entries(setup.warmup)) {
+      const got = bars.warmupCount.get(feed) ?? 0;
+      if (got !== w.count)
+        notes.push(
+          `session ${seq}: the bot warmed ${feed} up on ${w.count} bars; ${got} of them are recorded (the rest were recorded with other values first, or lost): the backtest warms up on those`,
+        );
+    }
+    const { simulated, label } = modelFor(setup.model, opts, seq);
+    const strategy = resolve(setup.strategy);
+    const instruments = setup.instruments;
+    const account = startAccount(setup, instruments);
+    const startEquity = openingValue(account, bars.handled[0]?.bar);
+    if (Number.isNaN(startValue)) startValue = startEquity;
+    const venue = new SimulatedVenue(instruments, account, simulated);
+    const runner = new BotRunner({
+      botId,
+      mode: 'paper',
+      strategy,
+      params: setup.params,
+      feeds: setup.feeds,
+      instruments,
+      account,
+      venue,
+    });
+    const engine = runner.engine;
+    // Orders the bot carried into this session (working on the exchange across the restart) go on
+    // working in the backtest too, where its last session left them: they arrive at this venue
+    // as they did at the last one (and are checked again on arrival).
+    const carried = new Map<string, { fills: Fill[]; session: number }>();
+    for (const id of setup.start.openOrders) {
+      const w = working.get(id);
+      if (!w) continue;
+      const o: OrderState = { ...w.order, status: 'submitted' };
+      engine.restoreOrder(o);
+      venue.submit(o, o.createdAt);
+      carried.set(id, { fills: w.fills, session: w.session });
+    }
+    engine.start();
+    for (const b of bars.warmup) engine.warmUp(b.feed, b.bar);
+    const primaryFeed = 0;
+    const lastClose = new Map<number, number>();
+    const addHandled = (symbol: string, time: number) => {
+      let list = handledBySymbol.get(symbol);
+      if (list === undefined) {
+        list = [];
+        handledBySymbol.set(symbol, list);
+      }
+      if (list.length === 0 || (list[list.length - 1] as number) < time) list.push(time);
+    };
+    for (const b of bars.handled) {
+      engine.onBar(b.feed, b.bar);
+      lastClose.set(b.feed, b.close);
+      if (b.feed === primaryFeed) {
+        eqTimes.push(b.close);
+        eqValues.push(engine.equity());
+        exposed.push(account.positions.some((p) => p.size !== 0) ? 1 : 0);
+        if (setup === primary) chartBars.push(b.bar);
+      }
+      addHandled(setup.feeds[b.feed]?.symbol as string, b.bar.time);
+    }
+    // Orders still working when the session's bars ran out. Those the bot carried into its next
+    // session go on working there. The others are settled on the bar that followed (recorded when
+    // the next session handled it), as a continuous backtest would settle them; without that bar
+    // they cannot be compared.
+    const carriedNext = new Set<string>(next?.start.openOrders ?? []);
+    const carry = engine
+      .openOrders()
+      .filter((o) => carriedNext.has(o.request.id))
+      .map((o) => ({ ...o }));
+    for (const o of carry) venue.cancel(o.request.id, o.updatedAt, 'carried into the next session');
+    if (engine.openOrders().length > 0) {
+      for (const [i, f] of setup.feeds.entries()) {
+        const close = lastClose.get(i);
+        if (close === undefined || !engine.openOrders().some((o) => o.request.symbol === f.symbol)) continue;
+        const after = await store.barLog.range(botId, feedId(f), close, close);
+        if (after.length === 0) continue;
+        const bar = readBar(after, 0, emptyBar());
+        venue.onBar(f.symbol, bar, barEnd(f.timeframe, bar.time));
+        addHandled(f.symbol, bar.time);
+      }
+    }
+    for (const o of engine.openOrders()) unsettled.add(o.request.id);
+    runner.finish();
+    const stamped = setup.model.kind !== 'exchange';
+    const fillsByOrder = groupFills(engine.fills);
+    for (const o of engine.history) {
+      const before = carried.get(o.request.id);
+      const fills = [...(before?.fills ?? []), ...(fillsByOrder.get(o.request.id) ?? [])];
+      modelOrders.set(o.request.id, { order: o, fills, session: before?.session ?? seq });
+    }
+    working = new Map(
+      carry.map((o) => {
+        const m = modelOrders.get(o.request.id) as { fills: Fill[]; session: number };
+        return [o.request.id as string, { order: o, fills: m.fills, session: m.session }];
+      }),
+    );
+    allTrades.push(...runner.closedTrades());
+    allFills.push(...engine.fills);
+    allOrders.push(...engine.history);
+    feesPaid += account.feesPaid;
+    turnover += account.turnover;
+    finalCash = account.cash;
+    lastAccount = account;
+    const first = bars.handled[0] as { close: number; bar: Bar };
+    const last = bars.handled[bars.handled.length - 1] as { close: number; bar: Bar };
+    ranges.push({ seq, from: first.close, to: last.close, stamped });
+    sessions.push({
+      seq,
+      from: iso(first.bar.time),
+      to: iso(last.bar.time),
+      bars: bars.handled.length,
+      warmupBars: bars.warmup.length,
+      model: label,
+    });
+  }
+  if (primary === undefined) {
+    throw new Error(
+      `bot "${botId}" has no recorded bars to compare: it has not handled a bar since it began recording them${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`,
+    );
+  }
+  // One chart: the primary feed of the first compared session's set-up, over every session.
+  if (setups.length > 1) chartBars = await primaryBars(store, botId, primary, ranges);
+
+  const botOrders = await store.orders.list(botId);
+  const botFills = groupFills(await store.fills.since(botId, 0));
+  const sessionOf = (t: number) => ranges.find((r) => t >= r.from && t <= r.to);
+  const inScope = botOrders.filter((o) => modelOrders.has(o.request.id) || sessionOf(o.createdAt) !== undefined);
+  const botById = new Map(inScope.map((o) => [o.request.id as string, o]));
+  const barOf = (symbol: string, t: number): number | null => {
+    const times = handledBySymbol.get(symbol);
+    if (!times || times.length === 0) return null;
+    let lo = 0;
+    let hi = times.length - 1;
+    if (t < (times[0] as number)) return null;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((times[mid] as number) <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return times[lo] as number;
+  };
+  const instrumentOf = (symbol: string): Instrument =>
+    primary?.instruments.find((i) => i.symbol === symbol) ?? defineInstrument({ symbol });
+
+  const ids = new Set<string>([...modelOrders.keys(), ...botById.keys()]);
+  const rows: { at: number; id: string; d: ParityDifference[] }[] = [];
+  let matched = 0;
+  const comparedBotFills: Fill[] = [];
+  for (const id of ids) {
+    const m = modelOrders.get(id);
+    const b = botById.get(id);
+    const order = (b ?? m?.order) as OrderState;
+    const r = order.request;
+    const inst = instrumentOf(r.symbol);
+    const bFills = botFills.get(id) ?? [];
+    comparedBotFills.push(...bFills);
+    const botStamped = b ? (sessionOf(b.createdAt)?.stamped ?? true) : true;
+    const bo = b ? outcome(b, bFills, inst, (t) => barOf(r.symbol, botStamped ? t - 1 : t)) : null;
+    const mo = m ? outcome(m.order, m.fills, inst, (t) => barOf(r.symbol, t - 1)) : null;
+    if (b && m) matched++;
+    if (m && bo && mo && unsettled.has(id) && bo.filled > 0 && mo.filled === 0) {
+      notes.push(
+        `order ${id} (${r.side} ${r.amount} ${r.symbol}), decided on the last bar the bot handled, filled after it at ${bo.avgPrice}: the backtest has no later bar to fill it on; not compared`,
+      );
+      continue;
+    }
+    const session = m?.session ?? sessionOf(order.createdAt)?.seq ?? null;
+    const ctx = {
+      id,
+      session,
+      symbol: r.symbol,
+      side: r.side,
+      signalAt: iso(order.createdAt) as string,
+      bot: bo,
+      backtest: mo,
+    };
+    rows.push({ at: order.createdAt, id, d: compare(ctx, bo, mo, inst, tol) });
+  }
+  rows.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const differences = rows.flatMap((r) => r.d);
+  const counts: Partial<Record<ParityKind, number>> = {};
+  for (const d of differences) counts[d.kind] = (counts[d.kind] ?? 0) + 1;
+  const sum = (kind: ParityKind) => differences.filter((d) => d.kind === kind).reduce((a, d) => a + (d.cost ?? 0), 0);
+  const modelFills = [...modelOrders.values()].flatMap((x) => x.fills).sort((a, b) => a.time - b.time);
+  comparedBotFills.sort((a, b) => a.time - b.time);
+  const instruments = primary.instruments;
+
+  const result: ParityResult = {
+    botId,
+    mode: bot.mode,
+    strategy: primary.strategy,
+    params: primary.params,
+    sessions,
+    bars: sessions.reduce((a, s) => a + s.bars, 0),
+    orders: { bot: botById.size, backtest: modelOrders.size, matched },
+    fills: { bot: comparedBotFills.length, backtest: modelFills.length },
+    differences,
+    counts,
+    slippageCost: sum('price'),
+    feeDifference: sum('fee'),
+    bot: pnlOf(comparedBotFills, instruments),
+    backtest: pnlOf(modelFills, instruments),
+    notes,
+  };
+  const tf = primary.feeds[0]?.timeframe ?? '1m';
+  const times = Float64Array.from(eqTimes);
+  const values = Float64Array.from(eqValues);
+  const chart = seriesFromRows(chartBars);
+  const backtest: BacktestResult = {
+    strategy: primary.strategy,
+    params: primary.params,
+    feeds: [
+      {
+        ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
+        bars: chart.length,
+        first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
+        last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
+      },
+    ],
+    startValue,
+    finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
+    finalCash,
+    risk: null,
+    riskEvents: [],
+    riskCounts: countRiskEvents([]),
+    portfolio: lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary(),
+    metrics: computeMetrics({
+      equity: values,
+      times,
+      exposed: Uint8Array.from(exposed),
+      trades: allTrades,
+      startValue,
+      barMs: timeframeMs(tf),
+      feesPaid,
+      turnover,
+    }),
+    trades: allTrades,
+    openTrades: [],
+    fills: allFills,
+    orders: allOrders,
+    equity: { times, values },
+    errors: [],
+  };
+  return { result, backtest, bars: chart };
+}
+
+function barEnd(tf: Timeframe, open: number): number {
+  return tf === '1M' ? timeframeEnd('1M', open) : open + timeframeMs(tf);
+}
+
+interface TimedBar {
+  readonly feed: number;
+  readonly close: number;
+  readonly bar: Bar;
+}
+
+/** The warm-up and handled bars of one session, each list in the engine's order (close time, feed). */
+async function sessionBars(store: Store, botId: string, setup: SessionSetup, next: SessionSetup | undefined) {
+  const warmup: TimedBar[] = [];
+  const handled: TimedBar[] = [];
+  const warmupCount = new Map<string, number>();
+  for (const [i, f] of setup.feeds.entries()) {
+    const id = feedId(f);
+    const end = (t: number) => barEnd(f.timeframe, t);
+    const w = setup.warmup[id];
+    if (w) {
+      const s = await store.barLog.range(botId, id, w.first, w.last);
+      warmupCount.set(id, s.length);
+      for (let k = 0; k < s.length; k++) {
+        const bar = readBar(s, k, emptyBar());
+        warmup.push({ feed: i, close: end(bar.time), bar });
+      }
+    }
+    const after = setup.resumeAfter[id] ?? -1;
+    const upTo = next?.resumeAfter[id] ?? Number.MAX_SAFE_INTEGER;
+    const s = await store.barLog.range(botId, id, after + 1, upTo);
+    for (let k = 0; k < s.length; k++) {
+      const bar = readBar(s, k, emptyBar());
+      handled.push({ feed: i, close: end(bar.time), bar });
+    }
+  }
+  const order = (a: TimedBar, b: TimedBar) => a.close - b.close || a.feed - b.feed;
+  warmup.sort(order);
+  handled.sort(order);
+  return { warmup, handled, warmupCount };
+}
+
+/** The primary feed's handled bars over every compared session (the report's chart). */
+async function primaryBars(
+  store: Store,
+  botId: string,
+  primary: SessionSetup,
+  ranges: readonly { from: number; to: number }[],
+): Promise<Bar[]> {
+  const f = primary.feeds[0];
+  if (!f || ranges.length === 0) return [];
+  const ms = timeframeMs(f.timeframe);
+  const s = await store.barLog.range(
+    botId,
+    feedId(f),
+    (ranges[0] as { from: number }).from - ms,
+    (ranges[ranges.length - 1] as { to: number }).to,
+  );
+  const out: Bar[] = [];
+  for (let k = 0; k < s.length; k++) {
+    const bar = readBar(s, k, emptyBar());
+    const close = bar.time + ms;
+    if (ranges.some((r) => close >= r.from && close <= r.to)) out.push(bar);
+  }
+  return out;
+}
+
+function modelFor(
+  m: FillModelSetup,
+  opts: ParityOptions,
+  seq: number,
+): { simulated: SimulatedVenueOptions; label: string } {
+  switch (m.kind) {
+    case 'percent':
+      return {
+        simulated: { fees: percentFee(m.rate) },
+        label: `the paper bot's own: fee ${m.rate * 100} % in the quote currency, fills at the next bar's open`,
+      };
+    case 'custom':
+      if (!opts.model)
+        throw new Error(
+          `session ${seq} of this paper bot ran with a fill model given in code (BotConfig.simulated): pass the same model to compare it`,
+        );
+      return { simulated: opts.model, label: opts.modelLabel ?? 'the model given' };
+    case 'exchange':
+      return opts.model
+        ? { simulated: opts.model, label: opts.modelLabel ?? 'the model given' }
+        : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
+    default: {
+      const never: never = m;
+      throw new Error(`Invariant violated: unknown fill model ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function startAccount(setup: SessionSetup, instruments: readonly Instrument[]): Account {
+  const s = setup.start;
+  const account = new Account(s.currency, 0);
+  account.cash = s.cash;
+  for (const [asset, v] of Object.entries(s.balances)) account.balances.set(asset, v);
+  for (const p of s.positions) {
+    const inst = instruments.find((i) => i.symbol === p.symbol) ?? defineInstrument({ symbol: p.symbol });
+    const pos = account.position(inst);
+    pos.size = p.size;
+    pos.avgPrice = p.avgPrice ?? Number.NaN;
+    pos.realizedPnl = p.realizedPnl;
+  }
+  return account;
+}
+
+/** The account's value at a bar's open (the start of a session's equity curve). */
+function openingValue(account: Account, bar: Bar | undefined): number {
+  let v = account.cash;
+  for (const p of account.positions) if (p.size !== 0 && bar) v += p.size * bar.open * p.instrument.contractSize;
+  return v;
+}
+
+function groupFills(fills: readonly Fill[]): Map<string, Fill[]> {
+  const m = new Map<string, Fill[]>();
+  for (const f of fills) {
+    let l = m.get(f.orderId);
+    if (l === undefined) {
+      l = [];
+      m.set(f.orderId, l);
+    }
+    l.push(f);
+  }
+  return m;
+}
+
+function outcome(
+  o: OrderState,
+  fills: readonly Fill[],
+  inst: Instrument,
+  barAt: (t: number) => number | null,
+): OrderOutcome {
+  const r = o.request;
+  let filled = 0;
+  let value = 0;
+  let fee = 0;
+  const assets = new Set<string>();
+  const valuer = new Account(inst.quote, 0);
+  for (const f of fills) {
+    filled += f.amount;
+    value += f.amount * f.price;
+    if (f.fee !== 0) {
+      assets.add(f.feeAsset);
+      // The account's valuation: a fee in the coin at its fill's price; one in a third asset has none.
+      const v = valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
+      if (Number.isFinite(v)) fee += v;
+    }
+  }
+  if (fills.length === 0 && o.filled > 0) {
+    // Fills not in the store (recorded before their trade ids were): the order row has the totals.
+    filled = o.filled;
+    value = o.filled * o.avgPrice;
+  }
+  const first = fills[0];
+  const bar = first ? barAt(first.time) : null;
+  return {
+    type: r.type,
+    status: o.status,
+    amount: r.amount,
+    price: r.type === 'limit' || r.type === 'stop-limit' ? r.price : r.type === 'stop-market' ? r.stopPrice : null,
+    filled,
+    avgPrice: filled > 0 ? value / filled : null,
+    fee,
+    feeAssets: [...assets].sort(),
+    fillBar: bar === null ? null : iso(bar),
+    fillCount: fills.length,
+    reason: o.reason ?? null,
+    tag: r.tag ?? null,
+  };
+}
+
+const NOT_ACTED = new Set(['denied', 'rejected']);
+const TERMINAL = new Set<string>(TERMINAL_STATUSES);
+
+function compare(
+  ctx: Omit<ParityDifference, 'kind' | 'detail' | 'cost'>,
+  b: OrderOutcome | null,
+  m: OrderOutcome | null,
+  inst: Instrument,
+  tol: number,
+): ParityDifference[] {
+  const out: ParityDifference[] = [];
+  const add = (kind: ParityKind, detail: string, cost: number | null = null) =>
+    out.push({ ...ctx, kind, detail, cost });
+  const what = (x: OrderOutcome) =>
+    `${ctx.side} ${x.amount} ${ctx.symbol} ${x.type}${x.price !== null ? ` ${x.price}` : ''}${x.tag ? ` (${x.tag})` : ''}`;
+  const ended = (x: OrderOutcome) => `${x.status}${x.reason ? ` (${x.reason})` : ''}`;
+  const q = inst.quote;
+  if (m === null && b === null) return out;
+  if (b === null) {
+    const mm = m as OrderOutcome;
+    if (!NOT_ACTED.has(mm.status))
+      add('missing-order', `the backtest placed ${what(mm)}; the bot has no order for this signal`);
+    return out;
+  }
+  if (m === null) {
+    const why =
+      b.tag === 'flatten'
+        ? ' (it closed the position at shutdown: --flatten)'
+        : b.tag === 'adopted'
+          ? ' (adopted from the exchange: not the strategy’s)'
+          : '';
+    add('extra-order', `the bot placed ${what(b)}${why}; the backtest did not`);
+    return out;
+  }
+  const bActed = !NOT_ACTED.has(b.status);
+  const mActed = !NOT_ACTED.has(m.status);
+  if (!bActed && !mActed) return out;
+  if (!bActed) {
+    add(
+      'not-acted',
+      `signal not acted on: the bot's ${what(b)} was ${ended(b)}; the backtest's ${m.filled > 0 ? `filled ${m.filled} at ${m.avgPrice}` : `was ${m.status}`}`,
+    );
+    return out;
+  }
+  if (!mActed) {
+    add('extra-order', `the bot placed ${what(b)}; the backtest's was ${ended(m)}`);
+    return out;
+  }
+  if (differs(b.amount, m.amount, tol))
+    add('amount', `the bot asked for ${b.amount}, the backtest for ${m.amount} (${ctx.side} ${ctx.symbol} ${b.type})`);
+  if (m.filled > 0 && b.filled === 0) {
+    add('unfilled', `the backtest filled ${m.filled} at ${m.avgPrice}; the bot's order ended ${ended(b)} unfilled`);
+    return out;
+  }
+  if (b.filled > 0 && m.filled === 0) {
+    add(
+      'extra-fill',
+      TERMINAL.has(m.status)
+        ? `the bot filled ${b.filled} at ${b.avgPrice}; the backtest's order ended ${ended(m)} unfilled`
+        : `the bot filled ${b.filled} at ${b.avgPrice}; the backtest's order was still working when the bars of its session ran out (the bot filled it while it was down, or after a restart that did not carry it)`,
+    );
+    return out;
+  }
+  if (b.filled === 0 && m.filled === 0) return out;
+  if (b.fillCount === 0) {
+    add(
+      'fills-not-recorded',
+      `the bot's order is ${b.status} with ${b.filled} filled, but the store has none of its fills (the backtest filled ${m.filled} at ${m.avgPrice}): fees, fill times and PnL from the store miss them`,
+    );
+    return out;
+  }
+  if (differs(b.filled, m.filled, tol)) add('filled-amount', `the bot filled ${b.filled}, the backtest ${m.filled}`);
+  const bp = b.avgPrice as number;
+  const mp = m.avgPrice as number;
+  if (differs(bp, mp, tol)) {
+    const against = ctx.side === 'buy' ? bp - mp : mp - bp;
+    const bps = (against / mp) * 10_000;
+    const cost = against * Math.min(b.filled, m.filled);
+    add(
+      'price',
+      `filled at ${bp} against the backtest's ${mp}: slippage ${round(bps, 2)} bps ${bps >= 0 ? 'against' : 'in favour of'} the bot (${round(cost, 6)} ${q})`,
+      cost,
+    );
+  }
+  if (b.fillBar !== m.fillBar)
+    add(
+      'time',
+      `filled on the bar opening ${b.fillBar ?? '(outside the bars seen)'}, the backtest on the bar opening ${m.fillBar}`,
+    );
+  const sameAssets = b.feeAssets.join() === m.feeAssets.join();
+  if (!sameAssets || differs(b.fee, m.fee, tol)) {
+    const cost = b.fee - m.fee;
+    add(
+      'fee',
+      `fee ${round(b.fee, 8)} ${q}${b.feeAssets.length > 0 ? ` (charged in ${b.feeAssets.join(', ')})` : ''} against the model's ${round(m.fee, 8)} ${q}${m.feeAssets.length > 0 ? ` (in ${m.feeAssets.join(', ')})` : ''}`,
+      cost,
+    );
+  }
+  return out;
+}
+
+function differs(a: number, b: number, tol: number): boolean {
+  return Math.abs(a - b) > tol * Math.max(Math.abs(a), Math.abs(b), Number.MIN_VALUE);
+}
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}
+
+function iso(t: number): string | null {
+  return Number.isFinite(t) ? new Date(t).toISOString() : null;
+}

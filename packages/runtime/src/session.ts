@@ -1,0 +1,177 @@
+import { type Account, type AnyStrategy, type Bar, type FeedKey, type Instrument, parseParams } from '@keel/core';
+import type { Store } from '@keel/store';
+import { copyBar } from './sources.ts';
+
+/** The fill model a session's orders were filled by. */
+export type FillModelSetup =
+  /** Paper, `percentFee(rate)` in the quote currency (the CLI's `--fee`). */
+  | { readonly kind: 'percent'; readonly rate: number }
+  /** Paper with a model given in code (`BotConfig.simulated`): parity needs it passed again. */
+  | { readonly kind: 'custom' }
+  /** Live: the exchange filled the orders. */
+  | { readonly kind: 'exchange' };
+
+/** The bot's state as its session began trading (after loading and, live, reconciliation). */
+export interface StartingState {
+  readonly currency: string;
+  readonly cash: number;
+  /** Other asset balances the account held. */
+  readonly balances: Readonly<Record<string, number>>;
+  readonly positions: readonly {
+    readonly symbol: string;
+    readonly size: number;
+    /** null when flat. */
+    readonly avgPrice: number | null;
+    readonly realizedPnl: number;
+  }[];
+  /** Orders working from before (restored, live): not part of this session's backtest. */
+  readonly openOrders: readonly string[];
+}
+
+export interface WarmupRange {
+  readonly first: number;
+  readonly last: number;
+  readonly count: number;
+}
+
+/**
+ * How one session of a bot ran: everything `keel bots parity` needs to backtest exactly the bars
+ * that session saw, from the state it started in. Saved at start; `warmup` is added once the
+ * first bar of a feed is handled.
+ */
+export interface SessionSetup {
+  readonly v: 1;
+  readonly mode: 'paper' | 'live';
+  readonly strategy: string;
+  /** As parsed by the strategy's schema (defaults filled in). */
+  readonly params: unknown;
+  readonly feeds: readonly FeedKey[];
+  readonly instruments: readonly Instrument[];
+  readonly model: FillModelSetup;
+  readonly start: StartingState;
+  /** Per feed (`feedId`): the last bar handled before this session; this session's bars come after it. */
+  readonly resumeAfter: Readonly<Record<string, number>>;
+  /** Per feed: the bars that only warmed the strategy up before its first handled bar. */
+  readonly warmup: Readonly<Record<string, WarmupRange>>;
+  /** Per feed: warm-up bars that arrived after trading began (not replayable by parity). */
+  readonly lateWarmup?: Readonly<Record<string, number>>;
+}
+
+export function isSessionSetup(x: unknown): x is SessionSetup {
+  return typeof x === 'object' && x !== null && (x as { v?: unknown }).v === 1;
+}
+
+/** The starting state of an account, as a session setup records it. */
+export function startingState(account: Account, openOrders: readonly string[]): StartingState {
+  return {
+    currency: account.currency,
+    cash: account.cash,
+    balances: Object.fromEntries([...account.balances].sort(([a], [b]) => (a < b ? -1 : 1))),
+    positions: account.positions.map((p) => ({
+      symbol: p.instrument.symbol,
+      size: p.size,
+      avgPrice: Number.isNaN(p.avgPrice) ? null : p.avgPrice,
+      realizedPnl: p.realizedPnl,
+    })),
+    openOrders: [...openOrders],
+  };
+}
+
+/** The params a bot runs with, as stored and compared: parsed by the strategy (defaults filled in). */
+export function resolvedParams(strategy: AnyStrategy, params: unknown): unknown {
+  return parseParams(strategy, params);
+}
+
+/** Bars kept in memory before a write, while the strategy warms up. */
+const WARM_BATCH = 2_000;
+
+/**
+ * Records the bars a session sees (`store.barLog`) and completes its setup: warm-up bars are
+ * batched (a first start may bring hundreds at once), each handled bar is written with the
+ * bot's last handled bar times in one transaction, in order with the journal's other writes.
+ */
+export class SessionRecorder {
+  private readonly warmBuf = new Map<string, Bar[]>();
+  private readonly warm = new Map<string, { first: number; last: number; count: number }>();
+  private readonly late = new Map<string, number>();
+  private readonly trading = new Set<string>();
+  private setup: SessionSetup;
+
+  constructor(
+    private readonly store: Store,
+    private readonly botId: string,
+    private readonly seq: number,
+    setup: SessionSetup,
+    private readonly enqueue: (write: () => Promise<void>) => void,
+  ) {
+    this.setup = setup;
+  }
+
+  /** Saves the setup as it is at start. */
+  async begin(): Promise<void> {
+    await this.store.setups.save(this.botId, this.seq, this.setup);
+  }
+
+  /** A bar that only warmed the strategy up. */
+  warmUp(feed: string, bar: Bar): void {
+    if (this.trading.has(feed)) {
+      this.late.set(feed, (this.late.get(feed) ?? 0) + 1);
+      return;
+    }
+    const r = this.warm.get(feed);
+    if (r === undefined) this.warm.set(feed, { first: bar.time, last: bar.time, count: 1 });
+    else {
+      r.last = bar.time;
+      r.count++;
+    }
+    let buf = this.warmBuf.get(feed);
+    if (buf === undefined) {
+      buf = [];
+      this.warmBuf.set(feed, buf);
+    }
+    buf.push(copyBar(bar));
+    if (buf.length >= WARM_BATCH) this.flushWarm(feed);
+  }
+
+  /** A bar the strategy handled; `lastBarTime` is the bot's state after it. */
+  handled(feed: string, bar: Bar, lastBarTime: Record<string, number>): void {
+    if (!this.trading.has(feed)) {
+      this.trading.add(feed);
+      this.flushWarm(feed);
+      this.saveSetup();
+    }
+    const row = copyBar(bar);
+    const { store, botId } = this;
+    this.enqueue(() =>
+      store.transaction(async (tx) => {
+        await tx.barLog.record(botId, feed, [row]);
+        await tx.state.save(botId, { lastBarTime });
+      }),
+    );
+  }
+
+  /** At stop: what is still buffered, and warm-up that came after trading began. */
+  finish(): void {
+    for (const feed of this.warmBuf.keys()) this.flushWarm(feed);
+    if (this.late.size > 0) this.saveSetup();
+  }
+
+  private flushWarm(feed: string): void {
+    const bars = this.warmBuf.get(feed);
+    if (bars === undefined || bars.length === 0) return;
+    this.warmBuf.set(feed, []);
+    const { store, botId } = this;
+    this.enqueue(() => store.barLog.record(botId, feed, bars));
+  }
+
+  private saveSetup(): void {
+    this.setup = {
+      ...this.setup,
+      warmup: Object.fromEntries([...this.warm].map(([k, v]) => [k, { ...v }])),
+      ...(this.late.size > 0 ? { lateWarmup: Object.fromEntries(this.late) } : {}),
+    };
+    const { store, botId, seq } = this;
+    const setup = this.setup;
+    this.enqueue(() => store.setups.save(botId, seq, setup));
+  }
+}

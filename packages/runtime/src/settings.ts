@@ -1,0 +1,81 @@
+import type { AnyStrategy, FeedKey } from '@keel/core';
+import type { BotSettings } from '@keel/store';
+import { resolvedParams } from './session.ts';
+
+/** A stored bot started with another strategy, params or markets, without `reconfigure`. */
+export class BotSettingsChangedError extends Error {
+  constructor(
+    botId: string,
+    readonly stored: BotSettings,
+    readonly requested: BotSettings,
+  ) {
+    const show = (x: typeof stored) => `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}`;
+    super(
+      `bot "${botId}" was run as ${show(stored)}; this start asks for ${show(requested)}${changedText(stored, requested)}. Its orders, fills and positions belong to the first: start it as it was, use another --bot-id, or add --reconfigure to run the new settings under this bot's history`,
+    );
+    this.name = 'BotSettingsChangedError';
+  }
+}
+
+/**
+ * What differs between a stored bot and a start of it: strategy, params (as the strategy parses
+ * them, so spelling out a default is no change) and markets. Undefined when nothing does.
+ */
+export function settingsChange(
+  existing: BotSettings,
+  start: { readonly strategy: AnyStrategy; readonly params: unknown; readonly feeds: readonly FeedKey[] },
+): { stored: BotSettings; requested: BotSettings } | undefined {
+  const requested = {
+    strategy: start.strategy.name,
+    params: resolvedParams(start.strategy, start.params),
+    symbols: [...new Set(start.feeds.map((f) => f.symbol))],
+  };
+  let storedParams = existing.params;
+  if (existing.strategy === requested.strategy) {
+    try {
+      storedParams = resolvedParams(start.strategy, existing.params);
+    } catch {
+      // Params the strategy no longer accepts: shown as stored, and they differ.
+    }
+  }
+  const stored = { strategy: existing.strategy, params: storedParams, symbols: [...existing.symbols] };
+  const same =
+    stored.strategy === requested.strategy &&
+    canonicalJson(stored.params) === canonicalJson(requested.params) &&
+    canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort());
+  return same ? undefined : { stored, requested };
+}
+
+/** JSON with object keys sorted, so that equal settings compare equal whatever their key order. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
+/** `fast=5 slow=12` (a parameter that is not a plain value as JSON). */
+function paramText(p: unknown): string {
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return JSON.stringify(p);
+  const pairs = Object.entries(p as Record<string, unknown>).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return pairs.length > 0 ? pairs.join(' ') : '(no params)';
+}
+
+/** ` (changed: fast 5 -> 6)`: what differs, named. */
+function changedText(a: BotSettings, b: BotSettings): string {
+  const out: string[] = [];
+  if (a.strategy !== b.strategy) out.push(`strategy ${a.strategy} -> ${b.strategy}`);
+  else if (a.params && b.params && typeof a.params === 'object' && typeof b.params === 'object') {
+    const x = a.params as Record<string, unknown>;
+    const y = b.params as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])])
+      if (canonicalJson(x[k]) !== canonicalJson(y[k]))
+        out.push(
+          `${k} ${x[k] === undefined ? '(unset)' : JSON.stringify(x[k])} -> ${y[k] === undefined ? '(unset)' : JSON.stringify(y[k])}`,
+        );
+  }
+  if (canonicalJson([...a.symbols].sort()) !== canonicalJson([...b.symbols].sort()))
+    out.push(`symbols ${a.symbols.join(',')} -> ${b.symbols.join(',')}`);
+  return out.length > 0 ? ` (changed: ${out.join('; ')})` : '';
+}

@@ -379,30 +379,9 @@ export function incomeJson(r: IncomeRecord): unknown {
   };
 }
 
+/** A liquidation as GET /fapi/v1/forceOrders lists it: the forced order. */
 export function forceOrderJson(m: FuturesMarket, l: LiquidationRecord): unknown {
-  const o = l.order;
-  return {
-    orderId: o.orderId,
-    symbol: o.symbol,
-    status: o.status,
-    clientOrderId: o.clientOrderId,
-    price: px(m, o.price),
-    avgPrice: avgPrice(m, o),
-    origQty: qty(m, o.origQty),
-    executedQty: qty(m, o.executedQty),
-    cumQuote: amt(o.cumQuote),
-    timeInForce: o.timeInForce,
-    type: o.type,
-    reduceOnly: true,
-    closePosition: false,
-    side: o.side,
-    positionSide: o.positionSide,
-    stopPrice: '0',
-    workingType: 'CONTRACT_PRICE',
-    origType: o.origType,
-    time: o.time,
-    updateTime: o.updateTime,
-  };
+  return futuresOrderJson(m, l.order);
 }
 
 /** The user-data ORDER_TRADE_UPDATE event. */

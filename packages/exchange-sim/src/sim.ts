@@ -15,7 +15,7 @@ import type { IncomeRecord, SimAlgoOrder, SimFuturesOrder } from './exchange/fut
 import type { MarketSpec } from './exchange/model.ts';
 import { SpotExchange } from './exchange/spot-exchange.ts';
 import type { SimMarketKind, SimVenue } from './exchange/venue.ts';
-import { type FaultExchangeHooks, SimFaults } from './faults.ts';
+import { type FaultExchangeHooks, type OrderRejection, SimFaults } from './faults.ts';
 import { DEFAULT_FUTURES_FEES, futuresMarketSpec } from './futures-venue.ts';
 import { ListenKeys } from './listen-keys.ts';
 import { accountRoutes } from './rest/account.ts';
@@ -255,6 +255,27 @@ interface Venue {
   warnings: string[];
 }
 
+/** The replay and book settings, spot or futures. */
+function replayOptions(opts: ExchangeSimOptions, startTime: number) {
+  return {
+    participation: opts.liquidity?.participation ?? 0.1,
+    bookLevels: opts.liquidity?.bookLevels ?? 20,
+    spreadTicks: opts.liquidity?.spreadTicks ?? 1,
+    startTime,
+  };
+}
+
+/** What the order faults do, on either matching engine. */
+function faultHooks(matching: {
+  rejectOrders(r: OrderRejection | undefined): void;
+  forceFillOpenOrders(apiKey: string): number;
+}): FaultExchangeHooks {
+  return {
+    rejectOrders: (rejection) => matching.rejectOrders(rejection),
+    forceFill: (apiKey) => matching.forceFillOpenOrders(apiKey),
+  };
+}
+
 function spotVenue(
   opts: ExchangeSimOptions,
   markets: MarketSpec[],
@@ -263,13 +284,10 @@ function spotVenue(
   listenKeys: ListenKeys,
 ): Venue {
   const exchange = new SpotExchange({
+    ...replayOptions(opts, startTime),
     markets,
     accounts: opts.accounts ?? [],
     fees: opts.fees ?? DEFAULT_FEES,
-    participation: opts.liquidity?.participation ?? 0.1,
-    bookLevels: opts.liquidity?.bookLevels ?? 20,
-    spreadTicks: opts.liquidity?.spreadTicks ?? 1,
-    startTime,
   });
   return {
     venue: exchange,
@@ -280,10 +298,7 @@ function spotVenue(
       ...orderListRoutes(exchange),
     },
     userEvents: spotUserEvents(exchange),
-    hooks: {
-      rejectOrders: (rejection) => exchange.matching.rejectOrders(rejection),
-      forceFill: (apiKey) => exchange.matching.forceFillOpenOrders(apiKey),
-    },
+    hooks: faultHooks(exchange.matching),
     spot: exchange,
     futures: undefined,
     warnings: [],
@@ -307,13 +322,10 @@ function futuresVenue(
   if (!Number.isInteger(leverage) || leverage < 1)
     throw new Error(`futures.defaultLeverage must be a whole number >= 1, got ${leverage}`);
   const exchange = new FuturesExchange({
+    ...replayOptions(opts, startTime),
     markets: specs,
     accounts: opts.accounts ?? [],
     fees: opts.fees ?? DEFAULT_FUTURES_FEES,
-    participation: opts.liquidity?.participation ?? 0.1,
-    bookLevels: opts.liquidity?.bookLevels ?? 20,
-    spreadTicks: opts.liquidity?.spreadTicks ?? 1,
-    startTime,
     defaultLeverage: leverage,
     defaultMarginType: opts.futures?.defaultMarginMode === 'isolated' ? 'ISOLATED' : 'CROSSED',
   });
@@ -325,10 +337,7 @@ function futuresVenue(
       ...futuresOrderRoutes(exchange),
     },
     userEvents: futuresUserEvents(exchange),
-    hooks: {
-      rejectOrders: (rejection) => exchange.matching.rejectOrders(rejection),
-      forceFill: (apiKey) => exchange.matching.forceFillOpenOrders(apiKey),
-    },
+    hooks: faultHooks(exchange.matching),
     spot: undefined,
     futures: exchange,
     warnings,

@@ -29,8 +29,9 @@ import {
   orderSnapshot,
 } from './model.ts';
 import { OrderLists, type PlaceOcoRequest } from './order-lists.ts';
-import { pathMove, triggerPrice, triggersUpward, wouldTriggerAt } from './path.ts';
+import { crossedInPriority, pathMove, triggerPrice, triggersUpward, wouldTriggerAt } from './path.ts';
 import type { MarketReplay } from './replay.ts';
+import { listIn } from './replay-exchange.ts';
 
 /** An order request as the REST and WS layers parse it; the engine checks everything else. */
 export interface PlaceOrderRequest {
@@ -209,14 +210,8 @@ export class MatchingEngine {
       }
     }
     const working = this.restingIn(m).filter((r) => r.order.isWorking && isOpen(r.order));
-    const buys = working
-      .filter((r) => r.order.side === 'BUY' && move.reachedGoingDown(r.order.price))
-      .sort((x, y) => y.order.price - x.order.price || x.seq - y.seq);
-    const sells = working
-      .filter((r) => r.order.side === 'SELL' && move.reachedGoingUp(r.order.price))
-      .sort((x, y) => x.order.price - y.order.price || x.seq - y.seq);
     const l = m.liquidity;
-    for (const rec of [...buys, ...sells]) {
+    for (const rec of crossedInPriority(working, move)) {
       const o = rec.order;
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;
@@ -385,21 +380,11 @@ export class MatchingEngine {
 
   private accountOrders(apiKey: string): OrderRecord[] {
     if (!this.ledger.has(apiKey)) throw new Error(`no account with apiKey ${apiKey}`);
-    let list = this.ordersByAccount.get(apiKey);
-    if (!list) {
-      list = [];
-      this.ordersByAccount.set(apiKey, list);
-    }
-    return list;
+    return listIn(this.ordersByAccount, apiKey);
   }
 
   private restingIn(m: MarketState): OrderRecord[] {
-    let list = this.resting.get(m.id);
-    if (!list) {
-      list = [];
-      this.resting.set(m.id, list);
-    }
-    return list;
+    return listIn(this.resting, m.id);
   }
 
   private findRecord(

@@ -40,3 +40,24 @@ export function triggersUpward(isStopLoss: boolean, side: OrderSide): boolean {
 export function wouldTriggerAt(isStopLoss: boolean, side: OrderSide, stop: number, price: number): boolean {
   return triggersUpward(isStopLoss, side) ? price >= stop : price <= stop;
 }
+
+/** A resting limit order as both matching engines hold it. */
+export interface RestingOrder {
+  readonly order: { readonly side: OrderSide; readonly price: number };
+  /** Booking sequence: time priority among orders at one price. */
+  readonly seq: number;
+}
+
+/**
+ * The resting orders the move reached, in the order they fill: buys from the highest price,
+ * then sells from the lowest, each price level in booking order.
+ */
+export function crossedInPriority<T extends RestingOrder>(working: readonly T[], move: PathMove): T[] {
+  const buys = working
+    .filter((r) => r.order.side === 'BUY' && move.reachedGoingDown(r.order.price))
+    .sort((x, y) => y.order.price - x.order.price || x.seq - y.seq);
+  const sells = working
+    .filter((r) => r.order.side === 'SELL' && move.reachedGoingUp(r.order.price))
+    .sort((x, y) => x.order.price - y.order.price || x.seq - y.seq);
+  return [...buys, ...sells];
+}

@@ -11,6 +11,7 @@ import { binanceError, mandatoryParam, SimError } from '../../errors.ts';
 import { decimalsOf, roundTo } from '../../num.ts';
 import { pathMove, triggerPrice, triggersUpward, wouldTriggerAt } from '../path.ts';
 import type { MarketReplay } from '../replay.ts';
+import { listIn } from '../replay-exchange.ts';
 import type { FuturesLedger, FuturesMarket } from './ledger.ts';
 import { checkPrice, checkQuantity, type FuturesMatching, parseSide } from './matching.ts';
 import {
@@ -280,12 +281,7 @@ export class AlgoOrders {
 
   private accountAlgos(apiKey: string): AlgoRecord[] {
     if (!this.opts.ledger.has(apiKey)) throw new Error(`no account with apiKey ${apiKey}`);
-    let list = this.byAccount.get(apiKey);
-    if (!list) {
-      list = [];
-      this.byAccount.set(apiKey, list);
-    }
-    return list;
+    return listIn(this.byAccount, apiKey);
   }
 
   private find(

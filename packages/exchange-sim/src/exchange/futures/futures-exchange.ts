@@ -12,11 +12,11 @@
  */
 import { maxLeverageOf, maxNotionalAtLeverage, type PositionSide } from '@keel/core';
 import { binanceError } from '../../errors.ts';
-import type { SimAccountOptions, SimBar, SimFeeOptions } from '../../types.ts';
-import { SyntheticBook } from '../book.ts';
-import type { ExchangeEvent, ExchangeListener, MarketState } from '../model.ts';
-import { MarketReplay, pricePath, TICKS_PER_BAR } from '../replay.ts';
-import type { MarkPriceInfo, SimVenue } from '../venue.ts';
+import type { SimAccountOptions, SimBar } from '../../types.ts';
+import type { MarketState } from '../model.ts';
+import { pricePath, TICKS_PER_BAR } from '../replay.ts';
+import { ReplayExchange, type ReplayExchangeOptions } from '../replay-exchange.ts';
+import type { MarkPriceInfo } from '../venue.ts';
 import { AlgoOrders } from './algo-orders.ts';
 import { FundingSchedule } from './funding-schedule.ts';
 import { FuturesLedger, type FuturesMarket } from './ledger.ts';
@@ -24,63 +24,37 @@ import { LiquidationEngine } from './liquidation.ts';
 import { FuturesMatching } from './matching.ts';
 import type { FuturesAccountEvent, FuturesMarketSpec, MarginType } from './model.ts';
 
-export interface FuturesExchangeOptions {
+export interface FuturesExchangeOptions extends ReplayExchangeOptions {
   markets: FuturesMarketSpec[];
   accounts: SimAccountOptions[];
-  fees: SimFeeOptions;
-  participation: number;
-  bookLevels: number;
-  spreadTicks: number;
-  startTime: number;
   /** Leverage of a symbol an account has not set (Binance: 20). */
   defaultLeverage: number;
   /** Margin type of a symbol an account has not set (Binance: CROSSED). */
   defaultMarginType: MarginType;
 }
 
-export class FuturesExchange implements SimVenue {
+export class FuturesExchange extends ReplayExchange {
   readonly kind = 'futures' as const;
-  readonly replay: MarketReplay;
-  readonly book: SyntheticBook;
   readonly ledger: FuturesLedger;
   readonly matching: FuturesMatching;
   readonly algos: AlgoOrders;
   readonly liquidation: LiquidationEngine;
-  readonly fees: SimFeeOptions;
   private readonly funding: FundingSchedule;
-  private readonly listeners: ExchangeListener[] = [];
 
   constructor(opts: FuturesExchangeOptions) {
-    this.fees = opts.fees;
-    this.book = new SyntheticBook(opts.bookLevels, opts.spreadTicks);
-    const emit = (e: ExchangeEvent): void => {
-      for (const l of this.listeners) l(e);
-    };
+    super(opts);
     const market = (id: string): FuturesMarket | undefined => this.market(id);
-    this.replay = new MarketReplay({
-      markets: opts.markets,
-      participation: opts.participation,
-      startTime: opts.startTime,
-      emit,
-      onPriceMove: (m, from, to, withinBar) => this.onPriceMove(m as FuturesMarket, from, to, withinBar),
-    });
+    const emit = (e: FuturesAccountEvent): void => this.emit(e);
     this.ledger = new FuturesLedger({ market }, { leverage: opts.defaultLeverage, marginType: opts.defaultMarginType });
-    const emitAccount = (e: FuturesAccountEvent): void => emit(e);
     this.matching = new FuturesMatching({
       replay: this.replay,
       ledger: this.ledger,
       book: this.book,
       fees: opts.fees,
       market,
-      emit: emitAccount,
+      emit,
     });
-    this.algos = new AlgoOrders({
-      replay: this.replay,
-      ledger: this.ledger,
-      matching: this.matching,
-      market,
-      emit: emitAccount,
-    });
+    this.algos = new AlgoOrders({ replay: this.replay, ledger: this.ledger, matching: this.matching, market, emit });
     this.liquidation = new LiquidationEngine({
       replay: this.replay,
       ledger: this.ledger,
@@ -92,32 +66,16 @@ export class FuturesExchange implements SimVenue {
     for (const a of opts.accounts) this.ledger.add(a);
   }
 
-  on(listener: ExchangeListener): void {
-    this.listeners.push(listener);
-  }
-
-  now(): number {
-    return this.replay.now();
-  }
-
-  get baseIntervalMs(): number {
-    return this.replay.baseIntervalMs;
-  }
-
-  get markets(): ReadonlyMap<string, MarketState> {
-    return this.replay.markets;
-  }
-
-  market(id: string): FuturesMarket | undefined {
+  override market(id: string): FuturesMarket | undefined {
     return this.replay.market(id) as FuturesMarket | undefined;
   }
 
-  nextEvent(): number {
+  override nextEvent(): number {
     return Math.min(this.replay.nextEvent(), this.funding.nextTime());
   }
 
   /** Replays every event up to t, funding events in their place between the price ticks. */
-  advanceTo(t: number): void {
+  override advanceTo(t: number): void {
     for (;;) {
       const f = this.funding.nextTime();
       if (f > t) break;
@@ -127,11 +85,11 @@ export class FuturesExchange implements SimVenue {
     this.replay.advanceTo(t);
   }
 
-  addAccount(a: SimAccountOptions): void {
+  override addAccount(a: SimAccountOptions): void {
     this.ledger.add(a);
   }
 
-  secretOf(apiKey: string): string | undefined {
+  override secretOf(apiKey: string): string | undefined {
     return this.ledger.secretOf(apiKey);
   }
 
@@ -238,11 +196,8 @@ export class FuturesExchange implements SimVenue {
     return m;
   }
 
-  private emit(e: ExchangeEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-
-  private onPriceMove(m: FuturesMarket, from: number, to: number, withinBar: boolean): void {
+  protected override onPriceMove(market: MarketState, from: number, to: number, withinBar: boolean): void {
+    const m = market as FuturesMarket;
     this.algos.onPriceMove(m, from, to, withinBar);
     this.matching.onPriceMove(m, from, to);
     this.liquidation.check(m);

@@ -12,8 +12,9 @@ import { nextStatus, type OrderEvent } from '../../lifecycle.ts';
 import { decimalsOf, floorToStep, isMultipleOf, roundAssetAmount, roundTo } from '../../num.ts';
 import type { SimFeeOptions } from '../../types.ts';
 import type { SyntheticBook } from '../book.ts';
-import { pathMove } from '../path.ts';
+import { crossedInPriority, pathMove } from '../path.ts';
 import type { MarketReplay } from '../replay.ts';
+import { listIn } from '../replay-exchange.ts';
 import type { FuturesLedger, FuturesMarket } from './ledger.ts';
 import {
   CONDITIONAL_ORDER_TYPES,
@@ -257,14 +258,8 @@ export class FuturesMatching {
   onPriceMove(m: FuturesMarket, from: number, to: number): void {
     const move = pathMove(from, to);
     const working = this.restingIn(m).filter((r) => isOpenFuturesOrder(r.order));
-    const buys = working
-      .filter((r) => r.order.side === 'BUY' && move.reachedGoingDown(r.order.price))
-      .sort((x, y) => y.order.price - x.order.price || x.seq - y.seq);
-    const sells = working
-      .filter((r) => r.order.side === 'SELL' && move.reachedGoingUp(r.order.price))
-      .sort((x, y) => x.order.price - y.order.price || x.seq - y.seq);
     const l = m.liquidity;
-    for (const rec of [...buys, ...sells]) {
+    for (const rec of crossedInPriority(working, move)) {
       const o = rec.order;
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;
@@ -517,21 +512,11 @@ export class FuturesMatching {
 
   private accountOrders(apiKey: string): OrderRecord[] {
     if (!this.opts.ledger.has(apiKey)) throw new Error(`no account with apiKey ${apiKey}`);
-    let list = this.byAccount.get(apiKey);
-    if (!list) {
-      list = [];
-      this.byAccount.set(apiKey, list);
-    }
-    return list;
+    return listIn(this.byAccount, apiKey);
   }
 
   private restingIn(m: FuturesMarket): OrderRecord[] {
-    let list = this.resting.get(m.id);
-    if (!list) {
-      list = [];
-      this.resting.set(m.id, list);
-    }
-    return list;
+    return listIn(this.resting, m.id);
   }
 
   private find(

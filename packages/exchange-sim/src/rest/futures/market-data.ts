@@ -4,51 +4,39 @@
  * funding side: premiumIndex (mark price and the coming funding), fundingRate (past fundings),
  * fundingInfo.
  */
-import { INTERVAL_MS } from '../../bars.ts';
 import { amt, futuresExchangeInfo } from '../../binance-futures-json.ts';
-import { aggTradeJson, klineRow, publicTradeJson } from '../../binance-json.ts';
-import { binanceError, mandatoryParam } from '../../errors.ts';
+import { aggTradeJson, publicTradeJson } from '../../binance-json.ts';
 import type { FuturesExchange } from '../../exchange/futures/futures-exchange.ts';
 import type { FuturesMarket } from '../../exchange/futures/ledger.ts';
 import type { MarketState } from '../../exchange/model.ts';
 import { binanceDecimal } from '../../num.ts';
+import { klines, ticker24h } from '../market-data.ts';
 import { eachMarket, intParam, limitParam, marketParam, type Params, timeParam } from '../params.ts';
-import { fixedWeight, type RouteTable, weightBySymbol } from '../routes.ts';
+import { fixedWeight, publicRoute, type RouteTable, weightByLimit, weightBySymbol } from '../routes.ts';
 
-function byLimit(p: Params): number {
-  const limit = Number(p.limit ?? 500);
-  if (limit < 100) return 1;
-  if (limit < 500) return 2;
-  if (limit <= 1000) return 5;
-  return 10;
-}
-
-function depthWeight(p: Params): number {
-  const limit = Number(p.limit ?? 500);
-  if (limit <= 50) return 2;
-  if (limit <= 100) return 5;
-  if (limit <= 500) return 10;
-  return 20;
-}
+/** fapi weights by `limit` (Binance's USDⓈ-M tables). */
+const klineWeight = weightByLimit(
+  500,
+  [
+    [99, 1],
+    [499, 2],
+    [1000, 5],
+  ],
+  10,
+);
+const depthWeight = weightByLimit(
+  500,
+  [
+    [50, 2],
+    [100, 5],
+    [500, 10],
+  ],
+  20,
+);
 
 export function futuresMarketDataRoutes(exchange: FuturesExchange, weightPerMinute: number): RouteTable {
-  const publicRoute = (weight: (p: Params) => number, handler: (p: Params) => unknown) => ({
-    security: 'none' as const,
-    weight,
-    handler: ({ params }: { params: Params }) => handler(params),
-  });
   const futures = (m: MarketState): FuturesMarket => m as FuturesMarket;
-  const klines = (p: Params): unknown => {
-    const m = marketParam(exchange, p);
-    if (!p.interval) throw mandatoryParam('interval');
-    const ms = INTERVAL_MS[p.interval];
-    if (ms === undefined || ms < m.intervalMs || ms % m.intervalMs !== 0)
-      throw binanceError(-1120, 'Invalid interval.');
-    const limit = limitParam(p.limit, 500, 1500);
-    return exchange.replay
-      .candles(m, ms, intParam(p.startTime), intParam(p.endTime), limit)
-      .map((c) => klineRow(c, ms));
-  };
+  const fapiKlines = (p: Params): unknown => klines(exchange, p, 1500);
   const premiumIndex = (m: MarketState): unknown => {
     const info = exchange.markPriceInfo(m.id);
     return {
@@ -69,9 +57,11 @@ export function futuresMarketDataRoutes(exchange: FuturesExchange, weightPerMinu
     'GET /fapi/v1/exchangeInfo': publicRoute(fixedWeight(1), () =>
       futuresExchangeInfo([...exchange.markets.values()].map(futures), exchange.now(), weightPerMinute),
     ),
-    'GET /fapi/v1/klines': publicRoute(byLimit, klines),
-    'GET /fapi/v1/markPriceKlines': publicRoute(byLimit, klines),
-    'GET /fapi/v1/indexPriceKlines': publicRoute(byLimit, (p) => klines({ ...p, symbol: p.pair ?? p.symbol ?? '' })),
+    'GET /fapi/v1/klines': publicRoute(klineWeight, fapiKlines),
+    'GET /fapi/v1/markPriceKlines': publicRoute(klineWeight, fapiKlines),
+    'GET /fapi/v1/indexPriceKlines': publicRoute(klineWeight, (p) =>
+      fapiKlines({ ...p, symbol: p.pair ?? p.symbol ?? '' }),
+    ),
     'GET /fapi/v1/depth': publicRoute(depthWeight, (p) => {
       const book = exchange.book.snapshot(marketParam(exchange, p), limitParam(p.limit, 500, 1000));
       return {
@@ -98,27 +88,9 @@ export function futuresMarketDataRoutes(exchange: FuturesExchange, weightPerMinu
     }),
     'GET /fapi/v1/ticker/24hr': publicRoute(weightBySymbol(1, 40), (p) =>
       eachMarket(exchange, p, (m) => {
-        const s = exchange.replay.dayStats(m);
-        const change = s.close - s.open;
-        const last = m.trades[m.trades.length - 1];
-        return {
-          symbol: m.id,
-          priceChange: binanceDecimal(change),
-          priceChangePercent: (s.open > 0 ? (change / s.open) * 100 : 0).toFixed(3),
-          weightedAvgPrice: binanceDecimal(s.volume > 0 ? s.quoteVolume / s.volume : s.close),
-          lastPrice: binanceDecimal(m.price),
-          lastQty: binanceDecimal(last?.qty ?? 0),
-          openPrice: binanceDecimal(s.open),
-          highPrice: binanceDecimal(s.high),
-          lowPrice: binanceDecimal(s.low),
-          volume: binanceDecimal(s.volume),
-          quoteVolume: binanceDecimal(s.quoteVolume),
-          openTime: s.openTime,
-          closeTime: exchange.now(),
-          firstId: m.trades[0]?.id ?? -1,
-          lastId: last?.id ?? -1,
-          count: s.trades,
-        };
+        // Spot's ticker without what a futures ticker does not carry (previous close, the book).
+        const { prevClosePrice, bidPrice, bidQty, askPrice, askQty, ...ticker } = ticker24h(exchange, m);
+        return ticker;
       }),
     ),
     'GET /fapi/v1/ticker/price': publicRoute(weightBySymbol(1, 2), (p) => eachMarket(exchange, p, price)),

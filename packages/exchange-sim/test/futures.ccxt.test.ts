@@ -330,4 +330,22 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     expect(sell?.fee?.cost).toBeCloseTo(100 * 6.908 * TAKER, 9); // 0.3454
     expect(Number(sell?.info.rp)).toBeCloseTo(100 * (6.908 - 6.909), 9);
   });
+
+  it('a STOP (limit) order triggers into a LIMIT order at its price, which rests when it cannot take', async () => {
+    h = await futuresHarness({ startTime: T(7) });
+    const { ex, sim } = h;
+    await ex.createOrder(LINK, 'market', 'buy', 100); // at 6.834
+    // Stop 6.800, limit 6.810: when 07:01 falls through 6.800 the sell limit 6.810 is above the
+    // bid (6.800), so it rests on the book instead of taking.
+    const stop = await ex.createOrder(LINK, 'limit', 'sell', 100, 6.81, { stopLossPrice: 6.8, reduceOnly: true });
+    expect(stop.info).toMatchObject({ orderType: 'STOP', triggerPrice: '6.8', price: '6.81', algoStatus: 'NEW' });
+    sim.step(2); // through 07:01
+    const algo = await ex.fetchOrder(String(stop.id), LINK, { trigger: true });
+    expect(algo.info.algoStatus).toBe('TRIGGERED');
+    const open = await ex.fetchOpenOrders(LINK);
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ type: 'limit', side: 'sell', price: 6.81, status: 'open', reduceOnly: true });
+    expect(open[0]?.info).toMatchObject({ origType: 'STOP', stopPrice: '6.8', clientOrderId: stop.clientOrderId });
+    expect(String(open[0]?.id)).toBe(algo.info.actualOrderId);
+  });
 });

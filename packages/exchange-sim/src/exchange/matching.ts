@@ -199,6 +199,7 @@ export class MatchingEngine {
       const at = triggerPrice(move, o.stopPrice, to, withinBar);
       this.lists.collapse(rec);
       o.isWorking = true;
+      rec.restingFrom = at;
       o.workingTime = this.replay.now();
       o.updateTime = this.replay.now();
       if (o.type === 'STOP_LOSS' || o.type === 'TAKE_PROFIT') {
@@ -211,7 +212,7 @@ export class MatchingEngine {
     }
     const working = this.restingIn(m).filter((r) => r.order.isWorking && isOpen(r.order));
     const l = m.liquidity;
-    for (const rec of crossedInPriority(working, move)) {
+    for (const rec of crossedInPriority(working, from, to)) {
       const o = rec.order;
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;

@@ -122,6 +122,8 @@ export interface OrderRecord {
   seq: number;
   /** The OCO list this order is a leg of, while the list is live. */
   list: OrderList | undefined;
+  /** Where a stop triggered during the current move joined the book (see crossedInPriority). */
+  restingFrom?: number | undefined;
 }
 
 /** An OCO order list: two legs on one side; the first to trigger or fill expires the other. */

@@ -46,18 +46,29 @@ export interface RestingOrder {
   readonly order: { readonly side: OrderSide; readonly price: number };
   /** Booking sequence: time priority among orders at one price. */
   readonly seq: number;
+  /**
+   * Set on an order that started working during the current move (a stop that triggered on the
+   * way): the price it joined the book at. Only the rest of the move, from there, can fill it.
+   */
+  restingFrom?: number | undefined;
 }
 
 /**
- * The resting orders the move reached, in the order they fill: buys from the highest price,
- * then sells from the lowest, each price level in booking order.
+ * The resting orders a move from `from` to `to` reached, in the order they fill: buys from the
+ * highest price, then sells from the lowest, each price level in booking order. An order that
+ * joined during the move is checked against the rest of it only; its mark is cleared.
  */
-export function crossedInPriority<T extends RestingOrder>(working: readonly T[], move: PathMove): T[] {
-  const buys = working
-    .filter((r) => r.order.side === 'BUY' && move.reachedGoingDown(r.order.price))
-    .sort((x, y) => y.order.price - x.order.price || x.seq - y.seq);
-  const sells = working
-    .filter((r) => r.order.side === 'SELL' && move.reachedGoingUp(r.order.price))
+export function crossedInPriority<T extends RestingOrder>(working: readonly T[], from: number, to: number): T[] {
+  const whole = pathMove(from, to);
+  const reached = (r: T): boolean => {
+    const move = r.restingFrom === undefined ? whole : pathMove(r.restingFrom, to);
+    r.restingFrom = undefined;
+    return r.order.side === 'BUY' ? move.reachedGoingDown(r.order.price) : move.reachedGoingUp(r.order.price);
+  };
+  const hit = working.filter(reached);
+  const buys = hit.filter((r) => r.order.side === 'BUY').sort((x, y) => y.order.price - x.order.price || x.seq - y.seq);
+  const sells = hit
+    .filter((r) => r.order.side === 'SELL')
     .sort((x, y) => x.order.price - y.order.price || x.seq - y.seq);
   return [...buys, ...sells];
 }

@@ -12,7 +12,7 @@ import { nextStatus, type OrderEvent } from '../../lifecycle.ts';
 import { decimalsOf, floorToStep, isMultipleOf, roundAssetAmount, roundTo } from '../../num.ts';
 import type { SimFeeOptions } from '../../types.ts';
 import type { SyntheticBook } from '../book.ts';
-import { crossedInPriority, pathMove } from '../path.ts';
+import { crossedInPriority } from '../path.ts';
 import type { MarketReplay } from '../replay.ts';
 import { listIn } from '../replay-exchange.ts';
 import type { FuturesLedger, FuturesMarket } from './ledger.ts';
@@ -68,6 +68,8 @@ interface OrderRecord {
   seq: number;
   /** Called when the order is done (the algo order it came from finishes). */
   onDone: ((o: SimFuturesOrder) => void) | undefined;
+  /** Where an order placed during the current move joined the book (see crossedInPriority). */
+  restingFrom?: number | undefined;
 }
 
 export interface FuturesMatchingOptions {
@@ -179,6 +181,8 @@ export class FuturesMatching {
    */
   placeInternal(apiKey: string, o: InternalOrder, ref: number, onDone?: (o: SimFuturesOrder) => void): SimFuturesOrder {
     const rec = this.book(apiKey, o, onDone);
+    // Placed mid-move (a trigger): only the rest of the move, from `ref`, can fill it as it rests.
+    rec.restingFrom = ref;
     this.work(rec, ref);
     return futuresOrderSnapshot(rec.order);
   }
@@ -256,10 +260,9 @@ export class FuturesMatching {
 
   /** The replayed price moved: resting limit orders the path crossed fill at their own price. */
   onPriceMove(m: FuturesMarket, from: number, to: number): void {
-    const move = pathMove(from, to);
     const working = this.restingIn(m).filter((r) => isOpenFuturesOrder(r.order));
     const l = m.liquidity;
-    for (const rec of crossedInPriority(working, move)) {
+    for (const rec of crossedInPriority(working, from, to)) {
       const o = rec.order;
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;

@@ -3,8 +3,11 @@
  * header, generic OHLCV with a header or a column mapping; ms, s or us epochs, ISO text with or
  * without a zone; open or close time columns). It depends on Node's built-ins and @keel/core only,
  * so the exchange simulator reads files with the same code as the data pipeline without pulling
- * in DuckDB or ccxt. Held to one table of formats (test-support/candle-formats.ts).
+ * in DuckDB or ccxt. Held to one table of formats (test-support/candle-formats.ts). Funding-rate
+ * files (Binance's archive, ccxt's rows) are read here too, for the same reason: the simulator
+ * applies them.
  */
 export * from './close-time.ts';
 export * from './csv.ts';
+export * from './funding.ts';
 export * from './timestamp.ts';

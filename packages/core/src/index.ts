@@ -3,6 +3,7 @@ export * from './engine/backtest.ts';
 export * from './engine/engine.ts';
 export * from './engine/events.ts';
 export * from './engine/fill-log.ts';
+export * from './futures/index.ts';
 export * from './indicators/index.ts';
 export * from './metrics/stats.ts';
 export * from './metrics/trades.ts';

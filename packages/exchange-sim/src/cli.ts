@@ -12,6 +12,7 @@ import {
   type FaultRequest,
   parseFaultCommand,
 } from './fault-commands.ts';
+import { DEFAULT_FUNDING_RATE, DEFAULT_LIQUIDATION_FEE } from './futures-venue.ts';
 import { assertNever } from './num.ts';
 import { type ExchangeSim, startExchangeSim } from './sim.ts';
 
@@ -52,14 +53,18 @@ Options:
 Exit codes: 0 applied, 1 the simulator could not be reached or refused, 2 usage error.
 `;
 
-export const EXCHANGE_SIM_HELP = `keel exchange-sim — a local exchange speaking the Binance spot protocol (REST + WebSocket)
+export const EXCHANGE_SIM_HELP = `keel exchange-sim — a local exchange speaking Binance's protocol (REST + WebSocket):
+spot, or USD-M perpetual futures with --market futures
 
 Usage:
   keel exchange-sim --data <csv[.gz]> [--symbol BTC/USDT] [--port ${DEFAULT_PORT}] [--speed 60]
                     [--api-key K --secret S] [--balance USDT=10000,BTC=1] [--admin]
+  keel exchange-sim --market futures --data <csv[.gz]> --symbol LINK/USDT
+                    [--funding <file> | --funding-rate R] [--leverage 20] [--margin cross|isolated]
   keel exchange-sim fault [--port ${DEFAULT_PORT}] <kind> [--count N] [--ms N] [--path P]   (see fault --help)
 
 Options:
+  --market M         spot (default) or futures (Binance USD-M: /fapi REST, /market/ws, /private/ws)
   --data FILE        candles to replay (CSV or CSV.GZ): header datetime|timestamp|open_time,open,
                      high,low,close,volume (UTC text or epoch ms), or Binance's 12-column klines
   --symbol S         unified symbol of the market, BASE/QUOTE (default BTC/USDT)
@@ -68,12 +73,23 @@ Options:
   --speed X          replay speed vs wall time (default 1; 60 = one minute per second)
   --start T          replay start (ISO time or epoch ms); earlier bars are history (klines only)
   --tick-size N --step-size N --min-notional N      market filters (default 0.01, 0.00001, 5)
-  --maker R --taker R                               fee rates (default 0.001 each)
+  --maker R --taker R                               fee rates (default 0.001 each; futures 0.0002 / 0.0005)
   --participation R  max share of a bar's volume the sim's orders can fill (default 0.1)
   --api-key K --secret S   the account's credentials (generated and printed when omitted)
   --balance LIST     starting balances, ASSET=amount comma-separated (default USDT=10000)
   --admin            serve the admin endpoint on loopback so 'keel exchange-sim fault' can inject
                      faults (refused with a non-loopback --host)
+
+Futures (--market futures):
+  --funding FILE     the funding series to apply on schedule: Binance's archive CSV
+                     (calc_time,funding_interval_hours,last_funding_rate, .gz too) or ccxt's
+                     fetchFundingRateHistory rows as JSON
+  --funding-rate R   a constant rate every 8 h from 00:00 UTC instead (default 0.0001, Binance's
+                     baseline); funding data missing over the replay is printed as a warning
+  --leverage N       the leverage of a symbol until the account sets one (default 20)
+  --margin M         cross (default) or isolated, until the account sets one
+  --liquidation-fee R  the clearance fee rate of a liquidation (default 0.0125)
+  The mark price is the last price; brackets are core's DEFAULT_USDM_BRACKETS.
 
 Markets: one per run from the CLI; programmatic use (startExchangeSim) takes any number, each with
   its own bars, tickSize, stepSize, minQty, minNotional.
@@ -142,6 +158,12 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
       secret: { type: 'string' },
       balance: { type: 'string', default: 'USDT=10000' },
       admin: { type: 'boolean', default: false },
+      market: { type: 'string', default: 'spot' },
+      funding: { type: 'string' },
+      'funding-rate': { type: 'string' },
+      leverage: { type: 'string' },
+      margin: { type: 'string' },
+      'liquidation-fee': { type: 'string' },
     },
     strict: true,
   });
@@ -150,6 +172,21 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     return;
   }
   if (!values.data) throw new Error('keel exchange-sim: --data <csv file> is required (see --help)');
+  if (values.market !== 'spot' && values.market !== 'futures')
+    throw new Error(`--market must be spot or futures, got "${values.market}"`);
+  const futures = values.market === 'futures';
+  const futuresOnly = ['funding', 'funding-rate', 'leverage', 'margin', 'liquidation-fee'] as const;
+  if (!futures) {
+    const given = futuresOnly.filter((k) => values[k] !== undefined);
+    if (given.length > 0) throw new Error(`--${given[0]} applies to --market futures only`);
+  }
+  if (values.funding !== undefined && values['funding-rate'] !== undefined)
+    throw new Error('give --funding <file> or --funding-rate R, not both');
+  if (values.margin !== undefined && values.margin !== 'cross' && values.margin !== 'isolated')
+    throw new Error(`--margin must be cross or isolated, got "${values.margin}"`);
+  const fundingRate = num(values['funding-rate'], 'funding-rate');
+  const leverage = num(values.leverage, 'leverage');
+  const liquidationFee = num(values['liquidation-fee'], 'liquidation-fee');
   if ((values['api-key'] === undefined) !== (values.secret === undefined))
     throw new Error('--api-key and --secret go together');
   const generated = values['api-key'] === undefined;
@@ -175,6 +212,15 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
   const minNotional = num(values['min-notional'], 'min-notional');
   const participation = num(values.participation, 'participation');
   const sim = await startExchangeSim({
+    market: futures ? 'futures' : 'spot',
+    ...(futures
+      ? {
+          futures: {
+            ...(leverage !== undefined ? { defaultLeverage: leverage } : {}),
+            ...(values.margin === 'isolated' || values.margin === 'cross' ? { defaultMarginMode: values.margin } : {}),
+          },
+        }
+      : {}),
     host: values.host,
     port: num(values.port, 'port') ?? DEFAULT_PORT,
     admin: values.admin,
@@ -185,20 +231,40 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
         ...(tickSize ? { tickSize } : {}),
         ...(stepSize ? { stepSize } : {}),
         ...(minNotional !== undefined ? { minNotional } : {}),
+        ...(values.funding !== undefined ? { funding: values.funding } : {}),
+        ...(fundingRate !== undefined ? { funding: fundingRate } : {}),
+        ...(liquidationFee !== undefined ? { liquidationFee } : {}),
       },
     ],
     accounts: [{ apiKey, secret, balances }],
-    ...(maker !== undefined || taker !== undefined ? { fees: { maker: maker ?? 0.001, taker: taker ?? 0.001 } } : {}),
+    ...(maker !== undefined || taker !== undefined
+      ? { fees: { maker: maker ?? (futures ? 0.0002 : 0.001), taker: taker ?? (futures ? 0.0005 : 0.001) } }
+      : {}),
     ...(start !== undefined ? { startTime: start } : {}),
     ...(participation !== undefined ? { liquidity: { participation } } : {}),
     speed: num(values.speed, 'speed') ?? 1,
   });
-  out.write(
-    `exchange-sim: Binance spot protocol on ${sim.httpUrl} (REST /api/v3) and ${sim.wsUrl} (/ws, /stream, /ws-api/v3)\n`,
-  );
+  if (futures)
+    out.write(
+      `exchange-sim: Binance USD-M futures on ${sim.httpUrl} (REST /fapi/v1, v2, v3) and ${sim.wsUrl} (/market/ws, /public/ws, /private/ws?listenKey=)\n`,
+    );
+  else
+    out.write(
+      `exchange-sim: Binance spot protocol on ${sim.httpUrl} (REST /api/v3) and ${sim.wsUrl} (/ws, /stream, /ws-api/v3)\n`,
+    );
   out.write(
     `  market ${values.symbol} from ${values.data}, replay clock ${new Date(sim.now()).toISOString()}, speed ${values.speed}x\n`,
   );
+  if (futures) {
+    const funding =
+      values.funding !== undefined
+        ? `from ${values.funding}`
+        : `a constant ${fundingRate ?? DEFAULT_FUNDING_RATE} every 8 h${fundingRate === undefined ? " (Binance's baseline; --funding or --funding-rate to change)" : ''}`;
+    out.write(
+      `  funding: ${funding}; mark price = last price; liquidation clearance ${liquidationFee ?? DEFAULT_LIQUIDATION_FEE}\n`,
+    );
+    for (const w of sim.warnings) out.write(`  warning: ${w}\n`);
+  }
   if (generated) out.write(`  generated credentials:\n    api key: ${apiKey}\n    secret:  ${secret}\n`);
   else out.write(`  api key: ${apiKey}\n`);
   if (sim.admin)

@@ -1,19 +1,36 @@
 /**
  * The running simulator: one HTTP server carrying the REST API, the WebSocket side and (with
- * `admin`) the admin endpoint, around a `SpotExchange`. This is the composition root of the
- * package: the wall clock and timers are read here and handed to the parts that need them.
+ * `admin`) the admin endpoint, around a `SpotExchange` (Binance spot) or a `FuturesExchange`
+ * (Binance USDⓈ-M). This is the composition root of the package: the wall clock and timers are
+ * read here and handed to the parts that need them.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { handleAdminRequest, isAdminPath, isLoopbackHost } from './admin.ts';
 import { checkBars, inferIntervalMs, readBarsFile, syntheticBars } from './bars.ts';
+import { FuturesExchange } from './exchange/futures/futures-exchange.ts';
+import type { AccountView } from './exchange/futures/ledger.ts';
+import type { LiquidationRecord } from './exchange/futures/liquidation.ts';
+import type { IncomeRecord, SimAlgoOrder, SimFuturesOrder } from './exchange/futures/model.ts';
 import type { MarketSpec } from './exchange/model.ts';
 import { SpotExchange } from './exchange/spot-exchange.ts';
-import { SimFaults } from './faults.ts';
+import type { SimMarketKind, SimVenue } from './exchange/venue.ts';
+import { type FaultExchangeHooks, type OrderRejection, SimFaults } from './faults.ts';
+import { DEFAULT_FUTURES_FEES, futuresMarketSpec } from './futures-venue.ts';
 import { ListenKeys } from './listen-keys.ts';
+import { accountRoutes } from './rest/account.ts';
+import { futuresAccountRoutes } from './rest/futures/account.ts';
+import { futuresMarketDataRoutes } from './rest/futures/market-data.ts';
+import { futuresOrderRoutes } from './rest/futures/orders.ts';
+import { marketDataRoutes } from './rest/market-data.ts';
+import { orderListRoutes } from './rest/order-lists.ts';
+import { orderRoutes } from './rest/orders.ts';
+import type { RouteTable } from './rest/routes.ts';
 import { RestApi } from './rest/server.ts';
 import type { ExchangeSimOptions, SimAccountOptions, SimBalance, SimBar, SimOrder } from './types.ts';
+import { futuresUserEvents } from './ws/futures-user-data.ts';
 import { WsGateway } from './ws/gateway.ts';
+import { spotUserEvents, type UserEventFormatter } from './ws/user-data.ts';
 
 /** A running simulator: one HTTP server carrying REST and WebSocket on the same port. */
 export class ExchangeSim {
@@ -25,16 +42,27 @@ export class ExchangeSim {
   readonly faults: SimFaults;
   /** Whether the admin endpoint (`keel exchange-sim fault`) is served. */
   readonly admin: boolean;
+  /** Which Binance protocol it speaks: `spot` (/api/v3) or `futures` (USDⓈ-M, /fapi). */
+  readonly market: SimMarketKind;
+  /** What the futures options leave uncovered (funding data missing over the replay); shown by the CLI. */
+  readonly warnings: readonly string[];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   /** @internal use startExchangeSim */
   constructor(
     private readonly server: Server,
-    private readonly exchange: SpotExchange,
+    private readonly exchange: SimVenue,
     private readonly rest: RestApi,
     private readonly ws: WsGateway,
-    parts: { faults: SimFaults; host: string; admin: boolean },
+    parts: {
+      faults: SimFaults;
+      host: string;
+      admin: boolean;
+      spot: SpotExchange | undefined;
+      futures: FuturesExchange | undefined;
+      warnings: readonly string[];
+    },
   ) {
     const addr = server.address() as AddressInfo;
     this.port = addr.port;
@@ -43,7 +71,14 @@ export class ExchangeSim {
     this.wsUrl = `ws://${host}:${addr.port}`;
     this.faults = parts.faults;
     this.admin = parts.admin;
+    this.market = exchange.kind;
+    this.spot = parts.spot;
+    this.futures = parts.futures;
+    this.warnings = parts.warnings;
   }
+
+  private readonly spot: SpotExchange | undefined;
+  private readonly futures: FuturesExchange | undefined;
 
   /** The replay clock, UTC ms. */
   now(): number {
@@ -86,17 +121,62 @@ export class ExchangeSim {
     this.exchange.addAccount(account);
   }
 
+  /** Spot: free and locked balances. */
   getBalances(apiKey: string): Record<string, SimBalance> {
-    return this.exchange.balances(apiKey);
+    return this.spotExchange().balances(apiKey);
   }
 
+  /** Spot: every order of the account. */
   getOrders(apiKey: string): SimOrder[] {
-    return this.exchange.ordersOf(apiKey);
+    return this.spotExchange().ordersOf(apiKey);
+  }
+
+  /**
+   * Futures: the account at the current prices (the mark price is the last price): per asset
+   * wallet, margin balance, maintenance and available balance; per position size, entry,
+   * unrealised PnL, margins and liquidation price (core's formulas).
+   */
+  futuresAccount(apiKey: string): AccountView {
+    const f = this.futuresExchange();
+    const view = f.ledger.view(apiKey, f.matching.openOrders(apiKey));
+    return { assets: view.assets, positions: view.positions.map((pv) => ({ ...pv, position: { ...pv.position } })) };
+  }
+
+  /** Futures: every order of the account (triggered conditional orders and liquidations included). */
+  futuresOrders(apiKey: string): SimFuturesOrder[] {
+    return this.futuresExchange().matching.ordersOf(apiKey);
+  }
+
+  /** Futures: every conditional (algo) order of the account. */
+  algoOrders(apiKey: string): SimAlgoOrder[] {
+    return this.futuresExchange().algos.algosOf(apiKey);
+  }
+
+  /** Futures: every forced close, optionally of one account. */
+  liquidations(apiKey?: string): LiquidationRecord[] {
+    return this.futuresExchange().liquidation.liquidations(apiKey);
+  }
+
+  /** Futures: the account's income history (realised PnL, commission, funding, clearance). */
+  income(apiKey: string): IncomeRecord[] {
+    return this.futuresExchange()
+      .ledger.income(apiKey)
+      .map((r) => ({ ...r }));
+  }
+
+  private spotExchange(): SpotExchange {
+    if (!this.spot) throw new Error('this simulator speaks USD-M futures: use futuresAccount() / futuresOrders()');
+    return this.spot;
+  }
+
+  private futuresExchange(): FuturesExchange {
+    if (!this.futures) throw new Error('this simulator speaks spot: use getBalances() / getOrders()');
+    return this.futures;
   }
 
   /** Last traded price of a market (unified or Binance symbol). */
   price(symbol: string): number {
-    const m = this.exchange.market(symbol.replace('/', ''));
+    const m = this.exchange.market((symbol.split(':')[0] ?? '').replace('/', ''));
     if (!m) throw new Error(`unknown market ${symbol}`);
     return m.price;
   }
@@ -138,7 +218,8 @@ const SYNTHETIC_START = Date.UTC(2024, 0, 1);
 
 function marketSpecs(opts: ExchangeSimOptions): MarketSpec[] {
   return opts.markets.map((m, i) => {
-    const [base, quote] = m.symbol.split('/');
+    // A contract's unified symbol carries its settle asset (LINK/USDT:USDT); the id is the pair's.
+    const [base, quote] = (m.symbol.split(':')[0] ?? '').split('/');
     if (!base || !quote) throw new Error(`market symbol must be BASE/QUOTE, got "${m.symbol}"`);
     const bars: SimBar[] =
       typeof m.bars === 'string'
@@ -164,6 +245,105 @@ function marketSpecs(opts: ExchangeSimOptions): MarketSpec[] {
   });
 }
 
+interface Venue {
+  venue: SimVenue;
+  routes: RouteTable;
+  userEvents: UserEventFormatter;
+  hooks: FaultExchangeHooks;
+  spot: SpotExchange | undefined;
+  futures: FuturesExchange | undefined;
+  warnings: string[];
+}
+
+/** The replay and book settings, spot or futures. */
+function replayOptions(opts: ExchangeSimOptions, startTime: number) {
+  return {
+    participation: opts.liquidity?.participation ?? 0.1,
+    bookLevels: opts.liquidity?.bookLevels ?? 20,
+    spreadTicks: opts.liquidity?.spreadTicks ?? 1,
+    startTime,
+  };
+}
+
+/** What the order faults do, on either matching engine. */
+function faultHooks(matching: {
+  rejectOrders(r: OrderRejection | undefined): void;
+  forceFillOpenOrders(apiKey: string): number;
+}): FaultExchangeHooks {
+  return {
+    rejectOrders: (rejection) => matching.rejectOrders(rejection),
+    forceFill: (apiKey) => matching.forceFillOpenOrders(apiKey),
+  };
+}
+
+function spotVenue(
+  opts: ExchangeSimOptions,
+  markets: MarketSpec[],
+  startTime: number,
+  weightPerMinute: number,
+  listenKeys: ListenKeys,
+): Venue {
+  const exchange = new SpotExchange({
+    ...replayOptions(opts, startTime),
+    markets,
+    accounts: opts.accounts ?? [],
+    fees: opts.fees ?? DEFAULT_FEES,
+  });
+  return {
+    venue: exchange,
+    routes: {
+      ...marketDataRoutes(exchange, weightPerMinute),
+      ...accountRoutes(exchange, listenKeys),
+      ...orderRoutes(exchange),
+      ...orderListRoutes(exchange),
+    },
+    userEvents: spotUserEvents(exchange),
+    hooks: faultHooks(exchange.matching),
+    spot: exchange,
+    futures: undefined,
+    warnings: [],
+  };
+}
+
+function futuresVenue(
+  opts: ExchangeSimOptions,
+  markets: MarketSpec[],
+  startTime: number,
+  weightPerMinute: number,
+  listenKeys: ListenKeys,
+): Venue {
+  const warnings: string[] = [];
+  const specs = markets.map((spec, i) => {
+    const r = futuresMarketSpec(spec, opts.markets[i] ?? { symbol: spec.symbol }, startTime);
+    warnings.push(...r.warnings);
+    return r.spec;
+  });
+  const leverage = opts.futures?.defaultLeverage ?? 20;
+  if (!Number.isInteger(leverage) || leverage < 1)
+    throw new Error(`futures.defaultLeverage must be a whole number >= 1, got ${leverage}`);
+  const exchange = new FuturesExchange({
+    ...replayOptions(opts, startTime),
+    markets: specs,
+    accounts: opts.accounts ?? [],
+    fees: opts.fees ?? DEFAULT_FUTURES_FEES,
+    defaultLeverage: leverage,
+    defaultMarginType: opts.futures?.defaultMarginMode === 'isolated' ? 'ISOLATED' : 'CROSSED',
+  });
+  return {
+    venue: exchange,
+    routes: {
+      ...futuresMarketDataRoutes(exchange, weightPerMinute),
+      ...futuresAccountRoutes(exchange, listenKeys),
+      ...futuresOrderRoutes(exchange),
+    },
+    userEvents: futuresUserEvents(exchange),
+    hooks: faultHooks(exchange.matching),
+    spot: undefined,
+    futures: exchange,
+    warnings,
+  };
+}
+
 export async function startExchangeSim(opts: ExchangeSimOptions): Promise<ExchangeSim> {
   if (opts.markets.length === 0) throw new Error('startExchangeSim: at least one market is required');
   const host = opts.host ?? '127.0.0.1';
@@ -174,35 +354,34 @@ export async function startExchangeSim(opts: ExchangeSimOptions): Promise<Exchan
     );
   const wall = opts.wallClock ?? Date.now;
   const markets = marketSpecs(opts);
-  const exchange = new SpotExchange({
-    markets,
-    accounts: opts.accounts ?? [],
-    fees: opts.fees ?? DEFAULT_FEES,
-    participation: opts.liquidity?.participation ?? 0.1,
-    bookLevels: opts.liquidity?.bookLevels ?? 20,
-    spreadTicks: opts.liquidity?.spreadTicks ?? 1,
-    startTime: opts.startTime ?? Math.min(...markets.map((m) => m.bars[0]?.time ?? Number.POSITIVE_INFINITY)),
-  });
+  const startTime = opts.startTime ?? Math.min(...markets.map((m) => m.bars[0]?.time ?? Number.POSITIVE_INFINITY));
+  const futures = opts.market === 'futures';
+  const rateLimits = {
+    // Binance USDⓈ-M allows 2400 request weight a minute, spot 6000.
+    weightPerMinute: opts.rateLimits?.weightPerMinute ?? (futures ? 2400 : 6000),
+    banAfter: opts.rateLimits?.banAfter ?? 5,
+    banMs: opts.rateLimits?.banMs ?? 120_000,
+  };
   const listenKeys = new ListenKeys();
+  const built = (futures ? futuresVenue : spotVenue)(opts, markets, startTime, rateLimits.weightPerMinute, listenKeys);
+  const exchange = built.venue;
   // The faults act on the WS gateway, which reads the faults on every send: the gateway is
   // reached through this closure, built just below.
-  const faults: SimFaults = new SimFaults({ drop: (filter, apiKey): number => ws.drop(filter, apiKey) }, wall, {
-    rejectOrders: (rejection) => exchange.matching.rejectOrders(rejection),
-    forceFill: (apiKey) => exchange.matching.forceFillOpenOrders(apiKey),
-  });
+  const faults: SimFaults = new SimFaults(
+    { drop: (filter, apiKey): number => ws.drop(filter, apiKey) },
+    wall,
+    built.hooks,
+  );
   const rest = new RestApi({
-    exchange,
+    routes: built.routes,
+    secretOf: (apiKey) => exchange.secretOf(apiKey),
     faults,
     wall,
-    rateLimits: {
-      weightPerMinute: opts.rateLimits?.weightPerMinute ?? 6000,
-      banAfter: opts.rateLimits?.banAfter ?? 5,
-      banMs: opts.rateLimits?.banMs ?? 120_000,
-    },
-    listenKeys,
+    rateLimits,
   });
   const ws: WsGateway = new WsGateway({
     exchange,
+    userEvents: built.userEvents,
     faults,
     listenKeys,
     signer: rest.requestSigner,
@@ -226,7 +405,14 @@ export async function startExchangeSim(opts: ExchangeSimOptions): Promise<Exchan
       resolve();
     });
   });
-  const sim = new ExchangeSim(server, exchange, rest, ws, { faults, host, admin });
+  const sim = new ExchangeSim(server, exchange, rest, ws, {
+    faults,
+    host,
+    admin,
+    spot: built.spot,
+    futures: built.futures,
+    warnings: built.warnings,
+  });
   if (opts.speed !== undefined && opts.speed > 0) sim.run(opts.speed, wall);
   return sim;
 }

@@ -1,5 +1,5 @@
 /** Public option and value types of the exchange simulator. */
-import type { Bar } from '@keel/core';
+import type { Bar, BracketSpec, FundingRateSeries } from '@keel/core';
 
 /** One candle to replay: core's Bar without the optional columns (OPEN time in UTC ms). */
 export type SimBar = Pick<Bar, 'time' | 'open' | 'high' | 'low' | 'close' | 'volume'>;
@@ -20,6 +20,27 @@ export interface SimMarketOptions {
    * of seeded synthetic 1m bars (a random walk from 100) starting at `startTime` or 2024-01-01.
    */
   bars?: SimBar[] | string;
+  /** Futures: notional brackets (leverage and maintenance tiers); default core's DEFAULT_USDM_BRACKETS. */
+  brackets?: readonly BracketSpec[];
+  /** Futures: liquidation clearance fee rate (exchangeInfo `liquidationFee`); default 0.0125. */
+  liquidationFee?: number;
+  /**
+   * Futures: the funding applied on schedule: a series, the path of a funding-rate file (Binance's
+   * archive CSV `calc_time,funding_interval_hours,last_funding_rate`, or ccxt's
+   * fetchFundingRateHistory rows as JSON), or a constant rate every 8 h from 00:00 UTC. Default:
+   * 0.0001 (Binance's baseline rate) every 8 h over the data.
+   */
+  funding?: FundingRateSeries | string | number;
+}
+
+/** Which Binance protocol the simulator speaks. */
+export type SimMarket = 'spot' | 'futures';
+
+export interface SimFuturesOptions {
+  /** Leverage of a symbol an account has not set (Binance: 20). */
+  defaultLeverage?: number;
+  /** Margin mode of a symbol an account has not set (Binance: cross). */
+  defaultMarginMode?: 'cross' | 'isolated';
 }
 
 export interface SimAccountOptions {
@@ -57,13 +78,20 @@ export interface SimRateLimitOptions {
 }
 
 export interface ExchangeSimOptions {
+  /**
+   * `spot` (default): the Binance spot protocol (/api/v3). `futures`: Binance USDⓈ-M perpetuals
+   * (/fapi/v1, v2, v3; /market/ws, /public/ws, /private/ws), one contract per market.
+   */
+  market?: SimMarket;
+  /** Futures defaults (leverage, margin mode). */
+  futures?: SimFuturesOptions;
   /** Default 127.0.0.1. */
   host?: string;
   /** 0 (default) = a random free port. */
   port?: number;
   markets: SimMarketOptions[];
   accounts?: SimAccountOptions[];
-  /** Default `{ maker: 0.001, taker: 0.001 }`. */
+  /** Default `{ maker: 0.001, taker: 0.001 }` (spot VIP 0); futures `{ maker: 0.0002, taker: 0.0005 }`. */
   fees?: SimFeeOptions;
   /**
    * Replay clock start, UTC ms. Bars that open before it are history (served by klines, never

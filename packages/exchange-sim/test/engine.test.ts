@@ -156,6 +156,17 @@ describe('matching', () => {
     expect(after!.fills[0]).toMatchObject({ price: 108.5, isMaker: false, commissionAsset: 'USDT' });
   });
 
+  it('a STOP_LOSS_LIMIT sell whose limit is above its stop rests from the trigger on: the part of the move before it cannot fill it', () => {
+    const e = engine();
+    e.placeOrder(KEY, req({ side: 'SELL', type: 'STOP_LOSS_LIMIT', price: 109, stopPrice: 108.5, quantity: 0.5 }));
+    tick(e); // 110 -> 108: triggers at 108.5, where the 109 limit is above the bid; the price goes on down
+    expect(e.ordersOf(KEY)[0]).toMatchObject({ status: 'NEW', isWorking: true, executedQty: 0 });
+    tick(e); // 108 -> 112: back up through 109, filled there as maker
+    const [after] = e.ordersOf(KEY);
+    expect(after).toMatchObject({ status: 'FILLED' });
+    expect(after!.fills[0]).toMatchObject({ price: 109, isMaker: true });
+  });
+
   it('triggers a TAKE_PROFIT_LIMIT sell on the way up', () => {
     const e = engine();
     e.placeOrder(KEY, req({ side: 'SELL', type: 'TAKE_PROFIT_LIMIT', price: 111.5, stopPrice: 111.5, quantity: 0.5 }));

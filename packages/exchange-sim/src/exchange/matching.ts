@@ -29,7 +29,9 @@ import {
   orderSnapshot,
 } from './model.ts';
 import { OrderLists, type PlaceOcoRequest } from './order-lists.ts';
+import { crossedInPriority, pathMove, triggerPrice, triggersUpward, wouldTriggerAt } from './path.ts';
 import type { MarketReplay } from './replay.ts';
+import { listIn } from './replay-exchange.ts';
 
 /** An order request as the REST and WS layers parse it; the engine checks everything else. */
 export interface PlaceOrderRequest {
@@ -178,15 +180,14 @@ export class MatchingEngine {
 
   /** The replayed price moved from `from` to `to`: triggers stops, then fills resting orders crossed. */
   onPriceMove(m: MarketState, from: number, to: number, withinBar: boolean): void {
-    const reachedGoingDown = (x: number): boolean => (to < from && to <= x) || (to >= from && x > from);
-    const reachedGoingUp = (x: number): boolean => (to > from && to >= x) || (to <= from && x < from);
-    const lo = Math.min(from, to);
-    const hi = Math.max(from, to);
+    const move = pathMove(from, to);
     const triggered = this.restingIn(m)
       .filter((r) => !r.order.isWorking)
       .filter((r) => {
         const { type, side, stopPrice } = r.order;
-        return triggersUpward(type, side) ? reachedGoingUp(stopPrice) : reachedGoingDown(stopPrice);
+        return triggersUpward(isStopLoss(type), side)
+          ? move.reachedGoingUp(stopPrice)
+          : move.reachedGoingDown(stopPrice);
       })
       .sort(
         (x, y) =>
@@ -195,9 +196,10 @@ export class MatchingEngine {
     for (const rec of triggered) {
       const o = rec.order;
       // Within a bar the path is continuous, so a stop triggers at its own price; across bars it gaps.
-      const at = withinBar ? Math.min(hi, Math.max(lo, o.stopPrice)) : to;
+      const at = triggerPrice(move, o.stopPrice, to, withinBar);
       this.lists.collapse(rec);
       o.isWorking = true;
+      rec.restingFrom = at;
       o.workingTime = this.replay.now();
       o.updateTime = this.replay.now();
       if (o.type === 'STOP_LOSS' || o.type === 'TAKE_PROFIT') {
@@ -209,14 +211,8 @@ export class MatchingEngine {
       }
     }
     const working = this.restingIn(m).filter((r) => r.order.isWorking && isOpen(r.order));
-    const buys = working
-      .filter((r) => r.order.side === 'BUY' && reachedGoingDown(r.order.price))
-      .sort((x, y) => y.order.price - x.order.price || x.seq - y.seq);
-    const sells = working
-      .filter((r) => r.order.side === 'SELL' && reachedGoingUp(r.order.price))
-      .sort((x, y) => x.order.price - y.order.price || x.seq - y.seq);
     const l = m.liquidity;
-    for (const rec of [...buys, ...sells]) {
+    for (const rec of crossedInPriority(working, from, to)) {
       const o = rec.order;
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;
@@ -292,7 +288,7 @@ export class MatchingEngine {
     if (type === 'LIMIT_MAKER' && this.book.isMarketable(m, side, price)) {
       throw binanceError(-2010, 'Order would immediately match and take.');
     }
-    if (isStop && wouldTriggerAt(type, side, stopPrice, m.price)) {
+    if (isStop && wouldTriggerAt(isStopLoss(type), side, stopPrice, m.price)) {
       throw binanceError(-2010, 'Stop price would trigger immediately.');
     }
 
@@ -385,21 +381,11 @@ export class MatchingEngine {
 
   private accountOrders(apiKey: string): OrderRecord[] {
     if (!this.ledger.has(apiKey)) throw new Error(`no account with apiKey ${apiKey}`);
-    let list = this.ordersByAccount.get(apiKey);
-    if (!list) {
-      list = [];
-      this.ordersByAccount.set(apiKey, list);
-    }
-    return list;
+    return listIn(this.ordersByAccount, apiKey);
   }
 
   private restingIn(m: MarketState): OrderRecord[] {
-    let list = this.resting.get(m.id);
-    if (!list) {
-      list = [];
-      this.resting.set(m.id, list);
-    }
-    return list;
+    return listIn(this.resting, m.id);
   }
 
   private findRecord(
@@ -542,14 +528,8 @@ export class MatchingEngine {
   }
 }
 
-/** STOP_LOSS buys and TAKE_PROFIT sells trigger on the way up; the other two on the way down. */
-function triggersUpward(type: OrderType, side: OrderSide): boolean {
-  const stopLoss = type === 'STOP_LOSS' || type === 'STOP_LOSS_LIMIT';
-  return (side === 'BUY') === stopLoss;
-}
-
-function wouldTriggerAt(type: OrderType, side: OrderSide, stop: number, price: number): boolean {
-  return triggersUpward(type, side) ? price >= stop : price <= stop;
+function isStopLoss(type: OrderType): boolean {
+  return type === 'STOP_LOSS' || type === 'STOP_LOSS_LIMIT';
 }
 
 function filterFailure(filter: string): SimError {

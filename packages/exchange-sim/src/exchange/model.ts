@@ -4,6 +4,7 @@
  * turn them into Binance shapes).
  */
 import type { SimBar, SimFill, SimOrder } from '../types.ts';
+import type { FuturesAccountEvent } from './futures/model.ts';
 
 /** A market's static description: symbol, filters and the candles it replays. */
 export interface MarketSpec {
@@ -99,7 +100,8 @@ export type ExchangeEvent =
   | { type: 'balance'; apiKey: string; assets: string[] }
   | { type: 'trade'; symbol: string; trade: PublicTrade }
   | { type: 'tick'; symbol: string }
-  | { type: 'barClose'; symbol: string; bar: SimBar };
+  | { type: 'barClose'; symbol: string; bar: SimBar }
+  | FuturesAccountEvent;
 
 export type ExchangeListener = (e: ExchangeEvent) => void;
 
@@ -120,6 +122,8 @@ export interface OrderRecord {
   seq: number;
   /** The OCO list this order is a leg of, while the list is live. */
   list: OrderList | undefined;
+  /** Where a stop triggered during the current move joined the book (see crossedInPriority). */
+  restingFrom?: number | undefined;
 }
 
 /** An OCO order list: two legs on one side; the first to trigger or fill expires the other. */

@@ -5,91 +5,44 @@
  * replay clock, which moves only in `advanceTo`. Everything observable leaves as an
  * `ExchangeEvent`; the REST and WS layers turn those into Binance shapes.
  */
-import type { SimAccountOptions, SimBalance, SimFeeOptions, SimOrder } from '../types.ts';
-import { SyntheticBook } from './book.ts';
+import type { SimAccountOptions, SimBalance, SimOrder } from '../types.ts';
 import { Ledger } from './ledger.ts';
 import { MatchingEngine, type PlaceOrderRequest } from './matching.ts';
-import type { AccountTrade, ExchangeEvent, ExchangeListener, MarketSpec, MarketState, OrderList } from './model.ts';
+import type { AccountTrade, MarketState, OrderList } from './model.ts';
 import type { PlaceOcoRequest } from './order-lists.ts';
-import { MarketReplay } from './replay.ts';
+import { ReplayExchange, type ReplayExchangeOptions } from './replay-exchange.ts';
 
-export interface SpotExchangeOptions {
-  markets: MarketSpec[];
+export interface SpotExchangeOptions extends ReplayExchangeOptions {
   accounts: SimAccountOptions[];
-  fees: SimFeeOptions;
-  /** Share of a bar's volume the accounts' orders may fill per side. */
-  participation: number;
-  /** Levels per side of the synthetic book. */
-  bookLevels: number;
-  /** Best ask minus best bid, in ticks. */
-  spreadTicks: number;
-  startTime: number;
 }
 
-export class SpotExchange {
-  readonly replay: MarketReplay;
+export class SpotExchange extends ReplayExchange {
+  readonly kind = 'spot' as const;
   readonly ledger = new Ledger();
-  readonly book: SyntheticBook;
   readonly matching: MatchingEngine;
-  readonly fees: SimFeeOptions;
-  private readonly listeners: ExchangeListener[] = [];
 
   constructor(opts: SpotExchangeOptions) {
-    this.fees = opts.fees;
-    this.book = new SyntheticBook(opts.bookLevels, opts.spreadTicks);
-    const emit = (e: ExchangeEvent): void => {
-      for (const l of this.listeners) l(e);
-    };
-    this.replay = new MarketReplay({
-      markets: opts.markets,
-      participation: opts.participation,
-      startTime: opts.startTime,
-      emit,
-      onPriceMove: (m, from, to, withinBar) => this.matching.onPriceMove(m, from, to, withinBar),
-    });
+    super(opts);
     this.matching = new MatchingEngine({
       replay: this.replay,
       ledger: this.ledger,
       book: this.book,
       fees: opts.fees,
-      emit,
+      emit: (e) => this.emit(e),
     });
     for (const a of opts.accounts) this.ledger.add(a);
   }
 
-  on(listener: ExchangeListener): void {
-    this.listeners.push(listener);
+  protected override onPriceMove(m: MarketState, from: number, to: number, withinBar: boolean): void {
+    this.matching.onPriceMove(m, from, to, withinBar);
   }
 
-  /** The replay clock, UTC ms. */
-  now(): number {
-    return this.replay.now();
-  }
-
-  /** Smallest bar interval over all markets: what `step()` moves by. */
-  get baseIntervalMs(): number {
-    return this.replay.baseIntervalMs;
-  }
-
-  get markets(): ReadonlyMap<string, MarketState> {
-    return this.replay.markets;
-  }
-
-  /** A market by its Binance id (`BTCUSDT`). */
-  market(id: string): MarketState | undefined {
-    return this.replay.market(id);
-  }
-
-  nextEvent(): number {
-    return this.replay.nextEvent();
-  }
-
-  advanceTo(t: number): void {
-    this.replay.advanceTo(t);
-  }
-
-  addAccount(a: SimAccountOptions): void {
+  override addAccount(a: SimAccountOptions): void {
     this.ledger.add(a);
+  }
+
+  override secretOf(apiKey: string): string | undefined {
+    return this.ledger.secretOf(apiKey);
   }
 
   balances(apiKey: string): Record<string, SimBalance> {

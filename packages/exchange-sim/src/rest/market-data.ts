@@ -7,31 +7,30 @@ import { aggTradeJson, klineRow, publicTradeJson } from '../binance-json.ts';
 import { binanceError, mandatoryParam } from '../errors.ts';
 import type { MarketState } from '../exchange/model.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import type { SimVenue } from '../exchange/venue.ts';
 import { binanceDecimal } from '../num.ts';
 import { eachMarket, intParam, limitParam, marketParam, type Params, timeParam } from './params.ts';
-import { fixedWeight, type RouteTable, weightBySymbol } from './routes.ts';
-
-function depthWeight(p: Params): number {
-  const limit = Number(p.limit ?? 100);
-  if (limit <= 100) return 5;
-  if (limit <= 500) return 25;
-  if (limit <= 1000) return 50;
-  return 250;
-}
+import { fixedWeight, publicRoute, type RouteTable, weightByLimit, weightBySymbol } from './routes.ts';
 
 export function marketDataRoutes(exchange: SpotExchange, weightPerMinute: number): RouteTable {
-  const publicRoute = (weight: (p: Params) => number, handler: (p: Params) => unknown) => ({
-    security: 'none' as const,
-    weight,
-    handler: ({ params }: { params: Params }) => handler(params),
-  });
   return {
     'GET /api/v3/ping': publicRoute(fixedWeight(1), () => ({})),
     'GET /api/v3/time': publicRoute(fixedWeight(1), () => ({ serverTime: exchange.now() })),
     'GET /api/v3/exchangeInfo': publicRoute(fixedWeight(20), () => exchangeInfo(exchange, weightPerMinute)),
     'GET /api/v3/klines': publicRoute(fixedWeight(2), (p) => klines(exchange, p)),
     'GET /api/v3/uiKlines': publicRoute(fixedWeight(2), (p) => klines(exchange, p)),
-    'GET /api/v3/depth': publicRoute(depthWeight, (p) => depth(exchange, p)),
+    'GET /api/v3/depth': publicRoute(
+      weightByLimit(
+        100,
+        [
+          [100, 5],
+          [500, 25],
+          [1000, 50],
+        ],
+        250,
+      ),
+      (p) => depth(exchange, p),
+    ),
     'GET /api/v3/trades': publicRoute(fixedWeight(25), (p) => {
       const m = marketParam(exchange, p);
       return m.trades.slice(-limitParam(p.limit, 500, 1000)).map(publicTradeJson);
@@ -140,12 +139,12 @@ function noSymbolsExchangeInfo(exchange: SpotExchange): unknown {
  * `endTime` select by open time (the candle holding startTime is not returned when it opened
  * before it); with neither, the latest candles.
  */
-function klines(exchange: SpotExchange, p: Params): unknown {
+export function klines(exchange: SimVenue, p: Params, maxLimit = 1000): unknown {
   const m = marketParam(exchange, p);
   if (!p.interval) throw mandatoryParam('interval');
   const ms = INTERVAL_MS[p.interval];
   if (ms === undefined || ms < m.intervalMs || ms % m.intervalMs !== 0) throw binanceError(-1120, 'Invalid interval.');
-  const limit = limitParam(p.limit, 500, 1000);
+  const limit = limitParam(p.limit, 500, maxLimit);
   return exchange.replay.candles(m, ms, intParam(p.startTime), intParam(p.endTime), limit).map((c) => klineRow(c, ms));
 }
 
@@ -179,7 +178,7 @@ function aggTrades(exchange: SpotExchange, p: Params): unknown {
     .map(aggTradeJson);
 }
 
-function ticker24h(exchange: SpotExchange, m: MarketState): unknown {
+export function ticker24h(exchange: SimVenue, m: MarketState): Record<string, unknown> {
   const s = exchange.replay.dayStats(m);
   const last = m.trades[m.trades.length - 1];
   const book = exchange.book.snapshot(m, 1);

@@ -1,7 +1,7 @@
 /** Request parameters as Binance reads them, and its errors for the malformed ones. */
 import { binanceError, mandatoryParam } from '../errors.ts';
 import type { MarketState } from '../exchange/model.ts';
-import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import type { SimVenue } from '../exchange/venue.ts';
 import { parseDecimal } from '../num.ts';
 
 /** Query string and form body merged, as Binance reads them. */
@@ -42,7 +42,7 @@ export function limitParam(v: string | undefined, def: number, max: number): num
 }
 
 /** The market named by `symbol` (-1102 when missing, -1121 when unknown). */
-export function marketParam(exchange: SpotExchange, p: Params): MarketState {
+export function marketParam(exchange: SimVenue, p: Params): MarketState {
   if (!p.symbol) throw mandatoryParam('symbol');
   const m = exchange.market(p.symbol);
   if (!m) throw binanceError(-1121, 'Invalid symbol.');
@@ -50,7 +50,7 @@ export function marketParam(exchange: SpotExchange, p: Params): MarketState {
 }
 
 /** One market with `symbol`, the listed ones with `symbols` (a JSON array), else every market. */
-export function eachMarket<T>(exchange: SpotExchange, p: Params, f: (m: MarketState) => T): T | T[] {
+export function eachMarket<T>(exchange: SimVenue, p: Params, f: (m: MarketState) => T): T | T[] {
   if (p.symbol) return f(marketParam(exchange, p));
   if (p.symbols) {
     let ids: unknown;

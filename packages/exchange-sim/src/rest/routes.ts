@@ -27,3 +27,20 @@ export const weightBySymbol =
   (withSymbol: number, without: number) =>
   (p: Params): number =>
     p.symbol ? withSymbol : without;
+
+/** A public (unsigned) route whose handler needs only the parameters. */
+export function publicRoute(weight: (p: Params) => number, handler: (p: Params) => unknown): Route {
+  return { security: 'none', weight, handler: ({ params }) => handler(params) };
+}
+
+/**
+ * Weight by the `limit` asked (depth, klines): the weight of the first step whose limit is at
+ * or above it, `above` past the last. `steps` are `[maxLimit, weight]`, ascending.
+ */
+export const weightByLimit =
+  (defaultLimit: number, steps: ReadonlyArray<readonly [number, number]>, above: number) =>
+  (p: Params): number => {
+    const limit = Number(p.limit ?? defaultLimit);
+    for (const [max, weight] of steps) if (limit <= max) return weight;
+    return above;
+  };

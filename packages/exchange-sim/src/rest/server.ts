@@ -1,29 +1,25 @@
 /**
- * The Binance spot REST API over node:http: each request goes through the HTTP faults (held
- * answers, error bursts, 429 storms), request weight, authentication, then its route. Routes
- * live by family in market-data.ts, account.ts, orders.ts and order-lists.ts.
+ * The Binance REST API over node:http: each request goes through the HTTP faults (held answers,
+ * error bursts, 429 storms), request weight, authentication, then its route. The composition
+ * root gives the route table: spot's (market-data.ts, account.ts, orders.ts, order-lists.ts) or
+ * USDⓈ-M futures' (futures/).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SimError } from '../errors.ts';
-import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import { binanceError, SimError } from '../errors.ts';
 import type { SimFaults } from '../faults.ts';
-import type { ListenKeys } from '../listen-keys.ts';
-import { accountRoutes } from './account.ts';
-import { marketDataRoutes } from './market-data.ts';
-import { orderListRoutes } from './order-lists.ts';
-import { orderRoutes } from './orders.ts';
 import type { Params } from './params.ts';
 import { type RateLimitOptions, RequestWeight } from './rate-limits.ts';
 import type { RouteTable } from './routes.ts';
 import { authenticateRest, type Signer } from './signing.ts';
 
 export interface RestApiOptions {
-  exchange: SpotExchange;
+  routes: RouteTable;
+  /** An account's secret (undefined for an unknown API key). */
+  secretOf(apiKey: string): string | undefined;
   faults: SimFaults;
   /** The wall clock: rate-limit windows, bans, and what a signed timestamp is compared with. */
   wall: () => number;
   rateLimits: RateLimitOptions;
-  listenKeys: ListenKeys;
 }
 
 /** A computed answer, written now or later (a held response). */
@@ -49,18 +45,12 @@ export class RestApi {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly opts: RestApiOptions) {
-    const { exchange } = opts;
     this.weight = new RequestWeight(opts.rateLimits);
     this.signer = {
-      secretOf: (apiKey) => exchange.ledger.secretOf(apiKey),
+      secretOf: (apiKey) => opts.secretOf(apiKey),
       serverTime: () => opts.wall() + opts.faults.clockSkewMs,
     };
-    this.routes = {
-      ...marketDataRoutes(exchange, opts.rateLimits.weightPerMinute),
-      ...accountRoutes(exchange, opts.listenKeys),
-      ...orderRoutes(exchange),
-      ...orderListRoutes(exchange),
-    };
+    this.routes = opts.routes;
   }
 
   /** The request signer, shared with the WebSocket API. */
@@ -71,7 +61,7 @@ export class RestApi {
   /** Runs a route's handler directly: the WebSocket API's methods reuse the REST semantics. */
   run(routeKey: string, params: Params, apiKey: string): unknown {
     const route = this.routes[routeKey];
-    if (!route) throw new Error(`no route ${routeKey}`);
+    if (!route) throw binanceError(-1020, 'This operation is not supported.');
     return route.handler({ params, apiKey });
   }
 

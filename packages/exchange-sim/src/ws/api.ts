@@ -4,7 +4,7 @@
  * gets spot user data), each method mirrors a REST route with the same params and result.
  */
 import { SimError } from '../errors.ts';
-import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import type { SimVenue } from '../exchange/venue.ts';
 import { authenticateWsApi, type Signer } from '../rest/signing.ts';
 
 /** WebSocket API methods served, as the REST route they mirror (same params, same result). */
@@ -44,7 +44,7 @@ export interface WsApiSession {
 }
 
 export interface WsApiOptions {
-  exchange: SpotExchange;
+  exchange: SimVenue;
   signer: Signer;
   /** Runs a REST route's handler (same params, same result). */
   runRoute(routeKey: string, params: Record<string, string>, apiKey: string): unknown;

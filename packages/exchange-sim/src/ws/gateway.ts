@@ -1,24 +1,36 @@
 /**
  * The WebSocket side of the sim: accepts connections on /ws, /ws/<streams|listenKey>, /stream and
- * /ws-api/v3, keeps their subscriptions, routes exchange events to market streams and user data,
- * and sends every outgoing message through the WS faults (stall, delay, duplicate, reorder).
+ * /ws-api/v3 (spot), and on /market/ws, /public/ws and /private/ws?listenKey=<key> (the USDⓈ-M
+ * futures split), keeps their subscriptions, routes exchange events to market streams and user
+ * data (formatted by the composition root's UserEventFormatter), and sends every outgoing message
+ * through the WS faults (stall, delay, duplicate, reorder).
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { executionReport } from '../binance-json.ts';
 import type { ExchangeEvent } from '../exchange/model.ts';
-import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import type { SimVenue } from '../exchange/venue.ts';
 import type { SimFaults, WsControl, WsFilter } from '../faults.ts';
 import type { ListenKeys } from '../listen-keys.ts';
-import { assertNever, binanceDecimal } from '../num.ts';
+import { assertNever } from '../num.ts';
 import type { Signer } from '../rest/signing.ts';
 import { WsApi } from './api.ts';
 import { type Connection, faultKindOf, type WsOutbound } from './connection.ts';
 import { MarketStreams, normaliseStream } from './market-streams.ts';
+import type { UserEventFormatter } from './user-data.ts';
+
+/** Paths a market-stream connection may open on: spot's /ws and the futures split. */
+const WS_BASES = ['/ws', '/market/ws', '/public/ws', '/private/ws'];
+const STREAM_BASES = ['/stream', '/market/stream', '/public/stream'];
+
+function baseOf(path: string, bases: readonly string[]): string | undefined {
+  return bases.find((b) => path === b || path.startsWith(`${b}/`));
+}
 
 export interface WsGatewayOptions {
-  exchange: SpotExchange;
+  exchange: SimVenue;
+  /** Turns an account's exchange event into the Binance user-data payload (spot or futures). */
+  userEvents: UserEventFormatter;
   faults: SimFaults;
   listenKeys: ListenKeys;
   signer: Signer;
@@ -52,10 +64,11 @@ export class WsGateway implements WsControl, WsOutbound {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://sim');
       const path = url.pathname.replace(/\/+$/, '');
-      const isApi = path.startsWith('/ws-api');
-      const isStream = path === '/stream' || path.startsWith('/stream/');
-      const isWs = path === '/ws' || path.startsWith('/ws/');
-      if (!isApi && !isStream && !isWs) {
+      const isApi = path.startsWith('/ws-api') || path.startsWith('/ws-fapi');
+      const streamBase = baseOf(path, STREAM_BASES);
+      const wsBase = isApi ? undefined : baseOf(path, WS_BASES);
+      const isStream = streamBase !== undefined;
+      if (!isApi && !isStream && wsBase === undefined) {
         socket.write('HTTP/1.1 404 Not Found\r\n\r\n');
         socket.destroy();
         return;
@@ -77,7 +90,10 @@ export class WsGateway implements WsControl, WsOutbound {
         ws.on('ping', (data) => {
           if (!this.opts.faults.isStalled(faultKindOf(conn))) ws.pong(data);
         });
-        if (isWs && path.length > 4) this.subscribePath(conn, path.slice(4));
+        if (wsBase !== undefined && path.length > wsBase.length)
+          this.subscribePath(conn, path.slice(wsBase.length + 1));
+        const listenKey = url.searchParams.get('listenKey');
+        if (listenKey) this.subscribePath(conn, listenKey);
         if (isStream)
           for (const s of (url.searchParams.get('streams') ?? '').split('/')) if (s) this.addStream(conn, s);
       });
@@ -313,7 +329,10 @@ export class WsGateway implements WsControl, WsOutbound {
         return;
       case 'tick': {
         const m = exchange.market(e.symbol);
-        if (m) this.streams.onTick(m);
+        if (m) {
+          this.streams.onTick(m);
+          this.streams.onMarkPrice(m);
+        }
         return;
       }
       case 'barClose': {
@@ -322,21 +341,13 @@ export class WsGateway implements WsControl, WsOutbound {
         return;
       }
       case 'execution':
-        this.publishUser(e.apiKey, executionReport(e.order, e.execType, exchange.now(), e.fill, e.cancelClientOrderId));
-        return;
-      case 'balance': {
-        const balances = exchange.balances(e.apiKey);
-        const now = exchange.now();
-        this.publishUser(e.apiKey, {
-          e: 'outboundAccountPosition',
-          E: now,
-          u: now,
-          B: e.assets.map((a) => ({
-            a,
-            f: binanceDecimal(balances[a]?.free ?? 0),
-            l: binanceDecimal(balances[a]?.locked ?? 0),
-          })),
-        });
+      case 'balance':
+      case 'futuresOrder':
+      case 'algoOrder':
+      case 'accountUpdate':
+      case 'accountConfig': {
+        const payload = this.opts.userEvents(e);
+        if (payload !== undefined) this.publishUser(e.apiKey, payload);
         return;
       }
       default:

@@ -5,17 +5,19 @@
 import { bucketStart, INTERVAL_MS } from '../bars.ts';
 import { aggTradeJson, klineEvent } from '../binance-json.ts';
 import type { MarketState, PublicTrade } from '../exchange/model.ts';
-import type { SpotExchange } from '../exchange/spot-exchange.ts';
+import type { SimVenue } from '../exchange/venue.ts';
 import { binanceDecimal } from '../num.ts';
 import type { WsOutbound } from './connection.ts';
 
 type LevelMap = Map<number, number>;
 
 /** A stream name for the market, or undefined when the market is unknown or the name malformed. */
-export function normaliseStream(exchange: SpotExchange, stream: string): string | undefined {
+export function normaliseStream(exchange: SimVenue, stream: string): string | undefined {
+  if (exchange.kind === 'futures' && (stream === '!markPrice@arr' || stream === '!markPrice@arr@1s')) return stream;
   const [symbol = '', channel] = stream.split('@', 2);
   if (!channel || !exchange.market(symbol.toUpperCase())) return undefined;
-  return stream.toLowerCase() === stream ? stream : `${symbol.toLowerCase()}@${channel}`;
+  // Only the symbol is lower-cased: channels keep their case (markPrice@1s).
+  return `${symbol.toLowerCase()}${stream.slice(symbol.length)}`;
 }
 
 export class MarketStreams {
@@ -23,7 +25,7 @@ export class MarketStreams {
   private readonly lastBooks = new Map<string, { bids: LevelMap; asks: LevelMap }>();
 
   constructor(
-    private readonly exchange: SpotExchange,
+    private readonly exchange: SimVenue,
     private readonly out: WsOutbound,
   ) {}
 
@@ -138,6 +140,30 @@ export class MarketStreams {
         q: binanceDecimal(st.quoteVolume),
       });
     }
+  }
+
+  /**
+   * USDⓈ-M mark price (`<s>@markPrice`, `<s>@markPrice@1s`, `!markPrice@arr[@1s]`): one update
+   * per replay tick; the mark and index prices are the last price, `r` and `T` the coming funding.
+   */
+  onMarkPrice(m: MarketState): void {
+    const info = this.exchange.markPriceInfo?.(m.id);
+    if (!info) return;
+    const s = m.id.toLowerCase();
+    const event = {
+      e: 'markPriceUpdate',
+      E: this.exchange.now(),
+      s: m.id,
+      p: binanceDecimal(info.markPrice),
+      i: binanceDecimal(info.indexPrice),
+      P: binanceDecimal(info.markPrice),
+      r: binanceDecimal(info.fundingRate),
+      T: info.nextFundingTime,
+    };
+    this.out.publish(`${s}@markPrice`, event);
+    this.out.publish(`${s}@markPrice@1s`, event);
+    this.out.publish('!markPrice@arr', [event]);
+    this.out.publish('!markPrice@arr@1s', [event]);
   }
 
   /** A bar closed: every subscribed kline interval whose bucket ends with it publishes x=true. */

@@ -1,0 +1,148 @@
+/**
+ * The liquidation engine. After every move of a contract's mark price (the last price) and after
+ * funding, each account holding the contract is checked with core's formulas:
+ *
+ * - an isolated position whose margin balance (isolated wallet + unrealised PnL) has reached its
+ *   maintenance margin is closed whole at its liquidation price;
+ * - when the cross margin balance (cross wallet + cross unrealised PnL) has reached the cross
+ *   maintenance margin, every cross position of the account is closed: the contract's positions
+ *   at their (shared) liquidation price, the others at their mark.
+ *
+ * The price path between two ticks is continuous, so the mark crossed the liquidation price on
+ * the way: the forced fill is at that price (rounded to the tick), also when the replay gaps past
+ * it (the insurance fund takes the difference, as on Binance, where a user's loss ends at the
+ * margin). Open orders of the account in the contract are cancelled first. The forced order is a
+ * LIQUIDATION order with Binance's client id shape (`autoclose-<19 digits>`), IOC, reduce-only;
+ * its commission is the clearance fee: clearanceRate x notional, capped by the margin left after
+ * the loss (core's liquidationClearanceFee), so a balance never goes below zero.
+ */
+import { isLiquidatable, liquidationClearanceFee, positionNotional, roundToStep } from '@keel/core';
+import { roundAssetAmount } from '../../num.ts';
+import type { MarketReplay } from '../replay.ts';
+import type { AlgoOrders } from './algo-orders.ts';
+import type { FuturesLedger, FuturesMarket, PositionView } from './ledger.ts';
+import type { FuturesMatching } from './matching.ts';
+import type { SimFuturesOrder } from './model.ts';
+
+/** One forced close, as `GET /fapi/v1/forceOrders` and `sim.liquidations()` report it. */
+export interface LiquidationRecord {
+  apiKey: string;
+  symbol: string;
+  order: SimFuturesOrder;
+  /** The liquidation price by Binance's formula, before rounding to the tick. */
+  liquidationPrice: number;
+  /** Where the forced order filled (the liquidation price on the tick). */
+  price: number;
+  realizedPnl: number;
+  clearanceFee: number;
+  marginMode: 'isolated' | 'cross';
+}
+
+export interface LiquidationEngineOptions {
+  replay: MarketReplay;
+  ledger: FuturesLedger;
+  matching: FuturesMatching;
+  algos: AlgoOrders;
+  market(id: string): FuturesMarket | undefined;
+}
+
+export class LiquidationEngine {
+  private readonly records: LiquidationRecord[] = [];
+  private seq = 0;
+
+  constructor(private readonly opts: LiquidationEngineOptions) {}
+
+  /** Every forced close so far (copies), optionally of one account. */
+  liquidations(apiKey?: string): LiquidationRecord[] {
+    return this.records.filter((r) => apiKey === undefined || r.apiKey === apiKey).map((r) => ({ ...r }));
+  }
+
+  /** Checks every account with a position in `m` at the current prices. */
+  check(m: FuturesMarket): void {
+    const { ledger, matching } = this.opts;
+    if (!Number.isFinite(m.price)) return;
+    for (const apiKey of ledger.apiKeys()) {
+      if (!ledger.positions(apiKey, m.id).some((p) => p.size !== 0)) continue;
+      const view = ledger.view(apiKey, matching.openOrders(apiKey));
+      for (const pv of view.positions) {
+        const p = pv.position;
+        if (p.symbol !== m.id || p.size === 0 || pv.marginType !== 'ISOLATED') continue;
+        if (isLiquidatable(p.isolatedWallet + pv.unrealizedProfit, pv.maintMargin))
+          this.liquidate(apiKey, [pv], 'isolated', p.isolatedWallet);
+      }
+      const cross = view.positions.filter((pv) => pv.marginType === 'CROSSED' && pv.position.size !== 0);
+      if (!cross.some((pv) => pv.position.symbol === m.id)) continue;
+      const asset = view.assets.find((a) => a.asset === m.quote);
+      if (!asset) continue;
+      const maint = cross.reduce((s, pv) => s + pv.maintMargin, 0);
+      if (isLiquidatable(asset.crossWalletBalance + asset.crossUnPnl, maint))
+        this.liquidate(apiKey, cross, 'cross', asset.crossWalletBalance);
+    }
+  }
+
+  /**
+   * Closes the positions: the liquidation price of each (its mark when it has none), the realised
+   * loss, then the clearance fees in turn out of what is left of `wallet` (the isolated wallet or
+   * the cross wallet).
+   */
+  private liquidate(
+    apiKey: string,
+    positions: readonly PositionView[],
+    marginMode: 'isolated' | 'cross',
+    wallet: number,
+  ): void {
+    const { matching, algos, replay } = this.opts;
+    const now = replay.now();
+    for (const symbol of new Set(positions.map((pv) => pv.position.symbol))) {
+      matching.cancelAll(apiKey, symbol);
+      algos.cancelAll(apiKey, symbol);
+    }
+    const plan = positions.map((pv) => {
+      const p = pv.position;
+      const m = this.opts.market(p.symbol) as FuturesMarket;
+      const lp = pv.liquidationPrice > 0 ? pv.liquidationPrice : pv.markPrice;
+      const price = roundToStep(lp, m.tickSize, 'nearest');
+      // The same arithmetic as core's applyPositionFill on a full close.
+      const realized = roundAssetAmount(Math.abs(p.size) * (price - p.entryPrice) * Math.sign(p.size) * m.contractSize);
+      return { pv, m, lp, price, realized };
+    });
+    let left = wallet + plan.reduce((s, x) => s + x.realized, 0);
+    for (const { pv, m, lp, price, realized } of plan) {
+      const p = pv.position;
+      const qty = Math.abs(p.size);
+      const fee = roundAssetAmount(
+        liquidationClearanceFee(positionNotional(qty, price, m.contractSize), m.clearanceRate, left),
+      );
+      left -= fee;
+      const { order, realized: booked } = matching.fillForced(
+        apiKey,
+        {
+          market: m,
+          side: p.size > 0 ? 'SELL' : 'BUY',
+          positionSide: p.positionSide,
+          type: 'LIQUIDATION',
+          origType: 'LIQUIDATION',
+          timeInForce: 'IOC',
+          price,
+          stopPrice: 0,
+          qty,
+          reduceOnly: true,
+          closePosition: false,
+          clientOrderId: `autoclose-${now}${String(this.seq++ % 1_000_000).padStart(6, '0')}`,
+        },
+        fee,
+      );
+      this.records.push({
+        apiKey,
+        symbol: m.id,
+        order,
+        liquidationPrice: lp,
+        price,
+        realizedPnl: booked,
+        clearanceFee: fee,
+        marginMode,
+      });
+      if (booked !== realized) throw new Error(`liquidation: booked PnL ${booked} differs from planned ${realized}`);
+    }
+  }
+}

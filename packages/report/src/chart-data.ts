@@ -1,4 +1,4 @@
-import type { BacktestResult, BarSeries, Timeframe } from '@keel/core';
+import type { BacktestResult, BarSeries, PlotColumn, Timeframe } from '@keel/core';
 import { TIMEFRAMES, timeframeMs, timeframeStart } from '@keel/core';
 
 /**
@@ -50,6 +50,10 @@ export interface ChartData {
   readonly markers: MarkerRow[];
   /** Halts and resumes of the risk engine, on the candle of the bar they happened at. */
   readonly riskMarkers: RiskMarkerRow[];
+  /** Buy-and-hold value at the close of each candle's last bar; null when the result has no benchmark. */
+  readonly benchmark: number[] | null;
+  /** The strategy's plot lines, each at the close of each candle's last bar (NaN: no value). */
+  readonly plots: { readonly name: string; readonly panel: string; readonly values: number[] }[];
 }
 
 /** Rounds a float for display data: 10 significant digits is far below what a chart can show. */
@@ -161,6 +165,10 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
   const equity = new Array<number>(m);
   const drawdown = new Array<number>(m);
   const values = result.equity.values;
+  const bench = result.benchmark && result.benchmark.values.length === n ? result.benchmark.values : null;
+  const benchmark = bench ? new Array<number>(m) : null;
+  const plotCols = (result.plots ?? []).filter((p) => p.values.length === n);
+  const plots = plotCols.map((p) => ({ name: p.name, panel: p.panel, values: new Array<number>(m) }));
   let peak = result.startValue;
   let cur = -1;
   let hi = 0;
@@ -200,6 +208,9 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
     if (d < dd) dd = d;
     candles.close[b] = bars.close[r] as number;
     equity[b] = displayRound(v);
+    if (benchmark) benchmark[b] = displayRound(bench?.[i] as number);
+    for (let j = 0; j < plots.length; j++)
+      (plots[j] as { values: number[] }).values[b] = displayRound((plotCols[j] as PlotColumn).values[i] as number);
   }
   if (cur >= 0) {
     candles.high[cur] = hi;
@@ -214,6 +225,8 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
     drawdown,
     markers: n > 0 ? buildMarkers(result, bars, p0, p1, bucketOf, candles.time) : [],
     riskMarkers: n > 0 ? buildRiskMarkers(result, bars, p0, p1, bucketOf, candles.time) : [],
+    benchmark,
+    plots,
   };
 }
 

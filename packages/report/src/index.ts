@@ -1,3 +1,12 @@
+export {
+  type MonthReturn,
+  monthlyReturns,
+  type ReturnBin,
+  type ReturnHistogram,
+  returnHistogram,
+  type YearReturns,
+} from './analysis.ts';
+export { benchmarkLines } from './benchmark.ts';
 export { type Aggregation, buildChartData, type ChartData, chooseBuckets } from './chart-data.ts';
 export {
   EQUITY_CSV_HEADER,

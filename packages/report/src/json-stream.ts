@@ -1,5 +1,6 @@
 import { type BacktestResult, riskConfigInput } from '@keel/core';
 import {
+  benchmarkToJson,
   errorToJson,
   feedsToJson,
   fillToJson,
@@ -264,6 +265,7 @@ export function* resultJsonChunks(
   member('finalValue', finiteOrNull(result.finalValue));
   member('finalCash', finiteOrNull(result.finalCash));
   member('metrics', metricsToJson(result.metrics));
+  member('benchmark', benchmarkToJson(result.benchmark));
   // An array-valued member `depth` levels deep whose n items are written one at a time by item(i).
   function* array(key: string, depth: number, n: number, item: (i: number) => void, last: boolean) {
     const pad = indent(depth);

@@ -1,4 +1,14 @@
-import type { BacktestResult, Fill, Metrics, OpenTrade, OrderRequest, OrderState, RiskEvent, Trade } from '@keel/core';
+import type {
+  BacktestResult,
+  Benchmark,
+  Fill,
+  Metrics,
+  OpenTrade,
+  OrderRequest,
+  OrderState,
+  RiskEvent,
+  Trade,
+} from '@keel/core';
 import { assertNever, isoUtc, riskConfigInput } from '@keel/core';
 
 /**
@@ -26,6 +36,22 @@ export interface FeedJson {
 }
 
 export type MetricsJson = { readonly [K in keyof Metrics]: number | null };
+
+/** The buy-and-hold benchmark's figures (docs/report.md states the model); its curve is in the HTML report. */
+export interface BenchmarkJson {
+  readonly kind: 'buy-and-hold';
+  readonly symbol: string;
+  readonly firstOpen: number | null;
+  readonly lastClose: number | null;
+  readonly marketChange: number | null;
+  readonly amount: number | null;
+  readonly fee: number | null;
+  readonly cash: number | null;
+  readonly startValue: number | null;
+  readonly finalValue: number | null;
+  readonly totalReturn: number | null;
+  readonly maxDrawdown: number | null;
+}
 
 export interface TradeJson {
   readonly symbol: string;
@@ -112,6 +138,8 @@ export interface ResultJson {
   readonly finalValue: number | null;
   readonly finalCash: number | null;
   readonly metrics: MetricsJson;
+  /** Buy-and-hold of the primary market over the same bars; null for a result without one. */
+  readonly benchmark: BenchmarkJson | null;
   readonly trades: readonly TradeJson[];
   readonly openTrades: readonly OpenTradeJson[];
   readonly fills: readonly FillJson[];
@@ -234,6 +262,24 @@ export function metricsToJson(m: Metrics): MetricsJson {
   const out = {} as Record<keyof Metrics, number | null>;
   for (const k of METRIC_KEYS) out[k] = finiteOrNull(m[k]);
   return out;
+}
+
+export function benchmarkToJson(b: Benchmark | undefined): BenchmarkJson | null {
+  if (b === undefined) return null;
+  return {
+    kind: b.kind,
+    symbol: b.symbol,
+    firstOpen: finiteOrNull(b.firstOpen),
+    lastClose: finiteOrNull(b.lastClose),
+    marketChange: finiteOrNull(b.marketChange),
+    amount: finiteOrNull(b.amount),
+    fee: finiteOrNull(b.fee),
+    cash: finiteOrNull(b.cash),
+    startValue: finiteOrNull(b.startValue),
+    finalValue: finiteOrNull(b.finalValue),
+    totalReturn: finiteOrNull(b.totalReturn),
+    maxDrawdown: finiteOrNull(b.maxDrawdown),
+  };
 }
 
 export function tradeToJson(t: Trade): TradeJson {
@@ -387,6 +433,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     finalValue: finiteOrNull(result.finalValue),
     finalCash: finiteOrNull(result.finalCash),
     metrics: metricsToJson(result.metrics),
+    benchmark: benchmarkToJson(result.benchmark),
     trades: result.trades.map(tradeToJson),
     openTrades: result.openTrades.map(openTradeToJson),
     fills: result.fills.map(fillToJson),

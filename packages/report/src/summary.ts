@@ -1,5 +1,6 @@
 import type { BacktestResult } from '@keel/core';
 import { timeframeEnd } from '@keel/core';
+import { benchmarkLines } from './benchmark.ts';
 import {
   formatDuration,
   formatInteger,
@@ -72,6 +73,11 @@ export function formatSummary(result: BacktestResult): string {
     ['Turnover', `${formatNumber(m.turnover, 2)}x`],
   ];
   lines.push(...twoColumns(left, right));
+  const b = result.benchmark;
+  if (b && b.values.length > 0) {
+    const t = benchmarkLines(b, cur);
+    lines.push('', `market change: ${t.marketChange}`, `buy and hold:  ${t.buyAndHold}: ${t.model}`);
+  }
   const tail: string[] = [];
   if (result.openTrades.length > 0) {
     tail.push(

@@ -222,6 +222,7 @@ describe('resultToJson', () => {
       'finalValue',
       'finalCash',
       'metrics',
+      'benchmark',
       'trades',
       'openTrades',
       'fills',

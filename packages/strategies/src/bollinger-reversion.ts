@@ -21,4 +21,9 @@ export const bollingerReversion = defineStrategy({
       if (bar.close < s.bb.lower) ctx.orderTargetPercent(ctx.params.allocation);
     } else if (bar.close > s.bb.middle) ctx.close();
   },
+  plot: {
+    'upper band': { panel: 'price', value: (s) => s.bb.upper },
+    'middle band': { panel: 'price', value: (s) => s.bb.middle },
+    'lower band': { panel: 'price', value: (s) => s.bb.lower },
+  },
 });

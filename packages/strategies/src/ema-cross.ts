@@ -27,4 +27,8 @@ export const emaCross = defineStrategy({
       if (c > 0) ctx.orderTargetPercent(ctx.params.allocation);
     } else if (c < 0) ctx.close();
   },
+  plot: {
+    'fast EMA': { panel: 'price', value: (s) => s.fast.value },
+    'slow EMA': { panel: 'price', value: (s) => s.slow.value },
+  },
 });

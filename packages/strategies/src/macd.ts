@@ -27,4 +27,8 @@ export const macdStrategy = defineStrategy({
       if (c > 0) ctx.orderTargetPercent(ctx.params.allocation);
     } else if (c < 0) ctx.close();
   },
+  plot: {
+    MACD: { panel: 'macd', value: (s) => s.macd.macd },
+    signal: { panel: 'macd', value: (s) => s.macd.signal },
+  },
 });

@@ -19,12 +19,19 @@ export const rsiReversion = defineStrategy({
       path: ['oversold'],
     }),
   onStart(ctx) {
-    return { rsi: ctx.indicator(new RSI(ctx.params.period)) };
+    // The levels are kept in the state for the plot, which reads the state only.
+    const { oversold, overbought } = ctx.params;
+    return { rsi: ctx.indicator(new RSI(ctx.params.period)), oversold, overbought };
   },
   onBar(ctx, s) {
     const r = s.rsi.value;
     if (ctx.position().size === 0) {
       if (r < ctx.params.oversold) ctx.orderTargetPercent(ctx.params.allocation);
     } else if (r > ctx.params.overbought) ctx.close();
+  },
+  plot: {
+    RSI: { panel: 'rsi', value: (s) => s.rsi.value },
+    oversold: { panel: 'rsi', value: (s) => s.oversold },
+    overbought: { panel: 'rsi', value: (s) => s.overbought },
   },
 });

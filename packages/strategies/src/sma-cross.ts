@@ -26,4 +26,8 @@ export const smaCross = defineStrategy({
       if (c > 0) ctx.orderTargetPercent(ctx.params.allocation);
     } else if (c < 0) ctx.close();
   },
+  plot: {
+    'fast SMA': { panel: 'price', value: (s) => s.fast.value },
+    'slow SMA': { panel: 'price', value: (s) => s.slow.value },
+  },
 });

@@ -1,3 +1,4 @@
+import { type Benchmark, buyAndHold } from '../metrics/benchmark.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
@@ -74,6 +75,17 @@ export interface BacktestResult {
   readonly riskCounts: RiskCounts;
   /** The account's books at the end: realised and unrealised PnL, fees by asset, positions. */
   readonly portfolio: PortfolioSummary;
+  /** Buy-and-hold of the primary market over the same bars (absent from results not made by runBacktest). */
+  readonly benchmark?: Benchmark;
+  /** The strategy's `plot` lines, one value per primary bar (aligned with `equity`); empty without `plot`. */
+  readonly plots?: readonly PlotColumn[];
+}
+
+/** One line of a strategy's `plot`, recorded at the close of each primary bar. */
+export interface PlotColumn {
+  readonly name: string;
+  readonly panel: string;
+  readonly values: Float64Array;
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -141,6 +153,33 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const exposed = new Uint8Array(primaryLen);
   const total = ranges.reduce((a, [x, y]) => a + (y - x), 0);
   const progress = cfg.onProgress;
+  const plotSpecs = Object.entries(cfg.strategy.plot ?? {});
+  const plots: PlotColumn[] = plotSpecs.map(([name, p]) => ({
+    name,
+    panel: p.panel,
+    values: new Float64Array(primaryLen).fill(Number.NaN),
+  }));
+  const plotFailed = new Uint8Array(plots.length);
+  // Reads every plot line into its column at primary bar k: a call per line, nothing allocated.
+  const recordPlots = (k: number): void => {
+    const state = engine.strategyState;
+    if (state === undefined) return;
+    for (let j = 0; j < plots.length; j++) {
+      if (plotFailed[j] === 1) continue;
+      const [name, spec] = plotSpecs[j] as [string, { value(s: unknown): number }];
+      try {
+        (plots[j] as PlotColumn).values[k] = spec.value(state);
+      } catch (e) {
+        // One error per line, not one per bar: the line stays blank from here on.
+        plotFailed[j] = 1;
+        engine.errors.push({
+          time: times[k] as number,
+          hook: `plot ${name}`,
+          message: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+  };
 
   if (cfg.data.length === 1) {
     // Hot loop: the engine reads the bar in place through a cursor; nothing is copied or allocated.
@@ -158,6 +197,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       cursor.i = i;
       engine.onBar(0, cursor);
       times[k] = closeTime;
+      if (plots.length > 0) recordPlots(k);
       values[k] = engine.equity();
       exposed[k] = pos.size !== 0 ? 1 : 0;
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
@@ -201,6 +241,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       done++;
       if (best === 0) {
         times[k] = bestT;
+        if (plots.length > 0) recordPlots(k);
         k++;
       }
       // Record equity once every feed closing at this instant has been processed.
@@ -262,5 +303,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     riskEvents: engine.risk?.events ?? [],
     riskCounts: countRiskEvents(engine.risk?.events ?? []),
     portfolio: account.summary(engine.rate),
+    benchmark: buyAndHold((cfg.data[0] as BacktestData).series, p0, p1, primaryInst, startValue, fees),
+    plots,
   };
 }

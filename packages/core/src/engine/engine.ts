@@ -233,6 +233,11 @@ export class Engine {
     this.riskEngine?.resume();
   }
 
+  /** What the strategy's onStart returned (undefined when it threw): read by a backtest's plots. */
+  get strategyState(): unknown {
+    return this.state;
+  }
+
   get primary(): FeedKey {
     return (this.slots[0] as FeedSlot).key;
   }

@@ -88,6 +88,9 @@
       rightPriceScale: { borderColor: css('--border') },
       timeScale: { borderColor: css('--border') },
     });
+    // Each pane of the strategy's own (an oscillator) adds height, so the price pane keeps its size.
+    const extraPanes = new Set((c.plots || []).filter((p) => p.panel !== 'price').map((p) => p.panel)).size;
+    if (extraPanes > 0) chartEl.style.height = `${600 + 130 * extraPanes}px`;
     chart = LWC.createChart(chartEl, {
       autoSize: true,
       ...theme(),
@@ -173,6 +176,39 @@
           : `${nf(0).format(inView)} fill markers in view: zoom in (scroll or drag) or click a trade to see them.`;
       document.documentElement.dataset.markers = on ? 'on' : 'off';
     };
+    // The strategy's own lines: 'price' ones over the candles, each other panel in a pane of its
+    // own under them (in the order the strategy declared them), then equity and drawdown.
+    const plots = c.plots || [];
+    const panels = [];
+    for (const p of plots) if (p.panel !== 'price' && panels.indexOf(p.panel) < 0) panels.push(p.panel);
+    const PLOT_COLOURS = ['#f59e0b', '#8b5cf6', '#06b6d4', '#ec4899', '#84cc16', '#64748b', '#ef4444', '#14b8a6'];
+    const lineData = (values) => {
+      const out = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        out[i] = v === null || v === undefined ? { time: c.candles.time[i] } : { time: c.candles.time[i], value: v };
+      }
+      return out;
+    };
+    const plotSeries = plots.map((p, k) => {
+      const pane = p.panel === 'price' ? 0 : 1 + panels.indexOf(p.panel);
+      const line = chart.addSeries(
+        LWC.LineSeries,
+        {
+          color: PLOT_COLOURS[k % PLOT_COLOURS.length],
+          lineWidth: 1,
+          title: p.name,
+          priceLineVisible: false,
+          lastValueVisible: false,
+          crosshairMarkerVisible: false,
+          ...(p.panel === 'price' ? { priceFormat: { type: 'price', precision: pd, minMove: 10 ** -pd } } : {}),
+        },
+        pane,
+      );
+      line.setData(lineData(p.values));
+      return line;
+    });
+    const equityPane = 1 + panels.length;
     const equity = chart.addSeries(
       LWC.LineSeries,
       {
@@ -182,9 +218,26 @@
         priceLineVisible: false,
         priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
       },
-      1,
+      equityPane,
     );
     equity.setData(equityData);
+    let bh = null;
+    if (c.benchmark) {
+      bh = chart.addSeries(
+        LWC.LineSeries,
+        {
+          color: css('--muted'),
+          lineWidth: 1,
+          lineStyle: LWC.LineStyle.Dashed,
+          title: 'Buy and hold',
+          priceLineVisible: false,
+          crosshairMarkerVisible: false,
+          priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
+        },
+        equityPane,
+      );
+      bh.setData(lineData(c.benchmark));
+    }
     // The risk engine on the equity curve: account-wide halts (labelled squares) and their resumes
     // (labelled circles); locks on one market and their ends as small unlabelled dots (they can
     // be many: the risk card lists them).
@@ -220,14 +273,21 @@
         invertFilledArea: true,
         priceFormat: { type: 'custom', minMove: 0.01, formatter: (v) => `${v.toFixed(2)}%` },
       },
-      2,
+      equityPane + 1,
     );
     dd.setData(ddData);
     const panes = chart.panes();
     if (panes[0]) panes[0].setStretchFactor(3);
-    if (panes[1]) panes[1].setStretchFactor(1.3);
-    if (panes[2]) panes[2].setStretchFactor(0.9);
+    for (let k = 1; k < equityPane; k++) if (panes[k]) panes[k].setStretchFactor(0.9);
+    if (panes[equityPane]) panes[equityPane].setStretchFactor(1.3);
+    if (panes[equityPane + 1]) panes[equityPane + 1].setStretchFactor(0.9);
     chart.timeScale().fitContent();
+    // A read-only handle on what is drawn, for the browser tests and for a curious reader's console.
+    window.keelReport = {
+      chart,
+      series: { candles, volume, plots: plotSeries, equity, benchmark: bh, drawdown: dd },
+      markers: () => markerApi.markers(),
+    };
     updateMarkers();
     chart.timeScale().subscribeVisibleLogicalRangeChange(updateMarkers);
 
@@ -249,7 +309,9 @@
       add('L', fmtPrice(c.candles.low[i]));
       add('C', fmtPrice(c.candles.close[i]), signClass(c.candles.close[i] - c.candles.open[i]));
       add('Vol', fmt(c.candles.volume[i], 2));
+      for (const p of plots) add(p.name, p.panel === 'price' ? fmtPrice(p.values[i]) : fmt(p.values[i], 2));
       add('Equity', `${fmt(c.equity[i], 2)} ${quote}`.trim());
+      if (c.benchmark) add('Buy and hold', `${fmt(c.benchmark[i], 2)} ${quote}`.trim());
       add('DD', `${fmt(c.drawdown[i], 2)} %`, c.drawdown[i] < 0 ? 'neg' : '');
       for (const m of fillsAt.get(time) || []) {
         const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { buyAndHold, defineInstrument, defineStrategy, percentFee, runBacktest, SMA } from '../src/index.ts';
+import { bars, T0 } from './helpers.ts';
+
+// Open 100; closes 110, 99, 121 (worked by hand below).
+const series = bars([
+  [100, 112, 98, 110],
+  [110, 111, 95, 99],
+  [99, 125, 99, 121],
+]);
+const inst = defineInstrument({ symbol: 'BTC/USDT' });
+
+describe('buyAndHold (hand-computed oracle)', () => {
+  it('buys with all the cash at the first open, fee in the quote, and values the coins at each close', () => {
+    const b = buyAndHold(series, 0, 3, inst, 1000, percentFee(0.001));
+    // amount * 100 * 1.001 = 1000 -> amount = 1000 / 100.1; fee = amount * 0.1.
+    const amount = 1000 / 100.1;
+    expect(b.amount).toBeCloseTo(amount, 12);
+    expect(b.fee).toBeCloseTo(0.999000999000999, 12);
+    expect(b.cash).toBeCloseTo(0, 9);
+    expect(b.firstOpen).toBe(100);
+    expect(b.lastClose).toBe(121);
+    expect(b.marketChange).toBeCloseTo(0.21, 12);
+    expect(Array.from(b.values).map((v) => Number(v.toFixed(6)))).toEqual([1098.901099, 989.010989, 1208.791209]);
+    expect(b.finalValue).toBeCloseTo(1208.791208791209, 9);
+    expect(b.totalReturn).toBeCloseTo(0.208791208791209, 12);
+    // The 1098.90 peak to 989.01: the fall of the close from 110 to 99.
+    expect(b.maxDrawdown).toBeCloseTo(0.1, 12);
+  });
+
+  it('rounds the amount down to the step and keeps what is left as cash', () => {
+    const b = buyAndHold(
+      series,
+      0,
+      3,
+      defineInstrument({ symbol: 'BTC/USDT', stepSize: 0.01 }),
+      1000,
+      percentFee(0.001),
+    );
+    expect(b.amount).toBe(9.99);
+    expect(b.fee).toBeCloseTo(0.999, 12);
+    expect(b.cash).toBeCloseTo(0.001, 9);
+    expect(b.finalValue).toBeCloseTo(0.001 + 9.99 * 121, 9);
+  });
+
+  it('takes a fee charged in the coin bought from the coins (Binance spot)', () => {
+    const b = buyAndHold(series, 0, 3, inst, 1000, percentFee(0.001, { asset: 'received' }));
+    expect(b.amount).toBeCloseTo(9.99, 12);
+    expect(b.fee).toBeCloseTo(1, 12);
+    expect(b.cash).toBe(0);
+    expect(b.finalValue).toBeCloseTo(1208.79, 9);
+  });
+
+  it('over part of a series starts at the first replayed bar; over none it holds the cash', () => {
+    const b = buyAndHold(series, 1, 3, inst, 1000, percentFee(0));
+    expect(b.firstOpen).toBe(110);
+    expect(b.values.length).toBe(2);
+    expect(b.finalValue).toBeCloseTo((1000 / 110) * 121, 9);
+    const none = buyAndHold(series, 2, 2, inst, 1000, percentFee(0));
+    expect(none.values.length).toBe(0);
+    expect(none.finalValue).toBe(1000);
+    expect(Number.isNaN(none.marketChange)).toBe(true);
+  });
+});
+
+describe('runBacktest: the benchmark and the strategy plots in the result', () => {
+  const plotted = defineStrategy({
+    name: 'plotted',
+    params: { safeParse: () => ({ success: true as const, data: {} }) },
+    warmup: 'none',
+    onStart: (ctx) => ({ sma: ctx.indicator(new SMA(2)), n: 0 }),
+    onBar(_ctx, s) {
+      s.n++;
+    },
+    plot: {
+      'SMA 2': { panel: 'price', value: (s) => s.sma.value },
+      bars: { panel: 'count', value: (s) => s.n },
+      broken: {
+        panel: 'price',
+        value: (s) => {
+          if (s.n >= 2) throw new Error('no value');
+          return 1;
+        },
+      },
+    },
+  });
+
+  it('records each plot line at every primary bar close, and a line that throws once as one error', () => {
+    const r = runBacktest({
+      strategy: plotted,
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
+      cash: 1000,
+      fee: 0.001,
+    });
+    expect(r.plots?.map((p) => [p.name, p.panel])).toEqual([
+      ['SMA 2', 'price'],
+      ['bars', 'count'],
+      ['broken', 'price'],
+    ]);
+    const [sma, count, broken] = r.plots ?? [];
+    expect(Array.from(sma?.values ?? [])).toEqual([Number.NaN, (110 + 99) / 2, (99 + 121) / 2]);
+    expect(Array.from(count?.values ?? [])).toEqual([1, 2, 3]);
+    expect(Array.from(broken?.values ?? [])).toEqual([1, Number.NaN, Number.NaN]);
+    expect(r.errors).toEqual([{ time: T0 + 2 * 60_000, hook: 'plot broken', message: 'no value' }]);
+    expect(r.benchmark?.finalValue).toBeCloseTo(1208.791208791209, 9);
+    expect(r.benchmark?.values.length).toBe(r.equity.values.length);
+  });
+
+  it('with from/to, buys at the open of the first bar replayed', () => {
+    const r = runBacktest({
+      strategy: plotted,
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
+      cash: 1000,
+      from: T0 + 60_000,
+    });
+    expect(r.benchmark?.firstOpen).toBe(110);
+    expect(r.benchmark?.values.length).toBe(2);
+    expect(r.plots?.[1]?.values.length).toBe(2);
+  });
+
+  it('a strategy without plot has no lines', () => {
+    const r = runBacktest({
+      strategy: defineStrategy({
+        name: 'plain',
+        params: { safeParse: () => ({ success: true as const, data: {} }) },
+        onStart: () => ({}),
+        onBar() {},
+      }),
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
+    });
+    expect(r.plots).toEqual([]);
+  });
+});

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildChartData,
+  formatSummary,
+  monthlyReturns,
+  renderHtmlReport,
+  resultJsonChunks,
+  resultToJson,
+  returnHistogram,
+} from '../src/index.ts';
+import { FIXTURE_T0, fixtureRun } from './helpers.ts';
+
+/**
+ * The hand-made fixture (helpers.ts), worked out by hand, fee 0.1 %:
+ *   equity at each close: 1000; 1000 - 100.1 + 110 = 1009.9; 1009.9 - 1 * 110 ... = 1009.79 (flat);
+ *   1009.79 - 99.099 + 121 = 1031.691; 1031.57 (flat); 1031.57 - 220.22 + 242 = 1053.35.
+ *   trades: +9.79 USDT (9.79 %), +21.78 USDT (22 %).
+ *   buy and hold: 1000 / 100.1 = 9.99000999 BTC, fee 0.999; at the closes 100, 110, 99, 121, 110,
+ *   121: 999.000999, 1098.901099, 989.010989, 1208.791209, 1098.901099, 1208.791209.
+ */
+const { result, bars } = fixtureRun();
+
+describe('the fixture run matches its hand computation (the oracle for everything below)', () => {
+  it('equity, trades and plots', () => {
+    expect(Array.from(result.equity.values).map((v) => Number(v.toFixed(6)))).toEqual([
+      1000, 1009.9, 1009.79, 1031.691, 1031.57, 1053.35,
+    ]);
+    expect(result.trades.map((t) => [Number(t.pnlNet.toFixed(9)), Number(t.returnPct.toFixed(9))])).toEqual([
+      [9.79, 9.79],
+      [21.78, 22],
+    ]);
+    expect(result.plots?.map((p) => Array.from(p.values))).toEqual([
+      [Number.NaN, 105, 104.5, 110, 115.5, 115.5],
+      [Number.NaN, 10, -11, 22, -11, 11],
+    ]);
+  });
+});
+
+describe('the buy-and-hold benchmark in --json, result.json and the summary', () => {
+  it('resultToJson carries the figures, hand-computed', () => {
+    const b = resultToJson(result).benchmark;
+    expect(b?.kind).toBe('buy-and-hold');
+    expect(b?.symbol).toBe('BTC/USDT');
+    expect(b?.firstOpen).toBe(100);
+    expect(b?.lastClose).toBe(121);
+    expect(b?.marketChange).toBeCloseTo(0.21, 12);
+    expect(b?.amount).toBeCloseTo(1000 / 100.1, 12);
+    expect(b?.fee).toBeCloseTo(0.999000999, 9);
+    expect(b?.finalValue).toBeCloseTo(1208.791208791, 9);
+    expect(b?.totalReturn).toBeCloseTo(0.208791208791, 12);
+    expect(b?.maxDrawdown).toBeCloseTo(0.1, 12);
+  });
+
+  it('the streamed JSON writes the same bytes, and null for a result without a benchmark', () => {
+    const text = (r: typeof result) => Buffer.concat([...resultJsonChunks(r)]).toString('utf8');
+    expect(text(result)).toBe(`${JSON.stringify(resultToJson(result), null, 1)}\n`);
+    const { benchmark: _, ...without } = result;
+    expect(resultToJson(without).benchmark).toBeNull();
+    expect(text(without)).toBe(`${JSON.stringify(resultToJson(without), null, 1)}\n`);
+  });
+
+  it('the terminal summary shows the market change and buy and hold with its model', () => {
+    const s = formatSummary(result);
+    expect(s).toContain('market change: 21.00 % (BTC/USDT 100.00 -> 121.00, first open to last close)');
+    expect(s).toContain(
+      'buy and hold:  20.88 % (1,208.79 USDT, max drawdown 10.00 %): all the cash in at the first open, taker fee 1.00 USDT, no slippage, no exit fee',
+    );
+  });
+});
+
+describe('chart data: benchmark and plot lines on the candle times', () => {
+  it('one value per bar when not merged', () => {
+    const c = buildChartData(result, bars, 100);
+    expect(c.benchmark?.map((v) => Number(v.toFixed(6)))).toEqual([
+      999.000999, 1098.901099, 989.010989, 1208.791209, 1098.901099, 1208.791209,
+    ]);
+    expect(c.plots).toEqual([
+      { name: 'SMA 2', panel: 'price', values: [Number.NaN, 105, 104.5, 110, 115.5, 115.5] },
+      { name: 'change', panel: 'change', values: [Number.NaN, 10, -11, 22, -11, 11] },
+    ]);
+  });
+
+  it('merged candles take the value at the close of their last bar', () => {
+    // maxPoints 2: the six days (a Monday to a Saturday) become one weekly candle.
+    const c = buildChartData(result, bars, 2);
+    expect(c.aggregation.timeframe).toBe('1w');
+    expect(c.candles.time).toEqual([FIXTURE_T0 / 1000]);
+    expect(c.benchmark?.map((v) => Number(v.toFixed(6)))).toEqual([1208.791209]);
+    expect(c.plots.map((p) => p.values)).toEqual([[115.5], [11]]);
+  });
+});
+
+describe('monthlyReturns', () => {
+  it('on the fixture: a bar counts in the month it opened in (the Jan 31 bar closes on Feb 1)', () => {
+    const years = monthlyReturns(result.equity, result.startValue);
+    expect(years.length).toBe(1);
+    const y = years[0];
+    expect(y?.year).toBe(2024);
+    expect(y?.months[0]?.return).toBeCloseTo(1009.79 / 1000 - 1, 12);
+    expect(y?.months[1]?.return).toBeCloseTo(1053.35 / 1009.79 - 1, 12);
+    expect(y?.months.slice(2).every((m) => m === null)).toBe(true);
+    expect(y?.total).toBeCloseTo(0.05335, 12);
+  });
+
+  it('across years, with a month without bars, compounding to the total return', () => {
+    const t = (y: number, m: number, d: number) => Date.UTC(y, m - 1, d);
+    const equity = {
+      times: Float64Array.from([t(2023, 11, 15), t(2023, 12, 31), t(2024, 2, 10), t(2024, 2, 20)]),
+      values: Float64Array.from([110, 99, 120, 118.8]),
+    };
+    const years = monthlyReturns(equity, 100);
+    expect(years.map((y) => y.year)).toEqual([2023, 2024]);
+    expect(years[0]?.months[10]?.return).toBeCloseTo(0.1, 12);
+    expect(years[0]?.months[11]?.return).toBeCloseTo(-0.1, 12);
+    expect(years[0]?.total).toBeCloseTo(-0.01, 12);
+    expect(years[1]?.months[0]).toBeNull();
+    expect(years[1]?.months[1]?.return).toBeCloseTo(118.8 / 99 - 1, 12);
+    expect(years[1]?.total).toBeCloseTo(0.2, 12);
+    expect((1 + (years[0]?.total ?? 0)) * (1 + (years[1]?.total ?? 0)) - 1).toBeCloseTo(118.8 / 100 - 1, 12);
+    expect(monthlyReturns({ times: new Float64Array(0), values: new Float64Array(0) }, 100)).toEqual([]);
+  });
+});
+
+describe('returnHistogram', () => {
+  it('picks the smallest nice width with at most 30 bins, aligned on 0, lower edge included', () => {
+    const h = returnHistogram([-1.5, -0.2, 0, 0.3, 0.4, 0.6, 2.1]);
+    // 0.1 would need 37 bins (-1.5 .. 2.1); 0.2 needs 19: [-1.6, -1.4) .. [2.0, 2.2).
+    expect(h.width).toBe(0.2);
+    expect(h.bins.length).toBe(19);
+    expect(h.bins[0]).toEqual({ lo: -1.6, hi: -1.4, count: 1 });
+    const at = (lo: number) => h.bins.find((b) => b.lo === lo)?.count;
+    expect(at(-0.2)).toBe(1);
+    expect(at(0)).toBe(1); // exactly 0 % is in [0, 0.2)
+    expect(at(0.2)).toBe(1); // 0.3
+    expect(at(0.4)).toBe(1); // 0.4 is the lower edge of [0.4, 0.6)
+    expect(at(0.6)).toBe(1); // 0.6 / 0.2 is 2.9999999999999996 in floating point
+    expect(h.bins[18]).toEqual({ lo: 2, hi: 2.2, count: 1 });
+    expect(h.bins.reduce((a, b) => a + b.count, 0)).toBe(7);
+  });
+
+  it('on the fixture trades (9.79 % and 22 %): bins of 0.5 % from 9.5 to 22.5', () => {
+    const h = returnHistogram(result.trades.map((t) => t.returnPct));
+    expect(h.width).toBe(0.5);
+    expect(h.bins.length).toBe(26);
+    expect(h.bins[0]).toEqual({ lo: 9.5, hi: 10, count: 1 });
+    expect(h.bins[25]).toEqual({ lo: 22, hi: 22.5, count: 1 });
+  });
+
+  it('counts and leaves out non-finite returns; no trades, no bins', () => {
+    const h = returnHistogram([1, Number.NaN, Number.POSITIVE_INFINITY]);
+    expect(h.skipped).toBe(2);
+    expect(h.count).toBe(1);
+    expect(h.bins).toEqual([{ lo: 1, hi: 1.001, count: 1 }]);
+    expect(returnHistogram([]).bins).toEqual([]);
+  });
+});
+
+describe('the HTML report of the fixture', () => {
+  const html = renderHtmlReport(result, bars);
+
+  it('shows buy and hold and the market change next to the strategy', () => {
+    expect(html).toContain('<div class="label">Buy and hold</div><div class="value pos">20.88 %</div>');
+    expect(html).toContain('market change 21.00 %');
+    expect(html).toContain(
+      '<dd data-benchmark="market-change">21.00 % (BTC/USDT 100.00 -&gt; 121.00, first open to last close)</dd>',
+    );
+  });
+
+  it('has the monthly returns table and the trade-return histogram, hand-computed', () => {
+    const monthly = /<section class="card" id="monthly">[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
+    // January 1009.79 / 1000; February 1053.35 / 1009.79; the year 1053.35 / 1000 (5.335 %, which
+    // is 5.33499... in floating point and shows as the total return does).
+    expect(monthly).toContain(
+      '<tr data-year="2024"><th>2024</th><td class="num pos">0.98 %</td><td class="num pos">4.31 %</td><td class="num muted">·</td>',
+    );
+    expect(monthly).toContain('<td class="num total pos">5.33 %</td>');
+    expect(html).toContain('<g class="bin pos" data-lo="9.5" data-hi="10" data-count="1">');
+    expect(html).toContain('<g class="bin pos" data-lo="22" data-hi="22.5" data-count="1">');
+    expect(html.match(/<g class="bin /g)?.length).toBe(26);
+  });
+
+  it('is deterministic', () => {
+    expect(renderHtmlReport(fixtureRun().result, bars)).toBe(html);
+  });
+});

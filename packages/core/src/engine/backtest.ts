@@ -159,6 +159,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     panel: p.panel,
     values: new Float64Array(primaryLen).fill(Number.NaN),
   }));
+  const plotSources = plotSpecs.map(([, p]) => p as { value(s: unknown): number });
   const plotFailed = new Uint8Array(plots.length);
   // Reads every plot line into its column at primary bar k: a call per line, nothing allocated.
   const recordPlots = (k: number): void => {
@@ -166,15 +167,15 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     if (state === undefined) return;
     for (let j = 0; j < plots.length; j++) {
       if (plotFailed[j] === 1) continue;
-      const [name, spec] = plotSpecs[j] as [string, { value(s: unknown): number }];
+      const col = plots[j] as PlotColumn;
       try {
-        (plots[j] as PlotColumn).values[k] = spec.value(state);
+        col.values[k] = (plotSources[j] as { value(s: unknown): number }).value(state);
       } catch (e) {
         // One error per line, not one per bar: the line stays blank from here on.
         plotFailed[j] = 1;
         engine.errors.push({
           time: times[k] as number,
-          hook: `plot ${name}`,
+          hook: `plot ${col.name}`,
           message: e instanceof Error ? e.message : String(e),
         });
       }

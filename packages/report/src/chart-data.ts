@@ -304,3 +304,97 @@ function buildMarkers(
       ];
     });
 }
+
+/**
+ * The replayed bars themselves, for drawing them when the chart is zoomed in far enough that the
+ * merged candles would hide them. Compact enough for a month of minutes in the page: times as the
+ * first, the step and the exceptions; prices as integers of 10^-decimals, each candle as its open
+ * against the previous close, its body and its two wicks (small numbers for any market); volume at
+ * 4 significant digits.
+ */
+export interface DetailBars {
+  readonly timeframe: Timeframe;
+  /** Open time of the first bar, and the usual step between bars, in UTC seconds. */
+  readonly start: number;
+  readonly step: number;
+  /** Pairs [index, seconds since the previous bar] for each bar that does not follow its predecessor by `step`. */
+  readonly gaps: number[];
+  /** Prices are integers of 10^-decimals: exact when the bars have at most 8 decimals. */
+  readonly decimals: number;
+  /** open - previous close (the first bar: open), close - open, high - max(open, close), min(open, close) - low. */
+  readonly open: number[];
+  readonly body: number[];
+  readonly upper: number[];
+  readonly lower: number[];
+  readonly volume: number[];
+  /** Fills per bar and side, as ChartData.markers but on the bars' own times. */
+  readonly markers: MarkerRow[];
+}
+
+/** The fewest decimals (at most 8) at which every price decodes to itself (round(p * 10^d) / 10^d === p), or null. */
+function exactDecimals(bars: BarSeries, p0: number, p1: number): number | null {
+  const cols = [bars.open, bars.high, bars.low, bars.close];
+  for (let d = 0; d <= 8; d++) {
+    const scale = 10 ** d;
+    let ok = true;
+    for (let c = 0; c < 4 && ok; c++) {
+      const col = cols[c] as Float64Array;
+      for (let i = p0; i < p1 && ok; i++) {
+        const x = col[i] as number;
+        ok = Math.round(x * scale) / scale === x;
+      }
+    }
+    if (ok) return d;
+  }
+  return null;
+}
+
+export function buildDetailBars(result: BacktestResult, bars: BarSeries): DetailBars {
+  const feed = result.feeds[0];
+  const [p0, p1] = primaryRange(result, bars);
+  const n = p1 - p0;
+  const base = (feed?.timeframe ?? '1m') as Timeframe;
+  const first = n > 0 ? (bars.close[p0] as number) : Number.NaN;
+  // Prices no grid of 8 decimals holds exactly are drawn at 10 significant digits, like the candles.
+  const decimals =
+    exactDecimals(bars, p0, p1) ??
+    Math.min(12, Math.max(0, 9 - Math.floor(Math.log10(Math.abs(first) > 0 ? Math.abs(first) : 1))));
+  const scale = 10 ** decimals;
+  const q = (x: number) => Math.round(x * scale);
+  const step = base === '1M' ? 0 : timeframeMs(base) / 1000;
+  const out = {
+    timeframe: base,
+    start: n > 0 ? Math.floor((bars.time[p0] as number) / 1000) : 0,
+    step,
+    gaps: [] as number[],
+    decimals,
+    open: new Array<number>(n),
+    body: new Array<number>(n),
+    upper: new Array<number>(n),
+    lower: new Array<number>(n),
+    volume: new Array<number>(n),
+    markers: [] as MarkerRow[],
+  };
+  let prevClose = 0;
+  let prevTime = out.start - step;
+  const identity = new Int32Array(n);
+  const times = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const r = p0 + i;
+    const t = Math.floor((bars.time[r] as number) / 1000);
+    if (i > 0 && t - prevTime !== step) out.gaps.push(i, t - prevTime);
+    prevTime = t;
+    times[i] = t;
+    identity[i] = i;
+    const o = q(bars.open[r] as number);
+    const c = q(bars.close[r] as number);
+    out.open[i] = o - prevClose;
+    out.body[i] = c - o;
+    out.upper[i] = q(bars.high[r] as number) - Math.max(o, c);
+    out.lower[i] = Math.min(o, c) - q(bars.low[r] as number);
+    out.volume[i] = Number((bars.volume[r] as number).toPrecision(4));
+    prevClose = c;
+  }
+  if (n > 0) out.markers = buildMarkers(result, bars, p0, p1, identity, times);
+  return out;
+}

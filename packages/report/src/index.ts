@@ -7,7 +7,14 @@ export {
   type YearReturns,
 } from './analysis.ts';
 export { benchmarkLines } from './benchmark.ts';
-export { type Aggregation, buildChartData, type ChartData, chooseBuckets } from './chart-data.ts';
+export {
+  type Aggregation,
+  buildChartData,
+  buildDetailBars,
+  type ChartData,
+  chooseBuckets,
+  type DetailBars,
+} from './chart-data.ts';
 export {
   EQUITY_CSV_HEADER,
   equityToCsv,

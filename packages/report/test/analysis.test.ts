@@ -1,6 +1,9 @@
+import { runBacktest, seriesFromRows } from '@keel/core';
 import { describe, expect, it } from 'vitest';
 import {
   buildChartData,
+  buildDetailBars,
+  type DetailBars,
   formatSummary,
   monthlyReturns,
   renderHtmlReport,
@@ -8,7 +11,7 @@ import {
   resultToJson,
   returnHistogram,
 } from '../src/index.ts';
-import { FIXTURE_T0, fixtureRun } from './helpers.ts';
+import { FIXTURE_T0, fixtureRun, fixtureStrategy, realRun } from './helpers.ts';
 
 /**
  * The hand-made fixture (helpers.ts), worked out by hand, fee 0.1 %:
@@ -181,5 +184,80 @@ describe('the HTML report of the fixture', () => {
 
   it('is deterministic', () => {
     expect(renderHtmlReport(fixtureRun().result, bars)).toBe(html);
+  });
+});
+
+/** Decodes the embedded bars the way report.js does. */
+function decodeDetail(d: DetailBars): { time: number; open: number; high: number; low: number; close: number }[] {
+  const scale = 10 ** d.decimals;
+  let t = d.start - d.step;
+  let g = 0;
+  let prev = 0;
+  return d.open.map((dOpen, i) => {
+    if (g < d.gaps.length && d.gaps[g] === i) {
+      t += d.gaps[g + 1] as number;
+      g += 2;
+    } else t += d.step;
+    const o = prev + dOpen;
+    const c = o + (d.body[i] as number);
+    prev = c;
+    return {
+      time: t,
+      open: o / scale,
+      high: (Math.max(o, c) + (d.upper[i] as number)) / scale,
+      low: (Math.min(o, c) - (d.lower[i] as number)) / scale,
+      close: c / scale,
+    };
+  });
+}
+
+describe('buildDetailBars: the bars embedded for the zoomed-in chart', () => {
+  it('decode to the replayed bars exactly (a month of BTC/USDT minutes: 2 decimals)', () => {
+    const { result, bars } = realRun();
+    const d = buildDetailBars(result, bars);
+    const decoded = decodeDetail(d);
+    expect(decoded.length).toBe(bars.length);
+    for (let i = 0; i < bars.length; i++) {
+      const b = decoded[i];
+      if (
+        b?.time !== (bars.time[i] as number) / 1000 ||
+        b.open !== bars.open[i] ||
+        b.high !== bars.high[i] ||
+        b.low !== bars.low[i] ||
+        b.close !== bars.close[i]
+      ) {
+        expect.fail(
+          `bar ${i} decodes to ${JSON.stringify(b)}, the file has ${bars.open[i]} ${bars.high[i]} ${bars.low[i]} ${bars.close[i]}`,
+        );
+      }
+    }
+    expect(d.markers.reduce((a, m) => a + m[2], 0)).toBe(result.fills.length);
+  });
+
+  it('keep gaps in time, and draw prices no grid of 8 decimals holds at 10 significant digits', () => {
+    const rows = [0, 1, 2, 5, 6].map((k, i) => {
+      const p = 100 / 3 + i;
+      return {
+        time: FIXTURE_T0 + k * 60_000,
+        open: p,
+        high: p + 1 / 7,
+        low: p - 1 / 7,
+        close: p + 1 / 9,
+        volume: 1 / 3,
+      };
+    });
+    const series = seriesFromRows(rows);
+    const result = runBacktest({ strategy: fixtureStrategy, data: [{ symbol: 'X/USDT', timeframe: '1m', series }] });
+    const d = buildDetailBars(result, series);
+    expect(d.step).toBe(60);
+    expect(d.gaps).toEqual([3, 180]);
+    expect(d.decimals).toBe(8);
+    expect(d.volume).toEqual([0.3333, 0.3333, 0.3333, 0.3333, 0.3333]);
+    const decoded = decodeDetail(d);
+    expect(decoded.map((b) => b.time * 1000)).toEqual(rows.map((r) => r.time));
+    decoded.forEach((b, i) => {
+      const r = rows[i] as (typeof rows)[number];
+      for (const k of ['open', 'high', 'low', 'close'] as const) expect(b[k]).toBeCloseTo(r[k], 8);
+    });
   });
 });

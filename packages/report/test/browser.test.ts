@@ -241,4 +241,72 @@ describe.skipIf(!HAS_CHROMIUM && !REQUIRED)('the HTML report in Chromium, opened
     expect(problems).toEqual([]);
     await page.close();
   });
+
+  it('shows every fill at the default zoom, merged per run of candles with counts, and the 1m bars themselves when zoomed in', async () => {
+    const { result, bars } = realRun();
+    const paths = writeReport(path.join(SCREENSHOT_DIR, 'sma-cross-markers'), result, bars);
+    const { page, problems } = await open(paths.html);
+    type Marker = { time: number; text?: string; shape: string };
+    const state = async () =>
+      JSON.parse(
+        (await page.evaluate(
+          'JSON.stringify({ mode: keelReport.mode(), group: Number(document.documentElement.dataset.markerGroup), markers: keelReport.markers(), candles: keelReport.series.candles.data().length, hint: document.getElementById("chart-hint").textContent })',
+        )) as string,
+      ) as { mode: string; group: number; markers: Marker[]; candles: number; hint: string };
+    // A marker stands for as many fills as its label says (no label: one).
+    const fillsShown = (ms: Marker[]) => ms.reduce((a, m) => a + (m.text ? Number(m.text) : 1), 0);
+    const fills = result.fills.filter((f) => f.symbol === 'BTC/USDT').length;
+    expect(fills).toBeGreaterThan(1000);
+
+    const zoomedOut = await state();
+    expect(zoomedOut.mode).toBe('merged');
+    expect(zoomedOut.group, 'a month of 15m candles is too dense for an arrow per candle').toBeGreaterThan(1);
+    expect(fillsShown(zoomedOut.markers), 'every fill is counted in some marker').toBe(fills);
+    expect(
+      zoomedOut.markers.filter((m) => m.shape === 'arrowUp').reduce((a, m) => a + (m.text ? Number(m.text) : 1), 0),
+    ).toBe(result.fills.filter((f) => f.side === 'buy').length);
+    // Few enough to read: about one per 20 px of chart per side.
+    expect(zoomedOut.markers.length).toBeLessThanOrEqual(2 * Math.ceil(zoomedOut.candles / zoomedOut.group));
+    expect(zoomedOut.markers.length).toBeLessThan(300);
+    expect(zoomedOut.hint).toContain(`fills of ${zoomedOut.group} candles`);
+
+    // A click on a trade zooms to it: close enough that the chart draws the 1m bars themselves.
+    await page.click('#trades-body tr:nth-child(3)');
+    await page.locator('html[data-bars="own"]').waitFor({ state: 'attached' });
+    await page.waitForTimeout(300);
+    const zoomed = await state();
+    expect(zoomed.candles).toBe(bars.length);
+    expect(zoomed.hint).toContain('the 1m bars themselves');
+    expect(fillsShown(zoomed.markers)).toBe(fills);
+    // The bars drawn are the file's own rows (the oracle), not merged candles.
+    const trade = result.trades[2];
+    expect(trade).toBeDefined();
+    const row = Math.round(((trade?.entryTime ?? 0) - (bars.time[0] as number)) / 60_000) - 1;
+    const drawn = JSON.parse(
+      (await page.evaluate(`JSON.stringify(keelReport.series.candles.data()[${row}])`)) as string,
+    ) as { time: number; open: number; high: number; low: number; close: number };
+    expect(drawn).toEqual({
+      time: (bars.time[row] as number) / 1000,
+      open: bars.open[row],
+      high: bars.high[row],
+      low: bars.low[row],
+      close: bars.close[row],
+    });
+    const range = JSON.parse(
+      (await page.evaluate('JSON.stringify(keelReport.chart.timeScale().getVisibleRange())')) as string,
+    ) as { from: number; to: number };
+    expect(range.from * 1000).toBeLessThanOrEqual(trade?.entryTime ?? 0);
+    expect(range.to * 1000).toBeGreaterThanOrEqual((trade?.exitTime ?? 0) - 60_000);
+    await page.locator('#charts').screenshot({ path: path.join(SCREENSHOT_DIR, 'charts-own-bars.png') });
+
+    // Zoomed out again: back to the merged candles.
+    await page.evaluate('keelReport.chart.timeScale().fitContent()');
+    await page.locator('html[data-bars="merged"]').waitFor({ state: 'attached' });
+    await page.waitForTimeout(300);
+    const back = await state();
+    expect(back.candles).toBe(zoomedOut.candles);
+    expect(fillsShown(back.markers)).toBe(fills);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
 });

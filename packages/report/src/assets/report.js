@@ -129,52 +129,185 @@
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.82, bottom: 0 }, visible: false });
     const upVol = css('--up-soft');
     const downVol = css('--down-soft');
-    volume.setData(
-      candleData.map((d, i) => ({
-        time: d.time,
-        value: c.candles.volume[i],
-        color: d.close >= d.open ? upVol : downVol,
-      })),
-    );
-    // Thousands of arrows over a zoomed-out month hide the candles; markers appear once few enough are in view.
-    const MAX_MARKERS_IN_VIEW = 400;
-    const allMarkers = c.markers.map((m) => ({
-      time: m[0],
-      position: m[1] > 0 ? 'atPriceBottom' : 'atPriceTop',
-      price: m[4],
-      shape: m[1] > 0 ? 'arrowUp' : 'arrowDown',
-      color: m[1] > 0 ? up : down,
+    const candleVolume = candleData.map((d, i) => ({
+      time: d.time,
+      value: c.candles.volume[i],
+      color: d.close >= d.open ? upVol : downVol,
     }));
-    const markerTimes = c.markers.map((m) => m[0]);
-    const firstAtOrAfter = (x) => {
+    volume.setData(candleVolume);
+
+    // ---- the bars' own timeframe when zoomed in ----------------------------------------------
+    // Merged candles keep a long run readable; zoomed in far enough that a bar of the run would be
+    // a few pixels wide, the page swaps in the bars themselves (embedded as c.detail) and back.
+    const detail = c.detail;
+    const DETAIL_ENTER_PX = 4;
+    const DETAIL_LEAVE_PX = 2;
+    let raw = null;
+    const decodeDetail = () => {
+      if (raw) return raw;
+      const m = detail.open.length;
+      const scale = 10 ** detail.decimals;
+      const out = { candles: new Array(m), volume: new Array(m), indexOf: new Map(), fillsAt: new Map() };
+      let t = detail.start - detail.step;
+      let g = 0;
+      let prev = 0;
+      for (let i = 0; i < m; i++) {
+        if (g < detail.gaps.length && detail.gaps[g] === i) {
+          t += detail.gaps[g + 1];
+          g += 2;
+        } else t += detail.step;
+        const o = prev + detail.open[i];
+        const cl = o + detail.body[i];
+        prev = cl;
+        out.candles[i] = {
+          time: t,
+          open: o / scale,
+          high: (Math.max(o, cl) + detail.upper[i]) / scale,
+          low: (Math.min(o, cl) - detail.lower[i]) / scale,
+          close: cl / scale,
+        };
+        out.volume[i] = { time: t, value: detail.volume[i], color: cl >= o ? upVol : downVol };
+        out.indexOf.set(t, i);
+      }
+      for (const mk of detail.markers) {
+        const list = out.fillsAt.get(mk[0]) || [];
+        list.push(mk);
+        out.fillsAt.set(mk[0], list);
+      }
+      raw = out;
+      return raw;
+    };
+    let mode = 'merged';
+
+    // ---- fill markers --------------------------------------------------------------------------
+    // Always shown: when the candles are too narrow for an arrow each, the fills of a run of
+    // candles (a power of two, aligned on the first candle, so panning does not move them) merge
+    // into one arrow per side, labelled with how many fills it stands for.
+    const MIN_MARKER_PX = 20;
+    const markerApi = LWC.createSeriesMarkers(candles, []);
+    const hintEl = document.getElementById('chart-hint');
+    let group = 0;
+    let markersMode = '';
+    const markerList = (rows, idx, g) => {
+      if (g === 1) {
+        return rows.map((m) => ({
+          time: m[0],
+          position: m[1] > 0 ? 'atPriceBottom' : 'atPriceTop',
+          price: m[4],
+          shape: m[1] > 0 ? 'arrowUp' : 'arrowDown',
+          color: m[1] > 0 ? up : down,
+          text: m[2] > 1 ? String(m[2]) : '',
+        }));
+      }
+      const acc = new Map();
+      for (const m of rows) {
+        const key = Math.floor(idx.get(m[0]) / g) * 2 + (m[1] > 0 ? 0 : 1);
+        const a = acc.get(key);
+        if (a) a.count += m[2];
+        else acc.set(key, { time: m[0], side: m[1], count: m[2] });
+      }
+      return [...acc.values()]
+        .sort((x, y) => x.time - y.time || y.side - x.side)
+        .map((a) => ({
+          time: a.time,
+          position: a.side > 0 ? 'belowBar' : 'aboveBar',
+          shape: a.side > 0 ? 'arrowUp' : 'arrowDown',
+          color: a.side > 0 ? up : down,
+          text: a.count > 1 ? String(a.count) : '',
+        }));
+    };
+    // Index of the first of `times` at or after t (times ascending).
+    const firstAtOrAfter = (times, t) => {
       let lo = 0;
-      let hi = markerTimes.length;
+      let hi = times.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (markerTimes[mid] < x) lo = mid + 1;
+        if (times[mid] < t) lo = mid + 1;
         else hi = mid;
       }
       return lo;
     };
-    const markerApi = LWC.createSeriesMarkers(candles, []);
-    const hintEl = document.getElementById('chart-hint');
-    let markersOn = null;
-    const updateMarkers = () => {
-      const r = chart.timeScale().getVisibleLogicalRange();
-      if (!r) return;
-      const a = Math.min(n - 1, Math.max(0, Math.floor(r.from)));
-      const b = Math.min(n - 1, Math.max(0, Math.ceil(r.to)));
-      const inView = firstAtOrAfter(c.candles.time[b] + 1) - firstAtOrAfter(c.candles.time[a]);
-      const on = inView <= MAX_MARKERS_IN_VIEW;
-      if (on !== markersOn) {
-        markerApi.setMarkers(on ? allMarkers : []);
-        markersOn = on;
+    let rawTimes = null;
+    const timesOf = (m) => {
+      if (m === 'merged') return c.candles.time;
+      if (!rawTimes) rawTimes = decodeDetail().candles.map((b) => b.time);
+      return rawTimes;
+    };
+    let switching = false;
+    // Swaps the candles for the other level and shows the same span of time, mapped through the
+    // levels' own times (the logical range counts data points, which differ between the levels).
+    const switchTo = (want, range) => {
+      const from = timesOf(mode);
+      const a = from[Math.max(0, Math.min(from.length - 1, Math.floor(range.from)))];
+      const b = from[Math.max(0, Math.min(from.length - 1, Math.ceil(range.to)))];
+      switching = true;
+      if (want === 'own') {
+        const r = decodeDetail();
+        candles.setData(r.candles);
+        volume.setData(r.volume);
+      } else {
+        candles.setData(candleData);
+        volume.setData(candleVolume);
       }
+      mode = want;
+      const to = timesOf(want);
+      const last = want === 'own' ? b + c.candleSeconds - detail.step : b;
+      // The chart applies new data on its next frame and keeps the old logical range then: set the
+      // range after that.
+      requestAnimationFrame(() => {
+        chart.timeScale().setVisibleLogicalRange({
+          from: Math.max(0, firstAtOrAfter(to, a + 1) - 1),
+          to: firstAtOrAfter(to, last + 1) - 1,
+        });
+        switching = false;
+        updateView();
+      });
+    };
+    const updateView = (given) => {
+      if (switching) return;
+      const ts = chart.timeScale();
+      const range = given || ts.getVisibleLogicalRange();
+      if (!range) return;
+      const width = ts.width() || chartEl.clientWidth || 1;
+      const spacing = width / Math.max(1, range.to - range.from);
+      if (detail) {
+        const barPx = mode === 'merged' ? spacing / c.aggregation.barsPerCandle : spacing;
+        const want =
+          mode === 'merged'
+            ? barPx >= DETAIL_ENTER_PX
+              ? 'own'
+              : 'merged'
+            : barPx < DETAIL_LEAVE_PX
+              ? 'merged'
+              : 'own';
+        if (want !== mode) {
+          switchTo(want, range);
+          return;
+        }
+      }
+      let g = 1;
+      while (g * spacing < MIN_MARKER_PX && g < 1 << 20) g *= 2;
+      if (g !== group || markersMode !== mode) {
+        markerApi.setMarkers(
+          mode === 'own' ? markerList(detail.markers, decodeDetail().indexOf, g) : markerList(c.markers, indexOf, g),
+        );
+        group = g;
+        markersMode = mode;
+      }
+      const unit = mode === 'own' ? `${detail.timeframe} bars` : 'candles';
       if (hintEl)
-        hintEl.textContent = on
-          ? ''
-          : `${nf(0).format(inView)} fill markers in view: zoom in (scroll or drag) or click a trade to see them.`;
-      document.documentElement.dataset.markers = on ? 'on' : 'off';
+        hintEl.textContent =
+          mode === 'own'
+            ? `Zoomed in: the ${detail.timeframe} bars themselves; equity and indicator lines stay at ${c.aggregation.timeframe || 'merged-candle'} points.`
+            : g > 1
+              ? `Each arrow stands for the fills of ${g} ${unit} (the number counts them): zoom in (scroll or drag) or click a trade to see them one by one.`
+              : detail
+                ? `Zoom in further to see the ${detail.timeframe} bars themselves.`
+                : '';
+      const root = document.documentElement.dataset;
+      root.markers = 'on';
+      root.markerGroup = String(g);
+      root.bars = mode;
     };
     // The strategy's own lines: 'price' ones over the candles, each other panel in a pane of its
     // own under them (in the order the strategy declared them), then equity and drawdown.
@@ -287,40 +420,62 @@
       chart,
       series: { candles, volume, plots: plotSeries, equity, benchmark: bh, drawdown: dd },
       markers: () => markerApi.markers(),
+      mode: () => mode,
     };
-    updateMarkers();
-    chart.timeScale().subscribeVisibleLogicalRangeChange(updateMarkers);
+    updateView();
+    chart.timeScale().subscribeVisibleLogicalRangeChange(updateView);
 
     const quote = data.chart.currency || '';
-    const showLegend = (i) => {
+    // The legend of candle i; zoomed in to the bars themselves, of bar k, with the lines' values at
+    // the merged candle holding it (the lines keep the merged candles' points).
+    const showLegend = (i, k) => {
       if (!legendEl) return;
       legendEl.textContent = '';
       if (i === undefined) return;
-      const time = c.candles.time[i];
-      const add = (k, v, cls) => {
+      const bar = k === undefined ? null : raw.candles[k];
+      const time = bar ? bar.time : c.candles.time[i];
+      const add = (key, v, cls) => {
         const s = el('span');
-        s.appendChild(el('span', { class: 'k' }, k));
+        s.appendChild(el('span', { class: 'k' }, key));
         s.appendChild(el('span', cls ? { class: cls } : undefined, v));
         legendEl.appendChild(s);
       };
+      const o = bar ? bar.open : c.candles.open[i];
+      const cl = bar ? bar.close : c.candles.close[i];
       add('', `${isoShort(time * 1000)} UTC`);
-      add('O', fmtPrice(c.candles.open[i]));
-      add('H', fmtPrice(c.candles.high[i]));
-      add('L', fmtPrice(c.candles.low[i]));
-      add('C', fmtPrice(c.candles.close[i]), signClass(c.candles.close[i] - c.candles.open[i]));
-      add('Vol', fmt(c.candles.volume[i], 2));
+      add('O', fmtPrice(o));
+      add('H', fmtPrice(bar ? bar.high : c.candles.high[i]));
+      add('L', fmtPrice(bar ? bar.low : c.candles.low[i]));
+      add('C', fmtPrice(cl), signClass(cl - o));
+      add('Vol', fmt(bar ? raw.volume[k].value : c.candles.volume[i], 2));
       for (const p of plots) add(p.name, p.panel === 'price' ? fmtPrice(p.values[i]) : fmt(p.values[i], 2));
       add('Equity', `${fmt(c.equity[i], 2)} ${quote}`.trim());
       if (c.benchmark) add('Buy and hold', `${fmt(c.benchmark[i], 2)} ${quote}`.trim());
       add('DD', `${fmt(c.drawdown[i], 2)} %`, c.drawdown[i] < 0 ? 'neg' : '');
-      for (const m of fillsAt.get(time) || []) {
+      for (const m of (bar ? raw.fillsAt : fillsAt).get(time) || []) {
         const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';
         add(m[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(m[3])} @ ${fmtPrice(m[4])}`, m[1] > 0 ? 'pos' : 'neg');
       }
     };
+    // The merged candle holding time t: the last one that opens at or before it.
+    const candleAt = (t) => {
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (c.candles.time[mid] <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      return Math.max(0, lo - 1);
+    };
     showLegend(n - 1);
     chart.subscribeCrosshairMove((p) => {
-      const i = p && p.time !== undefined ? indexOf.get(p.time) : undefined;
+      if (!p || p.time === undefined) return showLegend(n - 1);
+      if (mode === 'own') {
+        const k = raw.indexOf.get(p.time);
+        if (k !== undefined) return showLegend(candleAt(p.time), k);
+      }
+      const i = indexOf.get(p.time);
       showLegend(i === undefined ? n - 1 : i);
     });
     const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
@@ -518,7 +673,9 @@
     if (!tr || !chart) return;
     const a = Number(tr.dataset.entry) / 1000;
     const b = Number(tr.dataset.exit) / 1000;
-    const pad = Math.max((b - a) * 1.5, (c.candleSeconds || 60) * 30);
+    // Enough context to read the trade: with the bars embedded, about 60 of them (the chart then
+    // draws the bars themselves); otherwise 30 candles.
+    const pad = Math.max((b - a) * 1.5, c.detail ? c.detail.step * 60 : (c.candleSeconds || 60) * 30);
     chart.timeScale().setVisibleRange({ from: a - pad, to: b + pad });
     // Dashed lines at the trade's entry and exit prices mark which trade is on show.
     for (const l of tradeLines) candleSeries.removePriceLine(l);

@@ -130,4 +130,32 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
     });
     expect(r.plots).toEqual([]);
   });
+
+  it('with several feeds, reads the lines once every feed closing at that instant is in (as the equity)', () => {
+    const eth = bars([
+      [10, 11, 9, 10],
+      [10, 12, 10, 12],
+      [12, 13, 11, 13],
+    ]);
+    const strategy = defineStrategy({
+      name: 'two-feeds',
+      params: { safeParse: () => ({ success: true as const, data: {} }) },
+      warmup: 'none',
+      onStart: (ctx) => {
+        ctx.subscribe({ symbol: 'ETH/USDT' });
+        return { eth: ctx.indicator(new SMA(1), { symbol: 'ETH/USDT' }) };
+      },
+      onBar() {},
+      plot: { 'ETH close': { panel: 'eth', value: (s) => s.eth.value } },
+    });
+    const r = runBacktest({
+      strategy,
+      data: [
+        { symbol: 'BTC/USDT', timeframe: '1m', series },
+        { symbol: 'ETH/USDT', timeframe: '1m', series: eth },
+      ],
+    });
+    // ETH's bar k closes with BTC's bar k: its close is the line's value at BTC's bar k.
+    expect(Array.from(r.plots?.[0]?.values ?? [])).toEqual([10, 12, 13]);
+  });
 });

@@ -242,7 +242,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       done++;
       if (best === 0) {
         times[k] = bestT;
-        if (plots.length > 0) recordPlots(k);
         k++;
       }
       // Record equity once every feed closing at this instant has been processed.
@@ -250,6 +249,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       for (let f = 0; f < cfg.data.length; f++) nextT = Math.min(nextT, closeAt(f));
       if (k > 0 && nextT > (times[k - 1] as number)) {
         values[k - 1] = engine.equity();
+        // Read with the equity: after every feed closing at this instant, as the equity is.
+        if (plots.length > 0) recordPlots(k - 1);
         let any = 0;
         for (const p of account.positions) if (p.size !== 0) any = 1;
         exposed[k - 1] = any;

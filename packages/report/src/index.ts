@@ -11,9 +11,11 @@ export {
   type Aggregation,
   buildChartData,
   buildDetailBars,
+  buildPairChart,
   type ChartData,
   chooseBuckets,
   type DetailBars,
+  type PairChart,
 } from './chart-data.ts';
 export {
   EQUITY_CSV_HEADER,
@@ -28,6 +30,7 @@ export { escapeHtml, formatDuration, formatNumber, formatPercent } from './forma
 export { DEFAULT_MAX_POINTS, type HtmlReportOptions, type ReportSection, renderHtmlReport } from './html.ts';
 export * from './json.ts';
 export { type JsonChunkOptions, resultJsonChunks } from './json-stream.ts';
+export { type MarketRow, marketFeeds, marketRows, pairCharts } from './markets-html.ts';
 export { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 export { formatSummary } from './summary.ts';
 export { type ReportPaths, writeReport } from './write.ts';

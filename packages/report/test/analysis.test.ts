@@ -5,13 +5,15 @@ import {
   buildDetailBars,
   type DetailBars,
   formatSummary,
+  marketRows,
   monthlyReturns,
+  pairCharts,
   renderHtmlReport,
   resultJsonChunks,
   resultToJson,
   returnHistogram,
 } from '../src/index.ts';
-import { FIXTURE_T0, fixtureRun, fixtureStrategy, realRun } from './helpers.ts';
+import { FIXTURE_T0, fixtureRun, fixtureStrategy, multiFixtureRun, realRun } from './helpers.ts';
 
 /**
  * The hand-made fixture (helpers.ts), worked out by hand, fee 0.1 %:
@@ -259,5 +261,46 @@ describe('buildDetailBars: the bars embedded for the zoomed-in chart', () => {
       const r = rows[i] as (typeof rows)[number];
       for (const k of ['open', 'high', 'low', 'close'] as const) expect(b[k]).toBeCloseTo(r[k], 8);
     });
+  });
+});
+
+describe('a run over two markets: the markets table and a chart panel per other market (hand-computed)', () => {
+  const { result, bars, eth } = multiFixtureRun();
+
+  it('rows: trades, PnL after fees, the position at the end and the market change of each', () => {
+    const rows = marketRows(result, [bars, eth]);
+    expect(rows.map((r) => [r.symbol, r.trades, Number(r.pnlNet.toFixed(9)), r.openSize])).toEqual([
+      ['BTC/USDT', 2, 31.57, 2], // 9.79 + 21.78; 2 bought at 110 and held
+      ['ETH/USDT', 1, 39.56, 0], // 10 x (24 - 20) less 0.2 and 0.24
+    ]);
+    expect(rows[1]?.marketChange).toBeCloseTo(0.1, 12);
+    expect(rows[1]?.fees).toBeCloseTo(0.44, 12);
+  });
+
+  it('the ETH panel: its own candles, its two fills and its own SMA line', () => {
+    const [c] = pairCharts(result, [bars, eth], 5000);
+    expect(c?.symbol).toBe('ETH/USDT');
+    expect(c?.candles.close).toEqual([20, 22, 24, 23, 21, 22]);
+    const day = (k: number) => FIXTURE_T0 / 1000 + k * 86_400;
+    // Filled at the open of bar 1 and of bar 3: the markers sit on those candles.
+    expect(c?.markers).toEqual([
+      [day(1), 1, 1, 10, 20],
+      [day(3), -1, 1, 10, 24],
+    ]);
+    expect(c?.plots).toEqual([{ name: 'ETH SMA 2', panel: 'price', values: [Number.NaN, 21, 23, 23.5, 22, 21.5] }]);
+    // The main chart keeps the primary's line only.
+    expect(buildChartData(result, bars, 5000).plots.map((p) => p.name)).toEqual(['SMA 2']);
+  });
+
+  it('the page: a markets card with a row per market and one panel, and none for a single market', () => {
+    const html = renderHtmlReport(result, bars, { feedSeries: [bars, eth] });
+    const card = /<section class="card" id="markets">[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
+    expect(card).toContain('<tr data-market="ETH/USDT"><td>ETH/USDT <span class="muted">1d</span></td>');
+    expect(card).toContain('<td class="num pos">39.56 USDT</td>');
+    expect(card).toContain('<td class="num pos">10.00 %</td>');
+    expect(card.match(/class="pair-chart"/g)?.length).toBe(1);
+    const without = renderHtmlReport(result, bars);
+    expect(without).toContain('bars were not given to the report');
+    expect(renderHtmlReport(fixtureRun().result, bars)).not.toContain('id="markets"');
   });
 });

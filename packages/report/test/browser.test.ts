@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../src/index.ts';
-import { FIXTURE_T0, fixtureRun, hostileRun, realRun, riskRun } from './helpers.ts';
+import { FIXTURE_T0, fixtureRun, hostileRun, multiFixtureRun, realRun, riskRun } from './helpers.ts';
 
 /**
  * Opens written reports in a real Chromium from disk (file://) with networking off, the way a user
@@ -306,6 +306,44 @@ describe.skipIf(!HAS_CHROMIUM && !REQUIRED)('the HTML report in Chromium, opened
     const back = await state();
     expect(back.candles).toBe(zoomedOut.candles);
     expect(fillsShown(back.markers)).toBe(fills);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('gives a run over two markets a chart panel for the other market, with its candles, fills and plot line', async () => {
+    const { result, bars, eth } = multiFixtureRun();
+    const paths = writeReport(path.join(SCREENSHOT_DIR, 'two-markets'), result, bars, { feedSeries: [bars, eth] });
+    const { page, problems } = await open(paths.html);
+    await page.waitForSelector('#pair-chart-0 canvas');
+    const drawn = JSON.parse(
+      (await page.evaluate(`JSON.stringify({
+        candles: keelReport.pairs[0].series.candles.data(),
+        line: keelReport.pairs[0].series.plots.map((s) => ({ title: s.options().title, data: s.data() })),
+        markers: keelReport.pairs[0].markers(),
+        mainLines: keelReport.series.plots.map((s) => s.options().title),
+      })`)) as string,
+    ) as {
+      candles: { time: number; close: number }[];
+      line: { title: string; data: { time: number; value?: number }[] }[];
+      markers: { time: number; shape: string; text?: string }[];
+      mainLines: string[];
+    };
+    const t0 = FIXTURE_T0 / 1000;
+    const D = 86_400;
+    expect(drawn.candles.map((b) => b.close)).toEqual([20, 22, 24, 23, 21, 22]);
+    expect(drawn.markers.map((m) => [(m.time - t0) / D, m.shape, m.text ?? ''])).toEqual([
+      [1, 'arrowUp', ''],
+      [3, 'arrowDown', ''],
+    ]);
+    expect(drawn.line.map((l) => l.title)).toEqual(['ETH SMA 2']);
+    expect(drawn.line[0]?.data.filter((p) => p.value !== undefined).map((p) => p.value)).toEqual([
+      21, 23, 23.5, 22, 21.5,
+    ]);
+    expect(drawn.mainLines).toEqual(['SMA 2']);
+    const rows = await page.$$eval('#markets tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-market')));
+    expect(rows).toEqual(['BTC/USDT', 'ETH/USDT']);
+    expect(await page.textContent('#pair-legend-0')).toContain('ETH SMA 221.50');
+    await page.locator('#markets').screenshot({ path: path.join(SCREENSHOT_DIR, 'markets.png') });
     expect(problems).toEqual([]);
     await page.close();
   });

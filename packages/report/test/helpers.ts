@@ -156,3 +156,75 @@ export function fixtureRun(): { result: BacktestResult; bars: BarSeries } {
   });
   return { result, bars };
 }
+
+/** ETH/USDT beside the fixture's BTC/USDT, the same six days. */
+export const FIXTURE_ETH: readonly (readonly [number, number, number, number])[] = [
+  [20, 21, 19, 20],
+  [20, 23, 20, 22],
+  [22, 24, 21, 24],
+  [24, 25, 23, 23],
+  [23, 24, 20, 21],
+  [21, 22, 20, 22],
+];
+
+/**
+ * The fixture's BTC trades plus, on ETH/USDT, a buy of 10 at the bar-0 close (filled at the
+ * bar-1 open, 20) sold at the bar-2 close (filled at the bar-3 open, 24): +40 less fees 0.2 and
+ * 0.24 = 39.56 USDT, 19.78 %. ETH moved 22 / 20 - 1 = 10 %. Each market plots its 2-bar SMA.
+ */
+export function multiFixtureRun(): { result: BacktestResult; bars: BarSeries; eth: BarSeries } {
+  const { bars } = fixtureRun();
+  const eth = seriesFromRows(
+    FIXTURE_ETH.map(([open, high, low, close], i) => ({
+      time: FIXTURE_T0 + i * 86_400_000,
+      open,
+      high,
+      low,
+      close,
+      volume: 5,
+    })),
+  );
+  const strategy = defineStrategy<
+    Record<string, never>,
+    { btc: InstanceType<typeof SMA>; eth: InstanceType<typeof SMA>; i: number; j: number }
+  >({
+    name: 'fixture-two-markets',
+    params: { safeParse: () => ({ success: true, data: {} }) },
+    warmup: 'none',
+    onStart: (ctx) => {
+      ctx.subscribe({ symbol: 'ETH/USDT' });
+      return {
+        btc: ctx.indicator(new SMA(2)),
+        eth: ctx.indicator(new SMA(2), { symbol: 'ETH/USDT' }),
+        i: 0,
+        j: 0,
+      };
+    },
+    onBar(ctx, s, _bar, feed) {
+      if (feed.symbol === 'ETH/USDT') {
+        const step = s.j++;
+        if (step === 0) ctx.buy(10, { symbol: 'ETH/USDT' });
+        else if (step === 2) ctx.sell(10, { symbol: 'ETH/USDT' });
+        return;
+      }
+      const step = s.i++;
+      if (step === 0 || step === 2) ctx.buy(1);
+      else if (step === 1 || step === 3) ctx.sell(1);
+      else if (step === 4) ctx.buy(2);
+    },
+    plot: {
+      'SMA 2': { panel: 'price', value: (s) => s.btc.value },
+      'ETH SMA 2': { panel: 'price', symbol: 'ETH/USDT', value: (s) => s.eth.value },
+    },
+  });
+  const result = runBacktest({
+    strategy,
+    data: [
+      { symbol: 'BTC/USDT', timeframe: '1d', series: bars },
+      { symbol: 'ETH/USDT', timeframe: '1d', series: eth },
+    ],
+    cash: 1000,
+    fee: 0.001,
+  });
+  return { result, bars, eth };
+}

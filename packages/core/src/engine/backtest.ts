@@ -85,6 +85,8 @@ export interface BacktestResult {
 export interface PlotColumn {
   readonly name: string;
   readonly panel: string;
+  /** The market whose chart it is drawn on. */
+  readonly symbol: string;
   readonly values: Float64Array;
 }
 
@@ -157,6 +159,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const plots: PlotColumn[] = plotSpecs.map(([name, p]) => ({
     name,
     panel: p.panel,
+    symbol: p.symbol ?? primaryInst.symbol,
     values: new Float64Array(primaryLen).fill(Number.NaN),
   }));
   const plotSources = plotSpecs.map(([, p]) => p as { value(s: unknown): number });

@@ -163,6 +163,8 @@ export interface PlotSpec<S> {
    * candles, shared by every line that names it (e.g. 'rsi' for an oscillator and its bands).
    */
   readonly panel: string;
+  /** The market whose chart the line is drawn on in a run over several markets (default: the primary). */
+  readonly symbol?: string;
   /** The value after each primary bar, read from the state (e.g. an indicator's `value`); NaN leaves a gap. */
   value(state: S): number;
 }

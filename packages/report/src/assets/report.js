@@ -315,11 +315,11 @@
     const panels = [];
     for (const p of plots) if (p.panel !== 'price' && panels.indexOf(p.panel) < 0) panels.push(p.panel);
     const PLOT_COLOURS = ['#f59e0b', '#8b5cf6', '#06b6d4', '#ec4899', '#84cc16', '#64748b', '#ef4444', '#14b8a6'];
-    const lineData = (values) => {
-      const out = new Array(n);
-      for (let i = 0; i < n; i++) {
+    const lineData = (values, times = c.candles.time) => {
+      const out = new Array(times.length);
+      for (let i = 0; i < times.length; i++) {
         const v = values[i];
-        out[i] = v === null || v === undefined ? { time: c.candles.time[i] } : { time: c.candles.time[i], value: v };
+        out[i] = v === null || v === undefined ? { time: times[i] } : { time: times[i], value: v };
       }
       return out;
     };
@@ -478,8 +478,122 @@
       const i = indexOf.get(p.time);
       showLegend(i === undefined ? n - 1 : i);
     });
+    // ---- one panel per other market of a run over several -------------------------------------
+    // Its candles, its fills (merged as on the main chart) and the lines the strategy plots for it.
+    const pairCharts = (c.pairs || []).map((p, k) => {
+      const el2 = document.getElementById(`pair-chart-${k}`);
+      const legend2 = document.getElementById(`pair-legend-${k}`);
+      if (!el2 || p.candles.time.length === 0) return null;
+      const m = p.candles.time.length;
+      const pPanels = [];
+      for (const l of p.plots) if (l.panel !== 'price' && pPanels.indexOf(l.panel) < 0) pPanels.push(l.panel);
+      el2.style.height = `${320 + 110 * pPanels.length}px`;
+      const ch = LWC.createChart(el2, {
+        autoSize: true,
+        ...theme(),
+        crosshair: { mode: LWC.CrosshairMode.Normal },
+        timeScale: { borderColor: css('--border'), timeVisible: true, minBarSpacing: 0.05 },
+      });
+      const ppd = priceDecimals(p.candles.close[m - 1]);
+      const data2 = new Array(m);
+      const idx2 = new Map();
+      for (let i = 0; i < m; i++) {
+        const time = p.candles.time[i];
+        idx2.set(time, i);
+        data2[i] = {
+          time,
+          open: p.candles.open[i],
+          high: p.candles.high[i],
+          low: p.candles.low[i],
+          close: p.candles.close[i],
+        };
+      }
+      const cs = ch.addSeries(
+        LWC.CandlestickSeries,
+        {
+          upColor: up,
+          downColor: down,
+          borderVisible: false,
+          wickUpColor: up,
+          wickDownColor: down,
+          priceFormat: { type: 'price', precision: ppd, minMove: 10 ** -ppd },
+        },
+        0,
+      );
+      cs.setData(data2);
+      const lines = p.plots.map((l, j) => {
+        const s2 = ch.addSeries(
+          LWC.LineSeries,
+          {
+            color: PLOT_COLOURS[j % PLOT_COLOURS.length],
+            lineWidth: 1,
+            title: l.name,
+            priceLineVisible: false,
+            lastValueVisible: false,
+            crosshairMarkerVisible: false,
+          },
+          l.panel === 'price' ? 0 : 1 + pPanels.indexOf(l.panel),
+        );
+        s2.setData(lineData(l.values, p.candles.time));
+        return s2;
+      });
+      const mk = LWC.createSeriesMarkers(cs, []);
+      let g2 = 0;
+      const update2 = () => {
+        const r = ch.timeScale().getVisibleLogicalRange();
+        if (!r) return;
+        const spacing = (ch.timeScale().width() || el2.clientWidth || 1) / Math.max(1, r.to - r.from);
+        let g = 1;
+        while (g * spacing < MIN_MARKER_PX && g < 1 << 20) g *= 2;
+        if (g === g2) return;
+        g2 = g;
+        mk.setMarkers(markerList(p.markers, idx2, g));
+        el2.dataset.markerGroup = String(g);
+      };
+      ch.timeScale().fitContent();
+      update2();
+      ch.timeScale().subscribeVisibleLogicalRangeChange(update2);
+      const fills2 = new Map();
+      for (const f of p.markers) {
+        const list = fills2.get(f[0]) || [];
+        list.push(f);
+        fills2.set(f[0], list);
+      }
+      const legendAt = (i) => {
+        if (!legend2) return;
+        legend2.textContent = '';
+        const add = (key, v, cls) => {
+          const s3 = el('span');
+          s3.appendChild(el('span', { class: 'k' }, key));
+          s3.appendChild(el('span', cls ? { class: cls } : undefined, v));
+          legend2.appendChild(s3);
+        };
+        add('', `${isoShort(p.candles.time[i] * 1000)} UTC`);
+        add('O', fmtPrice(p.candles.open[i]));
+        add('H', fmtPrice(p.candles.high[i]));
+        add('L', fmtPrice(p.candles.low[i]));
+        add('C', fmtPrice(p.candles.close[i]), signClass(p.candles.close[i] - p.candles.open[i]));
+        for (const l of p.plots) add(l.name, l.panel === 'price' ? fmtPrice(l.values[i]) : fmt(l.values[i], 2));
+        for (const f of fills2.get(p.candles.time[i]) || []) {
+          const what = f[1] > 0 ? (f[2] > 1 ? `${f[2]} buys` : 'buy') : f[2] > 1 ? `${f[2]} sells` : 'sell';
+          add(f[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(f[3])} @ ${fmtPrice(f[4])}`, f[1] > 0 ? 'pos' : 'neg');
+        }
+      };
+      legendAt(m - 1);
+      ch.subscribeCrosshairMove((q) => {
+        const i = q && q.time !== undefined ? idx2.get(q.time) : undefined;
+        legendAt(i === undefined ? m - 1 : i);
+      });
+      return { chart: ch, series: { candles: cs, plots: lines }, markers: () => mk.markers() };
+    });
+    window.keelReport.pairs = pairCharts;
+
     const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
-    if (mq?.addEventListener) mq.addEventListener('change', () => chart.applyOptions(theme()));
+    if (mq?.addEventListener)
+      mq.addEventListener('change', () => {
+        chart.applyOptions(theme());
+        for (const p of pairCharts) if (p) p.chart.applyOptions(theme());
+      });
   } else if (chartEl) {
     chartEl.style.height = 'auto';
     chartEl.appendChild(

@@ -9,9 +9,12 @@ export function benchmarkLines(
   b: Benchmark,
   currency: string | undefined,
 ): { marketChange: string; buyAndHold: string; model: string } {
+  const one = b.markets.length === 1 ? b.markets[0] : undefined;
   return {
-    marketChange: `${formatPercent(b.marketChange)} (${b.symbol} ${formatPrice(b.firstOpen)} -> ${formatPrice(b.lastClose)}, first open to last close)`,
+    marketChange: one
+      ? `${formatPercent(b.marketChange)} (${one.symbol} ${formatPrice(one.firstOpen)} -> ${formatPrice(one.lastClose)}, first open to last close)`
+      : `${formatPercent(b.marketChange)} (the mean of ${b.markets.map((m) => `${m.symbol} ${formatPercent(m.marketChange)}`).join(', ')}; first open to last close)`,
     buyAndHold: `${formatPercent(b.totalReturn)} (${formatMoney(b.finalValue, currency)}, max drawdown ${formatPercent(b.maxDrawdown)})`,
-    model: `all the cash in at the first open, taker fee ${formatMoney(b.fee, currency)}, no slippage, no exit fee`,
+    model: `all the cash in at the first open${one ? '' : `, split equally over the ${b.markets.length} markets`}, taker fee ${formatMoney(b.fee, currency)}, no slippage, no exit fee`,
   };
 }

@@ -40,17 +40,21 @@ export type MetricsJson = { readonly [K in keyof Metrics]: number | null };
 /** The buy-and-hold benchmark's figures (docs/report.md states the model); its curve is in the HTML report. */
 export interface BenchmarkJson {
   readonly kind: 'buy-and-hold';
-  readonly symbol: string;
-  readonly firstOpen: number | null;
-  readonly lastClose: number | null;
   readonly marketChange: number | null;
-  readonly amount: number | null;
   readonly fee: number | null;
-  readonly cash: number | null;
   readonly startValue: number | null;
   readonly finalValue: number | null;
   readonly totalReturn: number | null;
   readonly maxDrawdown: number | null;
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly firstOpen: number | null;
+    readonly lastClose: number | null;
+    readonly marketChange: number | null;
+    readonly amount: number | null;
+    readonly fee: number | null;
+    readonly cash: number | null;
+  }[];
 }
 
 export interface TradeJson {
@@ -268,17 +272,21 @@ export function benchmarkToJson(b: Benchmark | undefined): BenchmarkJson | null 
   if (b === undefined) return null;
   return {
     kind: b.kind,
-    symbol: b.symbol,
-    firstOpen: finiteOrNull(b.firstOpen),
-    lastClose: finiteOrNull(b.lastClose),
     marketChange: finiteOrNull(b.marketChange),
-    amount: finiteOrNull(b.amount),
     fee: finiteOrNull(b.fee),
-    cash: finiteOrNull(b.cash),
     startValue: finiteOrNull(b.startValue),
     finalValue: finiteOrNull(b.finalValue),
     totalReturn: finiteOrNull(b.totalReturn),
     maxDrawdown: finiteOrNull(b.maxDrawdown),
+    markets: b.markets.map((m) => ({
+      symbol: m.symbol,
+      firstOpen: finiteOrNull(m.firstOpen),
+      lastClose: finiteOrNull(m.lastClose),
+      marketChange: finiteOrNull(m.marketChange),
+      amount: finiteOrNull(m.amount),
+      fee: finiteOrNull(m.fee),
+      cash: finiteOrNull(m.cash),
+    })),
   };
 }
 

@@ -45,15 +45,18 @@ describe('the buy-and-hold benchmark in --json, result.json and the summary', ()
   it('resultToJson carries the figures, hand-computed', () => {
     const b = resultToJson(result).benchmark;
     expect(b?.kind).toBe('buy-and-hold');
-    expect(b?.symbol).toBe('BTC/USDT');
-    expect(b?.firstOpen).toBe(100);
-    expect(b?.lastClose).toBe(121);
     expect(b?.marketChange).toBeCloseTo(0.21, 12);
-    expect(b?.amount).toBeCloseTo(1000 / 100.1, 12);
     expect(b?.fee).toBeCloseTo(0.999000999, 9);
     expect(b?.finalValue).toBeCloseTo(1208.791208791, 9);
     expect(b?.totalReturn).toBeCloseTo(0.208791208791, 12);
     expect(b?.maxDrawdown).toBeCloseTo(0.1, 12);
+    expect(b?.markets.length).toBe(1);
+    const m = b?.markets[0];
+    expect(m?.symbol).toBe('BTC/USDT');
+    expect(m?.firstOpen).toBe(100);
+    expect(m?.lastClose).toBe(121);
+    expect(m?.amount).toBeCloseTo(1000 / 100.1, 12);
+    expect(m?.cash).toBeCloseTo(0, 9);
   });
 
   it('the streamed JSON writes the same bytes, and null for a result without a benchmark', () => {

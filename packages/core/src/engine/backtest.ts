@@ -308,7 +308,20 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     riskEvents: engine.risk?.events ?? [],
     riskCounts: countRiskEvents(engine.risk?.events ?? []),
     portfolio: account.summary(engine.rate),
-    benchmark: buyAndHold((cfg.data[0] as BacktestData).series, p0, p1, primaryInst, startValue, fees),
+    benchmark: buyAndHold(
+      [
+        {
+          series: (cfg.data[0] as BacktestData).series,
+          timeframe: (cfg.data[0] as BacktestData).timeframe,
+          p0,
+          p1,
+          instrument: primaryInst,
+        },
+      ],
+      times,
+      startValue,
+      fees,
+    ),
     plots,
   };
 }

@@ -44,6 +44,23 @@
     return e;
   };
 
+  // Fill markers ([time, side, count, amount, price]) by their time, for the legends.
+  const byTime = (rows) => {
+    const out = new Map();
+    for (const m of rows) {
+      const list = out.get(m[0]) || [];
+      list.push(m);
+      out.set(m[0], list);
+    }
+    return out;
+  };
+  const addFills = (add, rows) => {
+    for (const m of rows || []) {
+      const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';
+      add(m[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(m[3])} @ ${fmtPrice(m[4])}`, m[1] > 0 ? 'pos' : 'neg');
+    }
+  };
+
   // ---- charts -------------------------------------------------------------------------------
   let chart = null;
   let candleSeries = null;
@@ -71,12 +88,7 @@
       equityData[i] = { time, value: c.equity[i] };
       ddData[i] = { time, value: c.drawdown[i] };
     }
-    const fillsAt = new Map();
-    for (const m of c.markers) {
-      const list = fillsAt.get(m[0]) || [];
-      list.push(m);
-      fillsAt.set(m[0], list);
-    }
+    const fillsAt = byTime(c.markers);
     const theme = () => ({
       layout: {
         background: { type: 'solid', color: css('--panel') },
@@ -106,18 +118,22 @@
     const pd = c.priceDecimals;
     const up = css('--up');
     const down = css('--down');
-    const candles = chart.addSeries(
-      LWC.CandlestickSeries,
-      {
-        upColor: up,
-        downColor: down,
-        borderVisible: false,
-        wickUpColor: up,
-        wickDownColor: down,
-        priceFormat: { type: 'price', precision: pd, minMove: 10 ** -pd },
-      },
-      0,
-    );
+    const candleOptions = (decimals) => ({
+      upColor: up,
+      downColor: down,
+      borderVisible: false,
+      wickUpColor: up,
+      wickDownColor: down,
+      priceFormat: { type: 'price', precision: decimals, minMove: 10 ** -decimals },
+    });
+    // Appends "key value" items to a legend element.
+    const legendAdder = (container) => (key, v, cls) => {
+      const s = el('span');
+      s.appendChild(el('span', { class: 'k' }, key));
+      s.appendChild(el('span', cls ? { class: cls } : undefined, v));
+      container.appendChild(s);
+    };
+    const candles = chart.addSeries(LWC.CandlestickSeries, candleOptions(pd), 0);
     candles.setData(candleData);
     candleSeries = candles;
     // Volume as faint bars along the bottom fifth of the price pane, on its own hidden scale.
@@ -147,7 +163,7 @@
       if (raw) return raw;
       const m = detail.open.length;
       const scale = 10 ** detail.decimals;
-      const out = { candles: new Array(m), volume: new Array(m), indexOf: new Map(), fillsAt: new Map() };
+      const out = { candles: new Array(m), volume: new Array(m), indexOf: new Map(), fillsAt: null };
       let t = detail.start - detail.step;
       let g = 0;
       let prev = 0;
@@ -169,11 +185,7 @@
         out.volume[i] = { time: t, value: detail.volume[i], color: cl >= o ? upVol : downVol };
         out.indexOf.set(t, i);
       }
-      for (const mk of detail.markers) {
-        const list = out.fillsAt.get(mk[0]) || [];
-        list.push(mk);
-        out.fillsAt.set(mk[0], list);
-      }
+      out.fillsAt = byTime(detail.markers);
       raw = out;
       return raw;
     };
@@ -434,12 +446,7 @@
       if (i === undefined) return;
       const bar = k === undefined ? null : raw.candles[k];
       const time = bar ? bar.time : c.candles.time[i];
-      const add = (key, v, cls) => {
-        const s = el('span');
-        s.appendChild(el('span', { class: 'k' }, key));
-        s.appendChild(el('span', cls ? { class: cls } : undefined, v));
-        legendEl.appendChild(s);
-      };
+      const add = legendAdder(legendEl);
       const o = bar ? bar.open : c.candles.open[i];
       const cl = bar ? bar.close : c.candles.close[i];
       add('', `${isoShort(time * 1000)} UTC`);
@@ -452,10 +459,7 @@
       add('Equity', `${fmt(c.equity[i], 2)} ${quote}`.trim());
       if (c.benchmark) add('Buy and hold', `${fmt(c.benchmark[i], 2)} ${quote}`.trim());
       add('DD', `${fmt(c.drawdown[i], 2)} %`, c.drawdown[i] < 0 ? 'neg' : '');
-      for (const m of (bar ? raw.fillsAt : fillsAt).get(time) || []) {
-        const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';
-        add(m[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(m[3])} @ ${fmtPrice(m[4])}`, m[1] > 0 ? 'pos' : 'neg');
-      }
+      addFills(add, (bar ? raw.fillsAt : fillsAt).get(time));
     };
     // The merged candle holding time t: the last one that opens at or before it.
     const candleAt = (t) => {
@@ -508,18 +512,7 @@
           close: p.candles.close[i],
         };
       }
-      const cs = ch.addSeries(
-        LWC.CandlestickSeries,
-        {
-          upColor: up,
-          downColor: down,
-          borderVisible: false,
-          wickUpColor: up,
-          wickDownColor: down,
-          priceFormat: { type: 'price', precision: ppd, minMove: 10 ** -ppd },
-        },
-        0,
-      );
+      const cs = ch.addSeries(LWC.CandlestickSeries, candleOptions(ppd), 0);
       cs.setData(data2);
       const lines = p.plots.map((l, j) => {
         const s2 = ch.addSeries(
@@ -553,31 +546,18 @@
       ch.timeScale().fitContent();
       update2();
       ch.timeScale().subscribeVisibleLogicalRangeChange(update2);
-      const fills2 = new Map();
-      for (const f of p.markers) {
-        const list = fills2.get(f[0]) || [];
-        list.push(f);
-        fills2.set(f[0], list);
-      }
+      const fills2 = byTime(p.markers);
       const legendAt = (i) => {
         if (!legend2) return;
         legend2.textContent = '';
-        const add = (key, v, cls) => {
-          const s3 = el('span');
-          s3.appendChild(el('span', { class: 'k' }, key));
-          s3.appendChild(el('span', cls ? { class: cls } : undefined, v));
-          legend2.appendChild(s3);
-        };
+        const add = legendAdder(legend2);
         add('', `${isoShort(p.candles.time[i] * 1000)} UTC`);
         add('O', fmtPrice(p.candles.open[i]));
         add('H', fmtPrice(p.candles.high[i]));
         add('L', fmtPrice(p.candles.low[i]));
         add('C', fmtPrice(p.candles.close[i]), signClass(p.candles.close[i] - p.candles.open[i]));
         for (const l of p.plots) add(l.name, l.panel === 'price' ? fmtPrice(l.values[i]) : fmt(l.values[i], 2));
-        for (const f of fills2.get(p.candles.time[i]) || []) {
-          const what = f[1] > 0 ? (f[2] > 1 ? `${f[2]} buys` : 'buy') : f[2] > 1 ? `${f[2]} sells` : 'sell';
-          add(f[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(f[3])} @ ${fmtPrice(f[4])}`, f[1] > 0 ? 'pos' : 'neg');
-        }
+        addFills(add, fills2.get(p.candles.time[i]));
       };
       legendAt(m - 1);
       ch.subscribeCrosshairMove((q) => {

@@ -69,6 +69,14 @@ export function realCandles(n: number): BarSeries {
     : (undefined as never);
 }
 
+/** `n` quiet minutes from T0: opens 10 apart, a 40-wide range (hand-made; for order-path tests). */
+export function quietBars(n: number): SimBar[] {
+  return Array.from({ length: n }, (_, i) => {
+    const o = 40_000 + 10 * i;
+    return { time: T0 + i * MIN, open: o, high: o + 20, low: o - 20, close: o + 5, volume: 50 };
+  });
+}
+
 /** Bars as the simulator takes them, from a series (real candles from ../shared). */
 export function simBars(series: BarSeries): SimBar[] {
   return Array.from({ length: series.length }, (_, i) => ({

@@ -1,7 +1,6 @@
 export * from './bot.ts';
 export * from './bot-log.ts';
 export * from './bots.ts';
-export * from './clock.ts';
 export type { Io } from './io.ts';
 export * from './journal.ts';
 export * from './live/ccxt.ts';

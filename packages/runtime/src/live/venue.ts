@@ -812,10 +812,21 @@ export class LiveVenue implements Venue {
       });
     } else if (status === 'canceled' && t.expiring) this.report({ type: 'expired', id, time: this.opts.now() });
     else if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+    else if (status === 'expired' && t.order.request.ocoGroup !== undefined)
+      // The exchange expires the other leg of a native OCO list when one fills: the engine's
+      // one-cancels-other, reported as the simulated venue reports it.
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason: `OCO: ${this.ocoSibling(t)} filled` });
     else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
     // 'closed' completes through its last fill.
+  }
+
+  /** The id of the other order of `t`'s OCO group (the one that filled, when the exchange expired `t`). */
+  private ocoSibling(t: Tracked): string {
+    const group = t.order.request.ocoGroup;
+    for (const o of this.tracked.values()) if (o !== t && o.order.request.ocoGroup === group) return o.order.request.id;
+    return 'the other leg';
   }
 
   private async fetchMissingTrades(t: Tracked): Promise<void> {

@@ -40,7 +40,7 @@ interface Scenario {
   readonly volume?: number;
   /** What the strategy does on the n-th bar it handles (1-based); `ids` holds the ids by tag. */
   readonly script: Readonly<Record<number, (ctx: Ctx, ids: Map<string, ClientOrderId>) => void>>;
-  /** `side amount@price` per fill, in order, with the order's tag. */
+  /** `tag side amount@price bar n` per fill, in order (bars counted from 0). */
   readonly fills: readonly string[];
   /** Per tag: `status filled`. */
   readonly states: Readonly<Record<string, string>>;
@@ -68,7 +68,7 @@ const SCENARIOS: readonly Scenario[] = [
       2: (ctx, ids) => tagged(ctx, ids, 'buy', ctx.buy(0.01, { tag: 'buy' })),
       4: (ctx, ids) => tagged(ctx, ids, 'sell', ctx.sell(0.005, { tag: 'sell' })),
     },
-    fills: ['buy buy 0.01@40010', 'sell sell 0.005@40050'],
+    fills: ['buy buy 0.01@40010 bar 2', 'sell sell 0.005@40050 bar 4'],
     states: { buy: 'filled 0.01', sell: 'filled 0.005' },
   },
   {
@@ -78,7 +78,7 @@ const SCENARIOS: readonly Scenario[] = [
       2: (ctx, ids) =>
         tagged(ctx, ids, 'bid', ctx.submit({ type: 'limit', side: 'buy', amount: 0.01, price: 39_900, tag: 'bid' })),
     },
-    fills: ['bid buy 0.01@39900'],
+    fills: ['bid buy 0.01@39900 bar 3'],
     states: { bid: 'filled 0.01' },
   },
   {
@@ -93,7 +93,7 @@ const SCENARIOS: readonly Scenario[] = [
           ctx.submit({ type: 'stop-market', side: 'buy', amount: 0.01, stopPrice: 40_100, tag: 'stop' }),
         ),
     },
-    fills: ['stop buy 0.01@40100'],
+    fills: ['stop buy 0.01@40100 bar 3'],
     states: { stop: 'filled 0.01' },
   },
   {
@@ -118,7 +118,7 @@ const SCENARIOS: readonly Scenario[] = [
         ids.set('sl', sl);
       },
     },
-    fills: ['entry buy 0.01@40000', 'tp sell 0.005@40200'],
+    fills: ['entry buy 0.01@40000 bar 2', 'tp sell 0.005@40200 bar 4'],
     states: { entry: 'filled 0.01', tp: 'filled 0.005', sl: 'cancelled 0' },
   },
   {
@@ -137,7 +137,7 @@ const SCENARIOS: readonly Scenario[] = [
       2: (ctx, ids) =>
         tagged(ctx, ids, 'bid', ctx.submit({ type: 'limit', side: 'buy', amount: 0.025, price: 39_900, tag: 'bid' })),
     },
-    fills: ['bid buy 0.01@39900', 'bid buy 0.01@39900', 'bid buy 0.005@39900'],
+    fills: ['bid buy 0.01@39900 bar 2', 'bid buy 0.01@39900 bar 3', 'bid buy 0.005@39900 bar 4'],
     states: { bid: 'filled 0.025' },
   },
   {
@@ -186,11 +186,15 @@ function strategyOf(s: Scenario) {
   });
 }
 
-/** What a venue did, as the scenario table writes it. */
-function outcome(engine: Engine): { fills: string[]; states: Record<string, string> } {
+/**
+ * What a venue did, as the scenario table writes it. A fill is placed in its bar by `barOf`: the
+ * simulated venue stamps a fill with the close of the bar it filled in (docs/conventions.md), the
+ * exchange with its trade's time within that bar.
+ */
+function outcome(engine: Engine, barOf: (time: number) => number): { fills: string[]; states: Record<string, string> } {
   const tagOf = new Map(engine.history.map((o) => [o.request.id as string, o.request.tag ?? '?']));
   return {
-    fills: engine.fills.map((f) => `${tagOf.get(f.orderId)} ${f.side} ${f.amount}@${f.price}`),
+    fills: engine.fills.map((f) => `${tagOf.get(f.orderId)} ${f.side} ${f.amount}@${f.price} bar ${barOf(f.time)}`),
     states: Object.fromEntries(engine.history.map((o) => [o.request.tag ?? '?', `${o.status} ${o.filled}`])),
   };
 }
@@ -211,7 +215,7 @@ async function viaSimulatedVenue(s: Scenario, i: number) {
     await bot.start();
     const bars = simBarsOf(s);
     await bot.run(replaySource(FEED, toSeries(bars.slice(0, -1))));
-    return outcome(bot.runner.engine);
+    return outcome(bot.runner.engine, (t) => (t - T0) / MIN - 1);
   } finally {
     await bot.stop();
     await store.close();
@@ -239,7 +243,7 @@ async function viaLiveVenue(s: Scenario, i: number, settledLike: { fills: number
       10_000,
       'the live venue to report what the simulated venue did',
     ).catch(() => undefined); // the comparison below says what differs
-    return outcome(engine);
+    return outcome(engine, (t) => Math.floor((t - T0) / MIN));
   } finally {
     await run.close();
     await store.close();

@@ -18,7 +18,6 @@ import {
   type Venue,
 } from '@keel/core';
 import type { BotMode } from '@keel/store';
-import { systemClock } from './clock.ts';
 import type { BarSource } from './sources.ts';
 
 export interface BotOptions {
@@ -124,7 +123,6 @@ export class BotRunner {
     this.venue = opts.venue ?? new SimulatedVenue(opts.instruments, opts.account, opts.simulated ?? {});
     const log = opts.log;
     this.engine = new Engine({
-      clock: systemClock,
       instruments: opts.instruments,
       account: opts.account,
       venue: this.venue,

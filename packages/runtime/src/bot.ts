@@ -260,7 +260,7 @@ export class Bot {
       await this.startLocked(ttl);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
-      // not keep the bot locked: a process that goes on (a server) would hold it for ever. Not
+      // not keep the bot locked: a process that goes on after the failure would hold it for ever. Not
       // stop(): that acts on the orders (cancel, park, flatten) of a bot that never ran.
       if (this.stopPoll) clearInterval(this.stopPoll);
       if (this.heartbeat) clearInterval(this.heartbeat);

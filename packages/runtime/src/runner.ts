@@ -32,7 +32,7 @@ export interface BotOptions {
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
   readonly risk?: RiskConfig;
-  /** Every engine event, in order (persistence, logs, the dashboard). */
+  /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }

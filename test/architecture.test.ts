@@ -135,6 +135,22 @@ describe('dependency direction (the graph in docs/architecture.md)', () => {
     expect([...(core?.deps ?? ['@keel/core missing'])]).toEqual([]);
   });
 
+  it('@keel/core reads no wall clock, no platform randomness and sets no timer (its time comes from the bars)', () => {
+    // ES itself has Date.now and Math.random, so the compiler settings alone do not keep them out.
+    const forbidden =
+      /\bDate\.now\s*\(|new Date\(\s*\)|Math\.random\s*\(|\b(setTimeout|setInterval|setImmediate|queueMicrotask)\s*\(|performance\.now/;
+    const core = workspaces.find((w) => w.name === '@keel/core');
+    const problems: string[] = [];
+    for (const file of sourceFiles(path.join(core?.dir ?? 'packages/core', 'src'))) {
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (forbidden.test(line)) problems.push(`${path.relative(REPO_ROOT, file)}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('every import in packages/*/src and apps/*/src is allowed and declared', () => {
     const problems: string[] = [];
     let checked = 0;

@@ -14,7 +14,6 @@ import {
   type OrderState,
   percentFee,
   readBar,
-  SimulatedClock,
   SimulatedVenue,
   type SimulatedVenueOptions,
   seriesFromRows,
@@ -232,8 +231,6 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const venue = new SimulatedVenue(instruments, account, simulated);
     const runner = new BotRunner({
       botId,
-      // Never read: the engine's time is the bars'.
-      clock: new SimulatedClock(),
       strategy,
       params: setup.params,
       feeds: setup.feeds,

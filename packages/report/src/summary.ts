@@ -10,6 +10,7 @@ import {
   paramPairs,
   quoteOf,
 } from './format.ts';
+import { pairTableLines } from './pairs.ts';
 import { riskSummaryLines } from './risk.ts';
 
 type Pair = readonly [string, string];
@@ -40,10 +41,11 @@ export function formatSummary(result: BacktestResult): string {
   const cur = quoteOf(f?.symbol ?? '');
   const money = (x: number) => formatMoney(x, cur);
   const lines: string[] = [];
+  const markets = result.pairs.length > 1 ? `${result.pairs.length} pairs` : f?.symbol;
   if (f && f.bars > 0) {
     const to = timeframeEnd(f.timeframe, f.last);
     lines.push(
-      `${result.strategy} on ${f.symbol} ${f.timeframe}   ${formatTimeShort(f.first)} -> ${formatTimeShort(to)} UTC (${formatDuration(to - f.first)}, ${formatInteger(f.bars)} bars)`,
+      `${result.strategy} on ${markets} ${f.timeframe}   ${formatTimeShort(f.first)} -> ${formatTimeShort(to)} UTC (${formatDuration(to - f.first)}, ${formatInteger(f.bars)} bars)`,
     );
   } else lines.push(`${result.strategy} on ${f ? `${f.symbol} ${f.timeframe}` : 'no data'}   (no bars in range)`);
   const params = paramPairs(result.params);
@@ -72,6 +74,8 @@ export function formatSummary(result: BacktestResult): string {
     ['Turnover', `${formatNumber(m.turnover, 2)}x`],
   ];
   lines.push(...twoColumns(left, right));
+  const pairs = pairTableLines(result);
+  if (pairs.length > 0) lines.push('', ...pairs);
   const tail: string[] = [];
   if (result.openTrades.length > 0) {
     tail.push(

@@ -1,29 +1,55 @@
 import { existsSync } from 'node:fs';
-import type { BarSeries, Timeframe } from '@keel/core';
-import { isoUtc, isTimeframe } from '@keel/core';
-// The CSV reader alone: the package's index also loads ccxt.
-import { readBarsFile } from '@keel/data/csv';
+import path from 'node:path';
+import { isTimeframe, type Timeframe } from '@keel/core';
+// The feed loader alone: the package's index also loads ccxt.
+import { type FeedOrigin, type LoadedFeed, loadFeed, parseColumnMapping, parseTimeIs } from '@keel/data/feeds';
 import { UsageError } from './errors.ts';
-import { inferTimeframe, symbolFromFileName } from './infer.ts';
+import { symbolFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 
-/** One market's bars, ready for the engine, and what a person should be told about them. */
-export interface LoadedFeed {
-  readonly symbol: string;
-  readonly timeframe: Timeframe;
-  readonly series: BarSeries;
-  /** Where the bars came from: the file, or the store's series. */
-  readonly source: string;
-  /** Lines for the summary (how the data was read, resampled, clipped). */
-  readonly notes: string[];
+/** The flags of `keel backtest` that say which bars to load. */
+export interface DataFlags {
+  readonly data?: readonly string[];
+  readonly symbol?: string;
+  readonly timeframe?: string;
+  readonly exchange?: string;
+  readonly market?: string;
+  readonly 'data-dir'?: string;
+  readonly map?: string;
+  readonly 'time-is'?: string;
+  readonly 'allow-bad-data'?: boolean;
 }
 
-/** What the backtest command was asked to load. */
-export interface DataRequest {
-  readonly files: readonly string[];
-  readonly symbols: readonly string[] | undefined;
-  readonly timeframe: string | undefined;
-}
+export const DATA_FLAGS = {
+  data: { type: 'string', multiple: true },
+  symbol: { type: 'string' },
+  timeframe: { type: 'string' },
+  exchange: { type: 'string' },
+  market: { type: 'string' },
+  'data-dir': { type: 'string' },
+  map: { type: 'string' },
+  'time-is': { type: 'string' },
+  'allow-bad-data': { type: 'boolean' },
+} as const;
+
+export const DATA_FLAGS_HELP = `Data (docs/data.md):
+  --data <file>          candles: .csv or .csv.gz (Binance 12-column klines or OHLCV with a header;
+                         timestamps as epoch s/ms/us or ISO text, UTC when no zone is given);
+                         repeat it for several markets, one file each
+  --exchange <id>        without --data: read the bars from the data store (keel data download or
+                         import them first), e.g. --exchange binance --symbol BTC/USDT --timeframe 1h
+  --market <type>        store market: spot (default), usdm or coinm
+  --data-dir <dir>       the data store (default: $KEEL_DATA_DIR or ./.keel/data)
+  --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT); several
+                         as BTC/USDT,ETH/USDT (one per --data file, in order): one strategy instance
+                         per market in one portfolio (shared cash), reported per market and in total
+  --timeframe <tf>       bar timeframe (default: the data's own); coarser than the data: resampled
+                         (a note says so); finer: an error
+  --map <spec>           column mapping for generic files: time=ts,open=o,high=h,low=l,close=c,volume=v
+  --time-is <open|close> what the time column holds (default: read from the header and the values)
+  --allow-bad-data       drop rows that fail the data-quality gate (counted in the summary) instead
+                         of refusing the data
+`;
 
 const SYMBOL = /^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i;
 
@@ -43,11 +69,18 @@ export function symbolList(flag: string | undefined): string[] | undefined {
   return upper;
 }
 
-function requestedTimeframe(flag: string | undefined): Timeframe | undefined {
-  if (flag === undefined) return undefined;
-  if (!isTimeframe(flag))
-    throw new UsageError(`--timeframe "${flag}" is not a timeframe (1m, 5m, 1h, 1d, ...)`, 'backtest');
-  return flag;
+function usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError((e as Error).message, 'backtest');
+  }
+}
+
+/** The timeframe token of a Binance-style file name (binance_BTCUSDT_1h_...). */
+function nameTimeframe(file: string): Timeframe | undefined {
+  for (const t of path.basename(file).split(/[_\-.]/)) if (t !== '1M' && isTimeframe(t)) return t;
+  return undefined;
 }
 
 /** The market of each --data file: from --symbol (one per file, in order) or from the file's name. */
@@ -77,85 +110,87 @@ function fileSymbols(files: readonly string[], symbols: readonly string[] | unde
   return out;
 }
 
-/** Reads one candle file: every row checked, the time column read as open times. */
-function readFile(file: string, symbol: string, asked: Timeframe | undefined): LoadedFeed {
-  // Data errors are failures (exit 1) that name the file: --help would not help with them.
-  if (!existsSync(file)) throw new Error(`--data: no such file: ${file}`);
-  const parsed = readBarsFile(file);
-  if (parsed.rowsIn >= 200_000) collectGarbage();
-  const series = parsed.series;
-  const notes = parsed.notes.map((n) => `note: ${n}`);
-  if (parsed.quarantined.length > 0) {
-    const q = parsed.quarantined;
-    notes.push(
-      `warning: ${q.length} of ${parsed.rowsIn} rows in ${file} were quarantined and skipped (first: line ${q[0]!.line}, ${q[0]!.rule}: ${q[0]!.message})`,
-    );
-  }
-  if (series.length === 0) throw new Error(`${file} has no usable rows`);
-  for (let i = 1; i < series.length; i++) {
-    if ((series.time[i] as number) <= (series.time[i - 1] as number)) {
-      throw new Error(
-        `${file}: timestamps are not strictly increasing at data row ${i + 1} (${isoUtc(series.time[i] as number)}); sort and de-duplicate the file (keel data import does this)`,
-      );
+/**
+ * The feeds the flags ask for, one per market in the order given (the first is the primary: equity
+ * is recorded on its bars): from files, or from the store. Several markets must share a timeframe.
+ */
+export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; to?: number }): Promise<LoadedFeed[]> {
+  const timeframe =
+    v.timeframe === undefined
+      ? undefined
+      : isTimeframe(v.timeframe)
+        ? v.timeframe
+        : usage(() => {
+            throw new Error(`--timeframe "${v.timeframe}" is not a timeframe (1m, 5m, 1h, 1d, ...)`);
+          });
+  const symbols = symbolList(v.symbol);
+  const files = v.data ?? [];
+  const badData = v['allow-bad-data'] ? 'drop' : 'refuse';
+  const common = { ...(timeframe ? { timeframe } : {}), ...range, badData } as const;
+  if (files.length > 0) {
+    for (const flag of ['exchange', 'market', 'data-dir'] as const)
+      if (v[flag] !== undefined)
+        throw new UsageError(
+          `--${flag} is for reading the data store; --data reads files: give one or the other`,
+          'backtest',
+        );
+    const mapping = v.map !== undefined ? usage(() => parseColumnMapping(v.map as string)) : undefined;
+    const timeIs = v['time-is'] !== undefined ? usage(() => parseTimeIs(v['time-is'] as string)) : undefined;
+    const markets = fileSymbols(files, symbols);
+    const feeds: LoadedFeed[] = [];
+    for (const [i, file] of files.entries()) {
+      // Data errors are failures (exit 1) that name the file: --help would not help with them.
+      if (!existsSync(file)) throw new Error(`--data: no such file: ${file}`);
+      const nameTf = nameTimeframe(file);
+      const origin: FeedOrigin = {
+        kind: 'file',
+        file,
+        ...(mapping ? { mapping } : {}),
+        ...(timeIs ? { timeIs } : {}),
+        ...(nameTf ? { nameTimeframe: nameTf } : {}),
+      };
+      const feed = await loadFeed({ symbol: markets[i] as string, origin, ...common });
+      if (feed.quality.rowsIn >= 200_000) collectGarbage();
+      feeds.push(feed);
     }
+    return sameTimeframe(feeds);
   }
-  const timeframe = asked ?? inferTimeframe(file, series);
-  if (!timeframe)
-    throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
-  return { symbol, timeframe, series, source: file, notes };
+  if (v.map !== undefined || v['time-is'] !== undefined)
+    throw new UsageError('--map and --time-is describe --data files; the store holds bars already read', 'backtest');
+  if (symbols === undefined)
+    throw new UsageError(
+      'give --data <file> (candles), or --symbol and --timeframe to read the data store (e.g. --exchange binance --symbol BTC/USDT --timeframe 1h)',
+      'backtest',
+    );
+  if (timeframe === undefined)
+    throw new UsageError('reading the data store needs --timeframe (e.g. --timeframe 1h)', 'backtest');
+  const market = v.market ?? 'spot';
+  if (market !== 'spot' && market !== 'usdm' && market !== 'coinm')
+    throw new UsageError(`--market "${market}": expected spot, usdm or coinm`, 'backtest');
+  const { DataStore, defaultDataDir } = await import('@keel/data/store');
+  const store = new DataStore(path.resolve(v['data-dir'] ?? defaultDataDir()));
+  try {
+    const feeds: LoadedFeed[] = [];
+    for (const symbol of symbols)
+      feeds.push(
+        await loadFeed({
+          symbol,
+          origin: { kind: 'store', store, exchange: v.exchange ?? 'binance', marketType: market },
+          ...common,
+        }),
+      );
+    return feeds;
+  } finally {
+    // The bars are in memory: the store is not needed for the run.
+    store.close();
+  }
 }
 
-/**
- * The feeds of a backtest, one per market, in the order given (the first is the primary: equity
- * is recorded on its bars). Several markets must share a timeframe.
- */
-export function loadFeeds(req: DataRequest): LoadedFeed[] {
-  const asked = requestedTimeframe(req.timeframe);
-  if (req.files.length === 0)
-    throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
-  const symbols = fileSymbols(req.files, req.symbols);
-  const feeds = req.files.map((f, i) => readFile(f, symbols[i] as string, asked));
+function sameTimeframe(feeds: LoadedFeed[]): LoadedFeed[] {
   const tfs = [...new Set(feeds.map((f) => f.timeframe))];
   if (tfs.length > 1)
     throw new Error(
       `the markets have different timeframes (${feeds.map((f) => `${f.symbol} ${f.timeframe}`).join(', ')}): give --timeframe to run them all on one`,
     );
   return feeds;
-}
-
-/**
- * Markets that cover different spans are cut to the span they all cover, with a note: equity is
- * recorded on the first market's bars, so a market trading on after it ends would be missed, and
- * one starting later would enter an account the others had already moved.
- */
-export function commonSpan(feeds: readonly LoadedFeed[]): LoadedFeed[] {
-  if (feeds.length < 2) return [...feeds];
-  const first = Math.max(...feeds.map((f) => f.series.time[0] as number));
-  const last = Math.min(...feeds.map((f) => f.series.time[f.series.length - 1] as number));
-  if (!(first <= last))
-    throw new Error(
-      `the markets share no time span: ${feeds.map((f) => `${f.symbol} ${isoUtc(f.series.time[0] as number)} .. ${isoUtc(f.series.time[f.series.length - 1] as number)}`).join(', ')}`,
-    );
-  return feeds.map((f) => {
-    const t = f.series.time;
-    let a = 0;
-    let b = f.series.length;
-    while (a < b && (t[a] as number) < first) a++;
-    while (b > a && (t[b - 1] as number) > last) b--;
-    if (a === 0 && b === f.series.length) return f;
-    return {
-      ...f,
-      series: sliceSeries(f.series, a, b),
-      notes: [
-        ...f.notes,
-        `note: ${f.symbol}: cut to the span every market covers, ${isoUtc(first)} .. ${isoUtc(last)} (${a + (f.series.length - b)} bars left out)`,
-      ],
-    };
-  });
-}
-
-function sliceSeries(s: BarSeries, a: number, b: number): BarSeries {
-  const out: Record<string, unknown> = { length: b - a };
-  for (const [k, v] of Object.entries(s)) out[k] = ArrayBuffer.isView(v) ? (v as Float64Array).subarray(a, b) : v;
-  return out as unknown as BarSeries;
 }

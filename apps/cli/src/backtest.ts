@@ -12,11 +12,12 @@ import {
   runBacktest,
   volumeShareSlippage,
 } from '@keel/core';
+import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel/data/feeds';
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
-import { commonSpan, type LoadedFeed, loadFeeds, symbolList } from './backtest-data.ts';
+import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { writeChunks } from './output.ts';
@@ -26,22 +27,16 @@ import { closest } from './suggest.ts';
 export const backtestHelp = (
   prog: string,
 ): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]>... [options]
+       ${prog} backtest --strategy <name> --exchange binance --symbol BTC/USDT --timeframe 1h [options]
 
 Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
 order decided on bar t fills at bar t+1's open; see docs/conventions.md).
 
 Options:
   --strategy <name>      built-in strategy: ${Object.keys(STRATEGIES).join(', ')}
-  --data <file>          candles: .csv or .csv.gz (Binance 12-column klines or OHLCV with a header;
-                         timestamps as epoch s/ms/us or ISO text, UTC when no zone is given);
-                         repeat it for several markets, one file each
-  --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT); several
-                         as BTC/USDT,ETH/USDT (one per --data file, in order): one strategy instance
-                         per market in one portfolio (shared cash), reported per market and in total
   --max-open-trades <n>  at most n markets held at once (the risk rule max-open-trades); with several
                          markets each entry's orderTargetPercent is a share of equity / n
                          (default: / the number of markets)
-  --timeframe <tf>       bar timeframe (default: from the file name or the bar spacing)
   --param key=value      strategy parameter, repeatable (e.g. --param fast=10 --param slow=30)
   --cash <n>             starting cash in the quote currency (default 10000)
   --fee <rate>           taker fee per side, 0.001 = 0.1 % (default 0.001)
@@ -55,6 +50,7 @@ Options:
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
 
+${DATA_FLAGS_HELP}
 ${RISK_FLAGS_HELP}`;
 
 function num(name: string, v: string | undefined, min: number, def: number): number {
@@ -62,6 +58,22 @@ function num(name: string, v: string | undefined, min: number, def: number): num
   const n = Number(v);
   if (!Number.isFinite(n) || n < min)
     throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`, 'backtest');
+  return n;
+}
+
+function positive(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`--${name} must be a number > 0, got "${v}"`, 'backtest');
+  return n;
+}
+
+/** A fee rate per side: 0.001 is 0.1 %; 1 or more would take the whole order (and deny every one). */
+function feeRate(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n >= 0 && n < 1))
+    throw new UsageError(`--${name} is a rate per side in [0, 1) (0.001 = 0.1 %), got "${v}"`, 'backtest');
   return n;
 }
 
@@ -95,9 +107,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     strict: true,
     options: {
       strategy: { type: 'string' },
-      data: { type: 'string', multiple: true },
-      symbol: { type: 'string' },
-      timeframe: { type: 'string' },
+      ...DATA_FLAGS,
       param: { type: 'string', multiple: true },
       cash: { type: 'string' },
       fee: { type: 'string' },
@@ -130,35 +140,37 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       : { ...values, risk: [...(values.risk ?? []), `max-open-trades=${maxOpenTrades}`] },
     'backtest',
   );
-  const feeds = commonSpan(
-    loadFeeds({ files: values.data ?? [], symbols: symbolList(values.symbol), timeframe: values.timeframe }),
-  );
-  for (const f of feeds) for (const n of f.notes) io.stderr.write(`${n}\n`);
-  const series: BarSeries = (feeds[0] as LoadedFeed).series;
-  const fee = num('fee', values.fee, 0, 0.001);
-  const bar = Progress.on('backtest', io.stderr, values.progress === true);
+  const cash = positive('cash', values.cash, 10_000);
+  const fee = feeRate('fee', values.fee, 0.001);
+  const makerFee = values['maker-fee'] !== undefined ? feeRate('maker-fee', values['maker-fee'], fee) : undefined;
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation =
     values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
-  const t0 = performance.now();
   const from = time('from', values.from);
   const to = time('to', values.to);
+  const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
+  const loaded = await loadFeedsFromFlags(values, range);
+  checkRange(loaded, from, to);
+  const feeds = commonSpan(loaded);
+  for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
+  const series: BarSeries = (feeds[0] as LoadedFeed).series;
+  const bar = Progress.on('backtest', io.stderr, values.progress === true);
+  const t0 = performance.now();
   const result: BacktestResult = runBacktest({
     strategy,
     params,
     data: feeds.map((f) => ({ symbol: f.symbol, timeframe: f.timeframe, series: f.series })),
     ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
-    cash: num('cash', values.cash, 0, 10_000),
+    cash,
     fee,
-    ...(values['maker-fee'] !== undefined ? { makerFee: num('maker-fee', values['maker-fee'], 0, fee) } : {}),
+    ...(makerFee !== undefined ? { makerFee } : {}),
     ...(participation !== undefined
       ? { slippage: volumeShareSlippage(participation) }
       : slippageBps > 0
         ? { slippage: fixedBpsSlippage(slippageBps) }
         : {}),
     ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
-    ...(from !== undefined ? { from } : {}),
-    ...(to !== undefined ? { to } : {}),
+    ...range,
     ...(risk !== undefined ? { risk } : {}),
     onProgress: (d, t) => bar.update(d, t),
   });
@@ -166,8 +178,10 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   if (values.json) {
     // Streamed: a million-bar result is written piece by piece, never held as one string.
     await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }));
+    // The data lines are not in the result: stderr keeps them in sight beside the JSON.
+    io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {
-    io.stdout.write(`${formatSummary(result)}\n`);
+    io.stdout.write(`${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}\n`);
     const bars = result.feeds.reduce((a, f) => a + f.bars, 0);
     io.stdout.write(`${bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
   }

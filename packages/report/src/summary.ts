@@ -15,6 +15,42 @@ import { riskSummaryLines } from './risk.ts';
 
 type Pair = readonly [string, string];
 
+/** What a refusal is counted under: its reason up to the first colon (the rule, "insufficient USDT"). */
+function reasonKind(reason: string | undefined): string {
+  if (reason === undefined || reason === '') return 'no reason given';
+  const colon = reason.indexOf(':');
+  return colon > 0 && colon <= 40 ? reason.slice(0, colon) : reason.length <= 40 ? reason : `${reason.slice(0, 40)}...`;
+}
+
+/**
+ * Orders that never traded because something refused them: denied before the venue (a risk rule,
+ * the order's own fields, the exchange filters) or rejected by it (not enough cash). Always shown
+ * when there are any: a run that refused every order must not read like a run that had no signal.
+ */
+export function refusedOrderLines(result: BacktestResult): string[] {
+  const counts = new Map<string, number>();
+  let denied = 0;
+  let rejected = 0;
+  let first: string | undefined;
+  for (const o of result.orders) {
+    if (o.status === 'denied') denied++;
+    else if (o.status === 'rejected') rejected++;
+    else continue;
+    first ??= o.reason;
+    const k = reasonKind(o.reason);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  if (denied + rejected === 0) return [];
+  const byKind = [...counts]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([k, n]) => `${k} ${formatInteger(n)}`)
+    .join(', ');
+  return [
+    `refused orders: ${formatInteger(denied + rejected)} (denied ${formatInteger(denied)}, rejected by the venue ${formatInteger(rejected)}): ${byKind}`,
+    `  first: ${first ?? 'no reason given'}`,
+  ];
+}
+
 /** Label/value pairs as aligned columns: labels left-aligned, values right-aligned, two pairs per line. */
 function twoColumns(left: readonly Pair[], right: readonly Pair[], indent = '  ', gap = '     '): string[] {
   const width = (ps: readonly Pair[], i: 0 | 1) => ps.reduce((w, p) => Math.max(w, p[i].length), 0);
@@ -82,6 +118,7 @@ export function formatSummary(result: BacktestResult): string {
       `open at end: ${result.openTrades.map((t) => `${t.direction} ${t.symbol} since ${formatTimeShort(t.entryTime)}`).join(', ')} (valued at the last close, not counted as trades)`,
     );
   }
+  tail.push(...refusedOrderLines(result));
   if (result.errors.length > 0)
     tail.push(`strategy errors: ${formatInteger(result.errors.length)} (see the report or result.json)`);
   if (tail.length > 0) lines.push('', ...tail);

@@ -2,13 +2,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  type AnyStrategy,
   type BacktestResult,
   type BarSeries,
   fixedBpsSlippage,
   isTimeframe,
   paramsFromPairs,
-  parseParams,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
   runBacktest,
@@ -19,7 +17,8 @@ import {
 import { readBarsFile } from '@keel/data/csv';
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
-import { getStrategy, STRATEGIES } from '@keel/strategies';
+import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
+import { STRATEGIES } from '@keel/strategies';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
@@ -30,13 +29,14 @@ import { closest } from './suggest.ts';
 
 export const backtestHelp = (
   prog: string,
-): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]> [options]
+): string => `Usage: ${prog} backtest --strategy <name|file> --data <file.csv[.gz]> [options]
 
 Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
 order decided on bar t fills at bar t+1's open; see docs/conventions.md).
 
 Options:
-  --strategy <name>      built-in strategy: ${Object.keys(STRATEGIES).join(', ')}
+  --strategy <name|file> built-in strategy (${Object.keys(STRATEGIES).join(', ')}) or your own
+                         file exporting defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --data <file>          candles: .csv or .csv.gz (Binance 12-column klines or OHLCV with a header;
                          timestamps as epoch s/ms/us or ISO text, UTC when no zone is given)
   --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT)
@@ -72,15 +72,6 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** A built-in strategy by name; a mistyped name gets the closest one suggested. */
-function strategyNamed(name: string): AnyStrategy {
-  if (Object.hasOwn(STRATEGIES, name)) return getStrategy(name);
-  const guess = closest(name, Object.keys(STRATEGIES));
-  throw new Error(
-    `Unknown strategy "${name}". Available: ${Object.keys(STRATEGIES).join(', ')}${guess ? `. Did you mean "${guess}"?` : ''}`,
-  );
-}
-
 export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -112,8 +103,9 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
   if (!values.data) throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
-  const strategy = strategyNamed(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const loaded = await loadStrategy(values.strategy, { suggest: closest });
+  const strategy = loaded.strategy;
+  const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
   const risk = riskFromFlags(values, 'backtest');
   // Data errors are failures (exit 1) that name the file: --help would not help with them.
   if (!existsSync(values.data)) throw new Error(`--data: no such file: ${values.data}`);

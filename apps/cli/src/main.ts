@@ -32,8 +32,15 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'strategies',
-    summary: 'list built-in strategies and their parameters',
+    args: '[file]',
+    summary: 'list strategies with their parameters, defaults and rules (built-in, or your files)',
     run: async (argv, cli) => (await import('./strategies.ts')).strategiesCommand(argv, cli),
+  },
+  {
+    name: 'new',
+    args: 'strategy <name>',
+    summary: 'write a commented starter strategy file that runs as written',
+    run: async (argv, cli) => (await import('./new.ts')).newCommand(argv, cli),
   },
   {
     name: 'data',

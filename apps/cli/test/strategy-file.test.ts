@@ -198,6 +198,26 @@ describe('errors in a strategy file: file and line, no stack, exit 1', () => {
     expectFailure(run('./imp.ts'), /^keel backtest: \.\/imp\.ts:2: Cannot find package 'left-pad'/m);
   });
 
+  it('a throw in onBar: the run goes on, its warning and result.errors say file:line:column', () => {
+    write(
+      'boom.ts',
+      "import { defineStrategy } from '@keel/core';\nimport { z } from 'zod';\n\ntype S = { n: number };\n\nexport default defineStrategy({\n  name: 'boom',\n  params: z.object({}),\n  onStart: (): S => ({ n: 0 }),\n  onBar(_ctx, s: S) {\n    s.n++;\n    if (s.n === 5) throw new Error('kaboom');\n  },\n});\n",
+    );
+    const r = run('./boom.ts');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/^warning: the strategy raised 1 error\(s\); first: onBar: \.\/boom\.ts:12:26: kaboom$/m);
+    const j = JSON.parse(run('./boom.ts', '--json').out) as { errors: { hook: string; message: string }[] };
+    expect(j.errors.map((e) => [e.hook, e.message])).toEqual([['onBar', './boom.ts:12:26: kaboom']]);
+  });
+
+  it('a throw in onStart stops the run (exit 1) at its line', () => {
+    write(
+      'start.mjs',
+      "import { defineStrategy, SMA } from '@keel/core';\nimport { z } from 'zod';\n\nexport default defineStrategy({\n  name: 'start',\n  params: z.object({}),\n  onStart() {\n    return { sma: new SMA(10).missing.value };\n  },\n  onBar() {},\n});\n",
+    );
+    expectFailure(run('./start.mjs'), /^keel backtest: \.\/start\.mjs:8:\d+: .*Cannot read properties of undefined/m);
+  });
+
   it('a missing file', () => {
     expectFailure(run('./nope.ts'), /^keel backtest: --strategy: no such file: \.\/nope\.ts$/m);
   });

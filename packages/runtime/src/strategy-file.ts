@@ -67,7 +67,35 @@ export async function loadStrategy(
   } catch (e) {
     throw await locate(e, spec, abs, url);
   }
-  return { strategy: pickExport(mod, spec, abs), file: spec };
+  return { strategy: locateThrows(pickExport(mod, spec, abs), spec, abs, url), file: spec };
+}
+
+type Hook = (...args: never[]) => unknown;
+
+/**
+ * The strategy with each hook's exceptions located: a throw in `onBar` reaches the run's errors
+ * (and its summary's warning) as `my-strategy.ts:14:11: <message>`, so the user sees where.
+ */
+function locateThrows(def: AnyStrategy, spec: string, abs: string, url: string): AnyStrategy {
+  const frame = new RegExp(`(?:${escapeRe(url)}|${escapeRe(abs)})(?:\\?[^:\\s)]*)?:(\\d+):(\\d+)`);
+  const wrap = <F extends Hook | undefined>(fn: F): F => {
+    if (fn === undefined) return fn;
+    return function located(...args: never[]) {
+      try {
+        return (fn as Hook).apply(def, args);
+      } catch (e) {
+        if (e instanceof Error && !e.message.startsWith(`${spec}:`)) {
+          const m = frame.exec(e.stack ?? '');
+          if (m) e.message = `${spec}:${m[1]}:${m[2]}: ${e.message}`;
+        }
+        throw e;
+      }
+    } as F;
+  };
+  const hooks: Partial<AnyStrategy> = {};
+  for (const k of ['onStart', 'onBar', 'onOrder', 'onFill', 'onStop'] as const)
+    if (def[k] !== undefined) (hooks as Record<string, unknown>)[k] = wrap(def[k] as Hook);
+  return { ...def, ...hooks } as AnyStrategy;
 }
 
 /**

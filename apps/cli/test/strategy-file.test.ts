@@ -78,7 +78,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest --strategy <file>', () => {
 });
 
 describe('keel paper --strategy <file>', () => {
-  it('replays bars through a strategy file: the same trades and equity as the backtest of those bars', () => {
+  it('replays bars through a strategy file: the same trades and equity as the backtest of those bars; parity with the file', () => {
     write('paper-cross.ts', SMA_CROSS_TS);
     // 600 rising-and-falling bars: enough crosses for several round trips.
     let csv = 'time,open,high,low,close,volume\n';
@@ -118,6 +118,19 @@ describe('keel paper --strategy <file>', () => {
     expect(report.botId).toBe('my-cross-BTCUSDT-paper');
     expect(report.trades).toBe(result.trades.length);
     expect(report.equity).toBe(result.finalValue);
+    // keel bots parity replays the bot's bars through the same file: no difference.
+    const store = `sqlite:${path.join(dir, 'paper.db')}`;
+    const parity = keel('bots', 'parity', report.botId, '--store', store, '--strategy', './paper-cross.ts', '--json');
+    expect(parity.code, parity.err).toBe(0);
+    const pr = JSON.parse(parity.out) as { differences: unknown[]; orders: { bot: number; matched: number } };
+    expect(pr.differences).toEqual([]);
+    expect(pr.orders.matched).toBe(pr.orders.bot);
+    expect(pr.orders.bot).toBeGreaterThanOrEqual(2 * result.trades.length);
+    const without = keel('bots', 'parity', report.botId, '--store', store);
+    expect(without.code).toBe(1);
+    expect(without.err).toMatch(
+      /the bot ran strategy "my-cross", which is not built in: give its file with --strategy/,
+    );
   });
 });
 

@@ -15,6 +15,8 @@ export interface LoadedStrategy {
   readonly strategy: AnyStrategy;
   /** The file as the user named it; undefined for a built-in. */
   readonly file?: string;
+  /** The file's absolute path. */
+  readonly path?: string;
 }
 
 /**
@@ -59,6 +61,14 @@ export async function loadStrategy(
   }
   const abs = path.resolve(opts.cwd ?? process.cwd(), spec);
   if (!existsSync(abs)) throw new Error(`--strategy: no such file: ${spec}`);
+  // require() does not go through the resolve hook that provides @keel/core and zod.
+  if (/\.c[jt]s$/i.test(abs))
+    throw new StrategyFileError(
+      spec,
+      undefined,
+      undefined,
+      'a strategy file is an ES module (import/export): name it .ts, .mts, .js or .mjs',
+    );
   await installHooks();
   const url = pathToFileURL(abs).href;
   let mod: Record<string, unknown>;
@@ -67,7 +77,7 @@ export async function loadStrategy(
   } catch (e) {
     throw await locate(e, spec, abs, url);
   }
-  return { strategy: locateThrows(pickExport(mod, spec, abs), spec, abs, url), file: spec };
+  return { strategy: locateThrows(pickExport(mod, spec, abs), spec, abs, url), file: spec, path: abs };
 }
 
 type Hook = (...args: never[]) => unknown;
@@ -106,9 +116,9 @@ export function strategyParams(loaded: LoadedStrategy, input: unknown): unknown 
   try {
     return parseParams(loaded.strategy, input);
   } catch (e) {
-    if (!(e instanceof InvalidParamsError) || loaded.file === undefined) throw e;
+    if (!(e instanceof InvalidParamsError) || loaded.file === undefined || loaded.path === undefined) throw e;
     const key = e.issues[0]?.path[0];
-    const abs = path.resolve(loaded.file);
+    const abs = loaded.path;
     const line =
       (typeof key === 'string' ? lineOf(abs, new RegExp(`^\\s*['"]?${escapeRe(key)}['"]?\\s*:`)) : undefined) ??
       lineOf(abs, /\bparams\s*:/);

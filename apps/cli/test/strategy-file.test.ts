@@ -4,6 +4,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { runKeel } from './run-keel.ts';
@@ -67,6 +68,18 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest --strategy <file>', () => {
       expect(JSON.parse(r.out).strategy, f).toBe('my-cross');
       expect(resultOf(r.out), f).toEqual(oracle);
     }
+  });
+
+  it("gets the engine's own @keel/core (the bundle's keel-core entry) and Keel's zod", () => {
+    write(
+      'where.mjs',
+      "console.error('core=' + import.meta.resolve('@keel/core') + ' zod=' + import.meta.resolve('zod'));\nexport { default } from './my-cross.mjs';\n",
+    );
+    write('my-cross.mjs', SMA_CROSS_TS.replace(': number', ''));
+    const r = keel('backtest', '--strategy', './where.mjs', '--data', DATA);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`core=${pathToFileURL(path.join(REPO_ROOT, 'apps/cli/dist/keel-core.js')).href} `);
+    expect(r.err).toContain(`zod=${pathToFileURL(path.join(REPO_ROOT, 'node_modules/zod')).href}/`);
   });
 
   it('runs the file named by an absolute path from another folder', () => {
@@ -229,6 +242,11 @@ describe('errors in a strategy file: file and line, no stack, exit 1', () => {
       "import { defineStrategy, SMA } from '@keel/core';\nimport { z } from 'zod';\n\nexport default defineStrategy({\n  name: 'start',\n  params: z.object({}),\n  onStart() {\n    return { sma: new SMA(10).missing.value };\n  },\n  onBar() {},\n});\n",
     );
     expectFailure(run('./start.mjs'), /^keel backtest: \.\/start\.mjs:8:\d+: .*Cannot read properties of undefined/m);
+  });
+
+  it('a CommonJS file', () => {
+    write('old.cjs', "module.exports = require('@keel/core');\n");
+    expectFailure(run('./old.cjs'), /^keel backtest: \.\/old\.cjs: a strategy file is an ES module/m);
   });
 
   it('a missing file', () => {

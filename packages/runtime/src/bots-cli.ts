@@ -15,6 +15,7 @@ import {
   UnknownBotError,
 } from './bots.ts';
 import { sessionSummary } from './cli.ts';
+import type { Io } from './io.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
 import { loadStrategy } from './strategy-file.ts';
 
@@ -45,11 +46,6 @@ Options:
           --strategy <file>  the strategy file a bot ran (built-in strategies are found by name)
   -h, --help                 this help
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;

@@ -14,6 +14,7 @@ import {
   type OrderState,
   percentFee,
   readBar,
+  SimulatedClock,
   SimulatedVenue,
   type SimulatedVenueOptions,
   seriesFromRows,
@@ -231,7 +232,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const venue = new SimulatedVenue(instruments, account, simulated);
     const runner = new BotRunner({
       botId,
-      mode: 'paper',
+      // Never read: the engine's time is the bars'.
+      clock: new SimulatedClock(),
       strategy,
       params: setup.params,
       feeds: setup.feeds,
@@ -297,7 +299,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       }
     }
     for (const o of engine.openOrders()) unsettled.add(o.request.id);
-    runner.finish();
+    engine.stop();
     const stamped = setup.model.kind !== 'exchange';
     const fillsByOrder = groupFills(engine.fills);
     for (const o of engine.history) {

@@ -1,12 +1,10 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  type AnyStrategy,
   type BacktestResult,
   type BarSeries,
   fixedBpsSlippage,
   paramsFromPairs,
-  parseParams,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
   runBacktest,
@@ -16,7 +14,8 @@ import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
-import { getStrategy, STRATEGIES } from '@keel/strategies';
+import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
+import { STRATEGIES } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -26,14 +25,15 @@ import { closest } from './suggest.ts';
 
 export const backtestHelp = (
   prog: string,
-): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]>... [options]
-       ${prog} backtest --strategy <name> --exchange binance --symbol BTC/USDT --timeframe 1h [options]
+): string => `Usage: ${prog} backtest --strategy <name|file> --data <file.csv[.gz]>... [options]
+       ${prog} backtest --strategy <name|file> --exchange binance --symbol BTC/USDT --timeframe 1h [options]
 
 Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
 order decided on bar t fills at bar t+1's open; see docs/conventions.md).
 
 Options:
-  --strategy <name>      built-in strategy: ${Object.keys(STRATEGIES).join(', ')}
+  --strategy <name|file> built-in strategy (${Object.keys(STRATEGIES).join(', ')}) or your own
+                         file exporting defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --max-open-trades <n>  at most n markets held at once (the risk rule max-open-trades); with several
                          markets each entry's orderTargetPercent is a share of equity / n
                          (default: / the number of markets)
@@ -92,15 +92,6 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** A built-in strategy by name; a mistyped name gets the closest one suggested. */
-function strategyNamed(name: string): AnyStrategy {
-  if (Object.hasOwn(STRATEGIES, name)) return getStrategy(name);
-  const guess = closest(name, Object.keys(STRATEGIES));
-  throw new Error(
-    `Unknown strategy "${name}". Available: ${Object.keys(STRATEGIES).join(', ')}${guess ? `. Did you mean "${guess}"?` : ''}`,
-  );
-}
-
 export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -130,8 +121,9 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     return EXIT.ok;
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
-  const strategy = strategyNamed(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const own = await loadStrategy(values.strategy, { suggest: closest });
+  const strategy = own.strategy;
+  const params = strategyParams(own, paramsFromPairs(values.param ?? []));
   const maxOpenTrades =
     values['max-open-trades'] !== undefined ? integer('max-open-trades', values['max-open-trades'], 1) : undefined;
   const risk = riskFromFlags(

@@ -30,7 +30,7 @@ import {
   openTradeToJson,
   toJsonValue,
 } from './json.ts';
-import { marketRows, marketsSection, pairCharts } from './markets-html.ts';
+import { marketChanges, marketsSection, pairCharts } from './markets-html.ts';
 import { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 import { riskSection } from './risk-html.ts';
 
@@ -490,7 +490,7 @@ Charts: <a href="https://www.tradingview.com/" rel="noopener noreferrer">Trading
 </footer>`;
 
   const series = opts.feedSeries ?? [bars];
-  const marketTable = marketRows(result, [bars, ...series.slice(1)]);
+  const changes = marketChanges(result, [bars, ...series.slice(1)]);
   const charts = pairCharts(result, [bars, ...series.slice(1)], opts.maxPoints ?? DEFAULT_MAX_POINTS);
   const data = reportData(result, chart, currency, detail, charts);
   return `<!doctype html>
@@ -510,7 +510,7 @@ ${header}
 ${kpis}
 ${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
-${marketsSection(marketTable, charts)}
+${marketsSection(result, changes, charts)}
 <div class="grid2">
 ${monthlySection(result)}
 ${histogramSection(result)}

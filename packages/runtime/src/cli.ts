@@ -1,23 +1,25 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defineInstrument, isTimeframe, paramsFromPairs, parseParams, type Timeframe } from '@keel/core';
+import { defineInstrument, isTimeframe, paramsFromPairs, type Timeframe } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
-import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
+import type { Io } from './io.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { type BarSource, replaySource } from './sources.ts';
+import { loadStrategy, strategyParams } from './strategy-file.ts';
 
-export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
+export const BOT_HELP = `Usage: keel paper|live --strategy <name|file> --symbol <BASE/QUOTE> [options]
 
-Runs a built-in strategy with the same code as a backtest. paper: simulated fills (the backtest's
+Runs a strategy with the same code as a backtest. paper: simulated fills (the backtest's
 fill model) on live or replayed bars. live: real orders on an exchange account.
 
 Options:
-  --strategy <name>        built-in strategy (keel strategies)
+  --strategy <name|file>   built-in strategy (keel strategies) or your own file exporting
+                           defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --param key=value        strategy parameter, repeatable
   --symbol <BASE/QUOTE>    market, e.g. BTC/USDT
   --timeframe <tf>         bar timeframe (default 1m)
@@ -71,11 +73,6 @@ Live, what Binance spot lacks is emulated by Keel with the backtest's semantics:
 are held by the bot and sent as a market order when a closed bar triggers them; GTD orders rest
 as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const [mode, ...rest] = argv;
@@ -148,8 +145,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
-  const strategy = getStrategy(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const loaded = await loadStrategy(values.strategy);
+  const strategy = loaded.strategy;
+  const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
   const symbol = values.symbol.toUpperCase();
   const feed = { symbol, timeframe: timeframe as Timeframe };
   const botId = values['bot-id'] ?? `${strategy.name}-${symbol.replace('/', '')}-${mode}`;

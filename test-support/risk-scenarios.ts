@@ -30,7 +30,7 @@ import {
 
 export const SCENARIO_T0 = Date.UTC(2024, 0, 1);
 
-/** What the scripted strategy does at a primary bar (in its onBar). */
+/** What the scripted strategy does at a primary bar (in its onBar), by the bar's index. */
 export type ScenarioAction =
   | { readonly op: 'buy' | 'sell'; readonly amount: number; readonly symbol?: string }
   | { readonly op: 'target'; readonly fraction: number; readonly symbol?: string }
@@ -90,10 +90,12 @@ export function scenarioStrategy(actions: RiskScenario['actions']): AnyStrategy 
     name: 'risk-scenario',
     params: anyParams,
     warmup: 'none',
-    onStart: () => ({ i: 0 }),
-    onBar(ctx: StrategyContext, s: { i: number }) {
-      for (const a of actions[s.i] ?? []) act(ctx, a);
-      s.i++;
+    onStart: () => ({}),
+    // The bar's index from its time, not a count: a bot restarted mid-scenario (bars it handled
+    // before only warm it up) acts at the same bars as a run that never stopped.
+    onBar(ctx: StrategyContext, _s: unknown, bar: { time: number }, key: { timeframe: string }) {
+      const i = Math.round((bar.time - SCENARIO_T0) / TF_MS[key.timeframe as keyof typeof TF_MS]);
+      for (const a of actions[i] ?? []) act(ctx, a);
     },
   });
 }

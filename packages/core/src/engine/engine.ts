@@ -672,6 +672,9 @@ export class Engine {
    */
   warmUp(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
+    // The engine's time is the close of the last bar it saw: what a resume before the first
+    // traded bar is dated with.
+    this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
     slot.last = bar;
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;

@@ -7,6 +7,7 @@ import { type FillRepo, fillRepo } from './fills.ts';
 import { type LockRepo, lockRepo } from './locks.ts';
 import { type OrderRepo, orderRepo } from './orders.ts';
 import { type PositionRepo, positionRepo } from './positions.ts';
+import { type RiskRepo, riskRepo } from './risk.ts';
 import { type SessionRepo, sessionRepo } from './sessions.ts';
 import { type SetupRepo, setupRepo } from './setups.ts';
 import { type StateRepo, stateRepo } from './state.ts';
@@ -17,6 +18,7 @@ export type { BotMode, BotRecord, BotSettings, NewBot } from './bots.ts';
 export type { StoredEvent } from './events.ts';
 export type { LockResult } from './locks.ts';
 export type { StoredPosition } from './positions.ts';
+export type { ResumeRequest, RiskSave, StoredRisk } from './risk.ts';
 export type { SessionRecord } from './sessions.ts';
 export type { SessionSetupRecord } from './setups.ts';
 export type { StoredState } from './state.ts';
@@ -30,6 +32,7 @@ export type {
   LockRepo,
   OrderRepo,
   PositionRepo,
+  RiskRepo,
   SessionRepo,
   SetupRepo,
   StateRepo,
@@ -53,6 +56,8 @@ export interface StoreRepos {
   readonly barLog: BarLogRepo;
   /** How each session of a bot was set up (`keel bots parity`). */
   readonly setups: SetupRepo;
+  /** Each bot's risk state, halts, denial counts and pending resume (`keel bots resume`). */
+  readonly risk: RiskRepo;
 }
 
 export function repos(ctx: RepoContext): StoreRepos {
@@ -69,5 +74,6 @@ export function repos(ctx: RepoContext): StoreRepos {
     stopRequests: stopRequestRepo(ctx),
     barLog: barLogRepo(ctx),
     setups: setupRepo(ctx),
+    risk: riskRepo(ctx),
   };
 }

@@ -66,7 +66,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'bots',
     args: '<sub>',
-    summary: 'operate bots: list, status, stop, parity (backtest of the bars a bot saw)',
+    summary: 'operate bots: list, status, stop, resume (end risk halts), parity (backtest of the bars a bot saw)',
     run: async (argv, cli) => (await import('@keel/runtime/bots-cli')).runBotsCli(argv, cli),
   },
   {

@@ -9,7 +9,9 @@ import {
   type BotSummary,
   botStatus,
   listBots,
+  type ResumeOutcome,
   requestStop,
+  resumeBot,
   type StopOutcome,
   UnknownBotError,
 } from './bots.ts';
@@ -28,14 +30,17 @@ Commands:
   stop <id>                  ask the running bot to stop; it shuts down as on SIGTERM (its
                              --on-shutdown policy) within a second or two, and its session report
                              is printed. Works across hosts that share a PostgreSQL store
+  resume <id>                end the bot's risk halts and locks (docs/risk.md): the only way
+                             to lift a halt that lasts until resumed. A running bot applies it
+                             between two bars; a stopped one before the first bar it trades
   parity <id>                backtest exactly the bars the bot saw, from the state each session
-                             started in, and name every difference to what the bot did
+                             started in (with its risk settings), and name every difference
 
 Options:
   --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
   --json                     print JSON instead of tables
-  stop:   --no-wait          record the request and return
-          --timeout <s>      how long to wait for the bot to stop (default 60)
+  stop, resume: --no-wait    record the request and return
+          --timeout <s>      how long to wait for the bot to stop or resume (default 60)
   parity: --report <dir>     also write an HTML report (report.html) and parity.json there
           --fee <rate>       the model's fee for live sessions (default 0.001)
           --fee-asset <a>    quote (default) or received: the coin on a buy, the quote on a sell
@@ -74,7 +79,7 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`keel bots ${sub}: ${msg}\nRun 'keel bots --help' for usage.\n`);
     return 2;
   };
-  if (!['list', 'status', 'stop', 'parity'].includes(sub)) return fail(`unknown command "${sub}"`);
+  if (!['list', 'status', 'stop', 'resume', 'parity'].includes(sub)) return fail(`unknown command "${sub}"`);
   const id = positionals[0];
   if (sub !== 'list' && id === undefined) return fail('a bot id is required (keel bots list shows them)');
   if (positionals.length > (sub === 'list' ? 0 : 1)) return fail(`unexpected argument "${positionals.at(-1)}"`);
@@ -107,6 +112,8 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
       }
       case 'stop':
         return await stopCommand(store, id as string, values, timeoutS, io);
+      case 'resume':
+        return await resumeCommand(store, id as string, values, timeoutS, io);
       case 'parity': {
         const run = await botParity(store, id as string, parity);
         const written = values.report ? writeParityReport(values.report, run) : undefined;
@@ -194,6 +201,42 @@ async function stopCommand(store: Store, id: string, v: Values, timeoutS: number
   }
 }
 
+async function resumeCommand(store: Store, id: string, v: Values, timeoutS: number, io: Io): Promise<number> {
+  const outcome: ResumeOutcome = await resumeBot(store, id, {
+    wait: v['no-wait'] !== true,
+    timeoutMs: timeoutS * 1000,
+  });
+  if (v.json) {
+    io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+    return outcome.kind === 'timeout' ? 1 : 0;
+  }
+  const say = (s: string) => io.stdout.write(`${s}\n`);
+  const named = (hs: readonly { rule: string; scope: string }[]) =>
+    hs.length === 0 ? 'no halt or lock was in force' : hs.map((h) => `${h.rule} on ${h.scope}`).join(', ');
+  switch (outcome.kind) {
+    case 'no-risk':
+      say(`bot ${id} runs without risk settings: there is nothing to resume`);
+      return 0;
+    case 'resumed':
+      say(`bot ${id} resumed trading (${named(outcome.ended)}); every protection starts afresh from its equity now`);
+      return 0;
+    case 'requested':
+      say(
+        `recorded: bot ${id} (${outcome.state}) resumes trading when it runs, before the first bar it trades (${named(outcome.halts)})`,
+      );
+      return 0;
+    case 'timeout':
+      say(
+        `asked bot ${id} to resume; it has not applied it after ${Math.round(outcome.waitedMs / 1000)} s: see its log and keel bots status ${id}`,
+      );
+      return 1;
+    default: {
+      const never: never = outcome;
+      throw new Error(`Invariant violated: resume outcome ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 /** Columns padded to their widest cell; numbers right-aligned. */
 export function table(head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? num(c) : c)));
@@ -266,6 +309,7 @@ function formatStatus(s: BotStatus): string {
       `${money(s.realizedPnlGross)} gross, ${money(s.fees)} fees, ${money(s.realizedPnlNet)} net${Object.keys(s.otherFees).length > 0 ? `; other fees ${JSON.stringify(s.otherFees)}` : ''}`,
     ],
     ['last error', s.lastError ? `${s.lastError.at} ${s.lastError.message}` : '-'],
+    ...riskFacts(s),
   ];
   const w = Math.max(...facts.map(([k]) => k.length));
   const parts = [`bot ${s.id}`, ...facts.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)];
@@ -395,4 +439,28 @@ function writeParityReport(dir: string, run: Awaited<ReturnType<typeof botParity
   });
   writeFileSync(path.join(dir, 'parity.json'), `${JSON.stringify(r, null, 1)}\n`);
   return paths.html;
+}
+
+/** The status lines of a bot's risk engine: settings, halts in force, denials by rule. */
+function riskFacts(s: BotStatus): [string, string][] {
+  const r = s.risk;
+  if (r === null) return [['risk', 'none']];
+  const out: [string, string][] = [['risk', r.settings.join(' ') || '-']];
+  if (r.halts.length === 0) out.push(['halts', 'none in force']);
+  for (const h of r.halts)
+    out.push([
+      'halts',
+      `${h.rule} on ${h.scope} (${h.action}) since ${h.sinceIso}, ${h.untilIso === null ? `until resumed: keel bots resume ${s.id}` : `until ${h.untilIso}`}: ${h.message}`,
+    ]);
+  out.push([
+    'denied',
+    r.deniedTotal === 0
+      ? '0 orders'
+      : `${r.deniedTotal} orders (${Object.entries(r.denied)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')})`,
+  ]);
+  if (r.resumeRequest)
+    out.push(['resume', `requested by ${r.resumeRequest.by} at ${r.resumeRequest.at}, not applied yet`]);
+  return out;
 }

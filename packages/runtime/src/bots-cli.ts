@@ -163,15 +163,18 @@ function parityOptions(v: Values): ParityOptions | string {
   };
 }
 
+/** An outcome as JSON; exit code 1 when it timed out. */
+function printJson(io: Io, outcome: { readonly kind: string }): number {
+  io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+  return outcome.kind === 'timeout' ? 1 : 0;
+}
+
 async function stopCommand(store: Store, id: string, v: Values, timeoutS: number, io: Io): Promise<number> {
   const outcome: StopOutcome = await requestStop(store, id, {
     wait: v['no-wait'] !== true,
     timeoutMs: timeoutS * 1000,
   });
-  if (v.json) {
-    io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
-    return outcome.kind === 'timeout' ? 1 : 0;
-  }
+  if (v.json) return printJson(io, outcome);
   const say = (s: string) => io.stdout.write(`${s}\n`);
   switch (outcome.kind) {
     case 'not-running':
@@ -206,10 +209,7 @@ async function resumeCommand(store: Store, id: string, v: Values, timeoutS: numb
     wait: v['no-wait'] !== true,
     timeoutMs: timeoutS * 1000,
   });
-  if (v.json) {
-    io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
-    return outcome.kind === 'timeout' ? 1 : 0;
-  }
+  if (v.json) return printJson(io, outcome);
   const say = (s: string) => io.stdout.write(`${s}\n`);
   const named = (hs: readonly { rule: string; scope: string }[]) =>
     hs.length === 0 ? 'no halt or lock was in force' : hs.map((h) => `${h.rule} on ${h.scope}`).join(', ');

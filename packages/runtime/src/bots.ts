@@ -163,12 +163,7 @@ export async function botStatus(
   botId: string,
   clock: { now(): number } = systemTimer,
 ): Promise<BotStatus> {
-  const b = await store.bots.get(botId);
-  if (!b)
-    throw new UnknownBotError(
-      botId,
-      (await store.bots.list()).map((x) => x.id),
-    );
+  const b = await botNamed(store, botId);
   const [state, sessions, setups, stateRow, fills, open, positions, balances, lastError, risk] = await Promise.all([
     botState(store, b, clock.now()),
     store.sessions.list(botId),
@@ -270,12 +265,7 @@ export async function resumeBot(
   opts: Omit<StopOptions, 'wait'> & { readonly wait?: boolean } = {},
 ): Promise<ResumeOutcome> {
   const timer = opts.timer ?? systemTimer;
-  const b = await store.bots.get(botId);
-  if (!b)
-    throw new UnknownBotError(
-      botId,
-      (await store.bots.list()).map((x) => x.id),
-    );
+  const b = await botNamed(store, botId);
   const before = await store.risk.load(botId);
   if ((b.risk === null || b.risk === undefined) && before === undefined) return { kind: 'no-risk' };
   const halts = (before?.halts ?? []) as RiskHalt[];
@@ -290,6 +280,17 @@ export async function resumeBot(
     if (timer.now() - start >= timeout) return { kind: 'timeout', waitedMs: timer.now() - start };
     await timer.sleep(opts.pollMs ?? 200);
   }
+}
+
+/** The bot with this id, or an `UnknownBotError` naming the store's bots. */
+async function botNamed(store: Store, botId: string): Promise<BotRecord> {
+  const b = await store.bots.get(botId);
+  if (!b)
+    throw new UnknownBotError(
+      botId,
+      (await store.bots.list()).map((x) => x.id),
+    );
+  return b;
 }
 
 export type StopOutcome =
@@ -322,12 +323,7 @@ export interface StopOptions {
  */
 export async function requestStop(store: Store, botId: string, opts: StopOptions = {}): Promise<StopOutcome> {
   const timer = opts.timer ?? systemTimer;
-  const b = await store.bots.get(botId);
-  if (!b)
-    throw new UnknownBotError(
-      botId,
-      (await store.bots.list()).map((x) => x.id),
-    );
+  const b = await botNamed(store, botId);
   const st = await botState(store, b, timer.now());
   if (st.holder === null) {
     const last = (await store.sessions.list(botId)).at(-1);

@@ -92,6 +92,26 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       );
     writeFileSync(csv, `${rows.join('\n')}\n`);
   }
+  /** `keel paper` of sma-cross(3, 8) on the replayed bars, one bar every `delayMs`. */
+  const replayArgs = (url: string, id: string, delayMs: number) => [
+    'paper',
+    '--strategy',
+    'sma-cross',
+    '--param',
+    'fast=3',
+    '--param',
+    'slow=8',
+    '--symbol',
+    'BTC/USDT',
+    '--replay',
+    csv,
+    '--replay-delay-ms',
+    String(delayMs),
+    '--store',
+    url,
+    '--bot-id',
+    id,
+  ];
   const pgUp = await pgReachable();
   if (!pgUp) console.warn(`[skip] keel bots on PostgreSQL: ${PG_URL} is not reachable`);
   const backends = [
@@ -108,28 +128,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
         : `${b.name}: status, and stop from another process`,
       async () => {
         const id = `cli-${b.name}`;
-        const args = (...extra: string[]) => [
-          'paper',
-          '--strategy',
-          'sma-cross',
-          '--param',
-          'fast=3',
-          '--param',
-          'slow=8',
-          '--symbol',
-          'BTC/USDT',
-          '--replay',
-          csv,
-          '--replay-delay-ms',
-          '150',
-          '--store',
-          b.url,
-          '--bot-id',
-          id,
-          '--log-format',
-          'json',
-          ...extra,
-        ];
+        const args = (...extra: string[]) => [...replayArgs(b.url, id, 150), '--log-format', 'json', ...extra];
         const bot = new Running(args());
         try {
           const logLines = () =>
@@ -285,29 +284,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
   it('risk: a halt survives kill -9 and SIGTERM, a start with other risk settings is refused, keel bots status shows the halt and the denials, keel bots resume lifts it', async () => {
     const url = `sqlite:${path.join(tmp, 'risk.db')}`;
     const id = 'cli-risk';
-    const args = (rule: string) => [
-      'paper',
-      '--strategy',
-      'sma-cross',
-      '--param',
-      'fast=3',
-      '--param',
-      'slow=8',
-      '--symbol',
-      'BTC/USDT',
-      '--replay',
-      csv,
-      '--replay-delay-ms',
-      '20',
-      '--store',
-      url,
-      '--store-sync',
-      'normal',
-      '--bot-id',
-      id,
-      '--risk',
-      rule,
-    ];
+    const args = (rule: string) => [...replayArgs(url, id, 20), '--store-sync', 'normal', '--risk', rule];
     const denials = (r: Running) => (r.err.match(/DENIED .*reason: entries halted by max-losses/g) ?? []).length;
     const first = new Running(args('max-losses=2'));
     try {

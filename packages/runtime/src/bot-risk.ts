@@ -101,7 +101,9 @@ export class BotRisk {
     const engine = this.engine as Engine;
     this.applied = req.at;
     const held = engine.risk?.halts() ?? [];
-    engine.resumeTrading();
+    const time = engine.resumeTrading();
+    // Journalled with the time it took effect at: `keel bots parity` resumes its replay there.
+    this.enqueue?.(async () => void (await this.store.events.append(this.botId, 'risk.resume', { time, by: req.by })));
     this.log(
       'info',
       held.length > 0

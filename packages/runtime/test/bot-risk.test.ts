@@ -13,7 +13,7 @@ import {
   scenarioSeries,
   scenarioStrategy,
 } from '../../../test-support/risk-scenarios.ts';
-import { type BarSource, Bot, type BotConfig, BotSettingsChangedError, replaySource } from '../src/index.ts';
+import { type BarSource, Bot, type BotConfig, BotSettingsChangedError, botParity, replaySource } from '../src/index.ts';
 
 // Oracle: the scenario table (test-support/risk-scenarios.ts), computed by hand and held equal to
 // the backtest by packages/core/test/risk/scenarios.test.ts.
@@ -178,6 +178,22 @@ describe('paper bot: the backtest risk engine, stored', () => {
     expect(row?.resume).toBeUndefined();
     expect(row?.halts).toEqual([]);
     expect(row?.denied).toEqual({ 'max-drawdown': 1 });
+
+    // keel bots parity replays the four sessions with the bot's risk settings, its risk state
+    // carried across them and the resume where it took effect: the same risk log, and one
+    // difference, named: the flatten the stop after bar 3 cancelled, which one continuous run
+    // fills at bar 4's open.
+    const parity = await botParity(after, 'rstart', {
+      strategies: () => scenarioStrategy(s.actions),
+      model: { fees: percentFee(s.fee ?? 0) },
+    });
+    expect(parity.result.differences).toMatchObject([
+      { kind: 'unfilled', side: 'sell', bot: { status: 'cancelled', tag: 'risk-flatten' }, backtest: { avgPrice: 87 } },
+    ]);
+    expect(parity.result.orders.matched).toBe(parity.result.orders.bot);
+    expect(parity.backtest.risk).toEqual(scenarioConfig(s));
+    const model = observe(s, parity.backtest.riskEvents, parity.backtest.fills);
+    expect({ ...model, fills: [] }).toEqual({ ...got, fills: [] });
     await after.close();
   });
 });

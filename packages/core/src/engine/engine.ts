@@ -227,10 +227,12 @@ export class Engine {
 
   /**
    * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
-   * Every protection starts afresh from now.
+   * Every protection starts afresh from now. Returns the engine's time it took effect at (the
+   * close of the last bar it saw), which a bot records so that a replay can resume there too.
    */
-  resumeTrading(): void {
+  resumeTrading(): number {
     this.riskEngine?.resume();
+    return this.now;
   }
 
   get primary(): FeedKey {

@@ -70,6 +70,11 @@ export const COMMANDS: readonly Command[] = [
     run: async (argv, cli) => (await import('@keel/runtime/bots-cli')).runBotsCli(argv, cli),
   },
   {
+    name: 'portfolio',
+    summary: "every bot's books: average cost, realised and unrealised PnL, fees, equity in one currency",
+    run: async (argv, cli) => (await import('@keel/runtime/portfolio-cli')).runPortfolioCli(argv, cli),
+  },
+  {
     name: 'keys',
     args: '<sub>',
     summary: 'encrypted exchange api keys: add, list, remove, rotate-passphrase',

@@ -15,8 +15,10 @@ import {
   type StopOutcome,
   UnknownBotError,
 } from './bots.ts';
-import { sessionSummary } from './cli.ts';
+import { liveCredentials, sessionSummary } from './cli.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
+import { reconcileBooks } from './portfolio.ts';
+import { orderOwner } from './runner.ts';
 
 export const BOTS_HELP = `Usage: keel bots <command> [options]
 
@@ -33,6 +35,10 @@ Commands:
   resume <id>                end the bot's risk halts and locks (docs/risk.md): the only way
                              to lift a halt that lasts until resumed. A running bot applies it
                              between two bars; a stopped one before the first bar it trades
+  reconcile <id>             the bot's books against the exchange account: every asset and open
+                             order, each difference named; what the account holds beyond the
+                             bot's books is the user's own (not a difference). Live bots:
+                             keys from --keys or KEEL_API_KEY / KEEL_API_SECRET
   parity <id>                backtest exactly the bars the bot saw, from the state each session
                              started in (with its risk settings), and name every difference
 
@@ -41,6 +47,8 @@ Options:
   --json                     print JSON instead of tables
   stop, resume: --no-wait    record the request and return
           --timeout <s>      how long to wait for the bot to stop or resume (default 60)
+  reconcile: --keys <name>   the bot's key in the encrypted key store
+          --exchange-url <u> the exchange's base URL (e.g. keel exchange-sim)
   parity: --report <dir>     also write an HTML report (report.html) and parity.json there
           --fee <rate>       the model's fee for live sessions (default 0.001)
           --fee-asset <a>    quote (default) or received: the coin on a buy, the quote on a sell
@@ -68,6 +76,8 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
       fee: { type: 'string' },
       'fee-asset': { type: 'string' },
       'slippage-bps': { type: 'string' },
+      keys: { type: 'string' },
+      'exchange-url': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,7 +89,8 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`keel bots ${sub}: ${msg}\nRun 'keel bots --help' for usage.\n`);
     return 2;
   };
-  if (!['list', 'status', 'stop', 'resume', 'parity'].includes(sub)) return fail(`unknown command "${sub}"`);
+  if (!['list', 'status', 'stop', 'resume', 'reconcile', 'parity'].includes(sub))
+    return fail(`unknown command "${sub}"`);
   const id = positionals[0];
   if (sub !== 'list' && id === undefined) return fail('a bot id is required (keel bots list shows them)');
   if (positionals.length > (sub === 'list' ? 0 : 1)) return fail(`unexpected argument "${positionals.at(-1)}"`);
@@ -114,6 +125,8 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
         return await stopCommand(store, id as string, values, timeoutS, io);
       case 'resume':
         return await resumeCommand(store, id as string, values, timeoutS, io);
+      case 'reconcile':
+        return await reconcileCommand(store, id as string, values, io);
       case 'parity': {
         const run = await botParity(store, id as string, parity);
         const written = values.report ? writeParityReport(values.report, run) : undefined;
@@ -204,6 +217,52 @@ async function stopCommand(store: Store, id: string, v: Values, timeoutS: number
   }
 }
 
+async function reconcileCommand(
+  store: Store,
+  id: string,
+  v: Values & { keys?: string | undefined; 'exchange-url'?: string | undefined },
+  io: Io,
+): Promise<number> {
+  const b = await store.bots.get(id);
+  if (!b)
+    throw new UnknownBotError(
+      id,
+      (await store.bots.list()).map((x) => x.id),
+    );
+  if (b.mode !== 'live') {
+    io.stderr.write(`keel bots reconcile: bot ${id} is a paper bot: it has no exchange account to reconcile with\n`);
+    return 2;
+  }
+  const log = (level: string, msg: string) => {
+    if (level !== 'info') io.stderr.write(`${msg}\n`);
+  };
+  const keys = await liveCredentials(store, v.keys, b.exchange, io, log);
+  if (typeof keys === 'string') {
+    io.stderr.write(`keel bots reconcile: ${keys}\n`);
+    return 2;
+  }
+  const { connectExchange } = await import('./live/ccxt.ts');
+  const conn = await connectExchange({
+    exchange: keys.exchange,
+    ...(v['exchange-url'] ? { url: v['exchange-url'] } : {}),
+    ...keys.creds,
+    botId: id,
+    symbols: b.symbols,
+    log,
+  });
+  try {
+    const report = await reconcileBooks(store, id, conn.live, { isOwnOrder: (c) => orderOwner(id, c) === 'this-bot' });
+    if (v.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      io.stdout.write(`bot ${id} against its ${b.exchange} account: ${report.differences} difference(s)\n`);
+      for (const i of report.items) io.stdout.write(`  ${i.kind.padEnd(26)} ${i.detail}\n`);
+    }
+    return report.differences > 0 ? 1 : 0;
+  } finally {
+    await conn.close();
+  }
+}
+
 async function resumeCommand(store: Store, id: string, v: Values, timeoutS: number, io: Io): Promise<number> {
   const outcome: ResumeOutcome = await resumeBot(store, id, {
     wait: v['no-wait'] !== true,
@@ -255,7 +314,7 @@ function num(x: number): string {
   return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(10)));
 }
 
-function money(x: number): string {
+export function money(x: number): string {
   return Number.isFinite(x) ? x.toFixed(2) : String(x);
 }
 
@@ -365,7 +424,7 @@ function formatStatus(s: BotStatus): string {
   return parts.join('\n');
 }
 
-function indent(s: string): string {
+export function indent(s: string): string {
   return s
     .split('\n')
     .map((l) => `  ${l}`)

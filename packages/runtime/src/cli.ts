@@ -304,7 +304,7 @@ export function parseSignalAge(text: string): SignalAge | string {
   return { ms: n * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000) };
 }
 
-type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
+export type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
 
 /**
  * The live account's credentials: the named key from the encrypted key store (its exchange wins
@@ -312,7 +312,7 @@ type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?
  * A string is a problem to report as a usage error. Secrets are never logged: only the key's name,
  * exchange and fingerprint.
  */
-async function liveCredentials(
+export async function liveCredentials(
   store: Store,
   keyName: string | undefined,
   exchangeFlag: string | undefined,

@@ -508,7 +508,8 @@ async function resumeTimes(store: Store, botId: string): Promise<number[]> {
   return rows.map((r) => (JSON.parse(r.payload) as { time: number }).time);
 }
 
-function barEnd(tf: Timeframe, open: number): number {
+/** The close time of a bar of `tf` that opens at `open`. */
+export function barEnd(tf: Timeframe, open: number): number {
   return tf === '1M' ? timeframeEnd('1M', open) : open + timeframeMs(tf);
 }
 

@@ -223,10 +223,12 @@ export class Engine {
 
   /**
    * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
-   * Every protection starts afresh from now.
+   * Every protection starts afresh from now. Returns the engine's time it took effect at (the
+   * close of the last bar it saw), which a bot records so that a replay can resume there too.
    */
-  resumeTrading(): void {
+  resumeTrading(): number {
     this.riskEngine?.resume();
+    return this.now;
   }
 
   get primary(): FeedKey {
@@ -668,6 +670,9 @@ export class Engine {
    */
   warmUp(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
+    // The engine's time is the close of the last bar it saw: what a resume before the first
+    // traded bar is dated with.
+    this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
     slot.last = bar;
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;

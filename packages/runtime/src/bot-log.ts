@@ -75,6 +75,7 @@ export function orderLogLine(
     case 'strategy.log':
     case 'risk.halt':
     case 'risk.resume':
+    case 'futures.liquidation':
       return undefined;
     default:
       return assertNever(e);

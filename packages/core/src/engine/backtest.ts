@@ -1,3 +1,4 @@
+import { FuturesBook, type FuturesMarketSettings, type FuturesSummary } from '../futures/book.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
@@ -50,6 +51,11 @@ export interface BacktestConfig {
   readonly to?: number;
   readonly onProgress?: (done: number, total: number) => void;
   readonly onEvent?: (e: EngineEvent) => void;
+  /**
+   * Perpetual markets (symbols like LINK/USDT:USDT) traded with margin, funding and liquidation
+   * (docs/futures.md): each perpetual's settings by symbol. Without it a perpetual has no margin.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
 }
 
 export interface BacktestResult {
@@ -74,6 +80,8 @@ export interface BacktestResult {
   readonly riskCounts: RiskCounts;
   /** The account's books at the end: realised and unrealised PnL, fees by asset, positions. */
   readonly portfolio: PortfolioSummary;
+  /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
+  readonly futures?: FuturesSummary;
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -106,7 +114,11 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}),
       ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}),
     });
+  const futuresCfg = cfg.futures;
+  const book =
+    futuresCfg === undefined ? undefined : new FuturesBook(account, [...uniq.values()], (i) => futuresCfg(i.symbol));
   const venue = new SimulatedVenue([...uniq.values()], account, {
+    ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
     fees,
     ...(cfg.slippage ? { slippage: cfg.slippage } : {}),
     ...(cfg.latencyBars !== undefined ? { latencyBars: cfg.latencyBars } : {}),
@@ -129,6 +141,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
     onFill: tracker.fill,
+    ...(book !== undefined ? { futures: book } : {}),
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();
@@ -262,5 +275,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     riskEvents: engine.risk?.events ?? [],
     riskCounts: countRiskEvents(engine.risk?.events ?? []),
     portfolio: account.summary(engine.rate),
+    ...(book !== undefined ? { futures: book.summary() } : {}),
   };
 }

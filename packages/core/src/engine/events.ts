@@ -1,3 +1,4 @@
+import type { LiquidationRecord } from '../futures/book.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import type { RiskDenial, RiskHalt } from '../risk/events.ts';
 
@@ -34,6 +35,8 @@ export type EngineEvent =
       readonly halt: RiskHalt;
       /** `user`: resumeTrading(); `expiry`: a lock's time ran out. */
       readonly by: 'user' | 'expiry';
-    };
+    }
+  /** A perpetual's position closed by the liquidation engine (docs/futures.md). */
+  | { readonly type: 'futures.liquidation'; readonly time: number; readonly liquidation: LiquidationRecord };
 
 export type EngineEventType = EngineEvent['type'];

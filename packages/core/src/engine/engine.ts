@@ -996,7 +996,13 @@ export class Engine {
         // perpetual's target is a notional: the fraction of equity is its margin at the leverage.
         const target =
           engine.equity() * fraction * (engine.futures === undefined ? 1 : engine.futures.leverage(symbol));
-        let posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
+        // A perpetual's position value is its notional (Account.positionValue is its PnL: margin).
+        let posValue =
+          pos && pos.size !== 0
+            ? inst.kind === 'perpetual'
+              ? pos.size * price * inst.contractSize
+              : account.positionValue(pos)
+            : 0.0;
         // What orders in flight will add or remove is part of the position already being reached.
         const inFlight =
           engine.open.length === 0 ? 0 : engine.inFlight(symbol, 'buy') - engine.inFlight(symbol, 'sell');

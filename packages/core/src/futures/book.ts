@@ -263,9 +263,13 @@ export class FuturesBook {
       if (o.marginMode !== 'cross' || o.position.size === 0) continue;
       const mark = Number.isNaN(o.mark_) ? o.position.lastPrice : o.mark_;
       crossUpnl += unrealizedPnl(o.position.size, entry(o.position), mark, o.inst.contractSize);
-      crossIm += initialMargin(positionNotional(o.position.size, mark, o.inst.contractSize), o.leverage);
+      // A reversing order closes this position first: only what stays of it holds margin.
+      const held = o === m ? Math.abs(size) - (amount - opening) : o.position.size;
+      crossIm += initialMargin(positionNotional(held, mark, o.inst.contractSize), o.leverage);
     }
-    const avail = availableBalance(this.crossWallet(), crossUpnl, crossIm, 0);
+    // An isolated position being reversed releases its isolated wallet into the cross wallet.
+    const released = m.marginMode === 'isolated' && opening > 0 && amount > opening ? m.isolatedWallet : 0;
+    const avail = availableBalance(this.crossWallet() + released, crossUpnl, crossIm, 0);
     if (need > avail)
       return `insufficient margin: opening ${opening} ${m.inst.base} at ${price} and ${m.leverage}x needs ${need} ${m.inst.quote} (initial margin and fee), ${avail} available`;
     return null;

@@ -22,6 +22,7 @@ import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
+import { FUTURES_FLAGS, FUTURES_HELP, futuresFromFlags } from './futures.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 import { writeChunks } from './output.ts';
@@ -53,6 +54,8 @@ Options:
   --json                 print the whole result as JSON on stdout (no table)
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
+
+${FUTURES_HELP}
 
 ${RISK_FLAGS_HELP}`;
 
@@ -104,6 +107,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       progress: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       ...RISK_FLAGS,
+      ...FUTURES_FLAGS,
     },
   });
   if (values.help) {
@@ -150,7 +154,8 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   } else timeframe = inferTimeframe(values.data, series);
   if (!timeframe)
     throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
-  const fee = num('fee', values.fee, 0, 0.001);
+  const futures = futuresFromFlags(values, symbol.toUpperCase(), series, timeframe);
+  const fee = num('fee', values.fee, 0, futures?.takerFee ?? 0.001);
   const bar = Progress.on('backtest', io.stderr, values.progress === true);
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation =
@@ -161,10 +166,15 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const result: BacktestResult = runBacktest({
     strategy,
     params,
-    data: [{ symbol: symbol.toUpperCase(), timeframe, series }],
+    data: [{ symbol: futures?.symbol ?? symbol.toUpperCase(), timeframe, series }],
     cash: num('cash', values.cash, 0, 10_000),
     fee,
-    ...(values['maker-fee'] !== undefined ? { makerFee: num('maker-fee', values['maker-fee'], 0, fee) } : {}),
+    ...(values['maker-fee'] !== undefined
+      ? { makerFee: num('maker-fee', values['maker-fee'], 0, fee) }
+      : futures !== undefined && values.fee === undefined
+        ? { makerFee: futures.makerFee }
+        : {}),
+    ...(futures !== undefined ? { futures: () => futures.settings } : {}),
     ...(participation !== undefined
       ? { slippage: volumeShareSlippage(participation) }
       : slippageBps > 0

@@ -10,6 +10,7 @@ import {
   paramPairs,
   quoteOf,
 } from './format.ts';
+import { futuresSummaryLines } from './futures.ts';
 import { riskSummaryLines } from './risk.ts';
 
 type Pair = readonly [string, string];
@@ -83,5 +84,7 @@ export function formatSummary(result: BacktestResult): string {
   if (tail.length > 0) lines.push('', ...tail);
   const risk = riskSummaryLines(result);
   if (risk.length > 0) lines.push('', ...risk);
+  const futures = futuresSummaryLines(result);
+  if (futures.length > 0) lines.push('', ...futures);
   return lines.join('\n');
 }

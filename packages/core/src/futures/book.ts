@@ -98,6 +98,8 @@ export interface FuturesSummary {
   readonly fundingPaid: number;
   readonly fundingReceived: number;
   readonly fundingEvents: number;
+  /** Every funding payment, in time order. */
+  readonly payments: readonly FundingRecord[];
   readonly liquidations: readonly LiquidationRecord[];
   readonly liquidationFees: number;
   /** Missing funding data, funding charged late (no bar at its time), a missing mark bar... */
@@ -169,7 +171,7 @@ export class FuturesBook {
         brackets,
         clearanceRate,
         funding: s.funding,
-        fundingSource: s.fundingSource ?? (s.funding === null ? 'no funding data' : 'the funding series given'),
+        fundingSource: s.fundingSource ?? (s.funding === null ? 'none given' : 'the funding series given'),
         mark: s.mark,
         fundingCursor: 0,
         markCursor: 0,
@@ -267,8 +269,11 @@ export class FuturesBook {
       const held = o === m ? Math.abs(size) - (amount - opening) : o.position.size;
       crossIm += initialMargin(positionNotional(held, mark, o.inst.contractSize), o.leverage);
     }
-    // An isolated position being reversed releases its isolated wallet into the cross wallet.
-    const released = m.marginMode === 'isolated' && opening > 0 && amount > opening ? m.isolatedWallet : 0;
+    // An isolated position being reversed releases its isolated wallet and its PnL at the price.
+    const released =
+      m.marginMode === 'isolated' && amount > opening
+        ? m.isolatedWallet + unrealizedPnl(size, entry(m.position), price, c)
+        : 0;
     const avail = availableBalance(this.crossWallet() + released, crossUpnl, crossIm, 0);
     if (need > avail)
       return `insufficient margin: opening ${opening} ${m.inst.base} at ${price} and ${m.leverage}x needs ${need} ${m.inst.quote} (initial margin and fee), ${avail} available`;
@@ -385,6 +390,7 @@ export class FuturesBook {
       fundingPaid: paid,
       fundingReceived: received,
       fundingEvents: this.funding.length,
+      payments: this.funding,
       liquidations: this.liquidations,
       liquidationFees,
       warnings,

@@ -5,6 +5,8 @@ import {
   type AnyStrategy,
   type BacktestResult,
   type BarSeries,
+  FUTURES_FLAGS,
+  FUTURES_FLAGS_HELP,
   fixedBpsSlippage,
   isTimeframe,
   paramsFromPairs,
@@ -22,7 +24,7 @@ import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
-import { FUTURES_FLAGS, FUTURES_HELP, futuresFromFlags } from './futures.ts';
+import { futuresRun } from './futures.ts';
 import { inferTimeframe, symbolFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 import { writeChunks } from './output.ts';
@@ -55,8 +57,7 @@ Options:
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
 
-${FUTURES_HELP}
-
+${FUTURES_FLAGS_HELP}
 ${RISK_FLAGS_HELP}`;
 
 function num(name: string, v: string | undefined, min: number, def: number): number {
@@ -154,7 +155,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   } else timeframe = inferTimeframe(values.data, series);
   if (!timeframe)
     throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
-  const futures = futuresFromFlags(values, symbol.toUpperCase(), series, timeframe);
+  const futures = futuresRun(values, symbol.toUpperCase(), series, timeframe);
   const fee = num('fee', values.fee, 0, futures?.takerFee ?? 0.001);
   const bar = Progress.on('backtest', io.stderr, values.progress === true);
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);

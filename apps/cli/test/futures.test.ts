@@ -75,6 +75,7 @@ describe('keel backtest --market futures (the real bin)', () => {
           leverage: 3,
           marginMode: 'isolated',
           funding: 'binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz',
+          isolatedWallet: j.futures.markets[0].isolatedWallet,
         },
       ]);
       // The series covers the month: no warning.

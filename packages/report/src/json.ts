@@ -145,6 +145,7 @@ export interface FuturesJson {
     readonly leverage: number;
     readonly marginMode: string;
     readonly funding: string;
+    readonly isolatedWallet: number | null;
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number | null;
@@ -394,6 +395,7 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       leverage: m.leverage,
       marginMode: m.marginMode,
       funding: m.funding,
+      isolatedWallet: finiteOrNull(m.isolatedWallet),
     })),
     funding: finiteOrNull(f.funding),
     fundingPaid: finiteOrNull(f.fundingPaid),

@@ -51,7 +51,13 @@ describe.skipIf(!HAS_SHARED_DATA)('a futures result in the report', () => {
     expect(json.futures?.liquidations.length).toBe(f.liquidations.length);
     expect(json.futures?.fundingPayments.length).toBe(f.fundingEvents);
     expect(json.futures?.markets).toEqual([
-      { symbol: 'LINK/USDT:USDT', leverage: 50, marginMode: 'isolated', funding: 'the real series' },
+      {
+        symbol: 'LINK/USDT:USDT',
+        leverage: 50,
+        marginMode: 'isolated',
+        funding: 'the real series',
+        isolatedWallet: f.markets[0]!.isolatedWallet,
+      },
     ]);
   });
 

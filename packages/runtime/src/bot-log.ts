@@ -76,6 +76,7 @@ export function orderLogLine(
     case 'risk.halt':
     case 'risk.resume':
     case 'futures.liquidation':
+    case 'futures.funding':
       return undefined;
     default:
       return assertNever(e);

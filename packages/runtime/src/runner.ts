@@ -6,6 +6,8 @@ import {
   Engine,
   type EngineEvent,
   type FeedKey,
+  FuturesBook,
+  type FuturesMarketSettings,
   feedId,
   type Instrument,
   type OrderState,
@@ -32,6 +34,11 @@ export interface BotOptions {
   /** Paper: a SimulatedVenue is built from these options. Live: pass the live venue. */
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
+  /**
+   * Paper perpetuals: each one's settings; margin, funding and liquidation are simulated as in a
+   * backtest (FuturesBook). Live, the exchange does these.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
   readonly risk?: RiskConfig;
   /** Every engine event, in order (persistence, logs, the dashboard). */
   readonly onEvent?: (e: EngineEvent) => void;
@@ -117,11 +124,24 @@ export class BotRunner {
   private seqInBar = 0;
   private barsSeen = 0;
   private readonly venue: Venue;
+  /** Paper perpetuals' book (absent for spot and live). */
+  readonly futures: FuturesBook | undefined;
 
   constructor(readonly opts: BotOptions) {
     this.trades = new TradeTracker(opts.instruments);
     const params = parseParams(opts.strategy, opts.params);
-    this.venue = opts.venue ?? new SimulatedVenue(opts.instruments, opts.account, opts.simulated ?? {});
+    const settings = opts.futures;
+    this.futures =
+      settings !== undefined && opts.venue === undefined
+        ? new FuturesBook(opts.account, opts.instruments, (i) => settings(i.symbol))
+        : undefined;
+    const book = this.futures;
+    this.venue =
+      opts.venue ??
+      new SimulatedVenue(opts.instruments, opts.account, {
+        ...(opts.simulated ?? {}),
+        ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
+      });
     const log = opts.log;
     this.engine = new Engine({
       clock: systemClock,
@@ -140,6 +160,7 @@ export class BotRunner {
         return signalOrderId(opts.botId, time, ++this.seqInBar);
       },
       onFill: this.trades.fill,
+      ...(this.futures !== undefined ? { futures: this.futures } : {}),
       onEvent: (e) => {
         if (e.type === 'strategy.error' && log) log('error', `strategy error in ${e.hook}: ${e.message}`);
         opts.onEvent?.(e);

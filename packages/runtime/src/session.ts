@@ -133,8 +133,8 @@ export class SessionRecorder {
     if (buf.length >= WARM_BATCH) this.flushWarm(feed);
   }
 
-  /** A bar the strategy handled; `lastBarTime` is the bot's state after it. */
-  handled(feed: string, bar: Bar, lastBarTime: Record<string, number>): void {
+  /** A bar the strategy handled; `lastBarTime` (and `more`, e.g. a futures book) is the bot's state after it. */
+  handled(feed: string, bar: Bar, lastBarTime: Record<string, number>, more?: Record<string, unknown>): void {
     if (!this.trading.has(feed)) {
       this.trading.add(feed);
       this.flushWarm(feed);
@@ -145,7 +145,7 @@ export class SessionRecorder {
     this.enqueue(() =>
       store.transaction(async (tx) => {
         await tx.barLog.record(botId, feed, [row]);
-        await tx.state.save(botId, { lastBarTime });
+        await tx.state.save(botId, { lastBarTime, ...more });
       }),
     );
   }

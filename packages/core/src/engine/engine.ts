@@ -1,4 +1,4 @@
-import type { FuturesBook } from '../futures/book.ts';
+import type { FundingRecord, FuturesBook } from '../futures/book.ts';
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import type { Clock } from '../model/clock.ts';
@@ -297,7 +297,11 @@ export class Engine {
   private futuresBar(slot: FeedSlot, bar: Bar, closeTime: number): void {
     const book = this.futures as FuturesBook;
     const n = book.liquidations.length;
+    const nf = book.funding.length;
     book.onBar(slot.key.symbol, bar, closeTime);
+    if (this.listening)
+      for (let k = nf; k < book.funding.length; k++)
+        this.emitEvent({ type: 'futures.funding', time: closeTime, funding: book.funding[k] as FundingRecord });
     if (book.liquidations.length === n) return;
     for (let k = n; k < book.liquidations.length; k++) {
       const l = book.liquidations[k] as FuturesBook['liquidations'][number];

@@ -85,6 +85,18 @@ export interface LiquidationRecord {
   readonly clearanceFee: number;
 }
 
+/**
+ * What a restarted bot needs of the book that its Account and store do not hold: the isolated
+ * wallets and the warning counters (funding and liquidations are journaled as events).
+ */
+export interface FuturesBookState {
+  readonly v: 1;
+  readonly isolatedWallets: Readonly<Record<string, number>>;
+  readonly lateFunding: number;
+  readonly missingMark: number;
+  readonly negativeWallet: number;
+}
+
 /** What a run's futures side did, for the result and its summary. */
 export interface FuturesSummary {
   readonly markets: readonly {
@@ -92,6 +104,8 @@ export interface FuturesSummary {
     readonly leverage: number;
     readonly marginMode: MarginMode;
     readonly funding: string;
+    /** The isolated wallet at the end (0 in cross margin or flat). */
+    readonly isolatedWallet: number;
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number;
@@ -185,6 +199,28 @@ export class FuturesBook {
       this.markets.set(inst.symbol, m);
       this.list.push(m);
     }
+  }
+
+  /** The state to save with each handled bar (see FuturesBookState). */
+  snapshot(): FuturesBookState {
+    const isolatedWallets: Record<string, number> = {};
+    for (const m of this.list) if (m.isolatedWallet !== 0) isolatedWallets[m.inst.symbol] = m.isolatedWallet;
+    return {
+      v: 1,
+      isolatedWallets,
+      lateFunding: this.lateFunding,
+      missingMark: this.missingMark,
+      negativeWallet: this.negativeWallet,
+    };
+  }
+
+  /** Takes a saved state back (a restarted bot, before its first bar). */
+  restore(s: FuturesBookState): void {
+    if (s.v !== 1) throw new Error(`futures book state version ${String(s.v)} is not 1`);
+    for (const m of this.list) m.isolatedWallet = s.isolatedWallets[m.inst.symbol] ?? 0;
+    this.lateFunding = s.lateFunding;
+    this.missingMark = s.missingMark;
+    this.negativeWallet = s.negativeWallet;
   }
 
   /** The leverage of a perpetual market, 1 for any other. */
@@ -385,6 +421,7 @@ export class FuturesBook {
         leverage: m.leverage,
         marginMode: m.marginMode,
         funding: m.fundingSource,
+        isolatedWallet: m.isolatedWallet,
       })),
       funding: received - paid,
       fundingPaid: paid,

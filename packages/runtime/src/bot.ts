@@ -5,6 +5,8 @@ import {
   type AnyStrategy,
   type EngineEvent,
   type FeedKey,
+  type FuturesBookState,
+  type FuturesMarketSettings,
   feedId,
   type Instrument,
   type OrderState,
@@ -16,6 +18,7 @@ import {
   tradableAmount,
 } from '@keel/core';
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
+import { liquidationLine } from '@keel/report';
 import type { Store } from '@keel/store';
 import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
@@ -53,6 +56,11 @@ export interface BotConfig {
   readonly paperCash?: number;
   readonly paperFee?: number;
   readonly simulated?: SimulatedVenueOptions;
+  /**
+   * Paper perpetuals: each one's leverage, margin mode and funding (docs/futures.md); margin,
+   * funding and liquidation are simulated as in a backtest, and survive a restart.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
   /** Live: the exchange account. */
   readonly exchange?: LiveExchange;
   readonly exchangeName?: string;
@@ -434,11 +442,13 @@ export class Bot {
         ? { venue: this.venue }
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
+      ...(this.cfg.futures !== undefined && this.cfg.mode === 'paper' ? { futures: this.cfg.futures } : {}),
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
         if (e.type === 'order.filled') book.add(e.fill);
+        if (e.type === 'futures.liquidation') log('warn', `LIQUIDATED ${liquidationLine(e.liquidation)}`);
         const line = orderLogLine(e);
         if (line) log(line.level, line.msg, line.data);
         this.risk?.onEvent(e);
@@ -475,6 +485,8 @@ export class Bot {
     await this.risk.restore(this.runner.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
+    const futuresState = (st?.state as { futures?: FuturesBookState } | undefined)?.futures;
+    if (futuresState !== undefined) this.runner.futures?.restore(futuresState);
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
     this.recorder = new SessionRecorder(
       store,
@@ -586,7 +598,14 @@ export class Bot {
         } else engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
         // The bar (for `keel bots parity`) and the last handled bar times, in one write.
-        this.recorder?.handled(key, ev.bar, Object.fromEntries(this.lastBarTime), this.risk?.row());
+        const book = this.runner.futures;
+        this.recorder?.handled(
+          key,
+          ev.bar,
+          Object.fromEntries(this.lastBarTime),
+          this.risk?.row(),
+          book !== undefined ? { futures: book.snapshot() } : undefined,
+        );
         this.barsHandled++;
         // Live: let the orders of this bar leave before the candle stream is re-armed for the
         // next one (that and the queued writes would otherwise run between the promise hops

@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import {
   type BacktestResult,
   type BarSeries,
+  FUTURES_FLAGS,
+  FUTURES_FLAGS_HELP,
   fixedBpsSlippage,
   paramsFromPairs,
   RISK_FLAGS,
@@ -19,6 +21,7 @@ import { STRATEGIES } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
+import { futuresRun } from './futures.ts';
 import { writeChunks } from './output.ts';
 import { riskFromFlags } from './risk.ts';
 import { closest } from './suggest.ts';
@@ -51,6 +54,7 @@ Options:
   -h, --help             this help
 
 ${DATA_FLAGS_HELP}
+${FUTURES_FLAGS_HELP}
 ${RISK_FLAGS_HELP}`;
 
 function num(name: string, v: string | undefined, min: number, def: number): number {
@@ -114,6 +118,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       progress: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       ...RISK_FLAGS,
+      ...FUTURES_FLAGS,
     },
   });
   if (values.help) {
@@ -133,8 +138,6 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     'backtest',
   );
   const cash = positive('cash', values.cash, 10_000);
-  const fee = feeRate('fee', values.fee, 0.001);
-  const makerFee = values['maker-fee'] !== undefined ? feeRate('maker-fee', values['maker-fee'], fee) : undefined;
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation =
     values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
@@ -145,17 +148,29 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   checkRange(loaded, from, to);
   const feeds = commonSpan(loaded);
   for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
-  const series: BarSeries = (feeds[0] as LoadedFeed).series;
+  const first = feeds[0] as LoadedFeed;
+  const series: BarSeries = first.series;
+  const futures = futuresRun(values, first.symbol.toUpperCase(), series, first.timeframe);
+  if (futures !== undefined && feeds.length > 1)
+    throw new UsageError('--market futures runs one market at a time: give one --data or --symbol', 'backtest');
+  const fee = feeRate('fee', values.fee, futures?.takerFee ?? 0.001);
+  const makerFee =
+    values['maker-fee'] !== undefined
+      ? feeRate('maker-fee', values['maker-fee'], fee)
+      : futures !== undefined && values.fee === undefined
+        ? futures.makerFee
+        : undefined;
   const bar = Progress.on('backtest', io.stderr, values.progress === true);
   const t0 = performance.now();
   const result: BacktestResult = runBacktest({
     strategy,
     params,
-    data: feeds.map((f) => ({ symbol: f.symbol, timeframe: f.timeframe, series: f.series })),
+    data: feeds.map((f) => ({ symbol: futures?.symbol ?? f.symbol, timeframe: f.timeframe, series: f.series })),
     ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
     cash,
     fee,
     ...(makerFee !== undefined ? { makerFee } : {}),
+    ...(futures !== undefined ? { futures: () => futures.settings } : {}),
     ...(participation !== undefined
       ? { slippage: volumeShareSlippage(participation) }
       : slippageBps > 0

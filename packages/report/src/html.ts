@@ -21,6 +21,7 @@ import {
   priceDecimals,
   quoteOf,
 } from './format.ts';
+import { futuresSection } from './futures.ts';
 import {
   errorToJson,
   feedsToJson,
@@ -517,6 +518,7 @@ ${histogramSection(result)}
 </div>
 ${lower}
 ${riskSection(result)}
+${futuresSection(result)}
 ${tradesSection(result)}
 ${errorsSection(result)}
 ${footer}

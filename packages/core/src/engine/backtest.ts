@@ -1,3 +1,4 @@
+import { FuturesBook, type FuturesMarketSettings, type FuturesSummary } from '../futures/book.ts';
 import { type Benchmark, buyAndHold, type HeldMarket } from '../metrics/benchmark.ts';
 import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
@@ -57,6 +58,11 @@ export interface BacktestConfig {
   readonly to?: number;
   readonly onProgress?: (done: number, total: number) => void;
   readonly onEvent?: (e: EngineEvent) => void;
+  /**
+   * Perpetual markets (symbols like LINK/USDT:USDT) traded with margin, funding and liquidation
+   * (docs/futures.md): each perpetual's settings by symbol. Without it a perpetual has no margin.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
 }
 
 export interface BacktestResult {
@@ -83,6 +89,8 @@ export interface BacktestResult {
   readonly portfolio: PortfolioSummary;
   /** Each market's share of the run, in feed order (one entry for a single-market run). */
   readonly pairs: readonly PairStats[];
+  /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
+  readonly futures?: FuturesSummary;
   /**
    * Buy-and-hold over the same bars (absent from results not made by runBacktest): of the primary
    * market, or of every market with `perPair`.
@@ -138,7 +146,11 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}),
       ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}),
     });
+  const futuresCfg = cfg.futures;
+  const book =
+    futuresCfg === undefined ? undefined : new FuturesBook(account, [...uniq.values()], (i) => futuresCfg(i.symbol));
   const venue = new SimulatedVenue([...uniq.values()], account, {
+    ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
     fees,
     ...(cfg.slippage ? { slippage: cfg.slippage } : {}),
     ...(cfg.latencyBars !== undefined ? { latencyBars: cfg.latencyBars } : {}),
@@ -157,6 +169,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
     onFill: tracker.fill,
+    ...(book !== undefined ? { futures: book } : {}),
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();
@@ -342,6 +355,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       });
       return pairs;
     },
+    ...(book !== undefined ? { futures: book.summary() } : {}),
     benchmark: buyAndHold(held, times, startValue, fees),
     plots,
   };

@@ -1,6 +1,14 @@
 import type { BacktestResult, BarSeries } from '@keel/core';
 import { buildPairChart, feedRange, type PairChart } from './chart-data.ts';
-import { escapeHtml as e, formatAmount, formatInteger, formatMoney, formatPercent, quoteOf } from './format.ts';
+import {
+  escapeHtml as e,
+  formatAmount,
+  formatInteger,
+  formatMoney,
+  formatPercent,
+  quoteOf,
+  signClass,
+} from './format.ts';
 
 /** The distinct markets of the run's feeds, in feed order, with the first feed of each. */
 export function marketFeeds(result: BacktestResult): { symbol: string; feed: number }[] {
@@ -47,8 +55,6 @@ export function pairCharts(
   return out;
 }
 
-const sign = (x: number) => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
-
 /**
  * The markets card of a run over several markets: a row per market (its share of the run,
  * `result.pairs`, and its own move) and a chart panel per market but the primary.
@@ -71,11 +77,11 @@ export function marketsSection(
       return (
         `<tr data-market="${e(p.symbol)}"><td>${e(p.symbol)} <span class="muted">${e(p.timeframe)}</span>${i === 0 ? ' <span class="muted">(primary: the chart above)</span>' : ''}</td>` +
         `<td class="num">${e(formatInteger(p.bars))}</td><td class="num">${e(formatInteger(p.tradeCount))}</td>` +
-        `<td class="num">${e(formatPercent(p.winRate, 1))}</td><td class="num ${sign(p.pnlNet)}">${e(formatMoney(p.pnlNet, cur))}</td>` +
+        `<td class="num">${e(formatPercent(p.winRate, 1))}</td><td class="num ${signClass(p.pnlNet)}">${e(formatMoney(p.pnlNet, cur))}</td>` +
         `<td class="num">${e(formatMoney(p.fees, cur))}</td><td class="num">${e(open)}</td>` +
-        `<td class="num ${sign(p.contribution)}">${e(formatPercent(p.contribution))}</td>` +
+        `<td class="num ${signClass(p.contribution)}">${e(formatPercent(p.contribution))}</td>` +
         `<td class="num">${e(formatInteger(p.denied + p.rejected))}</td>` +
-        `<td class="num ${sign(change)}">${e(formatPercent(change))}</td></tr>`
+        `<td class="num ${signClass(change)}">${e(formatPercent(change))}</td></tr>`
       );
     })
     .join('\n');

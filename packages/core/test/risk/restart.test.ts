@@ -88,11 +88,6 @@ function leg(ops: readonly (readonly Op[])[], risk: RiskConfig, account: Account
   return { engine, account, venue, clock };
 }
 
-/**
- * One cursor per engine for every bar it gets, warm-up included, as a backtest drives it: the
- * engine keeps the bar object it was given (no copy), so a run fed two cursors would see another
- * last close while the venue matches the next bar than a run fed one.
- */
 function bars(l: Leg, cur: SeriesCursor, series: BarSeries, from: number, to: number): void {
   for (let i = from; i < to; i++) {
     l.clock.set((series.time[i] as number) + 60_000);
@@ -150,7 +145,9 @@ describe('risk state across a restart', () => {
             cur.i = i;
             second.engine.warmUp(0, cur);
           }
-          bars(second, cur, series, cut, series.length);
+          // Another bar object than the warm-up's, as a bot gets: the engine must not read the
+          // next bar through the object it kept (the trailing exit's anchor, the fee's rate).
+          bars(second, new SeriesCursor(series), series, cut, series.length);
 
           const restarted = [...first.engine.fills, ...second.engine.fills].map(fillShape);
           expect(restarted).toEqual(whole.engine.fills.map(fillShape));

@@ -139,6 +139,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (!values.symbol) return fail('--symbol is required, e.g. --symbol BTC/USDT');
   const timeframe = values.timeframe ?? '1m';
   if (!isTimeframe(timeframe)) return fail(`--timeframe "${timeframe}" is not a timeframe`);
+  const riskParsed = riskConfigFromFlags(values);
+  if (!riskParsed.ok) return fail(riskParsed.error.message);
+  const risk = riskParsed.config;
   if (mode === 'live' && !values['confirm-live'])
     return fail('live mode sends real orders: add --confirm-live to confirm');
   if (mode === 'live' && values.replay) return fail('--replay is for paper mode');
@@ -165,9 +168,6 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
-  const riskParsed = riskConfigFromFlags(values);
-  if (!riskParsed.ok) return fail(riskParsed.error.message);
-  const risk = riskParsed.config;
   const strategy = getStrategy(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
   const symbol = values.symbol.toUpperCase();

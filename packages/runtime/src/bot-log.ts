@@ -83,6 +83,8 @@ export function orderLogLine(
     case 'strategy.log':
     case 'risk.halt':
     case 'risk.resume':
+    case 'futures.liquidation':
+    case 'futures.funding':
       return undefined;
     default:
       return assertNever(e);

@@ -2,32 +2,38 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   defineInstrument,
+  FUTURES_FLAGS,
+  FUTURES_FLAGS_HELP,
+  futuresFromFlags,
   isTimeframe,
   paramsFromPairs,
-  parseParams,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
   riskConfigFromFlags,
   riskConfigText,
   type Timeframe,
+  timeframeMs,
+  USDM_DEFAULT_FEES,
 } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { readBarsFile, readFundingRateFile } from '@keel/data';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
-import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
+import type { Io } from './io.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { type BarSource, replaySource } from './sources.ts';
+import { loadStrategy, strategyParams } from './strategy-file.ts';
 
-export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
+export const BOT_HELP = `Usage: keel paper|live --strategy <name|file> --symbol <BASE/QUOTE> [options]
 
-Runs a built-in strategy with the same code as a backtest. paper: simulated fills (the backtest's
+Runs a strategy with the same code as a backtest. paper: simulated fills (the backtest's
 fill model) on live or replayed bars. live: real orders on an exchange account.
 
 Options:
-  --strategy <name>        built-in strategy (keel strategies)
+  --strategy <name|file>   built-in strategy (keel strategies) or your own file exporting
+                           defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --param key=value        strategy parameter, repeatable
   --symbol <BASE/QUOTE>    market, e.g. BTC/USDT
   --timeframe <tf>         bar timeframe (default 1m)
@@ -73,8 +79,10 @@ The risk engine is the backtest's: the same denials and halts at the same bars. 
 stored: it survives a restart (SIGTERM or a crash) and ends only with keel bots resume <id>
 when it lasts until resumed. keel bots status shows the halts in force and the denials by rule.
 
+${FUTURES_FLAGS_HELP.replace('the summary says so.', 'the log says so. paper only: live futures are not supported yet.')}
 One log line per order sent, fill, cancel, denial (with the risk rule and its numbers),
-rejection and expiry (time, bot, what, side, amount, symbol, price, id, reason), and per halt. Operate running bots from another terminal with keel bots
+rejection and expiry (time, bot, what, side, amount, symbol, price, id, reason), and per halt.
+Operate running bots from another terminal with keel bots
 (list, status, stop, parity) over the same --store.
 
 Live keys come from the key store (--keys) or from the environment: KEEL_API_KEY and
@@ -87,11 +95,6 @@ Live, what Binance spot lacks is emulated by Keel with the backtest's semantics:
 are held by the bot and sent as a market order when a closed bar triggers them; GTD orders rest
 as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const [mode, ...rest] = argv;
@@ -125,6 +128,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...RISK_FLAGS,
+      ...FUTURES_FLAGS,
     },
   });
   if (values.help) {
@@ -168,11 +172,33 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
-  const strategy = getStrategy(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
-  const symbol = values.symbol.toUpperCase();
+  const loaded = await loadStrategy(values.strategy);
+  const strategy = loaded.strategy;
+  const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
+  if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
+  const replayed = values.replay ? readBarsFile(values.replay).series : undefined;
+  const spot = values.symbol.toUpperCase();
+  // A constant funding rate covers the replay, or a year from now on live bars.
+  const range =
+    replayed !== undefined && replayed.length > 0
+      ? {
+          from: replayed.time[0] as number,
+          to: (replayed.time[replayed.length - 1] as number) + timeframeMs(timeframe as Timeframe),
+        }
+      : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
+  const fut = futuresFromFlags(values, spot, range, (file, perp) => ({
+    series: readFundingRateFile(file, { symbol: perp }).series,
+    source: file,
+  }));
+  if (!fut.ok) return fail(fut.message);
+  const futures = fut.futures;
+  if (futures !== undefined && mode === 'live')
+    return fail(
+      'live futures are not supported yet (positions, leverage and margin mode are not reconciled with the exchange): use keel paper --market futures',
+    );
+  const symbol = futures?.symbol ?? spot;
   const feed = { symbol, timeframe: timeframe as Timeframe };
-  const botId = values['bot-id'] ?? `${strategy.name}-${symbol.replace('/', '')}-${mode}`;
+  const botId = values['bot-id'] ?? `${strategy.name}-${spot.replace('/', '')}${futures ? '-perp' : ''}-${mode}`;
   const line = logFormat === 'json' ? jsonLogLine : textLogLine;
   const log: Logger = (level, msg, data) => io.stderr.write(line(Date.now(), botId, level, msg, data));
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db', synchronous: storeSync });
@@ -182,7 +208,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   let onSignal: ((sig: string) => void) | undefined;
   try {
     let creds: LiveCredentials | undefined;
-    let exchangeId = values.exchange ?? 'binance';
+    let exchangeId = values.exchange ?? (futures ? 'binanceusdm' : 'binance');
     if (mode === 'live') {
       const keys = await liveCredentials(store, values.keys, values.exchange, io, log);
       if (typeof keys === 'string') return fail(keys);
@@ -208,7 +234,6 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       await clock.ready;
       log('info', `GTD orders expire by the exchange's clock (now ${new Date(clock.now()).toISOString()})`);
     }
-    if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
     const bot = new Bot({
       botId,
       mode,
@@ -219,7 +244,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       store,
       log,
       paperCash: values.cash !== undefined ? Number(values.cash) : 10_000,
-      paperFee: values.fee !== undefined ? Number(values.fee) : 0.001,
+      paperFee: values.fee !== undefined ? Number(values.fee) : futures ? USDM_DEFAULT_FEES.taker : 0.001,
+      ...(futures !== undefined ? { futures: () => futures.settings } : {}),
       ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
       unknownOrders,
       maxSignalAge,
@@ -255,11 +281,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
     );
     source = values.replay
-      ? replaySource(
-          feed,
-          readBarsFile(values.replay).series,
-          values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {},
-        )
+      ? replaySource(feed, replayed!, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
       : exchange!.candles(feed, bot.lastHandled(feed));
     if (signalled) await source.close();
     await bot.run(source);

@@ -12,6 +12,7 @@ import {
   feedId,
   type Instrument,
   type OrderState,
+  pairStats,
   parseRiskConfig,
   percentFee,
   type RiskConfig,
@@ -244,7 +245,6 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     riskConfig ??= risk;
     const runner = new BotRunner({
       botId,
-      mode: 'paper',
       strategy,
       params: setup.params,
       feeds: setup.feeds,
@@ -322,7 +322,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       }
     }
     for (const o of engine.openOrders()) unsettled.add(o.request.id);
-    runner.finish();
+    engine.stop();
     riskState = engine.risk?.snapshot();
     riskEvents.push(...(engine.risk?.events ?? []));
     const stamped = setup.model.kind !== 'exchange';
@@ -450,24 +450,27 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const times = Float64Array.from(eqTimes);
   const values = Float64Array.from(eqValues);
   const chart = seriesFromRows(chartBars);
+  const feeds = [
+    {
+      ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
+      bars: chart.length,
+      first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
+      last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
+    },
+  ];
+  const portfolio = lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary();
   const backtest: BacktestResult = {
     strategy: primary.strategy,
     params: primary.params,
-    feeds: [
-      {
-        ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
-        bars: chart.length,
-        first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
-        last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
-      },
-    ],
+    feeds,
     startValue,
     finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
     finalCash,
     risk: riskConfig ?? null,
     riskEvents,
     riskCounts: countRiskEvents(riskEvents),
-    portfolio: lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary(),
+    portfolio,
+    pairs: pairStats({ feeds, trades: allTrades, orders: allOrders, positions: portfolio.positions, startValue }),
     metrics: computeMetrics({
       equity: values,
       times,

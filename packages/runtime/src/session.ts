@@ -144,10 +144,17 @@ export class SessionRecorder {
   }
 
   /**
-   * A bar the strategy handled; `lastBarTime` is the bot's state after it, `risk` its risk
-   * engine's (written in the same transaction: a restart never sees one without the other).
+   * A bar the strategy handled; `lastBarTime` (and `more`, e.g. a futures book) is the bot's state
+   * after it, `risk` its risk engine's (written in the same transaction: a restart never sees one
+   * without the other).
    */
-  handled(feed: string, bar: Bar, lastBarTime: Record<string, number>, risk?: RiskSave): void {
+  handled(
+    feed: string,
+    bar: Bar,
+    lastBarTime: Record<string, number>,
+    risk?: RiskSave,
+    more?: Record<string, unknown>,
+  ): void {
     if (!this.trading.has(feed)) {
       this.trading.add(feed);
       this.flushWarm(feed);
@@ -158,7 +165,7 @@ export class SessionRecorder {
     this.enqueue(() =>
       store.transaction(async (tx) => {
         await tx.barLog.record(botId, feed, [row]);
-        await tx.state.save(botId, { lastBarTime });
+        await tx.state.save(botId, { lastBarTime, ...more });
         if (risk !== undefined) await tx.risk.save(botId, risk);
       }),
     );

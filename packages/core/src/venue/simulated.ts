@@ -1,5 +1,5 @@
 import type { Bar } from '../model/bar.ts';
-import { type Instrument, tradableAmount } from '../model/instrument.ts';
+import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
 import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
@@ -24,6 +24,11 @@ export interface SimulatedVenueOptions {
   submissionCheck?: boolean;
   /** Allow selling spot you do not hold (a margin account). Default off: such sells are rejected. */
   allowShortSpot?: boolean;
+  /**
+   * A perpetual order's margin check on arrival (FuturesBook.marginCheck: initial margin and fee
+   * against the available balance, the leverage's notional cap); a reason rejects it.
+   */
+  marginCheck?: (symbol: string, side: 'buy' | 'sell', amount: number, price: number, fee: number) => string | null;
 }
 
 interface Working {
@@ -77,6 +82,7 @@ export class SimulatedVenue implements Venue {
   private readonly latencyMs: number;
   private readonly submissionCheck: boolean;
   private readonly allowShortSpot: boolean;
+  private readonly marginCheck: SimulatedVenueOptions['marginCheck'];
   private readonly path = new Float64Array(4);
   // Per-bar scratch, reused so that matching allocates nothing per bar or per order.
   private readonly hitPool = objectArray<Hit>();
@@ -114,6 +120,7 @@ export class SimulatedVenue implements Venue {
     if (!(this.latencyMs >= 0)) throw new Error(`latencyMs must be >= 0, got ${opts.latencyMs}`);
     this.submissionCheck = opts.submissionCheck ?? true;
     this.allowShortSpot = opts.allowShortSpot ?? false;
+    this.marginCheck = opts.marginCheck;
   }
 
   connect(sink: ReportSink): void {
@@ -252,7 +259,8 @@ export class SimulatedVenue implements Venue {
       const o = h.w.order;
       const r = o.request;
       if (isTerminal(o.status) || h.w.removed) continue; // cancelled by an OCO sibling in this bar
-      let amount = remaining(o);
+      const rest = restOf(inst, o);
+      let amount = rest;
       if (r.reduceOnly) {
         const pos = this.account.find(r.symbol)?.size ?? 0;
         const held = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
@@ -284,7 +292,8 @@ export class SimulatedVenue implements Venue {
           });
           continue;
         }
-        amount = capacity;
+        // A fill is on the instrument's step: what the bar's volume allows, rounded down.
+        amount = roundAmount(inst, capacity);
       }
       if (!(amount > 0)) continue;
       const price = h.maker ? h.price : this.slippage.price(r.side, h.price, amount, bar);
@@ -297,7 +306,7 @@ export class SimulatedVenue implements Venue {
         continue;
       }
       capacity -= amount;
-      const done = amount >= remaining(o) || r.reduceOnly === true;
+      const done = amount >= rest || r.reduceOnly === true;
       if (done) this.remove(book, h.w);
       const f = this.fill;
       f.id = r.id;
@@ -325,8 +334,13 @@ export class SimulatedVenue implements Venue {
   /** backtrader's submission check, at the decision price. Returns a reason or null. */
   private checkOnArrival(inst: Instrument, o: OrderState): string | null {
     const r = o.request;
+    if (inst.kind === 'perpetual') {
+      if (this.marginCheck === undefined || r.reduceOnly) return null;
+      const p = r.type === 'limit' || r.type === 'stop-limit' ? r.price : o.decisionPrice;
+      return this.marginCheck(r.symbol, r.side, r.amount, p, this.fees.fee(r.side, p, r.amount, 'taker'));
+    }
     if (r.side === 'buy') {
-      if (!this.submissionCheck || inst.kind === 'perpetual') return null;
+      if (!this.submissionCheck) return null;
       const pos = this.account.find(r.symbol)?.size ?? 0;
       // Covering a short is paid from its proceeds; a buy beyond it (or beyond float dust) opens a
       // long and needs the cash.
@@ -466,4 +480,16 @@ function limitHit(
     prev = b;
   }
   return false;
+}
+
+/**
+ * What is left of an order: after a partial fill, the amount less what filled is on the step up to
+ * binary noise (0.025 - 0.02 = 0.005000000000000001), and the rest the exchange would fill is the
+ * step's value. An amount that was never on the step is left as it is.
+ */
+function restOf(inst: Instrument, o: OrderState): number {
+  const left = remaining(o);
+  if (o.filled === 0) return left;
+  const onStep = roundAmount(inst, left);
+  return Math.abs(onStep - left) <= 1e-9 * o.request.amount ? onStep : left;
 }

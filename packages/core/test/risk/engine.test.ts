@@ -4,7 +4,6 @@ import {
   RISK_SCENARIOS,
   type RiskScenario,
   runScenario,
-  SCENARIO_T0,
   scenarioConfig,
   scenarioInstruments,
   scenarioSeries,
@@ -21,7 +20,6 @@ import {
   type RiskConfig,
   type RiskSnapshot,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   sizeEntry,
 } from '../../src/index.ts';
@@ -43,11 +41,9 @@ function segment(
 ): { engine: Engine; events: EngineEvent[] } {
   const instruments = scenarioInstruments(s);
   const venue = new SimulatedVenue(instruments, account, { fees: percentFee(0) });
-  const clock = new SimulatedClock(0);
   const events: EngineEvent[] = [];
   // The scripted strategy acts by the bar's index from its time: the same bars in a later process.
   const engine = new Engine({
-    clock,
     instruments,
     account,
     venue,
@@ -62,7 +58,6 @@ function segment(
   const series = scenarioSeries(s, 0);
   const c = new SeriesCursor(series);
   for (let i = from; i < to; i++) {
-    clock.set(SCENARIO_T0 + (i + 1) * 60_000);
     c.i = i;
     engine.onBar(0, c);
     if (i === resumeAt) engine.resumeTrading();
@@ -183,7 +178,6 @@ describe('risk engine', () => {
     const s = RISK_SCENARIOS[0] as RiskScenario;
     const instruments = scenarioInstruments(s);
     const e = new Engine({
-      clock: new SimulatedClock(0),
       instruments,
       account: new Account('USDT', 1),
       venue: new SimulatedVenue(instruments, new Account('USDT', 1)),

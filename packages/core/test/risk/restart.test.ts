@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   Account,
-  type BarSeries,
   defineInstrument,
   defineStrategy,
   Engine,
@@ -14,7 +13,6 @@ import {
   type RiskEvent,
   type RiskSnapshot,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   type StrategyContext,
 } from '../../src/index.ts';
@@ -67,14 +65,11 @@ interface Leg {
   engine: Engine;
   account: Account;
   venue: SimulatedVenue;
-  clock: SimulatedClock;
 }
 
 function leg(ops: readonly (readonly Op[])[], risk: RiskConfig, account: Account): Leg {
   const venue = new SimulatedVenue([inst], account, { fees: percentFee(0.001) });
-  const clock = new SimulatedClock(0);
   const engine = new Engine({
-    clock,
     instruments: [inst],
     account,
     venue,
@@ -85,12 +80,11 @@ function leg(ops: readonly (readonly Op[])[], risk: RiskConfig, account: Account
     // Ids from the bar and a sequence: unique across the two engines of a restarted run.
     idFactory: (seq, time) => `${time}-${seq}`,
   });
-  return { engine, account, venue, clock };
+  return { engine, account, venue };
 }
 
-function bars(l: Leg, cur: SeriesCursor, series: BarSeries, from: number, to: number): void {
+function bars(l: Leg, cur: SeriesCursor, from: number, to: number): void {
   for (let i = from; i < to; i++) {
-    l.clock.set((series.time[i] as number) + 60_000);
     cur.i = i;
     l.engine.onBar(0, cur);
   }
@@ -112,12 +106,12 @@ describe('risk state across a restart', () => {
           const risk = config(k);
           const whole = leg(ops, risk, new Account('USDT', 10_000));
           whole.engine.start();
-          bars(whole, new SeriesCursor(series), series, 0, series.length);
+          bars(whole, new SeriesCursor(series), 0, series.length);
 
           const cut = 1 + Math.floor(at * (series.length - 1));
           const first = leg(ops, risk, new Account('USDT', 10_000));
           first.engine.start();
-          bars(first, new SeriesCursor(series), series, 0, cut);
+          bars(first, new SeriesCursor(series), 0, cut);
           const saved = JSON.parse(JSON.stringify(first.engine.risk?.snapshot())) as RiskSnapshot;
           // As the venue gets them again: submitted (it accepts them on arrival, as at the first).
           const working = first.engine.openOrders().map((o) => ({ ...o, status: 'submitted' }) as OrderState);
@@ -147,7 +141,7 @@ describe('risk state across a restart', () => {
           }
           // Another bar object than the warm-up's, as a bot gets: the engine must not read the
           // next bar through the object it kept (the trailing exit's anchor, the fee's rate).
-          bars(second, new SeriesCursor(series), series, cut, series.length);
+          bars(second, new SeriesCursor(series), cut, series.length);
 
           const restarted = [...first.engine.fills, ...second.engine.fills].map(fillShape);
           expect(restarted).toEqual(whole.engine.fills.map(fillShape));

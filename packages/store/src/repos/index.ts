@@ -1,3 +1,4 @@
+import { type BacktestRepo, backtestRepo } from './backtests.ts';
 import { type BalanceRepo, balanceRepo } from './balances.ts';
 import { type BarLogRepo, barLogRepo } from './bar-log.ts';
 import { type BotRepo, botRepo } from './bots.ts';
@@ -13,6 +14,7 @@ import { type SetupRepo, setupRepo } from './setups.ts';
 import { type StateRepo, stateRepo } from './state.ts';
 import { type StopRequestRepo, stopRequestRepo } from './stop-requests.ts';
 
+export type { BacktestRecord, NewBacktest } from './backtests.ts';
 export type { StoredBalance } from './balances.ts';
 export type { BotMode, BotRecord, BotSettings, NewBot } from './bots.ts';
 export type { StoredEvent } from './events.ts';
@@ -24,6 +26,7 @@ export type { SessionSetupRecord } from './setups.ts';
 export type { StoredState } from './state.ts';
 export type { StopRequest } from './stop-requests.ts';
 export type {
+  BacktestRepo,
   BalanceRepo,
   BarLogRepo,
   BotRepo,
@@ -56,6 +59,8 @@ export interface StoreRepos {
   readonly barLog: BarLogRepo;
   /** How each session of a bot was set up (`keel bots parity`). */
   readonly setups: SetupRepo;
+  /** Backtest runs (`keel backtests`). */
+  readonly backtests: BacktestRepo;
   /** Each bot's risk state, halts, denial counts and pending resume (`keel bots resume`). */
   readonly risk: RiskRepo;
 }
@@ -74,6 +79,7 @@ export function repos(ctx: RepoContext): StoreRepos {
     stopRequests: stopRequestRepo(ctx),
     barLog: barLogRepo(ctx),
     setups: setupRepo(ctx),
+    backtests: backtestRepo(ctx),
     risk: riskRepo(ctx),
   };
 }

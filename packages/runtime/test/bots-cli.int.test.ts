@@ -340,6 +340,17 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       await resumed.waitFor(() => /FILL +buy/.test(resumed.err), 'an entry filled again');
       resumed.proc.kill('SIGTERM');
       expect(await resumed.exited).toBe(0);
+
+      // keel portfolio over the same store: the bot's books, priced at the last bar it saw.
+      const book = await keel(['portfolio', '--store', url]);
+      expect(book.code, book.err).toBe(0);
+      expect(book.out).toMatch(/^portfolio in USDT, marks as of 2024-01-01T/);
+      expect(book.out).toMatch(/cli-risk \(paper, simulated\) +\d+\.\d\d/);
+      const json = JSON.parse((await keel(['portfolio', '--store', url, '--json'])).out) as {
+        bots: { id: string; totals: { equity: number } }[];
+      };
+      const equity = (JSON.parse(resumed.out) as { equity: number }).equity;
+      expect(json.bots.find((b) => b.id === 'cli-risk')?.totals.equity).toBeCloseTo(equity, 6);
     } finally {
       first.kill();
     }

@@ -276,6 +276,17 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       expect(stop.out).toMatch(/^bot sma-cross-BTCUSDT-live stopped\. session 1 ended \(stop requested by /);
       expect(await bot.exited).toBe(0);
       expect(bot.err).not.toMatch(STACK);
+
+      // keel bots reconcile: the stopped bot's books against its account, with the same key.
+      const rec = await keel(
+        ['bots', 'reconcile', 'sma-cross-BTCUSDT-live', '--store', url, '--exchange-url', sim.httpUrl],
+        live(key),
+      );
+      expect(rec.err).not.toMatch(STACK);
+      expect(rec.code, rec.err).toBe(0);
+      expect(rec.out).toMatch(
+        /^bot sma-cross-BTCUSDT-live against its binance account: 0 difference\(s\)\n {2}balance-equal +USDT: /,
+      );
     } finally {
       bot.kill();
       await sim.close();

@@ -16,8 +16,10 @@ import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
+import type { Compressor } from '@keel/runtime/backtests';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
+import { resultCompressor, saveRun } from './backtest-save.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { writeChunks } from './output.ts';
@@ -46,6 +48,9 @@ Options:
   --latency-bars <n>     bars between decision and fill (default 1: next bar's open)
   --from <time>          first bar (ISO date or epoch ms), --to <time> end (exclusive)
   --report <dir>         write report.html, result.json, trades.csv, equity.csv, fills.csv
+  --store <url>          where the run is kept (keel backtests list|show|compare): sqlite:<path>
+                         (default sqlite:.keel/keel.db) or postgres://...
+  --no-save              do not keep the run in the store
   --json                 print the whole result as JSON on stdout (no table)
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
@@ -92,6 +97,13 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+function* tee(chunks: Iterable<Uint8Array>, copy: Compressor | undefined): Generator<Uint8Array> {
+  for (const c of chunks) {
+    copy?.push(c);
+    yield c;
+  }
+}
+
 /** A built-in strategy by name; a mistyped name gets the closest one suggested. */
 function strategyNamed(name: string): AnyStrategy {
   if (Object.hasOwn(STRATEGIES, name)) return getStrategy(name);
@@ -116,6 +128,8 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       participation: { type: 'string' },
       'latency-bars': { type: 'string' },
       'max-open-trades': { type: 'string' },
+      store: { type: 'string' },
+      'no-save': { type: 'boolean' },
       from: { type: 'string' },
       to: { type: 'string' },
       report: { type: 'string' },
@@ -175,15 +189,35 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     onProgress: (d, t) => bar.update(d, t),
   });
   const secs = (performance.now() - t0) / 1000;
+  const summary = `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
+  const save = values['no-save'] !== true;
+  let compressed: Compressor | undefined;
   if (values.json) {
-    // Streamed: a million-bar result is written piece by piece, never held as one string.
-    await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }));
+    // Streamed: a million-bar result is written piece by piece, never held as one string; the
+    // store gets the same chunks, compressed on the way.
+    compressed = save ? await resultCompressor() : undefined;
+    await writeChunks(io.stdout, tee(resultJsonChunks(result, { reuseBuffer: true }), compressed));
     // The data lines are not in the result: stderr keeps them in sight beside the JSON.
     io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {
-    io.stdout.write(`${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}\n`);
+    io.stdout.write(`${summary}\n`);
     const bars = result.feeds.reduce((a, f) => a + f.bars, 0);
     io.stdout.write(`${bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
+  }
+  if (save) {
+    const settings = {
+      cash,
+      fee,
+      ...(makerFee !== undefined ? { makerFee } : {}),
+      ...(slippageBps > 0 ? { slippageBps } : {}),
+      ...(participation !== undefined ? { participation } : {}),
+      ...(values['latency-bars'] !== undefined ? { latencyBars: Number(values['latency-bars']) } : {}),
+      ...(maxOpenTrades !== undefined ? { maxOpenTrades } : {}),
+      ...range,
+      data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),
+    };
+    const id = await saveRun(values.store, { result, bars: series, settings, summary }, compressed);
+    io.stderr.write(`saved as backtest ${id} (${io.prog} backtests show ${id})\n`);
   }
   if (values.report) {
     const paths = writeReport(path.resolve(values.report), result, series);

@@ -31,6 +31,12 @@ export const COMMANDS: readonly Command[] = [
     run: async (argv, cli) => (await import('./backtest.ts')).backtestCommand(argv, cli),
   },
   {
+    name: 'backtests',
+    args: '<sub>',
+    summary: 'the backtest runs kept in the store: list, show, compare',
+    run: async (argv, cli) => (await import('@keel/runtime/backtests-cli')).runBacktestsCli(argv, cli),
+  },
+  {
     name: 'strategies',
     summary: 'list built-in strategies and their parameters',
     run: async (argv, cli) => (await import('./strategies.ts')).strategiesCommand(argv, cli),

@@ -12,7 +12,6 @@ import {
   SqliteDriver,
   sql,
 } from 'kysely';
-import pg from 'pg';
 import type { StoreDialect } from './repos/context.ts';
 import { type KeelDb, MIGRATIONS } from './schema.ts';
 
@@ -81,6 +80,8 @@ async function open({ url, schema, synchronous }: ConnectOptions): Promise<Conne
     if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
       throw new Error(`Invalid schema name "${schema}": use lower-case letters, digits and _`);
     }
+    // Loaded for PostgreSQL only: a SQLite store (every CLI default) never pays for the driver.
+    const { default: pg } = await import('pg');
     if (schema !== undefined) {
       const c = new pg.Client({ connectionString: url });
       await c.connect();

@@ -82,6 +82,14 @@ function feeRate(name: string, v: string | undefined, def: number): number {
   return n;
 }
 
+/** A fraction in (0, 1]: 0 would let no order fill. */
+function share(name: string, v: string): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0 && n <= 1))
+    throw new UsageError(`--${name} is a fraction in (0, 1], got "${v}"`, 'backtest');
+  return n;
+}
+
 function integer(name: string, v: string, min: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min)
@@ -158,8 +166,9 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const fee = feeRate('fee', values.fee, 0.001);
   const makerFee = values['maker-fee'] !== undefined ? feeRate('maker-fee', values['maker-fee'], fee) : undefined;
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
-  const participation =
-    values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
+  const participation = values.participation !== undefined ? share('participation', values.participation) : undefined;
+  const latencyBars =
+    values['latency-bars'] !== undefined ? integer('latency-bars', values['latency-bars'], 1) : undefined;
   const from = time('from', values.from);
   const to = time('to', values.to);
   const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
@@ -183,7 +192,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       : slippageBps > 0
         ? { slippage: fixedBpsSlippage(slippageBps) }
         : {}),
-    ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
+    ...(latencyBars !== undefined ? { latencyBars } : {}),
     ...range,
     ...(risk !== undefined ? { risk } : {}),
     onProgress: (d, t) => bar.update(d, t),
@@ -211,7 +220,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       ...(makerFee !== undefined ? { makerFee } : {}),
       ...(slippageBps > 0 ? { slippageBps } : {}),
       ...(participation !== undefined ? { participation } : {}),
-      ...(values['latency-bars'] !== undefined ? { latencyBars: Number(values['latency-bars']) } : {}),
+      ...(latencyBars !== undefined ? { latencyBars } : {}),
       ...(maxOpenTrades !== undefined ? { maxOpenTrades } : {}),
       ...range,
       data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),

@@ -68,7 +68,7 @@ describe('keel backtest: no silent wrong results', () => {
     },
   );
 
-  it('a fee rate outside [0, 1) and a cash of 0 are usage errors', async () => {
+  it('a fee rate outside [0, 1), a participation of 0 and a cash of 0 are usage errors', async () => {
     const f = file('plain.csv', 'timestamp,open,high,low,close,volume', (t) => String(t));
     const base = ['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT'];
     for (const [flag, v] of [
@@ -81,6 +81,9 @@ describe('keel backtest: no silent wrong results', () => {
       expect(r.code, `${flag} ${v}`).toBe(2);
       expect(r.err).toMatch(new RegExp(`${flag} is a rate per side in \\[0, 1\\)`));
     }
+    const part = await keelIn([...base, '--participation=0']);
+    expect(part.code, 'a participation of 0 would let no order fill').toBe(2);
+    expect(part.err).toMatch(/--participation is a fraction in \(0, 1\]/);
     const cash = await keelIn([...base, '--cash', '0']);
     expect(cash.code).toBe(2);
     expect(cash.err).toMatch(/--cash must be a number > 0, got "0"/);

@@ -23,7 +23,6 @@ import {
   type RiskEvent,
   type RiskInput,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   type StrategyContext,
 } from '@keel/core';
@@ -175,10 +174,8 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
     fees: percentFee(s.fee ?? 0),
     ...(s.allowShortSpot ? { allowShortSpot: true } : {}),
   });
-  const clock = new SimulatedClock(0);
   const events: EngineEvent[] = [];
   const engine = new Engine({
-    clock,
     instruments,
     account,
     venue,
@@ -189,13 +186,11 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
     onEvent: (e) => events.push(e),
   });
   engine.start();
-  const ms = TF_MS[s.timeframe];
   const series = s.markets.map((_, k) => scenarioSeries(s, k));
   const cursors = series.map((x) => new SeriesCursor(x));
   const n = s.markets[0]?.rows.length ?? 0;
   const resume = new Set(s.resumeAfter ?? []);
   for (let i = 0; i < n; i++) {
-    clock.set(SCENARIO_T0 + (i + 1) * ms);
     for (let f = 0; f < series.length; f++) {
       const c = cursors[f] as SeriesCursor;
       c.i = i;

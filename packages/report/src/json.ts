@@ -446,7 +446,8 @@ export function resultToJson(result: BacktestResult): ResultJson {
   };
 }
 
-const P2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+/** "00" to "59": hours, minutes and seconds as ISO writes them. */
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 
 /**
  * isoUtc for many timestamps in time order: the date part is computed once per day (by isoUtc
@@ -484,6 +485,6 @@ export class IsoUtcFormatter {
     if (!Number.isFinite(t)) return isoUtc(t);
     const date = this.split(t);
     const ms = this.ms;
-    return `${date}${P2[this.hh]}:${P2[this.mm]}:${P2[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
+    return `${date}${TWO_DIGITS[this.hh]}:${TWO_DIGITS[this.mm]}:${TWO_DIGITS[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
   }
 }

@@ -14,6 +14,7 @@ import {
   UnknownBotError,
 } from './bots.ts';
 import { sessionSummary } from './cli.ts';
+import type { Io } from './io.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
 
 export const BOTS_HELP = `Usage: keel bots <command> [options]
@@ -42,11 +43,6 @@ Options:
           --slippage-bps <n> the model's adverse slippage on market and stop fills (default 0)
   -h, --help                 this help
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;

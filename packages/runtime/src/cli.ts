@@ -6,6 +6,7 @@ import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store
 import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
+import type { Io } from './io.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
@@ -71,11 +72,6 @@ Live, what Binance spot lacks is emulated by Keel with the backtest's semantics:
 are held by the bot and sent as a market order when a closed bar triggers them; GTD orders rest
 as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const [mode, ...rest] = argv;

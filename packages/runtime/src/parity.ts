@@ -232,7 +232,6 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const venue = new SimulatedVenue(instruments, account, simulated);
     const runner = new BotRunner({
       botId,
-      mode: 'paper',
       strategy,
       params: setup.params,
       feeds: setup.feeds,
@@ -298,7 +297,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       }
     }
     for (const o of engine.openOrders()) unsettled.add(o.request.id);
-    runner.finish();
+    engine.stop();
     const stamped = setup.model.kind !== 'exchange';
     const fillsByOrder = groupFills(engine.fills);
     for (const o of engine.history) {

@@ -2,7 +2,6 @@ import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
-import { SimulatedClock } from '../model/clock.ts';
 import { defineInstrument, type Instrument, type InstrumentSpec } from '../model/instrument.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
@@ -130,13 +129,9 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     ...(cfg.submissionCheck !== undefined ? { submissionCheck: cfg.submissionCheck } : {}),
     ...(cfg.allowShortSpot !== undefined ? { allowShortSpot: cfg.allowShortSpot } : {}),
   });
-  const clock = new SimulatedClock(0);
   const tracker = new TradeTracker([...uniq.values()]);
   const userEvents = cfg.onEvent;
   const engine = new Engine({
-    // The loops below set the clock to each bar's close before the engine sees the bar (a direct
-    // call: a setTime closure would box the time on every bar).
-    clock,
     instruments: [...uniq.values()],
     account,
     venue,
@@ -170,7 +165,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     for (let i = p0, k = 0; i < p1; i++, k++) {
       const t = tcol[i] as number;
       const closeTime = monthly ? timeframeEnd('1M', t) : t + ms;
-      clock.set(closeTime);
       cursor.i = i;
       engine.onBar(0, cursor);
       times[k] = closeTime;
@@ -212,7 +206,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       const cur = feedCursors[best] as SeriesCursor;
       cur.i = c;
       cursors[best] = c + 1;
-      clock.set(bestT);
       engine.onBar(best, cur);
       done++;
       if (best === 0) {

@@ -135,6 +135,8 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
     source: file,
     timeframe: dataTf,
     mode: o.badData ?? 'refuse',
+    // The backtest reads the quarantine and the gaps, not the flags (`keel data validate` shows them).
+    flags: false,
     priorQuarantine: batch.quarantined,
     priorRowsIn: batch.quarantined.length,
     ...(batch.lines ? { lines: batch.lines } : {}),
@@ -214,6 +216,7 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     source,
     timeframe: o.timeframe,
     mode: o.badData ?? 'refuse',
+    flags: false,
     exchange: key.exchange,
     marketType: key.marketType,
     maintenance: maintenanceFor(store.maintenance, key.exchange, key.marketType),

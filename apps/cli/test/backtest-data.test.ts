@@ -128,6 +128,21 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest from the data store', () => {
     ]);
     expect(bnb.code).toBe(1);
     expect(bnb.err).toMatch(/has no binance spot BNB\/USDT bars: keel data download or keel data import/);
+    const finer = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'BTC/USDT',
+      '--timeframe',
+      '1s',
+      '--data-dir',
+      dir,
+    ]);
+    expect(finer.code).toBe(1);
+    expect(finer.err).toMatch(
+      /has BTC\/USDT only as 1m 2024-01-01T00:00:00Z \.\. 2024-02-01T00:00:00Z: none is 1s or finer/,
+    );
     const late = await keelIn([
       'backtest',
       '--strategy',

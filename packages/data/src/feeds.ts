@@ -168,17 +168,22 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
   const store = origin.store;
   const key = seriesKey(origin.exchange, origin.marketType, o.symbol, o.timeframe);
   const where = `the store at ${store.dir}`;
-  const stored = store
-    .catalog({ exchange: key.exchange, marketType: key.marketType, symbol: key.symbol })
-    .map(
-      (c) =>
-        `${c.key.timeframe} ${c.first !== null ? isoUtc(c.first) : '?'} .. ${c.last !== null ? isoUtc(c.last) : '?'}`,
-    );
-  if (stored.length === 0)
+  const held = store
+    .seriesKeys()
+    .filter((k) => k.exchange === key.exchange && k.marketType === key.marketType && k.symbol === key.symbol);
+  if (held.length === 0)
     throw new DataError(
       'series-not-found',
       `${where} has no ${key.exchange} ${key.marketType} ${o.symbol} bars: keel data download or keel data import them first (--data-dir names another store)`,
     );
+  // For messages only: what the store holds of this market (the catalog's partitions, no data read).
+  const stored = () =>
+    held.map((k) => {
+      const parts = store.partitions(k);
+      const first = parts[0]?.first;
+      const last = parts[parts.length - 1]?.last;
+      return `${k.timeframe} ${first !== undefined ? isoUtc(first) : '?'} .. ${last !== undefined ? isoUtc(last) : '?'}`;
+    });
   let r: ReturnType<DataStore['readBarsAt']>;
   try {
     r = store.readBarsAt(key, {
@@ -189,7 +194,7 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     if (e instanceof DataError && e.code === 'series-not-found')
       throw new DataError(
         e.code,
-        `${where} has ${o.symbol} only as ${stored.join(', ')}: none is ${o.timeframe} or finer and dividing it`,
+        `${where} has ${o.symbol} only as ${stored().join(', ')}: none is ${o.timeframe} or finer and dividing it`,
       );
     throw e;
   }
@@ -210,7 +215,7 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
   if (series.length === 0)
     throw new DataError(
       'no-bars-in-range',
-      `${where} has no ${o.symbol} bars in ${rangeText(o.from, o.to)}; stored: ${stored.join(', ')}`,
+      `${where} has no ${o.symbol} bars in ${rangeText(o.from, o.to)}; stored: ${stored().join(', ')}`,
     );
   const gate = dataQualityGate(series, {
     source,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isTimeframe, type Timeframe } from '@keel/core';
+import { isTimeframe } from '@keel/core';
 // The feed loader alone: the package's index also loads ccxt.
 import { type FeedOrigin, type LoadedFeed, loadFeed, parseColumnMapping, parseTimeIs } from '@keel/data/feeds';
 import { UsageError } from './errors.ts';

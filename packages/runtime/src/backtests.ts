@@ -83,7 +83,7 @@ const BAR_COLUMNS = ['time', 'open', 'high', 'low', 'close', 'volume'] as const;
 /** The bars as six Float64 columns one after another (the length is the byte size / 48). */
 function barsBytes(s: BarSeries): Uint8Array {
   const out = new Float64Array(s.length * BAR_COLUMNS.length);
-  BAR_COLUMNS.forEach((c, k) => out.set(s[c].subarray(0, s.length), k * s.length));
+  for (const [k, c] of BAR_COLUMNS.entries()) out.set(s[c].subarray(0, s.length), k * s.length);
   return new Uint8Array(out.buffer);
 }
 

@@ -40,11 +40,12 @@ Options:
                          markets each entry's orderTargetPercent is a share of equity / n
                          (default: / the number of markets)
   --param key=value      strategy parameter, repeatable (e.g. --param fast=10 --param slow=30)
-  --cash <n>             starting cash in the quote currency (default 10000)
-  --fee <rate>           taker fee per side, 0.001 = 0.1 % (default 0.001)
-  --maker-fee <rate>     maker fee per side (default: --fee)
+  --cash <n>             starting cash in the quote currency, > 0 (default 10000)
+  --fee <rate>           taker fee per side in [0, 1), 0.001 = 0.1 % (default 0.001)
+  --maker-fee <rate>     maker fee per side in [0, 1) (default: --fee)
   --slippage-bps <n>     fixed adverse slippage on taker fills, in basis points (default 0)
-  --participation <f>    volume-share fills: at most this fraction of each bar's volume (partial fills)
+  --participation <f>    volume-share fills: at most this fraction (0, 1] of each bar's volume
+                         (partial fills)
   --latency-bars <n>     bars between decision and fill (default 1: next bar's open)
   --from <time>          first bar (ISO date or epoch ms), --to <time> end (exclusive)
   --report <dir>         write report.html, result.json, trades.csv, equity.csv, fills.csv

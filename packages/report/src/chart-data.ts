@@ -247,6 +247,12 @@ function buildRiskMarkers(
         : [candleTimes[b] as number, account ? 0 : -1, `${account ? 'resume' : 'unlock'}: ${e.rule}${where} (${e.by})`],
     );
   }
+  // Liquidations are marked as account-wide events: the position is gone.
+  for (const l of result.futures?.liquidations ?? []) {
+    const b = candleOf(bars, p0, p1, bucketOf, l.time);
+    out.push([candleTimes[b] as number, 2, `liquidation: ${l.symbol} at ${l.price}`]);
+  }
+  if (result.futures !== undefined && result.futures.liquidations.length > 0) out.sort((x, y) => x[0] - y[0]);
   return out;
 }
 

@@ -19,6 +19,7 @@ import {
   priceDecimals,
   quoteOf,
 } from './format.ts';
+import { futuresSection } from './futures.ts';
 import {
   errorToJson,
   feedsToJson,
@@ -395,6 +396,7 @@ ${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
 ${lower}
 ${riskSection(result)}
+${futuresSection(result)}
 ${tradesSection(result)}
 ${errorsSection(result)}
 ${footer}

@@ -4,6 +4,7 @@ import {
   feedsToJson,
   fillToJson,
   finiteOrNull,
+  futuresToJson,
   IsoUtcFormatter,
   metricsToJson,
   openTradeToJson,
@@ -312,7 +313,19 @@ export function* resultJsonChunks(
   member('risk', result.risk === null ? null : toJsonValue(riskConfigInput(result.risk)));
   member('riskCounts', toJsonValue(result.riskCounts));
   const riskEvents = result.riskEvents;
-  yield* array('riskEvents', 1, riskEvents.length, (i) => writeJson(out, riskEventToJson(riskEvents[i]!), 2), true);
+  const futures = result.futures;
+  yield* array(
+    'riskEvents',
+    1,
+    riskEvents.length,
+    (i) => writeJson(out, riskEventToJson(riskEvents[i]!), 2),
+    futures === undefined,
+  );
+  if (futures !== undefined) {
+    out.text(`${indent(1)}${keyText('futures')}`);
+    writeJson(out, futuresToJson(futures), 1);
+    out.text('\n');
+  }
   out.text('}\n');
   yield out.take(reuse);
 }

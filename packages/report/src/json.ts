@@ -1,6 +1,7 @@
 import type {
   BacktestResult,
   Fill,
+  FuturesSummary,
   Metrics,
   OpenTrade,
   OrderRequest,
@@ -150,6 +151,28 @@ export interface ResultJson {
   readonly riskCounts: Json;
   /** Every denial, halt, resume and notice: time, rule, action and the numbers (docs/risk.md). */
   readonly riskEvents: readonly RiskEventJson[];
+  /** Perpetual runs only (absent in a spot run): funding, liquidations and warnings, each apart from fees. */
+  readonly futures?: FuturesJson;
+}
+
+/** A run's futures side (docs/futures.md): funding and liquidations kept apart from trading fees. */
+export interface FuturesJson {
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly leverage: number;
+    readonly marginMode: string;
+    readonly funding: string;
+    readonly isolatedWallet: number | null;
+  }[];
+  /** Net funding: > 0 received, < 0 paid. */
+  readonly funding: number | null;
+  readonly fundingPaid: number | null;
+  readonly fundingReceived: number | null;
+  readonly fundingEvents: number;
+  readonly liquidationFees: number | null;
+  readonly liquidations: readonly { readonly [k: string]: Json }[];
+  readonly fundingPayments: readonly { readonly [k: string]: Json }[];
+  readonly warnings: readonly string[];
 }
 
 /** A risk event with its time's ISO twin (and its end's, for a halt); numbers JSON-safe. */
@@ -402,6 +425,45 @@ export function riskEventToJson(e: RiskEvent): RiskEventJson {
   return out as RiskEventJson;
 }
 
+export function futuresToJson(f: FuturesSummary): FuturesJson {
+  return {
+    markets: f.markets.map((m) => ({
+      symbol: m.symbol,
+      leverage: m.leverage,
+      marginMode: m.marginMode,
+      funding: m.funding,
+      isolatedWallet: finiteOrNull(m.isolatedWallet),
+    })),
+    funding: finiteOrNull(f.funding),
+    fundingPaid: finiteOrNull(f.fundingPaid),
+    fundingReceived: finiteOrNull(f.fundingReceived),
+    fundingEvents: f.fundingEvents,
+    liquidationFees: finiteOrNull(f.liquidationFees),
+    liquidations: f.liquidations.map((l) => ({
+      symbol: l.symbol,
+      time: l.time,
+      timeIso: isoOrNull(l.time),
+      marginMode: l.marginMode,
+      size: finiteOrNull(l.size),
+      entryPrice: finiteOrNull(l.entryPrice),
+      liquidationPrice: finiteOrNull(l.liquidationPrice),
+      price: finiteOrNull(l.price),
+      realizedPnl: finiteOrNull(l.realizedPnl),
+      clearanceFee: finiteOrNull(l.clearanceFee),
+    })),
+    fundingPayments: f.payments.map((r) => ({
+      symbol: r.symbol,
+      time: r.time,
+      timeIso: isoOrNull(r.time),
+      rate: finiteOrNull(r.rate),
+      markPrice: finiteOrNull(r.markPrice),
+      size: finiteOrNull(r.size),
+      payment: finiteOrNull(r.payment),
+    })),
+    warnings: [...f.warnings],
+  };
+}
+
 export function errorToJson(e: BacktestResult['errors'][number]): ErrorJson {
   return { time: e.time, timeIso: isoOrNull(e.time), hook: e.hook, message: e.message };
 }
@@ -443,6 +505,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     risk: result.risk === null ? null : (toJsonValue(riskConfigInput(result.risk)) as ResultJson['risk']),
     riskCounts: toJsonValue(result.riskCounts),
     riskEvents: result.riskEvents.map(riskEventToJson),
+    ...(result.futures !== undefined ? { futures: futuresToJson(result.futures) } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   paramPairs,
   quoteOf,
 } from './format.ts';
+import { futuresSummaryLines } from './futures.ts';
 import { pairTableLines } from './pairs.ts';
 import { riskSummaryLines } from './risk.ts';
 
@@ -124,5 +125,7 @@ export function formatSummary(result: BacktestResult): string {
   if (tail.length > 0) lines.push('', ...tail);
   const risk = riskSummaryLines(result);
   if (risk.length > 0) lines.push('', ...risk);
+  const futures = futuresSummaryLines(result);
+  if (futures.length > 0) lines.push('', ...futures);
   return lines.join('\n');
 }

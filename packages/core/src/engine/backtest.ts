@@ -1,3 +1,4 @@
+import { FuturesBook, type FuturesMarketSettings, type FuturesSummary } from '../futures/book.ts';
 import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
@@ -56,6 +57,11 @@ export interface BacktestConfig {
   readonly to?: number;
   readonly onProgress?: (done: number, total: number) => void;
   readonly onEvent?: (e: EngineEvent) => void;
+  /**
+   * Perpetual markets (symbols like LINK/USDT:USDT) traded with margin, funding and liquidation
+   * (docs/futures.md): each perpetual's settings by symbol. Without it a perpetual has no margin.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
 }
 
 export interface BacktestResult {
@@ -82,6 +88,8 @@ export interface BacktestResult {
   readonly portfolio: PortfolioSummary;
   /** Each market's share of the run, in feed order (one entry for a single-market run). */
   readonly pairs: readonly PairStats[];
+  /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
+  readonly futures?: FuturesSummary;
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -121,7 +129,11 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}),
       ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}),
     });
+  const futuresCfg = cfg.futures;
+  const book =
+    futuresCfg === undefined ? undefined : new FuturesBook(account, [...uniq.values()], (i) => futuresCfg(i.symbol));
   const venue = new SimulatedVenue([...uniq.values()], account, {
+    ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
     fees,
     ...(cfg.slippage ? { slippage: cfg.slippage } : {}),
     ...(cfg.latencyBars !== undefined ? { latencyBars: cfg.latencyBars } : {}),
@@ -140,6 +152,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
     onFill: tracker.fill,
+    ...(book !== undefined ? { futures: book } : {}),
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();
@@ -285,5 +298,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       });
       return pairs;
     },
+    ...(book !== undefined ? { futures: book.summary() } : {}),
   };
 }

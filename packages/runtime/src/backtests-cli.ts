@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeReport } from '@keel/report';
-import { DEFAULT_STORE_URL, openStore, redactStoreUrl } from '@keel/store';
+import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl } from '@keel/store';
 import {
   BacktestNotFoundError,
   backtestId,
@@ -75,9 +74,10 @@ export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) return fail('--limit must be an integer >= 1');
 
   const url = values.store ?? DEFAULT_STORE_URL;
-  if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
+  const missing = missingSqliteFile(url);
+  if (missing !== undefined) {
     io.stderr.write(
-      `keel backtests ${sub}: no store at ${url.slice('sqlite:'.length)} (keel backtest saves its runs there; --store names another)\n`,
+      `keel backtests ${sub}: no store at ${missing} (keel backtest saves its runs there; --store names another)\n`,
     );
     return 1;
   }

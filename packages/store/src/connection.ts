@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -18,6 +18,17 @@ import type { StoreDialect } from './repos/context.ts';
 import { type KeelDb, MIGRATIONS } from './schema.ts';
 
 export const DEFAULT_STORE_URL = 'sqlite:.keel/keel.db';
+
+/**
+ * The file a `sqlite:<path>` url names when it does not exist, else undefined: a command that only
+ * reads the store (`keel bots`, `keel backtests`, `keel portfolio`) says so instead of opening,
+ * and so creating, an empty store.
+ */
+export function missingSqliteFile(url: string): string | undefined {
+  if (!url.startsWith('sqlite:') || url === 'sqlite::memory:') return undefined;
+  const file = url.slice('sqlite:'.length);
+  return existsSync(file) ? undefined : file;
+}
 
 export interface ConnectOptions {
   readonly url: string;

@@ -189,7 +189,7 @@ describe('the data-quality gate before every backtest', () => {
     const f = candles('gappy.csv', rowsOf(120, [50, 51, 52, 90]));
     const r = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/gaps 2 \(4 1m bars missing\), longest 3 1m bars from 2024-01-01T00:50:00Z/);
+    expect(r.out).toMatch(/gaps \(whole file\) 2 \(4 1m bars missing\), longest 3 1m bars from 2024-01-01T00:50:00Z/);
     const clean = await keelIn([
       'backtest',
       '--strategy',
@@ -199,6 +199,6 @@ describe('the data-quality gate before every backtest', () => {
       '--symbol',
       'BTC/USDT',
     ]);
-    expect(clean.out).toMatch(/BTC\/USDT: .*clean\.csv, no gaps/);
+    expect(clean.out).toMatch(/BTC\/USDT: .*clean\.csv, no gaps \(whole file\)/);
   });
 });

@@ -54,6 +54,8 @@ export interface FeedQuality {
   /** Rows dropped, by rule (drop mode; empty otherwise). */
   readonly dropped: Readonly<Record<string, number>>;
   readonly gaps: GapSummary;
+  /** What the gate read: a file whole (whatever the run's range), or the range read from the store. */
+  readonly scope: 'whole file' | 'range read';
 }
 
 export interface LoadedFeed {
@@ -158,7 +160,13 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
     series,
     source: file,
     notes,
-    quality: { rowsIn: gate.rowsIn, rowsKept: gate.rowsKept, dropped: dropped(gate), gaps: gate.gaps },
+    quality: {
+      rowsIn: gate.rowsIn,
+      rowsKept: gate.rowsKept,
+      dropped: dropped(gate),
+      gaps: gate.gaps,
+      scope: 'whole file',
+    },
   };
 }
 
@@ -234,7 +242,13 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     series: gate.bars,
     source,
     notes,
-    quality: { rowsIn: gate.rowsIn, rowsKept: gate.rowsKept, dropped: dropped(gate), gaps: gate.gaps },
+    quality: {
+      rowsIn: gate.rowsIn,
+      rowsKept: gate.rowsKept,
+      dropped: dropped(gate),
+      gaps: gate.gaps,
+      scope: 'range read',
+    },
   };
 }
 
@@ -320,8 +334,8 @@ export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
     const g = q.gaps;
     const gaps =
       g.count === 0
-        ? 'no gaps'
-        : `gaps ${f(g.count)} (${bars(g.missingBars, feed.dataTimeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, feed.dataTimeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
+        ? `no gaps (${q.scope})`
+        : `gaps (${q.scope}) ${f(g.count)} (${bars(g.missingBars, feed.dataTimeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, feed.dataTimeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
     const drops = Object.entries(q.dropped);
     const dropText =
       drops.length === 0

@@ -1,12 +1,17 @@
 import type {
   BacktestResult,
+  Benchmark,
   ClientOrderId,
   Fill,
+  FundingRecord,
+  FuturesSummary,
+  LiquidationRecord,
   Metrics,
   OpenTrade,
   OrderRequest,
   OrderState,
   PairStats,
+  PlotColumn,
   RiskCounts,
   RiskEvent,
   Timeframe,
@@ -16,8 +21,10 @@ import type {
 import { parseRiskConfig } from '@keel/core';
 import { quoteOf } from './format.ts';
 import {
+  type BenchmarkJson,
   type FeedJson,
   type FillJson,
+  type FuturesJson,
   METRIC_KEYS,
   type OrderJson,
   type PairJson,
@@ -30,9 +37,14 @@ import {
  * A result read back from its JSON (result.json, `keel backtest --json`, a saved run): what the
  * report needs to be drawn again. JSON has no NaN or infinity (they were written as null and come
  * back as NaN), and it does not carry the account's books: `portfolio` holds the final cash and
- * value and the positions the open trades name, not the fees by asset.
+ * value and the positions the open trades name, not the fees by asset. Nor does it carry the
+ * benchmark's curve and the strategy's plots: pass them as `benchmarkValues` (else every point is
+ * NaN) and `plots` (else none).
  */
-export function resultFromJson(json: unknown): BacktestResult {
+export function resultFromJson(
+  json: unknown,
+  opts: { readonly benchmarkValues?: Float64Array; readonly plots?: readonly PlotColumn[] } = {},
+): BacktestResult {
   const j = json as ResultJson;
   if (j === null || typeof j !== 'object' || j.format !== RESULT_JSON_FORMAT)
     throw new Error(`not a Keel backtest result (format "${(j as { format?: unknown })?.format}")`);
@@ -92,6 +104,70 @@ export function resultFromJson(json: unknown): BacktestResult {
       })),
     },
     pairs: (j.pairs ?? []).map(pairFrom),
+    ...(j.benchmark !== null && j.benchmark !== undefined
+      ? {
+          benchmark: benchmarkFrom(
+            j.benchmark,
+            opts.benchmarkValues ?? new Float64Array(times.length).fill(Number.NaN),
+          ),
+        }
+      : {}),
+    ...(j.futures !== undefined ? { futures: futuresFrom(j.futures) } : {}),
+    ...(opts.plots !== undefined ? { plots: opts.plots } : {}),
+  };
+}
+
+function benchmarkFrom(b: BenchmarkJson, values: Float64Array): Benchmark {
+  return {
+    kind: b.kind,
+    marketChange: n(b.marketChange),
+    fee: n(b.fee),
+    startValue: n(b.startValue),
+    finalValue: n(b.finalValue),
+    totalReturn: n(b.totalReturn),
+    maxDrawdown: n(b.maxDrawdown),
+    markets: b.markets.map((m) => ({
+      symbol: m.symbol,
+      firstOpen: n(m.firstOpen),
+      lastClose: n(m.lastClose),
+      marketChange: n(m.marketChange),
+      amount: n(m.amount),
+      fee: n(m.fee),
+      cash: n(m.cash),
+    })),
+    values,
+  };
+}
+
+/** A record of numbers and texts back from JSON: ISO twins dropped, null numbers NaN. */
+function record<T>(r: { readonly [k: string]: unknown }, numbers: readonly string[]): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (k.endsWith('Iso')) continue;
+    out[k] = v === null && numbers.includes(k) ? Number.NaN : v;
+  }
+  return out as T;
+}
+
+function futuresFrom(f: FuturesJson): FuturesSummary {
+  return {
+    markets: f.markets.map((m) => ({
+      symbol: m.symbol,
+      leverage: m.leverage,
+      marginMode: m.marginMode as FuturesSummary['markets'][number]['marginMode'],
+      funding: m.funding,
+      isolatedWallet: n(m.isolatedWallet),
+    })),
+    funding: n(f.funding),
+    fundingPaid: n(f.fundingPaid),
+    fundingReceived: n(f.fundingReceived),
+    fundingEvents: f.fundingEvents,
+    payments: f.fundingPayments.map((r) => record<FundingRecord>(r, ['rate', 'markPrice', 'size', 'payment'])),
+    liquidations: f.liquidations.map((r) =>
+      record<LiquidationRecord>(r, ['size', 'entryPrice', 'liquidationPrice', 'price', 'realizedPnl', 'clearanceFee']),
+    ),
+    liquidationFees: n(f.liquidationFees),
+    warnings: [...f.warnings],
   };
 }
 

@@ -1,5 +1,5 @@
 import { createGzip, gunzipSync } from 'node:zlib';
-import type { BacktestResult, BarSeries, Metrics } from '@keel/core';
+import type { BacktestResult, BarSeries, Metrics, PlotColumn } from '@keel/core';
 import { barSeries, isoUtc, riskConfigInput } from '@keel/core';
 import {
   formatMetric,
@@ -35,7 +35,7 @@ export interface BacktestSettings {
 
 export interface BacktestRun {
   readonly result: BacktestResult;
-  /** The primary market's bars, as run (the report's price chart). */
+  /** The primary market's bars, as run (the report's price chart; kept with the plots and the benchmark's curve). */
   readonly bars: BarSeries;
   readonly settings: BacktestSettings;
   /** The summary as the terminal showed it. */
@@ -80,18 +80,49 @@ async function gzipChunks(chunks: Iterable<Uint8Array>): Promise<Uint8Array> {
 
 const BAR_COLUMNS = ['time', 'open', 'high', 'low', 'close', 'volume'] as const;
 
-/** The bars as six Float64 columns one after another (the length is the byte size / 48). */
-function barsBytes(s: BarSeries): Uint8Array {
-  const out = new Float64Array(s.length * BAR_COLUMNS.length);
-  for (const [k, c] of BAR_COLUMNS.entries()) out.set(s[c].subarray(0, s.length), k * s.length);
-  return new Uint8Array(out.buffer);
+const f64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const fromF64 = (b64: string): Float64Array => {
+  const b = Buffer.from(b64, 'base64');
+  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+
+/** What the report draws that the result JSON leaves out: the bars, the benchmark's curve, the plots. */
+interface ChartJson {
+  readonly bars: { readonly [K in (typeof BAR_COLUMNS)[number]]: string };
+  readonly benchmark: string | null;
+  readonly plots: readonly {
+    readonly name: string;
+    readonly panel: string;
+    readonly symbol: string;
+    readonly values: string;
+  }[];
 }
 
-function barsFrom(bytes: Uint8Array): BarSeries {
-  const all = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const n = all.length / BAR_COLUMNS.length;
-  const col = (k: number) => all.subarray(k * n, (k + 1) * n);
-  return barSeries({ time: col(0), open: col(1), high: col(2), low: col(3), close: col(4), volume: col(5) });
+function chartBytes(r: BacktestResult, s: BarSeries): Uint8Array {
+  const n = s.length;
+  const chart: ChartJson = {
+    bars: Object.fromEntries(BAR_COLUMNS.map((c) => [c, f64(s[c].subarray(0, n))])) as ChartJson['bars'],
+    benchmark: r.benchmark !== undefined ? f64(r.benchmark.values) : null,
+    plots: (r.plots ?? []).map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: f64(p.values) })),
+  };
+  return new TextEncoder().encode(JSON.stringify(chart));
+}
+
+function chartFrom(bytes: Uint8Array): { bars: BarSeries; benchmark?: Float64Array; plots: PlotColumn[] } {
+  const c = JSON.parse(Buffer.from(bytes).toString('utf8')) as ChartJson;
+  const col = (k: (typeof BAR_COLUMNS)[number]) => fromF64(c.bars[k]);
+  return {
+    bars: barSeries({
+      time: col('time'),
+      open: col('open'),
+      high: col('high'),
+      low: col('low'),
+      close: col('close'),
+      volume: col('volume'),
+    }),
+    ...(c.benchmark !== null ? { benchmark: fromF64(c.benchmark) } : {}),
+    plots: c.plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: fromF64(p.values) })),
+  };
 }
 
 /**
@@ -115,7 +146,7 @@ export async function saveBacktest(store: Store, run: BacktestRun, resultGz?: Ui
     pairs: r.pairs.map(pairToJson),
     summary: run.summary,
     result: resultGz ?? (await gzipChunks(resultJsonChunks(r, { reuseBuffer: true }))),
-    bars: await gzipChunks([barsBytes(run.bars)]),
+    bars: await gzipChunks([chartBytes(r, run.bars)]),
   });
 }
 
@@ -172,8 +203,12 @@ export async function loadBacktest(
   const record = await getBacktest(store, id);
   const a = await store.backtests.artifacts(id);
   if (a === undefined) throw new BacktestNotFoundError(String(id));
-  const result = resultFromJson(JSON.parse(gunzipSync(a.result).toString('utf8')));
-  return { record, result, bars: barsFrom(new Uint8Array(gunzipSync(a.bars))) };
+  const { bars, benchmark, plots } = chartFrom(new Uint8Array(gunzipSync(a.bars)));
+  const result = resultFromJson(JSON.parse(gunzipSync(a.result).toString('utf8')), {
+    ...(benchmark !== undefined ? { benchmarkValues: benchmark } : {}),
+    plots,
+  });
+  return { record, result, bars };
 }
 
 const SPAN = (r: BacktestRecord) =>

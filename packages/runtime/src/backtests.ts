@@ -146,7 +146,7 @@ export async function saveBacktest(store: Store, run: BacktestRun, resultGz?: Ui
     pairs: r.pairs.map(pairToJson),
     summary: run.summary,
     result: resultGz ?? (await gzipChunks(resultJsonChunks(r, { reuseBuffer: true }))),
-    bars: await gzipChunks([chartBytes(r, run.bars)]),
+    chart: await gzipChunks([chartBytes(r, run.bars)]),
   });
 }
 
@@ -203,7 +203,7 @@ export async function loadBacktest(
   const record = await getBacktest(store, id);
   const a = await store.backtests.artifacts(id);
   if (a === undefined) throw new BacktestNotFoundError(String(id));
-  const { bars, benchmark, plots } = chartFrom(new Uint8Array(gunzipSync(a.bars)));
+  const { bars, benchmark, plots } = chartFrom(new Uint8Array(gunzipSync(a.chart)));
   const result = resultFromJson(JSON.parse(gunzipSync(a.result).toString('utf8')), {
     ...(benchmark !== undefined ? { benchmarkValues: benchmark } : {}),
     plots,

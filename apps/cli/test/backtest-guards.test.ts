@@ -58,6 +58,17 @@ describe('keel backtest: no silent wrong results', () => {
       ]);
       expect(daily.code, daily.err).toBe(0);
       expect(daily.err).toMatch(/1h bars resampled to 1d/);
+      const table = await keelIn([
+        'backtest',
+        '--strategy',
+        'sma-cross',
+        '--data',
+        BTC_1H,
+        '--timeframe',
+        '1d',
+        ...span,
+      ]);
+      expect(table.out, 'the summary says so too').toMatch(/BTC\/USDT: .*, 1h bars resampled to 1d, /);
       const own = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1D, ...span, '--json']);
       const a = JSON.parse(daily.out);
       const b = JSON.parse(own.out);

@@ -341,7 +341,9 @@ export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
       drops.length === 0
         ? ''
         : `; ${f(q.rowsIn - q.rowsKept)} bad rows dropped (${drops.map(([r, n]) => `${r} ${f(n)}`).join(', ')})`;
-    lines.push(`  ${feed.symbol}: ${feed.source}, ${gaps}${dropText}`);
+    const resampled =
+      feed.timeframe !== feed.dataTimeframe ? `, ${feed.dataTimeframe} bars resampled to ${feed.timeframe}` : '';
+    lines.push(`  ${feed.symbol}: ${feed.source}${resampled}, ${gaps}${dropText}`);
   }
   return lines;
 }

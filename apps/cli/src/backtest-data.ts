@@ -36,8 +36,8 @@ export const DATA_FLAGS_HELP = `Data (docs/data.md):
                          timestamps as epoch s/ms/us or ISO text, UTC when no zone is given);
                          repeat it for several markets, one file each
   --exchange <id>        without --data: read the bars from the data store (keel data download or
-                         import them first), e.g. --exchange binance --symbol BTC/USDT --timeframe 1h;
-                         --market futures reads the store's USD-M (usdm) bars
+                         import them first), e.g. --exchange binance --symbol BTC/USDT --timeframe 1h
+                         (--market futures reads the store's USD-M bars)
   --data-dir <dir>       the data store (default: $KEEL_DATA_DIR or ./.keel/data)
   --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT); several
                          as BTC/USDT,ETH/USDT (one per --data file, in order): one strategy instance
@@ -157,8 +157,8 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
     );
   if (timeframe === undefined)
     throw new UsageError('reading the data store needs --timeframe (e.g. --timeframe 1h)', 'backtest');
-  // `--market` is the futures flags' (spot or futures, checked there): USD-M perpetuals are the
-  // store's usdm market.
+  // One --market flag for the store and the simulation (core's FUTURES_FLAGS checks its value):
+  // futures are Binance USD-M, the store's usdm market.
   const market = v.market === 'futures' ? 'usdm' : 'spot';
   const { DataStore, defaultDataDir } = await import('@keel/data/store');
   const store = new DataStore(path.resolve(v['data-dir'] ?? defaultDataDir()));

@@ -1,10 +1,7 @@
 import path from 'node:path';
+import type { Io } from '@keel/runtime';
 
-/** Where a command writes. */
-export interface Io {
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-}
+export type { Io };
 
 /** What every command gets: its output streams and how the user started keel. */
 export interface Cli extends Io {

@@ -1,4 +1,4 @@
-import type { Clock } from '@keel/core';
+import type { Clock, Rng } from '@keel/core';
 
 /** Time and waiting, injected so that the limiter, breaker, backoff and streams are deterministic in tests. */
 export interface Timer extends Clock {
@@ -21,6 +21,12 @@ export const systemTimer: Timer = {
     });
   },
 };
+
+/**
+ * The machine's randomness, for what must differ between processes (a lock owner's nonce). What
+ * must be reproducible (backoff jitter, simulations) takes a `SeededRng`.
+ */
+export const systemRng: Rng = { next: () => Math.random() };
 
 interface Sleeper {
   readonly at: number;

@@ -11,10 +11,11 @@ import {
   type Instrument,
   type OrderState,
   percentFee,
+  type Rng,
   type SimulatedVenueOptions,
   tradableAmount,
 } from '@keel/core';
-import { systemTimer, type Timer } from '@keel/exchange';
+import { systemRng, systemTimer, type Timer } from '@keel/exchange';
 import { liquidationLine } from '@keel/report';
 import type { Store } from '@keel/store';
 import { type Logger, orderLogLine } from './bot-log.ts';
@@ -77,6 +78,13 @@ export interface BotConfig {
   readonly onEvent?: (e: EngineEvent) => void;
   /** Instrumentation: called right before a live order request leaves. */
   readonly onSend?: (clientOrderId: string) => void;
+  /**
+   * The wall clock and its waits: the session's start and end, the lock's heartbeat, the poll for
+   * stop requests, the time a paper order is closed at. Default the system's.
+   */
+  readonly clock?: Timer;
+  /** Randomness (the lock owner's nonce, which tells two instances apart). Default the system's. */
+  readonly rng?: Rng;
   /**
    * Live: the time GTD orders expire by (Keel cancels them at expireAt) and recovery compares
    * expiries with. Default: the wall clock. Tests against a replaying simulator pass its clock.
@@ -171,12 +179,13 @@ export function holderIsDeadHere(owner: string): boolean {
  * cancels or keeps open orders, optionally flattens, saves everything and writes a session report.
  */
 export class Bot {
-  readonly owner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  readonly owner: string;
   runner!: BotRunner;
   journal!: BotJournal;
   account!: Account;
   private venue: LiveVenue | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
+  /** Aborted to stop the lock's heartbeat. */
+  private heartbeat: AbortController | undefined;
   private session = 0;
   private sessionNo = 0;
   private startedAt = 0;
@@ -191,7 +200,8 @@ export class Bot {
   private catchUpDenied = 0;
   /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
   private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
-  private stopPoll: NodeJS.Timeout | undefined;
+  /** Aborted to stop polling the store for stop requests. */
+  private stopPoll: AbortController | undefined;
   private stopRequest: string | undefined;
   private recorder: SessionRecorder | undefined;
   /** Every fill of the bot (stored ones first), and its totals when this session began. */
@@ -200,8 +210,15 @@ export class Bot {
   private endReason = '';
   private stopping: Promise<SessionReport> | undefined;
   readonly cfg: BotConfig;
+  /** The wall clock (`BotConfig.clock`). */
+  private readonly wall: Timer;
 
   constructor(cfg: BotConfig) {
+    this.wall = cfg.clock ?? systemTimer;
+    const nonce = Math.floor((cfg.rng ?? systemRng).next() * 36 ** 6)
+      .toString(36)
+      .padStart(6, '0');
+    this.owner = `${hostname()}:${process.pid}:${nonce}`;
     // Errors also go to the bot's event journal, where `keel bots status` finds the last one.
     const log: Logger = (level, msg, data) => {
       cfg.log(level, msg, data);
@@ -268,10 +285,10 @@ export class Bot {
       await this.startLocked(ttl);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
-      // not keep the bot locked: a process that goes on (a server) would hold it for ever. Not
+      // not keep the bot locked: a process that goes on after the failure would hold it for ever. Not
       // stop(): that acts on the orders (cancel, park, flatten) of a bot that never ran.
-      if (this.stopPoll) clearInterval(this.stopPoll);
-      if (this.heartbeat) clearInterval(this.heartbeat);
+      this.stopPoll?.abort();
+      this.heartbeat?.abort();
       await this.stopExecutions?.().catch(() => undefined);
       this.venue?.close();
       await store.bots.setStatus(botId, 'stopped').catch(() => undefined);
@@ -298,23 +315,15 @@ export class Bot {
         'warn',
         `skipped ${replay.torn} incomplete line(s) in the write-ahead log of bot ${botId} (a write cut short)`,
       );
-    this.heartbeat = setInterval(
-      () => {
-        void store.locks.heartbeat(botId, this.owner).then((ok) => {
-          if (!ok) {
-            log('error', `lost the lock of bot ${botId} to another instance: stopping at once`);
-            void this.stop('lock lost');
-          }
-        });
-      },
-      Math.max(50, Math.floor(ttl / 3)),
-    );
-    this.heartbeat.unref();
+    this.heartbeat = this.every(Math.max(50, Math.floor(ttl / 3)), async () => {
+      if (await store.locks.heartbeat(botId, this.owner)) return;
+      log('error', `lost the lock of bot ${botId} to another instance: stopping at once`);
+      void this.stop('lock lost');
+    });
     // A stop request left for an instance that is gone is not ours.
     await store.stopRequests.dropStale(botId, this.owner);
-    this.stopPoll = setInterval(() => void this.pollStopRequest(), this.cfg.stopPollMs ?? 1_000);
-    this.stopPoll.unref();
-    this.startedAt = Date.now();
+    this.stopPoll = this.every(this.cfg.stopPollMs ?? 1_000, () => this.pollStopRequest());
+    this.startedAt = this.wall.now();
     await store.bots.setStatus(botId, 'running');
     this.session = await store.sessions.start(botId);
     this.sessionNo = this.session;
@@ -403,7 +412,6 @@ export class Bot {
     }
     this.runner = new BotRunner({
       botId,
-      mode: this.cfg.mode,
       strategy: this.cfg.strategy,
       params: this.cfg.params,
       feeds: this.cfg.feeds,
@@ -447,7 +455,7 @@ export class Bot {
           ...o,
           status: 'cancelled',
           reason: 'paper session ended',
-          updatedAt: Date.now(),
+          updatedAt: this.wall.now(),
         } as OrderState);
       }
     }
@@ -479,6 +487,19 @@ export class Bot {
     );
     await this.recorder.begin();
     this.runner.engine.start();
+  }
+
+  /** Calls `fn` every `ms` by the wall clock, each call after the last has finished, until aborted. */
+  private every(ms: number, fn: () => Promise<void>): AbortController {
+    const ctl = new AbortController();
+    void (async () => {
+      for (;;) {
+        await this.wall.sleep(ms, ctl.signal);
+        if (ctl.signal.aborted) return;
+        await fn();
+      }
+    })();
+    return ctl;
   }
 
   private fillModel(): FillModelSetup {
@@ -600,8 +621,9 @@ export class Bot {
   /** What a kill -9 leaves behind: no cleanup, no more heartbeats (used by crash tests). */
   abandon(): void {
     this.venue?.close();
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.abort();
     this.heartbeat = undefined;
+    this.stopPoll?.abort();
     this.stopped = true;
   }
 
@@ -619,7 +641,7 @@ export class Bot {
     if (!this.stopped) {
       this.stopped = true;
       this.endReason = reason;
-      if (this.stopPoll) clearInterval(this.stopPoll);
+      this.stopPoll?.abort();
       log('info', `stopping bot ${botId}: ${reason}`);
       await this.source?.close();
       const engine = this.runner?.engine;
@@ -663,7 +685,7 @@ export class Bot {
       this.session = 0;
       await store.bots.setStatus(botId, 'stopped');
     }
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.abort();
     this.heartbeat = undefined;
     if (this.stopRequest !== undefined) await store.stopRequests.done(botId, this.owner).catch(() => undefined);
     await store.locks.release(botId, this.owner);
@@ -678,7 +700,7 @@ export class Bot {
       mode: this.cfg.mode,
       session: this.sessionNo,
       startedAt: new Date(this.startedAt).toISOString(),
-      endedAt: new Date().toISOString(),
+      endedAt: new Date(this.wall.now()).toISOString(),
       reason: this.endReason || 'running',
       bars: this.barsHandled,
       ...pnlReport(total && this.bookAtStart ? pnlSince(total, this.bookAtStart) : undefined),

@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
+import { type AnyStrategy, fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, openStore, redactStoreUrl, type Store } from '@keel/store';
+import { STRATEGIES } from '@keel/strategies';
 import {
   type BotStatus,
   type BotSummary,
@@ -14,7 +15,9 @@ import {
   UnknownBotError,
 } from './bots.ts';
 import { sessionSummary } from './cli.ts';
+import type { Io } from './io.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
+import { loadStrategy } from './strategy-file.ts';
 
 export const BOTS_HELP = `Usage: keel bots <command> [options]
 
@@ -40,13 +43,9 @@ Options:
           --fee <rate>       the model's fee for live sessions (default 0.001)
           --fee-asset <a>    quote (default) or received: the coin on a buy, the quote on a sell
           --slippage-bps <n> the model's adverse slippage on market and stop fills (default 0)
+          --strategy <file>  the strategy file a bot ran (built-in strategies are found by name)
   -h, --help                 this help
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
@@ -63,6 +62,7 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
       fee: { type: 'string' },
       'fee-asset': { type: 'string' },
       'slippage-bps': { type: 'string' },
+      strategy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -108,7 +108,8 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
       case 'stop':
         return await stopCommand(store, id as string, values, timeoutS, io);
       case 'parity': {
-        const run = await botParity(store, id as string, parity);
+        const own = values.strategy === undefined ? undefined : (await loadStrategy(values.strategy)).strategy;
+        const run = await botParity(store, id as string, { ...parity, strategies: (name) => strategyNamed(name, own) });
         const written = values.report ? writeParityReport(values.report, run) : undefined;
         if (values.json) json(run.result);
         else out(formatParity(run.result));
@@ -127,6 +128,16 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/** The strategy a stored bot ran: the file given with --strategy when it has that name, else a built-in. */
+function strategyNamed(name: string, own: AnyStrategy | undefined): AnyStrategy {
+  if (own?.name === name) return own;
+  const s = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
+  if (s) return s;
+  throw new Error(
+    `the bot ran strategy "${name}", which is not built in${own ? ` (--strategy gives "${own.name}")` : ''}: give its file with --strategy ./its-file.ts`,
+  );
 }
 
 type Values = {

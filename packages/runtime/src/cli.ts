@@ -7,28 +7,29 @@ import {
   futuresFromFlags,
   isTimeframe,
   paramsFromPairs,
-  parseParams,
   type Timeframe,
   timeframeMs,
   USDM_DEFAULT_FEES,
 } from '@keel/core';
 import { readBarsFile, readFundingRateFile } from '@keel/data';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
-import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
+import type { Io } from './io.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { type BarSource, replaySource } from './sources.ts';
+import { loadStrategy, strategyParams } from './strategy-file.ts';
 
-export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
+export const BOT_HELP = `Usage: keel paper|live --strategy <name|file> --symbol <BASE/QUOTE> [options]
 
-Runs a built-in strategy with the same code as a backtest. paper: simulated fills (the backtest's
+Runs a strategy with the same code as a backtest. paper: simulated fills (the backtest's
 fill model) on live or replayed bars. live: real orders on an exchange account.
 
 Options:
-  --strategy <name>        built-in strategy (keel strategies)
+  --strategy <name|file>   built-in strategy (keel strategies) or your own file exporting
+                           defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --param key=value        strategy parameter, repeatable
   --symbol <BASE/QUOTE>    market, e.g. BTC/USDT
   --timeframe <tf>         bar timeframe (default 1m)
@@ -83,11 +84,6 @@ Live, what Binance spot lacks is emulated by Keel with the backtest's semantics:
 are held by the bot and sent as a market order when a closed bar triggers them; GTD orders rest
 as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const [mode, ...rest] = argv;
@@ -161,8 +157,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
-  const strategy = getStrategy(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const loaded = await loadStrategy(values.strategy);
+  const strategy = loaded.strategy;
+  const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
   if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
   const replayed = values.replay ? readBarsFile(values.replay).series : undefined;
   const spot = values.symbol.toUpperCase();
@@ -174,6 +171,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
           to: (replayed.time[replayed.length - 1] as number) + timeframeMs(timeframe as Timeframe),
         }
       : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
+  if (values.market !== undefined && values.market !== 'spot' && values.market !== 'futures')
+    return fail(`--market must be spot or futures, got "${values.market}"`);
   const fut = futuresFromFlags(values, spot, range, (file, perp) => ({
     series: readFundingRateFile(file, { symbol: perp }).series,
     source: file,

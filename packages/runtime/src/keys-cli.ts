@@ -9,6 +9,7 @@ import {
   openStore,
   redactStoreUrl,
 } from '@keel/store';
+import type { Io } from './io.ts';
 import {
   MissingSecretError,
   NEW_PASSPHRASE_ENV,
@@ -44,9 +45,7 @@ the first 'keys add' sets it. It is never stored: a lost passphrase means adding
 See docs/keys.md.
 `;
 
-export interface KeysIo extends SecretIo {
-  readonly stdout: NodeJS.WritableStream;
-}
+export interface KeysIo extends SecretIo, Io {}
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 

@@ -12,6 +12,7 @@ import {
   feedId,
   type Instrument,
   type OrderState,
+  pairStats,
   percentFee,
   readBar,
   SimulatedVenue,
@@ -231,7 +232,6 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const venue = new SimulatedVenue(instruments, account, simulated);
     const runner = new BotRunner({
       botId,
-      mode: 'paper',
       strategy,
       params: setup.params,
       feeds: setup.feeds,
@@ -297,7 +297,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       }
     }
     for (const o of engine.openOrders()) unsettled.add(o.request.id);
-    runner.finish();
+    engine.stop();
     const stamped = setup.model.kind !== 'exchange';
     const fillsByOrder = groupFills(engine.fills);
     for (const o of engine.history) {
@@ -423,24 +423,27 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const times = Float64Array.from(eqTimes);
   const values = Float64Array.from(eqValues);
   const chart = seriesFromRows(chartBars);
+  const feeds = [
+    {
+      ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
+      bars: chart.length,
+      first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
+      last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
+    },
+  ];
+  const portfolio = lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary();
   const backtest: BacktestResult = {
     strategy: primary.strategy,
     params: primary.params,
-    feeds: [
-      {
-        ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
-        bars: chart.length,
-        first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
-        last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
-      },
-    ],
+    feeds,
     startValue,
     finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
     finalCash,
     risk: null,
     riskEvents: [],
     riskCounts: countRiskEvents([]),
-    portfolio: lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary(),
+    portfolio,
+    pairs: pairStats({ feeds, trades: allTrades, orders: allOrders, positions: portfolio.positions, startValue }),
     metrics: computeMetrics({
       equity: values,
       times,

@@ -2,15 +2,12 @@ import { createHash } from 'node:crypto';
 import {
   type Account,
   type AnyStrategy,
-  type BarSeries,
   Engine,
   type EngineEvent,
   type FeedKey,
   FuturesBook,
   type FuturesMarketSettings,
-  feedId,
   type Instrument,
-  type OrderState,
   parseParams,
   type RiskConfig,
   SimulatedVenue,
@@ -19,13 +16,9 @@ import {
   TradeTracker,
   type Venue,
 } from '@keel/core';
-import type { BotMode } from '@keel/store';
-import { systemClock } from './clock.ts';
-import type { BarSource } from './sources.ts';
 
 export interface BotOptions {
   readonly botId: string;
-  readonly mode: BotMode;
   readonly strategy: AnyStrategy;
   readonly params?: unknown;
   readonly feeds: readonly FeedKey[];
@@ -40,7 +33,7 @@ export interface BotOptions {
    */
   readonly futures?: (symbol: string) => FuturesMarketSettings;
   readonly risk?: RiskConfig;
-  /** Every engine event, in order (persistence, logs, the dashboard). */
+  /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
@@ -112,18 +105,16 @@ export function orderOwner(botId: string, clientOrderId: string): 'this-bot' | '
 }
 
 /**
- * One running strategy in paper or live mode: the same Engine and strategy code as a backtest;
- * only the clock (wall time), the bar source (live or replayed) and the venue differ.
+ * The engine of one bot in paper or live mode: the same Engine and strategy code as a backtest,
+ * with the bot's client order ids and trade tracking; only the clock, the bar source and the
+ * venue differ. It holds no loop: `Bot.run` is the one loop that feeds it bars (warm-up, resume,
+ * catch-up, state), in every mode and in the parity tests.
  */
 export class BotRunner {
   readonly engine: Engine;
   readonly trades: TradeTracker;
-  private readonly feedIndex = new Map<string, number>();
-  private stopping = false;
   private lastBarTime = Number.NaN;
   private seqInBar = 0;
-  private barsSeen = 0;
-  private readonly venue: Venue;
   /** Paper perpetuals' book (absent for spot and live). */
   readonly futures: FuturesBook | undefined;
 
@@ -136,7 +127,7 @@ export class BotRunner {
         ? new FuturesBook(opts.account, opts.instruments, (i) => settings(i.symbol))
         : undefined;
     const book = this.futures;
-    this.venue =
+    const venue =
       opts.venue ??
       new SimulatedVenue(opts.instruments, opts.account, {
         ...(opts.simulated ?? {}),
@@ -144,10 +135,9 @@ export class BotRunner {
       });
     const log = opts.log;
     this.engine = new Engine({
-      clock: systemClock,
       instruments: opts.instruments,
       account: opts.account,
-      venue: this.venue,
+      venue,
       strategy: opts.strategy,
       params,
       feeds: opts.feeds,
@@ -166,53 +156,9 @@ export class BotRunner {
         opts.onEvent?.(e);
       },
     });
-    for (const [i, f] of opts.feeds.entries()) this.feedIndex.set(feedId(f), i);
-  }
-
-  get bars(): number {
-    return this.barsSeen;
-  }
-
-  /** Runs until the source ends or stop() is called. */
-  async run(source: BarSource): Promise<void> {
-    this.engine.start();
-    try {
-      for await (const ev of source) {
-        if (this.stopping) break;
-        const idx = this.feedIndex.get(feedId(ev.feed));
-        if (idx === undefined) continue;
-        this.engine.onBar(idx, ev.bar);
-        this.barsSeen++;
-      }
-    } finally {
-      await source.close();
-    }
-  }
-
-  /** Stops taking bars; the caller decides about open orders (see shutdown in the CLI). */
-  stop(): void {
-    this.stopping = true;
-  }
-
-  openOrders(): OrderState[] {
-    return this.engine.openOrders();
   }
 
   closedTrades(): readonly Trade[] {
     return this.trades.closed;
   }
-
-  finish(): void {
-    this.engine.stop();
-  }
 }
-
-/** A backtest-equivalent paper run over stored bars (used by the parity test and `keel paper --replay`). */
-export async function paperReplay(o: Omit<BotOptions, 'mode' | 'venue'> & { source: BarSource }): Promise<BotRunner> {
-  const r = new BotRunner({ ...o, mode: 'paper' });
-  await r.run(o.source);
-  r.finish();
-  return r;
-}
-
-export type { BarSeries };

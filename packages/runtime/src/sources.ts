@@ -1,4 +1,5 @@
 import { type Bar, type BarSeries, emptyBar, type FeedKey, SeriesCursor } from '@keel/core';
+import { systemTimer, type Timer } from '@keel/exchange';
 
 /** A closed bar of one feed, as live and replayed sources deliver them. */
 export interface BarEvent {
@@ -37,12 +38,13 @@ export function copyBar(b: Bar): Bar {
 
 /**
  * Replays stored bars as a live source: one event per bar, yielding to the event loop between
- * bars (so timers, signals and sockets keep working), optionally paced in real time.
+ * bars (so timers, signals and sockets keep working), optionally paced: `delayMs` between bars by
+ * `timer` (default the system's).
  */
 export function replaySource(
   feed: FeedKey,
   series: BarSeries,
-  opts: { from?: number; delayMs?: number } = {},
+  opts: { from?: number; delayMs?: number; timer?: Timer } = {},
 ): BarSource {
   let closed = false;
   return {
@@ -54,7 +56,7 @@ export function replaySource(
       for (let i = opts.from ?? 0; i < series.length && !closed; i++) {
         cur.i = i;
         yield { feed, bar: copyBar(cur) };
-        if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+        if (opts.delayMs) await (opts.timer ?? systemTimer).sleep(opts.delayMs);
         else if ((i & 255) === 0) await new Promise((r) => setImmediate(r));
       }
     },

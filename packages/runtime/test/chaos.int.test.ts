@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
+import { PassThrough } from 'node:stream';
+import { type ExchangeSim, runExchangeSimCli, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BotProcess, MIN, movableWallClock, T0 } from './live-harness.ts';
@@ -9,8 +10,10 @@ import { BotProcess, MIN, movableWallClock, T0 } from './live-harness.ts';
 /**
  * Chaos: a live bot (its own process, the real ccxt client) trades on the exchange simulator
  * while we drop WebSockets, send a 429 storm and a 5xx burst, time out an order create whose
- * order did land, and kill -9 the bot mid-session and restart it. Afterwards the simulator is the
- * oracle: no duplicate orders, no lost fills, local balances equal the simulator's, no missed bar.
+ * order did land (the 5xx, the timeout and a user-stream drop sent by `keel exchange-sim fault`,
+ * as a user would from another terminal), and kill -9 the bot mid-session and restart it.
+ * Afterwards the simulator is the oracle: no duplicate orders, no lost fills, local balances equal
+ * the simulator's, no missed bar.
  */
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-chaos-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,7 +32,16 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       markets: [{ symbol: 'BTC/USDT', bars }],
       accounts: [{ ...KEY, balances: { USDT: 10_000 } }],
       startTime: T0,
+      admin: true,
     });
+    /** `keel exchange-sim fault --port P ...`, as a user runs it from another terminal. */
+    const cliFault = async (...args: string[]) => {
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (d: Buffer) => (text += d.toString()));
+      const code = await runExchangeSimCli(['fault', '--port', String(sim.port), ...args], { out, err: out });
+      expect(code, text).toBe(0);
+    };
     const storeUrl = `sqlite:${path.join(dir, 'chaos.db')}`;
     let bot = new BotProcess(sim.httpUrl, storeUrl, 'chaos', KEY);
     const allBars: number[] = [];
@@ -38,9 +50,13 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
     try {
       await bot.waitFor(() => bot.lines.includes('READY'), 'the bot to start');
       await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
+      // Each step waits until the orders of the bar before are sent and answered: a bot that is
+      // slow only because the machine is busy then never sees its signals expire, so the count of
+      // orders below does not depend on the load (the faults still hit every order they target).
       const stepAndWait = async (k: number) => {
         sim.step();
-        await bot.waitFor(() => bot.bars().includes(T0 + (k - 1) * MIN), `bar ${k - 1}`);
+        const t = T0 + (k - 1) * MIN;
+        await bot.waitFor(() => bot.lines.includes(`SETTLED ${t}`), `bar ${k - 1} and its orders`);
       };
       for (let k = 1; k <= 40; k++) {
         if (k === 36) sim.faults.dropWebSockets({ kind: 'market' });
@@ -48,9 +64,10 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
           wall.toMinuteEnd(1_000);
           sim.faults.rateLimitStorm({ count: 3 });
         }
-        if (k === 10) sim.faults.httpErrorBurst({ path: '/api/v3/order', method: 'POST', count: 2, status: 503 });
-        if (k === 14) sim.faults.holdHttpResponses({ path: '/api/v3/order', method: 'POST', count: 1, execute: true });
-        if (k === 18) sim.faults.dropWebSockets({ kind: 'user' });
+        // These three come from the command line, over the simulator's admin endpoint.
+        if (k === 10) await cliFault('5xx', '--count', '2', '--path', '/api/v3/order');
+        if (k === 14) await cliFault('hold', '--path', '/api/v3/order', '--execute');
+        if (k === 18) await cliFault('ws-drop', '--ws', 'user');
         if (k === 24) sim.faults.duplicateWsMessages(3);
         if (k === 28) sim.faults.reorderWsMessages(2);
         await stepAndWait(k);
@@ -68,7 +85,10 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       await bot.waitFor(() => bot.lines.includes('READY'), 'the restarted bot', 30_000);
       await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
       const resumeFrom = Math.round((sim.now() - T0) / MIN);
-      await bot.waitFor(() => bot.bars().includes(T0 + (resumeFrom - 1) * MIN), 'the missed bars to be handled');
+      await bot.waitFor(
+        () => bot.lines.includes(`SETTLED ${T0 + (resumeFrom - 1) * MIN}`),
+        'the missed bars to be handled',
+      );
       for (let k = resumeFrom + 1; k <= resumeFrom + 16; k++) await stepAndWait(k);
       bot.proc.kill('SIGTERM');
       await bot.exited;

@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { defineStrategy, type EngineEvent } from '@keel/core';
-import type { SimBar } from '@keel/exchange-sim';
+import type { EngineEvent } from '@keel/core';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
-import { noParams } from './fixtures/strategies.ts';
-import { KEY, MIN, startLiveBot, T0, until } from './live-harness.ts';
+import { buyOnce } from './fixtures/strategies.ts';
+import { KEY, MIN, quietBars, startLiveBot, until } from './live-harness.ts';
 
 // Binance refuses a request whose timestamp is outside recvWindow (-1021) before executing it.
 // After the gateway has re-synced its clock and sent the order once more, a second -1021 is the
@@ -19,23 +18,7 @@ import { KEY, MIN, startLiveBot, T0, until } from './live-harness.ts';
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-clock-rejection-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Buys 0.01 BTC once, on the first bar it handles. */
-const buyOnce = defineStrategy({
-  name: 'buy-once',
-  params: noParams,
-  warmup: 'none',
-  onStart: () => ({ done: false }),
-  onBar(ctx, s) {
-    if (s.done) return;
-    s.done = true;
-    ctx.buy(0.01, { tag: 'entry' });
-  },
-});
-
-const bars: SimBar[] = Array.from({ length: 10 }, (_, i) => {
-  const o = 40_000 + 10 * i;
-  return { time: T0 + i * MIN, open: o, high: o + 20, low: o - 20, close: o + 5, volume: 50 };
-});
+const bars = quietBars(10);
 
 describe('live: an order refused with -1021 after the clock re-sync', () => {
   it('ends rejected with the exchange reason; never looked up, never sent a third time', async () => {

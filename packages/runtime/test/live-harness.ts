@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import {
   type AnyStrategy,
   type BarSeries,
+  defineInstrument,
   type EngineEvent,
   type FeedKey,
   seriesFromRows,
@@ -67,6 +68,39 @@ export function realCandles(n: number): BarSeries {
   return HAS_SHARED_DATA
     ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, n)
     : (undefined as never);
+}
+
+/**
+ * A paper bot on BTC/USDT 1m as `keel paper` sets one up: 10,000 USDT, fee 0.1 %, quiet log;
+ * `over` adds or replaces settings.
+ */
+export function paperBotConfig(
+  store: Store,
+  botId: string,
+  strategy: AnyStrategy,
+  over: Partial<BotConfig> = {},
+): BotConfig {
+  return {
+    botId,
+    mode: 'paper',
+    strategy,
+    params: {},
+    feeds: [FEED],
+    instruments: [defineInstrument({ symbol: FEED.symbol })],
+    store,
+    log: () => {},
+    paperCash: 10_000,
+    paperFee: 0.001,
+    ...over,
+  };
+}
+
+/** `n` quiet minutes from T0: opens 10 apart, a 40-wide range (hand-made; for order-path tests). */
+export function quietBars(n: number): SimBar[] {
+  return Array.from({ length: n }, (_, i) => {
+    const o = 40_000 + 10 * i;
+    return { time: T0 + i * MIN, open: o, high: o + 20, low: o - 20, close: o + 5, volume: 50 };
+  });
 }
 
 /** Bars as the simulator takes them, from a series (real candles from ../shared). */

@@ -43,7 +43,7 @@ describe('kill -9 with a held trailing stop and a GTD order, and again with the 
     /** Steps the sim until bar `k` (index) has closed and the bot has handled it. */
     const stepThrough = async (p: BotProcess, k: number) => {
       while (sim.now() < T0 + (k + 1) * MIN) sim.step();
-      await p.waitFor(() => p.bars().includes(T0 + k * MIN), `bar ${k}`);
+      await p.waitFor(() => p.lines.includes(`SETTLED ${T0 + k * MIN}`), `bar ${k} and its orders`);
     };
     const onSim = () => sim.getOrders(KEY.apiKey);
     const storedTrail = async () => {

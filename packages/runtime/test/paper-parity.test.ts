@@ -1,39 +1,44 @@
-import { Account, type BarSeries, defineInstrument, runBacktest, sliceSeries } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type BarSeries, runBacktest } from '@keel/core';
+import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
-import { describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { exitOrderId, orderOwner, paperReplay, replaySource, signalOrderId } from '../src/index.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { Bot, exitOrderId, orderOwner, replaySource, signalOrderId } from '../src/index.ts';
+import { FEED, paperBotConfig, realCandles } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('paper parity (replay)');
 
+const dir = mkdtempSync(path.join(tmpdir(), 'keel-paper-parity-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Through what users run: a paper Bot (its one run loop, its store, its journal) on replayed bars,
+// as `keel paper --replay` runs it.
 describe.skipIf(!HAS_SHARED_DATA)('paper mode equals the backtest of the same bars', () => {
-  const series: BarSeries = HAS_SHARED_DATA
-    ? sliceSeries(readBarsFile(dataFile('binance_BTCUSDT_1m_2024-01.csv.gz')).series, 0, 20_000)
-    : (undefined as never);
+  const series: BarSeries = HAS_SHARED_DATA ? realCandles(20_000) : (undefined as never);
   for (const name of ['sma-cross', 'rsi-reversion', 'bollinger-reversion']) {
     it(`${name}: same fills, same trades, same final cash (oracle: runBacktest on the same bars)`, async () => {
-      const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
+      const feed = FEED;
       const bt = runBacktest({ strategy: getStrategy(name), data: [{ ...feed, series }], cash: 10_000, fee: 0.001 });
-      const inst = defineInstrument({ symbol: 'BTC/USDT' });
-      const account = new Account('USDT', 10_000);
-      const { percentFee } = await import('@keel/core');
-      const bot = await paperReplay({
-        botId: 'parity',
-        strategy: getStrategy(name),
-        feeds: [feed],
-        instruments: [inst],
-        account,
-        simulated: { fees: percentFee(0.001) },
-        source: replaySource(feed, series),
-      });
-      const strip = (fs: readonly { price: number; amount: number; side: string; time: number; fee: number }[]) =>
-        fs.map((f) => [f.side, f.time, f.price, f.amount, f.fee]);
-      expect(bot.engine.fills.length).toBeGreaterThan(10);
-      expect(strip(bot.engine.fills)).toEqual(strip(bt.fills));
-      expect(bot.closedTrades().map((t) => t.pnlNet)).toEqual(bt.trades.map((t) => t.pnlNet));
-      expect(account.cash).toBe(bt.finalCash);
-    });
+      const store = await openStore({ url: `sqlite:${path.join(dir, `${name}.db`)}`, synchronous: 'NORMAL' });
+      const bot = new Bot(paperBotConfig(store, 'parity', getStrategy(name)));
+      try {
+        await bot.start();
+        await bot.run(replaySource(feed, series));
+        // Before stop(): stopping cancels what is still open, as the backtest's end does not.
+        const strip = (fs: readonly { price: number; amount: number; side: string; time: number; fee: number }[]) =>
+          fs.map((f) => [f.side, f.time, f.price, f.amount, f.fee]);
+        expect(bot.runner.engine.fills.length).toBeGreaterThan(10);
+        expect(strip(bot.runner.engine.fills)).toEqual(strip(bt.fills));
+        expect(bot.runner.closedTrades().map((t) => t.pnlNet)).toEqual(bt.trades.map((t) => t.pnlNet));
+        expect(bot.account.cash).toBe(bt.finalCash);
+      } finally {
+        await bot.stop();
+        await store.close();
+      }
+    }, 60_000);
   }
 
   it('client order ids are deterministic per bot, bar and signal, and fit Binance’s 36 characters', () => {

@@ -38,7 +38,7 @@ async function session(name: string) {
   };
   const stepThrough = async (p: BotProcess, k: number) => {
     while (sim.now() < T0 + (k + 1) * MIN) sim.step();
-    await p.waitFor(() => p.bars().includes(T0 + k * MIN), `bar ${k}`);
+    await p.waitFor(() => p.lines.includes(`SETTLED ${T0 + k * MIN}`), `bar ${k} and its orders`);
   };
   const stop = async (p: BotProcess) => {
     p.proc.kill('SIGTERM');

@@ -5,7 +5,7 @@ import { ClientOrderId, newOrderState, type OrderRequest, type OrderState, Venue
 import type { ExchangeSim, SimBar } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectExchange, type ExchangeConnection, reconcile, signalOrderId } from '../src/index.ts';
+import { connectExchange, type ExchangeConnection, placedOrder, reconcile, signalOrderId } from '../src/index.ts';
 import { FEED, fastConnect, KEY, MIN, startSim, T0 } from './live-harness.ts';
 
 // Recovery after downtime against the exchange simulator (real ccxt client, loopback): what
@@ -79,12 +79,12 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
     const cancelled = buy(2, 39_100);
     const neverSent = buy(3, 39_200);
     const lostRecord = buy(4, 39_300);
-    await stored(filled, (await conn.live.placeOrder(filled)).venueOrderId);
+    await stored(filled, placedOrder(await conn.live.placeOrder(filled)).venueOrderId);
     sim.faults.fillOpenOrdersWhileDisconnected(KEY.apiKey);
-    await stored(cancelled, (await conn.live.placeOrder(cancelled)).venueOrderId);
+    await stored(cancelled, placedOrder(await conn.live.placeOrder(cancelled)).venueOrderId);
     await stored(neverSent);
     await conn.live.cancelOrder(cancelled.id, FEED.symbol); // by hand, while the bot was down
-    await conn.live.placeOrder(lostRecord); // this bot's id, but its row was lost
+    placedOrder(await conn.live.placeOrder(lostRecord)); // this bot's id, but its row was lost
     await store.balances.save(BOT, [
       { asset: 'BTC', free: 10, used: 0, total: 10 },
       { asset: 'USDT', free: 100_000, used: 0, total: 100_000 },

@@ -1,6 +1,6 @@
 import { startExchangeSim } from '@keel/exchange-sim';
 import { describe, expect, it } from 'vitest';
-import { connectExchange } from '../src/index.ts';
+import { connectExchange, placedOrder } from '../src/index.ts';
 
 // The runtime's live port over the real ccxt client and the exchange simulator: with REST down,
 // balances and order lookups come from the WebSocket cache and the log says so.
@@ -45,15 +45,17 @@ describe('live port: REST down, reads from the WebSocket cache (real ccxt, excha
       const end = Date.now() + 5_000; // the subscriptions confirmed on our side too
       while (!Object.values(conn.streamCache?.status() ?? {}).every((x) => x.connected) && Date.now() < end)
         await new Promise((r) => setTimeout(r, 10));
-      const order = await conn.live.placeOrder({
-        id: 'kfallback-1' as never,
-        symbol: 'BTC/USDT',
-        side: 'buy',
-        type: 'limit',
-        price: 90,
-        amount: 1,
-        timeInForce: 'GTC',
-      });
+      const order = placedOrder(
+        await conn.live.placeOrder({
+          id: 'kfallback-1' as never,
+          symbol: 'BTC/USDT',
+          side: 'buy',
+          type: 'limit',
+          price: 90,
+          amount: 1,
+          timeInForce: 'GTC',
+        }),
+      );
       const before = await conn.live.fetchBalances();
       sim.faults.httpErrorBurst({ path: '/api/v3/', count: 10_000, status: 503 });
       expect(await conn.live.fetchBalances()).toEqual(before);

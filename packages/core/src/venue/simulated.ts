@@ -1,5 +1,5 @@
 import type { Bar } from '../model/bar.ts';
-import { type Instrument, tradableAmount } from '../model/instrument.ts';
+import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
 import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
@@ -259,7 +259,8 @@ export class SimulatedVenue implements Venue {
       const o = h.w.order;
       const r = o.request;
       if (isTerminal(o.status) || h.w.removed) continue; // cancelled by an OCO sibling in this bar
-      let amount = remaining(o);
+      const rest = restOf(inst, o);
+      let amount = rest;
       if (r.reduceOnly) {
         const pos = this.account.find(r.symbol)?.size ?? 0;
         const held = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
@@ -291,7 +292,8 @@ export class SimulatedVenue implements Venue {
           });
           continue;
         }
-        amount = capacity;
+        // A fill is on the instrument's step: what the bar's volume allows, rounded down.
+        amount = roundAmount(inst, capacity);
       }
       if (!(amount > 0)) continue;
       const price = h.maker ? h.price : this.slippage.price(r.side, h.price, amount, bar);
@@ -304,7 +306,7 @@ export class SimulatedVenue implements Venue {
         continue;
       }
       capacity -= amount;
-      const done = amount >= remaining(o) || r.reduceOnly === true;
+      const done = amount >= rest || r.reduceOnly === true;
       if (done) this.remove(book, h.w);
       const f = this.fill;
       f.id = r.id;
@@ -478,4 +480,16 @@ function limitHit(
     prev = b;
   }
   return false;
+}
+
+/**
+ * What is left of an order: after a partial fill, the amount less what filled is on the step up to
+ * binary noise (0.025 - 0.02 = 0.005000000000000001), and the rest the exchange would fill is the
+ * step's value. An amount that was never on the step is left as it is.
+ */
+function restOf(inst: Instrument, o: OrderState): number {
+  const left = remaining(o);
+  if (o.filled === 0) return left;
+  const onStep = roundAmount(inst, left);
+  return Math.abs(onStep - left) <= 1e-9 * o.request.amount ? onStep : left;
 }

@@ -23,7 +23,13 @@ import {
 import type { Logger } from '../bot.ts';
 import { type BarEvent, type BarSource, copyBar } from '../sources.ts';
 import { type ExchangeClock, type ExchangeClockOptions, exchangeClock } from './exchange-clock.ts';
-import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
+import {
+  ExchangeFailure,
+  type ExchangeOrder,
+  type ExchangeTrade,
+  type LiveExchange,
+  type PlaceResult,
+} from './port.ts';
 
 export interface ConnectOptions {
   readonly exchange: string;
@@ -189,21 +195,33 @@ function port<T>(p: Promise<T>): Promise<T> {
 }
 
 /**
- * A create that did not place: the outcome's kind kept as the failure's. Nothing placed is
- * `transient` (or `rate-limited`), never folded together with a create that may have landed.
+ * A create's outcome in the port's shapes. The gateway throws a create's `auth` and `fatal`
+ * failures; here they are outcomes too, so that the venue handles every end of a create in one
+ * place: refused keys placed nothing (`rejected`); a failure that is no answer of the exchange
+ * leaves the create's fate unknown (`in-doubt`).
  */
-function notPlaced(out: Exclude<PlaceOutcome, { kind: 'placed' }>): ExchangeFailure {
+async function placeResult(
+  create: Promise<PlaceOutcome & { readonly orders?: readonly GwOrder[] }>,
+  remember: (x: GwOrder) => ExchangeOrder,
+): Promise<PlaceResult> {
+  let out: PlaceOutcome & { readonly orders?: readonly GwOrder[] };
+  try {
+    out = await create;
+  } catch (e) {
+    if (!(e instanceof KeelExchangeError)) throw e;
+    return e.kind === 'auth'
+      ? { kind: 'rejected', reason: e.message }
+      : { kind: 'in-doubt', reason: `${e.kind}: ${e.message}` };
+  }
   switch (out.kind) {
+    case 'placed':
+      return { kind: 'placed', orders: (out.orders ?? [out.order]).map(remember), via: out.via };
     case 'rejected':
-      return new ExchangeFailure('rejected', out.reason, out.error);
+      return { kind: 'rejected', reason: out.reason };
     case 'unavailable':
-      return new ExchangeFailure(
-        out.error.kind === 'rate-limited' ? 'rate-limited' : 'transient',
-        `not sent: ${out.reason}`,
-        out.error,
-      );
+      return { kind: 'unavailable', reason: out.reason, failure: out.error.kind };
     case 'in-doubt':
-      return new ExchangeFailure('in-doubt', `outcome unknown: ${out.reason}`, out.error);
+      return { kind: 'in-doubt', reason: out.reason };
     default:
       return assertNever(out);
   }
@@ -273,16 +291,17 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
   const abort = new AbortController();
 
   const live: LiveExchange = {
-    async placeOrder(req: OrderRequest, opts = {}) {
-      const out = await port(gw.createOrder(req, opts));
-      if (out.kind === 'placed') return remember(out.order);
-      throw notPlaced(out);
+    placeOrder(req: OrderRequest, opts = {}) {
+      return placeResult(gw.createOrder(req, opts), remember);
     },
     async placeOco(a: OrderRequest, b: OrderRequest, opts = {}) {
-      const out = await port(gw.createOco(a, b, opts));
-      if (out.kind === 'placed') return (out.orders ?? [out.order]).map(remember);
-      if (out.kind === 'rejected' && out.rule === 'oco-shape') return null;
-      throw notPlaced(out);
+      const create = gw.createOco(a, b, opts);
+      // A pair the exchange does not list natively: nothing was sent, the venue sends two orders.
+      const unlisted = await create.then(
+        (x) => x.kind === 'rejected' && x.rule === 'oco-shape',
+        () => false,
+      );
+      return unlisted ? null : placeResult(create, remember);
     },
     async cancelOrder(id, symbol) {
       const out = await port(gw.cancelOrder(id, symbol));

@@ -41,10 +41,8 @@ export interface ExchangeBalance {
 
 /**
  * How a call of the port failed: core's closed set (docs/exchange.md maps the exchange's errors
- * onto it). For `placeOrder` / `placeOco` the kind is the create's outcome: `rejected` (refused,
- * nothing open), `transient` or `rate-limited` (nothing reached the exchange's books: safe to send
- * later with the same client id), `in-doubt` (it may have landed: look it up by client id, never
- * resend blindly), `auth` or `fatal` (a person must act).
+ * onto it). Reads and cancels fail with it; a create never does: its outcomes are values
+ * (`PlaceResult`).
  */
 export class ExchangeFailure extends Error {
   constructor(
@@ -58,11 +56,37 @@ export class ExchangeFailure extends Error {
 }
 
 /**
- * What the live venue and recovery need from an exchange account. Implemented over the ccxt
- * gateway of @keel/exchange; `placeOrder` must be idempotent by client order id (a create that
- * timed out is resolved by lookup, never by sending again). Every method fails with an
- * `ExchangeFailure`.
+ * The outcome of an exactly-once create: the gateway's `PlaceOutcome`, whose loop (create, look up
+ * by client id, resend) and retry budget (`RetryPolicy` of @keel/exchange) are the only ones a
+ * create goes through. Every kind is final for the caller:
+ * - `placed`: the exchange has the order(s), from its answer, a lookup by client id, or the user
+ *   stream;
+ * - `rejected`: the exchange (or the filter check before sending) refused it, or refused the keys
+ *   (`auth`); nothing is open;
+ * - `unavailable`: the budget ran out and nothing reached the exchange's books (turned away,
+ *   rate-limited, circuit open, or in doubt and then not found); `failure` says how it was last
+ *   turned away;
+ * - `in-doubt`: a send may have landed and no lookup could tell, or the create failed in a way
+ *   that is no answer of the exchange (`fatal`): never resend, reconcile by client id later.
  */
+export type PlaceResult =
+  | {
+      readonly kind: 'placed';
+      /** One order, or an OCO list's two in the order given. */
+      readonly orders: readonly ExchangeOrder[];
+      readonly via: 'response' | 'lookup' | 'stream';
+    }
+  | { readonly kind: 'rejected'; readonly reason: string }
+  | { readonly kind: 'unavailable'; readonly reason: string; readonly failure: FailureKind }
+  | { readonly kind: 'in-doubt'; readonly reason: string };
+
+/** The order a single create placed; any other outcome throws it as an ExchangeFailure (tests, tools). */
+export function placedOrder(r: PlaceResult): ExchangeOrder {
+  if (r.kind === 'placed' && r.orders[0]) return r.orders[0];
+  if (r.kind === 'placed') throw new Error('Invariant violated: a placed create without an order');
+  throw new ExchangeFailure(r.kind === 'unavailable' ? r.failure : r.kind, r.reason);
+}
+
 /** Options of a create (the gateway's CreateOptions). */
 export interface PlaceOptions {
   /**
@@ -70,18 +94,26 @@ export interface PlaceOptions {
    * only if the exchange does not know it.
    */
   readonly mayExist?: boolean;
-  /** Aborted: no request leaves for this order any more; the create fails `rejected`. */
+  /** Aborted: no request leaves for this order any more; the create ends `rejected`. */
   readonly signal?: AbortSignal;
 }
 
+/**
+ * What the live venue and recovery need from an exchange account. Implemented over the ccxt
+ * gateway of @keel/exchange, which owns exactly-once sending: `placeOrder` and `placeOco` resolve
+ * a create whose answer was lost by looking it up by client id, never by sending again blindly,
+ * and retry within the one budget; their callers do not retry. Reads and cancels fail with an
+ * `ExchangeFailure`.
+ */
 export interface LiveExchange {
-  placeOrder(req: OrderRequest, opts?: PlaceOptions): Promise<ExchangeOrder>;
+  /** Places one order exactly once. */
+  placeOrder(req: OrderRequest, opts?: PlaceOptions): Promise<PlaceResult>;
   /**
    * Places a one-cancels-other pair as ONE native order list (where the exchange has them), with
    * the same exactly-once rules as `placeOrder`; the orders are returned in the order given.
    * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
    */
-  placeOco?(a: OrderRequest, b: OrderRequest, opts?: PlaceOptions): Promise<ExchangeOrder[] | null>;
+  placeOco?(a: OrderRequest, b: OrderRequest, opts?: PlaceOptions): Promise<PlaceResult | null>;
   cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;

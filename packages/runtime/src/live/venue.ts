@@ -1,4 +1,5 @@
 import {
+  assertNever,
   type Bar,
   barPath,
   type ClientOrderId,
@@ -19,7 +20,7 @@ import {
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import { exitOrderId, parkOrderId } from '../runner.ts';
-import { ExchangeFailure, type ExchangeOrder, type ExchangeTrade, type LiveExchange } from './port.ts';
+import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
 
 export interface LiveVenueOptions {
   /** Resolves once the order's write-ahead record is durable (it must be, before its request leaves). */
@@ -35,8 +36,6 @@ export interface LiveVenueOptions {
    * blindly (Binance only refuses duplicate ids among OPEN orders).
    */
   knownBefore?: (clientOrderId: string) => boolean;
-  /** How many times an order of unknown outcome is resolved and resent (same id). Default 5. */
-  maxResolveAttempts?: number;
   /** Time for GTD expiry (Keel cancels the order at `expireAt`). Default: the wall clock. */
   timer?: Timer;
   /** The position per symbol, in base units: the exit of a reduce-only emulated order is clipped to it. */
@@ -524,21 +523,20 @@ export class LiveVenue implements Venue {
         timeInForce: 'GTC',
         ...(r.tag !== undefined ? { tag: r.tag } : {}),
       };
-      try {
-        await this.ex.placeOrder(stop);
+      const out = await this.ex.placeOrder(stop);
+      if (out.kind === 'placed') {
         parked.push(pid);
         this.opts.log(
           'info',
           `trailing stop ${r.id} parked on the exchange while the bot is stopped: stop-market ${r.side} ${amount} at ${level} as ${pid}; the next start cancels it and trails again`,
           { id: r.id },
         );
-      } catch (e) {
+      } else
         this.opts.log(
           'warn',
-          `trailing stop ${r.id} could not be parked on the exchange (${(e as Error).message}): nothing protects the position until the bot runs again`,
+          `trailing stop ${r.id} could not be parked on the exchange (${out.kind}: ${out.reason}): nothing protects the position until the bot runs again`,
           { id: r.id },
         );
-      }
     }
     return parked;
   }
@@ -560,25 +558,19 @@ export class LiveVenue implements Venue {
     if (isTerminal(t.order.status)) return;
     t.expiring = true;
     this.opts.log('info', `GTD order ${id} reached its expiry (${new Date(at).toISOString()}): cancelling it`, { id });
-    const attempts = this.opts.maxResolveAttempts ?? 5;
+    // One cancel: the gateway retries it within its budget (a cancel by client id is idempotent).
     this.track(
       this.afterSend(t, async () => {
-        for (let attempt = 0; !isTerminal(t.order.status); attempt++) {
-          try {
-            const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol);
-            if (eo) await this.onOrder(eo);
-            return;
-          } catch (e) {
-            if (attempt >= attempts || this.closed) {
-              this.opts.log(
-                'error',
-                `GTD order ${id} could not be cancelled at its expiry (${(e as Error).message}): it is still working on the exchange; cancel it there, or restart the bot (recovery cancels expired GTD orders)`,
-                { id },
-              );
-              return;
-            }
-            await this.timer.sleep(Math.min(5_000, 200 * 2 ** attempt));
-          }
+        if (isTerminal(t.order.status) || this.closed) return;
+        try {
+          const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol);
+          if (eo) await this.onOrder(eo);
+        } catch (e) {
+          this.opts.log(
+            'error',
+            `GTD order ${id} could not be cancelled at its expiry (${(e as Error).message}): it is still working on the exchange; cancel it there, or restart the bot (recovery cancels expired GTD orders)`,
+            { id },
+          );
         }
       }),
     );
@@ -595,6 +587,8 @@ export class LiveVenue implements Venue {
     const w = ta.want;
     try {
       await this.sendOcoOnce(ta, tb);
+    } catch (e) {
+      this.unresolved(`${ta.order.request.id} + ${tb.order.request.id}`, ta.order.request.id, (e as Error).message);
     } finally {
       this.settle(ta, w);
       this.settle(tb, w);
@@ -614,42 +608,34 @@ export class LiveVenue implements Venue {
     // The legs share one validity (one list, one create): both are dropped, or neither.
     const stale = () => this.dropIfStale(ta) && this.dropIfStale(tb);
     if (stale()) return;
-    const opts = ta.want ? { signal: ta.want.ctl.signal } : {};
+    const mayExist = ids.some((id) => this.opts.knownBefore?.(id) === true);
+    const opts: PlaceOptions = {
+      ...(ta.want ? { signal: ta.want.ctl.signal } : {}),
+      ...(mayExist ? { mayExist } : {}),
+    };
     const separately = (why: string) => {
       this.opts.log('warn', `OCO ${ids.join(' + ')} sent as two orders: ${why}`, { ids });
       for (const t of [ta, tb]) this.sendAlone(t, ta.want?.since ?? Number.NaN);
     };
     for (const id of ids) this.opts.onSend?.(id);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (attempt > 0 || ids.some((id) => this.opts.knownBefore?.(id))) {
-          // Before any resend (and for ids from before a restart): does the exchange have them?
-          const found = await Promise.all(ids.map((id) => this.ex.fetchOrder(id, a.request.symbol)));
-          if (found.some((x) => x !== null)) {
-            for (const x of found) if (x) await this.onOrder(x);
-            return;
-          }
-        }
-        if (stale()) return;
-        const placed = await this.ex.placeOco!(a.request, b.request, opts);
-        if (placed === null) return separately('the exchange has no native order list for this pair');
-        for (const x of placed) await this.onOrder(x);
+    const out = await this.ex.placeOco!(a.request, b.request, opts);
+    if (out === null) return separately('the exchange has no native order list for this pair');
+    switch (out.kind) {
+      case 'placed':
+        for (const x of out.orders) await this.onOrder(x);
         return;
-      } catch (e) {
+      case 'rejected':
         if (stale()) return;
-        if (e instanceof ExchangeFailure && e.kind === 'rejected')
-          return separately(`the exchange refused the list (${e.message})`);
-        if (attempt >= (this.opts.maxResolveAttempts ?? 5)) {
-          this.opts.log(
-            'error',
-            `OCO ${ids.join(' + ')} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
-            { ids },
-          );
-          return;
-        }
-        this.opts.log('warn', `OCO ${ids.join(' + ')}: ${(e as Error).message}; resolving by client id`, { ids });
-        await backoff(attempt);
-      }
+        return separately(`the exchange refused the list (${out.reason})`);
+      case 'unavailable':
+        if (stale()) return;
+        for (const t of [ta, tb]) this.notSent(t, t.order.request.id, out.reason);
+        return;
+      case 'in-doubt':
+        this.unresolved(ids.join(' + '), a.request.id, out.reason);
+        return;
+      default:
+        return assertNever(out);
     }
   }
 
@@ -689,84 +675,77 @@ export class LiveVenue implements Venue {
     const w = t.want;
     try {
       await this.sendOnce(t, req);
+    } catch (e) {
+      // Not an outcome of the create (the port returns those): a write-ahead or a bug.
+      this.unresolved(req.id, t.order.request.id, (e as Error).message);
     } finally {
       this.settle(t, w);
     }
   }
 
+  /**
+   * One create through the port, which owns exactly-once sending and its one retry budget; each
+   * of its outcomes is final here. After a restart the id may already be on the exchange
+   * (`knownBefore`): the create then looks it up before sending.
+   */
   private async sendOnce(t: Tracked, req: OrderRequest): Promise<void> {
     const id = t.order.request.id;
     const xid = req.id;
     await this.opts.beforeSend(id);
     if (isTerminal(t.order.status) || this.dropIfStale(t)) return;
-    const opts = t.want && req.id === id ? { signal: t.want.ctl.signal } : {};
+    const mayExist = this.opts.knownBefore?.(id) === true;
+    const opts: PlaceOptions = {
+      ...(t.want && xid === id ? { signal: t.want.ctl.signal } : {}),
+      ...(mayExist ? { mayExist } : {}),
+    };
     this.opts.onSend?.(xid);
-    try {
-      if (this.opts.knownBefore?.(id)) {
-        const existing = await this.ex.fetchOrder(xid, req.symbol);
-        if (existing) {
+    const out = await this.ex.placeOrder(req, opts);
+    switch (out.kind) {
+      case 'placed':
+        if (mayExist && out.via !== 'response')
           this.opts.log('warn', `order ${xid} was already placed before the restart: tracking it, not resending`, {
             id,
           });
-          await this.onOrder(existing);
-          await this.fetchMissingTrades(t);
-          return;
-        }
-      }
-      for (let attempt = 0; ; attempt++) {
-        if (this.dropIfStale(t)) return;
-        try {
-          const eo = await this.ex.placeOrder(req, opts);
-          await this.onOrder(eo);
-          return;
-        } catch (e) {
-          if (e instanceof ExchangeFailure && (e.kind === 'rejected' || e.kind === 'auth')) {
-            // Refused before it left because its signal went stale: dropped, not rejected.
-            if (!this.dropIfStale(t)) this.refused(t, xid, e.message);
-            return;
-          }
-          if (attempt >= (this.opts.maxResolveAttempts ?? 5)) throw e;
-          // Outcome unknown or nothing sent: wait, then ask the exchange by client id before
-          // anything else. Found: track it. Not found: sending again with the SAME id is safe.
-          this.opts.log(
-            'warn',
-            `order ${xid}: ${(e as Error).message}; resolving by client id (attempt ${attempt + 1})`,
-            { id },
-          );
-          await backoff(attempt);
-          // Only a definite "not found" allows a resend; a failed lookup is retried as a lookup.
-          let found: ExchangeOrder | null | undefined;
-          for (let look = 0; look <= (this.opts.maxResolveAttempts ?? 5) && found === undefined; look++) {
-            found = await this.ex.fetchOrder(xid, req.symbol).catch(() => undefined);
-            if (found === undefined) await backoff(look);
-          }
-          if (found === undefined) throw e;
-          if (found !== null) {
-            await this.onOrder(found);
-            return;
-          }
-        }
-      }
-    } catch (e) {
-      // Still unknown after every attempt: never resend blindly. Reconciliation (on restart, or
-      // the tracker's polling) finds the order by its client id.
-      this.opts.log(
-        'error',
-        `order ${xid} outcome unknown after retries: ${(e as Error).message}; left for reconciliation`,
-        { id },
-      );
+        for (const x of out.orders) await this.onOrder(x);
+        if (mayExist && out.via !== 'response') await this.fetchMissingTrades(t);
+        return;
+      case 'rejected':
+        // Refused before it left because its signal went stale: dropped, not rejected.
+        if (!this.dropIfStale(t)) this.refused(t, xid, `exchange rejected the order: ${out.reason}`);
+        return;
+      case 'unavailable':
+        if (!this.dropIfStale(t)) this.notSent(t, xid, out.reason);
+        return;
+      case 'in-doubt':
+        this.unresolved(xid, id, out.reason);
+        return;
+      default:
+        return assertNever(out);
     }
   }
 
-  /** The exchange refused the order (or an emulated order's exit). */
-  private refused(t: Tracked, xid: string, message: string): void {
+  /** Nothing reached the exchange within the retry budget: the order ends, saying so. */
+  private notSent(t: Tracked, xid: string, reason: string): void {
+    this.refused(t, xid, `not sent, the exchange was unavailable: ${reason}`);
+  }
+
+  /**
+   * A create whose outcome no lookup could tell: never resent blindly. The tracker's polling, or
+   * reconciliation on the next start, finds the order by its client id.
+   */
+  private unresolved(what: string, id: string, reason: string): void {
+    this.opts.log('error', `order ${what} outcome unknown: ${reason}; left for reconciliation`, { id });
+  }
+
+  /** The order (or an emulated order's exit) was refused or could not be sent: `why` says which. */
+  private refused(t: Tracked, xid: string, why: string): void {
     const id = t.order.request.id;
     if (xid === id) {
-      this.report({ type: 'rejected', id, time: this.opts.now(), reason: `exchange rejected the order: ${message}` });
+      this.report({ type: 'rejected', id, time: this.opts.now(), reason: why });
       return;
     }
     // The emulated order was accepted long ago; its exit failing ends it, loudly.
-    const reason = `triggered, but the exchange refused its exit order ${xid}: ${message}`;
+    const reason = `triggered, but its exit order ${xid} was not placed: ${why}`;
     this.opts.log('error', `order ${id} ${reason}; the position it was to close is still open`, { id });
     this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
   }
@@ -833,10 +812,21 @@ export class LiveVenue implements Venue {
       });
     } else if (status === 'canceled' && t.expiring) this.report({ type: 'expired', id, time: this.opts.now() });
     else if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+    else if (status === 'expired' && t.order.request.ocoGroup !== undefined)
+      // The exchange expires the other leg of a native OCO list when one fills: the engine's
+      // one-cancels-other, reported as the simulated venue reports it.
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason: `OCO: ${this.ocoSibling(t)} filled` });
     else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
     // 'closed' completes through its last fill.
+  }
+
+  /** The id of the other order of `t`'s OCO group (the one that filled, when the exchange expired `t`). */
+  private ocoSibling(t: Tracked): string {
+    const group = t.order.request.ocoGroup;
+    for (const o of this.tracked.values()) if (o !== t && o.order.request.ocoGroup === group) return o.order.request.id;
+    return 'the other leg';
   }
 
   private async fetchMissingTrades(t: Tracked): Promise<void> {
@@ -888,14 +878,4 @@ export class LiveVenue implements Venue {
       this.held.delete(t);
     }
   }
-}
-
-/**
- * The wait before asking the exchange again about an order whose request failed or timed out:
- * 200 ms doubling to 5 s. Wall time on purpose, not the venue's `timer`: that is the market's
- * clock (GTD expiries; a replay's clock in paper runs and tests), while this waits for the
- * exchange's servers and network to recover, which happens in real time.
- */
-function backoff(attempt: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
 }

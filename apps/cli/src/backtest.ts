@@ -148,8 +148,11 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   checkRange(loaded, from, to);
   const feeds = commonSpan(loaded);
   for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
-  const series: BarSeries = (feeds[0] as LoadedFeed).series;
-  const futures = futuresRun(values, feeds);
+  const first = feeds[0] as LoadedFeed;
+  const series: BarSeries = first.series;
+  const futures = futuresRun(values, first.symbol.toUpperCase(), series, first.timeframe);
+  if (futures !== undefined && feeds.length > 1)
+    throw new UsageError('--market futures runs one market at a time: give one --data or --symbol', 'backtest');
   const fee = feeRate('fee', values.fee, futures?.takerFee ?? 0.001);
   const makerFee =
     values['maker-fee'] !== undefined
@@ -162,12 +165,12 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const result: BacktestResult = runBacktest({
     strategy,
     params,
-    data: feeds.map((f, i) => ({ symbol: futures?.symbols[i] ?? f.symbol, timeframe: f.timeframe, series: f.series })),
-    ...(futures !== undefined ? { futures: futures.settings } : {}),
+    data: feeds.map((f) => ({ symbol: futures?.symbol ?? f.symbol, timeframe: f.timeframe, series: f.series })),
     ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
     cash,
     fee,
     ...(makerFee !== undefined ? { makerFee } : {}),
+    ...(futures !== undefined ? { futures: () => futures.settings } : {}),
     ...(participation !== undefined
       ? { slippage: volumeShareSlippage(participation) }
       : slippageBps > 0

@@ -14,7 +14,13 @@ const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz
 describe('keel backtest --market futures (the real bin)', () => {
   it('--help documents the futures flags', () => {
     const r = keel('backtest', '--help');
-    for (const f of ['--market futures', '--leverage <n>', '--margin <mode>', '--funding <file>', '--funding-rate <r>'])
+    for (const f of [
+      '--market spot|futures',
+      '--leverage <n>',
+      '--margin <mode>',
+      '--funding <file>',
+      '--funding-rate <r>',
+    ])
       expect(r.out).toContain(f);
   });
 

@@ -7,6 +7,10 @@ import {
   futuresFromFlags,
   isTimeframe,
   paramsFromPairs,
+  RISK_FLAGS,
+  RISK_FLAGS_HELP,
+  riskConfigFromFlags,
+  riskConfigText,
   type Timeframe,
   timeframeMs,
   USDM_DEFAULT_FEES,
@@ -64,14 +68,21 @@ Options:
   --confirm-live           required for live mode: you accept that real orders will be sent
   --keys <name>            live: use this key from the encrypted key store (keel keys --help);
                            the passphrase comes from KEEL_KEYSTORE_PASSPHRASE or a prompt
-  --reconfigure            run a stored bot with another strategy, other --param values or
-                           another symbol (refused otherwise: its history belongs to the first)
+  --reconfigure            run a stored bot with another strategy, other --param values,
+                           another symbol or other risk settings (refused otherwise: its
+                           history belongs to the first)
   --log-format <text|json> log lines for people (default) or one JSON object per line
   -h, --help               this help
 
+${RISK_FLAGS_HELP}
+The risk engine is the backtest's: the same denials and halts at the same bars. A halt is
+stored: it survives a restart (SIGTERM or a crash) and ends only with keel bots resume <id>
+when it lasts until resumed. keel bots status shows the halts in force and the denials by rule.
+
 ${FUTURES_FLAGS_HELP.replace('the summary says so.', 'the log says so. paper only: live futures are not supported yet.')}
-One log line per order sent, fill, cancel, denial, rejection and expiry (time, bot, what, side,
-amount, symbol, price, id, reason). Operate running bots from another terminal with keel bots
+One log line per order sent, fill, cancel, denial (with the risk rule and its numbers),
+rejection and expiry (time, bot, what, side, amount, symbol, price, id, reason), and per halt.
+Operate running bots from another terminal with keel bots
 (list, status, stop, parity) over the same --store.
 
 Live keys come from the key store (--keys) or from the environment: KEEL_API_KEY and
@@ -116,6 +127,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       reconfigure: { type: 'boolean' },
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...RISK_FLAGS,
       ...FUTURES_FLAGS,
     },
   });
@@ -157,6 +169,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
+  const riskParsed = riskConfigFromFlags(values);
+  if (!riskParsed.ok) return fail(riskParsed.error.message);
+  const risk = riskParsed.config;
   const loaded = await loadStrategy(values.strategy);
   const strategy = loaded.strategy;
   const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
@@ -171,8 +186,6 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
           to: (replayed.time[replayed.length - 1] as number) + timeframeMs(timeframe as Timeframe),
         }
       : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
-  if (values.market !== undefined && values.market !== 'spot' && values.market !== 'futures')
-    return fail(`--market must be spot or futures, got "${values.market}"`);
   const fut = futuresFromFlags(values, spot, range, (file, perp) => ({
     series: readFundingRateFile(file, { symbol: perp }).series,
     source: file,
@@ -241,6 +254,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       flatten: values.flatten === true,
       reconfigure: values.reconfigure === true,
       ...(clock ? { timer: clock } : {}),
+      ...(risk ? { risk } : {}),
     });
     // Handlers before the start: a signal that arrives while the bot starts (reconciliation can
     // take a while) stops it as soon as it has started, instead of killing it half-way; a second
@@ -264,7 +278,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     await bot.start();
     log(
       'info',
-      `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}`,
+      `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
     );
     source = values.replay
       ? replaySource(feed, replayed!, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
@@ -312,7 +326,7 @@ export function parseSignalAge(text: string): SignalAge | string {
   return { ms: n * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000) };
 }
 
-type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
+export type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
 
 /**
  * The live account's credentials: the named key from the encrypted key store (its exchange wins
@@ -320,7 +334,7 @@ type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?
  * A string is a problem to report as a usage error. Secrets are never logged: only the key's name,
  * exchange and fingerprint.
  */
-async function liveCredentials(
+export async function liveCredentials(
   store: Store,
   keyName: string | undefined,
   exchangeFlag: string | undefined,
@@ -362,5 +376,21 @@ async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}`;
+}
+
+/** `; risk: 3 denied (max-drawdown 3), 1 halt started, halted: max-drawdown until resumed`. */
+function riskSummary(r: SessionReport): string {
+  const k = r.risk;
+  if (k === undefined) return '';
+  const byRule = (m: Readonly<Record<string, number>>) =>
+    Object.entries(m)
+      .map(([rule, n]) => `${rule} ${n}`)
+      .join(', ');
+  const halts = Object.values(k.halts).reduce((a, b) => a + b, 0);
+  const held =
+    k.inForce.length === 0
+      ? 'no halt in force'
+      : `in force: ${k.inForce.map((h) => `${h.rule} on ${h.scope} ${h.until === null ? 'until resumed (keel bots resume)' : `until ${new Date(h.until).toISOString()}`}`).join(', ')}`;
+  return `; risk: ${k.deniedTotal} denied${k.deniedTotal > 0 ? ` (${byRule(k.denied)})` : ''}, ${halts} halt(s) and lock(s) started${halts > 0 ? ` (${byRule(k.halts)})` : ''}, ${held}`;
 }

@@ -231,10 +231,17 @@ export class Engine {
 
   /**
    * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
-   * Every protection starts afresh from now.
+   * Every protection starts afresh from now. Returns the engine's time it took effect at (the
+   * close of the last bar it saw), which a bot records so that a replay can resume there too.
    */
-  resumeTrading(): void {
+  resumeTrading(): number {
     this.riskEngine?.resume();
+    return this.now;
+  }
+
+  /** What the strategy's onStart returned (undefined when it threw): read by a backtest's plots. */
+  get strategyState(): unknown {
+    return this.state;
   }
 
   get primary(): FeedKey {
@@ -713,6 +720,9 @@ export class Engine {
    */
   warmUp(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
+    // The engine's time is the close of the last bar it saw: what a resume before the first
+    // traded bar is dated with.
+    this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
     slot.last = bar;
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;
@@ -955,10 +965,10 @@ export class Engine {
       account: this.opts.account,
       instrument: (symbol) => engine.instrumentOf(symbol),
       equity: () => engine.equity(),
+      leverage: (symbol) => (engine.futures === undefined ? 1 : engine.futures.leverage(symbol)),
       lastClose: (symbol) => engine.lastClose(symbol),
       inFlight: (symbol, side) => engine.inFlight(symbol, side),
       closable: (symbol) => engine.closable(symbol),
-      leverage: (symbol) => (engine.futures === undefined ? 1 : engine.futures.leverage(symbol)),
       position: (symbol) => engine.positionView(symbol),
       openOrders: () => engine.open,
       liveOrder: (id) => engine.liveOrder(id),

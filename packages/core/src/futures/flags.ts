@@ -15,7 +15,7 @@ export const FUTURES_FLAGS = {
 } as const;
 
 export const FUTURES_FLAGS_HELP = `Futures (USD-M perpetuals, docs/futures.md):
-  --market futures       the symbol becomes BASE/QUOTE:QUOTE, traded with margin, funding
+  --market spot|futures  futures: the symbol becomes BASE/QUOTE:QUOTE, traded with margin, funding
                          and liquidation (default fees 0.05 % taker, 0.02 % maker: Binance USD-M VIP 0)
   --leverage <n>         leverage, 1 to the brackets' maximum (default 1); an allocation is margin:
                          allocation=0.5 at --leverage 3 holds 1.5x equity of notional
@@ -51,9 +51,11 @@ export function futuresFromFlags(
   range: { readonly from: number; readonly to: number },
   readFunding: (file: string, symbol: string) => { series: FundingRateSeries; source: string },
 ): FuturesFlagsResult {
+  const market = (values.market as string | undefined) ?? 'spot';
+  if (market !== 'spot' && market !== 'futures')
+    return { ok: false, message: `--market must be spot or futures, got "${market}"` };
   const given = (['leverage', 'margin', 'funding', 'funding-rate'] as const).filter((k) => values[k] !== undefined);
-  // (The backtest's data store also names its markets spot, usdm or coinm: those trade as spot.)
-  if (values.market !== 'futures') {
+  if (market === 'spot') {
     if (given.length > 0) return { ok: false, message: `--${given[0]} needs --market futures` };
     return { ok: true, futures: undefined };
   }

@@ -32,14 +32,14 @@ export interface StrategyHost {
   readonly account: Account;
   instrument(symbol: string): Instrument;
   equity(): number;
+  /** A market's leverage: 1 but for a perpetual in a run with a futures book. */
+  leverage(symbol: string): number;
   /** The last close of a market's execution feed (NaN before its first bar). */
   lastClose(symbol: string): number;
   /** The remaining amount of one side of a market's orders in flight (see isInFlight). */
   inFlight(symbol: string, side: OrderSide): number;
   /** What `close()` sends, signed (> 0 sells a long); 0 when nothing can be traded. */
   closable(symbol: string): number;
-  /** A perpetual's leverage (orderTargetPercent sizes its notional by it); 1 for spot. */
-  leverage(symbol: string): number;
   position(symbol: string): PositionView;
   /** Orders not yet finished, in submission order: the engine's own list, never changed here. */
   openOrders(): readonly OrderState[];

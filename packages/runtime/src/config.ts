@@ -283,11 +283,13 @@ function checkValue(
   switch (spec.kind) {
     case 'pairs': {
       if (!isPlainObject(value)) fail(keyPath, `must be a map of name: value, ${got}`);
+      // Risk values may be a list (symbols) or a table; a strategy parameter is one value.
+      const listsAllowed = keyPath.at(-1) !== 'params';
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         const scalar = ['string', 'number', 'boolean'].includes(typeof v);
         const list = Array.isArray(v) && v.every((x) => typeof x === 'string');
         const table = isPlainObject(v) && Object.values(v).every((x) => typeof x === 'number' || typeof x === 'string');
-        if (!(scalar || ((list || table) && keyPath[0] !== 'params' && keyPath.at(-1) !== 'params')))
+        if (!(scalar || ((list || table) && listsAllowed)))
           fail([...keyPath, k], `must be a number, a string or true/false, got ${JSON.stringify(v)}`);
       }
       return;

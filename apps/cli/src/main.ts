@@ -189,7 +189,8 @@ function reportError(e: unknown, command: string | undefined, cli: Cli): number 
     return EXIT.usage;
   }
   cli.stderr.write(`${where}: ${msg}\n`);
-  if (process.env.KEEL_DEBUG && e instanceof Error) cli.stderr.write(`${e.stack}\n`);
+  if (process.env.KEEL_DEBUG && e instanceof Error)
+    cli.stderr.write(`${e.stack}\n${e.cause instanceof Error ? `caused by: ${e.cause.stack}\n` : ''}`);
   return EXIT.failure;
 }
 

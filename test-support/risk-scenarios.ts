@@ -23,14 +23,14 @@ import {
   type RiskEvent,
   type RiskInput,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   type StrategyContext,
 } from '@keel/core';
+import { expect } from 'vitest';
 
 export const SCENARIO_T0 = Date.UTC(2024, 0, 1);
 
-/** What the scripted strategy does at a primary bar (in its onBar). */
+/** What the scripted strategy does at a primary bar (in its onBar), by the bar's index. */
 export type ScenarioAction =
   | { readonly op: 'buy' | 'sell'; readonly amount: number; readonly symbol?: string }
   | { readonly op: 'target'; readonly fraction: number; readonly symbol?: string }
@@ -90,10 +90,12 @@ export function scenarioStrategy(actions: RiskScenario['actions']): AnyStrategy 
     name: 'risk-scenario',
     params: anyParams,
     warmup: 'none',
-    onStart: () => ({ i: 0 }),
-    onBar(ctx: StrategyContext, s: { i: number }) {
-      for (const a of actions[s.i] ?? []) act(ctx, a);
-      s.i++;
+    onStart: () => ({}),
+    // The bar's index from its time, not a count: a bot restarted mid-scenario (bars it handled
+    // before only warm it up) acts at the same bars as a run that never stopped.
+    onBar(ctx: StrategyContext, _s: unknown, bar: { time: number }, key: { timeframe: string }) {
+      const i = Math.round((bar.time - SCENARIO_T0) / TF_MS[key.timeframe as keyof typeof TF_MS]);
+      for (const a of actions[i] ?? []) act(ctx, a);
     },
   });
 }
@@ -129,11 +131,29 @@ export function scenarioInstruments(s: RiskScenario): Instrument[] {
   return s.markets.map((m) => defineInstrument({ ...(m.instrument ?? {}), symbol: m.symbol }));
 }
 
-const TF_MS = { '1m': 60_000, '1h': 3_600_000 } as const;
+export const TF_MS = { '1m': 60_000, '1h': 3_600_000 } as const;
 
 /** Bar index of a time stamped with a bar's close. */
 export function barOf(s: RiskScenario, closeTime: number): number {
   return Math.round((closeTime - SCENARIO_T0) / TF_MS[s.timeframe]) - 1;
+}
+
+/** Asserts a run's observation: denials, halts, resumes and fills by bar; numbers to 1e-9. */
+export function expectObservation(got: ScenarioObservation, want: ScenarioObservation): void {
+  const strip = (o: ScenarioObservation) => ({
+    denied: o.denied.map(({ bar, rule }) => ({ bar, rule })),
+    halts: o.halts,
+    resumes: o.resumes,
+    fills: o.fills.map(({ price: _p, amount: _a, ...rest }) => rest),
+  });
+  expect(strip(got)).toEqual(strip(want));
+  want.denied.forEach((d, i) => {
+    if (d.actual !== undefined) expect(got.denied[i]?.actual, `denial ${i} actual`).toBeCloseTo(d.actual, 9);
+  });
+  want.fills.forEach((f, i) => {
+    expect(got.fills[i]?.price, `fill ${i} price`).toBeCloseTo(f.price, 9);
+    expect(got.fills[i]?.amount, `fill ${i} amount`).toBeCloseTo(f.amount, 9);
+  });
 }
 
 /** The events and fills of a run, by bar, in the shape of `expect`. */
@@ -175,10 +195,8 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
     fees: percentFee(s.fee ?? 0),
     ...(s.allowShortSpot ? { allowShortSpot: true } : {}),
   });
-  const clock = new SimulatedClock(0);
   const events: EngineEvent[] = [];
   const engine = new Engine({
-    clock,
     instruments,
     account,
     venue,
@@ -189,13 +207,11 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
     onEvent: (e) => events.push(e),
   });
   engine.start();
-  const ms = TF_MS[s.timeframe];
   const series = s.markets.map((_, k) => scenarioSeries(s, k));
   const cursors = series.map((x) => new SeriesCursor(x));
   const n = s.markets[0]?.rows.length ?? 0;
   const resume = new Set(s.resumeAfter ?? []);
   for (let i = 0; i < n; i++) {
-    clock.set(SCENARIO_T0 + (i + 1) * ms);
     for (let f = 0; f < series.length; f++) {
       const c = cursors[f] as SeriesCursor;
       c.i = i;
@@ -228,6 +244,7 @@ export function flat(n: number, p: number, overrides: Readonly<Record<number, Ro
 
 const A = 'A/USDT';
 const B = 'B/USDT';
+const C = 'C/USDT';
 
 /**
  * The table. Prices are round numbers, fees 0 unless a scenario says, cash 10,000, so every number
@@ -392,6 +409,47 @@ export const RISK_SCENARIOS: readonly RiskScenario[] = [
       ],
     },
     expect: { denied: [{ bar: 0, rule: 'max-open-orders', actual: 3 }], halts: [], resumes: [], fills: [] },
+  },
+  {
+    name: 'max-open-trades counts markets held or entering, not orders',
+    settings: { risk: ['max-open-trades=2'] },
+    markets: [
+      { symbol: A, rows: flat(6, 100) },
+      { symbol: B, rows: flat(6, 100) },
+      { symbol: C, rows: flat(6, 100) },
+    ],
+    timeframe: '1m',
+    // Bar 0: A and B enter (working: 2 markets), C would be the third. Bar 1: A and B are held;
+    // adding to A opens no new market. Bar 2: A closes (flat at bar 3's open). Bar 3: one market
+    // (B) is open, C enters.
+    actions: {
+      0: [
+        { op: 'buy', amount: 10, symbol: A },
+        { op: 'buy', amount: 10, symbol: B },
+        { op: 'buy', amount: 10, symbol: C },
+      ],
+      1: [
+        { op: 'buy', amount: 5, symbol: A },
+        { op: 'buy', amount: 10, symbol: C },
+      ],
+      2: [{ op: 'close', symbol: A }],
+      3: [{ op: 'buy', amount: 10, symbol: C }],
+    },
+    expect: {
+      denied: [
+        { bar: 0, rule: 'max-open-trades', actual: 3 },
+        { bar: 1, rule: 'max-open-trades', actual: 3 },
+      ],
+      halts: [],
+      resumes: [],
+      fills: [
+        { bar: 1, symbol: A, side: 'buy', price: 100, amount: 10 },
+        { bar: 1, symbol: B, side: 'buy', price: 100, amount: 10 },
+        { bar: 2, symbol: A, side: 'buy', price: 100, amount: 5 },
+        { bar: 3, symbol: A, side: 'sell', price: 100, amount: 15 },
+        { bar: 4, symbol: C, side: 'buy', price: 100, amount: 10 },
+      ],
+    },
   },
   {
     name: 'order-rate counts the orders sent in the sliding window',

@@ -84,7 +84,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'bots',
     args: '<sub>',
-    summary: 'operate bots: list, status, stop, parity (backtest of the bars a bot saw)',
+    summary: 'operate bots: list, status, stop, resume (end risk halts), parity (backtest of the bars a bot saw)',
     run: async (argv, cli) => (await import('@keel/runtime/bots-cli')).runBotsCli(argv, cli),
   },
   {
@@ -92,6 +92,11 @@ export const COMMANDS: readonly Command[] = [
     args: 'show',
     summary: 'effective settings (keel.yaml, KEEL_*, defaults) and where each comes from',
     run: async (argv, cli) => (await import('./config.ts')).configCommand(argv, cli),
+  },
+  {
+    name: 'portfolio',
+    summary: "every bot's books: average cost, realised and unrealised PnL, fees, equity in one currency",
+    run: async (argv, cli) => (await import('@keel/runtime/portfolio-cli')).runPortfolioCli(argv, cli),
   },
   {
     name: 'keys',

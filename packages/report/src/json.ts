@@ -1,4 +1,16 @@
-import type { BacktestResult, Fill, Metrics, OpenTrade, OrderRequest, OrderState, RiskEvent, Trade } from '@keel/core';
+import type {
+  BacktestResult,
+  Benchmark,
+  Fill,
+  FuturesSummary,
+  Metrics,
+  OpenTrade,
+  OrderRequest,
+  OrderState,
+  PairStats,
+  RiskEvent,
+  Trade,
+} from '@keel/core';
 import { assertNever, isoUtc, riskConfigInput } from '@keel/core';
 
 /**
@@ -26,6 +38,40 @@ export interface FeedJson {
 }
 
 export type MetricsJson = { readonly [K in keyof Metrics]: number | null };
+
+/** One market's share of the run (PairStats), numbers JSON-safe, times with their ISO twins. */
+export interface PairJson extends FeedJson {
+  readonly tradeCount: number;
+  readonly winRate: number | null;
+  readonly profitFactor: number | null;
+  readonly pnlNet: number | null;
+  readonly fees: number | null;
+  readonly openSize: number | null;
+  readonly unrealizedPnl: number | null;
+  readonly contribution: number | null;
+  readonly denied: number;
+  readonly rejected: number;
+}
+
+/** The buy-and-hold benchmark's figures (docs/report.md states the model); its curve is in the HTML report. */
+export interface BenchmarkJson {
+  readonly kind: 'buy-and-hold';
+  readonly marketChange: number | null;
+  readonly fee: number | null;
+  readonly startValue: number | null;
+  readonly finalValue: number | null;
+  readonly totalReturn: number | null;
+  readonly maxDrawdown: number | null;
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly firstOpen: number | null;
+    readonly lastClose: number | null;
+    readonly marketChange: number | null;
+    readonly amount: number | null;
+    readonly fee: number | null;
+    readonly cash: number | null;
+  }[];
+}
 
 export interface TradeJson {
   readonly symbol: string;
@@ -112,6 +158,10 @@ export interface ResultJson {
   readonly finalValue: number | null;
   readonly finalCash: number | null;
   readonly metrics: MetricsJson;
+  /** Each market's share, in feed order (one entry for a single-market run). */
+  readonly pairs: readonly PairJson[];
+  /** Buy-and-hold of the primary market over the same bars; null for a result without one. */
+  readonly benchmark: BenchmarkJson | null;
   readonly trades: readonly TradeJson[];
   readonly openTrades: readonly OpenTradeJson[];
   readonly fills: readonly FillJson[];
@@ -124,6 +174,28 @@ export interface ResultJson {
   readonly riskCounts: Json;
   /** Every denial, halt, resume and notice: time, rule, action and the numbers (docs/risk.md). */
   readonly riskEvents: readonly RiskEventJson[];
+  /** Perpetual runs only (absent in a spot run): funding, liquidations and warnings, each apart from fees. */
+  readonly futures?: FuturesJson;
+}
+
+/** A run's futures side (docs/futures.md): funding and liquidations kept apart from trading fees. */
+export interface FuturesJson {
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly leverage: number;
+    readonly marginMode: string;
+    readonly funding: string;
+    readonly isolatedWallet: number | null;
+  }[];
+  /** Net funding: > 0 received, < 0 paid. */
+  readonly funding: number | null;
+  readonly fundingPaid: number | null;
+  readonly fundingReceived: number | null;
+  readonly fundingEvents: number;
+  readonly liquidationFees: number | null;
+  readonly liquidations: readonly { readonly [k: string]: Json }[];
+  readonly fundingPayments: readonly { readonly [k: string]: Json }[];
+  readonly warnings: readonly string[];
 }
 
 /** A risk event with its time's ISO twin (and its end's, for a halt); numbers JSON-safe. */
@@ -189,8 +261,8 @@ export function toJsonValue(v: unknown, seen: Set<object> = new Set()): Json {
   }
 }
 
-export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
-  return feeds.map((f) => ({
+export function feedToJson(f: BacktestResult['feeds'][number]): FeedJson {
+  return {
     symbol: f.symbol,
     timeframe: f.timeframe,
     bars: f.bars,
@@ -198,7 +270,11 @@ export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
     firstIso: isoOrNull(f.first),
     last: finiteOrNull(f.last),
     lastIso: isoOrNull(f.last),
-  }));
+  };
+}
+
+export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
+  return feeds.map(feedToJson);
 }
 
 /** Every Metrics field, in the order the report shows them; a new field is a compile error here. */
@@ -234,6 +310,44 @@ export function metricsToJson(m: Metrics): MetricsJson {
   const out = {} as Record<keyof Metrics, number | null>;
   for (const k of METRIC_KEYS) out[k] = finiteOrNull(m[k]);
   return out;
+}
+
+export function pairToJson(p: PairStats): PairJson {
+  return {
+    ...feedToJson(p),
+    tradeCount: p.tradeCount,
+    winRate: finiteOrNull(p.winRate),
+    profitFactor: finiteOrNull(p.profitFactor),
+    pnlNet: finiteOrNull(p.pnlNet),
+    fees: finiteOrNull(p.fees),
+    openSize: finiteOrNull(p.openSize),
+    unrealizedPnl: finiteOrNull(p.unrealizedPnl),
+    contribution: finiteOrNull(p.contribution),
+    denied: p.denied,
+    rejected: p.rejected,
+  };
+}
+
+export function benchmarkToJson(b: Benchmark | undefined): BenchmarkJson | null {
+  if (b === undefined) return null;
+  return {
+    kind: b.kind,
+    marketChange: finiteOrNull(b.marketChange),
+    fee: finiteOrNull(b.fee),
+    startValue: finiteOrNull(b.startValue),
+    finalValue: finiteOrNull(b.finalValue),
+    totalReturn: finiteOrNull(b.totalReturn),
+    maxDrawdown: finiteOrNull(b.maxDrawdown),
+    markets: b.markets.map((m) => ({
+      symbol: m.symbol,
+      firstOpen: finiteOrNull(m.firstOpen),
+      lastClose: finiteOrNull(m.lastClose),
+      marketChange: finiteOrNull(m.marketChange),
+      amount: finiteOrNull(m.amount),
+      fee: finiteOrNull(m.fee),
+      cash: finiteOrNull(m.cash),
+    })),
+  };
 }
 
 export function tradeToJson(t: Trade): TradeJson {
@@ -356,6 +470,45 @@ export function riskEventToJson(e: RiskEvent): RiskEventJson {
   return out as RiskEventJson;
 }
 
+export function futuresToJson(f: FuturesSummary): FuturesJson {
+  return {
+    markets: f.markets.map((m) => ({
+      symbol: m.symbol,
+      leverage: m.leverage,
+      marginMode: m.marginMode,
+      funding: m.funding,
+      isolatedWallet: finiteOrNull(m.isolatedWallet),
+    })),
+    funding: finiteOrNull(f.funding),
+    fundingPaid: finiteOrNull(f.fundingPaid),
+    fundingReceived: finiteOrNull(f.fundingReceived),
+    fundingEvents: f.fundingEvents,
+    liquidationFees: finiteOrNull(f.liquidationFees),
+    liquidations: f.liquidations.map((l) => ({
+      symbol: l.symbol,
+      time: l.time,
+      timeIso: isoOrNull(l.time),
+      marginMode: l.marginMode,
+      size: finiteOrNull(l.size),
+      entryPrice: finiteOrNull(l.entryPrice),
+      liquidationPrice: finiteOrNull(l.liquidationPrice),
+      price: finiteOrNull(l.price),
+      realizedPnl: finiteOrNull(l.realizedPnl),
+      clearanceFee: finiteOrNull(l.clearanceFee),
+    })),
+    fundingPayments: f.payments.map((r) => ({
+      symbol: r.symbol,
+      time: r.time,
+      timeIso: isoOrNull(r.time),
+      rate: finiteOrNull(r.rate),
+      markPrice: finiteOrNull(r.markPrice),
+      size: finiteOrNull(r.size),
+      payment: finiteOrNull(r.payment),
+    })),
+    warnings: [...f.warnings],
+  };
+}
+
 export function errorToJson(e: BacktestResult['errors'][number]): ErrorJson {
   return { time: e.time, timeIso: isoOrNull(e.time), hook: e.hook, message: e.message };
 }
@@ -387,6 +540,8 @@ export function resultToJson(result: BacktestResult): ResultJson {
     finalValue: finiteOrNull(result.finalValue),
     finalCash: finiteOrNull(result.finalCash),
     metrics: metricsToJson(result.metrics),
+    pairs: result.pairs.map(pairToJson),
+    benchmark: benchmarkToJson(result.benchmark),
     trades: result.trades.map(tradeToJson),
     openTrades: result.openTrades.map(openTradeToJson),
     fills: result.fills.map(fillToJson),
@@ -396,10 +551,12 @@ export function resultToJson(result: BacktestResult): ResultJson {
     risk: result.risk === null ? null : (toJsonValue(riskConfigInput(result.risk)) as ResultJson['risk']),
     riskCounts: toJsonValue(result.riskCounts),
     riskEvents: result.riskEvents.map(riskEventToJson),
+    ...(result.futures !== undefined ? { futures: futuresToJson(result.futures) } : {}),
   };
 }
 
-const P2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+/** "00" to "59": hours, minutes and seconds as ISO writes them. */
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 
 /**
  * isoUtc for many timestamps in time order: the date part is computed once per day (by isoUtc
@@ -437,6 +594,6 @@ export class IsoUtcFormatter {
     if (!Number.isFinite(t)) return isoUtc(t);
     const date = this.split(t);
     const ms = this.ms;
-    return `${date}${P2[this.hh]}:${P2[this.mm]}:${P2[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
+    return `${date}${TWO_DIGITS[this.hh]}:${TWO_DIGITS[this.mm]}:${TWO_DIGITS[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
   }
 }

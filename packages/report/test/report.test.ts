@@ -222,6 +222,8 @@ describe('resultToJson', () => {
       'finalValue',
       'finalCash',
       'metrics',
+      'pairs',
+      'benchmark',
       'trades',
       'openTrades',
       'fills',

@@ -1,7 +1,9 @@
+import { FuturesBook, type FuturesMarketSettings, type FuturesSummary } from '../futures/book.ts';
+import { type Benchmark, buyAndHold } from '../metrics/benchmark.ts';
+import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
-import { SimulatedClock } from '../model/clock.ts';
 import { defineInstrument, type Instrument, type InstrumentSpec } from '../model/instrument.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
@@ -9,6 +11,7 @@ import { Account, type PortfolioSummary } from '../portfolio/account.ts';
 import type { RiskConfig } from '../risk/config.ts';
 import { countRiskEvents, type RiskCounts, type RiskEvent } from '../risk/events.ts';
 import { type AnyStrategy, parseParams } from '../strategy/api.ts';
+import { perPair } from '../strategy/per-pair.ts';
 import { type FeeAsset, type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
 import { SimulatedVenue } from '../venue/simulated.ts';
 import { Engine } from './engine.ts';
@@ -45,11 +48,21 @@ export interface BacktestConfig {
   readonly allowShortSpot?: boolean;
   /** Risk limits, protections, sizing and exits applied around the strategy (docs/risk.md). */
   readonly risk?: RiskConfig;
+  /**
+   * Runs one instance of the strategy per market of `data`, in one portfolio (see `perPair`):
+   * `slots` equal shares of the equity (default: one per market).
+   */
+  readonly perPair?: { readonly slots?: number };
   /** Only bars with open time in [from, to) are replayed. */
   readonly from?: number;
   readonly to?: number;
   readonly onProgress?: (done: number, total: number) => void;
   readonly onEvent?: (e: EngineEvent) => void;
+  /**
+   * Perpetual markets (symbols like LINK/USDT:USDT) traded with margin, funding and liquidation
+   * (docs/futures.md): each perpetual's settings by symbol. Without it a perpetual has no margin.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
 }
 
 export interface BacktestResult {
@@ -74,6 +87,23 @@ export interface BacktestResult {
   readonly riskCounts: RiskCounts;
   /** The account's books at the end: realised and unrealised PnL, fees by asset, positions. */
   readonly portfolio: PortfolioSummary;
+  /** Each market's share of the run, in feed order (one entry for a single-market run). */
+  readonly pairs: readonly PairStats[];
+  /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
+  readonly futures?: FuturesSummary;
+  /** Buy-and-hold of the primary market over the same bars (absent from results not made by runBacktest). */
+  readonly benchmark?: Benchmark;
+  /** The strategy's `plot` lines, one value per primary bar (aligned with `equity`); empty without `plot`. */
+  readonly plots?: readonly PlotColumn[];
+}
+
+/** One line of a strategy's `plot`, recorded at the close of each primary bar. */
+export interface PlotColumn {
+  readonly name: string;
+  readonly panel: string;
+  /** The market whose chart it is drawn on. */
+  readonly symbol: string;
+  readonly values: Float64Array;
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -97,6 +127,13 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const instruments = cfg.data.map(toInstrument);
   const uniq = new Map<string, Instrument>();
   for (const i of instruments) if (!uniq.has(i.symbol)) uniq.set(i.symbol, i);
+  const strategy =
+    cfg.perPair === undefined
+      ? cfg.strategy
+      : perPair(cfg.strategy, {
+          instruments: [...uniq.values()],
+          ...(cfg.perPair.slots !== undefined ? { slots: cfg.perPair.slots } : {}),
+        });
   const primaryInst = instruments[0] as Instrument;
   const startValue = cfg.cash ?? 10_000;
   const account = new Account(cfg.currency ?? primaryInst.quote, startValue);
@@ -106,7 +143,11 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       ...(cfg.makerFee !== undefined ? { makerRate: cfg.makerFee } : {}),
       ...(cfg.feeAsset ? { asset: cfg.feeAsset } : {}),
     });
+  const futuresCfg = cfg.futures;
+  const book =
+    futuresCfg === undefined ? undefined : new FuturesBook(account, [...uniq.values()], (i) => futuresCfg(i.symbol));
   const venue = new SimulatedVenue([...uniq.values()], account, {
+    ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
     fees,
     ...(cfg.slippage ? { slippage: cfg.slippage } : {}),
     ...(cfg.latencyBars !== undefined ? { latencyBars: cfg.latencyBars } : {}),
@@ -114,21 +155,18 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     ...(cfg.submissionCheck !== undefined ? { submissionCheck: cfg.submissionCheck } : {}),
     ...(cfg.allowShortSpot !== undefined ? { allowShortSpot: cfg.allowShortSpot } : {}),
   });
-  const clock = new SimulatedClock(0);
   const tracker = new TradeTracker([...uniq.values()]);
   const userEvents = cfg.onEvent;
   const engine = new Engine({
-    // The loops below set the clock to each bar's close before the engine sees the bar (a direct
-    // call: a setTime closure would box the time on every bar).
-    clock,
     instruments: [...uniq.values()],
     account,
     venue,
-    strategy: cfg.strategy,
+    strategy,
     params,
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
     onFill: tracker.fill,
+    ...(book !== undefined ? { futures: book } : {}),
     ...(userEvents ? { onEvent: userEvents } : {}),
   });
   engine.start();
@@ -141,6 +179,35 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const exposed = new Uint8Array(primaryLen);
   const total = ranges.reduce((a, [x, y]) => a + (y - x), 0);
   const progress = cfg.onProgress;
+  const plotSpecs = Object.entries(cfg.strategy.plot ?? {});
+  const plots: PlotColumn[] = plotSpecs.map(([name, p]) => ({
+    name,
+    panel: p.panel,
+    symbol: p.symbol ?? primaryInst.symbol,
+    values: new Float64Array(primaryLen).fill(Number.NaN),
+  }));
+  const plotSources = plotSpecs.map(([, p]) => p as { value(s: unknown): number });
+  const plotFailed = new Uint8Array(plots.length);
+  // Reads every plot line into its column at primary bar k: a call per line, nothing allocated.
+  const recordPlots = (k: number): void => {
+    const state = engine.strategyState;
+    if (state === undefined) return;
+    for (let j = 0; j < plots.length; j++) {
+      if (plotFailed[j] === 1) continue;
+      const col = plots[j] as PlotColumn;
+      try {
+        col.values[k] = (plotSources[j] as { value(s: unknown): number }).value(state);
+      } catch (e) {
+        // One error per line, not one per bar: the line stays blank from here on.
+        plotFailed[j] = 1;
+        engine.errors.push({
+          time: times[k] as number,
+          hook: `plot ${col.name}`,
+          message: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+  };
 
   if (cfg.data.length === 1) {
     // Hot loop: the engine reads the bar in place through a cursor; nothing is copied or allocated.
@@ -154,10 +221,10 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     for (let i = p0, k = 0; i < p1; i++, k++) {
       const t = tcol[i] as number;
       const closeTime = monthly ? timeframeEnd('1M', t) : t + ms;
-      clock.set(closeTime);
       cursor.i = i;
       engine.onBar(0, cursor);
       times[k] = closeTime;
+      if (plots.length > 0) recordPlots(k);
       values[k] = engine.equity();
       exposed[k] = pos.size !== 0 ? 1 : 0;
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
@@ -196,7 +263,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       const cur = feedCursors[best] as SeriesCursor;
       cur.i = c;
       cursors[best] = c + 1;
-      clock.set(bestT);
       engine.onBar(best, cur);
       done++;
       if (best === 0) {
@@ -208,6 +274,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       for (let f = 0; f < cfg.data.length; f++) nextT = Math.min(nextT, closeAt(f));
       if (k > 0 && nextT > (times[k - 1] as number)) {
         values[k - 1] = engine.equity();
+        // Read with the equity: after every feed closing at this instant, as the equity is.
+        if (plots.length > 0) recordPlots(k - 1);
         let any = 0;
         for (const p of account.positions) if (p.size !== 0) any = 1;
         exposed[k - 1] = any;
@@ -228,19 +296,22 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     feesPaid: account.feesPaid,
     turnover: account.turnover,
   });
+  const feeds = cfg.data.map((d, i) => {
+    const [a, b] = ranges[i] as [number, number];
+    return {
+      symbol: d.symbol,
+      timeframe: d.timeframe,
+      bars: b - a,
+      first: b > a ? (d.series.time[a] as number) : Number.NaN,
+      last: b > a ? (d.series.time[b - 1] as number) : Number.NaN,
+    };
+  });
+  const portfolio = account.summary(engine.rate);
+  let pairs: PairStats[] | undefined;
   return {
     strategy: cfg.strategy.name,
     params,
-    feeds: cfg.data.map((d, i) => {
-      const [a, b] = ranges[i] as [number, number];
-      return {
-        symbol: d.symbol,
-        timeframe: d.timeframe,
-        bars: b - a,
-        first: b > a ? (d.series.time[a] as number) : Number.NaN,
-        last: b > a ? (d.series.time[b - 1] as number) : Number.NaN,
-      };
-    }),
+    feeds,
     startValue,
     finalValue: primaryLen > 0 ? (values[primaryLen - 1] as number) : startValue,
     finalCash: account.cash,
@@ -261,6 +332,33 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     risk: cfg.risk ?? null,
     riskEvents: engine.risk?.events ?? [],
     riskCounts: countRiskEvents(engine.risk?.events ?? []),
-    portfolio: account.summary(engine.rate),
+    portfolio,
+    // Built when first read: it reads the trade and order objects.
+    get pairs() {
+      pairs ??= pairStats({
+        feeds,
+        trades: tracker.closed,
+        orders: engine.history,
+        positions: portfolio.positions,
+        startValue,
+      });
+      return pairs;
+    },
+    ...(book !== undefined ? { futures: book.summary() } : {}),
+    benchmark: buyAndHold(
+      [
+        {
+          series: (cfg.data[0] as BacktestData).series,
+          timeframe: (cfg.data[0] as BacktestData).timeframe,
+          p0,
+          p1,
+          instrument: primaryInst,
+        },
+      ],
+      times,
+      startValue,
+      fees,
+    ),
+    plots,
   };
 }

@@ -1,6 +1,6 @@
+import type { FundingRecord, FuturesBook } from '../futures/book.ts';
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
-import type { Clock } from '../model/clock.ts';
 import {
   checkFilters,
   hasFilters,
@@ -31,14 +31,13 @@ import type { RiskDenial } from '../risk/events.ts';
 import { RiskEngine } from '../risk/risk-engine.ts';
 import type {
   AnyStrategy,
-  BracketInput,
   FeedRequest,
   OrderInput,
   OrderOptions,
-  PortfolioView,
   PositionView,
   StrategyContext,
 } from '../strategy/api.ts';
+import { makeContext, type OrderLinks, type StrategyHost } from '../strategy/context.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
@@ -49,7 +48,6 @@ import { FillLog } from './fill-log.ts';
 import { OrderLog } from './order-log.ts';
 
 export interface EngineOptions {
-  clock: Clock;
   /** Backtests move a simulated clock from the data; live runs read the wall clock. */
   setTime?: (t: number) => void;
   instruments: readonly Instrument[];
@@ -67,9 +65,13 @@ export interface EngineOptions {
   onEvent?: (e: EngineEvent) => void;
   /** A direct hook for every fill, with no object built (the backtest's trade list uses it). */
   onFill?: FillHook;
+  /**
+   * Perpetuals simulated here (backtest): margin, funding and liquidation (docs/futures.md). A
+   * live or paper venue's exchange does these itself.
+   */
+  futures?: FuturesBook;
 }
 
-type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
 const NO_LINKS: OrderLinks = Object.freeze({});
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -165,6 +167,7 @@ export class Engine {
   }
   private readonly fillHook: EngineOptions['onFill'];
   private readonly views = new Map<string, ViewSlot>();
+  private readonly futures: FuturesBook | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     this.venue = opts.venue;
@@ -173,6 +176,7 @@ export class Engine {
     this.emitEvent = opts.onEvent ?? (() => {});
     this.listening = opts.onEvent !== undefined;
     this.fillHook = opts.onFill;
+    this.futures = opts.futures;
     this.idFactory = opts.idFactory ?? defaultOrderId;
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
@@ -183,7 +187,7 @@ export class Engine {
     this.riskEngine =
       opts.risk === undefined || isEmptyRiskConfig(opts.risk) ? undefined : this.makeRiskEngine(opts.risk);
     opts.venue.connect((r) => this.handleReport(r));
-    this.ctx = this.makeContext();
+    this.ctx = makeContext(this.strategyHost());
   }
 
   private makeRiskEngine(config: RiskConfig): RiskEngine {
@@ -227,10 +231,17 @@ export class Engine {
 
   /**
    * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
-   * Every protection starts afresh from now.
+   * Every protection starts afresh from now. Returns the engine's time it took effect at (the
+   * close of the last bar it saw), which a bot records so that a replay can resume there too.
    */
-  resumeTrading(): void {
+  resumeTrading(): number {
     this.riskEngine?.resume();
+    return this.now;
+  }
+
+  /** What the strategy's onStart returned (undefined when it threw): read by a backtest's plots. */
+  get strategyState(): unknown {
+    return this.state;
   }
 
   get primary(): FeedKey {
@@ -271,12 +282,47 @@ export class Engine {
     this.now = closeTime;
     this.venue.onBar(slot.key.symbol, bar, closeTime);
     slot.position.lastPrice = bar.close;
+    if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresBar(slot, bar, closeTime);
     if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
     this.deliver(slot, bar);
     const d = slot.derived;
     for (let i = 0; i < d.length; i++) {
       const e = d[i] as { slot: FeedSlot; agg: BarAggregator };
       e.agg.push(bar, (hb) => this.deliver(e.slot, hb));
+    }
+  }
+
+  /**
+   * Funding and the liquidation test of a perpetual's bar (FuturesBook.onBar). A liquidation
+   * cancels the market's open orders (the exchange does), books the forced close as a fill for
+   * the trade list and is an event.
+   */
+  private futuresBar(slot: FeedSlot, bar: Bar, closeTime: number): void {
+    const book = this.futures as FuturesBook;
+    const n = book.liquidations.length;
+    const nf = book.funding.length;
+    book.onBar(slot.key.symbol, bar, closeTime);
+    if (this.listening)
+      for (let k = nf; k < book.funding.length; k++)
+        this.emitEvent({ type: 'futures.funding', time: closeTime, funding: book.funding[k] as FundingRecord });
+    if (book.liquidations.length === n) return;
+    for (let k = n; k < book.liquidations.length; k++) {
+      const l = book.liquidations[k] as FuturesBook['liquidations'][number];
+      for (const o of this.open.slice())
+        if (o.request.symbol === l.symbol) this.cancelWithReason(o.request.id, 'liquidation');
+      const inst = this.instrumentOf(l.symbol);
+      if (this.fillHook !== undefined)
+        this.fillHook(
+          l.symbol,
+          l.size > 0 ? 'sell' : 'buy',
+          l.price,
+          Math.abs(l.size),
+          l.clearanceFee,
+          inst.settle,
+          closeTime,
+          `liquidation-${k + 1}`,
+        );
+      if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: closeTime, liquidation: l });
     }
   }
 
@@ -356,6 +402,8 @@ export class Engine {
     o.avgPrice = prevFilled === 0 ? r.price : (o.avgPrice * prevFilled + r.price * r.amount) / filled;
     o.filled = complete ? req.amount : filled;
     o.fee += r.fee;
+    if (this.futures !== undefined)
+      this.futures.beforeFill(req.symbol, req.side === 'buy' ? r.amount : -r.amount, r.price);
     this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, this.rate);
     this.fillLog.push(
       req.id,
@@ -672,6 +720,9 @@ export class Engine {
    */
   warmUp(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
+    // The engine's time is the close of the last bar it saw: what a resume before the first
+    // traded bar is dated with.
+    this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
     slot.last = bar;
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;
@@ -900,158 +951,39 @@ export class Engine {
     return a.balances.size === 0 && a.positions.length <= 1 ? a.equity() : a.equity(this.rate);
   }
 
-  private makeContext(): StrategyContext {
+  /** The engine as the strategy context sees it (strategy/context.ts builds the context on it). */
+  private strategyHost(): StrategyHost {
     const engine = this;
-    const account = this.opts.account;
-    const portfolio: PortfolioView = {
-      get currency() {
-        return account.currency;
-      },
-      get cash() {
-        return account.cash;
-      },
-      get equity() {
-        return engine.equity();
-      },
-      balance: (asset) => account.balance(asset),
-    };
-    const side = (s: OrderOptions | undefined) => s?.symbol ?? engine.primary.symbol;
     return {
-      get time() {
+      get now() {
         return engine.now;
       },
       get params() {
         return engine.opts.params;
       },
-      get symbol() {
-        return engine.primary.symbol;
-      },
-      get instrument() {
-        return engine.instrumentOf(engine.primary.symbol);
-      },
-      portfolio,
-      indicator(ind, feed) {
+      primarySymbol: this.primarySymbol,
+      account: this.opts.account,
+      instrument: (symbol) => engine.instrumentOf(symbol),
+      equity: () => engine.equity(),
+      leverage: (symbol) => (engine.futures === undefined ? 1 : engine.futures.leverage(symbol)),
+      lastClose: (symbol) => engine.lastClose(symbol),
+      inFlight: (symbol, side) => engine.inFlight(symbol, side),
+      closable: (symbol) => engine.closable(symbol),
+      position: (symbol) => engine.positionView(symbol),
+      openOrders: () => engine.open,
+      liveOrder: (id) => engine.liveOrder(id),
+      order: (id) => engine.order(id),
+      submit: (input, links) => engine.submitInput(input, links),
+      submitMarket: (side, amount, o) => engine.submitMarket(side, amount, o),
+      cancel: (id) => engine.cancel(id),
+      nextOcoGroup: () => `oco${++engine.ocoSeq}`,
+      addIndicator(ind, feed) {
         engine.resolveFeed(feed).indicators.push(ind);
-        return ind;
       },
       subscribe(feed) {
         const s = engine.resolveFeed(feed);
         s.subscribed = true;
         return s.key;
-      },
-      position: (symbol) => engine.positionView(symbol ?? engine.primary.symbol),
-      openOrders: (symbol) => engine.open.filter((o) => symbol === undefined || o.request.symbol === symbol),
-      order: (id) => engine.order(id),
-      submit: (input) => engine.submitInput(input),
-      buy: (amount, o) => engine.submitMarket('buy', amount, o),
-      sell: (amount, o) => engine.submitMarket('sell', amount, o),
-      orderTargetPercent(fraction, o) {
-        const symbol = side(o);
-        const price = engine.lastClose(symbol);
-        if (!(price > 0)) throw new Error(`orderTargetPercent: no price yet for ${symbol}`);
-        const inst = engine.instrumentOf(symbol);
-        const pos = account.find(symbol);
-        // backtrader: target = V * fraction; size = (target - position value) / close
-        const target = engine.equity() * fraction;
-        let posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
-        // What orders in flight will add or remove is part of the position already being reached.
-        const inFlight =
-          engine.open.length === 0 ? 0 : engine.inFlight(symbol, 'buy') - engine.inFlight(symbol, 'sell');
-        if (inFlight !== 0) posValue += inFlight * price * inst.contractSize;
-        if (target === posValue) return null;
-        const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
-        // Closer to the target than the market can trade (a step, its minimums): nothing to do.
-        if (hasFilters(inst) && tradableAmount(inst, size, price) === 0) return null;
-        return engine.submitMarket(target > posValue ? 'buy' : 'sell', size, o);
-      },
-      close(o) {
-        const symbol = side(o);
-        const amount = engine.closable(symbol);
-        if (amount === 0) return null;
-        return engine.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), o);
-      },
-      cancel: (id) => engine.cancel(id),
-      cancelAll(symbol) {
-        for (const o of engine.open.slice())
-          if (symbol === undefined || o.request.symbol === symbol) engine.cancel(o.request.id);
-      },
-      modify(id, changes) {
-        const o = engine.liveOrder(id);
-        if (!o || isTerminal(o.status)) return null;
-        engine.cancel(id);
-        const r = o.request;
-        const amount = changes.amount ?? r.amount - o.filled;
-        const base = {
-          symbol: r.symbol,
-          side: r.side,
-          amount,
-          timeInForce: r.timeInForce,
-          ...(r.tag !== undefined ? { tag: r.tag } : {}),
-        };
-        switch (r.type) {
-          case 'market':
-            return engine.submitInput({ ...base, type: 'market' });
-          case 'limit':
-            return engine.submitInput({ ...base, type: 'limit', price: changes.price ?? r.price });
-          case 'stop-market':
-            return engine.submitInput({ ...base, type: 'stop-market', stopPrice: changes.stopPrice ?? r.stopPrice });
-          case 'stop-limit':
-            return engine.submitInput({
-              ...base,
-              type: 'stop-limit',
-              stopPrice: changes.stopPrice ?? r.stopPrice,
-              price: changes.price ?? r.price,
-            });
-          case 'trailing-stop':
-            return engine.submitInput({ ...base, type: 'trailing-stop', trail: r.trail });
-          default:
-            return assertNever(r, 'order');
-        }
-      },
-      bracket(b: BracketInput) {
-        const group = `oco${++engine.ocoSeq}`;
-        const symbol = b.symbol ?? engine.primary.symbol;
-        const entry =
-          b.entryPrice === undefined
-            ? engine.submitInput({ type: 'market', side: b.side, amount: b.amount, symbol, tag: b.tag ?? 'entry' })
-            : engine.submitInput({
-                type: 'limit',
-                side: b.side,
-                amount: b.amount,
-                price: b.entryPrice,
-                symbol,
-                tag: b.tag ?? 'entry',
-              });
-        const exit = b.side === 'buy' ? 'sell' : 'buy';
-        const takeProfit = engine.submitInput(
-          {
-            type: 'limit',
-            side: exit,
-            amount: b.amount,
-            price: b.takeProfit,
-            symbol,
-            reduceOnly: true,
-            tag: 'take-profit',
-          },
-          { ocoGroup: group, parentId: entry },
-        );
-        const stopLoss = engine.submitInput(
-          {
-            type: 'stop-market',
-            side: exit,
-            amount: b.amount,
-            stopPrice: b.stopLoss,
-            symbol,
-            reduceOnly: true,
-            tag: 'stop-loss',
-          },
-          { ocoGroup: group, parentId: entry },
-        );
-        return { entry, takeProfit, stopLoss };
-      },
-      oco(a, b) {
-        const group = `oco${++engine.ocoSeq}`;
-        return [engine.submitInput(a, { ocoGroup: group }), engine.submitInput(b, { ocoGroup: group })];
       },
       lastBar(feed) {
         const s = engine.resolveFeed(feed);

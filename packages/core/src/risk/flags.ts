@@ -1,4 +1,5 @@
-import type { RiskInput } from './parse.ts';
+import { isEmptyRiskConfig, type RiskConfig } from './config.ts';
+import { parseRiskConfig, type RiskConfigIssue, type RiskInput } from './parse.ts';
 
 /**
  * The risk flags every command takes (`keel backtest|paper|live`), as option definitions in the
@@ -19,9 +20,9 @@ export const RISK_FLAGS = {
 
 export const RISK_FLAGS_HELP = `Risk (docs/risk.md; applied around any strategy):
   --risk <rule>=<value>  repeatable: max-drawdown=0.2, daily-loss=0.03, max-position=0.5,
-                         max-open-orders=4, order-rate=10/1m, cooldown=30m, stoploss-guard=3/6h:12h,
-                         max-notional, max-gross, max-net, max-leverage, cash-reserve, min-cash,
-                         symbols, sides, low-profit, max-losses
+                         max-open-orders=4, max-open-trades=3, order-rate=10/1m, cooldown=30m,
+                         stoploss-guard=3/6h:12h, max-notional, max-gross, max-net, max-leverage,
+                         cash-reserve, min-cash, symbols, sides, low-profit, max-losses
   --sizing <model>=<v>   entry size: percent=0.5, notional=1000, quantity=0.01, risk=0.01 (needs a
                          stop-loss), volatility=0.5, kelly=0.5 (repeat for options, e.g. cap=0.2)
   --stop-loss <d>        2% (of the entry), 2atr (x ATR at entry) or @41000 (a price)
@@ -40,4 +41,19 @@ export function riskInputFromFlags(values: Readonly<Record<string, unknown>>): R
     if (values[k] !== undefined) exits[k] = values[k];
   const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
   return { risk: list(values.risk), sizing: list(values.sizing), exits };
+}
+
+/**
+ * The risk flags of a command as a configuration: undefined when none was given (no risk engine
+ * at all), or the first problem with its key, value and form. `keel backtest`, `keel paper` and
+ * `keel live` all read their flags with this one function.
+ */
+export function riskConfigFromFlags(
+  values: Readonly<Record<string, unknown>>,
+):
+  | { readonly ok: true; readonly config: RiskConfig | undefined }
+  | { readonly ok: false; readonly error: RiskConfigIssue } {
+  const p = parseRiskConfig(riskInputFromFlags(values));
+  if (!p.ok) return p;
+  return { ok: true, config: isEmptyRiskConfig(p.config) ? undefined : p.config };
 }

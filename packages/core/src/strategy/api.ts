@@ -66,6 +66,13 @@ export interface PositionView {
   readonly inFlight: number;
 }
 
+/**
+ * An order as a strategy sees it: the engine's own record of it, every field read-only. It is
+ * current when read (an open order's status and fills change as reports arrive): copy what you
+ * keep. Orders change only through the context (`cancel`, `modify`), never by writing to this.
+ */
+export type OrderView = Readonly<OrderState>;
+
 export interface PortfolioView {
   readonly currency: string;
   readonly cash: number;
@@ -119,8 +126,8 @@ export interface StrategyContext<P = unknown> {
    * PositionView). A reused object, updated on each call: read what you need, do not keep it.
    */
   position(symbol?: string): PositionView;
-  openOrders(symbol?: string): readonly OrderState[];
-  order(id: ClientOrderId): OrderState | undefined;
+  openOrders(symbol?: string): readonly OrderView[];
+  order(id: ClientOrderId): OrderView | undefined;
   submit(input: OrderInput): ClientOrderId;
   buy(amount: number, opts?: OrderOptions): ClientOrderId;
   sell(amount: number, opts?: OrderOptions): ClientOrderId;
@@ -147,13 +154,26 @@ export interface StrategyContext<P = unknown> {
   /** Two orders that cancel each other when one fills. */
   oco(a: OrderInput, b: OrderInput): [ClientOrderId, ClientOrderId];
   /** The last closed bar of a feed (default primary). Reused object: copy what you keep. */
-  lastBar(feed?: FeedRequest): Bar | undefined;
+  lastBar(feed?: FeedRequest): Readonly<Bar> | undefined;
   log(message: string): void;
 }
 
 export interface FeedRequest {
   readonly symbol?: string;
   readonly timeframe?: Timeframe;
+}
+
+/** A line the report draws from the strategy's state (see StrategyDefinition.plot). */
+export interface PlotSpec<S> {
+  /**
+   * 'price': over the candles, on their price scale. Any other name is a pane of its own under the
+   * candles, shared by every line that names it (e.g. 'rsi' for an oscillator and its bands).
+   */
+  readonly panel: string;
+  /** The market whose chart the line is drawn on in a run over several markets (default: the primary). */
+  readonly symbol?: string;
+  /** The value after each primary bar, read from the state (e.g. an indicator's `value`); NaN leaves a gap. */
+  value(state: S): number;
 }
 
 export interface StrategyDefinition<P, S> {
@@ -165,9 +185,17 @@ export interface StrategyDefinition<P, S> {
    * as backtrader's minimum period. 'none': onBar runs from the first bar.
    */
   readonly warmup?: 'indicators' | 'none';
+  /**
+   * What to draw on the report's charts, by line name: read after every primary bar of a backtest
+   * into a column per line (a plain read of the state: it must not change it). Write it after
+   * onStart, which TypeScript reads the state's type from. Only the report
+   * uses it; a strategy without it is drawn with candles and fills alone.
+   */
+  readonly plot?: { readonly [name: string]: PlotSpec<S> };
   onStart(ctx: StrategyContext<P>): S;
-  onBar(ctx: StrategyContext<P>, state: S, bar: Bar, feed: FeedKey): void;
-  onOrder?(ctx: StrategyContext<P>, state: S, order: OrderState): void;
+  /** `bar` is reused by the engine for the feed's next bar: copy what you keep. */
+  onBar(ctx: StrategyContext<P>, state: S, bar: Readonly<Bar>, feed: FeedKey): void;
+  onOrder?(ctx: StrategyContext<P>, state: S, order: OrderView): void;
   onFill?(ctx: StrategyContext<P>, state: S, fill: Fill): void;
   onStop?(ctx: StrategyContext<P>, state: S): void;
 }

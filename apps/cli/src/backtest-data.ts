@@ -25,7 +25,6 @@ export const DATA_FLAGS = {
   symbol: { type: 'string' },
   timeframe: { type: 'string' },
   exchange: { type: 'string' },
-  market: { type: 'string' },
   'data-dir': { type: 'string' },
   map: { type: 'string' },
   'time-is': { type: 'string' },
@@ -38,7 +37,7 @@ export const DATA_FLAGS_HELP = `Data (docs/data.md):
                          repeat it for several markets, one file each
   --exchange <id>        without --data: read the bars from the data store (keel data download or
                          import them first), e.g. --exchange binance --symbol BTC/USDT --timeframe 1h
-  --market <type>        store market: spot (default), usdm or coinm
+                         (--market futures reads the store's USD-M bars)
   --data-dir <dir>       the data store (default: $KEEL_DATA_DIR or ./.keel/data)
   --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT); several
                          as BTC/USDT,ETH/USDT (one per --data file, in order): one strategy instance
@@ -128,7 +127,7 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
   const badData = v['allow-bad-data'] ? 'drop' : 'refuse';
   const common = { ...(timeframe ? { timeframe } : {}), ...range, badData } as const;
   if (files.length > 0) {
-    for (const flag of ['exchange', 'market', 'data-dir'] as const)
+    for (const flag of ['exchange', 'data-dir'] as const)
       if (v[flag] !== undefined)
         throw new UsageError(
           `--${flag} is for reading the data store; --data reads files: give one or the other`,
@@ -164,9 +163,9 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
     );
   if (timeframe === undefined)
     throw new UsageError('reading the data store needs --timeframe (e.g. --timeframe 1h)', 'backtest');
-  const market = v.market ?? 'spot';
-  if (market !== 'spot' && market !== 'usdm' && market !== 'coinm')
-    throw new UsageError(`--market "${market}": expected spot, usdm or coinm`, 'backtest');
+  // One --market flag for the store and the simulation (core's FUTURES_FLAGS checks its value):
+  // futures are Binance USD-M, the store's usdm market.
+  const market = v.market === 'futures' ? 'usdm' : 'spot';
   const { DataStore, defaultDataDir } = await import('@keel/data/store');
   const store = new DataStore(path.resolve(v['data-dir'] ?? defaultDataDir()));
   try {

@@ -156,8 +156,6 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     progress: b(),
     ...RISK,
     ...FUTURES,
-    // The data store's market (spot, usdm, coinm) or a futures run: both are --market.
-    market: s(oneOf('spot', 'usdm', 'coinm', 'futures'), 'spot'),
   },
   paper: {
     ...BOT,

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isTimeframe, type Timeframe } from '@keel/core';
+import { isTimeframe } from '@keel/core';
 // The feed loader alone: the package's index also loads ccxt.
 import { type FeedOrigin, type LoadedFeed, loadFeed, parseColumnMapping, parseTimeIs } from '@keel/data/feeds';
 import { UsageError } from './errors.ts';
-import { symbolFromFileName } from './infer.ts';
+import { symbolFromFileName, timeframeFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 
 /** The flags of `keel backtest` that say which bars to load. */
@@ -76,12 +76,6 @@ function usage<T>(f: () => T): T {
   }
 }
 
-/** The timeframe token of a Binance-style file name (binance_BTCUSDT_1h_...). */
-function nameTimeframe(file: string): Timeframe | undefined {
-  for (const t of path.basename(file).split(/[_\-.]/)) if (t !== '1M' && isTimeframe(t)) return t;
-  return undefined;
-}
-
 /** The market of each --data file: from --symbol (one per file, in order) or from the file's name. */
 function fileSymbols(files: readonly string[], symbols: readonly string[] | undefined): string[] {
   if (symbols !== undefined) {
@@ -140,7 +134,7 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
     for (const [i, file] of files.entries()) {
       // Data errors are failures (exit 1) that name the file: --help would not help with them.
       if (!existsSync(file)) throw new Error(`--data: no such file: ${file}`);
-      const nameTf = nameTimeframe(file);
+      const nameTf = timeframeFromFileName(file);
       const origin: FeedOrigin = {
         kind: 'file',
         file,

@@ -23,7 +23,6 @@ import {
   type RiskEvent,
   type RiskInput,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   type StrategyContext,
 } from '@keel/core';
@@ -175,10 +174,8 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
     fees: percentFee(s.fee ?? 0),
     ...(s.allowShortSpot ? { allowShortSpot: true } : {}),
   });
-  const clock = new SimulatedClock(0);
   const events: EngineEvent[] = [];
   const engine = new Engine({
-    clock,
     instruments,
     account,
     venue,
@@ -189,13 +186,11 @@ export function runScenario(s: RiskScenario): { engine: Engine; events: EngineEv
     onEvent: (e) => events.push(e),
   });
   engine.start();
-  const ms = TF_MS[s.timeframe];
   const series = s.markets.map((_, k) => scenarioSeries(s, k));
   const cursors = series.map((x) => new SeriesCursor(x));
   const n = s.markets[0]?.rows.length ?? 0;
   const resume = new Set(s.resumeAfter ?? []);
   for (let i = 0; i < n; i++) {
-    clock.set(SCENARIO_T0 + (i + 1) * ms);
     for (let f = 0; f < series.length; f++) {
       const c = cursors[f] as SeriesCursor;
       c.i = i;
@@ -228,6 +223,7 @@ export function flat(n: number, p: number, overrides: Readonly<Record<number, Ro
 
 const A = 'A/USDT';
 const B = 'B/USDT';
+const C = 'C/USDT';
 
 /**
  * The table. Prices are round numbers, fees 0 unless a scenario says, cash 10,000, so every number
@@ -392,6 +388,47 @@ export const RISK_SCENARIOS: readonly RiskScenario[] = [
       ],
     },
     expect: { denied: [{ bar: 0, rule: 'max-open-orders', actual: 3 }], halts: [], resumes: [], fills: [] },
+  },
+  {
+    name: 'max-open-trades counts markets held or entering, not orders',
+    settings: { risk: ['max-open-trades=2'] },
+    markets: [
+      { symbol: A, rows: flat(6, 100) },
+      { symbol: B, rows: flat(6, 100) },
+      { symbol: C, rows: flat(6, 100) },
+    ],
+    timeframe: '1m',
+    // Bar 0: A and B enter (working: 2 markets), C would be the third. Bar 1: A and B are held;
+    // adding to A opens no new market. Bar 2: A closes (flat at bar 3's open). Bar 3: one market
+    // (B) is open, C enters.
+    actions: {
+      0: [
+        { op: 'buy', amount: 10, symbol: A },
+        { op: 'buy', amount: 10, symbol: B },
+        { op: 'buy', amount: 10, symbol: C },
+      ],
+      1: [
+        { op: 'buy', amount: 5, symbol: A },
+        { op: 'buy', amount: 10, symbol: C },
+      ],
+      2: [{ op: 'close', symbol: A }],
+      3: [{ op: 'buy', amount: 10, symbol: C }],
+    },
+    expect: {
+      denied: [
+        { bar: 0, rule: 'max-open-trades', actual: 3 },
+        { bar: 1, rule: 'max-open-trades', actual: 3 },
+      ],
+      halts: [],
+      resumes: [],
+      fills: [
+        { bar: 1, symbol: A, side: 'buy', price: 100, amount: 10 },
+        { bar: 1, symbol: B, side: 'buy', price: 100, amount: 10 },
+        { bar: 2, symbol: A, side: 'buy', price: 100, amount: 5 },
+        { bar: 3, symbol: A, side: 'sell', price: 100, amount: 15 },
+        { bar: 4, symbol: C, side: 'buy', price: 100, amount: 10 },
+      ],
+    },
   },
   {
     name: 'order-rate counts the orders sent in the sliding window',

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -6,41 +5,38 @@ import {
   type BacktestResult,
   type BarSeries,
   fixedBpsSlippage,
-  isTimeframe,
   paramsFromPairs,
   parseParams,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
   runBacktest,
-  type Timeframe,
   volumeShareSlippage,
 } from '@keel/core';
-// The CSV reader and the progress bar alone: the package's index also loads ccxt.
-import { readBarsFile } from '@keel/data/csv';
+import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel/data/feeds';
+// The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
 import { getStrategy, STRATEGIES } from '@keel/strategies';
+import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
-import { inferTimeframe, symbolFromFileName } from './infer.ts';
-import { collectGarbage } from './memory.ts';
 import { writeChunks } from './output.ts';
 import { riskFromFlags } from './risk.ts';
 import { closest } from './suggest.ts';
 
 export const backtestHelp = (
   prog: string,
-): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]> [options]
+): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]>... [options]
+       ${prog} backtest --strategy <name> --exchange binance --symbol BTC/USDT --timeframe 1h [options]
 
 Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
 order decided on bar t fills at bar t+1's open; see docs/conventions.md).
 
 Options:
   --strategy <name>      built-in strategy: ${Object.keys(STRATEGIES).join(', ')}
-  --data <file>          candles: .csv or .csv.gz (Binance 12-column klines or OHLCV with a header;
-                         timestamps as epoch s/ms/us or ISO text, UTC when no zone is given)
-  --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT)
-  --timeframe <tf>       bar timeframe (default: from the file name or the bar spacing)
+  --max-open-trades <n>  at most n markets held at once (the risk rule max-open-trades); with several
+                         markets each entry's orderTargetPercent is a share of equity / n
+                         (default: / the number of markets)
   --param key=value      strategy parameter, repeatable (e.g. --param fast=10 --param slow=30)
   --cash <n>             starting cash in the quote currency (default 10000)
   --fee <rate>           taker fee per side, 0.001 = 0.1 % (default 0.001)
@@ -54,6 +50,7 @@ Options:
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
 
+${DATA_FLAGS_HELP}
 ${RISK_FLAGS_HELP}`;
 
 function num(name: string, v: string | undefined, min: number, def: number): number {
@@ -61,6 +58,29 @@ function num(name: string, v: string | undefined, min: number, def: number): num
   const n = Number(v);
   if (!Number.isFinite(n) || n < min)
     throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`, 'backtest');
+  return n;
+}
+
+function positive(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`--${name} must be a number > 0, got "${v}"`, 'backtest');
+  return n;
+}
+
+/** A fee rate per side: 0.001 is 0.1 %; 1 or more would take the whole order (and deny every one). */
+function feeRate(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n >= 0 && n < 1))
+    throw new UsageError(`--${name} is a rate per side in [0, 1) (0.001 = 0.1 %), got "${v}"`, 'backtest');
+  return n;
+}
+
+function integer(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`, 'backtest');
   return n;
 }
 
@@ -87,9 +107,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     strict: true,
     options: {
       strategy: { type: 'string' },
-      data: { type: 'string' },
-      symbol: { type: 'string' },
-      timeframe: { type: 'string' },
+      ...DATA_FLAGS,
       param: { type: 'string', multiple: true },
       cash: { type: 'string' },
       fee: { type: 'string' },
@@ -97,6 +115,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       'slippage-bps': { type: 'string' },
       participation: { type: 'string' },
       'latency-bars': { type: 'string' },
+      'max-open-trades': { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
       report: { type: 'string' },
@@ -111,68 +130,47 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     return EXIT.ok;
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
-  if (!values.data) throw new UsageError('--data is required (a .csv or .csv.gz file of candles)', 'backtest');
   const strategy = strategyNamed(values.strategy);
   const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
-  const risk = riskFromFlags(values, 'backtest');
-  // Data errors are failures (exit 1) that name the file: --help would not help with them.
-  if (!existsSync(values.data)) throw new Error(`--data: no such file: ${values.data}`);
-  const parsed = readBarsFile(values.data);
-  if (parsed.rowsIn >= 200_000) collectGarbage();
-  const series: BarSeries = parsed.series;
-  if (parsed.quarantined.length > 0) {
-    const q = parsed.quarantined;
-    io.stderr.write(
-      `warning: ${q.length} of ${parsed.rowsIn} rows in ${values.data} were quarantined and skipped (first: line ${q[0]!.line}, ${q[0]!.rule}: ${q[0]!.message})\n`,
-    );
-  }
-  if (series.length === 0) throw new Error(`${values.data} has no usable rows`);
-  for (let i = 1; i < series.length; i++) {
-    if ((series.time[i] as number) <= (series.time[i - 1] as number)) {
-      throw new Error(
-        `${values.data}: timestamps are not strictly increasing at data row ${i + 1} (${new Date(series.time[i] as number).toISOString()}); sort and de-duplicate the file (${io.prog} data import does this)`,
-      );
-    }
-  }
-  const symbol = values.symbol ?? symbolFromFileName(values.data);
-  if (!symbol)
-    throw new UsageError(
-      'cannot tell the market from the file name: pass --symbol, e.g. --symbol BTC/USDT',
-      'backtest',
-    );
-  if (!/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i.test(symbol))
-    throw new UsageError(`--symbol must look like BTC/USDT, got "${symbol}"`, 'backtest');
-  let timeframe: Timeframe | undefined;
-  if (values.timeframe !== undefined) {
-    if (!isTimeframe(values.timeframe))
-      throw new UsageError(`--timeframe "${values.timeframe}" is not a timeframe (1m, 5m, 1h, 1d, ...)`, 'backtest');
-    timeframe = values.timeframe;
-  } else timeframe = inferTimeframe(values.data, series);
-  if (!timeframe)
-    throw new UsageError('cannot tell the timeframe from the file: pass --timeframe, e.g. --timeframe 1m', 'backtest');
-  const fee = num('fee', values.fee, 0, 0.001);
-  const bar = Progress.on('backtest', io.stderr, values.progress === true);
+  const maxOpenTrades =
+    values['max-open-trades'] !== undefined ? integer('max-open-trades', values['max-open-trades'], 1) : undefined;
+  const risk = riskFromFlags(
+    maxOpenTrades === undefined
+      ? values
+      : { ...values, risk: [...(values.risk ?? []), `max-open-trades=${maxOpenTrades}`] },
+    'backtest',
+  );
+  const cash = positive('cash', values.cash, 10_000);
+  const fee = feeRate('fee', values.fee, 0.001);
+  const makerFee = values['maker-fee'] !== undefined ? feeRate('maker-fee', values['maker-fee'], fee) : undefined;
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation =
     values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
-  const t0 = performance.now();
   const from = time('from', values.from);
   const to = time('to', values.to);
+  const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
+  const loaded = await loadFeedsFromFlags(values, range);
+  checkRange(loaded, from, to);
+  const feeds = commonSpan(loaded);
+  for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
+  const series: BarSeries = (feeds[0] as LoadedFeed).series;
+  const bar = Progress.on('backtest', io.stderr, values.progress === true);
+  const t0 = performance.now();
   const result: BacktestResult = runBacktest({
     strategy,
     params,
-    data: [{ symbol: symbol.toUpperCase(), timeframe, series }],
-    cash: num('cash', values.cash, 0, 10_000),
+    data: feeds.map((f) => ({ symbol: f.symbol, timeframe: f.timeframe, series: f.series })),
+    ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
+    cash,
     fee,
-    ...(values['maker-fee'] !== undefined ? { makerFee: num('maker-fee', values['maker-fee'], 0, fee) } : {}),
+    ...(makerFee !== undefined ? { makerFee } : {}),
     ...(participation !== undefined
       ? { slippage: volumeShareSlippage(participation) }
       : slippageBps > 0
         ? { slippage: fixedBpsSlippage(slippageBps) }
         : {}),
     ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
-    ...(from !== undefined ? { from } : {}),
-    ...(to !== undefined ? { to } : {}),
+    ...range,
     ...(risk !== undefined ? { risk } : {}),
     onProgress: (d, t) => bar.update(d, t),
   });
@@ -180,9 +178,12 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   if (values.json) {
     // Streamed: a million-bar result is written piece by piece, never held as one string.
     await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }));
+    // The data lines are not in the result: stderr keeps them in sight beside the JSON.
+    io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {
-    io.stdout.write(`${formatSummary(result)}\n`);
-    io.stdout.write(`${result.feeds[0]!.bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
+    io.stdout.write(`${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}\n`);
+    const bars = result.feeds.reduce((a, f) => a + f.bars, 0);
+    io.stdout.write(`${bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
   }
   if (values.report) {
     const paths = writeReport(path.resolve(values.report), result, series);

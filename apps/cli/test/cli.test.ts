@@ -110,8 +110,22 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
       'timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:01:00,abc,2,1,1.2,10\n2024-01-01 00:02:00,1.5,2,1,1.2,10\n',
     );
     const r = keel('backtest', '--strategy', 'rsi-reversion', '--data', f, '--symbol', 'BTC/USDT', '--timeframe', '1m');
-    expect(r.code).toBe(0);
-    expect(r.err).toMatch(/1 of 3 rows .* quarantined .* line 3, bad-number/);
+    expect(r.code, 'the data-quality gate refuses it').toBe(1);
+    expect(r.err).toMatch(/bad-number: 1 row, first at .*bad\.csv row 2 \(line 3\), field open/);
+    const d = keel(
+      'backtest',
+      '--strategy',
+      'rsi-reversion',
+      '--data',
+      f,
+      '--symbol',
+      'BTC/USDT',
+      '--timeframe',
+      '1m',
+      '--allow-bad-data',
+    );
+    expect(d.code, d.err).toBe(0);
+    expect(d.out).toMatch(/1 bad rows dropped \(bad-number 1\)/);
   });
 
   it.skipIf(!HAS_SHARED_DATA)(
@@ -225,15 +239,25 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
       unsorted,
       'timestamp,open,high,low,close,volume\n2024-01-01 00:01:00,1,2,0.5,1.5,10\n2024-01-01 00:00:00,1.5,2,1,1.2,10\n',
     );
-    const u = keel('backtest', '--strategy', 'sma-cross', '--data', unsorted, '--symbol', 'BTC/USDT');
+    const u = keel(
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      unsorted,
+      '--symbol',
+      'BTC/USDT',
+      '--timeframe',
+      '1m',
+    );
     expect(u.code).toBe(1);
-    expect(u.err).toMatch(/unsorted\.csv: timestamps are not strictly increasing at data row 2/);
+    expect(u.err).toMatch(/non-monotonic: 1 row, first at .*unsorted\.csv row 2 \(line 3\), field time/);
     expect(u.err).not.toMatch(/--help/);
     const empty = path.join(tmp, 'empty-rows.csv');
     writeFileSync(empty, 'timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,x,2,0.5,1.5,10\n');
-    const e = keel('backtest', '--strategy', 'sma-cross', '--data', empty, '--symbol', 'BTC/USDT');
+    const e = keel('backtest', '--strategy', 'sma-cross', '--data', empty, '--symbol', 'BTC/USDT', '--timeframe', '1m');
     expect(e.code).toBe(1);
-    expect(e.err).toMatch(/empty-rows\.csv has no usable rows/);
+    expect(e.err).toMatch(/empty-rows\.csv: .*no row is left/);
     expect(e.err).not.toMatch(/--help/);
   });
 

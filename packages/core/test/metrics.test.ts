@@ -63,6 +63,26 @@ describe('metrics (hand-computed oracle)', () => {
   });
 });
 
+describe('annualised metrics over the real time span (hand-computed)', () => {
+  it('a gap in the bars lengthens the span CAGR is taken over: two daily bars a year apart are a year, not two days', () => {
+    const day = 86_400_000;
+    // Bar closes at day 1 and day 366: the bars cover 366 days (first open at day 0).
+    const m = computeMetrics({
+      equity: Float64Array.from([100, 121]),
+      times: Float64Array.from([day, 366 * day]),
+      exposed: Uint8Array.from([1, 1]),
+      trades: [],
+      startValue: 100,
+      barMs: day,
+      feesPaid: 0,
+      turnover: 0,
+    });
+    expect(m.cagr).toBeCloseTo(1.21 ** (365 / 366) - 1, 12);
+    // Counting bars instead would give 2 days: 1.21^(365/2) - 1, about 1e15.
+    expect(m.cagr).toBeLessThan(1);
+  });
+});
+
 describe('TradeTracker: fills as the account books them', () => {
   const btc = defineInstrument({ symbol: 'BTC/USDT', stepSize: 0.001 });
   it('a spot buy whose fee is paid in BTC holds less than it bought; an exit leaving less than a step closes the trade', () => {

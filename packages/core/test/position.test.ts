@@ -10,7 +10,6 @@ import {
   type PositionView,
   runBacktest,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   type StrategyContext,
   tradableAmount,
@@ -178,7 +177,6 @@ describe('positions the strategy sees: dust is flat, orders in flight count', ()
     const venue = new SimulatedVenue([inst], account);
     const events: EngineEvent[] = [];
     const engine = new Engine({
-      clock: new SimulatedClock(0),
       instruments: [inst],
       account,
       venue,

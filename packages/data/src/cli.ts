@@ -12,7 +12,7 @@ import { dataQualityGate, type FillPolicy, formatDataGate, formatQcReport, type 
 import { DataError, type SeriesKey, seriesId, seriesKey } from './schema.ts';
 import { BinanceArchiveSource } from './sources/binance-archive.ts';
 import { type CcxtEndpoint, CcxtSource } from './sources/ccxt.ts';
-import { type ColumnMapping, readFileBatch } from './sources/files.ts';
+import { type ColumnMapping, parseColumnMapping, parseTimeIs, readFileBatch } from './sources/files.ts';
 import type { BarBatch, BarSource } from './sources/port.ts';
 import { SourceError } from './sources/retry.ts';
 import { DataStore, defaultDataDir } from './store.ts';
@@ -163,25 +163,20 @@ function parseTime(s: string, what: string): number {
 
 function parseMapping(spec: string | undefined): ColumnMapping | undefined {
   if (!spec) return undefined;
-  const out: Record<string, string> = {};
-  for (const part of spec.split(',')) {
-    const [k, v] = part.split('=');
-    if (!k || !v) throw new UsageError(`--map "${part}" must be field=column`);
-    const key = k.trim();
-    if (!['time', 'open', 'high', 'low', 'close', 'volume', 'quoteVolume', 'trades', 'takerBuyVolume'].includes(key)) {
-      throw new UsageError(
-        `--map: unknown field "${key}" (time, open, high, low, close, volume, quoteVolume, trades, takerBuyVolume)`,
-      );
-    }
-    out[key] = v.trim();
+  try {
+    return parseColumnMapping(spec);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  return out as ColumnMapping;
 }
 
-function parseTimeIs(s: string | undefined): TimeIs | undefined {
+function parseTimeIsFlag(s: string | undefined): TimeIs | undefined {
   if (s === undefined) return undefined;
-  if (s !== 'open' && s !== 'close') throw new UsageError(`--time-is "${s}": expected open or close`);
-  return s;
+  try {
+    return parseTimeIs(s);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /**
@@ -205,7 +200,7 @@ async function readInput(
     }
   }
   const mapping = parseMapping(v.map);
-  const timeIs = parseTimeIs(v['time-is']);
+  const timeIs = parseTimeIsFlag(v['time-is']);
   const batch = await readFileBatch(f, {
     ...(mapping ? { mapping } : {}),
     ...(timeIs ? { timeIs } : {}),

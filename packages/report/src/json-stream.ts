@@ -8,6 +8,7 @@ import {
   metricsToJson,
   openTradeToJson,
   orderToJson,
+  pairToJson,
   RESULT_JSON_FORMAT,
   RESULT_JSON_VERSION,
   riskEventToJson,
@@ -264,6 +265,7 @@ export function* resultJsonChunks(
   member('finalValue', finiteOrNull(result.finalValue));
   member('finalCash', finiteOrNull(result.finalCash));
   member('metrics', metricsToJson(result.metrics));
+  member('pairs', result.pairs.map(pairToJson));
   // An array-valued member `depth` levels deep whose n items are written one at a time by item(i).
   function* array(key: string, depth: number, n: number, item: (i: number) => void, last: boolean) {
     const pad = indent(depth);

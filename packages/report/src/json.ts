@@ -1,4 +1,14 @@
-import type { BacktestResult, Fill, Metrics, OpenTrade, OrderRequest, OrderState, RiskEvent, Trade } from '@keel/core';
+import type {
+  BacktestResult,
+  Fill,
+  Metrics,
+  OpenTrade,
+  OrderRequest,
+  OrderState,
+  PairStats,
+  RiskEvent,
+  Trade,
+} from '@keel/core';
 import { assertNever, isoUtc, riskConfigInput } from '@keel/core';
 
 /**
@@ -26,6 +36,20 @@ export interface FeedJson {
 }
 
 export type MetricsJson = { readonly [K in keyof Metrics]: number | null };
+
+/** One market's share of the run (PairStats), numbers JSON-safe, times with their ISO twins. */
+export interface PairJson extends FeedJson {
+  readonly tradeCount: number;
+  readonly winRate: number | null;
+  readonly profitFactor: number | null;
+  readonly pnlNet: number | null;
+  readonly fees: number | null;
+  readonly openSize: number | null;
+  readonly unrealizedPnl: number | null;
+  readonly contribution: number | null;
+  readonly denied: number;
+  readonly rejected: number;
+}
 
 export interface TradeJson {
   readonly symbol: string;
@@ -112,6 +136,8 @@ export interface ResultJson {
   readonly finalValue: number | null;
   readonly finalCash: number | null;
   readonly metrics: MetricsJson;
+  /** Each market's share, in feed order (one entry for a single-market run). */
+  readonly pairs: readonly PairJson[];
   readonly trades: readonly TradeJson[];
   readonly openTrades: readonly OpenTradeJson[];
   readonly fills: readonly FillJson[];
@@ -189,8 +215,8 @@ export function toJsonValue(v: unknown, seen: Set<object> = new Set()): Json {
   }
 }
 
-export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
-  return feeds.map((f) => ({
+export function feedToJson(f: BacktestResult['feeds'][number]): FeedJson {
+  return {
     symbol: f.symbol,
     timeframe: f.timeframe,
     bars: f.bars,
@@ -198,7 +224,11 @@ export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
     firstIso: isoOrNull(f.first),
     last: finiteOrNull(f.last),
     lastIso: isoOrNull(f.last),
-  }));
+  };
+}
+
+export function feedsToJson(feeds: BacktestResult['feeds']): FeedJson[] {
+  return feeds.map(feedToJson);
 }
 
 /** Every Metrics field, in the order the report shows them; a new field is a compile error here. */
@@ -234,6 +264,22 @@ export function metricsToJson(m: Metrics): MetricsJson {
   const out = {} as Record<keyof Metrics, number | null>;
   for (const k of METRIC_KEYS) out[k] = finiteOrNull(m[k]);
   return out;
+}
+
+export function pairToJson(p: PairStats): PairJson {
+  return {
+    ...feedToJson(p),
+    tradeCount: p.tradeCount,
+    winRate: finiteOrNull(p.winRate),
+    profitFactor: finiteOrNull(p.profitFactor),
+    pnlNet: finiteOrNull(p.pnlNet),
+    fees: finiteOrNull(p.fees),
+    openSize: finiteOrNull(p.openSize),
+    unrealizedPnl: finiteOrNull(p.unrealizedPnl),
+    contribution: finiteOrNull(p.contribution),
+    denied: p.denied,
+    rejected: p.rejected,
+  };
 }
 
 export function tradeToJson(t: Trade): TradeJson {
@@ -387,6 +433,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     finalValue: finiteOrNull(result.finalValue),
     finalCash: finiteOrNull(result.finalCash),
     metrics: metricsToJson(result.metrics),
+    pairs: result.pairs.map(pairToJson),
     trades: result.trades.map(tradeToJson),
     openTrades: result.openTrades.map(openTradeToJson),
     fills: result.fills.map(fillToJson),
@@ -399,7 +446,8 @@ export function resultToJson(result: BacktestResult): ResultJson {
   };
 }
 
-const P2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+/** "00" to "59": hours, minutes and seconds as ISO writes them. */
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 
 /**
  * isoUtc for many timestamps in time order: the date part is computed once per day (by isoUtc
@@ -437,6 +485,6 @@ export class IsoUtcFormatter {
     if (!Number.isFinite(t)) return isoUtc(t);
     const date = this.split(t);
     const ms = this.ms;
-    return `${date}${P2[this.hh]}:${P2[this.mm]}:${P2[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
+    return `${date}${TWO_DIGITS[this.hh]}:${TWO_DIGITS[this.mm]}:${TWO_DIGITS[this.ss]}${ms ? '.' + String(ms).padStart(3, '0') : ''}Z`;
   }
 }

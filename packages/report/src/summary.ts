@@ -10,9 +10,46 @@ import {
   paramPairs,
   quoteOf,
 } from './format.ts';
+import { pairTableLines } from './pairs.ts';
 import { riskSummaryLines } from './risk.ts';
 
 type Pair = readonly [string, string];
+
+/** What a refusal is counted under: its reason up to the first colon (the rule, "insufficient USDT"). */
+function reasonKind(reason: string | undefined): string {
+  if (reason === undefined || reason === '') return 'no reason given';
+  const colon = reason.indexOf(':');
+  return colon > 0 && colon <= 40 ? reason.slice(0, colon) : reason.length <= 40 ? reason : `${reason.slice(0, 40)}...`;
+}
+
+/**
+ * Orders that never traded because something refused them: denied before the venue (a risk rule,
+ * the order's own fields, the exchange filters) or rejected by it (not enough cash). Always shown
+ * when there are any: a run that refused every order must not read like a run that had no signal.
+ */
+export function refusedOrderLines(result: BacktestResult): string[] {
+  const counts = new Map<string, number>();
+  let denied = 0;
+  let rejected = 0;
+  let first: string | undefined;
+  for (const o of result.orders) {
+    if (o.status === 'denied') denied++;
+    else if (o.status === 'rejected') rejected++;
+    else continue;
+    first ??= o.reason;
+    const k = reasonKind(o.reason);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  if (denied + rejected === 0) return [];
+  const byKind = [...counts]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([k, n]) => `${k} ${formatInteger(n)}`)
+    .join(', ');
+  return [
+    `refused orders: ${formatInteger(denied + rejected)} (denied ${formatInteger(denied)}, rejected by the venue ${formatInteger(rejected)}): ${byKind}`,
+    `  first: ${first ?? 'no reason given'}`,
+  ];
+}
 
 /** Label/value pairs as aligned columns: labels left-aligned, values right-aligned, two pairs per line. */
 function twoColumns(left: readonly Pair[], right: readonly Pair[], indent = '  ', gap = '     '): string[] {
@@ -40,10 +77,11 @@ export function formatSummary(result: BacktestResult): string {
   const cur = quoteOf(f?.symbol ?? '');
   const money = (x: number) => formatMoney(x, cur);
   const lines: string[] = [];
+  const markets = result.pairs.length > 1 ? `${result.pairs.length} pairs` : f?.symbol;
   if (f && f.bars > 0) {
     const to = timeframeEnd(f.timeframe, f.last);
     lines.push(
-      `${result.strategy} on ${f.symbol} ${f.timeframe}   ${formatTimeShort(f.first)} -> ${formatTimeShort(to)} UTC (${formatDuration(to - f.first)}, ${formatInteger(f.bars)} bars)`,
+      `${result.strategy} on ${markets} ${f.timeframe}   ${formatTimeShort(f.first)} -> ${formatTimeShort(to)} UTC (${formatDuration(to - f.first)}, ${formatInteger(f.bars)} bars)`,
     );
   } else lines.push(`${result.strategy} on ${f ? `${f.symbol} ${f.timeframe}` : 'no data'}   (no bars in range)`);
   const params = paramPairs(result.params);
@@ -72,12 +110,15 @@ export function formatSummary(result: BacktestResult): string {
     ['Turnover', `${formatNumber(m.turnover, 2)}x`],
   ];
   lines.push(...twoColumns(left, right));
+  const pairs = pairTableLines(result);
+  if (pairs.length > 0) lines.push('', ...pairs);
   const tail: string[] = [];
   if (result.openTrades.length > 0) {
     tail.push(
       `open at end: ${result.openTrades.map((t) => `${t.direction} ${t.symbol} since ${formatTimeShort(t.entryTime)}`).join(', ')} (valued at the last close, not counted as trades)`,
     );
   }
+  tail.push(...refusedOrderLines(result));
   if (result.errors.length > 0)
     tail.push(`strategy errors: ${formatInteger(result.errors.length)} (see the report or result.json)`);
   if (tail.length > 0) lines.push('', ...tail);

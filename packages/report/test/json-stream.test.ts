@@ -12,7 +12,7 @@ import { getStrategy } from '@keel/strategies';
 import { describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { IsoUtcFormatter, resultJsonChunks, resultToJson } from '../src/index.ts';
-import { BTC_1M, HOSTILE, hostileRun, riskRun } from './helpers.ts';
+import { BTC_1M, HOSTILE, hostileRun, riskRun, syntheticBars } from './helpers.ts';
 
 // The oracle: the in-memory JSON the CLI printed before it streamed (and what result.json held).
 const inMemory = (r: BacktestResult): Buffer => Buffer.from(`${JSON.stringify(resultToJson(r), null, 1)}\n`, 'utf8');
@@ -120,6 +120,29 @@ describe('resultJsonChunks: the streamed --json and result.json equal JSON.strin
     const { result } = riskRun();
     expect(result.riskEvents.length).toBeGreaterThan(2);
     expectSameBytes(streamed(result), inMemory(result));
+  });
+
+  it('on a multi-market run (the pairs member: one entry per market, odd numbers too)', () => {
+    const r = runBacktest({
+      strategy: getStrategy('sma-cross'),
+      params: { fast: 10, slow: 30 },
+      data: [
+        { symbol: 'AAA/USDT', timeframe: '1m', series: syntheticBars(3_000, 7) },
+        { symbol: 'BBB/USDT', timeframe: '1m', series: syntheticBars(3_000, 11) },
+      ],
+      perPair: {},
+      cash: 10_000,
+      fee: 0.001,
+    });
+    expect(r.pairs.map((p) => p.symbol)).toEqual(['AAA/USDT', 'BBB/USDT']);
+    expect(r.pairs.every((p) => p.tradeCount > 0)).toBe(true);
+    expectSameBytes(streamed(r), inMemory(r));
+    const p0 = r.pairs[0]!;
+    const odd: BacktestResult = {
+      ...r,
+      pairs: [{ ...p0, profitFactor: Number.POSITIVE_INFINITY, first: Number.NaN, pnlNet: -0, symbol: HOSTILE }],
+    };
+    expectSameBytes(streamed(odd), inMemory(odd));
   });
 
   it('on an empty run (no bars, no orders, no trades)', () => {

@@ -222,6 +222,7 @@ describe('resultToJson', () => {
       'finalValue',
       'finalCash',
       'metrics',
+      'pairs',
       'trades',
       'openTrades',
       'fills',

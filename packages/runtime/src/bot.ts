@@ -277,7 +277,7 @@ export class Bot {
       await this.startLocked(ttl);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
-      // not keep the bot locked: a process that goes on (a server) would hold it for ever. Not
+      // not keep the bot locked: a process that goes on after the failure would hold it for ever. Not
       // stop(): that acts on the orders (cancel, park, flatten) of a bot that never ran.
       this.stopPoll?.abort();
       this.heartbeat?.abort();
@@ -404,7 +404,6 @@ export class Bot {
     }
     this.runner = new BotRunner({
       botId,
-      clock: this.wall,
       strategy: this.cfg.strategy,
       params: this.cfg.params,
       feeds: this.cfg.feeds,

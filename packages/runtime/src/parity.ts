@@ -12,9 +12,9 @@ import {
   feedId,
   type Instrument,
   type OrderState,
+  pairStats,
   percentFee,
   readBar,
-  SimulatedClock,
   SimulatedVenue,
   type SimulatedVenueOptions,
   seriesFromRows,
@@ -232,8 +232,6 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const venue = new SimulatedVenue(instruments, account, simulated);
     const runner = new BotRunner({
       botId,
-      // Never read: the engine's time is the bars'.
-      clock: new SimulatedClock(),
       strategy,
       params: setup.params,
       feeds: setup.feeds,
@@ -425,24 +423,27 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const times = Float64Array.from(eqTimes);
   const values = Float64Array.from(eqValues);
   const chart = seriesFromRows(chartBars);
+  const feeds = [
+    {
+      ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
+      bars: chart.length,
+      first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
+      last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
+    },
+  ];
+  const portfolio = lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary();
   const backtest: BacktestResult = {
     strategy: primary.strategy,
     params: primary.params,
-    feeds: [
-      {
-        ...(primary.feeds[0] ?? { symbol: instruments[0]?.symbol ?? '', timeframe: tf }),
-        bars: chart.length,
-        first: chart.length > 0 ? (chart.time[0] as number) : Number.NaN,
-        last: chart.length > 0 ? (chart.time[chart.length - 1] as number) : Number.NaN,
-      },
-    ],
+    feeds,
     startValue,
     finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
     finalCash,
     risk: null,
     riskEvents: [],
     riskCounts: countRiskEvents([]),
-    portfolio: lastAccount?.summary() ?? new Account(instruments[0]?.quote ?? 'USDT', 0).summary(),
+    portfolio,
+    pairs: pairStats({ feeds, trades: allTrades, orders: allOrders, positions: portfolio.positions, startValue }),
     metrics: computeMetrics({
       equity: values,
       times,

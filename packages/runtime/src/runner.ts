@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import {
   type Account,
   type AnyStrategy,
-  type Clock,
   Engine,
   type EngineEvent,
   type FeedKey,
@@ -18,8 +17,6 @@ import {
 
 export interface BotOptions {
   readonly botId: string;
-  /** The bot's wall clock (the one its `Bot` was given). */
-  readonly clock: Clock;
   readonly strategy: AnyStrategy;
   readonly params?: unknown;
   readonly feeds: readonly FeedKey[];
@@ -29,7 +26,7 @@ export interface BotOptions {
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
   readonly risk?: RiskConfig;
-  /** Every engine event, in order (persistence, logs, the dashboard). */
+  /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
@@ -118,7 +115,6 @@ export class BotRunner {
     const venue = opts.venue ?? new SimulatedVenue(opts.instruments, opts.account, opts.simulated ?? {});
     const log = opts.log;
     this.engine = new Engine({
-      clock: opts.clock,
       instruments: opts.instruments,
       account: opts.account,
       venue,

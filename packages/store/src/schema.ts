@@ -166,6 +166,32 @@ export interface SessionSetupsTable {
   setup: string;
 }
 
+/** One backtest run as `keel backtests list|show|compare` read it (JSON documents as text). */
+export interface BacktestsTable {
+  id: number;
+  created_at: number;
+  strategy: string;
+  params: string;
+  symbols: string;
+  timeframe: string;
+  /** Open time of the first and of the last bar replayed (null: no bar). */
+  first_bar: number | null;
+  last_bar: number | null;
+  /** How the run was set up (cash, fees, risk, data sources), JSON. */
+  settings: string;
+  metrics: string;
+  pairs: string;
+  /** The summary as the terminal showed it. */
+  summary: string;
+}
+
+/** The whole result of a run and the bars it charts, compressed (base64 text: same on both engines). */
+export interface BacktestArtifactsTable {
+  backtest_id: number;
+  result: string;
+  bars: string;
+}
+
 export interface KeelDb {
   keystore: KeystoreTable;
   exchange_keys: ExchangeKeysTable;
@@ -181,6 +207,8 @@ export interface KeelDb {
   bot_stop_requests: BotStopRequestsTable;
   bot_bars: BotBarsTable;
   session_setups: SessionSetupsTable;
+  backtests: BacktestsTable;
+  backtest_artifacts: BacktestArtifactsTable;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was then, not KeelDb
@@ -395,6 +423,34 @@ export const MIGRATIONS: Record<string, Migration> = {
     async down(db: AnyDb): Promise<void> {
       for (const t of ['session_setups', 'bot_bars', 'bot_stop_requests'])
         await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
+  '0004_backtests': {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('backtests')
+        .addColumn('id', 'bigint', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('symbols', 'text', (c) => c.notNull())
+        .addColumn('timeframe', 'text', (c) => c.notNull())
+        .addColumn('first_bar', 'bigint')
+        .addColumn('last_bar', 'bigint')
+        .addColumn('settings', 'text', (c) => c.notNull())
+        .addColumn('metrics', 'text', (c) => c.notNull())
+        .addColumn('pairs', 'text', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('backtest_artifacts')
+        .addColumn('backtest_id', 'bigint', (c) => c.primaryKey().references('backtests.id').onDelete('cascade'))
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('bars', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      for (const t of ['backtest_artifacts', 'backtests']) await db.schema.dropTable(t).ifExists().execute();
     },
   },
 };

@@ -8,7 +8,7 @@ import { smaCross } from './sma-cross.ts';
 
 export { bollingerReversion, donchianBreakout, emaCross, macdStrategy, rsiReversion, smaCross };
 
-/** Built-in strategies by name (the CLI's --strategy and the server's strategy list). */
+/** Built-in strategies by name (the CLI's --strategy, the bot runtime). */
 export const STRATEGIES: Readonly<Record<string, AnyStrategy>> = {
   [smaCross.name]: smaCross,
   [rsiReversion.name]: rsiReversion,

@@ -1,7 +1,7 @@
+import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
 import { type BarSeries, type FeedKey, SeriesCursor } from '../model/bar.ts';
-import { SimulatedClock } from '../model/clock.ts';
 import { defineInstrument, type Instrument, type InstrumentSpec } from '../model/instrument.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
@@ -9,6 +9,7 @@ import { Account, type PortfolioSummary } from '../portfolio/account.ts';
 import type { RiskConfig } from '../risk/config.ts';
 import { countRiskEvents, type RiskCounts, type RiskEvent } from '../risk/events.ts';
 import { type AnyStrategy, parseParams } from '../strategy/api.ts';
+import { perPair } from '../strategy/per-pair.ts';
 import { type FeeAsset, type FeeModel, percentFee, type SlippageModel } from '../venue/models.ts';
 import { SimulatedVenue } from '../venue/simulated.ts';
 import { Engine } from './engine.ts';
@@ -45,6 +46,11 @@ export interface BacktestConfig {
   readonly allowShortSpot?: boolean;
   /** Risk limits, protections, sizing and exits applied around the strategy (docs/risk.md). */
   readonly risk?: RiskConfig;
+  /**
+   * Runs one instance of the strategy per market of `data`, in one portfolio (see `perPair`):
+   * `slots` equal shares of the equity (default: one per market).
+   */
+  readonly perPair?: { readonly slots?: number };
   /** Only bars with open time in [from, to) are replayed. */
   readonly from?: number;
   readonly to?: number;
@@ -74,6 +80,8 @@ export interface BacktestResult {
   readonly riskCounts: RiskCounts;
   /** The account's books at the end: realised and unrealised PnL, fees by asset, positions. */
   readonly portfolio: PortfolioSummary;
+  /** Each market's share of the run, in feed order (one entry for a single-market run). */
+  readonly pairs: readonly PairStats[];
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -97,6 +105,13 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const instruments = cfg.data.map(toInstrument);
   const uniq = new Map<string, Instrument>();
   for (const i of instruments) if (!uniq.has(i.symbol)) uniq.set(i.symbol, i);
+  const strategy =
+    cfg.perPair === undefined
+      ? cfg.strategy
+      : perPair(cfg.strategy, {
+          instruments: [...uniq.values()],
+          ...(cfg.perPair.slots !== undefined ? { slots: cfg.perPair.slots } : {}),
+        });
   const primaryInst = instruments[0] as Instrument;
   const startValue = cfg.cash ?? 10_000;
   const account = new Account(cfg.currency ?? primaryInst.quote, startValue);
@@ -114,17 +129,13 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     ...(cfg.submissionCheck !== undefined ? { submissionCheck: cfg.submissionCheck } : {}),
     ...(cfg.allowShortSpot !== undefined ? { allowShortSpot: cfg.allowShortSpot } : {}),
   });
-  const clock = new SimulatedClock(0);
   const tracker = new TradeTracker([...uniq.values()]);
   const userEvents = cfg.onEvent;
   const engine = new Engine({
-    // The loops below set the clock to each bar's close before the engine sees the bar (a direct
-    // call: a setTime closure would box the time on every bar).
-    clock,
     instruments: [...uniq.values()],
     account,
     venue,
-    strategy: cfg.strategy,
+    strategy,
     params,
     feeds: cfg.data.map((d) => ({ symbol: d.symbol, timeframe: d.timeframe })),
     ...(cfg.risk ? { risk: cfg.risk } : {}),
@@ -154,7 +165,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     for (let i = p0, k = 0; i < p1; i++, k++) {
       const t = tcol[i] as number;
       const closeTime = monthly ? timeframeEnd('1M', t) : t + ms;
-      clock.set(closeTime);
       cursor.i = i;
       engine.onBar(0, cursor);
       times[k] = closeTime;
@@ -196,7 +206,6 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       const cur = feedCursors[best] as SeriesCursor;
       cur.i = c;
       cursors[best] = c + 1;
-      clock.set(bestT);
       engine.onBar(best, cur);
       done++;
       if (best === 0) {
@@ -228,19 +237,22 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     feesPaid: account.feesPaid,
     turnover: account.turnover,
   });
+  const feeds = cfg.data.map((d, i) => {
+    const [a, b] = ranges[i] as [number, number];
+    return {
+      symbol: d.symbol,
+      timeframe: d.timeframe,
+      bars: b - a,
+      first: b > a ? (d.series.time[a] as number) : Number.NaN,
+      last: b > a ? (d.series.time[b - 1] as number) : Number.NaN,
+    };
+  });
+  const portfolio = account.summary(engine.rate);
+  let pairs: PairStats[] | undefined;
   return {
     strategy: cfg.strategy.name,
     params,
-    feeds: cfg.data.map((d, i) => {
-      const [a, b] = ranges[i] as [number, number];
-      return {
-        symbol: d.symbol,
-        timeframe: d.timeframe,
-        bars: b - a,
-        first: b > a ? (d.series.time[a] as number) : Number.NaN,
-        last: b > a ? (d.series.time[b - 1] as number) : Number.NaN,
-      };
-    }),
+    feeds,
     startValue,
     finalValue: primaryLen > 0 ? (values[primaryLen - 1] as number) : startValue,
     finalCash: account.cash,
@@ -261,6 +273,17 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     risk: cfg.risk ?? null,
     riskEvents: engine.risk?.events ?? [],
     riskCounts: countRiskEvents(engine.risk?.events ?? []),
-    portfolio: account.summary(engine.rate),
+    portfolio,
+    // Built when first read: it reads the trade and order objects.
+    get pairs() {
+      pairs ??= pairStats({
+        feeds,
+        trades: tracker.closed,
+        orders: engine.history,
+        positions: portfolio.positions,
+        startValue,
+      });
+      return pairs;
+    },
   };
 }

@@ -1,6 +1,5 @@
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
-import type { Clock } from '../model/clock.ts';
 import {
   checkFilters,
   hasFilters,
@@ -31,14 +30,13 @@ import type { RiskDenial } from '../risk/events.ts';
 import { RiskEngine } from '../risk/risk-engine.ts';
 import type {
   AnyStrategy,
-  BracketInput,
   FeedRequest,
   OrderInput,
   OrderOptions,
-  PortfolioView,
   PositionView,
   StrategyContext,
 } from '../strategy/api.ts';
+import { makeContext, type OrderLinks, type StrategyHost } from '../strategy/context.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
@@ -49,7 +47,6 @@ import { FillLog } from './fill-log.ts';
 import { OrderLog } from './order-log.ts';
 
 export interface EngineOptions {
-  clock: Clock;
   /** Backtests move a simulated clock from the data; live runs read the wall clock. */
   setTime?: (t: number) => void;
   instruments: readonly Instrument[];
@@ -69,7 +66,6 @@ export interface EngineOptions {
   onFill?: FillHook;
 }
 
-type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
 const NO_LINKS: OrderLinks = Object.freeze({});
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -183,7 +179,7 @@ export class Engine {
     this.riskEngine =
       opts.risk === undefined || isEmptyRiskConfig(opts.risk) ? undefined : this.makeRiskEngine(opts.risk);
     opts.venue.connect((r) => this.handleReport(r));
-    this.ctx = this.makeContext();
+    this.ctx = makeContext(this.strategyHost());
   }
 
   private makeRiskEngine(config: RiskConfig): RiskEngine {
@@ -900,158 +896,38 @@ export class Engine {
     return a.balances.size === 0 && a.positions.length <= 1 ? a.equity() : a.equity(this.rate);
   }
 
-  private makeContext(): StrategyContext {
+  /** The engine as the strategy context sees it (strategy/context.ts builds the context on it). */
+  private strategyHost(): StrategyHost {
     const engine = this;
-    const account = this.opts.account;
-    const portfolio: PortfolioView = {
-      get currency() {
-        return account.currency;
-      },
-      get cash() {
-        return account.cash;
-      },
-      get equity() {
-        return engine.equity();
-      },
-      balance: (asset) => account.balance(asset),
-    };
-    const side = (s: OrderOptions | undefined) => s?.symbol ?? engine.primary.symbol;
     return {
-      get time() {
+      get now() {
         return engine.now;
       },
       get params() {
         return engine.opts.params;
       },
-      get symbol() {
-        return engine.primary.symbol;
-      },
-      get instrument() {
-        return engine.instrumentOf(engine.primary.symbol);
-      },
-      portfolio,
-      indicator(ind, feed) {
+      primarySymbol: this.primarySymbol,
+      account: this.opts.account,
+      instrument: (symbol) => engine.instrumentOf(symbol),
+      equity: () => engine.equity(),
+      lastClose: (symbol) => engine.lastClose(symbol),
+      inFlight: (symbol, side) => engine.inFlight(symbol, side),
+      closable: (symbol) => engine.closable(symbol),
+      position: (symbol) => engine.positionView(symbol),
+      openOrders: () => engine.open,
+      liveOrder: (id) => engine.liveOrder(id),
+      order: (id) => engine.order(id),
+      submit: (input, links) => engine.submitInput(input, links),
+      submitMarket: (side, amount, o) => engine.submitMarket(side, amount, o),
+      cancel: (id) => engine.cancel(id),
+      nextOcoGroup: () => `oco${++engine.ocoSeq}`,
+      addIndicator(ind, feed) {
         engine.resolveFeed(feed).indicators.push(ind);
-        return ind;
       },
       subscribe(feed) {
         const s = engine.resolveFeed(feed);
         s.subscribed = true;
         return s.key;
-      },
-      position: (symbol) => engine.positionView(symbol ?? engine.primary.symbol),
-      openOrders: (symbol) => engine.open.filter((o) => symbol === undefined || o.request.symbol === symbol),
-      order: (id) => engine.order(id),
-      submit: (input) => engine.submitInput(input),
-      buy: (amount, o) => engine.submitMarket('buy', amount, o),
-      sell: (amount, o) => engine.submitMarket('sell', amount, o),
-      orderTargetPercent(fraction, o) {
-        const symbol = side(o);
-        const price = engine.lastClose(symbol);
-        if (!(price > 0)) throw new Error(`orderTargetPercent: no price yet for ${symbol}`);
-        const inst = engine.instrumentOf(symbol);
-        const pos = account.find(symbol);
-        // backtrader: target = V * fraction; size = (target - position value) / close
-        const target = engine.equity() * fraction;
-        let posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
-        // What orders in flight will add or remove is part of the position already being reached.
-        const inFlight =
-          engine.open.length === 0 ? 0 : engine.inFlight(symbol, 'buy') - engine.inFlight(symbol, 'sell');
-        if (inFlight !== 0) posValue += inFlight * price * inst.contractSize;
-        if (target === posValue) return null;
-        const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
-        // Closer to the target than the market can trade (a step, its minimums): nothing to do.
-        if (hasFilters(inst) && tradableAmount(inst, size, price) === 0) return null;
-        return engine.submitMarket(target > posValue ? 'buy' : 'sell', size, o);
-      },
-      close(o) {
-        const symbol = side(o);
-        const amount = engine.closable(symbol);
-        if (amount === 0) return null;
-        return engine.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), o);
-      },
-      cancel: (id) => engine.cancel(id),
-      cancelAll(symbol) {
-        for (const o of engine.open.slice())
-          if (symbol === undefined || o.request.symbol === symbol) engine.cancel(o.request.id);
-      },
-      modify(id, changes) {
-        const o = engine.liveOrder(id);
-        if (!o || isTerminal(o.status)) return null;
-        engine.cancel(id);
-        const r = o.request;
-        const amount = changes.amount ?? r.amount - o.filled;
-        const base = {
-          symbol: r.symbol,
-          side: r.side,
-          amount,
-          timeInForce: r.timeInForce,
-          ...(r.tag !== undefined ? { tag: r.tag } : {}),
-        };
-        switch (r.type) {
-          case 'market':
-            return engine.submitInput({ ...base, type: 'market' });
-          case 'limit':
-            return engine.submitInput({ ...base, type: 'limit', price: changes.price ?? r.price });
-          case 'stop-market':
-            return engine.submitInput({ ...base, type: 'stop-market', stopPrice: changes.stopPrice ?? r.stopPrice });
-          case 'stop-limit':
-            return engine.submitInput({
-              ...base,
-              type: 'stop-limit',
-              stopPrice: changes.stopPrice ?? r.stopPrice,
-              price: changes.price ?? r.price,
-            });
-          case 'trailing-stop':
-            return engine.submitInput({ ...base, type: 'trailing-stop', trail: r.trail });
-          default:
-            return assertNever(r, 'order');
-        }
-      },
-      bracket(b: BracketInput) {
-        const group = `oco${++engine.ocoSeq}`;
-        const symbol = b.symbol ?? engine.primary.symbol;
-        const entry =
-          b.entryPrice === undefined
-            ? engine.submitInput({ type: 'market', side: b.side, amount: b.amount, symbol, tag: b.tag ?? 'entry' })
-            : engine.submitInput({
-                type: 'limit',
-                side: b.side,
-                amount: b.amount,
-                price: b.entryPrice,
-                symbol,
-                tag: b.tag ?? 'entry',
-              });
-        const exit = b.side === 'buy' ? 'sell' : 'buy';
-        const takeProfit = engine.submitInput(
-          {
-            type: 'limit',
-            side: exit,
-            amount: b.amount,
-            price: b.takeProfit,
-            symbol,
-            reduceOnly: true,
-            tag: 'take-profit',
-          },
-          { ocoGroup: group, parentId: entry },
-        );
-        const stopLoss = engine.submitInput(
-          {
-            type: 'stop-market',
-            side: exit,
-            amount: b.amount,
-            stopPrice: b.stopLoss,
-            symbol,
-            reduceOnly: true,
-            tag: 'stop-loss',
-          },
-          { ocoGroup: group, parentId: entry },
-        );
-        return { entry, takeProfit, stopLoss };
-      },
-      oco(a, b) {
-        const group = `oco${++engine.ocoSeq}`;
-        return [engine.submitInput(a, { ocoGroup: group }), engine.submitInput(b, { ocoGroup: group })];
       },
       lastBar(feed) {
         const s = engine.resolveFeed(feed);

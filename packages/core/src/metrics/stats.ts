@@ -30,7 +30,8 @@ const YEAR_MS = 365 * 86_400_000;
 
 /**
  * Statistics from the equity curve (one value per primary bar, at its close) and the closed trades.
- * Returns are simple per-bar returns; annualisation assumes 24/7 markets (365 days).
+ * Returns are simple per-bar returns; annualisation assumes 24/7 markets (365 days). CAGR is over
+ * the span the bars cover (first open to last close), gaps included.
  */
 export function computeMetrics(input: {
   equity: Float64Array;
@@ -82,7 +83,9 @@ export function computeMetrics(input: {
   const variance = n > 1 ? Math.max(0, (sumSq - n * mean * mean) / (n - 1)) : 0;
   const std = Math.sqrt(variance);
   const downside = n > 0 ? Math.sqrt(downSq / n) : 0;
-  const years = n > 0 ? (n * input.barMs) / YEAR_MS : 0;
+  // The real time the bars cover (first open to last close), not their count times the bar length:
+  // the two differ by the gaps in the data, and a CAGR over "n bars" of a gappy series overstates.
+  const years = n > 0 ? ((times[n - 1] as number) - (times[0] as number) + input.barMs) / YEAR_MS : 0;
   const totalReturn = startValue > 0 ? finalValue / startValue - 1 : 0;
   const cagr = years > 0 && finalValue > 0 ? (finalValue / startValue) ** (1 / years) - 1 : years > 0 ? -1 : 0;
   const sharpe = std > 0 ? (mean / std) * Math.sqrt(periodsPerYear) : 0;

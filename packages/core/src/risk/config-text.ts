@@ -23,6 +23,7 @@ export function riskConfigInput(c: RiskConfig): {
       case 'max-net':
       case 'max-leverage':
       case 'max-open-orders':
+      case 'max-open-trades':
       case 'min-cash':
         risk.push(`${r.rule}=${g(r.limit)}`);
         break;

@@ -33,6 +33,11 @@ export type RiskRuleSpec =
   | { readonly rule: 'max-leverage'; readonly limit: number }
   /** Orders working at once, counting the new one. */
   | { readonly rule: 'max-open-orders'; readonly limit: number }
+  /**
+   * Markets with a position or a working entry at once (Freqtrade's `max_open_trades`): an entry
+   * that would open one more is denied; adding to a market already open is not.
+   */
+  | { readonly rule: 'max-open-trades'; readonly limit: number }
   /** Orders sent within a sliding window, counting the new one. */
   | { readonly rule: 'order-rate'; readonly limit: number; readonly windowMs: number }
   /** Cash left after a buy (and the buys already working), as a fraction of equity. */

@@ -45,7 +45,7 @@ export interface ExitTrade {
   closing: string | null;
 }
 
-const n = (x: number | null): number => (x === null ? Number.NaN : x);
+const nullToNaN = (x: number | null): number => (x === null ? Number.NaN : x);
 
 function level(d: ExitDistance, entry: number, dir: 1 | -1, atr: number, loss: boolean): number {
   const s = loss ? -dir : dir; // which way from the entry the level lies
@@ -177,8 +177,8 @@ export class ExitManager {
     if (t === undefined || t.closing !== null) return;
     const now = this.host.now();
     const age = now - t.entryTime;
-    const x = this.spec;
-    if (x.timeExitMs !== undefined && age >= x.timeExitMs) {
+    const spec = this.spec;
+    if (spec.timeExitMs !== undefined && age >= spec.timeExitMs) {
       const p = this.host.position(symbol);
       this.cancelAll(t, 'time exit');
       t.closing = this.host.submit(
@@ -198,12 +198,12 @@ export class ExitManager {
       this.levels(t, t.entry);
       this.attach(t);
     }
-    const stage = roiStage(x.roi, age);
+    const stage = roiStage(spec.roi, age);
     if (stage !== t.roiStage) {
       t.roiStage = stage;
       this.replace(t, 'roi');
     }
-    const be = x.breakEven;
+    const be = spec.breakEven;
     if (be !== undefined && !t.breakEven && (t.dir * (close - t.entry)) / t.entry >= be.trigger) {
       t.breakEven = true;
       const lvl = t.entry * (1 + t.dir * be.offset);
@@ -215,25 +215,25 @@ export class ExitManager {
   }
 
   private levels(t: ExitTrade, entry: number): void {
-    const x = this.spec;
+    const spec = this.spec;
     const atr = this.host.atr(t.symbol);
     t.entry = entry;
     t.atr = Number.isFinite(atr) ? atr : null;
-    const a = n(t.atr);
+    const a = nullToNaN(t.atr);
     const lv = (d: ExitDistance | undefined, loss: boolean): number | null => {
       if (d === undefined) return null;
       if (d.kind === 'atr' && t.atr === null) return null;
       return level(d, entry, t.dir, a, loss);
     };
-    t.stop = lv(x.stopLoss, true);
-    t.take = lv(x.takeProfit, false);
+    t.stop = lv(spec.stopLoss, true);
+    t.take = lv(spec.takeProfit, false);
     t.breakEven = false;
-    t.roiStage = roiStage(x.roi, this.host.now() - t.entryTime);
+    t.roiStage = roiStage(spec.roi, this.host.now() - t.entryTime);
     if (this.needsAtr && t.atr === null)
       this.host.notice(
         'exits',
         t.symbol,
-        `ATR(${x.atrPeriod}) is not defined yet: the ATR-based exits of ${t.symbol} are placed at the first bar close where it is`,
+        `ATR(${spec.atrPeriod}) is not defined yet: the ATR-based exits of ${t.symbol} are placed at the first bar close where it is`,
       );
   }
 

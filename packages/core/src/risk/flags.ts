@@ -19,9 +19,9 @@ export const RISK_FLAGS = {
 
 export const RISK_FLAGS_HELP = `Risk (docs/risk.md; applied around any strategy):
   --risk <rule>=<value>  repeatable: max-drawdown=0.2, daily-loss=0.03, max-position=0.5,
-                         max-open-orders=4, order-rate=10/1m, cooldown=30m, stoploss-guard=3/6h:12h,
-                         max-notional, max-gross, max-net, max-leverage, cash-reserve, min-cash,
-                         symbols, sides, low-profit, max-losses
+                         max-open-orders=4, max-open-trades=3, order-rate=10/1m, cooldown=30m,
+                         stoploss-guard=3/6h:12h, max-notional, max-gross, max-net, max-leverage,
+                         cash-reserve, min-cash, symbols, sides, low-profit, max-losses
   --sizing <model>=<v>   entry size: percent=0.5, notional=1000, quantity=0.01, risk=0.01 (needs a
                          stop-loss), volatility=0.5, kelly=0.5 (repeat for options, e.g. cap=0.2)
   --stop-loss <d>        2% (of the entry), 2atr (x ATR at entry) or @41000 (a price)

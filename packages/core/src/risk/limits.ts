@@ -136,6 +136,19 @@ export function checkLimits(rules: readonly RiskRuleSpec[], o: ProposedEntry, v:
             `${v.openOrders} orders are working; one more would exceed the limit of ${r.limit}`,
           );
         break;
+      case 'max-open-trades': {
+        if ((own?.size ?? 0) !== 0) break;
+        let open = 0;
+        for (const x of v.exposures) if (x.size !== 0 && x.symbol !== o.symbol) open++;
+        if (open + 1 > r.limit)
+          return deny(
+            r.rule,
+            r.limit,
+            open + 1,
+            `${open} markets are open (positions or working entries); opening ${o.symbol} would exceed the limit of ${r.limit}`,
+          );
+        break;
+      }
       case 'order-rate': {
         const n = v.sentWithin(r.windowMs) + 1;
         if (n > r.limit)

@@ -56,6 +56,7 @@ export const RISK_RULE_FORMS: Readonly<Record<RiskRuleId, string>> = {
   'max-net': '<amount> > 0 in the account currency, e.g. 10000',
   'max-leverage': '<ratio> > 0 of gross exposure to equity, e.g. 1 or 3',
   'max-open-orders': '<integer> >= 1, e.g. 4',
+  'max-open-trades': '<integer> >= 1 markets open at once, e.g. 3',
   'order-rate': '<count>/<duration>, e.g. 10/1m',
   'cash-reserve': `${FRACTION} of equity in [0, 1)`,
   'min-cash': '<amount> >= 0 in the account currency, e.g. 500',
@@ -205,8 +206,9 @@ function parseRule(key: string, value: unknown): RiskRuleSpec | null {
       noTail();
       return { rule: key as 'max-notional', limit: positive(number(head)) };
     case 'max-open-orders':
+    case 'max-open-trades':
       noTail();
-      return { rule: 'max-open-orders', limit: integer(head, 1) };
+      return { rule: key as 'max-open-orders', limit: integer(head, 1) };
     case 'order-rate': {
       noTail();
       const { count, windowMs } = perWindow(head);

@@ -66,6 +66,13 @@ export interface PositionView {
   readonly inFlight: number;
 }
 
+/**
+ * An order as a strategy sees it: the engine's own record of it, every field read-only. It is
+ * current when read (an open order's status and fills change as reports arrive): copy what you
+ * keep. Orders change only through the context (`cancel`, `modify`), never by writing to this.
+ */
+export type OrderView = Readonly<OrderState>;
+
 export interface PortfolioView {
   readonly currency: string;
   readonly cash: number;
@@ -119,8 +126,8 @@ export interface StrategyContext<P = unknown> {
    * PositionView). A reused object, updated on each call: read what you need, do not keep it.
    */
   position(symbol?: string): PositionView;
-  openOrders(symbol?: string): readonly OrderState[];
-  order(id: ClientOrderId): OrderState | undefined;
+  openOrders(symbol?: string): readonly OrderView[];
+  order(id: ClientOrderId): OrderView | undefined;
   submit(input: OrderInput): ClientOrderId;
   buy(amount: number, opts?: OrderOptions): ClientOrderId;
   sell(amount: number, opts?: OrderOptions): ClientOrderId;
@@ -147,7 +154,7 @@ export interface StrategyContext<P = unknown> {
   /** Two orders that cancel each other when one fills. */
   oco(a: OrderInput, b: OrderInput): [ClientOrderId, ClientOrderId];
   /** The last closed bar of a feed (default primary). Reused object: copy what you keep. */
-  lastBar(feed?: FeedRequest): Bar | undefined;
+  lastBar(feed?: FeedRequest): Readonly<Bar> | undefined;
   log(message: string): void;
 }
 
@@ -166,8 +173,9 @@ export interface StrategyDefinition<P, S> {
    */
   readonly warmup?: 'indicators' | 'none';
   onStart(ctx: StrategyContext<P>): S;
-  onBar(ctx: StrategyContext<P>, state: S, bar: Bar, feed: FeedKey): void;
-  onOrder?(ctx: StrategyContext<P>, state: S, order: OrderState): void;
+  /** `bar` is reused by the engine for the feed's next bar: copy what you keep. */
+  onBar(ctx: StrategyContext<P>, state: S, bar: Readonly<Bar>, feed: FeedKey): void;
+  onOrder?(ctx: StrategyContext<P>, state: S, order: OrderView): void;
   onFill?(ctx: StrategyContext<P>, state: S, fill: Fill): void;
   onStop?(ctx: StrategyContext<P>, state: S): void;
 }

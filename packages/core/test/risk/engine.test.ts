@@ -4,7 +4,6 @@ import {
   RISK_SCENARIOS,
   type RiskScenario,
   runScenario,
-  SCENARIO_T0,
   scenarioConfig,
   scenarioInstruments,
   scenarioSeries,
@@ -21,7 +20,6 @@ import {
   type RiskConfig,
   type RiskSnapshot,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   sizeEntry,
 } from '../../src/index.ts';
@@ -43,13 +41,11 @@ function segment(
 ): { engine: Engine; events: EngineEvent[] } {
   const instruments = scenarioInstruments(s);
   const venue = new SimulatedVenue(instruments, account, { fees: percentFee(0) });
-  const clock = new SimulatedClock(0);
   const events: EngineEvent[] = [];
   // The strategy's actions keep their bar numbers: it starts counting at `from`.
   const shifted: Record<number, RiskScenario['actions'][number]> = {};
   for (const [k, v] of Object.entries(s.actions)) if (Number(k) >= from) shifted[Number(k) - from] = v;
   const engine = new Engine({
-    clock,
     instruments,
     account,
     venue,
@@ -64,7 +60,6 @@ function segment(
   const series = scenarioSeries(s, 0);
   const c = new SeriesCursor(series);
   for (let i = from; i < to; i++) {
-    clock.set(SCENARIO_T0 + (i + 1) * 60_000);
     c.i = i;
     engine.onBar(0, c);
     if (i === resumeAt) engine.resumeTrading();
@@ -185,7 +180,6 @@ describe('risk engine', () => {
     const s = RISK_SCENARIOS[0] as RiskScenario;
     const instruments = scenarioInstruments(s);
     const e = new Engine({
-      clock: new SimulatedClock(0),
       instruments,
       account: new Account('USDT', 1),
       venue: new SimulatedVenue(instruments, new Account('USDT', 1)),

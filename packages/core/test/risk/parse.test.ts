@@ -119,6 +119,7 @@ describe('risk settings parser', () => {
       'max-net=10000',
       'max-leverage=3',
       'max-open-orders=4',
+      'max-open-trades=2',
       'order-rate=10/1m',
       'cash-reserve=10%',
       'min-cash=500',

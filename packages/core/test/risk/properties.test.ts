@@ -15,7 +15,6 @@ import {
   type RiskConfig,
   type RiskDenial,
   SeriesCursor,
-  SimulatedClock,
   SimulatedVenue,
   type StrategyContext,
   TradeTracker,
@@ -106,7 +105,6 @@ function run(
   const inst = defineInstrument({ symbol: 'BTC/USDT', ...(opts.stepSize ? { stepSize: opts.stepSize } : {}) });
   const account = new Account('USDT', 10_000);
   const venue = new SimulatedVenue([inst], account, { fees: percentFee(opts.fee, { asset: opts.feeAsset }) });
-  const clock = new SimulatedClock(0);
   const events: EngineEvent[] = [];
   const decisions: Run['decisions'] = [];
   const tracker = new TradeTracker([inst]);
@@ -151,7 +149,6 @@ function run(
     },
   });
   const engine = new Engine({
-    clock,
     instruments: [inst],
     account,
     venue,
@@ -166,7 +163,6 @@ function run(
   const cur = new SeriesCursor(series);
   const equity: number[] = [];
   for (let i = 0; i < series.length; i++) {
-    clock.set((series.time[i] as number) + 60_000);
     cur.i = i;
     engine.onBar(0, cur);
     equity.push(engine.equity());

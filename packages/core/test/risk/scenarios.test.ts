@@ -74,6 +74,7 @@ describe('risk scenarios (one per rule, protection, sizing model and exit)', () 
       'max-net',
       'max-leverage',
       'max-open-orders',
+      'max-open-trades',
       'order-rate',
       'cash-reserve',
       'min-cash',

@@ -4,10 +4,33 @@ import { gunzipSync } from 'node:zlib';
 import { type ColumnName, CsvFormatError, parseBarsCsv, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import type { QuarantinedBar } from '../qc.ts';
-import { DataError, type FullSeries, toFullSeries } from '../schema.ts';
+import { DataError, type FullSeries, SERIES_COLUMNS, toFullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest } from './port.ts';
 
 export type ColumnMapping = Partial<Record<ColumnName, string>>;
+
+/** Every column a file can name: the store's columns. */
+const MAPPABLE: readonly ColumnName[] = SERIES_COLUMNS;
+
+/** `time=ts,open=o,...` (the `--map` flag of every command that reads candle files) as a mapping. */
+export function parseColumnMapping(spec: string): ColumnMapping {
+  const out: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const [k, v] = part.split('=');
+    if (!k || !v) throw new DataError('bad-argument', `--map "${part}" must be field=column`);
+    const key = k.trim();
+    if (!(MAPPABLE as readonly string[]).includes(key))
+      throw new DataError('bad-argument', `--map: unknown field "${key}" (${MAPPABLE.join(', ')})`);
+    out[key] = v.trim();
+  }
+  return out as ColumnMapping;
+}
+
+/** `open` or `close` (the `--time-is` flag): what a file's time column holds. */
+export function parseTimeIs(s: string): TimeIs {
+  if (s !== 'open' && s !== 'close') throw new DataError('bad-argument', `--time-is "${s}": expected open or close`);
+  return s;
+}
 
 export interface FileSourceOptions {
   /** Column names for a generic OHLCV CSV or Parquet file (auto-detected when omitted). */

@@ -1,3 +1,4 @@
+import { type BacktestRepo, backtestRepo } from './backtests.ts';
 import { type BalanceRepo, balanceRepo } from './balances.ts';
 import { type BarLogRepo, barLogRepo } from './bar-log.ts';
 import { type BotRepo, botRepo } from './bots.ts';
@@ -12,6 +13,7 @@ import { type SetupRepo, setupRepo } from './setups.ts';
 import { type StateRepo, stateRepo } from './state.ts';
 import { type StopRequestRepo, stopRequestRepo } from './stop-requests.ts';
 
+export type { BacktestRecord, NewBacktest } from './backtests.ts';
 export type { StoredBalance } from './balances.ts';
 export type { BotMode, BotRecord, BotSettings, NewBot } from './bots.ts';
 export type { StoredEvent } from './events.ts';
@@ -22,6 +24,7 @@ export type { SessionSetupRecord } from './setups.ts';
 export type { StoredState } from './state.ts';
 export type { StopRequest } from './stop-requests.ts';
 export type {
+  BacktestRepo,
   BalanceRepo,
   BarLogRepo,
   BotRepo,
@@ -53,6 +56,8 @@ export interface StoreRepos {
   readonly barLog: BarLogRepo;
   /** How each session of a bot was set up (`keel bots parity`). */
   readonly setups: SetupRepo;
+  /** Backtest runs (`keel backtests`). */
+  readonly backtests: BacktestRepo;
 }
 
 export function repos(ctx: RepoContext): StoreRepos {
@@ -69,5 +74,6 @@ export function repos(ctx: RepoContext): StoreRepos {
     stopRequests: stopRequestRepo(ctx),
     barLog: barLogRepo(ctx),
     setups: setupRepo(ctx),
+    backtests: backtestRepo(ctx),
   };
 }

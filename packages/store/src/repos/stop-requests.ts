@@ -4,7 +4,7 @@ import type { RepoContext } from './context.ts';
 export interface StopRequest {
   /** The lock holder the request was made to (`host:pid:nonce`). */
   readonly owner: string;
-  /** Who asked (user@host of `keel bots stop`, or a server's caller). */
+  /** Who asked (user@host of `keel bots stop`). */
   readonly by: string;
   readonly at: number;
 }

@@ -1,0 +1,203 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
+import { keelIn } from './in-process.ts';
+
+/** Inputs that once gave a wrong result without a word: each is now an error or a visible line. */
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'keel-btguard-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const BTC_1H = dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz');
+const BTC_1D = dataFile('binance_BTCUSDT_1d_2017-08-17_2026-01-05.csv.gz');
+const SPAN = ['--from', '2024-01-01', '--to', '2024-04-01'];
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** 1m bars from 2024-11-30 23:00 UTC, their time column written as `time(openMs)`. */
+function file(name: string, header: string, time: (openMs: number, i: number) => string, n = 120): string {
+  const t0 = Date.UTC(2024, 10, 30, 23);
+  let text = `${header}\n`;
+  for (let i = 0; i < n; i++) {
+    const p = 100 + 5 * Math.sin(i / 7);
+    text += `${time(t0 + i * 60_000, i)},${p},${p + 1},${p - 1},${p + 0.5},10\n`;
+  }
+  const f = path.join(tmp, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+/** A bar's close time as a foreign exchange writes it: open + 59.999 s, in UTC+01:00, microseconds. */
+function closePlusOne(openMs: number): string {
+  const d = new Date(openMs + 59_999 + 3_600_000);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}000+01:00`;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+describe('keel backtest: no silent wrong results', () => {
+  it.skipIf(!HAS_SHARED_DATA)(
+    "--timeframe finer than the data is an error; coarser resamples, says so, and equals Binance's own 1d candles",
+    async () => {
+      const finer = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1H, '--timeframe', '1m']);
+      expect(finer.code).toBe(1);
+      expect(finer.err).toMatch(/the data is 1h bars, --timeframe 1m is finer: bars cannot be split/);
+      const span = ['--from', '2023-01-01', '--to', '2025-01-01'];
+      const daily = await keelIn([
+        'backtest',
+        '--strategy',
+        'sma-cross',
+        '--data',
+        BTC_1H,
+        '--timeframe',
+        '1d',
+        ...span,
+        '--json',
+      ]);
+      expect(daily.code, daily.err).toBe(0);
+      expect(daily.err).toMatch(/1h bars resampled to 1d/);
+      const own = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1D, ...span, '--json']);
+      const a = JSON.parse(daily.out);
+      const b = JSON.parse(own.out);
+      expect(a.feeds[0].timeframe).toBe('1d');
+      expect(a.feeds[0].bars).toBe(b.feeds[0].bars);
+      expect(a.trades.length).toBeGreaterThan(3);
+      expect(a.trades).toEqual(b.trades);
+    },
+  );
+
+  it('a fee rate outside [0, 1) and a cash of 0 are usage errors', async () => {
+    const f = file('plain.csv', 'timestamp,open,high,low,close,volume', (t) => String(t));
+    const base = ['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT'];
+    for (const [flag, v] of [
+      ['--fee', '2'],
+      ['--fee', '1'],
+      ['--fee', '-0.001'],
+      ['--maker-fee', '1.5'],
+    ] as const) {
+      const r = await keelIn([...base, `${flag}=${v}`]);
+      expect(r.code, `${flag} ${v}`).toBe(2);
+      expect(r.err).toMatch(new RegExp(`${flag} is a rate per side in \\[0, 1\\)`));
+    }
+    const cash = await keelIn([...base, '--cash', '0']);
+    expect(cash.code).toBe(2);
+    expect(cash.err).toMatch(/--cash must be a number > 0, got "0"/);
+    expect((await keelIn([...base, '--fee', '0.5'])).code, 'a fee of 50 % is odd but possible').toBe(0);
+  });
+
+  it.skipIf(!HAS_SHARED_DATA)('orders the venue refused are shown in the summary, counted by reason', async () => {
+    // 5 BTC an entry (~200,000 USDT) on 10,000 cash: the venue rejects every one.
+    const r = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      BTC_1H,
+      ...SPAN,
+      '--sizing',
+      'quantity=5',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/Trades +0/);
+    const m = /refused orders: (\d+) \(denied 0, rejected by the venue (\d+)\): insufficient USDT (\d+)/.exec(r.out);
+    expect(m, r.out).not.toBeNull();
+    expect(Number(m?.[1])).toBeGreaterThan(5);
+    expect(m?.[2]).toBe(m?.[1]);
+    expect(r.out).toMatch(/ {2}first: insufficient USDT: the order needs/);
+  });
+
+  it.skipIf(!HAS_SHARED_DATA)(
+    'a --from after the data ends, a --to before it starts: errors naming the span',
+    async () => {
+      const late = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1H, '--from', '2026-06-01']);
+      expect(late.code).toBe(1);
+      expect(late.err).toMatch(
+        /--from 2026-06-01T00:00:00Z is after the data ends: BTC\/USDT bars run from 2022-01-01T00:00:00Z to 2025-12-02T06:00:00Z/,
+      );
+      const early = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1H, '--to', '2020-01-01']);
+      expect(early.code).toBe(1);
+      expect(early.err).toMatch(/--to 2020-01-01T00:00:00Z is before the data starts/);
+    },
+  );
+
+  it('a time column of close times (59.999 s after the grid, in another zone) is read as close times, or refused; never as open times', async () => {
+    const f = file('close-times.csv', 'datetime,open,high,low,close,volume', closePlusOne);
+    const auto = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT', '--json']);
+    expect(auto.code, auto.err).toBe(0);
+    expect(auto.err).toMatch(/column "datetime" holds bar close times .* converted to bar open times/);
+    expect(JSON.parse(auto.out).feeds[0].firstIso).toBe(iso(Date.UTC(2024, 10, 30, 23)));
+    const said = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      f,
+      '--symbol',
+      'BTC/USDT',
+      '--time-is',
+      'close',
+      '--json',
+    ]);
+    expect(said.code, said.err).toBe(0);
+    expect(said.out).toBe(auto.out);
+    const wrong = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      f,
+      '--symbol',
+      'BTC/USDT',
+      '--time-is',
+      'open',
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/was given as bar open times, but 120 of 120 times sit just before the 1m grid/);
+    // A few close times among open times: refused by the gate, the row named.
+    const mixed = file('mixed.csv', 'timestamp,open,high,low,close,volume', (t, i) =>
+      i === 7 ? String(t + 59_999) : String(t),
+    );
+    const m = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', mixed, '--symbol', 'BTC/USDT']);
+    expect(m.code).toBe(1);
+    expect(m.err).toMatch(
+      /misaligned-timestamp: 1 row, first at .*mixed\.csv row 8 \(line 9\), field time: .* as a bar's close time does/,
+    );
+  });
+
+  it('--map names the columns of a file in an odd layout, as for keel data validate', async () => {
+    const f = file('odd.csv', 'close_datetime,o,h,l,c,v', closePlusOne);
+    const mapped = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      f,
+      '--symbol',
+      'BTC/USDT',
+      '--map',
+      'time=close_datetime,open=o,high=h,low=l,close=c,volume=v',
+      '--time-is',
+      'close',
+      '--json',
+    ]);
+    expect(mapped.code, mapped.err).toBe(0);
+    const j = JSON.parse(mapped.out);
+    expect(j.feeds[0].firstIso).toBe(iso(Date.UTC(2024, 10, 30, 23)));
+    expect(j.feeds[0].bars).toBe(120);
+    const bad = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      f,
+      '--symbol',
+      'BTC/USDT',
+      '--map',
+      'when=x',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--map: unknown field "when"/);
+  });
+});

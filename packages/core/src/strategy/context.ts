@@ -1,0 +1,216 @@
+import type { Indicator } from '../indicators/base.ts';
+import type { Bar, FeedKey } from '../model/bar.ts';
+import { hasFilters, type Instrument, tradableAmount } from '../model/instrument.ts';
+import { isTerminal, type OrderSide, type OrderState } from '../model/orders.ts';
+import type { Account } from '../portfolio/account.ts';
+import { assertNever } from '../util/assert.ts';
+import type { ClientOrderId } from '../util/brand.ts';
+import type {
+  BracketInput,
+  FeedRequest,
+  OrderInput,
+  OrderOptions,
+  PortfolioView,
+  PositionView,
+  StrategyContext,
+} from './api.ts';
+
+/** What ties an order to others: its one-cancels-other group, and the entry a bracket exit waits for. */
+export type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
+
+/**
+ * The port the strategy context is built on: the few things only the engine knows (time, orders,
+ * positions, feeds) and the one way each order reaches it. Everything a strategy composes from
+ * them (target sizing, close, modify, brackets, OCO) lives in `makeContext`, not in the engine.
+ */
+export interface StrategyHost {
+  /** The close time of the bar being handled (ms UTC). */
+  readonly now: number;
+  readonly params: unknown;
+  /** The primary market (the first data feed). */
+  readonly primarySymbol: string;
+  readonly account: Account;
+  instrument(symbol: string): Instrument;
+  equity(): number;
+  /** The last close of a market's execution feed (NaN before its first bar). */
+  lastClose(symbol: string): number;
+  /** The remaining amount of one side of a market's orders in flight (see isInFlight). */
+  inFlight(symbol: string, side: OrderSide): number;
+  /** What `close()` sends, signed (> 0 sells a long); 0 when nothing can be traded. */
+  closable(symbol: string): number;
+  position(symbol: string): PositionView;
+  /** Orders not yet finished, in submission order: the engine's own list, never changed here. */
+  openOrders(): readonly OrderState[];
+  /** An unfinished order by client id. */
+  liveOrder(id: ClientOrderId): OrderState | undefined;
+  /** An order by client id, finished or not. */
+  order(id: ClientOrderId): OrderState | undefined;
+  submit(input: OrderInput, links?: OrderLinks): ClientOrderId;
+  /** A market order on the primary market without options takes a shorter path. */
+  submitMarket(side: OrderSide, amount: number, opts: OrderOptions | undefined): ClientOrderId;
+  cancel(id: ClientOrderId): void;
+  /** A new one-cancels-other group name, unique in the run. */
+  nextOcoGroup(): string;
+  addIndicator(ind: Indicator, feed: FeedRequest | undefined): void;
+  subscribe(feed: FeedRequest): FeedKey;
+  lastBar(feed: FeedRequest | undefined): Bar | undefined;
+  log(message: string): void;
+}
+
+/**
+ * The strategy's side of the engine (see StrategyContext in api.ts for what each member does).
+ * Built once per engine; every member reads the host when called, so nothing here goes stale.
+ * What the strategy reads is typed read-only (OrderView, PositionView, Readonly<Bar>): it sees the
+ * engine's state and cannot change it.
+ */
+export function makeContext(host: StrategyHost): StrategyContext {
+  const account = host.account;
+  const portfolio: PortfolioView = {
+    get currency() {
+      return account.currency;
+    },
+    get cash() {
+      return account.cash;
+    },
+    get equity() {
+      return host.equity();
+    },
+    balance: (asset) => account.balance(asset),
+  };
+  const symbolOf = (o: OrderOptions | undefined) => o?.symbol ?? host.primarySymbol;
+  return {
+    get time() {
+      return host.now;
+    },
+    get params() {
+      return host.params;
+    },
+    get symbol() {
+      return host.primarySymbol;
+    },
+    get instrument() {
+      return host.instrument(host.primarySymbol);
+    },
+    portfolio,
+    indicator(ind, feed) {
+      host.addIndicator(ind, feed);
+      return ind;
+    },
+    subscribe: (feed) => host.subscribe(feed),
+    position: (symbol) => host.position(symbol ?? host.primarySymbol),
+    openOrders: (symbol) => host.openOrders().filter((o) => symbol === undefined || o.request.symbol === symbol),
+    order: (id) => host.order(id),
+    submit: (input) => host.submit(input),
+    buy: (amount, o) => host.submitMarket('buy', amount, o),
+    sell: (amount, o) => host.submitMarket('sell', amount, o),
+    orderTargetPercent(fraction, o) {
+      const symbol = symbolOf(o);
+      const price = host.lastClose(symbol);
+      if (!(price > 0)) throw new Error(`orderTargetPercent: no price yet for ${symbol}`);
+      const inst = host.instrument(symbol);
+      const pos = account.find(symbol);
+      // backtrader: target = V * fraction; size = (target - position value) / close
+      const target = host.equity() * fraction;
+      let posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
+      // What orders in flight will add or remove is part of the position already being reached.
+      const inFlight =
+        host.openOrders().length === 0 ? 0 : host.inFlight(symbol, 'buy') - host.inFlight(symbol, 'sell');
+      if (inFlight !== 0) posValue += inFlight * price * inst.contractSize;
+      if (target === posValue) return null;
+      const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
+      // Closer to the target than the market can trade (a step, its minimums): nothing to do.
+      if (hasFilters(inst) && tradableAmount(inst, size, price) === 0) return null;
+      return host.submitMarket(target > posValue ? 'buy' : 'sell', size, o);
+    },
+    close(o) {
+      const amount = host.closable(symbolOf(o));
+      if (amount === 0) return null;
+      return host.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), o);
+    },
+    cancel: (id) => host.cancel(id),
+    cancelAll(symbol) {
+      for (const o of host.openOrders().slice())
+        if (symbol === undefined || o.request.symbol === symbol) host.cancel(o.request.id);
+    },
+    modify(id, changes) {
+      const o = host.liveOrder(id);
+      if (!o || isTerminal(o.status)) return null;
+      host.cancel(id);
+      const r = o.request;
+      const amount = changes.amount ?? r.amount - o.filled;
+      const base = {
+        symbol: r.symbol,
+        side: r.side,
+        amount,
+        timeInForce: r.timeInForce,
+        ...(r.tag !== undefined ? { tag: r.tag } : {}),
+      };
+      switch (r.type) {
+        case 'market':
+          return host.submit({ ...base, type: 'market' });
+        case 'limit':
+          return host.submit({ ...base, type: 'limit', price: changes.price ?? r.price });
+        case 'stop-market':
+          return host.submit({ ...base, type: 'stop-market', stopPrice: changes.stopPrice ?? r.stopPrice });
+        case 'stop-limit':
+          return host.submit({
+            ...base,
+            type: 'stop-limit',
+            stopPrice: changes.stopPrice ?? r.stopPrice,
+            price: changes.price ?? r.price,
+          });
+        case 'trailing-stop':
+          return host.submit({ ...base, type: 'trailing-stop', trail: r.trail });
+        default:
+          return assertNever(r, 'order');
+      }
+    },
+    bracket(b: BracketInput) {
+      const group = host.nextOcoGroup();
+      const symbol = b.symbol ?? host.primarySymbol;
+      const entry =
+        b.entryPrice === undefined
+          ? host.submit({ type: 'market', side: b.side, amount: b.amount, symbol, tag: b.tag ?? 'entry' })
+          : host.submit({
+              type: 'limit',
+              side: b.side,
+              amount: b.amount,
+              price: b.entryPrice,
+              symbol,
+              tag: b.tag ?? 'entry',
+            });
+      const exit = b.side === 'buy' ? 'sell' : 'buy';
+      const takeProfit = host.submit(
+        {
+          type: 'limit',
+          side: exit,
+          amount: b.amount,
+          price: b.takeProfit,
+          symbol,
+          reduceOnly: true,
+          tag: 'take-profit',
+        },
+        { ocoGroup: group, parentId: entry },
+      );
+      const stopLoss = host.submit(
+        {
+          type: 'stop-market',
+          side: exit,
+          amount: b.amount,
+          stopPrice: b.stopLoss,
+          symbol,
+          reduceOnly: true,
+          tag: 'stop-loss',
+        },
+        { ocoGroup: group, parentId: entry },
+      );
+      return { entry, takeProfit, stopLoss };
+    },
+    oco(a, b) {
+      const group = host.nextOcoGroup();
+      return [host.submit(a, { ocoGroup: group }), host.submit(b, { ocoGroup: group })];
+    },
+    lastBar: (feed) => host.lastBar(feed),
+    log: (message) => host.log(message),
+  };
+}

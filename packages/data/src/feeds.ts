@@ -1,0 +1,325 @@
+import type { TimeIs } from '@keel/candles';
+import type { BarSeries, Timeframe } from '@keel/core';
+import { isoUtc, sliceSeries, timeframeEnd, timeframeMs } from '@keel/core';
+import { maintenanceFor } from './maintenance.ts';
+import { type DataGateResult, dataQualityGate, formatDataGate, type GapSummary, type GateMode } from './qc.ts';
+import { resampleBars } from './resample.ts';
+import { DataError, type FullSeries, type MarketType, seriesId, seriesKey, sliceFull } from './schema.ts';
+import { type ColumnMapping, readFileBatch } from './sources/files.ts';
+import type { DataStore } from './store.ts';
+
+export { parseColumnMapping, parseTimeIs } from './sources/files.ts';
+
+/**
+ * The bars a backtest runs on, one market at a time: read from a candle file or from the store,
+ * checked by the data-quality gate, and brought to the run's timeframe (resampled from a finer one,
+ * never from a coarser one). Everything a person should know about the data comes back as values
+ * (notes, the gate's counts and gaps) for the caller to show: nothing is dropped or changed silently.
+ */
+
+/** Where a market's bars come from. */
+export type FeedOrigin =
+  | {
+      readonly kind: 'file';
+      readonly file: string;
+      readonly mapping?: ColumnMapping;
+      readonly timeIs?: TimeIs;
+      /** The timeframe the file's name gives (binance_BTCUSDT_1h_...), used when the spacing cannot tell. */
+      readonly nameTimeframe?: Timeframe;
+    }
+  | {
+      readonly kind: 'store';
+      readonly store: DataStore;
+      readonly exchange: string;
+      readonly marketType: MarketType;
+    };
+
+export interface FeedLoadOptions {
+  /** The market (BTC/USDT). */
+  readonly symbol: string;
+  readonly origin: FeedOrigin;
+  /** The run's timeframe; default: the data's own (required for the store). */
+  readonly timeframe?: Timeframe;
+  /** The run's range (the store reads only it; a file is read whole and cut by the engine). */
+  readonly from?: number;
+  readonly to?: number;
+  /** refuse (default): bad rows fail the load; drop: they are dropped and counted. */
+  readonly badData?: GateMode;
+}
+
+/** What the gate found, for the summary. */
+export interface FeedQuality {
+  readonly rowsIn: number;
+  readonly rowsKept: number;
+  /** Rows dropped, by rule (drop mode; empty otherwise). */
+  readonly dropped: Readonly<Record<string, number>>;
+  readonly gaps: GapSummary;
+}
+
+export interface LoadedFeed {
+  readonly symbol: string;
+  /** The run's timeframe (the bars' after any resampling). */
+  readonly timeframe: Timeframe;
+  /** The timeframe the data was read at (finer than `timeframe` when resampled). */
+  readonly dataTimeframe: Timeframe;
+  readonly series: BarSeries;
+  /** The file, or the store's series and folder. */
+  readonly source: string;
+  /** What a person should be told about how the data was read, resampled or cut. */
+  readonly notes: readonly string[];
+  readonly quality: FeedQuality;
+}
+
+function dropped(gate: DataGateResult): Record<string, number> {
+  if (gate.mode !== 'drop') return {};
+  const out: Record<string, number> = {};
+  for (const [rule, n] of Object.entries(gate.rowsByRule)) if (n > 0) out[rule] = n;
+  return out;
+}
+
+/** The gate's verdict as an error a person can act on (file, row, field, rule, and the way out). */
+function refused(gate: DataGateResult): DataError {
+  return new DataError(
+    'quality-gate',
+    gate.rowsKept === 0
+      ? formatDataGate(gate)
+      : `${formatDataGate(gate)}\nthe backtest refuses data that breaks a rule; --allow-bad-data drops those rows and counts them in the summary`,
+  );
+}
+
+/** Bars resampled to a coarser timeframe, without the partial bars at the edges (a period not fully covered). */
+function coarser(
+  series: FullSeries,
+  from: Timeframe,
+  to: Timeframe,
+  source: string,
+): { series: FullSeries; note: string } {
+  const r = resampleBars(series, from, to);
+  let a = 0;
+  let b = r.series.length;
+  while (a < b && r.partial[a] === 1) a++;
+  while (b > a && r.partial[b - 1] === 1) b--;
+  const cut = a + (r.series.length - b);
+  return {
+    series: a === 0 && b === r.series.length ? r.series : sliceFull(r.series, a, b),
+    note: `${source}: ${from} bars resampled to ${to} (${series.length.toLocaleString('en-US')} -> ${(b - a).toLocaleString('en-US')} bars${cut > 0 ? `; ${cut} partial bar${cut === 1 ? '' : 's'} at the edges left out` : ''})`,
+  };
+}
+
+function timeframeOrder(finer: Timeframe, coarse: Timeframe, source: string): void {
+  if (timeframeMs(finer) > timeframeMs(coarse))
+    throw new DataError(
+      'timeframe-finer-than-data',
+      `${source}: the data is ${finer} bars, --timeframe ${coarse} is finer: bars cannot be split (give --timeframe ${finer} or coarser)`,
+    );
+}
+
+async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'file' }>): Promise<LoadedFeed> {
+  const file = origin.file;
+  const batch = await readFileBatch(file, {
+    ...(origin.mapping ? { mapping: origin.mapping } : {}),
+    ...(origin.timeIs ? { timeIs: origin.timeIs } : {}),
+  });
+  const notes = [...(batch.notes ?? [])];
+  const dataTf = batch.timeframe ?? origin.nameTimeframe ?? o.timeframe;
+  if (dataTf === undefined)
+    throw new DataError(
+      'timeframe-unknown',
+      `${file}: cannot tell the bar timeframe from the times or the file name: give --timeframe`,
+    );
+  if (batch.timeframe && origin.nameTimeframe && batch.timeframe !== origin.nameTimeframe)
+    notes.push(
+      `${file}: the name says ${origin.nameTimeframe} but the bars are ${batch.timeframe} apart; read as ${batch.timeframe}`,
+    );
+  const gate = dataQualityGate(batch.series, {
+    source: file,
+    timeframe: dataTf,
+    mode: o.badData ?? 'refuse',
+    priorQuarantine: batch.quarantined,
+    priorRowsIn: batch.quarantined.length,
+    ...(batch.lines ? { lines: batch.lines } : {}),
+    ...(batch.rows ? { rows: batch.rows } : {}),
+  });
+  if (!gate.ok) throw refused(gate);
+  let series = gate.bars;
+  const timeframe = o.timeframe ?? dataTf;
+  if (timeframe !== dataTf) {
+    timeframeOrder(dataTf, timeframe, file);
+    const r = coarser(series, dataTf, timeframe, file);
+    series = r.series;
+    notes.push(r.note);
+  }
+  return {
+    symbol: o.symbol,
+    timeframe,
+    dataTimeframe: dataTf,
+    series,
+    source: file,
+    notes,
+    quality: { rowsIn: gate.rowsIn, rowsKept: gate.rowsKept, dropped: dropped(gate), gaps: gate.gaps },
+  };
+}
+
+function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'store' }>): LoadedFeed {
+  if (o.timeframe === undefined)
+    throw new DataError('timeframe-unknown', 'reading from the store needs the timeframe: give --timeframe');
+  const store = origin.store;
+  const key = seriesKey(origin.exchange, origin.marketType, o.symbol, o.timeframe);
+  const where = `the store at ${store.dir}`;
+  const stored = store
+    .catalog({ exchange: key.exchange, marketType: key.marketType, symbol: key.symbol })
+    .map(
+      (c) =>
+        `${c.key.timeframe} ${c.first !== null ? isoUtc(c.first) : '?'} .. ${c.last !== null ? isoUtc(c.last) : '?'}`,
+    );
+  if (stored.length === 0)
+    throw new DataError(
+      'series-not-found',
+      `${where} has no ${key.exchange} ${key.marketType} ${o.symbol} bars: keel data download or keel data import them first (--data-dir names another store)`,
+    );
+  let r: ReturnType<DataStore['readBarsAt']>;
+  try {
+    r = store.readBarsAt(key, {
+      ...(o.from !== undefined ? { from: o.from } : {}),
+      ...(o.to !== undefined ? { to: o.to } : {}),
+    });
+  } catch (e) {
+    if (e instanceof DataError && e.code === 'series-not-found')
+      throw new DataError(
+        e.code,
+        `${where} has ${o.symbol} only as ${stored.join(', ')}: none is ${o.timeframe} or finer and dividing it`,
+      );
+    throw e;
+  }
+  const source = `${seriesId({ ...key, timeframe: r.from })} in ${where}`;
+  let series = r.series;
+  const notes: string[] = [];
+  if (r.from !== o.timeframe) {
+    let a = 0;
+    let b = series.length;
+    while (a < b && r.partial[a] === 1) a++;
+    while (b > a && r.partial[b - 1] === 1) b--;
+    const cut = a + (series.length - b);
+    if (cut > 0) series = sliceFull(series, a, b);
+    notes.push(
+      `${source}: ${r.from} bars resampled to ${o.timeframe} on the fly (${series.length.toLocaleString('en-US')} bars${cut > 0 ? `; ${cut} partial bar${cut === 1 ? '' : 's'} at the edges left out` : ''})`,
+    );
+  }
+  if (series.length === 0)
+    throw new DataError(
+      'no-bars-in-range',
+      `${where} has no ${o.symbol} bars in ${rangeText(o.from, o.to)}; stored: ${stored.join(', ')}`,
+    );
+  const gate = dataQualityGate(series, {
+    source,
+    timeframe: o.timeframe,
+    mode: o.badData ?? 'refuse',
+    exchange: key.exchange,
+    marketType: key.marketType,
+    maintenance: maintenanceFor(store.maintenance, key.exchange, key.marketType),
+  });
+  if (!gate.ok) throw refused(gate);
+  return {
+    symbol: o.symbol,
+    timeframe: o.timeframe,
+    dataTimeframe: r.from,
+    series: gate.bars,
+    source,
+    notes,
+    quality: { rowsIn: gate.rowsIn, rowsKept: gate.rowsKept, dropped: dropped(gate), gaps: gate.gaps },
+  };
+}
+
+function rangeText(from: number | undefined, to: number | undefined): string {
+  return `${from !== undefined ? isoUtc(from) : 'the start'} .. ${to !== undefined ? isoUtc(to) : 'the end'}`;
+}
+
+/** One market's bars for a backtest (see the module comment). */
+export async function loadFeed(o: FeedLoadOptions): Promise<LoadedFeed> {
+  return o.origin.kind === 'file' ? fromFile(o, o.origin) : fromStore(o, o.origin);
+}
+
+/**
+ * Checks the run's range against the data: a range that holds no bar of a market (a `from` after
+ * its data ends, a `to` before it starts) is an error naming the market and its span, never a
+ * table of zeros.
+ */
+export function checkRange(feeds: readonly LoadedFeed[], from: number | undefined, to: number | undefined): void {
+  if (from !== undefined && to !== undefined && !(from < to))
+    throw new DataError('bad-range', `--from ${isoUtc(from)} is not before --to ${isoUtc(to)}`);
+  for (const f of feeds) {
+    const s = f.series;
+    if (s.length === 0) throw new DataError('no-bars', `${f.source}: no bars`);
+    const first = s.time[0] as number;
+    const last = s.time[s.length - 1] as number;
+    const span = `${f.symbol} bars run from ${isoUtc(first)} to ${isoUtc(timeframeEnd(f.timeframe, last))}`;
+    if (from !== undefined && from > last)
+      throw new DataError('no-bars-in-range', `--from ${isoUtc(from)} is after the data ends: ${span} (${f.source})`);
+    if (to !== undefined && to <= first)
+      throw new DataError('no-bars-in-range', `--to ${isoUtc(to)} is before the data starts: ${span} (${f.source})`);
+    let any = false;
+    for (let i = 0; i < s.length && !any; i++) {
+      const t = s.time[i] as number;
+      if ((from === undefined || t >= from) && (to === undefined || t < to)) any = true;
+    }
+    if (!any)
+      throw new DataError('no-bars-in-range', `no ${f.symbol} bar in ${rangeText(from, to)}: ${span} (${f.source})`);
+  }
+}
+
+/**
+ * Markets that cover different spans, cut to the span they all cover, with a note: equity is
+ * recorded on the first market's bars, so a market trading on after it ends would be missed, and
+ * one starting later would enter an account the others had already moved.
+ */
+export function commonSpan(feeds: readonly LoadedFeed[]): LoadedFeed[] {
+  if (feeds.length < 2) return [...feeds];
+  const first = Math.max(...feeds.map((f) => f.series.time[0] as number));
+  const last = Math.min(...feeds.map((f) => f.series.time[f.series.length - 1] as number));
+  if (!(first <= last))
+    throw new DataError(
+      'no-common-span',
+      `the markets share no time span: ${feeds.map((f) => `${f.symbol} ${isoUtc(f.series.time[0] as number)} .. ${isoUtc(f.series.time[f.series.length - 1] as number)}`).join(', ')}`,
+    );
+  return feeds.map((f) => {
+    const t = f.series.time;
+    let a = 0;
+    let b = f.series.length;
+    while (a < b && (t[a] as number) < first) a++;
+    while (b > a && (t[b - 1] as number) > last) b--;
+    if (a === 0 && b === f.series.length) return f;
+    return {
+      ...f,
+      series: sliceSeries(f.series, a, b),
+      notes: [
+        ...f.notes,
+        `${f.symbol}: cut to the span every market covers, ${isoUtc(first)} .. ${isoUtc(last)} (${a + (f.series.length - b)} bars left out)`,
+      ],
+    };
+  });
+}
+
+function bars(n: number, tf: Timeframe): string {
+  return `${n.toLocaleString('en-US')} ${tf} bar${n === 1 ? '' : 's'}`;
+}
+
+/** The summary lines about the data of a run: per market its source, bars, dropped rows and gaps. */
+export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
+  const f = (n: number) => n.toLocaleString('en-US');
+  const lines: string[] = [];
+  for (const feed of feeds) {
+    const q = feed.quality;
+    const g = q.gaps;
+    const gaps =
+      g.count === 0
+        ? 'no gaps'
+        : `gaps ${f(g.count)} (${bars(g.missingBars, feed.dataTimeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, feed.dataTimeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
+    const drops = Object.entries(q.dropped);
+    const dropText =
+      drops.length === 0
+        ? ''
+        : `; ${f(q.rowsIn - q.rowsKept)} bad rows dropped (${drops.map(([r, n]) => `${r} ${f(n)}`).join(', ')})`;
+    lines.push(`  ${feed.symbol}: ${feed.source}, ${gaps}${dropText}`);
+  }
+  return lines;
+}

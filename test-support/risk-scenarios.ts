@@ -26,10 +26,11 @@ import {
   SimulatedVenue,
   type StrategyContext,
 } from '@keel/core';
+import { expect } from 'vitest';
 
 export const SCENARIO_T0 = Date.UTC(2024, 0, 1);
 
-/** What the scripted strategy does at a primary bar (in its onBar). */
+/** What the scripted strategy does at a primary bar (in its onBar), by the bar's index. */
 export type ScenarioAction =
   | { readonly op: 'buy' | 'sell'; readonly amount: number; readonly symbol?: string }
   | { readonly op: 'target'; readonly fraction: number; readonly symbol?: string }
@@ -89,10 +90,12 @@ export function scenarioStrategy(actions: RiskScenario['actions']): AnyStrategy 
     name: 'risk-scenario',
     params: anyParams,
     warmup: 'none',
-    onStart: () => ({ i: 0 }),
-    onBar(ctx: StrategyContext, s: { i: number }) {
-      for (const a of actions[s.i] ?? []) act(ctx, a);
-      s.i++;
+    onStart: () => ({}),
+    // The bar's index from its time, not a count: a bot restarted mid-scenario (bars it handled
+    // before only warm it up) acts at the same bars as a run that never stopped.
+    onBar(ctx: StrategyContext, _s: unknown, bar: { time: number }, key: { timeframe: string }) {
+      const i = Math.round((bar.time - SCENARIO_T0) / TF_MS[key.timeframe as keyof typeof TF_MS]);
+      for (const a of actions[i] ?? []) act(ctx, a);
     },
   });
 }
@@ -128,11 +131,29 @@ export function scenarioInstruments(s: RiskScenario): Instrument[] {
   return s.markets.map((m) => defineInstrument({ ...(m.instrument ?? {}), symbol: m.symbol }));
 }
 
-const TF_MS = { '1m': 60_000, '1h': 3_600_000 } as const;
+export const TF_MS = { '1m': 60_000, '1h': 3_600_000 } as const;
 
 /** Bar index of a time stamped with a bar's close. */
 export function barOf(s: RiskScenario, closeTime: number): number {
   return Math.round((closeTime - SCENARIO_T0) / TF_MS[s.timeframe]) - 1;
+}
+
+/** Asserts a run's observation: denials, halts, resumes and fills by bar; numbers to 1e-9. */
+export function expectObservation(got: ScenarioObservation, want: ScenarioObservation): void {
+  const strip = (o: ScenarioObservation) => ({
+    denied: o.denied.map(({ bar, rule }) => ({ bar, rule })),
+    halts: o.halts,
+    resumes: o.resumes,
+    fills: o.fills.map(({ price: _p, amount: _a, ...rest }) => rest),
+  });
+  expect(strip(got)).toEqual(strip(want));
+  want.denied.forEach((d, i) => {
+    if (d.actual !== undefined) expect(got.denied[i]?.actual, `denial ${i} actual`).toBeCloseTo(d.actual, 9);
+  });
+  want.fills.forEach((f, i) => {
+    expect(got.fills[i]?.price, `fill ${i} price`).toBeCloseTo(f.price, 9);
+    expect(got.fills[i]?.amount, `fill ${i} amount`).toBeCloseTo(f.amount, 9);
+  });
 }
 
 /** The events and fills of a run, by bar, in the shape of `expect`. */

@@ -79,7 +79,12 @@ export async function buildCli() {
   readMtimes.clear();
   for (const f of configInputs()) readMtimes.set(f, statSync(f).mtimeMs);
   const result = await build({
-    entryPoints: { main: path.join(cliDir, 'src', 'main.ts') },
+    // keel-core: what a strategy file's `import ... from '@keel/core'` loads (packages/runtime/src/strategy-file.ts),
+    // sharing its chunks with main so the file and the engine use one module instance.
+    entryPoints: {
+      main: path.join(cliDir, 'src', 'main.ts'),
+      'keel-core': path.join(root, 'packages', 'core', 'src', 'index.ts'),
+    },
     outdir: tmp,
     bundle: true,
     splitting: true,

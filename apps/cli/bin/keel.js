@@ -12,11 +12,14 @@ const why = staleness(path.join(cliDir, 'dist'), path.resolve(cliDir, '../..'));
 let main;
 if (why === undefined) {
   if (process.env.KEEL_DEBUG) process.setSourceMapsEnabled(true);
+  // A strategy file's `import ... from '@keel/core'` gets this very module (one engine, one SMA class).
+  globalThis[Symbol.for('keel.coreModuleUrl')] = new URL('../dist/keel-core.js', import.meta.url).href;
   ({ main } = await import('../dist/main.js'));
 } else {
   process.stderr.write(`keel: ${why}; running the TypeScript sources (slower). \`npm run build\` compiles them.\n`);
   const { register } = await import('tsx/esm/api');
   register();
+  globalThis[Symbol.for('keel.tsxRegistered')] = true;
   ({ main } = await import('../src/main.ts'));
 }
 process.exitCode = await main(process.argv.slice(2));

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  type AnyStrategy,
   type BacktestResult,
   type BarSeries,
+  FUTURES_FLAGS,
+  FUTURES_FLAGS_HELP,
   fixedBpsSlippage,
   paramsFromPairs,
-  parseParams,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
   runBacktest,
@@ -16,24 +16,27 @@ import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
-import { getStrategy, STRATEGIES } from '@keel/strategies';
+import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
+import { STRATEGIES } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
+import { futuresRun } from './futures.ts';
 import { writeChunks } from './output.ts';
 import { riskFromFlags } from './risk.ts';
 import { closest } from './suggest.ts';
 
 export const backtestHelp = (
   prog: string,
-): string => `Usage: ${prog} backtest --strategy <name> --data <file.csv[.gz]>... [options]
-       ${prog} backtest --strategy <name> --exchange binance --symbol BTC/USDT --timeframe 1h [options]
+): string => `Usage: ${prog} backtest --strategy <name|file> --data <file.csv[.gz]>... [options]
+       ${prog} backtest --strategy <name|file> --exchange binance --symbol BTC/USDT --timeframe 1h [options]
 
 Runs a strategy over historical bars with the simulated venue (backtrader's conventions: a market
 order decided on bar t fills at bar t+1's open; see docs/conventions.md).
 
 Options:
-  --strategy <name>      built-in strategy: ${Object.keys(STRATEGIES).join(', ')}
+  --strategy <name|file> built-in strategy (${Object.keys(STRATEGIES).join(', ')}) or your own
+                         file exporting defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --max-open-trades <n>  at most n markets held at once (the risk rule max-open-trades); with several
                          markets each entry's orderTargetPercent is a share of equity / n
                          (default: / the number of markets)
@@ -51,6 +54,7 @@ Options:
   -h, --help             this help
 
 ${DATA_FLAGS_HELP}
+${FUTURES_FLAGS_HELP}
 ${RISK_FLAGS_HELP}`;
 
 function num(name: string, v: string | undefined, min: number, def: number): number {
@@ -92,15 +96,6 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** A built-in strategy by name; a mistyped name gets the closest one suggested. */
-function strategyNamed(name: string): AnyStrategy {
-  if (Object.hasOwn(STRATEGIES, name)) return getStrategy(name);
-  const guess = closest(name, Object.keys(STRATEGIES));
-  throw new Error(
-    `Unknown strategy "${name}". Available: ${Object.keys(STRATEGIES).join(', ')}${guess ? `. Did you mean "${guess}"?` : ''}`,
-  );
-}
-
 export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -123,6 +118,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       progress: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       ...RISK_FLAGS,
+      ...FUTURES_FLAGS,
     },
   });
   if (values.help) {
@@ -130,8 +126,9 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     return EXIT.ok;
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
-  const strategy = strategyNamed(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
+  const own = await loadStrategy(values.strategy, { suggest: closest });
+  const strategy = own.strategy;
+  const params = strategyParams(own, paramsFromPairs(values.param ?? []));
   const maxOpenTrades =
     values['max-open-trades'] !== undefined ? integer('max-open-trades', values['max-open-trades'], 1) : undefined;
   const risk = riskFromFlags(
@@ -141,8 +138,6 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     'backtest',
   );
   const cash = positive('cash', values.cash, 10_000);
-  const fee = feeRate('fee', values.fee, 0.001);
-  const makerFee = values['maker-fee'] !== undefined ? feeRate('maker-fee', values['maker-fee'], fee) : undefined;
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation =
     values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
@@ -153,17 +148,29 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   checkRange(loaded, from, to);
   const feeds = commonSpan(loaded);
   for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
-  const series: BarSeries = (feeds[0] as LoadedFeed).series;
+  const first = feeds[0] as LoadedFeed;
+  const series: BarSeries = first.series;
+  const futures = futuresRun(values, first.symbol.toUpperCase(), series, first.timeframe);
+  if (futures !== undefined && feeds.length > 1)
+    throw new UsageError('--market futures runs one market at a time: give one --data or --symbol', 'backtest');
+  const fee = feeRate('fee', values.fee, futures?.takerFee ?? 0.001);
+  const makerFee =
+    values['maker-fee'] !== undefined
+      ? feeRate('maker-fee', values['maker-fee'], fee)
+      : futures !== undefined && values.fee === undefined
+        ? futures.makerFee
+        : undefined;
   const bar = Progress.on('backtest', io.stderr, values.progress === true);
   const t0 = performance.now();
   const result: BacktestResult = runBacktest({
     strategy,
     params,
-    data: feeds.map((f) => ({ symbol: f.symbol, timeframe: f.timeframe, series: f.series })),
+    data: feeds.map((f) => ({ symbol: futures?.symbol ?? f.symbol, timeframe: f.timeframe, series: f.series })),
     ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
     cash,
     fee,
     ...(makerFee !== undefined ? { makerFee } : {}),
+    ...(futures !== undefined ? { futures: () => futures.settings } : {}),
     ...(participation !== undefined
       ? { slippage: volumeShareSlippage(participation) }
       : slippageBps > 0

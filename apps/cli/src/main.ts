@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Section } from '@keel/runtime/config';
 import type { Cli, Io } from './context.ts';
 import { progName } from './context.ts';
 import { EXIT, isUsageError, UsageError } from './errors.ts';
@@ -15,6 +16,11 @@ export interface Command {
   /** Shown after the name in `keel --help`, e.g. "<sub>". */
   readonly args?: string;
   readonly summary: string;
+  /**
+   * The configuration file's section for this command (docs/config.md): its settings and the
+   * environment's complete the command line before `run` sees it.
+   */
+  readonly config?: Section;
   /** Runs the command with the arguments after its name; resolves to the exit code. */
   readonly run: (argv: string[], cli: Cli) => Promise<number>;
 }
@@ -27,23 +33,33 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'backtest',
+    config: 'backtest',
     summary: 'backtest a built-in strategy on a candle file, print a summary or JSON',
     run: async (argv, cli) => (await import('./backtest.ts')).backtestCommand(argv, cli),
   },
   {
     name: 'strategies',
-    summary: 'list built-in strategies and their parameters',
+    args: '[file]',
+    summary: 'list strategies with their parameters, defaults and rules (built-in, or your files)',
     run: async (argv, cli) => (await import('./strategies.ts')).strategiesCommand(argv, cli),
+  },
+  {
+    name: 'new',
+    args: 'strategy <name>',
+    summary: 'write a commented starter strategy file that runs as written',
+    run: async (argv, cli) => (await import('./new.ts')).newCommand(argv, cli),
   },
   {
     name: 'data',
     args: '<sub>',
+    config: 'data',
     summary: 'market data: download, import, validate, list, resample, export',
     run: async (argv, cli) => (await import('@keel/data/cli')).runDataCli(['data', ...argv], cli),
   },
   {
     name: 'features',
     args: 'build',
+    config: 'data',
     summary: 'compute the feature set over stored bars',
     run: async (argv, cli) => (await import('@keel/data/cli')).runDataCli(['features', ...argv], cli),
   },
@@ -55,19 +71,32 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'paper',
+    config: 'paper',
     summary: 'run a strategy on live or replayed data with simulated fills',
     run: async (argv, cli) => (await import('@keel/runtime/cli')).runBotCli(['paper', ...argv], cli),
   },
   {
     name: 'live',
+    config: 'live',
     summary: 'run a strategy against a real exchange account',
     run: async (argv, cli) => (await import('@keel/runtime/cli')).runBotCli(['live', ...argv], cli),
   },
   {
     name: 'bots',
     args: '<sub>',
-    summary: 'operate bots: list, status, stop, parity (backtest of the bars a bot saw)',
+    summary: 'operate bots: list, status, stop, resume (end risk halts), parity (backtest of the bars a bot saw)',
     run: async (argv, cli) => (await import('@keel/runtime/bots-cli')).runBotsCli(argv, cli),
+  },
+  {
+    name: 'config',
+    args: 'show',
+    summary: 'the effective settings (keel.yaml, KEEL_* environment, defaults) and where each comes from',
+    run: async (argv, cli) => (await import('./config.ts')).configCommand(argv, cli),
+  },
+  {
+    name: 'portfolio',
+    summary: "every bot's books: average cost, realised and unrealised PnL, fees, equity in one currency",
+    run: async (argv, cli) => (await import('@keel/runtime/portfolio-cli')).runPortfolioCli(argv, cli),
   },
   {
     name: 'keys',
@@ -90,6 +119,9 @@ Exit codes:
   0  success
   1  failure: bad or missing data, a failed run (the message says what went wrong)
   2  usage: unknown command or option, a missing or invalid option value
+
+Settings: flags > KEEL_<FLAG> environment variables > keel.yaml (here, or --config <file>) >
+defaults, for backtest, paper, live and data (docs/config.md; ${prog} config show).
 
 Output cut short by its reader (| head) ends quietly. KEEL_DEBUG=1 adds stack traces to errors.
 
@@ -132,7 +164,8 @@ export async function main(argv: string[], cli: Cli = processCli()): Promise<num
   const command = COMMANDS.find((c) => c.name === name);
   try {
     if (!command) throw unknownCommand(name, cli.prog);
-    return await command.run(rest, cli);
+    const args = command.config ? await (await import('./config.ts')).applyConfig(command.config, rest) : rest;
+    return await command.run(args, cli);
   } catch (e) {
     return reportError(e, command?.name, cli);
   }

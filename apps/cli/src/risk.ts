@@ -1,4 +1,4 @@
-import { parseRiskConfig, type RiskConfig, riskInputFromFlags } from '@keel/core';
+import { type RiskConfig, riskConfigFromFlags } from '@keel/core';
 import { UsageError } from './errors.ts';
 
 /**
@@ -6,8 +6,7 @@ import { UsageError } from './errors.ts';
  * undefined when none was given; a bad setting is a usage error naming the key and its form.
  */
 export function riskFromFlags(values: Readonly<Record<string, unknown>>, command: string): RiskConfig | undefined {
-  const p = parseRiskConfig(riskInputFromFlags(values));
+  const p = riskConfigFromFlags(values);
   if (!p.ok) throw new UsageError(p.error.message, command);
-  const c = p.config;
-  return c.rules.length === 0 && c.sizing === undefined && c.exits === undefined ? undefined : c;
+  return p.config;
 }

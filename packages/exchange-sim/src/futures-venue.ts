@@ -8,6 +8,7 @@
 import { readFundingRateFile } from '@keel/candles';
 import {
   constantFundingSeries,
+  DEFAULT_LIQUIDATION_FEE,
   DEFAULT_USDM_BRACKETS,
   defineBrackets,
   type FundingRateSeries,
@@ -18,8 +19,8 @@ import type { FuturesMarketSpec } from './exchange/futures/model.ts';
 import type { MarketSpec } from './exchange/model.ts';
 import type { SimMarketOptions } from './types.ts';
 
-/** Binance's USDⓈ-M clearance rate for most contracts (exchangeInfo `liquidationFee` 0.012500). */
-export const DEFAULT_LIQUIDATION_FEE = 0.0125;
+export { DEFAULT_LIQUIDATION_FEE };
+
 /** Binance's baseline funding rate (0.01 % per 8 h), the default when no funding is given. */
 export const DEFAULT_FUNDING_RATE = 0.0001;
 /** Binance USDⓈ-M VIP 0 fees. */

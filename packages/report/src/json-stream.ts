@@ -1,9 +1,11 @@
 import { type BacktestResult, riskConfigInput } from '@keel/core';
 import {
+  benchmarkToJson,
   errorToJson,
   feedsToJson,
   fillToJson,
   finiteOrNull,
+  futuresToJson,
   IsoUtcFormatter,
   metricsToJson,
   openTradeToJson,
@@ -266,6 +268,7 @@ export function* resultJsonChunks(
   member('finalCash', finiteOrNull(result.finalCash));
   member('metrics', metricsToJson(result.metrics));
   member('pairs', result.pairs.map(pairToJson));
+  member('benchmark', benchmarkToJson(result.benchmark));
   // An array-valued member `depth` levels deep whose n items are written one at a time by item(i).
   function* array(key: string, depth: number, n: number, item: (i: number) => void, last: boolean) {
     const pad = indent(depth);
@@ -312,7 +315,19 @@ export function* resultJsonChunks(
   member('risk', result.risk === null ? null : toJsonValue(riskConfigInput(result.risk)));
   member('riskCounts', toJsonValue(result.riskCounts));
   const riskEvents = result.riskEvents;
-  yield* array('riskEvents', 1, riskEvents.length, (i) => writeJson(out, riskEventToJson(riskEvents[i]!), 2), true);
+  const futures = result.futures;
+  yield* array(
+    'riskEvents',
+    1,
+    riskEvents.length,
+    (i) => writeJson(out, riskEventToJson(riskEvents[i]!), 2),
+    futures === undefined,
+  );
+  if (futures !== undefined) {
+    out.text(`${indent(1)}${keyText('futures')}`);
+    writeJson(out, futuresToJson(futures), 1);
+    out.text('\n');
+  }
   out.text('}\n');
   yield out.take(reuse);
 }

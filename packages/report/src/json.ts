@@ -1,6 +1,8 @@
 import type {
   BacktestResult,
+  Benchmark,
   Fill,
+  FuturesSummary,
   Metrics,
   OpenTrade,
   OrderRequest,
@@ -49,6 +51,26 @@ export interface PairJson extends FeedJson {
   readonly contribution: number | null;
   readonly denied: number;
   readonly rejected: number;
+}
+
+/** The buy-and-hold benchmark's figures (docs/report.md states the model); its curve is in the HTML report. */
+export interface BenchmarkJson {
+  readonly kind: 'buy-and-hold';
+  readonly marketChange: number | null;
+  readonly fee: number | null;
+  readonly startValue: number | null;
+  readonly finalValue: number | null;
+  readonly totalReturn: number | null;
+  readonly maxDrawdown: number | null;
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly firstOpen: number | null;
+    readonly lastClose: number | null;
+    readonly marketChange: number | null;
+    readonly amount: number | null;
+    readonly fee: number | null;
+    readonly cash: number | null;
+  }[];
 }
 
 export interface TradeJson {
@@ -138,6 +160,8 @@ export interface ResultJson {
   readonly metrics: MetricsJson;
   /** Each market's share, in feed order (one entry for a single-market run). */
   readonly pairs: readonly PairJson[];
+  /** Buy-and-hold of the primary market over the same bars; null for a result without one. */
+  readonly benchmark: BenchmarkJson | null;
   readonly trades: readonly TradeJson[];
   readonly openTrades: readonly OpenTradeJson[];
   readonly fills: readonly FillJson[];
@@ -150,6 +174,28 @@ export interface ResultJson {
   readonly riskCounts: Json;
   /** Every denial, halt, resume and notice: time, rule, action and the numbers (docs/risk.md). */
   readonly riskEvents: readonly RiskEventJson[];
+  /** Perpetual runs only (absent in a spot run): funding, liquidations and warnings, each apart from fees. */
+  readonly futures?: FuturesJson;
+}
+
+/** A run's futures side (docs/futures.md): funding and liquidations kept apart from trading fees. */
+export interface FuturesJson {
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly leverage: number;
+    readonly marginMode: string;
+    readonly funding: string;
+    readonly isolatedWallet: number | null;
+  }[];
+  /** Net funding: > 0 received, < 0 paid. */
+  readonly funding: number | null;
+  readonly fundingPaid: number | null;
+  readonly fundingReceived: number | null;
+  readonly fundingEvents: number;
+  readonly liquidationFees: number | null;
+  readonly liquidations: readonly { readonly [k: string]: Json }[];
+  readonly fundingPayments: readonly { readonly [k: string]: Json }[];
+  readonly warnings: readonly string[];
 }
 
 /** A risk event with its time's ISO twin (and its end's, for a halt); numbers JSON-safe. */
@@ -282,6 +328,28 @@ export function pairToJson(p: PairStats): PairJson {
   };
 }
 
+export function benchmarkToJson(b: Benchmark | undefined): BenchmarkJson | null {
+  if (b === undefined) return null;
+  return {
+    kind: b.kind,
+    marketChange: finiteOrNull(b.marketChange),
+    fee: finiteOrNull(b.fee),
+    startValue: finiteOrNull(b.startValue),
+    finalValue: finiteOrNull(b.finalValue),
+    totalReturn: finiteOrNull(b.totalReturn),
+    maxDrawdown: finiteOrNull(b.maxDrawdown),
+    markets: b.markets.map((m) => ({
+      symbol: m.symbol,
+      firstOpen: finiteOrNull(m.firstOpen),
+      lastClose: finiteOrNull(m.lastClose),
+      marketChange: finiteOrNull(m.marketChange),
+      amount: finiteOrNull(m.amount),
+      fee: finiteOrNull(m.fee),
+      cash: finiteOrNull(m.cash),
+    })),
+  };
+}
+
 export function tradeToJson(t: Trade): TradeJson {
   return {
     symbol: t.symbol,
@@ -402,6 +470,45 @@ export function riskEventToJson(e: RiskEvent): RiskEventJson {
   return out as RiskEventJson;
 }
 
+export function futuresToJson(f: FuturesSummary): FuturesJson {
+  return {
+    markets: f.markets.map((m) => ({
+      symbol: m.symbol,
+      leverage: m.leverage,
+      marginMode: m.marginMode,
+      funding: m.funding,
+      isolatedWallet: finiteOrNull(m.isolatedWallet),
+    })),
+    funding: finiteOrNull(f.funding),
+    fundingPaid: finiteOrNull(f.fundingPaid),
+    fundingReceived: finiteOrNull(f.fundingReceived),
+    fundingEvents: f.fundingEvents,
+    liquidationFees: finiteOrNull(f.liquidationFees),
+    liquidations: f.liquidations.map((l) => ({
+      symbol: l.symbol,
+      time: l.time,
+      timeIso: isoOrNull(l.time),
+      marginMode: l.marginMode,
+      size: finiteOrNull(l.size),
+      entryPrice: finiteOrNull(l.entryPrice),
+      liquidationPrice: finiteOrNull(l.liquidationPrice),
+      price: finiteOrNull(l.price),
+      realizedPnl: finiteOrNull(l.realizedPnl),
+      clearanceFee: finiteOrNull(l.clearanceFee),
+    })),
+    fundingPayments: f.payments.map((r) => ({
+      symbol: r.symbol,
+      time: r.time,
+      timeIso: isoOrNull(r.time),
+      rate: finiteOrNull(r.rate),
+      markPrice: finiteOrNull(r.markPrice),
+      size: finiteOrNull(r.size),
+      payment: finiteOrNull(r.payment),
+    })),
+    warnings: [...f.warnings],
+  };
+}
+
 export function errorToJson(e: BacktestResult['errors'][number]): ErrorJson {
   return { time: e.time, timeIso: isoOrNull(e.time), hook: e.hook, message: e.message };
 }
@@ -434,6 +541,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     finalCash: finiteOrNull(result.finalCash),
     metrics: metricsToJson(result.metrics),
     pairs: result.pairs.map(pairToJson),
+    benchmark: benchmarkToJson(result.benchmark),
     trades: result.trades.map(tradeToJson),
     openTrades: result.openTrades.map(openTradeToJson),
     fills: result.fills.map(fillToJson),
@@ -443,6 +551,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     risk: result.risk === null ? null : (toJsonValue(riskConfigInput(result.risk)) as ResultJson['risk']),
     riskCounts: toJsonValue(result.riskCounts),
     riskEvents: result.riskEvents.map(riskEventToJson),
+    ...(result.futures !== undefined ? { futures: futuresToJson(result.futures) } : {}),
   };
 }
 

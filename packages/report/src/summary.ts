@@ -1,5 +1,6 @@
 import type { BacktestResult } from '@keel/core';
 import { timeframeEnd } from '@keel/core';
+import { benchmarkLines } from './benchmark.ts';
 import {
   formatDuration,
   formatInteger,
@@ -10,6 +11,7 @@ import {
   paramPairs,
   quoteOf,
 } from './format.ts';
+import { futuresSummaryLines } from './futures.ts';
 import { pairTableLines } from './pairs.ts';
 import { riskSummaryLines } from './risk.ts';
 
@@ -112,6 +114,11 @@ export function formatSummary(result: BacktestResult): string {
   lines.push(...twoColumns(left, right));
   const pairs = pairTableLines(result);
   if (pairs.length > 0) lines.push('', ...pairs);
+  const b = result.benchmark;
+  if (b && b.values.length > 0) {
+    const t = benchmarkLines(b, cur);
+    lines.push('', `market change: ${t.marketChange}`, `buy and hold:  ${t.buyAndHold}: ${t.model}`);
+  }
   const tail: string[] = [];
   if (result.openTrades.length > 0) {
     tail.push(
@@ -124,5 +131,7 @@ export function formatSummary(result: BacktestResult): string {
   if (tail.length > 0) lines.push('', ...tail);
   const risk = riskSummaryLines(result);
   if (risk.length > 0) lines.push('', ...risk);
+  const futures = futuresSummaryLines(result);
+  if (futures.length > 0) lines.push('', ...futures);
   return lines.join('\n');
 }

@@ -29,6 +29,10 @@ export type OrderLogFields = {
   /** For a fill: how much of the order has filled now. */
   readonly filled?: number;
   readonly tag?: string;
+  /** For a risk denial: the rule, its limit and the value the order would have reached. */
+  readonly rule?: string;
+  readonly limit?: number;
+  readonly actual?: number;
 };
 
 const LABEL: Record<OrderLogWhat, string> = {
@@ -64,7 +68,11 @@ export function orderLogLine(
     case 'order.cancelled':
       return line('info', e.type, { ...base('cancel', e.order), reason: e.reason });
     case 'order.denied':
-      return line('warn', e.type, { ...base('deny', e.order), reason: e.reason });
+      return line('warn', e.type, {
+        ...base('deny', e.order),
+        reason: e.reason,
+        ...(e.denial ? { rule: e.denial.rule, limit: e.denial.limit, actual: e.denial.actual } : {}),
+      });
     case 'order.rejected':
       return line('warn', e.type, { ...base('reject', e.order), reason: e.reason });
     case 'order.expired':
@@ -75,10 +83,38 @@ export function orderLogLine(
     case 'strategy.log':
     case 'risk.halt':
     case 'risk.resume':
+    case 'futures.liquidation':
+    case 'futures.funding':
       return undefined;
     default:
       return assertNever(e);
   }
+}
+
+/**
+ * One log line for a halt or lock that starts or ends (`risk.halt`, `risk.resume`); nothing for
+ * other events. A halt is a warning: the bot stops opening positions until it ends.
+ */
+export function riskLogLine(
+  e: EngineEvent,
+): { level: LogLevel; msg: string; data: Record<string, unknown> } | undefined {
+  if (e.type !== 'risk.halt' && e.type !== 'risk.resume') return undefined;
+  const h = e.halt;
+  const scope = h.scope === 'account' ? 'trading' : `entries on ${h.scope}`;
+  const data = { event: e.type, rule: h.rule, scope: h.scope, action: h.action, limit: h.limit, actual: h.actual };
+  if (e.type === 'risk.halt') {
+    const until = h.until === null ? 'until resumed (keel bots resume)' : `until ${new Date(h.until).toISOString()}`;
+    return {
+      level: 'warn',
+      msg: `HALT     ${h.rule} ${h.action === 'flatten' ? 'flattens and halts' : 'halts'} ${scope} ${until}: ${h.message}`,
+      data: { ...data, until: h.until },
+    };
+  }
+  return {
+    level: 'info',
+    msg: `RESUME   ${h.rule} on ${h.scope} ended (${e.by === 'user' ? 'resumed by the user' : 'its time ran out'})`,
+    data: { ...data, by: e.by },
+  };
 }
 
 function base(what: OrderLogWhat, o: OrderState): OrderLogFields {
@@ -137,7 +173,10 @@ export function formatOrderLine(f: OrderLogFields): string {
   return parts.join('  ');
 }
 
-/** A log line as text: `2024-03-01T03:00:00.123Z INFO  [bot] message {data}` (order lines without data). */
+/**
+ * A log line as text: `2024-03-01T03:00:00.123Z INFO  [bot] message {data}`; the lines of engine
+ * events (orders, halts: their data has `event`) are complete in their message and print no data.
+ */
 export function textLogLine(
   time: number,
   botId: string,
@@ -145,7 +184,7 @@ export function textLogLine(
   msg: string,
   data?: Record<string, unknown>,
 ): string {
-  const extra = data && !('what' in data && 'event' in data) ? ` ${JSON.stringify(data)}` : '';
+  const extra = data && !('event' in data) ? ` ${JSON.stringify(data)}` : '';
   return `${new Date(time).toISOString()} ${level.toUpperCase().padEnd(5)} [${botId}] ${msg}${extra}\n`;
 }
 

@@ -5,17 +5,23 @@ import {
   type AnyStrategy,
   type EngineEvent,
   type FeedKey,
+  type FuturesBookState,
+  type FuturesMarketSettings,
   feedId,
   type Instrument,
   type OrderState,
   percentFee,
+  type RiskConfig,
   type Rng,
+  riskConfigInput,
   type SimulatedVenueOptions,
   tradableAmount,
 } from '@keel/core';
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
+import { liquidationLine } from '@keel/report';
 import type { Store } from '@keel/store';
 import { type Logger, orderLogLine } from './bot-log.ts';
+import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
@@ -23,7 +29,7 @@ import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import { BotRunner, orderIdPrefix } from './runner.ts';
 import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
-import { BotSettingsChangedError, settingsChange } from './settings.ts';
+import { BotSettingsChangedError, settingsChange, storedRisk } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
 export type { Logger } from './bot-log.ts';
@@ -50,6 +56,11 @@ export interface BotConfig {
   readonly paperCash?: number;
   readonly paperFee?: number;
   readonly simulated?: SimulatedVenueOptions;
+  /**
+   * Paper perpetuals: each one's leverage, margin mode and funding (docs/futures.md); margin,
+   * funding and liquidation are simulated as in a backtest, and survive a restart.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
   /** Live: the exchange account. */
   readonly exchange?: LiveExchange;
   readonly exchangeName?: string;
@@ -89,6 +100,11 @@ export interface BotConfig {
   readonly maxSignalAge?: SignalAge;
   /** Bars missed while the bot was down: `none` (default) only warms the strategy up on them. */
   readonly catchUp?: CatchUpPolicy;
+  /**
+   * Risk limits, protections, sizing and exits around the strategy (docs/risk.md), the backtest's
+   * engine; its state is stored, so a halt survives a restart until `keel bots resume`.
+   */
+  readonly risk?: RiskConfig;
 }
 
 /** What a session's fills did, and what all of the bot's fills did (`total`, across restarts). */
@@ -133,6 +149,8 @@ export interface SessionReport extends PnlReport {
   readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
   /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
   readonly dust: Readonly<Record<string, number>>;
+  /** With risk settings: denials by rule, halts started, halts in force. */
+  readonly risk?: RiskReport;
 }
 
 export class BotAlreadyRunningError extends Error {
@@ -201,6 +219,7 @@ export class Bot {
   private bookAtStart: PnlTotals | undefined;
   private endReason = '';
   private stopping: Promise<SessionReport> | undefined;
+  private risk: BotRisk | undefined;
   readonly cfg: BotConfig;
   /** The wall clock (`BotConfig.clock`). */
   private readonly wall: Timer;
@@ -245,6 +264,7 @@ export class Bot {
         mode: this.cfg.mode,
         exchange: this.cfg.exchangeName ?? 'simulated',
         symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
+        risk: storedRisk(this.cfg.risk),
       });
     } else if (existing.mode !== this.cfg.mode) {
       throw new Error(
@@ -252,7 +272,12 @@ export class Bot {
       );
     }
     const changed = existing
-      ? settingsChange(existing, { strategy: this.cfg.strategy, params: this.cfg.params, feeds: this.cfg.feeds })
+      ? settingsChange(existing, {
+          strategy: this.cfg.strategy,
+          params: this.cfg.params,
+          feeds: this.cfg.feeds,
+          risk: this.cfg.risk,
+        })
       : undefined;
     if (changed && !this.cfg.reconfigure) throw new BotSettingsChangedError(botId, changed.stored, changed.requested);
     const ttl = this.cfg.lockTtlMs ?? 15_000;
@@ -314,7 +339,11 @@ export class Bot {
     });
     // A stop request left for an instance that is gone is not ours.
     await store.stopRequests.dropStale(botId, this.owner);
-    this.stopPoll = this.every(this.cfg.stopPollMs ?? 1_000, () => this.pollStopRequest());
+    this.risk = new BotRisk(store, botId, this.cfg.risk, log);
+    this.stopPoll = this.every(this.cfg.stopPollMs ?? 1_000, async () => {
+      await this.pollStopRequest();
+      if (!this.stopped) await this.risk?.poll();
+    });
     this.startedAt = this.wall.now();
     await store.bots.setStatus(botId, 'running');
     this.session = await store.sessions.start(botId);
@@ -412,13 +441,17 @@ export class Bot {
       ...(this.venue
         ? { venue: this.venue }
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
+      ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
+      ...(this.cfg.futures !== undefined && this.cfg.mode === 'paper' ? { futures: this.cfg.futures } : {}),
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
         if (e.type === 'order.filled') book.add(e.fill);
+        if (e.type === 'futures.liquidation') log('warn', `LIQUIDATED ${liquidationLine(e.liquidation)}`);
         const line = orderLogLine(e);
         if (line) log(line.level, line.msg, line.data);
+        this.risk?.onEvent(e);
         this.cfg.onEvent?.(e);
       },
     });
@@ -449,8 +482,11 @@ export class Bot {
         } as OrderState);
       }
     }
+    await this.risk.restore(this.runner.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
+    const futuresState = (st?.state as { futures?: FuturesBookState } | undefined)?.futures;
+    if (futuresState !== undefined) this.runner.futures?.restore(futuresState);
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
     this.recorder = new SessionRecorder(
       store,
@@ -470,6 +506,7 @@ export class Bot {
         ),
         resumeAfter: Object.fromEntries(this.lastBarTime),
         warmup: {},
+        ...(this.cfg.risk ? { risk: riskConfigInput(this.cfg.risk) } : {}),
       },
       (w) => this.journal.enqueue(w),
     );
@@ -551,6 +588,7 @@ export class Bot {
           if (c.bars++ === 0) c.first = ev.bar.time;
           c.last = ev.bar.time;
         } else if (this.caughtUp.bars > 0) this.endCatchUp();
+        this.risk?.beforeBar();
         this.holding = this.catchUpHold(ev);
         if (this.holding !== null) {
           engine.holdOrders(this.holding);
@@ -560,7 +598,14 @@ export class Bot {
         } else engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
         // The bar (for `keel bots parity`) and the last handled bar times, in one write.
-        this.recorder?.handled(key, ev.bar, Object.fromEntries(this.lastBarTime));
+        const book = this.runner.futures;
+        this.recorder?.handled(
+          key,
+          ev.bar,
+          Object.fromEntries(this.lastBarTime),
+          this.risk?.row(),
+          book !== undefined ? { futures: book.snapshot() } : undefined,
+        );
         this.barsHandled++;
         // Live: let the orders of this bar leave before the candle stream is re-armed for the
         // next one (that and the queued writes would otherwise run between the promise hops
@@ -652,6 +697,7 @@ export class Bot {
         await this.venue?.idle();
         this.venue?.close();
         engine.stop();
+        this.risk?.save();
       }
       await this.stopExecutions?.();
       this.recorder?.finish();
@@ -698,6 +744,7 @@ export class Bot {
         catchUp: this.catchUpDenied + this.caughtUp.denied,
       },
       dust: this.dust(),
+      ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
     };
   }
 

@@ -1,21 +1,27 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
+import { type AnyStrategy, fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, openStore, redactStoreUrl, type Store } from '@keel/store';
+import { STRATEGIES } from '@keel/strategies';
 import {
   type BotStatus,
   type BotSummary,
   botStatus,
   listBots,
+  type ResumeOutcome,
   requestStop,
+  resumeBot,
   type StopOutcome,
   UnknownBotError,
 } from './bots.ts';
-import { sessionSummary } from './cli.ts';
+import { liveCredentials, sessionSummary } from './cli.ts';
 import type { Io } from './io.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
+import { reconcileBooks } from './portfolio.ts';
+import { orderOwner } from './runner.ts';
+import { loadStrategy } from './strategy-file.ts';
 
 export const BOTS_HELP = `Usage: keel bots <command> [options]
 
@@ -29,18 +35,28 @@ Commands:
   stop <id>                  ask the running bot to stop; it shuts down as on SIGTERM (its
                              --on-shutdown policy) within a second or two, and its session report
                              is printed. Works across hosts that share a PostgreSQL store
+  resume <id>                end the bot's risk halts and locks (docs/risk.md): the only way
+                             to lift a halt that lasts until resumed. A running bot applies it
+                             between two bars; a stopped one before the first bar it trades
+  reconcile <id>             the bot's books against the exchange account: every asset and open
+                             order, each difference named; what the account holds beyond the
+                             bot's books is the user's own (not a difference). Live bots:
+                             keys from --keys or KEEL_API_KEY / KEEL_API_SECRET
   parity <id>                backtest exactly the bars the bot saw, from the state each session
-                             started in, and name every difference to what the bot did
+                             started in (with its risk settings), and name every difference
 
 Options:
   --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
   --json                     print JSON instead of tables
-  stop:   --no-wait          record the request and return
-          --timeout <s>      how long to wait for the bot to stop (default 60)
+  stop, resume: --no-wait    record the request and return
+          --timeout <s>      how long to wait for the bot to stop or resume (default 60)
+  reconcile: --keys <name>   the bot's key in the encrypted key store
+          --exchange-url <u> the exchange's base URL (e.g. keel exchange-sim)
   parity: --report <dir>     also write an HTML report (report.html) and parity.json there
           --fee <rate>       the model's fee for live sessions (default 0.001)
           --fee-asset <a>    quote (default) or received: the coin on a buy, the quote on a sell
           --slippage-bps <n> the model's adverse slippage on market and stop fills (default 0)
+          --strategy <file>  the strategy file a bot ran (built-in strategies are found by name)
   -h, --help                 this help
 `;
 
@@ -59,6 +75,9 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
       fee: { type: 'string' },
       'fee-asset': { type: 'string' },
       'slippage-bps': { type: 'string' },
+      strategy: { type: 'string' },
+      keys: { type: 'string' },
+      'exchange-url': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -70,7 +89,8 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`keel bots ${sub}: ${msg}\nRun 'keel bots --help' for usage.\n`);
     return 2;
   };
-  if (!['list', 'status', 'stop', 'parity'].includes(sub)) return fail(`unknown command "${sub}"`);
+  if (!['list', 'status', 'stop', 'resume', 'reconcile', 'parity'].includes(sub))
+    return fail(`unknown command "${sub}"`);
   const id = positionals[0];
   if (sub !== 'list' && id === undefined) return fail('a bot id is required (keel bots list shows them)');
   if (positionals.length > (sub === 'list' ? 0 : 1)) return fail(`unexpected argument "${positionals.at(-1)}"`);
@@ -103,8 +123,13 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
       }
       case 'stop':
         return await stopCommand(store, id as string, values, timeoutS, io);
+      case 'resume':
+        return await resumeCommand(store, id as string, values, timeoutS, io);
+      case 'reconcile':
+        return await reconcileCommand(store, id as string, values, io);
       case 'parity': {
-        const run = await botParity(store, id as string, parity);
+        const own = values.strategy === undefined ? undefined : (await loadStrategy(values.strategy)).strategy;
+        const run = await botParity(store, id as string, { ...parity, strategies: (name) => strategyNamed(name, own) });
         const written = values.report ? writeParityReport(values.report, run) : undefined;
         if (values.json) json(run.result);
         else out(formatParity(run.result));
@@ -123,6 +148,16 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/** The strategy a stored bot ran: the file given with --strategy when it has that name, else a built-in. */
+function strategyNamed(name: string, own: AnyStrategy | undefined): AnyStrategy {
+  if (own?.name === name) return own;
+  const s = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
+  if (s) return s;
+  throw new Error(
+    `the bot ran strategy "${name}", which is not built in${own ? ` (--strategy gives "${own.name}")` : ''}: give its file with --strategy ./its-file.ts`,
+  );
 }
 
 type Values = {
@@ -152,15 +187,18 @@ function parityOptions(v: Values): ParityOptions | string {
   };
 }
 
+/** An outcome as JSON; exit code 1 when it timed out. */
+function printJson(io: Io, outcome: { readonly kind: string }): number {
+  io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+  return outcome.kind === 'timeout' ? 1 : 0;
+}
+
 async function stopCommand(store: Store, id: string, v: Values, timeoutS: number, io: Io): Promise<number> {
   const outcome: StopOutcome = await requestStop(store, id, {
     wait: v['no-wait'] !== true,
     timeoutMs: timeoutS * 1000,
   });
-  if (v.json) {
-    io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
-    return outcome.kind === 'timeout' ? 1 : 0;
-  }
+  if (v.json) return printJson(io, outcome);
   const say = (s: string) => io.stdout.write(`${s}\n`);
   switch (outcome.kind) {
     case 'not-running':
@@ -190,6 +228,85 @@ async function stopCommand(store: Store, id: string, v: Values, timeoutS: number
   }
 }
 
+async function reconcileCommand(
+  store: Store,
+  id: string,
+  v: Values & { keys?: string | undefined; 'exchange-url'?: string | undefined },
+  io: Io,
+): Promise<number> {
+  const b = await store.bots.get(id);
+  if (!b)
+    throw new UnknownBotError(
+      id,
+      (await store.bots.list()).map((x) => x.id),
+    );
+  if (b.mode !== 'live') {
+    io.stderr.write(`keel bots reconcile: bot ${id} is a paper bot: it has no exchange account to reconcile with\n`);
+    return 2;
+  }
+  const log = (level: string, msg: string) => {
+    if (level !== 'info') io.stderr.write(`${msg}\n`);
+  };
+  const keys = await liveCredentials(store, v.keys, b.exchange, io, log);
+  if (typeof keys === 'string') {
+    io.stderr.write(`keel bots reconcile: ${keys}\n`);
+    return 2;
+  }
+  const { connectExchange } = await import('./live/ccxt.ts');
+  const conn = await connectExchange({
+    exchange: keys.exchange,
+    ...(v['exchange-url'] ? { url: v['exchange-url'] } : {}),
+    ...keys.creds,
+    botId: id,
+    symbols: b.symbols,
+    log,
+  });
+  try {
+    const report = await reconcileBooks(store, id, conn.live, { isOwnOrder: (c) => orderOwner(id, c) === 'this-bot' });
+    if (v.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      io.stdout.write(`bot ${id} against its ${b.exchange} account: ${report.differences} difference(s)\n`);
+      for (const i of report.items) io.stdout.write(`  ${i.kind.padEnd(26)} ${i.detail}\n`);
+    }
+    return report.differences > 0 ? 1 : 0;
+  } finally {
+    await conn.close();
+  }
+}
+
+async function resumeCommand(store: Store, id: string, v: Values, timeoutS: number, io: Io): Promise<number> {
+  const outcome: ResumeOutcome = await resumeBot(store, id, {
+    wait: v['no-wait'] !== true,
+    timeoutMs: timeoutS * 1000,
+  });
+  if (v.json) return printJson(io, outcome);
+  const say = (s: string) => io.stdout.write(`${s}\n`);
+  const named = (hs: readonly { rule: string; scope: string }[]) =>
+    hs.length === 0 ? 'no halt or lock was in force' : hs.map((h) => `${h.rule} on ${h.scope}`).join(', ');
+  switch (outcome.kind) {
+    case 'no-risk':
+      say(`bot ${id} runs without risk settings: there is nothing to resume`);
+      return 0;
+    case 'resumed':
+      say(`bot ${id} resumed trading (${named(outcome.ended)}); every protection starts afresh from its equity now`);
+      return 0;
+    case 'requested':
+      say(
+        `recorded: bot ${id} (${outcome.state}) resumes trading when it runs, before the first bar it trades (${named(outcome.halts)})`,
+      );
+      return 0;
+    case 'timeout':
+      say(
+        `asked bot ${id} to resume; it has not applied it after ${Math.round(outcome.waitedMs / 1000)} s: see its log and keel bots status ${id}`,
+      );
+      return 1;
+    default: {
+      const never: never = outcome;
+      throw new Error(`Invariant violated: resume outcome ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 /** Columns padded to their widest cell; numbers right-aligned. */
 export function table(head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? num(c) : c)));
@@ -208,7 +325,7 @@ function num(x: number): string {
   return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(10)));
 }
 
-function money(x: number): string {
+export function money(x: number): string {
   return Number.isFinite(x) ? x.toFixed(2) : String(x);
 }
 
@@ -262,6 +379,7 @@ function formatStatus(s: BotStatus): string {
       `${money(s.realizedPnlGross)} gross, ${money(s.fees)} fees, ${money(s.realizedPnlNet)} net${Object.keys(s.otherFees).length > 0 ? `; other fees ${JSON.stringify(s.otherFees)}` : ''}`,
     ],
     ['last error', s.lastError ? `${s.lastError.at} ${s.lastError.message}` : '-'],
+    ...riskFacts(s),
   ];
   const w = Math.max(...facts.map(([k]) => k.length));
   const parts = [`bot ${s.id}`, ...facts.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)];
@@ -317,7 +435,7 @@ function formatStatus(s: BotStatus): string {
   return parts.join('\n');
 }
 
-function indent(s: string): string {
+export function indent(s: string): string {
   return s
     .split('\n')
     .map((l) => `  ${l}`)
@@ -391,4 +509,28 @@ function writeParityReport(dir: string, run: Awaited<ReturnType<typeof botParity
   });
   writeFileSync(path.join(dir, 'parity.json'), `${JSON.stringify(r, null, 1)}\n`);
   return paths.html;
+}
+
+/** The status lines of a bot's risk engine: settings, halts in force, denials by rule. */
+function riskFacts(s: BotStatus): [string, string][] {
+  const r = s.risk;
+  if (r === null) return [['risk', 'none']];
+  const out: [string, string][] = [['risk', r.settings.join(' ') || '-']];
+  if (r.halts.length === 0) out.push(['halts', 'none in force']);
+  for (const h of r.halts)
+    out.push([
+      'halts',
+      `${h.rule} on ${h.scope} (${h.action}) since ${h.sinceIso}, ${h.untilIso === null ? `until resumed: keel bots resume ${s.id}` : `until ${h.untilIso}`}: ${h.message}`,
+    ]);
+  out.push([
+    'denied',
+    r.deniedTotal === 0
+      ? '0 orders'
+      : `${r.deniedTotal} orders (${Object.entries(r.denied)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')})`,
+  ]);
+  if (r.resumeRequest)
+    out.push(['resume', `requested by ${r.resumeRequest.by} at ${r.resumeRequest.at}, not applied yet`]);
+  return out;
 }

@@ -1,5 +1,15 @@
 import { hostname, userInfo } from 'node:os';
-import { defineInstrument, feedId, type Instrument, type OrderState, TERMINAL_STATUSES } from '@keel/core';
+import {
+  defineInstrument,
+  feedId,
+  type Instrument,
+  type OrderState,
+  parseRiskConfig,
+  type RiskHalt,
+  type RiskInput,
+  riskConfigText,
+  TERMINAL_STATUSES,
+} from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import type { BotRecord, SessionRecord, Store } from '@keel/store';
 import type { SessionReport } from './bot.ts';
@@ -89,6 +99,20 @@ export interface BotStatus extends PnlTotals {
   readonly balances: readonly { asset: string; free: number; used: number; total: number }[];
   /** The last error the bot logged or its strategy threw; null if none. */
   readonly lastError: { readonly at: string; readonly message: string } | null;
+  /** Its risk settings, halts and denials; null for a bot without risk settings. */
+  readonly risk: RiskStatus | null;
+}
+
+export interface RiskStatus {
+  /** The settings as flags (`--risk max-drawdown=0.2:flatten:resume`). */
+  readonly settings: readonly string[];
+  /** Halts and locks in force when the bot last saved its state (time = the bar close it knew). */
+  readonly halts: readonly (RiskHalt & { readonly sinceIso: string; readonly untilIso: string | null })[];
+  /** Denials by rule since the bot was created. */
+  readonly denied: Readonly<Record<string, number>>;
+  readonly deniedTotal: number;
+  /** A `keel bots resume` the bot has not applied yet (it applies it when it runs). */
+  readonly resumeRequest: { readonly by: string; readonly at: string } | null;
 }
 
 /** Thrown for a bot id the store does not have. */
@@ -139,13 +163,8 @@ export async function botStatus(
   botId: string,
   clock: { now(): number } = systemTimer,
 ): Promise<BotStatus> {
-  const b = await store.bots.get(botId);
-  if (!b)
-    throw new UnknownBotError(
-      botId,
-      (await store.bots.list()).map((x) => x.id),
-    );
-  const [state, sessions, setups, stateRow, fills, open, positions, balances, lastError] = await Promise.all([
+  const b = await botNamed(store, botId);
+  const [state, sessions, setups, stateRow, fills, open, positions, balances, lastError, risk] = await Promise.all([
     botState(store, b, clock.now()),
     store.sessions.list(botId),
     store.setups.list(botId),
@@ -155,6 +174,7 @@ export async function botStatus(
     store.positions.load(botId),
     store.balances.load(botId),
     lastErrorOf(store, botId),
+    riskStatus(store, b),
   ]);
   const setup = latestSetup(setups);
   const instruments = instrumentsOf(b, setup);
@@ -200,7 +220,77 @@ export async function botStatus(
     balances,
     ...pnl,
     lastError,
+    risk,
   };
+}
+
+async function riskStatus(store: Store, b: BotRecord): Promise<RiskStatus | null> {
+  const row = await store.risk.load(b.id);
+  if ((b.risk === null || b.risk === undefined) && row === undefined) return null;
+  const parsed = b.risk === null || b.risk === undefined ? undefined : parseRiskConfig(b.risk as RiskInput);
+  const halts = (row?.halts ?? []) as RiskHalt[];
+  const denied = row?.denied ?? {};
+  return {
+    settings: parsed?.ok ? riskConfigText(parsed.config) : [],
+    halts: halts.map((h) => ({
+      ...h,
+      sinceIso: iso(h.since) as string,
+      untilIso: h.until === null ? null : (iso(h.until) as string),
+    })),
+    denied,
+    deniedTotal: Object.values(denied).reduce((a, n) => a + n, 0),
+    resumeRequest: row?.resume ? { by: row.resume.by, at: iso(row.resume.at) as string } : null,
+  };
+}
+
+export type ResumeOutcome =
+  /** The running bot applied it: these halts and locks ended. */
+  | { readonly kind: 'resumed'; readonly ended: readonly RiskHalt[] }
+  /** Recorded; the bot is not running and applies it before the first bar it trades. */
+  | { readonly kind: 'requested'; readonly state: BotState; readonly halts: readonly RiskHalt[] }
+  /** The running bot has not applied it within the wait. */
+  | { readonly kind: 'timeout'; readonly waitedMs: number }
+  /** The bot runs without risk settings: there is nothing to resume. */
+  | { readonly kind: 'no-risk' };
+
+/**
+ * Ends a bot's halts and locks (`keel bots resume <id>`): the one action that lifts a halt that
+ * lasts until resumed. The request goes through the store; a running bot applies it between two
+ * bars (within `BotConfig.stopPollMs`) and every protection starts afresh from its equity then;
+ * a stopped or crashed bot applies it when it next starts, before the first bar it trades.
+ */
+export async function resumeBot(
+  store: Store,
+  botId: string,
+  opts: Omit<StopOptions, 'wait'> & { readonly wait?: boolean } = {},
+): Promise<ResumeOutcome> {
+  const timer = opts.timer ?? systemTimer;
+  const b = await botNamed(store, botId);
+  const before = await store.risk.load(botId);
+  if ((b.risk === null || b.risk === undefined) && before === undefined) return { kind: 'no-risk' };
+  const halts = (before?.halts ?? []) as RiskHalt[];
+  const req = await store.risk.requestResume(botId, opts.by ?? defaultRequester());
+  const st = await botState(store, b, timer.now());
+  if (st.holder === null || opts.wait === false) return { kind: 'requested', state: st.state, halts };
+  const start = timer.now();
+  const timeout = opts.timeoutMs ?? 60_000;
+  for (;;) {
+    const row = await store.risk.load(botId);
+    if (row?.resume?.at !== req.at) return { kind: 'resumed', ended: halts };
+    if (timer.now() - start >= timeout) return { kind: 'timeout', waitedMs: timer.now() - start };
+    await timer.sleep(opts.pollMs ?? 200);
+  }
+}
+
+/** The bot with this id, or an `UnknownBotError` naming the store's bots. */
+async function botNamed(store: Store, botId: string): Promise<BotRecord> {
+  const b = await store.bots.get(botId);
+  if (!b)
+    throw new UnknownBotError(
+      botId,
+      (await store.bots.list()).map((x) => x.id),
+    );
+  return b;
 }
 
 export type StopOutcome =
@@ -233,12 +323,7 @@ export interface StopOptions {
  */
 export async function requestStop(store: Store, botId: string, opts: StopOptions = {}): Promise<StopOutcome> {
   const timer = opts.timer ?? systemTimer;
-  const b = await store.bots.get(botId);
-  if (!b)
-    throw new UnknownBotError(
-      botId,
-      (await store.bots.list()).map((x) => x.id),
-    );
+  const b = await botNamed(store, botId);
   const st = await botState(store, b, timer.now());
   if (st.holder === null) {
     const last = (await store.sessions.list(botId)).at(-1);

@@ -1,9 +1,22 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defineInstrument, isTimeframe, paramsFromPairs, parseParams, type Timeframe } from '@keel/core';
-import { readBarsFile } from '@keel/data';
+import {
+  defineInstrument,
+  FUTURES_FLAGS,
+  FUTURES_FLAGS_HELP,
+  futuresFromFlags,
+  isTimeframe,
+  paramsFromPairs,
+  RISK_FLAGS,
+  RISK_FLAGS_HELP,
+  riskConfigFromFlags,
+  riskConfigText,
+  type Timeframe,
+  timeframeMs,
+  USDM_DEFAULT_FEES,
+} from '@keel/core';
+import { readBarsFile, readFundingRateFile } from '@keel/data';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
-import { getStrategy } from '@keel/strategies';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
 import type { Io } from './io.ts';
@@ -11,14 +24,16 @@ import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { type BarSource, replaySource } from './sources.ts';
+import { loadStrategy, strategyParams } from './strategy-file.ts';
 
-export const BOT_HELP = `Usage: keel paper|live --strategy <name> --symbol <BASE/QUOTE> [options]
+export const BOT_HELP = `Usage: keel paper|live --strategy <name|file> --symbol <BASE/QUOTE> [options]
 
-Runs a built-in strategy with the same code as a backtest. paper: simulated fills (the backtest's
+Runs a strategy with the same code as a backtest. paper: simulated fills (the backtest's
 fill model) on live or replayed bars. live: real orders on an exchange account.
 
 Options:
-  --strategy <name>        built-in strategy (keel strategies)
+  --strategy <name|file>   built-in strategy (keel strategies) or your own file exporting
+                           defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --param key=value        strategy parameter, repeatable
   --symbol <BASE/QUOTE>    market, e.g. BTC/USDT
   --timeframe <tf>         bar timeframe (default 1m)
@@ -53,13 +68,21 @@ Options:
   --confirm-live           required for live mode: you accept that real orders will be sent
   --keys <name>            live: use this key from the encrypted key store (keel keys --help);
                            the passphrase comes from KEEL_KEYSTORE_PASSPHRASE or a prompt
-  --reconfigure            run a stored bot with another strategy, other --param values or
-                           another symbol (refused otherwise: its history belongs to the first)
+  --reconfigure            run a stored bot with another strategy, other --param values,
+                           another symbol or other risk settings (refused otherwise: its
+                           history belongs to the first)
   --log-format <text|json> log lines for people (default) or one JSON object per line
   -h, --help               this help
 
-One log line per order sent, fill, cancel, denial, rejection and expiry (time, bot, what, side,
-amount, symbol, price, id, reason). Operate running bots from another terminal with keel bots
+${RISK_FLAGS_HELP}
+The risk engine is the backtest's: the same denials and halts at the same bars. A halt is
+stored: it survives a restart (SIGTERM or a crash) and ends only with keel bots resume <id>
+when it lasts until resumed. keel bots status shows the halts in force and the denials by rule.
+
+${FUTURES_FLAGS_HELP.replace('the summary says so.', 'the log says so. paper only: live futures are not supported yet.')}
+One log line per order sent, fill, cancel, denial (with the risk rule and its numbers),
+rejection and expiry (time, bot, what, side, amount, symbol, price, id, reason), and per halt.
+Operate running bots from another terminal with keel bots
 (list, status, stop, parity) over the same --store.
 
 Live keys come from the key store (--keys) or from the environment: KEEL_API_KEY and
@@ -104,6 +127,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       reconfigure: { type: 'boolean' },
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...RISK_FLAGS,
+      ...FUTURES_FLAGS,
     },
   });
   if (values.help) {
@@ -144,11 +169,36 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
-  const strategy = getStrategy(values.strategy);
-  const params = parseParams(strategy, paramsFromPairs(values.param ?? []));
-  const symbol = values.symbol.toUpperCase();
+  const riskParsed = riskConfigFromFlags(values);
+  if (!riskParsed.ok) return fail(riskParsed.error.message);
+  const risk = riskParsed.config;
+  const loaded = await loadStrategy(values.strategy);
+  const strategy = loaded.strategy;
+  const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
+  if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
+  const replayed = values.replay ? readBarsFile(values.replay).series : undefined;
+  const spot = values.symbol.toUpperCase();
+  // A constant funding rate covers the replay, or a year from now on live bars.
+  const range =
+    replayed !== undefined && replayed.length > 0
+      ? {
+          from: replayed.time[0] as number,
+          to: (replayed.time[replayed.length - 1] as number) + timeframeMs(timeframe as Timeframe),
+        }
+      : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
+  const fut = futuresFromFlags(values, spot, range, (file, perp) => ({
+    series: readFundingRateFile(file, { symbol: perp }).series,
+    source: file,
+  }));
+  if (!fut.ok) return fail(fut.message);
+  const futures = fut.futures;
+  if (futures !== undefined && mode === 'live')
+    return fail(
+      'live futures are not supported yet (positions, leverage and margin mode are not reconciled with the exchange): use keel paper --market futures',
+    );
+  const symbol = futures?.symbol ?? spot;
   const feed = { symbol, timeframe: timeframe as Timeframe };
-  const botId = values['bot-id'] ?? `${strategy.name}-${symbol.replace('/', '')}-${mode}`;
+  const botId = values['bot-id'] ?? `${strategy.name}-${spot.replace('/', '')}${futures ? '-perp' : ''}-${mode}`;
   const line = logFormat === 'json' ? jsonLogLine : textLogLine;
   const log: Logger = (level, msg, data) => io.stderr.write(line(Date.now(), botId, level, msg, data));
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db', synchronous: storeSync });
@@ -158,7 +208,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   let onSignal: ((sig: string) => void) | undefined;
   try {
     let creds: LiveCredentials | undefined;
-    let exchangeId = values.exchange ?? 'binance';
+    let exchangeId = values.exchange ?? (futures ? 'binanceusdm' : 'binance');
     if (mode === 'live') {
       const keys = await liveCredentials(store, values.keys, values.exchange, io, log);
       if (typeof keys === 'string') return fail(keys);
@@ -184,7 +234,6 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       await clock.ready;
       log('info', `GTD orders expire by the exchange's clock (now ${new Date(clock.now()).toISOString()})`);
     }
-    if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
     const bot = new Bot({
       botId,
       mode,
@@ -195,7 +244,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       store,
       log,
       paperCash: values.cash !== undefined ? Number(values.cash) : 10_000,
-      paperFee: values.fee !== undefined ? Number(values.fee) : 0.001,
+      paperFee: values.fee !== undefined ? Number(values.fee) : futures ? USDM_DEFAULT_FEES.taker : 0.001,
+      ...(futures !== undefined ? { futures: () => futures.settings } : {}),
       ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
       unknownOrders,
       maxSignalAge,
@@ -204,6 +254,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       flatten: values.flatten === true,
       reconfigure: values.reconfigure === true,
       ...(clock ? { timer: clock } : {}),
+      ...(risk ? { risk } : {}),
     });
     // Handlers before the start: a signal that arrives while the bot starts (reconciliation can
     // take a while) stops it as soon as it has started, instead of killing it half-way; a second
@@ -227,14 +278,10 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     await bot.start();
     log(
       'info',
-      `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}`,
+      `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
     );
     source = values.replay
-      ? replaySource(
-          feed,
-          readBarsFile(values.replay).series,
-          values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {},
-        )
+      ? replaySource(feed, replayed!, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
       : exchange!.candles(feed, bot.lastHandled(feed));
     if (signalled) await source.close();
     await bot.run(source);
@@ -279,7 +326,7 @@ export function parseSignalAge(text: string): SignalAge | string {
   return { ms: n * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000) };
 }
 
-type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
+export type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
 
 /**
  * The live account's credentials: the named key from the encrypted key store (its exchange wins
@@ -287,7 +334,7 @@ type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?
  * A string is a problem to report as a usage error. Secrets are never logged: only the key's name,
  * exchange and fingerprint.
  */
-async function liveCredentials(
+export async function liveCredentials(
   store: Store,
   keyName: string | undefined,
   exchangeFlag: string | undefined,
@@ -329,5 +376,21 @@ async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}`;
+}
+
+/** `; risk: 3 denied (max-drawdown 3), 1 halt started, halted: max-drawdown until resumed`. */
+function riskSummary(r: SessionReport): string {
+  const k = r.risk;
+  if (k === undefined) return '';
+  const byRule = (m: Readonly<Record<string, number>>) =>
+    Object.entries(m)
+      .map(([rule, n]) => `${rule} ${n}`)
+      .join(', ');
+  const halts = Object.values(k.halts).reduce((a, b) => a + b, 0);
+  const held =
+    k.inForce.length === 0
+      ? 'no halt in force'
+      : `in force: ${k.inForce.map((h) => `${h.rule} on ${h.scope} ${h.until === null ? 'until resumed (keel bots resume)' : `until ${new Date(h.until).toISOString()}`}`).join(', ')}`;
+  return `; risk: ${k.deniedTotal} denied${k.deniedTotal > 0 ? ` (${byRule(k.denied)})` : ''}, ${halts} halt(s) and lock(s) started${halts > 0 ? ` (${byRule(k.halts)})` : ''}, ${held}`;
 }

@@ -10,6 +10,7 @@ export * from './live/recover.ts';
 export * from './live/venue.ts';
 export * from './parity.ts';
 export * from './pnl.ts';
+export * from './portfolio.ts';
 export * from './runner.ts';
 export * from './session.ts';
 export * from './sources.ts';

@@ -77,6 +77,32 @@ export class BotJournal {
         return;
       case 'strategy.log':
         return;
+      case 'futures.funding': {
+        // Funding moves the wallet without a fill: the balance and the payment, in one write.
+        const snapshot = this.balances();
+        const f = e.funding;
+        this.enqueue(() =>
+          this.store.transaction(async (tx) => {
+            await tx.balances.save(this.botId, snapshot);
+            await tx.events.append(this.botId, 'futures.funding', { ...f });
+          }),
+        );
+        return;
+      }
+      case 'futures.liquidation': {
+        const l = e.liquidation;
+        const pos = this.account.find(l.symbol);
+        const position = { symbol: l.symbol, size: 0, avgPrice: Number.NaN, realizedPnl: pos?.realizedPnl ?? 0 };
+        const snapshot = this.balances();
+        this.enqueue(() =>
+          this.store.transaction(async (tx) => {
+            await tx.positions.save(this.botId, position);
+            await tx.balances.save(this.botId, snapshot);
+            await tx.events.append(this.botId, 'futures.liquidation', { ...l });
+          }),
+        );
+        return;
+      }
     }
   }
 

@@ -13,7 +13,12 @@ import {
   type Instrument,
   type OrderState,
   pairStats,
+  parseRiskConfig,
   percentFee,
+  type RiskConfig,
+  type RiskEvent,
+  type RiskInput,
+  type RiskSnapshot,
   readBar,
   SimulatedVenue,
   type SimulatedVenueOptions,
@@ -206,6 +211,12 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   let working = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
   /** The backtest's orders still working after the last bar the bot handled: nothing to settle them on. */
   const unsettled = new Set<string>();
+  // The risk engine runs on as one run would: its state carries from one session to the next,
+  // and the bot's resumes (`keel bots resume`) are applied at the bar close they took effect at.
+  let riskState: RiskSnapshot | undefined;
+  let riskConfig: RiskConfig | undefined;
+  const riskEvents: RiskEvent[] = [];
+  const resumes = await resumeTimes(store, botId);
 
   for (const [k, { seq, setup }] of setups.entries()) {
     const next = setups[k + 1]?.setup;
@@ -230,6 +241,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const startEquity = openingValue(account, bars.handled[0]?.bar);
     if (Number.isNaN(startValue)) startValue = startEquity;
     const venue = new SimulatedVenue(instruments, account, simulated);
+    const risk = sessionRisk(setup, seq);
+    riskConfig ??= risk;
     const runner = new BotRunner({
       botId,
       strategy,
@@ -238,6 +251,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       instruments,
       account,
       venue,
+      ...(risk ? { risk } : {}),
     });
     const engine = runner.engine;
     // Orders the bot carried into this session (working on the exchange across the restart) go on
@@ -252,8 +266,15 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       venue.submit(o, o.createdAt);
       carried.set(id, { fills: w.fills, session: w.session });
     }
+    if (riskState !== undefined) engine.risk?.restore(riskState);
     engine.start();
     for (const b of bars.warmup) engine.warmUp(b.feed, b.bar);
+    // A resume applied before this session's first bar (asked while the bot was down).
+    const firstClose = bars.handled[0]?.close ?? Number.POSITIVE_INFINITY;
+    while (resumes.length > 0 && (resumes[0] as number) < firstClose && engine.risk !== undefined) {
+      resumes.shift();
+      engine.resumeTrading();
+    }
     const primaryFeed = 0;
     const lastClose = new Map<number, number>();
     const addHandled = (symbol: string, time: number) => {
@@ -266,6 +287,10 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     };
     for (const b of bars.handled) {
       engine.onBar(b.feed, b.bar);
+      while (resumes.length > 0 && resumes[0] === b.close) {
+        resumes.shift();
+        engine.resumeTrading();
+      }
       lastClose.set(b.feed, b.close);
       if (b.feed === primaryFeed) {
         eqTimes.push(b.close);
@@ -298,6 +323,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     }
     for (const o of engine.openOrders()) unsettled.add(o.request.id);
     engine.stop();
+    riskState = engine.risk?.snapshot();
+    riskEvents.push(...(engine.risk?.events ?? []));
     const stamped = setup.model.kind !== 'exchange';
     const fillsByOrder = groupFills(engine.fills);
     for (const o of engine.history) {
@@ -439,9 +466,9 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     startValue,
     finalValue: values.length > 0 ? (values[values.length - 1] as number) : startValue,
     finalCash,
-    risk: null,
-    riskEvents: [],
-    riskCounts: countRiskEvents([]),
+    risk: riskConfig ?? null,
+    riskEvents,
+    riskCounts: countRiskEvents(riskEvents),
     portfolio,
     pairs: pairStats({ feeds, trades: allTrades, orders: allOrders, positions: portfolio.positions, startValue }),
     metrics: computeMetrics({
@@ -464,7 +491,28 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   return { result, backtest, bars: chart };
 }
 
-function barEnd(tf: Timeframe, open: number): number {
+/** A session's risk settings, as its setup recorded them (absent: none). */
+function sessionRisk(setup: SessionSetup, seq: number): RiskConfig | undefined {
+  if (setup.risk === undefined) return undefined;
+  const p = parseRiskConfig(setup.risk as RiskInput);
+  if (!p.ok) throw new Error(`session ${seq}: its recorded risk settings no longer parse: ${p.error.message}`);
+  return p.config;
+}
+
+/** When the bot's resumes took effect (engine times: bar closes), in order. */
+async function resumeTimes(store: Store, botId: string): Promise<number[]> {
+  const rows = await store.db
+    .selectFrom('events')
+    .select(['payload'])
+    .where('bot_id', '=', botId)
+    .where('type', '=', 'risk.resume')
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => (JSON.parse(r.payload) as { time: number }).time);
+}
+
+/** The close time of a bar of `tf` that opens at `open`. */
+export function barEnd(tf: Timeframe, open: number): number {
   return tf === '1M' ? timeframeEnd('1M', open) : open + timeframeMs(tf);
 }
 

@@ -5,6 +5,8 @@ import {
   Engine,
   type EngineEvent,
   type FeedKey,
+  FuturesBook,
+  type FuturesMarketSettings,
   type Instrument,
   parseParams,
   type RiskConfig,
@@ -25,6 +27,11 @@ export interface BotOptions {
   /** Paper: a SimulatedVenue is built from these options. Live: pass the live venue. */
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
+  /**
+   * Paper perpetuals: each one's settings; margin, funding and liquidation are simulated as in a
+   * backtest (FuturesBook). Live, the exchange does these.
+   */
+  readonly futures?: (symbol: string) => FuturesMarketSettings;
   readonly risk?: RiskConfig;
   /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
@@ -108,11 +115,24 @@ export class BotRunner {
   readonly trades: TradeTracker;
   private lastBarTime = Number.NaN;
   private seqInBar = 0;
+  /** Paper perpetuals' book (absent for spot and live). */
+  readonly futures: FuturesBook | undefined;
 
   constructor(readonly opts: BotOptions) {
     this.trades = new TradeTracker(opts.instruments);
     const params = parseParams(opts.strategy, opts.params);
-    const venue = opts.venue ?? new SimulatedVenue(opts.instruments, opts.account, opts.simulated ?? {});
+    const settings = opts.futures;
+    this.futures =
+      settings !== undefined && opts.venue === undefined
+        ? new FuturesBook(opts.account, opts.instruments, (i) => settings(i.symbol))
+        : undefined;
+    const book = this.futures;
+    const venue =
+      opts.venue ??
+      new SimulatedVenue(opts.instruments, opts.account, {
+        ...(opts.simulated ?? {}),
+        ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
+      });
     const log = opts.log;
     this.engine = new Engine({
       instruments: opts.instruments,
@@ -130,6 +150,7 @@ export class BotRunner {
         return signalOrderId(opts.botId, time, ++this.seqInBar);
       },
       onFill: this.trades.fill,
+      ...(this.futures !== undefined ? { futures: this.futures } : {}),
       onEvent: (e) => {
         if (e.type === 'strategy.error' && log) log('error', `strategy error in ${e.hook}: ${e.message}`);
         opts.onEvent?.(e);

@@ -1,5 +1,13 @@
-import { type Account, type AnyStrategy, type Bar, type FeedKey, type Instrument, parseParams } from '@keel/core';
-import type { Store } from '@keel/store';
+import {
+  type Account,
+  type AnyStrategy,
+  type Bar,
+  type FeedKey,
+  type Instrument,
+  parseParams,
+  type riskConfigInput,
+} from '@keel/core';
+import type { RiskSave, Store } from '@keel/store';
 import { copyBar } from './sources.ts';
 
 /** The fill model a session's orders were filled by. */
@@ -55,6 +63,8 @@ export interface SessionSetup {
   readonly warmup: Readonly<Record<string, WarmupRange>>;
   /** Per feed: warm-up bars that arrived after trading began (not replayable by parity). */
   readonly lateWarmup?: Readonly<Record<string, number>>;
+  /** The risk settings in the parser's grammar (`riskConfigInput`); absent: none. */
+  readonly risk?: ReturnType<typeof riskConfigInput>;
 }
 
 export function isSessionSetup(x: unknown): x is SessionSetup {
@@ -133,8 +143,18 @@ export class SessionRecorder {
     if (buf.length >= WARM_BATCH) this.flushWarm(feed);
   }
 
-  /** A bar the strategy handled; `lastBarTime` is the bot's state after it. */
-  handled(feed: string, bar: Bar, lastBarTime: Record<string, number>): void {
+  /**
+   * A bar the strategy handled; `lastBarTime` (and `more`, e.g. a futures book) is the bot's state
+   * after it, `risk` its risk engine's (written in the same transaction: a restart never sees one
+   * without the other).
+   */
+  handled(
+    feed: string,
+    bar: Bar,
+    lastBarTime: Record<string, number>,
+    risk?: RiskSave,
+    more?: Record<string, unknown>,
+  ): void {
     if (!this.trading.has(feed)) {
       this.trading.add(feed);
       this.flushWarm(feed);
@@ -145,7 +165,8 @@ export class SessionRecorder {
     this.enqueue(() =>
       store.transaction(async (tx) => {
         await tx.barLog.record(botId, feed, [row]);
-        await tx.state.save(botId, { lastBarTime });
+        await tx.state.save(botId, { lastBarTime, ...more });
+        if (risk !== undefined) await tx.risk.save(botId, risk);
       }),
     );
   }

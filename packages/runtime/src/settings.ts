@@ -1,4 +1,12 @@
-import type { AnyStrategy, FeedKey } from '@keel/core';
+import {
+  type AnyStrategy,
+  type FeedKey,
+  parseRiskConfig,
+  type RiskConfig,
+  type RiskInput,
+  riskConfigInput,
+  riskConfigText,
+} from '@keel/core';
 import type { BotSettings } from '@keel/store';
 import { resolvedParams } from './session.ts';
 
@@ -9,7 +17,8 @@ export class BotSettingsChangedError extends Error {
     readonly stored: BotSettings,
     readonly requested: BotSettings,
   ) {
-    const show = (x: typeof stored) => `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}`;
+    const show = (x: typeof stored) =>
+      `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}${x.risk ? ` with ${riskText(x.risk)}` : ''}`;
     super(
       `bot "${botId}" was run as ${show(stored)}; this start asks for ${show(requested)}${changedText(stored, requested)}. Its orders, fills and positions belong to the first: start it as it was, use another --bot-id, or add --reconfigure to run the new settings under this bot's history`,
     );
@@ -17,18 +26,30 @@ export class BotSettingsChangedError extends Error {
   }
 }
 
+/** The risk settings as a stored bot keeps them: the parser's grammar, or null for none. */
+export function storedRisk(risk: RiskConfig | undefined): BotSettings['risk'] {
+  return risk === undefined ? null : riskConfigInput(risk);
+}
+
 /**
  * What differs between a stored bot and a start of it: strategy, params (as the strategy parses
- * them, so spelling out a default is no change) and markets. Undefined when nothing does.
+ * them, so spelling out a default is no change), markets and risk settings (as the parser reads
+ * them, so the order of the flags is no change). Undefined when nothing does.
  */
 export function settingsChange(
   existing: BotSettings,
-  start: { readonly strategy: AnyStrategy; readonly params: unknown; readonly feeds: readonly FeedKey[] },
+  start: {
+    readonly strategy: AnyStrategy;
+    readonly params: unknown;
+    readonly feeds: readonly FeedKey[];
+    readonly risk?: RiskConfig | undefined;
+  },
 ): { stored: BotSettings; requested: BotSettings } | undefined {
   const requested = {
     strategy: start.strategy.name,
     params: resolvedParams(start.strategy, start.params),
     symbols: [...new Set(start.feeds.map((f) => f.symbol))],
+    risk: storedRisk(start.risk),
   };
   let storedParams = existing.params;
   if (existing.strategy === requested.strategy) {
@@ -38,12 +59,34 @@ export function settingsChange(
       // Params the strategy no longer accepts: shown as stored, and they differ.
     }
   }
-  const stored = { strategy: existing.strategy, params: storedParams, symbols: [...existing.symbols] };
+  const stored = {
+    strategy: existing.strategy,
+    params: storedParams,
+    symbols: [...existing.symbols],
+    risk: normalRisk(existing.risk),
+  };
   const same =
     stored.strategy === requested.strategy &&
     canonicalJson(stored.params) === canonicalJson(requested.params) &&
-    canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort());
+    canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort()) &&
+    canonicalJson(stored.risk) === canonicalJson(requested.risk);
   return same ? undefined : { stored, requested };
+}
+
+/** Stored risk settings read back through the parser (null when absent or no longer valid as stored). */
+function normalRisk(r: unknown): BotSettings['risk'] {
+  if (r === null || r === undefined) return null;
+  const p = parseRiskConfig(r as RiskInput);
+  return p.ok ? storedRisk(p.config) : r;
+}
+
+/** `--risk max-drawdown=0.2:flatten:resume --stop-loss 2%`, or `no risk settings`. */
+function riskText(r: unknown): string {
+  if (r === null || r === undefined) return 'no risk settings';
+  const p = parseRiskConfig(r as RiskInput);
+  if (!p.ok) return JSON.stringify(r);
+  const lines = riskConfigText(p.config);
+  return lines.length > 0 ? lines.join(' ') : 'no risk settings';
 }
 
 /** JSON with object keys sorted, so that equal settings compare equal whatever their key order. */
@@ -77,5 +120,7 @@ function changedText(a: BotSettings, b: BotSettings): string {
   }
   if (canonicalJson([...a.symbols].sort()) !== canonicalJson([...b.symbols].sort()))
     out.push(`symbols ${a.symbols.join(',')} -> ${b.symbols.join(',')}`);
+  if (canonicalJson(a.risk ?? null) !== canonicalJson(b.risk ?? null))
+    out.push(`risk ${riskText(a.risk)} -> ${riskText(b.risk)}`);
   return out.length > 0 ? ` (changed: ${out.join('; ')})` : '';
 }

@@ -161,7 +161,7 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     };
     const p = await refused({ params: { fast: 6, slow: 12 } });
     expect(p).toContain(
-      'was run as sma-cross fast=5 slow=12 allocation=0.95 on BTC/USDT; this start asks for sma-cross fast=6 slow=12 allocation=0.95 on BTC/USDT (changed: fast 5 -> 6)',
+      'was run as sma-cross fast=5 slow=12 allocation=0.95 direction="long" on BTC/USDT; this start asks for sma-cross fast=6 slow=12 allocation=0.95 direction="long" on BTC/USDT (changed: fast 5 -> 6)',
     );
     expect(p).toContain('--reconfigure');
     expect(await refused({ strategy: getStrategy('rsi-reversion'), params: {} })).toMatch(
@@ -178,7 +178,7 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     const re = new Bot(cfg(store, 'set', { params: { fast: 6, slow: 12 }, reconfigure: true }));
     await re.start();
     await re.stop();
-    expect((await store.bots.get('set'))?.params).toEqual({ fast: 6, slow: 12, allocation: 0.95 });
+    expect((await store.bots.get('set'))?.params).toEqual({ fast: 6, slow: 12, allocation: 0.95, direction: 'long' });
     const events = await store.events.list('set');
     expect(events.some((e) => e.type === 'error')).toBe(false);
     await store.close();

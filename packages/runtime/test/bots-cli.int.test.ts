@@ -92,6 +92,26 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       );
     writeFileSync(csv, `${rows.join('\n')}\n`);
   }
+  /** `keel paper` of sma-cross(3, 8) on the replayed bars, one bar every `delayMs`. */
+  const replayArgs = (url: string, id: string, delayMs: number) => [
+    'paper',
+    '--strategy',
+    'sma-cross',
+    '--param',
+    'fast=3',
+    '--param',
+    'slow=8',
+    '--symbol',
+    'BTC/USDT',
+    '--replay',
+    csv,
+    '--replay-delay-ms',
+    String(delayMs),
+    '--store',
+    url,
+    '--bot-id',
+    id,
+  ];
   const pgUp = await pgReachable();
   if (!pgUp) console.warn(`[skip] keel bots on PostgreSQL: ${PG_URL} is not reachable`);
   const backends = [
@@ -108,28 +128,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
         : `${b.name}: status, and stop from another process`,
       async () => {
         const id = `cli-${b.name}`;
-        const args = (...extra: string[]) => [
-          'paper',
-          '--strategy',
-          'sma-cross',
-          '--param',
-          'fast=3',
-          '--param',
-          'slow=8',
-          '--symbol',
-          'BTC/USDT',
-          '--replay',
-          csv,
-          '--replay-delay-ms',
-          '150',
-          '--store',
-          b.url,
-          '--bot-id',
-          id,
-          '--log-format',
-          'json',
-          ...extra,
-        ];
+        const args = (...extra: string[]) => [...replayArgs(b.url, id, 150), '--log-format', 'json', ...extra];
         const bot = new Running(args());
         try {
           const logLines = () =>
@@ -280,6 +279,69 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
     } finally {
       bot.kill();
       await sim.close();
+    }
+  }, 180_000);
+  it('risk: a halt survives kill -9 and SIGTERM, a start with other risk settings is refused, keel bots status shows the halt and the denials, keel bots resume lifts it', async () => {
+    const url = `sqlite:${path.join(tmp, 'risk.db')}`;
+    const id = 'cli-risk';
+    const args = (rule: string) => [...replayArgs(url, id, 20), '--store-sync', 'normal', '--risk', rule];
+    const denials = (r: Running) => (r.err.match(/DENIED .*reason: entries halted by max-losses/g) ?? []).length;
+    const first = new Running(args('max-losses=2'));
+    try {
+      await first.waitFor(() => /HALT +max-losses halts trading until resumed/.test(first.err), 'the halt');
+      await first.waitFor(() => denials(first) >= 1, 'an entry denied');
+      first.kill(); // kill -9
+      await first.exited;
+
+      const restarted = new Running(args('max-losses=2'));
+      await restarted.waitFor(
+        () => /still halted after the restart: max-losses on account/.test(restarted.err),
+        'the halt restored after kill -9',
+      );
+      await restarted.waitFor(() => denials(restarted) >= 1, 'an entry denied after the restart');
+      restarted.proc.kill('SIGTERM');
+      expect(await restarted.exited).toBe(0);
+      expect(restarted.err).not.toMatch(/FILL +buy/); // halted: no entry filled
+      const report = JSON.parse(restarted.out) as {
+        risk: { denied: Record<string, number>; inForce: { rule: string; until: number | null }[] };
+      };
+      expect(report.risk.inForce).toMatchObject([{ rule: 'max-losses', until: null }]);
+      expect(report.risk.denied['max-losses']).toBe(denials(restarted));
+      expect(restarted.err).toMatch(
+        /risk: \d+ denied \(max-losses \d+\).*in force: max-losses on account until resumed/,
+      );
+
+      const other = await keel(args('max-losses=3'));
+      expect(other.code).toBe(1);
+      expect(other.err).toMatch(/risk --risk max-losses=2:freeze:resume -> --risk max-losses=3:freeze:resume/);
+      expect(other.err).not.toMatch(STACK);
+
+      const status = await keel(['bots', 'status', id, '--store', url]);
+      expect(status.out).toMatch(/risk +--risk max-losses=2:freeze:resume/);
+      expect(status.out).toMatch(
+        /halts +max-losses on account \(freeze\) since \S+, until resumed: keel bots resume cli-risk/,
+      );
+      const total = denials(first) + denials(restarted);
+      expect(status.out).toMatch(new RegExp(`denied +${total} orders \\(max-losses ${total}\\)`));
+
+      const resume = await keel(['bots', 'resume', id, '--store', url]);
+      expect(resume.code).toBe(0);
+      expect(resume.out).toMatch(
+        /recorded: bot cli-risk \(stopped\) resumes trading when it runs.*\(max-losses on account\)/,
+      );
+      const pending = await keel(['bots', 'status', id, '--store', url]);
+      expect(pending.out).toMatch(/resume +requested by .* not applied yet/);
+
+      const resumed = new Running(args('max-losses=2'));
+      await resumed.waitFor(
+        () => /risk: resumed by .*: 1 halt\(s\) and lock\(s\) ended \(max-losses on account\)/.test(resumed.err),
+        'the resume',
+      );
+      await resumed.waitFor(() => /FILL +buy/.test(resumed.err), 'an entry filled again');
+      resumed.proc.kill('SIGTERM');
+      expect(await resumed.exited).toBe(0);
+    } finally {
+      first.kill();
     }
   }, 180_000);
 });

@@ -17,6 +17,8 @@ export interface BotsTable {
   exchange: string;
   symbols: string;
   status: string;
+  /** The risk settings in the parser's grammar (JSON), or null: the bot runs without a risk engine. */
+  risk: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -192,6 +194,24 @@ export interface BacktestArtifactsTable {
   bars: string;
 }
 
+/**
+ * A bot's risk engine between runs: its state (halts and locks in force, the protections' memory,
+ * the run-level exits), the halts in force and the denials by rule for `keel bots status`, and a
+ * resume asked for with `keel bots resume` that the bot has not applied yet.
+ */
+export interface BotRiskTable {
+  bot_id: string;
+  /** The risk engine's snapshot (JSON, `keel.risk-state`), or null before the first save. */
+  state: string | null;
+  /** JSON array of the halts and locks in force when saved. */
+  halts: string;
+  /** JSON object: denials by rule since the bot was created. */
+  denied: string;
+  resume_by: string | null;
+  resume_at: number | null;
+  updated_at: number;
+}
+
 export interface KeelDb {
   keystore: KeystoreTable;
   exchange_keys: ExchangeKeysTable;
@@ -209,6 +229,7 @@ export interface KeelDb {
   session_setups: SessionSetupsTable;
   backtests: BacktestsTable;
   backtest_artifacts: BacktestArtifactsTable;
+  bot_risk: BotRiskTable;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was then, not KeelDb
@@ -451,6 +472,25 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: AnyDb): Promise<void> {
       for (const t of ['backtest_artifacts', 'backtests']) await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
+  '0005_bot_risk': {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('bots').addColumn('risk', 'text').execute();
+      await db.schema
+        .createTable('bot_risk')
+        .addColumn('bot_id', 'text', (c) => c.primaryKey().references('bots.id').onDelete('cascade'))
+        .addColumn('state', 'text')
+        .addColumn('halts', 'text', (c) => c.notNull())
+        .addColumn('denied', 'text', (c) => c.notNull())
+        .addColumn('resume_by', 'text')
+        .addColumn('resume_at', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await db.schema.dropTable('bot_risk').ifExists().execute();
+      await db.schema.alterTable('bots').dropColumn('risk').execute();
     },
   },
 };

@@ -113,6 +113,43 @@ function botOpsContract(name: string, target: () => StoreTarget): void {
         /Unknown bot "nope"/,
       );
     });
+
+    it('risk: settings kept with the bot; the state saved and loaded as written; a resume request survives saves until the save that applied it', async () => {
+      const risk = { risk: ['max-drawdown=0.2:flatten:resume'], sizing: [], exits: {} };
+      await store.bots.reconfigure('b', { strategy: 'sma-cross', params: {}, symbols: ['BTC/USDT'], risk });
+      expect((await store.bots.get('b'))?.risk).toEqual(risk);
+      expect((await store.bots.get('a'))?.risk).toBeNull();
+      expect(await store.risk.load('a')).toBeUndefined();
+      const state = { format: 'keel.risk-state', peak: 0.1 + 0.2, halts: [{ rule: 'max-drawdown', until: null }] };
+      clock.t += 10;
+      await store.risk.save('a', { state, halts: state.halts, denied: { 'max-drawdown': 3 } });
+      expect(await store.risk.load('a')).toEqual({
+        state,
+        halts: state.halts,
+        denied: { 'max-drawdown': 3 },
+        updatedAt: clock.t,
+      });
+      clock.t += 10;
+      const req = await store.risk.requestResume('a', 'me@here');
+      expect(req).toEqual({ by: 'me@here', at: clock.t });
+      // A save of the bar that does not apply it keeps the request.
+      await store.risk.save('a', { state, halts: state.halts, denied: { 'max-drawdown': 4 } });
+      expect((await store.risk.load('a'))?.resume).toEqual(req);
+      // A save that applied an older request keeps the newer one.
+      await store.risk.save('a', { state, halts: [], denied: { 'max-drawdown': 4 }, resumed: req.at - 1 });
+      expect((await store.risk.load('a'))?.resume).toEqual(req);
+      await store.risk.save('a', { state, halts: [], denied: { 'max-drawdown': 4 }, resumed: req.at });
+      expect(await store.risk.load('a')).toMatchObject({ halts: [], denied: { 'max-drawdown': 4 } });
+      expect((await store.risk.load('a'))?.resume).toBeUndefined();
+      // A resume asked of a bot that never saved any risk state waits in a row of its own.
+      await store.risk.requestResume('b', 'ops@there');
+      expect(await store.risk.load('b')).toMatchObject({
+        state: null,
+        halts: [],
+        denied: {},
+        resume: { by: 'ops@there' },
+      });
+    });
   });
 }
 

@@ -1,6 +1,6 @@
 import { Donchian, defineStrategy } from '@keel/core';
 import { z } from 'zod';
-import { allocation } from './common.ts';
+import { allocation, direction, trade } from './common.ts';
 
 /**
  * Long-only Donchian breakout (turtle style): buy a close above the previous `entry`-bar high,
@@ -9,12 +9,14 @@ import { allocation } from './common.ts';
  */
 export const donchianBreakout = defineStrategy({
   name: 'donchian-breakout',
-  description: 'Buy a close above the prior N-bar high, close on a close below the prior M-bar low (long only).',
+  description:
+    'Buy a close above the prior N-bar high, close on a close below the prior M-bar low (direction: long by default, short or both).',
   params: z
     .object({
       entry: z.number().int().min(2).default(20),
       exit: z.number().int().min(2).default(10),
       allocation,
+      direction,
     })
     .strict()
     .refine((p) => p.exit <= p.entry, { message: 'exit must be <= entry', path: ['exit'] }),
@@ -27,10 +29,14 @@ export const donchianBreakout = defineStrategy({
     };
   },
   onBar(ctx, s, bar) {
-    if (ctx.position().size === 0) {
-      if (bar.close > s.prevHigh) ctx.orderTargetPercent(ctx.params.allocation);
-    } else if (bar.close < s.prevLow) ctx.close();
+    const c = bar.close;
+    const p = ctx.params;
+    trade(ctx, p.direction, p.allocation, c > s.prevHigh, c < s.prevLow, c < s.prevLow, c > s.prevHigh);
     s.prevHigh = s.entry.upper;
     s.prevLow = s.exit.lower;
+  },
+  plot: {
+    'entry high': { panel: 'price', value: (s) => s.entry.upper },
+    'exit low': { panel: 'price', value: (s) => s.exit.lower },
   },
 });

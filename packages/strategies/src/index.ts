@@ -23,3 +23,5 @@ export function getStrategy(name: string): AnyStrategy {
   if (!s) throw new Error(`Unknown strategy "${name}". Available: ${Object.keys(STRATEGIES).join(', ')}`);
   return s;
 }
+
+export { describeStrategy, type ParamInfo, type StrategyInfo } from './describe.ts';

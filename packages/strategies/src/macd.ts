@@ -1,17 +1,19 @@
 import { CrossOver, defineStrategy, MACD } from '@keel/core';
 import { z } from 'zod';
-import { allocation } from './common.ts';
+import { allocation, direction, trade } from './common.ts';
 
-/** Long-only MACD: enter when the MACD line crosses above its signal line, exit when below. */
+/** MACD: enter when the MACD line crosses above its signal line, exit when below. */
 export const macdStrategy = defineStrategy({
   name: 'macd',
-  description: 'Buy when MACD crosses above its signal line, close when it crosses below (long only).',
+  description:
+    'Buy when MACD crosses above its signal line, close when it crosses below (direction: long by default, short or both).',
   params: z
     .object({
       fast: z.number().int().min(2).default(12),
       slow: z.number().int().min(2).default(26),
       signal: z.number().int().min(1).default(9),
       allocation,
+      direction,
     })
     .strict()
     .refine((p) => p.fast < p.slow, { message: 'fast must be smaller than slow', path: ['fast'] }),
@@ -23,8 +25,11 @@ export const macdStrategy = defineStrategy({
   },
   onBar(ctx, s) {
     const c = s.cross.update(s.macd.macd, s.macd.signal);
-    if (ctx.position().size === 0) {
-      if (c > 0) ctx.orderTargetPercent(ctx.params.allocation);
-    } else if (c < 0) ctx.close();
+    const p = ctx.params;
+    trade(ctx, p.direction, p.allocation, c > 0, c < 0, c < 0, c > 0);
+  },
+  plot: {
+    MACD: { panel: 'macd', value: (s) => s.macd.macd },
+    signal: { panel: 'macd', value: (s) => s.macd.signal },
   },
 });

@@ -1,3 +1,4 @@
+import type { FundingRecord, FuturesBook } from '../futures/book.ts';
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import {
@@ -64,6 +65,11 @@ export interface EngineOptions {
   onEvent?: (e: EngineEvent) => void;
   /** A direct hook for every fill, with no object built (the backtest's trade list uses it). */
   onFill?: FillHook;
+  /**
+   * Perpetuals simulated here (backtest): margin, funding and liquidation (docs/futures.md). A
+   * live or paper venue's exchange does these itself.
+   */
+  futures?: FuturesBook;
 }
 
 const NO_LINKS: OrderLinks = Object.freeze({});
@@ -161,6 +167,7 @@ export class Engine {
   }
   private readonly fillHook: EngineOptions['onFill'];
   private readonly views = new Map<string, ViewSlot>();
+  private readonly futures: FuturesBook | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     this.venue = opts.venue;
@@ -169,6 +176,7 @@ export class Engine {
     this.emitEvent = opts.onEvent ?? (() => {});
     this.listening = opts.onEvent !== undefined;
     this.fillHook = opts.onFill;
+    this.futures = opts.futures;
     this.idFactory = opts.idFactory ?? defaultOrderId;
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
@@ -223,10 +231,17 @@ export class Engine {
 
   /**
    * Ends every halt and lock: the explicit action a halted bot waits for (`keel bots resume`).
-   * Every protection starts afresh from now.
+   * Every protection starts afresh from now. Returns the engine's time it took effect at (the
+   * close of the last bar it saw), which a bot records so that a replay can resume there too.
    */
-  resumeTrading(): void {
+  resumeTrading(): number {
     this.riskEngine?.resume();
+    return this.now;
+  }
+
+  /** What the strategy's onStart returned (undefined when it threw): read by a backtest's plots. */
+  get strategyState(): unknown {
+    return this.state;
   }
 
   get primary(): FeedKey {
@@ -267,12 +282,47 @@ export class Engine {
     this.now = closeTime;
     this.venue.onBar(slot.key.symbol, bar, closeTime);
     slot.position.lastPrice = bar.close;
+    if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresBar(slot, bar, closeTime);
     if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
     this.deliver(slot, bar);
     const d = slot.derived;
     for (let i = 0; i < d.length; i++) {
       const e = d[i] as { slot: FeedSlot; agg: BarAggregator };
       e.agg.push(bar, (hb) => this.deliver(e.slot, hb));
+    }
+  }
+
+  /**
+   * Funding and the liquidation test of a perpetual's bar (FuturesBook.onBar). A liquidation
+   * cancels the market's open orders (the exchange does), books the forced close as a fill for
+   * the trade list and is an event.
+   */
+  private futuresBar(slot: FeedSlot, bar: Bar, closeTime: number): void {
+    const book = this.futures as FuturesBook;
+    const n = book.liquidations.length;
+    const nf = book.funding.length;
+    book.onBar(slot.key.symbol, bar, closeTime);
+    if (this.listening)
+      for (let k = nf; k < book.funding.length; k++)
+        this.emitEvent({ type: 'futures.funding', time: closeTime, funding: book.funding[k] as FundingRecord });
+    if (book.liquidations.length === n) return;
+    for (let k = n; k < book.liquidations.length; k++) {
+      const l = book.liquidations[k] as FuturesBook['liquidations'][number];
+      for (const o of this.open.slice())
+        if (o.request.symbol === l.symbol) this.cancelWithReason(o.request.id, 'liquidation');
+      const inst = this.instrumentOf(l.symbol);
+      if (this.fillHook !== undefined)
+        this.fillHook(
+          l.symbol,
+          l.size > 0 ? 'sell' : 'buy',
+          l.price,
+          Math.abs(l.size),
+          l.clearanceFee,
+          inst.settle,
+          closeTime,
+          `liquidation-${k + 1}`,
+        );
+      if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: closeTime, liquidation: l });
     }
   }
 
@@ -352,6 +402,8 @@ export class Engine {
     o.avgPrice = prevFilled === 0 ? r.price : (o.avgPrice * prevFilled + r.price * r.amount) / filled;
     o.filled = complete ? req.amount : filled;
     o.fee += r.fee;
+    if (this.futures !== undefined)
+      this.futures.beforeFill(req.symbol, req.side === 'buy' ? r.amount : -r.amount, r.price);
     this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, this.rate);
     this.fillLog.push(
       req.id,
@@ -668,6 +720,9 @@ export class Engine {
    */
   warmUp(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
+    // The engine's time is the close of the last bar it saw: what a resume before the first
+    // traded bar is dated with.
+    this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
     slot.last = bar;
     slot.hasLast = true;
     slot.position.lastPrice = bar.close;
@@ -910,6 +965,7 @@ export class Engine {
       account: this.opts.account,
       instrument: (symbol) => engine.instrumentOf(symbol),
       equity: () => engine.equity(),
+      leverage: (symbol) => (engine.futures === undefined ? 1 : engine.futures.leverage(symbol)),
       lastClose: (symbol) => engine.lastClose(symbol),
       inFlight: (symbol, side) => engine.inFlight(symbol, side),
       closable: (symbol) => engine.closable(symbol),

@@ -1,3 +1,4 @@
+import type { FundingRecord, LiquidationRecord } from '../futures/book.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import type { RiskDenial, RiskHalt } from '../risk/events.ts';
 
@@ -34,6 +35,10 @@ export type EngineEvent =
       readonly halt: RiskHalt;
       /** `user`: resumeTrading(); `expiry`: a lock's time ran out. */
       readonly by: 'user' | 'expiry';
-    };
+    }
+  /** A perpetual's position closed by the liquidation engine (docs/futures.md). */
+  | { readonly type: 'futures.liquidation'; readonly time: number; readonly liquidation: LiquidationRecord }
+  /** A funding payment charged to a perpetual's position (> 0 received). */
+  | { readonly type: 'futures.funding'; readonly time: number; readonly funding: FundingRecord };
 
 export type EngineEventType = EngineEvent['type'];

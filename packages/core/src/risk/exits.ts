@@ -75,6 +75,8 @@ function roiStage(roi: readonly RoiStep[] | undefined, age: number): number {
 export class ExitManager {
   private trades = new Map<string, ExitTrade>();
   private groupSeq = 0;
+  /** Markets whose exits are placed again at their next close (see `dropMissing`). */
+  private readonly reattach = new Set<string>();
   private readonly needsAtr: boolean;
 
   constructor(
@@ -175,6 +177,7 @@ export class ExitManager {
   onBar(symbol: string, close: number): void {
     const t = this.trades.get(symbol);
     if (t === undefined || t.closing !== null) return;
+    if (this.reattach.delete(symbol)) this.attach(t);
     const now = this.host.now();
     const age = now - t.entryTime;
     const spec = this.spec;
@@ -314,6 +317,34 @@ export class ExitManager {
     }
   }
 
+  /**
+   * After a restore: exits whose orders the engine no longer has (a paper session starts with an
+   * empty venue; a live order may have ended while the bot was down) are placed again, for what
+   * is held then, at the market's next close: never before a bar, whose time their ids carry.
+   */
+  dropMissing(isOpen: (id: string) => boolean): void {
+    for (const t of this.trades.values()) {
+      let missing = false;
+      for (const k of EXIT_TAGS) {
+        const id = t.orders[k];
+        if (id !== undefined && !isOpen(id)) {
+          delete t.orders[k];
+          missing = true;
+        }
+      }
+      const working = t.withdrawnBy.filter(isOpen);
+      if (working.length !== t.withdrawnBy.length) {
+        t.withdrawnBy = working;
+        missing = true;
+      }
+      if (t.closing !== null && !isOpen(t.closing)) {
+        t.closing = null;
+        missing = true;
+      }
+      if (missing) this.reattach.add(t.symbol);
+    }
+  }
+
   /** The open positions' exit state as plain JSON. */
   snapshot(): { readonly groupSeq: number; readonly trades: readonly ExitTrade[] } {
     return {
@@ -325,6 +356,7 @@ export class ExitManager {
   restore(s: { readonly groupSeq: number; readonly trades: readonly ExitTrade[] }): void {
     this.groupSeq = s.groupSeq;
     this.trades = new Map(s.trades.map((t) => [t.symbol, structuredCopy(t)]));
+    this.reattach.clear();
   }
 }
 

@@ -1,4 +1,5 @@
-import type { RiskInput } from './parse.ts';
+import { isEmptyRiskConfig, type RiskConfig } from './config.ts';
+import { parseRiskConfig, type RiskConfigIssue, type RiskInput } from './parse.ts';
 
 /**
  * The risk flags every command takes (`keel backtest|paper|live`), as option definitions in the
@@ -40,4 +41,19 @@ export function riskInputFromFlags(values: Readonly<Record<string, unknown>>): R
     if (values[k] !== undefined) exits[k] = values[k];
   const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
   return { risk: list(values.risk), sizing: list(values.sizing), exits };
+}
+
+/**
+ * The risk flags of a command as a configuration: undefined when none was given (no risk engine
+ * at all), or the first problem with its key, value and form. `keel backtest`, `keel paper` and
+ * `keel live` all read their flags with this one function.
+ */
+export function riskConfigFromFlags(
+  values: Readonly<Record<string, unknown>>,
+):
+  | { readonly ok: true; readonly config: RiskConfig | undefined }
+  | { readonly ok: false; readonly error: RiskConfigIssue } {
+  const p = parseRiskConfig(riskInputFromFlags(values));
+  if (!p.ok) return p;
+  return { ok: true, config: isEmptyRiskConfig(p.config) ? undefined : p.config };
 }

@@ -3,7 +3,7 @@ import { ATR, StdDev } from '../indicators/volatility.ts';
 import { type ClosedTradeEvent, type OpenTradeState, TradeTracker } from '../metrics/trades.ts';
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount } from '../model/instrument.ts';
-import { isInFlight, type OrderRequest, type OrderState } from '../model/orders.ts';
+import { isInFlight, isTerminal, type OrderRequest, type OrderState } from '../model/orders.ts';
 import { isoUtc } from '../model/timeframe.ts';
 import type { Account } from '../portfolio/account.ts';
 import type { OrderInput } from '../strategy/api.ts';
@@ -502,6 +502,12 @@ export class RiskEngine {
     for (const h of this.protections.resume(this.host.now(), this.host.equity())) this.resumed(h, 'user');
   }
 
+  /** True when the engine has the order and it is still working (after a restore it may not). */
+  private isOpen(id: string): boolean {
+    const o = this.host.order(id);
+    return o?.active === true && !isTerminal(o.status);
+  }
+
   /** True when what is held cannot be sold: under the step, or under the minimum notional. */
   private isDust(symbol: string, size: number): boolean {
     const inst = this.host.instrument(symbol);
@@ -540,8 +546,14 @@ export class RiskEngine {
     this.sent = [...s.sent];
     this.tradeStats = { ...s.tradeStats };
     this.tracker.restoreOpen(s.openTrades);
-    if (this.exits !== undefined && s.exits !== null) this.exits.restore(s.exits);
+    if (this.exits !== undefined && s.exits !== null) {
+      this.exits.restore(s.exits);
+      this.exits.dropMissing((id) => this.isOpen(id));
+    }
     this.closing.clear();
-    for (const [k, v] of Object.entries(s.closing)) this.closing.set(k, v);
+    for (const [k, v] of Object.entries(s.closing)) {
+      // A closing order the engine no longer has: a flattening halt closes the position again at the next close.
+      if (this.isOpen(v)) this.closing.set(k, v);
+    }
   }
 }

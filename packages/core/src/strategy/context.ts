@@ -32,6 +32,8 @@ export interface StrategyHost {
   readonly account: Account;
   instrument(symbol: string): Instrument;
   equity(): number;
+  /** A market's leverage: 1 but for a perpetual in a run with a futures book. */
+  leverage(symbol: string): number;
   /** The last close of a market's execution feed (NaN before its first bar). */
   lastClose(symbol: string): number;
   /** The remaining amount of one side of a market's orders in flight (see isInFlight). */
@@ -109,9 +111,16 @@ export function makeContext(host: StrategyHost): StrategyContext {
       if (!(price > 0)) throw new Error(`orderTargetPercent: no price yet for ${symbol}`);
       const inst = host.instrument(symbol);
       const pos = account.find(symbol);
-      // backtrader: target = V * fraction; size = (target - position value) / close
-      const target = host.equity() * fraction;
-      let posValue = pos && pos.size !== 0 ? account.positionValue(pos) : 0.0;
+      // backtrader: target = V * fraction; size = (target - position value) / close. A
+      // perpetual's target is a notional: the fraction of equity is its margin at the leverage.
+      const target = host.equity() * fraction * host.leverage(symbol);
+      // A perpetual's position value is its notional (Account.positionValue is its PnL: margin).
+      let posValue =
+        pos && pos.size !== 0
+          ? inst.kind === 'perpetual'
+            ? pos.size * price * inst.contractSize
+            : account.positionValue(pos)
+          : 0.0;
       // What orders in flight will add or remove is part of the position already being reached.
       const inFlight =
         host.openOrders().length === 0 ? 0 : host.inFlight(symbol, 'buy') - host.inFlight(symbol, 'sell');

@@ -24,6 +24,11 @@ export interface SimulatedVenueOptions {
   submissionCheck?: boolean;
   /** Allow selling spot you do not hold (a margin account). Default off: such sells are rejected. */
   allowShortSpot?: boolean;
+  /**
+   * A perpetual order's margin check on arrival (FuturesBook.marginCheck: initial margin and fee
+   * against the available balance, the leverage's notional cap); a reason rejects it.
+   */
+  marginCheck?: (symbol: string, side: 'buy' | 'sell', amount: number, price: number, fee: number) => string | null;
 }
 
 interface Working {
@@ -77,6 +82,7 @@ export class SimulatedVenue implements Venue {
   private readonly latencyMs: number;
   private readonly submissionCheck: boolean;
   private readonly allowShortSpot: boolean;
+  private readonly marginCheck: SimulatedVenueOptions['marginCheck'];
   private readonly path = new Float64Array(4);
   // Per-bar scratch, reused so that matching allocates nothing per bar or per order.
   private readonly hitPool = objectArray<Hit>();
@@ -114,6 +120,7 @@ export class SimulatedVenue implements Venue {
     if (!(this.latencyMs >= 0)) throw new Error(`latencyMs must be >= 0, got ${opts.latencyMs}`);
     this.submissionCheck = opts.submissionCheck ?? true;
     this.allowShortSpot = opts.allowShortSpot ?? false;
+    this.marginCheck = opts.marginCheck;
   }
 
   connect(sink: ReportSink): void {
@@ -327,8 +334,13 @@ export class SimulatedVenue implements Venue {
   /** backtrader's submission check, at the decision price. Returns a reason or null. */
   private checkOnArrival(inst: Instrument, o: OrderState): string | null {
     const r = o.request;
+    if (inst.kind === 'perpetual') {
+      if (this.marginCheck === undefined || r.reduceOnly) return null;
+      const p = r.type === 'limit' || r.type === 'stop-limit' ? r.price : o.decisionPrice;
+      return this.marginCheck(r.symbol, r.side, r.amount, p, this.fees.fee(r.side, p, r.amount, 'taker'));
+    }
     if (r.side === 'buy') {
-      if (!this.submissionCheck || inst.kind === 'perpetual') return null;
+      if (!this.submissionCheck) return null;
       const pos = this.account.find(r.symbol)?.size ?? 0;
       // Covering a short is paid from its proceeds; a buy beyond it (or beyond float dust) opens a
       // long and needs the cash.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  expectObservation,
   observe,
   RISK_SCENARIOS,
   type RiskScenario,
@@ -14,23 +15,6 @@ import { runBacktest } from '../../src/index.ts';
 
 // Oracle: each scenario's expectations are computed by hand in test-support/risk-scenarios.ts from
 // the documented conventions (docs/conventions.md, docs/risk.md).
-
-function expectObservation(got: ScenarioObservation, want: ScenarioObservation): void {
-  const strip = (o: ScenarioObservation) => ({
-    denied: o.denied.map(({ bar, rule }) => ({ bar, rule })),
-    halts: o.halts,
-    resumes: o.resumes,
-    fills: o.fills.map(({ price: _p, amount: _a, ...rest }) => rest),
-  });
-  expect(strip(got)).toEqual(strip(want));
-  want.denied.forEach((d, i) => {
-    if (d.actual !== undefined) expect(got.denied[i]?.actual, `denial ${i} actual`).toBeCloseTo(d.actual, 9);
-  });
-  want.fills.forEach((f, i) => {
-    expect(got.fills[i]?.price, `fill ${i} price`).toBeCloseTo(f.price, 9);
-    expect(got.fills[i]?.amount, `fill ${i} amount`).toBeCloseTo(f.amount, 9);
-  });
-}
 
 /** The same scenario through runBacktest (no external resume): the same observation. */
 function viaBacktest(s: RiskScenario): ScenarioObservation {

@@ -13,18 +13,25 @@ export interface BotRecord {
   readonly mode: BotMode;
   readonly exchange: string;
   readonly symbols: readonly string[];
+  /** The risk settings in the parser's grammar (`riskConfigInput`), or null: no risk engine. */
+  readonly risk: unknown;
   readonly status: string;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
 
-export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status'> & { readonly status?: string };
+export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status' | 'risk'> & {
+  readonly status?: string;
+  readonly risk?: unknown;
+};
 
 /** What a bot runs: replaced only on purpose (`keel paper|live --reconfigure`). */
 export interface BotSettings {
   readonly strategy: string;
   readonly params: unknown;
   readonly symbols: readonly string[];
+  /** The risk settings in the parser's grammar, or null (none). */
+  readonly risk?: unknown;
 }
 
 export interface BotRepo {
@@ -37,7 +44,7 @@ export interface BotRepo {
   get(id: string): Promise<BotRecord | undefined>;
   list(): Promise<BotRecord[]>;
   setStatus(id: string, status: string): Promise<void>;
-  /** Gives the bot another strategy, params or markets, keeping its history. */
+  /** Gives the bot another strategy, params, markets or risk settings, keeping its history. */
   reconfigure(id: string, settings: BotSettings): Promise<void>;
 }
 
@@ -56,6 +63,7 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         mode: bot.mode,
         exchange: bot.exchange,
         symbols: JSON.stringify(bot.symbols),
+        risk: bot.risk === undefined || bot.risk === null ? null : JSON.stringify(bot.risk),
         status: bot.status ?? 'stopped',
         created_at: now,
         updated_at: now,
@@ -66,7 +74,7 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1)
-        return { ...bot, status: row.status, createdAt: now, updatedAt: now };
+        return { ...bot, risk: bot.risk ?? null, status: row.status, createdAt: now, updatedAt: now };
       const had = toBot(await db.selectFrom('bots').selectAll().where('id', '=', bot.id).executeTakeFirstOrThrow());
       const definition = (b: NewBot) => ({
         strategy: b.strategy,
@@ -106,6 +114,7 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
           strategy: s.strategy,
           params: JSON.stringify(s.params ?? {}),
           symbols: JSON.stringify(s.symbols),
+          risk: s.risk === undefined || s.risk === null ? null : JSON.stringify(s.risk),
           updated_at: clock.now(),
         })
         .where('id', '=', id)
@@ -123,6 +132,7 @@ function toBot(r: Selectable<BotsTable>): BotRecord {
     mode: r.mode as BotMode,
     exchange: r.exchange,
     symbols: JSON.parse(r.symbols) as string[],
+    risk: r.risk === null || r.risk === undefined ? null : (JSON.parse(r.risk) as unknown),
     status: r.status,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),

@@ -8,6 +8,7 @@ import { type FillRepo, fillRepo } from './fills.ts';
 import { type LockRepo, lockRepo } from './locks.ts';
 import { type OrderRepo, orderRepo } from './orders.ts';
 import { type PositionRepo, positionRepo } from './positions.ts';
+import { type RiskRepo, riskRepo } from './risk.ts';
 import { type SessionRepo, sessionRepo } from './sessions.ts';
 import { type SetupRepo, setupRepo } from './setups.ts';
 import { type StateRepo, stateRepo } from './state.ts';
@@ -19,6 +20,7 @@ export type { BotMode, BotRecord, BotSettings, NewBot } from './bots.ts';
 export type { StoredEvent } from './events.ts';
 export type { LockResult } from './locks.ts';
 export type { StoredPosition } from './positions.ts';
+export type { ResumeRequest, RiskSave, StoredRisk } from './risk.ts';
 export type { SessionRecord } from './sessions.ts';
 export type { SessionSetupRecord } from './setups.ts';
 export type { StoredState } from './state.ts';
@@ -33,6 +35,7 @@ export type {
   LockRepo,
   OrderRepo,
   PositionRepo,
+  RiskRepo,
   SessionRepo,
   SetupRepo,
   StateRepo,
@@ -58,6 +61,8 @@ export interface StoreRepos {
   readonly setups: SetupRepo;
   /** Backtest runs (`keel backtests`). */
   readonly backtests: BacktestRepo;
+  /** Each bot's risk state, halts, denial counts and pending resume (`keel bots resume`). */
+  readonly risk: RiskRepo;
 }
 
 export function repos(ctx: RepoContext): StoreRepos {
@@ -75,5 +80,6 @@ export function repos(ctx: RepoContext): StoreRepos {
     barLog: barLogRepo(ctx),
     setups: setupRepo(ctx),
     backtests: backtestRepo(ctx),
+    risk: riskRepo(ctx),
   };
 }

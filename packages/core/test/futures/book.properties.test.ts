@@ -1,0 +1,195 @@
+/**
+ * Invariants of the engine's futures book (FuturesBook with the Account, and through runBacktest),
+ * against the definitions in docs/futures.md recomputed independently in each test: the margin
+ * balance is the wallet plus the unrealised PnL; a position is liquidated on a bar exactly when its
+ * margin balance at the bar's adverse extreme has fallen to its maintenance margin; funding sums
+ * to the series applied to the positions held at each funding time.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  Account,
+  type Bar,
+  bracketFor,
+  DEFAULT_USDM_BRACKETS,
+  defineInstrument,
+  FuturesBook,
+  fundingRateSeries,
+  type MarginMode,
+  runBacktest,
+} from '../../src/index.ts';
+import { bars, scripted, T0 } from '../helpers.ts';
+
+const SYMBOL = 'LINK/USDT:USDT';
+const inst = defineInstrument({ symbol: SYMBOL });
+const HOUR = 3_600_000;
+
+function ohlc(time: number, open: number, high: number, low: number, close: number): Bar {
+  return {
+    time,
+    open,
+    high,
+    low,
+    close,
+    volume: 1,
+    quoteVolume: Number.NaN,
+    trades: Number.NaN,
+    takerBuyVolume: Number.NaN,
+  };
+}
+
+function flatBar(time: number, price: number): Bar {
+  return ohlc(time, price, price, price, price);
+}
+
+const modeArb = fc.constantFrom<MarginMode>('cross', 'isolated');
+
+describe('futures book invariants', () => {
+  it('margin balance = wallet + unrealised PnL at the mark, after any fills (equity is the margin balance)', () => {
+    const fill = fc.record({
+      qty: fc.integer({ min: -500, max: 500 }).filter((q) => q !== 0),
+      // Prices and marks within 6 % of each other and at most 10x: no position can be liquidated.
+      price: fc.integer({ min: 6_800, max: 7_200 }),
+      mark: fc.integer({ min: 6_800, max: 7_200 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fill, { minLength: 1, maxLength: 30 }),
+        modeArb,
+        fc.integer({ min: 1, max: 10 }),
+        (fs, mode, lev) => {
+          const acc = new Account('USDT', 1e9);
+          const book = new FuturesBook(acc, [inst], () => ({ leverage: lev, marginMode: mode, funding: null }));
+          let t = T0;
+          for (const f of fs) {
+            const price = f.price / 1000;
+            const mark = f.mark / 1000;
+            const fee = Math.abs(f.qty) * price * 0.0005;
+            book.beforeFill(SYMBOL, f.qty, price);
+            acc.applyFill(inst, f.qty > 0 ? 'buy' : 'sell', price, Math.abs(f.qty), fee, 'USDT');
+            book.onBar(SYMBOL, flatBar(t, mark), t + 60_000);
+            t += 60_000;
+            const p = acc.position(inst);
+            const upnl = p.size === 0 ? 0 : p.size * (mark - p.avgPrice);
+            expect(acc.equity()).toBeCloseTo(acc.cash + upnl, 6);
+            const iw = book.isolatedWallet(SYMBOL);
+            if (mode === 'cross') {
+              expect(iw).toBe(0);
+              expect(book.marginBalance(SYMBOL)).toBeCloseTo(acc.cash + upnl, 6);
+            } else {
+              // Isolated: the position's margin is its own wallet; the wallet balance holds it.
+              expect(book.marginBalance(SYMBOL)).toBeCloseTo(iw + upnl, 6);
+              expect(book.crossWallet() + iw).toBeCloseTo(acc.cash, 6);
+              if (p.size === 0) expect(iw).toBe(0);
+              else expect(iw).toBeCloseTo((Math.abs(p.size) * p.avgPrice) / lev, 6);
+            }
+          }
+          expect(book.liquidations).toHaveLength(0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('liquidated on a bar exactly when the margin balance at its adverse extreme is at or below maintenance', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5_000 }),
+        fc.boolean(),
+        fc.integer({ min: 2, max: 75 }),
+        modeArb,
+        fc.integer({ min: 0, max: 2_000 }),
+        fc.integer({ min: 1, max: 400 }),
+        (qty, long, lev, mode, extraWallet, movePermille) => {
+          const entry = 7;
+          const size = long ? qty : -qty;
+          const notional = qty * entry;
+          // Cross: the position's initial margin plus some extra; isolated: any wallet (the
+          // position's wallet is its initial margin).
+          const cash = notional / lev + (mode === 'cross' ? extraWallet : 1e6);
+          const acc = new Account('USDT', cash);
+          const book = new FuturesBook(acc, [inst], () => ({ leverage: lev, marginMode: mode, funding: null }));
+          book.beforeFill(SYMBOL, size, entry);
+          acc.applyFill(inst, long ? 'buy' : 'sell', entry, qty, 0, 'USDT');
+          const move = (entry * movePermille) / 1000;
+          const extreme = long ? entry - move : entry + move;
+          const bar = long ? ohlc(T0, entry, entry, extreme, entry) : ohlc(T0, entry, extreme, entry, entry);
+          if (!(extreme > 0)) return;
+          // The oracle: the definitions at the extreme.
+          const wallet = mode === 'isolated' ? notional / lev : cash;
+          const mb = wallet + size * (extreme - entry);
+          const n = qty * extreme;
+          const t = bracketFor(DEFAULT_USDM_BRACKETS, n);
+          const mm = n * t.maintMarginRate - t.cum;
+          const expected = mb <= mm;
+          const cashBefore = acc.cash;
+          const liq = book.onBar(SYMBOL, bar, T0 + 60_000);
+          expect(liq !== null, `mb ${mb} mm ${mm}`).toBe(expected);
+          if (liq !== null) {
+            // Closed at the liquidation price: there the margin balance meets the maintenance.
+            const p = liq.price;
+            const tp = bracketFor(DEFAULT_USDM_BRACKETS, qty * p);
+            const mbAt = wallet + size * (p - entry);
+            expect(Math.abs(mbAt - (qty * p * tp.maintMarginRate - tp.cum))).toBeLessThan(1e-6 * qty * p);
+            expect(acc.position(inst).size).toBe(0);
+            // Never below zero: the clearance fee takes at most what is left.
+            expect(acc.cash).toBeGreaterThanOrEqual(cashBefore - wallet - 1e-9);
+            expect(acc.cash).toBeGreaterThanOrEqual(-1e-9);
+          }
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('funding sums to the series applied to the positions held at each funding time, at the mark (the bar open)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -50, max: 50 }), { minLength: 24, maxLength: 24 }),
+        fc.array(fc.integer({ min: 6_000, max: 8_000 }), { minLength: 24, maxLength: 24 }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 24 * HOUR - 1 }), { minLength: 1, maxLength: 10 }),
+        fc.array(fc.integer({ min: -30, max: 30 }), { minLength: 10, maxLength: 10 }),
+        (orders, opens, offsets, rates) => {
+          const times = [...offsets].sort((a, b) => a - b).map((o) => T0 + o);
+          const rateOf = times.map((_, i) => (rates[i] as number) / 100_000);
+          const series = bars(
+            opens.map((o) => [o / 1000, o / 1000 + 0.01, o / 1000 - 0.01, o / 1000 + 0.005]),
+            HOUR,
+          );
+          const script: Record<number, (ctx: Parameters<Parameters<typeof scripted>[0][number]>[0]) => void> = {};
+          orders.forEach((q, i) => {
+            if (q > 0) script[i] = (ctx) => void ctx.buy(q);
+            else if (q < 0) script[i] = (ctx) => void ctx.sell(-q);
+          });
+          const r = runBacktest({
+            strategy: scripted(script),
+            data: [{ symbol: SYMBOL, timeframe: '1h', series }],
+            cash: 1e9,
+            futures: () => ({
+              leverage: 1,
+              marginMode: 'cross',
+              funding: fundingRateSeries({ time: times, rate: rateOf, intervalHours: 8 }),
+            }),
+          });
+          // The oracle: an order decided on bar i fills at bar i + 1's open, before that bar's
+          // funding; funding in bar k is charged on what is held after bar k's fills, at its open.
+          let expected = 0;
+          times.forEach((t, j) => {
+            const k = Math.floor((t - T0) / HOUR);
+            let held = 0;
+            for (let i = 0; i + 1 <= k; i++) held += orders[i] as number;
+            const open = (opens[k] as number) / 1000;
+            expected += -held * open * (rateOf[j] as number);
+          });
+          expect(r.futures!.funding).toBeCloseTo(expected, 9);
+          let sum = 0;
+          for (const p of r.futures!.payments) sum += p.payment;
+          expect(sum).toBeCloseTo(expected, 9);
+          // A long and the opposite short sum to zero: the rate's sign decides who pays.
+          for (const p of r.futures!.payments) expect(Math.sign(p.payment)).toBe(-Math.sign(p.size * p.rate));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -1,0 +1,151 @@
+import { readFundingRateFile, readBarsFile as readSeries } from '@keel/candles';
+import { defineStrategy, type OrderSide, runBacktest, type SlippageModel } from '@keel/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type FuturesHarness,
+  futuresHarness,
+  HAS_SHARED_DATA,
+  KEY,
+  LINK,
+  LINK_FILE,
+  LINK_FUNDING,
+  noteSkip,
+  TICK,
+} from './futures-helpers.ts';
+
+// The backtest's funding and liquidation against the simulator's, on the same LINKUSDT 1m bars of
+// 2023-02 with Binance's funding archive: the same position opened at the same price in both (the
+// simulator through the real ccxt binanceusdm client), then each left to run until it is
+// liquidated. Funding payments, the liquidation price, the close price, the clearance fee and the
+// wallet must agree (the simulator keeps 8 decimals, as Binance does).
+
+const T = (d: number, h: number, m = 0): number => Date.UTC(2023, 1, d, h, m);
+const TAKER = 0.0005;
+
+/** The simulator's book in these tests: a market buy pays one tick over the price, a sell gets the price. */
+const oneTickSpread: SlippageModel = {
+  price: (side: OrderSide, p: number) => (side === 'buy' ? Math.round((p + TICK) / TICK) * TICK : p),
+  capacity: () => Number.POSITIVE_INFINITY,
+};
+
+interface Outcome {
+  funding: number[];
+  liquidation: { liquidationPrice: number; price: number; clearanceFee: number; realizedPnl: number };
+  wallet: number;
+}
+
+async function simulator(
+  h: FuturesHarness,
+  side: OrderSide,
+  amount: number,
+  leverage: number,
+  mode: 'isolated' | 'cross',
+  minutes: number,
+): Promise<Outcome> {
+  const { sim, ex } = h;
+  if (mode === 'isolated') await ex.setMarginMode('isolated', LINK);
+  await ex.setLeverage(leverage, LINK);
+  await ex.createOrder(LINK, 'market', side, amount);
+  sim.step(minutes);
+  const [liq] = sim.liquidations(KEY.apiKey);
+  if (!liq) throw new Error('the simulator did not liquidate the position');
+  const balance = await ex.fetchBalance();
+  const assets = (balance.info as { assets: { asset: string; walletBalance: string }[] }).assets;
+  return {
+    funding: sim
+      .income(KEY.apiKey)
+      .filter((r) => r.incomeType === 'FUNDING_FEE')
+      .map((r) => r.income),
+    liquidation: liq,
+    wallet: Number(assets.find((a) => a.asset === 'USDT')?.walletBalance),
+  };
+}
+
+function backtest(
+  start: number,
+  side: OrderSide,
+  amount: number,
+  cash: number,
+  leverage: number,
+  mode: 'isolated' | 'cross',
+  clearanceRate: number,
+): Outcome {
+  const bars = readSeries(LINK_FILE).series;
+  const funding = readFundingRateFile(LINK_FUNDING, { symbol: LINK }).series;
+  const r = runBacktest({
+    strategy: defineStrategy({
+      name: 'open-once',
+      params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+      warmup: 'none',
+      onStart: () => ({ done: false }),
+      onBar(ctx, s) {
+        if (s.done) return;
+        s.done = true;
+        if (side === 'buy') ctx.buy(amount);
+        else ctx.sell(amount);
+      },
+    }),
+    // The decision on the bar before `start` fills at `start`'s open, where the simulator's starts.
+    data: [{ symbol: LINK, timeframe: '1m', series: bars, instrument: { tickSize: TICK, stepSize: 0.01 } }],
+    from: start - 60_000,
+    cash,
+    fee: TAKER,
+    slippage: oneTickSpread,
+    futures: () => ({ leverage, marginMode: mode, funding, clearanceRate }),
+  });
+  const [l] = r.futures?.liquidations ?? [];
+  if (!l) throw new Error('the backtest did not liquidate the position');
+  return {
+    funding: r.futures!.payments.filter((p) => p.time < l.time).map((p) => p.payment),
+    liquidation: l,
+    wallet: r.finalCash,
+  };
+}
+
+function expectSame(bt: Outcome, sm: Outcome): void {
+  expect(bt.funding.length, 'funding payments').toBe(sm.funding.length);
+  for (const [i, f] of bt.funding.entries()) expect(f, `funding ${i}`).toBeCloseTo(sm.funding[i] as number, 8);
+  expect(bt.liquidation.liquidationPrice).toBeCloseTo(sm.liquidation.liquidationPrice, 7);
+  expect(bt.liquidation.price).toBe(sm.liquidation.price);
+  expect(bt.liquidation.realizedPnl).toBeCloseTo(sm.liquidation.realizedPnl, 8);
+  expect(bt.liquidation.clearanceFee).toBeCloseTo(sm.liquidation.clearanceFee, 7);
+  expect(bt.wallet).toBeCloseTo(sm.wallet, 7);
+}
+
+describe.skipIf(!HAS_SHARED_DATA)('backtest = simulator: funding and liquidation on the same bars', () => {
+  if (!HAS_SHARED_DATA) noteSkip('futures backtest cross-check');
+  let h: FuturesHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('isolated 50x long of 100 LINK from 2023-02-01 06:00: liquidated at 07:01, same price and fee', async () => {
+    h = await futuresHarness({ startTime: T(1, 6), accounts: [{ ...KEY, balances: { USDT: 1_000 } }] });
+    const sm = await simulator(h, 'buy', 100, 50, 'isolated', 90);
+    const bt = backtest(T(1, 6), 'buy', 100, 1_000, 50, 'isolated', 0.0125);
+    expect(sm.liquidation.price).toBe(6.814); // docs/futures.md's worked example
+    expectSame(bt, sm);
+  });
+
+  it('cross 50x long on a 20 USDT wallet, clearance 0.5 %: the 08:00 funding moves its liquidation price', async () => {
+    h = await futuresHarness({
+      startTime: T(1, 6),
+      accounts: [{ ...KEY, balances: { USDT: 20 } }],
+      contract: { liquidationFee: 0.005 },
+    });
+    const sm = await simulator(h, 'buy', 100, 50, 'cross', 200);
+    const bt = backtest(T(1, 6), 'buy', 100, 20, 50, 'cross', 0.005);
+    expect(sm.funding).toHaveLength(1);
+    expect(sm.liquidation.price).toBe(6.756);
+    expectSame(bt, sm);
+  });
+
+  it('isolated 20x short of 1,000 LINK from 2023-02-01 06:00: receives funding at 08:00 and 16:00, then liquidated', async () => {
+    h = await futuresHarness({ startTime: T(1, 6) });
+    const sm = await simulator(h, 'sell', 1_000, 20, 'isolated', 18 * 60);
+    const bt = backtest(T(1, 6), 'sell', 1_000, 10_000, 20, 'isolated', 0.0125);
+    expect(sm.funding.length).toBeGreaterThanOrEqual(2);
+    expectSame(bt, sm);
+  });
+});

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { DEFAULT_STORE_URL, openStore } from '@keel/store';
+import { indent, money, table } from './bots-cli.ts';
+import { type PortfolioReport, portfolioOf, type Totals } from './portfolio.ts';
+
+export const PORTFOLIO_HELP = `Usage: keel portfolio [options]
+
+Every bot's books from the store, priced at the newest close any bot saw of each market: per bot
+and in total across bots and exchanges, average cost, realised and unrealised PnL, fees in any
+asset converted at the mark, equity in the reporting currency. What has no price to convert it
+is named, never counted as zero.
+
+Options:
+  --store <url>       sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
+  --currency <asset>  the reporting currency (default USDT)
+  --json              print JSON instead of tables
+  -h, --help          this help
+`;
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export async function runPortfolioCli(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      store: { type: 'string' },
+      currency: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(PORTFOLIO_HELP);
+    return 0;
+  }
+  const url = values.store ?? DEFAULT_STORE_URL;
+  if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
+    io.stderr.write(`keel portfolio: no store at ${url.slice('sqlite:'.length)} (--store says where the bots run)\n`);
+    return 1;
+  }
+  const store = await openStore({ url });
+  try {
+    const report = await portfolioOf(store, values.currency ? { currency: values.currency } : {});
+    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatPortfolio(report)}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+export function formatPortfolio(r: PortfolioReport): string {
+  const c = r.currency;
+  const row = (name: string, t: Totals) => [
+    name,
+    money(t.equity),
+    money(t.realizedPnl),
+    money(t.unrealizedPnl),
+    money(t.fees),
+    money(t.realizedPnlNet),
+  ];
+  const head = ['', `EQUITY ${c}`, 'REALISED', 'UNREALISED', 'FEES', 'REALISED NET'];
+  const parts = [`portfolio in ${c}, marks as of ${r.asOf ?? '-'}`, ''];
+  parts.push(
+    'By bot',
+    indent(
+      table(
+        head,
+        r.bots.map((b) => row(`${b.id} (${b.mode}, ${b.exchange})`, b.totals)),
+      ),
+    ),
+    '',
+    'By exchange',
+    indent(
+      table(
+        head,
+        Object.entries(r.byExchange).map(([x, t]) => row(x, t)),
+      ),
+    ),
+    '',
+    indent(table(head, [row('total', r.total)])),
+    '',
+    'Positions',
+  );
+  const pos = r.bots.flatMap((b) =>
+    b.positions
+      .filter((p) => p.size !== 0)
+      .map((p) => [
+        b.id,
+        p.symbol,
+        p.size,
+        p.avgCost ?? '-',
+        p.mark ?? '-',
+        p.unrealizedPnl === null ? '-' : money(p.unrealizedPnl),
+        money(p.realizedPnl),
+      ]),
+  );
+  parts.push(
+    pos.length === 0
+      ? '  none'
+      : indent(table(['BOT', 'SYMBOL', 'SIZE', 'AVG COST', 'MARK', 'UNREALISED', 'REALISED'], pos)),
+  );
+  const fees = r.bots.flatMap((b) => Object.entries(b.feesByAsset).map(([a, n]) => [b.id, a, n]));
+  if (fees.length > 0) parts.push('', 'Fees paid, as paid', indent(table(['BOT', 'ASSET', 'AMOUNT'], fees)));
+  if (r.unvalued.length > 0)
+    parts.push('', `Not valued (no price in ${c}; left out of the totals)`, ...r.unvalued.map((u) => `  ${u}`));
+  return parts.join('\n');
+}

@@ -1,0 +1,141 @@
+// A paper futures bot (`keel paper --market futures`, the real bin, its own process) replaying
+// two days of LINKUSDT USD-M 1m with Binance's funding archive, killed with kill -9 half-way and
+// started again. Oracle: the backtest of the same bars with the same settings. Every fill the
+// runs made (in the store) is the backtest's, price, amount and fee; every funding payment
+// (journaled as futures.funding) is the backtest's; the final cash is the backtest's.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { runBacktest } from '@keel/core';
+import { readBarsFile, readFundingRateFile } from '@keel/data/csv';
+import { openStore } from '@keel/store';
+import { getStrategy } from '@keel/strategies';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dataFile, HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
+import { until } from './live-harness.ts';
+
+const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
+const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
+const BIN = path.join(REPO_ROOT, 'apps/cli/bin/keel.js');
+const BOT = 'linkperp';
+if (!HAS_SHARED_DATA) noteSkip('futures-paper.int.test.ts', BARS);
+
+const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-paper-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function paper(
+  replay: string,
+  store: string,
+  delayMs: number,
+): { proc: ChildProcess; exited: Promise<number | null>; err: string[] } {
+  const args = [
+    BIN,
+    'paper',
+    '--strategy',
+    'sma-cross',
+    '--param',
+    'direction=both',
+    '--symbol',
+    'LINK/USDT',
+    '--market',
+    'futures',
+    '--leverage',
+    '3',
+    '--margin',
+    'isolated',
+    '--funding',
+    FUNDING,
+    '--replay',
+    replay,
+    '--replay-delay-ms',
+    String(delayMs),
+    '--store',
+    store,
+    '--store-sync',
+    'normal',
+    '--bot-id',
+    BOT,
+  ];
+  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const err: string[] = [];
+  proc.stderr?.on('data', (d: Buffer) => err.push(d.toString()));
+  proc.stdout?.resume();
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return { proc, exited, err };
+}
+
+describe.skipIf(!HAS_SHARED_DATA)(
+  'paper futures = the backtest of the same bars, through a kill -9 (the real bin)',
+  () => {
+    it('fill for fill and funding for funding, with the isolated margin carried over the restart', async () => {
+      // The first two days (2,880 bars, funding at 00:00, 08:00, 16:00) as a file the bot replays.
+      const lines = gunzipSync(readFileSync(BARS)).toString('utf8').split('\n');
+      const replay = path.join(dir, 'LINKUSDT-2d.csv');
+      writeFileSync(replay, `${lines.slice(0, 1 + 2 * 1440).join('\n')}\n`);
+      const storeUrl = `sqlite:${path.join(dir, 'paper.db')}`;
+
+      const first = paper(replay, storeUrl, 8);
+      const peek = await openStore({ url: storeUrl });
+      try {
+        // Half-way through, at a moment with no order in flight (a paper order lives in the bot
+        // only: one in flight at a crash is lost, as documented), kill -9.
+        const half = Date.UTC(2023, 1, 2, 0, 30);
+        await until(
+          async () => {
+            const st = (await peek.state.load(BOT))?.state as { lastBarTime?: Record<string, number> } | undefined;
+            const t = Object.values(st?.lastBarTime ?? {})[0] ?? 0;
+            return t >= half && (await peek.orders.open(BOT)).length === 0;
+          },
+          60_000,
+          'the paper bot to pass half-way with no order in flight',
+        );
+        first.proc.kill('SIGKILL');
+        expect(await first.exited).toBe(null);
+        expect((await peek.orders.open(BOT)).length, 'an order was in flight at the kill').toBe(0);
+        const fillsAtCrash = (await peek.fills.since(BOT, 0)).length;
+        expect(fillsAtCrash).toBeGreaterThan(2);
+
+        const second = paper(replay, storeUrl, 0);
+        expect(await second.exited, second.err.join('').slice(-3000)).toBe(0);
+        expect(second.err.join('')).toContain('paper bot started');
+
+        // The oracle: the backtest of the same bars, the same strategy, settings and fee.
+        const series = readBarsFile(replay).series;
+        const funding = readFundingRateFile(FUNDING, { symbol: 'LINK/USDT:USDT' }).series;
+        const bt = runBacktest({
+          strategy: getStrategy('sma-cross'),
+          params: { direction: 'both' },
+          data: [{ symbol: 'LINK/USDT:USDT', timeframe: '1m', series }],
+          cash: 10_000,
+          fee: 0.0005,
+          futures: () => ({ leverage: 3, marginMode: 'isolated', funding }),
+        });
+        expect(bt.fills.length).toBeGreaterThan(fillsAtCrash);
+        const fills = await peek.fills.since(BOT, 0);
+        const row = (f: { time: number; side: string; price: number; amount: number; fee: number }) =>
+          `${f.time} ${f.side} ${f.price} ${f.amount} ${f.fee}`;
+        expect(fills.map(row)).toEqual(bt.fills.map(row));
+        const events = await peek.events.list(BOT);
+        const paid = events
+          .filter((e) => e.type === 'futures.funding')
+          .map((e) => e.payload as { time: number; markPrice: number; size: number; payment: number });
+        const pay = (p: { time: number; markPrice: number; size: number; payment: number }) =>
+          `${p.time} ${p.markPrice} ${p.size} ${p.payment}`;
+        expect(paid.length).toBeGreaterThan(2);
+        expect(paid.map(pay)).toEqual(bt.futures!.payments.map(pay));
+        const cash = (await peek.balances.load(BOT)).find((b) => b.asset === 'USDT')?.total;
+        expect(cash).toBe(bt.finalCash);
+        // The isolated margin went through the restart: the saved book holds the backtest's.
+        const st = (await peek.state.load(BOT))?.state as { futures?: { isolatedWallets: Record<string, number> } };
+        const wallet = bt.futures?.markets[0]?.isolatedWallet;
+        expect(wallet).toBeGreaterThan(0);
+        expect(st.futures?.isolatedWallets['LINK/USDT:USDT']).toBe(wallet);
+      } finally {
+        if (first.proc.exitCode === null) first.proc.kill('SIGKILL');
+        await peek.close();
+      }
+    }, 180_000);
+  },
+);

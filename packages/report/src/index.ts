@@ -27,6 +27,7 @@ export {
   tradesToCsv,
 } from './csv.ts';
 export { escapeHtml, formatDuration, formatNumber, formatPercent } from './format.ts';
+export { resultFromJson } from './from-json.ts';
 export { futuresSection, futuresSummaryLines, liquidationLine, marginRejections } from './futures.ts';
 export { DEFAULT_MAX_POINTS, type HtmlReportOptions, type ReportSection, renderHtmlReport } from './html.ts';
 export * from './json.ts';

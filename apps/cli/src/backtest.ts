@@ -189,6 +189,8 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const result: BacktestResult = runBacktest({
     strategy,
     params,
+    // The report draws the strategy's lines; a kept run keeps them for `keel backtests show --report`.
+    plots: values.report !== undefined || values['no-save'] !== true,
     data: feeds.map((f) => ({ symbol: futures?.symbol ?? f.symbol, timeframe: f.timeframe, series: f.series })),
     ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
     cash,

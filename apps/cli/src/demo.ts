@@ -32,6 +32,7 @@ export async function demoCommand(argv: string[], cli: Cli): Promise<number> {
   );
   const bar = Progress.on('backtest', cli.stderr);
   const result = runBacktest({
+    plots: true,
     strategy: getStrategy('sma-cross'),
     params: { fast: 10, slow: 30 },
     data: [{ symbol: hasReal ? 'BTC/USDT' : 'SYN/USDT', timeframe: '1m', series }],

@@ -109,6 +109,7 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
 
   it('records each plot line at every primary bar close, and a line that throws once as one error', () => {
     const r = runBacktest({
+      plots: true,
       strategy: plotted,
       data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
       cash: 1000,
@@ -130,6 +131,7 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
 
   it('with from/to, buys at the open of the first bar replayed', () => {
     const r = runBacktest({
+      plots: true,
       strategy: plotted,
       data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
       cash: 1000,
@@ -142,6 +144,7 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
 
   it('a strategy without plot has no lines', () => {
     const r = runBacktest({
+      plots: true,
       strategy: defineStrategy({
         name: 'plain',
         params: { safeParse: () => ({ success: true as const, data: {} }) },
@@ -171,6 +174,7 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
       plot: { 'ETH close': { panel: 'eth', value: (s) => s.eth.value } },
     });
     const r = runBacktest({
+      plots: true,
       strategy,
       data: [
         { symbol: 'BTC/USDT', timeframe: '1m', series },
@@ -188,6 +192,7 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
       [12, 13, 11, 13],
     ]);
     const r = runBacktest({
+      plots: true,
       strategy: plotted,
       data: [
         { symbol: 'BTC/USDT', timeframe: '1m', series },

@@ -252,7 +252,11 @@ describe('buildDetailBars: the bars embedded for the zoomed-in chart', () => {
       };
     });
     const series = seriesFromRows(rows);
-    const result = runBacktest({ strategy: fixtureStrategy, data: [{ symbol: 'X/USDT', timeframe: '1m', series }] });
+    const result = runBacktest({
+      plots: true,
+      strategy: fixtureStrategy,
+      data: [{ symbol: 'X/USDT', timeframe: '1m', series }],
+    });
     const d = buildDetailBars(result, series);
     expect(d.step).toBe(60);
     expect(d.gaps).toEqual([3, 180]);

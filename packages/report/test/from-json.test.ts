@@ -15,6 +15,7 @@ function futuresRun() {
     symbol: 'LINK/USDT:USDT',
   }).series;
   return runBacktest({
+    plots: true,
     strategy: getStrategy('sma-cross'),
     params: { fast: 10, slow: 30, direction: 'both' },
     data: [{ symbol: 'LINK/USDT:USDT', timeframe: '1m', series: bars, instrument: { tickSize: 0.001 } }],

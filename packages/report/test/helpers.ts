@@ -32,6 +32,7 @@ export function realRun(): { result: BacktestResult; bars: BarSeries; source: st
   if (!real) noteSkip('report (real data)', BTC_1M);
   const bars = real ? readBarsFile(BTC_1M).series : syntheticBars(44_641);
   const result = runBacktest({
+    plots: true,
     strategy: getStrategy('sma-cross'),
     params: { fast: 10, slow: 30 },
     data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars }],
@@ -51,6 +52,7 @@ export function riskRun(): { result: BacktestResult; bars: BarSeries } {
   const p = parseRiskConfig({ risk: ['max-drawdown=0.05', 'cooldown=2h'], exits: { 'stop-loss': '1%' } });
   if (!p.ok) throw new Error(p.error.message);
   const result = runBacktest({
+    plots: true,
     strategy: getStrategy('sma-cross'),
     params: { fast: 10, slow: 30 },
     data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars }],
@@ -88,6 +90,7 @@ export const hostileStrategy = defineStrategy<{ every: number; note: string }, {
 export function hostileRun(n = 3_000): { result: BacktestResult; bars: BarSeries } {
   const bars = syntheticBars(n, 11);
   const result = runBacktest({
+    plots: true,
     strategy: hostileStrategy,
     params: {},
     data: [{ symbol: 'SYN/USDT', timeframe: '1m', series: bars }],
@@ -149,6 +152,7 @@ export function fixtureRun(): { result: BacktestResult; bars: BarSeries } {
     })),
   );
   const result = runBacktest({
+    plots: true,
     strategy: fixtureStrategy,
     data: [{ symbol: 'BTC/USDT', timeframe: '1d', series: bars }],
     cash: 1000,
@@ -218,6 +222,7 @@ export function multiFixtureRun(): { result: BacktestResult; bars: BarSeries; et
     },
   });
   const result = runBacktest({
+    plots: true,
     strategy,
     data: [
       { symbol: 'BTC/USDT', timeframe: '1d', series: bars },

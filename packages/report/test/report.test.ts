@@ -115,6 +115,7 @@ describe('renderHtmlReport on a real backtest (sma-cross 10/30, BTC/USDT 1m, Jan
   it('is deterministic: two renders of the same input are byte-identical', () => {
     expect(renderHtmlReport(result, bars)).toBe(html);
     const again = runBacktest({
+      plots: true,
       strategy: getStrategy('sma-cross'),
       params: { fast: 10, slow: 30 },
       data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: bars }],

@@ -6,6 +6,7 @@ import { STRATEGIES } from '../src/index.ts';
 const bars = syntheticBars(600, { seed: 5, start: Date.UTC(2024, 0, 1), intervalMs: 60_000 });
 const run = (name: string) =>
   runBacktest({
+    plots: true,
     strategy: STRATEGIES[name] as (typeof STRATEGIES)[string],
     data: [{ symbol: 'SYN/USDT', timeframe: '1m', series: bars }],
     cash: 10_000,

@@ -970,9 +970,7 @@ export class Engine {
       get now() {
         return engine.now;
       },
-      get params() {
-        return engine.opts.params;
-      },
+      params: this.opts.params,
       primarySymbol: this.primarySymbol,
       account: this.opts.account,
       instrument: (symbol) => engine.instrumentOf(symbol),

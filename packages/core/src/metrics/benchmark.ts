@@ -106,32 +106,68 @@ export function buyAndHold(
   const held = markets.map((m) => entry(m, share, fees));
   const n = times.length;
   const values = new Float64Array(n);
-  const rows = markets.map((m) => m.p0);
-  const last = markets.map(() => Number.NaN);
+  const nm = markets.length;
+  // Hoisted out of the bar loop (a million bars, every run): each market's bar length, next row,
+  // last close and holdings as numbers in typed arrays, never looked up per bar.
+  const barMs = new Float64Array(nm);
+  const rows = new Float64Array(nm);
+  const ends = new Float64Array(nm);
+  const last = new Float64Array(nm).fill(Number.NaN);
+  const amount = new Float64Array(nm);
+  const cash = new Float64Array(nm);
+  for (let j = 0; j < nm; j++) {
+    const m = markets[j] as HeldMarket;
+    barMs[j] = m.timeframe === '1M' ? 0 : timeframeMs(m.timeframe);
+    rows[j] = m.p0;
+    ends[j] = m.p1;
+    amount[j] = (held[j] as BenchmarkMarket).amount;
+    cash[j] = (held[j] as BenchmarkMarket).cash;
+  }
   let peak = startValue;
   let maxDd = 0;
-  for (let k = 0; k < n; k++) {
-    const t = times[k] as number;
-    let v = 0;
-    for (let j = 0; j < markets.length; j++) {
-      const m = markets[j] as HeldMarket;
-      const ms = m.timeframe === '1M' ? 0 : timeframeMs(m.timeframe);
-      let r = rows[j] as number;
-      while (r < m.p1) {
-        const open = m.series.time[r] as number;
-        if ((ms > 0 ? open + ms : timeframeEnd('1M', open)) > t) break;
-        last[j] = m.series.close[r] as number;
-        r++;
-      }
-      rows[j] = r;
-      const h = held[j] as BenchmarkMarket;
-      const close = last[j] as number;
-      v += Number.isNaN(close) ? share : h.cash + h.amount * close;
+  const one = markets[0] as HeldMarket;
+  if (nm === 1 && (barMs[0] as number) > 0) {
+    // One market, a fixed bar length: the common case, as one tight loop.
+    const time = one.series.time;
+    const closes = one.series.close;
+    const ms = barMs[0] as number;
+    const a = amount[0] as number;
+    const c = cash[0] as number;
+    let r = one.p0;
+    for (let k = 0; k < n; k++) {
+      const t = times[k] as number;
+      while (r < one.p1 && (time[r] as number) + ms <= t) r++;
+      const v = r > one.p0 ? c + a * (closes[r - 1] as number) : share;
+      values[k] = v;
+      if (v > peak) peak = v;
+      else if (peak > 0 && 1 - v / peak > maxDd) maxDd = 1 - v / peak;
     }
-    values[k] = v;
-    if (v > peak) peak = v;
-    else if (peak > 0 && 1 - v / peak > maxDd) maxDd = 1 - v / peak;
-  }
+  } else
+    for (let k = 0; k < n; k++) {
+      const t = times[k] as number;
+      let v = 0;
+      for (let j = 0; j < nm; j++) {
+        const m = markets[j] as HeldMarket;
+        const time = m.series.time;
+        const ms = barMs[j] as number;
+        const end = ends[j] as number;
+        let r = rows[j] as number;
+        while (r < end) {
+          const open = time[r] as number;
+          if ((ms > 0 ? open + ms : timeframeEnd('1M', open)) > t) break;
+          r++;
+        }
+        if (r !== rows[j]) {
+          rows[j] = r;
+          last[j] = m.series.close[r - 1] as number;
+        }
+        const close = last[j] as number;
+        v += Number.isNaN(close) ? share : (cash[j] as number) + (amount[j] as number) * close;
+      }
+      values[k] = v;
+      if (v > peak) peak = v;
+      else if (peak > 0 && 1 - v / peak > maxDd) maxDd = 1 - v / peak;
+    }
   const finalValue = n > 0 ? (values[n - 1] as number) : startValue;
   let change = 0;
   let fee = 0;

@@ -84,9 +84,8 @@ export function makeContext(host: StrategyHost): StrategyContext {
     get time() {
       return host.now;
     },
-    get params() {
-      return host.params;
-    },
+    // A run's parameters never change: a plain property, not a getter read on every bar.
+    params: host.params,
     get symbol() {
       return host.primarySymbol;
     },

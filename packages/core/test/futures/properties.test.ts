@@ -146,6 +146,9 @@ describe('the liquidation price is exactly where margin balance reaches maintena
           return;
         }
         expect(Math.abs(headroom(x, brackets, lp))).toBeLessThanOrEqual(1e-9 * scale);
+        // A 1e-6 move of a price within rounding of 0 (a fully backed long beside a maintenance of
+        // 1e-20) changes the PnL by less than a double can tell from the wallet: no side to test.
+        if (s.size * lp * 1e-6 < 1e-12 * scale) return;
         const safe = netLong ? lp * (1 + 1e-6) : lp * (1 - 1e-6);
         const past = netLong ? lp * (1 - 1e-6) : lp * (1 + 1e-6);
         expect(headroom(x, brackets, safe)).toBeGreaterThan(0);

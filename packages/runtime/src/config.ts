@@ -8,7 +8,7 @@ import { z } from 'zod';
  * line: defaults < file < environment < flags. The file uses the flags' own names, grouped by
  * command, plus `strategy`/`params` and the risk maps (`risk:`, `sizing:`, `exits:`, docs/risk.md)
  * at the top for every command that takes them. Plain functions over values (no process, no
- * printing): the CLI turns the result into its flags, a server can call the same functions.
+ * printing): the CLI turns the result into its flags, and tests call them directly.
  */
 
 /** A command the file configures (`features` reads the `data:` section). */

@@ -160,13 +160,13 @@ export function reportData(result: BacktestResult, chart: ChartData, currency: s
     result: {
       strategy: result.strategy,
       params: toJsonValue(result.params),
-      feeds: feedsToJson(result.feeds) as unknown as Json,
+      feeds: feedsToJson(result.feeds),
       startValue: finiteOrNull(result.startValue),
       finalValue: finiteOrNull(result.finalValue),
       finalCash: finiteOrNull(result.finalCash),
       metrics: metricsToJson(result.metrics),
-      openTrades: result.openTrades.map(openTradeToJson) as unknown as Json,
-      errors: result.errors.map(errorToJson) as unknown as Json,
+      openTrades: result.openTrades.map(openTradeToJson),
+      errors: result.errors.map(errorToJson),
     },
     chart: {
       aggregation: { ...chart.aggregation },

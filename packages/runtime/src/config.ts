@@ -207,7 +207,7 @@ export async function readConfigFile(
     throw new ConfigError(
       `${shown}:${lineAt(firstError.pos[0]) ?? 1}`,
       'yaml',
-      firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+      (firstError.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, ''),
     );
   const lineOf = (keyPath: readonly (string | number)[]): number | undefined => {
     // The key's own line (a map's value starts on the next line).
@@ -243,15 +243,15 @@ export async function readConfigFile(
             [k, key],
             Object.keys(specs).map((x) => (x === 'param' ? 'params' : x)),
           );
-        else checkValue(spec!, value, [k, key], fail);
+        else checkValue(spec, value, [k, key], fail);
       }
     } else if ((TOP as readonly string[]).includes(k)) {
-      if (k === 'strategy') checkValue(SETTINGS.backtest.strategy!, v, [k], fail);
+      if (k === 'strategy') checkValue(SETTINGS.backtest.strategy as KeySpec, v, [k], fail);
       else if (k === 'exits') {
         if (!isPlainObject(v)) fail([k], 'must be a map: stop-loss, take-profit, trailing, ... (docs/risk.md)');
         for (const [key, value] of Object.entries(v as Record<string, unknown>))
           if (!(EXIT_KEYS as readonly string[]).includes(key)) unknown([k, key], EXIT_KEYS);
-          else checkValue(RISK[key]!, value, [k, key], fail);
+          else checkValue(RISK[key] as KeySpec, value, [k, key], fail);
       } else checkValue(pairs, v, [k], fail);
     } else unknown([k], [...TOP, ...SECTIONS]);
   }
@@ -360,7 +360,7 @@ export function flagsGiven(argv: readonly string[], section: Section): Map<strin
   const specs = SETTINGS[section];
   const out = new Map<string, Set<string> | true>();
   for (let i = 0; i < argv.length; i++) {
-    const t = argv[i]!;
+    const t = argv[i] as string;
     if (t === '--') break;
     if (!t.startsWith('--')) continue;
     const eq = t.indexOf('=');

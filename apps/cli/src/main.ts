@@ -38,6 +38,12 @@ export const COMMANDS: readonly Command[] = [
     run: async (argv, cli) => (await import('./backtest.ts')).backtestCommand(argv, cli),
   },
   {
+    name: 'backtests',
+    args: '<sub>',
+    summary: 'the backtest runs kept in the store: list, show, compare',
+    run: async (argv, cli) => (await import('@keel/runtime/backtests-cli')).runBacktestsCli(argv, cli),
+  },
+  {
     name: 'strategies',
     args: '[file]',
     summary: 'list strategies with their parameters, defaults and rules (built-in, or your files)',

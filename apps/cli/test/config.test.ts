@@ -73,7 +73,7 @@ backtest:
     barsIn(dir);
     const r = keel(dir, ['backtest']);
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out).params).toEqual({ fast: 5, slow: 25, allocation: 0.95 });
+    expect(JSON.parse(r.out).params).toEqual({ fast: 5, slow: 25, allocation: 0.95, direction: 'long' });
     expect(r.out).toBe(flags('--fee', '0.0005'));
   });
 
@@ -85,7 +85,7 @@ backtest:
     expect(env.out).toBe(flags('--fee', '0.002'));
     const flag = keel(dir, ['backtest', '--fee', '0.001', '--param', 'fast=3'], { KEEL_FEE: '0.002' });
     expect(flag.code, flag.err).toBe(0);
-    expect(JSON.parse(flag.out).params).toEqual({ fast: 3, slow: 25, allocation: 0.95 });
+    expect(JSON.parse(flag.out).params).toEqual({ fast: 3, slow: 25, allocation: 0.95, direction: 'long' });
     expect(flag.out).not.toBe(env.out);
   });
 

@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BacktestResult, BarSeries, Metrics, Timeframe } from '@keel/core';
 import { ORDER_STATUSES, timeframeEnd, timeframeMs } from '@keel/core';
-import { buildChartData, type ChartData } from './chart-data.ts';
+import { monthlyReturns, returnHistogram } from './analysis.ts';
+import { benchmarkLines } from './benchmark.ts';
+import { buildChartData, buildDetailBars, type ChartData, type DetailBars, type PairChart } from './chart-data.ts';
 import {
   escapeHtml,
   formatAmount,
@@ -29,6 +31,7 @@ import {
   openTradeToJson,
   toJsonValue,
 } from './json.ts';
+import { marketRows, marketsSection, pairCharts } from './markets-html.ts';
 import { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 import { riskSection } from './risk-html.ts';
 
@@ -37,12 +40,22 @@ export interface HtmlReportOptions {
   readonly title?: string;
   /** Most candles (and curve points) drawn; longer runs merge consecutive bars. Default 5,000. */
   readonly maxPoints?: number;
+  /**
+   * Runs of up to this many bars whose candles are merged also embed the bars themselves, drawn
+   * when the chart is zoomed in (about 20 bytes a bar). Default 200,000; 0 never embeds them.
+   */
+  readonly maxDetailBars?: number;
   /** Shown in the footer when given (UTC ms). Left out by default so equal input renders to equal bytes. */
   readonly generatedAt?: number;
   /** Lines shown under the heading, e.g. "Synthetic prices: not a real market". */
   readonly notes?: readonly string[];
   /** Tables shown right under the headline figures (e.g. what a live bot did differently). Text only: escaped. */
   readonly sections?: readonly ReportSection[];
+  /**
+   * The bars of every feed, in `result.feeds` order (the first is the primary's, as `bars`): a run
+   * over several markets then gets a chart panel per market. Without it, the markets table only.
+   */
+  readonly feedSeries?: readonly (BarSeries | undefined)[];
 }
 
 /** A table of text a caller adds to the report. */
@@ -65,6 +78,7 @@ ${s.rows.map((r) => `<tr>${r.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).joi
 }
 
 export const DEFAULT_MAX_POINTS = 5_000;
+export const DEFAULT_MAX_DETAIL_BARS = 200_000;
 /** Errors listed in the page; all of them are in result.json. */
 const MAX_ERRORS_SHOWN = 200;
 
@@ -146,7 +160,13 @@ export function tradeColumns(trades: BacktestResult['trades']): Json {
 }
 
 /** The data the page's script reads: the result's summary (resultToJson's parts), chart data, trades as rows. */
-export function reportData(result: BacktestResult, chart: ChartData, currency: string | undefined): Json {
+export function reportData(
+  result: BacktestResult,
+  chart: ChartData,
+  currency: string | undefined,
+  detail: DetailBars | null = null,
+  pairs: readonly PairChart[] = [],
+): Json {
   const tf = result.feeds[0]?.timeframe;
   const candleMs = chart.aggregation.timeframe
     ? timeframeMs(chart.aggregation.timeframe)
@@ -178,6 +198,16 @@ export function reportData(result: BacktestResult, chart: ChartData, currency: s
       drawdown: chart.drawdown.map(finiteOrNull),
       markers: chart.markers.map((m) => m.map(finiteOrNull)),
       riskMarkers: chart.riskMarkers,
+      benchmark: chart.benchmark ? chart.benchmark.map(finiteOrNull) : null,
+      plots: chart.plots.map((p) => ({ name: p.name, panel: p.panel, values: p.values.map(finiteOrNull) })),
+      detail: detail as unknown as Json,
+      pairs: pairs.map((p) => ({
+        symbol: p.symbol,
+        aggregation: { ...p.aggregation },
+        candles: { ...p.candles },
+        markers: p.markers.map((m) => m.map(finiteOrNull)),
+        plots: p.plots.map((l) => ({ name: l.name, panel: l.panel, values: l.values.map(finiteOrNull) })),
+      })) as unknown as Json,
     },
     trades: tradeColumns(result.trades),
   };
@@ -270,6 +300,79 @@ function errorsSection(result: BacktestResult): string {
   );
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Returns by calendar month (UTC) and year, from the equity curve. */
+function monthlySection(result: BacktestResult): string {
+  const years = monthlyReturns(result.equity, result.startValue);
+  if (years.length === 0) return '';
+  const cell = (x: number) => `<td class="num ${sign(x)}">${e(formatPercent(x))}</td>`;
+  const rows = years
+    .map(
+      (y) =>
+        `<tr data-year="${y.year}"><th>${y.year}</th>${y.months.map((m) => (m ? cell(m.return) : '<td class="num muted">·</td>')).join('')}<td class="num total ${sign(y.total)}">${e(formatPercent(y.total))}</td></tr>`,
+    )
+    .join('\n');
+  return `<section class="card" id="monthly">
+<h2>Monthly returns</h2>
+<div class="scroll"><table class="monthly"><thead><tr><th>Year</th>${MONTHS.map((m) => `<th class="num">${m}</th>`).join('')}<th class="num">Year</th></tr></thead><tbody>
+${rows}
+</tbody></table></div>
+<p class="muted">Equity at the close of each month's last bar against the month before (the first month against the start value), in UTC; a bar counts in the month it opened in. Open positions at market.</p>
+</section>`;
+}
+
+/** Fixed-point text for SVG coordinates (deterministic, short). */
+const px = (x: number) => String(Math.round(x * 10) / 10);
+
+/** The distribution of closed trades' returns as an inline SVG bar chart (no script needed). */
+function histogramSection(result: BacktestResult): string {
+  const h = returnHistogram(result.trades.map((t) => t.returnPct));
+  if (h.bins.length === 0) {
+    return '<section class="card" id="histogram"><h2>Trade returns</h2><p class="muted">No closed trades.</p></section>';
+  }
+  const W = 720;
+  const H = 200;
+  const top = 16;
+  const bottom = 24;
+  const plotH = H - top - bottom;
+  const n = h.bins.length;
+  const bw = W / n;
+  const maxCount = Math.max(...h.bins.map((b) => b.count));
+  const labelEvery = Math.ceil(n / 10);
+  const bars = h.bins
+    .map((b, k) => {
+      const bh = maxCount > 0 ? (b.count / maxCount) * plotH : 0;
+      const x = k * bw;
+      const cls = b.lo >= 0 ? 'pos' : 'neg';
+      const range = `${formatNumber(b.lo, 2)} % to ${formatNumber(b.hi, 2)} %`;
+      return (
+        `<g class="bin ${cls}" data-lo="${b.lo}" data-hi="${b.hi}" data-count="${b.count}"><title>${e(`${range}: ${formatInteger(b.count)} trade${b.count === 1 ? '' : 's'}`)}</title>` +
+        `<rect x="${px(x + 1)}" y="${px(top + plotH - bh)}" width="${px(Math.max(bw - 2, 1))}" height="${px(bh)}"></rect>` +
+        (b.count > 0 && n <= 40
+          ? `<text x="${px(x + bw / 2)}" y="${px(top + plotH - bh - 3)}" class="count">${b.count}</text>`
+          : '') +
+        '</g>'
+      );
+    })
+    .join('');
+  const labels = h.bins
+    .map((b, k) =>
+      k % labelEvery === 0
+        ? `<text x="${px(k * bw)}" y="${H - 6}" class="axis">${e(formatNumber(b.lo, h.width < 1 ? 1 : 0))}</text>`
+        : '',
+    )
+    .join('');
+  const wins = result.trades.filter((t) => t.pnlNet > 0).length;
+  return `<section class="card" id="histogram">
+<h2>Trade returns <span class="count">${e(formatInteger(h.count))}</span></h2>
+<svg class="histogram" viewBox="0 0 ${W} ${H}" role="img" aria-label="Histogram of trade returns in bins of ${e(formatNumber(h.width, 2))} %">
+<line x1="0" y1="${top + plotH}" x2="${W}" y2="${top + plotH}" class="base"></line>${bars}${labels}
+</svg>
+<p class="muted">Net return of each closed trade (after fees), in bins of ${e(formatNumber(h.width, h.width < 1 ? 2 : 1))} % (each bin holds its lower edge). ${e(formatInteger(wins))} winners, ${e(formatInteger(result.trades.length - wins))} losers.${h.skipped > 0 ? ` ${e(formatInteger(h.skipped))} trades with no finite return are not shown.` : ''}</p>
+</section>`;
+}
+
 function tradesSection(result: BacktestResult): string {
   const multi = new Set(result.trades.map((t) => t.symbol)).size > 1;
   const th = (label: string, key: string, num = false) =>
@@ -317,14 +420,18 @@ export function renderHtmlReport(result: BacktestResult, bars: BarSeries, opts: 
   const m = result.metrics;
   const params = paramPairs(result.params);
   const agg = chart.aggregation;
+  const maxDetail = opts.maxDetailBars ?? DEFAULT_MAX_DETAIL_BARS;
+  const detail = agg.barsPerCandle > 1 && agg.bars <= maxDetail ? buildDetailBars(result, bars) : null;
   const aggText =
     agg.bars === 0
       ? ''
       : agg.barsPerCandle === 1
         ? `${formatInteger(agg.candles)} candles, one per bar`
-        : `${formatInteger(agg.candles)} candles of ${agg.timeframe ? agg.timeframe : `${formatInteger(agg.barsPerCandle)} bars`} (${formatInteger(agg.bars)} ${timeframe ?? ''} bars merged; markers show fills per candle)`;
+        : `${formatInteger(agg.candles)} candles of ${agg.timeframe ? agg.timeframe : `${formatInteger(agg.barsPerCandle)} bars`} (${formatInteger(agg.bars)} ${timeframe ?? ''} bars merged; ${detail ? `zoom in to see the ${timeframe ?? ''} bars` : `more than ${formatInteger(maxDetail)} bars: the page keeps the merged candles only`})`;
   const markets = result.feeds.map((f) => `${f.symbol} ${f.timeframe}`).join(', ');
   const retClass = sign(m.totalReturn);
+  const bench = result.benchmark && result.benchmark.values.length > 0 ? result.benchmark : undefined;
+  const benchText = bench ? benchmarkLines(bench, currency) : undefined;
 
   const header = `<header>
 <div class="eyebrow">Keel backtest report</div>
@@ -336,6 +443,7 @@ ${(opts.notes ?? []).map((n) => `<p class="note">${e(n)}</p>`).join('\n')}
   const kpis = `<section class="kpis">
 ${kpi('Final value', formatMoney(result.finalValue, currency), '', `from ${formatMoney(result.startValue, currency)}`)}
 ${kpi('Total return', formatPercent(m.totalReturn), retClass, `CAGR ${formatPercent(m.cagr)}`)}
+${bench ? kpi('Buy and hold', formatPercent(bench.totalReturn), sign(bench.totalReturn), `market change ${formatPercent(bench.marketChange)}`) : ''}
 ${kpi('Max drawdown', formatPercent(m.maxDrawdown), m.maxDrawdown > 0 ? 'neg' : '', `longest ${formatDuration(m.maxDrawdownDurationMs)}`)}
 ${kpi('Sharpe ratio', formatNumber(m.sharpe, 2), '', `Sortino ${formatNumber(m.sortino, 2)}`)}
 ${kpi('Trades', formatInteger(m.tradeCount), '', `win rate ${formatPercent(m.winRate, 1)}`)}
@@ -353,6 +461,12 @@ ${kpi('Profit factor', formatNumber(m.profitFactor, 2), '', `fees ${formatMoney(
 <dt>Start value</dt><dd>${e(formatMoney(result.startValue, currency))}</dd>
 <dt>Final value</dt><dd>${e(formatMoney(result.finalValue, currency))} <span class="${retClass}">(${e(formatPercent(m.totalReturn))})</span></dd>
 <dt>Final cash</dt><dd>${e(formatMoney(result.finalCash, currency))}</dd>
+${
+  benchText
+    ? `<dt>Market change</dt><dd data-benchmark="market-change">${e(benchText.marketChange)}</dd>
+<dt>Buy and hold</dt><dd data-benchmark="buy-and-hold">${e(benchText.buyAndHold)}<br><span class="muted">${e(benchText.model)}</span></dd>`
+    : ''
+}
 </dl>
 </section>`;
 
@@ -376,7 +490,10 @@ Generated by Keel${opts.generatedAt !== undefined ? ` on ${e(formatTime(opts.gen
 Charts: <a href="https://www.tradingview.com/" rel="noopener noreferrer">TradingView</a> Lightweight Charts™ ${e(libVersion)} (Apache-2.0), inlined.
 </footer>`;
 
-  const data = reportData(result, chart, currency);
+  const series = opts.feedSeries ?? [bars];
+  const marketTable = marketRows(result, [bars, ...series.slice(1)]);
+  const charts = pairCharts(result, [bars, ...series.slice(1)], opts.maxPoints ?? DEFAULT_MAX_POINTS);
+  const data = reportData(result, chart, currency, detail, charts);
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -394,6 +511,11 @@ ${header}
 ${kpis}
 ${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
+${marketsSection(marketTable, charts)}
+<div class="grid2">
+${monthlySection(result)}
+${histogramSection(result)}
+</div>
 ${lower}
 ${riskSection(result)}
 ${futuresSection(result)}

@@ -239,6 +239,11 @@ export class Engine {
     return this.now;
   }
 
+  /** What the strategy's onStart returned (undefined when it threw): read by a backtest's plots. */
+  get strategyState(): unknown {
+    return this.state;
+  }
+
   get primary(): FeedKey {
     return (this.slots[0] as FeedSlot).key;
   }

@@ -237,7 +237,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     io.stderr.write(`saved as backtest ${id} (${io.prog} backtests show ${id})\n`);
   }
   if (values.report) {
-    const paths = writeReport(path.resolve(values.report), result, series);
+    const paths = writeReport(path.resolve(values.report), result, series, { feedSeries: feeds.map((f) => f.series) });
     io.stderr.write(`report written: ${paths.html}\n`);
   }
   if (result.errors.length > 0)

@@ -180,4 +180,30 @@ describe('runBacktest: the benchmark and the strategy plots in the result', () =
     // ETH's bar k closes with BTC's bar k: its close is the line's value at BTC's bar k.
     expect(Array.from(r.plots?.[0]?.values ?? [])).toEqual([10, 12, 13]);
   });
+
+  it("one instance per market (perPair): each instance's lines on its market, buy and hold of every market", () => {
+    const eth = bars([
+      [10, 11, 9, 10],
+      [10, 12, 10, 12],
+      [12, 13, 11, 13],
+    ]);
+    const r = runBacktest({
+      strategy: plotted,
+      data: [
+        { symbol: 'BTC/USDT', timeframe: '1m', series },
+        { symbol: 'ETH/USDT', timeframe: '1m', series: eth },
+      ],
+      perPair: {},
+      cash: 1000,
+    });
+    const sma = r.plots?.filter((p) => p.name.startsWith('SMA 2'));
+    expect(sma?.map((p) => [p.name, p.symbol])).toEqual([
+      ['SMA 2 (BTC/USDT)', 'BTC/USDT'],
+      ['SMA 2 (ETH/USDT)', 'ETH/USDT'],
+    ]);
+    expect(Array.from(sma?.[1]?.values ?? [])).toEqual([Number.NaN, 11, 12.5]);
+    // 500 in each: 5 BTC at 100 and 50 ETH at 10, at the last closes 121 and 13.
+    expect(r.benchmark?.markets.map((m) => m.symbol)).toEqual(['BTC/USDT', 'ETH/USDT']);
+    expect(r.benchmark?.finalValue).toBeCloseTo(5 * 121 + 50 * 13, 9);
+  });
 });

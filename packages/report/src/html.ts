@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BacktestResult, BarSeries, Metrics, Timeframe } from '@keel/core';
 import { ORDER_STATUSES, timeframeEnd, timeframeMs } from '@keel/core';
-import { monthlyReturns, returnHistogram } from './analysis.ts';
+import { histogramSection, monthlySection } from './analysis-html.ts';
 import { benchmarkLines } from './benchmark.ts';
 import { buildChartData, buildDetailBars, type ChartData, type DetailBars, type PairChart } from './chart-data.ts';
 import {
@@ -20,6 +20,7 @@ import {
   paramPairs,
   priceDecimals,
   quoteOf,
+  signClass,
 } from './format.ts';
 import { futuresSection } from './futures.ts';
 import {
@@ -31,7 +32,7 @@ import {
   openTradeToJson,
   toJsonValue,
 } from './json.ts';
-import { marketRows, marketsSection, pairCharts } from './markets-html.ts';
+import { marketChanges, marketsSection, pairCharts } from './markets-html.ts';
 import { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 import { riskSection } from './risk-html.ts';
 
@@ -217,10 +218,6 @@ function kpi(label: string, value: string, cls = '', hint = ''): string {
   return `<div class="kpi"><div class="label">${e(label)}</div><div class="value${cls ? ` ${cls}` : ''}">${e(value)}</div>${hint ? `<div class="hint">${e(hint)}</div>` : ''}</div>`;
 }
 
-function sign(x: number): string {
-  return x > 0 ? 'pos' : x < 0 ? 'neg' : '';
-}
-
 function periodOf(result: BacktestResult): { from: number; to: number } {
   const f = result.feeds[0];
   if (!f || f.bars === 0) return { from: Number.NaN, to: Number.NaN };
@@ -235,7 +232,11 @@ function metricsTable(m: Metrics, currency: string | undefined): string {
       const spec = METRIC_SPECS[k];
       const v = m[k];
       const colour =
-        k === 'totalReturn' || k === 'cagr' || k === 'expectancy' ? sign(v) : k === 'maxDrawdown' && v > 0 ? 'neg' : '';
+        k === 'totalReturn' || k === 'cagr' || k === 'expectancy'
+          ? signClass(v)
+          : k === 'maxDrawdown' && v > 0
+            ? 'neg'
+            : '';
       rows.push(
         `<tr data-metric="${e(k)}" title="${e(spec.help)}"><td>${e(spec.label)}</td><td class="num${colour ? ` ${colour}` : ''}">${e(formatMetric(spec.kind, v, currency))}</td></tr>`,
       );
@@ -300,79 +301,6 @@ function errorsSection(result: BacktestResult): string {
   );
 }
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** Returns by calendar month (UTC) and year, from the equity curve. */
-function monthlySection(result: BacktestResult): string {
-  const years = monthlyReturns(result.equity, result.startValue);
-  if (years.length === 0) return '';
-  const cell = (x: number) => `<td class="num ${sign(x)}">${e(formatPercent(x))}</td>`;
-  const rows = years
-    .map(
-      (y) =>
-        `<tr data-year="${y.year}"><th>${y.year}</th>${y.months.map((m) => (m ? cell(m.return) : '<td class="num muted">·</td>')).join('')}<td class="num total ${sign(y.total)}">${e(formatPercent(y.total))}</td></tr>`,
-    )
-    .join('\n');
-  return `<section class="card" id="monthly">
-<h2>Monthly returns</h2>
-<div class="scroll"><table class="monthly"><thead><tr><th>Year</th>${MONTHS.map((m) => `<th class="num">${m}</th>`).join('')}<th class="num">Year</th></tr></thead><tbody>
-${rows}
-</tbody></table></div>
-<p class="muted">Equity at the close of each month's last bar against the month before (the first month against the start value), in UTC; a bar counts in the month it opened in. Open positions at market.</p>
-</section>`;
-}
-
-/** Fixed-point text for SVG coordinates (deterministic, short). */
-const px = (x: number) => String(Math.round(x * 10) / 10);
-
-/** The distribution of closed trades' returns as an inline SVG bar chart (no script needed). */
-function histogramSection(result: BacktestResult): string {
-  const h = returnHistogram(result.trades.map((t) => t.returnPct));
-  if (h.bins.length === 0) {
-    return '<section class="card" id="histogram"><h2>Trade returns</h2><p class="muted">No closed trades.</p></section>';
-  }
-  const W = 720;
-  const H = 200;
-  const top = 16;
-  const bottom = 24;
-  const plotH = H - top - bottom;
-  const n = h.bins.length;
-  const bw = W / n;
-  const maxCount = Math.max(...h.bins.map((b) => b.count));
-  const labelEvery = Math.ceil(n / 10);
-  const bars = h.bins
-    .map((b, k) => {
-      const bh = maxCount > 0 ? (b.count / maxCount) * plotH : 0;
-      const x = k * bw;
-      const cls = b.lo >= 0 ? 'pos' : 'neg';
-      const range = `${formatNumber(b.lo, 2)} % to ${formatNumber(b.hi, 2)} %`;
-      return (
-        `<g class="bin ${cls}" data-lo="${b.lo}" data-hi="${b.hi}" data-count="${b.count}"><title>${e(`${range}: ${formatInteger(b.count)} trade${b.count === 1 ? '' : 's'}`)}</title>` +
-        `<rect x="${px(x + 1)}" y="${px(top + plotH - bh)}" width="${px(Math.max(bw - 2, 1))}" height="${px(bh)}"></rect>` +
-        (b.count > 0 && n <= 40
-          ? `<text x="${px(x + bw / 2)}" y="${px(top + plotH - bh - 3)}" class="count">${b.count}</text>`
-          : '') +
-        '</g>'
-      );
-    })
-    .join('');
-  const labels = h.bins
-    .map((b, k) =>
-      k % labelEvery === 0
-        ? `<text x="${px(k * bw)}" y="${H - 6}" class="axis">${e(formatNumber(b.lo, h.width < 1 ? 1 : 0))}</text>`
-        : '',
-    )
-    .join('');
-  const wins = result.trades.filter((t) => t.pnlNet > 0).length;
-  return `<section class="card" id="histogram">
-<h2>Trade returns <span class="count">${e(formatInteger(h.count))}</span></h2>
-<svg class="histogram" viewBox="0 0 ${W} ${H}" role="img" aria-label="Histogram of trade returns in bins of ${e(formatNumber(h.width, 2))} %">
-<line x1="0" y1="${top + plotH}" x2="${W}" y2="${top + plotH}" class="base"></line>${bars}${labels}
-</svg>
-<p class="muted">Net return of each closed trade (after fees), in bins of ${e(formatNumber(h.width, h.width < 1 ? 2 : 1))} % (each bin holds its lower edge). ${e(formatInteger(wins))} winners, ${e(formatInteger(result.trades.length - wins))} losers.${h.skipped > 0 ? ` ${e(formatInteger(h.skipped))} trades with no finite return are not shown.` : ''}</p>
-</section>`;
-}
-
 function tradesSection(result: BacktestResult): string {
   const multi = new Set(result.trades.map((t) => t.symbol)).size > 1;
   const th = (label: string, key: string, num = false) =>
@@ -429,7 +357,7 @@ export function renderHtmlReport(result: BacktestResult, bars: BarSeries, opts: 
         ? `${formatInteger(agg.candles)} candles, one per bar`
         : `${formatInteger(agg.candles)} candles of ${agg.timeframe ? agg.timeframe : `${formatInteger(agg.barsPerCandle)} bars`} (${formatInteger(agg.bars)} ${timeframe ?? ''} bars merged; ${detail ? `zoom in to see the ${timeframe ?? ''} bars` : `more than ${formatInteger(maxDetail)} bars: the page keeps the merged candles only`})`;
   const markets = result.feeds.map((f) => `${f.symbol} ${f.timeframe}`).join(', ');
-  const retClass = sign(m.totalReturn);
+  const retClass = signClass(m.totalReturn);
   const bench = result.benchmark && result.benchmark.values.length > 0 ? result.benchmark : undefined;
   const benchText = bench ? benchmarkLines(bench, currency) : undefined;
 
@@ -443,7 +371,7 @@ ${(opts.notes ?? []).map((n) => `<p class="note">${e(n)}</p>`).join('\n')}
   const kpis = `<section class="kpis">
 ${kpi('Final value', formatMoney(result.finalValue, currency), '', `from ${formatMoney(result.startValue, currency)}`)}
 ${kpi('Total return', formatPercent(m.totalReturn), retClass, `CAGR ${formatPercent(m.cagr)}`)}
-${bench ? kpi('Buy and hold', formatPercent(bench.totalReturn), sign(bench.totalReturn), `market change ${formatPercent(bench.marketChange)}`) : ''}
+${bench ? kpi('Buy and hold', formatPercent(bench.totalReturn), signClass(bench.totalReturn), `market change ${formatPercent(bench.marketChange)}`) : ''}
 ${kpi('Max drawdown', formatPercent(m.maxDrawdown), m.maxDrawdown > 0 ? 'neg' : '', `longest ${formatDuration(m.maxDrawdownDurationMs)}`)}
 ${kpi('Sharpe ratio', formatNumber(m.sharpe, 2), '', `Sortino ${formatNumber(m.sortino, 2)}`)}
 ${kpi('Trades', formatInteger(m.tradeCount), '', `win rate ${formatPercent(m.winRate, 1)}`)}
@@ -491,7 +419,7 @@ Charts: <a href="https://www.tradingview.com/" rel="noopener noreferrer">Trading
 </footer>`;
 
   const series = opts.feedSeries ?? [bars];
-  const marketTable = marketRows(result, [bars, ...series.slice(1)]);
+  const changes = marketChanges(result, [bars, ...series.slice(1)]);
   const charts = pairCharts(result, [bars, ...series.slice(1)], opts.maxPoints ?? DEFAULT_MAX_POINTS);
   const data = reportData(result, chart, currency, detail, charts);
   return `<!doctype html>
@@ -511,7 +439,7 @@ ${header}
 ${kpis}
 ${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
-${marketsSection(marketTable, charts)}
+${marketsSection(result, changes, charts)}
 <div class="grid2">
 ${monthlySection(result)}
 ${histogramSection(result)}

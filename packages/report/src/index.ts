@@ -32,7 +32,7 @@ export { futuresSection, futuresSummaryLines, liquidationLine, marginRejections 
 export { DEFAULT_MAX_POINTS, type HtmlReportOptions, type ReportSection, renderHtmlReport } from './html.ts';
 export * from './json.ts';
 export { type JsonChunkOptions, resultJsonChunks } from './json-stream.ts';
-export { type MarketRow, marketFeeds, marketRows, pairCharts } from './markets-html.ts';
+export { marketChanges, marketFeeds, pairCharts } from './markets-html.ts';
 export { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 export { formatSummary } from './summary.ts';
 export { type ReportPaths, writeReport } from './write.ts';

@@ -1,21 +1,14 @@
 import type { BacktestResult, BarSeries } from '@keel/core';
 import { buildPairChart, feedRange, type PairChart } from './chart-data.ts';
-import { escapeHtml as e, formatAmount, formatInteger, formatMoney, formatPercent, quoteOf } from './format.ts';
-
-/** One market of a run over several, as its panel shows it. */
-export interface MarketRow {
-  readonly symbol: string;
-  readonly timeframe: string;
-  readonly bars: number;
-  readonly trades: number;
-  readonly winRate: number;
-  readonly pnlNet: number;
-  readonly fees: number;
-  /** Size held at the end (0: flat). */
-  readonly openSize: number;
-  /** Last close / first open - 1 of its bars; NaN without them. */
-  readonly marketChange: number;
-}
+import {
+  escapeHtml as e,
+  formatAmount,
+  formatInteger,
+  formatMoney,
+  formatPercent,
+  quoteOf,
+  signClass,
+} from './format.ts';
 
 /** The distinct markets of the run's feeds, in feed order, with the first feed of each. */
 export function marketFeeds(result: BacktestResult): { symbol: string; feed: number }[] {
@@ -29,38 +22,23 @@ export function marketFeeds(result: BacktestResult): { symbol: string; feed: num
   return out;
 }
 
-/** Each market's closed trades, its open position and its move over the run (`series[feed]`, when given). */
-export function marketRows(result: BacktestResult, series: readonly (BarSeries | undefined)[]): MarketRow[] {
-  return marketFeeds(result).map(({ symbol, feed }) => {
-    const f = result.feeds[feed] as BacktestResult['feeds'][number];
-    const trades = result.trades.filter((t) => t.symbol === symbol);
-    let pnl = 0;
-    let fees = 0;
-    let wins = 0;
-    for (const t of trades) {
-      pnl += t.pnlNet;
-      fees += t.fees;
-      if (t.pnlNet > 0) wins++;
-    }
-    const open = result.openTrades.filter((t) => t.symbol === symbol).reduce((a, t) => a + t.size, 0);
+/**
+ * Each market's own move over the run, last close / first open - 1: from its bars when given,
+ * else from the benchmark when it held that market; NaN when neither has it.
+ */
+export function marketChanges(result: BacktestResult, series: readonly (BarSeries | undefined)[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { symbol, feed } of marketFeeds(result)) {
     const s = series[feed];
-    let change = Number.NaN;
+    const f = result.feeds[feed] as BacktestResult['feeds'][number];
+    let change = result.benchmark?.markets.find((m) => m.symbol === symbol)?.marketChange ?? Number.NaN;
     if (s && f.bars > 0) {
       const [p0, p1] = feedRange(result, feed, s);
       change = (s.close[p1 - 1] as number) / (s.open[p0] as number) - 1;
     }
-    return {
-      symbol,
-      timeframe: f.timeframe,
-      bars: f.bars,
-      trades: trades.length,
-      winRate: trades.length > 0 ? wins / trades.length : Number.NaN,
-      pnlNet: pnl,
-      fees,
-      openSize: open,
-      marketChange: change,
-    };
-  });
+    out.set(symbol, change);
+  }
+  return out;
 }
 
 /** Charts of every market but the primary (whose chart is the main one), for those whose bars were given. */
@@ -77,23 +55,37 @@ export function pairCharts(
   return out;
 }
 
-const sign = (x: number) => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
-
-/** The markets card of a run over several markets: a row per market, and a chart panel per other market. */
-export function marketsSection(rows: readonly MarketRow[], charts: readonly PairChart[]): string {
-  if (rows.length < 2) return '';
-  const cur = quoteOf(rows[0]?.symbol ?? '');
-  const body = rows
-    .map(
-      (r, i) =>
-        `<tr data-market="${e(r.symbol)}"><td>${e(r.symbol)} <span class="muted">${e(r.timeframe)}</span>${i === 0 ? ' <span class="muted">(primary: the chart above)</span>' : ''}</td>` +
-        `<td class="num">${e(formatInteger(r.bars))}</td><td class="num">${e(formatInteger(r.trades))}</td>` +
-        `<td class="num">${e(formatPercent(r.winRate, 1))}</td><td class="num ${sign(r.pnlNet)}">${e(formatMoney(r.pnlNet, cur))}</td>` +
-        `<td class="num">${e(formatMoney(r.fees, cur))}</td><td class="num">${r.openSize === 0 ? 'flat' : e(`${r.openSize > 0 ? 'long' : 'short'} ${formatAmount(Math.abs(r.openSize))}`)}</td>` +
-        `<td class="num ${sign(r.marketChange)}">${e(formatPercent(r.marketChange))}</td></tr>`,
-    )
+/**
+ * The markets card of a run over several markets: a row per market (its share of the run,
+ * `result.pairs`, and its own move) and a chart panel per market but the primary.
+ */
+export function marketsSection(
+  result: BacktestResult,
+  changes: ReadonlyMap<string, number>,
+  charts: readonly PairChart[],
+): string {
+  const pairs = result.pairs;
+  if (pairs.length < 2) return '';
+  const cur = quoteOf(pairs[0]?.symbol ?? '');
+  const body = pairs
+    .map((p, i) => {
+      const change = changes.get(p.symbol) ?? Number.NaN;
+      const open =
+        p.openSize === 0
+          ? 'flat'
+          : `${p.openSize > 0 ? 'long' : 'short'} ${formatAmount(Math.abs(p.openSize))} (${formatMoney(p.unrealizedPnl, cur)})`;
+      return (
+        `<tr data-market="${e(p.symbol)}"><td>${e(p.symbol)} <span class="muted">${e(p.timeframe)}</span>${i === 0 ? ' <span class="muted">(primary: the chart above)</span>' : ''}</td>` +
+        `<td class="num">${e(formatInteger(p.bars))}</td><td class="num">${e(formatInteger(p.tradeCount))}</td>` +
+        `<td class="num">${e(formatPercent(p.winRate, 1))}</td><td class="num ${signClass(p.pnlNet)}">${e(formatMoney(p.pnlNet, cur))}</td>` +
+        `<td class="num">${e(formatMoney(p.fees, cur))}</td><td class="num">${e(open)}</td>` +
+        `<td class="num ${signClass(p.contribution)}">${e(formatPercent(p.contribution))}</td>` +
+        `<td class="num">${e(formatInteger(p.denied + p.rejected))}</td>` +
+        `<td class="num ${signClass(change)}">${e(formatPercent(change))}</td></tr>`
+      );
+    })
     .join('\n');
-  const missing = rows.length - 1 - charts.length;
+  const missing = pairs.length - 1 - charts.length;
   const panels = charts
     .map(
       (c, k) =>
@@ -102,11 +94,11 @@ export function marketsSection(rows: readonly MarketRow[], charts: readonly Pair
     )
     .join('\n');
   return `<section class="card" id="markets">
-<h2>Markets <span class="count">${e(formatInteger(rows.length))}</span></h2>
-<div class="scroll"><table><thead><tr><th>Market</th><th class="num">Bars</th><th class="num">Trades</th><th class="num">Win rate</th><th class="num">Net PnL</th><th class="num">Fees</th><th class="num">At the end</th><th class="num">Market change</th></tr></thead><tbody>
+<h2>Markets <span class="count">${e(formatInteger(pairs.length))}</span></h2>
+<div class="scroll"><table><thead><tr><th>Market</th><th class="num">Bars</th><th class="num">Trades</th><th class="num">Win rate</th><th class="num">Net PnL</th><th class="num">Fees</th><th class="num">At the end</th><th class="num">Contribution</th><th class="num">Refused</th><th class="num">Market change</th></tr></thead><tbody>
 ${body}
 </tbody></table></div>
-<p class="muted">Closed trades of each market, after their fees; the account's equity and drawdown are in the chart above.${missing > 0 ? ` ${e(formatInteger(missing))} market${missing === 1 ? "'s" : "s'"} bars were not given to the report: no chart for ${missing === 1 ? 'it' : 'them'}.` : ''}</p>
+<p class="muted">Each market's closed trades after their fees, the position left at the end (its unrealised PnL), what it added to the total return, its orders refused, and its own move (last close / first open - 1); the account's equity and drawdown are in the chart above.${missing > 0 ? ` ${e(formatInteger(missing))} market${missing === 1 ? "'s" : "s'"} bars were not given to the report: no chart for ${missing === 1 ? 'it' : 'them'}.` : ''}</p>
 ${panels}
 </section>`;
 }

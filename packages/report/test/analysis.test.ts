@@ -5,7 +5,7 @@ import {
   buildDetailBars,
   type DetailBars,
   formatSummary,
-  marketRows,
+  marketChanges,
   monthlyReturns,
   pairCharts,
   renderHtmlReport,
@@ -270,14 +270,16 @@ describe('buildDetailBars: the bars embedded for the zoomed-in chart', () => {
 describe('a run over two markets: the markets table and a chart panel per other market (hand-computed)', () => {
   const { result, bars, eth } = multiFixtureRun();
 
-  it('rows: trades, PnL after fees, the position at the end and the market change of each', () => {
-    const rows = marketRows(result, [bars, eth]);
-    expect(rows.map((r) => [r.symbol, r.trades, Number(r.pnlNet.toFixed(9)), r.openSize])).toEqual([
+  it("rows: each market's share (result.pairs) and its own move, hand-computed", () => {
+    expect(result.pairs.map((p) => [p.symbol, p.tradeCount, Number(p.pnlNet.toFixed(9)), p.openSize])).toEqual([
       ['BTC/USDT', 2, 31.57, 2], // 9.79 + 21.78; 2 bought at 110 and held
       ['ETH/USDT', 1, 39.56, 0], // 10 x (24 - 20) less 0.2 and 0.24
     ]);
-    expect(rows[1]?.marketChange).toBeCloseTo(0.1, 12);
-    expect(rows[1]?.fees).toBeCloseTo(0.44, 12);
+    const changes = marketChanges(result, [bars, eth]);
+    expect(changes.get('BTC/USDT')).toBeCloseTo(0.21, 12);
+    expect(changes.get('ETH/USDT')).toBeCloseTo(0.1, 12);
+    // Without ETH's bars: the benchmark held the primary only, so ETH's move is unknown.
+    expect(marketChanges(result, [bars]).get('ETH/USDT')).toBeNaN();
   });
 
   it('the ETH panel: its own candles, its two fills and its own SMA line', () => {
@@ -299,6 +301,8 @@ describe('a run over two markets: the markets table and a chart panel per other 
     const html = renderHtmlReport(result, bars, { feedSeries: [bars, eth] });
     const card = /<section class="card" id="markets">[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
     expect(card).toContain('<tr data-market="ETH/USDT"><td>ETH/USDT <span class="muted">1d</span></td>');
+    // 39.56 of the 1,000 start value: 3.96 %; no order refused.
+    expect(card).toContain('<td class="num pos">3.96 %</td><td class="num">0</td>');
     expect(card).toContain('<td class="num pos">39.56 USDT</td>');
     expect(card).toContain('<td class="num pos">10.00 %</td>');
     expect(card.match(/class="pair-chart"/g)?.length).toBe(1);

@@ -14,6 +14,7 @@ import {
   listBacktests,
   loadBacktest,
 } from './backtests.ts';
+import type { Io } from './io.ts';
 
 export const BACKTESTS_HELP = `Usage: keel backtests <command> [options]
 
@@ -31,11 +32,6 @@ Options:
   --report <dir>             show: write the run's report.html, result.json and CSVs there
   -h, --help                 this help
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore } from '@keel/store';
 import { indent, money, table } from './bots-cli.ts';
+import type { Io } from './io.ts';
 import { type PortfolioReport, portfolioOf, type Totals } from './portfolio.ts';
 
 export const PORTFOLIO_HELP = `Usage: keel portfolio [options]
@@ -16,11 +17,6 @@ Options:
   --json              print JSON instead of tables
   -h, --help          this help
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runPortfolioCli(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({

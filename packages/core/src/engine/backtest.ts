@@ -1,5 +1,5 @@
 import { FuturesBook, type FuturesMarketSettings, type FuturesSummary } from '../futures/book.ts';
-import { type Benchmark, buyAndHold } from '../metrics/benchmark.ts';
+import { type Benchmark, buyAndHold, type HeldMarket } from '../metrics/benchmark.ts';
 import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
@@ -91,7 +91,10 @@ export interface BacktestResult {
   readonly pairs: readonly PairStats[];
   /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
   readonly futures?: FuturesSummary;
-  /** Buy-and-hold of the primary market over the same bars (absent from results not made by runBacktest). */
+  /**
+   * Buy-and-hold over the same bars (absent from results not made by runBacktest): of the primary
+   * market, or of every market with `perPair`.
+   */
   readonly benchmark?: Benchmark;
   /** The strategy's `plot` lines, one value per primary bar (aligned with `equity`); empty without `plot`. */
   readonly plots?: readonly PlotColumn[];
@@ -179,7 +182,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const exposed = new Uint8Array(primaryLen);
   const total = ranges.reduce((a, [x, y]) => a + (y - x), 0);
   const progress = cfg.onProgress;
-  const plotSpecs = Object.entries(cfg.strategy.plot ?? {});
+  const plotSpecs = Object.entries(strategy.plot ?? {});
   const plots: PlotColumn[] = plotSpecs.map(([name, p]) => ({
     name,
     panel: p.panel,
@@ -307,6 +310,14 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     };
   });
   const portfolio = account.summary(engine.rate);
+  // Buy and hold holds what the strategy trades: every market when each has its own instance,
+  // else the primary (the other feeds are signals).
+  const held: HeldMarket[] = [];
+  cfg.data.forEach((d, i) => {
+    if (i > 0 && (cfg.perPair === undefined || held.some((h) => h.instrument.symbol === d.symbol))) return;
+    const [a, b] = ranges[i] as [number, number];
+    held.push({ series: d.series, timeframe: d.timeframe, p0: a, p1: b, instrument: instruments[i] as Instrument });
+  });
   let pairs: PairStats[] | undefined;
   return {
     strategy: cfg.strategy.name,
@@ -345,20 +356,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       return pairs;
     },
     ...(book !== undefined ? { futures: book.summary() } : {}),
-    benchmark: buyAndHold(
-      [
-        {
-          series: (cfg.data[0] as BacktestData).series,
-          timeframe: (cfg.data[0] as BacktestData).timeframe,
-          p0,
-          p1,
-          instrument: primaryInst,
-        },
-      ],
-      times,
-      startValue,
-      fees,
-    ),
+    benchmark: buyAndHold(held, times, startValue, fees),
     plots,
   };
 }

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isTimeframe, type Timeframe } from '@keel/core';
+import { isTimeframe } from '@keel/core';
 // The feed loader alone: the package's index also loads ccxt.
 import { type FeedOrigin, type LoadedFeed, loadFeed, parseColumnMapping, parseTimeIs } from '@keel/data/feeds';
 import { UsageError } from './errors.ts';
-import { symbolFromFileName } from './infer.ts';
+import { symbolFromFileName, timeframeFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 
 /** The flags of `keel backtest` that say which bars to load. */
@@ -25,7 +25,6 @@ export const DATA_FLAGS = {
   symbol: { type: 'string' },
   timeframe: { type: 'string' },
   exchange: { type: 'string' },
-  market: { type: 'string' },
   'data-dir': { type: 'string' },
   map: { type: 'string' },
   'time-is': { type: 'string' },
@@ -38,7 +37,7 @@ export const DATA_FLAGS_HELP = `Data (docs/data.md):
                          repeat it for several markets, one file each
   --exchange <id>        without --data: read the bars from the data store (keel data download or
                          import them first), e.g. --exchange binance --symbol BTC/USDT --timeframe 1h
-  --market <type>        store market: spot (default), usdm or coinm
+                         (--market futures reads the store's USD-M bars)
   --data-dir <dir>       the data store (default: $KEEL_DATA_DIR or ./.keel/data)
   --symbol <BASE/QUOTE>  market (default: from the file name, e.g. BTCUSDT -> BTC/USDT); several
                          as BTC/USDT,ETH/USDT (one per --data file, in order): one strategy instance
@@ -75,12 +74,6 @@ function usage<T>(f: () => T): T {
   } catch (e) {
     throw new UsageError((e as Error).message, 'backtest');
   }
-}
-
-/** The timeframe token of a Binance-style file name (binance_BTCUSDT_1h_...). */
-function nameTimeframe(file: string): Timeframe | undefined {
-  for (const t of path.basename(file).split(/[_\-.]/)) if (t !== '1M' && isTimeframe(t)) return t;
-  return undefined;
 }
 
 /** The market of each --data file: from --symbol (one per file, in order) or from the file's name. */
@@ -128,7 +121,7 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
   const badData = v['allow-bad-data'] ? 'drop' : 'refuse';
   const common = { ...(timeframe ? { timeframe } : {}), ...range, badData } as const;
   if (files.length > 0) {
-    for (const flag of ['exchange', 'market', 'data-dir'] as const)
+    for (const flag of ['exchange', 'data-dir'] as const)
       if (v[flag] !== undefined)
         throw new UsageError(
           `--${flag} is for reading the data store; --data reads files: give one or the other`,
@@ -141,7 +134,7 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
     for (const [i, file] of files.entries()) {
       // Data errors are failures (exit 1) that name the file: --help would not help with them.
       if (!existsSync(file)) throw new Error(`--data: no such file: ${file}`);
-      const nameTf = nameTimeframe(file);
+      const nameTf = timeframeFromFileName(file);
       const origin: FeedOrigin = {
         kind: 'file',
         file,
@@ -164,9 +157,9 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
     );
   if (timeframe === undefined)
     throw new UsageError('reading the data store needs --timeframe (e.g. --timeframe 1h)', 'backtest');
-  const market = v.market ?? 'spot';
-  if (market !== 'spot' && market !== 'usdm' && market !== 'coinm')
-    throw new UsageError(`--market "${market}": expected spot, usdm or coinm`, 'backtest');
+  // One --market flag for the store and the simulation (core's FUTURES_FLAGS checks its value):
+  // futures are Binance USD-M, the store's usdm market.
+  const market = v.market === 'futures' ? 'usdm' : 'spot';
   const { DataStore, defaultDataDir } = await import('@keel/data/store');
   const store = new DataStore(path.resolve(v['data-dir'] ?? defaultDataDir()));
   try {

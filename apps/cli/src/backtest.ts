@@ -16,9 +16,11 @@ import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
+import type { Compressor } from '@keel/runtime/backtests';
 import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
 import { STRATEGIES } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
+import { resultCompressor, saveRun } from './backtest-save.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { futuresRun } from './futures.ts';
@@ -41,14 +43,18 @@ Options:
                          markets each entry's orderTargetPercent is a share of equity / n
                          (default: / the number of markets)
   --param key=value      strategy parameter, repeatable (e.g. --param fast=10 --param slow=30)
-  --cash <n>             starting cash in the quote currency (default 10000)
-  --fee <rate>           taker fee per side, 0.001 = 0.1 % (default 0.001)
-  --maker-fee <rate>     maker fee per side (default: --fee)
+  --cash <n>             starting cash in the quote currency, > 0 (default 10000)
+  --fee <rate>           taker fee per side in [0, 1), 0.001 = 0.1 % (default 0.001)
+  --maker-fee <rate>     maker fee per side in [0, 1) (default: --fee)
   --slippage-bps <n>     fixed adverse slippage on taker fills, in basis points (default 0)
-  --participation <f>    volume-share fills: at most this fraction of each bar's volume (partial fills)
+  --participation <f>    volume-share fills: at most this fraction (0, 1] of each bar's volume
+                         (partial fills)
   --latency-bars <n>     bars between decision and fill (default 1: next bar's open)
   --from <time>          first bar (ISO date or epoch ms), --to <time> end (exclusive)
   --report <dir>         write report.html, result.json, trades.csv, equity.csv, fills.csv
+  --store <url>          where the run is kept (keel backtests list|show|compare): sqlite:<path>
+                         (default sqlite:.keel/keel.db) or postgres://...
+  --no-save              do not keep the run in the store
   --json                 print the whole result as JSON on stdout (no table)
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
@@ -81,6 +87,14 @@ function feeRate(name: string, v: string | undefined, def: number): number {
   return n;
 }
 
+/** A fraction in (0, 1]: 0 would let no order fill. */
+function share(name: string, v: string): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0 && n <= 1))
+    throw new UsageError(`--${name} is a fraction in (0, 1], got "${v}"`, 'backtest');
+  return n;
+}
+
 function integer(name: string, v: string, min: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min)
@@ -94,6 +108,13 @@ function time(name: string, v: string | undefined): number | undefined {
   if (!Number.isFinite(n))
     throw new UsageError(`--${name} must be an ISO date/time or epoch ms, got "${v}"`, 'backtest');
   return n;
+}
+
+function* tee(chunks: Iterable<Uint8Array>, copy: Compressor | undefined): Generator<Uint8Array> {
+  for (const c of chunks) {
+    copy?.push(c);
+    yield c;
+  }
 }
 
 export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
@@ -111,6 +132,8 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       participation: { type: 'string' },
       'latency-bars': { type: 'string' },
       'max-open-trades': { type: 'string' },
+      store: { type: 'string' },
+      'no-save': { type: 'boolean' },
       from: { type: 'string' },
       to: { type: 'string' },
       report: { type: 'string' },
@@ -139,8 +162,9 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   );
   const cash = positive('cash', values.cash, 10_000);
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
-  const participation =
-    values.participation !== undefined ? num('participation', values.participation, 0, 1) : undefined;
+  const participation = values.participation !== undefined ? share('participation', values.participation) : undefined;
+  const latencyBars =
+    values['latency-bars'] !== undefined ? integer('latency-bars', values['latency-bars'], 1) : undefined;
   const from = time('from', values.from);
   const to = time('to', values.to);
   const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
@@ -176,24 +200,44 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       : slippageBps > 0
         ? { slippage: fixedBpsSlippage(slippageBps) }
         : {}),
-    ...(values['latency-bars'] !== undefined ? { latencyBars: num('latency-bars', values['latency-bars'], 1, 1) } : {}),
+    ...(latencyBars !== undefined ? { latencyBars } : {}),
     ...range,
     ...(risk !== undefined ? { risk } : {}),
     onProgress: (d, t) => bar.update(d, t),
   });
   const secs = (performance.now() - t0) / 1000;
+  const summary = `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
+  const save = values['no-save'] !== true;
+  let compressed: Compressor | undefined;
   if (values.json) {
-    // Streamed: a million-bar result is written piece by piece, never held as one string.
-    await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }));
+    // Streamed: a million-bar result is written piece by piece, never held as one string; the
+    // store gets the same chunks, compressed on the way.
+    compressed = save ? await resultCompressor() : undefined;
+    await writeChunks(io.stdout, tee(resultJsonChunks(result, { reuseBuffer: true }), compressed));
     // The data lines are not in the result: stderr keeps them in sight beside the JSON.
     io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {
-    io.stdout.write(`${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}\n`);
+    io.stdout.write(`${summary}\n`);
     const bars = result.feeds.reduce((a, f) => a + f.bars, 0);
     io.stdout.write(`${bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
   }
+  if (save) {
+    const settings = {
+      cash,
+      fee,
+      ...(makerFee !== undefined ? { makerFee } : {}),
+      ...(slippageBps > 0 ? { slippageBps } : {}),
+      ...(participation !== undefined ? { participation } : {}),
+      ...(latencyBars !== undefined ? { latencyBars } : {}),
+      ...(maxOpenTrades !== undefined ? { maxOpenTrades } : {}),
+      ...range,
+      data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),
+    };
+    const id = await saveRun(values.store, { result, bars: series, settings, summary }, compressed);
+    io.stderr.write(`saved as backtest ${id} (${io.prog} backtests show ${id})\n`);
+  }
   if (values.report) {
-    const paths = writeReport(path.resolve(values.report), result, series);
+    const paths = writeReport(path.resolve(values.report), result, series, { feedSeries: feeds.map((f) => f.series) });
     io.stderr.write(`report written: ${paths.html}\n`);
   }
   const firstError = result.errors[0];

@@ -34,19 +34,25 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'backtest',
     config: 'backtest',
-    summary: 'backtest a built-in strategy on a candle file, print a summary or JSON',
+    summary: 'backtest a strategy (built-in or your file) on candles, print a summary or JSON',
     run: async (argv, cli) => (await import('./backtest.ts')).backtestCommand(argv, cli),
+  },
+  {
+    name: 'backtests',
+    args: '<sub>',
+    summary: 'the backtest runs kept in the store: list, show, compare',
+    run: async (argv, cli) => (await import('@keel/runtime/backtests-cli')).runBacktestsCli(argv, cli),
   },
   {
     name: 'strategies',
     args: '[file]',
-    summary: 'list strategies with their parameters, defaults and rules (built-in, or your files)',
+    summary: 'strategies with their parameters, types, defaults and rules',
     run: async (argv, cli) => (await import('./strategies.ts')).strategiesCommand(argv, cli),
   },
   {
     name: 'new',
     args: 'strategy <name>',
-    summary: 'write a commented starter strategy file that runs as written',
+    summary: 'write a commented starter strategy that runs as written',
     run: async (argv, cli) => (await import('./new.ts')).newCommand(argv, cli),
   },
   {
@@ -90,7 +96,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'config',
     args: 'show',
-    summary: 'the effective settings (keel.yaml, KEEL_* environment, defaults) and where each comes from',
+    summary: 'effective settings (keel.yaml, KEEL_*, defaults) and where each comes from',
     run: async (argv, cli) => (await import('./config.ts')).configCommand(argv, cli),
   },
   {
@@ -194,7 +200,8 @@ function reportError(e: unknown, command: string | undefined, cli: Cli): number 
     return EXIT.usage;
   }
   cli.stderr.write(`${where}: ${msg}\n`);
-  if (process.env.KEEL_DEBUG && e instanceof Error) cli.stderr.write(`${e.stack}\n`);
+  if (process.env.KEEL_DEBUG && e instanceof Error)
+    cli.stderr.write(`${e.stack}\n${e.cause instanceof Error ? `caused by: ${e.cause.stack}\n` : ''}`);
   return EXIT.failure;
 }
 

@@ -16,15 +16,16 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The name the user most likely meant: the unique one that starts with what was typed ("back" ->
- * backtest), else the closest within a third of its length (at least one edit: "stratgies",
+ * The name the user most likely meant: the unique one that starts with what was typed, or the
+ * shortest such when every other one extends it ("back" -> backtest, not backtests), else the closest within a third of its length (at least one edit: "stratgies",
  * "bakctest"), ties broken by the order given. Undefined when nothing is close.
  */
 export function closest(typed: string, names: readonly string[]): string | undefined {
   const t = typed.toLowerCase();
   if (t.length >= 2) {
-    const prefixed = names.filter((n) => n.startsWith(t));
-    if (prefixed.length === 1) return prefixed[0];
+    const prefixed = names.filter((n) => n.startsWith(t)).sort((a, b) => a.length - b.length);
+    const shortest = prefixed[0];
+    if (shortest !== undefined && prefixed.every((n) => n.startsWith(shortest))) return shortest;
   }
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;

@@ -10,6 +10,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const BTC_1M = dataFile('binance_BTCUSDT_1m_2024-01.csv.gz');
 const BTC_1H = dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz');
+const ETH_1M = dataFile('binance_ETHUSDT_1m_2024-01.csv.gz');
+const ETH_1H = dataFile('binance_ETHUSDT_1h_2022-01-01_2025-12-02.csv.gz');
 
 /** A hand-made 1m candle file: `rows` as [minute, open, high, low, close]; volume 10. */
 function candles(name: string, rows: readonly (readonly [number, number, number, number, number])[]): string {
@@ -35,8 +37,10 @@ function rowsOf(n: number, skip: readonly number[] = []): [number, number, numbe
 describe.skipIf(!HAS_SHARED_DATA)('keel backtest from the data store', () => {
   const dir = path.join(tmp, 'store');
   beforeAll(async () => {
-    const r = await keelIn(['data', 'import', BTC_1M, '--data-dir', dir]);
-    expect(r.code, r.err).toBe(0);
+    for (const f of [BTC_1M, ETH_1M]) {
+      const r = await keelIn(['data', 'import', f, '--data-dir', dir]);
+      expect(r.code, r.err).toBe(0);
+    }
   }, 120_000);
 
   it("1h from stored 1m bars (resampled on the fly) equals the backtest of Binance's own 1h candles of the month", async () => {
@@ -68,6 +72,30 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest from the data store', () => {
     expect(a.finalValue).toBe(b.finalValue);
   });
 
+  it("several markets from the store equal the same markets from Binance's 1h files", async () => {
+    const span = ['--from', '2024-01-01', '--to', '2024-02-01', '--no-save', '--json'];
+    const stored = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'BTC/USDT,ETH/USDT',
+      '--timeframe',
+      '1h',
+      '--data-dir',
+      dir,
+      ...span,
+    ]);
+    expect(stored.code, stored.err).toBe(0);
+    const files = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1H, '--data', ETH_1H, ...span]);
+    const a = JSON.parse(stored.out);
+    const b = JSON.parse(files.out);
+    expect(a.pairs.map((p: { symbol: string }) => p.symbol)).toEqual(['BTC/USDT', 'ETH/USDT']);
+    expect(a.trades.filter((t: { symbol: string }) => t.symbol === 'ETH/USDT').length).toBeGreaterThan(3);
+    expect(a.trades).toEqual(b.trades);
+    expect(a.finalValue).toBe(b.finalValue);
+  });
+
   it('1m from the store is the backtest of the imported file, byte for byte', async () => {
     const stored = await keelIn([
       'backtest',
@@ -87,19 +115,34 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest from the data store', () => {
   });
 
   it('a market or a range the store does not hold is an error naming the store and what it holds', async () => {
-    const eth = await keelIn([
+    const bnb = await keelIn([
       'backtest',
       '--strategy',
       'sma-cross',
       '--symbol',
-      'ETH/USDT',
+      'BNB/USDT',
       '--timeframe',
       '1h',
       '--data-dir',
       dir,
     ]);
-    expect(eth.code).toBe(1);
-    expect(eth.err).toMatch(/has no binance spot ETH\/USDT bars: keel data download or keel data import/);
+    expect(bnb.code).toBe(1);
+    expect(bnb.err).toMatch(/has no binance spot BNB\/USDT bars: keel data download or keel data import/);
+    const finer = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'BTC/USDT',
+      '--timeframe',
+      '1s',
+      '--data-dir',
+      dir,
+    ]);
+    expect(finer.code).toBe(1);
+    expect(finer.err).toMatch(
+      /has BTC\/USDT only as 1m 2024-01-01T00:00:00Z \.\. 2024-02-01T00:00:00Z: none is 1s or finer/,
+    );
     const late = await keelIn([
       'backtest',
       '--strategy',
@@ -146,7 +189,7 @@ describe('the data-quality gate before every backtest', () => {
     const f = candles('gappy.csv', rowsOf(120, [50, 51, 52, 90]));
     const r = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/gaps 2 \(4 1m bars missing\), longest 3 1m bars from 2024-01-01T00:50:00Z/);
+    expect(r.out).toMatch(/gaps \(whole file\) 2 \(4 1m bars missing\), longest 3 1m bars from 2024-01-01T00:50:00Z/);
     const clean = await keelIn([
       'backtest',
       '--strategy',
@@ -156,6 +199,6 @@ describe('the data-quality gate before every backtest', () => {
       '--symbol',
       'BTC/USDT',
     ]);
-    expect(clean.out).toMatch(/BTC\/USDT: .*clean\.csv, no gaps/);
+    expect(clean.out).toMatch(/BTC\/USDT: .*clean\.csv, no gaps \(whole file\)/);
   });
 });

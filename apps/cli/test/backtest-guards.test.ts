@@ -58,6 +58,17 @@ describe('keel backtest: no silent wrong results', () => {
       ]);
       expect(daily.code, daily.err).toBe(0);
       expect(daily.err).toMatch(/1h bars resampled to 1d/);
+      const table = await keelIn([
+        'backtest',
+        '--strategy',
+        'sma-cross',
+        '--data',
+        BTC_1H,
+        '--timeframe',
+        '1d',
+        ...span,
+      ]);
+      expect(table.out, 'the summary says so too').toMatch(/BTC\/USDT: .*, 1h bars resampled to 1d, /);
       const own = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1D, ...span, '--json']);
       const a = JSON.parse(daily.out);
       const b = JSON.parse(own.out);
@@ -68,7 +79,7 @@ describe('keel backtest: no silent wrong results', () => {
     },
   );
 
-  it('a fee rate outside [0, 1) and a cash of 0 are usage errors', async () => {
+  it('a fee rate outside [0, 1), a participation of 0 and a cash of 0 are usage errors', async () => {
     const f = file('plain.csv', 'timestamp,open,high,low,close,volume', (t) => String(t));
     const base = ['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT'];
     for (const [flag, v] of [
@@ -81,6 +92,9 @@ describe('keel backtest: no silent wrong results', () => {
       expect(r.code, `${flag} ${v}`).toBe(2);
       expect(r.err).toMatch(new RegExp(`${flag} is a rate per side in \\[0, 1\\)`));
     }
+    const part = await keelIn([...base, '--participation=0']);
+    expect(part.code, 'a participation of 0 would let no order fill').toBe(2);
+    expect(part.err).toMatch(/--participation is a fraction in \(0, 1\]/);
     const cash = await keelIn([...base, '--cash', '0']);
     expect(cash.code).toBe(2);
     expect(cash.err).toMatch(/--cash must be a number > 0, got "0"/);

@@ -122,7 +122,7 @@ describe('the real build', () => {
     ).toBe(false);
   });
 
-  it('loads no dependency for --help, and only zod for backtest (no ccxt, DuckDB, SQLite, PostgreSQL, ws)', () => {
+  it('loads no dependency for --help, and for backtest only zod and, to keep the run, SQLite (no ccxt, DuckDB, PostgreSQL, ws)', () => {
     const loaded = (...args: string[]) => {
       const file = path.join(tmp, `imports-${args[0]}.txt`);
       writeFileSync(file, '');
@@ -147,7 +147,9 @@ describe('the real build', () => {
       text += `${1_704_067_200_000 + i * 60_000},${100 + (i % 7)},${108},${99},${100 + (i % 5)},1\n`;
     writeFileSync(csv, text);
     const bt = loaded('backtest', '--strategy', 'sma-cross', '--data', csv, '--symbol', 'BTC/USDT', '--json');
-    expect(bt).toEqual(['zod']);
+    expect(bt).toEqual(['better-sqlite3', 'kysely', 'zod']);
+    const unsaved = loaded('backtest', '--strategy', 'sma-cross', '--data', csv, '--symbol', 'BTC/USDT', '--no-save');
+    expect(unsaved).toEqual(['zod']);
   });
 
   it('keeps each module at its source location (assets beside a source file resolve from the bundle)', () => {

@@ -1,5 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../src/main.ts';
+
+// Commands write beside the working folder (`keel backtest` keeps its runs in ./.keel/keel.db):
+// a test file's own empty folder, never the repository. Test files run in processes of their own.
+process.chdir(mkdtempSync(path.join(tmpdir(), 'keel-cwd-')));
 
 /**
  * Runs a keel command in this process (no child process: the sources as they are), with stdout and

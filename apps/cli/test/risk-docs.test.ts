@@ -19,7 +19,8 @@ function examples(): { command: string; shows: string[] }[] {
     start: m.index ?? 0,
   }));
   blocks.forEach((b, i) => {
-    if (b.lang !== 'sh') return;
+    // Backtests only: a paper or live example needs a market to connect to.
+    if (b.lang !== 'sh' || !/^keel backtest /m.test(b.body)) return;
     const command = b.body
       .split('\n')
       .filter((l) => l.startsWith('keel '))

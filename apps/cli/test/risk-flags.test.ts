@@ -25,6 +25,29 @@ describe('keel backtest risk flags (the real bin)', () => {
       expect(r.out).toContain(f);
   });
 
+  it('keel paper and keel live take the same flags: documented, and read by the same parser (the same usage errors)', () => {
+    for (const mode of ['paper', 'live']) {
+      const h = keel(mode, '--help');
+      expect(h.code).toBe(0);
+      for (const f of ['--risk <rule>=<value>', '--sizing', '--stop-loss', '--take-profit', '--trailing', '--roi'])
+        expect(h.out, `${mode} --help`).toContain(f);
+      const bad = keel(
+        mode,
+        '--strategy',
+        'sma-cross',
+        '--symbol',
+        'BTC/USDT',
+        '--confirm-live',
+        '--risk',
+        'max-drawdown=2',
+      );
+      expect(bad.code, bad.err).toBe(2);
+      expect(bad.err).toMatch(
+        new RegExp(`keel ${mode}: max-drawdown=2: the drawdown must be in \\(0, 1\\), got 2 \\(expected <fraction>`),
+      );
+    }
+  });
+
   it('a bad setting is a usage error naming the key, the value and the form', () => {
     const f = dataFile('binance_BTCUSDT_1m_2024-01.csv.gz');
     const a = keel('backtest', '--strategy', 'sma-cross', '--data', f, '--risk', 'max-drawdown=2');

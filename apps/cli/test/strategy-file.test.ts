@@ -49,6 +49,9 @@ export default defineStrategy({
 function resultOf(out: string): unknown {
   const j = JSON.parse(out) as Record<string, unknown>;
   delete j.strategy;
+  // The built-ins also take direction (long by default); the file's strategy is long-only.
+  const { direction: _, ...params } = j.params as Record<string, unknown>;
+  j.params = params;
   return j;
 }
 
@@ -298,10 +301,17 @@ describe('keel strategies', () => {
       { name: 'fast', type: 'integer', required: false, default: 10, constraints: ['>= 1'] },
       { name: 'slow', type: 'integer', required: false, default: 30, constraints: ['>= 2'] },
       { name: 'allocation', type: 'number', required: false, default: 0.95, constraints: ['> 0', '<= 1'] },
+      {
+        name: 'direction',
+        type: 'enum',
+        required: false,
+        default: 'long',
+        constraints: ['one of long, short, both'],
+      },
     ]);
     expect(sma.rules).toEqual(['fast must be smaller than slow']);
     const text = keel('strategies');
-    expect(text.out).toMatch(/^sma-cross\n.*\n {2}fast {8}integer {2}default 10 {4}>= 1$/m);
+    expect(text.out).toMatch(/^sma-cross\n.*\n {2}fast {8}integer {2}default 10 +>= 1$/m);
     expect(text.out).toMatch(/^ {2}rule: fast must be smaller than slow$/m);
   });
 

@@ -5,6 +5,7 @@ export * from './engine/events.ts';
 export * from './engine/fill-log.ts';
 export * from './futures/index.ts';
 export * from './indicators/index.ts';
+export * from './metrics/benchmark.ts';
 export * from './metrics/pairs.ts';
 export * from './metrics/stats.ts';
 export * from './metrics/trades.ts';

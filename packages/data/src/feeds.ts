@@ -54,6 +54,8 @@ export interface FeedQuality {
   /** Rows dropped, by rule (drop mode; empty otherwise). */
   readonly dropped: Readonly<Record<string, number>>;
   readonly gaps: GapSummary;
+  /** What the gate read: a file whole (whatever the run's range), or the range read from the store. */
+  readonly scope: 'whole file' | 'range read';
 }
 
 export interface LoadedFeed {
@@ -135,6 +137,8 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
     source: file,
     timeframe: dataTf,
     mode: o.badData ?? 'refuse',
+    // The backtest reads the quarantine and the gaps, not the flags (`keel data validate` shows them).
+    flags: false,
     priorQuarantine: batch.quarantined,
     priorRowsIn: batch.quarantined.length,
     ...(batch.lines ? { lines: batch.lines } : {}),
@@ -156,7 +160,13 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
     series,
     source: file,
     notes,
-    quality: { rowsIn: gate.rowsIn, rowsKept: gate.rowsKept, dropped: dropped(gate), gaps: gate.gaps },
+    quality: {
+      rowsIn: gate.rowsIn,
+      rowsKept: gate.rowsKept,
+      dropped: dropped(gate),
+      gaps: gate.gaps,
+      scope: 'whole file',
+    },
   };
 }
 
@@ -166,17 +176,22 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
   const store = origin.store;
   const key = seriesKey(origin.exchange, origin.marketType, o.symbol, o.timeframe);
   const where = `the store at ${store.dir}`;
-  const stored = store
-    .catalog({ exchange: key.exchange, marketType: key.marketType, symbol: key.symbol })
-    .map(
-      (c) =>
-        `${c.key.timeframe} ${c.first !== null ? isoUtc(c.first) : '?'} .. ${c.last !== null ? isoUtc(c.last) : '?'}`,
-    );
-  if (stored.length === 0)
+  const held = store
+    .seriesKeys()
+    .filter((k) => k.exchange === key.exchange && k.marketType === key.marketType && k.symbol === key.symbol);
+  if (held.length === 0)
     throw new DataError(
       'series-not-found',
       `${where} has no ${key.exchange} ${key.marketType} ${o.symbol} bars: keel data download or keel data import them first (--data-dir names another store)`,
     );
+  // For messages only: what the store holds of this market (the catalog's partitions, no data read).
+  const stored = () =>
+    held.map((k) => {
+      const parts = store.partitions(k);
+      const first = parts[0]?.first;
+      const last = parts[parts.length - 1]?.last;
+      return `${k.timeframe} ${first !== undefined ? isoUtc(first) : '?'} .. ${last !== undefined ? isoUtc(last) : '?'}`;
+    });
   let r: ReturnType<DataStore['readBarsAt']>;
   try {
     r = store.readBarsAt(key, {
@@ -187,7 +202,7 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     if (e instanceof DataError && e.code === 'series-not-found')
       throw new DataError(
         e.code,
-        `${where} has ${o.symbol} only as ${stored.join(', ')}: none is ${o.timeframe} or finer and dividing it`,
+        `${where} has ${o.symbol} only as ${stored().join(', ')}: none is ${o.timeframe} or finer and dividing it`,
       );
     throw e;
   }
@@ -208,12 +223,13 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
   if (series.length === 0)
     throw new DataError(
       'no-bars-in-range',
-      `${where} has no ${o.symbol} bars in ${rangeText(o.from, o.to)}; stored: ${stored.join(', ')}`,
+      `${where} has no ${o.symbol} bars in ${rangeText(o.from, o.to)}; stored: ${stored().join(', ')}`,
     );
   const gate = dataQualityGate(series, {
     source,
     timeframe: o.timeframe,
     mode: o.badData ?? 'refuse',
+    flags: false,
     exchange: key.exchange,
     marketType: key.marketType,
     maintenance: maintenanceFor(store.maintenance, key.exchange, key.marketType),
@@ -226,7 +242,13 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     series: gate.bars,
     source,
     notes,
-    quality: { rowsIn: gate.rowsIn, rowsKept: gate.rowsKept, dropped: dropped(gate), gaps: gate.gaps },
+    quality: {
+      rowsIn: gate.rowsIn,
+      rowsKept: gate.rowsKept,
+      dropped: dropped(gate),
+      gaps: gate.gaps,
+      scope: 'range read',
+    },
   };
 }
 
@@ -312,14 +334,16 @@ export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
     const g = q.gaps;
     const gaps =
       g.count === 0
-        ? 'no gaps'
-        : `gaps ${f(g.count)} (${bars(g.missingBars, feed.dataTimeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, feed.dataTimeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
+        ? `no gaps (${q.scope})`
+        : `gaps (${q.scope}) ${f(g.count)} (${bars(g.missingBars, feed.dataTimeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, feed.dataTimeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
     const drops = Object.entries(q.dropped);
     const dropText =
       drops.length === 0
         ? ''
         : `; ${f(q.rowsIn - q.rowsKept)} bad rows dropped (${drops.map(([r, n]) => `${r} ${f(n)}`).join(', ')})`;
-    lines.push(`  ${feed.symbol}: ${feed.source}, ${gaps}${dropText}`);
+    const resampled =
+      feed.timeframe !== feed.dataTimeframe ? `, ${feed.dataTimeframe} bars resampled to ${feed.timeframe}` : '';
+    lines.push(`  ${feed.symbol}: ${feed.source}${resampled}, ${gaps}${dropText}`);
   }
   return lines;
 }

@@ -86,6 +86,12 @@ export interface QcOptions {
   /** Minimum run of identical consecutive bars reported as stale (default 5). */
   readonly staleRun?: number;
   readonly fill?: FillPolicy;
+  /**
+   * Flag outliers, stale runs and zero volume (default true). A caller that reads only the
+   * quarantine and the gaps (the backtest's gate) skips them: on a million bars the outlier
+   * statistics cost more than every rule together.
+   */
+  readonly flags?: boolean;
   /** Quarantine rows from an earlier stage (e.g. CSV parsing) to merge into the report. */
   readonly priorQuarantine?: readonly QuarantinedBar[];
   readonly priorRowsIn?: number;
@@ -174,8 +180,10 @@ export function validateBars(input: BarSeries, opts: QcOptions): QcResult {
     const arr = (samples[rule] ??= []);
     if (arr.length < MAX_SAMPLES) arr.push(isoUtc(t));
   };
-  if (kept > 2) flagOutliers(clean, opts.outlierZ ?? 12, flag);
-  flagRuns(clean, opts.staleRun ?? 5, flag);
+  if (opts.flags !== false) {
+    if (kept > 2) flagOutliers(clean, opts.outlierZ ?? 12, flag);
+    flagRuns(clean, opts.staleRun ?? 5, flag);
+  }
 
   // Optional fill: only by explicit policy, recorded in the report; filled rows are marked.
   const policy = opts.fill ?? 'none';
@@ -595,7 +603,15 @@ export interface DataGateResult {
 export interface DataGateOptions
   extends Pick<
     QcOptions,
-    'timeframe' | 'exchange' | 'marketType' | 'maintenance' | 'priorQuarantine' | 'priorRowsIn' | 'lines' | 'rows'
+    | 'timeframe'
+    | 'exchange'
+    | 'marketType'
+    | 'maintenance'
+    | 'priorQuarantine'
+    | 'priorRowsIn'
+    | 'lines'
+    | 'rows'
+    | 'flags'
   > {
   /** The file (or series name) the bars came from: every problem names it. */
   readonly source: string;
@@ -624,6 +640,7 @@ export function dataQualityGate(series: BarSeries, opts: DataGateOptions): DataG
     ...(opts.priorRowsIn !== undefined ? { priorRowsIn: opts.priorRowsIn } : {}),
     ...(opts.lines !== undefined ? { lines: opts.lines } : {}),
     ...(opts.rows !== undefined ? { rows: opts.rows } : {}),
+    ...(opts.flags !== undefined ? { flags: opts.flags } : {}),
   });
   const problems: DataProblem[] = qc.quarantined.map((q) => ({
     source: q.file ?? opts.source,

@@ -1,4 +1,4 @@
-import type { BacktestResult, BarSeries, Timeframe } from '@keel/core';
+import type { BacktestResult, BarSeries, PlotColumn, Timeframe } from '@keel/core';
 import { TIMEFRAMES, timeframeMs, timeframeStart } from '@keel/core';
 
 /**
@@ -50,6 +50,10 @@ export interface ChartData {
   readonly markers: MarkerRow[];
   /** Halts and resumes of the risk engine, on the candle of the bar they happened at. */
   readonly riskMarkers: RiskMarkerRow[];
+  /** Buy-and-hold value at the close of each candle's last bar; null when the result has no benchmark. */
+  readonly benchmark: number[] | null;
+  /** The strategy's plot lines, each at the close of each candle's last bar (NaN: no value). */
+  readonly plots: { readonly name: string; readonly panel: string; readonly values: number[] }[];
 }
 
 /** Rounds a float for display data: 10 significant digits is far below what a chart can show. */
@@ -70,16 +74,30 @@ function lowerBound(a: Float64Array, from: number, to: number, x: number): numbe
 
 /** The rows [p0, p1) of `bars` that the result replayed on its primary feed; throws when they do not match. */
 export function primaryRange(result: BacktestResult, bars: BarSeries): [number, number] {
-  const feed = result.feeds[0];
-  if (!feed) throw new Error('The backtest result has no feed');
   const n = result.equity.times.length;
-  if (feed.bars === 0 || n === 0) return [0, 0];
-  const p0 = lowerBound(bars.time, 0, bars.length, feed.first);
-  const p1 = p0 + feed.bars;
-  if (bars.time[p0] !== feed.first || p1 > bars.length || bars.time[p1 - 1] !== feed.last || n !== feed.bars) {
+  if (n === 0) return [0, 0];
+  const [p0, p1] = feedRange(result, 0, bars);
+  if (p1 > p0 && n !== p1 - p0) {
+    const feed = result.feeds[0] as BacktestResult['feeds'][number];
     throw new Error(
       `The bars passed to the report are not the ones the backtest replayed on ${feed.symbol} ${feed.timeframe} ` +
         `(${feed.bars} bars from ${feed.first} to ${feed.last}; got ${bars.length} bars): pass the primary feed's series`,
+    );
+  }
+  return [p0, p1];
+}
+
+/** The rows [p0, p1) of `bars` that the result replayed on feed `index`; throws when they do not match. */
+export function feedRange(result: BacktestResult, index: number, bars: BarSeries): [number, number] {
+  const feed = result.feeds[index];
+  if (!feed) throw new Error(`The backtest result has no feed ${index}`);
+  if (feed.bars === 0) return [0, 0];
+  const p0 = lowerBound(bars.time, 0, bars.length, feed.first);
+  const p1 = p0 + feed.bars;
+  if (bars.time[p0] !== feed.first || p1 > bars.length || bars.time[p1 - 1] !== feed.last) {
+    throw new Error(
+      `The bars passed to the report are not the ones the backtest replayed on ${feed.symbol} ${feed.timeframe} ` +
+        `(${feed.bars} bars from ${feed.first} to ${feed.last}; got ${bars.length} bars): pass ${index === 0 ? "the primary feed's" : "that feed's"} series`,
     );
   }
   return [p0, p1];
@@ -141,14 +159,14 @@ export function chooseBuckets(
   return { bucketOf, aggregation: { timeframe: null, barsPerCandle: k, candles: Math.ceil(n / k), bars: n } };
 }
 
-export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoints: number): ChartData {
-  if (!(maxPoints >= 2) || !Number.isInteger(maxPoints))
-    throw new Error(`maxPoints must be an integer >= 2, got ${maxPoints}`);
-  const feed = result.feeds[0];
-  const [p0, p1] = primaryRange(result, bars);
-  const n = p1 - p0;
-  const base = (feed?.timeframe ?? '1m') as Timeframe;
-  const { bucketOf, aggregation } = chooseBuckets(bars.time, p0, p1, base, maxPoints);
+/** Rows [p0, p1) of `bars` merged into the candles `bucketOf` assigns them to. */
+function mergeCandles(
+  bars: BarSeries,
+  p0: number,
+  p1: number,
+  bucketOf: Int32Array,
+  aggregation: Aggregation,
+): CandleColumns {
   const m = aggregation.candles;
   const candles: CandleColumns = {
     time: new Array(m),
@@ -158,30 +176,21 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
     close: new Array(m),
     volume: new Array(m),
   };
-  const equity = new Array<number>(m);
-  const drawdown = new Array<number>(m);
-  const values = result.equity.values;
-  let peak = result.startValue;
   let cur = -1;
   let hi = 0;
   let lo = 0;
   let vol = 0;
-  let dd = 0;
-  for (let i = 0; i < n; i++) {
-    const b = bucketOf[i] as number;
-    const r = p0 + i;
+  const flush = () => {
+    candles.high[cur] = hi;
+    candles.low[cur] = lo;
+    candles.volume[cur] = displayRound(vol);
+  };
+  for (let r = p0; r < p1; r++) {
+    const b = bucketOf[r - p0] as number;
     const h = bars.high[r] as number;
     const l = bars.low[r] as number;
-    const v = values[i] as number;
-    if (v > peak) peak = v;
-    const d = peak > 0 ? (v / peak - 1) * 100 : 0;
     if (b !== cur) {
-      if (cur >= 0) {
-        candles.high[cur] = hi;
-        candles.low[cur] = lo;
-        candles.volume[cur] = displayRound(vol);
-        drawdown[cur] = displayRound(dd);
-      }
+      if (cur >= 0) flush();
       cur = b;
       const t = bars.time[r] as number;
       // A timeframe candle is stamped at its period's open, as the exchange would stamp it.
@@ -192,28 +201,112 @@ export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoint
       hi = h;
       lo = l;
       vol = 0;
-      dd = d;
     }
     if (h > hi) hi = h;
     if (l < lo) lo = l;
     vol += bars.volume[r] as number;
-    if (d < dd) dd = d;
     candles.close[b] = bars.close[r] as number;
+  }
+  if (cur >= 0) flush();
+  return candles;
+}
+
+function checkMaxPoints(maxPoints: number): void {
+  if (!(maxPoints >= 2) || !Number.isInteger(maxPoints))
+    throw new Error(`maxPoints must be an integer >= 2, got ${maxPoints}`);
+}
+
+export function buildChartData(result: BacktestResult, bars: BarSeries, maxPoints: number): ChartData {
+  checkMaxPoints(maxPoints);
+  const feed = result.feeds[0];
+  const [p0, p1] = primaryRange(result, bars);
+  const n = p1 - p0;
+  const base = (feed?.timeframe ?? '1m') as Timeframe;
+  const { bucketOf, aggregation } = chooseBuckets(bars.time, p0, p1, base, maxPoints);
+  const m = aggregation.candles;
+  const candles = mergeCandles(bars, p0, p1, bucketOf, aggregation);
+  const equity = new Array<number>(m);
+  const drawdown = new Array<number>(m);
+  const values = result.equity.values;
+  const bench = result.benchmark && result.benchmark.values.length === n ? result.benchmark.values : null;
+  const benchmark = bench ? new Array<number>(m) : null;
+  const symbol = feed?.symbol;
+  const plotCols = (result.plots ?? []).filter((p) => p.values.length === n && p.symbol === symbol);
+  const plots = plotCols.map((p) => ({ name: p.name, panel: p.panel, values: new Array<number>(m) }));
+  let peak = result.startValue;
+  let cur = -1;
+  let dd = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bucketOf[i] as number;
+    const v = values[i] as number;
+    if (v > peak) peak = v;
+    const d = peak > 0 ? (v / peak - 1) * 100 : 0;
+    if (b !== cur) {
+      if (cur >= 0) drawdown[cur] = displayRound(dd);
+      cur = b;
+      dd = d;
+    }
+    if (d < dd) dd = d;
     equity[b] = displayRound(v);
+    if (benchmark) benchmark[b] = displayRound(bench?.[i] as number);
+    for (let j = 0; j < plots.length; j++)
+      (plots[j] as { values: number[] }).values[b] = displayRound((plotCols[j] as PlotColumn).values[i] as number);
   }
-  if (cur >= 0) {
-    candles.high[cur] = hi;
-    candles.low[cur] = lo;
-    candles.volume[cur] = displayRound(vol);
-    drawdown[cur] = displayRound(dd);
-  }
+  if (cur >= 0) drawdown[cur] = displayRound(dd);
   return {
     aggregation,
     candles,
     equity,
     drawdown,
-    markers: n > 0 ? buildMarkers(result, bars, p0, p1, bucketOf, candles.time) : [],
+    markers: n > 0 ? buildMarkers(result, symbol, bars, p0, p1, bucketOf, candles.time) : [],
     riskMarkers: n > 0 ? buildRiskMarkers(result, bars, p0, p1, bucketOf, candles.time) : [],
+    benchmark,
+    plots,
+  };
+}
+
+/** A chart of one more market of a run over several: its candles, its fills and its plot lines. */
+export interface PairChart {
+  readonly symbol: string;
+  readonly timeframe: Timeframe;
+  readonly aggregation: Aggregation;
+  readonly candles: CandleColumns;
+  readonly markers: MarkerRow[];
+  /** The lines the strategy plots for this market, each at the close of each candle's last bar. */
+  readonly plots: { readonly name: string; readonly panel: string; readonly values: number[] }[];
+}
+
+/**
+ * The chart of the market of `result.feeds[feed]` from its bars. The plot lines were read at the
+ * primary bars' closes: each value goes to the candle of the market's bar that closed by then.
+ */
+export function buildPairChart(result: BacktestResult, feed: number, bars: BarSeries, maxPoints: number): PairChart {
+  checkMaxPoints(maxPoints);
+  const f = result.feeds[feed];
+  if (!f) throw new Error(`The backtest result has no feed ${feed}`);
+  const [p0, p1] = feedRange(result, feed, bars);
+  const { bucketOf, aggregation } = chooseBuckets(bars.time, p0, p1, f.timeframe, maxPoints);
+  const candles = mergeCandles(bars, p0, p1, bucketOf, aggregation);
+  const m = aggregation.candles;
+  const times = result.equity.times;
+  const cols = (result.plots ?? []).filter((p) => p.symbol === f.symbol && p.values.length === times.length);
+  const plots = cols.map((p) => ({ name: p.name, panel: p.panel, values: new Array<number>(m).fill(Number.NaN) }));
+  if (p1 > p0) {
+    for (let i = 0; i < times.length; i++) {
+      const row = lowerBound(bars.time, p0, p1, times[i] as number) - 1;
+      if (row < p0) continue;
+      const b = bucketOf[row - p0] as number;
+      for (let j = 0; j < plots.length; j++)
+        (plots[j] as { values: number[] }).values[b] = displayRound((cols[j] as PlotColumn).values[i] as number);
+    }
+  }
+  return {
+    symbol: f.symbol,
+    timeframe: f.timeframe,
+    aggregation,
+    candles,
+    markers: p1 > p0 ? buildMarkers(result, f.symbol, bars, p0, p1, bucketOf, candles.time) : [],
+    plots,
   };
 }
 
@@ -257,18 +350,18 @@ function buildRiskMarkers(
 }
 
 /**
- * Fills of the primary market, one marker per candle and side. A fill's time is the close of the
+ * Fills of one market, one marker per candle and side. A fill's time is the close of the
  * bar it filled in, so it belongs to the last bar that opened strictly before it.
  */
 function buildMarkers(
   result: BacktestResult,
+  symbol: string | undefined,
   bars: BarSeries,
   p0: number,
   p1: number,
   bucketOf: Int32Array,
   candleTimes: number[],
 ): MarkerRow[] {
-  const symbol = result.feeds[0]?.symbol;
   const acc = new Map<number, { count: number; amount: number; value: number }>();
   for (const f of result.fills) {
     if (f.symbol !== symbol) continue;
@@ -296,4 +389,98 @@ function buildMarkers(
         displayRound(a.amount > 0 ? a.value / a.amount : Number.NaN),
       ];
     });
+}
+
+/**
+ * The replayed bars themselves, for drawing them when the chart is zoomed in far enough that the
+ * merged candles would hide them. Compact enough for a month of minutes in the page: times as the
+ * first, the step and the exceptions; prices as integers of 10^-decimals, each candle as its open
+ * against the previous close, its body and its two wicks (small numbers for any market); volume at
+ * 4 significant digits.
+ */
+export interface DetailBars {
+  readonly timeframe: Timeframe;
+  /** Open time of the first bar, and the usual step between bars, in UTC seconds. */
+  readonly start: number;
+  readonly step: number;
+  /** Pairs [index, seconds since the previous bar] for each bar that does not follow its predecessor by `step`. */
+  readonly gaps: number[];
+  /** Prices are integers of 10^-decimals: exact when the bars have at most 8 decimals. */
+  readonly decimals: number;
+  /** open - previous close (the first bar: open), close - open, high - max(open, close), min(open, close) - low. */
+  readonly open: number[];
+  readonly body: number[];
+  readonly upper: number[];
+  readonly lower: number[];
+  readonly volume: number[];
+  /** Fills per bar and side, as ChartData.markers but on the bars' own times. */
+  readonly markers: MarkerRow[];
+}
+
+/** The fewest decimals (at most 8) at which every price decodes to itself (round(p * 10^d) / 10^d === p), or null. */
+function exactDecimals(bars: BarSeries, p0: number, p1: number): number | null {
+  const cols = [bars.open, bars.high, bars.low, bars.close];
+  for (let d = 0; d <= 8; d++) {
+    const scale = 10 ** d;
+    let ok = true;
+    for (let c = 0; c < 4 && ok; c++) {
+      const col = cols[c] as Float64Array;
+      for (let i = p0; i < p1 && ok; i++) {
+        const x = col[i] as number;
+        ok = Math.round(x * scale) / scale === x;
+      }
+    }
+    if (ok) return d;
+  }
+  return null;
+}
+
+export function buildDetailBars(result: BacktestResult, bars: BarSeries): DetailBars {
+  const feed = result.feeds[0];
+  const [p0, p1] = primaryRange(result, bars);
+  const n = p1 - p0;
+  const base = (feed?.timeframe ?? '1m') as Timeframe;
+  const first = n > 0 ? (bars.close[p0] as number) : Number.NaN;
+  // Prices no grid of 8 decimals holds exactly are drawn at 10 significant digits, like the candles.
+  const decimals =
+    exactDecimals(bars, p0, p1) ??
+    Math.min(12, Math.max(0, 9 - Math.floor(Math.log10(Math.abs(first) > 0 ? Math.abs(first) : 1))));
+  const scale = 10 ** decimals;
+  const q = (x: number) => Math.round(x * scale);
+  const step = base === '1M' ? 0 : timeframeMs(base) / 1000;
+  const out = {
+    timeframe: base,
+    start: n > 0 ? Math.floor((bars.time[p0] as number) / 1000) : 0,
+    step,
+    gaps: [] as number[],
+    decimals,
+    open: new Array<number>(n),
+    body: new Array<number>(n),
+    upper: new Array<number>(n),
+    lower: new Array<number>(n),
+    volume: new Array<number>(n),
+    markers: [] as MarkerRow[],
+  };
+  let prevClose = 0;
+  let prevTime = out.start - step;
+  const identity = new Int32Array(n);
+  const times = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const r = p0 + i;
+    const t = Math.floor((bars.time[r] as number) / 1000);
+    if (i > 0 && t - prevTime !== step) out.gaps.push(i, t - prevTime);
+    prevTime = t;
+    times[i] = t;
+    identity[i] = i;
+    const o = q(bars.open[r] as number);
+    const c = q(bars.close[r] as number);
+    out.open[i] = o - prevClose;
+    out.body[i] = c - o;
+    out.upper[i] = q(bars.high[r] as number) - Math.max(o, c);
+    out.lower[i] = Math.min(o, c) - q(bars.low[r] as number);
+    out.volume[i] = Number((bars.volume[r] as number).toPrecision(4));
+    prevClose = c;
+  }
+  if (n > 0) out.markers = buildMarkers(result, feed?.symbol, bars, p0, p1, identity, times);
+  return out;
 }

@@ -137,3 +137,8 @@ export function paramPairs(params: unknown): [string, string][] {
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => [k, typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v))]);
 }
+
+/** The CSS class of a number's sign in the report: "pos", "neg" or none. */
+export function signClass(x: number): string {
+  return x > 0 ? 'pos' : x < 0 ? 'neg' : '';
+}

@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BacktestResult, BarSeries, Metrics, Timeframe } from '@keel/core';
 import { ORDER_STATUSES, timeframeEnd, timeframeMs } from '@keel/core';
-import { buildChartData, type ChartData } from './chart-data.ts';
+import { histogramSection, monthlySection } from './analysis-html.ts';
+import { benchmarkLines } from './benchmark.ts';
+import { buildChartData, buildDetailBars, type ChartData, type DetailBars, type PairChart } from './chart-data.ts';
 import {
   escapeHtml,
   formatAmount,
@@ -18,6 +20,7 @@ import {
   paramPairs,
   priceDecimals,
   quoteOf,
+  signClass,
 } from './format.ts';
 import { futuresSection } from './futures.ts';
 import {
@@ -29,6 +32,7 @@ import {
   openTradeToJson,
   toJsonValue,
 } from './json.ts';
+import { marketChanges, marketsSection, pairCharts } from './markets-html.ts';
 import { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 import { riskSection } from './risk-html.ts';
 
@@ -37,12 +41,22 @@ export interface HtmlReportOptions {
   readonly title?: string;
   /** Most candles (and curve points) drawn; longer runs merge consecutive bars. Default 5,000. */
   readonly maxPoints?: number;
+  /**
+   * Runs of up to this many bars whose candles are merged also embed the bars themselves, drawn
+   * when the chart is zoomed in (about 20 bytes a bar). Default 200,000; 0 never embeds them.
+   */
+  readonly maxDetailBars?: number;
   /** Shown in the footer when given (UTC ms). Left out by default so equal input renders to equal bytes. */
   readonly generatedAt?: number;
   /** Lines shown under the heading, e.g. "Synthetic prices: not a real market". */
   readonly notes?: readonly string[];
   /** Tables shown right under the headline figures (e.g. what a live bot did differently). Text only: escaped. */
   readonly sections?: readonly ReportSection[];
+  /**
+   * The bars of every feed, in `result.feeds` order (the first is the primary's, as `bars`): a run
+   * over several markets then gets a chart panel per market. Without it, the markets table only.
+   */
+  readonly feedSeries?: readonly (BarSeries | undefined)[];
 }
 
 /** A table of text a caller adds to the report. */
@@ -65,6 +79,7 @@ ${s.rows.map((r) => `<tr>${r.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).joi
 }
 
 export const DEFAULT_MAX_POINTS = 5_000;
+export const DEFAULT_MAX_DETAIL_BARS = 200_000;
 /** Errors listed in the page; all of them are in result.json. */
 const MAX_ERRORS_SHOWN = 200;
 
@@ -146,7 +161,13 @@ export function tradeColumns(trades: BacktestResult['trades']): Json {
 }
 
 /** The data the page's script reads: the result's summary (resultToJson's parts), chart data, trades as rows. */
-export function reportData(result: BacktestResult, chart: ChartData, currency: string | undefined): Json {
+export function reportData(
+  result: BacktestResult,
+  chart: ChartData,
+  currency: string | undefined,
+  detail: DetailBars | null = null,
+  pairs: readonly PairChart[] = [],
+): Json {
   const tf = result.feeds[0]?.timeframe;
   const candleMs = chart.aggregation.timeframe
     ? timeframeMs(chart.aggregation.timeframe)
@@ -178,6 +199,16 @@ export function reportData(result: BacktestResult, chart: ChartData, currency: s
       drawdown: chart.drawdown.map(finiteOrNull),
       markers: chart.markers.map((m) => m.map(finiteOrNull)),
       riskMarkers: chart.riskMarkers,
+      benchmark: chart.benchmark ? chart.benchmark.map(finiteOrNull) : null,
+      plots: chart.plots.map((p) => ({ name: p.name, panel: p.panel, values: p.values.map(finiteOrNull) })),
+      detail: detail as unknown as Json,
+      pairs: pairs.map((p) => ({
+        symbol: p.symbol,
+        aggregation: { ...p.aggregation },
+        candles: { ...p.candles },
+        markers: p.markers.map((m) => m.map(finiteOrNull)),
+        plots: p.plots.map((l) => ({ name: l.name, panel: l.panel, values: l.values.map(finiteOrNull) })),
+      })) as unknown as Json,
     },
     trades: tradeColumns(result.trades),
   };
@@ -185,10 +216,6 @@ export function reportData(result: BacktestResult, chart: ChartData, currency: s
 
 function kpi(label: string, value: string, cls = '', hint = ''): string {
   return `<div class="kpi"><div class="label">${e(label)}</div><div class="value${cls ? ` ${cls}` : ''}">${e(value)}</div>${hint ? `<div class="hint">${e(hint)}</div>` : ''}</div>`;
-}
-
-function sign(x: number): string {
-  return x > 0 ? 'pos' : x < 0 ? 'neg' : '';
 }
 
 function periodOf(result: BacktestResult): { from: number; to: number } {
@@ -205,7 +232,11 @@ function metricsTable(m: Metrics, currency: string | undefined): string {
       const spec = METRIC_SPECS[k];
       const v = m[k];
       const colour =
-        k === 'totalReturn' || k === 'cagr' || k === 'expectancy' ? sign(v) : k === 'maxDrawdown' && v > 0 ? 'neg' : '';
+        k === 'totalReturn' || k === 'cagr' || k === 'expectancy'
+          ? signClass(v)
+          : k === 'maxDrawdown' && v > 0
+            ? 'neg'
+            : '';
       rows.push(
         `<tr data-metric="${e(k)}" title="${e(spec.help)}"><td>${e(spec.label)}</td><td class="num${colour ? ` ${colour}` : ''}">${e(formatMetric(spec.kind, v, currency))}</td></tr>`,
       );
@@ -317,14 +348,18 @@ export function renderHtmlReport(result: BacktestResult, bars: BarSeries, opts: 
   const m = result.metrics;
   const params = paramPairs(result.params);
   const agg = chart.aggregation;
+  const maxDetail = opts.maxDetailBars ?? DEFAULT_MAX_DETAIL_BARS;
+  const detail = agg.barsPerCandle > 1 && agg.bars <= maxDetail ? buildDetailBars(result, bars) : null;
   const aggText =
     agg.bars === 0
       ? ''
       : agg.barsPerCandle === 1
         ? `${formatInteger(agg.candles)} candles, one per bar`
-        : `${formatInteger(agg.candles)} candles of ${agg.timeframe ? agg.timeframe : `${formatInteger(agg.barsPerCandle)} bars`} (${formatInteger(agg.bars)} ${timeframe ?? ''} bars merged; markers show fills per candle)`;
+        : `${formatInteger(agg.candles)} candles of ${agg.timeframe ? agg.timeframe : `${formatInteger(agg.barsPerCandle)} bars`} (${formatInteger(agg.bars)} ${timeframe ?? ''} bars merged; ${detail ? `zoom in to see the ${timeframe ?? ''} bars` : `more than ${formatInteger(maxDetail)} bars: the page keeps the merged candles only`})`;
   const markets = result.feeds.map((f) => `${f.symbol} ${f.timeframe}`).join(', ');
-  const retClass = sign(m.totalReturn);
+  const retClass = signClass(m.totalReturn);
+  const bench = result.benchmark && result.benchmark.values.length > 0 ? result.benchmark : undefined;
+  const benchText = bench ? benchmarkLines(bench, currency) : undefined;
 
   const header = `<header>
 <div class="eyebrow">Keel backtest report</div>
@@ -336,6 +371,7 @@ ${(opts.notes ?? []).map((n) => `<p class="note">${e(n)}</p>`).join('\n')}
   const kpis = `<section class="kpis">
 ${kpi('Final value', formatMoney(result.finalValue, currency), '', `from ${formatMoney(result.startValue, currency)}`)}
 ${kpi('Total return', formatPercent(m.totalReturn), retClass, `CAGR ${formatPercent(m.cagr)}`)}
+${bench ? kpi('Buy and hold', formatPercent(bench.totalReturn), signClass(bench.totalReturn), `market change ${formatPercent(bench.marketChange)}`) : ''}
 ${kpi('Max drawdown', formatPercent(m.maxDrawdown), m.maxDrawdown > 0 ? 'neg' : '', `longest ${formatDuration(m.maxDrawdownDurationMs)}`)}
 ${kpi('Sharpe ratio', formatNumber(m.sharpe, 2), '', `Sortino ${formatNumber(m.sortino, 2)}`)}
 ${kpi('Trades', formatInteger(m.tradeCount), '', `win rate ${formatPercent(m.winRate, 1)}`)}
@@ -353,6 +389,12 @@ ${kpi('Profit factor', formatNumber(m.profitFactor, 2), '', `fees ${formatMoney(
 <dt>Start value</dt><dd>${e(formatMoney(result.startValue, currency))}</dd>
 <dt>Final value</dt><dd>${e(formatMoney(result.finalValue, currency))} <span class="${retClass}">(${e(formatPercent(m.totalReturn))})</span></dd>
 <dt>Final cash</dt><dd>${e(formatMoney(result.finalCash, currency))}</dd>
+${
+  benchText
+    ? `<dt>Market change</dt><dd data-benchmark="market-change">${e(benchText.marketChange)}</dd>
+<dt>Buy and hold</dt><dd data-benchmark="buy-and-hold">${e(benchText.buyAndHold)}<br><span class="muted">${e(benchText.model)}</span></dd>`
+    : ''
+}
 </dl>
 </section>`;
 
@@ -376,7 +418,10 @@ Generated by Keel${opts.generatedAt !== undefined ? ` on ${e(formatTime(opts.gen
 Charts: <a href="https://www.tradingview.com/" rel="noopener noreferrer">TradingView</a> Lightweight Charts™ ${e(libVersion)} (Apache-2.0), inlined.
 </footer>`;
 
-  const data = reportData(result, chart, currency);
+  const series = opts.feedSeries ?? [bars];
+  const changes = marketChanges(result, [bars, ...series.slice(1)]);
+  const charts = pairCharts(result, [bars, ...series.slice(1)], opts.maxPoints ?? DEFAULT_MAX_POINTS);
+  const data = reportData(result, chart, currency, detail, charts);
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -394,6 +439,11 @@ ${header}
 ${kpis}
 ${(opts.sections ?? []).map(sectionHtml).join('\n')}
 ${chartSection}
+${marketsSection(result, changes, charts)}
+<div class="grid2">
+${monthlySection(result)}
+${histogramSection(result)}
+</div>
 ${lower}
 ${riskSection(result)}
 ${futuresSection(result)}

@@ -1,5 +1,6 @@
 import { type BacktestResult, riskConfigInput } from '@keel/core';
 import {
+  benchmarkToJson,
   errorToJson,
   feedsToJson,
   fillToJson,
@@ -267,6 +268,7 @@ export function* resultJsonChunks(
   member('finalCash', finiteOrNull(result.finalCash));
   member('metrics', metricsToJson(result.metrics));
   member('pairs', result.pairs.map(pairToJson));
+  member('benchmark', benchmarkToJson(result.benchmark));
   // An array-valued member `depth` levels deep whose items are written one at a time by item(x).
   function* array<T>(key: string, depth: number, items: readonly T[], item: (x: T) => void, last: boolean) {
     const n = items.length;

@@ -1,5 +1,6 @@
 import type {
   BacktestResult,
+  Benchmark,
   Fill,
   FuturesSummary,
   Metrics,
@@ -52,6 +53,26 @@ export interface PairJson extends FeedJson {
   readonly contribution: number | null;
   readonly denied: number;
   readonly rejected: number;
+}
+
+/** The buy-and-hold benchmark's figures (docs/report.md states the model); its curve is in the HTML report. */
+export interface BenchmarkJson {
+  readonly kind: 'buy-and-hold';
+  readonly marketChange: number | null;
+  readonly fee: number | null;
+  readonly startValue: number | null;
+  readonly finalValue: number | null;
+  readonly totalReturn: number | null;
+  readonly maxDrawdown: number | null;
+  readonly markets: readonly {
+    readonly symbol: string;
+    readonly firstOpen: number | null;
+    readonly lastClose: number | null;
+    readonly marketChange: number | null;
+    readonly amount: number | null;
+    readonly fee: number | null;
+    readonly cash: number | null;
+  }[];
 }
 
 export interface TradeJson {
@@ -141,6 +162,8 @@ export interface ResultJson {
   readonly metrics: MetricsJson;
   /** Each market's share, in feed order (one entry for a single-market run). */
   readonly pairs: readonly PairJson[];
+  /** Buy-and-hold of the primary market over the same bars; null for a result without one. */
+  readonly benchmark: BenchmarkJson | null;
   readonly trades: readonly TradeJson[];
   readonly openTrades: readonly OpenTradeJson[];
   readonly fills: readonly FillJson[];
@@ -304,6 +327,28 @@ export function pairToJson(p: PairStats): PairJson {
     contribution: finiteOrNull(p.contribution),
     denied: p.denied,
     rejected: p.rejected,
+  };
+}
+
+export function benchmarkToJson(b: Benchmark | undefined): BenchmarkJson | null {
+  if (b === undefined) return null;
+  return {
+    kind: b.kind,
+    marketChange: finiteOrNull(b.marketChange),
+    fee: finiteOrNull(b.fee),
+    startValue: finiteOrNull(b.startValue),
+    finalValue: finiteOrNull(b.finalValue),
+    totalReturn: finiteOrNull(b.totalReturn),
+    maxDrawdown: finiteOrNull(b.maxDrawdown),
+    markets: b.markets.map((m) => ({
+      symbol: m.symbol,
+      firstOpen: finiteOrNull(m.firstOpen),
+      lastClose: finiteOrNull(m.lastClose),
+      marketChange: finiteOrNull(m.marketChange),
+      amount: finiteOrNull(m.amount),
+      fee: finiteOrNull(m.fee),
+      cash: finiteOrNull(m.cash),
+    })),
   };
 }
 
@@ -498,6 +543,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     finalCash: finiteOrNull(result.finalCash),
     metrics: metricsToJson(result.metrics),
     pairs: result.pairs.map(pairToJson),
+    benchmark: benchmarkToJson(result.benchmark),
     trades: result.trades.map(tradeToJson),
     openTrades: result.openTrades.map(openTradeToJson),
     fills: result.fills.map(fillToJson),

@@ -1,5 +1,6 @@
 import type { BacktestResult } from '@keel/core';
 import { timeframeEnd } from '@keel/core';
+import { benchmarkLines } from './benchmark.ts';
 import {
   formatDuration,
   formatInteger,
@@ -113,6 +114,11 @@ export function formatSummary(result: BacktestResult): string {
   lines.push(...twoColumns(left, right));
   const pairs = pairTableLines(result);
   if (pairs.length > 0) lines.push('', ...pairs);
+  const b = result.benchmark;
+  if (b && b.values.length > 0) {
+    const t = benchmarkLines(b, cur);
+    lines.push('', `market change: ${t.marketChange}`, `buy and hold:  ${t.buyAndHold}: ${t.model}`);
+  }
   const tail: string[] = [];
   if (result.openTrades.length > 0) {
     tail.push(

@@ -6,6 +6,8 @@ import {
   defineStrategy,
   parseRiskConfig,
   runBacktest,
+  SMA,
+  seriesFromRows,
 } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { getStrategy } from '@keel/strategies';
@@ -94,4 +96,135 @@ export function hostileRun(n = 3_000): { result: BacktestResult; bars: BarSeries
     allowShortSpot: true,
   });
   return { result, bars };
+}
+
+/**
+ * A tiny hand-made run whose every number is worked out by hand in analysis.test.ts: six daily
+ * bars across the end of January 2024, 1,000 USDT, fee 0.1 %. The strategy buys 1 at the bar-0
+ * close (filled at the bar-1 open, 100), sells at the bar-2 open (110), buys 1 at 99, sells at
+ * 121, then buys 2 at 110 and holds them to the end. It plots a 2-bar SMA over the candles and
+ * the close-to-close change in a pane of its own.
+ */
+export const FIXTURE_T0 = Date.UTC(2024, 0, 29);
+export const FIXTURE_BARS: readonly (readonly [number, number, number, number])[] = [
+  [100, 101, 99, 100],
+  [100, 111, 100, 110],
+  [110, 111, 98, 99],
+  [99, 122, 99, 121],
+  [121, 122, 110, 110],
+  [110, 121, 110, 121],
+];
+
+export const fixtureStrategy = defineStrategy<
+  Record<string, never>,
+  { sma: InstanceType<typeof SMA>; i: number; prev: number; change: number }
+>({
+  name: 'fixture-plotted',
+  params: { safeParse: () => ({ success: true, data: {} }) },
+  warmup: 'none',
+  onStart: (ctx) => ({ sma: ctx.indicator(new SMA(2)), i: 0, prev: Number.NaN, change: Number.NaN }),
+  onBar(ctx, s, bar) {
+    s.change = bar.close - s.prev;
+    s.prev = bar.close;
+    const step = s.i++;
+    if (step === 0 || step === 2) ctx.buy(1);
+    else if (step === 1 || step === 3) ctx.sell(1);
+    else if (step === 4) ctx.buy(2);
+  },
+  plot: {
+    'SMA 2': { panel: 'price', value: (s) => s.sma.value },
+    change: { panel: 'change', value: (s) => s.change },
+  },
+});
+
+export function fixtureRun(): { result: BacktestResult; bars: BarSeries } {
+  const bars = seriesFromRows(
+    FIXTURE_BARS.map(([open, high, low, close], i) => ({
+      time: FIXTURE_T0 + i * 86_400_000,
+      open,
+      high,
+      low,
+      close,
+      volume: 10,
+    })),
+  );
+  const result = runBacktest({
+    strategy: fixtureStrategy,
+    data: [{ symbol: 'BTC/USDT', timeframe: '1d', series: bars }],
+    cash: 1000,
+    fee: 0.001,
+  });
+  return { result, bars };
+}
+
+/** ETH/USDT beside the fixture's BTC/USDT, the same six days. */
+export const FIXTURE_ETH: readonly (readonly [number, number, number, number])[] = [
+  [20, 21, 19, 20],
+  [20, 23, 20, 22],
+  [22, 24, 21, 24],
+  [24, 25, 23, 23],
+  [23, 24, 20, 21],
+  [21, 22, 20, 22],
+];
+
+/**
+ * The fixture's BTC trades plus, on ETH/USDT, a buy of 10 at the bar-0 close (filled at the
+ * bar-1 open, 20) sold at the bar-2 close (filled at the bar-3 open, 24): +40 less fees 0.2 and
+ * 0.24 = 39.56 USDT, 19.78 %. ETH moved 22 / 20 - 1 = 10 %. Each market plots its 2-bar SMA.
+ */
+export function multiFixtureRun(): { result: BacktestResult; bars: BarSeries; eth: BarSeries } {
+  const { bars } = fixtureRun();
+  const eth = seriesFromRows(
+    FIXTURE_ETH.map(([open, high, low, close], i) => ({
+      time: FIXTURE_T0 + i * 86_400_000,
+      open,
+      high,
+      low,
+      close,
+      volume: 5,
+    })),
+  );
+  const strategy = defineStrategy<
+    Record<string, never>,
+    { btc: InstanceType<typeof SMA>; eth: InstanceType<typeof SMA>; i: number; j: number }
+  >({
+    name: 'fixture-two-markets',
+    params: { safeParse: () => ({ success: true, data: {} }) },
+    warmup: 'none',
+    onStart: (ctx) => {
+      ctx.subscribe({ symbol: 'ETH/USDT' });
+      return {
+        btc: ctx.indicator(new SMA(2)),
+        eth: ctx.indicator(new SMA(2), { symbol: 'ETH/USDT' }),
+        i: 0,
+        j: 0,
+      };
+    },
+    onBar(ctx, s, _bar, feed) {
+      if (feed.symbol === 'ETH/USDT') {
+        const step = s.j++;
+        if (step === 0) ctx.buy(10, { symbol: 'ETH/USDT' });
+        else if (step === 2) ctx.sell(10, { symbol: 'ETH/USDT' });
+        return;
+      }
+      const step = s.i++;
+      if (step === 0 || step === 2) ctx.buy(1);
+      else if (step === 1 || step === 3) ctx.sell(1);
+      else if (step === 4) ctx.buy(2);
+    },
+    plot: {
+      'SMA 2': { panel: 'price', value: (s) => s.btc.value },
+      'ETH SMA 2': { panel: 'price', symbol: 'ETH/USDT', value: (s) => s.eth.value },
+    },
+  });
+  const result = runBacktest({
+    strategy,
+    data: [
+      { symbol: 'BTC/USDT', timeframe: '1d', series: bars },
+      { symbol: 'ETH/USDT', timeframe: '1d', series: eth },
+    ],
+    cash: 1000,
+    fee: 0.001,
+  });
+  return { result, bars, eth };
 }

@@ -223,6 +223,7 @@ describe('resultToJson', () => {
       'finalCash',
       'metrics',
       'pairs',
+      'benchmark',
       'trades',
       'openTrades',
       'fills',

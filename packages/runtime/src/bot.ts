@@ -7,6 +7,7 @@ import {
   type FeedKey,
   type FuturesBookState,
   type FuturesMarketSettings,
+  type FuturesSummary,
   feedId,
   type Instrument,
   type OrderState,
@@ -151,6 +152,19 @@ export interface SessionReport extends PnlReport {
   readonly dust: Readonly<Record<string, number>>;
   /** With risk settings: denials by rule, halts started, halts in force. */
   readonly risk?: RiskReport;
+  /**
+   * Paper perpetuals, this session: funding (net, paid, received, payments) and liquidations
+   * (with their clearance fees) apart from the trading fees, and the futures warnings.
+   */
+  readonly futures?: {
+    readonly funding: number;
+    readonly fundingPaid: number;
+    readonly fundingReceived: number;
+    readonly fundingPayments: number;
+    readonly liquidations: number;
+    readonly liquidationFees: number;
+    readonly warnings: readonly string[];
+  };
 }
 
 export class BotAlreadyRunningError extends Error {
@@ -750,6 +764,7 @@ export class Bot {
       },
       dust: this.dust(),
       ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
+      ...(this.runner?.futures ? { futures: futuresReport(this.runner.futures.summary()) } : {}),
     };
   }
 
@@ -777,5 +792,17 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
     fees: t.fees,
     realizedPnlNet: t.realizedPnlNet,
     ...(Object.keys(t.otherFees).length > 0 ? { otherFees: t.otherFees } : {}),
+  };
+}
+
+function futuresReport(f: FuturesSummary): NonNullable<SessionReport['futures']> {
+  return {
+    funding: f.funding,
+    fundingPaid: f.fundingPaid,
+    fundingReceived: f.fundingReceived,
+    fundingPayments: f.fundingEvents,
+    liquidations: f.liquidations.length,
+    liquidationFees: f.liquidationFees,
+    warnings: f.warnings,
   };
 }

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AnyStrategy, fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
 import { writeReport } from '@keel/report';
-import { DEFAULT_STORE_URL, openStore, redactStoreUrl, type Store } from '@keel/store';
+import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl, type Store } from '@keel/store';
 import { STRATEGIES } from '@keel/strategies';
 import {
   type BotStatus,
@@ -100,8 +100,9 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   if (typeof parity === 'string') return fail(parity);
 
   const url = values.store ?? DEFAULT_STORE_URL;
-  if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
-    io.stderr.write(`keel bots ${sub}: no store at ${url.slice('sqlite:'.length)} (--store says where the bots run)\n`);
+  const missing = missingSqliteFile(url);
+  if (missing !== undefined) {
+    io.stderr.write(`keel bots ${sub}: no store at ${missing} (--store says where the bots run)\n`);
     return 1;
   }
   const store = await openStore({ url });

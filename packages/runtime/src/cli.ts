@@ -143,6 +143,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (!values.symbol) return fail('--symbol is required, e.g. --symbol BTC/USDT');
   const timeframe = values.timeframe ?? '1m';
   if (!isTimeframe(timeframe)) return fail(`--timeframe "${timeframe}" is not a timeframe`);
+  const riskParsed = riskConfigFromFlags(values);
+  if (!riskParsed.ok) return fail(riskParsed.error.message);
+  const risk = riskParsed.config;
   if (mode === 'live' && !values['confirm-live'])
     return fail('live mode sends real orders: add --confirm-live to confirm');
   if (mode === 'live' && values.replay) return fail('--replay is for paper mode');
@@ -169,9 +172,6 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') return fail('--log-format must be text or json');
   const storeSync = (values['store-sync'] ?? 'full').toUpperCase();
   if (storeSync !== 'FULL' && storeSync !== 'NORMAL') return fail('--store-sync must be full or normal');
-  const riskParsed = riskConfigFromFlags(values);
-  if (!riskParsed.ok) return fail(riskParsed.error.message);
-  const risk = riskParsed.config;
   const loaded = await loadStrategy(values.strategy);
   const strategy = loaded.strategy;
   const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
@@ -381,7 +381,16 @@ export async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}`;
+}
+
+/** `; futures: funding -1.2 (paid 1.5, received 0.3, 6 payments), 0 liquidations (clearance fees 0)`. */
+function futuresSummary(r: SessionReport): string {
+  const f = r.futures;
+  if (f === undefined) return '';
+  const q = (x: number) => Number(x.toFixed(8));
+  const warn = f.warnings.length > 0 ? `; futures warnings: ${f.warnings.join('; ')}` : '';
+  return `; futures: funding ${q(f.funding)} (paid ${q(f.fundingPaid)}, received ${q(f.fundingReceived)}, ${f.fundingPayments} payments), ${f.liquidations} liquidations (clearance fees ${q(f.liquidationFees)})${warn}`;
 }
 
 /** `; risk: 3 denied (max-drawdown 3), 1 halt started, halted: max-drawdown until resumed`. */

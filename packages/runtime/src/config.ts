@@ -28,7 +28,7 @@ export type Origin =
 export interface Setting {
   readonly key: string;
   /** Undefined when nothing sets it: the command decides (its --help says how). */
-  readonly value: string | number | boolean | undefined;
+  readonly value: string | number | boolean | readonly string[] | undefined;
   readonly origin: Origin;
 }
 
@@ -46,7 +46,13 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'number' | 'boolean' | 'path' | 'pairs';
+/**
+ * How a setting is written: one value; a path; `paths`, a repeatable flag (several `--data`
+ * files: a list in the file); `list`, one flag holding a comma-separated list (`--symbol
+ * BTC/USDT,ETH/USDT`: a list or that text in the file); `pairs`, a repeatable `key=value` flag
+ * (`--param`, `--risk`, `--sizing`: a map in the file).
+ */
+type Kind = 'string' | 'number' | 'boolean' | 'path' | 'paths' | 'list' | 'pairs';
 
 interface KeySpec {
   readonly kind: Kind;
@@ -65,7 +71,6 @@ const timeframe = z.string().refine(isTimeframe, 'must be a timeframe: 1m, 5m, 1
 const time = z.union([z.string().min(1), z.number().int().min(0)], {
   error: 'must be an ISO date/time (2024-01-01) or epoch ms',
 });
-const symbol = z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i, 'must look like BTC/USDT');
 
 const s = (rule?: z.ZodType, def?: string): KeySpec => ({
   kind: 'string',
@@ -80,6 +85,10 @@ const n = (rule: z.ZodType, def?: number): KeySpec => ({
 const b = (def = false): KeySpec => ({ kind: 'boolean', default: def });
 const p = (): KeySpec => ({ kind: 'path' });
 const pairs: KeySpec = { kind: 'pairs' };
+const symbols: KeySpec = {
+  kind: 'list',
+  rule: z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i, 'must look like BTC/USDT'),
+};
 
 /** The risk flags (RISK_FLAGS): the same keys as the file's `risk:`, `sizing:` and `exits:` maps. */
 const EXIT_KEYS = ['stop-loss', 'take-profit', 'trailing', 'break-even', 'time-exit', 'roi', 'atr-period'] as const;
@@ -89,10 +98,19 @@ const RISK: Record<string, KeySpec> = {
   ...Object.fromEntries(EXIT_KEYS.map((k) => [k, k === 'atr-period' ? n(count(1), 14) : s()])),
 };
 
+/** The futures flags (FUTURES_FLAGS): `market` is spot or futures there. */
+const FUTURES: Record<string, KeySpec> = {
+  market: s(oneOf('spot', 'futures'), 'spot'),
+  leverage: n(z.number().min(1, 'must be >= 1'), 1),
+  margin: s(oneOf('isolated', 'cross'), 'cross'),
+  funding: p(),
+  'funding-rate': n(z.number()),
+};
+
 const BOT: Record<string, KeySpec> = {
   strategy: s(z.string().min(1)),
   param: pairs,
-  symbol: s(symbol),
+  symbol: symbols,
   timeframe: s(timeframe, '1m'),
   'bot-id': s(),
   store: s(z.string().min(1), 'sqlite:.keel/keel.db'),
@@ -104,6 +122,8 @@ const BOT: Record<string, KeySpec> = {
   'max-signal-age': s(undefined, '1'),
   'catch-up': s(oneOf('none', 'last'), 'none'),
   'log-format': s(oneOf('text', 'json'), 'text'),
+  ...RISK,
+  ...FUTURES,
 };
 
 /**
@@ -114,8 +134,8 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
   backtest: {
     strategy: s(z.string().min(1)),
     param: pairs,
-    data: p(),
-    symbol: s(symbol),
+    data: { kind: 'paths' },
+    symbol: symbols,
     timeframe: s(timeframe),
     cash: n(positive, 10_000),
     fee: n(fraction01, 0.001),
@@ -128,7 +148,16 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     report: p(),
     json: b(),
     progress: b(),
+    'max-open-trades': n(count(1)),
+    exchange: s(z.string().min(1), 'binance'),
+    'data-dir': { kind: 'path', default: './.keel/data' },
+    map: s(),
+    'time-is': s(oneOf('open', 'close')),
+    'allow-bad-data': b(),
+    store: s(z.string().min(1), 'sqlite:.keel/keel.db'),
+    'no-save': b(),
     ...RISK,
+    ...FUTURES,
   },
   paper: {
     ...BOT,
@@ -154,6 +183,17 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     'ccxt-config': p(),
     'base-url': s(z.string().url('must be a URL')),
     'min-coverage': n(z.number().min(0, 'must be >= 0').max(1, 'must be <= 1'), 0),
+    since: s(time),
+    until: s(time),
+    from: s(time),
+    to: s(time),
+    fill: s(oneOf('none', 'flat-previous-close'), 'none'),
+    map: s(),
+    'time-is': s(oneOf('open', 'close')),
+    stored: b(),
+    format: s(oneOf('csv', 'json'), 'csv'),
+    out: p(),
+    json: b(),
     progress: b(),
   },
 };
@@ -283,11 +323,13 @@ function checkValue(
   switch (spec.kind) {
     case 'pairs': {
       if (!isPlainObject(value)) fail(keyPath, `must be a map of name: value, ${got}`);
+      // Risk values may be a list (symbols) or a table; a strategy parameter is one value.
+      const listsAllowed = keyPath.at(-1) !== 'params';
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         const scalar = ['string', 'number', 'boolean'].includes(typeof v);
         const list = Array.isArray(v) && v.every((x) => typeof x === 'string');
         const table = isPlainObject(v) && Object.values(v).every((x) => typeof x === 'number' || typeof x === 'string');
-        if (!(scalar || ((list || table) && keyPath[0] !== 'params' && keyPath.at(-1) !== 'params')))
+        if (!(scalar || ((list || table) && listsAllowed)))
           fail([...keyPath, k], `must be a number, a string or true/false, got ${JSON.stringify(v)}`);
       }
       return;
@@ -301,6 +343,23 @@ function checkValue(
     case 'path':
       if (typeof value !== 'string' || value === '') fail(keyPath, `must be a path, ${got}`);
       return;
+    case 'paths':
+      if (
+        !(typeof value === 'string' && value !== '') &&
+        !(Array.isArray(value) && value.length > 0 && value.every((x) => typeof x === 'string' && x !== ''))
+      )
+        fail(keyPath, `must be a path or a list of paths, ${got}`);
+      return;
+    case 'list': {
+      const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
+      if (!items || items.length === 0 || !items.every((x) => typeof x === 'string'))
+        fail(keyPath, `must be a value or a list of values, ${got}`);
+      for (const item of items as string[]) {
+        const r = spec.rule?.safeParse(item.trim());
+        if (r && !r.success) fail(keyPath, `${r.error.issues[0]?.message ?? 'invalid'}, got ${JSON.stringify(item)}`);
+      }
+      return;
+    }
     case 'string':
       // roi takes a table: { 0: 0.05, 60: 0.02 } as in docs/risk.md.
       if (keyPath.at(-1) === 'roi' && isPlainObject(value)) return;
@@ -416,16 +475,6 @@ export function resolveSettings(input: SettingsInput): Setting[] {
     key: keyPath.join('.'),
   });
   const out: Setting[] = [];
-  // A bot that would run without the limits its file sets is refused; data commands never trade.
-  if (section === 'paper' || section === 'live') {
-    for (const k of ['risk', 'sizing', 'exits'])
-      if (data[k] !== undefined)
-        throw new ConfigError(
-          `${shown}:${file?.lineOf([k]) ?? 1}`,
-          k,
-          `keel ${section} does not apply risk settings: move them under backtest: to use them in backtests, or remove them`,
-        );
-  }
   for (const [key, spec] of Object.entries(specs)) {
     if (spec.kind === 'pairs') {
       const top = key === 'param' ? data.params : data[key];
@@ -470,7 +519,12 @@ export function resolveSettings(input: SettingsInput): Setting[] {
     if (value !== undefined) {
       out.push({
         key,
-        value: key === 'roi' ? pairValue(value) : (value as Setting['value']),
+        value:
+          key === 'roi' || spec.kind === 'list'
+            ? pairValue(value)
+            : spec.kind === 'paths' && typeof value === 'string'
+              ? [value]
+              : (value as Setting['value']),
         origin: fromFile(sec[key] !== undefined ? [section, key] : topPath),
       });
       continue;
@@ -493,6 +547,12 @@ function envValue(spec: KeySpec, raw: string, name: string, key: string): string
   } else if (spec.kind === 'number') {
     v = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(v)) fail('must be a number');
+  } else if (spec.kind === 'list') {
+    for (const item of raw.split(',')) {
+      const r = spec.rule?.safeParse(item.trim());
+      if (r && !r.success) fail(r.error.issues[0]?.message ?? 'invalid');
+    }
+    return raw;
   }
   if (spec.rule) {
     const r = spec.rule.safeParse(v);
@@ -523,6 +583,7 @@ export function settingsArgv(settings: readonly Setting[], argv: readonly string
     if (st.value === undefined || st.value === false) continue;
     const dot = st.key.indexOf('.');
     if (dot > 0) extra.push(`--${st.key.slice(0, dot)}`, `${st.key.slice(dot + 1)}=${String(st.value)}`);
+    else if (Array.isArray(st.value)) for (const v of st.value) extra.push(`--${st.key}`, v);
     else if (st.value === true) extra.push(`--${st.key}`);
     else extra.push(`--${st.key}`, String(st.value));
   }

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_STORE_URL, openStore } from '@keel/store';
+import { DEFAULT_STORE_URL, missingSqliteFile, openStore } from '@keel/store';
 import { indent, money, table } from './bots-cli.ts';
+import type { Io } from './io.ts';
 import { type PortfolioReport, portfolioOf, type Totals } from './portfolio.ts';
 
 export const PORTFOLIO_HELP = `Usage: keel portfolio [options]
@@ -17,11 +17,6 @@ Options:
   --json              print JSON instead of tables
   -h, --help          this help
 `;
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 export async function runPortfolioCli(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
@@ -39,8 +34,9 @@ export async function runPortfolioCli(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const url = values.store ?? DEFAULT_STORE_URL;
-  if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
-    io.stderr.write(`keel portfolio: no store at ${url.slice('sqlite:'.length)} (--store says where the bots run)\n`);
+  const missing = missingSqliteFile(url);
+  if (missing !== undefined) {
+    io.stderr.write(`keel portfolio: no store at ${missing} (--store says where the bots run)\n`);
     return 1;
   }
   const store = await openStore({ url });

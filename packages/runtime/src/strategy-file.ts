@@ -29,8 +29,13 @@ export class StrategyFileError extends Error {
     readonly line: number | undefined,
     readonly column: number | undefined,
     readonly reason: string,
+    /** The loader's own error, for KEEL_DEBUG. */
+    cause?: unknown,
   ) {
-    super(`${file}${line !== undefined ? `:${line}${column !== undefined ? `:${column}` : ''}` : ''}: ${reason}`);
+    super(
+      `${file}${line !== undefined ? `:${line}${column !== undefined ? `:${column}` : ''}` : ''}: ${reason}`,
+      cause === undefined ? undefined : { cause },
+    );
     this.name = 'StrategyFileError';
   }
 }
@@ -122,7 +127,7 @@ export function strategyParams(loaded: LoadedStrategy, input: unknown): unknown 
     const line =
       (typeof key === 'string' ? lineOf(abs, new RegExp(`^\\s*['"]?${escapeRe(key)}['"]?\\s*:`)) : undefined) ??
       lineOf(abs, /\bparams\s*:/);
-    throw new StrategyFileError(loaded.file, line, undefined, e.message);
+    throw new StrategyFileError(loaded.file, line, undefined, e.message, e);
   }
 }
 
@@ -212,7 +217,7 @@ async function locate(e: unknown, spec: string, abs: string, url: string): Promi
   const err = e instanceof Error ? e : new Error(String(e));
   const message = err.message.split('\n')[0] ?? '';
   const syntax = await syntaxError(abs);
-  if (syntax) return new StrategyFileError(spec, syntax.line, syntax.column, `syntax error: ${syntax.text}`);
+  if (syntax) return new StrategyFileError(spec, syntax.line, syntax.column, `syntax error: ${syntax.text}`, err);
   const code = (err as { code?: unknown }).code;
   if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
     const wanted = /(?:package|module) '([^']+)'/.exec(message)?.[1];
@@ -222,6 +227,7 @@ async function locate(e: unknown, spec: string, abs: string, url: string): Promi
       name ? lineOf(abs, new RegExp(`from\\s+['"]${escapeRe(name)}`)) : undefined,
       undefined,
       `${message}. A strategy file can import @keel/core, zod, node: built-ins and files beside it`,
+      err,
     );
   }
   // A frame in the file itself (Node's own syntax errors start with "<url>:<line>").
@@ -234,6 +240,7 @@ async function locate(e: unknown, spec: string, abs: string, url: string): Promi
     frame ? Number(frame[1]) : undefined,
     frame?.[2] ? Number(frame[2]) : undefined,
     what,
+    err,
   );
 }
 

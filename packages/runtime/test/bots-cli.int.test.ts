@@ -215,7 +215,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
           const changed = await keel(args('--param', 'fast=4'));
           expect(changed.code).toBe(1);
           expect(changed.err).toMatch(
-            /was run as sma-cross fast=3 slow=8 allocation=0.95 on BTC\/USDT; this start asks for sma-cross fast=4 slow=8 allocation=0.95 on BTC\/USDT \(changed: fast 3 -> 4\).*--reconfigure/,
+            /was run as sma-cross fast=3 slow=8 allocation=0.95 direction="long" on BTC\/USDT; this start asks for sma-cross fast=4 slow=8 allocation=0.95 direction="long" on BTC\/USDT \(changed: fast 3 -> 4\).*--reconfigure/,
           );
           expect(changed.err).not.toMatch(STACK);
 
@@ -276,6 +276,17 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       expect(stop.out).toMatch(/^bot sma-cross-BTCUSDT-live stopped\. session 1 ended \(stop requested by /);
       expect(await bot.exited).toBe(0);
       expect(bot.err).not.toMatch(STACK);
+
+      // keel bots reconcile: the stopped bot's books against its account, with the same key.
+      const rec = await keel(
+        ['bots', 'reconcile', 'sma-cross-BTCUSDT-live', '--store', url, '--exchange-url', sim.httpUrl],
+        live(key),
+      );
+      expect(rec.err).not.toMatch(STACK);
+      expect(rec.code, rec.err).toBe(0);
+      expect(rec.out).toMatch(
+        /^bot sma-cross-BTCUSDT-live against its binance account: 0 difference\(s\)\n {2}balance-equal +USDT: /,
+      );
     } finally {
       bot.kill();
       await sim.close();
@@ -340,6 +351,17 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       await resumed.waitFor(() => /FILL +buy/.test(resumed.err), 'an entry filled again');
       resumed.proc.kill('SIGTERM');
       expect(await resumed.exited).toBe(0);
+
+      // keel portfolio over the same store: the bot's books, priced at the last bar it saw.
+      const book = await keel(['portfolio', '--store', url]);
+      expect(book.code, book.err).toBe(0);
+      expect(book.out).toMatch(/^portfolio in USDT, marks as of 2024-01-01T/);
+      expect(book.out).toMatch(/cli-risk \(paper, simulated\) +\d+\.\d\d/);
+      const json = JSON.parse((await keel(['portfolio', '--store', url, '--json'])).out) as {
+        bots: { id: string; totals: { equity: number } }[];
+      };
+      const equity = (JSON.parse(resumed.out) as { equity: number }).equity;
+      expect(json.bots.find((b) => b.id === 'cli-risk')?.totals.equity).toBeCloseTo(equity, 6);
     } finally {
       first.kill();
     }

@@ -120,12 +120,33 @@ describe('resolveSettings', () => {
     expect(envName('maker-fee')).toBe('KEEL_MAKER_FEE');
   });
 
-  it('refuses to run a bot without the risk settings its file sets at the top', async () => {
-    const file = await read('risk:\n  max-drawdown: 0.2\n');
-    expect(() => resolveSettings({ section: 'paper', file, fileDisplay: 'keel.yaml' })).toThrow(
-      /^keel\.yaml:1: risk: keel paper does not apply risk settings/,
-    );
-    expect(resolveSettings({ section: 'data', file }).length).toBeGreaterThan(0);
+  it('top-level risk settings reach every command that takes the risk flags, not data', async () => {
+    const file = await read('risk:\n  max-drawdown: 0.2\nexits:\n  stop-loss: 2%\n');
+    for (const section of ['backtest', 'paper', 'live'] as const) {
+      const s = byKey(resolveSettings({ section, file }));
+      expect(s.get('risk.max-drawdown')?.value, section).toBe(0.2);
+      expect(s.get('stop-loss')?.value, section).toBe('2%');
+    }
+    expect(resolveSettings({ section: 'data', file }).some((x) => x.key.startsWith('risk'))).toBe(false);
+  });
+
+  it('several markets: a list of --data files and a list of symbols', async () => {
+    const file = await read('backtest:\n  data: [a.csv, b.csv]\n  symbol: [BTC/USDT, ETH/USDT]\n');
+    expect(settingsArgv(resolveSettings({ section: 'backtest', file }), [])).toEqual([
+      '--data',
+      'a.csv',
+      '--data',
+      'b.csv',
+      '--symbol',
+      'BTC/USDT,ETH/USDT',
+    ]);
+    const one = await read('backtest:\n  data: a.csv\n  symbol: BTC/USDT,ETH/USDT\n');
+    expect(settingsArgv(resolveSettings({ section: 'backtest', file: one }), [])).toEqual([
+      '--data',
+      'a.csv',
+      '--symbol',
+      'BTC/USDT,ETH/USDT',
+    ]);
   });
 
   it('knows only flags the commands have (paper: no --keys; live: no --replay)', () => {
@@ -150,6 +171,12 @@ describe('readConfigFile: each mistake named with its line, setting and rule', (
     ['backtest:\n  latency-bars: 1.5\n', 'keel.yaml:2: backtest.latency-bars: must be a whole number, got 1.5'],
     ['paper:\n  on-shutdown: later\n', 'keel.yaml:2: paper.on-shutdown: must be one of cancel, keep, got "later"'],
     ['live:\n  timeframe: 7q\n', 'keel.yaml:2: live.timeframe: must be a timeframe'],
+    [
+      'backtest:\n  symbol: [BTC/USDT, ETHUSDT]\n',
+      'keel.yaml:2: backtest.symbol: must look like BTC/USDT, got "ETHUSDT"',
+    ],
+    ['backtest:\n  data: []\n', 'keel.yaml:2: backtest.data: must be a path or a list of paths'],
+    ['paper:\n  risk:\n    max-drawdown: 2\n', 'keel.yaml:3: paper.risk.max-drawdown: max-drawdown=2'],
     ['params:\n  fast: [1, 2]\n', 'keel.yaml:2: params.fast: must be a number, a string or true/false'],
     ['x: 1\nrisk:\n  max-drawdown: 0.2\n', 'keel.yaml:1: x: unknown setting'],
     [

@@ -100,6 +100,10 @@ describe.skipIf(!HAS_SHARED_DATA)(
         const second = paper(replay, storeUrl, 0);
         expect(await second.exited, second.err.join('').slice(-3000)).toBe(0);
         expect(second.err.join('')).toContain('paper bot started');
+        // The session's summary shows funding and liquidations apart from the fees.
+        expect(second.err.join('')).toMatch(
+          /; futures: funding -?[\d.]+ \(paid [\d.]+, received [\d.]+, \d+ payments\), 0 liquidations/,
+        );
 
         // The oracle: the backtest of the same bars, the same strategy, settings and fee.
         const series = readBarsFile(replay).series;

@@ -5,7 +5,7 @@ import { defineStrategy, type Fill } from '@keel/core';
 import { startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
-import { orderOwner, portfolioOf, reconcileBooks } from '../src/index.ts';
+import { orderOwner, placedOrder, portfolioOf, reconcileBooks } from '../src/index.ts';
 import { formatPortfolio } from '../src/portfolio-cli.ts';
 import { noParams } from './fixtures/strategies.ts';
 import { KEY, MIN, startLiveBot, T0 } from './live-harness.ts';
@@ -144,13 +144,15 @@ describe('portfolio accounting from the store', () => {
       expect(first.items.filter((i) => i.kind === 'order-equal')).toHaveLength(1);
       expect(first.differences).toBe(0);
       // The user sells 1.04 BTC by hand: 0.00995 is left, 0.04 less than the bot's 0.04995.
-      await run.conn.live.placeOrder({
-        id: 'manual-sell' as never,
-        symbol: 'BTC/USDT',
-        side: 'sell',
-        type: 'market',
-        amount: 1.04,
-      } as never);
+      placedOrder(
+        await run.conn.live.placeOrder({
+          id: 'manual-sell' as never,
+          symbol: 'BTC/USDT',
+          side: 'sell',
+          type: 'market',
+          amount: 1.04,
+        } as never),
+      );
       await run.step();
       const second = await reconcileBooks(store, 'rec', run.conn.live, own);
       const missing = second.items.find((i) => i.asset === 'BTC');

@@ -137,4 +137,37 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
     expect(await store.orders.list(BOT)).toEqual(ordersBefore);
     expect(await store.fills.forOrder(BOT, filled.id)).toEqual(fills);
   });
+
+  it('an OCO list one of whose legs filled while the bot was down: the leg the exchange expired ends cancelled, as the venues report it', async () => {
+    const leg = (n: number, o: Partial<OrderRequest>): OrderRequest =>
+      ({
+        id: ClientOrderId(signalOrderId(BOT, T0, n)),
+        symbol: FEED.symbol,
+        side: 'sell',
+        amount: 0.05,
+        timeInForce: 'GTC',
+        ocoGroup: 'oco1',
+        ...o,
+      }) as OrderRequest;
+    const tp = leg(5, { type: 'limit', price: 41_000 });
+    const sl = leg(6, { type: 'stop-market', stopPrice: 39_000 });
+    const placed = await conn.live.placeOco!(tp, sl);
+    expect(placed?.kind).toBe('placed');
+    const [tpOrder, slOrder] = placed?.kind === 'placed' ? placed.orders : [];
+    await stored(tp, tpOrder!.venueOrderId);
+    await stored(sl, slOrder!.venueOrderId);
+    sim.faults.fillOpenOrdersWhileDisconnected(KEY.apiKey);
+    // The simulator's records say which leg filled and that the list expired the other.
+    const onExchange = sim.getOrders(KEY.apiKey);
+    const filledLeg = onExchange.find((o) => o.status === 'FILLED')!;
+    const expiredLeg = onExchange.find((o) => o.status === 'EXPIRED')!;
+    expect([filledLeg.clientOrderId, expiredLeg.clientOrderId].sort()).toEqual([tp.id, sl.id].sort());
+    await run();
+    const byId = new Map((await store.orders.list(BOT)).map((o) => [o.request.id as string, o]));
+    expect(byId.get(filledLeg.clientOrderId)).toMatchObject({ status: 'filled', filled: 0.05 });
+    expect(byId.get(expiredLeg.clientOrderId)).toMatchObject({
+      status: 'cancelled',
+      reason: 'OCO: the other leg of its list filled while the bot was down',
+    });
+  });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -14,11 +14,21 @@ import {
   SqliteDriver,
   sql,
 } from 'kysely';
-import pg from 'pg';
 import type { StoreDialect } from './repos/context.ts';
 import { type KeelDb, MIGRATIONS } from './schema.ts';
 
 export const DEFAULT_STORE_URL = 'sqlite:.keel/keel.db';
+
+/**
+ * The file a `sqlite:<path>` url names when it does not exist, else undefined: a command that only
+ * reads the store (`keel bots`, `keel backtests`, `keel portfolio`) says so instead of opening,
+ * and so creating, an empty store.
+ */
+export function missingSqliteFile(url: string): string | undefined {
+  if (!url.startsWith('sqlite:') || url === 'sqlite::memory:') return undefined;
+  const file = url.slice('sqlite:'.length);
+  return existsSync(file) ? undefined : file;
+}
 
 export interface ConnectOptions {
   readonly url: string;
@@ -83,6 +93,8 @@ async function open({ url, schema, synchronous }: ConnectOptions): Promise<Conne
     if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
       throw new Error(`Invalid schema name "${schema}": use lower-case letters, digits and _`);
     }
+    // Loaded for PostgreSQL only: a SQLite store (every CLI default) never pays for the driver.
+    const { default: pg } = await import('pg');
     if (schema !== undefined) {
       const c = new pg.Client({ connectionString: url });
       await c.connect();

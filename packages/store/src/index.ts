@@ -1,5 +1,5 @@
 export type { ApplyFillChange } from './apply-fill.ts';
-export { DEFAULT_STORE_URL, redactStoreUrl } from './connection.ts';
+export { DEFAULT_STORE_URL, missingSqliteFile, redactStoreUrl } from './connection.ts';
 export { StoreConflictError } from './errors.ts';
 export { intentLogFile, readIntentLog } from './intents.ts';
 export * from './keys.ts';

@@ -21,7 +21,7 @@ const run = (strategy: string, extra: Partial<NewBacktest> = {}): NewBacktest =>
   pairs: [{ symbol: 'BTC/USDT' }, { symbol: 'ETH/USDT' }],
   summary: 'sma-cross on 2 pairs 1h\n  Final value  10,300.00 USDT',
   result: Uint8Array.from([0, 1, 2, 255, 128]),
-  bars: new Uint8Array(Float64Array.from([1.5, Number.NaN, 1e300]).buffer),
+  chart: new Uint8Array(Float64Array.from([1.5, Number.NaN, 1e300]).buffer),
   ...extra,
 });
 
@@ -38,12 +38,12 @@ function contract(name: string, target: () => StoreTarget): void {
         expect((await s.backtests.list()).map((r) => r.id)).toEqual([2, 1]);
         expect((await s.backtests.list({ limit: 1 })).map((r) => r.id)).toEqual([2]);
         const got = await s.backtests.get(1);
-        const { result, bars, ...rest } = run('sma-cross');
+        const { result, chart, ...rest } = run('sma-cross');
         expect(got).toEqual({ ...rest, id: 1, createdAt: 1_700_000_000_000 });
         expect((await s.backtests.get(2))?.firstBar).toBeNaN();
         const art = await s.backtests.artifacts(1);
         expect(art?.result).toEqual(result);
-        expect(new Float64Array(art?.bars.slice().buffer as ArrayBuffer)).toEqual(new Float64Array(bars.buffer));
+        expect(new Float64Array(art?.chart.slice().buffer as ArrayBuffer)).toEqual(new Float64Array(chart.buffer));
         expect(await s.backtests.get(3)).toBeUndefined();
         expect(await s.backtests.remove(1)).toBe(true);
         expect(await s.backtests.artifacts(1)).toBeUndefined();

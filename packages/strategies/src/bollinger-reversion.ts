@@ -24,4 +24,9 @@ export const bollingerReversion = defineStrategy({
     const p = ctx.params;
     trade(ctx, p.direction, p.allocation, c < b.lower, c > b.middle, c > b.upper, c < b.middle);
   },
+  plot: {
+    'upper band': { panel: 'price', value: (s) => s.bb.upper },
+    'middle band': { panel: 'price', value: (s) => s.bb.middle },
+    'lower band': { panel: 'price', value: (s) => s.bb.lower },
+  },
 });

@@ -35,4 +35,8 @@ export const donchianBreakout = defineStrategy({
     s.prevHigh = s.entry.upper;
     s.prevLow = s.exit.lower;
   },
+  plot: {
+    'entry high': { panel: 'price', value: (s) => s.entry.upper },
+    'exit low': { panel: 'price', value: (s) => s.exit.lower },
+  },
 });

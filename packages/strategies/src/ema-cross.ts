@@ -28,4 +28,8 @@ export const emaCross = defineStrategy({
     const p = ctx.params;
     trade(ctx, p.direction, p.allocation, c > 0, c < 0, c < 0, c > 0);
   },
+  plot: {
+    'fast EMA': { panel: 'price', value: (s) => s.fast.value },
+    'slow EMA': { panel: 'price', value: (s) => s.slow.value },
+  },
 });

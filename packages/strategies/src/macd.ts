@@ -28,4 +28,8 @@ export const macdStrategy = defineStrategy({
     const p = ctx.params;
     trade(ctx, p.direction, p.allocation, c > 0, c < 0, c < 0, c > 0);
   },
+  plot: {
+    MACD: { panel: 'macd', value: (s) => s.macd.macd },
+    signal: { panel: 'macd', value: (s) => s.macd.signal },
+  },
 });

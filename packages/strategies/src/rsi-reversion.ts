@@ -21,7 +21,9 @@ export const rsiReversion = defineStrategy({
       path: ['oversold'],
     }),
   onStart(ctx) {
-    return { rsi: ctx.indicator(new RSI(ctx.params.period)) };
+    // The levels are kept in the state for the plot, which reads the state only.
+    const { oversold, overbought } = ctx.params;
+    return { rsi: ctx.indicator(new RSI(ctx.params.period)), oversold, overbought };
   },
   onBar(ctx, s) {
     const r = s.rsi.value;
@@ -29,5 +31,10 @@ export const rsiReversion = defineStrategy({
     const low = r < p.oversold;
     const high = r > p.overbought;
     trade(ctx, p.direction, p.allocation, low, high, high, low);
+  },
+  plot: {
+    RSI: { panel: 'rsi', value: (s) => s.rsi.value },
+    oversold: { panel: 'rsi', value: (s) => s.oversold },
+    overbought: { panel: 'rsi', value: (s) => s.overbought },
   },
 });

@@ -26,4 +26,8 @@ export const smaCross = defineStrategy({
     const p = ctx.params;
     trade(ctx, p.direction, p.allocation, c > 0, c < 0, c < 0, c > 0);
   },
+  plot: {
+    'fast SMA': { panel: 'price', value: (s) => s.fast.value },
+    'slow SMA': { panel: 'price', value: (s) => s.slow.value },
+  },
 });

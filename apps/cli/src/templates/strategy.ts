@@ -53,4 +53,11 @@ export default defineStrategy({
   onFill(ctx, _s, fill) {
     ctx.log(`${fill.side} ${fill.amount} @ ${fill.price}`);
   },
+
+  // The lines the HTML report (`--report <dir>`) draws: over the candles, or in a pane of their own.
+  plot: {
+    'fast SMA': { panel: 'price', value: (s) => s.fast.value },
+    'slow SMA': { panel: 'price', value: (s) => s.slow.value },
+    RSI: { panel: 'rsi', value: (s) => s.rsi.value },
+  },
 });

@@ -1,4 +1,5 @@
 import { FuturesBook, type FuturesMarketSettings, type FuturesSummary } from '../futures/book.ts';
+import { type Benchmark, buyAndHold, type HeldMarket } from '../metrics/benchmark.ts';
 import { type PairStats, pairStats } from '../metrics/pairs.ts';
 import { computeMetrics, type Metrics } from '../metrics/stats.ts';
 import { type OpenTrade, type Trade, TradeTracker } from '../metrics/trades.ts';
@@ -90,6 +91,22 @@ export interface BacktestResult {
   readonly pairs: readonly PairStats[];
   /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
   readonly futures?: FuturesSummary;
+  /**
+   * Buy-and-hold over the same bars (absent from results not made by runBacktest): of the primary
+   * market, or of every market with `perPair`.
+   */
+  readonly benchmark?: Benchmark;
+  /** The strategy's `plot` lines, one value per primary bar (aligned with `equity`); empty without `plot`. */
+  readonly plots?: readonly PlotColumn[];
+}
+
+/** One line of a strategy's `plot`, recorded at the close of each primary bar. */
+export interface PlotColumn {
+  readonly name: string;
+  readonly panel: string;
+  /** The market whose chart it is drawn on. */
+  readonly symbol: string;
+  readonly values: Float64Array;
 }
 
 function toInstrument(d: BacktestData): Instrument {
@@ -165,6 +182,35 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
   const exposed = new Uint8Array(primaryLen);
   const total = ranges.reduce((a, [x, y]) => a + (y - x), 0);
   const progress = cfg.onProgress;
+  const plotSpecs = Object.entries(strategy.plot ?? {});
+  const plots: PlotColumn[] = plotSpecs.map(([name, p]) => ({
+    name,
+    panel: p.panel,
+    symbol: p.symbol ?? primaryInst.symbol,
+    values: new Float64Array(primaryLen).fill(Number.NaN),
+  }));
+  const plotSources = plotSpecs.map(([, p]) => p as { value(s: unknown): number });
+  const plotFailed = new Uint8Array(plots.length);
+  // Reads every plot line into its column at primary bar k: a call per line, nothing allocated.
+  const recordPlots = (k: number): void => {
+    const state = engine.strategyState;
+    if (state === undefined) return;
+    for (let j = 0; j < plots.length; j++) {
+      if (plotFailed[j] === 1) continue;
+      const col = plots[j] as PlotColumn;
+      try {
+        col.values[k] = (plotSources[j] as { value(s: unknown): number }).value(state);
+      } catch (e) {
+        // One error per line, not one per bar: the line stays blank from here on.
+        plotFailed[j] = 1;
+        engine.errors.push({
+          time: times[k] as number,
+          hook: `plot ${col.name}`,
+          message: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+  };
 
   if (cfg.data.length === 1) {
     // Hot loop: the engine reads the bar in place through a cursor; nothing is copied or allocated.
@@ -181,6 +227,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       cursor.i = i;
       engine.onBar(0, cursor);
       times[k] = closeTime;
+      if (plots.length > 0) recordPlots(k);
       values[k] = engine.equity();
       exposed[k] = pos.size !== 0 ? 1 : 0;
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
@@ -230,6 +277,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       for (let f = 0; f < cfg.data.length; f++) nextT = Math.min(nextT, closeAt(f));
       if (k > 0 && nextT > (times[k - 1] as number)) {
         values[k - 1] = engine.equity();
+        // Read with the equity: after every feed closing at this instant, as the equity is.
+        if (plots.length > 0) recordPlots(k - 1);
         let any = 0;
         for (const p of account.positions) if (p.size !== 0) any = 1;
         exposed[k - 1] = any;
@@ -261,6 +310,14 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     };
   });
   const portfolio = account.summary(engine.rate);
+  // Buy and hold holds what the strategy trades: every market when each has its own instance,
+  // else the primary (the other feeds are signals).
+  const held: HeldMarket[] = [];
+  cfg.data.forEach((d, i) => {
+    if (i > 0 && (cfg.perPair === undefined || held.some((h) => h.instrument.symbol === d.symbol))) return;
+    const [a, b] = ranges[i] as [number, number];
+    held.push({ series: d.series, timeframe: d.timeframe, p0: a, p1: b, instrument: instruments[i] as Instrument });
+  });
   let pairs: PairStats[] | undefined;
   return {
     strategy: cfg.strategy.name,
@@ -299,5 +356,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       return pairs;
     },
     ...(book !== undefined ? { futures: book.summary() } : {}),
+    benchmark: buyAndHold(held, times, startValue, fees),
+    plots,
   };
 }

@@ -102,6 +102,13 @@ interface FeedSlot {
   readonly derived: { slot: FeedSlot; agg: BarAggregator }[];
   last: Bar;
   hasLast: boolean;
+  /**
+   * The close of the last bar delivered (NaN before one). Kept as a number because `last` is the
+   * driver's object, which a backtest's cursor already moves to the next bar while the venue
+   * matches it: orders placed then (exits attached to a fill) must see the close before it, as a
+   * bot fed a new object per bar does.
+   */
+  lastClose: number;
   warm: boolean;
   /** Strategy asked for this feed (onBar is called for it). */
   subscribed: boolean;
@@ -239,6 +246,11 @@ export class Engine {
     return this.now;
   }
 
+  /** What the strategy's onStart returned (undefined when it threw): read by a backtest's plots. */
+  get strategyState(): unknown {
+    return this.state;
+  }
+
   get primary(): FeedKey {
     return (this.slots[0] as FeedSlot).key;
   }
@@ -276,7 +288,9 @@ export class Engine {
     if (this.setTime !== undefined) this.setTime(closeTime);
     this.now = closeTime;
     this.venue.onBar(slot.key.symbol, bar, closeTime);
+    // Marked at the close once the venue has matched the bar (see FeedSlot.lastClose).
     slot.position.lastPrice = bar.close;
+    slot.lastClose = bar.close;
     if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresBar(slot, bar, closeTime);
     if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
     this.deliver(slot, bar);
@@ -325,6 +339,7 @@ export class Engine {
     // No copy: the driver guarantees a bar object stays unchanged until that feed's next bar.
     slot.last = bar;
     slot.hasLast = true;
+    slot.lastClose = bar.close;
     const last = bar;
     const inds = slot.indicators;
     for (let i = 0; i < inds.length; i++) (inds[i] as Indicator).update(last);
@@ -509,8 +524,8 @@ export class Engine {
 
   private lastClose(symbol: string): number {
     const p = this.slots[0] as FeedSlot; // the primary (an execution feed): the common case, no loop
-    if (p.hasLast && p.key.symbol === symbol) return p.last.close;
-    for (const s of this.slots) if (s.key.symbol === symbol && s.hasLast && s.execution) return s.last.close;
+    if (p.hasLast && p.key.symbol === symbol) return p.lastClose;
+    for (const s of this.slots) if (s.key.symbol === symbol && s.hasLast && s.execution) return s.lastClose;
     return Number.NaN;
   }
 
@@ -720,6 +735,7 @@ export class Engine {
     this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
     slot.last = bar;
     slot.hasLast = true;
+    slot.lastClose = bar.close;
     slot.position.lastPrice = bar.close;
     if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
     for (const ind of slot.indicators) ind.update(bar);
@@ -809,6 +825,7 @@ export class Engine {
       derived: [],
       last: emptyBar(),
       hasLast: false,
+      lastClose: Number.NaN,
       warm: false,
       subscribed: false,
       position: this.opts.account.position(instrument),

@@ -163,6 +163,19 @@ export interface FeedRequest {
   readonly timeframe?: Timeframe;
 }
 
+/** A line the report draws from the strategy's state (see StrategyDefinition.plot). */
+export interface PlotSpec<S> {
+  /**
+   * 'price': over the candles, on their price scale. Any other name is a pane of its own under the
+   * candles, shared by every line that names it (e.g. 'rsi' for an oscillator and its bands).
+   */
+  readonly panel: string;
+  /** The market whose chart the line is drawn on in a run over several markets (default: the primary). */
+  readonly symbol?: string;
+  /** The value after each primary bar, read from the state (e.g. an indicator's `value`); NaN leaves a gap. */
+  value(state: S): number;
+}
+
 export interface StrategyDefinition<P, S> {
   readonly name: string;
   readonly description?: string;
@@ -172,6 +185,13 @@ export interface StrategyDefinition<P, S> {
    * as backtrader's minimum period. 'none': onBar runs from the first bar.
    */
   readonly warmup?: 'indicators' | 'none';
+  /**
+   * What to draw on the report's charts, by line name: read after every primary bar of a backtest
+   * into a column per line (a plain read of the state: it must not change it). Write it after
+   * onStart, which TypeScript reads the state's type from. Only the report
+   * uses it; a strategy without it is drawn with candles and fills alone.
+   */
+  readonly plot?: { readonly [name: string]: PlotSpec<S> };
   onStart(ctx: StrategyContext<P>): S;
   /** `bar` is reused by the engine for the feed's next bar: copy what you keep. */
   onBar(ctx: StrategyContext<P>, state: S, bar: Readonly<Bar>, feed: FeedKey): void;

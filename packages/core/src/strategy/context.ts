@@ -132,9 +132,13 @@ export function makeContext(host: StrategyHost): StrategyContext {
       return host.submitMarket(target > posValue ? 'buy' : 'sell', size, o);
     },
     close(o) {
-      const amount = host.closable(symbolOf(o));
+      const symbol = symbolOf(o);
+      const amount = host.closable(symbol);
       if (amount === 0) return null;
-      return host.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), o);
+      // A perpetual's close is reduce-only (Binance's close-position): should another order close
+      // the position first, it is cancelled instead of opening the other side.
+      const opts = host.instrument(symbol).kind === 'perpetual' ? { ...o, reduceOnly: true } : o;
+      return host.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), opts);
     },
     cancel: (id) => host.cancel(id),
     cancelAll(symbol) {

@@ -7,6 +7,7 @@ import type {
   FeedRequest,
   OrderInput,
   OrderOptions,
+  PlotSpec,
   StrategyContext,
   StrategyDefinition,
 } from './api.ts';
@@ -41,11 +42,26 @@ export function perPair(strategy: AnyStrategy, opts: PerPairOptions): AnyStrateg
     throw new Error(`perPair: a market is given twice (${symbols.join(', ')})`);
   const slots = opts.slots ?? symbols.length;
   if (!(Number.isInteger(slots) && slots >= 1)) throw new Error(`perPair: slots must be an integer >= 1, got ${slots}`);
+  // Each instance's lines, on its market's chart: the same names, read from that instance's state.
+  let plot: Record<string, PlotSpec<Map<string, PairInstance>>> | undefined;
+  if (strategy.plot) {
+    plot = {};
+    for (const symbol of symbols) {
+      for (const [name, spec] of Object.entries(strategy.plot)) {
+        plot[symbols.length > 1 ? `${name} (${symbol})` : name] = {
+          panel: spec.panel,
+          symbol,
+          value: (pairs) => spec.value((pairs.get(symbol) as PairInstance).state),
+        };
+      }
+    }
+  }
   const def: StrategyDefinition<unknown, Map<string, PairInstance>> = {
     name: strategy.name,
     ...(strategy.description !== undefined ? { description: strategy.description } : {}),
     params: strategy.params,
     ...(strategy.warmup !== undefined ? { warmup: strategy.warmup } : {}),
+    ...(plot ? { plot } : {}),
     onStart(ctx) {
       const pairs = new Map<string, PairInstance>();
       for (const instrument of opts.instruments) {

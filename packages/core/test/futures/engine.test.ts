@@ -164,6 +164,38 @@ describe('futures in the engine', () => {
     expect(r.futures!.warnings.join('\n')).toContain('no funding data');
   });
 
+  it('close() on a perpetual is reduce-only: when a stop closes the position first, the close is cancelled, never a short', () => {
+    const r = runBacktest({
+      strategy: scripted({
+        0: (ctx) => void ctx.buy(100),
+        // A plain stop at the open's level fills first (submitted first), then the close has nothing left.
+        1: (ctx) => {
+          ctx.submit({ type: 'stop-market', side: 'sell', amount: 100, stopPrice: 7 });
+          ctx.close();
+        },
+      }),
+      data: [
+        {
+          symbol: SYMBOL,
+          timeframe: '1m',
+          series: bars([
+            [7, 7, 7, 7],
+            [7, 7.1, 6.9, 7],
+            [7, 7.1, 6.9, 7],
+            [7, 7.1, 6.9, 7],
+          ]),
+        },
+      ],
+      cash: 10_000,
+      futures: settings(3, 'cross', null),
+    });
+    const close = r.orders[2]!;
+    expect(close.request.reduceOnly).toBe(true);
+    expect(close.status).toBe('cancelled');
+    expect(close.reason).toBe('reduce-only order would open a position: nothing to reduce');
+    expect(r.portfolio.positions[0]!.size).toBe(0);
+  });
+
   it('orderTargetPercent on a perpetual targets fraction x equity x leverage as notional', () => {
     const r = runBacktest({
       strategy: scripted({ 0: (ctx) => void ctx.orderTargetPercent(-0.5) }),

@@ -42,14 +42,12 @@ function segment(
   const instruments = scenarioInstruments(s);
   const venue = new SimulatedVenue(instruments, account, { fees: percentFee(0) });
   const events: EngineEvent[] = [];
-  // The strategy's actions keep their bar numbers: it starts counting at `from`.
-  const shifted: Record<number, RiskScenario['actions'][number]> = {};
-  for (const [k, v] of Object.entries(s.actions)) if (Number(k) >= from) shifted[Number(k) - from] = v;
+  // The scripted strategy acts by the bar's index from its time: the same bars in a later process.
   const engine = new Engine({
     instruments,
     account,
     venue,
-    strategy: scenarioStrategy(shifted),
+    strategy: scenarioStrategy(s.actions),
     params: {},
     feeds: [{ symbol: instruments[0]!.symbol, timeframe: '1m' }],
     risk: scenarioConfig(s),

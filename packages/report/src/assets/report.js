@@ -44,6 +44,23 @@
     return e;
   };
 
+  // Fill markers ([time, side, count, amount, price]) by their time, for the legends.
+  const byTime = (rows) => {
+    const out = new Map();
+    for (const m of rows) {
+      const list = out.get(m[0]) || [];
+      list.push(m);
+      out.set(m[0], list);
+    }
+    return out;
+  };
+  const addFills = (add, rows) => {
+    for (const m of rows || []) {
+      const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';
+      add(m[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(m[3])} @ ${fmtPrice(m[4])}`, m[1] > 0 ? 'pos' : 'neg');
+    }
+  };
+
   // ---- charts -------------------------------------------------------------------------------
   let chart = null;
   let candleSeries = null;
@@ -71,12 +88,7 @@
       equityData[i] = { time, value: c.equity[i] };
       ddData[i] = { time, value: c.drawdown[i] };
     }
-    const fillsAt = new Map();
-    for (const m of c.markers) {
-      const list = fillsAt.get(m[0]) || [];
-      list.push(m);
-      fillsAt.set(m[0], list);
-    }
+    const fillsAt = byTime(c.markers);
     const theme = () => ({
       layout: {
         background: { type: 'solid', color: css('--panel') },
@@ -88,6 +100,9 @@
       rightPriceScale: { borderColor: css('--border') },
       timeScale: { borderColor: css('--border') },
     });
+    // Each pane of the strategy's own (an oscillator) adds height, so the price pane keeps its size.
+    const extraPanes = new Set((c.plots || []).filter((p) => p.panel !== 'price').map((p) => p.panel)).size;
+    if (extraPanes > 0) chartEl.style.height = `${600 + 130 * extraPanes}px`;
     chart = LWC.createChart(chartEl, {
       autoSize: true,
       ...theme(),
@@ -103,18 +118,22 @@
     const pd = c.priceDecimals;
     const up = css('--up');
     const down = css('--down');
-    const candles = chart.addSeries(
-      LWC.CandlestickSeries,
-      {
-        upColor: up,
-        downColor: down,
-        borderVisible: false,
-        wickUpColor: up,
-        wickDownColor: down,
-        priceFormat: { type: 'price', precision: pd, minMove: 10 ** -pd },
-      },
-      0,
-    );
+    const candleOptions = (decimals) => ({
+      upColor: up,
+      downColor: down,
+      borderVisible: false,
+      wickUpColor: up,
+      wickDownColor: down,
+      priceFormat: { type: 'price', precision: decimals, minMove: 10 ** -decimals },
+    });
+    // Appends "key value" items to a legend element.
+    const legendAdder = (container) => (key, v, cls) => {
+      const s = el('span');
+      s.appendChild(el('span', { class: 'k' }, key));
+      s.appendChild(el('span', cls ? { class: cls } : undefined, v));
+      container.appendChild(s);
+    };
+    const candles = chart.addSeries(LWC.CandlestickSeries, candleOptions(pd), 0);
     candles.setData(candleData);
     candleSeries = candles;
     // Volume as faint bars along the bottom fifth of the price pane, on its own hidden scale.
@@ -126,53 +145,215 @@
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.82, bottom: 0 }, visible: false });
     const upVol = css('--up-soft');
     const downVol = css('--down-soft');
-    volume.setData(
-      candleData.map((d, i) => ({
-        time: d.time,
-        value: c.candles.volume[i],
-        color: d.close >= d.open ? upVol : downVol,
-      })),
-    );
-    // Thousands of arrows over a zoomed-out month hide the candles; markers appear once few enough are in view.
-    const MAX_MARKERS_IN_VIEW = 400;
-    const allMarkers = c.markers.map((m) => ({
-      time: m[0],
-      position: m[1] > 0 ? 'atPriceBottom' : 'atPriceTop',
-      price: m[4],
-      shape: m[1] > 0 ? 'arrowUp' : 'arrowDown',
-      color: m[1] > 0 ? up : down,
+    const candleVolume = candleData.map((d, i) => ({
+      time: d.time,
+      value: c.candles.volume[i],
+      color: d.close >= d.open ? upVol : downVol,
     }));
-    const markerTimes = c.markers.map((m) => m[0]);
-    const firstAtOrAfter = (x) => {
+    volume.setData(candleVolume);
+
+    // ---- the bars' own timeframe when zoomed in ----------------------------------------------
+    // Merged candles keep a long run readable; zoomed in far enough that a bar of the run would be
+    // a few pixels wide, the page swaps in the bars themselves (embedded as c.detail) and back.
+    const detail = c.detail;
+    const DETAIL_ENTER_PX = 4;
+    const DETAIL_LEAVE_PX = 2;
+    let raw = null;
+    const decodeDetail = () => {
+      if (raw) return raw;
+      const m = detail.open.length;
+      const scale = 10 ** detail.decimals;
+      const out = { candles: new Array(m), volume: new Array(m), indexOf: new Map(), fillsAt: null };
+      let t = detail.start - detail.step;
+      let g = 0;
+      let prev = 0;
+      for (let i = 0; i < m; i++) {
+        if (g < detail.gaps.length && detail.gaps[g] === i) {
+          t += detail.gaps[g + 1];
+          g += 2;
+        } else t += detail.step;
+        const o = prev + detail.open[i];
+        const cl = o + detail.body[i];
+        prev = cl;
+        out.candles[i] = {
+          time: t,
+          open: o / scale,
+          high: (Math.max(o, cl) + detail.upper[i]) / scale,
+          low: (Math.min(o, cl) - detail.lower[i]) / scale,
+          close: cl / scale,
+        };
+        out.volume[i] = { time: t, value: detail.volume[i], color: cl >= o ? upVol : downVol };
+        out.indexOf.set(t, i);
+      }
+      out.fillsAt = byTime(detail.markers);
+      raw = out;
+      return raw;
+    };
+    let mode = 'merged';
+
+    // ---- fill markers --------------------------------------------------------------------------
+    // Always shown: when the candles are too narrow for an arrow each, the fills of a run of
+    // candles (a power of two, aligned on the first candle, so panning does not move them) merge
+    // into one arrow per side, labelled with how many fills it stands for.
+    const MIN_MARKER_PX = 20;
+    const markerApi = LWC.createSeriesMarkers(candles, []);
+    const hintEl = document.getElementById('chart-hint');
+    let group = 0;
+    let markersMode = '';
+    const markerList = (rows, idx, g) => {
+      if (g === 1) {
+        return rows.map((m) => ({
+          time: m[0],
+          position: m[1] > 0 ? 'atPriceBottom' : 'atPriceTop',
+          price: m[4],
+          shape: m[1] > 0 ? 'arrowUp' : 'arrowDown',
+          color: m[1] > 0 ? up : down,
+          text: m[2] > 1 ? String(m[2]) : '',
+        }));
+      }
+      const acc = new Map();
+      for (const m of rows) {
+        const key = Math.floor(idx.get(m[0]) / g) * 2 + (m[1] > 0 ? 0 : 1);
+        const a = acc.get(key);
+        if (a) a.count += m[2];
+        else acc.set(key, { time: m[0], side: m[1], count: m[2] });
+      }
+      return [...acc.values()]
+        .sort((x, y) => x.time - y.time || y.side - x.side)
+        .map((a) => ({
+          time: a.time,
+          position: a.side > 0 ? 'belowBar' : 'aboveBar',
+          shape: a.side > 0 ? 'arrowUp' : 'arrowDown',
+          color: a.side > 0 ? up : down,
+          text: a.count > 1 ? String(a.count) : '',
+        }));
+    };
+    // Index of the first of `times` at or after t (times ascending).
+    const firstAtOrAfter = (times, t) => {
       let lo = 0;
-      let hi = markerTimes.length;
+      let hi = times.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (markerTimes[mid] < x) lo = mid + 1;
+        if (times[mid] < t) lo = mid + 1;
         else hi = mid;
       }
       return lo;
     };
-    const markerApi = LWC.createSeriesMarkers(candles, []);
-    const hintEl = document.getElementById('chart-hint');
-    let markersOn = null;
-    const updateMarkers = () => {
-      const r = chart.timeScale().getVisibleLogicalRange();
-      if (!r) return;
-      const a = Math.min(n - 1, Math.max(0, Math.floor(r.from)));
-      const b = Math.min(n - 1, Math.max(0, Math.ceil(r.to)));
-      const inView = firstAtOrAfter(c.candles.time[b] + 1) - firstAtOrAfter(c.candles.time[a]);
-      const on = inView <= MAX_MARKERS_IN_VIEW;
-      if (on !== markersOn) {
-        markerApi.setMarkers(on ? allMarkers : []);
-        markersOn = on;
-      }
-      if (hintEl)
-        hintEl.textContent = on
-          ? ''
-          : `${nf(0).format(inView)} fill markers in view: zoom in (scroll or drag) or click a trade to see them.`;
-      document.documentElement.dataset.markers = on ? 'on' : 'off';
+    let rawTimes = null;
+    const timesOf = (m) => {
+      if (m === 'merged') return c.candles.time;
+      if (!rawTimes) rawTimes = decodeDetail().candles.map((b) => b.time);
+      return rawTimes;
     };
+    let switching = false;
+    // Swaps the candles for the other level and shows the same span of time, mapped through the
+    // levels' own times (the logical range counts data points, which differ between the levels).
+    const switchTo = (want, range) => {
+      const from = timesOf(mode);
+      const a = from[Math.max(0, Math.min(from.length - 1, Math.floor(range.from)))];
+      const b = from[Math.max(0, Math.min(from.length - 1, Math.ceil(range.to)))];
+      switching = true;
+      if (want === 'own') {
+        const r = decodeDetail();
+        candles.setData(r.candles);
+        volume.setData(r.volume);
+      } else {
+        candles.setData(candleData);
+        volume.setData(candleVolume);
+      }
+      mode = want;
+      const to = timesOf(want);
+      const last = want === 'own' ? b + c.candleSeconds - detail.step : b;
+      // The chart applies new data on its next frame and keeps the old logical range then: set the
+      // range after that.
+      requestAnimationFrame(() => {
+        chart.timeScale().setVisibleLogicalRange({
+          from: Math.max(0, firstAtOrAfter(to, a + 1) - 1),
+          to: firstAtOrAfter(to, last + 1) - 1,
+        });
+        switching = false;
+        updateView();
+      });
+    };
+    const updateView = (given) => {
+      if (switching) return;
+      const ts = chart.timeScale();
+      const range = given || ts.getVisibleLogicalRange();
+      if (!range) return;
+      const width = ts.width() || chartEl.clientWidth || 1;
+      const spacing = width / Math.max(1, range.to - range.from);
+      if (detail) {
+        const barPx = mode === 'merged' ? spacing / c.aggregation.barsPerCandle : spacing;
+        const want =
+          mode === 'merged'
+            ? barPx >= DETAIL_ENTER_PX
+              ? 'own'
+              : 'merged'
+            : barPx < DETAIL_LEAVE_PX
+              ? 'merged'
+              : 'own';
+        if (want !== mode) {
+          switchTo(want, range);
+          return;
+        }
+      }
+      let g = 1;
+      while (g * spacing < MIN_MARKER_PX && g < 1 << 20) g *= 2;
+      if (g !== group || markersMode !== mode) {
+        markerApi.setMarkers(
+          mode === 'own' ? markerList(detail.markers, decodeDetail().indexOf, g) : markerList(c.markers, indexOf, g),
+        );
+        group = g;
+        markersMode = mode;
+      }
+      const unit = mode === 'own' ? `${detail.timeframe} bars` : 'candles';
+      if (hintEl)
+        hintEl.textContent =
+          mode === 'own'
+            ? `Zoomed in: the ${detail.timeframe} bars themselves; equity and indicator lines stay at ${c.aggregation.timeframe || 'merged-candle'} points.`
+            : g > 1
+              ? `Each arrow stands for the fills of ${g} ${unit} (the number counts them): zoom in (scroll or drag) or click a trade to see them one by one.`
+              : detail
+                ? `Zoom in further to see the ${detail.timeframe} bars themselves.`
+                : '';
+      const root = document.documentElement.dataset;
+      root.markers = 'on';
+      root.markerGroup = String(g);
+      root.bars = mode;
+    };
+    // The strategy's own lines: 'price' ones over the candles, each other panel in a pane of its
+    // own under them (in the order the strategy declared them), then equity and drawdown.
+    const plots = c.plots || [];
+    const panels = [];
+    for (const p of plots) if (p.panel !== 'price' && panels.indexOf(p.panel) < 0) panels.push(p.panel);
+    const PLOT_COLOURS = ['#f59e0b', '#8b5cf6', '#06b6d4', '#ec4899', '#84cc16', '#64748b', '#ef4444', '#14b8a6'];
+    const lineData = (values, times = c.candles.time) => {
+      const out = new Array(times.length);
+      for (let i = 0; i < times.length; i++) {
+        const v = values[i];
+        out[i] = v === null || v === undefined ? { time: times[i] } : { time: times[i], value: v };
+      }
+      return out;
+    };
+    const plotSeries = plots.map((p, k) => {
+      const pane = p.panel === 'price' ? 0 : 1 + panels.indexOf(p.panel);
+      const line = chart.addSeries(
+        LWC.LineSeries,
+        {
+          color: PLOT_COLOURS[k % PLOT_COLOURS.length],
+          lineWidth: 1,
+          title: p.name,
+          priceLineVisible: false,
+          lastValueVisible: false,
+          crosshairMarkerVisible: false,
+          ...(p.panel === 'price' ? { priceFormat: { type: 'price', precision: pd, minMove: 10 ** -pd } } : {}),
+        },
+        pane,
+      );
+      line.setData(lineData(p.values));
+      return line;
+    });
+    const equityPane = 1 + panels.length;
     const equity = chart.addSeries(
       LWC.LineSeries,
       {
@@ -182,9 +363,26 @@
         priceLineVisible: false,
         priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
       },
-      1,
+      equityPane,
     );
     equity.setData(equityData);
+    let bh = null;
+    if (c.benchmark) {
+      bh = chart.addSeries(
+        LWC.LineSeries,
+        {
+          color: css('--muted'),
+          lineWidth: 1,
+          lineStyle: LWC.LineStyle.Dashed,
+          title: 'Buy and hold',
+          priceLineVisible: false,
+          crosshairMarkerVisible: false,
+          priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
+        },
+        equityPane,
+      );
+      bh.setData(lineData(c.benchmark));
+    }
     // The risk engine on the equity curve: account-wide halts (labelled squares) and their resumes
     // (labelled circles); locks on one market and their ends as small unlabelled dots (they can
     // be many: the risk card lists them).
@@ -220,49 +418,162 @@
         invertFilledArea: true,
         priceFormat: { type: 'custom', minMove: 0.01, formatter: (v) => `${v.toFixed(2)}%` },
       },
-      2,
+      equityPane + 1,
     );
     dd.setData(ddData);
     const panes = chart.panes();
     if (panes[0]) panes[0].setStretchFactor(3);
-    if (panes[1]) panes[1].setStretchFactor(1.3);
-    if (panes[2]) panes[2].setStretchFactor(0.9);
+    for (let k = 1; k < equityPane; k++) if (panes[k]) panes[k].setStretchFactor(0.9);
+    if (panes[equityPane]) panes[equityPane].setStretchFactor(1.3);
+    if (panes[equityPane + 1]) panes[equityPane + 1].setStretchFactor(0.9);
     chart.timeScale().fitContent();
-    updateMarkers();
-    chart.timeScale().subscribeVisibleLogicalRangeChange(updateMarkers);
+    // A read-only handle on what is drawn, for the browser tests and for a curious reader's console.
+    window.keelReport = {
+      chart,
+      series: { candles, volume, plots: plotSeries, equity, benchmark: bh, drawdown: dd },
+      markers: () => markerApi.markers(),
+      mode: () => mode,
+    };
+    updateView();
+    chart.timeScale().subscribeVisibleLogicalRangeChange(updateView);
 
     const quote = data.chart.currency || '';
-    const showLegend = (i) => {
+    // The legend of candle i; zoomed in to the bars themselves, of bar k, with the lines' values at
+    // the merged candle holding it (the lines keep the merged candles' points).
+    const showLegend = (i, k) => {
       if (!legendEl) return;
       legendEl.textContent = '';
       if (i === undefined) return;
-      const time = c.candles.time[i];
-      const add = (k, v, cls) => {
-        const s = el('span');
-        s.appendChild(el('span', { class: 'k' }, k));
-        s.appendChild(el('span', cls ? { class: cls } : undefined, v));
-        legendEl.appendChild(s);
-      };
+      const bar = k === undefined ? null : raw.candles[k];
+      const time = bar ? bar.time : c.candles.time[i];
+      const add = legendAdder(legendEl);
+      const o = bar ? bar.open : c.candles.open[i];
+      const cl = bar ? bar.close : c.candles.close[i];
       add('', `${isoShort(time * 1000)} UTC`);
-      add('O', fmtPrice(c.candles.open[i]));
-      add('H', fmtPrice(c.candles.high[i]));
-      add('L', fmtPrice(c.candles.low[i]));
-      add('C', fmtPrice(c.candles.close[i]), signClass(c.candles.close[i] - c.candles.open[i]));
-      add('Vol', fmt(c.candles.volume[i], 2));
+      add('O', fmtPrice(o));
+      add('H', fmtPrice(bar ? bar.high : c.candles.high[i]));
+      add('L', fmtPrice(bar ? bar.low : c.candles.low[i]));
+      add('C', fmtPrice(cl), signClass(cl - o));
+      add('Vol', fmt(bar ? raw.volume[k].value : c.candles.volume[i], 2));
+      for (const p of plots) add(p.name, p.panel === 'price' ? fmtPrice(p.values[i]) : fmt(p.values[i], 2));
       add('Equity', `${fmt(c.equity[i], 2)} ${quote}`.trim());
+      if (c.benchmark) add('Buy and hold', `${fmt(c.benchmark[i], 2)} ${quote}`.trim());
       add('DD', `${fmt(c.drawdown[i], 2)} %`, c.drawdown[i] < 0 ? 'neg' : '');
-      for (const m of fillsAt.get(time) || []) {
-        const what = m[1] > 0 ? (m[2] > 1 ? `${m[2]} buys` : 'buy') : m[2] > 1 ? `${m[2]} sells` : 'sell';
-        add(m[1] > 0 ? '▲' : '▼', `${what} ${fmtAmount(m[3])} @ ${fmtPrice(m[4])}`, m[1] > 0 ? 'pos' : 'neg');
+      addFills(add, (bar ? raw.fillsAt : fillsAt).get(time));
+    };
+    // The merged candle holding time t: the last one that opens at or before it.
+    const candleAt = (t) => {
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (c.candles.time[mid] <= t) lo = mid + 1;
+        else hi = mid;
       }
+      return Math.max(0, lo - 1);
     };
     showLegend(n - 1);
     chart.subscribeCrosshairMove((p) => {
-      const i = p && p.time !== undefined ? indexOf.get(p.time) : undefined;
+      if (!p || p.time === undefined) return showLegend(n - 1);
+      if (mode === 'own') {
+        const k = raw.indexOf.get(p.time);
+        if (k !== undefined) return showLegend(candleAt(p.time), k);
+      }
+      const i = indexOf.get(p.time);
       showLegend(i === undefined ? n - 1 : i);
     });
+    // ---- one panel per other market of a run over several -------------------------------------
+    // Its candles, its fills (merged as on the main chart) and the lines the strategy plots for it.
+    const pairCharts = (c.pairs || []).map((p, k) => {
+      const el2 = document.getElementById(`pair-chart-${k}`);
+      const legend2 = document.getElementById(`pair-legend-${k}`);
+      if (!el2 || p.candles.time.length === 0) return null;
+      const m = p.candles.time.length;
+      const pPanels = [];
+      for (const l of p.plots) if (l.panel !== 'price' && pPanels.indexOf(l.panel) < 0) pPanels.push(l.panel);
+      el2.style.height = `${320 + 110 * pPanels.length}px`;
+      const ch = LWC.createChart(el2, {
+        autoSize: true,
+        ...theme(),
+        crosshair: { mode: LWC.CrosshairMode.Normal },
+        timeScale: { borderColor: css('--border'), timeVisible: true, minBarSpacing: 0.05 },
+      });
+      const ppd = priceDecimals(p.candles.close[m - 1]);
+      const data2 = new Array(m);
+      const idx2 = new Map();
+      for (let i = 0; i < m; i++) {
+        const time = p.candles.time[i];
+        idx2.set(time, i);
+        data2[i] = {
+          time,
+          open: p.candles.open[i],
+          high: p.candles.high[i],
+          low: p.candles.low[i],
+          close: p.candles.close[i],
+        };
+      }
+      const cs = ch.addSeries(LWC.CandlestickSeries, candleOptions(ppd), 0);
+      cs.setData(data2);
+      const lines = p.plots.map((l, j) => {
+        const s2 = ch.addSeries(
+          LWC.LineSeries,
+          {
+            color: PLOT_COLOURS[j % PLOT_COLOURS.length],
+            lineWidth: 1,
+            title: l.name,
+            priceLineVisible: false,
+            lastValueVisible: false,
+            crosshairMarkerVisible: false,
+          },
+          l.panel === 'price' ? 0 : 1 + pPanels.indexOf(l.panel),
+        );
+        s2.setData(lineData(l.values, p.candles.time));
+        return s2;
+      });
+      const mk = LWC.createSeriesMarkers(cs, []);
+      let g2 = 0;
+      const update2 = () => {
+        const r = ch.timeScale().getVisibleLogicalRange();
+        if (!r) return;
+        const spacing = (ch.timeScale().width() || el2.clientWidth || 1) / Math.max(1, r.to - r.from);
+        let g = 1;
+        while (g * spacing < MIN_MARKER_PX && g < 1 << 20) g *= 2;
+        if (g === g2) return;
+        g2 = g;
+        mk.setMarkers(markerList(p.markers, idx2, g));
+        el2.dataset.markerGroup = String(g);
+      };
+      ch.timeScale().fitContent();
+      update2();
+      ch.timeScale().subscribeVisibleLogicalRangeChange(update2);
+      const fills2 = byTime(p.markers);
+      const legendAt = (i) => {
+        if (!legend2) return;
+        legend2.textContent = '';
+        const add = legendAdder(legend2);
+        add('', `${isoShort(p.candles.time[i] * 1000)} UTC`);
+        add('O', fmtPrice(p.candles.open[i]));
+        add('H', fmtPrice(p.candles.high[i]));
+        add('L', fmtPrice(p.candles.low[i]));
+        add('C', fmtPrice(p.candles.close[i]), signClass(p.candles.close[i] - p.candles.open[i]));
+        for (const l of p.plots) add(l.name, l.panel === 'price' ? fmtPrice(l.values[i]) : fmt(l.values[i], 2));
+        addFills(add, fills2.get(p.candles.time[i]));
+      };
+      legendAt(m - 1);
+      ch.subscribeCrosshairMove((q) => {
+        const i = q && q.time !== undefined ? idx2.get(q.time) : undefined;
+        legendAt(i === undefined ? m - 1 : i);
+      });
+      return { chart: ch, series: { candles: cs, plots: lines }, markers: () => mk.markers() };
+    });
+    window.keelReport.pairs = pairCharts;
+
     const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
-    if (mq?.addEventListener) mq.addEventListener('change', () => chart.applyOptions(theme()));
+    if (mq?.addEventListener)
+      mq.addEventListener('change', () => {
+        chart.applyOptions(theme());
+        for (const p of pairCharts) if (p) p.chart.applyOptions(theme());
+      });
   } else if (chartEl) {
     chartEl.style.height = 'auto';
     chartEl.appendChild(
@@ -456,7 +767,9 @@
     if (!tr || !chart) return;
     const a = Number(tr.dataset.entry) / 1000;
     const b = Number(tr.dataset.exit) / 1000;
-    const pad = Math.max((b - a) * 1.5, (c.candleSeconds || 60) * 30);
+    // Enough context to read the trade: with the bars embedded, about 60 of them (the chart then
+    // draws the bars themselves); otherwise 30 candles.
+    const pad = Math.max((b - a) * 1.5, c.detail ? c.detail.step * 60 : (c.candleSeconds || 60) * 30);
     chart.timeScale().setVisibleRange({ from: a - pad, to: b + pad });
     // Dashed lines at the trade's entry and exit prices mark which trade is on show.
     for (const l of tradeLines) candleSeries.removePriceLine(l);

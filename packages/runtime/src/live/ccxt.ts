@@ -77,12 +77,42 @@ export interface ExchangeConnection {
 
 /**
  * Binance REST and WebSocket endpoints under one base URL (what `keel exchange-sim` serves).
- * Only the base changes; paths are Binance's own.
+ * Only the base changes; paths are Binance's own. `futures`: ccxt's binanceusdm (the fapi
+ * endpoints, markets of the linear type only).
  */
-export function binanceUrlsAt(httpUrl: string): Record<string, unknown> {
+export function binanceUrlsAt(httpUrl: string, futures = false): Record<string, unknown> {
   const base = httpUrl.replace(/\/+$/, '');
   const ws = base.replace(/^http/, 'ws');
   const rest = `${base}/api/v3`;
+  if (futures) {
+    const fapi = (v: number): string => `${base}/fapi/v${v}`;
+    return {
+      urls: {
+        api: {
+          public: rest,
+          private: rest,
+          v3: rest,
+          v1: `${base}/api/v1`,
+          sapi: `${base}/sapi/v1`,
+          fapiPublic: fapi(1),
+          fapiPublicV2: fapi(2),
+          fapiPublicV3: fapi(3),
+          fapiPrivate: fapi(1),
+          fapiPrivateV2: fapi(2),
+          fapiPrivateV3: fapi(3),
+          fapiData: `${base}/futures/data`,
+          // ccxt derives /market/ws, /public/ws and /private/ws?listenKey= from this.
+          ws: { future: `${ws}/ws`, 'ws-api': { future: `${ws}/ws-fapi/v1` } },
+        },
+      },
+      options: {
+        defaultType: 'future',
+        fetchMarkets: { types: ['linear'] },
+        fetchCurrencies: false,
+        fetchMargins: false,
+      },
+    };
+  }
   return {
     urls: {
       api: {
@@ -229,7 +259,7 @@ async function placeResult(
 
 /** One exchange account behind the gateway, shaped as the runtime's LiveExchange port. */
 export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnection> {
-  const urls = o.url ? binanceUrlsAt(o.url) : {};
+  const urls = o.url ? binanceUrlsAt(o.url, o.exchange === 'binanceusdm') : {};
   const client = createCcxtClient(o.exchange, {
     ...urls,
     // ccxt needs an explicit agent for plain ws:// (a local simulator); no keep-alive so that

@@ -258,12 +258,17 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       continue;
     }
     if (!isTerminal(cur.status)) {
+      // A leg of an OCO pair that the exchange expired: the other leg of its list filled. Cancelled,
+      // as the live venue and the simulated venue report it.
+      const ocoLeg = status === 'expired' && order.request.ocoGroup !== undefined;
       const reason = emulated
         ? `exit order ${exchangeId} ${status} on the exchange with ${cur.filled} of ${cur.request.amount} filled`
         : status === 'closed'
           ? 'closed on the exchange'
-          : `${status} on the exchange while the bot was down`;
-      cur = close(cur, status === 'expired' && !emulated ? 'expire' : 'cancel', reason, now);
+          : ocoLeg
+            ? 'OCO: the other leg of its list filled while the bot was down'
+            : `${status} on the exchange while the bot was down`;
+      cur = close(cur, status === 'expired' && !emulated && !ocoLeg ? 'expire' : 'cancel', reason, now);
     }
     await store.orders.upsert(botId, cur);
     actions.push({

@@ -24,9 +24,9 @@ export interface BacktestRecord {
 }
 
 export type NewBacktest = Omit<BacktestRecord, 'id' | 'createdAt'> & {
-  /** The whole result and the bars it charts, as opaque bytes (the caller compresses them). */
+  /** The whole result and what its report draws beyond it, as opaque bytes (the caller compresses them). */
   readonly result: Uint8Array;
-  readonly bars: Uint8Array;
+  readonly chart: Uint8Array;
 };
 
 /** Backtest runs (`keel backtests`): every `keel backtest` saves one. */
@@ -36,8 +36,8 @@ export interface BacktestRepo {
   get(id: number): Promise<BacktestRecord | undefined>;
   /** Newest first; `limit` of them (default all). */
   list(opts?: { readonly limit?: number }): Promise<BacktestRecord[]>;
-  /** The run's result and bars, as saved. */
-  artifacts(id: number): Promise<{ result: Uint8Array; bars: Uint8Array } | undefined>;
+  /** The run's result and chart, as saved. */
+  artifacts(id: number): Promise<{ result: Uint8Array; chart: Uint8Array } | undefined>;
   /** Deletes a run and its artifacts; false when there was none. */
   remove(id: number): Promise<boolean>;
 }
@@ -93,7 +93,8 @@ export function backtestRepo({ db, dialect, clock }: RepoContext): BacktestRepo 
           .values({
             backtest_id: id,
             result: Buffer.from(run.result).toString('base64'),
-            bars: Buffer.from(run.bars).toString('base64'),
+            // The column is named for what it first held; it holds the chart.
+            bars: Buffer.from(run.chart).toString('base64'),
           })
           .execute();
         return toRecord(row);
@@ -113,7 +114,7 @@ export function backtestRepo({ db, dialect, clock }: RepoContext): BacktestRepo 
       return (
         r && {
           result: new Uint8Array(Buffer.from(r.result, 'base64')),
-          bars: new Uint8Array(Buffer.from(r.bars, 'base64')),
+          chart: new Uint8Array(Buffer.from(r.bars, 'base64')),
         }
       );
     },

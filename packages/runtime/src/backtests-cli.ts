@@ -1,0 +1,120 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeReport } from '@keel/report';
+import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl } from '@keel/store';
+import {
+  BacktestNotFoundError,
+  backtestId,
+  backtestResultJson,
+  compareBacktests,
+  formatBacktestList,
+  formatBacktestShow,
+  formatComparison,
+  getBacktest,
+  listBacktests,
+  loadBacktest,
+} from './backtests.ts';
+import type { Io } from './io.ts';
+
+export const BACKTESTS_HELP = `Usage: keel backtests <command> [options]
+
+The backtest runs kept in the store: every keel backtest saves one (--no-save does not).
+
+Commands:
+  list                       every run, newest first: id, when, strategy, markets, span, return, trades
+  show <id>                  how the run was set up and its summary as it was printed
+  compare <id> <id>...       the runs' metrics side by side
+
+Options:
+  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
+  --json                     list, compare: JSON; show: the run's whole result JSON (as --json printed it)
+  --limit <n>                list: the newest n runs
+  --report <dir>             show: write the run's report.html, result.json and CSVs there
+  -h, --help                 this help
+`;
+
+export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      store: { type: 'string' },
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      report: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' || values.help) {
+    io.stdout.write(BACKTESTS_HELP);
+    return 0;
+  }
+  const fail = (msg: string): number => {
+    io.stderr.write(`keel backtests ${sub}: ${msg}\nRun 'keel backtests --help' for usage.\n`);
+    return 2;
+  };
+  if (!['list', 'show', 'compare'].includes(sub)) return fail(`unknown command "${sub}"`);
+  let ids: number[];
+  try {
+    ids = positionals.map(backtestId);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  if (sub === 'list' && ids.length > 0) return fail(`unexpected argument "${positionals[0]}"`);
+  if (sub === 'show' && ids.length !== 1) return fail('give one backtest id (keel backtests list shows them)');
+  if (sub === 'compare' && ids.length < 2) return fail('give two or more backtest ids');
+  if (values.report !== undefined && sub !== 'show') return fail('--report is for show');
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) return fail('--limit must be an integer >= 1');
+
+  const url = values.store ?? DEFAULT_STORE_URL;
+  const missing = missingSqliteFile(url);
+  if (missing !== undefined) {
+    io.stderr.write(
+      `keel backtests ${sub}: no store at ${missing} (keel backtest saves its runs there; --store names another)\n`,
+    );
+    return 1;
+  }
+  const store = await openStore({ url });
+  const out = (s: string) => io.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+  try {
+    switch (sub) {
+      case 'list': {
+        const runs = await listBacktests(store, limit !== undefined ? { limit } : {});
+        if (values.json) out(JSON.stringify(runs, null, 2));
+        else out(runs.length === 0 ? `no backtests in ${redactStoreUrl(url)}` : formatBacktestList(runs));
+        return 0;
+      }
+      case 'show': {
+        const id = ids[0] as number;
+        if (values.report !== undefined) {
+          const { result, bars } = await loadBacktest(store, id);
+          const paths = writeReport(path.resolve(values.report), result, bars);
+          io.stderr.write(`report written: ${paths.html}\n`);
+        }
+        if (values.json) io.stdout.write(await backtestResultJson(store, id));
+        else out(formatBacktestShow(await getBacktest(store, id)));
+        return 0;
+      }
+      case 'compare': {
+        const runs = [];
+        for (const id of ids) runs.push(await getBacktest(store, id));
+        if (values.json) out(JSON.stringify(compareBacktests(runs), null, 2));
+        else out(formatComparison(runs));
+        return 0;
+      }
+      default:
+        return fail(`unknown command "${sub}"`);
+    }
+  } catch (e) {
+    if (e instanceof BacktestNotFoundError) {
+      io.stderr.write(`keel backtests ${sub}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+}

@@ -201,6 +201,8 @@ export function reportData(
       riskMarkers: chart.riskMarkers,
       benchmark: chart.benchmark ? chart.benchmark.map(finiteOrNull) : null,
       plots: chart.plots.map((p) => ({ name: p.name, panel: p.panel, values: p.values.map(finiteOrNull) })),
+      // DetailBars and PairChart are interfaces (no index signature), so TypeScript will not see
+      // them as Json, though every field is a number, a string, an array of them or null.
       detail: detail as unknown as Json,
       pairs: pairs.map((p) => ({
         symbol: p.symbol,

@@ -25,8 +25,8 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
   const s20 = new ExactRollingSum();
   const q20 = new ExactRollingSum();
   for (let i = 0; i < n; i++) {
-    const o = open[i]!;
-    const c = close[i]!;
+    const o = open[i] as number;
+    const c = close[i] as number;
     if (pending === 1) {
       const cost = pendingSize * o;
       if (cash - cost - cost * fee >= 0) {
@@ -43,9 +43,9 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
     let sell = false;
     if (strategy === 'sma-cross') {
       s10.add(c);
-      if (i >= 10) s10.add(-close[i - 10]!);
+      if (i >= 10) s10.add(-(close[i - 10] as number));
       s30.add(c);
-      if (i >= 30) s30.add(-close[i - 30]!);
+      if (i >= 30) s30.add(-(close[i - 30] as number));
       if (i >= 29) {
         const a = s10.value / 10;
         const b = s30.value / 30;
@@ -56,7 +56,7 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
       }
     } else if (strategy === 'rsi-reversion') {
       if (i > 0) {
-        const ch = c - close[i - 1]!;
+        const ch = c - (close[i - 1] as number);
         const u = Math.max(ch, 0);
         const dd = ch < 0 ? -ch : 0;
         if (i <= 14) {
@@ -74,7 +74,7 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
       }
     } else {
       if (i >= 20) {
-        const old = close[i - 20]!;
+        const old = close[i - 20] as number;
         s20.add(-old);
         q20.add(-(old * old));
       }
@@ -92,5 +92,5 @@ export function bareLoop(strategy: string, s: BarSeries): { trades: number; fina
       pendingSize = (0.95 * cash) / c;
     } else if (size > 0 && sell) pending = -1;
   }
-  return { trades, finalValue: cash + size * close[n - 1]! };
+  return { trades, finalValue: cash + size * (close[n - 1] as number) };
 }

@@ -242,9 +242,10 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     const paths = writeReport(path.resolve(values.report), result, series, { feedSeries: feeds.map((f) => f.series) });
     io.stderr.write(`report written: ${paths.html}\n`);
   }
-  if (result.errors.length > 0)
+  const firstError = result.errors[0];
+  if (firstError !== undefined)
     io.stderr.write(
-      `warning: the strategy raised ${result.errors.length} error(s); first: ${result.errors[0]!.hook}: ${result.errors[0]!.message}\n`,
+      `warning: the strategy raised ${result.errors.length} error(s); first: ${firstError.hook}: ${firstError.message}\n`,
     );
   return EXIT.ok;
 }

@@ -10,7 +10,7 @@ function takeConfigFlag(argv: readonly string[]): { file: string | undefined; re
   const rest: string[] = [];
   let file: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    const t = argv[i]!;
+    const t = argv[i] as string;
     if (t === '--') {
       rest.push(...argv.slice(i));
       break;
@@ -124,10 +124,10 @@ export async function configCommand(argv: string[], cli: Cli): Promise<number> {
   ];
   for (const [section, settings] of Object.entries(resolved)) {
     lines.push('', `${section}:`);
-    const rows = settings.map((s) => [s.key, s.value === undefined ? '-' : String(s.value), originText(s)]);
-    const w0 = Math.max(...rows.map((r) => r[0]!.length));
-    const w1 = Math.min(40, Math.max(...rows.map((r) => r[1]!.length)));
-    for (const [k, v, o] of rows) lines.push(`  ${k!.padEnd(w0)}  ${v!.padEnd(w1)}  ${o}`);
+    const rows = settings.map((s) => [s.key, s.value === undefined ? '-' : String(s.value), originText(s)] as const);
+    const w0 = Math.max(...rows.map((r) => r[0].length));
+    const w1 = Math.min(40, Math.max(...rows.map((r) => r[1].length)));
+    for (const [k, v, o] of rows) lines.push(`  ${k.padEnd(w0)}  ${v.padEnd(w1)}  ${o}`);
   }
   for (const p of problems) lines.push('', `error: ${p}`);
   cli.stdout.write(`${lines.join('\n')}\n`);

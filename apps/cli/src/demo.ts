@@ -21,7 +21,8 @@ export async function demoCommand(argv: string[], cli: Cli): Promise<number> {
     return EXIT.ok;
   }
   const outIdx = argv.indexOf('--out');
-  const out = path.resolve(outIdx >= 0 && argv[outIdx + 1] ? argv[outIdx + 1]! : 'out/demo');
+  const outArg = outIdx >= 0 ? argv[outIdx + 1] : undefined;
+  const out = path.resolve(outArg ? outArg : 'out/demo');
   const real = path.resolve(REPO_ROOT, '../shared/data/binance_BTCUSDT_1m_2024-01.csv.gz');
   const hasReal = existsSync(real);
   const series = hasReal ? readBarsFile(real).series : syntheticBars(44_640);

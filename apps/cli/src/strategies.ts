@@ -47,13 +47,19 @@ export function strategyText(s: StrategyInfo & { source: string }): string {
   const head = `${s.name}${s.source === 'built-in' ? '' : `  (${s.source})`}\n${s.description ? `  ${s.description}\n` : ''}`;
   if (!s.described) return `${head}  parameters: not listed (the params schema is not a zod schema)\n`;
   if (s.params.length === 0) return `${head}  no parameters\n`;
-  const rows = s.params.map((p) => [
-    p.name,
-    p.type,
-    p.default !== undefined ? `default ${JSON.stringify(p.default)}` : p.required ? 'required' : 'optional',
-    [...p.constraints, ...(p.description ? [p.description] : [])].join(', '),
-  ]);
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => `  ${r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ')}`.trimEnd());
+  const rows = s.params.map(
+    (p) =>
+      [
+        p.name,
+        p.type,
+        p.default !== undefined ? `default ${JSON.stringify(p.default)}` : p.required ? 'required' : 'optional',
+        [...p.constraints, ...(p.description ? [p.description] : [])].join(', '),
+      ] as const,
+  );
+  const width = (i: 0 | 1 | 2) => Math.max(...rows.map((r) => r[i].length));
+  const widths = [width(0), width(1), width(2)];
+  const lines = rows.map((r) =>
+    `  ${r.map((c, i) => (i < 3 ? c.padEnd(widths[i] as number) : c)).join('  ')}`.trimEnd(),
+  );
   return `${head}${lines.join('\n')}\n${s.rules.map((r) => `  rule: ${r}\n`).join('')}`;
 }

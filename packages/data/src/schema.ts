@@ -52,10 +52,7 @@ export const PROCESSED_COLUMNS = [
 
 export function normaliseSymbol(s: string): string {
   // 'BTC/USDT', 'BTC/USDT:USDT', 'btc-usdt' -> 'BTCUSDT'
-  return s
-    .split(':')[0]!
-    .replace(/[^A-Za-z0-9]/g, '')
-    .toUpperCase();
+  return (s.split(':')[0] as string).replace(/[^A-Za-z0-9]/g, '').toUpperCase();
 }
 
 export function parseMarketType(s: string): MarketType {

@@ -463,7 +463,7 @@ export class DataStore {
       mkdirSync(path.dirname(hist), { recursive: true });
       if (existsSync(path.join(this.dir, old.file))) renameSync(path.join(this.dir, old.file), hist);
     }
-    const time = columns[0]!.values;
+    const time = (columns[0] as (typeof columns)[number]).values;
     return {
       month,
       file: rel,

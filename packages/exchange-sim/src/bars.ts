@@ -65,8 +65,8 @@ function toSimBars(s: BarSeries): SimBar[] {
 /** Bars must be strictly increasing in time with high >= max(open, close) and low <= min(open, close). */
 export function checkBars(bars: readonly SimBar[], name: string): void {
   for (let i = 0; i < bars.length; i++) {
-    const b = bars[i]!;
-    if (i > 0 && b.time <= bars[i - 1]!.time) {
+    const b = bars[i] as SimBar;
+    if (i > 0 && b.time <= (bars[i - 1] as SimBar).time) {
       throw new BarFileError(`${name}: bar ${i} at ${new Date(b.time).toISOString()} is not after the one before`);
     }
     if (b.high < Math.max(b.open, b.close) || b.low > Math.min(b.open, b.close) || b.low <= 0) {
@@ -78,7 +78,7 @@ export function checkBars(bars: readonly SimBar[], name: string): void {
 /** The bar interval: the smallest gap between consecutive bars (gaps are missing bars). */
 export function inferIntervalMs(bars: readonly SimBar[]): number {
   let best = Number.POSITIVE_INFINITY;
-  for (let i = 1; i < bars.length; i++) best = Math.min(best, bars[i]!.time - bars[i - 1]!.time);
+  for (let i = 1; i < bars.length; i++) best = Math.min(best, (bars[i] as SimBar).time - (bars[i - 1] as SimBar).time);
   return Number.isFinite(best) ? best : 60_000;
 }
 

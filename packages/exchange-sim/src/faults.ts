@@ -177,7 +177,7 @@ export class SimFaults {
       (r) => r.count > 0 && (!r.path || path.startsWith(r.path)) && (!r.method || r.method === method),
     );
     if (i < 0) return undefined;
-    const rule = list[i]!;
+    const rule = list[i] as HttpRule;
     rule.count -= 1;
     if (rule.count <= 0) list.splice(i, 1);
     return rule;

@@ -1,6 +1,7 @@
 import { type Bar, type Rng, SeededRng, type Timeframe, timeframeMs } from '@keel/core';
 import type { OHLCV } from 'ccxt';
 import * as ccxt from 'ccxt';
+import { ccxtUndeclared } from './client.ts';
 import type { ExchangeGateway } from './gateway.ts';
 import { barFromOhlcv } from './normalize.ts';
 import { type RetryPolicy, retryDelayMs } from './retry.ts';
@@ -65,7 +66,7 @@ export async function* watchCandles(
   const staleAfterMs = opts.staleAfterMs ?? Math.max(2 * tfMs, 30_000);
   const policy = { baseMs: opts.reconnect?.baseMs ?? 500, maxMs: opts.reconnect?.maxMs ?? 30_000 };
   const rng = opts.rng ?? new SeededRng(7);
-  const client = gw.client as unknown as WatchClient;
+  const client = ccxtUndeclared<WatchClient>(gw.client);
   const timer = gw.timer;
 
   let lastEmitted = opts.after ?? Number.NEGATIVE_INFINITY;
@@ -127,7 +128,7 @@ export async function* watchCandles(
 
   // Start: backfill or resume.
   await gw.loadMarkets();
-  marketId = (gw.client as unknown as { markets?: Record<string, { id?: string }> }).markets?.[symbol]?.id;
+  marketId = ccxtUndeclared<{ markets?: Record<string, { id?: string }> }>(gw.client).markets?.[symbol]?.id;
   if (opts.after !== undefined) await restFill(opts.after + tfMs);
   else if ((opts.backfill ?? 0) > 0) await restFill(undefined, (opts.backfill ?? 0) + 1);
   else {
@@ -260,10 +261,10 @@ interface CcxtWsClient {
  * silent connection, i.e. never. Other streams on that connection reconnect too (and gap-fill).
  */
 function dropKlineConnection(gw: ExchangeGateway, symbol: string, timeframe: string): void {
-  const ex = gw.client as unknown as {
+  const ex = ccxtUndeclared<{
     clients?: Record<string, CcxtWsClient>;
     markets?: Record<string, { id?: string }>;
-  };
+  }>(gw.client);
   const id = (ex.markets?.[symbol]?.id ?? symbol.replace('/', '')).toLowerCase();
   const needle = `${id}@kline_${timeframe}`;
   let dropped = 0;
@@ -282,7 +283,10 @@ function dropKlineConnection(gw: ExchangeGateway, symbol: string, timeframe: str
     }
     dropped++;
   }
-  if (dropped === 0) void (gw.client as unknown as WatchClient).unWatchOHLCV?.(symbol, timeframe).catch(() => {});
+  if (dropped === 0)
+    void ccxtUndeclared<WatchClient>(gw.client)
+      .unWatchOHLCV?.(symbol, timeframe)
+      .catch(() => {});
 }
 
 class StaleStream extends Error {

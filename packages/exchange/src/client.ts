@@ -3,14 +3,24 @@ import ccxt from 'ccxt';
 import type { CcxtClient } from './gateway.ts';
 
 /**
+ * A ccxt object seen through members it has at run time but its typings do not declare: ccxt.pro's
+ * watch and unWatch methods, Binance's raw endpoints, `markets` by symbol, `last_http_response`,
+ * `hmac`, the exchange classes by id. The one unchecked view of ccxt: `T` names only members the
+ * object really has, optional where not every exchange has them (and callers test those).
+ */
+export function ccxtUndeclared<T extends object>(x: object): T {
+  return x as T;
+}
+
+/**
  * A ccxt.pro client (REST and WebSocket in one object: one per exchange account). ccxt's own
  * throttle is turned off because the gateway's token buckets do the limiting, on an injectable clock.
  */
 export function createCcxtClient(exchangeId: string, options: object = {}): CcxtClient {
-  const Ctor = (ccxt.pro as unknown as Record<string, new (o: Record<string, unknown>) => CcxtClient>)[exchangeId];
+  const Ctor = ccxtUndeclared<Record<string, new (o: Record<string, unknown>) => CcxtClient>>(ccxt.pro)[exchangeId];
   if (!Ctor) throw new Error(`Unknown exchange "${exchangeId}" (ccxt.pro has no such id)`);
   const client = new Ctor({ enableRateLimit: false, ...options });
-  useNativeHmac(client as unknown as { hmac?: CcxtHmac });
+  useNativeHmac(ccxtUndeclared<{ hmac?: CcxtHmac }>(client));
   return client;
 }
 
@@ -59,6 +69,6 @@ function useNativeHmac(client: { hmac?: CcxtHmac }): void {
  * Throws for an id ccxt.pro does not know.
  */
 export function credentialNeeds(exchangeId: string): { readonly password: boolean; readonly uid: boolean } {
-  const c = createCcxtClient(exchangeId) as unknown as { requiredCredentials?: Record<string, boolean> };
+  const c = ccxtUndeclared<{ requiredCredentials?: Record<string, boolean> }>(createCcxtClient(exchangeId));
   return { password: c.requiredCredentials?.['password'] === true, uid: c.requiredCredentials?.['uid'] === true };
 }

@@ -13,6 +13,7 @@ import {
 import type { Exchange, MarketInterface, OHLCV, Order, Trade } from 'ccxt';
 import { signBinancePrivatePost } from './binance-sign.ts';
 import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from './breaker.ts';
+import { ccxtUndeclared } from './client.ts';
 import { CLIENT_ORDER_ID_RE } from './client-id.ts';
 import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError } from './errors.ts';
 import { toInstrument } from './instrument.ts';
@@ -526,7 +527,7 @@ export class ExchangeGateway {
    * and error mapping stay ccxt's); through ccxt's raw `privatePostOrder` when ccxt must sign.
    */
   private async postBinanceOrder(request: Record<string, string>): Promise<Record<string, unknown>> {
-    const c = this.client as unknown as BinanceOrderClient & BinanceHttp;
+    const c = ccxtUndeclared<BinanceOrderClient & BinanceHttp>(this.client);
     const signed = signBinancePrivatePost(c, 'order', request);
     if (signed === undefined) return c.privatePostOrder(request);
     // As ccxt's fetch2 does before its fetch (ccxt reads both for its last-request accessors).
@@ -582,7 +583,7 @@ export class ExchangeGateway {
       [`${stopAt}ClientOrderId`]: S.clientOrderId,
       ...(S.price === undefined ? {} : { [`${stopAt}Price`]: fmtPrice(S.price), [`${stopAt}TimeInForce`]: 'GTC' }),
     };
-    const client = this.client as unknown as OcoClient;
+    const client = ccxtUndeclared<OcoClient>(this.client);
     const out = await this.createOnce(
       [L.clientOrderId, S.clientOrderId],
       'createOco',

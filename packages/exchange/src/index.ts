@@ -1,6 +1,6 @@
 export * from './breaker.ts';
 export * from './candles.ts';
-export { createCcxtClient, credentialNeeds } from './client.ts';
+export { ccxtUndeclared, createCcxtClient, credentialNeeds } from './client.ts';
 export * from './client-id.ts';
 export * from './errors.ts';
 export * from './gateway.ts';

@@ -1,5 +1,6 @@
 import { type Rng, SeededRng } from '@keel/core';
 import type { Balances, Order, Ticker } from 'ccxt';
+import { ccxtUndeclared } from './client.ts';
 import type { BalanceRow, ExchangeGateway } from './gateway.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
 import { type RetryPolicy, retryDelayMs } from './retry.ts';
@@ -119,7 +120,7 @@ export class StreamCache {
   start(): void {
     if (this.running) return;
     this.running = true;
-    const client = this.gw.client as unknown as UserClient;
+    const client = ccxtUndeclared<UserClient>(this.gw.client);
     this.loops.push(
       this.loop(
         this.balanceStream,
@@ -209,7 +210,7 @@ export class StreamCache {
     next: (epoch: Epoch) => Promise<void>,
     authenticated = true,
   ): Promise<void> {
-    const client = this.gw.client as unknown as UserClient;
+    const client = ccxtUndeclared<UserClient>(this.gw.client);
     const policy = { baseMs: this.opts.reconnect?.baseMs ?? 500, maxMs: this.opts.reconnect?.maxMs ?? 30_000 };
     const stopped = new Promise<'stop'>((r) =>
       this.ctl.signal.addEventListener('abort', () => r('stop'), { once: true }),
@@ -304,8 +305,9 @@ export class StreamCache {
     const st = this.balanceStream;
     const bad = this.usable(st, this.balanceBase?.epoch, 'REST balance');
     if (bad) return { ok: false, reason: bad };
-    const base = this.balanceBase!;
-    const asOf = Math.max(base.requestedAt, st.epoch!.lastMessageAt);
+    // usable() found the stream connected and the base anchored in its epoch: both exist.
+    const base = this.balanceBase as NonNullable<typeof this.balanceBase>;
+    const asOf = Math.max(base.requestedAt, (st.epoch as Epoch).lastMessageAt);
     const stale = this.stale('balance', asOf, this.maxAge.balance);
     if (stale) return { ok: false, reason: stale };
     const merged = new Map(base.rows.map((r) => [r.asset, r]));
@@ -326,9 +328,11 @@ export class StreamCache {
       `REST answer for order ${clientOrderId} (nor its creation on the stream)`,
     );
     if (bad) return { ok: false, reason: bad };
-    const asOf = Math.max(e!.confirmedAt, st.epoch!.lastMessageAt);
+    // usable() found the stream connected and the entry anchored in its epoch: both exist.
+    const entry = e as OrderEntry;
+    const asOf = Math.max(entry.confirmedAt, (st.epoch as Epoch).lastMessageAt);
     const stale = this.stale(`order ${clientOrderId}`, asOf, this.maxAge.orders);
-    return stale ? { ok: false, reason: stale } : { ok: true, value: e!.order, asOf };
+    return stale ? { ok: false, reason: stale } : { ok: true, value: entry.order, asOf };
   }
 
   openOrders(symbol: string): CacheAnswer<ExchangeOrder[]> {
@@ -337,8 +341,9 @@ export class StreamCache {
     const base = this.openBase.get(symbol);
     const bad = this.usable(st, base?.epoch, `REST list of open ${symbol} orders`);
     if (bad) return { ok: false, reason: bad };
-    const epoch = st.epoch!;
-    const asOf = Math.max(base!.requestedAt, epoch.lastMessageAt);
+    // usable() found the stream connected and the list anchored in its epoch: both exist.
+    const epoch = st.epoch as Epoch;
+    const asOf = Math.max((base as NonNullable<typeof base>).requestedAt, epoch.lastMessageAt);
     const stale = this.stale(`open ${symbol} orders`, asOf, this.maxAge.orders);
     if (stale) return { ok: false, reason: stale };
     // Every order anchored in this epoch is current: REST saw it (the base list included) or the
@@ -380,9 +385,10 @@ export class StreamCache {
 /** ccxt's balance structure as rows, assets with nothing in them left out. */
 export function balanceRows(b: Balances): Map<string, BalanceRow> {
   const rows = new Map<string, BalanceRow>();
-  const total = (b.total ?? {}) as unknown as Record<string, number | undefined>;
-  const free = (b.free ?? {}) as unknown as Record<string, number | undefined>;
-  const used = (b.used ?? {}) as unknown as Record<string, number | undefined>;
+  // ccxt types these three as one Balance; they are per-asset maps (its "balance structure").
+  const total = (b.total ?? {}) as Record<string, number | undefined>;
+  const free = (b.free ?? {}) as Record<string, number | undefined>;
+  const used = (b.used ?? {}) as Record<string, number | undefined>;
   for (const asset of Object.keys({ ...total, ...free, ...used })) {
     const f = free[asset] ?? 0;
     const u = used[asset] ?? 0;

@@ -1,5 +1,6 @@
 import { type ClientOrderId, type Fill, type Rng, SeededRng } from '@keel/core';
 import type { Order, Trade } from 'ccxt';
+import { ccxtUndeclared } from './client.ts';
 import type { ExchangeGateway } from './gateway.ts';
 import { type ExchangeOrder, fromCcxtOrder, fromCcxtTrade } from './normalize.ts';
 import { type RetryPolicy, retryDelayMs } from './retry.ts';
@@ -108,7 +109,7 @@ export class OrderTracker {
   }
 
   private async streamLoop(kind: 'orders' | 'trades'): Promise<void> {
-    const client = this.gw.client as unknown as UserStreamClient;
+    const client = ccxtUndeclared<UserStreamClient>(this.gw.client);
     const policy = { baseMs: this.opts.reconnect?.baseMs ?? 500, maxMs: this.opts.reconnect?.maxMs ?? 30_000 };
     let attempt = 0;
     while (this.running) {

@@ -80,6 +80,8 @@ export function resultFromJson(
     equity: { times, values },
     errors: j.errors.map((e) => ({ time: e.time, hook: e.hook, message: e.message })),
     risk: risk === null ? null : risk.config,
+    // Parsed JSON in the shape resultToJson writes it (the round-trip test holds the two equal):
+    // the type system cannot follow a value through JSON.parse.
     riskEvents: j.riskEvents.map(withoutIso) as unknown as RiskEvent[],
     riskCounts: j.riskCounts as unknown as RiskCounts,
     portfolio: {
@@ -237,6 +239,7 @@ function orderFrom(o: OrderJson): OrderState {
     else request[k] = v === null && k !== 'tag' ? Number.NaN : v;
   }
   return {
+    // The request's own fields, as orderToJson wrote them (see riskEvents in resultFromJson).
     request: request as unknown as OrderRequest,
     status: o.status as OrderState['status'],
     filled: n(o.filled),

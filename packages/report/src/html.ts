@@ -181,13 +181,13 @@ export function reportData(
     result: {
       strategy: result.strategy,
       params: toJsonValue(result.params),
-      feeds: feedsToJson(result.feeds) as unknown as Json,
+      feeds: feedsToJson(result.feeds),
       startValue: finiteOrNull(result.startValue),
       finalValue: finiteOrNull(result.finalValue),
       finalCash: finiteOrNull(result.finalCash),
       metrics: metricsToJson(result.metrics),
-      openTrades: result.openTrades.map(openTradeToJson) as unknown as Json,
-      errors: result.errors.map(errorToJson) as unknown as Json,
+      openTrades: result.openTrades.map(openTradeToJson),
+      errors: result.errors.map(errorToJson),
     },
     chart: {
       aggregation: { ...chart.aggregation },
@@ -201,6 +201,8 @@ export function reportData(
       riskMarkers: chart.riskMarkers,
       benchmark: chart.benchmark ? chart.benchmark.map(finiteOrNull) : null,
       plots: chart.plots.map((p) => ({ name: p.name, panel: p.panel, values: p.values.map(finiteOrNull) })),
+      // DetailBars and PairChart are interfaces (no index signature), so TypeScript will not see
+      // them as Json, though every field is a number, a string, an array of them or null.
       detail: detail as unknown as Json,
       pairs: pairs.map((p) => ({
         symbol: p.symbol,

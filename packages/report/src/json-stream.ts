@@ -269,8 +269,9 @@ export function* resultJsonChunks(
   member('metrics', metricsToJson(result.metrics));
   member('pairs', result.pairs.map(pairToJson));
   member('benchmark', benchmarkToJson(result.benchmark));
-  // An array-valued member `depth` levels deep whose n items are written one at a time by item(i).
-  function* array(key: string, depth: number, n: number, item: (i: number) => void, last: boolean) {
+  // An array-valued member `depth` levels deep whose items are written one at a time by item(x).
+  function* array<T>(key: string, depth: number, items: readonly T[], item: (x: T) => void, last: boolean) {
+    const n = items.length;
     const pad = indent(depth);
     const end = last ? '\n' : ',\n';
     if (n === 0) {
@@ -280,16 +281,16 @@ export function* resultJsonChunks(
     out.text(`${pad}${keyText(key)}[`);
     for (let i = 0; i < n; i++) {
       out.newline(depth + 1, i > 0);
-      item(i);
+      item(items[i] as T);
       if (out.full) yield out.take(reuse);
     }
     out.text(`\n${pad}]${end}`);
   }
   const { trades, openTrades, fills, orders, errors, equity } = result;
-  yield* array('trades', 1, trades.length, (i) => writeJson(out, tradeToJson(trades[i]!), 2), false);
-  yield* array('openTrades', 1, openTrades.length, (i) => writeJson(out, openTradeToJson(openTrades[i]!), 2), false);
-  yield* array('fills', 1, fills.length, (i) => writeJson(out, fillToJson(fills[i]!), 2), false);
-  yield* array('orders', 1, orders.length, (i) => writeJson(out, orderToJson(orders[i]!), 2), false);
+  yield* array('trades', 1, trades, (t) => writeJson(out, tradeToJson(t), 2), false);
+  yield* array('openTrades', 1, openTrades, (t) => writeJson(out, openTradeToJson(t), 2), false);
+  yield* array('fills', 1, fills, (f) => writeJson(out, fillToJson(f), 2), false);
+  yield* array('orders', 1, orders, (o) => writeJson(out, orderToJson(o), 2), false);
   out.text(`${indent(1)}${keyText('equity')}{\n`);
   const { times, values } = equity;
   function* column(key: string, kind: ColumnKind, col: Float64Array, last: boolean) {
@@ -311,18 +312,12 @@ export function* resultJsonChunks(
   yield* column('timesIso', 'iso', times, false);
   yield* column('values', 'value', values, true);
   out.text(`${indent(1)}},\n`);
-  yield* array('errors', 1, errors.length, (i) => writeJson(out, errorToJson(errors[i]!), 2), false);
+  yield* array('errors', 1, errors, (e) => writeJson(out, errorToJson(e), 2), false);
   member('risk', result.risk === null ? null : toJsonValue(riskConfigInput(result.risk)));
   member('riskCounts', toJsonValue(result.riskCounts));
   const riskEvents = result.riskEvents;
   const futures = result.futures;
-  yield* array(
-    'riskEvents',
-    1,
-    riskEvents.length,
-    (i) => writeJson(out, riskEventToJson(riskEvents[i]!), 2),
-    futures === undefined,
-  );
+  yield* array('riskEvents', 1, riskEvents, (e) => writeJson(out, riskEventToJson(e), 2), futures === undefined);
   if (futures !== undefined) {
     out.text(`${indent(1)}${keyText('futures')}`);
     writeJson(out, futuresToJson(futures), 1);

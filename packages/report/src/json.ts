@@ -26,7 +26,9 @@ export type Json = null | boolean | number | string | readonly Json[] | { readon
 export const RESULT_JSON_FORMAT = 'keel.backtest-result';
 export const RESULT_JSON_VERSION = 1;
 
-export interface FeedJson {
+// The object types of the JSON are type aliases, not interfaces: an interface is not assignable to
+// Json's index signature, and the HTML report embeds them as Json.
+export type FeedJson = {
   readonly symbol: string;
   readonly timeframe: string;
   readonly bars: number;
@@ -35,7 +37,7 @@ export interface FeedJson {
   readonly firstIso: string | null;
   readonly last: number | null;
   readonly lastIso: string | null;
-}
+};
 
 export type MetricsJson = { readonly [K in keyof Metrics]: number | null };
 
@@ -91,7 +93,7 @@ export interface TradeJson {
   readonly exitOrderId: string;
 }
 
-export interface OpenTradeJson {
+export type OpenTradeJson = {
   readonly symbol: string;
   readonly direction: 'long' | 'short';
   readonly entryTime: number;
@@ -99,7 +101,7 @@ export interface OpenTradeJson {
   readonly entryPrice: number | null;
   readonly size: number | null;
   readonly fees: number | null;
-}
+};
 
 export interface FillJson {
   readonly time: number;
@@ -134,12 +136,12 @@ export interface OrderJson {
   readonly active: boolean;
 }
 
-export interface ErrorJson {
+export type ErrorJson = {
   readonly time: number;
   readonly timeIso: string | null;
   readonly hook: string;
   readonly message: string;
-}
+};
 
 export interface EquityJson {
   /** Close time of each primary bar. */

@@ -7,6 +7,7 @@ import { setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineStrategy } from '@keel/core';
+import { ccxtUndeclared } from '@keel/exchange';
 import { openStore } from '@keel/store';
 import { Bot } from './bot.ts';
 import { connectExchange } from './live/ccxt.ts';
@@ -114,17 +115,17 @@ async function measure(
   // From the hand-off to the gateway to ccxt's fetch: Keel's gateway, the order request, its signing.
   const ccxtSpan: number[] = [];
   let handedAt = 0;
-  const client = conn.gateway.client as unknown as {
+  const client = ccxtUndeclared<{
     fetch: (url: string, method?: string, ...rest: unknown[]) => Promise<unknown>;
-  };
+    handleMessage: (c: unknown, m: unknown) => unknown;
+  }>(conn.gateway.client);
   const ccxtFetch = client.fetch.bind(client);
   // "Bar in" is the WebSocket message that closes the bar, as ccxt.pro hands it (JSON-parsed) to
   // its handler: ccxt's parsing and Keel's candle logic are inside the timed span. The market
   // stream's socket is opened later, by the candle stream, so it gets this wrapped handler.
   let closedKlineAt = Number.NaN;
-  const pro = client as unknown as { handleMessage: (c: unknown, m: unknown) => unknown };
-  const handle = pro.handleMessage.bind(client);
-  pro.handleMessage = (c, m) => {
+  const handle = client.handleMessage.bind(client);
+  client.handleMessage = (c, m) => {
     const k = (m as { e?: string; k?: { x?: boolean } } | undefined)?.k;
     if ((m as { e?: string } | undefined)?.e === 'kline' && k?.x === true) closedKlineAt = performance.now();
     return handle(c, m);

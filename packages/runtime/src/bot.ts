@@ -385,14 +385,16 @@ export class Bot {
     this.bookAtStart = book.totals();
 
     const timer = this.cfg.timer ?? systemTimer;
+    // The exchange account of a live bot, checked here once; undefined in paper mode.
+    const exchange = this.cfg.mode === 'live' ? this.cfg.exchange : undefined;
     if (this.cfg.mode === 'live') {
-      if (!this.cfg.exchange) throw new Error('live mode needs an exchange account');
+      if (!exchange) throw new Error('live mode needs an exchange account');
       const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
       const symbols = new Set(this.cfg.feeds.map((f) => f.symbol));
       this.recovery = await reconcile({
         store,
         botId,
-        exchange: this.cfg.exchange,
+        exchange,
         instruments: this.cfg.instruments.filter((i) => symbols.has(i.symbol)),
         unknownOrders: this.cfg.unknownOrders ?? 'flag',
         now: () => timer.now(),
@@ -428,11 +430,12 @@ export class Bot {
       log('error', `could not save state, stopping: ${e.message}`);
       void this.stop('persistence failure');
     });
-    if (this.cfg.mode === 'live') {
+    let venue: LiveVenue | undefined;
+    if (exchange) {
       // What reconciliation found (fills while down, the exchange's cash) is the state from now on.
       this.journal.saveBalances();
       const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
-      this.venue = new LiveVenue(this.cfg.exchange!, {
+      venue = new LiveVenue(exchange, {
         knownBefore: (id) => before.has(id),
         beforeSend: (id) => this.journal.beforeSend(id),
         log,
@@ -444,6 +447,7 @@ export class Bot {
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),
         ...(this.cfg.maxSignalAge ? { maxSignalAge: this.cfg.maxSignalAge } : {}),
       });
+      this.venue = venue;
     }
     this.runner = new BotRunner({
       botId,
@@ -469,20 +473,21 @@ export class Bot {
         this.cfg.onEvent?.(e);
       },
     });
-    if (this.cfg.mode === 'live') {
+    if (exchange && venue) {
+      const live = venue;
       const open = this.recovery?.openOrders ?? [];
       for (const o of open) {
         this.runner.engine.restoreOrder(o);
-        this.venue!.adopt(
+        live.adopt(
           o,
           this.recovery?.exchangeFilled.get(o.request.id) ?? 0,
           this.recovery?.exchangeIds.get(o.request.id),
         );
       }
-      this.venue!.rememberTrades(this.recovery?.knownTradeIds ?? []);
-      this.stopExecutions = this.cfg.exchange!.watchExecutions({
-        onOrder: (o) => void this.venue!.onOrder(o),
-        onTrade: (t) => this.venue!.onTrade(t),
+      live.rememberTrades(this.recovery?.knownTradeIds ?? []);
+      this.stopExecutions = exchange.watchExecutions({
+        onOrder: (o) => void live.onOrder(o),
+        onTrade: (t) => live.onTrade(t),
         onError: (e) => log('warn', `execution stream: ${e.message}`),
       });
     } else {

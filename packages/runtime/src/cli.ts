@@ -280,9 +280,11 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'info',
       `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
     );
-    source = values.replay
-      ? replaySource(feed, replayed!, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
-      : exchange!.candles(feed, bot.lastHandled(feed));
+    source =
+      replayed !== undefined
+        ? replaySource(feed, replayed, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
+        : // Without --replay the exchange was connected above.
+          (exchange as NonNullable<typeof exchange>).candles(feed, bot.lastHandled(feed));
     if (signalled) await source.close();
     await bot.run(source);
     const report = await bot.stop(bot.stopRequested ?? (signalled ? 'signal' : 'input ended'));
@@ -343,15 +345,18 @@ export async function liveCredentials(
 ): Promise<{ creds: LiveCredentials; exchange: string } | string> {
   const env = process.env;
   if (keyName === undefined) {
+    // The caller has checked that both are set.
+    const apiKey = env.KEEL_API_KEY as string;
+    const secret = env.KEEL_API_SECRET as string;
     log(
       'info',
-      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? 'binance'}, api key ${fingerprintOf(env.KEEL_API_KEY!)})`,
+      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? 'binance'}, api key ${fingerprintOf(apiKey)})`,
     );
     return {
       exchange: exchangeFlag ?? 'binance',
       creds: {
-        apiKey: env.KEEL_API_KEY!,
-        secret: env.KEEL_API_SECRET!,
+        apiKey,
+        secret,
         ...(env.KEEL_API_PASSWORD ? { password: env.KEEL_API_PASSWORD } : {}),
         ...(env.KEEL_API_UID ? { uid: env.KEEL_API_UID } : {}),
       },

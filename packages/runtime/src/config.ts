@@ -8,7 +8,7 @@ import { z } from 'zod';
  * line: defaults < file < environment < flags. The file uses the flags' own names, grouped by
  * command, plus `strategy`/`params` and the risk maps (`risk:`, `sizing:`, `exits:`, docs/risk.md)
  * at the top for every command that takes them. Plain functions over values (no process, no
- * printing): the CLI turns the result into its flags, a server can call the same functions.
+ * printing): the CLI turns the result into its flags, and tests call them directly.
  */
 
 /** A command the file configures (`features` reads the `data:` section). */
@@ -247,7 +247,7 @@ export async function readConfigFile(
     throw new ConfigError(
       `${shown}:${lineAt(firstError.pos[0]) ?? 1}`,
       'yaml',
-      firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+      (firstError.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, ''),
     );
   const lineOf = (keyPath: readonly (string | number)[]): number | undefined => {
     // The key's own line (a map's value starts on the next line).
@@ -283,15 +283,15 @@ export async function readConfigFile(
             [k, key],
             Object.keys(specs).map((x) => (x === 'param' ? 'params' : x)),
           );
-        else checkValue(spec!, value, [k, key], fail);
+        else checkValue(spec, value, [k, key], fail);
       }
     } else if ((TOP as readonly string[]).includes(k)) {
-      if (k === 'strategy') checkValue(SETTINGS.backtest.strategy!, v, [k], fail);
+      if (k === 'strategy') checkValue(SETTINGS.backtest.strategy as KeySpec, v, [k], fail);
       else if (k === 'exits') {
         if (!isPlainObject(v)) fail([k], 'must be a map: stop-loss, take-profit, trailing, ... (docs/risk.md)');
         for (const [key, value] of Object.entries(v as Record<string, unknown>))
           if (!(EXIT_KEYS as readonly string[]).includes(key)) unknown([k, key], EXIT_KEYS);
-          else checkValue(RISK[key]!, value, [k, key], fail);
+          else checkValue(RISK[key] as KeySpec, value, [k, key], fail);
       } else checkValue(pairs, v, [k], fail);
     } else unknown([k], [...TOP, ...SECTIONS]);
   }
@@ -419,7 +419,7 @@ export function flagsGiven(argv: readonly string[], section: Section): Map<strin
   const specs = SETTINGS[section];
   const out = new Map<string, Set<string> | true>();
   for (let i = 0; i < argv.length; i++) {
-    const t = argv[i]!;
+    const t = argv[i] as string;
     if (t === '--') break;
     if (!t.startsWith('--')) continue;
     const eq = t.indexOf('=');

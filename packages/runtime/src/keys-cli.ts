@@ -48,24 +48,27 @@ See docs/keys.md.
 export interface KeysIo extends SecretIo, Io {}
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+/** `2024-01-02 03:04:05`, UTC. */
+const timeText = (t: number) => new Date(t).toISOString().slice(0, 19).replace('T', ' ');
 
 function formatList(keys: readonly ExchangeKeyInfo[]): string {
+  const header = ['NAME', 'EXCHANGE', 'API KEY', 'EXTRA', 'ADDED', 'ROTATED'];
   const rows = [
-    ['NAME', 'EXCHANGE', 'API KEY', 'EXTRA', 'ADDED', 'ROTATED'],
+    header,
     ...keys.map((k) => [
       k.name,
       k.exchange,
       k.fingerprint,
       [k.hasPassword ? 'password' : '', k.hasUid ? 'uid' : ''].filter(Boolean).join(',') || '-',
-      iso(k.createdAt)!.slice(0, 19).replace('T', ' '),
-      k.rotatedAt === null ? '-' : iso(k.rotatedAt)!.slice(0, 19).replace('T', ' '),
+      timeText(k.createdAt),
+      k.rotatedAt === null ? '-' : timeText(k.rotatedAt),
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
   return rows
     .map((r) =>
       r
-        .map((c, i) => c.padEnd(widths[i]!))
+        .map((c, i) => c.padEnd(widths[i] as number))
         .join('  ')
         .trimEnd(),
     )
@@ -97,6 +100,7 @@ export async function runKeysCli(argv: string[], io: KeysIo): Promise<number> {
   };
   if (!['add', 'list', 'remove', 'rotate-passphrase'].includes(sub))
     return usage(`unknown subcommand "${sub}": expected add, list, remove or rotate-passphrase`);
+  // add and remove read `name` as a string from here on.
   const needsName = sub === 'add' || sub === 'remove';
   if (needsName && name === undefined) return usage(`the key name is missing: keel keys ${sub} <name>`);
   if (extra.length > 0 || (!needsName && name !== undefined))
@@ -140,7 +144,7 @@ export async function runKeysCli(argv: string[], io: KeysIo): Promise<number> {
         return 0;
       }
       case 'remove': {
-        if (!(await store.keys.remove(name!))) {
+        if (!(await store.keys.remove(name as string))) {
           io.stderr.write(`keel keys remove: no key named "${name}" in ${where} ('keel keys list' shows the names)\n`);
           return 1;
         }
@@ -173,7 +177,7 @@ export async function runKeysCli(argv: string[], io: KeysIo): Promise<number> {
         const uid = await optional(needs.uid, 'KEEL_API_UID', `${exchange} uid`);
         const info = await ks.add(
           {
-            name: name!,
+            name: name as string,
             exchange,
             apiKey: apiKey.trim(),
             secret: secret.trim(),
@@ -199,7 +203,9 @@ export async function runKeysCli(argv: string[], io: KeysIo): Promise<number> {
           confirm: true,
         });
         const n = await store.keys.rotatePassphrase(oldPassphrase, next, kdf ? { kdf } : {});
-        const p = (await store.keys.info())!.params;
+        const info = await store.keys.info();
+        // rotatePassphrase has just written the store's parameters.
+        const p = (info as NonNullable<typeof info>).params;
         io.stdout.write(
           `Re-encrypted ${n} key${n === 1 ? '' : 's'} under the new passphrase (scrypt N=${p.N}, r=${p.r}, p=${p.p}) in ${where}.\nSet ${PASSPHRASE_ENV} to the new passphrase where it was the old one.\n`,
         );

@@ -181,7 +181,7 @@ function pickExport(mod: Record<string, unknown>, spec: string, abs: string): An
       );
   }
   const found = entries.filter(([, v]) => notAStrategy(v) === undefined);
-  if (found.length === 1) return found[0]![1] as AnyStrategy;
+  if (found.length === 1) return (found[0] as [string, unknown])[1] as AnyStrategy;
   if (found.length > 1)
     throw new StrategyFileError(
       spec,
@@ -271,7 +271,7 @@ function lineOf(file: string, re: RegExp): number | undefined {
     return undefined;
   }
   const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) if (re.test(lines[i]!)) return i + 1;
+  for (let i = 0; i < lines.length; i++) if (re.test(lines[i] as string)) return i + 1;
   return undefined;
 }
 

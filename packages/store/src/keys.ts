@@ -67,10 +67,8 @@ export interface ExchangeKeyInfo {
   readonly rotatedAt: number | null;
 }
 
-const SECRET_FIELDS = new WeakMap<
-  ExchangeCredentials,
-  { apiKey: string; secret: string; password?: string; uid?: string }
->();
+type SecretFields = { apiKey: string; secret: string; password?: string; uid?: string };
+const SECRET_FIELDS = new WeakMap<ExchangeCredentials, SecretFields>();
 
 /**
  * Decrypted credentials. The secrets are not properties: JSON.stringify, console.log, util.inspect
@@ -96,7 +94,8 @@ export class ExchangeCredentials {
 
   /** The plaintext credentials, for the exchange client's constructor only. */
   reveal(): { readonly apiKey: string; readonly secret: string; readonly password?: string; readonly uid?: string } {
-    return { ...SECRET_FIELDS.get(this)! };
+    // Set by the constructor for every instance.
+    return { ...(SECRET_FIELDS.get(this) as SecretFields) };
   }
 
   toJSON(): { name: string; exchange: string; fingerprint: string } {
@@ -433,7 +432,9 @@ export function keyStore(db: Kysely<KeelDb>, clock: Clock): KeyStore {
           })
           .onConflict((oc) => oc.column('id').doNothing())
           .execute();
-        m = (await meta())!;
+        const created = await meta();
+        if (created === undefined) throw new Error('Invariant violated: the key store row is missing after its insert');
+        m = created;
       }
       return unlocked(await unlockWith(pw, m), m.verifier);
     },

@@ -157,7 +157,8 @@ function compiledUpsert(db: Db, sqlite: Database.Database, sample: OrderRow): Co
   const columns = Object.keys(sample) as (keyof OrderRow)[];
   const marker = (col: string) => `\u0000keel:${col}`;
   // Every column holds its marker string, numbers included: the row is only compiled, never
-  // run, so its values' types do not matter, only where each one lands among the parameters.
+  // run, so its values' types do not matter, only where each one lands among the parameters
+  // (hence the cast through unknown: a row of strings is not an OrderRow).
   const markers = Object.fromEntries(columns.map((c) => [c, marker(c)])) as unknown as OrderRow;
   const q = upsertOrderQuery(db, markers).compile();
   const byMarker = new Map(columns.map((c) => [marker(c), c]));

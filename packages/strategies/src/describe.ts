@@ -14,7 +14,7 @@ export interface ParamInfo {
   readonly description?: string;
 }
 
-/** A strategy's name, description and parameters: what `keel strategies` and a server list. */
+/** A strategy's name, description and parameters: what `keel strategies` lists. */
 export interface StrategyInfo {
   readonly name: string;
   readonly description?: string;

@@ -2,7 +2,7 @@ import type { FundingRecord, LiquidationRecord } from '../futures/book.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import type { RiskDenial, RiskHalt } from '../risk/events.ts';
 
-/** What the engine reports to its observers (journal, recorder, live dashboard). */
+/** What the engine reports to its observers (the bot's journal and log, a backtest's `onEvent`). */
 export type EngineEvent =
   | {
       readonly type: 'order.denied';

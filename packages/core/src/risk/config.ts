@@ -1,7 +1,7 @@
 /**
  * The run-level risk configuration: pre-trade limits, protections, a sizing model and exits,
- * applied by the engine around any strategy (docs/risk.md). Plain values: the CLI, a config file
- * and a server build it with one parser (`parseRiskConfig`), and a bot stores it as JSON.
+ * applied by the engine around any strategy (docs/risk.md). Plain values: the CLI flags and a
+ * config file build it with one parser (`parseRiskConfig`), and a bot stores it as JSON.
  */
 
 /** What a halt does besides denying new entries. */

@@ -1,7 +1,7 @@
 import { parseBarsCsv } from '@keel/candles';
 import type { Clock, Rng } from '@keel/core';
 import { isoUtc, isRetryable, SeededRng, timeframeEnd, timeframeMs } from '@keel/core';
-import { DEFAULT_RETRY, type RetryPolicy } from '@keel/exchange';
+import { ccxtUndeclared, DEFAULT_RETRY, type RetryPolicy } from '@keel/exchange';
 import * as ccxt from 'ccxt';
 import { allocSeries, type FullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';
@@ -76,7 +76,7 @@ export class CcxtSource implements BarSource {
     if (!ex) {
       if (this.opts.create) ex = this.opts.create(e);
       else {
-        const Ctor = (ccxt as unknown as Record<string, new (c: object) => ccxt.Exchange>)[e.id];
+        const Ctor = ccxtUndeclared<Record<string, new (c: object) => ccxt.Exchange>>(ccxt)[e.id];
         if (typeof Ctor !== 'function') throw new SourceError('fatal', `ccxt has no exchange "${e.id}"`);
         ex = new Ctor({ enableRateLimit: true, ...(e.config ?? {}) });
       }
@@ -124,7 +124,7 @@ export class CcxtSource implements BarSource {
         );
         if (idx !== this.active) hooks?.onNote?.(`failed over to ${ep.label ?? ep.id}`);
         this.active = idx;
-        const last = (ex as unknown as { last_http_response?: unknown }).last_http_response;
+        const last = ccxtUndeclared<{ last_http_response?: unknown }>(ex).last_http_response;
         const body = typeof last === 'string' && last.length > 0 ? last : JSON.stringify(rows);
         return {
           rows,

@@ -348,7 +348,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       return out;
     },
     async fetchTrades(symbol, since) {
-      const trades = (await port(gw.fetchMyTrades(symbol, since))) as unknown as CcxtTradeLike[];
+      const trades: CcxtTradeLike[] = await port(gw.fetchMyTrades(symbol, since));
       return trades
         .map((t) =>
           toPortTrade({

@@ -618,7 +618,9 @@ export class LiveVenue implements Venue {
       for (const t of [ta, tb]) this.sendAlone(t, ta.want?.since ?? Number.NaN);
     };
     for (const id of ids) this.opts.onSend?.(id);
-    const out = await this.ex.placeOco!(a.request, b.request, opts);
+    // Legs are grouped into one send only for an exchange that has placeOco (see submit).
+    const ex = this.ex as LiveExchange & Required<Pick<LiveExchange, 'placeOco'>>;
+    const out = await ex.placeOco(a.request, b.request, opts);
     if (out === null) return separately('the exchange has no native order list for this pair');
     switch (out.kind) {
       case 'placed':

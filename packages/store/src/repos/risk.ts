@@ -14,7 +14,7 @@ export interface StoredRisk {
 }
 
 export interface ResumeRequest {
-  /** Who asked (user@host, or a server's caller). */
+  /** Who asked (user@host). */
   readonly by: string;
   readonly at: number;
 }

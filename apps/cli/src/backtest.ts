@@ -55,6 +55,7 @@ Options:
   --store <url>          where the run is kept (keel backtests list|show|compare): sqlite:<path>
                          (default sqlite:.keel/keel.db) or postgres://...
   --no-save              do not keep the run in the store
+  --save                 keep it even over ${AUTO_SAVE_MAX_BARS.toLocaleString('en-US')} bars (kept by default up to that)
   --json                 print the whole result as JSON on stdout (no table)
   --progress             force the progress bar (default: only on a terminal)
   -h, --help             this help
@@ -110,12 +111,12 @@ function time(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-function* tee(chunks: Iterable<Uint8Array>, copy: Compressor | undefined): Generator<Uint8Array> {
-  for (const c of chunks) {
-    copy?.push(c);
-    yield c;
-  }
-}
+/**
+ * Runs up to this many bars are kept in the store by default. A kept run holds its bars and its
+ * whole result, compressed: at 1,000,000 bars that is ~77 MB and ~2.4 s more (docs/performance.md),
+ * more than the run itself; such a run is kept only with --save, and a line says so.
+ */
+export const AUTO_SAVE_MAX_BARS = 200_000;
 
 export async function backtestCommand(argv: string[], io: Cli): Promise<number> {
   const { values } = parseArgs({
@@ -134,6 +135,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       'max-open-trades': { type: 'string' },
       store: { type: 'string' },
       'no-save': { type: 'boolean' },
+      save: { type: 'boolean' },
       from: { type: 'string' },
       to: { type: 'string' },
       report: { type: 'string' },
@@ -184,13 +186,19 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
       : futures !== undefined && values.fee === undefined
         ? futures.makerFee
         : undefined;
+  if (values.save === true && values['no-save'] === true)
+    throw new UsageError('--save and --no-save: give one or the other', 'backtest');
+  // The bars read bound the bars run (--from/--to may replay fewer): enough to know whether the
+  // run may be kept, so its plot lines are recorded.
+  const barsRead = feeds.reduce((a, f) => a + f.series.length, 0);
+  const mayKeep = values['no-save'] !== true && (values.save === true || barsRead <= AUTO_SAVE_MAX_BARS);
   const bar = Progress.on('backtest', io.stderr, values.progress === true);
   const t0 = performance.now();
   const result: BacktestResult = runBacktest({
     strategy,
     params,
     // The report draws the strategy's lines; a kept run keeps them for `keel backtests show --report`.
-    plots: values.report !== undefined || values['no-save'] !== true,
+    plots: values.report !== undefined || mayKeep,
     data: feeds.map((f) => ({ symbol: futures?.symbol ?? f.symbol, timeframe: f.timeframe, series: f.series })),
     ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
     cash,
@@ -209,13 +217,18 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   });
   const secs = (performance.now() - t0) / 1000;
   const summary = `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
-  const save = values['no-save'] !== true;
+  const barsRun = result.feeds.reduce((a, f) => a + f.bars, 0);
+  const save = values['no-save'] !== true && (values.save === true || barsRun <= AUTO_SAVE_MAX_BARS);
+  if (!save && values['no-save'] !== true)
+    io.stderr.write(
+      `not kept in the store: ${barsRun.toLocaleString('en-US')} bars is over ${AUTO_SAVE_MAX_BARS.toLocaleString('en-US')} (a kept run holds its bars and whole result: tens of MB and seconds at this size); --save keeps it\n`,
+    );
   let compressed: Compressor | undefined;
   if (values.json) {
     // Streamed: a million-bar result is written piece by piece, never held as one string; the
     // store gets the same chunks, compressed on the way.
     compressed = save ? await resultCompressor() : undefined;
-    await writeChunks(io.stdout, tee(resultJsonChunks(result, { reuseBuffer: true }), compressed));
+    await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }), compressed);
     // The data lines are not in the result: stderr keeps them in sight beside the JSON.
     io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {

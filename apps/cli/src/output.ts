@@ -29,9 +29,21 @@ export function guardPipes(io: Io): void {
  * view of a buffer its producer reuses, and a slow reader slows the producer instead of the output
  * piling up in memory. Stops at a write error, which the stream's error handler reports.
  */
-export async function writeChunks(out: NodeJS.WritableStream, chunks: Iterable<Uint8Array>): Promise<void> {
+export async function writeChunks(
+  out: NodeJS.WritableStream,
+  chunks: Iterable<Uint8Array>,
+  copy?: { push(chunk: Uint8Array): Promise<void> },
+): Promise<void> {
+  let open = true;
   for (const chunk of chunks) {
-    const ok = await new Promise<boolean>((resolve) => out.write(chunk, (e) => resolve(!e)));
-    if (!ok) return;
+    // The copy (the store's compressor) takes the chunk while stdout writes it: both before the
+    // producer reuses the buffer for the next one. A closed output (`| head`) stops the writing,
+    // not the copy: the run kept in the store is whole.
+    const written = open ? new Promise<boolean>((resolve) => out.write(chunk, (e) => resolve(!e))) : false;
+    const [ok] = await Promise.all([written, copy?.push(chunk)]);
+    if (!ok) {
+      if (copy === undefined) return;
+      open = false;
+    }
   }
 }

@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { syntheticBars } from '@keel/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { keelIn } from './in-process.ts';
@@ -79,4 +80,23 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     expect(n.err).not.toMatch(/saved as/);
     expect(JSON.parse((await keelIn(['backtests', 'list', '--json', ...STORE])).out)).toHaveLength(2);
   });
+
+  it('a run over 200,000 bars is kept only with --save, and the summary line says why not', async () => {
+    const n = 200_001;
+    const b = syntheticBars(n, 7, Date.UTC(2024, 0, 1));
+    const rows = ['time,open,high,low,close,volume'];
+    for (let i = 0; i < n; i++)
+      rows.push(`${b.time[i]},${b.open[i]},${b.high[i]},${b.low[i]},${b.close[i]},${b.volume[i]}`);
+    const big = path.join(tmp, 'big_1m.csv');
+    writeFileSync(big, `${rows.join('\n')}\n`);
+    const run = ['backtest', '--strategy', 'sma-cross', '--data', big, '--symbol', 'BTC/USDT', ...STORE];
+    const skipped = await keelIn(run);
+    expect(skipped.code, skipped.err).toBe(0);
+    expect(skipped.err).toContain('not kept in the store: 200,001 bars is over 200,000');
+    expect(skipped.err).not.toMatch(/saved as/);
+    const kept = await keelIn([...run, '--save']);
+    expect(kept.err).toMatch(/saved as backtest 3 /);
+    const both = await keelIn([...run, '--save', '--no-save']);
+    expect(both.code).toBe(2);
+  }, 120_000);
 });

@@ -44,7 +44,9 @@ export interface BacktestRun {
 
 /**
  * Gzip of bytes given chunk by chunk: the result JSON as it streams (to stdout, say), so that a
- * run printed with --json is serialised once for both.
+ * run printed with --json is serialised once for both. `push` resolves once zlib has taken the
+ * chunk: a producer that awaits it never queues more than a chunk ahead (a million-bar result is
+ * 111 MB of JSON; queued whole, it tripled the run's memory).
  */
 export class Compressor {
   // Level 1: a few times faster than the default for a little more room; the run waits for it.
@@ -61,8 +63,8 @@ export class Compressor {
   }
 
   /** Takes a copy: the chunk may be a view of a buffer its producer reuses. */
-  push(chunk: Uint8Array): void {
-    this.z.write(Buffer.from(chunk));
+  push(chunk: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.z.write(Buffer.from(chunk), (e) => (e ? reject(e) : resolve())));
   }
 
   async done(): Promise<Uint8Array> {
@@ -74,7 +76,7 @@ export class Compressor {
 
 async function gzipChunks(chunks: Iterable<Uint8Array>): Promise<Uint8Array> {
   const c = new Compressor();
-  for (const chunk of chunks) c.push(chunk);
+  for (const chunk of chunks) await c.push(chunk);
   return c.done();
 }
 
@@ -98,14 +100,29 @@ interface ChartJson {
   }[];
 }
 
-function chartBytes(r: BacktestResult, s: BarSeries): Uint8Array {
+/**
+ * The chart as JSON text (ChartJson), given a piece at a time: one column's base64 at once, never
+ * the whole (a million bars are 64 MB of base64 text).
+ */
+function* chartChunks(r: BacktestResult, s: BarSeries): Generator<Uint8Array> {
   const n = s.length;
-  const chart: ChartJson = {
-    bars: Object.fromEntries(BAR_COLUMNS.map((c) => [c, f64(s[c].subarray(0, n))])) as ChartJson['bars'],
-    benchmark: r.benchmark !== undefined ? f64(r.benchmark.values) : null,
-    plots: (r.plots ?? []).map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: f64(p.values) })),
-  };
-  return new TextEncoder().encode(JSON.stringify(chart));
+  const text = (t: string) => Buffer.from(t, 'utf8');
+  yield text('{"bars":{');
+  for (const [i, c] of BAR_COLUMNS.entries()) {
+    yield text(`${i > 0 ? ',' : ''}${JSON.stringify(c)}:"`);
+    yield text(f64(s[c].subarray(0, n)));
+    yield text('"');
+  }
+  yield text('},"benchmark":');
+  yield text(r.benchmark !== undefined ? `"${f64(r.benchmark.values)}"` : 'null');
+  yield text(',"plots":[');
+  for (const [i, p] of (r.plots ?? []).entries()) {
+    const head = JSON.stringify({ name: p.name, panel: p.panel, symbol: p.symbol }).slice(0, -1);
+    yield text(`${i > 0 ? ',' : ''}${head},"values":"`);
+    yield text(f64(p.values));
+    yield text('"}');
+  }
+  yield text(']}');
 }
 
 function chartFrom(bytes: Uint8Array): { bars: BarSeries; benchmark?: Float64Array; plots: PlotColumn[] } {
@@ -146,7 +163,7 @@ export async function saveBacktest(store: Store, run: BacktestRun, resultGz?: Ui
     pairs: r.pairs.map(pairToJson),
     summary: run.summary,
     result: resultGz ?? (await gzipChunks(resultJsonChunks(r, { reuseBuffer: true }))),
-    chart: await gzipChunks([chartBytes(r, run.bars)]),
+    chart: await gzipChunks(chartChunks(r, run.bars)),
   });
 }
 

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AnyStrategy, fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
+import type { Io } from '@keel/data';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl, type Store } from '@keel/store';
 import { STRATEGIES } from '@keel/strategies';
@@ -17,7 +18,6 @@ import {
   UnknownBotError,
 } from './bots.ts';
 import { liveCredentials, sessionSummary } from './cli.ts';
-import type { Io } from './io.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
 import { reconcileBooks } from './portfolio.ts';
 import { orderOwner } from './runner.ts';

@@ -1,7 +1,7 @@
+export type { Io } from '@keel/data';
 export * from './bot.ts';
 export * from './bot-log.ts';
 export * from './bots.ts';
-export type { Io } from './io.ts';
 export * from './journal.ts';
 export * from './live/ccxt.ts';
 export * from './live/exchange-clock.ts';

@@ -20,7 +20,7 @@ import {
 } from '@keel/core';
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
 import { liquidationLine } from '@keel/report';
-import type { Store } from '@keel/store';
+import type { BotMode, Store } from '@keel/store';
 import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
@@ -46,7 +46,7 @@ export type CatchUpPolicy = 'none' | 'last';
 
 export interface BotConfig {
   readonly botId: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: AnyStrategy;
   readonly params: unknown;
   readonly feeds: readonly FeedKey[];
@@ -125,7 +125,7 @@ export interface PnlReport {
 
 export interface SessionReport extends PnlReport {
   readonly botId: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   /** The session's number (1 for the bot's first start). */
   readonly session: number;
   /** ISO 8601, UTC. */

@@ -29,7 +29,7 @@ import {
   timeframeEnd,
   timeframeMs,
 } from '@keel/core';
-import type { Store } from '@keel/store';
+import type { BotMode, Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { UnknownBotError } from './bots.ts';
 import { type PnlTotals, pnlOf } from './pnl.ts';
@@ -131,7 +131,7 @@ export interface ParitySession {
 
 export interface ParityResult {
   readonly botId: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: string;
   readonly params: unknown;
   readonly sessions: readonly ParitySession[];

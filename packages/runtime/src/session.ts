@@ -2,13 +2,13 @@ import {
   type Account,
   type AnyStrategy,
   type Bar,
+  copyBar,
   type FeedKey,
   type Instrument,
   parseParams,
   type riskConfigInput,
 } from '@keel/core';
 import type { BotMode, RiskSave, Store } from '@keel/store';
-import { copyBar } from './sources.ts';
 
 /** The fill model a session's orders were filled by. */
 export type FillModelSetup =

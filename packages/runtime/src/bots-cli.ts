@@ -6,6 +6,7 @@ import type { Io } from '@keel/data';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl, type Store } from '@keel/store';
 import { STRATEGIES } from '@keel/strategies';
+import { orderOwner } from './bot-engine.ts';
 import {
   type BotStatus,
   type BotSummary,
@@ -20,7 +21,6 @@ import {
 import { liveCredentials, sessionSummary } from './cli.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
 import { reconcileBooks } from './portfolio.ts';
-import { orderOwner } from './runner.ts';
 import { loadStrategy } from './strategy-file.ts';
 
 export const BOTS_HELP = `Usage: keel bots <command> [options]

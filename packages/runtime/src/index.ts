@@ -1,5 +1,6 @@
 export type { Io } from '@keel/data';
 export * from './bot.ts';
+export * from './bot-engine.ts';
 export * from './bot-log.ts';
 export * from './bots.ts';
 export * from './journal.ts';
@@ -11,6 +12,5 @@ export * from './live/venue.ts';
 export * from './parity.ts';
 export * from './pnl.ts';
 export * from './portfolio.ts';
-export * from './runner.ts';
 export * from './session.ts';
 export * from './sources.ts';

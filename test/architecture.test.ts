@@ -123,13 +123,23 @@ function reaches(rules: ReadonlyMap<string, Rule>, from: string, to: string, see
   return false;
 }
 
+/** Helpers every package's tests may share (the shared data folder, PostgreSQL, fixtures). */
+const TEST_SUPPORT = path.join(REPO_ROOT, 'test-support') + path.sep;
+
 /**
- * What is wrong with one workspace-package import of a workspace's tests, or null. Tests may use
+ * What is wrong with one import of a workspace's tests, or null. A relative import stays inside
+ * the package or reaches test-support/, never another package's files. Tests may use
  * what their package may import and, beyond that, the workspace packages their package.json lists
  * in devDependencies, provided none of those depends on the package under test: a test of core
  * that imports data would make core's tests depend on a package built on core.
  */
-function testImportProblem(ws: Workspace, rule: Rule, specifier: string): string | null {
+function testImportProblem(ws: Workspace, rule: Rule, file: string, specifier: string): string | null {
+  if (specifier.startsWith('.')) {
+    const target = path.resolve(path.dirname(file), specifier);
+    return target.startsWith(ws.dir + path.sep) || target.startsWith(TEST_SUPPORT)
+      ? null
+      : `reaches outside ${ws.name} by a relative path: share it from test-support/ instead`;
+  }
   if (!specifier.startsWith('@keel/')) return null;
   const pkg = packageOf(specifier);
   if (pkg === ws.name || rule.keel.has(pkg)) return null;
@@ -211,7 +221,7 @@ describe('dependency direction (the graph in docs/architecture.md)', () => {
     expect(problems).toEqual([]);
   });
 
-  it('every workspace-package import in packages/*/test and apps/*/test is allowed, and none points back up', () => {
+  it('every import of a workspace package or by a relative path in packages/*/test and apps/*/test is allowed, and none points back up', () => {
     const problems: string[] = [];
     let checked = 0;
     for (const ws of workspaces) {
@@ -221,7 +231,7 @@ describe('dependency direction (the graph in docs/architecture.md)', () => {
       for (const file of sourceFiles(tests)) {
         for (const specifier of importsOf(file)) {
           if (specifier.startsWith('@keel/')) checked++;
-          const problem = testImportProblem(ws, rule, specifier);
+          const problem = testImportProblem(ws, rule, file, specifier);
           if (problem !== null) problems.push(`${path.relative(REPO_ROOT, file)}: '${specifier}' ${problem}`);
         }
       }

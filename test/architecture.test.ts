@@ -1,7 +1,7 @@
 // The direction of dependencies between Keel's packages, held against the source. The allowed
 // graph is written once, as the table in docs/architecture.md: this test reads it from there, so
 // the page and the rule cannot drift apart. A wrong import fails here, naming the file.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import ts from 'typescript';
@@ -20,6 +20,7 @@ interface Workspace {
   readonly dir: string;
   /** Runtime dependencies (what its src may import); dev dependencies are for its tests. */
   readonly deps: ReadonlySet<string>;
+  readonly devDeps: ReadonlySet<string>;
 }
 
 const ARCHITECTURE = path.join(REPO_ROOT, 'docs', 'architecture.md');
@@ -46,12 +47,13 @@ function readWorkspaces(): Workspace[] {
         name: string;
         dependencies?: Record<string, string>;
         peerDependencies?: Record<string, string>;
+        devDependencies?: Record<string, string>;
       };
       const deps = new Set([
         ...Object.keys(manifest.dependencies ?? {}),
         ...Object.keys(manifest.peerDependencies ?? {}),
       ]);
-      out.push({ name: manifest.name, dir, deps });
+      out.push({ name: manifest.name, dir, deps, devDeps: new Set(Object.keys(manifest.devDependencies ?? {})) });
     }
   }
   return out;
@@ -109,6 +111,42 @@ function importProblem(ws: Workspace, rule: Rule, file: string, specifier: strin
   if (pkg.startsWith('@keel/') && !rule.keel.has(pkg))
     return `imports ${pkg}, which ${ws.name} may not import (the graph in docs/architecture.md)`;
   if (!ws.deps.has(pkg)) return `imports ${pkg}, which is not in the dependencies of ${ws.name}'s package.json`;
+  return null;
+}
+
+/** Whether `from` may reach `to` through the allowed graph (directly or through other packages). */
+function reaches(rules: ReadonlyMap<string, Rule>, from: string, to: string, seen = new Set<string>()): boolean {
+  if (from === to) return true;
+  if (seen.has(from)) return false;
+  seen.add(from);
+  for (const next of rules.get(from)?.keel ?? []) if (reaches(rules, next, to, seen)) return true;
+  return false;
+}
+
+/** Helpers every package's tests may share (the shared data folder, PostgreSQL, fixtures). */
+const TEST_SUPPORT = path.join(REPO_ROOT, 'test-support') + path.sep;
+
+/**
+ * What is wrong with one import of a workspace's tests, or null. A relative import stays inside
+ * the package or reaches test-support/, never another package's files. Tests may use
+ * what their package may import and, beyond that, the workspace packages their package.json lists
+ * in devDependencies, provided none of those depends on the package under test: a test of core
+ * that imports data would make core's tests depend on a package built on core.
+ */
+function testImportProblem(ws: Workspace, rule: Rule, file: string, specifier: string): string | null {
+  if (specifier.startsWith('.')) {
+    const target = path.resolve(path.dirname(file), specifier);
+    return target.startsWith(ws.dir + path.sep) || target.startsWith(TEST_SUPPORT)
+      ? null
+      : `reaches outside ${ws.name} by a relative path: share it from test-support/ instead`;
+  }
+  if (!specifier.startsWith('@keel/')) return null;
+  const pkg = packageOf(specifier);
+  if (pkg === ws.name || rule.keel.has(pkg)) return null;
+  if (!ws.devDeps.has(pkg))
+    return `imports ${pkg}, which ${ws.name} may not import and its package.json does not list in devDependencies`;
+  if (reaches(rules, pkg, ws.name))
+    return `imports ${pkg}, which depends on ${ws.name}: move the test to ${pkg} or to the root test folder`;
   return null;
 }
 
@@ -180,6 +218,33 @@ describe('dependency direction (the graph in docs/architecture.md)', () => {
       }
     }
     expect(checked).toBeGreaterThan(500);
+    expect(problems).toEqual([]);
+  });
+
+  it('every import of a workspace package or by a relative path in packages/*/test and apps/*/test is allowed, and none points back up', () => {
+    const problems: string[] = [];
+    let checked = 0;
+    for (const ws of workspaces) {
+      const rule = rules.get(ws.name);
+      const tests = path.join(ws.dir, 'test');
+      if (rule === undefined || !existsSync(tests)) continue;
+      for (const file of sourceFiles(tests)) {
+        for (const specifier of importsOf(file)) {
+          if (specifier.startsWith('@keel/')) checked++;
+          const problem = testImportProblem(ws, rule, file, specifier);
+          if (problem !== null) problems.push(`${path.relative(REPO_ROOT, file)}: '${specifier}' ${problem}`);
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    expect(problems).toEqual([]);
+  });
+
+  it('no workspace package lists in devDependencies a workspace package that depends on it', () => {
+    const problems: string[] = [];
+    for (const ws of workspaces)
+      for (const dep of ws.devDeps)
+        if (dep.startsWith('@keel/') && reaches(rules, dep, ws.name)) problems.push(`${ws.name} dev-depends on ${dep}`);
     expect(problems).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { CsvFormatError, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import { isoUtc, parseTimeframe } from '@keel/core';
 import { FEATURE_DEFS } from './features/index.ts';
+import type { Io } from './io.ts';
 import { maintenanceFor } from './maintenance.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';
 import { Progress } from './progress.ts';
@@ -16,11 +17,6 @@ import { type ColumnMapping, parseColumnMapping, parseTimeIs, readFileBatch } fr
 import type { BarBatch, BarSource } from './sources/port.ts';
 import { SourceError } from './sources/retry.ts';
 import { DataStore, defaultDataDir } from './store.ts';
-
-export interface CliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 class UsageError extends Error {}
 
@@ -254,16 +250,16 @@ function keyFrom(v: Values, inferred: { symbol?: string; timeframe?: string; mar
   }
 }
 
-function json(io: CliIo, x: unknown): void {
+function json(io: Io, x: unknown): void {
   io.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
 }
 
-function summary(io: CliIo, r: QcReport, title: string): void {
+function summary(io: Io, r: QcReport, title: string): void {
   io.stdout.write(`${formatQcReport(r, title)}\n`);
 }
 
 /** Entry point for `keel data ...` and `keel features ...`; returns the exit code. */
-export async function runDataCli(argv: string[], io: CliIo): Promise<number> {
+export async function runDataCli(argv: string[], io: Io): Promise<number> {
   const [group, cmd, ...rest] = argv;
   if (group !== 'data' && group !== 'features') {
     io.stderr.write(`keel: expected "data" or "features", got "${group ?? ''}"\n`);
@@ -333,12 +329,7 @@ export async function runDataCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-async function dataDownload(
-  store: DataStore,
-  v: Values,
-  io: CliIo,
-  progress: (l: string) => Progress,
-): Promise<number> {
+async function dataDownload(store: DataStore, v: Values, io: Io, progress: (l: string) => Progress): Promise<number> {
   const key = keyFrom(v);
   const now = Date.now();
   const since = v.since ? parseTime(v.since, 'since') : now - 30 * 86_400_000;
@@ -398,7 +389,7 @@ async function dataImport(
   store: DataStore,
   v: Values,
   files: string[],
-  io: CliIo,
+  io: Io,
   progress: (l: string) => Progress,
 ): Promise<number> {
   if (files.length === 0)
@@ -454,7 +445,7 @@ async function dataImport(
   return failed === 0 ? 0 : 1;
 }
 
-async function dataValidate(store: DataStore, v: Values, files: string[], io: CliIo): Promise<number> {
+async function dataValidate(store: DataStore, v: Values, files: string[], io: Io): Promise<number> {
   if (v.stored) {
     const rows = await store.verify();
     const bad = rows.filter((r) => r.rows !== r.catalogRows || r.duplicates > 0 || r.badOhlc > 0);
@@ -520,7 +511,7 @@ async function dataValidate(store: DataStore, v: Values, files: string[], io: Cl
 /** Problems listed per file in --json (the per-rule counts always cover all of them). */
 const MAX_PROBLEMS_SHOWN = 1000;
 
-function dataList(store: DataStore, v: Values, io: CliIo): number {
+function dataList(store: DataStore, v: Values, io: Io): number {
   const entries = store.catalog(v.symbol ? { symbol: v.symbol.replace(/[^A-Za-z0-9]/g, '').toUpperCase() } : undefined);
   if (v.json) {
     json(io, { ok: true, series: entries, features: store.featureSets() });
@@ -547,7 +538,7 @@ function dataList(store: DataStore, v: Values, io: CliIo): number {
   return 0;
 }
 
-function dataResample(store: DataStore, v: Values, io: CliIo, progress: (l: string) => Progress): number {
+function dataResample(store: DataStore, v: Values, io: Io, progress: (l: string) => Progress): number {
   const base = keyFrom(v);
   if (!v.to) throw new UsageError('--to is required, e.g. --to 1h,1d or --to all');
   const targets: Timeframe[] =
@@ -581,7 +572,7 @@ function dataResample(store: DataStore, v: Values, io: CliIo, progress: (l: stri
   return 0;
 }
 
-function dataExport(store: DataStore, v: Values, io: CliIo): number {
+function dataExport(store: DataStore, v: Values, io: Io): number {
   const key = keyFrom(v);
   const range = {
     ...(v.from ? { from: parseTime(v.from, 'from') } : {}),
@@ -633,7 +624,7 @@ function dataExport(store: DataStore, v: Values, io: CliIo): number {
   return 0;
 }
 
-function featuresBuild(store: DataStore, v: Values, io: CliIo): number {
+function featuresBuild(store: DataStore, v: Values, io: Io): number {
   const key = keyFrom(v);
   let reference: SeriesKey | undefined;
   const refSym = v.ref ?? (key.symbol !== 'BTCUSDT' ? 'BTCUSDT' : undefined);

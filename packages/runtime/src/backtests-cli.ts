@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Io } from '@keel/data';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl } from '@keel/store';
 import {
@@ -14,7 +15,6 @@ import {
   listBacktests,
   loadBacktest,
 } from './backtests.ts';
-import type { Io } from './io.ts';
 
 export const BACKTESTS_HELP = `Usage: keel backtests <command> [options]
 

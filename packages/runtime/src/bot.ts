@@ -20,7 +20,8 @@ import {
 } from '@keel/core';
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
 import { liquidationLine } from '@keel/report';
-import type { Store } from '@keel/store';
+import type { BotMode, Store } from '@keel/store';
+import { BotEngine, orderIdPrefix } from './bot-engine.ts';
 import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
@@ -28,7 +29,6 @@ import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
-import { BotRunner, orderIdPrefix } from './runner.ts';
 import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
 import { BotSettingsChangedError, settingsChange, storedRisk } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
@@ -46,7 +46,7 @@ export type CatchUpPolicy = 'none' | 'last';
 
 export interface BotConfig {
   readonly botId: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: AnyStrategy;
   readonly params: unknown;
   readonly feeds: readonly FeedKey[];
@@ -125,7 +125,7 @@ export interface PnlReport {
 
 export interface SessionReport extends PnlReport {
   readonly botId: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   /** The session's number (1 for the bot's first start). */
   readonly session: number;
   /** ISO 8601, UTC. */
@@ -204,7 +204,7 @@ export function holderIsDeadHere(owner: string): boolean {
  */
 export class Bot {
   readonly owner: string;
-  runner!: BotRunner;
+  botEngine!: BotEngine;
   journal!: BotJournal;
   account!: Account;
   private venue: LiveVenue | undefined;
@@ -449,7 +449,7 @@ export class Bot {
       });
       this.venue = venue;
     }
-    this.runner = new BotRunner({
+    this.botEngine = new BotEngine({
       botId,
       strategy: this.cfg.strategy,
       params: this.cfg.params,
@@ -477,7 +477,7 @@ export class Bot {
       const live = venue;
       const open = this.recovery?.openOrders ?? [];
       for (const o of open) {
-        this.runner.engine.restoreOrder(o);
+        this.botEngine.engine.restoreOrder(o);
         live.adopt(
           o,
           this.recovery?.exchangeFilled.get(o.request.id) ?? 0,
@@ -501,11 +501,11 @@ export class Bot {
         } as OrderState);
       }
     }
-    await this.risk.restore(this.runner.engine, (w) => this.journal.enqueue(w));
+    await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
     const futuresState = (st?.state as { futures?: FuturesBookState } | undefined)?.futures;
-    if (futuresState !== undefined) this.runner.futures?.restore(futuresState);
+    if (futuresState !== undefined) this.botEngine.futures?.restore(futuresState);
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
     this.recorder = new SessionRecorder(
       store,
@@ -521,7 +521,7 @@ export class Bot {
         model: this.fillModel(),
         start: startingState(
           this.account,
-          this.runner.engine.openOrders().map((o) => o.request.id),
+          this.botEngine.engine.openOrders().map((o) => o.request.id),
         ),
         resumeAfter: Object.fromEntries(this.lastBarTime),
         warmup: {},
@@ -530,7 +530,7 @@ export class Bot {
       (w) => this.journal.enqueue(w),
     );
     await this.recorder.begin();
-    this.runner.engine.start();
+    this.botEngine.engine.start();
   }
 
   /** Calls `fn` every `ms` by the wall clock, each call after the last has finished, until aborted. */
@@ -588,7 +588,7 @@ export class Bot {
   async run(source: BarSource): Promise<void> {
     this.source = source;
     if (this.stopRequest !== undefined) await source.close();
-    const engine = this.runner.engine;
+    const engine = this.botEngine.engine;
     const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
     try {
       for await (const ev of source as AsyncIterable<BarEvent>) {
@@ -617,7 +617,7 @@ export class Bot {
         } else engine.onBar(i, ev.bar);
         this.lastBarTime.set(key, ev.bar.time);
         // The bar (for `keel bots parity`) and the last handled bar times, in one write.
-        const book = this.runner.futures;
+        const book = this.botEngine.futures;
         this.recorder?.handled(
           key,
           ev.bar,
@@ -690,7 +690,7 @@ export class Bot {
       this.stopPoll?.abort();
       log('info', `stopping bot ${botId}: ${reason}`);
       await this.source?.close();
-      const engine = this.runner?.engine;
+      const engine = this.botEngine?.engine;
       if (engine) {
         if ((this.cfg.onShutdown ?? 'cancel') === 'cancel')
           for (const o of engine.openOrders()) engine.cancel(o.request.id);
@@ -740,7 +740,7 @@ export class Bot {
   }
 
   report(): SessionReport {
-    const engine = this.runner?.engine;
+    const engine = this.botEngine?.engine;
     const total = this.book?.totals();
     return {
       botId: this.cfg.botId,
@@ -764,14 +764,14 @@ export class Bot {
       },
       dust: this.dust(),
       ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
-      ...(this.runner?.futures ? { futures: futuresReport(this.runner.futures.summary()) } : {}),
+      ...(this.botEngine?.futures ? { futures: futuresReport(this.botEngine.futures.summary()) } : {}),
     };
   }
 
   /** What the bot holds below what its markets can trade, per market (see PositionView.dust). */
   private dust(): Record<string, number> {
     const out: Record<string, number> = {};
-    const engine = this.runner?.engine;
+    const engine = this.botEngine?.engine;
     if (!engine || !this.account) return out;
     for (const p of this.account.positions) {
       if (p.size === 0) continue;

@@ -2,9 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AnyStrategy, fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
+import type { Io } from '@keel/data';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl, type Store } from '@keel/store';
 import { STRATEGIES } from '@keel/strategies';
+import { orderOwner } from './bot-engine.ts';
 import {
   type BotStatus,
   type BotSummary,
@@ -17,10 +19,8 @@ import {
   UnknownBotError,
 } from './bots.ts';
 import { liveCredentials, sessionSummary } from './cli.ts';
-import type { Io } from './io.ts';
 import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
 import { reconcileBooks } from './portfolio.ts';
-import { orderOwner } from './runner.ts';
 import { loadStrategy } from './strategy-file.ts';
 
 export const BOTS_HELP = `Usage: keel bots <command> [options]

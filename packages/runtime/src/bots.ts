@@ -11,7 +11,7 @@ import {
   TERMINAL_STATUSES,
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
-import type { BotRecord, SessionRecord, Store } from '@keel/store';
+import type { BotMode, BotRecord, SessionRecord, Store } from '@keel/store';
 import type { SessionReport } from './bot.ts';
 import { type PnlTotals, pnlOf } from './pnl.ts';
 import { isSessionSetup, type SessionSetup } from './session.ts';
@@ -36,7 +36,7 @@ export interface BotHolder {
 export interface BotSummary {
   readonly id: string;
   readonly state: BotState;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: string;
   readonly symbols: readonly string[];
   readonly exchange: string;
@@ -76,7 +76,7 @@ export interface OpenOrderStatus {
 export interface BotStatus extends PnlTotals {
   readonly id: string;
   readonly state: BotState;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: string;
   readonly params: unknown;
   readonly symbols: readonly string[];

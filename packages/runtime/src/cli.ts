@@ -15,11 +15,11 @@ import {
   timeframeMs,
   USDM_DEFAULT_FEES,
 } from '@keel/core';
+import type { Io } from '@keel/data';
 import { readBarsFile, readFundingRateFile } from '@keel/data';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
-import type { Io } from './io.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';

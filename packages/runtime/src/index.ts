@@ -1,7 +1,8 @@
+export type { Io } from '@keel/data';
 export * from './bot.ts';
+export * from './bot-engine.ts';
 export * from './bot-log.ts';
 export * from './bots.ts';
-export type { Io } from './io.ts';
 export * from './journal.ts';
 export * from './live/ccxt.ts';
 export * from './live/exchange-clock.ts';
@@ -11,6 +12,5 @@ export * from './live/venue.ts';
 export * from './parity.ts';
 export * from './pnl.ts';
 export * from './portfolio.ts';
-export * from './runner.ts';
 export * from './session.ts';
 export * from './sources.ts';

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { Io } from '@keel/data';
 import {
   checkKdf,
   DEFAULT_KDF,
@@ -9,7 +10,6 @@ import {
   openStore,
   redactStoreUrl,
 } from '@keel/store';
-import type { Io } from './io.ts';
 import {
   MissingSecretError,
   NEW_PASSPHRASE_ENV,

@@ -29,11 +29,11 @@ import {
   timeframeEnd,
   timeframeMs,
 } from '@keel/core';
-import type { Store } from '@keel/store';
+import type { BotMode, Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
+import { BotEngine } from './bot-engine.ts';
 import { UnknownBotError } from './bots.ts';
 import { type PnlTotals, pnlOf } from './pnl.ts';
-import { BotRunner } from './runner.ts';
 import { type FillModelSetup, isSessionSetup, type SessionSetup } from './session.ts';
 
 export interface ParityOptions {
@@ -131,7 +131,7 @@ export interface ParitySession {
 
 export interface ParityResult {
   readonly botId: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: string;
   readonly params: unknown;
   readonly sessions: readonly ParitySession[];
@@ -243,7 +243,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const venue = new SimulatedVenue(instruments, account, simulated);
     const risk = sessionRisk(setup, seq);
     riskConfig ??= risk;
-    const runner = new BotRunner({
+    const botEngine = new BotEngine({
       botId,
       strategy,
       params: setup.params,
@@ -253,7 +253,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       venue,
       ...(risk ? { risk } : {}),
     });
-    const engine = runner.engine;
+    const engine = botEngine.engine;
     // Orders the bot carried into this session (working on the exchange across the restart) go on
     // working in the backtest too, where its last session left them: they arrive at this venue
     // as they did at the last one (and are checked again on arrival).
@@ -338,7 +338,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
         return [o.request.id as string, { order: o, fills: m.fills, session: m.session }];
       }),
     );
-    allTrades.push(...runner.closedTrades());
+    allTrades.push(...botEngine.closedTrades());
     allFills.push(...engine.fills);
     allOrders.push(...engine.history);
     feesPaid += account.feesPaid;

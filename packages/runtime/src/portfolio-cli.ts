@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
+import type { Io } from '@keel/data';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore } from '@keel/store';
 import { indent, money, table } from './bots-cli.ts';
-import type { Io } from './io.ts';
 import { type PortfolioReport, portfolioOf, type Totals } from './portfolio.ts';
 
 export const PORTFOLIO_HELP = `Usage: keel portfolio [options]

@@ -1,5 +1,5 @@
 import { Account, defineInstrument, type Instrument, isTimeframe, type Rate } from '@keel/core';
-import type { BotRecord, Store } from '@keel/store';
+import type { BotMode, BotRecord, Store } from '@keel/store';
 import type { ExchangeBalance, ExchangeOrder } from './live/port.ts';
 import { barEnd } from './parity.ts';
 import { isSessionSetup, type SessionSetup } from './session.ts';
@@ -39,7 +39,7 @@ export interface Totals {
 export interface BotBooks {
   readonly id: string;
   readonly exchange: string;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   /** The bot's account currency (its markets' quote). */
   readonly currency: string;
   readonly cash: number;

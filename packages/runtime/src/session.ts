@@ -2,13 +2,13 @@ import {
   type Account,
   type AnyStrategy,
   type Bar,
+  copyBar,
   type FeedKey,
   type Instrument,
   parseParams,
   type riskConfigInput,
 } from '@keel/core';
-import type { RiskSave, Store } from '@keel/store';
-import { copyBar } from './sources.ts';
+import type { BotMode, RiskSave, Store } from '@keel/store';
 
 /** The fill model a session's orders were filled by. */
 export type FillModelSetup =
@@ -49,7 +49,7 @@ export interface WarmupRange {
  */
 export interface SessionSetup {
   readonly v: 1;
-  readonly mode: 'paper' | 'live';
+  readonly mode: BotMode;
   readonly strategy: string;
   /** As parsed by the strategy's schema (defaults filled in). */
   readonly params: unknown;

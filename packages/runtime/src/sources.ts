@@ -1,4 +1,4 @@
-import { type Bar, type BarSeries, emptyBar, type FeedKey, SeriesCursor } from '@keel/core';
+import { type Bar, type BarSeries, copyBar, type FeedKey, SeriesCursor } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 
 /** A closed bar of one feed, as live and replayed sources deliver them. */
@@ -20,20 +20,6 @@ export interface BarEvent {
 /** Where a running bot's bars come from: a live exchange stream or a replay. */
 export interface BarSource extends AsyncIterable<BarEvent> {
   close(): Promise<void>;
-}
-
-export function copyBar(b: Bar): Bar {
-  const o = emptyBar();
-  o.time = b.time;
-  o.open = b.open;
-  o.high = b.high;
-  o.low = b.low;
-  o.close = b.close;
-  o.volume = b.volume;
-  o.quoteVolume = b.quoteVolume;
-  o.trades = b.trades;
-  o.takerBuyVolume = b.takerBuyVolume;
-  return o;
 }
 
 /**

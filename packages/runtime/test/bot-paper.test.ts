@@ -50,7 +50,7 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: persistence, lock, restart', () =>
     expect(report.fills).toBe(bt.fills.length);
     const stored = await store.fills.since('paper-a', 0);
     expect(stored.map((f) => [f.tradeId, f.price, f.amount])).toEqual(
-      bot.runner.engine.fills.map((f) => [f.tradeId, f.price, f.amount]),
+      bot.botEngine.engine.fills.map((f) => [f.tradeId, f.price, f.amount]),
     );
     const bal = await store.balances.load('paper-a');
     expect(bal.find((b) => b.asset === 'USDT')!.total).toBe(bot.account.cash);

@@ -69,7 +69,7 @@ describe('paper bot: the backtest risk engine, stored', () => {
     await bot.start();
     await bot.run(bars(s, s.markets[0]!.rows.length));
     const report = await bot.stop('test');
-    const engine = bot.runner.engine;
+    const engine = bot.botEngine.engine;
     const got = observe(s, engine.risk?.events ?? [], engine.fills);
     expect(got.denied.map(({ bar, rule }) => ({ bar, rule }))).toEqual(
       s.expect.denied.map(({ bar, rule }) => ({ bar, rule })),
@@ -121,7 +121,7 @@ describe('paper bot: the backtest risk engine, stored', () => {
       await bot.start();
       await bot.run(bars(s, n));
       await bot.settled();
-      events.push(...(bot.runner.engine.risk?.events ?? []));
+      events.push(...(bot.botEngine.engine.risk?.events ?? []));
       await end(bot);
       await store.close();
       // A crashed holder's lock is taken over once its time-to-live has passed.

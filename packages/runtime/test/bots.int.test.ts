@@ -5,9 +5,8 @@ import { type BarSeries, defineInstrument, defineStrategy } from '@keel/core';
 import { openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
+import { onPostgres, type StoreTarget } from '../../../test-support/postgres.ts';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { onPostgres } from '../../store/test/backends.ts';
-import type { StoreTarget } from '../../store/test/store-contract.ts';
 import { Bot, type BotConfig, botStatus, connectExchange, listBots, replaySource, requestStop } from '../src/index.ts';
 import { churn, noParams } from './fixtures/strategies.ts';
 import {

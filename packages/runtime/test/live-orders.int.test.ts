@@ -79,7 +79,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live trailing stop, emulated by Keel (real ca
 
     const { sim, store } = await setup(bars, { USDT: 10_000 });
     const live = run(await startLiveBot({ exchange: sim, store, botId: 'trail', strategy }));
-    const trail = () => live.bot.runner.engine.openOrders().find((o) => o.request.type === 'trailing-stop');
+    const trail = () => live.bot.botEngine.engine.openOrders().find((o) => o.request.type === 'trailing-stop');
     const levels: number[] = [];
     for (let k = 0; k <= triggerBar; k++) {
       await live.step();
@@ -91,7 +91,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live trailing stop, emulated by Keel (real ca
       }
     }
     await live.step(); // the exit fills at the open of the bar after the trigger
-    const order = live.bot.runner.engine.history.find((o) => o.request.type === 'trailing-stop') as OrderState;
+    const order = live.bot.botEngine.engine.history.find((o) => o.request.type === 'trailing-stop') as OrderState;
     expect(order.createdAt, 'the live bot placed the trailing stop on the same bar').toBe(btTrail.createdAt);
     expect(levels.length).toBeGreaterThan(2);
     const triggered = live.events.find((e) => e.type === 'order.triggered' && e.order.request.id === order.request.id);
@@ -105,7 +105,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live trailing stop, emulated by Keel (real ca
     const exits = sim.getOrders(KEY.apiKey).filter((o) => o.clientOrderId === exitId);
     expect(exits).toHaveLength(1);
     expect(exits[0]).toMatchObject({ type: 'MARKET', side: 'SELL', status: 'FILLED' });
-    const exitFills = live.bot.runner.engine.fills.filter((f) => f.orderId === order.request.id);
+    const exitFills = live.bot.botEngine.engine.fills.filter((f) => f.orderId === order.request.id);
     expect(exitFills.map((f) => f.price)).toEqual([bars[triggerBar + 1]!.open]);
     expect(live.bot.account.find(FEED.symbol)?.size).toBe(0);
     await expectBalancesEqual(sim, store, 'trail');
@@ -141,7 +141,7 @@ describe('live GTD, emulated by Keel (Binance spot has none)', () => {
     const bars = stairBars(12);
     const { sim, store } = await setup(bars, { USDT: 10_000 });
     const live = run(await startLiveBot({ exchange: sim, store, botId: 'gtd', strategy }));
-    const byTag = (tag: string) => live.bot.runner.engine.history.find((o) => o.request.tag === tag)!;
+    const byTag = (tag: string) => live.bot.botEngine.engine.history.find((o) => o.request.tag === tag)!;
     const onSim = (tag: string) => sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === byTag(tag).request.id)!;
 
     while (sim.now() < EXPIRE - MIN) await live.step();
@@ -220,7 +220,7 @@ describe('unknown orders on the exchange: --unknown-orders adopt | flag | cancel
         'unknown-order-flagged manual-stop',
       ]),
     );
-    const engine = live.bot.runner.engine;
+    const engine = live.bot.botEngine.engine;
     expect(
       engine
         .openOrders()
@@ -262,7 +262,7 @@ describe('unknown orders on the exchange: --unknown-orders adopt | flag | cancel
     const flagger = await startLiveBot({ exchange: sim, store, botId: 'flagger', strategy: tidy });
     const flagged = flagger.bot.report().recovery.filter((a) => a.kind === 'unknown-order-flagged');
     expect(flagged.map((a) => a.detail.split(' ')[0]).sort()).toEqual(['kotherbot-lr5t2o-1', 'manual-1']);
-    expect(flagger.bot.runner.engine.openOrders()).toHaveLength(0);
+    expect(flagger.bot.botEngine.engine.openOrders()).toHaveLength(0);
     expect((await store.events.list('flagger')).some((e) => e.type === 'reconcile.unknown-order-flagged')).toBe(true);
     await flagger.close();
     expect([status('manual-1'), status('kotherbot-lr5t2o-1')]).toEqual(['NEW', 'NEW']);

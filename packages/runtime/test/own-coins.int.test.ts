@@ -81,7 +81,7 @@ describe('a bot never sells coins that are not its own (real ccxt, loopback)', (
     // While an exit was in flight, the repeated close() sent nothing more: every exit order
     // either filled or was dropped when its bar was over (stale, never sent late); none was
     // refused for want of coins.
-    const exits = run.bot.runner.engine.history.filter((o) => o.request.tag === 'exit');
+    const exits = run.bot.botEngine.engine.history.filter((o) => o.request.tag === 'exit');
     expect(exits.map((o) => o.status).filter((x) => x !== 'cancelled')).toEqual(['filled']);
     expect(exits.filter((o) => o.status === 'cancelled').every((o) => /^signal expired/.test(o.reason ?? ''))).toBe(
       true,

@@ -30,9 +30,9 @@ describe.skipIf(!HAS_SHARED_DATA)('paper mode equals the backtest of the same ba
         // Before stop(): stopping cancels what is still open, as the backtest's end does not.
         const strip = (fs: readonly { price: number; amount: number; side: string; time: number; fee: number }[]) =>
           fs.map((f) => [f.side, f.time, f.price, f.amount, f.fee]);
-        expect(bot.runner.engine.fills.length).toBeGreaterThan(10);
-        expect(strip(bot.runner.engine.fills)).toEqual(strip(bt.fills));
-        expect(bot.runner.closedTrades().map((t) => t.pnlNet)).toEqual(bt.trades.map((t) => t.pnlNet));
+        expect(bot.botEngine.engine.fills.length).toBeGreaterThan(10);
+        expect(strip(bot.botEngine.engine.fills)).toEqual(strip(bt.fills));
+        expect(bot.botEngine.closedTrades().map((t) => t.pnlNet)).toEqual(bt.trades.map((t) => t.pnlNet));
         expect(bot.account.cash).toBe(bt.finalCash);
       } finally {
         await bot.stop();

@@ -112,8 +112,8 @@ async function paperOnSim(s: RiskScenario, k: number) {
     await sim.close();
   }
   const report = bot.report();
-  const risk = bot.runner.engine.risk;
-  const obs = observe(s, risk?.events ?? [], bot.runner.engine.fills);
+  const risk = bot.botEngine.engine.risk;
+  const obs = observe(s, risk?.events ?? [], bot.botEngine.engine.fills);
   await store.close();
   return { obs, report };
 }

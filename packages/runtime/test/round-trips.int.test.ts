@@ -46,7 +46,7 @@ describe.skipIf(!HAS_SHARED_DATA)('round trips with fees taken in the coin (real
       e.type === 'order.denied' || e.type === 'order.rejected' ? [`${e.order.request.id}: ${e.reason}`] : [],
     );
     expect(refused, 'orders denied or rejected').toEqual([]);
-    const trades = run.bot.runner.closedTrades();
+    const trades = run.bot.botEngine.closedTrades();
     expect(trades.length).toBeGreaterThanOrEqual(10);
 
     // Every exchange order is the bot's, each entry followed by one exit.

@@ -80,7 +80,7 @@ describe.skipIf(!HAS_SHARED_DATA)(
       const strip = (fs: readonly { side: string; time: number; price: number; amount: number }[]) =>
         fs.map((f) => `${f.side} ${f.time} ${f.price} ${f.amount}`);
       expect(bt.fills.length).toBeGreaterThan(4);
-      expect(strip(bot.runner.engine.fills)).toEqual(strip(bt.fills));
+      expect(strip(bot.botEngine.engine.fills)).toEqual(strip(bt.fills));
       expect(bot.account.cash).toBe(bt.finalCash);
       await store.close();
     }, 120_000);

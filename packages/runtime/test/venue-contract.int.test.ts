@@ -215,7 +215,7 @@ async function viaSimulatedVenue(s: Scenario, i: number) {
     await bot.start();
     const bars = simBarsOf(s);
     await bot.run(replaySource(FEED, toSeries(bars.slice(0, -1))));
-    return outcome(bot.runner.engine, (t) => (t - T0) / MIN - 1);
+    return outcome(bot.botEngine.engine, (t) => (t - T0) / MIN - 1);
   } finally {
     await bot.stop();
     await store.close();
@@ -237,7 +237,7 @@ async function viaLiveVenue(s: Scenario, i: number, settledLike: { fills: number
   });
   try {
     for (let k = 1; k < bars.length; k++) await run.step();
-    const engine = run.bot.runner.engine;
+    const engine = run.bot.botEngine.engine;
     await until(
       () => engine.fills.length >= settledLike.fills && engine.openOrders().length <= settledLike.open,
       10_000,

@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { onPostgres, type StoreTarget } from '../../../test-support/postgres.ts';
 import { type NewBacktest, openStore } from '../src/index.ts';
-import { onPostgres } from './backends.ts';
-import type { StoreTarget } from './store-contract.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-backtests-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onPostgres, type StoreTarget } from '../../../test-support/postgres.ts';
 import { openStore, type Store } from '../src/index.ts';
-import { onPostgres } from './backends.ts';
-import { ManualClock, type StoreTarget } from './store-contract.ts';
+import { ManualClock } from './store-contract.ts';
 
 // What running bots are operated with (stop requests, the bars they saw, their set-up), on every
 // backend with the same code: a SQLite file and a fresh PostgreSQL schema.

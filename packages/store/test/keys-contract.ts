@@ -1,8 +1,9 @@
 import { inspect } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreTarget } from '../../../test-support/postgres.ts';
 import { type KdfParams, KeyStoreError, openStore, type Store } from '../src/index.ts';
-import { ManualClock, type StoreTarget } from './store-contract.ts';
+import { ManualClock } from './store-contract.ts';
 
 /** Cheap scrypt for tests (the real default, 2^17, is checked by the CLI test). */
 export const TEST_KDF: KdfParams = { N: 2 ** 14, r: 8, p: 1 };

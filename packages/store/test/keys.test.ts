@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { onPostgres } from '../../../test-support/postgres.ts';
 import { openStore } from '../src/index.ts';
-import { onPostgres } from './backends.ts';
 import { BINANCE, keyStoreContract, PASS, TEST_KDF } from './keys-contract.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-keys-'));

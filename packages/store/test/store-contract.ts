@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientOrderId, type Fill, newOrderState, type OrderRequest, type OrderState, VenueOrderId } from '@keel/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreTarget } from '../../../test-support/postgres.ts';
 import { openStore, type Store, StoreConflictError, type StoredBalance } from '../src/index.ts';
 
 export class ManualClock {
@@ -10,12 +11,6 @@ export class ManualClock {
   now(): number {
     return this.t;
   }
-}
-
-/** How the contract reaches one backend: a url (plus PG schema), fresh for this run. */
-export interface StoreTarget {
-  readonly url: string;
-  readonly schema?: string;
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

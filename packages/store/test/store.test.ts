@@ -4,8 +4,8 @@ import path from 'node:path';
 import { ClientOrderId, newOrderState, type OrderRequest } from '@keel/core';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { onPostgres } from '../../../test-support/postgres.ts';
 import { openStore } from '../src/index.ts';
-import { onPostgres } from './backends.ts';
 import { storeContract } from './store-contract.ts';
 
 // SQLite: a file in a fresh temp dir (WAL needs a real file; :memory: is covered below).

@@ -1,4 +1,4 @@
-import { type Bar, emptyBar } from '../model/bar.ts';
+import { type Bar, copyBarInto, emptyBar } from '../model/bar.ts';
 import { type Timeframe, timeframeEnd, timeframeStart } from '../model/timeframe.ts';
 
 /**
@@ -29,16 +29,7 @@ export class BarAggregator {
     if (!this.open) {
       this.bucketStart = timeframeStart(this.timeframe, b.time);
       this.bucketEnd = timeframeEnd(this.timeframe, this.bucketStart);
-      const o = this.bar;
-      o.time = this.bucketStart;
-      o.open = b.open;
-      o.high = b.high;
-      o.low = b.low;
-      o.close = b.close;
-      o.volume = b.volume;
-      o.quoteVolume = b.quoteVolume;
-      o.trades = b.trades;
-      o.takerBuyVolume = b.takerBuyVolume;
+      copyBarInto(b, this.bar).time = this.bucketStart;
       this.open = true;
       this.count = 1;
     } else {

@@ -45,6 +45,25 @@ export function emptyBar(): Bar {
   };
 }
 
+/** Copies every field of `b` into a reused Bar (allocation-free). */
+export function copyBarInto(b: Bar, out: Bar): Bar {
+  out.time = b.time;
+  out.open = b.open;
+  out.high = b.high;
+  out.low = b.low;
+  out.close = b.close;
+  out.volume = b.volume;
+  out.quoteVolume = b.quoteVolume;
+  out.trades = b.trades;
+  out.takerBuyVolume = b.takerBuyVolume;
+  return out;
+}
+
+/** A new Bar equal to `b`: for a bar that outlives the reused one it was read into. */
+export function copyBar(b: Bar): Bar {
+  return copyBarInto(b, emptyBar());
+}
+
 /** Copies row i of a series into a reused Bar (allocation-free). */
 export function readBar(s: BarSeries, i: number, out: Bar): Bar {
   out.time = s.time[i] as number;

@@ -1,6 +1,7 @@
 import { Agent } from 'node:http';
 import {
   assertNever,
+  copyBar,
   type FeedKey,
   type Instrument,
   type OrderRequest,
@@ -21,7 +22,7 @@ import {
   watchCandles,
 } from '@keel/exchange';
 import type { Logger } from '../bot.ts';
-import { type BarEvent, type BarSource, copyBar } from '../sources.ts';
+import type { BarEvent, BarSource } from '../sources.ts';
 import { type ExchangeClock, type ExchangeClockOptions, exchangeClock } from './exchange-clock.ts';
 import {
   ExchangeFailure,

@@ -11,7 +11,7 @@ import {
   VenueOrderId,
 } from '@keel/core';
 import type { Store } from '@keel/store';
-import { exitOrderId, orderOwner, parkOrderId } from '../runner.ts';
+import { exitOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 import { isEmulated } from './venue.ts';
 

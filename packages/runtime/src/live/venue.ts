@@ -19,7 +19,7 @@ import {
   type VenueReport,
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
-import { exitOrderId, parkOrderId } from '../runner.ts';
+import { exitOrderId, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
 
 export interface LiveVenueOptions {

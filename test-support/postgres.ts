@@ -1,6 +1,11 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { StoreTarget } from './store-contract.ts';
+
+/** How a store test reaches one backend: a url (plus PG schema), fresh for this run. */
+export interface StoreTarget {
+  readonly url: string;
+  readonly schema?: string;
+}
 
 export const PG_URL = process.env.KEEL_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REQUIRE = process.env.KEEL_REQUIRE_SERVICES === '1';

@@ -110,7 +110,7 @@ export function orderOwner(botId: string, clientOrderId: string): 'this-bot' | '
  * venue differ. It holds no loop: `Bot.run` is the one loop that feeds it bars (warm-up, resume,
  * catch-up, state), in every mode and in the parity tests.
  */
-export class BotRunner {
+export class BotEngine {
   readonly engine: Engine;
   readonly trades: TradeTracker;
   private lastBarTime = Number.NaN;

@@ -83,7 +83,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
 
   it('a run over 200,000 bars is kept only with --save, and the summary line says why not', async () => {
     const n = 200_001;
-    const b = syntheticBars(n, 7, Date.UTC(2024, 0, 1));
+    const b = syntheticBars(n, { seed: 7 });
     const rows = ['time,open,high,low,close,volume'];
     for (let i = 0; i < n; i++)
       rows.push(`${b.time[i]},${b.open[i]},${b.high[i]},${b.low[i]},${b.close[i]},${b.volume[i]}`);

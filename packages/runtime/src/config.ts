@@ -156,6 +156,7 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     'allow-bad-data': b(),
     store: s(z.string().min(1), 'sqlite:.keel/keel.db'),
     'no-save': b(),
+    save: b(),
     ...RISK,
     ...FUTURES,
   },

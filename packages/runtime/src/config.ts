@@ -572,6 +572,9 @@ function pairValue(v: unknown): string | number | boolean {
   return v as string | number | boolean;
 }
 
+/** Switches that undo each other. */
+const OPPOSITE_SWITCHES: Readonly<Record<string, string>> = { save: 'no-save', 'no-save': 'save' };
+
 /**
  * The command line a command runs with: `argv`, plus a flag for each setting the file or the
  * environment gives and the command line does not. The command parses and checks its flags as
@@ -579,9 +582,19 @@ function pairValue(v: unknown): string | number | boolean {
  */
 export function settingsArgv(settings: readonly Setting[], argv: readonly string[]): string[] {
   const extra: string[] = [];
+  const rank = (key: string): number => {
+    if (argv.includes(`--${key}`)) return 3;
+    const st = settings.find((x) => x.key === key);
+    if (st === undefined || st.value !== true) return 0;
+    return st.origin.kind === 'env' ? 2 : st.origin.kind === 'file' ? 1 : 0;
+  };
   for (const st of settings) {
     if (st.origin.kind !== 'file' && st.origin.kind !== 'env') continue;
     if (st.value === undefined || st.value === false) continue;
+    // A switch and its opposite (`save` / `no-save`): the higher layer's wins, as for any setting
+    // (a file's `save: true` gives way to `--no-save`); both in one layer stay a usage error.
+    const opposite = OPPOSITE_SWITCHES[st.key];
+    if (opposite !== undefined && rank(opposite) > rank(st.key)) continue;
     const dot = st.key.indexOf('.');
     if (dot > 0) extra.push(`--${st.key.slice(0, dot)}`, `${st.key.slice(dot + 1)}=${String(st.value)}`);
     else if (Array.isArray(st.value)) for (const v of st.value) extra.push(`--${st.key}`, v);

@@ -149,6 +149,17 @@ describe('resolveSettings', () => {
     ]);
   });
 
+  it('a switch and its opposite: the higher layer wins (save / no-save), one layer with both stays an error', async () => {
+    const file = await read('backtest:\n  save: true\n');
+    const run = (argv: string[], env: Record<string, string> = {}) =>
+      settingsArgv(resolveSettings({ section: 'backtest', file, env, argv }), argv);
+    expect(run([])).toEqual(['--save']);
+    expect(run(['--no-save'])).toEqual(['--no-save']);
+    expect(run([], { KEEL_NO_SAVE: 'true' })).toEqual(['--no-save']);
+    const both = await read('backtest:\n  save: true\n  no-save: true\n');
+    expect(settingsArgv(resolveSettings({ section: 'backtest', file: both }), [])).toEqual(['--no-save', '--save']);
+  });
+
   it('knows only flags the commands have (paper: no --keys; live: no --replay)', () => {
     expect(Object.keys(SETTINGS.paper)).not.toContain('keys');
     expect(Object.keys(SETTINGS.live)).not.toContain('replay');

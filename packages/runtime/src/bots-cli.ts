@@ -46,7 +46,9 @@ Commands:
                              started in (with its risk settings), and name every difference
 
 Options:
-  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
+  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...;
+                             keel.yaml's bots.store, else its live.store or paper.store, and
+                             KEEL_STORE set it too (keel config show bots)
   --json                     print JSON instead of tables
   stop, resume: --no-wait    record the request and return
           --timeout <s>      how long to wait for the bot to stop or resume (default 60)

@@ -104,7 +104,9 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   const url = values.store ?? DEFAULT_STORE_URL;
   const missing = missingSqliteFile(url);
   if (missing !== undefined) {
-    io.stderr.write(`keel bots ${sub}: no store at ${missing} (--store says where the bots run)\n`);
+    io.stderr.write(
+      `keel bots ${sub}: no store at ${missing} (--store, KEEL_STORE or keel.yaml says where the bots run: keel config show bots)\n`,
+    );
     return 1;
   }
   const store = await openStore({ url });

@@ -170,6 +170,50 @@ describe('resolveSettings', () => {
   });
 });
 
+describe('bots.store: the store keel bots and keel portfolio read', () => {
+  const store = async (text: string, env: Record<string, string> = {}, argv: string[] = []) =>
+    byKey(resolveSettings({ section: 'bots', file: await read(text), fileDisplay: 'keel.yaml', env, argv })).get(
+      'store',
+    );
+
+  it('is the store the bots run with: live.store or paper.store, at its line', async () => {
+    expect(await store('live:\n  symbol: BTC/USDT\n  store: sqlite:x.db\n')).toEqual({
+      key: 'store',
+      value: 'sqlite:x.db',
+      origin: { kind: 'file', file: 'keel.yaml', line: 3, key: 'live.store' },
+    });
+    expect((await store('paper:\n  store: sqlite:p.db\n'))?.origin).toMatchObject({ line: 2, key: 'paper.store' });
+    expect((await store('paper:\n  store: sqlite:s.db\nlive:\n  store: sqlite:s.db\n'))?.value).toBe('sqlite:s.db');
+    expect(await store('backtest:\n  store: sqlite:b.db\n')).toEqual({
+      key: 'store',
+      value: 'sqlite:.keel/keel.db',
+      origin: { kind: 'default' },
+    });
+  });
+
+  it('its own bots.store, KEEL_STORE and --store win, in that order upwards', async () => {
+    const text = 'bots:\n  store: sqlite:own.db\nlive:\n  store: sqlite:x.db\n';
+    expect(await store(text)).toMatchObject({ value: 'sqlite:own.db', origin: { key: 'bots.store', line: 2 } });
+    expect(await store(text, { KEEL_STORE: 'sqlite:env.db' })).toMatchObject({
+      value: 'sqlite:env.db',
+      origin: { kind: 'env', name: 'KEEL_STORE' },
+    });
+    expect(await store(text, { KEEL_STORE: 'sqlite:env.db' }, ['list', '--store', 'sqlite:f.db'])).toMatchObject({
+      origin: { kind: 'flag' },
+    });
+  });
+
+  it('paper and live on different stores: refused, naming both, unless bots.store, KEEL_STORE or --store says', async () => {
+    const text = 'paper:\n  store: sqlite:p.db\nlive:\n  store: sqlite:l.db\n';
+    await expect(store(text)).rejects.toThrow(
+      'keel.yaml:2: paper.store: live.store is "sqlite:l.db" and paper.store is "sqlite:p.db": commands that read every bot (keel bots, keel portfolio) cannot tell which store is meant; set bots.store, or give --store',
+    );
+    expect((await store(`${text}bots:\n  store: sqlite:l.db\n`))?.value).toBe('sqlite:l.db');
+    expect((await store(text, { KEEL_STORE: 'sqlite:e.db' }))?.value).toBe('sqlite:e.db');
+    expect((await store(text, {}, ['--store', 'sqlite:f.db']))?.origin).toEqual({ kind: 'flag' });
+  });
+});
+
 describe('readConfigFile: each mistake named with its line, setting and rule', () => {
   const cases: [string, string][] = [
     [

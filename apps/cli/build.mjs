@@ -11,8 +11,8 @@
 //   ccxt, DuckDB, the SQLite driver and the rest load only in the commands that import them. The
 //   exception is BUNDLED below: plain-JavaScript packages published as hundreds of small ES
 //   modules, whose resolution alone costs more than their code (kysely: ~280 files, ~140 ms to
-//   load from node_modules, ~10 ms as one chunk). The manifest lists their package.json, so an
-//   upgrade makes the build stale.
+//   load from node_modules, ~20 ms as one chunk; zod: ~60 ms, ~30 ms). The manifest lists their
+//   package.json, so an upgrade makes the build stale.
 // - The bin checks the manifest written here against the sources' modification times and runs the
 //   sources through tsx (saying so) when the bundle is missing or stale (bin/fresh.js).
 //
@@ -50,7 +50,7 @@ const posix = (p) => p.split(path.sep).join('/');
 const readMtimes = new Map();
 
 /** Dependencies bundled into the chunks that use them (see the top of this file): pure JavaScript, no assets. */
-export const BUNDLED = ['kysely'];
+export const BUNDLED = ['kysely', 'zod'];
 
 /** The package a bare import names: `kysely`, `@scope/pkg` (from `kysely/helpers/sqlite`, `@scope/pkg/x`). */
 const packageOf = (spec) => spec.split('/', spec.startsWith('@') ? 2 : 1).join('/');
@@ -92,11 +92,13 @@ export async function buildCli() {
   readMtimes.clear();
   for (const f of configInputs()) readMtimes.set(f, statSync(f).mtimeMs);
   const result = await build({
-    // keel-core: what a strategy file's `import ... from '@keel/core'` loads (packages/runtime/src/strategy-file.ts),
-    // sharing its chunks with main so the file and the engine use one module instance.
+    // keel-core and keel-zod: what a strategy file's `import ... from '@keel/core'` and `from 'zod'`
+    // load (packages/runtime/src/strategy-file.ts), sharing their chunks with main so the file and
+    // the engine use one module instance of each.
     entryPoints: {
       main: path.join(cliDir, 'src', 'main.ts'),
       'keel-core': path.join(root, 'packages', 'core', 'src', 'index.ts'),
+      'keel-zod': fileURLToPath(import.meta.resolve('zod')),
     },
     outdir: tmp,
     bundle: true,

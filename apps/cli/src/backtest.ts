@@ -215,7 +215,8 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     onProgress: (d, t) => bar.update(d, t),
   });
   const secs = (performance.now() - t0) / 1000;
-  const summary = `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
+  // Printed without --json, kept with a saved run: not made otherwise (~50 ms at a million bars).
+  const summary = () => `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
   const barsRun = result.feeds.reduce((a, f) => a + f.bars, 0);
   const save = values['no-save'] !== true && (values.save === true || barsRun <= AUTO_SAVE_MAX_BARS);
   if (!save && values['no-save'] !== true)
@@ -237,7 +238,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
           ...range,
           data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),
         },
-        summary,
+        summary: summary(),
       })
     : undefined;
   if (values.json) {
@@ -247,7 +248,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     // The data lines are not in the result: stderr keeps them in sight beside the JSON.
     io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {
-    io.stdout.write(`${summary}\n`);
+    io.stdout.write(`${summary()}\n`);
     const bars = result.feeds.reduce((a, f) => a + f.bars, 0);
     io.stdout.write(`${bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
   }

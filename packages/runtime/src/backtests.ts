@@ -1,5 +1,12 @@
 import { promisify } from 'node:util';
-import { createGzip, gunzipSync, gzip, type ZlibOptions } from 'node:zlib';
+import {
+  type BrotliOptions,
+  brotliCompress,
+  brotliDecompressSync,
+  createBrotliCompress,
+  gunzipSync,
+  constants as zlibConstants,
+} from 'node:zlib';
 import type { BacktestResult, BarSeries, Metrics, PlotColumn } from '@keel/core';
 import { barSeries, isoUtc, riskConfigInput } from '@keel/core';
 import {
@@ -44,18 +51,50 @@ export interface BacktestRun {
 }
 
 /**
- * Gzip of bytes given chunk by chunk: the result JSON as it streams (to stdout, say), so that a
- * run printed with --json is serialised once for both. zlib compresses on a worker thread while the
- * producer makes the next chunk; `push` resolves at once unless more than QUEUED bytes wait for
- * zlib, so the producer never runs far ahead (a million-bar result is 111 MB of JSON; queued whole,
- * it tripled the run's memory) and never waits for each chunk (which left it idle half the time).
+ * How a run's result and chart are compressed in the store: Brotli at quality 1, behind one byte
+ * that says so. Against gzip level 1 (what runs saved before it hold, told apart by gzip's own
+ * first bytes) it is about a third faster and a quarter smaller on a result's JSON.
+ */
+const BROTLI = 0x42; // 'B'
+
+const BROTLI_FAST: BrotliOptions = { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } };
+
+/** The bytes a run saved in either form holds. */
+function unpack(bytes: Uint8Array): Buffer {
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return gunzipSync(bytes);
+  if (bytes[0] === BROTLI) return brotliDecompressSync(bytes.subarray(1));
+  throw new Error(`a saved backtest artifact in an unknown format (first byte ${bytes[0]})`);
+}
+
+const brotliAsync = promisify(brotliCompress);
+
+async function pack(bytes: Uint8Array): Promise<Uint8Array> {
+  const z = await brotliAsync(bytes, {
+    ...BROTLI_FAST,
+    params: { ...BROTLI_FAST.params, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+  });
+  const out = new Uint8Array(z.length + 1);
+  out[0] = BROTLI;
+  out.set(z, 1);
+  return out;
+}
+
+/**
+ * Compression (pack's) of bytes given chunk by chunk: the result JSON as it streams (to stdout,
+ * say), so that a run printed with --json is serialised once for both. zlib compresses on a worker
+ * thread while the producer makes the next chunk; `push` resolves at once unless more than QUEUED
+ * bytes wait for it, so the producer never runs far ahead (a million-bar result is 111 MB of JSON;
+ * queued whole, it tripled the run's memory) and never waits for each chunk (which left it idle
+ * half the time).
  */
 class Compressor {
   static readonly QUEUED = 4 << 20;
-  // Level 1: a few times faster than the default for a little more room; the run waits for it.
   // zlib passes stream options on to its Transform (the typings list only zlib's own).
-  private readonly z = createGzip({ level: 1, writableHighWaterMark: Compressor.QUEUED } as ZlibOptions);
-  private readonly out: Buffer[] = [];
+  private readonly z = createBrotliCompress({
+    ...BROTLI_FAST,
+    writableHighWaterMark: Compressor.QUEUED,
+  } as BrotliOptions);
+  private readonly out: Buffer[] = [Buffer.of(BROTLI)];
   private readonly ended: Promise<void>;
   private failed: Error | undefined;
 
@@ -94,8 +133,6 @@ class Compressor {
     return new Uint8Array(Buffer.concat(this.out));
   }
 }
-
-const gzipAsync = promisify(gzip);
 
 const BAR_COLUMNS = ['time', 'open', 'high', 'low', 'close', 'volume'] as const;
 
@@ -230,7 +267,7 @@ export class PendingBacktest {
   private result: Compressor | undefined;
 
   constructor(readonly run: BacktestRun) {
-    this.chart = gzipAsync(chartBytes(run.result, run.bars), { level: 1 });
+    this.chart = pack(chartBytes(run.result, run.bars));
     // Awaited in save(); a run that fails before it must not end as an unhandled rejection.
     this.chart.catch(() => {});
   }
@@ -316,7 +353,7 @@ export function listBacktests(store: Store, opts: { readonly limit?: number } = 
 export async function backtestResultJson(store: Store, id: number): Promise<Uint8Array> {
   const a = await store.backtests.artifacts(id);
   if (a === undefined) throw new BacktestNotFoundError(String(id));
-  return new Uint8Array(gunzipSync(a.result));
+  return new Uint8Array(unpack(a.result));
 }
 
 /** The run read back: its record, its result (see resultFromJson) and the bars it charts. */
@@ -327,8 +364,8 @@ export async function loadBacktest(
   const record = await getBacktest(store, id);
   const a = await store.backtests.artifacts(id);
   if (a === undefined) throw new BacktestNotFoundError(String(id));
-  const { bars, benchmark, plots } = chartFrom(gunzipSync(a.chart));
-  const result = resultFromJson(JSON.parse(gunzipSync(a.result).toString('utf8')), {
+  const { bars, benchmark, plots } = chartFrom(unpack(a.chart));
+  const result = resultFromJson(JSON.parse(unpack(a.result).toString('utf8')), {
     ...(benchmark !== undefined ? { benchmarkValues: benchmark } : {}),
     plots,
   });

@@ -285,9 +285,14 @@ export class PendingBacktest {
     return store.backtests.save({ ...describeRun(this.run), result: await result.done(), chart: await this.chart });
   }
 
-  /** Opens the store at `url` (default the CLI's), saves the run, closes it; returns the run's id. */
+  /**
+   * Opens the store at `url` (default the CLI's), saves the run, closes it; returns the run's id.
+   * SQLite's commit is not fsynced on its own (`synchronous=NORMAL`, docs/store.md): the next
+   * checkpoint syncs it, which the close right after it runs when no other process has the store
+   * open. A power cut before then loses that run, never the store: a kept run is not an order.
+   */
   async saveAt(url: string | undefined): Promise<number> {
-    const store = await openStore({ url: url ?? DEFAULT_STORE_URL });
+    const store = await openStore({ url: url ?? DEFAULT_STORE_URL, synchronous: 'NORMAL' });
     try {
       return (await this.save(store)).id;
     } finally {

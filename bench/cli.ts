@@ -58,7 +58,8 @@ function userEnv(probe: string | undefined): NodeJS.ProcessEnv {
   delete env.NODE_OPTIONS;
   if (probe) {
     env.NODE_OPTIONS = `--import=${RSS_PROBE}`;
-    env.KEEL_BENCH_RSS_FILE = probe;
+    // Not a KEEL_* name: keel reads its configuration's rules when one is set, which a user's shell does not make it do.
+    env.BENCH_RSS_FILE = probe;
   }
   return env;
 }

@@ -217,7 +217,8 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const secs = (performance.now() - t0) / 1000;
   // Printed without --json, kept with a saved run: not made otherwise (its text alone is ~10 ms at a
   // million bars; the trades and the benchmark it reads are made for the JSON anyway).
-  const summary = () => `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
+  let summaryText: string | undefined;
+  const summary = () => (summaryText ??= `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`);
   const barsRun = result.feeds.reduce((a, f) => a + f.bars, 0);
   const save = values['no-save'] !== true && (values.save === true || barsRun <= AUTO_SAVE_MAX_BARS);
   if (!save && values['no-save'] !== true)

@@ -81,7 +81,7 @@ async function pack(bytes: Uint8Array): Promise<Uint8Array> {
 
 /**
  * Compression (pack's) of bytes given chunk by chunk: the result JSON as it streams (to stdout,
- * say), so that a run printed with --json is serialised once for both. zlib compresses on a worker
+ * say), so that a run printed with --json is serialised once for both. zlib compresses on a pool
  * thread while the producer makes the next chunk; `push` resolves at once unless more than QUEUED
  * bytes wait for it, so the producer never runs far ahead (a million-bar result is 111 MB of JSON;
  * queued whole, it tripled the run's memory) and never waits for each chunk (which left it idle
@@ -257,7 +257,7 @@ function chartFromV1(c: ChartJsonV1): Chart {
 }
 
 /**
- * A run on its way to the store. Made as soon as the run is done: its chart compresses on a worker
+ * A run on its way to the store. Made as soon as the run is done: its chart compresses on a pool
  * thread meanwhile, and the caller that prints the result JSON (`keel backtest --json`) passes the
  * chunks through `push`, so the result is serialised once for both; `save` waits for both and
  * writes the run (serialising the result itself when nothing was pushed).

@@ -58,7 +58,8 @@ function userEnv(probe: string | undefined): NodeJS.ProcessEnv {
   delete env.NODE_OPTIONS;
   if (probe) {
     env.NODE_OPTIONS = `--import=${RSS_PROBE}`;
-    env.KEEL_BENCH_RSS_FILE = probe;
+    // Not a KEEL_* name: keel reads its configuration's rules when one is set, which a user's shell does not make it do.
+    env.BENCH_RSS_FILE = probe;
   }
   return env;
 }
@@ -84,20 +85,32 @@ function runOnce(args: readonly string[], tmp: string, opts: { rss: boolean; out
   return { ms, rssMb: rssKb / 1024, cpuMs };
 }
 
-/** One warm-up run (file cache, compile cache), then `reps` timed runs. */
-function measure(args: readonly string[], tmp: string, reps: number, rss: boolean): Figures {
-  runOnce(args, tmp, { rss });
-  const samples: Sample[] = [];
-  for (let i = 0; i < reps; i++) samples.push(runOnce(args, tmp, { rss }));
-  const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
-  const rssAll = samples.map((s) => s.rssMb).filter((x): x is number => x !== undefined);
-  const cpuAll = samples.map((s) => s.cpuMs).filter((x): x is number => x !== undefined);
-  return {
-    best: ms[0] as number,
-    median: ms[Math.floor(ms.length / 2)] as number,
-    maxRssMb: rssAll.length > 0 ? Math.max(...rssAll) : undefined,
-    cpuMs: cpuAll.length > 0 ? Math.min(...cpuAll) : undefined,
-  };
+/**
+ * Commands measured in turns (a, b, a, b, ...), `reps` runs each after one warm-up run each (file
+ * cache, compile cache): on a shared machine the load moves between runs, and taking turns spreads
+ * it over the commands compared alike.
+ */
+function measureAlternately(
+  commands: readonly (readonly string[])[],
+  tmp: string,
+  reps: number,
+  rss: boolean,
+): Figures[] {
+  for (const args of commands) runOnce(args, tmp, { rss });
+  const samples: Sample[][] = commands.map(() => []);
+  for (let i = 0; i < reps; i++)
+    for (const [k, args] of commands.entries()) samples[k]?.push(runOnce(args, tmp, { rss }));
+  return samples.map((runs) => {
+    const ms = runs.map((s) => s.ms).sort((a, b) => a - b);
+    const rssAll = runs.map((s) => s.rssMb).filter((x): x is number => x !== undefined);
+    const cpuAll = runs.map((s) => s.cpuMs).filter((x): x is number => x !== undefined);
+    return {
+      best: ms[0] as number,
+      median: ms[Math.floor(ms.length / 2)] as number,
+      maxRssMb: rssAll.length > 0 ? Math.max(...rssAll) : undefined,
+      cpuMs: cpuAll.length > 0 ? Math.min(...cpuAll) : undefined,
+    };
+  });
 }
 
 const f0 = (x: number) => x.toFixed(0);
@@ -128,17 +141,32 @@ export async function runCliBench(opts: { log: (l: string) => void; bars?: numbe
       '--timeframe',
       '1m',
       '--json',
+      // The run is kept (the default, up to 200,000 bars) in a store of the bench's own, so the
+      // figures do not depend on the size of the checkout's .keel/keel.db.
+      '--store',
+      `sqlite:${path.join(tmp, 'keel.db')}`,
     ];
 
-    const node = measure(['-e', '0'], tmp, reps * 2, true);
-    const help = measure([BIN, '--help'], tmp, reps * 2, true);
+    const [node, help] = measureAlternately(
+      [
+        ['-e', '0'],
+        [BIN, '--help'],
+      ],
+      tmp,
+      reps * 2,
+      true,
+    ) as [Figures, Figures];
     log(line('node -e 0', node));
     log(line('keel --help', help, `   ${(help.best / node.best).toFixed(1)}x node -e 0 (target <= 4x)`));
 
     const small = path.join(tmp, 'btcusdt-1m-50k.csv.gz');
     writeCandles(realMinuteBars(50_000), small);
-    const s = measure(backtest(small), tmp, reps, true);
-    log(line('keel backtest 50,000 bars .csv.gz --json', s, '   (target < 400 ms)'));
+    const [s, u] = measureAlternately([backtest(small), [...backtest(small), '--no-save']], tmp, reps, true) as [
+      Figures,
+      Figures,
+    ];
+    log(line('keel backtest 50,000 bars .csv.gz --json', s, '   (target < 400 ms; the run kept in the store)'));
+    log(line('  the same with --no-save', u, `   (keeping the run: +${f0(s.median - u.median)} ms median)`));
 
     const csv = path.join(tmp, `btcusdt-1m-${big}.csv`);
     writeCandles(realMinuteBars(big), csv);
@@ -154,8 +182,7 @@ export async function runCliBench(opts: { log: (l: string) => void; bars?: numbe
       logLevel: 'error',
     });
     const bigReps = Math.max(3, Math.ceil(reps / 2));
-    const k = measure(backtest(csv), tmp, bigReps, true);
-    const b = measure([bareJs, csv], tmp, bigReps, true);
+    const [k, b] = measureAlternately([backtest(csv), [bareJs, csv]], tmp, bigReps, true) as [Figures, Figures];
     log(line(`keel backtest ${big.toLocaleString('en-US')} bars .csv --json`, k));
     log(
       line(
@@ -181,7 +208,7 @@ export async function runCliBench(opts: { log: (l: string) => void; bars?: numbe
       `same trades: keel ${keelTrades.toLocaleString('en-US')}, bare loop ${bareTrades.toLocaleString('en-US')}${keelTrades === bareTrades ? '' : '  (DIFFERENT: not the same signals)'}; --json output ${(bytes.length / 1048576).toFixed(1)} MB`,
     );
     log(
-      `whole processes spawned from the bench with stdout to /dev/null (a user's \`keel ... --json > file\`, without the disk); best and median of ${reps * 2} (startup) / ${reps} (50k) / ${bigReps} (${big.toLocaleString('en-US')} bars) runs after one warm-up; peak RSS is the largest of the timed runs and cpu the least user+system time (getrusage, read by a preloaded probe that every measured process, node -e 0 included, loads)`,
+      `whole processes spawned from the bench with stdout to /dev/null (a user's \`keel ... --json > file\`, without the disk); best and median of ${reps * 2} (startup) / ${reps} (50k) / ${bigReps} (${big.toLocaleString('en-US')} bars) runs after one warm-up, the commands of a line pair (node and --help, kept and --no-save, keel and the bare loop) taking turns; peak RSS is the largest of the timed runs and cpu the least user+system time (getrusage, read by a preloaded probe that every measured process, node -e 0 included, loads)`,
     );
   } finally {
     rmSync(tmp, { recursive: true, force: true });

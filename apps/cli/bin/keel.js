@@ -12,8 +12,12 @@ const why = staleness(path.join(cliDir, 'dist'), path.resolve(cliDir, '../..'));
 let main;
 if (why === undefined) {
   if (process.env.KEEL_DEBUG) process.setSourceMapsEnabled(true);
-  // A strategy file's `import ... from '@keel/core'` gets this very module (one engine, one SMA class).
-  globalThis[Symbol.for('keel.coreModuleUrl')] = new URL('../dist/keel-core.js', import.meta.url).href;
+  // A strategy file's `import ... from '@keel/core'` and `from 'zod'` get these very modules (one
+  // engine, one SMA class, one zod).
+  globalThis[Symbol.for('keel.bundledModules')] = {
+    '@keel/core': new URL('../dist/keel-core.js', import.meta.url).href,
+    zod: new URL('../dist/keel-zod.js', import.meta.url).href,
+  };
   ({ main } = await import('../dist/main.js'));
 } else {
   process.stderr.write(`keel: ${why}; running the TypeScript sources (slower). \`npm run build\` compiles them.\n`);

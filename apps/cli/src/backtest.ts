@@ -16,11 +16,10 @@ import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
-import type { Compressor } from '@keel/runtime/backtests';
 import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
 import { STRATEGIES } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
-import { resultCompressor, saveRun } from './backtest-save.ts';
+import { keepRun } from './backtest-save.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { futuresRun } from './futures.ts';
@@ -216,39 +215,47 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     onProgress: (d, t) => bar.update(d, t),
   });
   const secs = (performance.now() - t0) / 1000;
-  const summary = `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`;
+  // Printed without --json, kept with a saved run: not made otherwise (its text alone is ~10 ms at a
+  // million bars; the trades and the benchmark it reads are made for the JSON anyway).
+  let summaryText: string | undefined;
+  const summary = () => (summaryText ??= `${formatSummary(result)}\n\ndata:\n${feedQualityLines(feeds).join('\n')}`);
   const barsRun = result.feeds.reduce((a, f) => a + f.bars, 0);
   const save = values['no-save'] !== true && (values.save === true || barsRun <= AUTO_SAVE_MAX_BARS);
   if (!save && values['no-save'] !== true)
     io.stderr.write(
       `not kept in the store: ${barsRun.toLocaleString('en-US')} bars is over ${AUTO_SAVE_MAX_BARS.toLocaleString('en-US')} (a kept run holds its bars and whole result: tens of MB and seconds at this size); --save keeps it\n`,
     );
-  let compressed: Compressor | undefined;
+  const kept = save
+    ? await keepRun({
+        result,
+        bars: series,
+        settings: {
+          cash,
+          fee,
+          ...(makerFee !== undefined ? { makerFee } : {}),
+          ...(slippageBps > 0 ? { slippageBps } : {}),
+          ...(participation !== undefined ? { participation } : {}),
+          ...(latencyBars !== undefined ? { latencyBars } : {}),
+          ...(maxOpenTrades !== undefined ? { maxOpenTrades } : {}),
+          ...range,
+          data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),
+        },
+        summary: summary(),
+      })
+    : undefined;
   if (values.json) {
     // Streamed: a million-bar result is written piece by piece, never held as one string; the
     // store gets the same chunks, compressed on the way.
-    compressed = save ? await resultCompressor() : undefined;
-    await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }), compressed);
+    await writeChunks(io.stdout, resultJsonChunks(result, { reuseBuffer: true }), kept);
     // The data lines are not in the result: stderr keeps them in sight beside the JSON.
     io.stderr.write(`data:\n${feedQualityLines(feeds).join('\n')}\n`);
   } else {
-    io.stdout.write(`${summary}\n`);
+    io.stdout.write(`${summary()}\n`);
     const bars = result.feeds.reduce((a, f) => a + f.bars, 0);
     io.stdout.write(`${bars.toLocaleString('en-US')} bars in ${secs.toFixed(2)} s\n`);
   }
-  if (save) {
-    const settings = {
-      cash,
-      fee,
-      ...(makerFee !== undefined ? { makerFee } : {}),
-      ...(slippageBps > 0 ? { slippageBps } : {}),
-      ...(participation !== undefined ? { participation } : {}),
-      ...(latencyBars !== undefined ? { latencyBars } : {}),
-      ...(maxOpenTrades !== undefined ? { maxOpenTrades } : {}),
-      ...range,
-      data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),
-    };
-    const id = await saveRun(values.store, { result, bars: series, settings, summary }, compressed);
+  if (kept !== undefined) {
+    const id = await kept.saveAt(values.store);
     io.stderr.write(`saved as backtest ${id} (${io.prog} backtests show ${id})\n`);
   }
   if (values.report) {

@@ -73,16 +73,17 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest --strategy <file>', () => {
     }
   });
 
-  it("gets the engine's own @keel/core (the bundle's keel-core entry) and Keel's zod", () => {
+  it("gets the engine's own @keel/core and zod (the bundle's keel-core and keel-zod entries)", () => {
     write(
       'where.mjs',
-      "console.error('core=' + import.meta.resolve('@keel/core') + ' zod=' + import.meta.resolve('zod'));\nexport { default } from './my-cross.mjs';\n",
+      "console.error('core=' + import.meta.resolve('@keel/core') + ' zod=' + import.meta.resolve('zod') + ' v4=' + import.meta.resolve('zod/v4'));\nexport { default } from './my-cross.mjs';\n",
     );
     write('my-cross.mjs', SMA_CROSS_TS.replace(': number', ''));
     const r = keel('backtest', '--strategy', './where.mjs', '--data', DATA);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain(`core=${pathToFileURL(path.join(REPO_ROOT, 'apps/cli/dist/keel-core.js')).href} `);
-    expect(r.err).toContain(`zod=${pathToFileURL(path.join(REPO_ROOT, 'node_modules/zod')).href}/`);
+    const zod = pathToFileURL(path.join(REPO_ROOT, 'apps/cli/dist/keel-zod.js')).href;
+    expect(r.err).toContain(`zod=${zod} v4=${zod}`);
   });
 
   it('runs the file named by an absolute path from another folder', () => {

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { isTimeframe, parseRiskConfig, type RiskInput } from '@keel/core';
 import { z } from 'zod';
 
@@ -18,7 +17,9 @@ import { z } from 'zod';
 export type Section = 'backtest' | 'paper' | 'live' | 'data' | 'bots';
 export const SECTIONS: readonly Section[] = ['backtest', 'paper', 'live', 'data', 'bots'];
 
-export const CONFIG_FILE_NAME = 'keel.yaml';
+import { CONFIG_FILE_NAME } from './config-sources.ts';
+
+export { CONFIG_FILE_NAME, findConfigFile } from './config-sources.ts';
 
 /** Where a value came from. */
 export type Origin =
@@ -221,20 +222,6 @@ export interface ConfigFile {
   readonly data: Readonly<Record<string, unknown>>;
   /** The line of a key path (`backtest.fee`, `params.fast`), when the file has it. */
   lineOf(keyPath: readonly (string | number)[]): number | undefined;
-}
-
-/**
- * The configuration file to read: `explicit` (`--config`, else `KEEL_CONFIG`) or `keel.yaml` in
- * `cwd` when there is one. An explicit file that does not exist is an error.
- */
-export function findConfigFile(cwd: string, explicit: string | undefined): string | undefined {
-  if (explicit !== undefined) {
-    const abs = path.resolve(cwd, explicit);
-    if (!existsSync(abs)) throw new Error(`--config: no such file: ${explicit}`);
-    return abs;
-  }
-  const here = path.join(cwd, CONFIG_FILE_NAME);
-  return existsSync(here) ? here : undefined;
 }
 
 /**

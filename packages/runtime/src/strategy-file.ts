@@ -131,8 +131,11 @@ export function strategyParams(loaded: LoadedStrategy, input: unknown): unknown 
   }
 }
 
-/** The core module the running keel uses, when it is a compiled bundle (set by the bin). */
-const BUNDLED_CORE = Symbol.for('keel.coreModuleUrl');
+/**
+ * The modules of the running keel that a strategy file must share, when keel is a compiled bundle
+ * (set by the bin): specifier -> URL of the bundle's entry for `@keel/core` and `zod`.
+ */
+const BUNDLED = Symbol.for('keel.bundledModules');
 
 let hooks: Promise<void> | undefined;
 
@@ -148,10 +151,12 @@ function installHooks(): Promise<void> {
     }
     // Resolved from this file's place in the checkout, Keel's node_modules are the ones found.
     const from = import.meta.url;
-    const bundledCore = (globalThis as Record<symbol, unknown>)[BUNDLED_CORE];
+    const bundled = (globalThis as Record<symbol, Record<string, string> | undefined>)[BUNDLED] ?? {};
     register(new URL('./strategy-hooks.mjs', import.meta.url), {
       data: {
-        exact: typeof bundledCore === 'string' ? { '@keel/core': bundledCore } : {},
+        // `zod/v4` is `zod` (zod 4 serves the same module under both names); other subpaths
+        // (`zod/mini`, `zod/v4/core`) are resolved from Keel's node_modules.
+        exact: bundled.zod !== undefined ? { ...bundled, 'zod/v4': bundled.zod } : bundled,
         anchored: [
           ['@keel/core', from],
           ['zod', from],

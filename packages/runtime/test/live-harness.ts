@@ -182,6 +182,9 @@ export async function startLiveBot(opts: {
   readonly log?: (level: string, msg: string) => void;
   /** Anything else of the bot's configuration (unknownOrders, onShutdown, ...). */
   readonly bot?: Partial<BotConfig>;
+  /** The market (default FEED) and connection settings besides fastConnect's (e.g. binanceusdm). */
+  readonly feed?: FeedKey;
+  readonly connect?: Partial<ConnectOptions>;
 }): Promise<LiveRun> {
   const own = opts.exchange === undefined;
   const sim =
@@ -193,7 +196,12 @@ export async function startLiveBot(opts: {
     }));
   const log = opts.log ?? ((l: string, m: string) => process.env.KEEL_DEBUG && process.stderr.write(`${l} ${m}\n`));
   const botId = opts.botId ?? 'lt';
-  const conn = await connectExchange(fastConnect(sim.httpUrl, KEY, botId, log));
+  const feed = opts.feed ?? FEED;
+  const conn = await connectExchange({
+    ...fastConnect(sim.httpUrl, KEY, botId, log),
+    symbols: [feed.symbol],
+    ...opts.connect,
+  });
   const timer = new ManualTimer(sim.now());
   const events: EngineEvent[] = [];
   const bot = new Bot({
@@ -201,22 +209,29 @@ export async function startLiveBot(opts: {
     mode: 'live',
     strategy: opts.strategy,
     params: {},
-    feeds: [FEED],
-    instruments: [await conn.instrument(FEED.symbol)],
+    feeds: [feed],
+    instruments: [await conn.instrument(feed.symbol)],
     store: opts.store,
     log,
     exchange: conn.live,
-    exchangeName: 'binance',
+    exchangeName: opts.connect?.exchange ?? 'binance',
     onShutdown: 'keep',
     timer,
     onEvent: (e) => events.push(e),
     ...(opts.onSend ? { onSend: opts.onSend } : {}),
     ...opts.bot,
   });
-  await bot.start();
-  const source = conn.candles(FEED, bot.lastHandled(FEED));
+  try {
+    await bot.start();
+  } catch (e) {
+    await conn.close();
+    if (own) await sim.close();
+    throw e;
+  }
+  const source = conn.candles(feed, bot.lastHandled(feed));
   const running = bot.run(source);
-  await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
+  const stream = feed.symbol.split(':')[0]!.replace('/', '').toLowerCase();
+  await sim.waitForSubscription(`${stream}@kline_${feed.timeframe}`, 10_000);
   await sim.waitForSubscription(`user:${KEY.apiKey}`, 10_000);
   const syncTimer = () => timer.advance(sim.now() - timer.now());
   return {

@@ -12,7 +12,8 @@ import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
-import { KEY, type LiveRun, startLiveBot } from './live-harness.ts';
+import { connectExchange } from '../src/index.ts';
+import { fastConnect, KEY, type LiveRun, startLiveBot } from './live-harness.ts';
 
 const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
 const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
@@ -169,5 +170,119 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     const stored = (await store.balances.load('perp')).find((b) => b.asset === 'USDT');
     expect(stored?.total).toBeCloseTo(exchangeBooks(sim).wallet, 8);
     await run.close();
+  }, 120_000);
+
+  it('a forced liquidation on the exchange is the bot’s futures.liquidation: price, clearance fee and wallet as the exchange booked them', async () => {
+    // docs/futures.md "Liquidation": isolated 50x long, 100 LINK bought at 6.908 as 06:00 opens,
+    // isolated wallet 13.816, liquidation price 6.81413; 07:01 crosses it at 07:01:30: closed at
+    // 6.814, realised -9.40, clearance fee min(1.25 % x 681.40, 4.416) = 4.416 (the whole margin).
+    const sim = await futuresSim(T(5, 59), 1_000);
+    open.push(sim);
+    const store = await newStore();
+    const logs: string[] = [];
+    const run = await startLiveBot({
+      strategy: perpScript(new Map<number, PerpStep>([[T(5, 59), { buy: 100 }]])),
+      store,
+      exchange: sim,
+      feed: PERP,
+      botId: 'liq',
+      connect: { exchange: 'binanceusdm' },
+      bot: { futures: settings(50, 'isolated'), onShutdown: 'cancel' },
+      log: (l, m) => logs.push(`${l} ${m}`),
+    });
+    await stepTo(run, T(6, 1));
+    expect(run.bot.account.find(PERP.symbol)).toMatchObject({ size: 100, avgPrice: 6.908 });
+    expect(exchangeBooks(sim)).toMatchObject({ leverage: 50, marginType: 'ISOLATED', isolatedWallet: 13.816 });
+    await stepTo(run, T(7, 3));
+    const [liq] = sim.liquidations(KEY.apiKey);
+    expect(liq).toMatchObject({ price: 6.814, clearanceFee: 4.416, realizedPnl: -9.4 });
+    const events = (await store.events.list('liq')).filter((e) => e.type === 'futures.liquidation');
+    expect(events.map((e) => e.payload)).toEqual([
+      {
+        symbol: PERP.symbol,
+        time: T(7, 1) + 30_000,
+        marginMode: 'isolated',
+        size: 100,
+        entryPrice: 6.908,
+        liquidationPrice: liq!.order.price,
+        price: 6.814,
+        realizedPnl: expect.closeTo(-9.4, 9),
+        clearanceFee: 4.416,
+        id: String(liq!.order.orderId),
+      },
+    ]);
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(0);
+    // 1,000 - 0.3454 commission - 13.816 margin = 985.8386: the exchange's wallet, and the bot's.
+    expect(exchangeBooks(sim).wallet).toBeCloseTo(985.8386, 8);
+    expect(run.bot.account.cash).toBeCloseTo(985.8386, 8);
+    expect((await store.positions.load('liq')).find((p) => p.symbol === PERP.symbol)?.size).toBe(0);
+    expect(logs.some((l) => l.startsWith('warn LIQUIDATED') && l.includes('6.814'))).toBe(true);
+    const report = await run.bot.stop('test');
+    expect(report.futures).toMatchObject({ liquidations: 1, liquidationFees: 4.416 });
+    await run.close();
+  }, 120_000);
+
+  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; hedge mode refused', async () => {
+    const sim = await futuresSim(T(7, 50));
+    open.push(sim);
+    const store = await newStore();
+    const hold = perpScript(new Map<number, PerpStep>([[T(7, 50), { buy: 100 }]]));
+    let run = await liveBot({ sim, store, strategy: hold, leverage: 3 });
+    await stepTo(run, T(7, 52));
+    await run.close();
+    expect(exchangeBooks(sim)).toMatchObject({ size: 100, leverage: 3, marginType: 'CROSSED' });
+
+    // A restart at 5x with the position open: the exchange accepts it, and the log says so.
+    run = await liveBot({ sim, store, strategy: hold, leverage: 5 });
+    expect(run.bot.report().recovery).toContainEqual({
+      kind: 'leverage-set',
+      detail: `${PERP.symbol}: 3x -> 5x with a position of 100 open (its margin and liquidation price move with it)`,
+    });
+    expect(exchangeBooks(sim).leverage).toBe(5);
+    await run.close();
+
+    // 100x is above LINKUSDT's first tier (75x): the exchange refuses (-4028) and the bot does not
+    // start; its lock is released.
+    const refused = await liveBot({ sim, store, strategy: hold, leverage: 100 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(refused?.message).toMatch(/LINK\/USDT:USDT: the exchange refused leverage 100x: .*-4028/);
+    expect(await store.locks.holder('perp')).toBeUndefined();
+    expect((await store.bots.get('perp'))?.status).toBe('stopped');
+    expect(exchangeBooks(sim).leverage).toBe(5);
+
+    // Isolated margin while the exchange holds the position in cross: refused, the mode unchanged.
+    const cross = await liveBot({ sim, store, strategy: hold, leverage: 5, margin: 'isolated' }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(cross?.message).toContain('its margin mode cannot change to isolated while it is open');
+    expect(exchangeBooks(sim).marginType).toBe('CROSSED');
+
+    // Changed on the exchange while the bot was down (10x): named, then set back to the bot's 5x.
+    const other = await connectExchange({ ...fastConnect(sim.httpUrl, KEY, 'x', () => {}), exchange: 'binanceusdm', symbols: [PERP.symbol] });
+    await other.gateway.client.setLeverage(10, PERP.symbol);
+    run = await liveBot({ sim, store, strategy: hold, leverage: 5 });
+    const kinds = run.bot.report().recovery.map((a) => a.kind);
+    expect(kinds).toContain('leverage-difference');
+    expect(run.bot.report().recovery).toContainEqual({
+      kind: 'leverage-difference',
+      detail: `${PERP.symbol}: this bot set 5x, the exchange has 10x (changed outside the bot)`,
+    });
+    expect(exchangeBooks(sim).leverage).toBe(5);
+    // Nothing else differs: the position and the wallet are the bot's.
+    expect(kinds.filter((k) => k.endsWith('-difference'))).toEqual(['leverage-difference']);
+    await run.close();
+
+    // Hedge mode (two positions per symbol) is refused: Keel trades one signed position.
+    await other.gateway.client.createOrder(PERP.symbol, 'market', 'sell', 100, undefined, { reduceOnly: true });
+    await other.gateway.client.setPositionMode(true);
+    const hedge = await liveBot({ sim, store, strategy: hold, leverage: 5 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(hedge?.message).toContain('the exchange account is in hedge position mode');
+    await other.close();
   }, 120_000);
 });

@@ -209,7 +209,9 @@ export class FuturesBook {
       const s = settings(inst);
       const brackets = s.brackets ?? DEFAULT_USDM_BRACKETS;
       const maxLev = maxLeverageOf(brackets);
-      if (!(Number.isFinite(s.leverage) && s.leverage >= 1 && s.leverage <= maxLev))
+      // Live, the exchange's own brackets decide (it refuses a leverage above them at start).
+      const top = venue === 'exchange' ? Number.POSITIVE_INFINITY : maxLev;
+      if (!(Number.isFinite(s.leverage) && s.leverage >= 1 && s.leverage <= top))
         throw new Error(`${inst.symbol}: leverage ${s.leverage} must be between 1 and ${maxLev} (its brackets)`);
       const clearanceRate = s.clearanceRate ?? DEFAULT_LIQUIDATION_FEE;
       if (!(clearanceRate >= 0 && clearanceRate < 1))

@@ -6,45 +6,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { AnyStrategy, FeedKey, FuturesMarketSettings, MarginMode } from '@keel/core';
-import { type ExchangeSim, readBarsFile, type SimBar, startExchangeSim } from '@keel/exchange-sim';
+import type { AnyStrategy, FuturesMarketSettings, MarginMode } from '@keel/core';
+import type { ExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { type PerpStep, perpScript } from './fixtures/strategies.ts';
+import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { connectExchange } from '../src/index.ts';
-import { fastConnect, KEY, type LiveRun, startLiveBot } from './live-harness.ts';
+import { type PerpStep, perpScript } from './fixtures/strategies.ts';
+import { fastConnect, futuresSim, KEY, LINK_USDM_BARS, type LiveRun, PERP, startLiveBot } from './live-harness.ts';
 
-const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
-const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
-if (!HAS_SHARED_DATA) noteSkip('futures-live.int.test.ts', BARS);
+if (!HAS_SHARED_DATA) noteSkip('futures-live.int.test.ts', LINK_USDM_BARS);
 
-export const PERP: FeedKey = { symbol: 'LINK/USDT:USDT', timeframe: '1m' };
 const T = (h: number, m = 0) => Date.UTC(2023, 1, 1, h, m);
 const TAKER = 0.0005;
-
-let bars: SimBar[] | undefined;
-function linkBars(): SimBar[] {
-  bars ??= readBarsFile(BARS);
-  return bars;
-}
-
-/**
- * The futures simulator on LINKUSDT from `startTime`, one account (KEY); a one-level book holding
- * the bar's volume one tick wide, so a market buy fills at the price + 0.001 and a sell at the price.
- */
-export function futuresSim(startTime: number, usdt = 10_000): Promise<ExchangeSim> {
-  return startExchangeSim({
-    market: 'futures',
-    markets: [
-      { symbol: 'LINK/USDT', bars: linkBars(), tickSize: 0.001, stepSize: 0.01, minNotional: 5, funding: FUNDING },
-    ],
-    accounts: [{ ...KEY, balances: { USDT: usdt } }],
-    liquidity: { participation: 1, bookLevels: 1, spreadTicks: 1 },
-    rateLimits: { weightPerMinute: 1_000_000 },
-    startTime,
-  });
-}
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-live-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -261,7 +235,11 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(exchangeBooks(sim).marginType).toBe('CROSSED');
 
     // Changed on the exchange while the bot was down (10x): named, then set back to the bot's 5x.
-    const other = await connectExchange({ ...fastConnect(sim.httpUrl, KEY, 'x', () => {}), exchange: 'binanceusdm', symbols: [PERP.symbol] });
+    const other = await connectExchange({
+      ...fastConnect(sim.httpUrl, KEY, 'x', () => {}),
+      exchange: 'binanceusdm',
+      symbols: [PERP.symbol],
+    });
     await other.gateway.client.setLeverage(10, PERP.symbol);
     run = await liveBot({ sim, store, strategy: hold, leverage: 5 });
     const kinds = run.bot.report().recovery.map((a) => a.kind);

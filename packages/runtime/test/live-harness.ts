@@ -16,7 +16,13 @@ import {
 } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { ManualTimer, type Timer } from '@keel/exchange';
-import { type ExchangeSim, type ExchangeSimOptions, type SimBar, startExchangeSim } from '@keel/exchange-sim';
+import {
+  type ExchangeSim,
+  type ExchangeSimOptions,
+  readBarsFile as readSimBars,
+  type SimBar,
+  startExchangeSim,
+} from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { Bot, type BotConfig, type ConnectOptions, connectExchange, type ExchangeConnection } from '../src/index.ts';
@@ -33,6 +39,40 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/** The USDⓈ-M perpetual of the futures tests, and Binance's LINKUSDT USD-M 1m candles and funding of 2023-02. */
+export const PERP: FeedKey = { symbol: 'LINK/USDT:USDT', timeframe: '1m' };
+export const LINK_USDM_BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
+export const LINK_USDM_FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
+
+let linkBars: SimBar[] | undefined;
+
+/**
+ * The futures simulator on LINKUSDT (LINK_USDM_BARS, with Binance's funding archive) from
+ * `startTime`, one account (KEY) with `usdt`, Binance's default USD-M fees; a one-level book
+ * holding the bar's volume one tick wide, so a market buy fills at the price + 0.001 and a sell at
+ * the price; rate limits out of the way of a bot stepped bar after bar.
+ */
+export function futuresSim(startTime: number, usdt = 10_000): Promise<ExchangeSim> {
+  linkBars ??= readSimBars(LINK_USDM_BARS);
+  return startExchangeSim({
+    market: 'futures',
+    markets: [
+      {
+        symbol: 'LINK/USDT',
+        bars: linkBars,
+        tickSize: 0.001,
+        stepSize: 0.01,
+        minNotional: 5,
+        funding: LINK_USDM_FUNDING,
+      },
+    ],
+    accounts: [{ ...KEY, balances: { USDT: usdt } }],
+    liquidity: { participation: 1, bookLevels: 1, spreadTicks: 1 },
+    rateLimits: { weightPerMinute: 1_000_000 },
+    startTime,
+  });
 }
 
 /** Connection settings for loopback: production logic, short timeouts and retries. */

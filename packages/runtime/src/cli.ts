@@ -223,10 +223,14 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     let creds: LiveCredentials | undefined;
     let exchangeId = values.exchange ?? (futures ? 'binanceusdm' : 'binance');
     if (mode === 'live') {
-      const keys = await liveCredentials(store, values.keys, values.exchange, io, log);
+      const keys = await liveCredentials(store, values.keys, values.exchange, io, log, exchangeId);
       if (typeof keys === 'string') return fail(keys);
       creds = keys.creds;
-      exchangeId = keys.exchange;
+      // One Binance key serves spot and USD-M: a perpetual is traded through binanceusdm.
+      exchangeId =
+        futures !== undefined && values.exchange === undefined && keys.exchange === 'binance'
+          ? 'binanceusdm'
+          : keys.exchange;
       keyLabel = `${values.keys !== undefined ? `"${values.keys}" ` : 'from KEEL_API_KEY '}(${fingerprintOf(creds.apiKey)})`;
     }
     let instrument = defineInstrument({ symbol });
@@ -355,6 +359,8 @@ export async function liveCredentials(
   exchangeFlag: string | undefined,
   io: Io,
   log: Logger,
+  /** The exchange of keys from the environment without --exchange (binanceusdm for --market futures). */
+  defaultExchange = 'binance',
 ): Promise<{ creds: LiveCredentials; exchange: string } | string> {
   const env = process.env;
   if (keyName === undefined) {
@@ -363,10 +369,10 @@ export async function liveCredentials(
     const secret = env.KEEL_API_SECRET as string;
     log(
       'info',
-      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? 'binance'}, api key ${fingerprintOf(apiKey)})`,
+      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? defaultExchange}, api key ${fingerprintOf(apiKey)})`,
     );
     return {
-      exchange: exchangeFlag ?? 'binance',
+      exchange: exchangeFlag ?? defaultExchange,
       creds: {
         apiKey,
         secret,

@@ -3,6 +3,7 @@
 // 0.02 % / 0.05 %) on Binance's LINKUSDT 1m candles of 2023-02 with Binance's own funding archive.
 // Oracle: the simulator's own records (its orders, positions, wallet, income history and
 // liquidations), and the hand-computed numbers of docs/futures.md where they apply.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import type { AnyStrategy, FuturesMarketSettings, MarginMode } from '@keel/core'
 import type { ExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { connectExchange } from '../src/index.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
 import { fastConnect, futuresSim, KEY, LINK_USDM_BARS, type LiveRun, PERP, startLiveBot } from './live-harness.ts';
@@ -262,5 +263,67 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     );
     expect(hedge?.message).toContain('the exchange account is in hedge position mode');
     await other.close();
+  }, 120_000);
+
+  it('the real bin: keel live --market futures sets 3x isolated on the exchange, runs, stops on SIGTERM with its futures report; --funding-rate refused live', async () => {
+    const BIN = path.join(REPO_ROOT, 'apps/cli/bin/keel.js');
+    const run = (args: string[]) => {
+      const p = spawn(process.execPath, [BIN, ...args], {
+        cwd: dir,
+        env: { ...process.env, KEEL_API_KEY: KEY.apiKey, KEEL_API_SECRET: KEY.secret },
+      });
+      const r = { out: '', err: '', exited: new Promise<number | null>((res) => p.on('exit', (c) => res(c))), p };
+      p.stdout.on('data', (d: Buffer) => void (r.out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => void (r.err += d.toString()));
+      return r;
+    };
+    const help = run(['live', '--help']);
+    expect(await help.exited, 'help').toBe(0);
+    expect(help.out).toContain('--leverage <n>');
+    expect(help.out).toContain('live --market futures');
+    expect(help.out).not.toContain('not supported');
+
+    const sim = await futuresSim(T(7, 50));
+    open.push(sim);
+    const store = `sqlite:${path.join(dir, 'cli.db')}`;
+    const args = ['live', '--strategy', 'sma-cross', '--param', 'direction=both', '--symbol', 'LINK/USDT'];
+    const futures = ['--market', 'futures', '--leverage', '3', '--margin', 'isolated'];
+    const common = ['--exchange-url', sim.httpUrl, '--confirm-live', '--store', store];
+    const funding = run([...args, ...futures, '--funding-rate', '0.0001', ...common]);
+    expect(await funding.exited, 'funding').toBe(2);
+    expect(funding.err).toContain('--funding-rate is for paper: live, the exchange charges funding');
+
+    const bot = run([...args, ...futures, ...common]);
+    try {
+      const end = Date.now() + 60_000;
+      while (!/live bot started/.test(bot.err)) {
+        if (Date.now() > end || bot.p.exitCode !== null) throw new Error(`the bot did not start:\n${bot.err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(bot.err).toContain('using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (binanceusdm,');
+      expect(bot.err).toContain('reconcile: margin-mode-set: LINK/USDT:USDT: cross -> isolated margin');
+      expect(bot.err).toContain('reconcile: leverage-set: LINK/USDT:USDT: 20x -> 3x');
+      expect(exchangeBooks(sim)).toMatchObject({ leverage: 3, marginType: 'ISOLATED' });
+      await sim.waitForSubscription('linkusdt@kline_1m', 30_000);
+      bot.p.kill('SIGTERM');
+      // It exits: ccxt's listen-key keep-alive timer (20 minutes) no longer holds it open.
+      const code = await Promise.race([bot.exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
+      expect(code, bot.err).toBe(0);
+      const report = JSON.parse(bot.out) as { mode: string; cash: number; futures?: unknown };
+      expect(report.mode).toBe('live');
+      expect(report.cash).toBe(10_000);
+      expect(report.futures).toEqual({
+        funding: 0,
+        fundingPaid: 0,
+        fundingReceived: 0,
+        fundingPayments: 0,
+        liquidations: 0,
+        liquidationFees: 0,
+        warnings: [],
+      });
+      expect(bot.err).toMatch(/; futures: funding 0 \(paid 0, received 0, 0 payments\), 0 liquidations/);
+    } finally {
+      if (bot.p.exitCode === null) bot.p.kill('SIGKILL');
+    }
   }, 120_000);
 });

@@ -1,8 +1,9 @@
 // A live USDⓈ-M futures bot in its own process (fixtures/live-bot.ts, KEEL_TEST_MARKET=futures),
-// killed with kill -9 while it holds an isolated long; the 08:00 funding is charged while it is
-// down (Binance's archive: rate 0.0001). Restarted, it applies the payment it missed (once), and
-// its books equal the exchange's: position, entry, wallet and isolated wallet, with no difference
-// to name; then it closes reduce-only and stops. Oracle: the simulator's own records.
+// killed with kill -9 while it holds an isolated long and a resting sell limit; while it is down
+// the limit fills and the 08:00 funding is charged (Binance's archive: rate 0.0001). Restarted, it
+// recovers the fill and applies the payment it missed (each once), and its books equal the
+// exchange's: position, entry, wallet and isolated wallet, with no difference to name; then it
+// closes reduce-only and stops. Oracle: the simulator's own records.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures through kill -9', () => {
     const script = JSON.stringify([
       [T(7, 50), { buy: 100 }],
       [T(7, 52), { sell: 40 }],
+      [T(7, 53), { sell: 20, limit: 6.862 }],
       [T(8, 4), 'close'],
     ]);
     const env = {
@@ -53,24 +55,31 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures through kill -9', () => {
     let bot = await start();
     try {
       for (let t = T(7, 50); t <= T(7, 53); t += 60_000) await stepThrough(bot, t);
-      // Bought 100 one tick above the 07:51 open (6.846), sold 40 at the 07:53 open.
+      // Bought 100 one tick above the 07:51 open (6.846), sold 40 at the 07:53 open; the sell
+      // limit of 20 at 6.862 rests (the price is 6.860).
       expect(exchange()).toMatchObject({ size: 60, entry: 6.847 });
+      expect(sim.futuresOrders(KEY.apiKey).at(-1)).toMatchObject({ type: 'LIMIT', status: 'NEW', origQty: 20 });
       await bot.crash();
 
-      // Down through 08:00: the long of 60 pays 60 x 6.859 x 0.0001 = 0.041154 (the 08:00 candle
-      // opens at 6.859, the mark then).
+      // Down: 07:54 (high 6.863) fills the limit (maker); through 08:00 the long of 40 pays
+      // 40 x 6.859 x 0.0001 = 0.027436 (the 08:00 candle opens at 6.859, the mark then).
       while (sim.now() < T(8, 2)) sim.step();
+      expect(sim.futuresOrders(KEY.apiKey).at(-1)).toMatchObject({ status: 'FILLED', executedQty: 20 });
       const income = sim.income(KEY.apiKey).filter((r) => r.incomeType === 'FUNDING_FEE');
-      expect(income.map((r) => [r.time, r.income])).toEqual([[T(8), -0.041154]]);
+      expect(income.map((r) => [r.time, r.income])).toEqual([[T(8), -0.027436]]);
       const down = exchange();
+      // Isolated wallet: 684.7 / 4 = 171.175 at the entry, 60 % of it after the 40, 40 % after the
+      // 20, less the funding: 68.47 - 0.027436.
+      expect(down.isolatedWallet).toBeCloseTo(68.442564, 8);
 
       bot = await start();
       const recovery = bot.lines.filter((l) => l.startsWith('RECOVERY '));
+      expect(recovery.filter((l) => l.startsWith('RECOVERY fill-recovered '))).toHaveLength(1);
       expect(recovery.filter((l) => l.startsWith('RECOVERY funding-recovered '))).toHaveLength(1);
       // Nothing differs: the bot's own books, with the payment it missed, are the exchange's.
       expect(recovery.filter((l) => /-difference /.test(l))).toEqual([]);
       const state = bot.lines.find((l) => l.startsWith('STATE '))!.split(' ');
-      expect(Number(state[1])).toBe(60);
+      expect(Number(state[1])).toBe(40);
       expect(Number(state[2])).toBeCloseTo(down.wallet, 8);
       const funding = bot.lines.filter((l) => l.startsWith('EVENT futures.funding '));
       expect(funding).toHaveLength(1);
@@ -78,8 +87,8 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures through kill -9', () => {
         time: T(8),
         rate: 0.0001,
         markPrice: 6.859,
-        size: 60,
-        payment: -0.041154,
+        size: 40,
+        payment: -0.027436,
         id: String(income[0]!.tranId),
       });
 
@@ -94,7 +103,8 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures through kill -9', () => {
       expect(orders.map((o) => [o.side, o.executedQty, o.reduceOnly])).toEqual([
         ['BUY', 100, false],
         ['SELL', 40, false],
-        ['SELL', 60, true],
+        ['SELL', 20, false],
+        ['SELL', 40, true],
       ]);
       // The store: every order once, the funding once, the position flat, the wallet the exchange's.
       const store = await openStore({ url: storeUrl });

@@ -197,7 +197,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     await run.close();
   }, 120_000);
 
-  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; hedge mode refused', async () => {
+  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; a position the user added named and never traded; hedge mode refused', async () => {
     const sim = await futuresSim(T(7, 50));
     open.push(sim);
     const store = await newStore();
@@ -235,27 +235,47 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(cross?.message).toContain('its margin mode cannot change to isolated while it is open');
     expect(exchangeBooks(sim).marginType).toBe('CROSSED');
 
-    // Changed on the exchange while the bot was down (10x): named, then set back to the bot's 5x.
+    // While the bot was down the user set 10x and bought 10 more on the same account: both named;
+    // the leverage set back to the bot's 5x; the position stays what the bot's own fills hold.
     const other = await connectExchange({
       ...fastConnect(sim.httpUrl, KEY, 'x', () => {}),
       exchange: 'binanceusdm',
       symbols: [PERP.symbol],
     });
     await other.gateway.client.setLeverage(10, PERP.symbol);
-    run = await liveBot({ sim, store, strategy: hold, leverage: 5 });
-    const kinds = run.bot.report().recovery.map((a) => a.kind);
-    expect(kinds).toContain('leverage-difference');
-    expect(run.bot.report().recovery).toContainEqual({
+    await other.gateway.client.createOrder(PERP.symbol, 'market', 'buy', 10);
+    const closeNext = perpScript(new Map<number, PerpStep>([[sim.now(), 'close']]));
+    run = await liveBot({ sim, store, strategy: closeNext, leverage: 5 });
+    const recovery = run.bot.report().recovery;
+    expect(recovery).toContainEqual({
       kind: 'leverage-difference',
       detail: `${PERP.symbol}: this bot set 5x, the exchange has 10x (changed outside the bot)`,
     });
+    expect(recovery.find((a) => a.kind === 'position-difference')?.detail).toContain(
+      `${PERP.symbol}: this bot's own fills hold 100, the exchange's position is 110 (+10 not this bot's`,
+    );
+    // The user's commission came out of the shared wallet: named, and the exchange's wallet taken.
+    expect(recovery.map((a) => a.kind).filter((k) => k.endsWith('-difference'))).toEqual([
+      'leverage-difference',
+      'position-difference',
+      'wallet-difference',
+    ]);
+    const commission = sim.futuresOrders(KEY.apiKey).at(-1).fills[0]!.commission;
+    const wallet = recovery.find((a) => a.kind === 'wallet-difference')!.detail;
+    const [, books, exchangeWallet] = /books ([\d.]+), the exchange's wallet ([\d.]+)/.exec(wallet) ?? [];
+    expect(Number(books) - Number(exchangeWallet)).toBeCloseTo(commission, 9);
+    expect(run.bot.account.cash).toBeCloseTo(exchangeBooks(sim).wallet, 9);
     expect(exchangeBooks(sim).leverage).toBe(5);
-    // Nothing else differs: the position and the wallet are the bot's.
-    expect(kinds.filter((k) => k.endsWith('-difference'))).toEqual(['leverage-difference']);
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    // Its close sells its own 100, reduce-only; the user's 10 stay.
+    await run.step();
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(0);
+    expect(exchangeBooks(sim).size).toBe(10);
+    expect(sim.futuresOrders(KEY.apiKey).at(-1)).toMatchObject({ side: 'SELL', executedQty: 100, reduceOnly: true });
     await run.close();
 
     // Hedge mode (two positions per symbol) is refused: Keel trades one signed position.
-    await other.gateway.client.createOrder(PERP.symbol, 'market', 'sell', 100, undefined, { reduceOnly: true });
+    await other.gateway.client.createOrder(PERP.symbol, 'market', 'sell', 10, undefined, { reduceOnly: true });
     await other.gateway.client.setPositionMode(true);
     const hedge = await liveBot({ sim, store, strategy: hold, leverage: 5 }).then(
       () => null,

@@ -197,6 +197,42 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     await run.close();
   }, 120_000);
 
+  it('a liquidation while the bot was down is applied on restart (once): flat, wallet as the exchange booked them', async () => {
+    // The same 50x isolated long as above; the bot stops (its position stays) before 07:01:30.
+    const sim = await futuresSim(T(5, 59), 1_000);
+    open.push(sim);
+    const store = await newStore();
+    const entry = perpScript(new Map<number, PerpStep>([[T(5, 59), { buy: 100 }]]));
+    let run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'liqdown' });
+    await stepTo(run, T(6, 1));
+    await run.close();
+    while (sim.now() < T(7, 3)) sim.step();
+    const [liq] = sim.liquidations(KEY.apiKey);
+    expect(liq).toMatchObject({ price: 6.814, clearanceFee: 4.416 });
+    run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'liqdown' });
+    const recovery = run.bot.report().recovery;
+    expect(recovery).toContainEqual({
+      kind: 'liquidation-recovered',
+      detail: `${PERP.symbol}: the exchange liquidated 100 at 6.814 (${liq!.order.clientOrderId}, clearance fee 4.416) while the bot was down`,
+    });
+    expect(recovery.filter((a) => a.kind.endsWith('-difference'))).toEqual([]);
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(0);
+    expect(run.bot.account.cash).toBeCloseTo(985.8386, 8);
+    await run.close();
+    // A second restart finds nothing new.
+    run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'liqdown' });
+    expect(run.bot.report().recovery.filter((a) => a.kind.endsWith('-recovered'))).toEqual([]);
+    await run.close();
+    const events = (await store.events.list('liqdown')).filter((e) => e.type === 'futures.liquidation');
+    expect(events).toHaveLength(1);
+    expect(events[0]?.payload).toMatchObject({
+      size: 100,
+      price: 6.814,
+      clearanceFee: 4.416,
+      realizedPnl: expect.closeTo(-9.4, 9),
+    });
+  }, 120_000);
+
   it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; a position the user added named and never traded; hedge mode refused', async () => {
     const sim = await futuresSim(T(7, 50));
     open.push(sim);

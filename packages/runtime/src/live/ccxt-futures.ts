@@ -9,6 +9,19 @@ import {
 } from './port.ts';
 
 type Raw = Record<string, unknown>;
+
+/** Binance USDⓈ-M request weights of the endpoints read here (its API docs; forceOrders with a symbol). */
+const USDM_WEIGHTS: Readonly<Record<string, number>> = {
+  fapiPrivateGetPositionSideDual: 30,
+  fapiPrivateV2GetAccount: 5,
+  fapiPrivateV2GetPositionRisk: 5,
+  fapiPrivatePostLeverage: 1,
+  fapiPrivatePostMarginType: 1,
+  fapiPrivateGetIncome: 30,
+  fapiPublicGetFundingRate: 1,
+  fapiPrivateGetForceOrders: 20,
+  fapiPrivateGetUserTrades: 5,
+};
 type Call = (params?: Raw) => Promise<unknown>;
 
 /**
@@ -26,7 +39,9 @@ export function binanceUsdmFutures(gw: ExchangeGateway): LiveFutures {
     const fn = client[method];
     if (typeof fn !== 'function') throw new Error(`Invariant violated: ccxt has no ${method}`);
     try {
-      return (await gw.call(endpoint, method, () => fn.call(client, params))) as T;
+      return (await gw.call(endpoint, method, () => fn.call(client, params), {
+        weight: USDM_WEIGHTS[method] ?? 1,
+      })) as T;
     } catch (e) {
       throw e instanceof KeelExchangeError ? new ExchangeFailure(e.kind, e.message, e) : e;
     }

@@ -14,7 +14,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { connectExchange } from '../src/index.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
-import { fastConnect, futuresSim, KEY, LINK_USDM_BARS, type LiveRun, PERP, startLiveBot } from './live-harness.ts';
+import { futuresConnect, futuresSim, KEY, LINK_USDM_BARS, type LiveRun, PERP, startLiveBot } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('futures-live.int.test.ts', LINK_USDM_BARS);
 
@@ -53,7 +53,7 @@ async function liveBot(o: {
     exchange: o.sim,
     feed: PERP,
     botId: o.botId ?? 'perp',
-    connect: { exchange: 'binanceusdm' },
+    connect: futuresConnect(o.sim.httpUrl, o.botId ?? 'perp', () => {}),
     bot: { futures: settings(o.leverage, o.margin), onShutdown: 'cancel' },
   });
   return run;
@@ -161,7 +161,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
       exchange: sim,
       feed: PERP,
       botId: 'liq',
-      connect: { exchange: 'binanceusdm' },
+      connect: futuresConnect(sim.httpUrl, 'liq', () => {}),
       bot: { futures: settings(50, 'isolated'), onShutdown: 'cancel' },
       log: (l, m) => logs.push(`${l} ${m}`),
     });
@@ -273,11 +273,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
 
     // While the bot was down the user set 10x and bought 10 more on the same account: both named;
     // the leverage set back to the bot's 5x; the position stays what the bot's own fills hold.
-    const other = await connectExchange({
-      ...fastConnect(sim.httpUrl, KEY, 'x', () => {}),
-      exchange: 'binanceusdm',
-      symbols: [PERP.symbol],
-    });
+    const other = await connectExchange(futuresConnect(sim.httpUrl, 'x', () => {}));
     await other.gateway.client.setLeverage(10, PERP.symbol);
     await other.gateway.client.createOrder(PERP.symbol, 'market', 'buy', 10);
     const closeNext = perpScript(new Map<number, PerpStep>([[sim.now(), 'close']]));

@@ -75,6 +75,23 @@ export function futuresSim(startTime: number, usdt = 10_000): Promise<ExchangeSi
   });
 }
 
+/**
+ * A bot on the futures simulator reads the exchange's funding and forced-order histories after
+ * every bar it holds a position through (Binance weight 50): stepped bar after bar, that is more
+ * than Binance's budget per second, which the simulator's own limit is raised to allow. The
+ * gateway's token buckets (Binance spot's budget) are raised to match, so they do not pace the test.
+ */
+export function futuresConnect(url: string, botId: string, log: ConnectOptions['log']): ConnectOptions {
+  const c = fastConnect(url, KEY, botId, log);
+  const bucket = { capacity: 1_000_000, refillPerSec: 1_000_000 };
+  return {
+    ...c,
+    exchange: 'binanceusdm',
+    symbols: [PERP.symbol],
+    gateway: { ...c.gateway, limits: { orders: bucket, queries: bucket, 'market-data': bucket } },
+  };
+}
+
 /** Connection settings for loopback: production logic, short timeouts and retries. */
 export function fastConnect(
   url: string,

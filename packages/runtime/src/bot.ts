@@ -499,7 +499,8 @@ export class Bot {
         this.journal.onEvent(e);
         if (e.type === 'order.filled') {
           book.add(e.fill);
-          this.futuresSync?.onFill(e.fill.symbol, e.fill.time);
+          const q = e.fill.side === 'buy' ? e.fill.amount : -e.fill.amount;
+          this.futuresSync?.onFill(e.fill.symbol, e.fill.tradeId, e.fill.time, q);
         }
         if (e.type === 'futures.liquidation') log('warn', `LIQUIDATED ${liquidationLine(e.liquidation)}`);
         const line = orderLogLine(e);
@@ -508,6 +509,21 @@ export class Bot {
         this.cfg.onEvent?.(e);
       },
     });
+    const futuresBook = this.futuresBook;
+    if (liveFutures && exchange?.futures && futuresBook && this.cfg.futures)
+      // Before the execution stream starts: it sees every fill (onFill) from the first on.
+      this.futuresSync = new LiveFuturesSync({
+        futures: exchange.futures,
+        store,
+        botId,
+        instruments: this.cfg.instruments.filter((i) => i.kind === 'perpetual'),
+        settings: this.cfg.futures,
+        account: this.account,
+        book: futuresBook,
+        engine: this.botEngine.engine,
+        log,
+        storedCash: cashRow !== undefined,
+      });
     if (exchange && venue) {
       const live = venue;
       const open = this.recovery?.openOrders ?? [];
@@ -539,21 +555,8 @@ export class Bot {
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
-    const futuresBook = this.futuresBook;
-    if (liveFutures && exchange?.futures && futuresBook && this.recovery && this.cfg.futures) {
-      this.futuresSync = new LiveFuturesSync({
-        futures: exchange.futures,
-        store,
-        botId,
-        instruments: this.cfg.instruments.filter((i) => i.kind === 'perpetual'),
-        settings: this.cfg.futures,
-        account: this.account,
-        book: futuresBook,
-        engine: this.botEngine.engine,
-        log,
-        storedCash: cashRow !== undefined,
-      });
-      this.recovery.actions.push(...(await this.futuresSync.start()));
+    if (this.futuresSync !== undefined) {
+      this.recovery?.actions.push(...(await this.futuresSync.start()));
       this.journal.saveBalances();
     }
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);

@@ -104,6 +104,8 @@ export interface ExchangeFunding {
   /** NaN when the exchange's rate history has no row for it (a warning of the book's). */
   readonly rate: number;
   readonly markPrice: number;
+  /** The bot's position at the funding time (signed): what it was charged on. */
+  readonly size: number;
   /** Cash flow to the account: > 0 received, < 0 paid. */
   readonly payment: number;
 }
@@ -293,7 +295,7 @@ export class FuturesBook {
   }
 
   /**
-   * Live: a funding payment the exchange charged, on the position held now: to the wallet and,
+   * Live: a funding payment the exchange charged: to the wallet and, while a position is held
    * isolated, to the isolated wallet, as `charge` does with a simulated one. Returns its record.
    */
   exchangeFunding(symbol: string, f: ExchangeFunding): FundingRecord {
@@ -308,7 +310,7 @@ export class FuturesBook {
       time: f.time,
       rate: f.rate,
       markPrice: f.markPrice,
-      size: m.position.size,
+      size: f.size,
       payment: f.payment,
       id: f.id,
     };

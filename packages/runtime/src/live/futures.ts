@@ -1,4 +1,11 @@
-import type { Account, Engine, FuturesBook, FuturesMarketSettings, Instrument } from '@keel/core';
+import {
+  type Account,
+  type Engine,
+  type FuturesBook,
+  type FuturesMarketSettings,
+  fundingPayment,
+  type Instrument,
+} from '@keel/core';
 import type { Store } from '@keel/store';
 import type { Logger } from '../bot-log.ts';
 import type { ExchangeFuturesAccount, ExchangeFuturesPosition, LiveFutures } from './port.ts';
@@ -42,6 +49,8 @@ export class LiveFuturesSync {
   private readonly lastApplied = new Map<string, number>();
   /** Per symbol: the bot's first fill (no position before it: nothing of the exchange's is the bot's). */
   private readonly firstFill = new Map<string, number>();
+  /** Per symbol, by trade id: the bot's fills and forced closes (time, signed amount), for its position at a funding time. */
+  private readonly moves = new Map<string, Map<string, { time: number; qty: number }>>();
   /** Per symbol: the bot held a position at the last poll (a payment may be listed after it went flat). */
   private readonly heldAtPoll = new Map<string, boolean>();
   private chain: Promise<void> = Promise.resolve();
@@ -64,7 +73,12 @@ export class LiveFuturesSync {
         this.lastApplied.set(p.symbol, Math.max(this.lastApplied.get(p.symbol) ?? 0, p.time));
     }
     for (const f of await store.fills.since(botId, 0))
-      if (!this.firstFill.has(f.symbol)) this.firstFill.set(f.symbol, f.time);
+      this.onFill(f.symbol, f.tradeId, f.time, f.side === 'buy' ? f.amount : -f.amount);
+    for (const e of await store.events.list(botId))
+      if (e.type === 'futures.liquidation') {
+        const l = e.payload as { symbol: string; time: number; size: number; id?: string };
+        this.onFill(l.symbol, `liquidation ${l.id ?? e.seq}`, l.time, -l.size);
+      }
 
     const actions: RecoveryAction[] = [];
     let acct = await futures.account(symbols);
@@ -162,9 +176,25 @@ export class LiveFuturesSync {
     return this.chain;
   }
 
-  /** A fill of the bot's: from its first one on, the exchange's funding and liquidations are looked up. */
-  onFill(symbol: string, time: number): void {
-    if (!this.firstFill.has(symbol)) this.firstFill.set(symbol, time);
+  /**
+   * A fill of the bot's (`qty` signed): from its first one on, the exchange's funding and
+   * liquidations are looked up; its position at a funding time is the position less what moved it since.
+   */
+  onFill(symbol: string, tradeId: string, time: number, qty: number): void {
+    if (time < (this.firstFill.get(symbol) ?? Number.POSITIVE_INFINITY)) this.firstFill.set(symbol, time);
+    let m = this.moves.get(symbol);
+    if (m === undefined) this.moves.set(symbol, (m = new Map()));
+    m.set(tradeId, { time, qty });
+  }
+
+  /**
+   * The bot's position at `t`: what it holds now less its fills at or after `t` (an order decided
+   * on the bar that closes at a funding time fills after the funding was charged).
+   */
+  private sizeAt(symbol: string, t: number): number {
+    let size = this.o.account.find(symbol)?.size ?? 0;
+    for (const x of this.moves.get(symbol)?.values() ?? []) if (x.time >= t) size -= x.qty;
+    return Math.abs(size) < 1e-12 ? 0 : size;
   }
 
   /** Resolves when the poll under way (if any) is done. */
@@ -215,6 +245,17 @@ export class LiveFuturesSync {
             book.warn(
               `${symbol}: funding ${x.id} at ${new Date(x.time).toISOString()} (${x.amount}): the exchange's rate history has no row for it; rate and mark not known (the payment is applied)`,
             );
+          const size = this.sizeAt(symbol, x.time);
+          // On the bot's own position the exchange charges exactly this; more or less means the
+          // exchange's position in the symbol was not only the bot's (the payment is still applied:
+          // it is the wallet's).
+          if (r !== undefined) {
+            const own = fundingPayment(size, r.markPrice, r.rate, inst.contractSize);
+            if (Math.abs(own - x.amount) > 1e-8 + 1e-9 * Math.abs(x.amount))
+              book.warn(
+                `${symbol}: funding ${x.id} at ${new Date(x.time).toISOString()}: the exchange charged ${x.amount}, this bot's own position of ${size} pays ${own} at the rate ${r.rate} and mark ${r.markPrice}: the rest is on a position that is not this bot's`,
+              );
+          }
           engine.applyExchangeFutures({
             type: 'funding',
             symbol,
@@ -223,6 +264,7 @@ export class LiveFuturesSync {
               time: x.time,
               rate: r?.rate ?? Number.NaN,
               markPrice: r?.markPrice ?? Number.NaN,
+              size,
               payment: x.amount,
             },
           });
@@ -238,6 +280,7 @@ export class LiveFuturesSync {
             );
             fee = 0;
           }
+          this.onFill(symbol, `liquidation ${x.id}`, x.time, -(this.o.account.find(symbol)?.size ?? 0));
           engine.applyExchangeFutures({
             type: 'liquidation',
             symbol,

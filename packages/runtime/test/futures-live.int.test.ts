@@ -235,7 +235,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     });
   }, 120_000);
 
-  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; a position the user added named and never traded; hedge mode refused', async () => {
+  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; a position the user added named, never traded, its funding share warned about; hedge mode refused', async () => {
     const sim = await futuresSim(T(7, 50));
     open.push(sim);
     const store = await newStore();
@@ -278,7 +278,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     const other = await connectExchange(futuresConnect(sim.httpUrl, 'x', () => {}));
     await other.gateway.client.setLeverage(10, PERP.symbol);
     await other.gateway.client.createOrder(PERP.symbol, 'market', 'buy', 10);
-    const closeNext = perpScript(new Map<number, PerpStep>([[sim.now(), 'close']]));
+    const closeNext = perpScript(new Map<number, PerpStep>([[T(8, 1), 'close']]));
     run = await liveBot({ sim, store, strategy: closeNext, leverage: 5 });
     const recovery = run.bot.report().recovery;
     expect(recovery).toContainEqual({
@@ -301,8 +301,18 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(run.bot.account.cash).toBeCloseTo(exchangeBooks(sim).wallet, 9);
     expect(exchangeBooks(sim).leverage).toBe(5);
     expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    // The 08:00 funding is charged on the account's 110 (1.1 x 0.06859 paid): the bot applies the
+    // exchange's payment (its wallet's) and warns that 100 pay only 0.06859 of it.
+    await stepTo(run, T(8, 1));
+    const [payment] = (await store.events.list('perp')).filter((e) => e.type === 'futures.funding');
+    expect(payment?.payload).toMatchObject({ size: 100, payment: expect.closeTo(-0.075449, 9) });
+    expect(run.bot.report().futures?.warnings).toEqual([
+      expect.stringMatching(
+        /: the exchange charged -0\.075449, this bot's own position of 100 pays -0\.06859\d* at the rate 0\.0001 and mark 6\.859: the rest is on a position that is not this bot's$/,
+      ),
+    ]);
     // Its close sells its own 100, reduce-only; the user's 10 stay.
-    await run.step();
+    await stepTo(run, T(8, 2));
     expect(run.bot.account.find(PERP.symbol)?.size).toBe(0);
     expect(exchangeBooks(sim).size).toBe(10);
     expect(sim.futuresOrders(KEY.apiKey).at(-1)).toMatchObject({ side: 'SELL', executedQty: 100, reduceOnly: true });

@@ -21,7 +21,27 @@ export function createCcxtClient(exchangeId: string, options: object = {}): Ccxt
   if (!Ctor) throw new Error(`Unknown exchange "${exchangeId}" (ccxt.pro has no such id)`);
   const client = new Ctor({ enableRateLimit: false, ...options });
   useNativeHmac(ccxtUndeclared<{ hmac?: CcxtHmac }>(client));
+  unrefDelays(ccxtUndeclared<CcxtDelays>(client));
   return client;
+}
+
+type CcxtDelays = {
+  delay?: (ms: number, method: unknown, ...args: unknown[]) => void;
+  spawn: (method: unknown, ...args: unknown[]) => unknown;
+};
+
+/**
+ * ccxt schedules its housekeeping with `delay`, a bare timer that `close()` never clears: Binance
+ * USD-M's user stream keeps its listen key alive every 20 minutes that way, so a stopped
+ * `keel live --market futures` would stay up for 20 minutes after its report. Unreferenced, the
+ * timer still fires while the client is in use (its sockets keep the process running) and no
+ * longer holds a finished process open.
+ */
+function unrefDelays(client: CcxtDelays): void {
+  if (typeof client.delay !== 'function') return;
+  client.delay = (ms, method, ...args) => {
+    setTimeout(() => void client.spawn(method, ...args), ms).unref();
+  };
 }
 
 type Bytes = string | Uint8Array;

@@ -5,8 +5,7 @@ import {
   Engine,
   type EngineEvent,
   type FeedKey,
-  FuturesBook,
-  type FuturesMarketSettings,
+  type FuturesBook,
   type Instrument,
   parseParams,
   type RiskConfig,
@@ -28,10 +27,12 @@ export interface BotOptions {
   readonly venue?: Venue;
   readonly simulated?: SimulatedVenueOptions;
   /**
-   * Paper perpetuals: each one's settings; margin, funding and liquidation are simulated as in a
-   * backtest (FuturesBook). Live, the exchange does these.
+   * The perpetuals' book, built by the bot (it restores its state and, live, applies the fills
+   * recovered at start before the engine exists). Paper: margin, funding and liquidation are
+   * simulated as in a backtest. Live (venue `exchange`): the exchange does these and the book
+   * records what it reports (live/futures.ts).
    */
-  readonly futures?: (symbol: string) => FuturesMarketSettings;
+  readonly futures?: FuturesBook;
   readonly risk?: RiskConfig;
   /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
@@ -115,17 +116,13 @@ export class BotEngine {
   readonly trades: TradeTracker;
   private lastBarTime = Number.NaN;
   private seqInBar = 0;
-  /** Paper perpetuals' book (absent for spot and live). */
+  /** The perpetuals' book (absent for spot). */
   readonly futures: FuturesBook | undefined;
 
   constructor(readonly opts: BotOptions) {
     this.trades = new TradeTracker(opts.instruments);
     const params = parseParams(opts.strategy, opts.params);
-    const settings = opts.futures;
-    this.futures =
-      settings !== undefined && opts.venue === undefined
-        ? new FuturesBook(opts.account, opts.instruments, (i) => settings(i.symbol))
-        : undefined;
+    this.futures = opts.futures;
     const book = this.futures;
     const venue =
       opts.venue ??

@@ -7,6 +7,7 @@ import {
   type Engine,
   type EngineEvent,
   type FeedKey,
+  FuturesBook,
   type FuturesBookState,
   type FuturesMarketSettings,
   type FuturesSummary,
@@ -28,6 +29,7 @@ import { BotEngine, orderIdPrefix } from './bot-engine.ts';
 import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
+import { LiveFuturesSync } from './live/futures.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
@@ -61,8 +63,10 @@ export interface BotConfig {
   readonly paperFee?: number;
   readonly simulated?: SimulatedVenueOptions;
   /**
-   * Paper perpetuals: each one's leverage, margin mode and funding (docs/futures.md); margin,
-   * funding and liquidation are simulated as in a backtest, and survive a restart.
+   * Perpetuals: each one's leverage, margin mode and funding (docs/futures.md). Paper: margin,
+   * funding and liquidation are simulated as in a backtest, and survive a restart. Live: leverage
+   * and margin mode are set on the exchange at start, and the exchange's funding and liquidations
+   * are applied to the bot's books (its funding series is not used: the exchange charges).
    */
   readonly futures?: (symbol: string) => FuturesMarketSettings;
   /** Live: the exchange account. */
@@ -211,6 +215,10 @@ export class Bot {
   journal!: BotJournal;
   account!: Account;
   private venue: LiveVenue | undefined;
+  /** Perpetuals' margin, funding and liquidation (paper: simulated; live: the exchange's). */
+  private futuresBook: FuturesBook | undefined;
+  /** Live perpetuals: the exchange's settings, funding and liquidations (live/futures.ts). */
+  private futuresSync: LiveFuturesSync | undefined;
   /** Aborted to stop the lock's heartbeat. */
   private heartbeat: AbortController | undefined;
   private session = 0;
@@ -378,8 +386,28 @@ export class Bot {
       pos.avgPrice = p.size === 0 ? Number.NaN : p.avgPrice;
       pos.realizedPnl = p.realizedPnl;
     }
+    const liveFutures = this.cfg.mode === 'live' && this.cfg.futures !== undefined;
+    if (liveFutures && !this.cfg.exchange?.futures)
+      throw new Error(
+        `live futures need a USDⓈ-M account (ccxt's binanceusdm); ${this.cfg.exchangeName ?? 'this exchange'} has none here`,
+      );
+    const settings = this.cfg.futures;
+    if (settings !== undefined) {
+      this.futuresBook = new FuturesBook(
+        this.account,
+        this.cfg.instruments,
+        (i) => settings(i.symbol),
+        this.cfg.mode === 'live' ? 'exchange' : 'simulated',
+      );
+      // Its isolated wallets as saved with the last handled bar, before any recovered fill moves them.
+      const st = (await store.state.load(botId))?.state as { futures?: FuturesBookState } | undefined;
+      if (st?.futures !== undefined) this.futuresBook.restore(st.futures);
+    }
+    const cashRow = storedBalances.find((b) => b.asset === quote);
+    // Live perpetuals: the stored wallet, moved by what reconciliation recovers, is compared with
+    // the exchange's (live/futures.ts).
+    if (liveFutures && cashRow) this.account.cash = cashRow.total;
     if (this.cfg.mode === 'paper') {
-      const cashRow = storedBalances.find((b) => b.asset === quote);
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
     const book = new PnlBook(this.cfg.instruments);
@@ -405,13 +433,17 @@ export class Bot {
         onRecoveredFill: (fill) => {
           book.add(fill);
           const inst = this.instrument(fill.symbol);
+          // Spot: only a fee in the coin changes the position (the cash is the exchange's below).
+          // A perpetual's fee is in the settle asset: its wallet is compared with the exchange's.
+          const perp = inst.kind === 'perpetual';
+          this.futuresBook?.beforeFill(fill.symbol, fill.side === 'buy' ? fill.amount : -fill.amount, fill.price);
           this.account.applyFill(
             inst,
             fill.side,
             fill.price,
             fill.amount,
-            fill.feeAsset === inst.base ? fill.fee : 0,
-            inst.base,
+            fill.feeAsset === inst.base || perp ? fill.fee : 0,
+            perp ? fill.feeAsset : inst.base,
           );
           const p = positionFor(fill.symbol);
           return { symbol: fill.symbol, size: p.size, avgPrice: p.avgPrice, realizedPnl: p.realizedPnl };
@@ -424,9 +456,9 @@ export class Bot {
             : 'info',
           `reconcile: ${a.kind}: ${a.detail}`,
         );
-      // The exchange is the truth for balances.
+      // The exchange is the truth for balances (a perpetual's wallet: live/futures.ts, below).
       const q = this.recovery.balances[quote];
-      this.account.cash = q ? q.total : 0;
+      if (!liveFutures) this.account.cash = q ? q.total : 0;
     }
 
     this.journal = new BotJournal(store, botId, this.account, (e) => {
@@ -463,12 +495,16 @@ export class Bot {
         ? { venue: this.venue }
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
-      ...(this.cfg.futures !== undefined && this.cfg.mode === 'paper' ? { futures: this.cfg.futures } : {}),
+      ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
-        if (e.type === 'order.filled') book.add(e.fill);
+        if (e.type === 'order.filled') {
+          book.add(e.fill);
+          const q = e.fill.side === 'buy' ? e.fill.amount : -e.fill.amount;
+          this.futuresSync?.onFill(e.fill.symbol, e.fill.tradeId, e.fill.time, q);
+        }
         if (e.type === 'futures.liquidation') log('warn', `LIQUIDATED ${liquidationLine(e.liquidation)}`);
         const line = orderLogLine(e);
         if (line) log(line.level, line.msg, line.data);
@@ -476,6 +512,21 @@ export class Bot {
         this.cfg.onEvent?.(e);
       },
     });
+    const futuresBook = this.futuresBook;
+    if (liveFutures && exchange?.futures && futuresBook && this.cfg.futures)
+      // Before the execution stream starts: it sees every fill (onFill) from the first on.
+      this.futuresSync = new LiveFuturesSync({
+        futures: exchange.futures,
+        store,
+        botId,
+        instruments: this.cfg.instruments.filter((i) => i.kind === 'perpetual'),
+        settings: this.cfg.futures,
+        account: this.account,
+        book: futuresBook,
+        engine: this.botEngine.engine,
+        log,
+        storedCash: cashRow !== undefined,
+      });
     if (exchange && venue) {
       const live = venue;
       const open = this.recovery?.openOrders ?? [];
@@ -507,8 +558,10 @@ export class Bot {
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
-    const futuresState = (st?.state as { futures?: FuturesBookState } | undefined)?.futures;
-    if (futuresState !== undefined) this.botEngine.futures?.restore(futuresState);
+    if (this.futuresSync !== undefined) {
+      this.recovery?.actions.push(...(await this.futuresSync.start()));
+      this.journal.saveBalances();
+    }
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
     this.recorder = new SessionRecorder(
       store,
@@ -629,6 +682,8 @@ export class Bot {
           book !== undefined ? { futures: book.snapshot() } : undefined,
         );
         this.barsHandled++;
+        // Live perpetuals: the exchange's funding and liquidations since the last bar.
+        if (this.futuresSync !== undefined) void this.futuresSync.poll();
         // Live: let the orders of this bar leave before the candle stream is re-armed for the
         // next one (that and the queued writes would otherwise run between the promise hops
         // of the order's way to the exchange).
@@ -663,6 +718,7 @@ export class Bot {
 
   /** Resolves when every live request under way is done and everything so far is saved. */
   async settled(): Promise<void> {
+    await this.futuresSync?.idle();
     await this.venue?.idle();
     await this.journal.flush();
   }
@@ -722,6 +778,7 @@ export class Bot {
           if (this.cfg.mode === 'paper' && sent.length > 0) await this.settlePaperFlatten(engine, sent);
         }
         await this.venue?.idle();
+        await this.futuresSync?.idle();
         this.venue?.close();
         engine.stop();
         this.risk?.save();

@@ -79,7 +79,16 @@ The risk engine is the backtest's: the same denials and halts at the same bars. 
 stored: it survives a restart (SIGTERM or a crash) and ends only with keel bots resume <id>
 when it lasts until resumed. keel bots status shows the halts in force and the denials by rule.
 
-${FUTURES_FLAGS_HELP.replace('the summary says so.', 'the log says so. paper only: live futures are not supported yet.')}
+${FUTURES_FLAGS_HELP.replace('the summary says so.', 'the log says so.')}
+live --market futures (ccxt's binanceusdm, a USD-M account in one-way position mode): at start
+the bot sets --leverage and --margin on the exchange and reads them back (refused: hedge mode, a
+leverage or margin mode the exchange refuses, a margin mode change under an open position),
+applies the funding payments and liquidations it missed, and compares its position, entry,
+wallet and isolated wallet with the exchange's, naming every difference. While it runs, the
+exchange's funding payments and liquidations are applied to its books after each bar and
+counted in the session report. The exchange charges funding: --funding and --funding-rate are
+for paper. Exits are reduce-only; the bot trades its own position only (docs/futures.md).
+
 One log line per order sent, fill, cancel, denial (with the risk rule and its numbers),
 rejection and expiry (time, bot, what, side, amount, symbol, price, id, reason), and per halt.
 Operate running bots from another terminal with keel bots
@@ -192,9 +201,13 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   }));
   if (!fut.ok) return fail(fut.message);
   const futures = fut.futures;
-  if (futures !== undefined && mode === 'live')
+  if (
+    futures !== undefined &&
+    mode === 'live' &&
+    (values.funding !== undefined || values['funding-rate'] !== undefined)
+  )
     return fail(
-      'live futures are not supported yet (positions, leverage and margin mode are not reconciled with the exchange): use keel paper --market futures',
+      `--${values.funding !== undefined ? 'funding' : 'funding-rate'} is for paper: live, the exchange charges funding and the bot applies its payments`,
     );
   const symbol = futures?.symbol ?? spot;
   const feed = { symbol, timeframe: timeframe as Timeframe };
@@ -210,10 +223,14 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     let creds: LiveCredentials | undefined;
     let exchangeId = values.exchange ?? (futures ? 'binanceusdm' : 'binance');
     if (mode === 'live') {
-      const keys = await liveCredentials(store, values.keys, values.exchange, io, log);
+      const keys = await liveCredentials(store, values.keys, values.exchange, io, log, exchangeId);
       if (typeof keys === 'string') return fail(keys);
       creds = keys.creds;
-      exchangeId = keys.exchange;
+      // One Binance key serves spot and USD-M: a perpetual is traded through binanceusdm.
+      exchangeId =
+        futures !== undefined && values.exchange === undefined && keys.exchange === 'binance'
+          ? 'binanceusdm'
+          : keys.exchange;
       keyLabel = `${values.keys !== undefined ? `"${values.keys}" ` : 'from KEEL_API_KEY '}(${fingerprintOf(creds.apiKey)})`;
     }
     let instrument = defineInstrument({ symbol });
@@ -295,7 +312,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     // The exchange refused the key: say which key and what to check, not a stack trace.
     if ((e as { kind?: unknown }).kind === 'auth') {
       io.stderr.write(
-        `keel ${mode}: the exchange refused the API key${keyLabel ? ` ${keyLabel}` : ''}: ${(e as Error).message}\nCheck the key and secret, that the key may trade spot, and its IP allow-list.\n`,
+        `keel ${mode}: the exchange refused the API key${keyLabel ? ` ${keyLabel}` : ''}: ${(e as Error).message}\nCheck the key and secret, that the key may trade ${futures !== undefined ? 'USD-M futures' : 'spot'}, and its IP allow-list.\n`,
       );
       return 1;
     }
@@ -342,6 +359,8 @@ export async function liveCredentials(
   exchangeFlag: string | undefined,
   io: Io,
   log: Logger,
+  /** The exchange of keys from the environment without --exchange (binanceusdm for --market futures). */
+  defaultExchange = 'binance',
 ): Promise<{ creds: LiveCredentials; exchange: string } | string> {
   const env = process.env;
   if (keyName === undefined) {
@@ -350,10 +369,10 @@ export async function liveCredentials(
     const secret = env.KEEL_API_SECRET as string;
     log(
       'info',
-      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? 'binance'}, api key ${fingerprintOf(apiKey)})`,
+      `using the exchange key from KEEL_API_KEY / KEEL_API_SECRET (${exchangeFlag ?? defaultExchange}, api key ${fingerprintOf(apiKey)})`,
     );
     return {
-      exchange: exchangeFlag ?? 'binance',
+      exchange: exchangeFlag ?? defaultExchange,
       creds: {
         apiKey,
         secret,

@@ -16,7 +16,13 @@ import {
 } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { ManualTimer, type Timer } from '@keel/exchange';
-import { type ExchangeSim, type ExchangeSimOptions, type SimBar, startExchangeSim } from '@keel/exchange-sim';
+import {
+  type ExchangeSim,
+  type ExchangeSimOptions,
+  readBarsFile as readSimBars,
+  type SimBar,
+  startExchangeSim,
+} from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { Bot, type BotConfig, type ConnectOptions, connectExchange, type ExchangeConnection } from '../src/index.ts';
@@ -33,6 +39,57 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/** The USDⓈ-M perpetual of the futures tests, and Binance's LINKUSDT USD-M 1m candles and funding of 2023-02. */
+export const PERP: FeedKey = { symbol: 'LINK/USDT:USDT', timeframe: '1m' };
+export const LINK_USDM_BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
+export const LINK_USDM_FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
+
+let linkBars: SimBar[] | undefined;
+
+/**
+ * The futures simulator on LINKUSDT (LINK_USDM_BARS, with Binance's funding archive) from
+ * `startTime`, one account (KEY) with `usdt`, Binance's default USD-M fees; a one-level book
+ * holding the bar's volume one tick wide, so a market buy fills at the price + 0.001 and a sell at
+ * the price; rate limits out of the way of a bot stepped bar after bar.
+ */
+export function futuresSim(startTime: number, usdt = 10_000): Promise<ExchangeSim> {
+  linkBars ??= readSimBars(LINK_USDM_BARS);
+  return startExchangeSim({
+    market: 'futures',
+    markets: [
+      {
+        symbol: 'LINK/USDT',
+        bars: linkBars,
+        tickSize: 0.001,
+        stepSize: 0.01,
+        minNotional: 5,
+        funding: LINK_USDM_FUNDING,
+      },
+    ],
+    accounts: [{ ...KEY, balances: { USDT: usdt } }],
+    liquidity: { participation: 1, bookLevels: 1, spreadTicks: 1 },
+    rateLimits: { weightPerMinute: 1_000_000 },
+    startTime,
+  });
+}
+
+/**
+ * A bot on the futures simulator reads the exchange's funding and forced-order histories after
+ * every bar it holds a position through (Binance weight 50): stepped bar after bar, that is more
+ * than Binance's budget per second, which the simulator's own limit is raised to allow. The
+ * gateway's token buckets (Binance spot's budget) are raised to match, so they do not pace the test.
+ */
+export function futuresConnect(url: string, botId: string, log: ConnectOptions['log']): ConnectOptions {
+  const c = fastConnect(url, KEY, botId, log);
+  const bucket = { capacity: 1_000_000, refillPerSec: 1_000_000 };
+  return {
+    ...c,
+    exchange: 'binanceusdm',
+    symbols: [PERP.symbol],
+    gateway: { ...c.gateway, limits: { orders: bucket, queries: bucket, 'market-data': bucket } },
+  };
 }
 
 /** Connection settings for loopback: production logic, short timeouts and retries. */
@@ -182,6 +239,9 @@ export async function startLiveBot(opts: {
   readonly log?: (level: string, msg: string) => void;
   /** Anything else of the bot's configuration (unknownOrders, onShutdown, ...). */
   readonly bot?: Partial<BotConfig>;
+  /** The market (default FEED) and connection settings besides fastConnect's (e.g. binanceusdm). */
+  readonly feed?: FeedKey;
+  readonly connect?: Partial<ConnectOptions>;
 }): Promise<LiveRun> {
   const own = opts.exchange === undefined;
   const sim =
@@ -193,7 +253,12 @@ export async function startLiveBot(opts: {
     }));
   const log = opts.log ?? ((l: string, m: string) => process.env.KEEL_DEBUG && process.stderr.write(`${l} ${m}\n`));
   const botId = opts.botId ?? 'lt';
-  const conn = await connectExchange(fastConnect(sim.httpUrl, KEY, botId, log));
+  const feed = opts.feed ?? FEED;
+  const conn = await connectExchange({
+    ...fastConnect(sim.httpUrl, KEY, botId, log),
+    symbols: [feed.symbol],
+    ...opts.connect,
+  });
   const timer = new ManualTimer(sim.now());
   const events: EngineEvent[] = [];
   const bot = new Bot({
@@ -201,22 +266,29 @@ export async function startLiveBot(opts: {
     mode: 'live',
     strategy: opts.strategy,
     params: {},
-    feeds: [FEED],
-    instruments: [await conn.instrument(FEED.symbol)],
+    feeds: [feed],
+    instruments: [await conn.instrument(feed.symbol)],
     store: opts.store,
     log,
     exchange: conn.live,
-    exchangeName: 'binance',
+    exchangeName: opts.connect?.exchange ?? 'binance',
     onShutdown: 'keep',
     timer,
     onEvent: (e) => events.push(e),
     ...(opts.onSend ? { onSend: opts.onSend } : {}),
     ...opts.bot,
   });
-  await bot.start();
-  const source = conn.candles(FEED, bot.lastHandled(FEED));
+  try {
+    await bot.start();
+  } catch (e) {
+    await conn.close();
+    if (own) await sim.close();
+    throw e;
+  }
+  const source = conn.candles(feed, bot.lastHandled(feed));
   const running = bot.run(source);
-  await sim.waitForSubscription('btcusdt@kline_1m', 10_000);
+  const stream = feed.symbol.split(':')[0]!.replace('/', '').toLowerCase();
+  await sim.waitForSubscription(`${stream}@kline_${feed.timeframe}`, 10_000);
   await sim.waitForSubscription(`user:${KEY.apiKey}`, 10_000);
   const syncTimer = () => timer.advance(sim.now() - timer.now());
   return {

@@ -1,4 +1,4 @@
-import type { FundingRecord, FuturesBook } from '../futures/book.ts';
+import type { ExchangeFunding, ExchangeLiquidation, FundingRecord, FuturesBook } from '../futures/book.ts';
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import {
@@ -345,6 +345,47 @@ export class Engine {
           `liquidation-${k + 1}`,
         );
       if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: closeTime, liquidation: l });
+    }
+  }
+
+  /**
+   * Live: a funding payment or a forced close that the exchange reported, applied to the futures
+   * book and the account and emitted as the backtest emits its own (`futures.funding`,
+   * `futures.liquidation`; a liquidation is also booked as a fill for the trade list). The
+   * exchange has already cancelled the market's orders; their cancels arrive as venue reports.
+   */
+  applyExchangeFutures(
+    e:
+      | { readonly type: 'funding'; readonly symbol: string; readonly funding: ExchangeFunding }
+      | { readonly type: 'liquidation'; readonly symbol: string; readonly liquidation: ExchangeLiquidation },
+  ): void {
+    const book = this.futures;
+    if (book === undefined || book.venue !== 'exchange')
+      throw new Error('Invariant violated: exchange futures events need a futures book of the exchange');
+    switch (e.type) {
+      case 'funding': {
+        const f = book.exchangeFunding(e.symbol, e.funding);
+        if (this.listening) this.emitEvent({ type: 'futures.funding', time: f.time, funding: f });
+        return;
+      }
+      case 'liquidation': {
+        const l = book.exchangeLiquidation(e.symbol, e.liquidation);
+        if (this.fillHook !== undefined && l.size !== 0)
+          this.fillHook(
+            l.symbol,
+            l.size > 0 ? 'sell' : 'buy',
+            l.price,
+            Math.abs(l.size),
+            l.clearanceFee,
+            this.instrumentOf(l.symbol).settle,
+            l.time,
+            e.liquidation.id,
+          );
+        if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: l.time, liquidation: l });
+        return;
+      }
+      default:
+        assertNever(e, 'exchange futures event');
     }
   }
 

@@ -66,6 +66,8 @@ export interface FundingRecord {
   readonly size: number;
   /** Cash flow to the account: > 0 received, < 0 paid. */
   readonly payment: number;
+  /** Live: the exchange's id of the payment (Binance's income `tranId`), so it is applied once. */
+  readonly id?: string;
 }
 
 /** A forced close. */
@@ -82,6 +84,43 @@ export interface LiquidationRecord {
   readonly price: number;
   readonly realizedPnl: number;
   /** The clearance fee (not a trading fee): rate x notional, capped by the margin left. */
+  readonly clearanceFee: number;
+  /** Live: the exchange's id of the forced order (Binance's `autoclose-` order), so it is applied once. */
+  readonly id?: string;
+}
+
+/**
+ * Who charges funding and liquidates: `simulated` (a backtest, a paper bot: this book, on the
+ * bars) or `exchange` (a live bot: the exchange does both and reports them; the book only marks
+ * to the bars and records what the exchange reported, through `exchangeFunding` and
+ * `exchangeLiquidation`).
+ */
+export type FuturesVenue = 'simulated' | 'exchange';
+
+/** A funding payment as the exchange reported it (its income record and the rate it charged). */
+export interface ExchangeFunding {
+  readonly id: string;
+  readonly time: number;
+  /** NaN when the exchange's rate history has no row for it (a warning of the book's). */
+  readonly rate: number;
+  readonly markPrice: number;
+  /** The bot's position at the funding time (signed): what it was charged on. */
+  readonly size: number;
+  /** Cash flow to the account: > 0 received, < 0 paid. */
+  readonly payment: number;
+}
+
+/** A forced close as the exchange reported it (its `autoclose-` order and that order's trades). */
+export interface ExchangeLiquidation {
+  readonly id: string;
+  readonly time: number;
+  /** The fill price (the order's average price). */
+  readonly price: number;
+  /** The forced order's price (Binance's bankruptcy price). */
+  readonly liquidationPrice: number;
+  /** What the exchange closed (absolute); the bot's own position is closed whole. */
+  readonly amount: number;
+  /** The order's commission: the clearance fee. */
   readonly clearanceFee: number;
 }
 
@@ -165,13 +204,16 @@ export class FuturesBook {
     private readonly account: Account,
     instruments: readonly Instrument[],
     settings: (inst: Instrument) => FuturesMarketSettings,
+    readonly venue: FuturesVenue = 'simulated',
   ) {
     for (const inst of instruments) {
       if (inst.kind !== 'perpetual') continue;
       const s = settings(inst);
       const brackets = s.brackets ?? DEFAULT_USDM_BRACKETS;
       const maxLev = maxLeverageOf(brackets);
-      if (!(Number.isFinite(s.leverage) && s.leverage >= 1 && s.leverage <= maxLev))
+      // Live, the exchange's own brackets decide (it refuses a leverage above them at start).
+      const top = venue === 'exchange' ? Number.POSITIVE_INFINITY : maxLev;
+      if (!(Number.isFinite(s.leverage) && s.leverage >= 1 && s.leverage <= top))
         throw new Error(`${inst.symbol}: leverage ${s.leverage} must be between 1 and ${maxLev} (its brackets)`);
       const clearanceRate = s.clearanceRate ?? DEFAULT_LIQUIDATION_FEE;
       if (!(clearanceRate >= 0 && clearanceRate < 1))
@@ -185,7 +227,10 @@ export class FuturesBook {
         brackets,
         clearanceRate,
         funding: s.funding,
-        fundingSource: s.fundingSource ?? (s.funding === null ? 'none given' : 'the funding series given'),
+        fundingSource:
+          venue === 'exchange'
+            ? 'the exchange'
+            : (s.fundingSource ?? (s.funding === null ? 'none given' : 'the funding series given')),
         mark: s.mark,
         fundingCursor: 0,
         markCursor: 0,
@@ -228,9 +273,90 @@ export class FuturesBook {
     return this.markets.get(symbol)?.leverage ?? 1;
   }
 
+  /** The margin mode of a perpetual market (undefined for any other). */
+  marginMode(symbol: string): MarginMode | undefined {
+    return this.markets.get(symbol)?.marginMode;
+  }
+
   /** The isolated wallet of a market's position (0 in cross margin or flat). */
   isolatedWallet(symbol: string): number {
     return this.markets.get(symbol)?.isolatedWallet ?? 0;
+  }
+
+  /** Live: the isolated wallet as the exchange reports it (reconciliation, docs/futures.md). */
+  setIsolatedWallet(symbol: string, wallet: number): void {
+    const m = this.markets.get(symbol);
+    if (m !== undefined) m.isolatedWallet = m.marginMode === 'isolated' ? wallet : 0;
+  }
+
+  /** A warning for the summary: something the book could not apply or check, said and counted. */
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+
+  /**
+   * Live: a funding payment the exchange charged: to the wallet and, while a position is held
+   * isolated, to the isolated wallet, as `charge` does with a simulated one. Returns its record.
+   */
+  exchangeFunding(symbol: string, f: ExchangeFunding): FundingRecord {
+    const m = this.markets.get(symbol);
+    if (m === undefined)
+      throw new Error(`Invariant violated: funding for ${symbol}, which is not a perpetual of this book`);
+    if (m.marginMode === 'isolated' && m.position.size !== 0) m.isolatedWallet += f.payment;
+    this.account.adjust(m.inst.settle, f.payment);
+    if (this.account.cash < 0) this.negativeWallet++;
+    const rec: FundingRecord = {
+      symbol,
+      time: f.time,
+      rate: f.rate,
+      markPrice: f.markPrice,
+      size: f.size,
+      payment: f.payment,
+      id: f.id,
+    };
+    this.funding.push(rec);
+    return rec;
+  }
+
+  /**
+   * Live: a forced close the exchange made. The position closes whole at the exchange's fill
+   * price and the clearance fee is taken from the wallet, as `liquidate` does with a simulated
+   * one; an amount other than the position held is a warning (the exchange closed what it held).
+   */
+  exchangeLiquidation(symbol: string, x: ExchangeLiquidation): LiquidationRecord {
+    const m = this.markets.get(symbol);
+    if (m === undefined)
+      throw new Error(`Invariant violated: liquidation of ${symbol}, which is not a perpetual of this book`);
+    const p = m.position;
+    const size = p.size;
+    const entryPrice = entry(p);
+    if (Math.abs(Math.abs(size) - x.amount) > 1e-9 * Math.max(1, x.amount))
+      this.warn(
+        `${symbol}: the exchange liquidated ${x.amount} (order ${x.id}) while this bot held ${size}: its position is closed whole`,
+      );
+    const realizedBefore = p.realizedPnl;
+    if (size !== 0) {
+      this.beforeFill(symbol, -size, x.price);
+      this.account.applyFill(m.inst, size > 0 ? 'sell' : 'buy', x.price, Math.abs(size), 0, m.inst.settle);
+    }
+    this.account.adjust(m.inst.settle, -x.clearanceFee);
+    m.isolatedWallet = 0;
+    m.mark_ = x.price;
+    if (this.account.cash < 0) this.negativeWallet++;
+    const rec: LiquidationRecord = {
+      symbol,
+      time: x.time,
+      marginMode: m.marginMode,
+      size,
+      entryPrice,
+      liquidationPrice: x.liquidationPrice,
+      price: x.price,
+      realizedPnl: p.realizedPnl - realizedBefore,
+      clearanceFee: x.clearanceFee,
+      id: x.id,
+    };
+    this.liquidations.push(rec);
+    return rec;
   }
 
   /** The cross wallet: the wallet balance less every isolated wallet. */
@@ -365,7 +491,7 @@ export class FuturesBook {
         close = mk.close[j] as number;
       } else this.missingMark++;
     }
-    const f = m.funding;
+    const f = this.venue === 'exchange' ? null : m.funding;
     if (f !== null) {
       let i = m.fundingCursor;
       while (i < f.length && (f.time[i] as number) < closeTime) {
@@ -380,7 +506,8 @@ export class FuturesBook {
     m.mark_ = close;
     m.position.lastPrice = close;
     const p = m.position;
-    if (p.size === 0) return null;
+    // Live, the exchange liquidates (and reports it): the book never closes a position itself.
+    if (p.size === 0 || this.venue === 'exchange') return null;
     const extreme = p.size > 0 ? low : high;
     if (!this.liquidatableAt(m, extreme)) return null;
     return this.liquidate(m, extreme, closeTime);
@@ -396,7 +523,7 @@ export class FuturesBook {
       else received += r.payment;
     }
     for (const m of this.list) {
-      if (!m.started) continue;
+      if (!m.started || this.venue === 'exchange') continue;
       const gaps = m.funding === null ? null : fundingGaps(m.funding, m.firstTime, m.lastTime - 1);
       if (m.funding === null)
         warnings.push(`${m.inst.symbol}: no funding data: funding was not charged (pass a funding file or a rate)`);

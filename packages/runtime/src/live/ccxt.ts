@@ -23,6 +23,7 @@ import {
 } from '@keel/exchange';
 import type { Logger } from '../bot.ts';
 import type { BarEvent, BarSource } from '../sources.ts';
+import { binanceUsdmFutures } from './ccxt-futures.ts';
 import { type ExchangeClock, type ExchangeClockOptions, exchangeClock } from './exchange-clock.ts';
 import {
   ExchangeFailure,
@@ -363,6 +364,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       const rows = (await port(gw.readBalance())).value;
       return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
     },
+    ...(o.exchange === 'binanceusdm' ? { futures: binanceUsdmFutures(gw) } : {}),
     watchExecutions(h) {
       const tracker = new OrderTracker(gw, {
         symbols: o.symbols,

@@ -1,4 +1,4 @@
-import type { FailureKind, Liquidity, OrderRequest, OrderSide } from '@keel/core';
+import type { FailureKind, Liquidity, MarginMode, OrderRequest, OrderSide } from '@keel/core';
 
 /** An order as the exchange reports it, normalised. */
 export interface ExchangeOrder {
@@ -98,6 +98,78 @@ export interface PlaceOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A perpetual's position and settings on the exchange (Binance's positionRisk), one-way mode. */
+export interface ExchangeFuturesPosition {
+  readonly symbol: string;
+  /** Signed: long > 0, short < 0; 0 flat. */
+  readonly size: number;
+  /** 0 when flat. */
+  readonly entryPrice: number;
+  readonly leverage: number;
+  readonly marginMode: MarginMode;
+  /** The isolated wallet (0 in cross margin). */
+  readonly isolatedWallet: number;
+  /** 0: none (Binance's convention). */
+  readonly liquidationPrice: number;
+}
+
+/** A futures account as the exchange reports it. */
+export interface ExchangeFuturesAccount {
+  /** Binance's `dualSidePosition`: hedge mode holds LONG and SHORT positions apart. */
+  readonly positionMode: 'one-way' | 'hedge';
+  /** The wallet balance per asset (realised PnL, commissions, funding; no unrealised PnL). */
+  readonly wallet: Readonly<Record<string, number>>;
+  /** The asked-for symbols' positions (flat ones too, with their leverage and margin mode). */
+  readonly positions: readonly ExchangeFuturesPosition[];
+}
+
+/** One funding payment from the exchange's income history. */
+export interface ExchangeFundingIncome {
+  /** The exchange's id of the payment (Binance's `tranId`). */
+  readonly id: string;
+  readonly symbol: string;
+  readonly time: number;
+  /** > 0 received, < 0 paid. */
+  readonly amount: number;
+  readonly asset: string;
+}
+
+/** A forced close (Binance's `autoclose-` LIQUIDATION order) with its trades' commission. */
+export interface ExchangeForcedClose {
+  /** The exchange's order id. */
+  readonly id: string;
+  readonly clientOrderId: string;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  /** The fill price (average). */
+  readonly price: number;
+  /** The forced order's own price (Binance's bankruptcy price). */
+  readonly orderPrice: number;
+  readonly amount: number;
+  readonly time: number;
+  /** The commission of its trades (the clearance fee); NaN when its trades could not be read. */
+  readonly fee: number;
+}
+
+/**
+ * What a live bot on USDⓈ-M perpetuals needs besides orders: the account's positions and
+ * settings, leverage and margin mode, and the exchange's records of funding and forced closes
+ * (each with the exchange's id, so a restart finds what it missed and nothing applies twice).
+ * Calls fail with an `ExchangeFailure`.
+ */
+export interface LiveFutures {
+  account(symbols: readonly string[]): Promise<ExchangeFuturesAccount>;
+  /** Sets the symbol's leverage; refused by the exchange: an ExchangeFailure with its reason. */
+  setLeverage(symbol: string, leverage: number): Promise<void>;
+  setMarginMode(symbol: string, mode: MarginMode): Promise<void>;
+  /** Funding payments at or after `since`, oldest first. */
+  fundingIncome(symbol: string, since: number): Promise<ExchangeFundingIncome[]>;
+  /** The contract's funding rates at or after `since`, with the mark they were charged at. */
+  fundingRates(symbol: string, since: number): Promise<{ time: number; rate: number; markPrice: number }[]>;
+  /** The account's forced closes at or after `since`, oldest first. */
+  forcedCloses(symbol: string, since: number): Promise<ExchangeForcedClose[]>;
+}
+
 /**
  * What the live venue and recovery need from an exchange account. Implemented over the ccxt
  * gateway of @keel/exchange, which owns exactly-once sending: `placeOrder` and `placeOco` resolve
@@ -119,6 +191,8 @@ export interface LiveExchange {
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;
   fetchTrades(symbol: string, since: number): Promise<ExchangeTrade[]>;
   fetchBalances(): Promise<Record<string, ExchangeBalance>>;
+  /** USDⓈ-M accounts (ccxt's binanceusdm): positions, leverage, margin mode, funding, liquidations. */
+  readonly futures?: LiveFutures;
   /** Streams order updates and executions (user data stream, REST polling as fallback). */
   watchExecutions(handlers: {
     onOrder(o: ExchangeOrder): void;

@@ -33,7 +33,17 @@ export interface RecoveryAction {
     | 'balance-difference'
     | 'coins-not-this-bots'
     | 'position-not-in-account'
-    | 'dust';
+    | 'dust'
+    // Perpetuals (live/futures.ts).
+    | 'leverage-difference'
+    | 'margin-mode-difference'
+    | 'leverage-set'
+    | 'margin-mode-set'
+    | 'funding-recovered'
+    | 'liquidation-recovered'
+    | 'position-difference'
+    | 'isolated-wallet-difference'
+    | 'wallet-difference';
   readonly detail: string;
 }
 
@@ -350,7 +360,9 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   // the bot's position is what its own fills hold, never the account's balance: what else the
   // account holds is the user's (or another bot's), and no order of this bot sells it.
   const balances = await exchange.fetchBalances();
-  const quotes = new Set(o.instruments.map((i) => i.quote));
+  // A perpetual's wallet is reconciled with the exchange's wallet balance (live/futures.ts): the
+  // balance read here is the margin balance, unrealised PnL included.
+  const quotes = new Set(o.instruments.filter((i) => i.kind === 'spot').map((i) => i.quote));
   for (const b of await store.balances.load(botId)) {
     if (!quotes.has(b.asset)) continue;
     const ex = balances[b.asset];

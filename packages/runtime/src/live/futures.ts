@@ -1,0 +1,366 @@
+import {
+  type Account,
+  type Engine,
+  type FuturesBook,
+  type FuturesMarketSettings,
+  fundingPayment,
+  type Instrument,
+} from '@keel/core';
+import type { Store } from '@keel/store';
+import type { Logger } from '../bot-log.ts';
+import type { ExchangeFuturesAccount, ExchangeFuturesPosition, LiveFutures } from './port.ts';
+import type { RecoveryAction } from './recover.ts';
+
+export interface LiveFuturesOptions {
+  readonly futures: LiveFutures;
+  readonly store: Store;
+  readonly botId: string;
+  /** The bot's perpetual markets. */
+  readonly instruments: readonly Instrument[];
+  readonly settings: (symbol: string) => FuturesMarketSettings;
+  readonly account: Account;
+  /** The engine's futures book (venue `exchange`) and the engine that emits its events. */
+  readonly book: FuturesBook;
+  readonly engine: Engine;
+  readonly log: Logger;
+  /** Whether the store had a wallet balance for the bot (false on its first start: nothing to compare). */
+  readonly storedCash: boolean;
+}
+
+/** Funding looked up again this far back on every poll (a payment the exchange lists late is still found). */
+const FUNDING_LOOKBACK_MS = 3_600_000;
+
+/**
+ * A live bot's perpetuals against the exchange (docs/futures.md, "Paper and live"):
+ * - at start, the account's position mode must be one-way; the leverage and margin mode the bot
+ *   runs with are set on the exchange and read back; funding payments and forced closes the bot
+ *   has not applied (it was down) are applied; then its position, entry, wallet and isolated
+ *   wallet are compared with the exchange's, each difference named (`reconcile.futures` event and
+ *   a log line). The wallet is the exchange's from then on (as spot cash is); the position is
+ *   what the bot's own fills hold, never the account's;
+ * - while it runs (`poll`, after each handled bar), the exchange's funding payments (income
+ *   `FUNDING_FEE`) and forced closes (`autoclose-` orders) are applied to its books through the
+ *   engine, journaled as `futures.funding` and `futures.liquidation`, each once (by the
+ *   exchange's id).
+ */
+export class LiveFuturesSync {
+  private readonly applied = new Set<string>();
+  /** Per symbol: the time of the last payment or forced close applied. */
+  private readonly lastApplied = new Map<string, number>();
+  /** Per symbol: the bot's first fill (no position before it: nothing of the exchange's is the bot's). */
+  private readonly firstFill = new Map<string, number>();
+  /** Per symbol, by trade id: the bot's fills and forced closes (time, signed amount), for its position at a funding time. */
+  private readonly moves = new Map<string, Map<string, { time: number; qty: number }>>();
+  /** Per symbol: the bot held a position at the last poll (a payment may be listed after it went flat). */
+  private readonly heldAtPoll = new Map<string, boolean>();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: LiveFuturesOptions) {}
+
+  /**
+   * Before the first bar: the exchange's settings, then what happened while the bot was down,
+   * then the comparison. Throws (the start fails, naming why) when the account is in hedge mode
+   * or the exchange refuses the leverage or margin mode.
+   */
+  async start(): Promise<RecoveryAction[]> {
+    const { futures, store, botId, instruments, log } = this.o;
+    const symbols = instruments.map((i) => i.symbol);
+    for (const e of await store.events.list(botId)) {
+      if (e.type !== 'futures.funding' && e.type !== 'futures.liquidation') continue;
+      const p = e.payload as { id?: string; time?: number; symbol?: string };
+      if (p.id !== undefined) this.applied.add(p.id);
+      if (p.symbol !== undefined && typeof p.time === 'number')
+        this.lastApplied.set(p.symbol, Math.max(this.lastApplied.get(p.symbol) ?? 0, p.time));
+    }
+    for (const f of await store.fills.since(botId, 0))
+      this.onFill(f.symbol, f.tradeId, f.time, f.side === 'buy' ? f.amount : -f.amount);
+    for (const e of await store.events.list(botId))
+      if (e.type === 'futures.liquidation') {
+        const l = e.payload as { symbol: string; time: number; size: number; id?: string };
+        this.onFill(l.symbol, `liquidation ${l.id ?? e.seq}`, l.time, -l.size);
+      }
+
+    const actions: RecoveryAction[] = [];
+    let acct = await futures.account(symbols);
+    if (acct.positionMode === 'hedge')
+      throw new Error(
+        'the exchange account is in hedge position mode (dualSidePosition): Keel trades one-way positions, one signed position per symbol; switch the account to one-way mode (Binance: Preferences, Position Mode; no position may be open) and start again',
+      );
+    const lastSet = await this.lastSettings();
+    for (const inst of instruments) {
+      const want = this.o.settings(inst.symbol);
+      const pos = positionOf(acct, inst.symbol);
+      const before = lastSet.get(inst.symbol);
+      if (before !== undefined && before.leverage !== pos.leverage)
+        actions.push({
+          kind: 'leverage-difference',
+          detail: `${inst.symbol}: this bot set ${before.leverage}x, the exchange has ${pos.leverage}x (changed outside the bot)`,
+        });
+      if (before !== undefined && before.marginMode !== pos.marginMode)
+        actions.push({
+          kind: 'margin-mode-difference',
+          detail: `${inst.symbol}: this bot set ${before.marginMode} margin, the exchange has ${pos.marginMode} (changed outside the bot)`,
+        });
+      if (pos.marginMode !== want.marginMode) {
+        if (pos.size !== 0)
+          throw new Error(
+            `${inst.symbol}: the exchange holds a position of ${pos.size} in ${pos.marginMode} margin; its margin mode cannot change to ${want.marginMode} while it is open: start with --margin ${pos.marginMode}, or close the position first`,
+          );
+        await this.refusedAs(`margin mode ${want.marginMode}`, inst.symbol, () =>
+          futures.setMarginMode(inst.symbol, want.marginMode),
+        );
+        actions.push({
+          kind: 'margin-mode-set',
+          detail: `${inst.symbol}: ${pos.marginMode} -> ${want.marginMode} margin`,
+        });
+      }
+      if (pos.leverage !== want.leverage) {
+        await this.refusedAs(`leverage ${want.leverage}x`, inst.symbol, () =>
+          futures.setLeverage(inst.symbol, want.leverage),
+        );
+        actions.push({
+          kind: 'leverage-set',
+          detail: `${inst.symbol}: ${pos.leverage}x -> ${want.leverage}x${pos.size !== 0 ? ` with a position of ${pos.size} open (its margin and liquidation price move with it)` : ''}`,
+        });
+      }
+    }
+    acct = await futures.account(symbols);
+    for (const inst of instruments) {
+      const want = this.o.settings(inst.symbol);
+      const pos = positionOf(acct, inst.symbol);
+      if (pos.leverage !== want.leverage || pos.marginMode !== want.marginMode)
+        throw new Error(
+          `${inst.symbol}: the exchange reports ${pos.leverage}x ${pos.marginMode} after this bot set ${want.leverage}x ${want.marginMode}`,
+        );
+      await store.events.append(botId, 'futures.settings', {
+        symbol: inst.symbol,
+        leverage: want.leverage,
+        marginMode: want.marginMode,
+      });
+    }
+
+    // What the exchange charged and closed while the bot was down.
+    const n = actions.length;
+    await this.pollNow(actions);
+    if (actions.length > n) acct = await futures.account(symbols);
+
+    for (const inst of instruments) actions.push(...this.compare(inst, positionOf(acct, inst.symbol)));
+    const settle = instruments[0]?.settle ?? this.o.account.currency;
+    const wallet = acct.wallet[settle] ?? 0;
+    const cash = this.o.account.cash;
+    if (this.o.storedCash && Math.abs(wallet - cash) > 1e-8 * Math.max(1, Math.abs(cash)))
+      actions.push({
+        kind: 'wallet-difference',
+        detail: `${settle}: this bot's books ${cash}, the exchange's wallet ${wallet} (${wallet - cash > 0 ? '+' : ''}${wallet - cash}); the exchange's is taken`,
+      });
+    // The exchange is the truth for the wallet, as for spot cash; differences are named above.
+    this.o.account.cash = wallet;
+    await store.events.append(botId, 'reconcile.futures', { actions });
+    for (const a of actions) log(level(a), `reconcile: ${a.kind}: ${a.detail}`);
+    return actions;
+  }
+
+  /**
+   * Applies the funding payments and forced closes the exchange has listed since the last poll;
+   * one poll at a time, in order. A failed read is logged and tried again on the next poll.
+   */
+  poll(): Promise<void> {
+    this.chain = this.chain.then(() =>
+      this.pollNow().catch((e: unknown) =>
+        this.o.log(
+          'warn',
+          `could not read funding and liquidations from the exchange: ${(e as Error).message}; read again after the next bar`,
+        ),
+      ),
+    );
+    return this.chain;
+  }
+
+  /**
+   * A fill of the bot's (`qty` signed): from its first one on, the exchange's funding and
+   * liquidations are looked up; its position at a funding time is the position less what moved it since.
+   */
+  onFill(symbol: string, tradeId: string, time: number, qty: number): void {
+    if (time < (this.firstFill.get(symbol) ?? Number.POSITIVE_INFINITY)) this.firstFill.set(symbol, time);
+    let m = this.moves.get(symbol);
+    if (m === undefined) this.moves.set(symbol, (m = new Map()));
+    m.set(tradeId, { time, qty });
+  }
+
+  /**
+   * The bot's position at `t`: what it holds now less its fills at or after `t` (an order decided
+   * on the bar that closes at a funding time fills after the funding was charged).
+   */
+  private sizeAt(symbol: string, t: number): number {
+    let size = this.o.account.find(symbol)?.size ?? 0;
+    for (const x of this.moves.get(symbol)?.values() ?? []) if (x.time >= t) size -= x.qty;
+    return Math.abs(size) < 1e-12 ? 0 : size;
+  }
+
+  /** Resolves when the poll under way (if any) is done. */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  private async pollNow(recovered?: RecoveryAction[]): Promise<void> {
+    const { futures, engine, book, log } = this.o;
+    for (const inst of this.o.instruments) {
+      const symbol = inst.symbol;
+      const first = this.firstFill.get(symbol);
+      const held = (this.o.account.find(symbol)?.size ?? 0) !== 0;
+      const wasHeld = this.heldAtPoll.get(symbol) ?? true;
+      this.heldAtPoll.set(symbol, held);
+      // Funding and liquidation come with a position; before the bot's first fill none is its own.
+      if (first === undefined || (!held && !wasHeld && recovered === undefined)) continue;
+      const since = Math.max(first, (this.lastApplied.get(symbol) ?? 0) - FUNDING_LOOKBACK_MS);
+      const incomes = (await futures.fundingIncome(symbol, since)).filter((x) => !this.applied.has(x.id));
+      const closes = (await futures.forcedCloses(symbol, since)).filter((x) => !this.applied.has(x.id));
+      if (incomes.length === 0 && closes.length === 0) continue;
+      const rates = incomes.length > 0 ? await futures.fundingRates(symbol, (incomes[0]?.time ?? since) - 60_000) : [];
+      type Item =
+        | { readonly t: number; readonly k: 0; readonly x: (typeof incomes)[number] }
+        | { readonly t: number; readonly k: 1; readonly x: (typeof closes)[number] };
+      const items: Item[] = [
+        ...incomes.map((x) => ({ t: x.time, k: 0 as const, x })),
+        ...closes.map((x) => ({ t: x.time, k: 1 as const, x })),
+      ].sort((a, b) => a.t - b.t || a.k - b.k);
+      for (const it of items) {
+        this.applied.add(it.x.id);
+        this.lastApplied.set(symbol, Math.max(this.lastApplied.get(symbol) ?? 0, it.t));
+        if (it.k === 0) {
+          const x = it.x;
+          if (x.asset !== inst.settle)
+            book.warn(
+              `${symbol}: funding ${x.id} of ${x.amount} ${x.asset} is not in ${inst.settle}; applied as ${inst.settle}`,
+            );
+          // The rate row of this payment: the contract's funding time, within a minute of the payment.
+          let r: (typeof rates)[number] | undefined;
+          for (const row of rates)
+            if (
+              Math.abs(row.time - x.time) <= 60_000 &&
+              (r === undefined || Math.abs(row.time - x.time) < Math.abs(r.time - x.time))
+            )
+              r = row;
+          if (r === undefined)
+            book.warn(
+              `${symbol}: funding ${x.id} at ${new Date(x.time).toISOString()} (${x.amount}): the exchange's rate history has no row for it; rate and mark not known (the payment is applied)`,
+            );
+          const size = this.sizeAt(symbol, x.time);
+          // On the bot's own position the exchange charges exactly this; more or less means the
+          // exchange's position in the symbol was not only the bot's (the payment is still applied:
+          // it is the wallet's).
+          if (r !== undefined) {
+            const own = fundingPayment(size, r.markPrice, r.rate, inst.contractSize);
+            if (Math.abs(own - x.amount) > 1e-8 + 1e-9 * Math.abs(x.amount))
+              book.warn(
+                `${symbol}: funding ${x.id} at ${new Date(x.time).toISOString()}: the exchange charged ${x.amount}, this bot's own position of ${size} pays ${own} at the rate ${r.rate} and mark ${r.markPrice}: the rest is on a position that is not this bot's`,
+              );
+          }
+          engine.applyExchangeFutures({
+            type: 'funding',
+            symbol,
+            funding: {
+              id: x.id,
+              time: x.time,
+              rate: r?.rate ?? Number.NaN,
+              markPrice: r?.markPrice ?? Number.NaN,
+              size,
+              payment: x.amount,
+            },
+          });
+          const what = `${x.amount < 0 ? 'paid' : 'received'} ${Math.abs(x.amount)} ${x.asset} on ${symbol} at ${new Date(x.time).toISOString()}${r ? ` (rate ${r.rate}, mark ${r.markPrice})` : ''}`;
+          log('info', `funding ${what}`);
+          recovered?.push({ kind: 'funding-recovered', detail: `${what}, while the bot was down (${x.id})` });
+        } else {
+          const x = it.x;
+          let fee = x.fee;
+          if (!Number.isFinite(fee)) {
+            book.warn(
+              `${symbol}: liquidation ${x.id}: its trades (the clearance fee) could not be read; 0 applied, the wallet is reconciled at the next start`,
+            );
+            fee = 0;
+          }
+          this.onFill(symbol, `liquidation ${x.id}`, x.time, -(this.o.account.find(symbol)?.size ?? 0));
+          engine.applyExchangeFutures({
+            type: 'liquidation',
+            symbol,
+            liquidation: {
+              id: x.id,
+              time: x.time,
+              price: x.price,
+              liquidationPrice: x.orderPrice,
+              amount: x.amount,
+              clearanceFee: fee,
+            },
+          });
+          recovered?.push({
+            kind: 'liquidation-recovered',
+            detail: `${symbol}: the exchange liquidated ${x.amount} at ${x.price} (${x.clientOrderId}, clearance fee ${fee}) while the bot was down`,
+          });
+        }
+      }
+      this.heldAtPoll.set(symbol, (this.o.account.find(symbol)?.size ?? 0) !== 0);
+    }
+  }
+
+  /** What the bot last set on the exchange, per symbol (its `futures.settings` events). */
+  private async lastSettings(): Promise<Map<string, { leverage: number; marginMode: string }>> {
+    const out = new Map<string, { leverage: number; marginMode: string }>();
+    for (const e of await this.o.store.events.list(this.o.botId)) {
+      if (e.type !== 'futures.settings') continue;
+      const p = e.payload as { symbol: string; leverage: number; marginMode: string };
+      out.set(p.symbol, { leverage: p.leverage, marginMode: p.marginMode });
+    }
+    return out;
+  }
+
+  /** The bot's position, entry and isolated wallet against the exchange's. */
+  private compare(inst: Instrument, ex: ExchangeFuturesPosition): RecoveryAction[] {
+    const out: RecoveryAction[] = [];
+    const symbol = inst.symbol;
+    const p = this.o.account.find(symbol);
+    const size = p?.size ?? 0;
+    const entry = size === 0 || p === undefined ? 0 : p.avgPrice;
+    const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+    if (!near(size, ex.size))
+      out.push({
+        kind: 'position-difference',
+        detail: `${symbol}: this bot's own fills hold ${size}, the exchange's position is ${ex.size} (${ex.size - size > 0 ? '+' : ''}${ex.size - size} not this bot's: never traded by it; its exits are reduce-only and sized to its own position)`,
+      });
+    else if (size !== 0 && !near(entry, ex.entryPrice))
+      out.push({
+        kind: 'position-difference',
+        detail: `${symbol}: entry price ${entry} in this bot's books, ${ex.entryPrice} on the exchange (size ${size} on both)`,
+      });
+    if (this.o.book.marginMode(symbol) === 'isolated') {
+      const mine = this.o.book.isolatedWallet(symbol);
+      if (!near(mine, ex.isolatedWallet) && (size !== 0 || ex.isolatedWallet !== 0))
+        out.push({
+          kind: 'isolated-wallet-difference',
+          detail: `${symbol}: isolated wallet ${mine} in this bot's books, ${ex.isolatedWallet} on the exchange; the exchange's is taken`,
+        });
+      this.o.book.setIsolatedWallet(symbol, ex.isolatedWallet);
+    }
+    return out;
+  }
+
+  /** Runs a settings change; the exchange's refusal ends the start with its reason. */
+  private async refusedAs(what: string, symbol: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      throw new Error(`${symbol}: the exchange refused ${what}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}
+
+function positionOf(acct: ExchangeFuturesAccount, symbol: string): ExchangeFuturesPosition {
+  const p = acct.positions.find((x) => x.symbol === symbol);
+  if (p === undefined)
+    throw new Error(`${symbol}: the exchange lists no position row for it (is it a USDⓈ-M perpetual?)`);
+  return p;
+}
+
+function level(a: RecoveryAction): 'info' | 'warn' {
+  return a.kind.endsWith('-difference') || a.kind === 'liquidation-recovered' ? 'warn' : 'info';
+}

@@ -159,6 +159,7 @@ function futuresFrom(f: FuturesJson): FuturesSummary {
       marginMode: m.marginMode as FuturesSummary['markets'][number]['marginMode'],
       funding: m.funding,
       isolatedWallet: n(m.isolatedWallet),
+      ...(m.mark !== undefined ? { mark: m.mark } : {}),
     })),
     funding: n(f.funding),
     fundingPaid: n(f.fundingPaid),

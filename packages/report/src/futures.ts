@@ -27,7 +27,7 @@ export function futuresSummaryLines(result: BacktestResult): string[] {
   const f = result.futures;
   if (f === undefined) return [];
   const lines = [
-    `futures: ${f.markets.map((m) => `${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}, funding: ${m.funding}`).join('; ')}`,
+    `futures: ${f.markets.map((m) => `${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}, funding: ${m.funding}${m.mark !== undefined ? `, mark: ${m.mark}` : ''}`).join('; ')}`,
     `  trading fees ${formatNumber(result.portfolio.feesPaid, 2)}   funding ${formatNumber(f.funding, 2)} (paid ${formatNumber(f.fundingPaid, 2)}, received ${formatNumber(f.fundingReceived, 2)}, ${formatInteger(f.fundingEvents)} payments)   liquidations ${formatInteger(f.liquidations.length)} (clearance fees ${formatNumber(f.liquidationFees, 2)})`,
   ];
   for (const l of f.liquidations.slice(0, LIQUIDATIONS_SHOWN)) lines.push(`  liquidated: ${liquidationLine(l)}`);
@@ -53,7 +53,10 @@ export function futuresSection(result: BacktestResult): string {
   if (f === undefined) return '';
   let html = `<section class="card" id="futures"><h2>Futures <span class="count">${e(formatInteger(f.liquidations.length))} liquidations · funding ${e(formatNumber(f.funding, 2))}</span></h2>`;
   html += `<p><span class="chips">${f.markets
-    .map((m) => `<span class="chip">${e(`${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}`)}</span>`)
+    .map(
+      (m) =>
+        `<span class="chip">${e(`${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}${m.mark !== undefined ? `, mark: ${m.mark}` : ''}`)}</span>`,
+    )
     .join('')}</span></p>`;
   html += `<table><tbody><tr><th>Trading fees</th><td class="num" data-futures="fees">${e(formatNumber(result.portfolio.feesPaid, 2))}</td></tr><tr><th>Funding (net; &gt; 0 received)</th><td class="num" data-futures="funding">${e(formatNumber(f.funding, 2))}</td></tr><tr><th>Funding paid / received</th><td class="num">${e(formatNumber(f.fundingPaid, 2))} / ${e(formatNumber(f.fundingReceived, 2))} (${e(formatInteger(f.fundingEvents))} payments)</td></tr><tr><th>Liquidation clearance fees</th><td class="num" data-futures="liquidation-fees">${e(formatNumber(f.liquidationFees, 2))}</td></tr></tbody></table>`;
   if (f.liquidations.length > 0) {

@@ -188,6 +188,8 @@ export interface FuturesJson {
     readonly marginMode: string;
     readonly funding: string;
     readonly isolatedWallet: number | null;
+    /** Where the mark came from (absent: the mark is the last price). */
+    readonly mark?: string;
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number | null;
@@ -480,6 +482,7 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       marginMode: m.marginMode,
       funding: m.funding,
       isolatedWallet: finiteOrNull(m.isolatedWallet),
+      ...(m.mark !== undefined ? { mark: m.mark } : {}),
     })),
     funding: finiteOrNull(f.funding),
     fundingPaid: finiteOrNull(f.fundingPaid),

@@ -105,6 +105,7 @@ const FUTURES: Record<string, KeySpec> = {
   margin: s(oneOf('isolated', 'cross'), 'cross'),
   funding: p(),
   'funding-rate': n(z.number()),
+  mark: p(),
 };
 
 const BOT: Record<string, KeySpec> = {

@@ -53,6 +53,8 @@ export interface FuturesMarketSettings {
    * high (a short) for liquidation, its close for unrealised PnL.
    */
   readonly mark?: BarSeries;
+  /** Where the mark bars came from, for the summary ("markPriceKlines-...csv"). */
+  readonly markSource?: string;
 }
 
 /** A funding payment charged to a position. */
@@ -106,6 +108,8 @@ export interface FuturesSummary {
     readonly funding: string;
     /** The isolated wallet at the end (0 in cross margin or flat). */
     readonly isolatedWallet: number;
+    /** Where the mark came from, when a mark-price series was given (else the mark is the last price). */
+    readonly mark?: string;
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number;
@@ -129,6 +133,7 @@ interface Market {
   readonly funding: FundingRateSeries | null;
   readonly fundingSource: string;
   readonly mark: BarSeries | undefined;
+  readonly markSource: string;
   /** Next funding event to charge. */
   fundingCursor: number;
   /** The mark bar at or before the traded bar. */
@@ -187,6 +192,7 @@ export class FuturesBook {
         funding: s.funding,
         fundingSource: s.fundingSource ?? (s.funding === null ? 'none given' : 'the funding series given'),
         mark: s.mark,
+        markSource: s.markSource ?? 'the mark series given',
         fundingCursor: 0,
         markCursor: 0,
         isolatedWallet: 0,
@@ -422,6 +428,7 @@ export class FuturesBook {
         marginMode: m.marginMode,
         funding: m.fundingSource,
         isolatedWallet: m.isolatedWallet,
+        ...(m.mark !== undefined ? { mark: m.markSource } : {}),
       })),
       funding: received - paid,
       fundingPaid: paid,

@@ -5,6 +5,7 @@ import type {
   Fill,
   FundingRecord,
   FuturesSummary,
+  HedgeSide,
   LiquidationRecord,
   Metrics,
   OpenTrade,
@@ -160,6 +161,19 @@ function futuresFrom(f: FuturesJson): FuturesSummary {
       funding: m.funding,
       isolatedWallet: n(m.isolatedWallet),
       ...(m.mark !== undefined ? { mark: m.mark } : {}),
+      ...(m.sides !== undefined
+        ? {
+            positionMode: 'hedge' as const,
+            sides: m.sides.map((x) => ({
+              positionSide: x.positionSide as HedgeSide,
+              size: n(x.size),
+              entryPrice: n(x.entryPrice),
+              unrealizedPnl: n(x.unrealizedPnl),
+              isolatedWallet: n(x.isolatedWallet),
+              liquidationPrice: n(x.liquidationPrice),
+            })),
+          }
+        : {}),
     })),
     funding: n(f.funding),
     fundingPaid: n(f.fundingPaid),

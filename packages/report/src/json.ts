@@ -190,6 +190,16 @@ export interface FuturesJson {
     readonly isolatedWallet: number | null;
     /** Where the mark came from (absent: the mark is the last price). */
     readonly mark?: string;
+    /** Hedge mode only: each side at the end. */
+    readonly positionMode?: 'hedge';
+    readonly sides?: readonly {
+      readonly positionSide: string;
+      readonly size: number | null;
+      readonly entryPrice: number | null;
+      readonly unrealizedPnl: number | null;
+      readonly isolatedWallet: number | null;
+      readonly liquidationPrice: number | null;
+    }[];
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number | null;
@@ -483,6 +493,19 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       funding: m.funding,
       isolatedWallet: finiteOrNull(m.isolatedWallet),
       ...(m.mark !== undefined ? { mark: m.mark } : {}),
+      ...(m.sides !== undefined
+        ? {
+            positionMode: 'hedge' as const,
+            sides: m.sides.map((x) => ({
+              positionSide: x.positionSide,
+              size: finiteOrNull(x.size),
+              entryPrice: finiteOrNull(x.entryPrice),
+              unrealizedPnl: finiteOrNull(x.unrealizedPnl),
+              isolatedWallet: finiteOrNull(x.isolatedWallet),
+              liquidationPrice: finiteOrNull(x.liquidationPrice),
+            })),
+          }
+        : {}),
     })),
     funding: finiteOrNull(f.funding),
     fundingPaid: finiteOrNull(f.fundingPaid),
@@ -500,6 +523,7 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       price: finiteOrNull(l.price),
       realizedPnl: finiteOrNull(l.realizedPnl),
       clearanceFee: finiteOrNull(l.clearanceFee),
+      ...(l.positionSide !== undefined ? { positionSide: l.positionSide } : {}),
     })),
     fundingPayments: f.payments.map((r) => ({
       symbol: r.symbol,
@@ -509,6 +533,7 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       markPrice: finiteOrNull(r.markPrice),
       size: finiteOrNull(r.size),
       payment: finiteOrNull(r.payment),
+      ...(r.positionSide !== undefined ? { positionSide: r.positionSide } : {}),
     })),
     warnings: [...f.warnings],
   };

@@ -826,7 +826,7 @@ export class Engine {
    * A hedge-mode perpetual's orders name the side they trade (`positionSide`); nothing else may:
    * the reason an order is denied, or null.
    */
-  private positionSideError(req: OrderRequest): string | null {
+  private positionSideError(req: Pick<OrderRequest, 'symbol' | 'positionSide'>): string | null {
     if (this.futures !== undefined) return this.futures.positionSideError(req.symbol, req.positionSide);
     return req.positionSide === undefined
       ? null
@@ -835,16 +835,14 @@ export class Engine {
 
   /** A position read names a hedge-mode market's side, and only there: else a strategy bug, thrown. */
   private checkViewSide(symbol: string, side: HedgeSide | undefined): void {
-    const reason =
-      this.futures !== undefined
-        ? this.futures.positionSideError(symbol, side)
-        : side === undefined
-          ? null
-          : `positionSide '${side}' is for a hedge-mode perpetual; ${symbol} is not one`;
-    if (reason !== null)
-      throw new Error(
-        `position(${JSON.stringify(symbol)}${side === undefined ? '' : `, '${side}'`}): ${reason.replace('an order must name its positionSide', "name the side: position(symbol, 'long' | 'short')")}`,
-      );
+    const call = `position(${JSON.stringify(symbol)}${side === undefined ? '' : `, '${side}'`})`;
+    if (side === undefined) {
+      if (this.futures?.isHedge(symbol) === true)
+        throw new Error(`${call}: ${symbol} is in hedge mode: name the side, position(symbol, 'long' | 'short')`);
+      return;
+    }
+    const reason = this.positionSideError({ symbol, positionSide: side });
+    if (reason !== null) throw new Error(`${call}: ${reason}`);
   }
 
   /**

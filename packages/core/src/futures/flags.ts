@@ -14,6 +14,7 @@ export const FUTURES_FLAGS = {
   funding: { type: 'string' },
   'funding-rate': { type: 'string' },
   mark: { type: 'string' },
+  'position-mode': { type: 'string' },
 } as const;
 
 export const FUTURES_FLAGS_HELP = `Futures (USD-M perpetuals, docs/futures.md):
@@ -22,6 +23,8 @@ export const FUTURES_FLAGS_HELP = `Futures (USD-M perpetuals, docs/futures.md):
   --leverage <n>         leverage, 1 to the brackets' maximum (default 1); an allocation is margin:
                          allocation=0.5 at --leverage 3 holds 1.5x equity of notional
   --margin <mode>        isolated or cross (default cross)
+  --position-mode <m>    one-way (default: one signed position) or hedge (a long and a short
+                         position apart; the strategy's orders name their positionSide)
   --funding <file>       funding rates: Binance's archive CSV (calc_time,funding_interval_hours,
                          last_funding_rate), .csv.gz, or ccxt fetchFundingRateHistory JSON
   --funding-rate <r>     a constant rate every 8 h from 00:00 UTC instead (0.0001 = 0.01 %)
@@ -67,7 +70,7 @@ export function futuresFromFlags(
   const market = (values.market as string | undefined) ?? 'spot';
   if (market !== 'spot' && market !== 'futures')
     return { ok: false, message: `--market must be spot or futures, got "${market}"` };
-  const given = (['leverage', 'margin', 'funding', 'funding-rate', 'mark'] as const).filter(
+  const given = (['leverage', 'margin', 'position-mode', 'funding', 'funding-rate', 'mark'] as const).filter(
     (k) => values[k] !== undefined,
   );
   if (market === 'spot') {
@@ -80,6 +83,9 @@ export function futuresFromFlags(
   const margin = (values.margin as string | undefined) ?? 'cross';
   if (margin !== 'isolated' && margin !== 'cross')
     return { ok: false, message: `--margin must be isolated or cross, got "${margin}"` };
+  const positionMode = (values['position-mode'] as string | undefined) ?? 'one-way';
+  if (positionMode !== 'one-way' && positionMode !== 'hedge')
+    return { ok: false, message: `--position-mode must be one-way or hedge, got "${positionMode}"` };
   if (values.funding !== undefined && values['funding-rate'] !== undefined)
     return { ok: false, message: '--funding and --funding-rate are two sources of one series: give one' };
   const perp = symbol.includes(':') ? symbol : `${symbol}:${symbol.split('/')[1]}`;
@@ -107,6 +113,7 @@ export function futuresFromFlags(
       settings: {
         leverage,
         marginMode: margin,
+        ...(positionMode === 'hedge' ? { positionMode } : {}),
         funding,
         fundingSource: source,
         ...(mark !== undefined ? { mark: mark.series, markSource: mark.source } : {}),

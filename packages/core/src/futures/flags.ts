@@ -23,8 +23,8 @@ export const FUTURES_FLAGS_HELP = `Futures (USD-M perpetuals, docs/futures.md):
   --leverage <n>         leverage, 1 to the brackets' maximum (default 1); an allocation is margin:
                          allocation=0.5 at --leverage 3 holds 1.5x equity of notional
   --margin <mode>        isolated or cross (default cross)
-  --position-mode <m>    one-way (default: one signed position) or hedge (a long and a short
-                         position apart; the strategy's orders name their positionSide)
+  --position-mode <m>    one-way or hedge (default one-way): hedge holds a long and a short
+                         position apart, and the strategy's orders name their positionSide
   --funding <file>       funding rates: Binance's archive CSV (calc_time,funding_interval_hours,
                          last_funding_rate), .csv.gz, or ccxt fetchFundingRateHistory JSON
   --funding-rate <r>     a constant rate every 8 h from 00:00 UTC instead (0.0001 = 0.01 %)

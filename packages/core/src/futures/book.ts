@@ -497,7 +497,10 @@ export class FuturesBook {
       if (l.position.size === 0) continue;
       if (m.marginMode === 'isolated') {
         const extreme = l.side === 'long' ? low : high;
-        if (this.liquidatableAt(l, extreme)) first ??= this.liquidate(l, extreme, closeTime);
+        if (!this.liquidatableAt(l, extreme)) continue;
+        // Each isolated side on its own: liquidate it even when the other side already was.
+        const r = this.liquidate(l, extreme, closeTime);
+        first ??= r;
         continue;
       }
       if (this.liquidatableAt(l, low)) return first ?? this.liquidate(l, low, closeTime);

@@ -1,6 +1,7 @@
 // `keel backtest --market futures --mark <file>`: margins, unrealised PnL and liquidation on a
-// mark-price series (Binance's markPriceKlines layout). Oracle: the numbers computed by hand below
-// on the hand-made bars of fixtures/futures (docs/futures.md, "mark price").
+// mark-price series (Binance's markPriceKlines layout); `--position-mode hedge`: both sides held
+// apart and shown. Oracle: the numbers computed by hand below on the hand-made bars of
+// fixtures/futures (docs/futures.md, "mark price" and "Hedge mode").
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../test-support/shared.ts';
@@ -76,5 +77,71 @@ describe('keel backtest --mark <file>', () => {
     const tf = await run('--mark', MARK, '--timeframe', '3m');
     expect(tf.code).toBe(2);
     expect(tf.err).toContain('holds 1m bars but the run is on 3m bars');
+  });
+});
+
+describe('keel backtest --position-mode hedge', () => {
+  const hedge = (strategy: string, ...extra: string[]) =>
+    keelIn([
+      'backtest',
+      '--strategy',
+      path.join(DIR, strategy),
+      '--data',
+      BARS,
+      '--market',
+      'futures',
+      '--leverage',
+      '10',
+      '--position-mode',
+      'hedge',
+      '--funding-rate',
+      '0',
+      '--no-save',
+      ...extra,
+    ]);
+
+  it('both sides held apart: --json and the summary show each side at the end', async () => {
+    const r = await hedge('hedge-once.ts', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    // LONG 100 and SHORT 40 at bar 1's open 10 (fees 0.5 + 0.2), held to bar 3's close 9.7:
+    // unrealised LONG 100 x (9.7 - 10) = -30, SHORT -40 x (9.7 - 10) = +12; final 10,000 - 0.7 - 18.
+    expect(j.finalValue).toBeCloseTo(9981.3, 9);
+    const m = j.futures.markets[0];
+    expect(m.positionMode).toBe('hedge');
+    expect(
+      m.sides.map((x: { positionSide: string; size: number; entryPrice: number }) => [
+        x.positionSide,
+        x.size,
+        x.entryPrice,
+      ]),
+    ).toEqual([
+      ['long', 100, 10],
+      ['short', -40, 10],
+    ]);
+    expect(m.sides[0].unrealizedPnl).toBeCloseTo(-30, 9);
+    expect(m.sides[1].unrealizedPnl).toBeCloseTo(12, 9);
+    // Cross hedge LP = (9,999.3 - 1,000 + 400) / (0.65 + 0.26 - 100 + 40) < 0: none.
+    expect(m.sides[0].liquidationPrice).toBe(0);
+    expect(j.openTrades.map((t: { direction: string; size: number }) => [t.direction, t.size])).toEqual([
+      ['long', 100],
+      ['short', 40],
+    ]);
+    const text = await hedge('hedge-once.ts');
+    expect(text.out).toContain('futures: LINK/USDT:USDT 10.00x cross hedge, funding: a constant 0 every 8 h');
+    expect(text.out).toContain('LINK/USDT:USDT long side: 100 @ 10, unrealised -30.00, liquidation price none');
+    expect(text.out).toContain('LINK/USDT:USDT short side: 40 @ 10, unrealised 12.00, liquidation price none');
+  });
+
+  it('a one-way strategy in hedge mode: its order is denied with the reason', async () => {
+    const r = await hedge('buy-once.ts', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.orders[0].status).toBe('denied');
+    expect(j.orders[0].reason).toBe(
+      "LINK/USDT:USDT is in hedge mode: an order must name its positionSide ('long' or 'short')",
+    );
+    const bad = await hedge('buy-once.ts', '--position-mode', 'both');
+    expect(bad.code).toBe(2);
   });
 });

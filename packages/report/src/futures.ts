@@ -1,5 +1,5 @@
 import type { BacktestResult, HedgeSideSummary, LiquidationRecord } from '@keel/core';
-import { escapeHtml as e, formatInteger, formatNumber, formatTimeShort } from './format.ts';
+import { escapeHtml as e, formatAmount, formatInteger, formatNumber, formatPrice, formatTimeShort } from './format.ts';
 
 type MarketSummary = NonNullable<BacktestResult['futures']>['markets'][number];
 
@@ -12,7 +12,7 @@ function marketLabel(m: MarketSummary): string {
 function sideLine(x: HedgeSideSummary): string {
   if (x.size === 0) return `${x.positionSide} side: flat`;
   const iso = x.isolatedWallet !== 0 ? `, isolated wallet ${formatNumber(x.isolatedWallet, 2)}` : '';
-  return `${x.positionSide} side: ${formatNumber(Math.abs(x.size), 8)} @ ${formatNumber(x.entryPrice, 8)}, unrealised ${formatNumber(x.unrealizedPnl, 2)}${iso}, liquidation price ${x.liquidationPrice > 0 ? formatNumber(x.liquidationPrice, 8) : 'none'}`;
+  return `${x.positionSide} side: ${formatAmount(Math.abs(x.size))} @ ${formatAmount(x.entryPrice)}, unrealised ${formatNumber(x.unrealizedPnl, 2)}${iso}, liquidation price ${x.liquidationPrice > 0 ? formatPrice(x.liquidationPrice) : 'none'}`;
 }
 
 /** Liquidations shown by name in the terminal and the page; every one is in result.json. */

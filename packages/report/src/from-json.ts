@@ -241,6 +241,7 @@ function fillFrom(f: FillJson): Fill {
     feeAsset: f.feeAsset,
     liquidity: f.liquidity,
     ...(f.tag !== null ? { tag: f.tag } : {}),
+    ...(f.positionSide !== undefined ? { positionSide: f.positionSide as HedgeSide } : {}),
   } as Fill;
 }
 

@@ -116,6 +116,8 @@ export interface FillJson {
   readonly feeAsset: string;
   readonly liquidity: 'maker' | 'taker';
   readonly tag: string | null;
+  /** Hedge mode only: the side the fill traded. */
+  readonly positionSide?: string;
 }
 
 export interface OrderJson {
@@ -410,6 +412,7 @@ export function fillToJson(f: Fill): FillJson {
     feeAsset: f.feeAsset,
     liquidity: f.liquidity,
     tag: f.tag ?? null,
+    ...(f.positionSide !== undefined ? { positionSide: f.positionSide } : {}),
   };
 }
 

@@ -445,6 +445,7 @@ export class Engine {
       r.liquidity,
       r.time,
       req.tag,
+      req.positionSide,
     );
     if (this.fillHook !== undefined)
       this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id, req.positionSide);

@@ -249,6 +249,8 @@ export interface Fill {
   readonly liquidity: Liquidity;
   readonly time: number;
   readonly tag?: string | undefined;
+  /** The hedge-mode side the fill traded (absent in one-way mode and on spot). */
+  readonly positionSide?: HedgeSide | undefined;
 }
 
 /**

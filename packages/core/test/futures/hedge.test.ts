@@ -142,11 +142,11 @@ describe('hedge mode: the engine', () => {
     expect(log).toMatchObject({ message: 'long 100 @ 10 upnl 100; short -40 @ 10 upnl -40' });
     // Bar 3 open 12: the short's buy is clipped to 40, realised 40 x (10 - 12) = -80.
     // Bar 5 open 8: the long closes, realised 100 x (8 - 10) = -200.
-    expect(r.fills.map((x) => [x.side, x.amount, x.price])).toEqual([
-      ['buy', 100, 10],
-      ['sell', 40, 10],
-      ['buy', 40, 12],
-      ['sell', 100, 8],
+    expect(r.fills.map((x) => [x.positionSide, x.side, x.amount, x.price])).toEqual([
+      ['long', 'buy', 100, 10],
+      ['short', 'sell', 40, 10],
+      ['short', 'buy', 40, 12],
+      ['long', 'sell', 100, 8],
     ]);
     expect(r.finalCash).toBeCloseTo(999.34 - 80 - 200, 9);
     // Two round trips, one per side.

@@ -145,13 +145,18 @@ describe('keel backtest --position-mode hedge', () => {
     expect(bad.code).toBe(2);
   });
 
-  it('keel paper refuses --position-mode hedge for now (a bot keeps one position per market), and --mark without --replay', async () => {
-    const paper = (...extra: string[]) =>
-      keelIn(['paper', '--strategy', 'sma-cross', '--symbol', 'LINK/USDT', '--market', 'futures', ...extra]);
-    const h = await paper('--position-mode', 'hedge', '--replay', BARS);
-    expect(h.code).toBe(2);
-    expect(h.err).toContain('--position-mode hedge is for keel backtest for now');
-    const m = await paper('--mark', MARK);
+  it('keel paper takes --mark only with --replay', async () => {
+    const m = await keelIn([
+      'paper',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'LINK/USDT',
+      '--market',
+      'futures',
+      '--mark',
+      MARK,
+    ]);
     expect(m.code).toBe(2);
     expect(m.err).toContain('--mark needs --replay');
   });

@@ -370,7 +370,7 @@ export class Bot {
     for (const p of await store.positions.load(botId)) {
       const inst = this.cfg.instruments.find((x) => x.symbol === p.symbol);
       if (!inst) continue;
-      const pos = this.account.position(inst);
+      const pos = this.account.position(inst, p.positionSide);
       pos.size = p.size;
       pos.avgPrice = p.size === 0 ? Number.NaN : p.avgPrice;
       pos.realizedPnl = p.realizedPnl;

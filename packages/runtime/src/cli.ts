@@ -194,10 +194,6 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   });
   if (!fut.ok) return fail(fut.message);
   const futures = fut.futures;
-  if (futures?.settings.positionMode === 'hedge')
-    return fail(
-      "--position-mode hedge is for keel backtest for now: a bot's store keeps one position per market (docs/futures.md)",
-    );
   if (futures !== undefined && mode === 'live')
     return fail(
       'live futures are not supported yet (positions, leverage and margin mode are not reconciled with the exchange): use keel paper --market futures',

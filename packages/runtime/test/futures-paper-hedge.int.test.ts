@@ -3,7 +3,7 @@
 // archive, its long and short sides often held at once, killed with kill -9 half-way and started
 // again. Oracle: the backtest of the same bars with the same settings: every fill (with its side),
 // every funding payment (with its side), the final cash, each side's isolated wallet and position.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -152,6 +152,14 @@ describe.skipIf(!HAS_SHARED_DATA)(
           expect(st.futures?.isolatedWallets[`${SYMBOL} ${s.positionSide}`] ?? 0, `${s.positionSide} wallet`).toBe(
             s.isolatedWallet,
           );
+        // `keel bots status` lists each side.
+        const status = spawnSync(process.execPath, [BIN, 'bots', 'status', BOT, '--store', storeUrl], {
+          cwd: dir,
+          encoding: 'utf8',
+        });
+        expect(status.status, status.stderr).toBe(0);
+        expect(status.stdout).toContain(`${SYMBOL} long`);
+        expect(status.stdout).toContain(`${SYMBOL} short`);
       } finally {
         if (first.proc.exitCode === null) first.proc.kill('SIGKILL');
         await peek.close();

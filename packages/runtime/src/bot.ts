@@ -506,6 +506,17 @@ export class Bot {
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
     const futuresState = (st?.state as { futures?: FuturesBookState } | undefined)?.futures;
     if (futuresState !== undefined) this.botEngine.futures?.restore(futuresState);
+    // A position held in the other position mode would sit in the books with nothing to manage it.
+    const fb = this.botEngine.futures;
+    if (fb !== undefined)
+      for (const p of this.account.positions) {
+        const sym = p.instrument.symbol;
+        if (p.size === 0 || p.instrument.kind !== 'perpetual' || fb.isHedge(sym) === (p.positionSide !== undefined))
+          continue;
+        throw new Error(
+          `bot "${botId}" holds ${p.size} ${sym}${p.positionSide === undefined ? ' (one-way)' : ` on its ${p.positionSide} side (hedge mode)`}: it cannot start in ${fb.isHedge(sym) ? 'hedge' : 'one-way'} position mode; start it in the mode it holds the position in, and close it there first`,
+        );
+      }
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
     this.recorder = new SessionRecorder(
       store,

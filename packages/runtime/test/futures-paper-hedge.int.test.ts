@@ -160,6 +160,37 @@ describe.skipIf(!HAS_SHARED_DATA)(
         expect(status.status, status.stderr).toBe(0);
         expect(status.stdout).toContain(`${SYMBOL} long`);
         expect(status.stdout).toContain(`${SYMBOL} short`);
+        // Started again in one-way mode while it holds a side: refused, with the reason.
+        const held = bt.portfolio.positions.find((p) => p.size !== 0);
+        expect(held, 'a side is held at the end').toBeDefined();
+        const oneWay = spawnSync(
+          process.execPath,
+          [
+            BIN,
+            'paper',
+            '--strategy',
+            STRATEGY,
+            '--symbol',
+            'LINK/USDT',
+            '--market',
+            'futures',
+            '--leverage',
+            '3',
+            '--margin',
+            'isolated',
+            '--replay',
+            replay,
+            '--store',
+            storeUrl,
+            '--bot-id',
+            BOT,
+          ],
+          { cwd: dir, encoding: 'utf8' },
+        );
+        expect(oneWay.status).not.toBe(0);
+        expect(oneWay.stderr).toContain(
+          `side (hedge mode): it cannot start in one-way position mode; start it in the mode it holds the position in`,
+        );
       } finally {
         if (first.proc.exitCode === null) first.proc.kill('SIGKILL');
         await peek.close();

@@ -2,6 +2,7 @@
 // mark-price series (Binance's markPriceKlines layout); `--position-mode hedge`: both sides held
 // apart and shown. Oracle: the numbers computed by hand below on the hand-made bars of
 // fixtures/futures (docs/futures.md, "mark price" and "Hedge mode").
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../test-support/shared.ts';
@@ -101,8 +102,15 @@ describe('keel backtest --position-mode hedge', () => {
     ]);
 
   it('both sides held apart: --json and the summary show each side at the end', async () => {
-    const r = await hedge('hedge-once.ts', '--json');
+    const r = await hedge('hedge-once.ts', '--json', '--report', 'rep-hedge');
     expect(r.code, r.err).toBe(0);
+    // The report lists the sides; fills.csv names each fill's side.
+    expect(readFileSync(path.join('rep-hedge', 'report.html'), 'utf8')).toContain(
+      '<li>LINK/USDT:USDT short side: 40 @ 10, unrealised 12.00, liquidation price none</li>',
+    );
+    const csv = readFileSync(path.join('rep-hedge', 'fills.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]?.endsWith(',tag,position_side')).toBe(true);
+    expect(csv.slice(1).map((l) => l.split(',').at(-1))).toEqual(['long', 'short']);
     const j = JSON.parse(r.out);
     // LONG 100 and SHORT 40 at bar 1's open 10 (fees 0.5 + 0.2), held to bar 3's close 9.7:
     // unrealised LONG 100 x (9.7 - 10) = -30, SHORT -40 x (9.7 - 10) = +12; final 10,000 - 0.7 - 18.

@@ -335,4 +335,74 @@ describe('futures book invariants', () => {
       { numRuns: 1_000 },
     );
   });
+
+  it('hedge: funding sums to the series applied to both sides held at each funding time', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: -50, max: 50 }), fc.integer({ min: -50, max: 50 })), {
+          minLength: 24,
+          maxLength: 24,
+        }),
+        fc.array(fc.integer({ min: 6_000, max: 8_000 }), { minLength: 24, maxLength: 24 }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 24 * HOUR - 1 }), { minLength: 1, maxLength: 10 }),
+        fc.array(fc.integer({ min: -30, max: 30 }), { minLength: 10, maxLength: 10 }),
+        (orders, opens, offsets, rates) => {
+          const times = [...offsets].sort((a, b) => a - b).map((o) => T0 + o);
+          const rateOf = times.map((_, i) => (rates[i] as number) / 100_000);
+          const series = bars(
+            opens.map((o) => [o / 1000, o / 1000 + 0.01, o / 1000 - 0.01, o / 1000 + 0.005]),
+            HOUR,
+          );
+          // Bar i: [long side qty, short side qty], signed as buys (> 0) and sells (< 0).
+          const script: Record<number, (ctx: Parameters<Parameters<typeof scripted>[0][number]>[0]) => void> = {};
+          orders.forEach(([ql, qs], i) => {
+            script[i] = (ctx) => {
+              if (ql > 0) ctx.buy(ql, { positionSide: 'long' });
+              else if (ql < 0) ctx.sell(-ql, { positionSide: 'long' });
+              if (qs > 0) ctx.buy(qs, { positionSide: 'short' });
+              else if (qs < 0) ctx.sell(-qs, { positionSide: 'short' });
+            };
+          });
+          const r = runBacktest({
+            strategy: scripted(script),
+            data: [{ symbol: SYMBOL, timeframe: '1h', series }],
+            cash: 1e9,
+            futures: () => ({
+              leverage: 1,
+              marginMode: 'cross',
+              positionMode: 'hedge',
+              funding: fundingRateSeries({ time: times, rate: rateOf, intervalHours: 8 }),
+            }),
+          });
+          expect(r.errors).toEqual([]);
+          // The oracle: each side held after bar k's fills (an order decided on bar i fills at bar
+          // i + 1's open; what reduces a side is clipped to what it holds), charged at bar k's open.
+          const heldAfter: [number, number][] = [];
+          let long = 0;
+          let short = 0;
+          for (let k = 0; k < 24; k++) {
+            if (k >= 1) {
+              const [ql, qs] = orders[k - 1] as [number, number];
+              long = ql >= 0 ? long + ql : long - Math.min(-ql, long);
+              short = qs <= 0 ? short + qs : short + Math.min(qs, -short);
+            }
+            heldAfter.push([long, short]);
+          }
+          let expected = 0;
+          times.forEach((t, j) => {
+            const k = Math.floor((t - T0) / HOUR);
+            const [l, sh] = heldAfter[k] as [number, number];
+            const open = (opens[k] as number) / 1000;
+            expected += -(l + sh) * open * (rateOf[j] as number);
+          });
+          expect(r.futures!.funding).toBeCloseTo(expected, 9);
+          for (const p of r.futures!.payments) {
+            expect(p.positionSide === 'long' ? p.size > 0 : p.size < 0).toBe(true);
+            expect(Math.sign(p.payment)).toBe(-Math.sign(p.size * p.rate));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
 });

@@ -153,6 +153,37 @@ describe('keel backtest --position-mode hedge', () => {
     expect(bad.code).toBe(2);
   });
 
+  it('keel paper --replay --mark: the same liquidation on the mark as the backtest', async () => {
+    const r = await keelIn([
+      'paper',
+      '--strategy',
+      STRATEGY,
+      '--symbol',
+      'LINK/USDT',
+      '--market',
+      'futures',
+      '--leverage',
+      '10',
+      '--margin',
+      'isolated',
+      '--funding-rate',
+      '0',
+      '--replay',
+      BARS,
+      '--mark',
+      MARK,
+      '--store',
+      'sqlite:./paper-mark.db',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    // The backtest above: liquidated on the mark, 10,000 - 0.5 - 100 left.
+    expect(j.cash).toBeCloseTo(9_899.5, 9);
+    expect(j.futures.liquidations).toBe(1);
+    expect(j.futures.liquidationFees).toBeCloseTo(100 - 100 * (10 - 900 / 99.35), 9);
+    expect(j.futures.warnings).toEqual(['1 bar(s) had no mark-price bar: the traded price was the mark there']);
+  });
+
   it('keel paper takes --mark only with --replay', async () => {
     const m = await keelIn([
       'paper',

@@ -90,6 +90,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'bots',
     args: '<sub>',
+    config: 'bots',
     summary: 'operate bots: list, status, stop, resume (end risk halts), parity (backtest of the bars a bot saw)',
     run: async (argv, cli) => (await import('@keel/runtime/bots-cli')).runBotsCli(argv, cli),
   },
@@ -101,6 +102,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'portfolio',
+    config: 'bots',
     summary: "every bot's books: average cost, realised and unrealised PnL, fees, equity in one currency",
     run: async (argv, cli) => (await import('@keel/runtime/portfolio-cli')).runPortfolioCli(argv, cli),
   },
@@ -127,7 +129,8 @@ Exit codes:
   2  usage: unknown command or option, a missing or invalid option value
 
 Settings: flags > KEEL_<FLAG> environment variables > keel.yaml (here, or --config <file>) >
-defaults, for backtest, paper, live and data (docs/config.md; ${prog} config show).
+defaults, for backtest, paper, live, data, and the store of bots and portfolio (docs/config.md;
+${prog} config show).
 
 Output cut short by its reader (| head) ends quietly. KEEL_DEBUG=1 adds stack traces to errors.
 

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Setting } from '@keel/runtime/config';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { BIN } from './run-keel.ts';
@@ -217,6 +218,50 @@ describe('keel config show', () => {
   });
 });
 
+describe('keel bots and keel portfolio read the store the bots run with from keel.yaml', () => {
+  it('a paper bot run on the file’s paper.store is the one keel bots and keel portfolio show, with no --store', () => {
+    const dir = folder(
+      'strategy: sma-cross\npaper:\n  symbol: BTC/USDT\n  replay: bars.csv\n  store: sqlite:.keel/mine.db\n  bot-id: cfgbot\n',
+    );
+    barsIn(dir);
+    const run = keel(dir, ['paper']);
+    expect(run.code, run.err).toBe(0);
+    expect(existsSync(path.join(dir, '.keel/mine.db'))).toBe(true);
+    expect(existsSync(path.join(dir, '.keel/keel.db')), 'nothing was written to the default store').toBe(false);
+    const list = keel(dir, ['bots', 'list', '--json']);
+    expect(list.code, list.err).toBe(0);
+    expect((JSON.parse(list.out) as { id: string }[]).map((b) => b.id)).toEqual(['cfgbot']);
+    const status = keel(dir, ['bots', 'status', 'cfgbot']);
+    expect(status.code, status.err).toBe(0);
+    const portfolio = keel(dir, ['portfolio', '--json']);
+    expect(portfolio.code, portfolio.err).toBe(0);
+    expect((JSON.parse(portfolio.out) as { bots: { id: string }[] }).bots.map((b) => b.id)).toEqual(['cfgbot']);
+    // A flag and KEEL_STORE still win: another store has no such bot.
+    expect(keel(dir, ['bots', 'status', 'cfgbot'], { KEEL_STORE: 'sqlite:.keel/mine.db' }).code).toBe(0);
+    const other = keel(dir, ['bots', 'list', '--store', 'sqlite:.keel/other.db']);
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/no store at .*other\.db/);
+    const shown = keel(dir, ['config', 'show', 'bots', '--json']);
+    expect(shown.code, shown.err).toBe(0);
+    expect((JSON.parse(shown.out) as { sections: { bots: Setting[] } }).sections.bots).toEqual([
+      {
+        key: 'store',
+        value: 'sqlite:.keel/mine.db',
+        origin: { kind: 'file', file: 'keel.yaml', line: 5, key: 'paper.store' },
+      },
+    ]);
+  });
+
+  it('paper and live on different stores: keel bots says so and how to choose, instead of reading the default', () => {
+    const dir = folder('paper:\n  store: sqlite:p.db\nlive:\n  store: sqlite:l.db\n');
+    const r = keel(dir, ['bots', 'list']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('keel.yaml:2: paper.store: live.store is "sqlite:l.db" and paper.store is "sqlite:p.db"');
+    expect(r.err).toContain('set bots.store, or give --store');
+    expect(r.err).not.toMatch(/^\s+at /m);
+  });
+});
+
 describe.skipIf(!HAS_SHARED_DATA)('docs/config.md', () => {
   const doc = readFileSync(path.join(REPO_ROOT, 'docs/config.md'), 'utf8');
   const example = /^```yaml keel\.yaml\n([\s\S]*?)^```$/m.exec(doc)?.[1];
@@ -279,11 +324,28 @@ if (!HAS_SHARED_DATA) noteSkip('config docs example');
  * Flags a section leaves out on purpose: typed for the one run they are meant for, or another
  * mode's (the bots' help is shared by paper and live), or named in a description only.
  */
+const BOTS_NOT_SETTINGS = [
+  'help',
+  'json',
+  'on-shutdown',
+  'no-wait',
+  'timeout',
+  'keys',
+  'exchange-url',
+  'report',
+  'fee',
+  'fee-asset',
+  'slippage-bps',
+  'strategy',
+  'currency',
+];
 const NOT_SETTINGS: Record<string, readonly string[]> = {
   backtest: ['help'],
   paper: ['help', 'confirm-live', 'reconfigure', 'clock', 'unknown-orders', 'keys', 'speed'],
   live: ['help', 'confirm-live', 'reconfigure', 'replay', 'replay-delay-ms', 'cash', 'fee', 'speed'],
   data: ['help'],
+  // keel bots and keel portfolio: the store is where the bots are; the rest is per question asked.
+  bots: BOTS_NOT_SETTINGS,
 };
 
 describe('the settings are the commands’ own flags', () => {
@@ -299,6 +361,7 @@ describe('the settings are the commands’ own flags', () => {
       paper: help(['paper']),
       live: help(['live']),
       data: ['download', 'import', 'validate', 'list', 'resample', 'export'].map((s) => help(['data', s])).join('\n'),
+      bots: [help(['bots']), help(['portfolio'])].join('\n'),
     };
     for (const [section, specs] of Object.entries(SETTINGS)) {
       const text = helps[section as keyof typeof helps];

@@ -8,6 +8,7 @@ import {
   type EngineEvent,
   isDust,
   type PositionView,
+  percentFee,
   runBacktest,
   SeriesCursor,
   SimulatedVenue,
@@ -201,5 +202,49 @@ describe('positions the strategy sees: dust is flat, orders in flight count', ()
       ['order.submitted', ''],
     ]);
     expect(venue.workingOrders()).toHaveLength(1);
+  });
+
+  it('settleOn: the venue fills on a bar the strategy never sees, as the next bar of a backtest would', () => {
+    const inst = defineInstrument({ symbol: 'BTC/USDT', ...BINANCE });
+    const account = new Account('USDT', 100_000);
+    const venue = new SimulatedVenue([inst], account, { fees: percentFee(0.001) });
+    let sawBar1 = false;
+    const engine = new Engine({
+      instruments: [inst],
+      account,
+      venue,
+      strategy: scripted({
+        0: (c) => void c.buy(0.5),
+        1: () => {
+          sawBar1 = true;
+        },
+      }),
+      params: {},
+      feeds: [{ symbol: 'BTC/USDT', timeframe: '1m' }],
+    });
+    engine.start();
+    // Bar 1 opens at 40,100: the oracle of a backtest of the two bars, fill for fill.
+    const series = bars([
+      [40_000, 40_010, 39_990, 40_000],
+      [40_100, 40_150, 40_050, 40_120],
+    ]);
+    const cur = new SeriesCursor(series);
+    engine.onBar(0, cur);
+    cur.i = 1;
+    engine.settleOn(0, cur);
+    expect(sawBar1, 'the strategy never saw bar 1').toBe(false);
+    const bt = runBacktest({
+      strategy: scripted({ 0: (c) => void c.buy(0.5) }),
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series, instrument: BINANCE }],
+      cash: 100_000,
+      fee: 0.001,
+    });
+    expect(engine.openOrders()).toEqual([]);
+    const got = engine.order(bt.orders[0]!.request.id);
+    expect(bt.fills).toHaveLength(1);
+    expect(got?.status).toBe('filled');
+    expect(got?.avgPrice).toBe(bt.fills[0]!.price);
+    expect(bt.fills[0]!.price).toBe(40_100);
+    expect(account.cash).toBe(bt.finalCash);
   });
 });

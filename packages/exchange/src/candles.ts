@@ -49,9 +49,14 @@ type WatchClient = {
  * Closed bars of one market and timeframe, each exactly once and in order, as an async iterator.
  *
  * - Start: REST backfill (fetchOHLCV) of `backfill` bars, then the WebSocket (ccxt.pro watchOHLCV).
- * - A bar is closed when a newer bar's open time arrives (ccxt does not surface Binance's kline
- *   `x` flag, and a newer open time is the same fact, one message later). The last REST bar is
- *   the forming one and is kept pending, not emitted.
+ * - A bar is closed when its final update says so (Binance's kline `x` flag, which ccxt drops and
+ *   `klineClosedFlags` keeps) or when a newer bar's open time arrives. The last REST bar is the
+ *   forming one and is kept pending, not emitted.
+ * - A pending bar is emitted only with final values. One whose values REST gave while it formed,
+ *   or (where the client shows `x` flags) whose final update never came, is read again from REST
+ *   once the stream shows a newer bar, before it is emitted: REST read at start or in a gap fill,
+ *   and the bar closed before the stream's first message, would otherwise emit the bar without its
+ *   last trades. The normal path (the `x` update arrives) makes no REST call.
  * - After every reconnect, and whenever the stream skips a bar, the gap is filled from REST since
  *   the pending bar's open time before the stream is trusted again. REST values win over stream
  *   values for the same open time.
@@ -71,6 +76,8 @@ export async function* watchCandles(
 
   let lastEmitted = opts.after ?? Number.NEGATIVE_INFINITY;
   let pending: OHLCV | undefined;
+  /** The pending bar's values came from REST at a time it may still have been forming. */
+  let pendingFromRest = false;
   const out: ClosedBar[] = [];
 
   const toBar = (c: OHLCV): ClosedBar => ({ symbol, timeframe, ...barFromOhlcv(c) });
@@ -78,44 +85,82 @@ export async function* watchCandles(
   const closedFlags = klineClosedFlags(gw.client);
   let marketId: string | undefined; // known once markets are loaded
 
-  /** Feeds candles in; queues bars that became closed. */
-  const ingest = (candles: readonly OHLCV[], fromStream = false): void => {
+  /** The `x` flag key of a bar, or undefined when this client's flags cannot be read. */
+  const flagOf = (openTime: number): string | undefined =>
+    closedFlags !== undefined && marketId !== undefined ? flagKey(marketId, timeframe, openTime) : undefined;
+
+  const emitPending = (p: OHLCV): void => {
+    out.push(toBar(p));
+    lastEmitted = p[0] as number;
+  };
+
+  /**
+   * Feeds candles in; queues bars that became closed. REST candles opening at or after
+   * `closedBefore` may still have been forming when read (known-closed ones open before it).
+   */
+  const ingest = (
+    candles: readonly OHLCV[],
+    from: 'stream' | 'rest',
+    closedBefore = Number.POSITIVE_INFINITY,
+  ): void => {
     const sorted = [...candles]
       .filter((c) => typeof c[0] === 'number')
       .sort((a, b) => (a[0] as number) - (b[0] as number));
     for (const c of sorted) {
       const t = c[0] as number;
       if (t <= lastEmitted) continue; // already emitted: a replay, a duplicate or a late update
-      if (pending === undefined || t === pending[0]) {
-        pending = c;
-      } else if (t > (pending[0] as number)) {
-        out.push(toBar(pending));
-        lastEmitted = pending[0] as number;
-        pending = c;
-      }
-      // t < pending time: an out-of-order update of an older, still-pending-free bar; ignore.
+      if (pending !== undefined && t > (pending[0] as number)) emitPending(pending);
+      else if (pending !== undefined && t < (pending[0] as number)) continue; // out of order: older than pending
+      pending = c;
+      pendingFromRest = from === 'rest' && t >= closedBefore;
     }
     // Binance's kline `x` flag: the final update of a bar says so itself; no need to wait for the next bar.
-    if (fromStream && pending !== undefined && closedFlags !== undefined && marketId !== undefined) {
-      const k = flagKey(marketId, timeframe, pending[0] as number);
-      if (closedFlags.delete(k)) {
-        out.push(toBar(pending));
-        lastEmitted = pending[0] as number;
+    if (from === 'stream' && pending !== undefined && !pendingFromRest) {
+      const k = flagOf(pending[0] as number);
+      if (k !== undefined && closedFlags?.has(k)) {
+        emitPending(pending);
         pending = undefined;
+        pendingFromRest = false;
       }
     }
   };
 
-  /** REST fill from `since` (inclusive) up to now, paging. */
   /**
-   * REST bars from `since`. Inside the reconnect loop (`once`) each request is tried once: that
-   * loop's backoff is the only retry, so no retry loop runs inside another.
+   * Whether stream candles `r` would emit the pending bar with values that may not be final: a
+   * newer bar arrives, and the pending bar's last values came from REST while it formed or
+   * (where `x` flags are seen) its final update never came.
    */
-  const restFill = async (since: number | undefined, limit?: number, once = false): Promise<void> => {
+  const wouldEmitUnfinal = (r: readonly OHLCV[]): boolean => {
+    if (pending === undefined) return false;
+    const p = pending[0] as number;
+    let newer = false;
+    let updated = false;
+    for (const c of r) {
+      if (c[0] === p) updated = true;
+      else if ((c[0] as number) > p) newer = true;
+    }
+    if (!newer) return false;
+    const streamed = updated || !pendingFromRest;
+    const k = flagOf(p);
+    return k === undefined ? !streamed : !(streamed && closedFlags?.has(k));
+  };
+
+  /**
+   * REST bars from `since` (inclusive) up to now, paging. Inside the reconnect loop (`once`) each
+   * request is tried once: that loop's backoff is the only retry, so no retry loop runs inside
+   * another. `closedBefore`: bars opening before it are known to be closed (the stream has shown
+   * a newer one), so REST's values of them are final.
+   */
+  const restFill = async (
+    since: number | undefined,
+    limit?: number,
+    once = false,
+    closedBefore = Number.NEGATIVE_INFINITY,
+  ): Promise<void> => {
     let from = since;
     for (let page = 0; page < 100; page++) {
       const batch = await gw.fetchOHLCV(symbol, timeframe, from, limit ?? REST_LIMIT, { retry: !once });
-      ingest(batch);
+      ingest(batch, 'rest', closedBefore);
       if (limit !== undefined || batch.length < REST_LIMIT) return;
       const last = batch.at(-1)?.[0];
       if (typeof last !== 'number' || (from !== undefined && last < from)) return;
@@ -195,11 +240,15 @@ export async function* watchCandles(
         if (r === 'stale') throw new StaleStream(`no ${symbol} ${timeframe} candle message for ${staleAfterMs} ms`);
         const first = r[0]?.[0];
         const nextUnseen = pending !== undefined ? (pending[0] as number) + tfMs : lastEmitted + tfMs;
-        if (typeof first === 'number' && Number.isFinite(nextUnseen) && first > nextUnseen) {
-          // The stream skipped at least one whole bar: take the missing ones from REST first.
-          await restFill(gapStart(), undefined, true);
+        const skipped = typeof first === 'number' && Number.isFinite(nextUnseen) && first > nextUnseen;
+        if (skipped || wouldEmitUnfinal(r)) {
+          // The stream skipped at least one whole bar, or would close the pending bar without its
+          // final values: take them from REST first (every bar before the newest streamed one
+          // has closed, so REST's values of them are final).
+          const newest = r.reduce((m, c) => Math.max(m, typeof c[0] === 'number' ? c[0] : m), Number.NEGATIVE_INFINITY);
+          await restFill(gapStart(), undefined, true, newest);
         }
-        ingest(r, true);
+        ingest(r, 'stream');
         attempt = 0;
       } catch (e) {
         if (opts.signal?.aborted) break;
@@ -239,6 +288,7 @@ function klineClosedFlags(client: object): Set<string> | undefined {
     const r = original.call(this, ws, message);
     const k = (message as { k?: { s?: unknown; i?: unknown; t?: unknown; x?: unknown } } | undefined)?.k;
     if (k?.x === true && typeof k.s === 'string' && typeof k.i === 'string' && typeof k.t === 'number') {
+      // Kept, not consumed: every watcher of the same feed on this client reads it.
       flags.add(flagKey(k.s, k.i, k.t));
       if (flags.size > 10_000) flags.delete(flags.values().next().value as string);
     }

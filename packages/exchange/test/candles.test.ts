@@ -94,6 +94,20 @@ describe('watchCandles (fake ccxt client; oracle: the exchange final candles)', 
     expect(times(got)).toEqual([4, 5, 6, 7, 8]);
   });
 
+  it('a bar REST gave while forming, closed before the first stream message, is read again before it is emitted', async () => {
+    const { fake, timer, gw } = setup();
+    fake.bars = range(0, 5).map((i) => (i === 5 ? partial(5) : bar(i)));
+    // Bar 5 closes between the REST read and the subscription: the stream starts with bar 6.
+    fake.stream = [[partial(6)], { final: bar(6) }];
+    fake.onWatch = (n) => {
+      if (n === 1) fake.bars = range(0, 6).map((i) => (i === 6 ? partial(6) : bar(i)));
+    };
+    const { got } = await collect(gw, timer, 3, { backfill: 1 });
+    expect(times(got)).toEqual([4, 5, 6]);
+    expect(got.map((b) => b.close)).toEqual([104, 105, 106]);
+    expect(got[1]?.volume).toBe(15);
+  });
+
   it("Binance's kline closed flag (x=true) closes a bar at once, without waiting for the next bar", async () => {
     const { fake, timer, gw } = setup();
     fake.bars = range(0, 5).map((i) => (i === 5 ? partial(5) : bar(i)));

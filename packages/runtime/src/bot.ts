@@ -3,6 +3,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   Account,
   type AnyStrategy,
+  type ClientOrderId,
+  type Engine,
   type EngineEvent,
   type FeedKey,
   type FuturesBookState,
@@ -10,6 +12,7 @@ import {
   type FuturesSummary,
   feedId,
   type Instrument,
+  isTerminal,
   type OrderState,
   percentFee,
   type RiskConfig,
@@ -704,25 +707,30 @@ export class Bot {
       const engine = this.botEngine?.engine;
       if (engine) {
         if ((this.cfg.onShutdown ?? 'cancel') === 'cancel')
-          for (const o of engine.openOrders()) engine.cancel(o.request.id);
+          for (const o of engine.openOrders())
+            engine.cancel(o.request.id, `bot stopped (${reason}): --on-shutdown cancel`);
         else if (!this.cfg.flatten) {
           // Kept: what Keel holds (trailing stops) would protect nothing while the bot is down.
           await this.venue?.idle();
           this.parked = (await this.venue?.parkHeld()) ?? [];
         }
         if (this.cfg.flatten) {
+          const sent: ClientOrderId[] = [];
           for (const p of this.account.positions) {
             // What can be traded of it (dust stays in the account).
             const amount = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
             if (amount > 0)
-              engine.submitInput({
-                type: 'market',
-                side: p.size > 0 ? 'sell' : 'buy',
-                amount,
-                symbol: p.instrument.symbol,
-                tag: 'flatten',
-              });
+              sent.push(
+                engine.submitInput({
+                  type: 'market',
+                  side: p.size > 0 ? 'sell' : 'buy',
+                  amount,
+                  symbol: p.instrument.symbol,
+                  tag: 'flatten',
+                }),
+              );
           }
+          if (this.cfg.mode === 'paper' && sent.length > 0) await this.settlePaperFlatten(engine, sent);
         }
         await this.venue?.idle();
         this.venue?.close();
@@ -748,6 +756,42 @@ export class Bot {
     if (this.stopRequest !== undefined) await store.stopRequests.done(botId, this.owner).catch(() => undefined);
     await store.locks.release(botId, this.owner);
     return report;
+  }
+
+  /**
+   * Paper: the flatten orders fill where a backtest's would, on the bar after the last one the bot
+   * handled (a market order at its open, with the paper fees), which the source gives (the
+   * replay's next bar; the exchange's bar after the last, forming or closed). What no such bar
+   * fills is cancelled with the reason, so the books, the order rows and the report all say
+   * plainly what was and was not closed; nothing is left open for the next start to discard.
+   */
+  private async settlePaperFlatten(engine: Engine, sent: readonly ClientOrderId[]): Promise<void> {
+    const open = (id: ClientOrderId) => {
+      const o = engine.order(id);
+      return o !== undefined && !isTerminal(o.status);
+    };
+    const settled = new Set<string>();
+    for (const [i, feed] of this.cfg.feeds.entries()) {
+      if (settled.has(feed.symbol)) continue; // the first feed of a market is its execution feed
+      settled.add(feed.symbol);
+      const mine = sent.filter((id) => open(id) && engine.order(id)?.request.symbol === feed.symbol);
+      if (mine.length === 0) continue;
+      const last = this.lastBarTime.get(feedId(feed));
+      const after = last === undefined ? 'the start' : new Date(last).toISOString();
+      let why = `no ${feed.symbol} ${feed.timeframe} bar after ${after} to fill at`;
+      if (last !== undefined && this.source?.nextBar !== undefined) {
+        try {
+          const bar = await this.source.nextBar(feed, last);
+          if (bar !== undefined) {
+            engine.settleOn(i, bar);
+            why = `the ${feed.symbol} bar of ${new Date(bar.time).toISOString()} did not fill it`;
+          }
+        } catch (e) {
+          why = `the ${feed.symbol} bar after ${after} could not be read: ${(e as Error).message}`;
+        }
+      }
+      for (const id of mine) if (open(id)) engine.cancel(id, `paper flatten not filled: ${why}`);
+    }
   }
 
   report(): SessionReport {

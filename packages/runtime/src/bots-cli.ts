@@ -46,7 +46,9 @@ Commands:
                              started in (with its risk settings), and name every difference
 
 Options:
-  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
+  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...;
+                             keel.yaml's bots.store, else its live.store or paper.store, and
+                             KEEL_STORE set it too (keel config show bots)
   --json                     print JSON instead of tables
   stop, resume: --no-wait    record the request and return
           --timeout <s>      how long to wait for the bot to stop or resume (default 60)
@@ -102,7 +104,9 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
   const url = values.store ?? DEFAULT_STORE_URL;
   const missing = missingSqliteFile(url);
   if (missing !== undefined) {
-    io.stderr.write(`keel bots ${sub}: no store at ${missing} (--store says where the bots run)\n`);
+    io.stderr.write(
+      `keel bots ${sub}: no store at ${missing} (--store, KEEL_STORE or keel.yaml says where the bots run: keel config show bots)\n`,
+    );
     return 1;
   }
   const store = await openStore({ url });

@@ -11,9 +11,12 @@ import { z } from 'zod';
  * printing): the CLI turns the result into its flags, and tests call them directly.
  */
 
-/** A command the file configures (`features` reads the `data:` section). */
-export type Section = 'backtest' | 'paper' | 'live' | 'data';
-export const SECTIONS: readonly Section[] = ['backtest', 'paper', 'live', 'data'];
+/**
+ * A command the file configures (`features` reads the `data:` section; `bots:` is read by
+ * `keel bots` and `keel portfolio`, which operate the bots over their store).
+ */
+export type Section = 'backtest' | 'paper' | 'live' | 'data' | 'bots';
+export const SECTIONS: readonly Section[] = ['backtest', 'paper', 'live', 'data', 'bots'];
 
 export const CONFIG_FILE_NAME = 'keel.yaml';
 
@@ -60,6 +63,12 @@ interface KeySpec {
   readonly rule?: z.ZodType;
   /** What the command does when nothing sets it, as its --help says (shown by `keel config show`). */
   readonly default?: string | number | boolean;
+  /**
+   * Other sections' settings of the same name that give this one when the file's own section
+   * does not: `bots.store` is the store the bots run with (`live.store`, `paper.store`). When they
+   * give different values the file is refused: the command cannot tell which one is meant.
+   */
+  readonly from?: readonly Section[];
 }
 
 const fraction01 = z.number().min(0, 'must be >= 0').lt(1, 'must be < 1 (a fraction: 0.001 is 0.1 %)');
@@ -174,6 +183,9 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     keys: s(z.string().min(1)),
     clock: s(oneOf('local', 'exchange'), 'local'),
     'unknown-orders': s(oneOf('flag', 'adopt', 'cancel'), 'flag'),
+  },
+  bots: {
+    store: { ...s(z.string().min(1), 'sqlite:.keel/keel.db'), from: ['live', 'paper'] },
   },
   data: {
     'data-dir': { kind: 'path', default: './.keel/data' },
@@ -516,8 +528,9 @@ export function resolveSettings(input: SettingsInput): Setting[] {
     const exitTop = (EXIT_KEYS as readonly string[]).includes(key)
       ? (data.exits as Record<string, unknown> | undefined)?.[key]
       : undefined;
-    const topValue = key === 'strategy' ? data.strategy : exitTop;
-    const topPath = key === 'strategy' ? ['strategy'] : ['exits', key];
+    const borrowed = sec[key] === undefined && spec.from ? fromSections(file, shown, key, spec.from) : undefined;
+    const topValue = key === 'strategy' ? data.strategy : (borrowed?.value ?? exitTop);
+    const topPath = key === 'strategy' ? ['strategy'] : (borrowed?.at ?? ['exits', key]);
     const value = sec[key] !== undefined ? sec[key] : topValue;
     if (value !== undefined) {
       out.push({
@@ -535,6 +548,29 @@ export function resolveSettings(input: SettingsInput): Setting[] {
     out.push({ key, value: spec.default, origin: { kind: 'default' } });
   }
   return out;
+}
+
+/** The one value the file's `sections` give `key` (see KeySpec.from), with where; several differing refuse the file. */
+function fromSections(
+  file: ConfigFile | undefined,
+  shown: string,
+  key: string,
+  sections: readonly Section[],
+): { value: unknown; at: string[] } | undefined {
+  const found: { value: unknown; at: string[] }[] = [];
+  for (const section of sections) {
+    const v = (file?.data[section] as Record<string, unknown> | undefined)?.[key];
+    if (v !== undefined) found.push({ value: v, at: [section, key] });
+  }
+  const first = found[0];
+  const other = found.find((f) => f.value !== first?.value);
+  if (first !== undefined && other !== undefined)
+    throw new ConfigError(
+      `${shown}:${file?.lineOf(other.at) ?? 1}`,
+      other.at.join('.'),
+      `${first.at.join('.')} is ${JSON.stringify(first.value)} and ${other.at.join('.')} is ${JSON.stringify(other.value)}: commands that read every bot (keel bots, keel portfolio) cannot tell which ${key} is meant; set bots.${key}, or give --${key}`,
+    );
+  return first;
 }
 
 function envValue(spec: KeySpec, raw: string, name: string, key: string): string | number | boolean {
@@ -574,6 +610,9 @@ function pairValue(v: unknown): string | number | boolean {
   return v as string | number | boolean;
 }
 
+/** Switches that undo each other. */
+const OPPOSITE_SWITCHES: Readonly<Record<string, string>> = { save: 'no-save', 'no-save': 'save' };
+
 /**
  * The command line a command runs with: `argv`, plus a flag for each setting the file or the
  * environment gives and the command line does not. The command parses and checks its flags as
@@ -581,9 +620,19 @@ function pairValue(v: unknown): string | number | boolean {
  */
 export function settingsArgv(settings: readonly Setting[], argv: readonly string[]): string[] {
   const extra: string[] = [];
+  const rank = (key: string): number => {
+    if (argv.includes(`--${key}`)) return 3;
+    const st = settings.find((x) => x.key === key);
+    if (st === undefined || st.value !== true) return 0;
+    return st.origin.kind === 'env' ? 2 : st.origin.kind === 'file' ? 1 : 0;
+  };
   for (const st of settings) {
     if (st.origin.kind !== 'file' && st.origin.kind !== 'env') continue;
     if (st.value === undefined || st.value === false) continue;
+    // A switch and its opposite (`save` / `no-save`): the higher layer's wins, as for any setting
+    // (a file's `save: true` gives way to `--no-save`); both in one layer stay a usage error.
+    const opposite = OPPOSITE_SWITCHES[st.key];
+    if (opposite !== undefined && rank(opposite) > rank(st.key)) continue;
     const dot = st.key.indexOf('.');
     if (dot > 0) extra.push(`--${st.key.slice(0, dot)}`, `${st.key.slice(dot + 1)}=${String(st.value)}`);
     else if (Array.isArray(st.value)) for (const v of st.value) extra.push(`--${st.key}`, v);

@@ -12,7 +12,9 @@ asset converted at the mark, equity in the reporting currency. What has no price
 is named, never counted as zero.
 
 Options:
-  --store <url>       sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
+  --store <url>       sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...;
+                      keel.yaml's bots.store, else its live.store or paper.store, and
+                      KEEL_STORE set it too (keel config show bots)
   --currency <asset>  the reporting currency (default USDT)
   --json              print JSON instead of tables
   -h, --help          this help
@@ -36,7 +38,9 @@ export async function runPortfolioCli(argv: string[], io: Io): Promise<number> {
   const url = values.store ?? DEFAULT_STORE_URL;
   const missing = missingSqliteFile(url);
   if (missing !== undefined) {
-    io.stderr.write(`keel portfolio: no store at ${missing} (--store says where the bots run)\n`);
+    io.stderr.write(
+      `keel portfolio: no store at ${missing} (--store, KEEL_STORE or keel.yaml says where the bots run: keel config show bots)\n`,
+    );
     return 1;
   }
   const store = await openStore({ url });

@@ -20,6 +20,14 @@ export interface BarEvent {
 /** Where a running bot's bars come from: a live exchange stream or a replay. */
 export interface BarSource extends AsyncIterable<BarEvent> {
   close(): Promise<void>;
+  /**
+   * The first bar of `feed` opening after `after` (the bot's last handled bar), as far as it has
+   * traded (it may still be forming), or undefined when the source has none. Works after close().
+   * A paper bot stopping with --flatten fills its closing orders on it, as a backtest would: a
+   * market order decided at a bar's close fills at the next bar's open. A source without it has
+   * no such bar to give.
+   */
+  nextBar?(feed: FeedKey, after: number): Promise<Bar | undefined>;
 }
 
 /**
@@ -36,6 +44,20 @@ export function replaySource(
   return {
     async close() {
       closed = true;
+    },
+    async nextBar(f, after) {
+      if (f.symbol !== feed.symbol || f.timeframe !== feed.timeframe) return undefined;
+      let lo = 0;
+      let hi = series.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((series.time[mid] as number) <= after) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo >= series.length) return undefined;
+      const cur = new SeriesCursor(series);
+      cur.i = lo;
+      return copyBar(cur);
     },
     async *[Symbol.asyncIterator]() {
       const cur = new SeriesCursor(series);

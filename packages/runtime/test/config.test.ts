@@ -149,6 +149,17 @@ describe('resolveSettings', () => {
     ]);
   });
 
+  it('a switch and its opposite: the higher layer wins (save / no-save), one layer with both stays an error', async () => {
+    const file = await read('backtest:\n  save: true\n');
+    const run = (argv: string[], env: Record<string, string> = {}) =>
+      settingsArgv(resolveSettings({ section: 'backtest', file, env, argv }), argv);
+    expect(run([])).toEqual(['--save']);
+    expect(run(['--no-save'])).toEqual(['--no-save']);
+    expect(run([], { KEEL_NO_SAVE: 'true' })).toEqual(['--no-save']);
+    const both = await read('backtest:\n  save: true\n  no-save: true\n');
+    expect(settingsArgv(resolveSettings({ section: 'backtest', file: both }), [])).toEqual(['--no-save', '--save']);
+  });
+
   it('knows only flags the commands have (paper: no --keys; live: no --replay)', () => {
     expect(Object.keys(SETTINGS.paper)).not.toContain('keys');
     expect(Object.keys(SETTINGS.live)).not.toContain('replay');
@@ -156,6 +167,50 @@ describe('resolveSettings', () => {
       expect(Object.keys(s)).not.toContain('confirm-live');
       expect(Object.keys(s)).not.toContain('help');
     }
+  });
+});
+
+describe('bots.store: the store keel bots and keel portfolio read', () => {
+  const store = async (text: string, env: Record<string, string> = {}, argv: string[] = []) =>
+    byKey(resolveSettings({ section: 'bots', file: await read(text), fileDisplay: 'keel.yaml', env, argv })).get(
+      'store',
+    );
+
+  it('is the store the bots run with: live.store or paper.store, at its line', async () => {
+    expect(await store('live:\n  symbol: BTC/USDT\n  store: sqlite:x.db\n')).toEqual({
+      key: 'store',
+      value: 'sqlite:x.db',
+      origin: { kind: 'file', file: 'keel.yaml', line: 3, key: 'live.store' },
+    });
+    expect((await store('paper:\n  store: sqlite:p.db\n'))?.origin).toMatchObject({ line: 2, key: 'paper.store' });
+    expect((await store('paper:\n  store: sqlite:s.db\nlive:\n  store: sqlite:s.db\n'))?.value).toBe('sqlite:s.db');
+    expect(await store('backtest:\n  store: sqlite:b.db\n')).toEqual({
+      key: 'store',
+      value: 'sqlite:.keel/keel.db',
+      origin: { kind: 'default' },
+    });
+  });
+
+  it('its own bots.store, KEEL_STORE and --store win, in that order upwards', async () => {
+    const text = 'bots:\n  store: sqlite:own.db\nlive:\n  store: sqlite:x.db\n';
+    expect(await store(text)).toMatchObject({ value: 'sqlite:own.db', origin: { key: 'bots.store', line: 2 } });
+    expect(await store(text, { KEEL_STORE: 'sqlite:env.db' })).toMatchObject({
+      value: 'sqlite:env.db',
+      origin: { kind: 'env', name: 'KEEL_STORE' },
+    });
+    expect(await store(text, { KEEL_STORE: 'sqlite:env.db' }, ['list', '--store', 'sqlite:f.db'])).toMatchObject({
+      origin: { kind: 'flag' },
+    });
+  });
+
+  it('paper and live on different stores: refused, naming both, unless bots.store, KEEL_STORE or --store says', async () => {
+    const text = 'paper:\n  store: sqlite:p.db\nlive:\n  store: sqlite:l.db\n';
+    await expect(store(text)).rejects.toThrow(
+      'keel.yaml:2: paper.store: live.store is "sqlite:l.db" and paper.store is "sqlite:p.db": commands that read every bot (keel bots, keel portfolio) cannot tell which store is meant; set bots.store, or give --store',
+    );
+    expect((await store(`${text}bots:\n  store: sqlite:l.db\n`))?.value).toBe('sqlite:l.db');
+    expect((await store(text, { KEEL_STORE: 'sqlite:e.db' }))?.value).toBe('sqlite:e.db');
+    expect((await store(text, {}, ['--store', 'sqlite:f.db']))?.origin).toEqual({ kind: 'flag' });
   });
 });
 

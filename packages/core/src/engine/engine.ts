@@ -290,6 +290,19 @@ export class Engine {
   }
 
   /**
+   * The venue matches working orders on a bar of a supplied feed that the strategy never sees (no
+   * indicators, no onBar, no risk rules, no marking): a paper bot stopping with --flatten settles
+   * its closing orders on the bar after its last, where a backtest would fill them.
+   */
+  settleOn(feedIndex: number, bar: Bar): void {
+    const slot = this.slots[feedIndex] as FeedSlot;
+    const closeTime = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
+    if (this.setTime !== undefined) this.setTime(closeTime);
+    this.now = closeTime;
+    this.venue.onBar(slot.key.symbol, bar, closeTime);
+  }
+
+  /**
    * Handles one closed bar of a supplied feed: the venue matches working orders on it, positions
    * are marked at its close, then indicators update and the strategy's onBar runs; bars of derived
    * (higher) timeframes that this bar completes follow, in the same way.
@@ -796,8 +809,9 @@ export class Engine {
     return this.open.slice();
   }
 
-  cancel(id: ClientOrderId): void {
-    this.cancelWithReason(id, 'cancelled by strategy');
+  /** Cancels an order; `reason` says who and why (the strategy, unless the caller says otherwise). */
+  cancel(id: ClientOrderId, reason = 'cancelled by strategy'): void {
+    this.cancelWithReason(id, reason);
   }
 
   private cancelWithReason(id: string, reason: string): void {

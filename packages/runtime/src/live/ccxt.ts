@@ -413,6 +413,11 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           closed = true;
           ctl.abort();
         },
+        async nextBar(f, after) {
+          const rows = await gw.fetchOHLCV(f.symbol, f.timeframe, after + timeframeMs(f.timeframe), 1);
+          const r = rows.find((x) => typeof x[0] === 'number' && x[0] > after);
+          return r === undefined ? undefined : barFromOhlcv(r);
+        },
         async *[Symbol.asyncIterator](): AsyncGenerator<BarEvent> {
           // Warm-up history first (REST), flagged so the strategy never acts on it.
           const warm = o.warmupBars ?? 500;

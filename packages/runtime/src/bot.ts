@@ -726,6 +726,8 @@ export class Bot {
                   side: p.size > 0 ? 'sell' : 'buy',
                   amount,
                   symbol: p.instrument.symbol,
+                  // A hedge-mode side is closed by an order on that side.
+                  ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
                   tag: 'flatten',
                 }),
               );

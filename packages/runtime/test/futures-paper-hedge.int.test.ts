@@ -196,5 +196,74 @@ describe.skipIf(!HAS_SHARED_DATA)(
         await peek.close();
       }
     }, 180_000);
+
+    it('--flatten on SIGTERM closes each side with an order on that side, at the next bar of the replay', async () => {
+      // fixtures/futures: LONG 100 and SHORT 40 open at bar 1's open (10); stopped while both are held.
+      const bars = path.join(REPO_ROOT, 'fixtures/futures/LINKUSDT-1m-trades.csv');
+      const storeUrl = `sqlite:${path.join(dir, 'flatten.db')}`;
+      const proc = spawn(
+        process.execPath,
+        [
+          BIN,
+          'paper',
+          '--strategy',
+          path.join(REPO_ROOT, 'fixtures/futures/hedge-once.ts'),
+          '--symbol',
+          'LINK/USDT',
+          '--market',
+          'futures',
+          '--leverage',
+          '10',
+          '--position-mode',
+          'hedge',
+          '--funding-rate',
+          '0',
+          '--replay',
+          bars,
+          '--replay-delay-ms',
+          '1500',
+          '--store',
+          storeUrl,
+          '--bot-id',
+          'hedgeflat',
+          '--flatten',
+        ],
+        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      proc.stdout?.on('data', (d: Buffer) => void (out += d.toString()));
+      proc.stderr?.on('data', (d: Buffer) => void (err += d.toString()));
+      const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+      const store = await openStore({ url: storeUrl });
+      try {
+        await until(async () => (await store.fills.since('hedgeflat', 0)).length === 2, 30_000, 'both sides opened');
+        proc.kill('SIGTERM');
+        expect(await exited, err.slice(-3000)).toBe(0);
+        const series = readBarsFile(bars).series;
+        const st = (await store.state.load('hedgeflat'))?.state as { lastBarTime?: Record<string, number> };
+        const last = Object.values(st.lastBarTime ?? {})[0] as number;
+        const next = series.open[Array.from(series.time).indexOf(last) + 1] as number;
+        expect(next).toBeGreaterThan(0);
+        const flatten = (await store.orders.list('hedgeflat')).filter((o) => o.request.tag === 'flatten');
+        expect(flatten.map((o) => [o.request.positionSide, o.request.side, o.status, o.filled, o.avgPrice])).toEqual([
+          ['long', 'sell', 'filled', 100, next],
+          ['short', 'buy', 'filled', 40, next],
+        ]);
+        const positions = await store.positions.load('hedgeflat');
+        expect(positions.map((p) => [p.positionSide, p.size])).toEqual([
+          ['long', 0],
+          ['short', 0],
+        ]);
+        // The cash: 10,000 less four taker fees (0.05 %), plus 100 x (next - 10) - 40 x (next - 10).
+        const fees = (100 * 10 + 40 * 10 + 100 * next + 40 * next) * 0.0005;
+        const report = JSON.parse(out) as { cash: number; openOrders: number };
+        expect(report.openOrders).toBe(0);
+        expect(report.cash).toBeCloseTo(10_000 - fees + 60 * (next - 10), 9);
+      } finally {
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+        await store.close();
+      }
+    }, 60_000);
   },
 );

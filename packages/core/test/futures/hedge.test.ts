@@ -203,4 +203,34 @@ describe('hedge mode: the engine', () => {
       'orderTargetPercent(0.5) on the short side: the fraction is <= 0 there',
     ]);
   });
+
+  it("per market (perPair): each market's context reads and trades its own sides", () => {
+    const series = bars([
+      [10, 10, 10, 10],
+      [10, 10, 10, 10],
+      [11, 11, 11, 11],
+    ]);
+    const r = runBacktest({
+      strategy: scripted({
+        0: (ctx) => {
+          if (ctx.position(undefined, 'long').size === 0) ctx.buy(1, { positionSide: 'long' });
+          ctx.sell(2, { positionSide: 'short' });
+        },
+      }),
+      data: [
+        { symbol: SYMBOL, timeframe: '1m', series },
+        { symbol: 'BTC/USDT:USDT', timeframe: '1m', series },
+      ],
+      perPair: {},
+      cash: 1000,
+      futures: hedge(2, 'cross'),
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.portfolio.positions.map((p) => [p.symbol, p.positionSide, p.size])).toEqual([
+      [SYMBOL, 'long', 1],
+      [SYMBOL, 'short', -2],
+      ['BTC/USDT:USDT', 'long', 1],
+      ['BTC/USDT:USDT', 'short', -2],
+    ]);
+  });
 });

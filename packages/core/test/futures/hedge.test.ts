@@ -233,4 +233,48 @@ describe('hedge mode: the engine', () => {
       ['BTC/USDT:USDT', 'short', -2],
     ]);
   });
+
+  it('orderTargetPercent and close name a side: each side reaches its own target, the other is untouched', () => {
+    const ids: (string | null)[] = [];
+    const r = runBacktest({
+      strategy: scripted({
+        0: (ctx) => {
+          // Equity 1,000 at 2x: 0.5 of it is a notional of 1,000 (100 at 10), -0.25 one of -500 (50).
+          ids.push(ctx.orderTargetPercent(0.5, { positionSide: 'long' }));
+          ids.push(ctx.orderTargetPercent(-0.25, { positionSide: 'short' }));
+        },
+        1: (ctx) => {
+          // On target (no fees, price unchanged): nothing to send on either side.
+          ids.push(ctx.orderTargetPercent(0.5, { positionSide: 'long' }));
+          ids.push(ctx.orderTargetPercent(-0.25, { positionSide: 'short' }));
+          ids.push(ctx.close({ positionSide: 'short' }));
+        },
+      }),
+      data: [
+        {
+          symbol: SYMBOL,
+          timeframe: '1m',
+          series: bars([
+            [10, 10, 10, 10],
+            [10, 10, 10, 10],
+            [10, 10, 10, 10],
+          ]),
+        },
+      ],
+      cash: 1000,
+      fee: 0,
+      futures: hedge(2, 'cross'),
+    });
+    expect(r.errors).toEqual([]);
+    expect(ids.map((x) => x !== null)).toEqual([true, true, false, false, true]);
+    expect(r.fills.map((f) => [f.positionSide, f.side, f.amount])).toEqual([
+      ['long', 'buy', 100],
+      ['short', 'sell', 50],
+      ['short', 'buy', 50],
+    ]);
+    expect(r.portfolio.positions.map((p) => [p.positionSide, p.size])).toEqual([
+      ['long', 100],
+      ['short', 0],
+    ]);
+  });
 });

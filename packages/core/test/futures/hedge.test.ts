@@ -277,4 +277,42 @@ describe('hedge mode: the engine', () => {
       ['short', 0],
     ]);
   });
+
+  it('a bracket on a side: its exits reduce that side only (the short held beside it stays)', () => {
+    const r = runBacktest({
+      strategy: scripted({
+        0: (ctx) => {
+          ctx.sell(5, { positionSide: 'short' });
+          ctx.bracket({ side: 'buy', amount: 10, takeProfit: 12, stopLoss: 8, positionSide: 'long' });
+        },
+      }),
+      data: [
+        {
+          symbol: SYMBOL,
+          timeframe: '1m',
+          series: bars([
+            [10, 10, 10, 10],
+            [10, 10, 10, 10],
+            [10, 12.5, 10, 12],
+            [12, 12, 12, 12],
+          ]),
+        },
+      ],
+      cash: 1000,
+      fee: 0,
+      futures: hedge(2, 'cross'),
+    });
+    expect(r.errors).toEqual([]);
+    // Entry 10 @ 10 at bar 1's open; bar 2's high reaches the take-profit 12 (a sell on the long side).
+    expect(r.fills.map((f) => [f.positionSide, f.side, f.amount, f.price, f.tag])).toEqual([
+      ['short', 'sell', 5, 10, undefined],
+      ['long', 'buy', 10, 10, 'entry'],
+      ['long', 'sell', 10, 12, 'take-profit'],
+    ]);
+    expect(r.orders.find((o) => o.request.tag === 'stop-loss')?.status).toBe('cancelled');
+    expect(r.portfolio.positions.map((p) => [p.positionSide, p.size])).toEqual([
+      ['long', 0],
+      ['short', -5],
+    ]);
+  });
 });

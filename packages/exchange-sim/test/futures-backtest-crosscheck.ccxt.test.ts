@@ -1,5 +1,12 @@
 import { readFundingRateFile, readBarsFile as readSeries } from '@keel/candles';
-import { defineStrategy, type OrderSide, runBacktest, type SlippageModel } from '@keel/core';
+import {
+  defineStrategy,
+  type HedgeSide,
+  type OrderSide,
+  type PositionMode,
+  runBacktest,
+  type SlippageModel,
+} from '@keel/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type FuturesHarness,
@@ -31,8 +38,13 @@ const oneTickSpread: SlippageModel = {
 interface Outcome {
   funding: number[];
   liquidation: { liquidationPrice: number; price: number; clearanceFee: number; realizedPnl: number };
+  /** Every forced close (a cross hedge closes both sides). */
+  liquidations: { liquidationPrice: number; price: number; clearanceFee: number; realizedPnl: number }[];
   wallet: number;
 }
+
+/** The orders opened at the start: one-way (no side), or hedge-mode orders naming their side. */
+type Opening = { side: OrderSide; amount: number; positionSide?: HedgeSide };
 
 async function simulator(
   h: FuturesHarness,
@@ -41,13 +53,31 @@ async function simulator(
   leverage: number,
   mode: 'isolated' | 'cross',
   minutes: number,
+  more: readonly Opening[] = [],
+  positionMode: PositionMode = 'one-way',
 ): Promise<Outcome> {
   const { sim, ex } = h;
+  if (positionMode === 'hedge') {
+    await ex.loadMarkets();
+    await ex.setPositionMode(true, LINK);
+  }
   if (mode === 'isolated') await ex.setMarginMode('isolated', LINK);
   await ex.setLeverage(leverage, LINK);
-  await ex.createOrder(LINK, 'market', side, amount);
+  // In hedge mode the first order opens the side it buys or sells.
+  const first: Opening =
+    positionMode === 'hedge' ? { side, amount, positionSide: side === 'buy' ? 'long' : 'short' } : { side, amount };
+  for (const o of [first, ...more])
+    await ex.createOrder(
+      LINK,
+      'market',
+      o.side,
+      o.amount,
+      undefined,
+      o.positionSide === undefined ? {} : { positionSide: o.positionSide.toUpperCase() },
+    );
   sim.step(minutes);
-  const [liq] = sim.liquidations(KEY.apiKey);
+  const liqs = sim.liquidations(KEY.apiKey);
+  const [liq] = liqs;
   if (!liq) throw new Error('the simulator did not liquidate the position');
   const balance = await ex.fetchBalance();
   const assets = (balance.info as { assets: { asset: string; walletBalance: string }[] }).assets;
@@ -57,6 +87,7 @@ async function simulator(
       .filter((r) => r.incomeType === 'FUNDING_FEE')
       .map((r) => r.income),
     liquidation: liq,
+    liquidations: liqs,
     wallet: Number(assets.find((a) => a.asset === 'USDT')?.walletBalance),
   };
 }
@@ -69,6 +100,8 @@ function backtest(
   leverage: number,
   mode: 'isolated' | 'cross',
   clearanceRate: number,
+  positionSide?: HedgeSide,
+  more: readonly Opening[] = [],
 ): Outcome {
   const bars = readSeries(LINK_FILE).series;
   const funding = readFundingRateFile(LINK_FUNDING, { symbol: LINK }).series;
@@ -81,8 +114,11 @@ function backtest(
       onBar(ctx, s) {
         if (s.done) return;
         s.done = true;
-        if (side === 'buy') ctx.buy(amount);
-        else ctx.sell(amount);
+        for (const o of [{ side, amount, positionSide }, ...more]) {
+          const opts = o.positionSide === undefined ? undefined : { positionSide: o.positionSide };
+          if (o.side === 'buy') ctx.buy(o.amount, opts);
+          else ctx.sell(o.amount, opts);
+        }
       },
     }),
     // The decision on the bar before `start` fills at `start`'s open, where the simulator's starts.
@@ -91,13 +127,20 @@ function backtest(
     cash,
     fee: TAKER,
     slippage: oneTickSpread,
-    futures: () => ({ leverage, marginMode: mode, funding, clearanceRate }),
+    futures: () => ({
+      leverage,
+      marginMode: mode,
+      funding,
+      clearanceRate,
+      ...(positionSide !== undefined ? { positionMode: 'hedge' as const } : {}),
+    }),
   });
   const [l] = r.futures?.liquidations ?? [];
   if (!l) throw new Error('the backtest did not liquidate the position');
   return {
     funding: r.futures!.payments.filter((p) => p.time < l.time).map((p) => p.payment),
     liquidation: l,
+    liquidations: [...(r.futures?.liquidations ?? [])],
     wallet: r.finalCash,
   };
 }
@@ -110,6 +153,13 @@ function expectSame(bt: Outcome, sm: Outcome): void {
   expect(bt.liquidation.realizedPnl).toBeCloseTo(sm.liquidation.realizedPnl, 8);
   expect(bt.liquidation.clearanceFee).toBeCloseTo(sm.liquidation.clearanceFee, 7);
   expect(bt.wallet).toBeCloseTo(sm.wallet, 7);
+  expect(bt.liquidations.length, 'forced closes').toBe(sm.liquidations.length);
+  for (const [i, l] of bt.liquidations.entries()) {
+    const s = sm.liquidations[i] as Outcome['liquidation'];
+    expect(l.price, `forced close ${i}`).toBe(s.price);
+    expect(l.realizedPnl, `forced close ${i}`).toBeCloseTo(s.realizedPnl, 8);
+    expect(l.clearanceFee, `forced close ${i}`).toBeCloseTo(s.clearanceFee, 7);
+  }
 }
 
 describe.skipIf(!HAS_SHARED_DATA)('backtest = simulator: funding and liquidation on the same bars', () => {
@@ -146,6 +196,20 @@ describe.skipIf(!HAS_SHARED_DATA)('backtest = simulator: funding and liquidation
     const sm = await simulator(h, 'sell', 1_000, 20, 'isolated', 18 * 60);
     const bt = backtest(T(1, 6), 'sell', 1_000, 10_000, 20, 'isolated', 0.0125);
     expect(sm.funding.length).toBeGreaterThanOrEqual(2);
+    expectSame(bt, sm);
+  });
+
+  it('hedge cross 50x, LONG 100 and SHORT 40 from 2023-02-09 16:00 on 25 USDT, clearance 0.5 %: one liquidation price closes both sides', async () => {
+    h = await futuresHarness({
+      startTime: T(9, 16),
+      accounts: [{ ...KEY, balances: { USDT: 25 } }],
+      contract: { liquidationFee: 0.005 },
+    });
+    const short: Opening = { side: 'sell', amount: 40, positionSide: 'short' };
+    const sm = await simulator(h, 'buy', 100, 50, 'cross', 240, [short], 'hedge');
+    const bt = backtest(T(9, 16), 'buy', 100, 25, 50, 'cross', 0.005, 'long', [short]);
+    expect(sm.funding).toHaveLength(2); // the 16:00 funding on each side
+    expect(sm.liquidations).toHaveLength(2);
     expectSame(bt, sm);
   });
 });

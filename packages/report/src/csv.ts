@@ -109,23 +109,28 @@ export const FILLS_CSV_HEADER = [
   'tag',
 ] as const;
 
+/** A hedge-mode run's fills name their side in one more column (a one-way or spot run has none). */
 export function fillsToCsv(result: BacktestResult): string {
+  const hedge = result.futures?.markets.some((m) => m.positionMode === 'hedge') === true;
   return toCsv(
-    FILLS_CSV_HEADER,
-    result.fills.map((f) => [
-      iso(f.time),
-      f.time,
-      f.symbol,
-      f.side,
-      f.price,
-      f.amount,
-      f.fee,
-      f.feeAsset,
-      f.liquidity,
-      f.orderId,
-      f.tradeId,
-      f.tag,
-    ]),
+    hedge ? [...FILLS_CSV_HEADER, 'position_side'] : FILLS_CSV_HEADER,
+    result.fills.map((f) => {
+      const row = [
+        iso(f.time),
+        f.time,
+        f.symbol,
+        f.side,
+        f.price,
+        f.amount,
+        f.fee,
+        f.feeAsset,
+        f.liquidity,
+        f.orderId,
+        f.tradeId,
+        f.tag,
+      ];
+      return hedge ? [...row, f.positionSide] : row;
+    }),
   );
 }
 

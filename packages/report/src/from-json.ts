@@ -5,6 +5,7 @@ import type {
   Fill,
   FundingRecord,
   FuturesSummary,
+  HedgeSide,
   LiquidationRecord,
   Metrics,
   OpenTrade,
@@ -159,6 +160,20 @@ function futuresFrom(f: FuturesJson): FuturesSummary {
       marginMode: m.marginMode as FuturesSummary['markets'][number]['marginMode'],
       funding: m.funding,
       isolatedWallet: n(m.isolatedWallet),
+      ...(m.mark !== undefined ? { mark: m.mark } : {}),
+      ...(m.sides !== undefined
+        ? {
+            positionMode: 'hedge' as const,
+            sides: m.sides.map((x) => ({
+              positionSide: x.positionSide as HedgeSide,
+              size: n(x.size),
+              entryPrice: n(x.entryPrice),
+              unrealizedPnl: n(x.unrealizedPnl),
+              isolatedWallet: n(x.isolatedWallet),
+              liquidationPrice: n(x.liquidationPrice),
+            })),
+          }
+        : {}),
     })),
     funding: n(f.funding),
     fundingPaid: n(f.fundingPaid),
@@ -226,6 +241,7 @@ function fillFrom(f: FillJson): Fill {
     feeAsset: f.feeAsset,
     liquidity: f.liquidity,
     ...(f.tag !== null ? { tag: f.tag } : {}),
+    ...(f.positionSide !== undefined ? { positionSide: f.positionSide as HedgeSide } : {}),
   } as Fill;
 }
 

@@ -1,5 +1,19 @@
-import type { BacktestResult, LiquidationRecord } from '@keel/core';
-import { escapeHtml as e, formatInteger, formatNumber, formatTimeShort } from './format.ts';
+import type { BacktestResult, HedgeSideSummary, LiquidationRecord } from '@keel/core';
+import { escapeHtml as e, formatAmount, formatInteger, formatNumber, formatPrice, formatTimeShort } from './format.ts';
+
+type MarketSummary = NonNullable<BacktestResult['futures']>['markets'][number];
+
+/** "LINK/USDT:USDT 5.00x cross" (and "hedge" in hedge position mode). */
+function marketLabel(m: MarketSummary): string {
+  return `${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}${m.positionMode === 'hedge' ? ' hedge' : ''}`;
+}
+
+/** A hedge side at the end: "long side 100 @ 7.606, unrealised -3.1, liquidation price 7.31" (or "flat"). */
+function sideLine(x: HedgeSideSummary): string {
+  if (x.size === 0) return `${x.positionSide} side: flat`;
+  const iso = x.isolatedWallet !== 0 ? `, isolated wallet ${formatNumber(x.isolatedWallet, 2)}` : '';
+  return `${x.positionSide} side: ${formatAmount(Math.abs(x.size))} @ ${formatAmount(x.entryPrice)}, unrealised ${formatNumber(x.unrealizedPnl, 2)}${iso}, liquidation price ${x.liquidationPrice > 0 ? formatPrice(x.liquidationPrice) : 'none'}`;
+}
 
 /** Liquidations shown by name in the terminal and the page; every one is in result.json. */
 const LIQUIDATIONS_SHOWN = 5;
@@ -27,9 +41,10 @@ export function futuresSummaryLines(result: BacktestResult): string[] {
   const f = result.futures;
   if (f === undefined) return [];
   const lines = [
-    `futures: ${f.markets.map((m) => `${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}, funding: ${m.funding}`).join('; ')}`,
+    `futures: ${f.markets.map((m) => `${marketLabel(m)}, funding: ${m.funding}${m.mark !== undefined ? `, mark: ${m.mark}` : ''}`).join('; ')}`,
     `  trading fees ${formatNumber(result.portfolio.feesPaid, 2)}   funding ${formatNumber(f.funding, 2)} (paid ${formatNumber(f.fundingPaid, 2)}, received ${formatNumber(f.fundingReceived, 2)}, ${formatInteger(f.fundingEvents)} payments)   liquidations ${formatInteger(f.liquidations.length)} (clearance fees ${formatNumber(f.liquidationFees, 2)})`,
   ];
+  for (const m of f.markets) for (const x of m.sides ?? []) lines.push(`  ${m.symbol} ${sideLine(x)}`);
   for (const l of f.liquidations.slice(0, LIQUIDATIONS_SHOWN)) lines.push(`  liquidated: ${liquidationLine(l)}`);
   if (f.liquidations.length > LIQUIDATIONS_SHOWN)
     lines.push(`  ... and ${formatInteger(f.liquidations.length - LIQUIDATIONS_SHOWN)} more (the report, result.json)`);
@@ -53,8 +68,10 @@ export function futuresSection(result: BacktestResult): string {
   if (f === undefined) return '';
   let html = `<section class="card" id="futures"><h2>Futures <span class="count">${e(formatInteger(f.liquidations.length))} liquidations · funding ${e(formatNumber(f.funding, 2))}</span></h2>`;
   html += `<p><span class="chips">${f.markets
-    .map((m) => `<span class="chip">${e(`${m.symbol} ${formatNumber(m.leverage, 2)}x ${m.marginMode}`)}</span>`)
+    .map((m) => `<span class="chip">${e(`${marketLabel(m)}${m.mark !== undefined ? `, mark: ${m.mark}` : ''}`)}</span>`)
     .join('')}</span></p>`;
+  const sides = f.markets.flatMap((m) => (m.sides ?? []).map((x) => `${m.symbol} ${sideLine(x)}`));
+  if (sides.length > 0) html += `<ul class="hedge-sides">${sides.map((x) => `<li>${e(x)}</li>`).join('')}</ul>`;
   html += `<table><tbody><tr><th>Trading fees</th><td class="num" data-futures="fees">${e(formatNumber(result.portfolio.feesPaid, 2))}</td></tr><tr><th>Funding (net; &gt; 0 received)</th><td class="num" data-futures="funding">${e(formatNumber(f.funding, 2))}</td></tr><tr><th>Funding paid / received</th><td class="num">${e(formatNumber(f.fundingPaid, 2))} / ${e(formatNumber(f.fundingReceived, 2))} (${e(formatInteger(f.fundingEvents))} payments)</td></tr><tr><th>Liquidation clearance fees</th><td class="num" data-futures="liquidation-fees">${e(formatNumber(f.liquidationFees, 2))}</td></tr></tbody></table>`;
   if (f.liquidations.length > 0) {
     const rows = f.liquidations

@@ -116,6 +116,8 @@ export interface FillJson {
   readonly feeAsset: string;
   readonly liquidity: 'maker' | 'taker';
   readonly tag: string | null;
+  /** Hedge mode only: the side the fill traded. */
+  readonly positionSide?: string;
 }
 
 export interface OrderJson {
@@ -188,6 +190,18 @@ export interface FuturesJson {
     readonly marginMode: string;
     readonly funding: string;
     readonly isolatedWallet: number | null;
+    /** Where the mark came from (absent: the mark is the last price). */
+    readonly mark?: string;
+    /** Hedge mode only: each side at the end. */
+    readonly positionMode?: 'hedge';
+    readonly sides?: readonly {
+      readonly positionSide: string;
+      readonly size: number | null;
+      readonly entryPrice: number | null;
+      readonly unrealizedPnl: number | null;
+      readonly isolatedWallet: number | null;
+      readonly liquidationPrice: number | null;
+    }[];
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number | null;
@@ -398,6 +412,7 @@ export function fillToJson(f: Fill): FillJson {
     feeAsset: f.feeAsset,
     liquidity: f.liquidity,
     tag: f.tag ?? null,
+    ...(f.positionSide !== undefined ? { positionSide: f.positionSide } : {}),
   };
 }
 
@@ -480,6 +495,20 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       marginMode: m.marginMode,
       funding: m.funding,
       isolatedWallet: finiteOrNull(m.isolatedWallet),
+      ...(m.mark !== undefined ? { mark: m.mark } : {}),
+      ...(m.sides !== undefined
+        ? {
+            positionMode: 'hedge' as const,
+            sides: m.sides.map((x) => ({
+              positionSide: x.positionSide,
+              size: finiteOrNull(x.size),
+              entryPrice: finiteOrNull(x.entryPrice),
+              unrealizedPnl: finiteOrNull(x.unrealizedPnl),
+              isolatedWallet: finiteOrNull(x.isolatedWallet),
+              liquidationPrice: finiteOrNull(x.liquidationPrice),
+            })),
+          }
+        : {}),
     })),
     funding: finiteOrNull(f.funding),
     fundingPaid: finiteOrNull(f.fundingPaid),
@@ -497,6 +526,7 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       price: finiteOrNull(l.price),
       realizedPnl: finiteOrNull(l.realizedPnl),
       clearanceFee: finiteOrNull(l.clearanceFee),
+      ...(l.positionSide !== undefined ? { positionSide: l.positionSide } : {}),
     })),
     fundingPayments: f.payments.map((r) => ({
       symbol: r.symbol,
@@ -506,6 +536,7 @@ export function futuresToJson(f: FuturesSummary): FuturesJson {
       markPrice: finiteOrNull(r.markPrice),
       size: finiteOrNull(r.size),
       payment: finiteOrNull(r.payment),
+      ...(r.positionSide !== undefined ? { positionSide: r.positionSide } : {}),
     })),
     warnings: [...f.warnings],
   };

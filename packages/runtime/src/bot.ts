@@ -381,7 +381,7 @@ export class Bot {
     for (const p of await store.positions.load(botId)) {
       const inst = this.cfg.instruments.find((x) => x.symbol === p.symbol);
       if (!inst) continue;
-      const pos = this.account.position(inst);
+      const pos = this.account.position(inst, p.positionSide);
       pos.size = p.size;
       pos.avgPrice = p.size === 0 ? Number.NaN : p.avgPrice;
       pos.realizedPnl = p.realizedPnl;
@@ -558,6 +558,17 @@ export class Bot {
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
     const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
+    // A position held in the other position mode would sit in the books with nothing to manage it.
+    const fb = this.botEngine.futures;
+    if (fb !== undefined)
+      for (const p of this.account.positions) {
+        const sym = p.instrument.symbol;
+        if (p.size === 0 || p.instrument.kind !== 'perpetual' || fb.isHedge(sym) === (p.positionSide !== undefined))
+          continue;
+        throw new Error(
+          `bot "${botId}" holds ${p.size} ${sym}${p.positionSide === undefined ? ' (one-way)' : ` on its ${p.positionSide} side (hedge mode)`}: it cannot start in ${fb.isHedge(sym) ? 'hedge' : 'one-way'} position mode; start it in the mode it holds the position in, and close it there first`,
+        );
+      }
     if (this.futuresSync !== undefined) {
       this.recovery?.actions.push(...(await this.futuresSync.start()));
       this.journal.saveBalances();
@@ -771,6 +782,8 @@ export class Bot {
                   side: p.size > 0 ? 'sell' : 'buy',
                   amount,
                   symbol: p.instrument.symbol,
+                  // A hedge-mode side is closed by an order on that side.
+                  ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
                   tag: 'flatten',
                 }),
               );

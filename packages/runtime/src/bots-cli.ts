@@ -397,7 +397,7 @@ function formatStatus(s: BotStatus): string {
           table(
             ['SYMBOL', 'SIZE', 'ENTRY', 'LAST PRICE', 'AT', 'UNREALISED PNL'],
             s.positions.map((p) => [
-              p.symbol,
+              p.positionSide === undefined ? p.symbol : `${p.symbol} ${p.positionSide}`,
               p.size,
               p.entry ?? '-',
               p.lastPrice ?? '-',

@@ -50,6 +50,8 @@ export interface BotSummary {
 
 export interface PositionStatus {
   readonly symbol: string;
+  /** One side of a hedge-mode perpetual (absent: the market's one position). */
+  readonly positionSide?: 'long' | 'short';
   readonly size: number;
   /** Average entry price; null when flat. */
   readonly entry: number | null;
@@ -188,6 +190,7 @@ export async function botStatus(
     const flat = p.size === 0 || Number.isNaN(p.avgPrice);
     posOut.push({
       symbol: p.symbol,
+      ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
       size: p.size,
       entry: flat ? null : p.avgPrice,
       lastPrice: bar?.close ?? null,

@@ -195,10 +195,12 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
           to: (replayed.time[replayed.length - 1] as number) + timeframeMs(timeframe as Timeframe),
         }
       : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
-  const fut = futuresFromFlags(values, spot, range, (file, perp) => ({
-    series: readFundingRateFile(file, { symbol: perp }).series,
-    source: file,
-  }));
+  if (values.mark !== undefined && !values.replay)
+    return fail("--mark needs --replay: mark bars are read on the replayed bars' times");
+  const fut = futuresFromFlags(values, spot, range, {
+    funding: (file, perp) => ({ series: readFundingRateFile(file, { symbol: perp }).series, source: file }),
+    mark: (file) => ({ series: readBarsFile(file).series, source: file }),
+  });
   if (!fut.ok) return fail(fut.message);
   const futures = fut.futures;
   if (

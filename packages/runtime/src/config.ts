@@ -113,8 +113,10 @@ const FUTURES: Record<string, KeySpec> = {
   market: s(oneOf('spot', 'futures'), 'spot'),
   leverage: n(z.number().min(1, 'must be >= 1'), 1),
   margin: s(oneOf('isolated', 'cross'), 'cross'),
+  'position-mode': s(oneOf('one-way', 'hedge'), 'one-way'),
   funding: p(),
   'funding-rate': n(z.number()),
+  mark: p(),
 };
 
 const BOT: Record<string, KeySpec> = {

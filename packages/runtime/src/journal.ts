@@ -50,9 +50,17 @@ export class BotJournal {
       }
       case 'order.filled': {
         const { fill, order } = e;
-        const pos = this.account.find(fill.symbol);
+        // A hedge-mode fill moves the position of its side.
+        const side = fill.positionSide;
+        const pos = this.account.find(fill.symbol, side);
         const position = pos
-          ? { symbol: fill.symbol, size: pos.size, avgPrice: pos.avgPrice, realizedPnl: pos.realizedPnl }
+          ? {
+              symbol: fill.symbol,
+              ...(side !== undefined ? { positionSide: side } : {}),
+              size: pos.size,
+              avgPrice: pos.avgPrice,
+              realizedPnl: pos.realizedPnl,
+            }
           : undefined;
         const snapshot = this.balances();
         const orderCopy = snapshotOrder(order);
@@ -91,8 +99,15 @@ export class BotJournal {
       }
       case 'futures.liquidation': {
         const l = e.liquidation;
-        const pos = this.account.find(l.symbol);
-        const position = { symbol: l.symbol, size: 0, avgPrice: Number.NaN, realizedPnl: pos?.realizedPnl ?? 0 };
+        const side = l.positionSide;
+        const pos = this.account.find(l.symbol, side);
+        const position = {
+          symbol: l.symbol,
+          ...(side !== undefined ? { positionSide: side } : {}),
+          size: 0,
+          avgPrice: Number.NaN,
+          realizedPnl: pos?.realizedPnl ?? 0,
+        };
         const snapshot = this.balances();
         this.enqueue(() =>
           this.store.transaction(async (tx) => {

@@ -613,7 +613,7 @@ function startAccount(setup: SessionSetup, instruments: readonly Instrument[]): 
   for (const [asset, v] of Object.entries(s.balances)) account.balances.set(asset, v);
   for (const p of s.positions) {
     const inst = instruments.find((i) => i.symbol === p.symbol) ?? defineInstrument({ symbol: p.symbol });
-    const pos = account.position(inst);
+    const pos = account.position(inst, p.positionSide);
     pos.size = p.size;
     pos.avgPrice = p.avgPrice ?? Number.NaN;
     pos.realizedPnl = p.realizedPnl;

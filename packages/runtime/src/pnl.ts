@@ -51,8 +51,9 @@ export class PnlBook {
       inst = defineInstrument({ symbol: f.symbol });
       this.instruments.set(f.symbol, inst);
     }
-    this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset);
-    this.tracker.fill(f.symbol, f.side, f.price, f.amount, f.fee, f.feeAsset, f.time, f.orderId);
+    // A hedge-mode fill books against its side's position and round trip.
+    this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset, undefined, f.positionSide);
+    this.tracker.fill(f.symbol, f.side, f.price, f.amount, f.fee, f.feeAsset, f.time, f.orderId, f.positionSide);
     this.count++;
   }
 

@@ -91,7 +91,7 @@ export function formatPortfolio(r: PortfolioReport): string {
       .filter((p) => p.size !== 0)
       .map((p) => [
         b.id,
-        p.symbol,
+        p.positionSide === undefined ? p.symbol : `${p.symbol} ${p.positionSide}`,
         p.size,
         p.avgCost ?? '-',
         p.mark ?? '-',

@@ -14,6 +14,8 @@ export interface Mark {
 /** One position of a bot's books, priced at the mark. Prices and PnL in the market's quote. */
 export interface BookPosition {
   readonly symbol: string;
+  /** One side of a hedge-mode perpetual (absent: the market's one position). */
+  readonly positionSide?: 'long' | 'short';
   readonly size: number;
   /** Average cost of the open size; null when flat. */
   readonly avgCost: number | null;
@@ -126,7 +128,8 @@ async function botBooks(
   const out: BookPosition[] = [];
   for (const p of positions) {
     const inst = instrument(p.symbol);
-    const pos = account.position(inst);
+    // A hedge-mode market's sides are two positions.
+    const pos = account.position(inst, p.positionSide);
     pos.size = p.size;
     pos.avgPrice = p.size === 0 ? Number.NaN : p.avgPrice;
     pos.realizedPnl = p.realizedPnl;
@@ -136,6 +139,7 @@ async function botBooks(
     const flat = p.size === 0;
     out.push({
       symbol: p.symbol,
+      ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
       size: p.size,
       avgCost: flat ? null : p.avgPrice,
       mark: m?.price ?? null,

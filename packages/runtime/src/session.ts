@@ -4,6 +4,7 @@ import {
   type Bar,
   copyBar,
   type FeedKey,
+  type HedgeSide,
   type Instrument,
   parseParams,
   type riskConfigInput,
@@ -27,6 +28,8 @@ export interface StartingState {
   readonly balances: Readonly<Record<string, number>>;
   readonly positions: readonly {
     readonly symbol: string;
+    /** A hedge-mode side (absent: the market's one position). */
+    readonly positionSide?: HedgeSide;
     readonly size: number;
     /** null when flat. */
     readonly avgPrice: number | null;
@@ -79,6 +82,7 @@ export function startingState(account: Account, openOrders: readonly string[]): 
     balances: Object.fromEntries([...account.balances].sort(([a], [b]) => (a < b ? -1 : 1))),
     positions: account.positions.map((p) => ({
       symbol: p.instrument.symbol,
+      ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
       size: p.size,
       avgPrice: Number.isNaN(p.avgPrice) ? null : p.avgPrice,
       realizedPnl: p.realizedPnl,

@@ -10,7 +10,9 @@ import {
   type BarSeries,
   defineStrategy,
   type FundingRateSeries,
+  type HedgeSide,
   type MarginMode,
+  type PositionMode,
   runBacktest,
 } from '@keel/core';
 import { readBarsFile, readFundingRateFile } from '@keel/data/csv';
@@ -59,12 +61,30 @@ function at(actions: Record<number, number | 'close'>): AnyStrategy {
   });
 }
 
+/** Hedge mode: at given decision times, orders on named sides (`qty` signed: > 0 buys), or closes. */
+function hedgeAt(actions: Record<number, readonly (readonly [HedgeSide, number | 'close'])[]>): AnyStrategy {
+  return defineStrategy({
+    name: 'hedge-at-times',
+    params: anyParams,
+    warmup: 'none',
+    onStart: () => ({}),
+    onBar(ctx) {
+      for (const [positionSide, a] of actions[ctx.time] ?? []) {
+        if (a === 'close') ctx.close({ positionSide });
+        else if (a > 0) ctx.buy(a, { positionSide });
+        else ctx.sell(-a, { positionSide });
+      }
+    },
+  });
+}
+
 function run(
   strategy: AnyStrategy,
   cash: number,
   leverage: number,
   marginMode: MarginMode,
   clearanceRate?: number,
+  positionMode?: PositionMode,
 ): BacktestResult {
   const { bars, funding } = load();
   return runBacktest({
@@ -72,7 +92,13 @@ function run(
     data: [{ symbol: SYMBOL, timeframe: '1m', series: bars, instrument: { tickSize: 0.001, stepSize: 0.01 } }],
     cash,
     fee: TAKER,
-    futures: () => ({ leverage, marginMode, funding, ...(clearanceRate !== undefined ? { clearanceRate } : {}) }),
+    futures: () => ({
+      leverage,
+      marginMode,
+      funding,
+      ...(clearanceRate !== undefined ? { clearanceRate } : {}),
+      ...(positionMode !== undefined ? { positionMode } : {}),
+    }),
   });
 }
 
@@ -164,5 +190,109 @@ describe.skipIf(!HAS_SHARED_DATA)('futures backtest on LINKUSDT 2023-02 with its
     // 1,000 - 0.34535 - 9.4 - 4.414 = 985.84065 = 1,000 - commission - isolated margin.
     expect(r.finalCash).toBeCloseTo(985.84065, 9);
     expect(r.portfolio.positions[0]!.size).toBe(0);
+  });
+});
+
+describe.skipIf(!HAS_SHARED_DATA)('hedge mode on LINKUSDT 2023-02 with its real funding (hand-computed)', () => {
+  it('a 5x cross hedge: LONG 1,000 and SHORT 400 held apart, funding on each side, both closed', () => {
+    expect([bar(T(1, 6)).open, bar(T(1, 7)).open, bar(T(1, 12)).open, bar(T(2, 10)).open]).toEqual([
+      6.907, 6.833, 6.843, 7.293,
+    ]);
+    const r = run(
+      hedgeAt({
+        [T(1, 6)]: [['long', 1000]],
+        [T(1, 7)]: [['short', -400]],
+        [T(1, 12)]: [['short', 'close']],
+        [T(2, 10)]: [['long', 'close']],
+      }),
+      10_000,
+      5,
+      'cross',
+      undefined,
+      'hedge',
+    );
+    expect(r.errors).toEqual([]);
+    const f = r.futures!;
+    // Funding on each side held, at the mark (the open of the bar holding the funding time):
+    //   02-01 08:00:00.000  0.0001      6.859  LONG pays 1,000 x 6.859 x 0.0001 = 0.6859
+    //                                          SHORT receives 400 x 6.859 x 0.0001 = 0.27436
+    //   02-01 16:00:00.012  0.0001      6.760  LONG pays 0.676 (the short was closed at 12:00)
+    //   02-02 00:00:00.004  0.0001      7.221  LONG pays 0.7221
+    //   02-02 08:00:00.023  0.00048855  7.242  LONG pays 1,000 x 7.242 x 0.00048855 = 3.5380791
+    expect(f.payments.map((p) => [p.time, p.positionSide, p.size, p.markPrice, p.payment])).toEqual([
+      [T(1, 8), 'long', 1000, 6.859, expect.closeTo(-0.6859, 12)],
+      [T(1, 8), 'short', -400, 6.859, expect.closeTo(0.27436, 12)],
+      [T(1, 16) + 12, 'long', 1000, 6.76, expect.closeTo(-0.676, 12)],
+      [T(2, 0) + 4, 'long', 1000, 7.221, expect.closeTo(-0.7221, 12)],
+      [T(2, 8) + 23, 'long', 1000, 7.242, expect.closeTo(-3.5380791, 12)],
+    ]);
+    const funding = -0.6859 + 0.27436 - 0.676 - 0.7221 - 3.5380791; // -5.3477191
+    expect(f.funding).toBeCloseTo(funding, 9);
+    // Margin balance = wallet + the unrealised PnL of both sides: at the 08:00 bar's close 6.846,
+    // wallet 10,000 - 3.4535 - 1.3666 (fees) - 0.6859 + 0.27436 = 9,994.76836; unrealised
+    // LONG 1,000 x (6.846 - 6.907) = -61, SHORT -400 x (6.846 - 6.833) = -5.2: 9,928.56836.
+    expect(bar(T(1, 8)).close).toBe(6.846);
+    const k = r.equity.times.indexOf(T(1, 8, 1));
+    expect(r.equity.values[k]).toBeCloseTo(9928.56836, 8);
+    // Fees 1,000 x 6.907, 400 x 6.833, 400 x 6.843, 1,000 x 7.293, each x 0.05 %:
+    // 3.4535 + 1.3666 + 1.3686 + 3.6465 = 9.8352.
+    expect(r.portfolio.feesPaid).toBeCloseTo(9.8352, 9);
+    // Realised: SHORT 400 x (6.833 - 6.843) = -4; LONG 1,000 x (7.293 - 6.907) = 386. Each side is
+    // its own round trip.
+    expect(r.trades.map((t) => [t.direction, t.size, t.entryPrice, t.exitPrice])).toEqual([
+      ['short', 400, expect.closeTo(6.833, 12), 6.843],
+      ['long', 1000, expect.closeTo(6.907, 12), 7.293],
+    ]);
+    expect(r.trades[0]!.pnlGross).toBeCloseTo(-4, 9);
+    expect(r.trades[1]!.pnlGross).toBeCloseTo(386, 9);
+    // 10,000 + 382 - 9.8352 - 5.3477191 = 10,366.8170809.
+    expect(r.finalCash).toBeCloseTo(10366.8170809, 8);
+    expect(r.portfolio.positions.map((p) => [p.positionSide, p.size])).toEqual([
+      ['long', 0],
+      ['short', 0],
+    ]);
+    expect(f.liquidations).toHaveLength(0);
+    expect(f.warnings).toEqual([]);
+  });
+
+  it('a 50x cross hedge liquidated: both sides closed at their one liquidation price, clearance fees in turn', () => {
+    // 2023-02-09 16:00: LONG 100 and SHORT 40 both at the open 7.606 on a 25 USDT wallet.
+    expect(bar(T(9, 16)).open).toBe(7.606);
+    const r = run(
+      hedgeAt({
+        [T(9, 16)]: [
+          ['long', 100],
+          ['short', -40],
+        ],
+      }),
+      25,
+      50,
+      'cross',
+      0.005,
+      'hedge',
+    );
+    const f = r.futures!;
+    // Fees 100 x 7.606 x 0.05 % = 0.3803 and 40 x 7.606 x 0.05 % = 0.15212. Funding 16:00:00.001
+    // (0.0001) at 7.606: LONG pays 0.07606, SHORT receives 0.030424. WB = 25 - 0.53242 - 0.07606
+    // + 0.030424 = 24.421944.
+    expect(f.payments.map((p) => p.payment)).toEqual([expect.closeTo(-0.07606, 12), expect.closeTo(0.030424, 12)]);
+    // Hedge cross LP = (WB - LONG x EP_L + SHORT x EP_S) / (LONG x MMR + SHORT x MMR - LONG + SHORT)
+    //   = (24.421944 - 760.6 + 304.24) / (0.65 + 0.26 - 100 + 40) = -431.938056 / -59.09 = 7.309833...
+    const lp = -431.938056 / -59.09;
+    // 19:24 (low 7.294) is the first bar whose low reaches it (19:23's low is 7.372).
+    expect(bar(T(9, 19, 24)).low).toBe(7.294);
+    expect(bar(T(9, 19, 23)).low).toBe(7.372);
+    expect(f.liquidations.map((l) => [l.time, l.positionSide, l.size, l.price])).toEqual([
+      [T(9, 19, 25), 'long', 100, 7.31],
+      [T(9, 19, 25), 'short', -40, 7.31],
+    ]);
+    for (const l of f.liquidations) expect(l.liquidationPrice).toBeCloseTo(lp, 9);
+    // Closed at the tick 7.310: LONG 100 x (7.31 - 7.606) = -29.6, SHORT 40 x (7.606 - 7.31) = 11.84;
+    // left 24.421944 - 29.6 + 11.84 = 6.661944; clearance (0.5 %) LONG min(3.655, 6.661944) = 3.655,
+    // then SHORT min(1.462, 3.006944) = 1.462; the wallet keeps 1.544944.
+    expect(f.liquidations.map((l) => l.realizedPnl)).toEqual([expect.closeTo(-29.6, 9), expect.closeTo(11.84, 9)]);
+    expect(f.liquidations.map((l) => l.clearanceFee)).toEqual([expect.closeTo(3.655, 9), expect.closeTo(1.462, 9)]);
+    expect(r.finalCash).toBeCloseTo(1.544944, 9);
+    expect(r.finalValue).toBeCloseTo(1.544944, 9);
   });
 });

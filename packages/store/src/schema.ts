@@ -65,11 +65,15 @@ export interface FillsTable {
   liquidity: string;
   time: number;
   tag: string | null;
+  /** A hedge-mode perpetual's side ('long' or 'short'); null otherwise. */
+  position_side: string | null;
 }
 
 export interface PositionsTable {
   bot_id: string;
   symbol: string;
+  /** A hedge-mode perpetual's side ('long' or 'short'); '' for a market's one position. */
+  position_side: string;
   size: number;
   avg_price: number | null;
   realized_pnl: number;
@@ -493,7 +497,50 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('bots').dropColumn('risk').execute();
     },
   },
+  '0006_hedge_sides': {
+    // A hedge-mode perpetual holds a long and a short position: positions are keyed by side too
+    // ('' for a market's one position), and a fill names its side. SQLite cannot change a primary
+    // key in place: the table is rebuilt.
+    async up(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('fills').addColumn('position_side', 'text').execute();
+      await positionsTable(db, 'positions_sides', true);
+      await sql`insert into positions_sides (bot_id, symbol, position_side, size, avg_price, realized_pnl, updated_at)
+        select bot_id, symbol, '', size, avg_price, realized_pnl, updated_at from positions`.execute(db);
+      await db.schema.dropTable('positions').execute();
+      await db.schema.alterTable('positions_sides').renameTo('positions').execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await positionsTable(db, 'positions_one', false);
+      await sql`insert into positions_one (bot_id, symbol, size, avg_price, realized_pnl, updated_at)
+        select bot_id, symbol, size, avg_price, realized_pnl, updated_at from positions where position_side = ''`.execute(
+        db,
+      );
+      await db.schema.dropTable('positions').execute();
+      await db.schema.alterTable('positions_one').renameTo('positions').execute();
+      await db.schema.alterTable('fills').dropColumn('position_side').execute();
+    },
+  },
 };
+
+/** The positions table, with or without the side in its key (migration 0006). */
+async function positionsTable(db: AnyDb, name: string, sides: boolean): Promise<void> {
+  let t = db.schema
+    .createTable(name)
+    .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+    .addColumn('symbol', 'text', (c) => c.notNull());
+  if (sides) t = t.addColumn('position_side', 'text', (c) => c.notNull().defaultTo(''));
+  await t
+    .addColumn('size', DOUBLE, (c) => c.notNull())
+    .addColumn('avg_price', DOUBLE)
+    .addColumn('realized_pnl', DOUBLE, (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    // (the builder's column names are typed from the columns added without the condition)
+    .addPrimaryKeyConstraint(
+      `${name}_pk`,
+      (sides ? ['bot_id', 'symbol', 'position_side'] : ['bot_id', 'symbol']) as never,
+    )
+    .execute();
+}
 
 function sqlIn(col: string, values: readonly string[]) {
   return sql`${sql.ref(col)} in (${sql.join(values.map((v) => sql.lit(v)))})`;

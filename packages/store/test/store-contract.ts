@@ -228,6 +228,14 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       expect(await store.fills.lastTime('nobody')).toBeUndefined();
     });
 
+    it('fills: a hedge-mode fill keeps its side', async () => {
+      const f = { ...fill('c-h', 't-h', 1, 7, 3_000), positionSide: 'short' as const };
+      expect(await store.fills.record('b2', f)).toBe(true);
+      expect(await store.fills.forOrder('b2', 'c-h')).toEqual([f]);
+      // The same execution on the other side is another execution.
+      await expect(store.fills.record('b2', { ...f, positionSide: 'long' })).rejects.toThrow('already recorded');
+    });
+
     it('applyFill: fill, order, position and event land together, and only once', async () => {
       const o = newOrderState(limit('c-9'), clock.t, 100);
       o.status = 'accepted';
@@ -434,6 +442,37 @@ export function storeContract(name: string, target: () => StoreTarget): void {
       ]);
       await store.balances.save('b2', [{ asset: 'USDT', free: 1000, used: 0, total: 1000 }]);
       expect(await store.balances.load('b2')).toEqual([{ asset: 'USDT', free: 1000, used: 0, total: 1000 }]);
+    });
+
+    it('a hedge-mode market keeps its long and its short position apart from each other and from a one-way position', async () => {
+      const sym = 'LINK/USDT:USDT';
+      await store.positions.save('b2', { symbol: sym, positionSide: 'long', size: 100, avgPrice: 7, realizedPnl: 0 });
+      await store.positions.save('b2', {
+        symbol: sym,
+        positionSide: 'short',
+        size: -40,
+        avgPrice: 7.2,
+        realizedPnl: 1,
+      });
+      await store.positions.save('b2', {
+        symbol: sym,
+        positionSide: 'short',
+        size: -30,
+        avgPrice: 7.2,
+        realizedPnl: 2,
+      });
+      expect(await store.positions.get('b2', sym, 'long')).toEqual({
+        symbol: sym,
+        positionSide: 'long',
+        size: 100,
+        avgPrice: 7,
+        realizedPnl: 0,
+      });
+      expect(await store.positions.get('b2', sym)).toBeUndefined();
+      expect((await store.positions.load('b2')).filter((p) => p.symbol === sym)).toEqual([
+        { symbol: sym, positionSide: 'long', size: 100, avgPrice: 7, realizedPnl: 0 },
+        { symbol: sym, positionSide: 'short', size: -30, avgPrice: 7.2, realizedPnl: 2 },
+      ]);
     });
 
     it('strategy state: versions increase; compare-and-set refuses a stale writer', async () => {

@@ -46,6 +46,25 @@ await onPostgres(
 );
 
 describe('openStore', () => {
+  it('migration 0006 (hedge sides) keeps the positions a store held before it, as one-way positions', async () => {
+    const { sql } = await import('kysely');
+    const url = `sqlite:${path.join(dir, 'upgrade.db')}`;
+    const s = await openStore({ url });
+    await s.bots.create({ id: 'u', strategy: 's', params: {}, mode: 'paper', exchange: 'x', symbols: [] });
+    await s.positions.save('u', { symbol: 'BTC/USDT', size: 0.5, avgPrice: 30_000, realizedPnl: 12 });
+    // Back to the schema before it (its down), as a store written by the previous version.
+    await (MIGRATIONS['0006_hedge_sides'] as { down: (db: unknown) => Promise<void> }).down(s.db);
+    await sql`delete from kysely_migration where name = '0006_hedge_sides'`.execute(s.db);
+    await s.close();
+    const again = await openStore({ url });
+    expect(await again.positions.load('u')).toEqual([
+      { symbol: 'BTC/USDT', size: 0.5, avgPrice: 30_000, realizedPnl: 12 },
+    ]);
+    await again.positions.save('u', { symbol: 'BTC/USDT', size: 1, avgPrice: 30_000, realizedPnl: 12 });
+    expect((await again.positions.load('u')).map((p) => p.size)).toEqual([1]);
+    await again.close();
+  });
+
   it('opens sqlite::memory: and rejects unknown urls with a helpful message', async () => {
     const s = await openStore({ url: 'sqlite::memory:' });
     expect(s.dialect).toBe('sqlite');

@@ -224,7 +224,10 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     const s = (cfg.data[0] as BacktestData).series;
     const cursor = new SeriesCursor(s);
     const tcol = s.time;
-    const pos = account.position(primaryInst);
+    // A hedge-mode market holds two positions (its long and its short): exposed when either is open.
+    const hedged = book?.isHedge(primaryInst.symbol) === true;
+    const pos = hedged ? account.position(primaryInst, 'long') : account.position(primaryInst);
+    const other = hedged ? account.position(primaryInst, 'short') : pos;
     const tf = (cfg.data[0] as BacktestData).timeframe;
     const monthly = tf === '1M';
     const ms = timeframeMs(tf);
@@ -236,7 +239,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       times[k] = closeTime;
       if (plots.length > 0) recordPlots(k);
       values[k] = engine.equity();
-      exposed[k] = pos.size !== 0 ? 1 : 0;
+      exposed[k] = pos.size !== 0 || other.size !== 0 ? 1 : 0;
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
     }
   } else {

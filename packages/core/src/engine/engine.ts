@@ -14,6 +14,7 @@ import {
 import {
   type Fill,
   type FillHook,
+  type HedgeSide,
   isInFlight,
   isTerminal,
   newOrderState,
@@ -83,6 +84,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 interface ViewSlot {
   readonly view: Mutable<PositionView>;
   readonly instrument: Instrument;
+  /** The side of a hedge-mode perpetual the view reads (undefined: the market's one position). */
+  readonly side: HedgeSide | undefined;
   readonly filters: boolean;
   /** The held size `stepped` was computed for (NaN: never). */
   heldSeen: number;
@@ -174,7 +177,12 @@ export class Engine {
   }
   private readonly fillHook: EngineOptions['onFill'];
   private readonly views = new Map<string, ViewSlot>();
+  /** Views of hedge-mode sides, apart (no key is built per read). */
+  private readonly longViews = new Map<string, ViewSlot>();
+  private readonly shortViews = new Map<string, ViewSlot>();
   private readonly futures: FuturesBook | undefined;
+  /** Some market is a hedge-mode perpetual: orders and position reads name their side there. */
+  private readonly hedge: boolean;
 
   constructor(private readonly opts: EngineOptions) {
     this.venue = opts.venue;
@@ -184,6 +192,7 @@ export class Engine {
     this.listening = opts.onEvent !== undefined;
     this.fillHook = opts.onFill;
     this.futures = opts.futures;
+    this.hedge = opts.futures?.anyHedge === true;
     this.idFactory = opts.idFactory ?? defaultOrderId;
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
@@ -193,6 +202,9 @@ export class Engine {
     for (const f of opts.feeds) this.addSlot(f, true);
     this.riskEngine =
       opts.risk === undefined || isEmptyRiskConfig(opts.risk) ? undefined : this.makeRiskEngine(opts.risk);
+    // The risk engine sizes, limits and exits one position per market.
+    if (this.riskEngine !== undefined && this.hedge)
+      throw new Error('risk settings (limits, sizing, exits) are not supported in hedge position mode yet');
     opts.venue.connect((r) => this.handleReport(r));
     this.ctx = makeContext(this.strategyHost());
   }
@@ -330,8 +342,13 @@ export class Engine {
     if (book.liquidations.length === n) return;
     for (let k = n; k < book.liquidations.length; k++) {
       const l = book.liquidations[k] as FuturesBook['liquidations'][number];
+      // The market's open orders (in hedge mode, those of the side liquidated) are cancelled.
       for (const o of this.open.slice())
-        if (o.request.symbol === l.symbol) this.cancelWithReason(o.request.id, 'liquidation');
+        if (
+          o.request.symbol === l.symbol &&
+          (l.positionSide === undefined || o.request.positionSide === l.positionSide)
+        )
+          this.cancelWithReason(o.request.id, 'liquidation');
       const inst = this.instrumentOf(l.symbol);
       if (this.fillHook !== undefined)
         this.fillHook(
@@ -343,6 +360,7 @@ export class Engine {
           inst.settle,
           closeTime,
           `liquidation-${k + 1}`,
+          l.positionSide,
         );
       if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: closeTime, liquidation: l });
     }
@@ -467,8 +485,8 @@ export class Engine {
     o.filled = complete ? req.amount : filled;
     o.fee += r.fee;
     if (this.futures !== undefined)
-      this.futures.beforeFill(req.symbol, req.side === 'buy' ? r.amount : -r.amount, r.price);
-    this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, this.rate);
+      this.futures.beforeFill(req.symbol, req.side === 'buy' ? r.amount : -r.amount, r.price, req.positionSide);
+    this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, this.rate, req.positionSide);
     this.fillLog.push(
       req.id,
       r.tradeId,
@@ -481,9 +499,10 @@ export class Engine {
       r.liquidity,
       r.time,
       req.tag,
+      req.positionSide,
     );
     if (this.fillHook !== undefined)
-      this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id);
+      this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id, req.positionSide);
     const fillHandler = this.strategy.onFill;
     // The Fill object is only built for whoever reads it (events, the strategy's onFill).
     const fill = this.listening || fillHandler !== undefined ? this.fillLog.get(this.fillLog.length - 1) : undefined;
@@ -516,7 +535,7 @@ export class Engine {
       // (Binance without BNB) leaves less than was bought, and the exchange would refuse the rest.
       let size = Math.min(amount, c.request.amount);
       if (c.request.reduceOnly) {
-        const pos = this.opts.account.find(c.request.symbol);
+        const pos = this.opts.account.find(c.request.symbol, c.request.positionSide);
         const held = pos ? Math.abs(pos.size) : 0;
         if (held < size)
           size = tradableAmount(this.instrumentOf(c.request.symbol), held, this.lastClose(c.request.symbol));
@@ -630,6 +649,7 @@ export class Engine {
           expireAt: input.expireAt,
           postOnly: input.postOnly,
           reduceOnly: input.reduceOnly,
+          positionSide: input.positionSide,
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
@@ -646,6 +666,7 @@ export class Engine {
           expireAt: input.expireAt,
           postOnly: input.postOnly,
           reduceOnly: input.reduceOnly,
+          positionSide: input.positionSide,
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
@@ -663,6 +684,7 @@ export class Engine {
           expireAt: input.expireAt,
           postOnly: input.postOnly,
           reduceOnly: input.reduceOnly,
+          positionSide: input.positionSide,
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
@@ -680,6 +702,7 @@ export class Engine {
           expireAt: input.expireAt,
           postOnly: input.postOnly,
           reduceOnly: input.reduceOnly,
+          positionSide: input.positionSide,
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
@@ -698,6 +721,7 @@ export class Engine {
           expireAt: input.expireAt,
           postOnly: input.postOnly,
           reduceOnly: input.reduceOnly,
+          positionSide: input.positionSide,
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
@@ -728,6 +752,7 @@ export class Engine {
           : decision;
     // A hold (catching up on missed bars) denies before anything else looks at the order.
     let reason = this.orderHold ?? validateOrderRequest(req);
+    if (reason === null && (this.hedge || req.positionSide !== undefined)) reason = this.positionSideError(req);
     let denial: RiskDenial | undefined;
     const risk = this.riskEngine;
     if (risk !== undefined && reason === null && !this.riskBypass) {
@@ -842,15 +867,38 @@ export class Engine {
    * are already closing, then rounded down to the step; 0 when that cannot be traded (dust). Never
    * more than the position the bot's own fills hold, whatever else the account has.
    */
-  private closable(symbol: string): number {
-    const pos = this.opts.account.find(symbol);
+  private closable(symbol: string, side: HedgeSide | undefined): number {
+    const pos = this.opts.account.find(symbol, side);
     const held = pos === undefined ? 0 : pos.size;
     if (held === 0) return 0;
     const long = held > 0;
-    const closing = this.open.length === 0 ? 0 : this.inFlight(symbol, long ? 'sell' : 'buy');
+    const closing = this.open.length === 0 ? 0 : this.inFlight(symbol, long ? 'sell' : 'buy', side);
     const left = Math.abs(held) - closing;
     const amount = tradableAmount(this.instrumentOf(symbol), left, this.lastClose(symbol));
     return long ? amount : -amount;
+  }
+
+  /**
+   * A hedge-mode perpetual's orders name the side they trade (`positionSide`); nothing else may:
+   * the reason an order is denied, or null.
+   */
+  private positionSideError(req: Pick<OrderRequest, 'symbol' | 'positionSide'>): string | null {
+    if (this.futures !== undefined) return this.futures.positionSideError(req.symbol, req.positionSide);
+    return req.positionSide === undefined
+      ? null
+      : `positionSide '${req.positionSide}' is for a hedge-mode perpetual; ${req.symbol} is not one`;
+  }
+
+  /** A position read names a hedge-mode market's side, and only there: else a strategy bug, thrown. */
+  private checkViewSide(symbol: string, side: HedgeSide | undefined): void {
+    const call = `position(${JSON.stringify(symbol)}${side === undefined ? '' : `, '${side}'`})`;
+    if (side === undefined) {
+      if (this.futures?.isHedge(symbol) === true)
+        throw new Error(`${call}: ${symbol} is in hedge mode: name the side, position(symbol, 'long' | 'short')`);
+      return;
+    }
+    const reason = this.positionSideError({ symbol, positionSide: side });
+    if (reason !== null) throw new Error(`${call}: ${reason}`);
   }
 
   /**
@@ -883,7 +931,12 @@ export class Engine {
       lastClose: Number.NaN,
       warm: false,
       subscribed: false,
-      position: this.opts.account.position(instrument),
+      // A hedge-mode market's long side is marked at the close like a one-way position (the
+      // futures book marks both sides at the mark).
+      position:
+        this.futures?.isHedge(key.symbol) === true
+          ? this.opts.account.position(instrument, 'long')
+          : this.opts.account.position(instrument),
       ms: tf === '1M' ? 0 : timeframeMs(tf),
     };
     this.slots.push(slot);
@@ -925,20 +978,17 @@ export class Engine {
    * view counts orders in flight (`isInFlight`) and reports dust (`isDust`) as flat; see
    * PositionView for what each field means.
    */
-  private positionView(symbol: string): PositionView {
+  private positionView(symbol: string, side: HedgeSide | undefined): PositionView {
+    if (this.hedge || side !== undefined) {
+      this.checkViewSide(symbol, side);
+      if (side !== undefined) return this.sideView(symbol, side);
+    }
     // Fast path: the primary market (what onBar asks on every bar) needs no map lookups.
     if (symbol === this.primarySymbol && this.primaryView !== undefined && this.primaryPos !== undefined)
       return this.fillView(this.primaryView, this.primaryPos);
     let slot = this.views.get(symbol);
     if (slot === undefined) {
-      const instrument = this.instrumentOf(symbol);
-      slot = {
-        view: { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: 0, dust: 0, inFlight: 0 },
-        instrument,
-        filters: hasFilters(instrument),
-        heldSeen: Number.NaN,
-        stepped: 0,
-      };
+      slot = this.viewSlot(symbol, undefined);
       this.views.set(symbol, slot);
     }
     const p = this.opts.account.find(symbol);
@@ -947,6 +997,29 @@ export class Engine {
       this.primaryPos = p;
     }
     return this.fillView(slot, p);
+  }
+
+  /** A hedge-mode side's view (its own reused object). */
+  private sideView(symbol: string, side: HedgeSide): PositionView {
+    const views = side === 'long' ? this.longViews : this.shortViews;
+    let slot = views.get(symbol);
+    if (slot === undefined) {
+      slot = this.viewSlot(symbol, side);
+      views.set(symbol, slot);
+    }
+    return this.fillView(slot, this.opts.account.find(symbol, side));
+  }
+
+  private viewSlot(symbol: string, side: HedgeSide | undefined): ViewSlot {
+    const instrument = this.instrumentOf(symbol);
+    return {
+      view: { symbol, size: 0, avgPrice: Number.NaN, unrealizedPnl: 0, realizedPnl: 0, dust: 0, inFlight: 0 },
+      instrument,
+      side,
+      filters: hasFilters(instrument),
+      heldSeen: Number.NaN,
+      stepped: 0,
+    };
   }
 
   private fillView(slot: ViewSlot, p: Position | undefined): PositionView {
@@ -968,7 +1041,10 @@ export class Engine {
       return v;
     }
     const held = p === undefined ? 0 : p.size;
-    const inFlight = this.open.length === 0 ? 0 : this.inFlight(v.symbol, 'buy') - this.inFlight(v.symbol, 'sell');
+    const inFlight =
+      this.open.length === 0
+        ? 0
+        : this.inFlight(v.symbol, 'buy', slot.side) - this.inFlight(v.symbol, 'sell', slot.side);
     // What of the held size can be traded (all of it on a market without filters).
     let tradable = held;
     if (slot.filters && held !== 0) {
@@ -999,13 +1075,14 @@ export class Engine {
   }
 
   /** The remaining amount of one side of a symbol's orders in flight (see isInFlight). */
-  private inFlight(symbol: string, side: 'buy' | 'sell'): number {
+  private inFlight(symbol: string, side: 'buy' | 'sell', positionSide: HedgeSide | undefined): number {
     const open = this.open;
     let sum = 0;
     for (let i = 0; i < open.length; i++) {
       const o = open[i] as OrderState;
       const r = o.request;
-      if (r.side === side && r.symbol === symbol && isInFlight(o)) sum += r.amount - o.filled;
+      if (r.side === side && r.symbol === symbol && r.positionSide === positionSide && isInFlight(o))
+        sum += r.amount - o.filled;
     }
     return sum;
   }
@@ -1032,9 +1109,9 @@ export class Engine {
       equity: () => engine.equity(),
       leverage: (symbol) => (engine.futures === undefined ? 1 : engine.futures.leverage(symbol)),
       lastClose: (symbol) => engine.lastClose(symbol),
-      inFlight: (symbol, side) => engine.inFlight(symbol, side),
-      closable: (symbol) => engine.closable(symbol),
-      position: (symbol) => engine.positionView(symbol),
+      inFlight: (symbol, side, positionSide) => engine.inFlight(symbol, side, positionSide),
+      closable: (symbol, side) => engine.closable(symbol, side),
+      position: (symbol, side) => engine.positionView(symbol, side),
       openOrders: () => engine.open,
       liveOrder: (id) => engine.liveOrder(id),
       order: (id) => engine.order(id),
@@ -1099,6 +1176,7 @@ function marketInput(side: 'buy' | 'sell', amount: number, o: OrderOptions | und
     expireAt: o.expireAt,
     postOnly: o.postOnly,
     reduceOnly: o.reduceOnly,
+    positionSide: o.positionSide,
     tag: o.tag,
   } as OrderInput;
 }

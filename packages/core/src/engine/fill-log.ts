@@ -1,4 +1,4 @@
-import type { Fill, Liquidity, OrderSide } from '../model/orders.ts';
+import type { Fill, HedgeSide, Liquidity, OrderSide } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import { F64Column } from '../util/columns.ts';
@@ -12,7 +12,7 @@ export class FillLog {
   private readonly price = new F64Column();
   private readonly amount = new F64Column();
   private readonly fee = new F64Column();
-  private readonly flags = new F64Column(); // bit 0: sell, bit 1: maker
+  private readonly flags = new F64Column(); // bit 0: sell, bit 1: maker, bit 2: hedge long, bit 3: hedge short
   // Symbol, fee asset and tag repeat: stored as codes into `strings` (0 = no tag), not as arrays
   // of references the GC has to trace.
   private readonly symbol = new F64Column();
@@ -51,12 +51,17 @@ export class FillLog {
     liquidity: Liquidity,
     time: number,
     tag: string | undefined,
+    positionSide?: HedgeSide,
   ): void {
     this.time.push(time);
     this.price.push(price);
     this.amount.push(amount);
     this.fee.push(fee);
-    this.flags.push((side === 'sell' ? 1 : 0) | (liquidity === 'maker' ? 2 : 0));
+    this.flags.push(
+      (side === 'sell' ? 1 : 0) |
+        (liquidity === 'maker' ? 2 : 0) |
+        (positionSide === 'long' ? 4 : positionSide === 'short' ? 8 : 0),
+    );
     this.orderId.push(orderId);
     this.tradeId.push(tradeId);
     this.symbol.push(this.code(symbol));
@@ -81,6 +86,7 @@ export class FillLog {
     };
     const tag = this.strings[this.tag.get(i)];
     if (tag !== undefined) (f as { tag?: string }).tag = tag;
+    if (flags & 12) (f as { positionSide?: HedgeSide }).positionSide = flags & 4 ? 'long' : 'short';
     return f;
   }
 

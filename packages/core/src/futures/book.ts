@@ -7,11 +7,14 @@
  * number comes from the formulas beside it (docs/futures.md); the order of one bar is the one
  * written there: fills (the venue), funding, mark-to-market, liquidation.
  *
- * Positions are one-way (one signed position per symbol): the engine's strategy API has no
- * position side. Hedge mode is the simulator's and the live exchange's (docs/futures.md).
+ * Position mode per market: one-way (one signed position per symbol, the Account's) or hedge (a
+ * long and a short position side by side, the Account's two positions of the symbol, each order
+ * naming the side it trades). Each position is a `Leg` here: its isolated wallet, its funding,
+ * its share of the cross account or its own liquidation (docs/futures.md, "Hedge mode").
  */
 import type { Bar, BarSeries } from '../model/bar.ts';
 import { type Instrument, roundToStep } from '../model/instrument.ts';
+import type { HedgeSide } from '../model/orders.ts';
 import { isoUtc } from '../model/timeframe.ts';
 import type { Account, Position } from '../portfolio/account.ts';
 import { DEFAULT_USDM_BRACKETS, maxLeverageOf, maxNotionalAtLeverage, type NotionalBracket } from './brackets.ts';
@@ -23,6 +26,7 @@ import {
   isLiquidatable,
   type MarginMode,
   maintenanceMargin,
+  type PositionMode,
   positionNotional,
   unrealizedPnl,
 } from './margin.ts';
@@ -36,6 +40,12 @@ export interface FuturesMarketSettings {
   /** 1 to the brackets' highest leverage. */
   readonly leverage: number;
   readonly marginMode: MarginMode;
+  /**
+   * 'one-way' (default): one signed position. 'hedge': a long and a short position apart; every
+   * order then names the side it trades (`positionSide`), and an order that closes a side only
+   * reduces it.
+   */
+  readonly positionMode?: PositionMode;
   /** Notional tiers; default `DEFAULT_USDM_BRACKETS`. */
   readonly brackets?: readonly NotionalBracket[];
   /** Liquidation clearance rate; default `DEFAULT_LIQUIDATION_FEE`. */
@@ -53,6 +63,8 @@ export interface FuturesMarketSettings {
    * high (a short) for liquidation, its close for unrealised PnL.
    */
   readonly mark?: BarSeries;
+  /** Where the mark bars came from, for the summary ("markPriceKlines-...csv"). */
+  readonly markSource?: string;
 }
 
 /** A funding payment charged to a position. */
@@ -68,6 +80,8 @@ export interface FundingRecord {
   readonly payment: number;
   /** Live: the exchange's id of the payment (Binance's income `tranId`), so it is applied once. */
   readonly id?: string;
+  /** Hedge mode: the side charged (absent in one-way mode). */
+  readonly positionSide?: HedgeSide;
 }
 
 /** A forced close. */
@@ -87,6 +101,8 @@ export interface LiquidationRecord {
   readonly clearanceFee: number;
   /** Live: the exchange's id of the forced order (Binance's `autoclose-` order), so it is applied once. */
   readonly id?: string;
+  /** Hedge mode: the side closed (absent in one-way mode). */
+  readonly positionSide?: HedgeSide;
 }
 
 /**
@@ -136,6 +152,19 @@ export interface FuturesBookState {
   readonly negativeWallet: number;
 }
 
+/** One side of a hedge-mode market at the end of a run. */
+export interface HedgeSideSummary {
+  readonly positionSide: HedgeSide;
+  /** Signed: the long side >= 0, the short side <= 0. */
+  readonly size: number;
+  /** NaN when flat. */
+  readonly entryPrice: number;
+  readonly unrealizedPnl: number;
+  readonly isolatedWallet: number;
+  /** 0: none (flat, or no price can liquidate it). */
+  readonly liquidationPrice: number;
+}
+
 /** What a run's futures side did, for the result and its summary. */
 export interface FuturesSummary {
   readonly markets: readonly {
@@ -143,8 +172,13 @@ export interface FuturesSummary {
     readonly leverage: number;
     readonly marginMode: MarginMode;
     readonly funding: string;
-    /** The isolated wallet at the end (0 in cross margin or flat). */
+    /** The isolated wallet at the end (0 in cross margin or flat; hedge mode: both sides'). */
     readonly isolatedWallet: number;
+    /** Present in hedge mode only: each side at the end. */
+    readonly positionMode?: 'hedge';
+    readonly sides?: readonly HedgeSideSummary[];
+    /** Where the mark came from, when a mark-price series was given (else the mark is the last price). */
+    readonly mark?: string;
   }[];
   /** Net funding: > 0 received, < 0 paid. */
   readonly funding: number;
@@ -159,22 +193,33 @@ export interface FuturesSummary {
   readonly warnings: readonly string[];
 }
 
+/** One position of a market: the one-way position, or one side of a hedge. */
+interface Leg {
+  readonly m: Market;
+  /** undefined: one-way. */
+  readonly side: HedgeSide | undefined;
+  readonly position: Position;
+  /** The isolated wallet (Binance's `isolatedWallet`); 0 in cross margin. */
+  isolatedWallet: number;
+}
+
 interface Market {
   readonly inst: Instrument;
   readonly leverage: number;
   readonly marginMode: MarginMode;
+  readonly hedge: boolean;
   readonly brackets: readonly NotionalBracket[];
   readonly clearanceRate: number;
   readonly funding: FundingRateSeries | null;
   readonly fundingSource: string;
   readonly mark: BarSeries | undefined;
+  readonly markSource: string;
+  /** One leg (one-way) or two (hedge: long, then short). */
+  readonly legs: readonly Leg[];
   /** Next funding event to charge. */
   fundingCursor: number;
   /** The mark bar at or before the traded bar. */
   markCursor: number;
-  /** The isolated wallet (Binance's `isolatedWallet`); 0 in cross margin. */
-  isolatedWallet: number;
-  position: Position;
   /** Mark price now (the bar's close or the mark bar's close). */
   mark_: number;
   /** First bar seen: funding before it is history. */
@@ -191,6 +236,8 @@ interface Market {
 export class FuturesBook {
   private readonly markets = new Map<string, Market>();
   private readonly list: Market[] = [];
+  /** Every position of every market, in market order (a hedge market's long, then its short). */
+  private readonly legs: Leg[] = [];
   private last: Market | undefined;
   private readonly x = liquidationInputs();
   readonly funding: FundingRecord[] = [];
@@ -218,12 +265,15 @@ export class FuturesBook {
       const clearanceRate = s.clearanceRate ?? DEFAULT_LIQUIDATION_FEE;
       if (!(clearanceRate >= 0 && clearanceRate < 1))
         throw new Error(`${inst.symbol}: liquidation clearance rate ${clearanceRate} must be in [0, 1)`);
-      const position = account.position(inst);
-      position.leverage = s.leverage;
+      const mode = s.positionMode ?? 'one-way';
+      if (mode !== 'one-way' && mode !== 'hedge')
+        throw new Error(`${inst.symbol}: position mode ${String(mode)} must be one-way or hedge`);
+      const legs: Leg[] = [];
       const m: Market = {
         inst,
         leverage: s.leverage,
         marginMode: s.marginMode,
+        hedge: mode === 'hedge',
         brackets,
         clearanceRate,
         funding: s.funding,
@@ -232,15 +282,21 @@ export class FuturesBook {
             ? 'the exchange'
             : (s.fundingSource ?? (s.funding === null ? 'none given' : 'the funding series given')),
         mark: s.mark,
+        markSource: s.markSource ?? 'the mark series given',
+        legs,
         fundingCursor: 0,
         markCursor: 0,
-        isolatedWallet: 0,
-        position,
         mark_: Number.NaN,
         started: false,
         firstTime: Number.NaN,
         lastTime: Number.NaN,
       };
+      for (const side of mode === 'hedge' ? (['long', 'short'] as const) : [undefined]) {
+        const position = side === undefined ? account.position(inst) : account.position(inst, side);
+        position.leverage = s.leverage;
+        legs.push({ m, side, position, isolatedWallet: 0 });
+      }
+      this.legs.push(...legs);
       this.markets.set(inst.symbol, m);
       this.list.push(m);
     }
@@ -249,7 +305,7 @@ export class FuturesBook {
   /** The state to save with each handled bar (see FuturesBookState). */
   snapshot(): FuturesBookState {
     const isolatedWallets: Record<string, number> = {};
-    for (const m of this.list) if (m.isolatedWallet !== 0) isolatedWallets[m.inst.symbol] = m.isolatedWallet;
+    for (const l of this.legs) if (l.isolatedWallet !== 0) isolatedWallets[legKey(l)] = l.isolatedWallet;
     return {
       v: 1,
       isolatedWallets,
@@ -262,7 +318,7 @@ export class FuturesBook {
   /** Takes a saved state back (a restarted bot, before its first bar). */
   restore(s: FuturesBookState): void {
     if (s.v !== 1) throw new Error(`futures book state version ${String(s.v)} is not 1`);
-    for (const m of this.list) m.isolatedWallet = s.isolatedWallets[m.inst.symbol] ?? 0;
+    for (const l of this.legs) l.isolatedWallet = s.isolatedWallets[legKey(l)] ?? 0;
     this.lateFunding = s.lateFunding;
     this.missingMark = s.missingMark;
     this.negativeWallet = s.negativeWallet;
@@ -278,15 +334,49 @@ export class FuturesBook {
     return this.markets.get(symbol)?.marginMode;
   }
 
-  /** The isolated wallet of a market's position (0 in cross margin or flat). */
-  isolatedWallet(symbol: string): number {
-    return this.markets.get(symbol)?.isolatedWallet ?? 0;
+  /** True for a hedge-mode perpetual: its orders name the side they trade. */
+  isHedge(symbol: string): boolean {
+    return this.markets.get(symbol)?.hedge === true;
+  }
+
+  /** True when some market is in hedge mode. */
+  get anyHedge(): boolean {
+    for (const m of this.list) if (m.hedge) return true;
+    return false;
+  }
+
+  /**
+   * What is wrong with an order's `positionSide` for its market, or null: a hedge-mode perpetual
+   * needs one, anything else must not have one.
+   */
+  positionSideError(symbol: string, positionSide: HedgeSide | undefined): string | null {
+    const hedge = this.markets.get(symbol)?.hedge === true;
+    if (hedge && positionSide === undefined)
+      return `${symbol} is in hedge mode: an order must name its positionSide ('long' or 'short')`;
+    if (!hedge && positionSide !== undefined)
+      return `positionSide '${positionSide}' is for a hedge-mode perpetual; ${symbol} is ${this.markets.has(symbol) ? 'in one-way mode' : 'not a perpetual'}`;
+    return null;
+  }
+
+  /** The isolated wallet of a market's position, or of both sides of a hedge (0 in cross margin or flat). */
+  isolatedWallet(symbol: string, side?: HedgeSide): number {
+    const m = this.markets.get(symbol);
+    if (m === undefined) return 0;
+    let w = 0;
+    for (const l of m.legs) if (side === undefined || l.side === side) w += l.isolatedWallet;
+    return w;
   }
 
   /** Live: the isolated wallet as the exchange reports it (reconciliation, docs/futures.md). */
   setIsolatedWallet(symbol: string, wallet: number): void {
     const m = this.markets.get(symbol);
-    if (m !== undefined) m.isolatedWallet = m.marginMode === 'isolated' ? wallet : 0;
+    if (m !== undefined) this.oneWayLeg(m).isolatedWallet = m.marginMode === 'isolated' ? wallet : 0;
+  }
+
+  /** Live trades one-way perpetuals only (hedge accounts are refused at start): the one leg. */
+  private oneWayLeg(m: Market): Leg {
+    if (m.hedge) throw new Error(`Invariant violated: ${m.inst.symbol} is in hedge mode, which live trading refuses`);
+    return m.legs[0] as Leg;
   }
 
   /** A warning for the summary: something the book could not apply or check, said and counted. */
@@ -302,7 +392,8 @@ export class FuturesBook {
     const m = this.markets.get(symbol);
     if (m === undefined)
       throw new Error(`Invariant violated: funding for ${symbol}, which is not a perpetual of this book`);
-    if (m.marginMode === 'isolated' && m.position.size !== 0) m.isolatedWallet += f.payment;
+    const l = this.oneWayLeg(m);
+    if (m.marginMode === 'isolated' && l.position.size !== 0) l.isolatedWallet += f.payment;
     this.account.adjust(m.inst.settle, f.payment);
     if (this.account.cash < 0) this.negativeWallet++;
     const rec: FundingRecord = {
@@ -327,7 +418,8 @@ export class FuturesBook {
     const m = this.markets.get(symbol);
     if (m === undefined)
       throw new Error(`Invariant violated: liquidation of ${symbol}, which is not a perpetual of this book`);
-    const p = m.position;
+    const l = this.oneWayLeg(m);
+    const p = l.position;
     const size = p.size;
     const entryPrice = entry(p);
     if (Math.abs(Math.abs(size) - x.amount) > 1e-9 * Math.max(1, x.amount))
@@ -340,7 +432,7 @@ export class FuturesBook {
       this.account.applyFill(m.inst, size > 0 ? 'sell' : 'buy', x.price, Math.abs(size), 0, m.inst.settle);
     }
     this.account.adjust(m.inst.settle, -x.clearanceFee);
-    m.isolatedWallet = 0;
+    l.isolatedWallet = 0;
     m.mark_ = x.price;
     if (this.account.cash < 0) this.negativeWallet++;
     const rec: LiquidationRecord = {
@@ -362,7 +454,7 @@ export class FuturesBook {
   /** The cross wallet: the wallet balance less every isolated wallet. */
   crossWallet(): number {
     let w = this.account.cash;
-    for (const m of this.list) w -= m.isolatedWallet;
+    for (let k = 0; k < this.legs.length; k++) w -= (this.legs[k] as Leg).isolatedWallet;
     return w;
   }
 
@@ -373,46 +465,57 @@ export class FuturesBook {
 
   /**
    * Margin balance of a position (isolated: its wallet + its unrealised PnL) or of the cross
-   * account (cross wallet + every cross position's unrealised PnL), at the marks now.
+   * account (cross wallet + every cross position's unrealised PnL), at the marks now. `side`: the
+   * side of a hedge-mode market (its isolated position).
    */
-  marginBalance(symbol: string): number {
-    const m = this.markets.get(symbol);
-    if (m === undefined) return Number.NaN;
-    const p = m.position;
-    if (m.marginMode === 'isolated') return m.isolatedWallet + unrealizedPnl(p.size, entry(p), m.mark_);
+  marginBalance(symbol: string, side?: HedgeSide): number {
+    const l = this.leg(symbol, side);
+    if (l === undefined) return Number.NaN;
+    if (l.m.marginMode === 'isolated') return l.isolatedWallet + legPnl(l, l.m.mark_);
     let b = this.crossWallet();
-    for (const o of this.list)
-      if (o.marginMode === 'cross') b += unrealizedPnl(o.position.size, entry(o.position), o.mark_);
+    for (const o of this.legs) if (o.m.marginMode === 'cross') b += legPnl(o, o.m.mark_);
     return b;
   }
 
-  /** Maintenance margin against `marginBalance(symbol)`: the position's, or every cross position's. */
-  maintenance(symbol: string): number {
-    const m = this.markets.get(symbol);
-    if (m === undefined) return Number.NaN;
-    if (m.marginMode === 'isolated') return maintenanceMargin(positionNotional(m.position.size, m.mark_), m.brackets);
+  /** Maintenance margin against `marginBalance(symbol, side)`: the position's, or every cross position's. */
+  maintenance(symbol: string, side?: HedgeSide): number {
+    const l = this.leg(symbol, side);
+    if (l === undefined) return Number.NaN;
+    if (l.m.marginMode === 'isolated') return legMaintenance(l, l.m.mark_);
     let mm = 0;
-    for (const o of this.list)
-      if (o.marginMode === 'cross') mm += maintenanceMargin(positionNotional(o.position.size, o.mark_), o.brackets);
+    for (const o of this.legs) if (o.m.marginMode === 'cross') mm += legMaintenance(o, o.m.mark_);
     return mm;
   }
 
-  /** Binance's liquidation price of the market's position at the marks now (0: none). */
-  liquidationPrice(symbol: string): number {
-    const m = this.markets.get(symbol);
-    return m === undefined ? 0 : this.lp(m);
+  /** Binance's liquidation price of the market's position (or hedge side) at the marks now (0: none). */
+  liquidationPrice(symbol: string, side?: HedgeSide): number {
+    const l = this.leg(symbol, side);
+    return l === undefined ? 0 : this.lp(l);
   }
 
   /**
    * An order on arrival (simulated venue): the initial margin of what it opens, at `price`, with
    * its taker fee, must fit in the available balance, and the position after it must stay within
    * the notional the leverage allows. Reducing orders always pass. A reason, or null.
+   * `positionSide`: the hedge side the order trades (the engine has checked it is given exactly
+   * for a hedge-mode market).
    */
-  marginCheck(symbol: string, side: 'buy' | 'sell', amount: number, price: number, fee: number): string | null {
+  marginCheck(
+    symbol: string,
+    side: 'buy' | 'sell',
+    amount: number,
+    price: number,
+    fee: number,
+    positionSide?: HedgeSide,
+  ): string | null {
     const m = this.markets.get(symbol);
     if (m === undefined || !(price > 0)) return null;
-    const size = m.position.size;
+    const leg = this.legOf(m, positionSide);
+    if (leg === undefined) return null;
+    const size = leg.position.size;
     const qty = side === 'buy' ? amount : -amount;
+    // A hedge side is never reversed: what closes it only reduces it (clipped at the fill).
+    if (leg.side !== undefined && (leg.side === 'long') !== qty > 0) return null;
     const opening = amount - reducingQty(size, qty);
     if (opening <= 0) return null;
     const after = Math.abs(size + qty);
@@ -423,22 +526,23 @@ export class FuturesBook {
     const need = initialMargin(positionNotional(opening, price, c), m.leverage) + fee;
     let crossUpnl = 0;
     let crossIm = 0;
-    for (const o of this.list) {
-      if (o.marginMode !== 'cross' || o.position.size === 0) continue;
-      const mark = Number.isNaN(o.mark_) ? o.position.lastPrice : o.mark_;
-      crossUpnl += unrealizedPnl(o.position.size, entry(o.position), mark, o.inst.contractSize);
+    for (const o of this.legs) {
+      const op = o.position;
+      if (o.m.marginMode !== 'cross' || op.size === 0) continue;
+      const mark = Number.isNaN(o.m.mark_) ? op.lastPrice : o.m.mark_;
+      crossUpnl += unrealizedPnl(op.size, entry(op), mark, o.m.inst.contractSize);
       // A reversing order closes this position first: only what stays of it holds margin.
-      const held = o === m ? Math.abs(size) - (amount - opening) : o.position.size;
-      crossIm += initialMargin(positionNotional(held, mark, o.inst.contractSize), o.leverage);
+      const held = o === leg ? Math.abs(size) - (amount - opening) : op.size;
+      crossIm += initialMargin(positionNotional(held, mark, o.m.inst.contractSize), o.m.leverage);
     }
     // An isolated position being reversed releases its isolated wallet and its PnL at the price.
     const released =
       m.marginMode === 'isolated' && amount > opening
-        ? m.isolatedWallet + unrealizedPnl(size, entry(m.position), price, c)
+        ? leg.isolatedWallet + unrealizedPnl(size, entry(leg.position), price, c)
         : 0;
     const avail = availableBalance(this.crossWallet() + released, crossUpnl, crossIm, 0);
     if (need > avail)
-      return `insufficient margin: opening ${opening} ${m.inst.base} at ${price} and ${m.leverage}x needs ${need} ${m.inst.quote} (initial margin and fee), ${avail} available`;
+      return `insufficient margin: opening ${opening} ${m.inst.base}${leg.side !== undefined ? ` ${leg.side}` : ''} at ${price} and ${m.leverage}x needs ${need} ${m.inst.quote} (initial margin and fee), ${avail} available`;
     return null;
   }
 
@@ -447,17 +551,19 @@ export class FuturesBook {
    * wallet releases the share being closed and takes `opening notional / leverage` from the cross
    * wallet (what the simulator does, docs/futures.md). Cross positions need nothing here.
    */
-  beforeFill(symbol: string, qty: number, price: number): void {
+  beforeFill(symbol: string, qty: number, price: number, positionSide?: HedgeSide): void {
     const m = this.market(symbol);
     if (m === undefined || m.marginMode !== 'isolated') return;
-    const before = m.position.size;
+    const l = this.legOf(m, positionSide);
+    if (l === undefined) return;
+    const before = l.position.size;
     const closing = reducingQty(before, qty);
-    const released = before === 0 ? 0 : (m.isolatedWallet * closing) / Math.abs(before);
+    const released = before === 0 ? 0 : (l.isolatedWallet * closing) / Math.abs(before);
     const opening = Math.abs(qty) - closing;
-    m.isolatedWallet =
-      m.isolatedWallet - released + initialMargin(positionNotional(opening, price, m.inst.contractSize), m.leverage);
+    l.isolatedWallet =
+      l.isolatedWallet - released + initialMargin(positionNotional(opening, price, m.inst.contractSize), m.leverage);
     // Flat: what is left of the isolated wallet returns to the cross wallet (it is in the wallet).
-    if (Math.abs(qty) === closing && closing === Math.abs(before)) m.isolatedWallet = 0;
+    if (Math.abs(qty) === closing && closing === Math.abs(before)) l.isolatedWallet = 0;
   }
 
   /**
@@ -492,25 +598,53 @@ export class FuturesBook {
       } else this.missingMark++;
     }
     const f = this.venue === 'exchange' ? null : m.funding;
+    const legs = m.legs;
     if (f !== null) {
       let i = m.fundingCursor;
       while (i < f.length && (f.time[i] as number) < closeTime) {
         const ft = f.time[i] as number;
         // A funding time in a gap of the data is charged at the next bar's open, and counted.
         if (ft < t) this.lateFunding++;
-        this.charge(m, ft, f.rate[i] as number, open);
+        for (let k = 0; k < legs.length; k++) this.charge(legs[k] as Leg, ft, f.rate[i] as number, open);
         i++;
       }
       m.fundingCursor = i;
     }
     m.mark_ = close;
-    m.position.lastPrice = close;
-    const p = m.position;
+    for (let k = 0; k < legs.length; k++) {
+      const l = legs[k] as Leg;
+      l.position.lastPrice = close;
+    }
     // Live, the exchange liquidates (and reports it): the book never closes a position itself.
-    if (p.size === 0 || this.venue === 'exchange') return null;
-    const extreme = p.size > 0 ? low : high;
-    if (!this.liquidatableAt(m, extreme)) return null;
-    return this.liquidate(m, extreme, closeTime);
+    if (this.venue === 'exchange') return null;
+    if (!m.hedge) {
+      const l = legs[0] as Leg;
+      const size = l.position.size;
+      if (size === 0) return null;
+      const extreme = size > 0 ? low : high;
+      if (!this.liquidatableAt(l, extreme)) return null;
+      return this.liquidate(l, extreme, closeTime);
+    }
+    // Hedge: an isolated side is tested at its own adverse extreme; cross sides share one
+    // margin balance, tested at the low and at the high (the two sides are worst at either).
+    let first: LiquidationRecord | null = null;
+    for (let k = 0; k < legs.length; k++) {
+      const l = legs[k] as Leg;
+      if (l.position.size === 0) continue;
+      if (m.marginMode === 'isolated') {
+        const extreme = l.side === 'long' ? low : high;
+        if (!this.liquidatableAt(l, extreme)) continue;
+        // Each isolated side on its own: liquidate it even when the other side already was.
+        const r = this.liquidate(l, extreme, closeTime);
+        first ??= r;
+        continue;
+      }
+      if (this.liquidatableAt(l, low)) return first ?? this.liquidate(l, low, closeTime);
+      if (this.liquidatableAt(l, high)) return first ?? this.liquidate(l, high, closeTime);
+      // Both cross sides hold one balance: one test covers them.
+      break;
+    }
+    return first;
   }
 
   /** Funding's warnings and the run's own, for the summary; `from`/`to` bound the funding check. */
@@ -548,7 +682,21 @@ export class FuturesBook {
         leverage: m.leverage,
         marginMode: m.marginMode,
         funding: m.fundingSource,
-        isolatedWallet: m.isolatedWallet,
+        isolatedWallet: this.isolatedWallet(m.inst.symbol),
+        ...(m.mark !== undefined ? { mark: m.markSource } : {}),
+        ...(m.hedge
+          ? {
+              positionMode: 'hedge' as const,
+              sides: m.legs.map((l) => ({
+                positionSide: l.side as HedgeSide,
+                size: l.position.size,
+                entryPrice: l.position.size === 0 ? Number.NaN : l.position.avgPrice,
+                unrealizedPnl: legPnl(l, m.mark_),
+                isolatedWallet: l.isolatedWallet,
+                liquidationPrice: this.lp(l),
+              })),
+            }
+          : {}),
       })),
       funding: received - paid,
       fundingPaid: paid,
@@ -569,52 +717,75 @@ export class FuturesBook {
     return m;
   }
 
-  private charge(m: Market, time: number, rate: number, mark: number): void {
-    const p = m.position;
-    if (p.size === 0) return;
-    const pay = fundingPayment(p.size, mark, rate, m.inst.contractSize);
-    if (pay === 0) return;
-    if (m.marginMode === 'isolated') m.isolatedWallet += pay;
-    this.account.adjust(m.inst.settle, pay);
-    if (this.account.cash < 0) this.negativeWallet++;
-    this.funding.push({ symbol: m.inst.symbol, time, rate, markPrice: mark, size: p.size, payment: pay });
+  private legOf(m: Market, side: HedgeSide | undefined): Leg | undefined {
+    if (!m.hedge) return side === undefined ? (m.legs[0] as Leg) : undefined;
+    return side === 'long' ? m.legs[0] : side === 'short' ? m.legs[1] : undefined;
   }
 
-  /** Margin balance at or below maintenance with the market's mark at `price` (others at theirs). */
-  private liquidatableAt(m: Market, price: number): boolean {
-    const p = m.position;
-    const c = m.inst.contractSize;
-    const upnl = unrealizedPnl(p.size, entry(p), price, c);
-    const mm = maintenanceMargin(positionNotional(p.size, price, c), m.brackets);
-    if (m.marginMode === 'isolated') return isLiquidatable(m.isolatedWallet + upnl, mm);
-    let balance = this.crossWallet() + upnl;
-    let maint = mm;
-    for (let k = 0; k < this.list.length; k++) {
-      const o = this.list[k] as Market;
-      if (o === m || o.marginMode !== 'cross' || o.position.size === 0) continue;
-      balance += unrealizedPnl(o.position.size, entry(o.position), o.mark_, o.inst.contractSize);
-      maint += maintenanceMargin(positionNotional(o.position.size, o.mark_, o.inst.contractSize), o.brackets);
+  private leg(symbol: string, side: HedgeSide | undefined): Leg | undefined {
+    const m = this.markets.get(symbol);
+    return m === undefined ? undefined : this.legOf(m, side);
+  }
+
+  private charge(l: Leg, time: number, rate: number, mark: number): void {
+    const p = l.position;
+    if (p.size === 0) return;
+    const m = l.m;
+    const pay = fundingPayment(p.size, mark, rate, m.inst.contractSize);
+    if (pay === 0) return;
+    if (m.marginMode === 'isolated') l.isolatedWallet += pay;
+    this.account.adjust(m.inst.settle, pay);
+    if (this.account.cash < 0) this.negativeWallet++;
+    const rec: FundingRecord = { symbol: m.inst.symbol, time, rate, markPrice: mark, size: p.size, payment: pay };
+    this.funding.push(l.side === undefined ? rec : { ...rec, positionSide: l.side });
+  }
+
+  /**
+   * Margin balance at or below maintenance with the market's mark at `price` (others at theirs):
+   * an isolated position alone, or the whole cross account (both sides of a cross hedge at `price`).
+   */
+  private liquidatableAt(l: Leg, price: number): boolean {
+    const m = l.m;
+    if (m.marginMode === 'isolated')
+      return isLiquidatable(l.isolatedWallet + legPnl(l, price), legMaintenance(l, price));
+    let balance = this.crossWallet() + legPnl(l, price);
+    let maint = legMaintenance(l, price);
+    for (let k = 0; k < this.legs.length; k++) {
+      const o = this.legs[k] as Leg;
+      if (o === l || o.m.marginMode !== 'cross' || o.position.size === 0) continue;
+      // The other side of this hedge at the same price; other markets at their marks.
+      const at = o.m === m ? price : o.m.mark_;
+      balance += legPnl(o, at);
+      maint += legMaintenance(o, at);
     }
     return isLiquidatable(balance, maint);
   }
 
-  private lp(m: Market): number {
-    const p = m.position;
+  private lp(l: Leg): number {
+    const m = l.m;
+    const p = l.position;
     if (p.size === 0) return 0;
     const x = this.x;
-    x.bothSize = p.size;
-    x.bothEntry = entry(p);
+    x.bothSize = 0;
+    x.bothEntry = 0;
     x.longSize = 0;
+    x.longEntry = 0;
     x.shortSize = 0;
+    x.shortEntry = 0;
     x.otherMaintenance = 0;
     x.otherUnrealizedPnl = 0;
-    if (m.marginMode === 'isolated') x.walletBalance = m.isolatedWallet;
-    else {
+    if (m.marginMode === 'isolated') {
+      x.walletBalance = l.isolatedWallet;
+      setTerms(x, l);
+    } else {
       x.walletBalance = this.crossWallet();
-      for (const o of this.list) {
-        if (o === m || o.marginMode !== 'cross' || o.position.size === 0) continue;
-        x.otherMaintenance += maintenanceMargin(positionNotional(o.position.size, o.mark_), o.brackets);
-        x.otherUnrealizedPnl += unrealizedPnl(o.position.size, entry(o.position), o.mark_);
+      for (const o of this.legs) {
+        if (o.m.marginMode !== 'cross' || o.position.size === 0) continue;
+        if (o.m === m) setTerms(x, o);
+        else {
+          x.otherMaintenance += maintenanceMargin(positionNotional(o.position.size, o.m.mark_), o.m.brackets);
+          x.otherUnrealizedPnl += unrealizedPnl(o.position.size, entry(o.position), o.m.mark_);
+        }
       }
     }
     return liquidationPrice(x, m.brackets);
@@ -624,51 +795,51 @@ export class FuturesBook {
    * Closes the position whole at its liquidation price on the tick (the mark crossed it on the
    * way; when the bar gaps past it the close is still there: the insurance fund takes the rest),
    * then charges the clearance fee out of the margin left. Cross margin closes every cross
-   * position: this one at its liquidation price, the others at their marks.
+   * position: this market's (both sides of a hedge) at its liquidation price, the others at their
+   * marks.
    */
-  private liquidate(m: Market, extreme: number, closeTime: number): LiquidationRecord {
-    const lpRaw = this.lp(m);
+  private liquidate(l: Leg, extreme: number, closeTime: number): LiquidationRecord {
+    const m = l.m;
+    const lpRaw = this.lp(l);
     const lp = lpRaw > 0 ? lpRaw : extreme;
-    const victims: { m: Market; price: number; lp: number }[] = [
-      { m, price: roundToStep(lp, m.inst.tickSize, 'nearest'), lp },
-    ];
-    let left = m.marginMode === 'isolated' ? m.isolatedWallet : this.crossWallet();
+    const price = roundToStep(lp, m.inst.tickSize, 'nearest');
+    const victims: { l: Leg; price: number; lp: number }[] = [{ l, price, lp }];
+    let left = m.marginMode === 'isolated' ? l.isolatedWallet : this.crossWallet();
     if (m.marginMode === 'cross')
-      for (const o of this.list)
-        if (o !== m && o.marginMode === 'cross' && o.position.size !== 0)
-          victims.push({ m: o, price: o.mark_, lp: o.mark_ });
+      for (const o of this.legs)
+        if (o !== l && o.m.marginMode === 'cross' && o.position.size !== 0)
+          victims.push(o.m === m ? { l: o, price, lp } : { l: o, price: o.m.mark_, lp: o.m.mark_ });
     for (const v of victims) {
-      const p = v.m.position;
-      left += Math.abs(p.size) * (v.price - entry(p)) * Math.sign(p.size) * v.m.inst.contractSize;
+      const p = v.l.position;
+      left += Math.abs(p.size) * (v.price - entry(p)) * Math.sign(p.size) * v.l.m.inst.contractSize;
     }
     let first: LiquidationRecord | undefined;
     for (const v of victims) {
-      const p = v.m.position;
+      const vm = v.l.m;
+      const p = v.l.position;
       const size = p.size;
       const entryPrice = entry(p);
       const qty = Math.abs(size);
-      const fee = liquidationClearanceFee(
-        positionNotional(qty, v.price, v.m.inst.contractSize),
-        v.m.clearanceRate,
-        left,
-      );
+      const fee = liquidationClearanceFee(positionNotional(qty, v.price, vm.inst.contractSize), vm.clearanceRate, left);
       left -= fee;
       const realizedBefore = p.realizedPnl;
-      this.beforeFill(v.m.inst.symbol, -size, v.price);
-      this.account.applyFill(v.m.inst, size > 0 ? 'sell' : 'buy', v.price, qty, 0, v.m.inst.settle);
-      this.account.adjust(v.m.inst.settle, -fee);
-      v.m.mark_ = v.price;
+      this.beforeFill(vm.inst.symbol, -size, v.price, v.l.side);
+      this.account.applyFill(vm.inst, size > 0 ? 'sell' : 'buy', v.price, qty, 0, vm.inst.settle, undefined, v.l.side);
+      this.account.adjust(vm.inst.settle, -fee);
+      vm.mark_ = v.price;
+      for (const o of vm.legs) o.position.lastPrice = v.price;
       if (this.account.cash < 0) this.negativeWallet++;
       const rec: LiquidationRecord = {
-        symbol: v.m.inst.symbol,
+        symbol: vm.inst.symbol,
         time: closeTime,
-        marginMode: v.m.marginMode,
+        marginMode: vm.marginMode,
         size,
         entryPrice,
         liquidationPrice: v.lp,
         price: v.price,
         realizedPnl: p.realizedPnl - realizedBefore,
         clearanceFee: fee,
+        ...(v.l.side !== undefined ? { positionSide: v.l.side } : {}),
       };
       this.liquidations.push(rec);
       first ??= rec;
@@ -679,6 +850,35 @@ export class FuturesBook {
 
 function entry(p: Position): number {
   return p.size === 0 ? 0 : p.avgPrice;
+}
+
+function legPnl(l: Leg, mark: number): number {
+  const p = l.position;
+  return p.size === 0 ? 0 : unrealizedPnl(p.size, p.avgPrice, mark, l.m.inst.contractSize);
+}
+
+function legMaintenance(l: Leg, mark: number): number {
+  return maintenanceMargin(positionNotional(l.position.size, mark, l.m.inst.contractSize), l.m.brackets);
+}
+
+/** A position's terms in Binance's formula: BOTH in one-way mode, LONG or SHORT in hedge mode. */
+function setTerms(x: ReturnType<typeof liquidationInputs>, l: Leg): void {
+  const p = l.position;
+  if (l.side === undefined) {
+    x.bothSize = p.size;
+    x.bothEntry = entry(p);
+  } else if (l.side === 'long') {
+    x.longSize = p.size;
+    x.longEntry = entry(p);
+  } else {
+    x.shortSize = -p.size;
+    x.shortEntry = entry(p);
+  }
+}
+
+/** The state key of a position's isolated wallet: the symbol, with the side in hedge mode. */
+function legKey(l: Leg): string {
+  return l.side === undefined ? l.m.inst.symbol : `${l.m.inst.symbol} ${l.side}`;
 }
 
 function firstAtOrAfter(s: FundingRateSeries, t: number): number {

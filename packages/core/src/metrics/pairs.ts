@@ -59,9 +59,14 @@ export function pairStats(input: {
     const s = summarizeTrades(trades.length, (i) => (trades[i] as Trade).pnlNet);
     let fees = 0;
     for (const t of trades) fees += t.fees;
-    const pos = input.positions.find((p) => p.symbol === f.symbol);
-    const openSize = pos?.size ?? 0;
-    const unrealizedPnl = openSize !== 0 ? (pos?.unrealizedPnl ?? 0) : 0;
+    // A hedge-mode perpetual holds two positions: the net size, the unrealised PnL of both.
+    let openSize = 0;
+    let unrealizedPnl = 0;
+    for (const p of input.positions)
+      if (p.symbol === f.symbol && p.size !== 0) {
+        openSize += p.size;
+        unrealizedPnl += p.unrealizedPnl;
+      }
     out.push({
       symbol: f.symbol,
       timeframe: f.timeframe,

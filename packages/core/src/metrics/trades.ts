@@ -1,5 +1,5 @@
 import { type Instrument, isDust } from '../model/instrument.ts';
-import type { FillHook } from '../model/orders.ts';
+import type { FillHook, HedgeSide } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import { F64Column } from '../util/columns.ts';
 
@@ -36,6 +36,8 @@ interface Building {
   /** False once the round trip closed: the object is kept and reused for the symbol's next trade. */
   active: boolean;
   symbol: string;
+  /** A hedge-mode side: its round trips are apart from the other side's. */
+  positionSide: HedgeSide | undefined;
   dir: 1 | -1;
   entryTime: number;
   size: number;
@@ -64,6 +66,8 @@ export interface ClosedTradeEvent {
 /** An open round trip's state as plain JSON (TradeTracker.openState / restoreOpen). */
 export interface OpenTradeState {
   readonly symbol: string;
+  /** A hedge-mode side (absent in one-way mode). */
+  readonly positionSide?: HedgeSide;
   readonly dir: 1 | -1;
   readonly entryTime: number;
   readonly size: number;
@@ -184,6 +188,7 @@ export class TradeTracker {
       if (!b.active) continue;
       out.push({
         symbol: b.symbol,
+        ...(b.positionSide !== undefined ? { positionSide: b.positionSide } : {}),
         dir: b.dir,
         entryTime: b.entryTime,
         size: b.size,
@@ -205,7 +210,12 @@ export class TradeTracker {
   /** Puts back open round trips saved by `openState` (before any fill of their symbols). */
   restoreOpen(states: readonly OpenTradeState[]): void {
     for (const s of states)
-      this.open.set(s.symbol, { ...s, active: true, lastExitPrice: s.lastExitPrice ?? Number.NaN });
+      this.open.set(tradeKey(s.symbol, s.positionSide), {
+        ...s,
+        positionSide: s.positionSide,
+        active: true,
+        lastExitPrice: s.lastExitPrice ?? Number.NaN,
+      });
   }
 
   /**
@@ -217,12 +227,12 @@ export class TradeTracker {
    * flat; when later exits sell that dust along with a new trade's coins, the extra is not a
    * short. A symbol without an instrument is booked as given.
    */
-  readonly fill: FillHook = (symbol, side, price, amount, fee, feeAsset, time, orderId) => {
+  readonly fill: FillHook = (symbol, side, price, amount, fee, feeAsset, time, orderId, positionSide) => {
     const inst = this.instruments.get(symbol);
-    if (inst === undefined) return this.add(symbol, side, price, amount, fee, time, orderId, undefined);
+    if (inst === undefined) return this.add(symbol, side, price, amount, fee, time, orderId, undefined, positionSide);
     const inBase = feeAsset === inst.base;
     const held = inBase && side === 'buy' && inst.kind !== 'perpetual' ? amount - fee : amount;
-    this.add(symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst);
+    this.add(symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst, positionSide);
   };
 
   /** `inst`: what is dust in this market (none without one). */
@@ -235,9 +245,11 @@ export class TradeTracker {
     time: number,
     orderId: string,
     inst: Instrument | undefined,
+    positionSide: HedgeSide | undefined,
   ): void {
     const signed = side === 'buy' ? amount : -amount;
-    let b = this.open.get(symbol);
+    const key = positionSide === undefined ? symbol : tradeKey(symbol, positionSide);
+    let b = this.open.get(key);
     const known = b;
     if (b !== undefined && !b.active) b = undefined;
     let rest = signed;
@@ -294,6 +306,7 @@ export class TradeTracker {
         b = {
           active: true,
           symbol,
+          positionSide,
           dir: rest > 0 ? 1 : -1,
           entryTime: time,
           size: 0,
@@ -308,7 +321,7 @@ export class TradeTracker {
           entryOrderId: orderId,
           exitOrderId: '',
         };
-        this.open.set(symbol, b);
+        this.open.set(key, b);
       } else {
         // The symbol's last trade closed: start the next one in the same object.
         b = known;
@@ -328,8 +341,8 @@ export class TradeTracker {
         b.exitOrderId = '';
         // Keep the map in opening order (openTrades lists trades as they were opened).
         if (this.open.size > 1) {
-          this.open.delete(symbol);
-          this.open.set(symbol, b);
+          this.open.delete(key);
+          this.open.set(key, b);
         }
       }
     }
@@ -352,4 +365,9 @@ export class TradeTracker {
         fees: b.fees,
       }));
   }
+}
+
+/** The open-trade key: the symbol, with the side of a hedge-mode market (its sides trade apart). */
+function tradeKey(symbol: string, positionSide: HedgeSide | undefined): string {
+  return positionSide === undefined ? symbol : `${symbol} ${positionSide}`;
 }

@@ -1,6 +1,12 @@
 import type { ClientOrderId, VenueOrderId } from '../util/brand.ts';
 
 export type OrderSide = 'buy' | 'sell';
+/**
+ * The position a hedge-mode perpetual order trades (Binance's positionSide LONG or SHORT): a buy
+ * opens or adds to the long side and a sell reduces it; a sell opens the short side and a buy
+ * reduces it. Absent in one-way mode and on spot.
+ */
+export type HedgeSide = 'long' | 'short';
 export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'GTD';
 export type Liquidity = 'maker' | 'taker';
 
@@ -19,6 +25,8 @@ interface OrderCommon {
   readonly expireAt?: number | undefined;
   readonly postOnly?: boolean | undefined;
   readonly reduceOnly?: boolean | undefined;
+  /** Hedge-mode perpetuals only, and there required: the side the order trades (see HedgeSide). */
+  readonly positionSide?: HedgeSide | undefined;
   /** Free text carried through to fills and reports (e.g. "entry", "take-profit"). */
   readonly tag?: string | undefined;
   /** Orders in the same OCO group cancel each other when one fills. */
@@ -198,13 +206,14 @@ export function newOrderState(request: OrderRequest, time: number, decisionPrice
  * compact. The links may sit on another object than the options (the engine's OrderInput).
  */
 export function withoutOptions(
-  o: Pick<OrderCommon, 'expireAt' | 'postOnly' | 'reduceOnly' | 'tag'>,
+  o: Pick<OrderCommon, 'expireAt' | 'postOnly' | 'reduceOnly' | 'tag' | 'positionSide'>,
   links: Pick<OrderCommon, 'ocoGroup' | 'parentId'>,
 ): boolean {
   return (
     o.expireAt === undefined &&
     o.postOnly === undefined &&
     o.reduceOnly === undefined &&
+    o.positionSide === undefined &&
     o.tag === undefined &&
     links.ocoGroup === undefined &&
     links.parentId === undefined
@@ -240,6 +249,8 @@ export interface Fill {
   readonly liquidity: Liquidity;
   readonly time: number;
   readonly tag?: string | undefined;
+  /** The hedge-mode side the fill traded (absent in one-way mode and on spot). */
+  readonly positionSide?: HedgeSide | undefined;
 }
 
 /**
@@ -255,6 +266,8 @@ export type FillHook = (
   feeAsset: string,
   time: number,
   orderId: string,
+  /** The hedge-mode side the fill trades (absent in one-way mode and on spot). */
+  positionSide?: HedgeSide,
 ) => void;
 
 /** Validates a request's own fields (not exchange filters); returns a reason or null. */

@@ -1,5 +1,5 @@
 import type { Instrument } from '../model/instrument.ts';
-import type { OrderSide } from '../model/orders.ts';
+import type { HedgeSide, OrderSide } from '../model/orders.ts';
 
 /**
  * A position in one instrument. Long is size > 0, short is size < 0.
@@ -8,6 +8,8 @@ import type { OrderSide } from '../model/orders.ts';
  */
 export interface Position {
   readonly instrument: Instrument;
+  /** A hedge-mode perpetual's side (its long and its short are two positions); undefined otherwise. */
+  readonly positionSide: HedgeSide | undefined;
   size: number;
   /** Average entry price of the open size (NaN when flat). */
   avgPrice: number;
@@ -26,6 +28,8 @@ export type Rate = (asset: string) => number;
 /** One position in a portfolio summary: prices and PnL in the market's quote, fees in the account currency. */
 export interface PositionSummary {
   readonly symbol: string;
+  /** A hedge-mode side (absent in one-way mode and on spot). */
+  readonly positionSide?: HedgeSide;
   readonly size: number;
   /** Average cost of the open size (NaN when flat). */
   readonly avgPrice: number;
@@ -67,6 +71,9 @@ export class Account {
   readonly balances = new Map<string, number>();
   readonly positions: Position[] = [];
   private readonly bySymbol = new Map<string, Position>();
+  /** Hedge-mode perpetuals: the long and the short position of a symbol, apart. */
+  private readonly longs = new Map<string, Position>();
+  private readonly shorts = new Map<string, Position>();
   /** Fees in the account currency, each valued at its fill (see `feeValue`). */
   feesPaid = 0;
   turnover = 0;
@@ -86,11 +93,14 @@ export class Account {
     this.cash = initialCash;
   }
 
-  position(inst: Instrument): Position {
-    let p = this.bySymbol.get(inst.symbol);
+  /** The position in a market; `side` names one side of a hedge-mode perpetual. */
+  position(inst: Instrument, side?: HedgeSide): Position {
+    const map = side === undefined ? this.bySymbol : side === 'long' ? this.longs : this.shorts;
+    let p = map.get(inst.symbol);
     if (!p) {
       p = {
         instrument: inst,
+        positionSide: side,
         size: 0,
         avgPrice: Number.NaN,
         realizedPnl: 0,
@@ -99,14 +109,14 @@ export class Account {
         leverage: 1,
         fees: 0,
       };
-      this.bySymbol.set(inst.symbol, p);
+      map.set(inst.symbol, p);
       this.positions.push(p);
     }
     return p;
   }
 
-  find(symbol: string): Position | undefined {
-    return this.bySymbol.get(symbol);
+  find(symbol: string, side?: HedgeSide): Position | undefined {
+    return (side === undefined ? this.bySymbol : side === 'long' ? this.longs : this.shorts).get(symbol);
   }
 
   balance(asset: string): number {
@@ -122,7 +132,9 @@ export class Account {
    * Applies one execution. `fee` is in `feeAsset`: the quote/settle asset comes out of that balance;
    * the base asset comes out of the position (you receive less of what you bought). `rate` values
    * assets other than the account currency (a fee in BNB, the quote of a cross pair) at the fill;
-   * without it only the account currency and the market's own base are valued.
+   * without it only the account currency and the market's own base are valued. `positionSide`:
+   * the side of a hedge-mode perpetual the fill trades (it never takes a side through zero: the
+   * venue clips what closes a side to what it holds).
    */
   applyFill(
     inst: Instrument,
@@ -132,8 +144,9 @@ export class Account {
     fee: number,
     feeAsset: string,
     rate?: Rate,
+    positionSide?: HedgeSide,
   ): void {
-    const pos = this.position(inst);
+    const pos = positionSide === undefined ? this.position(inst) : this.position(inst, positionSide);
     const delta = side === 'buy' ? amount : -amount;
     const settle = inst.quote === this.currency ? this.currency : inst.settle;
     const perp = inst.kind === 'perpetual';
@@ -237,6 +250,7 @@ export class Account {
       balances: record(this.balances),
       positions: this.positions.map((p) => ({
         symbol: p.instrument.symbol,
+        ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
         size: p.size,
         avgPrice: p.avgPrice,
         lastPrice: p.lastPrice,

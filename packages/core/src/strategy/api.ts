@@ -1,7 +1,7 @@
 import type { Indicator } from '../indicators/base.ts';
 import type { Bar, FeedKey } from '../model/bar.ts';
 import type { Instrument } from '../model/instrument.ts';
-import type { Fill, OrderSide, OrderState, TimeInForce, TrailingOffset } from '../model/orders.ts';
+import type { Fill, HedgeSide, OrderSide, OrderState, TimeInForce, TrailingOffset } from '../model/orders.ts';
 import type { Timeframe } from '../model/timeframe.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 
@@ -87,6 +87,13 @@ export interface OrderOptions {
   expireAt?: number;
   postOnly?: boolean;
   reduceOnly?: boolean;
+  /**
+   * A hedge-mode perpetual's side the order trades, required there and refused anywhere else (the
+   * order is denied with the reason): 'long' (a buy opens or adds, a sell reduces) or 'short' (a
+   * sell opens or adds, a buy reduces). An order on the side it reduces never opens the other
+   * side: it is clipped to what that side holds.
+   */
+  positionSide?: HedgeSide;
   tag?: string;
 }
 
@@ -106,6 +113,8 @@ export interface BracketInput {
   entryPrice?: number;
   takeProfit: number;
   stopLoss: number;
+  /** Hedge mode: the side the entry opens and the exits close (see OrderOptions). */
+  positionSide?: HedgeSide;
   tag?: string;
 }
 
@@ -124,8 +133,10 @@ export interface StrategyContext<P = unknown> {
   /**
    * The position in a market (default primary): held plus in flight, dust reported apart (see
    * PositionView). A reused object, updated on each call: read what you need, do not keep it.
+   * A hedge-mode perpetual holds two positions: `side` names which ('long': size >= 0, 'short':
+   * size <= 0), and is required there and an error anywhere else (thrown).
    */
-  position(symbol?: string): PositionView;
+  position(symbol?: string, side?: HedgeSide): PositionView;
   openOrders(symbol?: string): readonly OrderView[];
   order(id: ClientOrderId): OrderView | undefined;
   submit(input: OrderInput): ClientOrderId;
@@ -135,14 +146,16 @@ export interface StrategyContext<P = unknown> {
    * Market order to bring the position to `fraction` of equity, sized on the last close. What
    * orders in flight will add or remove counts as part of the position (so repeating the call
    * while an entry is pending sends nothing more). Null when the position is on target, or closer
-   * to it than the market can trade (its step, minimum amount or notional).
+   * to it than the market can trade (its step, minimum amount or notional). In hedge mode
+   * `opts.positionSide` names the side: a fraction >= 0 on the long side, <= 0 on the short side.
    */
   orderTargetPercent(fraction: number, opts?: OrderOptions): ClientOrderId | null;
   /**
    * Market order closing the position: everything the bot's own fills hold that can be sold, less
    * what orders in flight are already closing, rounded down to the step (the rest is dust, see
    * PositionView). Null when there is nothing to close, or a close in flight already closes it
-   * all. Never sells more than the bot's own position, whatever else the account holds.
+   * all. Never sells more than the bot's own position, whatever else the account holds. In hedge
+   * mode `opts.positionSide` names the side to close.
    */
   close(opts?: OrderOptions): ClientOrderId | null;
   cancel(id: ClientOrderId): void;

@@ -1,7 +1,7 @@
 import type { Indicator } from '../indicators/base.ts';
 import type { Bar, FeedKey } from '../model/bar.ts';
 import { hasFilters, type Instrument, tradableAmount } from '../model/instrument.ts';
-import { isTerminal, type OrderSide, type OrderState } from '../model/orders.ts';
+import { type HedgeSide, isTerminal, type OrderSide, type OrderState } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
@@ -36,11 +36,11 @@ export interface StrategyHost {
   leverage(symbol: string): number;
   /** The last close of a market's execution feed (NaN before its first bar). */
   lastClose(symbol: string): number;
-  /** The remaining amount of one side of a market's orders in flight (see isInFlight). */
-  inFlight(symbol: string, side: OrderSide): number;
+  /** The remaining amount of one side of a market's orders in flight (see isInFlight), of a hedge side. */
+  inFlight(symbol: string, side: OrderSide, positionSide: HedgeSide | undefined): number;
   /** What `close()` sends, signed (> 0 sells a long); 0 when nothing can be traded. */
-  closable(symbol: string): number;
-  position(symbol: string): PositionView;
+  closable(symbol: string, positionSide: HedgeSide | undefined): number;
+  position(symbol: string, side: HedgeSide | undefined): PositionView;
   /** Orders not yet finished, in submission order: the engine's own list, never changed here. */
   openOrders(): readonly OrderState[];
   /** An unfinished order by client id. */
@@ -98,7 +98,7 @@ export function makeContext(host: StrategyHost): StrategyContext {
       return ind;
     },
     subscribe: (feed) => host.subscribe(feed),
-    position: (symbol) => host.position(symbol ?? host.primarySymbol),
+    position: (symbol, side) => host.position(symbol ?? host.primarySymbol, side),
     openOrders: (symbol) => host.openOrders().filter((o) => symbol === undefined || o.request.symbol === symbol),
     order: (id) => host.order(id),
     submit: (input) => host.submit(input),
@@ -109,7 +109,12 @@ export function makeContext(host: StrategyHost): StrategyContext {
       const price = host.lastClose(symbol);
       if (!(price > 0)) throw new Error(`orderTargetPercent: no price yet for ${symbol}`);
       const inst = host.instrument(symbol);
-      const pos = account.find(symbol);
+      const side = o?.positionSide;
+      if ((side === 'long' && fraction < 0) || (side === 'short' && fraction > 0))
+        throw new Error(
+          `orderTargetPercent(${fraction}) on the ${side} side: the fraction is ${side === 'long' ? '>= 0' : '<= 0'} there`,
+        );
+      const pos = account.find(symbol, side);
       // backtrader: target = V * fraction; size = (target - position value) / close. A
       // perpetual's target is a notional: the fraction of equity is its margin at the leverage.
       const target = host.equity() * fraction * host.leverage(symbol);
@@ -122,7 +127,7 @@ export function makeContext(host: StrategyHost): StrategyContext {
           : 0.0;
       // What orders in flight will add or remove is part of the position already being reached.
       const inFlight =
-        host.openOrders().length === 0 ? 0 : host.inFlight(symbol, 'buy') - host.inFlight(symbol, 'sell');
+        host.openOrders().length === 0 ? 0 : host.inFlight(symbol, 'buy', side) - host.inFlight(symbol, 'sell', side);
       if (inFlight !== 0) posValue += inFlight * price * inst.contractSize;
       if (target === posValue) return null;
       const size = 1.0 * (Math.abs(target - posValue) / (price * inst.contractSize));
@@ -132,11 +137,13 @@ export function makeContext(host: StrategyHost): StrategyContext {
     },
     close(o) {
       const symbol = symbolOf(o);
-      const amount = host.closable(symbol);
+      const amount = host.closable(symbol, o?.positionSide);
       if (amount === 0) return null;
       // A perpetual's close is reduce-only (Binance's close-position): should another order close
-      // the position first, it is cancelled instead of opening the other side.
-      const opts = host.instrument(symbol).kind === 'perpetual' ? { ...o, reduceOnly: true } : o;
+      // the position first, it is cancelled instead of opening the other side. A hedge side's
+      // closing order only reduces already (Binance refuses reduceOnly in hedge mode).
+      const opts =
+        host.instrument(symbol).kind === 'perpetual' && o?.positionSide === undefined ? { ...o, reduceOnly: true } : o;
       return host.submitMarket(amount > 0 ? 'sell' : 'buy', Math.abs(amount), opts);
     },
     cancel: (id) => host.cancel(id),
@@ -155,6 +162,7 @@ export function makeContext(host: StrategyHost): StrategyContext {
         side: r.side,
         amount,
         timeInForce: r.timeInForce,
+        ...(r.positionSide !== undefined ? { positionSide: r.positionSide } : {}),
         ...(r.tag !== undefined ? { tag: r.tag } : {}),
       };
       switch (r.type) {
@@ -180,15 +188,17 @@ export function makeContext(host: StrategyHost): StrategyContext {
     bracket(b: BracketInput) {
       const group = host.nextOcoGroup();
       const symbol = b.symbol ?? host.primarySymbol;
+      const ps = b.positionSide === undefined ? {} : { positionSide: b.positionSide };
       const entry =
         b.entryPrice === undefined
-          ? host.submit({ type: 'market', side: b.side, amount: b.amount, symbol, tag: b.tag ?? 'entry' })
+          ? host.submit({ type: 'market', side: b.side, amount: b.amount, symbol, ...ps, tag: b.tag ?? 'entry' })
           : host.submit({
               type: 'limit',
               side: b.side,
               amount: b.amount,
               price: b.entryPrice,
               symbol,
+              ...ps,
               tag: b.tag ?? 'entry',
             });
       const exit = b.side === 'buy' ? 'sell' : 'buy';
@@ -200,6 +210,7 @@ export function makeContext(host: StrategyHost): StrategyContext {
           price: b.takeProfit,
           symbol,
           reduceOnly: true,
+          ...ps,
           tag: 'take-profit',
         },
         { ocoGroup: group, parentId: entry },
@@ -212,6 +223,7 @@ export function makeContext(host: StrategyHost): StrategyContext {
           stopPrice: b.stopLoss,
           symbol,
           reduceOnly: true,
+          ...ps,
           tag: 'stop-loss',
         },
         { ocoGroup: group, parentId: entry },

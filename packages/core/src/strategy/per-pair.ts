@@ -115,7 +115,7 @@ function scopedContext(ctx: StrategyContext, instrument: Instrument, slots: numb
     portfolio: ctx.portfolio,
     indicator: (ind, f) => ctx.indicator(ind, feed(f)),
     subscribe: (f) => ctx.subscribe(feed(f)),
-    position: (s) => ctx.position(s ?? symbol),
+    position: (s, side) => ctx.position(s ?? symbol, side),
     openOrders: (s) => ctx.openOrders(s ?? symbol),
     order: (id) => ctx.order(id),
     submit: (i) => ctx.submit(input(i)),

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
-import { isTerminal, type OrderState, remaining } from '../model/orders.ts';
+import { type HedgeSide, isTerminal, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
@@ -28,7 +28,14 @@ export interface SimulatedVenueOptions {
    * A perpetual order's margin check on arrival (FuturesBook.marginCheck: initial margin and fee
    * against the available balance, the leverage's notional cap); a reason rejects it.
    */
-  marginCheck?: (symbol: string, side: 'buy' | 'sell', amount: number, price: number, fee: number) => string | null;
+  marginCheck?: (
+    symbol: string,
+    side: 'buy' | 'sell',
+    amount: number,
+    price: number,
+    fee: number,
+    positionSide: HedgeSide | undefined,
+  ) => string | null;
 }
 
 interface Working {
@@ -261,8 +268,12 @@ export class SimulatedVenue implements Venue {
       if (isTerminal(o.status) || h.w.removed) continue; // cancelled by an OCO sibling in this bar
       const rest = restOf(inst, o);
       let amount = rest;
-      if (r.reduceOnly) {
-        const pos = this.account.find(r.symbol)?.size ?? 0;
+      // A hedge-mode order on the side it closes (a sell of the long, a buy of the short) only
+      // reduces that side, as a reduce-only order does.
+      const hs = r.positionSide;
+      const reduces = r.reduceOnly === true || (hs !== undefined && (hs === 'long') !== (r.side === 'buy'));
+      if (reduces) {
+        const pos = (hs === undefined ? this.account.find(r.symbol) : this.account.find(r.symbol, hs))?.size ?? 0;
         const held = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
         // What can be traded of it: a remainder below the step (dust) cannot be sold.
         const closable = held < amount ? tradableAmount(inst, held, h.price) : amount;
@@ -275,7 +286,9 @@ export class SimulatedVenue implements Venue {
             reason:
               held > 0
                 ? `reduce-only order: what is held (${held} ${inst.base}) is dust, smaller than the market can trade`
-                : 'reduce-only order would open a position: nothing to reduce',
+                : hs !== undefined && r.reduceOnly !== true
+                  ? `nothing held on the ${hs} side to reduce`
+                  : 'reduce-only order would open a position: nothing to reduce',
           });
           continue;
         }
@@ -306,7 +319,7 @@ export class SimulatedVenue implements Venue {
         continue;
       }
       capacity -= amount;
-      const done = amount >= rest || r.reduceOnly === true;
+      const done = amount >= rest || reduces;
       if (done) this.remove(book, h.w);
       const f = this.fill;
       f.id = r.id;
@@ -320,7 +333,7 @@ export class SimulatedVenue implements Venue {
       f.feeAsset = feeInBase(this.fees.asset, r.side) ? inst.base : inst.quote;
       f.liquidity = liquidity;
       this.sink(f);
-      if (done && r.reduceOnly && remaining(o) > 0 && !isTerminal(o.status)) {
+      if (done && reduces && remaining(o) > 0 && !isTerminal(o.status)) {
         this.sink({
           type: 'cancelled',
           id: r.id,
@@ -337,7 +350,14 @@ export class SimulatedVenue implements Venue {
     if (inst.kind === 'perpetual') {
       if (this.marginCheck === undefined || r.reduceOnly) return null;
       const p = r.type === 'limit' || r.type === 'stop-limit' ? r.price : o.decisionPrice;
-      return this.marginCheck(r.symbol, r.side, r.amount, p, this.fees.fee(r.side, p, r.amount, 'taker'));
+      return this.marginCheck(
+        r.symbol,
+        r.side,
+        r.amount,
+        p,
+        this.fees.fee(r.side, p, r.amount, 'taker'),
+        r.positionSide,
+      );
     }
     if (r.side === 'buy') {
       if (!this.submissionCheck) return null;

@@ -100,6 +100,7 @@ function fillRow(botId: string, f: Fill): Selectable<FillsTable> {
     liquidity: f.liquidity,
     time: finite(what, 'time', f.time),
     tag: f.tag ?? null,
+    position_side: f.positionSide ?? null,
   };
 }
 
@@ -116,6 +117,7 @@ function execution(f: Fill): Record<string, unknown> {
     liquidity: f.liquidity,
     time: f.time,
     tag: f.tag,
+    positionSide: f.positionSide,
   };
 }
 
@@ -132,5 +134,6 @@ function toFill(r: Selectable<FillsTable>): Fill {
     liquidity: r.liquidity as Fill['liquidity'],
     time: Number(r.time),
     ...(r.tag !== null ? { tag: r.tag } : {}),
+    ...(r.position_side === 'long' || r.position_side === 'short' ? { positionSide: r.position_side } : {}),
   };
 }

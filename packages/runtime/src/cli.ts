@@ -211,6 +211,10 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     return fail(
       `--${values.funding !== undefined ? 'funding' : 'funding-rate'} is for paper: live, the exchange charges funding and the bot applies its payments`,
     );
+  if (futures !== undefined && mode === 'live' && values['position-mode'] === 'hedge')
+    return fail(
+      '--position-mode hedge is for backtests and paper bots: live futures trade an account in one-way position mode (docs/futures.md)',
+    );
   const symbol = futures?.symbol ?? spot;
   const feed = { symbol, timeframe: timeframe as Timeframe };
   const botId = values['bot-id'] ?? `${strategy.name}-${spot.replace('/', '')}${futures ? '-perp' : ''}-${mode}`;

@@ -356,6 +356,9 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     const funding = run([...args, ...futures, '--funding-rate', '0.0001', ...common]);
     expect(await funding.exited, 'funding').toBe(2);
     expect(funding.err).toContain('--funding-rate is for paper: live, the exchange charges funding');
+    const hedge = run([...args, ...futures, '--position-mode', 'hedge', ...common]);
+    expect(await hedge.exited, 'hedge').toBe(2);
+    expect(hedge.err).toContain('--position-mode hedge is for backtests and paper bots');
 
     const bot = run([...args, ...futures, ...common]);
     try {

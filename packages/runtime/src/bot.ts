@@ -332,6 +332,7 @@ export class Bot {
       this.stopPoll?.abort();
       this.heartbeat?.abort();
       await this.stopExecutions?.().catch(() => undefined);
+      await this.futuresSync?.close().catch(() => undefined);
       this.venue?.close();
       await store.bots.setStatus(botId, 'stopped').catch(() => undefined);
       await store.locks.release(botId, this.owner).catch(() => false);
@@ -540,7 +541,11 @@ export class Bot {
       }
       live.rememberTrades(this.recovery?.knownTradeIds ?? []);
       this.stopExecutions = exchange.watchExecutions({
-        onOrder: (o) => void live.onOrder(o),
+        onOrder: (o) => {
+          // Live perpetuals: a forced close reported by the stream is applied at once.
+          this.futuresSync?.onOrder(o);
+          void live.onOrder(o);
+        },
         onTrade: (t) => live.onTrade(t),
         onError: (e) => log('warn', `execution stream: ${e.message}`),
       });
@@ -737,6 +742,7 @@ export class Bot {
   /** What a kill -9 leaves behind: no cleanup, no more heartbeats (used by crash tests). */
   abandon(): void {
     this.venue?.close();
+    void this.futuresSync?.close();
     this.heartbeat?.abort();
     this.heartbeat = undefined;
     this.stopPoll?.abort();
@@ -791,7 +797,7 @@ export class Bot {
           if (this.cfg.mode === 'paper' && sent.length > 0) await this.settlePaperFlatten(engine, sent);
         }
         await this.venue?.idle();
-        await this.futuresSync?.idle();
+        await this.futuresSync?.close();
         this.venue?.close();
         engine.stop();
         this.risk?.save();

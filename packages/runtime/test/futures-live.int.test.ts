@@ -14,7 +14,16 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { connectExchange } from '../src/index.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
-import { futuresConnect, futuresSim, KEY, LINK_USDM_BARS, type LiveRun, PERP, startLiveBot } from './live-harness.ts';
+import {
+  futuresConnect,
+  futuresSim,
+  KEY,
+  LINK_USDM_BARS,
+  type LiveRun,
+  PERP,
+  startLiveBot,
+  until,
+} from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('futures-live.int.test.ts', LINK_USDM_BARS);
 
@@ -196,6 +205,71 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(logs.some((l) => l.startsWith('warn LIQUIDATED') && l.includes('6.814'))).toBe(true);
     const report = await run.bot.stop('test');
     expect(report.futures).toMatchObject({ liquidations: 1, liquidationFees: 4.416 });
+    await run.close();
+  }, 120_000);
+
+  it('the user-data stream drives it: a forced liquidation and a funding payment are applied as the stream reports them, before the next bar, once', async () => {
+    // The 50x isolated long above: the simulator liquidates it at 07:01:30, inside the 07:01 bar.
+    // Its ORDER_TRADE_UPDATE (a LIQUIDATION order, `autoclose-` client id) reaches the bot through
+    // the execution stream; the bot reads the forced-order history then, not when 07:01 closes.
+    const sim = await futuresSim(T(5, 59), 1_000);
+    open.push(sim);
+    const store = await newStore();
+    const entry = perpScript(new Map<number, PerpStep>([[T(5, 59), { buy: 100 }]]));
+    let run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'stream' });
+    await stepTo(run, T(7, 1));
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    const bars = run.bot.barsHandled;
+    await run.advanceTo(T(7, 1) + 30_000);
+    const [liq] = sim.liquidations(KEY.apiKey);
+    expect(liq).toMatchObject({ price: 6.814, clearanceFee: 4.416 });
+    await until(() => (run.bot.account.find(PERP.symbol)?.size ?? 0) === 0, 10_000, 'the liquidation to be applied');
+    expect(sim.now()).toBeLessThan(T(7, 2));
+    expect(run.bot.barsHandled).toBe(bars);
+    expect(run.bot.account.cash).toBeCloseTo(985.8386, 8);
+    const liquidations = async () =>
+      (await store.events.list('stream')).filter((e) => e.type === 'futures.liquidation');
+    await run.bot.settled();
+    expect((await liquidations()).map((e) => e.payload)).toMatchObject([
+      { time: T(7, 1) + 30_000, size: 100, price: 6.814, clearanceFee: 4.416, id: String(liq!.order.orderId) },
+    ]);
+    // The polls after the next bars (the bot flat since) and a restart apply nothing again.
+    await stepTo(run, T(7, 4));
+    await run.close();
+    run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'stream' });
+    expect(run.bot.report().recovery.filter((a) => a.kind.endsWith('-recovered'))).toEqual([]);
+    await run.close();
+    expect(await liquidations()).toHaveLength(1);
+
+    // Funding: Binance's archive charges LINKUSDT's 16:00 funding at 16:00:00.012, just after the
+    // 15:59 bar closed. Its ACCOUNT_UPDATE (reason FUNDING_FEE) makes the bot read the income
+    // history at once: the payment is in its books before the 16:00 bar closes.
+    const sim2 = await futuresSim(T(15, 55));
+    open.push(sim2);
+    const store2 = await newStore();
+    const hold = perpScript(new Map<number, PerpStep>([[T(15, 55), { buy: 100 }]]));
+    run = await liveBot({ sim: sim2, store: store2, strategy: hold, leverage: 3, botId: 'stream2' });
+    await stepTo(run, T(16));
+    const fundings = async () => (await store2.events.list('stream2')).filter((e) => e.type === 'futures.funding');
+    expect(await fundings()).toEqual([]);
+    const bars2 = run.bot.barsHandled;
+    const cash = run.bot.account.cash;
+    sim2.tick();
+    const income = sim2.income(KEY.apiKey).filter((r) => r.incomeType === 'FUNDING_FEE');
+    expect(income.map((r) => r.time)).toEqual([T(16) + 12]);
+    await until(async () => (await fundings()).length > 0, 10_000, 'the funding payment to be applied');
+    expect(sim2.now()).toBeLessThan(T(16, 1));
+    expect(run.bot.barsHandled).toBe(bars2);
+    // The long of 100 pays 100 x mark x rate, as the exchange booked it (its income record).
+    const [pay] = await fundings();
+    expect(pay?.payload).toMatchObject({ size: 100, payment: income[0]!.income, id: String(income[0]!.tranId) });
+    const { rate, markPrice } = pay?.payload as { rate: number; markPrice: number };
+    expect(income[0]!.income).toBeCloseTo(-100 * markPrice * rate, 10);
+    expect(run.bot.account.cash).toBeCloseTo(cash + income[0]!.income, 10);
+    // The polls after the next bars find it applied already.
+    await stepTo(run, T(16, 3));
+    expect(await fundings()).toHaveLength(1);
+    expect(run.bot.account.cash).toBeCloseTo(exchangeBooks(sim2).wallet, 8);
     await run.close();
   }, 120_000);
 

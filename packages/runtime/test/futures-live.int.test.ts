@@ -55,6 +55,7 @@ async function liveBot(o: {
   leverage: number;
   margin?: MarginMode;
   botId?: string;
+  reconfigure?: boolean;
 }): Promise<LiveRun> {
   const run = await startLiveBot({
     strategy: o.strategy,
@@ -63,7 +64,7 @@ async function liveBot(o: {
     feed: PERP,
     botId: o.botId ?? 'perp',
     connect: futuresConnect(o.sim.httpUrl, o.botId ?? 'perp', () => {}),
-    bot: { futures: settings(o.leverage, o.margin), onShutdown: 'cancel' },
+    bot: { futures: settings(o.leverage, o.margin), onShutdown: 'cancel', reconfigure: o.reconfigure ?? false },
   });
   return run;
 }
@@ -319,8 +320,22 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     await run.close();
     expect(exchangeBooks(sim)).toMatchObject({ size: 100, leverage: 3, marginType: 'CROSSED' });
 
-    // A restart at 5x with the position open: the exchange accepts it, and the log says so.
-    run = await liveBot({ sim, store, strategy: hold, leverage: 5 });
+    // The bot's stored settings hold its leverage, margin mode and position mode: a restart with
+    // another leverage is refused (as other --param values are) unless reconfigured.
+    const stored = async () => (await store.bots.get('perp'))?.futures;
+    expect(await stored()).toEqual({ [PERP.symbol]: { leverage: 3, marginMode: 'cross', positionMode: 'one-way' } });
+    const unasked = await liveBot({ sim, store, strategy: hold, leverage: 5 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(unasked?.name).toBe('BotSettingsChangedError');
+    expect(unasked?.message).toContain(
+      `this start asks for perp-script (no params) on ${PERP.symbol} at 5x cross margin, one-way (changed: ${PERP.symbol} leverage 3x -> 5x)`,
+    );
+    expect(unasked?.message).toContain('--reconfigure');
+    expect(exchangeBooks(sim).leverage).toBe(3);
+    // A restart at 5x with the position open (--reconfigure): the exchange accepts it, and the log says so.
+    run = await liveBot({ sim, store, strategy: hold, leverage: 5, reconfigure: true });
     expect(run.bot.report().recovery).toContainEqual({
       kind: 'leverage-set',
       detail: `${PERP.symbol}: 3x -> 5x with a position of 100 open (its margin and liquidation price move with it)`,
@@ -330,7 +345,8 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
 
     // 100x is above LINKUSDT's first tier (75x): the exchange refuses (-4028) and the bot does not
     // start; its lock is released.
-    const refused = await liveBot({ sim, store, strategy: hold, leverage: 100 }).then(
+    expect(await stored()).toEqual({ [PERP.symbol]: { leverage: 5, marginMode: 'cross', positionMode: 'one-way' } });
+    const refused = await liveBot({ sim, store, strategy: hold, leverage: 100, reconfigure: true }).then(
       () => null,
       (e: Error) => e,
     );
@@ -340,7 +356,16 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(exchangeBooks(sim).leverage).toBe(5);
 
     // Isolated margin while the exchange holds the position in cross: refused, the mode unchanged.
-    const cross = await liveBot({ sim, store, strategy: hold, leverage: 5, margin: 'isolated' }).then(
+    // Settings the exchange refused were never run: the stored ones stay 5x.
+    expect(await stored()).toEqual({ [PERP.symbol]: { leverage: 5, marginMode: 'cross', positionMode: 'one-way' } });
+    const cross = await liveBot({
+      sim,
+      store,
+      strategy: hold,
+      leverage: 5,
+      margin: 'isolated',
+      reconfigure: true,
+    }).then(
       () => null,
       (e: Error) => e,
     );
@@ -465,6 +490,33 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
       expect(bot.err).toMatch(/; futures: funding 0 \(paid 0, received 0, 0 payments\), 0 liquidations/);
     } finally {
       if (bot.p.exitCode === null) bot.p.kill('SIGKILL');
+    }
+
+    // The stored bot runs at 3x isolated: another leverage or margin mode is refused (exit 1, both
+    // named, nothing set on the exchange) unless --reconfigure.
+    const other = ['--market', 'futures', '--leverage', '5', '--margin', 'cross'];
+    const refused = run([...args, ...other, ...common]);
+    expect(await refused.exited, refused.err).toBe(1);
+    expect(refused.err).toContain(
+      'at 3x isolated margin, one-way; this start asks for sma-cross fast=10 slow=30 allocation=0.95 direction="both" on LINK/USDT:USDT at 5x cross margin, one-way (changed: LINK/USDT:USDT leverage 3x -> 5x; LINK/USDT:USDT margin isolated -> cross)',
+    );
+    expect(refused.err).toContain('--reconfigure');
+    expect(exchangeBooks(sim)).toMatchObject({ leverage: 3, marginType: 'ISOLATED' });
+    const again = run([...args, ...other, ...common, '--reconfigure']);
+    try {
+      const end = Date.now() + 60_000;
+      while (!/live bot started/.test(again.err)) {
+        if (Date.now() > end || again.p.exitCode !== null) throw new Error(`the bot did not start:\n${again.err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(again.err).toContain('reconcile: margin-mode-set: LINK/USDT:USDT: isolated -> cross margin');
+      expect(again.err).toContain('reconcile: leverage-set: LINK/USDT:USDT: 3x -> 5x');
+      expect(again.err).toContain('reconfigured (--reconfigure)');
+      expect(exchangeBooks(sim)).toMatchObject({ leverage: 5, marginType: 'CROSSED' });
+      again.p.kill('SIGTERM');
+      expect(await again.exited, again.err).toBe(0);
+    } finally {
+      if (again.p.exitCode === null) again.p.kill('SIGKILL');
     }
   }, 120_000);
 });

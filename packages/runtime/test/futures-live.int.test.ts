@@ -228,6 +228,8 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(sim.now()).toBeLessThan(T(7, 2));
     expect(run.bot.barsHandled).toBe(bars);
     expect(run.bot.account.cash).toBeCloseTo(985.8386, 8);
+    // Order updates, trades and the balance's funding events share one user-data connection.
+    expect(sim.userConnections(KEY.apiKey)).toBe(1);
     const liquidations = async () =>
       (await store.events.list('stream')).filter((e) => e.type === 'futures.liquidation');
     await run.bot.settled();

@@ -58,6 +58,7 @@ export class LiveFuturesSync {
   /** Set once `start` has applied what happened while the bot was down; stream events before it wait for it. */
   private started = false;
   private eventBeforeStart = false;
+  private closed = false;
   private stopWatch: (() => Promise<void>) | undefined;
 
   constructor(private readonly o: LiveFuturesOptions) {}
@@ -185,6 +186,7 @@ export class LiveFuturesSync {
 
   /** Stops listening to the stream's funding events (the poll under way, if any, finishes). */
   async close(): Promise<void> {
+    this.closed = true;
     const stop = this.stopWatch;
     this.stopWatch = undefined;
     await stop?.();
@@ -192,6 +194,8 @@ export class LiveFuturesSync {
   }
 
   private onStreamEvent(): void {
+    // Stopping: the engine is being stopped; the next start reads what this event was about.
+    if (this.closed) return;
     // Before `start` has read the histories, it will find this event's record itself.
     if (!this.started) this.eventBeforeStart = true;
     else void this.poll();

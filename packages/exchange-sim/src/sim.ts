@@ -186,6 +186,11 @@ export class ExchangeSim {
     return this.ws.subscriptions();
   }
 
+  /** How many open WebSocket connections carry the account's user data. */
+  userConnections(apiKey: string): number {
+    return this.ws.userConnections(apiKey);
+  }
+
   /** Resolves once some client subscribes to the stream (tests: subscribe, then step). */
   waitForSubscription(stream: string, timeoutMs = 5000): Promise<void> {
     return this.ws.waitForSubscription(stream, timeoutMs);

@@ -17,7 +17,7 @@ import { ccxtUndeclared } from './client.ts';
 import { CLIENT_ORDER_ID_RE } from './client-id.ts';
 import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError } from './errors.ts';
 import { toInstrument } from './instrument.ts';
-import { binanceSpotLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
+import { exchangeLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
 import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs, withRetry } from './retry.ts';
 import { balanceRows, type CacheAnswer, type CachedTicker, type StreamCache } from './stream-cache.ts';
@@ -38,12 +38,37 @@ export const BINANCE_WEIGHTS: Readonly<Record<string, number>> = {
   cancelOrder: 1,
   fetchOrder: 4,
   fetchOpenOrders: 6,
+  fetchOpenOrdersAll: 80,
   fetchClosedOrders: 20,
   fetchMyTrades: 20,
   fetchBalance: 20,
   fetchOHLCV: 2,
   fetchTicker: 2,
 };
+
+/**
+ * Binance USDⓈ-M request weights of the same calls (its API docs): klines are 5 up to 1,000 rows
+ * (the most the gateway asks for), open orders 1 for a symbol and 40 for all; a new order weighs
+ * nothing on the IP budget and counts in the ORDERS windows (the `orders` bucket).
+ */
+export const BINANCE_USDM_WEIGHTS: Readonly<Record<string, number>> = {
+  loadMarkets: 1,
+  createOrder: 1,
+  cancelOrder: 1,
+  fetchOrder: 1,
+  fetchOpenOrders: 1,
+  fetchOpenOrdersAll: 40,
+  fetchClosedOrders: 5,
+  fetchMyTrades: 5,
+  fetchBalance: 5,
+  fetchOHLCV: 5,
+  fetchTicker: 1,
+};
+
+/** The weights of the exchange a ccxt client speaks to (its id), as `exchangeLimits` picks its budget. */
+export function exchangeWeights(exchangeId: string | undefined): Readonly<Record<string, number>> {
+  return exchangeId === 'binanceusdm' ? BINANCE_USDM_WEIGHTS : BINANCE_WEIGHTS;
+}
 
 export interface GatewayOptions {
   readonly timer?: Timer;
@@ -255,10 +280,11 @@ export class ExchangeGateway {
     this.timer = opts.timer ?? systemTimer;
     this.rng = opts.rng ?? new SeededRng(opts.seed ?? 1);
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
-    this.weights = { ...BINANCE_WEIGHTS, ...opts.weights };
+    this.weights = { ...exchangeWeights(client.id), ...opts.weights };
     this.lookupDelayMs = opts.lookupDelayMs ?? 1000;
     this.onEvent = opts.onEvent ?? (() => {});
-    this.limiter = new RateLimiter(opts.limits ?? binanceSpotLimits(), this.timer);
+    // The budget of the market the client trades: Binance spot's and USDⓈ-M's differ.
+    this.limiter = new RateLimiter(opts.limits ?? exchangeLimits(client.id), this.timer);
     this.breakers = Object.fromEntries(
       ENDPOINT_CLASSES.map((c) => [
         c,
@@ -857,7 +883,8 @@ export class ExchangeGateway {
     const requestedAt = this.timer.now();
     const raw = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
       ...opts,
-      weight: symbol === undefined ? 80 : (this.weights['fetchOpenOrders'] ?? 6),
+      weight:
+        symbol === undefined ? (this.weights['fetchOpenOrdersAll'] ?? 80) : (this.weights['fetchOpenOrders'] ?? 6),
     });
     const list = raw.map(fromCcxtOrder);
     if (symbol !== undefined) this.cache?.restOpenOrders(symbol, list, requestedAt);

@@ -25,6 +25,30 @@ export function binanceSpotLimits(margin = 0.2): LimiterSpec {
   };
 }
 
+/**
+ * Binance USDⓈ-M futures' published limits (fapi exchangeInfo.rateLimits): REQUEST_WEIGHT 2,400 per
+ * minute per IP, ORDERS 300 per 10 s and 1,200 per minute per account. The same `margin` and split
+ * as spot; the order bucket's burst of 150 x (1 - margin) refilling at 20 x (1 - margin) a second
+ * stays within both order windows (120 + 10 x 16 = 280 <= 300; 120 + 60 x 16 = 1,080 <= 1,200).
+ */
+export function binanceUsdmLimits(margin = 0.2): LimiterSpec {
+  const k = 1 - margin;
+  const weightPerSec = (2400 / 60) * k;
+  return {
+    orders: { capacity: Math.floor(150 * k), refillPerSec: (1200 / 60) * k },
+    queries: { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
+    'market-data': { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
+  };
+}
+
+/**
+ * The budget of the exchange a ccxt client speaks to (its id): Binance USDⓈ-M (`binanceusdm`) has
+ * its own; every other exchange gets Binance spot's (Keel is tested against Binance only).
+ */
+export function exchangeLimits(exchangeId: string | undefined, margin = 0.2): LimiterSpec {
+  return exchangeId === 'binanceusdm' ? binanceUsdmLimits(margin) : binanceSpotLimits(margin);
+}
+
 export type Priority = 'high' | 'normal';
 
 interface Waiter {

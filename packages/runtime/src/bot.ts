@@ -35,7 +35,7 @@ import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/
 import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
-import { BotSettingsChangedError, settingsChange, storedRisk } from './settings.ts';
+import { BotSettingsChangedError, settingsChange, storedFutures, storedRisk } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
 export type { Logger } from './bot-log.ts';
@@ -281,6 +281,7 @@ export class Bot {
       throw new Error(
         `bot id "${botId}" cannot be used in this store: bot "${twin.id}" already gives its orders client ids starting with "${prefix}", and so would this one (a bot's 12 characters in an order id are its id, or 6 of it and 6 of a hash when it is longer); choose another bot id`,
       );
+    const futures = storedFutures(this.cfg.futures, this.cfg.instruments);
     if (!existing) {
       await store.bots.create({
         id: botId,
@@ -290,6 +291,7 @@ export class Bot {
         exchange: this.cfg.exchangeName ?? 'simulated',
         symbols: [...new Set(this.cfg.feeds.map((f) => f.symbol))],
         risk: storedRisk(this.cfg.risk),
+        futures,
       });
     } else if (existing.mode !== this.cfg.mode) {
       throw new Error(
@@ -302,6 +304,7 @@ export class Bot {
           params: this.cfg.params,
           feeds: this.cfg.feeds,
           risk: this.cfg.risk,
+          futures,
         })
       : undefined;
     if (changed && !this.cfg.reconfigure) throw new BotSettingsChangedError(botId, changed.stored, changed.requested);
@@ -317,14 +320,18 @@ export class Bot {
     if (!lock.acquired) throw new BotAlreadyRunningError(botId, lock.owner);
     if (lock.tookOver) log('warn', `took over the lock of bot ${botId} from a crashed instance`);
     try {
+      await this.startLocked(ttl);
+      // Written once the start succeeded: settings the exchange refused (a leverage above its
+      // brackets) were never run, and must not become the ones the next start is held to.
       if (changed) {
         await store.bots.reconfigure(botId, changed.requested);
         log(
           'warn',
           `bot ${botId} reconfigured (--reconfigure): was ${JSON.stringify(changed.stored)}, now ${JSON.stringify(changed.requested)}`,
         );
-      }
-      await this.startLocked(ttl);
+      } else if (existing && (existing.futures ?? null) === null && futures !== null)
+        // Stored before its futures settings were kept: recorded now, compared from the next start.
+        await store.bots.reconfigure(botId, { ...existing, futures });
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
       // not keep the bot locked: a process that goes on after the failure would hold it for ever. Not
@@ -332,6 +339,7 @@ export class Bot {
       this.stopPoll?.abort();
       this.heartbeat?.abort();
       await this.stopExecutions?.().catch(() => undefined);
+      await this.futuresSync?.close().catch(() => undefined);
       this.venue?.close();
       await store.bots.setStatus(botId, 'stopped').catch(() => undefined);
       await store.locks.release(botId, this.owner).catch(() => false);
@@ -540,7 +548,11 @@ export class Bot {
       }
       live.rememberTrades(this.recovery?.knownTradeIds ?? []);
       this.stopExecutions = exchange.watchExecutions({
-        onOrder: (o) => void live.onOrder(o),
+        onOrder: (o) => {
+          // Live perpetuals: a forced close reported by the stream is applied at once.
+          this.futuresSync?.onOrder(o);
+          void live.onOrder(o);
+        },
         onTrade: (t) => live.onTrade(t),
         onError: (e) => log('warn', `execution stream: ${e.message}`),
       });
@@ -737,6 +749,7 @@ export class Bot {
   /** What a kill -9 leaves behind: no cleanup, no more heartbeats (used by crash tests). */
   abandon(): void {
     this.venue?.close();
+    void this.futuresSync?.close();
     this.heartbeat?.abort();
     this.heartbeat = undefined;
     this.stopPoll?.abort();
@@ -791,7 +804,7 @@ export class Bot {
           if (this.cfg.mode === 'paper' && sent.length > 0) await this.settlePaperFlatten(engine, sent);
         }
         await this.venue?.idle();
-        await this.futuresSync?.idle();
+        await this.futuresSync?.close();
         this.venue?.close();
         engine.stop();
         this.risk?.save();

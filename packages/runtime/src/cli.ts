@@ -69,7 +69,8 @@ Options:
   --keys <name>            live: use this key from the encrypted key store (keel keys --help);
                            the passphrase comes from KEEL_KEYSTORE_PASSPHRASE or a prompt
   --reconfigure            run a stored bot with another strategy, other --param values,
-                           another symbol or other risk settings (refused otherwise: its
+                           another symbol, other risk settings or, futures, another
+                           leverage, margin or position mode (refused otherwise: its
                            history belongs to the first)
   --log-format <text|json> log lines for people (default) or one JSON object per line
   -h, --help               this help

@@ -1,6 +1,8 @@
 import {
   type AnyStrategy,
   type FeedKey,
+  type FuturesMarketSettings,
+  type Instrument,
   parseRiskConfig,
   type RiskConfig,
   type RiskInput,
@@ -10,7 +12,7 @@ import {
 import type { BotSettings } from '@keel/store';
 import { resolvedParams } from './session.ts';
 
-/** A stored bot started with another strategy, params or markets, without `reconfigure`. */
+/** A stored bot started with another strategy, params, markets, risk or futures settings, without `reconfigure`. */
 export class BotSettingsChangedError extends Error {
   constructor(
     botId: string,
@@ -18,7 +20,7 @@ export class BotSettingsChangedError extends Error {
     readonly requested: BotSettings,
   ) {
     const show = (x: typeof stored) =>
-      `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}${x.risk ? ` with ${riskText(x.risk)}` : ''}`;
+      `${x.strategy} ${paramText(x.params)} on ${x.symbols.join(', ')}${futuresText(x.futures)}${x.risk ? ` with ${riskText(x.risk)}` : ''}`;
     super(
       `bot "${botId}" was run as ${show(stored)}; this start asks for ${show(requested)}${changedText(stored, requested)}. Its orders, fills and positions belong to the first: start it as it was, use another --bot-id, or add --reconfigure to run the new settings under this bot's history`,
     );
@@ -31,10 +33,37 @@ export function storedRisk(risk: RiskConfig | undefined): BotSettings['risk'] {
   return risk === undefined ? null : riskConfigInput(risk);
 }
 
+/** A perpetual's settings as a stored bot keeps them (what it trades with on the exchange or in paper). */
+export interface StoredFuturesSettings {
+  readonly leverage: number;
+  readonly marginMode: string;
+  readonly positionMode: string;
+}
+
+/**
+ * The futures settings as a stored bot keeps them, per perpetual symbol: leverage, margin mode and
+ * position mode (one-way unless set). Null for a bot with no futures settings (spot).
+ */
+export function storedFutures(
+  futures: ((symbol: string) => FuturesMarketSettings) | undefined,
+  instruments: readonly Instrument[],
+): Record<string, StoredFuturesSettings> | null {
+  if (futures === undefined) return null;
+  const out: Record<string, StoredFuturesSettings> = {};
+  for (const i of instruments) {
+    if (i.kind !== 'perpetual') continue;
+    const s = futures(i.symbol);
+    out[i.symbol] = { leverage: s.leverage, marginMode: s.marginMode, positionMode: s.positionMode ?? 'one-way' };
+  }
+  return out;
+}
+
 /**
  * What differs between a stored bot and a start of it: strategy, params (as the strategy parses
- * them, so spelling out a default is no change), markets and risk settings (as the parser reads
- * them, so the order of the flags is no change). Undefined when nothing does.
+ * them, so spelling out a default is no change), markets, risk settings (as the parser reads
+ * them, so the order of the flags is no change) and futures settings (leverage, margin mode and
+ * position mode per perpetual; a bot stored before they were kept has none to differ from).
+ * Undefined when nothing does.
  */
 export function settingsChange(
   existing: BotSettings,
@@ -43,6 +72,7 @@ export function settingsChange(
     readonly params: unknown;
     readonly feeds: readonly FeedKey[];
     readonly risk?: RiskConfig | undefined;
+    readonly futures?: Record<string, StoredFuturesSettings> | null;
   },
 ): { stored: BotSettings; requested: BotSettings } | undefined {
   const requested = {
@@ -50,6 +80,7 @@ export function settingsChange(
     params: resolvedParams(start.strategy, start.params),
     symbols: [...new Set(start.feeds.map((f) => f.symbol))],
     risk: storedRisk(start.risk),
+    futures: start.futures ?? null,
   };
   let storedParams = existing.params;
   if (existing.strategy === requested.strategy) {
@@ -64,12 +95,15 @@ export function settingsChange(
     params: storedParams,
     symbols: [...existing.symbols],
     risk: normalRisk(existing.risk),
+    // Stored before futures settings were kept: nothing to differ from (the start records them).
+    futures: existing.futures ?? requested.futures,
   };
   const same =
     stored.strategy === requested.strategy &&
     canonicalJson(stored.params) === canonicalJson(requested.params) &&
     canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort()) &&
-    canonicalJson(stored.risk) === canonicalJson(requested.risk);
+    canonicalJson(stored.risk) === canonicalJson(requested.risk) &&
+    canonicalJson(stored.futures) === canonicalJson(requested.futures);
   return same ? undefined : { stored, requested };
 }
 
@@ -122,5 +156,25 @@ function changedText(a: BotSettings, b: BotSettings): string {
     out.push(`symbols ${a.symbols.join(',')} -> ${b.symbols.join(',')}`);
   if (canonicalJson(a.risk ?? null) !== canonicalJson(b.risk ?? null))
     out.push(`risk ${riskText(a.risk)} -> ${riskText(b.risk)}`);
+  const fa = (a.futures ?? {}) as Record<string, Partial<StoredFuturesSettings> | undefined>;
+  const fb = (b.futures ?? {}) as Record<string, Partial<StoredFuturesSettings> | undefined>;
+  for (const sym of [...new Set([...Object.keys(fa), ...Object.keys(fb)])]) {
+    const x = fa[sym];
+    const y = fb[sym];
+    if (x === undefined || y === undefined) continue;
+    if (x.leverage !== y.leverage) out.push(`${sym} leverage ${x.leverage}x -> ${y.leverage}x`);
+    if (x.marginMode !== y.marginMode) out.push(`${sym} margin ${x.marginMode} -> ${y.marginMode}`);
+    if (x.positionMode !== y.positionMode) out.push(`${sym} position mode ${x.positionMode} -> ${y.positionMode}`);
+  }
   return out.length > 0 ? ` (changed: ${out.join('; ')})` : '';
+}
+
+/** ` at 3x isolated margin, one-way` per perpetual (nothing for a spot bot). */
+function futuresText(f: unknown): string {
+  if (f === null || f === undefined || typeof f !== 'object') return '';
+  const parts = Object.entries(f as Record<string, Partial<StoredFuturesSettings>>).map(
+    ([sym, x]) =>
+      `${Object.keys(f).length > 1 ? `${sym} ` : ''}${x.leverage}x ${x.marginMode} margin, ${x.positionMode}`,
+  );
+  return parts.length > 0 ? ` at ${parts.join('; ')}` : '';
 }

@@ -184,6 +184,75 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     await store.close();
   }, 60_000);
 
+  it('a paper futures bot keeps its leverage, margin mode and position mode: a restart with others is refused, --reconfigure runs it; a bot stored before they were kept records them', async () => {
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'futures-settings.db')}` });
+    const perp = { symbol: 'BTC/USDT:USDT', timeframe: '1m' as const };
+    const fut = (
+      leverage: number,
+      marginMode: 'cross' | 'isolated' = 'isolated',
+      positionMode: 'one-way' | 'hedge' = 'one-way',
+    ): Partial<BotConfig> => ({
+      feeds: [perp],
+      instruments: [defineInstrument({ symbol: perp.symbol })],
+      futures: () => ({ leverage, marginMode, positionMode, funding: null }),
+    });
+    const first = new Bot(cfg(store, 'fut', fut(3)));
+    await first.start();
+    await first.run(replaySource(perp, sliceSeries(series, 0, 20)));
+    await first.stop();
+    expect((await store.bots.get('fut'))?.futures).toEqual({
+      [perp.symbol]: { leverage: 3, marginMode: 'isolated', positionMode: 'one-way' },
+    });
+    // The same settings: not a change.
+    const same = new Bot(cfg(store, 'fut', fut(3)));
+    await same.start();
+    await same.stop();
+    const refused = async (extra: Partial<BotConfig>) => {
+      const e = await new Bot(cfg(store, 'fut', extra)).start().then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(BotSettingsChangedError);
+      return (e as Error).message;
+    };
+    expect(await refused(fut(5))).toContain(
+      'on BTC/USDT:USDT at 3x isolated margin, one-way; this start asks for sma-cross fast=5 slow=12 allocation=0.95 direction="long" on BTC/USDT:USDT at 5x isolated margin, one-way (changed: BTC/USDT:USDT leverage 3x -> 5x)',
+    );
+    expect(await refused(fut(3, 'cross'))).toContain('(changed: BTC/USDT:USDT margin isolated -> cross)');
+    expect(await refused(fut(3, 'isolated', 'hedge'))).toContain(
+      '(changed: BTC/USDT:USDT position mode one-way -> hedge)',
+    );
+    const re = new Bot(cfg(store, 'fut', { ...fut(5, 'cross'), reconfigure: true }));
+    await re.start();
+    await re.stop();
+    expect((await store.bots.get('fut'))?.futures).toEqual({
+      [perp.symbol]: { leverage: 5, marginMode: 'cross', positionMode: 'one-way' },
+    });
+
+    // Stored before futures settings were kept (no futures column value): taken as they come, recorded.
+    await store.bots.create({
+      id: 'old',
+      strategy: 'sma-cross',
+      params,
+      mode: 'paper',
+      exchange: 'simulated',
+      symbols: [perp.symbol],
+    });
+    const old = new Bot(cfg(store, 'old', fut(4)));
+    await old.start();
+    await old.stop();
+    expect((await store.bots.get('old'))?.futures).toEqual({
+      [perp.symbol]: { leverage: 4, marginMode: 'isolated', positionMode: 'one-way' },
+    });
+    expect(
+      await new Bot(cfg(store, 'old', fut(2))).start().then(
+        () => 'started',
+        (e: Error) => e.name,
+      ),
+    ).toBe('BotSettingsChangedError');
+    await store.close();
+  }, 60_000);
+
   it('one log line per order sent, fill, cancel and denial: what, side, amount, symbol, price, id, reason (oracle: the engine events)', async () => {
     // Buys on bar 3 (fills on bar 4), rests a far limit on bar 6 (cancelled at shutdown), and
     // sends one order below the market's minimum notional on bar 8 (denied).

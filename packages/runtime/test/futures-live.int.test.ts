@@ -14,7 +14,16 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { connectExchange } from '../src/index.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
-import { futuresConnect, futuresSim, KEY, LINK_USDM_BARS, type LiveRun, PERP, startLiveBot } from './live-harness.ts';
+import {
+  futuresConnect,
+  futuresSim,
+  KEY,
+  LINK_USDM_BARS,
+  type LiveRun,
+  PERP,
+  startLiveBot,
+  until,
+} from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('futures-live.int.test.ts', LINK_USDM_BARS);
 
@@ -46,6 +55,7 @@ async function liveBot(o: {
   leverage: number;
   margin?: MarginMode;
   botId?: string;
+  reconfigure?: boolean;
 }): Promise<LiveRun> {
   const run = await startLiveBot({
     strategy: o.strategy,
@@ -54,7 +64,7 @@ async function liveBot(o: {
     feed: PERP,
     botId: o.botId ?? 'perp',
     connect: futuresConnect(o.sim.httpUrl, o.botId ?? 'perp', () => {}),
-    bot: { futures: settings(o.leverage, o.margin), onShutdown: 'cancel' },
+    bot: { futures: settings(o.leverage, o.margin), onShutdown: 'cancel', reconfigure: o.reconfigure ?? false },
   });
   return run;
 }
@@ -199,6 +209,73 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     await run.close();
   }, 120_000);
 
+  it('the user-data stream drives it: a forced liquidation and a funding payment are applied as the stream reports them, before the next bar, once', async () => {
+    // The 50x isolated long above: the simulator liquidates it at 07:01:30, inside the 07:01 bar.
+    // Its ORDER_TRADE_UPDATE (a LIQUIDATION order, `autoclose-` client id) reaches the bot through
+    // the execution stream; the bot reads the forced-order history then, not when 07:01 closes.
+    const sim = await futuresSim(T(5, 59), 1_000);
+    open.push(sim);
+    const store = await newStore();
+    const entry = perpScript(new Map<number, PerpStep>([[T(5, 59), { buy: 100 }]]));
+    let run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'stream' });
+    await stepTo(run, T(7, 1));
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    const bars = run.bot.barsHandled;
+    await run.advanceTo(T(7, 1) + 30_000);
+    const [liq] = sim.liquidations(KEY.apiKey);
+    expect(liq).toMatchObject({ price: 6.814, clearanceFee: 4.416 });
+    await until(() => (run.bot.account.find(PERP.symbol)?.size ?? 0) === 0, 10_000, 'the liquidation to be applied');
+    expect(sim.now()).toBeLessThan(T(7, 2));
+    expect(run.bot.barsHandled).toBe(bars);
+    expect(run.bot.account.cash).toBeCloseTo(985.8386, 8);
+    // Order updates, trades and the balance's funding events share one user-data connection.
+    expect(sim.userConnections(KEY.apiKey)).toBe(1);
+    const liquidations = async () =>
+      (await store.events.list('stream')).filter((e) => e.type === 'futures.liquidation');
+    await run.bot.settled();
+    expect((await liquidations()).map((e) => e.payload)).toMatchObject([
+      { time: T(7, 1) + 30_000, size: 100, price: 6.814, clearanceFee: 4.416, id: String(liq!.order.orderId) },
+    ]);
+    // The polls after the next bars (the bot flat since) and a restart apply nothing again.
+    await stepTo(run, T(7, 4));
+    await run.close();
+    run = await liveBot({ sim, store, strategy: entry, leverage: 50, margin: 'isolated', botId: 'stream' });
+    expect(run.bot.report().recovery.filter((a) => a.kind.endsWith('-recovered'))).toEqual([]);
+    await run.close();
+    expect(await liquidations()).toHaveLength(1);
+
+    // Funding: Binance's archive charges LINKUSDT's 16:00 funding at 16:00:00.012, just after the
+    // 15:59 bar closed. Its ACCOUNT_UPDATE (reason FUNDING_FEE) makes the bot read the income
+    // history at once: the payment is in its books before the 16:00 bar closes.
+    const sim2 = await futuresSim(T(15, 55));
+    open.push(sim2);
+    const store2 = await newStore();
+    const hold = perpScript(new Map<number, PerpStep>([[T(15, 55), { buy: 100 }]]));
+    run = await liveBot({ sim: sim2, store: store2, strategy: hold, leverage: 3, botId: 'stream2' });
+    await stepTo(run, T(16));
+    const fundings = async () => (await store2.events.list('stream2')).filter((e) => e.type === 'futures.funding');
+    expect(await fundings()).toEqual([]);
+    const bars2 = run.bot.barsHandled;
+    const cash = run.bot.account.cash;
+    sim2.tick();
+    const income = sim2.income(KEY.apiKey).filter((r) => r.incomeType === 'FUNDING_FEE');
+    expect(income.map((r) => r.time)).toEqual([T(16) + 12]);
+    await until(async () => (await fundings()).length > 0, 10_000, 'the funding payment to be applied');
+    expect(sim2.now()).toBeLessThan(T(16, 1));
+    expect(run.bot.barsHandled).toBe(bars2);
+    // The long of 100 pays 100 x mark x rate, as the exchange booked it (its income record).
+    const [pay] = await fundings();
+    expect(pay?.payload).toMatchObject({ size: 100, payment: income[0]!.income, id: String(income[0]!.tranId) });
+    const { rate, markPrice } = pay?.payload as { rate: number; markPrice: number };
+    expect(income[0]!.income).toBeCloseTo(-100 * markPrice * rate, 10);
+    expect(run.bot.account.cash).toBeCloseTo(cash + income[0]!.income, 10);
+    // The polls after the next bars find it applied already.
+    await stepTo(run, T(16, 3));
+    expect(await fundings()).toHaveLength(1);
+    expect(run.bot.account.cash).toBeCloseTo(exchangeBooks(sim2).wallet, 8);
+    await run.close();
+  }, 120_000);
+
   it('a liquidation while the bot was down is applied on restart (once): flat, wallet as the exchange booked them', async () => {
     // The same 50x isolated long as above; the bot stops (its position stays) before 07:01:30.
     const sim = await futuresSim(T(5, 59), 1_000);
@@ -245,8 +322,22 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     await run.close();
     expect(exchangeBooks(sim)).toMatchObject({ size: 100, leverage: 3, marginType: 'CROSSED' });
 
-    // A restart at 5x with the position open: the exchange accepts it, and the log says so.
-    run = await liveBot({ sim, store, strategy: hold, leverage: 5 });
+    // The bot's stored settings hold its leverage, margin mode and position mode: a restart with
+    // another leverage is refused (as other --param values are) unless reconfigured.
+    const stored = async () => (await store.bots.get('perp'))?.futures;
+    expect(await stored()).toEqual({ [PERP.symbol]: { leverage: 3, marginMode: 'cross', positionMode: 'one-way' } });
+    const unasked = await liveBot({ sim, store, strategy: hold, leverage: 5 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(unasked?.name).toBe('BotSettingsChangedError');
+    expect(unasked?.message).toContain(
+      `this start asks for perp-script (no params) on ${PERP.symbol} at 5x cross margin, one-way (changed: ${PERP.symbol} leverage 3x -> 5x)`,
+    );
+    expect(unasked?.message).toContain('--reconfigure');
+    expect(exchangeBooks(sim).leverage).toBe(3);
+    // A restart at 5x with the position open (--reconfigure): the exchange accepts it, and the log says so.
+    run = await liveBot({ sim, store, strategy: hold, leverage: 5, reconfigure: true });
     expect(run.bot.report().recovery).toContainEqual({
       kind: 'leverage-set',
       detail: `${PERP.symbol}: 3x -> 5x with a position of 100 open (its margin and liquidation price move with it)`,
@@ -256,7 +347,8 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
 
     // 100x is above LINKUSDT's first tier (75x): the exchange refuses (-4028) and the bot does not
     // start; its lock is released.
-    const refused = await liveBot({ sim, store, strategy: hold, leverage: 100 }).then(
+    expect(await stored()).toEqual({ [PERP.symbol]: { leverage: 5, marginMode: 'cross', positionMode: 'one-way' } });
+    const refused = await liveBot({ sim, store, strategy: hold, leverage: 100, reconfigure: true }).then(
       () => null,
       (e: Error) => e,
     );
@@ -266,7 +358,16 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(exchangeBooks(sim).leverage).toBe(5);
 
     // Isolated margin while the exchange holds the position in cross: refused, the mode unchanged.
-    const cross = await liveBot({ sim, store, strategy: hold, leverage: 5, margin: 'isolated' }).then(
+    // Settings the exchange refused were never run: the stored ones stay 5x.
+    expect(await stored()).toEqual({ [PERP.symbol]: { leverage: 5, marginMode: 'cross', positionMode: 'one-way' } });
+    const cross = await liveBot({
+      sim,
+      store,
+      strategy: hold,
+      leverage: 5,
+      margin: 'isolated',
+      reconfigure: true,
+    }).then(
       () => null,
       (e: Error) => e,
     );
@@ -391,6 +492,33 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
       expect(bot.err).toMatch(/; futures: funding 0 \(paid 0, received 0, 0 payments\), 0 liquidations/);
     } finally {
       if (bot.p.exitCode === null) bot.p.kill('SIGKILL');
+    }
+
+    // The stored bot runs at 3x isolated: another leverage or margin mode is refused (exit 1, both
+    // named, nothing set on the exchange) unless --reconfigure.
+    const other = ['--market', 'futures', '--leverage', '5', '--margin', 'cross'];
+    const refused = run([...args, ...other, ...common]);
+    expect(await refused.exited, refused.err).toBe(1);
+    expect(refused.err).toContain(
+      'at 3x isolated margin, one-way; this start asks for sma-cross fast=10 slow=30 allocation=0.95 direction="both" on LINK/USDT:USDT at 5x cross margin, one-way (changed: LINK/USDT:USDT leverage 3x -> 5x; LINK/USDT:USDT margin isolated -> cross)',
+    );
+    expect(refused.err).toContain('--reconfigure');
+    expect(exchangeBooks(sim)).toMatchObject({ leverage: 3, marginType: 'ISOLATED' });
+    const again = run([...args, ...other, ...common, '--reconfigure']);
+    try {
+      const end = Date.now() + 60_000;
+      while (!/live bot started/.test(again.err)) {
+        if (Date.now() > end || again.p.exitCode !== null) throw new Error(`the bot did not start:\n${again.err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(again.err).toContain('reconcile: margin-mode-set: LINK/USDT:USDT: isolated -> cross margin');
+      expect(again.err).toContain('reconcile: leverage-set: LINK/USDT:USDT: 3x -> 5x');
+      expect(again.err).toContain('reconfigured (--reconfigure)');
+      expect(exchangeBooks(sim)).toMatchObject({ leverage: 5, marginType: 'CROSSED' });
+      again.p.kill('SIGTERM');
+      expect(await again.exited, again.err).toBe(0);
+    } finally {
+      if (again.p.exitCode === null) again.p.kill('SIGKILL');
     }
   }, 120_000);
 });

@@ -160,37 +160,42 @@ describe.skipIf(!HAS_SHARED_DATA)(
         expect(status.status, status.stderr).toBe(0);
         expect(status.stdout).toContain(`${SYMBOL} long`);
         expect(status.stdout).toContain(`${SYMBOL} short`);
-        // Started again in one-way mode while it holds a side: refused, with the reason.
+        // Started again in one-way mode: refused as a change of its stored settings; with
+        // --reconfigure, refused while it holds a side, with the reason.
         const held = bt.portfolio.positions.find((p) => p.size !== 0);
         expect(held, 'a side is held at the end').toBeDefined();
-        const oneWay = spawnSync(
-          process.execPath,
-          [
-            BIN,
-            'paper',
-            '--strategy',
-            STRATEGY,
-            '--symbol',
-            'LINK/USDT',
-            '--market',
-            'futures',
-            '--leverage',
-            '3',
-            '--margin',
-            'isolated',
-            '--replay',
-            replay,
-            '--store',
-            storeUrl,
-            '--bot-id',
-            BOT,
-          ],
-          { cwd: dir, encoding: 'utf8' },
-        );
+        const oneWayArgs = (...more: string[]) => [
+          BIN,
+          'paper',
+          '--strategy',
+          STRATEGY,
+          '--symbol',
+          'LINK/USDT',
+          '--market',
+          'futures',
+          '--leverage',
+          '3',
+          '--margin',
+          'isolated',
+          '--replay',
+          replay,
+          '--store',
+          storeUrl,
+          '--bot-id',
+          BOT,
+          ...more,
+        ];
+        const changed = spawnSync(process.execPath, oneWayArgs(), { cwd: dir, encoding: 'utf8' });
+        expect(changed.status).toBe(1);
+        expect(changed.stderr).toContain(`(changed: ${SYMBOL} position mode hedge -> one-way)`);
+        const oneWay = spawnSync(process.execPath, oneWayArgs('--reconfigure'), { cwd: dir, encoding: 'utf8' });
         expect(oneWay.status).not.toBe(0);
         expect(oneWay.stderr).toContain(
           `side (hedge mode): it cannot start in one-way position mode; start it in the mode it holds the position in`,
         );
+        // Refused: the stored settings stay hedge.
+        const again = spawnSync(process.execPath, oneWayArgs(), { cwd: dir, encoding: 'utf8' });
+        expect(again.stderr).toContain(`(changed: ${SYMBOL} position mode hedge -> one-way)`);
       } finally {
         if (first.proc.exitCode === null) first.proc.kill('SIGKILL');
         await peek.close();

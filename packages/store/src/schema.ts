@@ -19,6 +19,11 @@ export interface BotsTable {
   status: string;
   /** The risk settings in the parser's grammar (JSON), or null: the bot runs without a risk engine. */
   risk: string | null;
+  /**
+   * A perpetual bot's futures settings per symbol (leverage, margin mode, position mode; JSON), or
+   * null: a spot bot, or a futures bot stored before this column (its next start records them).
+   */
+  futures: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -518,6 +523,16 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('positions').execute();
       await db.schema.alterTable('positions_one').renameTo('positions').execute();
       await db.schema.alterTable('fills').dropColumn('position_side').execute();
+    },
+  },
+  '0007_bot_futures': {
+    // A futures bot's leverage, margin mode and position mode are part of what it runs, as its
+    // params are: a start with others is refused without --reconfigure.
+    async up(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('bots').addColumn('futures', 'text').execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('bots').dropColumn('futures').execute();
     },
   },
 };

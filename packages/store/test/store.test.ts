@@ -52,9 +52,12 @@ describe('openStore', () => {
     const s = await openStore({ url });
     await s.bots.create({ id: 'u', strategy: 's', params: {}, mode: 'paper', exchange: 'x', symbols: [] });
     await s.positions.save('u', { symbol: 'BTC/USDT', size: 0.5, avgPrice: 30_000, realizedPnl: 12 });
-    // Back to the schema before it (its down), as a store written by the previous version.
-    await (MIGRATIONS['0006_hedge_sides'] as { down: (db: unknown) => Promise<void> }).down(s.db);
-    await sql`delete from kysely_migration where name = '0006_hedge_sides'`.execute(s.db);
+    // Back to the schema before it (its down, and those of the migrations after it), as a store
+    // written by the version before it.
+    for (const name of ['0007_bot_futures', '0006_hedge_sides']) {
+      await (MIGRATIONS[name] as { down: (db: unknown) => Promise<void> }).down(s.db);
+      await sql`delete from kysely_migration where name = ${name}`.execute(s.db);
+    }
     await s.close();
     const again = await openStore({ url });
     expect(await again.positions.load('u')).toEqual([

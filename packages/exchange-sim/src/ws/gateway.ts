@@ -108,6 +108,13 @@ export class WsGateway implements WsControl, WsOutbound {
     this.wss.close();
   }
 
+  /** How many open connections carry the user data of `apiKey` (a client should need one). */
+  userConnections(apiKey: string): number {
+    let n = 0;
+    for (const c of this.conns) if (c.users.has(apiKey)) n++;
+    return n;
+  }
+
   /** Streams currently subscribed across connections (`btcusdt@kline_1m`, `user:<apiKey>`). */
   subscriptions(): string[] {
     const out = new Set<string>();

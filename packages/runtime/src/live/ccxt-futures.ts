@@ -1,5 +1,6 @@
 import type { MarginMode } from '@keel/core';
-import { type ExchangeGateway, KeelExchangeError } from '@keel/exchange';
+import { SeededRng } from '@keel/core';
+import { ccxtUndeclared, type ExchangeGateway, KeelExchangeError, retryDelayMs } from '@keel/exchange';
 import {
   ExchangeFailure,
   type ExchangeForcedClose,
@@ -143,6 +144,38 @@ export function binanceUsdmFutures(gw: ExchangeGateway): LiveFutures {
         });
       }
       return out.sort((a, b) => a.time - b.time);
+    },
+    watchFunding(h) {
+      // ccxt keeps one connection per user-data stream (the listen key's URL): watchBalance shares
+      // it with the order tracker's watchOrders/watchMyTrades. Each ACCOUNT_UPDATE resolves it with
+      // the message as `info`; it is awaited again at once (before the next message can arrive),
+      // so none is skipped while the connection holds.
+      const client = ccxtUndeclared<{ watchBalance(): Promise<{ info?: unknown }> }>(gw.client);
+      const ctl = new AbortController();
+      const stopped = new Promise<'stop'>((r) => ctl.signal.addEventListener('abort', () => r('stop'), { once: true }));
+      const rng = new SeededRng(23);
+      const loop = (async () => {
+        let attempt = 0;
+        while (!ctl.signal.aborted) {
+          try {
+            const p = client.watchBalance();
+            p.catch(() => {});
+            const b = await Promise.race([p, stopped]);
+            if (b === 'stop') return;
+            attempt = 0;
+            const info = b.info as Raw | undefined;
+            if (info?.e === 'ACCOUNT_UPDATE' && (info.a as Raw | undefined)?.m === 'FUNDING_FEE') h.onFunding();
+          } catch (e) {
+            if (ctl.signal.aborted) return;
+            h.onError(e instanceof Error ? e : new Error(String(e)));
+            await gw.timer.sleep(retryDelayMs(attempt++, { baseMs: 500, maxMs: 30_000 }, rng), ctl.signal);
+          }
+        }
+      })();
+      return async () => {
+        ctl.abort();
+        await loop.catch(() => undefined);
+      };
     },
   };
 }

@@ -8,7 +8,7 @@ import {
 } from '@keel/core';
 import type { Store } from '@keel/store';
 import type { Logger } from '../bot-log.ts';
-import type { ExchangeFuturesAccount, ExchangeFuturesPosition, LiveFutures } from './port.ts';
+import type { ExchangeFuturesAccount, ExchangeFuturesPosition, ExchangeOrder, LiveFutures } from './port.ts';
 import type { RecoveryAction } from './recover.ts';
 
 export interface LiveFuturesOptions {
@@ -38,10 +38,11 @@ const FUNDING_LOOKBACK_MS = 3_600_000;
  *   wallet are compared with the exchange's, each difference named (`reconcile.futures` event and
  *   a log line). The wallet is the exchange's from then on (as spot cash is); the position is
  *   what the bot's own fills hold, never the account's;
- * - while it runs (`poll`, after each handled bar), the exchange's funding payments (income
- *   `FUNDING_FEE`) and forced closes (`autoclose-` orders) are applied to its books through the
- *   engine, journaled as `futures.funding` and `futures.liquidation`, each once (by the
- *   exchange's id).
+ * - while it runs, the exchange's funding payments (income `FUNDING_FEE`) and forced closes
+ *   (`autoclose-` orders) are applied to its books through the engine, journaled as
+ *   `futures.funding` and `futures.liquidation`, each once (by the exchange's id): read at once
+ *   when the user-data stream reports one (`onOrder`, `watchFunding`), and after each handled bar
+ *   (`poll`) for what the stream missed.
  */
 export class LiveFuturesSync {
   private readonly applied = new Set<string>();
@@ -54,6 +55,11 @@ export class LiveFuturesSync {
   /** Per symbol: the bot held a position at the last poll (a payment may be listed after it went flat). */
   private readonly heldAtPoll = new Map<string, boolean>();
   private chain: Promise<void> = Promise.resolve();
+  /** Set once `start` has applied what happened while the bot was down; stream events before it wait for it. */
+  private started = false;
+  private eventBeforeStart = false;
+  private closed = false;
+  private stopWatch: (() => Promise<void>) | undefined;
 
   constructor(private readonly o: LiveFuturesOptions) {}
 
@@ -157,12 +163,48 @@ export class LiveFuturesSync {
     this.o.account.cash = wallet;
     await store.events.append(botId, 'reconcile.futures', { actions });
     for (const a of actions) log(level(a), `reconcile: ${a.kind}: ${a.detail}`);
+    this.started = true;
+    this.stopWatch = futures.watchFunding?.({
+      onFunding: () => this.onStreamEvent(),
+      onError: (e) =>
+        log('warn', `user-data stream (funding): ${e.message}; reconnecting (funding is still read after each bar)`),
+    });
+    if (this.eventBeforeStart) void this.poll();
     return actions;
   }
 
   /**
+   * An order update from the user-data stream (the execution tracker's): a forced close of one of
+   * the bot's markets (Binance: a LIQUIDATION order, client id `autoclose-...`) is read from the
+   * exchange's history and applied at once, not after the next bar.
+   */
+  onOrder(o: ExchangeOrder): void {
+    if (!o.clientOrderId.startsWith('autoclose-') && o.type !== 'liquidation') return;
+    if (!this.o.instruments.some((i) => i.symbol === o.symbol)) return;
+    this.onStreamEvent();
+  }
+
+  /** Stops listening to the stream's funding events (the poll under way, if any, finishes). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const stop = this.stopWatch;
+    this.stopWatch = undefined;
+    await stop?.();
+    await this.chain;
+  }
+
+  private onStreamEvent(): void {
+    // Stopping: the engine is being stopped; the next start reads what this event was about.
+    if (this.closed) return;
+    // Before `start` has read the histories, it will find this event's record itself.
+    if (!this.started) this.eventBeforeStart = true;
+    else void this.poll();
+  }
+
+  /**
    * Applies the funding payments and forced closes the exchange has listed since the last poll;
-   * one poll at a time, in order. A failed read is logged and tried again on the next poll.
+   * one poll at a time, in order (after each bar, and at once on a stream event). A failed read is
+   * logged and tried again on the next poll.
    */
   poll(): Promise<void> {
     this.chain = this.chain.then(() =>

@@ -168,6 +168,12 @@ export interface LiveFutures {
   fundingRates(symbol: string, since: number): Promise<{ time: number; rate: number; markPrice: number }[]>;
   /** The account's forced closes at or after `since`, oldest first. */
   forcedCloses(symbol: string, since: number): Promise<ExchangeForcedClose[]>;
+  /**
+   * Calls `onFunding` when the user-data stream reports a funding payment (Binance: ACCOUNT_UPDATE
+   * with reason FUNDING_FEE), on the stream connection the account's order updates already use.
+   * A hint only: what was paid is read from the income history (`fundingIncome`). Returns its stop.
+   */
+  watchFunding?(handlers: { onFunding(): void; onError(e: Error): void }): () => Promise<void>;
 }
 
 /**

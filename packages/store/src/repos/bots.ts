@@ -15,14 +15,17 @@ export interface BotRecord {
   readonly symbols: readonly string[];
   /** The risk settings in the parser's grammar (`riskConfigInput`), or null: no risk engine. */
   readonly risk: unknown;
+  /** Perpetuals: leverage, margin mode and position mode per symbol; null for a spot bot (or one stored before them). */
+  readonly futures: unknown;
   readonly status: string;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
 
-export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status' | 'risk'> & {
+export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status' | 'risk' | 'futures'> & {
   readonly status?: string;
   readonly risk?: unknown;
+  readonly futures?: unknown;
 };
 
 /** What a bot runs: replaced only on purpose (`keel paper|live --reconfigure`). */
@@ -32,6 +35,8 @@ export interface BotSettings {
   readonly symbols: readonly string[];
   /** The risk settings in the parser's grammar, or null (none). */
   readonly risk?: unknown;
+  /** Perpetuals: leverage, margin mode and position mode per symbol, or null (a spot bot). */
+  readonly futures?: unknown;
 }
 
 export interface BotRepo {
@@ -44,7 +49,7 @@ export interface BotRepo {
   get(id: string): Promise<BotRecord | undefined>;
   list(): Promise<BotRecord[]>;
   setStatus(id: string, status: string): Promise<void>;
-  /** Gives the bot another strategy, params, markets or risk settings, keeping its history. */
+  /** Gives the bot another strategy, params, markets, risk or futures settings, keeping its history. */
   reconfigure(id: string, settings: BotSettings): Promise<void>;
 }
 
@@ -63,7 +68,8 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         mode: bot.mode,
         exchange: bot.exchange,
         symbols: JSON.stringify(bot.symbols),
-        risk: bot.risk === undefined || bot.risk === null ? null : JSON.stringify(bot.risk),
+        risk: json(bot.risk),
+        futures: json(bot.futures),
         status: bot.status ?? 'stopped',
         created_at: now,
         updated_at: now,
@@ -74,7 +80,14 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1)
-        return { ...bot, risk: bot.risk ?? null, status: row.status, createdAt: now, updatedAt: now };
+        return {
+          ...bot,
+          risk: bot.risk ?? null,
+          futures: bot.futures ?? null,
+          status: row.status,
+          createdAt: now,
+          updatedAt: now,
+        };
       const had = toBot(await db.selectFrom('bots').selectAll().where('id', '=', bot.id).executeTakeFirstOrThrow());
       const definition = (b: NewBot) => ({
         strategy: b.strategy,
@@ -114,7 +127,8 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
           strategy: s.strategy,
           params: JSON.stringify(s.params ?? {}),
           symbols: JSON.stringify(s.symbols),
-          risk: s.risk === undefined || s.risk === null ? null : JSON.stringify(s.risk),
+          risk: json(s.risk),
+          futures: json(s.futures),
           updated_at: clock.now(),
         })
         .where('id', '=', id)
@@ -133,8 +147,14 @@ function toBot(r: Selectable<BotsTable>): BotRecord {
     exchange: r.exchange,
     symbols: JSON.parse(r.symbols) as string[],
     risk: r.risk === null || r.risk === undefined ? null : (JSON.parse(r.risk) as unknown),
+    futures: r.futures === null || r.futures === undefined ? null : (JSON.parse(r.futures) as unknown),
     status: r.status,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
+}
+
+/** A nullable JSON column's text: null for none. */
+function json(v: unknown): string | null {
+  return v === undefined || v === null ? null : JSON.stringify(v);
 }

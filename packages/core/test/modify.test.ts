@@ -9,7 +9,7 @@ import { bars, scripted } from './helpers.ts';
 
 const PERP = 'LINK/USDT:USDT';
 const SPOT = 'BTC/USDT';
-const futures = (): FuturesMarketSettings => ({ leverage: 2, marginMode: 'cross', funding: [] });
+const futures = (): FuturesMarketSettings => ({ leverage: 2, marginMode: 'cross', funding: null });
 
 describe('ctx.modify keeps what it does not change', () => {
   it('a modified reduce-only take-profit on a perpetual only reduces: flat, it is cancelled instead of opening a short', () => {

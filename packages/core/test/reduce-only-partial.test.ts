@@ -11,7 +11,7 @@ import { bars, scripted, T0 } from './helpers.ts';
 
 const PERP = 'LINK/USDT:USDT';
 const MIN = 60_000;
-const futures = (): FuturesMarketSettings => ({ leverage: 2, marginMode: 'cross', funding: [] });
+const futures = (): FuturesMarketSettings => ({ leverage: 2, marginMode: 'cross', funding: null });
 
 function run(entry: number) {
   let tp = '' as ClientOrderId;

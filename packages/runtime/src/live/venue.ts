@@ -93,6 +93,19 @@ interface Tracked {
   want?: { readonly ctl: AbortController; readonly since: number; placed: boolean; timer?: AbortController };
 }
 
+/**
+ * What the orders that execute a held order on the exchange (its market exit when it triggers, its
+ * parked stop) keep of its request: reduce-only (on a perpetual the exchange then never lets the
+ * exit open the other side, should the position be closed meanwhile), the hedge side, the tag.
+ */
+function exitFields(r: OrderRequest): Pick<OrderRequest, 'reduceOnly' | 'positionSide' | 'tag'> {
+  return {
+    ...(r.reduceOnly !== undefined ? { reduceOnly: r.reduceOnly } : {}),
+    ...(r.positionSide !== undefined ? { positionSide: r.positionSide } : {}),
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  };
+}
+
 /** Orders Binance spot does not have, which the live venue holds and executes itself. */
 export function isEmulated(r: OrderRequest): boolean {
   return r.type === 'trailing-stop';
@@ -450,7 +463,7 @@ export class LiveVenue implements Venue {
       side: r.side,
       amount,
       timeInForce: 'IOC',
-      ...(r.tag !== undefined ? { tag: r.tag } : {}),
+      ...exitFields(r),
     };
     this.opts.log(
       'info',
@@ -521,7 +534,7 @@ export class LiveVenue implements Venue {
         amount,
         stopPrice: level,
         timeInForce: 'GTC',
-        ...(r.tag !== undefined ? { tag: r.tag } : {}),
+        ...exitFields(r),
       };
       const out = await this.ex.placeOrder(stop);
       if (out.kind === 'placed') {

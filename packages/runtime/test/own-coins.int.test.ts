@@ -58,7 +58,7 @@ describe('a bot never sells coins that are not its own (real ccxt, loopback)', (
     try {
       expect(run.bot.report().recovery.map((a) => a.kind)).toContain('coins-not-this-bots');
       for (let k = 0; k < 4; k++) await run.step(); // bought on the 2nd bar; the 4th's sell refused
-      wall.toMinuteEnd(1_000); // the storm's Retry-After: ~1 s
+      wall.toMinuteEnd(1_000, sim); // the storm's Retry-After: ~1 s
       sim.faults.rateLimitStorm({ count: 12 });
       for (let k = 0; k < 12; k++) {
         await bar();

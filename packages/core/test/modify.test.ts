@@ -54,7 +54,14 @@ describe('ctx.modify keeps what it does not change', () => {
     });
     expect(moved).not.toBeNull();
     const m = r.orders.find((o) => o.request.id === moved)!;
-    expect(m.request).toMatchObject({ type: 'limit', side: 'sell', amount: 10, price: 101, reduceOnly: true });
+    expect(m.request).toMatchObject({
+      type: 'limit',
+      side: 'sell',
+      amount: 10,
+      price: 101,
+      reduceOnly: true,
+      replaces: tp,
+    });
     expect(m.request.tag).toBe('take-profit');
     // Bar 4 reaches 101 with nothing held: the reduce-only order is cancelled, no short is opened.
     expect(m.status).toBe('cancelled');

@@ -653,6 +653,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
         };
         break;
       case 'limit':
@@ -670,6 +671,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           price: roundPrice(inst, input.price),
         };
         break;
@@ -688,6 +690,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           stopPrice: roundPrice(inst, input.stopPrice),
         };
         break;
@@ -706,6 +709,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           stopPrice: roundPrice(inst, input.stopPrice),
           price: roundPrice(inst, input.price),
         };
@@ -725,6 +729,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           trail: input.trail,
         };
         break;

@@ -15,8 +15,15 @@ import type {
   StrategyContext,
 } from './api.ts';
 
-/** What ties an order to others: its one-cancels-other group, and the entry a bracket exit waits for. */
-export type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
+/**
+ * What ties an order to others: its one-cancels-other group, the entry a bracket exit waits for,
+ * and the order a modification's replacement replaces.
+ */
+export type OrderLinks = {
+  readonly ocoGroup?: string;
+  readonly parentId?: ClientOrderId;
+  readonly replaces?: ClientOrderId;
+};
 
 /**
  * What `ctx.modify` submits in place of a working order: its request with `changes` applied and
@@ -27,7 +34,7 @@ export type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: Clien
  * its entry has filled and will not activate it again).
  */
 export function replacement(o: OrderState, changes: OrderChanges): { input: OrderInput; links: OrderLinks } {
-  const { id, ocoGroup, parentId, ...kept } = o.request;
+  const { id, ocoGroup, parentId, replaces: _replaced, ...kept } = o.request;
   const type = kept.type;
   if (changes.price !== undefined && type !== 'limit' && type !== 'stop-limit')
     throw new Error(`modify(${id}): a ${type} order has no limit price to change`);
@@ -42,6 +49,7 @@ export function replacement(o: OrderState, changes: OrderChanges): { input: Orde
   const links: OrderLinks = {
     ...(ocoGroup !== undefined ? { ocoGroup } : {}),
     ...(parentId !== undefined && !o.active ? { parentId } : {}),
+    replaces: id,
   };
   return { input, links };
 }

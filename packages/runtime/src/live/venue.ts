@@ -147,6 +147,11 @@ export class LiveVenue implements Venue {
   private readonly path = new Float64Array(4);
   private closed = false;
   private readonly signalAge: SignalAge;
+  /**
+   * Modifications' replacements waiting for the cancel of the order they replace (by its id): the
+   * replacement, when it was submitted, and what the replaced order had filled then.
+   */
+  private readonly replacing = new Map<string, { order: OrderState; now: number; filled: number }>();
   /** Orders dropped unsent because their signal went stale. */
   staleDropped = 0;
 
@@ -227,6 +232,14 @@ export class LiveVenue implements Venue {
 
   submit(order: OrderState, now: number): void {
     const r = order.request;
+    const replaced = r.replaces === undefined ? undefined : this.tracked.get(r.replaces);
+    if (replaced !== undefined && !isTerminal(replaced.order.status)) {
+      // A modification (ctx.modify) is a cancel and a replacement: the replacement leaves only once
+      // the exchange has confirmed the cancel. Sent at once, both could fill (the original while
+      // its cancel travels), and a spot sell would count the coins the original still holds.
+      this.replacing.set(replaced.order.request.id, { order, now, filled: replaced.order.filled });
+      return;
+    }
     const refusal = this.notOwnCoins(order);
     if (refusal !== null) {
       this.add(order, false, r.id);
@@ -295,6 +308,13 @@ export class LiveVenue implements Venue {
   }
 
   cancel(id: ClientOrderId, _now: number, reason: string): void {
+    // A replacement still waiting for its cancel never leaves.
+    for (const [replacedId, w] of this.replacing) {
+      if (w.order.request.id !== id) continue;
+      this.replacing.delete(replacedId);
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+      return;
+    }
     // A leg of an OCO group still waiting for its tick to end never leaves.
     for (const [group, legs] of this.ocoLegs) {
       const i = legs.findIndex((o) => o.request.id === id);
@@ -320,6 +340,8 @@ export class LiveVenue implements Venue {
           if (eo) await this.onOrder(eo, reason);
         } catch (e) {
           this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
+          // Still working: a replacement waiting for this cancel is not sent (the original stays).
+          if (!isTerminal(t.order.status)) this.releaseReplacement(id, `the cancel of ${id} failed`);
         }
       }),
     );
@@ -891,6 +913,32 @@ export class LiveVenue implements Venue {
       // Finished: no expiry to wait for, nothing held.
       t.expiry?.abort();
       this.held.delete(t);
+      if (this.replacing.size > 0) this.releaseReplacement(r.id, undefined);
     }
+  }
+
+  /**
+   * The order `id` a replacement waits for has ended (or its cancel failed: `refusal`). The
+   * replacement is sent when the original ended with nothing more filled than when it was modified;
+   * otherwise it is not sent (`cancelled`, saying why): it was sized on what was left then, and the
+   * strategy decides again from what the fills left.
+   */
+  private releaseReplacement(id: string, refusal: string | undefined): void {
+    const w = this.replacing.get(id);
+    if (w === undefined) return;
+    this.replacing.delete(id);
+    const rid = w.order.request.id;
+    if (isTerminal(w.order.status)) return;
+    const more = (this.tracked.get(id)?.order.filled ?? w.filled) - w.filled;
+    const reason =
+      refusal ??
+      (more > 0
+        ? `not sent: the order it replaces (${id}) filled ${more} more before its cancel was confirmed`
+        : undefined);
+    queueMicrotask(() => {
+      if (isTerminal(w.order.status)) return;
+      if (reason === undefined) this.submit(w.order, w.now);
+      else this.report({ type: 'cancelled', id: rid, time: this.opts.now(), reason });
+    });
   }
 }

@@ -221,10 +221,17 @@ export class Engine {
         instrument: (symbol) => engine.instrumentOf(symbol),
         openOrders: () => engine.open,
         order: (id) => engine.order(id),
-        submit(input, ocoGroup) {
+        submit(input, ocoGroup, replaces) {
           engine.riskBypass = true;
           try {
-            return engine.submitInput(input, ocoGroup === undefined ? NO_LINKS : { ocoGroup });
+            const links =
+              ocoGroup === undefined && replaces === undefined
+                ? NO_LINKS
+                : {
+                    ...(ocoGroup !== undefined ? { ocoGroup } : {}),
+                    ...(replaces !== undefined ? { replaces: toClientOrderId(replaces) } : {}),
+                  };
+            return engine.submitInput(input, links);
           } finally {
             engine.riskBypass = false;
           }

@@ -75,6 +75,52 @@ describe('ctx.modify keeps what it does not change', () => {
     expect(r.portfolio.positions.find((p) => p.symbol === PERP)?.size ?? 0).toBe(0);
   });
 
+  it('a modified exit of a hedge-mode side stays on that side', () => {
+    let tp = '' as ClientOrderId;
+    let moved: ClientOrderId | null = null;
+    const r = runBacktest({
+      strategy: scripted({
+        0: (ctx) => void ctx.buy(10, { positionSide: 'long' }),
+        1: (ctx) => {
+          tp = ctx.submit({ type: 'limit', side: 'sell', amount: 10, price: 120, positionSide: 'long' });
+        },
+        2: (ctx) => {
+          moved = ctx.modify(tp, { price: 101 });
+        },
+      }),
+      data: [
+        {
+          symbol: PERP,
+          timeframe: '1m',
+          instrument: { tickSize: 0.001, stepSize: 1 },
+          series: bars([
+            [100, 100, 100, 100],
+            [100, 100, 100, 100],
+            [100, 100, 100, 100],
+            // Reaches 101 after the open: the moved exit sells the long side's 10 there (maker).
+            [100, 110, 100, 105],
+            [105, 105, 105, 105],
+          ]),
+        },
+      ],
+      cash: 10_000,
+      futures: () => ({ leverage: 2, marginMode: 'cross', funding: null, positionMode: 'hedge' }),
+    });
+    const m = r.orders.find((o) => o.request.id === moved)!;
+    expect(m.request.positionSide).toBe('long');
+    expect(m.status).toBe('filled');
+    expect(r.fills.map((f) => [f.positionSide, f.side, f.amount, f.price])).toEqual([
+      ['long', 'buy', 10, 100],
+      ['long', 'sell', 10, 101],
+    ]);
+    expect(r.futures?.markets[0]).toMatchObject({
+      sides: [
+        { positionSide: 'long', size: 0 },
+        { positionSide: 'short', size: 0 },
+      ],
+    });
+  });
+
   it('a modified post-only limit that would cross on arrival is rejected, not taken', () => {
     let bid = '' as ClientOrderId;
     let moved: ClientOrderId | null = null;

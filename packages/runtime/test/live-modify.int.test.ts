@@ -73,6 +73,33 @@ describe('ctx.modify live (real ccxt, spot simulator)', () => {
     expect(tp2.request).toMatchObject({ tag: 'take-profit', replaces: ids['tp'] });
   }, 60_000);
 
+  it('a cancel not confirmed within the bar: the replacement is dropped as a stale signal, never sent late', async () => {
+    const ids: Record<string, ClientOrderId | null> = {};
+    const run = await startLiveBot({
+      bars: flatBars(-1),
+      store: await newStore(),
+      strategy: takeProfitMoved(ids),
+      botId: 'slow',
+    });
+    open.push(run);
+    for (let k = 0; k < 4; k++) await run.step();
+    // The cancel is held (unexecuted) for 1.5 s while the next bar closes.
+    run.sim.faults.holdHttpResponses({ method: 'DELETE', path: '/api/v3/order', ms: 1_500, count: 1 });
+    const k = run.bot.barsHandled;
+    for (const j of [1, 2]) {
+      run.sim.step();
+      await run.timer.advance(run.sim.now() - run.timer.now());
+      await until(() => run.bot.barsHandled >= k + j, 10_000, `bar ${k + j}`);
+    }
+    await run.bot.settled();
+    const orders = run.sim.getOrders(KEY.apiKey);
+    expect(orders.find((o) => o.clientOrderId === ids['tp'])).toMatchObject({ status: 'CANCELED' });
+    expect(orders.some((o) => o.clientOrderId === ids['tp2'])).toBe(false);
+    const tp2 = run.bot.botEngine.engine.order(ids['tp2'] as ClientOrderId);
+    expect(tp2?.status).toBe('cancelled');
+    expect(tp2?.reason).toMatch(/^signal expired: not placed within 1 bar of its decision at /);
+  }, 60_000);
+
   it('the original fills while its cancel travels: the replacement is not sent, never selling twice', async () => {
     const ids: Record<string, ClientOrderId | null> = {};
     // Bar 5 (the bot's 6th) reaches 40,100: the original take-profit at 40,050 fills there.
@@ -81,6 +108,8 @@ describe('ctx.modify live (real ccxt, spot simulator)', () => {
       store: await newStore(),
       strategy: takeProfitMoved(ids),
       botId: 'race',
+      // Signals valid 3 bars: the replacement is still wanted when the original fills.
+      bot: { maxSignalAge: { bars: 3 } },
     });
     open.push(run);
     for (let k = 0; k < 4; k++) await run.step();

@@ -185,6 +185,18 @@ export class LiveVenue implements Venue {
           w.ctl.abort(new Error(staleReason(this.signalAge, w.since)));
       }
     }
+    if (this.replacing.size > 0 && 'bars' in this.signalAge) {
+      // A replacement still waiting for its cancel is an order that has not left either.
+      const tf = now - bar.time;
+      for (const [replacedId, w] of this.replacing) {
+        if (w.order.request.symbol !== symbol || now < w.now + this.signalAge.bars * tf) continue;
+        this.replacing.delete(replacedId);
+        this.staleDropped++;
+        const reason = staleReason(this.signalAge, w.now);
+        this.opts.log('warn', `order ${w.order.request.id} ${reason}`, { id: w.order.request.id });
+        this.report({ type: 'cancelled', id: w.order.request.id, time: this.opts.now(), reason });
+      }
+    }
     if (this.held.size === 0) return;
     const path = barPath(bar, this.path);
     const hits: { t: Tracked; pos: number }[] = [];

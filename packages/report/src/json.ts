@@ -454,6 +454,8 @@ function requestToJson(r: OrderRequest): Record<string, Json> {
   if (r.tag !== undefined) out.tag = r.tag;
   if (r.ocoGroup !== undefined) out.ocoGroup = r.ocoGroup;
   if (r.parentId !== undefined) out.parentId = r.parentId;
+  if (r.positionSide !== undefined) out.positionSide = r.positionSide;
+  if (r.replaces !== undefined) out.replaces = r.replaces;
   return out;
 }
 

@@ -795,8 +795,14 @@ export class Bot {
                   side: p.size > 0 ? 'sell' : 'buy',
                   amount,
                   symbol: p.instrument.symbol,
-                  // A hedge-mode side is closed by an order on that side.
-                  ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
+                  // A hedge-mode side is closed by an order on that side; a one-way perpetual's
+                  // flatten is reduce-only, as close() is: should the position be closed on the
+                  // exchange meanwhile, it is cancelled instead of opening the other side.
+                  ...(p.positionSide !== undefined
+                    ? { positionSide: p.positionSide }
+                    : p.instrument.kind === 'perpetual'
+                      ? { reduceOnly: true }
+                      : {}),
                   tag: 'flatten',
                 }),
               );

@@ -61,7 +61,7 @@ describe('live bot under chaos against the exchange simulator (real ccxt, loopba
       for (let k = 1; k <= 40; k++) {
         if (k === 36) sim.faults.dropWebSockets({ kind: 'market' });
         if (k === 6) {
-          wall.toMinuteEnd(1_000);
+          wall.toMinuteEnd(1_000, sim);
           sim.faults.rateLimitStorm({ count: 3 });
         }
         // These three come from the command line, over the simulator's admin endpoint.

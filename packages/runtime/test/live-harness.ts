@@ -179,17 +179,26 @@ export function toSeries(bars: readonly SimBar[]): BarSeries {
 }
 
 /**
- * A wall clock for the simulator that can jump to just before the end of a minute: a 429's
- * Retry-After is the rest of Binance's weight window, so a storm then lasts ~`msBefore` instead of
- * up to a minute.
+ * The simulator's wall clock (its rate-limit windows, a 429's Retry-After), which a test moves
+ * forward: `toMinuteEnd` jumps it to `msBefore` ms before the end of a minute, so that a storm's
+ * Retry-After (the rest of Binance's weight window) is short and known. The jump is anything up to
+ * a minute, while the client signs its requests with this machine's clock: the simulator's
+ * timestamp check is therefore kept on the machine's clock (`skewServerClock` by minus the jumps).
+ * Without that, a jump close to a minute plus a request's latency on a loaded machine put every
+ * signed request outside the 59 s recvWindow (-1021, which no re-sync cures against a replaying
+ * exchange): the bot could place nothing for the rest of the test.
  */
-export function movableWallClock(): { now: () => number; toMinuteEnd(msBefore: number): void } {
+export function movableWallClock(): {
+  now: () => number;
+  toMinuteEnd(msBefore: number, sim: Pick<ExchangeSim, 'faults'>): void;
+} {
   let offset = 0;
   return {
     now: () => Date.now() + offset,
-    toMinuteEnd(msBefore) {
+    toMinuteEnd(msBefore, sim) {
       const w = Date.now() + offset;
       offset += (((60_000 - msBefore - (w % 60_000)) % 60_000) + 60_000) % 60_000;
+      sim.faults.skewServerClock(-offset);
     },
   };
 }

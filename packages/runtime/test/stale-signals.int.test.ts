@@ -74,7 +74,7 @@ describe('stale signals are dropped, never sent late (real ccxt, loopback)', () 
     let report: ReturnType<typeof run.bot.report>;
     try {
       for (let k = 0; k < 3; k++) await run.step();
-      wall.toMinuteEnd(2_000); // the storm's Retry-After: ~2 s
+      wall.toMinuteEnd(2_000, sim); // the storm's Retry-After: ~2 s
       sim.faults.rateLimitStorm({ count: 6 });
       for (let k = 0; k < 20; k++) {
         const n = run.bot.barsHandled;

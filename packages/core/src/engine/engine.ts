@@ -221,10 +221,17 @@ export class Engine {
         instrument: (symbol) => engine.instrumentOf(symbol),
         openOrders: () => engine.open,
         order: (id) => engine.order(id),
-        submit(input, ocoGroup) {
+        submit(input, ocoGroup, replaces) {
           engine.riskBypass = true;
           try {
-            return engine.submitInput(input, ocoGroup === undefined ? NO_LINKS : { ocoGroup });
+            const links =
+              ocoGroup === undefined && replaces === undefined
+                ? NO_LINKS
+                : {
+                    ...(ocoGroup !== undefined ? { ocoGroup } : {}),
+                    ...(replaces !== undefined ? { replaces: toClientOrderId(replaces) } : {}),
+                  };
+            return engine.submitInput(input, links);
           } finally {
             engine.riskBypass = false;
           }
@@ -653,6 +660,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
         };
         break;
       case 'limit':
@@ -670,6 +678,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           price: roundPrice(inst, input.price),
         };
         break;
@@ -688,6 +697,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           stopPrice: roundPrice(inst, input.stopPrice),
         };
         break;
@@ -706,6 +716,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           stopPrice: roundPrice(inst, input.stopPrice),
           price: roundPrice(inst, input.price),
         };
@@ -725,6 +736,7 @@ export class Engine {
           tag: input.tag,
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
+          replaces: extra.replaces,
           trail: input.trail,
         };
         break;

@@ -33,6 +33,12 @@ interface OrderCommon {
   readonly ocoGroup?: string | undefined;
   /** For bracket exits: the entry order whose fill activates this order. */
   readonly parentId?: ClientOrderId | undefined;
+  /**
+   * For a modification's replacement (ctx.modify): the order it replaces, cancelled as it was
+   * submitted. A live venue sends the replacement only once the exchange has confirmed that cancel
+   * (docs/live.md).
+   */
+  readonly replaces?: ClientOrderId | undefined;
 }
 
 export type MarketOrder = OrderCommon & { readonly type: 'market' };
@@ -207,7 +213,7 @@ export function newOrderState(request: OrderRequest, time: number, decisionPrice
  */
 export function withoutOptions(
   o: Pick<OrderCommon, 'expireAt' | 'postOnly' | 'reduceOnly' | 'tag' | 'positionSide'>,
-  links: Pick<OrderCommon, 'ocoGroup' | 'parentId'>,
+  links: Pick<OrderCommon, 'ocoGroup' | 'parentId' | 'replaces'>,
 ): boolean {
   return (
     o.expireAt === undefined &&
@@ -216,7 +222,8 @@ export function withoutOptions(
     o.positionSide === undefined &&
     o.tag === undefined &&
     links.ocoGroup === undefined &&
-    links.parentId === undefined
+    links.parentId === undefined &&
+    links.replaces === undefined
   );
 }
 

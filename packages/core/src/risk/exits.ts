@@ -14,7 +14,8 @@ export interface ExitHost {
   /** True when what is held is below what can be sold (a step or the minimum notional). */
   isDust(symbol: string, size: number): boolean;
   atr(symbol: string): number;
-  submit(input: OrderInput, ocoGroup: string | undefined): ClientOrderId;
+  /** `replaces`: the exit this one replaces, cancelled just before (a moved stop, a new ROI limit). */
+  submit(input: OrderInput, ocoGroup: string | undefined, replaces?: string): ClientOrderId;
   cancel(id: string, reason: string): void;
   /** The trailing level an order holds (NaN before its first bar), to carry it to its replacement. */
   trailingLevel(id: string): number;
@@ -271,10 +272,10 @@ export class ExitManager {
       this.host.cancel(id, `${k} re-placed`);
     }
     if (t.group === '') t.group = `x${++this.groupSeq}`;
-    this.place(t, k);
+    this.place(t, k, id);
   }
 
-  private place(t: ExitTrade, k: ExitTag): void {
+  private place(t: ExitTrade, k: ExitTag, replaces?: string): void {
     const p = this.host.position(t.symbol);
     const amount = Math.abs(p.size);
     if (!(amount > 0) || this.host.isDust(t.symbol, p.size)) return;
@@ -299,7 +300,7 @@ export class ExitManager {
       input =
         k === 'stop-loss' ? { ...base, type: 'stop-market', stopPrice: price } : { ...base, type: 'limit', price };
     }
-    const id = this.host.submit(input, t.group);
+    const id = this.host.submit(input, t.group, replaces);
     t.orders[k] = id;
     if (k === 'trailing-stop' && t.trailLevel !== null) this.host.setTrailingLevel(id, t.trailLevel);
   }

@@ -31,7 +31,7 @@ export interface RiskHost {
   openOrders(): readonly OrderState[];
   order(id: string): OrderState | undefined;
   /** Places an order of the risk engine's own (an exit or a flatten): it skips the pre-trade check. */
-  submit(input: OrderInput, ocoGroup: string | undefined): ClientOrderId;
+  submit(input: OrderInput, ocoGroup: string | undefined, replaces?: string): ClientOrderId;
   cancel(id: string, reason: string): void;
   /** Tells the engine's observers about a halt or a resume (the risk log keeps them regardless). */
   emit(e: Extract<EngineEvent, { type: 'risk.halt' | 'risk.resume' }>): void;
@@ -129,7 +129,7 @@ export class RiskEngine {
             },
             isDust: (symbol, size) => this.isDust(symbol, size),
             atr: (symbol) => this.stats.get(symbol)?.atr.value ?? Number.NaN,
-            submit: (input, group) => host.submit(input, group),
+            submit: (input, group, replaces) => host.submit(input, group, replaces),
             cancel: (id, reason) => host.cancel(id, reason),
             trailingLevel: (id) => host.order(id)?.stopLevel ?? Number.NaN,
             setTrailingLevel: (id, level) => {

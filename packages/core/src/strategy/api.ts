@@ -97,6 +97,16 @@ export interface OrderOptions {
   tag?: string;
 }
 
+/**
+ * What `ctx.modify` may change of a working order, and nothing else: the limit price (limit and
+ * stop-limit orders), the stop price (stop-market and stop-limit) and the amount.
+ */
+export interface OrderChanges {
+  price?: number;
+  stopPrice?: number;
+  amount?: number;
+}
+
 /** Request fields the strategy gives; the engine adds id, symbol default and timeInForce default. */
 export type OrderInput =
   | ({ type: 'market'; side: OrderSide; amount: number } & OrderOptions)
@@ -160,8 +170,15 @@ export interface StrategyContext<P = unknown> {
   close(opts?: OrderOptions): ClientOrderId | null;
   cancel(id: ClientOrderId): void;
   cancelAll(symbol?: string): void;
-  /** Replaces a working order's price/amount: cancel and re-submit with a new id (returned). */
-  modify(id: ClientOrderId, changes: { price?: number; stopPrice?: number; amount?: number }): ClientOrderId | null;
+  /**
+   * Replaces a working order: cancels it and submits the same request with `changes` applied, under
+   * a new id (returned; null when the order is not working). Only the fields of `OrderChanges`
+   * change: every other field of the request is kept (type, side, time in force and expiry,
+   * post-only, reduce-only, position side, tag, OCO group; a bracket exit still waiting for its
+   * entry keeps waiting). The amount defaults to what is left of a partly filled order. A change
+   * the order's type does not have (a stop price on a limit order) throws.
+   */
+  modify(id: ClientOrderId, changes: OrderChanges): ClientOrderId | null;
   /** Entry + take-profit + stop-loss; the exits are one-cancels-other and activate on the entry fill. */
   bracket(b: BracketInput): { entry: ClientOrderId; takeProfit: ClientOrderId; stopLoss: ClientOrderId };
   /** Two orders that cancel each other when one fills. */

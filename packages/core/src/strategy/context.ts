@@ -1,13 +1,13 @@
 import type { Indicator } from '../indicators/base.ts';
 import type { Bar, FeedKey } from '../model/bar.ts';
 import { hasFilters, type Instrument, tradableAmount } from '../model/instrument.ts';
-import { type HedgeSide, isTerminal, type OrderSide, type OrderState } from '../model/orders.ts';
+import { type HedgeSide, isTerminal, type OrderSide, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
-import { assertNever } from '../util/assert.ts';
 import type { ClientOrderId } from '../util/brand.ts';
 import type {
   BracketInput,
   FeedRequest,
+  OrderChanges,
   OrderInput,
   OrderOptions,
   PortfolioView,
@@ -15,8 +15,44 @@ import type {
   StrategyContext,
 } from './api.ts';
 
-/** What ties an order to others: its one-cancels-other group, and the entry a bracket exit waits for. */
-export type OrderLinks = { readonly ocoGroup?: string; readonly parentId?: ClientOrderId };
+/**
+ * What ties an order to others: its one-cancels-other group, the entry a bracket exit waits for,
+ * and the order a modification's replacement replaces.
+ */
+export type OrderLinks = {
+  readonly ocoGroup?: string;
+  readonly parentId?: ClientOrderId;
+  readonly replaces?: ClientOrderId;
+};
+
+/**
+ * What `ctx.modify` submits in place of a working order: its request with `changes` applied and
+ * every other field kept, so that a modification can never turn a reduce-only exit into one that
+ * opens the other side, or a post-only order into a taker. The only place that says which fields
+ * a modification changes (see OrderChanges). The links are kept too: the OCO group, and the
+ * bracket parent while the exit still waits for its entry (an exit already working stays active:
+ * its entry has filled and will not activate it again).
+ */
+export function replacement(o: OrderState, changes: OrderChanges): { input: OrderInput; links: OrderLinks } {
+  const { id, ocoGroup, parentId, replaces: _replaced, ...kept } = o.request;
+  const type = kept.type;
+  if (changes.price !== undefined && type !== 'limit' && type !== 'stop-limit')
+    throw new Error(`modify(${id}): a ${type} order has no limit price to change`);
+  if (changes.stopPrice !== undefined && type !== 'stop-market' && type !== 'stop-limit')
+    throw new Error(`modify(${id}): a ${type} order has no stop price to change`);
+  const input = {
+    ...kept,
+    amount: changes.amount ?? remaining(o),
+    ...(changes.price !== undefined ? { price: changes.price } : {}),
+    ...(changes.stopPrice !== undefined ? { stopPrice: changes.stopPrice } : {}),
+  } as OrderInput;
+  const links: OrderLinks = {
+    ...(ocoGroup !== undefined ? { ocoGroup } : {}),
+    ...(parentId !== undefined && !o.active ? { parentId } : {}),
+    replaces: id,
+  };
+  return { input, links };
+}
 
 /**
  * The port the strategy context is built on: the few things only the engine knows (time, orders,
@@ -154,36 +190,9 @@ export function makeContext(host: StrategyHost): StrategyContext {
     modify(id, changes) {
       const o = host.liveOrder(id);
       if (!o || isTerminal(o.status)) return null;
+      const next = replacement(o, changes);
       host.cancel(id);
-      const r = o.request;
-      const amount = changes.amount ?? r.amount - o.filled;
-      const base = {
-        symbol: r.symbol,
-        side: r.side,
-        amount,
-        timeInForce: r.timeInForce,
-        ...(r.positionSide !== undefined ? { positionSide: r.positionSide } : {}),
-        ...(r.tag !== undefined ? { tag: r.tag } : {}),
-      };
-      switch (r.type) {
-        case 'market':
-          return host.submit({ ...base, type: 'market' });
-        case 'limit':
-          return host.submit({ ...base, type: 'limit', price: changes.price ?? r.price });
-        case 'stop-market':
-          return host.submit({ ...base, type: 'stop-market', stopPrice: changes.stopPrice ?? r.stopPrice });
-        case 'stop-limit':
-          return host.submit({
-            ...base,
-            type: 'stop-limit',
-            stopPrice: changes.stopPrice ?? r.stopPrice,
-            price: changes.price ?? r.price,
-          });
-        case 'trailing-stop':
-          return host.submit({ ...base, type: 'trailing-stop', trail: r.trail });
-        default:
-          return assertNever(r, 'order');
-      }
+      return host.submit(next.input, next.links);
     },
     bracket(b: BracketInput) {
       const group = host.nextOcoGroup();

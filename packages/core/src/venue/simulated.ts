@@ -268,6 +268,9 @@ export class SimulatedVenue implements Venue {
       if (isTerminal(o.status) || h.w.removed) continue; // cancelled by an OCO sibling in this bar
       const rest = restOf(inst, o);
       let amount = rest;
+      // Whether this fill takes all the order may trade: its rest, or for an order that reduces,
+      // all the position holds (what is left of the order then has nothing to reduce).
+      let closes = false;
       // A hedge-mode order on the side it closes (a sell of the long, a buy of the short) only
       // reduces that side, as a reduce-only order does.
       const hs = r.positionSide;
@@ -292,7 +295,10 @@ export class SimulatedVenue implements Venue {
           });
           continue;
         }
-        amount = Math.min(amount, closable);
+        if (closable < amount) {
+          amount = closable;
+          closes = true;
+        }
       }
       if (amount > capacity) {
         if (r.timeInForce === 'FOK') {
@@ -305,8 +311,11 @@ export class SimulatedVenue implements Venue {
           });
           continue;
         }
-        // A fill is on the instrument's step: what the bar's volume allows, rounded down.
+        // A fill is on the instrument's step: what the bar's volume allows, rounded down. The
+        // rest keeps working, a reduce-only order's too (as on Binance: a partly filled
+        // reduce-only order stays open until it fills or the position is closed).
         amount = roundAmount(inst, capacity);
+        closes = false;
       }
       if (!(amount > 0)) continue;
       const price = h.maker ? h.price : this.slippage.price(r.side, h.price, amount, bar);
@@ -319,7 +328,7 @@ export class SimulatedVenue implements Venue {
         continue;
       }
       capacity -= amount;
-      const done = amount >= rest || reduces;
+      const done = amount >= rest || closes;
       if (done) this.remove(book, h.w);
       const f = this.fill;
       f.id = r.id;
@@ -333,7 +342,7 @@ export class SimulatedVenue implements Venue {
       f.feeAsset = feeInBase(this.fees.asset, r.side) ? inst.base : inst.quote;
       f.liquidity = liquidity;
       this.sink(f);
-      if (done && reduces && remaining(o) > 0 && !isTerminal(o.status)) {
+      if (closes && remaining(o) > 0 && !isTerminal(o.status)) {
         this.sink({
           type: 'cancelled',
           id: r.id,

@@ -44,6 +44,16 @@ describe('risk scenarios (one per rule, protection, sizing model and exit)', () 
     });
   }
 
+  it('a moved stop names the stop it replaces (a live venue sends it once that cancel is confirmed)', () => {
+    const s = RISK_SCENARIOS.find((x) => x.name.startsWith('break-even moves the stop'));
+    if (s === undefined) throw new Error('the break-even scenario is missing');
+    const stops = runScenario(s).engine.history.filter((o) => o.request.tag === 'stop-loss');
+    expect(stops.length).toBeGreaterThanOrEqual(2);
+    expect(stops[0]?.reason).toBe('stop-loss re-placed');
+    expect(stops[1]?.request.replaces).toBe(stops[0]?.request.id);
+    expect(stops[0]?.request.replaces).toBeUndefined();
+  });
+
   it('every rule of the parser has a scenario', () => {
     const covered = new Set(
       RISK_SCENARIOS.flatMap((s) =>

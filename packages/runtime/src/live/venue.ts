@@ -93,6 +93,19 @@ interface Tracked {
   want?: { readonly ctl: AbortController; readonly since: number; placed: boolean; timer?: AbortController };
 }
 
+/**
+ * What the orders that execute a held order on the exchange (its market exit when it triggers, its
+ * parked stop) keep of its request: reduce-only (on a perpetual the exchange then never lets the
+ * exit open the other side, should the position be closed meanwhile), the hedge side, the tag.
+ */
+function exitFields(r: OrderRequest): Pick<OrderRequest, 'reduceOnly' | 'positionSide' | 'tag'> {
+  return {
+    ...(r.reduceOnly !== undefined ? { reduceOnly: r.reduceOnly } : {}),
+    ...(r.positionSide !== undefined ? { positionSide: r.positionSide } : {}),
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  };
+}
+
 /** Orders Binance spot does not have, which the live venue holds and executes itself. */
 export function isEmulated(r: OrderRequest): boolean {
   return r.type === 'trailing-stop';
@@ -134,6 +147,11 @@ export class LiveVenue implements Venue {
   private readonly path = new Float64Array(4);
   private closed = false;
   private readonly signalAge: SignalAge;
+  /**
+   * Modifications' replacements waiting for the cancel of the order they replace (by its id): the
+   * replacement, when it was submitted, and what the replaced order had filled then.
+   */
+  private readonly replacing = new Map<string, { order: OrderState; now: number; filled: number }>();
   /** Orders dropped unsent because their signal went stale. */
   staleDropped = 0;
 
@@ -165,6 +183,18 @@ export class LiveVenue implements Venue {
         const w = t.want;
         if (w && !w.placed && t.order.request.symbol === symbol && now >= w.since + this.signalAge.bars * tf)
           w.ctl.abort(new Error(staleReason(this.signalAge, w.since)));
+      }
+    }
+    if (this.replacing.size > 0 && 'bars' in this.signalAge) {
+      // A replacement still waiting for its cancel is an order that has not left either.
+      const tf = now - bar.time;
+      for (const [replacedId, w] of this.replacing) {
+        if (w.order.request.symbol !== symbol || now < w.now + this.signalAge.bars * tf) continue;
+        this.replacing.delete(replacedId);
+        this.staleDropped++;
+        const reason = staleReason(this.signalAge, w.now);
+        this.opts.log('warn', `order ${w.order.request.id} ${reason}`, { id: w.order.request.id });
+        this.report({ type: 'cancelled', id: w.order.request.id, time: this.opts.now(), reason });
       }
     }
     if (this.held.size === 0) return;
@@ -214,6 +244,14 @@ export class LiveVenue implements Venue {
 
   submit(order: OrderState, now: number): void {
     const r = order.request;
+    const replaced = r.replaces === undefined ? undefined : this.tracked.get(r.replaces);
+    if (replaced !== undefined && !isTerminal(replaced.order.status)) {
+      // A modification (ctx.modify) is a cancel and a replacement: the replacement leaves only once
+      // the exchange has confirmed the cancel. Sent at once, both could fill (the original while
+      // its cancel travels), and a spot sell would count the coins the original still holds.
+      this.replacing.set(replaced.order.request.id, { order, now, filled: replaced.order.filled });
+      return;
+    }
     const refusal = this.notOwnCoins(order);
     if (refusal !== null) {
       this.add(order, false, r.id);
@@ -282,6 +320,13 @@ export class LiveVenue implements Venue {
   }
 
   cancel(id: ClientOrderId, _now: number, reason: string): void {
+    // A replacement still waiting for its cancel never leaves.
+    for (const [replacedId, w] of this.replacing) {
+      if (w.order.request.id !== id) continue;
+      this.replacing.delete(replacedId);
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+      return;
+    }
     // A leg of an OCO group still waiting for its tick to end never leaves.
     for (const [group, legs] of this.ocoLegs) {
       const i = legs.findIndex((o) => o.request.id === id);
@@ -307,6 +352,8 @@ export class LiveVenue implements Venue {
           if (eo) await this.onOrder(eo, reason);
         } catch (e) {
           this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
+          // Still working: a replacement waiting for this cancel is not sent (the original stays).
+          if (!isTerminal(t.order.status)) this.releaseReplacement(id, `the cancel of ${id} failed`);
         }
       }),
     );
@@ -450,7 +497,7 @@ export class LiveVenue implements Venue {
       side: r.side,
       amount,
       timeInForce: 'IOC',
-      ...(r.tag !== undefined ? { tag: r.tag } : {}),
+      ...exitFields(r),
     };
     this.opts.log(
       'info',
@@ -521,7 +568,7 @@ export class LiveVenue implements Venue {
         amount,
         stopPrice: level,
         timeInForce: 'GTC',
-        ...(r.tag !== undefined ? { tag: r.tag } : {}),
+        ...exitFields(r),
       };
       const out = await this.ex.placeOrder(stop);
       if (out.kind === 'placed') {
@@ -878,6 +925,32 @@ export class LiveVenue implements Venue {
       // Finished: no expiry to wait for, nothing held.
       t.expiry?.abort();
       this.held.delete(t);
+      if (this.replacing.size > 0) this.releaseReplacement(r.id, undefined);
     }
+  }
+
+  /**
+   * The order `id` a replacement waits for has ended (or its cancel failed: `refusal`). The
+   * replacement is sent when the original ended with nothing more filled than when it was modified;
+   * otherwise it is not sent (`cancelled`, saying why): it was sized on what was left then, and the
+   * strategy decides again from what the fills left.
+   */
+  private releaseReplacement(id: string, refusal: string | undefined): void {
+    const w = this.replacing.get(id);
+    if (w === undefined) return;
+    this.replacing.delete(id);
+    const rid = w.order.request.id;
+    if (isTerminal(w.order.status)) return;
+    const more = (this.tracked.get(id)?.order.filled ?? w.filled) - w.filled;
+    const reason =
+      refusal ??
+      (more > 0
+        ? `not sent: the order it replaces (${id}) filled ${more} more before its cancel was confirmed`
+        : undefined);
+    queueMicrotask(() => {
+      if (isTerminal(w.order.status)) return;
+      if (reason === undefined) this.submit(w.order, w.now);
+      else this.report({ type: 'cancelled', id: rid, time: this.opts.now(), reason });
+    });
   }
 }

@@ -2,6 +2,7 @@ import {
   type Bar,
   type ClientOrderId,
   type Fill,
+  type HedgeSide,
   type OrderEventKind,
   type OrderState,
   type OrderStatus,
@@ -40,6 +41,17 @@ export interface ExchangeOrder {
   readonly price: number;
   /** Stop / take-profit orders: the trigger price; NaN for plain orders. */
   readonly triggerPrice: number;
+  /**
+   * What the exchange reports the order keeps besides its price: ccxt's timeInForce (`PO` for
+   * Binance's GTX, the post-only one), post-only, reduce-only, a hedge-mode order's side and a GTD
+   * order's expiry (Binance's goodTillDate; NaN without one). An order taken over from the exchange
+   * (adopted after a restart) keeps them.
+   */
+  readonly timeInForce: string | undefined;
+  readonly postOnly: boolean;
+  readonly reduceOnly: boolean;
+  readonly positionSide: HedgeSide | undefined;
+  readonly expireAt: number;
   readonly fee: number;
   readonly feeAsset: string | undefined;
   readonly timestamp: number;
@@ -68,6 +80,12 @@ export function mapStatus(status: string | undefined, filled: number, amount: nu
 const num = (x: number | undefined | null, dflt = 0): number =>
   x === undefined || x === null || Number.isNaN(x) ? dflt : x;
 
+/** Binance's positionSide: LONG or SHORT in hedge mode; BOTH (one-way) and spot have none. */
+function hedgeSide(info: Record<string, unknown> | undefined): HedgeSide | undefined {
+  const s = info?.['positionSide'];
+  return s === 'LONG' ? 'long' : s === 'SHORT' ? 'short' : undefined;
+}
+
 export function fromCcxtOrder(o: Order): ExchangeOrder {
   if (!o.id) throw new Error('Invariant violated: ccxt order without an id');
   const amount = num(o.amount);
@@ -84,6 +102,11 @@ export function fromCcxtOrder(o: Order): ExchangeOrder {
     avgPrice: filled > 0 ? num(o.average, Number.NaN) : Number.NaN,
     price: num(o.price, Number.NaN),
     triggerPrice: num(o.triggerPrice, Number.NaN),
+    timeInForce: o.timeInForce ?? undefined,
+    postOnly: o.postOnly === true,
+    reduceOnly: o.reduceOnly === true,
+    positionSide: hedgeSide(o.info),
+    expireAt: Number(o.info?.['goodTillDate']) > 0 ? Number(o.info['goodTillDate']) : Number.NaN,
     fee: num(o.fee?.cost),
     feeAsset: o.fee?.currency ?? undefined,
     timestamp: num(o.timestamp),

@@ -74,7 +74,9 @@ describe.skipIf(!HAS_SHARED_DATA)('a stop-market on a live perpetual (binanceusd
       const stop = run.bot.botEngine.engine.history.find((o) => o.request.tag === 'stop');
       expect(stop?.status).toBe('filled');
       const fills = (await store.fills.since('perp-stop', 0)).filter((f) => f.side === 'sell');
-      expect(fills.map((f) => [f.amount, f.price, f.fee])).toEqual(exit.fills.map((f) => [f.qty, f.price, f.commission]));
+      expect(fills.map((f) => [f.amount, f.price, f.fee])).toEqual(
+        exit.fills.map((f) => [f.qty, f.price, f.commission]),
+      );
       expect(run.bot.account.find(PERP.symbol)?.size ?? 0).toBe(0);
       const wallet = sim.futuresAccount(KEY.apiKey).assets.find((a) => a.asset === 'USDT')?.walletBalance;
       expect(run.bot.account.cash).toBeCloseTo(wallet as number, 8);

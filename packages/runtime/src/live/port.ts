@@ -1,4 +1,4 @@
-import type { FailureKind, Liquidity, MarginMode, OrderRequest, OrderSide } from '@keel/core';
+import type { FailureKind, HedgeSide, Liquidity, MarginMode, OrderRequest, OrderSide } from '@keel/core';
 
 /** An order as the exchange reports it, normalised. */
 export interface ExchangeOrder {
@@ -13,6 +13,16 @@ export interface ExchangeOrder {
   readonly price: number;
   /** Stop / take-profit trigger; NaN for plain orders. */
   readonly triggerPrice: number;
+  /**
+   * What the exchange says the order keeps, for an order taken over from it (adopted): ccxt's
+   * timeInForce (`PO` = post-only), post-only, reduce-only, a hedge-mode order's side, a GTD
+   * order's expiry (NaN without one). Absent where the exchange's answer did not carry them.
+   */
+  readonly timeInForce?: string | undefined;
+  readonly postOnly?: boolean | undefined;
+  readonly reduceOnly?: boolean | undefined;
+  readonly positionSide?: HedgeSide | undefined;
+  readonly expireAt?: number | undefined;
   readonly amount: number;
   readonly filled: number;
   readonly timestamp: number;

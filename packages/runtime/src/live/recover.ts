@@ -407,8 +407,11 @@ function gtdDue(o: OrderState, now: number): boolean {
 
 /**
  * The request an adopted exchange order is tracked under: a plain limit or market order with the
- * exchange's client id and the tag `adopted`. Orders with a trigger (stop-loss, take-profit) are
- * not adopted: Binance's take-profit has no Keel type, and a guess would mislead the strategy.
+ * exchange's client id, the tag `adopted`, and everything else the exchange says the order keeps:
+ * reduce-only (an adopted take-profit that lost it could open a position once modified), post-only,
+ * its time in force (a GTD order's expiry), a hedge-mode order's side. Orders with a trigger
+ * (stop-loss, take-profit) are not adopted: Binance's take-profit has no Keel type, and a guess
+ * would mislead the strategy.
  */
 function adoptedRequest(eo: ExchangeOrder): OrderRequest | string {
   if (!eo.clientOrderId) return 'it has no client order id';
@@ -420,8 +423,21 @@ function adoptedRequest(eo: ExchangeOrder): OrderRequest | string {
     side: eo.side,
     amount: eo.amount,
     tag: 'adopted',
+    ...(eo.reduceOnly ? { reduceOnly: true } : {}),
+    ...(eo.positionSide ? { positionSide: eo.positionSide } : {}),
   };
-  if (eo.type === 'limit' && eo.price > 0) return { ...common, type: 'limit', price: eo.price, timeInForce: 'GTC' };
+  if (eo.type === 'limit' && eo.price > 0) {
+    const postOnly = eo.postOnly === true || eo.timeInForce === 'PO';
+    const tif = eo.timeInForce;
+    if (postOnly) return { ...common, type: 'limit', price: eo.price, timeInForce: 'GTC', postOnly: true };
+    if (tif === 'GTD') {
+      if (!(eo.expireAt !== undefined && eo.expireAt > 0)) return 'it is GTD without an expiry';
+      return { ...common, type: 'limit', price: eo.price, timeInForce: 'GTD', expireAt: eo.expireAt };
+    }
+    if (tif === 'IOC' || tif === 'FOK') return { ...common, type: 'limit', price: eo.price, timeInForce: tif };
+    if (tif === undefined || tif === 'GTC') return { ...common, type: 'limit', price: eo.price, timeInForce: 'GTC' };
+    return `its time in force ${tif} has no Keel equivalent`;
+  }
   if (eo.type === 'market') return { ...common, type: 'market', timeInForce: 'IOC' };
   return `its type ${eo.type} has no Keel equivalent`;
 }

@@ -67,7 +67,7 @@ export async function applyConfig(
 
 export const configHelp = (
   prog: string,
-): string => `Usage: ${prog} config show [backtest|paper|live|data] [--json] [--config <file>]
+): string => `Usage: ${prog} config show [backtest|paper|live|data|bots|backtests] [--json] [--config <file>]
 
 Prints the effective settings of each command and where each comes from: the command's default,
 the configuration file (keel.yaml in this folder, or --config <file>, or $KEEL_CONFIG) with its

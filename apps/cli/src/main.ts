@@ -40,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'backtests',
     args: '<sub>',
+    config: 'backtests',
     summary: 'the backtest runs kept in the store: list, show, compare',
     run: async (argv, cli) => (await import('@keel/runtime/backtests-cli')).runBacktestsCli(argv, cli),
   },
@@ -129,8 +130,8 @@ Exit codes:
   2  usage: unknown command or option, a missing or invalid option value
 
 Settings: flags > KEEL_<FLAG> environment variables > keel.yaml (here, or --config <file>) >
-defaults, for backtest, paper, live, data, and the store of bots and portfolio (docs/config.md;
-${prog} config show).
+defaults, for backtest, paper, live, data, and the store of bots, portfolio and backtests
+(docs/config.md; ${prog} config show).
 
 Output cut short by its reader (| head) ends quietly. KEEL_DEBUG=1 adds stack traces to errors.
 

@@ -262,6 +262,41 @@ describe('keel bots and keel portfolio read the store the bots run with from kee
   });
 });
 
+describe('keel backtests reads the store keel backtest keeps its runs in', () => {
+  it('a run saved to the file’s backtest.store is the one keel backtests list, show and compare find, with no --store', () => {
+    const dir = folder('strategy: sma-cross\nbacktest:\n  data: bars.csv\n  symbol: BTC/USDT\n  store: sqlite:x.db\n');
+    barsIn(dir);
+    const run = keel(dir, ['backtest']);
+    expect(run.code, run.err).toBe(0);
+    expect(run.err).toContain('saved as backtest 1');
+    expect(existsSync(path.join(dir, 'x.db'))).toBe(true);
+    expect(existsSync(path.join(dir, '.keel/keel.db')), 'nothing was written to the default store').toBe(false);
+    const list = keel(dir, ['backtests', 'list', '--json']);
+    expect(list.code, list.err).toBe(0);
+    expect((JSON.parse(list.out) as { id: number; strategy: string }[]).map((r) => [r.id, r.strategy])).toEqual([
+      [1, 'sma-cross'],
+    ]);
+    const show = keel(dir, ['backtests', 'show', '1']);
+    expect(show.code, show.err).toBe(0);
+    expect(keel(dir, ['backtests', 'compare', '1', '1']).code).toBe(0);
+    // KEEL_STORE and a flag still win: another store has no runs.
+    const other = keel(dir, ['backtests', 'list'], { KEEL_STORE: 'sqlite:other.db' });
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/no store at .*other\.db/);
+    expect(keel(dir, ['backtests', 'list', '--store', 'sqlite:y.db']).err).toMatch(/no store at .*y\.db/);
+    // backtests.store settles it in the file; keel config show says where the store comes from.
+    const shown = keel(dir, ['config', 'show', 'backtests', '--json']);
+    expect(shown.code, shown.err).toBe(0);
+    expect((JSON.parse(shown.out) as { sections: { backtests: Setting[] } }).sections.backtests).toEqual([
+      {
+        key: 'store',
+        value: 'sqlite:x.db',
+        origin: { kind: 'file', file: 'keel.yaml', line: 5, key: 'backtest.store' },
+      },
+    ]);
+  });
+});
+
 describe.skipIf(!HAS_SHARED_DATA)('docs/config.md', () => {
   const doc = readFileSync(path.join(REPO_ROOT, 'docs/config.md'), 'utf8');
   const example = /^```yaml keel\.yaml\n([\s\S]*?)^```$/m.exec(doc)?.[1];
@@ -346,6 +381,8 @@ const NOT_SETTINGS: Record<string, readonly string[]> = {
   data: ['help'],
   // keel bots and keel portfolio: the store is where the bots are; the rest is per question asked.
   bots: BOTS_NOT_SETTINGS,
+  // keel backtests: the store is where the runs are; the rest is per question asked.
+  backtests: ['help', 'json', 'limit', 'report'],
 };
 
 describe('the settings are the commands’ own flags', () => {
@@ -362,6 +399,7 @@ describe('the settings are the commands’ own flags', () => {
       live: help(['live']),
       data: ['download', 'import', 'validate', 'list', 'resample', 'export'].map((s) => help(['data', s])).join('\n'),
       bots: [help(['bots']), help(['portfolio'])].join('\n'),
+      backtests: help(['backtests']),
     };
     for (const [section, specs] of Object.entries(SETTINGS)) {
       const text = helps[section as keyof typeof helps];

@@ -26,7 +26,9 @@ Commands:
   compare <id> <id>...       the runs' metrics side by side
 
 Options:
-  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...
+  --store <url>              sqlite:<path> (default ${DEFAULT_STORE_URL}) or postgres://...;
+                             keel.yaml's backtests.store, else its backtest.store (where keel
+                             backtest saves), and KEEL_STORE set it too (keel config show backtests)
   --json                     list, compare: JSON; show: the run's whole result JSON (as --json printed it)
   --limit <n>                list: the newest n runs
   --report <dir>             show: write the run's report.html, result.json and CSVs there
@@ -73,7 +75,7 @@ export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {
   const missing = missingSqliteFile(url);
   if (missing !== undefined) {
     io.stderr.write(
-      `keel backtests ${sub}: no store at ${missing} (keel backtest saves its runs there; --store names another)\n`,
+      `keel backtests ${sub}: no store at ${missing} (keel backtest saves its runs there; --store names another; keel config show backtests says where this one came from)\n`,
     );
     return 1;
   }

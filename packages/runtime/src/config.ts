@@ -12,10 +12,11 @@ import { z } from 'zod';
 
 /**
  * A command the file configures (`features` reads the `data:` section; `bots:` is read by
- * `keel bots` and `keel portfolio`, which operate the bots over their store).
+ * `keel bots` and `keel portfolio`, which operate the bots over their store; `backtests:` by
+ * `keel backtests`, which reads the runs `keel backtest` kept in its store).
  */
-export type Section = 'backtest' | 'paper' | 'live' | 'data' | 'bots';
-export const SECTIONS: readonly Section[] = ['backtest', 'paper', 'live', 'data', 'bots'];
+export type Section = 'backtest' | 'paper' | 'live' | 'data' | 'bots' | 'backtests';
+export const SECTIONS: readonly Section[] = ['backtest', 'paper', 'live', 'data', 'bots', 'backtests'];
 
 import { CONFIG_FILE_NAME } from './config-sources.ts';
 
@@ -66,7 +67,8 @@ interface KeySpec {
   readonly default?: string | number | boolean;
   /**
    * Other sections' settings of the same name that give this one when the file's own section
-   * does not: `bots.store` is the store the bots run with (`live.store`, `paper.store`). When they
+   * does not: `bots.store` is the store the bots run with (`live.store`, `paper.store`),
+   * `backtests.store` the one backtests are kept in (`backtest.store`). When they
    * give different values the file is refused: the command cannot tell which one is meant.
    */
   readonly from?: readonly Section[];
@@ -187,6 +189,9 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
   },
   bots: {
     store: { ...s(z.string().min(1), 'sqlite:.keel/keel.db'), from: ['live', 'paper'] },
+  },
+  backtests: {
+    store: { ...s(z.string().min(1), 'sqlite:.keel/keel.db'), from: ['backtest'] },
   },
   data: {
     'data-dir': { kind: 'path', default: './.keel/data' },

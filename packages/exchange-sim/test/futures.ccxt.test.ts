@@ -125,6 +125,46 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     expect(h.sim.futuresOrders(KEY.apiKey).every((o) => o.executedQty <= 50)).toBe(true);
   });
 
+  it('a resting reduce-only order expires when the position it reduces is closed (Binance: EXPIRED, on the user stream)', async () => {
+    // Binance (dev.binance.vision, "Futures LIMIT order got expired"): "The reduceOnly open order is
+    // expired due to current position has been closed". While some of the position is left it rests.
+    h = await futuresHarness({ startTime: T(6) });
+    const { ex, sim } = h;
+    const pro = h.pro();
+    await ex.createOrder(LINK, 'market', 'buy', 100);
+    const far = await ex.createOrder(LINK, 'limit', 'sell', 100, 8, { reduceOnly: true, clientOrderId: 'tp-far' });
+    const part = await ex.createOrder(LINK, 'limit', 'sell', 40, 7.5, { reduceOnly: true, clientOrderId: 'tp-part' });
+    const plain = await ex.createOrder(LINK, 'limit', 'buy', 10, 6, { clientOrderId: 'plain' });
+    await ex.createOrder(LINK, 'market', 'sell', 50);
+    expect((await ex.fetchOpenOrders(LINK)).map((o) => o.clientOrderId).sort()).toEqual(['plain', 'tp-far', 'tp-part']);
+    const expired = await watchUntil(
+      () => pro.watchOrders(LINK),
+      (os) => os.filter((o) => o.status === 'expired').length === 2,
+      {
+        kick: async () => {
+          await sim.waitForSubscription(`user:${KEY.apiKey}`);
+          await ex.createOrder(LINK, 'market', 'sell', 50); // flat: nothing left to reduce
+        },
+      },
+    );
+    expect(
+      expired
+        .filter((o) => o.status === 'expired')
+        .map((o) => [o.clientOrderId, o.filled, o.reduceOnly])
+        .sort(),
+    ).toEqual([
+      ['tp-far', 0, true],
+      ['tp-part', 0, true],
+    ]);
+    expect(await ex.fetchPositions([LINK])).toEqual([]);
+    expect((await ex.fetchOrder(far.id as string, LINK)).status).toBe('expired');
+    expect((await ex.fetchOrder(part.id as string, LINK)).status).toBe('expired');
+    // An order that is not reduce-only rests on: it would open a position, as asked.
+    expect((await ex.fetchOpenOrders(LINK)).map((o) => o.id)).toEqual([plain.id]);
+    const byId = (id: string) => sim.futuresOrders(KEY.apiKey).find((o) => o.clientOrderId === id);
+    expect(byId('tp-far')).toMatchObject({ status: 'EXPIRED', executedQty: 0 });
+  });
+
   it('leverage change: margins follow it, the tier caps it (-4028 above 75x), ccxt reads it back', async () => {
     h = await futuresHarness({ startTime: T(6) });
     const { ex } = h;

@@ -104,4 +104,44 @@ describe.skipIf(!HAS_SHARED_DATA)('live perpetual exits stay reduce-only (binanc
     const flatten = sim.futuresOrders(KEY.apiKey).filter((o) => !orders.some((x) => x.orderId === o.orderId));
     expect(flatten.map((o) => [o.type, o.side, o.origQty, o.reduceOnly])).toEqual([['MARKET', 'SELL', 60, true]]);
   }, 120_000);
+
+  it('a resting reduce-only take-profit the exchange expires when the position closes leaves the bot’s open orders, expired with its reason', async () => {
+    const sim = await futuresSim(T(7, 50));
+    open.push(sim);
+    const store = await newStore();
+    const ids: Record<string, ClientOrderId | null> = {};
+    const seen: string[][] = [];
+    const strategy = defineStrategy({
+      name: 'perp-tp-expires',
+      params: noParams,
+      warmup: 'none',
+      onStart: () => ({}),
+      onBar(ctx, _s, bar) {
+        seen.push(ctx.openOrders().map((o) => o.request.tag ?? ''));
+        if (bar.time === T(7, 50)) ctx.buy(100);
+        if (bar.time === T(7, 51))
+          ids['tp'] = ctx.submit({ type: 'limit', side: 'sell', amount: 100, price: 20, reduceOnly: true, tag: 'tp' });
+        if (bar.time === T(7, 52)) ctx.sell(100); // closes the long by another order: the take-profit has nothing left
+      },
+    });
+    const run = await startLiveBot({
+      strategy,
+      store,
+      exchange: sim,
+      feed: PERP,
+      botId: 'tp-expires',
+      connect: futuresConnect(sim.httpUrl, 'tp-expires', () => {}),
+      bot: { futures: () => ({ leverage: 3, marginMode: 'cross', funding: null }) },
+    });
+    open.push(run);
+    while (sim.now() < T(7, 55)) await run.step();
+    // The exchange's record (Binance: "expired due to current position has been closed").
+    const tp = sim.futuresOrders(KEY.apiKey).find((o) => o.clientOrderId === ids['tp']);
+    expect(tp).toMatchObject({ status: 'EXPIRED', reduceOnly: true, executedQty: 0 });
+    expect(run.bot.account.find(PERP.symbol)?.size ?? 0).toBe(0);
+    const stored = await store.orders.get(ids['tp']!);
+    expect(stored?.status).toBe('expired');
+    expect(stored?.reason).toContain('reduce-only: expired by the exchange with 0 of 100 filled');
+    expect(seen.at(-1), 'the strategy’s open orders after the close').toEqual([]);
+  }, 120_000);
 });

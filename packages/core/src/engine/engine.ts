@@ -471,7 +471,7 @@ export class Engine {
         return;
       case 'expired':
         this.apply(o, 'expire', r.time);
-        o.reason = 'expired (GTD)';
+        o.reason = r.reason ?? 'expired (GTD)';
         if (this.listening) this.emitEvent({ type: 'order.expired', time: r.time, order: o });
         this.finish(o);
         return;

@@ -19,7 +19,13 @@ export type VenueReport =
       readonly liquidity: Liquidity;
     }
   | { readonly type: 'cancelled'; readonly id: ClientOrderId; readonly time: number; readonly reason: string }
-  | { readonly type: 'expired'; readonly id: ClientOrderId; readonly time: number };
+  | {
+      readonly type: 'expired';
+      readonly id: ClientOrderId;
+      readonly time: number;
+      /** Why, when it is not the order's GTD expiry (an exchange's own expiry: docs/live.md). */
+      readonly reason?: string | undefined;
+    };
 
 /**
  * Receives a venue's reports. A report is only valid during the call: a venue may reuse the object

@@ -865,6 +865,14 @@ export class LiveVenue implements Venue {
       // The exchange expires the other leg of a native OCO list when one fills: the engine's
       // one-cancels-other, reported as the simulated venue reports it.
       this.report({ type: 'cancelled', id, time: this.opts.now(), reason: `OCO: ${this.ocoSibling(t)} filled` });
+    else if (status === 'expired' && t.order.request.reduceOnly && t.order.request.timeInForce !== 'GTD')
+      // Binance USDⓈ-M expires a resting reduce-only order once the position it reduces is closed.
+      this.report({
+        type: 'expired',
+        id,
+        time: this.opts.now(),
+        reason: `reduce-only: expired by the exchange with ${t.order.filled} of ${t.order.request.amount} filled (the position it reduces was closed)`,
+      });
     else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });

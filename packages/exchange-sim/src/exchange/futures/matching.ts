@@ -264,6 +264,7 @@ export class FuturesMatching {
     const l = m.liquidity;
     for (const rec of crossedInPriority(working, from, to)) {
       const o = rec.order;
+      if (!isOpenFuturesOrder(o)) continue; // expired by an earlier fill of this move (expireStranded)
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;
       const q = floorToStep(Math.min(this.fillable(rec, left), budget), m.stepSize);
@@ -492,7 +493,23 @@ export class FuturesMatching {
       positions: [{ ...this.opts.ledger.position(rec.apiKey, m.id, o.positionSide) }],
     });
     if (!isOpenFuturesOrder(o)) rec.onDone?.(futuresOrderSnapshot(o));
+    this.expireStranded(rec.apiKey, m, o.positionSide);
     return realized;
+  }
+
+  /**
+   * Binance expires a reduce-only order as soon as the position it reduces is closed (one-way
+   * mode; a reduce-only order cannot rest once there is nothing on its side to reduce), so that a
+   * take-profit outliving its position never opens one: each is reported EXPIRED, after the fill's
+   * own updates, the order whose fill closed the position included if some of it is left.
+   */
+  private expireStranded(apiKey: string, m: FuturesMarket, positionSide: PositionSide): void {
+    for (const rec of this.accountOrders(apiKey)) {
+      const o = rec.order;
+      if (rec.market !== m || !o.reduceOnly || o.positionSide !== positionSide || !isOpenFuturesOrder(o)) continue;
+      const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
+      if (this.fillable(rec, left) === 0) this.finish(rec, 'expire');
+    }
   }
 
   private finish(rec: OrderRecord, event: Extract<OrderEvent, 'cancel' | 'expire'>): void {

@@ -28,8 +28,8 @@ describe('ctx.modify keeps what it does not change', () => {
             tag: 'take-profit',
           });
         },
-        2: (ctx) => void ctx.sell(10), // closes the long at bar 3's open (100)
-        3: (ctx) => {
+        2: (ctx) => {
+          ctx.sell(10); // closes the long at bar 3's open (100)
           moved = ctx.modify(tp, { price: 101 });
         },
       }),
@@ -43,7 +43,7 @@ describe('ctx.modify keeps what it does not change', () => {
             [100, 100, 100, 100],
             [100, 100, 100, 100],
             [100, 100, 100, 100],
-            // The path reaches 101 after the open: the moved take-profit rests and is hit as maker.
+            // The path reaches 101 after the open: a resting sell at 101 would be hit here.
             [100, 110, 100, 105],
             [105, 105, 105, 105],
           ]),
@@ -63,9 +63,10 @@ describe('ctx.modify keeps what it does not change', () => {
       replaces: tp,
     });
     expect(m.request.tag).toBe('take-profit');
-    // Bar 4 reaches 101 with nothing held: the reduce-only order is cancelled, no short is opened.
-    expect(m.status).toBe('cancelled');
-    expect(m.reason).toBe('reduce-only order would open a position: nothing to reduce');
+    // The close at bar 3's open leaves nothing to reduce: the moved take-profit expires there, as
+    // Binance expires it (a plain limit would rest and sell at 101 in bar 4, opening a short).
+    expect(m.status).toBe('expired');
+    expect(m.reason).toMatch(/^reduce-only: expired when the position it reduces was closed/);
     expect(m.filled).toBe(0);
     // Two fills only: the buy and the sell at 100 (no third fill at 101).
     expect(r.fills.map((f) => [f.side, f.amount, f.price])).toEqual([

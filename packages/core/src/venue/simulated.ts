@@ -70,6 +70,8 @@ interface SymbolBook {
   readonly instrument: Instrument;
   barsSeen: number;
   working: Working[];
+  /** A perpetual's one-way position after the last match (liquidations move it between matches). */
+  held: number;
 }
 
 /**
@@ -117,7 +119,7 @@ export class SimulatedVenue implements Venue {
     opts: SimulatedVenueOptions = {},
   ) {
     for (const inst of instruments)
-      this.books.set(inst.symbol, { instrument: inst, barsSeen: 0, working: objectArray<Working>() });
+      this.books.set(inst.symbol, { instrument: inst, barsSeen: 0, working: objectArray<Working>(), held: 0 });
     this.fees = opts.fees ?? percentFee(0);
     this.slippage = opts.slippage ?? noSlippage;
     this.latencyBars = opts.latencyBars ?? 1;
@@ -203,6 +205,9 @@ export class SimulatedVenue implements Venue {
 
   private match(book: SymbolBook, bar: Bar, barIndex: number, now: number): void {
     const inst = book.instrument;
+    const perp = inst.kind === 'perpetual';
+    // Closed since the last match (a liquidation): its reduce-only orders expire first.
+    if (perp && this.positionOf(inst.symbol) !== book.held) this.expireReduceOnly(book, now);
     const path = barPath(bar, this.path);
     let nHits = 0;
     // Snapshot: orders activated by fills in this bar start on the next bar.
@@ -257,7 +262,10 @@ export class SimulatedVenue implements Venue {
       }
     }
     for (let k = 0; k < nList; k++) list[k] = undefined; // no references kept past the bar
-    if (nHits === 0) return;
+    if (nHits === 0) {
+      if (perp) book.held = this.positionOf(inst.symbol);
+      return;
+    }
     // The hits in bar-path order (a stable sort: ties keep submission order).
     const hits = nHits === 1 ? this.hitPool : this.hitPool.slice(0, nHits).sort((a, b) => a.pos - b.pos || 0);
     let capacity = this.slippage.capacity(bar);
@@ -350,6 +358,41 @@ export class SimulatedVenue implements Venue {
           reason: 'reduce-only remainder cancelled: position is closed',
         });
       }
+    }
+    if (perp) {
+      if (this.positionOf(inst.symbol) !== book.held) this.expireReduceOnly(book, now);
+      book.held = this.positionOf(inst.symbol);
+    }
+  }
+
+  /** A perpetual's one-way position (0 when flat or hedge). */
+  private positionOf(symbol: string): number {
+    return this.account.find(symbol)?.size ?? 0;
+  }
+
+  /**
+   * Binance USD-M, one-way mode: a resting reduce-only order whose position is closed (nothing
+   * left to reduce in its direction) is expired by the exchange at once ("expired due to current
+   * position has been closed"); so here, after the fills that closed it (or a liquidation), not
+   * later when the price reaches it. Orders not yet arrived, and hedge-mode orders, are left.
+   */
+  private expireReduceOnly(book: SymbolBook, now: number): void {
+    const pos = this.positionOf(book.instrument.symbol);
+    // A report may cancel other orders (an OCO sibling): scan again after each one.
+    for (let i = book.working.length - 1; i >= 0; i = Math.min(i - 1, book.working.length - 1)) {
+      const w = book.working[i] as Working;
+      const o = w.order;
+      const r = o.request;
+      if (r.reduceOnly !== true || r.positionSide !== undefined || !w.accepted || !o.active || isTerminal(o.status))
+        continue;
+      if (r.side === 'sell' ? pos > 0 : pos < 0) continue;
+      this.remove(book, w);
+      this.sink({
+        type: 'expired',
+        id: r.id,
+        time: now,
+        reason: 'reduce-only: expired when the position it reduces was closed (as Binance does)',
+      });
     }
   }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isTimeframe, parseRiskConfig, type RiskInput } from '@keel/core';
 import { z } from 'zod';
+import { CONFIG_FILE_NAME } from './config-sources.ts';
 
 /**
  * The configuration file (`keel.yaml`) and the environment (`KEEL_*`), layered under the command
@@ -17,8 +18,6 @@ import { z } from 'zod';
  */
 export type Section = 'backtest' | 'paper' | 'live' | 'data' | 'bots' | 'backtests';
 export const SECTIONS: readonly Section[] = ['backtest', 'paper', 'live', 'data', 'bots', 'backtests'];
-
-import { CONFIG_FILE_NAME } from './config-sources.ts';
 
 export { CONFIG_FILE_NAME, findConfigFile } from './config-sources.ts';
 
@@ -520,7 +519,8 @@ export function resolveSettings(input: SettingsInput): Setting[] {
     const exitTop = (EXIT_KEYS as readonly string[]).includes(key)
       ? (data.exits as Record<string, unknown> | undefined)?.[key]
       : undefined;
-    const borrowed = sec[key] === undefined && spec.from ? fromSections(file, shown, key, spec.from) : undefined;
+    const borrowed =
+      sec[key] === undefined && spec.from ? fromSections(file, shown, section, key, spec.from) : undefined;
     const topValue = key === 'strategy' ? data.strategy : (borrowed?.value ?? exitTop);
     const topPath = key === 'strategy' ? ['strategy'] : (borrowed?.at ?? ['exits', key]);
     const value = sec[key] !== undefined ? sec[key] : topValue;
@@ -542,10 +542,16 @@ export function resolveSettings(input: SettingsInput): Setting[] {
   return out;
 }
 
+/** Who reads a section that takes settings from others (named when those disagree). */
+const READERS: Partial<Record<Section, string>> = {
+  bots: 'commands that read every bot (keel bots, keel portfolio)',
+};
+
 /** The one value the file's `sections` give `key` (see KeySpec.from), with where; several differing refuse the file. */
 function fromSections(
   file: ConfigFile | undefined,
   shown: string,
+  target: Section,
   key: string,
   sections: readonly Section[],
 ): { value: unknown; at: string[] } | undefined {
@@ -560,7 +566,7 @@ function fromSections(
     throw new ConfigError(
       `${shown}:${file?.lineOf(other.at) ?? 1}`,
       other.at.join('.'),
-      `${first.at.join('.')} is ${JSON.stringify(first.value)} and ${other.at.join('.')} is ${JSON.stringify(other.value)}: commands that read every bot (keel bots, keel portfolio) cannot tell which ${key} is meant; set bots.${key}, or give --${key}`,
+      `${first.at.join('.')} is ${JSON.stringify(first.value)} and ${other.at.join('.')} is ${JSON.stringify(other.value)}: ${READERS[target] ?? `keel ${target}`} cannot tell which ${key} is meant; set ${target}.${key}, or give --${key}`,
     );
   return first;
 }

@@ -3,7 +3,7 @@
 // archive, its long and short sides often held at once, killed with kill -9 half-way and started
 // again. Oracle: the backtest of the same bars with the same settings: every fill (with its side),
 // every funding payment (with its side), the final cash, each side's isolated wallet and position.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { readBarsFile, readFundingRateFile } from '@keel/data/csv';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
-import { until } from './live-harness.ts';
+import { type KeelProcess, keelProcess, until } from './live-harness.ts';
 
 const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
 const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
@@ -26,13 +26,8 @@ if (!HAS_SHARED_DATA) noteSkip('futures-paper-hedge.int.test.ts', BARS);
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-paper-hedge-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function paper(
-  replay: string,
-  store: string,
-  delayMs: number,
-): { proc: ChildProcess; exited: Promise<number | null>; err: string[] } {
+function paper(replay: string, store: string, delayMs: number): KeelProcess {
   const args = [
-    BIN,
     'paper',
     '--strategy',
     STRATEGY,
@@ -59,12 +54,7 @@ function paper(
     '--bot-id',
     BOT,
   ];
-  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const err: string[] = [];
-  proc.stderr?.on('data', (d: Buffer) => err.push(d.toString()));
-  proc.stdout?.resume();
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  return { proc, exited, err };
+  return keelProcess(args, dir);
 }
 
 describe.skipIf(!HAS_SHARED_DATA)(
@@ -121,8 +111,8 @@ describe.skipIf(!HAS_SHARED_DATA)(
         expect(bt.fills.length).toBeGreaterThan(fillsAtCrash);
 
         const second = paper(replay, storeUrl, 0);
-        expect(await second.exited, second.err.join('').slice(-3000)).toBe(0);
-        expect(second.err.join('')).toContain('paper bot started');
+        expect(await second.exited, second.err().slice(-3000)).toBe(0);
+        expect(second.err()).toContain('paper bot started');
 
         const fills = await peek.fills.since(BOT, 0);
         const row = (f: {

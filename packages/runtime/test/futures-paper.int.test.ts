@@ -3,7 +3,6 @@
 // started again. Oracle: the backtest of the same bars with the same settings. Every fill the
 // runs made (in the store) is the backtest's, price, amount and fee; every funding payment
 // (journaled as futures.funding) is the backtest's; the final cash is the backtest's.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,25 +12,19 @@ import { readBarsFile, readFundingRateFile } from '@keel/data/csv';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
-import { until } from './live-harness.ts';
+import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { type KeelProcess, keelProcess, until } from './live-harness.ts';
 
 const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
 const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
-const BIN = path.join(REPO_ROOT, 'apps/cli/bin/keel.js');
 const BOT = 'linkperp';
 if (!HAS_SHARED_DATA) noteSkip('futures-paper.int.test.ts', BARS);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-paper-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function paper(
-  replay: string,
-  store: string,
-  delayMs: number,
-): { proc: ChildProcess; exited: Promise<number | null>; err: string[] } {
+function paper(replay: string, store: string, delayMs: number): KeelProcess {
   const args = [
-    BIN,
     'paper',
     '--strategy',
     'sma-cross',
@@ -58,12 +51,7 @@ function paper(
     '--bot-id',
     BOT,
   ];
-  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const err: string[] = [];
-  proc.stderr?.on('data', (d: Buffer) => err.push(d.toString()));
-  proc.stdout?.resume();
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  return { proc, exited, err };
+  return keelProcess(args, dir);
 }
 
 describe.skipIf(!HAS_SHARED_DATA)(
@@ -98,10 +86,10 @@ describe.skipIf(!HAS_SHARED_DATA)(
         expect(fillsAtCrash).toBeGreaterThan(2);
 
         const second = paper(replay, storeUrl, 0);
-        expect(await second.exited, second.err.join('').slice(-3000)).toBe(0);
-        expect(second.err.join('')).toContain('paper bot started');
+        expect(await second.exited, second.err().slice(-3000)).toBe(0);
+        expect(second.err()).toContain('paper bot started');
         // The session's summary shows funding and liquidations apart from the fees.
-        expect(second.err.join('')).toMatch(
+        expect(second.err()).toMatch(
           /; futures: funding -?[\d.]+ \(paid [\d.]+, received [\d.]+, \d+ payments\), 0 liquidations/,
         );
 

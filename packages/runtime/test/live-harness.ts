@@ -33,6 +33,29 @@ export const T0 = Date.UTC(2024, 0, 1);
 export const MIN = 60_000;
 export const FEED: FeedKey = { symbol: 'BTC/USDT', timeframe: '1m' };
 
+/** The keel bin as a user runs it: its output collected, its exit awaited. */
+export interface KeelProcess {
+  readonly proc: ChildProcess;
+  readonly exited: Promise<number | null>;
+  /** What it wrote so far. */
+  readonly out: () => string;
+  readonly err: () => string;
+}
+
+export function keelProcess(args: readonly string[], cwd: string, env: Record<string, string> = {}): KeelProcess {
+  const proc = spawn(process.execPath, [path.join(here, '../../../apps/cli/bin/keel.js'), ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout?.on('data', (d: Buffer) => void (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => void (err += d.toString()));
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return { proc, exited, out: () => out, err: () => err };
+}
+
 export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {

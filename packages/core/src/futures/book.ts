@@ -392,11 +392,7 @@ export class FuturesBook {
     const m = this.markets.get(symbol);
     if (m === undefined)
       throw new Error(`Invariant violated: funding for ${symbol}, which is not a perpetual of this book`);
-    const l = this.oneWayLeg(m);
-    if (m.marginMode === 'isolated' && l.position.size !== 0) l.isolatedWallet += f.payment;
-    this.account.adjust(m.inst.settle, f.payment);
-    if (this.account.cash < 0) this.negativeWallet++;
-    const rec: FundingRecord = {
+    return this.bookFunding(this.oneWayLeg(m), {
       symbol,
       time: f.time,
       rate: f.rate,
@@ -404,9 +400,7 @@ export class FuturesBook {
       size: f.size,
       payment: f.payment,
       id: f.id,
-    };
-    this.funding.push(rec);
-    return rec;
+    });
   }
 
   /**
@@ -733,11 +727,21 @@ export class FuturesBook {
     const m = l.m;
     const pay = fundingPayment(p.size, mark, rate, m.inst.contractSize);
     if (pay === 0) return;
-    if (m.marginMode === 'isolated') l.isolatedWallet += pay;
-    this.account.adjust(m.inst.settle, pay);
-    if (this.account.cash < 0) this.negativeWallet++;
     const rec: FundingRecord = { symbol: m.inst.symbol, time, rate, markPrice: mark, size: p.size, payment: pay };
-    this.funding.push(l.side === undefined ? rec : { ...rec, positionSide: l.side });
+    this.bookFunding(l, l.side === undefined ? rec : { ...rec, positionSide: l.side });
+  }
+
+  /**
+   * Books a funding payment, simulated (`charge`) or the exchange's (`exchangeFunding`): to the
+   * wallet and, while the leg holds an isolated position, to its isolated wallet; records it.
+   */
+  private bookFunding(l: Leg, rec: FundingRecord): FundingRecord {
+    const m = l.m;
+    if (m.marginMode === 'isolated' && l.position.size !== 0) l.isolatedWallet += rec.payment;
+    this.account.adjust(m.inst.settle, rec.payment);
+    if (this.account.cash < 0) this.negativeWallet++;
+    this.funding.push(rec);
+    return rec;
   }
 
   /**

@@ -420,15 +420,8 @@ export class FuturesBook {
       this.warn(
         `${symbol}: the exchange liquidated ${x.amount} (order ${x.id}) while this bot held ${size}: its position is closed whole`,
       );
-    const realizedBefore = p.realizedPnl;
-    if (size !== 0) {
-      this.beforeFill(symbol, -size, x.price);
-      this.account.applyFill(m.inst, size > 0 ? 'sell' : 'buy', x.price, Math.abs(size), 0, m.inst.settle);
-    }
-    this.account.adjust(m.inst.settle, -x.clearanceFee);
+    const realizedPnl = this.closeWhole(l, x.price, x.clearanceFee);
     l.isolatedWallet = 0;
-    m.mark_ = x.price;
-    if (this.account.cash < 0) this.negativeWallet++;
     const rec: LiquidationRecord = {
       symbol,
       time: x.time,
@@ -437,7 +430,7 @@ export class FuturesBook {
       entryPrice,
       liquidationPrice: x.liquidationPrice,
       price: x.price,
-      realizedPnl: p.realizedPnl - realizedBefore,
+      realizedPnl,
       clearanceFee: x.clearanceFee,
       id: x.id,
     };
@@ -826,13 +819,8 @@ export class FuturesBook {
       const qty = Math.abs(size);
       const fee = liquidationClearanceFee(positionNotional(qty, v.price, vm.inst.contractSize), vm.clearanceRate, left);
       left -= fee;
-      const realizedBefore = p.realizedPnl;
-      this.beforeFill(vm.inst.symbol, -size, v.price, v.l.side);
-      this.account.applyFill(vm.inst, size > 0 ? 'sell' : 'buy', v.price, qty, 0, vm.inst.settle, undefined, v.l.side);
-      this.account.adjust(vm.inst.settle, -fee);
-      vm.mark_ = v.price;
+      const realizedPnl = this.closeWhole(v.l, v.price, fee);
       for (const o of vm.legs) o.position.lastPrice = v.price;
-      if (this.account.cash < 0) this.negativeWallet++;
       const rec: LiquidationRecord = {
         symbol: vm.inst.symbol,
         time: closeTime,
@@ -841,7 +829,7 @@ export class FuturesBook {
         entryPrice,
         liquidationPrice: v.lp,
         price: v.price,
-        realizedPnl: p.realizedPnl - realizedBefore,
+        realizedPnl,
         clearanceFee: fee,
         ...(v.l.side !== undefined ? { positionSide: v.l.side } : {}),
       };
@@ -849,6 +837,35 @@ export class FuturesBook {
       first ??= rec;
     }
     return first as LiquidationRecord;
+  }
+
+  /**
+   * Books a liquidation, simulated (`liquidate`) or the exchange's (`exchangeLiquidation`): the
+   * leg's position closes whole at `price`, the clearance fee leaves the wallet, the mark is the
+   * close. Returns the PnL the close realized.
+   */
+  private closeWhole(l: Leg, price: number, fee: number): number {
+    const m = l.m;
+    const p = l.position;
+    const size = p.size;
+    const realizedBefore = p.realizedPnl;
+    if (size !== 0) {
+      this.beforeFill(m.inst.symbol, -size, price, l.side);
+      this.account.applyFill(
+        m.inst,
+        size > 0 ? 'sell' : 'buy',
+        price,
+        Math.abs(size),
+        0,
+        m.inst.settle,
+        undefined,
+        l.side,
+      );
+    }
+    this.account.adjust(m.inst.settle, -fee);
+    m.mark_ = price;
+    if (this.account.cash < 0) this.negativeWallet++;
+    return p.realizedPnl - realizedBefore;
   }
 }
 

@@ -392,11 +392,7 @@ export class FuturesBook {
     const m = this.markets.get(symbol);
     if (m === undefined)
       throw new Error(`Invariant violated: funding for ${symbol}, which is not a perpetual of this book`);
-    const l = this.oneWayLeg(m);
-    if (m.marginMode === 'isolated' && l.position.size !== 0) l.isolatedWallet += f.payment;
-    this.account.adjust(m.inst.settle, f.payment);
-    if (this.account.cash < 0) this.negativeWallet++;
-    const rec: FundingRecord = {
+    return this.bookFunding(this.oneWayLeg(m), {
       symbol,
       time: f.time,
       rate: f.rate,
@@ -404,9 +400,7 @@ export class FuturesBook {
       size: f.size,
       payment: f.payment,
       id: f.id,
-    };
-    this.funding.push(rec);
-    return rec;
+    });
   }
 
   /**
@@ -426,15 +420,8 @@ export class FuturesBook {
       this.warn(
         `${symbol}: the exchange liquidated ${x.amount} (order ${x.id}) while this bot held ${size}: its position is closed whole`,
       );
-    const realizedBefore = p.realizedPnl;
-    if (size !== 0) {
-      this.beforeFill(symbol, -size, x.price);
-      this.account.applyFill(m.inst, size > 0 ? 'sell' : 'buy', x.price, Math.abs(size), 0, m.inst.settle);
-    }
-    this.account.adjust(m.inst.settle, -x.clearanceFee);
+    const realizedPnl = this.closeWhole(l, x.price, x.clearanceFee);
     l.isolatedWallet = 0;
-    m.mark_ = x.price;
-    if (this.account.cash < 0) this.negativeWallet++;
     const rec: LiquidationRecord = {
       symbol,
       time: x.time,
@@ -443,7 +430,7 @@ export class FuturesBook {
       entryPrice,
       liquidationPrice: x.liquidationPrice,
       price: x.price,
-      realizedPnl: p.realizedPnl - realizedBefore,
+      realizedPnl,
       clearanceFee: x.clearanceFee,
       id: x.id,
     };
@@ -733,11 +720,21 @@ export class FuturesBook {
     const m = l.m;
     const pay = fundingPayment(p.size, mark, rate, m.inst.contractSize);
     if (pay === 0) return;
-    if (m.marginMode === 'isolated') l.isolatedWallet += pay;
-    this.account.adjust(m.inst.settle, pay);
-    if (this.account.cash < 0) this.negativeWallet++;
     const rec: FundingRecord = { symbol: m.inst.symbol, time, rate, markPrice: mark, size: p.size, payment: pay };
-    this.funding.push(l.side === undefined ? rec : { ...rec, positionSide: l.side });
+    this.bookFunding(l, l.side === undefined ? rec : { ...rec, positionSide: l.side });
+  }
+
+  /**
+   * Books a funding payment, simulated (`charge`) or the exchange's (`exchangeFunding`): to the
+   * wallet and, while the leg holds an isolated position, to its isolated wallet; records it.
+   */
+  private bookFunding(l: Leg, rec: FundingRecord): FundingRecord {
+    const m = l.m;
+    if (m.marginMode === 'isolated' && l.position.size !== 0) l.isolatedWallet += rec.payment;
+    this.account.adjust(m.inst.settle, rec.payment);
+    if (this.account.cash < 0) this.negativeWallet++;
+    this.funding.push(rec);
+    return rec;
   }
 
   /**
@@ -822,13 +819,8 @@ export class FuturesBook {
       const qty = Math.abs(size);
       const fee = liquidationClearanceFee(positionNotional(qty, v.price, vm.inst.contractSize), vm.clearanceRate, left);
       left -= fee;
-      const realizedBefore = p.realizedPnl;
-      this.beforeFill(vm.inst.symbol, -size, v.price, v.l.side);
-      this.account.applyFill(vm.inst, size > 0 ? 'sell' : 'buy', v.price, qty, 0, vm.inst.settle, undefined, v.l.side);
-      this.account.adjust(vm.inst.settle, -fee);
-      vm.mark_ = v.price;
+      const realizedPnl = this.closeWhole(v.l, v.price, fee);
       for (const o of vm.legs) o.position.lastPrice = v.price;
-      if (this.account.cash < 0) this.negativeWallet++;
       const rec: LiquidationRecord = {
         symbol: vm.inst.symbol,
         time: closeTime,
@@ -837,7 +829,7 @@ export class FuturesBook {
         entryPrice,
         liquidationPrice: v.lp,
         price: v.price,
-        realizedPnl: p.realizedPnl - realizedBefore,
+        realizedPnl,
         clearanceFee: fee,
         ...(v.l.side !== undefined ? { positionSide: v.l.side } : {}),
       };
@@ -845,6 +837,35 @@ export class FuturesBook {
       first ??= rec;
     }
     return first as LiquidationRecord;
+  }
+
+  /**
+   * Books a liquidation, simulated (`liquidate`) or the exchange's (`exchangeLiquidation`): the
+   * leg's position closes whole at `price`, the clearance fee leaves the wallet, the mark is the
+   * close. Returns the PnL the close realized.
+   */
+  private closeWhole(l: Leg, price: number, fee: number): number {
+    const m = l.m;
+    const p = l.position;
+    const size = p.size;
+    const realizedBefore = p.realizedPnl;
+    if (size !== 0) {
+      this.beforeFill(m.inst.symbol, -size, price, l.side);
+      this.account.applyFill(
+        m.inst,
+        size > 0 ? 'sell' : 'buy',
+        price,
+        Math.abs(size),
+        0,
+        m.inst.settle,
+        undefined,
+        l.side,
+      );
+    }
+    this.account.adjust(m.inst.settle, -fee);
+    m.mark_ = price;
+    if (this.account.cash < 0) this.negativeWallet++;
+    return p.realizedPnl - realizedBefore;
   }
 }
 

@@ -68,7 +68,6 @@ export function binanceUsdmFutures(gw: ExchangeGateway): LiveFutures {
           leverage: num(r.leverage),
           marginMode: String(r.marginType).toLowerCase() === 'isolated' ? 'isolated' : 'cross',
           isolatedWallet: num(r.isolatedWallet),
-          liquidationPrice: num(r.liquidationPrice),
         });
       }
       const hedge = dual.dualSidePosition === true || dual.dualSidePosition === 'true';
@@ -135,7 +134,6 @@ export function binanceUsdmFutures(gw: ExchangeGateway): LiveFutures {
           id: orderId,
           clientOrderId: String(r.clientOrderId ?? ''),
           symbol,
-          side: String(r.side).toUpperCase() === 'BUY' ? 'buy' : 'sell',
           price: num(r.avgPrice),
           orderPrice: num(r.price),
           amount: num(r.executedQty),

@@ -71,7 +71,8 @@ export class LiveFuturesSync {
   async start(): Promise<RecoveryAction[]> {
     const { futures, store, botId, instruments, log } = this.o;
     const symbols = instruments.map((i) => i.symbol);
-    for (const e of await store.events.list(botId)) {
+    const events = await store.events.list(botId);
+    for (const e of events) {
       if (e.type !== 'futures.funding' && e.type !== 'futures.liquidation') continue;
       const p = e.payload as { id?: string; time?: number; symbol?: string };
       if (p.id !== undefined) this.applied.add(p.id);
@@ -80,7 +81,7 @@ export class LiveFuturesSync {
     }
     for (const f of await store.fills.since(botId, 0))
       this.onFill(f.symbol, f.tradeId, f.time, f.side === 'buy' ? f.amount : -f.amount);
-    for (const e of await store.events.list(botId))
+    for (const e of events)
       if (e.type === 'futures.liquidation') {
         const l = e.payload as { symbol: string; time: number; size: number; id?: string };
         this.onFill(l.symbol, `liquidation ${l.id ?? e.seq}`, l.time, -l.size);
@@ -92,7 +93,7 @@ export class LiveFuturesSync {
       throw new Error(
         'the exchange account is in hedge position mode (dualSidePosition): Keel trades one-way positions, one signed position per symbol; switch the account to one-way mode (Binance: Preferences, Position Mode; no position may be open) and start again',
       );
-    const lastSet = await this.lastSettings();
+    const lastSet = lastSettings(events);
     for (const inst of instruments) {
       const want = this.o.settings(inst.symbol);
       const pos = positionOf(acct, inst.symbol);
@@ -345,17 +346,6 @@ export class LiveFuturesSync {
     }
   }
 
-  /** What the bot last set on the exchange, per symbol (its `futures.settings` events). */
-  private async lastSettings(): Promise<Map<string, { leverage: number; marginMode: string }>> {
-    const out = new Map<string, { leverage: number; marginMode: string }>();
-    for (const e of await this.o.store.events.list(this.o.botId)) {
-      if (e.type !== 'futures.settings') continue;
-      const p = e.payload as { symbol: string; leverage: number; marginMode: string };
-      out.set(p.symbol, { leverage: p.leverage, marginMode: p.marginMode });
-    }
-    return out;
-  }
-
   /** The bot's position, entry and isolated wallet against the exchange's. */
   private compare(inst: Instrument, ex: ExchangeFuturesPosition): RecoveryAction[] {
     const out: RecoveryAction[] = [];
@@ -394,6 +384,19 @@ export class LiveFuturesSync {
       throw new Error(`${symbol}: the exchange refused ${what}: ${(e as Error).message}`, { cause: e });
     }
   }
+}
+
+/** What the bot last set on the exchange, per symbol (its `futures.settings` events). */
+function lastSettings(
+  events: readonly { readonly type: string; readonly payload: unknown }[],
+): Map<string, { leverage: number; marginMode: string }> {
+  const out = new Map<string, { leverage: number; marginMode: string }>();
+  for (const e of events) {
+    if (e.type !== 'futures.settings') continue;
+    const p = e.payload as { symbol: string; leverage: number; marginMode: string };
+    out.set(p.symbol, { leverage: p.leverage, marginMode: p.marginMode });
+  }
+  return out;
 }
 
 function positionOf(acct: ExchangeFuturesAccount, symbol: string): ExchangeFuturesPosition {

@@ -119,8 +119,6 @@ export interface ExchangeFuturesPosition {
   readonly marginMode: MarginMode;
   /** The isolated wallet (0 in cross margin). */
   readonly isolatedWallet: number;
-  /** 0: none (Binance's convention). */
-  readonly liquidationPrice: number;
 }
 
 /** A futures account as the exchange reports it. */
@@ -150,7 +148,6 @@ export interface ExchangeForcedClose {
   readonly id: string;
   readonly clientOrderId: string;
   readonly symbol: string;
-  readonly side: OrderSide;
   /** The fill price (average). */
   readonly price: number;
   /** The forced order's own price (Binance's bankruptcy price). */

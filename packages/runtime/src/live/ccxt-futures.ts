@@ -1,5 +1,4 @@
-import type { MarginMode } from '@keel/core';
-import { SeededRng } from '@keel/core';
+import { type MarginMode, type Rng, SeededRng } from '@keel/core';
 import { ccxtUndeclared, type ExchangeGateway, KeelExchangeError, retryDelayMs } from '@keel/exchange';
 import {
   ExchangeFailure,
@@ -30,8 +29,9 @@ type Call = (params?: Raw) => Promise<unknown>;
  * retries and circuit breakers). Binance's own endpoints are read as Binance answers them
  * (ccxt's implicit methods): ccxt's unified balance is the margin balance, not the wallet, and
  * its positions leave out a flat symbol's leverage and margin mode, which reconciliation needs.
+ * `rng` jitters the funding watch's reconnect backoff (seeded by default, as the order tracker's).
  */
-export function binanceUsdmFutures(gw: ExchangeGateway): LiveFutures {
+export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng(23)): LiveFutures {
   const client = gw.client as unknown as Record<string, Call> & {
     market(symbol: string): { id: string };
   };
@@ -151,7 +151,6 @@ export function binanceUsdmFutures(gw: ExchangeGateway): LiveFutures {
       const client = ccxtUndeclared<{ watchBalance(): Promise<{ info?: unknown }> }>(gw.client);
       const ctl = new AbortController();
       const stopped = new Promise<'stop'>((r) => ctl.signal.addEventListener('abort', () => r('stop'), { once: true }));
-      const rng = new SeededRng(23);
       const loop = (async () => {
         let attempt = 0;
         while (!ctl.signal.aborted) {

@@ -347,11 +347,6 @@ export function saveBacktest(store: Store, run: BacktestRun): Promise<BacktestRe
   return new PendingBacktest(run).save(store);
 }
 
-/** Opens the store at `url` (default the CLI's), saves the run, closes it; returns the run's id. */
-export function saveBacktestAt(url: string | undefined, run: BacktestRun): Promise<number> {
-  return new PendingBacktest(run).saveAt(url);
-}
-
 export class BacktestNotFoundError extends Error {
   constructor(readonly id: string) {
     super(`no backtest ${id} in the store (keel backtests list shows them)`);

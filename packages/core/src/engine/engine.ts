@@ -303,7 +303,7 @@ export class Engine {
    */
   settleOn(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
-    const closeTime = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
+    const closeTime = closeOf(slot, bar);
     if (this.setTime !== undefined) this.setTime(closeTime);
     this.now = closeTime;
     this.venue.onBar(slot.key.symbol, bar, closeTime);
@@ -316,7 +316,7 @@ export class Engine {
    */
   onBar(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
-    const closeTime = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
+    const closeTime = closeOf(slot, bar);
     if (this.setTime !== undefined) this.setTime(closeTime);
     this.now = closeTime;
     this.venue.onBar(slot.key.symbol, bar, closeTime);
@@ -823,7 +823,7 @@ export class Engine {
     const slot = this.slots[feedIndex] as FeedSlot;
     // The engine's time is the close of the last bar it saw: what a resume before the first
     // traded bar is dated with.
-    this.now = slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
+    this.now = closeOf(slot, bar);
     slot.last = bar;
     slot.hasLast = true;
     slot.lastClose = bar.close;
@@ -1175,6 +1175,11 @@ export class Engine {
 /** Client order ids o1, o2, ... (one function for every engine: its call sites stay monomorphic). */
 function defaultOrderId(seq: number): string {
   return `o${seq}`;
+}
+
+/** When a bar of a feed closes (its open plus the bar's length; a calendar month's end). */
+function closeOf(slot: FeedSlot, bar: Bar): number {
+  return slot.ms > 0 ? bar.time + slot.ms : timeframeEnd('1M', bar.time);
 }
 
 function marketInput(side: 'buy' | 'sell', amount: number, o: OrderOptions | undefined): OrderInput {

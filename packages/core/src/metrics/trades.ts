@@ -248,7 +248,7 @@ export class TradeTracker {
     positionSide: HedgeSide | undefined,
   ): void {
     const signed = side === 'buy' ? amount : -amount;
-    const key = positionSide === undefined ? symbol : tradeKey(symbol, positionSide);
+    const key = tradeKey(symbol, positionSide);
     let b = this.open.get(key);
     const known = b;
     if (b !== undefined && !b.active) b = undefined;

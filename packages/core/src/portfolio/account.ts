@@ -146,7 +146,7 @@ export class Account {
     rate?: Rate,
     positionSide?: HedgeSide,
   ): void {
-    const pos = positionSide === undefined ? this.position(inst) : this.position(inst, positionSide);
+    const pos = this.position(inst, positionSide);
     const delta = side === 'buy' ? amount : -amount;
     const settle = inst.quote === this.currency ? this.currency : inst.settle;
     const perp = inst.kind === 'perpetual';

@@ -284,7 +284,7 @@ export class SimulatedVenue implements Venue {
       const hs = r.positionSide;
       const reduces = r.reduceOnly === true || (hs !== undefined && (hs === 'long') !== (r.side === 'buy'));
       if (reduces) {
-        const pos = (hs === undefined ? this.account.find(r.symbol) : this.account.find(r.symbol, hs))?.size ?? 0;
+        const pos = this.account.find(r.symbol, hs)?.size ?? 0;
         const held = r.side === 'sell' ? Math.max(pos, 0) : Math.max(-pos, 0);
         // What can be traded of it: a remainder below the step (dust) cannot be sold.
         const closable = held < amount ? tradableAmount(inst, held, h.price) : amount;

@@ -272,27 +272,28 @@ describe.skipIf(!HAS_SHARED_DATA)('hedge mode on LINKUSDT 2023-02 with its real 
       'hedge',
     );
     const f = r.futures!;
-    // Fees 100 x 7.606 x 0.05 % = 0.3803 and 40 x 7.606 x 0.05 % = 0.15212. Funding 16:00:00.001
-    // (0.0001) at 7.606: LONG pays 0.07606, SHORT receives 0.030424. WB = 25 - 0.53242 - 0.07606
-    // + 0.030424 = 24.421944.
-    expect(f.payments.map((p) => p.payment)).toEqual([expect.closeTo(-0.07606, 12), expect.closeTo(0.030424, 12)]);
+    // Fees 100 x 7.606 x 0.05 % = 0.3803 and 40 x 7.606 x 0.05 % = 0.15212. The 16:00:00.001
+    // funding is charged on what is held at that instant, before the orders decided on 15:59's
+    // close fill at 16:00's open (as the exchange does): neither side pays it. WB = 25 - 0.53242
+    // = 24.46758, and no funding comes before the liquidation (the next is at 00:00).
+    expect(f.payments).toEqual([]);
     // Hedge cross LP = (WB - LONG x EP_L + SHORT x EP_S) / (LONG x MMR + SHORT x MMR - LONG + SHORT)
-    //   = (24.421944 - 760.6 + 304.24) / (0.65 + 0.26 - 100 + 40) = -431.938056 / -59.09 = 7.309833...
-    const lp = -431.938056 / -59.09;
+    //   = (24.46758 - 760.6 + 304.24) / (0.65 + 0.26 - 100 + 40) = -431.89242 / -59.09 = 7.309061...
+    const lp = -431.89242 / -59.09;
     // 19:24 (low 7.294) is the first bar whose low reaches it (19:23's low is 7.372).
     expect(bar(T(9, 19, 24)).low).toBe(7.294);
     expect(bar(T(9, 19, 23)).low).toBe(7.372);
     expect(f.liquidations.map((l) => [l.time, l.positionSide, l.size, l.price])).toEqual([
-      [T(9, 19, 25), 'long', 100, 7.31],
-      [T(9, 19, 25), 'short', -40, 7.31],
+      [T(9, 19, 25), 'long', 100, 7.309],
+      [T(9, 19, 25), 'short', -40, 7.309],
     ]);
     for (const l of f.liquidations) expect(l.liquidationPrice).toBeCloseTo(lp, 9);
-    // Closed at the tick 7.310: LONG 100 x (7.31 - 7.606) = -29.6, SHORT 40 x (7.606 - 7.31) = 11.84;
-    // left 24.421944 - 29.6 + 11.84 = 6.661944; clearance (0.5 %) LONG min(3.655, 6.661944) = 3.655,
-    // then SHORT min(1.462, 3.006944) = 1.462; the wallet keeps 1.544944.
-    expect(f.liquidations.map((l) => l.realizedPnl)).toEqual([expect.closeTo(-29.6, 9), expect.closeTo(11.84, 9)]);
-    expect(f.liquidations.map((l) => l.clearanceFee)).toEqual([expect.closeTo(3.655, 9), expect.closeTo(1.462, 9)]);
-    expect(r.finalCash).toBeCloseTo(1.544944, 9);
-    expect(r.finalValue).toBeCloseTo(1.544944, 9);
+    // Closed at the tick 7.309: LONG 100 x (7.309 - 7.606) = -29.7, SHORT 40 x (7.606 - 7.309) = 11.88;
+    // left 24.46758 - 29.7 + 11.88 = 6.64758; clearance (0.5 %) LONG min(3.6545, 6.64758) = 3.6545,
+    // then SHORT min(1.4618, 2.99308) = 1.4618; the wallet keeps 1.53128.
+    expect(f.liquidations.map((l) => l.realizedPnl)).toEqual([expect.closeTo(-29.7, 9), expect.closeTo(11.88, 9)]);
+    expect(f.liquidations.map((l) => l.clearanceFee)).toEqual([expect.closeTo(3.6545, 9), expect.closeTo(1.4618, 9)]);
+    expect(r.finalCash).toBeCloseTo(1.53128, 9);
+    expect(r.finalValue).toBeCloseTo(1.53128, 9);
   });
 });

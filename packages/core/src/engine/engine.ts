@@ -319,6 +319,7 @@ export class Engine {
     const closeTime = closeOf(slot, bar);
     if (this.setTime !== undefined) this.setTime(closeTime);
     this.now = closeTime;
+    if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresOpen(slot, bar, closeTime);
     this.venue.onBar(slot.key.symbol, bar, closeTime);
     // Marked at the close once the venue has matched the bar (see FeedSlot.lastClose).
     slot.position.lastPrice = bar.close;
@@ -333,6 +334,22 @@ export class Engine {
     }
   }
 
+  /** Funding stamped at a perpetual's bar open, before the venue fills anything on it (FuturesBook.onOpen). */
+  private futuresOpen(slot: FeedSlot, bar: Bar, closeTime: number): void {
+    const book = this.futures as FuturesBook;
+    const nf = book.funding.length;
+    book.onOpen(slot.key.symbol, bar, closeTime);
+    this.emitFunding(nf, closeTime);
+  }
+
+  /** `futures.funding` for each payment the book recorded from index `from` on. */
+  private emitFunding(from: number, closeTime: number): void {
+    if (!this.listening) return;
+    const book = this.futures as FuturesBook;
+    for (let k = from; k < book.funding.length; k++)
+      this.emitEvent({ type: 'futures.funding', time: closeTime, funding: book.funding[k] as FundingRecord });
+  }
+
   /**
    * Funding and the liquidation test of a perpetual's bar (FuturesBook.onBar). A liquidation
    * cancels the market's open orders (the exchange does), books the forced close as a fill for
@@ -343,9 +360,7 @@ export class Engine {
     const n = book.liquidations.length;
     const nf = book.funding.length;
     book.onBar(slot.key.symbol, bar, closeTime);
-    if (this.listening)
-      for (let k = nf; k < book.funding.length; k++)
-        this.emitEvent({ type: 'futures.funding', time: closeTime, funding: book.funding[k] as FundingRecord });
+    this.emitFunding(nf, closeTime);
     if (book.liquidations.length === n) return;
     for (let k = n; k < book.liquidations.length; k++) {
       const l = book.liquidations[k] as FuturesBook['liquidations'][number];

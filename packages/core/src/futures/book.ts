@@ -36,6 +36,12 @@ import { reducingQty } from './position.ts';
 export const DEFAULT_LIQUIDATION_FEE = 0.0125;
 
 /** How one perpetual market is traded: leverage, margin mode, its rules, its funding and mark. */
+/**
+ * Funding stamped this close after a bar's open counts as at the open (charged before the bar's
+ * fills, FuturesBook.onOpen). Binance stamps its funding a few milliseconds after the hour.
+ */
+export const FUNDING_AT_OPEN_MS = 1_000;
+
 export interface FuturesMarketSettings {
   /** 1 to the brackets' highest leverage. */
   readonly leverage: number;
@@ -553,20 +559,60 @@ export class FuturesBook {
     if (Math.abs(qty) === closing && closing === Math.abs(before)) l.isolatedWallet = 0;
   }
 
+  /** The first bar of a market: funding before its open was paid before the run began. */
+  private begin(m: Market, t: number): void {
+    if (m.started) return;
+    m.started = true;
+    m.firstTime = t;
+    if (m.funding !== null) m.fundingCursor = firstAtOrAfter(m.funding, t);
+  }
+
   /**
-   * One closed bar of a perpetual, after the venue matched it: funding due in it, the mark, then
-   * the liquidation test on the bar's adverse extreme. Returns the liquidation, or null.
+   * A perpetual's bar as it opens, before the venue fills anything on it: funding stamped at the
+   * open (within FUNDING_AT_OPEN_MS of it; Binance stamps a few ms after the hour), or in a gap of
+   * the bars before it, is charged on what is held then. The exchange charges the positions held
+   * at the funding instant, and an order decided on the bar before reaches it after that instant:
+   * a position closed at the open of a funding bar still pays that funding, as it does live.
+   */
+  onOpen(symbol: string, bar: Bar, closeTime: number): void {
+    const m = this.market(symbol);
+    if (m === undefined || m.funding === null || this.venue === 'exchange') return;
+    const t = bar.time;
+    this.begin(m, t);
+    const f = m.funding;
+    const due = Math.min(t + FUNDING_AT_OPEN_MS, closeTime);
+    let i = m.fundingCursor;
+    if (i >= f.length || (f.time[i] as number) >= due) return;
+    // The mark at the open: the mark bar's open when there is one at this time.
+    let open = bar.open;
+    const mk = m.mark;
+    if (mk !== undefined) {
+      let j = m.markCursor;
+      while (j < mk.length && (mk.time[j] as number) < t) j++;
+      m.markCursor = j;
+      if (j < mk.length && (mk.time[j] as number) === t) open = mk.open[j] as number;
+    }
+    const legs = m.legs;
+    while (i < f.length && (f.time[i] as number) < due) {
+      const ft = f.time[i] as number;
+      // A funding time in a gap of the data is charged at the next bar's open, and counted.
+      if (ft < t) this.lateFunding++;
+      for (let k = 0; k < legs.length; k++) this.charge(legs[k] as Leg, ft, f.rate[i] as number, open);
+      i++;
+    }
+    m.fundingCursor = i;
+  }
+
+  /**
+   * One closed bar of a perpetual, after the venue matched it: funding due later in it (after its
+   * open, see onOpen), the mark, then the liquidation test on the bar's adverse extreme. Returns
+   * the liquidation, or null.
    */
   onBar(symbol: string, bar: Bar, closeTime: number): LiquidationRecord | null {
     const m = this.market(symbol);
     if (m === undefined) return null;
     const t = bar.time;
-    if (!m.started) {
-      m.started = true;
-      m.firstTime = t;
-      // Funding before the first bar's open was paid before the run began.
-      if (m.funding !== null) m.fundingCursor = firstAtOrAfter(m.funding, t);
-    }
+    this.begin(m, t);
     m.lastTime = closeTime;
     let open = bar.open;
     let low = bar.low;
@@ -590,7 +636,7 @@ export class FuturesBook {
       let i = m.fundingCursor;
       while (i < f.length && (f.time[i] as number) < closeTime) {
         const ft = f.time[i] as number;
-        // A funding time in a gap of the data is charged at the next bar's open, and counted.
+        // Funding after the bar's open (onOpen charged those at it): on what is held after its fills.
         if (ft < t) this.lateFunding++;
         for (let k = 0; k < legs.length; k++) this.charge(legs[k] as Leg, ft, f.rate[i] as number, open);
         i++;

@@ -110,6 +110,39 @@ describe('futures in the engine', () => {
     expect(f.liquidations).toHaveLength(0);
   });
 
+  it('funding stamped at a bar open is charged before that open fills: a close decided on the bar before still pays it, an open does not', () => {
+    // Binance charges the positions held at the funding instant (here bar 2's open + 13 ms); an
+    // order decided as bar 1 closes reaches the exchange after that, and fills at bar 2's open.
+    const run = (script: Parameters<typeof scripted>[0]) =>
+      runBacktest({
+        strategy: scripted(script),
+        data: [
+          {
+            symbol: SYMBOL,
+            timeframe: '1m',
+            series: bars([
+              [7, 7, 7, 7],
+              [7, 7.1, 6.9, 7],
+              [6.9, 7, 6.8, 6.9],
+              [6.8, 6.8, 6.5, 6.6],
+            ]),
+          },
+        ],
+        cash: 1000,
+        futures: settings(3, 'cross', fundingAt(2, 0.0002)),
+      }).futures!;
+    // Long 100 bought at bar 1's open 7, closed on bar 1's signal at bar 2's open 6.9: held at the
+    // funding instant, it pays 100 x 6.9 x 0.0002 = 0.138.
+    const closed = run({ 0: (ctx) => void ctx.buy(100), 1: (ctx) => void ctx.close() });
+    expect(closed.payments.map((p) => [p.time, p.size, p.markPrice, p.payment])).toEqual([
+      [T0 + 2 * MIN + 13, 100, 6.9, expect.closeTo(-0.138, 12)],
+    ]);
+    // Bought on bar 1's signal at bar 2's open: not held at the funding instant, so nothing.
+    const opened = run({ 1: (ctx) => void ctx.buy(100) });
+    expect(opened.payments).toEqual([]);
+    expect(opened.fundingEvents).toBe(0);
+  });
+
   it('cross 10x short: liquidated at the liquidation price, the wallet ends at zero, never below', () => {
     const r = runBacktest({
       strategy: scripted({ 0: (ctx) => void ctx.sell(1000) }),

@@ -34,7 +34,7 @@ import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
-import { type FillModelSetup, resolvedParams, SessionRecorder, startingState } from './session.ts';
+import { type FillModelSetup, resolvedParams, SessionRecorder, sessionFutures, startingState } from './session.ts';
 import { BotSettingsChangedError, settingsChange, storedFutures, storedRisk } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
@@ -605,6 +605,17 @@ export class Bot {
         resumeAfter: Object.fromEntries(this.lastBarTime),
         warmup: {},
         ...(this.cfg.risk ? { risk: riskConfigInput(this.cfg.risk) } : {}),
+        ...(this.cfg.futures !== undefined && this.botEngine.futures !== undefined
+          ? {
+              futures: sessionFutures(
+                this.cfg.instruments,
+                this.cfg.futures,
+                this.botEngine.futures.snapshot(),
+                this.cfg.mode === 'live' ? 'exchange' : 'simulated',
+                this.lastBarTime.size > 0 ? Math.min(...this.lastBarTime.values()) : Number.NEGATIVE_INFINITY,
+              ),
+            }
+          : {}),
       },
       (w) => this.journal.enqueue(w),
     );

@@ -19,7 +19,13 @@ import {
   UnknownBotError,
 } from './bots.ts';
 import { liveCredentials, sessionSummary } from './cli.ts';
-import { botParity, type ParityDifference, type ParityOptions, type ParityResult } from './parity.ts';
+import {
+  botParity,
+  type FuturesTotals,
+  type ParityDifference,
+  type ParityOptions,
+  type ParityResult,
+} from './parity.ts';
 import { reconcileBooks } from './portfolio.ts';
 import { loadStrategy } from './strategy-file.ts';
 
@@ -459,6 +465,11 @@ function formatParity(r: ParityResult): string {
     `  orders: bot ${r.orders.bot}, backtest ${r.orders.backtest}, the same signal ${r.orders.matched}; fills: bot ${r.fills.bot}, backtest ${r.fills.backtest}`,
     `  realised net: bot ${money(r.bot.realizedPnlNet)} (${money(r.bot.fees)} fees), backtest ${money(r.backtest.realizedPnlNet)} (${money(r.backtest.fees)} fees)`,
   );
+  if (r.futures !== undefined) {
+    const f = (t: FuturesTotals) =>
+      `${money(t.funding)} in ${t.payments} payment(s), ${t.liquidations} liquidation(s)${t.liquidations > 0 ? ` (clearance fees ${money(t.clearanceFees)})` : ''}`;
+    lines.push(`  funding: bot ${f(r.futures.bot)}; backtest ${f(r.futures.backtest)}`);
+  }
   if (r.differences.length === 0)
     lines.push('', 'No differences: the bot did exactly what the backtest of its bars did.');
   else {

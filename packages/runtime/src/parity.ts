@@ -9,8 +9,13 @@ import {
   defineInstrument,
   emptyBar,
   type Fill,
+  type FundingRateSeries,
+  type FundingRecord,
+  FuturesBook,
+  type FuturesMarketSettings,
   feedId,
   type Instrument,
+  type LiquidationRecord,
   type OrderState,
   pairStats,
   parseRiskConfig,
@@ -34,7 +39,13 @@ import { getStrategy } from '@keel/strategies';
 import { BotEngine } from './bot-engine.ts';
 import { UnknownBotError } from './bots.ts';
 import { type PnlTotals, pnlOf } from './pnl.ts';
-import { type FillModelSetup, isSessionSetup, type SessionSetup } from './session.ts';
+import {
+  type FillModelSetup,
+  fundingSeriesOf,
+  isSessionSetup,
+  type SessionFutures,
+  type SessionSetup,
+} from './session.ts';
 
 export interface ParityOptions {
   /** Resolves a strategy by name; default: the built-in strategies. */
@@ -63,6 +74,8 @@ export const PARITY_KINDS = [
   'time',
   'fee',
   'fills-not-recorded',
+  'funding',
+  'liquidation',
 ] as const;
 /**
  * What differs for one order:
@@ -76,7 +89,9 @@ export const PARITY_KINDS = [
  * - `price`: both filled, at different prices (slippage against the model, signed against the bot);
  * - `time`: both filled, on different bars;
  * - `fee`: both filled, the fee (valued in the quote currency) or its asset differs from the model's;
- * - `fills-not-recorded`: the bot's order row says filled, but the store has none of its fills.
+ * - `fills-not-recorded`: the bot's order row says filled, but the store has none of its fills;
+ * - `funding` (perpetuals): a funding payment differs, or only one side was charged at that time;
+ * - `liquidation` (perpetuals): only one side was liquidated, or at another price.
  */
 export type ParityKind = (typeof PARITY_KINDS)[number];
 
@@ -103,12 +118,14 @@ export interface OrderOutcome {
 
 export interface ParityDifference {
   readonly kind: ParityKind;
+  /** The order's client id; for funding and liquidations, the exchange's id of the payment or close (or a made-up one). */
   readonly id: string;
   /** The session whose bars the signal came from; null if outside every compared session. */
   readonly session: number | null;
   readonly symbol: string;
+  /** The order's side; for funding and liquidations, the position's (buy: long). */
   readonly side: 'buy' | 'sell';
-  /** The close of the bar the order was decided on. */
+  /** The close of the bar the order was decided on; for funding and liquidations, their time. */
   readonly signalAt: string;
   /** The difference in a sentence. */
   readonly detail: string;
@@ -149,8 +166,19 @@ export interface ParityResult {
   /** What the compared orders' fills add up to, on each side. */
   readonly bot: PnlTotals;
   readonly backtest: PnlTotals;
+  /** Perpetuals: funding and liquidations over the compared sessions, on each side (absent: spot only). */
+  readonly futures?: { readonly bot: FuturesTotals; readonly backtest: FuturesTotals };
   /** What the comparison could not cover (sessions without a record, warm-up after a reconnect, ...). */
   readonly notes: readonly string[];
+}
+
+/** Funding and liquidations of perpetuals, in the settlement currency. */
+export interface FuturesTotals {
+  /** Net funding: > 0 received. */
+  readonly funding: number;
+  readonly payments: number;
+  readonly liquidations: number;
+  readonly clearanceFees: number;
 }
 
 /** The result, and the backtest itself (for an HTML report): its result and the bars of its primary feed. */
@@ -217,8 +245,19 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   let riskConfig: RiskConfig | undefined;
   const riskEvents: RiskEvent[] = [];
   const resumes = await resumeTimes(store, botId);
+  // Perpetuals: what the backtest charged and liquidated, by session; live rates by symbol (read once).
+  const modelFunding: { r: FundingRecord; session: number }[] = [];
+  const modelLiquidations: { r: LiquidationRecord; session: number }[] = [];
+  const exchangeRates = new Map<string, FundingRateSeries>();
 
   for (const [k, { seq, setup }] of setups.entries()) {
+    if (setup.futures === undefined && setup.instruments.some((i) => i.kind === 'perpetual')) {
+      // Replayed as spot, a perpetual's orders would differ by its leverage: not compared at all.
+      notes.push(
+        `session ${seq} traded perpetuals but was recorded before Keel kept their settings (leverage, margin, funding): not compared`,
+      );
+      continue;
+    }
     const next = setups[k + 1]?.setup;
     const bars = await sessionBars(store, botId, setup, next);
     if (bars.handled.length === 0) continue;
@@ -240,7 +279,15 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const account = startAccount(setup, instruments);
     const startEquity = openingValue(account, bars.handled[0]?.bar);
     if (Number.isNaN(startValue)) startValue = startEquity;
-    const venue = new SimulatedVenue(instruments, account, simulated);
+    const book =
+      setup.futures === undefined
+        ? undefined
+        : await sessionBook(store, botId, setup.futures, account, instruments, seq, notes, exchangeRates);
+    const venue = new SimulatedVenue(
+      instruments,
+      account,
+      book === undefined ? simulated : { ...simulated, marginCheck: book.marginCheck.bind(book) },
+    );
     const risk = sessionRisk(setup, seq);
     riskConfig ??= risk;
     const botEngine = new BotEngine({
@@ -252,6 +299,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       account,
       venue,
       ...(risk ? { risk } : {}),
+      ...(book !== undefined ? { futures: book } : {}),
     });
     const engine = botEngine.engine;
     // Orders the bot carried into this session (working on the exchange across the restart) go on
@@ -338,6 +386,10 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
         return [o.request.id as string, { order: o, fills: m.fills, session: m.session }];
       }),
     );
+    if (book !== undefined) {
+      for (const r of book.funding) modelFunding.push({ r, session: seq });
+      for (const r of book.liquidations) modelLiquidations.push({ r, session: seq });
+    }
     allTrades.push(...botEngine.closedTrades());
     allFills.push(...engine.fills);
     allOrders.push(...engine.history);
@@ -420,6 +472,35 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     };
     rows.push({ at: order.createdAt, id, d: compare(ctx, bo, mo, inst, tol) });
   }
+  let futures: ParityResult['futures'];
+  if (setups.some((x) => x.setup.futures !== undefined)) {
+    const barMs = timeframeMs(primary.feeds[0]?.timeframe ?? '1m');
+    // A payment or close belongs to a compared session when it falls in the bars it handled.
+    const during = (t: number) => ranges.find((r) => t >= r.from - barMs && t < r.to);
+    const botFunding = (await eventsOfType<FundingRecord>(store, botId, 'futures.funding')).filter((r) =>
+      Number.isFinite(r.time),
+    );
+    const botLiquidations = await eventsOfType<LiquidationRecord>(store, botId, 'futures.liquidation');
+    const outside = botFunding.filter((r) => during(r.time) === undefined).length;
+    if (outside > 0)
+      notes.push(
+        `${outside} funding payment(s) of the bot fell outside the bars it handled (while it was down, applied at its next start): not compared`,
+      );
+    const fundingIn = botFunding.filter((r) => during(r.time) !== undefined);
+    const liquidationsIn = botLiquidations.filter((r) => during(r.time) !== undefined);
+    const quoteOf = (symbol: string) => instrumentOf(symbol).settle ?? instrumentOf(symbol).quote;
+    for (const d of compareFunding(fundingIn, modelFunding, during, quoteOf, tol))
+      rows.push({ at: d.at, id: d.d.id, d: [d.d] });
+    for (const d of compareLiquidations(liquidationsIn, modelLiquidations, during, barMs, quoteOf, tol))
+      rows.push({ at: d.at, id: d.d.id, d: [d.d] });
+    futures = {
+      bot: futuresTotals(fundingIn, liquidationsIn),
+      backtest: futuresTotals(
+        modelFunding.map((x) => x.r),
+        modelLiquidations.map((x) => x.r),
+      ),
+    };
+  }
   rows.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const differences = rows.flatMap((r) => r.d);
   const counts: Partial<Record<ParityKind, number>> = {};
@@ -444,6 +525,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     feeDifference: sum('fee'),
     bot: pnlOf(comparedBotFills, instruments),
     backtest: pnlOf(modelFills, instruments),
+    ...(futures !== undefined ? { futures } : {}),
     notes,
   };
   const tf = primary.feeds[0]?.timeframe ?? '1m';
@@ -501,14 +583,255 @@ function sessionRisk(setup: SessionSetup, seq: number): RiskConfig | undefined {
 
 /** When the bot's resumes took effect (engine times: bar closes), in order. */
 async function resumeTimes(store: Store, botId: string): Promise<number[]> {
+  return (await eventsOfType<{ time: number }>(store, botId, 'risk.resume')).map((r) => r.time);
+}
+
+/** The payloads of the bot's journal events of one type, in journal order. */
+async function eventsOfType<T>(store: Store, botId: string, type: string): Promise<T[]> {
   const rows = await store.db
     .selectFrom('events')
     .select(['payload'])
     .where('bot_id', '=', botId)
-    .where('type', '=', 'risk.resume')
+    .where('type', '=', type)
     .orderBy('seq')
     .execute();
-  return rows.map((r) => (JSON.parse(r.payload) as { time: number }).time);
+  return rows.map((r) => JSON.parse(r.payload) as T);
+}
+
+/**
+ * The futures book a session's backtest runs with: the session's settings and starting book.
+ * Funding: a paper session's own rates (as recorded at its start); live, the exchange charged,
+ * and the rates are those of the payments the bot recorded (a funding time at which the bot held
+ * nothing has no rate then: the backtest charges nothing there, which a note says).
+ */
+async function sessionBook(
+  store: Store,
+  botId: string,
+  f: SessionFutures,
+  account: Account,
+  instruments: readonly Instrument[],
+  seq: number,
+  notes: string[],
+  exchangeRates: Map<string, FundingRateSeries>,
+): Promise<FuturesBook> {
+  const settings = new Map<string, FuturesMarketSettings>();
+  for (const inst of instruments) {
+    const m = f.markets[inst.symbol];
+    if (inst.kind !== 'perpetual' || m === undefined) continue;
+    let funding: FundingRateSeries | null;
+    let fundingSource: string;
+    if (m.funding === null) {
+      funding = null;
+      fundingSource = 'none given';
+    } else if (m.funding !== undefined) {
+      funding = fundingSeriesOf(inst.symbol, m.funding);
+      fundingSource = m.funding.source;
+    } else {
+      let rates = exchangeRates.get(inst.symbol);
+      if (rates === undefined) {
+        rates = await recordedRates(store, botId, inst.symbol);
+        exchangeRates.set(inst.symbol, rates);
+        notes.push(
+          `${inst.symbol}: the backtest charges funding at the rates of the bot's own payments (${rates.length} funding time(s)); at a funding time the bot held nothing, it has no rate and charges nothing`,
+        );
+      }
+      funding = rates;
+      fundingSource = "the rates of the bot's payments";
+    }
+    if (m.markSource !== undefined)
+      notes.push(
+        `session ${seq}: ${inst.symbol}'s paper session used mark bars (${m.markSource}); the backtest takes the traded price as the mark`,
+      );
+    settings.set(inst.symbol, {
+      leverage: m.leverage,
+      marginMode: m.marginMode,
+      ...(m.positionMode !== undefined ? { positionMode: m.positionMode } : {}),
+      ...(m.brackets !== undefined ? { brackets: m.brackets } : {}),
+      ...(m.clearanceRate !== undefined ? { clearanceRate: m.clearanceRate } : {}),
+      funding,
+      fundingSource,
+    });
+  }
+  const book = new FuturesBook(
+    account,
+    instruments.filter((i) => settings.has(i.symbol)),
+    (i) => settings.get(i.symbol) as FuturesMarketSettings,
+    'simulated',
+  );
+  book.restore(f.book);
+  return book;
+}
+
+/** The rates of the funding payments a live bot recorded for `symbol`, one row per funding time. */
+async function recordedRates(store: Store, botId: string, symbol: string): Promise<FundingRateSeries> {
+  const byTime = new Map<number, number>();
+  for (const r of await eventsOfType<FundingRecord>(store, botId, 'futures.funding'))
+    if (r.symbol === symbol && Number.isFinite(r.time) && Number.isFinite(r.rate)) byTime.set(r.time, r.rate);
+  const times = [...byTime.keys()].sort((a, b) => a - b);
+  return {
+    symbol,
+    length: times.length,
+    time: Float64Array.from(times),
+    rate: Float64Array.from(times, (t) => byTime.get(t) as number),
+    intervalHours: new Float64Array(times.length).fill(8),
+  };
+}
+
+function futuresTotals(funding: readonly FundingRecord[], liquidations: readonly LiquidationRecord[]): FuturesTotals {
+  return {
+    funding: funding.reduce((a, r) => a + r.payment, 0),
+    payments: funding.length,
+    liquidations: liquidations.length,
+    clearanceFees: liquidations.reduce((a, r) => a + r.clearanceFee, 0),
+  };
+}
+
+type Dated = { readonly at: number; readonly d: ParityDifference };
+const SLACK_MS = 60_000;
+const sideKey = (r: { symbol: string; positionSide?: string }) => `${r.symbol} ${r.positionSide ?? ''}`;
+
+/**
+ * Pairs each side's items of one market (and hedge side) in time order, two within `slack` of each
+ * other; calls `pair` for each pair and `only` for each item one side has.
+ */
+function pairInTime<T extends { readonly symbol: string; readonly time: number; readonly positionSide?: string }>(
+  bot: readonly T[],
+  model: readonly T[],
+  slack: number,
+  pair: (b: T, m: T) => void,
+  only: (x: T, side: 'bot' | 'backtest') => void,
+): void {
+  const keys = new Set([...bot.map(sideKey), ...model.map(sideKey)]);
+  for (const k of keys) {
+    const bs = bot.filter((x) => sideKey(x) === k).sort((a, b) => a.time - b.time);
+    const ms = model.filter((x) => sideKey(x) === k).sort((a, b) => a.time - b.time);
+    let i = 0;
+    let j = 0;
+    while (i < bs.length || j < ms.length) {
+      const b = bs[i];
+      const m = ms[j];
+      if (b !== undefined && m !== undefined && Math.abs(b.time - m.time) <= slack) {
+        pair(b, m);
+        i++;
+        j++;
+      } else if (m === undefined || (b !== undefined && b.time < m.time)) {
+        only(b as T, 'bot');
+        i++;
+      } else {
+        only(m, 'backtest');
+        j++;
+      }
+    }
+  }
+}
+
+function compareFunding(
+  bot: readonly FundingRecord[],
+  model: readonly { r: FundingRecord; session: number }[],
+  during: (t: number) => { seq: number } | undefined,
+  quoteOf: (symbol: string) => string,
+  tol: number,
+): Dated[] {
+  const out: Dated[] = [];
+  const how = (r: FundingRecord, q: string) =>
+    `${r.payment < 0 ? 'paid' : 'received'} ${round(Math.abs(r.payment), 8)} ${q} on ${r.size} (rate ${r.rate}, mark ${r.markPrice})`;
+  const add = (r: FundingRecord, detail: string, cost: number) =>
+    out.push({
+      at: r.time,
+      d: {
+        kind: 'funding',
+        id: r.id ?? `funding ${r.symbol}${r.positionSide ? ` ${r.positionSide}` : ''} ${iso(r.time)}`,
+        session: during(r.time)?.seq ?? null,
+        symbol: r.symbol,
+        side: r.size < 0 || r.positionSide === 'short' ? 'sell' : 'buy',
+        signalAt: iso(r.time) as string,
+        detail,
+        cost,
+        bot: null,
+        backtest: null,
+      },
+    });
+  pairInTime(
+    bot,
+    model.map((x) => x.r),
+    SLACK_MS,
+    (b, m) => {
+      if (!differs(b.payment, m.payment, tol)) return;
+      const q = quoteOf(b.symbol);
+      add(
+        b,
+        `funding at ${iso(b.time)}: the bot ${how(b, q)}, the backtest ${how(m, q)}`,
+        round(m.payment - b.payment, 8),
+      );
+    },
+    (x, side) => {
+      const q = quoteOf(x.symbol);
+      if (side === 'bot')
+        add(
+          x,
+          `funding at ${iso(x.time)}: the bot ${how(x, q)}; the backtest was charged nothing then (no position, or no rate)`,
+          round(-x.payment, 8),
+        );
+      else
+        add(
+          x,
+          `funding at ${iso(x.time)}: the backtest ${how(x, q)}; the bot has no payment recorded then`,
+          round(x.payment, 8),
+        );
+    },
+  );
+  return out;
+}
+
+function compareLiquidations(
+  bot: readonly LiquidationRecord[],
+  model: readonly { r: LiquidationRecord; session: number }[],
+  during: (t: number) => { seq: number } | undefined,
+  barMs: number,
+  quoteOf: (symbol: string) => string,
+  tol: number,
+): Dated[] {
+  const out: Dated[] = [];
+  const how = (r: LiquidationRecord, q: string) =>
+    `liquidated ${r.size} at ${r.price} (entry ${r.entryPrice}, PnL ${round(r.realizedPnl, 8)} ${q}, clearance fee ${round(r.clearanceFee, 8)} ${q})`;
+  const net = (r: LiquidationRecord) => r.realizedPnl - r.clearanceFee;
+  const add = (r: LiquidationRecord, detail: string, cost: number | null) =>
+    out.push({
+      at: r.time,
+      d: {
+        kind: 'liquidation',
+        id: r.id ?? `liquidation ${r.symbol}${r.positionSide ? ` ${r.positionSide}` : ''} ${iso(r.time)}`,
+        session: during(r.time)?.seq ?? null,
+        symbol: r.symbol,
+        side: r.size < 0 || r.positionSide === 'short' ? 'sell' : 'buy',
+        signalAt: iso(r.time) as string,
+        detail,
+        cost,
+        bot: null,
+        backtest: null,
+      },
+    });
+  pairInTime(
+    bot,
+    model.map((x) => x.r),
+    barMs,
+    (b, m) => {
+      if (!differs(b.price, m.price, tol) && !differs(b.clearanceFee, m.clearanceFee, tol)) return;
+      const q = quoteOf(b.symbol);
+      add(b, `the bot ${how(b, q)} at ${iso(b.time)}; the backtest ${how(m, q)}`, round(net(m) - net(b), 8));
+    },
+    (x, side) => {
+      const q = quoteOf(x.symbol);
+      add(
+        x,
+        side === 'bot'
+          ? `the bot was ${how(x, q)} at ${iso(x.time)}; the backtest was not`
+          : `the backtest was ${how(x, q)} at ${iso(x.time)}; the bot was not`,
+        null,
+      );
+    },
+  );
+  return out;
 }
 
 /** The close time of a bar of `tf` that opens at `open`. */
@@ -624,7 +947,12 @@ function startAccount(setup: SessionSetup, instruments: readonly Instrument[]): 
 /** The account's value at a bar's open (the start of a session's equity curve). */
 function openingValue(account: Account, bar: Bar | undefined): number {
   let v = account.cash;
-  for (const p of account.positions) if (p.size !== 0 && bar) v += p.size * bar.open * p.instrument.contractSize;
+  for (const p of account.positions) {
+    if (p.size === 0 || !bar) continue;
+    // A perpetual's value is its unrealised PnL (its margin is in the wallet); a coin's, all of it.
+    const price = p.instrument.kind === 'perpetual' ? bar.open - p.avgPrice : bar.open;
+    v += p.size * price * p.instrument.contractSize;
+  }
   return v;
 }
 

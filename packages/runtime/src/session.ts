@@ -4,8 +4,14 @@ import {
   type Bar,
   copyBar,
   type FeedKey,
+  type FundingRateSeries,
+  type FuturesBookState,
+  type FuturesMarketSettings,
   type HedgeSide,
   type Instrument,
+  type MarginMode,
+  type NotionalBracket,
+  type PositionMode,
   parseParams,
   type riskConfigInput,
 } from '@keel/core';
@@ -68,6 +74,95 @@ export interface SessionSetup {
   readonly lateWarmup?: Readonly<Record<string, number>>;
   /** The risk settings in the parser's grammar (`riskConfigInput`); absent: none. */
   readonly risk?: ReturnType<typeof riskConfigInput>;
+  /** Perpetuals: their settings and the futures book as the session began (absent: spot only). */
+  readonly futures?: SessionFutures;
+}
+
+/** The rows of a funding-rate series, as a session recorded them (FundingRateSeries' columns). */
+export interface FundingRows {
+  readonly source: string;
+  readonly time: readonly number[];
+  readonly rate: readonly number[];
+  readonly intervalHours: readonly number[];
+}
+
+/** One perpetual's settings as a session ran with it. */
+export interface SessionPerpetual {
+  readonly leverage: number;
+  readonly marginMode: MarginMode;
+  readonly positionMode?: PositionMode;
+  readonly brackets?: readonly NotionalBracket[];
+  readonly clearanceRate?: number;
+  /**
+   * Paper: the funding rates the bot charged from, from the session's first bar on (`null`: none
+   * given, deliberately). Absent live: the exchange charged, and parity takes the rates of the
+   * payments the bot recorded.
+   */
+  readonly funding?: FundingRows | null;
+  /** Paper with `--mark`: the file its mark bars came from (parity takes the traded price as the mark). */
+  readonly markSource?: string;
+}
+
+/** What `keel bots parity` needs to replay a session's perpetuals (docs/futures.md). */
+export interface SessionFutures {
+  /** By symbol. */
+  readonly markets: Readonly<Record<string, SessionPerpetual>>;
+  /** The futures book as the session began (its isolated wallets). */
+  readonly book: FuturesBookState;
+}
+
+/**
+ * A session's perpetuals as recorded: each one's settings, and (paper) the funding rows from
+ * `from` on (the first bar the session can handle), so that a replay charges what the bot did.
+ */
+export function sessionFutures(
+  instruments: readonly Instrument[],
+  settings: (symbol: string) => FuturesMarketSettings,
+  book: FuturesBookState,
+  venue: 'simulated' | 'exchange',
+  from: number,
+): SessionFutures {
+  const markets: Record<string, SessionPerpetual> = {};
+  for (const inst of instruments) {
+    if (inst.kind !== 'perpetual') continue;
+    const s = settings(inst.symbol);
+    markets[inst.symbol] = {
+      leverage: s.leverage,
+      marginMode: s.marginMode,
+      ...(s.positionMode !== undefined ? { positionMode: s.positionMode } : {}),
+      ...(s.brackets !== undefined ? { brackets: s.brackets } : {}),
+      ...(s.clearanceRate !== undefined ? { clearanceRate: s.clearanceRate } : {}),
+      ...(venue === 'simulated'
+        ? { funding: s.funding === null ? null : fundingRows(s.funding, s.fundingSource, from) }
+        : {}),
+      ...(s.mark !== undefined ? { markSource: s.markSource ?? 'the mark bars given' } : {}),
+    };
+  }
+  return { markets, book };
+}
+
+/** A series' rows from the last one before `from` on (a funding time in a gap is charged late). */
+function fundingRows(f: FundingRateSeries, source: string | undefined, from: number): FundingRows {
+  let i = 0;
+  while (i + 1 < f.length && (f.time[i + 1] as number) <= from) i++;
+  const pick = (c: Float64Array) => Array.from(c.subarray(i));
+  return {
+    source: source ?? 'the funding series given',
+    time: pick(f.time),
+    rate: pick(f.rate),
+    intervalHours: pick(f.intervalHours),
+  };
+}
+
+/** Recorded rows back as a series. */
+export function fundingSeriesOf(symbol: string, rows: FundingRows): FundingRateSeries {
+  return {
+    symbol,
+    length: rows.time.length,
+    time: Float64Array.from(rows.time),
+    rate: Float64Array.from(rows.rate),
+    intervalHours: Float64Array.from(rows.intervalHours),
+  };
 }
 
 export function isSessionSetup(x: unknown): x is SessionSetup {

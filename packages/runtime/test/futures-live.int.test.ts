@@ -7,12 +7,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { AnyStrategy, FuturesMarketSettings, MarginMode } from '@keel/core';
+import { type AnyStrategy, type FuturesMarketSettings, type MarginMode, percentFee } from '@keel/core';
 import type { ExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
 import { connectExchange } from '../src/index.ts';
+import { botParity } from '../src/parity.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
 import {
   futuresConnect,
@@ -156,6 +157,21 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     // The stored wallet is the exchange's.
     const stored = (await store.balances.load('perp')).find((b) => b.asset === 'USDT');
     expect(stored?.total).toBeCloseTo(exchangeBooks(sim).wallet, 8);
+    // `keel bots parity`: the backtest of the bars the bot saw, as a perpetual at 3x with the
+    // rates of the bot's payments, charges the 08:00 funding on the short the exchange charged it
+    // on (the close decided at 07:59 fills after the funding instant, in both): same payment.
+    const parity = (
+      await botParity(store, 'perp', {
+        strategies: () => perpScript(steps),
+        model: { fees: percentFee(TAKER) },
+      })
+    ).result;
+    expect(parity.futures).toEqual({
+      bot: { funding: 0.06859, payments: 1, liquidations: 0, clearanceFees: 0 },
+      backtest: { funding: expect.closeTo(0.06859, 12), payments: 1, liquidations: 0, clearanceFees: 0 },
+    });
+    expect(parity.differences.filter((d) => d.kind === 'funding' || d.kind === 'liquidation')).toEqual([]);
+    expect(parity.orders).toEqual({ bot: 5, backtest: 5, matched: 5 });
     await run.close();
   }, 120_000);
 
@@ -206,6 +222,31 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(logs.some((l) => l.startsWith('warn LIQUIDATED') && l.includes('6.814'))).toBe(true);
     const report = await run.bot.stop('test');
     expect(report.futures).toMatchObject({ liquidations: 1, liquidationFees: 4.416 });
+    // Parity: the backtest of the bars the bot saw, 50x isolated, with the simulator's book as its
+    // model (a market buy pays one tick over the price), liquidates the same position in the same
+    // bar at the same price with the same clearance fee.
+    const oneTick = 0.001;
+    const parity = (
+      await botParity(store, 'liq', {
+        strategies: () => perpScript(new Map<number, PerpStep>([[T(5, 59), { buy: 100 }]])),
+        model: {
+          fees: percentFee(TAKER),
+          slippage: {
+            price: (side, p) => (side === 'buy' ? Math.round((p + oneTick) / oneTick) * oneTick : p),
+            capacity: () => Number.POSITIVE_INFINITY,
+          },
+        },
+      })
+    ).result;
+    expect(parity.differences).toEqual([]);
+    expect(parity.futures?.bot).toEqual({ funding: 0, payments: 0, liquidations: 1, clearanceFees: 4.416 });
+    expect(parity.futures?.backtest).toEqual({
+      funding: 0,
+      payments: 0,
+      liquidations: 1,
+      clearanceFees: expect.closeTo(4.416, 9),
+    });
+    expect(parity.differences.filter((d) => d.kind === 'liquidation')).toEqual([]);
     await run.close();
   }, 120_000);
 

@@ -13,6 +13,7 @@ import { readBarsFile, readFundingRateFile } from '@keel/data/csv';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip, REPO_ROOT } from '../../../test-support/shared.ts';
+import { botParity } from '../src/parity.ts';
 import { type KeelProcess, keelProcess, until } from './live-harness.ts';
 
 const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
@@ -150,6 +151,13 @@ describe.skipIf(!HAS_SHARED_DATA)(
         expect(status.status, status.stderr).toBe(0);
         expect(status.stdout).toContain(`${SYMBOL} long`);
         expect(status.stdout).toContain(`${SYMBOL} short`);
+        // `keel bots parity` replays both sessions in hedge mode, each side with its own margin and
+        // funding: no difference, the same funding on each side.
+        const parity = (await botParity(peek, BOT, { strategies: () => strategy })).result;
+        expect(parity.sessions.length).toBe(2);
+        expect(parity.differences).toEqual([]);
+        expect(parity.futures?.backtest).toEqual(parity.futures?.bot);
+        expect(parity.futures?.bot.payments).toBe(bt.futures?.payments.length);
         // Started again in one-way mode: refused as a change of its stored settings; with
         // --reconfigure, refused while it holds a side, with the reason.
         const held = bt.portfolio.positions.find((p) => p.size !== 0);

@@ -13,6 +13,7 @@ import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { botParity } from '../src/parity.ts';
 import { type KeelProcess, keelProcess, until } from './live-harness.ts';
 
 const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
@@ -124,6 +125,24 @@ describe.skipIf(!HAS_SHARED_DATA)(
         const wallet = bt.futures?.markets[0]?.isolatedWallet;
         expect(wallet).toBeGreaterThan(0);
         expect(st.futures?.isolatedWallets['LINK/USDT:USDT']).toBe(wallet);
+
+        // `keel bots parity` replays both sessions as perpetuals (margin, funding, the isolated
+        // wallet carried over the restart): the bot did exactly what the backtest of its bars did,
+        // funding payment for funding payment.
+        const parity = (await botParity(peek, BOT)).result;
+        expect(parity.sessions.length).toBe(2);
+        expect(parity.differences).toEqual([]);
+        expect(parity.fills.backtest).toBe(bt.fills.length);
+        expect(parity.futures?.backtest).toEqual(parity.futures?.bot);
+        expect(parity.futures?.bot.payments).toBe(paid.length);
+        expect(parity.futures?.bot.funding).toBe(paid.reduce((a, p) => a + p.payment, 0));
+        // The command as a user runs it says so, with the funding on each side.
+        const cli = keelProcess(['bots', 'parity', BOT, '--store', storeUrl], dir);
+        expect(await cli.exited, cli.err()).toBe(0);
+        expect(cli.out()).toContain(
+          `funding: bot ${parity.futures?.bot.funding.toFixed(2)} in ${paid.length} payment(s), 0 liquidation(s); backtest ${parity.futures?.bot.funding.toFixed(2)} in ${paid.length} payment(s), 0 liquidation(s)`,
+        );
+        expect(cli.out()).toContain('No differences: the bot did exactly what the backtest of its bars did.');
       } finally {
         if (first.proc.exitCode === null) first.proc.kill('SIGKILL');
         await peek.close();

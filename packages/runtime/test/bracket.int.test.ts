@@ -99,6 +99,14 @@ describe('bracket exits on Binance spot (real ccxt, loopback)', () => {
     expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
     expect(fills.map(shape)).toEqual(bt.fills.map(shape));
 
+    // The bot's own records say what went to the exchange: each exit's amount is its origQty
+    // (sized to the coins held after the fee), as the backtest's exits are.
+    const mine = await store.orders.list('lt');
+    for (const o of [tp, sl])
+      expect(mine.find((x) => x.request.id === o.clientOrderId)?.request.amount).toBe(o.origQty);
+    expect(bt.orders.filter((o) => o.request.parentId !== undefined).map((o) => o.request.amount)).toEqual([
+      0.00999, 0.00999,
+    ]);
     const simBal = run.sim.getBalances(KEY.apiKey);
     const local = await store.balances.load('lt');
     const usdt = local.find((b) => b.asset === 'USDT')!;

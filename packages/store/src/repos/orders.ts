@@ -91,19 +91,12 @@ export function orderRow(botId: string, o: OrderState): OrderRow {
 
 /**
  * The one upsert of an order row (`orders.upsert`; compiled once, the write-ahead path). It
- * changes no row when the id belongs to another bot: the caller checks the count.
+ * changes no row when the id belongs to another bot: the caller checks the count. The request is
+ * written again with the state: a bracket exit's amount is sized to what is held when its entry
+ * fills (after a fee taken in the coin), and the row must say what went to the exchange.
  */
 export function upsertOrderQuery(db: Db, row: OrderRow) {
-  const {
-    client_order_id: _k,
-    bot_id: _b,
-    created_at: _c,
-    request: _r,
-    symbol: _s,
-    side: _d,
-    type: _t,
-    ...mutable
-  } = row;
+  const { client_order_id: _k, bot_id: _b, created_at: _c, symbol: _s, side: _d, type: _t, ...mutable } = row;
   return db
     .insertInto('orders')
     .values(row)

@@ -459,9 +459,11 @@ export class Bot {
       });
       for (const a of this.recovery.actions)
         log(
-          a.kind === 'balance-difference' || a.kind === 'position-not-in-account' || a.kind.startsWith('unknown')
-            ? 'warn'
-            : 'info',
+          a.kind === 'oco-leg-not-placed-again'
+            ? 'error'
+            : a.kind === 'balance-difference' || a.kind === 'position-not-in-account' || a.kind.startsWith('unknown')
+              ? 'warn'
+              : 'info',
           `reconcile: ${a.kind}: ${a.detail}`,
         );
       // The exchange is the truth for balances (a perpetual's wallet: live/futures.ts, below).

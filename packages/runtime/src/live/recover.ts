@@ -11,7 +11,7 @@ import {
   VenueOrderId,
 } from '@keel/core';
 import type { Store } from '@keel/store';
-import { exitOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
+import { exitOrderId, keptOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 import { isEmulated } from './venue.ts';
 
@@ -23,6 +23,7 @@ export interface RecoveryAction {
     | 'order-closed-while-down'
     | 'order-cancelled-while-down'
     | 'order-never-reached-exchange'
+    | 'oco-leg-not-placed-again'
     | 'order-still-open'
     | 'order-held-by-keel'
     | 'parked-stop-cancelled'
@@ -57,8 +58,9 @@ export interface RecoveryReport {
   /** Every trade id already applied, so the live venue never applies one twice. */
   readonly knownTradeIds: Set<string>;
   /**
-   * Open emulated orders whose exit order is on the exchange: our id -> the exit's client id.
-   * An open emulated order not in this map is still held by Keel.
+   * Open orders executed on the exchange under another client id: an emulated order's exit, or the
+   * kept leg of an OCO list placed again (keptOrderId): our id -> that client id. An open emulated
+   * order not in this map is still held by Keel.
    */
   readonly exchangeIds: Map<string, string>;
 }
@@ -195,6 +197,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     return cur;
   };
 
+  /**
+   * Where the leg of an OCO list is on the exchange: under its own id, or, once the list was
+   * cancelled to change its other leg and the leg placed again (the live venue's relist), under
+   * `keptOrderId` of the change's id, one of its group's later orders: the newest found is current.
+   */
+  const allStored = await store.orders.list(botId);
+  const currentLeg = async (order: OrderState): Promise<{ exchangeId: string; eo: ExchangeOrder | null }> => {
+    const { id, ocoGroup, symbol } = order.request;
+    const changes = allStored
+      .filter((x) => x.request.ocoGroup === ocoGroup && x.request.id !== id && x.createdAt >= order.createdAt)
+      .sort((a, b) => b.createdAt - a.createdAt);
+    for (const c of changes) {
+      const kid = keptOrderId(c.request.id);
+      const eo = await exchange.fetchOrder(kid, symbol);
+      if (eo) return { exchangeId: kid, eo };
+    }
+    return { exchangeId: id, eo: await exchange.fetchOrder(id, symbol) };
+  };
+
   const stored = await store.orders.open(botId);
   for (const asStored of stored) {
     let order = asStored; // an unparked trailing stop may have fills
@@ -203,8 +224,9 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     // An emulated order (trailing stop) is never on the exchange itself; its exit order is, once
     // it has triggered, under an id derived from ours.
     const emulated = isEmulated(order.request);
-    const exchangeId = emulated ? exitOrderId(id) : id;
-    const eo = await exchange.fetchOrder(exchangeId, symbol);
+    const leg = !emulated && order.request.ocoGroup !== undefined ? await currentLeg(order) : undefined;
+    const exchangeId = emulated ? exitOrderId(id) : (leg?.exchangeId ?? id);
+    const eo = leg !== undefined ? leg.eo : await exchange.fetchOrder(exchangeId, symbol);
     if (!eo && emulated) {
       order = await unpark(order);
       if (isTerminal(order.status)) {
@@ -238,7 +260,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       );
       continue;
     }
-    if (emulated) exchangeIds.set(id, exchangeId);
+    if (exchangeId !== id) exchangeIds.set(id, exchangeId);
     let cur = await applyTrades(order, eo, exchangeId, await tradesOf(symbol));
     let status = eo.status;
     if (status === 'open' && !emulated && gtdDue(order, now)) {
@@ -267,6 +289,20 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       actions.push({ kind: 'order-still-open', detail: emulated ? `${id} (exit ${exchangeId})` : id });
       continue;
     }
+    if (!isTerminal(cur.status) && status === 'canceled' && eo.filled === 0 && interrupted(order)) {
+      // The bot cancelled the list to change (or cancel) the other leg and stopped before placing
+      // this leg again: it is not placed by recovery (its list's change is a signal of a bar long
+      // gone); said loudly, because the position has lost this exit on the exchange.
+      const tag = order.request.tag ?? order.request.type;
+      await finish(
+        cur,
+        'cancel',
+        `its OCO list was cancelled to change the other leg and the bot stopped before placing it again: not placed again; the position has no ${tag} on the exchange until the strategy places one`,
+        `${id} (${tag} ${order.request.side} ${order.request.amount}): its OCO list was cancelled to change the other leg and the bot stopped before placing it again; the position has no ${tag} on the exchange until the strategy places one`,
+        'oco-leg-not-placed-again',
+      );
+      continue;
+    }
     if (!isTerminal(cur.status)) {
       // A leg of an OCO pair that the exchange expired: the other leg of its list filled. Cancelled,
       // as the live venue and the simulated venue report it.
@@ -285,6 +321,21 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       kind: cur.status === 'filled' ? 'order-closed-while-down' : 'order-cancelled-while-down',
       detail: `${id}: ${cur.status}`,
     });
+  }
+
+  /**
+   * True when an open OCO leg's list was cancelled by this bot to change its other leg: a later
+   * order of its group replaces another (ctx.modify), or the other leg was cancelled by the bot.
+   */
+  function interrupted(order: OrderState): boolean {
+    const { id, ocoGroup } = order.request;
+    if (ocoGroup === undefined) return false;
+    return allStored.some(
+      (x) =>
+        x.request.ocoGroup === ocoGroup &&
+        x.request.id !== id &&
+        (x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0)),
+    );
   }
 
   /** Closes a stored order that will not come back, records it and says so. */
@@ -308,6 +359,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       storedIds.add(exitOrderId(x.request.id));
       storedIds.add(parkOrderId(x.request.id));
     }
+    if (x.request.ocoGroup !== undefined) storedIds.add(keptOrderId(x.request.id));
   }
   for (const eo of await exchange.fetchOpenOrders(symbols)) {
     if (storedIds.has(eo.clientOrderId)) continue;

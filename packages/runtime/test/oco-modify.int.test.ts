@@ -1,0 +1,244 @@
+// One leg of a live OCO list changed by the strategy on Binance spot, where cancelling one order of
+// an order list cancels the whole list (both legs). The strategy's bracket exits go out as one
+// native list; after the entry fills it moves the stop to break-even (ctx.modify), or cancels the
+// stop (ctx.cancel). In a backtest the take-profit keeps working meanwhile; live it must too: the
+// venue cancels the list and places a new one holding the moved stop and the unchanged take-profit
+// (or the take-profit alone). Oracle: the backtest of the same bars for the fills and the orders'
+// states; the simulator's own records for the exchange side (no order twice, none left open).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  type ClientOrderId,
+  defineInstrument,
+  defineStrategy,
+  type OrderState,
+  parseRiskConfig,
+  type RiskConfig,
+  runBacktest,
+} from '@keel/core';
+import type { SimBar } from '@keel/exchange-sim';
+import { openStore, type Store } from '@keel/store';
+import { afterAll, describe, expect, it } from 'vitest';
+import { noParams } from './fixtures/strategies.ts';
+import { KEY, startLiveBot, toSeries, until } from './live-harness.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'keel-oco-modify-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const T0 = Date.UTC(2024, 3, 1);
+const MIN = 60_000;
+
+type Change = 'break-even' | 'cancel-stop';
+
+/**
+ * On its 3rd bar: a bracket (buy 0.01, take-profit 40,400, stop-loss 39,200). On its 6th bar, when
+ * long: the stop moved to the entry's 40,000 (`break-even`), or cancelled (`cancel-stop`).
+ */
+function bracketThen(change: Change, ids: Record<string, ClientOrderId | null>) {
+  return defineStrategy({
+    name: `bracket-${change}`,
+    params: noParams,
+    warmup: 'none',
+    onStart: () => ({ n: 0 }),
+    onBar(ctx, s: { n: number }) {
+      s.n++;
+      if (s.n === 3 && ctx.position().size === 0) {
+        const b = ctx.bracket({ side: 'buy', amount: 0.01, takeProfit: 40_400, stopLoss: 39_200 });
+        Object.assign(ids, b);
+      }
+      if (s.n === 6 && ctx.position().size > 0) {
+        if (change === 'break-even') ids['stop2'] = ctx.modify(ids['stopLoss']!, { stopPrice: 40_000 });
+        else ctx.cancel(ids['stopLoss']!);
+      }
+    },
+  });
+}
+
+/** Flat at 40,000 (the entry fills at bar 3's open), up to 40,250 by bar 5, then `after`. */
+function barsThen(after: readonly number[]): SimBar[] {
+  const closes = [40_000, 40_000, 40_000, 40_050, 40_150, 40_250, ...after, after.at(-1)!, after.at(-1)!];
+  return closes.map((c, i) => {
+    const o = i === 0 ? c : closes[i - 1]!;
+    return { time: T0 + i * MIN, open: o, high: Math.max(o, c) + 20, low: Math.min(o, c) - 20, close: c, volume: 50 };
+  });
+}
+
+const RISE = [40_450, 40_500]; // bar 6 reaches the take-profit (40,400)
+const FALL = [39_900, 39_850]; // bar 6 falls through break-even (40,000), not to the first stop (39,200)
+
+const shape = (f: { side: string; amount: number; price: number }) => `${f.side} ${f.amount}@${f.price}`;
+const stateOf = (o: OrderState) => `${o.request.tag} ${o.request.type} ${o.status}`;
+
+let n = 0;
+async function newStore(): Promise<Store> {
+  return openStore({ url: `sqlite:${path.join(dir, `s${++n}.db`)}`, synchronous: 'NORMAL' });
+}
+
+function backtest(change: Change, bars: readonly SimBar[], risk?: RiskConfig) {
+  return runBacktest({
+    strategy: change === 'break-even' && risk ? buyOnce : bracketThen(change, {}),
+    data: [
+      {
+        symbol: 'BTC/USDT',
+        timeframe: '1m',
+        series: toSeries(bars),
+        instrument: defineInstrument({ symbol: 'BTC/USDT', tickSize: 0.01, stepSize: 0.00001 }),
+      },
+    ],
+    cash: 10_000,
+    fee: 0.001,
+    feeAsset: 'received',
+    ...(risk ? { risk } : {}),
+  });
+}
+
+/** Runs the live bot over `bars`; returns its fills, its orders' final states and the simulator's orders. */
+async function live(
+  strategy: ReturnType<typeof bracketThen>,
+  bars: readonly SimBar[],
+  botId: string,
+  risk?: RiskConfig,
+): Promise<{
+  fills: string[];
+  orders: OrderState[];
+  exchange: ReturnType<Awaited<ReturnType<typeof startLiveBot>>['sim']['getOrders']>;
+  store: Store;
+}> {
+  const store = await newStore();
+  const run = await startLiveBot({
+    bars,
+    strategy,
+    store,
+    botId,
+    balances: { USDT: 10_000 },
+    sim: { liquidity: { spreadTicks: 0 } },
+    ...(risk ? { bot: { risk } } : {}),
+  });
+  try {
+    for (let k = 1; k < bars.length - 1; k++) {
+      await run.step();
+      // The entry fills at bar 3's open; its exits go out before the market moves on.
+      if (k === 3) await until(() => run.sim.getOrders(KEY.apiKey).length === 3, 10_000, 'the exits');
+      // The change is decided at bar 5's close: let its requests finish before bar 6 moves the price.
+      if (k === 6) {
+        await new Promise((r) => setTimeout(r, 300));
+        await run.bot.settled();
+      }
+    }
+    // Waited for, not required here: the assertions below say what differs.
+    await until(async () => (await store.orders.open(botId)).length === 0, 5_000, 'local orders to end').catch(() => {});
+    await until(
+      () => run.sim.getOrders(KEY.apiKey).every((o) => o.status !== 'NEW'),
+      5_000,
+      'no order left open on the exchange',
+    ).catch(() => {});
+  } finally {
+    if (process.env.KEEL_DEBUG)
+      for (const o of run.sim.getOrders(KEY.apiKey))
+        process.stderr.write(
+          `ORDER ${o.clientOrderId} ${o.side} ${o.type} ${o.status} ${o.origQty} ${o.price} ${o.stopPrice} list ${o.orderListId}\n`,
+        );
+    await run.close();
+  }
+  const fills = (await store.fills.since(botId, 0)).map(shape);
+  const orders = await store.orders.list(botId);
+  return { fills, orders, exchange: run.sim.getOrders(KEY.apiKey), store };
+}
+
+/** On the third bar, when flat: buy 0.01 BTC; the exits are the run's (--stop-loss, --take-profit, --break-even). */
+const buyOnce = defineStrategy({
+  name: 'buy-once',
+  params: noParams,
+  warmup: 'none',
+  onStart: () => ({ n: 0 }),
+  onBar(ctx, s: { n: number }) {
+    if (++s.n === 3 && ctx.position().size === 0) ctx.buy(0.01);
+  },
+});
+
+describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator, loopback)', () => {
+  it('stop moved to break-even, then the take-profit is reached: the take-profit still works, one exit, equal to the backtest', async () => {
+    const bars = barsThen(RISE);
+    const ids: Record<string, ClientOrderId | null> = {};
+    const r = await live(bracketThen('break-even', ids), bars, 'be-tp');
+    const bt = backtest('break-even', bars);
+    expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
+    expect(r.fills).toEqual(bt.fills.map(shape));
+    expect(r.orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
+    // The exchange: the first list cancelled whole, the second (moved stop + the same take-profit)
+    // ended by the take-profit's fill; every client id once; one sell filled.
+    const ex = r.exchange;
+    expect(new Set(ex.map((o) => o.clientOrderId)).size).toBe(ex.length);
+    expect(ex.filter((o) => o.side === 'SELL' && o.executedQty > 0)).toHaveLength(1);
+    expect(ex.find((o) => o.clientOrderId === ids['stopLoss'])).toMatchObject({ status: 'CANCELED' });
+    expect(ex.find((o) => o.clientOrderId === ids['stop2'])).toMatchObject({
+      type: 'STOP_LOSS',
+      stopPrice: 40_000,
+      status: 'EXPIRED',
+    });
+    const tps = ex.filter((o) => o.type === 'LIMIT_MAKER');
+    expect(tps.map((o) => [o.status, o.price, o.origQty])).toEqual([
+      ['CANCELED', 40_400, 0.00999],
+      ['FILLED', 40_400, 0.00999],
+    ]);
+    expect(tps[1]!.orderListId).toBe(ex.find((o) => o.clientOrderId === ids['stop2'])!.orderListId);
+    await r.store.close();
+  }, 60_000);
+
+  it('stop moved to break-even, then the price falls through it: the moved stop closes the position once, equal to the backtest', async () => {
+    const bars = barsThen(FALL);
+    const ids: Record<string, ClientOrderId | null> = {};
+    const r = await live(bracketThen('break-even', ids), bars, 'be-sl');
+    const bt = backtest('break-even', bars);
+    expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40000']);
+    expect(r.fills).toEqual(bt.fills.map(shape));
+    expect(r.orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
+    const ex = r.exchange;
+    expect(new Set(ex.map((o) => o.clientOrderId)).size).toBe(ex.length);
+    expect(ex.filter((o) => o.side === 'SELL' && o.executedQty > 0)).toHaveLength(1);
+    expect(ex.find((o) => o.clientOrderId === ids['stop2'])).toMatchObject({ status: 'FILLED', stopPrice: 40_000 });
+    expect(ex.filter((o) => o.type === 'LIMIT_MAKER').map((o) => o.status)).toEqual(['CANCELED', 'EXPIRED']);
+    await r.store.close();
+  }, 60_000);
+
+  it('the stop leg cancelled: the take-profit keeps working alone and fills, as in the backtest', async () => {
+    const bars = barsThen(RISE);
+    const ids: Record<string, ClientOrderId | null> = {};
+    const r = await live(bracketThen('cancel-stop', ids), bars, 'cx-tp');
+    const bt = backtest('cancel-stop', bars);
+    expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
+    expect(r.fills).toEqual(bt.fills.map(shape));
+    expect(r.orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
+    const ex = r.exchange;
+    expect(new Set(ex.map((o) => o.clientOrderId)).size).toBe(ex.length);
+    const tps = ex.filter((o) => o.side === 'SELL' && o.price === 40_400);
+    expect(tps.map((o) => [o.type, o.status])).toEqual([
+      ['LIMIT_MAKER', 'CANCELED'],
+      ['LIMIT', 'FILLED'],
+    ]);
+    expect(ex.find((o) => o.clientOrderId === ids['stopLoss'])).toMatchObject({ status: 'CANCELED' });
+    await r.store.close();
+  }, 60_000);
+
+  it('--break-even moves the run-level stop of a native list: the take-profit still works and fills, as in the backtest', async () => {
+    const parsed = parseRiskConfig({
+      exits: { 'stop-loss': '2%', 'take-profit': '1%', 'break-even': '0.5%' },
+    });
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const bars = barsThen(RISE);
+    const r = await live(buyOnce as ReturnType<typeof bracketThen>, bars, 'risk-be', parsed.config);
+    const bt = backtest('break-even', bars, parsed.config);
+    expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
+    expect(r.fills).toEqual(bt.fills.map(shape));
+    expect(r.orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
+    const ex = r.exchange;
+    expect(new Set(ex.map((o) => o.clientOrderId)).size).toBe(ex.length);
+    expect(ex.filter((o) => o.side === 'SELL' && o.executedQty > 0)).toHaveLength(1);
+    expect(ex.filter((o) => o.type === 'STOP_LOSS').map((o) => [o.stopPrice, o.status])).toEqual([
+      [39_200, 'CANCELED'],
+      [40_000, 'EXPIRED'],
+    ]);
+    await r.store.close();
+  }, 60_000);
+});

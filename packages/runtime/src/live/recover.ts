@@ -298,7 +298,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         cur,
         'cancel',
         `its OCO list was cancelled to change the other leg and the bot stopped before placing it again: not placed again; the position has no ${tag} on the exchange until the strategy places one`,
-        `${id} (${tag} ${order.request.side} ${order.request.amount}): its OCO list was cancelled to change the other leg and the bot stopped before placing it again; the position has no ${tag} on the exchange until the strategy places one`,
+        `${id} (${tag} ${order.request.side} ${eo.amount}): its OCO list was cancelled to change the other leg and the bot stopped before placing it again; the position has no ${tag} on the exchange until the strategy places one`,
         'oco-leg-not-placed-again',
       );
       continue;

@@ -127,7 +127,9 @@ async function live(
       }
     }
     // Waited for, not required here: the assertions below say what differs.
-    await until(async () => (await store.orders.open(botId)).length === 0, 5_000, 'local orders to end').catch(() => {});
+    await until(async () => (await store.orders.open(botId)).length === 0, 5_000, 'local orders to end').catch(
+      () => {},
+    );
     await until(
       () => run.sim.getOrders(KEY.apiKey).every((o) => o.status !== 'NEW'),
       5_000,
@@ -314,7 +316,9 @@ describe('one leg of a live OCO list changed, then kill -9 (real ccxt, the bot i
     expect(ex.filter((o) => o.type === 'STOP_LOSS').map((o) => o.stopPrice)).toEqual([39_200]); // the move never left
     const tp = (await store.orders.list('crash-cx')).find((o) => o.request.tag === 'take-profit')!;
     expect(tp.status).toBe('cancelled');
-    expect(tp.reason).toContain('its OCO list was cancelled to change the other leg and the bot stopped before placing it again');
+    expect(tp.reason).toContain(
+      'its OCO list was cancelled to change the other leg and the bot stopped before placing it again',
+    );
     const rec = bot.lines.filter((l) => l.startsWith('RECOVERY oco-leg-not-placed-again '));
     expect(rec).toHaveLength(1);
     expect(rec[0]).toContain(`${tp.request.id} (take-profit sell 0.00999)`);
@@ -330,7 +334,8 @@ describe('one leg of a live OCO list changed, then kill -9 (real ccxt, the bot i
     );
     const ex = sim.getOrders(KEY.apiKey);
     if (process.env.KEEL_DEBUG)
-      for (const o of ex) process.stderr.write(`ORDER ${o.clientOrderId} ${o.type} ${o.status} ${o.stopPrice} ${o.executedQty}\n`);
+      for (const o of ex)
+        process.stderr.write(`ORDER ${o.clientOrderId} ${o.type} ${o.status} ${o.stopPrice} ${o.executedQty}\n`);
     expect(new Set(ex.map((o) => o.clientOrderId)).size).toBe(ex.length);
     expect(ex.filter((o) => o.status === 'NEW')).toEqual([]);
     expect(ex.filter((o) => o.side === 'SELL' && o.executedQty > 0)).toHaveLength(1);

@@ -99,6 +99,11 @@ async function live(
   bars: readonly SimBar[],
   botId: string,
   risk?: RiskConfig,
+  /**
+   * Set before the bar whose close decides the change (the 6th): a fault on the change's requests.
+   * `race`: the next bar (which reaches the take-profit) is stepped at once, while they are held.
+   */
+  change?: { fault(sim: Awaited<ReturnType<typeof startLiveBot>>['sim']): void; race?: boolean },
 ): Promise<{
   fills: string[];
   orders: OrderState[];
@@ -117,6 +122,19 @@ async function live(
   });
   try {
     for (let k = 1; k < bars.length - 1; k++) {
+      if (k === 6 && change) change.fault(run.sim);
+      if (k === 6 && change?.race) {
+        // The change's bar, then at once the next: its requests are still held when the price moves.
+        for (const j of [0, 1]) {
+          const handled = run.bot.barsHandled;
+          run.sim.step();
+          await run.timer.advance(run.sim.now() - run.timer.now());
+          await until(() => run.bot.barsHandled > handled, 10_000, `bar ${k + j}`);
+        }
+        await run.bot.settled();
+        k++;
+        continue;
+      }
       await run.step();
       // The entry fills at bar 3's open; its exits go out before the market moves on.
       if (k === 3) await until(() => run.sim.getOrders(KEY.apiKey).length === 3, 10_000, 'the exits');
@@ -220,6 +238,48 @@ describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator,
       ['LIMIT', 'FILLED'],
     ]);
     expect(ex.find((o) => o.clientOrderId === ids['stopLoss'])).toMatchObject({ status: 'CANCELED' });
+    await r.store.close();
+  }, 60_000);
+
+  it('the cancel of the stop answered by no response (it executed): resolved by lookup, the new list placed once, equal to the backtest', async () => {
+    const bars = barsThen(RISE);
+    const ids: Record<string, ClientOrderId | null> = {};
+    const r = await live(bracketThen('break-even', ids), bars, 'be-lost', undefined, {
+      fault: (sim) =>
+        sim.faults.holdHttpResponses({ method: 'DELETE', path: '/api/v3/order', execute: true, count: 1 }),
+    });
+    const bt = backtest('break-even', bars);
+    expect(r.fills).toEqual(bt.fills.map(shape));
+    expect(r.orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
+    const ex = r.exchange;
+    expect(new Set(ex.map((o) => o.clientOrderId)).size).toBe(ex.length);
+    expect(ex.filter((o) => o.status === 'NEW')).toEqual([]);
+    expect(ex.filter((o) => o.type === 'LIMIT_MAKER').map((o) => o.status)).toEqual(['CANCELED', 'FILLED']);
+    expect(ex.find((o) => o.clientOrderId === ids['stop2'])).toMatchObject({ stopPrice: 40_000, status: 'EXPIRED' });
+    await r.store.close();
+  }, 60_000);
+
+  it('the take-profit fills while the cancel of the stop is held: nothing is placed again, one exit, the move never sent', async () => {
+    const bars = barsThen(RISE);
+    const ids: Record<string, ClientOrderId | null> = {};
+    const r = await live(bracketThen('break-even', ids), bars, 'be-race', undefined, {
+      // The cancel waits 1 s, unexecuted, while the next bar fills the take-profit.
+      fault: (sim) => sim.faults.holdHttpResponses({ method: 'DELETE', path: '/api/v3/order', ms: 1_000, count: 1 }),
+      race: true,
+    });
+    const ex = r.exchange;
+    expect(ex.filter((o) => o.side === 'SELL' && o.executedQty > 0).map((o) => [o.type, o.price])).toEqual([
+      ['LIMIT_MAKER', 40_400],
+    ]);
+    expect(ex.some((o) => o.clientOrderId === ids['stop2'] || o.clientOrderId.endsWith('-k'))).toBe(false);
+    expect(ex.filter((o) => o.status === 'NEW')).toEqual([]);
+    expect(r.fills).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
+    const stop2 = r.orders.find((o) => o.request.id === ids['stop2'])!;
+    expect(stop2.status).toBe('cancelled');
+    expect(r.orders.filter((o) => o.status !== 'cancelled').map(stateOf)).toEqual([
+      'entry market filled',
+      'take-profit limit filled',
+    ]);
     await r.store.close();
   }, 60_000);
 

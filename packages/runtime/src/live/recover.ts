@@ -23,7 +23,7 @@ export interface RecoveryAction {
     | 'order-closed-while-down'
     | 'order-cancelled-while-down'
     | 'order-never-reached-exchange'
-    | 'oco-leg-not-placed-again'
+    | 'oco-leg-placed-again'
     | 'order-still-open'
     | 'order-held-by-keel'
     | 'parked-stop-cancelled'
@@ -63,6 +63,12 @@ export interface RecoveryReport {
    * order not in this map is still held by Keel.
    */
   readonly exchangeIds: Map<string, string>;
+  /**
+   * Open OCO legs the exchange cancelled with their list when the bot changed the other leg, and
+   * that the bot stopped before placing again: our id -> the client id to place it under now
+   * (`keptOrderId` of the change, as the live venue would have). See LiveVenue.placeAgainAfterRestart.
+   */
+  readonly placeAgain: Map<string, string>;
 }
 
 export interface RecoverOptions {
@@ -103,6 +109,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const stillOpen: OrderState[] = [];
   const exchangeFilled = new Map<string, number>();
   const exchangeIds = new Map<string, string>();
+  const placeAgain = new Map<string, string>();
   const known = new Set<string>();
   const now = o.now();
   const since = Math.min(...(await store.orders.open(botId)).map((x) => x.createdAt), now) - 60_000;
@@ -251,16 +258,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       continue;
     }
     if (!eo) {
+      const replaces = order.request.replaces;
       await finish(
         order,
         'cancel',
         'the exchange has no such order: it never arrived (not resent; the signal is stale)',
-        id,
+        // A modification's replacement: the order it replaces was cancelled, so the change is lost.
+        replaces === undefined
+          ? id
+          : `${id} (the replacement of ${replaces}, ${order.request.tag ?? order.request.type}: the change is lost; the strategy decides again)`,
         'order-never-reached-exchange',
       );
       continue;
     }
     if (exchangeId !== id) exchangeIds.set(id, exchangeId);
+    if (!emulated && eo.amount > 0 && eo.amount < order.request.amount * (1 - 1e-12)) {
+      // The store keeps a request as submitted; a bracket exit was resized when its entry filled
+      // (to what the fills hold): the exchange's amount is the order's.
+      order = { ...order, request: { ...order.request, amount: eo.amount } };
+    }
     let cur = await applyTrades(order, eo, exchangeId, await tradesOf(symbol));
     let status = eo.status;
     if (status === 'open' && !emulated && gtdDue(order, now)) {
@@ -289,18 +305,23 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       actions.push({ kind: 'order-still-open', detail: emulated ? `${id} (exit ${exchangeId})` : id });
       continue;
     }
-    if (!isTerminal(cur.status) && status === 'canceled' && eo.filled === 0 && interrupted(order)) {
+    const change = !isTerminal(cur.status) && status === 'canceled' && eo.filled === 0 ? changeOf(order) : undefined;
+    if (change !== undefined) {
       // The bot cancelled the list to change (or cancel) the other leg and stopped before placing
-      // this leg again: it is not placed by recovery (its list's change is a signal of a bar long
-      // gone); said loudly, because the position has lost this exit on the exchange.
-      const tag = order.request.tag ?? order.request.type;
-      await finish(
-        cur,
-        'cancel',
-        `its OCO list was cancelled to change the other leg and the bot stopped before placing it again: not placed again; the position has no ${tag} on the exchange until the strategy places one`,
-        `${id} (${tag} ${order.request.side} ${eo.amount}): its OCO list was cancelled to change the other leg and the bot stopped before placing it again; the position has no ${tag} on the exchange until the strategy places one`,
-        'oco-leg-not-placed-again',
-      );
+      // this leg again. In the backtest it never stopped working: it is placed again (by the live
+      // venue, once the bot runs) under the id the venue would have used, so a create that did
+      // land is found by lookup and nothing is sent twice. The change itself (a replacement that
+      // never reached the exchange) is closed below, as any order that never arrived.
+      const xid = keptOrderId(change.request.id);
+      await store.orders.upsert(botId, cur);
+      stillOpen.push(cur);
+      exchangeFilled.set(id, 0);
+      exchangeIds.set(id, exchangeId);
+      placeAgain.set(id, xid);
+      actions.push({
+        kind: 'oco-leg-placed-again',
+        detail: `${id} (${order.request.tag ?? order.request.type} ${order.request.side} ${cur.request.amount}): its OCO list was cancelled to change ${change.request.replaces ?? change.request.id} and the bot stopped before placing it again: placed again as ${xid}`,
+      });
       continue;
     }
     if (!isTerminal(cur.status)) {
@@ -324,18 +345,22 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   }
 
   /**
-   * True when an open OCO leg's list was cancelled by this bot to change its other leg: a later
-   * order of its group replaces another (ctx.modify), or the other leg was cancelled by the bot.
+   * The change that made this bot cancel an open OCO leg's list, if any: the newest later order of
+   * its group that replaces another (ctx.modify, a moved exit), or the other leg the bot cancelled
+   * unfilled (ctx.cancel). The live venue places the kept leg again under `keptOrderId` of its id.
    */
-  function interrupted(order: OrderState): boolean {
+  function changeOf(order: OrderState): OrderState | undefined {
     const { id, ocoGroup } = order.request;
-    if (ocoGroup === undefined) return false;
-    return allStored.some(
-      (x) =>
-        x.request.ocoGroup === ocoGroup &&
-        x.request.id !== id &&
-        (x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0)),
-    );
+    if (ocoGroup === undefined) return undefined;
+    return allStored
+      .filter(
+        (x) =>
+          x.request.ocoGroup === ocoGroup &&
+          x.request.id !== id &&
+          x.createdAt >= order.createdAt &&
+          (x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0)),
+      )
+      .sort((a, b) => b.createdAt - a.createdAt)[0];
   }
 
   /** Closes a stored order that will not come back, records it and says so. */
@@ -450,7 +475,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     );
   }
   await store.events.append(botId, 'reconcile.done', { actions });
-  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds };
+  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds, placeAgain };
 }
 
 function gtdDue(o: OrderState, now: number): boolean {

@@ -1120,14 +1120,24 @@ export class LiveVenue implements Venue {
           if (eo !== null) await this.onOrder(eo, `cancelled with its OCO list: ${why}`);
           return;
         }
-        this.placeAgain(keep, r === undefined ? id : r.request.id, r, w.stale);
+        this.placeAgain(keep, keptOrderId(r === undefined ? id : r.request.id), r, w.stale);
       }),
     );
   }
 
-  /** Places the kept leg again under its new exchange id, in one list with the replacement `r` if any. */
-  private placeAgain(keep: Tracked, changedId: string, r: OrderState | undefined, stale: string | undefined): void {
-    const xid = keptOrderId(changedId);
+  /**
+   * A kept leg whose list the bot cancelled before a restart, and that it had not placed again
+   * (recover.ts, `placeAgain`): placed now, alone, under `xid`; a create that landed before the
+   * restart is found by lookup (the id is known from before), never sent twice.
+   */
+  placeAgainAfterRestart(id: string, xid: string): void {
+    const t = this.tracked.get(id);
+    if (t === undefined || isTerminal(t.order.status)) return;
+    this.placeAgain(t, xid, undefined, undefined);
+  }
+
+  /** Places the kept leg again under `xid`, in one list with the replacement `r` if any. */
+  private placeAgain(keep: Tracked, xid: string, r: OrderState | undefined, stale: string | undefined): void {
     const previous = (keep.previous ??= new Set());
     previous.add(keep.exchangeId);
     if (keep.venueOrderId !== undefined) previous.add(keep.venueOrderId);

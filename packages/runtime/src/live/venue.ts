@@ -409,7 +409,10 @@ export class LiveVenue implements Venue {
         } catch (e) {
           this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
           // Still working: a replacement waiting for this cancel is not sent (the original stays).
-          if (!isTerminal(t.order.status)) this.releaseReplacement(id, `the cancel of ${id} failed`);
+          if (!isTerminal(t.order.status)) {
+            t.cancelling = false;
+            this.releaseReplacement(id, `the cancel of ${id} failed`);
+          }
         }
       }),
     );
@@ -1118,6 +1121,12 @@ export class LiveVenue implements Venue {
             refusal ?? `not sent: ${kid}, the other leg of its OCO list, ${eo?.status} with ${eo?.filled} filled`;
           dropReplacement(why);
           if (eo !== null) await this.onOrder(eo, `cancelled with its OCO list: ${why}`);
+          return;
+        }
+        if (keep.cancelling) {
+          // The strategy cancelled the kept leg meanwhile (its cancel reports it): only the
+          // replacement goes, alone, as after a cancel of both legs in the backtest.
+          if (r !== undefined) queueMicrotask(() => !isTerminal(r.status) && this.submit(r, w.now));
           return;
         }
         this.placeAgain(keep, keptOrderId(r === undefined ? id : r.request.id), r, w.stale);

@@ -87,14 +87,18 @@ export function cancelJson(o: SimOrder, newClientOrderId: string): unknown {
   };
 }
 
+/** An OCO list's status: executing while a leg is open, all done once none is. */
+function listState(list: OrderList): { listStatusType: string; listOrderStatus: string } {
+  const done = list.legs.every((l) => !isOpen(l.order));
+  return { listStatusType: done ? 'ALL_DONE' : 'EXEC_STARTED', listOrderStatus: done ? 'ALL_DONE' : 'EXECUTING' };
+}
+
 /** An OCO list as Binance returns it (with the legs' full reports when just placed or cancelled). */
 export function orderListJson(list: OrderList, withReports: boolean): unknown {
-  const done = list.legs.every((l) => !isOpen(l.order));
   return {
     orderListId: list.orderListId,
     contingencyType: 'OCO',
-    listStatusType: done ? 'ALL_DONE' : 'EXEC_STARTED',
-    listOrderStatus: done ? 'ALL_DONE' : 'EXECUTING',
+    ...listState(list),
     listClientOrderId: list.listClientOrderId,
     transactionTime: list.transactionTime,
     symbol: list.symbol,
@@ -104,6 +108,24 @@ export function orderListJson(list: OrderList, withReports: boolean): unknown {
       clientOrderId: l.order.clientOrderId,
     })),
     ...(withReports ? { orderReports: list.legs.map((l) => orderJson(l.order)) } : {}),
+  };
+}
+
+/** Binance's `listStatus` user-data event: an OCO list placed (EXECUTING) or ended (ALL_DONE). */
+export function listStatusEvent(list: OrderList, eventTime: number): unknown {
+  const { listStatusType, listOrderStatus } = listState(list);
+  return {
+    e: 'listStatus',
+    E: eventTime,
+    s: list.symbol,
+    g: list.orderListId,
+    c: 'OCO',
+    l: listStatusType,
+    L: listOrderStatus,
+    r: 'NONE',
+    C: list.listClientOrderId,
+    T: eventTime,
+    O: list.legs.map((l) => ({ s: l.order.symbol, i: l.order.orderId, c: l.order.clientOrderId })),
   };
 }
 

@@ -1,6 +1,7 @@
 import ccxt from 'ccxt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, harness, rejectionOf } from './helpers.ts';
+import WebSocket from 'ws';
+import { type Harness, harness, KEY, rejectionOf } from './helpers.ts';
 
 // Binance's OCO order lists (POST /api/v3/orderList/oco) through the real ccxt client's implicit
 // API method. Stair bars: the clock starts at bar 10's open (110); bar 10 goes 110 -> 108 -> 112
@@ -101,5 +102,44 @@ describe('OCO order lists through ccxt', () => {
       expect([fetched.id, fetched.clientOrderId, fetched.status]).toEqual([String(o.orderId), o.clientOrderId, 'open']);
     }
     expect(await h.ex.fetchOpenOrders('BTC/USDT')).toHaveLength(4);
+  });
+
+  it('DELETE order on one leg cancels the whole list, as Binance does: both legs CANCELED, then listStatus ALL_DONE', async () => {
+    // Oracle: Binance's spot API docs (DELETE /api/v3/order: "Canceling an individual order from an
+    // order list will cancel the entire order list"; the user stream's executionReport and listStatus).
+    const res = await fetch(`${h.sim.httpUrl}/api/v3/userDataStream`, {
+      method: 'POST',
+      headers: { 'X-MBX-APIKEY': KEY.apiKey },
+    });
+    const { listenKey } = (await res.json()) as { listenKey: string };
+    const user = new WebSocket(`${h.sim.wsUrl}/ws/${listenKey}`);
+    const events: Array<Record<string, unknown>> = [];
+    user.on('message', (d) => events.push(JSON.parse(d.toString()) as Record<string, unknown>));
+    try {
+      await new Promise((r) => user.once('open', r));
+      const placed = (await h.ex.privatePostOrderListOco(sellOco('f', '0.3', '120', '100'))) as { orderListId: number };
+      const cancelled = await h.ex.cancelOrder('', 'BTC/USDT', { clientOrderId: 'f-sl' });
+      expect(cancelled.status).toBe('canceled');
+      const done = () => events.some((e) => e['e'] === 'listStatus' && e['L'] === 'ALL_DONE');
+      for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+      const kinds = events.filter((e) => e['e'] !== 'outboundAccountPosition');
+      expect(kinds.map((e) => [e['e'], e['C'] || e['c'], e['x'] ?? e['L']])).toEqual([
+        ['executionReport', 'f-sl', 'NEW'],
+        ['executionReport', 'f-tp', 'NEW'],
+        ['listStatus', 'f-list', 'EXECUTING'],
+        ['executionReport', 'f-sl', 'CANCELED'],
+        ['executionReport', 'f-tp', 'CANCELED'],
+        ['listStatus', 'f-list', 'ALL_DONE'],
+      ]);
+      expect(kinds.at(-1)).toMatchObject({ g: placed.orderListId, c: 'OCO', l: 'ALL_DONE', s: 'BTCUSDT' });
+      expect((kinds.at(-1)?.['O'] as Array<{ c: string }>).map((o) => o.c)).toEqual(['f-sl', 'f-tp']);
+      for (const id of ['f-sl', 'f-tp'])
+        expect((await h.ex.fetchOrder('', 'BTC/USDT', { clientOrderId: id })).status).toBe('canceled');
+      const list = (await h.ex.privateGetOrderList({ origClientOrderId: 'f-list' })) as Record<string, unknown>;
+      expect(list).toMatchObject({ listStatusType: 'ALL_DONE', listOrderStatus: 'ALL_DONE' });
+      expect((await h.ex.fetchBalance())['BTC']).toMatchObject({ free: 1, used: 0 });
+    } finally {
+      user.terminate();
+    }
   });
 });

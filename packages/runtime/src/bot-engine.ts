@@ -80,16 +80,26 @@ export function parkOrderId(emulatedId: string): string {
   return derivedOrderId(emulatedId, 'p', 'parked');
 }
 
-function derivedOrderId(emulatedId: string, mark: 'x' | 'p', what: string): string {
+/**
+ * The client order id under which the kept leg of a native OCO list is placed again, after the
+ * list was cancelled to change (or cancel) its other leg: derived from the changed leg's
+ * replacement (or, after a cancel, from the cancelled leg), so each placement has its own id and a
+ * restart finds the current one by lookup (recover.ts).
+ */
+export function keptOrderId(changedId: string): string {
+  return derivedOrderId(changedId, 'k', 'kept leg');
+}
+
+function derivedOrderId(emulatedId: string, mark: 'x' | 'p' | 'k', what: string): string {
   const id = `${emulatedId}-${mark}`;
   if (id.length > 36)
     throw new Error(`Invariant violated: ${what} order id ${id} is longer than Binance's 36 characters`);
   return id;
 }
 
-/** The rest of a Keel order id after its prefix: signal bar (base 36 s), sequence, optional exit or park mark. */
-const SIGNAL_TAIL = /^[0-9a-z]+-\d+(-[xp])?$/;
-const KEEL_ID = /^k[A-Za-z0-9_-]{0,12}-[0-9a-z]+-\d+(-[xp])?$/;
+/** The rest of a Keel order id after its prefix: signal bar (base 36 s), sequence, optional exit, park or kept-leg mark. */
+const SIGNAL_TAIL = /^[0-9a-z]+-\d+(-[xpk])?$/;
+const KEEL_ID = /^k[A-Za-z0-9_-]{0,12}-[0-9a-z]+-\d+(-[xpk])?$/;
 
 /**
  * Who placed an exchange order, judged by its client order id: `this-bot` (the shape of

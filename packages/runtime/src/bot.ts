@@ -459,7 +459,11 @@ export class Bot {
       });
       for (const a of this.recovery.actions)
         log(
-          a.kind === 'balance-difference' || a.kind === 'position-not-in-account' || a.kind.startsWith('unknown')
+          a.kind === 'balance-difference' ||
+            a.kind === 'position-not-in-account' ||
+            a.kind === 'oco-leg-placed-again' ||
+            a.kind === 'order-never-reached-exchange' ||
+            a.kind.startsWith('unknown')
             ? 'warn'
             : 'info',
           `reconcile: ${a.kind}: ${a.detail}`,
@@ -547,6 +551,7 @@ export class Bot {
         );
       }
       live.rememberTrades(this.recovery?.knownTradeIds ?? []);
+      for (const [id, xid] of this.recovery?.placeAgain ?? []) live.placeAgainAfterRestart(id, xid);
       this.stopExecutions = exchange.watchExecutions({
         onOrder: (o) => {
           // Live perpetuals: a forced close reported by the stream is applied at once.

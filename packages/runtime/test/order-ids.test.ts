@@ -1,6 +1,6 @@
 import { CLIENT_ORDER_ID_RE } from '@keel/exchange';
 import { describe, expect, it } from 'vitest';
-import { exitOrderId, orderOwner, parkOrderId, signalOrderId } from '../src/index.ts';
+import { exitOrderId, keptOrderId, orderOwner, parkOrderId, signalOrderId } from '../src/index.ts';
 
 // The client order ids a bot gives its orders. Oracle: Binance's rule for newClientOrderId
 // (^[.A-Z:/a-z0-9_-]{1,36}$, which the gateway enforces before sending) and the invariants the
@@ -29,20 +29,21 @@ describe('signalOrderId and the ids derived from it', () => {
     for (const b of bots) expect(signalOrderId(b, bars[2]!, 3)).toBe(signalOrderId(b, bars[2]!, 3));
   });
 
-  it('is distinct per bot, bar and sequence, and every id (and its exit and park ids) is one Binance takes', () => {
+  it('is distinct per bot, bar and sequence, and every id (and its exit, park and kept-leg ids) is one Binance takes', () => {
     const ids = new Set<string>();
     let n = 0;
     for (const b of bots)
       for (const t of bars)
         for (let seq = 1; seq <= 150; seq++) {
           const id = signalOrderId(b, t, seq);
-          for (const x of [id, exitOrderId(id), parkOrderId(id)]) {
+          for (const x of [id, exitOrderId(id), parkOrderId(id), keptOrderId(id)]) {
             expect(x, `${b} @ ${t} #${seq}`).toMatch(CLIENT_ORDER_ID_RE);
             ids.add(x);
             n++;
           }
           expect(orderOwner(b, id)).toBe('this-bot');
           expect(orderOwner(b, exitOrderId(id))).toBe('this-bot');
+          expect(orderOwner(b, keptOrderId(id))).toBe('this-bot');
         }
     expect(ids.size).toBe(n);
   });

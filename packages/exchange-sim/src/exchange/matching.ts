@@ -109,6 +109,7 @@ export class MatchingEngine {
       check: (apiKey, req) => this.check(apiKey, req),
       bookOrder: (apiKey, order, list, lock) => this.bookOrder(apiKey, order, list, lock),
       expire: (rec) => this.finish(rec, 'expire'),
+      listStatus: (list) => this.emit({ type: 'listStatus', apiKey: list.apiKey, list }),
       market: (id) => this.replay.market(id),
       now: () => this.replay.now(),
     });
@@ -136,10 +137,13 @@ export class MatchingEngine {
   ): SimOrder {
     const rec = this.findRecord(apiKey, symbolId, orderId, origClientOrderId, true);
     if (!rec || !isOpen(rec.order)) throw binanceError(-2011, 'Unknown order sent.');
-    // Cancelling one leg of an OCO cancels the whole list.
-    for (const leg of rec.list ? rec.list.legs : [rec])
+    // Cancelling one leg of an OCO cancels the whole list (Binance: "Canceling an individual order
+    // from an order list will cancel the entire order list"): every leg CANCELED, the list ALL_DONE.
+    const list = rec.list;
+    for (const leg of list ? list.legs : [rec])
       if (isOpen(leg.order))
         this.finish(leg, 'cancel', newClientOrderId ?? defaultCancelClientOrderId(leg.order.orderId));
+    if (list) this.emit({ type: 'listStatus', apiKey, list });
     return orderSnapshot(rec.order);
   }
 

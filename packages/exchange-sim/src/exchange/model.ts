@@ -98,6 +98,8 @@ export type ExchangeEvent =
       cancelClientOrderId?: string;
     }
   | { type: 'balance'; apiKey: string; assets: string[] }
+  /** An OCO list was placed, or ended (Binance's `listStatus` user-data event). */
+  | { type: 'listStatus'; apiKey: string; list: OrderList }
   | { type: 'trade'; symbol: string; trade: PublicTrade }
   | { type: 'tick'; symbol: string }
   | { type: 'barClose'; symbol: string; bar: SimBar }

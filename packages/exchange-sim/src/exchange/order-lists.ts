@@ -31,6 +31,8 @@ export interface OrderListHost {
   check(apiKey: string, req: PlaceOrderRequest): CheckedOrder;
   bookOrder(apiKey: string, order: CheckedOrder, list: OrderList, takeLock: boolean): SimOrder;
   expire(rec: OrderRecord): void;
+  /** Reports the list's status to its account (placed, or ended). */
+  listStatus(list: OrderList): void;
   market(id: string): MarketState | undefined;
   now(): number;
 }
@@ -102,6 +104,7 @@ export class OrderLists {
     const second = side === 'SELL' ? limit : stop;
     this.lists.push(list);
     const orders = [this.host.bookOrder(apiKey, first, list, true), this.host.bookOrder(apiKey, second, list, false)];
+    this.host.listStatus(list);
     return { list, orders };
   }
 
@@ -122,6 +125,7 @@ export class OrderLists {
       }
       if (isOpen(leg.order)) this.host.expire(leg);
     }
+    this.host.listStatus(list);
   }
 
   /** An account's OCO list by id or client id (GET / DELETE /api/v3/orderList). */

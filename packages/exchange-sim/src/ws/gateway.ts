@@ -349,6 +349,7 @@ export class WsGateway implements WsControl, WsOutbound {
       }
       case 'execution':
       case 'balance':
+      case 'listStatus':
       case 'futuresOrder':
       case 'algoOrder':
       case 'accountUpdate':

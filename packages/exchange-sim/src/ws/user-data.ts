@@ -1,9 +1,9 @@
 /**
  * User data: how an account's exchange events become Binance's user-data payloads. Spot sends
- * `executionReport` and `outboundAccountPosition`; USDⓈ-M futures (futures-user-data.ts)
+ * `executionReport`, `listStatus` and `outboundAccountPosition`; USDⓈ-M futures (futures-user-data.ts)
  * ORDER_TRADE_UPDATE, ALGO_UPDATE, ACCOUNT_UPDATE and ACCOUNT_CONFIG_UPDATE.
  */
-import { executionReport } from '../binance-json.ts';
+import { executionReport, listStatusEvent } from '../binance-json.ts';
 import type { ExchangeEvent } from '../exchange/model.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
 import { binanceDecimal } from '../num.ts';
@@ -20,6 +20,8 @@ export function spotUserEvents(exchange: SpotExchange): UserEventFormatter {
     switch (e.type) {
       case 'execution':
         return executionReport(e.order, e.execType, now, e.fill, e.cancelClientOrderId);
+      case 'listStatus':
+        return listStatusEvent(e.list, now);
       case 'balance': {
         const balances = exchange.balances(e.apiKey);
         return {

@@ -11,7 +11,7 @@ import {
   VenueOrderId,
 } from '@keel/core';
 import type { Store } from '@keel/store';
-import { exitOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
+import { exitOrderId, keptOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 import { isEmulated } from './venue.ts';
 
@@ -23,6 +23,7 @@ export interface RecoveryAction {
     | 'order-closed-while-down'
     | 'order-cancelled-while-down'
     | 'order-never-reached-exchange'
+    | 'oco-leg-placed-again'
     | 'order-still-open'
     | 'order-held-by-keel'
     | 'parked-stop-cancelled'
@@ -57,10 +58,17 @@ export interface RecoveryReport {
   /** Every trade id already applied, so the live venue never applies one twice. */
   readonly knownTradeIds: Set<string>;
   /**
-   * Open emulated orders whose exit order is on the exchange: our id -> the exit's client id.
-   * An open emulated order not in this map is still held by Keel.
+   * Open orders executed on the exchange under another client id: an emulated order's exit, or the
+   * kept leg of an OCO list placed again (keptOrderId): our id -> that client id. An open emulated
+   * order not in this map is still held by Keel.
    */
   readonly exchangeIds: Map<string, string>;
+  /**
+   * Open OCO legs the exchange cancelled with their list when the bot changed the other leg, and
+   * that the bot stopped before placing again: our id -> the client id to place it under now
+   * (`keptOrderId` of the change, as the live venue would have). See LiveVenue.placeAgainAfterRestart.
+   */
+  readonly placeAgain: Map<string, string>;
 }
 
 export interface RecoverOptions {
@@ -101,6 +109,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const stillOpen: OrderState[] = [];
   const exchangeFilled = new Map<string, number>();
   const exchangeIds = new Map<string, string>();
+  const placeAgain = new Map<string, string>();
   const known = new Set<string>();
   const now = o.now();
   const since = Math.min(...(await store.orders.open(botId)).map((x) => x.createdAt), now) - 60_000;
@@ -195,6 +204,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     return cur;
   };
 
+  /**
+   * Where the leg of an OCO list is on the exchange: under its own id, or, once the list was
+   * cancelled to change its other leg and the leg placed again (the live venue's relist), under
+   * `keptOrderId` of the change's id, one of its group's later orders: the newest found is current.
+   */
+  const allStored = await store.orders.list(botId);
+  const currentLeg = async (order: OrderState): Promise<{ exchangeId: string; eo: ExchangeOrder | null }> => {
+    const { id, ocoGroup, symbol } = order.request;
+    const changes = allStored
+      .filter((x) => x.request.ocoGroup === ocoGroup && x.request.id !== id && x.createdAt >= order.createdAt)
+      .sort((a, b) => b.createdAt - a.createdAt);
+    for (const c of changes) {
+      const kid = keptOrderId(c.request.id);
+      const eo = await exchange.fetchOrder(kid, symbol);
+      if (eo) return { exchangeId: kid, eo };
+    }
+    return { exchangeId: id, eo: await exchange.fetchOrder(id, symbol) };
+  };
+
   const stored = await store.orders.open(botId);
   for (const asStored of stored) {
     let order = asStored; // an unparked trailing stop may have fills
@@ -203,8 +231,9 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     // An emulated order (trailing stop) is never on the exchange itself; its exit order is, once
     // it has triggered, under an id derived from ours.
     const emulated = isEmulated(order.request);
-    const exchangeId = emulated ? exitOrderId(id) : id;
-    const eo = await exchange.fetchOrder(exchangeId, symbol);
+    const leg = !emulated && order.request.ocoGroup !== undefined ? await currentLeg(order) : undefined;
+    const exchangeId = emulated ? exitOrderId(id) : (leg?.exchangeId ?? id);
+    const eo = leg !== undefined ? leg.eo : await exchange.fetchOrder(exchangeId, symbol);
     if (!eo && emulated) {
       order = await unpark(order);
       if (isTerminal(order.status)) {
@@ -229,16 +258,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       continue;
     }
     if (!eo) {
+      const replaces = order.request.replaces;
       await finish(
         order,
         'cancel',
         'the exchange has no such order: it never arrived (not resent; the signal is stale)',
-        id,
+        // A modification's replacement: the order it replaces was cancelled, so the change is lost.
+        replaces === undefined
+          ? id
+          : `${id} (the replacement of ${replaces}, ${order.request.tag ?? order.request.type}: the change is lost; the strategy decides again)`,
         'order-never-reached-exchange',
       );
       continue;
     }
-    if (emulated) exchangeIds.set(id, exchangeId);
+    if (exchangeId !== id) exchangeIds.set(id, exchangeId);
+    if (!emulated && eo.amount > 0 && eo.amount < order.request.amount * (1 - 1e-12)) {
+      // The store keeps a request as submitted; a bracket exit was resized when its entry filled
+      // (to what the fills hold): the exchange's amount is the order's.
+      order = { ...order, request: { ...order.request, amount: eo.amount } };
+    }
     let cur = await applyTrades(order, eo, exchangeId, await tradesOf(symbol));
     let status = eo.status;
     if (status === 'open' && !emulated && gtdDue(order, now)) {
@@ -267,6 +305,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       actions.push({ kind: 'order-still-open', detail: emulated ? `${id} (exit ${exchangeId})` : id });
       continue;
     }
+    const change = !isTerminal(cur.status) && status === 'canceled' && eo.filled === 0 ? changeOf(order) : undefined;
+    if (change !== undefined) {
+      // The bot cancelled the list to change (or cancel) the other leg and stopped before placing
+      // this leg again. In the backtest it never stopped working: it is placed again (by the live
+      // venue, once the bot runs) under the id the venue would have used, so a create that did
+      // land is found by lookup and nothing is sent twice. The change itself (a replacement that
+      // never reached the exchange) is closed below, as any order that never arrived.
+      const xid = keptOrderId(change.request.id);
+      await store.orders.upsert(botId, cur);
+      stillOpen.push(cur);
+      exchangeFilled.set(id, 0);
+      exchangeIds.set(id, exchangeId);
+      placeAgain.set(id, xid);
+      actions.push({
+        kind: 'oco-leg-placed-again',
+        detail: `${id} (${order.request.tag ?? order.request.type} ${order.request.side} ${cur.request.amount}): its OCO list was cancelled to change ${change.request.replaces ?? change.request.id} and the bot stopped before placing it again: placed again as ${xid}`,
+      });
+      continue;
+    }
     if (!isTerminal(cur.status)) {
       // A leg of an OCO pair that the exchange expired: the other leg of its list filled. Cancelled,
       // as the live venue and the simulated venue report it.
@@ -285,6 +342,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       kind: cur.status === 'filled' ? 'order-closed-while-down' : 'order-cancelled-while-down',
       detail: `${id}: ${cur.status}`,
     });
+  }
+
+  /**
+   * The change that made this bot cancel an open OCO leg's list, if any: the newest later order of
+   * its group that replaces another (ctx.modify, a moved exit), or the other leg the bot cancelled
+   * unfilled (ctx.cancel). The live venue places the kept leg again under `keptOrderId` of its id.
+   */
+  function changeOf(order: OrderState): OrderState | undefined {
+    const { id, ocoGroup } = order.request;
+    if (ocoGroup === undefined) return undefined;
+    return allStored
+      .filter(
+        (x) =>
+          x.request.ocoGroup === ocoGroup &&
+          x.request.id !== id &&
+          x.createdAt >= order.createdAt &&
+          (x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0)),
+      )
+      .sort((a, b) => b.createdAt - a.createdAt)[0];
   }
 
   /** Closes a stored order that will not come back, records it and says so. */
@@ -308,6 +384,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       storedIds.add(exitOrderId(x.request.id));
       storedIds.add(parkOrderId(x.request.id));
     }
+    if (x.request.ocoGroup !== undefined) storedIds.add(keptOrderId(x.request.id));
   }
   for (const eo of await exchange.fetchOpenOrders(symbols)) {
     if (storedIds.has(eo.clientOrderId)) continue;
@@ -398,7 +475,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     );
   }
   await store.events.append(botId, 'reconcile.done', { actions });
-  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds };
+  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds, placeAgain };
 }
 
 function gtdDue(o: OrderState, now: number): boolean {

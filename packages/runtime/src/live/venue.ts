@@ -19,7 +19,7 @@ import {
   type VenueReport,
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
-import { exitOrderId, parkOrderId } from '../bot-engine.ts';
+import { exitOrderId, keptOrderId, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
 
 export interface LiveVenueOptions {
@@ -91,6 +91,35 @@ interface Tracked {
    * request for it leaves any more. `since` is when its signal was given (the venue's submit).
    */
   want?: { readonly ctl: AbortController; readonly since: number; placed: boolean; timer?: AbortController };
+  /** Placed as a leg of a native OCO order list (see sendOco): cancelling either leg ends both. */
+  listed?: boolean;
+  /** A cancel of it was asked for. */
+  cancelling?: boolean;
+  /**
+   * The other leg of its list is being cancelled (a ctx.modify or ctx.cancel of that leg): the
+   * exchange cancels this one with it, and the venue places it again (see relist). Holds the
+   * changed leg's id; while set, the exchange's CANCELED for this leg is expected, not reported.
+   */
+  relisting?: string;
+  /** Client and venue ids of its earlier exchange orders (a kept leg placed again): only their fills count. */
+  previous?: Set<string>;
+}
+
+/**
+ * A modification's replacement waiting for the cancel of the order it replaces, and, when that
+ * order is a leg of a native OCO list, the list's other leg (`keep`), which the exchange cancels
+ * along with it and the venue places again. An entry of a plain `ctx.cancel` of a listed leg has
+ * only `keep`.
+ */
+interface Replacing {
+  /** The replacement (absent for a cancel, or once the replacement itself was cancelled). */
+  order?: OrderState | undefined;
+  readonly now: number;
+  /** What the replaced order had filled when it was changed. */
+  readonly filled: number;
+  keep?: Tracked | undefined;
+  /** The replacement's signal went stale while it waited: it is dropped, the kept leg still goes. */
+  stale?: string;
 }
 
 /**
@@ -147,11 +176,8 @@ export class LiveVenue implements Venue {
   private readonly path = new Float64Array(4);
   private closed = false;
   private readonly signalAge: SignalAge;
-  /**
-   * Modifications' replacements waiting for the cancel of the order they replace (by its id): the
-   * replacement, when it was submitted, and what the replaced order had filled then.
-   */
-  private readonly replacing = new Map<string, { order: OrderState; now: number; filled: number }>();
+  /** Changes waiting for the cancel of the order they change, by that order's id (see Replacing). */
+  private readonly replacing = new Map<string, Replacing>();
   /** Orders dropped unsent because their signal went stale. */
   staleDropped = 0;
 
@@ -189,12 +215,17 @@ export class LiveVenue implements Venue {
       // A replacement still waiting for its cancel is an order that has not left either.
       const tf = now - bar.time;
       for (const [replacedId, w] of this.replacing) {
-        if (w.order.request.symbol !== symbol || now < w.now + this.signalAge.bars * tf) continue;
-        this.replacing.delete(replacedId);
-        this.staleDropped++;
+        const r = w.order;
+        if (r === undefined || w.stale !== undefined) continue;
+        if (r.request.symbol !== symbol || now < w.now + this.signalAge.bars * tf) continue;
         const reason = staleReason(this.signalAge, w.now);
-        this.opts.log('warn', `order ${w.order.request.id} ${reason}`, { id: w.order.request.id });
-        this.report({ type: 'cancelled', id: w.order.request.id, time: this.opts.now(), reason });
+        if (w.keep !== undefined) {
+          // The kept leg of the list is no signal of this bar: it is placed again all the same.
+          w.stale = reason;
+          continue;
+        }
+        this.replacing.delete(replacedId);
+        this.dropStale(r, reason);
       }
     }
     if (this.held.size === 0) return;
@@ -235,6 +266,8 @@ export class LiveVenue implements Venue {
   adopt(order: OrderState, exchangeFilled: number, exchangeId: string = order.request.id): void {
     const t = this.add(order, order.status !== 'submitted', exchangeId);
     t.exchangeFilled = exchangeFilled;
+    // Its list may be whole on the exchange: a change of its other leg keeps it (keptLeg, relist).
+    if (order.request.ocoGroup !== undefined && !isEmulated(order.request) && this.ex.placeOco) t.listed = true;
     if (order.venueOrderId) {
       t.venueOrderId = order.venueOrderId;
       this.byVenueId.set(order.venueOrderId, order.request.id);
@@ -249,7 +282,10 @@ export class LiveVenue implements Venue {
       // A modification (ctx.modify) is a cancel and a replacement: the replacement leaves only once
       // the exchange has confirmed the cancel. Sent at once, both could fill (the original while
       // its cancel travels), and a spot sell would count the coins the original still holds.
-      this.replacing.set(replaced.order.request.id, { order, now, filled: replaced.order.filled });
+      // A leg of a native list: its cancel (just asked for) keeps the list's other leg (see cancel).
+      const w = this.replacing.get(replaced.order.request.id);
+      if (w !== undefined && w.order === undefined) w.order = order;
+      else this.replacing.set(replaced.order.request.id, { order, now, filled: replaced.order.filled });
       return;
     }
     const refusal = this.notOwnCoins(order);
@@ -319,11 +355,12 @@ export class LiveVenue implements Venue {
     return t;
   }
 
-  cancel(id: ClientOrderId, _now: number, reason: string): void {
+  cancel(id: ClientOrderId, now: number, reason: string): void {
     // A replacement still waiting for its cancel never leaves.
     for (const [replacedId, w] of this.replacing) {
-      if (w.order.request.id !== id) continue;
-      this.replacing.delete(replacedId);
+      if (w.order?.request.id !== id) continue;
+      if (w.keep === undefined) this.replacing.delete(replacedId);
+      else w.order = undefined; // the kept leg of its list is still placed again
       this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
       return;
     }
@@ -345,6 +382,25 @@ export class LiveVenue implements Venue {
       this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
       return;
     }
+    if (t.relisting !== undefined) {
+      // The kept leg of a list being changed is cancelled too: it is not placed again.
+      for (const [changedId, w] of this.replacing) {
+        if (w.keep !== t) continue;
+        w.keep = undefined;
+        if (w.order === undefined) this.replacing.delete(changedId);
+      }
+      t.relisting = undefined;
+    }
+    t.cancelling = true;
+    const keep = this.keptLeg(t);
+    if (keep !== undefined && !this.replacing.has(id)) {
+      // Binance cancels a whole order list when one of its orders is cancelled; the simulated
+      // venue (the backtest) cancels only this one and the other leg goes on working. So the
+      // other leg is placed again once the list's end is confirmed (relist), and its exchange
+      // CANCELED is not the strategy's.
+      keep.relisting = id;
+      this.replacing.set(id, { now, filled: t.order.filled, keep });
+    }
     this.track(
       this.afterSend(t, async () => {
         try {
@@ -353,7 +409,10 @@ export class LiveVenue implements Venue {
         } catch (e) {
           this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
           // Still working: a replacement waiting for this cancel is not sent (the original stays).
-          if (!isTerminal(t.order.status)) this.releaseReplacement(id, `the cancel of ${id} failed`);
+          if (!isTerminal(t.order.status)) {
+            t.cancelling = false;
+            this.releaseReplacement(id, `the cancel of ${id} failed`);
+          }
         }
       }),
     );
@@ -649,7 +708,7 @@ export class LiveVenue implements Venue {
     for (const id of ids) await this.opts.beforeSend(id);
     if (isTerminal(a.status) || isTerminal(b.status)) {
       // One leg was cancelled before anything left: the other goes alone (with its own validity).
-      for (const t of [ta, tb]) if (!isTerminal(t.order.status)) this.sendAlone(t, ta.want?.since ?? Number.NaN);
+      for (const t of [ta, tb]) if (!isTerminal(t.order.status)) this.sendOne(t, ta.want?.since ?? Number.NaN);
       return;
     }
     // The legs share one validity (one list, one create): both are dropped, or neither.
@@ -662,15 +721,17 @@ export class LiveVenue implements Venue {
     };
     const separately = (why: string) => {
       this.opts.log('warn', `OCO ${ids.join(' + ')} sent as two orders: ${why}`, { ids });
-      for (const t of [ta, tb]) this.sendAlone(t, ta.want?.since ?? Number.NaN);
+      for (const t of [ta, tb]) this.sendOne(t, ta.want?.since ?? Number.NaN);
     };
     for (const id of ids) this.opts.onSend?.(id);
     // Legs are grouped into one send only for an exchange that has placeOco (see submit).
     const ex = this.ex as LiveExchange & Required<Pick<LiveExchange, 'placeOco'>>;
-    const out = await ex.placeOco(a.request, b.request, opts);
+    const out = await ex.placeOco(this.exchangeRequest(ta), this.exchangeRequest(tb), opts);
     if (out === null) return separately('the exchange has no native order list for this pair');
     switch (out.kind) {
       case 'placed':
+        ta.listed = true;
+        tb.listed = true;
         for (const x of out.orders) await this.onOrder(x);
         return;
       case 'rejected':
@@ -678,7 +739,7 @@ export class LiveVenue implements Venue {
         return separately(`the exchange refused the list (${out.reason})`);
       case 'unavailable':
         if (stale()) return;
-        for (const t of [ta, tb]) this.notSent(t, t.order.request.id, out.reason);
+        for (const t of [ta, tb]) this.notSent(t, t.exchangeId, out.reason);
         return;
       case 'in-doubt':
         this.unresolved(ids.join(' + '), a.request.id, out.reason);
@@ -693,10 +754,15 @@ export class LiveVenue implements Venue {
    * with the validity of the signal given at `since` (its submission).
    */
   private sendAlone(t: Tracked, since: number): void {
-    const r = t.order.request;
     this.want(t, Number.isFinite(since) ? since : t.order.createdAt);
-    this.startSend(t, r.timeInForce === 'GTD' ? { ...r, timeInForce: 'GTC' } : r);
+    this.startSend(t, this.exchangeRequest(t));
     this.scheduleExpiry(t);
+  }
+
+  /** Sends one order of a pair alone: a kept leg placed again without a validity (see relist). */
+  private sendOne(t: Tracked, since: number): void {
+    if (t.exchangeId === t.order.request.id) this.sendAlone(t, since);
+    else this.startSend(t, this.exchangeRequest(t));
   }
 
   /**
@@ -793,8 +859,11 @@ export class LiveVenue implements Venue {
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: why });
       return;
     }
-    // The emulated order was accepted long ago; its exit failing ends it, loudly.
-    const reason = `triggered, but its exit order ${xid} was not placed: ${why}`;
+    // The order was accepted long ago (an emulated order, or the kept leg of a changed list); the
+    // exchange order that was to execute it failing ends it, loudly.
+    const reason = isEmulated(t.order.request)
+      ? `triggered, but its exit order ${xid} was not placed: ${why}`
+      : `its OCO list was cancelled to change the other leg, and placing it again as ${xid} failed: ${why}`;
     this.opts.log('error', `order ${id} ${reason}; the position it was to close is still open`, { id });
     this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
   }
@@ -812,6 +881,8 @@ export class LiveVenue implements Venue {
   async onOrder(eo: ExchangeOrder, cancelReason = 'cancelled on the exchange'): Promise<void> {
     const t = this.resolve(eo.clientOrderId, eo.venueOrderId);
     if (!t) return; // not ours (reconciliation flags those)
+    if (t.previous?.has(eo.clientOrderId) || t.previous?.has(eo.venueOrderId)) return; // replaced on the exchange: its fills still count (onTrade)
+    if (t.relisting !== undefined && eo.status === 'canceled') return; // its list's cancel: placed again (relist)
     if (eo.venueOrderId && !t.venueOrderId) {
       t.venueOrderId = eo.venueOrderId;
       this.byVenueId.set(eo.venueOrderId, t.order.request.id);
@@ -850,7 +921,7 @@ export class LiveVenue implements Venue {
     }
     t.pendingTerminal = undefined;
     const id = t.order.request.id;
-    if (t.exchangeId !== id) {
+    if (t.exchangeId !== id && isEmulated(t.order.request)) {
       // An emulated order's exit has ended; what it did not fill will not be filled.
       const filled = `${t.order.filled} of ${t.order.request.amount} filled`;
       this.report({
@@ -882,8 +953,13 @@ export class LiveVenue implements Venue {
   /** The id of the other order of `t`'s OCO group (the one that filled, when the exchange expired `t`). */
   private ocoSibling(t: Tracked): string {
     const group = t.order.request.ocoGroup;
-    for (const o of this.tracked.values()) if (o !== t && o.order.request.ocoGroup === group) return o.order.request.id;
-    return 'the other leg';
+    let other: string | undefined;
+    for (const o of this.tracked.values()) {
+      if (o === t || o.order.request.ocoGroup !== group) continue;
+      if (o.order.filled > 0) return o.order.request.id;
+      other ??= o.order.request.id;
+    }
+    return other ?? 'the other leg';
   }
 
   private async fetchMissingTrades(t: Tracked): Promise<void> {
@@ -941,24 +1017,169 @@ export class LiveVenue implements Venue {
    * The order `id` a replacement waits for has ended (or its cancel failed: `refusal`). The
    * replacement is sent when the original ended with nothing more filled than when it was modified;
    * otherwise it is not sent (`cancelled`, saying why): it was sized on what was left then, and the
-   * strategy decides again from what the fills left.
+   * strategy decides again from what the fills left. A leg of a native list: see relist.
    */
   private releaseReplacement(id: string, refusal: string | undefined): void {
     const w = this.replacing.get(id);
     if (w === undefined) return;
     this.replacing.delete(id);
-    const rid = w.order.request.id;
-    if (isTerminal(w.order.status)) return;
     const more = (this.tracked.get(id)?.order.filled ?? w.filled) - w.filled;
     const reason =
       refusal ??
       (more > 0
         ? `not sent: the order it replaces (${id}) filled ${more} more before its cancel was confirmed`
         : undefined);
+    if (w.keep !== undefined) {
+      this.relist(id, w, reason);
+      return;
+    }
+    const r = w.order;
+    if (r === undefined || isTerminal(r.status)) return;
     queueMicrotask(() => {
-      if (isTerminal(w.order.status)) return;
-      if (reason === undefined) this.submit(w.order, w.now);
-      else this.report({ type: 'cancelled', id: rid, time: this.opts.now(), reason });
+      if (isTerminal(r.status)) return;
+      if (reason === undefined) this.submit(r, w.now);
+      else this.report({ type: 'cancelled', id: r.request.id, time: this.opts.now(), reason });
     });
+  }
+
+  /** A replacement dropped unsent: its signal went stale while it waited. */
+  private dropStale(r: OrderState, reason: string): void {
+    this.staleDropped++;
+    this.opts.log('warn', `order ${r.request.id} ${reason}`, { id: r.request.id });
+    this.report({ type: 'cancelled', id: r.request.id, time: this.opts.now(), reason });
+  }
+
+  /**
+   * The other leg of `t`'s native OCO list, which the exchange cancels along with `t`, when it is
+   * to go on working: placed, unfilled, not cancelled itself, not already being placed again.
+   */
+  private keptLeg(t: Tracked): Tracked | undefined {
+    const group = t.order.request.ocoGroup;
+    if (group === undefined || !t.listed || t.order.filled > 0) return undefined;
+    for (const o of this.tracked.values()) {
+      if (o === t || o.order.request.ocoGroup !== group || !o.listed) continue;
+      if (isTerminal(o.order.status) || o.held || o.cancelling || o.relisting !== undefined || o.order.filled > 0)
+        continue;
+      return o;
+    }
+    return undefined;
+  }
+
+  /**
+   * The changed leg `id` of a native OCO list has ended: the exchange has cancelled the whole list,
+   * the kept leg with it. In the backtest the kept leg never stopped working, and the strategy
+   * still holds its id: so it keeps its id and state in the engine, and is placed again on the
+   * exchange under `keptOrderId(<changed id>)` (its alias), as one new list with the replacement
+   * (or alone after a plain cancel). Before that, the kept leg's own end is confirmed by a cancel
+   * of it (a no-op on Binance, where the list is gone already; it also covers an exchange that
+   * cancels only the one order): if it filled meanwhile, nothing is placed again and the
+   * replacement is not sent (the strategy decides again from the fills, as for one order). The
+   * kept leg is placed with no signal validity: it restores an exit the strategy believes is
+   * working, and a late exit is better than none.
+   */
+  private relist(id: string, w: Replacing, refusal: string | undefined): void {
+    const keep = w.keep as Tracked;
+    const r = w.order !== undefined && !isTerminal(w.order.status) ? w.order : undefined;
+    const kid = keep.order.request.id;
+    const dropReplacement = (reason: string) => {
+      if (r !== undefined && !isTerminal(r.status))
+        this.report({ type: 'cancelled', id: r.request.id, time: this.opts.now(), reason });
+    };
+    if (refusal !== undefined && this.tracked.get(id)?.order.status !== 'cancelled') {
+      // The changed leg did not end by its cancel (it filled, or the cancel failed): the list's
+      // own rules apply to the kept leg (expired by the fill, or still working).
+      keep.relisting = undefined;
+      dropReplacement(refusal);
+      return;
+    }
+    this.track(
+      this.afterSend(keep, async () => {
+        let eo: ExchangeOrder | null;
+        try {
+          eo = await this.ex.cancelOrder(keep.exchangeId, keep.order.request.symbol);
+        } catch (e) {
+          keep.relisting = undefined;
+          const why = `the end of its OCO list could not be confirmed (${(e as Error).message})`;
+          this.opts.log(
+            'error',
+            `order ${kid}: ${why}; not placed again: check the exchange, or restart the bot (recovery looks it up)`,
+            { id: kid },
+          );
+          dropReplacement(`not sent: ${why}`);
+          return;
+        }
+        if (eo !== null && eo.filled > keep.order.filled) await this.fetchMissingTrades(keep);
+        keep.relisting = undefined;
+        if (isTerminal(keep.order.status)) {
+          dropReplacement(`not sent: ${kid}, the other leg of its OCO list, ended first`);
+          return;
+        }
+        if (refusal !== undefined || (eo !== null && (eo.filled > 0 || eo.status !== 'canceled'))) {
+          // Something filled before the list's cancel was confirmed: as for one order, nothing is
+          // sent again; the strategy decides from what the fills left.
+          const why =
+            refusal ?? `not sent: ${kid}, the other leg of its OCO list, ${eo?.status} with ${eo?.filled} filled`;
+          dropReplacement(why);
+          if (eo !== null) await this.onOrder(eo, `cancelled with its OCO list: ${why}`);
+          return;
+        }
+        if (keep.cancelling) {
+          // The strategy cancelled the kept leg meanwhile (its cancel reports it): only the
+          // replacement goes, alone, as after a cancel of both legs in the backtest.
+          if (r !== undefined) queueMicrotask(() => !isTerminal(r.status) && this.submit(r, w.now));
+          return;
+        }
+        this.placeAgain(keep, keptOrderId(r === undefined ? id : r.request.id), r, w.stale);
+      }),
+    );
+  }
+
+  /**
+   * A kept leg whose list the bot cancelled before a restart, and that it had not placed again
+   * (recover.ts, `placeAgain`): placed now, alone, under `xid`; a create that landed before the
+   * restart is found by lookup (the id is known from before), never sent twice.
+   */
+  placeAgainAfterRestart(id: string, xid: string): void {
+    const t = this.tracked.get(id);
+    if (t === undefined || isTerminal(t.order.status)) return;
+    this.placeAgain(t, xid, undefined, undefined);
+  }
+
+  /** Places the kept leg again under `xid`, in one list with the replacement `r` if any. */
+  private placeAgain(keep: Tracked, xid: string, r: OrderState | undefined, stale: string | undefined): void {
+    const previous = (keep.previous ??= new Set());
+    previous.add(keep.exchangeId);
+    if (keep.venueOrderId !== undefined) previous.add(keep.venueOrderId);
+    keep.exchangeId = xid;
+    keep.venueOrderId = undefined;
+    keep.exchangeFilled = 0;
+    keep.listed = false;
+    keep.cancelling = false;
+    this.aliases.set(xid, keep.order.request.id);
+    this.opts.log('info', `OCO: ${keep.order.request.id} placed again as ${xid}${r ? ` with ${r.request.id}` : ''}`, {
+      id: keep.order.request.id,
+    });
+    if (r !== undefined && stale !== undefined) this.dropStale(r, stale);
+    if (r === undefined || isTerminal(r.status)) {
+      this.startSend(keep, this.exchangeRequest(keep));
+      return;
+    }
+    const tr = this.add(r, false, r.request.id);
+    const p = this.sendOco(tr, keep);
+    for (const t of [tr, keep]) {
+      const tid = t.order.request.id;
+      this.sending.set(tid, p);
+      void p.finally(() => {
+        if (this.sending.get(tid) === p) this.sending.delete(tid);
+      });
+    }
+    this.track(p);
+  }
+
+  /** The request the exchange gets for `t`: its own, under the exchange id (a kept leg placed again). */
+  private exchangeRequest(t: Tracked): OrderRequest {
+    const r = t.order.request;
+    const req = t.exchangeId === r.id ? r : { ...r, id: toClientOrderId(t.exchangeId) };
+    return req.timeInForce === 'GTD' ? { ...req, timeInForce: 'GTC' } : req;
   }
 }

@@ -685,6 +685,11 @@ export class Bot {
     if (this.stopRequest !== undefined) await source.close();
     const engine = this.botEngine.engine;
     const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
+    // The first feed of a market is the one its orders are matched on (its execution feed).
+    const feeds = this.cfg.feeds;
+    const execution = new Set(
+      feeds.flatMap((f, i) => (feeds.findIndex((g) => g.symbol === f.symbol) === i ? [i] : [])),
+    );
     try {
       for await (const ev of source as AsyncIterable<BarEvent>) {
         if (this.stopped || this.stopRequest !== undefined) break;
@@ -702,6 +707,8 @@ export class Bot {
           if (c.bars++ === 0) c.first = ev.bar.time;
           c.last = ev.bar.time;
         } else if (this.caughtUp.bars > 0) this.endCatchUp();
+        // Live: fills the bar may have caused, not yet reported, are read before the strategy decides.
+        if (this.venue !== undefined && execution.has(i)) await this.venue.beforeBar(ev.feed.symbol, ev.bar);
         this.risk?.beforeBar();
         this.holding = this.catchUpHold(ev);
         if (this.holding !== null) {

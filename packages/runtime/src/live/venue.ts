@@ -65,6 +65,30 @@ export function staleReason(age: SignalAge, decidedAt: number): string {
   return `signal expired: not placed within ${limit} of its decision at ${new Date(decidedAt).toISOString()} (--max-signal-age); dropped, never sent late`;
 }
 
+/**
+ * Whether a bar's prices reached a resting order's price: a limit buy at or above the low, a
+ * limit sell at or below the high, a stop's trigger between them (market orders are in flight,
+ * not resting; trailing stops are held by Keel).
+ */
+function reachedOn(r: OrderRequest, bar: Bar): boolean {
+  const buy = r.side === 'buy';
+  switch (r.type) {
+    case 'limit':
+      return buy ? bar.low <= r.price : bar.high >= r.price;
+    case 'stop-market':
+      return buy ? bar.high >= r.stopPrice : bar.low <= r.stopPrice;
+    case 'stop-limit':
+      return (
+        (buy ? bar.high >= r.stopPrice : bar.low <= r.stopPrice) || (buy ? bar.low <= r.price : bar.high >= r.price)
+      );
+    case 'market':
+    case 'trailing-stop':
+      return false;
+    default:
+      return assertNever(r, 'order type');
+  }
+}
+
 interface Tracked {
   readonly order: OrderState;
   accepted: boolean;
@@ -875,6 +899,55 @@ export class LiveVenue implements Venue {
     if (byClient) return byClient;
     const id = this.byVenueId.get(venueOrderId);
     return id === undefined ? undefined : this.tracked.get(id);
+  }
+
+  /**
+   * Before the strategy sees a closed bar of `symbol`: an order of this bot's working on the
+   * exchange whose price the bar reached may have filled with its report still on the way (the
+   * user-data stream and the candle stream are two connections; a stalled stream delivers
+   * nothing, and the bar's close can arrive first). Each such order is read from the exchange and
+   * what it says applied (fills by trade id, once), so the strategy never decides on a position
+   * that is no longer true: a strategy that sees itself flat would buy again what it already
+   * bought. Costs a request only on a bar that reached a working order's price; returns how many
+   * orders were read.
+   */
+  async beforeBar(symbol: string, bar: Bar): Promise<number> {
+    const due: Tracked[] = [];
+    for (const t of this.tracked.values()) {
+      const o = t.order;
+      if (o.request.symbol !== symbol || t.held || !t.accepted || isTerminal(o.status)) continue;
+      if (o.filled >= o.request.amount - 1e-12 || t.relisting !== undefined) continue;
+      if (reachedOn(o.request, bar)) due.push(t);
+    }
+    let read = 0;
+    for (const t of due) {
+      if (isTerminal(t.order.status) || this.closed) continue;
+      try {
+        const before = t.order.filled;
+        const eo = await this.ex.fetchOrder(t.exchangeId, symbol);
+        read++;
+        if (eo === null) continue;
+        // A partly filled order still open: its trades are fetched here (onOrder does for a terminal one).
+        if (eo.status === 'open' && t.order.filled + 1e-12 < eo.filled) {
+          t.exchangeFilled = Math.max(t.exchangeFilled, eo.filled);
+          await this.fetchMissingTrades(t);
+        }
+        await this.onOrder(eo);
+        if (t.order.filled > before)
+          this.opts.log(
+            'info',
+            `order ${t.order.request.id}: ${t.order.filled - before} filled, read from the exchange as the bar closed (the stream had not reported it yet)`,
+            { id: t.order.request.id },
+          );
+      } catch (e) {
+        this.opts.log(
+          'warn',
+          `order ${t.order.request.id}: the bar reached its price and its state could not be read (${(e as Error).message}); the strategy runs on what the stream last said`,
+          { id: t.order.request.id },
+        );
+      }
+    }
+    return read;
   }
 
   /** An order update from the exchange (stream, REST response or reconciliation). */

@@ -5,7 +5,7 @@
 // simulator over loopback; the simulator counts weight per IP (both clients are 127.0.0.1) in the
 // minutes of its wall clock, which is the gateways' clock here. Oracle: the simulator's own limit
 // (a 429 or 418 is the exchange saying the IP went over it).
-import { ccxtConfigFor, type ExchangeSim, startExchangeSim } from '@keel/exchange-sim';
+import { ccxtConfigFor, startExchangeSim } from '@keel/exchange-sim';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   binanceSpotLimits,

@@ -6,7 +6,7 @@
 // minutes of its wall clock, which is the gateways' clock here. Oracle: the simulator's own limit
 // (a 429 or 418 is the exchange saying the IP went over it).
 import { ccxtConfigFor, startExchangeSim } from '@keel/exchange-sim';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   binanceSpotLimits,
   createCcxtClient,
@@ -17,12 +17,9 @@ import {
   KeelExchangeError,
   ManualTimer,
 } from '../src/index.ts';
-import { eventually, KEY, limitBuy, stairBars, T0 } from './sim-harness.ts';
+import { closeAfterEach, eventually, KEY, limitBuy, stairBars, T0 } from './sim-harness.ts';
 
-const closers: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-});
+const closers = closeAfterEach();
 
 const OTHER = { apiKey: 'keel-int-key-2', secret: 'keel-int-secret-2' };
 /** GET /api/v3/trades: 25 weight on Binance and on the simulator. */

@@ -2,6 +2,7 @@ import { createCcxtClient } from '@keel/exchange';
 import { ccxtConfigFor, startExchangeSim } from '@keel/exchange-sim';
 import { describe, expect, it } from 'vitest';
 import { connectExchange } from '../src/index.ts';
+import { fastConnect, MIN, quietBars, T0 } from './live-harness.ts';
 
 // A live bot's exchange connection when the exchange bans the machine's IP (HTTP 418): another
 // program on the same IP used up the request weight. The bot's log says so in one line (what, until
@@ -9,41 +10,21 @@ import { connectExchange } from '../src/index.ts';
 // against the exchange simulator, which counts weight per IP and bans as Binance does.
 describe('live port: an IP ban (418) is logged in plain words and nothing is sent into it', () => {
   it('one error line with the end of the ban; a new order ends "not sent" without reaching the exchange', async () => {
-    const T0 = Date.UTC(2024, 0, 1);
     const KEY = { apiKey: 'ban-key', secret: 'ban-secret' };
     const OTHER = { apiKey: 'other-key', secret: 'other-secret' };
     const sim = await startExchangeSim({
-      markets: [
-        {
-          symbol: 'BTC/USDT',
-          bars: Array.from({ length: 30 }, (_, i) => ({
-            time: T0 + i * 60_000,
-            open: 100,
-            high: 101,
-            low: 99,
-            close: 100,
-            volume: 10,
-          })),
-        },
-      ],
+      markets: [{ symbol: 'BTC/USDT', bars: quietBars(30) }],
       accounts: [
         { ...KEY, balances: { USDT: 1_000 } },
         { ...OTHER, balances: { USDT: 1_000 } },
       ],
-      startTime: T0 + 10 * 60_000,
+      startTime: T0 + 10 * MIN,
       rateLimits: { weightPerMinute: 300, banAfter: 0, banMs: 600_000 },
     });
     const logs: string[] = [];
     const conn = await connectExchange({
-      exchange: 'binance',
-      url: sim.httpUrl,
-      ...KEY,
-      botId: 'banned',
-      symbols: ['BTC/USDT'],
-      log: (level, msg) => void logs.push(`${level} ${msg}`),
-      ccxtOptions: { timeout: 1_000 },
+      ...fastConnect(sim.httpUrl, KEY, 'banned', (level, msg) => void logs.push(`${level} ${msg}`)),
       streamCache: false,
-      gateway: { lookupDelayMs: 20, retry: { maxAttempts: 3, baseMs: 10, maxMs: 20 } },
     });
     const other = createCcxtClient('binance', ccxtConfigFor(sim, OTHER, { timeout: 1_000 }));
     const raw = other as unknown as Record<string, (p: object) => Promise<unknown>>;

@@ -79,6 +79,8 @@ class Bucket {
   constructor(
     readonly spec: BucketSpec,
     now: number,
+    /** Orders and cancels may use the IP window's margin (`WeightWindow.waitMs`). */
+    readonly reserve: boolean,
   ) {
     if (!(spec.capacity > 0) || !(spec.refillPerSec > 0)) {
       throw new Error(
@@ -114,7 +116,9 @@ export class RateLimiter {
     onWindowFull?: (e: WindowFull) => void,
   ) {
     const { ipWeight, ...classes } = spec;
-    this.buckets = new Map(Object.entries(classes).map(([k, v]) => [k as EndpointClass, new Bucket(v, timer.now())]));
+    this.buckets = new Map(
+      Object.entries(classes).map(([k, v]) => [k as EndpointClass, new Bucket(v, timer.now(), k === 'orders')]),
+    );
     this.window = ipWeight ? new WeightWindow(ipWeight, onWindowFull) : undefined;
   }
 
@@ -160,7 +164,7 @@ export class RateLimiter {
       b.refill(now);
       for (
         let head = b.queue[0];
-        head && head.weight <= b.tokens + 1e-9 && (this.window?.waitMs(head.ipWeight, now) ?? 0) === 0;
+        head && head.weight <= b.tokens + 1e-9 && (this.window?.waitMs(head.ipWeight, now, b.reserve) ?? 0) === 0;
         head = b.queue[0]
       ) {
         b.tokens -= head.weight;
@@ -173,7 +177,7 @@ export class RateLimiter {
     if (!head || b.scheduled) return;
     const waitMs = Math.max(
       now < b.pausedUntil ? b.pausedUntil - now : Math.ceil(((head.weight - b.tokens) * 1000) / b.spec.refillPerSec),
-      this.window?.waitMs(head.ipWeight, now) ?? 0,
+      this.window?.waitMs(head.ipWeight, now, b.reserve) ?? 0,
     );
     b.scheduled = true;
     void this.timer.sleep(Math.max(1, waitMs)).then(() => {

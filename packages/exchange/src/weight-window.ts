@@ -43,13 +43,16 @@ export class WeightWindow {
   }
 
   /**
-   * How long a request of `weight` must wait at `now` (0: it may go). A request heavier than a whole
-   * window goes when the window is empty, rather than never.
+   * How long a request of `weight` must wait at `now` (0: it may go). `reserve`: it may use the
+   * margin under the exchange's limit too (orders and cancels: reads stop at `limit`, which keeps
+   * that margin for them). A request heavier than a whole window goes when the window is empty,
+   * rather than never.
    */
-  waitMs(weight: number, now: number): number {
+  waitMs(weight: number, now: number, reserve = false): number {
     if (now < this.pausedUntil) return this.pausedUntil - now;
     this.roll(now);
-    if (this.used + weight <= this.spec.limit || this.used === 0) return 0;
+    const limit = reserve ? this.spec.published : this.spec.limit;
+    if (this.used + weight <= limit || this.used === 0) return 0;
     const resumeAt = this.start + this.spec.windowMs;
     if (this.reportedFull !== this.start) {
       this.reportedFull = this.start;

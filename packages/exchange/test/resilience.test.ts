@@ -146,10 +146,19 @@ describe('WeightWindow: the IP’s weight per minute, raised to the exchange’s
     await lim.acquire('queries', 10);
     let at = -1;
     void lim.acquire('market-data', 2).then(() => (at = timer.now()));
+    // Orders and cancels may use the margin under the exchange's 6,000: reads keep it for them.
+    let placed = -1;
+    await lim.acquire('orders', 1).then(() => (placed = timer.now()));
+    expect(placed).toBe(0);
+    // At the exchange's own limit even they wait.
+    lim.window?.observe(6_000, 0, 0);
+    void lim.acquire('orders', 1).then(() => (placed = timer.now()));
     await timer.advance(59_000);
     expect(at).toBe(-1);
+    expect(placed).toBe(0);
     await timer.advance(1_000);
     expect(at).toBe(60_000);
+    expect(placed).toBe(60_000);
   });
 });
 

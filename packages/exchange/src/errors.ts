@@ -11,7 +11,7 @@ export interface KeelExchangeErrorInit {
   readonly endpoint: EndpointClass;
   readonly message: string;
   readonly cause?: unknown;
-  /** ccxt class name (e.g. `InsufficientFunds`), or `CircuitOpen` when the breaker refused the call. */
+  /** ccxt class name (e.g. `InsufficientFunds`), or `CircuitOpen` / `IpBanned` when the breaker or an IP ban refused the call unsent. */
   readonly code?: string;
   /** From the exchange's Retry-After header, when it sent one. */
   readonly retryAfterMs?: number;

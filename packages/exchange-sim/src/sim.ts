@@ -25,6 +25,7 @@ import { futuresOrderRoutes } from './rest/futures/orders.ts';
 import { marketDataRoutes } from './rest/market-data.ts';
 import { orderListRoutes } from './rest/order-lists.ts';
 import { orderRoutes } from './rest/orders.ts';
+import { FUTURES_ORDER_WINDOWS, SPOT_ORDER_WINDOWS } from './rest/rate-limits.ts';
 import type { RouteTable } from './rest/routes.ts';
 import { RestApi } from './rest/server.ts';
 import type { ExchangeSimOptions, SimAccountOptions, SimBalance, SimBar, SimOrder } from './types.ts';
@@ -79,6 +80,14 @@ export class ExchangeSim {
 
   private readonly spot: SpotExchange | undefined;
   private readonly futures: FuturesExchange | undefined;
+
+  /**
+   * REST requests received so far per `METHOD /path` (`GET /fapi/v1/userTrades`), every one that
+   * arrived, whatever its answer: for tests that hold a client to the requests it makes.
+   */
+  requestCounts(): Record<string, number> {
+    return Object.fromEntries(this.rest.requests);
+  }
 
   /** The replay clock, UTC ms. */
   now(): number {
@@ -383,6 +392,7 @@ export async function startExchangeSim(opts: ExchangeSimOptions): Promise<Exchan
     faults,
     wall,
     rateLimits,
+    orderWindows: futures ? FUTURES_ORDER_WINDOWS : SPOT_ORDER_WINDOWS,
   });
   const ws: WsGateway = new WsGateway({
     exchange,

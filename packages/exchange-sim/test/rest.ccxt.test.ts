@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import ccxt from 'ccxt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, harness, KEY, MIN, rejectionOf, stairBars, T0 } from './helpers.ts';
@@ -253,6 +254,57 @@ describe('rate limits', () => {
       const raw = await fetch(`${h.sim.httpUrl}/api/v3/ping`);
       expect(raw.status).toBe(418);
       expect(Number(raw.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('counts request weight per IP (every API key behind it shares one window) and orders per account', async () => {
+    const start = Date.now();
+    const minute = Math.floor(start / 60_000) * 60_000;
+    const other = { apiKey: 'testkey2', secret: 'testsecret2' };
+    const h = await harness({
+      accounts: [
+        { ...KEY, balances: { USDT: 10_000, BTC: 1 } },
+        { ...other, balances: { USDT: 10_000, BTC: 1 } },
+      ],
+      wallClock: () => minute + 1000 + (Date.now() - start),
+    });
+    // Signatures are checked against real time; only the weight windows are pinned.
+    h.sim.faults.skewServerClock(start - minute - 1000);
+    try {
+      const a = h.rest(KEY, { enableRateLimit: false });
+      const b = h.rest(other, { enableRateLimit: false });
+      const used = (c: { last_response_headers?: Record<string, string> }) =>
+        Number(c.last_response_headers?.['X-Mbx-Used-Weight-1m']);
+      await a.loadMarkets(); // exchangeInfo: 20
+      await a.fetchBalance(); // account: 20
+      expect(used(a)).toBe(40);
+      await b.loadMarkets(); // another key on the same IP: the same window
+      await b.fetchBalance();
+      expect(used(b)).toBe(80);
+      // Binance's Date header is the server's clock: the minute the reading belongs to.
+      expect(Math.floor(Date.parse(String(a.last_response_headers?.['Date'])) / 60_000) * 60_000).toBe(minute);
+      // Another address has a window of its own (127.0.0.2 is loopback too).
+      const fromOtherIp = await new Promise<string | undefined>((resolve, reject) => {
+        const req = request(`${h.sim.httpUrl}/api/v3/ping`, { localAddress: '127.0.0.2' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.headers['x-mbx-used-weight-1m'] as string | undefined));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(fromOtherIp).toBe('1');
+      await a.fetchTime(); // 1
+      expect(used(a)).toBe(81);
+      // ORDERS are counted per account.
+      await a.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 50);
+      await a.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 51);
+      expect(a.last_response_headers?.['X-Mbx-Order-Count-10s']).toBe('2');
+      expect(a.last_response_headers?.['X-Mbx-Order-Count-1d']).toBe('2');
+      await b.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 52);
+      expect(b.last_response_headers?.['X-Mbx-Order-Count-10s']).toBe('1');
+      expect(h.sim.requestCounts()).toMatchObject({ 'GET /api/v3/account': 2, 'POST /api/v3/order': 3 });
     } finally {
       await h.close();
     }

@@ -63,6 +63,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** A passed call that was never made (refused before sending): its half-open probe slot is free again. */
+  release(): void {
+    if (this.st === 'half-open' && this.probes > 0) this.probes--;
+  }
+
   success(): void {
     this.failures = 0;
     if (this.st !== 'closed') {

@@ -1,5 +1,6 @@
 import { type FailureKind, isRetryable } from '@keel/core';
 import * as ccxt from 'ccxt';
+import { headerValue } from './weight-window.ts';
 
 /** Rate-limit classes, each with its own token bucket and circuit breaker. */
 export const ENDPOINT_CLASSES = ['orders', 'queries', 'market-data'] as const;
@@ -10,7 +11,7 @@ export interface KeelExchangeErrorInit {
   readonly endpoint: EndpointClass;
   readonly message: string;
   readonly cause?: unknown;
-  /** ccxt class name (e.g. `InsufficientFunds`), or `CircuitOpen` when the breaker refused the call. */
+  /** ccxt class name (e.g. `InsufficientFunds`), or `CircuitOpen` / `IpBanned` when the breaker or an IP ban refused the call unsent. */
   readonly code?: string;
   /** From the exchange's Retry-After header, when it sent one. */
   readonly retryAfterMs?: number;
@@ -200,16 +201,12 @@ const DUPLICATE_RE = /duplicate (order|client ?order ?id)|-2010.*duplicate|clien
 
 /** Reads Retry-After (seconds, or an HTTP date) from a header bag; undefined when absent. */
 export function retryAfterMs(headers: Record<string, unknown> | undefined, nowMs: number): number | undefined {
-  if (!headers) return undefined;
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() !== 'retry-after' || v === undefined || v === null) continue;
-    const s = String(v).trim();
-    const secs = Number(s);
-    if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-    const at = Date.parse(s);
-    if (Number.isFinite(at)) return Math.max(0, at - nowMs);
-  }
-  return undefined;
+  const s = headerValue(headers, 'retry-after')?.trim();
+  if (s === undefined || s === '') return undefined;
+  const secs = Number(s);
+  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+  const at = Date.parse(s);
+  return Number.isFinite(at) ? Math.max(0, at - nowMs) : undefined;
 }
 
 /**

@@ -15,18 +15,23 @@ import { signBinancePrivatePost } from './binance-sign.ts';
 import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from './breaker.ts';
 import { ccxtUndeclared } from './client.ts';
 import { CLIENT_ORDER_ID_RE } from './client-id.ts';
-import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError } from './errors.ts';
+import { classifyError, ENDPOINT_CLASSES, type EndpointClass, KeelExchangeError, retryAfterMs } from './errors.ts';
 import { toInstrument } from './instrument.ts';
 import { exchangeLimits, type LimiterSpec, type Priority, RateLimiter } from './limiter.ts';
 import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
 import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs, withRetry } from './retry.ts';
 import { balanceRows, type CacheAnswer, type CachedTicker, type StreamCache } from './stream-cache.ts';
 import { systemTimer, type Timer } from './timer.ts';
+import { type WindowFull, weightReading } from './weight-window.ts';
 
 /** `retry: false`: one request, no retry (the caller owns the retries). */
 const ONE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseMs: 0, maxMs: 0 };
 /** A lookup inside `createOnce`, whose budget counts it. */
 const ONCE: CallOptions = { retry: false };
+/** Refusals made here, before anything was sent, that say when to come back: never retried inside a call. */
+const FAIL_FAST = new Set(['CircuitOpen', 'IpBanned']);
+/** The shortest ban Binance gives (2 minutes), for a 418 that names no Retry-After. */
+const DEFAULT_BAN_MS = 120_000;
 
 /** The ccxt surface the gateway uses (a ccxt.pro exchange instance satisfies it). */
 export type CcxtClient = Exchange;
@@ -108,6 +113,26 @@ export type GatewayEvent =
       readonly error: KeelExchangeError;
     }
   | { readonly type: 'breaker-open'; readonly endpoint: EndpointClass; readonly method: string }
+  | {
+      /**
+       * The exchange turned a request away for this IP's request weight: 429 (every request waits
+       * until `until`), or 418, an IP ban (no request is sent until `until`; each fails at once with
+       * code `IpBanned`). Reported once per ban or pause, not per request.
+       */
+      readonly type: 'ip-limited';
+      readonly status: 429 | 418;
+      readonly until: number;
+      readonly method: string;
+      /** The exchange's own words (Binance's `msg`). */
+      readonly message: string;
+    }
+  | ({
+      /**
+       * The IP's request weight this window (the exchange's reading, which counts every process on
+       * the IP) leaves no room: requests wait for the next window. Reported once per window.
+       */
+      readonly type: 'ip-weight-full';
+    } & WindowFull)
   | { readonly type: 'create-in-doubt'; readonly clientOrderId: string; readonly error: KeelExchangeError }
   | { readonly type: 'lookup'; readonly clientOrderId: string; readonly found: boolean }
   | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number }
@@ -272,6 +297,11 @@ export class ExchangeGateway {
   /** Sends per client order id (the last 10 000 ids), for tests and diagnostics. */
   readonly sends = new Map<string, number>();
   private cache: StreamCache | undefined;
+  /** An IP ban (HTTP 418) in force until then: nothing is sent before it. */
+  private bannedUntil = 0;
+  /** Until when the last 429 for the IP's weight paused every request (reported once per pause). */
+  private pausedUntil = 0;
+  private banMessage = '';
 
   constructor(
     readonly client: CcxtClient,
@@ -284,7 +314,9 @@ export class ExchangeGateway {
     this.lookupDelayMs = opts.lookupDelayMs ?? 1000;
     this.onEvent = opts.onEvent ?? (() => {});
     // The budget of the market the client trades: Binance spot's and USDⓈ-M's differ.
-    this.limiter = new RateLimiter(opts.limits ?? exchangeLimits(client.id), this.timer);
+    this.limiter = new RateLimiter(opts.limits ?? exchangeLimits(client.id), this.timer, (e) =>
+      this.onEvent({ type: 'ip-weight-full', ...e }),
+    );
     this.breakers = Object.fromEntries(
       ENDPOINT_CLASSES.map((c) => [
         c,
@@ -293,6 +325,75 @@ export class ExchangeGateway {
     ) as Record<EndpointClass, CircuitBreaker>;
     // Retry-After is read from the last response's headers.
     (client as { enableLastResponseHeaders?: boolean }).enableLastResponseHeaders = true;
+    this.watchResponses();
+  }
+
+  /**
+   * Reads every REST answer's headers as it arrives, through ccxt's per-response hook
+   * (`onRestResponse`, called with that response's status and headers before its body is parsed
+   * or its error thrown): `last_response_headers` is the last answer of any concurrent request,
+   * this is each one's own. What it reads: the IP's used weight (the window takes it, never lowered),
+   * a 429 for the IP's weight (every class pauses until Retry-After) and a 418 (the IP is banned).
+   */
+  private watchResponses(): void {
+    type Hook = (
+      status: number,
+      statusText: string,
+      url: string,
+      method: string,
+      headers: Record<string, unknown>,
+      body: string,
+      ...rest: unknown[]
+    ) => string;
+    const c = ccxtUndeclared<{ onRestResponse?: Hook }>(this.client);
+    const own = c.onRestResponse;
+    if (typeof own !== 'function') return;
+    c.onRestResponse = (status, statusText, url, method, headers, body, ...rest) => {
+      this.onResponse(status, headers, body, `${method} ${url.replace(/\?.*$/, '')}`);
+      return own.call(c, status, statusText, url, method, headers, body, ...rest);
+    };
+  }
+
+  private onResponse(status: number, headers: Record<string, unknown>, body: string, request: string): void {
+    const now = this.timer.now();
+    const reading = weightReading(headers);
+    if (reading) this.limiter.window?.observe(reading.usedWeight, reading.serverTime, now);
+    if (status !== 418 && status !== 429) return;
+    const code = /"code"\s*:\s*(-?\d+)/.exec(body)?.[1];
+    // -1015 is the account's ORDERS limit, not the IP's weight: its class pauses (`call`, `createOnce`).
+    if (code === '-1015') return;
+    const message = /"msg"\s*:\s*"([^"]*)"/.exec(body)?.[1] ?? (body.slice(0, 200) || `HTTP ${status}`);
+    const ra = retryAfterMs(headers, now);
+    if (status === 418) {
+      const until = now + (ra ?? DEFAULT_BAN_MS);
+      if (until <= this.bannedUntil) return;
+      // A new ban, or one the exchange made longer: said again. Each request's own 418 is not.
+      const report = now >= this.bannedUntil || until > this.bannedUntil + 60_000;
+      this.bannedUntil = until;
+      this.banMessage = message;
+      this.limiter.window?.pause(until);
+      if (report) this.onEvent({ type: 'ip-limited', status, until, method: request, message });
+      return;
+    }
+    // 429 for the IP's weight: every class of this IP waits, not only the one that asked.
+    const until = now + (ra ?? Math.max(1_000, 60_000 - (now % 60_000)));
+    this.limiter.window?.pause(until);
+    if (until <= this.pausedUntil) return;
+    const fresh = now >= this.pausedUntil;
+    this.pausedUntil = until;
+    if (fresh) this.onEvent({ type: 'ip-limited', status, until, method: request, message });
+  }
+
+  /** The refusal of a request made while the IP is banned: nothing is sent. */
+  private banned(endpoint: EndpointClass, method: string): KeelExchangeError {
+    const now = this.timer.now();
+    return new KeelExchangeError({
+      kind: 'rate-limited',
+      endpoint,
+      code: 'IpBanned',
+      message: `${endpoint}: ${method} not sent: ${this.client.id} has banned this IP (HTTP 418) until ${new Date(this.bannedUntil).toISOString()} (${Math.ceil((this.bannedUntil - now) / 1000)} s from now): ${this.banMessage}`,
+      retryAfterMs: this.bannedUntil - now,
+    });
   }
 
   /** Called by a StreamCache built on this gateway: REST answers feed it, `read*` fall back to it. */
@@ -312,8 +413,8 @@ export class ExchangeGateway {
       rng: this.rng,
       sleep: (ms) => this.timer.sleep(ms),
       classify: (e) => (e instanceof KeelExchangeError ? e : classifyError(e, endpoint)),
-      // An open breaker is not retried here: it says when it will let a probe through.
-      retryable: (e) => e.retryable && e.code !== 'CircuitOpen',
+      // An open breaker, a ban: not retried here; each says when requests may go again.
+      retryable: (e) => e.retryable && !FAIL_FAST.has(e.code),
       cure: (e) => this.cureClock(e),
       onRetry: (attempt, delayMs, error) => {
         if (error.kind === 'rate-limited' && error.retryAfterMs !== undefined) {
@@ -326,6 +427,7 @@ export class ExchangeGateway {
 
   /** One request: the breaker, the limiter, the call; any failure classified and counted by the breaker. */
   private async once<T>(endpoint: EndpointClass, method: string, fn: () => Promise<T>, opts: CallOptions): Promise<T> {
+    if (this.timer.now() < this.bannedUntil) throw this.banned(endpoint, method);
     const breaker = this.breakers[endpoint];
     if (!breaker.tryPass()) {
       this.onEvent({ type: 'breaker-open', endpoint, method });
@@ -337,6 +439,11 @@ export class ExchangeGateway {
       });
     }
     await this.limiter.acquire(endpoint, opts.weight ?? this.weights[method] ?? 1, opts.priority ?? 'normal');
+    // A ban that came while this one waited in the limiter.
+    if (this.timer.now() < this.bannedUntil) {
+      breaker.release();
+      throw this.banned(endpoint, method);
+    }
     try {
       const r = await fn();
       breaker.success();
@@ -348,6 +455,8 @@ export class ExchangeGateway {
       });
       if (err.retryable) breaker.failure();
       else breaker.success(); // the exchange answered: the service is up
+      // The answer was the ban itself (418), or a 429 that came with it: never retried into it.
+      if (err.kind === 'rate-limited' && this.timer.now() < this.bannedUntil) throw this.banned(endpoint, method);
       throw err;
     }
   }
@@ -721,7 +830,7 @@ export class ExchangeGateway {
         } catch (le) {
           const lerr = le instanceof KeelExchangeError ? le : classifyError(le, 'queries');
           failures++;
-          if (lerr.retryable && !spent()) {
+          if (lerr.retryable && !FAIL_FAST.has(lerr.code) && !spent()) {
             await backoff(lerr);
             continue;
           }
@@ -778,7 +887,7 @@ export class ExchangeGateway {
       } catch (e) {
         err = e instanceof KeelExchangeError ? e : classifyError(e, 'orders');
       }
-      if (err.code === 'CircuitOpen') return { kind: 'unavailable', reason: err.message, error: err, sends };
+      if (FAIL_FAST.has(err.code)) return { kind: 'unavailable', reason: err.message, error: err, sends };
       if (!cured && (await this.cureClock(err))) {
         cured = true;
         this.onEvent({ type: 'retry', endpoint: 'orders', method, attempt: failures, delayMs: 0, error: err });

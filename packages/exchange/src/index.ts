@@ -11,3 +11,4 @@ export * from './retry.ts';
 export * from './stream-cache.ts';
 export * from './timer.ts';
 export * from './tracker.ts';
+export * from './weight-window.ts';

@@ -1,5 +1,6 @@
 import type { EndpointClass } from './errors.ts';
 import type { Timer } from './timer.ts';
+import { WeightWindow, type WindowFull, type WindowSpec } from './weight-window.ts';
 
 export interface BucketSpec {
   /** Burst size, in weight units. */
@@ -8,17 +9,24 @@ export interface BucketSpec {
   readonly refillPerSec: number;
 }
 
-export type LimiterSpec = Readonly<Record<EndpointClass, BucketSpec>>;
+/**
+ * A token bucket per endpoint class, and the IP's request-weight window that every class passes
+ * too (`ipWeight`; absent: no window, only the buckets).
+ */
+export type LimiterSpec = Readonly<Record<EndpointClass, BucketSpec>> & { readonly ipWeight?: WindowSpec };
 
 /**
  * Binance spot's published limits (exchangeInfo.rateLimits): REQUEST_WEIGHT 6000 per minute per
  * IP, ORDERS 100 per 10 s per account. Keel keeps `margin` (default 20%) below them and splits the
- * weight budget between queries and market data so a backfill can never starve order queries.
+ * weight budget between queries and market data so a backfill can never starve order queries. The
+ * minute's window holds the same margin under the IP's limit, counted with what the exchange
+ * reports others on the IP used.
  */
 export function binanceSpotLimits(margin = 0.2): LimiterSpec {
   const k = 1 - margin;
   const weightPerSec = (6000 / 60) * k;
   return {
+    ipWeight: { limit: Math.floor(6000 * k), published: 6000, windowMs: 60_000 },
     orders: { capacity: Math.floor(100 * k), refillPerSec: (100 / 10) * k },
     queries: { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
     'market-data': { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
@@ -35,6 +43,7 @@ export function binanceUsdmLimits(margin = 0.2): LimiterSpec {
   const k = 1 - margin;
   const weightPerSec = (2400 / 60) * k;
   return {
+    ipWeight: { limit: Math.floor(2400 * k), published: 2400, windowMs: 60_000 },
     orders: { capacity: Math.floor(150 * k), refillPerSec: (1200 / 60) * k },
     queries: { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
     'market-data': { capacity: Math.floor(weightPerSec * 5), refillPerSec: weightPerSec / 2 },
@@ -53,6 +62,8 @@ export type Priority = 'high' | 'normal';
 
 interface Waiter {
   readonly weight: number;
+  /** What it weighs on the IP's window. */
+  readonly ipWeight: number;
   readonly priority: Priority;
   readonly seq: number;
   readonly resolve: () => void;
@@ -68,6 +79,8 @@ class Bucket {
   constructor(
     readonly spec: BucketSpec,
     now: number,
+    /** Orders and cancels may use the IP window's margin (`WeightWindow.waitMs`). */
+    readonly reserve: boolean,
   ) {
     if (!(spec.capacity > 0) || !(spec.refillPerSec > 0)) {
       throw new Error(
@@ -87,28 +100,38 @@ class Bucket {
 }
 
 /**
- * One token bucket per endpoint class. Waiters are served by priority, then FIFO: cancels ask
- * with `high` and overtake queued creates (freeing risk beats adding it). Time and waiting come
- * from the injected Timer.
+ * One token bucket per endpoint class, and the IP's weight window every class shares. Waiters are
+ * served by priority, then FIFO: cancels ask with `high` and overtake queued creates (freeing risk
+ * beats adding it). Time and waiting come from the injected Timer.
  */
 export class RateLimiter {
   private readonly buckets: Map<EndpointClass, Bucket>;
+  /** The IP's request weight per window (undefined: the spec has none). */
+  readonly window: WeightWindow | undefined;
   private seq = 0;
 
   constructor(
     spec: LimiterSpec,
     private readonly timer: Timer,
+    onWindowFull?: (e: WindowFull) => void,
   ) {
-    this.buckets = new Map(Object.entries(spec).map(([k, v]) => [k as EndpointClass, new Bucket(v, timer.now())]));
+    const { ipWeight, ...classes } = spec;
+    this.buckets = new Map(
+      Object.entries(classes).map(([k, v]) => [k as EndpointClass, new Bucket(v, timer.now(), k === 'orders')]),
+    );
+    this.window = ipWeight ? new WeightWindow(ipWeight, onWindowFull) : undefined;
   }
 
-  /** Resolves when `weight` tokens of class `cls` have been taken for the caller. */
-  acquire(cls: EndpointClass, weight = 1, priority: Priority = 'normal'): Promise<void> {
+  /**
+   * Resolves when `weight` tokens of class `cls` have been taken for the caller, and `ipWeight`
+   * (default `weight`) fits in the IP's window.
+   */
+  acquire(cls: EndpointClass, weight = 1, priority: Priority = 'normal', ipWeight = weight): Promise<void> {
     const b = this.bucket(cls);
     if (weight > b.spec.capacity)
       throw new Error(`Request weight ${weight} exceeds the ${cls} bucket capacity ${b.spec.capacity}`);
     return new Promise<void>((resolve) => {
-      b.queue.push({ weight, priority, seq: this.seq++, resolve });
+      b.queue.push({ weight, ipWeight, priority, seq: this.seq++, resolve });
       b.queue.sort((x, y) => (x.priority === y.priority ? x.seq - y.seq : x.priority === 'high' ? -1 : 1));
       this.pump(b);
     });
@@ -139,16 +162,23 @@ export class RateLimiter {
     const now = this.timer.now();
     if (now >= b.pausedUntil) {
       b.refill(now);
-      for (let head = b.queue[0]; head && head.weight <= b.tokens + 1e-9; head = b.queue[0]) {
+      for (
+        let head = b.queue[0];
+        head && head.weight <= b.tokens + 1e-9 && (this.window?.waitMs(head.ipWeight, now, b.reserve) ?? 0) === 0;
+        head = b.queue[0]
+      ) {
         b.tokens -= head.weight;
+        this.window?.take(head.ipWeight, now);
         b.queue.shift();
         head.resolve();
       }
     }
     const head = b.queue[0];
     if (!head || b.scheduled) return;
-    const waitMs =
-      now < b.pausedUntil ? b.pausedUntil - now : Math.ceil(((head.weight - b.tokens) * 1000) / b.spec.refillPerSec);
+    const waitMs = Math.max(
+      now < b.pausedUntil ? b.pausedUntil - now : Math.ceil(((head.weight - b.tokens) * 1000) / b.spec.refillPerSec),
+      this.window?.waitMs(head.ipWeight, now, b.reserve) ?? 0,
+    );
     b.scheduled = true;
     void this.timer.sleep(Math.max(1, waitMs)).then(() => {
       b.scheduled = false;

@@ -140,7 +140,8 @@ describe('what a create does with each kind (gateway, real ccxt, loopback)', () 
     h.nearMinuteEnd();
     h.sim.faults.rateLimitStorm({ count: 1 });
     expect(await gw.createOrder(buy('storm'))).toMatchObject({ kind: 'placed', via: 'response', sends: 2 });
-    expect(types()).toEqual(['resend']);
+    // The 429 is for the IP's weight (-1003): every class of the gateway pauses, said once.
+    expect(types()).toEqual(['ip-limited', 'resend']);
     expect(onSim(buy('storm').id)).toHaveLength(1);
   });
 

@@ -1,6 +1,15 @@
 import { SeededRng } from '@keel/core';
 import { describe, expect, it } from 'vitest';
-import { backoffMs, binanceSpotLimits, CircuitBreaker, ManualTimer, RateLimiter, retryDelayMs } from '../src/index.ts';
+import {
+  backoffMs,
+  binanceSpotLimits,
+  CircuitBreaker,
+  ManualTimer,
+  RateLimiter,
+  retryDelayMs,
+  WeightWindow,
+  weightReading,
+} from '../src/index.ts';
 
 describe('backoff: full jitter from a seeded RNG', () => {
   it('stays in [0, min(max, base*2^n)) and is the same sequence for the same seed', () => {
@@ -95,6 +104,61 @@ describe('RateLimiter: token buckets on an injected timer', () => {
     const l = binanceSpotLimits(0.2);
     expect(l.orders.refillPerSec * 10).toBeLessThanOrEqual(80);
     expect((l.queries.refillPerSec + l['market-data'].refillPerSec) * 60).toBeLessThanOrEqual(6000 * 0.8 + 1e-9);
+  });
+});
+
+describe('WeightWindow: the IP’s weight per minute, raised to the exchange’s reading, never lowered', () => {
+  const spec = { limit: 100, published: 120, windowMs: 60_000 };
+  it('takes a higher reading of the current window, ignores a lower one and one of another window', () => {
+    const full: number[] = [];
+    const w = new WeightWindow(spec, (e) => full.push(e.resumeAt));
+    const t = 600_000; // a minute's start
+    w.take(10, t + 1_000);
+    w.observe(70, t + 2_000, t + 2_500); // others on the IP sent 60
+    expect(w.usedAt(t + 3_000)).toBe(70);
+    w.observe(40, t + 3_000, t + 3_000); // an older answer, arrived late
+    expect(w.usedAt(t + 3_000)).toBe(70);
+    w.observe(95, t - 1_000, t + 4_000); // the previous minute's reading
+    expect(w.usedAt(t + 4_000)).toBe(70);
+    expect(w.waitMs(30, t + 5_000)).toBe(0);
+    w.take(30, t + 5_000);
+    expect(w.waitMs(1, t + 6_000)).toBe(54_000); // full: the next minute
+    expect(full).toEqual([t + 60_000]);
+    expect(w.waitMs(1, t + 60_000)).toBe(0);
+    w.pause(t + 70_000);
+    expect(w.waitMs(1, t + 61_000)).toBe(9_000);
+  });
+
+  it('reads Binance’s header and Date as ccxt hands them over (capitalised)', () => {
+    expect(weightReading({ 'X-Mbx-Used-Weight-1m': '1234', Date: 'Mon, 01 Jan 2024 00:10:05 GMT' })).toEqual({
+      usedWeight: 1234,
+      serverTime: Date.UTC(2024, 0, 1, 0, 10, 5),
+    });
+    expect(weightReading({ 'x-mbx-used-weight-1m': '7' })).toEqual({ usedWeight: 7, serverTime: undefined });
+    expect(weightReading({ 'Content-Type': 'application/json' })).toBeUndefined();
+  });
+
+  it('the limiter holds every class to the window', async () => {
+    const timer = new ManualTimer(0);
+    const lim = new RateLimiter(binanceSpotLimits(0.2), timer);
+    expect(lim.window?.spec).toMatchObject({ limit: 4_800, published: 6_000 });
+    lim.window?.observe(4_790, 0, 0);
+    await lim.acquire('queries', 10);
+    let at = -1;
+    void lim.acquire('market-data', 2).then(() => (at = timer.now()));
+    // Orders and cancels may use the margin under the exchange's 6,000: reads keep it for them.
+    let placed = -1;
+    await lim.acquire('orders', 1).then(() => (placed = timer.now()));
+    expect(placed).toBe(0);
+    // At the exchange's own limit even they wait.
+    lim.window?.observe(6_000, 0, 0);
+    void lim.acquire('orders', 1).then(() => (placed = timer.now()));
+    await timer.advance(59_000);
+    expect(at).toBe(-1);
+    expect(placed).toBe(0);
+    await timer.advance(1_000);
+    expect(at).toBe(60_000);
+    expect(placed).toBe(60_000);
   });
 });
 

@@ -5,6 +5,7 @@ import {
   type SimBar,
   startExchangeSim,
 } from '@keel/exchange-sim';
+import { afterEach } from 'vitest';
 import { type CcxtClient, createCcxtClient, ExchangeGateway, type GatewayOptions } from '../src/index.ts';
 import { testOrderId } from './helpers.ts';
 
@@ -100,4 +101,16 @@ export function limitBuy(bot: string, key: string, price: number, amount = 0.05)
     amount,
     timeInForce: 'GTC',
   } as const;
+}
+
+/**
+ * What a test opened (simulators, clients), closed after each test, last first: `push` a closer.
+ * Call once at the top of a test file.
+ */
+export function closeAfterEach(): Array<() => Promise<unknown>> {
+  const closers: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  });
+  return closers;
 }

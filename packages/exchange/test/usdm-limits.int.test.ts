@@ -4,7 +4,7 @@
 // minute of its wall clock (429 over it), which is the gateway's clock here. Oracle: the limit the
 // simulator publishes in its exchangeInfo, as Binance does.
 import { ccxtConfigFor, startExchangeSim } from '@keel/exchange-sim';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BINANCE_USDM_WEIGHTS,
   binanceUsdmLimits,
@@ -14,12 +14,9 @@ import {
   KeelExchangeError,
   ManualTimer,
 } from '../src/index.ts';
-import { eventually, KEY, stairBars, T0 } from './sim-harness.ts';
+import { closeAfterEach, eventually, KEY, stairBars, T0 } from './sim-harness.ts';
 
-const closers: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-});
+const closers = closeAfterEach();
 
 describe('gateway budget on Binance USDⓈ-M (binanceusdm against the futures simulator)', () => {
   it('a minute of weighted reads stays within the 2,400 weight the exchange publishes: no 429', async () => {

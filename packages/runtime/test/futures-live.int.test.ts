@@ -317,6 +317,48 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     await run.close();
   }, 120_000);
 
+  it('request weight of the polls: a forced close’s trades are read once, not again on every poll of the hour after it; polls asked together make one more, not one each', async () => {
+    // The 50x isolated long liquidated at 07:01:30 (above); the bot buys again at 07:04 and holds
+    // through the hour, so every poll lists that forced close again (the look-back is an hour).
+    const sim = await futuresSim(T(5, 59), 1_000);
+    open.push(sim);
+    const store = await newStore();
+    const steps = new Map<number, PerpStep>([
+      [T(5, 59), { buy: 100 }],
+      [T(7, 4), { buy: 100 }],
+    ]);
+    const run = await liveBot({
+      sim,
+      store,
+      strategy: perpScript(steps),
+      leverage: 50,
+      margin: 'isolated',
+      botId: 'w',
+    });
+    const count = (path: string) => sim.requestCounts()[path] ?? 0;
+    await stepTo(run, T(7, 5));
+    await run.bot.settled();
+    expect(sim.liquidations(KEY.apiKey)).toHaveLength(1);
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    const trades = count('GET /fapi/v1/userTrades');
+    const listed = count('GET /fapi/v1/forceOrders');
+    await stepTo(run, T(7, 20));
+    await run.bot.settled();
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    // A poll after each of the 15 bars listed the forced close again; none read its trades again.
+    expect(count('GET /fapi/v1/forceOrders') - listed).toBeGreaterThanOrEqual(15);
+    expect(count('GET /fapi/v1/userTrades')).toBe(trades);
+    expect((await store.events.list('w')).filter((e) => e.type === 'futures.liquidation')).toHaveLength(1);
+
+    // Five asks at once (a stream event and a bar close together, and more): the poll under way,
+    // and one queued behind it that every later ask shares.
+    const sync = (run.bot as unknown as { futuresSync: { poll(): Promise<void> } }).futuresSync;
+    const incomes = count('GET /fapi/v1/income');
+    await Promise.all([sync.poll(), sync.poll(), sync.poll(), sync.poll(), sync.poll()]);
+    expect(count('GET /fapi/v1/income') - incomes).toBe(2);
+    await run.close();
+  }, 120_000);
+
   it('a liquidation while the bot was down is applied on restart (once): flat, wallet as the exchange booked them', async () => {
     // The same 50x isolated long as above; the bot stops (its position stays) before 07:01:30.
     const sim = await futuresSim(T(5, 59), 1_000);

@@ -1,7 +1,8 @@
 /**
- * Binance's REST limits on one IP: REQUEST_WEIGHT in fixed 1-minute windows of the wall clock
- * (429 / -1003 over it, a 418 ban after `banAfter` more requests while limited), and the ORDERS
- * counters reported in headers (counted, not enforced).
+ * Binance's REST limits, counted as Binance counts them: REQUEST_WEIGHT per IP (every API key
+ * behind one address shares it) in fixed 1-minute windows of the wall clock (429 / -1003 over it,
+ * a 418 ban of the IP after `banAfter` more requests while limited), and the ORDERS counters per
+ * account (API key), reported in headers (counted, not enforced).
  */
 export interface RateLimitOptions {
   weightPerMinute: number;
@@ -14,14 +15,17 @@ export type WeightOutcome =
   | { type: 'ok'; headers: Record<string, string> }
   | { type: 'limited'; status: 429 | 418; body: { code: number; msg: string }; headers: Record<string, string> };
 
+/** The weight window of one IP. */
+class IpWeight {
+  windowStart = 0;
+  used = 0;
+  strikes = 0;
+  bannedUntil = 0;
+}
+
+/** REQUEST_WEIGHT of every IP that has called: one window, one strike count, one ban each. */
 export class RequestWeight {
-  private windowStart = 0;
-  private used = 0;
-  private strikes = 0;
-  private bannedUntil = 0;
-  private orders10s = 0;
-  private orders10sStart = 0;
-  private ordersDay = 0;
+  private readonly ips = new Map<string, IpWeight>();
 
   constructor(private readonly opts: RateLimitOptions) {}
 
@@ -30,41 +34,29 @@ export class RequestWeight {
   }
 
   /**
-   * Charges a request's weight at wall time `now` (before it is checked, as on Binance).
+   * Charges a request's weight to its IP at wall time `now` (before it is checked, as on Binance).
    * `stormed` is asked only when the IP is not banned: it says a fault answers this one with 429.
    */
-  charge(now: number, weight: number, isOrder: boolean, stormed: () => boolean): WeightOutcome {
-    if (now < this.bannedUntil) return this.banned(now);
-    if (stormed()) return this.tooMany(now);
-    this.rollWindow(now);
-    this.used += weight;
-    if (this.used > this.opts.weightPerMinute) {
-      this.strikes += 1;
-      if (this.strikes > this.opts.banAfter) {
-        this.bannedUntil = now + this.opts.banMs;
-        return this.banned(now);
+  charge(ip: string, now: number, weight: number, stormed: () => boolean): WeightOutcome {
+    let w = this.ips.get(ip);
+    if (w === undefined) this.ips.set(ip, (w = new IpWeight()));
+    if (now < w.bannedUntil) return this.banned(w, now);
+    if (stormed()) return this.tooMany(w, now);
+    this.rollWindow(w, now);
+    w.used += weight;
+    if (w.used > this.opts.weightPerMinute) {
+      w.strikes += 1;
+      if (w.strikes > this.opts.banAfter) {
+        w.bannedUntil = now + this.opts.banMs;
+        return this.banned(w, now);
       }
-      return this.tooMany(now);
+      return this.tooMany(w, now);
     }
-    const headers: Record<string, string> = {
-      'x-mbx-used-weight': String(this.used),
-      'x-mbx-used-weight-1m': String(this.used),
-    };
-    if (isOrder) {
-      if (now - this.orders10sStart >= 10_000) {
-        this.orders10sStart = Math.floor(now / 10_000) * 10_000;
-        this.orders10s = 0;
-      }
-      this.orders10s += 1;
-      this.ordersDay += 1;
-      headers['x-mbx-order-count-10s'] = String(this.orders10s);
-      headers['x-mbx-order-count-1d'] = String(this.ordersDay);
-    }
-    return { type: 'ok', headers };
+    return { type: 'ok', headers: { 'x-mbx-used-weight': String(w.used), 'x-mbx-used-weight-1m': String(w.used) } };
   }
 
-  private tooMany(now: number): WeightOutcome {
-    const retryAfter = Math.ceil((this.windowStart + 60_000 - now) / 1000);
+  private tooMany(w: IpWeight, now: number): WeightOutcome {
+    const retryAfter = Math.ceil((w.windowStart + 60_000 - now) / 1000);
     return {
       type: 'limited',
       status: 429,
@@ -72,29 +64,72 @@ export class RequestWeight {
         code: -1003,
         msg: `Too much request weight used; current limit is ${this.opts.weightPerMinute} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.`,
       },
-      headers: { 'retry-after': String(Math.max(1, retryAfter)), 'x-mbx-used-weight-1m': String(this.used) },
+      headers: { 'retry-after': String(Math.max(1, retryAfter)), 'x-mbx-used-weight-1m': String(w.used) },
     };
   }
 
-  private banned(now: number): WeightOutcome {
-    const retryAfter = Math.ceil((this.bannedUntil - now) / 1000);
+  private banned(w: IpWeight, now: number): WeightOutcome {
+    const retryAfter = Math.ceil((w.bannedUntil - now) / 1000);
     return {
       type: 'limited',
       status: 418,
       body: {
         code: -1003,
-        msg: `Way too much request weight used; IP banned until ${this.bannedUntil}. Please use WebSocket Streams for live updates to avoid bans.`,
+        msg: `Way too much request weight used; IP banned until ${w.bannedUntil}. Please use WebSocket Streams for live updates to avoid bans.`,
       },
       headers: { 'retry-after': String(Math.max(1, retryAfter)) },
     };
   }
 
-  private rollWindow(now: number): void {
+  private rollWindow(w: IpWeight, now: number): void {
     const minute = Math.floor(now / 60_000) * 60_000;
-    if (minute !== this.windowStart) {
-      this.windowStart = minute;
-      this.used = 0;
-      this.strikes = 0;
+    if (minute !== w.windowStart) {
+      w.windowStart = minute;
+      w.used = 0;
+      w.strikes = 0;
     }
+  }
+}
+
+/** One ORDERS window: its header's suffix (`10s`, `1m`, `1d`) and length. */
+interface OrderWindow {
+  readonly name: string;
+  readonly ms: number;
+}
+
+/** Spot counts orders in 10 s and a day; USDⓈ-M in 10 s and a minute (their exchangeInfo ORDERS limits). */
+export const SPOT_ORDER_WINDOWS: readonly OrderWindow[] = [
+  { name: '10s', ms: 10_000 },
+  { name: '1d', ms: 86_400_000 },
+];
+export const FUTURES_ORDER_WINDOWS: readonly OrderWindow[] = [
+  { name: '10s', ms: 10_000 },
+  { name: '1m', ms: 60_000 },
+];
+
+/** The ORDERS counters of every account, in fixed windows of the wall clock. */
+export class OrderCounts {
+  private readonly accounts = new Map<string, { start: number[]; count: number[] }>();
+
+  constructor(private readonly windows: readonly OrderWindow[]) {}
+
+  /** Counts an order of `apiKey` at wall time `now`; the `x-mbx-order-count-*` headers of its answer. */
+  count(apiKey: string, now: number): Record<string, string> {
+    let a = this.accounts.get(apiKey);
+    if (a === undefined) {
+      a = { start: this.windows.map(() => 0), count: this.windows.map(() => 0) };
+      this.accounts.set(apiKey, a);
+    }
+    const headers: Record<string, string> = {};
+    this.windows.forEach((w, i) => {
+      const start = Math.floor(now / w.ms) * w.ms;
+      if (a.start[i] !== start) {
+        a.start[i] = start;
+        a.count[i] = 0;
+      }
+      a.count[i] = (a.count[i] ?? 0) + 1;
+      headers[`x-mbx-order-count-${w.name}`] = String(a.count[i]);
+    });
+    return headers;
   }
 }

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { binanceError, SimError } from '../errors.ts';
 import type { SimFaults } from '../faults.ts';
 import type { Params } from './params.ts';
-import { type RateLimitOptions, RequestWeight } from './rate-limits.ts';
+import { OrderCounts, type RateLimitOptions, RequestWeight } from './rate-limits.ts';
 import type { RouteTable } from './routes.ts';
 import { authenticateRest, type Signer } from './signing.ts';
 
@@ -20,6 +20,8 @@ export interface RestApiOptions {
   /** The wall clock: rate-limit windows, bans, and what a signed timestamp is compared with. */
   wall: () => number;
   rateLimits: RateLimitOptions;
+  /** The ORDERS windows counted per account (spot: 10 s and a day; USDⓈ-M: 10 s and a minute). */
+  orderWindows: ConstructorParameters<typeof OrderCounts>[0];
 }
 
 /** A computed answer, written now or later (a held response). */
@@ -35,17 +37,23 @@ interface RawRequest {
   query: string;
   body: string;
   headers: IncomingMessage['headers'];
+  /** The caller's IP: request weight is counted per IP, as on Binance. */
+  ip: string;
 }
 
 export class RestApi {
   private readonly routes: RouteTable;
   private readonly weight: RequestWeight;
+  private readonly orders: OrderCounts;
+  /** Requests received per `METHOD /path`, for tests that count what a client asks (`sim.requestCounts`). */
+  readonly requests = new Map<string, number>();
   private readonly signer: Signer;
   private readonly held = new Set<ServerResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly opts: RestApiOptions) {
     this.weight = new RequestWeight(opts.rateLimits);
+    this.orders = new OrderCounts(opts.orderWindows);
     this.signer = {
       secretOf: (apiKey) => opts.secretOf(apiKey),
       serverTime: () => opts.wall() + opts.faults.clockSkewMs,
@@ -81,7 +89,10 @@ export class RestApi {
       query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
       body: await readBody(req),
       headers: req.headers,
+      ip: clientIp(req),
     };
+    const key = `${raw.method} ${raw.path}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     const faults = this.opts.faults;
     const hold = faults.take(faults.holds, raw.method, raw.path);
     if (!hold) {
@@ -120,20 +131,25 @@ export class RestApi {
     for (const [k, v] of new URLSearchParams(raw.query)) params[k] = v;
     for (const [k, v] of new URLSearchParams(raw.body)) params[k] = v;
 
+    const now = this.opts.wall();
     const charged = this.weight.charge(
-      this.opts.wall(),
+      raw.ip,
+      now,
       route ? route.weight(params) : 1,
-      route?.countsAsOrder === true,
       () => faults.take(faults.storms, raw.method, raw.path) !== undefined,
     );
-    if (charged.type === 'limited') return reply(charged.status, charged.body, charged.headers);
-    const headers = charged.headers;
+    // Binance's Date header is its server time: the minute a weight reading belongs to.
+    const date = { date: new Date(now).toUTCString() };
+    if (charged.type === 'limited') return reply(charged.status, charged.body, { ...charged.headers, ...date });
+    let headers = { ...charged.headers, ...date };
     if (!route) return reply(404, { code: -1000, msg: `Unknown endpoint ${raw.method} ${raw.path}` }, headers);
     try {
       const apiKey =
         route.security === 'none'
           ? ''
           : authenticateRest(this.signer, route.security, raw.headers, { query: raw.query, body: raw.body }, params);
+      // Orders are counted per account (API key), weight per IP.
+      if (route.countsAsOrder === true) headers = { ...headers, ...this.orders.count(apiKey, now) };
       return reply(200, route.handler({ params, apiKey }), headers);
     } catch (e) {
       if (e instanceof SimError) return reply(e.http, e.body(), headers);
@@ -158,6 +174,12 @@ function writeReply(res: ServerResponse, r: Reply): void {
     'content-length': Buffer.byteLength(r.text),
   });
   res.end(r.text);
+}
+
+/** The caller's address, an IPv4-mapped IPv6 address as its IPv4 form. */
+function clientIp(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
 export function readBody(req: IncomingMessage): Promise<string> {

@@ -56,8 +56,12 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
       const wallet: Record<string, number> = {};
       for (const a of (acct.assets as Raw[] | undefined) ?? []) wallet[String(a.asset)] = num(a.walletBalance);
       const positions: ExchangeFuturesPosition[] = [];
+      // One request for every symbol: positionRisk without a symbol lists every contract (v2: flat
+      // ones too, with their leverage and margin type), at the weight of one.
+      const all = symbols.length === 0 ? [] : await call<Raw[]>('queries', 'fapiPrivateV2GetPositionRisk', {});
       for (const symbol of symbols) {
-        const rows = await call<Raw[]>('queries', 'fapiPrivateV2GetPositionRisk', { symbol: idOf(symbol) });
+        const id = idOf(symbol);
+        const rows = all.filter((x) => x.symbol === id);
         // One-way mode: the BOTH row; hedge mode has LONG and SHORT rows (refused by the caller).
         const r = rows.find((x) => x.positionSide === 'BOTH') ?? rows[0];
         if (r === undefined) continue;
@@ -113,7 +117,7 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
         markPrice: r.markPrice === undefined || r.markPrice === '' ? Number.NaN : Number(r.markPrice),
       }));
     },
-    async forcedCloses(symbol, since) {
+    async forcedCloses(symbol, since, known) {
       const id = idOf(symbol);
       const rows = await call<Raw[]>('queries', 'fapiPrivateGetForceOrders', {
         symbol: id,
@@ -123,6 +127,7 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
       const out: ExchangeForcedClose[] = [];
       for (const r of rows) {
         const orderId = String(r.orderId);
+        if (known?.(orderId) === true) continue;
         let fee = Number.NaN;
         try {
           const trades = await call<Raw[]>('queries', 'fapiPrivateGetUserTrades', { symbol: id, orderId });

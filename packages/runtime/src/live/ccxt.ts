@@ -13,6 +13,7 @@ import {
   createCcxtClient,
   ExchangeGateway,
   type ExchangeGateway as Gateway,
+  type GatewayEvent,
   type ExchangeOrder as GwOrder,
   KeelExchangeError,
   OrderTracker,
@@ -264,6 +265,22 @@ async function placeResult(
   }
 }
 
+/**
+ * The line a person reads when the exchange turns this IP away for its request weight: what
+ * happened, until when, what the bot does meanwhile and what to change.
+ */
+function ipLimitedLine(exchange: string, e: Extract<GatewayEvent, { type: 'ip-limited' }>, now: number): string {
+  const until = new Date(e.until)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+  const inS = Math.max(0, Math.ceil((e.until - now) / 1000));
+  const wait = inS >= 3600 ? `${(inS / 3600).toFixed(1)} h` : inS >= 60 ? `${Math.round(inS / 60)} min` : `${inS} s`;
+  if (e.status === 418)
+    return `IP BANNED: ${exchange} has banned this machine's IP address (HTTP 418, too much request weight) until ${until} (about ${wait}). This bot sends nothing to ${exchange} until then: a new order ends "not sent", cancels and reads fail at once (reads are tried again after each bar). Every bot and program on this IP shares the exchange's weight budget; run fewer of them or poll less. Exchange: "${e.message}" (on ${e.method})`;
+  return `request weight: ${exchange} answered 429 (too much request weight for this IP) on ${e.method}; every request of this bot waits until ${until} (about ${wait}). Exchange: "${e.message}"`;
+}
+
 /** One exchange account behind the gateway, shaped as the runtime's LiveExchange port. */
 export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnection> {
   const urls = o.url ? binanceUrlsAt(o.url, o.exchange === 'binanceusdm') : {};
@@ -305,6 +322,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         );
       else if (e.type === 'cache-refused')
         o.log('error', `${e.method} failed and the WebSocket cache cannot stand in: ${e.reason}`);
+      else if (e.type === 'ip-limited')
+        o.log(e.status === 418 ? 'error' : 'warn', ipLimitedLine(o.exchange, e, gw.timer.now()));
+      else if (e.type === 'ip-weight-full')
+        o.log(
+          'info',
+          `request weight: this IP has used ${e.usedWeight} of ${e.published} this minute on ${o.exchange} (the exchange's count: every bot and program on this machine's IP shares it); this bot keeps under ${e.limit} and waits ${Math.ceil((e.resumeAt - gw.timer.now()) / 1000)} s for the next minute`,
+        );
       o.gateway?.onEvent?.(e);
     },
   });

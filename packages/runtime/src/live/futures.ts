@@ -54,7 +54,11 @@ export class LiveFuturesSync {
   private readonly moves = new Map<string, Map<string, { time: number; qty: number }>>();
   /** Per symbol: the bot held a position at the last poll (a payment may be listed after it went flat). */
   private readonly heldAtPoll = new Map<string, boolean>();
+  /** The last poll asked for: the one under way, or the one queued behind it. */
   private chain: Promise<void> = Promise.resolve();
+  private polling = false;
+  /** The poll queued behind the one under way (at most one: every later ask shares it). */
+  private queued: Promise<void> | undefined;
   /** Set once `start` has applied what happened while the bot was down; stream events before it wait for it. */
   private started = false;
   private eventBeforeStart = false;
@@ -203,20 +207,39 @@ export class LiveFuturesSync {
   }
 
   /**
-   * Applies the funding payments and forced closes the exchange has listed since the last poll;
-   * one poll at a time, in order (after each bar, and at once on a stream event). A failed read is
-   * logged and tried again on the next poll.
+   * Applies the funding payments and forced closes the exchange has listed since the last poll
+   * (after each bar, and at once on a stream event). One poll at a time, and at most one queued
+   * behind it: a stream event and a bar close together make one more poll, not two. The promise
+   * resolves after a poll that began after the call (the one queued, or a new one). A failed read
+   * is logged and tried again on the next poll.
    */
   poll(): Promise<void> {
-    this.chain = this.chain.then(() =>
-      this.pollNow().catch((e: unknown) =>
+    if (this.queued !== undefined) return this.queued;
+    if (!this.polling) return this.startPoll();
+    // The poll under way may have read the histories before what this call is about was listed.
+    const next = this.chain.then(() => {
+      this.queued = undefined;
+      return this.startPoll();
+    });
+    this.queued = next;
+    this.chain = next;
+    return next;
+  }
+
+  private startPoll(): Promise<void> {
+    this.polling = true;
+    const run = this.pollNow()
+      .catch((e: unknown) =>
         this.o.log(
           'warn',
           `could not read funding and liquidations from the exchange: ${(e as Error).message}; read again after the next bar`,
         ),
-      ),
-    );
-    return this.chain;
+      )
+      .finally(() => {
+        this.polling = false;
+      });
+    this.chain = run;
+    return run;
   }
 
   /**
@@ -257,7 +280,9 @@ export class LiveFuturesSync {
       if (first === undefined || (!held && !wasHeld && recovered === undefined)) continue;
       const since = Math.max(first, (this.lastApplied.get(symbol) ?? 0) - FUNDING_LOOKBACK_MS);
       const incomes = (await futures.fundingIncome(symbol, since)).filter((x) => !this.applied.has(x.id));
-      const closes = (await futures.forcedCloses(symbol, since)).filter((x) => !this.applied.has(x.id));
+      const closes = (await futures.forcedCloses(symbol, since, (id) => this.applied.has(id))).filter(
+        (x) => !this.applied.has(x.id),
+      );
       if (incomes.length === 0 && closes.length === 0) continue;
       const rates = incomes.length > 0 ? await futures.fundingRates(symbol, (incomes[0]?.time ?? since) - 60_000) : [];
       type Item =

@@ -173,8 +173,12 @@ export interface LiveFutures {
   fundingIncome(symbol: string, since: number): Promise<ExchangeFundingIncome[]>;
   /** The contract's funding rates at or after `since`, with the mark they were charged at. */
   fundingRates(symbol: string, since: number): Promise<{ time: number; rate: number; markPrice: number }[]>;
-  /** The account's forced closes at or after `since`, oldest first. */
-  forcedCloses(symbol: string, since: number): Promise<ExchangeForcedClose[]>;
+  /**
+   * The account's forced closes at or after `since`, oldest first, leaving out those `known` says
+   * the caller has (applied already): their details (the trades that give the fee, a request each)
+   * are not read again.
+   */
+  forcedCloses(symbol: string, since: number, known?: (id: string) => boolean): Promise<ExchangeForcedClose[]>;
   /**
    * Calls `onFunding` when the user-data stream reports a funding payment (Binance: ACCOUNT_UPDATE
    * with reason FUNDING_FEE), on the stream connection the account's order updates already use.

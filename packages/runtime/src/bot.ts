@@ -547,6 +547,7 @@ export class Bot {
         );
       }
       live.rememberTrades(this.recovery?.knownTradeIds ?? []);
+      for (const o of this.recovery?.replacements ?? []) this.botEngine.engine.restoreOrder(o);
       this.stopExecutions = exchange.watchExecutions({
         onOrder: (o) => {
           // Live perpetuals: a forced close reported by the stream is applied at once.
@@ -610,6 +611,10 @@ export class Bot {
     );
     await this.recorder.begin();
     this.botEngine.engine.start();
+    // Replacements whose original the exchange cancelled before the bot stopped leave now, once
+    // the strategy has started (each is looked up by its id first: a send before the stop is never
+    // repeated).
+    for (const o of this.recovery?.replacements ?? []) venue?.submit(o, timer.now());
   }
 
   /** Calls `fn` every `ms` by the wall clock, each call after the last has finished, until aborted. */

@@ -72,21 +72,35 @@ async function setup(name: string, bars: SimBar[]): Promise<Case> {
   };
 }
 
-/** Runs the bot up to the modification, with the cancel held as `hold` says, and kills it in the window. */
-async function crashInTheWindow(c: Case, execute: boolean): Promise<void> {
+/**
+ * Runs the bot up to the modification and kills it in the window, with one request held:
+ * - `cancel-executed`: the cancel is executed on the exchange, its answer lost, the user stream
+ *   silent (the bot never learns the cancel went through: the replacement waits);
+ * - `cancel-lost`: the cancel never reaches the book (nor does any answer);
+ * - `replacement-lost`: the cancel is confirmed, then the replacement's create never reaches the
+ *   book (killed before its answer could be looked up).
+ */
+async function crashInTheWindow(c: Case, held: 'cancel-executed' | 'cancel-lost' | 'replacement-lost'): Promise<void> {
   const bot = await c.start();
   try {
     for (let k = 0; k < MODIFY_BAR; k++) await c.stepThrough(bot, k);
     expect(c.sells()).toMatchObject([{ price: 40_050, status: 'NEW' }]);
-    // The cancel's answer never comes (executed on the exchange or not) and the user stream is
-    // silent: the bot cannot learn that the cancel went through, so the replacement waits.
-    c.sim.faults.stallWebSockets({ kind: 'user' });
-    c.sim.faults.holdHttpResponses({ method: 'DELETE', path: '/api/v3/order', count: 1, execute });
+    if (held === 'replacement-lost')
+      c.sim.faults.holdHttpResponses({ method: 'POST', path: '/api/v3/order', count: 1 });
+    else {
+      c.sim.faults.stallWebSockets({ kind: 'user' });
+      c.sim.faults.holdHttpResponses({
+        method: 'DELETE',
+        path: '/api/v3/order',
+        count: 1,
+        execute: held === 'cancel-executed',
+      });
+    }
     c.sim.step();
     await bot.waitFor(() => bot.lines.includes(`BAR ${T0 + MODIFY_BAR * MIN}`), 'the modification');
-    // The cancel has reached the exchange (the held rule is used up).
-    await bot.waitFor(() => c.sim.faults.holds.every((h) => h.count === 0), 'the cancel request');
-    if (execute) await bot.waitFor(() => c.sells()[0]?.status === 'CANCELED', 'the cancel on the exchange');
+    // The held request has reached the exchange (its rule is used up).
+    await bot.waitFor(() => c.sim.faults.holds.every((h) => h.count === 0), 'the held request');
+    if (held === 'cancel-executed') await bot.waitFor(() => c.sells()[0]?.status === 'CANCELED', 'the cancel');
     await bot.crash();
   } finally {
     if (bot.proc.exitCode === null) bot.proc.kill('SIGKILL');
@@ -99,7 +113,7 @@ describe('kill -9 between a modification’s cancel and its replacement, then a 
   it('the cancel went through: the original is cancelled and the replacement is sent once, at the restart', async () => {
     const c = await setup('went-through', flatBars());
     try {
-      await crashInTheWindow(c, true);
+      await crashInTheWindow(c, 'cancel-executed');
       expect(c.sells(), 'nothing but the cancelled original before the restart').toMatchObject([
         { price: 40_050, status: 'CANCELED' },
       ]);
@@ -135,7 +149,7 @@ describe('kill -9 between a modification’s cancel and its replacement, then a 
   it('the cancel never reached the book: the original still works, the replacement is not sent, and the restart says so', async () => {
     const c = await setup('lost', flatBars());
     try {
-      await crashInTheWindow(c, false);
+      await crashInTheWindow(c, 'cancel-lost');
       const bot = await c.start();
       const stored = await c.rows();
       const original = stored.find((o) => o.request.tag === 'take-profit' && o.request.replaces === undefined)!;
@@ -162,7 +176,7 @@ describe('kill -9 between a modification’s cancel and its replacement, then a 
     // Bar MODIFY_BAR + 2 reaches 40,100: the original take-profit (40,050) fills while the bot is down.
     const c = await setup('filled', flatBars(MODIFY_BAR + 2));
     try {
-      await crashInTheWindow(c, false);
+      await crashInTheWindow(c, 'cancel-lost');
       while (c.sim.now() < T0 + (MODIFY_BAR + 3) * MIN) c.sim.step();
       expect(c.sells()).toMatchObject([{ price: 40_050, status: 'FILLED' }]);
       const bot = await c.start();
@@ -179,6 +193,32 @@ describe('kill -9 between a modification’s cancel and its replacement, then a 
       const sells = c.sells();
       expect(sells.filter((o) => o.executedQty > 0)).toHaveLength(1);
       expect(sells.some((o) => o.clientOrderId === replacement.request.id)).toBe(false);
+    } finally {
+      await c.sim.close();
+    }
+  }, 120_000);
+  it('the cancel was confirmed and the replacement’s create never reached the book: it is sent once at the restart', async () => {
+    const c = await setup('create-lost', flatBars());
+    try {
+      await crashInTheWindow(c, 'replacement-lost');
+      const stored = await c.rows();
+      const original = stored.find((o) => o.request.tag === 'take-profit' && o.request.replaces === undefined)!;
+      const replacement = stored.find((o) => o.request.replaces === original.request.id)!;
+      // The bot had recorded the cancel: recovery finds the original in the store, not on the exchange.
+      expect(original.status).toBe('cancelled');
+      expect(replacement.status).toBe('submitted');
+      expect(c.sells().map((o) => o.clientOrderId)).toEqual([original.request.id]);
+      const bot = await c.start();
+      expect(bot.lines.filter((l) => l.startsWith('RECOVERY replacement-'))).toEqual([
+        `RECOVERY replacement-sent ${replacement.request.id}: the order it replaces (${original.request.id}) is cancelled with nothing more filled; the replacement had not left when the bot stopped: sent now`,
+      ]);
+      await c.stepThrough(bot, MODIFY_BAR + 2);
+      expect(c.sells().map((o) => [o.clientOrderId, o.price, o.status])).toEqual([
+        [original.request.id, 40_050, 'CANCELED'],
+        [replacement.request.id, 40_040, 'NEW'],
+      ]);
+      bot.proc.kill('SIGTERM');
+      await bot.exited;
     } finally {
       await c.sim.close();
     }

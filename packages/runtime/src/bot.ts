@@ -29,7 +29,7 @@ import { BotEngine, orderIdPrefix } from './bot-engine.ts';
 import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
-import { LiveFuturesSync } from './live/futures.ts';
+import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
@@ -430,6 +430,12 @@ export class Bot {
       if (!exchange) throw new Error('live mode needs an exchange account');
       const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
       const symbols = new Set(this.cfg.feeds.map((f) => f.symbol));
+      // Before reconciliation adopts, cancels or records anything for a bot that would not run.
+      if (liveFutures && exchange.futures)
+        await refuseHedgeAccount(
+          exchange.futures,
+          this.cfg.instruments.filter((i) => i.kind === 'perpetual').map((i) => i.symbol),
+        );
       this.recovery = await reconcile({
         store,
         botId,

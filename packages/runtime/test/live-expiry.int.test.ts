@@ -74,7 +74,7 @@ describe('expiry reasons live (real ccxt, spot simulator) and in the backtest', 
     expect(onSim(ids['rest']!)).toMatchObject({ status: 'EXPIRED_IN_MATCH' });
 
     const engine = run.bot.botEngine.engine;
-    const live = (k: string) => engine.order(ids[k])!;
+    const live = (k: string) => engine.order(ids[k] as string)!;
     const reasons = {
       ioc: 'IOC: expired with 0 of 0.01 filled (the rest could not fill at once)',
       fok: 'FOK: expired with 0 of 0.02 filled (the whole amount could not fill at once)',

@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
-import { type HedgeSide, isTerminal, type OrderState, remaining } from '../model/orders.ts';
+import { type HedgeSide, isTerminal, type OrderRequest, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
@@ -239,6 +239,17 @@ export class SimulatedVenue implements Venue {
             id: r.id,
             time: now,
             reason: `post-only limit ${r.side} at ${r.price} would take liquidity (open ${bar.open})`,
+          });
+          continue;
+        }
+        if (perp && r.timeInForce === 'FOK' && !fillsAtOpen(r, bar, this.slippage.capacity(bar))) {
+          // Binance USDⓈ-M refuses a FOK order it cannot fill at once in full (-5021).
+          this.remove(book, w);
+          this.sink({
+            type: 'rejected',
+            id: r.id,
+            time: now,
+            reason: 'FOK: refused, it could not fill at once in full',
           });
           continue;
         }
@@ -487,6 +498,14 @@ export class SimulatedVenue implements Venue {
         return assertNever(r, 'order type');
     }
   }
+}
+
+/** Whether an order arriving at the bar's open fills there in full: marketable, and within `capacity`. */
+function fillsAtOpen(r: OrderRequest, bar: Bar, capacity: number): boolean {
+  if (r.amount > capacity) return false;
+  if (r.type === 'market') return true;
+  if (r.type !== 'limit') return false;
+  return r.side === 'buy' ? bar.open <= r.price : bar.open >= r.price;
 }
 
 function setHit(out: Hit, w: Working, pos: number, price: number, maker: boolean): true {

@@ -35,6 +35,7 @@ export * from './util/columns.ts';
 export * from './util/exact-sum.ts';
 export * from './util/rng.ts';
 export * from './util/synthetic-bars.ts';
+export * from './venue/expiry.ts';
 export * from './venue/models.ts';
 export * from './venue/simulated.ts';
 export * from './venue/triggers.ts';

@@ -66,7 +66,7 @@ describe('ctx.modify keeps what it does not change', () => {
     // The close at bar 3's open leaves nothing to reduce: the moved take-profit expires there, as
     // Binance expires it (a plain limit would rest and sell at 101 in bar 4, opening a short).
     expect(m.status).toBe('expired');
-    expect(m.reason).toMatch(/^reduce-only: expired when the position it reduces was closed/);
+    expect(m.reason).toBe('reduce-only: expired with 0 of 10 filled (the position it reduces was closed)');
     expect(m.filled).toBe(0);
     // Two fills only: the buy and the sell at 100 (no third fill at 101).
     expect(r.fills.map((f) => [f.side, f.amount, f.price])).toEqual([

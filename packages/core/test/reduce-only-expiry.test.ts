@@ -51,7 +51,7 @@ describe('a resting reduce-only order on a perpetual whose position is closed', 
   it('expires when the close fills (bar 3), so it never fills against the next position', () => {
     const { r, tp } = run(PERP);
     expect(tp.status).toBe('expired');
-    expect(tp.reason).toMatch(/^reduce-only: expired when the position it reduces was closed/);
+    expect(tp.reason).toBe('reduce-only: expired with 0 of 10 filled (the position it reduces was closed)');
     expect(r.fills.map((f) => [f.side, f.amount, f.price])).toEqual([
       ['buy', 10, 100],
       ['sell', 10, 101],
@@ -73,5 +73,54 @@ describe('a resting reduce-only order on a perpetual whose position is closed', 
       ['buy', 10, 102],
       ['sell', 10, 110],
     ]);
+  });
+});
+
+describe('IOC and FOK orders that cannot fill at once, spot and perpetual', () => {
+  // As Binance: spot expires both (EXPIRED); USD-M expires the IOC and refuses the FOK (-5021).
+  function unfilled(symbol: string) {
+    let ioc = '' as ClientOrderId;
+    let fok = '' as ClientOrderId;
+    const r = runBacktest({
+      strategy: scripted({
+        0: (ctx) => {
+          ioc = ctx.submit({ type: 'limit', side: 'buy', amount: 1, price: 90, timeInForce: 'IOC' });
+          fok = ctx.submit({ type: 'limit', side: 'buy', amount: 1, price: 90, timeInForce: 'FOK' });
+        },
+      }),
+      data: [
+        {
+          symbol,
+          timeframe: '1m',
+          instrument: { tickSize: 0.001, stepSize: 1 },
+          series: bars([
+            [100, 100, 100, 100, 100],
+            [100, 101, 99, 100, 100],
+          ]),
+        },
+      ],
+      cash: 10_000,
+      ...(symbol === PERP ? { futures } : {}),
+    });
+    const of = (id: ClientOrderId) => r.orders.find((o) => o.request.id === id)!;
+    return { ioc: of(ioc), fok: of(fok) };
+  }
+
+  it('spot: both expire, each saying why', () => {
+    const { ioc, fok } = unfilled('LINK/USDT');
+    expect([ioc.status, ioc.reason]).toEqual([
+      'expired',
+      'IOC: expired with 0 of 1 filled (the rest could not fill at once)',
+    ]);
+    expect([fok.status, fok.reason]).toEqual([
+      'expired',
+      'FOK: expired with 0 of 1 filled (the whole amount could not fill at once)',
+    ]);
+  });
+
+  it('perpetual: the IOC expires, the FOK is refused', () => {
+    const { ioc, fok } = unfilled(PERP);
+    expect(ioc.status).toBe('expired');
+    expect([fok.status, fok.reason]).toEqual(['rejected', 'FOK: refused, it could not fill at once in full']);
   });
 });

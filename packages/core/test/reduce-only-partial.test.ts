@@ -61,15 +61,16 @@ describe('a reduce-only order filled in parts', () => {
     expect(r.portfolio.positions.find((p) => p.symbol === PERP)?.size ?? 0).toBe(0);
   });
 
-  it('is cancelled once the position is closed, and only then: 3, then the 2 still held, of a long of 5', () => {
+  it('expires once the position is closed, and only then: 3, then the 2 still held, of a long of 5', () => {
     const { r, tp } = run(5);
     expect(r.fills.filter((f) => f.side === 'sell').map((f) => [f.amount, f.price, f.time])).toEqual([
       [3, 105, T0 + 3 * MIN],
       [2, 105, T0 + 4 * MIN],
     ]);
-    expect(tp.status).toBe('cancelled');
+    // As Binance USDⓈ-M expires the rest of a reduce-only order whose position it closed.
+    expect(tp.status).toBe('expired');
     expect(tp.filled).toBe(5);
-    expect(tp.reason).toBe('reduce-only remainder cancelled: position is closed');
+    expect(tp.reason).toBe('reduce-only: expired with 5 of 10 filled (the position it reduces was closed)');
     expect(r.portfolio.positions.find((p) => p.symbol === PERP)?.size ?? 0).toBe(0);
   });
 });

@@ -126,15 +126,17 @@ describe('simulated venue', () => {
     expect(r.orders.map((o) => o.status).sort()).toEqual(['cancelled', 'filled']);
   });
 
-  it('IOC not marketable at the open is cancelled; GTD expires', () => {
+  it('IOC not marketable at the open expires (as Binance expires it); GTD expires; each says why', () => {
     const s = bars([up, [100, 101, 99, 100], [100, 101, 97, 98]]);
     const ioc = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 98, timeInForce: 'IOC' })));
-    expect(ioc.orders[0]!.status).toBe('cancelled');
+    expect(ioc.orders[0]!.status).toBe('expired');
+    expect(ioc.orders[0]!.reason).toBe('IOC: expired with 0 of 1 filled (the rest could not fill at once)');
     const gtd = run(
       s,
       scripted(at(0, { type: 'limit', side: 'buy', amount: 1, price: 97.5, timeInForce: 'GTD', expireAt: s.time[2]! })),
     );
     expect(gtd.orders[0]!.status).toBe('expired');
+    expect(gtd.orders[0]!.reason).toBe(`GTD: expired at ${new Date(s.time[2]!).toISOString()} with 0 of 1 filled`);
     expect(gtd.fills).toHaveLength(0);
   });
 
@@ -148,7 +150,18 @@ describe('simulated venue', () => {
     const fok = run(s, scripted(at(0, { type: 'market', side: 'buy', amount: 5, timeInForce: 'FOK' })), {
       slippage: volumeShareSlippage(0.25, 0),
     });
-    expect(fok.orders[0]!.status).toBe('cancelled');
+    expect(fok.orders[0]!.status).toBe('expired');
+    expect(fok.orders[0]!.reason).toBe('FOK: expired with 0 of 5 filled (the whole amount could not fill at once)');
+  });
+
+  it('an IOC limit order that the bar’s volume fills in part: the rest expires, it does not rest', () => {
+    const s = bars([up, [100, 101, 99, 100, 10], [100, 101, 99, 100, 10]]);
+    const r = run(s, scripted(at(0, { type: 'limit', side: 'buy', amount: 5, price: 100, timeInForce: 'IOC' })), {
+      slippage: volumeShareSlippage(0.25, 0),
+    });
+    expect(r.fills.map((f) => f.amount)).toEqual([2.5]);
+    expect(r.orders[0]!.status).toBe('expired');
+    expect(r.orders[0]!.reason).toBe('IOC: expired with 2.5 of 5 filled (the rest could not fill at once)');
   });
 
   it('fixed bps slippage moves taker fills against the trader', () => {

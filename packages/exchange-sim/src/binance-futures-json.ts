@@ -133,7 +133,7 @@ export function futuresOrderJson(m: FuturesMarket, o: SimFuturesOrder): unknown 
     origType: o.origType,
     priceMatch: 'NONE',
     selfTradePreventionMode: STP_MODE,
-    goodTillDate: 0,
+    goodTillDate: o.goodTillDate,
     time: o.time,
     updateTime: o.updateTime,
   };
@@ -429,7 +429,8 @@ export function orderTradeUpdate(
       ss: 0,
       V: STP_MODE,
       pm: 'NONE',
-      gtd: 0,
+      gtd: o.goodTillDate,
+      er: String(o.expiryReason),
       w: isOpenFuturesOrder(o),
     },
   };

@@ -283,5 +283,7 @@ export function executionReport(
     Q: binanceDecimal(o.origQuoteOrderQty),
     W: o.workingTime,
     V: STP_MODE,
+    // Binance sends the expiry reason only on an expired order's report.
+    ...(o.expiryReason !== undefined && execType === 'EXPIRED' ? { eR: o.expiryReason } : {}),
   };
 }

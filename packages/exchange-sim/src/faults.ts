@@ -36,6 +36,8 @@ export interface FaultExchangeHooks {
   rejectOrders(rejection: OrderRejection | undefined): void;
   /** Fills every open order of the account at its own price; returns how many. */
   forceFill(apiKey: string): number;
+  /** Expires one open order as self-trade prevention does; false when there is no such open order. */
+  expireInMatch(apiKey: string, clientOrderId: string): boolean;
 }
 
 interface HttpRule extends HttpFaultOptions {
@@ -156,6 +158,16 @@ export class SimFaults {
   fillOpenOrdersWhileDisconnected(apiKey: string): number {
     this.ws.drop({ kind: 'user' }, apiKey);
     return this.exchange.forceFill(apiKey);
+  }
+
+  /**
+   * Expires the account's open order `clientOrderId` as Binance's self-trade prevention does when
+   * an order would trade against another of the same account (status EXPIRED_IN_MATCH; spot
+   * execution type TRADE_PREVENTION, futures `er` 1). The simulator's accounts never meet on its
+   * book, so this is the only way to get one. Returns false when there is no such open order.
+   */
+  expireInMatch(apiKey: string, clientOrderId: string): boolean {
+    return this.exchange.expireInMatch(apiKey, clientOrderId);
   }
 
   /** Clears every pending fault. */

@@ -283,10 +283,12 @@ function replayOptions(opts: ExchangeSimOptions, startTime: number) {
 function faultHooks(matching: {
   rejectOrders(r: OrderRejection | undefined): void;
   forceFillOpenOrders(apiKey: string): number;
+  expireInMatch(apiKey: string, clientOrderId: string): boolean;
 }): FaultExchangeHooks {
   return {
     rejectOrders: (rejection) => matching.rejectOrders(rejection),
     forceFill: (apiKey) => matching.forceFillOpenOrders(apiKey),
+    expireInMatch: (apiKey, id) => matching.expireInMatch(apiKey, id),
   };
 }
 

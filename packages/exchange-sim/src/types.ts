@@ -134,7 +134,15 @@ export type OrderType = (typeof ORDER_TYPES)[number];
 export const TIME_IN_FORCE = ['GTC', 'IOC', 'FOK'] as const;
 export type TimeInForce = (typeof TIME_IN_FORCE)[number];
 
-export type OrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'EXPIRED' | 'REJECTED';
+/** EXPIRED_IN_MATCH: expired by self-trade prevention (only the `expireInMatch` fault makes it here). */
+export type OrderStatus =
+  | 'NEW'
+  | 'PARTIALLY_FILLED'
+  | 'FILLED'
+  | 'CANCELED'
+  | 'EXPIRED'
+  | 'EXPIRED_IN_MATCH'
+  | 'REJECTED';
 
 export interface SimFill {
   tradeId: number;
@@ -170,6 +178,11 @@ export interface SimOrder {
   updateTime: number;
   workingTime: number;
   fills: SimFill[];
+  /**
+   * Why the exchange expired it, as Binance's executionReport `eR` says (UNFILLED_IOC_QUANTITY_EXPIRED,
+   * UNFILLED_FOK_ORDER_EXPIRED, INSUFFICIENT_LIQUIDITY, OCO_TRIGGER); absent while it has not expired.
+   */
+  expiryReason?: string;
 }
 
 export interface SimBalance {

@@ -150,11 +150,11 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     expect(
       expired
         .filter((o) => o.status === 'expired')
-        .map((o) => [o.clientOrderId, o.filled, o.reduceOnly])
+        .map((o) => [o.clientOrderId, o.filled, o.reduceOnly, o.info.er])
         .sort(),
     ).toEqual([
-      ['tp-far', 0, true],
-      ['tp-part', 0, true],
+      ['tp-far', 0, true, '4'],
+      ['tp-part', 0, true, '4'],
     ]);
     expect(await ex.fetchPositions([LINK])).toEqual([]);
     expect((await ex.fetchOrder(far.id as string, LINK)).status).toBe('expired');
@@ -163,6 +163,53 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     expect((await ex.fetchOpenOrders(LINK)).map((o) => o.id)).toEqual([plain.id]);
     const byId = (id: string) => sim.futuresOrders(KEY.apiKey).find((o) => o.clientOrderId === id);
     expect(byId('tp-far')).toMatchObject({ status: 'EXPIRED', executedQty: 0 });
+  });
+
+  it('expiry reasons (er), GTD with goodTillDate, and self-trade prevention (the expireInMatch fault)', async () => {
+    // Binance USD-M's ORDER_TRADE_UPDATE `er`: 2 an IOC's rest, 0 none (a GTD expiry), 1 self-trade
+    // prevention (status EXPIRED_IN_MATCH).
+    h = await futuresHarness({ startTime: T(6) });
+    const { ex, sim } = h;
+    const pro = h.pro();
+    const gtd = await ex.createOrder(LINK, 'limit', 'buy', 10, 6, {
+      timeInForce: 'GTD',
+      goodTillDate: T(6, 3),
+      clientOrderId: 'gtd',
+    });
+    expect(gtd.info).toMatchObject({ timeInForce: 'GTD', goodTillDate: T(6, 3) });
+    expect((await ex.fetchOpenOrders(LINK)).map((o) => [o.clientOrderId, o.info.goodTillDate])).toEqual([
+      ['gtd', T(6, 3)],
+    ]);
+    await ex.createOrder(LINK, 'limit', 'buy', 10, 6.5, { clientOrderId: 'stp' });
+    // watchOrders answers with the updates since its last call: collected here.
+    const seen: Awaited<ReturnType<typeof pro.watchOrders>> = [];
+    await watchUntil(
+      async () => {
+        seen.push(...(await pro.watchOrders(LINK)));
+        return seen;
+      },
+      (os) => os.filter((o) => o.status === 'expired').length === 3,
+      {
+        kick: async () => {
+          await sim.waitForSubscription(`user:${KEY.apiKey}`);
+          await ex.createOrder(LINK, 'limit', 'buy', 10, 6, { timeInForce: 'IOC', clientOrderId: 'ioc' });
+          expect(sim.faults.expireInMatch(KEY.apiKey, 'stp')).toBe(true);
+          sim.advanceTo(T(6, 4));
+        },
+      },
+    );
+    expect(
+      seen
+        .filter((o) => o.status === 'expired')
+        .map((o) => [o.clientOrderId, o.info.X, o.info.er])
+        .sort(),
+    ).toEqual([
+      ['gtd', 'EXPIRED', '0'],
+      ['ioc', 'EXPIRED', '2'],
+      ['stp', 'EXPIRED_IN_MATCH', '1'],
+    ]);
+    expect((await ex.fetchOrder(gtd.id as string, LINK)).status).toBe('expired');
+    await expect(ex.createOrder(LINK, 'limit', 'buy', 10, 6, { timeInForce: 'GTD' })).rejects.toThrow(/goodTillDate/);
   });
 
   it('leverage change: margins follow it, the tier caps it (-4028 above 75x), ccxt reads it back', async () => {

@@ -109,6 +109,41 @@ describe('ccxt.pro binance WebSockets against the sim', () => {
     expect(b.USDT?.free).toBeCloseTo(10_000 - 54.5, 8);
   });
 
+  it('executionReport says why an order expired: eR for an IOC rest, TRADE_PREVENTION / EXPIRED_IN_MATCH for self-trade prevention', async () => {
+    const pro = h.pro();
+    const seen: Awaited<ReturnType<typeof pro.watchOrders>> = [];
+    await h.ex.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 100, { clientOrderId: 'resting' });
+    await watchUntil(
+      async () => {
+        seen.push(...(await pro.watchOrders('BTC/USDT')));
+        return seen;
+      },
+      (os) => os.filter((o) => o.status === 'expired').length === 2,
+      {
+        kick: async () => {
+          await h.sim.waitForSubscription(`user:${KEY.apiKey}`);
+          await h.ex.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 100, { timeInForce: 'IOC', clientOrderId: 'ioc' });
+          expect(h.sim.faults.expireInMatch(KEY.apiKey, 'resting')).toBe(true);
+        },
+      },
+    );
+    expect(
+      seen
+        .filter((o) => o.status === 'expired')
+        .map((o) => [o.clientOrderId, o.info.x, o.info.X, o.info.eR])
+        .sort(),
+    ).toEqual([
+      ['ioc', 'EXPIRED', 'EXPIRED', 'UNFILLED_IOC_QUANTITY_EXPIRED'],
+      ['resting', 'TRADE_PREVENTION', 'EXPIRED_IN_MATCH', undefined],
+    ]);
+    expect(
+      await h.ex.fetchOrder(seen.find((o) => o.clientOrderId === 'resting')?.id as string, 'BTC/USDT'),
+    ).toMatchObject({
+      status: 'expired',
+      info: { status: 'EXPIRED_IN_MATCH' },
+    });
+  });
+
   it('WebSocket API trading: createOrderWs, fetchOrderWs, fetchOpenOrdersWs, cancelOrderWs, fetchBalanceWs', async () => {
     const pro = h.pro();
     const o = await pro.createOrderWs('BTC/USDT', 'limit', 'buy', 0.3, 101, { clientOrderId: 'wsapi-1' });

@@ -1,6 +1,7 @@
 import {
   type Bar,
   type ClientOrderId,
+  type ExpiryCause,
   type Fill,
   type HedgeSide,
   type OrderEventKind,
@@ -52,6 +53,12 @@ export interface ExchangeOrder {
   readonly reduceOnly: boolean;
   readonly positionSide: HedgeSide | undefined;
   readonly expireAt: number;
+  /**
+   * Why the exchange expired it, where it says (Binance: the status EXPIRED_IN_MATCH, spot's
+   * executionReport `eR`, USDⓈ-M's ORDER_TRADE_UPDATE `er`); undefined where it does not. The
+   * venue names the rest from the order itself (`expiryReason` of @keel/core).
+   */
+  readonly expiry: { readonly cause: ExpiryCause; readonly detail: string } | undefined;
   readonly fee: number;
   readonly feeAsset: string | undefined;
   readonly timestamp: number;
@@ -86,6 +93,39 @@ function hedgeSide(info: Record<string, unknown> | undefined): HedgeSide | undef
   return s === 'LONG' ? 'long' : s === 'SHORT' ? 'short' : undefined;
 }
 
+/** Binance spot's expiry reasons (executionReport `eR`) that have a cause of their own. */
+const SPOT_EXPIRY: Readonly<Record<string, ExpiryCause>> = {
+  UNFILLED_IOC_QUANTITY_EXPIRED: 'ioc',
+  UNFILLED_FOK_ORDER_EXPIRED: 'fok',
+  INSUFFICIENT_LIQUIDITY: 'market',
+};
+
+/** Binance USDⓈ-M's expiry reasons (ORDER_TRADE_UPDATE `er`, a number) that have a cause of their own. */
+const FUTURES_EXPIRY: Readonly<Record<string, ExpiryCause>> = {
+  '1': 'self-trade',
+  '2': 'ioc',
+  '3': 'self-trade',
+  '4': 'reduce-only',
+  '5': 'liquidation',
+  '9': 'market',
+  '10': 'fok',
+  '11': 'post-only',
+};
+
+/** What Binance says about why it expired an order (see ExchangeOrder.expiry). */
+export function binanceExpiry(info: Record<string, unknown> | undefined): ExchangeOrder['expiry'] {
+  if (info === undefined) return undefined;
+  const status = info['X'] ?? info['status'];
+  if (status === 'EXPIRED_IN_MATCH' || info['x'] === 'TRADE_PREVENTION')
+    return { cause: 'self-trade', detail: 'EXPIRED_IN_MATCH' };
+  const spot = info['eR'];
+  if (typeof spot === 'string' && spot !== '') return { cause: SPOT_EXPIRY[spot] ?? 'exchange', detail: spot };
+  const fut = info['er'];
+  if (fut !== undefined && fut !== null && String(fut) !== '0' && String(fut) !== '')
+    return { cause: FUTURES_EXPIRY[String(fut)] ?? 'exchange', detail: `expiry reason ${String(fut)}` };
+  return undefined;
+}
+
 export function fromCcxtOrder(o: Order): ExchangeOrder {
   if (!o.id) throw new Error('Invariant violated: ccxt order without an id');
   const amount = num(o.amount);
@@ -107,6 +147,7 @@ export function fromCcxtOrder(o: Order): ExchangeOrder {
     reduceOnly: o.reduceOnly === true,
     positionSide: hedgeSide(o.info),
     expireAt: Number(o.info?.['goodTillDate']) > 0 ? Number(o.info['goodTillDate']) : Number.NaN,
+    expiry: binanceExpiry(o.info),
     fee: num(o.fee?.cost),
     feeAsset: o.fee?.currency ?? undefined,
     timestamp: num(o.timestamp),

@@ -1,5 +1,5 @@
 import { ClientOrderId, IllegalTransitionError, newOrderState, type OrderState } from '@keel/core';
-import type { Trade } from 'ccxt';
+import ccxt, { type Trade } from 'ccxt';
 import { describe, expect, it } from 'vitest';
 import { applyExchangeOrder, fromCcxtOrder, fromCcxtTrade, mapStatus } from '../src/index.ts';
 import { ccxtOrder } from './fake-ccxt.ts';
@@ -81,5 +81,78 @@ describe('normalisation of ccxt orders and trades', () => {
       time: 99,
     });
     expect(fromCcxtTrade(trade('t2', 'v9', 1, 1), () => undefined)).toBeUndefined();
+  });
+});
+
+describe('why Binance expired an order (ExchangeOrder.expiry)', () => {
+  // Oracle: Binance's documented user-data payloads (spot executionReport `eR` and status
+  // EXPIRED_IN_MATCH; USDⓈ-M ORDER_TRADE_UPDATE `er`), parsed by ccxt's own parser.
+  const spot = new ccxt.pro.binance();
+  const usdm = new ccxt.pro.binanceusdm();
+  const report = (over: Record<string, unknown>) =>
+    fromCcxtOrder(
+      spot.parseWsOrder({
+        e: 'executionReport',
+        s: 'BTCUSDT',
+        c: 'k1',
+        S: 'BUY',
+        o: 'LIMIT',
+        f: 'IOC',
+        q: '0.01000000',
+        p: '39000.00000000',
+        x: 'EXPIRED',
+        X: 'EXPIRED',
+        i: 7,
+        z: '0.00000000',
+        T: 1,
+        O: 1,
+        ...over,
+      }),
+    );
+  const update = (er: string | undefined, X = 'EXPIRED') =>
+    fromCcxtOrder(
+      usdm.parseWsOrder({
+        s: 'LINKUSDT',
+        c: 'k2',
+        S: 'SELL',
+        o: 'LIMIT',
+        f: 'GTC',
+        q: '100',
+        p: '7',
+        x: 'EXPIRED',
+        X,
+        i: 8,
+        z: '0',
+        T: 1,
+        R: true,
+        ps: 'BOTH',
+        ...(er === undefined ? {} : { er }),
+      }),
+    );
+
+  it('spot: the expiry reason eR, and self-trade prevention by its status', () => {
+    expect(report({ eR: 'UNFILLED_IOC_QUANTITY_EXPIRED' }).expiry).toEqual({
+      cause: 'ioc',
+      detail: 'UNFILLED_IOC_QUANTITY_EXPIRED',
+    });
+    expect(report({ eR: 'UNFILLED_FOK_ORDER_EXPIRED' }).expiry?.cause).toBe('fok');
+    expect(report({ eR: 'INSUFFICIENT_LIQUIDITY' }).expiry?.cause).toBe('market');
+    expect(report({ eR: 'EXCHANGE_CANCELED' }).expiry).toEqual({ cause: 'exchange', detail: 'EXCHANGE_CANCELED' });
+    const stp = report({ x: 'TRADE_PREVENTION', X: 'EXPIRED_IN_MATCH' });
+    expect(stp.status).toBe('expired');
+    expect(stp.expiry?.cause).toBe('self-trade');
+    expect(report({}).expiry, 'no reason given').toBeUndefined();
+  });
+
+  it('USDⓈ-M: the expiry reason er', () => {
+    expect(update('4').expiry).toEqual({ cause: 'reduce-only', detail: 'expiry reason 4' });
+    expect(update('1').expiry?.cause).toBe('self-trade');
+    expect(update('2').expiry?.cause).toBe('ioc');
+    expect(update('5').expiry?.cause).toBe('liquidation');
+    expect(update('9').expiry?.cause).toBe('market');
+    expect(update('6').expiry).toEqual({ cause: 'exchange', detail: 'expiry reason 6' });
+    expect(update('0').expiry).toBeUndefined();
+    expect(update(undefined).expiry).toBeUndefined();
+    expect(update('1', 'EXPIRED_IN_MATCH').expiry?.cause).toBe('self-trade');
   });
 });

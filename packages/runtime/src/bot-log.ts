@@ -76,7 +76,7 @@ export function orderLogLine(
     case 'order.rejected':
       return line('warn', e.type, { ...base('reject', e.order), reason: e.reason });
     case 'order.expired':
-      return line('info', e.type, base('expire', e.order));
+      return line('info', e.type, { ...base('expire', e.order), reason: e.reason });
     case 'order.accepted':
     case 'order.triggered':
     case 'strategy.error':

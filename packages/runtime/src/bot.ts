@@ -29,7 +29,7 @@ import { BotEngine, orderIdPrefix } from './bot-engine.ts';
 import { type Logger, orderLogLine } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
-import { LiveFuturesSync } from './live/futures.ts';
+import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
 import type { LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
@@ -430,6 +430,12 @@ export class Bot {
       if (!exchange) throw new Error('live mode needs an exchange account');
       const positionFor = (symbol: string) => this.account.position(this.instrument(symbol));
       const symbols = new Set(this.cfg.feeds.map((f) => f.symbol));
+      // Before reconciliation adopts, cancels or records anything for a bot that would not run.
+      if (liveFutures && exchange.futures)
+        await refuseHedgeAccount(
+          exchange.futures,
+          this.cfg.instruments.filter((i) => i.kind === 'perpetual').map((i) => i.symbol),
+        );
       this.recovery = await reconcile({
         store,
         botId,
@@ -552,6 +558,7 @@ export class Bot {
       }
       live.rememberTrades(this.recovery?.knownTradeIds ?? []);
       for (const [id, xid] of this.recovery?.placeAgain ?? []) live.placeAgainAfterRestart(id, xid);
+      for (const o of this.recovery?.replacements ?? []) this.botEngine.engine.restoreOrder(o);
       this.stopExecutions = exchange.watchExecutions({
         onOrder: (o) => {
           // Live perpetuals: a forced close reported by the stream is applied at once.
@@ -626,6 +633,10 @@ export class Bot {
     );
     await this.recorder.begin();
     this.botEngine.engine.start();
+    // Replacements whose original the exchange cancelled before the bot stopped leave now, once
+    // the strategy has started (each is looked up by its id first: a send before the stop is never
+    // repeated).
+    for (const o of this.recovery?.replacements ?? []) venue?.submit(o, timer.now());
   }
 
   /** Calls `fn` every `ms` by the wall clock, each call after the last has finished, until aborted. */

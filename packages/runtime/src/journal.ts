@@ -42,7 +42,10 @@ export class BotJournal {
         // would leave a `filled` row with no fill, which recovery (open orders only) never revisits.
         const copy = snapshotOrder(e.order);
         const reason =
-          e.type === 'order.denied' || e.type === 'order.rejected' || e.type === 'order.cancelled'
+          e.type === 'order.denied' ||
+          e.type === 'order.rejected' ||
+          e.type === 'order.cancelled' ||
+          e.type === 'order.expired'
             ? e.reason
             : undefined;
         this.enqueue(() => this.saveOrderEvent(copy, e.type, reason));

@@ -137,11 +137,12 @@ describe.skipIf(!HAS_SHARED_DATA)('live perpetual exits stay reduce-only (binanc
     while (sim.now() < T(7, 55)) await run.step();
     // The exchange's record (Binance: "expired due to current position has been closed").
     const tp = sim.futuresOrders(KEY.apiKey).find((o) => o.clientOrderId === ids['tp']);
-    expect(tp).toMatchObject({ status: 'EXPIRED', reduceOnly: true, executedQty: 0 });
+    expect(tp).toMatchObject({ status: 'EXPIRED', reduceOnly: true, executedQty: 0, expiryReason: 4 });
     expect(run.bot.account.find(PERP.symbol)?.size ?? 0).toBe(0);
     const stored = await store.orders.get(ids['tp']!);
     expect(stored?.status).toBe('expired');
-    expect(stored?.reason).toContain('reduce-only: expired by the exchange with 0 of 100 filled');
+    // Named as a backtest names it (the simulated venue: docs/conventions.md).
+    expect(stored?.reason).toBe('reduce-only: expired with 0 of 100 filled (the position it reduces was closed)');
     expect(seen.at(-1), 'the strategy’s open orders after the close').toEqual([]);
   }, 120_000);
 });

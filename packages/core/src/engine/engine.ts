@@ -42,6 +42,7 @@ import { makeContext, type OrderLinks, type StrategyHost } from '../strategy/con
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
+import { expiryReason } from '../venue/expiry.ts';
 import type { Venue, VenueReport } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
 import type { EngineEvent } from './events.ts';
@@ -486,8 +487,8 @@ export class Engine {
         return;
       case 'expired':
         this.apply(o, 'expire', r.time);
-        o.reason = r.reason ?? 'expired (GTD)';
-        if (this.listening) this.emitEvent({ type: 'order.expired', time: r.time, order: o });
+        o.reason = expiryReason(r.cause, o, r.detail);
+        if (this.listening) this.emitEvent({ type: 'order.expired', time: r.time, order: o, reason: o.reason });
         this.finish(o);
         return;
       default:
@@ -653,6 +654,8 @@ export class Engine {
     const amount = roundAmount(inst, input.amount);
     const tif = input.timeInForce ?? (input.type === 'market' ? 'IOC' : 'GTC');
     const side = input.side;
+    // What the order a replacement replaces had filled when it was replaced (see OrderCommon).
+    const replacesFilled = extra.replaces === undefined ? undefined : this.order(extra.replaces)?.filled;
     let req: OrderRequest;
     switch (input.type) {
       case 'market':
@@ -676,6 +679,7 @@ export class Engine {
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
           replaces: extra.replaces,
+          replacesFilled,
         };
         break;
       case 'limit':
@@ -694,6 +698,7 @@ export class Engine {
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
           replaces: extra.replaces,
+          replacesFilled,
           price: roundPrice(inst, input.price),
         };
         break;
@@ -713,6 +718,7 @@ export class Engine {
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
           replaces: extra.replaces,
+          replacesFilled,
           stopPrice: roundPrice(inst, input.stopPrice),
         };
         break;
@@ -732,6 +738,7 @@ export class Engine {
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
           replaces: extra.replaces,
+          replacesFilled,
           stopPrice: roundPrice(inst, input.stopPrice),
           price: roundPrice(inst, input.price),
         };
@@ -752,6 +759,7 @@ export class Engine {
           ocoGroup: extra.ocoGroup,
           parentId: extra.parentId,
           replaces: extra.replaces,
+          replacesFilled,
           trail: input.trail,
         };
         break;

@@ -18,7 +18,7 @@ export type EngineEvent =
   | { readonly type: 'order.triggered'; readonly time: number; readonly order: OrderState }
   | { readonly type: 'order.filled'; readonly time: number; readonly order: OrderState; readonly fill: Fill }
   | { readonly type: 'order.cancelled'; readonly time: number; readonly order: OrderState; readonly reason: string }
-  | { readonly type: 'order.expired'; readonly time: number; readonly order: OrderState }
+  | { readonly type: 'order.expired'; readonly time: number; readonly order: OrderState; readonly reason: string }
   | {
       readonly type: 'strategy.error';
       readonly time: number;

@@ -39,6 +39,12 @@ interface OrderCommon {
    * (docs/live.md).
    */
   readonly replaces?: ClientOrderId | undefined;
+  /**
+   * With `replaces`: what the replaced order had filled when it was replaced. A live venue sends
+   * the replacement only if the original ends with no more filled than this (the replacement was
+   * sized on the rest); it is in the replacement's write-ahead record, so a restart decides alike.
+   */
+  readonly replacesFilled?: number | undefined;
 }
 
 export type MarketOrder = OrderCommon & { readonly type: 'market' };

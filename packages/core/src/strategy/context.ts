@@ -34,7 +34,7 @@ export type OrderLinks = {
  * its entry has filled and will not activate it again).
  */
 export function replacement(o: OrderState, changes: OrderChanges): { input: OrderInput; links: OrderLinks } {
-  const { id, ocoGroup, parentId, replaces: _replaced, ...kept } = o.request;
+  const { id, ocoGroup, parentId, replaces: _replaced, replacesFilled: _filled, ...kept } = o.request;
   const type = kept.type;
   if (changes.price !== undefined && type !== 'limit' && type !== 'stop-limit')
     throw new Error(`modify(${id}): a ${type} order has no limit price to change`);

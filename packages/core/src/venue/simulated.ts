@@ -1,6 +1,6 @@
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
-import { type HedgeSide, isTerminal, type OrderState, remaining } from '../model/orders.ts';
+import { type HedgeSide, isTerminal, type OrderRequest, type OrderState, remaining } from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
@@ -221,7 +221,7 @@ export class SimulatedVenue implements Venue {
       const r = o.request;
       if (expiresAt(r, bar.time)) {
         this.remove(book, w);
-        this.sink({ type: 'expired', id: r.id, time: now });
+        this.sink({ type: 'expired', id: r.id, time: now, cause: 'gtd' });
         continue;
       }
       const arriving = !w.accepted;
@@ -242,6 +242,17 @@ export class SimulatedVenue implements Venue {
           });
           continue;
         }
+        if (perp && r.timeInForce === 'FOK' && !fillsAtOpen(r, bar, this.slippage.capacity(bar))) {
+          // Binance USDⓈ-M refuses a FOK order it cannot fill at once in full (-5021).
+          this.remove(book, w);
+          this.sink({
+            type: 'rejected',
+            id: r.id,
+            time: now,
+            reason: 'FOK: refused, it could not fill at once in full',
+          });
+          continue;
+        }
         w.accepted = true;
         const acc = this.accepted;
         acc.id = r.id;
@@ -252,13 +263,9 @@ export class SimulatedVenue implements Venue {
       if (hit === undefined) this.hitPool.push((hit = { w, pos: 0, price: 0, maker: false }));
       if (this.trigger(w, path, arriving, now, hit)) nHits++;
       else if (arriving && (r.timeInForce === 'IOC' || r.timeInForce === 'FOK')) {
+        // Not marketable on arrival: the exchange expires it (Binance: EXPIRED).
         this.remove(book, w);
-        this.sink({
-          type: 'cancelled',
-          id: r.id,
-          time: now,
-          reason: `${r.timeInForce} order not marketable at the open`,
-        });
+        this.sink({ type: 'expired', id: r.id, time: now, cause: r.timeInForce === 'IOC' ? 'ioc' : 'fok' });
       }
     }
     for (let k = 0; k < nList; k++) list[k] = undefined; // no references kept past the bar
@@ -311,12 +318,7 @@ export class SimulatedVenue implements Venue {
       if (amount > capacity) {
         if (r.timeInForce === 'FOK') {
           this.remove(book, h.w);
-          this.sink({
-            type: 'cancelled',
-            id: r.id,
-            time: now,
-            reason: `FOK: only ${capacity} of ${amount} available in this bar's volume`,
-          });
+          this.sink({ type: 'expired', id: r.id, time: now, cause: 'fok' });
           continue;
         }
         // A fill is on the instrument's step: what the bar's volume allows, rounded down. The
@@ -351,12 +353,20 @@ export class SimulatedVenue implements Venue {
       f.liquidity = liquidity;
       this.sink(f);
       if (closes && remaining(o) > 0 && !isTerminal(o.status)) {
-        this.sink({
-          type: 'cancelled',
-          id: r.id,
-          time: now,
-          reason: 'reduce-only remainder cancelled: position is closed',
-        });
+        // A perpetual's exchange expires the rest (Binance USDⓈ-M); spot has no reduce-only, the
+        // clipped rest is Keel's to cancel.
+        if (perp) this.sink({ type: 'expired', id: r.id, time: now, cause: 'reduce-only' });
+        else
+          this.sink({
+            type: 'cancelled',
+            id: r.id,
+            time: now,
+            reason: 'reduce-only remainder cancelled: position is closed',
+          });
+      } else if (!done && r.type === 'limit' && r.timeInForce === 'IOC' && !isTerminal(o.status)) {
+        // What the bar's volume did not fill of an IOC limit order does not rest: it expires.
+        this.remove(book, h.w);
+        this.sink({ type: 'expired', id: r.id, time: now, cause: 'ioc' });
       }
     }
     if (perp) {
@@ -387,12 +397,7 @@ export class SimulatedVenue implements Venue {
         continue;
       if (r.side === 'sell' ? pos > 0 : pos < 0) continue;
       this.remove(book, w);
-      this.sink({
-        type: 'expired',
-        id: r.id,
-        time: now,
-        reason: 'reduce-only: expired when the position it reduces was closed (as Binance does)',
-      });
+      this.sink({ type: 'expired', id: r.id, time: now, cause: 'reduce-only' });
     }
   }
 
@@ -493,6 +498,14 @@ export class SimulatedVenue implements Venue {
         return assertNever(r, 'order type');
     }
   }
+}
+
+/** Whether an order arriving at the bar's open fills there in full: marketable, and within `capacity`. */
+function fillsAtOpen(r: OrderRequest, bar: Bar, capacity: number): boolean {
+  if (r.amount > capacity) return false;
+  if (r.type === 'market') return true;
+  if (r.type !== 'limit') return false;
+  return r.side === 'buy' ? bar.open <= r.price : bar.open >= r.price;
 }
 
 function setHit(out: Hit, w: Working, pos: number, price: number, maker: boolean): true {

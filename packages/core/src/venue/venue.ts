@@ -1,6 +1,7 @@
 import type { Bar } from '../model/bar.ts';
 import type { Liquidity, OrderState } from '../model/orders.ts';
 import type { ClientOrderId } from '../util/brand.ts';
+import type { ExpiryCause } from './expiry.ts';
 
 /** What a venue tells the engine about an order. Discriminated on `type`. */
 export type VenueReport =
@@ -23,8 +24,10 @@ export type VenueReport =
       readonly type: 'expired';
       readonly id: ClientOrderId;
       readonly time: number;
-      /** Why, when it is not the order's GTD expiry (an exchange's own expiry: docs/live.md). */
-      readonly reason?: string | undefined;
+      /** Why, as decided where the expiry happened; the engine names it (`expiryReason`). */
+      readonly cause: ExpiryCause;
+      /** What the exchange said, for the cause `exchange`. */
+      readonly detail?: string | undefined;
     };
 
 /**

@@ -108,7 +108,7 @@ export class MatchingEngine {
     this.lists = new OrderLists({
       check: (apiKey, req) => this.check(apiKey, req),
       bookOrder: (apiKey, order, list, lock) => this.bookOrder(apiKey, order, list, lock),
-      expire: (rec) => this.finish(rec, 'expire'),
+      expire: (rec) => this.finish(rec, 'expire', undefined, 'OCO_TRIGGER'),
       listStatus: (list) => this.emit({ type: 'listStatus', apiKey: list.apiKey, list }),
       market: (id) => this.replay.market(id),
       now: () => this.replay.now(),
@@ -182,6 +182,19 @@ export class MatchingEngine {
     return n;
   }
 
+  /**
+   * Expires an open order of the account as Binance's self-trade prevention does when an order
+   * would trade against one of the same account (status EXPIRED_IN_MATCH, execution type
+   * TRADE_PREVENTION): a fault, since the simulator's accounts never meet on its book. Returns
+   * whether there was such an open order.
+   */
+  expireInMatch(apiKey: string, clientOrderId: string): boolean {
+    const rec = this.accountOrders(apiKey).find((r) => r.order.clientOrderId === clientOrderId && isOpen(r.order));
+    if (!rec) return false;
+    this.finish(rec, 'expireInMatch');
+    return true;
+  }
+
   /** The replayed price moved from `from` to `to`: triggers stops, then fills resting orders crossed. */
   onPriceMove(m: MarketState, from: number, to: number, withinBar: boolean): void {
     const move = pathMove(from, to);
@@ -208,10 +221,11 @@ export class MatchingEngine {
       o.updateTime = this.replay.now();
       if (o.type === 'STOP_LOSS' || o.type === 'TAKE_PROFIT') {
         this.takerFill(rec, at, undefined, undefined);
-        if (isOpen(o)) this.finish(rec, 'expire');
+        if (isOpen(o)) this.finish(rec, 'expire', undefined, 'INSUFFICIENT_LIQUIDITY');
       } else {
         if (this.book.isMarketable(m, o.side, o.price, at)) this.takerFill(rec, at, o.price, undefined);
-        if (isOpen(o) && (o.timeInForce === 'IOC' || o.timeInForce === 'FOK')) this.finish(rec, 'expire');
+        if (isOpen(o) && (o.timeInForce === 'IOC' || o.timeInForce === 'FOK'))
+          this.finish(rec, 'expire', undefined, unfilledReason(o.timeInForce));
       }
     }
     const working = this.restingIn(m).filter((r) => r.order.isWorking && isOpen(r.order));
@@ -365,18 +379,18 @@ export class MatchingEngine {
       this.takerFill(rec, m.price, undefined, c.quoteOrderQty);
       // Binance reports a quote-sized market order's origQty as the quantity it bought.
       if (order.origQuoteOrderQty > 0) order.origQty = order.executedQty;
-      if (isOpen(order)) this.finish(rec, 'expire');
+      if (isOpen(order)) this.finish(rec, 'expire', undefined, 'INSUFFICIENT_LIQUIDITY');
     } else {
       const tif = c.timeInForce;
       if (type === 'LIMIT' && this.book.isMarketable(m, side, price)) {
         if (tif === 'FOK' && this.book.available(m, side, price) + 1e-12 < qty) {
-          this.finish(rec, 'expire');
+          this.finish(rec, 'expire', undefined, unfilledReason('FOK'));
           return orderSnapshot(order);
         }
         this.takerFill(rec, m.price, price, undefined);
       }
       if (isOpen(order)) {
-        if (tif === 'IOC' || tif === 'FOK') this.finish(rec, 'expire');
+        if (tif === 'IOC' || tif === 'FOK') this.finish(rec, 'expire', undefined, unfilledReason(tif));
         else this.restingIn(m).push(rec);
       }
     }
@@ -506,11 +520,13 @@ export class MatchingEngine {
 
   private finish(
     rec: OrderRecord,
-    event: Extract<OrderEvent, 'cancel' | 'expire'>,
+    event: Extract<OrderEvent, 'cancel' | 'expire' | 'expireInMatch'>,
     cancelClientOrderId?: string,
+    expiryReason?: string,
   ): void {
     const o = rec.order;
     o.status = nextStatus(o.status, event);
+    if (expiryReason !== undefined) o.expiryReason = expiryReason;
     o.updateTime = this.replay.now();
     this.ledger.release(rec.apiKey, rec.lock);
     const m = rec.market;
@@ -527,7 +543,13 @@ export class MatchingEngine {
         execType: 'CANCELED',
         ...(cancelClientOrderId ? { cancelClientOrderId } : {}),
       });
-    else this.emit({ type: 'execution', apiKey: rec.apiKey, order, execType: 'EXPIRED' });
+    else
+      this.emit({
+        type: 'execution',
+        apiKey: rec.apiKey,
+        order,
+        execType: event === 'expireInMatch' ? 'TRADE_PREVENTION' : 'EXPIRED',
+      });
     this.emit({ type: 'balance', apiKey: rec.apiKey, assets: [m.base, m.quote] });
   }
 }
@@ -538,4 +560,9 @@ function isStopLoss(type: OrderType): boolean {
 
 function filterFailure(filter: string): SimError {
   return binanceError(-1013, `Filter failure: ${filter}`);
+}
+
+/** Binance's expiry reason (`eR`) of an IOC or FOK order's unfilled rest. */
+function unfilledReason(tif: 'IOC' | 'FOK'): string {
+  return tif === 'IOC' ? 'UNFILLED_IOC_QUANTITY_EXPIRED' : 'UNFILLED_FOK_ORDER_EXPIRED';
 }

@@ -86,7 +86,8 @@ export interface MarketState extends MarketSpec {
   trades: PublicTrade[];
 }
 
-export type ExecType = 'NEW' | 'TRADE' | 'CANCELED' | 'EXPIRED';
+/** TRADE_PREVENTION: expired by self-trade prevention. */
+export type ExecType = 'NEW' | 'TRADE' | 'CANCELED' | 'EXPIRED' | 'TRADE_PREVENTION';
 
 export type ExchangeEvent =
   | {

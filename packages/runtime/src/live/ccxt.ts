@@ -162,6 +162,7 @@ function toPortOrder(o: GwOrder): ExchangeOrder {
     reduceOnly: o.reduceOnly,
     positionSide: o.positionSide,
     expireAt: o.expireAt,
+    expiry: o.expiry,
     amount: o.amount,
     filled: o.filled,
     timestamp: o.timestamp,

@@ -44,6 +44,22 @@ const FUNDING_LOOKBACK_MS = 3_600_000;
  *   when the user-data stream reports one (`onOrder`, `watchFunding`), and after each handled bar
  *   (`poll`) for what the stream missed.
  */
+/**
+ * A live perpetual bot trades one-way positions: an account in hedge mode is refused, before
+ * anything of the start touches the exchange or the store (reconciliation would adopt or cancel
+ * orders, and record fills, of a bot that then does not run). Throws, naming what to do.
+ */
+export async function refuseHedgeAccount(futures: LiveFutures, symbols: readonly string[]): Promise<void> {
+  refuseHedge(await futures.account(symbols));
+}
+
+function refuseHedge(acct: ExchangeFuturesAccount): void {
+  if (acct.positionMode === 'hedge')
+    throw new Error(
+      'the exchange account is in hedge position mode (dualSidePosition): Keel trades one-way positions, one signed position per symbol; switch the account to one-way mode (Binance: Preferences, Position Mode; no position may be open) and start again',
+    );
+}
+
 export class LiveFuturesSync {
   private readonly applied = new Set<string>();
   /** Per symbol: the time of the last payment or forced close applied. */
@@ -93,10 +109,7 @@ export class LiveFuturesSync {
 
     const actions: RecoveryAction[] = [];
     let acct = await futures.account(symbols);
-    if (acct.positionMode === 'hedge')
-      throw new Error(
-        'the exchange account is in hedge position mode (dualSidePosition): Keel trades one-way positions, one signed position per symbol; switch the account to one-way mode (Binance: Preferences, Position Mode; no position may be open) and start again',
-      );
+    refuseHedge(acct);
     const lastSet = lastSettings(events);
     for (const inst of instruments) {
       const want = this.o.settings(inst.symbol);

@@ -1,4 +1,4 @@
-import type { FailureKind, HedgeSide, Liquidity, MarginMode, OrderRequest, OrderSide } from '@keel/core';
+import type { ExpiryCause, FailureKind, HedgeSide, Liquidity, MarginMode, OrderRequest, OrderSide } from '@keel/core';
 
 /** An order as the exchange reports it, normalised. */
 export interface ExchangeOrder {
@@ -23,6 +23,8 @@ export interface ExchangeOrder {
   readonly reduceOnly?: boolean | undefined;
   readonly positionSide?: HedgeSide | undefined;
   readonly expireAt?: number | undefined;
+  /** Why the exchange expired it, where its answer says (see @keel/exchange's ExchangeOrder.expiry). */
+  readonly expiry?: { readonly cause: ExpiryCause; readonly detail: string } | undefined;
   readonly amount: number;
   readonly filled: number;
   readonly timestamp: number;

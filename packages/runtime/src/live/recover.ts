@@ -1,5 +1,6 @@
 import {
   ClientOrderId,
+  expiryReason,
   type Fill,
   type Instrument,
   isDust,
@@ -13,7 +14,7 @@ import {
 import type { Store } from '@keel/store';
 import { exitOrderId, keptOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
-import { isEmulated } from './venue.ts';
+import { exchangeExpiry, isEmulated } from './venue.ts';
 
 export type UnknownOrderPolicy = 'adopt' | 'cancel' | 'flag';
 
@@ -28,6 +29,8 @@ export interface RecoveryAction {
     | 'order-held-by-keel'
     | 'parked-stop-cancelled'
     | 'order-expired-while-down'
+    | 'replacement-sent'
+    | 'replacement-not-sent'
     | 'unknown-order-adopted'
     | 'unknown-order-cancelled'
     | 'unknown-order-flagged'
@@ -52,6 +55,12 @@ export interface RecoveryReport {
   readonly actions: RecoveryAction[];
   /** Orders still working on the exchange, to be tracked again. */
   readonly openOrders: OrderState[];
+  /**
+   * Modifications' replacements that had not left when the bot stopped, whose original the
+   * exchange has cancelled with nothing more filled: to be sent now (once: their id is looked up
+   * first), completing the modification.
+   */
+  readonly replacements: OrderState[];
   /** Exchange filled amount per open order. */
   readonly exchangeFilled: Map<string, number>;
   readonly balances: Record<string, ExchangeBalance>;
@@ -224,6 +233,11 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   };
 
   const stored = await store.orders.open(botId);
+  /** Each stored open order as recovery leaves it. */
+  const after = new Map<string, OrderState>();
+  /** Replacements of ctx.modify that never reached the exchange. */
+  const unsent: OrderState[] = [];
+  const replacements: OrderState[] = [];
   for (const asStored of stored) {
     let order = asStored; // an unparked trailing stop may have fills
     const id = order.request.id;
@@ -245,7 +259,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         continue;
       }
       if (gtdDue(order, now)) {
-        await finish(order, 'expire', 'GTD expiry passed while the bot was down', `${id}: expired`);
+        await finish(order, 'expire', `${expiryReason('gtd', order)} (while the bot was down)`, `${id}: expired`);
         continue;
       }
       // Still held by Keel: it resumes from its stored stop level on the next bar.
@@ -255,6 +269,13 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         kind: 'order-held-by-keel',
         detail: `${id}: ${order.request.type} ${order.request.side} ${order.request.amount}, stop level ${order.stopLevel}`,
       });
+      continue;
+    }
+    if (!eo && order.request.replaces !== undefined && order.request.ocoGroup === undefined) {
+      // A modification's replacement that never left: decided once every original is known. (A
+      // changed OCO leg's is not: its list's other leg is placed again alone, below, and the two
+      // could not both hold the coins; the change is lost, as said below.)
+      unsent.push(order);
       continue;
     }
     if (!eo) {
@@ -292,12 +313,13 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         await finish(
           cur,
           'expire',
-          'GTD expiry passed while the bot was down: cancelled during recovery',
+          `${expiryReason('gtd', cur)} (the bot was down then: cancelled during recovery)`,
           `${id}: expired`,
         );
         continue;
       }
     }
+    after.set(id, cur);
     if (status === 'open') {
       await store.orders.upsert(botId, cur);
       stillOpen.push(cur);
@@ -328,19 +350,57 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       // A leg of an OCO pair that the exchange expired: the other leg of its list filled. Cancelled,
       // as the live venue and the simulated venue report it.
       const ocoLeg = status === 'expired' && order.request.ocoGroup !== undefined;
+      const expired = status === 'expired' && !emulated && !ocoLeg;
+      const x = exchangeExpiry(order.request, eo.expiry);
       const reason = emulated
         ? `exit order ${exchangeId} ${status} on the exchange with ${cur.filled} of ${cur.request.amount} filled`
         : status === 'closed'
           ? 'closed on the exchange'
           : ocoLeg
             ? 'OCO: the other leg of its list filled while the bot was down'
-            : `${status} on the exchange while the bot was down`;
-      cur = close(cur, status === 'expired' && !emulated && !ocoLeg ? 'expire' : 'cancel', reason, now);
+            : expired
+              ? expiryReason(x.cause, cur, x.detail)
+              : `${status} on the exchange while the bot was down`;
+      cur = close(cur, expired ? 'expire' : 'cancel', reason, now);
+      after.set(id, cur);
     }
     await store.orders.upsert(botId, cur);
     actions.push({
       kind: cur.status === 'filled' ? 'order-closed-while-down' : 'order-cancelled-while-down',
       detail: `${id}: ${cur.status}`,
+    });
+  }
+
+  // A modification's replacement leaves only once the cancel of its original is confirmed: the bot
+  // stopped in between. Sent now only if the original is cancelled with nothing more filled than
+  // when it was modified (the modification completes, once: its id is looked up before any send);
+  // never when the original still works or filled more (both would trade).
+  for (const r of unsent) {
+    const rid = r.request.id;
+    const xid = r.request.replaces as string;
+    const x = after.get(xid) ?? (await store.orders.get(xid));
+    const at = r.request.replacesFilled;
+    const more = x === undefined || at === undefined ? Number.NaN : x.filled - at;
+    const why =
+      x === undefined
+        ? `the order it replaces (${xid}) is unknown`
+        : !isTerminal(x.status)
+          ? `the cancel of the order it replaces (${xid}) was not confirmed before the bot stopped; ${xid} still works with its old terms`
+          : x.status === 'filled'
+            ? `the order it replaces (${xid}) filled before its cancel was confirmed`
+            : more > 0
+              ? `the order it replaces (${xid}) filled ${more} more before its cancel was confirmed`
+              : Number.isNaN(more)
+                ? `what the order it replaces (${xid}) had filled when it was modified is not recorded`
+                : undefined;
+    if (why !== undefined) {
+      await finish(r, 'cancel', `not sent: ${why}`, `${rid}: ${why}`, 'replacement-not-sent');
+      continue;
+    }
+    replacements.push(r);
+    actions.push({
+      kind: 'replacement-sent',
+      detail: `${rid}: the order it replaces (${xid}) is ${x?.status} with nothing more filled; the replacement had not left when the bot stopped: sent now`,
     });
   }
 
@@ -475,7 +535,16 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     );
   }
   await store.events.append(botId, 'reconcile.done', { actions });
-  return { actions, openOrders: stillOpen, exchangeFilled, balances, knownTradeIds: known, exchangeIds, placeAgain };
+  return {
+    actions,
+    openOrders: stillOpen,
+    replacements,
+    exchangeFilled,
+    balances,
+    knownTradeIds: known,
+    exchangeIds,
+    placeAgain,
+  };
 }
 
 function gtdDue(o: OrderState, now: number): boolean {

@@ -3,6 +3,7 @@ import {
   type Bar,
   barPath,
   type ClientOrderId,
+  type ExpiryCause,
   expiresAt,
   type Instrument,
   isTerminal,
@@ -95,8 +96,8 @@ interface Tracked {
   venueOrderId?: string;
   /** Exchange's cumulative filled amount last seen (of the exit order, for an emulated order). */
   exchangeFilled: number;
-  /** A terminal exchange status waiting for its trades to arrive. */
-  pendingTerminal?: ExchangeOrder['status'];
+  /** A terminal exchange status (and why it expired, if it did) waiting for its trades to arrive. */
+  pendingTerminal?: Terminal;
   /**
    * The client id of the exchange order that executes this order: its own id, or for an emulated
    * order the id of its exit (see exitOrderId) once it has triggered.
@@ -144,6 +145,32 @@ interface Replacing {
   keep?: Tracked | undefined;
   /** The replacement's signal went stale while it waited: it is dropped, the kept leg still goes. */
   stale?: string;
+}
+
+/** How an order ended on the exchange, as its update said. */
+interface Terminal {
+  readonly status: ExchangeOrder['status'];
+  readonly expiry: ExchangeOrder['expiry'];
+}
+
+/**
+ * Why the exchange expired an order: what its answer says (the status EXPIRED_IN_MATCH, Binance's
+ * expiry reason), else what follows from the order itself: a GTD order's expiry, a reduce-only
+ * order's closed position, the rest of an IOC, FOK or market order, a post-only order that would
+ * have taken; otherwise the exchange's own, unexplained.
+ */
+export function exchangeExpiry(
+  r: OrderRequest,
+  said: ExchangeOrder['expiry'],
+): { readonly cause: ExpiryCause; readonly detail?: string } {
+  if (said !== undefined) return said;
+  if (r.timeInForce === 'GTD') return { cause: 'gtd' };
+  if (r.reduceOnly) return { cause: 'reduce-only' };
+  if (r.type === 'market') return { cause: 'market' };
+  if (r.timeInForce === 'IOC') return { cause: 'ioc' };
+  if (r.timeInForce === 'FOK') return { cause: 'fok' };
+  if (r.postOnly) return { cause: 'post-only' };
+  return { cause: 'exchange', detail: 'the exchange gave no reason' };
 }
 
 /**
@@ -260,7 +287,7 @@ export class LiveVenue implements Venue {
       const r = o.request;
       if (r.symbol !== symbol || isTerminal(o.status)) continue;
       if (expiresAt(r, bar.time)) {
-        this.report({ type: 'expired', id: r.id, time: now });
+        this.report({ type: 'expired', id: r.id, time: now, cause: 'gtd' });
         continue;
       }
       if (!t.accepted) {
@@ -325,7 +352,7 @@ export class LiveVenue implements Venue {
     if (r.timeInForce === 'GTD' && r.expireAt !== undefined && r.expireAt <= this.timer.now()) {
       // Expired before it could rest: never sent (the simulated venue would not trade it either).
       this.add(order, false, r.id);
-      queueMicrotask(() => this.report({ type: 'expired', id: r.id, time: this.opts.now() }));
+      queueMicrotask(() => this.report({ type: 'expired', id: r.id, time: this.opts.now(), cause: 'gtd' }));
       return;
     }
     const group = r.ocoGroup;
@@ -979,19 +1006,21 @@ export class LiveVenue implements Venue {
     }
     if (eo.status === 'open') return;
     // Terminal on the exchange: make sure every execution is applied first.
+    const end: Terminal = { status: eo.status, expiry: eo.expiry };
     if (t.order.filled + 1e-12 < eo.filled) {
-      t.pendingTerminal = eo.status;
+      t.pendingTerminal = end;
       await this.fetchMissingTrades(t);
     }
-    this.applyTerminal(t, eo.status, cancelReason);
+    this.applyTerminal(t, end, cancelReason);
   }
 
-  private applyTerminal(t: Tracked, status: ExchangeOrder['status'], reason: string): void {
+  private applyTerminal(t: Tracked, end: Terminal, reason: string): void {
     if (isTerminal(t.order.status)) return;
     if (t.order.filled + 1e-12 < t.exchangeFilled) {
-      t.pendingTerminal = status;
+      t.pendingTerminal = end;
       return; // trades still missing: applied when they arrive
     }
+    const status = end.status;
     t.pendingTerminal = undefined;
     const id = t.order.request.id;
     if (t.exchangeId !== id && isEmulated(t.order.request)) {
@@ -1003,21 +1032,17 @@ export class LiveVenue implements Venue {
         time: this.opts.now(),
         reason: t.exitNote ?? `exit order ${t.exchangeId} ${status} on the exchange with ${filled}`,
       });
-    } else if (status === 'canceled' && t.expiring) this.report({ type: 'expired', id, time: this.opts.now() });
+    } else if (status === 'canceled' && t.expiring)
+      this.report({ type: 'expired', id, time: this.opts.now(), cause: 'gtd' });
     else if (status === 'canceled') this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
     else if (status === 'expired' && t.order.request.ocoGroup !== undefined)
       // The exchange expires the other leg of a native OCO list when one fills: the engine's
       // one-cancels-other, reported as the simulated venue reports it.
       this.report({ type: 'cancelled', id, time: this.opts.now(), reason: `OCO: ${this.ocoSibling(t)} filled` });
-    else if (status === 'expired' && t.order.request.reduceOnly && t.order.request.timeInForce !== 'GTD')
-      // Binance USDⓈ-M expires a resting reduce-only order once the position it reduces is closed.
-      this.report({
-        type: 'expired',
-        id,
-        time: this.opts.now(),
-        reason: `reduce-only: expired by the exchange with ${t.order.filled} of ${t.order.request.amount} filled (the position it reduces was closed)`,
-      });
-    else if (status === 'expired') this.report({ type: 'expired', id, time: this.opts.now() });
+    else if (status === 'expired')
+      // Expired by the exchange (an IOC or market order's rest, a reduce-only order whose position
+      // closed, self-trade prevention, ...): the cause its answer gives, or the order's own.
+      this.report({ type: 'expired', id, time: this.opts.now(), ...exchangeExpiry(t.order.request, end.expiry) });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
     // 'closed' completes through its last fill.

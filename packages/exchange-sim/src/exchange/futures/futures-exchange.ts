@@ -199,6 +199,7 @@ export class FuturesExchange extends ReplayExchange {
   protected override onPriceMove(market: MarketState, from: number, to: number, withinBar: boolean): void {
     const m = market as FuturesMarket;
     this.algos.onPriceMove(m, from, to, withinBar);
+    this.matching.expireDue(m, this.now());
     this.matching.onPriceMove(m, from, to);
     this.liquidation.check(m);
   }

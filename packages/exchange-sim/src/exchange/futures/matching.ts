@@ -41,6 +41,8 @@ export interface FuturesOrderRequest {
   reduceOnly: string | undefined;
   closePosition: string | undefined;
   newClientOrderId: string | undefined;
+  /** Mandatory with timeInForce GTD: the expiry, UTC ms (the milliseconds are ignored, as on Binance). */
+  goodTillDate: number | undefined;
 }
 
 /** An order the engine places itself: a triggered conditional order or a forced liquidation. */
@@ -59,6 +61,8 @@ export interface InternalOrder {
   clientOrderId: string;
   /** An id taken earlier with reserveOrderId (a conditional order reports it when it triggers). */
   orderId?: number;
+  /** A GTD order's expiry. */
+  goodTillDate?: number;
 }
 
 interface OrderRecord {
@@ -138,6 +142,13 @@ export class FuturesMatching {
       timeInForce = tif;
       if (req.price === undefined) throw mandatoryParam('price');
     }
+    let goodTillDate = 0;
+    if (timeInForce === 'GTD') {
+      if (req.goodTillDate === undefined) throw mandatoryParam('goodTillDate');
+      goodTillDate = Math.floor(req.goodTillDate / 1000) * 1000;
+      if (!(goodTillDate > this.opts.replay.now()))
+        throw binanceError(-1102, "Param 'goodTillDate' must be later than the current time.");
+    }
     if (req.quantity === undefined) throw mandatoryParam('quantity');
     const clientOrderId = this.checkClientId(apiKey, req.newClientOrderId, 'newClientOrderId');
     if (!Number.isFinite(m.price)) throw binanceError(-1013, 'Market is closed.');
@@ -170,6 +181,7 @@ export class FuturesMatching {
       reduceOnly,
       closePosition: false,
       clientOrderId: clientOrderId ?? '',
+      goodTillDate,
     });
     this.work(rec, m.price);
     return futuresOrderSnapshot(rec.order);
@@ -258,6 +270,26 @@ export class FuturesMatching {
     return n;
   }
 
+  /** GTD orders whose `goodTillDate` has come expire (Binance reports them EXPIRED). */
+  expireDue(m: FuturesMarket, now: number): void {
+    for (const rec of this.restingIn(m))
+      if (rec.order.goodTillDate > 0 && rec.order.goodTillDate <= now && isOpenFuturesOrder(rec.order))
+        this.finish(rec, 'expire');
+  }
+
+  /**
+   * Expires an open order of the account as Binance's self-trade prevention does (status
+   * EXPIRED_IN_MATCH, `er` 1): a fault, since the simulator's accounts never meet on its book.
+   */
+  expireInMatch(apiKey: string, clientOrderId: string): boolean {
+    const rec = this.accountOrders(apiKey).find(
+      (r) => r.order.clientOrderId === clientOrderId && isOpenFuturesOrder(r.order),
+    );
+    if (!rec) return false;
+    this.finish(rec, 'expireInMatch', 1);
+    return true;
+  }
+
   /** The replayed price moved: resting limit orders the path crossed fill at their own price. */
   onPriceMove(m: FuturesMarket, from: number, to: number): void {
     const working = this.restingIn(m).filter((r) => isOpenFuturesOrder(r.order));
@@ -269,7 +301,7 @@ export class FuturesMatching {
       const budget = o.side === 'BUY' ? l.buyCap - l.buyUsed : l.sellCap - l.sellUsed;
       const q = floorToStep(Math.min(this.fillable(rec, left), budget), m.stepSize);
       if (q > 0) this.applyFill(rec, q, o.price, true);
-      else if (this.fillable(rec, left) === 0) this.finish(rec, 'expire');
+      else if (this.fillable(rec, left) === 0) this.finish(rec, 'expire', 4);
     }
     this.resting.set(
       m.id,
@@ -365,6 +397,8 @@ export class FuturesMatching {
       status: 'NEW',
       reduceOnly: o.reduceOnly,
       closePosition: o.closePosition,
+      goodTillDate: o.goodTillDate ?? 0,
+      expiryReason: 0,
       time: now,
       updateTime: now,
       fills: [],
@@ -382,12 +416,13 @@ export class FuturesMatching {
     const m = rec.market;
     if (o.type === 'MARKET') {
       this.takerFill(rec, ref, undefined);
-      if (isOpenFuturesOrder(o)) this.finish(rec, 'expire');
+      if (isOpenFuturesOrder(o)) this.finish(rec, 'expire', o.reduceOnly && this.fillable(rec, 1) === 0 ? 4 : 9);
       return;
     }
     if (this.opts.book.isMarketable(m, o.side, o.price, ref)) this.takerFill(rec, ref, o.price);
     if (!isOpenFuturesOrder(o)) return;
-    if (o.timeInForce === 'IOC' || o.timeInForce === 'FOK') this.finish(rec, 'expire');
+    if (o.timeInForce === 'IOC' || o.timeInForce === 'FOK')
+      this.finish(rec, 'expire', o.timeInForce === 'IOC' ? 2 : 10);
     else this.restingIn(m).push(rec);
   }
 
@@ -508,13 +543,18 @@ export class FuturesMatching {
       const o = rec.order;
       if (rec.market !== m || !o.reduceOnly || o.positionSide !== positionSide || !isOpenFuturesOrder(o)) continue;
       const left = roundTo(o.origQty - o.executedQty, decimalsOf(m.stepSize));
-      if (this.fillable(rec, left) === 0) this.finish(rec, 'expire');
+      if (this.fillable(rec, left) === 0) this.finish(rec, 'expire', 4);
     }
   }
 
-  private finish(rec: OrderRecord, event: Extract<OrderEvent, 'cancel' | 'expire'>): void {
+  private finish(
+    rec: OrderRecord,
+    event: Extract<OrderEvent, 'cancel' | 'expire' | 'expireInMatch'>,
+    expiryReason = 0,
+  ): void {
     const o = rec.order;
     o.status = nextStatus(o.status, event);
+    o.expiryReason = expiryReason;
     o.updateTime = this.opts.replay.now();
     const m = rec.market;
     this.resting.set(

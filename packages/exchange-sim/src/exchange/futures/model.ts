@@ -24,8 +24,8 @@ export const CONDITIONAL_ORDER_TYPES = ['STOP_MARKET', 'TAKE_PROFIT_MARKET', 'ST
 export type ConditionalOrderType = (typeof CONDITIONAL_ORDER_TYPES)[number];
 /** What a futures order is in the matching engine (a forced close is LIQUIDATION). */
 export type FuturesOrderType = 'LIMIT' | 'MARKET' | ConditionalOrderType | 'LIQUIDATION';
-/** GTX = post-only (Good Till Crossing). */
-export const FUTURES_TIME_IN_FORCE = ['GTC', 'IOC', 'FOK', 'GTX'] as const;
+/** GTX = post-only (Good Till Crossing); GTD = good till `goodTillDate`. */
+export const FUTURES_TIME_IN_FORCE = ['GTC', 'IOC', 'FOK', 'GTX', 'GTD'] as const;
 export type FuturesTimeInForce = (typeof FUTURES_TIME_IN_FORCE)[number];
 export type MarginType = 'CROSSED' | 'ISOLATED';
 
@@ -62,6 +62,13 @@ export interface SimFuturesOrder {
   status: OrderStatus;
   reduceOnly: boolean;
   closePosition: boolean;
+  /** A GTD order's expiry (UTC ms, whole seconds); 0 for the others. */
+  goodTillDate: number;
+  /**
+   * Why the exchange expired it, as ORDER_TRADE_UPDATE's `er` says: 0 none, 1 self-trade
+   * prevention, 2 IOC rest, 4 reduce-only with nothing left to reduce, 9 market rest, 10 FOK.
+   */
+  expiryReason: number;
   time: number;
   updateTime: number;
   fills: FuturesFill[];

@@ -60,6 +60,7 @@ export function futuresOrderRoutes(exchange: FuturesExchange): RouteTable {
             reduceOnly: p.reduceOnly,
             closePosition: p.closePosition,
             newClientOrderId: p.newClientOrderId,
+            goodTillDate: intParam(p.goodTillDate),
           }),
         );
       },

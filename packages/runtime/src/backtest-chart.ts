@@ -9,6 +9,7 @@ import { barSeries } from '@keel/core';
  */
 
 const BAR_COLUMNS = ['time', 'open', 'high', 'low', 'close', 'volume'] as const;
+type BarColumn = (typeof BAR_COLUMNS)[number];
 
 /** A run's bars as stored: the six float64 columns (BAR_COLUMNS order, little-endian), back to back. */
 export function barColumns(s: BarSeries): Buffer {
@@ -81,7 +82,7 @@ export function chartBytes(r: BacktestResult, bars: number): Buffer {
 
 /** The chart of runs saved before ChartHeader: JSON, each column's float64 bytes as base64. */
 interface ChartJsonV1 {
-  readonly bars: { readonly [K in (typeof BAR_COLUMNS)[number]]: string };
+  readonly bars: { readonly [K in BarColumn]: string };
   readonly benchmark: string | null;
   readonly plots: readonly {
     readonly name: string;
@@ -116,8 +117,9 @@ function reader(bytes: Buffer, at: number) {
   };
 }
 
-function barsFrom(next: (length: number) => Float64Array, n: number): BarSeries {
-  const [time, open, high, low, close, volume] = BAR_COLUMNS.map(() => next(n)) as [
+/** A series from its columns, asked for in BAR_COLUMNS order. */
+function seriesOf(col: (k: BarColumn) => Float64Array): BarSeries {
+  const [time, open, high, low, close, volume] = BAR_COLUMNS.map(col) as [
     Float64Array,
     Float64Array,
     Float64Array,
@@ -145,12 +147,13 @@ export function chartFrom(bytes: Buffer, bars?: Buffer): Chart {
   let series: BarSeries;
   if (h.version === 2) {
     if (bars !== undefined) throw new Error('a saved chart that holds its bars, given bars stored apart');
-    series = barsFrom(r.next, h.bars);
+    series = seriesOf(() => r.next(h.bars));
   } else {
     if (bars === undefined) throw new Error('a saved chart whose bars are stored apart, read without them');
     if (bars.length !== h.bars * 8 * BAR_COLUMNS.length)
       throw new Error(`stored bars of ${bars.length} bytes for a chart of ${h.bars} bars`);
-    series = barsFrom(reader(bars, 0).next, h.bars);
+    const b = reader(bars, 0);
+    series = seriesOf(() => b.next(h.bars));
   }
   const benchmark = h.benchmark !== null ? r.next(h.benchmark) : undefined;
   const plots = h.plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: r.next(p.length) }));
@@ -159,16 +162,8 @@ export function chartFrom(bytes: Buffer, bars?: Buffer): Chart {
 }
 
 function chartFromV1(c: ChartJsonV1): Chart {
-  const col = (k: (typeof BAR_COLUMNS)[number]) => fromF64(c.bars[k]);
   return {
-    bars: barSeries({
-      time: col('time'),
-      open: col('open'),
-      high: col('high'),
-      low: col('low'),
-      close: col('close'),
-      volume: col('volume'),
-    }),
+    bars: seriesOf((k) => fromF64(c.bars[k])),
     ...(c.benchmark !== null ? { benchmark: fromF64(c.benchmark) } : {}),
     plots: c.plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: fromF64(p.values) })),
   };

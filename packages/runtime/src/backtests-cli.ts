@@ -46,11 +46,11 @@ Options:
   --vacuum                   delete, prune: on a SQLite store made before incremental vacuum,
                              give the freed room back by rewriting the whole file (as long as
                              copying it; bots writing to the store wait meanwhile)
+  -h, --help                 this help
 
 Ids are never reused: a deleted run's id is not given to a later one. delete and prune also delete
 the bars no run kept uses any more, give the room back to the file system (a SQLite store made by
 this version does so at once) and say how big the store is after.
-  -h, --help                 this help
 `;
 
 export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {

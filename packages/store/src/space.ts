@@ -64,8 +64,8 @@ export async function storeSpace(
  * proportional to the pages freed. An older store can only do it by VACUUM (`vacuum: true`): it
  * rewrites the whole file (as long as copying it, with as much free disk again), holding the write
  * lock meanwhile, and turns incremental vacuum on, so that later deletes free their pages at once.
- * Then the log is checkpointed so the file itself shrinks (unless another connection reads it: then
- * at a later checkpoint). PostgreSQL: nothing to do (autovacuum makes deleted rows' room reusable).
+ * Then the log is checkpointed so the file itself shrinks (unless another connection is busy with
+ * it: then at a later checkpoint). PostgreSQL: nothing to do (autovacuum makes deleted rows' room reusable).
  */
 export async function reclaimSpace(
   db: Kysely<KeelDb>,
@@ -80,7 +80,16 @@ export async function reclaimSpace(
     } else if (sqlite.pragma('auto_vacuum', { simple: true }) === 2) {
       sqlite.pragma('incremental_vacuum');
     }
-    sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    // TRUNCATE empties the log too, but waits for readers and writers and holds off new writers
+    // meanwhile: with no wait it never holds up a bot writing to the store (busy: a later
+    // checkpoint shrinks the file).
+    const wait = sqlite.pragma('busy_timeout', { simple: true }) as number;
+    sqlite.pragma('busy_timeout = 0');
+    try {
+      sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      sqlite.pragma(`busy_timeout = ${wait}`);
+    }
   }
   return storeSpace(db, sqlite, file);
 }

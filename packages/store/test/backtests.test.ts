@@ -172,6 +172,9 @@ function space(name: string, target: () => StoreTarget): void {
         if (gone.kind === 'removed')
           expect(gone.bytes, 'the bars count in the bytes freed').toBeGreaterThan(BYTES.length);
         expect(await barRows(s)).toEqual([{ hash: 'h2', bars: 3 }]);
+        const room = await s.reclaim();
+        if (room.kind === 'postgres') expect(room.backtestBytes, 'the backtest tables’ size').toBeGreaterThan(0);
+        else expect(room).toMatchObject({ kind: 'sqlite-file', freeBytes: 0 });
         await s.backtests.remove([other.id]);
         expect(await barRows(s)).toEqual([]);
       } finally {

@@ -147,15 +147,14 @@ async function nextId(trx: Db): Promise<number> {
   return Number(c.value);
 }
 
-/** The runs' removal (see BacktestRepo.remove), in the caller's transaction; `ids` all exist. */
-async function removeRuns(
-  trx: Db,
-  dialect: StoreDialect,
-  ids: readonly number[],
-  dryRun: boolean,
-): Promise<BacktestsRemoved> {
-  if (!dryRun && dialect === 'postgres')
+/** A removal's turn (see nextId), before it reads what to remove: PostgreSQL locks the counter's row. */
+async function removalTurn(trx: Db, dialect: StoreDialect): Promise<void> {
+  if (dialect === 'postgres')
     await trx.selectFrom('counters').select('value').where('name', '=', 'backtests').forUpdate().execute();
+}
+
+/** The runs' removal (see BacktestRepo.remove), in the caller's transaction, in its turn; `ids` all exist. */
+async function removeRuns(trx: Db, ids: readonly number[], dryRun: boolean): Promise<BacktestsRemoved> {
   let bytes = 0;
   const removedRefs = new Map<string, number>();
   for (const part of chunks(ids)) {
@@ -290,6 +289,7 @@ export function backtestRepo({ db, dialect, clock }: RepoContext): BacktestRepo 
     },
     remove(ids, opts = {}) {
       return inTx(db, async (trx) => {
+        await removalTurn(trx, dialect);
         const wanted = [...new Set(ids)];
         const found = new Set<number>();
         for (const part of chunks(wanted))
@@ -297,13 +297,14 @@ export function backtestRepo({ db, dialect, clock }: RepoContext): BacktestRepo 
             found.add(Number(r.id));
         const missing = wanted.filter((id) => !found.has(id));
         if (missing.length > 0) return { kind: 'missing', ids: missing };
-        return removeRuns(trx, dialect, wanted, opts.dryRun === true);
+        return removeRuns(trx, wanted, opts.dryRun === true);
       });
     },
     async prune(opts) {
       if (opts.keep === undefined && opts.olderThanMs === undefined)
         throw new Error('prune needs keep or olderThanMs (it would remove every run)');
       return await inTx(db, async (trx) => {
+        await removalTurn(trx, dialect);
         let q = trx.selectFrom('backtests').select('id');
         if (opts.keep !== undefined && opts.keep > 0) {
           const edge = await trx
@@ -319,7 +320,7 @@ export function backtestRepo({ db, dialect, clock }: RepoContext): BacktestRepo 
         }
         if (opts.olderThanMs !== undefined) q = q.where('created_at', '<', clock.now() - opts.olderThanMs);
         const ids = (await q.execute()).map((r) => Number(r.id));
-        return removeRuns(trx, dialect, ids, opts.dryRun === true);
+        return removeRuns(trx, ids, opts.dryRun === true);
       });
     },
   };

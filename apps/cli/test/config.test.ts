@@ -381,8 +381,9 @@ const NOT_SETTINGS: Record<string, readonly string[]> = {
   data: ['help'],
   // keel bots and keel portfolio: the store is where the bots are; the rest is per question asked.
   bots: BOTS_NOT_SETTINGS,
-  // keel backtests: the store is where the runs are; the rest is per question asked.
-  backtests: ['help', 'json', 'limit', 'report'],
+  // keel backtests: the store is where the runs are; the rest is per question asked (what prune
+  // deletes is said on its command line, never by a file it may not know it reads).
+  backtests: ['help', 'json', 'limit', 'report', 'keep', 'older-than', 'dry-run', 'vacuum'],
 };
 
 describe('the settings are the commands’ own flags', () => {

@@ -1,14 +1,12 @@
-import { promisify } from 'node:util';
 import {
   type BrotliOptions,
-  brotliCompress,
   brotliDecompressSync,
   createBrotliCompress,
   gunzipSync,
   constants as zlibConstants,
 } from 'node:zlib';
-import type { BacktestResult, BarSeries, Metrics, PlotColumn } from '@keel/core';
-import { barSeries, isoUtc, riskConfigInput } from '@keel/core';
+import type { BacktestResult, BarSeries, Metrics } from '@keel/core';
+import { assertNever, isoUtc, riskConfigInput } from '@keel/core';
 import {
   formatMetric,
   METRIC_KEYS,
@@ -18,11 +16,21 @@ import {
   resultFromJson,
   resultJsonChunks,
 } from '@keel/report';
-import { type BacktestRecord, DEFAULT_STORE_URL, type NewBacktest, openStore, type Store } from '@keel/store';
+import {
+  type BacktestRecord,
+  type BacktestsRemoved,
+  BarsNotStoredError,
+  DEFAULT_STORE_URL,
+  type NewBacktest,
+  openStore,
+  type Store,
+  type StoreSpace,
+} from '@keel/store';
+import { barColumns, barsHash, chartBytes, chartFrom } from './backtest-chart.ts';
 
 /**
- * Backtest runs kept in the store: every `keel backtest` saves one, `keel backtests` lists, shows
- * and compares them. Plain functions over a Store (a server calls the same ones); the CLI only
+ * Backtest runs kept in the store: every `keel backtest` saves one, `keel backtests` lists, shows,
+ * compares and deletes them. Plain functions over a Store (a server calls the same ones); the CLI only
  * parses flags and prints.
  */
 
@@ -43,7 +51,7 @@ export interface BacktestSettings {
 
 export interface BacktestRun {
   readonly result: BacktestResult;
-  /** The primary market's bars, as run (the report's price chart; kept with the plots and the benchmark's curve). */
+  /** The primary market's bars, as run (the report's price chart; kept once per content, apart from the run). */
   readonly bars: BarSeries;
   readonly settings: BacktestSettings;
   /** The summary as the terminal showed it. */
@@ -51,7 +59,7 @@ export interface BacktestRun {
 }
 
 /**
- * How a run's result and chart are compressed in the store: Brotli at quality 1, behind one byte
+ * How a run's result, chart and bars are compressed in the store: Brotli at quality 1, behind one byte
  * that says so. Against gzip level 1 (what runs saved before it hold, told apart by gzip's own
  * first bytes) it is about a third faster and a quarter smaller on a result's JSON.
  */
@@ -66,17 +74,26 @@ function unpack(bytes: Uint8Array): Buffer {
   throw new Error(`a saved backtest artifact in an unknown format (first byte ${bytes[0]})`);
 }
 
-const brotliAsync = promisify(brotliCompress);
+/** Bytes on their way through pack: `packed` once done; `cancel` stops the work (`packed` then never settles). */
+interface Packing {
+  readonly packed: Promise<Uint8Array>;
+  cancel(): void;
+}
 
-async function pack(bytes: Uint8Array): Promise<Uint8Array> {
-  const z = await brotliAsync(bytes, {
+/** Compresses on Node's thread pool (Brotli quality 1, behind the BROTLI byte). */
+function pack(bytes: Uint8Array): Packing {
+  const z = createBrotliCompress({
     ...BROTLI_FAST,
     params: { ...BROTLI_FAST.params, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: bytes.length },
   });
-  const out = new Uint8Array(z.length + 1);
-  out[0] = BROTLI;
-  out.set(z, 1);
-  return out;
+  const out: Buffer[] = [Buffer.of(BROTLI)];
+  z.on('data', (c: Buffer) => out.push(c));
+  const packed = new Promise<Uint8Array>((resolve, reject) => {
+    z.on('end', () => resolve(new Uint8Array(Buffer.concat(out))));
+    z.on('error', reject);
+  });
+  z.end(bytes);
+  return { packed, cancel: () => z.destroy() };
 }
 
 /**
@@ -156,142 +173,31 @@ class Compressor {
   }
 }
 
-const BAR_COLUMNS = ['time', 'open', 'high', 'low', 'close', 'volume'] as const;
-
 /**
- * What the report draws that the result JSON leaves out: the bars, the benchmark's curve, the
- * plots. Kept as this header (one line of JSON) followed by the columns' float64 bytes, in the
- * header's order, each as long as it says: the numbers as they are, with no text to make or parse.
- * (Runs saved before it hold the columns as base64 text inside one JSON document: ChartJsonV1.)
- */
-interface ChartHeader {
-  readonly format: 'keel.chart';
-  readonly version: 2;
-  /** Byte order of the columns (the machine's: every platform Node runs on is little-endian). */
-  readonly endian: 'LE';
-  readonly bars: number;
-  /** Length of the benchmark's curve, null without one. */
-  readonly benchmark: number | null;
-  readonly plots: readonly {
-    readonly name: string;
-    readonly panel: string;
-    readonly symbol: string;
-    readonly length: number;
-  }[];
-}
-
-/** The chart as bytes (ChartHeader): one buffer, made without a pass over the numbers but one copy. */
-function chartBytes(r: BacktestResult, s: BarSeries): Buffer {
-  const n = s.length;
-  const plots = r.plots ?? [];
-  const header: ChartHeader = {
-    format: 'keel.chart',
-    version: 2,
-    endian: 'LE',
-    bars: n,
-    benchmark: r.benchmark !== undefined ? r.benchmark.values.length : null,
-    plots: plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, length: p.values.length })),
-  };
-  const columns: Float64Array[] = [
-    ...BAR_COLUMNS.map((c) => s[c].subarray(0, n)),
-    ...(r.benchmark !== undefined ? [r.benchmark.values] : []),
-    ...plots.map((p) => p.values),
-  ];
-  // The columns start on a multiple of 8 bytes (spaces pad the header line).
-  let head = `${JSON.stringify(header)}\n`;
-  head = head.padEnd(Math.ceil(head.length / 8) * 8, ' ');
-  const out = Buffer.allocUnsafe(head.length + columns.reduce((a, c) => a + c.byteLength, 0));
-  let at = out.write(head, 0, 'latin1');
-  for (const c of columns) {
-    out.set(new Uint8Array(c.buffer, c.byteOffset, c.byteLength), at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
-/** The chart of runs saved before ChartHeader: JSON, each column's float64 bytes as base64. */
-interface ChartJsonV1 {
-  readonly bars: { readonly [K in (typeof BAR_COLUMNS)[number]]: string };
-  readonly benchmark: string | null;
-  readonly plots: readonly {
-    readonly name: string;
-    readonly panel: string;
-    readonly symbol: string;
-    readonly values: string;
-  }[];
-}
-
-const fromF64 = (b64: string): Float64Array => {
-  const b = Buffer.from(b64, 'base64');
-  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-};
-
-interface Chart {
-  bars: BarSeries;
-  benchmark?: Float64Array;
-  plots: PlotColumn[];
-}
-
-function chartFrom(bytes: Buffer): Chart {
-  const nl = bytes.indexOf(10);
-  if (nl < 0) return chartFromV1(JSON.parse(bytes.toString('utf8')) as ChartJsonV1);
-  const h = JSON.parse(bytes.toString('latin1', 0, nl)) as ChartHeader;
-  if (h.format !== 'keel.chart' || h.version !== 2 || h.endian !== 'LE')
-    throw new Error(`a saved chart in an unknown format (${bytes.toString('latin1', 0, Math.min(nl, 80))})`);
-  let at = Math.ceil((nl + 1) / 8) * 8;
-  const next = (length: number): Float64Array => {
-    const c = new Float64Array(bytes.buffer.slice(bytes.byteOffset + at, bytes.byteOffset + at + length * 8));
-    at += length * 8;
-    return c;
-  };
-  const [time, open, high, low, close, volume] = BAR_COLUMNS.map(() => next(h.bars)) as [
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-  ];
-  const benchmark = h.benchmark !== null ? next(h.benchmark) : undefined;
-  const plots = h.plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: next(p.length) }));
-  if (at !== bytes.length) throw new Error(`a saved chart of ${bytes.length} bytes where its header says ${at}`);
-  return {
-    bars: barSeries({ time, open, high, low, close, volume }),
-    ...(benchmark !== undefined ? { benchmark } : {}),
-    plots,
-  };
-}
-
-function chartFromV1(c: ChartJsonV1): Chart {
-  const col = (k: (typeof BAR_COLUMNS)[number]) => fromF64(c.bars[k]);
-  return {
-    bars: barSeries({
-      time: col('time'),
-      open: col('open'),
-      high: col('high'),
-      low: col('low'),
-      close: col('close'),
-      volume: col('volume'),
-    }),
-    ...(c.benchmark !== null ? { benchmark: fromF64(c.benchmark) } : {}),
-    plots: c.plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, values: fromF64(p.values) })),
-  };
-}
-
-/**
- * A run on its way to the store. Made as soon as the run is done: its chart compresses on a pool
- * thread meanwhile, and the caller that prints the result JSON (`keel backtest --json`) passes the
- * chunks through `push`, so the result is serialised once for both; `save` waits for both and
- * writes the run (serialising the result itself when nothing was pushed).
+ * A run on its way to the store. Made as soon as the run is done: its chart and its bars compress
+ * on pool threads meanwhile (the bars' compression is dropped when the store holds them already),
+ * and the caller that prints the result JSON (`keel backtest --json`) passes the chunks through
+ * `push`, so the result is serialised once for both; `save` waits for them and writes the run
+ * (serialising the result itself when nothing was pushed).
  */
 export class PendingBacktest {
   private readonly chart: Promise<Uint8Array>;
   private result: Compressor | undefined;
+  /** The run's bar columns, their hash, and their compression (cancelled when the store holds them). */
+  private readonly barBytes: Buffer;
+  private readonly barsHash: string;
+  private readonly bars: Packing;
 
   constructor(readonly run: BacktestRun) {
-    this.chart = pack(chartBytes(run.result, run.bars));
+    this.chart = pack(chartBytes(run.result, run.bars.length)).packed;
+    this.barBytes = barColumns(run.bars);
+    this.barsHash = barsHash(this.barBytes);
+    // Compressed at once, as the chart is, in case the store lacks them; cancelled when it has them
+    // (a run on the same bars as an earlier one: the usual loop).
+    this.bars = pack(this.barBytes);
     // Awaited in save(); a run that fails before it must not end as an unhandled rejection.
     this.chart.catch(() => {});
+    this.bars.packed.catch(() => {});
   }
 
   /** One chunk of the result JSON (resultJsonChunks), in order: every chunk, or none. */
@@ -301,10 +207,21 @@ export class PendingBacktest {
   }
 
   async save(store: Store): Promise<BacktestRecord> {
+    const bars = { hash: this.barsHash, count: this.run.bars.length };
+    const stored = await store.backtests.hasBars(bars.hash);
+    if (stored) this.bars.cancel();
     const result = this.result ?? new Compressor();
     if (this.result === undefined)
       for (const chunk of resultJsonChunks(this.run.result, { reuseBuffer: true })) await result.push(chunk);
-    return store.backtests.save({ ...describeRun(this.run), result: await result.done(), chart: await this.chart });
+    const run = { ...describeRun(this.run), result: await result.done(), chart: await this.chart };
+    if (!stored) return store.backtests.save({ ...run, bars: { ...bars, data: await this.bars.packed } });
+    try {
+      return await store.backtests.save({ ...run, bars });
+    } catch (e) {
+      // The run that stored them was removed between the look and the save.
+      if (!(e instanceof BarsNotStoredError)) throw e;
+      return store.backtests.save({ ...run, bars: { ...bars, data: await pack(this.barBytes).packed } });
+    }
   }
 
   /**
@@ -324,7 +241,7 @@ export class PendingBacktest {
 }
 
 /** A run's record as listed, shown and compared. */
-function describeRun(run: BacktestRun): Omit<NewBacktest, 'result' | 'chart'> {
+function describeRun(run: BacktestRun): Omit<NewBacktest, 'result' | 'chart' | 'bars'> {
   const r = run.result;
   const feed = r.feeds[0];
   const risk = r.risk === null ? null : riskConfigInput(r.risk);
@@ -348,8 +265,12 @@ export function saveBacktest(store: Store, run: BacktestRun): Promise<BacktestRe
 }
 
 export class BacktestNotFoundError extends Error {
-  constructor(readonly id: string) {
-    super(`no backtest ${id} in the store (keel backtests list shows them)`);
+  /** `id`: the id, or several, comma-separated (`count` of them). */
+  constructor(
+    readonly id: string,
+    count = 1,
+  ) {
+    super(`no backtest${count === 1 ? '' : 's'} ${id} in the store (keel backtests list shows them)`);
     this.name = 'BacktestNotFoundError';
   }
 }
@@ -386,12 +307,117 @@ export async function loadBacktest(
   const record = await getBacktest(store, id);
   const a = await store.backtests.artifacts(id);
   if (a === undefined) throw new BacktestNotFoundError(String(id));
-  const { bars, benchmark, plots } = chartFrom(unpack(a.chart));
+  let columns: Buffer | undefined;
+  if (a.bars !== undefined) {
+    columns = unpack(a.bars.data);
+    if (barsHash(columns) !== a.bars.hash)
+      throw new Error(`backtest ${id}: its stored bars do not match their hash ${a.bars.hash} (the store is damaged)`);
+  }
+  const { bars, benchmark, plots } = chartFrom(unpack(a.chart), columns);
   const result = resultFromJson(JSON.parse(unpack(a.result).toString('utf8')), {
     ...(benchmark !== undefined ? { benchmarkValues: benchmark } : {}),
     plots,
   });
   return { record, result, bars };
+}
+
+/** What a delete or prune took out (or, dry run, would), and the store's room after it. */
+export interface BacktestsRemoval extends BacktestsRemoved {
+  readonly space: StoreSpace;
+}
+
+export interface RemoveOptions {
+  readonly dryRun?: boolean;
+  /** SQLite: VACUUM the whole file after, when it frees pages only that way (see Store.reclaim). */
+  readonly vacuum?: boolean;
+}
+
+async function afterRemoval(store: Store, removed: BacktestsRemoved, opts: RemoveOptions): Promise<BacktestsRemoval> {
+  const space = removed.dryRun ? await store.space() : await store.reclaim({ vacuum: opts.vacuum === true });
+  return { ...removed, space };
+}
+
+/**
+ * Deletes the runs, and the bars no run kept refers to any more; gives their room back to the file
+ * system (Store.reclaim). Any id not in the store: BacktestNotFoundError naming every such id, and
+ * nothing deleted.
+ */
+export async function deleteBacktests(
+  store: Store,
+  ids: readonly number[],
+  opts: RemoveOptions = {},
+): Promise<BacktestsRemoval> {
+  const r = await store.backtests.remove(ids, { dryRun: opts.dryRun === true });
+  if (r.kind === 'missing') throw new BacktestNotFoundError(r.ids.join(', '), r.ids.length);
+  return afterRemoval(store, r, opts);
+}
+
+export interface PruneOptions extends RemoveOptions {
+  /** Keep the newest `keep` runs. */
+  readonly keep?: number;
+  /** Delete runs saved longer ago than this (ms). */
+  readonly olderThanMs?: number;
+}
+
+/**
+ * Deletes the runs beyond the newest `keep` and/or older than `olderThanMs` (both given: a run
+ * must be both to go), as deleteBacktests does.
+ */
+export async function pruneBacktests(store: Store, opts: PruneOptions): Promise<BacktestsRemoval> {
+  const r = await store.backtests.prune({
+    ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
+    ...(opts.olderThanMs !== undefined ? { olderThanMs: opts.olderThanMs } : {}),
+    dryRun: opts.dryRun === true,
+  });
+  return afterRemoval(store, r, opts);
+}
+
+const MiB = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+/** Ids as ranges: 1-3, 7, 9-12. */
+export function idRanges(ids: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; ) {
+    let j = i;
+    while (j + 1 < ids.length && (ids[j + 1] as number) === (ids[j] as number) + 1) j++;
+    out.push(i === j ? String(ids[i]) : `${ids[i]}-${ids[j]}`);
+    i = j + 1;
+  }
+  return out.join(', ');
+}
+
+/** What a delete or prune did (or would do), and how big the store is after. */
+export function formatRemoval(r: BacktestsRemoval): string {
+  const n = r.ids.length;
+  const runs = `${n} backtest run${n === 1 ? '' : 's'}`;
+  const lines: string[] = [];
+  if (n === 0) lines.push(r.dryRun ? 'would delete nothing: no run matches' : 'deleted nothing: no run matches');
+  else {
+    const bars = r.barSets > 0 ? `, with ${r.barSets} set${r.barSets === 1 ? '' : 's'} of bars no other run uses` : '';
+    lines.push(`${r.dryRun ? 'would delete' : 'deleted'} ${runs} (${idRanges(r.ids)})${bars}: about ${MiB(r.bytes)}`);
+  }
+  const s = r.space;
+  switch (s.kind) {
+    case 'sqlite-file': {
+      const size = `store ${s.file}: ${MiB(s.fileBytes + s.walBytes)}`;
+      if (s.freeBytes === 0) lines.push(size);
+      else if (s.autoVacuum === 'incremental')
+        lines.push(`${size}, ${MiB(s.freeBytes)} of it free pages (given back at the next delete or prune)`);
+      else
+        lines.push(
+          `${size}, ${MiB(s.freeBytes)} of it free pages that later saves reuse; --vacuum gives them back (rewrites the whole file once: as long as copying it, as much free disk again, and bots writing to this store wait meanwhile)`,
+        );
+      break;
+    }
+    case 'sqlite-memory':
+      break;
+    case 'postgres':
+      lines.push(`the store's backtest tables: ${MiB(s.backtestBytes)} (PostgreSQL reuses deleted rows' room)`);
+      break;
+    default:
+      return assertNever(s);
+  }
+  return lines.join('\n');
 }
 
 const SPAN = (r: BacktestRecord) =>

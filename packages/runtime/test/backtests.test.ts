@@ -1,13 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { type BacktestResult, type BarSeries, runBacktest, syntheticBars } from '@keel/core';
 import { resultJsonChunks } from '@keel/report';
 import { openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BacktestRun, backtestResultJson, loadBacktest, saveBacktest } from '../src/backtests.ts';
+import {
+  BacktestNotFoundError,
+  type BacktestRun,
+  backtestResultJson,
+  deleteBacktests,
+  loadBacktest,
+  PendingBacktest,
+  pruneBacktests,
+  saveBacktest,
+} from '../src/backtests.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-runtime-backtests-'));
 let store: Store;
@@ -65,6 +74,37 @@ function chartV1(r: BacktestResult, s: BarSeries): Uint8Array {
   );
 }
 
+/**
+ * The chart as builds before the bars were stored apart saved it (the oracle for those rows): a
+ * header line, then the bars' six columns, the benchmark and the plots as float64 bytes; Brotli
+ * behind a 'B' byte.
+ */
+function chartV2(r: BacktestResult, s: BarSeries): Uint8Array {
+  const n = s.length;
+  const plots = r.plots ?? [];
+  let head = `${JSON.stringify({
+    format: 'keel.chart',
+    version: 2,
+    endian: 'LE',
+    bars: n,
+    benchmark: r.benchmark !== undefined ? r.benchmark.values.length : null,
+    plots: plots.map((p) => ({ name: p.name, panel: p.panel, symbol: p.symbol, length: p.values.length })),
+  })}\n`;
+  head = head.padEnd(Math.ceil(head.length / 8) * 8, ' ');
+  const cols = [
+    ...(['time', 'open', 'high', 'low', 'close', 'volume'] as const).map((c) => s[c].subarray(0, n)),
+    ...(r.benchmark !== undefined ? [r.benchmark.values] : []),
+    ...plots.map((p) => p.values),
+  ];
+  const bytes = Buffer.concat([
+    Buffer.from(head, 'latin1'),
+    ...cols.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)),
+  ]);
+  return Buffer.concat([Buffer.of(0x42), brotliCompressSync(bytes)]);
+}
+
+const barRows = async () => (await store.db.selectFrom('backtest_bars').select(['hash', 'bars']).execute()).length;
+
 describe('backtest runs in the store', () => {
   it('a saved run reads back whole: the result JSON byte for byte, the bars, benchmark and plots bit for bit', async () => {
     expect(result.plots?.length, 'the run records its plot lines').toBeGreaterThan(0);
@@ -86,5 +126,66 @@ describe('backtest runs in the store', () => {
     const old = await loadBacktest(store, id);
     expect(drawn(old.result, old.bars)).toEqual(drawn(result, bars));
     expect(json(old.result).equals(json(result))).toBe(true);
+  });
+
+  it('a run saved with its bars inside the chart (binary chart, version 2) still reads back the same', async () => {
+    const now = await saveBacktest(store, run);
+    const { id } = await store.backtests.save({
+      ...(await store.backtests.get(now.id))!,
+      result: (await store.backtests.artifacts(now.id))!.result,
+      chart: chartV2(result, bars),
+    });
+    expect((await store.backtests.artifacts(id))?.bars, 'no bars apart').toBeUndefined();
+    const old = await loadBacktest(store, id);
+    expect(drawn(old.result, old.bars)).toEqual(drawn(result, bars));
+    expect(json(old.result).equals(json(result))).toBe(true);
+  });
+
+  it('runs on the same bars store them once; they stay while a run uses them and go with the last', async () => {
+    await pruneBacktests(store, { keep: 0 });
+    expect(await barRows()).toBe(0);
+    const a = await saveBacktest(store, run);
+    const b = await saveBacktest(store, { ...run, summary: 'again' });
+    const other = syntheticBars(500, { seed: 12 });
+    const c = await saveBacktest(store, {
+      ...run,
+      bars: other,
+      result: runBacktest({
+        strategy: getStrategy('sma-cross'),
+        params: { fast: 5, slow: 20 },
+        data: [{ symbol: 'BTC/USDT', timeframe: '1m', series: other }],
+        cash: 10_000,
+        fee: 0.001,
+      }),
+    });
+    expect(await barRows(), 'two runs on the same bars, one on others: two sets').toBe(2);
+    const first = await deleteBacktests(store, [a.id]);
+    expect(first).toMatchObject({ ids: [a.id], barSets: 0, dryRun: false });
+    const back = await loadBacktest(store, b.id);
+    expect(drawn(back.result, back.bars), 'the run left reads back whole').toEqual(drawn(result, bars));
+    const second = await deleteBacktests(store, [b.id]);
+    expect(second).toMatchObject({ ids: [b.id], barSets: 1 });
+    expect(second.bytes, 'the bars are in the bytes freed').toBeGreaterThan(first.bytes);
+    expect(await barRows()).toBe(1);
+    await deleteBacktests(store, [c.id]);
+    expect(await barRows()).toBe(0);
+  });
+
+  it('a delete naming ids not in the store names them all and deletes nothing', async () => {
+    const a = await saveBacktest(store, run);
+    const e = await deleteBacktests(store, [a.id, 9_998, 9_999]).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BacktestNotFoundError);
+    expect((e as Error).message).toMatch(/no backtests 9998, 9999 in the store/);
+    expect(await store.backtests.get(a.id)).toBeDefined();
+  });
+
+  it('a save that found its bars stored, deleted before it wrote, stores them after all', async () => {
+    await pruneBacktests(store, { keep: 0 });
+    // The look says stored (as it did, a moment before another process deleted them).
+    const racing = { ...store, backtests: { ...store.backtests, hasBars: async () => true } };
+    const { id } = await new PendingBacktest(run).save(racing);
+    expect(await barRows()).toBe(1);
+    const back = await loadBacktest(store, id);
+    expect(drawn(back.result, back.bars)).toEqual(drawn(result, bars));
   });
 });

@@ -97,6 +97,11 @@ async function open({ url, schema, synchronous }: ConnectOptions): Promise<Conne
     if (file === '') throw new Error(`Invalid store url "${url}": expected sqlite:<path> or sqlite::memory:`);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const sqlite = new Database(file);
+    // A new store frees the pages of what is deleted from it on request (`PRAGMA
+    // incremental_vacuum`, which `keel backtests delete|prune` run): without it they stay free pages
+    // inside the file until a VACUUM. It can only be set before the first table.
+    if (file !== ':memory:' && sqlite.pragma('page_count', { simple: true }) === 0)
+      sqlite.pragma('auto_vacuum = INCREMENTAL');
     // WAL: readers never block the writer and a commit is one append to the log. The choice
     // between FULL and NORMAL is about power loss, not process crashes: see docs/store.md.
     sqlite.pragma('journal_mode = WAL');

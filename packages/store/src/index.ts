@@ -3,9 +3,11 @@ export { DEFAULT_STORE_URL, missingSqliteFile, redactStoreUrl } from './connecti
 export { StoreConflictError } from './errors.ts';
 export { intentLogFile, readIntentLog } from './intents.ts';
 export * from './keys.ts';
+export { BarsNotStoredError } from './repos/backtests.ts';
 export type { StoreDialect } from './repos/context.ts';
 export type * from './repos/index.ts';
 export type * from './schema.ts';
 export { MIGRATIONS } from './schema.ts';
+export type { StoreSpace } from './space.ts';
 export * from './store.ts';
 export type { IntentReplay, WriteAhead } from './write-ahead.ts';

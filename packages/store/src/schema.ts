@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely';
 
 /**
  * Row types of the operational store. One schema for SQLite and PostgreSQL:
@@ -196,11 +196,35 @@ export interface BacktestsTable {
   summary: string;
 }
 
-/** The whole result of a run and the bars it charts, compressed (base64 text: same on both engines). */
+/**
+ * The whole result of a run and its chart, compressed (base64 text: same on both engines). `bars`
+ * holds the chart (named for what it first held); `bars_hash` names the run's bars in
+ * `backtest_bars` (null: a run saved before migration 0008, its bars inside the chart).
+ */
 export interface BacktestArtifactsTable {
   backtest_id: number;
   result: string;
   bars: string;
+  bars_hash: string | null;
+}
+
+/**
+ * A backtest's bars, stored once however many runs replayed them: keyed by the SHA-256 (hex) of
+ * their six float64 columns (time, open, high, low, close, volume), compressed. A row no run refers
+ * to is deleted with the last run that did.
+ */
+export interface BacktestBarsTable {
+  hash: string;
+  /** How many bars the columns hold. */
+  bars: number;
+  /** BLOB (SQLite) or bytea (PostgreSQL): the compressed columns. */
+  data: Uint8Array;
+}
+
+/** Named counters that only go up: `backtests` holds the last backtest id given (never reused). */
+export interface CountersTable {
+  name: string;
+  value: number;
 }
 
 /**
@@ -238,6 +262,8 @@ export interface KeelDb {
   session_setups: SessionSetupsTable;
   backtests: BacktestsTable;
   backtest_artifacts: BacktestArtifactsTable;
+  backtest_bars: BacktestBarsTable;
+  counters: CountersTable;
   bot_risk: BotRiskTable;
 }
 
@@ -533,6 +559,53 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: AnyDb): Promise<void> {
       await db.schema.alterTable('bots').dropColumn('futures').execute();
+    },
+  },
+  '0008_backtest_space': {
+    // Backtest ids come from a counter, so that a deleted run's id is never given to another (max
+    // + 1 gave the newest run's id again once it was deleted); it starts at the largest id kept.
+    // Bars are stored once per content (backtest_bars), in a binary column: no base64 to make.
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('counters')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'bigint', (c) => c.notNull())
+        .execute();
+      await sql`insert into counters (name, value) select 'backtests', coalesce(max(id), 0) from backtests`.execute(db);
+      await db.schema
+        .createTable('backtest_bars')
+        .addColumn('hash', 'text', (c) => c.primaryKey())
+        .addColumn('bars', 'bigint', (c) => c.notNull())
+        .addColumn('data', db.getExecutor().adapter instanceof PostgresAdapter ? 'bytea' : 'blob', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .alterTable('backtest_artifacts')
+        .addColumn('bars_hash', 'text', (c) => c.references('backtest_bars.hash'))
+        .execute();
+      await db.schema.createIndex('backtest_artifacts_bars').on('backtest_artifacts').column('bars_hash').execute();
+    },
+    // A run whose bars are stored apart has no form before it: going back refuses while one is kept.
+    // SQLite cannot drop a column that references another table: backtest_artifacts is rebuilt.
+    async down(db: AnyDb): Promise<void> {
+      const apart = await sql<{
+        n: number;
+      }>`select count(*) as n from backtest_artifacts where bars_hash is not null`.execute(db);
+      const n = Number(apart.rows[0]?.n ?? 0);
+      if (n > 0) throw new Error(`${n} backtest run(s) keep their bars apart (migration 0008): delete them first`);
+      await db.schema.dropIndex('backtest_artifacts_bars').execute();
+      await db.schema
+        .createTable('backtest_artifacts_0007')
+        .addColumn('backtest_id', 'bigint', (c) => c.primaryKey().references('backtests.id').onDelete('cascade'))
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('bars', 'text', (c) => c.notNull())
+        .execute();
+      await sql`insert into backtest_artifacts_0007 (backtest_id, result, bars) select backtest_id, result, bars from backtest_artifacts`.execute(
+        db,
+      );
+      await db.schema.dropTable('backtest_artifacts').execute();
+      await db.schema.alterTable('backtest_artifacts_0007').renameTo('backtest_artifacts').execute();
+      await db.schema.dropTable('backtest_bars').execute();
+      await db.schema.dropTable('counters').execute();
     },
   },
 };

@@ -6,6 +6,7 @@ import { type KeyStore, keyStore } from './keys.ts';
 import type { RepoContext, StoreDialect } from './repos/context.ts';
 import { repos, type StoreRepos } from './repos/index.ts';
 import type { KeelDb } from './schema.ts';
+import { reclaimSpace, type StoreSpace, storeSpace } from './space.ts';
 import { type IntentReplay, OrderWriteAhead, type WriteAhead } from './write-ahead.ts';
 
 export interface OpenStoreOptions {
@@ -48,6 +49,14 @@ export interface Store extends StoreRepos {
    * nothing: the bot must not start until that order is accounted for.
    */
   replayIntents(botId: string): Promise<IntentReplay>;
+  /** How much room the store takes: a SQLite file's size and free pages, PostgreSQL's backtest tables. */
+  space(): Promise<StoreSpace>;
+  /**
+   * Gives the room of deleted rows back to the file system (SQLite files; see `reclaimSpace`):
+   * at once on a store with incremental vacuum, by a whole-file VACUUM with `vacuum: true`.
+   * Returns the space after. Call it outside a transaction.
+   */
+  reclaim(opts?: { readonly vacuum?: boolean }): Promise<StoreSpace>;
   /** Encrypted exchange API keys (docs/keys.md). */
   readonly keys: KeyStore;
   /** The underlying Kysely instance, for queries the repositories do not cover. */
@@ -74,6 +83,8 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     applyFill: (botId, fill, change) => db.transaction().execute((trx) => applyFill(bound(trx), botId, fill, change)),
     writeOrderNow: (botId, order) => writeAhead.write(botId, order),
     replayIntents: (botId) => writeAhead.replay(botId),
+    space: () => storeSpace(db, sqlite, sqliteFile),
+    reclaim: (o) => reclaimSpace(db, sqlite, sqliteFile, o),
     close: async () => {
       await writeAhead.close();
       await db.destroy();

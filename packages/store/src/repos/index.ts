@@ -14,7 +14,14 @@ import { type SetupRepo, setupRepo } from './setups.ts';
 import { type StateRepo, stateRepo } from './state.ts';
 import { type StopRequestRepo, stopRequestRepo } from './stop-requests.ts';
 
-export type { BacktestRecord, NewBacktest } from './backtests.ts';
+export type {
+  BacktestBars,
+  BacktestRecord,
+  BacktestsMissing,
+  BacktestsRemoved,
+  NewBacktest,
+  PruneBacktests,
+} from './backtests.ts';
 export type { StoredBalance } from './balances.ts';
 export type { BotMode, BotRecord, BotSettings, NewBot } from './bots.ts';
 export type { StoredEvent } from './events.ts';

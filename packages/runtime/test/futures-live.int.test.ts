@@ -347,7 +347,10 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
     // A poll after each of the 15 bars listed the forced close again; none read its trades again.
     expect(count('GET /fapi/v1/forceOrders') - listed).toBeGreaterThanOrEqual(15);
-    expect(count('GET /fapi/v1/userTrades')).toBe(trades);
+    // (One read is the live venue's own when an order's FILLED update outruns its trade on the
+    // stream, which a loaded machine can make happen for the 07:04 buy; re-reading the forced close
+    // on every poll made 20.)
+    expect(count('GET /fapi/v1/userTrades') - trades).toBeLessThanOrEqual(1);
     expect((await store.events.list('w')).filter((e) => e.type === 'futures.liquidation')).toHaveLength(1);
 
     // Five asks at once (a stream event and a bar close together, and more): the poll under way,

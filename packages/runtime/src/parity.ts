@@ -13,6 +13,7 @@ import {
   type FundingRecord,
   FuturesBook,
   type FuturesMarketSettings,
+  type FuturesSummary,
   feedId,
   type Instrument,
   type LiquidationRecord,
@@ -234,6 +235,9 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   let turnover = 0;
   let finalCash = Number.NaN;
   let lastAccount: Account | undefined;
+  /** Perpetuals: the last compared session's book (its markets' settings and state at the end) and every session's warnings. */
+  let lastBook: FuturesSummary | undefined;
+  const bookWarnings: string[] = [];
   let primary: SessionSetup | undefined;
   /** The backtest's orders still working when its session's bars ran out, with their fills so far. */
   let working = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
@@ -389,6 +393,11 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     if (book !== undefined) {
       for (const r of book.funding) modelFunding.push({ r, session: seq });
       for (const r of book.liquidations) modelLiquidations.push({ r, session: seq });
+      lastBook = book.summary();
+      // Live, the rates are only those of the bot's payments: the times between have none by design.
+      const live = Object.values(setup.futures?.markets ?? {}).some((m) => m.funding === undefined);
+      for (const w of lastBook.warnings)
+        if (!live || !/: no funding data /.test(w)) bookWarnings.push(`session ${seq}: ${w}`);
     }
     allTrades.push(...botEngine.closedTrades());
     allFills.push(...engine.fills);
@@ -569,6 +578,9 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     orders: allOrders,
     equity: { times, values },
     errors: [],
+    ...(lastBook !== undefined
+      ? { futures: parityFutures(lastBook, modelFunding, modelLiquidations, bookWarnings) }
+      : {}),
   };
   return { result, backtest, bars: chart };
 }
@@ -674,6 +686,33 @@ async function recordedRates(store: Store, botId: string, symbol: string): Promi
     time: Float64Array.from(times),
     rate: Float64Array.from(times, (t) => byTime.get(t) as number),
     intervalHours: new Float64Array(times.length).fill(8),
+  };
+}
+
+/** The backtest's futures summary over every compared session (the report's Futures card). */
+function parityFutures(
+  last: FuturesSummary,
+  funding: readonly { r: FundingRecord }[],
+  liquidations: readonly { r: LiquidationRecord }[],
+  warnings: readonly string[],
+): FuturesSummary {
+  const payments = funding.map((x) => x.r);
+  let paid = 0;
+  let received = 0;
+  for (const p of payments) {
+    if (p.payment < 0) paid -= p.payment;
+    else received += p.payment;
+  }
+  return {
+    markets: last.markets,
+    funding: received - paid,
+    fundingPaid: paid,
+    fundingReceived: received,
+    fundingEvents: payments.length,
+    payments,
+    liquidations: liquidations.map((x) => x.r),
+    liquidationFees: liquidations.reduce((a, x) => a + x.r.clearanceFee, 0),
+    warnings,
   };
 }
 

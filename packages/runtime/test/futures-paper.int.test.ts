@@ -137,8 +137,13 @@ describe.skipIf(!HAS_SHARED_DATA)(
         expect(parity.futures?.bot.payments).toBe(paid.length);
         expect(parity.futures?.bot.funding).toBe(paid.reduce((a, p) => a + p.payment, 0));
         // The command as a user runs it says so, with the funding on each side.
-        const cli = keelProcess(['bots', 'parity', BOT, '--store', storeUrl], dir);
+        const reportDir = path.join(dir, 'parity-report');
+        const cli = keelProcess(['bots', 'parity', BOT, '--store', storeUrl, '--report', reportDir], dir);
         expect(await cli.exited, cli.err()).toBe(0);
+        // The report's Futures card: the backtest's funding over both sessions.
+        const html = readFileSync(path.join(reportDir, 'report.html'), 'utf8');
+        expect(html).toContain('<section class="card" id="futures">');
+        expect(html).toContain(`funding ${parity.futures?.backtest.funding.toFixed(2)}`);
         expect(cli.out()).toContain(
           `funding: bot ${parity.futures?.bot.funding.toFixed(2)} in ${paid.length} payment(s), 0 liquidation(s); backtest ${parity.futures?.bot.funding.toFixed(2)} in ${paid.length} payment(s), 0 liquidation(s)`,
         );

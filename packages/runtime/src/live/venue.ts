@@ -120,6 +120,8 @@ interface Tracked {
   listed?: boolean;
   /** A cancel of it was asked for. */
   cancelling?: boolean;
+  /** Why it was cancelled, when this bot asked: the reason its CANCELED carries, by whichever path it arrives. */
+  cancelReason?: string;
   /**
    * The other leg of its list is being cancelled (a ctx.modify or ctx.cancel of that leg): the
    * exchange cancels this one with it, and the venue places it again (see relist). Holds the
@@ -443,6 +445,7 @@ export class LiveVenue implements Venue {
       t.relisting = undefined;
     }
     t.cancelling = true;
+    t.cancelReason = reason;
     const keep = this.keptLeg(t);
     if (keep !== undefined && !this.replacing.has(id)) {
       // Binance cancels a whole order list when one of its orders is cancelled; the simulated
@@ -462,6 +465,7 @@ export class LiveVenue implements Venue {
           // Still working: a replacement waiting for this cancel is not sent (the original stays).
           if (!isTerminal(t.order.status)) {
             t.cancelling = false;
+            t.cancelReason = undefined;
             this.releaseReplacement(id, `the cancel of ${id} failed`);
           }
         }
@@ -978,9 +982,11 @@ export class LiveVenue implements Venue {
   }
 
   /** An order update from the exchange (stream, REST response or reconciliation). */
-  async onOrder(eo: ExchangeOrder, cancelReason = 'cancelled on the exchange'): Promise<void> {
+  async onOrder(eo: ExchangeOrder, reason?: string): Promise<void> {
     const t = this.resolve(eo.clientOrderId, eo.venueOrderId);
     if (!t) return; // not ours (reconciliation flags those)
+    // A cancel this bot asked for says why, whether the stream or the cancel's reply tells it first.
+    const cancelReason = reason ?? t.cancelReason ?? 'cancelled on the exchange';
     if (t.previous?.has(eo.clientOrderId) || t.previous?.has(eo.venueOrderId)) return; // replaced on the exchange: its fills still count (onTrade)
     if (t.relisting !== undefined && eo.status === 'canceled') return; // its list's cancel: placed again (relist)
     if (eo.venueOrderId && !t.venueOrderId) {
@@ -1092,7 +1098,7 @@ export class LiveVenue implements Venue {
       feeAsset: tr.feeAsset,
       liquidity: tr.liquidity,
     });
-    if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, 'cancelled on the exchange');
+    if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, t.cancelReason ?? 'cancelled on the exchange');
   }
 
   private report(r: VenueReport): void {

@@ -198,3 +198,35 @@ export function jsonLogLine(
 ): string {
   return `${JSON.stringify({ time: new Date(time).toISOString(), level, bot: botId, msg, ...data })}\n`;
 }
+
+/**
+ * A warning that can repeat every few seconds for hours (the order tracker polling through an IP
+ * ban or an outage): the first line is logged, the same message again only once per `everyMs`
+ * with how many times it came meanwhile, and a different message at once (after a line that
+ * counts the previous one's repeats). At 3 a.m. the log says what is wrong and that it goes on,
+ * not the same line 720 times an hour.
+ */
+export function repeatingWarning(log: Logger, now: () => number, prefix: string, everyMs = 600_000) {
+  let last: string | undefined;
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let repeats = 0;
+  return (message: string): void => {
+    const t = now();
+    if (message === last && t - lastAt < everyMs) {
+      repeats++;
+      return;
+    }
+    if (message === last)
+      log(
+        'warn',
+        `${prefix}: ${message} (${repeats} more time(s) in the last ${Math.round((t - lastAt) / 60_000)} min)`,
+      );
+    else {
+      if (last !== undefined && repeats > 0) log('warn', `${prefix}: the previous error came ${repeats} more time(s)`);
+      log('warn', `${prefix}: ${message}`);
+    }
+    last = message;
+    lastAt = t;
+    repeats = 0;
+  };
+}

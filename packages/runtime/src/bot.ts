@@ -26,7 +26,7 @@ import { systemRng, systemTimer, type Timer } from '@keel/exchange';
 import { liquidationLine } from '@keel/report';
 import type { BotMode, Store } from '@keel/store';
 import { BotEngine, orderIdPrefix } from './bot-engine.ts';
-import { type Logger, orderLogLine } from './bot-log.ts';
+import { type Logger, orderLogLine, repeatingWarning } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
 import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
@@ -559,6 +559,7 @@ export class Bot {
       live.rememberTrades(this.recovery?.knownTradeIds ?? []);
       for (const [id, xid] of this.recovery?.placeAgain ?? []) live.placeAgainAfterRestart(id, xid);
       for (const o of this.recovery?.replacements ?? []) this.botEngine.engine.restoreOrder(o);
+      const streamWarning = repeatingWarning(log, () => this.wall.now(), 'execution stream');
       this.stopExecutions = exchange.watchExecutions({
         onOrder: (o) => {
           // Live perpetuals: a forced close reported by the stream is applied at once.
@@ -566,7 +567,7 @@ export class Bot {
           void live.onOrder(o);
         },
         onTrade: (t) => live.onTrade(t),
-        onError: (e) => log('warn', `execution stream: ${e.message}`),
+        onError: (e) => streamWarning(e.message),
       });
     } else {
       // Paper orders live in the simulated venue only; a restart starts without them.

@@ -34,6 +34,7 @@ import {
   type Trade,
   timeframeEnd,
   timeframeMs,
+  USDM_DEFAULT_FEES,
 } from '@keel/core';
 import type { BotMode, Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
@@ -191,6 +192,7 @@ export interface ParityRun {
 
 const DEFAULT_MODEL_LABEL =
   'fee 0.1 % of the notional in the quote currency, no slippage, fills at the next bar’s open';
+const USDM_MODEL_LABEL = `Binance USD-M VIP 0: fee ${USDM_DEFAULT_FEES.taker * 100} % taker, ${USDM_DEFAULT_FEES.maker * 100} % maker, no slippage, fills at the next bar’s open`;
 
 /**
  * The backtest of exactly the bars a bot saw, side by side with what it did. Each session is
@@ -277,7 +279,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
           `session ${seq}: the bot warmed ${feed} up on ${w.count} bars; ${got} of them are recorded (the rest were recorded with other values first, or lost): the backtest warms up on those`,
         );
     }
-    const { simulated, label } = modelFor(setup.model, opts, seq);
+    const { simulated, label } = modelFor(setup.model, opts, seq, setup.futures !== undefined);
     const strategy = resolve(setup.strategy);
     const instruments = setup.instruments;
     const account = startAccount(setup, instruments);
@@ -940,10 +942,12 @@ async function primaryBars(
   return out;
 }
 
+/** The model a session's backtest fills by; `perpetual`: the session traded perpetuals (their default fees). */
 function modelFor(
   m: FillModelSetup,
   opts: ParityOptions,
   seq: number,
+  perpetual: boolean,
 ): { simulated: SimulatedVenueOptions; label: string } {
   switch (m.kind) {
     case 'percent':
@@ -960,7 +964,12 @@ function modelFor(
     case 'exchange':
       return opts.model
         ? { simulated: opts.model, label: opts.modelLabel ?? 'the model given' }
-        : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
+        : perpetual
+          ? {
+              simulated: { fees: percentFee(USDM_DEFAULT_FEES.taker, { makerRate: USDM_DEFAULT_FEES.maker }) },
+              label: USDM_MODEL_LABEL,
+            }
+          : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
     default: {
       const never: never = m;
       throw new Error(`Invariant violated: unknown fill model ${JSON.stringify(never)}`);

@@ -160,12 +160,12 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     // `keel bots parity`: the backtest of the bars the bot saw, as a perpetual at 3x with the
     // rates of the bot's payments, charges the 08:00 funding on the short the exchange charged it
     // on (the close decided at 07:59 fills after the funding instant, in both): same payment.
-    const parity = (
-      await botParity(store, 'perp', {
-        strategies: () => perpScript(steps),
-        model: { fees: percentFee(TAKER) },
-      })
-    ).result;
+    // The default model for a perpetual: Binance USD-M VIP 0 fees (the simulator's), 0.05 % taker.
+    const parity = (await botParity(store, 'perp', { strategies: () => perpScript(steps) })).result;
+    expect(parity.sessions[0]?.model).toMatch(/^Binance USD-M VIP 0: fee 0.05 % taker, 0.02 % maker/);
+    // A fee differs only where the price does (the simulator's one-tick spread): the rate is the same.
+    const priced = new Set(parity.differences.filter((d) => d.kind === 'price').map((d) => d.id));
+    for (const d of parity.differences.filter((x) => x.kind === 'fee')) expect(priced.has(d.id), d.detail).toBe(true);
     expect(parity.futures).toEqual({
       bot: { funding: 0.06859, payments: 1, liquidations: 0, clearanceFees: 0 },
       backtest: { funding: expect.closeTo(0.06859, 12), payments: 1, liquidations: 0, clearanceFees: 0 },

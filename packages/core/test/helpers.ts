@@ -1,8 +1,10 @@
 import {
   type AnyStrategy,
+  type BacktestConfig,
   type BarSeries,
   barSeries,
   defineStrategy,
+  type FuturesMarketSettings,
   type OrderInput,
   type StrategyContext,
 } from '../src/index.ts';
@@ -40,4 +42,15 @@ export function scripted(script: Record<number, (ctx: StrategyContext) => void>,
 
 export function at(i: number, input: OrderInput): Record<number, (ctx: StrategyContext) => void> {
   return { [i]: (ctx) => void ctx.submit(input) };
+}
+
+export const PERP = 'LINK/USDT:USDT';
+
+/** A 1m feed of `PERP` on hand-made bars (tick 0.001, whole contracts), and its futures settings. */
+export function perpetual(rows: readonly (readonly number[])[]): Pick<BacktestConfig, 'data' | 'futures'> {
+  const futures = (): FuturesMarketSettings => ({ leverage: 2, marginMode: 'cross', funding: null });
+  return {
+    data: [{ symbol: PERP, timeframe: '1m', instrument: { tickSize: 0.001, stepSize: 1 }, series: bars(rows) }],
+    futures,
+  };
 }

@@ -1,5 +1,5 @@
-// The venue contract: one table of order scenarios (market, limit, stop, OCO, partial fill, cancel,
-// reject), each run by the same strategy code through the two adapters of the Venue port: the
+// The venue contract: one table of order scenarios (market, limit, stop, OCO, IOC/FOK, partial fill,
+// cancel, reject), each run by the same strategy code through the two adapters of the Venue port: the
 // simulated venue (a paper bot on a replay of the bars) and the live venue over the exchange
 // simulator (a live bot, the real ccxt client, loopback). Both must end with the same fills and
 // the same order states. Oracle: each scenario's hand-computed fills and states (written below from
@@ -139,6 +139,51 @@ const SCENARIOS: readonly Scenario[] = [
     },
     fills: ['bid buy 0.01@39900 bar 2', 'bid buy 0.01@39900 bar 3', 'bid buy 0.005@39900 bar 4'],
     states: { bid: 'filled 0.025' },
+  },
+  {
+    // Bar 2 closes down, 40000 -> 40010 -> 39880 -> 39950: it reaches 39950 after its open, which
+    // is not "at once" (a GTC bid there would fill).
+    name: 'IOC/FOK limit: executes at arrival (the open) or expires there, though the bar reaches its price later',
+    bars: [flat(40_000), flat(40_000), [40_000, 40_010, 39_880, 39_950], flat(39_950), flat(39_950)],
+    script: {
+      2: (ctx, ids) => {
+        const bid = (tag: string, price: number, timeInForce: 'IOC' | 'FOK') =>
+          ids.set(tag, ctx.submit({ type: 'limit', side: 'buy', amount: 0.01, price, timeInForce, tag }));
+        bid('ioc-above', 40_050, 'IOC');
+        bid('ioc-below', 39_950, 'IOC');
+        bid('fok-below', 39_950, 'FOK');
+      },
+    },
+    fills: ['ioc-above buy 0.01@40000 bar 2'],
+    states: { 'ioc-above': 'filled 0.01', 'ioc-below': 'expired 0', 'fok-below': 'expired 0' },
+  },
+  {
+    // Bar 2 (high 40020) does not reach the stops; bar 3 closes down, 40000 -> 40150 -> 39900 ->
+    // 39950: both trigger at 40100 on the way up, where 40120 is marketable and 40050 is not (the
+    // fall reaches 40050 afterwards, too late for an IOC).
+    name: 'IOC stop-limit: waits for its trigger, executes there or expires there',
+    bars: [flat(40_000), flat(40_000), flat(40_000), [40_000, 40_150, 39_900, 39_950], flat(39_950), flat(39_950)],
+    script: {
+      2: (ctx, ids) => {
+        const stop = (tag: string, price: number) =>
+          ids.set(
+            tag,
+            ctx.submit({
+              type: 'stop-limit',
+              side: 'buy',
+              amount: 0.01,
+              stopPrice: 40_100,
+              price,
+              timeInForce: 'IOC',
+              tag,
+            }),
+          );
+        stop('marketable', 40_120);
+        stop('below', 40_050);
+      },
+    },
+    fills: ['marketable buy 0.01@40100 bar 3'],
+    states: { marketable: 'filled 0.01', below: 'expired 0' },
   },
   {
     name: 'cancel: a resting bid cancelled two bars later never fills',

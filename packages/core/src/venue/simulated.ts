@@ -1,6 +1,14 @@
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
-import { type HedgeSide, isTerminal, type OrderRequest, type OrderState, remaining } from '../model/orders.ts';
+import {
+  type HedgeSide,
+  isTerminal,
+  type LimitOrder,
+  type MarketOrder,
+  type OrderRequest,
+  type OrderState,
+  remaining,
+} from '../model/orders.ts';
 import type { Account } from '../portfolio/account.ts';
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
@@ -242,8 +250,14 @@ export class SimulatedVenue implements Venue {
           });
           continue;
         }
-        if (perp && r.timeInForce === 'FOK' && !fillsAtOpen(r, bar, this.slippage.capacity(bar))) {
-          // Binance USDⓈ-M refuses a FOK order it cannot fill at once in full (-5021).
+        if (
+          perp &&
+          r.timeInForce === 'FOK' &&
+          (r.type === 'limit' || r.type === 'market') &&
+          !fillsAtOpen(r, bar, this.slippage.capacity(bar))
+        ) {
+          // Binance USDⓈ-M refuses a FOK order it cannot fill at once in full (-5021). A stop's
+          // FOK is judged when it triggers: that is when it reaches the book (it expires there).
           this.remove(book, w);
           this.sink({
             type: 'rejected',
@@ -262,8 +276,9 @@ export class SimulatedVenue implements Venue {
       let hit = this.hitPool[nHits];
       if (hit === undefined) this.hitPool.push((hit = { w, pos: 0, price: 0, maker: false }));
       if (this.trigger(w, path, arriving, now, hit)) nHits++;
-      else if (arriving && (r.timeInForce === 'IOC' || r.timeInForce === 'FOK')) {
-        // Not marketable on arrival: the exchange expires it (Binance: EXPIRED).
+      else if (executesAtOnce(r) && (r.type === 'limit' || o.triggered)) {
+        // Not marketable where it reached the book (a limit's arrival, a stop-limit's trigger): the
+        // exchange expires it (Binance: EXPIRED), however the rest of the bar moves.
         this.remove(book, w);
         this.sink({ type: 'expired', id: r.id, time: now, cause: r.timeInForce === 'IOC' ? 'ioc' : 'fok' });
       }
@@ -327,7 +342,14 @@ export class SimulatedVenue implements Venue {
         amount = roundAmount(inst, capacity);
         closes = false;
       }
-      if (!(amount > 0)) continue;
+      if (!(amount > 0)) {
+        // Nothing of it fills at the moment it can: an IOC does not wait for the next bar.
+        if (executesAtOnce(r)) {
+          this.remove(book, h.w);
+          this.sink({ type: 'expired', id: r.id, time: now, cause: 'ioc' });
+        }
+        continue;
+      }
       const price = h.maker ? h.price : this.slippage.price(r.side, h.price, amount, bar);
       const liquidity = h.maker ? 'maker' : 'taker';
       const fee = this.fees.fee(r.side, price, amount, liquidity);
@@ -363,8 +385,8 @@ export class SimulatedVenue implements Venue {
             time: now,
             reason: 'reduce-only remainder cancelled: position is closed',
           });
-      } else if (!done && r.type === 'limit' && r.timeInForce === 'IOC' && !isTerminal(o.status)) {
-        // What the bar's volume did not fill of an IOC limit order does not rest: it expires.
+      } else if (!done && executesAtOnce(r) && !isTerminal(o.status)) {
+        // What the bar's volume did not fill of an IOC order does not rest: it expires.
         this.remove(book, h.w);
         this.sink({ type: 'expired', id: r.id, time: now, cause: 'ioc' });
       }
@@ -473,7 +495,7 @@ export class SimulatedVenue implements Venue {
       case 'market':
         return setHit(out, w, 0, path[0] as number, false);
       case 'limit':
-        return limitHit(out, w, path, 0, path[0] as number, buy, r.price, arriving);
+        return limitHit(out, w, path, 0, path[0] as number, buy, r.price, arriving, executesAtOnce(r));
       case 'stop-market': {
         const t = this.trig;
         if (!stopTrigger(t, path, buy, r.stopPrice)) return false;
@@ -487,8 +509,8 @@ export class SimulatedVenue implements Venue {
           t.price = path[0] as number;
         } else if (!stopTrigger(t, path, buy, r.stopPrice)) return false;
         if (!w.order.triggered) this.sink({ type: 'triggered', id: r.id, time: now });
-        // After the trigger it is a limit order for the rest of the path.
-        return limitHit(out, w, path, t.pos, t.price, buy, r.price, true);
+        // After the trigger it is a limit order for the rest of the path (IOC/FOK: at the trigger only).
+        return limitHit(out, w, path, t.pos, t.price, buy, r.price, true, executesAtOnce(r));
       }
       case 'trailing-stop': {
         const t = trailingStopHit(w.order, path);
@@ -501,11 +523,20 @@ export class SimulatedVenue implements Venue {
 }
 
 /** Whether an order arriving at the bar's open fills there in full: marketable, and within `capacity`. */
-function fillsAtOpen(r: OrderRequest, bar: Bar, capacity: number): boolean {
+function fillsAtOpen(r: MarketOrder | LimitOrder, bar: Bar, capacity: number): boolean {
   if (r.amount > capacity) return false;
   if (r.type === 'market') return true;
-  if (r.type !== 'limit') return false;
   return r.side === 'buy' ? bar.open <= r.price : bar.open >= r.price;
+}
+
+/**
+ * An IOC or FOK limit or stop-limit order: it executes against the book at the one moment it
+ * reaches it (a limit: its arrival, the bar's open; a stop-limit: its trigger) and what does not
+ * execute then expires; it never rests, so later in the same bar is not its. Market orders (IOC
+ * inside the engine), stop-markets and trailing stops take what the bar offers as market orders.
+ */
+function executesAtOnce(r: OrderRequest): boolean {
+  return (r.timeInForce === 'IOC' || r.timeInForce === 'FOK') && (r.type === 'limit' || r.type === 'stop-limit');
 }
 
 function setHit(out: Hit, w: Working, pos: number, price: number, maker: boolean): true {
@@ -539,7 +570,8 @@ function stopTrigger(out: Trigger, path: Float64Array, buy: boolean, stop: numbe
 /**
  * A limit order on the path from position `fromPos` (price `fromPrice`) on. Marketable on arrival
  * = taker at that price; otherwise it rests and fills at its limit as maker when price reaches it
- * (or at the open if a later bar gaps through it, as backtrader).
+ * (or at the open if a later bar gaps through it, as backtrader). `atOnce` (IOC, FOK): only
+ * `fromPos` counts, it does not rest.
  */
 function limitHit(
   out: Hit,
@@ -550,9 +582,11 @@ function limitHit(
   buy: boolean,
   limit: number,
   arriving: boolean,
+  atOnce: boolean,
 ): boolean {
   if (buy ? fromPrice <= limit : fromPrice >= limit)
     return setHit(out, w, fromPos, fromPrice, !arriving && fromPos === 0);
+  if (atOnce) return false;
   const startSeg = Math.floor(fromPos);
   let prev = fromPrice;
   for (let k = startSeg; k < 3; k++) {

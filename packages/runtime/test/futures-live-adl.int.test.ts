@@ -12,6 +12,7 @@ import type { ExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { botParity } from '../src/parity.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
 import {
   BotProcess,
@@ -155,6 +156,9 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange auto-deleverages t
     const report = await run.bot.stop('test');
     expect(report.futures).toMatchObject({ adlCloses: 2, liquidations: 0, liquidationFees: 0, warnings: [] });
     await run.close();
+    // `keel bots parity` says why the backtest's position differs from then on.
+    const parity = (await botParity(store, 'adl', { strategies: () => perpScript(steps) })).result;
+    expect(parity.notes).toContainEqual(expect.stringContaining('2 ADL close(s) by the exchange (auto-deleveraging)'));
   }, 120_000);
 
   it('while it was down (kill -9): the ADL is applied at the next start, once across restarts; books equal the exchange’s', async () => {

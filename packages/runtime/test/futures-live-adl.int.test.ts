@@ -69,7 +69,7 @@ async function stepTo(run: LiveRun, t: number): Promise<void> {
 }
 
 describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange auto-deleverages the bot’s position', () => {
-  it('while it runs: a partial ADL from the stream before the next bar, then the rest from the per-bar poll with the stream stalled; each once, books equal the exchange’s', async () => {
+  it('while it runs: two partial ADLs (the same client id) from the stream before the next bar, then the rest from the per-bar poll with the stream stalled; each once, books equal the exchange’s', async () => {
     const sim = await futuresSim(T(7, 50));
     open.push(sim);
     const store = await newStore();
@@ -135,30 +135,40 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange auto-deleverages t
     );
     expect((await store.positions.load('adl')).find((p) => p.symbol === PERP.symbol)?.size).toBe(60);
 
+    // Another 40: Binance gives every ADL close the same client id, `adl_autoclose`; this one is
+    // an update of another order (its own id), applied from the stream too.
+    const again = sim.autoDeleverage(KEY.apiKey, PERP.symbol, 40);
+    expect(again.order.clientOrderId).toBe('adl_autoclose');
+    await until(() => (run.bot.account.find(PERP.symbol)?.size ?? 0) === 20, 10_000, 'the second ADL to be applied');
+    expect(run.bot.barsHandled).toBe(bars);
+    await run.bot.settled();
+    expectBooksEqual(run, 'after the second partial ADL');
+    expect(exchangeBooks(sim).isolatedWallet).toBeCloseTo(136.94 * 0.2, 8);
+
     // The user-data stream stalls; the exchange deleverages the rest. Nothing arrives until the
     // next bar closes: the poll after it reads the forced-order history and applies it.
     sim.faults.stallWebSockets({ kind: 'user' });
     const second = sim.autoDeleverage(KEY.apiKey, PERP.symbol);
-    expect(second.order.executedQty).toBe(60);
+    expect(second.order.executedQty).toBe(20);
     await new Promise((r) => setTimeout(r, 300));
-    expect(run.bot.account.find(PERP.symbol)?.size).toBe(60);
+    expect(run.bot.account.find(PERP.symbol)?.size).toBe(20);
     await run.step();
-    await until(() => (run.bot.account.find(PERP.symbol)?.size ?? 0) === 0, 10_000, 'the second ADL to be applied');
+    await until(() => (run.bot.account.find(PERP.symbol)?.size ?? 0) === 0, 10_000, 'the last ADL to be applied');
     await run.bot.settled();
     expectBooksEqual(run, 'after the whole ADL');
     expect(exchangeBooks(sim)).toMatchObject({ size: 0, isolatedWallet: 0 });
     // The stream comes back with the held update: read again, nothing applied twice.
     sim.faults.resumeWebSockets();
     await stepTo(run, T(7, 56));
-    expect((await adl()).map((e) => (e.payload as { closed: number }).closed)).toEqual([40, 60]);
+    expect((await adl()).map((e) => (e.payload as { closed: number }).closed)).toEqual([40, 40, 20]);
     expectBooksEqual(run, 'after the stream came back');
-    expect(logs.filter((l) => l.startsWith('warn ADL: '))).toHaveLength(2);
+    expect(logs.filter((l) => l.startsWith('warn ADL: '))).toHaveLength(3);
     const report = await run.bot.stop('test');
-    expect(report.futures).toMatchObject({ adlCloses: 2, liquidations: 0, liquidationFees: 0, warnings: [] });
+    expect(report.futures).toMatchObject({ adlCloses: 3, liquidations: 0, liquidationFees: 0, warnings: [] });
     await run.close();
     // `keel bots parity` says why the backtest's position differs from then on.
     const parity = (await botParity(store, 'adl', { strategies: () => perpScript(steps) })).result;
-    expect(parity.notes).toContainEqual(expect.stringContaining('2 ADL close(s) by the exchange (auto-deleveraging)'));
+    expect(parity.notes).toContainEqual(expect.stringContaining('3 ADL close(s) by the exchange (auto-deleveraging)'));
   }, 120_000);
 
   it('while it was down (kill -9): the ADL is applied at the next start, once across restarts; books equal the exchange’s', async () => {

@@ -161,9 +161,24 @@ export class ExchangeSim {
     return this.futuresExchange().algos.algosOf(apiKey);
   }
 
-  /** Futures: every forced close, optionally of one account. */
+  /** Futures: every forced close (liquidations and ADL closes), optionally of one account. */
   liquidations(apiKey?: string): LiquidationRecord[] {
     return this.futuresExchange().liquidation.liquidations(apiKey);
+  }
+
+  /**
+   * Futures, an admin/test hook: the exchange auto-deleverages the account's position in `symbol`
+   * (unified or Binance symbol): `qty` of it (default all) closed at `price` (default the last
+   * price) by an `adl_autoclose` order, no fee; its open orders in the symbol cancelled. Returns
+   * the forced close (also in `liquidations()`, with autoCloseType ADL).
+   */
+  autoDeleverage(apiKey: string, symbol: string, qty?: number, price?: number): LiquidationRecord {
+    return this.futuresExchange().liquidation.autoDeleverage(
+      apiKey,
+      (symbol.split(':')[0] ?? '').replace('/', ''),
+      qty,
+      price,
+    );
   }
 
   /** Futures: the account's income history (realised PnL, commission, funding, clearance). */

@@ -193,6 +193,60 @@ describe.skipIf(!HAS_SHARED_DATA)('futures simulator: funding and liquidation (L
     expect(sim.income(KEY.apiKey).find((r) => r.incomeType === 'INSURANCE_CLEAR')?.income).toBe(-4.416);
   });
 
+  it('auto-deleveraging (sim.autoDeleverage): an adl_autoclose order closes part of the position at the price, no fee; CALCULATED on the stream, ADL in forceOrders, in the user trades; open orders cancelled', async () => {
+    h = await futuresHarness({ startTime: T(6) });
+    const { sim, ex } = h;
+    await ex.setMarginMode('isolated', LINK);
+    await ex.setLeverage(5, LINK);
+    await ex.createOrder(LINK, 'market', 'buy', 100); // at 6.908; isolated wallet 690.8 / 5 = 138.16
+    const resting = await ex.createOrder(LINK, 'limit', 'sell', 20, 7.5);
+    const pro = h.pro();
+    const orders = await watchUntil(
+      () => pro.watchOrders(LINK),
+      (os) => os.some((o) => o.clientOrderId === 'adl_autoclose'),
+      {
+        kick: async () => {
+          await sim.waitForSubscription(`user:${KEY.apiKey}`);
+          sim.autoDeleverage(KEY.apiKey, LINK, 40, 7.2);
+        },
+      },
+    );
+    // Binance's USDⓈ-M user-data docs: an ADL close has the client id `adl_autoclose`, execution
+    // type CALCULATED; forceOrders lists it as a LIMIT GTC order.
+    const adl = orders.find((o) => o.clientOrderId === 'adl_autoclose');
+    expect(adl).toMatchObject({ side: 'sell', filled: 40, average: 7.2, status: 'closed' });
+    expect(adl?.info).toMatchObject({
+      o: 'LIMIT',
+      f: 'GTC',
+      x: 'CALCULATED',
+      X: 'FILLED',
+      L: '7.2',
+      n: '0',
+      rp: '11.68',
+    });
+    // 40 x (7.2 - 6.908) = 11.68 realised, no fee; 60 % of the isolated wallet stays.
+    const [pos] = await ex.fetchPositions([LINK]);
+    expect(pos?.contracts).toBe(60);
+    expect(Number(raw(pos?.info).isolatedWallet)).toBeCloseTo(138.16 * 0.6, 8);
+    expect((await ex.fetchOrder(String(resting.id), LINK)).status).toBe('canceled');
+    const forced = (autoCloseType?: string) =>
+      ex.fapiPrivateGetForceOrders({ symbol: 'LINKUSDT', ...(autoCloseType ? { autoCloseType } : {}) }) as Promise<
+        Raw[]
+      >;
+    expect(
+      (await forced('ADL')).map((r) => [r.clientOrderId, r.type, r.timeInForce, r.status, r.executedQty, r.avgPrice]),
+    ).toEqual([['adl_autoclose', 'LIMIT', 'GTC', 'FILLED', '40', '7.2']]);
+    expect(await forced('LIQUIDATION')).toEqual([]);
+    expect(await forced()).toHaveLength(1);
+    const trades = (await ex.fapiPrivateGetUserTrades({ symbol: 'LINKUSDT', orderId: adl?.id })) as Raw[];
+    expect(trades.map((t) => [t.qty, t.price, t.commission, t.realizedPnl])).toEqual([['40', '7.2', '0', '11.68']]);
+    expect(sim.liquidations(KEY.apiKey)).toMatchObject([{ autoCloseType: 'ADL', price: 7.2, clearanceFee: 0 }]);
+    // The rest, at the last price.
+    const rest = sim.autoDeleverage(KEY.apiKey, LINK);
+    expect(rest.order.executedQty).toBe(60);
+    expect(await ex.fetchPositions([LINK])).toEqual([]);
+  });
+
   it('cross 50x long on a 20 USDT wallet: funding moves its liquidation price, the clearance fee is 0.5 % of the notional', async () => {
     h = await futuresHarness({
       startTime: T(6),

@@ -140,7 +140,9 @@ export class OrderTracker {
       this.parked.delete(o.venueOrderId);
       for (const t of parked) await this.trade(t);
     }
-    const key = o.clientOrderId ?? `venue:${o.venueOrderId}`;
+    // By both ids: the exchange gives its own orders one shared client id (Binance's ADL closes are
+    // all `adl_autoclose`), and two such orders of the same amount are two updates, not one.
+    const key = `${o.clientOrderId ?? ''}|venue:${o.venueOrderId}`;
     const sig = `${o.status}|${o.filled}`;
     if (this.lastOrder.get(key) === sig) return;
     this.lastOrder.set(key, sig);

@@ -84,6 +84,7 @@ export function orderLogLine(
     case 'risk.halt':
     case 'risk.resume':
     case 'futures.liquidation':
+    case 'futures.adl':
     case 'futures.funding':
       return undefined;
     default:

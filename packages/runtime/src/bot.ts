@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   Account,
+  type AdlRecord,
   type AnyStrategy,
   type ClientOrderId,
   type Engine,
@@ -160,8 +161,9 @@ export interface SessionReport extends PnlReport {
   /** With risk settings: denials by rule, halts started, halts in force. */
   readonly risk?: RiskReport;
   /**
-   * Paper perpetuals, this session: funding (net, paid, received, payments) and liquidations
-   * (with their clearance fees) apart from the trading fees, and the futures warnings.
+   * Perpetuals, this session: funding (net, paid, received, payments), liquidations (with their
+   * clearance fees) apart from the trading fees, the exchange's ADL closes (live), and the futures
+   * warnings.
    */
   readonly futures?: {
     readonly funding: number;
@@ -170,6 +172,8 @@ export interface SessionReport extends PnlReport {
     readonly fundingPayments: number;
     readonly liquidations: number;
     readonly liquidationFees: number;
+    /** Live: the exchange's auto-deleveraging (ADL) closes applied this session. */
+    readonly adlCloses: number;
     readonly warnings: readonly string[];
   };
 }
@@ -932,7 +936,9 @@ export class Bot {
       },
       dust: this.dust(),
       ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
-      ...(this.botEngine?.futures ? { futures: futuresReport(this.botEngine.futures.summary()) } : {}),
+      ...(this.botEngine?.futures
+        ? { futures: futuresReport(this.botEngine.futures.summary(), this.botEngine.futures.adl) }
+        : {}),
     };
   }
 
@@ -963,7 +969,7 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
   };
 }
 
-function futuresReport(f: FuturesSummary): NonNullable<SessionReport['futures']> {
+function futuresReport(f: FuturesSummary, adl: readonly AdlRecord[]): NonNullable<SessionReport['futures']> {
   return {
     funding: f.funding,
     fundingPaid: f.fundingPaid,
@@ -971,6 +977,7 @@ function futuresReport(f: FuturesSummary): NonNullable<SessionReport['futures']>
     fundingPayments: f.fundingEvents,
     liquidations: f.liquidations.length,
     liquidationFees: f.liquidationFees,
+    adlCloses: adl.length,
     warnings: f.warnings,
   };
 }

@@ -410,13 +410,13 @@ export function sessionSummary(r: SessionReport): string {
   return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}`;
 }
 
-/** `; futures: funding -1.2 (paid 1.5, received 0.3, 6 payments), 0 liquidations (clearance fees 0)`. */
+/** `; futures: funding -1.2 (paid 1.5, received 0.3, 6 payments), 0 liquidations (clearance fees 0), 1 ADL close`. */
 function futuresSummary(r: SessionReport): string {
   const f = r.futures;
   if (f === undefined) return '';
   const q = (x: number) => Number(x.toFixed(8));
   const warn = f.warnings.length > 0 ? `; futures warnings: ${f.warnings.join('; ')}` : '';
-  return `; futures: funding ${q(f.funding)} (paid ${q(f.fundingPaid)}, received ${q(f.fundingReceived)}, ${f.fundingPayments} payments), ${f.liquidations} liquidations (clearance fees ${q(f.liquidationFees)})${warn}`;
+  return `; futures: funding ${q(f.funding)} (paid ${q(f.fundingPaid)}, received ${q(f.fundingReceived)}, ${f.fundingPayments} payments), ${f.liquidations} liquidations (clearance fees ${q(f.liquidationFees)})${f.adlCloses > 0 ? `, ${f.adlCloses} ADL close${f.adlCloses === 1 ? '' : 's'} (the exchange auto-deleveraged the position)` : ''}${warn}`;
 }
 
 /** `; risk: 3 denied (max-drawdown 3), 1 halt started, halted: max-drawdown until resumed`. */

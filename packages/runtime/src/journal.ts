@@ -121,6 +121,27 @@ export class BotJournal {
         );
         return;
       }
+      case 'futures.adl': {
+        // Part of the position closed by the exchange: what is left of it, the wallet and the
+        // close, in one write.
+        const a = e.adl;
+        const pos = this.account.find(a.symbol);
+        const position = {
+          symbol: a.symbol,
+          size: pos?.size ?? 0,
+          avgPrice: pos === undefined || pos.size === 0 ? Number.NaN : pos.avgPrice,
+          realizedPnl: pos?.realizedPnl ?? 0,
+        };
+        const snapshot = this.balances();
+        this.enqueue(() =>
+          this.store.transaction(async (tx) => {
+            await tx.positions.save(this.botId, position);
+            await tx.balances.save(this.botId, snapshot);
+            await tx.events.append(this.botId, 'futures.adl', { ...a });
+          }),
+        );
+        return;
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 import {
   Account,
+  type AdlRecord,
   type AnyStrategy,
   type BacktestResult,
   type Bar,
@@ -496,6 +497,11 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     if (outside > 0)
       notes.push(
         `${outside} funding payment(s) of the bot fell outside the bars it handled (while it was down, applied at its next start): not compared`,
+      );
+    const adl = (await eventsOfType<AdlRecord>(store, botId, 'futures.adl')).length;
+    if (adl > 0)
+      notes.push(
+        `${adl} ADL close(s) by the exchange (auto-deleveraging) reduced the bot's position: a backtest never deleverages, so its positions differ from then on`,
       );
     const fundingIn = botFunding.filter((r) => during(r.time) !== undefined);
     const liquidationsIn = botLiquidations.filter((r) => during(r.time) !== undefined);

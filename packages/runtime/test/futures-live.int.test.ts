@@ -573,6 +573,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
         fundingPayments: 0,
         liquidations: 0,
         liquidationFees: 0,
+        adlCloses: 0,
         warnings: [],
       });
       expect(bot.err).toMatch(/; futures: funding 0 \(paid 0, received 0, 0 payments\), 0 liquidations/);

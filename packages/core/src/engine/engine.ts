@@ -1,4 +1,4 @@
-import type { ExchangeFunding, ExchangeLiquidation, FundingRecord, FuturesBook } from '../futures/book.ts';
+import type { ExchangeAdl, ExchangeFunding, ExchangeLiquidation, FundingRecord, FuturesBook } from '../futures/book.ts';
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import {
@@ -390,15 +390,16 @@ export class Engine {
   }
 
   /**
-   * Live: a funding payment or a forced close that the exchange reported, applied to the futures
-   * book and the account and emitted as the backtest emits its own (`futures.funding`,
-   * `futures.liquidation`; a liquidation is also booked as a fill for the trade list). The
+   * Live: a funding payment, a forced close or an ADL close that the exchange reported, applied to
+   * the futures book and the account and emitted as the backtest emits its own (`futures.funding`,
+   * `futures.liquidation`, `futures.adl`; a close is also booked as a fill for the trade list). The
    * exchange has already cancelled the market's orders; their cancels arrive as venue reports.
    */
   applyExchangeFutures(
     e:
       | { readonly type: 'funding'; readonly symbol: string; readonly funding: ExchangeFunding }
-      | { readonly type: 'liquidation'; readonly symbol: string; readonly liquidation: ExchangeLiquidation },
+      | { readonly type: 'liquidation'; readonly symbol: string; readonly liquidation: ExchangeLiquidation }
+      | { readonly type: 'adl'; readonly symbol: string; readonly adl: ExchangeAdl },
   ): void {
     const book = this.futures;
     if (book === undefined || book.venue !== 'exchange')
@@ -423,6 +424,22 @@ export class Engine {
             e.liquidation.id,
           );
         if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: l.time, liquidation: l });
+        return;
+      }
+      case 'adl': {
+        const a = book.exchangeAdl(e.symbol, e.adl);
+        if (this.fillHook !== undefined && a.closed > 0)
+          this.fillHook(
+            a.symbol,
+            a.size > 0 ? 'sell' : 'buy',
+            a.price,
+            a.closed,
+            a.fee,
+            this.instrumentOf(a.symbol).settle,
+            a.time,
+            e.adl.id,
+          );
+        if (this.listening) this.emitEvent({ type: 'futures.adl', time: a.time, adl: a });
         return;
       }
       default:

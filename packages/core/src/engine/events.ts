@@ -1,4 +1,4 @@
-import type { FundingRecord, LiquidationRecord } from '../futures/book.ts';
+import type { AdlRecord, FundingRecord, LiquidationRecord } from '../futures/book.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import type { RiskDenial, RiskHalt } from '../risk/events.ts';
 
@@ -38,6 +38,8 @@ export type EngineEvent =
     }
   /** A perpetual's position closed by the liquidation engine (docs/futures.md). */
   | { readonly type: 'futures.liquidation'; readonly time: number; readonly liquidation: LiquidationRecord }
+  /** Live: part or all of a perpetual's position closed by the exchange's auto-deleveraging. */
+  | { readonly type: 'futures.adl'; readonly time: number; readonly adl: AdlRecord }
   /** A funding payment charged to a perpetual's position (> 0 received). */
   | { readonly type: 'futures.funding'; readonly time: number; readonly funding: FundingRecord };
 

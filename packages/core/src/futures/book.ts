@@ -112,6 +112,28 @@ export interface LiquidationRecord {
 }
 
 /**
+ * An auto-deleveraging (ADL) close the exchange made (live only): part or all of a profitable
+ * position closed at the exchange's price, with no clearance fee; realised PnL as for any reducing
+ * fill, an isolated wallet released in proportion.
+ */
+export interface AdlRecord {
+  readonly symbol: string;
+  readonly time: number;
+  readonly marginMode: MarginMode;
+  /** The position before the close (signed) and its entry. */
+  readonly size: number;
+  readonly entryPrice: number;
+  /** How much of it was closed (absolute; at most what was held). */
+  readonly closed: number;
+  readonly price: number;
+  readonly realizedPnl: number;
+  /** The commission of the close's trades (Binance charges none on an ADL close). */
+  readonly fee: number;
+  /** The exchange's id of the ADL order (Binance's `adl_autoclose` order), so it is applied once. */
+  readonly id: string;
+}
+
+/**
  * Who charges funding and liquidates: `simulated` (a backtest, a paper bot: this book, on the
  * bars) or `exchange` (a live bot: the exchange does both and reports them; the book only marks
  * to the bars and records what the exchange reported, through `exchangeFunding` and
@@ -144,6 +166,18 @@ export interface ExchangeLiquidation {
   readonly amount: number;
   /** The order's commission: the clearance fee. */
   readonly clearanceFee: number;
+}
+
+/** An ADL close as the exchange reported it (its `adl_autoclose` order and that order's trades). */
+export interface ExchangeAdl {
+  readonly id: string;
+  readonly time: number;
+  /** The fill price (the order's average price). */
+  readonly price: number;
+  /** What the exchange closed (absolute). */
+  readonly amount: number;
+  /** The commission of its trades. */
+  readonly fee: number;
 }
 
 /**
@@ -248,6 +282,8 @@ export class FuturesBook {
   private readonly x = liquidationInputs();
   readonly funding: FundingRecord[] = [];
   readonly liquidations: LiquidationRecord[] = [];
+  /** Live: the exchange's ADL closes (a backtest never has one: the engine does not simulate ADL). */
+  readonly adl: AdlRecord[] = [];
   private readonly warnings: string[] = [];
   private lateFunding = 0;
   private missingMark = 0;
@@ -441,6 +477,46 @@ export class FuturesBook {
       id: x.id,
     };
     this.liquidations.push(rec);
+    return rec;
+  }
+
+  /**
+   * Live: an ADL close the exchange made. The position is reduced by what was closed (at most what
+   * the bot held: more is a warning, the rest was not the bot's) at the exchange's fill price, as a
+   * reducing fill: realised PnL at that price, an isolated wallet released in proportion; its
+   * commission (none on Binance) leaves the wallet. Nothing held: a warning, nothing applied.
+   */
+  exchangeAdl(symbol: string, x: ExchangeAdl): AdlRecord {
+    const m = this.markets.get(symbol);
+    if (m === undefined) throw new Error(`Invariant violated: ADL of ${symbol}, which is not a perpetual of this book`);
+    const l = this.oneWayLeg(m);
+    const p = l.position;
+    const size = p.size;
+    const entryPrice = entry(p);
+    const closed = Math.min(x.amount, Math.abs(size));
+    if (x.amount > Math.abs(size) + 1e-9 * Math.max(1, x.amount))
+      this.warn(
+        `${symbol}: the exchange auto-deleveraged ${x.amount} (order ${x.id}) while this bot held ${size}: ${closed === 0 ? 'nothing of it was this bot’s; not applied' : `${closed} of it applied (the rest was not this bot’s)`}`,
+      );
+    const realizedBefore = p.realizedPnl;
+    if (closed > 0) {
+      this.beforeFill(symbol, size > 0 ? -closed : closed, x.price);
+      this.account.applyFill(m.inst, size > 0 ? 'sell' : 'buy', x.price, closed, x.fee, m.inst.settle);
+    } else if (x.fee !== 0) this.account.adjust(m.inst.settle, -x.fee);
+    if (this.account.cash < 0) this.negativeWallet++;
+    const rec: AdlRecord = {
+      symbol,
+      time: x.time,
+      marginMode: m.marginMode,
+      size,
+      entryPrice,
+      closed,
+      price: x.price,
+      realizedPnl: p.realizedPnl - realizedBefore,
+      fee: x.fee,
+      id: x.id,
+    };
+    this.adl.push(rec);
     return rec;
   }
 

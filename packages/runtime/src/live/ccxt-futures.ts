@@ -5,6 +5,7 @@ import {
   type ExchangeForcedClose,
   type ExchangeFundingIncome,
   type ExchangeFuturesPosition,
+  forcedCloseKind,
   type LiveFutures,
 } from './port.ts';
 
@@ -119,10 +120,12 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
     },
     async forcedCloses(symbol, since, known) {
       const id = idOf(symbol);
+      // Without autoCloseType Binance lists both kinds, liquidations and ADL closes, in one request;
+      // an ADL close carries the client id `adl_autoclose`.
       const rows = await call<Raw[]>('queries', 'fapiPrivateGetForceOrders', {
         symbol: id,
-        autoCloseType: 'LIQUIDATION',
         startTime: since,
+        limit: 100,
       });
       const out: ExchangeForcedClose[] = [];
       for (const r of rows) {
@@ -135,9 +138,11 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
         } catch {
           // Said by the caller: a forced close whose fee is unknown is a counted warning.
         }
+        const clientOrderId = String(r.clientOrderId ?? '');
         out.push({
+          kind: forcedCloseKind(clientOrderId, '') === 'adl' ? 'adl' : 'liquidation',
           id: orderId,
-          clientOrderId: String(r.clientOrderId ?? ''),
+          clientOrderId,
           symbol,
           price: num(r.avgPrice),
           orderPrice: num(r.price),

@@ -1,5 +1,6 @@
 import {
   type Account,
+  type AdlRecord,
   type Engine,
   type FuturesBook,
   type FuturesMarketSettings,
@@ -8,7 +9,13 @@ import {
 } from '@keel/core';
 import type { Store } from '@keel/store';
 import type { Logger } from '../bot-log.ts';
-import type { ExchangeFuturesAccount, ExchangeFuturesPosition, ExchangeOrder, LiveFutures } from './port.ts';
+import {
+  type ExchangeFuturesAccount,
+  type ExchangeFuturesPosition,
+  type ExchangeOrder,
+  forcedCloseKind,
+  type LiveFutures,
+} from './port.ts';
 import type { RecoveryAction } from './recover.ts';
 
 export interface LiveFuturesOptions {
@@ -39,8 +46,9 @@ const FUNDING_LOOKBACK_MS = 3_600_000;
  *   a log line). The wallet is the exchange's from then on (as spot cash is); the position is
  *   what the bot's own fills hold, never the account's;
  * - while it runs, the exchange's funding payments (income `FUNDING_FEE`) and forced closes
- *   (`autoclose-` orders) are applied to its books through the engine, journaled as
- *   `futures.funding` and `futures.liquidation`, each once (by the exchange's id): read at once
+ *   (`autoclose-` liquidations, `adl_autoclose` ADL closes) are applied to its books through the
+ *   engine, journaled as `futures.funding`, `futures.liquidation` and `futures.adl`, each once (by
+ *   the exchange's id): read at once
  *   when the user-data stream reports one (`onOrder`, `watchFunding`), and after each handled bar
  *   (`poll`) for what the stream missed.
  */
@@ -93,7 +101,7 @@ export class LiveFuturesSync {
     const symbols = instruments.map((i) => i.symbol);
     const events = await store.events.list(botId);
     for (const e of events) {
-      if (e.type !== 'futures.funding' && e.type !== 'futures.liquidation') continue;
+      if (e.type !== 'futures.funding' && e.type !== 'futures.liquidation' && e.type !== 'futures.adl') continue;
       const p = e.payload as { id?: string; time?: number; symbol?: string };
       if (p.id !== undefined) this.applied.add(p.id);
       if (p.symbol !== undefined && typeof p.time === 'number')
@@ -105,6 +113,9 @@ export class LiveFuturesSync {
       if (e.type === 'futures.liquidation') {
         const l = e.payload as { symbol: string; time: number; size: number; id?: string };
         this.onFill(l.symbol, `liquidation ${l.id ?? e.seq}`, l.time, -l.size);
+      } else if (e.type === 'futures.adl') {
+        const a = e.payload as AdlRecord;
+        this.onFill(a.symbol, `adl ${a.id}`, a.time, a.size > 0 ? -a.closed : a.closed);
       }
 
     const actions: RecoveryAction[] = [];
@@ -193,11 +204,13 @@ export class LiveFuturesSync {
 
   /**
    * An order update from the user-data stream (the execution tracker's): a forced close of one of
-   * the bot's markets (Binance: a LIQUIDATION order, client id `autoclose-...`) is read from the
-   * exchange's history and applied at once, not after the next bar.
+   * the bot's markets (Binance: a LIQUIDATION order, client id `autoclose-...`, or an ADL close,
+   * `adl_autoclose`) is read from the exchange's history and applied at once, not after the next
+   * bar.
    */
   onOrder(o: ExchangeOrder): void {
-    if (!o.clientOrderId.startsWith('autoclose-') && o.type !== 'liquidation') return;
+    const kind = forcedCloseKind(o.clientOrderId, o.type);
+    if (kind !== 'liquidation' && kind !== 'adl') return;
     if (!this.o.instruments.some((i) => i.symbol === o.symbol)) return;
     this.onStreamEvent();
   }
@@ -352,6 +365,28 @@ export class LiveFuturesSync {
           const what = `${x.amount < 0 ? 'paid' : 'received'} ${Math.abs(x.amount)} ${x.asset} on ${symbol} at ${new Date(x.time).toISOString()}${r ? ` (rate ${r.rate}, mark ${r.markPrice})` : ''}`;
           log('info', `funding ${what}`);
           recovered?.push({ kind: 'funding-recovered', detail: `${what}, while the bot was down (${x.id})` });
+        } else if (it.x.kind === 'adl') {
+          const x = it.x;
+          let fee = x.fee;
+          if (!Number.isFinite(fee)) {
+            book.warn(
+              `${symbol}: ADL close ${x.id}: its trades (their commission) could not be read; 0 applied, the wallet is reconciled at the next start`,
+            );
+            fee = 0;
+          }
+          const held = this.o.account.find(symbol)?.size ?? 0;
+          const closed = Math.min(x.amount, Math.abs(held));
+          this.onFill(symbol, `adl ${x.id}`, x.time, held > 0 ? -closed : closed);
+          engine.applyExchangeFutures({
+            type: 'adl',
+            symbol,
+            adl: { id: x.id, time: x.time, price: x.price, amount: x.amount, fee },
+          });
+          const left = this.o.account.find(symbol)?.size ?? 0;
+          const what = `the exchange closed ${x.amount} of ${Math.abs(held)} ${symbol} at ${x.price} (${held >= 0 ? 'long' : 'short'}; order ${x.id}, ${x.clientOrderId}, fee ${fee}), ${left === 0 ? 'flat now' : `${Math.abs(left)} left`}`;
+          // At start the recovery action says it (a `reconcile: adl-recovered: ...` line).
+          if (recovered === undefined) log('warn', `ADL: ${what}`);
+          else recovered.push({ kind: 'adl-recovered', detail: `${what}, while the bot was down` });
         } else {
           const x = it.x;
           let fee = x.fee;
@@ -445,5 +480,7 @@ function positionOf(acct: ExchangeFuturesAccount, symbol: string): ExchangeFutur
 }
 
 function level(a: RecoveryAction): 'info' | 'warn' {
-  return a.kind.endsWith('-difference') || a.kind === 'liquidation-recovered' ? 'warn' : 'info';
+  return a.kind.endsWith('-difference') || a.kind === 'liquidation-recovered' || a.kind === 'adl-recovered'
+    ? 'warn'
+    : 'info';
 }

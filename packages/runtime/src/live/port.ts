@@ -144,20 +144,38 @@ export interface ExchangeFundingIncome {
   readonly asset: string;
 }
 
-/** A forced close (Binance's `autoclose-` LIQUIDATION order) with its trades' commission. */
+/**
+ * A forced close with its trades' commission: a liquidation (Binance's `autoclose-` LIQUIDATION
+ * order: the whole position, a clearance fee) or an auto-deleveraging close (`adl_autoclose`: part
+ * or all of a profitable position, no fee).
+ */
 export interface ExchangeForcedClose {
+  readonly kind: 'liquidation' | 'adl';
   /** The exchange's order id. */
   readonly id: string;
   readonly clientOrderId: string;
   readonly symbol: string;
   /** The fill price (average). */
   readonly price: number;
-  /** The forced order's own price (Binance's bankruptcy price). */
+  /** The forced order's own price (a liquidation's: Binance's bankruptcy price). */
   readonly orderPrice: number;
   readonly amount: number;
   readonly time: number;
-  /** The commission of its trades (the clearance fee); NaN when its trades could not be read. */
+  /** The commission of its trades (a liquidation's: the clearance fee); NaN when its trades could not be read. */
   readonly fee: number;
+}
+
+/**
+ * Which of the exchange's own closes an order is, by Binance's client ids (its USDⓈ-M user-data
+ * docs): `autoclose-...` (or order type LIQUIDATION) a liquidation, `adl_autoclose` an
+ * auto-deleveraging close, `settlement_autoclose-...` a delisting or delivery settlement; undefined
+ * for any other order.
+ */
+export function forcedCloseKind(clientOrderId: string, type: string): 'liquidation' | 'adl' | 'settlement' | undefined {
+  if (clientOrderId.startsWith('adl_autoclose')) return 'adl';
+  if (clientOrderId.startsWith('settlement_autoclose')) return 'settlement';
+  if (clientOrderId.startsWith('autoclose-') || type === 'liquidation') return 'liquidation';
+  return undefined;
 }
 
 /**
@@ -176,7 +194,7 @@ export interface LiveFutures {
   /** The contract's funding rates at or after `since`, with the mark they were charged at. */
   fundingRates(symbol: string, since: number): Promise<{ time: number; rate: number; markPrice: number }[]>;
   /**
-   * The account's forced closes at or after `since`, oldest first, leaving out those `known` says
+   * The account's forced closes (liquidations and ADL closes) at or after `since`, oldest first, leaving out those `known` says
    * the caller has (applied already): their details (the trades that give the fee, a request each)
    * are not read again.
    */

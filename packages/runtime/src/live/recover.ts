@@ -45,6 +45,7 @@ export interface RecoveryAction {
     | 'margin-mode-set'
     | 'funding-recovered'
     | 'liquidation-recovered'
+    | 'adl-recovered'
     | 'position-difference'
     | 'isolated-wallet-difference'
     | 'wallet-difference';

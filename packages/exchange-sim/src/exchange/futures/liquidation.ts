@@ -17,19 +17,24 @@
  * the loss (core's liquidationClearanceFee), so a balance never goes below zero.
  */
 import { isLiquidatable, liquidationClearanceFee, positionNotional, roundToStep } from '@keel/core';
-import { roundAssetAmount } from '../../num.ts';
+import { isMultipleOf, roundAssetAmount } from '../../num.ts';
 import type { MarketReplay } from '../replay.ts';
 import type { AlgoOrders } from './algo-orders.ts';
 import type { FuturesLedger, FuturesMarket, PositionView } from './ledger.ts';
 import type { FuturesMatching } from './matching.ts';
 import type { SimFuturesOrder } from './model.ts';
 
-/** One forced close, as `GET /fapi/v1/forceOrders` and `sim.liquidations()` report it. */
+/**
+ * One forced close, as `GET /fapi/v1/forceOrders` and `sim.liquidations()` report it: a
+ * liquidation, or an auto-deleveraging (ADL) close (`autoDeleverage`).
+ */
 export interface LiquidationRecord {
+  /** Binance's `autoCloseType`: LIQUIDATION (margin ran out) or ADL (a profitable position reduced). */
+  autoCloseType: 'LIQUIDATION' | 'ADL';
   apiKey: string;
   symbol: string;
   order: SimFuturesOrder;
-  /** The liquidation price by Binance's formula, before rounding to the tick. */
+  /** The liquidation price by Binance's formula, before rounding to the tick (ADL: the close price). */
   liquidationPrice: number;
   /** Where the forced order filled (the liquidation price on the tick). */
   price: number;
@@ -55,6 +60,64 @@ export class LiquidationEngine {
   /** Every forced close so far (copies), optionally of one account. */
   liquidations(apiKey?: string): LiquidationRecord[] {
     return this.records.filter((r) => apiKey === undefined || r.apiKey === apiKey).map((r) => ({ ...r }));
+  }
+
+  /**
+   * Auto-deleverages the account's position in `symbol` as Binance does when a liquidation cannot
+   * be absorbed by the book and the insurance fund: `qty` of it (default all) is closed at `price`
+   * (default the last price, on the tick) by an order with the client id `adl_autoclose` (a LIMIT
+   * GTC order, as forceOrders lists it), reported on the user-data stream with execution type
+   * CALCULATED, listed by forceOrders with autoCloseType ADL and in the user trades; no clearance
+   * fee and no commission. The account's open orders in the symbol are cancelled first (their
+   * cancels are reported as order updates). An admin/test hook: nothing in the replay calls it.
+   */
+  autoDeleverage(apiKey: string, symbol: string, qty?: number, price?: number): LiquidationRecord {
+    const { ledger, matching, algos } = this.opts;
+    const m = this.opts.market(symbol);
+    if (!m) throw new Error(`autoDeleverage: unknown market ${symbol}`);
+    const p = ledger.positions(apiKey, m.id).find((x) => x.size !== 0);
+    if (!p) throw new Error(`autoDeleverage: account ${apiKey} holds no position in ${m.id}`);
+    const held = Math.abs(p.size);
+    const q = qty ?? held;
+    if (!(q > 0) || q > held + 1e-12 || !isMultipleOf(q, m.stepSize))
+      throw new Error(`autoDeleverage: ${q} is not a quantity of the ${held} held (step ${m.stepSize})`);
+    const at = price ?? roundToStep(m.price, m.tickSize, 'nearest');
+    if (!(at > 0) || !isMultipleOf(at, m.tickSize))
+      throw new Error(`autoDeleverage: price ${at} is not on the tick ${m.tickSize}`);
+    matching.cancelAll(apiKey, m.id);
+    algos.cancelAll(apiKey, m.id);
+    const { order, realized } = matching.fillForced(
+      apiKey,
+      {
+        market: m,
+        side: p.size > 0 ? 'SELL' : 'BUY',
+        positionSide: p.positionSide,
+        type: 'LIMIT',
+        origType: 'LIMIT',
+        timeInForce: 'GTC',
+        price: at,
+        stopPrice: 0,
+        qty: q,
+        reduceOnly: false,
+        closePosition: false,
+        clientOrderId: 'adl_autoclose',
+      },
+      0,
+      'CALCULATED',
+    );
+    const rec: LiquidationRecord = {
+      autoCloseType: 'ADL',
+      apiKey,
+      symbol: m.id,
+      order,
+      liquidationPrice: at,
+      price: at,
+      realizedPnl: realized,
+      clearanceFee: 0,
+      marginMode: ledger.settings(apiKey, m.id).marginType === 'ISOLATED' ? 'isolated' : 'cross',
+    };
+    this.records.push(rec);
+    return { ...rec };
   }
 
   /** Checks every account with a position in `m` at the current prices. */
@@ -133,6 +196,7 @@ export class LiquidationEngine {
         fee,
       );
       this.records.push({
+        autoCloseType: 'LIQUIDATION',
         apiKey,
         symbol: m.id,
         order,

@@ -45,7 +45,7 @@ export interface FuturesOrderRequest {
   goodTillDate: number | undefined;
 }
 
-/** An order the engine places itself: a triggered conditional order or a forced liquidation. */
+/** An order the engine places itself: a triggered conditional order or a forced close (liquidation, ADL). */
 export interface InternalOrder {
   market: FuturesMarket;
   side: 'BUY' | 'SELL';
@@ -203,11 +203,16 @@ export class FuturesMatching {
    * Fills a forced order whole at one price (the liquidation engine's close), with `commission`
    * charged as the clearance fee. Returns the realised PnL.
    */
-  fillForced(apiKey: string, o: InternalOrder, commission: number): { order: SimFuturesOrder; realized: number } {
+  fillForced(
+    apiKey: string,
+    o: InternalOrder,
+    commission: number,
+    execType: 'TRADE' | 'CALCULATED' = 'TRADE',
+  ): { order: SimFuturesOrder; realized: number } {
     // A forced order is reported once, filled: no NEW event (ccxt counts every LIQUIDATION update
     // it hears as a liquidation, an empty NEW one included).
     const rec = this.book(apiKey, o, undefined, false);
-    const realized = this.applyFill(rec, o.qty, o.price, false, commission, 'INSURANCE_CLEAR');
+    const realized = this.applyFill(rec, o.qty, o.price, false, commission, 'INSURANCE_CLEAR', execType);
     return { order: futuresOrderSnapshot(rec.order), realized };
   }
 
@@ -459,6 +464,7 @@ export class FuturesMatching {
     isMaker: boolean,
     commissionOverride?: number,
     commissionIncome: 'COMMISSION' | 'INSURANCE_CLEAR' = 'COMMISSION',
+    execType: 'TRADE' | 'CALCULATED' = 'TRADE',
   ): number {
     const m = rec.market;
     const o = rec.order;
@@ -517,7 +523,7 @@ export class FuturesMatching {
       type: 'futuresOrder',
       apiKey: rec.apiKey,
       order: futuresOrderSnapshot(o),
-      execType: 'TRADE',
+      execType,
       fill,
     });
     this.opts.emit({

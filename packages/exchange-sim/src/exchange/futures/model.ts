@@ -154,7 +154,8 @@ export type FuturesAccountEvent =
       type: 'futuresOrder';
       apiKey: string;
       order: SimFuturesOrder;
-      execType: 'NEW' | 'TRADE' | 'CANCELED' | 'EXPIRED';
+      /** CALCULATED: an ADL close (Binance: the execution type of a liquidation or ADL execution). */
+      execType: 'NEW' | 'TRADE' | 'CALCULATED' | 'CANCELED' | 'EXPIRED';
       fill?: FuturesFill;
     }
   | { type: 'algoOrder'; apiKey: string; algo: SimAlgoOrder }

@@ -151,10 +151,11 @@ export function futuresOrderRoutes(exchange: FuturesExchange): RouteTable {
       const symbol = p.symbol ? marketParam(exchange, p).id : undefined;
       if (p.autoCloseType !== undefined && p.autoCloseType !== 'LIQUIDATION' && p.autoCloseType !== 'ADL')
         throw binanceError(-1100, "Illegal characters found in parameter 'autoCloseType'.");
-      if (p.autoCloseType === 'ADL') return [];
+      // Without autoCloseType Binance lists both kinds.
       const rows = exchange.liquidation
         .liquidations(apiKey)
         .filter((l) => symbol === undefined || l.symbol === symbol)
+        .filter((l) => p.autoCloseType === undefined || l.autoCloseType === p.autoCloseType)
         .map((l) => ({ ...l, time: l.order.time }));
       return history(rows, p, () => 0, 'none').map((l) => forceOrderJson(market(l.symbol), l));
     }),

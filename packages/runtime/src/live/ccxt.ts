@@ -328,7 +328,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       else if (e.type === 'ip-weight-full')
         o.log(
           'info',
-          `request weight: this IP has used ${e.usedWeight} of ${e.published} this minute on ${o.exchange} (the exchange's count: every bot and program on this machine's IP shares it); this bot keeps under ${e.limit} and waits ${Math.ceil((e.resumeAt - gw.timer.now()) / 1000)} s for the next minute`,
+          `request weight: this IP has used ${e.used} of ${e.published} this minute on ${o.exchange} (the exchange's count: every bot and program on this machine's IP shares it); this bot keeps under ${e.limit} and waits ${Math.ceil((e.resumeAt - gw.timer.now()) / 1000)} s for the next minute`,
         );
       o.gateway?.onEvent?.(e);
     },

@@ -30,6 +30,8 @@ const ONE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseMs: 0, maxMs: 0 };
 const ONCE: CallOptions = { retry: false };
 /** Refusals made here, before anything was sent, that say when to come back: never retried inside a call. */
 const FAIL_FAST = new Set(['CircuitOpen', 'IpBanned']);
+/** Binance's -1015 TOO_MANY_ORDERS in an error's message (ccxt puts the response body there). */
+const ORDER_COUNT_RE = /"code"\s*:\s*-1015\b/;
 /** The shortest ban Binance gives (2 minutes), for a 418 that names no Retry-After. */
 const DEFAULT_BAN_MS = 120_000;
 
@@ -920,7 +922,8 @@ export class ExchangeGateway {
       : undefined;
     const spent = () => failures >= this.retry.maxAttempts;
     const backoff = (err: KeelExchangeError, atLeastMs = 0): Promise<void> => {
-      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
+      // A -1015 (the account's order count) has paused new orders alone (`ordersLimited`): cancels go on.
+      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined && !ORDER_COUNT_RE.test(err.message)) {
         this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
       }
       return this.timer.sleep(Math.max(atLeastMs, retryDelayMs(failures - 1, this.retry, this.rng, err)));

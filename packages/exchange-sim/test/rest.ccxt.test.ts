@@ -309,4 +309,62 @@ describe('rate limits', () => {
       await h.close();
     }
   });
+
+  it('enforces the account’s ORDERS limit: the order past 100 in a 10 s window is 429 -1015 (no Retry-After, not counted); another account is not held; an OCO list counts 2', async () => {
+    const start = Date.now();
+    const window = Math.floor(start / 10_000) * 10_000;
+    let wall = window + 1000;
+    const other = { apiKey: 'testkey2', secret: 'testsecret2' };
+    const h = await harness({
+      accounts: [
+        { ...KEY, balances: { USDT: 100_000, BTC: 1 } },
+        { ...other, balances: { USDT: 100_000, BTC: 1 } },
+      ],
+      // The wall clock stays inside one 10 s window whatever the test's pace.
+      wallClock: () => wall,
+    });
+    const move = (to: number) => {
+      wall = to;
+      h.sim.faults.skewServerClock(Date.now() - wall);
+    };
+    move(window + 1000);
+    try {
+      const a = h.rest(KEY, { enableRateLimit: false });
+      const b = h.rest(other, { enableRateLimit: false });
+      await a.loadMarkets();
+      await b.loadMarkets();
+      const ioc = { timeInForce: 'IOC' };
+      for (let i = 0; i < 97; i++) await a.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 50, ioc);
+      // An OCO list: 2 of the account's count (Binance's "unfilled order count: 2").
+      const oco = a as unknown as Record<string, (p: object) => Promise<unknown>>;
+      await oco.privatePostOrderListOco!({
+        symbol: 'BTCUSDT',
+        side: 'SELL',
+        quantity: '0.01',
+        aboveType: 'LIMIT_MAKER',
+        abovePrice: '500',
+        belowType: 'STOP_LOSS',
+        belowStopPrice: '50',
+      });
+      expect(a.last_response_headers?.['X-Mbx-Order-Count-10s']).toBe('99');
+      await a.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 50, ioc);
+      expect(a.last_response_headers?.['X-Mbx-Order-Count-10s']).toBe('100');
+      const over = await a.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 50, ioc).catch((e: unknown) => e);
+      expect(over).toBeInstanceOf(ccxt.DDoSProtection); // ccxt: an HTTP 429
+      expect((over as Error).message).toContain(
+        '{"code":-1015,"msg":"Too many new orders; current limit is 100 orders per 10 SECOND."}',
+      );
+      expect(a.last_response_headers?.['Retry-After']).toBeUndefined();
+      // Another account's count is its own.
+      await b.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 50, ioc);
+      expect(b.last_response_headers?.['X-Mbx-Order-Count-10s']).toBe('1');
+      // The next window takes orders again; the refused one was not counted in the day's.
+      move(window + 10_000);
+      await a.createOrder('BTC/USDT', 'limit', 'buy', 0.1, 50, ioc);
+      expect(a.last_response_headers?.['X-Mbx-Order-Count-10s']).toBe('1');
+      expect(a.last_response_headers?.['X-Mbx-Order-Count-1d']).toBe('101');
+    } finally {
+      await h.close();
+    }
+  });
 });

@@ -22,7 +22,7 @@ import { type ExchangeOrder, fromCcxtOrder } from './normalize.ts';
 import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs, withRetry } from './retry.ts';
 import { balanceRows, type CacheAnswer, type CachedTicker, type StreamCache } from './stream-cache.ts';
 import { systemTimer, type Timer } from './timer.ts';
-import { type WindowFull, weightReading } from './weight-window.ts';
+import { type WindowFull, windowReading } from './weight-window.ts';
 
 /** `retry: false`: one request, no retry (the caller owns the retries). */
 const ONE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseMs: 0, maxMs: 0 };
@@ -30,6 +30,8 @@ const ONE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseMs: 0, maxMs: 0 };
 const ONCE: CallOptions = { retry: false };
 /** Refusals made here, before anything was sent, that say when to come back: never retried inside a call. */
 const FAIL_FAST = new Set(['CircuitOpen', 'IpBanned']);
+/** Binance's -1015 TOO_MANY_ORDERS in an error's message (ccxt puts the response body there). */
+const ORDER_COUNT_RE = /"code"\s*:\s*-1015\b/;
 /** The shortest ban Binance gives (2 minutes), for a 418 that names no Retry-After. */
 const DEFAULT_BAN_MS = 120_000;
 
@@ -133,6 +135,26 @@ export type GatewayEvent =
        */
       readonly type: 'ip-weight-full';
     } & WindowFull)
+  | ({
+      /**
+       * The account's new orders this window (the exchange's reading, which counts every bot,
+       * script and person trading the account) leave no room: new orders wait for the next window
+       * (cancels do not). Reported once per window, whichever window it is (`windowMs`).
+       */
+      readonly type: 'order-count-full';
+    } & WindowFull)
+  | {
+      /**
+       * The exchange refused a new order for the account's order count (Binance 429 / -1015): new
+       * orders wait until `until` (its Retry-After, or the end of the window it names), cancels
+       * do not. Reported once per pause.
+       */
+      readonly type: 'orders-limited';
+      readonly until: number;
+      readonly method: string;
+      /** The exchange's own words (Binance's `msg`). */
+      readonly message: string;
+    }
   | { readonly type: 'create-in-doubt'; readonly clientOrderId: string; readonly error: KeelExchangeError }
   | { readonly type: 'lookup'; readonly clientOrderId: string; readonly found: boolean }
   | { readonly type: 'resend'; readonly clientOrderId: string; readonly send: number }
@@ -271,6 +293,18 @@ export interface CallOptions {
   readonly retry?: boolean;
 }
 
+/**
+ * How often this gateway met the exchange's shared budgets (for a session report): windows in
+ * which requests waited for the IP's weight or new orders for the account's order count, and the
+ * exchange's refusals (429 for the IP, 418 bans, 429 -1015 for the account's orders).
+ */
+export interface BudgetCounts {
+  readonly ipWeightFull: number;
+  readonly ipLimited: number;
+  readonly orderCountFull: number;
+  readonly ordersLimited: number;
+}
+
 export interface BalanceRow {
   readonly asset: string;
   readonly free: number;
@@ -302,6 +336,9 @@ export class ExchangeGateway {
   /** Until when the last 429 for the IP's weight paused every request (reported once per pause). */
   private pausedUntil = 0;
   private banMessage = '';
+  /** Until when the last 429 -1015 holds new orders (reported once per pause). */
+  private ordersPausedUntil = 0;
+  private readonly budget = { ipWeightFull: 0, ipLimited: 0, orderCountFull: 0, ordersLimited: 0 };
 
   constructor(
     readonly client: CcxtClient,
@@ -314,9 +351,11 @@ export class ExchangeGateway {
     this.lookupDelayMs = opts.lookupDelayMs ?? 1000;
     this.onEvent = opts.onEvent ?? (() => {});
     // The budget of the market the client trades: Binance spot's and USDⓈ-M's differ.
-    this.limiter = new RateLimiter(opts.limits ?? exchangeLimits(client.id), this.timer, (e) =>
-      this.onEvent({ type: 'ip-weight-full', ...e }),
-    );
+    this.limiter = new RateLimiter(opts.limits ?? exchangeLimits(client.id), this.timer, (which, e) => {
+      if (which === 'ip-weight') this.budget.ipWeightFull++;
+      else this.budget.orderCountFull++;
+      this.onEvent({ type: which === 'ip-weight' ? 'ip-weight-full' : 'order-count-full', ...e });
+    });
     this.breakers = Object.fromEntries(
       ENDPOINT_CLASSES.map((c) => [
         c,
@@ -328,12 +367,19 @@ export class ExchangeGateway {
     this.watchResponses();
   }
 
+  /** How often this gateway met the exchange's shared budgets so far (`BudgetCounts`). */
+  budgetCounts(): BudgetCounts {
+    return { ...this.budget };
+  }
+
   /**
    * Reads every REST answer's headers as it arrives, through ccxt's per-response hook
    * (`onRestResponse`, called with that response's status and headers before its body is parsed
    * or its error thrown): `last_response_headers` is the last answer of any concurrent request,
-   * this is each one's own. What it reads: the IP's used weight (the window takes it, never lowered),
-   * a 429 for the IP's weight (every class pauses until Retry-After) and a 418 (the IP is banned).
+   * this is each one's own. What it reads: the IP's used weight and the account's order counts
+   * (each window takes its reading, never lowered), a 429 for the IP's weight (every class pauses
+   * until Retry-After), a 429 -1015 for the account's orders (new orders pause) and a 418 (the IP
+   * is banned).
    */
   private watchResponses(): void {
     type Hook = (
@@ -356,14 +402,18 @@ export class ExchangeGateway {
 
   private onResponse(status: number, headers: Record<string, unknown>, body: string, request: string): void {
     const now = this.timer.now();
-    const reading = weightReading(headers);
-    if (reading) this.limiter.window?.observe(reading.usedWeight, reading.serverTime, now);
+    for (const w of [this.limiter.window, ...this.limiter.orderWindows]) {
+      const reading = w && windowReading(headers, w.spec.header);
+      if (reading) w?.observe(reading.used, reading.serverTime, now);
+    }
     if (status !== 418 && status !== 429) return;
     const code = /"code"\s*:\s*(-?\d+)/.exec(body)?.[1];
-    // -1015 is the account's ORDERS limit, not the IP's weight: its class pauses (`call`, `createOnce`).
-    if (code === '-1015') return;
     const message = /"msg"\s*:\s*"([^"]*)"/.exec(body)?.[1] ?? (body.slice(0, 200) || `HTTP ${status}`);
     const ra = retryAfterMs(headers, now);
+    if (code === '-1015') {
+      this.ordersLimited(now, ra, message, request);
+      return;
+    }
     if (status === 418) {
       const until = now + (ra ?? DEFAULT_BAN_MS);
       if (until <= this.bannedUntil) return;
@@ -372,7 +422,10 @@ export class ExchangeGateway {
       this.bannedUntil = until;
       this.banMessage = message;
       this.limiter.window?.pause(until);
-      if (report) this.onEvent({ type: 'ip-limited', status, until, method: request, message });
+      if (report) {
+        this.budget.ipLimited++;
+        this.onEvent({ type: 'ip-limited', status, until, method: request, message });
+      }
       return;
     }
     // 429 for the IP's weight: every class of this IP waits, not only the one that asked.
@@ -381,7 +434,36 @@ export class ExchangeGateway {
     if (until <= this.pausedUntil) return;
     const fresh = now >= this.pausedUntil;
     this.pausedUntil = until;
-    if (fresh) this.onEvent({ type: 'ip-limited', status, until, method: request, message });
+    if (fresh) {
+      this.budget.ipLimited++;
+      this.onEvent({ type: 'ip-limited', status, until, method: request, message });
+    }
+  }
+
+  /**
+   * A 429 -1015: the account's order count is over one of its windows (another user of the
+   * account sent orders this gateway has not seen yet). New orders wait, cancels and reads do not:
+   * until the Retry-After, or, as Binance sends none with it, the end of the window its message
+   * names (`… orders per 10 SECOND`), or else of the shortest window.
+   */
+  private ordersLimited(now: number, ra: number | undefined, message: string, request: string): void {
+    const windows = this.limiter.orderWindows;
+    if (windows.length === 0) return;
+    const named = /per\s+(\d+)\s+(SECOND|MINUTE|HOUR|DAY)/i.exec(message);
+    const unit: Record<string, number> = { SECOND: 1_000, MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 };
+    const namedMs = named ? Number(named[1]) * (unit[(named[2] as string).toUpperCase()] ?? 0) : undefined;
+    const ms =
+      windows.find((w) => w.spec.windowMs === namedMs)?.spec.windowMs ??
+      Math.min(...windows.map((w) => w.spec.windowMs));
+    const until = now + (ra ?? Math.max(1_000, ms - (now % ms)));
+    for (const w of windows) w.pause(until);
+    if (until <= this.ordersPausedUntil) return;
+    const fresh = now >= this.ordersPausedUntil;
+    this.ordersPausedUntil = until;
+    if (fresh) {
+      this.budget.ordersLimited++;
+      this.onEvent({ type: 'orders-limited', until, method: request, message });
+    }
   }
 
   /** The refusal of a request made while the IP is banned: nothing is sent. */
@@ -425,8 +507,18 @@ export class ExchangeGateway {
     });
   }
 
-  /** One request: the breaker, the limiter, the call; any failure classified and counted by the breaker. */
-  private async once<T>(endpoint: EndpointClass, method: string, fn: () => Promise<T>, opts: CallOptions): Promise<T> {
+  /**
+   * One request: the breaker, the limiter, the call; any failure classified and counted by the
+   * breaker. A create says how many new orders it places (`orders`, the account's order-count
+   * windows) and when it is no longer wanted (`signal`: it leaves the limiter's queue at once and
+   * fails `NotSent`).
+   */
+  private async once<T>(
+    endpoint: EndpointClass,
+    method: string,
+    fn: () => Promise<T>,
+    opts: CallOptions & { readonly orders?: number; readonly signal?: AbortSignal | undefined },
+  ): Promise<T> {
     if (this.timer.now() < this.bannedUntil) throw this.banned(endpoint, method);
     const breaker = this.breakers[endpoint];
     if (!breaker.tryPass()) {
@@ -438,10 +530,21 @@ export class ExchangeGateway {
         message: `${endpoint}: circuit open after repeated failures; ${method} not sent (next probe at ${new Date(breaker.retryAt).toISOString()})`,
       });
     }
-    await this.limiter.acquire(endpoint, opts.weight ?? this.weights[method] ?? 1, opts.priority ?? 'normal');
+    const orders = opts.orders ?? 0;
+    try {
+      await this.limiter.acquire(endpoint, opts.weight ?? this.weights[method] ?? 1, opts.priority ?? 'normal', {
+        orders,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (e) {
+      breaker.release();
+      if (opts.signal?.aborted) throw notWanted(opts.signal);
+      throw e;
+    }
     // A ban that came while this one waited in the limiter.
     if (this.timer.now() < this.bannedUntil) {
       breaker.release();
+      this.limiter.answered(orders);
       throw this.banned(endpoint, method);
     }
     try {
@@ -458,6 +561,8 @@ export class ExchangeGateway {
       // The answer was the ban itself (418), or a 429 that came with it: never retried into it.
       if (err.kind === 'rate-limited' && this.timer.now() < this.bannedUntil) throw this.banned(endpoint, method);
       throw err;
+    } finally {
+      this.limiter.answered(orders);
     }
   }
 
@@ -817,7 +922,8 @@ export class ExchangeGateway {
       : undefined;
     const spent = () => failures >= this.retry.maxAttempts;
     const backoff = (err: KeelExchangeError, atLeastMs = 0): Promise<void> => {
-      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined) {
+      // A -1015 (the account's order count) has paused new orders alone (`ordersLimited`): cancels go on.
+      if (err.kind === 'rate-limited' && err.retryAfterMs !== undefined && !ORDER_COUNT_RE.test(err.message)) {
         this.limiter.pause('orders', this.timer.now() + err.retryAfterMs);
       }
       return this.timer.sleep(Math.max(atLeastMs, retryDelayMs(failures - 1, this.retry, this.rng, err)));
@@ -880,7 +986,7 @@ export class ExchangeGateway {
             while (this.sends.size > 10_000) this.sends.delete(this.sends.keys().next().value as string);
             return send();
           },
-          {},
+          { orders: ids.length, signal },
         );
         for (const x of placed) this.cache?.restOrder(x, sentAt);
         return { kind: 'placed', orders: placed, via: 'response', sends };

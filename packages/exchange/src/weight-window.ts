@@ -1,23 +1,30 @@
 /**
- * The request-weight budget of the IP this process sends from, as the exchange counts it: fixed
- * windows of the clock (Binance: the wall-clock minute), shared by every bot and program on the
- * machine. Each gateway counts what it sends itself, and raises its count to the exchange's own
- * reading (Binance's `X-MBX-USED-WEIGHT-1M` on every REST answer), which includes what everyone
- * else on the IP sent; it never lowers it.
+ * A budget the exchange counts in fixed windows of its clock, shared with others the gateway does
+ * not see: the request weight of the IP this process sends from (Binance: per wall-clock minute,
+ * shared by every bot and program on the machine), or the new orders of the account (Binance:
+ * per 10 s and per day on spot, per 10 s and per minute on USDⓈ-M, shared by every bot, script and
+ * person trading it). Each gateway counts what it sends itself, and raises its count to the
+ * exchange's own reading (a header of every REST answer: `X-MBX-USED-WEIGHT-1M`, or
+ * `X-MBX-ORDER-COUNT-10S` on an order's answer), which includes what everyone else sent; it never
+ * lowers it.
  */
 export interface WindowSpec {
-  /** The weight one window allows this IP (Keel's share: a margin under the exchange's limit). */
+  /** What one window allows (Keel's share: a margin under the exchange's limit). */
   readonly limit: number;
-  /** The exchange's limit itself, for messages (Binance spot 6,000, USDⓈ-M 2,400). */
+  /** The exchange's limit itself, for messages (Binance spot 6,000 weight or 100 orders per 10 s). */
   readonly published: number;
   readonly windowMs: number;
+  /** The response header that carries the exchange's count of the current window (any case). */
+  readonly header: string;
 }
 
 /** A window that made a request wait for the next one: reported once per window. */
 export interface WindowFull {
-  readonly usedWeight: number;
+  /** The count of the window: this gateway's, or the exchange's reading if higher. */
+  readonly used: number;
   readonly limit: number;
   readonly published: number;
+  readonly windowMs: number;
   /** When requests go again (the next window's start, or the end of a pause). */
   readonly resumeAt: number;
 }
@@ -36,7 +43,7 @@ export class WeightWindow {
       throw new Error(`Invalid weight window: limit and windowMs must be > 0, got ${spec.limit} and ${spec.windowMs}`);
   }
 
-  /** The weight counted in the window that holds `now`: this process's, or the exchange's reading if higher. */
+  /** The count of the window that holds `now`: this process's, or the exchange's reading if higher. */
   usedAt(now: number): number {
     this.roll(now);
     return this.used;
@@ -56,7 +63,8 @@ export class WeightWindow {
     const resumeAt = this.start + this.spec.windowMs;
     if (this.reportedFull !== this.start) {
       this.reportedFull = this.start;
-      this.onFull({ usedWeight: this.used, limit: this.spec.limit, published: this.spec.published, resumeAt });
+      const { limit, published, windowMs } = this.spec;
+      this.onFull({ used: this.used, limit, published, windowMs, resumeAt });
     }
     return resumeAt - now;
   }
@@ -67,20 +75,23 @@ export class WeightWindow {
   }
 
   /**
-   * The exchange's reading of the IP's used weight, taken at `serverTime` (its Date header; the
+   * The exchange's reading of the window's count, taken at `serverTime` (its Date header; the
    * local `now` when it sent none). A reading of another window than the current one (a response
    * that crossed the boundary, or a clock a second apart) is ignored; within the window the count
    * becomes the larger of the two. Concurrent answers arrive in any order: a lower reading is an
    * older one, never a reason to send more.
    */
-  observe(usedWeight: number, serverTime: number | undefined, now: number): void {
+  observe(used: number, serverTime: number | undefined, now: number): void {
     this.roll(now);
     const at = serverTime ?? now;
     if (Math.floor(at / this.spec.windowMs) * this.spec.windowMs !== this.start) return;
-    if (usedWeight > this.used) this.used = usedWeight;
+    if (used > this.used) this.used = used;
   }
 
-  /** No request of any class goes before `untilMs` (a 429 for the IP's weight, with its Retry-After). */
+  /**
+   * No request that passes this window goes before `untilMs`: a 429 for the IP's weight (every
+   * class), or for the account's orders (-1015: new orders only).
+   */
   pause(untilMs: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, untilMs);
   }
@@ -105,12 +116,13 @@ export function headerValue(headers: Readonly<Record<string, unknown>> | undefin
   return undefined;
 }
 
-/** What one REST answer says of the IP's weight: Binance's used weight this minute and its server time. */
-export function weightReading(
+/** What one REST answer says of a window: the exchange's count in `header` and its server time. */
+export function windowReading(
   headers: Readonly<Record<string, unknown>> | undefined,
-): { readonly usedWeight: number; readonly serverTime: number | undefined } | undefined {
-  const used = Number(headerValue(headers, 'x-mbx-used-weight-1m') ?? Number.NaN);
+  header: string,
+): { readonly used: number; readonly serverTime: number | undefined } | undefined {
+  const used = Number(headerValue(headers, header) ?? Number.NaN);
   if (!Number.isFinite(used) || used < 0) return undefined;
   const date = Date.parse(headerValue(headers, 'date') ?? '');
-  return { usedWeight: used, serverTime: Number.isFinite(date) ? date : undefined };
+  return { used, serverTime: Number.isFinite(date) ? date : undefined };
 }

@@ -127,7 +127,7 @@ describe('two gateways on one IP share Binance’s request weight', () => {
     expect(full.length).toBeGreaterThan(0);
     const f = full[0] as Extract<GatewayEvent, { type: 'ip-weight-full' }>;
     expect(f).toMatchObject({ limit: 4_800, published: 6_000 });
-    expect(f.usedWeight).toBeGreaterThan(4_800 - TRADES_WEIGHT);
+    expect(f.used).toBeGreaterThan(4_800 - TRADES_WEIGHT);
   }, 120_000);
 
   it('control: the same load with the buckets alone (each counting only its own requests) gets 429 and then a ban', async () => {

@@ -8,7 +8,7 @@ import {
   RateLimiter,
   retryDelayMs,
   WeightWindow,
-  weightReading,
+  windowReading,
 } from '../src/index.ts';
 
 describe('backoff: full jitter from a seeded RNG', () => {
@@ -108,7 +108,7 @@ describe('RateLimiter: token buckets on an injected timer', () => {
 });
 
 describe('WeightWindow: the IP’s weight per minute, raised to the exchange’s reading, never lowered', () => {
-  const spec = { limit: 100, published: 120, windowMs: 60_000 };
+  const spec = { limit: 100, published: 120, windowMs: 60_000, header: 'x-mbx-used-weight-1m' };
   it('takes a higher reading of the current window, ignores a lower one and one of another window', () => {
     const full: number[] = [];
     const w = new WeightWindow(spec, (e) => full.push(e.resumeAt));
@@ -130,12 +130,14 @@ describe('WeightWindow: the IP’s weight per minute, raised to the exchange’s
   });
 
   it('reads Binance’s header and Date as ccxt hands them over (capitalised)', () => {
-    expect(weightReading({ 'X-Mbx-Used-Weight-1m': '1234', Date: 'Mon, 01 Jan 2024 00:10:05 GMT' })).toEqual({
-      usedWeight: 1234,
+    const weight = 'x-mbx-used-weight-1m';
+    expect(windowReading({ 'X-Mbx-Used-Weight-1m': '1234', Date: 'Mon, 01 Jan 2024 00:10:05 GMT' }, weight)).toEqual({
+      used: 1234,
       serverTime: Date.UTC(2024, 0, 1, 0, 10, 5),
     });
-    expect(weightReading({ 'x-mbx-used-weight-1m': '7' })).toEqual({ usedWeight: 7, serverTime: undefined });
-    expect(weightReading({ 'Content-Type': 'application/json' })).toBeUndefined();
+    expect(windowReading({ 'x-mbx-used-weight-1m': '7' }, weight)).toEqual({ used: 7, serverTime: undefined });
+    expect(windowReading({ 'Content-Type': 'application/json' }, weight)).toBeUndefined();
+    expect(windowReading({ 'X-Mbx-Order-Count-10s': '42' }, 'x-mbx-order-count-10s')).toMatchObject({ used: 42 });
   });
 
   it('the limiter holds every class to the window', async () => {
@@ -159,6 +161,53 @@ describe('WeightWindow: the IP’s weight per minute, raised to the exchange’s
     await timer.advance(1_000);
     expect(at).toBe(60_000);
     expect(placed).toBe(60_000);
+  });
+});
+
+describe('order-count windows: the account’s new orders, raised to the exchange’s reading', () => {
+  it('new orders wait for the next window when the account’s count is full; cancels do not; reported once a window', async () => {
+    const timer = new ManualTimer(0);
+    const full: { used: number; windowMs: number; resumeAt: number }[] = [];
+    const lim = new RateLimiter(binanceSpotLimits(0.2), timer, (which, e) => {
+      if (which === 'order-count') full.push({ used: e.used, windowMs: e.windowMs, resumeAt: e.resumeAt });
+    });
+    expect(lim.orderWindows.map((w) => w.spec)).toMatchObject([
+      { limit: 80, published: 100, windowMs: 10_000, header: 'x-mbx-order-count-10s' },
+      { limit: 160_000, published: 200_000, windowMs: 86_400_000, header: 'x-mbx-order-count-1d' },
+    ]);
+    // Another bot on the account has placed 79 orders this 10 s window: one more fits, not two.
+    lim.orderWindows[0]?.observe(79, 0, 0);
+    await lim.acquire('orders', 1, 'normal', { orders: 1 });
+    const placed: number[] = [];
+    for (let i = 0; i < 3; i++)
+      void lim.acquire('orders', 1, 'normal', { orders: 1 }).then(() => placed.push(timer.now()));
+    // A cancel counts no order: it goes at once, past the waiting creates.
+    let cancelled = -1;
+    await lim.acquire('orders', 1, 'high').then(() => (cancelled = timer.now()));
+    expect(cancelled).toBe(0);
+    await timer.advance(9_999);
+    expect(placed).toEqual([]);
+    await timer.advance(1);
+    expect(placed).toEqual([10_000, 10_000, 10_000]);
+    expect(full).toEqual([{ used: 80, windowMs: 10_000, resumeAt: 10_000 }]);
+    expect(lim.orderWindows[1]?.usedAt(10_000)).toBe(4);
+  });
+
+  it('a create whose signal is aborted while it waits leaves the queue at once, taking nothing', async () => {
+    const timer = new ManualTimer(0);
+    const lim = new RateLimiter(binanceSpotLimits(0.2), timer);
+    lim.orderWindows[0]?.observe(80, 0, 0);
+    const ctl = new AbortController();
+    const waiting = lim.acquire('orders', 1, 'normal', { orders: 1, signal: ctl.signal });
+    let next = -1;
+    void lim.acquire('orders', 1, 'normal', { orders: 1 }).then(() => (next = timer.now()));
+    await timer.advance(3_000);
+    ctl.abort(new Error('signal expired'));
+    await expect(waiting).rejects.toThrow('signal expired');
+    await timer.advance(7_000);
+    expect(next).toBe(10_000);
+    // Only the one that went was counted in the day's window.
+    expect(lim.orderWindows[1]?.usedAt(10_000)).toBe(1);
   });
 });
 

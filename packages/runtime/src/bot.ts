@@ -31,7 +31,7 @@ import { type Logger, orderLogLine, repeatingWarning } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
 import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
-import type { LiveExchange } from './live/port.ts';
+import type { ExchangeBudgetCounts, LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
@@ -158,6 +158,13 @@ export interface SessionReport extends PnlReport {
   readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
   /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
   readonly dust: Readonly<Record<string, number>>;
+  /**
+   * Live: how often the exchange's shared budgets held this session's requests back: windows in
+   * which new orders waited for the account's order count (`orderCountFull`) or requests for the
+   * IP's weight (`ipWeightFull`), and the exchange's refusals (`ordersLimited`: 429 -1015;
+   * `ipLimited`: 429 / 418 for the IP).
+   */
+  readonly exchangeBudget?: ExchangeBudgetCounts;
   /** With risk settings: denials by rule, halts started, halts in force. */
   readonly risk?: RiskReport;
   /**
@@ -935,6 +942,9 @@ export class Bot {
         catchUp: this.catchUpDenied + this.caughtUp.denied,
       },
       dust: this.dust(),
+      ...(this.cfg.mode === 'live' && this.cfg.exchange?.budgetCounts
+        ? { exchangeBudget: this.cfg.exchange.budgetCounts() }
+        : {}),
       ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
       ...(this.botEngine?.futures
         ? { futures: futuresReport(this.botEngine.futures.summary(), this.botEngine.futures.adl) }

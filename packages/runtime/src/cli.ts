@@ -407,7 +407,17 @@ export async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+}
+
+/**
+ * `; exchange budget: new orders waited for the account's order count in 3 windows (1 refused, 429 -1015), …`;
+ * nothing when no budget held the bot back.
+ */
+function budgetSummary(r: SessionReport): string {
+  const b = r.exchangeBudget;
+  if (b === undefined || b.orderCountFull + b.ordersLimited + b.ipWeightFull + b.ipLimited === 0) return '';
+  return `; exchange budget: new orders waited for the account's order count in ${b.orderCountFull} window(s) (${b.ordersLimited} refused, 429 -1015), requests for the IP's weight in ${b.ipWeightFull} minute(s) (${b.ipLimited} refused, 429/418)`;
 }
 
 /** `; futures: funding -1.2 (paid 1.5, received 0.3, 6 payments), 0 liquidations (clearance fees 0), 1 ADL close`. */

@@ -12,7 +12,8 @@ export function orderListRoutes(exchange: SpotExchange): RouteTable {
     'POST /api/v3/orderList/oco': {
       security: 'signed',
       weight: fixedWeight(1),
-      countsAsOrder: true,
+      // Binance: an OCO list adds 2 to the unfilled order count.
+      orders: 2,
       handler: ({ apiKey, params }) => {
         const symbol = marketParam(exchange, params).id;
         const { list } = exchange.placeOco(apiKey, {

@@ -11,14 +11,14 @@ export function orderRoutes(exchange: SpotExchange): RouteTable {
     'POST /api/v3/order': {
       security: 'signed',
       weight: fixedWeight(1),
-      countsAsOrder: true,
+      orders: 1,
       handler: ({ apiKey, params }) => newOrder(exchange, apiKey, params),
     },
     'POST /api/v3/order/test': { security: 'signed', weight: fixedWeight(1), handler: () => ({}) },
     'POST /api/v3/order/cancelReplace': {
       security: 'signed',
       weight: fixedWeight(1),
-      countsAsOrder: true,
+      orders: 1,
       handler: ({ apiKey, params }) => cancelReplace(exchange, apiKey, params),
     },
     'GET /api/v3/order': {

@@ -2,7 +2,8 @@
  * Binance's REST limits, counted as Binance counts them: REQUEST_WEIGHT per IP (every API key
  * behind one address shares it) in fixed 1-minute windows of the wall clock (429 / -1003 over it,
  * a 418 ban of the IP after `banAfter` more requests while limited), and the ORDERS counters per
- * account (API key), reported in headers (counted, not enforced).
+ * account (API key) in fixed windows of the wall clock, reported in headers and enforced (429 /
+ * -1015 over them).
  */
 export interface RateLimitOptions {
   weightPerMinute: number;
@@ -91,45 +92,66 @@ export class RequestWeight {
   }
 }
 
-/** One ORDERS window: its header's suffix (`10s`, `1m`, `1d`) and length. */
+/** One ORDERS window: its header's suffix (`10s`, `1m`, `1d`), length, limit, and its name in -1015's message. */
 interface OrderWindow {
   readonly name: string;
   readonly ms: number;
+  readonly limit: number;
+  /** As Binance words the interval in -1015's message: `10 SECOND`, `1 MINUTE`, `1 DAY`. */
+  readonly interval: string;
 }
 
 /** Spot counts orders in 10 s and a day; USDⓈ-M in 10 s and a minute (their exchangeInfo ORDERS limits). */
 export const SPOT_ORDER_WINDOWS: readonly OrderWindow[] = [
-  { name: '10s', ms: 10_000 },
-  { name: '1d', ms: 86_400_000 },
+  { name: '10s', ms: 10_000, limit: 100, interval: '10 SECOND' },
+  { name: '1d', ms: 86_400_000, limit: 200_000, interval: '1 DAY' },
 ];
 export const FUTURES_ORDER_WINDOWS: readonly OrderWindow[] = [
-  { name: '10s', ms: 10_000 },
-  { name: '1m', ms: 60_000 },
+  { name: '10s', ms: 10_000, limit: 300, interval: '10 SECOND' },
+  { name: '1m', ms: 60_000, limit: 1_200, interval: '1 MINUTE' },
 ];
 
-/** The ORDERS counters of every account, in fixed windows of the wall clock. */
+/** Either the `x-mbx-order-count-*` headers of an accepted order, or Binance's 429 -1015 instead of it. */
+export type OrderCountOutcome =
+  | { type: 'ok'; headers: Record<string, string> }
+  | { type: 'limited'; status: 429; body: { code: number; msg: string } };
+
+/**
+ * The ORDERS counters of every account, in fixed windows of the wall clock. An order that would
+ * pass a window's limit is refused with 429 / -1015 and not counted; Binance sends no Retry-After
+ * with it (its docs: the unfilled-order-count 429 comes without one).
+ */
 export class OrderCounts {
   private readonly accounts = new Map<string, { start: number[]; count: number[] }>();
 
   constructor(private readonly windows: readonly OrderWindow[]) {}
 
-  /** Counts an order of `apiKey` at wall time `now`; the `x-mbx-order-count-*` headers of its answer. */
-  count(apiKey: string, now: number): Record<string, string> {
+  /** Counts `orders` new orders of `apiKey` at wall time `now` (an OCO list is 2), or refuses them. */
+  count(apiKey: string, now: number, orders = 1): OrderCountOutcome {
     let a = this.accounts.get(apiKey);
     if (a === undefined) {
       a = { start: this.windows.map(() => 0), count: this.windows.map(() => 0) };
       this.accounts.set(apiKey, a);
     }
-    const headers: Record<string, string> = {};
-    this.windows.forEach((w, i) => {
+    for (const [i, w] of this.windows.entries()) {
       const start = Math.floor(now / w.ms) * w.ms;
       if (a.start[i] !== start) {
         a.start[i] = start;
         a.count[i] = 0;
       }
-      a.count[i] = (a.count[i] ?? 0) + 1;
+    }
+    const over = this.windows.find((w, i) => (a.count[i] ?? 0) + orders > w.limit);
+    if (over !== undefined)
+      return {
+        type: 'limited',
+        status: 429,
+        body: { code: -1015, msg: `Too many new orders; current limit is ${over.limit} orders per ${over.interval}.` },
+      };
+    const headers: Record<string, string> = {};
+    for (const [i, w] of this.windows.entries()) {
+      a.count[i] = (a.count[i] ?? 0) + orders;
       headers[`x-mbx-order-count-${w.name}`] = String(a.count[i]);
-    });
-    return headers;
+    }
+    return { type: 'ok', headers };
   }
 }

@@ -13,8 +13,8 @@ export interface Route {
   /** REQUEST_WEIGHT, which may depend on the parameters (e.g. depth's limit). */
   weight: (p: Params) => number;
   handler: (ctx: RouteContext) => unknown;
-  /** Counts toward the ORDERS limits (X-MBX-ORDER-COUNT-*). */
-  countsAsOrder?: boolean;
+  /** How many orders it adds to the account's ORDERS counts (X-MBX-ORDER-COUNT-*): 1 an order, 2 an OCO list. */
+  orders?: number;
 }
 
 /** Routes by `METHOD /path`. */

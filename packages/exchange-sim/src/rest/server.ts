@@ -149,7 +149,11 @@ export class RestApi {
           ? ''
           : authenticateRest(this.signer, route.security, raw.headers, { query: raw.query, body: raw.body }, params);
       // Orders are counted per account (API key), weight per IP.
-      if (route.countsAsOrder === true) headers = { ...headers, ...this.orders.count(apiKey, now) };
+      if (route.orders !== undefined) {
+        const counted = this.orders.count(apiKey, now, route.orders);
+        if (counted.type === 'limited') return reply(counted.status, counted.body, headers);
+        headers = { ...headers, ...counted.headers };
+      }
       return reply(200, route.handler({ params, apiKey }), headers);
     } catch (e) {
       if (e instanceof SimError) return reply(e.http, e.body(), headers);

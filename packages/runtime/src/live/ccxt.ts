@@ -282,6 +282,28 @@ function ipLimitedLine(exchange: string, e: Extract<GatewayEvent, { type: 'ip-li
   return `request weight: ${exchange} answered 429 (too much request weight for this IP) on ${e.method}; every request of this bot waits until ${until} (about ${wait}). Exchange: "${e.message}"`;
 }
 
+/** `10 s`, `1 min`, `1 day`: a window's length as a person says it. */
+function windowName(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000} day`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${ms / 1000} s`;
+}
+
+/**
+ * The lines a person reads when new orders wait for the account's order budget (once a window):
+ * what is full, whose orders fill it, how long the bot's orders wait and what still goes.
+ */
+function orderBudgetLine(
+  exchange: string,
+  e: Extract<GatewayEvent, { type: 'order-count-full' | 'orders-limited' }>,
+  now: number,
+): string {
+  if (e.type === 'orders-limited')
+    return `order budget: ${exchange} refused a new order (429 -1015, too many new orders on this account) on ${e.method}; this bot's new orders wait ${Math.ceil((e.until - now) / 1000)} s, cancels still go. Every bot, script and person trading this account shares its order limit. Exchange: "${e.message}"`;
+  const w = windowName(e.windowMs);
+  return `order budget: this account has placed ${e.used} new orders this ${w} window on ${exchange} (the exchange's count: every bot, script and person trading the account shares its limit of ${e.published}); this bot keeps under ${e.limit} and its new orders wait ${Math.ceil((e.resumeAt - now) / 1000)} s for the next window (cancels are not held; an order whose signal goes stale meanwhile is dropped, never sent late)`;
+}
+
 /** One exchange account behind the gateway, shaped as the runtime's LiveExchange port. */
 export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnection> {
   const urls = o.url ? binanceUrlsAt(o.url, o.exchange === 'binanceusdm') : {};
@@ -325,10 +347,12 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         o.log('error', `${e.method} failed and the WebSocket cache cannot stand in: ${e.reason}`);
       else if (e.type === 'ip-limited')
         o.log(e.status === 418 ? 'error' : 'warn', ipLimitedLine(o.exchange, e, gw.timer.now()));
+      else if (e.type === 'order-count-full' || e.type === 'orders-limited')
+        o.log(e.type === 'orders-limited' ? 'warn' : 'info', orderBudgetLine(o.exchange, e, gw.timer.now()));
       else if (e.type === 'ip-weight-full')
         o.log(
           'info',
-          `request weight: this IP has used ${e.usedWeight} of ${e.published} this minute on ${o.exchange} (the exchange's count: every bot and program on this machine's IP shares it); this bot keeps under ${e.limit} and waits ${Math.ceil((e.resumeAt - gw.timer.now()) / 1000)} s for the next minute`,
+          `request weight: this IP has used ${e.used} of ${e.published} this minute on ${o.exchange} (the exchange's count: every bot and program on this machine's IP shares it); this bot keeps under ${e.limit} and waits ${Math.ceil((e.resumeAt - gw.timer.now()) / 1000)} s for the next minute`,
         );
       o.gateway?.onEvent?.(e);
     },
@@ -395,6 +419,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
     },
     ...(o.exchange === 'binanceusdm' ? { futures: binanceUsdmFutures(gw) } : {}),
+    budgetCounts: () => gw.budgetCounts(),
     watchExecutions(h) {
       const tracker = new OrderTracker(gw, {
         symbols: o.symbols,

@@ -207,6 +207,14 @@ export interface LiveFutures {
   watchFunding?(handlers: { onFunding(): void; onError(e: Error): void }): () => Promise<void>;
 }
 
+/** See `LiveExchange.budgetCounts` (the gateway's `BudgetCounts`). */
+export interface ExchangeBudgetCounts {
+  readonly ipWeightFull: number;
+  readonly ipLimited: number;
+  readonly orderCountFull: number;
+  readonly ordersLimited: number;
+}
+
 /**
  * What the live venue and recovery need from an exchange account. Implemented over the ccxt
  * gateway of @keel/exchange, which owns exactly-once sending: `placeOrder` and `placeOco` resolve
@@ -230,6 +238,12 @@ export interface LiveExchange {
   fetchBalances(): Promise<Record<string, ExchangeBalance>>;
   /** USDⓈ-M accounts (ccxt's binanceusdm): positions, leverage, margin mode, funding, liquidations. */
   readonly futures?: LiveFutures;
+  /**
+   * How often this connection met the exchange's shared budgets so far: windows in which requests
+   * waited for the IP's weight or new orders for the account's order count, and the exchange's
+   * refusals (429 / 418 for the IP, 429 -1015 for the account's orders). For the session report.
+   */
+  budgetCounts?(): ExchangeBudgetCounts;
   /** Streams order updates and executions (user data stream, REST polling as fallback). */
   watchExecutions(handlers: {
     onOrder(o: ExchangeOrder): void;

@@ -15,11 +15,11 @@ export function futuresOrderRoutes(exchange: FuturesExchange): RouteTable {
   const signed = (
     weight: number | ((p: Params) => number),
     handler: (apiKey: string, p: Params) => unknown,
-    countsAsOrder = false,
+    orders?: number,
   ) => ({
     security: 'signed' as const,
     weight: typeof weight === 'number' ? fixedWeight(weight) : weight,
-    countsAsOrder,
+    ...(orders === undefined ? {} : { orders }),
     handler: ({ apiKey, params }: { apiKey: string; params: Params }) => handler(apiKey, params),
   });
   const market = (id: string): FuturesMarket => exchange.market(id) as FuturesMarket;
@@ -64,7 +64,7 @@ export function futuresOrderRoutes(exchange: FuturesExchange): RouteTable {
           }),
         );
       },
-      true,
+      1,
     ),
     'GET /fapi/v1/order': signed(1, (apiKey, p) => {
       const symbol = marketParam(exchange, p).id;
@@ -123,7 +123,7 @@ export function futuresOrderRoutes(exchange: FuturesExchange): RouteTable {
           }),
         );
       },
-      true,
+      1,
     ),
     'GET /fapi/v1/algoOrder': signed(1, (apiKey, p) => {
       oneOf(p, 'algoId', 'clientAlgoId');

@@ -13,6 +13,7 @@ import {
   bracketFor,
   DEFAULT_USDM_BRACKETS,
   defineInstrument,
+  FUNDING_AT_OPEN_MS,
   FuturesBook,
   fundingRateSeries,
   type MarginMode,
@@ -147,7 +148,14 @@ describe('futures book invariants', () => {
       fc.property(
         fc.array(fc.integer({ min: -50, max: 50 }), { minLength: 24, maxLength: 24 }),
         fc.array(fc.integer({ min: 6_000, max: 8_000 }), { minLength: 24, maxLength: 24 }),
-        fc.uniqueArray(fc.integer({ min: 0, max: 24 * HOUR - 1 }), { minLength: 1, maxLength: 10 }),
+        fc.uniqueArray(
+          // Half of them on an hour (a bar's open, as Binance's funding is), the rest anywhere.
+          fc.oneof(
+            fc.integer({ min: 0, max: 23 }).map((h) => h * HOUR),
+            fc.integer({ min: 0, max: 24 * HOUR - 1 }),
+          ),
+          { minLength: 1, maxLength: 10 },
+        ),
         fc.array(fc.integer({ min: -30, max: 30 }), { minLength: 10, maxLength: 10 }),
         (orders, opens, offsets, rates) => {
           const times = [...offsets].sort((a, b) => a - b).map((o) => T0 + o);
@@ -171,13 +179,15 @@ describe('futures book invariants', () => {
               funding: fundingRateSeries({ time: times, rate: rateOf, intervalHours: 8 }),
             }),
           });
-          // The oracle: an order decided on bar i fills at bar i + 1's open, before that bar's
-          // funding; funding in bar k is charged on what is held after bar k's fills, at its open.
+          // The oracle: an order decided on bar i fills at bar i + 1's open. Funding stamped at bar
+          // k's open (within FUNDING_AT_OPEN_MS) is charged on what was held before that bar's
+          // fills; later in bar k, on what is held after them; at bar k's open price either way.
           let expected = 0;
           times.forEach((t, j) => {
             const k = Math.floor((t - T0) / HOUR);
+            const atOpen = t - (T0 + k * HOUR) < FUNDING_AT_OPEN_MS;
             let held = 0;
-            for (let i = 0; i + 1 <= k; i++) held += orders[i] as number;
+            for (let i = 0; i + 1 <= (atOpen ? k - 1 : k); i++) held += orders[i] as number;
             const open = (opens[k] as number) / 1000;
             expected += -held * open * (rateOf[j] as number);
           });
@@ -344,7 +354,14 @@ describe('futures book invariants', () => {
           maxLength: 24,
         }),
         fc.array(fc.integer({ min: 6_000, max: 8_000 }), { minLength: 24, maxLength: 24 }),
-        fc.uniqueArray(fc.integer({ min: 0, max: 24 * HOUR - 1 }), { minLength: 1, maxLength: 10 }),
+        fc.uniqueArray(
+          // Half of them on an hour (a bar's open, as Binance's funding is), the rest anywhere.
+          fc.oneof(
+            fc.integer({ min: 0, max: 23 }).map((h) => h * HOUR),
+            fc.integer({ min: 0, max: 24 * HOUR - 1 }),
+          ),
+          { minLength: 1, maxLength: 10 },
+        ),
         fc.array(fc.integer({ min: -30, max: 30 }), { minLength: 10, maxLength: 10 }),
         (orders, opens, offsets, rates) => {
           const times = [...offsets].sort((a, b) => a - b).map((o) => T0 + o);
@@ -376,7 +393,8 @@ describe('futures book invariants', () => {
           });
           expect(r.errors).toEqual([]);
           // The oracle: each side held after bar k's fills (an order decided on bar i fills at bar
-          // i + 1's open; what reduces a side is clipped to what it holds), charged at bar k's open.
+          // i + 1's open; what reduces a side is clipped to what it holds), charged at bar k's open
+          // price; funding stamped at the open itself on what was held before those fills.
           const heldAfter: [number, number][] = [];
           let long = 0;
           let short = 0;
@@ -391,7 +409,10 @@ describe('futures book invariants', () => {
           let expected = 0;
           times.forEach((t, j) => {
             const k = Math.floor((t - T0) / HOUR);
-            const [l, sh] = heldAfter[k] as [number, number];
+            // Funding stamped at the bar's open (within FUNDING_AT_OPEN_MS) is charged on what was
+            // held before its fills (FuturesBook.onOpen); later in the bar, on what is held after.
+            const atOpen = t - (T0 + k * HOUR) < FUNDING_AT_OPEN_MS;
+            const [l, sh] = (atOpen ? (k > 0 ? heldAfter[k - 1] : [0, 0]) : heldAfter[k]) as [number, number];
             const open = (opens[k] as number) / 1000;
             expected += -(l + sh) * open * (rateOf[j] as number);
           });

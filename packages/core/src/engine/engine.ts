@@ -372,19 +372,16 @@ export class Engine {
           (l.positionSide === undefined || o.request.positionSide === l.positionSide)
         )
           this.cancelWithReason(o.request.id, 'liquidation');
-      const inst = this.instrumentOf(l.symbol);
-      if (this.fillHook !== undefined)
-        this.fillHook(
-          l.symbol,
-          l.size > 0 ? 'sell' : 'buy',
-          l.price,
-          Math.abs(l.size),
-          l.clearanceFee,
-          inst.settle,
-          closeTime,
-          `liquidation-${k + 1}`,
-          l.positionSide,
-        );
+      this.forcedCloseFill(
+        l.symbol,
+        l.size,
+        l.price,
+        Math.abs(l.size),
+        l.clearanceFee,
+        closeTime,
+        `liquidation-${k + 1}`,
+        l.positionSide,
+      );
       if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: closeTime, liquidation: l });
     }
   }
@@ -412,39 +409,47 @@ export class Engine {
       }
       case 'liquidation': {
         const l = book.exchangeLiquidation(e.symbol, e.liquidation);
-        if (this.fillHook !== undefined && l.size !== 0)
-          this.fillHook(
-            l.symbol,
-            l.size > 0 ? 'sell' : 'buy',
-            l.price,
-            Math.abs(l.size),
-            l.clearanceFee,
-            this.instrumentOf(l.symbol).settle,
-            l.time,
-            e.liquidation.id,
-          );
+        this.forcedCloseFill(l.symbol, l.size, l.price, Math.abs(l.size), l.clearanceFee, l.time, e.liquidation.id);
         if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: l.time, liquidation: l });
         return;
       }
       case 'adl': {
         const a = book.exchangeAdl(e.symbol, e.adl);
-        if (this.fillHook !== undefined && a.closed > 0)
-          this.fillHook(
-            a.symbol,
-            a.size > 0 ? 'sell' : 'buy',
-            a.price,
-            a.closed,
-            a.fee,
-            this.instrumentOf(a.symbol).settle,
-            a.time,
-            e.adl.id,
-          );
+        this.forcedCloseFill(a.symbol, a.size, a.price, a.closed, a.fee, a.time, e.adl.id);
         if (this.listening) this.emitEvent({ type: 'futures.adl', time: a.time, adl: a });
         return;
       }
       default:
         assertNever(e, 'exchange futures event');
     }
+  }
+
+  /**
+   * A forced close (a liquidation, simulated or the exchange's, or an ADL) booked as a fill for the
+   * trade list: `amount` of a position of signed size `size`, its fee in the settle asset.
+   */
+  private forcedCloseFill(
+    symbol: string,
+    size: number,
+    price: number,
+    amount: number,
+    fee: number,
+    time: number,
+    id: string,
+    positionSide?: HedgeSide,
+  ): void {
+    if (this.fillHook === undefined || amount <= 0) return;
+    this.fillHook(
+      symbol,
+      size > 0 ? 'sell' : 'buy',
+      price,
+      amount,
+      fee,
+      this.instrumentOf(symbol).settle,
+      time,
+      id,
+      positionSide,
+    );
   }
 
   private deliver(slot: FeedSlot, bar: Bar): void {

@@ -253,8 +253,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const riskEvents: RiskEvent[] = [];
   const resumes = await resumeTimes(store, botId);
   // Perpetuals: what the backtest charged and liquidated, by session; live rates by symbol (read once).
-  const modelFunding: { r: FundingRecord; session: number }[] = [];
-  const modelLiquidations: { r: LiquidationRecord; session: number }[] = [];
+  const modelFunding: FundingRecord[] = [];
+  const modelLiquidations: LiquidationRecord[] = [];
   const exchangeRates = new Map<string, FundingRateSeries>();
 
   for (const [k, { seq, setup }] of setups.entries()) {
@@ -394,8 +394,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       }),
     );
     if (book !== undefined) {
-      for (const r of book.funding) modelFunding.push({ r, session: seq });
-      for (const r of book.liquidations) modelLiquidations.push({ r, session: seq });
+      modelFunding.push(...book.funding);
+      modelLiquidations.push(...book.liquidations);
       lastBook = book.summary();
       // Live, the rates are only those of the bot's payments: the times between have none by design.
       const live = Object.values(setup.futures?.markets ?? {}).some((m) => m.funding === undefined);
@@ -512,10 +512,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       rows.push({ at: d.at, id: d.d.id, d: [d.d] });
     futures = {
       bot: futuresTotals(fundingIn, liquidationsIn),
-      backtest: futuresTotals(
-        modelFunding.map((x) => x.r),
-        modelLiquidations.map((x) => x.r),
-      ),
+      backtest: futuresTotals(modelFunding, modelLiquidations),
     };
   }
   rows.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -700,11 +697,10 @@ async function recordedRates(store: Store, botId: string, symbol: string): Promi
 /** The backtest's futures summary over every compared session (the report's Futures card). */
 function parityFutures(
   last: FuturesSummary,
-  funding: readonly { r: FundingRecord }[],
-  liquidations: readonly { r: LiquidationRecord }[],
+  payments: readonly FundingRecord[],
+  liquidations: readonly LiquidationRecord[],
   warnings: readonly string[],
 ): FuturesSummary {
-  const payments = funding.map((x) => x.r);
   let paid = 0;
   let received = 0;
   for (const p of payments) {
@@ -718,8 +714,8 @@ function parityFutures(
     fundingReceived: received,
     fundingEvents: payments.length,
     payments,
-    liquidations: liquidations.map((x) => x.r),
-    liquidationFees: liquidations.reduce((a, x) => a + x.r.clearanceFee, 0),
+    liquidations,
+    liquidationFees: liquidations.reduce((a, l) => a + l.clearanceFee, 0),
     warnings,
   };
 }
@@ -772,9 +768,34 @@ function pairInTime<T extends { readonly symbol: string; readonly time: number; 
   }
 }
 
+/** A funding or liquidation difference, dated by the record (its exchange id, or one made up). */
+function futuresDifference(
+  kind: 'funding' | 'liquidation',
+  r: FundingRecord | LiquidationRecord,
+  detail: string,
+  cost: number | null,
+  during: (t: number) => { seq: number } | undefined,
+): Dated {
+  return {
+    at: r.time,
+    d: {
+      kind,
+      id: r.id ?? `${kind} ${r.symbol}${r.positionSide ? ` ${r.positionSide}` : ''} ${iso(r.time)}`,
+      session: during(r.time)?.seq ?? null,
+      symbol: r.symbol,
+      side: r.size < 0 || r.positionSide === 'short' ? 'sell' : 'buy',
+      signalAt: iso(r.time) as string,
+      detail,
+      cost,
+      bot: null,
+      backtest: null,
+    },
+  };
+}
+
 function compareFunding(
   bot: readonly FundingRecord[],
-  model: readonly { r: FundingRecord; session: number }[],
+  model: readonly FundingRecord[],
   during: (t: number) => { seq: number } | undefined,
   quoteOf: (symbol: string) => string,
   tol: number,
@@ -783,24 +804,10 @@ function compareFunding(
   const how = (r: FundingRecord, q: string) =>
     `${r.payment < 0 ? 'paid' : 'received'} ${round(Math.abs(r.payment), 8)} ${q} on ${r.size} (rate ${r.rate}, mark ${r.markPrice})`;
   const add = (r: FundingRecord, detail: string, cost: number) =>
-    out.push({
-      at: r.time,
-      d: {
-        kind: 'funding',
-        id: r.id ?? `funding ${r.symbol}${r.positionSide ? ` ${r.positionSide}` : ''} ${iso(r.time)}`,
-        session: during(r.time)?.seq ?? null,
-        symbol: r.symbol,
-        side: r.size < 0 || r.positionSide === 'short' ? 'sell' : 'buy',
-        signalAt: iso(r.time) as string,
-        detail,
-        cost,
-        bot: null,
-        backtest: null,
-      },
-    });
+    out.push(futuresDifference('funding', r, detail, cost, during));
   pairInTime(
     bot,
-    model.map((x) => x.r),
+    model,
     SLACK_MS,
     (b, m) => {
       if (!differs(b.payment, m.payment, tol)) return;
@@ -832,7 +839,7 @@ function compareFunding(
 
 function compareLiquidations(
   bot: readonly LiquidationRecord[],
-  model: readonly { r: LiquidationRecord; session: number }[],
+  model: readonly LiquidationRecord[],
   during: (t: number) => { seq: number } | undefined,
   barMs: number,
   quoteOf: (symbol: string) => string,
@@ -843,24 +850,10 @@ function compareLiquidations(
     `liquidated ${r.size} at ${r.price} (entry ${r.entryPrice}, PnL ${round(r.realizedPnl, 8)} ${q}, clearance fee ${round(r.clearanceFee, 8)} ${q})`;
   const net = (r: LiquidationRecord) => r.realizedPnl - r.clearanceFee;
   const add = (r: LiquidationRecord, detail: string, cost: number | null) =>
-    out.push({
-      at: r.time,
-      d: {
-        kind: 'liquidation',
-        id: r.id ?? `liquidation ${r.symbol}${r.positionSide ? ` ${r.positionSide}` : ''} ${iso(r.time)}`,
-        session: during(r.time)?.seq ?? null,
-        symbol: r.symbol,
-        side: r.size < 0 || r.positionSide === 'short' ? 'sell' : 'buy',
-        signalAt: iso(r.time) as string,
-        detail,
-        cost,
-        bot: null,
-        backtest: null,
-      },
-    });
+    out.push(futuresDifference('liquidation', r, detail, cost, during));
   pairInTime(
     bot,
-    model.map((x) => x.r),
+    model,
     barMs,
     (b, m) => {
       if (!differs(b.price, m.price, tol) && !differs(b.clearanceFee, m.clearanceFee, tol)) return;

@@ -256,6 +256,9 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const modelFunding: FundingRecord[] = [];
   const modelLiquidations: LiquidationRecord[] = [];
   const exchangeRates = new Map<string, FundingRateSeries>();
+  // The bot's own funding payments: the rates of a live session's backtest, and what is compared.
+  const perpetuals = setups.some((x) => x.setup.futures !== undefined);
+  const botFundingAll = perpetuals ? await eventsOfType<FundingRecord>(store, botId, 'futures.funding') : [];
 
   for (const [k, { seq, setup }] of setups.entries()) {
     if (setup.futures === undefined && setup.instruments.some((i) => i.kind === 'perpetual')) {
@@ -289,7 +292,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const book =
       setup.futures === undefined
         ? undefined
-        : await sessionBook(store, botId, setup.futures, account, instruments, seq, notes, exchangeRates);
+        : sessionBook(setup.futures, account, instruments, seq, notes, exchangeRates, botFundingAll);
     const venue = new SimulatedVenue(
       instruments,
       account,
@@ -485,13 +488,11 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     rows.push({ at: order.createdAt, id, d: compare(ctx, bo, mo, inst, tol) });
   }
   let futures: ParityResult['futures'];
-  if (setups.some((x) => x.setup.futures !== undefined)) {
+  if (perpetuals) {
     const barMs = timeframeMs(primary.feeds[0]?.timeframe ?? '1m');
     // A payment or close belongs to a compared session when it falls in the bars it handled.
     const during = (t: number) => ranges.find((r) => t >= r.from - barMs && t < r.to);
-    const botFunding = (await eventsOfType<FundingRecord>(store, botId, 'futures.funding')).filter((r) =>
-      Number.isFinite(r.time),
-    );
+    const botFunding = botFundingAll.filter((r) => Number.isFinite(r.time));
     const botLiquidations = await eventsOfType<LiquidationRecord>(store, botId, 'futures.liquidation');
     const outside = botFunding.filter((r) => during(r.time) === undefined).length;
     if (outside > 0)
@@ -621,16 +622,15 @@ async function eventsOfType<T>(store: Store, botId: string, type: string): Promi
  * and the rates are those of the payments the bot recorded (a funding time at which the bot held
  * nothing has no rate then: the backtest charges nothing there, which a note says).
  */
-async function sessionBook(
-  store: Store,
-  botId: string,
+function sessionBook(
   f: SessionFutures,
   account: Account,
   instruments: readonly Instrument[],
   seq: number,
   notes: string[],
   exchangeRates: Map<string, FundingRateSeries>,
-): Promise<FuturesBook> {
+  recorded: readonly FundingRecord[],
+): FuturesBook {
   const settings = new Map<string, FuturesMarketSettings>();
   for (const inst of instruments) {
     const m = f.markets[inst.symbol];
@@ -646,7 +646,7 @@ async function sessionBook(
     } else {
       let rates = exchangeRates.get(inst.symbol);
       if (rates === undefined) {
-        rates = await recordedRates(store, botId, inst.symbol);
+        rates = recordedRates(recorded, inst.symbol);
         exchangeRates.set(inst.symbol, rates);
         notes.push(
           `${inst.symbol}: the backtest charges funding at the rates of the bot's own payments (${rates.length} funding time(s)); at a funding time the bot held nothing, it has no rate and charges nothing`,
@@ -680,9 +680,9 @@ async function sessionBook(
 }
 
 /** The rates of the funding payments a live bot recorded for `symbol`, one row per funding time. */
-async function recordedRates(store: Store, botId: string, symbol: string): Promise<FundingRateSeries> {
+function recordedRates(recorded: readonly FundingRecord[], symbol: string): FundingRateSeries {
   const byTime = new Map<number, number>();
-  for (const r of await eventsOfType<FundingRecord>(store, botId, 'futures.funding'))
+  for (const r of recorded)
     if (r.symbol === symbol && Number.isFinite(r.time) && Number.isFinite(r.rate)) byTime.set(r.time, r.rate);
   const times = [...byTime.keys()].sort((a, b) => a - b);
   return {

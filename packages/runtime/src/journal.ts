@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Account, EngineEvent, OrderState } from '@keel/core';
+import type { Account, EngineEvent, HedgeSide, OrderState } from '@keel/core';
 import type { Store } from '@keel/store';
 
 /**
@@ -100,49 +100,37 @@ export class BotJournal {
         );
         return;
       }
-      case 'futures.liquidation': {
-        const l = e.liquidation;
-        const side = l.positionSide;
-        const pos = this.account.find(l.symbol, side);
-        const position = {
-          symbol: l.symbol,
-          ...(side !== undefined ? { positionSide: side } : {}),
-          size: 0,
-          avgPrice: Number.NaN,
-          realizedPnl: pos?.realizedPnl ?? 0,
-        };
-        const snapshot = this.balances();
-        this.enqueue(() =>
-          this.store.transaction(async (tx) => {
-            await tx.positions.save(this.botId, position);
-            await tx.balances.save(this.botId, snapshot);
-            await tx.events.append(this.botId, 'futures.liquidation', { ...l });
-          }),
-        );
+      case 'futures.liquidation':
+        this.forcedClose(e.type, e.liquidation.symbol, e.liquidation.positionSide, e.liquidation);
         return;
-      }
-      case 'futures.adl': {
-        // Part of the position closed by the exchange: what is left of it, the wallet and the
-        // close, in one write.
-        const a = e.adl;
-        const pos = this.account.find(a.symbol);
-        const position = {
-          symbol: a.symbol,
-          size: pos?.size ?? 0,
-          avgPrice: pos === undefined || pos.size === 0 ? Number.NaN : pos.avgPrice,
-          realizedPnl: pos?.realizedPnl ?? 0,
-        };
-        const snapshot = this.balances();
-        this.enqueue(() =>
-          this.store.transaction(async (tx) => {
-            await tx.positions.save(this.botId, position);
-            await tx.balances.save(this.botId, snapshot);
-            await tx.events.append(this.botId, 'futures.adl', { ...a });
-          }),
-        );
+      case 'futures.adl':
+        this.forcedClose(e.type, e.adl.symbol, undefined, e.adl);
         return;
-      }
     }
+  }
+
+  /**
+   * A position closed (in part) by the exchange or the simulated book, a liquidation or an ADL:
+   * what is left of the position as the account holds it, the wallet and the event, in one write.
+   */
+  private forcedClose(type: string, symbol: string, side: HedgeSide | undefined, payload: object): void {
+    const pos = this.account.find(symbol, side);
+    const position = {
+      symbol,
+      ...(side !== undefined ? { positionSide: side } : {}),
+      size: pos?.size ?? 0,
+      avgPrice: pos === undefined || pos.size === 0 ? Number.NaN : pos.avgPrice,
+      realizedPnl: pos?.realizedPnl ?? 0,
+    };
+    const snapshot = this.balances();
+    const record = { ...payload };
+    this.enqueue(() =>
+      this.store.transaction(async (tx) => {
+        await tx.positions.save(this.botId, position);
+        await tx.balances.save(this.botId, snapshot);
+        await tx.events.append(this.botId, type, record);
+      }),
+    );
   }
 
   /**

@@ -295,8 +295,8 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     }
     if (exchangeId !== id) exchangeIds.set(id, exchangeId);
     if (!emulated && eo.amount > 0 && eo.amount < order.request.amount * (1 - 1e-12)) {
-      // The store keeps a request as submitted; a bracket exit was resized when its entry filled
-      // (to what the fills hold): the exchange's amount is the order's.
+      // A row written before the store kept a request as sent holds a bracket exit's amount as
+      // the strategy asked for it, not as resized when its entry filled: the exchange's is the order's.
       order = { ...order, request: { ...order.request, amount: eo.amount } };
     }
     let cur = await applyTrades(order, eo, exchangeId, await tradesOf(symbol));

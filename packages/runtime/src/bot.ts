@@ -731,7 +731,9 @@ export class Bot {
           c.last = ev.bar.time;
         } else if (this.caughtUp.bars > 0) this.endCatchUp();
         // Live: fills the bar may have caused, not yet reported, are read before the strategy decides.
-        if (this.venue !== undefined && execution.has(i)) await this.venue.beforeBar(ev.feed.symbol, ev.bar);
+        // (A bar missed while the bot was down is not: recovery read every open order at start.)
+        if (this.venue !== undefined && execution.has(i) && ev.catchUp === undefined)
+          await this.venue.beforeBar(ev.feed.symbol, ev.bar);
         this.risk?.beforeBar();
         this.holding = this.catchUpHold(ev);
         if (this.holding !== null) {

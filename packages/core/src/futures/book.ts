@@ -657,21 +657,33 @@ export class FuturesBook {
     this.begin(m, t);
     const f = m.funding;
     const due = Math.min(t + FUNDING_AT_OPEN_MS, closeTime);
-    let i = m.fundingCursor;
+    const i = m.fundingCursor;
     if (i >= f.length || (f.time[i] as number) >= due) return;
     // The mark at the open: the mark bar's open when there is one at this time.
-    let open = bar.open;
+    const j = this.markAt(m, t);
+    this.chargeDue(m, f, due, t, j >= 0 ? ((m.mark as BarSeries).open[j] as number) : bar.open);
+  }
+
+  /** Index of the mark bar opening at `t` (moving the market's cursor up to it), or -1 when none. */
+  private markAt(m: Market, t: number): number {
     const mk = m.mark;
-    if (mk !== undefined) {
-      let j = m.markCursor;
-      while (j < mk.length && (mk.time[j] as number) < t) j++;
-      m.markCursor = j;
-      if (j < mk.length && (mk.time[j] as number) === t) open = mk.open[j] as number;
-    }
+    if (mk === undefined) return -1;
+    let j = m.markCursor;
+    while (j < mk.length && (mk.time[j] as number) < t) j++;
+    m.markCursor = j;
+    return j < mk.length && (mk.time[j] as number) === t ? j : -1;
+  }
+
+  /**
+   * Charges every funding of `f` from the market's cursor on, stamped before `until`, at the mark
+   * `open`, on what each leg holds now; one stamped before the bar's open `t` fell in a gap of
+   * the bars and is counted.
+   */
+  private chargeDue(m: Market, f: FundingRateSeries, until: number, t: number, open: number): void {
     const legs = m.legs;
-    while (i < f.length && (f.time[i] as number) < due) {
+    let i = m.fundingCursor;
+    while (i < f.length && (f.time[i] as number) < until) {
       const ft = f.time[i] as number;
-      // A funding time in a gap of the data is charged at the next bar's open, and counted.
       if (ft < t) this.lateFunding++;
       for (let k = 0; k < legs.length; k++) this.charge(legs[k] as Leg, ft, f.rate[i] as number, open);
       i++;
@@ -696,10 +708,8 @@ export class FuturesBook {
     let close = bar.close;
     const mk = m.mark;
     if (mk !== undefined) {
-      let j = m.markCursor;
-      while (j < mk.length && (mk.time[j] as number) < t) j++;
-      m.markCursor = j;
-      if (j < mk.length && (mk.time[j] as number) === t) {
+      const j = this.markAt(m, t);
+      if (j >= 0) {
         open = mk.open[j] as number;
         low = mk.low[j] as number;
         high = mk.high[j] as number;
@@ -708,17 +718,8 @@ export class FuturesBook {
     }
     const f = this.venue === 'exchange' ? null : m.funding;
     const legs = m.legs;
-    if (f !== null) {
-      let i = m.fundingCursor;
-      while (i < f.length && (f.time[i] as number) < closeTime) {
-        const ft = f.time[i] as number;
-        // Funding after the bar's open (onOpen charged those at it): on what is held after its fills.
-        if (ft < t) this.lateFunding++;
-        for (let k = 0; k < legs.length; k++) this.charge(legs[k] as Leg, ft, f.rate[i] as number, open);
-        i++;
-      }
-      m.fundingCursor = i;
-    }
+    // Funding after the bar's open (onOpen charged those at it): on what is held after its fills.
+    if (f !== null) this.chargeDue(m, f, closeTime, t, open);
     m.mark_ = close;
     for (let k = 0; k < legs.length; k++) {
       const l = legs[k] as Leg;

@@ -2,9 +2,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { isTimeframe } from '@keel/core';
 // The feed loader alone: the package's index also loads ccxt.
-import { type FeedOrigin, type LoadedFeed, loadFeed, parseColumnMapping, parseTimeIs } from '@keel/data/feeds';
+import {
+  type FeedOrigin,
+  fileNameFacts,
+  fileSymbolConflict,
+  type LoadedFeed,
+  loadFeed,
+  parseColumnMapping,
+  parseTimeIs,
+} from '@keel/data/feeds';
 import { UsageError } from './errors.ts';
-import { symbolFromFileName, timeframeFromFileName } from './infer.ts';
 import { collectGarbage } from './memory.ts';
 
 /** The flags of `keel backtest` that say which bars to load. */
@@ -84,10 +91,15 @@ function fileSymbols(files: readonly string[], symbols: readonly string[] | unde
         `--symbol lists ${symbols.length} market${symbols.length === 1 ? '' : 's'} for ${files.length} --data files: give one market per file, in the same order (or none, to read them from the file names)`,
         'backtest',
       );
+    // A market the file's name contradicts would report, keep and compare one market's bars as another's.
+    for (const [i, f] of files.entries()) {
+      const conflict = fileSymbolConflict(f, symbols[i] as string);
+      if (conflict !== undefined) throw new Error(conflict);
+    }
     return [...symbols];
   }
   const out = files.map((f) => {
-    const s = symbolFromFileName(f);
+    const s = fileNameFacts(f).symbol;
     if (s === undefined)
       throw new UsageError(
         `cannot tell the market from the file name ${f}: pass --symbol, e.g. --symbol BTC/USDT`,
@@ -134,7 +146,7 @@ export async function loadFeedsFromFlags(v: DataFlags, range: { from?: number; t
     for (const [i, file] of files.entries()) {
       // Data errors are failures (exit 1) that name the file: --help would not help with them.
       if (!existsSync(file)) throw new Error(`--data: no such file: ${file}`);
-      const nameTf = timeframeFromFileName(file);
+      const nameTf = fileNameFacts(file).timeframe;
       const origin: FeedOrigin = {
         kind: 'file',
         file,

@@ -69,4 +69,28 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest over several markets (real BTC 
     expect(same.code).toBe(1);
     expect(same.err).toMatch(/two --data files are both BTC\/USDT/);
   });
+
+  it('a --symbol the file name contradicts is refused, naming the file and both markets (ETH bars never run as BTC)', async () => {
+    const swapped = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--data',
+      BTC,
+      '--data',
+      ETH,
+      '--symbol',
+      'ETH/USDT,BTC/USDT',
+      ...SPAN,
+    ]);
+    expect(swapped.code).toBe(1);
+    expect(swapped.err).toContain(`${BTC}: the file's name says BTC/USDT, not ETH/USDT`);
+    expect(swapped.out).toBe('');
+    const one = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', ETH, '--symbol', 'BTC/USDT', ...SPAN]);
+    expect(one.code).toBe(1);
+    expect(one.err).toMatch(/the file's name says ETH\/USDT, not BTC\/USDT/);
+    // The name's own market, however written, is accepted.
+    const same = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', ETH, '--symbol', 'eth/usdt', ...SPAN]);
+    expect(same.code, same.err).toBe(0);
+  });
 });

@@ -5,6 +5,7 @@ import { CsvFormatError, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import { isoUtc, parseTimeframe } from '@keel/core';
 import { FEATURE_DEFS } from './features/index.ts';
+import { fileNameFacts, fileSymbolConflict } from './file-name.ts';
 import type { Io } from './io.ts';
 import { maintenanceFor } from './maintenance.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';
@@ -186,6 +187,9 @@ async function readInput(
   f: string,
 ): Promise<{ key: SeriesKey; batch: BarBatch; notes: string[] }> {
   const inferred = inferFromFileName(f);
+  // A --symbol the file's name contradicts would store (or validate) one market's bars as another's.
+  const conflict = v.symbol !== undefined ? fileSymbolConflict(f, v.symbol) : undefined;
+  if (conflict !== undefined) throw new DataError('symbol-mismatch', conflict);
   const given = v.timeframe ?? inferred.timeframe;
   let timeframe: Timeframe | undefined;
   if (given !== undefined) {
@@ -223,16 +227,10 @@ function parseFill(s: string | undefined): FillPolicy | undefined {
   return s;
 }
 
-/** Symbol, timeframe and market from Binance-style file names. */
+/** Symbol (as the name writes it), timeframe and market from a file's name (`fileNameFacts`). */
 export function inferFromFileName(file: string): { symbol?: string; timeframe?: string; market?: string } {
-  const base = path.basename(file);
-  const m = /([A-Z0-9]{5,})[-_](1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)(?=[-_.])/.exec(base);
-  const market = /futures-um|[-_]um[-_]|usdm/i.test(base)
-    ? 'usdm'
-    : /futures-cm|coinm/i.test(base)
-      ? 'coinm'
-      : undefined;
-  return { ...(m ? { symbol: m[1], timeframe: m[2] } : {}), ...(market ? { market } : {}) };
+  const { pair, timeframe, market } = fileNameFacts(file);
+  return { ...(pair ? { symbol: pair } : {}), ...(timeframe ? { timeframe } : {}), ...(market ? { market } : {}) };
 }
 
 function keyFrom(v: Values, inferred: { symbol?: string; timeframe?: string; market?: string } = {}): SeriesKey {

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inferFromFileName, runDataCli } from '../src/cli.ts';
+import { fileNameFacts, fileSymbolConflict } from '../src/file-name.ts';
 import { archivePath } from '../src/sources/binance-archive.ts';
 import { BTC_1M, dataFile, ETH_1M, FIXTURES, HAS_SHARED_DATA, LINK_FUT, noteSkip, real, tempDir } from './helpers.ts';
 import { archiveFiles, startArchiveServer, startKlinesServer } from './servers.ts';
@@ -50,6 +51,23 @@ describe('keel data / keel features CLI', () => {
       timeframe: '1m',
       market: 'usdm',
     });
+  });
+
+  it('one reading of file names for every command: the pair, BASE/QUOTE, the timeframe, the market', () => {
+    expect(fileNameFacts('/x/binance_ETHBTC_1h_2024.csv')).toEqual({
+      pair: 'ETHBTC',
+      symbol: 'ETH/BTC',
+      timeframe: '1h',
+    });
+    expect(fileNameFacts('btcusdt.csv.gz')).toEqual({ pair: 'BTCUSDT', symbol: 'BTC/USDT' });
+    expect(fileNameFacts('my-candles_4h.csv')).toEqual({ timeframe: '4h' });
+    expect(fileNameFacts('BTCUSDT-1M-2024.csv')).toEqual({ pair: 'BTCUSDT', symbol: 'BTC/USDT', timeframe: '1M' });
+    expect(fileSymbolConflict('binance_ETHUSDT_1m_2024-01.csv.gz', 'BTC/USDT')).toBe(
+      "binance_ETHUSDT_1m_2024-01.csv.gz: the file's name says ETH/USDT, not BTC/USDT: give the file's own market (or rename the file if its name is wrong)",
+    );
+    for (const ok of ['ETH/USDT', 'ethusdt', 'ETH/USDT:USDT'])
+      expect(fileSymbolConflict('binance_ETHUSDT_1m_2024-01.csv.gz', ok), ok).toBeUndefined();
+    expect(fileSymbolConflict('candles.csv', 'BTC/USDT')).toBeUndefined();
   });
 
   it('validate names the file, line and rule of bad rows and applies the coverage gate', async () => {
@@ -167,6 +185,19 @@ describe('keel data / keel features CLI', () => {
 describe.skipIf(!HAS_SHARED_DATA)('CLI end to end on real files', () => {
   if (!HAS_SHARED_DATA) noteSkip('cli e2e');
   const dir = path.join(tmp.dir, 'e2e');
+
+  it('import and validate refuse a --symbol the file name contradicts, and store nothing', async () => {
+    const d = path.join(tmp.dir, 'mismatch');
+    for (const cmd of ['import', 'validate']) {
+      const r = await run('data', cmd, dataFile(ETH_1M), '--symbol', 'BTCUSDT', '--data-dir', d, '--json');
+      expect(r.code, cmd).toBe(1);
+      expect(r.err).toContain(
+        `error [symbol-mismatch]: ${dataFile(ETH_1M)}: the file's name says ETH/USDT, not BTCUSDT`,
+      );
+      expect(JSON.parse(r.out).ok).toBe(false);
+    }
+    expect((await run('data', 'list', '--data-dir', d)).out).not.toMatch(/BTCUSDT|ETHUSDT/);
+  });
 
   it('import --json, list, resample, export (any timeframe), features build, validate --stored', async () => {
     const imp = await run('data', 'import', dataFile(BTC_1M), dataFile(ETH_1M), '--data-dir', dir, '--json');

@@ -169,8 +169,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const from = time('from', values.from);
   const to = time('to', values.to);
   const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
-  const loaded = await loadFeedsFromFlags(values, range);
-  checkRange(loaded, from, to);
+  const loaded = checkRange(await loadFeedsFromFlags(values, range), from, to);
   const feeds = commonSpan(loaded);
   for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
   const first = feeds[0] as LoadedFeed;

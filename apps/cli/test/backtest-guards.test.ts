@@ -136,6 +136,45 @@ describe('keel backtest: no silent wrong results', () => {
     },
   );
 
+  it.skipIf(!HAS_SHARED_DATA)(
+    'a range the data covers only in part runs on what there is and says which part has no bars',
+    async () => {
+      const r = await keelIn([
+        'backtest',
+        '--strategy',
+        'sma-cross',
+        '--data',
+        BTC_1H,
+        '--from',
+        '2021-12-31',
+        '--to',
+        '2025-12-03T06:00:00Z',
+        '--no-save',
+      ]);
+      expect(r.code, r.err).toBe(0);
+      // 2021-12-31 00:00 to the first bar at 2022-01-01 00:00: 24 hourly bars; the last bar closes 2025-12-02 06:00.
+      expect(r.err).toContain(
+        'note: BTC/USDT: --from 2021-12-31T00:00:00Z is before the data starts (2022-01-01T00:00:00Z): the run starts there, 24 1h bars short of the range asked',
+      );
+      expect(r.err).toContain(
+        'note: BTC/USDT: --to 2025-12-03T06:00:00Z is after the data ends (2025-12-02T06:00:00Z): the run ends there, 24 1h bars short of the range asked',
+      );
+      // Less than a bar short is no shortfall.
+      const inside = await keelIn([
+        'backtest',
+        '--strategy',
+        'sma-cross',
+        '--data',
+        BTC_1H,
+        '--from',
+        '2021-12-31T23:30:00Z',
+        '--no-save',
+      ]);
+      expect(inside.code, inside.err).toBe(0);
+      expect(inside.err).not.toContain('short of the range asked');
+    },
+  );
+
   it('a time column of close times (59.999 s after the grid, in another zone) is read as close times, or refused; never as open times', async () => {
     const f = file('close-times.csv', 'datetime,open,high,low,close,volume', closePlusOne);
     const auto = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT', '--json']);

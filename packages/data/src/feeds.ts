@@ -265,9 +265,15 @@ export async function loadFeed(o: FeedLoadOptions): Promise<LoadedFeed> {
 /**
  * Checks the run's range against the data: a range that holds no bar of a market (a `from` after
  * its data ends, a `to` before it starts) is an error naming the market and its span, never a
- * table of zeros.
+ * table of zeros. A range the data covers only in part runs on what there is, with a note per
+ * market saying which part has no bars (a run asked for December to February on January's bars
+ * must not read as if it covered the three months).
  */
-export function checkRange(feeds: readonly LoadedFeed[], from: number | undefined, to: number | undefined): void {
+export function checkRange(
+  feeds: readonly LoadedFeed[],
+  from: number | undefined,
+  to: number | undefined,
+): LoadedFeed[] {
   if (from !== undefined && to !== undefined && !(from < to))
     throw new DataError('bad-range', `--from ${isoUtc(from)} is not before --to ${isoUtc(to)}`);
   for (const f of feeds) {
@@ -288,6 +294,28 @@ export function checkRange(feeds: readonly LoadedFeed[], from: number | undefine
     if (!any)
       throw new DataError('no-bars-in-range', `no ${f.symbol} bar in ${rangeText(from, to)}: ${span} (${f.source})`);
   }
+  return feeds.map((f) => {
+    const short = rangeShortfall(f, from, to);
+    return short.length === 0 ? f : { ...f, notes: [...f.notes, ...short] };
+  });
+}
+
+/** The parts of the asked range, a whole bar or more, that a market's data does not reach. */
+function rangeShortfall(f: LoadedFeed, from: number | undefined, to: number | undefined): string[] {
+  const s = f.series;
+  const first = s.time[0] as number;
+  const end = timeframeEnd(f.timeframe, s.time[s.length - 1] as number);
+  const bar = timeframeMs(f.timeframe);
+  const out: string[] = [];
+  if (from !== undefined && first - from >= bar)
+    out.push(
+      `${f.symbol}: --from ${isoUtc(from)} is before the data starts (${isoUtc(first)}): the run starts there, ${bars(Math.floor((first - from) / bar), f.timeframe)} short of the range asked (${f.source})`,
+    );
+  if (to !== undefined && to - end >= bar)
+    out.push(
+      `${f.symbol}: --to ${isoUtc(to)} is after the data ends (${isoUtc(end)}): the run ends there, ${bars(Math.floor((to - end) / bar), f.timeframe)} short of the range asked (${f.source})`,
+    );
+  return out;
 }
 
 /**

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
+import * as ccxt from 'ccxt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inferFromFileName, runDataCli } from '../src/cli.ts';
 import { fileNameFacts, fileSymbolConflict } from '../src/file-name.ts';
@@ -316,9 +317,15 @@ describe.skipIf(!HAS_SHARED_DATA)('keel data download over loopback HTTP', () =>
 
   it('--source ccxt with --ccxt-config, incremental on the second run', async () => {
     const srv = await startKlinesServer({ symbol: 'BTCUSDT', base: 'BTC', quote: 'USDT', bars: real(BTC_1M) });
+    // No ccxt options: a spot download loads the spot markets only, so it works where Binance's
+    // derivatives APIs answer 451 (a restricted location; every fapi/dapi/eapi URL points there).
+    const derivatives = Object.fromEntries(
+      Object.keys(new ccxt.binance().urls.api as object)
+        .filter((k) => /^(fapi|dapi|eapi)/.test(k))
+        .map((k) => [k, `${srv.url}/${k}`]),
+    );
     const cfg = JSON.stringify({
-      urls: { api: { public: `${srv.url}/api/v3`, private: `${srv.url}/api/v3` } },
-      options: { fetchMarkets: { types: ['spot'] }, fetchCurrencies: false },
+      urls: { api: { ...derivatives, public: `${srv.url}/api/v3`, private: `${srv.url}/api/v3` } },
       rateLimit: 5,
     });
     const dir = path.join(tmp.dir, 'dl');
@@ -359,6 +366,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel data download over loopback HTTP', () =>
         dir,
       );
       expect(b.out).toContain('is up to date');
+      expect(srv.requests.filter((r) => /^\/(fapi|dapi|eapi)/.test(r))).toEqual([]);
     } finally {
       await srv.close();
     }

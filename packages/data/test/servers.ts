@@ -163,6 +163,12 @@ export async function startKlinesServer(opts: KlinesServerOptions): Promise<Test
       }
       return send(200, rows);
     }
+    // Binance's answer where its derivatives are out of reach (a restricted location).
+    if (/^\/(fapi|dapi|eapi)/.test(url.pathname))
+      return send(451, {
+        code: 0,
+        msg: 'Service unavailable from a restricted location according to b. Eligibility in https://www.binance.com/en/terms.',
+      });
     send(404, { code: -1, msg: `no route ${url.pathname}` });
   });
 }

@@ -25,6 +25,37 @@ export function createCcxtClient(exchangeId: string, options: object = {}): Ccxt
   return client;
 }
 
+/** The Binance market families a client can load: spot, USDⓈ-M (linear), COIN-M (inverse). */
+export type BinanceMarketFamily = 'spot' | 'linear' | 'inverse';
+
+/**
+ * ccxt options that make a Binance client load only the family of markets it trades, or undefined
+ * for another exchange. By default ccxt's binance loads the spot, USDⓈ-M and COIN-M exchangeInfo
+ * (three requests, megabytes) and, with keys, the currencies (a sapi call of weight 10) at every
+ * start: a spot bot or download then fails to start wherever fapi/dapi is unreachable (blocked in
+ * the user's country, down for maintenance) and waits for markets it never uses.
+ */
+export function binanceMarketOptions(
+  exchangeId: string,
+  family: BinanceMarketFamily,
+): Record<string, unknown> | undefined {
+  const own: BinanceMarketFamily | undefined =
+    exchangeId === 'binance'
+      ? family
+      : exchangeId === 'binanceusdm'
+        ? 'linear'
+        : exchangeId === 'binancecoinm'
+          ? 'inverse'
+          : undefined;
+  if (own === undefined) return undefined;
+  return {
+    defaultType: own === 'spot' ? 'spot' : own === 'linear' ? 'future' : 'delivery',
+    fetchMarkets: { types: [own] },
+    fetchCurrencies: false,
+    fetchMargins: false,
+  };
+}
+
 type CcxtDelays = {
   delay?: (ms: number, method: unknown, ...args: unknown[]) => void;
   spawn: (method: unknown, ...args: unknown[]) => unknown;

@@ -139,13 +139,15 @@ function httpStatus(err: unknown, message: string): number {
 /** The kind of an HTTP status that came without a Binance error body. */
 export function httpStatusKind(status: number): FailureKind {
   if (status === 429 || status === 418) return 'rate-limited';
-  if (status === 401 || status === 407 || status === 511) return 'auth';
+  // 451: the exchange refuses this location (Binance's derivatives in a restricted country), as
+  // ccxt's RestrictedLocation: retrying cannot help, a person must act.
+  if (status === 401 || status === 407 || status === 511 || status === 451) return 'auth';
   // Binance: "HTTP 5XX … the execution status is UNKNOWN and could have been a success". A 504
   // from a proxy and a 408, likewise (ccxt raises RequestTimeout for both).
   if (status >= 500 || status === 408) return 'in-doubt';
   if (status === 404) return 'not-found';
-  // Other 4xx without an exchange body come from the edge (a WAF 403, a 451 region block):
-  // turned away before the exchange.
+  // Other 4xx without an exchange body come from the edge (a WAF 403): turned away before the
+  // exchange.
   return 'transient';
 }
 

@@ -1,6 +1,12 @@
 export * from './breaker.ts';
 export * from './candles.ts';
-export { ccxtUndeclared, createCcxtClient, credentialNeeds } from './client.ts';
+export {
+  type BinanceMarketFamily,
+  binanceMarketOptions,
+  ccxtUndeclared,
+  createCcxtClient,
+  credentialNeeds,
+} from './client.ts';
 export * from './client-id.ts';
 export * from './errors.ts';
 export * from './gateway.ts';

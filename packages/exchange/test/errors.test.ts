@@ -175,7 +175,7 @@ describe('failureKind: HTTP statuses without a Binance body, transport failures'
     [401, 'auth'],
     [403, 'transient'],
     [408, 'in-doubt'],
-    [451, 'transient'],
+    [451, 'auth'],
   ];
   for (const [status, kind] of statuses) {
     it(`HTTP ${status} with an HTML body -> ${kind}`, () => {

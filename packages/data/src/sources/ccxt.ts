@@ -1,7 +1,7 @@
 import { parseBarsCsv } from '@keel/candles';
 import type { Clock, Rng } from '@keel/core';
 import { isoUtc, isRetryable, SeededRng, timeframeEnd, timeframeMs } from '@keel/core';
-import { ccxtUndeclared, DEFAULT_RETRY, type RetryPolicy } from '@keel/exchange';
+import { binanceMarketOptions, ccxtUndeclared, DEFAULT_RETRY, type RetryPolicy } from '@keel/exchange';
 import * as ccxt from 'ccxt';
 import { allocSeries, type FullSeries } from '../schema.ts';
 import type { BarBatch, BarSource, FetchRequest, SourceHooks } from './port.ts';
@@ -57,7 +57,8 @@ export class CcxtSource implements BarSource {
   private readonly rng: Rng;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly pageSize: number;
-  private readonly exchanges = new Map<CcxtEndpoint, ccxt.Exchange>();
+  // Per endpoint and market type: a Binance client loads the markets of one type only.
+  private readonly exchanges = new Map<CcxtEndpoint, Map<string, ccxt.Exchange>>();
   private active = 0;
   private readonly marketsLoaded = new WeakSet<ccxt.Exchange>();
 
@@ -71,23 +72,32 @@ export class CcxtSource implements BarSource {
     this.pageSize = opts.pageSize ?? 1000;
   }
 
-  private exchange(e: CcxtEndpoint): ccxt.Exchange {
-    let ex = this.exchanges.get(e);
+  private exchange(e: CcxtEndpoint, marketType: string): ccxt.Exchange {
+    let byType = this.exchanges.get(e);
+    if (!byType) this.exchanges.set(e, (byType = new Map()));
+    let ex = byType.get(marketType);
     if (!ex) {
       if (this.opts.create) ex = this.opts.create(e);
       else {
         const Ctor = ccxtUndeclared<Record<string, new (c: object) => ccxt.Exchange>>(ccxt)[e.id];
         if (typeof Ctor !== 'function') throw new SourceError('fatal', `ccxt has no exchange "${e.id}"`);
-        ex = new Ctor({ enableRateLimit: true, ...(e.config ?? {}) });
+        // Binance: only the family of markets downloaded is loaded (spot needs no fapi/dapi).
+        const family = marketType === 'usdm' ? 'linear' : marketType === 'coinm' ? 'inverse' : 'spot';
+        const config = (e.config ?? {}) as { options?: object };
+        ex = new Ctor({
+          enableRateLimit: true,
+          ...config,
+          options: { ...binanceMarketOptions(e.id, family), ...(config.options ?? {}) },
+        });
       }
-      this.exchanges.set(e, ex);
+      byType.set(marketType, ex);
     }
     return ex;
   }
 
   /** Closes ccxt's HTTP agents so a test process can exit. */
   async close(): Promise<void> {
-    for (const ex of this.exchanges.values()) await ex.close?.();
+    for (const byType of this.exchanges.values()) for (const ex of byType.values()) await ex.close?.();
   }
 
   private async page(
@@ -101,7 +111,7 @@ export class CcxtSource implements BarSource {
     for (let k = 0; k < eps.length; k++) {
       const idx = (this.active + k) % eps.length;
       const ep = eps[idx] as CcxtEndpoint;
-      const ex = this.exchange(ep);
+      const ex = this.exchange(ep, req.market.marketType);
       const symbol = ep.symbol ?? unifiedSymbol(req.market.symbol, req.market.marketType);
       try {
         const rows = await retrySource(

@@ -10,6 +10,7 @@ import {
 } from '@keel/core';
 import {
   barFromOhlcv,
+  binanceMarketOptions,
   createCcxtClient,
   ExchangeGateway,
   type ExchangeGateway as Gateway,
@@ -81,7 +82,7 @@ export interface ExchangeConnection {
 /**
  * Binance REST and WebSocket endpoints under one base URL (what `keel exchange-sim` serves).
  * Only the base changes; paths are Binance's own. `futures`: ccxt's binanceusdm (the fapi
- * endpoints, markets of the linear type only).
+ * endpoints). Which markets the client loads is binanceMarketOptions's business, URL or not.
  */
 export function binanceUrlsAt(httpUrl: string, futures = false): Record<string, unknown> {
   const base = httpUrl.replace(/\/+$/, '');
@@ -108,12 +109,6 @@ export function binanceUrlsAt(httpUrl: string, futures = false): Record<string, 
           ws: { future: `${ws}/ws`, 'ws-api': { future: `${ws}/ws-fapi/v1` } },
         },
       },
-      options: {
-        defaultType: 'future',
-        fetchMarkets: { types: ['linear'] },
-        fetchCurrencies: false,
-        fetchMargins: false,
-      },
     };
   }
   return {
@@ -127,7 +122,6 @@ export function binanceUrlsAt(httpUrl: string, futures = false): Record<string, 
         ws: { spot: `${ws}/ws`, margin: `${ws}/ws`, 'ws-api': { spot: `${ws}/ws-api/v3` } },
       },
     },
-    options: { defaultType: 'spot', fetchMarkets: { types: ['spot'] }, fetchCurrencies: false, fetchMargins: false },
   };
 }
 
@@ -317,7 +311,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     ...(o.uid ? { uid: o.uid } : {}),
     ...o.ccxtOptions,
     options: {
-      ...((urls as { options?: object }).options ?? {}),
+      ...binanceMarketOptions(o.exchange, o.exchange === 'binanceusdm' ? 'linear' : 'spot'),
       ...((o.ccxtOptions?.options as object | undefined) ?? {}),
     },
   });

@@ -3,6 +3,7 @@
 // liquidations with the backtest's. Plain functions over values: the caller reads the store.
 import {
   type Account,
+  type BarSeries,
   type FundingRateSeries,
   type FundingRecord,
   FuturesBook,
@@ -43,6 +44,11 @@ export interface SessionBookInput {
   readonly recorded: readonly FundingRecord[];
   /** Live rates by symbol, made from `recorded` once over every session (filled in here). */
   readonly rates: Map<string, FundingRateSeries>;
+  /**
+   * By symbol: the mark bars the session's book read, as it recorded them with the bars it handled
+   * (`SessionPerpetual.marks`), over those bars.
+   */
+  readonly marks: ReadonlyMap<string, BarSeries>;
 }
 
 /**
@@ -50,6 +56,11 @@ export interface SessionBookInput {
  * Funding: a paper session's own rates (as recorded at its start); live, the exchange charged,
  * and the rates are those of the payments the bot recorded (a funding time at which the bot held
  * nothing has no rate then: the backtest charges nothing there, which a note says).
+ * Mark: a paper session with mark bars recorded the one its book read with each bar it handled,
+ * and the backtest reads the same (a bar it had none for takes the traded price, counted in the
+ * warnings, as the session did). Otherwise the mark is the traded price, and a note says where
+ * that can differ: a paper session recorded before Keel kept its marks, and live, where the
+ * exchange marks (funding, liquidation) on its own mark price, which the bot does not record.
  */
 export function sessionBook(input: SessionBookInput, notes: string[]): FuturesBook {
   const { futures: f, account, instruments, seq, rates: exchangeRates, recorded } = input;
@@ -73,11 +84,16 @@ export function sessionBook(input: SessionBookInput, notes: string[]): FuturesBo
         notes.push(
           `${inst.symbol}: the backtest charges funding at the rates of the bot's own payments (${rates.length} funding time(s)); at a funding time the bot held nothing, it has no rate and charges nothing`,
         );
+        if (m.marks === undefined)
+          notes.push(
+            `${inst.symbol}: the exchange charged funding and liquidated on its own mark price (each payment records the mark it was charged at), which the bot does not record per bar; the backtest takes the traded price as the mark (funding at the bar's open, the liquidation test at its low or high): a payment that differs by the mark alone, or a liquidation on one side only, can come from that`,
+          );
       }
       funding = rates;
       fundingSource = "the rates of the bot's payments";
     }
-    if (m.markSource !== undefined)
+    const mark = m.marks === undefined ? undefined : input.marks.get(inst.symbol);
+    if (m.markSource !== undefined && mark === undefined)
       notes.push(
         `session ${seq}: ${inst.symbol}'s paper session used mark bars (${m.markSource}); the backtest takes the traded price as the mark`,
       );
@@ -89,6 +105,7 @@ export function sessionBook(input: SessionBookInput, notes: string[]): FuturesBo
       ...(m.clearanceRate !== undefined ? { clearanceRate: m.clearanceRate } : {}),
       funding,
       fundingSource,
+      ...(mark !== undefined ? { mark, markSource: m.markSource ?? 'the mark bars the session recorded' } : {}),
     });
   }
   const book = new FuturesBook(

@@ -233,6 +233,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
               instruments,
               recorded: botFutures.funding,
               rates: exchangeRates,
+              marks: await sessionMarks(store, botId, setup.futures, bars.handled),
             },
             notes,
           );
@@ -540,6 +541,28 @@ async function sessionBars(store: Store, botId: string, setup: SessionSetup, nex
   warmup.sort(order);
   handled.sort(order);
   return { warmup, handled, warmupCount };
+}
+
+/**
+ * By perpetual: the mark bars a session's futures book read, as it recorded them with the bars it
+ * handled (`SessionPerpetual.marks`), over the open times of those bars.
+ */
+async function sessionMarks(
+  store: Store,
+  botId: string,
+  f: SessionFutures,
+  handled: readonly TimedBar[],
+): Promise<Map<string, BarSeries>> {
+  const out = new Map<string, BarSeries>();
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const b of handled) {
+    from = Math.min(from, b.bar.time);
+    to = Math.max(to, b.bar.time);
+  }
+  for (const [symbol, m] of Object.entries(f.markets))
+    if (m.marks !== undefined) out.set(symbol, await store.barLog.range(botId, m.marks, from, to));
+  return out;
 }
 
 /** The primary feed's handled bars over every compared session (the report's chart). */

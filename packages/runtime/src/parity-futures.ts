@@ -1,5 +1,5 @@
 // `keel bots parity` for perpetuals: the futures book a session's backtest runs with (its
-// settings, starting book and funding rates), and the comparison of the bot's funding payments and
+// settings, starting book, funding rates and marks), and the comparison of the bot's funding payments and
 // liquidations with the backtest's. Plain functions over values: the caller reads the store.
 import {
   type Account,

@@ -7,6 +7,7 @@ import {
   type ClientOrderId,
   type Engine,
   type EngineEvent,
+  emptyBar,
   type FeedKey,
   FuturesBook,
   type FuturesBookState,
@@ -35,7 +36,14 @@ import type { ExchangeBudgetCounts, LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
 import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
-import { type FillModelSetup, resolvedParams, SessionRecorder, sessionFutures, startingState } from './session.ts';
+import {
+  type FillModelSetup,
+  markFeedId,
+  resolvedParams,
+  SessionRecorder,
+  sessionFutures,
+  startingState,
+} from './session.ts';
 import { BotSettingsChangedError, settingsChange, storedFutures, storedRisk } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
 
@@ -745,12 +753,14 @@ export class Bot {
         this.lastBarTime.set(key, ev.bar.time);
         // The bar (for `keel bots parity`) and the last handled bar times, in one write.
         const book = this.botEngine.futures;
+        const mark = book?.markBarAt(ev.feed.symbol, ev.bar.time, this.markBar) ?? null;
         this.recorder?.handled(
           key,
           ev.bar,
           Object.fromEntries(this.lastBarTime),
           this.risk?.row(),
           book !== undefined ? { futures: book.snapshot() } : undefined,
+          mark === null ? undefined : { feed: markFeedId(ev.feed.symbol), bar: mark },
         );
         this.barsHandled++;
         // Live perpetuals: the exchange's funding and liquidations since the last bar.
@@ -766,6 +776,8 @@ export class Bot {
   }
 
   barsHandled = 0;
+  /** The mark bar the futures book read for the bar being handled (reused). */
+  private readonly markBar = emptyBar();
 
   /** The reason a missed bar's orders are denied under the catch-up policy, or null to trade it. */
   private catchUpHold(ev: BarEvent): string | null {

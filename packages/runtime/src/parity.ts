@@ -12,8 +12,6 @@ import {
   type Fill,
   type FundingRateSeries,
   type FundingRecord,
-  FuturesBook,
-  type FuturesMarketSettings,
   type FuturesSummary,
   feedId,
   type Instrument,
@@ -30,7 +28,6 @@ import {
   SimulatedVenue,
   type SimulatedVenueOptions,
   seriesFromRows,
-  TERMINAL_STATUSES,
   type Timeframe,
   type Trade,
   timeframeEnd,
@@ -41,14 +38,26 @@ import type { BotMode, Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { BotEngine } from './bot-engine.ts';
 import { UnknownBotError } from './bots.ts';
-import { type PnlTotals, pnlOf } from './pnl.ts';
+import { type Dated, iso, type ParityDifference, type ParityKind } from './parity-difference.ts';
 import {
-  type FillModelSetup,
-  fundingSeriesOf,
-  isSessionSetup,
-  type SessionFutures,
-  type SessionSetup,
-} from './session.ts';
+  type BotFuturesRecords,
+  compareFutures,
+  type FuturesTotals,
+  parityFutures,
+  sessionBook,
+  sessionBookWarnings,
+} from './parity-futures.ts';
+import { compareOrders, groupFills, type ModelOrder, type SessionRange } from './parity-orders.ts';
+import { type PnlTotals, pnlOf } from './pnl.ts';
+import { type FillModelSetup, isSessionSetup, type SessionFutures, type SessionSetup } from './session.ts';
+
+export {
+  type OrderOutcome,
+  PARITY_KINDS,
+  type ParityDifference,
+  type ParityKind,
+} from './parity-difference.ts';
+export type { FuturesTotals } from './parity-futures.ts';
 
 export interface ParityOptions {
   /** Resolves a strategy by name; default: the built-in strategies. */
@@ -63,79 +72,6 @@ export interface ParityOptions {
   readonly modelLabel?: string;
   /** Relative difference below which prices, amounts and fees count as equal. Default 1e-9. */
   readonly tolerance?: number;
-}
-
-export const PARITY_KINDS = [
-  'missing-order',
-  'not-acted',
-  'extra-order',
-  'amount',
-  'unfilled',
-  'extra-fill',
-  'filled-amount',
-  'price',
-  'time',
-  'fee',
-  'fills-not-recorded',
-  'funding',
-  'liquidation',
-] as const;
-/**
- * What differs for one order:
- * - `missing-order`: the backtest placed it; the bot has no order for that signal;
- * - `not-acted`: the bot has the order, but it was denied, rejected or dropped (the reason says why);
- * - `extra-order`: the bot placed an order the backtest did not (or the backtest denied);
- * - `amount`: both placed it, for different amounts;
- * - `unfilled`: the backtest's filled, the bot's did not (cancelled, expired, still open);
- * - `extra-fill`: the bot's filled, the backtest's did not;
- * - `filled-amount`: both filled, different amounts;
- * - `price`: both filled, at different prices (slippage against the model, signed against the bot);
- * - `time`: both filled, on different bars;
- * - `fee`: both filled, the fee (valued in the quote currency) or its asset differs from the model's;
- * - `fills-not-recorded`: the bot's order row says filled, but the store has none of its fills;
- * - `funding` (perpetuals): a funding payment differs, or only one side was charged at that time;
- * - `liquidation` (perpetuals): only one side was liquidated, or at another price.
- */
-export type ParityKind = (typeof PARITY_KINDS)[number];
-
-/** One order as it ended, on one side. */
-export interface OrderOutcome {
-  readonly type: string;
-  readonly status: string;
-  readonly amount: number;
-  /** Limit or stop price; null for market orders. */
-  readonly price: number | null;
-  readonly filled: number;
-  /** Volume-weighted fill price; null when unfilled. */
-  readonly avgPrice: number | null;
-  /** Fees in the quote currency (a base-asset fee valued at its fill's price). */
-  readonly fee: number;
-  readonly feeAssets: readonly string[];
-  /** Open time of the bar during which it first filled; null when unfilled. */
-  readonly fillBar: string | null;
-  /** How many fills of it the store holds (the order row may say more filled than they add up to). */
-  readonly fillCount: number;
-  readonly reason: string | null;
-  readonly tag: string | null;
-}
-
-export interface ParityDifference {
-  readonly kind: ParityKind;
-  /** The order's client id; for funding and liquidations, the exchange's id of the payment or close (or a made-up one). */
-  readonly id: string;
-  /** The session whose bars the signal came from; null if outside every compared session. */
-  readonly session: number | null;
-  readonly symbol: string;
-  /** The order's side; for funding and liquidations, the position's (buy: long). */
-  readonly side: 'buy' | 'sell';
-  /** The close of the bar the order was decided on; for funding and liquidations, their time. */
-  readonly signalAt: string;
-  /** The difference in a sentence. */
-  readonly detail: string;
-  /** What it cost the bot against the backtest, in the quote currency (negative: the bot gained); null when not money. */
-  readonly cost: number | null;
-  readonly bot: OrderOutcome | null;
-  readonly backtest: OrderOutcome | null;
 }
 
 export interface ParitySession {
@@ -173,15 +109,6 @@ export interface ParityResult {
   readonly futures?: { readonly bot: FuturesTotals; readonly backtest: FuturesTotals };
   /** What the comparison could not cover (sessions without a record, warm-up after a reconnect, ...). */
   readonly notes: readonly string[];
-}
-
-/** Funding and liquidations of perpetuals, in the settlement currency. */
-export interface FuturesTotals {
-  /** Net funding: > 0 received. */
-  readonly funding: number;
-  readonly payments: number;
-  readonly liquidations: number;
-  readonly clearanceFees: number;
 }
 
 /** The result, and the backtest itself (for an HTML report): its result and the bars of its primary feed. */
@@ -223,8 +150,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     );
 
   const sessions: ParitySession[] = [];
-  const modelOrders = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
-  const ranges: { seq: number; from: number; to: number; stamped: boolean }[] = [];
+  const modelOrders = new Map<string, ModelOrder>();
+  const ranges: SessionRange[] = [];
   const handledBySymbol = new Map<string, number[]>();
   const allTrades: Trade[] = [];
   const allFills: Fill[] = [];
@@ -243,7 +170,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const bookWarnings: string[] = [];
   let primary: SessionSetup | undefined;
   /** The backtest's orders still working when its session's bars ran out, with their fills so far. */
-  let working = new Map<string, { order: OrderState; fills: Fill[]; session: number }>();
+  let working = new Map<string, ModelOrder>();
   /** The backtest's orders still working after the last bar the bot handled: nothing to settle them on. */
   const unsettled = new Set<string>();
   // The risk engine runs on as one run would: its state carries from one session to the next,
@@ -256,9 +183,15 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const modelFunding: FundingRecord[] = [];
   const modelLiquidations: LiquidationRecord[] = [];
   const exchangeRates = new Map<string, FundingRateSeries>();
-  // The bot's own funding payments: the rates of a live session's backtest, and what is compared.
+  // What the bot journaled of its perpetuals: its payments' rates drive a live session's backtest.
   const perpetuals = setups.some((x) => x.setup.futures !== undefined);
-  const botFundingAll = perpetuals ? await eventsOfType<FundingRecord>(store, botId, 'futures.funding') : [];
+  const botFutures: BotFuturesRecords = perpetuals
+    ? {
+        funding: await eventsOfType<FundingRecord>(store, botId, 'futures.funding'),
+        liquidations: await eventsOfType<LiquidationRecord>(store, botId, 'futures.liquidation'),
+        adlCloses: (await eventsOfType<AdlRecord>(store, botId, 'futures.adl')).length,
+      }
+    : { funding: [], liquidations: [], adlCloses: 0 };
 
   for (const [k, { seq, setup }] of setups.entries()) {
     if (setup.futures === undefined && setup.instruments.some((i) => i.kind === 'perpetual')) {
@@ -292,7 +225,18 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     const book =
       setup.futures === undefined
         ? undefined
-        : sessionBook(setup.futures, account, instruments, seq, notes, exchangeRates, botFundingAll);
+        : sessionBook(
+            {
+              seq,
+              futures: setup.futures,
+              account,
+              instruments,
+              recorded: botFutures.funding,
+              rates: exchangeRates,
+              marks: await sessionMarks(store, botId, setup.futures, bars.handled),
+            },
+            notes,
+          );
     const venue = new SimulatedVenue(
       instruments,
       account,
@@ -315,7 +259,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     // Orders the bot carried into this session (working on the exchange across the restart) go on
     // working in the backtest too, where its last session left them: they arrive at this venue
     // as they did at the last one (and are checked again on arrival).
-    const carried = new Map<string, { fills: Fill[]; session: number }>();
+    const carried = new Map<string, { fills: readonly Fill[]; session: number }>();
     for (const id of setup.start.openOrders) {
       const w = working.get(id);
       if (!w) continue;
@@ -392,7 +336,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     }
     working = new Map(
       carry.map((o) => {
-        const m = modelOrders.get(o.request.id) as { fills: Fill[]; session: number };
+        const m = modelOrders.get(o.request.id) as ModelOrder;
         return [o.request.id as string, { order: o, fills: m.fills, session: m.session }];
       }),
     );
@@ -400,10 +344,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       modelFunding.push(...book.funding);
       modelLiquidations.push(...book.liquidations);
       lastBook = book.summary();
-      // Live, the rates are only those of the bot's payments: the times between have none by design.
-      const live = Object.values(setup.futures?.markets ?? {}).some((m) => m.funding === undefined);
-      for (const w of lastBook.warnings)
-        if (!live || !/: no funding data /.test(w)) bookWarnings.push(`session ${seq}: ${w}`);
+      bookWarnings.push(...sessionBookWarnings(seq, setup.futures as SessionFutures, lastBook));
     }
     allTrades.push(...botEngine.closedTrades());
     allFills.push(...engine.fills);
@@ -432,97 +373,41 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   // One chart: the primary feed of the first compared session's set-up, over every session.
   if (setups.length > 1) chartBars = await primaryBars(store, botId, primary, ranges);
 
-  const botOrders = await store.orders.list(botId);
-  const botFills = groupFills(await store.fills.since(botId, 0));
-  const sessionOf = (t: number) => ranges.find((r) => t >= r.from && t <= r.to);
-  const inScope = botOrders.filter((o) => modelOrders.has(o.request.id) || sessionOf(o.createdAt) !== undefined);
-  const botById = new Map(inScope.map((o) => [o.request.id as string, o]));
-  const barOf = (symbol: string, t: number): number | null => {
-    const times = handledBySymbol.get(symbol);
-    if (!times || times.length === 0) return null;
-    let lo = 0;
-    let hi = times.length - 1;
-    if (t < (times[0] as number)) return null;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((times[mid] as number) <= t) lo = mid;
-      else hi = mid - 1;
-    }
-    return times[lo] as number;
-  };
   const instrumentOf = (symbol: string): Instrument =>
     primary?.instruments.find((i) => i.symbol === symbol) ?? defineInstrument({ symbol });
-
-  const ids = new Set<string>([...modelOrders.keys(), ...botById.keys()]);
-  const rows: { at: number; id: string; d: ParityDifference[] }[] = [];
-  let matched = 0;
-  const comparedBotFills: Fill[] = [];
-  for (const id of ids) {
-    const m = modelOrders.get(id);
-    const b = botById.get(id);
-    const order = (b ?? m?.order) as OrderState;
-    const r = order.request;
-    const inst = instrumentOf(r.symbol);
-    const bFills = botFills.get(id) ?? [];
-    comparedBotFills.push(...bFills);
-    const botStamped = b ? (sessionOf(b.createdAt)?.stamped ?? true) : true;
-    const bo = b ? outcome(b, bFills, inst, (t) => barOf(r.symbol, botStamped ? t - 1 : t)) : null;
-    const mo = m ? outcome(m.order, m.fills, inst, (t) => barOf(r.symbol, t - 1)) : null;
-    if (b && m) matched++;
-    if (m && bo && mo && unsettled.has(id) && bo.filled > 0 && mo.filled === 0) {
-      notes.push(
-        `order ${id} (${r.side} ${r.amount} ${r.symbol}), decided on the last bar the bot handled, filled after it at ${bo.avgPrice}: the backtest has no later bar to fill it on; not compared`,
-      );
-      continue;
-    }
-    const session = m?.session ?? sessionOf(order.createdAt)?.seq ?? null;
-    const ctx = {
-      id,
-      session,
-      symbol: r.symbol,
-      side: r.side,
-      signalAt: iso(order.createdAt) as string,
-      bot: bo,
-      backtest: mo,
-    };
-    rows.push({ at: order.createdAt, id, d: compare(ctx, bo, mo, inst, tol) });
-  }
+  const orders = compareOrders({
+    botOrders: await store.orders.list(botId),
+    botFills: groupFills(await store.fills.since(botId, 0)),
+    modelOrders,
+    ranges,
+    handledBySymbol,
+    unsettled,
+    instrumentOf,
+    tol,
+  });
+  notes.push(...orders.notes);
+  const rows: Dated[] = [...orders.differences];
   let futures: ParityResult['futures'];
   if (perpetuals) {
-    const barMs = timeframeMs(primary.feeds[0]?.timeframe ?? '1m');
-    // A payment or close belongs to a compared session when it falls in the bars it handled.
-    const during = (t: number) => ranges.find((r) => t >= r.from - barMs && t < r.to);
-    const botFunding = botFundingAll.filter((r) => Number.isFinite(r.time));
-    const botLiquidations = await eventsOfType<LiquidationRecord>(store, botId, 'futures.liquidation');
-    const outside = botFunding.filter((r) => during(r.time) === undefined).length;
-    if (outside > 0)
-      notes.push(
-        `${outside} funding payment(s) of the bot fell outside the bars it handled (while it was down, applied at its next start): not compared`,
-      );
-    const adl = (await eventsOfType<AdlRecord>(store, botId, 'futures.adl')).length;
-    if (adl > 0)
-      notes.push(
-        `${adl} ADL close(s) by the exchange (auto-deleveraging) reduced the bot's position: a backtest never deleverages, so its positions differ from then on`,
-      );
-    const fundingIn = botFunding.filter((r) => during(r.time) !== undefined);
-    const liquidationsIn = botLiquidations.filter((r) => during(r.time) !== undefined);
-    const quoteOf = (symbol: string) => instrumentOf(symbol).settle ?? instrumentOf(symbol).quote;
-    for (const d of compareFunding(fundingIn, modelFunding, during, quoteOf, tol))
-      rows.push({ at: d.at, id: d.d.id, d: [d.d] });
-    for (const d of compareLiquidations(liquidationsIn, modelLiquidations, during, barMs, quoteOf, tol))
-      rows.push({ at: d.at, id: d.d.id, d: [d.d] });
-    futures = {
-      bot: futuresTotals(fundingIn, liquidationsIn),
-      backtest: futuresTotals(modelFunding, modelLiquidations),
-    };
+    const f = compareFutures({
+      bot: botFutures,
+      backtest: { funding: modelFunding, liquidations: modelLiquidations },
+      ranges,
+      barMs: timeframeMs(primary.feeds[0]?.timeframe ?? '1m'),
+      quoteOf: (symbol) => instrumentOf(symbol).settle ?? instrumentOf(symbol).quote,
+      tol,
+    });
+    notes.push(...f.notes);
+    rows.push(...f.differences);
+    futures = f.totals;
   }
-  rows.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const differences = rows.flatMap((r) => r.d);
+  rows.sort((a, b) => a.at - b.at || (a.d.id < b.d.id ? -1 : a.d.id > b.d.id ? 1 : 0));
+  const differences = rows.map((r) => r.d);
   const counts: Partial<Record<ParityKind, number>> = {};
   for (const d of differences) counts[d.kind] = (counts[d.kind] ?? 0) + 1;
   const sum = (kind: ParityKind) => differences.filter((d) => d.kind === kind).reduce((a, d) => a + (d.cost ?? 0), 0);
   const modelFills = [...modelOrders.values()].flatMap((x) => x.fills).sort((a, b) => a.time - b.time);
-  comparedBotFills.sort((a, b) => a.time - b.time);
+  const comparedBotFills = [...orders.botFills].sort((a, b) => a.time - b.time);
   const instruments = primary.instruments;
 
   const result: ParityResult = {
@@ -532,7 +417,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     params: primary.params,
     sessions,
     bars: sessions.reduce((a, s) => a + s.bars, 0),
-    orders: { bot: botById.size, backtest: modelOrders.size, matched },
+    orders: { bot: orders.botOrders, backtest: modelOrders.size, matched: orders.matched },
     fills: { bot: comparedBotFills.length, backtest: modelFills.length },
     differences,
     counts,
@@ -616,264 +501,6 @@ async function eventsOfType<T>(store: Store, botId: string, type: string): Promi
   return rows.map((r) => JSON.parse(r.payload) as T);
 }
 
-/**
- * The futures book a session's backtest runs with: the session's settings and starting book.
- * Funding: a paper session's own rates (as recorded at its start); live, the exchange charged,
- * and the rates are those of the payments the bot recorded (a funding time at which the bot held
- * nothing has no rate then: the backtest charges nothing there, which a note says).
- */
-function sessionBook(
-  f: SessionFutures,
-  account: Account,
-  instruments: readonly Instrument[],
-  seq: number,
-  notes: string[],
-  exchangeRates: Map<string, FundingRateSeries>,
-  recorded: readonly FundingRecord[],
-): FuturesBook {
-  const settings = new Map<string, FuturesMarketSettings>();
-  for (const inst of instruments) {
-    const m = f.markets[inst.symbol];
-    if (inst.kind !== 'perpetual' || m === undefined) continue;
-    let funding: FundingRateSeries | null;
-    let fundingSource: string;
-    if (m.funding === null) {
-      funding = null;
-      fundingSource = 'none given';
-    } else if (m.funding !== undefined) {
-      funding = fundingSeriesOf(inst.symbol, m.funding);
-      fundingSource = m.funding.source;
-    } else {
-      let rates = exchangeRates.get(inst.symbol);
-      if (rates === undefined) {
-        rates = recordedRates(recorded, inst.symbol);
-        exchangeRates.set(inst.symbol, rates);
-        notes.push(
-          `${inst.symbol}: the backtest charges funding at the rates of the bot's own payments (${rates.length} funding time(s)); at a funding time the bot held nothing, it has no rate and charges nothing`,
-        );
-      }
-      funding = rates;
-      fundingSource = "the rates of the bot's payments";
-    }
-    if (m.markSource !== undefined)
-      notes.push(
-        `session ${seq}: ${inst.symbol}'s paper session used mark bars (${m.markSource}); the backtest takes the traded price as the mark`,
-      );
-    settings.set(inst.symbol, {
-      leverage: m.leverage,
-      marginMode: m.marginMode,
-      ...(m.positionMode !== undefined ? { positionMode: m.positionMode } : {}),
-      ...(m.brackets !== undefined ? { brackets: m.brackets } : {}),
-      ...(m.clearanceRate !== undefined ? { clearanceRate: m.clearanceRate } : {}),
-      funding,
-      fundingSource,
-    });
-  }
-  const book = new FuturesBook(
-    account,
-    instruments.filter((i) => settings.has(i.symbol)),
-    (i) => settings.get(i.symbol) as FuturesMarketSettings,
-    'simulated',
-  );
-  book.restore(f.book);
-  return book;
-}
-
-/** The rates of the funding payments a live bot recorded for `symbol`, one row per funding time. */
-function recordedRates(recorded: readonly FundingRecord[], symbol: string): FundingRateSeries {
-  const byTime = new Map<number, number>();
-  for (const r of recorded)
-    if (r.symbol === symbol && Number.isFinite(r.time) && Number.isFinite(r.rate)) byTime.set(r.time, r.rate);
-  const times = [...byTime.keys()].sort((a, b) => a - b);
-  return {
-    symbol,
-    length: times.length,
-    time: Float64Array.from(times),
-    rate: Float64Array.from(times, (t) => byTime.get(t) as number),
-    intervalHours: new Float64Array(times.length).fill(8),
-  };
-}
-
-/** The backtest's futures summary over every compared session (the report's Futures card). */
-function parityFutures(
-  last: FuturesSummary,
-  payments: readonly FundingRecord[],
-  liquidations: readonly LiquidationRecord[],
-  warnings: readonly string[],
-): FuturesSummary {
-  let paid = 0;
-  let received = 0;
-  for (const p of payments) {
-    if (p.payment < 0) paid -= p.payment;
-    else received += p.payment;
-  }
-  return {
-    markets: last.markets,
-    funding: received - paid,
-    fundingPaid: paid,
-    fundingReceived: received,
-    fundingEvents: payments.length,
-    payments,
-    liquidations,
-    liquidationFees: liquidations.reduce((a, l) => a + l.clearanceFee, 0),
-    warnings,
-  };
-}
-
-function futuresTotals(funding: readonly FundingRecord[], liquidations: readonly LiquidationRecord[]): FuturesTotals {
-  return {
-    funding: funding.reduce((a, r) => a + r.payment, 0),
-    payments: funding.length,
-    liquidations: liquidations.length,
-    clearanceFees: liquidations.reduce((a, r) => a + r.clearanceFee, 0),
-  };
-}
-
-type Dated = { readonly at: number; readonly d: ParityDifference };
-const SLACK_MS = 60_000;
-const sideKey = (r: { symbol: string; positionSide?: string }) => `${r.symbol} ${r.positionSide ?? ''}`;
-
-/**
- * Pairs each side's items of one market (and hedge side) in time order, two within `slack` of each
- * other; calls `pair` for each pair and `only` for each item one side has.
- */
-function pairInTime<T extends { readonly symbol: string; readonly time: number; readonly positionSide?: string }>(
-  bot: readonly T[],
-  model: readonly T[],
-  slack: number,
-  pair: (b: T, m: T) => void,
-  only: (x: T, side: 'bot' | 'backtest') => void,
-): void {
-  const keys = new Set([...bot.map(sideKey), ...model.map(sideKey)]);
-  for (const k of keys) {
-    const bs = bot.filter((x) => sideKey(x) === k).sort((a, b) => a.time - b.time);
-    const ms = model.filter((x) => sideKey(x) === k).sort((a, b) => a.time - b.time);
-    let i = 0;
-    let j = 0;
-    while (i < bs.length || j < ms.length) {
-      const b = bs[i];
-      const m = ms[j];
-      if (b !== undefined && m !== undefined && Math.abs(b.time - m.time) <= slack) {
-        pair(b, m);
-        i++;
-        j++;
-      } else if (m === undefined || (b !== undefined && b.time < m.time)) {
-        only(b as T, 'bot');
-        i++;
-      } else {
-        only(m, 'backtest');
-        j++;
-      }
-    }
-  }
-}
-
-/** A funding or liquidation difference, dated by the record (its exchange id, or one made up). */
-function futuresDifference(
-  kind: 'funding' | 'liquidation',
-  r: FundingRecord | LiquidationRecord,
-  detail: string,
-  cost: number | null,
-  during: (t: number) => { seq: number } | undefined,
-): Dated {
-  return {
-    at: r.time,
-    d: {
-      kind,
-      id: r.id ?? `${kind} ${r.symbol}${r.positionSide ? ` ${r.positionSide}` : ''} ${iso(r.time)}`,
-      session: during(r.time)?.seq ?? null,
-      symbol: r.symbol,
-      side: r.size < 0 || r.positionSide === 'short' ? 'sell' : 'buy',
-      signalAt: iso(r.time) as string,
-      detail,
-      cost,
-      bot: null,
-      backtest: null,
-    },
-  };
-}
-
-function compareFunding(
-  bot: readonly FundingRecord[],
-  model: readonly FundingRecord[],
-  during: (t: number) => { seq: number } | undefined,
-  quoteOf: (symbol: string) => string,
-  tol: number,
-): Dated[] {
-  const out: Dated[] = [];
-  const how = (r: FundingRecord, q: string) =>
-    `${r.payment < 0 ? 'paid' : 'received'} ${round(Math.abs(r.payment), 8)} ${q} on ${r.size} (rate ${r.rate}, mark ${r.markPrice})`;
-  const add = (r: FundingRecord, detail: string, cost: number) =>
-    out.push(futuresDifference('funding', r, detail, cost, during));
-  pairInTime(
-    bot,
-    model,
-    SLACK_MS,
-    (b, m) => {
-      if (!differs(b.payment, m.payment, tol)) return;
-      const q = quoteOf(b.symbol);
-      add(
-        b,
-        `funding at ${iso(b.time)}: the bot ${how(b, q)}, the backtest ${how(m, q)}`,
-        round(m.payment - b.payment, 8),
-      );
-    },
-    (x, side) => {
-      const q = quoteOf(x.symbol);
-      if (side === 'bot')
-        add(
-          x,
-          `funding at ${iso(x.time)}: the bot ${how(x, q)}; the backtest was charged nothing then (no position, or no rate)`,
-          round(-x.payment, 8),
-        );
-      else
-        add(
-          x,
-          `funding at ${iso(x.time)}: the backtest ${how(x, q)}; the bot has no payment recorded then`,
-          round(x.payment, 8),
-        );
-    },
-  );
-  return out;
-}
-
-function compareLiquidations(
-  bot: readonly LiquidationRecord[],
-  model: readonly LiquidationRecord[],
-  during: (t: number) => { seq: number } | undefined,
-  barMs: number,
-  quoteOf: (symbol: string) => string,
-  tol: number,
-): Dated[] {
-  const out: Dated[] = [];
-  const how = (r: LiquidationRecord, q: string) =>
-    `liquidated ${r.size} at ${r.price} (entry ${r.entryPrice}, PnL ${round(r.realizedPnl, 8)} ${q}, clearance fee ${round(r.clearanceFee, 8)} ${q})`;
-  const net = (r: LiquidationRecord) => r.realizedPnl - r.clearanceFee;
-  const add = (r: LiquidationRecord, detail: string, cost: number | null) =>
-    out.push(futuresDifference('liquidation', r, detail, cost, during));
-  pairInTime(
-    bot,
-    model,
-    barMs,
-    (b, m) => {
-      if (!differs(b.price, m.price, tol) && !differs(b.clearanceFee, m.clearanceFee, tol)) return;
-      const q = quoteOf(b.symbol);
-      add(b, `the bot ${how(b, q)} at ${iso(b.time)}; the backtest ${how(m, q)}`, round(net(m) - net(b), 8));
-    },
-    (x, side) => {
-      const q = quoteOf(x.symbol);
-      add(
-        x,
-        side === 'bot'
-          ? `the bot was ${how(x, q)} at ${iso(x.time)}; the backtest was not`
-          : `the backtest was ${how(x, q)} at ${iso(x.time)}; the bot was not`,
-        null,
-      );
-    },
-  );
-  return out;
-}
-
 /** The close time of a bar of `tf` that opens at `open`. */
 export function barEnd(tf: Timeframe, open: number): number {
   return tf === '1M' ? timeframeEnd('1M', open) : open + timeframeMs(tf);
@@ -914,6 +541,28 @@ async function sessionBars(store: Store, botId: string, setup: SessionSetup, nex
   warmup.sort(order);
   handled.sort(order);
   return { warmup, handled, warmupCount };
+}
+
+/**
+ * By perpetual: the mark bars a session's futures book read, as it recorded them with the bars it
+ * handled (`SessionPerpetual.marks`), over the open times of those bars.
+ */
+async function sessionMarks(
+  store: Store,
+  botId: string,
+  f: SessionFutures,
+  handled: readonly TimedBar[],
+): Promise<Map<string, BarSeries>> {
+  const out = new Map<string, BarSeries>();
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const b of handled) {
+    from = Math.min(from, b.bar.time);
+    to = Math.max(to, b.bar.time);
+  }
+  for (const [symbol, m] of Object.entries(f.markets))
+    if (m.marks !== undefined) out.set(symbol, await store.barLog.range(botId, m.marks, from, to));
+  return out;
 }
 
 /** The primary feed's handled bars over every compared session (the report's chart). */
@@ -1001,187 +650,4 @@ function openingValue(account: Account, bar: Bar | undefined): number {
     v += p.size * price * p.instrument.contractSize;
   }
   return v;
-}
-
-function groupFills(fills: readonly Fill[]): Map<string, Fill[]> {
-  const m = new Map<string, Fill[]>();
-  for (const f of fills) {
-    let l = m.get(f.orderId);
-    if (l === undefined) {
-      l = [];
-      m.set(f.orderId, l);
-    }
-    l.push(f);
-  }
-  return m;
-}
-
-/**
- * How far an outcome's fee (valued in the quote currency) can be from the exact one because the
- * exchange rounds each commission to 8 decimals of its asset: half a unit per fill.
- */
-const FEE_ROUNDING = new WeakMap<OrderOutcome, number>();
-
-function outcome(
-  o: OrderState,
-  fills: readonly Fill[],
-  inst: Instrument,
-  barAt: (t: number) => number | null,
-): OrderOutcome {
-  const r = o.request;
-  let filled = 0;
-  let value = 0;
-  let fee = 0;
-  const assets = new Set<string>();
-  const valuer = new Account(inst.quote, 0);
-  for (const f of fills) {
-    filled += f.amount;
-    value += f.amount * f.price;
-    if (f.fee !== 0) {
-      assets.add(f.feeAsset);
-      // The account's valuation: a fee in the coin at its fill's price; one in a third asset has none.
-      const v = valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
-      if (Number.isFinite(v)) fee += v;
-    }
-  }
-  if (fills.length === 0 && o.filled > 0) {
-    // Fills not in the store (recorded before their trade ids were): the order row has the totals.
-    filled = o.filled;
-    value = o.filled * o.avgPrice;
-  }
-  const first = fills[0];
-  const bar = first ? barAt(first.time) : null;
-  let rounding = 0;
-  for (const f of fills) if (f.fee !== 0) rounding += 0.5e-8 * (f.feeAsset === inst.quote ? 1 : f.price);
-  const out: OrderOutcome = {
-    type: r.type,
-    status: o.status,
-    amount: r.amount,
-    price: r.type === 'limit' || r.type === 'stop-limit' ? r.price : r.type === 'stop-market' ? r.stopPrice : null,
-    filled,
-    avgPrice: filled > 0 ? value / filled : null,
-    fee,
-    feeAssets: [...assets].sort(),
-    fillBar: bar === null ? null : iso(bar),
-    fillCount: fills.length,
-    reason: o.reason ?? null,
-    tag: r.tag ?? null,
-  };
-  FEE_ROUNDING.set(out, rounding);
-  return out;
-}
-
-const NOT_ACTED = new Set(['denied', 'rejected']);
-const TERMINAL = new Set<string>(TERMINAL_STATUSES);
-
-function compare(
-  ctx: Omit<ParityDifference, 'kind' | 'detail' | 'cost'>,
-  b: OrderOutcome | null,
-  m: OrderOutcome | null,
-  inst: Instrument,
-  tol: number,
-): ParityDifference[] {
-  const out: ParityDifference[] = [];
-  const add = (kind: ParityKind, detail: string, cost: number | null = null) =>
-    out.push({ ...ctx, kind, detail, cost });
-  const what = (x: OrderOutcome) =>
-    `${ctx.side} ${x.amount} ${ctx.symbol} ${x.type}${x.price !== null ? ` ${x.price}` : ''}${x.tag ? ` (${x.tag})` : ''}`;
-  const ended = (x: OrderOutcome) => `${x.status}${x.reason ? ` (${x.reason})` : ''}`;
-  const q = inst.quote;
-  if (m === null && b === null) return out;
-  if (b === null) {
-    const mm = m as OrderOutcome;
-    if (!NOT_ACTED.has(mm.status))
-      add('missing-order', `the backtest placed ${what(mm)}; the bot has no order for this signal`);
-    return out;
-  }
-  if (m === null) {
-    const why =
-      b.tag === 'flatten'
-        ? ' (it closed the position at shutdown: --flatten)'
-        : b.tag === 'adopted'
-          ? ' (adopted from the exchange: not the strategy’s)'
-          : '';
-    add('extra-order', `the bot placed ${what(b)}${why}; the backtest did not`);
-    return out;
-  }
-  const bActed = !NOT_ACTED.has(b.status);
-  const mActed = !NOT_ACTED.has(m.status);
-  if (!bActed && !mActed) return out;
-  if (!bActed) {
-    add(
-      'not-acted',
-      `signal not acted on: the bot's ${what(b)} was ${ended(b)}; the backtest's ${m.filled > 0 ? `filled ${m.filled} at ${m.avgPrice}` : `was ${m.status}`}`,
-    );
-    return out;
-  }
-  if (!mActed) {
-    add('extra-order', `the bot placed ${what(b)}; the backtest's was ${ended(m)}`);
-    return out;
-  }
-  if (differs(b.amount, m.amount, tol))
-    add('amount', `the bot asked for ${b.amount}, the backtest for ${m.amount} (${ctx.side} ${ctx.symbol} ${b.type})`);
-  if (m.filled > 0 && b.filled === 0) {
-    add('unfilled', `the backtest filled ${m.filled} at ${m.avgPrice}; the bot's order ended ${ended(b)} unfilled`);
-    return out;
-  }
-  if (b.filled > 0 && m.filled === 0) {
-    add(
-      'extra-fill',
-      TERMINAL.has(m.status)
-        ? `the bot filled ${b.filled} at ${b.avgPrice}; the backtest's order ended ${ended(m)} unfilled`
-        : `the bot filled ${b.filled} at ${b.avgPrice}; the backtest's order was still working when the bars of its session ran out (the bot filled it while it was down, or after a restart that did not carry it)`,
-    );
-    return out;
-  }
-  if (b.filled === 0 && m.filled === 0) return out;
-  if (b.fillCount === 0) {
-    add(
-      'fills-not-recorded',
-      `the bot's order is ${b.status} with ${b.filled} filled, but the store has none of its fills (the backtest filled ${m.filled} at ${m.avgPrice}): fees, fill times and PnL from the store miss them`,
-    );
-    return out;
-  }
-  if (differs(b.filled, m.filled, tol)) add('filled-amount', `the bot filled ${b.filled}, the backtest ${m.filled}`);
-  const bp = b.avgPrice as number;
-  const mp = m.avgPrice as number;
-  if (differs(bp, mp, tol)) {
-    const against = ctx.side === 'buy' ? bp - mp : mp - bp;
-    const bps = (against / mp) * 10_000;
-    const cost = against * Math.min(b.filled, m.filled);
-    add(
-      'price',
-      `filled at ${bp} against the backtest's ${mp}: slippage ${round(bps, 2)} bps ${bps >= 0 ? 'against' : 'in favour of'} the bot (${round(cost, 6)} ${q})`,
-      cost,
-    );
-  }
-  if (b.fillBar !== m.fillBar)
-    add(
-      'time',
-      `filled on the bar opening ${b.fillBar ?? '(outside the bars seen)'}, the backtest on the bar opening ${m.fillBar}`,
-    );
-  const sameAssets = b.feeAssets.join() === m.feeAssets.join();
-  // Binance books each fill's commission to 8 decimals of its asset: within that it is the model's fee.
-  const rounding = (FEE_ROUNDING.get(b) ?? 0) + (FEE_ROUNDING.get(m) ?? 0);
-  if (!sameAssets || (differs(b.fee, m.fee, tol) && Math.abs(b.fee - m.fee) > rounding)) {
-    const cost = b.fee - m.fee;
-    add(
-      'fee',
-      `fee ${round(b.fee, 8)} ${q}${b.feeAssets.length > 0 ? ` (charged in ${b.feeAssets.join(', ')})` : ''} against the model's ${round(m.fee, 8)} ${q}${m.feeAssets.length > 0 ? ` (in ${m.feeAssets.join(', ')})` : ''}`,
-      cost,
-    );
-  }
-  return out;
-}
-
-function differs(a: number, b: number, tol: number): boolean {
-  return Math.abs(a - b) > tol * Math.max(Math.abs(a), Math.abs(b), Number.MIN_VALUE);
-}
-
-function round(x: number, digits: number): number {
-  return Number(x.toFixed(digits));
-}
-
-function iso(t: number): string | null {
-  return Number.isFinite(t) ? new Date(t).toISOString() : null;
 }

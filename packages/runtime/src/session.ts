@@ -99,8 +99,14 @@ export interface SessionPerpetual {
    * payments the bot recorded.
    */
   readonly funding?: FundingRows | null;
-  /** Paper with `--mark`: the file its mark bars came from (parity takes the traded price as the mark). */
+  /** Paper with `--mark`: the file its mark bars came from. */
   readonly markSource?: string;
+  /**
+   * With mark bars: the bar-log feed (`markFeedId`) in which the session recorded, with each bar it
+   * handled, the mark bar its book read for it, so that parity marks as the session did. Absent
+   * from a session recorded before Keel kept them (parity then takes the traded price as the mark).
+   */
+  readonly marks?: string;
 }
 
 /** What `keel bots parity` needs to replay a session's perpetuals (docs/futures.md). */
@@ -135,10 +141,17 @@ export function sessionFutures(
       ...(venue === 'simulated'
         ? { funding: s.funding === null ? null : fundingRows(s.funding, s.fundingSource, from) }
         : {}),
-      ...(s.mark !== undefined ? { markSource: s.markSource ?? 'the mark bars given' } : {}),
+      ...(s.mark !== undefined
+        ? { markSource: s.markSource ?? 'the mark bars given', marks: markFeedId(inst.symbol) }
+        : {}),
     };
   }
   return { markets, book };
+}
+
+/** The bar-log feed of the mark bars a session's book read for a perpetual (beside its traded feeds, `feedId`). */
+export function markFeedId(symbol: string): string {
+  return `${symbol} mark`;
 }
 
 /** A series' rows from the last one before `from` on (a funding time in a gap is charged late). */
@@ -244,8 +257,8 @@ export class SessionRecorder {
 
   /**
    * A bar the strategy handled; `lastBarTime` (and `more`, e.g. a futures book) is the bot's state
-   * after it, `risk` its risk engine's (written in the same transaction: a restart never sees one
-   * without the other).
+   * after it, `risk` its risk engine's, `mark` the mark bar its futures book read for it (written
+   * in the same transaction: a restart never sees one without the other).
    */
   handled(
     feed: string,
@@ -253,6 +266,7 @@ export class SessionRecorder {
     lastBarTime: Record<string, number>,
     risk?: RiskSave,
     more?: Record<string, unknown>,
+    mark?: { readonly feed: string; readonly bar: Bar },
   ): void {
     if (!this.trading.has(feed)) {
       this.trading.add(feed);
@@ -260,10 +274,12 @@ export class SessionRecorder {
       this.saveSetup();
     }
     const row = copyBar(bar);
+    const markRow = mark === undefined ? undefined : { feed: mark.feed, bar: copyBar(mark.bar) };
     const { store, botId } = this;
     this.enqueue(() =>
       store.transaction(async (tx) => {
         await tx.barLog.record(botId, feed, [row]);
+        if (markRow !== undefined) await tx.barLog.record(botId, markRow.feed, [markRow.bar]);
         await tx.state.save(botId, { lastBarTime, ...more });
         if (risk !== undefined) await tx.risk.save(botId, risk);
       }),

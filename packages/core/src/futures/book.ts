@@ -12,7 +12,7 @@
  * naming the side it trades). Each position is a `Leg` here: its isolated wallet, its funding,
  * its share of the cross account or its own liquidation (docs/futures.md, "Hedge mode").
  */
-import type { Bar, BarSeries } from '../model/bar.ts';
+import { type Bar, type BarSeries, readBar } from '../model/bar.ts';
 import { type Instrument, roundToStep } from '../model/instrument.ts';
 import type { HedgeSide } from '../model/orders.ts';
 import { isoUtc } from '../model/timeframe.ts';
@@ -662,6 +662,19 @@ export class FuturesBook {
     // The mark at the open: the mark bar's open when there is one at this time.
     const j = this.markAt(m, t);
     this.chargeDue(m, f, due, t, j >= 0 ? ((m.mark as BarSeries).open[j] as number) : bar.open);
+  }
+
+  /**
+   * The mark bar this book reads for `symbol`'s bar opening at `t` (its funding at the open, its
+   * liquidation test and its mark), copied into `out`; null when the market has no mark bars or
+   * none opens at `t` (the traded price is the mark there). For the bar just handled: the
+   * market's cursor only moves forward. A paper bot records it, so that a replay marks as it did.
+   */
+  markBarAt(symbol: string, t: number, out: Bar): Bar | null {
+    const m = this.market(symbol);
+    if (m === undefined) return null;
+    const j = this.markAt(m, t);
+    return j < 0 ? null : readBar(m.mark as BarSeries, j, out);
   }
 
   /** Index of the mark bar opening at `t` (moving the market's cursor up to it), or -1 when none. */

@@ -2,11 +2,11 @@ import { hostname } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   Account,
-  type AdlRecord,
   type AnyStrategy,
   type ClientOrderId,
   type Engine,
   type EngineEvent,
+  type ExchangeCloseRecord,
   type FeedKey,
   FuturesBook,
   type FuturesBookState,
@@ -169,8 +169,8 @@ export interface SessionReport extends PnlReport {
   readonly risk?: RiskReport;
   /**
    * Perpetuals, this session: funding (net, paid, received, payments), liquidations (with their
-   * clearance fees) apart from the trading fees, the exchange's ADL closes (live), and the futures
-   * warnings.
+   * clearance fees) apart from the trading fees, the exchange's ADL and settlement closes (live),
+   * and the futures warnings.
    */
   readonly futures?: {
     readonly funding: number;
@@ -181,6 +181,8 @@ export interface SessionReport extends PnlReport {
     readonly liquidationFees: number;
     /** Live: the exchange's auto-deleveraging (ADL) closes applied this session. */
     readonly adlCloses: number;
+    /** Live: the exchange's settlement closes of a delisted contract applied this session. */
+    readonly settlementCloses: number;
     readonly warnings: readonly string[];
   };
 }
@@ -274,7 +276,10 @@ export class Bot {
     this.cfg = { ...cfg, log };
   }
 
-  /** Set when a stop was requested through the store (`keel bots stop`): the reason to stop with. */
+  /**
+   * Set when a stop was requested through the store (`keel bots stop`), or when the bot stops
+   * itself because the exchange no longer trades one of its markets: the reason to stop with.
+   */
   get stopRequested(): string | undefined {
     return this.stopRequest;
   }
@@ -529,6 +534,8 @@ export class Bot {
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
+        // Live perpetuals: a refusal may say the contract no longer trades (read its status).
+        if (e.type === 'order.rejected') this.futuresSync?.onRejected(e.order.request.symbol);
         if (e.type === 'order.filled') {
           book.add(e.fill);
           const q = e.fill.side === 'buy' ? e.fill.amount : -e.fill.amount;
@@ -555,6 +562,7 @@ export class Bot {
         engine: this.botEngine.engine,
         log,
         storedCash: cashRow !== undefined,
+        onMarketClosed: (symbol, status) => this.marketClosed(symbol, status),
       });
     if (exchange && venue) {
       const live = venue;
@@ -677,6 +685,24 @@ export class Bot {
     this.stopRequest = `stop requested by ${r.by}`;
     this.cfg.log('info', `${this.stopRequest}: shutting down gracefully`);
     await this.source?.close();
+  }
+
+  /**
+   * Live perpetuals: a market of the bot's that the exchange no longer trades (delisted: SETTLING;
+   * CLOSE; PENDING_TRADING). Every order there would be refused, so the bot sends none: it says so
+   * once, as an error line, and stops as a stop request does (the session ends with this reason;
+   * its positions there were settled by the exchange, or will be, and are applied at the next
+   * start). A start on such a market applies what the exchange did while the bot was down, then
+   * stops the same way before the first bar.
+   */
+  private marketClosed(symbol: string, status: string): void {
+    if (this.stopped || this.stopRequest !== undefined) return;
+    this.stopRequest = `market closed: ${symbol} is ${status} on the exchange`;
+    this.cfg.log(
+      'error',
+      `MARKET CLOSED: ${symbol} is ${status} on the exchange, no longer TRADING (delisted, or not trading yet): every order there would be refused, so this bot sends none and stops; its position there is settled by the exchange and applied at the next start`,
+    );
+    void this.source?.close();
   }
 
   /** An error line, kept in the bot's event journal (in order with its other writes when it runs). */
@@ -949,7 +975,13 @@ export class Bot {
         : {}),
       ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
       ...(this.botEngine?.futures
-        ? { futures: futuresReport(this.botEngine.futures.summary(), this.botEngine.futures.adl) }
+        ? {
+            futures: futuresReport(
+              this.botEngine.futures.summary(),
+              this.botEngine.futures.adl,
+              this.botEngine.futures.settlements,
+            ),
+          }
         : {}),
     };
   }
@@ -981,7 +1013,11 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
   };
 }
 
-function futuresReport(f: FuturesSummary, adl: readonly AdlRecord[]): NonNullable<SessionReport['futures']> {
+function futuresReport(
+  f: FuturesSummary,
+  adl: readonly ExchangeCloseRecord[],
+  settlements: readonly ExchangeCloseRecord[],
+): NonNullable<SessionReport['futures']> {
   return {
     funding: f.funding,
     fundingPaid: f.fundingPaid,
@@ -990,6 +1026,7 @@ function futuresReport(f: FuturesSummary, adl: readonly AdlRecord[]): NonNullabl
     liquidations: f.liquidations.length,
     liquidationFees: f.liquidationFees,
     adlCloses: adl.length,
+    settlementCloses: settlements.length,
     warnings: f.warnings,
   };
 }

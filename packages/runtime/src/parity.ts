@@ -1,6 +1,5 @@
 import {
   Account,
-  type AdlRecord,
   type AnyStrategy,
   type BacktestResult,
   type Bar,
@@ -8,6 +7,7 @@ import {
   computeMetrics,
   countRiskEvents,
   defineInstrument,
+  type ExchangeCloseRecord,
   emptyBar,
   type Fill,
   type FundingRateSeries,
@@ -499,10 +499,15 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       notes.push(
         `${outside} funding payment(s) of the bot fell outside the bars it handled (while it was down, applied at its next start): not compared`,
       );
-    const adl = (await eventsOfType<AdlRecord>(store, botId, 'futures.adl')).length;
+    const adl = (await eventsOfType<ExchangeCloseRecord>(store, botId, 'futures.adl')).length;
     if (adl > 0)
       notes.push(
         `${adl} ADL close(s) by the exchange (auto-deleveraging) reduced the bot's position: a backtest never deleverages, so its positions differ from then on`,
+      );
+    const settled = (await eventsOfType<ExchangeCloseRecord>(store, botId, 'futures.settlement')).length;
+    if (settled > 0)
+      notes.push(
+        `${settled} settlement close(s) by the exchange (the contract was delisted) closed the bot's position at the settlement price: a backtest never delists, so its positions differ from then on`,
       );
     const fundingIn = botFunding.filter((r) => during(r.time) !== undefined);
     const liquidationsIn = botLiquidations.filter((r) => during(r.time) !== undefined);

@@ -215,18 +215,21 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
     await stepTo(run, T(7, 53));
     // Delisted, the positions not settled yet: SETTLING, orders refused.
     expect(sim.delist(PERP.symbol, { settle: false })).toEqual([]);
+    const barsBefore = run.bot.barsHandled;
     const before = posts(sim);
-    await run.step(); // 07:53 closes: the strategy buys 10
-    await until(() => run.bot.stopRequested !== undefined, 10_000, 'the bot to see the market closed');
+    // 07:53 to 07:57 close, as the replay goes on: the strategy wants to buy 10 on each.
+    for (let i = 0; i < 5; i++) {
+      sim.step();
+      await new Promise((r) => setTimeout(r, 300));
+    }
     await run.bot.settled();
+    // One request reached the exchange: the bot stopped after its refusal, nothing was retried.
+    expect(posts(sim) - before).toBe(1);
     const rejected = run.events.filter((e) => e.type === 'order.rejected');
     expect(rejected).toHaveLength(1);
     expect(rejected[0]?.type === 'order.rejected' && rejected[0].reason).toMatch(/-4141.*Symbol is closed/);
-    expect(posts(sim) - before).toBe(1);
-    // The replay goes on; the bot has stopped taking bars: nothing more is sent.
-    for (let i = 0; i < 4; i++) sim.step();
-    await new Promise((r) => setTimeout(r, 500));
-    expect(posts(sim) - before).toBe(1);
+    expect(run.bot.stopRequested).toBe(CLOSED);
+    expect(run.bot.barsHandled).toBeLessThanOrEqual(barsBefore + 1);
     expect(logs.filter((l) => l.includes('MARKET CLOSED'))).toHaveLength(1);
     // Not settled yet: the bot's position is still the exchange's.
     expect(exchangeBooks(sim).size).toBe(100);

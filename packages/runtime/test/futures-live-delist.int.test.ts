@@ -1,30 +1,17 @@
-// `keel live --market futures`: the exchange delists the bot's perpetual. Binance sets the contract
-// to SETTLING (exchangeInfo), refuses new orders, cancels the open ones and closes every position at
-// the settlement price with a `settlement_autoclose-` order charged the taker fee (its USDⓈ-M
-// user-data docs and its delisting FAQ); the simulator does the same (`sim.delist`, `sim.settle`).
-// Real ccxt binanceusdm over loopback, real SQLite store, Binance's LINKUSDT 1m candles of 2023-02,
-// Binance's default USD-M fees (0.05 % taker).
-//
-// Oracle, by hand: long 100 bought one tick over the 07:51 open at 6.847 (commission 684.7 x 0.05 %
-// = 0.34235), settled at 6.9: realised 100 x (6.9 - 6.847) = 5.3, fee 690 x 0.05 % = 0.345; the
-// wallet 10,000 - 0.34235 + 5.3 - 0.345 = 10,004.61265; flat, isolated wallet 0.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FuturesBook } from '@keel/core';
 import type { ExchangeSim } from '@keel/exchange-sim';
-import { openStore, type Store } from '@keel/store';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { Store } from '@keel/store';
+import { describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity } from '../src/parity.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
+import { exchangeBooks, expectBooksEqual, expectStored, stepTo, testStores } from './futures-live-books.ts';
 import {
   BotProcess,
   futuresConnect,
   futuresSim,
   KEY,
   LINK_USDM_BARS,
-  type LiveRun,
   PERP,
   startLiveBot,
   until,
@@ -38,43 +25,20 @@ const SETTLE = 6.9;
 const WALLET_AFTER = 10_000 - 684.7 * 0.0005 + 100 * (SETTLE - ENTRY) - 690 * 0.0005;
 const CLOSED = 'market closed: LINK/USDT:USDT is SETTLING on the exchange';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-live-delist-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const open: Array<{ close(): Promise<unknown> }> = [];
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close().catch(() => undefined);
-});
+const { dir, open, newStore } = testStores('futures-live-delist');
 
-async function newStore(): Promise<Store> {
-  const s = await openStore({ url: `sqlite:${path.join(dir, `s${++n}.db`)}`, synchronous: 'NORMAL' });
-  open.push(s);
-  return s;
-}
-
-/** The simulator's view of the account: wallet, the position (0 flat), its entry and isolated wallet. */
-function exchangeBooks(sim: ExchangeSim) {
-  const a = sim.futuresAccount(KEY.apiKey);
-  const p = a.positions.find((x) => x.position.symbol === 'LINKUSDT');
-  return {
-    wallet: a.assets.find((x) => x.asset === 'USDT')?.walletBalance ?? Number.NaN,
-    size: p?.position.size ?? 0,
-    entry: p?.position.size ? p.position.entryPrice : 0,
-    isolatedWallet: p?.position.isolatedWallet ?? 0,
-  };
-}
-
-/** The bot's position, wallet and isolated wallet equal the exchange's. */
-function expectBooksEqual(run: LiveRun, what: string): void {
-  const ex = exchangeBooks(run.sim);
-  const book = (run.bot as unknown as { futuresBook: FuturesBook }).futuresBook;
-  expect(run.bot.account.find(PERP.symbol)?.size ?? 0, `${what}: position`).toBeCloseTo(ex.size, 9);
-  expect(run.bot.account.cash, `${what}: wallet`).toBeCloseTo(ex.wallet, 8);
-  expect(book.isolatedWallet(PERP.symbol), `${what}: isolated wallet`).toBeCloseTo(ex.isolatedWallet, 8);
-}
-
-async function stepTo(run: LiveRun, t: number): Promise<void> {
-  while (run.sim.now() < t) await run.step();
+/** A 5x isolated live bot trading `steps` on the simulator, its log lines kept in `logs`. */
+function startBot(sim: ExchangeSim, store: Store, botId: string, steps: ReadonlyMap<number, PerpStep>, logs: string[]) {
+  return startLiveBot({
+    strategy: perpScript(steps),
+    store,
+    exchange: sim,
+    feed: PERP,
+    botId,
+    connect: futuresConnect(sim.httpUrl, botId, () => {}),
+    bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel' },
+    log: (l, m) => logs.push(`${l} ${m}`),
+  });
 }
 
 const posts = (sim: ExchangeSim) => sim.requestCounts()['POST /fapi/v1/order'] ?? 0;
@@ -89,16 +53,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
       [T(7, 50), { buy: 100 }],
       [T(7, 51), { sell: 20, limit: 7.5 }],
     ]);
-    const run = await startLiveBot({
-      strategy: perpScript(steps),
-      store,
-      exchange: sim,
-      feed: PERP,
-      botId: 'delist',
-      connect: futuresConnect(sim.httpUrl, 'delist', () => {}),
-      bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel' },
-      log: (l, m) => logs.push(`${l} ${m}`),
-    });
+    const run = await startBot(sim, store, 'delist', steps, logs);
     await stepTo(run, T(7, 53));
     expect(exchangeBooks(sim)).toMatchObject({ size: 100, entry: ENTRY });
     expect(exchangeBooks(sim).isolatedWallet).toBeCloseTo(136.94, 8);
@@ -161,16 +116,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
     open.push(sim);
     const store = await newStore();
     const logs: string[] = [];
-    const run = await startLiveBot({
-      strategy: perpScript(new Map([[T(7, 50), { buy: 100 }]])),
-      store,
-      exchange: sim,
-      feed: PERP,
-      botId: 'polled',
-      connect: futuresConnect(sim.httpUrl, 'polled', () => {}),
-      bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel' },
-      log: (l, m) => logs.push(`${l} ${m}`),
-    });
+    const run = await startBot(sim, store, 'polled', new Map([[T(7, 50), { buy: 100 }]]), logs);
     await stepTo(run, T(7, 53));
     sim.faults.stallWebSockets({ kind: 'user' });
     sim.delist(PERP.symbol, { price: SETTLE });
@@ -202,16 +148,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
       [T(7, 50), { buy: 100 }],
       ...[53, 54, 55, 56, 57].map((m): [number, PerpStep] => [T(7, m), { buy: 10 }]),
     ]);
-    const run = await startLiveBot({
-      strategy: perpScript(steps),
-      store,
-      exchange: sim,
-      feed: PERP,
-      botId: 'refused',
-      connect: futuresConnect(sim.httpUrl, 'refused', () => {}),
-      bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel' },
-      log: (l, m) => logs.push(`${l} ${m}`),
-    });
+    const run = await startBot(sim, store, 'refused', steps, logs);
     await stepTo(run, T(7, 53));
     // Delisted, the positions not settled yet: SETTLING, orders refused.
     expect(sim.delist(PERP.symbol, { settle: false })).toEqual([]);
@@ -307,15 +244,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
       expect(bot.lines.filter((l) => l.startsWith('RECOVERY ') && /-recovered |-difference /.test(l))).toEqual([]);
       expect(Number(bot.lines.find((l) => l.startsWith('STATE '))!.split(' ')[1])).toBe(0);
       expect(second.report).toMatchObject({ reason: CLOSED, futures: { settlementCloses: 0 } });
-      const store = await openStore({ url: storeUrl });
-      try {
-        expect((await store.events.list('down')).filter((e) => e.type === 'futures.settlement')).toHaveLength(1);
-        expect((await store.positions.load('down')).find((p) => p.symbol === PERP.symbol)?.size).toBe(0);
-        const cash = (await store.balances.load('down')).find((b) => b.asset === 'USDT')!.total;
-        expect(cash).toBeCloseTo(exchangeBooks(sim).wallet, 8);
-      } finally {
-        await store.close();
-      }
+      await expectStored(storeUrl, 'down', sim, { type: 'futures.settlement', events: 1, size: 0 });
     } finally {
       if (bot.proc.exitCode === null) await bot.crash();
       await sim.close();

@@ -27,8 +27,8 @@ import { isMultipleOf, roundAssetAmount } from '../../num.ts';
 import type { MarketReplay } from '../replay.ts';
 import type { AlgoOrders } from './algo-orders.ts';
 import type { FuturesLedger, FuturesMarket, PositionView } from './ledger.ts';
-import type { FuturesMatching } from './matching.ts';
-import type { SimFuturesOrder } from './model.ts';
+import type { FuturesMatching, InternalOrder } from './matching.ts';
+import type { SimFuturesOrder, SimPosition } from './model.ts';
 
 /**
  * One forced close, as `sim.liquidations()` reports it: a liquidation, an auto-deleveraging (ADL)
@@ -98,35 +98,10 @@ export class LiquidationEngine {
     algos.cancelAll(apiKey, m.id);
     const { order, realized } = matching.fillForced(
       apiKey,
-      {
-        market: m,
-        side: p.size > 0 ? 'SELL' : 'BUY',
-        positionSide: p.positionSide,
-        type: 'LIMIT',
-        origType: 'LIMIT',
-        timeInForce: 'GTC',
-        price: at,
-        stopPrice: 0,
-        qty: q,
-        reduceOnly: false,
-        closePosition: false,
-        clientOrderId: 'adl_autoclose',
-      },
+      closing(m, p, q, at, { type: 'LIMIT', timeInForce: 'GTC', reduceOnly: false, clientOrderId: 'adl_autoclose' }),
       { commission: 0, income: 'COMMISSION', execType: 'CALCULATED' },
     );
-    const rec: LiquidationRecord = {
-      autoCloseType: 'ADL',
-      apiKey,
-      symbol: m.id,
-      order,
-      liquidationPrice: at,
-      price: at,
-      realizedPnl: realized,
-      clearanceFee: 0,
-      marginMode: ledger.settings(apiKey, m.id).marginType === 'ISOLATED' ? 'isolated' : 'cross',
-    };
-    this.records.push(rec);
-    return { ...rec };
+    return this.recordClose('ADL', apiKey, m, order, at, realized);
   }
 
   /**
@@ -154,37 +129,41 @@ export class LiquidationEngine {
         if (p.size === 0) continue;
         const { order, realized } = matching.fillForced(
           apiKey,
-          {
-            market: m,
-            side: p.size > 0 ? 'SELL' : 'BUY',
-            positionSide: p.positionSide,
+          closing(m, p, Math.abs(p.size), at, {
             type: 'LIMIT',
-            origType: 'LIMIT',
             timeInForce: 'IOC',
-            price: at,
-            stopPrice: 0,
-            qty: Math.abs(p.size),
             reduceOnly: true,
-            closePosition: false,
             clientOrderId: `settlement_autoclose-${this.idDigits(replay.now())}`,
-          },
+          }),
           { commission: undefined, income: 'COMMISSION', execType: 'TRADE' },
         );
-        const rec: LiquidationRecord = {
-          autoCloseType: 'SETTLEMENT',
-          apiKey,
-          symbol: m.id,
-          order,
-          liquidationPrice: at,
-          price: at,
-          realizedPnl: realized,
-          clearanceFee: 0,
-          marginMode: ledger.settings(apiKey, m.id).marginType === 'ISOLATED' ? 'isolated' : 'cross',
-        };
-        this.records.push(rec);
-        out.push({ ...rec });
+        out.push(this.recordClose('SETTLEMENT', apiKey, m, order, at, realized));
       }
     return out;
+  }
+
+  /** Records an ADL or settlement close (no clearance fee, filled at `price`); returns a copy. */
+  private recordClose(
+    autoCloseType: 'ADL' | 'SETTLEMENT',
+    apiKey: string,
+    m: FuturesMarket,
+    order: SimFuturesOrder,
+    price: number,
+    realizedPnl: number,
+  ): LiquidationRecord {
+    const rec: LiquidationRecord = {
+      autoCloseType,
+      apiKey,
+      symbol: m.id,
+      order,
+      liquidationPrice: price,
+      price,
+      realizedPnl,
+      clearanceFee: 0,
+      marginMode: this.opts.ledger.settings(apiKey, m.id).marginType === 'ISOLATED' ? 'isolated' : 'cross',
+    };
+    this.records.push(rec);
+    return { ...rec };
   }
 
   /** The 19 digits after a forced order's client id prefix: the time and a sequence number. */
@@ -251,20 +230,12 @@ export class LiquidationEngine {
       left -= fee;
       const { order, realized: booked } = matching.fillForced(
         apiKey,
-        {
-          market: m,
-          side: p.size > 0 ? 'SELL' : 'BUY',
-          positionSide: p.positionSide,
+        closing(m, p, qty, price, {
           type: 'LIQUIDATION',
-          origType: 'LIQUIDATION',
           timeInForce: 'IOC',
-          price,
-          stopPrice: 0,
-          qty,
           reduceOnly: true,
-          closePosition: false,
           clientOrderId: `autoclose-${this.idDigits(now)}`,
-        },
+        }),
         { commission: fee, income: 'INSURANCE_CLEAR', execType: 'CALCULATED' },
       );
       this.records.push({
@@ -281,4 +252,28 @@ export class LiquidationEngine {
       if (booked !== realized) throw new Error(`liquidation: booked PnL ${booked} differs from planned ${realized}`);
     }
   }
+}
+
+/** The exchange's own order closing `qty` of position `p` at `price` (a liquidation, ADL or settlement). */
+function closing(
+  m: FuturesMarket,
+  p: SimPosition,
+  qty: number,
+  price: number,
+  o: { type: 'LIMIT' | 'LIQUIDATION'; timeInForce: 'GTC' | 'IOC'; reduceOnly: boolean; clientOrderId: string },
+): InternalOrder {
+  return {
+    market: m,
+    side: p.size > 0 ? 'SELL' : 'BUY',
+    positionSide: p.positionSide,
+    type: o.type,
+    origType: o.type,
+    timeInForce: o.timeInForce,
+    price,
+    stopPrice: 0,
+    qty,
+    reduceOnly: o.reduceOnly,
+    closePosition: false,
+    clientOrderId: o.clientOrderId,
+  };
 }

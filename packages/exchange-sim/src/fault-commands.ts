@@ -144,8 +144,8 @@ export function parseFaultCommand(input: unknown): FaultCommand {
     if (name === 'kind' || value === undefined) continue;
     if (!(spec.options as readonly string[]).includes(name)) {
       const takes =
-        spec.options.length > 0 ? `it takes ${spec.options.map((o) => `--${o}`).join(', ')}` : 'it takes none';
-      throw new FaultCommandError(`--${name} does not apply to fault ${kind} (${takes})`);
+        spec.options.length > 0 ? `it takes ${spec.options.map((o) => flag(o)).join(', ')}` : 'it takes none';
+      throw new FaultCommandError(`${flag(name)} does not apply to fault ${kind} (${takes})`);
     }
   }
   const count = (): number => integer(req.count, 'count', 1, MAX_COUNT) ?? spec.count ?? 1;
@@ -164,8 +164,7 @@ export function parseFaultCommand(input: unknown): FaultCommand {
   };
   const text = (name: 'symbol' | 'apiKey'): string => {
     const v = req[name];
-    if (typeof v !== 'string' || v === '')
-      throw new FaultCommandError(`fault ${kind} needs --${name === 'apiKey' ? 'api-key' : name}`);
+    if (typeof v !== 'string' || v === '') throw new FaultCommandError(`fault ${kind} needs ${flag(name)}`);
     return v;
   };
   const price = (): number | undefined => positive(req.price, 'price');
@@ -205,6 +204,11 @@ export function parseFaultCommand(input: unknown): FaultCommand {
     default:
       return assertNever(kind);
   }
+}
+
+/** An option's command-line flag: the wire's `apiKey` is `--api-key`. */
+function flag(name: string): string {
+  return name === 'apiKey' ? '--api-key' : `--${name}`;
 }
 
 function positive(v: unknown, name: string): number | undefined {

@@ -251,6 +251,8 @@ export class Bot {
   /** Aborted to stop polling the store for stop requests. */
   private stopPoll: AbortController | undefined;
   private stopRequest: string | undefined;
+  /** Markets the exchange no longer trades (`marketClosed`): no order is sent there, a flatten's neither. */
+  private readonly closedMarkets = new Set<string>();
   private recorder: SessionRecorder | undefined;
   /** Every fill of the bot (stored ones first), and its totals when this session began. */
   private book: PnlBook | undefined;
@@ -696,6 +698,7 @@ export class Bot {
    * stops the same way before the first bar.
    */
   private marketClosed(symbol: string, status: string): void {
+    this.closedMarkets.add(symbol);
     if (this.stopped || this.stopRequest !== undefined) return;
     this.stopRequest = `market closed: ${symbol} is ${status} on the exchange`;
     this.cfg.log(
@@ -860,6 +863,13 @@ export class Bot {
         if (this.cfg.flatten) {
           const sent: ClientOrderId[] = [];
           for (const p of this.account.positions) {
+            if (p.size !== 0 && this.closedMarkets.has(p.instrument.symbol)) {
+              log(
+                'warn',
+                `--flatten: ${p.instrument.symbol} no longer trades on the exchange: no order sent for its position of ${p.size}; the exchange settles it`,
+              );
+              continue;
+            }
             // What can be traded of it (dust stays in the account).
             const amount = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
             if (amount > 0)

@@ -28,7 +28,14 @@ const CLOSED = 'market closed: LINK/USDT:USDT is SETTLING on the exchange';
 const { dir, open, newStore } = testStores('futures-live-delist');
 
 /** A 5x isolated live bot trading `steps` on the simulator, its log lines kept in `logs`. */
-function startBot(sim: ExchangeSim, store: Store, botId: string, steps: ReadonlyMap<number, PerpStep>, logs: string[]) {
+function startBot(
+  sim: ExchangeSim,
+  store: Store,
+  botId: string,
+  steps: ReadonlyMap<number, PerpStep>,
+  logs: string[],
+  flatten = false,
+) {
   return startLiveBot({
     strategy: perpScript(steps),
     store,
@@ -36,7 +43,7 @@ function startBot(sim: ExchangeSim, store: Store, botId: string, steps: Readonly
     feed: PERP,
     botId,
     connect: futuresConnect(sim.httpUrl, botId, () => {}),
-    bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel' },
+    bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel', flatten },
     log: (l, m) => logs.push(`${l} ${m}`),
   });
 }
@@ -148,7 +155,8 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
       [T(7, 50), { buy: 100 }],
       ...[53, 54, 55, 56, 57].map((m): [number, PerpStep] => [T(7, m), { buy: 10 }]),
     ]);
-    const run = await startBot(sim, store, 'refused', steps, logs);
+    // --flatten: on a market that no longer trades it sends nothing either.
+    const run = await startBot(sim, store, 'refused', steps, logs, true);
     await stepTo(run, T(7, 53));
     // Delisted, the positions not settled yet: SETTLING, orders refused.
     expect(sim.delist(PERP.symbol, { settle: false })).toEqual([]);
@@ -173,6 +181,10 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
     expectBooksEqual(run, 'SETTLING, not yet settled');
     const report = await run.bot.stop(run.bot.stopRequested);
     expect(report.reason).toBe(CLOSED);
+    expect(posts(sim) - before).toBe(1);
+    expect(logs).toContain(
+      'warn --flatten: LINK/USDT:USDT no longer trades on the exchange: no order sent for its position of 100; the exchange settles it',
+    );
     await run.close();
   }, 120_000);
 

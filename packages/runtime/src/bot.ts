@@ -858,7 +858,7 @@ export class Bot {
         else if (!this.cfg.flatten) {
           // Kept: what Keel holds (trailing stops) would protect nothing while the bot is down.
           await this.venue?.idle();
-          this.parked = (await this.venue?.parkHeld()) ?? [];
+          this.parked = (await this.venue?.parkHeld((symbol) => this.closedMarkets.has(symbol))) ?? [];
         }
         if (this.cfg.flatten) {
           const sent: ClientOrderId[] = [];

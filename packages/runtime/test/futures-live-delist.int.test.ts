@@ -1,10 +1,11 @@
 import path from 'node:path';
+import { type AnyStrategy, defineStrategy } from '@keel/core';
 import type { ExchangeSim } from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
 import { describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity } from '../src/parity.ts';
-import { type PerpStep, perpScript } from './fixtures/strategies.ts';
+import { noParams, type PerpStep, perpScript } from './fixtures/strategies.ts';
 import { exchangeBooks, expectBooksEqual, expectStored, stepTo, testStores } from './futures-live-books.ts';
 import {
   BotProcess,
@@ -32,18 +33,22 @@ function startBot(
   sim: ExchangeSim,
   store: Store,
   botId: string,
-  steps: ReadonlyMap<number, PerpStep>,
+  steps: ReadonlyMap<number, PerpStep> | AnyStrategy,
   logs: string[],
-  flatten = false,
+  shutdown: { flatten?: boolean; onShutdown?: 'cancel' | 'keep' } = {},
 ) {
   return startLiveBot({
-    strategy: perpScript(steps),
+    strategy: steps instanceof Map ? perpScript(steps) : (steps as AnyStrategy),
     store,
     exchange: sim,
     feed: PERP,
     botId,
     connect: futuresConnect(sim.httpUrl, botId, () => {}),
-    bot: { futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }), onShutdown: 'cancel', flatten },
+    bot: {
+      futures: () => ({ leverage: 5, marginMode: 'isolated', funding: null }),
+      onShutdown: shutdown.onShutdown ?? 'cancel',
+      flatten: shutdown.flatten ?? false,
+    },
     log: (l, m) => logs.push(`${l} ${m}`),
   });
 }
@@ -156,7 +161,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
       ...[53, 54, 55, 56, 57].map((m): [number, PerpStep] => [T(7, m), { buy: 10 }]),
     ]);
     // --flatten: on a market that no longer trades it sends nothing either.
-    const run = await startBot(sim, store, 'refused', steps, logs, true);
+    const run = await startBot(sim, store, 'refused', steps, logs, { flatten: true });
     await stepTo(run, T(7, 53));
     // Delisted, the positions not settled yet: SETTLING, orders refused.
     expect(sim.delist(PERP.symbol, { settle: false })).toEqual([]);
@@ -185,6 +190,42 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
     expect(logs).toContain(
       'warn --flatten: LINK/USDT:USDT no longer trades on the exchange: no order sent for its position of 100; the exchange settles it',
     );
+    await run.close();
+  }, 120_000);
+
+  it('stopping with --on-shutdown keep on a market that no longer trades: its trailing stop is not parked there (the exchange would refuse it)', async () => {
+    const sim = await futuresSim(T(7, 50));
+    open.push(sim);
+    const store = await newStore();
+    const logs: string[] = [];
+    const strategy = defineStrategy({
+      name: 'perp-trail',
+      params: noParams,
+      warmup: 'none',
+      onStart: () => ({}),
+      onBar(ctx, _s, bar) {
+        if (bar.time === T(7, 50)) ctx.buy(100);
+        // A trail of 50 %: held by Keel, it never triggers here.
+        if (bar.time === T(7, 51))
+          ctx.submit({
+            type: 'trailing-stop',
+            side: 'sell',
+            amount: 100,
+            trail: { kind: 'percent', value: 0.5 },
+            reduceOnly: true,
+            tag: 'trail',
+          });
+        if (bar.time === T(7, 53)) ctx.buy(10);
+      },
+    });
+    const run = await startBot(sim, store, 'keep', strategy, logs, { onShutdown: 'keep' });
+    await stepTo(run, T(7, 53));
+    sim.delist(PERP.symbol, { settle: false });
+    sim.step(); // 07:53 closes: the buy is refused, the bot reads the status and stops
+    await until(() => run.bot.stopRequested === CLOSED, 10_000, 'the bot to see the market closed');
+    const report = await run.bot.stop(run.bot.stopRequested);
+    expect(report.parked).toEqual([]);
+    expect(sim.requestCounts()['POST /fapi/v1/algoOrder'] ?? 0).toBe(0);
     await run.close();
   }, 120_000);
 

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { type AnyStrategy, defineStrategy } from '@keel/core';
 import type { ExchangeSim } from '@keel/exchange-sim';
-import type { Store } from '@keel/store';
 import { describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity } from '../src/parity.ts';
@@ -28,16 +27,20 @@ const CLOSED = 'market closed: LINK/USDT:USDT is SETTLING on the exchange';
 
 const { dir, open, newStore } = testStores('futures-live-delist');
 
-/** A 5x isolated live bot trading `steps` on the simulator, its log lines kept in `logs`. */
-function startBot(
-  sim: ExchangeSim,
-  store: Store,
+/**
+ * A simulator from 07:50 and a store, and on them a 5x isolated live bot trading `steps` (a
+ * perpScript, or a strategy), its log lines kept in `logs`.
+ */
+async function startBot(
   botId: string,
   steps: ReadonlyMap<number, PerpStep> | AnyStrategy,
-  logs: string[],
   shutdown: { flatten?: boolean; onShutdown?: 'cancel' | 'keep' } = {},
 ) {
-  return startLiveBot({
+  const sim = await futuresSim(T(7, 50));
+  open.push(sim);
+  const store = await newStore();
+  const logs: string[] = [];
+  const run = await startLiveBot({
     strategy: steps instanceof Map ? perpScript(steps) : (steps as AnyStrategy),
     store,
     exchange: sim,
@@ -51,21 +54,18 @@ function startBot(
     },
     log: (l, m) => logs.push(`${l} ${m}`),
   });
+  return { sim, store, logs, run };
 }
 
 const posts = (sim: ExchangeSim) => sim.requestCounts()['POST /fapi/v1/order'] ?? 0;
 
 describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’s perpetual', () => {
   it('while it runs: the settlement close is applied from the stream before the next bar (position, wallet, report = the oracle), then the bot says the market is closed, once, and stops', async () => {
-    const sim = await futuresSim(T(7, 50));
-    open.push(sim);
-    const store = await newStore();
-    const logs: string[] = [];
     const steps = new Map<number, PerpStep>([
       [T(7, 50), { buy: 100 }],
       [T(7, 51), { sell: 20, limit: 7.5 }],
     ]);
-    const run = await startBot(sim, store, 'delist', steps, logs);
+    const { sim, store, logs, run } = await startBot('delist', steps);
     await stepTo(run, T(7, 53));
     expect(exchangeBooks(sim)).toMatchObject({ size: 100, entry: ENTRY });
     expect(exchangeBooks(sim).isolatedWallet).toBeCloseTo(136.94, 8);
@@ -124,11 +124,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
   }, 120_000);
 
   it('with the user-data stream stalled: the settlement is applied by the poll after the next bar, once (the stream back, nothing twice)', async () => {
-    const sim = await futuresSim(T(7, 50));
-    open.push(sim);
-    const store = await newStore();
-    const logs: string[] = [];
-    const run = await startBot(sim, store, 'polled', new Map([[T(7, 50), { buy: 100 }]]), logs);
+    const { sim, store, logs, run } = await startBot('polled', new Map([[T(7, 50), { buy: 100 }]]));
     await stepTo(run, T(7, 53));
     sim.faults.stallWebSockets({ kind: 'user' });
     sim.delist(PERP.symbol, { price: SETTLE });
@@ -151,17 +147,13 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
   }, 120_000);
 
   it('orders after the contract went SETTLING: the one refusal (-4141) makes the bot read the status, say so once and stop; the strategy’s later orders are never sent', async () => {
-    const sim = await futuresSim(T(7, 50));
-    open.push(sim);
-    const store = await newStore();
-    const logs: string[] = [];
     // Long 100, then a buy of 10 on every bar from 07:53 on (each would be refused).
     const steps = new Map<number, PerpStep>([
       [T(7, 50), { buy: 100 }],
       ...[53, 54, 55, 56, 57].map((m): [number, PerpStep] => [T(7, m), { buy: 10 }]),
     ]);
     // --flatten: on a market that no longer trades it sends nothing either.
-    const run = await startBot(sim, store, 'refused', steps, logs, { flatten: true });
+    const { sim, logs, run } = await startBot('refused', steps, { flatten: true });
     await stepTo(run, T(7, 53));
     // Delisted, the positions not settled yet: SETTLING, orders refused.
     expect(sim.delist(PERP.symbol, { settle: false })).toEqual([]);
@@ -194,10 +186,6 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
   }, 120_000);
 
   it('stopping with --on-shutdown keep on a market that no longer trades: its trailing stop is not parked there (the exchange would refuse it)', async () => {
-    const sim = await futuresSim(T(7, 50));
-    open.push(sim);
-    const store = await newStore();
-    const logs: string[] = [];
     const strategy = defineStrategy({
       name: 'perp-trail',
       params: noParams,
@@ -218,7 +206,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange delists the bot’
         if (bar.time === T(7, 53)) ctx.buy(10);
       },
     });
-    const run = await startBot(sim, store, 'keep', strategy, logs, { onShutdown: 'keep' });
+    const { sim, run } = await startBot('keep', strategy, { onShutdown: 'keep' });
     await stepTo(run, T(7, 53));
     sim.delist(PERP.symbol, { settle: false });
     sim.step(); // 07:53 closes: the buy is refused, the bot reads the status and stops

@@ -40,7 +40,12 @@ function fine(x: number): string {
   return amt(x);
 }
 
-export function futuresExchangeInfo(markets: readonly FuturesMarket[], now: number, weightPerMinute: number): unknown {
+export function futuresExchangeInfo(
+  markets: readonly FuturesMarket[],
+  now: number,
+  weightPerMinute: number,
+  statusOf: (symbol: string) => string,
+): unknown {
   const assets = [...new Set(markets.map((m) => m.quote))];
   return {
     timezone: 'UTC',
@@ -63,7 +68,7 @@ export function futuresExchangeInfo(markets: readonly FuturesMarket[], now: numb
         contractType: 'PERPETUAL',
         deliveryDate: PERPETUAL_DELIVERY,
         onboardDate: m.bars[0]?.time ?? 0,
-        status: 'TRADING',
+        status: statusOf(m.id),
         maintMarginPercent: ((first?.maintMarginRate ?? 0) * 100).toFixed(4),
         requiredMarginPercent: ((1 / (first?.maxLeverage ?? 1)) * 100).toFixed(4),
         baseAsset: m.base,
@@ -379,9 +384,14 @@ export function incomeJson(r: IncomeRecord): unknown {
   };
 }
 
-/** A liquidation as GET /fapi/v1/forceOrders lists it: the forced order. */
+/**
+ * A forced close as GET /fapi/v1/forceOrders lists it: the forced order, a liquidation as a LIMIT
+ * order (Binance's example lists `"type": "LIMIT", "origType": "LIMIT"` for an `autoclose-` order;
+ * the user-data stream says LIQUIDATION).
+ */
 export function forceOrderJson(m: FuturesMarket, l: LiquidationRecord): unknown {
-  return futuresOrderJson(m, l.order);
+  const o = l.order;
+  return futuresOrderJson(m, o.type === 'LIQUIDATION' ? { ...o, type: 'LIMIT', origType: 'LIMIT' } : o);
 }
 
 /** The user-data ORDER_TRADE_UPDATE event. */

@@ -33,6 +33,7 @@ export const EXCHANGE_SIM_FAULT_HELP = `keel exchange-sim fault — inject a fau
 Usage:
   keel exchange-sim fault [--port ${DEFAULT_PORT}] <kind> [--count N] [--ms N] [--path P] [--status N]
                           [--ws market|user|api|all] [--execute]
+                          [--symbol S] [--api-key K] [--qty Q] [--price P] [--later]
 
 The simulator must run on this machine with --admin (keel exchange-sim --data ... --admin); the
 fault goes to its admin endpoint, POST http://127.0.0.1:<port>${ADMIN_FAULT_PATH}.
@@ -49,6 +50,11 @@ Options:
   --status N   5xx: the HTTP status, 500-599 (default 503; 504 is a RequestTimeout for ccxt)
   --ws K       ws-drop / ws-stall: market, user, api or all connections (default all)
   --execute    hold: run the request at once and lose only its answer (an order in doubt)
+  --symbol S   adl, delist, settle: the contract (LINKUSDT or LINK/USDT:USDT)
+  --api-key K  adl: the account whose position is deleveraged
+  --qty Q      adl: how much of the position (default all)
+  --price P    adl: the close price; delist, settle: the settlement price (default the last price)
+  --later      delist: leave the positions open (status SETTLING, orders refused) for a later settle
 
 Exit codes: 0 applied, 1 the simulator could not be reached or refused, 2 usage error.
 `;
@@ -297,6 +303,12 @@ function wholeNumber(v: string | undefined, name: string): number | undefined {
   return Number(v);
 }
 
+function decimal(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${name} must be a decimal number such as 6.9, got "${v}"`);
+  return Number(v);
+}
+
 /** `keel exchange-sim fault ...`: parses, sends to the admin endpoint, and says what happened. */
 async function runFaultCli(argv: string[], io: ExchangeSimCliIo): Promise<number> {
   const out = io.out ?? process.stdout;
@@ -321,6 +333,11 @@ async function runFaultCli(argv: string[], io: ExchangeSimCliIo): Promise<number
         status: { type: 'string' },
         ws: { type: 'string' },
         execute: { type: 'boolean' },
+        symbol: { type: 'string' },
+        'api-key': { type: 'string' },
+        qty: { type: 'string' },
+        price: { type: 'string' },
+        later: { type: 'boolean' },
       },
     });
     if (values.help) {
@@ -342,6 +359,13 @@ async function runFaultCli(argv: string[], io: ExchangeSimCliIo): Promise<number
     if (values.path !== undefined) request.path = values.path;
     if (values.ws !== undefined) request.ws = values.ws;
     if (values.execute !== undefined) request.execute = values.execute;
+    if (values.symbol !== undefined) request.symbol = values.symbol;
+    if (values['api-key'] !== undefined) request.apiKey = values['api-key'];
+    const qty = decimal(values.qty, 'qty');
+    const price = decimal(values.price, 'price');
+    if (qty !== undefined) request.qty = qty;
+    if (price !== undefined) request.price = price;
+    if (values.later !== undefined) request.later = values.later;
     parseFaultCommand(request); // the simulator checks again; a mistake is caught before sending
   } catch (e) {
     if (e instanceof UsageError || e instanceof FaultCommandError || isParseArgsError(e)) return fail(2, e.message);

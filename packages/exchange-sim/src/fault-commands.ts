@@ -3,10 +3,22 @@
  * simulator accepts over its admin endpoint (`keel exchange-sim fault`). Parsing is shared by the
  * CLI (which checks before it sends) and the endpoint (which checks what it receives).
  */
-import type { SimFaults, WsKind } from './faults.ts';
+import type { ForcedOrderSummary, SimFaults, WsKind } from './faults.ts';
 import { assertNever } from './num.ts';
 
-export const FAULT_KINDS = ['429', '5xx', 'hold', 'ws-drop', 'ws-stall', 'clock-skew', 'reject-next', 'reset'] as const;
+export const FAULT_KINDS = [
+  '429',
+  '5xx',
+  'hold',
+  'ws-drop',
+  'ws-stall',
+  'clock-skew',
+  'reject-next',
+  'adl',
+  'delist',
+  'settle',
+  'reset',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export type WsTarget = WsKind | 'all';
@@ -20,6 +32,9 @@ export type FaultCommand =
   | { kind: 'ws-stall'; ws: WsTarget; ms: number | undefined }
   | { kind: 'clock-skew'; ms: number }
   | { kind: 'reject-next'; count: number }
+  | { kind: 'adl'; apiKey: string; symbol: string; qty: number | undefined; price: number | undefined }
+  | { kind: 'delist'; symbol: string; price: number | undefined; later: boolean }
+  | { kind: 'settle'; symbol: string; price: number | undefined }
   | { kind: 'reset' };
 
 /** A fault command as sent over the wire (and as the CLI's flags name it). */
@@ -31,6 +46,16 @@ export interface FaultRequest {
   status?: number;
   ws?: string;
   execute?: boolean;
+  /** adl, delist, settle: the contract (LINKUSDT or LINK/USDT:USDT). */
+  symbol?: string;
+  /** adl: the account whose position is deleveraged. */
+  apiKey?: string;
+  /** adl: how much (default the whole position). */
+  qty?: number;
+  /** adl: the close price; delist, settle: the settlement price (default the last price). */
+  price?: number;
+  /** delist: leave the positions open (status SETTLING, orders refused) until a `settle`. */
+  later?: boolean;
 }
 
 type FaultOption = Exclude<keyof FaultRequest, 'kind'>;
@@ -78,6 +103,20 @@ export const FAULT_KIND_SPECS: Readonly<Record<FaultKind, KindSpec>> = {
     options: ['count'],
     count: 1,
   },
+  adl: {
+    summary:
+      "USD-M: auto-deleverages --api-key's position in --symbol (--qty, default all) at --price (default the last price): an adl_autoclose order",
+    options: ['apiKey', 'symbol', 'qty', 'price'],
+  },
+  delist: {
+    summary:
+      'USD-M: delists --symbol (exchangeInfo SETTLING, new orders -4141, open orders cancelled) and settles every position at --price (settlement_autoclose- orders, taker fee); --later: settle later',
+    options: ['symbol', 'price', 'later'],
+  },
+  settle: {
+    summary: 'USD-M: settles every position of a contract delisted with --later, at --price',
+    options: ['symbol', 'price'],
+  },
   reset: { summary: 'clears every pending fault', options: [] },
 };
 
@@ -105,8 +144,8 @@ export function parseFaultCommand(input: unknown): FaultCommand {
     if (name === 'kind' || value === undefined) continue;
     if (!(spec.options as readonly string[]).includes(name)) {
       const takes =
-        spec.options.length > 0 ? `it takes ${spec.options.map((o) => `--${o}`).join(', ')}` : 'it takes none';
-      throw new FaultCommandError(`--${name} does not apply to fault ${kind} (${takes})`);
+        spec.options.length > 0 ? `it takes ${spec.options.map((o) => flag(o)).join(', ')}` : 'it takes none';
+      throw new FaultCommandError(`${flag(name)} does not apply to fault ${kind} (${takes})`);
     }
   }
   const count = (): number => integer(req.count, 'count', 1, MAX_COUNT) ?? spec.count ?? 1;
@@ -123,9 +162,24 @@ export function parseFaultCommand(input: unknown): FaultCommand {
     if (target === undefined) throw new FaultCommandError(`--ws must be one of ${WS_TARGETS.join(', ')}`);
     return target;
   };
+  const text = (name: 'symbol' | 'apiKey'): string => {
+    const v = req[name];
+    if (typeof v !== 'string' || v === '') throw new FaultCommandError(`fault ${kind} needs ${flag(name)}`);
+    return v;
+  };
+  const price = (): number | undefined => positive(req.price, 'price');
   switch (kind) {
     case '429':
       return { kind, count: count(), path: path() };
+    case 'adl':
+      return { kind, apiKey: text('apiKey'), symbol: text('symbol'), qty: positive(req.qty, 'qty'), price: price() };
+    case 'delist': {
+      const later = req.later ?? false;
+      if (typeof later !== 'boolean') throw new FaultCommandError('--later is a flag (true or false)');
+      return { kind, symbol: text('symbol'), price: price(), later };
+    }
+    case 'settle':
+      return { kind, symbol: text('symbol'), price: price() };
     case '5xx':
       return { kind, count: count(), path: path(), status: integer(req.status, 'status', 500, 599) ?? 503 };
     case 'hold': {
@@ -152,11 +206,42 @@ export function parseFaultCommand(input: unknown): FaultCommand {
   }
 }
 
+/** An option's command-line flag: the wire's `apiKey` is `--api-key`. */
+function flag(name: string): string {
+  return name === 'apiKey' ? '--api-key' : `--${name}`;
+}
+
+function positive(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new FaultCommandError(`--${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function integer(v: unknown, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
     throw new FaultCommandError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** What the exchange refuses to do (no such market, no position, not delisted) is the command's error. */
+function refused<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Error && !(e instanceof FaultCommandError)) throw new FaultCommandError(e.message);
+    throw e;
+  }
+}
+
+/** `settled 2 positions: 100 SELL at 6.9 (settlement_autoclose-..., order 8000004), ...`. */
+function closed(what: string, orders: readonly ForcedOrderSummary[]): string {
+  if (orders.length === 0) return `${what} nothing (no position)`;
+  const each = orders.map(
+    (o) => `${o.qty} ${o.side} at ${o.price} (${o.clientOrderId}, order ${o.orderId}, account ${o.apiKey})`,
+  );
+  return `${what} ${orders.length} position${orders.length === 1 ? '' : 's'}: ${each.join('; ')}`;
 }
 
 /** Runs a fault command on a simulator's faults; returns what was done, in words. */
@@ -196,6 +281,24 @@ export function applyFault(faults: SimFaults, cmd: FaultCommand): string {
     case 'reject-next':
       faults.rejectNextOrder({ count: cmd.count });
       return `the next ${cmd.count === 1 ? 'order placement is' : `${cmd.count} order placements are`} rejected (-2010)`;
+    case 'adl':
+      return closed(
+        'auto-deleveraged',
+        refused(() => faults.exchangeCloses().autoDeleverage(cmd.apiKey, cmd.symbol, cmd.qty, cmd.price)),
+      );
+    case 'delist': {
+      const settled = refused(() =>
+        faults
+          .exchangeCloses()
+          .delist(cmd.symbol, { ...(cmd.price !== undefined ? { price: cmd.price } : {}), settle: !cmd.later }),
+      );
+      return `${cmd.symbol} delisted (status SETTLING, new orders refused, open orders cancelled)${cmd.later ? '; positions left to a settle' : `; ${closed('settled', settled)}`}`;
+    }
+    case 'settle':
+      return closed(
+        'settled',
+        refused(() => faults.exchangeCloses().settle(cmd.symbol, cmd.price)),
+      );
     case 'reset':
       faults.reset();
       return 'every pending fault cleared';

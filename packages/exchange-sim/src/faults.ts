@@ -38,6 +38,26 @@ export interface FaultExchangeHooks {
   forceFill(apiKey: string): number;
   /** Expires one open order as self-trade prevention does; false when there is no such open order. */
   expireInMatch(apiKey: string, clientOrderId: string): boolean;
+  /**
+   * USDⓈ-M only (absent on spot): the exchange's own closes, on command. Each returns the forced
+   * orders it made (`sim.autoDeleverage`, `sim.delist`, `sim.settle`); a command it cannot run
+   * throws an Error saying why.
+   */
+  futures?: {
+    autoDeleverage(apiKey: string, symbol: string, qty?: number, price?: number): ForcedOrderSummary[];
+    delist(symbol: string, opts: { price?: number; settle: boolean }): ForcedOrderSummary[];
+    settle(symbol: string, price?: number): ForcedOrderSummary[];
+  };
+}
+
+/** A forced order as the admin endpoint reports it. */
+export interface ForcedOrderSummary {
+  apiKey: string;
+  clientOrderId: string;
+  orderId: number;
+  side: string;
+  qty: number;
+  price: number;
 }
 
 interface HttpRule extends HttpFaultOptions {
@@ -168,6 +188,16 @@ export class SimFaults {
    */
   expireInMatch(apiKey: string, clientOrderId: string): boolean {
     return this.exchange.expireInMatch(apiKey, clientOrderId);
+  }
+
+  /**
+   * USDⓈ-M: the exchange's own closes on command (the admin endpoint's `adl`, `delist` and
+   * `settle`). A spot simulator has none: an Error says so.
+   */
+  exchangeCloses(): NonNullable<FaultExchangeHooks['futures']> {
+    const f = this.exchange.futures;
+    if (f === undefined) throw new Error('this simulator speaks spot: ADL, delisting and settlement are USD-M only');
+    return f;
   }
 
   /** Clears every pending fault. */

@@ -15,7 +15,7 @@ import type { IncomeRecord, SimAlgoOrder, SimFuturesOrder } from './exchange/fut
 import type { MarketSpec } from './exchange/model.ts';
 import { SpotExchange } from './exchange/spot-exchange.ts';
 import type { SimMarketKind, SimVenue } from './exchange/venue.ts';
-import { type FaultExchangeHooks, type OrderRejection, SimFaults } from './faults.ts';
+import { type FaultExchangeHooks, type ForcedOrderSummary, type OrderRejection, SimFaults } from './faults.ts';
 import { DEFAULT_FUTURES_FEES, futuresMarketSpec } from './futures-venue.ts';
 import { ListenKeys } from './listen-keys.ts';
 import { accountRoutes } from './rest/account.ts';
@@ -161,7 +161,7 @@ export class ExchangeSim {
     return this.futuresExchange().algos.algosOf(apiKey);
   }
 
-  /** Futures: every forced close (liquidations and ADL closes), optionally of one account. */
+  /** Futures: every forced close (liquidations, ADL and settlement closes), optionally of one account. */
   liquidations(apiKey?: string): LiquidationRecord[] {
     return this.futuresExchange().liquidation.liquidations(apiKey);
   }
@@ -173,12 +173,24 @@ export class ExchangeSim {
    * the forced close (also in `liquidations()`, with autoCloseType ADL).
    */
   autoDeleverage(apiKey: string, symbol: string, qty?: number, price?: number): LiquidationRecord {
-    return this.futuresExchange().liquidation.autoDeleverage(
-      apiKey,
-      (symbol.split(':')[0] ?? '').replace('/', ''),
-      qty,
-      price,
-    );
+    return this.futuresExchange().liquidation.autoDeleverage(apiKey, binanceSymbol(symbol), qty, price);
+  }
+
+  /**
+   * Futures, an admin/test hook: Binance delists the contract `symbol` (unified or Binance
+   * symbol): exchangeInfo says SETTLING, new orders are refused (-4141 "Symbol is closed."), every
+   * account's open orders in it are cancelled, and (unless `settle: false`) every position is
+   * closed at the settlement `price` (default the last price) by a `settlement_autoclose-` order,
+   * charged the taker fee. Returns the settlement closes (also in `liquidations()`, autoCloseType
+   * SETTLEMENT; not in forceOrders).
+   */
+  delist(symbol: string, opts: { price?: number; settle?: boolean } = {}): LiquidationRecord[] {
+    return this.futuresExchange().delist(binanceSymbol(symbol), opts);
+  }
+
+  /** Futures, an admin/test hook: settles a contract delisted with `settle: false` (see `delist`). */
+  settle(symbol: string, price?: number): LiquidationRecord[] {
+    return this.futuresExchange().liquidation.settle(binanceSymbol(symbol), price);
   }
 
   /** Futures: the account's income history (realised PnL, commission, funding, clearance). */
@@ -295,15 +307,42 @@ function replayOptions(opts: ExchangeSimOptions, startTime: number) {
 }
 
 /** What the order faults do, on either matching engine. */
-function faultHooks(matching: {
-  rejectOrders(r: OrderRejection | undefined): void;
-  forceFillOpenOrders(apiKey: string): number;
-  expireInMatch(apiKey: string, clientOrderId: string): boolean;
-}): FaultExchangeHooks {
+/** `LINK/USDT:USDT` (ccxt's unified symbol) or `LINKUSDT` as Binance spells it. */
+function binanceSymbol(symbol: string): string {
+  return (symbol.split(':')[0] ?? '').replace('/', '');
+}
+
+function faultHooks(
+  matching: {
+    rejectOrders(r: OrderRejection | undefined): void;
+    forceFillOpenOrders(apiKey: string): number;
+    expireInMatch(apiKey: string, clientOrderId: string): boolean;
+  },
+  futures?: FuturesExchange,
+): FaultExchangeHooks {
+  const summary = (rs: LiquidationRecord[]): ForcedOrderSummary[] =>
+    rs.map((r) => ({
+      apiKey: r.apiKey,
+      clientOrderId: r.order.clientOrderId,
+      orderId: r.order.orderId,
+      side: r.order.side,
+      qty: r.order.executedQty,
+      price: r.price,
+    }));
   return {
     rejectOrders: (rejection) => matching.rejectOrders(rejection),
     forceFill: (apiKey) => matching.forceFillOpenOrders(apiKey),
     expireInMatch: (apiKey, id) => matching.expireInMatch(apiKey, id),
+    ...(futures
+      ? {
+          futures: {
+            autoDeleverage: (apiKey, symbol, qty, price) =>
+              summary([futures.liquidation.autoDeleverage(apiKey, binanceSymbol(symbol), qty, price)]),
+            delist: (symbol, opts) => summary(futures.delist(binanceSymbol(symbol), opts)),
+            settle: (symbol, price) => summary(futures.liquidation.settle(binanceSymbol(symbol), price)),
+          },
+        }
+      : {}),
   };
 }
 
@@ -368,7 +407,7 @@ function futuresVenue(
       ...futuresOrderRoutes(exchange),
     },
     userEvents: futuresUserEvents(exchange),
-    hooks: faultHooks(exchange.matching),
+    hooks: faultHooks(exchange.matching, exchange),
     spot: undefined,
     futures: exchange,
     warnings,

@@ -168,12 +168,13 @@ describe.skipIf(!HAS_SHARED_DATA)('futures simulator: funding and liquidation (L
     const liq = orders.find((o) => o.status === 'closed' && String(o.clientOrderId).startsWith('autoclose-'));
     expect(String(liq?.clientOrderId)).toMatch(/^autoclose-\d{19}$/);
     expect(liq).toMatchObject({ side: 'sell', filled: 100, average: price, type: 'liquidation' });
+    // Binance's USDⓈ-M user-data docs: execution type "CALCULATED - Liquidation Execution".
     expect(liq?.info).toMatchObject({
       o: 'LIQUIDATION',
       ot: 'LIQUIDATION',
       f: 'IOC',
       X: 'FILLED',
-      x: 'TRADE',
+      x: 'CALCULATED',
       L: '6.814',
       N: 'USDT',
       n: '4.416',
@@ -188,6 +189,11 @@ describe.skipIf(!HAS_SHARED_DATA)('futures simulator: funding and liquidation (L
     const [record] = sim.liquidations(KEY.apiKey);
     expect(record).toMatchObject({ price, clearanceFee: 4.416, marginMode: 'isolated', realizedPnl: -9.4 });
     expect(record?.liquidationPrice).toBeCloseTo(lp, 9);
+    // forceOrders lists it as Binance's example does: a LIMIT IOC order (`autoclose-`), not LIQUIDATION.
+    const listed = (await ex.fapiPrivateGetForceOrders({ symbol: 'LINKUSDT', autoCloseType: 'LIQUIDATION' })) as Raw[];
+    expect(listed.map((r) => [r.clientOrderId, r.type, r.origType, r.timeInForce, r.status, r.avgPrice])).toEqual([
+      [liq?.clientOrderId, 'LIMIT', 'LIMIT', 'IOC', 'FILLED', '6.814'],
+    ]);
     const mine = await ex.fetchMyLiquidations(LINK);
     expect(mine.map((l) => [l.price, l.contracts, l.timestamp])).toEqual([[price, 100, T(7, 1) + 30_000]]);
     expect(sim.income(KEY.apiKey).find((r) => r.incomeType === 'INSURANCE_CLEAR')?.income).toBe(-4.416);
@@ -245,6 +251,84 @@ describe.skipIf(!HAS_SHARED_DATA)('futures simulator: funding and liquidation (L
     const rest = sim.autoDeleverage(KEY.apiKey, LINK);
     expect(rest.order.executedQty).toBe(60);
     expect(await ex.fetchPositions([LINK])).toEqual([]);
+  });
+
+  it('delisting (sim.delist): status SETTLING, new orders refused with -4141, open orders cancelled, every position settled at the settlement price by a settlement_autoclose- order at the taker fee; in the trades and orders, not in forceOrders', async () => {
+    h = await futuresHarness({
+      startTime: T(6),
+      accounts: [
+        { ...KEY, balances: { USDT: 10_000 } },
+        { ...KEY2, balances: { USDT: 10_000 } },
+      ],
+    });
+    const { sim, ex } = h;
+    const short = h.rest(KEY2);
+    await ex.setMarginMode('isolated', LINK);
+    await ex.setLeverage(5, LINK);
+    await ex.createOrder(LINK, 'market', 'buy', 100); // at 6.908; isolated wallet 690.8 / 5 = 138.16
+    await short.createOrder(LINK, 'market', 'sell', 50); // at 6.907, cross 20x
+    const resting = await ex.createOrder(LINK, 'limit', 'sell', 20, 7.5);
+    const status = async () =>
+      ((await ex.fapiPublicGetExchangeInfo()) as { symbols: Raw[] }).symbols.find((x) => x.symbol === 'LINKUSDT')
+        ?.status;
+    expect(await status()).toBe('TRADING');
+    const walletOf = async (c: typeof ex): Promise<number> =>
+      Number(raw((raw((await c.fetchBalance()).info).assets as unknown[])[0]).walletBalance);
+    const [longBefore, shortBefore] = [await walletOf(ex), await walletOf(short)];
+    const pro = h.pro();
+    // Delisted without settling yet: SETTLING, orders refused (reduce-only too), the limit cancelled.
+    const cancelled = await watchUntil(
+      () => pro.watchOrders(LINK),
+      (os) => os.some((o) => o.id === resting.id && o.status === 'canceled'),
+      {
+        kick: async () => {
+          await sim.waitForSubscription(`user:${KEY.apiKey}`);
+          expect(sim.delist(LINK, { settle: false })).toEqual([]);
+        },
+      },
+    );
+    expect(cancelled.some((o) => o.id === resting.id)).toBe(true);
+    expect(await status()).toBe('SETTLING');
+    for (const send of [
+      () => ex.createOrder(LINK, 'market', 'buy', 10),
+      () => ex.createOrder(LINK, 'market', 'sell', 100, undefined, { reduceOnly: true }),
+    ])
+      await expect(send()).rejects.toThrow(/-4141.*Symbol is closed/);
+    expect((await ex.fetchPositions([LINK]))[0]?.contracts).toBe(100);
+    // Settled at 6.9: the long realises 100 x (6.9 - 6.908) = -0.8 and pays the taker fee on
+    // 690 (0.345); the short 50 x (6.907 - 6.9) = 0.35, fee 0.1725.
+    const orders = await watchUntil(
+      () => pro.watchOrders(LINK),
+      (os) => os.some((o) => String(o.clientOrderId).startsWith('settlement_autoclose-')),
+      { kick: () => void sim.settle(LINK, 6.9) },
+    );
+    const settled = orders.find((o) => String(o.clientOrderId).startsWith('settlement_autoclose-'));
+    expect(String(settled?.clientOrderId)).toMatch(/^settlement_autoclose-\d{19}$/);
+    expect(settled).toMatchObject({ side: 'sell', filled: 100, average: 6.9, status: 'closed' });
+    expect(settled?.info).toMatchObject({
+      o: 'LIMIT',
+      f: 'IOC',
+      x: 'TRADE',
+      X: 'FILLED',
+      L: '6.9',
+      n: '0.345',
+      rp: '-0.8',
+    });
+    expect(await ex.fetchPositions([LINK])).toEqual([]);
+    expect(await short.fetchPositions([LINK])).toEqual([]);
+    expect(await walletOf(ex)).toBeCloseTo(longBefore - 0.8 - 0.345, 8);
+    expect(await walletOf(short)).toBeCloseTo(shortBefore + 0.35 - 0.1725, 8);
+    expect(sim.liquidations().map((l) => [l.autoCloseType, l.apiKey, l.order.executedQty, l.price])).toEqual([
+      ['SETTLEMENT', KEY.apiKey, 100, 6.9],
+      ['SETTLEMENT', KEY2.apiKey, 50, 6.9],
+    ]);
+    // In the order history and the user trades; not a forced order (forceOrders knows LIQUIDATION and ADL).
+    expect(await ex.fapiPrivateGetForceOrders({ symbol: 'LINKUSDT' })).toEqual([]);
+    const all = (await ex.fapiPrivateGetAllOrders({ symbol: 'LINKUSDT' })) as Raw[];
+    expect(all.at(-1)).toMatchObject({ clientOrderId: settled?.clientOrderId, status: 'FILLED', avgPrice: '6.9' });
+    const trades = (await ex.fapiPrivateGetUserTrades({ symbol: 'LINKUSDT', orderId: settled?.id })) as Raw[];
+    expect(trades.map((t) => [t.qty, t.price, t.commission, t.realizedPnl])).toEqual([['100', '6.9', '0.345', '-0.8']]);
+    expect(() => sim.delist(LINK)).toThrow(/delisted already/);
   });
 
   it('cross 50x long on a 20 USDT wallet: funding moves its liquidation price, the clearance fee is 0.5 % of the notional', async () => {

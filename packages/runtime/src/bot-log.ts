@@ -85,6 +85,7 @@ export function orderLogLine(
     case 'risk.resume':
     case 'futures.liquidation':
     case 'futures.adl':
+    case 'futures.settlement':
     case 'futures.funding':
       return undefined;
     default:

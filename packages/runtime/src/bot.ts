@@ -2,11 +2,11 @@ import { hostname } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   Account,
-  type AdlRecord,
   type AnyStrategy,
   type ClientOrderId,
   type Engine,
   type EngineEvent,
+  type ExchangeCloseRecord,
   emptyBar,
   type FeedKey,
   FuturesBook,
@@ -177,8 +177,8 @@ export interface SessionReport extends PnlReport {
   readonly risk?: RiskReport;
   /**
    * Perpetuals, this session: funding (net, paid, received, payments), liquidations (with their
-   * clearance fees) apart from the trading fees, the exchange's ADL closes (live), and the futures
-   * warnings.
+   * clearance fees) apart from the trading fees, the exchange's ADL and settlement closes (live),
+   * and the futures warnings.
    */
   readonly futures?: {
     readonly funding: number;
@@ -189,6 +189,8 @@ export interface SessionReport extends PnlReport {
     readonly liquidationFees: number;
     /** Live: the exchange's auto-deleveraging (ADL) closes applied this session. */
     readonly adlCloses: number;
+    /** Live: the exchange's settlement closes of a delisted contract applied this session. */
+    readonly settlementCloses: number;
     readonly warnings: readonly string[];
   };
 }
@@ -257,6 +259,8 @@ export class Bot {
   /** Aborted to stop polling the store for stop requests. */
   private stopPoll: AbortController | undefined;
   private stopRequest: string | undefined;
+  /** Markets the exchange no longer trades (`marketClosed`): no order is sent there, a flatten's neither. */
+  private readonly closedMarkets = new Set<string>();
   private recorder: SessionRecorder | undefined;
   /** Every fill of the bot (stored ones first), and its totals when this session began. */
   private book: PnlBook | undefined;
@@ -282,7 +286,10 @@ export class Bot {
     this.cfg = { ...cfg, log };
   }
 
-  /** Set when a stop was requested through the store (`keel bots stop`): the reason to stop with. */
+  /**
+   * Set when a stop was requested through the store (`keel bots stop`), or when the bot stops
+   * itself because the exchange no longer trades one of its markets: the reason to stop with.
+   */
   get stopRequested(): string | undefined {
     return this.stopRequest;
   }
@@ -537,6 +544,8 @@ export class Bot {
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
         this.journal.onEvent(e);
+        // Live perpetuals: a refusal may say the contract no longer trades (read its status).
+        if (e.type === 'order.rejected') this.futuresSync?.onRejected(e.order.request.symbol);
         if (e.type === 'order.filled') {
           book.add(e.fill);
           const q = e.fill.side === 'buy' ? e.fill.amount : -e.fill.amount;
@@ -563,6 +572,7 @@ export class Bot {
         engine: this.botEngine.engine,
         log,
         storedCash: cashRow !== undefined,
+        onMarketClosed: (symbol, status) => this.marketClosed(symbol, status),
       });
     if (exchange && venue) {
       const live = venue;
@@ -685,6 +695,25 @@ export class Bot {
     this.stopRequest = `stop requested by ${r.by}`;
     this.cfg.log('info', `${this.stopRequest}: shutting down gracefully`);
     await this.source?.close();
+  }
+
+  /**
+   * Live perpetuals: a market of the bot's that the exchange no longer trades (delisted: SETTLING;
+   * CLOSE; PENDING_TRADING). Every order there would be refused, so the bot sends none: it says so
+   * once, as an error line, and stops as a stop request does (the session ends with this reason;
+   * its positions there were settled by the exchange, or will be, and are applied at the next
+   * start). A start on such a market applies what the exchange did while the bot was down, then
+   * stops the same way before the first bar.
+   */
+  private marketClosed(symbol: string, status: string): void {
+    this.closedMarkets.add(symbol);
+    if (this.stopped || this.stopRequest !== undefined) return;
+    this.stopRequest = `market closed: ${symbol} is ${status} on the exchange`;
+    this.cfg.log(
+      'error',
+      `MARKET CLOSED: ${symbol} is ${status} on the exchange, no longer TRADING (delisted, or not trading yet): every order there would be refused, so this bot sends none and stops; its position there is settled by the exchange and applied at the next start`,
+    );
+    void this.source?.close();
   }
 
   /** An error line, kept in the bot's event journal (in order with its other writes when it runs). */
@@ -841,11 +870,18 @@ export class Bot {
         else if (!this.cfg.flatten) {
           // Kept: what Keel holds (trailing stops) would protect nothing while the bot is down.
           await this.venue?.idle();
-          this.parked = (await this.venue?.parkHeld()) ?? [];
+          this.parked = (await this.venue?.parkHeld((symbol) => this.closedMarkets.has(symbol))) ?? [];
         }
         if (this.cfg.flatten) {
           const sent: ClientOrderId[] = [];
           for (const p of this.account.positions) {
+            if (p.size !== 0 && this.closedMarkets.has(p.instrument.symbol)) {
+              log(
+                'warn',
+                `--flatten: ${p.instrument.symbol} no longer trades on the exchange: no order sent for its position of ${p.size}; the exchange settles it`,
+              );
+              continue;
+            }
             // What can be traded of it (dust stays in the account).
             const amount = tradableAmount(p.instrument, Math.abs(p.size), p.lastPrice);
             if (amount > 0)
@@ -961,7 +997,13 @@ export class Bot {
         : {}),
       ...(this.risk?.report() ? { risk: this.risk.report() } : {}),
       ...(this.botEngine?.futures
-        ? { futures: futuresReport(this.botEngine.futures.summary(), this.botEngine.futures.adl) }
+        ? {
+            futures: futuresReport(
+              this.botEngine.futures.summary(),
+              this.botEngine.futures.adl,
+              this.botEngine.futures.settlements,
+            ),
+          }
         : {}),
     };
   }
@@ -993,7 +1035,11 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
   };
 }
 
-function futuresReport(f: FuturesSummary, adl: readonly AdlRecord[]): NonNullable<SessionReport['futures']> {
+function futuresReport(
+  f: FuturesSummary,
+  adl: readonly ExchangeCloseRecord[],
+  settlements: readonly ExchangeCloseRecord[],
+): NonNullable<SessionReport['futures']> {
   return {
     funding: f.funding,
     fundingPaid: f.fundingPaid,
@@ -1002,6 +1048,7 @@ function futuresReport(f: FuturesSummary, adl: readonly AdlRecord[]): NonNullabl
     liquidations: f.liquidations.length,
     liquidationFees: f.liquidationFees,
     adlCloses: adl.length,
+    settlementCloses: settlements.length,
     warnings: f.warnings,
   };
 }

@@ -426,7 +426,7 @@ function futuresSummary(r: SessionReport): string {
   if (f === undefined) return '';
   const q = (x: number) => Number(x.toFixed(8));
   const warn = f.warnings.length > 0 ? `; futures warnings: ${f.warnings.join('; ')}` : '';
-  return `; futures: funding ${q(f.funding)} (paid ${q(f.fundingPaid)}, received ${q(f.fundingReceived)}, ${f.fundingPayments} payments), ${f.liquidations} liquidations (clearance fees ${q(f.liquidationFees)})${f.adlCloses > 0 ? `, ${f.adlCloses} ADL close${f.adlCloses === 1 ? '' : 's'} (the exchange auto-deleveraged the position)` : ''}${warn}`;
+  return `; futures: funding ${q(f.funding)} (paid ${q(f.fundingPaid)}, received ${q(f.fundingReceived)}, ${f.fundingPayments} payments), ${f.liquidations} liquidations (clearance fees ${q(f.liquidationFees)})${f.adlCloses > 0 ? `, ${f.adlCloses} ADL close${f.adlCloses === 1 ? '' : 's'} (the exchange auto-deleveraged the position)` : ''}${f.settlementCloses > 0 ? `, ${f.settlementCloses} settlement close${f.settlementCloses === 1 ? '' : 's'} (the exchange settled the position of a delisted contract)` : ''}${warn}`;
 }
 
 /** `; risk: 3 denied (max-drawdown 3), 1 halt started, halted: max-drawdown until resumed`. */

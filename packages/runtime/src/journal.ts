@@ -106,11 +106,14 @@ export class BotJournal {
       case 'futures.adl':
         this.forcedClose(e.type, e.adl.symbol, undefined, e.adl);
         return;
+      case 'futures.settlement':
+        this.forcedClose(e.type, e.settlement.symbol, undefined, e.settlement);
+        return;
     }
   }
 
   /**
-   * A position closed (in part) by the exchange or the simulated book, a liquidation or an ADL:
+   * A position closed (in part) by the exchange or the simulated book, a liquidation, an ADL or a settlement:
    * what is left of the position as the account holds it, the wallet and the event, in one write.
    */
   private forcedClose(type: string, symbol: string, side: HedgeSide | undefined, payload: object): void {

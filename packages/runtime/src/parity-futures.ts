@@ -25,12 +25,14 @@ export interface FuturesTotals {
   readonly clearanceFees: number;
 }
 
-/** What the bot journaled of its perpetuals (`futures.funding`, `futures.liquidation`, `futures.adl`). */
+/** What the bot journaled of its perpetuals (`futures.funding`, `futures.liquidation`, `futures.adl`, `futures.settlement`). */
 export interface BotFuturesRecords {
   readonly funding: readonly FundingRecord[];
   readonly liquidations: readonly LiquidationRecord[];
   /** The exchange's ADL closes (live): counted, never replayed. */
   readonly adlCloses: number;
+  /** The exchange's settlement closes of a delisted contract (live): counted, never replayed. */
+  readonly settlementCloses: number;
 }
 
 /** What a session's backtest needs to build its futures book. */
@@ -182,6 +184,10 @@ export function compareFutures(input: FuturesComparisonInput): FuturesComparison
   if (bot.adlCloses > 0)
     notes.push(
       `${bot.adlCloses} ADL close(s) by the exchange (auto-deleveraging) reduced the bot's position: a backtest never deleverages, so its positions differ from then on`,
+    );
+  if (bot.settlementCloses > 0)
+    notes.push(
+      `${bot.settlementCloses} settlement close(s) by the exchange (the contract was delisted) closed the bot's position at the settlement price: a backtest never delists, so its positions differ from then on`,
     );
   const fundingIn = botFunding.filter((r) => during(r.time) !== undefined);
   const liquidationsIn = bot.liquidations.filter((r) => during(r.time) !== undefined);

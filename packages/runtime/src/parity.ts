@@ -1,6 +1,5 @@
 import {
   Account,
-  type AdlRecord,
   type AnyStrategy,
   type BacktestResult,
   type Bar,
@@ -8,6 +7,7 @@ import {
   computeMetrics,
   countRiskEvents,
   defineInstrument,
+  type ExchangeCloseRecord,
   emptyBar,
   type Fill,
   type FundingRateSeries,
@@ -189,9 +189,10 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     ? {
         funding: await eventsOfType<FundingRecord>(store, botId, 'futures.funding'),
         liquidations: await eventsOfType<LiquidationRecord>(store, botId, 'futures.liquidation'),
-        adlCloses: (await eventsOfType<AdlRecord>(store, botId, 'futures.adl')).length,
+        adlCloses: (await eventsOfType<ExchangeCloseRecord>(store, botId, 'futures.adl')).length,
+        settlementCloses: (await eventsOfType<ExchangeCloseRecord>(store, botId, 'futures.settlement')).length,
       }
-    : { funding: [], liquidations: [], adlCloses: 0 };
+    : { funding: [], liquidations: [], adlCloses: 0, settlementCloses: 0 };
 
   for (const [k, { seq, setup }] of setups.entries()) {
     if (setup.futures === undefined && setup.instruments.some((i) => i.kind === 'perpetual')) {

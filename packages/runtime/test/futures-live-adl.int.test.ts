@@ -1,26 +1,15 @@
-// `keel live --market futures`: the exchange auto-deleverages (ADL) the bot's position. The
-// simulator closes part or all of it at a price with an `adl_autoclose` order (no fee), reports it
-// on the user-data stream (ORDER_TRADE_UPDATE, execution type CALCULATED) and lists it in the
-// forced-order history (autoCloseType ADL) and the user trades, as Binance USDⓈ-M does. Real ccxt
-// binanceusdm over loopback, real SQLite store, Binance's LINKUSDT 1m candles of 2023-02.
-// Oracle: the simulator's own records (its forced closes, positions and wallet).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FuturesBook } from '@keel/core';
-import type { ExchangeSim } from '@keel/exchange-sim';
-import { openStore, type Store } from '@keel/store';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity } from '../src/parity.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
+import { exchangeBooks, expectBooksEqual, expectStored, stepTo, testStores } from './futures-live-books.ts';
 import {
   BotProcess,
   futuresConnect,
   futuresSim,
   KEY,
   LINK_USDM_BARS,
-  type LiveRun,
   PERP,
   startLiveBot,
   until,
@@ -29,44 +18,7 @@ import {
 if (!HAS_SHARED_DATA) noteSkip('futures-live-adl.int.test.ts', LINK_USDM_BARS);
 
 const T = (h: number, m = 0) => Date.UTC(2023, 1, 1, h, m);
-const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-live-adl-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const open: Array<{ close(): Promise<unknown> }> = [];
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close().catch(() => undefined);
-});
-
-async function newStore(): Promise<Store> {
-  const s = await openStore({ url: `sqlite:${path.join(dir, `s${++n}.db`)}`, synchronous: 'NORMAL' });
-  open.push(s);
-  return s;
-}
-
-/** The simulator's view of the account: wallet, the position (0 flat), its entry and isolated wallet. */
-function exchangeBooks(sim: ExchangeSim) {
-  const a = sim.futuresAccount(KEY.apiKey);
-  const p = a.positions.find((x) => x.position.symbol === 'LINKUSDT');
-  return {
-    wallet: a.assets.find((x) => x.asset === 'USDT')?.walletBalance ?? Number.NaN,
-    size: p?.position.size ?? 0,
-    entry: p?.position.size ? p.position.entryPrice : 0,
-    isolatedWallet: p?.position.isolatedWallet ?? 0,
-  };
-}
-
-/** The bot's position, wallet and isolated wallet equal the exchange's. */
-function expectBooksEqual(run: LiveRun, what: string): void {
-  const ex = exchangeBooks(run.sim);
-  const book = (run.bot as unknown as { futuresBook: FuturesBook }).futuresBook;
-  expect(run.bot.account.find(PERP.symbol)?.size ?? 0, `${what}: position`).toBeCloseTo(ex.size, 9);
-  expect(run.bot.account.cash, `${what}: wallet`).toBeCloseTo(ex.wallet, 8);
-  expect(book.isolatedWallet(PERP.symbol), `${what}: isolated wallet`).toBeCloseTo(ex.isolatedWallet, 8);
-}
-
-async function stepTo(run: LiveRun, t: number): Promise<void> {
-  while (run.sim.now() < t) await run.step();
-}
+const { dir, open, newStore } = testStores('futures-live-adl');
 
 describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange auto-deleverages the bot’s position', () => {
   it('while it runs: two partial ADLs (the same client id) from the stream before the next bar, then the rest from the per-bar poll with the stream stalled; each once, books equal the exchange’s', async () => {
@@ -237,15 +189,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange auto-deleverages t
       bot.proc.kill('SIGTERM');
       await bot.waitFor(() => bot.lines.some((l) => l.startsWith('REPORT ')), 'the report');
       await bot.exited;
-      const store = await openStore({ url: storeUrl });
-      try {
-        expect((await store.events.list('down')).filter((e) => e.type === 'futures.adl')).toHaveLength(1);
-        expect((await store.positions.load('down')).find((p) => p.symbol === PERP.symbol)?.size).toBe(70);
-        const cash = (await store.balances.load('down')).find((b) => b.asset === 'USDT')!.total;
-        expect(cash).toBeCloseTo(exchangeBooks(sim).wallet, 8);
-      } finally {
-        await store.close();
-      }
+      await expectStored(storeUrl, 'down', sim, { type: 'futures.adl', events: 1, size: 70 });
     } finally {
       if (bot.proc.exitCode === null) await bot.crash();
       await sim.close();

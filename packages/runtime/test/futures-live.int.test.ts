@@ -574,6 +574,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
         liquidations: 0,
         liquidationFees: 0,
         adlCloses: 0,
+        settlementCloses: 0,
         warnings: [],
       });
       expect(bot.err).toMatch(/; futures: funding 0 \(paid 0, received 0, 0 payments\), 0 liquidations/);

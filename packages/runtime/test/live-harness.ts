@@ -100,7 +100,7 @@ export function futuresSim(startTime: number, usdt = 10_000): Promise<ExchangeSi
 
 /**
  * A bot on the futures simulator reads the exchange's funding and forced-order histories after
- * every bar it holds a position through (Binance weight 50): stepped bar after bar, that is more
+ * every bar it holds a position through (Binance weight 55: income, forceOrders, allOrders): stepped bar after bar, that is more
  * than Binance's budget per second, which the simulator's own limit is raised to allow. The
  * gateway's token buckets (Binance USDⓈ-M's budget by default) are raised to match, so they do not
  * pace the test.

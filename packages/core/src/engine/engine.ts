@@ -1,4 +1,10 @@
-import type { ExchangeAdl, ExchangeFunding, ExchangeLiquidation, FundingRecord, FuturesBook } from '../futures/book.ts';
+import type {
+  ExchangeClose,
+  ExchangeFunding,
+  ExchangeLiquidation,
+  FundingRecord,
+  FuturesBook,
+} from '../futures/book.ts';
 import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import {
@@ -387,16 +393,17 @@ export class Engine {
   }
 
   /**
-   * Live: a funding payment, a forced close or an ADL close that the exchange reported, applied to
-   * the futures book and the account and emitted as the backtest emits its own (`futures.funding`,
-   * `futures.liquidation`, `futures.adl`; a close is also booked as a fill for the trade list). The
-   * exchange has already cancelled the market's orders; their cancels arrive as venue reports.
+   * Live: a funding payment, a forced close, an ADL close or a settlement close that the exchange
+   * reported, applied to the futures book and the account and emitted as the backtest emits its
+   * own (`futures.funding`, `futures.liquidation`, `futures.adl`, `futures.settlement`; a close is
+   * also booked as a fill for the trade list). The exchange has already cancelled the market's
+   * orders; their cancels arrive as venue reports.
    */
   applyExchangeFutures(
     e:
       | { readonly type: 'funding'; readonly symbol: string; readonly funding: ExchangeFunding }
       | { readonly type: 'liquidation'; readonly symbol: string; readonly liquidation: ExchangeLiquidation }
-      | { readonly type: 'adl'; readonly symbol: string; readonly adl: ExchangeAdl },
+      | { readonly type: 'adl' | 'settlement'; readonly symbol: string; readonly close: ExchangeClose },
   ): void {
     const book = this.futures;
     if (book === undefined || book.venue !== 'exchange')
@@ -413,10 +420,16 @@ export class Engine {
         if (this.listening) this.emitEvent({ type: 'futures.liquidation', time: l.time, liquidation: l });
         return;
       }
-      case 'adl': {
-        const a = book.exchangeAdl(e.symbol, e.adl);
-        this.forcedCloseFill(a.symbol, a.size, a.price, a.closed, a.fee, a.time, e.adl.id);
-        if (this.listening) this.emitEvent({ type: 'futures.adl', time: a.time, adl: a });
+      case 'adl':
+      case 'settlement': {
+        const c = book.exchangeClose(e.type, e.symbol, e.close);
+        this.forcedCloseFill(c.symbol, c.size, c.price, c.closed, c.fee, c.time, e.close.id);
+        if (this.listening)
+          this.emitEvent(
+            e.type === 'adl'
+              ? { type: 'futures.adl', time: c.time, adl: c }
+              : { type: 'futures.settlement', time: c.time, settlement: c },
+          );
         return;
       }
       default:
@@ -425,7 +438,7 @@ export class Engine {
   }
 
   /**
-   * A forced close (a liquidation, simulated or the exchange's, or an ADL) booked as a fill for the
+   * A forced close (a liquidation, simulated or the exchange's, an ADL or a settlement) booked as a fill for the
    * trade list: `amount` of a position of signed size `size`, its fee in the settle asset.
    */
   private forcedCloseFill(

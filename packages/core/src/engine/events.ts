@@ -1,4 +1,4 @@
-import type { AdlRecord, FundingRecord, LiquidationRecord } from '../futures/book.ts';
+import type { ExchangeCloseRecord, FundingRecord, LiquidationRecord } from '../futures/book.ts';
 import type { Fill, OrderState } from '../model/orders.ts';
 import type { RiskDenial, RiskHalt } from '../risk/events.ts';
 
@@ -39,7 +39,9 @@ export type EngineEvent =
   /** A perpetual's position closed by the liquidation engine (docs/futures.md). */
   | { readonly type: 'futures.liquidation'; readonly time: number; readonly liquidation: LiquidationRecord }
   /** Live: part or all of a perpetual's position closed by the exchange's auto-deleveraging. */
-  | { readonly type: 'futures.adl'; readonly time: number; readonly adl: AdlRecord }
+  | { readonly type: 'futures.adl'; readonly time: number; readonly adl: ExchangeCloseRecord }
+  /** Live: a delisted perpetual's position closed by the exchange at the settlement price. */
+  | { readonly type: 'futures.settlement'; readonly time: number; readonly settlement: ExchangeCloseRecord }
   /** A funding payment charged to a perpetual's position (> 0 received). */
   | { readonly type: 'futures.funding'; readonly time: number; readonly funding: FundingRecord };
 

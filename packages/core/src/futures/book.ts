@@ -112,11 +112,12 @@ export interface LiquidationRecord {
 }
 
 /**
- * An auto-deleveraging (ADL) close the exchange made (live only): part or all of a profitable
- * position closed at the exchange's price, with no clearance fee; realised PnL as for any reducing
- * fill, an isolated wallet released in proportion.
+ * A close the exchange made of its own accord other than a liquidation (live only): an
+ * auto-deleveraging (ADL) close (part or all of a profitable position, no fee) or a delisted
+ * contract's settlement (the whole position at the settlement price, the taker fee). Realised PnL
+ * as for any reducing fill, an isolated wallet released in proportion; no clearance fee.
  */
-export interface AdlRecord {
+export interface ExchangeCloseRecord {
   readonly symbol: string;
   readonly time: number;
   readonly marginMode: MarginMode;
@@ -127,9 +128,12 @@ export interface AdlRecord {
   readonly closed: number;
   readonly price: number;
   readonly realizedPnl: number;
-  /** The commission of the close's trades (Binance charges none on an ADL close). */
+  /** The commission of the close's trades (Binance: none on an ADL close, the taker fee on a settlement). */
   readonly fee: number;
-  /** The exchange's id of the ADL order (Binance's `adl_autoclose` order), so it is applied once. */
+  /**
+   * The exchange's id of the order (Binance's `adl_autoclose` or `settlement_autoclose-` order),
+   * so it is applied once.
+   */
   readonly id: string;
 }
 
@@ -168,8 +172,8 @@ export interface ExchangeLiquidation {
   readonly clearanceFee: number;
 }
 
-/** An ADL close as the exchange reported it (its `adl_autoclose` order and that order's trades). */
-export interface ExchangeAdl {
+/** An ADL or settlement close as the exchange reported it (its order and that order's trades). */
+export interface ExchangeClose {
   readonly id: string;
   readonly time: number;
   /** The fill price (the order's average price). */
@@ -283,7 +287,9 @@ export class FuturesBook {
   readonly funding: FundingRecord[] = [];
   readonly liquidations: LiquidationRecord[] = [];
   /** Live: the exchange's ADL closes (a backtest never has one: the engine does not simulate ADL). */
-  readonly adl: AdlRecord[] = [];
+  readonly adl: ExchangeCloseRecord[] = [];
+  /** Live: the exchange's settlement closes of a delisted contract (a backtest never has one). */
+  readonly settlements: ExchangeCloseRecord[] = [];
   private readonly warnings: string[] = [];
   private lateFunding = 0;
   private missingMark = 0;
@@ -481,22 +487,26 @@ export class FuturesBook {
   }
 
   /**
-   * Live: an ADL close the exchange made. The position is reduced by what was closed (at most what
-   * the bot held: more is a warning, the rest was not the bot's) at the exchange's fill price, as a
-   * reducing fill: realised PnL at that price, an isolated wallet released in proportion; its
-   * commission (none on Binance) leaves the wallet. Nothing held: a warning, nothing applied.
+   * Live: an ADL close or a settlement close the exchange made. The position is reduced by what
+   * was closed (at most what the bot held: more is a warning, the rest was not the bot's) at the
+   * exchange's fill price, as a reducing fill: realised PnL at that price, an isolated wallet
+   * released in proportion; its commission leaves the wallet. Nothing held: a warning, nothing
+   * applied. A settlement closes the exchange's whole position: anything the bot still holds after
+   * it is a warning (its books and the exchange's differ; the next start names it).
    */
-  exchangeAdl(symbol: string, x: ExchangeAdl): AdlRecord {
+  exchangeClose(kind: 'adl' | 'settlement', symbol: string, x: ExchangeClose): ExchangeCloseRecord {
     const m = this.markets.get(symbol);
-    if (m === undefined) throw new Error(`Invariant violated: ADL of ${symbol}, which is not a perpetual of this book`);
+    if (m === undefined)
+      throw new Error(`Invariant violated: ${kind} close of ${symbol}, which is not a perpetual of this book`);
     const l = this.oneWayLeg(m);
     const p = l.position;
     const size = p.size;
     const entryPrice = entry(p);
     const closed = Math.min(x.amount, Math.abs(size));
+    const did = kind === 'adl' ? 'auto-deleveraged' : 'settled';
     if (x.amount > Math.abs(size) + 1e-9 * Math.max(1, x.amount))
       this.warn(
-        `${symbol}: the exchange auto-deleveraged ${x.amount} (order ${x.id}) while this bot held ${size}: ${closed === 0 ? 'nothing of it was this bot’s; not applied' : `${closed} of it applied (the rest was not this bot’s)`}`,
+        `${symbol}: the exchange ${did} ${x.amount} (order ${x.id}) while this bot held ${size}: ${closed === 0 ? 'nothing of it was this bot’s; not applied' : `${closed} of it applied (the rest was not this bot’s)`}`,
       );
     const realizedBefore = p.realizedPnl;
     if (closed > 0) {
@@ -504,7 +514,11 @@ export class FuturesBook {
       this.account.applyFill(m.inst, size > 0 ? 'sell' : 'buy', x.price, closed, x.fee, m.inst.settle);
     } else if (x.fee !== 0) this.account.adjust(m.inst.settle, -x.fee);
     if (this.account.cash < 0) this.negativeWallet++;
-    const rec: AdlRecord = {
+    if (kind === 'settlement' && p.size !== 0)
+      this.warn(
+        `${symbol}: the exchange settled ${x.amount} (order ${x.id}) while this bot held ${size}: ${p.size} is left in its books that the exchange no longer holds`,
+      );
+    const rec: ExchangeCloseRecord = {
       symbol,
       time: x.time,
       marginMode: m.marginMode,
@@ -516,7 +530,7 @@ export class FuturesBook {
       fee: x.fee,
       id: x.id,
     };
-    this.adl.push(rec);
+    (kind === 'adl' ? this.adl : this.settlements).push(rec);
     return rec;
   }
 

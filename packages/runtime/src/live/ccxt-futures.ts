@@ -22,6 +22,8 @@ const USDM_WEIGHTS: Readonly<Record<string, number>> = {
   fapiPublicGetFundingRate: 1,
   fapiPrivateGetForceOrders: 20,
   fapiPrivateGetUserTrades: 5,
+  fapiPrivateGetAllOrders: 5,
+  fapiPublicGetExchangeInfo: 1,
 };
 type Call = (params?: Raw) => Promise<unknown>;
 
@@ -122,13 +124,24 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
       const id = idOf(symbol);
       // Without autoCloseType Binance lists both kinds, liquidations and ADL closes, in one request;
       // an ADL close carries the client id `adl_autoclose`.
-      const rows = await call<Raw[]>('queries', 'fapiPrivateGetForceOrders', {
+      const forced = await call<Raw[]>('queries', 'fapiPrivateGetForceOrders', {
         symbol: id,
         startTime: since,
         limit: 100,
       });
+      // A delisted contract's settlement close (`settlement_autoclose-`) is no forced order there
+      // (autoCloseType knows LIQUIDATION and ADL only): it is in the order history. Without a start
+      // time Binance lists the most recent orders, and a settlement is the last order a contract
+      // ever has.
+      const recent = await call<Raw[]>('queries', 'fapiPrivateGetAllOrders', { symbol: id, limit: 50 });
+      const settlements = recent.filter(
+        (r) =>
+          forcedCloseKind(String(r.clientOrderId ?? ''), '') === 'settlement' &&
+          r.status === 'FILLED' &&
+          num(r.updateTime ?? r.time) >= since,
+      );
       const out: ExchangeForcedClose[] = [];
-      for (const r of rows) {
+      for (const r of [...forced, ...settlements]) {
         const orderId = String(r.orderId);
         if (known?.(orderId) === true) continue;
         let fee = Number.NaN;
@@ -139,8 +152,9 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
           // Said by the caller: a forced close whose fee is unknown is a counted warning.
         }
         const clientOrderId = String(r.clientOrderId ?? '');
+        const kind = forcedCloseKind(clientOrderId, '');
         out.push({
-          kind: forcedCloseKind(clientOrderId, '') === 'adl' ? 'adl' : 'liquidation',
+          kind: kind === 'adl' || kind === 'settlement' ? kind : 'liquidation',
           id: orderId,
           clientOrderId,
           symbol,
@@ -152,6 +166,11 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
         });
       }
       return out.sort((a, b) => a.time - b.time);
+    },
+    async contractStatus(symbol) {
+      const info = await call<{ symbols?: Raw[] }>('market-data', 'fapiPublicGetExchangeInfo', {});
+      const row = (info.symbols ?? []).find((x) => x.symbol === idOf(symbol));
+      return row === undefined ? 'NOT LISTED' : String(row.status);
     },
     watchFunding(h) {
       // ccxt keeps one connection per user-data stream (the listen key's URL): watchBalance shares

@@ -1,7 +1,7 @@
 import {
   type Account,
-  type AdlRecord,
   type Engine,
+  type ExchangeCloseRecord,
   type FuturesBook,
   type FuturesMarketSettings,
   fundingPayment,
@@ -32,6 +32,12 @@ export interface LiveFuturesOptions {
   readonly log: Logger;
   /** Whether the store had a wallet balance for the bot (false on its first start: nothing to compare). */
   readonly storedCash: boolean;
+  /**
+   * A market of the bot's that the exchange no longer trades (its contract status is not TRADING:
+   * delisted and SETTLING, CLOSE, PENDING_TRADING): called once per market, when the status is
+   * read at start, after the exchange refused an order, or after a settlement close was applied.
+   */
+  readonly onMarketClosed: (symbol: string, status: string) => void;
 }
 
 /** Funding looked up again this far back on every poll (a payment the exchange lists late is still found). */
@@ -46,11 +52,14 @@ const FUNDING_LOOKBACK_MS = 3_600_000;
  *   a log line). The wallet is the exchange's from then on (as spot cash is); the position is
  *   what the bot's own fills hold, never the account's;
  * - while it runs, the exchange's funding payments (income `FUNDING_FEE`) and forced closes
- *   (`autoclose-` liquidations, `adl_autoclose` ADL closes) are applied to its books through the
- *   engine, journaled as `futures.funding`, `futures.liquidation` and `futures.adl`, each once (by
- *   the exchange's id): read at once
- *   when the user-data stream reports one (`onOrder`, `watchFunding`), and after each handled bar
- *   (`poll`) for what the stream missed.
+ *   (`autoclose-` liquidations, `adl_autoclose` ADL closes, `settlement_autoclose-` settlements of
+ *   a delisted contract) are applied to its books through the engine, journaled as
+ *   `futures.funding`, `futures.liquidation`, `futures.adl` and `futures.settlement`, each once (by
+ *   the exchange's id): read at once when the user-data stream reports one (`onOrder`,
+ *   `watchFunding`), and after each handled bar (`poll`) for what the stream missed;
+ * - a market the exchange no longer trades (contract status not TRADING) is said once
+ *   (`onMarketClosed`): checked at start, after the exchange refused an order (`onRejected`) and
+ *   after a settlement close.
  */
 /**
  * A live perpetual bot trades one-way positions: an account in hedge mode is refused, before
@@ -101,7 +110,13 @@ export class LiveFuturesSync {
     const symbols = instruments.map((i) => i.symbol);
     const events = await store.events.list(botId);
     for (const e of events) {
-      if (e.type !== 'futures.funding' && e.type !== 'futures.liquidation' && e.type !== 'futures.adl') continue;
+      if (
+        e.type !== 'futures.funding' &&
+        e.type !== 'futures.liquidation' &&
+        e.type !== 'futures.adl' &&
+        e.type !== 'futures.settlement'
+      )
+        continue;
       const p = e.payload as { id?: string; time?: number; symbol?: string };
       if (p.id !== undefined) this.applied.add(p.id);
       if (p.symbol !== undefined && typeof p.time === 'number')
@@ -113,9 +128,14 @@ export class LiveFuturesSync {
       if (e.type === 'futures.liquidation') {
         const l = e.payload as { symbol: string; time: number; size: number; id?: string };
         this.onFill(l.symbol, `liquidation ${l.id ?? e.seq}`, l.time, -l.size);
-      } else if (e.type === 'futures.adl') {
-        const a = e.payload as AdlRecord;
-        this.onFill(a.symbol, `adl ${a.id}`, a.time, a.size > 0 ? -a.closed : a.closed);
+      } else if (e.type === 'futures.adl' || e.type === 'futures.settlement') {
+        const a = e.payload as ExchangeCloseRecord;
+        this.onFill(
+          a.symbol,
+          `${e.type === 'futures.adl' ? 'adl' : 'settlement'} ${a.id}`,
+          a.time,
+          a.size > 0 ? -a.closed : a.closed,
+        );
       }
 
     const actions: RecoveryAction[] = [];
@@ -193,6 +213,8 @@ export class LiveFuturesSync {
     await store.events.append(botId, 'reconcile.futures', { actions });
     for (const a of actions) log(level(a), `reconcile: ${a.kind}: ${a.detail}`);
     this.started = true;
+    // A market that no longer trades (delisted while the bot was down, say): the bot sends nothing.
+    for (const inst of instruments) await this.checkTrading(inst.symbol);
     this.stopWatch = futures.watchFunding?.({
       onFunding: () => this.onStreamEvent(),
       onError: (e) =>
@@ -204,15 +226,49 @@ export class LiveFuturesSync {
 
   /**
    * An order update from the user-data stream (the execution tracker's): a forced close of one of
-   * the bot's markets (Binance: a LIQUIDATION order, client id `autoclose-...`, or an ADL close,
-   * `adl_autoclose`) is read from the exchange's history and applied at once, not after the next
-   * bar.
+   * the bot's markets (Binance: a LIQUIDATION order, client id `autoclose-...`, an ADL close,
+   * `adl_autoclose`, or a settlement close, `settlement_autoclose-...`) is read from the exchange's
+   * history and applied at once, not after the next bar.
    */
   onOrder(o: ExchangeOrder): void {
-    const kind = forcedCloseKind(o.clientOrderId, o.type);
-    if (kind !== 'liquidation' && kind !== 'adl') return;
+    if (forcedCloseKind(o.clientOrderId, o.type) === undefined) return;
     if (!this.o.instruments.some((i) => i.symbol === o.symbol)) return;
     this.onStreamEvent();
+  }
+
+  /**
+   * The exchange refused one of the bot's orders in `symbol`: whatever its reason, the contract's
+   * status is read (a delisted contract refuses every order, and its error code is the exchange's
+   * to choose), so a bot on a market that no longer trades says so and stops instead of having
+   * each new order refused.
+   */
+  onRejected(symbol: string): void {
+    if (!this.o.instruments.some((i) => i.symbol === symbol)) return;
+    void this.checkTrading(symbol);
+  }
+
+  /** Markets said closed (once each), and those whose status is being read. */
+  private readonly closedMarkets = new Set<string>();
+  private readonly statusReads = new Set<string>();
+
+  /**
+   * Reads the contract's status; not TRADING: `onMarketClosed`, once per market. A read that fails
+   * is logged; the next refusal or settlement reads it again.
+   */
+  private async checkTrading(symbol: string): Promise<void> {
+    if (this.closedMarkets.has(symbol) || this.statusReads.has(symbol)) return;
+    this.statusReads.add(symbol);
+    try {
+      const status = await this.o.futures.contractStatus(symbol);
+      if (status !== 'TRADING' && !this.closedMarkets.has(symbol)) {
+        this.closedMarkets.add(symbol);
+        this.o.onMarketClosed(symbol, status);
+      }
+    } catch (e) {
+      this.o.log('warn', `could not read the status of ${symbol} on the exchange: ${(e as Error).message}`);
+    } finally {
+      this.statusReads.delete(symbol);
+    }
   }
 
   /** Stops listening to the stream's funding events (the poll under way, if any, finishes). */
@@ -365,28 +421,36 @@ export class LiveFuturesSync {
           const what = `${x.amount < 0 ? 'paid' : 'received'} ${Math.abs(x.amount)} ${x.asset} on ${symbol} at ${new Date(x.time).toISOString()}${r ? ` (rate ${r.rate}, mark ${r.markPrice})` : ''}`;
           log('info', `funding ${what}`);
           recovered?.push({ kind: 'funding-recovered', detail: `${what}, while the bot was down (${x.id})` });
-        } else if (it.x.kind === 'adl') {
+        } else if (it.x.kind === 'adl' || it.x.kind === 'settlement') {
           const x = it.x;
+          const kind: 'adl' | 'settlement' = it.x.kind;
+          const name = kind === 'adl' ? 'ADL close' : 'settlement close';
           let fee = x.fee;
           if (!Number.isFinite(fee)) {
             book.warn(
-              `${symbol}: ADL close ${x.id}: its trades (their commission) could not be read; 0 applied, the wallet is reconciled at the next start`,
+              `${symbol}: ${name} ${x.id}: its trades (their commission) could not be read; 0 applied, the wallet is reconciled at the next start`,
             );
             fee = 0;
           }
           const held = this.o.account.find(symbol)?.size ?? 0;
           const closed = Math.min(x.amount, Math.abs(held));
-          this.onFill(symbol, `adl ${x.id}`, x.time, held > 0 ? -closed : closed);
+          this.onFill(symbol, `${kind} ${x.id}`, x.time, held > 0 ? -closed : closed);
           engine.applyExchangeFutures({
-            type: 'adl',
+            type: kind,
             symbol,
-            adl: { id: x.id, time: x.time, price: x.price, amount: x.amount, fee },
+            close: { id: x.id, time: x.time, price: x.price, amount: x.amount, fee },
           });
           const left = this.o.account.find(symbol)?.size ?? 0;
-          const what = `the exchange closed ${x.amount} of ${Math.abs(held)} ${symbol} at ${x.price} (${held >= 0 ? 'long' : 'short'}; order ${x.id}, ${x.clientOrderId}, fee ${fee}), ${left === 0 ? 'flat now' : `${Math.abs(left)} left`}`;
+          const what = `the exchange ${kind === 'adl' ? 'closed' : 'settled'} ${x.amount} of ${Math.abs(held)} ${symbol} at ${x.price} (${held >= 0 ? 'long' : 'short'}; order ${x.id}, ${x.clientOrderId}, fee ${fee}), ${left === 0 ? 'flat now' : `${Math.abs(left)} left`}${kind === 'settlement' ? ': the contract was delisted' : ''}`;
           // At start the recovery action says it (a `reconcile: adl-recovered: ...` line).
-          if (recovered === undefined) log('warn', `ADL: ${what}`);
-          else recovered.push({ kind: 'adl-recovered', detail: `${what}, while the bot was down` });
+          if (recovered === undefined) log('warn', `${kind === 'adl' ? 'ADL' : 'SETTLED'}: ${what}`);
+          else
+            recovered.push({
+              kind: kind === 'adl' ? 'adl-recovered' : 'settlement-recovered',
+              detail: `${what}, while the bot was down`,
+            });
+          // A settled contract no longer trades; the start checks every market itself.
+          if (kind === 'settlement' && recovered === undefined) void this.checkTrading(symbol);
         } else {
           const x = it.x;
           let fee = x.fee;
@@ -480,7 +544,10 @@ function positionOf(acct: ExchangeFuturesAccount, symbol: string): ExchangeFutur
 }
 
 function level(a: RecoveryAction): 'info' | 'warn' {
-  return a.kind.endsWith('-difference') || a.kind === 'liquidation-recovered' || a.kind === 'adl-recovered'
+  return a.kind.endsWith('-difference') ||
+    a.kind === 'liquidation-recovered' ||
+    a.kind === 'adl-recovered' ||
+    a.kind === 'settlement-recovered'
     ? 'warn'
     : 'info';
 }

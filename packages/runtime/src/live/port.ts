@@ -146,11 +146,12 @@ export interface ExchangeFundingIncome {
 
 /**
  * A forced close with its trades' commission: a liquidation (Binance's `autoclose-` LIQUIDATION
- * order: the whole position, a clearance fee) or an auto-deleveraging close (`adl_autoclose`: part
- * or all of a profitable position, no fee).
+ * order: the whole position, a clearance fee), an auto-deleveraging close (`adl_autoclose`: part
+ * or all of a profitable position, no fee) or the settlement of a delisted contract
+ * (`settlement_autoclose-`: the whole position at the settlement price, the taker fee).
  */
 export interface ExchangeForcedClose {
-  readonly kind: 'liquidation' | 'adl';
+  readonly kind: 'liquidation' | 'adl' | 'settlement';
   /** The exchange's order id. */
   readonly id: string;
   readonly clientOrderId: string;
@@ -194,11 +195,17 @@ export interface LiveFutures {
   /** The contract's funding rates at or after `since`, with the mark they were charged at. */
   fundingRates(symbol: string, since: number): Promise<{ time: number; rate: number; markPrice: number }[]>;
   /**
-   * The account's forced closes (liquidations and ADL closes) at or after `since`, oldest first, leaving out those `known` says
-   * the caller has (applied already): their details (the trades that give the fee, a request each)
-   * are not read again.
+   * The account's forced closes (liquidations, ADL and settlement closes) at or after `since`,
+   * oldest first, leaving out those `known` says the caller has (applied already): their details
+   * (the trades that give the fee, a request each) are not read again.
    */
   forcedCloses(symbol: string, since: number, known?: (id: string) => boolean): Promise<ExchangeForcedClose[]>;
+  /**
+   * The contract's status as the exchange lists it now (Binance's exchangeInfo `status`: TRADING,
+   * or SETTLING once delisted, CLOSE, PENDING_TRADING, ...; `NOT LISTED` when it is gone). Read
+   * afresh (not ccxt's markets, loaded at connect).
+   */
+  contractStatus(symbol: string): Promise<string>;
   /**
    * Calls `onFunding` when the user-data stream reports a funding payment (Binance: ACCOUNT_UPDATE
    * with reason FUNDING_FEE), on the stream connection the account's order updates already use.

@@ -46,6 +46,7 @@ export interface RecoveryAction {
     | 'funding-recovered'
     | 'liquidation-recovered'
     | 'adl-recovered'
+    | 'settlement-recovered'
     | 'position-difference'
     | 'isolated-wallet-difference'
     | 'wallet-difference';

@@ -664,13 +664,14 @@ export class LiveVenue implements Venue {
    * `parkOrderId(id)` (`<id>-p`), for what its exit would sell (`exitAmount`). Recovery at the next start cancels it and trails again from the stored level, or,
    * if it triggered meanwhile, takes its fills as the trailing stop's. Returns the parked ids; one
    * that cannot be placed is logged (the position is then unprotected until the next start).
+   * Nothing is parked in a market `closed` says the exchange no longer trades (it would refuse it).
    */
-  async parkHeld(): Promise<string[]> {
+  async parkHeld(closed: (symbol: string) => boolean = () => false): Promise<string[]> {
     const parked: string[] = [];
     for (const t of [...this.held]) {
       const r = t.order.request;
       const level = t.order.stopLevel;
-      if (isTerminal(t.order.status) || !Number.isFinite(level)) continue;
+      if (isTerminal(t.order.status) || !Number.isFinite(level) || closed(r.symbol)) continue;
       const { amount } = this.exitAmount(t);
       if (!(amount > 0)) continue;
       const pid = parkOrderId(r.id);

@@ -76,6 +76,7 @@ export class AlgoOrders {
     const { matching } = this.opts;
     const m = this.opts.market(req.symbol);
     if (!m) throw binanceError(-1121, 'Invalid symbol.');
+    matching.checkTrading(m);
     if (req.algoType === undefined) throw mandatoryParam('algoType');
     if (req.algoType !== 'CONDITIONAL') throw binanceError(-1116, 'Invalid algoType.');
     const side = parseSide(req.side);

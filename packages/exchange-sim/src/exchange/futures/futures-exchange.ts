@@ -20,7 +20,7 @@ import type { MarkPriceInfo } from '../venue.ts';
 import { AlgoOrders } from './algo-orders.ts';
 import { FundingSchedule } from './funding-schedule.ts';
 import { FuturesLedger, type FuturesMarket } from './ledger.ts';
-import { LiquidationEngine } from './liquidation.ts';
+import { LiquidationEngine, type LiquidationRecord } from './liquidation.ts';
 import { FuturesMatching } from './matching.ts';
 import type { FuturesAccountEvent, FuturesMarketSpec, MarginType } from './model.ts';
 
@@ -130,6 +130,25 @@ export class FuturesExchange extends ReplayExchange {
   /** Past funding events of a contract (GET /fapi/v1/fundingRate). */
   fundingHistory(symbol: string, start: number, end: number) {
     return this.funding.history(symbol, this.now(), start, end);
+  }
+
+  /**
+   * Delists a contract (an admin/test hook) as Binance does: its exchangeInfo status becomes
+   * SETTLING, new orders are refused (-4141 "Symbol is closed."), every account's open and
+   * conditional orders in it are cancelled (reported as order and algo updates), and, unless
+   * `settle` is false, every position is settled at once at `price` (LiquidationEngine.settle; a
+   * later `settle` does it otherwise). Returns the settlement closes.
+   */
+  delist(symbol: string, opts: { price?: number; settle?: boolean } = {}): LiquidationRecord[] {
+    const m = this.market(symbol);
+    if (!m) throw new Error(`delist: unknown market ${symbol}`);
+    if (this.matching.status(m.id) !== 'TRADING') throw new Error(`delist: ${m.id} is delisted already`);
+    this.matching.delist(m.id);
+    for (const apiKey of this.ledger.apiKeys()) {
+      this.matching.cancelAll(apiKey, m.id);
+      this.algos.cancelAll(apiKey, m.id);
+    }
+    return opts.settle === false ? [] : this.liquidation.settle(m.id, opts.price);
   }
 
   /** POST /fapi/v1/leverage: 1 to the first tier's maximum (-4028); a position must fit the new cap (-2027). */

@@ -12,29 +12,39 @@
  * the way: the forced fill is at that price (rounded to the tick), also when the replay gaps past
  * it (the insurance fund takes the difference, as on Binance, where a user's loss ends at the
  * margin). Open orders of the account in the contract are cancelled first. The forced order is a
- * LIQUIDATION order with Binance's client id shape (`autoclose-<19 digits>`), IOC, reduce-only;
- * its commission is the clearance fee: clearanceRate x notional, capped by the margin left after
- * the loss (core's liquidationClearanceFee), so a balance never goes below zero.
+ * LIQUIDATION order with Binance's client id shape (`autoclose-<19 digits>`), IOC, reduce-only,
+ * reported on the user-data stream with execution type CALCULATED (Binance's USDⓈ-M user-data
+ * docs: "CALCULATED - Liquidation Execution") and listed by forceOrders as a LIMIT order (Binance's
+ * example); its commission is the clearance fee: clearanceRate x notional, capped by the margin
+ * left after the loss (core's liquidationClearanceFee), so a balance never goes below zero.
+ *
+ * The same engine makes the exchange's other closes, on command (admin/test hooks, nothing in the
+ * replay calls them): auto-deleveraging (`autoDeleverage`) and the settlement of a delisted
+ * contract (`settle`).
  */
 import { isLiquidatable, liquidationClearanceFee, positionNotional, roundToStep } from '@keel/core';
 import { isMultipleOf, roundAssetAmount } from '../../num.ts';
 import type { MarketReplay } from '../replay.ts';
 import type { AlgoOrders } from './algo-orders.ts';
 import type { FuturesLedger, FuturesMarket, PositionView } from './ledger.ts';
-import type { FuturesMatching } from './matching.ts';
-import type { SimFuturesOrder } from './model.ts';
+import type { FuturesMatching, InternalOrder } from './matching.ts';
+import type { SimFuturesOrder, SimPosition } from './model.ts';
 
 /**
- * One forced close, as `GET /fapi/v1/forceOrders` and `sim.liquidations()` report it: a
- * liquidation, or an auto-deleveraging (ADL) close (`autoDeleverage`).
+ * One forced close, as `sim.liquidations()` reports it: a liquidation, an auto-deleveraging (ADL)
+ * close (`autoDeleverage`) or a delisted contract's settlement close (`settle`).
+ * `GET /fapi/v1/forceOrders` lists the first two (Binance's `autoCloseType` knows only those).
  */
 export interface LiquidationRecord {
-  /** Binance's `autoCloseType`: LIQUIDATION (margin ran out) or ADL (a profitable position reduced). */
-  autoCloseType: 'LIQUIDATION' | 'ADL';
+  /**
+   * Binance's `autoCloseType`: LIQUIDATION (margin ran out) or ADL (a profitable position
+   * reduced); SETTLEMENT (the contract was delisted) is the simulator's own word for the third.
+   */
+  autoCloseType: 'LIQUIDATION' | 'ADL' | 'SETTLEMENT';
   apiKey: string;
   symbol: string;
   order: SimFuturesOrder;
-  /** The liquidation price by Binance's formula, before rounding to the tick (ADL: the close price). */
+  /** The liquidation price by Binance's formula, before rounding to the tick (ADL, settlement: the close price). */
   liquidationPrice: number;
   /** Where the forced order filled (the liquidation price on the tick). */
   price: number;
@@ -88,36 +98,77 @@ export class LiquidationEngine {
     algos.cancelAll(apiKey, m.id);
     const { order, realized } = matching.fillForced(
       apiKey,
-      {
-        market: m,
-        side: p.size > 0 ? 'SELL' : 'BUY',
-        positionSide: p.positionSide,
-        type: 'LIMIT',
-        origType: 'LIMIT',
-        timeInForce: 'GTC',
-        price: at,
-        stopPrice: 0,
-        qty: q,
-        reduceOnly: false,
-        closePosition: false,
-        clientOrderId: 'adl_autoclose',
-      },
-      0,
-      'CALCULATED',
+      closing(m, p, q, at, { type: 'LIMIT', timeInForce: 'GTC', reduceOnly: false, clientOrderId: 'adl_autoclose' }),
+      { commission: 0, income: 'COMMISSION', execType: 'CALCULATED' },
     );
+    return this.recordClose('ADL', apiKey, m, order, at, realized);
+  }
+
+  /**
+   * Settles a delisted contract as Binance does at the delisting time: every position of every
+   * account in `symbol` is closed whole at the settlement price `price` (Binance: the average of
+   * the index price over the last 30 minutes; here given, default the last price on the tick) by
+   * an order with a `settlement_autoclose-<19 digits>` client id (Binance's USDⓈ-M user-data docs:
+   * "settlement order for delisting or delivery"), a LIMIT IOC order at that price, charged the
+   * taker fee (Binance's delisting FAQ: "the settlement fee will be the same as the taker fee"),
+   * reported on the user-data stream as a TRADE and in the user trades, the order history and the
+   * income (REALIZED_PNL, COMMISSION); not in forceOrders. The contract must be delisted first (its
+   * open orders are cancelled then).
+   */
+  settle(symbol: string, price?: number): LiquidationRecord[] {
+    const { ledger, matching, replay } = this.opts;
+    const m = this.opts.market(symbol);
+    if (!m) throw new Error(`settle: unknown market ${symbol}`);
+    if (matching.status(m.id) === 'TRADING') throw new Error(`settle: ${m.id} is trading; delist it first`);
+    const at = price ?? roundToStep(m.price, m.tickSize, 'nearest');
+    if (!(at > 0) || !isMultipleOf(at, m.tickSize))
+      throw new Error(`settle: price ${at} is not on the tick ${m.tickSize}`);
+    const out: LiquidationRecord[] = [];
+    for (const apiKey of ledger.apiKeys())
+      for (const p of ledger.positions(apiKey, m.id)) {
+        if (p.size === 0) continue;
+        const { order, realized } = matching.fillForced(
+          apiKey,
+          closing(m, p, Math.abs(p.size), at, {
+            type: 'LIMIT',
+            timeInForce: 'IOC',
+            reduceOnly: true,
+            clientOrderId: `settlement_autoclose-${this.idDigits(replay.now())}`,
+          }),
+          { commission: undefined, income: 'COMMISSION', execType: 'TRADE' },
+        );
+        out.push(this.recordClose('SETTLEMENT', apiKey, m, order, at, realized));
+      }
+    return out;
+  }
+
+  /** Records an ADL or settlement close (no clearance fee, filled at `price`); returns a copy. */
+  private recordClose(
+    autoCloseType: 'ADL' | 'SETTLEMENT',
+    apiKey: string,
+    m: FuturesMarket,
+    order: SimFuturesOrder,
+    price: number,
+    realizedPnl: number,
+  ): LiquidationRecord {
     const rec: LiquidationRecord = {
-      autoCloseType: 'ADL',
+      autoCloseType,
       apiKey,
       symbol: m.id,
       order,
-      liquidationPrice: at,
-      price: at,
-      realizedPnl: realized,
+      liquidationPrice: price,
+      price,
+      realizedPnl,
       clearanceFee: 0,
-      marginMode: ledger.settings(apiKey, m.id).marginType === 'ISOLATED' ? 'isolated' : 'cross',
+      marginMode: this.opts.ledger.settings(apiKey, m.id).marginType === 'ISOLATED' ? 'isolated' : 'cross',
     };
     this.records.push(rec);
     return { ...rec };
+  }
+
+  /** The 19 digits after a forced order's client id prefix: the time and a sequence number. */
+  private idDigits(now: number): string {
+    return `${now}${String(this.seq++ % 1_000_000).padStart(6, '0')}`;
   }
 
   /** Checks every account with a position in `m` at the current prices. */
@@ -179,21 +230,13 @@ export class LiquidationEngine {
       left -= fee;
       const { order, realized: booked } = matching.fillForced(
         apiKey,
-        {
-          market: m,
-          side: p.size > 0 ? 'SELL' : 'BUY',
-          positionSide: p.positionSide,
+        closing(m, p, qty, price, {
           type: 'LIQUIDATION',
-          origType: 'LIQUIDATION',
           timeInForce: 'IOC',
-          price,
-          stopPrice: 0,
-          qty,
           reduceOnly: true,
-          closePosition: false,
-          clientOrderId: `autoclose-${now}${String(this.seq++ % 1_000_000).padStart(6, '0')}`,
-        },
-        fee,
+          clientOrderId: `autoclose-${this.idDigits(now)}`,
+        }),
+        { commission: fee, income: 'INSURANCE_CLEAR', execType: 'CALCULATED' },
       );
       this.records.push({
         autoCloseType: 'LIQUIDATION',
@@ -209,4 +252,28 @@ export class LiquidationEngine {
       if (booked !== realized) throw new Error(`liquidation: booked PnL ${booked} differs from planned ${realized}`);
     }
   }
+}
+
+/** The exchange's own order closing `qty` of position `p` at `price` (a liquidation, ADL or settlement). */
+function closing(
+  m: FuturesMarket,
+  p: SimPosition,
+  qty: number,
+  price: number,
+  o: { type: 'LIMIT' | 'LIQUIDATION'; timeInForce: 'GTC' | 'IOC'; reduceOnly: boolean; clientOrderId: string },
+): InternalOrder {
+  return {
+    market: m,
+    side: p.size > 0 ? 'SELL' : 'BUY',
+    positionSide: p.positionSide,
+    type: o.type,
+    origType: o.type,
+    timeInForce: o.timeInForce,
+    price,
+    stopPrice: 0,
+    qty,
+    reduceOnly: o.reduceOnly,
+    closePosition: false,
+    clientOrderId: o.clientOrderId,
+  };
 }

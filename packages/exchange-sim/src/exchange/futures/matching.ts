@@ -45,7 +45,7 @@ export interface FuturesOrderRequest {
   goodTillDate: number | undefined;
 }
 
-/** An order the engine places itself: a triggered conditional order or a forced close (liquidation, ADL). */
+/** An order the engine places itself: a triggered conditional order or a forced close (liquidation, ADL, settlement). */
 export interface InternalOrder {
   market: FuturesMarket;
   side: 'BUY' | 'SELL';
@@ -99,12 +99,33 @@ export class FuturesMatching {
   private nextTradeId = 6_000_001;
   private nextSeq = 0;
   private rejection: OrderRejection | undefined;
+  /** Contracts delisted (exchangeInfo status SETTLING): no new order is taken. */
+  private readonly delisted = new Set<string>();
 
   constructor(private readonly opts: FuturesMatchingOptions) {}
 
   /** Takes the id the next internal order will carry. */
   reserveOrderId(): number {
     return this.nextOrderId++;
+  }
+
+  /** The contract stops trading (delisted: exchangeInfo status SETTLING); see `checkTrading`. */
+  delist(symbol: string): void {
+    this.delisted.add(symbol);
+  }
+
+  /** Binance's contract status (exchangeInfo `status`): TRADING, or SETTLING once delisted. */
+  status(symbol: string): 'TRADING' | 'SETTLING' {
+    return this.delisted.has(symbol) ? 'SETTLING' : 'TRADING';
+  }
+
+  /**
+   * A new order (plain or conditional, reduce-only too) on a contract that no longer trades is
+   * refused with Binance's -4141 "Symbol is closed." (ccxt's binanceusdm maps it to
+   * OperationRejected).
+   */
+  checkTrading(m: FuturesMarket): void {
+    if (this.delisted.has(m.id)) throw binanceError(-4141, 'Symbol is closed.');
   }
 
   rejectOrders(rejection: OrderRejection | undefined): void {
@@ -122,6 +143,7 @@ export class FuturesMatching {
   placeOrder(apiKey: string, req: FuturesOrderRequest): SimFuturesOrder {
     const m = this.opts.market(req.symbol);
     if (!m) throw binanceError(-1121, 'Invalid symbol.');
+    this.checkTrading(m);
     const side = parseSide(req.side);
     if (req.type === undefined) throw mandatoryParam('type');
     if ((CONDITIONAL_ORDER_TYPES as readonly string[]).includes(req.type) || req.type === 'TRAILING_STOP_MARKET')
@@ -200,19 +222,25 @@ export class FuturesMatching {
   }
 
   /**
-   * Fills a forced order whole at one price (the liquidation engine's close), with `commission`
-   * charged as the clearance fee. Returns the realised PnL.
+   * Fills an order the exchange makes of its own accord whole at one price: a liquidation (its
+   * `commission` the clearance fee, booked as INSURANCE_CLEAR), an ADL close (no commission) or a
+   * settlement close (the taker fee: `commission` undefined). Binance reports a liquidation and an
+   * ADL close on the user-data stream with execution type CALCULATED ("Liquidation Execution").
+   * Returns the realised PnL.
    */
   fillForced(
     apiKey: string,
     o: InternalOrder,
-    commission: number,
-    execType: 'TRADE' | 'CALCULATED' = 'TRADE',
+    f: {
+      commission: number | undefined;
+      income: 'COMMISSION' | 'INSURANCE_CLEAR';
+      execType: 'TRADE' | 'CALCULATED';
+    },
   ): { order: SimFuturesOrder; realized: number } {
     // A forced order is reported once, filled: no NEW event (ccxt counts every LIQUIDATION update
     // it hears as a liquidation, an empty NEW one included).
     const rec = this.book(apiKey, o, undefined, false);
-    const realized = this.applyFill(rec, o.qty, o.price, false, commission, 'INSURANCE_CLEAR', execType);
+    const realized = this.applyFill(rec, o.qty, o.price, false, f.commission, f.income, f.execType);
     return { order: futuresOrderSnapshot(rec.order), realized };
   }
 

@@ -55,7 +55,9 @@ export function futuresMarketDataRoutes(exchange: FuturesExchange, weightPerMinu
     'GET /fapi/v1/ping': publicRoute(fixedWeight(1), () => ({})),
     'GET /fapi/v1/time': publicRoute(fixedWeight(1), () => ({ serverTime: exchange.now() })),
     'GET /fapi/v1/exchangeInfo': publicRoute(fixedWeight(1), () =>
-      futuresExchangeInfo([...exchange.markets.values()].map(futures), exchange.now(), weightPerMinute),
+      futuresExchangeInfo([...exchange.markets.values()].map(futures), exchange.now(), weightPerMinute, (id) =>
+        exchange.matching.status(id),
+      ),
     ),
     'GET /fapi/v1/klines': publicRoute(klineWeight, fapiKlines),
     'GET /fapi/v1/markPriceKlines': publicRoute(klineWeight, fapiKlines),

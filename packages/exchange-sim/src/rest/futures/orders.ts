@@ -151,9 +151,10 @@ export function futuresOrderRoutes(exchange: FuturesExchange): RouteTable {
       const symbol = p.symbol ? marketParam(exchange, p).id : undefined;
       if (p.autoCloseType !== undefined && p.autoCloseType !== 'LIQUIDATION' && p.autoCloseType !== 'ADL')
         throw binanceError(-1100, "Illegal characters found in parameter 'autoCloseType'.");
-      // Without autoCloseType Binance lists both kinds.
+      // Without autoCloseType Binance lists both kinds; a settlement close is not a forced order there.
       const rows = exchange.liquidation
         .liquidations(apiKey)
+        .filter((l) => l.autoCloseType !== 'SETTLEMENT')
         .filter((l) => symbol === undefined || l.symbol === symbol)
         .filter((l) => p.autoCloseType === undefined || l.autoCloseType === p.autoCloseType)
         .map((l) => ({ ...l, time: l.order.time }));

@@ -17,6 +17,7 @@ import {
   type FuturesSummary,
   feedId,
   type Instrument,
+  isOutsideFee,
   type LiquidationRecord,
   type OrderState,
   pairStats,
@@ -191,6 +192,13 @@ export interface ParityRun {
   readonly bars: BarSeries;
 }
 
+/**
+ * Binance spot VIP 0 paying its fees with BNB: 75 % of 0.1 %, in BNB, worth as much of the quote
+ * (valued at the BNB price the bot read): a backtest models it with the fee in the quote.
+ */
+const BNB_FEE_RATE = 0.001 * 0.75;
+const BNB_MODEL_LABEL =
+  'Binance spot paying fees with BNB: fee 0.075 % of the notional in the quote currency (the BNB fee’s value), no slippage, fills at the next bar’s open';
 const DEFAULT_MODEL_LABEL =
   'fee 0.1 % of the notional in the quote currency, no slippage, fills at the next bar’s open';
 const USDM_MODEL_LABEL = `Binance USD-M VIP 0: fee ${USDM_DEFAULT_FEES.taker * 100} % taker, ${USDM_DEFAULT_FEES.maker * 100} % maker, no slippage, fills at the next bar’s open`;
@@ -258,6 +266,11 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   const exchangeRates = new Map<string, FundingRateSeries>();
   // The bot's own funding payments: the rates of a live session's backtest, and what is compared.
   const perpetuals = setups.some((x) => x.setup.futures !== undefined);
+  const storedFills = await store.fills.since(botId, 0);
+  // A spot account paying its fees with BNB (Binance): its fills' fees are outside their markets.
+  const outsideFees = storedFills.filter(
+    (f) => f.fee !== 0 && isOutsideFee(setupInstrument(setups, f.symbol), f.feeAsset),
+  );
   const botFundingAll = perpetuals ? await eventsOfType<FundingRecord>(store, botId, 'futures.funding') : [];
 
   for (const [k, { seq, setup }] of setups.entries()) {
@@ -283,10 +296,15 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
           `session ${seq}: the bot warmed ${feed} up on ${w.count} bars; ${got} of them are recorded (the rest were recorded with other values first, or lost): the backtest warms up on those`,
         );
     }
-    const { simulated, label } = modelFor(setup.model, opts, seq, setup.futures !== undefined);
+    const { simulated, label } = modelFor(setup.model, opts, seq, setup.futures !== undefined, outsideFees.length > 0);
     const strategy = resolve(setup.strategy);
     const instruments = setup.instruments;
-    const account = startAccount(setup, instruments);
+    const account = startAccount(
+      setup,
+      instruments,
+      outsideFees,
+      bars.handled[0]?.bar.time ?? Number.POSITIVE_INFINITY,
+    );
     const startEquity = openingValue(account, bars.handled[0]?.bar);
     if (Number.isNaN(startValue)) startValue = startEquity;
     const book =
@@ -433,7 +451,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
   if (setups.length > 1) chartBars = await primaryBars(store, botId, primary, ranges);
 
   const botOrders = await store.orders.list(botId);
-  const botFills = groupFills(await store.fills.since(botId, 0));
+  const botFills = groupFills(storedFills);
   const sessionOf = (t: number) => ranges.find((r) => t >= r.from && t <= r.to);
   const inScope = botOrders.filter((o) => modelOrders.has(o.request.id) || sessionOf(o.createdAt) !== undefined);
   const botById = new Map(inScope.map((o) => [o.request.id as string, o]));
@@ -947,6 +965,7 @@ function modelFor(
   opts: ParityOptions,
   seq: number,
   perpetual: boolean,
+  bnbFees: boolean,
 ): { simulated: SimulatedVenueOptions; label: string } {
   switch (m.kind) {
     case 'percent':
@@ -968,7 +987,9 @@ function modelFor(
               simulated: { fees: percentFee(USDM_DEFAULT_FEES.taker, { makerRate: USDM_DEFAULT_FEES.maker }) },
               label: USDM_MODEL_LABEL,
             }
-          : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
+          : bnbFees
+            ? { simulated: { fees: percentFee(BNB_FEE_RATE) }, label: BNB_MODEL_LABEL }
+            : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
     default: {
       const never: never = m;
       throw new Error(`Invariant violated: unknown fill model ${JSON.stringify(never)}`);
@@ -976,11 +997,44 @@ function modelFor(
   }
 }
 
-function startAccount(setup: SessionSetup, instruments: readonly Instrument[]): Account {
+/**
+ * The account a session's backtest starts from: the bot's at the start. What the bot's fees took
+ * from an asset outside its markets (a debt in BNB) comes out of the cash at what those fees were
+ * worth when booked (the model charges fees in the quote), so that the two equities agree.
+ */
+/** The instrument a bot's setups name for `symbol` (the newest), or one made from the symbol. */
+function setupInstrument(setups: readonly { setup: SessionSetup }[], symbol: string): Instrument {
+  for (let k = setups.length - 1; k >= 0; k--) {
+    const i = setups[k]?.setup.instruments.find((x) => x.symbol === symbol);
+    if (i !== undefined) return i;
+  }
+  return defineInstrument({ symbol });
+}
+
+function startAccount(
+  setup: SessionSetup,
+  instruments: readonly Instrument[],
+  outsideFees: readonly Fill[],
+  from: number,
+): Account {
   const s = setup.start;
   const account = new Account(s.currency, 0);
   account.cash = s.cash;
-  for (const [asset, v] of Object.entries(s.balances)) account.balances.set(asset, v);
+  for (const [asset, v] of Object.entries(s.balances)) {
+    const before = outsideFees.filter((f) => f.feeAsset === asset && f.time < from);
+    if (before.length === 0 || !instruments.every((i) => isOutsideFee(i, asset))) {
+      account.balances.set(asset, v);
+      continue;
+    }
+    let amount = 0;
+    let value = 0;
+    for (const f of before)
+      if (f.feeValue !== undefined) {
+        amount += f.fee;
+        value += f.feeValue;
+      }
+    account.cash += amount > 0 ? (v * value) / amount : Number.NaN;
+  }
   for (const p of s.positions) {
     const inst = instruments.find((i) => i.symbol === p.symbol) ?? defineInstrument({ symbol: p.symbol });
     const pos = account.position(inst, p.positionSide);
@@ -1020,7 +1074,7 @@ function groupFills(fills: readonly Fill[]): Map<string, Fill[]> {
  * How far an outcome's fee (valued in the quote currency) can be from the exact one because the
  * exchange rounds each commission to 8 decimals of its asset: half a unit per fill.
  */
-const FEE_ROUNDING = new WeakMap<OrderOutcome, number>();
+const FEE_ROUNDING = new WeakMap<OrderOutcome, { rounding: number; assets: string; unvalued: boolean }>();
 
 function outcome(
   o: OrderState,
@@ -1033,15 +1087,22 @@ function outcome(
   let value = 0;
   let fee = 0;
   const assets = new Set<string>();
+  /** The fee assets as compared: a valued fee in BNB counts as one in the quote. */
+  const compared = new Set<string>();
+  let unvalued = false;
   const valuer = new Account(inst.quote, 0);
   for (const f of fills) {
     filled += f.amount;
     value += f.amount * f.price;
     if (f.fee !== 0) {
       assets.add(f.feeAsset);
-      // The account's valuation: a fee in the coin at its fill's price; one in a third asset has none.
-      const v = valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
+      // The account's valuation: a fee in the coin at its fill's price; one paid outside the market
+      // (BNB) at the value the bot booked it at, none if it had none.
+      const v = f.feeValue ?? valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
       if (Number.isFinite(v)) fee += v;
+      else unvalued = true;
+      // A valued fee paid outside the market is paid, like one in the quote, from what the market leaves alone.
+      compared.add(f.feeAsset === inst.base || !Number.isFinite(v) ? f.feeAsset : inst.quote);
     }
   }
   if (fills.length === 0 && o.filled > 0) {
@@ -1052,7 +1113,9 @@ function outcome(
   const first = fills[0];
   const bar = first ? barAt(first.time) : null;
   let rounding = 0;
-  for (const f of fills) if (f.fee !== 0) rounding += 0.5e-8 * (f.feeAsset === inst.quote ? 1 : f.price);
+  for (const f of fills)
+    if (f.fee !== 0)
+      rounding += 0.5e-8 * (f.feeAsset === inst.quote ? 1 : f.feeValue !== undefined ? f.feeValue / f.fee : f.price);
   const out: OrderOutcome = {
     type: r.type,
     status: o.status,
@@ -1067,7 +1130,7 @@ function outcome(
     reason: o.reason ?? null,
     tag: r.tag ?? null,
   };
-  FEE_ROUNDING.set(out, rounding);
+  FEE_ROUNDING.set(out, { rounding, assets: [...compared].sort().join(), unvalued });
   return out;
 }
 
@@ -1160,14 +1223,16 @@ function compare(
       'time',
       `filled on the bar opening ${b.fillBar ?? '(outside the bars seen)'}, the backtest on the bar opening ${m.fillBar}`,
     );
-  const sameAssets = b.feeAssets.join() === m.feeAssets.join();
+  const bf = FEE_ROUNDING.get(b);
+  const mf = FEE_ROUNDING.get(m);
+  const sameAssets = (bf?.assets ?? b.feeAssets.join()) === (mf?.assets ?? m.feeAssets.join());
   // Binance books each fill's commission to 8 decimals of its asset: within that it is the model's fee.
-  const rounding = (FEE_ROUNDING.get(b) ?? 0) + (FEE_ROUNDING.get(m) ?? 0);
+  const rounding = (bf?.rounding ?? 0) + (mf?.rounding ?? 0);
   if (!sameAssets || (differs(b.fee, m.fee, tol) && Math.abs(b.fee - m.fee) > rounding)) {
     const cost = b.fee - m.fee;
     add(
       'fee',
-      `fee ${round(b.fee, 8)} ${q}${b.feeAssets.length > 0 ? ` (charged in ${b.feeAssets.join(', ')})` : ''} against the model's ${round(m.fee, 8)} ${q}${m.feeAssets.length > 0 ? ` (in ${m.feeAssets.join(', ')})` : ''}`,
+      `fee ${round(b.fee, 8)} ${q}${b.feeAssets.length > 0 ? ` (charged in ${b.feeAssets.join(', ')}${bf?.unvalued ? '; a fee in it had no price: not valued, not counted' : ''})` : ''} against the model's ${round(m.fee, 8)} ${q}${m.feeAssets.length > 0 ? ` (in ${m.feeAssets.join(', ')})` : ''}`,
       cost,
     );
   }

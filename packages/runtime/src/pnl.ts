@@ -9,13 +9,14 @@ export interface PnlTotals {
   readonly realizedPnlGross: number;
   /**
    * Fees paid, in the quote currency: a fee charged in the base asset (Binance takes a spot
-   * buy's fee in the coin bought) is valued at its fill's price. Includes the entry fees of a
-   * position still open, so that `realizedPnlNet` is what the closed business did to the cash.
+   * buy's fee in the coin bought) is valued at its fill's price, one paid outside the market (BNB)
+   * at the value it was booked at (`Fill.feeValue`). Includes the entry fees of a position still
+   * open, so that `realizedPnlNet` is what the closed business did to the cash.
    */
   readonly fees: number;
   /** `realizedPnlGross - fees`. */
   readonly realizedPnlNet: number;
-  /** Fees in an asset that is neither base nor quote (BNB), per asset: not in `fees`, not valued (no price for it at the fill). */
+  /** Fees in an asset that is neither base nor quote (BNB) that had no value (no price for it at the fill), per asset: not in `fees`. */
   readonly otherFees: Readonly<Record<string, number>>;
 }
 
@@ -51,8 +52,11 @@ export class PnlBook {
       inst = defineInstrument({ symbol: f.symbol });
       this.instruments.set(f.symbol, inst);
     }
-    // A hedge-mode fill books against its side's position and round trip.
-    this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset, undefined, f.positionSide);
+    // A hedge-mode fill books against its side's position and round trip; a fee paid outside the
+    // market (BNB) at the value it was booked at, if it had one.
+    const value = f.feeValue;
+    const rate = value === undefined ? undefined : (a: string) => (a === f.feeAsset ? value / f.fee : Number.NaN);
+    this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset, rate, f.positionSide);
     this.tracker.fill(f.symbol, f.side, f.price, f.amount, f.fee, f.feeAsset, f.time, f.orderId, f.positionSide);
     this.count++;
   }

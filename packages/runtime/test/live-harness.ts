@@ -20,7 +20,9 @@ import {
   type ExchangeSim,
   type ExchangeSimOptions,
   readBarsFile as readSimBars,
+  type SimAccountOptions,
   type SimBar,
+  type SimMarketOptions,
   startExchangeSim,
 } from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
@@ -226,19 +228,42 @@ export function movableWallClock(): {
   };
 }
 
-/** The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first. */
+/**
+ * The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first;
+ * `markets` are more markets beside it (BNB/USDT for an account paying its fees with BNB), `account`
+ * more settings of the account (`payFeesWithBnb`).
+ */
 export function startSim(o: {
   readonly bars: readonly SimBar[];
   readonly balances?: Record<string, number>;
   readonly sim?: Partial<ExchangeSimOptions>;
+  readonly markets?: readonly SimMarketOptions[];
+  readonly account?: Partial<SimAccountOptions>;
 }): Promise<ExchangeSim> {
   return startExchangeSim({
     ...o.sim,
-    markets: [{ symbol: FEED.symbol, bars: [...o.bars] }],
-    accounts: [{ ...KEY, balances: o.balances ?? { USDT: 100_000 } }],
+    markets: [{ symbol: FEED.symbol, bars: [...o.bars] }, ...(o.markets ?? [])],
+    accounts: [{ ...KEY, balances: o.balances ?? { USDT: 100_000 }, ...o.account }],
     startTime: o.bars[0]!.time,
   });
 }
+
+/**
+ * Binance's BNBUSDT 1m candles of January 2024 over the minutes of `bars` (from ../shared): the
+ * market that prices a commission paid in BNB.
+ */
+export function bnbMarket(bars: readonly SimBar[]): SimMarketOptions {
+  const from = bars[0]!.time;
+  const to = bars.at(-1)!.time;
+  bnbBars ??= readSimBars(dataFile('binance_BNBUSDT_1m_2024-01.csv.gz'));
+  return {
+    symbol: 'BNB/USDT',
+    bars: bnbBars.filter((b) => b.time >= from && b.time <= to),
+    tickSize: 0.01,
+    stepSize: 0.001,
+  };
+}
+let bnbBars: SimBar[] | undefined;
 
 export interface LiveRun {
   readonly sim: ExchangeSim;
@@ -267,6 +292,9 @@ export async function startLiveBot(opts: {
   readonly bars?: readonly SimBar[];
   readonly balances?: Record<string, number>;
   readonly sim?: Partial<ExchangeSimOptions>;
+  /** More markets and account settings of the simulator started here (see startSim). */
+  readonly markets?: readonly SimMarketOptions[];
+  readonly account?: Partial<SimAccountOptions>;
   readonly botId?: string;
   readonly onSend?: (clientOrderId: string) => void;
   readonly log?: (level: string, msg: string) => void;
@@ -283,6 +311,8 @@ export async function startLiveBot(opts: {
       bars: opts.bars ?? [],
       ...(opts.balances ? { balances: opts.balances } : {}),
       ...(opts.sim ? { sim: opts.sim } : {}),
+      ...(opts.markets ? { markets: opts.markets } : {}),
+      ...(opts.account ? { account: opts.account } : {}),
     }));
   const log = opts.log ?? ((l: string, m: string) => process.env.KEEL_DEBUG && process.stderr.write(`${l} ${m}\n`));
   const botId = opts.botId ?? 'lt';

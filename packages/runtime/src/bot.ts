@@ -130,8 +130,13 @@ export interface PnlReport {
   readonly fees: number;
   /** `realizedPnlGross - fees`: what the trading did to the cash, open positions aside. */
   readonly realizedPnlNet: number;
-  /** Fees in other assets (BNB), not valued; absent when there were none. */
+  /** Fees in other assets (BNB) that had no price to value them: not in `fees`; absent when there were none. */
   readonly otherFees?: Readonly<Record<string, number>>;
+  /**
+   * Fees paid in an asset outside the bot's markets (Binance's BNB, "use BNB to pay fees"), per
+   * asset: what the account's BNB paid for this bot (valued in `fees`); absent when none.
+   */
+  readonly feesPaidOutside?: Readonly<Record<string, number>>;
 }
 
 export interface SessionReport extends PnlReport {
@@ -1073,6 +1078,7 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
     fees: t.fees,
     realizedPnlNet: t.realizedPnlNet,
     ...(Object.keys(t.otherFees).length > 0 ? { otherFees: t.otherFees } : {}),
+    ...(Object.keys(t.feesPaidOutside).length > 0 ? { feesPaidOutside: t.feesPaidOutside } : {}),
   };
 }
 

@@ -26,6 +26,7 @@ import {
   type ParityOptions,
   type ParityResult,
 } from './parity.ts';
+import { outsideFeesNote } from './pnl.ts';
 import { reconcileBooks } from './portfolio.ts';
 import { loadStrategy } from './strategy-file.ts';
 
@@ -387,7 +388,7 @@ function formatStatus(s: BotStatus): string {
     ['round trips', `${s.trades} (${s.fills} fills)`],
     [
       'realised',
-      `${money(s.realizedPnlGross)} gross, ${money(s.fees)} fees, ${money(s.realizedPnlNet)} net${Object.keys(s.otherFees).length > 0 ? `; other fees ${JSON.stringify(s.otherFees)}` : ''}`,
+      `${money(s.realizedPnlGross)} gross, ${money(s.fees)} fees, ${money(s.realizedPnlNet)} net${outsideFeesNote(s)}`,
     ],
     ['last error', s.lastError ? `${s.lastError.at} ${s.lastError.message}` : '-'],
     ...riskFacts(s),

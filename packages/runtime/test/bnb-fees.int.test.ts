@@ -12,7 +12,7 @@ import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { botParity, type SessionReport } from '../src/index.ts';
+import { botParity, portfolioOf, type SessionReport } from '../src/index.ts';
 import {
   BotProcess,
   bnbMarket,
@@ -142,6 +142,13 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
     const shape = (f: Fill, shift = 0) => `${f.side} ${f.time + shift} ${f.price} ${f.amount}`;
     expect(fills.map((f) => shape(f, MIN))).toEqual(bt.fills.map((f) => shape(f)));
     for (const [i, f] of fills.entries()) expect(f.feeValue).toBeCloseTo(bt.fills[i]!.fee, 5);
+
+    // The store's portfolio counts them at the same value, none unvalued.
+    const books = (await portfolioOf(store, { currency: 'USDT' })).bots.find((b) => b.id === 'lt')!;
+    expect(books.totals.fees).toBeCloseTo(valued, 8);
+    expect(books.unvalued).toEqual([]);
+    // and the books' BNB debt at what the fees were worth: the bot's own equity.
+    expect(books.totals.equity).toBeCloseTo(report!.equity, 6);
 
     // Parity: by default a bot whose fees were in BNB is compared with that model, and nothing differs.
     const { result } = await botParity(store, 'lt');

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type EngineEvent, type Fill, runBacktest } from '@keel/core';
+import type { EngineEvent, Fill } from '@keel/core';
 import type { ExchangeSim, SimBar } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
@@ -15,6 +15,7 @@ import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity, portfolioOf, type SessionReport } from '../src/index.ts';
 import {
   BotProcess,
+  backtestOfRun,
   bnbMarket,
   KEY,
   MIN,
@@ -23,7 +24,6 @@ import {
   simBars,
   startLiveBot,
   startSim,
-  toSeries,
 } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('live bot paying its fees with BNB');
@@ -124,21 +124,7 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
     );
 
     // The backtest of the same bars, the fee in the quote at 0.075 %: the same fills, amounts and fees.
-    const bt = runBacktest({
-      strategy: getStrategy('sma-cross'),
-      params,
-      data: [
-        {
-          symbol: 'BTC/USDT',
-          timeframe: '1m',
-          series: toSeries(bars.slice(0, run.bot.barsHandled)),
-          instrument: run.bot.cfg.instruments[0]!,
-        },
-      ],
-      cash: 10_000,
-      fee: 0.00075,
-      feeAsset: 'quote',
-    });
+    const bt = backtestOfRun(run, bars, getStrategy('sma-cross'), params, { fee: 0.00075, feeAsset: 'quote' });
     const shape = (f: Fill, shift = 0) => `${f.side} ${f.time + shift} ${f.price} ${f.amount}`;
     expect(fills.map((f) => shape(f, MIN))).toEqual(bt.fills.map((f) => shape(f)));
     for (const [i, f] of fills.entries()) expect(f.feeValue).toBeCloseTo(bt.fills[i]!.fee, 5);

@@ -7,10 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type AnyStrategy,
+  type BacktestResult,
   type BarSeries,
   defineInstrument,
   type EngineEvent,
   type FeedKey,
+  runBacktest,
   seriesFromRows,
   sliceSeries,
 } from '@keel/core';
@@ -196,6 +198,26 @@ export function simBars(series: BarSeries): SimBar[] {
     close: series.close[i]!,
     volume: series.volume[i]!,
   }));
+}
+
+/**
+ * The oracle of a live run on `bars`: the backtest of the bars its bot handled, with its market's
+ * filters, 10,000 USDT and the fee model given (`fee`, `feeAsset`).
+ */
+export function backtestOfRun(
+  run: LiveRun,
+  bars: readonly SimBar[],
+  strategy: AnyStrategy,
+  params: unknown,
+  fees: { readonly fee: number; readonly feeAsset: 'quote' | 'received' },
+): BacktestResult {
+  return runBacktest({
+    strategy,
+    params,
+    data: [{ ...FEED, series: toSeries(bars.slice(0, run.bot.barsHandled)), instrument: run.bot.cfg.instruments[0]! }],
+    cash: 10_000,
+    ...fees,
+  });
 }
 
 /** The series a backtest takes, from the simulator's bars (the oracle runs on the same bars). */

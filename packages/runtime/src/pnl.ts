@@ -86,7 +86,7 @@ export class PnlBook {
 
 /**
  * What a status or report line says of fees paid outside the markets and of fees without a
- * value: `; fees paid in BNB: 0.0452 (in the fees at their value)`, `; not valued: 0.001 BNB (no
+ * value: `; fees paid in 0.0452 BNB (in the fees at their value)`, `; not valued: 0.001 BNB (no
  * price; left out of the fees)`; empty when there are none.
  */
 export function outsideFeesNote(t: {
@@ -103,7 +103,7 @@ export function outsideFeesNote(t: {
       .map(([a, v]) => [a, v - (other[a] ?? 0)] as const)
       .filter(([, v]) => v > 0),
   );
-  return `${Object.keys(valued).length > 0 ? `; fees paid in ${Object.keys(valued).join(', ')}: ${list(valued)} (in the fees at their value)` : ''}${Object.keys(other).length > 0 ? `; not valued: ${list(other)} (no price; left out of the fees)` : ''}`;
+  return `${Object.keys(valued).length > 0 ? `; fees paid in ${list(valued)} (in the fees at their value)` : ''}${Object.keys(other).length > 0 ? `; not valued: ${list(other)} (no price; left out of the fees)` : ''}`;
 }
 
 function byAsset(m: ReadonlyMap<string, number>): Record<string, number> {

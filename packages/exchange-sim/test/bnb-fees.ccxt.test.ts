@@ -2,10 +2,13 @@
 // loopback. Oracle: hand-computed commissions by Binance's rule (the standard commission on what
 // the fill is worth, 75 % of it, converted at the BNB/USDT price, 8 decimals), and the rule's own
 // fallback (BNB short: the full commission in the asset received).
-import type ccxt from 'ccxt';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import ccxt from 'ccxt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startExchangeSim } from '../src/index.ts';
-import { type Harness, harness, KEY, MIN, rejectionOf, stairBars, T0, watchUntil } from './helpers.ts';
+import { REPO_ROOT } from '../../../test-support/shared.ts';
+import { ccxtConfigFor, type ExchangeSim, runExchangeSimCli, startExchangeSim } from '../src/index.ts';
+import { type Harness, harness, KEY, rejectionOf, stairBars, watchUntil } from './helpers.ts';
 
 /** BNB/USDT bars: open 250 + i, so BNB is worth 260 USDT at the start (bar 10), as BTC/USDT is 110. */
 function bnbBars() {
@@ -154,5 +157,53 @@ describe('payFeesWithBnb needs a BNB market', () => {
       }),
     );
     expect(e.message).toMatch(/payFeesWithBnb is a spot setting/);
+  });
+});
+
+describe('keel exchange-sim --bnb-fees --bnb-data', () => {
+  const FIXTURE = path.join(REPO_ROOT, 'fixtures/exchange-sim/stairs_1m.csv');
+
+  it('serves BNB/USDT beside the market and charges the account in BNB: price x qty x 0.001 x 0.75 / BNB price', async () => {
+    const stop = new AbortController();
+    let started: (s: ExchangeSim) => void = () => {};
+    const listening = new Promise<ExchangeSim>((resolve) => (started = resolve));
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => void (text += d.toString()));
+    const running = runExchangeSimCli(
+      [
+        ...['--data', FIXTURE, '--bnb-data', FIXTURE, '--bnb-fees', '--port', '0', '--speed', '0'],
+        ...['--api-key', KEY.apiKey, '--secret', KEY.secret, '--balance', 'USDT=10000,BNB=1'],
+      ],
+      { out, signal: stop.signal, onStarted: (s) => started(s) },
+    );
+    const sim = await listening;
+    const ex = new ccxt.binance(ccxtConfigFor(sim, KEY));
+    try {
+      expect(text).toContain('market BNB/USDT from');
+      expect(text).toContain('the account pays its fees with BNB');
+      const o = await ex.createOrder('BTC/USDT', 'market', 'buy', 0.1);
+      const bnbPrice = sim.price('BNB/USDT');
+      expect(o.trades.length).toBeGreaterThan(0);
+      for (const t of o.trades)
+        expect(t.fee).toEqual({
+          currency: 'BNB',
+          cost: Math.round(((t.price * t.amount * 0.001 * 0.75) / bnbPrice) * 1e8) / 1e8,
+        });
+      expect(sim.getBalances(KEY.apiKey).BTC?.free).toBe(0.1);
+    } finally {
+      await ex.close();
+      stop.abort();
+      await running;
+    }
+  });
+
+  it('--bnb-fees without the BNB market names the option to add', async () => {
+    await expect(runExchangeSimCli(['--data', FIXTURE, '--bnb-fees', '--port', '0'])).rejects.toThrow(
+      /--bnb-fees prices each commission at the last price of BNB\/USDT: give its candles with --bnb-data/,
+    );
+    await expect(
+      runExchangeSimCli(['--market', 'futures', '--data', FIXTURE, '--bnb-fees', '--port', '0']),
+    ).rejects.toThrow(/apply to spot only/);
   });
 });

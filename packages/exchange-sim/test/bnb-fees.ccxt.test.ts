@@ -188,7 +188,8 @@ describe('keel exchange-sim --bnb-fees --bnb-data', () => {
       for (const t of o.trades)
         expect(t.fee).toEqual({
           currency: 'BNB',
-          cost: Math.round(((t.price * t.amount * 0.001 * 0.75) / bnbPrice) * 1e8) / 1e8,
+          cost:
+            Math.round((((t.price ?? Number.NaN) * (t.amount ?? Number.NaN) * 0.001 * 0.75) / bnbPrice) * 1e8) / 1e8,
         });
       expect(sim.getBalances(KEY.apiKey).BTC?.free).toBe(0.1);
     } finally {

@@ -304,6 +304,8 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       instruments,
       outsideFees,
       bars.handled[0]?.bar.time ?? Number.POSITIVE_INFINITY,
+      notes,
+      seq,
     );
     const startEquity = openingValue(account, bars.handled[0]?.bar);
     if (Number.isNaN(startValue)) startValue = startEquity;
@@ -1016,6 +1018,8 @@ function startAccount(
   instruments: readonly Instrument[],
   outsideFees: readonly Fill[],
   from: number,
+  notes: string[],
+  seq: number,
 ): Account {
   const s = setup.start;
   const account = new Account(s.currency, 0);
@@ -1033,7 +1037,11 @@ function startAccount(
         amount += f.fee;
         value += f.feeValue;
       }
-    account.cash += amount > 0 ? (v * value) / amount : Number.NaN;
+    if (amount > 0) account.cash += (v * value) / amount;
+    else
+      notes.push(
+        `session ${seq} started with ${v} ${asset} of fees that had no value (no ${asset} price when they were paid): left out of the backtest's starting equity`,
+      );
   }
   for (const p of s.positions) {
     const inst = instruments.find((i) => i.symbol === p.symbol) ?? defineInstrument({ symbol: p.symbol });

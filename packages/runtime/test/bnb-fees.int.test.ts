@@ -13,6 +13,7 @@ import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity, portfolioOf, type SessionReport } from '../src/index.ts';
+import { churn } from './fixtures/strategies.ts';
 import {
   BotProcess,
   backtestOfRun,
@@ -293,6 +294,17 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
       // The books' BNB: what the fees took, never more (the account's other BNB is the user's).
       const booked = (await store.balances.load('bnbr')).find((x) => x.asset === 'BNB');
       expect(booked?.total).toBeCloseTo(-debited, 8);
+      const { result } = await botParity(store, 'bnbr', { strategies: () => churn });
+      // Parity across the three sessions: the crashes' real differences (fills a bar late, a signal
+      // missed while down), but no amount difference, and a fee difference only where the price
+      // differs (the same 0.075 % of another price); the fees are the booked values, none unvalued.
+      expect(result.sessions).toHaveLength(3);
+      const kinds = (k: string) => result.differences.filter((d) => d.kind === k).map((d) => d.id);
+      expect(kinds('amount')).toEqual([]);
+      expect(kinds('filled-amount')).toEqual([]);
+      expect(kinds('fee').every((id) => kinds('price').includes(id))).toBe(true);
+      expect(result.bot.fees).toBeCloseTo(value, 8);
+      expect(result.bot.otherFees).toEqual({});
     } finally {
       await store.close();
     }

@@ -52,7 +52,7 @@ export class FeePrices {
         const last = this.prices.get(asset);
         this.log(
           'warn',
-          `fee prices: could not read ${symbol} (${(e as Error).message}): fees paid in ${asset} are valued at ${last === undefined ? 'nothing (not valued) until a read succeeds' : `the last price read, ${last}`}`,
+          `fee prices: could not read ${symbol} (${(e as Error).message}): fees paid in ${asset} are valued at ${last === undefined ? "nothing until a read succeeds (named as not valued; the bot's equity leaves them out meanwhile)" : `the last price read, ${last}`}`,
         );
       }
     }
@@ -75,10 +75,15 @@ export class FeePrices {
    * value over their amount); the last read before any was booked. The books' debt in BNB is
    * valued at this, so that the bot's equity falls by what each fee was worth when it was paid, as
    * a fee paid in the quote would make it fall, and not with the price of BNB afterwards (the
-   * account's BNB is the user's, and so is its price risk).
+   * account's BNB is the user's, and so is its price risk). With no price at all (never read, no
+   * fee valued) it is 0: the equity a strategy sizes by leaves that debt out rather than becoming
+   * NaN (which would stop every sizing); the fees themselves stay named as not valued, and the
+   * failed read is logged.
    */
   readonly bookedPrice = (asset: string): number => {
     const b = this.booked.get(asset);
-    return b !== undefined && b.amount > 0 ? b.value / b.amount : this.price(asset);
+    if (b !== undefined && b.amount > 0) return b.value / b.amount;
+    const p = this.price(asset);
+    return Number.isNaN(p) ? 0 : p;
   };
 }

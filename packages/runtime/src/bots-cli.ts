@@ -62,7 +62,8 @@ Options:
   reconcile: --keys <name>   the bot's key in the encrypted key store
           --exchange-url <u> the exchange's base URL (e.g. keel exchange-sim)
   parity: --report <dir>     also write an HTML report (report.html) and parity.json there
-          --fee <rate>       the model's fee for live sessions (default 0.001; perpetuals 0.0005 taker, 0.0002 maker)
+          --fee <rate>       the model's fee for live sessions (default 0.001; 0.00075 when the bot paid
+                             its fees in BNB; perpetuals 0.0005 taker, 0.0002 maker)
           --fee-asset <a>    quote (default) or received: the coin on a buy, the quote on a sell
           --slippage-bps <n> the model's adverse slippage on market and stop fills (default 0)
           --strategy <file>  the strategy file a bot ran (built-in strategies are found by name)

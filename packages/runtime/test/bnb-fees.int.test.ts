@@ -22,6 +22,7 @@ import {
   MIN,
   quietBars,
   realCandles,
+  runThrough,
   simBars,
   startLiveBot,
   startSim,
@@ -97,7 +98,7 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
     const btc = (simBal.BTC?.free ?? 0) + (simBal.BTC?.locked ?? 0);
     expect(run.bot.account.find('BTC/USDT')?.size ?? 0).toBe(btc);
     if (orders.at(-1)?.side === 'SELL') expect(btc).toBe(0);
-    expect(report!.dust).toEqual({});
+    expect(report.dust).toEqual({});
 
     // Every fill's commission in BNB, as computed by hand; the BNB account debited by their sum.
     const fills = await store.fills.since('lt', 0);
@@ -115,9 +116,9 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
     }
     expect(simBal.BNB?.free).toBeCloseTo(1 - debited, 8);
     // The report counts the BNB fees at their value; nothing is left unvalued.
-    expect(report!.total.fees).toBeCloseTo(valued, 6);
-    expect(report!.total.otherFees).toBeUndefined();
-    expect(report!.total.feesPaidOutside).toEqual({ BNB: expect.closeTo(debited, 8) });
+    expect(report.total.fees).toBeCloseTo(valued, 6);
+    expect(report.total.otherFees).toBeUndefined();
+    expect(report.total.feesPaidOutside).toEqual({ BNB: expect.closeTo(debited, 8) });
     expect(logs.some((l) => /the account pays its fees on BTC\/USDT in BNB/.test(l))).toBe(true);
     const firstFill = fills[0]!;
     expect(logs).toContain(
@@ -135,7 +136,7 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
     expect(books.totals.fees).toBeCloseTo(valued, 8);
     expect(books.unvalued).toEqual([]);
     // and the books' BNB debt at what the fees were worth: the bot's own equity.
-    expect(books.totals.equity).toBeCloseTo(report!.equity, 6);
+    expect(books.totals.equity).toBeCloseTo(report.equity, 6);
 
     // Parity: by default a bot whose fees were in BNB is compared with that model, and nothing differs.
     const { result } = await botParity(store, 'lt');
@@ -163,16 +164,7 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
       sim: { liquidity: { spreadTicks: 0, participation: 1 } },
       bot: { params: { fast: 2, slow: 6 } },
     });
-    let report: SessionReport;
-    try {
-      for (let k = 1; k < N - 1; k++) await run.step();
-      report = run.bot.report();
-    } finally {
-      await run.close();
-    }
-    const refused = run.events.flatMap((e) =>
-      e.type === 'order.denied' || e.type === 'order.rejected' ? [`${e.order.request.id}: ${e.reason}`] : [],
-    );
+    const { report, refused } = await runThrough(run, N);
     expect(refused).toEqual([]);
     const fills = await store.fills.since('out', 0);
     const assets = fills.map((f) => f.feeAsset);
@@ -195,10 +187,10 @@ describe.skipIf(!HAS_SHARED_DATA)('a live bot paying its fees with BNB (real ccx
     const orders = run.sim.getOrders(KEY.apiKey);
     if (orders.at(-1)?.side === 'SELL') {
       expect(btc).toBeGreaterThan(0);
-      expect(report!.dust['BTC/USDT']).toBeCloseTo(btc, 8);
+      expect(report.dust['BTC/USDT']).toBeCloseTo(btc, 8);
     }
     // Every fee valued: the BNB ones at the BNB price read, the coin's at the fill.
-    expect(report!.total.otherFees).toBeUndefined();
+    expect(report.total.otherFees).toBeUndefined();
     await store.close();
   }, 180_000);
 

@@ -29,7 +29,14 @@ import {
 } from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
-import { Bot, type BotConfig, type ConnectOptions, connectExchange, type ExchangeConnection } from '../src/index.ts';
+import {
+  Bot,
+  type BotConfig,
+  type ConnectOptions,
+  connectExchange,
+  type ExchangeConnection,
+  type SessionReport,
+} from '../src/index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const KEY = { apiKey: 'live-key', secret: 'live-secret' };
@@ -407,6 +414,25 @@ export async function startLiveBot(opts: {
       }
     },
   };
+}
+
+/**
+ * Steps `run` through the bars after its first up to the one before the last of `n` (each handled
+ * and settled), then stops it; returns its session report as it stood before the stop, and the
+ * orders the engine denied or the exchange rejected (`id: reason`), which a round-trip test expects none of.
+ */
+export async function runThrough(run: LiveRun, n: number): Promise<{ report: SessionReport; refused: string[] }> {
+  let report: SessionReport;
+  try {
+    for (let k = 1; k < n - 1; k++) await run.step();
+    report = run.bot.report();
+  } finally {
+    await run.close();
+  }
+  const refused = run.events.flatMap((e) =>
+    e.type === 'order.denied' || e.type === 'order.rejected' ? [`${e.order.request.id}: ${e.reason}`] : [],
+  );
+  return { report, refused };
 }
 
 /**

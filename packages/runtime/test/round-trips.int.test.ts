@@ -9,7 +9,7 @@ import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { backtestOfRun, KEY, MIN, realCandles, simBars, startLiveBot } from './live-harness.ts';
+import { backtestOfRun, KEY, MIN, realCandles, runThrough, simBars, startLiveBot } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('live round trips with fees');
 
@@ -33,16 +33,7 @@ describe.skipIf(!HAS_SHARED_DATA)('round trips with fees taken in the coin (real
       sim: { liquidity: { spreadTicks: 0, participation: 1 } },
       bot: { params },
     });
-    let report: ReturnType<typeof run.bot.report>;
-    try {
-      for (let k = 1; k < N - 1; k++) await run.step();
-      report = run.bot.report();
-    } finally {
-      await run.close();
-    }
-    const refused = run.events.flatMap((e) =>
-      e.type === 'order.denied' || e.type === 'order.rejected' ? [`${e.order.request.id}: ${e.reason}`] : [],
-    );
+    const { report, refused } = await runThrough(run, N);
     expect(refused, 'orders denied or rejected').toEqual([]);
     const trades = run.bot.botEngine.closedTrades();
     expect(trades.length).toBeGreaterThanOrEqual(10);
@@ -80,7 +71,7 @@ describe.skipIf(!HAS_SHARED_DATA)('round trips with fees taken in the coin (real
     if (orders.at(-1)?.side === 'SELL') {
       expect(btc).toBeGreaterThan(0);
       expect(btc).toBeLessThan(1e-5); // less than a step: what no order can sell
-      expect(report!.dust['BTC/USDT']).toBeCloseTo(btc, 8);
+      expect(report.dust['BTC/USDT']).toBeCloseTo(btc, 8);
     }
     const local = Object.fromEntries((await store.balances.load('lt')).map((b) => [b.asset, b.total]));
     expect(local.USDT).toBeCloseTo((simBal.USDT?.free ?? 0) + (simBal.USDT?.locked ?? 0), 6);

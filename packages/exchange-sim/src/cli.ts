@@ -85,6 +85,10 @@ Options:
   --balance LIST     starting balances, ASSET=amount comma-separated (default USDT=10000)
   --admin            serve the admin endpoint on loopback so 'keel exchange-sim fault' can inject
                      faults (refused with a non-loopback --host)
+  --bnb-fees         the account pays its fees with BNB (Binance's 25 % discount: 75 % of the rate,
+                     in BNB, while its BNB covers it; put BNB in --balance); needs --bnb-data
+  --bnb-data FILE    candles of BNB/<quote> (the quote of --symbol), a second market that prices
+                     the commission in BNB
 
 Futures (--market futures):
   --funding FILE     the funding series to apply on schedule: Binance's archive CSV
@@ -97,7 +101,7 @@ Futures (--market futures):
   --liquidation-fee R  the clearance fee rate of a liquidation (default 0.0125)
   The mark price is the last price; brackets are core's DEFAULT_USDM_BRACKETS.
 
-Markets: one per run from the CLI; programmatic use (startExchangeSim) takes any number, each with
+Markets: one per run from the CLI (and BNB/<quote> with --bnb-data); programmatic use (startExchangeSim) takes any number, each with
   its own bars, tickSize, stepSize, minQty, minNotional.
 Accounts: each has an apiKey/secret (HMAC-SHA256) and free balances; add more with sim.addAccount().
 Endpoints: REST /api/v3/* (ping, time, exchangeInfo, klines, depth, trades, historicalTrades,
@@ -164,6 +168,8 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
       secret: { type: 'string' },
       balance: { type: 'string', default: 'USDT=10000' },
       admin: { type: 'boolean', default: false },
+      'bnb-fees': { type: 'boolean', default: false },
+      'bnb-data': { type: 'string' },
       market: { type: 'string', default: 'spot' },
       funding: { type: 'string' },
       'funding-rate': { type: 'string' },
@@ -186,6 +192,16 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     const given = futuresOnly.filter((k) => values[k] !== undefined);
     if (given.length > 0) throw new Error(`--${given[0]} applies to --market futures only`);
   }
+  if (futures && (values['bnb-fees'] || values['bnb-data'] !== undefined))
+    throw new Error('--bnb-fees and --bnb-data apply to spot only (the USD-M simulator has no BNB fee discount)');
+  const quote = values.symbol.split('/')[1] ?? '';
+  const bnbMarket = values.symbol.split('/')[0] === 'BNB' || quote === 'BNB' ? undefined : `BNB/${quote}`;
+  if (values['bnb-fees'] && bnbMarket !== undefined && values['bnb-data'] === undefined)
+    throw new Error(
+      `--bnb-fees prices each commission at the last price of ${bnbMarket}: give its candles with --bnb-data <csv file> (e.g. Binance's BNB${quote} 1m klines over the same time)`,
+    );
+  if (values['bnb-data'] !== undefined && bnbMarket === undefined)
+    throw new Error(`--bnb-data: ${values.symbol} prices BNB itself; no second market is needed`);
   if (values.funding !== undefined && values['funding-rate'] !== undefined)
     throw new Error('give --funding <file> or --funding-rate R, not both');
   if (values.margin !== undefined && values.margin !== 'cross' && values.margin !== 'isolated')
@@ -241,8 +257,11 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
         ...(fundingRate !== undefined ? { funding: fundingRate } : {}),
         ...(liquidationFee !== undefined ? { liquidationFee } : {}),
       },
+      ...(values['bnb-data'] !== undefined && bnbMarket !== undefined
+        ? [{ symbol: bnbMarket, bars: values['bnb-data'] }]
+        : []),
     ],
-    accounts: [{ apiKey, secret, balances }],
+    accounts: [{ apiKey, secret, balances, ...(values['bnb-fees'] ? { payFeesWithBnb: true } : {}) }],
     ...(maker !== undefined || taker !== undefined
       ? { fees: { maker: maker ?? (futures ? 0.0002 : 0.001), taker: taker ?? (futures ? 0.0005 : 0.001) } }
       : {}),
@@ -261,6 +280,10 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
   out.write(
     `  market ${values.symbol} from ${values.data}, replay clock ${new Date(sim.now()).toISOString()}, speed ${values.speed}x\n`,
   );
+  if (values['bnb-data'] !== undefined)
+    out.write(
+      `  market ${bnbMarket} from ${values['bnb-data']}${values['bnb-fees'] ? ': the account pays its fees with BNB (75 % of the rate, priced at its last price)' : ''}\n`,
+    );
   if (futures) {
     const funding =
       values.funding !== undefined

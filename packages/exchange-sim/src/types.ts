@@ -48,6 +48,13 @@ export interface SimAccountOptions {
   secret: string;
   /** Free balances by asset, e.g. `{ USDT: 10_000, BTC: 0.5 }`. */
   balances: Record<string, number>;
+  /**
+   * Spot: pay commissions in BNB at 75 % of the rate (Binance's "use BNB to pay fees", its
+   * `spotBNBBurn` setting) whenever the free BNB covers one; else in the asset received. Needs a
+   * `BNB/<quote>` market for every quote traded (the commission's price). Default false; also set
+   * over `POST /sapi/v1/bnbBurn`.
+   */
+  payFeesWithBnb?: boolean;
 }
 
 export interface SimFeeOptions {

@@ -34,6 +34,8 @@ export interface BotOptions {
    */
   readonly futures?: FuturesBook;
   readonly risk?: RiskConfig;
+  /** Live: prices of the assets the exchange charges fees in besides the markets' own (BNB); see EngineOptions.prices. */
+  readonly prices?: (asset: string) => number;
   /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
@@ -158,6 +160,7 @@ export class BotEngine {
       },
       onFill: this.trades.fill,
       ...(this.futures !== undefined ? { futures: this.futures } : {}),
+      ...(opts.prices !== undefined ? { prices: opts.prices } : {}),
       onEvent: (e) => {
         if (e.type === 'strategy.error' && log) log('error', `strategy error in ${e.hook}: ${e.message}`);
         opts.onEvent?.(e);

@@ -1,4 +1,11 @@
-import { assertNever, type EngineEvent, type OrderRequest, type OrderState } from '@keel/core';
+import {
+  assertNever,
+  defineInstrument,
+  type EngineEvent,
+  isOutsideFee,
+  type OrderRequest,
+  type OrderState,
+} from '@keel/core';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -26,6 +33,11 @@ export type OrderLogFields = {
   readonly reason?: string;
   readonly fee?: number;
   readonly feeAsset?: string;
+  /**
+   * For a fill whose fee was paid outside its market (BNB): the fee's value in the quote, or null
+   * when its asset had no price (not valued).
+   */
+  readonly feeValue?: number | null;
   /** For a fill: how much of the order has filled now. */
   readonly filled?: number;
   readonly tag?: string;
@@ -62,6 +74,9 @@ export function orderLogLine(
         price: f.price,
         fee: f.fee,
         feeAsset: f.feeAsset,
+        ...(f.fee !== 0 && isOutsideFee(defineInstrument({ symbol: f.symbol }), f.feeAsset)
+          ? { feeValue: f.feeValue ?? null }
+          : {}),
         filled: e.order.filled,
       });
     }
@@ -156,7 +171,10 @@ function line(level: LogLevel, event: string, f: OrderLogFields) {
   return { level, msg: formatOrderLine(f), data: { event, ...f } };
 }
 
-/** `FILL    buy 0.097 BTC/USDT @ 42001.2  fee 0.000097 BTC  id k…-1  (filled 0.097)`. */
+/**
+ * `FILL    buy 0.097 BTC/USDT @ 42001.2  fee 0.000097 BTC  id k…-1  (filled 0.097)`; a fee paid in
+ * BNB says what it was worth: `fee 0.0226 BNB (7.12 USDT)`.
+ */
 export function formatOrderLine(f: OrderLogFields): string {
   const price =
     f.price === null
@@ -167,7 +185,15 @@ export function formatOrderLine(f: OrderLogFields): string {
           ? ' market ~' + f.price
           : ` ${f.type} ${f.price}`;
   const parts = [`${LABEL[f.what]} ${f.side} ${f.amount} ${f.symbol}${price}`];
-  if (f.what === 'fill' && f.fee !== undefined) parts.push(`fee ${f.fee}${f.feeAsset ? ` ${f.feeAsset}` : ''}`);
+  if (f.what === 'fill' && f.fee !== undefined) {
+    const worth =
+      f.feeValue === undefined
+        ? ''
+        : f.feeValue === null
+          ? ` (not valued: no ${f.feeAsset} price)`
+          : ` (${Number(f.feeValue.toFixed(8))} ${defineInstrument({ symbol: f.symbol }).settle})`;
+    parts.push(`fee ${f.fee}${f.feeAsset ? ` ${f.feeAsset}` : ''}${worth}`);
+  }
   parts.push(`id ${f.id}`);
   if (f.tag) parts.push(`tag ${f.tag}`);
   if (f.what === 'fill' && f.filled !== undefined) parts.push(`(filled ${f.filled})`);

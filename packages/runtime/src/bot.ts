@@ -9,12 +9,14 @@ import {
   type ExchangeCloseRecord,
   emptyBar,
   type FeedKey,
+  type Fill,
   FuturesBook,
   type FuturesBookState,
   type FuturesMarketSettings,
   type FuturesSummary,
   feedId,
   type Instrument,
+  isOutsideFee,
   isTerminal,
   type OrderState,
   percentFee,
@@ -31,6 +33,7 @@ import { BotEngine, orderIdPrefix } from './bot-engine.ts';
 import { type Logger, orderLogLine, repeatingWarning } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
+import { FeePrices } from './live/fee-prices.ts';
 import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
 import type { ExchangeBudgetCounts, LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
@@ -135,8 +138,13 @@ export interface PnlReport {
   readonly fees: number;
   /** `realizedPnlGross - fees`: what the trading did to the cash, open positions aside. */
   readonly realizedPnlNet: number;
-  /** Fees in other assets (BNB), not valued; absent when there were none. */
+  /** Fees in other assets (BNB) that had no price to value them: not in `fees`; absent when there were none. */
   readonly otherFees?: Readonly<Record<string, number>>;
+  /**
+   * Fees paid in an asset outside the bot's markets (Binance's BNB, "use BNB to pay fees"), per
+   * asset: what the account's BNB paid for this bot (valued in `fees`); absent when none.
+   */
+  readonly feesPaidOutside?: Readonly<Record<string, number>>;
 }
 
 export interface SessionReport extends PnlReport {
@@ -240,6 +248,8 @@ export class Bot {
   private futuresBook: FuturesBook | undefined;
   /** Live perpetuals: the exchange's settings, funding and liquidations (live/futures.ts). */
   private futuresSync: LiveFuturesSync | undefined;
+  /** Live spot: prices of the assets fees are paid in besides the markets' own (BNB). */
+  private feePrices: FeePrices | undefined;
   /** Aborted to stop the lock's heartbeat. */
   private heartbeat: AbortController | undefined;
   private session = 0;
@@ -421,6 +431,12 @@ export class Bot {
       pos.realizedPnl = p.realizedPnl;
     }
     const liveFutures = this.cfg.mode === 'live' && this.cfg.futures !== undefined;
+    if (this.cfg.mode === 'live' && !liveFutures)
+      // What the bot's fees took from an asset outside its markets (BNB: negative, valued in its
+      // equity), as the last run left it; the account's own BNB is the user's, never the bot's.
+      for (const b of storedBalances)
+        if (b.asset !== quote && this.cfg.instruments.every((i) => isOutsideFee(i, b.asset)))
+          this.account.balances.set(b.asset, b.total);
     if (liveFutures && !this.cfg.exchange?.futures)
       throw new Error(
         `live futures need a USDⓈ-M account (ccxt's binanceusdm); ${this.cfg.exchangeName ?? 'this exchange'} has none here`,
@@ -445,7 +461,8 @@ export class Bot {
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
     const book = new PnlBook(this.cfg.instruments);
-    for (const f of await store.fills.since(botId, 0)) book.add(f);
+    const storedFills = await store.fills.since(botId, 0);
+    for (const f of storedFills) book.add(f);
     this.book = book;
     this.bookAtStart = book.totals();
 
@@ -462,10 +479,17 @@ export class Bot {
           exchange.futures,
           this.cfg.instruments.filter((i) => i.kind === 'perpetual').map((i) => i.symbol),
         );
+      const feePrices = liveFutures ? undefined : await this.startFeePrices(exchange, quote, storedFills);
+      this.feePrices = feePrices;
       this.recovery = await reconcile({
         store,
         botId,
         exchange,
+        ...(feePrices
+          ? {
+              feeValue: this.outsideFeeValue(feePrices),
+            }
+          : {}),
         instruments: this.cfg.instruments.filter((i) => symbols.has(i.symbol)),
         unknownOrders: this.cfg.unknownOrders ?? 'flag',
         now: () => timer.now(),
@@ -473,17 +497,22 @@ export class Bot {
         onRecoveredFill: (fill) => {
           book.add(fill);
           const inst = this.instrument(fill.symbol);
+          if (fill.fee !== 0 && isOutsideFee(inst, fill.feeAsset))
+            feePrices?.book(fill.feeAsset, fill.fee, fill.feeValue);
           // Spot: only a fee in the coin changes the position (the cash is the exchange's below).
           // A perpetual's fee is in the settle asset: its wallet is compared with the exchange's.
+          // A fee paid outside the market (BNB) is the books' debt in that asset.
           const perp = inst.kind === 'perpetual';
+          const outside = isOutsideFee(inst, fill.feeAsset);
           this.futuresBook?.beforeFill(fill.symbol, fill.side === 'buy' ? fill.amount : -fill.amount, fill.price);
           this.account.applyFill(
             inst,
             fill.side,
             fill.price,
             fill.amount,
-            fill.feeAsset === inst.base || perp ? fill.fee : 0,
-            perp ? fill.feeAsset : inst.base,
+            fill.feeAsset === inst.base || perp || outside ? fill.fee : 0,
+            perp || outside ? fill.feeAsset : inst.base,
+            feePrices?.price,
           );
           const p = positionFor(fill.symbol);
           return { symbol: fill.symbol, size: p.size, avgPrice: p.avgPrice, realizedPnl: p.realizedPnl };
@@ -523,6 +552,7 @@ export class Bot {
         positionOf: (symbol) => this.account.find(symbol)?.size ?? 0,
         instruments: this.cfg.instruments,
         persist: (o) => this.journal.saveOrder(o),
+        ...(this.feePrices !== undefined ? { feeValue: this.outsideFeeValue(this.feePrices) } : {}),
         ...(this.cfg.onSend ? { onSend: this.cfg.onSend } : {}),
         ...(this.cfg.maxSignalAge ? { maxSignalAge: this.cfg.maxSignalAge } : {}),
       });
@@ -540,6 +570,7 @@ export class Bot {
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
       ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
+      ...(this.feePrices !== undefined ? { prices: this.feePrices.bookedPrice } : {}),
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
@@ -547,6 +578,11 @@ export class Bot {
         // Live perpetuals: a refusal may say the contract no longer trades (read its status).
         if (e.type === 'order.rejected') this.futuresSync?.onRejected(e.order.request.symbol);
         if (e.type === 'order.filled') {
+          const f = e.fill;
+          if (f.fee !== 0 && isOutsideFee(this.instrument(f.symbol), f.feeAsset)) {
+            this.feePrices?.book(f.feeAsset, f.fee, f.feeValue);
+            if (this.feePrices?.watch(f.feeAsset)) this.feeAssetSeen(f.feeAsset, f.symbol);
+          }
           book.add(e.fill);
           const q = e.fill.side === 'buy' ? e.fill.amount : -e.fill.amount;
           this.futuresSync?.onFill(e.fill.symbol, e.fill.tradeId, e.fill.time, q);
@@ -669,6 +705,67 @@ export class Bot {
     for (const o of this.recovery?.replacements ?? []) venue?.submit(o, timer.now());
   }
 
+  /**
+   * Live spot: asks the exchange which asset the account pays its fees in besides the markets' own
+   * (Binance: BNB with "use BNB to pay fees" on) and reads its price, so that those fees are valued
+   * from the first fill on. Undefined where the exchange has no ticker read.
+   */
+  private async startFeePrices(
+    exchange: LiveExchange,
+    quote: string,
+    storedFills: readonly Fill[],
+  ): Promise<FeePrices | undefined> {
+    if (exchange.lastPrice === undefined) return undefined;
+    const read = exchange.lastPrice.bind(exchange);
+    const prices = new FeePrices(quote, (symbol) => read(symbol), this.cfg.log);
+    // What the bot's fees took from assets outside its markets so far, at the values booked then.
+    for (const f of storedFills) {
+      const inst = this.cfg.instruments.find((i) => i.symbol === f.symbol);
+      if (f.fee === 0 || inst === undefined || !isOutsideFee(inst, f.feeAsset)) continue;
+      prices.watch(f.feeAsset);
+      prices.book(f.feeAsset, f.fee, f.feeValue);
+    }
+    for (const inst of this.cfg.instruments) {
+      if (inst.kind !== 'spot' || exchange.feeDiscountAsset === undefined) continue;
+      try {
+        const asset = await exchange.feeDiscountAsset(inst.symbol);
+        if (asset !== undefined && isOutsideFee(inst, asset) && prices.watch(asset))
+          this.cfg.log(
+            'info',
+            `the account pays its fees on ${inst.symbol} in ${asset} (the exchange's fee discount): the bot's position keeps all it buys, and ${asset}/${quote} is read once per bar to value those fees; the ${asset} they take is the account's, never traded by this bot`,
+          );
+      } catch (e) {
+        this.cfg.log(
+          'warn',
+          `could not ask the exchange which asset the account pays fees on ${inst.symbol} in (${(e as Error).message}): a fee in another asset (BNB) is valued from the bar after the first one`,
+        );
+      }
+    }
+    await prices.refresh();
+    return prices;
+  }
+
+  /**
+   * The value in the quote of a fill's fee paid outside its market (BNB) at the last price read;
+   * NaN for the market's own fees and for an asset not read yet (which is read from now on).
+   */
+  private outsideFeeValue(prices: FeePrices): (symbol: string, fee: number, asset: string) => number {
+    return (symbol, fee, asset) => {
+      if (!isOutsideFee(this.instrument(symbol), asset)) return Number.NaN;
+      if (prices.watch(asset)) this.feeAssetSeen(asset, symbol);
+      return fee * prices.price(asset);
+    };
+  }
+
+  /** A fill's fee came in an asset outside the markets that was not watched: its price is read from now on. */
+  private feeAssetSeen(asset: string, symbol: string): void {
+    const quote = this.cfg.instruments[0]?.quote ?? 'USDT';
+    this.cfg.log(
+      'warn',
+      `a fill on ${symbol} paid its fee in ${asset} (the exchange's fee discount, turned on after the bot started?): that fee is not valued; ${asset}/${quote} is read once per bar from now on to value the next ones`,
+    );
+  }
+
   /** Calls `fn` every `ms` by the wall clock, each call after the last has finished, until aborted. */
   private every(ms: number, fn: () => Promise<void>): AbortController {
     const ctl = new AbortController();
@@ -769,8 +866,11 @@ export class Bot {
         } else if (this.caughtUp.bars > 0) this.endCatchUp();
         // Live: fills the bar may have caused, not yet reported, are read before the strategy decides.
         // (A bar missed while the bot was down is not: recovery read every open order at start.)
-        if (this.venue !== undefined && execution.has(i) && ev.catchUp === undefined)
+        if (this.venue !== undefined && execution.has(i) && ev.catchUp === undefined) {
           await this.venue.beforeBar(ev.feed.symbol, ev.bar);
+          // The price of BNB (fees paid outside the markets) the orders of this bar are valued at.
+          await this.feePrices?.refresh();
+        }
         this.risk?.beforeBar();
         this.holding = this.catchUpHold(ev);
         if (this.holding !== null) {
@@ -1032,6 +1132,7 @@ function pnlReport(t: PnlTotals | undefined): PnlReport {
     fees: t.fees,
     realizedPnlNet: t.realizedPnlNet,
     ...(Object.keys(t.otherFees).length > 0 ? { otherFees: t.otherFees } : {}),
+    ...(Object.keys(t.feesPaidOutside).length > 0 ? { feesPaidOutside: t.feesPaidOutside } : {}),
   };
 }
 

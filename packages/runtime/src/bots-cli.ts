@@ -26,6 +26,7 @@ import {
   type ParityOptions,
   type ParityResult,
 } from './parity.ts';
+import { outsideFeesNote } from './pnl.ts';
 import { reconcileBooks } from './portfolio.ts';
 import { loadStrategy } from './strategy-file.ts';
 
@@ -61,7 +62,8 @@ Options:
   reconcile: --keys <name>   the bot's key in the encrypted key store
           --exchange-url <u> the exchange's base URL (e.g. keel exchange-sim)
   parity: --report <dir>     also write an HTML report (report.html) and parity.json there
-          --fee <rate>       the model's fee for live sessions (default 0.001; perpetuals 0.0005 taker, 0.0002 maker)
+          --fee <rate>       the model's fee for live sessions (default 0.001; 0.00075 when the bot paid
+                             its fees in BNB; perpetuals 0.0005 taker, 0.0002 maker)
           --fee-asset <a>    quote (default) or received: the coin on a buy, the quote on a sell
           --slippage-bps <n> the model's adverse slippage on market and stop fills (default 0)
           --strategy <file>  the strategy file a bot ran (built-in strategies are found by name)
@@ -387,7 +389,7 @@ function formatStatus(s: BotStatus): string {
     ['round trips', `${s.trades} (${s.fills} fills)`],
     [
       'realised',
-      `${money(s.realizedPnlGross)} gross, ${money(s.fees)} fees, ${money(s.realizedPnlNet)} net${Object.keys(s.otherFees).length > 0 ? `; other fees ${JSON.stringify(s.otherFees)}` : ''}`,
+      `${money(s.realizedPnlGross)} gross, ${money(s.fees)} fees, ${money(s.realizedPnlNet)} net${outsideFeesNote(s)}`,
     ],
     ['last error', s.lastError ? `${s.lastError.at} ${s.lastError.message}` : '-'],
     ...riskFacts(s),

@@ -22,6 +22,7 @@ import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
 import type { SignalAge } from './live/venue.ts';
+import { outsideFeesNote } from './pnl.ts';
 import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.ts';
 import { type BarSource, replaySource } from './sources.ts';
 import { loadStrategy, strategyParams } from './strategy-file.ts';
@@ -406,7 +407,7 @@ export async function liveCredentials(
 /** The session report in one line for the log. */
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
-  const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
+  const other = outsideFeesNote(r);
   return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
 }
 

@@ -131,7 +131,7 @@ export function groupFills(fills: readonly Fill[]): Map<string, Fill[]> {
  * How far an outcome's fee (valued in the quote currency) can be from the exact one because the
  * exchange rounds each commission to 8 decimals of its asset: half a unit per fill.
  */
-const FEE_ROUNDING = new WeakMap<OrderOutcome, number>();
+const FEE_ROUNDING = new WeakMap<OrderOutcome, { rounding: number; assets: string; unvalued: boolean }>();
 
 /**
  * How an order ended on one side: its fills summed (fees valued in the quote currency), and the
@@ -148,15 +148,22 @@ export function outcome(
   let value = 0;
   let fee = 0;
   const assets = new Set<string>();
+  /** The fee assets as compared: a valued fee in BNB counts as one in the quote. */
+  const compared = new Set<string>();
+  let unvalued = false;
   const valuer = new Account(inst.quote, 0);
   for (const f of fills) {
     filled += f.amount;
     value += f.amount * f.price;
     if (f.fee !== 0) {
       assets.add(f.feeAsset);
-      // The account's valuation: a fee in the coin at its fill's price; one in a third asset has none.
-      const v = valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
+      // The account's valuation: a fee in the coin at its fill's price; one paid outside the market
+      // (BNB) at the value the bot booked it at, none if it had none.
+      const v = f.feeValue ?? valuer.feeValue(inst, f.price, f.fee, f.feeAsset);
       if (Number.isFinite(v)) fee += v;
+      else unvalued = true;
+      // A valued fee paid outside the market is paid, like one in the quote, from what the market leaves alone.
+      compared.add(f.feeAsset === inst.base || !Number.isFinite(v) ? f.feeAsset : inst.quote);
     }
   }
   if (fills.length === 0 && o.filled > 0) {
@@ -167,7 +174,9 @@ export function outcome(
   const first = fills[0];
   const bar = first ? barAt(first.time) : null;
   let rounding = 0;
-  for (const f of fills) if (f.fee !== 0) rounding += 0.5e-8 * (f.feeAsset === inst.quote ? 1 : f.price);
+  for (const f of fills)
+    if (f.fee !== 0)
+      rounding += 0.5e-8 * (f.feeAsset === inst.quote ? 1 : f.feeValue !== undefined ? f.feeValue / f.fee : f.price);
   const out: OrderOutcome = {
     type: r.type,
     status: o.status,
@@ -182,7 +191,7 @@ export function outcome(
     reason: o.reason ?? null,
     tag: r.tag ?? null,
   };
-  FEE_ROUNDING.set(out, rounding);
+  FEE_ROUNDING.set(out, { rounding, assets: [...compared].sort().join(), unvalued });
   return out;
 }
 
@@ -276,14 +285,16 @@ export function compare(
       'time',
       `filled on the bar opening ${b.fillBar ?? '(outside the bars seen)'}, the backtest on the bar opening ${m.fillBar}`,
     );
-  const sameAssets = b.feeAssets.join() === m.feeAssets.join();
+  const bf = FEE_ROUNDING.get(b);
+  const mf = FEE_ROUNDING.get(m);
+  const sameAssets = (bf?.assets ?? b.feeAssets.join()) === (mf?.assets ?? m.feeAssets.join());
   // Binance books each fill's commission to 8 decimals of its asset: within that it is the model's fee.
-  const rounding = (FEE_ROUNDING.get(b) ?? 0) + (FEE_ROUNDING.get(m) ?? 0);
+  const rounding = (bf?.rounding ?? 0) + (mf?.rounding ?? 0);
   if (!sameAssets || (differs(b.fee, m.fee, tol) && Math.abs(b.fee - m.fee) > rounding)) {
     const cost = b.fee - m.fee;
     add(
       'fee',
-      `fee ${round(b.fee, 8)} ${q}${b.feeAssets.length > 0 ? ` (charged in ${b.feeAssets.join(', ')})` : ''} against the model's ${round(m.fee, 8)} ${q}${m.feeAssets.length > 0 ? ` (in ${m.feeAssets.join(', ')})` : ''}`,
+      `fee ${round(b.fee, 8)} ${q}${b.feeAssets.length > 0 ? ` (charged in ${b.feeAssets.join(', ')}${bf?.unvalued ? '; a fee in it had no price: not valued, not counted' : ''})` : ''} against the model's ${round(m.fee, 8)} ${q}${m.feeAssets.length > 0 ? ` (in ${m.feeAssets.join(', ')})` : ''}`,
       cost,
     );
   }

@@ -15,6 +15,7 @@ import {
   type FuturesSummary,
   feedId,
   type Instrument,
+  isOutsideFee,
   type LiquidationRecord,
   type OrderState,
   pairStats,
@@ -118,6 +119,13 @@ export interface ParityRun {
   readonly bars: BarSeries;
 }
 
+/**
+ * Binance spot VIP 0 paying its fees with BNB: 75 % of 0.1 %, in BNB, worth as much of the quote
+ * (valued at the BNB price the bot read): a backtest models it with the fee in the quote.
+ */
+const BNB_FEE_RATE = 0.001 * 0.75;
+const BNB_MODEL_LABEL =
+  'Binance spot paying fees with BNB: fee 0.075 % of the notional in the quote currency (the BNB fee’s value), no slippage, fills at the next bar’s open';
 const DEFAULT_MODEL_LABEL =
   'fee 0.1 % of the notional in the quote currency, no slippage, fills at the next bar’s open';
 const USDM_MODEL_LABEL = `Binance USD-M VIP 0: fee ${USDM_DEFAULT_FEES.taker * 100} % taker, ${USDM_DEFAULT_FEES.maker * 100} % maker, no slippage, fills at the next bar’s open`;
@@ -193,6 +201,11 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
         settlementCloses: (await eventsOfType<ExchangeCloseRecord>(store, botId, 'futures.settlement')).length,
       }
     : { funding: [], liquidations: [], adlCloses: 0, settlementCloses: 0 };
+  const storedFills = await store.fills.since(botId, 0);
+  // A spot account paying its fees with BNB (Binance): its fills' fees are outside their markets.
+  const outsideFees = storedFills.filter(
+    (f) => f.fee !== 0 && isOutsideFee(setupInstrument(setups, f.symbol), f.feeAsset),
+  );
 
   for (const [k, { seq, setup }] of setups.entries()) {
     if (setup.futures === undefined && setup.instruments.some((i) => i.kind === 'perpetual')) {
@@ -217,10 +230,17 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
           `session ${seq}: the bot warmed ${feed} up on ${w.count} bars; ${got} of them are recorded (the rest were recorded with other values first, or lost): the backtest warms up on those`,
         );
     }
-    const { simulated, label } = modelFor(setup.model, opts, seq, setup.futures !== undefined);
+    const { simulated, label } = modelFor(setup.model, opts, seq, setup.futures !== undefined, outsideFees.length > 0);
     const strategy = resolve(setup.strategy);
     const instruments = setup.instruments;
-    const account = startAccount(setup, instruments);
+    const account = startAccount(
+      setup,
+      instruments,
+      outsideFees,
+      bars.handled[0]?.bar.time ?? Number.POSITIVE_INFINITY,
+      notes,
+      seq,
+    );
     const startEquity = openingValue(account, bars.handled[0]?.bar);
     if (Number.isNaN(startValue)) startValue = startEquity;
     const book =
@@ -378,7 +398,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     primary?.instruments.find((i) => i.symbol === symbol) ?? defineInstrument({ symbol });
   const orders = compareOrders({
     botOrders: await store.orders.list(botId),
-    botFills: groupFills(await store.fills.since(botId, 0)),
+    botFills: groupFills(storedFills),
     modelOrders,
     ranges,
     handledBySymbol,
@@ -597,6 +617,7 @@ function modelFor(
   opts: ParityOptions,
   seq: number,
   perpetual: boolean,
+  bnbFees: boolean,
 ): { simulated: SimulatedVenueOptions; label: string } {
   switch (m.kind) {
     case 'percent':
@@ -618,7 +639,9 @@ function modelFor(
               simulated: { fees: percentFee(USDM_DEFAULT_FEES.taker, { makerRate: USDM_DEFAULT_FEES.maker }) },
               label: USDM_MODEL_LABEL,
             }
-          : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
+          : bnbFees
+            ? { simulated: { fees: percentFee(BNB_FEE_RATE) }, label: BNB_MODEL_LABEL }
+            : { simulated: { fees: percentFee(0.001) }, label: DEFAULT_MODEL_LABEL };
     default: {
       const never: never = m;
       throw new Error(`Invariant violated: unknown fill model ${JSON.stringify(never)}`);
@@ -626,11 +649,50 @@ function modelFor(
   }
 }
 
-function startAccount(setup: SessionSetup, instruments: readonly Instrument[]): Account {
+/**
+ * The account a session's backtest starts from: the bot's at the start. What the bot's fees took
+ * from an asset outside its markets (a debt in BNB) comes out of the cash at what those fees were
+ * worth when booked (the model charges fees in the quote), so that the two equities agree.
+ */
+/** The instrument a bot's setups name for `symbol` (the newest), or one made from the symbol. */
+function setupInstrument(setups: readonly { setup: SessionSetup }[], symbol: string): Instrument {
+  for (let k = setups.length - 1; k >= 0; k--) {
+    const i = setups[k]?.setup.instruments.find((x) => x.symbol === symbol);
+    if (i !== undefined) return i;
+  }
+  return defineInstrument({ symbol });
+}
+
+function startAccount(
+  setup: SessionSetup,
+  instruments: readonly Instrument[],
+  outsideFees: readonly Fill[],
+  from: number,
+  notes: string[],
+  seq: number,
+): Account {
   const s = setup.start;
   const account = new Account(s.currency, 0);
   account.cash = s.cash;
-  for (const [asset, v] of Object.entries(s.balances)) account.balances.set(asset, v);
+  for (const [asset, v] of Object.entries(s.balances)) {
+    const before = outsideFees.filter((f) => f.feeAsset === asset && f.time < from);
+    if (before.length === 0 || !instruments.every((i) => isOutsideFee(i, asset))) {
+      account.balances.set(asset, v);
+      continue;
+    }
+    let amount = 0;
+    let value = 0;
+    for (const f of before)
+      if (f.feeValue !== undefined) {
+        amount += f.fee;
+        value += f.feeValue;
+      }
+    if (amount > 0) account.cash += (v * value) / amount;
+    else
+      notes.push(
+        `session ${seq} started with ${v} ${asset} of fees that had no value (no ${asset} price when they were paid): left out of the backtest's starting equity`,
+      );
+  }
   for (const p of s.positions) {
     const inst = instruments.find((i) => i.symbol === p.symbol) ?? defineInstrument({ symbol: p.symbol });
     const pos = account.position(inst, p.positionSide);

@@ -1,4 +1,4 @@
-import { Account, defineInstrument, type Fill, type Instrument, TradeTracker } from '@keel/core';
+import { Account, defineInstrument, type Fill, type Instrument, isOutsideFee, TradeTracker } from '@keel/core';
 
 /** What a bot's fills add up to. Money in the quote currency of its markets. */
 export interface PnlTotals {
@@ -9,14 +9,20 @@ export interface PnlTotals {
   readonly realizedPnlGross: number;
   /**
    * Fees paid, in the quote currency: a fee charged in the base asset (Binance takes a spot
-   * buy's fee in the coin bought) is valued at its fill's price. Includes the entry fees of a
-   * position still open, so that `realizedPnlNet` is what the closed business did to the cash.
+   * buy's fee in the coin bought) is valued at its fill's price, one paid outside the market (BNB)
+   * at the value it was booked at (`Fill.feeValue`). Includes the entry fees of a position still
+   * open, so that `realizedPnlNet` is what the closed business did to the cash.
    */
   readonly fees: number;
   /** `realizedPnlGross - fees`. */
   readonly realizedPnlNet: number;
-  /** Fees in an asset that is neither base nor quote (BNB), per asset: not in `fees`, not valued (no price for it at the fill). */
+  /** Fees in an asset that is neither base nor quote (BNB) that had no value (no price for it at the fill), per asset: not in `fees`. */
   readonly otherFees: Readonly<Record<string, number>>;
+  /**
+   * Fees paid in an asset that is neither base nor quote (Binance's BNB), per asset, valued or not:
+   * what the account's BNB paid for this bot (the valued part is in `fees`, the rest in `otherFees`).
+   */
+  readonly feesPaidOutside: Readonly<Record<string, number>>;
 }
 
 export const NO_PNL: PnlTotals = {
@@ -26,6 +32,7 @@ export const NO_PNL: PnlTotals = {
   fees: 0,
   realizedPnlNet: 0,
   otherFees: {},
+  feesPaidOutside: {},
 };
 
 /**
@@ -38,6 +45,7 @@ export class PnlBook {
   private readonly tracker: TradeTracker;
   private readonly instruments = new Map<string, Instrument>();
   private count = 0;
+  private readonly outside = new Map<string, number>();
 
   constructor(instruments: readonly Instrument[]) {
     for (const i of instruments) this.instruments.set(i.symbol, i);
@@ -51,9 +59,14 @@ export class PnlBook {
       inst = defineInstrument({ symbol: f.symbol });
       this.instruments.set(f.symbol, inst);
     }
-    // A hedge-mode fill books against its side's position and round trip.
-    this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset, undefined, f.positionSide);
+    // A hedge-mode fill books against its side's position and round trip; a fee paid outside the
+    // market (BNB) at the value it was booked at, if it had one.
+    const value = f.feeValue;
+    const rate = value === undefined ? undefined : (a: string) => (a === f.feeAsset ? value / f.fee : Number.NaN);
+    this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset, rate, f.positionSide);
     this.tracker.fill(f.symbol, f.side, f.price, f.amount, f.fee, f.feeAsset, f.time, f.orderId, f.positionSide);
+    if (f.fee !== 0 && isOutsideFee(inst, f.feeAsset))
+      this.outside.set(f.feeAsset, (this.outside.get(f.feeAsset) ?? 0) + f.fee);
     this.count++;
   }
 
@@ -65,9 +78,36 @@ export class PnlBook {
       realizedPnlGross: a.realizedPnl,
       fees: a.feesPaid,
       realizedPnlNet: a.realizedPnl - a.feesPaid,
-      otherFees: Object.fromEntries([...a.unvaluedFees].sort(([x], [y]) => (x < y ? -1 : 1))),
+      otherFees: byAsset(a.unvaluedFees),
+      feesPaidOutside: byAsset(this.outside),
     };
   }
+}
+
+/**
+ * What a status or report line says of fees paid outside the markets and of fees without a
+ * value: `; fees paid in 0.0452 BNB (in the fees at their value)`, `; not valued: 0.001 BNB (no
+ * price; left out of the fees)`; empty when there are none.
+ */
+export function outsideFeesNote(t: {
+  readonly otherFees?: Readonly<Record<string, number>> | undefined;
+  readonly feesPaidOutside?: Readonly<Record<string, number>> | undefined;
+}): string {
+  const list = (r: Readonly<Record<string, number>>) =>
+    Object.entries(r)
+      .map(([a, v]) => `${Number(v.toFixed(8))} ${a}`)
+      .join(', ');
+  const other = t.otherFees ?? {};
+  const valued = Object.fromEntries(
+    Object.entries(t.feesPaidOutside ?? {})
+      .map(([a, v]) => [a, v - (other[a] ?? 0)] as const)
+      .filter(([, v]) => v > 0),
+  );
+  return `${Object.keys(valued).length > 0 ? `; fees paid in ${list(valued)} (in the fees at their value)` : ''}${Object.keys(other).length > 0 ? `; not valued: ${list(other)} (no price; left out of the fees)` : ''}`;
+}
+
+function byAsset(m: ReadonlyMap<string, number>): Record<string, number> {
+  return Object.fromEntries([...m].sort(([x], [y]) => (x < y ? -1 : 1)));
 }
 
 /** The totals of `fills` (oldest first). */
@@ -79,11 +119,14 @@ export function pnlOf(fills: readonly Fill[], instruments: readonly Instrument[]
 
 /** `later - earlier`: what happened between two totals of the same book. */
 export function pnlSince(later: PnlTotals, earlier: PnlTotals): PnlTotals {
-  const other: Record<string, number> = {};
-  for (const [k, v] of Object.entries(later.otherFees)) {
-    const d = v - (earlier.otherFees[k] ?? 0);
-    if (d !== 0) other[k] = d;
-  }
+  const since = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>) => {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(a)) {
+      const d = v - (b[k] ?? 0);
+      if (d !== 0) out[k] = d;
+    }
+    return out;
+  };
   const gross = later.realizedPnlGross - earlier.realizedPnlGross;
   const fees = later.fees - earlier.fees;
   return {
@@ -92,6 +135,7 @@ export function pnlSince(later: PnlTotals, earlier: PnlTotals): PnlTotals {
     realizedPnlGross: gross,
     fees,
     realizedPnlNet: gross - fees,
-    otherFees: other,
+    otherFees: since(later.otherFees, earlier.otherFees),
+    feesPaidOutside: since(later.feesPaidOutside, earlier.feesPaidOutside),
   };
 }

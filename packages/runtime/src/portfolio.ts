@@ -157,10 +157,26 @@ async function botBooks(
     unvalued.push(`${what}: ${amount} ${asset} (no ${asset}/${currency} price)`);
     return 0;
   };
+  const feesByAsset: Record<string, number> = {};
+  // A fee paid outside its market (BNB) counts at the value the bot booked it at, where it has one.
+  const unbooked: Record<string, number> = {};
+  const bookedFees = new Map<string, { amount: number; value: number }>();
+  let bookedValue = 0;
+  for (const f of fills) {
+    if (f.fee === 0) continue;
+    feesByAsset[f.feeAsset] = (feesByAsset[f.feeAsset] ?? 0) + f.fee;
+    if (f.feeValue !== undefined) {
+      bookedValue += f.feeValue;
+      const b = bookedFees.get(f.feeAsset) ?? { amount: 0, value: 0 };
+      bookedFees.set(f.feeAsset, { amount: b.amount + f.fee, value: b.value + f.feeValue });
+    } else unbooked[f.feeAsset] = (unbooked[f.feeAsset] ?? 0) + f.fee;
+  }
   const inBot = rateIn(botCurrency);
   let equity = toReport(account.cash, botCurrency, 'cash');
   for (const [asset, amount] of account.balances) {
-    const r = inBot(asset);
+    // What the bot's fees took from BNB is worth what they were booked at (as the bot counts it).
+    const booked = bookedFees.get(asset);
+    const r = booked !== undefined && booked.amount > 0 ? booked.value / booked.amount : inBot(asset);
     equity += Number.isFinite(r)
       ? toReport(amount * r, botCurrency, asset)
       : toReport(amount, asset, `balance ${asset}`);
@@ -177,10 +193,8 @@ async function botBooks(
       `unrealised PnL of ${p.instrument.symbol}`,
     );
   }
-  const feesByAsset: Record<string, number> = {};
-  for (const f of fills) if (f.fee !== 0) feesByAsset[f.feeAsset] = (feesByAsset[f.feeAsset] ?? 0) + f.fee;
-  let fees = 0;
-  for (const [asset, amount] of Object.entries(feesByAsset)) fees += toReport(amount, asset, 'fees');
+  let fees = toReport(bookedValue, botCurrency, 'fees');
+  for (const [asset, amount] of Object.entries(unbooked)) fees += toReport(amount, asset, 'fees');
   return {
     id: b.id,
     exchange: b.exchange,

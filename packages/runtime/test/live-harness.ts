@@ -7,10 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type AnyStrategy,
+  type BacktestResult,
   type BarSeries,
   defineInstrument,
   type EngineEvent,
   type FeedKey,
+  runBacktest,
   seriesFromRows,
   sliceSeries,
 } from '@keel/core';
@@ -20,12 +22,21 @@ import {
   type ExchangeSim,
   type ExchangeSimOptions,
   readBarsFile as readSimBars,
+  type SimAccountOptions,
   type SimBar,
+  type SimMarketOptions,
   startExchangeSim,
 } from '@keel/exchange-sim';
 import type { Store } from '@keel/store';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
-import { Bot, type BotConfig, type ConnectOptions, connectExchange, type ExchangeConnection } from '../src/index.ts';
+import {
+  Bot,
+  type BotConfig,
+  type ConnectOptions,
+  connectExchange,
+  type ExchangeConnection,
+  type SessionReport,
+} from '../src/index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const KEY = { apiKey: 'live-key', secret: 'live-secret' };
@@ -196,6 +207,26 @@ export function simBars(series: BarSeries): SimBar[] {
   }));
 }
 
+/**
+ * The oracle of a live run on `bars`: the backtest of the bars its bot handled, with its market's
+ * filters, 10,000 USDT and the fee model given (`fee`, `feeAsset`).
+ */
+export function backtestOfRun(
+  run: LiveRun,
+  bars: readonly SimBar[],
+  strategy: AnyStrategy,
+  params: unknown,
+  fees: { readonly fee: number; readonly feeAsset: 'quote' | 'received' },
+): BacktestResult {
+  return runBacktest({
+    strategy,
+    params,
+    data: [{ ...FEED, series: toSeries(bars.slice(0, run.bot.barsHandled)), instrument: run.bot.cfg.instruments[0]! }],
+    cash: 10_000,
+    ...fees,
+  });
+}
+
 /** The series a backtest takes, from the simulator's bars (the oracle runs on the same bars). */
 export function toSeries(bars: readonly SimBar[]): BarSeries {
   return seriesFromRows(bars);
@@ -226,19 +257,42 @@ export function movableWallClock(): {
   };
 }
 
-/** The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first. */
+/**
+ * The simulator with one account (KEY) and the BTC/USDT market on `bars`, replayed from the first;
+ * `markets` are more markets beside it (BNB/USDT for an account paying its fees with BNB), `account`
+ * more settings of the account (`payFeesWithBnb`).
+ */
 export function startSim(o: {
   readonly bars: readonly SimBar[];
   readonly balances?: Record<string, number>;
   readonly sim?: Partial<ExchangeSimOptions>;
+  readonly markets?: readonly SimMarketOptions[];
+  readonly account?: Partial<SimAccountOptions>;
 }): Promise<ExchangeSim> {
   return startExchangeSim({
     ...o.sim,
-    markets: [{ symbol: FEED.symbol, bars: [...o.bars] }],
-    accounts: [{ ...KEY, balances: o.balances ?? { USDT: 100_000 } }],
+    markets: [{ symbol: FEED.symbol, bars: [...o.bars] }, ...(o.markets ?? [])],
+    accounts: [{ ...KEY, balances: o.balances ?? { USDT: 100_000 }, ...o.account }],
     startTime: o.bars[0]!.time,
   });
 }
+
+/**
+ * Binance's BNBUSDT 1m candles of January 2024 over the minutes of `bars` (from ../shared): the
+ * market that prices a commission paid in BNB.
+ */
+export function bnbMarket(bars: readonly SimBar[]): SimMarketOptions {
+  const from = bars[0]!.time;
+  const to = bars.at(-1)!.time;
+  bnbBars ??= readSimBars(dataFile('binance_BNBUSDT_1m_2024-01.csv.gz'));
+  return {
+    symbol: 'BNB/USDT',
+    bars: bnbBars.filter((b) => b.time >= from && b.time <= to),
+    tickSize: 0.01,
+    stepSize: 0.001,
+  };
+}
+let bnbBars: SimBar[] | undefined;
 
 export interface LiveRun {
   readonly sim: ExchangeSim;
@@ -267,6 +321,9 @@ export async function startLiveBot(opts: {
   readonly bars?: readonly SimBar[];
   readonly balances?: Record<string, number>;
   readonly sim?: Partial<ExchangeSimOptions>;
+  /** More markets and account settings of the simulator started here (see startSim). */
+  readonly markets?: readonly SimMarketOptions[];
+  readonly account?: Partial<SimAccountOptions>;
   readonly botId?: string;
   readonly onSend?: (clientOrderId: string) => void;
   readonly log?: (level: string, msg: string) => void;
@@ -283,6 +340,8 @@ export async function startLiveBot(opts: {
       bars: opts.bars ?? [],
       ...(opts.balances ? { balances: opts.balances } : {}),
       ...(opts.sim ? { sim: opts.sim } : {}),
+      ...(opts.markets ? { markets: opts.markets } : {}),
+      ...(opts.account ? { account: opts.account } : {}),
     }));
   const log = opts.log ?? ((l: string, m: string) => process.env.KEEL_DEBUG && process.stderr.write(`${l} ${m}\n`));
   const botId = opts.botId ?? 'lt';
@@ -355,6 +414,25 @@ export async function startLiveBot(opts: {
       }
     },
   };
+}
+
+/**
+ * Steps `run` through the bars after its first up to the one before the last of `n` (each handled
+ * and settled), then stops it; returns its session report as it stood before the stop, and the
+ * orders the engine denied or the exchange rejected (`id: reason`), which a round-trip test expects none of.
+ */
+export async function runThrough(run: LiveRun, n: number): Promise<{ report: SessionReport; refused: string[] }> {
+  let report: SessionReport;
+  try {
+    for (let k = 1; k < n - 1; k++) await run.step();
+    report = run.bot.report();
+  } finally {
+    await run.close();
+  }
+  const refused = run.events.flatMap((e) =>
+    e.type === 'order.denied' || e.type === 'order.rejected' ? [`${e.order.request.id}: ${e.reason}`] : [],
+  );
+  return { report, refused };
 }
 
 /**

@@ -5,12 +5,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runBacktest } from '@keel/core';
 import { openStore } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { KEY, MIN, realCandles, simBars, startLiveBot, toSeries } from './live-harness.ts';
+import { backtestOfRun, KEY, MIN, realCandles, runThrough, simBars, startLiveBot } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('live round trips with fees');
 
@@ -34,17 +33,7 @@ describe.skipIf(!HAS_SHARED_DATA)('round trips with fees taken in the coin (real
       sim: { liquidity: { spreadTicks: 0, participation: 1 } },
       bot: { params },
     });
-    let report: ReturnType<typeof run.bot.report>;
-    try {
-      for (let k = 1; k < N - 1; k++) await run.step();
-      report = run.bot.report();
-    } finally {
-      await run.close();
-    }
-    const handled = run.bot.barsHandled;
-    const refused = run.events.flatMap((e) =>
-      e.type === 'order.denied' || e.type === 'order.rejected' ? [`${e.order.request.id}: ${e.reason}`] : [],
-    );
+    const { report, refused } = await runThrough(run, N);
     expect(refused, 'orders denied or rejected').toEqual([]);
     const trades = run.bot.botEngine.closedTrades();
     expect(trades.length).toBeGreaterThanOrEqual(10);
@@ -55,18 +44,7 @@ describe.skipIf(!HAS_SHARED_DATA)('round trips with fees taken in the coin (real
     expect(orders.every((o) => o.status === 'FILLED')).toBe(true);
 
     // The backtest of the same bars: same market filters, each fee in the asset received.
-    const bt = runBacktest({
-      strategy: getStrategy('sma-cross'),
-      params,
-      data: [
-        {
-          symbol: 'BTC/USDT',
-          timeframe: '1m',
-          series: toSeries(bars.slice(0, handled)),
-          instrument: run.bot.cfg.instruments[0]!,
-        },
-      ],
-      cash: 10_000,
+    const bt = backtestOfRun(run, bars, getStrategy('sma-cross'), params, {
       fee: 0.001,
       feeAsset: 'received', // Binance spot's rule: BTC on a buy, USDT on a sell
     });
@@ -93,7 +71,7 @@ describe.skipIf(!HAS_SHARED_DATA)('round trips with fees taken in the coin (real
     if (orders.at(-1)?.side === 'SELL') {
       expect(btc).toBeGreaterThan(0);
       expect(btc).toBeLessThan(1e-5); // less than a step: what no order can sell
-      expect(report!.dust['BTC/USDT']).toBeCloseTo(btc, 8);
+      expect(report.dust['BTC/USDT']).toBeCloseTo(btc, 8);
     }
     const local = Object.fromEntries((await store.balances.load('lt')).map((b) => [b.asset, b.total]));
     expect(local.USDT).toBeCloseTo((simBal.USDT?.free ?? 0) + (simBal.USDT?.locked ?? 0), 6);

@@ -72,6 +72,8 @@ export interface FillsTable {
   tag: string | null;
   /** A hedge-mode perpetual's side ('long' or 'short'); null otherwise. */
   position_side: string | null;
+  /** A fee paid outside the market (BNB) valued in the quote when it was booked (`Fill.feeValue`); null otherwise. */
+  fee_value: number | null;
 }
 
 export interface PositionsTable {
@@ -606,6 +608,16 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('backtest_artifacts_0007').renameTo('backtest_artifacts').execute();
       await db.schema.dropTable('backtest_bars').execute();
       await db.schema.dropTable('counters').execute();
+    },
+  },
+  '0009_fill_fee_value': {
+    // A fee paid outside its market (Binance's commission in BNB) keeps the value it was booked
+    // at, so that the bot's fees add up to the same after a restart.
+    async up(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('fills').addColumn('fee_value', DOUBLE).execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('fills').dropColumn('fee_value').execute();
     },
   },
 };

@@ -32,7 +32,7 @@ import {
   withoutOptions,
 } from '../model/orders.ts';
 import { type Timeframe, timeframeEnd, timeframeMs } from '../model/timeframe.ts';
-import type { Account, Position } from '../portfolio/account.ts';
+import { type Account, isOutsideFee, type Position } from '../portfolio/account.ts';
 import { isEmptyRiskConfig, type RiskConfig } from '../risk/config.ts';
 import type { RiskDenial } from '../risk/events.ts';
 import { RiskEngine } from '../risk/risk-engine.ts';
@@ -78,6 +78,12 @@ export interface EngineOptions {
    * live or paper venue's exchange does these itself.
    */
   futures?: FuturesBook;
+  /**
+   * Prices, in the account currency, of assets no feed of the engine prices: what a live bot's
+   * exchange charges fees in besides its markets' own assets (Binance's BNB), read from the
+   * exchange. NaN when unknown. A feed's last close comes first.
+   */
+  prices?: (asset: string) => number;
 }
 
 const NO_LINKS: OrderLinks = Object.freeze({});
@@ -544,7 +550,17 @@ export class Engine {
     o.fee += r.fee;
     if (this.futures !== undefined)
       this.futures.beforeFill(req.symbol, req.side === 'buy' ? r.amount : -r.amount, r.price, req.positionSide);
-    this.opts.account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, this.rate, req.positionSide);
+    const account = this.opts.account;
+    // A fee paid outside the market (BNB): at the venue's value if it gave one; the value it was
+    // booked at is kept with the fill (pnl, parity, restarts).
+    const given = r.feeValue;
+    const rate =
+      given === undefined || r.fee === 0 ? this.rate : (a: string) => (a === r.feeAsset ? given / r.fee : this.rate(a));
+    account.applyFill(inst, req.side, r.price, r.amount, r.fee, r.feeAsset, rate, req.positionSide);
+    const feeValue =
+      r.fee !== 0 && isOutsideFee(inst, r.feeAsset)
+        ? (given ?? account.feeValue(inst, r.price, r.fee, r.feeAsset, this.rate))
+        : Number.NaN;
     this.fillLog.push(
       req.id,
       r.tradeId,
@@ -558,6 +574,7 @@ export class Engine {
       r.time,
       req.tag,
       req.positionSide,
+      feeValue,
     );
     if (this.fillHook !== undefined)
       this.fillHook(req.symbol, req.side, r.price, r.amount, r.fee, r.feeAsset, r.time, req.id, req.positionSide);
@@ -1158,7 +1175,10 @@ export class Engine {
   }
 
   /** One unit of an asset in the account currency, from the last close of its market (NaN without one). */
-  readonly rate = (asset: string): number => this.lastClose(`${asset}/${this.opts.account.currency}`);
+  readonly rate = (asset: string): number => {
+    const close = this.lastClose(`${asset}/${this.opts.account.currency}`);
+    return close > 0 || this.opts.prices === undefined ? close : this.opts.prices(asset);
+  };
 
   equity(): number {
     const a = this.opts.account;

@@ -22,6 +22,8 @@ export class FillLog {
   private readonly codes = new Map<string, number>();
   private readonly orderId = objectArray<ClientOrderId>();
   private readonly tradeId = objectArray<string>();
+  /** Fill index -> the value of a fee paid outside the market (BNB), where it had one: rare, so not a column. */
+  private readonly feeValues = new Map<number, number>();
   private cache: Fill[] | undefined;
 
   private code(s: string | undefined): number {
@@ -52,7 +54,9 @@ export class FillLog {
     time: number,
     tag: string | undefined,
     positionSide?: HedgeSide,
+    feeValue = Number.NaN,
   ): void {
+    if (!Number.isNaN(feeValue)) this.feeValues.set(this.length, feeValue);
     this.time.push(time);
     this.price.push(price);
     this.amount.push(amount);
@@ -87,6 +91,8 @@ export class FillLog {
     const tag = this.strings[this.tag.get(i)];
     if (tag !== undefined) (f as { tag?: string }).tag = tag;
     if (flags & 12) (f as { positionSide?: HedgeSide }).positionSide = flags & 4 ? 'long' : 'short';
+    const v = this.feeValues.get(i);
+    if (v !== undefined) (f as { feeValue?: number }).feeValue = v;
     return f;
   }
 

@@ -259,6 +259,12 @@ export interface Fill {
   readonly amount: number;
   readonly fee: number;
   readonly feeAsset: string;
+  /**
+   * A fee paid outside the market (in neither its base nor its quote: Binance's BNB), valued in the
+   * account currency at the price of its asset when the fill was booked; absent when that price was
+   * not known (the fee is then reported as not valued) and for every other fee.
+   */
+  readonly feeValue?: number | undefined;
   readonly liquidity: Liquidity;
   readonly time: number;
   readonly tag?: string | undefined;

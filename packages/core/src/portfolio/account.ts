@@ -25,6 +25,15 @@ export interface Position {
 /** Converts one unit of `asset` into the account currency (NaN when there is no price for it). */
 export type Rate = (asset: string) => number;
 
+/**
+ * True for a fee paid outside its market: in neither the base nor the quote (or settle asset) of
+ * the instrument, such as Binance's commission in BNB. It leaves the position and the market's cash
+ * alone and is worth what its asset's price says (`Fill.feeValue`).
+ */
+export function isOutsideFee(inst: Instrument, feeAsset: string): boolean {
+  return feeAsset !== inst.base && feeAsset !== inst.quote && feeAsset !== inst.settle;
+}
+
 /** One position in a portfolio summary: prices and PnL in the market's quote, fees in the account currency. */
 export interface PositionSummary {
   readonly symbol: string;

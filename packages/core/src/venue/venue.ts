@@ -17,6 +17,11 @@ export type VenueReport =
       readonly amount: number;
       readonly fee: number;
       readonly feeAsset: string;
+      /**
+       * A fee paid outside the market (BNB) valued in the account currency by the venue (a live
+       * venue reads its asset's price); absent: the engine values it at its own rate, or not at all.
+       */
+      readonly feeValue?: number;
       readonly liquidity: Liquidity;
     }
   | { readonly type: 'cancelled'; readonly id: ClientOrderId; readonly time: number; readonly reason: string }

@@ -13,6 +13,8 @@ interface Account {
   secret: string;
   balances: Map<string, SimBalance>;
   trades: AccountTrade[];
+  /** Binance's "use BNB to pay fees" (spotBNBBurn). */
+  payFeesWithBnb: boolean;
 }
 
 /** One side of a fill as it moves an account's funds. */
@@ -25,7 +27,9 @@ export interface Settlement {
   /** What the order gets, before the commission that is taken from it. */
   receivedAsset: string;
   received: number;
+  /** Taken from the free balance of `commissionAsset`: the asset received, or BNB (see matching). */
   commission: number;
+  commissionAsset: string;
 }
 
 export function insufficientBalance(): SimError {
@@ -39,7 +43,26 @@ export class Ledger {
     if (this.accounts.has(a.apiKey)) throw new Error(`account with apiKey ${a.apiKey} already exists`);
     const balances = new Map<string, SimBalance>();
     for (const [asset, free] of Object.entries(a.balances)) balances.set(asset, { free, locked: 0 });
-    this.accounts.set(a.apiKey, { apiKey: a.apiKey, secret: a.secret, balances, trades: [] });
+    this.accounts.set(a.apiKey, {
+      apiKey: a.apiKey,
+      secret: a.secret,
+      balances,
+      trades: [],
+      payFeesWithBnb: a.payFeesWithBnb === true,
+    });
+  }
+
+  paysFeesWithBnb(apiKey: string): boolean {
+    return this.account(apiKey).payFeesWithBnb;
+  }
+
+  setPayFeesWithBnb(apiKey: string, on: boolean): void {
+    this.account(apiKey).payFeesWithBnb = on;
+  }
+
+  /** Every account that pays its fees in BNB (their api keys). */
+  bnbPayers(): string[] {
+    return [...this.accounts.values()].filter((a) => a.payFeesWithBnb).map((a) => a.apiKey);
   }
 
   has(apiKey: string): boolean {
@@ -87,7 +110,9 @@ export class Ledger {
     paid.locked = roundAssetAmount(paid.locked - s.fromLock);
     lock.left = roundAssetAmount(lock.left - s.fromLock);
     paid.free = roundAssetAmount(paid.free + s.fromLock - s.paid);
-    received.free = roundAssetAmount(received.free + s.received - s.commission);
+    received.free = roundAssetAmount(received.free + s.received);
+    const fee = this.balance(acc, s.commissionAsset);
+    fee.free = roundAssetAmount(fee.free - s.commission);
   }
 
   recordTrade(apiKey: string, trade: AccountTrade): void {

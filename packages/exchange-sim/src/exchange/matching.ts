@@ -16,6 +16,7 @@ import {
   type SimOrder,
   type TimeInForce,
 } from '../types.ts';
+import { BNB, bnbCommission, bnbMarketId } from './bnb-fees.ts';
 import type { SyntheticBook } from './book.ts';
 import { insufficientBalance, type Ledger } from './ledger.ts';
 import {
@@ -451,7 +452,10 @@ export class MatchingEngine {
     }
   }
 
-  /** Books one fill: balances, commission (Binance: in the asset received), events. */
+  /**
+   * Books one fill: balances, commission (Binance: in the asset received, or in BNB at a discount
+   * for an account paying its fees with BNB, see bnb-fees.ts), events.
+   */
   private applyFill(rec: OrderRecord, qty: number, price: number, isMaker: boolean): void {
     this.lists.collapse(rec);
     const m = rec.market;
@@ -459,16 +463,16 @@ export class MatchingEngine {
     const now = this.replay.now();
     const quoteQty = roundAssetAmount(qty * price);
     const rate = isMaker ? this.fees.maker : this.fees.taker;
-    let commission: number;
-    let commissionAsset: string;
-    if (o.side === 'BUY') {
+    const buy = o.side === 'BUY';
+    const inBnb = this.commissionInBnb(rec.apiKey, m, quoteQty, rate);
+    const commission = inBnb ?? roundAssetAmount((buy ? qty : quoteQty) * rate);
+    const commissionAsset = inBnb !== undefined ? BNB : buy ? m.base : m.quote;
+    if (buy) {
       // A limit buy locked qty x its own price; it pays the fill's price and keeps the difference.
       const fromLock =
         rec.lock.asset === m.quote
           ? Math.min(rec.lock.left, o.price > 0 ? roundAssetAmount(qty * o.price) : quoteQty)
           : 0;
-      commission = roundAssetAmount(qty * rate);
-      commissionAsset = m.base;
       this.ledger.settle(rec.apiKey, rec.lock, {
         paidAsset: m.quote,
         paid: quoteQty,
@@ -476,11 +480,10 @@ export class MatchingEngine {
         receivedAsset: m.base,
         received: qty,
         commission,
+        commissionAsset,
       });
       m.liquidity.buyUsed += qty;
     } else {
-      commission = roundAssetAmount(quoteQty * rate);
-      commissionAsset = m.quote;
       this.ledger.settle(rec.apiKey, rec.lock, {
         paidAsset: m.base,
         paid: qty,
@@ -488,6 +491,7 @@ export class MatchingEngine {
         receivedAsset: m.quote,
         received: quoteQty,
         commission,
+        commissionAsset,
       });
       m.liquidity.sellUsed += qty;
     }
@@ -515,7 +519,27 @@ export class MatchingEngine {
     this.replay.recordTrade(m, price, qty, (o.side === 'BUY') === isMaker);
     this.emit({ type: 'execution', apiKey: rec.apiKey, order: orderSnapshot(o), execType: 'TRADE', fill });
     if (!isOpen(o)) this.ledger.release(rec.apiKey, rec.lock);
-    this.emit({ type: 'balance', apiKey: rec.apiKey, assets: [m.base, m.quote] });
+    const moved = [m.base, m.quote];
+    if (!moved.includes(commissionAsset)) moved.push(commissionAsset);
+    this.emit({ type: 'balance', apiKey: rec.apiKey, assets: moved });
+  }
+
+  /**
+   * The commission of a fill in BNB when the account pays its fees with BNB and its free BNB (before
+   * the fill) covers it; undefined: charged normally.
+   */
+  private commissionInBnb(apiKey: string, m: MarketState, quoteQty: number, rate: number): number | undefined {
+    if (!this.ledger.paysFeesWithBnb(apiKey)) return undefined;
+    const id = bnbMarketId(m.quote);
+    const bnbMarket = id === undefined ? undefined : this.replay.market(id);
+    // Checked when the setting is turned on (checkBnbMarkets): a missing market is a bug.
+    if (id !== undefined && bnbMarket === undefined)
+      throw new Error(`Invariant violated: no ${id} market to price a commission in BNB on ${m.id}`);
+    const bnbPrice = bnbMarket === undefined ? 1 : bnbMarket.price;
+    // Before the BNB market's first bar there is no price: charged as without BNB.
+    if (!(bnbPrice > 0)) return undefined;
+    const commission = bnbCommission(quoteQty, rate, bnbPrice);
+    return this.ledger.free(apiKey, BNB) + 1e-12 >= commission ? commission : undefined;
   }
 
   private finish(

@@ -6,6 +6,7 @@
  * `ExchangeEvent`; the REST and WS layers turn those into Binance shapes.
  */
 import type { SimAccountOptions, SimBalance, SimOrder } from '../types.ts';
+import { checkBnbMarkets } from './bnb-fees.ts';
 import { Ledger } from './ledger.ts';
 import { MatchingEngine, type PlaceOrderRequest } from './matching.ts';
 import type { AccountTrade, MarketState, OrderList } from './model.ts';
@@ -30,7 +31,7 @@ export class SpotExchange extends ReplayExchange {
       fees: opts.fees,
       emit: (e) => this.emit(e),
     });
-    for (const a of opts.accounts) this.ledger.add(a);
+    for (const a of opts.accounts) this.addAccount(a);
   }
 
   protected override onPriceMove(m: MarketState, from: number, to: number, withinBar: boolean): void {
@@ -38,7 +39,18 @@ export class SpotExchange extends ReplayExchange {
   }
 
   override addAccount(a: SimAccountOptions): void {
+    if (a.payFeesWithBnb === true) checkBnbMarkets(a.apiKey, this.markets.values());
     this.ledger.add(a);
+  }
+
+  /** Binance's "use BNB to pay fees" (spotBNBBurn) for the account; refused without a BNB market to price it. */
+  setPayFeesWithBnb(apiKey: string, on: boolean): void {
+    if (on) checkBnbMarkets(apiKey, this.markets.values());
+    this.ledger.setPayFeesWithBnb(apiKey, on);
+  }
+
+  paysFeesWithBnb(apiKey: string): boolean {
+    return this.ledger.paysFeesWithBnb(apiKey);
   }
 
   override secretOf(apiKey: string): string | undefined {

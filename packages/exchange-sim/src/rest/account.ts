@@ -4,6 +4,7 @@
  * answered minimally: the sim has no wallet and no margin.
  */
 import { binanceError, mandatoryParam } from '../errors.ts';
+import { BNB, BNB_FEE_MULTIPLIER } from '../exchange/bnb-fees.ts';
 import type { SpotExchange } from '../exchange/spot-exchange.ts';
 import type { ListenKeys } from '../listen-keys.ts';
 import { binanceDecimal } from '../num.ts';
@@ -25,7 +26,33 @@ export function accountRoutes(exchange: SpotExchange, listenKeys: ListenKeys): R
     'GET /api/v3/account/commission': {
       security: 'signed',
       weight: fixedWeight(20),
-      handler: ({ params }) => commission(exchange, marketParam(exchange, params).id),
+      handler: ({ apiKey, params }) => commission(exchange, apiKey, marketParam(exchange, params).id),
+    },
+    // Binance's "use BNB to pay fees" switch (spotBNBBurn); interest in BNB is a margin matter.
+    'GET /sapi/v1/bnbBurn': {
+      security: 'signed',
+      weight: fixedWeight(1),
+      handler: ({ apiKey }) => bnbBurn(exchange, apiKey),
+    },
+    'POST /sapi/v1/bnbBurn': {
+      security: 'signed',
+      weight: fixedWeight(1),
+      handler: ({ apiKey, params }) => {
+        const on = params.spotBNBBurn;
+        if (on !== undefined && on !== 'true' && on !== 'false')
+          throw binanceError(
+            -1100,
+            "Illegal characters found in parameter 'spotBNBBurn'; legal range is 'true, false'.",
+          );
+        if (on !== undefined) {
+          try {
+            exchange.setPayFeesWithBnb(apiKey, on === 'true');
+          } catch (e) {
+            throw binanceError(-1000, (e as Error).message);
+          }
+        }
+        return bnbBurn(exchange, apiKey);
+      },
     },
     'GET /sapi/v1/asset/tradeFee': {
       security: 'signed',
@@ -100,7 +127,11 @@ function accountInfo(exchange: SpotExchange, apiKey: string, omitZeroBalances: b
   };
 }
 
-function commission(exchange: SpotExchange, symbol: string): unknown {
+function bnbBurn(exchange: SpotExchange, apiKey: string): unknown {
+  return { spotBNBBurn: exchange.paysFeesWithBnb(apiKey), interestBNBBurn: false };
+}
+
+function commission(exchange: SpotExchange, apiKey: string, symbol: string): unknown {
   const f = exchange.fees;
   const rates = (maker: number, taker: number) => ({
     maker: binanceDecimal(maker),
@@ -113,7 +144,13 @@ function commission(exchange: SpotExchange, symbol: string): unknown {
     standardCommission: rates(f.maker, f.taker),
     specialCommission: rates(0, 0),
     taxCommission: rates(0, 0),
-    discount: { enabledForAccount: false, enabledForSymbol: false, discountAsset: 'BNB', discount: '0.75000000' },
+    // `discount` is what a standard commission paid in BNB is multiplied by (see bnb-fees.ts).
+    discount: {
+      enabledForAccount: exchange.paysFeesWithBnb(apiKey),
+      enabledForSymbol: true,
+      discountAsset: BNB,
+      discount: binanceDecimal(BNB_FEE_MULTIPLIER),
+    },
   };
 }
 

@@ -412,6 +412,28 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       const rows = (await port(gw.readBalance())).value;
       return Object.fromEntries(rows.map((r) => [r.asset, { free: r.free, used: r.used, total: r.total }]));
     },
+    async lastPrice(symbol) {
+      return (await port(gw.fetchTicker(symbol))).last;
+    },
+    ...(o.exchange === 'binance'
+      ? {
+          async feeDiscountAsset(symbol: string) {
+            // Binance's commission rates for the account on the symbol (weight 20).
+            const r = (await port(
+              gw.call(
+                'queries',
+                'privateGetAccountCommission',
+                () => gw.client.privateGetAccountCommission({ symbol: gw.client.marketId(symbol) }),
+                { weight: 20 },
+              ),
+            )) as { discount?: { enabledForAccount?: boolean; enabledForSymbol?: boolean; discountAsset?: string } };
+            const d = r.discount;
+            return d?.enabledForAccount === true && d.enabledForSymbol === true && d.discountAsset
+              ? d.discountAsset
+              : undefined;
+          },
+        }
+      : {}),
     ...(o.exchange === 'binanceusdm' ? { futures: binanceUsdmFutures(gw) } : {}),
     budgetCounts: () => gw.budgetCounts(),
     watchExecutions(h) {

@@ -243,6 +243,14 @@ export interface LiveExchange {
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;
   fetchTrades(symbol: string, since: number): Promise<ExchangeTrade[]>;
   fetchBalances(): Promise<Record<string, ExchangeBalance>>;
+  /** The last traded price of a market (its ticker). */
+  lastPrice?(symbol: string): Promise<number>;
+  /**
+   * The asset the account pays its commissions on `symbol` in besides the market's own, when it
+   * has chosen to (Binance spot: BNB, with "use BNB to pay fees" on); undefined when it pays them in
+   * the asset received.
+   */
+  feeDiscountAsset?(symbol: string): Promise<string | undefined>;
   /** USDⓈ-M accounts (ccxt's binanceusdm): positions, leverage, margin mode, funding, liquidations. */
   readonly futures?: LiveFutures;
   /**

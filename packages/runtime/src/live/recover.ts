@@ -99,6 +99,11 @@ export interface RecoverOptions {
    * the account holds (the account's other coins are the user's).
    */
   readonly position: (symbol: string) => number;
+  /**
+   * A recovered fee's value in the quote when it was paid outside its market (BNB), at the prices
+   * the bot reads (live/fee-prices.ts); NaN when it has none. Absent: no fee is valued.
+   */
+  readonly feeValue?: (symbol: string, fee: number, feeAsset: string) => number;
   /** Recomputes the position after recovered fills (the runtime's account arithmetic). */
   readonly onRecoveredFill: (
     fill: Fill,
@@ -175,6 +180,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         amount: t.amount,
         fee: t.fee,
         feeAsset: t.feeAsset,
+        ...feeValueOf(o, t),
         liquidity: t.liquidity,
         time: t.time,
         ...(cur.request.tag ? { tag: cur.request.tag } : {}),
@@ -547,6 +553,12 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     exchangeIds,
     placeAgain,
   };
+}
+
+/** A recovered trade's fee paid outside its market (BNB), valued by the caller's prices where it can. */
+function feeValueOf(o: RecoverOptions, t: ExchangeTrade): { feeValue?: number } {
+  const v = t.fee === 0 ? Number.NaN : (o.feeValue?.(t.symbol, t.fee, t.feeAsset) ?? Number.NaN);
+  return Number.isFinite(v) ? { feeValue: v } : {};
 }
 
 function gtdDue(o: OrderState, now: number): boolean {

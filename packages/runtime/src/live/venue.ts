@@ -51,6 +51,11 @@ export interface LiveVenueOptions {
    * the one it was decided on closes (see `SignalAge`).
    */
   maxSignalAge?: SignalAge;
+  /**
+   * The value in the quote of a fee paid outside the fill's market (BNB), at the prices the bot
+   * reads (live/fee-prices.ts); NaN when it has none or the fee is the market's own.
+   */
+  feeValue?: (symbol: string, fee: number, feeAsset: string) => number;
 }
 
 /**
@@ -1088,6 +1093,8 @@ export class LiveVenue implements Venue {
       this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: tr.venueOrderId });
     }
     t.exchangeFilled = Math.max(t.exchangeFilled, t.order.filled + tr.amount);
+    const feeValue =
+      tr.fee === 0 ? Number.NaN : (this.opts.feeValue?.(t.order.request.symbol, tr.fee, tr.feeAsset) ?? Number.NaN);
     this.report({
       type: 'fill',
       id: t.order.request.id,
@@ -1097,6 +1104,7 @@ export class LiveVenue implements Venue {
       amount: tr.amount,
       fee: tr.fee,
       feeAsset: tr.feeAsset,
+      ...(Number.isFinite(feeValue) ? { feeValue } : {}),
       liquidity: tr.liquidity,
     });
     if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, t.cancelReason ?? 'cancelled on the exchange');

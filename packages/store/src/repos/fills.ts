@@ -101,10 +101,14 @@ function fillRow(botId: string, f: Fill): Selectable<FillsTable> {
     time: finite(what, 'time', f.time),
     tag: f.tag ?? null,
     position_side: f.positionSide ?? null,
+    fee_value: f.feeValue === undefined ? null : finite(what, 'feeValue', f.feeValue),
   };
 }
 
-/** Every value that tells one execution from another (the key aside). */
+/**
+ * Every value that tells one execution from another (the key aside); not `feeValue`, the bot's
+ * valuation of the fee, which is no part of what the venue executed.
+ */
 function execution(f: Fill): Record<string, unknown> {
   return {
     order: f.orderId,
@@ -135,5 +139,6 @@ function toFill(r: Selectable<FillsTable>): Fill {
     time: Number(r.time),
     ...(r.tag !== null ? { tag: r.tag } : {}),
     ...(r.position_side === 'long' || r.position_side === 'short' ? { positionSide: r.position_side } : {}),
+    ...(r.fee_value !== null && r.fee_value !== undefined ? { feeValue: Number(r.fee_value) } : {}),
   };
 }

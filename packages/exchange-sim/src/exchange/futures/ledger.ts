@@ -117,6 +117,10 @@ export class FuturesLedger {
   ) {}
 
   add(a: SimAccountOptions): void {
+    if (a.payFeesWithBnb === true)
+      throw new Error(
+        `account ${a.apiKey}: payFeesWithBnb is a spot setting; the USD-M simulator charges every commission in USDT (no BNB fee discount)`,
+      );
     if (this.accounts.has(a.apiKey)) throw new Error(`account with apiKey ${a.apiKey} already exists`);
     const wallet = new Map<string, number>();
     for (const [asset, amount] of Object.entries(a.balances)) wallet.set(asset, amount);

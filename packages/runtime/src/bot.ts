@@ -26,7 +26,7 @@ import {
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
 import { liquidationLine } from '@keel/report';
 import type { BotMode, Store } from '@keel/store';
-import { BotEngine, orderIdPrefix } from './bot-engine.ts';
+import { BotEngine, orderIdPrefix, type PerPairSetup } from './bot-engine.ts';
 import { type Logger, orderLogLine, repeatingWarning } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
@@ -114,6 +114,11 @@ export interface BotConfig {
    * engine; its state is stored, so a halt survives a restart until `keel bots resume`.
    */
   readonly risk?: RiskConfig;
+  /**
+   * One strategy instance per market (`--symbol A,B,...`), as the backtest runs several markets:
+   * shared cash and risk engine, `slots` equal shares of the equity (`--max-open-trades`).
+   */
+  readonly perPair?: PerPairSetup;
 }
 
 /** What a session's fills did, and what all of the bot's fills did (`total`, across restarts). */
@@ -524,6 +529,7 @@ export class Bot {
         ? { venue: this.venue }
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
+      ...(this.cfg.perPair ? { perPair: this.cfg.perPair } : {}),
       ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
       log,
       onEvent: (e) => {
@@ -629,6 +635,7 @@ export class Bot {
         resumeAfter: Object.fromEntries(this.lastBarTime),
         warmup: {},
         ...(this.cfg.risk ? { risk: riskConfigInput(this.cfg.risk) } : {}),
+        ...(this.cfg.perPair ? { perPair: this.cfg.perPair } : {}),
         ...(this.cfg.futures !== undefined && this.botEngine.futures !== undefined
           ? {
               futures: sessionFutures(

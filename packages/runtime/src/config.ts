@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isTimeframe, parseRiskConfig, type RiskInput } from '@keel/core';
+import { isTimeframe, MARKET_SYMBOL, parseRiskConfig, type RiskInput } from '@keel/core';
 import { z } from 'zod';
 import { CONFIG_FILE_NAME } from './config-sources.ts';
 
@@ -98,7 +98,7 @@ const p = (): KeySpec => ({ kind: 'path' });
 const pairs: KeySpec = { kind: 'pairs' };
 const symbols: KeySpec = {
   kind: 'list',
-  rule: z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i, 'must look like BTC/USDT'),
+  rule: z.string().regex(MARKET_SYMBOL, 'must look like BTC/USDT'),
 };
 
 /** The risk flags (RISK_FLAGS): the same keys as the file's `risk:`, `sizing:` and `exits:` maps. */

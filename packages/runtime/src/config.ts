@@ -124,6 +124,7 @@ const BOT: Record<string, KeySpec> = {
   strategy: s(z.string().min(1)),
   param: pairs,
   symbol: symbols,
+  'max-open-trades': n(count(1)),
   timeframe: s(timeframe, '1m'),
   'bot-id': s(),
   store: s(z.string().min(1), 'sqlite:.keel/keel.db'),
@@ -175,7 +176,7 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
   },
   paper: {
     ...BOT,
-    replay: p(),
+    replay: { kind: 'paths' },
     'replay-delay-ms': n(nonNegative, 0),
     cash: n(positive, 10_000),
     fee: n(fraction01, 0.001),

@@ -2,7 +2,7 @@
 // the real bin, each run its own process, killed with SIGKILL in the middle and restarted.
 // Oracles: `keel backtest` of the same bars with the same settings (paper), the simulator's own
 // records and `keel bots parity` (live: the backtest of the bars the bot saw).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BarSeries, type Fill, sliceSeries } from '@keel/core';
@@ -31,8 +31,8 @@ function writeCsv(file: string, s: BarSeries): string {
 }
 
 /** The bin run to its end: exit code and output. */
-async function keel(args: readonly string[], env: Record<string, string> = {}) {
-  const p = keelProcess(args, dir, env);
+async function keel(args: readonly string[], env: Record<string, string> = {}, cwd = dir) {
+  const p = keelProcess(args, cwd, env);
   const code = await p.exited;
   return { code, out: p.out(), err: p.err() };
 }
@@ -234,6 +234,39 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     expect(parity.out).toContain('in 2 session(s)');
     expect(parity.out, parity.out).toContain('No differences');
   }, 240_000);
+
+  it('keel.yaml: paper.symbol and paper.replay as lists, max-open-trades: the same session as the flags', async () => {
+    const files = (['BTC', 'ETH'] as const).map((c) => writeCsv(path.join(dir, `y-${c}.csv`), bars(c, 600)));
+    const flags = await keel([
+      'paper',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'BTC/USDT,ETH/USDT',
+      ...files.flatMap((f) => ['--replay', f]),
+      '--max-open-trades',
+      '1',
+      '--store',
+      `sqlite:${path.join(dir, 'flags.db')}`,
+    ]);
+    expect(flags.code, flags.err).toBe(0);
+    const cwd = path.join(dir, 'yaml');
+    mkdirSync(cwd);
+    writeFileSync(
+      path.join(cwd, 'keel.yaml'),
+      `strategy: sma-cross\npaper:\n  symbol: [BTC/USDT, ETH/USDT]\n  replay: [${files.join(', ')}]\n  max-open-trades: 1\n`,
+    );
+    const yaml = await keel(['paper'], {}, cwd);
+    expect(yaml.code, yaml.err).toBe(0);
+    const keep = (r: string) => {
+      const { startedAt, endedAt, ...rest } = JSON.parse(r) as Record<string, unknown>;
+      return rest;
+    };
+    const report = keep(yaml.out);
+    expect(report).toEqual(keep(flags.out));
+    expect(report.fills).toBeGreaterThan(0);
+    expect(JSON.stringify(report.risk)).toMatch(/max-open-trades/);
+  }, 120_000);
 
   it('a list of markets is never one market: each bad input is refused naming it', async () => {
     const file = writeCsv(path.join(dir, 'one.csv'), bars('BTC', 50));

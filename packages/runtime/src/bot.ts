@@ -34,7 +34,7 @@ import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
 import type { ExchangeBudgetCounts, LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
-import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
+import { NO_PNL, PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import { type FillModelSetup, resolvedParams, SessionRecorder, sessionFutures, startingState } from './session.ts';
 import { BotSettingsChangedError, settingsChange, storedFutures, storedRisk } from './settings.ts';
 import type { BarEvent, BarSource } from './sources.ts';
@@ -136,6 +136,13 @@ export interface PnlReport {
   readonly otherFees?: Readonly<Record<string, number>>;
 }
 
+/** One market's share of a session of a bot on several markets. */
+export interface PairReport extends PnlReport {
+  readonly symbol: string;
+  /** Its orders denied this session (risk rules, `max-open-trades` among them). */
+  readonly denied: number;
+}
+
 export interface SessionReport extends PnlReport {
   readonly botId: string;
   readonly mode: BotMode;
@@ -163,6 +170,11 @@ export interface SessionReport extends PnlReport {
   readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
   /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
   readonly dust: Readonly<Record<string, number>>;
+  /**
+   * A bot on several markets: this session per market, in `--symbol`'s order (as the backtest's
+   * per-pair table); absent for one market.
+   */
+  readonly pairs?: readonly PairReport[];
   /**
    * Live: how often the exchange's shared budgets held this session's requests back: windows in
    * which new orders waited for the account's order count (`orderCountFull`) or requests for the
@@ -258,6 +270,9 @@ export class Bot {
   /** Every fill of the bot (stored ones first), and its totals when this session began. */
   private book: PnlBook | undefined;
   private bookAtStart: PnlTotals | undefined;
+  private marketsAtStart = new Map<string, PnlTotals>();
+  /** This session's denied orders per market (the per-market report). */
+  private deniedBy = new Map<string, number>();
   private endReason = '';
   private stopping: Promise<SessionReport> | undefined;
   private risk: BotRisk | undefined;
@@ -434,10 +449,11 @@ export class Bot {
     if (this.cfg.mode === 'paper') {
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
-    const book = new PnlBook(this.cfg.instruments);
+    const book = new PnlBook(this.cfg.instruments, { perMarket: this.markets().length > 1 });
     for (const f of await store.fills.since(botId, 0)) book.add(f);
     this.book = book;
     this.bookAtStart = book.totals();
+    this.marketsAtStart = book.marketTotals();
 
     const timer = this.cfg.timer ?? systemTimer;
     // The exchange account of a live bot, checked here once; undefined in paper mode.
@@ -533,7 +549,11 @@ export class Bot {
       ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
       log,
       onEvent: (e) => {
-        if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
+        if (e.type === 'order.denied') {
+          if (this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
+          const sym = e.order.request.symbol;
+          this.deniedBy.set(sym, (this.deniedBy.get(sym) ?? 0) + 1);
+        }
         this.journal.onEvent(e);
         if (e.type === 'order.filled') {
           book.add(e.fill);
@@ -951,6 +971,7 @@ export class Bot {
         catchUp: this.catchUpDenied + this.caughtUp.denied,
       },
       dust: this.dust(),
+      ...(this.markets().length > 1 ? { pairs: this.pairReports() } : {}),
       ...(this.cfg.mode === 'live' && this.cfg.exchange?.budgetCounts
         ? { exchangeBudget: this.cfg.exchange.budgetCounts() }
         : {}),
@@ -959,6 +980,21 @@ export class Bot {
         ? { futures: futuresReport(this.botEngine.futures.summary(), this.botEngine.futures.adl) }
         : {}),
     };
+  }
+
+  /** The bot's markets, in its feeds' order. */
+  private markets(): string[] {
+    return [...new Set(this.cfg.feeds.map((f) => f.symbol))];
+  }
+
+  /** This session per market: what its fills did (since the session began) and its denials. */
+  private pairReports(): PairReport[] {
+    const now = this.book?.marketTotals() ?? new Map<string, PnlTotals>();
+    return this.markets().map((symbol) => ({
+      symbol,
+      ...pnlReport(pnlSince(now.get(symbol) ?? NO_PNL, this.marketsAtStart.get(symbol) ?? NO_PNL)),
+      denied: this.deniedBy.get(symbol) ?? 0,
+    }));
   }
 
   /** What the bot holds below what its markets can trade, per market (see PositionView.dust). */

@@ -489,7 +489,14 @@ export async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = r.otherFees ? `, other fees ${JSON.stringify(r.otherFees)}` : '';
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${pairsSummary(r)}${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+}
+
+/** `; per market: BTC/USDT 12 round trips, -3.2 net, 9.5 fees, 4 denied; ETH/USDT ...`; nothing for one market. */
+function pairsSummary(r: SessionReport): string {
+  if (r.pairs === undefined) return '';
+  const q = (x: number) => Number(x.toFixed(8));
+  return `; per market: ${r.pairs.map((p) => `${p.symbol} ${p.trades} round trips, ${q(p.realizedPnlNet)} net, ${q(p.fees)} fees, ${p.denied} denied`).join('; ')}`;
 }
 
 /**

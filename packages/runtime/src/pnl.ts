@@ -38,11 +38,19 @@ export class PnlBook {
   private readonly tracker: TradeTracker;
   private readonly instruments = new Map<string, Instrument>();
   private count = 0;
+  /** With `perMarket`: a book of each market's fills alone. */
+  private readonly markets: Map<string, PnlBook> | undefined;
 
-  constructor(instruments: readonly Instrument[]) {
+  constructor(instruments: readonly Instrument[], opts: { readonly perMarket?: boolean } = {}) {
     for (const i of instruments) this.instruments.set(i.symbol, i);
     this.account = new Account(instruments[0]?.quote ?? 'USDT', 0);
     this.tracker = new TradeTracker(instruments);
+    this.markets = opts.perMarket === true ? new Map() : undefined;
+  }
+
+  /** Each market's totals (a book made with `perMarket`; empty otherwise). */
+  marketTotals(): Map<string, PnlTotals> {
+    return new Map([...(this.markets ?? [])].map(([symbol, b]) => [symbol, b.totals()]));
   }
 
   add(f: Fill): void {
@@ -55,6 +63,14 @@ export class PnlBook {
     this.account.applyFill(inst, f.side, f.price, f.amount, f.fee, f.feeAsset, undefined, f.positionSide);
     this.tracker.fill(f.symbol, f.side, f.price, f.amount, f.fee, f.feeAsset, f.time, f.orderId, f.positionSide);
     this.count++;
+    if (this.markets !== undefined) {
+      let m = this.markets.get(f.symbol);
+      if (m === undefined) {
+        m = new PnlBook([inst]);
+        this.markets.set(f.symbol, m);
+      }
+      m.add(f);
+    }
   }
 
   totals(): PnlTotals {

@@ -1,4 +1,4 @@
-import { type Bar, type FeedKey, seriesFromRows } from '@keel/core';
+import { type Bar, emptyBar, type FeedKey, seriesFromRows } from '@keel/core';
 import { ManualTimer } from '@keel/exchange';
 import { describe, expect, it } from 'vitest';
 import { mergeSources } from '../src/bar-merge.ts';
@@ -10,7 +10,15 @@ const A: FeedKey = { symbol: 'BTC/USDT', timeframe: '1m' };
 const B: FeedKey = { symbol: 'ETH/USDT', timeframe: '1m' };
 const C: FeedKey = { symbol: 'BNB/USDT', timeframe: '5m' };
 
-const bar = (time: number, close = 100): Bar => ({ time, open: close, high: close, low: close, close, volume: 1 });
+const bar = (time: number, close = 100): Bar => ({
+  ...emptyBar(),
+  time,
+  open: close,
+  high: close,
+  low: close,
+  close,
+  volume: 1,
+});
 
 /** A feed's stream that the test feeds bar by bar; `rest` is what its exchange answers a late read with. */
 function pushSource(feed: FeedKey, rest: (after: number) => Bar | undefined | Error = () => undefined) {

@@ -138,12 +138,13 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
       symbol: `${coin}/USDT`,
       bars: simBars(bars(coin, N)).map((b) => ({ ...b, volume: b.volume * 1_000 })),
     });
-    const markets = [market('BTC'), market('ETH')];
+    const btc = market('BTC');
+    const markets = [btc, market('ETH')];
     const sim = await startExchangeSim({
       markets,
       accounts: [{ ...KEY, balances: { USDT: 10_000 } }],
       liquidity: { spreadTicks: 0, participation: 1 },
-      startTime: markets[0].bars[0]!.time,
+      startTime: btc.bars[0]!.time,
     });
     const storeUrl = `sqlite:${path.join(dir, 'live.db')}`;
     const botId = 'sma-cross-BTCUSDT-ETHUSDT-live';
@@ -191,7 +192,7 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     // Steps the simulator one bar and waits until the bot has handled both pairs' bar and its orders are done.
     const step = async (k: number) => {
       sim.step();
-      const t = markets[0].bars[k - 1]!.time;
+      const t = btc.bars[k - 1]!.time;
       await until(() => handled(t), 20_000, `both pairs' bar ${k - 1} handled (stderr: ${bot.err().slice(-2000)})`);
     };
     try {
@@ -235,7 +236,42 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     expect(parity.out, parity.out).toContain('No differences');
   }, 240_000);
 
-  it('keel.yaml: paper.symbol and paper.replay as lists, max-open-trades: the same session as the flags', async () => {
+  it('paper perpetuals on two pairs (leverage, funding, both directions): keel bots parity replays them as a two-market perpetual backtest, no difference', async () => {
+    const files = (['BTC', 'ETH'] as const).map((c) => writeCsv(path.join(dir, `p-${c}.csv`), bars(c, 1_500)));
+    const storeUrl = `sqlite:${path.join(dir, 'perp.db')}`;
+    const run = await keel([
+      'paper',
+      '--strategy',
+      'sma-cross',
+      '--param',
+      'direction=both',
+      '--market',
+      'futures',
+      '--leverage',
+      '2',
+      '--funding-rate',
+      '0.0001',
+      '--symbol',
+      'BTC/USDT,ETH/USDT',
+      ...files.flatMap((f) => ['--replay', f]),
+      '--store',
+      storeUrl,
+      '--store-sync',
+      'normal',
+    ]);
+    expect(run.code, run.err).toBe(0);
+    expect(run.err).toContain('paper bot started: sma-cross on BTC/USDT:USDT, ETH/USDT:USDT 1m');
+    const report = JSON.parse(run.out) as { fills: number; futures: { fundingPayments: number } };
+    expect(report.fills).toBeGreaterThan(10);
+    // Every 8 h on each market's position: both were charged.
+    expect(report.futures.fundingPayments).toBeGreaterThan(1);
+    const parity = await keel(['bots', 'parity', 'sma-cross-BTCUSDT-ETHUSDT-perp-paper', '--store', storeUrl]);
+    expect(parity.code, parity.err).toBe(0);
+    expect(parity.out).toMatch(/funding: bot -?[\d.]+ in \d+ payment\(s\)/);
+    expect(parity.out).toContain('No differences');
+  }, 120_000);
+
+  it('keel.yaml: paper.symbol and paper.replay as lists, max-open-trades: the same session as the flags; its report per market equals the backtest'''s per-pair table', async () => {
     const files = (['BTC', 'ETH'] as const).map((c) => writeCsv(path.join(dir, `y-${c}.csv`), bars(c, 600)));
     const flags = await keel([
       'paper',
@@ -266,6 +302,45 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     expect(report).toEqual(keep(flags.out));
     expect(report.fills).toBeGreaterThan(0);
     expect(JSON.stringify(report.risk)).toMatch(/max-open-trades/);
+    // The session per market, against the backtest's per-pair table of the same bars and settings.
+    const bt = await keel([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      ...files.flatMap((f) => ['--data', f]),
+      '--symbol',
+      'BTC/USDT,ETH/USDT',
+      '--max-open-trades',
+      '1',
+      '--no-save',
+      '--json',
+    ]);
+    type BtPair = {
+      symbol: string;
+      tradeCount: number;
+      pnlNet: number;
+      fees: number;
+      denied: number;
+      openSize: number;
+    };
+    const want = (JSON.parse(bt.out) as { pairs: BtPair[] }).pairs;
+    const pairs = report.pairs as {
+      symbol: string;
+      trades: number;
+      realizedPnlNet: number;
+      fees: number;
+      denied: number;
+    }[];
+    expect(pairs.map((p) => [p.symbol, p.trades, p.denied])).toEqual(
+      want.map((p) => [p.symbol, p.tradeCount, p.denied]),
+    );
+    expect(want.reduce((a, p) => a + p.denied, 0)).toBeGreaterThan(0);
+    for (const [i, p] of want.entries())
+      if (p.openSize === 0) {
+        expect(pairs[i]?.realizedPnlNet).toBeCloseTo(p.pnlNet, 6);
+        expect(pairs[i]?.fees).toBeCloseTo(p.fees, 6);
+      }
+    expect(yaml.err).toMatch(/per market: BTC\/USDT \d+ round trips, .* net, .* fees, \d+ denied; ETH\/USDT /);
   }, 120_000);
 
   it('a list of markets is never one market: each bad input is refused naming it', async () => {

@@ -271,7 +271,7 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     expect(parity.out).toContain('No differences');
   }, 120_000);
 
-  it('keel.yaml: paper.symbol and paper.replay as lists, max-open-trades: the same session as the flags; its report per market equals the backtest'''s per-pair table', async () => {
+  it('keel.yaml: paper.symbol and paper.replay as lists, max-open-trades: the same session as the flags; its report per market is the backtest per-pair table', async () => {
     const files = (['BTC', 'ETH'] as const).map((c) => writeCsv(path.join(dir, `y-${c}.csv`), bars(c, 600)));
     const flags = await keel([
       'paper',

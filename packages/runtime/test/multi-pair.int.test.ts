@@ -37,6 +37,28 @@ async function keel(args: readonly string[], env: Record<string, string> = {}, c
   return { code, out: p.out(), err: p.err() };
 }
 
+/** The oracle: `keel backtest` of the files (one per market, in order) with sma-cross and `--max-open-trades`, as JSON. */
+async function backtestOf(files: readonly string[], symbols: string, maxOpenTrades: number) {
+  const r = await keel([
+    'backtest',
+    '--strategy',
+    'sma-cross',
+    ...files.flatMap((f) => ['--data', f]),
+    '--symbol',
+    symbols,
+    '--max-open-trades',
+    String(maxOpenTrades),
+    '--no-save',
+    '--json',
+  ]);
+  expect(r.code, r.err).toBe(0);
+  return JSON.parse(r.out) as {
+    fills: Fill[];
+    riskCounts: unknown;
+    pairs: { symbol: string; tradeCount: number; pnlNet: number; fees: number; denied: number; openSize: number }[];
+  };
+}
+
 const shape = (f: Pick<Fill, 'symbol' | 'side' | 'time' | 'price' | 'amount' | 'fee' | 'feeAsset'>) =>
   `${f.symbol} ${f.side} ${f.time} ${f.price} ${f.amount} ${f.fee} ${f.feeAsset}`;
 
@@ -45,20 +67,7 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     const N = 2_000;
     const files = PAIRS.map((c) => writeCsv(path.join(dir, `${c.toLowerCase()}.csv`), bars(c, N)));
     const symbols = PAIRS.map((c) => `${c}/USDT`).join(',');
-    const oracle = await keel([
-      'backtest',
-      '--strategy',
-      'sma-cross',
-      ...files.flatMap((f) => ['--data', f]),
-      '--symbol',
-      symbols,
-      '--max-open-trades',
-      '2',
-      '--no-save',
-      '--json',
-    ]);
-    expect(oracle.code, oracle.err).toBe(0);
-    const bt = JSON.parse(oracle.out) as { fills: Fill[]; riskCounts: unknown };
+    const bt = await backtestOf(files, symbols, 2);
     const want = bt.fills.map(shape);
     // Every pair trades, and the limit denies entries: the shared-cash rule is exercised.
     for (const c of PAIRS) expect(bt.fills.some((f) => f.symbol === `${c}/USDT`)).toBe(true);
@@ -303,27 +312,8 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     expect(report.fills).toBeGreaterThan(0);
     expect(JSON.stringify(report.risk)).toMatch(/max-open-trades/);
     // The session per market, against the backtest's per-pair table of the same bars and settings.
-    const bt = await keel([
-      'backtest',
-      '--strategy',
-      'sma-cross',
-      ...files.flatMap((f) => ['--data', f]),
-      '--symbol',
-      'BTC/USDT,ETH/USDT',
-      '--max-open-trades',
-      '1',
-      '--no-save',
-      '--json',
-    ]);
-    type BtPair = {
-      symbol: string;
-      tradeCount: number;
-      pnlNet: number;
-      fees: number;
-      denied: number;
-      openSize: number;
-    };
-    const want = (JSON.parse(bt.out) as { pairs: BtPair[] }).pairs;
+    const bt = await backtestOf(files, 'BTC/USDT,ETH/USDT', 1);
+    const want = bt.pairs;
     const pairs = report.pairs as {
       symbol: string;
       trades: number;

@@ -5,13 +5,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BarSeries, type Fill, sliceSeries } from '@keel/core';
+import { type BarSeries, type FeedKey, type Fill, sliceSeries } from '@keel/core';
 import { readBarsFile } from '@keel/data';
+import { systemTimer } from '@keel/exchange';
 import { startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { KEY, keelProcess, simBars, until } from './live-harness.ts';
+import { connectExchange, mergeSources } from '../src/index.ts';
+import type { BarSource } from '../src/sources.ts';
+import { fastConnect, KEY, keelProcess, simBars, until } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('multi-pair paper and live bots');
 
@@ -244,6 +247,70 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
     expect(parity.out).toContain('in 2 session(s)');
     expect(parity.out, parity.out).toContain('No differences');
   }, 240_000);
+
+  it("live streams: a pair's bar held back past the bound is read from the exchange by REST (real ccxt), in order; its late copy dropped", async () => {
+    const N = 12;
+    const market = (coin: string) => ({ symbol: `${coin}/USDT`, bars: simBars(bars(coin, N)) });
+    const btc = market('BTC');
+    const sim = await startExchangeSim({ markets: [btc, market('ETH')], startTime: btc.bars[0]!.time });
+    const feeds: FeedKey[] = [
+      { symbol: 'BTC/USDT', timeframe: '1m' },
+      { symbol: 'ETH/USDT', timeframe: '1m' },
+    ];
+    const conn = await connectExchange({
+      ...fastConnect(sim.httpUrl, KEY, 'late', () => {}),
+      symbols: feeds.map((f) => f.symbol),
+    });
+    const late = btc.bars[4]!.time;
+    const [btcStream, ethStream] = feeds.map((f) => conn.candles(f)) as [BarSource, BarSource];
+    // BTC's bar of minute 4 reaches the merge 3 s after it closed: its stream is slow that once.
+    const slowBtc: BarSource = {
+      close: () => btcStream.close(),
+      nextBar: (f, after) => btcStream.nextBar?.(f, after) ?? Promise.resolve(undefined),
+      async *[Symbol.asyncIterator]() {
+        for await (const ev of btcStream) {
+          if (ev.bar.time === late) await new Promise((r) => setTimeout(r, 3_000));
+          yield ev;
+        }
+      },
+    };
+    const logs: string[] = [];
+    const merged = mergeSources(feeds, [slowBtc, ethStream], {
+      lateAfterMs: 300,
+      timer: systemTimer,
+      log: (_l, m) => logs.push(m),
+    });
+    const seen: string[] = [];
+    const closes: number[] = [];
+    const reading = (async () => {
+      for await (const ev of merged) {
+        seen.push(`${ev.feed.symbol}@${(ev.bar.time - btc.bars[0]!.time) / 60_000} ${ev.bar.close}`);
+        if (ev.feed.symbol === 'BTC/USDT') closes.push(ev.bar.close);
+      }
+    })();
+    try {
+      for (const f of ['btcusdt@kline_1m', 'ethusdt@kline_1m']) await sim.waitForSubscription(f, 10_000);
+      for (let k = 1; k < N - 1; k++) {
+        sim.step();
+        await until(() => seen.length >= 2 * k, 10_000, `both bars of minute ${k - 1}: ${seen.join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 3_200)); // the held-back copy arrives, and is dropped
+    } finally {
+      await merged.close();
+      await reading;
+      await conn.close();
+      await sim.close();
+    }
+    // Oracle: the simulator's own bars, in the backtest's order (close time, then BTC before ETH).
+    const want = Array.from({ length: N - 2 }, (_, m) => [
+      `BTC/USDT@${m} ${btc.bars[m]!.close}`,
+      `ETH/USDT@${m} ${bars('ETH', N).close[m]}`,
+    ]).flat();
+    expect(seen).toEqual(want);
+    expect(logs.join('\n')).toMatch(
+      /the BTC\/USDT 1m bar of 2024-01-01T00:04:00.000Z had not come by stream \d+ ms after the other feeds' bars closing at 2024-01-01T00:05:00.000Z: read from the exchange/,
+    );
+  }, 60_000);
 
   it('paper perpetuals on two pairs (leverage, funding, both directions): keel bots parity replays them as a two-market perpetual backtest, no difference', async () => {
     const files = (['BTC', 'ETH'] as const).map((c) => writeCsv(path.join(dir, `p-${c}.csv`), bars(c, 1_500)));

@@ -45,10 +45,6 @@ export function mergeSources(feeds: readonly FeedKey[], sources: readonly BarSou
   };
 }
 
-type Pulled =
-  | { readonly type: 'pulled'; readonly i: number; readonly r: IteratorResult<BarEvent> }
-  | { readonly type: 'woken' };
-
 async function* merged(
   feeds: readonly FeedKey[],
   sources: readonly BarSource[],
@@ -59,7 +55,6 @@ async function* merged(
   const its = sources.map((s) => s[Symbol.asyncIterator]());
   /** Bars received and not yet let through, per feed, in time order. */
   const queue: BarEvent[][] = feeds.map(() => []);
-  const pending: (Promise<Pulled> | undefined)[] = feeds.map(() => undefined);
   const ended = feeds.map(() => false);
   /** Per feed: the open time of the newest bar received (queued or let through). */
   const newest = feeds.map(() => Number.NEGATIVE_INFINITY);
@@ -76,6 +71,30 @@ async function* merged(
     quietThrough[i] = Math.max(quietThrough[i] as number, close(i, ev));
     (queue[i] as BarEvent[]).push(ev);
   };
+  /**
+   * What the streams delivered since the loop last looked, and a stream's failure. One read is under
+   * way per feed at most, and only for a feed with nothing queued: each feed holds a bar or two.
+   */
+  const inbox: { readonly i: number; readonly r: IteratorResult<BarEvent> }[] = [];
+  let failed: { readonly error: unknown } | undefined;
+  const reading = feeds.map(() => false);
+  let wakeUp: (() => void) | undefined;
+  const pull = (i: number) => {
+    if (reading[i]) return;
+    reading[i] = true;
+    (its[i] as AsyncIterator<BarEvent>).next().then(
+      (r) => {
+        reading[i] = false;
+        inbox.push({ i, r });
+        wakeUp?.();
+      },
+      (error: unknown) => {
+        reading[i] = false;
+        failed ??= { error };
+        wakeUp?.();
+      },
+    );
+  };
   /** The close time being waited for, and when its first bar arrived (by `opts.timer`). */
   let barrier = Number.NaN;
   let barrierSince = 0;
@@ -83,6 +102,10 @@ async function* merged(
   try {
     for (;;) {
       if (signal.aborted) return;
+      for (let got = inbox.shift(); got !== undefined; got = inbox.shift())
+        if (got.r.done === true) ended[got.i] = true;
+        else accept(got.i, got.r.value);
+      if (failed !== undefined) throw failed.error;
       // The earliest bar received, by (close time, feed index).
       let c = -1;
       let cClose = Number.POSITIVE_INFINITY;
@@ -105,31 +128,28 @@ async function* merged(
         continue;
       }
       if (c < 0 && ended.every(Boolean)) return;
-      for (const i of waiting) pending[i] ??= its[i]?.next().then((r): Pulled => ({ type: 'pulled', i, r }));
+      for (const i of waiting) pull(i);
       if (c >= 0 && cClose !== barrier) {
         barrier = cClose;
         barrierSince = opts.timer.now();
         reads = 0;
       }
-      const races: Promise<Pulled>[] = waiting.map((i) => pending[i] as Promise<Pulled>);
+      if (inbox.length > 0 || failed !== undefined) continue;
+      // Until a stream delivers, the merge is closed, or (a bar waiting) the bound passes.
       const wake = new AbortController();
-      const onStop = () => wake.abort();
-      signal.addEventListener('abort', onStop, { once: true });
-      if (c >= 0) {
-        const due = barrierSince + opts.lateAfterMs * (reads + 1) - opts.timer.now();
-        races.push(opts.timer.sleep(due, wake.signal).then((): Pulled => ({ type: 'woken' })));
-      } else races.push(new Promise<Pulled>((r) => wake.signal.addEventListener('abort', () => r({ type: 'woken' }))));
-      const got = await Promise.race(races);
+      const woken = await new Promise<'input' | 'bound'>((resolve) => {
+        wakeUp = () => resolve('input');
+        signal.addEventListener('abort', wakeUp, { once: true });
+        if (c >= 0)
+          void opts.timer
+            .sleep(barrierSince + opts.lateAfterMs * (reads + 1) - opts.timer.now(), wake.signal)
+            .then(() => resolve('bound'));
+      });
+      signal.removeEventListener('abort', wakeUp as () => void);
+      wakeUp = undefined;
       wake.abort();
-      signal.removeEventListener('abort', onStop);
       if (signal.aborted) return;
-      if (got.type === 'pulled') {
-        pending[got.i] = undefined;
-        if (got.r.done === true) ended[got.i] = true;
-        else accept(got.i, got.r.value);
-        continue;
-      }
-      if (c < 0) continue;
+      if (woken === 'input') continue;
       // The bound passed: read each late feed's bar from the exchange.
       reads++;
       const head = (queue[c] as BarEvent[])[0] as BarEvent;

@@ -202,6 +202,22 @@ describe('mergeSources: the backtest order, (close time, feed index)', () => {
     b.end();
   });
 
+  it("a stream's failure ends the merge with that error (never a silent end of one market)", async () => {
+    const timer = new ManualTimer(0);
+    const a = pushSource(A);
+    const broken: BarSource = {
+      close: async () => {},
+      // biome-ignore lint/correctness/useYield: a stream that fails before its first bar
+      async *[Symbol.asyncIterator]() {
+        throw new Error('candle stream ETH/USDT: unrecoverable');
+      },
+    };
+    const { out, done } = collect(mergeSources([A, B], [a.source, broken], { lateAfterMs: 1_000, timer }));
+    a.push(T0);
+    await expect(done).rejects.toThrow('candle stream ETH/USDT: unrecoverable');
+    expect(out).toEqual([]);
+  });
+
   it('close() ends the merge while it waits', async () => {
     const timer = new ManualTimer(0);
     const a = pushSource(A);

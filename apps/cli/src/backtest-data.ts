@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isTimeframe } from '@keel/core';
+import { isTimeframe, parseSymbolList } from '@keel/core';
 // The feed loader alone: the package's index also loads ccxt.
 import {
   type FeedOrigin,
@@ -57,22 +57,16 @@ export const DATA_FLAGS_HELP = `Data (docs/data.md):
                          of refusing the data
 `;
 
-const SYMBOL = /^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i;
-
 /** `--symbol BTC/USDT,ETH/USDT` as a list (upper case, each checked); undefined when not given. */
 export function symbolList(flag: string | undefined): string[] | undefined {
   if (flag === undefined) return undefined;
-  const list = flag
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (list.length === 0) throw new UsageError('--symbol is empty: give a market like BTC/USDT', 'backtest');
-  for (const s of list)
-    if (!SYMBOL.test(s)) throw new UsageError(`--symbol must look like BTC/USDT, got "${s}"`, 'backtest');
-  const upper = list.map((s) => s.toUpperCase());
-  const dup = upper.find((s, i) => upper.indexOf(s) !== i);
-  if (dup !== undefined) throw new UsageError(`--symbol lists ${dup} twice`, 'backtest');
-  return upper;
+  return usage(() => {
+    try {
+      return parseSymbolList(flag);
+    } catch (e) {
+      throw new Error(`--symbol: ${(e as Error).message}`);
+    }
+  });
 }
 
 function usage<T>(f: () => T): T {

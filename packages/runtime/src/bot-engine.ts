@@ -8,6 +8,7 @@ import {
   type FuturesBook,
   type Instrument,
   parseParams,
+  perPair,
   type RiskConfig,
   SimulatedVenue,
   type SimulatedVenueOptions,
@@ -15,6 +16,11 @@ import {
   TradeTracker,
   type Venue,
 } from '@keel/core';
+
+/** How a bot runs one strategy over several markets (`perPair` in @keel/core). */
+export interface PerPairSetup {
+  readonly slots?: number;
+}
 
 export interface BotOptions {
   readonly botId: string;
@@ -36,6 +42,12 @@ export interface BotOptions {
   readonly risk?: RiskConfig;
   /** Live: prices of the assets the exchange charges fees in besides the markets' own (BNB); see EngineOptions.prices. */
   readonly prices?: (asset: string) => number;
+  /**
+   * Several markets traded by one strategy written for one (`keel paper|live --symbol A,B`): an
+   * instance per market in one portfolio, as `runBacktest`'s `perPair` (`slots`: the equal shares
+   * of the equity, `--max-open-trades`; default one per market).
+   */
+  readonly perPair?: PerPairSetup;
   /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
@@ -147,7 +159,13 @@ export class BotEngine {
       instruments: opts.instruments,
       account: opts.account,
       venue,
-      strategy: opts.strategy,
+      strategy:
+        opts.perPair === undefined
+          ? opts.strategy
+          : perPair(opts.strategy, {
+              instruments: opts.instruments,
+              ...(opts.perPair.slots !== undefined ? { slots: opts.perPair.slots } : {}),
+            }),
       params,
       feeds: opts.feeds,
       ...(opts.risk ? { risk: opts.risk } : {}),

@@ -29,7 +29,7 @@ import {
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
 import { liquidationLine } from '@keel/report';
 import type { BotMode, Store } from '@keel/store';
-import { BotEngine, orderIdPrefix } from './bot-engine.ts';
+import { BotEngine, orderIdPrefix, type PerPairSetup } from './bot-engine.ts';
 import { type Logger, orderLogLine, repeatingWarning } from './bot-log.ts';
 import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
@@ -38,7 +38,7 @@ import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
 import type { ExchangeBudgetCounts, LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
 import { LiveVenue, type SignalAge } from './live/venue.ts';
-import { PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
+import { NO_PNL, PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import {
   type FillModelSetup,
   markFeedId,
@@ -125,6 +125,11 @@ export interface BotConfig {
    * engine; its state is stored, so a halt survives a restart until `keel bots resume`.
    */
   readonly risk?: RiskConfig;
+  /**
+   * One strategy instance per market (`--symbol A,B,...`), as the backtest runs several markets:
+   * shared cash and risk engine, `slots` equal shares of the equity (`--max-open-trades`).
+   */
+  readonly perPair?: PerPairSetup;
 }
 
 /** What a session's fills did, and what all of the bot's fills did (`total`, across restarts). */
@@ -145,6 +150,13 @@ export interface PnlReport {
    * asset: what the account's BNB paid for this bot (valued in `fees`); absent when none.
    */
   readonly feesPaidOutside?: Readonly<Record<string, number>>;
+}
+
+/** One market's share of a session of a bot on several markets. */
+export interface PairReport extends PnlReport {
+  readonly symbol: string;
+  /** Its orders denied this session (risk rules, `max-open-trades` among them). */
+  readonly denied: number;
 }
 
 export interface SessionReport extends PnlReport {
@@ -174,6 +186,11 @@ export interface SessionReport extends PnlReport {
   readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
   /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
   readonly dust: Readonly<Record<string, number>>;
+  /**
+   * A bot on several markets: this session per market, in `--symbol`'s order (as the backtest's
+   * per-pair table); absent for one market.
+   */
+  readonly pairs?: readonly PairReport[];
   /**
    * Live: how often the exchange's shared budgets held this session's requests back: windows in
    * which new orders waited for the account's order count (`orderCountFull`) or requests for the
@@ -275,6 +292,9 @@ export class Bot {
   /** Every fill of the bot (stored ones first), and its totals when this session began. */
   private book: PnlBook | undefined;
   private bookAtStart: PnlTotals | undefined;
+  private marketsAtStart = new Map<string, PnlTotals>();
+  /** This session's denied orders per market (the per-market report). */
+  private deniedBy = new Map<string, number>();
   private endReason = '';
   private stopping: Promise<SessionReport> | undefined;
   private risk: BotRisk | undefined;
@@ -460,11 +480,12 @@ export class Bot {
     if (this.cfg.mode === 'paper') {
       this.account.cash = cashRow ? cashRow.total : (this.cfg.paperCash ?? 10_000);
     }
-    const book = new PnlBook(this.cfg.instruments);
+    const book = new PnlBook(this.cfg.instruments, { perMarket: this.markets().length > 1 });
     const storedFills = await store.fills.since(botId, 0);
     for (const f of storedFills) book.add(f);
     this.book = book;
     this.bookAtStart = book.totals();
+    this.marketsAtStart = book.marketTotals();
 
     const timer = this.cfg.timer ?? systemTimer;
     // The exchange account of a live bot, checked here once; undefined in paper mode.
@@ -569,11 +590,16 @@ export class Bot {
         ? { venue: this.venue }
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
+      ...(this.cfg.perPair ? { perPair: this.cfg.perPair } : {}),
       ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
       ...(this.feePrices !== undefined ? { prices: this.feePrices.bookedPrice } : {}),
       log,
       onEvent: (e) => {
-        if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
+        if (e.type === 'order.denied') {
+          if (this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
+          const sym = e.order.request.symbol;
+          this.deniedBy.set(sym, (this.deniedBy.get(sym) ?? 0) + 1);
+        }
         this.journal.onEvent(e);
         // Live perpetuals: a refusal may say the contract no longer trades (read its status).
         if (e.type === 'order.rejected') this.futuresSync?.onRejected(e.order.request.symbol);
@@ -683,6 +709,7 @@ export class Bot {
         resumeAfter: Object.fromEntries(this.lastBarTime),
         warmup: {},
         ...(this.cfg.risk ? { risk: riskConfigInput(this.cfg.risk) } : {}),
+        ...(this.cfg.perPair ? { perPair: this.cfg.perPair } : {}),
         ...(this.cfg.futures !== undefined && this.botEngine.futures !== undefined
           ? {
               futures: sessionFutures(
@@ -1092,6 +1119,7 @@ export class Bot {
         catchUp: this.catchUpDenied + this.caughtUp.denied,
       },
       dust: this.dust(),
+      ...(this.markets().length > 1 ? { pairs: this.pairReports() } : {}),
       ...(this.cfg.mode === 'live' && this.cfg.exchange?.budgetCounts
         ? { exchangeBudget: this.cfg.exchange.budgetCounts() }
         : {}),
@@ -1106,6 +1134,21 @@ export class Bot {
           }
         : {}),
     };
+  }
+
+  /** The bot's markets, in its feeds' order. */
+  private markets(): string[] {
+    return [...new Set(this.cfg.feeds.map((f) => f.symbol))];
+  }
+
+  /** This session per market: what its fills did (since the session began) and its denials. */
+  private pairReports(): PairReport[] {
+    const now = this.book?.marketTotals() ?? new Map<string, PnlTotals>();
+    return this.markets().map((symbol) => ({
+      symbol,
+      ...pnlReport(pnlSince(now.get(symbol) ?? NO_PNL, this.marketsAtStart.get(symbol) ?? NO_PNL)),
+      denied: this.deniedBy.get(symbol) ?? 0,
+    }));
   }
 
   /** What the bot holds below what its markets can trade, per market (see PositionView.dust). */

@@ -1,12 +1,17 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
+  type BarSeries,
   defineInstrument,
+  type FeedKey,
   FUTURES_FLAGS,
   FUTURES_FLAGS_HELP,
+  type FuturesMarketSettings,
   futuresFromFlags,
   isTimeframe,
   paramsFromPairs,
+  parseSymbolList,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
   riskConfigFromFlags,
@@ -17,7 +22,9 @@ import {
 } from '@keel/core';
 import type { Io } from '@keel/data';
 import { readBarsFile, readFundingRateFile } from '@keel/data';
+import { systemTimer } from '@keel/exchange';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
+import { mergeSources } from './bar-merge.ts';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
 import type { ExchangeClock } from './live/exchange-clock.ts';
@@ -27,7 +34,7 @@ import { MissingSecretError, PromptCancelled, readPassphrase } from './secrets.t
 import { type BarSource, replaySource } from './sources.ts';
 import { loadStrategy, strategyParams } from './strategy-file.ts';
 
-export const BOT_HELP = `Usage: keel paper|live --strategy <name|file> --symbol <BASE/QUOTE> [options]
+export const BOT_HELP = `Usage: keel paper|live --strategy <name|file> --symbol <BASE/QUOTE>[,<BASE/QUOTE>...] [options]
 
 Runs a strategy with the same code as a backtest. paper: simulated fills (the backtest's
 fill model) on live or replayed bars. live: real orders on an exchange account.
@@ -36,14 +43,22 @@ Options:
   --strategy <name|file>   built-in strategy (keel strategies) or your own file exporting
                            defineStrategy(...): ./my-strategy.ts, .js or .mjs
   --param key=value        strategy parameter, repeatable
-  --symbol <BASE/QUOTE>    market, e.g. BTC/USDT
+  --symbol <BASE/QUOTE>    market, e.g. BTC/USDT; several as BTC/USDT,ETH/USDT (one quote
+                           currency): one strategy instance per market in one portfolio
+                           (shared cash and risk), as keel backtest runs several markets
+  --max-open-trades <n>    at most n markets held at once (the risk rule max-open-trades); with
+                           several markets each entry's orderTargetPercent is a share of equity / n
+                           (default: / the number of markets), as in keel backtest
   --timeframe <tf>         bar timeframe (default 1m)
-  --bot-id <id>            the bot's name in the store (default <strategy>-<symbol>-<mode>)
+  --bot-id <id>            the bot's name in the store (default <strategy>-<symbol>-<mode>;
+                           several markets: their symbols joined, <strategy>-BTCUSDT-ETHUSDT-<mode>,
+                           or with more than 4 the first two, the count and a hash of the list)
   --store <url>            sqlite:<path> (default sqlite:.keel/keel.db) or postgres://...
   --store-sync <full|normal>  SQLite: full (default) fsyncs every commit, power-loss safe;
                            normal is as safe against a crash of the bot (kill -9) and keeps
                            the disk's fsync off the order path (docs/store.md, docs/live.md)
-  --replay <file>          paper only: replay a candle file (.csv/.csv.gz) instead of live data
+  --replay <file>          paper only: replay a candle file (.csv/.csv.gz) instead of live data;
+                           several markets: one --replay per market, in --symbol's order
   --replay-delay-ms <n>    paper replay: wait n ms between bars (default 0: as fast as possible)
   --exchange <id>          ccxt exchange id for live data and live orders (default binance)
   --exchange-url <url>     point the exchange client at another base URL (e.g. keel exchange-sim)
@@ -122,7 +137,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       store: { type: 'string' },
       'store-sync': { type: 'string' },
       clock: { type: 'string' },
-      replay: { type: 'string' },
+      replay: { type: 'string', multiple: true },
+      'max-open-trades': { type: 'string' },
       'replay-delay-ms': { type: 'string' },
       exchange: { type: 'string' },
       'exchange-url': { type: 'string' },
@@ -152,14 +168,37 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   };
   if (!values.strategy) return fail('--strategy is required');
   if (!values.symbol) return fail('--symbol is required, e.g. --symbol BTC/USDT');
+  let spots: string[];
+  try {
+    spots = parseSymbolList(values.symbol);
+  } catch (e) {
+    return fail(`--symbol: ${(e as Error).message}`);
+  }
+  const quotes = [...new Set(spots.map((x) => defineInstrument({ symbol: x }).settle))];
+  if (quotes.length > 1)
+    return fail(
+      `--symbol: the markets must share one quote currency (they share one cash balance): ${spots.map((x) => `${x} is in ${defineInstrument({ symbol: x }).settle}`).join(', ')}`,
+    );
   const timeframe = values.timeframe ?? '1m';
   if (!isTimeframe(timeframe)) return fail(`--timeframe "${timeframe}" is not a timeframe`);
-  const riskParsed = riskConfigFromFlags(values);
+  const maxOpenTrades = values['max-open-trades'] !== undefined ? Number(values['max-open-trades']) : undefined;
+  if (maxOpenTrades !== undefined && !(Number.isInteger(maxOpenTrades) && maxOpenTrades >= 1))
+    return fail(`--max-open-trades must be an integer >= 1, got "${values['max-open-trades']}"`);
+  const riskParsed = riskConfigFromFlags(
+    maxOpenTrades === undefined
+      ? values
+      : { ...values, risk: [...(values.risk ?? []), `max-open-trades=${maxOpenTrades}`] },
+  );
   if (!riskParsed.ok) return fail(riskParsed.error.message);
   const risk = riskParsed.config;
   if (mode === 'live' && !values['confirm-live'])
     return fail('live mode sends real orders: add --confirm-live to confirm');
-  if (mode === 'live' && values.replay) return fail('--replay is for paper mode');
+  const replays = values.replay ?? [];
+  if (mode === 'live' && replays.length > 0) return fail('--replay is for paper mode');
+  if (replays.length > 0 && replays.length !== spots.length)
+    return fail(
+      `--replay: ${replays.length} file${replays.length === 1 ? '' : 's'} for ${spots.length} market${spots.length === 1 ? '' : 's'} (${spots.join(', ')}): give one --replay per market, in --symbol's order`,
+    );
   if (mode === 'paper' && values.keys !== undefined) return fail('--keys is for live mode');
   const envKeys = Boolean(process.env.KEEL_API_KEY && process.env.KEEL_API_SECRET);
   if (mode === 'live' && values.keys === undefined && !envKeys)
@@ -186,25 +225,33 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const loaded = await loadStrategy(values.strategy);
   const strategy = loaded.strategy;
   const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
-  if (values.replay && !existsSync(values.replay)) return fail(`--replay: no such file ${values.replay}`);
-  const replayed = values.replay ? readBarsFile(values.replay).series : undefined;
-  const spot = values.symbol.toUpperCase();
+  for (const file of replays) if (!existsSync(file)) return fail(`--replay: no such file ${file}`);
+  const replayed = replays.length > 0 ? replays.map((file) => readBarsFile(file).series) : undefined;
   // A constant funding rate covers the replay, or a year from now on live bars.
+  const spans = (replayed ?? []).filter((r) => r.length > 0);
   const range =
-    replayed !== undefined && replayed.length > 0
+    spans.length > 0
       ? {
-          from: replayed.time[0] as number,
-          to: (replayed.time[replayed.length - 1] as number) + timeframeMs(timeframe as Timeframe),
+          from: Math.min(...spans.map((r) => r.time[0] as number)),
+          to: Math.max(...spans.map((r) => r.time[r.length - 1] as number)) + timeframeMs(timeframe as Timeframe),
         }
       : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
-  if (values.mark !== undefined && !values.replay)
+  if (values.mark !== undefined && replays.length === 0)
     return fail("--mark needs --replay: mark bars are read on the replayed bars' times");
-  const fut = futuresFromFlags(values, spot, range, {
-    funding: (file, perp) => ({ series: readFundingRateFile(file, { symbol: perp }).series, source: file }),
-    mark: (file) => ({ series: readBarsFile(file).series, source: file }),
-  });
-  if (!fut.ok) return fail(fut.message);
-  const futures = fut.futures;
+  if (spots.length > 1 && (values.funding !== undefined || values.mark !== undefined))
+    return fail(
+      `--${values.funding !== undefined ? 'funding' : 'mark'} reads one market's file: with several markets give --funding-rate, or run one bot per market`,
+    );
+  const perps: { symbol: string; settings: FuturesMarketSettings }[] = [];
+  for (const spot of spots) {
+    const fut = futuresFromFlags(values, spot, range, {
+      funding: (file, perp) => ({ series: readFundingRateFile(file, { symbol: perp }).series, source: file }),
+      mark: (file) => ({ series: readBarsFile(file).series, source: file }),
+    });
+    if (!fut.ok) return fail(fut.message);
+    if (fut.futures !== undefined) perps.push(fut.futures);
+  }
+  const futures = perps.length > 0 ? new Map(perps.map((x) => [x.symbol, x.settings])) : undefined;
   if (
     futures !== undefined &&
     mode === 'live' &&
@@ -217,9 +264,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     return fail(
       '--position-mode hedge is for backtests and paper bots: live futures trade an account in one-way position mode (docs/futures.md)',
     );
-  const symbol = futures?.symbol ?? spot;
-  const feed = { symbol, timeframe: timeframe as Timeframe };
-  const botId = values['bot-id'] ?? `${strategy.name}-${spot.replace('/', '')}${futures ? '-perp' : ''}-${mode}`;
+  const symbols = futures !== undefined ? perps.map((x) => x.symbol) : spots;
+  const feeds: FeedKey[] = symbols.map((symbol) => ({ symbol, timeframe: timeframe as Timeframe }));
+  const botId = values['bot-id'] ?? defaultBotId(strategy.name, spots, futures !== undefined, mode);
   const line = logFormat === 'json' ? jsonLogLine : textLogLine;
   const log: Logger = (level, msg, data) => io.stderr.write(line(Date.now(), botId, level, msg, data));
   const store = await openStore({ url: values.store ?? 'sqlite:.keel/keel.db', synchronous: storeSync });
@@ -241,18 +288,19 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
           : keys.exchange;
       keyLabel = `${values.keys !== undefined ? `"${values.keys}" ` : 'from KEEL_API_KEY '}(${fingerprintOf(creds.apiKey)})`;
     }
-    let instrument = defineInstrument({ symbol });
-    if (!values.replay || mode === 'live') {
+    let instruments = symbols.map((symbol) => defineInstrument({ symbol }));
+    if (replayed === undefined || mode === 'live') {
       const { connectExchange } = await import('./live/ccxt.ts');
       exchange = await connectExchange({
         exchange: exchangeId,
         ...(values['exchange-url'] ? { url: values['exchange-url'] } : {}),
         ...creds,
         botId,
-        symbols: [symbol],
+        symbols,
         log,
       });
-      instrument = await exchange.instrument(symbol);
+      const conn = exchange;
+      instruments = await Promise.all(symbols.map((symbol) => conn.instrument(symbol)));
     }
     if (clockKind === 'exchange' && exchange) {
       clock = exchange.clock();
@@ -264,13 +312,14 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       mode,
       strategy,
       params,
-      feeds: [feed],
-      instruments: [instrument],
+      feeds,
+      instruments,
       store,
       log,
       paperCash: values.cash !== undefined ? Number(values.cash) : 10_000,
       paperFee: values.fee !== undefined ? Number(values.fee) : futures ? USDM_DEFAULT_FEES.taker : 0.001,
-      ...(futures !== undefined ? { futures: () => futures.settings } : {}),
+      ...(futures !== undefined ? { futures: (symbol: string) => futures.get(symbol) as FuturesMarketSettings } : {}),
+      ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
       ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
       unknownOrders,
       maxSignalAge,
@@ -303,13 +352,24 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     await bot.start();
     log(
       'info',
-      `${mode} bot started: ${strategy.name} on ${symbol} ${timeframe}${values.replay ? ` (replay of ${values.replay})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
+      `${mode} bot started: ${strategy.name} on ${symbols.join(', ')} ${timeframe}${replays.length > 0 ? ` (replay of ${replays.join(', ')})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
+    );
+    const delay = values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {};
+    // Without --replay the exchange was connected above.
+    const conn = exchange as NonNullable<typeof exchange>;
+    const sources = feeds.map((feed, i) =>
+      replayed !== undefined
+        ? replaySource(feed, replayed[i] as BarSeries, delay)
+        : conn.candles(feed, bot.lastHandled(feed)),
     );
     source =
-      replayed !== undefined
-        ? replaySource(feed, replayed, values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {})
-        : // Without --replay the exchange was connected above.
-          (exchange as NonNullable<typeof exchange>).candles(feed, bot.lastHandled(feed));
+      sources.length === 1
+        ? (sources[0] as BarSource)
+        : mergeSources(feeds, sources, {
+            lateAfterMs: LATE_BAR_MS,
+            timer: systemTimer,
+            log: (level, msg) => log(level, msg),
+          });
     if (signalled) await source.close();
     await bot.run(source);
     const report = await bot.stop(bot.stopRequested ?? (signalled ? 'signal' : 'input ended'));
@@ -334,6 +394,28 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     await exchange?.close();
     await store.close();
   }
+}
+
+/**
+ * How long a multi-market bot waits for a feed's bar once another feed's bar of the same close time
+ * has arrived, before reading it from the exchange (docs/live.md, "Several markets").
+ */
+export const LATE_BAR_MS = 5_000;
+
+/**
+ * The bot id `keel paper|live` gives a bot without --bot-id: `<strategy>-BTCUSDT-<mode>` for one
+ * market (`-perp` before the mode for a perpetual); several: their symbols joined in order
+ * (`sma-cross-BTCUSDT-ETHUSDT-paper`), or, past four, the first two, the count and six characters
+ * of a hash of the whole list (`sma-cross-BTCUSDT-ETHUSDT-6pairs-a1b2c3-paper`), so the id stays
+ * the same for the same list and short enough for a file name.
+ */
+export function defaultBotId(strategy: string, spots: readonly string[], perp: boolean, mode: string): string {
+  const names = spots.map((x) => x.replace('/', ''));
+  const pairs =
+    names.length <= 4
+      ? names.join('-')
+      : `${names.slice(0, 2).join('-')}-${names.length}pairs-${createHash('sha256').update(names.join(',')).digest('hex').slice(0, 6)}`;
+  return `${strategy}-${pairs}${perp ? '-perp' : ''}-${mode}`;
 }
 
 /**
@@ -408,7 +490,14 @@ export async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = outsideFeesNote(r);
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${pairsSummary(r)}${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+}
+
+/** `; per market: BTC/USDT 12 round trips, -3.2 net, 9.5 fees, 4 denied; ETH/USDT ...`; nothing for one market. */
+function pairsSummary(r: SessionReport): string {
+  if (r.pairs === undefined) return '';
+  const q = (x: number) => Number(x.toFixed(8));
+  return `; per market: ${r.pairs.map((p) => `${p.symbol} ${p.trades} round trips, ${q(p.realizedPnlNet)} net, ${q(p.fees)} fees, ${p.denied} denied`).join('; ')}`;
 }
 
 /**

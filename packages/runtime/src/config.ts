@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isTimeframe, parseRiskConfig, type RiskInput } from '@keel/core';
+import { isTimeframe, MARKET_SYMBOL, parseRiskConfig, type RiskInput } from '@keel/core';
 import { z } from 'zod';
 import { CONFIG_FILE_NAME } from './config-sources.ts';
 
@@ -98,7 +98,7 @@ const p = (): KeySpec => ({ kind: 'path' });
 const pairs: KeySpec = { kind: 'pairs' };
 const symbols: KeySpec = {
   kind: 'list',
-  rule: z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i, 'must look like BTC/USDT'),
+  rule: z.string().regex(MARKET_SYMBOL, 'must look like BTC/USDT'),
 };
 
 /** The risk flags (RISK_FLAGS): the same keys as the file's `risk:`, `sizing:` and `exits:` maps. */
@@ -124,6 +124,7 @@ const BOT: Record<string, KeySpec> = {
   strategy: s(z.string().min(1)),
   param: pairs,
   symbol: symbols,
+  'max-open-trades': n(count(1)),
   timeframe: s(timeframe, '1m'),
   'bot-id': s(),
   store: s(z.string().min(1), 'sqlite:.keel/keel.db'),
@@ -175,7 +176,7 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
   },
   paper: {
     ...BOT,
-    replay: p(),
+    replay: { kind: 'paths' },
     'replay-delay-ms': n(nonNegative, 0),
     cash: n(positive, 10_000),
     fee: n(fraction01, 0.001),

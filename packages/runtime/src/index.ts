@@ -1,4 +1,5 @@
 export type { Io } from '@keel/data';
+export * from './bar-merge.ts';
 export * from './bot.ts';
 export * from './bot-engine.ts';
 export * from './bot-log.ts';

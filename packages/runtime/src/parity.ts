@@ -274,6 +274,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       account,
       venue,
       ...(risk ? { risk } : {}),
+      ...(setup.perPair ? { perPair: setup.perPair } : {}),
       ...(book !== undefined ? { futures: book } : {}),
     });
     const engine = botEngine.engine;

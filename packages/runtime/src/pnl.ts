@@ -46,11 +46,19 @@ export class PnlBook {
   private readonly instruments = new Map<string, Instrument>();
   private count = 0;
   private readonly outside = new Map<string, number>();
+  /** With `perMarket`: a book of each market's fills alone. */
+  private readonly markets: Map<string, PnlBook> | undefined;
 
-  constructor(instruments: readonly Instrument[]) {
+  constructor(instruments: readonly Instrument[], opts: { readonly perMarket?: boolean } = {}) {
     for (const i of instruments) this.instruments.set(i.symbol, i);
     this.account = new Account(instruments[0]?.quote ?? 'USDT', 0);
     this.tracker = new TradeTracker(instruments);
+    this.markets = opts.perMarket === true ? new Map() : undefined;
+  }
+
+  /** Each market's totals (a book made with `perMarket`; empty otherwise). */
+  marketTotals(): Map<string, PnlTotals> {
+    return new Map([...(this.markets ?? [])].map(([symbol, b]) => [symbol, b.totals()]));
   }
 
   add(f: Fill): void {
@@ -68,6 +76,14 @@ export class PnlBook {
     if (f.fee !== 0 && isOutsideFee(inst, f.feeAsset))
       this.outside.set(f.feeAsset, (this.outside.get(f.feeAsset) ?? 0) + f.fee);
     this.count++;
+    if (this.markets !== undefined) {
+      let m = this.markets.get(f.symbol);
+      if (m === undefined) {
+        m = new PnlBook([inst]);
+        this.markets.set(f.symbol, m);
+      }
+      m.add(f);
+    }
   }
 
   totals(): PnlTotals {

@@ -16,6 +16,7 @@ import {
   type riskConfigInput,
 } from '@keel/core';
 import type { BotMode, RiskSave, Store } from '@keel/store';
+import type { PerPairSetup } from './bot-engine.ts';
 
 /** The fill model a session's orders were filled by. */
 export type FillModelSetup =
@@ -76,6 +77,8 @@ export interface SessionSetup {
   readonly risk?: ReturnType<typeof riskConfigInput>;
   /** Perpetuals: their settings and the futures book as the session began (absent: spot only). */
   readonly futures?: SessionFutures;
+  /** One strategy instance per market (`--symbol A,B`, `BotConfig.perPair`); absent: the strategy as written. */
+  readonly perPair?: PerPairSetup;
 }
 
 /** The rows of a funding-rate series, as a session recorded them (FundingRateSeries' columns). */

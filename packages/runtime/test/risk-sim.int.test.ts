@@ -1,4 +1,5 @@
 import { type EngineEvent, percentFee } from '@keel/core';
+import { systemTimer } from '@keel/exchange';
 import { type ExchangeSim, type SimBar, startExchangeSim } from '@keel/exchange-sim';
 import { openStore } from '@keel/store';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import {
   scenarioStrategy,
   TF_MS,
 } from '../../../test-support/risk-scenarios.ts';
-import { type BarSource, Bot, connectExchange } from '../src/index.ts';
+import { Bot, connectExchange, mergeSources } from '../src/index.ts';
 import { simBars, until } from './live-harness.ts';
 
 // Every risk scenario (one per rule, protection, sizing model and exit) run as a paper bot on the
@@ -33,28 +34,6 @@ function marketsOf(s: RiskScenario) {
     const pad = { ...last, time: last.time + TF_MS[s.timeframe], open: last.close, high: last.close, low: last.close };
     return { symbol: m.symbol, bars: [...bars, pad] };
   });
-}
-
-/**
- * One source over several feeds in lockstep: at each bar time the feeds in their order (the
- * primary first), as the backtest delivers them, whatever order their WebSocket messages arrive in.
- */
-function lockstep(sources: readonly BarSource[]): BarSource {
-  return {
-    close: async () => void (await Promise.all(sources.map((x) => x.close()))),
-    async *[Symbol.asyncIterator]() {
-      const its = sources.map((x) => x[Symbol.asyncIterator]());
-      // Every feed asked for its next bar at once: a stream subscribes when first asked.
-      const next = its.map((it) => it.next());
-      for (;;)
-        for (let i = 0; i < its.length; i++) {
-          const r = await next[i]!;
-          if (r.done) return;
-          next[i] = its[i]!.next();
-          yield r.value;
-        }
-    },
-  };
 }
 
 async function paperOnSim(s: RiskScenario, k: number) {
@@ -88,7 +67,12 @@ async function paperOnSim(s: RiskScenario, k: number) {
     onEvent: (e) => events.push(e),
   });
   await bot.start();
-  const source = lockstep(feeds.map((f) => conn.candles(f)));
+  // The bars in the backtest's order, (close time, feed index), as `keel paper --symbol A,B` merges them.
+  const source = mergeSources(
+    feeds,
+    feeds.map((f) => conn.candles(f)),
+    { lateAfterMs: 5_000, timer: systemTimer },
+  );
   const running = bot.run(source);
   try {
     for (const f of feeds)

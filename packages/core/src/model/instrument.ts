@@ -33,12 +33,46 @@ export interface InstrumentSpec {
   contractSize?: number;
 }
 
-export function defineInstrument(spec: InstrumentSpec): Instrument {
-  const [pair, settleRaw] = spec.symbol.split(':');
-  const [base, quote] = (pair ?? '').split('/');
-  if (!base || !quote) {
-    throw new Error(`Invalid symbol "${spec.symbol}": expected BASE/QUOTE, e.g. BTC/USDT`);
+/**
+ * A market symbol as Keel writes it: `BASE/QUOTE`, or `BASE/QUOTE:SETTLE` for a perpetual, each
+ * part letters and digits (`BTC/USDT`, `1000SHIB/USDT`, `LINK/USDT:USDT`).
+ */
+export const MARKET_SYMBOL = /^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/i;
+
+/**
+ * Why `symbol` is not one market, or undefined when it is. A list (`BTC/USDT,ETH/USDT`) is named
+ * as one: taken as one market it would trade under a made-up quote currency (`USDT,ETH`).
+ */
+export function symbolProblem(symbol: string): string | undefined {
+  if (MARKET_SYMBOL.test(symbol)) return undefined;
+  if (symbol.includes(','))
+    return `"${symbol}" is a list of markets, not one market: give each market on its own (--symbol BTC/USDT,ETH/USDT runs one strategy instance per market)`;
+  return `"${symbol}" is not a market: expected BASE/QUOTE (letters and digits), e.g. BTC/USDT, or BASE/QUOTE:SETTLE for a perpetual`;
+}
+
+/**
+ * A comma-separated list of markets (`--symbol BTC/USDT,ETH/USDT`), upper case, in order. Throws
+ * naming the entry that is not a market, a market given twice, or an empty list.
+ */
+export function parseSymbolList(text: string): string[] {
+  const list = text.split(',').map((s) => s.trim());
+  if (list.every((s) => s === '')) throw new Error('no market given: give one like BTC/USDT');
+  for (const [i, s] of list.entries()) {
+    if (s === '') throw new Error(`"${text}": entry ${i + 1} is empty (a stray comma?)`);
+    const why = symbolProblem(s);
+    if (why !== undefined) throw new Error(why);
   }
+  const upper = list.map((s) => s.toUpperCase());
+  const dup = upper.find((s, i) => upper.indexOf(s) !== i);
+  if (dup !== undefined) throw new Error(`${dup} is listed twice`);
+  return upper;
+}
+
+export function defineInstrument(spec: InstrumentSpec): Instrument {
+  const why = symbolProblem(spec.symbol);
+  if (why !== undefined) throw new Error(`Invalid symbol: ${why}`);
+  const [pair, settleRaw] = spec.symbol.split(':');
+  const [base, quote] = (pair ?? '').split('/') as [string, string];
   const kind = spec.kind ?? (settleRaw ? 'perpetual' : 'spot');
   for (const k of ['tickSize', 'stepSize', 'minAmount', 'minNotional'] as const) {
     const v = spec[k];

@@ -1,4 +1,5 @@
 import { parseDuration } from '../model/duration.ts';
+import { MARKET_SYMBOL } from '../model/instrument.ts';
 import type {
   ExitDistance,
   ExitSpec,
@@ -232,8 +233,7 @@ function parseRule(key: string, value: unknown): RiskRuleSpec | null {
         .map((x) => x.trim().toUpperCase())
         .filter((x) => x !== '');
       if (list.length === 0) throw new Fail('the list is empty');
-      for (const m of list)
-        if (!/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/.test(m)) throw new Fail(`"${m}" is not a market like BTC/USDT`);
+      for (const m of list) if (!MARKET_SYMBOL.test(m)) throw new Fail(`"${m}" is not a market like BTC/USDT`);
       return { rule: 'symbols', allowed: [...new Set(list)].sort() };
     }
     case 'sides':

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { defineInstrument, parseSymbolList, symbolProblem } from '../src/index.ts';
+
+// Invariants of the one rule for what a market symbol is (backtest, paper, live, keel.yaml).
+describe('a market symbol is one market', () => {
+  it('a list with a comma is never one instrument (it once became BTC/"USDT,ETH")', () => {
+    expect(() => defineInstrument({ symbol: 'BTC/USDT,ETH/USDT' })).toThrow(
+      'Invalid symbol: "BTC/USDT,ETH/USDT" is a list of markets, not one market',
+    );
+    for (const bad of ['BTC/USDT,', 'BTC', 'BTC/', '/USDT', 'BTC/USDT/X', 'BTC USDT', 'BTC/USDT:', ' BTC/USDT'])
+      expect(() => defineInstrument({ symbol: bad }), bad).toThrow(/Invalid symbol/);
+    expect(defineInstrument({ symbol: 'LINK/USDT:USDT' })).toMatchObject({
+      base: 'LINK',
+      quote: 'USDT',
+      kind: 'perpetual',
+    });
+    expect(symbolProblem('1000SHIB/USDT')).toBeUndefined();
+  });
+
+  it('a list is read entry by entry, each named when it is not a market', () => {
+    expect(parseSymbolList(' btc/usdt , ETH/USDT')).toEqual(['BTC/USDT', 'ETH/USDT']);
+    expect(() => parseSymbolList('')).toThrow('no market given');
+    expect(() => parseSymbolList('BTC/USDT,,ETH/USDT')).toThrow('entry 2 is empty');
+    expect(() => parseSymbolList('BTC/USDT,ETHUSDT')).toThrow('"ETHUSDT" is not a market');
+    expect(() => parseSymbolList('BTC/USDT,btc/usdt')).toThrow('BTC/USDT is listed twice');
+  });
+});

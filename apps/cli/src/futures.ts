@@ -8,7 +8,8 @@ import {
   timeframeMs,
   USDM_DEFAULT_FEES,
 } from '@keel/core';
-import { readBarsFile, readFundingRateFile } from '@keel/data/csv';
+import { readFundingRateFile } from '@keel/data/csv';
+import { readMarkFile } from '@keel/data/feeds';
 import { UsageError } from './errors.ts';
 
 /** `keel backtest`'s futures flags (core's FUTURES_FLAGS) as the perpetual's settings, or undefined for spot. */
@@ -36,23 +37,4 @@ export function futuresRun(
   if (!r.ok) throw new UsageError(r.message, 'backtest');
   if (r.futures === undefined) return undefined;
   return { ...r.futures, takerFee: USDM_DEFAULT_FEES.taker, makerFee: USDM_DEFAULT_FEES.maker };
-}
-
-/**
- * Mark-price bars (Binance's markPriceKlines archive: the 12 columns of its klines) on the run's
- * timeframe: a row that cannot be read, or bars of another timeframe (a 1m mark bar is not an
- * hour's mark), is an error naming the file.
- */
-export function readMarkFile(file: string, timeframe: Timeframe): BarSeries {
-  const parsed = readBarsFile(file);
-  const bad = parsed.quarantined[0];
-  if (bad !== undefined)
-    throw new UsageError(`--mark ${file}: line ${bad.line}: ${bad.field}: ${bad.message}`, 'backtest');
-  const tf = parsed.time.timeframe;
-  if (tf !== null && tf !== timeframe)
-    throw new UsageError(
-      `--mark ${file} holds ${tf} bars but the run is on ${timeframe} bars: give the mark bars of the traded timeframe`,
-      'backtest',
-    );
-  return parsed.series;
 }

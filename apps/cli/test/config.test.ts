@@ -377,7 +377,7 @@ const BOTS_NOT_SETTINGS = [
 const NOT_SETTINGS: Record<string, readonly string[]> = {
   backtest: ['help'],
   paper: ['help', 'confirm-live', 'reconfigure', 'clock', 'unknown-orders', 'keys', 'speed'],
-  live: ['help', 'confirm-live', 'reconfigure', 'replay', 'replay-delay-ms', 'cash', 'fee', 'speed'],
+  live: ['help', 'confirm-live', 'reconfigure', 'replay', 'replay-delay-ms', 'allow-bad-data', 'cash', 'fee', 'speed'],
   data: ['help'],
   // keel bots and keel portfolio: the store is where the bots are; the rest is per question asked.
   bots: BOTS_NOT_SETTINGS,

@@ -71,13 +71,14 @@ describe('keel backtest --mark <file>', () => {
     expect(a.futures.warnings).toEqual([]);
   });
 
-  it('mark bars of another timeframe, or --mark without --market futures, are usage errors', async () => {
+  it('--mark without --market futures is a usage error; mark bars of another timeframe are refused naming the file', async () => {
     const spot = await keelIn(['backtest', '--strategy', STRATEGY, '--data', BARS, '--mark', MARK, '--no-save']);
     expect(spot.code).toBe(2);
     expect(spot.err).toContain('--mark needs --market futures');
     const tf = await run('--mark', MARK, '--timeframe', '3m');
-    expect(tf.code).toBe(2);
-    expect(tf.err).toContain('holds 1m bars but the run is on 3m bars');
+    expect(tf.code).toBe(1);
+    expect(tf.err).toContain(`--mark ${MARK} holds 1m bars but the run is on 3m bars`);
+    expect(tf.err).not.toContain('--help');
   });
 });
 

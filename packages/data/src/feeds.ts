@@ -1,4 +1,4 @@
-import type { TimeIs } from '@keel/candles';
+import { readBarsFile, type TimeIs } from '@keel/candles';
 import type { BarSeries, Timeframe } from '@keel/core';
 import { isoUtc, sliceSeries, timeframeEnd, timeframeMs } from '@keel/core';
 import { maintenanceFor } from './maintenance.ts';
@@ -86,7 +86,7 @@ function refused(gate: DataGateResult): DataError {
     'quality-gate',
     gate.rowsKept === 0
       ? formatDataGate(gate)
-      : `${formatDataGate(gate)}\nthe backtest refuses data that breaks a rule; --allow-bad-data drops those rows and counts them in the summary`,
+      : `${formatDataGate(gate)}\nKeel refuses data that breaks a rule; --allow-bad-data drops those rows and counts them in the summary`,
   );
 }
 
@@ -375,4 +375,23 @@ export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
     lines.push(`  ${feed.symbol}: ${feed.source}${resampled}, ${gaps}${dropText}`);
   }
   return lines;
+}
+
+/**
+ * Mark-price bars (Binance's markPriceKlines archive: the 12 columns of its klines) on the run's
+ * timeframe, for `--mark` of backtest and paper: a row that cannot be read, or bars of another
+ * timeframe (a 1m mark bar is not an hour's mark), is an error naming the file.
+ */
+export function readMarkFile(file: string, timeframe: Timeframe): BarSeries {
+  const parsed = readBarsFile(file);
+  const bad = parsed.quarantined[0];
+  if (bad !== undefined)
+    throw new DataError('mark-file', `--mark ${file}: line ${bad.line}: ${bad.field}: ${bad.message}`);
+  const tf = parsed.time.timeframe;
+  if (tf !== null && tf !== timeframe)
+    throw new DataError(
+      'mark-file',
+      `--mark ${file} holds ${tf} bars but the run is on ${timeframe} bars: give the mark bars of the traded timeframe`,
+    );
+  return parsed.series;
 }

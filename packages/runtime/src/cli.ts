@@ -21,7 +21,15 @@ import {
   USDM_DEFAULT_FEES,
 } from '@keel/core';
 import type { Io } from '@keel/data';
-import { readBarsFile, readFundingRateFile } from '@keel/data';
+import { CsvFormatError, DataError, readFundingRateFile } from '@keel/data';
+import {
+  feedQualityLines,
+  fileNameFacts,
+  fileSymbolConflict,
+  type LoadedFeed,
+  loadFeed,
+  readMarkFile,
+} from '@keel/data/feeds';
 import { systemTimer } from '@keel/exchange';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
 import { mergeSources } from './bar-merge.ts';
@@ -49,7 +57,8 @@ Options:
   --max-open-trades <n>    at most n markets held at once (the risk rule max-open-trades); with
                            several markets each entry's orderTargetPercent is a share of equity / n
                            (default: / the number of markets), as in keel backtest
-  --timeframe <tf>         bar timeframe (default 1m)
+  --timeframe <tf>         bar timeframe (default 1m; a paper --replay: its bars' own); coarser
+                           than a replay's bars resamples them, finer is refused
   --bot-id <id>            the bot's name in the store (default <strategy>-<symbol>-<mode>;
                            several markets: their symbols joined, <strategy>-BTCUSDT-ETHUSDT-<mode>,
                            or with more than 4 the first two, the count and a hash of the list)
@@ -58,7 +67,10 @@ Options:
                            normal is as safe against a crash of the bot (kill -9) and keeps
                            the disk's fsync off the order path (docs/store.md, docs/live.md)
   --replay <file>          paper only: replay a candle file (.csv/.csv.gz) instead of live data;
-                           several markets: one --replay per market, in --symbol's order
+                           several markets: one --replay per market, in --symbol's order. The
+                           file passes the backtest's data gate: a bad row is refused with its
+                           line and rule, a market the file's name contradicts too
+  --allow-bad-data         paper replay: drop bad rows (counted in the log) instead of refusing
   --replay-delay-ms <n>    paper replay: wait n ms between bars (default 0: as fast as possible)
   --exchange <id>          ccxt exchange id for live data and live orders (default binance)
   --exchange-url <url>     point the exchange client at another base URL (e.g. keel exchange-sim)
@@ -140,6 +152,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       replay: { type: 'string', multiple: true },
       'max-open-trades': { type: 'string' },
       'replay-delay-ms': { type: 'string' },
+      'allow-bad-data': { type: 'boolean' },
       exchange: { type: 'string' },
       'exchange-url': { type: 'string' },
       cash: { type: 'string' },
@@ -179,8 +192,14 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     return fail(
       `--symbol: the markets must share one quote currency (they share one cash balance): ${spots.map((x) => `${x} is in ${defineInstrument({ symbol: x }).settle}`).join(', ')}`,
     );
-  const timeframe = values.timeframe ?? '1m';
-  if (!isTimeframe(timeframe)) return fail(`--timeframe "${timeframe}" is not a timeframe`);
+  const givenTimeframe = values.timeframe;
+  if (givenTimeframe !== undefined && !isTimeframe(givenTimeframe))
+    return fail(`--timeframe "${givenTimeframe}" is not a timeframe`);
+  // A data error names the file, row and rule; --help would not help with it (exit 1).
+  const failData = (msg: string): number => {
+    io.stderr.write(`keel ${mode}: ${msg}\n`);
+    return 1;
+  };
   const maxOpenTrades = values['max-open-trades'] !== undefined ? Number(values['max-open-trades']) : undefined;
   if (maxOpenTrades !== undefined && !(Number.isInteger(maxOpenTrades) && maxOpenTrades >= 1))
     return fail(`--max-open-trades must be an integer >= 1, got "${values['max-open-trades']}"`);
@@ -195,6 +214,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     return fail('live mode sends real orders: add --confirm-live to confirm');
   const replays = values.replay ?? [];
   if (mode === 'live' && replays.length > 0) return fail('--replay is for paper mode');
+  if (values['allow-bad-data'] === true && replays.length === 0)
+    return fail('--allow-bad-data is for paper --replay (the rows of a replayed file)');
   if (replays.length > 0 && replays.length !== spots.length)
     return fail(
       `--replay: ${replays.length} file${replays.length === 1 ? '' : 's'} for ${spots.length} market${spots.length === 1 ? '' : 's'} (${spots.join(', ')}): give one --replay per market, in --symbol's order`,
@@ -226,14 +247,47 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const strategy = loaded.strategy;
   const params = strategyParams(loaded, paramsFromPairs(values.param ?? []));
   for (const file of replays) if (!existsSync(file)) return fail(`--replay: no such file ${file}`);
-  const replayed = replays.length > 0 ? replays.map((file) => readBarsFile(file).series) : undefined;
+  // Replayed files pass the backtest's data gate: bad rows refused (or dropped and counted with
+  // --allow-bad-data), the bars' own timeframe (a finer --timeframe refused, a coarser one
+  // resampled), close times told from open times, and a market the file's name contradicts refused.
+  let replayFeeds: LoadedFeed[] | undefined;
+  if (replays.length > 0) {
+    replayFeeds = [];
+    try {
+      for (const [i, file] of replays.entries()) {
+        const spot = spots[i] as string;
+        const conflict = fileSymbolConflict(file, spot);
+        if (conflict !== undefined) return failData(`--replay ${conflict}`);
+        const nameTimeframe = fileNameFacts(file).timeframe;
+        replayFeeds.push(
+          await loadFeed({
+            symbol: spot,
+            origin: { kind: 'file', file, ...(nameTimeframe ? { nameTimeframe } : {}) },
+            ...(givenTimeframe !== undefined ? { timeframe: givenTimeframe as Timeframe } : {}),
+            badData: values['allow-bad-data'] === true ? 'drop' : 'refuse',
+          }),
+        );
+      }
+    } catch (e) {
+      if (e instanceof DataError || e instanceof CsvFormatError) return failData(`--replay ${(e as Error).message}`);
+      throw e;
+    }
+    const tfs = [...new Set(replayFeeds.map((f) => f.timeframe))];
+    if (tfs.length > 1)
+      return failData(
+        `--replay files hold bars of different timeframes (${replayFeeds.map((f) => `${f.symbol} ${f.timeframe}`).join(', ')}): give --timeframe (at least the coarsest) to run them on one`,
+      );
+  }
+  // A replay runs on its bars' own timeframe unless --timeframe says otherwise; live bars on 1m.
+  const timeframe: Timeframe = (givenTimeframe as Timeframe | undefined) ?? replayFeeds?.[0]?.timeframe ?? '1m';
+  const replayed = replayFeeds?.map((f) => f.series);
   // A constant funding rate covers the replay, or a year from now on live bars.
   const spans = (replayed ?? []).filter((r) => r.length > 0);
   const range =
     spans.length > 0
       ? {
           from: Math.min(...spans.map((r) => r.time[0] as number)),
-          to: Math.max(...spans.map((r) => r.time[r.length - 1] as number)) + timeframeMs(timeframe as Timeframe),
+          to: Math.max(...spans.map((r) => r.time[r.length - 1] as number)) + timeframeMs(timeframe),
         }
       : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
   if (values.mark !== undefined && replays.length === 0)
@@ -246,7 +300,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   for (const spot of spots) {
     const fut = futuresFromFlags(values, spot, range, {
       funding: (file, perp) => ({ series: readFundingRateFile(file, { symbol: perp }).series, source: file }),
-      mark: (file) => ({ series: readBarsFile(file).series, source: file }),
+      mark: (file) => ({ series: readMarkFile(file, timeframe), source: file }),
     });
     if (!fut.ok) return fail(fut.message);
     if (fut.futures !== undefined) perps.push(fut.futures);
@@ -354,6 +408,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'info',
       `${mode} bot started: ${strategy.name} on ${symbols.join(', ')} ${timeframe}${replays.length > 0 ? ` (replay of ${replays.join(', ')})` : ''}${risk ? `; risk: ${riskConfigText(risk).join(' ')}` : ''}`,
     );
+    // What the data gate found in the replayed files, where the user reads the run: the log.
+    for (const f of replayFeeds ?? []) for (const n of f.notes) log('info', `note: ${n}`);
+    if (replayFeeds !== undefined) for (const l of feedQualityLines(replayFeeds)) log('info', `data: ${l.trim()}`);
     const delay = values['replay-delay-ms'] ? { delayMs: Number(values['replay-delay-ms']) } : {};
     // Without --replay the exchange was connected above.
     const conn = exchange as NonNullable<typeof exchange>;

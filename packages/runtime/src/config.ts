@@ -125,7 +125,6 @@ const BOT: Record<string, KeySpec> = {
   param: pairs,
   symbol: symbols,
   'max-open-trades': n(count(1)),
-  timeframe: s(timeframe, '1m'),
   'bot-id': s(),
   store: s(z.string().min(1), 'sqlite:.keel/keel.db'),
   'store-sync': s(oneOf('full', 'normal'), 'full'),
@@ -176,13 +175,17 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
   },
   paper: {
     ...BOT,
+    // Unset: a replay's own timeframe, else 1m.
+    timeframe: s(timeframe),
     replay: { kind: 'paths' },
     'replay-delay-ms': n(nonNegative, 0),
+    'allow-bad-data': b(),
     cash: n(positive, 10_000),
     fee: n(fraction01, 0.001),
   },
   live: {
     ...BOT,
+    timeframe: s(timeframe, '1m'),
     keys: s(z.string().min(1)),
     clock: s(oneOf('local', 'exchange'), 'local'),
     'unknown-orders': s(oneOf('flag', 'adopt', 'cancel'), 'flag'),

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { parseSymbolList } from '@keel/core';
 import { ADMIN_FAULT_PATH, sendFaultCommand } from './admin.ts';
 import {
   FAULT_KIND_SPECS,
@@ -71,9 +72,11 @@ Usage:
 
 Options:
   --market M         spot (default) or futures (Binance USD-M: /fapi REST, /market/ws, /private/ws)
-  --data FILE        candles to replay (CSV or CSV.GZ): header datetime|timestamp|open_time,open,
+  --data FILE        candles to replay (CSV or CSV.GZ), one market each (repeat it for several,
+                     with --symbol A,B in the same order): header datetime|timestamp|open_time,open,
                      high,low,close,volume (UTC text or epoch ms), or Binance's 12-column klines
-  --symbol S         unified symbol of the market, BASE/QUOTE (default BTC/USDT)
+  --symbol S         unified symbol of the market, BASE/QUOTE (default BTC/USDT); a list A,B for
+                     several --data files
   --port N           port on 127.0.0.1 (default ${DEFAULT_PORT}; 0 = random)
   --host H           interface to bind (default 127.0.0.1)
   --speed X          replay speed vs wall time (default 1; 60 = one minute per second)
@@ -101,7 +104,7 @@ Futures (--market futures):
   --liquidation-fee R  the clearance fee rate of a liquidation (default 0.0125)
   The mark price is the last price; brackets are core's DEFAULT_USDM_BRACKETS.
 
-Markets: one per run from the CLI (and BNB/<quote> with --bnb-data); programmatic use (startExchangeSim) takes any number, each with
+Markets: one per --data file (and BNB/<quote> with --bnb-data); programmatic use (startExchangeSim) too, each with
   its own bars, tickSize, stepSize, minQty, minNotional.
 Accounts: each has an apiKey/secret (HMAC-SHA256) and free balances; add more with sim.addAccount().
 Endpoints: REST /api/v3/* (ping, time, exchangeInfo, klines, depth, trades, historicalTrades,
@@ -152,8 +155,8 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     args: argv,
     options: {
       help: { type: 'boolean', short: 'h' },
-      data: { type: 'string' },
-      symbol: { type: 'string', default: 'BTC/USDT' },
+      data: { type: 'string', multiple: true },
+      symbol: { type: 'string' },
       port: { type: 'string', default: String(DEFAULT_PORT) },
       host: { type: 'string', default: '127.0.0.1' },
       speed: { type: 'string', default: '1' },
@@ -183,7 +186,23 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     out.write(EXCHANGE_SIM_HELP);
     return;
   }
-  if (!values.data) throw new Error('keel exchange-sim: --data <csv file> is required (see --help)');
+  const files = values.data ?? [];
+  if (files.length === 0) throw new Error('keel exchange-sim: --data <csv file> is required (see --help)');
+  // One market per --data file, in --symbol's order (BTC/USDT alone by default), as keel backtest
+  // maps its files: a multi-market bot can be pointed at the simulator from the command line.
+  let symbols: string[];
+  try {
+    symbols = values.symbol === undefined ? ['BTC/USDT'] : parseSymbolList(values.symbol);
+  } catch (e) {
+    throw new Error(`--symbol: ${(e as Error).message}`);
+  }
+  if (symbols.length !== files.length)
+    throw new Error(
+      `--symbol lists ${symbols.length} market${symbols.length === 1 ? '' : 's'} for ${files.length} --data file${files.length === 1 ? '' : 's'}: give one market per file, in the same order`,
+    );
+  const primary = symbols[0] as string;
+  if (values.market === 'futures' && symbols.length > 1 && values.funding !== undefined)
+    throw new Error("--funding is one contract's series: with several markets give --funding-rate (applied to each)");
   if (values.market !== 'spot' && values.market !== 'futures')
     throw new Error(`--market must be spot or futures, got "${values.market}"`);
   const futures = values.market === 'futures';
@@ -194,14 +213,16 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
   }
   if (futures && (values['bnb-fees'] || values['bnb-data'] !== undefined))
     throw new Error('--bnb-fees and --bnb-data apply to spot only (the USD-M simulator has no BNB fee discount)');
-  const quote = values.symbol.split('/')[1] ?? '';
-  const bnbMarket = values.symbol.split('/')[0] === 'BNB' || quote === 'BNB' ? undefined : `BNB/${quote}`;
+  const quote = primary.split(':')[0]?.split('/')[1] ?? '';
+  // BNB/<quote> prices the commission: one of the markets, or --bnb-data.
+  const bnbMarket =
+    primary.split('/')[0] === 'BNB' || quote === 'BNB' || symbols.includes(`BNB/${quote}`) ? undefined : `BNB/${quote}`;
   if (values['bnb-fees'] && bnbMarket !== undefined && values['bnb-data'] === undefined)
     throw new Error(
       `--bnb-fees prices each commission at the last price of ${bnbMarket}: give its candles with --bnb-data <csv file> (e.g. Binance's BNB${quote} 1m klines over the same time)`,
     );
   if (values['bnb-data'] !== undefined && bnbMarket === undefined)
-    throw new Error(`--bnb-data: ${values.symbol} prices BNB itself; no second market is needed`);
+    throw new Error(`--bnb-data: the markets (${symbols.join(', ')}) price BNB themselves; no other market is needed`);
   if (values.funding !== undefined && values['funding-rate'] !== undefined)
     throw new Error('give --funding <file> or --funding-rate R, not both');
   if (values.margin !== undefined && values.margin !== 'cross' && values.margin !== 'isolated')
@@ -247,16 +268,16 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     port: num(values.port, 'port') ?? DEFAULT_PORT,
     admin: values.admin,
     markets: [
-      {
-        symbol: values.symbol,
-        bars: values.data,
+      ...symbols.map((symbol, i) => ({
+        symbol,
+        bars: files[i] as string,
         ...(tickSize ? { tickSize } : {}),
         ...(stepSize ? { stepSize } : {}),
         ...(minNotional !== undefined ? { minNotional } : {}),
         ...(values.funding !== undefined ? { funding: values.funding } : {}),
         ...(fundingRate !== undefined ? { funding: fundingRate } : {}),
         ...(liquidationFee !== undefined ? { liquidationFee } : {}),
-      },
+      })),
       ...(values['bnb-data'] !== undefined && bnbMarket !== undefined
         ? [{ symbol: bnbMarket, bars: values['bnb-data'] }]
         : []),
@@ -277,9 +298,10 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     out.write(
       `exchange-sim: Binance spot protocol on ${sim.httpUrl} (REST /api/v3) and ${sim.wsUrl} (/ws, /stream, /ws-api/v3)\n`,
     );
-  out.write(
-    `  market ${values.symbol} from ${values.data}, replay clock ${new Date(sim.now()).toISOString()}, speed ${values.speed}x\n`,
-  );
+  for (const [i, symbol] of symbols.entries())
+    out.write(
+      `  market ${symbol} from ${files[i]}${i === 0 ? `, replay clock ${new Date(sim.now()).toISOString()}, speed ${values.speed}x` : ''}\n`,
+    );
   if (values['bnb-data'] !== undefined)
     out.write(
       `  market ${bnbMarket} from ${values['bnb-data']}${values['bnb-fees'] ? ': the account pays its fees with BNB (75 % of the rate, priced at its last price)' : ''}\n`,

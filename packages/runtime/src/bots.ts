@@ -13,6 +13,7 @@ import {
 import { systemTimer, type Timer } from '@keel/exchange';
 import type { BotMode, BotRecord, SessionRecord, Store } from '@keel/store';
 import type { SessionReport } from './bot.ts';
+import { iso as isoOf } from './parity-difference.ts';
 import { type PnlTotals, pnlOf } from './pnl.ts';
 import { isSessionSetup, type SessionSetup } from './session.ts';
 
@@ -453,5 +454,5 @@ async function lastErrorOf(store: Store, botId: string): Promise<BotStatus['last
 }
 
 function iso(t: number | undefined): string | null {
-  return t === undefined || !Number.isFinite(t) ? null : new Date(t).toISOString();
+  return t === undefined ? null : isoOf(t);
 }

@@ -29,7 +29,6 @@ import {
   SimulatedVenue,
   type SimulatedVenueOptions,
   seriesFromRows,
-  type Timeframe,
   type Trade,
   timeframeEnd,
   timeframeMs,
@@ -341,7 +340,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
         const after = await store.barLog.range(botId, feedId(f), close, close);
         if (after.length === 0) continue;
         const bar = readBar(after, 0, emptyBar());
-        venue.onBar(f.symbol, bar, barEnd(f.timeframe, bar.time));
+        venue.onBar(f.symbol, bar, timeframeEnd(f.timeframe, bar.time));
         addHandled(f.symbol, bar.time);
       }
     }
@@ -524,10 +523,6 @@ async function eventsOfType<T>(store: Store, botId: string, type: string): Promi
 }
 
 /** The close time of a bar of `tf` that opens at `open`. */
-export function barEnd(tf: Timeframe, open: number): number {
-  return tf === '1M' ? timeframeEnd('1M', open) : open + timeframeMs(tf);
-}
-
 interface TimedBar {
   readonly feed: number;
   readonly close: number;
@@ -541,7 +536,7 @@ async function sessionBars(store: Store, botId: string, setup: SessionSetup, nex
   const warmupCount = new Map<string, number>();
   for (const [i, f] of setup.feeds.entries()) {
     const id = feedId(f);
-    const end = (t: number) => barEnd(f.timeframe, t);
+    const end = (t: number) => timeframeEnd(f.timeframe, t);
     const w = setup.warmup[id];
     if (w) {
       const s = await store.barLog.range(botId, id, w.first, w.last);

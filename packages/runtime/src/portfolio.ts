@@ -1,7 +1,6 @@
-import { Account, defineInstrument, type Instrument, isTimeframe, type Rate } from '@keel/core';
+import { Account, defineInstrument, type Instrument, isTimeframe, type Rate, timeframeEnd } from '@keel/core';
 import type { BotMode, BotRecord, Store } from '@keel/store';
 import type { ExchangeBalance, ExchangeOrder } from './live/port.ts';
-import { barEnd } from './parity.ts';
 import { isSessionSetup, type SessionSetup } from './session.ts';
 
 /** The last price known of a market: the close of the newest bar any bot of the store saw. */
@@ -228,7 +227,7 @@ async function marksOf(store: Store, bots: readonly BotRecord[]): Promise<Map<st
   for (const r of rows) {
     // A feed id is `SYMBOL@timeframe`; the close time is the open time plus the bar.
     const [symbol, tf] = r.feed.split('@') as [string, string];
-    const at = isTimeframe(tf) ? barEnd(tf, Number(r.time)) : Number(r.time);
+    const at = isTimeframe(tf) ? timeframeEnd(tf, Number(r.time)) : Number(r.time);
     const had = marks.get(symbol);
     if (had === undefined || at >= had.at) marks.set(symbol, { price: Number(r.close), at });
   }

@@ -186,6 +186,26 @@ describe('matching', () => {
     expect(e.balances(KEY).USDT!.locked).toBe(0);
   });
 
+  it('a FOK stop-limit is judged whole at its trigger: it expires untouched where an IOC of the same size fills in part', () => {
+    const big = { balances: { USDT: 10_000, BTC: 50 } };
+    const stop = (tif: 'IOC' | 'FOK') =>
+      req({ side: 'SELL', type: 'STOP_LOSS_LIMIT', price: 108, stopPrice: 108.5, quantity: 20, timeInForce: tif });
+    const ioc = engine(big);
+    ioc.placeOrder(KEY, stop('IOC'));
+    tick(ioc);
+    const [partial] = ioc.ordersOf(KEY);
+    // The oracle: what the book offered at the trigger (20 levels of 0.5 down from 108.49).
+    expect(partial).toMatchObject({ status: 'EXPIRED' });
+    expect(partial!.executedQty).toBeCloseTo(10, 9);
+    const fok = engine(big);
+    fok.placeOrder(KEY, stop('FOK'));
+    tick(fok);
+    const [whole] = fok.ordersOf(KEY);
+    expect(whole).toMatchObject({ status: 'EXPIRED', executedQty: 0, isWorking: true });
+    expect(whole!.fills).toEqual([]);
+    expect(fok.balances(KEY).BTC).toMatchObject({ free: 50, locked: 0 });
+  });
+
   it('rejects like Binance: LIMIT_MAKER that would take, stops that would trigger, filters, funds, duplicates', () => {
     const e = engine();
     expect(

@@ -435,4 +435,30 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     expect(open[0]?.info).toMatchObject({ origType: 'STOP', stopPrice: '6.8', clientOrderId: stop.clientOrderId });
     expect(String(open[0]?.id)).toBe(algo.info.actualOrderId);
   });
+
+  it('a FOK STOP is judged whole at its trigger: it expires untouched where an IOC of the same size fills in part', async () => {
+    const run = async (tif: 'IOC' | 'FOK') => {
+      // A thin book (0.05 % of each bar's volume): 500 LINK cannot all fill at the trigger.
+      h = await futuresHarness({
+        startTime: T(7),
+        liquidity: { participation: 0.0005, bookLevels: 1, spreadTicks: 1 },
+      });
+      const { ex, sim } = h;
+      const stop = await ex.createOrder(LINK, 'limit', 'sell', 500, 6.7, { stopLossPrice: 6.8, timeInForce: tif });
+      sim.step(2); // 07:01 falls through 6.800
+      const algo = await ex.fetchOrder(String(stop.id), LINK, { trigger: true });
+      expect(algo.info.algoStatus).toBe('FINISHED'); // triggered, and its order is done
+      const [order] = (await ex.fetchOrders(LINK)).filter((o) => o.clientOrderId === stop.clientOrderId);
+      await h.close();
+      h = undefined;
+      return order;
+    };
+    const ioc = await run('IOC');
+    expect(ioc?.status).toBe('expired');
+    // The oracle: the IOC's fill is what the book held at the trigger, less than the 500 asked.
+    expect(ioc?.filled).toBeGreaterThan(0);
+    expect(ioc?.filled).toBeLessThan(500);
+    const fok = await run('FOK');
+    expect(fok).toMatchObject({ status: 'expired', filled: 0 });
+  });
 });

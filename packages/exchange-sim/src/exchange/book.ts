@@ -61,9 +61,9 @@ export class SyntheticBook {
     return side === 'BUY' ? price >= this.bestAsk(m, ref) : price <= this.bestBid(m, ref);
   }
 
-  /** Quantity the book offers to `side` up to a limit price. */
-  available(m: MarketState, side: OrderSide, limit: number): number {
-    const book = this.snapshot(m);
+  /** Quantity the book offers to `side` up to a limit price (the book around `ref`, the last price by default). */
+  available(m: MarketState, side: OrderSide, limit: number, ref = m.price): number {
+    const book = this.snapshot(m, this.levels, ref);
     let q = 0;
     for (const [p, lq] of side === 'BUY' ? book.asks : book.bids) {
       if (side === 'BUY' ? p > limit : p < limit) break;

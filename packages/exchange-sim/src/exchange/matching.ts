@@ -224,7 +224,10 @@ export class MatchingEngine {
         this.takerFill(rec, at, undefined, undefined);
         if (isOpen(o)) this.finish(rec, 'expire', undefined, 'INSUFFICIENT_LIQUIDITY');
       } else {
-        if (this.book.isMarketable(m, o.side, o.price, at)) this.takerFill(rec, at, o.price, undefined);
+        // A FOK stop-limit is judged whole at its trigger, as a FOK limit at its arrival: all of it or nothing.
+        const fok =
+          o.timeInForce === 'FOK' && this.book.available(m, o.side, o.price, at) + 1e-12 < o.origQty - o.executedQty;
+        if (!fok && this.book.isMarketable(m, o.side, o.price, at)) this.takerFill(rec, at, o.price, undefined);
         if (isOpen(o) && (o.timeInForce === 'IOC' || o.timeInForce === 'FOK'))
           this.finish(rec, 'expire', undefined, unfilledReason(o.timeInForce));
       }

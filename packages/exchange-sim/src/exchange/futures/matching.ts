@@ -452,7 +452,10 @@ export class FuturesMatching {
       if (isOpenFuturesOrder(o)) this.finish(rec, 'expire', o.reduceOnly && this.fillable(rec, 1) === 0 ? 4 : 9);
       return;
     }
-    if (this.opts.book.isMarketable(m, o.side, o.price, ref)) this.takerFill(rec, ref, o.price);
+    // A FOK (a triggered FOK stop here; a FOK limit was judged on arrival) fills all of it or nothing.
+    const fok =
+      o.timeInForce === 'FOK' && this.opts.book.available(m, o.side, o.price, ref) + 1e-12 < o.origQty - o.executedQty;
+    if (!fok && this.opts.book.isMarketable(m, o.side, o.price, ref)) this.takerFill(rec, ref, o.price);
     if (!isOpenFuturesOrder(o)) return;
     if (o.timeInForce === 'IOC' || o.timeInForce === 'FOK')
       this.finish(rec, 'expire', o.timeInForce === 'IOC' ? 2 : 10);

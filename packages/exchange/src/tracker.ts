@@ -1,4 +1,4 @@
-import { type ClientOrderId, type Fill, type Rng, SeededRng } from '@keel/core';
+import { type ClientOrderId, type Fill, isTerminal, type Rng, SeededRng } from '@keel/core';
 import type { Order, Trade } from 'ccxt';
 import { ccxtUndeclared } from './client.ts';
 import type { ExchangeGateway } from './gateway.ts';
@@ -24,6 +24,42 @@ export interface OrderTrackerOptions {
   readonly onError?: (e: unknown) => void;
 }
 
+/**
+ * Something per order, by key, that stays bounded however many orders a bot places: kept while
+ * its order works, and for the last `capacity` finished orders (a trade or update of an order can
+ * arrive after the update that ended it: the two user streams are not ordered), then forgotten.
+ */
+export class OrderIndex<V> {
+  private readonly working = new Map<string, V>();
+  private readonly finished = new Map<string, V>();
+
+  constructor(private readonly capacity = 10_000) {}
+
+  get size(): number {
+    return this.working.size + this.finished.size;
+  }
+
+  get(key: string): V | undefined {
+    return this.working.get(key) ?? this.finished.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.working.has(key) || this.finished.has(key);
+  }
+
+  /** `done`: the order has ended (an update of it that comes late keeps it among the finished). */
+  set(key: string, value: V, done: boolean): void {
+    if (!done && !this.finished.has(key)) {
+      this.working.set(key, value);
+      return;
+    }
+    this.working.delete(key);
+    this.finished.delete(key);
+    this.finished.set(key, value);
+    if (this.finished.size > this.capacity) this.finished.delete(this.finished.keys().next().value as string);
+  }
+}
+
 type UserStreamClient = {
   watchOrders(symbol?: string): Promise<Order[]>;
   watchMyTrades(symbol?: string): Promise<Trade[]>;
@@ -40,11 +76,16 @@ export class OrderTracker {
   private streamUp = false;
   private readonly ctl = new AbortController();
   private readonly seen = new Set<string>();
-  private readonly lastOrder = new Map<string, string>();
-  private readonly venueToClient = new Map<string, ClientOrderId>();
+  private readonly lastOrder = new OrderIndex<string>();
+  private readonly venueToClient = new OrderIndex<ClientOrderId>();
   private readonly lastTradeTime = new Map<string, number>();
   private readonly parked = new Map<string, Trade[]>();
   private readonly loops: Promise<void>[] = [];
+
+  /** What it holds per order (tests): bounded by the working orders and the last finished ones. */
+  stats(): { readonly orders: number; readonly venueIds: number; readonly trades: number } {
+    return { orders: this.lastOrder.size, venueIds: this.venueToClient.size, trades: this.seen.size };
+  }
   private pollLoop: Promise<void> | undefined;
   private readonly rng: Rng;
   private readonly stopped: Promise<'stop'>;
@@ -133,7 +174,8 @@ export class OrderTracker {
   }
 
   private async order(o: ExchangeOrder): Promise<void> {
-    if (o.clientOrderId !== undefined) this.venueToClient.set(o.venueOrderId, o.clientOrderId as ClientOrderId);
+    const done = isTerminal(o.status);
+    if (o.clientOrderId !== undefined) this.venueToClient.set(o.venueOrderId, o.clientOrderId as ClientOrderId, done);
     // Trades that arrived before their order (the two streams are not ordered) are replayed now.
     const parked = this.parked.get(o.venueOrderId);
     if (parked) {
@@ -145,7 +187,7 @@ export class OrderTracker {
     const key = `${o.clientOrderId ?? ''}|venue:${o.venueOrderId}`;
     const sig = `${o.status}|${o.filled}`;
     if (this.lastOrder.get(key) === sig) return;
-    this.lastOrder.set(key, sig);
+    this.lastOrder.set(key, sig, done);
     await this.opts.onOrder(o);
   }
 

@@ -107,6 +107,11 @@ export interface BotConfig {
    * the reason), never sent late. Default `{ bars: 1 }`: until the bar after its decision closes.
    */
   readonly maxSignalAge?: SignalAge;
+  /**
+   * How many finished orders (and fills) the bot's engine keeps in memory for `ctx.order(id)`;
+   * older ones are in the store only (docs/live.md, "Memory"). Default `DEFAULT_KEEP_FINISHED`.
+   */
+  readonly keepFinished?: number;
   /** Bars missed while the bot was down: `none` (default) only warms the strategy up on them. */
   readonly catchUp?: CatchUpPolicy;
   /**
@@ -214,6 +219,12 @@ export function holderIsDeadHere(owner: string): boolean {
     return (e as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
+
+/**
+ * Finished orders a running bot keeps in memory by default: `ctx.order(id)` finds the last this
+ * many (and every open one); the rest are in the store, so memory stays flat over months.
+ */
+export const DEFAULT_KEEP_FINISHED = 10_000;
 
 /**
  * A bot process: one lock, one journal, one engine. Start-up loads the stored state and, live,
@@ -525,6 +536,7 @@ export class Bot {
         : { simulated: this.cfg.simulated ?? { fees: percentFee(this.cfg.paperFee ?? 0.001) } }),
       ...(this.cfg.risk ? { risk: this.cfg.risk } : {}),
       ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
+      keepFinished: this.cfg.keepFinished ?? DEFAULT_KEEP_FINISHED,
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied' && this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
@@ -567,7 +579,7 @@ export class Bot {
           this.recovery?.exchangeIds.get(o.request.id),
         );
       }
-      live.rememberTrades(this.recovery?.knownTradeIds ?? []);
+      live.rememberTrades(this.recovery?.knownTrades ?? new Map());
       for (const [id, xid] of this.recovery?.placeAgain ?? []) live.placeAgainAfterRestart(id, xid);
       for (const o of this.recovery?.replacements ?? []) this.botEngine.engine.restoreOrder(o);
       const streamWarning = repeatingWarning(log, () => this.wall.now(), 'execution stream');
@@ -787,6 +799,16 @@ export class Bot {
     this.caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
   }
 
+  /**
+   * What the running bot holds in memory of its orders and fills (tests, the soak benchmark): the
+   * engine's open orders, the finished orders and fills it keeps (`keepFinished`), and, live, the
+   * venue's (LiveVenue.stats). None of it grows with the orders the bot has placed.
+   */
+  retained(): { readonly engine: ReturnType<Engine['retained']>; readonly venue?: ReturnType<LiveVenue['stats']> } {
+    const engine = this.botEngine.engine.retained();
+    return this.venue === undefined ? { engine } : { engine, venue: this.venue.stats() };
+  }
+
   /** Resolves when every live request under way is done and everything so far is saved. */
   async settled(): Promise<void> {
     await this.futuresSync?.idle();
@@ -938,7 +960,7 @@ export class Bot {
       openOrders: engine ? engine.openOrders().length : 0,
       parked: this.parked,
       recovery: this.recovery?.actions ?? [],
-      errors: engine?.errors.length ?? 0,
+      errors: engine?.errorCount ?? 0,
       signalsDropped: {
         stale: this.venue?.staleDropped ?? 0,
         catchUp: this.catchUpDenied + this.caughtUp.denied,

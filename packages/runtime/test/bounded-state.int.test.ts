@@ -1,13 +1,25 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type ClientOrderId, defineStrategy } from '@keel/core';
+import { runBacktest } from '@keel/core';
 import type { ExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Bot } from '../src/index.ts';
-import { noParams } from './fixtures/strategies.ts';
-import { BotProcess, KEY, MIN, movableWallClock, quietBars, startLiveBot, startSim, T0 } from './live-harness.ts';
+import { Bot, replaySource } from '../src/index.ts';
+import { gridChurn } from './fixtures/strategies.ts';
+import {
+  BotProcess,
+  FEED,
+  KEY,
+  MIN,
+  movableWallClock,
+  paperBotConfig,
+  quietBars,
+  startLiveBot,
+  startSim,
+  T0,
+  toSeries,
+} from './live-harness.ts';
 
 /**
  * A bot that runs for months must not hold every order it ever placed: memory and each bar's work
@@ -17,23 +29,6 @@ import { BotProcess, KEY, MIN, movableWallClock, quietBars, startLiveBot, startS
  */
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-bounded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/**
- * Two orders a bar, as a grid bot churns them: a market order (a buy when flat, else the close),
- * and a buy limit far below the market, cancelled on the next bar.
- */
-const gridChurn = defineStrategy({
-  name: 'grid-churn',
-  params: noParams,
-  warmup: 'none',
-  onStart: () => ({ resting: undefined as ClientOrderId | undefined }),
-  onBar(ctx, s, bar) {
-    if (s.resting !== undefined) ctx.cancel(s.resting);
-    s.resting = ctx.submit({ type: 'limit', side: 'buy', amount: 0.01, price: bar.low - 200 });
-    if (ctx.position().size > 0) ctx.close();
-    else ctx.buy(0.01);
-  },
-});
 
 /** The exchange's trades of the account, and the bot's stored fills, by trade id. */
 async function fillsVsExchange(sim: ExchangeSim, store: Store, botId: string) {
@@ -175,4 +170,43 @@ describe('a live bot holds only its working orders (real ccxt, loopback)', () =>
       .reduce((s, f) => s + (f.side === 'BUY' ? f.qty : -f.qty) - (f.asset === 'BTC' ? f.fee : 0), 0);
     expect(position).toBeCloseTo(net, 10);
   }, 180_000);
+
+  it('paper: thousands of orders on replayed bars: the engine keeps what the strategy can ask for, every fill equals the backtest of the same bars', async () => {
+    const series = toSeries(quietBars(3_000));
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'paper.db')}`, synchronous: 'NORMAL' });
+    let most = { open: 0, finished: 0, fills: 0 };
+    const bot: Bot = new Bot(
+      paperBotConfig(store, 'paper-grid', gridChurn, {
+        keepFinished: 16,
+        onEvent: (e) => {
+          if (e.type !== 'order.filled') return;
+          const r = bot.retained().engine;
+          most = {
+            open: Math.max(most.open, r.open),
+            finished: Math.max(most.finished, r.finished),
+            fills: Math.max(most.fills, r.fills),
+          };
+        },
+      }),
+    );
+    let report: Awaited<ReturnType<Bot['stop']>>;
+    try {
+      await bot.start();
+      await bot.run(replaySource(FEED, series));
+    } finally {
+      report = await bot.stop();
+    }
+    const stored = await store.fills.since('paper-grid', 0);
+    await store.close();
+    const bt = runBacktest({ strategy: gridChurn, data: [{ ...FEED, series }], cash: 10_000, fee: 0.001 });
+    expect(bt.orders.length).toBeGreaterThanOrEqual(5_900);
+    expect(most.open, 'open orders the engine held at once').toBeLessThanOrEqual(3);
+    expect(most.finished, 'finished orders the engine kept').toBeLessThanOrEqual(16);
+    expect(most.fills, 'fills the engine kept').toBeLessThanOrEqual(16);
+    const strip = (fs: readonly { side: string; time: number; price: number; amount: number; fee: number }[]) =>
+      fs.map((f) => [f.side, f.time, f.price, f.amount, f.fee]);
+    expect(strip(stored)).toEqual(strip(bt.fills));
+    // The round trips are counted though not kept.
+    expect(report.trades).toBe(bt.trades.length);
+  }, 120_000);
 });

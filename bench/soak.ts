@@ -7,14 +7,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { defineInstrument, seriesFromRows } from '@keel/core';
+import { seriesFromRows } from '@keel/core';
 import { openStore } from '@keel/store';
-import { Bot, type BotConfig, replaySource } from '../packages/runtime/src/index.ts';
+import { Bot, replaySource } from '../packages/runtime/src/index.ts';
 import { gridChurn } from '../packages/runtime/test/fixtures/strategies.ts';
+import { FEED, paperBotConfig } from '../packages/runtime/test/live-harness.ts';
 
 const bars = Number(process.env.KEEL_SOAK_BARS ?? 20_000);
 const window = 1_000;
-const feed = { symbol: 'BTC/USDT', timeframe: '1m' as const };
+const feed = FEED;
 const t0 = Date.UTC(2024, 0, 1);
 // A market going sideways: the strategy's limit buys rest 200 below the low and never fill.
 const series = seriesFromRows(
@@ -35,22 +36,14 @@ const memory = () => {
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-soak-'));
 const store = await openStore({ url: `sqlite:${path.join(dir, 'soak.db')}`, synchronous: 'NORMAL' });
 let orders = 0;
-const cfg: BotConfig = {
-  botId: 'soak',
-  mode: 'paper',
-  strategy: gridChurn,
-  params: {},
-  feeds: [feed],
-  instruments: [defineInstrument({ symbol: feed.symbol })],
-  store,
-  log: () => {},
-  paperCash: 1_000_000,
-  paperFee: 0.001,
-  onEvent: (e) => {
-    if (e.type === 'order.submitted') orders++;
-  },
-};
-const bot = new Bot(cfg);
+const bot = new Bot(
+  paperBotConfig(store, 'soak', gridChurn, {
+    paperCash: 1_000_000,
+    onEvent: (e) => {
+      if (e.type === 'order.submitted') orders++;
+    },
+  }),
+);
 await bot.start();
 // Bars are timed in two windows of `window` bars: after the first few hundred (few orders) and at the
 // end (after all of them). The journal's writes of a window count in it; the GC of a mark does not.

@@ -509,7 +509,18 @@ export class Bot {
     if (exchange) {
       // What reconciliation found (fills while down, the exchange's cash) is the state from now on.
       this.journal.saveBalances();
-      const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
+      // Ids this run may give again (a signal of a bar after the last one handled, replayed after a
+      // crash) and the orders still open: looked up before they are sent, never sent twice. Older
+      // finished orders' ids cannot come again (an id carries its bar's time), so the run does not
+      // hold every id the bot ever used.
+      const handled = (await store.state.load(botId))?.state as { lastBarTime?: Record<string, number> } | undefined;
+      const lasts = this.cfg.feeds.map((f) => handled?.lastBarTime?.[feedId(f)]);
+      const from = lasts.some((t) => t === undefined) ? Number.NEGATIVE_INFINITY : Math.min(...(lasts as number[]));
+      const before = new Set(
+        (await store.orders.list(botId))
+          .filter((x) => !isTerminal(x.status) || x.createdAt > from)
+          .map((x) => x.request.id as string),
+      );
       venue = new LiveVenue(exchange, {
         knownBefore: (id) => before.has(id),
         beforeSend: (id) => this.journal.beforeSend(id),

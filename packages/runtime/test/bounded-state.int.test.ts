@@ -6,7 +6,7 @@ import type { ExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Bot, replaySource } from '../src/index.ts';
-import { gridChurn } from './fixtures/strategies.ts';
+import { buyEachBar, gridChurn } from './fixtures/strategies.ts';
 import {
   BotProcess,
   FEED,
@@ -19,6 +19,7 @@ import {
   startSim,
   T0,
   toSeries,
+  until,
 } from './live-harness.ts';
 
 /**
@@ -209,4 +210,49 @@ describe('a live bot holds only its working orders (real ccxt, loopback)', () =>
     // The round trips are counted though not kept.
     expect(report.trades).toBe(bt.trades.length);
   }, 120_000);
+
+  it('a crash before its last bar was recorded: that bar is handled again and its order, filled and finished, is looked up, not sent twice', async () => {
+    const sim = await startSim({ bars: quietBars(12), balances: { USDT: 10_000 } });
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'replay.db')}` });
+    const logs: string[] = [];
+    const start = () =>
+      startLiveBot({
+        strategy: buyEachBar,
+        store,
+        exchange: sim,
+        botId: 'replay',
+        log: (l, m) => void logs.push(`${l} ${m}`),
+        // The bar handled again after the restart is one missed while the bot was down: it trades.
+        bot: { catchUp: 'last', lockTtlMs: 300 },
+      });
+    let run = await start();
+    try {
+      for (let k = 0; k < 5; k++) await run.step();
+      // kill -9 after the last bar's order was sent, filled and saved, before the bar itself was
+      // recorded as handled (its record is one write behind): the restart handles it again.
+      run.bot.abandon();
+      await run.conn.close();
+      const row = (await store.state.load('replay'))?.state as { lastBarTime: Record<string, number> };
+      const lastBar = Math.max(...Object.values(row.lastBarTime));
+      const lastId = (await store.orders.list('replay')).at(-1);
+      expect(lastId?.status).toBe('filled');
+      await store.state.save('replay', {
+        ...row,
+        lastBarTime: Object.fromEntries(Object.keys(row.lastBarTime).map((k) => [k, lastBar - MIN])),
+      });
+      await new Promise((r) => setTimeout(r, 400)); // the crashed instance's lock expires
+      run = await start();
+      await until(() => run.bot.barsHandled >= 1, 10_000, 'the bar handled again');
+      await run.bot.settled();
+      expect(logs.some((l) => l.includes(`order ${lastId?.request.id} was already placed before the restart`))).toBe(
+        true,
+      );
+    } finally {
+      await run.close();
+      await store.close();
+      await sim.close();
+    }
+    const ids = sim.getOrders(KEY.apiKey).map((o) => o.clientOrderId);
+    expect(new Set(ids).size, `an order sent twice: ${ids.join(' ')}`).toBe(ids.length);
+  }, 60_000);
 });

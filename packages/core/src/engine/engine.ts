@@ -42,12 +42,13 @@ import { makeContext, type OrderLinks, type StrategyHost } from '../strategy/con
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
+import { OrderIndex } from '../util/order-index.ts';
 import { expiryReason } from '../venue/expiry.ts';
 import type { Venue, VenueReport } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
 import type { EngineEvent } from './events.ts';
 import { FillLog } from './fill-log.ts';
-import { OrderLog, RecentOrders } from './order-log.ts';
+import { OrderLog } from './order-log.ts';
 
 export interface EngineOptions {
   /** Backtests move a simulated clock from the data; live runs read the wall clock. */
@@ -140,7 +141,8 @@ export class Engine {
   /** Every order in submission order (live ones as objects, finished ones in columns). */
   private readonly orderLog = new OrderLog();
   /** With `keepFinished`: the last finished orders, in place of the order log (which then stays empty). */
-  private readonly recent: RecentOrders | undefined;
+  private readonly recent: OrderIndex<OrderState> | undefined;
+  private readonly keepFinished: number;
   readonly errors: { time: number; hook: string; message: string }[] = [];
   /** Strategy errors caught so far (with `keepFinished`, `errors` holds only the last ones). */
   errorCount = 0;
@@ -188,7 +190,7 @@ export class Engine {
    * `keepFinished`: the finished orders kept, then the open ones.
    */
   get history(): readonly OrderState[] {
-    if (this.recent !== undefined) return [...this.recent.values(), ...this.open];
+    if (this.recent !== undefined) return [...this.recent.finishedValues(), ...this.open];
     return this.orderLog.toArray();
   }
   private readonly fillHook: EngineOptions['onFill'];
@@ -213,8 +215,9 @@ export class Engine {
     if (opts.keepFinished !== undefined) {
       if (!(Number.isInteger(opts.keepFinished) && opts.keepFinished > 0))
         throw new Error(`keepFinished must be a whole number > 0, got ${opts.keepFinished}`);
-      this.recent = new RecentOrders(opts.keepFinished);
+      this.recent = new OrderIndex(opts.keepFinished);
     }
+    this.keepFinished = opts.keepFinished ?? Number.POSITIVE_INFINITY;
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
     // Set before anything calls instrumentOf (which reads them).
@@ -573,7 +576,7 @@ export class Engine {
     // The Fill object is only built for whoever reads it (events, the strategy's onFill).
     const fill = this.listening || fillHandler !== undefined ? this.fillLog.get(this.fillLog.length - 1) : undefined;
     // Bounded (a bot): the fills are in its store; the log keeps at most `keepFinished` of them.
-    if (this.recent !== undefined && this.fillLog.length >= this.recent.capacity) this.fillLog.clear();
+    if (this.recent !== undefined && this.fillLog.length >= this.keepFinished) this.fillLog.clear();
     if (this.listening) this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill: fill as Fill });
     // One-cancels-other: the first fill of one order cancels its siblings.
     if (req.ocoGroup !== undefined) {
@@ -648,7 +651,7 @@ export class Engine {
 
   /** Order `o` (at `li` in the order log) has ended: into the log's columns, or the recent window. */
   private finished(li: number, o: OrderState): void {
-    if (this.recent !== undefined) this.recent.add(o);
+    if (this.recent !== undefined) this.recent.set(o.request.id, o, true);
     else if (li >= 0) this.orderLog.finish(li, o);
   }
 
@@ -1244,7 +1247,7 @@ export class Engine {
     this.errors.push({ time: this.now, hook, message });
     this.errorCount++;
     // Bounded (a bot): the errors are in its event journal; the last `keepFinished` stay here.
-    if (this.recent !== undefined && this.errors.length > this.recent.capacity) this.errors.shift();
+    if (this.recent !== undefined && this.errors.length > this.keepFinished) this.errors.shift();
     this.emitEvent({
       type: 'strategy.error',
       time: this.now,

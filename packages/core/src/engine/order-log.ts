@@ -156,32 +156,3 @@ export class OrderLog {
     return this.cache;
   }
 }
-
-/**
- * The last `capacity` finished orders by client id, oldest first: what a bounded engine keeps
- * (EngineOptions.keepFinished) in place of the whole order log.
- */
-export class RecentOrders {
-  private readonly byId = new Map<string, OrderState>();
-
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.byId.size;
-  }
-
-  add(o: OrderState): void {
-    const id = o.request.id;
-    this.byId.delete(id); // a repeated id: the newest wins, as in the order log
-    this.byId.set(id, o);
-    if (this.byId.size > this.capacity) this.byId.delete(this.byId.keys().next().value as string);
-  }
-
-  get(id: string): OrderState | undefined {
-    return this.byId.get(id);
-  }
-
-  values(): IterableIterator<OrderState> {
-    return this.byId.values();
-  }
-}

@@ -50,6 +50,26 @@ async function engineBench(): Promise<void> {
   console.log('targets: >= 5,000,000 bars/s through the full engine, within 10x of the bare loop, < 300 MB');
 }
 
+/** A paper bot over many orders (bench/soak.ts, its own process): per-bar time and memory early and late. */
+function soakBench(): void {
+  const bars = Number(process.env.KEEL_SOAK_BARS ?? 20_000);
+  header(`Soak: a paper bot placing two orders a bar for ${fmt(bars)} bars (its store on disk), one process`);
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'soak.ts')], {
+    encoding: 'utf8',
+    env: { ...process.env, KEEL_SOAK_BARS: String(bars) },
+  });
+  type Mark = { orders: number; usPerBar: number; rssMb: number; heapMb: number };
+  const r = JSON.parse(out) as { early: Mark; late: Mark; retained: { open: number; finished: number; fills: number } };
+  console.log('after orders   per bar (1,000 bars)   RSS       heap used (after a full GC)');
+  for (const m of [r.early, r.late])
+    console.log(
+      `${fmt(m.orders).padStart(12)} ${`${(m.usPerBar / 1000).toFixed(2)} ms`.padStart(20)} ${m.rssMb.toFixed(0).padStart(6)} MB ${m.heapMb.toFixed(1).padStart(9)} MB`,
+    );
+  console.log(
+    `held at the end: ${r.retained.open} open orders, ${fmt(r.retained.finished)} finished orders (keepFinished), ${fmt(r.retained.fills)} fills; a bar's work and the memory do not grow with the orders placed (docs/live.md, "Memory over months")`,
+  );
+}
+
 async function main(): Promise<void> {
   if (!HAS_SHARED_DATA) {
     console.log(`No real data at ${DATA_DIR}: the benchmarks run on the shared Binance files. Nothing measured.`);
@@ -70,6 +90,7 @@ async function main(): Promise<void> {
     header('The keel command, whole process as a user runs it (real 1m bars written to .csv/.csv.gz)');
     await runCliBench({ log: (l: string) => console.log(l), bars: N });
   }
+  if (!only || only === 'soak') soakBench();
   if (!only || only === 'live') {
     try {
       const { runLatencyBench } = await import('@keel/runtime/bench');

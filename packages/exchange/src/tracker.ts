@@ -1,4 +1,4 @@
-import { type ClientOrderId, type Fill, type Rng, SeededRng } from '@keel/core';
+import { type ClientOrderId, type Fill, isTerminal, OrderIndex, type Rng, SeededRng } from '@keel/core';
 import type { Order, Trade } from 'ccxt';
 import { ccxtUndeclared } from './client.ts';
 import type { ExchangeGateway } from './gateway.ts';
@@ -40,11 +40,16 @@ export class OrderTracker {
   private streamUp = false;
   private readonly ctl = new AbortController();
   private readonly seen = new Set<string>();
-  private readonly lastOrder = new Map<string, string>();
-  private readonly venueToClient = new Map<string, ClientOrderId>();
+  private readonly lastOrder = new OrderIndex<string>();
+  private readonly venueToClient = new OrderIndex<ClientOrderId>();
   private readonly lastTradeTime = new Map<string, number>();
   private readonly parked = new Map<string, Trade[]>();
   private readonly loops: Promise<void>[] = [];
+
+  /** What it holds per order (tests): bounded by the working orders and the last finished ones. */
+  stats(): { readonly orders: number; readonly venueIds: number; readonly trades: number } {
+    return { orders: this.lastOrder.size, venueIds: this.venueToClient.size, trades: this.seen.size };
+  }
   private pollLoop: Promise<void> | undefined;
   private readonly rng: Rng;
   private readonly stopped: Promise<'stop'>;
@@ -133,7 +138,8 @@ export class OrderTracker {
   }
 
   private async order(o: ExchangeOrder): Promise<void> {
-    if (o.clientOrderId !== undefined) this.venueToClient.set(o.venueOrderId, o.clientOrderId as ClientOrderId);
+    const done = isTerminal(o.status);
+    if (o.clientOrderId !== undefined) this.venueToClient.set(o.venueOrderId, o.clientOrderId as ClientOrderId, done);
     // Trades that arrived before their order (the two streams are not ordered) are replayed now.
     const parked = this.parked.get(o.venueOrderId);
     if (parked) {
@@ -145,7 +151,7 @@ export class OrderTracker {
     const key = `${o.clientOrderId ?? ''}|venue:${o.venueOrderId}`;
     const sig = `${o.status}|${o.filled}`;
     if (this.lastOrder.get(key) === sig) return;
-    this.lastOrder.set(key, sig);
+    this.lastOrder.set(key, sig, done);
     await this.opts.onOrder(o);
   }
 

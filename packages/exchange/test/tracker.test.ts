@@ -57,6 +57,27 @@ describe('OrderTracker (fake ccxt client)', () => {
     expect(new Set(s.fills.map((f) => f.tradeId)).size).toBe(s.fills.length);
   });
 
+  it('holds the working orders and the last 10,000 finished ones, however many orders pass (a bot that runs for months)', async () => {
+    const s = setup();
+    const n = 12_000;
+    const o = (i: number, status: string) => ccxtOrder({ id: `v${i}`, clientOrderId: `c${i}`, status });
+    const batch: Order[] = [];
+    // Each order is placed, then cancelled; the last 5 are still working.
+    for (let i = 0; i < n; i++) batch.push(o(i, 'open'), ...(i < n - 5 ? [o(i, 'canceled')] : []));
+    s.fake.orderStream = [batch, [o(n - 1, 'open'), o(n - 6, 'canceled'), o(0, 'canceled')], 'hang'];
+    s.fake.tradeStream = ['hang'];
+    s.tracker.start();
+    await s.timer.advance(100);
+    await s.tracker.stop();
+    expect(s.tracker.stats().orders).toBe(10_000 + 5);
+    expect(s.tracker.stats().venueIds).toBe(10_000 + 5);
+    // A repeated update of a working or recently finished order is still dropped; one of an order
+    // finished 10,000 orders ago is passed on again (the live venue finds no order for it: a no-op).
+    const updates = s.orders.map((x) => `${x.clientOrderId}:${x.status}`);
+    expect(updates).toHaveLength(2 * n - 5 + 1);
+    expect(updates.at(-1)).toBe('c0:cancelled');
+  });
+
   it('polls REST while the stream is down and stops polling once it is back', async () => {
     const s = setup();
     s.fake.orders.set('c1', order('open', 0));

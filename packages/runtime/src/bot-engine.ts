@@ -48,6 +48,13 @@ export interface BotOptions {
    * of the equity, `--max-open-trades`; default one per market).
    */
   readonly perPair?: PerPairSetup;
+  /**
+   * A running bot: the engine keeps the last `keepFinished` finished orders and fills, and
+   * `closedTrades` the last `keepFinished` round trips (up to twice as many), so memory does not
+   * grow with its orders (they are in the store). Unset (the parity replay): everything is kept,
+   * as in a backtest.
+   */
+  readonly keepFinished?: number;
   /** Every engine event, in order (persistence, logs). */
   readonly onEvent?: (e: EngineEvent) => void;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
@@ -144,7 +151,7 @@ export class BotEngine {
   readonly futures: FuturesBook | undefined;
 
   constructor(readonly opts: BotOptions) {
-    this.trades = new TradeTracker(opts.instruments);
+    this.trades = new TradeTracker(opts.instruments, undefined, opts.keepFinished);
     const params = parseParams(opts.strategy, opts.params);
     this.futures = opts.futures;
     const book = this.futures;
@@ -169,6 +176,7 @@ export class BotEngine {
       params,
       feeds: opts.feeds,
       ...(opts.risk ? { risk: opts.risk } : {}),
+      ...(opts.keepFinished !== undefined ? { keepFinished: opts.keepFinished } : {}),
       idFactory: (_seq, time) => {
         if (time !== this.lastBarTime) {
           this.lastBarTime = time;

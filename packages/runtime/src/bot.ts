@@ -118,6 +118,11 @@ export interface BotConfig {
    * the reason), never sent late. Default `{ bars: 1 }`: until the bar after its decision closes.
    */
   readonly maxSignalAge?: SignalAge;
+  /**
+   * How many finished orders (and fills) the bot's engine keeps in memory for `ctx.order(id)`;
+   * older ones are in the store only (docs/live.md, "Memory"). Default `DEFAULT_KEEP_FINISHED`.
+   */
+  readonly keepFinished?: number;
   /** Bars missed while the bot was down: `none` (default) only warms the strategy up on them. */
   readonly catchUp?: CatchUpPolicy;
   /**
@@ -249,6 +254,12 @@ export function holderIsDeadHere(owner: string): boolean {
     return (e as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
+
+/**
+ * Finished orders a running bot keeps in memory by default: `ctx.order(id)` finds the last this
+ * many (and every open one); the rest are in the store, so memory stays flat over months.
+ */
+export const DEFAULT_KEEP_FINISHED = 10_000;
 
 /**
  * A bot process: one lock, one journal, one engine. Start-up loads the stored state and, live,
@@ -563,7 +574,18 @@ export class Bot {
     if (exchange) {
       // What reconciliation found (fills while down, the exchange's cash) is the state from now on.
       this.journal.saveBalances();
-      const before = new Set((await store.orders.list(botId)).map((x) => x.request.id as string));
+      // Ids this run may give again (a signal of a bar after the last one handled, replayed after a
+      // crash) and the orders still open: looked up before they are sent, never sent twice. Older
+      // finished orders' ids cannot come again (an id carries its bar's time), so the run does not
+      // hold every id the bot ever used.
+      const handled = (await store.state.load(botId))?.state as { lastBarTime?: Record<string, number> } | undefined;
+      const lasts = this.cfg.feeds.map((f) => handled?.lastBarTime?.[feedId(f)]);
+      const from = lasts.some((t) => t === undefined) ? Number.NEGATIVE_INFINITY : Math.min(...(lasts as number[]));
+      const before = new Set(
+        (await store.orders.list(botId))
+          .filter((x) => !isTerminal(x.status) || x.createdAt > from)
+          .map((x) => x.request.id as string),
+      );
       venue = new LiveVenue(exchange, {
         knownBefore: (id) => before.has(id),
         beforeSend: (id) => this.journal.beforeSend(id),
@@ -593,6 +615,7 @@ export class Bot {
       ...(this.cfg.perPair ? { perPair: this.cfg.perPair } : {}),
       ...(this.futuresBook !== undefined ? { futures: this.futuresBook } : {}),
       ...(this.feePrices !== undefined ? { prices: this.feePrices.bookedPrice } : {}),
+      keepFinished: this.cfg.keepFinished ?? DEFAULT_KEEP_FINISHED,
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied') {
@@ -647,7 +670,7 @@ export class Bot {
           this.recovery?.exchangeIds.get(o.request.id),
         );
       }
-      live.rememberTrades(this.recovery?.knownTradeIds ?? []);
+      live.rememberTrades(this.recovery?.knownTrades ?? new Map());
       for (const [id, xid] of this.recovery?.placeAgain ?? []) live.placeAgainAfterRestart(id, xid);
       for (const o of this.recovery?.replacements ?? []) this.botEngine.engine.restoreOrder(o);
       const streamWarning = repeatingWarning(log, () => this.wall.now(), 'execution stream');
@@ -955,6 +978,16 @@ export class Bot {
     this.caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
   }
 
+  /**
+   * What the running bot holds in memory of its orders and fills (tests, the soak benchmark): the
+   * engine's open orders, the finished orders and fills it keeps (`keepFinished`), and, live, the
+   * venue's (LiveVenue.stats). None of it grows with the orders the bot has placed.
+   */
+  retained(): { readonly engine: ReturnType<Engine['retained']>; readonly venue?: ReturnType<LiveVenue['stats']> } {
+    const engine = this.botEngine.engine.retained();
+    return this.venue === undefined ? { engine } : { engine, venue: this.venue.stats() };
+  }
+
   /** Resolves when every live request under way is done and everything so far is saved. */
   async settled(): Promise<void> {
     await this.futuresSync?.idle();
@@ -1113,7 +1146,7 @@ export class Bot {
       openOrders: engine ? engine.openOrders().length : 0,
       parked: this.parked,
       recovery: this.recovery?.actions ?? [],
-      errors: engine?.errors.length ?? 0,
+      errors: engine?.errorCount ?? 0,
       signalsDropped: {
         stale: this.venue?.staleDropped ?? 0,
         catchUp: this.catchUpDenied + this.caughtUp.denied,

@@ -52,7 +52,8 @@ export class PnlBook {
   constructor(instruments: readonly Instrument[], opts: { readonly perMarket?: boolean } = {}) {
     for (const i of instruments) this.instruments.set(i.symbol, i);
     this.account = new Account(instruments[0]?.quote ?? 'USDT', 0);
-    this.tracker = new TradeTracker(instruments);
+    // Only the count of round trips is read: they are not kept (a bot's book lives for months).
+    this.tracker = new TradeTracker(instruments, undefined, 0);
     this.markets = opts.perMarket === true ? new Map() : undefined;
   }
 

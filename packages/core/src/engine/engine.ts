@@ -48,6 +48,7 @@ import { makeContext, type OrderLinks, type StrategyHost } from '../strategy/con
 import { objectArray, removeAt } from '../util/arrays.ts';
 import { assertNever } from '../util/assert.ts';
 import { type ClientOrderId, ClientOrderId as toClientOrderId, VenueOrderId as toVenueOrderId } from '../util/brand.ts';
+import { OrderIndex } from '../util/order-index.ts';
 import { expiryReason } from '../venue/expiry.ts';
 import type { Venue, VenueReport } from '../venue/venue.ts';
 import { BarAggregator } from './aggregator.ts';
@@ -84,6 +85,13 @@ export interface EngineOptions {
    * exchange. NaN when unknown. A feed's last close comes first.
    */
   prices?: (asset: string) => number;
+  /**
+   * How many finished orders and fills stay in memory. Default: all of them (a backtest's report
+   * reads every one). A bot that runs for months keeps the last `keepFinished` finished orders
+   * (`order(id)` and `ctx.order(id)` find those, and every open one) and at most that many fills in
+   * `fills`; everything older is in the bot's store, so memory does not grow with its orders.
+   */
+  keepFinished?: number;
 }
 
 const NO_LINKS: OrderLinks = Object.freeze({});
@@ -144,7 +152,12 @@ export class Engine {
   readonly fillLog = new FillLog();
   /** Every order in submission order (live ones as objects, finished ones in columns). */
   private readonly orderLog = new OrderLog();
+  /** With `keepFinished`: the last finished orders, in place of the order log (which then stays empty). */
+  private readonly recent: OrderIndex<OrderState> | undefined;
+  private readonly keepFinished: number;
   readonly errors: { time: number; hook: string; message: string }[] = [];
+  /** Strategy errors caught so far (with `keepFinished`, `errors` holds only the last ones). */
+  errorCount = 0;
   /**
    * Orders not yet in a terminal status, in submission order, and each one's index in the order
    * log. Found by id with a scan: a handful are open at a time, and a Map that grows and shrinks
@@ -184,8 +197,12 @@ export class Engine {
   get fills(): readonly Fill[] {
     return this.fillLog.toArray();
   }
-  /** Every order in submission order, as objects (finished ones are built on demand). */
+  /**
+   * Every order in submission order, as objects (finished ones are built on demand). With
+   * `keepFinished`: the finished orders kept, then the open ones.
+   */
   get history(): readonly OrderState[] {
+    if (this.recent !== undefined) return [...this.recent.finishedValues(), ...this.open];
     return this.orderLog.toArray();
   }
   private readonly fillHook: EngineOptions['onFill'];
@@ -207,6 +224,12 @@ export class Engine {
     this.futures = opts.futures;
     this.hedge = opts.futures?.anyHedge === true;
     this.idFactory = opts.idFactory ?? defaultOrderId;
+    if (opts.keepFinished !== undefined) {
+      if (!(Number.isInteger(opts.keepFinished) && opts.keepFinished > 0))
+        throw new Error(`keepFinished must be a whole number > 0, got ${opts.keepFinished}`);
+      this.recent = new OrderIndex(opts.keepFinished);
+    }
+    this.keepFinished = opts.keepFinished ?? Number.POSITIVE_INFINITY;
     for (const inst of opts.instruments) this.instruments.set(inst.symbol, inst);
     if (opts.feeds.length === 0) throw new Error('Engine needs at least one data feed');
     // Set before anything calls instrumentOf (which reads them).
@@ -255,6 +278,7 @@ export class Engine {
         },
       },
       [...this.instruments.values()],
+      this.opts.keepFinished,
     );
   }
 
@@ -581,6 +605,8 @@ export class Engine {
     const fillHandler = this.strategy.onFill;
     // The Fill object is only built for whoever reads it (events, the strategy's onFill).
     const fill = this.listening || fillHandler !== undefined ? this.fillLog.get(this.fillLog.length - 1) : undefined;
+    // Bounded (a bot): the fills are in its store; the log keeps at most `keepFinished` of them.
+    if (this.recent !== undefined && this.fillLog.length >= this.keepFinished) this.fillLog.clear();
     if (this.listening) this.emitEvent({ type: 'order.filled', time: r.time, order: o, fill: fill as Fill });
     // One-cancels-other: the first fill of one order cancels its siblings.
     if (req.ocoGroup !== undefined) {
@@ -648,9 +674,15 @@ export class Engine {
       removeAt(this.openIndex, i);
     }
     if (o.status !== 'filled' && o.request.parentId === undefined) this.activateChildren(o, o.filled, o.updatedAt);
-    if (li >= 0) this.orderLog.finish(li, o);
+    if (i >= 0) this.finished(li, o);
     if (this.riskEngine !== undefined) this.riskEngine.onOrderDone(o);
     this.notifyOrder(o);
+  }
+
+  /** Order `o` (at `li` in the order log) has ended: into the log's columns, or the recent window. */
+  private finished(li: number, o: OrderState): void {
+    if (this.recent !== undefined) this.recent.set(o.request.id, o, true);
+    else if (li >= 0) this.orderLog.finish(li, o);
   }
 
   private notifyOrder(o: OrderState): void {
@@ -850,7 +882,7 @@ export class Engine {
       } else req = out;
     }
     const o = newOrderState(req, this.now, decision);
-    const li = this.orderLog.append(o);
+    const li = this.recent === undefined ? this.orderLog.append(o) : -1;
     if (
       reason === null &&
       Number.isFinite(refPrice) &&
@@ -860,7 +892,7 @@ export class Engine {
     if (reason !== null) {
       this.apply(o, 'deny', this.now);
       o.reason = reason;
-      this.orderLog.finish(li, o);
+      this.finished(li, o);
       if (denial !== undefined) (risk as RiskEngine).recordDenial(o, denial);
       if (this.listening)
         this.emitEvent(
@@ -886,7 +918,7 @@ export class Engine {
    */
   restoreOrder(o: OrderState): void {
     if (isTerminal(o.status)) return;
-    this.openIndex.push(this.orderLog.append(o));
+    this.openIndex.push(this.recent === undefined ? this.orderLog.append(o) : -1);
     this.open.push(o);
   }
 
@@ -928,8 +960,15 @@ export class Engine {
   order(id: string): OrderState | undefined {
     const o = this.liveOrder(id);
     if (o !== undefined) return o;
+    if (this.recent !== undefined) return this.recent.get(id);
     const i = this.orderLog.lastIndexOf(id);
     return i < 0 ? undefined : this.orderLog.get(i);
+  }
+
+  /** What the engine holds in memory: open orders, finished orders kept, fills kept (see keepFinished). */
+  retained(): { readonly open: number; readonly finished: number; readonly fills: number } {
+    const finished = this.recent?.size ?? this.orderLog.length - this.open.length;
+    return { open: this.open.length, finished, fills: this.fillLog.length };
   }
 
   /** Orders that are not finished (submitted, accepted, partially filled, pending cancel). */
@@ -1239,6 +1278,9 @@ export class Engine {
   private recordError(hook: string, e: unknown): void {
     const message = e instanceof Error ? e.message : String(e);
     this.errors.push({ time: this.now, hook, message });
+    this.errorCount++;
+    // Bounded (a bot): the errors are in its event journal; the last `keepFinished` stay here.
+    if (this.recent !== undefined && this.errors.length > this.keepFinished) this.errors.shift();
     this.emitEvent({
       type: 'strategy.error',
       time: this.now,

@@ -96,6 +96,17 @@ export class FillLog {
     return f;
   }
 
+  /** Forgets every fill (a bounded engine keeps only its recent ones: EngineOptions.keepFinished). */
+  clear(): void {
+    for (const c of [this.time, this.price, this.amount, this.fee, this.flags, this.symbol, this.feeAsset, this.tag])
+      c.length = 0;
+    this.orderId.length = 0;
+    this.tradeId.length = 0;
+    this.strings.length = 1;
+    this.codes.clear();
+    this.cache = undefined;
+  }
+
   /** All fills as objects (built once, cached until the next fill). */
   toArray(): readonly Fill[] {
     if (this.cache === undefined) {

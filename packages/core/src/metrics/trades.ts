@@ -161,7 +161,7 @@ export class TradeTracker {
   }
 
   get closedCount(): number {
-    return this.symbols.length;
+    return this.symbols.length + this.dropped;
   }
 
   /** Totals of the closed trades, from the columns (no Trade objects built). */
@@ -173,10 +173,18 @@ export class TradeTracker {
   /** The instruments fills are booked against, by symbol (fees in the base asset, step sizes). */
   private readonly instruments = new Map<string, Instrument>();
 
-  /** `onClose` is told of every round trip as it closes. */
+  /** Closed round trips counted but no longer kept (see keepClosed). */
+  private dropped = 0;
+
+  /**
+   * `onClose` is told of every round trip as it closes. `keepClosed`: how many of the last closed
+   * round trips `closed` keeps at least (up to twice as many), for a bot that runs for months,
+   * whose fills are in its store; 0 only counts them (`closedCount`). Default: all.
+   */
   constructor(
     instruments: readonly Instrument[] = [],
     private readonly onClose?: (t: ClosedTradeEvent) => void,
+    private readonly keepClosed = Number.POSITIVE_INFINITY,
   ) {
     for (const i of instruments) if (!this.instruments.has(i.symbol)) this.instruments.set(i.symbol, i);
   }
@@ -235,6 +243,34 @@ export class TradeTracker {
     this.add(symbol, side, price, held, inBase ? fee * price : fee, time, orderId, inst, positionSide);
   };
 
+  /** Keeps the round trip `b`, closed at `time`, in the columns. */
+  private record(b: Building, time: number): void {
+    const c = this.cols;
+    c.entryTime.push(b.entryTime);
+    c.exitTime.push(time);
+    c.entryPrice.push(b.price);
+    c.exitPrice.push(b.exitFills === 1 ? b.lastExitPrice : b.exitValue / b.exitAmount);
+    c.size.push(b.maxSize);
+    c.pnlGross.push(b.pnl);
+    c.fees.push(b.fees);
+    c.dir.push(b.dir);
+    this.symbols.push(b.symbol);
+    this.entryOrderIds.push(b.entryOrderId);
+    this.exitOrderIds.push(b.exitOrderId);
+    this.cache = undefined;
+    if (this.symbols.length >= 2 * this.keepClosed) this.forgetOldest(this.symbols.length - this.keepClosed);
+  }
+
+  /** Lets the `n` oldest closed round trips go (counted in `closedCount`, no longer in `closed`). */
+  private forgetOldest(n: number): void {
+    for (const c of Object.values(this.cols)) {
+      c.data.copyWithin(0, n, c.length);
+      c.length -= n;
+    }
+    for (const a of [this.symbols, this.entryOrderIds, this.exitOrderIds]) a.splice(0, n);
+    this.dropped += n;
+  }
+
   /** `inst`: what is dust in this market (none without one). */
   private add(
     symbol: string,
@@ -269,19 +305,8 @@ export class TradeTracker {
       rest = rest + b.dir * closeAbs;
       fee -= closeFee;
       if (b.size <= b.maxSize * 1e-12 || (inst !== undefined && isDust(inst, b.size, price))) {
-        const c = this.cols;
-        c.entryTime.push(b.entryTime);
-        c.exitTime.push(time);
-        c.entryPrice.push(b.price);
-        c.exitPrice.push(b.exitFills === 1 ? b.lastExitPrice : b.exitValue / b.exitAmount);
-        c.size.push(b.maxSize);
-        c.pnlGross.push(b.pnl);
-        c.fees.push(b.fees);
-        c.dir.push(b.dir);
-        this.symbols.push(b.symbol);
-        this.entryOrderIds.push(b.entryOrderId);
-        this.exitOrderIds.push(b.exitOrderId);
-        this.cache = undefined;
+        if (this.keepClosed > 0) this.record(b, time);
+        else this.dropped++;
         b.active = false;
         if (this.onClose !== undefined) {
           const pnlNet = b.pnl - b.fees;

@@ -70,7 +70,10 @@ const STOP_TYPES = new Set(['stop-market', 'stop-limit', 'trailing-stop']);
  * One instance per engine; deterministic; its state is `snapshot()`, plain JSON.
  */
 export class RiskEngine {
-  /** Every denial, halt, resume and notice of the run, in order. */
+  /**
+   * Every denial, halt, resume and notice of the run, in order; with `keepEvents`, the last that
+   * many at least (up to twice as many: a bot's are in its event journal).
+   */
   readonly events: RiskEvent[] = [];
   private readonly rules: readonly RiskRuleSpec[];
   private readonly protections: Protections;
@@ -92,6 +95,7 @@ export class RiskEngine {
     readonly config: RiskConfig,
     private readonly host: RiskHost,
     instruments: readonly Instrument[],
+    private readonly keepEvents = Number.POSITIVE_INFINITY,
   ) {
     this.rules = config.rules;
     this.protections = new Protections(config.rules);
@@ -104,7 +108,8 @@ export class RiskEngine {
     this.rateWindowMs = rate;
     this.maxLeverage = lev;
     this.hasLimits = config.rules.some((r) => !PROTECTION_RULES.has(r.rule));
-    this.tracker = new TradeTracker(instruments, (t) => this.onTradeClosed(t));
+    // Only its open round trips and each close (onTradeClosed) are read: closed ones are not kept.
+    this.tracker = new TradeTracker(instruments, (t) => this.onTradeClosed(t), 0);
     const atrPeriod = config.exits?.atrPeriod ?? 14;
     const lookback = config.sizing?.model === 'volatility' ? config.sizing.lookback : 2;
     for (const i of instruments)
@@ -137,7 +142,7 @@ export class RiskEngine {
               if (o !== undefined) o.stopLevel = level;
             },
             notice: (rule, symbol, message) =>
-              this.events.push({ type: 'notice', time: host.now(), rule, action: 'notice', scope: symbol, message }),
+              this.record({ type: 'notice', time: host.now(), rule, action: 'notice', scope: symbol, message }),
           });
   }
 
@@ -339,7 +344,7 @@ export class RiskEngine {
   /** A denial the engine made from `preTrade`'s answer, into the risk log. */
   recordDenial(o: OrderState, d: RiskDenial): void {
     const r = o.request;
-    this.events.push({
+    this.record({
       type: 'denied',
       time: this.host.now(),
       rule: d.rule,
@@ -437,7 +442,7 @@ export class RiskEngine {
   // ---- halts ----------------------------------------------------------------------------------
 
   private halt(h: RiskHalt): void {
-    this.events.push({ type: 'halt', time: this.host.now(), ...h });
+    this.record({ type: 'halt', time: this.host.now(), ...h });
     this.host.emit({ type: 'risk.halt', time: this.host.now(), halt: h });
     // Working entries are cancelled (they would add exposure during the halt); a flatten also
     // cancels the rest and closes the positions at market.
@@ -478,7 +483,7 @@ export class RiskEngine {
   }
 
   private resumed(h: RiskHalt, by: 'user' | 'expiry'): void {
-    this.events.push({
+    this.record({
       type: 'resume',
       time: this.host.now(),
       rule: h.rule,
@@ -519,6 +524,11 @@ export class RiskEngine {
   }
 
   // ---- state ----------------------------------------------------------------------------------
+
+  private record(e: RiskEvent): void {
+    this.events.push(e);
+    if (this.events.length >= 2 * this.keepEvents) this.events.splice(0, this.events.length - this.keepEvents);
+  }
 
   snapshot(): RiskSnapshot {
     const closing: Record<string, string> = {};

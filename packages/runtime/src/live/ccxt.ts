@@ -4,6 +4,8 @@ import {
   copyBar,
   type FeedKey,
   type Instrument,
+  isTerminal,
+  OrderIndex,
   type OrderRequest,
   type OrderStatus,
   timeframeMs,
@@ -362,9 +364,10 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
         })
       : undefined;
   cache?.start();
-  const venueToClient = new Map<string, string>();
+  // REST trades carry only the exchange's order id: ours, of the working and the recent orders.
+  const venueToClient = new OrderIndex<string>();
   const remember = (x: GwOrder) => {
-    if (x.clientOrderId) venueToClient.set(x.venueOrderId, x.clientOrderId);
+    if (x.clientOrderId) venueToClient.set(x.venueOrderId, x.clientOrderId, isTerminal(x.status));
     return toPortOrder(x);
   };
   const trackers: OrderTracker[] = [];

@@ -78,7 +78,8 @@ function refuseHedge(acct: ExchangeFuturesAccount): void {
 }
 
 export class LiveFuturesSync {
-  private readonly applied = new Set<string>();
+  /** Payments and forced closes applied, by id: their symbol and time (forgotten once before every later read: forget). */
+  private readonly applied = new Map<string, { readonly symbol: string; readonly time: number }>();
   /** Per symbol: the time of the last payment or forced close applied. */
   private readonly lastApplied = new Map<string, number>();
   /** Per symbol: the bot's first fill (no position before it: nothing of the exchange's is the bot's). */
@@ -118,7 +119,11 @@ export class LiveFuturesSync {
       )
         continue;
       const p = e.payload as { id?: string; time?: number; symbol?: string };
-      if (p.id !== undefined) this.applied.add(p.id);
+      if (p.id !== undefined)
+        this.applied.set(p.id, {
+          symbol: p.symbol ?? '',
+          time: typeof p.time === 'number' ? p.time : Number.POSITIVE_INFINITY,
+        });
       if (p.symbol !== undefined && typeof p.time === 'number')
         this.lastApplied.set(p.symbol, Math.max(this.lastApplied.get(p.symbol) ?? 0, p.time));
     }
@@ -345,6 +350,19 @@ export class LiveFuturesSync {
     return Math.abs(size) < 1e-12 ? 0 : size;
   }
 
+  /**
+   * Forgets what no later read of `symbol` can need: every read asks for what happened from
+   * `since` on, and `since` only moves forward (the last applied time less the lookback), so the
+   * fills before it never count in a position at a funding time (sizeAt), and the payments and
+   * forced closes before it are never listed again. Memory and each poll's work then follow the
+   * last hour's fills, not every fill since the bot started.
+   */
+  private forget(symbol: string, since: number): void {
+    const m = this.moves.get(symbol);
+    if (m !== undefined) for (const [id, x] of m) if (x.time < since) m.delete(id);
+    for (const [id, x] of this.applied) if (x.symbol === symbol && x.time < since) this.applied.delete(id);
+  }
+
   /** Resolves when the poll under way (if any) is done. */
   idle(): Promise<void> {
     return this.chain;
@@ -359,8 +377,10 @@ export class LiveFuturesSync {
       const wasHeld = this.heldAtPoll.get(symbol) ?? true;
       this.heldAtPoll.set(symbol, held);
       // Funding and liquidation come with a position; before the bot's first fill none is its own.
-      if (first === undefined || (!held && !wasHeld && recovered === undefined)) continue;
+      if (first === undefined) continue;
       const since = Math.max(first, (this.lastApplied.get(symbol) ?? 0) - FUNDING_LOOKBACK_MS);
+      this.forget(symbol, since);
+      if (!held && !wasHeld && recovered === undefined) continue;
       const incomes = (await futures.fundingIncome(symbol, since)).filter((x) => !this.applied.has(x.id));
       const closes = (await futures.forcedCloses(symbol, since, (id) => this.applied.has(id))).filter(
         (x) => !this.applied.has(x.id),
@@ -375,7 +395,7 @@ export class LiveFuturesSync {
         ...closes.map((x) => ({ t: x.time, k: 1 as const, x })),
       ].sort((a, b) => a.t - b.t || a.k - b.k);
       for (const it of items) {
-        this.applied.add(it.x.id);
+        this.applied.set(it.x.id, { symbol, time: it.t });
         this.lastApplied.set(symbol, Math.max(this.lastApplied.get(symbol) ?? 0, it.t));
         if (it.k === 0) {
           const x = it.x;

@@ -66,8 +66,12 @@ export interface RecoveryReport {
   /** Exchange filled amount per open order. */
   readonly exchangeFilled: Map<string, number>;
   readonly balances: Record<string, ExchangeBalance>;
-  /** Every trade id already applied, so the live venue never applies one twice. */
-  readonly knownTradeIds: Set<string>;
+  /**
+   * The trades already applied to the orders still open, by trade id: their order's id. The live
+   * venue never applies one twice (a finished order's trades do not matter to it: it does not
+   * track the order).
+   */
+  readonly knownTrades: ReadonlyMap<string, string>;
   /**
    * Open orders executed on the exchange under another client id: an emulated order's exit, or the
    * kept leg of an OCO list placed again (keptOrderId): our id -> that client id. An open emulated
@@ -126,10 +130,11 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const exchangeFilled = new Map<string, number>();
   const exchangeIds = new Map<string, string>();
   const placeAgain = new Map<string, string>();
-  const known = new Set<string>();
+  /** Every trade applied to the bot's orders: its order's id, by trade id. */
+  const known = new Map<string, string>();
   const now = o.now();
   const since = Math.min(...(await store.orders.open(botId)).map((x) => x.createdAt), now) - 60_000;
-  for (const f of await store.fills.since(botId, 0)) known.add(f.tradeId);
+  for (const f of await store.fills.since(botId, 0)) known.set(f.tradeId, f.orderId);
 
   const tradesBySymbol = new Map<string, ExchangeTrade[]>();
   const tradesOf = async (symbol: string): Promise<ExchangeTrade[]> => {
@@ -159,7 +164,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     if (cur.status === 'submitted') cur.status = transition(cur.status, 'accept');
     for (const t of trades) {
       if (known.has(t.tradeId)) continue;
-      known.add(t.tradeId);
+      known.set(t.tradeId, id);
       const prev = cur.filled;
       const filled = prev + t.amount;
       const complete = filled >= cur.request.amount * (1 - 1e-12);
@@ -543,13 +548,14 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     );
   }
   await store.events.append(botId, 'reconcile.done', { actions });
+  const openIds = new Set<string>(stillOpen.map((x) => x.request.id));
   return {
     actions,
     openOrders: stillOpen,
     replacements,
     exchangeFilled,
     balances,
-    knownTradeIds: known,
+    knownTrades: new Map([...known].filter(([, id]) => openIds.has(id))),
     exchangeIds,
     placeAgain,
   };

@@ -135,6 +135,8 @@ interface Tracked {
   relisting?: string;
   /** Client and venue ids of its earlier exchange orders (a kept leg placed again): only their fills count. */
   previous?: Set<string>;
+  /** Ids of the trades applied to it (forgotten with it, see retire). */
+  trades?: string[];
 }
 
 /**
@@ -238,6 +240,10 @@ export class LiveVenue implements Venue {
   private readonly replacing = new Map<string, Replacing>();
   /** Orders dropped unsent because their signal went stale. */
   staleDropped = 0;
+  /** Finished orders let go of (see retire). */
+  private retired = 0;
+  /** Exchange updates and trades that named no order the venue tracks (late ones of retired orders, others'). */
+  private untracked = 0;
 
   constructor(
     private readonly ex: LiveExchange,
@@ -311,9 +317,16 @@ export class LiveVenue implements Venue {
     for (const h of hits) this.trigger(h.t, now);
   }
 
-  /** Trade ids already applied (restored after a restart so nothing is applied twice). */
-  rememberTrades(ids: Iterable<string>): void {
-    for (const id of ids) this.seenTrades.add(id);
+  /**
+   * Trades already applied to the orders adopted (restored after a restart so nothing is applied
+   * twice), by trade id: their order's id. Call it after `adopt`.
+   */
+  rememberTrades(trades: ReadonlyMap<string, string>): void {
+    for (const [tradeId, orderId] of trades) {
+      this.seenTrades.add(tradeId);
+      const t = this.tracked.get(orderId);
+      if (t !== undefined) (t.trades ??= []).push(tradeId);
+    }
   }
 
   /**
@@ -393,12 +406,9 @@ export class LiveVenue implements Venue {
     this.want(ta, since);
     tb.want = ta.want; // one list, one create: both legs leave together or not at all
     const p = this.sendOco(ta, tb);
-    for (const o of legs) {
-      const id = o.request.id;
-      this.sending.set(id, p);
-      void p.finally(() => {
-        if (this.sending.get(id) === p) this.sending.delete(id);
-      });
+    for (const t of [ta, tb]) {
+      this.sending.set(t.order.request.id, p);
+      void p.finally(() => this.sent(t, p));
     }
     this.track(p);
   }
@@ -476,6 +486,14 @@ export class LiveVenue implements Venue {
         }
       }),
     );
+  }
+
+  /** The send `p` of `t` has ended: a finished order can be let go now (see retire). */
+  private sent(t: Tracked, p: Promise<void>): void {
+    const id = t.order.request.id;
+    if (this.sending.get(id) !== p) return;
+    this.sending.delete(id);
+    if (isTerminal(t.order.status)) this.retire(t);
   }
 
   /** Runs `fn` once the order's own send has finished (a cancel never overtakes its create). */
@@ -837,9 +855,7 @@ export class LiveVenue implements Venue {
     const p = this.send(t, req);
     this.sending.set(id, p);
     this.track(p);
-    void p.finally(() => {
-      if (this.sending.get(id) === p) this.sending.delete(id);
-    });
+    void p.finally(() => this.sent(t, p));
   }
 
   /**
@@ -990,7 +1006,10 @@ export class LiveVenue implements Venue {
   /** An order update from the exchange (stream, REST response or reconciliation). */
   async onOrder(eo: ExchangeOrder, reason?: string): Promise<void> {
     const t = this.resolve(eo.clientOrderId, eo.venueOrderId);
-    if (!t) return; // not ours (reconciliation flags those)
+    if (!t) {
+      this.untracked++; // not ours (reconciliation flags those), or finished and retired
+      return;
+    }
     // A cancel this bot asked for says why, whether the stream or the cancel's reply tells it first.
     const cancelReason = reason ?? t.cancelReason ?? 'cancelled on the exchange';
     if (t.previous?.has(eo.clientOrderId) || t.previous?.has(eo.venueOrderId)) return; // replaced on the exchange: its fills still count (onTrade)
@@ -1085,9 +1104,13 @@ export class LiveVenue implements Venue {
   onTrade(tr: ExchangeTrade): void {
     if (this.seenTrades.has(tr.tradeId)) return;
     const t = this.resolve(tr.clientOrderId, tr.venueOrderId);
-    if (!t) return;
+    if (!t) {
+      this.untracked++;
+      return;
+    }
     if (isTerminal(t.order.status)) return;
     this.seenTrades.add(tr.tradeId);
+    (t.trades ??= []).push(tr.tradeId);
     if (!t.accepted) {
       t.accepted = true;
       this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: tr.venueOrderId });
@@ -1123,7 +1146,60 @@ export class LiveVenue implements Venue {
       t.expiry?.abort();
       this.held.delete(t);
       if (this.replacing.size > 0) this.releaseReplacement(r.id, undefined);
+      this.retire(t);
     }
+  }
+
+  /**
+   * Lets a finished order go, once nothing more can change it: its create is no longer under way,
+   * no modification waits on it, and, for a leg of an OCO group, every leg has ended (the last
+   * one's reason names the leg that filled). Each bar's work and the venue's memory then follow
+   * the orders that are working, not every order the bot ever placed. A late exchange message
+   * for it (a replayed stream update or trade, a REST answer) finds no order and changes nothing,
+   * as it changed nothing for a finished order before: its fills were applied, once, when it
+   * ended (a terminal status waits for its missing trades: pendingTerminal), and the store has it.
+   */
+  private retire(t: Tracked): void {
+    const group = t.order.request.ocoGroup;
+    const legs =
+      group === undefined ? [t] : [...this.tracked.values()].filter((o) => o.order.request.ocoGroup === group);
+    for (const o of legs) {
+      const id = o.order.request.id;
+      if (!isTerminal(o.order.status) || this.sending.has(id) || this.replacing.has(id) || o.relisting !== undefined)
+        return;
+    }
+    for (const o of legs) {
+      const id = o.order.request.id;
+      if (this.tracked.get(id) !== o) continue;
+      this.tracked.delete(id);
+      this.held.delete(o);
+      this.wanted.delete(o);
+      o.want?.timer?.abort();
+      for (const x of [o.exchangeId, ...(o.previous ?? [])]) if (this.aliases.get(x) === id) this.aliases.delete(x);
+      for (const v of [o.venueOrderId, ...(o.previous ?? [])])
+        if (v !== undefined && this.byVenueId.get(v) === id) this.byVenueId.delete(v);
+      for (const tr of o.trades ?? []) this.seenTrades.delete(tr);
+      this.retired++;
+    }
+  }
+
+  /** What the venue holds in memory (tests, the soak benchmark): it follows the working orders. */
+  stats(): {
+    readonly tracked: number;
+    readonly venueIds: number;
+    readonly aliases: number;
+    readonly trades: number;
+    readonly retired: number;
+    readonly untracked: number;
+  } {
+    return {
+      tracked: this.tracked.size,
+      venueIds: this.byVenueId.size,
+      aliases: this.aliases.size,
+      trades: this.seenTrades.size,
+      retired: this.retired,
+      untracked: this.untracked,
+    };
   }
 
   /**
@@ -1225,6 +1301,7 @@ export class LiveVenue implements Venue {
         keep.relisting = undefined;
         if (isTerminal(keep.order.status)) {
           dropReplacement(`not sent: ${kid}, the other leg of its OCO list, ended first`);
+          this.retire(keep); // it ended while it was being placed again (see retire)
           return;
         }
         if (refusal !== undefined || (eo !== null && (eo.filled > 0 || eo.status !== 'canceled'))) {
@@ -1280,11 +1357,8 @@ export class LiveVenue implements Venue {
     const tr = this.add(r, false, r.request.id);
     const p = this.sendOco(tr, keep);
     for (const t of [tr, keep]) {
-      const tid = t.order.request.id;
-      this.sending.set(tid, p);
-      void p.finally(() => {
-        if (this.sending.get(tid) === p) this.sending.delete(tid);
-      });
+      this.sending.set(t.order.request.id, p);
+      void p.finally(() => this.sent(t, p));
     }
     this.track(p);
   }

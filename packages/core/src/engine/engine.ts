@@ -112,8 +112,11 @@ interface FeedSlot {
   readonly instrument: Instrument;
   /** Supplied by the driver and matched by the venue, or derived by aggregation. */
   readonly execution: boolean;
-  /** The first execution feed of its market: the risk engine's ATR and volatility read its bars. */
-  readonly riskFeed: boolean;
+  /**
+   * The first execution feed of its market (the market's feed): its bars are matched in the first
+   * phase of their close time (`matchBar`), and the risk engine's ATR and volatility read them.
+   */
+  readonly marketFeed: boolean;
   readonly indicators: Indicator[];
   readonly derived: { slot: FeedSlot; agg: BarAggregator }[];
   last: Bar;
@@ -325,10 +328,41 @@ export class Engine {
   /**
    * Handles one closed bar of a supplied feed: the venue matches working orders on it, positions
    * are marked at its close, then indicators update and the strategy's onBar runs; bars of derived
-   * (higher) timeframes that this bar completes follow, in the same way.
+   * (higher) timeframes that this bar completes follow, in the same way. A run of one feed calls
+   * this; with several, the driver hands each close time's bars over in two phases (`matchBar`,
+   * then `closeBar`).
    */
   onBar(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
+    this.match(slot, bar);
+    this.close(slot, bar);
+  }
+
+  /**
+   * The first phase of a close time with several feeds: the venue matches a market's working
+   * orders on its bar and the market is marked at the close. A driver calls it for every bar of
+   * that close time, in feed order, before `closeBar` for any of them, so that every strategy
+   * decides on the fills of every market's bar, as on an exchange where by a bar's close every
+   * order decided at the previous close has filled (docs/conventions.md). Only a market's own feed
+   * (its first supplied feed) is matched here; another supplied timeframe of the same market is
+   * matched in `closeBar`, right after the strategy has seen the market's bar, as it always was.
+   */
+  matchBar(feedIndex: number, bar: Bar): void {
+    const slot = this.slots[feedIndex] as FeedSlot;
+    if (slot.marketFeed) this.match(slot, bar);
+  }
+
+  /**
+   * The second phase (see `matchBar`): the risk engine's rules at the close, indicators and the
+   * strategy's onBar, and the derived timeframes the bar completes.
+   */
+  closeBar(feedIndex: number, bar: Bar): void {
+    const slot = this.slots[feedIndex] as FeedSlot;
+    if (!slot.marketFeed) this.match(slot, bar);
+    this.close(slot, bar);
+  }
+
+  private match(slot: FeedSlot, bar: Bar): void {
     const closeTime = closeOf(slot, bar);
     if (this.setTime !== undefined) this.setTime(closeTime);
     this.now = closeTime;
@@ -338,7 +372,10 @@ export class Engine {
     slot.position.lastPrice = bar.close;
     slot.lastClose = bar.close;
     if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresBar(slot, bar, closeTime);
-    if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
+  }
+
+  private close(slot: FeedSlot, bar: Bar): void {
+    if (this.riskEngine !== undefined && slot.marketFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
     this.deliver(slot, bar);
     const d = slot.derived;
     for (let i = 0; i < d.length; i++) {
@@ -903,7 +940,7 @@ export class Engine {
     slot.hasLast = true;
     slot.lastClose = bar.close;
     slot.position.lastPrice = bar.close;
-    if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
+    if (this.riskEngine !== undefined && slot.marketFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
     for (const ind of slot.indicators) ind.update(bar);
     for (const d of slot.derived)
       d.agg.push(bar, (hb) => {
@@ -1010,7 +1047,7 @@ export class Engine {
       index: this.slots.length,
       instrument,
       execution,
-      riskFeed: execution && !this.slots.some((s) => s.execution && s.key.symbol === key.symbol),
+      marketFeed: execution && !this.slots.some((s) => s.execution && s.key.symbol === key.symbol),
       indicators: [],
       derived: [],
       last: emptyBar(),

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { defineStrategy, type Fill, runBacktest } from '../src/index.ts';
+import {
+  type Bar,
+  defineStrategy,
+  emptyBar,
+  type Fill,
+  runBacktest,
+  SMA,
+  seriesFromRows,
+  syntheticBars,
+} from '../src/index.ts';
 import { bars, T0 } from './helpers.ts';
 
 const anyParams = { safeParse: (x: unknown) => ({ success: true as const, data: x }) };
@@ -94,5 +103,70 @@ describe('a close time with several markets: every market fills first, then the 
       `AAA/USDT 3 ${9_499.5 - 50.4975 * 100 - 0.001 * 50.4975 * 100} ${9_499.5 - 0.001 * 50.4975 * 100 + 600}`,
       `BBB/USDT 3 ${9_499.5 - 50.4975 * 100 - 0.001 * 50.4975 * 100} ${9_499.5 - 0.001 * 50.4975 * 100 + 600}`,
     ]);
+  });
+});
+
+describe('several timeframes of one market', () => {
+  // 1m bars and their 5m aggregate (every 5m bar the exchange's own candle of its five 1m bars).
+  const m1 = syntheticBars(600, { seed: 7, start: T0, intervalMs: MIN });
+  const m5 = (() => {
+    const rows: Bar[] = [];
+    for (let i = 0; i + 5 <= m1.length; i += 5) {
+      let high = -Infinity;
+      let low = Infinity;
+      let volume = 0;
+      for (let k = i; k < i + 5; k++) {
+        high = Math.max(high, m1.high[k] as number);
+        low = Math.min(low, m1.low[k] as number);
+        volume += m1.volume[k] as number;
+      }
+      const open = m1.open[i] as number;
+      const close = m1.close[i + 4] as number;
+      rows.push({ ...emptyBar(), time: m1.time[i] as number, open, high, low, close, volume });
+    }
+    return seriesFromRows(rows);
+  })();
+  /** Resting limit entries on the 1m bars, filtered by an SMA of the 5m bars; the onBar calls it saw. */
+  const probe = (calls: string[]) =>
+    defineStrategy({
+      name: 'mtf',
+      params: anyParams,
+      onStart: (ctx) => {
+        ctx.subscribe({ timeframe: '5m' });
+        return { fast: ctx.indicator(new SMA(5)), trend: ctx.indicator(new SMA(3), { timeframe: '5m' }) };
+      },
+      onBar(ctx, s, bar, feed) {
+        calls.push(`${feed.timeframe}@${bar.time} ${ctx.portfolio.cash}`);
+        if (feed.timeframe !== '1m') return;
+        const size = ctx.position().size;
+        if (size === 0 && s.fast.value > s.trend.value) {
+          ctx.cancelAll();
+          ctx.submit({ type: 'limit', side: 'buy', amount: 1, price: bar.close * 0.999 });
+        } else if (size > 0 && s.fast.value < s.trend.value) ctx.close();
+      },
+    });
+
+  it('a 5m feed supplied beside the 1m runs as the 5m feed the engine builds from the 1m bars', () => {
+    const supplied: string[] = [];
+    const built: string[] = [];
+    const a = runBacktest({
+      strategy: probe(supplied),
+      data: [
+        { symbol: 'AAA/USDT', timeframe: '1m', series: m1 },
+        { symbol: 'AAA/USDT', timeframe: '5m', series: m5 },
+      ],
+      cash: 100_000,
+      fee: 0.001,
+    });
+    const b = runBacktest({
+      strategy: probe(built),
+      data: [{ symbol: 'AAA/USDT', timeframe: '1m', series: m1 }],
+      cash: 100_000,
+      fee: 0.001,
+    });
+    expect(b.fills.length).toBeGreaterThan(10);
+    expect(a.fills).toEqual(b.fills);
+    expect(built.filter((c) => c.startsWith('5m')).length).toBeGreaterThan(100);
+    expect(supplied).toEqual(built);
   });
 });

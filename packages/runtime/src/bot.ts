@@ -913,7 +913,7 @@ export class Bot {
     if (this.venue !== undefined) {
       let read = false;
       for (const { i, ev } of group)
-        if (this.isMarketFeed(i) && ev.catchUp === undefined) {
+        if (engine.isMarketFeed(i) && ev.catchUp === undefined) {
           await this.venue.beforeBar(ev.feed.symbol, ev.bar);
           read = true;
         }
@@ -947,13 +947,6 @@ export class Bot {
     // next one (that and the queued writes would otherwise run between the promise hops
     // of the order's way to the exchange).
     if (this.cfg.mode === 'live') await nextTurn();
-  }
-
-  /** The first feed of a market is the one its orders are matched on (its execution feed). */
-  private isMarketFeed(i: number): boolean {
-    const feeds = this.cfg.feeds;
-    const f = feeds[i] as FeedKey;
-    return feeds.findIndex((g) => g.symbol === f.symbol) === i;
   }
 
   /** Runs one phase of a bar with its orders held when the catch-up policy says so. */

@@ -359,12 +359,17 @@ export class Engine {
    * that close time, in feed order, before `closeBar` for any of them, so that every strategy
    * decides on the fills of every market's bar, as on an exchange where by a bar's close every
    * order decided at the previous close has filled (docs/conventions.md). Only a market's own feed
-   * (its first supplied feed) is matched here; another supplied timeframe of the same market is
-   * matched in `closeBar`, right after the strategy has seen the market's bar, as it always was.
+   * (`isMarketFeed`) is matched here; another supplied timeframe of the same market is matched in
+   * `closeBar`, right before its own onBar, after the strategy has seen the market's bar.
    */
   matchBar(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
     if (slot.marketFeed) this.match(slot, bar);
+  }
+
+  /** A supplied feed is its market's own (the first supplied for that market): its orders are matched on its bars. */
+  isMarketFeed(feedIndex: number): boolean {
+    return (this.slots[feedIndex] as FeedSlot | undefined)?.marketFeed === true;
   }
 
   /**

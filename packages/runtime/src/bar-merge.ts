@@ -15,7 +15,9 @@ import type { BarEvent, BarSource } from './sources.ts';
  * the exchange (its source's `nextBar`: REST) and, if closed by then, goes in its place; the stream's own copy,
  * when it comes, is dropped as already seen. Each wait past the bound is logged, naming the feed
  * and the close time, and tried again every `lateAfterMs` until the bar comes. Bars a feed delivers
- * at or before a bar already let through (a backfill after a reconnect) are dropped.
+ * at or before a bar already let through (a backfill after a reconnect) are dropped. A close time's
+ * bars are let through back to back, each but the last marked `moreAtClose`: when the first goes,
+ * every feed has shown whether it has a bar then.
  */
 export interface MergeOptions {
   /** How long to wait for the other feeds' bars of a close time before reading them. */
@@ -124,7 +126,14 @@ async function* merged(
         if (i !== c && (queue[i] as BarEvent[]).length === 0 && !ended[i] && (quietThrough[i] as number) < cClose)
           waiting.push(i);
       if (c >= 0 && waiting.length === 0) {
-        yield (queue[c] as BarEvent[]).shift() as BarEvent;
+        const ev = (queue[c] as BarEvent[]).shift() as BarEvent;
+        // The rest of this close time is known now: the feeds after it whose next bar closes then.
+        let more = false;
+        for (let i = c + 1; i < n && !more; i++) {
+          const head = (queue[i] as BarEvent[])[0];
+          more = head !== undefined && close(i, head) === cClose;
+        }
+        yield more ? { ...ev, moreAtClose: true } : ev;
         continue;
       }
       if (c < 0 && ended.every(Boolean)) return;

@@ -4,6 +4,7 @@ import {
   Account,
   type AnyStrategy,
   type ClientOrderId,
+  copyBar,
   type Engine,
   type EngineEvent,
   type ExchangeCloseRecord,
@@ -884,73 +885,107 @@ export class Bot {
 
   /**
    * Runs the bot on a source of closed bars. Bars at or before the last handled bar of their feed
-   * only warm the indicators up (a restart never acts on the past twice); each handled bar is
-   * recorded, so a crash resumes after it.
+   * only warm the indicators up (a restart never acts on the past twice). The bars of one close
+   * time (several markets: `BarEvent.moreAtClose`) are handled together, as the backtest handles
+   * them: every market's fills first, then the strategies, then one record of them all, so a crash
+   * resumes after the last close time handled whole.
    */
   async run(source: BarSource): Promise<void> {
     this.source = source;
     if (this.stopRequest !== undefined) await source.close();
     const engine = this.botEngine.engine;
     const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
-    // The first feed of a market is the one its orders are matched on (its execution feed).
-    const feeds = this.cfg.feeds;
-    const execution = new Set(
-      feeds.flatMap((f, i) => (feeds.findIndex((g) => g.symbol === f.symbol) === i ? [i] : [])),
-    );
+    const group: CloseBar[] = [];
     try {
       for await (const ev of source as AsyncIterable<BarEvent>) {
         if (this.stopped || this.stopRequest !== undefined) break;
         const key = feedId(ev.feed);
         const i = index.get(key);
-        if (i === undefined) continue;
-        const last = this.lastBarTime.get(key);
-        if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) {
-          engine.warmUp(i, ev.bar);
-          this.recorder?.warmUp(key, ev.bar);
-          continue;
+        if (i !== undefined) {
+          const last = this.lastBarTime.get(key);
+          if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) {
+            engine.warmUp(i, ev.bar);
+            this.recorder?.warmUp(key, ev.bar);
+          } else group.push({ i, key, ev });
         }
-        if (ev.catchUp !== undefined) {
-          const c = this.caughtUp;
-          if (c.bars++ === 0) c.first = ev.bar.time;
-          c.last = ev.bar.time;
-        } else if (this.caughtUp.bars > 0) this.endCatchUp();
-        // Live: fills the bar may have caused, not yet reported, are read before the strategy decides.
-        // (A bar missed while the bot was down is not: recovery read every open order at start.)
-        if (this.venue !== undefined && execution.has(i) && ev.catchUp === undefined) {
-          await this.venue.beforeBar(ev.feed.symbol, ev.bar);
-          // The price of BNB (fees paid outside the markets) the orders of this bar are valued at.
-          await this.feePrices?.refresh();
-        }
-        this.risk?.beforeBar();
-        this.holding = this.catchUpHold(ev);
-        if (this.holding !== null) {
-          engine.holdOrders(this.holding);
-          engine.onBar(i, ev.bar);
-          engine.holdOrders(null);
-          this.holding = null;
-        } else engine.onBar(i, ev.bar);
-        this.lastBarTime.set(key, ev.bar.time);
-        // The bar (for `keel bots parity`) and the last handled bar times, in one write.
-        const book = this.botEngine.futures;
-        const mark = book?.markBarAt(ev.feed.symbol, ev.bar.time, this.markBar) ?? null;
-        this.recorder?.handled(
-          key,
-          ev.bar,
-          Object.fromEntries(this.lastBarTime),
-          this.risk?.row(),
-          book !== undefined ? { futures: book.snapshot() } : undefined,
-          mark === null ? undefined : { feed: markFeedId(ev.feed.symbol), bar: mark },
-        );
-        this.barsHandled++;
-        // Live perpetuals: the exchange's funding and liquidations since the last bar.
-        if (this.futuresSync !== undefined) void this.futuresSync.poll();
-        // Live: let the orders of this bar leave before the candle stream is re-armed for the
-        // next one (that and the queued writes would otherwise run between the promise hops
-        // of the order's way to the exchange).
-        if (this.cfg.mode === 'live') await nextTurn();
+        if (ev.moreAtClose === true || group.length === 0) continue;
+        await this.handleClose(group);
+        group.length = 0;
       }
     } finally {
       await source.close();
+    }
+  }
+
+  /**
+   * One close time's bars (one per feed that has a bar then, in feed order) in the backtest's two
+   * phases (Engine.matchBar, closeBar): live, each market's fills not yet reported are read from
+   * the exchange (`beforeBar`) and every bar is matched before any strategy decides, so that a
+   * market's strategy sizes on an equity that has every other market's fills of that close.
+   */
+  private async handleClose(group: readonly CloseBar[]): Promise<void> {
+    const engine = this.botEngine.engine;
+    for (const { ev } of group)
+      if (ev.catchUp !== undefined) {
+        const c = this.caughtUp;
+        if (c.bars++ === 0) c.first = ev.bar.time;
+        c.last = ev.bar.time;
+      } else if (this.caughtUp.bars > 0) this.endCatchUp();
+    // Live: fills the bars may have caused, not yet reported, are read before any strategy decides.
+    // (A bar missed while the bot was down is not: recovery read every open order at start.)
+    if (this.venue !== undefined) {
+      let read = false;
+      for (const { i, ev } of group)
+        if (engine.isMarketFeed(i) && ev.catchUp === undefined) {
+          await this.venue.beforeBar(ev.feed.symbol, ev.bar);
+          read = true;
+        }
+      // The price of BNB (fees paid outside the markets) the orders of these bars are valued at.
+      if (read) await this.feePrices?.refresh();
+    }
+    this.risk?.beforeBar();
+    for (const { i, ev } of group) this.withCatchUpHold(ev, () => engine.matchBar(i, ev.bar));
+    for (const { i, ev } of group) this.withCatchUpHold(ev, () => engine.closeBar(i, ev.bar));
+    // The bars (for `keel bots parity`) and the last handled bar times, in one write.
+    const book = this.botEngine.futures;
+    const rows = group.map(({ key, ev }) => {
+      this.lastBarTime.set(key, ev.bar.time);
+      const mark = book?.markBarAt(ev.feed.symbol, ev.bar.time, this.markBar) ?? null;
+      return {
+        feed: key,
+        bar: ev.bar,
+        ...(mark === null ? {} : { mark: { feed: markFeedId(ev.feed.symbol), bar: copyBar(mark) } }),
+      };
+    });
+    this.recorder?.handled(
+      rows,
+      Object.fromEntries(this.lastBarTime),
+      this.risk?.row(),
+      book !== undefined ? { futures: book.snapshot() } : undefined,
+    );
+    this.barsHandled += group.length;
+    // Live perpetuals: the exchange's funding and liquidations since the last bar.
+    if (this.futuresSync !== undefined) void this.futuresSync.poll();
+    // Live: let the orders of these bars leave before the candle stream is re-armed for the
+    // next one (that and the queued writes would otherwise run between the promise hops
+    // of the order's way to the exchange).
+    if (this.cfg.mode === 'live') await nextTurn();
+  }
+
+  /** Runs one phase of a bar with its orders held when the catch-up policy says so. */
+  private withCatchUpHold(ev: BarEvent, phase: () => void): void {
+    this.holding = this.catchUpHold(ev);
+    if (this.holding === null) {
+      phase();
+      return;
+    }
+    const engine = this.botEngine.engine;
+    engine.holdOrders(this.holding);
+    try {
+      phase();
+    } finally {
+      engine.holdOrders(null);
+      this.holding = null;
     }
   }
 
@@ -1197,6 +1232,13 @@ export class Bot {
     }
     return out;
   }
+}
+
+/** A bar of a close time being handled: its feed's index and id, and the event. */
+interface CloseBar {
+  readonly i: number;
+  readonly key: string;
+  readonly ev: BarEvent;
 }
 
 function pnlReport(t: PnlTotals | undefined): PnlReport {

@@ -308,20 +308,30 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
       }
       if (list.length === 0 || (list[list.length - 1] as number) < time) list.push(time);
     };
-    for (const b of bars.handled) {
-      engine.onBar(b.feed, b.bar);
-      while (resumes.length > 0 && resumes[0] === b.close) {
+    // A close time's bars in the backtest's two phases (runBacktest): every market's fills first.
+    const handled = bars.handled;
+    for (let j = 0; j < handled.length; ) {
+      const close = (handled[j] as TimedBar).close;
+      let end = j;
+      while (end < handled.length && (handled[end] as TimedBar).close === close) end++;
+      for (let g = j; g < end; g++) engine.matchBar((handled[g] as TimedBar).feed, (handled[g] as TimedBar).bar);
+      for (let g = j; g < end; g++) {
+        const b = handled[g] as TimedBar;
+        engine.closeBar(b.feed, b.bar);
+        lastClose.set(b.feed, b.close);
+        if (b.feed === primaryFeed && setup === primary) chartBars.push(b.bar);
+        addHandled(setup.feeds[b.feed]?.symbol as string, b.bar.time);
+      }
+      while (resumes.length > 0 && resumes[0] === close) {
         resumes.shift();
         engine.resumeTrading();
       }
-      lastClose.set(b.feed, b.close);
-      if (b.feed === primaryFeed) {
-        eqTimes.push(b.close);
+      if ((handled[j] as TimedBar).feed === primaryFeed) {
+        eqTimes.push(close);
         eqValues.push(engine.equity());
         exposed.push(account.positions.some((p) => p.size !== 0) ? 1 : 0);
-        if (setup === primary) chartBars.push(b.bar);
       }
-      addHandled(setup.feeds[b.feed]?.symbol as string, b.bar.time);
+      j = end;
     }
     // Orders still working when the session's bars ran out. Those the bot carried into its next
     // session go on working there. The others are settled on the bar that followed (recorded when

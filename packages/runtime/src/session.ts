@@ -259,30 +259,31 @@ export class SessionRecorder {
   }
 
   /**
-   * A bar the strategy handled; `lastBarTime` (and `more`, e.g. a futures book) is the bot's state
-   * after it, `risk` its risk engine's, `mark` the mark bar its futures book read for it (written
-   * in the same transaction: a restart never sees one without the other).
+   * The bars of one close time the strategy handled (one, or one per feed that has a bar then),
+   * each with the mark bar its futures book read for it; `lastBarTime` (and `more`, e.g. a futures
+   * book) is the bot's state after them, `risk` its risk engine's. One transaction: a restart never
+   * sees one without the other, nor part of a close time (it handles that close time again).
    */
   handled(
-    feed: string,
-    bar: Bar,
+    bars: readonly { readonly feed: string; readonly bar: Bar; readonly mark?: { feed: string; bar: Bar } }[],
     lastBarTime: Record<string, number>,
     risk?: RiskSave,
     more?: Record<string, unknown>,
-    mark?: { readonly feed: string; readonly bar: Bar },
   ): void {
-    if (!this.trading.has(feed)) {
-      this.trading.add(feed);
-      this.flushWarm(feed);
-      this.saveSetup();
+    const rows: { feed: string; bar: Bar }[] = [];
+    for (const b of bars) {
+      if (!this.trading.has(b.feed)) {
+        this.trading.add(b.feed);
+        this.flushWarm(b.feed);
+        this.saveSetup();
+      }
+      rows.push({ feed: b.feed, bar: copyBar(b.bar) });
+      if (b.mark !== undefined) rows.push({ feed: b.mark.feed, bar: copyBar(b.mark.bar) });
     }
-    const row = copyBar(bar);
-    const markRow = mark === undefined ? undefined : { feed: mark.feed, bar: copyBar(mark.bar) };
     const { store, botId } = this;
     this.enqueue(() =>
       store.transaction(async (tx) => {
-        await tx.barLog.record(botId, feed, [row]);
-        if (markRow !== undefined) await tx.barLog.record(botId, markRow.feed, [markRow.bar]);
+        for (const r of rows) await tx.barLog.record(botId, r.feed, [r.bar]);
         await tx.state.save(botId, { lastBarTime, ...more });
         if (risk !== undefined) await tx.risk.save(botId, risk);
       }),

@@ -13,6 +13,11 @@ export interface BarEvent {
    * signals may trade (`BotConfig.catchUp`).
    */
   readonly catchUp?: 'missed' | 'last-missed';
+  /**
+   * Another feed's bar of the same close time follows at once (set by `mergeSources`): a bot
+   * handles a close time's bars together, every market's fills before any strategy (docs/live.md).
+   */
+  readonly moreAtClose?: true;
   /** performance.now() when the message that closed this bar arrived (latency measurement). */
   readonly receivedAt?: number;
 }

@@ -101,6 +101,32 @@ describe('mergeSources: the backtest order, (close time, feed index)', () => {
     ]);
   });
 
+  it("a close time's bars come back to back, each but the last marked moreAtClose (a bot handles them together)", async () => {
+    // Oracle: the close times written out by hand, as in the test above.
+    const a = seriesFromRows([0, 1, 2, 3, 4, 5, 6].map((m) => bar(T0 + m * MIN)));
+    const b = seriesFromRows([0, 2, 3, 6].map((m) => bar(T0 + m * MIN)));
+    const c = seriesFromRows([0].map((m) => bar(T0 + m * MIN)));
+    const merged = mergeSources([A, B, C], [replaySource(A, a), replaySource(B, b), replaySource(C, c)], {
+      lateAfterMs: 1_000,
+      timer: new ManualTimer(0),
+    });
+    const groups: string[][] = [[]];
+    for await (const ev of merged) {
+      (groups[groups.length - 1] as string[]).push(`${ev.feed.symbol.split('/')[0]}@${(ev.bar.time - T0) / MIN}`);
+      if (ev.moreAtClose !== true) groups.push([]);
+    }
+    expect(groups).toEqual([
+      ['BTC@0', 'ETH@0'], // closes 1
+      ['BTC@1'], // 2
+      ['BTC@2', 'ETH@2'], // 3
+      ['BTC@3', 'ETH@3'], // 4
+      ['BTC@4', 'BNB@0'], // 5: the 5m bar closes with BTC's 1m bar of minute 4
+      ['BTC@5'],
+      ['BTC@6', 'ETH@6'],
+      [],
+    ]);
+  });
+
   it('a feed whose bar arrives later is still first when its index is lower; a later bar never overtakes', async () => {
     const timer = new ManualTimer(0);
     const a = pushSource(A);

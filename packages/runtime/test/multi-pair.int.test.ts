@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BarSeries, type FeedKey, type Fill, riskConfigFromFlags, runBacktest, sliceSeries } from '@keel/core';
+import { type BarSeries, type FeedKey, type Fill, runBacktest, sliceSeries } from '@keel/core';
 import { readBarsFile } from '@keel/data';
 import { systemTimer } from '@keel/exchange';
 import { startExchangeSim } from '@keel/exchange-sim';
@@ -160,22 +160,24 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
       startTime: btc.bars[0]!.time,
     });
     const params = { fast: 2, slow: 6 };
-    const sizing = riskConfigFromFlags({ sizing: ['notional=2000'] });
-    if (!sizing.ok) throw new Error(sizing.error.message);
     // Bars whose signals the backtest acts on would be denied while catching up (--catch-up none):
     // the bot is down over three bars of each pair on which the backtest of the same bars decides
     // nothing, so that parity stays the whole oracle.
-    const decided = new Set(
-      runBacktest({
-        strategy: getStrategy('sma-cross'),
-        params,
-        data: markets.map((m) => ({ symbol: m.symbol, timeframe: '1m' as const, series: toSeries(m.bars) })),
-        perPair: {},
-        fee: 0.001,
-        feeAsset: 'received',
-        ...(sizing.config ? { risk: sizing.config } : {}),
-      }).orders.map((o) => o.createdAt),
+    const model = runBacktest({
+      strategy: getStrategy('sma-cross'),
+      params,
+      data: markets.map((m) => ({ symbol: m.symbol, timeframe: '1m' as const, series: toSeries(m.bars) })),
+      perPair: {},
+      fee: 0.001,
+      feeAsset: 'received',
+    });
+    const decided = new Set(model.orders.map((o) => o.createdAt));
+    // The case equity sizing turns on: orders decided at a close at which the other pair's order
+    // filled (at that bar's open), sized on an equity that holds the fill.
+    const onOtherFill = model.orders.filter((o) =>
+      model.fills.some((f) => f.symbol !== o.request.symbol && f.time === o.createdAt),
     );
+    expect(onOtherFill.length).toBeGreaterThan(0);
     const closeOf = (i: number) => btc.bars[i]!.time + 60_000;
     let quiet = 90;
     while ([0, 1, 2].some((d) => decided.has(closeOf(quiet + d)))) quiet++;
@@ -190,12 +192,10 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
       `fast=${params.fast}`,
       '--param',
       `slow=${params.slow}`,
-      // A stake per entry (Freqtrade's stake_amount): sized on the equity instead, an entry decided
-      // at the close of a bar in which the other pair's order filled would see that fill live (it
-      // happened at the bar's open) and not in the backtest (applied when the other pair's bar of
-      // that close is handled, after this one): parity names those as amount differences.
-      '--sizing',
-      'notional=2000',
+      // The strategy's own sizing, orderTargetPercent of the equity: an entry decided at the close
+      // of a bar in which the other pair's order filled (at that bar's open) sizes on an equity
+      // that holds that fill, live as in the backtest (every market's fills of a close time
+      // before any strategy decides).
       '--symbol',
       'BTC/USDT,ETH/USDT',
       '--exchange-url',

@@ -243,7 +243,9 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       if (progress !== undefined && (k & 0xffff) === 0xffff) progress(k + 1, total);
     }
   } else {
-    // k-way merge by (close time, feed index): deterministic for any number of feeds.
+    // k-way merge by close time, a close time's bars in two phases (Engine.matchBar, closeBar), in
+    // feed order: every market's fills of that close before any strategy decides on it.
+    const nFeeds = cfg.data.length;
     const cursors = ranges.map(([a]) => a);
     const feedCursors = cfg.data.map((d) => new SeriesCursor(d.series));
     const ends = cfg.data.map((d) =>
@@ -254,6 +256,8 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
               t + m
           )(timeframeMs(d.timeframe)),
     );
+    /** The feeds with a bar at the close time being handled, in feed order (reused). */
+    const group = new Int32Array(nFeeds);
     let k = 0;
     let done = 0;
     const closeAt = (f: number): number => {
@@ -262,30 +266,33 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       return (ends[f] as (t: number) => number)((cfg.data[f] as BacktestData).series.time[c] as number);
     };
     for (;;) {
-      let best = -1;
-      let bestT = Number.POSITIVE_INFINITY;
-      for (let f = 0; f < cfg.data.length; f++) {
-        const t = closeAt(f);
-        if (t < bestT) {
-          bestT = t;
-          best = f;
-        }
+      let t = Number.POSITIVE_INFINITY;
+      for (let f = 0; f < nFeeds; f++) t = Math.min(t, closeAt(f));
+      if (t === Number.POSITIVE_INFINITY) break;
+      let n = 0;
+      for (let f = 0; f < nFeeds; f++) {
+        if (closeAt(f) !== t) continue;
+        group[n++] = f;
+        const cur = feedCursors[f] as SeriesCursor;
+        cur.i = cursors[f] as number;
       }
-      if (best < 0) break;
-      const c = cursors[best] as number;
-      const cur = feedCursors[best] as SeriesCursor;
-      cur.i = c;
-      cursors[best] = c + 1;
-      engine.onBar(best, cur);
-      done++;
-      if (best === 0) {
-        times[k] = bestT;
+      for (let g = 0; g < n; g++) {
+        const f = group[g] as number;
+        engine.matchBar(f, feedCursors[f] as SeriesCursor);
+      }
+      for (let g = 0; g < n; g++) {
+        const f = group[g] as number;
+        engine.closeBar(f, feedCursors[f] as SeriesCursor);
+        cursors[f] = (cursors[f] as number) + 1;
+      }
+      done += n;
+      if (group[0] === 0) {
+        times[k] = t;
         k++;
       }
-      // Record equity once every feed closing at this instant has been processed.
-      let nextT = Number.POSITIVE_INFINITY;
-      for (let f = 0; f < cfg.data.length; f++) nextT = Math.min(nextT, closeAt(f));
-      if (k > 0 && nextT > (times[k - 1] as number)) {
+      // Equity after every feed closing at this instant; a close time without a primary bar
+      // updates the last primary bar's value (what it is worth until the next one).
+      if (k > 0) {
         values[k - 1] = engine.equity();
         // Read with the equity: after every feed closing at this instant, as the equity is.
         if (plots.length > 0) recordPlots(k - 1);
@@ -293,7 +300,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
         for (const p of account.positions) if (p.size !== 0) any = 1;
         exposed[k - 1] = any;
       }
-      if (progress && (done & 0xffff) === 0) progress(done, total);
+      if (progress && (done & 0xffff) < n) progress(done, total);
     }
   }
   engine.stop();

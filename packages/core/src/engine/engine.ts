@@ -120,8 +120,11 @@ interface FeedSlot {
   readonly instrument: Instrument;
   /** Supplied by the driver and matched by the venue, or derived by aggregation. */
   readonly execution: boolean;
-  /** The first execution feed of its market: the risk engine's ATR and volatility read its bars. */
-  readonly riskFeed: boolean;
+  /**
+   * The first execution feed of its market (the market's feed): its bars are matched in the first
+   * phase of their close time (`matchBar`), and the risk engine's ATR and volatility read them.
+   */
+  readonly marketFeed: boolean;
   readonly indicators: Indicator[];
   readonly derived: { slot: FeedSlot; agg: BarAggregator }[];
   last: Bar;
@@ -349,7 +352,10 @@ export class Engine {
   /**
    * Handles one closed bar of a supplied feed: the venue matches working orders on it, positions
    * are marked at its close, then indicators update and the strategy's onBar runs; bars of derived
-   * (higher) timeframes that this bar completes follow, in the same way.
+   * (higher) timeframes that this bar completes follow, in the same way. A run of one feed calls
+   * this; with several, the driver hands each close time's bars over in two phases (`matchBar`,
+   * then `closeBar`). It is `match` then `close` written out: the single-feed backtest's loop calls
+   * it for every bar, and keeps its hot path free of two more call levels.
    */
   onBar(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
@@ -362,7 +368,58 @@ export class Engine {
     slot.position.lastPrice = bar.close;
     slot.lastClose = bar.close;
     if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresBar(slot, bar, closeTime);
-    if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
+    if (this.riskEngine !== undefined && slot.marketFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
+    this.deliver(slot, bar);
+    const d = slot.derived;
+    for (let i = 0; i < d.length; i++) {
+      const e = d[i] as { slot: FeedSlot; agg: BarAggregator };
+      e.agg.push(bar, (hb) => this.deliver(e.slot, hb));
+    }
+  }
+
+  /**
+   * The first phase of a close time with several feeds: the venue matches a market's working
+   * orders on its bar and the market is marked at the close. A driver calls it for every bar of
+   * that close time, in feed order, before `closeBar` for any of them, so that every strategy
+   * decides on the fills of every market's bar, as on an exchange where by a bar's close every
+   * order decided at the previous close has filled (docs/conventions.md). Only a market's own feed
+   * (`isMarketFeed`) is matched here; another supplied timeframe of the same market is matched in
+   * `closeBar`, right before its own onBar, after the strategy has seen the market's bar.
+   */
+  matchBar(feedIndex: number, bar: Bar): void {
+    const slot = this.slots[feedIndex] as FeedSlot;
+    if (slot.marketFeed) this.match(slot, bar);
+  }
+
+  /** A supplied feed is its market's own (the first supplied for that market): its orders are matched on its bars. */
+  isMarketFeed(feedIndex: number): boolean {
+    return (this.slots[feedIndex] as FeedSlot | undefined)?.marketFeed === true;
+  }
+
+  /**
+   * The second phase (see `matchBar`): the risk engine's rules at the close, indicators and the
+   * strategy's onBar, and the derived timeframes the bar completes.
+   */
+  closeBar(feedIndex: number, bar: Bar): void {
+    const slot = this.slots[feedIndex] as FeedSlot;
+    if (!slot.marketFeed) this.match(slot, bar);
+    this.close(slot, bar);
+  }
+
+  private match(slot: FeedSlot, bar: Bar): void {
+    const closeTime = closeOf(slot, bar);
+    if (this.setTime !== undefined) this.setTime(closeTime);
+    this.now = closeTime;
+    if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresOpen(slot, bar, closeTime);
+    this.venue.onBar(slot.key.symbol, bar, closeTime);
+    // Marked at the close once the venue has matched the bar (see FeedSlot.lastClose).
+    slot.position.lastPrice = bar.close;
+    slot.lastClose = bar.close;
+    if (this.futures !== undefined && slot.instrument.kind === 'perpetual') this.futuresBar(slot, bar, closeTime);
+  }
+
+  private close(slot: FeedSlot, bar: Bar): void {
+    if (this.riskEngine !== undefined && slot.marketFeed) this.riskEngine.onBar(slot.key.symbol, bar, slot.ms);
     this.deliver(slot, bar);
     const d = slot.derived;
     for (let i = 0; i < d.length; i++) {
@@ -935,7 +992,7 @@ export class Engine {
     slot.hasLast = true;
     slot.lastClose = bar.close;
     slot.position.lastPrice = bar.close;
-    if (this.riskEngine !== undefined && slot.riskFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
+    if (this.riskEngine !== undefined && slot.marketFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
     for (const ind of slot.indicators) ind.update(bar);
     for (const d of slot.derived)
       d.agg.push(bar, (hb) => {
@@ -1049,7 +1106,7 @@ export class Engine {
       index: this.slots.length,
       instrument,
       execution,
-      riskFeed: execution && !this.slots.some((s) => s.execution && s.key.symbol === key.symbol),
+      marketFeed: execution && !this.slots.some((s) => s.execution && s.key.symbol === key.symbol),
       indicators: [],
       derived: [],
       last: emptyBar(),

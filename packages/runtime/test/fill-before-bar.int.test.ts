@@ -157,8 +157,9 @@ async function gridDrop(name: string, beforeDrop: (run: LiveRun) => void): Promi
     botId: 'gr',
     balances: { USDT: 10_000 },
     sim: { liquidity: { spreadTicks: 0, participation: 0.5 } },
-    // The order tracker's REST polling (fastConnect: every 300 ms) finds fills on its own schedule,
-    // racing the reads; kept out of the way so that only the reads at the close apply them.
+    // The order tracker's REST pass once its stream is up (fastConnect: 300 ms after the start,
+    // about when this run reaches the drop) would find the fills itself, racing the reads; kept
+    // out of the way so that only the reads at the close apply them.
     connect: { pollMs: 600_000 },
     log: (level, msg) => {
       logs.push(`${level} ${msg}`);

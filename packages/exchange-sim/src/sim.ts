@@ -89,6 +89,15 @@ export class ExchangeSim {
     return Object.fromEntries(this.rest.requests);
   }
 
+  /**
+   * The most REST requests of each `METHOD /path` the simulator had in hand at once (arrived, not
+   * yet answered) so far: for tests that hold a client to how many requests it sends together
+   * (with `faults.holdHttpResponses` keeping each in hand for a while).
+   */
+  requestConcurrency(): Record<string, number> {
+    return Object.fromEntries(this.rest.peaks);
+  }
+
   /** The replay clock, UTC ms. */
   now(): number {
     return this.exchange.now();

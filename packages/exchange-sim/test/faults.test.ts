@@ -131,6 +131,20 @@ describe('sim.faults, observed through ccxt', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(240);
   });
 
+  it('requestConcurrency: the most requests of a path the simulator had in hand at once', async () => {
+    h.sim.faults.holdHttpResponses({ path: '/api/v3/time', count: 3, ms: 200 });
+    const before = h.sim.requestCounts()['GET /api/v3/time'] ?? 0;
+    const time = () => fetch(`${h.sim.httpUrl}/api/v3/time`).then((r) => r.status);
+    // Three asked together, each answered 200 ms later: all three in hand at once.
+    expect(await Promise.all([time(), time(), time()])).toEqual([200, 200, 200]);
+    // Then one at a time: never more than one in hand, the most stays three.
+    expect(await time()).toBe(200);
+    expect(await time()).toBe(200);
+    expect(h.sim.requestCounts()['GET /api/v3/time']).toBe(before + 5);
+    expect(h.sim.requestConcurrency()['GET /api/v3/time']).toBe(3);
+    expect(h.sim.requestConcurrency()['GET /api/v3/depth']).toBeUndefined();
+  });
+
   it('rejectNextOrder: the next order fails with the chosen Binance error', async () => {
     h.sim.faults.rejectNextOrder();
     expect(await rejectionOf(h.ex.createOrder('BTC/USDT', 'market', 'buy', 0.1))).toBeInstanceOf(ccxt.InvalidOrder);

@@ -920,7 +920,7 @@ export class Bot {
   /**
    * One close time's bars (one per feed that has a bar then, in feed order) in the backtest's two
    * phases (Engine.matchBar, closeBar): live, each market's fills not yet reported are read from
-   * the exchange (`beforeBar`) and every bar is matched before any strategy decides, so that a
+   * the exchange (`beforeBars`, every market's at once) and every bar is matched before any strategy decides, so that a
    * market's strategy sizes on an equity that has every other market's fills of that close.
    */
   private async handleClose(group: readonly CloseBar[]): Promise<void> {
@@ -934,14 +934,15 @@ export class Bot {
     // Live: fills the bars may have caused, not yet reported, are read before any strategy decides.
     // (A bar missed while the bot was down is not: recovery read every open order at start.)
     if (this.venue !== undefined) {
-      let read = false;
-      for (const { i, ev } of group)
-        if (engine.isMarketFeed(i) && ev.catchUp === undefined) {
-          await this.venue.beforeBar(ev.feed.symbol, ev.bar);
-          read = true;
-        }
-      // The price of BNB (fees paid outside the markets) the orders of these bars are valued at.
-      if (read) await this.feePrices?.refresh();
+      // Every market's reads together (LiveVenue.beforeBars).
+      const closes = group.flatMap(({ i, ev }) =>
+        engine.isMarketFeed(i) && ev.catchUp === undefined ? [{ symbol: ev.feed.symbol, bar: ev.bar }] : [],
+      );
+      if (closes.length > 0) {
+        await this.venue.beforeBars(closes);
+        // The price of BNB (fees paid outside the markets) the orders of these bars are valued at.
+        await this.feePrices?.refresh();
+      }
     }
     this.risk?.beforeBar();
     for (const { i, ev } of group) this.withCatchUpHold(ev, () => engine.matchBar(i, ev.bar));

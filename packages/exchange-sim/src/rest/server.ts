@@ -47,6 +47,12 @@ export class RestApi {
   private readonly orders: OrderCounts;
   /** Requests received per `METHOD /path`, for tests that count what a client asks (`sim.requestCounts`). */
   readonly requests = new Map<string, number>();
+  /**
+   * The most requests of each `METHOD /path` in hand at once (arrived, not yet answered), for tests
+   * that hold a client to how many it sends together (`sim.requestConcurrency`).
+   */
+  readonly peaks = new Map<string, number>();
+  private readonly inHand = new Map<string, number>();
   private readonly signer: Signer;
   private readonly held = new Set<ServerResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -83,16 +89,22 @@ export class RestApi {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = url.pathname.replace(/\/+$/, '');
+    const key = `${method} ${path}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    const n = (this.inHand.get(key) ?? 0) + 1;
+    this.inHand.set(key, n);
+    if (n > (this.peaks.get(key) ?? 0)) this.peaks.set(key, n);
+    res.on('close', () => this.inHand.set(key, (this.inHand.get(key) ?? 1) - 1));
     const raw: RawRequest = {
-      method: (req.method ?? 'GET').toUpperCase(),
-      path: url.pathname.replace(/\/+$/, ''),
+      method,
+      path,
       query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
       body: await readBody(req),
       headers: req.headers,
       ip: clientIp(req),
     };
-    const key = `${raw.method} ${raw.path}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     const faults = this.opts.faults;
     const hold = faults.take(faults.holds, raw.method, raw.path);
     if (!hold) {

@@ -95,6 +95,39 @@ function reachedOn(r: OrderRequest, bar: Bar): boolean {
   }
 }
 
+/**
+ * How many orders a bar reached are read from the exchange at once (`LiveVenue.beforeBars`): a
+ * grid crossed in one bar waits a few round trips, and the IP's weight sees no burst.
+ */
+const READS_AT_ONCE = 5;
+
+/** What the read of an order a bar reached gave. */
+type ReachedRead =
+  | { readonly kind: 'read'; readonly order: ExchangeOrder | null }
+  | { readonly kind: 'failed'; readonly error: Error }
+  /** Ended before its read was due to start: not read. */
+  | { readonly kind: 'skipped' };
+
+/**
+ * `fn` of each item, at most `limit` running at once, started in the items' order: one promise
+ * per item (settled as its `fn` settles), in the items' order, whatever order they settle in.
+ */
+function atMostAtOnce<T, R>(limit: number, items: readonly T[], fn: (item: T) => Promise<R>): Promise<R>[] {
+  const settle: ((r: Promise<R>) => void)[] = [];
+  const out = items.map(() => new Promise<R>((resolve) => settle.push(resolve)));
+  let next = 0;
+  const run = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      const p = fn(items[i] as T);
+      (settle[i] as (r: Promise<R>) => void)(p);
+      await p.catch(() => undefined);
+    }
+  };
+  for (let k = 0; k < Math.min(limit, items.length); k++) void run();
+  return out;
+}
+
 interface Tracked {
   readonly order: OrderState;
   accepted: boolean;
@@ -955,31 +988,48 @@ export class LiveVenue implements Venue {
   }
 
   /**
-   * Before the strategy sees a closed bar of `symbol`: an order of this bot's working on the
-   * exchange whose price the bar reached may have filled with its report still on the way (the
-   * user-data stream and the candle stream are two connections; a stalled stream delivers
-   * nothing, and the bar's close can arrive first). Each such order is read from the exchange and
-   * what it says applied (fills by trade id, once), so the strategy never decides on a position
-   * that is no longer true: a strategy that sees itself flat would buy again what it already
-   * bought. Costs a request only on a bar that reached a working order's price; returns how many
+   * Before the strategies see the closed bars of one close time (one per market): an order of this
+   * bot's working on the exchange whose price its market's bar reached may have filled with its
+   * report still on the way (the user-data stream and the candle stream are two connections; a
+   * stalled stream delivers nothing, and the bar's close can arrive first). Each such order is
+   * read from the exchange and what it says applied (fills by trade id, once), so no strategy
+   * decides on a position that is no longer true: a strategy that sees itself flat would buy again
+   * what it already bought. Costs a request only for an order a bar reached; returns how many
    * orders were read.
+   *
+   * The reads go out together, `READS_AT_ONCE` at a time (through the gateway, whose rate limits
+   * pace them as any request), every market's at once: a fast move through a grid waits a few
+   * round trips, not one per order. Their answers are applied one after the other in a fixed
+   * order (market by market, each in the venue's order), whatever order they come back in, each
+   * once: the outcome is that of reading the orders in turn, whatever the network does.
    */
-  async beforeBar(symbol: string, bar: Bar): Promise<number> {
+  async beforeBars(closes: readonly { readonly symbol: string; readonly bar: Bar }[]): Promise<number> {
     const due: Tracked[] = [];
-    for (const t of this.tracked.values()) {
-      const o = t.order;
-      if (o.request.symbol !== symbol || t.held || !t.accepted || isTerminal(o.status)) continue;
-      if (o.filled >= o.request.amount - 1e-12 || t.relisting !== undefined) continue;
-      if (reachedOn(o.request, bar)) due.push(t);
-    }
+    for (const { symbol, bar } of closes)
+      for (const t of this.tracked.values()) {
+        const o = t.order;
+        if (o.request.symbol !== symbol || t.held || !t.accepted || isTerminal(o.status)) continue;
+        if (o.filled >= o.request.amount - 1e-12 || t.relisting !== undefined) continue;
+        if (reachedOn(o.request, bar)) due.push(t);
+      }
+    if (due.length === 0) return 0;
+    const answers = atMostAtOnce(READS_AT_ONCE, due, (t) => this.readReached(t));
     let read = 0;
-    for (const t of due) {
-      if (isTerminal(t.order.status) || this.closed) continue;
+    for (let i = 0; i < due.length; i++) {
+      const t = due[i] as Tracked;
+      const a = await (answers[i] as Promise<ReachedRead>);
+      if (a.kind === 'read') read++;
+      // An order ended by what was applied before it is left alone, read or not, as reads one
+      // after the other left it unread.
+      if (a.kind === 'skipped' || isTerminal(t.order.status) || this.closed) continue;
+      if (a.kind === 'failed') {
+        this.unread(t, a.error);
+        continue;
+      }
+      const eo = a.order;
+      if (eo === null) continue;
       try {
         const before = t.order.filled;
-        const eo = await this.ex.fetchOrder(t.exchangeId, symbol);
-        read++;
-        if (eo === null) continue;
         // A partly filled order still open: its trades are fetched here (onOrder does for a terminal one).
         if (eo.status === 'open' && t.order.filled + 1e-12 < eo.filled) {
           t.exchangeFilled = Math.max(t.exchangeFilled, eo.filled);
@@ -993,14 +1043,30 @@ export class LiveVenue implements Venue {
             { id: t.order.request.id },
           );
       } catch (e) {
-        this.opts.log(
-          'warn',
-          `order ${t.order.request.id}: the bar reached its price and its state could not be read (${(e as Error).message}); the strategy runs on what the stream last said`,
-          { id: t.order.request.id },
-        );
+        this.unread(t, e as Error);
       }
     }
     return read;
+  }
+
+  /** One order a bar reached, read from the exchange (beforeBars); never throws. */
+  private async readReached(t: Tracked): Promise<ReachedRead> {
+    // Ended meanwhile by an answer applied before it: no request for it.
+    if (isTerminal(t.order.status) || this.closed) return { kind: 'skipped' };
+    try {
+      return { kind: 'read', order: await this.ex.fetchOrder(t.exchangeId, t.order.request.symbol) };
+    } catch (e) {
+      return { kind: 'failed', error: e as Error };
+    }
+  }
+
+  /** A reached order whose state could not be read or applied: the strategy runs on what the stream said. */
+  private unread(t: Tracked, e: Error): void {
+    this.opts.log(
+      'warn',
+      `order ${t.order.request.id}: the bar reached its price and its state could not be read (${e.message}); the strategy runs on what the stream last said`,
+      { id: t.order.request.id },
+    );
   }
 
   /** An order update from the exchange (stream, REST response or reconciliation). */

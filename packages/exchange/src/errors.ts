@@ -115,6 +115,14 @@ export const BINANCE_CODE_KINDS: Readonly<Record<number, FailureKind>> = {
   [-3000]: 'in-doubt', // internal server error
 };
 
+/**
+ * ccxt's messages carry the request's URL, and a signed GET's query holds its HMAC signature:
+ * valid for that very request within its recvWindow, and no business of a log file.
+ */
+export function redactSignature(message: string): string {
+  return message.replace(/([?&]signature=)[0-9a-fA-F]+/g, '$1<redacted>');
+}
+
 /** Binance's `{"code":-1234,...}` in a ccxt message (ccxt puts the response body there). */
 function binanceCode(message: string): number | undefined {
   const m = /"code"\s*:\s*(-\d+)/.exec(message);
@@ -222,7 +230,7 @@ export function classifyError(
   opts: { readonly headers?: Record<string, unknown> | undefined; readonly now?: number } = {},
 ): KeelExchangeError {
   if (err instanceof KeelExchangeError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = redactSignature(err instanceof Error ? err.message : String(err));
   const kind = failureKind(err);
   const code = err instanceof Error ? err.constructor.name : typeof err;
   const duplicate = err instanceof ccxt.DuplicateOrderId || (kind === 'rejected' && DUPLICATE_RE.test(message));

@@ -249,3 +249,15 @@ describe('classifyError', () => {
     expect(classifyError(k, 'orders')).toBe(k);
   });
 });
+
+describe('classifyError keeps request signatures out of messages (and so out of logs)', () => {
+  it("a signed GET's signature is redacted, the rest of the URL and the exchange's answer kept", () => {
+    const url =
+      'GET http://127.0.0.1:9/api/v3/order?symbol=BTCUSDT&origClientOrderId=k1&timestamp=1796671500772&recvWindow=5000&signature=3b8250cf16817ac6ae812cd245b5956bd85d0d06ec131a1bd21a26cb3cd9a21a';
+    const err = new ccxt.AuthenticationError(`binance ${url} 401 Unauthorized {"code":-2015,"msg":"Invalid API-key."}`);
+    const k = classifyError(err, 'orders');
+    expect(k.message).toContain('recvWindow=5000&signature=<redacted> 401 Unauthorized {"code":-2015');
+    expect(k.message).not.toMatch(/3b8250cf/);
+    expect(k.kind).toBe('auth');
+  });
+});

@@ -47,9 +47,10 @@ Commands:
 
 Run \`keel data <command> --help\` for the options of each.
 ${COMMON}`,
-  download: `keel data download --symbol SYM [options]
+  download: `keel data download --symbol SYM[,SYM...] [options]
 
-Downloads bars into the store, starting after the last stored bar (incremental).
+Downloads bars into the store, starting after the last stored bar (incremental). Several markets
+(--symbol BTC/USDT,ETH/USDT) are downloaded in turn, each into its own series.
 ${SERIES_OPTS}
   --source S       ccxt | archive (default ccxt)
   --since DATE     first bar to fetch when nothing is stored (ISO date or ms; default 30 days ago)
@@ -327,7 +328,31 @@ export async function runDataCli(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * `--symbol A,B,...`: each market downloaded in turn, as one would one by one (a failure stops the
+ * rest, naming its market); `--json` prints `{ ok, downloads: [...] }` with each market's own answer.
+ */
 async function dataDownload(store: DataStore, v: Values, io: Io, progress: (l: string) => Progress): Promise<number> {
+  const list = (v.symbol ?? '').split(',').map((x) => x.trim());
+  if (list.length < 2) return downloadOne(store, v, io, progress);
+  if (list.some((x) => x === '')) throw new UsageError(`--symbol "${v.symbol}": an entry is empty (a stray comma?)`);
+  const answers: unknown[] = [];
+  const sink = { write: (t: string) => void answers.push(JSON.parse(t)) } as unknown as Io['stdout'];
+  for (const symbol of list) {
+    const one = { ...v, symbol };
+    if (!v.json) {
+      const code = await downloadOne(store, one, io, progress);
+      if (code !== 0) return code;
+      continue;
+    }
+    const code = await downloadOne(store, one, { ...io, stdout: sink }, progress);
+    if (code !== 0) return code;
+  }
+  if (v.json) json(io, { ok: true, downloads: answers });
+  return 0;
+}
+
+async function downloadOne(store: DataStore, v: Values, io: Io, progress: (l: string) => Progress): Promise<number> {
   const key = keyFrom(v);
   const now = Date.now();
   const since = v.since ? parseTime(v.since, 'since') : now - 30 * 86_400_000;

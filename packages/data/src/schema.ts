@@ -67,6 +67,9 @@ export function seriesKey(exchange: string, marketType: string, symbol: string, 
   if (!/^[a-z0-9_-]+$/i.test(exchange))
     throw new Error(`Invalid exchange id "${exchange}": letters, digits, - and _ only`);
   if (!isTimeframe(timeframe)) throw new Error(`Unknown timeframe "${timeframe}"`);
+  // A list would be squashed into one made-up market (BTCUSDTETHUSDT).
+  if (symbol.includes(','))
+    throw new Error(`--symbol "${symbol}" lists several markets where one is meant: give one, e.g. BTC/USDT`);
   const sym = normaliseSymbol(symbol);
   if (sym.length === 0) throw new Error(`Invalid symbol "${symbol}"`);
   return { exchange: exchange.toLowerCase(), marketType: parseMarketType(marketType), symbol: sym, timeframe };

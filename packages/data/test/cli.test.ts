@@ -372,6 +372,57 @@ describe.skipIf(!HAS_SHARED_DATA)('keel data download over loopback HTTP', () =>
     }
   });
 
+  it('--symbol A,B downloads each market in turn (its own bars, its own series); a list is never one market', async () => {
+    const srv = await startKlinesServer({
+      symbol: 'BTCUSDT',
+      base: 'BTC',
+      quote: 'USDT',
+      bars: real(BTC_1M),
+      more: [{ symbol: 'ETHUSDT', base: 'ETH', quote: 'USDT', bars: real(ETH_1M) }],
+    });
+    const cfg = JSON.stringify({
+      urls: { api: { public: `${srv.url}/api/v3`, private: `${srv.url}/api/v3` } },
+      rateLimit: 5,
+    });
+    const dir = path.join(tmp.dir, 'dl-two');
+    try {
+      const span = ['--since', '2024-01-01', '--until', '2024-01-01T06:00', '--ccxt-config', cfg, '--data-dir', dir];
+      const r = await run('data', 'download', '--symbol', 'BTC/USDT,ETH/USDT', ...span, '--json');
+      expect(r.code, r.err).toBe(0);
+      const j = JSON.parse(r.out) as { ok: boolean; downloads: { series: string; report: { rowsKept: number } }[] };
+      expect(j.ok).toBe(true);
+      expect(j.downloads.map((d) => [d.series, d.report.rowsKept])).toEqual([
+        ['binance/spot/BTCUSDT/1m', 360],
+        ['binance/spot/ETHUSDT/1m', 360],
+      ]);
+      // Each series holds its own market's bars: the first close of each file.
+      const first = async (sym: string) =>
+        JSON.parse(
+          (
+            await run(
+              'data',
+              'export',
+              '--symbol',
+              sym,
+              '--format',
+              'json',
+              '--to',
+              '2024-01-01T00:01',
+              '--data-dir',
+              dir,
+            )
+          ).out,
+        );
+      expect(JSON.stringify(await first('BTCUSDT'))).toContain(String(real(BTC_1M).close[0]));
+      expect(JSON.stringify(await first('ETHUSDT'))).toContain(String(real(ETH_1M).close[0]));
+      const resample = await run('data', 'resample', '--symbol', 'BTCUSDT,ETHUSDT', '--to', '1h', '--data-dir', dir);
+      expect(resample.code).toBe(2);
+      expect(resample.err).toContain('lists several markets where one is meant');
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('--source archive with --base-url', async () => {
     const csv = gunzipSync(readFileSync(dataFile(LINK_FUT))).toString('utf8');
     const srv = await startArchiveServer(

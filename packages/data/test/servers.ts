@@ -67,6 +67,13 @@ export interface KlinesServerOptions {
   readonly failKlines?: number[];
   /** Answer every request with this status (an exchange that is down). */
   readonly down?: number;
+  /** More markets served beside the first (exchangeInfo lists them, klines answers for them). */
+  readonly more?: readonly {
+    readonly symbol: string;
+    readonly base: string;
+    readonly quote: string;
+    readonly bars: FullSeries;
+  }[];
 }
 
 /**
@@ -76,7 +83,7 @@ export interface KlinesServerOptions {
  */
 export async function startKlinesServer(opts: KlinesServerOptions): Promise<TestServer> {
   const fail = [...(opts.failKlines ?? [])];
-  const s = opts.bars;
+  const markets = [opts, ...(opts.more ?? [])];
   return listen((_req, res, url) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -94,45 +101,43 @@ export async function startKlinesServer(opts: KlinesServerOptions): Promise<Test
         serverTime: 1_706_745_600_000,
         rateLimits: [{ rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 6000 }],
         exchangeFilters: [],
-        symbols: [
-          {
-            symbol: opts.symbol,
-            status: 'TRADING',
-            baseAsset: opts.base,
-            baseAssetPrecision: 8,
-            quoteAsset: opts.quote,
-            quotePrecision: 8,
-            quoteAssetPrecision: 8,
-            baseCommissionPrecision: 8,
-            quoteCommissionPrecision: 8,
-            orderTypes: ['LIMIT', 'MARKET'],
-            icebergAllowed: true,
-            ocoAllowed: true,
-            isSpotTradingAllowed: true,
-            isMarginTradingAllowed: false,
-            filters: [
-              {
-                filterType: 'PRICE_FILTER',
-                minPrice: '0.01000000',
-                maxPrice: '1000000.00000000',
-                tickSize: '0.01000000',
-              },
-              { filterType: 'LOT_SIZE', minQty: '0.00001000', maxQty: '9000.00000000', stepSize: '0.00001000' },
-              {
-                filterType: 'NOTIONAL',
-                minNotional: '5.00000000',
-                applyMinToMarket: true,
-                maxNotional: '9000000.00000000',
-                applyMaxToMarket: false,
-                avgPriceMins: 5,
-              },
-            ],
-            permissions: [],
-            permissionSets: [['SPOT']],
-            defaultSelfTradePreventionMode: 'EXPIRE_MAKER',
-            allowedSelfTradePreventionModes: ['EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH'],
-          },
-        ],
+        symbols: markets.map((m) => ({
+          symbol: m.symbol,
+          status: 'TRADING',
+          baseAsset: m.base,
+          baseAssetPrecision: 8,
+          quoteAsset: m.quote,
+          quotePrecision: 8,
+          quoteAssetPrecision: 8,
+          baseCommissionPrecision: 8,
+          quoteCommissionPrecision: 8,
+          orderTypes: ['LIMIT', 'MARKET'],
+          icebergAllowed: true,
+          ocoAllowed: true,
+          isSpotTradingAllowed: true,
+          isMarginTradingAllowed: false,
+          filters: [
+            {
+              filterType: 'PRICE_FILTER',
+              minPrice: '0.01000000',
+              maxPrice: '1000000.00000000',
+              tickSize: '0.01000000',
+            },
+            { filterType: 'LOT_SIZE', minQty: '0.00001000', maxQty: '9000.00000000', stepSize: '0.00001000' },
+            {
+              filterType: 'NOTIONAL',
+              minNotional: '5.00000000',
+              applyMinToMarket: true,
+              maxNotional: '9000000.00000000',
+              applyMaxToMarket: false,
+              avgPriceMins: 5,
+            },
+          ],
+          permissions: [],
+          permissionSets: [['SPOT']],
+          defaultSelfTradePreventionMode: 'EXPIRE_MAKER',
+          allowedSelfTradePreventionModes: ['EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH'],
+        })),
       });
     }
     if (url.pathname === '/api/v3/klines') {
@@ -143,7 +148,9 @@ export async function startKlinesServer(opts: KlinesServerOptions): Promise<Test
           msg: 'Too many requests; current limit of IP is 6000 request weight per 1 MINUTE.',
         });
       if (code !== undefined) return unavailable(code);
-      if (url.searchParams.get('symbol') !== opts.symbol) return send(400, { code: -1121, msg: 'Invalid symbol.' });
+      const market = markets.find((m) => m.symbol === url.searchParams.get('symbol'));
+      if (market === undefined) return send(400, { code: -1121, msg: 'Invalid symbol.' });
+      const s = market.bars;
       const start = Number(url.searchParams.get('startTime') ?? 0);
       const end = Number(url.searchParams.get('endTime') ?? Number.MAX_SAFE_INTEGER);
       const limit = Math.min(1000, Number(url.searchParams.get('limit') ?? 500));

@@ -1,8 +1,6 @@
-import { PassThrough } from 'node:stream';
 import ccxt from 'ccxt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runExchangeSimCli } from '../src/cli.ts';
-import { type Harness, harness, KEY, rejectionOf } from './helpers.ts';
+import { faultCli as fault, type Harness, harness, KEY, rejectionOf } from './helpers.ts';
 
 // A spot pair halted as Binance delists one (exchangeInfo status BREAK, new orders refused with
 // {"code":-1013,"msg":"Market is closed."}, which ccxt maps to MarketClosed; open orders cancelled
@@ -11,15 +9,6 @@ import { type Harness, harness, KEY, rejectionOf } from './helpers.ts';
 // `fault relist`). Stair bars; the clock at bar 10's open (110).
 
 type Raw = Record<string, unknown>;
-
-async function fault(port: number, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = new PassThrough().on('data', (d: Buffer) => (out += d.toString()));
-  const e = new PassThrough().on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runExchangeSimCli(['fault', '--port', String(port), ...args], { out: o, err: e });
-  return { code, out, err };
-}
 
 const statusOf = async (h: Harness) =>
   ((await h.ex.publicGetExchangeInfo({ symbol: 'BTCUSDT' })) as { symbols: Raw[] }).symbols.find(

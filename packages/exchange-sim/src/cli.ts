@@ -51,11 +51,11 @@ Options:
   --status N   5xx: the HTTP status, 500-599 (default 503; 504 is a RequestTimeout for ccxt)
   --ws K       ws-drop / ws-stall: market, user, api or all connections (default all)
   --execute    hold: run the request at once and lose only its answer (an order in doubt)
-  --symbol S   adl, delist, settle: the contract (LINKUSDT or LINK/USDT:USDT)
+  --symbol S   adl, delist, relist, settle: the market (LINKUSDT, LINK/USDT or LINK/USDT:USDT)
   --api-key K  adl: the account whose position is deleveraged
   --qty Q      adl: how much of the position (default all)
-  --price P    adl: the close price; delist, settle: the settlement price (default the last price)
-  --later      delist: leave the positions open (status SETTLING, orders refused) for a later settle
+  --price P    adl: the close price; delist (USD-M), settle: the settlement price (default the last price)
+  --later      delist (USD-M): leave the positions open (status SETTLING, orders refused) for a later settle
 
 Exit codes: 0 applied, 1 the simulator could not be reached or refused, 2 usage error.
 `;

@@ -16,6 +16,7 @@ export const FAULT_KINDS = [
   'reject-next',
   'adl',
   'delist',
+  'relist',
   'settle',
   'reset',
 ] as const;
@@ -34,6 +35,7 @@ export type FaultCommand =
   | { kind: 'reject-next'; count: number }
   | { kind: 'adl'; apiKey: string; symbol: string; qty: number | undefined; price: number | undefined }
   | { kind: 'delist'; symbol: string; price: number | undefined; later: boolean }
+  | { kind: 'relist'; symbol: string }
   | { kind: 'settle'; symbol: string; price: number | undefined }
   | { kind: 'reset' };
 
@@ -46,7 +48,7 @@ export interface FaultRequest {
   status?: number;
   ws?: string;
   execute?: boolean;
-  /** adl, delist, settle: the contract (LINKUSDT or LINK/USDT:USDT). */
+  /** adl, delist, relist, settle: the market (LINKUSDT, LINK/USDT or LINK/USDT:USDT). */
   symbol?: string;
   /** adl: the account whose position is deleveraged. */
   apiKey?: string;
@@ -110,8 +112,12 @@ export const FAULT_KIND_SPECS: Readonly<Record<FaultKind, KindSpec>> = {
   },
   delist: {
     summary:
-      'USD-M: delists --symbol (exchangeInfo SETTLING, new orders -4141, open orders cancelled) and settles every position at --price (settlement_autoclose- orders, taker fee); --later: settle later',
+      'delists --symbol. USD-M: exchangeInfo SETTLING, new orders -4141, open orders cancelled, every position settled at --price (settlement_autoclose- orders, taker fee); --later: settle later. Spot: trading halts (exchangeInfo BREAK, new orders -1013 "Market is closed.", open orders cancelled; the coins stay in the accounts)',
     options: ['symbol', 'price', 'later'],
+  },
+  relist: {
+    summary: 'spot: trading resumes in a pair halted by delist (exchangeInfo TRADING again)',
+    options: ['symbol'],
   },
   settle: {
     summary: 'USD-M: settles every position of a contract delisted with --later, at --price',
@@ -178,6 +184,8 @@ export function parseFaultCommand(input: unknown): FaultCommand {
       if (typeof later !== 'boolean') throw new FaultCommandError('--later is a flag (true or false)');
       return { kind, symbol: text('symbol'), price: price(), later };
     }
+    case 'relist':
+      return { kind, symbol: text('symbol') };
     case 'settle':
       return { kind, symbol: text('symbol'), price: price() };
     case '5xx':
@@ -287,12 +295,28 @@ export function applyFault(faults: SimFaults, cmd: FaultCommand): string {
         refused(() => faults.exchangeCloses().autoDeleverage(cmd.apiKey, cmd.symbol, cmd.qty, cmd.price)),
       );
     case 'delist': {
+      const spot = faults.spotHalts();
+      if (spot !== undefined) {
+        if (cmd.price !== undefined || cmd.later)
+          throw new FaultCommandError(
+            'fault delist on spot: a halted pair has no settlement (no --price, no --later): its coins stay in the accounts',
+          );
+        const n = refused(() => spot.delist(cmd.symbol));
+        return `${cmd.symbol} halted (status BREAK, new orders refused with -1013 "Market is closed."); ${n} open order${n === 1 ? '' : 's'} cancelled by the exchange; the coins stay in the accounts`;
+      }
       const settled = refused(() =>
         faults
           .exchangeCloses()
           .delist(cmd.symbol, { ...(cmd.price !== undefined ? { price: cmd.price } : {}), settle: !cmd.later }),
       );
       return `${cmd.symbol} delisted (status SETTLING, new orders refused, open orders cancelled)${cmd.later ? '; positions left to a settle' : `; ${closed('settled', settled)}`}`;
+    }
+    case 'relist': {
+      const spot = faults.spotHalts();
+      if (spot === undefined)
+        throw new FaultCommandError('fault relist is spot only: a delisted USD-M contract does not trade again');
+      refused(() => spot.relist(cmd.symbol));
+      return `${cmd.symbol} trading again (status TRADING)`;
     }
     case 'settle':
       return closed(

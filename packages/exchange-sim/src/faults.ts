@@ -48,6 +48,15 @@ export interface FaultExchangeHooks {
     delist(symbol: string, opts: { price?: number; settle: boolean }): ForcedOrderSummary[];
     settle(symbol: string, price?: number): ForcedOrderSummary[];
   };
+  /**
+   * Spot only (absent on USDⓈ-M): a pair's trading halted as Binance delists it (status BREAK, new
+   * orders refused, open orders cancelled; returns how many) and resumed (TRADING again, a
+   * re-listing) (`sim.delist`, `sim.relist`); a command it cannot run throws an Error saying why.
+   */
+  spot?: {
+    delist(symbol: string): number;
+    relist(symbol: string): void;
+  };
 }
 
 /** A forced order as the admin endpoint reports it. */
@@ -198,6 +207,11 @@ export class SimFaults {
     const f = this.exchange.futures;
     if (f === undefined) throw new Error('this simulator speaks spot: ADL, delisting and settlement are USD-M only');
     return f;
+  }
+
+  /** Spot: a pair's halt and resumption on command (the admin endpoint's `delist` and `relist`). */
+  spotHalts(): NonNullable<FaultExchangeHooks['spot']> | undefined {
+    return this.exchange.spot;
   }
 
   /** Clears every pending fault. */

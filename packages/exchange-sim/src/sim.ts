@@ -186,15 +186,31 @@ export class ExchangeSim {
   }
 
   /**
-   * Futures, an admin/test hook: Binance delists the contract `symbol` (unified or Binance
-   * symbol): exchangeInfo says SETTLING, new orders are refused (-4141 "Symbol is closed."), every
+   * An admin/test hook: Binance delists the market `symbol` (unified or Binance symbol).
+   * Futures: exchangeInfo says SETTLING, new orders are refused (-4141 "Symbol is closed."), every
    * account's open orders in it are cancelled, and (unless `settle: false`) every position is
    * closed at the settlement `price` (default the last price) by a `settlement_autoclose-` order,
    * charged the taker fee. Returns the settlement closes (also in `liquidations()`, autoCloseType
    * SETTLEMENT; not in forceOrders).
+   * Spot: trading halts: exchangeInfo says BREAK, new orders are refused (-1013 "Market is
+   * closed."), every account's open orders in it are cancelled by the exchange; the coins stay in
+   * the accounts (no settlement: `price` and `settle` are refused). Returns no closes.
    */
   delist(symbol: string, opts: { price?: number; settle?: boolean } = {}): LiquidationRecord[] {
+    if (this.market === 'spot') {
+      if (opts.price !== undefined || opts.settle === false)
+        throw new Error(
+          'delist: a spot pair has no settlement (no price, no later settle): its coins stay in the accounts',
+        );
+      this.spotExchange().matching.halt(binanceSymbol(symbol));
+      return [];
+    }
     return this.futuresExchange().delist(binanceSymbol(symbol), opts);
+  }
+
+  /** Spot, an admin/test hook: trading resumes in a pair halted by `delist` (status TRADING again). */
+  relist(symbol: string): void {
+    this.spotExchange().matching.resume(binanceSymbol(symbol));
   }
 
   /** Futures, an admin/test hook: settles a contract delisted with `settle: false` (see `delist`). */
@@ -377,7 +393,13 @@ function spotVenue(
       ...orderListRoutes(exchange),
     },
     userEvents: spotUserEvents(exchange),
-    hooks: faultHooks(exchange.matching),
+    hooks: {
+      ...faultHooks(exchange.matching),
+      spot: {
+        delist: (symbol) => exchange.matching.halt(binanceSymbol(symbol)),
+        relist: (symbol) => exchange.matching.resume(binanceSymbol(symbol)),
+      },
+    },
     spot: exchange,
     futures: undefined,
     warnings: [],

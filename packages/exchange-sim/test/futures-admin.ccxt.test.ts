@@ -1,7 +1,6 @@
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runExchangeSimCli } from '../src/index.ts';
 import { type FuturesHarness, futuresHarness, HAS_SHARED_DATA, KEY, LINK, noteSkip } from './futures-helpers.ts';
+import { faultCli as fault } from './helpers.ts';
 
 // The exchange's own closes on command over the admin endpoint (`keel exchange-sim fault adl |
 // delist | settle`), as a running simulator is driven from another terminal, observed through the
@@ -9,15 +8,6 @@ import { type FuturesHarness, futuresHarness, HAS_SHARED_DATA, KEY, LINK, noteSk
 
 const T = (h: number, m = 0): number => Date.UTC(2023, 1, 1, h, m);
 type Raw = Record<string, unknown>;
-
-async function fault(port: number, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = new PassThrough().on('data', (d: Buffer) => (out += d.toString()));
-  const e = new PassThrough().on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runExchangeSimCli(['fault', '--port', String(port), ...args], { out: o, err: e });
-  return { code, out, err };
-}
 
 describe.skipIf(!HAS_SHARED_DATA)('futures simulator: ADL, delisting and settlement over the admin endpoint', () => {
   if (!HAS_SHARED_DATA) noteSkip('futures admin');

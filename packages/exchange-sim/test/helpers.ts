@@ -1,9 +1,11 @@
+import { PassThrough } from 'node:stream';
 import ccxt from 'ccxt';
 import {
   type CcxtExtraConfig,
   ccxtConfigFor,
   type ExchangeSim,
   type ExchangeSimOptions,
+  runExchangeSimCli,
   type SimBar,
   startExchangeSim,
 } from '../src/index.ts';
@@ -104,4 +106,14 @@ export async function watchUntil<T>(
     if (done(v)) return v;
   }
   throw new Error(`watch condition not met in time; last value: ${JSON.stringify(last)?.slice(0, 500)}`);
+}
+
+/** `keel exchange-sim fault --port <port> ...args` as the CLI runs it: its exit code and output. */
+export async function faultCli(port: number, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = new PassThrough().on('data', (d: Buffer) => (out += d.toString()));
+  const e = new PassThrough().on('data', (d: Buffer) => (err += d.toString()));
+  const code = await runExchangeSimCli(['fault', '--port', String(port), ...args], { out: o, err: e });
+  return { code, out, err };
 }

@@ -36,9 +36,10 @@ import { BotRisk, type RiskReport } from './bot-risk.ts';
 import { BotJournal } from './journal.ts';
 import { FeePrices } from './live/fee-prices.ts';
 import { LiveFuturesSync, refuseHedgeAccount } from './live/futures.ts';
+import { MarketStatusWatch } from './live/market-status.ts';
 import type { ExchangeBudgetCounts, LiveExchange } from './live/port.ts';
 import { type RecoveryReport, reconcile, type UnknownOrderPolicy } from './live/recover.ts';
-import { LiveVenue, type SignalAge } from './live/venue.ts';
+import { CANCELLED_ON_EXCHANGE, LiveVenue, type SignalAge } from './live/venue.ts';
 import { NO_PNL, PnlBook, type PnlTotals, pnlSince } from './pnl.ts';
 import {
   type FillModelSetup,
@@ -298,8 +299,12 @@ export class Bot {
   /** Aborted to stop polling the store for stop requests. */
   private stopPoll: AbortController | undefined;
   private stopRequest: string | undefined;
-  /** Markets the exchange no longer trades (`marketClosed`): no order is sent there, a flatten's neither. */
-  private readonly closedMarkets = new Set<string>();
+  /**
+   * Live: reads whether the bot's markets still trade (at start, after a refused order, after an
+   * order the exchange cancelled, after a settlement close); one that does not: `marketClosed`.
+   * No order is sent there, a flatten's neither, and no trailing stop is parked there.
+   */
+  private marketStatus: MarketStatusWatch | undefined;
   private recorder: SessionRecorder | undefined;
   /** Every fill of the bot (stored ones first), and its totals when this session began. */
   private book: PnlBook | undefined;
@@ -625,8 +630,10 @@ export class Bot {
           this.deniedBy.set(sym, (this.deniedBy.get(sym) ?? 0) + 1);
         }
         this.journal.onEvent(e);
-        // Live perpetuals: a refusal may say the contract no longer trades (read its status).
-        if (e.type === 'order.rejected') this.futuresSync?.onRejected(e.order.request.symbol);
+        // Live: a refusal, or an order the exchange cancelled on its own, may say the market no
+        // longer trades (a halted or delisted spot pair, a delisted contract): its status is read.
+        if (e.type === 'order.rejected' || (e.type === 'order.cancelled' && e.reason === CANCELLED_ON_EXCHANGE))
+          void this.marketStatus?.check(e.order.request.symbol);
         if (e.type === 'order.filled') {
           const f = e.fill;
           if (f.fee !== 0 && isOutsideFee(this.instrument(f.symbol), f.feeAsset)) {
@@ -644,6 +651,14 @@ export class Bot {
         this.cfg.onEvent?.(e);
       },
     });
+    if (exchange?.marketStatus !== undefined) {
+      const read = exchange.marketStatus.bind(exchange);
+      this.marketStatus = new MarketStatusWatch({
+        read,
+        onClosed: (symbol, status) => this.marketClosed(symbol, status),
+        log,
+      });
+    }
     const futuresBook = this.futuresBook;
     if (liveFutures && exchange?.futures && futuresBook && this.cfg.futures)
       // Before the execution stream starts: it sees every fill (onFill) from the first on.
@@ -658,7 +673,7 @@ export class Bot {
         engine: this.botEngine.engine,
         log,
         storedCash: cashRow !== undefined,
-        onMarketClosed: (symbol, status) => this.marketClosed(symbol, status),
+        checkTrading: (symbol) => this.marketStatus?.check(symbol) ?? Promise.resolve(),
       });
     if (exchange && venue) {
       const live = venue;
@@ -713,6 +728,9 @@ export class Bot {
       this.recovery?.actions.push(...(await this.futuresSync.start()));
       this.journal.saveBalances();
     }
+    // A market that no longer trades (halted or delisted while the bot was down, say): read once
+    // the exchange's account is reconciled; the bot then sends nothing and stops before its first bar.
+    for (const inst of this.cfg.instruments) await this.marketStatus?.check(inst.symbol);
     for (const [k, v] of Object.entries(last)) this.lastBarTime.set(k, v);
     this.recorder = new SessionRecorder(
       store,
@@ -753,7 +771,8 @@ export class Bot {
     // Replacements whose original the exchange cancelled before the bot stopped leave now, once
     // the strategy has started (each is looked up by its id first: a send before the stop is never
     // repeated).
-    for (const o of this.recovery?.replacements ?? []) venue?.submit(o, timer.now());
+    for (const o of this.recovery?.replacements ?? [])
+      if (this.marketStatus?.isClosed(o.request.symbol) !== true) venue?.submit(o, timer.now());
   }
 
   /**
@@ -846,20 +865,30 @@ export class Bot {
   }
 
   /**
-   * Live perpetuals: a market of the bot's that the exchange no longer trades (delisted: SETTLING;
-   * CLOSE; PENDING_TRADING). Every order there would be refused, so the bot sends none: it says so
-   * once, as an error line, and stops as a stop request does (the session ends with this reason;
-   * its positions there were settled by the exchange, or will be, and are applied at the next
-   * start). A start on such a market applies what the exchange did while the bot was down, then
-   * stops the same way before the first bar.
+   * Live: a market of the bot's that the exchange no longer trades (a spot pair halted or delisted:
+   * BREAK, HALT, ...; a perpetual delisted: SETTLING, CLOSE; PENDING_TRADING). Every order there
+   * would be refused, so the bot sends none: it says so once, as an error line, and stops as a stop
+   * request does, the whole bot even when it trades other markets too (docs/live.md, "A market
+   * that stops trading"). A perpetual's position there is settled by the exchange and applied at
+   * the next start; a spot pair's coins stay in the account, in the bot's books as they were. A
+   * start on such a market stops the same way before the first bar, having sent nothing.
    */
   private marketClosed(symbol: string, status: string): void {
-    this.closedMarkets.add(symbol);
     if (this.stopped || this.stopRequest !== undefined) return;
     this.stopRequest = `market closed: ${symbol} is ${status} on the exchange`;
+    const [why, held] =
+      this.instrument(symbol).kind === 'perpetual'
+        ? [
+            'delisted, or not trading yet',
+            'its position there is settled by the exchange and applied at the next start',
+          ]
+        : [
+            'halted or delisted',
+            'its coins there stay in the account (spot has no settlement) and in its books; start it again once the pair trades',
+          ];
     this.cfg.log(
       'error',
-      `MARKET CLOSED: ${symbol} is ${status} on the exchange, no longer TRADING (delisted, or not trading yet): every order there would be refused, so this bot sends none and stops; its position there is settled by the exchange and applied at the next start`,
+      `MARKET CLOSED: ${symbol} is ${status} on the exchange, no longer TRADING (${why}): every order there would be refused, so this bot sends none and stops; ${held}`,
     );
     void this.source?.close();
   }
@@ -1066,15 +1095,15 @@ export class Bot {
         else if (!this.cfg.flatten) {
           // Kept: what Keel holds (trailing stops) would protect nothing while the bot is down.
           await this.venue?.idle();
-          this.parked = (await this.venue?.parkHeld((symbol) => this.closedMarkets.has(symbol))) ?? [];
+          this.parked = (await this.venue?.parkHeld((symbol) => this.marketStatus?.isClosed(symbol) === true)) ?? [];
         }
         if (this.cfg.flatten) {
           const sent: ClientOrderId[] = [];
           for (const p of this.account.positions) {
-            if (p.size !== 0 && this.closedMarkets.has(p.instrument.symbol)) {
+            if (p.size !== 0 && this.marketStatus?.isClosed(p.instrument.symbol) === true) {
               log(
                 'warn',
-                `--flatten: ${p.instrument.symbol} no longer trades on the exchange: no order sent for its position of ${p.size}; the exchange settles it`,
+                `--flatten: ${p.instrument.symbol} no longer trades on the exchange: no order sent for its position of ${p.size}; ${p.instrument.kind === 'perpetual' ? 'the exchange settles it' : `the ${p.instrument.base} stays in the account`}`,
               );
               continue;
             }

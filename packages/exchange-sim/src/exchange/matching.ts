@@ -99,6 +99,8 @@ export class MatchingEngine {
   private nextTradeId = 5_000_001;
   private nextSeq = 0;
   private rejection: OrderRejection | undefined;
+  /** Markets whose trading is halted (delisted: exchangeInfo status BREAK): no new order is taken. */
+  private readonly halted = new Set<string>();
 
   constructor(opts: MatchingEngineOptions) {
     this.replay = opts.replay;
@@ -119,6 +121,43 @@ export class MatchingEngine {
   /** Makes the next `rejection.count` order placements fail with its error (a fault); undefined clears. */
   rejectOrders(rejection: OrderRejection | undefined): void {
     this.rejection = rejection && rejection.count > 0 ? { ...rejection } : undefined;
+  }
+
+  /** Binance's symbol status (exchangeInfo `status`): TRADING, or BREAK while halted (delisted). */
+  status(symbolId: string): 'TRADING' | 'BREAK' {
+    return this.halted.has(symbolId) ? 'BREAK' : 'TRADING';
+  }
+
+  /**
+   * Halts trading in a market as Binance does when it delists a spot pair (an admin/test hook):
+   * its status becomes BREAK, new orders are refused (`check`), and every account's open orders
+   * in it are cancelled by the exchange (executionReport CANCELED, no cancel id; an OCO list's legs
+   * together, then its ALL_DONE list status). The coins stay in the accounts. Returns how many
+   * orders were cancelled.
+   */
+  halt(symbolId: string): number {
+    if (!this.replay.market(symbolId)) throw new Error(`delist: unknown market ${symbolId}`);
+    if (this.halted.has(symbolId)) throw new Error(`delist: ${symbolId} is halted already`);
+    this.halted.add(symbolId);
+    let n = 0;
+    for (const recs of this.ordersByAccount.values())
+      for (const rec of recs) {
+        if (rec.market.id !== symbolId || !isOpen(rec.order)) continue;
+        const list = rec.list;
+        for (const leg of list ? list.legs : [rec])
+          if (isOpen(leg.order)) {
+            this.finish(leg, 'cancel');
+            n++;
+          }
+        if (list) this.emit({ type: 'listStatus', apiKey: rec.apiKey, list });
+      }
+    return n;
+  }
+
+  /** Trading resumes in a halted market (a re-listing): status TRADING, new orders taken again. */
+  resume(symbolId: string): void {
+    if (!this.replay.market(symbolId)) throw new Error(`relist: unknown market ${symbolId}`);
+    if (!this.halted.delete(symbolId)) throw new Error(`relist: ${symbolId} is trading, not halted`);
   }
 
   placeOrder(apiKey: string, req: PlaceOrderRequest): SimOrder {
@@ -252,6 +291,9 @@ export class MatchingEngine {
     const own = this.accountOrders(apiKey);
     const m = this.replay.market(req.symbol);
     if (!m) throw binanceError(-1121, 'Invalid symbol.');
+    // A halted (delisted) pair: Binance's answer as ccxt records it, {"code":-1013,"msg":"Market
+    // is closed."} (ccxt: MarketClosed, an OperationRejected).
+    if (this.halted.has(m.id)) throw binanceError(-1013, 'Market is closed.');
     const side = req.side;
     if (side !== 'BUY' && side !== 'SELL')
       throw side === undefined ? mandatoryParam('side') : binanceError(-1117, 'Invalid side.');

@@ -72,7 +72,7 @@ export function exchangeInfo(exchange: SpotExchange, weightPerMinute: number): u
     exchangeFilters: [],
     symbols: [...exchange.markets.values()].map((m) => ({
       symbol: m.id,
-      status: 'TRADING',
+      status: exchange.matching.status(m.id),
       baseAsset: m.base,
       baseAssetPrecision: 8,
       quoteAsset: m.quote,

@@ -23,7 +23,6 @@ const USDM_WEIGHTS: Readonly<Record<string, number>> = {
   fapiPrivateGetForceOrders: 20,
   fapiPrivateGetUserTrades: 5,
   fapiPrivateGetAllOrders: 5,
-  fapiPublicGetExchangeInfo: 1,
 };
 type Call = (params?: Raw) => Promise<unknown>;
 
@@ -166,11 +165,6 @@ export function binanceUsdmFutures(gw: ExchangeGateway, rng: Rng = new SeededRng
         });
       }
       return out.sort((a, b) => a.time - b.time);
-    },
-    async contractStatus(symbol) {
-      const info = await call<{ symbols?: Raw[] }>('market-data', 'fapiPublicGetExchangeInfo', {});
-      const row = (info.symbols ?? []).find((x) => x.symbol === idOf(symbol));
-      return row === undefined ? 'NOT LISTED' : String(row.status);
     },
     watchFunding(h) {
       // ccxt keeps one connection per user-data stream (the listen key's URL): watchBalance shares

@@ -373,6 +373,33 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
   const trackers: OrderTracker[] = [];
   const abort = new AbortController();
 
+  const binanceStatus =
+    o.exchange === 'binance' || o.exchange === 'binanceusdm'
+      ? async (symbol: string): Promise<string> => {
+          // Binance's exchangeInfo: spot's takes the symbol (weight 20; a symbol it no longer lists is
+          // -1121 Invalid symbol, ccxt's BadSymbol), USDⓈ-M's lists every contract (weight 1).
+          const usdm = o.exchange === 'binanceusdm';
+          const method = usdm ? 'fapiPublicGetExchangeInfo' : 'publicGetExchangeInfo';
+          const id = gw.client.marketId(symbol);
+          const fn = (gw.client as unknown as Record<string, (p: object) => Promise<{ symbols?: unknown[] }>>)[method];
+          if (typeof fn !== 'function') throw new Error(`Invariant violated: ccxt has no ${method}`);
+          try {
+            const info = await port(
+              gw.call('market-data', method, () => fn.call(gw.client, usdm ? {} : { symbol: id }), {
+                weight: usdm ? 1 : 20,
+              }),
+            );
+            const row = (info.symbols ?? []).find((x) => (x as { symbol?: unknown }).symbol === id) as
+              | { status?: unknown }
+              | undefined;
+            return row === undefined ? 'NOT LISTED' : String(row.status);
+          } catch (e) {
+            if (e instanceof ExchangeFailure && e.kind === 'not-found') return 'NOT LISTED';
+            throw e;
+          }
+        }
+      : undefined;
+
   const live: LiveExchange = {
     placeOrder(req: OrderRequest, opts = {}) {
       return placeResult(gw.createOrder(req, opts), remember);
@@ -418,6 +445,7 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
     async lastPrice(symbol) {
       return (await port(gw.fetchTicker(symbol))).last;
     },
+    ...(binanceStatus ? { marketStatus: binanceStatus } : {}),
     ...(o.exchange === 'binance'
       ? {
           async feeDiscountAsset(symbol: string) {

@@ -33,11 +33,11 @@ export interface LiveFuturesOptions {
   /** Whether the store had a wallet balance for the bot (false on its first start: nothing to compare). */
   readonly storedCash: boolean;
   /**
-   * A market of the bot's that the exchange no longer trades (its contract status is not TRADING:
-   * delisted and SETTLING, CLOSE, PENDING_TRADING): called once per market, when the status is
-   * read at start, after the exchange refused an order, or after a settlement close was applied.
+   * Reads whether a market of the bot's still trades (the bot's `MarketStatusWatch`, which says a
+   * closed one once): asked after a settlement close was applied (the bot asks at start and after
+   * a refused or exchange-cancelled order itself).
    */
-  readonly onMarketClosed: (symbol: string, status: string) => void;
+  readonly checkTrading: (symbol: string) => Promise<void>;
 }
 
 /** Funding looked up again this far back on every poll (a payment the exchange lists late is still found). */
@@ -57,9 +57,8 @@ const FUNDING_LOOKBACK_MS = 3_600_000;
  *   `futures.funding`, `futures.liquidation`, `futures.adl` and `futures.settlement`, each once (by
  *   the exchange's id): read at once when the user-data stream reports one (`onOrder`,
  *   `watchFunding`), and after each handled bar (`poll`) for what the stream missed;
- * - a market the exchange no longer trades (contract status not TRADING) is said once
- *   (`onMarketClosed`): checked at start, after the exchange refused an order (`onRejected`) and
- *   after a settlement close.
+ * - after a settlement close the contract's status is read (`checkTrading`: the bot's
+ *   MarketStatusWatch, which also reads it at start and after a refused order).
  */
 /**
  * A live perpetual bot trades one-way positions: an account in hedge mode is refused, before
@@ -218,8 +217,6 @@ export class LiveFuturesSync {
     await store.events.append(botId, 'reconcile.futures', { actions });
     for (const a of actions) log(level(a), `reconcile: ${a.kind}: ${a.detail}`);
     this.started = true;
-    // A market that no longer trades (delisted while the bot was down, say): the bot sends nothing.
-    for (const inst of instruments) await this.checkTrading(inst.symbol);
     this.stopWatch = futures.watchFunding?.({
       onFunding: () => this.onStreamEvent(),
       onError: (e) =>
@@ -239,41 +236,6 @@ export class LiveFuturesSync {
     if (forcedCloseKind(o.clientOrderId, o.type) === undefined) return;
     if (!this.o.instruments.some((i) => i.symbol === o.symbol)) return;
     this.onStreamEvent();
-  }
-
-  /**
-   * The exchange refused one of the bot's orders in `symbol`: whatever its reason, the contract's
-   * status is read (a delisted contract refuses every order, and its error code is the exchange's
-   * to choose), so a bot on a market that no longer trades says so and stops instead of having
-   * each new order refused.
-   */
-  onRejected(symbol: string): void {
-    if (!this.o.instruments.some((i) => i.symbol === symbol)) return;
-    void this.checkTrading(symbol);
-  }
-
-  /** Markets said closed (once each), and those whose status is being read. */
-  private readonly closedMarkets = new Set<string>();
-  private readonly statusReads = new Set<string>();
-
-  /**
-   * Reads the contract's status; not TRADING: `onMarketClosed`, once per market. A read that fails
-   * is logged; the next refusal or settlement reads it again.
-   */
-  private async checkTrading(symbol: string): Promise<void> {
-    if (this.closedMarkets.has(symbol) || this.statusReads.has(symbol)) return;
-    this.statusReads.add(symbol);
-    try {
-      const status = await this.o.futures.contractStatus(symbol);
-      if (status !== 'TRADING' && !this.closedMarkets.has(symbol)) {
-        this.closedMarkets.add(symbol);
-        this.o.onMarketClosed(symbol, status);
-      }
-    } catch (e) {
-      this.o.log('warn', `could not read the status of ${symbol} on the exchange: ${(e as Error).message}`);
-    } finally {
-      this.statusReads.delete(symbol);
-    }
   }
 
   /** Stops listening to the stream's funding events (the poll under way, if any, finishes). */
@@ -470,7 +432,7 @@ export class LiveFuturesSync {
               detail: `${what}, while the bot was down`,
             });
           // A settled contract no longer trades; the start checks every market itself.
-          if (kind === 'settlement' && recovered === undefined) void this.checkTrading(symbol);
+          if (kind === 'settlement' && recovered === undefined) void this.o.checkTrading(symbol);
         } else {
           const x = it.x;
           let fee = x.fee;

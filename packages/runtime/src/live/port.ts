@@ -201,12 +201,6 @@ export interface LiveFutures {
    */
   forcedCloses(symbol: string, since: number, known?: (id: string) => boolean): Promise<ExchangeForcedClose[]>;
   /**
-   * The contract's status as the exchange lists it now (Binance's exchangeInfo `status`: TRADING,
-   * or SETTLING once delisted, CLOSE, PENDING_TRADING, ...; `NOT LISTED` when it is gone). Read
-   * afresh (not ccxt's markets, loaded at connect).
-   */
-  contractStatus(symbol: string): Promise<string>;
-  /**
    * Calls `onFunding` when the user-data stream reports a funding payment (Binance: ACCOUNT_UPDATE
    * with reason FUNDING_FEE), on the stream connection the account's order updates already use.
    * A hint only: what was paid is read from the income history (`fundingIncome`). Returns its stop.
@@ -245,6 +239,13 @@ export interface LiveExchange {
   fetchBalances(): Promise<Record<string, ExchangeBalance>>;
   /** The last traded price of a market (its ticker). */
   lastPrice?(symbol: string): Promise<number>;
+  /**
+   * The market's status as the exchange lists it now, read afresh (not ccxt's markets, loaded at
+   * connect): Binance's exchangeInfo `status`, TRADING when it takes orders; spot BREAK (a halted
+   * or delisted pair), HALT, END_OF_DAY, ...; USDⓈ-M SETTLING once delisted, CLOSE,
+   * PENDING_TRADING, ...; `NOT LISTED` when it is gone. Read by the bot's MarketStatusWatch.
+   */
+  marketStatus?(symbol: string): Promise<string>;
   /**
    * The asset the account pays its commissions on `symbol` in besides the market's own, when it
    * has chosen to (Binance spot: BNB, with "use BNB to pay fees" on); undefined when it pays them in

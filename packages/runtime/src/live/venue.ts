@@ -23,6 +23,9 @@ import { systemTimer, type Timer } from '@keel/exchange';
 import { exitOrderId, keptOrderId, parkOrderId } from '../bot-engine.ts';
 import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
 
+/** The reason of an order the exchange cancelled on its own (not asked by this bot). */
+export const CANCELLED_ON_EXCHANGE = 'cancelled on the exchange';
+
 export interface LiveVenueOptions {
   /** Resolves once the order's write-ahead record is durable (it must be, before its request leaves). */
   beforeSend: (clientOrderId: string) => Promise<void>;
@@ -1077,7 +1080,7 @@ export class LiveVenue implements Venue {
       return;
     }
     // A cancel this bot asked for says why, whether the stream or the cancel's reply tells it first.
-    const cancelReason = reason ?? t.cancelReason ?? 'cancelled on the exchange';
+    const cancelReason = reason ?? t.cancelReason ?? CANCELLED_ON_EXCHANGE;
     if (t.previous?.has(eo.clientOrderId) || t.previous?.has(eo.venueOrderId)) return; // replaced on the exchange: its fills still count (onTrade)
     if (t.relisting !== undefined && eo.status === 'canceled') return; // its list's cancel: placed again (relist)
     if (eo.venueOrderId && !t.venueOrderId) {
@@ -1196,7 +1199,7 @@ export class LiveVenue implements Venue {
       ...(Number.isFinite(feeValue) ? { feeValue } : {}),
       liquidity: tr.liquidity,
     });
-    if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, t.cancelReason ?? 'cancelled on the exchange');
+    if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, t.cancelReason ?? CANCELLED_ON_EXCHANGE);
   }
 
   private report(r: VenueReport): void {

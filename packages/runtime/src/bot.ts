@@ -535,13 +535,12 @@ export class Bot {
         onRecoveredFill: (fill) => {
           book.add(fill);
           const inst = this.instrument(fill.symbol);
-          if (fill.fee !== 0 && isOutsideFee(inst, fill.feeAsset))
-            feePrices?.book(fill.feeAsset, fill.fee, fill.feeValue);
           // Spot: only a fee in the coin changes the position (the cash is the exchange's below).
           // A perpetual's fee is in the settle asset: its wallet is compared with the exchange's.
           // A fee paid outside the market (BNB) is the books' debt in that asset.
           const perp = inst.kind === 'perpetual';
           const outside = isOutsideFee(inst, fill.feeAsset);
+          if (fill.fee !== 0 && outside) feePrices?.book(fill.feeAsset, fill.fee, fill.feeValue);
           this.futuresBook?.beforeFill(fill.symbol, fill.side === 'buy' ? fill.amount : -fill.amount, fill.price);
           this.account.applyFill(
             inst,

@@ -265,13 +265,15 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       if (c >= (ranges[f] as [number, number])[1]) return Number.POSITIVE_INFINITY;
       return (ends[f] as (t: number) => number)((cfg.data[f] as BacktestData).series.time[c] as number);
     };
+    /** Each feed's next bar's close time (+Infinity once it has ended), kept as its cursor moves. */
+    const next = Float64Array.from(cfg.data, (_, f) => closeAt(f));
     for (;;) {
       let t = Number.POSITIVE_INFINITY;
-      for (let f = 0; f < nFeeds; f++) t = Math.min(t, closeAt(f));
+      for (let f = 0; f < nFeeds; f++) t = Math.min(t, next[f] as number);
       if (t === Number.POSITIVE_INFINITY) break;
       let n = 0;
       for (let f = 0; f < nFeeds; f++) {
-        if (closeAt(f) !== t) continue;
+        if (next[f] !== t) continue;
         group[n++] = f;
         const cur = feedCursors[f] as SeriesCursor;
         cur.i = cursors[f] as number;
@@ -284,6 +286,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
         const f = group[g] as number;
         engine.closeBar(f, feedCursors[f] as SeriesCursor);
         cursors[f] = (cursors[f] as number) + 1;
+        next[f] = closeAt(f);
       }
       done += n;
       if (group[0] === 0) {

@@ -104,6 +104,7 @@ export class FillLog {
     this.tradeId.length = 0;
     this.strings.length = 1;
     this.codes.clear();
+    this.feeValues.clear();
     this.cache = undefined;
   }
 

@@ -48,7 +48,7 @@ import {
   sessionBookWarnings,
 } from './parity-futures.ts';
 import { compareOrders, groupFills, type ModelOrder, type SessionRange } from './parity-orders.ts';
-import { type PnlTotals, pnlOf } from './pnl.ts';
+import { bookedFees, type PnlTotals, pnlOf } from './pnl.ts';
 import { type FillModelSetup, isSessionSetup, type SessionFutures, type SessionSetup } from './session.ts';
 
 export {
@@ -686,13 +686,7 @@ function startAccount(
       account.balances.set(asset, v);
       continue;
     }
-    let amount = 0;
-    let value = 0;
-    for (const f of before)
-      if (f.feeValue !== undefined) {
-        amount += f.fee;
-        value += f.feeValue;
-      }
+    const { amount, value } = bookedFees(before, asset);
     if (amount > 0) account.cash += (v * value) / amount;
     else
       notes.push(

@@ -336,23 +336,21 @@ async function dataDownload(store: DataStore, v: Values, io: Io, progress: (l: s
   const list = (v.symbol ?? '').split(',').map((x) => x.trim());
   if (list.length < 2) return downloadOne(store, v, io, progress);
   if (list.some((x) => x === '')) throw new UsageError(`--symbol "${v.symbol}": an entry is empty (a stray comma?)`);
+  // With --json each market's answer goes into the one printed at the end.
   const answers: unknown[] = [];
-  const sink = { write: (t: string) => void answers.push(JSON.parse(t)) } as unknown as Io['stdout'];
-  for (const symbol of list) {
-    const one = { ...v, symbol };
-    if (!v.json) {
-      const code = await downloadOne(store, one, io, progress);
-      if (code !== 0) return code;
-      continue;
-    }
-    const code = await downloadOne(store, one, { ...io, stdout: sink }, progress);
-    if (code !== 0) return code;
-  }
+  for (const symbol of list) await downloadOne(store, { ...v, symbol }, io, progress, (x) => answers.push(x));
   if (v.json) json(io, { ok: true, downloads: answers });
   return 0;
 }
 
-async function downloadOne(store: DataStore, v: Values, io: Io, progress: (l: string) => Progress): Promise<number> {
+/** One market's download; with --json its answer goes to `answer` (printed as it is by default). */
+async function downloadOne(
+  store: DataStore,
+  v: Values,
+  io: Io,
+  progress: (l: string) => Progress,
+  answer: (x: unknown) => void = (x) => json(io, x),
+): Promise<number> {
   const key = keyFrom(v);
   const now = Date.now();
   const since = v.since ? parseTime(v.since, 'since') : now - 30 * 86_400_000;
@@ -391,11 +389,11 @@ async function downloadOne(store: DataStore, v: Values, io: Io, progress: (l: st
       },
     );
     if (!r) {
-      if (v.json) json(io, { ok: true, upToDate: true, series: seriesId(key), last: store.lastBarTime(key) });
+      if (v.json) answer({ ok: true, upToDate: true, series: seriesId(key), last: store.lastBarTime(key) });
       else io.stdout.write(`${seriesId(key)} is up to date (last bar ${isoUtc(store.lastBarTime(key) ?? 0)})\n`);
       return 0;
     }
-    if (v.json) json(io, { ok: true, series: seriesId(key), ...r, quarantined: r.quarantined.length });
+    if (v.json) answer({ ok: true, series: seriesId(key), ...r, quarantined: r.quarantined.length });
     else {
       summary(io, r.report, `download ${seriesId(key)} via ${r.servedBy.join(', ')}`);
       io.stdout.write(

@@ -187,10 +187,10 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   } catch (e) {
     return fail(`--symbol: ${(e as Error).message}`);
   }
-  const quotes = [...new Set(spots.map((x) => defineInstrument({ symbol: x }).settle))];
-  if (quotes.length > 1)
+  const settles = spots.map((x) => defineInstrument({ symbol: x }).settle);
+  if (new Set(settles).size > 1)
     return fail(
-      `--symbol: the markets must share one quote currency (they share one cash balance): ${spots.map((x) => `${x} is in ${defineInstrument({ symbol: x }).settle}`).join(', ')}`,
+      `--symbol: the markets must share one quote currency (they share one cash balance): ${spots.map((x, i) => `${x} is in ${settles[i]}`).join(', ')}`,
     );
   const givenTimeframe = values.timeframe;
   if (givenTimeframe !== undefined && !isTimeframe(givenTimeframe))

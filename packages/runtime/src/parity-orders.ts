@@ -89,8 +89,10 @@ export function compareOrders(input: OrderComparisonInput): OrderComparison {
     const bFills = input.botFills.get(id) ?? [];
     comparedBotFills.push(...bFills);
     const botStamped = b ? (sessionOf(b.createdAt)?.stamped ?? true) : true;
-    const bo = b ? outcome(b, bFills, inst, (t) => barOf(r.symbol, botStamped ? t - 1 : t)) : null;
-    const mo = m ? outcome(m.order, m.fills, inst, (t) => barOf(r.symbol, t - 1)) : null;
+    const bs = b ? outcome(b, bFills, inst, (t) => barOf(r.symbol, botStamped ? t - 1 : t)) : null;
+    const ms = m ? outcome(m.order, m.fills, inst, (t) => barOf(r.symbol, t - 1)) : null;
+    const bo = bs?.outcome ?? null;
+    const mo = ms?.outcome ?? null;
     if (b && m) matched++;
     if (m && bo && mo && unsettled.has(id) && bo.filled > 0 && mo.filled === 0) {
       notes.push(
@@ -108,7 +110,8 @@ export function compareOrders(input: OrderComparisonInput): OrderComparison {
       bot: bo,
       backtest: mo,
     };
-    for (const d of compare(ctx, bo, mo, inst, tol)) differences.push({ at: order.createdAt, d });
+    for (const d of compare(ctx, bo, mo, inst, tol, { bot: bs?.fees, backtest: ms?.fees }))
+      differences.push({ at: order.createdAt, d });
   }
   return { differences, botOrders: botById.size, matched, botFills: comparedBotFills, notes };
 }
@@ -127,11 +130,18 @@ export function groupFills(fills: readonly Fill[]): Map<string, Fill[]> {
   return m;
 }
 
-/**
- * How far an outcome's fee (valued in the quote currency) can be from the exact one because the
- * exchange rounds each commission to 8 decimals of its asset: half a unit per fill.
- */
-const FEE_ROUNDING = new WeakMap<OrderOutcome, { rounding: number; assets: string; unvalued: boolean }>();
+/** What the fee comparison needs of an outcome beyond what it reports. */
+export interface FeeCheck {
+  /**
+   * How far its fee (valued in the quote currency) can be from the exact one because the exchange
+   * rounds each commission to 8 decimals of its asset: half a unit per fill.
+   */
+  readonly rounding: number;
+  /** The fee assets as compared (a valued fee in BNB counts as one in the quote), joined. */
+  readonly assets: string;
+  /** A fee in it had no value (not counted in `fee`). */
+  readonly unvalued: boolean;
+}
 
 /**
  * How an order ended on one side: its fills summed (fees valued in the quote currency), and the
@@ -142,7 +152,7 @@ export function outcome(
   fills: readonly Fill[],
   inst: Instrument,
   barAt: (t: number) => number | null,
-): OrderOutcome {
+): { readonly outcome: OrderOutcome; readonly fees: FeeCheck } {
   const r = o.request;
   let filled = 0;
   let value = 0;
@@ -191,8 +201,7 @@ export function outcome(
     reason: o.reason ?? null,
     tag: r.tag ?? null,
   };
-  FEE_ROUNDING.set(out, { rounding, assets: [...compared].sort().join(), unvalued });
-  return out;
+  return { outcome: out, fees: { rounding, assets: [...compared].sort().join(), unvalued } };
 }
 
 const NOT_ACTED = new Set(['denied', 'rejected']);
@@ -205,6 +214,7 @@ export function compare(
   m: OrderOutcome | null,
   inst: Instrument,
   tol: number,
+  fees: { readonly bot: FeeCheck | undefined; readonly backtest: FeeCheck | undefined },
 ): ParityDifference[] {
   const out: ParityDifference[] = [];
   const add = (kind: ParityKind, detail: string, cost: number | null = null) =>
@@ -285,8 +295,8 @@ export function compare(
       'time',
       `filled on the bar opening ${b.fillBar ?? '(outside the bars seen)'}, the backtest on the bar opening ${m.fillBar}`,
     );
-  const bf = FEE_ROUNDING.get(b);
-  const mf = FEE_ROUNDING.get(m);
+  const bf = fees.bot;
+  const mf = fees.backtest;
   const sameAssets = (bf?.assets ?? b.feeAssets.join()) === (mf?.assets ?? m.feeAssets.join());
   // Binance books each fill's commission to 8 decimals of its asset: within that it is the model's fee.
   const rounding = (bf?.rounding ?? 0) + (mf?.rounding ?? 0);

@@ -48,7 +48,7 @@ import {
   sessionBookWarnings,
 } from './parity-futures.ts';
 import { compareOrders, groupFills, type ModelOrder, type SessionRange } from './parity-orders.ts';
-import { type PnlTotals, pnlOf } from './pnl.ts';
+import { bookedFees, type PnlTotals, pnlOf } from './pnl.ts';
 import { type FillModelSetup, isSessionSetup, type SessionFutures, type SessionSetup } from './session.ts';
 
 export {
@@ -655,11 +655,6 @@ function modelFor(
   }
 }
 
-/**
- * The account a session's backtest starts from: the bot's at the start. What the bot's fees took
- * from an asset outside its markets (a debt in BNB) comes out of the cash at what those fees were
- * worth when booked (the model charges fees in the quote), so that the two equities agree.
- */
 /** The instrument a bot's setups name for `symbol` (the newest), or one made from the symbol. */
 function setupInstrument(setups: readonly { setup: SessionSetup }[], symbol: string): Instrument {
   for (let k = setups.length - 1; k >= 0; k--) {
@@ -669,6 +664,11 @@ function setupInstrument(setups: readonly { setup: SessionSetup }[], symbol: str
   return defineInstrument({ symbol });
 }
 
+/**
+ * The account a session's backtest starts from: the bot's at the start. What the bot's fees took
+ * from an asset outside its markets (a debt in BNB) comes out of the cash at what those fees were
+ * worth when booked (the model charges fees in the quote), so that the two equities agree.
+ */
 function startAccount(
   setup: SessionSetup,
   instruments: readonly Instrument[],
@@ -686,13 +686,7 @@ function startAccount(
       account.balances.set(asset, v);
       continue;
     }
-    let amount = 0;
-    let value = 0;
-    for (const f of before)
-      if (f.feeValue !== undefined) {
-        amount += f.fee;
-        value += f.feeValue;
-      }
+    const { amount, value } = bookedFees(before, asset);
     if (amount > 0) account.cash += (v * value) / amount;
     else
       notes.push(

@@ -123,6 +123,22 @@ export function outsideFeesNote(t: {
   return `${Object.keys(valued).length > 0 ? `; fees paid in ${list(valued)} (in the fees at their value)` : ''}${Object.keys(other).length > 0 ? `; not valued: ${list(other)} (no price; left out of the fees)` : ''}`;
 }
 
+/**
+ * What the fills' fees in `asset` add up to where they were booked at a value (`Fill.feeValue`: a
+ * fee paid outside the market, BNB): their amount and that value. `value / amount` is what a unit
+ * of the asset the fees took was worth to the bot; `amount` 0: none had a value.
+ */
+export function bookedFees(fills: readonly Fill[], asset: string): { amount: number; value: number } {
+  let amount = 0;
+  let value = 0;
+  for (const f of fills)
+    if (f.fee !== 0 && f.feeAsset === asset && f.feeValue !== undefined) {
+      amount += f.fee;
+      value += f.feeValue;
+    }
+  return { amount, value };
+}
+
 function byAsset(m: ReadonlyMap<string, number>): Record<string, number> {
   return Object.fromEntries([...m].sort(([x], [y]) => (x < y ? -1 : 1)));
 }

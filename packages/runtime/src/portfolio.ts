@@ -1,6 +1,7 @@
 import { Account, defineInstrument, type Instrument, isTimeframe, type Rate, timeframeEnd } from '@keel/core';
 import type { BotMode, BotRecord, Store } from '@keel/store';
 import type { ExchangeBalance, ExchangeOrder } from './live/port.ts';
+import { bookedFees } from './pnl.ts';
 import { isSessionSetup, type SessionSetup } from './session.ts';
 
 /** The last price known of a market: the close of the newest bar any bot of the store saw. */
@@ -159,23 +160,19 @@ async function botBooks(
   const feesByAsset: Record<string, number> = {};
   // A fee paid outside its market (BNB) counts at the value the bot booked it at, where it has one.
   const unbooked: Record<string, number> = {};
-  const bookedFees = new Map<string, { amount: number; value: number }>();
   let bookedValue = 0;
   for (const f of fills) {
     if (f.fee === 0) continue;
     feesByAsset[f.feeAsset] = (feesByAsset[f.feeAsset] ?? 0) + f.fee;
-    if (f.feeValue !== undefined) {
-      bookedValue += f.feeValue;
-      const b = bookedFees.get(f.feeAsset) ?? { amount: 0, value: 0 };
-      bookedFees.set(f.feeAsset, { amount: b.amount + f.fee, value: b.value + f.feeValue });
-    } else unbooked[f.feeAsset] = (unbooked[f.feeAsset] ?? 0) + f.fee;
+    if (f.feeValue !== undefined) bookedValue += f.feeValue;
+    else unbooked[f.feeAsset] = (unbooked[f.feeAsset] ?? 0) + f.fee;
   }
   const inBot = rateIn(botCurrency);
   let equity = toReport(account.cash, botCurrency, 'cash');
   for (const [asset, amount] of account.balances) {
     // What the bot's fees took from BNB is worth what they were booked at (as the bot counts it).
-    const booked = bookedFees.get(asset);
-    const r = booked !== undefined && booked.amount > 0 ? booked.value / booked.amount : inBot(asset);
+    const booked = bookedFees(fills, asset);
+    const r = booked.amount > 0 ? booked.value / booked.amount : inBot(asset);
     equity += Number.isFinite(r)
       ? toReport(amount * r, botCurrency, asset)
       : toReport(amount, asset, `balance ${asset}`);

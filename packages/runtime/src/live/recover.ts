@@ -13,6 +13,7 @@ import {
 } from '@keel/core';
 import type { Store } from '@keel/store';
 import { exitOrderId, keptOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
+import { type FeeValue, feeValueField } from './fee-prices.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 import { exchangeExpiry, isEmulated } from './venue.ts';
 
@@ -107,7 +108,7 @@ export interface RecoverOptions {
    * A recovered fee's value in the quote when it was paid outside its market (BNB), at the prices
    * the bot reads (live/fee-prices.ts); NaN when it has none. Absent: no fee is valued.
    */
-  readonly feeValue?: (symbol: string, fee: number, feeAsset: string) => number;
+  readonly feeValue?: FeeValue;
   /** Recomputes the position after recovered fills (the runtime's account arithmetic). */
   readonly onRecoveredFill: (
     fill: Fill,
@@ -185,7 +186,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         amount: t.amount,
         fee: t.fee,
         feeAsset: t.feeAsset,
-        ...feeValueOf(o, t),
+        ...feeValueField(o.feeValue, t.symbol, t.fee, t.feeAsset),
         liquidity: t.liquidity,
         time: t.time,
         ...(cur.request.tag ? { tag: cur.request.tag } : {}),
@@ -559,12 +560,6 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     exchangeIds,
     placeAgain,
   };
-}
-
-/** A recovered trade's fee paid outside its market (BNB), valued by the caller's prices where it can. */
-function feeValueOf(o: RecoverOptions, t: ExchangeTrade): { feeValue?: number } {
-  const v = t.fee === 0 ? Number.NaN : (o.feeValue?.(t.symbol, t.fee, t.feeAsset) ?? Number.NaN);
-  return Number.isFinite(v) ? { feeValue: v } : {};
 }
 
 function gtdDue(o: OrderState, now: number): boolean {

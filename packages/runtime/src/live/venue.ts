@@ -21,6 +21,7 @@ import {
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import { exitOrderId, keptOrderId, parkOrderId } from '../bot-engine.ts';
+import { type FeeValue, feeValueField } from './fee-prices.ts';
 import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
 
 /** The reason of an order the exchange cancelled on its own (not asked by this bot). */
@@ -58,7 +59,7 @@ export interface LiveVenueOptions {
    * The value in the quote of a fee paid outside the fill's market (BNB), at the prices the bot
    * reads (live/fee-prices.ts); NaN when it has none or the fee is the market's own.
    */
-  feeValue?: (symbol: string, fee: number, feeAsset: string) => number;
+  feeValue?: FeeValue;
 }
 
 /**
@@ -1185,8 +1186,6 @@ export class LiveVenue implements Venue {
       this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: tr.venueOrderId });
     }
     t.exchangeFilled = Math.max(t.exchangeFilled, t.order.filled + tr.amount);
-    const feeValue =
-      tr.fee === 0 ? Number.NaN : (this.opts.feeValue?.(t.order.request.symbol, tr.fee, tr.feeAsset) ?? Number.NaN);
     this.report({
       type: 'fill',
       id: t.order.request.id,
@@ -1196,7 +1195,7 @@ export class LiveVenue implements Venue {
       amount: tr.amount,
       fee: tr.fee,
       feeAsset: tr.feeAsset,
-      ...(Number.isFinite(feeValue) ? { feeValue } : {}),
+      ...feeValueField(this.opts.feeValue, t.order.request.symbol, tr.fee, tr.feeAsset),
       liquidity: tr.liquidity,
     });
     if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, t.cancelReason ?? CANCELLED_ON_EXCHANGE);

@@ -233,12 +233,19 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
    * `keptOrderId` of the change's id, one of its group's later orders: the newest found is current.
    */
   const allStored = await store.orders.list(botId);
-  const currentLeg = async (order: OrderState): Promise<{ exchangeId: string; eo: ExchangeOrder | null }> => {
-    const { id, ocoGroup, symbol } = order.request;
-    const changes = allStored
-      .filter((x) => x.request.ocoGroup === ocoGroup && x.request.id !== id && x.createdAt >= order.createdAt)
+  /** The other stored orders of `order`'s OCO group created at or after it, newest first. */
+  const laterInGroup = (order: OrderState): OrderState[] =>
+    allStored
+      .filter(
+        (x) =>
+          x.request.ocoGroup === order.request.ocoGroup &&
+          x.request.id !== order.request.id &&
+          x.createdAt >= order.createdAt,
+      )
       .sort((a, b) => b.createdAt - a.createdAt);
-    for (const c of changes) {
+  const currentLeg = async (order: OrderState): Promise<{ exchangeId: string; eo: ExchangeOrder | null }> => {
+    const { id, symbol } = order.request;
+    for (const c of laterInGroup(order)) {
       const kid = keptOrderId(c.request.id);
       const eo = await exchange.fetchOrder(kid, symbol);
       if (eo) return { exchangeId: kid, eo };
@@ -424,17 +431,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
    * unfilled (ctx.cancel). The live venue places the kept leg again under `keptOrderId` of its id.
    */
   function changeOf(order: OrderState): OrderState | undefined {
-    const { id, ocoGroup } = order.request;
-    if (ocoGroup === undefined) return undefined;
-    return allStored
-      .filter(
-        (x) =>
-          x.request.ocoGroup === ocoGroup &&
-          x.request.id !== id &&
-          x.createdAt >= order.createdAt &&
-          (x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0)),
-      )
-      .sort((a, b) => b.createdAt - a.createdAt)[0];
+    if (order.request.ocoGroup === undefined) return undefined;
+    return laterInGroup(order).find(
+      (x) => x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0),
+    );
   }
 
   /** Closes a stored order that will not come back, records it and says so. */

@@ -442,12 +442,7 @@ export class LiveVenue implements Venue {
     const tb = this.add(b, false, b.request.id);
     this.want(ta, since);
     tb.want = ta.want; // one list, one create: both legs leave together or not at all
-    const p = this.sendOco(ta, tb);
-    for (const t of [ta, tb]) {
-      this.sending.set(t.order.request.id, p);
-      void p.finally(() => this.sent(t, p));
-    }
-    this.track(p);
+    this.startOco(ta, tb);
   }
 
   private add(order: OrderState, accepted: boolean, exchangeId: string): Tracked {
@@ -879,6 +874,16 @@ export class LiveVenue implements Venue {
   private sendOne(t: Tracked, since: number): void {
     if (t.exchangeId === t.order.request.id) this.sendAlone(t, since);
     else this.startSend(t, this.exchangeRequest(t));
+  }
+
+  /** Starts sending the two legs of an OCO pair as one list (sendOco): each leg's send is that list's. */
+  private startOco(ta: Tracked, tb: Tracked): void {
+    const p = this.sendOco(ta, tb);
+    for (const t of [ta, tb]) {
+      this.sending.set(t.order.request.id, p);
+      void p.finally(() => this.sent(t, p));
+    }
+    this.track(p);
   }
 
   /**
@@ -1422,13 +1427,7 @@ export class LiveVenue implements Venue {
       this.startSend(keep, this.exchangeRequest(keep));
       return;
     }
-    const tr = this.add(r, false, r.request.id);
-    const p = this.sendOco(tr, keep);
-    for (const t of [tr, keep]) {
-      this.sending.set(t.order.request.id, p);
-      void p.finally(() => this.sent(t, p));
-    }
-    this.track(p);
+    this.startOco(this.add(r, false, r.request.id), keep);
   }
 
   /** The request the exchange gets for `t`: its own, under the exchange id (a kept leg placed again). */

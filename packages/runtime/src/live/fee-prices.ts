@@ -1,6 +1,23 @@
 import type { Logger } from '../bot-log.ts';
 
 /**
+ * The value in the quote of a fee paid outside the fill's market (BNB), at the prices the bot
+ * reads (FeePrices); NaN when it has none or the fee is the market's own.
+ */
+export type FeeValue = (symbol: string, fee: number, feeAsset: string) => number;
+
+/** A fill's `feeValue` field: present only for a fee that has a value (none for a zero fee or an unvalued one). */
+export function feeValueField(
+  value: FeeValue | undefined,
+  symbol: string,
+  fee: number,
+  feeAsset: string,
+): { feeValue?: number } {
+  const v = fee === 0 ? Number.NaN : (value?.(symbol, fee, feeAsset) ?? Number.NaN);
+  return Number.isFinite(v) ? { feeValue: v } : {};
+}
+
+/**
  * The prices, in a live bot's quote currency, of the assets its exchange charges fees in besides
  * its markets' own: Binance's BNB for an account that pays its fees with BNB. They are read from
  * the exchange (`<asset>/<quote>`'s last price) when the bot starts and once per bar before the

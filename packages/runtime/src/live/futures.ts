@@ -44,6 +44,22 @@ export interface LiveFuturesOptions {
 const FUNDING_LOOKBACK_MS = 3_600_000;
 
 /**
+ * A live perpetual bot trades one-way positions: an account in hedge mode is refused, before
+ * anything of the start touches the exchange or the store (reconciliation would adopt or cancel
+ * orders, and record fills, of a bot that then does not run). Throws, naming what to do.
+ */
+export async function refuseHedgeAccount(futures: LiveFutures, symbols: readonly string[]): Promise<void> {
+  refuseHedge(await futures.account(symbols));
+}
+
+function refuseHedge(acct: ExchangeFuturesAccount): void {
+  if (acct.positionMode === 'hedge')
+    throw new Error(
+      'the exchange account is in hedge position mode (dualSidePosition): Keel trades one-way positions, one signed position per symbol; switch the account to one-way mode (Binance: Preferences, Position Mode; no position may be open) and start again',
+    );
+}
+
+/**
  * A live bot's perpetuals against the exchange (docs/futures.md, "Paper and live"):
  * - at start, the account's position mode must be one-way; the leverage and margin mode the bot
  *   runs with are set on the exchange and read back; funding payments and forced closes the bot
@@ -60,22 +76,6 @@ const FUNDING_LOOKBACK_MS = 3_600_000;
  * - after a settlement close the contract's status is read (`checkTrading`: the bot's
  *   MarketStatusWatch, which also reads it at start and after a refused order).
  */
-/**
- * A live perpetual bot trades one-way positions: an account in hedge mode is refused, before
- * anything of the start touches the exchange or the store (reconciliation would adopt or cancel
- * orders, and record fills, of a bot that then does not run). Throws, naming what to do.
- */
-export async function refuseHedgeAccount(futures: LiveFutures, symbols: readonly string[]): Promise<void> {
-  refuseHedge(await futures.account(symbols));
-}
-
-function refuseHedge(acct: ExchangeFuturesAccount): void {
-  if (acct.positionMode === 'hedge')
-    throw new Error(
-      'the exchange account is in hedge position mode (dualSidePosition): Keel trades one-way positions, one signed position per symbol; switch the account to one-way mode (Binance: Preferences, Position Mode; no position may be open) and start again',
-    );
-}
-
 export class LiveFuturesSync {
   /** Payments and forced closes applied, by id: their symbol and time (forgotten once before every later read: forget). */
   private readonly applied = new Map<string, { readonly symbol: string; readonly time: number }>();

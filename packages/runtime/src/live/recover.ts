@@ -13,6 +13,7 @@ import {
 } from '@keel/core';
 import type { Store } from '@keel/store';
 import { exitOrderId, keptOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
+import { type FeeValue, feeValueField } from './fee-prices.ts';
 import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
 import { exchangeExpiry, isEmulated } from './venue.ts';
 
@@ -107,7 +108,7 @@ export interface RecoverOptions {
    * A recovered fee's value in the quote when it was paid outside its market (BNB), at the prices
    * the bot reads (live/fee-prices.ts); NaN when it has none. Absent: no fee is valued.
    */
-  readonly feeValue?: (symbol: string, fee: number, feeAsset: string) => number;
+  readonly feeValue?: FeeValue;
   /** Recomputes the position after recovered fills (the runtime's account arithmetic). */
   readonly onRecoveredFill: (
     fill: Fill,
@@ -185,7 +186,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         amount: t.amount,
         fee: t.fee,
         feeAsset: t.feeAsset,
-        ...feeValueOf(o, t),
+        ...feeValueField(o.feeValue, t.symbol, t.fee, t.feeAsset),
         liquidity: t.liquidity,
         time: t.time,
         ...(cur.request.tag ? { tag: cur.request.tag } : {}),
@@ -232,12 +233,19 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
    * `keptOrderId` of the change's id, one of its group's later orders: the newest found is current.
    */
   const allStored = await store.orders.list(botId);
-  const currentLeg = async (order: OrderState): Promise<{ exchangeId: string; eo: ExchangeOrder | null }> => {
-    const { id, ocoGroup, symbol } = order.request;
-    const changes = allStored
-      .filter((x) => x.request.ocoGroup === ocoGroup && x.request.id !== id && x.createdAt >= order.createdAt)
+  /** The other stored orders of `order`'s OCO group created at or after it, newest first. */
+  const laterInGroup = (order: OrderState): OrderState[] =>
+    allStored
+      .filter(
+        (x) =>
+          x.request.ocoGroup === order.request.ocoGroup &&
+          x.request.id !== order.request.id &&
+          x.createdAt >= order.createdAt,
+      )
       .sort((a, b) => b.createdAt - a.createdAt);
-    for (const c of changes) {
+  const currentLeg = async (order: OrderState): Promise<{ exchangeId: string; eo: ExchangeOrder | null }> => {
+    const { id, symbol } = order.request;
+    for (const c of laterInGroup(order)) {
       const kid = keptOrderId(c.request.id);
       const eo = await exchange.fetchOrder(kid, symbol);
       if (eo) return { exchangeId: kid, eo };
@@ -423,17 +431,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
    * unfilled (ctx.cancel). The live venue places the kept leg again under `keptOrderId` of its id.
    */
   function changeOf(order: OrderState): OrderState | undefined {
-    const { id, ocoGroup } = order.request;
-    if (ocoGroup === undefined) return undefined;
-    return allStored
-      .filter(
-        (x) =>
-          x.request.ocoGroup === ocoGroup &&
-          x.request.id !== id &&
-          x.createdAt >= order.createdAt &&
-          (x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0)),
-      )
-      .sort((a, b) => b.createdAt - a.createdAt)[0];
+    if (order.request.ocoGroup === undefined) return undefined;
+    return laterInGroup(order).find(
+      (x) => x.request.replaces !== undefined || (x.status === 'cancelled' && x.filled === 0),
+    );
   }
 
   /** Closes a stored order that will not come back, records it and says so. */
@@ -559,12 +560,6 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     exchangeIds,
     placeAgain,
   };
-}
-
-/** A recovered trade's fee paid outside its market (BNB), valued by the caller's prices where it can. */
-function feeValueOf(o: RecoverOptions, t: ExchangeTrade): { feeValue?: number } {
-  const v = t.fee === 0 ? Number.NaN : (o.feeValue?.(t.symbol, t.fee, t.feeAsset) ?? Number.NaN);
-  return Number.isFinite(v) ? { feeValue: v } : {};
 }
 
 function gtdDue(o: OrderState, now: number): boolean {

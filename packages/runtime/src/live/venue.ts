@@ -21,6 +21,7 @@ import {
 } from '@keel/core';
 import { systemTimer, type Timer } from '@keel/exchange';
 import { exitOrderId, keptOrderId, parkOrderId } from '../bot-engine.ts';
+import { type FeeValue, feeValueField } from './fee-prices.ts';
 import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
 
 /** The reason of an order the exchange cancelled on its own (not asked by this bot). */
@@ -58,7 +59,7 @@ export interface LiveVenueOptions {
    * The value in the quote of a fee paid outside the fill's market (BNB), at the prices the bot
    * reads (live/fee-prices.ts); NaN when it has none or the fee is the market's own.
    */
-  feeValue?: (symbol: string, fee: number, feeAsset: string) => number;
+  feeValue?: FeeValue;
 }
 
 /**
@@ -441,12 +442,7 @@ export class LiveVenue implements Venue {
     const tb = this.add(b, false, b.request.id);
     this.want(ta, since);
     tb.want = ta.want; // one list, one create: both legs leave together or not at all
-    const p = this.sendOco(ta, tb);
-    for (const t of [ta, tb]) {
-      this.sending.set(t.order.request.id, p);
-      void p.finally(() => this.sent(t, p));
-    }
-    this.track(p);
+    this.startOco(ta, tb);
   }
 
   private add(order: OrderState, accepted: boolean, exchangeId: string): Tracked {
@@ -880,6 +876,16 @@ export class LiveVenue implements Venue {
     else this.startSend(t, this.exchangeRequest(t));
   }
 
+  /** Starts sending the two legs of an OCO pair as one list (sendOco): each leg's send is that list's. */
+  private startOco(ta: Tracked, tb: Tracked): void {
+    const p = this.sendOco(ta, tb);
+    for (const t of [ta, tb]) {
+      this.sending.set(t.order.request.id, p);
+      void p.finally(() => this.sent(t, p));
+    }
+    this.track(p);
+  }
+
   /**
    * Starts sending `req` for `t`: the order itself (with its validity, `want`), or an emulated
    * order's exit (without: it protects a position, and a late exit is better than none).
@@ -1185,8 +1191,6 @@ export class LiveVenue implements Venue {
       this.report({ type: 'accepted', id: t.order.request.id, time: this.opts.now(), venueOrderId: tr.venueOrderId });
     }
     t.exchangeFilled = Math.max(t.exchangeFilled, t.order.filled + tr.amount);
-    const feeValue =
-      tr.fee === 0 ? Number.NaN : (this.opts.feeValue?.(t.order.request.symbol, tr.fee, tr.feeAsset) ?? Number.NaN);
     this.report({
       type: 'fill',
       id: t.order.request.id,
@@ -1196,7 +1200,7 @@ export class LiveVenue implements Venue {
       amount: tr.amount,
       fee: tr.fee,
       feeAsset: tr.feeAsset,
-      ...(Number.isFinite(feeValue) ? { feeValue } : {}),
+      ...feeValueField(this.opts.feeValue, t.order.request.symbol, tr.fee, tr.feeAsset),
       liquidity: tr.liquidity,
     });
     if (t.pendingTerminal) this.applyTerminal(t, t.pendingTerminal, t.cancelReason ?? CANCELLED_ON_EXCHANGE);
@@ -1423,13 +1427,7 @@ export class LiveVenue implements Venue {
       this.startSend(keep, this.exchangeRequest(keep));
       return;
     }
-    const tr = this.add(r, false, r.request.id);
-    const p = this.sendOco(tr, keep);
-    for (const t of [tr, keep]) {
-      this.sending.set(t.order.request.id, p);
-      void p.finally(() => this.sent(t, p));
-    }
-    this.track(p);
+    this.startOco(this.add(r, false, r.request.id), keep);
   }
 
   /** The request the exchange gets for `t`: its own, under the exchange id (a kept leg placed again). */

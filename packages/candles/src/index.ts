@@ -5,9 +5,11 @@
  * so the exchange simulator reads files with the same code as the data pipeline without pulling
  * in DuckDB or ccxt. Held to one table of formats (test-support/candle-formats.ts). Funding-rate
  * files (Binance's archive, ccxt's rows) are read here too, for the same reason: the simulator
- * applies them.
+ * applies them. So is what a candle file's name says (`fileNameFacts`), so that every command
+ * taking a file, the simulator's included, refuses a market the name contradicts.
  */
 export * from './close-time.ts';
 export * from './csv.ts';
+export * from './file-name.ts';
 export * from './funding.ts';
 export * from './timestamp.ts';

@@ -1,11 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CsvFormatError, type TimeIs } from '@keel/candles';
+import { CsvFormatError, fileNameFacts, fileSymbolConflict, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import { isoUtc, parseTimeframe } from '@keel/core';
 import { FEATURE_DEFS } from './features/index.ts';
-import { fileNameFacts, fileSymbolConflict } from './file-name.ts';
 import type { Io } from './io.ts';
 import { maintenanceFor } from './maintenance.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';

@@ -8,7 +8,7 @@ import { DataError, type FullSeries, type MarketType, seriesId, seriesKey, slice
 import { type ColumnMapping, readFileBatch } from './sources/files.ts';
 import type { DataStore } from './store.ts';
 
-export { type FileNameFacts, fileNameFacts, fileSymbolConflict } from './file-name.ts';
+export { type FileNameFacts, fileNameFacts, fileSymbolConflict } from '@keel/candles';
 export { parseColumnMapping, parseTimeIs } from './sources/files.ts';
 
 /**

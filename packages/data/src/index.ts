@@ -1,6 +1,5 @@
 export * from '@keel/candles';
 export * from './features/index.ts';
-export * from './file-name.ts';
 export type { Io } from './io.ts';
 export * from './maintenance.ts';
 export * from './parquet.ts';

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { fileNameFacts, fileSymbolConflict } from '@keel/candles';
 import { parseSymbolList } from '@keel/core';
 import { ADMIN_FAULT_PATH, sendFaultCommand } from './admin.ts';
 import {
@@ -75,8 +76,9 @@ Options:
   --data FILE        candles to replay (CSV or CSV.GZ), one market each (repeat it for several,
                      with --symbol A,B in the same order): header datetime|timestamp|open_time,open,
                      high,low,close,volume (UTC text or epoch ms), or Binance's 12-column klines
-  --symbol S         unified symbol of the market, BASE/QUOTE (default BTC/USDT); a list A,B for
-                     several --data files
+  --symbol S         unified symbol of the market, BASE/QUOTE (default: the file name's market,
+                     else BTC/USDT); a list A,B for several --data files. A market the file's
+                     name contradicts is refused
   --port N           port on 127.0.0.1 (default ${DEFAULT_PORT}; 0 = random)
   --host H           interface to bind (default 127.0.0.1)
   --speed X          replay speed vs wall time (default 1; 60 = one minute per second)
@@ -188,11 +190,19 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
   }
   const files = values.data ?? [];
   if (files.length === 0) throw new Error('keel exchange-sim: --data <csv file> is required (see --help)');
-  // One market per --data file, in --symbol's order (BTC/USDT alone by default), as keel backtest
-  // maps its files: a multi-market bot can be pointed at the simulator from the command line.
+  // One market per --data file, in --symbol's order (without --symbol: each file's name's market,
+  // BTC/USDT for one file whose name says none), as keel backtest maps its files: a multi-market bot
+  // can be pointed at the simulator from the command line. A market the file's name contradicts is
+  // refused: ETH bars served as BTC/USDT would be a wrong result nobody sees.
   let symbols: string[];
   try {
-    symbols = values.symbol === undefined ? ['BTC/USDT'] : parseSymbolList(values.symbol);
+    const named = files.map((f) => fileNameFacts(f).symbol);
+    symbols =
+      values.symbol !== undefined
+        ? parseSymbolList(values.symbol)
+        : named.every((x) => x !== undefined)
+          ? (named as string[])
+          : ['BTC/USDT'];
   } catch (e) {
     throw new Error(`--symbol: ${(e as Error).message}`);
   }
@@ -200,6 +210,10 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     throw new Error(
       `--symbol lists ${symbols.length} market${symbols.length === 1 ? '' : 's'} for ${files.length} --data file${files.length === 1 ? '' : 's'}: give one market per file, in the same order`,
     );
+  for (const [i, f] of files.entries()) {
+    const conflict = fileSymbolConflict(f, symbols[i] as string);
+    if (conflict !== undefined) throw new Error(`--data ${conflict}`);
+  }
   const primary = symbols[0] as string;
   if (values.market === 'futures' && symbols.length > 1 && values.funding !== undefined)
     throw new Error("--funding is one contract's series: with several markets give --funding-rate (applied to each)");
@@ -221,6 +235,10 @@ async function serve(argv: string[], io: ExchangeSimCliIo): Promise<void> {
     throw new Error(
       `--bnb-fees prices each commission at the last price of ${bnbMarket}: give its candles with --bnb-data <csv file> (e.g. Binance's BNB${quote} 1m klines over the same time)`,
     );
+  if (values['bnb-data'] !== undefined && bnbMarket !== undefined) {
+    const conflict = fileSymbolConflict(values['bnb-data'], bnbMarket);
+    if (conflict !== undefined) throw new Error(`--bnb-data ${conflict}`);
+  }
   if (values['bnb-data'] !== undefined && bnbMarket === undefined)
     throw new Error(`--bnb-data: the markets (${symbols.join(', ')}) price BNB themselves; no other market is needed`);
   if (values.funding !== undefined && values['funding-rate'] !== undefined)

@@ -60,4 +60,33 @@ describe('keel exchange-sim with several --data files (real ccxt)', () => {
       /--symbol: /,
     );
   });
+
+  it("a --data file whose name says another market is refused; without --symbol the name's market is served", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'keel-sim-names-'));
+    const eth = path.join(dir, 'binance_ETHUSDT_1m_2024-01.csv');
+    writeFileSync(eth, 'datetime,open,high,low,close,volume\n2024-01-01 00:00:00,2000,2010,1990,2005,5\n');
+    await expect(runExchangeSimCli(['--data', eth, '--symbol', 'BTC/USDT', '--port', '0'])).rejects.toThrow(
+      `--data ${eth}: the file's name says ETH/USDT, not BTC/USDT`,
+    );
+    const btc = path.join(dir, 'BTCUSDT-1m-2024-01.csv');
+    writeFileSync(btc, 'datetime,open,high,low,close,volume\n2024-01-01 00:00:00,42000,42010,41990,42005,5\n');
+    await expect(runExchangeSimCli(['--data', eth, '--port', '0', '--bnb-fees', '--bnb-data', btc])).rejects.toThrow(
+      `--bnb-data ${btc}: the file's name says BTC/USDT, not BNB/USDT`,
+    );
+    const stop = new AbortController();
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => void (text += d.toString()));
+    let started: () => void = () => {};
+    const listening = new Promise<void>((resolve) => (started = resolve));
+    const running = runExchangeSimCli(['--data', eth, '--port', '0', '--speed', '0'], {
+      out,
+      signal: stop.signal,
+      onStarted: () => started(),
+    });
+    await listening;
+    stop.abort();
+    await running;
+    expect(text).toContain(`market ETH/USDT from ${eth}`);
+  });
 });

@@ -155,12 +155,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const params = strategyParams(own, paramsFromPairs(values.param ?? []));
   const maxOpenTrades =
     values['max-open-trades'] !== undefined ? integer('max-open-trades', values['max-open-trades'], 1) : undefined;
-  const risk = riskFromFlags(
-    maxOpenTrades === undefined
-      ? values
-      : { ...values, risk: [...(values.risk ?? []), `max-open-trades=${maxOpenTrades}`] },
-    'backtest',
-  );
+  const risk = riskFromFlags(values, 'backtest');
   const cash = positive('cash', values.cash, 10_000);
   const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
   const participation = values.participation !== undefined ? share('participation', values.participation) : undefined;

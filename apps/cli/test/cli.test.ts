@@ -214,6 +214,15 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
     expect(run(process.execPath, [BIN, ...args], shellEnv({ npm_command: 'exec' }))).toContain(
       "Run 'npx keel backtest --help' for usage.",
     );
+    // The bot, bots, keys and backtests commands too (their own parsers wrote `keel`).
+    for (const [cmd, hint] of [
+      [['paper', '--catch-up', 'soon'], 'paper'],
+      [['bots', 'status'], 'bots'],
+      [['backtests', 'show'], 'backtests'],
+    ] as const)
+      expect(run(process.execPath, [BIN, ...cmd], shellEnv({ npm_command: 'exec' })), hint).toContain(
+        `Run 'npx keel ${hint} --help' for usage.`,
+      );
     const asFile = spawnSync(process.execPath, ['apps/cli/bin/keel.js', ...args], {
       cwd: REPO_ROOT,
       encoding: 'utf8',

@@ -84,4 +84,14 @@ describe.skipIf(!HAS_SHARED_DATA)('keel paper --replay passes the data gate (rea
     expect(r.code).toBe(1);
     expect(r.err).toContain("the file's name says BTC/USDT, not ETH/USDT");
   });
+
+  it("--warmup-bars: a whole number from 0 to 1000, for the exchange's candles only", async () => {
+    const file = slice('binance_BTCUSDT_1h_warm.csv');
+    const big = await keelIn(['paper', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--warmup-bars', '1500']);
+    expect(big.code).toBe(2);
+    expect(big.err).toContain('--warmup-bars must be a whole number from 0 to 1000');
+    const replay = await paper(file, '--warmup-bars', '100');
+    expect(replay.code).toBe(2);
+    expect(replay.err).toContain("--warmup-bars is for the exchange's candles");
+  });
 });

@@ -61,6 +61,26 @@ describe('keel backtest risk flags (the real bin)', () => {
     const c = keel('backtest', '--strategy', 'sma-cross', '--data', f, '--risk', 'maxdrawdown=0.2');
     expect(c.code).toBe(2);
     expect(c.err).toMatch(/unknown risk rule "maxdrawdown" \(known: max-position/);
+    // --max-open-trades is the rule max-open-trades: both given name both flags.
+    for (const [mode, input] of [
+      ['backtest', ['--data', f]],
+      ['paper', ['--replay', f, '--symbol', 'BTC/USDT']],
+    ] as const) {
+      const d = keel(
+        mode,
+        '--strategy',
+        'sma-cross',
+        ...input,
+        '--max-open-trades',
+        '1',
+        '--risk',
+        'max-open-trades=2',
+      );
+      expect(d.code, d.err).toBe(2);
+      expect(d.err).toContain(
+        `keel ${mode}: --max-open-trades 1 and --risk max-open-trades=2 are the same rule: give it once`,
+      );
+    }
   });
 
   it.skipIf(!HAS_SHARED_DATA)(

@@ -76,7 +76,7 @@ export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const fail = (msg: string): number => {
-    io.stderr.write(`keel backtests ${sub}: ${msg}\nRun 'keel backtests --help' for usage.\n`);
+    io.stderr.write(`keel backtests ${sub}: ${msg}\nRun '${io.prog ?? 'keel'} backtests --help' for usage.\n`);
     return 2;
   };
   if (!['list', 'show', 'compare', 'delete', 'prune'].includes(sub)) return fail(`unknown command "${sub}"`);

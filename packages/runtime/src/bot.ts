@@ -3,6 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   Account,
   type AnyStrategy,
+  type Bar,
   type ClientOrderId,
   copyBar,
   type Engine,
@@ -190,7 +191,13 @@ export interface SessionReport extends PnlReport {
    * Orders not traded because their signal was stale: `stale`, dropped unsent when their bar was
    * over (`maxSignalAge`); `catchUp`, denied on bars missed while the bot was down (`catchUp`).
    */
-  readonly signalsDropped: { readonly stale: number; readonly catchUp: number };
+  /**
+   * Signals not traded: dropped as stale (the order would leave too late), denied on a bar missed
+   * while the bot was down (--catch-up), asked for on a past bar while warming up.
+   */
+  readonly signalsDropped: { readonly stale: number; readonly catchUp: number; readonly warmup: number };
+  /** Bars that came again for a time their feed already had: not fed twice. */
+  readonly repeatedBars: number;
   /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
   readonly dust: Readonly<Record<string, number>>;
   /**
@@ -296,6 +303,10 @@ export class Bot {
   private catchUpDenied = 0;
   /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
   private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+  /** Past bars the strategy ran on since the last handled bar (see Engine.warmUp), said once trading begins. */
+  private warmed = { bars: 0, requests: 0, first: 0, last: 0 };
+  /** A bar that came again (a time its feed already had): not fed twice, counted. */
+  private repeatedBars = 0;
   /** Aborted to stop polling the store for stop requests. */
   private stopPoll: AbortController | undefined;
   private stopRequest: string | undefined;
@@ -921,8 +932,9 @@ export class Bot {
   async run(source: BarSource): Promise<void> {
     this.source = source;
     if (this.stopRequest !== undefined) await source.close();
-    const engine = this.botEngine.engine;
     const index = new Map(this.cfg.feeds.map((f, i) => [feedId(f), i]));
+    // The last bar time each feed gave the engine (warm-up or handled): indicators see a bar once.
+    const fed = new Map<string, number>();
     const group: CloseBar[] = [];
     try {
       for await (const ev of source as AsyncIterable<BarEvent>) {
@@ -930,19 +942,53 @@ export class Bot {
         const key = feedId(ev.feed);
         const i = index.get(key);
         if (i !== undefined) {
-          const last = this.lastBarTime.get(key);
-          if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) {
-            engine.warmUp(i, ev.bar);
-            this.recorder?.warmUp(key, ev.bar);
-          } else group.push({ i, key, ev });
+          const seen = fed.get(key);
+          if (seen !== undefined && ev.bar.time <= seen) {
+            this.repeatedBars++;
+            this.cfg.log(
+              'warn',
+              `${key}: the bar of ${new Date(ev.bar.time).toISOString()} came again (this feed is at ${new Date(seen).toISOString()}); not fed to the strategy twice`,
+            );
+          } else {
+            fed.set(key, ev.bar.time);
+            const last = this.lastBarTime.get(key);
+            if (ev.warmup === true || (last !== undefined && ev.bar.time <= last)) this.warmUp(i, key, ev.bar);
+            else group.push({ i, key, ev });
+          }
         }
         if (ev.moreAtClose === true || group.length === 0) continue;
+        if (this.warmed.bars > 0) this.endWarmUp();
         await this.handleClose(group);
         group.length = 0;
       }
     } finally {
+      if (this.warmed.bars > 0) this.endWarmUp();
       await source.close();
     }
+  }
+
+  /** A past bar: the strategy runs on it and nothing it asks for is sent (Engine.warmUp). */
+  private warmUp(i: number, key: string, bar: Bar): void {
+    const engine = this.botEngine.engine;
+    const w = this.warmed;
+    if (w.bars++ === 0) {
+      w.first = bar.time;
+      w.requests = engine.warmupRequests;
+    }
+    w.last = bar.time;
+    engine.warmUp(i, bar);
+    this.recorder?.warmUp(key, bar);
+  }
+
+  /** Says, once the first bar to trade comes (or the input ends), what the warm-up did. */
+  private endWarmUp(): void {
+    const w = this.warmed;
+    const asked = this.botEngine.engine.warmupRequests - w.requests;
+    this.cfg.log(
+      'info',
+      `warmed up on ${w.bars} past bar(s) (${new Date(w.first).toISOString()} to ${new Date(w.last).toISOString()}): the strategy ran on them${asked > 0 ? ` and asked for ${asked} order(s), none sent (past bars are never traded)` : ''}`,
+    );
+    this.warmed = { bars: 0, requests: 0, first: 0, last: 0 };
   }
 
   /**
@@ -1214,7 +1260,9 @@ export class Bot {
       signalsDropped: {
         stale: this.venue?.staleDropped ?? 0,
         catchUp: this.catchUpDenied + this.caughtUp.denied,
+        warmup: this.botEngine?.engine.warmupRequests ?? 0,
       },
+      repeatedBars: this.repeatedBars,
       dust: this.dust(),
       ...(this.markets().length > 1 ? { pairs: this.pairReports() } : {}),
       ...(this.cfg.mode === 'live' && this.cfg.exchange?.budgetCounts

@@ -96,7 +96,7 @@ export async function runBotsCli(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const fail = (msg: string): number => {
-    io.stderr.write(`keel bots ${sub}: ${msg}\nRun 'keel bots --help' for usage.\n`);
+    io.stderr.write(`keel bots ${sub}: ${msg}\nRun '${io.prog ?? 'keel'} bots --help' for usage.\n`);
     return 2;
   };
   if (!['list', 'status', 'stop', 'resume', 'reconcile', 'parity'].includes(sub))

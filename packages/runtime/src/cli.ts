@@ -89,6 +89,9 @@ Options:
   --catch-up <none|last>   bars that closed while the bot was down: none (default) runs the
                            strategy on them without trading; last lets the newest of them
                            trade. Trailing stops and GTD orders act on them either way
+  --warmup-bars <n>        bars of the exchange's history the strategy runs on before its first
+                           live bar, at start and again at each restart (up to the last bar it
+                           handled), nothing sent on them: 0 to 1000, default 500
   --unknown-orders <p>     live: open orders on the exchange that this bot has no record of:
                            flag (default: warn and leave them), adopt (track them as this
                            bot's own, tag "adopted") or cancel. Another Keel bot's orders
@@ -162,6 +165,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       'unknown-orders': { type: 'string' },
       'max-signal-age': { type: 'string' },
       'catch-up': { type: 'string' },
+      'warmup-bars': { type: 'string' },
       'confirm-live': { type: 'boolean' },
       keys: { type: 'string' },
       reconfigure: { type: 'boolean' },
@@ -176,7 +180,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const fail = (msg: string): number => {
-    io.stderr.write(`keel ${mode}: ${msg}\nRun 'keel ${mode} --help' for usage.\n`);
+    io.stderr.write(`keel ${mode}: ${msg}\nRun '${io.prog ?? 'keel'} ${mode} --help' for usage.\n`);
     return 2;
   };
   if (!values.strategy) return fail('--strategy is required');
@@ -203,11 +207,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   const maxOpenTrades = values['max-open-trades'] !== undefined ? Number(values['max-open-trades']) : undefined;
   if (maxOpenTrades !== undefined && !(Number.isInteger(maxOpenTrades) && maxOpenTrades >= 1))
     return fail(`--max-open-trades must be an integer >= 1, got "${values['max-open-trades']}"`);
-  const riskParsed = riskConfigFromFlags(
-    maxOpenTrades === undefined
-      ? values
-      : { ...values, risk: [...(values.risk ?? []), `max-open-trades=${maxOpenTrades}`] },
-  );
+  const riskParsed = riskConfigFromFlags(values);
   if (!riskParsed.ok) return fail(riskParsed.error.message);
   const risk = riskParsed.config;
   if (mode === 'live' && !values['confirm-live'])
@@ -235,6 +235,13 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   if (typeof maxSignalAge === 'string') return fail(maxSignalAge);
   const catchUp = values['catch-up'] ?? 'none';
   if (catchUp !== 'none' && catchUp !== 'last') return fail('--catch-up must be none or last');
+  const warmupBars = values['warmup-bars'] !== undefined ? Number(values['warmup-bars']) : undefined;
+  if (warmupBars !== undefined && !(Number.isInteger(warmupBars) && warmupBars >= 0 && warmupBars <= 1000))
+    return fail(
+      `--warmup-bars must be a whole number from 0 to 1000 (one request of the exchange's candles), got "${values['warmup-bars']}"`,
+    );
+  if (warmupBars !== undefined && replays.length > 0)
+    return fail("--warmup-bars is for the exchange's candles: a --replay runs the file from its first bar");
   const clockKind = values.clock ?? 'local';
   if (clockKind !== 'local' && clockKind !== 'exchange') return fail('--clock must be local or exchange');
   if (clockKind === 'exchange' && mode !== 'live')
@@ -352,6 +359,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
         botId,
         symbols,
         log,
+        ...(warmupBars !== undefined ? { warmupBars } : {}),
       });
       const conn = exchange;
       instruments = await Promise.all(symbols.map((symbol) => conn.instrument(symbol)));
@@ -547,7 +555,22 @@ export async function liveCredentials(
 export function sessionSummary(r: SessionReport): string {
   const q = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(8)) : x);
   const other = outsideFeesNote(r);
-  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${pairsSummary(r)}${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+  return `session ${r.session} ended (${r.reason}): ${r.bars} bars, ${r.fills} fills, ${r.trades} round trips; realised ${q(r.realizedPnlGross)} gross, ${q(r.fees)} fees, ${q(r.realizedPnlNet)} net${other}; since the bot began: ${r.total.trades} round trips, ${q(r.total.realizedPnlNet)} net; cash ${q(r.cash)}, equity ${q(r.equity)}; ${r.openOrders} open orders, ${r.errors} errors${signalsSummary(r)}${pairsSummary(r)}${riskSummary(r)}${futuresSummary(r)}${budgetSummary(r)}`;
+}
+
+/**
+ * `; signals not traded: 2 on bars missed while down (--catch-up), 5 asked for while warming up on past bars`;
+ * nothing when every signal traded.
+ */
+function signalsSummary(r: SessionReport): string {
+  const d = r.signalsDropped;
+  const parts = [
+    d.stale > 0 ? `${d.stale} stale (older than --max-signal-age when they would have left)` : '',
+    d.catchUp > 0 ? `${d.catchUp} on bars missed while the bot was down (--catch-up)` : '',
+    d.warmup > 0 ? `${d.warmup} asked for while warming up on past bars` : '',
+  ].filter((p) => p !== '');
+  const repeated = r.repeatedBars > 0 ? `; ${r.repeatedBars} bar(s) came twice, fed once` : '';
+  return `${parts.length > 0 ? `; signals not traded: ${parts.join(', ')}` : ''}${repeated}`;
 }
 
 /** `; per market: BTC/USDT 12 round trips, -3.2 net, 9.5 fees, 4 denied; ETH/USDT ...`; nothing for one market. */

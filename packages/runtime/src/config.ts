@@ -134,6 +134,7 @@ const BOT: Record<string, KeySpec> = {
   flatten: b(),
   'max-signal-age': s(undefined, '1'),
   'catch-up': s(oneOf('none', 'last'), 'none'),
+  'warmup-bars': n(count(0).max(1000, "must be <= 1000 (one request of the exchange's candles)"), 500),
   'log-format': s(oneOf('text', 'json'), 'text'),
   ...RISK,
   ...FUTURES,

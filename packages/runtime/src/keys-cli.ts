@@ -95,7 +95,7 @@ export async function runKeysCli(argv: string[], io: KeysIo): Promise<number> {
     return values.help || sub === 'help' ? 0 : 2;
   }
   const usage = (msg: string): number => {
-    io.stderr.write(`keel keys ${sub}: ${msg}\nRun 'keel keys --help' for usage.\n`);
+    io.stderr.write(`keel keys ${sub}: ${msg}\nRun '${io.prog ?? 'keel'} keys --help' for usage.\n`);
     return 2;
   };
   if (!['add', 'list', 'remove', 'rotate-passphrase'].includes(sub))

@@ -556,7 +556,9 @@ async function sessionBars(store: Store, botId: string, setup: SessionSetup, nex
         warmup.push({ feed: i, close: end(bar.time), bar });
       }
     }
-    const after = setup.resumeAfter[id] ?? -1;
+    // Handled: after the last bar the session resumed from, and after its warm-up (a first start's
+    // history is recorded too, and is not handled).
+    const after = Math.max(setup.resumeAfter[id] ?? -1, w?.last ?? -1);
     const upTo = next?.resumeAfter[id] ?? Number.MAX_SAFE_INTEGER;
     const s = await store.barLog.range(botId, id, after + 1, upTo);
     for (let k = 0; k < s.length; k++) {

@@ -190,7 +190,10 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
           expect(report.bars).toBeLessThan(series.length); // it stopped early, not at the end
           // The JSON log: one object per line; one line per fill, with what a person needs.
           const lines = logLines();
-          expect(bot.err.split('\n').filter((l) => l.length > 0).length).toBe(lines.length); // nothing but JSON
+          expect(
+            bot.err.split('\n').filter((l) => l.length > 0),
+            bot.err,
+          ).toHaveLength(lines.length); // nothing but JSON
           for (const l of lines) expect(Object.keys(l).slice(0, 4)).toEqual(['time', 'level', 'bot', 'msg']);
           const fills = lines.filter((l) => l.what === 'fill');
           expect(fills.length).toBe(report.fills);

@@ -86,8 +86,11 @@ describe('live port: the account’s order budget, shared with another user of t
         equity: 0,
         openOrders: 0,
         errors: 0,
+        signalsDropped: { stale: 0, catchUp: 0, warmup: 0 },
+        repeatedBars: 0,
         exchangeBudget: counts,
       } as unknown as SessionReport);
+      expect(summary).not.toContain('signals not traded');
       expect(summary).toContain(
         "; exchange budget: new orders waited for the account's order count in 1 window(s) (0 refused, 429 -1015), requests for the IP's weight in 0 minute(s) (0 refused, 429/418)",
       );

@@ -39,7 +39,9 @@ export default defineStrategy({
   },
 
   // Each closed bar, once every registered indicator has a value (the warm-up). A market order
-  // decided here fills at the next bar's open.
+  // decided here fills at the next bar's open. A paper or live bot also runs it on past bars
+  // before its first live one (ctx.warmingUp is true then, and no order is sent), so the cross
+  // below knows its last side after a restart.
   onBar(ctx, s) {
     const cross = s.cross.update(s.fast.value, s.slow.value); // +1 up, -1 down, 0 neither
     if (ctx.position().size === 0) {

@@ -194,6 +194,10 @@ export class Engine {
   private primaryPos: Position | undefined;
   /** While set, every order the strategy submits is denied with this reason (see holdOrders). */
   private orderHold: string | null = null;
+  /** Set while a warm-up bar runs the strategy (see warmUp): what it asks for is not sent. */
+  private warming = false;
+  /** Orders the strategy asked for on warm-up bars, none sent (see warmUp). */
+  warmupRequests = 0;
   /** Events are only built when someone listens (the backtest hot path has no listener). */
   private readonly listening: boolean;
   /** All fills as objects (built on demand from the log). */
@@ -980,26 +984,35 @@ export class Engine {
   }
 
   /**
-   * Feeds a historical bar to the indicators only (no onBar, no orders): warms a restarted bot up
-   * to where it stopped without acting on the past again.
+   * Feeds a past bar (a bot's history before its first handled bar, or the bars up to where it
+   * stopped): the indicators update and the strategy's onBar runs, as on any bar, so that what it
+   * keeps itself (a CrossOver's last side, a previous value, a counter) is what it would be had it
+   * run through those bars; but nothing it asks for is sent. An order it submits on a past bar
+   * is not placed: it gets an id that names no order (`ctx.order` finds none; `close()` and
+   * `orderTargetPercent` return such an id too), cancels and modifications change nothing, and
+   * each request is counted (`warmupRequests`). `ctx.warmingUp` tells the strategy (a one-shot
+   * entry checks it, as QuantConnect's IsWarmingUp). Not marked, matched or risk-checked: the past
+   * is never traded.
    */
   warmUp(feedIndex: number, bar: Bar): void {
     const slot = this.slots[feedIndex] as FeedSlot;
     // The engine's time is the close of the last bar it saw: what a resume before the first
     // traded bar is dated with.
     this.now = closeOf(slot, bar);
-    slot.last = bar;
-    slot.hasLast = true;
-    slot.lastClose = bar.close;
     slot.position.lastPrice = bar.close;
     if (this.riskEngine !== undefined && slot.marketFeed) this.riskEngine.warmBar(slot.key.symbol, bar, slot.ms);
-    for (const ind of slot.indicators) ind.update(bar);
-    for (const d of slot.derived)
-      d.agg.push(bar, (hb) => {
-        d.slot.last = hb;
-        d.slot.hasLast = true;
-        for (const ind of d.slot.indicators) ind.update(hb);
-      });
+    this.warming = true;
+    try {
+      this.deliver(slot, bar);
+      for (const d of slot.derived) d.agg.push(bar, (hb) => this.deliver(d.slot, hb));
+    } finally {
+      this.warming = false;
+    }
+  }
+
+  /** What an order asked for on a warm-up bar gets: an id of no order (see warmUp). */
+  private warmupOrder(): ClientOrderId {
+    return toClientOrderId(`warmup-${++this.warmupRequests}`);
   }
 
   /** The live order with this client id, if any. */
@@ -1301,9 +1314,14 @@ export class Engine {
       openOrders: () => engine.open,
       liveOrder: (id) => engine.liveOrder(id),
       order: (id) => engine.order(id),
-      submit: (input, links) => engine.submitInput(input, links),
-      submitMarket: (side, amount, o) => engine.submitMarket(side, amount, o),
-      cancel: (id) => engine.cancel(id),
+      get warmingUp() {
+        return engine.warming;
+      },
+      submit: (input, links) => (engine.warming ? engine.warmupOrder() : engine.submitInput(input, links)),
+      submitMarket: (side, amount, o) => (engine.warming ? engine.warmupOrder() : engine.submitMarket(side, amount, o)),
+      cancel: (id) => {
+        if (!engine.warming) engine.cancel(id);
+      },
       nextOcoGroup: () => `oco${++engine.ocoSeq}`,
       addIndicator(ind, feed) {
         engine.resolveFeed(feed).indicators.push(ind);

@@ -34,13 +34,19 @@ export const RISK_FLAGS_HELP = `Risk (docs/risk.md; applied around any strategy)
   --atr-period <n>       ATR period for ATR distances (default 14)
 `;
 
-/** What parseArgs gave for RISK_FLAGS, as the parser's input (flags not given are left out). */
+const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
+
+/**
+ * What parseArgs gave for RISK_FLAGS, as the parser's input (flags not given are left out).
+ * `--max-open-trades <n>` (backtest, paper, live) is the rule `max-open-trades=<n>`.
+ */
 export function riskInputFromFlags(values: Readonly<Record<string, unknown>>): RiskInput {
   const exits: Record<string, unknown> = {};
   for (const k of ['stop-loss', 'take-profit', 'trailing', 'break-even', 'time-exit', 'roi', 'atr-period'])
     if (values[k] !== undefined) exits[k] = values[k];
-  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
-  return { risk: list(values.risk), sizing: list(values.sizing), exits };
+  const mot = values['max-open-trades'];
+  const risk = [...list(values.risk), ...(mot === undefined ? [] : [`max-open-trades=${String(mot)}`])];
+  return { risk, sizing: list(values.sizing), exits };
 }
 
 /**
@@ -53,6 +59,18 @@ export function riskConfigFromFlags(
 ):
   | { readonly ok: true; readonly config: RiskConfig | undefined }
   | { readonly ok: false; readonly error: RiskConfigIssue } {
+  const mot = values['max-open-trades'];
+  const given = list(values.risk).find((r) => /^\s*max-open-trades\s*=/.test(r));
+  if (mot !== undefined && given !== undefined)
+    return {
+      ok: false,
+      error: {
+        key: 'max-open-trades',
+        value: String(mot),
+        rule: 'one of --max-open-trades <n> or --risk max-open-trades=<n>',
+        message: `--max-open-trades ${String(mot)} and --risk ${given.trim()} are the same rule: give it once`,
+      },
+    };
   const p = parseRiskConfig(riskInputFromFlags(values));
   if (!p.ok) return p;
   return { ok: true, config: isEmptyRiskConfig(p.config) ? undefined : p.config };

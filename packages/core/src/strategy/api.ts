@@ -131,6 +131,15 @@ export interface BracketInput {
 export interface StrategyContext<P = unknown> {
   /** Current time (ms UTC) from the engine's clock: the close time of the bar being handled. */
   readonly time: number;
+  /**
+   * True while the strategy runs on past bars: a bot's history before its first live bar, and
+   * after a restart the bars up to where it stopped. onBar runs on them so that what the strategy
+   * keeps itself (a CrossOver, a previous value) is as if it had run through them, but nothing it
+   * asks for is sent: an order gets an id that names no order (`order(id)` is undefined), cancel
+   * and modify change nothing, and the requests are counted in the bot's log. A strategy that
+   * acts once (an entry at start) checks it. Always false in a backtest.
+   */
+  readonly warmingUp: boolean;
   readonly params: P;
   /** The primary market (the first data feed). */
   readonly symbol: string;

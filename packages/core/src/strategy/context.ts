@@ -62,6 +62,8 @@ export function replacement(o: OrderState, changes: OrderChanges): { input: Orde
 export interface StrategyHost {
   /** The close time of the bar being handled (ms UTC). */
   readonly now: number;
+  /** True while a past bar runs the strategy (Engine.warmUp): submit and cancel change nothing. */
+  readonly warmingUp: boolean;
   readonly params: unknown;
   /** The primary market (the first data feed). */
   readonly primarySymbol: string;
@@ -119,6 +121,9 @@ export function makeContext(host: StrategyHost): StrategyContext {
   return {
     get time() {
       return host.now;
+    },
+    get warmingUp() {
+      return host.warmingUp;
     },
     // A run's parameters never change: a plain property, not a getter read on every bar.
     params: host.params,

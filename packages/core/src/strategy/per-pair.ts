@@ -107,6 +107,9 @@ function scopedContext(ctx: StrategyContext, instrument: Instrument, slots: numb
     get time() {
       return ctx.time;
     },
+    get warmingUp() {
+      return ctx.warmingUp;
+    },
     get params() {
       return ctx.params;
     },

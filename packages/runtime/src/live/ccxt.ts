@@ -50,7 +50,7 @@ export interface ConnectOptions {
   /** Markets whose orders and fills are followed. */
   readonly symbols: readonly string[];
   readonly log: Logger;
-  /** Bars of history to warm indicators up with on start. Default 500. */
+  /** Bars of history the strategy warms up on at start, and up to the last handled bar at a restart. Default 500. */
   readonly warmupBars?: number;
   /** Extra ccxt constructor options (tests). */
   readonly ccxtOptions?: Record<string, unknown>;
@@ -538,14 +538,18 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
             const hist = rows.slice(0, -1); // the last row is still forming
             for (const r of hist) {
               if (closed) return;
-              yield {
-                feed,
-                warmup: true,
-                bar: barFromOhlcv(r),
-              };
+              yield { feed, warmup: true, bar: barFromOhlcv(r) };
             }
             const lastHist = hist[hist.length - 1];
             if (lastHist) resumeAfter = lastHist[0] as number;
+          } else if (warm > 0 && after !== undefined) {
+            // Resuming: the same history, up to the last bar the bot handled, warms the strategy
+            // up again (a restart's indicators and state start empty); the stream goes on after it.
+            const rows = await gw.fetchOHLCV(feed.symbol, feed.timeframe, after - (warm - 1) * tfMs, warm);
+            for (const r of rows) {
+              if (closed) return;
+              if ((r[0] as number) <= after) yield { feed, warmup: true, bar: barFromOhlcv(r) };
+            }
           }
           for await (const b of watchCandles(gw, {
             symbol: feed.symbol,

@@ -60,7 +60,7 @@ export function storedFutures(
 
 /**
  * What differs between a stored bot and a start of it: strategy, params (as the strategy parses
- * them, so spelling out a default is no change), markets, risk settings (as the parser reads
+ * them, so spelling out a default is no change), markets (in order), risk settings (as the parser reads
  * them, so the order of the flags is no change) and futures settings (leverage, margin mode and
  * position mode per perpetual; a bot stored before they were kept has none to differ from).
  * Undefined when nothing does.
@@ -101,7 +101,10 @@ export function settingsChange(
   const same =
     stored.strategy === requested.strategy &&
     canonicalJson(stored.params) === canonicalJson(requested.params) &&
-    canonicalJson([...stored.symbols].sort()) === canonicalJson([...requested.symbols].sort()) &&
+    // In order: a close time's orders are numbered market by market in this order (their client
+    // ids), so a restart in another order could give one market's signal the id another's order
+    // already has on the exchange.
+    canonicalJson(stored.symbols) === canonicalJson(requested.symbols) &&
     canonicalJson(stored.risk) === canonicalJson(requested.risk) &&
     canonicalJson(stored.futures) === canonicalJson(requested.futures);
   return same ? undefined : { stored, requested };
@@ -154,6 +157,10 @@ function changedText(a: BotSettings, b: BotSettings): string {
   }
   if (canonicalJson([...a.symbols].sort()) !== canonicalJson([...b.symbols].sort()))
     out.push(`symbols ${a.symbols.join(',')} -> ${b.symbols.join(',')}`);
+  else if (canonicalJson(a.symbols) !== canonicalJson(b.symbols))
+    out.push(
+      `the same markets in another order ${a.symbols.join(',')} -> ${b.symbols.join(',')} (the orders of a close time are numbered in this order: give --symbol as before)`,
+    );
   if (canonicalJson(a.risk ?? null) !== canonicalJson(b.risk ?? null))
     out.push(`risk ${riskText(a.risk)} -> ${riskText(b.risk)}`);
   const fa = (a.futures ?? {}) as Record<string, Partial<StoredFuturesSettings> | undefined>;

@@ -6,6 +6,7 @@ import {
   defineInstrument,
   defineStrategy,
   type EngineEvent,
+  type FeedKey,
   runBacktest,
   sliceSeries,
 } from '@keel/core';
@@ -15,6 +16,7 @@ import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { Bot, type BotConfig, BotSettingsChangedError, replaySource } from '../src/index.ts';
+import { settingsChange } from '../src/settings.ts';
 import { noParams } from './fixtures/strategies.ts';
 import { PAPER_RESTART_SAFE } from './trade-ids.ts';
 
@@ -170,6 +172,22 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     const eth = { symbol: 'ETH/USDT', timeframe: '1m' as const };
     expect(await refused({ feeds: [eth], instruments: [defineInstrument({ symbol: 'ETH/USDT' })] })).toMatch(
       /on BTC\/USDT; this start asks for sma-cross .* on ETH\/USDT \(changed: symbols BTC\/USDT -> ETH\/USDT\)/,
+    );
+    // The same markets in another order: a close time's orders are numbered in that order.
+    const two = (a: string, b: string) => [a, b].map((symbol) => ({ symbol, timeframe: '1m' as const }));
+    const stored = {
+      strategy: 'sma-cross',
+      params: { fast: 5, slow: 12 },
+      symbols: ['BTC/USDT', 'ETH/USDT'],
+      risk: null,
+      futures: null,
+    } as unknown as Parameters<typeof settingsChange>[0];
+    const start = (feeds: FeedKey[]) => ({ strategy: getStrategy('sma-cross'), params: { fast: 5, slow: 12 }, feeds });
+    expect(settingsChange(stored, start(two('BTC/USDT', 'ETH/USDT')))).toBeUndefined();
+    const swapped = settingsChange(stored, start(two('ETH/USDT', 'BTC/USDT')));
+    expect(swapped).toBeDefined();
+    expect(new BotSettingsChangedError('two', swapped!.stored, swapped!.requested).message).toContain(
+      '(changed: the same markets in another order BTC/USDT,ETH/USDT -> ETH/USDT,BTC/USDT (the orders of a close time are numbered in this order: give --symbol as before))',
     );
     // Refused before anything was touched: no session started, the lock is free.
     expect((await store.sessions.list('set')).length).toBe(2);

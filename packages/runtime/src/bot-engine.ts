@@ -7,6 +7,7 @@ import {
   type FeedKey,
   type FuturesBook,
   type Instrument,
+  type OrderState,
   parseParams,
   perPair,
   type RiskConfig,
@@ -145,6 +146,7 @@ export function orderOwner(botId: string, clientOrderId: string): 'this-bot' | '
 export class BotEngine {
   readonly engine: Engine;
   readonly trades: TradeTracker;
+  private readonly venue: Venue;
   private lastBarTime = Number.NaN;
   private seqInBar = 0;
   /** The perpetuals' book (absent for spot). */
@@ -161,6 +163,7 @@ export class BotEngine {
         ...(opts.simulated ?? {}),
         ...(book !== undefined ? { marginCheck: book.marginCheck.bind(book) } : {}),
       });
+    this.venue = venue;
     const log = opts.log;
     this.engine = new Engine({
       instruments: opts.instruments,
@@ -192,6 +195,16 @@ export class BotEngine {
         opts.onEvent?.(e);
       },
     });
+  }
+
+  /**
+   * An order working when the last session ended, carried into this one: tracked by the engine
+   * and, unless it is a bracket exit still waiting for its entry, working at the venue again from
+   * its decision on (a paper bot's restart; `keel bots parity`'s sessions).
+   */
+  carryOver(o: OrderState): void {
+    this.engine.restoreOrder(o);
+    if (o.active) this.venue.submit(o, o.createdAt);
   }
 
   closedTrades(): readonly Trade[] {

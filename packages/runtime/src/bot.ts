@@ -26,6 +26,7 @@ import {
   type Rng,
   riskConfigInput,
   type SimulatedVenueOptions,
+  timeframeEnd,
   tradableAmount,
 } from '@keel/core';
 import { systemRng, systemTimer, type Timer } from '@keel/exchange';
@@ -699,6 +700,8 @@ export class Bot {
       live.rememberTrades(this.recovery?.knownTrades ?? new Map());
       for (const [id, xid] of this.recovery?.placeAgain ?? []) live.placeAgainAfterRestart(id, xid);
       for (const o of this.recovery?.replacements ?? []) this.botEngine.engine.restoreOrder(o);
+      // Bracket exits waiting for their entry: the engine's until the entry fills (never on the exchange).
+      for (const o of this.recovery?.waitingExits ?? []) this.botEngine.engine.restoreOrder(o);
       const streamWarning = repeatingWarning(log, () => this.wall.now(), 'execution stream');
       this.stopExecutions = exchange.watchExecutions({
         onOrder: (o) => {
@@ -710,15 +713,33 @@ export class Bot {
         onError: (e) => streamWarning(e.message),
       });
     } else {
-      // Paper orders live in the simulated venue only; a restart starts without them.
+      // Paper: the orders working when the bot stopped (a kill -9, or --on-shutdown keep) go on
+      // working in the simulated venue from their decision on, as a live bot's do on the exchange,
+      // bracket exits still waiting for their entry included. Those decided at a close time the
+      // bot did not finish are closed: that close time is handled again and decides them again,
+      // under the same ids.
+      const state = (await store.state.load(botId))?.state as { lastBarTime?: Record<string, number> } | undefined;
+      let handledUpTo = Number.NEGATIVE_INFINITY;
+      for (const f of this.cfg.feeds) {
+        const t = state?.lastBarTime?.[feedId(f)];
+        if (t !== undefined) handledUpTo = Math.max(handledUpTo, timeframeEnd(f.timeframe, t));
+      }
+      const carried: string[] = [];
       for (const o of await store.orders.open(botId)) {
+        if (o.createdAt <= handledUpTo) {
+          this.botEngine.carryOver(o);
+          carried.push(o.request.id);
+          continue;
+        }
         await store.orders.upsert(botId, {
           ...o,
           status: 'cancelled',
-          reason: 'paper session ended',
+          reason: 'decided at a close time the bot did not finish before it stopped: that close time is handled again',
           updatedAt: this.wall.now(),
         } as OrderState);
       }
+      if (carried.length > 0)
+        log('info', `paper: ${carried.length} order(s) working when the bot stopped go on working: ${carried.join(', ')}`);
     }
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     const st = await store.state.load(botId);
@@ -783,6 +804,10 @@ export class Bot {
     // repeated).
     for (const o of this.recovery?.replacements ?? [])
       if (this.marketStatus?.isClosed(o.request.symbol) !== true) venue?.submit(o, timer.now());
+    // The exits of entries that filled while the bot was down leave now, as those fills would have sent them.
+    for (const entry of this.recovery?.entriesFilled ?? [])
+      if (this.marketStatus?.isClosed(entry.request.symbol) !== true)
+        this.botEngine.engine.resumeChildren(entry, timer.now());
   }
 
   /**

@@ -284,9 +284,7 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     for (const id of setup.start.openOrders) {
       const w = working.get(id);
       if (!w) continue;
-      const o: OrderState = { ...w.order, status: 'submitted' };
-      engine.restoreOrder(o);
-      venue.submit(o, o.createdAt);
+      botEngine.carryOver({ ...w.order, status: 'submitted' });
       carried.set(id, { fills: w.fills, session: w.session });
     }
     if (riskState !== undefined) engine.risk?.restore(riskState);

@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { defineInstrument, defineStrategy, type EngineEvent, runBacktest } from '@keel/core';
+import { defineStrategy, type EngineEvent } from '@keel/core';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { noParams } from './fixtures/strategies.ts';
-import { KEY, type LiveRun, startLiveBot, toSeries } from './live-harness.ts';
+import { binanceSpotBacktest, KEY, type LiveRun, startLiveBot } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-fill-before-bar-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,20 +62,7 @@ describe('a fill not yet reported when its bar closes (real ccxt, loopback)', ()
       ['BUY', 'LIMIT', 'FILLED'],
       ['SELL', 'MARKET', 'FILLED'],
     ]);
-    const bt = runBacktest({
-      strategy: dipThenExit,
-      data: [
-        {
-          symbol: 'BTC/USDT',
-          timeframe: '1m',
-          series: toSeries(bars),
-          instrument: defineInstrument({ symbol: 'BTC/USDT', tickSize: 0.01, stepSize: 0.00001 }),
-        },
-      ],
-      cash: 10_000,
-      fee: 0.001,
-      feeAsset: 'received',
-    });
+    const bt = binanceSpotBacktest(dipThenExit, bars);
     const mine = await store.orders.list('fb');
     const shape = (o: { request: { side: string; type: string }; createdAt: number }) =>
       `${o.request.side} ${o.request.type} decided ${new Date(o.createdAt).toISOString()}`;

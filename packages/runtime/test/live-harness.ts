@@ -12,6 +12,7 @@ import {
   defineInstrument,
   type EngineEvent,
   type FeedKey,
+  type RiskConfig,
   runBacktest,
   seriesFromRows,
   sliceSeries,
@@ -224,6 +225,28 @@ export function backtestOfRun(
     data: [{ ...FEED, series: toSeries(bars.slice(0, run.bot.barsHandled)), instrument: run.bot.cfg.instruments[0]! }],
     cash: 10_000,
     ...fees,
+  });
+}
+
+/**
+ * The backtest of `bars` as Binance spot trades BTC/USDT (tick 0.01, step 0.00001) for 10,000
+ * USDT with its default fee, 0.1 % taken in the coin received: the oracle of a live run on them.
+ */
+export function binanceSpotBacktest(strategy: AnyStrategy, bars: readonly SimBar[], risk?: RiskConfig): BacktestResult {
+  return runBacktest({
+    strategy,
+    data: [
+      {
+        symbol: 'BTC/USDT',
+        timeframe: '1m',
+        series: toSeries(bars),
+        instrument: defineInstrument({ symbol: 'BTC/USDT', tickSize: 0.01, stepSize: 0.00001 }),
+      },
+    ],
+    cash: 10_000,
+    fee: 0.001,
+    feeAsset: 'received',
+    ...(risk ? { risk } : {}),
   });
 }
 

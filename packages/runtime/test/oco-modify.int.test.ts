@@ -10,19 +10,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   type AnyStrategy,
+  type BacktestResult,
   type ClientOrderId,
-  defineInstrument,
   defineStrategy,
   type OrderState,
   parseRiskConfig,
   type RiskConfig,
-  runBacktest,
 } from '@keel/core';
 import { type SimBar, startExchangeSim } from '@keel/exchange-sim';
 import { openStore, type Store } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bracketBreakEven, noParams } from './fixtures/strategies.ts';
-import { BotProcess, KEY, startLiveBot, toSeries, until } from './live-harness.ts';
+import { BotProcess, binanceSpotBacktest, KEY, startLiveBot, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-oco-modify-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,25 +73,6 @@ const stateOf = (o: OrderState) => `${o.request.tag} ${o.request.type} ${o.statu
 let n = 0;
 async function newStore(): Promise<Store> {
   return openStore({ url: `sqlite:${path.join(dir, `s${++n}.db`)}`, synchronous: 'NORMAL' });
-}
-
-/** The backtest of the same bars: the oracle (Binance's fee in the coin bought, its BTCUSDT filters). */
-function backtest(strategy: AnyStrategy, bars: readonly SimBar[], risk?: RiskConfig) {
-  return runBacktest({
-    strategy,
-    data: [
-      {
-        symbol: 'BTC/USDT',
-        timeframe: '1m',
-        series: toSeries(bars),
-        instrument: defineInstrument({ symbol: 'BTC/USDT', tickSize: 0.01, stepSize: 0.00001 }),
-      },
-    ],
-    cash: 10_000,
-    fee: 0.001,
-    feeAsset: 'received',
-    ...(risk ? { risk } : {}),
-  });
 }
 
 /** Runs the live bot over `bars`; returns its fills, its orders' final states and the simulator's orders. */
@@ -183,7 +163,7 @@ type LiveRun = Awaited<ReturnType<typeof live>>;
 type ExchangeOrders = LiveRun['exchange'];
 
 /** The live run equals the backtest of the same bars: its fills and its orders' final states. */
-function expectBacktest(r: LiveRun, bt: ReturnType<typeof backtest>): void {
+function expectBacktest(r: LiveRun, bt: BacktestResult): void {
   expect(r.fills).toEqual(bt.fills.map(shape));
   expect(r.orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
 }
@@ -199,7 +179,7 @@ describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator,
     const bars = barsThen(RISE);
     const ids: Record<string, ClientOrderId | null> = {};
     const r = await live(bracketThen('break-even', ids), bars, 'be-tp');
-    const bt = backtest(bracketThen('break-even', {}), bars);
+    const bt = binanceSpotBacktest(bracketThen('break-even', {}), bars);
     expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
     expectBacktest(r, bt);
     // The exchange: the first list cancelled whole, the second (moved stop + the same take-profit)
@@ -225,7 +205,7 @@ describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator,
     const bars = barsThen(FALL);
     const ids: Record<string, ClientOrderId | null> = {};
     const r = await live(bracketThen('break-even', ids), bars, 'be-sl');
-    const bt = backtest(bracketThen('break-even', {}), bars);
+    const bt = binanceSpotBacktest(bracketThen('break-even', {}), bars);
     expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40000']);
     expectBacktest(r, bt);
     const ex = r.exchange;
@@ -239,7 +219,7 @@ describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator,
     const bars = barsThen(RISE);
     const ids: Record<string, ClientOrderId | null> = {};
     const r = await live(bracketThen('cancel-stop', ids), bars, 'cx-tp');
-    const bt = backtest(bracketThen('cancel-stop', {}), bars);
+    const bt = binanceSpotBacktest(bracketThen('cancel-stop', {}), bars);
     expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
     expectBacktest(r, bt);
     const ex = r.exchange;
@@ -260,7 +240,7 @@ describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator,
       fault: (sim) =>
         sim.faults.holdHttpResponses({ method: 'DELETE', path: '/api/v3/order', execute: true, count: 1 }),
     });
-    const bt = backtest(bracketThen('break-even', {}), bars);
+    const bt = binanceSpotBacktest(bracketThen('break-even', {}), bars);
     expectBacktest(r, bt);
     const ex = r.exchange;
     expectOnce(ex, false);
@@ -301,7 +281,7 @@ describe('one leg of a live OCO list changed (real ccxt, Binance spot simulator,
     if (!parsed.ok) throw new Error(parsed.error.message);
     const bars = barsThen(RISE);
     const r = await live(buyOnce, bars, 'risk-be', parsed.config);
-    const bt = backtest(buyOnce, bars, parsed.config);
+    const bt = binanceSpotBacktest(buyOnce, bars, parsed.config);
     expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
     expectBacktest(r, bt);
     const ex = r.exchange;
@@ -409,7 +389,7 @@ describe('one leg of a live OCO list changed, then kill -9 (real ccxt, the bot i
     expect(bot.err.join('')).toMatch(/warn reconcile: oco-leg-placed-again/);
     // Against the backtest of the same bars: the same fills and order states (the moved stop ends
     // cancelled there too, by the take-profit's fill; here it never reached the exchange).
-    const bt = backtest(bracketBreakEven, bars);
+    const bt = binanceSpotBacktest(bracketBreakEven, bars);
     expect((await store.fills.since('crash-cx', 0)).map(shape)).toEqual(bt.fills.map(shape));
     expect(orders.map(stateOf)).toEqual(bt.orders.map(stateOf));
     await store.close();
@@ -430,7 +410,7 @@ describe('one leg of a live OCO list changed, then kill -9 (real ccxt, the bot i
     expect(ex.filter((o) => o.side === 'SELL' && o.executedQty > 0)).toHaveLength(1);
     const kept = ex.find((o) => o.clientOrderId.endsWith('-k'))!;
     expect(kept).toMatchObject({ type: 'LIMIT_MAKER', status: 'FILLED', price: 40_400 });
-    const bt = backtest(bracketBreakEven, bars);
+    const bt = binanceSpotBacktest(bracketBreakEven, bars);
     const fills = (await store.fills.since('crash-ls', 0)).map(shape);
     expect(bt.fills.map(shape)).toEqual(['buy 0.01@40000', 'sell 0.00999@40400']);
     expect(fills).toEqual(bt.fills.map(shape));

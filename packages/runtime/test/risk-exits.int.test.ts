@@ -5,11 +5,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { defineInstrument, defineStrategy, parseRiskConfig, type RiskConfig, runBacktest } from '@keel/core';
+import { defineStrategy, parseRiskConfig, type RiskConfig } from '@keel/core';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { noParams } from './fixtures/strategies.ts';
-import { KEY, startLiveBot, toSeries, until } from './live-harness.ts';
+import { binanceSpotBacktest, KEY, startLiveBot, until } from './live-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-risk-exits-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,21 +76,7 @@ describe('run-level exits live on Binance spot (real ccxt, loopback)', () => {
     const tags = (await store.orders.list('lt')).map((o) => o.request.tag ?? '-').sort();
     expect(tags).toEqual(['-', 'stop-loss', 'take-profit']);
 
-    const bt = runBacktest({
-      strategy: buyOnce,
-      data: [
-        {
-          symbol: 'BTC/USDT',
-          timeframe: '1m',
-          series: toSeries(bars),
-          instrument: defineInstrument({ symbol: 'BTC/USDT', tickSize: 0.01, stepSize: 0.00001 }),
-        },
-      ],
-      cash: 10_000,
-      fee: 0.001,
-      feeAsset: 'received',
-      risk,
-    });
+    const bt = binanceSpotBacktest(buyOnce, bars, risk);
     const fills = await store.fills.since('lt', 0);
     const shape = (f: { side: string; amount: number; price: number; tag?: string | undefined }) =>
       `${f.side} ${f.amount}@${f.price}${f.tag ? ` ${f.tag}` : ''}`;

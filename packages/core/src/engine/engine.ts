@@ -981,6 +981,16 @@ export class Engine {
     if (isTerminal(o.status)) return;
     this.openIndex.push(this.recent === undefined ? this.orderLog.append(o) : -1);
     this.open.push(o);
+    // A bracket exit still waiting for its entry: the entry's fill activates it, as before the restart.
+    if (!o.active && o.request.parentId !== undefined) this.hasChildren.add(o.request.parentId);
+  }
+
+  /**
+   * The exits (restored with `restoreOrder`) of an entry that ended while the bot was down: sent now
+   * for what it filled, as its fill would have sent them, or cancelled when it filled nothing.
+   */
+  resumeChildren(entry: OrderState, time: number): void {
+    this.activateChildren(entry, entry.filled, time);
   }
 
   /**

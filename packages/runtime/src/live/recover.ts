@@ -28,6 +28,8 @@ export interface RecoveryAction {
     | 'oco-leg-placed-again'
     | 'order-still-open'
     | 'order-held-by-keel'
+    | 'exit-waiting-for-entry'
+    | 'exit-entry-filled-while-down'
     | 'parked-stop-cancelled'
     | 'order-expired-while-down'
     | 'replacement-sent'
@@ -85,6 +87,13 @@ export interface RecoveryReport {
    * (`keptOrderId` of the change, as the live venue would have). See LiveVenue.placeAgainAfterRestart.
    */
   readonly placeAgain: Map<string, string>;
+  /**
+   * Bracket exits still waiting for their entry (never sent: the exchange has none of them), to be
+   * tracked by the engine again: the entry's fill sends them. With the entries that filled while
+   * the bot was down (`entriesFilled`), whose exits are sent at start (Engine.resumeChildren).
+   */
+  readonly waitingExits: OrderState[];
+  readonly entriesFilled: OrderState[];
 }
 
 export interface RecoverOptions {
@@ -259,10 +268,16 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   /** Replacements of ctx.modify that never reached the exchange. */
   const unsent: OrderState[] = [];
   const replacements: OrderState[] = [];
+  /** Bracket exits waiting for their entry when the bot stopped: decided once every entry is known. */
+  const waiting: OrderState[] = [];
   for (const asStored of stored) {
     let order = asStored; // an unparked trailing stop may have fills
     const id = order.request.id;
     const symbol = order.request.symbol;
+    if (!order.active && order.request.parentId !== undefined) {
+      waiting.push(order);
+      continue;
+    }
     // An emulated order (trailing stop) is never on the exchange itself; its exit order is, once
     // it has triggered, under an id derived from ours.
     const emulated = isEmulated(order.request);
@@ -425,6 +440,38 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     });
   }
 
+  // A bracket's exits are Keel's until its entry fills: never sent, they are not on the exchange.
+  // Kept waiting while the entry works; sent at start for an entry that filled while the bot was
+  // down (as its fill would have sent them); cancelled when the entry ended unfilled.
+  const waitingExits: OrderState[] = [];
+  const entriesFilled = new Map<string, OrderState>();
+  for (const x of waiting) {
+    const pid = x.request.parentId as string;
+    const entry = after.get(pid) ?? (await store.orders.get(pid));
+    const what = `${x.request.id} (${x.request.tag ?? x.request.type} ${x.request.side} ${x.request.amount})`;
+    if (entry === undefined) {
+      await finish(x, 'cancel', `its entry ${pid} is unknown`, `${what}: its entry ${pid} is unknown`);
+      continue;
+    }
+    if (isTerminal(entry.status) && !(entry.filled > 0)) {
+      await finish(
+        x,
+        'cancel',
+        `parent ${pid} ended unfilled (while the bot was down)`,
+        `${what}: its entry ${pid} ended unfilled`,
+      );
+      continue;
+    }
+    waitingExits.push(x);
+    if (isTerminal(entry.status)) {
+      entriesFilled.set(pid, entry);
+      actions.push({
+        kind: 'exit-entry-filled-while-down',
+        detail: `${what}: its entry ${pid} filled ${entry.filled} while the bot was down; sent now`,
+      });
+    } else actions.push({ kind: 'exit-waiting-for-entry', detail: `${what}: waits for its entry ${pid}` });
+  }
+
   /**
    * The change that made this bot cancel an open OCO leg's list, if any: the newest later order of
    * its group that replaces another (ctx.modify, a moved exit), or the other leg the bot cancelled
@@ -559,6 +606,8 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     knownTrades: new Map([...known].filter(([, id]) => openIds.has(id))),
     exchangeIds,
     placeAgain,
+    waitingExits,
+    entriesFilled: [...entriesFilled.values()],
   };
 }
 

@@ -231,6 +231,19 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
           ...(participation !== undefined ? { participation } : {}),
           ...(latencyBars !== undefined ? { latencyBars } : {}),
           ...(maxOpenTrades !== undefined ? { maxOpenTrades } : {}),
+          ...(futures !== undefined
+            ? {
+                futures: {
+                  leverage: futures.settings.leverage,
+                  marginMode: futures.settings.marginMode,
+                  ...(futures.settings.positionMode !== undefined
+                    ? { positionMode: futures.settings.positionMode }
+                    : {}),
+                  ...(futures.settings.fundingSource !== undefined ? { funding: futures.settings.fundingSource } : {}),
+                  ...(futures.settings.markSource !== undefined ? { mark: futures.settings.markSource } : {}),
+                },
+              }
+            : {}),
           ...range,
           data: feeds.map((f) => ({ symbol: f.symbol, source: f.source })),
         },

@@ -20,6 +20,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     for (const args of [
       ['--strategy', 'sma-cross', '--data', BTC, '--data', ETH, '--json'],
       ['--strategy', 'rsi-reversion', '--data', BTC, '--report', path.join(tmp, 'run2')],
+      ['--strategy', 'rsi-reversion', '--data', BTC, '--fee', '0.002', '--stop-loss', '2%'],
     ]) {
       const r = await keelIn(['backtest', ...args, ...SPAN, ...STORE]);
       expect(r.code, r.err).toBe(0);
@@ -33,10 +34,10 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     const l = await keelIn(['backtests', 'list', ...STORE]);
     expect(l.code, l.err).toBe(0);
     const lines = l.out.trim().split('\n');
-    expect(lines[1]).toMatch(/^ 2 .* rsi-reversion +BTC\/USDT +1h +2024-01-01T00:00 \.\. 2024-06-30T23:00/);
-    expect(lines[2]).toMatch(/^ 1 .* sma-cross +BTC\/USDT,ETH\/USDT +1h/);
+    expect(lines[2]).toMatch(/^ 2 .* rsi-reversion +BTC\/USDT +1h +2024-01-01T00:00 \.\. 2024-06-30T23:00/);
+    expect(lines[3]).toMatch(/^ 1 .* sma-cross +BTC\/USDT,ETH\/USDT +1h/);
     const j = JSON.parse((await keelIn(['backtests', 'list', '--json', '--limit', '1', ...STORE])).out);
-    expect(j.map((r: { id: number }) => r.id)).toEqual([2]);
+    expect(j.map((r: { id: number }) => r.id)).toEqual([3]);
   });
 
   it('show --json is the run’s --json output, byte for byte; show prints the summary as it was printed', async () => {
@@ -68,6 +69,12 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     expect(total.values[0]).toBe(JSON.parse(runs[0]?.out ?? '').metrics.totalReturn);
     const text = await keelIn(['backtests', 'compare', '1', '2', ...STORE]);
     expect(text.out).toMatch(/^Total return +-?[\d.]+ % +-?[\d.]+ %$/m);
+    // Two runs that differ only in their settings are told apart by them.
+    const two = await keelIn(['backtests', 'compare', '2', '3', ...STORE]);
+    expect(two.out).toMatch(/^fee +0\.001 +0\.002$/m);
+    expect(two.out).toMatch(/^risk +- +stop-loss=0\.02 atr-period=14$/m);
+    const twoJson = JSON.parse((await keelIn(['backtests', 'compare', '2', '3', '--json', ...STORE])).out);
+    expect(twoJson.settings).toContainEqual({ name: 'fee', values: ['0.001', '0.002'] });
   });
 
   it('an unknown id is an error naming it; --no-save keeps nothing', async () => {
@@ -78,7 +85,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     expect(bad.code).toBe(2);
     const n = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC, ...SPAN, ...STORE, '--no-save']);
     expect(n.err).not.toMatch(/saved as/);
-    expect(JSON.parse((await keelIn(['backtests', 'list', '--json', ...STORE])).out)).toHaveLength(2);
+    expect(JSON.parse((await keelIn(['backtests', 'list', '--json', ...STORE])).out)).toHaveLength(3);
   });
 
   it('a run over 200,000 bars is kept only with --save, and the summary line says why not', async () => {
@@ -95,7 +102,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     expect(skipped.err).toContain('not kept in the store: 200,001 bars is over 200,000');
     expect(skipped.err).not.toMatch(/saved as/);
     const kept = await keelIn([...run, '--save']);
-    expect(kept.err).toMatch(/saved as backtest 3 /);
+    expect(kept.err).toMatch(/saved as backtest 4 /);
     const both = await keelIn([...run, '--save', '--no-save']);
     expect(both.code).toBe(2);
   }, 120_000);

@@ -45,6 +45,14 @@ export interface BacktestSettings {
   readonly from?: number;
   readonly to?: number;
   readonly maxOpenTrades?: number;
+  /** A perpetual's run: its leverage, margin and position mode, and where funding and mark came from. */
+  readonly futures?: {
+    readonly leverage: number;
+    readonly marginMode: string;
+    readonly positionMode?: string;
+    readonly funding?: string;
+    readonly mark?: string;
+  };
   /** Each market and where its bars came from (a file, or the store's series). */
   readonly data: readonly { readonly symbol: string; readonly source: string }[];
 }
@@ -456,23 +464,49 @@ export function formatBacktestShow(r: BacktestRecord): string {
     `markets ${r.symbols.join(', ')} ${r.timeframe}, ${SPAN(r)}`,
   ];
   if (s?.data) for (const d of s.data) lines.push(`  ${d.symbol}: ${d.source}`);
-  const set: string[] = [];
-  if (s?.cash !== undefined) set.push(`cash ${s.cash}`);
-  if (s?.fee !== undefined) set.push(`fee ${s.fee}`);
-  if (s?.makerFee !== undefined) set.push(`maker fee ${s.makerFee}`);
-  if (s?.slippageBps !== undefined) set.push(`slippage ${s.slippageBps} bps`);
-  if (s?.participation !== undefined) set.push(`participation ${s.participation}`);
-  if (s?.latencyBars !== undefined) set.push(`latency ${s.latencyBars} bars`);
-  if (s?.maxOpenTrades !== undefined) set.push(`max open trades ${s.maxOpenTrades}`);
-  if (s?.from !== undefined) set.push(`from ${isoUtc(s.from)}`);
-  if (s?.to !== undefined) set.push(`to ${isoUtc(s.to)}`);
+  const set = settingPairs(r).map(([k, v]) => `${k} ${v}`);
   if (set.length > 0) lines.push(`settings: ${set.join(', ')}`);
   return `${lines.join('\n')}\n\n${r.summary}`;
+}
+
+/**
+ * A run's settings as [name, value] pairs, the ones it was given (`show`'s settings line, a row
+ * each in `compare`): the fee model, the fills, the range, risk and futures settings.
+ */
+function settingPairs(r: BacktestRecord): [string, string][] {
+  const s = r.settings as Partial<BacktestSettings> & {
+    risk?: { risk?: string[]; sizing?: string[]; exits?: Record<string, string> };
+  };
+  const out: [string, string][] = [];
+  if (s?.cash !== undefined) out.push(['cash', String(s.cash)]);
+  if (s?.fee !== undefined) out.push(['fee', String(s.fee)]);
+  if (s?.makerFee !== undefined) out.push(['maker fee', String(s.makerFee)]);
+  if (s?.slippageBps !== undefined) out.push(['slippage', `${s.slippageBps} bps`]);
+  if (s?.participation !== undefined) out.push(['participation', String(s.participation)]);
+  if (s?.latencyBars !== undefined) out.push(['latency', `${s.latencyBars} bars`]);
+  if (s?.maxOpenTrades !== undefined) out.push(['max open trades', String(s.maxOpenTrades)]);
+  if (s?.from !== undefined) out.push(['from', isoUtc(s.from)]);
+  if (s?.to !== undefined) out.push(['to', isoUtc(s.to)]);
+  const risk = [
+    ...(s?.risk?.risk ?? []),
+    ...(s?.risk?.sizing ?? []).map((x) => `sizing ${x}`),
+    ...Object.entries(s?.risk?.exits ?? {}).map(([k, v]) => `${k}=${v}`),
+  ];
+  if (risk.length > 0) out.push(['risk', risk.join(' ')]);
+  const f = s?.futures;
+  if (f !== undefined) {
+    out.push(['futures', `${f.leverage}x ${f.marginMode}${f.positionMode === 'hedge' ? ' hedge' : ''}`]);
+    if (f.funding !== undefined) out.push(['funding', f.funding]);
+    if (f.mark !== undefined) out.push(['mark', f.mark]);
+  }
+  return out;
 }
 
 /** One row per metric (the report's order), one column per run. */
 export interface BacktestComparison {
   readonly ids: readonly number[];
+  /** Every setting any run was given, with each run's value (null: not given to that run). */
+  readonly settings: readonly { readonly name: string; readonly values: readonly (string | null)[] }[];
   readonly rows: readonly {
     readonly metric: keyof Metrics;
     readonly label: string;
@@ -481,8 +515,13 @@ export interface BacktestComparison {
 }
 
 export function compareBacktests(runs: readonly BacktestRecord[]): BacktestComparison {
+  // Every setting any of the runs was given, so that two runs that differ only in their fee or
+  // their leverage are told apart.
+  const pairs = runs.map((r) => new Map(settingPairs(r)));
+  const names = [...new Set(pairs.flatMap((m) => [...m.keys()]))];
   return {
     ids: runs.map((r) => r.id),
+    settings: names.map((name) => ({ name, values: pairs.map((m) => m.get(name) ?? null) })),
     rows: METRIC_KEYS.map((k) => ({ metric: k, label: METRIC_SPECS[k].label, values: runs.map((r) => metric(r, k)) })),
   };
 }
@@ -495,6 +534,7 @@ export function formatComparison(runs: readonly BacktestRecord[]): string {
     ['bars from .. to', ...runs.map(SPAN)],
     ['params', ...runs.map((r) => JSON.stringify(r.params))],
   ];
+  for (const x of c.settings) about.push([x.name, ...x.values.map((v) => v ?? '-')]);
   const rows = c.rows.map((row) => [row.label, ...row.values.map((v) => show(row.metric, v))]);
   return table(
     head,

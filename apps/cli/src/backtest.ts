@@ -269,10 +269,14 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     const paths = writeReport(path.resolve(values.report), result, series, { feedSeries: feeds.map((f) => f.series) });
     io.stderr.write(`report written: ${paths.html}\n`);
   }
+  // A run whose strategy threw is shown (and kept) whole, to see where, but it is not a clean
+  // result: a script or an optimiser reading the exit code must not take it for one.
   const firstError = result.errors[0];
-  if (firstError !== undefined)
+  if (firstError !== undefined) {
     io.stderr.write(
-      `warning: the strategy raised ${result.errors.length} error(s); first: ${firstError.hook}: ${firstError.message}\n`,
+      `error: the strategy raised ${result.errors.length} error(s); first: ${firstError.hook}: ${firstError.message} (the results above include the bars it failed on: exit 1)\n`,
     );
+    return EXIT.failure;
+  }
   return EXIT.ok;
 }

@@ -126,7 +126,7 @@ ${rows.join('\n')}
 
 Exit codes:
   0  success
-  1  failure: bad or missing data, a failed run (the message says what went wrong)
+  1  failure: bad or missing data, a failed run, a strategy that threw (the message says what)
   2  usage: unknown command or option, a missing or invalid option value
 
 Settings: flags > KEEL_<FLAG> environment variables > keel.yaml (here, or --config <file>) >

@@ -228,14 +228,17 @@ describe('errors in a strategy file: file and line, no stack, exit 1', () => {
     expectFailure(run('./imp.ts'), /^keel backtest: \.\/imp\.ts:2: Cannot find package 'left-pad'/m);
   });
 
-  it('a throw in onBar: the run goes on, its warning and result.errors say file:line:column', () => {
+  it('a throw in onBar: the run goes on and is shown, its error line and result.errors say file:line:column; exit 1', () => {
     write(
       'boom.ts',
       "import { defineStrategy } from '@keel/core';\nimport { z } from 'zod';\n\ntype S = { n: number };\n\nexport default defineStrategy({\n  name: 'boom',\n  params: z.object({}),\n  onStart: (): S => ({ n: 0 }),\n  onBar(_ctx, s: S) {\n    s.n++;\n    if (s.n === 5) throw new Error('kaboom');\n  },\n});\n",
     );
     const r = run('./boom.ts');
-    expect(r.code, r.err).toBe(0);
-    expect(r.err).toMatch(/^warning: the strategy raised 1 error\(s\); first: onBar: \.\/boom\.ts:12:26: kaboom$/m);
+    expect(r.code, r.err).toBe(1);
+    expect(r.out).toContain('Final value');
+    expect(r.err).toMatch(
+      /^error: the strategy raised 1 error\(s\); first: onBar: \.\/boom\.ts:12:26: kaboom \(the results above include the bars it failed on: exit 1\)$/m,
+    );
     const j = JSON.parse(run('./boom.ts', '--json').out) as { errors: { hook: string; message: string }[] };
     expect(j.errors.map((e) => [e.hook, e.message])).toEqual([['onBar', './boom.ts:12:26: kaboom']]);
   });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
 import { type BarSeries, barSeries, isoUtc, type Timeframe } from '@keel/core';
 import { resolveTimeColumn, type TimeIs } from './close-time.ts';
@@ -172,7 +173,7 @@ export interface ReadCsvOptions {
   readonly timeframe?: Timeframe;
 }
 
-/** Reads a .csv or .csv.gz candle file into columns. Bad rows are quarantined with their rule. */
+/** Reads a .csv, .csv.gz or .zip candle file into columns. Bad rows are quarantined with their rule. */
 export function readBarsFile(file: string, opts: ReadCsvOptions = {}): ParsedCsv {
   let buf: Buffer;
   try {
@@ -180,14 +181,48 @@ export function readBarsFile(file: string, opts: ReadCsvOptions = {}): ParsedCsv
   } catch (e) {
     throw new CsvFormatError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+  const text = candleFileBytes(file, buf);
+  return parseBarsCsv(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), file, opts);
+}
+
+/**
+ * A candle file's bytes as text bytes: a .gz (gzip's magic bytes) is gunzipped, a .zip (a local
+ * file header, as Binance's data.binance.vision serves them) is unzipped to its one CSV, anything
+ * else is taken as it is. The one way `keel backtest --data`, `keel data import` and the other
+ * readers open a compressed candle file; an archive that cannot be read names the file.
+ */
+export function candleFileBytes(file: string, bytes: Uint8Array): Uint8Array {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      buf = gunzipSync(buf);
+      return gunzipSync(bytes);
     } catch {
       throw new CsvFormatError(file, 'looks gzip-compressed but could not be decompressed (truncated or corrupt .gz)');
     }
   }
-  return parseBarsCsv(buf.toString('utf8'), file, opts);
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04)
+    return unzipOneCsv(file, bytes);
+  return bytes;
+}
+
+/** The one .csv of a zip archive (fflate, loaded only for a zip: most runs never read one). */
+function unzipOneCsv(file: string, bytes: Uint8Array): Uint8Array {
+  const { unzipSync } = createRequire(import.meta.url)('fflate') as typeof import('fflate');
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(bytes);
+  } catch (e) {
+    throw new CsvFormatError(file, `looks like a zip archive but could not be read (${(e as Error).message})`);
+  }
+  const names = Object.keys(entries).filter((n) => !n.endsWith('/') && !n.startsWith('__MACOSX/'));
+  const csv = names.filter((n) => /\.csv$/i.test(n));
+  if (csv.length !== 1)
+    throw new CsvFormatError(
+      file,
+      csv.length === 0
+        ? `the zip archive holds no .csv file (it holds: ${names.join(', ') || 'nothing'})`
+        : `the zip archive holds ${csv.length} .csv files (${csv.join(', ')}): give one file at a time`,
+    );
+  return entries[csv[0] as string] as Uint8Array;
 }
 
 export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions = {}): ParsedCsv {

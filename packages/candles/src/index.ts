@@ -1,7 +1,7 @@
 /**
- * @keel/candles: the one reader of candle files (CSV and CSV.GZ, Binance klines with or without a
+ * @keel/candles: the one reader of candle files (CSV, CSV.GZ and data.binance.vision's .zip, Binance klines with or without a
  * header, generic OHLCV with a header or a column mapping; ms, s or us epochs, ISO text with or
- * without a zone; open or close time columns). It depends on Node's built-ins and @keel/core only,
+ * without a zone; open or close time columns). It depends on Node's built-ins, @keel/core and fflate (for a zip, loaded only then),
  * so the exchange simulator reads files with the same code as the data pipeline without pulling
  * in DuckDB or ccxt. Held to one table of formats (test-support/candle-formats.ts). Funding-rate
  * files (Binance's archive, ccxt's rows) are read here too, for the same reason: the simulator

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { type ColumnName, CsvFormatError, parseBarsCsv, type TimeIs } from '@keel/candles';
+import { type ColumnName, candleFileBytes, parseBarsCsv, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
 import type { QuarantinedBar } from '../qc.ts';
 import { DataError, type FullSeries, SERIES_COLUMNS, toFullSeries } from '../schema.ts';
@@ -61,14 +60,7 @@ export async function readFileBatch(file: string, opts: FileSourceOptions = {}):
     const series = await opts.readParquet(path.resolve(file), opts.mapping ?? {});
     return { raw, series, rowsIn: series.length, quarantined: [], servedBy: 'file', file };
   }
-  let text: Uint8Array = bytes;
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      text = gunzipSync(bytes);
-    } catch {
-      throw new CsvFormatError(file, 'looks gzip-compressed but could not be decompressed (truncated or corrupt .gz)');
-    }
-  }
+  const text = candleFileBytes(file, bytes);
   const parsed = parseBarsCsv(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), file, {
     ...(opts.mapping ? { mapping: opts.mapping } : {}),
     ...(opts.timeIs ? { timeIs: opts.timeIs } : {}),

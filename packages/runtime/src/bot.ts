@@ -189,12 +189,9 @@ export interface SessionReport extends PnlReport {
   readonly recovery: readonly { kind: string; detail: string }[];
   readonly errors: number;
   /**
-   * Orders not traded because their signal was stale: `stale`, dropped unsent when their bar was
-   * over (`maxSignalAge`); `catchUp`, denied on bars missed while the bot was down (`catchUp`).
-   */
-  /**
-   * Signals not traded: dropped as stale (the order would leave too late), denied on a bar missed
-   * while the bot was down (--catch-up), asked for on a past bar while warming up.
+   * Orders not traded: `stale`, dropped unsent when their bar was over (`maxSignalAge`);
+   * `catchUp`, denied on bars missed while the bot was down (`catchUp`); `warmup`, asked for on
+   * past bars while the strategy warmed up (Engine.warmUp: none is sent).
    */
   readonly signalsDropped: { readonly stale: number; readonly catchUp: number; readonly warmup: number };
   /** Bars that came again for a time their feed already had: not fed twice. */
@@ -686,6 +683,8 @@ export class Bot {
         storedCash: cashRow !== undefined,
         checkTrading: (symbol) => this.marketStatus?.check(symbol) ?? Promise.resolve(),
       });
+    const st = await store.state.load(botId);
+    const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
     if (exchange && venue) {
       const live = venue;
       const open = this.recovery?.openOrders ?? [];
@@ -718,10 +717,9 @@ export class Bot {
       // bracket exits still waiting for their entry included. Those decided at a close time the
       // bot did not finish are closed: that close time is handled again and decides them again,
       // under the same ids.
-      const state = (await store.state.load(botId))?.state as { lastBarTime?: Record<string, number> } | undefined;
       let handledUpTo = Number.NEGATIVE_INFINITY;
       for (const f of this.cfg.feeds) {
-        const t = state?.lastBarTime?.[feedId(f)];
+        const t = last[feedId(f)];
         if (t !== undefined) handledUpTo = Math.max(handledUpTo, timeframeEnd(f.timeframe, t));
       }
       const carried: string[] = [];
@@ -742,8 +740,6 @@ export class Bot {
         log('info', `paper: ${carried.length} order(s) working when the bot stopped go on working: ${carried.join(', ')}`);
     }
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
-    const st = await store.state.load(botId);
-    const last = (st?.state as { lastBarTime?: Record<string, number> } | undefined)?.lastBarTime ?? {};
     // A position held in the other position mode would sit in the books with nothing to manage it.
     const fb = this.botEngine.futures;
     if (fb !== undefined)

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { readBarsFile } from '@keel/candles';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { keelIn } from './in-process.ts';
@@ -9,6 +10,7 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'keel-btdata-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const BTC_1M = dataFile('binance_BTCUSDT_1m_2024-01.csv.gz');
+const BTC_1M_FEB_MAR = dataFile('binance_BTCUSDT_1m_2024-02-12_2024-03-17.csv.gz');
 const BTC_1H = dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz');
 const ETH_1M = dataFile('binance_ETHUSDT_1m_2024-01.csv.gz');
 const ETH_1H = dataFile('binance_ETHUSDT_1h_2022-01-01_2025-12-02.csv.gz');
@@ -18,6 +20,15 @@ function candles(name: string, rows: readonly (readonly [number, number, number,
   const t0 = Date.UTC(2024, 0, 1);
   let text = 'timestamp,open,high,low,close,volume\n';
   for (const [m, o, h, l, c] of rows) text += `${t0 + m * 60_000},${o},${h},${l},${c},10\n`;
+  const f = path.join(tmp, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+/** A hand-made 1h candle file: n bars from `t0`, volume 10. */
+function hourly(name: string, t0: number, n: number): string {
+  let text = 'timestamp,open,high,low,close,volume\n';
+  for (let i = 0; i < n; i++) text += `${t0 + i * 3_600_000},100,101,99,100.5,10\n`;
   const f = path.join(tmp, name);
   writeFileSync(f, text);
   return f;
@@ -200,5 +211,149 @@ describe('the data-quality gate before every backtest', () => {
       'BTC/USDT',
     ]);
     expect(clean.out).toMatch(/BTC\/USDT: .*clean\.csv, no gaps \(whole file\)/);
+  });
+});
+
+describe.skipIf(!HAS_SHARED_DATA)('a timeframe is read from every stored series that covers the range', () => {
+  it("a stored 1h resample does not hide 1m bars imported after it: backtest and export equal Binance's own 1h candles", async () => {
+    const dir = path.join(tmp, 'stale');
+    for (const args of [
+      ['data', 'import', BTC_1M],
+      ['data', 'resample', '--symbol', 'BTC/USDT', '--to', '1h'],
+      ['data', 'import', BTC_1M_FEB_MAR],
+    ]) {
+      const r = await keelIn([...args, '--data-dir', dir]);
+      expect(r.code, r.err).toBe(0);
+    }
+    const span = ['--from', '2024-02-15', '--to', '2024-03-01'];
+    const bt = ['backtest', '--strategy', 'sma-cross', '--no-save', '--json', ...span];
+    const stored = await keelIn([...bt, '--symbol', 'BTC/USDT', '--timeframe', '1h', '--data-dir', dir]);
+    expect(stored.code, stored.err).toBe(0);
+    const file = await keelIn([...bt, '--data', BTC_1H]);
+    const a = JSON.parse(stored.out);
+    const b = JSON.parse(file.out);
+    expect(a.trades.length).toBeGreaterThan(3);
+    expect(a.trades).toEqual(b.trades);
+    expect(a.finalValue).toBe(b.finalValue);
+
+    const csv = await keelIn([
+      'data',
+      'export',
+      '--symbol',
+      'BTCUSDT',
+      '--timeframe',
+      '1h',
+      ...span,
+      '--data-dir',
+      dir,
+    ]);
+    expect(csv.code, csv.err).toBe(0);
+    const rows = csv.out.trim().split('\n').slice(1);
+    const own = readBarsFile(BTC_1H).series;
+    const expected: string[] = [];
+    for (let i = 0; i < own.length; i++) {
+      const t = own.time[i] as number;
+      if (t >= Date.UTC(2024, 1, 15) && t < Date.UTC(2024, 2, 1))
+        expected.push(`${t},${own.open[i]},${own.high[i]},${own.low[i]},${own.close[i]}`);
+    }
+    expect(expected).toHaveLength(15 * 24); // 2024 is a leap year
+    expect(rows.map((r) => r.split(',').slice(0, 5).join(','))).toEqual(expected);
+  });
+
+  it('a backtest --from after --to is refused the same from the store as from a file, before any read', async () => {
+    const span = ['--from', '2024-03-01', '--to', '2024-02-01'];
+    const store = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'BTC/USDT',
+      '--timeframe',
+      '1h',
+      '--data-dir',
+      path.join(tmp, 'stale'),
+      ...span,
+    ]);
+    const file = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1H, ...span]);
+    expect(store.code).toBe(1);
+    expect(store.err).toContain('--from 2024-03-01T00:00:00Z is not before --to 2024-02-01T00:00:00Z');
+    expect({ code: store.code, err: store.err }).toEqual({ code: file.code, err: file.err });
+  });
+});
+
+describe('what the store holds besides market data is shown wherever its bars are used', () => {
+  const bt = ['backtest', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--no-save'];
+  /** `keel data <args> --data-dir <dir>`. */
+  const data = (dir: string, ...args: string[]) => keelIn(['data', ...args, '--data-dir', dir]);
+
+  it('gap-filled bars are counted by data list and in the backtest summary', async () => {
+    const dir = path.join(tmp, 'filled');
+    const f = candles(
+      'gap30.csv',
+      rowsOf(
+        240,
+        Array.from({ length: 30 }, (_, i) => 100 + i),
+      ),
+    );
+    const imp = await data(dir, 'import', f, '--symbol', 'BTCUSDT', '--fill', 'flat-previous-close');
+    expect(imp.code, imp.err).toBe(0);
+    expect(imp.out).toContain('FILLED 30 missing bars with synthetic ones (flat-previous-close)');
+    // 240 bars stored, 30 of them synthetic: 210 / 240 = 87.5 % covered by market data.
+    const list = await data(dir, 'list');
+    expect(list.out).toMatch(/BTCUSDT\/1m .* 240\s+1\s+30\s+0 87\.500%/);
+    expect(list.out).toContain('gap 2024-01-01T01:40:00Z .. 2024-01-01T02:10:00Z 30 bar(s) missing (filled');
+    const r = await keelIn([...bt, '--timeframe', '1m', '--data-dir', dir]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('; 30 1m bars gap-filled at import (synthetic');
+    const h = await keelIn([...bt, '--timeframe', '5m', '--data-dir', dir]);
+    expect(h.out).toContain('; 6 5m bars gap-filled at import (synthetic');
+  });
+
+  it('import refuses conflicting duplicates as backtest --data does; --allow-bad-data stores the rest and the quarantine stays visible', async () => {
+    const dir = path.join(tmp, 'dups');
+    const rows = rowsOf(120);
+    rows.splice(51, 0, [50, 100, 120, 90, 101]);
+    const f = candles('dup.csv', rows);
+    const rule = `duplicate-conflicting: 1 row, first at ${f} row 52 (line 53), field time`;
+    const file = await keelIn([...bt, '--data', f]);
+    expect(file.code).toBe(1);
+    expect(file.err).toContain(rule);
+    const refused = await data(dir, 'import', f, '--symbol', 'BTCUSDT');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(rule);
+    expect((await data(dir, 'list')).out).toContain('no data in');
+
+    const kept = await data(dir, 'import', f, '--symbol', 'BTCUSDT', '--allow-bad-data');
+    expect(kept.code, kept.err).toBe(0);
+    expect(kept.out).toContain('QUARANTINED 1 of 121 rows');
+    const list = await data(dir, 'list');
+    expect(list.out).toMatch(/BTCUSDT\/1m .* 120\s+0\s+0\s+1 100\.000%/);
+    expect(list.out).toContain('quarantined at import: duplicate-conflicting 1');
+    const r = await keelIn([...bt, '--timeframe', '1m', '--data-dir', dir]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('1 rows quarantined at import (duplicate-conflicting 1');
+  });
+
+  it('a timeframe finer than every series holding the range is named as such', async () => {
+    const dir = path.join(tmp, 'finer');
+    const m = await data(dir, 'import', candles('m.csv', rowsOf(120)), '--symbol', 'BTCUSDT');
+    const h = hourly('h.csv', Date.UTC(2023, 11, 1), 48);
+    const hi = await data(dir, 'import', h, '--symbol', 'BTCUSDT', '--timeframe', '1h');
+    expect([m.code, hi.code], m.err + hi.err).toEqual([0, 0]);
+    const r = await keelIn([
+      ...bt,
+      '--timeframe',
+      '15m',
+      '--from',
+      '2023-12-01',
+      '--to',
+      '2023-12-02',
+      '--data-dir',
+      dir,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      'holds BTC/USDT in 2023-12-01T00:00:00Z .. 2023-12-02T00:00:00Z only as 1h bars, coarser than the 15m asked: bars cannot be split',
+    );
   });
 });

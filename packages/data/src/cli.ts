@@ -1,19 +1,19 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CsvFormatError, fileNameFacts, fileSymbolConflict, type TimeIs } from '@keel/candles';
+import { CsvFormatError, fileNameFacts, fileSymbolConflict, inferTimeframe, type TimeIs } from '@keel/candles';
 import type { Timeframe } from '@keel/core';
-import { isoUtc, parseTimeframe } from '@keel/core';
+import { isoUtc, parseTimeframe, timeframeMs } from '@keel/core';
 import { FEATURE_DEFS } from './features/index.ts';
 import type { Io } from './io.ts';
 import { maintenanceFor } from './maintenance.ts';
 import { buildFeatures, concatBatches, download, ingest, resampleStored } from './pipeline.ts';
 import { Progress } from './progress.ts';
-import { dataQualityGate, type FillPolicy, formatDataGate, formatQcReport, type QcReport } from './qc.ts';
+import { dataQualityGate, type FillPolicy, formatDataGate, formatQcReport, type QcReport, ruleCounts } from './qc.ts';
 import { DataError, type SeriesKey, seriesId, seriesKey } from './schema.ts';
 import { BinanceArchiveSource } from './sources/binance-archive.ts';
 import { type CcxtEndpoint, CcxtSource } from './sources/ccxt.ts';
-import { type ColumnMapping, parseColumnMapping, parseTimeIs, readFileBatch } from './sources/files.ts';
+import { type ColumnMapping, fileTimeframe, parseColumnMapping, parseTimeIs, readFileBatch } from './sources/files.ts';
 import type { BarBatch, BarSource } from './sources/port.ts';
 import { SourceError } from './sources/retry.ts';
 import { DataStore, defaultDataDir } from './store.ts';
@@ -68,9 +68,14 @@ ${SERIES_OPTS}
   --map SPEC       column mapping for generic files: time=ts,open=o,high=h,low=l,close=c,volume=v
   --time-is WHAT   open | close: what the time column holds (default: read from the header and the
                    values; times 1 ms before the grid are close times, converted with a note)
-  --fill POLICY    none | flat-previous-close (default none)
-The timeframe, when neither --timeframe nor the file name gives it, is read from the spacing of the
-times (and said so). A file that keeps no row is an error.
+  --fill POLICY    none | flat-previous-close (default none): filled bars are synthetic, counted
+                   by keel data list and in a backtest's data summary
+  --allow-bad-data store the rows that pass quality control and quarantine the rest (recorded:
+                   keel data list and a backtest's data summary show it); without it a file with a
+                   row that breaks a data rule is refused and nothing is stored (as a backtest refuses it)
+The timeframe is what the bars are: their spacing (else the file name; said so when they differ).
+A --timeframe the spacing contradicts is refused: import stores the bars a file holds, and coarser
+timeframes are read from them (resampled on the fly) or stored by keel data resample.
 ${COMMON}`,
   validate: `keel data validate FILE... [options]
 keel data validate --stored
@@ -134,6 +139,7 @@ const OPTIONS = {
   'ccxt-config': { type: 'string' },
   'base-url': { type: 'string' },
   fill: { type: 'string' },
+  'allow-bad-data': { type: 'boolean' },
   map: { type: 'string' },
   'time-is': { type: 'string' },
   'min-coverage': { type: 'string' },
@@ -177,9 +183,10 @@ function parseTimeIsFlag(s: string | undefined): TimeIs | undefined {
 }
 
 /**
- * Reads one file for validate or import. The timeframe comes from --timeframe or the file name;
- * when neither gives it, from the spacing of the file's times (with a note), never from a default
- * that would misread an hourly file as minutes.
+ * Reads one file for validate or import. The timeframe is what the bars are: their spacing (the
+ * name's when the spacing cannot tell, with a note when the two differ). A --timeframe the spacing
+ * contradicts is refused: stored under it, 1m bars would keep one bar an hour and quarantine the
+ * rest; an import stores the bars a file holds, and any coarser timeframe is read from them.
  */
 async function readInput(
   store: DataStore,
@@ -190,11 +197,10 @@ async function readInput(
   // A --symbol the file's name contradicts would store (or validate) one market's bars as another's.
   const conflict = v.symbol !== undefined ? fileSymbolConflict(f, v.symbol) : undefined;
   if (conflict !== undefined) throw new DataError('symbol-mismatch', conflict);
-  const given = v.timeframe ?? inferred.timeframe;
-  let timeframe: Timeframe | undefined;
-  if (given !== undefined) {
+  let flag: Timeframe | undefined;
+  if (v.timeframe !== undefined) {
     try {
-      timeframe = parseTimeframe(given);
+      flag = parseTimeframe(v.timeframe);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -204,18 +210,24 @@ async function readInput(
   const batch = await readFileBatch(f, {
     ...(mapping ? { mapping } : {}),
     ...(timeIs ? { timeIs } : {}),
-    ...(timeframe ? { timeframe } : {}),
+    ...(flag ? { timeframe: flag } : {}),
     readParquet: (file, m) => store.readParquetFile(file, m),
   });
-  const notes = [...(batch.notes ?? [])];
+  const spacing = inferTimeframe(batch.series.time);
+  const nameTf = fileNameFacts(f).timeframe;
+  if (flag !== undefined && spacing !== null && spacing !== flag)
+    throw new DataError(
+      'timeframe-mismatch',
+      `${f}: the bars are ${spacing} apart${nameTf !== undefined ? ` (the name says ${nameTf})` : ''}, not the --timeframe ${flag} given: an import stores the bars a file holds; give --timeframe ${spacing} or leave it out${timeframeMs(flag) > timeframeMs(spacing) ? `, and read ${flag} from them (keel backtest --timeframe ${flag} and keel data export resample on the fly; keel data resample --to ${flag} stores them)` : ` (${spacing} bars cannot be split into ${flag})`}`,
+    );
+  const read = flag !== undefined ? { timeframe: flag, notes: [] } : fileTimeframe(f, spacing, nameTf);
+  const notes = [...(batch.notes ?? []), ...read.notes];
+  let timeframe = read.timeframe;
+  if (flag === undefined && nameTf === undefined && timeframe !== undefined)
+    notes.push(`${f}: timeframe ${timeframe} read from the spacing of the times (give --timeframe to say otherwise)`);
   if (timeframe === undefined) {
-    if (batch.timeframe) {
-      timeframe = batch.timeframe;
-      notes.push(`${f}: timeframe ${timeframe} read from the spacing of the times (give --timeframe to say otherwise)`);
-    } else {
-      timeframe = '1m';
-      notes.push(`${f}: the timeframe could not be told from the file; assumed 1m (give --timeframe)`);
-    }
+    timeframe = '1m';
+    notes.push(`${f}: the timeframe could not be told from the file; assumed 1m (give --timeframe)`);
   }
   return { key: keyFrom({ ...v, timeframe }, inferred), batch, notes };
 }
@@ -354,6 +366,10 @@ async function downloadOne(
   const now = Date.now();
   const since = v.since ? parseTime(v.since, 'since') : now - 30 * 86_400_000;
   const until = v.until ? parseTime(v.until, 'until') : now;
+  if (!(since < until))
+    throw new UsageError(
+      `--since ${isoUtc(since)} is not before --until ${isoUtc(until)}${v.until === undefined ? ' (now)' : ''}: the range to download is empty`,
+    );
   let extra: Record<string, unknown> = {};
   if (v['ccxt-config']) {
     try {
@@ -433,7 +449,7 @@ async function dataImport(
       key,
       src,
       { since: 0, until: Number.MAX_SAFE_INTEGER },
-      { label: f, ...(fill ? { fill } : {}) },
+      { label: f, ...(fill ? { fill } : {}), badData: v['allow-bad-data'] ? 'drop' : 'refuse' },
     );
     const ok = r.report.rowsKept > 0;
     if (!ok) failed++;
@@ -458,6 +474,17 @@ async function dataImport(
       io.stdout.write(
         `  partitions written ${r.partitionsWritten.length}, unchanged ${r.partitionsUnchanged.length}; bars added ${r.barsAdded}, replaced ${r.barsReplaced}, kept existing ${r.barsKeptExisting}\n`,
       );
+      const bad = r.report.rowsIn - r.report.rowsKept;
+      if (ok && bad > 0)
+        io.stdout.write(
+          `  QUARANTINED ${bad.toLocaleString('en-US')} of ${r.report.rowsIn.toLocaleString('en-US')} rows (${(
+            (100 * bad) / r.report.rowsIn
+          ).toFixed(1)}%, --allow-bad-data): stored without them; recorded for keel data list and backtests\n`,
+        );
+      if (r.report.fill.filledBars > 0)
+        io.stdout.write(
+          `  FILLED ${r.report.fill.filledBars.toLocaleString('en-US')} missing bars with synthetic ones (${r.report.fill.policy}): counted by keel data list and backtests\n`,
+        );
       if (!ok) io.stdout.write(`  NOT IMPORTED: no row of ${f} passed quality control\n`);
     }
   }
@@ -542,15 +569,21 @@ function dataList(store: DataStore, v: Values, io: Io): number {
     return 0;
   }
   io.stdout.write(
-    `${'series'.padEnd(34)} ${'first'.padEnd(20)} ${'last'.padEnd(20)} ${'rows'.padStart(10)} ${'gaps'.padStart(5)} coverage\n`,
+    `${'series'.padEnd(34)} ${'first'.padEnd(20)} ${'last'.padEnd(20)} ${'rows'.padStart(10)} ${'gaps'.padStart(5)} ${'filled'.padStart(7)} ${'quarant.'.padStart(8)} coverage\n`,
   );
   for (const e of entries) {
+    const quarantined = Object.values(e.quarantined).reduce((a, n) => a + n, 0);
+    // A filled gap is still a gap of the market's data: counted, and listed as filled.
     io.stdout.write(
-      `${e.id.padEnd(34)} ${(e.first !== null ? isoUtc(e.first) : '-').padEnd(20)} ${(e.last !== null ? isoUtc(e.last) : '-').padEnd(20)} ${String(e.rows).padStart(10)} ${String(e.gaps.length).padStart(5)} ${(e.coverage * 100).toFixed(3)}%\n`,
+      `${e.id.padEnd(34)} ${(e.first !== null ? isoUtc(e.first) : '-').padEnd(20)} ${(e.last !== null ? isoUtc(e.last) : '-').padEnd(20)} ${String(e.rows).padStart(10)} ${String(e.gaps.length + e.filled.length).padStart(5)} ${String(e.filledBars).padStart(7)} ${String(quarantined).padStart(8)} ${(e.coverage * 100).toFixed(3)}%\n`,
     );
-    for (const g of e.gaps.slice(0, 5))
+    for (const g of [...e.gaps, ...e.filled].sort((a, b) => a.from - b.from).slice(0, 5))
       io.stdout.write(
         `    gap ${isoUtc(g.from)} .. ${isoUtc(g.to)} ${g.missingBars} bar(s) ${g.kind}${g.note ? ` (${g.note})` : ''}\n`,
+      );
+    if (quarantined > 0)
+      io.stdout.write(
+        `    quarantined at import: ${ruleCounts(e.quarantined)} (rows not stored; reports/ has each row)\n`,
       );
   }
   for (const f of store.featureSets())
@@ -598,7 +631,11 @@ function dataExport(store: DataStore, v: Values, io: Io): number {
     ...(v.from ? { from: parseTime(v.from, 'from') } : {}),
     ...(v.to ? { to: parseTime(v.to, 'to') } : {}),
   };
-  const { series: s, partial, from } = store.readBarsAt(key, range);
+  if (range.from !== undefined && range.to !== undefined && !(range.from < range.to))
+    throw new UsageError(
+      `--from ${isoUtc(range.from)} is not before --to ${isoUtc(range.to)}: the range to export is empty`,
+    );
+  const { series: s, partial, from, sources } = store.readBarsAt(key, range);
   const format = v.format ?? 'csv';
   let text: string;
   if (format === 'csv') {
@@ -638,6 +675,7 @@ function dataExport(store: DataStore, v: Values, io: Io): number {
         rows: s.length,
         out: v.out,
         resampledFrom: from === key.timeframe ? null : from,
+        sources,
       });
     else io.stdout.write(`wrote ${s.length} bars of ${seriesId(key)} to ${v.out}\n`);
   } else io.stdout.write(text);

@@ -2,11 +2,18 @@ import { readBarsFile, type TimeIs } from '@keel/candles';
 import type { BarSeries, Timeframe } from '@keel/core';
 import { isoUtc, sliceSeries, timeframeEnd, timeframeMs } from '@keel/core';
 import { maintenanceFor } from './maintenance.ts';
-import { type DataGateResult, dataQualityGate, formatDataGate, type GapSummary, type GateMode } from './qc.ts';
+import {
+  type DataGateResult,
+  dataQualityGate,
+  formatDataGate,
+  type GapSummary,
+  type GateMode,
+  ruleCounts,
+} from './qc.ts';
 import { resampleBars } from './resample.ts';
 import { DataError, type FullSeries, type MarketType, seriesId, seriesKey, sliceFull } from './schema.ts';
-import { type ColumnMapping, readFileBatch } from './sources/files.ts';
-import type { DataStore } from './store.ts';
+import { type ColumnMapping, fileTimeframe, readFileBatch } from './sources/files.ts';
+import { completeBars, type DataStore, rangeText } from './store.ts';
 
 export { type FileNameFacts, fileNameFacts, fileSymbolConflict } from '@keel/candles';
 export { parseColumnMapping, parseTimeIs } from './sources/files.ts';
@@ -55,6 +62,12 @@ export interface FeedQuality {
   /** Rows dropped, by rule (drop mode; empty otherwise). */
   readonly dropped: Readonly<Record<string, number>>;
   readonly gaps: GapSummary;
+  /** The timeframe the gate ran at (the gaps' bars). */
+  readonly timeframe: Timeframe;
+  /** Bars synthesised by a gap-fill policy at import (or resampled from such bars): present, not market data. */
+  readonly filledBars: number;
+  /** Rows the store's imports of the span read quarantined, per rule (the store only). */
+  readonly quarantinedAtImport: Readonly<Record<string, number>>;
   /** What the gate read: a file whole (whatever the run's range), or the range read from the store. */
   readonly scope: 'whole file' | 'range read';
 }
@@ -123,16 +136,13 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
     ...(origin.mapping ? { mapping: origin.mapping } : {}),
     ...(origin.timeIs ? { timeIs: origin.timeIs } : {}),
   });
-  const notes = [...(batch.notes ?? [])];
-  const dataTf = batch.timeframe ?? origin.nameTimeframe ?? o.timeframe;
+  const read = fileTimeframe(file, batch.timeframe, origin.nameTimeframe);
+  const notes = [...(batch.notes ?? []), ...read.notes];
+  const dataTf = read.timeframe ?? o.timeframe;
   if (dataTf === undefined)
     throw new DataError(
       'timeframe-unknown',
       `${file}: cannot tell the bar timeframe from the times or the file name: give --timeframe`,
-    );
-  if (batch.timeframe && origin.nameTimeframe && batch.timeframe !== origin.nameTimeframe)
-    notes.push(
-      `${file}: the name says ${origin.nameTimeframe} but the bars are ${batch.timeframe} apart; read as ${batch.timeframe}`,
     );
   const gate = dataQualityGate(batch.series, {
     source: file,
@@ -166,6 +176,9 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
       rowsKept: gate.rowsKept,
       dropped: dropped(gate),
       gaps: gate.gaps,
+      timeframe: dataTf,
+      filledBars: 0,
+      quarantinedAtImport: {},
       scope: 'whole file',
     },
   };
@@ -176,56 +189,29 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     throw new DataError('timeframe-unknown', 'reading from the store needs the timeframe: give --timeframe');
   const store = origin.store;
   const key = seriesKey(origin.exchange, origin.marketType, o.symbol, o.timeframe);
-  const where = `the store at ${store.dir}`;
-  const held = store
-    .seriesKeys()
-    .filter((k) => k.exchange === key.exchange && k.marketType === key.marketType && k.symbol === key.symbol);
-  if (held.length === 0)
-    throw new DataError(
-      'series-not-found',
-      `${where} has no ${key.exchange} ${key.marketType} ${o.symbol} bars: keel data download or keel data import them first (--data-dir names another store)`,
-    );
-  // For messages only: what the store holds of this market (the catalog's partitions, no data read).
-  const stored = () =>
-    held.map((k) => {
-      const parts = store.partitions(k);
-      const first = parts[0]?.first;
-      const last = parts[parts.length - 1]?.last;
-      return `${k.timeframe} ${first !== undefined ? isoUtc(first) : '?'} .. ${last !== undefined ? isoUtc(last) : '?'}`;
-    });
-  let r: ReturnType<DataStore['readBarsAt']>;
-  try {
-    r = store.readBarsAt(key, {
-      ...(o.from !== undefined ? { from: o.from } : {}),
-      ...(o.to !== undefined ? { to: o.to } : {}),
-    });
-  } catch (e) {
-    if (e instanceof DataError && e.code === 'series-not-found')
-      throw new DataError(
-        e.code,
-        `${where} has ${o.symbol} only as ${stored().join(', ')}: none is ${o.timeframe} or finer and dividing it`,
-      );
-    throw e;
-  }
-  const source = `${seriesId({ ...key, timeframe: r.from })} in ${where}`;
-  let series = r.series;
+  // The one reading of a timeframe from the store: its own series and finer ones resampled, by precedence.
+  const r = store.readBarsAt(key, {
+    ...(o.from !== undefined ? { from: o.from } : {}),
+    ...(o.to !== undefined ? { to: o.to } : {}),
+    label: o.symbol,
+  });
+  const source = `${r.sources.map((s) => seriesId({ ...key, timeframe: s.timeframe })).join(' + ')} in the store at ${store.dir}`;
   const notes: string[] = [];
-  if (r.from !== o.timeframe) {
-    let a = 0;
-    let b = series.length;
-    while (a < b && r.partial[a] === 1) a++;
-    while (b > a && r.partial[b - 1] === 1) b--;
-    const cut = a + (series.length - b);
-    if (cut > 0) series = sliceFull(series, a, b);
+  // A partial bar (its period not fully covered by its source) is not a bar of the run: left out, counted.
+  const series = completeBars(r);
+  const partial = r.series.length - series.length;
+  const resampled = r.sources.filter((s) => s.timeframe !== o.timeframe);
+  if (resampled.length > 0 || partial > 0)
     notes.push(
-      `${source}: ${r.from} bars resampled to ${o.timeframe} on the fly (${series.length.toLocaleString('en-US')} bars${cut > 0 ? `; ${cut} partial bar${cut === 1 ? '' : 's'} at the edges left out` : ''})`,
+      `${source}: ${r.sources.map((s) => (s.timeframe === key.timeframe ? `${bars(s.bars, s.timeframe)} stored` : `${s.timeframe} bars resampled to ${key.timeframe} on the fly (${bars(s.bars, key.timeframe)})`)).join(', ')}${partial > 0 ? `; ${partial} partial bar${partial === 1 ? '' : 's'} left out` : ''}`,
     );
-  }
   if (series.length === 0)
     throw new DataError(
       'no-bars-in-range',
-      `${where} has no ${o.symbol} bars in ${rangeText(o.from, o.to)}; stored: ${stored().join(', ')}`,
+      `the store at ${store.dir} has only partial ${o.timeframe} bars of ${o.symbol} in ${rangeText(o.from, o.to)} (the finer bars do not cover a whole ${o.timeframe} period)`,
     );
+  let filled = 0;
+  for (let i = 0; i < r.filled.length; i++) if (r.filled[i] === 1 && r.partial[i] === 0) filled++;
   const gate = dataQualityGate(series, {
     source,
     timeframe: o.timeframe,
@@ -248,17 +234,17 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
       rowsKept: gate.rowsKept,
       dropped: dropped(gate),
       gaps: gate.gaps,
+      timeframe: o.timeframe,
+      filledBars: filled,
+      quarantinedAtImport: r.quarantined,
       scope: 'range read',
     },
   };
 }
 
-function rangeText(from: number | undefined, to: number | undefined): string {
-  return `${from !== undefined ? isoUtc(from) : 'the start'} .. ${to !== undefined ? isoUtc(to) : 'the end'}`;
-}
-
 /** One market's bars for a backtest (see the module comment). */
 export async function loadFeed(o: FeedLoadOptions): Promise<LoadedFeed> {
+  checkRangeOrder(o.from, o.to);
   return o.origin.kind === 'file' ? fromFile(o, o.origin) : fromStore(o, o.origin);
 }
 
@@ -274,8 +260,7 @@ export function checkRange(
   from: number | undefined,
   to: number | undefined,
 ): LoadedFeed[] {
-  if (from !== undefined && to !== undefined && !(from < to))
-    throw new DataError('bad-range', `--from ${isoUtc(from)} is not before --to ${isoUtc(to)}`);
+  checkRangeOrder(from, to);
   for (const f of feeds) {
     const s = f.series;
     if (s.length === 0) throw new DataError('no-bars', `${f.source}: no bars`);
@@ -298,6 +283,12 @@ export function checkRange(
     const short = rangeShortfall(f, from, to);
     return short.length === 0 ? f : { ...f, notes: [...f.notes, ...short] };
   });
+}
+
+/** A --from not before --to is refused before any data is read, the same for a file and the store. */
+function checkRangeOrder(from: number | undefined, to: number | undefined): void {
+  if (from !== undefined && to !== undefined && !(from < to))
+    throw new DataError('bad-range', `--from ${isoUtc(from)} is not before --to ${isoUtc(to)}`);
 }
 
 /** The parts of the asked range, a whole bar or more, that a market's data does not reach. */
@@ -364,15 +355,22 @@ export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
     const gaps =
       g.count === 0
         ? `no gaps (${q.scope})`
-        : `gaps (${q.scope}) ${f(g.count)} (${bars(g.missingBars, feed.dataTimeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, feed.dataTimeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
+        : `gaps (${q.scope}) ${f(g.count)} (${bars(g.missingBars, q.timeframe)} missing${g.maintenanceBars > 0 ? `, ${f(g.maintenanceBars)} of them in exchange maintenance` : ''}), longest ${bars(g.longest?.missingBars ?? 0, q.timeframe)} from ${isoUtc(g.longest?.start ?? 0)}`;
     const drops = Object.entries(q.dropped);
     const dropText =
-      drops.length === 0
+      drops.length === 0 ? '' : `; ${f(q.rowsIn - q.rowsKept)} bad rows dropped (${ruleCounts(q.dropped)})`;
+    const filledText =
+      q.filledBars === 0
         ? ''
-        : `; ${f(q.rowsIn - q.rowsKept)} bad rows dropped (${drops.map(([r, n]) => `${r} ${f(n)}`).join(', ')})`;
+        : `; ${bars(q.filledBars, feed.timeframe)} gap-filled at import (synthetic, in whole or in part: not market data)`;
+    const quarantined = Object.values(q.quarantinedAtImport).reduce((a, n) => a + n, 0);
+    const quarantineText =
+      quarantined === 0
+        ? ''
+        : `; ${f(quarantined)} rows quarantined at import (${ruleCounts(q.quarantinedAtImport)}; keel data list)`;
     const resampled =
       feed.timeframe !== feed.dataTimeframe ? `, ${feed.dataTimeframe} bars resampled to ${feed.timeframe}` : '';
-    lines.push(`  ${feed.symbol}: ${feed.source}${resampled}, ${gaps}${dropText}`);
+    lines.push(`  ${feed.symbol}: ${feed.source}${resampled}, ${gaps}${filledText}${dropText}${quarantineText}`);
   }
   return lines;
 }

@@ -8,11 +8,11 @@ import {
   type NormaliseOptions,
   normaliseFeatures,
 } from './features/index.ts';
-import type { FillPolicy, QuarantinedBar } from './qc.ts';
+import type { FillPolicy, GateMode, QuarantinedBar } from './qc.ts';
 import { resampleBars } from './resample.ts';
 import { allocSeries, DataError, type FullSeries, SERIES_COLUMNS, type SeriesKey, seriesId } from './schema.ts';
 import type { BarBatch, BarSource, SourceHooks } from './sources/port.ts';
-import type { DataStore, ImportResult, RawSpan } from './store.ts';
+import { completeBars, type DataStore, type ImportResult, type RawSpan, type StoredRead } from './store.ts';
 
 /** Concatenates batches in order (QC sorts nothing: out-of-order rows are quarantined). */
 export function concatBatches(batches: readonly BarBatch[]): {
@@ -51,6 +51,8 @@ export interface IngestOptions {
   readonly hooks?: SourceHooks;
   /** Label for reports (default: the source name). */
   readonly label?: string;
+  /** refuse: a row that breaks a data rule refuses the import (ImportOptions.badData; default drop). */
+  readonly badData?: GateMode;
 }
 
 export interface IngestResult extends ImportResult {
@@ -106,6 +108,7 @@ export async function ingest(
     ...(all.rows ? { rows: all.rows } : {}),
     ...(file !== undefined ? { file } : {}),
     ...(opts.fill ? { fill: opts.fill } : {}),
+    ...(opts.badData ? { badData: opts.badData } : {}),
   });
   return { ...res, raw: raws, servedBy: [...new Set(batches.map((b) => b.servedBy))] };
 }
@@ -163,13 +166,16 @@ export function buildFeatures(
   key: SeriesKey,
   opts: BuildFeaturesOptions = {},
 ): { frame: FeatureFrame; qc: FeatureQcReport; months: string[] } {
-  const s = store.readBars(key, opts.range ?? {});
-  if (s.length === 0) throw new DataError('series-not-found', `no stored bars for ${seriesId(key)}`);
-  const ref = opts.reference ? store.readBars(opts.reference, opts.range ?? {}) : undefined;
+  const read = store.readBarsAt(key, opts.range ?? {});
+  const refRead = opts.reference ? store.readBarsAt(opts.reference, opts.range ?? {}) : undefined;
+  const s = completeBars(read);
+  const ref = refRead ? completeBars(refRead) : undefined;
   let frame = computeFeatures(s, { timeframe: key.timeframe, ...(ref ? { reference: ref } : {}) });
   if (opts.normalise) frame = normaliseFeatures(frame, opts.normalise);
   const qc = featureQc(frame);
-  const inputs = [...store.partitions(key), ...(opts.reference ? store.partitions(opts.reference) : [])].map(
+  const used = (k: SeriesKey, r: StoredRead) =>
+    r.sources.flatMap((x) => store.partitions({ ...k, timeframe: x.timeframe }));
+  const inputs = [...used(key, read), ...(opts.reference && refRead ? used(opts.reference, refRead) : [])].map(
     (p) => `processed:${p.file}`,
   );
   const months = store.writeFeatures(

@@ -642,8 +642,13 @@ export function dataQualityGate(series: BarSeries, opts: DataGateOptions): DataG
     ...(opts.rows !== undefined ? { rows: opts.rows } : {}),
     ...(opts.flags !== undefined ? { flags: opts.flags } : {}),
   });
+  return gateOf(qc, opts.source, opts.timeframe, mode);
+}
+
+/** The gate's verdict on rows already validated (validateBars): what dataQualityGate and an import's refusal say. */
+export function gateOf(qc: QcResult, source: string, timeframe: Timeframe, mode: GateMode): DataGateResult {
   const problems: DataProblem[] = qc.quarantined.map((q) => ({
-    source: q.file ?? opts.source,
+    source: q.file ?? source,
     row: q.dataRow ?? q.row + 1,
     ...(q.line !== undefined ? { line: q.line } : {}),
     field: q.field ?? 'row',
@@ -663,8 +668,8 @@ export function dataQualityGate(series: BarSeries, opts: DataGateOptions): DataG
   if (r.rowsKept === 0)
     reasons.push(r.rowsIn === 0 ? 'the data has no rows' : `no row is left: all ${r.rowsIn} rows break a data rule`);
   return {
-    source: opts.source,
-    timeframe: opts.timeframe,
+    source,
+    timeframe,
     mode,
     ok: reasons.length === 0,
     reasons,
@@ -683,7 +688,8 @@ export function dataQualityGate(series: BarSeries, opts: DataGateOptions): DataG
   };
 }
 
-function ruleCounts(byRule: Readonly<Record<string, number>>): string {
+/** `rule n, rule n` for the rules with rows. */
+export function ruleCounts(byRule: Readonly<Record<string, number>>): string {
   return Object.entries(byRule)
     .filter(([, n]) => n > 0)
     .map(([rule, n]) => `${rule} ${n.toLocaleString('en-US')}`)

@@ -17,10 +17,22 @@ import type { BarSeries, Clock, Timeframe } from '@keel/core';
 import { isoUtc, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
 import { KNOWN_MAINTENANCE, type MaintenanceWindow, maintenanceFor } from './maintenance.ts';
 import { type ColumnLocation, readColumn, writeParquet } from './parquet.ts';
-import { type FillPolicy, findGaps, type Gap, type QcReport, type QuarantinedBar, validateBars } from './qc.ts';
-import { type Resampled, resampleBars } from './resample.ts';
+import {
+  type FillPolicy,
+  findGaps,
+  formatDataGate,
+  type Gap,
+  type GateMode,
+  gateOf,
+  type QcReport,
+  type QcResult,
+  type QuarantinedBar,
+  validateBars,
+} from './qc.ts';
+import { resampleBars } from './resample.ts';
 import {
   allocSeries,
+  copyRows,
   DataError,
   type FullSeries,
   PROCESSED_COLUMNS,
@@ -75,9 +87,42 @@ export interface PartitionEntry {
   readonly schemaVersion: number;
 }
 
+/** Bars of a market at one timeframe, as readBarsAt resolved them from the stored series. */
+export interface StoredRead {
+  readonly series: FullSeries;
+  /** 1 where the bar is partial: resampled from a finer series that does not cover its whole period. */
+  readonly partial: Uint8Array;
+  /** 1 where the bar was synthesised by a gap-fill policy at import, or resampled from such bars. */
+  readonly filled: Uint8Array;
+  /** The stored series used (the timeframe itself first, then finer ones resampled), with the bars each gave. */
+  readonly sources: readonly { readonly timeframe: Timeframe; readonly bars: number }[];
+  /** The finest timeframe read (the asked one when only its own series was used). */
+  readonly from: Timeframe;
+  /** Rows refused at import (per rule) by the imports of the series used whose span meets the range. */
+  readonly quarantined: Readonly<Record<string, number>>;
+}
+
+/** The bars of a store read without its partial ones (a period its source does not fully cover). */
+export function completeBars(r: StoredRead): FullSeries {
+  const keep: number[] = [];
+  for (let i = 0; i < r.series.length; i++) if (r.partial[i] === 0) keep.push(i);
+  return keep.length === r.series.length ? r.series : copyRows(r.series, keep);
+}
+
+/** Rows an import quarantined, kept in the catalog so every later read of the span can say so. */
+export interface QuarantineRecord {
+  readonly source: string;
+  readonly rules: Readonly<Record<string, number>>;
+  /** Open times of the first and last row of the import (the span it covers; null when no time was readable: every range). */
+  readonly first: number | null;
+  readonly last: number | null;
+}
+
 interface SeriesCatalog {
   key: SeriesKey;
   partitions: Record<string, PartitionEntry>;
+  /** By import (hash of its raw inputs): rows it quarantined. */
+  quarantine?: Record<string, QuarantineRecord>;
 }
 
 interface CatalogFile {
@@ -103,6 +148,12 @@ export interface CatalogEntry {
   readonly expectedBars: number;
   readonly coverage: number;
   readonly gaps: readonly Gap[];
+  /** Bars synthesised by a gap-fill policy (source rank 0): stored, but not market data. */
+  readonly filledBars: number;
+  /** Runs of filled bars: the gaps the policy filled. */
+  readonly filled: readonly Gap[];
+  /** Rows the imports of this series quarantined, per rule. */
+  readonly quarantined: Readonly<Record<string, number>>;
   readonly inputs: number;
 }
 
@@ -122,6 +173,12 @@ export interface ImportOptions {
   readonly file?: string;
   /** Keep the QC report on disk under reports/ (default true). */
   readonly saveReport?: boolean;
+  /**
+   * drop (default): rows that break a data rule are quarantined and the rest stored (the quarantine
+   * is recorded in the catalog); refuse: any such row refuses the whole batch, nothing stored (the
+   * backtest's data-quality gate).
+   */
+  readonly badData?: GateMode;
 }
 
 export interface RawSpan {
@@ -263,6 +320,11 @@ export class DataStore {
       const g = findGaps(time, k.timeframe, maintenanceFor(this.maintenance, k.exchange, k.marketType));
       const expected = rows === 0 ? 0 : rows + g.missingBars + g.maintenanceBars;
       const inputs = new Set(parts.flatMap((p) => p.inputs));
+      const filled = filledRuns(time, this.readColumnAll(k, 'source_rank', parts), k.timeframe);
+      const filledBars = filled.reduce((a, r) => a + r.missingBars, 0);
+      const quarantined: Record<string, number> = {};
+      for (const q of Object.values(s.quarantine ?? {}))
+        for (const [rule, n] of Object.entries(q.rules)) quarantined[rule] = (quarantined[rule] ?? 0) + n;
       out.push({
         key: k,
         id: seriesId(k),
@@ -271,8 +333,12 @@ export class DataStore {
         rows,
         partitions: parts.length,
         expectedBars: expected,
-        coverage: expected - g.maintenanceBars > 0 ? rows / (expected - g.maintenanceBars) : 0,
+        // Filled bars hold no market data: they are not coverage.
+        coverage: expected - g.maintenanceBars > 0 ? (rows - filledBars) / (expected - g.maintenanceBars) : 0,
         gaps: g.gaps,
+        filledBars,
+        filled,
+        quarantined,
         inputs: inputs.size,
       });
     }
@@ -285,9 +351,21 @@ export class DataStore {
     return parts.length > 0 ? (parts[parts.length - 1] as PartitionEntry).last : null;
   }
 
-  /** Coverage of [from, to) by stored bars (maintenance windows excluded from the expectation). */
+  /**
+   * Coverage of [from, to) at the key's timeframe by the bars readBarsAt gives (stored or resampled
+   * from a finer series); partial and gap-filled bars do not cover, maintenance windows are not expected.
+   */
   coverage(key: SeriesKey, from: number, to: number): { coverage: number; rows: number; expectedBars: number } {
-    const s = this.readBars(key, { from, to });
+    let r: StoredRead | null = null;
+    try {
+      r = this.resolve(key, { from, to });
+    } catch (e) {
+      if (!(e instanceof DataError && e.code === 'series-not-found')) throw e;
+    }
+    const present = new Set<number>();
+    if (r)
+      for (let i = 0; i < r.series.length; i++)
+        if (!r.partial[i] && !r.filled[i]) present.add(r.series.time[i] as number);
     let expected = 0;
     for (let t = timeframeStart(key.timeframe, from); t < to; t = timeframeEnd(key.timeframe, t)) {
       if (
@@ -300,9 +378,9 @@ export class DataStore {
         )
       )
         expected++;
-      else if (s.time.includes(t)) expected++;
+      else if (present.has(t)) expected++;
     }
-    return { coverage: expected > 0 ? s.length / expected : 0, rows: s.length, expectedBars: expected };
+    return { coverage: expected > 0 ? present.size / expected : 0, rows: present.size, expectedBars: expected };
   }
 
   // ---------------- import ----------------
@@ -329,6 +407,12 @@ export class DataStore {
       ...(opts.rows !== undefined ? { rows: opts.rows } : {}),
       ...(opts.file !== undefined ? { file: opts.file } : {}),
     });
+    const label = opts.source ?? opts.file ?? seriesId(key);
+    if (opts.badData === 'refuse' && qc.quarantined.length > 0)
+      throw new DataError(
+        'quality-gate',
+        `${formatDataGate(gateOf(qc, label, key.timeframe, 'refuse'))}\nnothing was imported (the processed zone is unchanged): an import refuses data that breaks a rule, as a backtest does; --allow-bad-data stores the other rows and records the quarantine`,
+      );
     const rank = SOURCE_RANK[opts.sourceKind];
     const spans = (opts.rawInputs ?? []).map((r) =>
       typeof r === 'string' ? { sha256: r, first: Number.NEGATIVE_INFINITY, last: Number.POSITIVE_INFINITY } : r,
@@ -382,6 +466,7 @@ export class DataStore {
       }
       i = j;
     }
+    recordQuarantine(entry, inputs.length > 0 ? inputs : [label], label, qc);
     this.saveCatalog();
     const importId = `${isoUtc(this.clock.now()).replace(/[:.]/g, '-')}-${id.replace(/\//g, '_')}-${createHash('sha1')
       .update(`${inputs.join(',')}${n}${Math.random()}`)
@@ -530,65 +615,145 @@ export class DataStore {
    * Reads the Parquet column pages directly (offsets recorded at write time), no per-row work.
    */
   readBars(key: SeriesKey, range: { from?: number; to?: number } = {}): FullSeries {
+    return this.readRange(key, range, false).series;
+  }
+
+  /** readBars with each bar's source rank (0 = synthesised by a gap-fill policy). */
+  private readRange(
+    key: SeriesKey,
+    range: { from?: number; to?: number },
+    withRank: boolean,
+  ): { series: FullSeries; rank: Float64Array } {
     const from = range.from ?? Number.NEGATIVE_INFINITY;
     const to = range.to ?? Number.POSITIVE_INFINITY;
     const parts = this.partitions(key).filter((p) => p.last >= from && p.first < to);
     const total = parts.reduce((a, p) => a + p.rows, 0);
     const out = allocSeries(total);
+    const rank = new Float64Array(withRank ? total : 0);
+    const ncol = withRank ? PROCESSED_COLUMNS.length : SERIES_COLUMNS.length;
     let at = 0;
     for (const p of parts) {
       const buf = this.readFileChecked(p);
-      for (let c = 0; c < SERIES_COLUMNS.length; c++) {
-        readColumn(
-          buf,
-          p.columns[c] as ColumnLocation,
-          p.rows,
-          out[SERIES_COLUMNS[c] as (typeof SERIES_COLUMNS)[number]],
-          at,
-        );
+      for (let c = 0; c < ncol; c++) {
+        const dst = c < SERIES_COLUMNS.length ? out[SERIES_COLUMNS[c] as (typeof SERIES_COLUMNS)[number]] : rank;
+        readColumn(buf, p.columns[c] as ColumnLocation, p.rows, dst, at);
       }
       at += p.rows;
     }
     const lo = lowerBound(out.time, from);
     const hi = lowerBound(out.time, to);
-    return lo === 0 && hi === total ? out : sliceFull(out, lo, hi);
+    if (lo === 0 && hi === total) return { series: out, rank };
+    return { series: sliceFull(out, lo, hi), rank: withRank ? rank.subarray(lo, hi) : rank };
   }
 
   /**
-   * Bars at any timeframe: the stored series itself when present, else resampled from the finest
-   * stored timeframe of the same market that divides it (partial bars flagged).
+   * Bars of a market at any timeframe for [from, to): the one way the store answers "these bars at
+   * this timeframe" (backtest, export, features, coverage). Every stored series of the market that
+   * can give them is used: the series of that timeframe itself, and each finer series whose
+   * timeframe divides it, resampled on the fly. Where they hold the same bar, the store's precedence
+   * decides: the exchange's or a file's own bar (rank file and up) wins; a bar Keel derived or
+   * filled is re-derived from finer data that covers its period (so a stored resample never hides
+   * finer bars imported after it); between two resamplings the finer source wins; a partial bar
+   * (its period not fully covered by its source) only where nothing else is. Throws DataError
+   * `series-not-found` when no stored series can give the timeframe and `no-bars-in-range` when
+   * none has a bar in the range, naming what the store holds (and a coarser series covering it).
    */
-  readBarsAt(
-    key: SeriesKey,
-    range: { from?: number; to?: number } = {},
-  ): { series: FullSeries; partial: Uint8Array; from: Timeframe } {
-    if (this.partitions(key).length > 0) {
-      const s = this.readBars(key, range);
-      return { series: s, partial: new Uint8Array(s.length), from: key.timeframe };
-    }
-    const candidates = this.seriesKeys()
-      .filter((k) => k.exchange === key.exchange && k.marketType === key.marketType && k.symbol === key.symbol)
-      .filter(
-        (k) =>
-          timeframeMs(k.timeframe) < timeframeMs(key.timeframe) &&
-          (key.timeframe === '1M' ||
-            key.timeframe === '1w' ||
-            timeframeMs(key.timeframe) % timeframeMs(k.timeframe) === 0),
-      )
+  readBarsAt(key: SeriesKey, range: { from?: number; to?: number; label?: string } = {}): StoredRead {
+    const r = this.resolve(key, range);
+    if (r.series.length === 0) throw new DataError('no-bars-in-range', this.noBarsMessage(key, range));
+    return r;
+  }
+
+  private resolve(key: SeriesKey, range: { from?: number; to?: number; label?: string }): StoredRead {
+    const market = this.seriesKeys().filter(
+      (k) => k.exchange === key.exchange && k.marketType === key.marketType && k.symbol === key.symbol,
+    );
+    const own = market.find((k) => k.timeframe === key.timeframe && this.partitions(k).length > 0);
+    // Coarsest first: a later (finer) layer wins ties.
+    const finer = market
+      .filter((k) => divides(k.timeframe, key.timeframe))
       .sort((a, b) => timeframeMs(b.timeframe) - timeframeMs(a.timeframe));
-    const base = candidates[0];
-    if (!base)
+    if (!own && finer.length === 0) {
+      const label = range.label ?? key.symbol;
       throw new DataError(
         'series-not-found',
-        `no stored ${key.timeframe} bars (or finer) for ${key.exchange} ${key.marketType} ${key.symbol}`,
+        market.length === 0
+          ? `the store at ${this.dir} has no ${key.exchange} ${key.marketType} ${label} bars: keel data download or keel data import them first (--data-dir names another store)`
+          : `the store at ${this.dir} has ${label} only as ${this.heldText(market)}: none is ${key.timeframe} or finer and dividing it`,
       );
+    }
+    const sources: { timeframe: Timeframe; bars: number }[] = [];
+    let acc: ReadLayer | null = null;
+    if (own) {
+      const { series, rank } = this.readRange(own, range, true);
+      const filled = new Uint8Array(series.length);
+      for (let i = 0; i < series.length; i++) if (rank[i] === 0) filled[i] = 1;
+      acc = { series, rank, partial: new Uint8Array(series.length), filled, src: new Uint8Array(series.length) };
+      sources.push({ timeframe: key.timeframe, bars: 0 });
+    }
     const fromAligned = range.from !== undefined ? timeframeStart(key.timeframe, range.from) : undefined;
-    const s = this.readBars(base, {
-      ...(fromAligned !== undefined ? { from: fromAligned } : {}),
-      ...(range.to !== undefined ? { to: range.to } : {}),
-    });
-    const r: Resampled = resampleBars(s, base.timeframe, key.timeframe);
-    return { series: r.series, partial: r.partial, from: base.timeframe };
+    for (const base of finer) {
+      const { series, rank } = this.readRange(
+        base,
+        {
+          ...(fromAligned !== undefined ? { from: fromAligned } : {}),
+          ...(range.to !== undefined ? { to: range.to } : {}),
+        },
+        true,
+      );
+      if (series.length === 0) continue;
+      const layer = resampledLayer(series, rank, base.timeframe, key.timeframe, sources.length);
+      sources.push({ timeframe: base.timeframe, bars: 0 });
+      acc = acc === null ? layer : mergeLayers(acc, layer);
+    }
+    const out = acc ?? emptyLayer();
+    for (let i = 0; i < out.series.length; i++) (sources[out.src[i] as number] as { bars: number }).bars++;
+    const used = sources.filter((s) => s.bars > 0);
+    const quarantined: Record<string, number> = {};
+    for (const s of used)
+      for (const q of Object.values(
+        this.catalogFile().series[seriesId({ ...key, timeframe: s.timeframe })]?.quarantine ?? {},
+      ))
+        if (
+          (range.to === undefined || q.first === null || q.first < range.to) &&
+          (range.from === undefined || q.last === null || q.last >= range.from)
+        )
+          for (const [rule, n] of Object.entries(q.rules)) quarantined[rule] = (quarantined[rule] ?? 0) + n;
+    return {
+      series: out.series,
+      partial: out.partial,
+      filled: out.filled,
+      sources: used,
+      from: used.length > 0 ? (used[used.length - 1] as { timeframe: Timeframe }).timeframe : key.timeframe,
+      quarantined,
+    };
+  }
+
+  /** What the store holds of a market, per timeframe (from the catalog, no data read). */
+  private heldText(keys: readonly SeriesKey[]): string {
+    return keys
+      .map((k) => {
+        const parts = this.partitions(k);
+        const first = parts[0]?.first;
+        const last = parts[parts.length - 1]?.last;
+        return `${k.timeframe} ${first !== undefined ? isoUtc(first) : '?'} .. ${last !== undefined ? isoUtc(last) : '?'}`;
+      })
+      .join(', ');
+  }
+
+  private noBarsMessage(key: SeriesKey, range: { from?: number; to?: number; label?: string }): string {
+    const label = range.label ?? key.symbol;
+    const market = this.seriesKeys().filter(
+      (k) => k.exchange === key.exchange && k.marketType === key.marketType && k.symbol === key.symbol,
+    );
+    const span = rangeText(range.from, range.to);
+    // A coarser series with bars in the range: the asked timeframe is finer than what covers it.
+    const coarser = market.filter(
+      (k) => timeframeMs(k.timeframe) > timeframeMs(key.timeframe) && this.readBars(k, range).length > 0,
+    );
+    if (coarser.length > 0)
+      return `the store at ${this.dir} holds ${label} in ${span} only as ${coarser.map((k) => k.timeframe).join(', ')} bars, coarser than the ${key.timeframe} asked: bars cannot be split (give --timeframe ${(coarser[0] as SeriesKey).timeframe} or coarser, or import ${key.timeframe} or finer bars for that range); stored: ${this.heldText(market)}`;
+    return `the store at ${this.dir} has no ${label} bars in ${span}; stored: ${this.heldText(market)}`;
   }
 
   // ---------------- features zone ----------------
@@ -798,6 +963,152 @@ export class DataStore {
       this.duck = null;
     }
   }
+}
+
+/** Keeps (or clears) what an import quarantined, under its raw inputs: the same import again replaces it. */
+function recordQuarantine(entry: SeriesCatalog, inputs: readonly string[], source: string, qc: QcResult): void {
+  const id = createHash('sha1')
+    .update([...inputs].sort().join(','))
+    .digest('hex')
+    .slice(0, 16);
+  if (qc.quarantined.length === 0) {
+    if (entry.quarantine) delete entry.quarantine[id];
+    return;
+  }
+  let first = qc.report.first ?? Number.POSITIVE_INFINITY;
+  let last = qc.report.last ?? Number.NEGATIVE_INFINITY;
+  for (const q of qc.quarantined)
+    if (Number.isFinite(q.time)) {
+      first = Math.min(first, q.time);
+      last = Math.max(last, q.time);
+    }
+  const rules: Record<string, number> = {};
+  for (const [rule, n] of Object.entries(qc.report.quarantined)) if (n > 0) rules[rule] = n;
+  entry.quarantine ??= {};
+  entry.quarantine[id] = {
+    source,
+    rules,
+    first: Number.isFinite(first) ? first : null,
+    last: Number.isFinite(last) ? last : null,
+  };
+}
+
+/** Runs of bars with source rank 0 (synthesised by a gap-fill policy), as gaps that were filled. */
+function filledRuns(time: Float64Array, rank: Float64Array, tf: Timeframe): Gap[] {
+  const out: Gap[] = [];
+  for (let i = 0; i < time.length; ) {
+    if (rank[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < time.length && rank[j] === 0) j++;
+    out.push({
+      from: time[i] as number,
+      to: timeframeEnd(tf, time[j - 1] as number),
+      missingBars: j - i,
+      kind: 'missing',
+      note: 'filled by a gap-fill policy (synthetic bars)',
+    });
+    i = j;
+  }
+  return out;
+}
+
+/** Whether bars of `fine` can be resampled to `coarse` (a whole number of them in each period). */
+function divides(fine: Timeframe, coarse: Timeframe): boolean {
+  return (
+    timeframeMs(fine) < timeframeMs(coarse) &&
+    (coarse === '1M' || coarse === '1w' || timeframeMs(coarse) % timeframeMs(fine) === 0)
+  );
+}
+
+/** `2024-01-01T00:00:00Z .. the end`: a --from/--to range as messages write it. */
+export function rangeText(from: number | undefined, to: number | undefined): string {
+  return `${from !== undefined ? isoUtc(from) : 'the start'} .. ${to !== undefined ? isoUtc(to) : 'the end'}`;
+}
+
+/** Bars being combined by readBarsAt, with per bar its precedence, flags and source (index). */
+interface ReadLayer {
+  readonly series: FullSeries;
+  readonly rank: Float64Array;
+  readonly partial: Uint8Array;
+  readonly filled: Uint8Array;
+  readonly src: Uint8Array;
+}
+
+/** Rank of a partial resampled bar: below every stored bar, used only where nothing else is. */
+const PARTIAL_RANK = -1;
+
+function emptyLayer(): ReadLayer {
+  return {
+    series: allocSeries(0),
+    rank: new Float64Array(0),
+    partial: new Uint8Array(0),
+    filled: new Uint8Array(0),
+    src: new Uint8Array(0),
+  };
+}
+
+/**
+ * A finer stored series resampled to `to`: a complete bar ranks as derived (filled, when every
+ * source bar was filled), a partial one below everything; `filled` marks a bar with any filled source bar.
+ */
+function resampledLayer(s: FullSeries, rank: Float64Array, from: Timeframe, to: Timeframe, src: number): ReadLayer {
+  const r = resampleBars(s, from, to);
+  const m = r.series.length;
+  const outRank = new Float64Array(m);
+  const filled = new Uint8Array(m);
+  let i = 0;
+  for (let k = 0; k < m; k++) {
+    const n = r.sourceBars[k] as number;
+    let f = 0;
+    for (let j = i; j < i + n; j++) if (rank[j] === 0) f++;
+    i += n;
+    if (f > 0) filled[k] = 1;
+    outRank[k] = r.partial[k] === 1 ? PARTIAL_RANK : f === n ? 0 : SOURCE_RANK.derived;
+  }
+  return { series: r.series, rank: outRank, partial: r.partial, filled, src: new Uint8Array(m).fill(src) };
+}
+
+/** Two layers merged by time, one bar per time: `b`'s bar wins when its rank is at least `a`'s. */
+function mergeLayers(a: ReadLayer, b: ReadLayer): ReadLayer {
+  const na = a.series.length;
+  const nb = b.series.length;
+  const pick = new Int32Array(na + nb);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < na || j < nb) {
+    const ta = i < na ? (a.series.time[i] as number) : Number.POSITIVE_INFINITY;
+    const tb = j < nb ? (b.series.time[j] as number) : Number.POSITIVE_INFINITY;
+    if (ta < tb) pick[k++] = i++;
+    else if (tb < ta) pick[k++] = -1 - j++;
+    else {
+      pick[k++] = (b.rank[j] as number) >= (a.rank[i] as number) ? -1 - j : i;
+      i++;
+      j++;
+    }
+  }
+  const series = allocSeries(k);
+  const out: ReadLayer = {
+    series,
+    rank: new Float64Array(k),
+    partial: new Uint8Array(k),
+    filled: new Uint8Array(k),
+    src: new Uint8Array(k),
+  };
+  for (let r = 0; r < k; r++) {
+    const p = pick[r] as number;
+    const from = p >= 0 ? a : b;
+    const x = p >= 0 ? p : -1 - p;
+    for (const c of SERIES_COLUMNS) series[c][r] = from.series[c][x] as number;
+    out.rank[r] = from.rank[x] as number;
+    out.partial[r] = from.partial[x] as number;
+    out.filled[r] = from.filled[x] as number;
+    out.src[r] = from.src[x] as number;
+  }
+  return out;
 }
 
 function hive(k: SeriesKey): string {

@@ -169,6 +169,36 @@ describe('keel data / keel features CLI', () => {
     expect((await run('data', 'validate', g, '--time-is', 'later', '--data-dir', dir)).code).toBe(2);
   });
 
+  it('import refuses a --timeframe the bars are not (nothing stored); a name the spacing contradicts reads as the spacing, with a note', async () => {
+    const dir = path.join(tmp.dir, 'tf');
+    let text = 'timestamp,open,high,low,close,volume\n';
+    for (let m = 0; m < 120; m++) text += `${Date.UTC(2024, 0, 1) + m * 60_000},1,2,0.5,1.5,10\n`;
+    const f = path.join(tmp.dir, 'binance_XUSDT_1m_2024-01.csv');
+    writeFileSync(f, text);
+    const r = await run('data', 'import', f, '--timeframe', '1h', '--data-dir', dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      `error [timeframe-mismatch]: ${f}: the bars are 1m apart (the name says 1m), not the --timeframe 1h given`,
+    );
+    expect((await run('data', 'list', '--data-dir', dir)).out).toContain('no data in');
+    const named = path.join(tmp.dir, 'XUSDT_1h.csv');
+    writeFileSync(named, text);
+    const n = await run('data', 'import', named, '--data-dir', dir, '--json');
+    expect(n.code).toBe(0);
+    const j = JSON.parse(n.out) as { imports: { series: string; notes: string[]; report: { rowsKept: number } }[] };
+    expect(j.imports[0]).toMatchObject({ series: 'binance/spot/XUSDT/1m', report: { rowsKept: 120 } });
+    expect(j.imports[0]?.notes).toContain(`${named}: the name says 1h but the bars are 1m apart; read as 1m`);
+  });
+
+  it('download and export refuse a reversed range as a usage error naming both flags', async () => {
+    const r = await run('data', 'download', '--symbol', 'BTCUSDT', '--since', '2024-02-01', '--until', '2024-01-01');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--since 2024-02-01T00:00:00Z is not before --until 2024-01-01T00:00:00Z');
+    const e = await run('data', 'export', '--symbol', 'BTCUSDT', '--from', '2024-02-01', '--to', '2024-01-01');
+    expect(e.code).toBe(2);
+    expect(e.err).toContain('--from 2024-02-01T00:00:00Z is not before --to 2024-01-01T00:00:00Z');
+  });
+
   it('a malformed file is a clear error naming the file', async () => {
     const f = path.join(tmp.dir, 'bad.csv');
     writeFileSync(f, 'when,price\n2024-01-01,1\n');
@@ -215,7 +245,7 @@ describe.skipIf(!HAS_SHARED_DATA)('CLI end to end on real files', () => {
 
     const list = await run('data', 'list', '--data-dir', dir);
     expect(list.out).toMatch(
-      /binance\/spot\/BTCUSDT\/1m\s+2024-01-01T00:00:00Z 2024-02-01T00:00:00Z\s+44641\s+0 100.000%/,
+      /binance\/spot\/BTCUSDT\/1m\s+2024-01-01T00:00:00Z 2024-02-01T00:00:00Z\s+44641\s+0\s+0\s+0 100.000%/,
     );
 
     const rs = JSON.parse(

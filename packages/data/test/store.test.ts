@@ -204,9 +204,17 @@ describe.skipIf(!HAS_SHARED_DATA)('store: zones, idempotency, precedence, lineag
     expect(r.partialSkipped).toBe(1);
     const d = seriesKey('binance', 'spot', 'BTCUSDT', '1d');
     expect(store.partitions(d)[0]?.inputs[0]).toMatch(/^processed:processed\/exchange=binance/);
+    // Weeks from every stored series that divides them (1m January 2024, 1h 2022-2025, 1d derived
+    // from the 1m): the 1d bars are derived, so finer series give the weeks, the finest where it
+    // covers a whole week (four weeks of January), 1h elsewhere; a week no series covers whole is partial.
     const w = store.readBarsAt(seriesKey('binance', 'spot', 'BTCUSDT', '1w'));
-    expect(w.from).toBe('1d');
-    expect(w.series.time[0]).toBe(Date.UTC(2024, 0, 1));
+    expect(w.sources).toEqual([
+      { timeframe: '1h', bars: 202 },
+      { timeframe: '1m', bars: 4 },
+    ]);
+    expect(w.series.time[0]).toBe(Date.UTC(2021, 11, 27));
+    expect(w.partial[0]).toBe(1);
+    expect(w.partial[1]).toBe(0);
   });
 
   it('features are written to the features zone and read back', () => {

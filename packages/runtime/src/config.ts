@@ -213,6 +213,7 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     from: s(time),
     to: s(time),
     fill: s(oneOf('none', 'flat-previous-close'), 'none'),
+    'allow-bad-data': b(),
     map: s(),
     'time-is': s(oneOf('open', 'close')),
     stored: b(),

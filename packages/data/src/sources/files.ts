@@ -42,6 +42,24 @@ export interface FileSourceOptions {
   readonly readParquet?: (file: string, mapping: ColumnMapping) => Promise<FullSeries>;
 }
 
+/**
+ * The timeframe of a file's bars, from the spacing of their times and from the file's name
+ * (binance_BTCUSDT_1h_...): the spacing is what the bars are, so it wins, with a note, when the
+ * name says otherwise; the name serves when the spacing cannot tell (one row, no common step).
+ */
+export function fileTimeframe(
+  file: string,
+  spacing: Timeframe | null | undefined,
+  name: Timeframe | undefined,
+): { timeframe: Timeframe | undefined; notes: string[] } {
+  if (spacing && name && spacing !== name)
+    return {
+      timeframe: spacing,
+      notes: [`${file}: the name says ${name} but the bars are ${spacing} apart; read as ${spacing}`],
+    };
+  return { timeframe: spacing ?? name, notes: [] };
+}
+
 /** Reads one local file into a batch: Binance kline CSV, generic OHLCV CSV (.csv/.csv.gz) or Parquet. */
 export async function readFileBatch(file: string, opts: FileSourceOptions = {}): Promise<BarBatch> {
   let bytes: Uint8Array;

@@ -114,6 +114,23 @@ describe('held trailing stops are parked on the exchange while the bot is stoppe
     expect(balances.BTC ?? 0).toBeLessThan(0.0001); // sold: only the fee's dust is left
   }, 90_000);
 
+  it('stopped on the bar it was placed on (no level yet): parked where its first bar anchors it, its decision price less the trail', async () => {
+    const s = await session('park-new');
+    const bot = await s.start();
+    try {
+      // Bar 0 buys; bar 1 (close 1020) places the trailing stop 30 below; the bot stops before bar 2.
+      for (let k = 0; k <= 1; k++) await s.stepThrough(bot, k);
+      await s.stop(bot);
+    } finally {
+      if (bot.proc.exitCode === null) bot.proc.kill('SIGKILL');
+      await s.sim.close();
+    }
+    const { trail } = await s.stored();
+    expect(trail.createdAt).toBe(T0 + 2 * MIN);
+    const parked = s.sim.getOrders(KEY.apiKey).find((o) => o.clientOrderId === parkOrderId(trail.request.id));
+    expect(parked).toMatchObject({ type: 'STOP_LOSS', side: 'SELL', status: 'NEW', stopPrice: 1020 - 30 });
+  }, 90_000);
+
   it('the market does not reach it: the next start cancels it and trails again, and the stop triggers once', async () => {
     const s = await session('park-resume');
     let bot = await s.start();

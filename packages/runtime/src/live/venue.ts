@@ -15,6 +15,7 @@ import {
   type StopMarketOrder,
   ClientOrderId as toClientOrderId,
   tradableAmount,
+  trailingLevel,
   trailingStopHit,
   type Venue,
   type VenueReport,
@@ -725,8 +726,20 @@ export class LiveVenue implements Venue {
     const parked: string[] = [];
     for (const t of [...this.held]) {
       const r = t.order.request;
-      const level = t.order.stopLevel;
-      if (isTerminal(t.order.status) || !Number.isFinite(level) || closed(r.symbol)) continue;
+      if (isTerminal(t.order.status) || closed(r.symbol)) continue;
+      let level = t.order.stopLevel;
+      // Placed less than a bar ago, not trailed yet: parked where its first bar would anchor it, at
+      // its decision price (trailingStopHit), so a stop placed just before the shutdown protects too.
+      if (!Number.isFinite(level) && r.type === 'trailing-stop' && Number.isFinite(t.order.decisionPrice))
+        level = trailingLevel(r, t.order.decisionPrice);
+      if (!Number.isFinite(level)) {
+        this.opts.log(
+          'warn',
+          `trailing stop ${r.id} has no stop level yet (no bar since it was placed, no decision price): not parked; nothing protects the position until the bot runs again`,
+          { id: r.id },
+        );
+        continue;
+      }
       const { amount } = this.exitAmount(t);
       if (!(amount > 0)) continue;
       const pid = parkOrderId(r.id);

@@ -55,7 +55,9 @@ export function pairTableLines(result: BacktestResult): string[] {
       cur,
     ),
     formatMoney(m.feesPaid, cur),
-    formatMoney(result.finalValue - result.startValue - sum((p) => p.pnlNet), cur),
+    rows.some((r) => r[6] !== '-')
+      ? formatMoney(result.finalValue - result.startValue - sum((p) => p.pnlNet), cur)
+      : '-',
     formatPercent(m.totalReturn),
     formatInteger(sum(refused)),
   ]);

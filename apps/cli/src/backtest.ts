@@ -6,6 +6,7 @@ import {
   FUTURES_FLAGS,
   FUTURES_FLAGS_HELP,
   fixedBpsSlippage,
+  MAX_SLIPPAGE_BPS,
   paramsFromPairs,
   RISK_FLAGS,
   RISK_FLAGS_HELP,
@@ -17,7 +18,7 @@ import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel
 import { Progress } from '@keel/data/progress';
 import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
 import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
-import { STRATEGIES } from '@keel/strategies';
+import { STRATEGIES, spotDirectionProblem } from '@keel/strategies';
 import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
 import { keepRun } from './backtest-save.ts';
 import type { Cli } from './context.ts';
@@ -45,7 +46,7 @@ Options:
   --cash <n>             starting cash in the quote currency, > 0 (default 10000)
   --fee <rate>           taker fee per side in [0, 1), 0.001 = 0.1 % (default 0.001)
   --maker-fee <rate>     maker fee per side in [0, 1) (default: --fee)
-  --slippage-bps <n>     fixed adverse slippage on taker fills, in basis points (default 0)
+  --slippage-bps <n>     fixed adverse slippage on taker fills, in basis points below 10000 (default 0)
   --participation <f>    volume-share fills: at most this fraction (0, 1] of each bar's volume
                          (partial fills)
   --latency-bars <n>     bars between decision and fill (default 1: next bar's open)
@@ -63,14 +64,6 @@ ${DATA_FLAGS_HELP}
 ${FUTURES_FLAGS_HELP}
 ${RISK_FLAGS_HELP}`;
 
-function num(name: string, v: string | undefined, min: number, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min)
-    throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`, 'backtest');
-  return n;
-}
-
 function positive(name: string, v: string | undefined, def: number): number {
   if (v === undefined) return def;
   const n = Number(v);
@@ -84,6 +77,18 @@ function feeRate(name: string, v: string | undefined, def: number): number {
   const n = Number(v);
   if (!(Number.isFinite(n) && n >= 0 && n < 1))
     throw new UsageError(`--${name} is a rate per side in [0, 1) (0.001 = 0.1 %), got "${v}"`, 'backtest');
+  return n;
+}
+
+/** Basis points of slippage in [0, 10000): 10,000 bps (100 %) would sell at a price of 0. */
+function bps(name: string, v: string | undefined): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n >= 0 && n < MAX_SLIPPAGE_BPS))
+    throw new UsageError(
+      `--${name} is in basis points, from 0 to below ${MAX_SLIPPAGE_BPS} (100 = 1 %; ${MAX_SLIPPAGE_BPS} would sell at a price of 0), got "${v}"`,
+      'backtest',
+    );
   return n;
 }
 
@@ -157,7 +162,7 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     values['max-open-trades'] !== undefined ? integer('max-open-trades', values['max-open-trades'], 1) : undefined;
   const risk = riskFromFlags(values, 'backtest');
   const cash = positive('cash', values.cash, 10_000);
-  const slippageBps = num('slippage-bps', values['slippage-bps'], 0, 0);
+  const slippageBps = bps('slippage-bps', values['slippage-bps']);
   const participation = values.participation !== undefined ? share('participation', values.participation) : undefined;
   const latencyBars =
     values['latency-bars'] !== undefined ? integer('latency-bars', values['latency-bars'], 1) : undefined;
@@ -172,6 +177,9 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const futures = futuresRun(values, first.symbol.toUpperCase(), series, first.timeframe);
   if (futures !== undefined && feeds.length > 1)
     throw new UsageError('--market futures runs one market at a time: give one --data or --symbol', 'backtest');
+  const spot = futures === undefined && feeds.some((f) => !f.symbol.includes(':'));
+  const shortOnSpot = spot ? spotDirectionProblem(params) : undefined;
+  if (shortOnSpot !== undefined) throw new UsageError(shortOnSpot, 'backtest');
   const fee = feeRate('fee', values.fee, futures?.takerFee ?? 0.001);
   const makerFee =
     values['maker-fee'] !== undefined

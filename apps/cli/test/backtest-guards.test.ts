@@ -13,6 +13,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const BTC_1H = dataFile('binance_BTCUSDT_1h_2022-01-01_2025-12-02.csv.gz');
 const BTC_1D = dataFile('binance_BTCUSDT_1d_2017-08-17_2026-01-05.csv.gz');
 const SPAN = ['--from', '2024-01-01', '--to', '2024-04-01'];
+const SMA_CROSS_1H = ['backtest', '--strategy', 'sma-cross', '--data', BTC_1H];
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
@@ -101,6 +102,24 @@ describe('keel backtest: no silent wrong results', () => {
     expect((await keelIn([...base, '--fee', '0.5'])).code, 'a fee of 50 % is odd but possible').toBe(0);
   });
 
+  it('a slippage of 100 % or more, and a direction that sells short on spot, are usage errors', async () => {
+    const f = file('plain.csv', 'timestamp,open,high,low,close,volume', (t) => String(t));
+    const base = ['backtest', '--strategy', 'sma-cross', '--data', f, '--symbol', 'BTC/USDT', '--no-save'];
+    for (const v of ['20000', '10000']) {
+      const r = await keelIn([...base, '--slippage-bps', v]);
+      expect(r.code, `--slippage-bps ${v}: a sell at a price of 0 or below`).toBe(2);
+      expect(r.err).toMatch(/--slippage-bps is in basis points, from 0 to below 10000/);
+    }
+    expect((await keelIn([...base, '--slippage-bps', '9999'])).code).toBe(0);
+    for (const d of ['both', 'short']) {
+      const r = await keelIn([...base, '--param', `direction=${d}`]);
+      expect(r.code, `direction=${d} on spot: every short entry would be rejected`).toBe(2);
+      expect(r.err).toContain(
+        `direction=${d} sells short, which a spot market cannot: short selling needs a perpetual (--market futures)`,
+      );
+    }
+  });
+
   it.skipIf(!HAS_SHARED_DATA)('orders the venue refused are shown in the summary, counted by reason', async () => {
     // 5 BTC an entry (~200,000 USDT) on 10,000 cash: the venue rejects every one.
     const r = await keelIn([
@@ -115,12 +134,60 @@ describe('keel backtest: no silent wrong results', () => {
     ]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/Trades +0/);
-    const m = /refused orders: (\d+) \(denied 0, rejected by the venue (\d+)\): insufficient USDT (\d+)/.exec(r.out);
+    const m =
+      /refused orders: (\d+) \(denied 0, rejected by the venue (\d+), cancelled by the venue at the fill 0\)\n {2}(\d+) x insufficient USDT\n/.exec(
+        r.out,
+      );
     expect(m, r.out).not.toBeNull();
     expect(Number(m?.[1])).toBeGreaterThan(5);
     expect(m?.[2]).toBe(m?.[1]);
-    expect(r.out).toMatch(/ {2}first: insufficient USDT: the order needs/);
+    expect(m?.[3]).toBe(m?.[1]);
+    expect(r.out).toMatch(/ {6}first: insufficient USDT: the order needs/);
   });
+
+  it.skipIf(!HAS_SHARED_DATA)(
+    'orders the venue cancels at the fill (no cash at the slipped price) are shown too, and no win rate',
+    async () => {
+      // 99.8 % of the cash, 30 bps of slippage and a 0.1 % fee cost more than the cash at the fill:
+      // every entry passes on arrival (at the decision price) and is cancelled at the fill.
+      const args = [...SMA_CROSS_1H, ...SPAN, '--param', 'allocation=0.998'];
+      const r = await keelIn([...args, '--slippage-bps', '30', '--no-save']);
+      expect(r.code, r.err).toBe(0);
+      // Oracle: the run's own order list (--json): every order cancelled, with the venue's reason.
+      const j = JSON.parse((await keelIn([...args, '--slippage-bps', '30', '--no-save', '--json'])).out);
+      const n = j.orders.length;
+      expect(n).toBeGreaterThan(5);
+      expect(
+        j.orders.every(
+          (o: { status: string; reason: string }) =>
+            o.status === 'cancelled' && /^insufficient USDT at fill: /.test(o.reason),
+        ),
+      ).toBe(true);
+      expect(r.out).toContain(
+        `refused orders: ${n} (denied 0, rejected by the venue 0, cancelled by the venue at the fill ${n})\n  ${n} x insufficient USDT at fill\n      first: insufficient USDT at fill: `,
+      );
+      // No trade: nothing to take a rate or a ratio of.
+      expect(r.out).toMatch(/Win rate +n\/a/);
+      expect(r.out).toMatch(/Profit factor +n\/a/);
+      expect(j.metrics.tradeCount).toBe(0);
+      expect(j.metrics.winRate).toBeNull();
+      expect(j.metrics.profitFactor).toBeNull();
+    },
+  );
+
+  it.skipIf(!HAS_SHARED_DATA)(
+    'a warm-up longer than the data: a note says onBar never ran, with both lengths',
+    async () => {
+      const r = await keelIn([...SMA_CROSS_1H, ...SPAN, '--param', 'slow=3000', '--no-save']);
+      expect(r.code, r.err).toBe(0);
+      // Oracle: SMA(3000) is defined from its 3,000th bar (TA-Lib's lookback 2,999); the span holds
+      // 91 days of 1h bars less the one missing: 2,184 (as the header says).
+      expect(r.out).toMatch(/\(91d, 2,184 bars\)/);
+      expect(r.out).toContain(
+        "note: onBar never ran on BTC/USDT 1h: the strategy's warm-up needs 3,000 bars (its indicators' longest lookback + 1), the data has 2,184",
+      );
+    },
+  );
 
   it.skipIf(!HAS_SHARED_DATA)(
     'a --from after the data ends, a --to before it starts: errors naming the span',

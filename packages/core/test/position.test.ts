@@ -112,6 +112,37 @@ describe('positions the strategy sees: dust is flat, orders in flight count', ()
     expect(r.trades.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('a market without filters: an exit whose partial fills add up 6.9e-18 above the entry closes it, no phantom short', () => {
+    // The fills of `keel backtest --participation 0.01` on BTCUSDT 2024-01's first 600 bars (o13,
+    // o14). Oracle, by hand in decimals: 0.1547684 + 0.0455787 + 0.0212999246844644 =
+    // 0.1171788 + 0.0487397 + 0.0496894 + 0.006039124684464409 = 0.2216470246844644 (to the last
+    // digit the order carries): one long round trip, flat after it. In binary the sells add up
+    // 6.9e-18 more, which was booked as a short (a second trade, and a buy of 6.9e-18 to close it).
+    const amount = 0.2216470246844644;
+    const volumes = [1, 0.1547684, 0.0455787, 1, 1, 0.1171788, 0.0487397, 0.0496894, 1, 1, 1];
+    const series = bars(volumes.map((v) => [40_000, 40_010, 39_990, 40_000, v]));
+    const seen: number[] = [];
+    const strategy = scripted({
+      0: (ctx) => void ctx.submit({ type: 'market', side: 'buy', amount }),
+      4: (ctx) => void ctx.close(),
+      9: (ctx) => void seen.push(ctx.position().size),
+    });
+    const r = runBacktest({
+      strategy,
+      data: [{ symbol: 'BTC/USDT', timeframe: '1m', series }],
+      cash: 100_000,
+      slippage: volumeShareSlippage(1, 0),
+    });
+    expect(r.fills.map((f) => f.amount).slice(0, 6)).toEqual([
+      0.1547684, 0.0455787, 0.0212999246844644, 0.1171788, 0.0487397, 0.0496894,
+    ]);
+    expect(r.trades.map((t) => t.direction)).toEqual(['long']);
+    expect(r.openTrades).toEqual([]);
+    expect(seen).toEqual([0]);
+    expect(r.portfolio.positions[0]!.size).toBe(0);
+    expect(r.orders.length).toBe(2);
+  });
+
   it('a market order in flight counts: a target repeated while its entry is pending sends nothing more; a close while a close is in flight neither', () => {
     // latencyBars 3: an order decided on bar t fills at bar t+3's open, so it is in flight on
     // bars t+1 and t+2, as a live order whose response is pending.

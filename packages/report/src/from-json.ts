@@ -107,6 +107,12 @@ export function resultFromJson(
       })),
     },
     pairs: (j.pairs ?? []).map(pairFrom),
+    unwarmed: (j.unwarmed ?? []).map((u) => ({
+      symbol: u.symbol,
+      timeframe: u.timeframe as Timeframe,
+      needed: u.needed,
+      bars: n(u.bars),
+    })),
     ...(j.benchmark !== null && j.benchmark !== undefined
       ? {
           benchmark: benchmarkFrom(
@@ -204,9 +210,13 @@ function pairFrom(p: PairJson): PairStats {
     fees: n(p.fees),
     openSize: n(p.openSize),
     unrealizedPnl: n(p.unrealizedPnl),
+    // Absent from a result.json written before these were kept.
+    openFees: n(p.openFees ?? 0),
+    funding: n(p.funding ?? 0),
     contribution: n(p.contribution),
     denied: p.denied,
     rejected: p.rejected,
+    cancelledAtFill: p.cancelledAtFill ?? 0,
   };
 }
 

@@ -16,6 +16,7 @@ import {
   riskEventToJson,
   toJsonValue,
   tradeToJson,
+  unwarmedToJson,
 } from './json.ts';
 
 /**
@@ -312,6 +313,8 @@ export function* resultJsonChunks(
   member('metrics', metricsToJson(result.metrics));
   member('pairs', result.pairs.map(pairToJson));
   member('benchmark', benchmarkToJson(result.benchmark));
+  const { unwarmed } = unwarmedToJson(result);
+  if (unwarmed !== undefined) member('unwarmed', unwarmed);
   /**
    * An array-valued member `depth` levels deep, its items made by toJson. The built-in
    * JSON.stringify writes ARRAY_BATCH items per call: the text of `[a, b, ...]` at indentation 1,

@@ -50,9 +50,12 @@ export interface PairJson extends FeedJson {
   readonly fees: number | null;
   readonly openSize: number | null;
   readonly unrealizedPnl: number | null;
+  readonly openFees: number | null;
+  readonly funding: number | null;
   readonly contribution: number | null;
   readonly denied: number;
   readonly rejected: number;
+  readonly cancelledAtFill: number;
 }
 
 /** The buy-and-hold benchmark's figures (docs/report.md states the model); its curve is in the HTML report. */
@@ -152,6 +155,13 @@ export interface EquityJson {
   readonly values: readonly (number | null)[];
 }
 
+export interface UnwarmedJson {
+  readonly symbol: string;
+  readonly timeframe: string;
+  readonly needed: number;
+  readonly bars: number | null;
+}
+
 export interface ResultJson {
   readonly format: typeof RESULT_JSON_FORMAT;
   readonly version: typeof RESULT_JSON_VERSION;
@@ -166,6 +176,11 @@ export interface ResultJson {
   readonly pairs: readonly PairJson[];
   /** Buy-and-hold of the primary market over the same bars; null for a result without one. */
   readonly benchmark: BenchmarkJson | null;
+  /**
+   * Only when onBar never ran on a feed: the strategy's warm-up (`needed` bars) is longer than the
+   * feed's `bars` (null for a feed resampled by the engine).
+   */
+  readonly unwarmed?: readonly UnwarmedJson[];
   readonly trades: readonly TradeJson[];
   readonly openTrades: readonly OpenTradeJson[];
   readonly fills: readonly FillJson[];
@@ -338,9 +353,12 @@ export function pairToJson(p: PairStats): PairJson {
     fees: finiteOrNull(p.fees),
     openSize: finiteOrNull(p.openSize),
     unrealizedPnl: finiteOrNull(p.unrealizedPnl),
+    openFees: finiteOrNull(p.openFees),
+    funding: finiteOrNull(p.funding),
     contribution: finiteOrNull(p.contribution),
     denied: p.denied,
     rejected: p.rejected,
+    cancelledAtFill: p.cancelledAtFill,
   };
 }
 
@@ -563,6 +581,20 @@ export function equityToJson(eq: BacktestResult['equity']): EquityJson {
   return { times, timesIso, values };
 }
 
+/** `{ unwarmed }` when a feed never warmed up, else nothing (the member is left out). */
+export function unwarmedToJson(result: BacktestResult): { unwarmed?: UnwarmedJson[] } {
+  const u = result.unwarmed ?? [];
+  if (u.length === 0) return {};
+  return {
+    unwarmed: u.map((x) => ({
+      symbol: x.symbol,
+      timeframe: x.timeframe,
+      needed: x.needed,
+      bars: finiteOrNull(x.bars),
+    })),
+  };
+}
+
 /** The whole result as JSON-safe data with a stable key order (see the module comment). */
 export function resultToJson(result: BacktestResult): ResultJson {
   return {
@@ -577,6 +609,7 @@ export function resultToJson(result: BacktestResult): ResultJson {
     metrics: metricsToJson(result.metrics),
     pairs: result.pairs.map(pairToJson),
     benchmark: benchmarkToJson(result.benchmark),
+    ...unwarmedToJson(result),
     trades: result.trades.map(tradeToJson),
     openTrades: result.openTrades.map(openTradeToJson),
     fills: result.fills.map(fillToJson),

@@ -80,7 +80,7 @@ export function marketsSection(
         `<td class="num">${e(formatPercent(p.winRate, 1))}</td><td class="num ${signClass(p.pnlNet)}">${e(formatMoney(p.pnlNet, cur))}</td>` +
         `<td class="num">${e(formatMoney(p.fees, cur))}</td><td class="num">${e(open)}</td>` +
         `<td class="num ${signClass(p.contribution)}">${e(formatPercent(p.contribution))}</td>` +
-        `<td class="num">${e(formatInteger(p.denied + p.rejected))}</td>` +
+        `<td class="num">${e(formatInteger(p.denied + p.rejected + p.cancelledAtFill))}</td>` +
         `<td class="num ${signClass(change)}">${e(formatPercent(change))}</td></tr>`
       );
     })

@@ -1,5 +1,5 @@
 import type { BacktestResult } from '@keel/core';
-import { timeframeEnd } from '@keel/core';
+import { refusalOf, timeframeEnd } from '@keel/core';
 import { benchmarkLines } from './benchmark.ts';
 import {
   formatDuration,
@@ -17,40 +17,68 @@ import { riskSummaryLines } from './risk.ts';
 
 type Pair = readonly [string, string];
 
-/** What a refusal is counted under: its reason up to the first colon (the rule, "insufficient USDT"). */
-function reasonKind(reason: string | undefined): string {
+/**
+ * What a refusal is counted under: the rule its reason names, with the amounts taken out, so that
+ * 820 margin rejections of as many sizes are one kind. The reason up to its first colon
+ * ("insufficient USDT at fill"), else the whole reason; numbers become "N"
+ * ("position of N LINK at N exceeds the N USDT notional allowed at Nx"). A number that is part of
+ * a name (1000SHIB) stays.
+ */
+export function reasonKind(reason: string | undefined): string {
   if (reason === undefined || reason === '') return 'no reason given';
   const colon = reason.indexOf(':');
-  return colon > 0 && colon <= 40 ? reason.slice(0, colon) : reason.length <= 40 ? reason : `${reason.slice(0, 40)}...`;
+  const rule = colon > 0 && colon <= 60 ? reason.slice(0, colon) : reason;
+  const kind = rule.replace(/(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![A-Za-wyz\d])/g, 'N');
+  return kind.length <= 100 ? kind : `${kind.slice(0, 100)}...`;
 }
 
+/** At most this many kinds of refusal are listed, each with its first example. */
+const REFUSAL_KINDS_SHOWN = 3;
+const EXAMPLE_LENGTH = 200;
+
 /**
- * Orders that never traded because something refused them: denied before the venue (a risk rule,
- * the order's own fields, the exchange filters) or rejected by it (not enough cash). Always shown
- * when there are any: a run that refused every order must not read like a run that had no signal.
+ * Orders the run did not execute because something refused them: denied before the venue (a risk
+ * rule, the order's own fields, the exchange filters), rejected by it on arrival, or cancelled by
+ * it at the fill (not enough cash or coins at the fill price). Always shown when there are any: a
+ * run that refused every order must not read like a run that had no signal. Counted by kind of
+ * reason (`reasonKind`), the most frequent first, each with its first reason as an example.
  */
 export function refusedOrderLines(result: BacktestResult): string[] {
-  const counts = new Map<string, number>();
-  let denied = 0;
-  let rejected = 0;
-  let first: string | undefined;
+  const kinds = new Map<string, { n: number; example: string }>();
+  const by = { denied: 0, rejected: 0, 'cancelled-at-fill': 0 };
   for (const o of result.orders) {
-    if (o.status === 'denied') denied++;
-    else if (o.status === 'rejected') rejected++;
-    else continue;
-    first ??= o.reason;
+    const r = refusalOf(o);
+    if (r === null) continue;
+    by[r]++;
     const k = reasonKind(o.reason);
-    counts.set(k, (counts.get(k) ?? 0) + 1);
+    const seen = kinds.get(k);
+    if (seen === undefined) kinds.set(k, { n: 1, example: o.reason ?? 'no reason given' });
+    else seen.n++;
   }
-  if (denied + rejected === 0) return [];
-  const byKind = [...counts]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .map(([k, n]) => `${k} ${formatInteger(n)}`)
-    .join(', ');
-  return [
-    `refused orders: ${formatInteger(denied + rejected)} (denied ${formatInteger(denied)}, rejected by the venue ${formatInteger(rejected)}): ${byKind}`,
-    `  first: ${first ?? 'no reason given'}`,
+  const total = by.denied + by.rejected + by['cancelled-at-fill'];
+  if (total === 0) return [];
+  const sorted = [...kinds].sort((a, b) => b[1].n - a[1].n || (a[0] < b[0] ? -1 : 1));
+  const lines = [
+    `refused orders: ${formatInteger(total)} (denied ${formatInteger(by.denied)}, rejected by the venue ${formatInteger(by.rejected)}, cancelled by the venue at the fill ${formatInteger(by['cancelled-at-fill'])})`,
   ];
+  for (const [k, { n, example }] of sorted.slice(0, REFUSAL_KINDS_SHOWN)) {
+    const e = example.length <= EXAMPLE_LENGTH ? example : `${example.slice(0, EXAMPLE_LENGTH)}...`;
+    lines.push(`  ${formatInteger(n)} x ${k}`, `      first: ${e}`);
+  }
+  const more = sorted.slice(REFUSAL_KINDS_SHOWN);
+  if (more.length > 0)
+    lines.push(
+      `  ${formatInteger(more.reduce((a, [, v]) => a + v.n, 0))} more, of ${formatInteger(more.length)} other kind${more.length > 1 ? 's' : ''} (every order is in the report and --json)`,
+    );
+  return lines;
+}
+
+/** A feed onBar never ran on: the strategy's warm-up is longer than the data (no signal could come). */
+export function unwarmedLines(result: BacktestResult): string[] {
+  return (result.unwarmed ?? []).map(
+    (u) =>
+      `note: onBar never ran on ${u.symbol} ${u.timeframe}: the strategy's warm-up needs ${formatInteger(u.needed)} bars (its indicators' longest lookback + 1), the data has ${Number.isFinite(u.bars) ? formatInteger(u.bars) : 'fewer (resampled)'}`,
+  );
 }
 
 /** Label/value pairs as aligned columns: labels left-aligned, values right-aligned, two pairs per line. */
@@ -125,7 +153,7 @@ export function formatSummary(result: BacktestResult): string {
       `open at end: ${result.openTrades.map((t) => `${t.direction} ${t.symbol} since ${formatTimeShort(t.entryTime)}`).join(', ')} (valued at the last close, not counted as trades)`,
     );
   }
-  tail.push(...refusedOrderLines(result));
+  tail.push(...refusedOrderLines(result), ...unwarmedLines(result));
   if (result.errors.length > 0)
     tail.push(`strategy errors: ${formatInteger(result.errors.length)} (see the report or result.json)`);
   if (tail.length > 0) lines.push('', ...tail);

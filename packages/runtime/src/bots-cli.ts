@@ -1,7 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AnyStrategy, fixedBpsSlippage, percentFee, type SimulatedVenueOptions } from '@keel/core';
+import {
+  type AnyStrategy,
+  fixedBpsSlippage,
+  MAX_SLIPPAGE_BPS,
+  percentFee,
+  type SimulatedVenueOptions,
+} from '@keel/core';
 import type { Io } from '@keel/data';
 import { writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl, type Store } from '@keel/store';
@@ -189,7 +195,8 @@ function parityOptions(v: Values): ParityOptions | string {
   if (asset !== 'quote' && asset !== 'received')
     return "--fee-asset must be quote or received (the coin on a buy, the quote on a sell: Binance spot's rule)";
   const bps = v['slippage-bps'] === undefined ? 0 : Number(v['slippage-bps']);
-  if (!(bps >= 0)) return '--slippage-bps must be a number >= 0';
+  if (!(bps >= 0 && bps < MAX_SLIPPAGE_BPS))
+    return `--slippage-bps must be a number from 0 to below ${MAX_SLIPPAGE_BPS} (100 = 1 %; ${MAX_SLIPPAGE_BPS} would sell at a price of 0)`;
   const model: SimulatedVenueOptions = {
     fees: percentFee(rate, { asset }),
     ...(bps > 0 ? { slippage: fixedBpsSlippage(bps) } : {}),

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isTimeframe, MARKET_SYMBOL, parseRiskConfig, type RiskInput } from '@keel/core';
+import { isTimeframe, MARKET_SYMBOL, MAX_SLIPPAGE_BPS, parseRiskConfig, type RiskInput } from '@keel/core';
 import { z } from 'zod';
 import { CONFIG_FILE_NAME } from './config-sources.ts';
 
@@ -154,7 +154,10 @@ export const SETTINGS: Readonly<Record<Section, Readonly<Record<string, KeySpec>
     cash: n(positive, 10_000),
     fee: n(fraction01, 0.001),
     'maker-fee': n(fraction01),
-    'slippage-bps': n(nonNegative, 0),
+    'slippage-bps': n(
+      nonNegative.lt(MAX_SLIPPAGE_BPS, `must be below ${MAX_SLIPPAGE_BPS} (100 % would sell at a price of 0)`),
+      0,
+    ),
     participation: n(z.number().gt(0, 'must be > 0').max(1, 'must be <= 1')),
     'latency-bars': n(count(1), 1),
     from: s(time),

@@ -481,7 +481,15 @@ export async function botParity(store: Store, botId: string, opts: ParityOptions
     riskEvents,
     riskCounts: countRiskEvents(riskEvents),
     portfolio,
-    pairs: pairStats({ feeds, trades: allTrades, orders: allOrders, positions: portfolio.positions, startValue }),
+    pairs: pairStats({
+      feeds,
+      trades: allTrades,
+      openTrades: [],
+      orders: allOrders,
+      positions: portfolio.positions,
+      funding: modelFunding,
+      startValue,
+    }),
     metrics: computeMetrics({
       equity: values,
       times,

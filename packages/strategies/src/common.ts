@@ -16,6 +16,17 @@ export const direction = z.enum(['long', 'short', 'both']).default('long');
 export type Direction = z.infer<typeof direction>;
 
 /**
+ * Why parameters cannot trade a spot market, or undefined: a `direction` that sells short (spot
+ * cannot go short: every short entry would be rejected, and the run would read as buy and hold).
+ * Any strategy's parameters, read by name: a strategy without `direction` passes.
+ */
+export function spotDirectionProblem(params: unknown): string | undefined {
+  const d = typeof params === 'object' && params !== null ? (params as { direction?: unknown }).direction : undefined;
+  if (d !== 'short' && d !== 'both') return undefined;
+  return `direction=${d} sells short, which a spot market cannot: short selling needs a perpetual (--market futures), or use direction=long`;
+}
+
+/**
  * Acts on a strategy's four signals in the direction it trades: enters `allocation` of equity long
  * (short: the negative target) from flat, closes on the exit signal, and with `both` reverses
  * from one side to the other on the opposite entry. Long-only, it does exactly what the

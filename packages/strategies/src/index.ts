@@ -24,4 +24,5 @@ export function getStrategy(name: string): AnyStrategy {
   return s;
 }
 
+export { spotDirectionProblem } from './common.ts';
 export { describeStrategy, type ParamInfo, type StrategyInfo } from './describe.ts';

@@ -99,12 +99,24 @@ export interface BacktestResult {
   /** Perpetuals only: leverage, funding, liquidations and warnings (absent in a spot run). */
   readonly futures?: FuturesSummary;
   /**
+   * Feeds on which onBar never ran because the strategy's warm-up (`needed` bars: its indicators'
+   * longest lookback + 1) is longer than the feed's `bars` (NaN for a feed the engine derives by
+   * resampling). Empty when every feed warmed up; absent from results not made by runBacktest.
+   */
+  readonly unwarmed?: readonly Unwarmed[];
+  /**
    * Buy-and-hold over the same bars (absent from results not made by runBacktest): of the primary
    * market, or of every market with `perPair`.
    */
   readonly benchmark?: Benchmark;
   /** The strategy's `plot` lines, one value per primary bar (aligned with `equity`); empty without `plot`. */
   readonly plots?: readonly PlotColumn[];
+}
+
+/** A feed the strategy never saw a bar of (BacktestResult.unwarmed). */
+export interface Unwarmed extends FeedKey {
+  readonly needed: number;
+  readonly bars: number;
 }
 
 /** One line of a strategy's `plot`, recorded at the close of each primary bar. */
@@ -306,6 +318,15 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       if (progress && (done & 0xffff) < n) progress(done, total);
     }
   }
+  const unwarmed = engine.unwarmedFeeds().map(({ key, needed }) => ({
+    ...key,
+    needed,
+    bars: cfg.data.reduce((n, d, i) => {
+      if (d.symbol !== key.symbol || d.timeframe !== key.timeframe) return n;
+      const [a, b] = ranges[i] as [number, number];
+      return b - a;
+    }, Number.NaN),
+  }));
   engine.stop();
   if (progress) progress(total, total);
 
@@ -338,6 +359,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     const [a, b] = ranges[i] as [number, number];
     held.push({ series: d.series, timeframe: d.timeframe, p0: a, p1: b, instrument: instruments[i] as Instrument });
   });
+  const openTrades = tracker.openTrades();
   let pairs: PairStats[] | undefined;
   let benchmark: Benchmark | undefined;
   return {
@@ -352,7 +374,7 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
     get trades() {
       return tracker.closed;
     },
-    openTrades: tracker.openTrades(),
+    openTrades,
     get fills() {
       return engine.fills;
     },
@@ -370,13 +392,16 @@ export function runBacktest(cfg: BacktestConfig): BacktestResult {
       pairs ??= pairStats({
         feeds,
         trades: tracker.closed,
+        openTrades,
         orders: engine.history,
         positions: portfolio.positions,
+        funding: book?.funding ?? [],
         startValue,
       });
       return pairs;
     },
     ...(book !== undefined ? { futures: book.summary() } : {}),
+    unwarmed,
     // Built when first read, like the trades: a run nobody reports on (an optimiser's) skips it.
     get benchmark() {
       benchmark ??= buyAndHold(held, times, startValue, fees);

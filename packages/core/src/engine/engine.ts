@@ -314,6 +314,23 @@ export class Engine {
     return this.state;
   }
 
+  /**
+   * The feeds the strategy subscribed to whose indicators never all became defined, so onBar never
+   * ran for them: the warm-up is longer than the bars they had. `needed`: the bars it takes
+   * (the longest lookback + 1); the summary tells it, since a run with no onBar has no signal.
+   */
+  unwarmedFeeds(): { readonly key: FeedKey; readonly needed: number }[] {
+    const out: { key: FeedKey; needed: number }[] = [];
+    if (this.strategy.warmup === 'none') return out;
+    for (const s of this.slots) {
+      if (!s.subscribed || s.warm || s.indicators.length === 0) continue;
+      let needed = 0;
+      for (const i of s.indicators) needed = Math.max(needed, i.lookback + 1);
+      out.push({ key: s.key, needed });
+    }
+    return out;
+  }
+
   get primary(): FeedKey {
     return (this.slots[0] as FeedSlot).key;
   }

@@ -13,7 +13,7 @@
  * its share of the cross account or its own liquidation (docs/futures.md, "Hedge mode").
  */
 import { type Bar, type BarSeries, readBar } from '../model/bar.ts';
-import { type Instrument, roundToStep } from '../model/instrument.ts';
+import { closesExactly, type Instrument, roundToStep } from '../model/instrument.ts';
 import type { HedgeSide } from '../model/orders.ts';
 import { isoUtc } from '../model/timeframe.ts';
 import type { Account, Position } from '../portfolio/account.ts';
@@ -641,12 +641,16 @@ export class FuturesBook {
     if (l === undefined) return;
     const before = l.position.size;
     const closing = reducingQty(before, qty);
+    // Flat (as the account books it, binary noise of partial fills included): what is left of the
+    // isolated wallet returns to the cross wallet (it is in the wallet).
+    if (closing > 0 && closesExactly(Math.abs(before), Math.abs(qty))) {
+      l.isolatedWallet = 0;
+      return;
+    }
     const released = before === 0 ? 0 : (l.isolatedWallet * closing) / Math.abs(before);
     const opening = Math.abs(qty) - closing;
     l.isolatedWallet =
       l.isolatedWallet - released + initialMargin(positionNotional(opening, price, m.inst.contractSize), m.leverage);
-    // Flat: what is left of the isolated wallet returns to the cross wallet (it is in the wallet).
-    if (Math.abs(qty) === closing && closing === Math.abs(before)) l.isolatedWallet = 0;
   }
 
   /** The first bar of a market: funding before its open was paid before the run began. */

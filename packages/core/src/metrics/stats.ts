@@ -14,7 +14,9 @@ export interface Metrics {
   readonly maxDrawdownDurationMs: number;
   readonly maxDrawdownDurationBars: number;
   readonly tradeCount: number;
+  /** NaN with no closed trade (as profitFactor and expectancy; averageWin with no win, averageLoss with no loss). */
   readonly winRate: number;
+  /** Infinity with no losing trade. */
   readonly profitFactor: number;
   readonly expectancy: number;
   readonly averageWin: number;
@@ -106,15 +108,23 @@ export function computeMetrics(input: {
     maxDrawdownDurationMs: maxDdMs,
     maxDrawdownDurationBars: maxDdBars,
     tradeCount: count,
-    winRate: count > 0 ? wins / count : 0,
-    profitFactor: grossLoss > 0 ? grossWin / grossLoss : grossWin > 0 ? Number.POSITIVE_INFINITY : 0,
-    expectancy: count > 0 ? net / count : 0,
-    averageWin: wins > 0 ? grossWin / wins : 0,
-    averageLoss: losses > 0 ? -grossLoss / losses : 0,
+    // Undefined without the trades they average (NaN: "n/a" in the summary, null in JSON), not 0:
+    // a run with no trade did not lose them all.
+    winRate: count > 0 ? wins / count : Number.NaN,
+    profitFactor: profitFactor(count, grossWin, grossLoss),
+    expectancy: count > 0 ? net / count : Number.NaN,
+    averageWin: wins > 0 ? grossWin / wins : Number.NaN,
+    averageLoss: losses > 0 ? -grossLoss / losses : Number.NaN,
     exposure: n > 0 ? exposedBars / n : 0,
     feesPaid: input.feesPaid,
     turnover: startValue > 0 ? input.turnover / startValue : 0,
     bars: n,
     periodsPerYear,
   };
+}
+
+/** Gross win / gross loss of closed trades: Infinity with no loss, NaN with no trade. */
+export function profitFactor(count: number, grossWin: number, grossLoss: number): number {
+  if (count === 0) return Number.NaN;
+  return grossLoss > 0 ? grossWin / grossLoss : grossWin > 0 ? Number.POSITIVE_INFINITY : 0;
 }

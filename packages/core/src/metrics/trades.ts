@@ -1,4 +1,4 @@
-import { type Instrument, isDust } from '../model/instrument.ts';
+import { closesExactly, FLAT_TOLERANCE, type Instrument, isDust } from '../model/instrument.ts';
 import type { FillHook, HedgeSide } from '../model/orders.ts';
 import { objectArray } from '../util/arrays.ts';
 import { F64Column } from '../util/columns.ts';
@@ -292,6 +292,8 @@ export class TradeTracker {
     let fee = feeInQuote;
     if (b && Math.sign(rest) !== b.dir) {
       const closeAbs = Math.min(Math.abs(rest), b.size);
+      // As the account books it: a fill within binary noise of the size closes it and opens nothing.
+      const exact = closesExactly(b.size, Math.abs(rest));
       const share = closeAbs / Math.abs(rest);
       const closeFee = fee * share;
       b.pnl = b.pnl + b.dir * closeAbs * (price - b.price) * 1.0;
@@ -302,9 +304,9 @@ export class TradeTracker {
       b.lastExitPrice = price;
       b.size -= closeAbs;
       b.exitOrderId = orderId;
-      rest = rest + b.dir * closeAbs;
+      rest = exact ? 0 : rest + b.dir * closeAbs;
       fee -= closeFee;
-      if (b.size <= b.maxSize * 1e-12 || (inst !== undefined && isDust(inst, b.size, price))) {
+      if (exact || b.size <= b.maxSize * FLAT_TOLERANCE || (inst !== undefined && isDust(inst, b.size, price))) {
         if (this.keepClosed > 0) this.record(b, time);
         else this.dropped++;
         b.active = false;

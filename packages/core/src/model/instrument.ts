@@ -199,6 +199,19 @@ export function isDust(inst: Instrument, size: number, price: number): boolean {
   return size !== 0 && tradableAmount(inst, Math.abs(size), price) === 0;
 }
 
+/**
+ * True when a fill of `qty` (absolute) closes a position of `size` (absolute) exactly, up to the
+ * binary noise of adding up partial fills: an exit's fills summed in another grouping than the
+ * entry's miss its size by a few ulps (6.9e-18 BTC), which must neither leave a long nor open a
+ * short. 1e-12 of the size is far above that noise and far below any amount a market trades.
+ */
+export function closesExactly(size: number, qty: number): boolean {
+  return Math.abs(qty - size) <= FLAT_TOLERANCE * size;
+}
+
+/** Relative tolerance of `closesExactly`. */
+export const FLAT_TOLERANCE = 1e-12;
+
 /** True when the market has a filter that can leave dust (step, minimum amount or notional). */
 export function hasFilters(inst: Instrument): boolean {
   return inst.stepSize > 0 || inst.minAmount > 0 || inst.minNotional > 0;

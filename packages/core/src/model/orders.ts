@@ -233,6 +233,25 @@ export function withoutOptions(
   );
 }
 
+/**
+ * What the simulated venue writes in the reason of an order it cancels at the fill because the
+ * account cannot pay it there (`insufficient USDT at fill: ...`): backtrader's Margin status.
+ */
+export const AT_FILL = ' at fill: ';
+
+/** Why an order did not execute, when something refused it (none for a fill, expiry or own cancel). */
+export type Refusal = 'denied' | 'rejected' | 'cancelled-at-fill';
+
+/**
+ * Denied before the venue (a risk rule, the order's own fields, the exchange filters), rejected by
+ * it on arrival, or cancelled by it at the fill (not enough cash or coins at the fill price);
+ * null for every other order.
+ */
+export function refusalOf(o: OrderState): Refusal | null {
+  if (o.status === 'denied' || o.status === 'rejected') return o.status;
+  return o.status === 'cancelled' && o.reason?.includes(AT_FILL) === true ? 'cancelled-at-fill' : null;
+}
+
 export function remaining(o: OrderState): number {
   return o.request.amount - o.filled;
 }

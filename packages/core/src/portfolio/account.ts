@@ -1,4 +1,4 @@
-import type { Instrument } from '../model/instrument.ts';
+import { closesExactly, type Instrument } from '../model/instrument.ts';
 import type { HedgeSide, OrderSide } from '../model/orders.ts';
 
 /**
@@ -172,7 +172,9 @@ export class Account {
       pos.size = s + got;
       feeInSize = true;
     } else {
-      // Reducing, closing, possibly reversing.
+      // Reducing, closing, possibly reversing. A fill within binary noise of the size closes it
+      // exactly: partial fills summed in another order than the entry's leave no phantom position.
+      const exact = closesExactly(Math.abs(s), Math.abs(delta));
       const closeAbs = Math.min(Math.abs(delta), Math.abs(s));
       const closed = s > 0 ? closeAbs : -closeAbs;
       const e = pos.avgPrice;
@@ -181,8 +183,8 @@ export class Account {
       if (perp) this.adjust(settle, realized);
       else this.adjust(settle, ((closed * e) / 1.0) * inst.contractSize + realized);
       pos.realizedPnl += realized;
-      const rest = delta + closed; // what remains of the order after closing (reversal)
-      pos.size = s - closed;
+      const rest = exact ? 0 : delta + closed; // what remains of the order after closing (reversal)
+      pos.size = exact ? 0 : s - closed;
       if (pos.size === 0) pos.avgPrice = Number.NaN;
       if (rest !== 0) {
         if (!perp) this.adjust(settle, -((rest * price) / 1.0) * inst.contractSize);

@@ -54,9 +54,13 @@ export const noSlippage: SlippageModel = {
   capacity: () => Number.POSITIVE_INFINITY,
 };
 
-/** A fixed adverse move in basis points on every taker fill. */
+/** Slippage in basis points is below this: 10,000 bps (100 %) makes a sell's price 0, more a negative one. */
+export const MAX_SLIPPAGE_BPS = 10_000;
+
+/** A fixed adverse move in basis points on every taker fill, in [0, MAX_SLIPPAGE_BPS). */
 export function fixedBpsSlippage(bps: number): SlippageModel {
-  if (!(bps >= 0)) throw new Error(`slippage bps must be >= 0, got ${bps}`);
+  if (!(bps >= 0 && bps < MAX_SLIPPAGE_BPS))
+    throw new Error(`slippage must be in [0, ${MAX_SLIPPAGE_BPS}) bps (100 bps = 1 %), got ${bps}`);
   const f = bps / 10_000;
   return {
     price: (side, p) => (side === 'buy' ? p * (1 + f) : p * (1 - f)),

@@ -1,6 +1,7 @@
 import type { Bar } from '../model/bar.ts';
 import { type Instrument, roundAmount, tradableAmount } from '../model/instrument.ts';
 import {
+  AT_FILL,
   type HedgeSide,
   isTerminal,
   type LimitOrder,
@@ -476,13 +477,13 @@ export class SimulatedVenue implements Venue {
       // the coins twice: the second fill is refused, as the exchange refuses it. A reduce-only
       // sell was already clipped to what is held.
       if (this.allowShortSpot || reduceOnly || amount <= pos * (1 + 1e-12)) return null;
-      return `insufficient ${inst.base} at fill: selling ${amount}, holding ${pos} (spot cannot go short)`;
+      return `insufficient ${inst.base}${AT_FILL}selling ${amount}, holding ${pos} (spot cannot go short)`;
     }
     if (pos < 0 && amount <= -pos) return null;
     const cash = this.account.balance(inst.quote);
     const feeQuote = feeInBase(this.fees.asset, side) ? 0 : fee;
     if (cash - amount * price - feeQuote < 0) {
-      return `insufficient ${inst.quote} at fill: ${amount} at ${price} costs ${amount * price + feeQuote}, the account has ${cash}`;
+      return `insufficient ${inst.quote}${AT_FILL}${amount} at ${price} costs ${amount * price + feeQuote}, the account has ${cash}`;
     }
     return null;
   }

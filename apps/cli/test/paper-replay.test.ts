@@ -85,7 +85,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel paper --replay passes the data gate (rea
     expect(r.err).toContain("the file's name says BTC/USDT, not ETH/USDT");
   });
 
-  it("--warmup-bars: a whole number from 0 to 1000, for the exchange's candles only", async () => {
+  it("--warmup-bars: a whole number from 0 to 1000, for the exchange's candles only; no short direction on spot", async () => {
     const file = slice('binance_BTCUSDT_1h_warm.csv');
     const big = await keelIn(['paper', '--strategy', 'sma-cross', '--symbol', 'BTC/USDT', '--warmup-bars', '1500']);
     expect(big.code).toBe(2);
@@ -93,5 +93,9 @@ describe.skipIf(!HAS_SHARED_DATA)('keel paper --replay passes the data gate (rea
     const replay = await paper(file, '--warmup-bars', '100');
     expect(replay.code).toBe(2);
     expect(replay.err).toContain("--warmup-bars is for the exchange's candles");
+    // A spot bot cannot sell short, as the backtest refuses it.
+    const short = await paper(file, '--param', 'direction=both');
+    expect(short.code).toBe(2);
+    expect(short.err).toContain('direction=both sells short, which a spot market cannot');
   });
 });

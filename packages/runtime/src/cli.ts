@@ -32,6 +32,7 @@ import {
 } from '@keel/data/feeds';
 import { systemTimer } from '@keel/exchange';
 import { fingerprintOf, KeyStoreError, openStore, type Store } from '@keel/store';
+import { spotDirectionProblem } from '@keel/strategies';
 import { mergeSources } from './bar-merge.ts';
 import { Bot, type Logger, type SessionReport } from './bot.ts';
 import { jsonLogLine, textLogLine } from './bot-log.ts';
@@ -313,6 +314,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     if (fut.futures !== undefined) perps.push(fut.futures);
   }
   const futures = perps.length > 0 ? new Map(perps.map((x) => [x.symbol, x.settings])) : undefined;
+  // A spot bot cannot sell short: every short entry would be refused (the backtest's rule).
+  const shortOnSpot = futures === undefined ? spotDirectionProblem(params) : undefined;
+  if (shortOnSpot !== undefined) return fail(shortOnSpot);
   if (
     futures !== undefined &&
     mode === 'live' &&

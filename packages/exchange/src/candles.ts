@@ -10,6 +10,12 @@ import { type RetryPolicy, retryDelayMs } from './retry.ts';
 export interface ClosedBar extends Bar {
   readonly symbol: string;
   readonly timeframe: Timeframe;
+  /**
+   * How many newer bars of this market had closed already when this one was handed over (its
+   * consumer fell behind the stream, or a gap was filled from REST): its signals are late. Absent
+   * for a bar handed over as the newest closed one.
+   */
+  readonly behind?: number;
 }
 
 export interface WatchCandlesOptions {
@@ -215,7 +221,11 @@ export async function* watchCandles(
   };
   try {
     while (!opts.signal?.aborted) {
-      while (out.length > 0) yield out.shift() as ClosedBar;
+      while (out.length > 0) {
+        const b = out.shift() as ClosedBar;
+        // Newer bars already closed behind it: say how many (one object more, only then).
+        yield out.length > 0 ? { ...b, behind: out.length } : b;
+      }
       if (opts.signal?.aborted) break;
       try {
         if (needFill) {

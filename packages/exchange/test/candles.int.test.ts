@@ -71,6 +71,41 @@ describe('watchCandles against the exchange simulator (real ccxt.pro, loopback)'
     expect(c.reconnects.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a consumer that falls behind: each bar it takes while newer ones have closed says how many (behind)', async () => {
+    const gw = h.gateway();
+    const ctl = new AbortController();
+    const it = watchCandles(gw, { symbol: 'BTC/USDT', timeframe: '1m', signal: ctl.signal })[Symbol.asyncIterator]();
+    try {
+      const first = it.next();
+      await h.sim.waitForSubscription('btcusdt@kline_1m');
+      h.sim.step(); // closes bar 10, taken at once: on time
+      const b10 = (await first).value as ClosedBar;
+      expect([(b10.time - T0) / MIN, b10.behind]).toEqual([10, undefined]);
+      // The consumer is busy while three more bars close; it asks again, and the stream's next
+      // message (bar 14 closing: on Binance the forming bar's updates every 2 s) brings them all.
+      h.sim.step(3);
+      await new Promise((r) => setTimeout(r, 300));
+      const next = it.next();
+      await new Promise((r) => setTimeout(r, 100));
+      h.sim.step();
+      const late: [number, number | undefined][] = [];
+      for (let k = 0; k < 4; k++) {
+        const b = (await (k === 0 ? next : it.next())).value as ClosedBar;
+        late.push([(b.time - T0) / MIN, b.behind]);
+      }
+      expect(late).toEqual([
+        [11, 3],
+        [12, 2],
+        [13, 1],
+        [14, undefined],
+      ]);
+    } finally {
+      ctl.abort();
+      await it.return?.();
+      await gw.close();
+    }
+  });
+
   it('a stalled socket (open but silent) is detected as stale, reopened, and the lost bars come from REST', async () => {
     const gw = h.gateway();
     const c = consume(gw, {

@@ -161,6 +161,9 @@ export interface PnlReport {
   readonly feesPaidOutside?: Readonly<Record<string, number>>;
 }
 
+/** How the reason of an order held on a late bar begins (Bot.catchUpHold). */
+const LATE = 'late:';
+
 /** One market's share of a session of a bot on several markets. */
 export interface PairReport extends PnlReport {
   readonly symbol: string;
@@ -190,10 +193,16 @@ export interface SessionReport extends PnlReport {
   readonly errors: number;
   /**
    * Orders not traded: `stale`, dropped unsent when their bar was over (`maxSignalAge`);
-   * `catchUp`, denied on bars missed while the bot was down (`catchUp`); `warmup`, asked for on
+   * `catchUp`, denied on bars missed while the bot was down (`catchUp`); `late`, denied on bars
+   * that came after newer ones had closed (the bot fell behind: BarEvent.behind); `warmup`, asked for on
    * past bars while the strategy warmed up (Engine.warmUp: none is sent).
    */
-  readonly signalsDropped: { readonly stale: number; readonly catchUp: number; readonly warmup: number };
+  readonly signalsDropped: {
+    readonly stale: number;
+    readonly catchUp: number;
+    readonly late: number;
+    readonly warmup: number;
+  };
   /** Bars that came again for a time their feed already had: not fed twice. */
   readonly repeatedBars: number;
   /** Per market, what the bot holds that is too small to trade (dust: flat for the strategy). */
@@ -301,6 +310,9 @@ export class Bot {
   private catchUpDenied = 0;
   /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
   private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+  /** Bars handled late (newer ones had closed: BarEvent.behind) in the run under way, and before. */
+  private late = { bars: 0, denied: 0, first: 0, last: 0, behind: 0 };
+  private lateDenied = 0;
   /** Past bars the strategy ran on since the last handled bar (see Engine.warmUp), said once trading begins. */
   private warmed = { bars: 0, requests: 0, first: 0, last: 0 };
   /** A bar that came again (a time its feed already had): not fed twice, counted. */
@@ -633,7 +645,10 @@ export class Bot {
       log,
       onEvent: (e) => {
         if (e.type === 'order.denied') {
-          if (this.holding !== null && e.reason === this.holding) this.caughtUp.denied++;
+          if (this.holding !== null && e.reason === this.holding) {
+            if (this.holding.startsWith(LATE)) this.late.denied++;
+            else this.caughtUp.denied++;
+          }
           const sym = e.order.request.symbol;
           this.deniedBy.set(sym, (this.deniedBy.get(sym) ?? 0) + 1);
         }
@@ -737,7 +752,10 @@ export class Bot {
         } as OrderState);
       }
       if (carried.length > 0)
-        log('info', `paper: ${carried.length} order(s) working when the bot stopped go on working: ${carried.join(', ')}`);
+        log(
+          'info',
+          `paper: ${carried.length} order(s) working when the bot stopped go on working: ${carried.join(', ')}`,
+        );
     }
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     // A position held in the other position mode would sit in the books with nothing to manage it.
@@ -1025,7 +1043,15 @@ export class Bot {
         const c = this.caughtUp;
         if (c.bars++ === 0) c.first = ev.bar.time;
         c.last = ev.bar.time;
-      } else if (this.caughtUp.bars > 0) this.endCatchUp();
+      } else {
+        if (this.caughtUp.bars > 0) this.endCatchUp();
+        if (ev.behind !== undefined && ev.behind > 0) {
+          const l = this.late;
+          if (l.bars++ === 0) l.first = ev.bar.time;
+          l.last = ev.bar.time;
+          l.behind = Math.max(l.behind, ev.behind);
+        } else if (this.late.bars > 0) this.endLate();
+      }
     // Live: fills the bars may have caused, not yet reported, are read before any strategy decides.
     // (A bar missed while the bot was down is not: recovery read every open order at start.)
     if (this.venue !== undefined) {
@@ -1091,10 +1117,24 @@ export class Bot {
 
   /** The reason a missed bar's orders are denied under the catch-up policy, or null to trade it. */
   private catchUpHold(ev: BarEvent): string | null {
-    if (ev.catchUp === undefined) return null;
+    if (ev.catchUp === undefined)
+      return ev.behind !== undefined && ev.behind > 0
+        ? `${LATE} the bar of ${new Date(ev.bar.time).toISOString()} came after ${ev.behind} newer bar(s) had closed (a gap filled after the candle stream dropped, or the bot fell behind); its signals are not traded`
+        : null;
     const policy = this.cfg.catchUp ?? 'none';
     if (policy === 'last' && ev.catchUp === 'last-missed') return null;
     return `catching up: the bar of ${new Date(ev.bar.time).toISOString()} closed while the bot was down; its signals are not traded (--catch-up ${policy})`;
+  }
+
+  /** Says, once a bar comes on time again, how far behind the bot was and what was not sent. */
+  private endLate(): void {
+    const l = this.late;
+    this.lateDenied += l.denied;
+    this.cfg.log(
+      'warn',
+      `late bars: ${l.bars} bar(s) (${new Date(l.first).toISOString()} to ${new Date(l.last).toISOString()}) came after newer ones had closed (up to ${l.behind} bar(s) late: a gap filled after the candle stream dropped, or the bot fell behind: a slow strategy, a saturated machine): the strategy ran on them, none of them traded; ${l.denied} order(s) not sent`,
+    );
+    this.late = { bars: 0, denied: 0, first: 0, last: 0, behind: 0 };
   }
 
   /** Says, once the first live bar comes, what the catch-up did. */
@@ -1281,6 +1321,7 @@ export class Bot {
       signalsDropped: {
         stale: this.venue?.staleDropped ?? 0,
         catchUp: this.catchUpDenied + this.caughtUp.denied,
+        late: this.lateDenied + this.late.denied,
         warmup: this.botEngine?.engine.warmupRequests ?? 0,
       },
       repeatedBars: this.repeatedBars,

@@ -571,6 +571,7 @@ function signalsSummary(r: SessionReport): string {
   const parts = [
     d.stale > 0 ? `${d.stale} stale (older than --max-signal-age when they would have left)` : '',
     d.catchUp > 0 ? `${d.catchUp} on bars missed while the bot was down (--catch-up)` : '',
+    d.late > 0 ? `${d.late} on bars that came after newer ones had closed (late)` : '',
     d.warmup > 0 ? `${d.warmup} asked for while warming up on past bars` : '',
   ].filter((p) => p !== '');
   const repeated = r.repeatedBars > 0 ? `; ${r.repeatedBars} bar(s) came twice, fed once` : '';

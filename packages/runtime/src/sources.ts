@@ -14,6 +14,12 @@ export interface BarEvent {
    */
   readonly catchUp?: 'missed' | 'last-missed';
   /**
+   * Live: how many newer bars of the feed had already closed when this one came (the bot fell
+   * behind the exchange, or a gap was filled after a reconnect). Its signals are late: the bot
+   * runs the strategy on it and holds its orders as for a missed bar (BotConfig.catchUp).
+   */
+  readonly behind?: number;
+  /**
    * Another feed's bar of the same close time follows at once (set by `mergeSources`): a bot
    * handles a close time's bars together, every market's fills before any strategy (docs/live.md).
    */

@@ -566,7 +566,12 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
           })) {
             if (closed) return;
             const missed = b.time < liveFrom ? (b.time + tfMs >= liveFrom ? 'last-missed' : 'missed') : undefined;
-            yield { feed, bar: copyBar(b), receivedAt: performance.now(), ...(missed ? { catchUp: missed } : {}) };
+            yield {
+              feed,
+              bar: copyBar(b),
+              receivedAt: performance.now(),
+              ...(missed ? { catchUp: missed } : b.behind !== undefined ? { behind: b.behind } : {}),
+            };
           }
         },
       };

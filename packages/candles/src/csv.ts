@@ -206,7 +206,9 @@ export function candleFileBytes(file: string, bytes: Uint8Array): Uint8Array {
 
 /** The one .csv of a zip archive (fflate, loaded only for a zip: most runs never read one). */
 function unzipOneCsv(file: string, bytes: Uint8Array): Uint8Array {
-  const { unzipSync } = createRequire(import.meta.url)('fflate') as typeof import('fflate');
+  const { unzipSync } = createRequire(import.meta.url)('fflate') as {
+    unzipSync(data: Uint8Array): Record<string, Uint8Array>;
+  };
   let entries: Record<string, Uint8Array>;
   try {
     entries = unzipSync(bytes);

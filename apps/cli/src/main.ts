@@ -25,6 +25,38 @@ export interface Command {
   readonly run: (argv: string[], cli: Cli) => Promise<number>;
 }
 
+/**
+ * `keel paper|live`: SIGINT and SIGTERM are caught from the first instant, while the runtime
+ * loads (a second or more) and the bot connects, before the bot's own handlers take over: the
+ * bot then stops before its start completes and says so, instead of the process vanishing
+ * without a line. A second signal exits at once.
+ */
+async function botCommand(argv: string[], cli: Cli): Promise<number> {
+  let received: string | undefined;
+  const on = (sig: NodeJS.Signals) => {
+    if (received !== undefined) {
+      cli.stderr.write(`${sig} received again while the bot was starting: exiting now\n`);
+      process.exit(130);
+    }
+    received = sig;
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  const release = () => {
+    process.off('SIGINT', on);
+    process.off('SIGTERM', on);
+  };
+  try {
+    const { runBotCli } = await import('@keel/runtime/cli');
+    return await runBotCli(argv, cli, {
+      received: () => received,
+      release,
+    });
+  } finally {
+    release();
+  }
+}
+
 export const COMMANDS: readonly Command[] = [
   {
     name: 'demo',
@@ -80,13 +112,13 @@ export const COMMANDS: readonly Command[] = [
     name: 'paper',
     config: 'paper',
     summary: 'run a strategy on live or replayed data with simulated fills',
-    run: async (argv, cli) => (await import('@keel/runtime/cli')).runBotCli(['paper', ...argv], cli),
+    run: (argv, cli) => botCommand(['paper', ...argv], cli),
   },
   {
     name: 'live',
     config: 'live',
     summary: 'run a strategy against a real exchange account',
-    run: async (argv, cli) => (await import('@keel/runtime/cli')).runBotCli(['live', ...argv], cli),
+    run: (argv, cli) => botCommand(['live', ...argv], cli),
   },
   {
     name: 'bots',

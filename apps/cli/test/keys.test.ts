@@ -176,11 +176,15 @@ describe('keel live with a key from the key store, against the exchange simulato
     const none = keel(liveArgs());
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/--keys <name> .*key store.*or KEEL_API_KEY and KEEL_API_SECRET in the environment/);
+    // A refusal of the key store is a failure (exit 1), not a usage error: no usage hint.
     const wrong = keel(liveArgs('--keys', 'sim'), { KEEL_KEYSTORE_PASSPHRASE: 'nope' });
-    expect(wrong.code).toBe(2);
+    expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/--keys sim: the key store passphrase is wrong/);
+    expect(wrong.err).not.toContain('for usage');
     const missing = keel(liveArgs('--keys', 'nosuch'), { KEEL_KEYSTORE_PASSPHRASE: PASS });
+    expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/no exchange key named "nosuch"/);
+    expect(missing.err).not.toContain('for usage');
     const other = keel(liveArgs('--keys', 'sim', '--exchange', 'okx'), { KEEL_KEYSTORE_PASSPHRASE: PASS });
     expect(other.err).toMatch(/--keys sim is a binance key, but --exchange is okx/);
   });

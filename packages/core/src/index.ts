@@ -33,6 +33,7 @@ export * from './util/assert.ts';
 export * from './util/brand.ts';
 export * from './util/columns.ts';
 export * from './util/exact-sum.ts';
+export * from './util/human-number.ts';
 export * from './util/order-index.ts';
 export * from './util/rng.ts';
 export * from './util/synthetic-bars.ts';

@@ -2,6 +2,7 @@ import {
   assertNever,
   defineInstrument,
   type EngineEvent,
+  humanNumber,
   isOutsideFee,
   type OrderRequest,
   type OrderState,
@@ -176,15 +177,18 @@ function line(level: LogLevel, event: string, f: OrderLogFields) {
  * BNB says what it was worth: `fee 0.0226 BNB (7.12 USDT)`.
  */
 export function formatOrderLine(f: OrderLogFields): string {
+  // For a person: 10 significant digits (a sum of fills' doubles, 0.36146999999999996, reads
+  // 0.36147); the JSON log's fields keep the full values.
+  const n = (x: number) => humanNumber(x);
   const price =
     f.price === null
       ? ''
       : f.what === 'fill'
-        ? ` @ ${f.price}`
+        ? ` @ ${n(f.price)}`
         : f.type === 'market'
-          ? ' market ~' + f.price
-          : ` ${f.type} ${f.price}`;
-  const parts = [`${LABEL[f.what]} ${f.side} ${f.amount} ${f.symbol}${price}`];
+          ? ` market ~${n(f.price)}`
+          : ` ${f.type} ${n(f.price)}`;
+  const parts = [`${LABEL[f.what]} ${f.side} ${n(f.amount)} ${f.symbol}${price}`];
   if (f.what === 'fill' && f.fee !== undefined) {
     const worth =
       f.feeValue === undefined
@@ -192,11 +196,11 @@ export function formatOrderLine(f: OrderLogFields): string {
         : f.feeValue === null
           ? ` (not valued: no ${f.feeAsset} price)`
           : ` (${Number(f.feeValue.toFixed(8))} ${defineInstrument({ symbol: f.symbol }).settle})`;
-    parts.push(`fee ${f.fee}${f.feeAsset ? ` ${f.feeAsset}` : ''}${worth}`);
+    parts.push(`fee ${n(f.fee)}${f.feeAsset ? ` ${f.feeAsset}` : ''}${worth}`);
   }
   parts.push(`id ${f.id}`);
   if (f.tag) parts.push(`tag ${f.tag}`);
-  if (f.what === 'fill' && f.filled !== undefined) parts.push(`(filled ${f.filled})`);
+  if (f.what === 'fill' && f.filled !== undefined) parts.push(`(filled ${n(f.filled)})`);
   if (f.reason) parts.push(`reason: ${f.reason}`);
   return parts.join('  ');
 }

@@ -88,6 +88,8 @@ export interface BotConfig {
   /** Live: the exchange account. */
   readonly exchange?: LiveExchange;
   readonly exchangeName?: string;
+  /** Live: the exchange URL given (`--exchange-url`, e.g. keel exchange-sim); absent: the exchange's own. Recorded for `keel bots reconcile`. */
+  readonly exchangeUrl?: string;
   readonly unknownOrders?: UnknownOrderPolicy;
   /** What to do with open orders on shutdown. */
   readonly onShutdown?: 'cancel' | 'keep';
@@ -308,8 +310,11 @@ export class Bot {
   /** While handling a missed bar with its orders held: the reason they are denied. */
   private holding: string | null = null;
   private catchUpDenied = 0;
-  /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
-  private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+  /**
+   * The catch-up under way: missed bars handled, the close times they make (one per close time,
+   * however many markets have a bar then) and their markets, orders denied on them, first and last bar.
+   */
+  private caughtUp = noCatchUp();
   /** Bars handled late (newer ones had closed: BarEvent.behind) in the run under way, and before. */
   private late = { bars: 0, denied: 0, first: 0, last: 0, behind: 0 };
   private lateDenied = 0;
@@ -426,6 +431,7 @@ export class Bot {
       } else if (existing && (existing.futures ?? null) === null && futures !== null)
         // Stored before its futures settings were kept: recorded now, compared from the next start.
         await store.bots.reconfigure(botId, { ...existing, futures });
+      if (this.cfg.mode === 'live') await store.bots.setExchangeUrl(botId, this.cfg.exchangeUrl ?? null);
     } catch (e) {
       // A start that fails (the exchange unreachable during reconciliation, a bad state row) must
       // not keep the bot locked: a process that goes on after the failure would hold it for ever. Not
@@ -1038,11 +1044,14 @@ export class Bot {
    */
   private async handleClose(group: readonly CloseBar[]): Promise<void> {
     const engine = this.botEngine.engine;
+    let missed = false;
     for (const { ev } of group)
       if (ev.catchUp !== undefined) {
         const c = this.caughtUp;
         if (c.bars++ === 0) c.first = ev.bar.time;
         c.last = ev.bar.time;
+        c.markets.add(ev.feed.symbol);
+        missed = true;
       } else {
         if (this.caughtUp.bars > 0) this.endCatchUp();
         if (ev.behind !== undefined && ev.behind > 0) {
@@ -1052,6 +1061,7 @@ export class Bot {
           l.behind = Math.max(l.behind, ev.behind);
         } else if (this.late.bars > 0) this.endLate();
       }
+    if (missed) this.caughtUp.closes++;
     // Live: fills the bars may have caused, not yet reported, are read before any strategy decides.
     // (A bar missed while the bot was down is not: recovery read every open order at start.)
     if (this.venue !== undefined) {
@@ -1144,9 +1154,9 @@ export class Bot {
     const policy = this.cfg.catchUp ?? 'none';
     this.cfg.log(
       c.denied > 0 ? 'warn' : 'info',
-      `caught up on ${c.bars} bar(s) missed while the bot was down (${new Date(c.first).toISOString()} to ${new Date(c.last).toISOString()}): the strategy ran on them; ${policy === 'none' ? 'none of them traded' : 'only the last one could trade'} (--catch-up ${policy}); ${c.denied} order(s) not sent`,
+      `caught up on ${c.markets.size > 1 ? `${c.closes} close time(s) (${c.bars} bars across ${c.markets.size} markets)` : `${c.bars} bar(s)`} missed while the bot was down (${new Date(c.first).toISOString()} to ${new Date(c.last).toISOString()}): the strategy ran on them; ${policy === 'none' ? 'none of them traded' : 'only the last one could trade'} (--catch-up ${policy}); ${c.denied} order(s) not sent`,
     );
-    this.caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
+    this.caughtUp = noCatchUp();
   }
 
   /**
@@ -1409,4 +1419,8 @@ function futuresReport(
     settlementCloses: settlements.length,
     warnings: f.warnings,
   };
+}
+
+function noCatchUp() {
+  return { bars: 0, closes: 0, markets: new Set<string>(), denied: 0, first: 0, last: 0 };
 }

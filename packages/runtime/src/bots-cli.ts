@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import {
   type AnyStrategy,
   fixedBpsSlippage,
+  humanNumber,
   MAX_SLIPPAGE_BPS,
   percentFee,
   type SimulatedVenueOptions,
@@ -18,6 +19,7 @@ import {
   type BotSummary,
   botStatus,
   listBots,
+  type PositionStatus,
   type ResumeOutcome,
   requestStop,
   resumeBot,
@@ -54,7 +56,9 @@ Commands:
   reconcile <id>             the bot's books against the exchange account: every asset and open
                              order, each difference named; what the account holds beyond the
                              bot's books is the user's own (not a difference). Live bots:
-                             keys from --keys or KEEL_API_KEY / KEEL_API_SECRET
+                             keys from --keys or KEEL_API_KEY / KEEL_API_SECRET; the exchange
+                             at the URL the bot last ran against (its --exchange-url), else
+                             the exchange's own, unless --exchange-url is given
   parity <id>                backtest exactly the bars the bot saw, from the state each session
                              started in (with its risk settings), and name every difference
 
@@ -66,7 +70,8 @@ Options:
   stop, resume: --no-wait    record the request and return
           --timeout <s>      how long to wait for the bot to stop or resume (default 60)
   reconcile: --keys <name>   the bot's key in the encrypted key store
-          --exchange-url <u> the exchange's base URL (e.g. keel exchange-sim)
+          --exchange-url <u> the exchange's base URL (e.g. keel exchange-sim); default: the
+                             one the bot last ran against, else the exchange's own
   parity: --report <dir>     also write an HTML report (report.html) and parity.json there
           --fee <rate>       the model's fee for live sessions (default 0.001; 0.00075 when the bot paid
                              its fees in BNB; perpetuals 0.0005 taker, 0.0002 maker)
@@ -268,14 +273,22 @@ async function reconcileCommand(
     if (level !== 'info') io.stderr.write(`${msg}\n`);
   };
   const keys = await liveCredentials(store, v.keys, b.exchange, io, log);
-  if (typeof keys === 'string') {
-    io.stderr.write(`keel bots reconcile: ${keys}\n`);
-    return 2;
+  if ('problem' in keys) {
+    io.stderr.write(`keel bots reconcile: ${keys.message}\n`);
+    return keys.problem === 'usage' ? 2 : 1;
   }
+  // The URL the bot last ran against (a simulator's, say) unless --exchange-url says otherwise.
+  const url = v['exchange-url'] ?? b.exchangeUrl ?? undefined;
+  const where =
+    url === undefined
+      ? `${keys.exchange}'s own endpoint`
+      : v['exchange-url'] !== undefined
+        ? `${url} (--exchange-url)`
+        : `${url}, where the bot last ran (--exchange-url to ask another)`;
   const { connectExchange } = await import('./live/ccxt.ts');
   const conn = await connectExchange({
     exchange: keys.exchange,
-    ...(v['exchange-url'] ? { url: v['exchange-url'] } : {}),
+    ...(url !== undefined ? { url } : {}),
     ...keys.creds,
     botId: id,
     symbols: b.symbols,
@@ -285,7 +298,7 @@ async function reconcileCommand(
     const report = await reconcileBooks(store, id, conn.live, { isOwnOrder: (c) => orderOwner(id, c) === 'this-bot' });
     if (v.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else {
-      io.stdout.write(`bot ${id} against its ${b.exchange} account: ${report.differences} difference(s)\n`);
+      io.stdout.write(`bot ${id} against its ${b.exchange} account at ${where}: ${report.differences} difference(s)\n`);
       for (const i of report.items) io.stdout.write(`  ${i.kind.padEnd(26)} ${i.detail}\n`);
     }
     return report.differences > 0 ? 1 : 0;
@@ -341,8 +354,14 @@ export function table(head: readonly string[], rows: readonly (readonly (string 
 }
 
 function num(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(10)));
+  return Number.isInteger(x) ? String(x) : humanNumber(x);
+}
+
+/** A position's size for a person: to the market's step; below it, flat (`0`, or `0.000004 (dust)`). */
+function positionSize(p: PositionStatus): string {
+  if (!p.flat) return humanNumber(p.size, 10, p.stepSize || undefined);
+  // What the fills' binary arithmetic leaves (-5.6e-17 after selling what was bought) is nothing.
+  return Math.abs(p.size) <= p.stepSize * 1e-6 ? '0' : `${humanNumber(p.size)} (dust)`;
 }
 
 export function money(x: number): string {
@@ -413,7 +432,7 @@ function formatStatus(s: BotStatus): string {
             ['SYMBOL', 'SIZE', 'ENTRY', 'LAST PRICE', 'AT', 'UNREALISED PNL'],
             s.positions.map((p) => [
               p.positionSide === undefined ? p.symbol : `${p.symbol} ${p.positionSide}`,
-              p.size,
+              positionSize(p),
               p.entry ?? '-',
               p.lastPrice ?? '-',
               p.lastPriceAt ?? '-',

@@ -54,6 +54,13 @@ export interface PositionStatus {
   /** One side of a hedge-mode perpetual (absent: the market's one position). */
   readonly positionSide?: 'long' | 'short';
   readonly size: number;
+  /**
+   * Flat: no position, or one smaller than the market's step (what the fills' arithmetic leaves,
+   * -5.6e-17, or dust): nothing the bot can trade; it has no entry and no unrealised PnL.
+   */
+  readonly flat: boolean;
+  /** The market's amount step (0 when the bot's instruments are not known): a person's table rounds to it. */
+  readonly stepSize: number;
   /** Average entry price; null when flat. */
   readonly entry: number | null;
   /** The close of the last bar the bot saw of this market, and that bar's open time. */
@@ -188,11 +195,14 @@ export async function botStatus(
   for (const p of positions) {
     const inst = instruments.find((i) => i.symbol === p.symbol);
     const bar = await lastBarOf(store, botId, p.symbol, setup);
-    const flat = p.size === 0 || Number.isNaN(p.avgPrice);
+    const step = inst?.stepSize ?? 0;
+    const flat = p.size === 0 || Number.isNaN(p.avgPrice) || Math.abs(p.size) < step;
     posOut.push({
       symbol: p.symbol,
       ...(p.positionSide !== undefined ? { positionSide: p.positionSide } : {}),
       size: p.size,
+      flat,
+      stepSize: step,
       entry: flat ? null : p.avgPrice,
       lastPrice: bar?.close ?? null,
       lastPriceAt: iso(bar?.time),

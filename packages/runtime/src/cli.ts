@@ -138,7 +138,16 @@ are held by the bot and sent as a market order when a closed bar triggers them; 
 as GTC and the bot cancels them at their expiry (docs/live.md).
 `;
 
-export async function runBotCli(argv: string[], io: Io): Promise<number> {
+/**
+ * The signals the command caught before the bot's own handlers (keel's main, while this module
+ * loaded): `received` the first one, `release` hands them over.
+ */
+export interface EarlySignals {
+  received(): string | undefined;
+  release(): void;
+}
+
+export async function runBotCli(argv: string[], io: Io, early?: EarlySignals): Promise<number> {
   const [mode, ...rest] = argv;
   if (mode !== 'paper' && mode !== 'live') throw new Error(`expected paper or live, got ${mode}`);
   const { values } = parseArgs({
@@ -289,7 +298,9 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   // A replay runs on its bars' own timeframe unless --timeframe says otherwise; live bars on 1m.
   const timeframe: Timeframe = (givenTimeframe as Timeframe | undefined) ?? replayFeeds?.[0]?.timeframe ?? '1m';
   const replayed = replayFeeds?.map((f) => f.series);
-  // A constant funding rate covers the replay, or a year from now on live bars.
+  // A constant funding rate covers the replay; on the exchange's bars, a year either side of the
+  // exchange's clock (read once connected, below: a simulator replays another year than the wall
+  // clock's), so a restart's catch-up bars are charged too.
   const spans = (replayed ?? []).filter((r) => r.length > 0);
   const range =
     spans.length > 0
@@ -297,22 +308,27 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
           from: Math.min(...spans.map((r) => r.time[0] as number)),
           to: Math.max(...spans.map((r) => r.time[r.length - 1] as number)) + timeframeMs(timeframe),
         }
-      : { from: Date.now(), to: Date.now() + 366 * 86_400_000 };
+      : { from: Date.now() - YEAR_MS, to: Date.now() + YEAR_MS };
   if (values.mark !== undefined && replays.length === 0)
     return fail("--mark needs --replay: mark bars are read on the replayed bars' times");
   if (spots.length > 1 && (values.funding !== undefined || values.mark !== undefined))
     return fail(
       `--${values.funding !== undefined ? 'funding' : 'mark'} reads one market's file: with several markets give --funding-rate, or run one bot per market`,
     );
-  const perps: { symbol: string; settings: FuturesMarketSettings }[] = [];
-  for (const spot of spots) {
-    const fut = futuresFromFlags(values, spot, range, {
-      funding: (file, perp) => ({ series: readFundingRateFile(file, { symbol: perp }).series, source: file }),
-      mark: (file) => ({ series: readMarkFile(file, timeframe), source: file }),
-    });
-    if (!fut.ok) return fail(fut.message);
-    if (fut.futures !== undefined) perps.push(fut.futures);
-  }
+  const perpsOver = (r: { readonly from: number; readonly to: number }) => {
+    const out: { symbol: string; settings: FuturesMarketSettings }[] = [];
+    for (const spot of spots) {
+      const fut = futuresFromFlags(values, spot, r, {
+        funding: (file, perp) => ({ series: readFundingRateFile(file, { symbol: perp }).series, source: file }),
+        mark: (file) => ({ series: readMarkFile(file, timeframe), source: file }),
+      });
+      if (!fut.ok) return fut.message;
+      if (fut.futures !== undefined) out.push(fut.futures);
+    }
+    return out;
+  };
+  const perps = perpsOver(range);
+  if (typeof perps === 'string') return fail(perps);
   const futures = perps.length > 0 ? new Map(perps.map((x) => [x.symbol, x.settings])) : undefined;
   // A spot bot cannot sell short: every short entry would be refused (the backtest's rule).
   const shortOnSpot = futures === undefined ? spotDirectionProblem(params) : undefined;
@@ -344,7 +360,7 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
     let exchangeId = values.exchange ?? (futures ? 'binanceusdm' : 'binance');
     if (mode === 'live') {
       const keys = await liveCredentials(store, values.keys, values.exchange, io, log, exchangeId);
-      if (typeof keys === 'string') return fail(keys);
+      if ('problem' in keys) return keys.problem === 'usage' ? fail(keys.message) : failData(keys.message);
       creds = keys.creds;
       // One Binance key serves spot and USD-M: a perpetual is traded through binanceusdm.
       exchangeId =
@@ -367,6 +383,15 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       });
       const conn = exchange;
       instruments = await Promise.all(symbols.map((symbol) => conn.instrument(symbol)));
+      if (replayed === undefined && futures !== undefined && values['funding-rate'] !== undefined) {
+        const exClock = conn.clock();
+        await exClock.ready;
+        const now = exClock.now();
+        exClock.stop();
+        const around = perpsOver({ from: now - YEAR_MS, to: now + YEAR_MS });
+        if (typeof around === 'string') return fail(around);
+        for (const x of around) futures.set(x.symbol, x.settings);
+      }
     }
     if (clockKind === 'exchange' && exchange) {
       clock = exchange.clock();
@@ -386,7 +411,13 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
       paperFee: values.fee !== undefined ? Number(values.fee) : futures ? USDM_DEFAULT_FEES.taker : 0.001,
       ...(futures !== undefined ? { futures: (symbol: string) => futures.get(symbol) as FuturesMarketSettings } : {}),
       ...(feeds.length > 1 ? { perPair: maxOpenTrades !== undefined ? { slots: maxOpenTrades } : {} } : {}),
-      ...(exchange && mode === 'live' ? { exchange: exchange.live, exchangeName: exchangeId } : {}),
+      ...(exchange && mode === 'live'
+        ? {
+            exchange: exchange.live,
+            exchangeName: exchangeId,
+            ...(values['exchange-url'] ? { exchangeUrl: values['exchange-url'] } : {}),
+          }
+        : {}),
       unknownOrders,
       maxSignalAge,
       catchUp,
@@ -413,8 +444,17 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
         bot.cfg.log('info', 'inputs stopped');
       }
     };
+    early?.release();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const before = early?.received();
+    if (before !== undefined) {
+      log(
+        'info',
+        `${before} received while the bot was starting: stopped before start completed (nothing traded, no order sent)`,
+      );
+      return 0;
+    }
     await bot.start();
     log(
       'info',
@@ -465,6 +505,8 @@ export async function runBotCli(argv: string[], io: Io): Promise<number> {
   }
 }
 
+const YEAR_MS = 366 * 86_400_000;
+
 /**
  * How long a multi-market bot waits for a feed's bar once another feed's bar of the same close time
  * has arrived, before reading it from the exchange (docs/live.md, "Several markets").
@@ -506,11 +548,15 @@ export function parseSignalAge(text: string): SignalAge | string {
 
 export type LiveCredentials = { apiKey: string; secret: string; password?: string; uid?: string };
 
+/** Why no credentials: a usage error (exit 2, with the usage hint) or a failure (exit 1). */
+export type CredentialsProblem = { readonly problem: 'usage' | 'failure'; readonly message: string };
+
 /**
  * The live account's credentials: the named key from the encrypted key store (its exchange wins
  * unless --exchange says otherwise, which must then agree), else KEEL_API_KEY / KEEL_API_SECRET.
- * A string is a problem to report as a usage error. Secrets are never logged: only the key's name,
- * exchange and fingerprint.
+ * A problem is a usage error (`usage`: the flags disagree) or a failure (`failure`: the key store
+ * refused, a wrong passphrase or an unknown name; exit 1, no usage hint). Secrets are never
+ * logged: only the key's name, exchange and fingerprint.
  */
 export async function liveCredentials(
   store: Store,
@@ -520,7 +566,7 @@ export async function liveCredentials(
   log: Logger,
   /** The exchange of keys from the environment without --exchange (binanceusdm for --market futures). */
   defaultExchange = 'binance',
-): Promise<{ creds: LiveCredentials; exchange: string } | string> {
+): Promise<{ creds: LiveCredentials; exchange: string } | CredentialsProblem> {
   const env = process.env;
   if (keyName === undefined) {
     // The caller has checked that both are set.
@@ -544,13 +590,18 @@ export async function liveCredentials(
     const ks = await store.keys.unlock(await readPassphrase(io));
     const key = await ks.get(keyName);
     if (exchangeFlag !== undefined && exchangeFlag !== key.exchange)
-      return `--keys ${keyName} is a ${key.exchange} key, but --exchange is ${exchangeFlag}`;
+      return {
+        problem: 'usage',
+        message: `--keys ${keyName} is a ${key.exchange} key, but --exchange is ${exchangeFlag}`,
+      };
     if (env.KEEL_API_KEY) log('warn', `KEEL_API_KEY in the environment is ignored: --keys ${keyName} is used`);
     log('info', `using exchange key "${key.name}" (${key.exchange}, api key ${key.fingerprint}) from the key store`);
     return { exchange: key.exchange, creds: key.reveal() };
   } catch (e) {
-    if (e instanceof KeyStoreError || e instanceof MissingSecretError || e instanceof PromptCancelled)
-      return `--keys ${keyName}: ${e.message}`;
+    // No passphrase given is a usage error (it says which variable to set); a refusal is a failure.
+    if (e instanceof MissingSecretError) return { problem: 'usage', message: `--keys ${keyName}: ${e.message}` };
+    if (e instanceof KeyStoreError || e instanceof PromptCancelled)
+      return { problem: 'failure', message: `--keys ${keyName}: ${e.message}` };
     throw e;
   }
 }

@@ -9,6 +9,7 @@ import {
   FuturesBook,
   type FuturesMarketSettings,
   type FuturesSummary,
+  humanNumber,
   type Instrument,
   type LiquidationRecord,
 } from '@keel/core';
@@ -311,7 +312,7 @@ function compareFunding(
 ): Dated[] {
   const out: Dated[] = [];
   const how = (r: FundingRecord, q: string) =>
-    `${r.payment < 0 ? 'paid' : 'received'} ${round(Math.abs(r.payment), 8)} ${q} on ${r.size} (rate ${r.rate}, mark ${r.markPrice})`;
+    `${r.payment < 0 ? 'paid' : 'received'} ${round(Math.abs(r.payment), 8)} ${q} on ${humanNumber(r.size)} (rate ${r.rate}, mark ${humanNumber(r.markPrice)})`;
   const add = (r: FundingRecord, detail: string, cost: number) =>
     out.push(futuresDifference('funding', r, detail, cost, during));
   pairInTime(
@@ -356,7 +357,7 @@ function compareLiquidations(
 ): Dated[] {
   const out: Dated[] = [];
   const how = (r: LiquidationRecord, q: string) =>
-    `liquidated ${r.size} at ${r.price} (entry ${r.entryPrice}, PnL ${round(r.realizedPnl, 8)} ${q}, clearance fee ${round(r.clearanceFee, 8)} ${q})`;
+    `liquidated ${humanNumber(r.size)} at ${humanNumber(r.price)} (entry ${humanNumber(r.entryPrice)}, PnL ${round(r.realizedPnl, 8)} ${q}, clearance fee ${round(r.clearanceFee, 8)} ${q})`;
   const net = (r: LiquidationRecord) => r.realizedPnl - r.clearanceFee;
   const add = (r: LiquidationRecord, detail: string, cost: number | null) =>
     out.push(futuresDifference('liquidation', r, detail, cost, during));

@@ -1,6 +1,6 @@
 // `keel bots parity`: one order's outcome on each side (the bot's, the backtest's) and what
 // differs between them, for spot markets and the orders of perpetuals alike.
-import { Account, type Fill, type Instrument, type OrderState, TERMINAL_STATUSES } from '@keel/core';
+import { Account, type Fill, humanNumber, type Instrument, type OrderState, TERMINAL_STATUSES } from '@keel/core';
 import {
   type Dated,
   differs,
@@ -219,8 +219,10 @@ export function compare(
   const out: ParityDifference[] = [];
   const add = (kind: ParityKind, detail: string, cost: number | null = null) =>
     out.push({ ...ctx, kind, detail, cost });
+  // For people: 10 significant digits (an average of fills' prices is a noisy double); --json's fields keep them whole.
+  const n = (x: number | null) => (x === null ? String(x) : humanNumber(x));
   const what = (x: OrderOutcome) =>
-    `${ctx.side} ${x.amount} ${ctx.symbol} ${x.type}${x.price !== null ? ` ${x.price}` : ''}${x.tag ? ` (${x.tag})` : ''}`;
+    `${ctx.side} ${n(x.amount)} ${ctx.symbol} ${x.type}${x.price !== null ? ` ${n(x.price)}` : ''}${x.tag ? ` (${x.tag})` : ''}`;
   const ended = (x: OrderOutcome) => `${x.status}${x.reason ? ` (${x.reason})` : ''}`;
   const q = inst.quote;
   if (m === null && b === null) return out;
@@ -246,7 +248,7 @@ export function compare(
   if (!bActed) {
     add(
       'not-acted',
-      `signal not acted on: the bot's ${what(b)} was ${ended(b)}; the backtest's ${m.filled > 0 ? `filled ${m.filled} at ${m.avgPrice}` : `was ${m.status}`}`,
+      `signal not acted on: the bot's ${what(b)} was ${ended(b)}; the backtest's ${m.filled > 0 ? `filled ${n(m.filled)} at ${n(m.avgPrice)}` : `was ${m.status}`}`,
     );
     return out;
   }
@@ -257,15 +259,18 @@ export function compare(
   if (differs(b.amount, m.amount, tol))
     add('amount', `the bot asked for ${b.amount}, the backtest for ${m.amount} (${ctx.side} ${ctx.symbol} ${b.type})`);
   if (m.filled > 0 && b.filled === 0) {
-    add('unfilled', `the backtest filled ${m.filled} at ${m.avgPrice}; the bot's order ended ${ended(b)} unfilled`);
+    add(
+      'unfilled',
+      `the backtest filled ${n(m.filled)} at ${n(m.avgPrice)}; the bot's order ended ${ended(b)} unfilled`,
+    );
     return out;
   }
   if (b.filled > 0 && m.filled === 0) {
     add(
       'extra-fill',
       TERMINAL.has(m.status)
-        ? `the bot filled ${b.filled} at ${b.avgPrice}; the backtest's order ended ${ended(m)} unfilled`
-        : `the bot filled ${b.filled} at ${b.avgPrice}; the backtest's order was still working when the bars of its session ran out (the bot filled it while it was down, or after a restart that did not carry it)`,
+        ? `the bot filled ${n(b.filled)} at ${n(b.avgPrice)}; the backtest's order ended ${ended(m)} unfilled`
+        : `the bot filled ${n(b.filled)} at ${n(b.avgPrice)}; the backtest's order was still working when the bars of its session ran out (the bot filled it while it was down, or after a restart that did not carry it)`,
     );
     return out;
   }
@@ -273,11 +278,12 @@ export function compare(
   if (b.fillCount === 0) {
     add(
       'fills-not-recorded',
-      `the bot's order is ${b.status} with ${b.filled} filled, but the store has none of its fills (the backtest filled ${m.filled} at ${m.avgPrice}): fees, fill times and PnL from the store miss them`,
+      `the bot's order is ${b.status} with ${n(b.filled)} filled, but the store has none of its fills (the backtest filled ${n(m.filled)} at ${n(m.avgPrice)}): fees, fill times and PnL from the store miss them`,
     );
     return out;
   }
-  if (differs(b.filled, m.filled, tol)) add('filled-amount', `the bot filled ${b.filled}, the backtest ${m.filled}`);
+  if (differs(b.filled, m.filled, tol))
+    add('filled-amount', `the bot filled ${n(b.filled)}, the backtest ${n(m.filled)}`);
   const bp = b.avgPrice as number;
   const mp = m.avgPrice as number;
   if (differs(bp, mp, tol)) {
@@ -286,7 +292,7 @@ export function compare(
     const cost = against * Math.min(b.filled, m.filled);
     add(
       'price',
-      `filled at ${bp} against the backtest's ${mp}: slippage ${round(bps, 2)} bps ${bps >= 0 ? 'against' : 'in favour of'} the bot (${round(cost, 6)} ${q})`,
+      `filled at ${n(bp)} against the backtest's ${n(mp)}: slippage ${round(bps, 2)} bps ${bps >= 0 ? 'against' : 'in favour of'} the bot (${round(cost, 6)} ${q})`,
       cost,
     );
   }

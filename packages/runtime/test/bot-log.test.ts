@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { repeatingWarning } from '../src/bot-log.ts';
+import { formatOrderLine, repeatingWarning } from '../src/bot-log.ts';
 
 describe('repeatingWarning: an error that repeats every few seconds for hours', () => {
   it('logs the first, then once per 10 minutes with the count, and a new message at once', () => {
@@ -20,5 +20,25 @@ describe('repeatingWarning: an error that repeats every few seconds for hours', 
       'warn execution stream: the previous error came 59 more time(s)',
       'warn execution stream: ECONNRESET',
     ]);
+  });
+});
+
+describe('order lines for people', () => {
+  it('amounts, prices and fees to 10 significant digits: no binary noise of summed doubles', () => {
+    // 0.1 + 0.2 = 0.30000000000000004 and the tester's fill sums and fees, by hand.
+    expect(
+      formatOrderLine({
+        what: 'fill',
+        side: 'buy',
+        amount: 0.1 + 0.2,
+        symbol: 'BTC/USDT',
+        type: 'market',
+        price: 26064.77,
+        id: 'k-1',
+        fee: 9.499712009300001,
+        feeAsset: 'USDT',
+        filled: 0.36146999999999996,
+      }),
+    ).toBe('FILL    buy 0.3 BTC/USDT @ 26064.77  fee 9.499712009 USDT  id k-1  (filled 0.36147)');
   });
 });

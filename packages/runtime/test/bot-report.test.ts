@@ -323,8 +323,10 @@ describe.skipIf(!HAS_SHARED_DATA)('paper bot: session report, settings, order lo
     const fill = events.find((e) => e.type === 'order.filled') as Extract<EngineEvent, { type: 'order.filled' }>;
     const fillLine = orderLines.find((l) => l.data?.what === 'fill')!;
     expect(fillLine.data).toMatchObject({ price: fill.fill.price, fee: fill.fill.fee, feeAsset: 'USDT' });
+    // The line reads the fee as a person would (0.01 x price x 0.1 %, to 10 significant digits);
+    // the JSON fields above keep the double (0.42325500000000005).
     expect(fillLine.msg).toBe(
-      `FILL    buy 0.01 BTC/USDT @ ${fill.fill.price}  fee ${fill.fill.fee} USDT  id ${fill.order.request.id}  (filled 0.01)`,
+      `FILL    buy 0.01 BTC/USDT @ ${fill.fill.price}  fee ${Number((0.01 * fill.fill.price * 0.001).toPrecision(10))} USDT  id ${fill.order.request.id}  (filled 0.01)`,
     );
     const deny = orderLines.find((l) => l.data?.what === 'deny')!;
     expect(deny.level).toBe('warn');

@@ -239,7 +239,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       240_000,
     );
 
-  it('live: the key from the environment is named by its last 4 characters; wrong keys and a second instance exit cleanly, without a stack trace; keel bots stop stops a live bot', async () => {
+  it('live: the key from the environment is named by its last 4 characters (a short key says it is not shown); wrong keys and a second instance exit cleanly, without a stack trace; keel bots stop stops a live bot; keel bots reconcile asks the exchange URL it ran against', async () => {
     const key = { apiKey: 'sim-api-key-0123456789wxyz', secret: 'sim-secret-0123456789' };
     const bars = simBars(sliceSeries(series, 0, 20));
     const sim = await startExchangeSim({
@@ -265,6 +265,13 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       );
       expect(wrong.err).not.toMatch(STACK);
 
+      // A key too short to show its last 4 says so, rather than a bare "…".
+      const short = await keel(
+        [...args, '--confirm-live', '--store', url, '--bot-id', 'short'],
+        live({ apiKey: 'k4', secret: 'x' }),
+      );
+      expect(short.code).toBe(1);
+      expect(short.err).toContain('(binance, api key …(short key, not shown))');
       expect(bot.err).toMatch(/using the exchange key from KEEL_API_KEY \/ KEEL_API_SECRET \(binance, api key …wxyz\)/);
       expect(bot.err).not.toContain(key.apiKey);
       expect(bot.err).not.toContain(key.secret);
@@ -280,15 +287,15 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
       expect(await bot.exited).toBe(0);
       expect(bot.err).not.toMatch(STACK);
 
-      // keel bots reconcile: the stopped bot's books against its account, with the same key.
-      const rec = await keel(
-        ['bots', 'reconcile', 'sma-cross-BTCUSDT-live', '--store', url, '--exchange-url', sim.httpUrl],
-        live(key),
-      );
+      // keel bots reconcile: the stopped bot's books against its account, with the same key, at
+      // the URL the bot ran against (the simulator's, recorded at its start), not api.binance.com.
+      const rec = await keel(['bots', 'reconcile', 'sma-cross-BTCUSDT-live', '--store', url], live(key));
       expect(rec.err).not.toMatch(STACK);
       expect(rec.code, rec.err).toBe(0);
       expect(rec.out).toMatch(
-        /^bot sma-cross-BTCUSDT-live against its binance account: 0 difference\(s\)\n {2}balance-equal +USDT: /,
+        new RegExp(
+          `^bot sma-cross-BTCUSDT-live against its binance account at ${sim.httpUrl}, where the bot last ran \\(--exchange-url to ask another\\): 0 difference\\(s\\)\\n {2}balance-equal +USDT: `,
+        ),
       );
     } finally {
       bot.kill();

@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BarSeries, defineInstrument, defineStrategy } from '@keel/core';
+import type { Io } from '@keel/data';
 import { openStore, type Store } from '@keel/store';
 import { getStrategy } from '@keel/strategies';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onPostgres, type StoreTarget } from '../../../test-support/postgres.ts';
 import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
+import { runBotsCli } from '../src/bots-cli.ts';
 import { Bot, type BotConfig, botStatus, connectExchange, listBots, replaySource, requestStop } from '../src/index.ts';
 import { churn, noParams } from './fixtures/strategies.ts';
 import {
@@ -111,6 +113,50 @@ describe.skipIf(!HAS_SHARED_DATA)('botStatus of a live bot (real ccxt, simulator
     await expect(botStatus(store, 'nope')).rejects.toThrow(/no bot "nope" in this store \(bots: st\)/);
     await store.close();
   }, 120_000);
+});
+
+describe('keel bots status: a position smaller than the market’s step is flat', () => {
+  it('-5.6e-17 BTC left by selling what was bought: no position, no entry, no PnL; numbers for people, the JSON keeps the value', async () => {
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'dust.db')}` });
+    await store.bots.create({
+      id: 'dust',
+      strategy: 'grid',
+      params: {},
+      mode: 'live',
+      exchange: 'binance',
+      symbols: ['BTC/USDT'],
+    });
+    const inst = defineInstrument({ symbol: 'BTC/USDT', tickSize: 0.01, stepSize: 0.00001 });
+    await store.setups.save('dust', await store.sessions.start('dust'), { v: 1, instruments: [inst], feeds: [FEED] });
+    // 0.36147 bought in two fills and sold whole leaves the sum's binary remainder (0.1 + 0.2 - 0.3 here).
+    const residue = 0.1 + 0.2 - 0.3;
+    await store.positions.save('dust', { symbol: 'BTC/USDT', size: -residue, avgPrice: 26064.77, realizedPnl: 0 });
+    await store.positions.save('dust', {
+      symbol: 'ETH/USDT',
+      size: 0.30000000000000004,
+      avgPrice: 1650,
+      realizedPnl: 0,
+    });
+    const st = await botStatus(store, 'dust');
+    expect(st.positions.find((p) => p.symbol === 'BTC/USDT')).toMatchObject({
+      size: -residue,
+      flat: true,
+      entry: null,
+      unrealizedPnl: null,
+    });
+    await store.close();
+    let out = '';
+    const write = (x: string) => {
+      out += x;
+      return true;
+    };
+    const io = { stdout: { write }, stderr: process.stderr } as unknown as Io;
+    expect(await runBotsCli(['status', 'dust', '--store', `sqlite:${path.join(dir, 'dust.db')}`], io)).toBe(0);
+    // (ETH/USDT is not among the bot's instruments: no step known, 10 significant digits.)
+    expect(out).toMatch(/^ {2}BTC\/USDT +0 +- /m);
+    expect(out).toMatch(/^ {2}ETH\/USDT +0\.3 +1650 /m);
+    expect(out).not.toMatch(/e-17|0\.30000000000000004/);
+  });
 });
 
 describe('botStatus after a start that failed', () => {

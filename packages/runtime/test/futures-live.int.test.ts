@@ -398,7 +398,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     });
   }, 120_000);
 
-  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; a position the user added named, never traded, its funding share warned about; hedge mode refused', async () => {
+  it('leverage and margin mode: set and read back at start; a change accepted when the exchange takes it, refused when it does not, named when made outside the bot; a start refused while the exchange’s position is not the bot’s own (a restart, a new bot); a position the user adds while it runs never traded, its funding share warned about; hedge mode refused', async () => {
     const sim = await futuresSim(T(7, 50));
     open.push(sim);
     const store = await newStore();
@@ -460,34 +460,66 @@ describe.skipIf(!HAS_SHARED_DATA)('keel live --market futures (binanceusdm again
     expect(cross?.message).toContain('its margin mode cannot change to isolated while it is open');
     expect(exchangeBooks(sim).marginType).toBe('CROSSED');
 
-    // While the bot was down the user set 10x and bought 10 more on the same account: both named;
-    // the leverage set back to the bot's 5x; the position stays what the bot's own fills hold.
+    // While the bot was down the user set 10x and bought 10 more on the same account. One-way,
+    // the symbol's position is one: 110 is not the bot's 100, so the start is refused, before the
+    // leverage is set back (the exchange keeps the user's 10x).
+    const walletBefore = exchangeBooks(sim).wallet;
     const other = await connectExchange(futuresConnect(sim.httpUrl, 'x', () => {}));
     await other.gateway.client.setLeverage(10, PERP.symbol);
     await other.gateway.client.createOrder(PERP.symbol, 'market', 'buy', 10);
     const closeNext = perpScript(new Map<number, PerpStep>([[T(8, 1), 'close']]));
+    const ordersBefore = sim.futuresOrders(KEY.apiKey).length;
+    const foreign = await liveBot({ sim, store, strategy: closeNext, leverage: 5 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(foreign?.message).toContain(
+      `${PERP.symbol}: the exchange's position is long 110, this bot's own is long 100: 10 of it is not this bot's: reduce the exchange's position to this bot's 100`,
+    );
+    expect(foreign?.message).toContain('On a one-way account the position of a symbol is one');
+    expect(exchangeBooks(sim)).toMatchObject({ size: 110, leverage: 10 });
+    expect(await store.locks.holder('perp')).toBeUndefined();
+    // A new bot on the symbol (its own position: none) is refused the same way; nothing is sent,
+    // and the isolated margin it asks for is not set under the user's position.
+    const fresh = await liveBot({ sim, store, strategy: hold, leverage: 3, margin: 'isolated', botId: 'fresh' }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(fresh?.message).toContain(
+      `${PERP.symbol}: the exchange's position is long 110, this bot's own is flat: it is not this bot's`,
+    );
+    expect(exchangeBooks(sim)).toMatchObject({ size: 110, leverage: 10, marginType: 'CROSSED' });
+    expect(sim.futuresOrders(KEY.apiKey)).toHaveLength(ordersBefore);
+
+    // The user closes their 10: the bot starts, names the leverage changed outside it and sets it back.
+    await other.gateway.client.createOrder(PERP.symbol, 'market', 'sell', 10, undefined, { reduceOnly: true });
     run = await liveBot({ sim, store, strategy: closeNext, leverage: 5 });
     const recovery = run.bot.report().recovery;
     expect(recovery).toContainEqual({
       kind: 'leverage-difference',
       detail: `${PERP.symbol}: this bot set 5x, the exchange has 10x (changed outside the bot)`,
     });
-    expect(recovery.find((a) => a.kind === 'position-difference')?.detail).toContain(
-      `${PERP.symbol}: this bot's own fills hold 100, the exchange's position is 110 (+10 not this bot's`,
-    );
-    // The user's commission came out of the shared wallet: named, and the exchange's wallet taken.
+    // The user's 10 moved the exchange's average entry (Binance keeps it when a position is
+    // reduced), and their commissions came out of the shared wallet: both named, the wallet taken.
     expect(recovery.map((a) => a.kind).filter((k) => k.endsWith('-difference'))).toEqual([
       'leverage-difference',
       'position-difference',
       'wallet-difference',
     ]);
-    const commission = sim.futuresOrders(KEY.apiKey).at(-1)?.fills[0]?.commission ?? Number.NaN;
+    const entry =
+      /^LINK\/USDT:USDT: entry price 6\.847 in this bot's books, ([\d.]+) on the exchange \(size 100 on both\)$/.exec(
+        recovery.find((a) => a.kind === 'position-difference')?.detail ?? '',
+      );
+    expect(Number(entry?.[1])).toBeCloseTo(exchangeBooks(sim).entry, 7);
     const wallet = recovery.find((a) => a.kind === 'wallet-difference')!.detail;
     const [, books, exchangeWallet] = /books ([\d.]+), the exchange's wallet ([\d.]+)/.exec(wallet) ?? [];
-    expect(Number(books) - Number(exchangeWallet)).toBeCloseTo(commission, 9);
+    expect(Number(books)).toBeCloseTo(walletBefore, 8);
+    expect(Number(exchangeWallet)).toBeCloseTo(exchangeBooks(sim).wallet, 8);
     expect(run.bot.account.cash).toBeCloseTo(exchangeBooks(sim).wallet, 9);
     expect(exchangeBooks(sim).leverage).toBe(5);
     expect(run.bot.account.find(PERP.symbol)?.size).toBe(100);
+    // While the bot runs the user buys 10 again: the bot's position stays what its own fills hold.
+    await other.gateway.client.createOrder(PERP.symbol, 'market', 'buy', 10);
     // The 08:00 funding is charged on the account's 110 (1.1 x 0.06859 paid): the bot applies the
     // exchange's payment (its wallet's) and warns that 100 pay only 0.06859 of it.
     await stepTo(run, T(8, 1));

@@ -74,7 +74,7 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
       onRecoveredFill: () => undefined,
     });
 
-  it('fills while down, a cancel by hand, an order that never arrived, an order of ours the store lost, balance drift; a second run changes nothing', async () => {
+  it('fills while down, a cancel by hand, an order that never arrived, an order of ours the store lost, cash taken out (the difference named, the recovered fills not in it); a second run changes nothing', async () => {
     const filled = buy(1, 39_000);
     const cancelled = buy(2, 39_100);
     const neverSent = buy(3, 39_200);
@@ -85,9 +85,10 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
     await stored(neverSent);
     await conn.live.cancelOrder(cancelled.id, FEED.symbol); // by hand, while the bot was down
     placedOrder(await conn.live.placeOrder(lostRecord)); // this bot's id, but its row was lost
+    // The last run stored 250 USDT more than the account had: taken out by hand while it was down.
     await store.balances.save(BOT, [
       { asset: 'BTC', free: 10, used: 0, total: 10 },
-      { asset: 'USDT', free: 100_000, used: 0, total: 100_000 },
+      { asset: 'USDT', free: 100_250, used: 0, total: 100_250 },
     ]);
 
     const first = await run();
@@ -123,8 +124,13 @@ describe('reconcile: what changed on the exchange while the bot was down', () =>
     expect(first.balances.USDT?.total).toBeCloseTo(total('USDT'), 8);
     // Cash differences are named; coins are the bot's own fills, never the account's balance: the
     // BTC the account holds beyond them is named as not this bot's.
-    expect(first.actions.filter((a) => a.kind === 'balance-difference').map((a) => a.detail.split(':')[0])).toEqual([
-      'USDT',
+    // The difference is the 250 alone: the buy recovered above moved the stored cash too.
+    expect(first.actions.filter((a) => a.kind === 'balance-difference').map((a) => a.detail)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^USDT: stored 100250 \\(\\S+ with the ${simFills.length} fill\\(s\\) recovered above\\), exchange \\S+ \\(-250\\)$`,
+        ),
+      ),
     ]);
     expect(first.actions.find((a) => a.kind === 'coins-not-this-bots')?.detail).toMatch(/^BTC: the account holds /);
 

@@ -151,9 +151,12 @@ const EXCHANGE_RE = /^[a-z][a-z0-9]{1,31}$/;
 type Field = 'apiKey' | 'secret' | 'password' | 'uid';
 const FIELD_LABEL: Record<Field, string> = { apiKey: 'api key', secret: 'secret', password: 'password', uid: 'uid' };
 
-/** The last 4 characters of an api key, when it is long enough that they give nothing away. */
+/**
+ * The last 4 characters of an api key, when it is long enough (12 characters) that they give
+ * little away; a shorter key says so rather than show most of itself (`…(short key, not shown)`).
+ */
 export function fingerprintOf(apiKey: string): string {
-  return apiKey.length >= 12 ? `…${apiKey.slice(-4)}` : '…';
+  return apiKey.length >= 12 ? `…${apiKey.slice(-4)}` : '…(short key, not shown)';
 }
 
 export function checkPassphrase(passphrase: string): Buffer {

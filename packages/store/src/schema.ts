@@ -24,6 +24,8 @@ export interface BotsTable {
    * null: a spot bot, or a futures bot stored before this column (its next start records them).
    */
   futures: string | null;
+  /** The exchange URL a live bot last ran against (`--exchange-url`, e.g. keel exchange-sim), or null: the exchange's own. */
+  exchange_url: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -618,6 +620,16 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: AnyDb): Promise<void> {
       await db.schema.alterTable('fills').dropColumn('fee_value').execute();
+    },
+  },
+  '0010_bot_exchange_url': {
+    // Where a live bot last traded (a simulator's URL, say): what `keel bots reconcile` asks by
+    // default, rather than the exchange's public endpoint.
+    async up(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('bots').addColumn('exchange_url', 'text').execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await db.schema.alterTable('bots').dropColumn('exchange_url').execute();
     },
   },
 };

@@ -54,7 +54,13 @@ describe('openStore', () => {
     await s.positions.save('u', { symbol: 'BTC/USDT', size: 0.5, avgPrice: 30_000, realizedPnl: 12 });
     // Back to the schema before it (its down, and those of the migrations after it), as a store
     // written by the version before it.
-    for (const name of ['0009_fill_fee_value', '0008_backtest_space', '0007_bot_futures', '0006_hedge_sides']) {
+    for (const name of [
+      '0010_bot_exchange_url',
+      '0009_fill_fee_value',
+      '0008_backtest_space',
+      '0007_bot_futures',
+      '0006_hedge_sides',
+    ]) {
       await (MIGRATIONS[name] as { down: (db: unknown) => Promise<void> }).down(s.db);
       await sql`delete from kysely_migration where name = ${name}`.execute(s.db);
     }

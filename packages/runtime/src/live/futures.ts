@@ -5,6 +5,7 @@ import {
   type FuturesBook,
   type FuturesMarketSettings,
   fundingPayment,
+  humanNumber,
   type Instrument,
 } from '@keel/core';
 import type { Store } from '@keel/store';
@@ -60,13 +61,46 @@ function refuseHedge(acct: ExchangeFuturesAccount): void {
 }
 
 /**
+ * On a one-way account a symbol has one net position, shared by every bot and person trading it
+ * there: a bot whose own position (what its fills hold, stored) is not the exchange's would trade
+ * another's position (a buy shrinks a foreign short) and have its reduce-only exits, sized to its
+ * own position, refused. Such a start is refused, naming each position and what to do. Sizes
+ * within half the market's step are the same position.
+ */
+function refuseForeignPositions(
+  instruments: readonly Instrument[],
+  acct: ExchangeFuturesAccount,
+  own: (symbol: string) => number,
+): void {
+  const problems: string[] = [];
+  for (const inst of instruments) {
+    const mine = own(inst.symbol);
+    const ex = positionOf(acct, inst.symbol).size;
+    if (Math.abs(ex - mine) <= Math.max(inst.stepSize / 2, 1e-9 * Math.max(1, Math.abs(ex)))) continue;
+    const n = (x: number) => humanNumber(Math.abs(x), 10, inst.stepSize);
+    const side = (x: number) => (x === 0 ? 'flat' : `${x > 0 ? 'long' : 'short'} ${n(x)}`);
+    const what =
+      mine === 0
+        ? "it is not this bot's (another bot's, or opened by hand): close it on the exchange, or run this bot on another account (a sub-account) or symbol"
+        : Math.sign(ex) === Math.sign(mine) && Math.abs(ex) > Math.abs(mine)
+          ? `${n(ex - mine)} of it is not this bot's: reduce the exchange's position to this bot's ${n(mine)}, or run this bot on another account (a sub-account)`
+          : "this bot's position was closed or changed outside it (by hand, another bot, or a forced close the exchange no longer lists): bring the exchange's position back to this bot's, or close it and start a new bot (another --bot-id: this one's books hold a position the exchange does not)";
+    problems.push(`${inst.symbol}: the exchange's position is ${side(ex)}, this bot's own is ${side(mine)}: ${what}`);
+  }
+  if (problems.length > 0)
+    throw new Error(
+      `${problems.join('; ')}. On a one-way account the position of a symbol is one, shared by everything that trades it: this bot would trade a position that is not its own (and its reduce-only exits would be refused), so it does not start (nor set the symbol's leverage and margin mode)`,
+    );
+}
+
+/**
  * A live bot's perpetuals against the exchange (docs/futures.md, "Paper and live"):
- * - at start, the account's position mode must be one-way; the leverage and margin mode the bot
- *   runs with are set on the exchange and read back; funding payments and forced closes the bot
- *   has not applied (it was down) are applied; then its position, entry, wallet and isolated
- *   wallet are compared with the exchange's, each difference named (`reconcile.futures` event and
- *   a log line). The wallet is the exchange's from then on (as spot cash is); the position is
- *   what the bot's own fills hold, never the account's;
+ * - at start, the account's position mode must be one-way; funding payments and forced closes
+ *   the bot has not applied (it was down) are applied; the exchange's position in each symbol must
+ *   then be the bot's own (refuseForeignPositions); the leverage and margin mode the bot runs with
+ *   are set on the exchange and read back; then its entry, wallet and isolated wallet are compared
+ *   with the exchange's, each difference named (`reconcile.futures` event and a log line). The
+ *   wallet is the exchange's from then on (as spot cash is);
  * - while it runs, the exchange's funding payments (income `FUNDING_FEE`) and forced closes
  *   (`autoclose-` liquidations, `adl_autoclose` ADL closes, `settlement_autoclose-` settlements of
  *   a delisted contract) are applied to its books through the engine, journaled as
@@ -101,9 +135,10 @@ export class LiveFuturesSync {
   constructor(private readonly o: LiveFuturesOptions) {}
 
   /**
-   * Before the first bar: the exchange's settings, then what happened while the bot was down,
-   * then the comparison. Throws (the start fails, naming why) when the account is in hedge mode
-   * or the exchange refuses the leverage or margin mode.
+   * Before the first bar: what happened while the bot was down, the positions, the exchange's
+   * settings, then the comparison. Throws (the start fails, naming why) when the account is in
+   * hedge mode, a position on the exchange is not the bot's own, or the exchange refuses the
+   * leverage or margin mode.
    */
   async start(): Promise<RecoveryAction[]> {
     const { futures, store, botId, instruments, log } = this.o;
@@ -145,6 +180,13 @@ export class LiveFuturesSync {
     const actions: RecoveryAction[] = [];
     let acct = await futures.account(symbols);
     refuseHedge(acct);
+    // What the exchange charged and closed while the bot was down (a liquidation leaves the
+    // exchange flat): applied before the positions are compared and before anything is set.
+    await this.pollNow(actions);
+    if (actions.length > 0) acct = await futures.account(symbols);
+    // Before the leverage or margin mode is set: on a one-way account they are the symbol's, and
+    // would move the position of whoever else holds it.
+    refuseForeignPositions(instruments, acct, (symbol) => this.o.account.find(symbol)?.size ?? 0);
     const lastSet = lastSettings(events);
     for (const inst of instruments) {
       const want = this.o.settings(inst.symbol);
@@ -198,11 +240,6 @@ export class LiveFuturesSync {
       });
     }
 
-    // What the exchange charged and closed while the bot was down.
-    const n = actions.length;
-    await this.pollNow(actions);
-    if (actions.length > n) acct = await futures.account(symbols);
-
     for (const inst of instruments) actions.push(...this.compare(inst, positionOf(acct, inst.symbol)));
     const settle = instruments[0]?.settle ?? this.o.account.currency;
     const wallet = acct.wallet[settle] ?? 0;
@@ -210,7 +247,7 @@ export class LiveFuturesSync {
     if (this.o.storedCash && Math.abs(wallet - cash) > 1e-8 * Math.max(1, Math.abs(cash)))
       actions.push({
         kind: 'wallet-difference',
-        detail: `${settle}: this bot's books ${cash}, the exchange's wallet ${wallet} (${wallet - cash > 0 ? '+' : ''}${wallet - cash}); the exchange's is taken`,
+        detail: `${settle}: this bot's books ${cash}, the exchange's wallet ${wallet} (${wallet - cash > 0 ? '+' : ''}${humanNumber(wallet - cash)}); the exchange's is taken`,
       });
     // The exchange is the truth for the wallet, as for spot cash; differences are named above.
     this.o.account.cash = wallet;
@@ -476,19 +513,20 @@ export class LiveFuturesSync {
     if (!near(size, ex.size))
       out.push({
         kind: 'position-difference',
-        detail: `${symbol}: this bot's own fills hold ${size}, the exchange's position is ${ex.size} (${ex.size - size > 0 ? '+' : ''}${ex.size - size} not this bot's: never traded by it; its exits are reduce-only and sized to its own position)`,
+        // The start refused a position not the bot's (refuseForeignPositions): this one moved while it started.
+        detail: `${symbol}: this bot's own fills hold ${humanNumber(size)}, the exchange's position is ${humanNumber(ex.size)}, changed while the bot started (something else trades the symbol on this account); its exits are reduce-only and sized to its own position`,
       });
     else if (size !== 0 && !near(entry, ex.entryPrice))
       out.push({
         kind: 'position-difference',
-        detail: `${symbol}: entry price ${entry} in this bot's books, ${ex.entryPrice} on the exchange (size ${size} on both)`,
+        detail: `${symbol}: entry price ${humanNumber(entry)} in this bot's books, ${ex.entryPrice} on the exchange (size ${humanNumber(size)} on both)`,
       });
     if (this.o.book.marginMode(symbol) === 'isolated') {
       const mine = this.o.book.isolatedWallet(symbol);
       if (!near(mine, ex.isolatedWallet) && (size !== 0 || ex.isolatedWallet !== 0))
         out.push({
           kind: 'isolated-wallet-difference',
-          detail: `${symbol}: isolated wallet ${mine} in this bot's books, ${ex.isolatedWallet} on the exchange; the exchange's is taken`,
+          detail: `${symbol}: isolated wallet ${humanNumber(mine)} in this bot's books, ${ex.isolatedWallet} on the exchange; the exchange's is taken`,
         });
       this.o.book.setIsolatedWallet(symbol, ex.isolatedWallet);
     }

@@ -2,6 +2,7 @@ import {
   ClientOrderId,
   expiryReason,
   type Fill,
+  humanNumber,
   type Instrument,
   isDust,
   isTerminal,
@@ -142,6 +143,8 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const placeAgain = new Map<string, string>();
   /** Every trade applied to the bot's orders: its order's id, by trade id. */
   const known = new Map<string, string>();
+  /** Per quote asset: what the spot fills recovered here moved the bot's cash by (the stored cash does not have them). */
+  const recoveredCash = new Map<string, { amount: number; fills: number }>();
   const now = o.now();
   const since = Math.min(...(await store.orders.open(botId)).map((x) => x.createdAt), now) - 60_000;
   for (const f of await store.fills.since(botId, 0)) known.set(f.tradeId, f.orderId);
@@ -200,6 +203,14 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
         time: t.time,
         ...(cur.request.tag ? { tag: cur.request.tag } : {}),
       };
+      const inst = o.instruments.find((i) => i.symbol === t.symbol);
+      if (inst?.kind === 'spot') {
+        const r = recoveredCash.get(inst.quote) ?? { amount: 0, fills: 0 };
+        r.amount += (t.side === 'buy' ? -1 : 1) * t.price * t.amount * inst.contractSize;
+        if (t.feeAsset === inst.quote) r.amount -= t.fee;
+        r.fills++;
+        recoveredCash.set(inst.quote, r);
+      }
       const position = o.onRecoveredFill(fill, cur);
       await store.applyFill(botId, fill, {
         order: cur,
@@ -563,12 +574,16 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
   const quotes = new Set(o.instruments.filter((i) => i.kind === 'spot').map((i) => i.quote));
   for (const b of await store.balances.load(botId)) {
     if (!quotes.has(b.asset)) continue;
-    const ex = balances[b.asset];
-    const diff = (ex?.total ?? 0) - b.total;
-    if (Math.abs(diff) > 1e-9 * Math.max(1, Math.abs(b.total))) {
+    const ex = balances[b.asset]?.total ?? 0;
+    // The stored cash is the last run's: the fills recovered above moved it since.
+    const r = recoveredCash.get(b.asset);
+    const expected = b.total + (r?.amount ?? 0);
+    const diff = ex - expected;
+    const n = (x: number) => humanNumber(x);
+    if (Math.abs(diff) > 1e-9 * Math.max(1, Math.abs(expected))) {
       actions.push({
         kind: 'balance-difference',
-        detail: `${b.asset}: stored ${b.total}, exchange ${ex?.total ?? 0} (${diff > 0 ? '+' : ''}${diff})`,
+        detail: `${b.asset}: stored ${n(b.total)}${r ? ` (${n(expected)} with the ${r.fills} fill(s) recovered above)` : ''}, exchange ${n(ex)} (${diff > 0 ? '+' : ''}${n(diff)})`,
       });
     }
   }
@@ -577,21 +592,23 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const own = o.position(inst.symbol);
     const inAccount = balances[inst.base]?.total ?? 0;
     const diff = inAccount - own;
-    if (isDust(inst, own, Number.NaN))
+    const n = (x: number) => humanNumber(x);
+    // A remainder of the fills' binary arithmetic (-5.6e-17 after selling what was bought) is flat, not dust.
+    if (isDust(inst, own, Number.NaN) && Math.abs(own) >= inst.stepSize * 1e-6)
       actions.push({
         kind: 'dust',
-        detail: `${inst.base}: this bot holds ${own}, less than ${inst.symbol} can trade (step ${inst.stepSize}): flat for the strategy, kept in the account`,
+        detail: `${inst.base}: this bot holds ${n(own)}, less than ${inst.symbol} can trade (step ${inst.stepSize}): flat for the strategy, kept in the account`,
       });
     if (Math.abs(diff) <= 1e-9 * Math.max(1, Math.abs(own))) continue;
     actions.push(
       diff > 0
         ? {
             kind: 'coins-not-this-bots',
-            detail: `${inst.base}: the account holds ${inAccount}, this bot's own fills ${own}: ${diff} ${inst.base} are not this bot's and are never sold by it`,
+            detail: `${inst.base}: the account holds ${n(inAccount)}, this bot's own fills ${n(own)}: ${n(diff)} ${inst.base} are not this bot's and are never sold by it`,
           }
         : {
             kind: 'position-not-in-account',
-            detail: `${inst.base}: this bot's own fills hold ${own}, the account only ${inAccount}: ${-diff} ${inst.base} were moved or sold outside the bot; its exits can only sell what the account has`,
+            detail: `${inst.base}: this bot's own fills hold ${n(own)}, the account only ${n(inAccount)}: ${n(-diff)} ${inst.base} were moved or sold outside the bot; its exits can only sell what the account has`,
           },
     );
   }

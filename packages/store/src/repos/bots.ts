@@ -17,12 +17,14 @@ export interface BotRecord {
   readonly risk: unknown;
   /** Perpetuals: leverage, margin mode and position mode per symbol; null for a spot bot (or one stored before them). */
   readonly futures: unknown;
+  /** The exchange URL the bot last ran against live (`--exchange-url`), or null: the exchange's own. */
+  readonly exchangeUrl: string | null;
   readonly status: string;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
 
-export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status' | 'risk' | 'futures'> & {
+export type NewBot = Omit<BotRecord, 'createdAt' | 'updatedAt' | 'status' | 'risk' | 'futures' | 'exchangeUrl'> & {
   readonly status?: string;
   readonly risk?: unknown;
   readonly futures?: unknown;
@@ -51,6 +53,8 @@ export interface BotRepo {
   setStatus(id: string, status: string): Promise<void>;
   /** Gives the bot another strategy, params, markets, risk or futures settings, keeping its history. */
   reconfigure(id: string, settings: BotSettings): Promise<void>;
+  /** Records the exchange URL a live bot runs against (null: the exchange's own). */
+  setExchangeUrl(id: string, url: string | null): Promise<void>;
 }
 
 export function botRepo({ db, clock }: RepoContext): BotRepo {
@@ -70,6 +74,7 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         symbols: JSON.stringify(bot.symbols),
         risk: json(bot.risk),
         futures: json(bot.futures),
+        exchange_url: null,
         status: bot.status ?? 'stopped',
         created_at: now,
         updated_at: now,
@@ -84,6 +89,7 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
           ...bot,
           risk: bot.risk ?? null,
           futures: bot.futures ?? null,
+          exchangeUrl: null,
           status: row.status,
           createdAt: now,
           updatedAt: now,
@@ -135,6 +141,10 @@ export function botRepo({ db, clock }: RepoContext): BotRepo {
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) throw new Error(`Unknown bot "${id}"`);
     },
+    async setExchangeUrl(id, url) {
+      const r = await db.updateTable('bots').set({ exchange_url: url }).where('id', '=', id).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new Error(`Unknown bot "${id}"`);
+    },
   };
 }
 
@@ -148,6 +158,7 @@ function toBot(r: Selectable<BotsTable>): BotRecord {
     symbols: JSON.parse(r.symbols) as string[],
     risk: r.risk === null || r.risk === undefined ? null : (JSON.parse(r.risk) as unknown),
     futures: r.futures === null || r.futures === undefined ? null : (JSON.parse(r.futures) as unknown),
+    exchangeUrl: r.exchange_url ?? null,
     status: r.status,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),

@@ -187,6 +187,7 @@ export interface SessionReport extends PnlReport {
   /** Stopped with `keep`: the stop orders standing in for held trailing stops (`<id>-p`). */
   readonly parked: readonly string[];
   readonly recovery: readonly { kind: string; detail: string }[];
+  /** Strategy errors caught, and protective orders (stops, exits, a flatten) the exchange or the venue rejected. */
   readonly errors: number;
   /**
    * Orders not traded: `stale`, dropped unsent when their bar was over (`maxSignalAge`);
@@ -299,6 +300,8 @@ export class Bot {
   /** While handling a missed bar with its orders held: the reason they are denied. */
   private holding: string | null = null;
   private catchUpDenied = 0;
+  /** Protective orders rejected this session (an error line each; counted in the report's errors). */
+  private exitsRejected = 0;
   /** The catch-up under way: missed bars handled, orders denied on them, first and last bar. */
   private caughtUp = { bars: 0, denied: 0, first: 0, last: 0 };
   /** Past bars the strategy ran on since the last handled bar (see Engine.warmUp), said once trading begins. */
@@ -655,6 +658,7 @@ export class Bot {
         if (e.type === 'futures.liquidation') log('warn', `LIQUIDATED ${liquidationLine(e.liquidation)}`);
         const line = orderLogLine(e);
         if (line) log(line.level, line.msg, line.data);
+        if (line?.level === 'error') this.exitsRejected++;
         this.risk?.onEvent(e);
         this.cfg.onEvent?.(e);
       },
@@ -737,7 +741,10 @@ export class Bot {
         } as OrderState);
       }
       if (carried.length > 0)
-        log('info', `paper: ${carried.length} order(s) working when the bot stopped go on working: ${carried.join(', ')}`);
+        log(
+          'info',
+          `paper: ${carried.length} order(s) working when the bot stopped go on working: ${carried.join(', ')}`,
+        );
     }
     await this.risk.restore(this.botEngine.engine, (w) => this.journal.enqueue(w));
     // A position held in the other position mode would sit in the books with nothing to manage it.
@@ -1277,7 +1284,7 @@ export class Bot {
       openOrders: engine ? engine.openOrders().length : 0,
       parked: this.parked,
       recovery: this.recovery?.actions ?? [],
-      errors: engine?.errorCount ?? 0,
+      errors: (engine?.errorCount ?? 0) + this.exitsRejected,
       signalsDropped: {
         stale: this.venue?.staleDropped ?? 0,
         catchUp: this.catchUpDenied + this.caughtUp.denied,

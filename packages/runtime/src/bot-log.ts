@@ -4,6 +4,7 @@ import {
   type EngineEvent,
   humanNumber,
   isOutsideFee,
+  isProtectiveTag,
   type OrderRequest,
   type OrderState,
 } from '@keel/core';
@@ -90,7 +91,11 @@ export function orderLogLine(
         ...(e.denial ? { rule: e.denial.rule, limit: e.denial.limit, actual: e.denial.actual } : {}),
       });
     case 'order.rejected':
-      return line('warn', e.type, { ...base('reject', e.order), reason: e.reason });
+      // A refused stop or exit leaves the position unprotected: an error (counted in the session's errors).
+      return line(isProtectiveTag(e.order.request.tag) ? 'error' : 'warn', e.type, {
+        ...base('reject', e.order),
+        reason: e.reason,
+      });
     case 'order.expired':
       return line('info', e.type, { ...base('expire', e.order), reason: e.reason });
     case 'order.accepted':

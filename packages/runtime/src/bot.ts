@@ -192,6 +192,7 @@ export interface SessionReport extends PnlReport {
   /** Stopped with `keep`: the stop orders standing in for held trailing stops (`<id>-p`). */
   readonly parked: readonly string[];
   readonly recovery: readonly { kind: string; detail: string }[];
+  /** Strategy errors caught, and protective orders (stops, exits, a flatten) the exchange or the venue rejected. */
   readonly errors: number;
   /**
    * Orders not traded: `stale`, dropped unsent when their bar was over (`maxSignalAge`);
@@ -310,6 +311,8 @@ export class Bot {
   /** While handling a missed bar with its orders held: the reason they are denied. */
   private holding: string | null = null;
   private catchUpDenied = 0;
+  /** Protective orders rejected this session (an error line each; counted in the report's errors). */
+  private exitsRejected = 0;
   /**
    * The catch-up under way: missed bars handled, the close times they make (one per close time,
    * however many markets have a bar then) and their markets, orders denied on them, first and last bar.
@@ -676,6 +679,7 @@ export class Bot {
         if (e.type === 'futures.liquidation') log('warn', `LIQUIDATED ${liquidationLine(e.liquidation)}`);
         const line = orderLogLine(e);
         if (line) log(line.level, line.msg, line.data);
+        if (line?.level === 'error') this.exitsRejected++;
         this.risk?.onEvent(e);
         this.cfg.onEvent?.(e);
       },
@@ -1327,7 +1331,7 @@ export class Bot {
       openOrders: engine ? engine.openOrders().length : 0,
       parked: this.parked,
       recovery: this.recovery?.actions ?? [],
-      errors: engine?.errorCount ?? 0,
+      errors: (engine?.errorCount ?? 0) + this.exitsRejected,
       signalsDropped: {
         stale: this.venue?.staleDropped ?? 0,
         catchUp: this.catchUpDenied + this.caughtUp.denied,

@@ -1,5 +1,6 @@
+import { ClientOrderId, newOrderState, type OrderRequest } from '@keel/core';
 import { describe, expect, it } from 'vitest';
-import { formatOrderLine, repeatingWarning } from '../src/bot-log.ts';
+import { formatOrderLine, orderLogLine, repeatingWarning } from '../src/bot-log.ts';
 
 describe('repeatingWarning: an error that repeats every few seconds for hours', () => {
   it('logs the first, then once per 10 minutes with the count, and a new message at once', () => {
@@ -40,5 +41,29 @@ describe('order lines for people', () => {
         filled: 0.36146999999999996,
       }),
     ).toBe('FILL    buy 0.3 BTC/USDT @ 26064.77  fee 9.499712009 USDT  id k-1  (filled 0.36147)');
+  });
+});
+
+describe('orderLogLine: a refused order', () => {
+  const rejected = (tag: string | undefined) => {
+    const req: OrderRequest = {
+      type: 'stop-market',
+      id: ClientOrderId('k-1'),
+      symbol: 'BTC/USDT',
+      side: 'sell',
+      amount: 0.01,
+      timeInForce: 'GTC',
+      stopPrice: 39_200,
+      reduceOnly: true,
+      ...(tag !== undefined ? { tag } : {}),
+    };
+    const order = newOrderState(req, 0, 40_000);
+    return orderLogLine({ type: 'order.rejected', time: 0, order, reason: 'insufficient balance' })?.level;
+  };
+  it('a stop or exit the exchange rejects leaves the position unprotected: an error line (the bot counts those in its errors); another order: a warning', () => {
+    expect(['stop-loss', 'take-profit', 'trailing-stop', 'roi', 'time-exit', 'risk-flatten'].map(rejected)).toEqual(
+      Array(6).fill('error'),
+    );
+    expect([undefined, 'entry'].map(rejected)).toEqual(['warn', 'warn']);
   });
 });

@@ -231,8 +231,14 @@ export function backtestOfRun(
 /**
  * The backtest of `bars` as Binance spot trades BTC/USDT (tick 0.01, step 0.00001) for 10,000
  * USDT with its default fee, 0.1 % taken in the coin received: the oracle of a live run on them.
+ * `feeAsset: 'quote'`: the paper bot's fee model (0.1 % in USDT), the oracle of a paper run.
  */
-export function binanceSpotBacktest(strategy: AnyStrategy, bars: readonly SimBar[], risk?: RiskConfig): BacktestResult {
+export function binanceSpotBacktest(
+  strategy: AnyStrategy,
+  bars: readonly SimBar[],
+  risk?: RiskConfig,
+  feeAsset: 'received' | 'quote' = 'received',
+): BacktestResult {
   return runBacktest({
     strategy,
     data: [
@@ -245,7 +251,7 @@ export function binanceSpotBacktest(strategy: AnyStrategy, bars: readonly SimBar
     ],
     cash: 10_000,
     fee: 0.001,
-    feeAsset: 'received',
+    feeAsset,
     ...(risk ? { risk } : {}),
   });
 }

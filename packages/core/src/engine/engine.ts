@@ -947,8 +947,9 @@ export class Engine {
         : req.type === 'stop-market'
           ? req.stopPrice
           : decision;
-    // A hold (catching up on missed bars) denies before anything else looks at the order.
-    let reason = this.orderHold ?? validateOrderRequest(req);
+    // A hold (catching up on missed bars) denies a strategy's order before anything else looks
+    // at it; never the risk engine's own (an exit protects what is held, it is not a signal).
+    let reason = (this.riskBypass ? null : this.orderHold) ?? validateOrderRequest(req);
     if (reason === null && (this.hedge || req.positionSide !== undefined)) reason = this.positionSideError(req);
     let denial: RiskDenial | undefined;
     const risk = this.riskEngine;
@@ -1126,8 +1127,9 @@ export class Engine {
 
   /**
    * While `reason` is set, every order the strategy submits is denied with it (`order.denied`),
-   * and nothing reaches the venue: a bot catching up on bars it missed while it was down runs its
-   * strategy on them without trading them. `null` lifts it.
+   * and nothing it asks for reaches the venue: a bot catching up on bars it missed while it was
+   * down runs its strategy on them without trading them. The risk engine's exits and closes are
+   * not held (they protect a position; they are not signals). `null` lifts it.
    */
   holdOrders(reason: string | null): void {
     this.orderHold = reason;

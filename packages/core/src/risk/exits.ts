@@ -6,6 +6,18 @@ import type { ExitDistance, ExitSpec, RoiStep } from './config.ts';
 export const EXIT_TAGS = ['stop-loss', 'take-profit', 'trailing-stop', 'roi'] as const;
 export type ExitTag = (typeof EXIT_TAGS)[number];
 
+/**
+ * Tags of the orders that protect or close a position: the run's exits, the time exit, a
+ * flattening halt's close, a bracket's exits. One of these refused leaves a position unprotected:
+ * an error, not a warning.
+ */
+const PROTECTIVE_TAGS: ReadonlySet<string> = new Set<string>([...EXIT_TAGS, 'time-exit', 'risk-flatten']);
+
+/** True when an order with this tag protects or closes a position (see PROTECTIVE_TAGS). */
+export function isProtectiveTag(tag: string | undefined): boolean {
+  return tag !== undefined && PROTECTIVE_TAGS.has(tag);
+}
+
 /** What the exit manager needs from the engine. */
 export interface ExitHost {
   now(): number;
@@ -276,17 +288,25 @@ export class ExitManager {
   }
 
   private place(t: ExitTrade, k: ExitTag, replaces?: string): void {
+    const input = this.exitOrder(t, k);
+    if (input === null) return;
+    const id = this.host.submit(input, t.group, replaces);
+    t.orders[k] = id;
+    if (k === 'trailing-stop' && t.trailLevel !== null) this.host.setTrailingLevel(id, t.trailLevel);
+  }
+
+  /** The exit of role `k` the trade has for what is held now, or null when it has none. */
+  private exitOrder(t: ExitTrade, k: ExitTag): OrderInput | null {
     const p = this.host.position(t.symbol);
     const amount = Math.abs(p.size);
-    if (!(amount > 0) || this.host.isDust(t.symbol, p.size)) return;
+    if (!(amount > 0) || this.host.isDust(t.symbol, p.size)) return null;
     const side = t.dir > 0 ? 'sell' : 'buy';
     const base = { symbol: t.symbol, side, amount, reduceOnly: true, tag: k } as const;
-    let input: OrderInput;
     if (k === 'trailing-stop') {
       const tr = this.spec.trailing;
-      if (tr === undefined) return;
-      if (tr.kind === 'atr' && t.atr === null) return;
-      input = {
+      if (tr === undefined) return null;
+      if (tr.kind === 'atr' && t.atr === null) return null;
+      return {
         ...base,
         type: 'trailing-stop',
         trail:
@@ -294,15 +314,10 @@ export class ExitManager {
             ? { kind: 'percent', value: tr.value * 100 }
             : { kind: 'amount', value: tr.multiple * (t.atr as number) },
       };
-    } else {
-      const price = this.price(k, t);
-      if (price === null || !(price > 0)) return;
-      input =
-        k === 'stop-loss' ? { ...base, type: 'stop-market', stopPrice: price } : { ...base, type: 'limit', price };
     }
-    const id = this.host.submit(input, t.group, replaces);
-    t.orders[k] = id;
-    if (k === 'trailing-stop' && t.trailLevel !== null) this.host.setTrailingLevel(id, t.trailLevel);
+    const price = this.price(k, t);
+    if (price === null || !(price > 0)) return null;
+    return k === 'stop-loss' ? { ...base, type: 'stop-market', stopPrice: price } : { ...base, type: 'limit', price };
   }
 
   private cancelAll(t: ExitTrade, reason: string): void {
@@ -319,9 +334,10 @@ export class ExitManager {
   }
 
   /**
-   * After a restore: exits whose orders the engine no longer has (a paper session starts with an
-   * empty venue; a live order may have ended while the bot was down) are placed again, for what
-   * is held then, at the market's next close: never before a bar, whose time their ids carry.
+   * After a restore: exits the position should have and the engine does not have working (a
+   * paper session may start with an empty venue; a live order may have ended while the bot was
+   * down; `--on-shutdown cancel` cancelled them all) are placed again, for what is held then, at
+   * the market's next close: never before a bar, whose time their ids carry.
    */
   dropMissing(isOpen: (id: string) => boolean): void {
     for (const t of this.trades.values()) {
@@ -342,6 +358,9 @@ export class ExitManager {
         t.closing = null;
         missing = true;
       }
+      // Exits that stepped aside for an order still working come back when it ends (onOrderDone).
+      if (t.withdrawnBy.length === 0 && t.closing === null)
+        for (const k of EXIT_TAGS) if (t.orders[k] === undefined && this.exitOrder(t, k) !== null) missing = true;
       if (missing) this.reattach.add(t.symbol);
     }
   }

@@ -161,7 +161,9 @@ export class SimulatedVenue implements Venue {
       book,
       fromBar: book.barsSeen + this.latencyBars - 1,
       fromTime: now + this.latencyMs,
-      accepted: false,
+      // An order carried over a restart (a paper bot's, BotEngine.carryOver) that had reached the
+      // book rests there again: it is not accepted twice, nor filled as an arriving order.
+      accepted: order.status !== 'submitted',
       removed: false,
       fills: 0,
     };

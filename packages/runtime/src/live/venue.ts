@@ -233,6 +233,11 @@ function exitFields(r: OrderRequest): Pick<OrderRequest, 'reduceOnly' | 'positio
   };
 }
 
+/** True when selling `amount` fits in `free` coins (up to float noise). */
+function fitsIn(amount: number, free: number): boolean {
+  return amount <= free * (1 + 1e-9) + 1e-12;
+}
+
 /** Orders Binance spot does not have, which the live venue holds and executes itself. */
 export function isEmulated(r: OrderRequest): boolean {
   return r.type === 'trailing-stop';
@@ -276,6 +281,8 @@ export class LiveVenue implements Venue {
   private readonly signalAge: SignalAge;
   /** Changes waiting for the cancel of the order they change, by that order's id (see Replacing). */
   private readonly replacing = new Map<string, Replacing>();
+  /** Spot sells waiting for the exchange to confirm the cancels of the bot's sells that lock their coins (see submit). */
+  private readonly awaitingCancels: { readonly order: OrderState; readonly now: number }[] = [];
   /** Orders dropped unsent because their signal went stale. */
   staleDropped = 0;
   /** Finished orders let go of (see retire). */
@@ -397,6 +404,19 @@ export class LiveVenue implements Venue {
       else this.replacing.set(replaced.order.request.id, { order, now, filled: replaced.order.filled });
       return;
     }
+    const freeing = this.cancelsLocking(order);
+    if (freeing.length > 0) {
+      // A sell that needs coins the bot's own sells being cancelled still lock (the strategy's
+      // close while the run's exits step aside, an exit re-sized after one more fill of its
+      // entry): it leaves once the exchange has confirmed those cancels, as the simulated venue's
+      // cancel is done before the next order. Sent at once, it would be refused (here, or by the
+      // exchange: insufficient balance) for coins about to be free.
+      this.awaitingCancels.push({ order, now });
+      this.opts.log('info', `order ${r.id} waits for the exchange to confirm the cancel of ${freeing.join(', ')}`, {
+        id: r.id,
+      });
+      return;
+    }
     const refusal = this.notOwnCoins(order);
     if (refusal !== null) {
       this.add(order, false, r.id);
@@ -457,6 +477,13 @@ export class LiveVenue implements Venue {
   }
 
   cancel(id: ClientOrderId, now: number, reason: string): void {
+    // A sell still waiting for the cancels that free its coins never leaves.
+    const waiting = this.awaitingCancels.findIndex((w) => w.order.request.id === id);
+    if (waiting >= 0) {
+      this.awaitingCancels.splice(waiting, 1);
+      this.report({ type: 'cancelled', id, time: this.opts.now(), reason });
+      return;
+    }
     // A replacement still waiting for its cancel never leaves.
     for (const [replacedId, w] of this.replacing) {
       if (w.order?.request.id !== id) continue;
@@ -515,6 +542,7 @@ export class LiveVenue implements Venue {
             t.cancelling = false;
             t.cancelReason = undefined;
             this.releaseReplacement(id, `the cancel of ${id} failed`);
+            this.releaseAwaiting();
           }
         }
       }),
@@ -568,8 +596,38 @@ export class LiveVenue implements Venue {
     if (r.side !== 'sell' || r.reduceOnly || inst?.kind !== 'spot' || this.opts.positionOf === undefined) return null;
     const held = this.opts.positionOf(r.symbol);
     const selling = this.sellingElsewhere(r.symbol, order);
-    if (r.amount <= (held - selling) * (1 + 1e-9) + 1e-12) return null;
+    if (fitsIn(r.amount, held - selling)) return null;
     return `would sell coins this bot does not own: selling ${r.amount} ${inst.base}, its own fills hold ${held}${selling > 0 ? ` of which ${selling} are in its other sell orders` : ''}; coins already in the account belong to the user and are never sold`;
+  }
+
+  /**
+   * The bot's spot sells of the order's market whose cancels are under way, when the order (a
+   * spot sell) needs the coins they lock: it sells more than the bot's own fills hold less what
+   * its other sells sell. Empty when it fits, or when none is being cancelled.
+   */
+  private cancelsLocking(order: OrderState): string[] {
+    const r = order.request;
+    if (r.side !== 'sell' || this.instruments.get(r.symbol)?.kind !== 'spot') return [];
+    const ids: string[] = [];
+    for (const t of this.tracked.values()) {
+      const q = t.order.request;
+      if (t.cancelling && !t.held && q.side === 'sell' && q.symbol === r.symbol && !isTerminal(t.order.status))
+        ids.push(q.id);
+    }
+    if (ids.length === 0 || this.opts.positionOf === undefined) return ids;
+    return fitsIn(r.amount, this.opts.positionOf(r.symbol) - this.sellingElsewhere(r.symbol, order)) ? [] : ids;
+  }
+
+  /** Sells waiting for cancels (see cancelsLocking) are submitted again once none they need is under way. */
+  private releaseAwaiting(): void {
+    if (this.awaitingCancels.length === 0) return;
+    queueMicrotask(() => {
+      for (const w of this.awaitingCancels.splice(0)) {
+        if (isTerminal(w.order.status)) continue;
+        if (this.cancelsLocking(w.order).length > 0) this.awaitingCancels.push(w);
+        else this.submit(w.order, w.now);
+      }
+    });
   }
 
   /** What the bot's working sells of a symbol on the exchange still sell (an OCO list once). */
@@ -1232,6 +1290,7 @@ export class LiveVenue implements Venue {
       t.expiry?.abort();
       this.held.delete(t);
       if (this.replacing.size > 0) this.releaseReplacement(r.id, undefined);
+      this.releaseAwaiting();
       this.retire(t);
     }
   }

@@ -164,6 +164,32 @@ export const CANDLE_FORMATS: readonly CandleFormatCase[] = [
     ],
   },
   {
+    name: 'every cell quoted (Excel, csv.QUOTE_ALL) as RFC 4180 writes them: a comma and a doubled quote inside a cell',
+    text: '"note","datetime","open","high","low","close","volume"\n"a, ""b""","2024-01-01 00:00:00","1","2","0.5","1.5","10"\n"","2024-01-01 00:01:00","1.5","2","1","1.2","11"\n',
+    bars: two,
+  },
+  {
+    name: 'empty and NaN cells (pandas writes a missing value so): refused row by row, never read as 0',
+    text: 'datetime,open,high,low,close,volume\n2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:02:00,1,2,0.5,,10\n2024-01-01 00:03:00,1,2,0.5,NaN,10\n2024-01-01 00:04:00,1,2,0.5,1.5,\n2024-01-01 00:01:00,1.5,2,1,1.2,11\n',
+    bars: two,
+    quarantined: [
+      { line: 3, rule: 'empty-cell' },
+      { line: 4, rule: 'empty-cell' },
+      { line: 5, rule: 'empty-cell' },
+    ],
+  },
+  {
+    name: 'newest first (every time before the one above it): read in time order, and said so',
+    text: 'datetime,open,high,low,close,volume\n2024-01-01 00:01:00,1.5,2,1,1.2,11\n2024-01-01 00:00:00,1,2,0.5,1.5,10\n',
+    bars: two,
+    note: /newest first/,
+  },
+  {
+    name: 'separate date and time columns: refused (the date alone would stamp a whole day at midnight)',
+    text: 'date,time,open,high,low,close,volume\n2024-01-01,00:00:00,1,2,0.5,1.5,10\n',
+    error: /separate date and time columns/,
+  },
+  {
     name: 'a header without the needed columns: refused, naming them',
     text: 'when,price\n2024-01-01 00:00:00,1\n',
     error: /header has no time, open, high, low, close, volume column/,

@@ -10,6 +10,7 @@ import {
   loadFeed,
   parseColumnMapping,
   parseTimeIs,
+  runMarket,
 } from '@keel/data/feeds';
 import { UsageError } from './errors.ts';
 import { collectGarbage } from './memory.ts';
@@ -107,6 +108,16 @@ function fileSymbols(files: readonly string[], symbols: readonly string[] | unde
       `two --data files are both ${dup} (by their names): a run takes one file per market; give --symbol to say which is which`,
     );
   return out;
+}
+
+/**
+ * The market kind the run trades (`--market`, or what --symbol and the files' names say; @keel/candles'
+ * runMarket), and the line to show when it was read from the names. Refuses a contradiction.
+ */
+export function marketFromFlags(v: DataFlags): { market: 'spot' | 'futures'; note?: string } {
+  const r = runMarket(v.market, symbolList(v.symbol) ?? [], v.data ?? []);
+  if (!r.ok) throw new UsageError(r.message, 'backtest');
+  return { market: r.market, ...(r.note !== undefined ? { note: r.note } : {}) };
 }
 
 /**

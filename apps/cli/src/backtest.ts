@@ -16,10 +16,10 @@ import {
 import { checkRange, commonSpan, feedQualityLines, type LoadedFeed } from '@keel/data/feeds';
 // The progress bar alone: the package's index also loads ccxt.
 import { Progress } from '@keel/data/progress';
-import { formatSummary, resultJsonChunks, writeReport } from '@keel/report';
+import { formatSummary, reportDirProblem, resultJsonChunks, writeReport } from '@keel/report';
 import { loadStrategy, strategyParams } from '@keel/runtime/strategy-file';
 import { STRATEGIES, spotDirectionProblem } from '@keel/strategies';
-import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags } from './backtest-data.ts';
+import { DATA_FLAGS, DATA_FLAGS_HELP, loadFeedsFromFlags, marketFromFlags } from './backtest-data.ts';
 import { keepRun } from './backtest-save.ts';
 import type { Cli } from './context.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -51,7 +51,8 @@ Options:
                          (partial fills)
   --latency-bars <n>     bars between decision and fill (default 1: next bar's open)
   --from <time>          first bar (ISO date or epoch ms), --to <time> end (exclusive)
-  --report <dir>         write report.html, result.json, trades.csv, equity.csv, fills.csv
+  --report <dir>         write report.html, result.json, trades.csv, equity.csv, fills.csv into the
+                         folder <dir> (a path ending in .html is refused)
   --store <url>          where the run is kept (keel backtests list|show|compare): sqlite:<path>
                          (default sqlite:.keel/keel.db) or postgres://...
   --no-save              do not keep the run in the store
@@ -155,6 +156,11 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
     return EXIT.ok;
   }
   if (!values.strategy) throw new UsageError('--strategy is required', 'backtest');
+  const reportWhy = values.report !== undefined ? reportDirProblem(values.report) : undefined;
+  if (reportWhy !== undefined) throw new UsageError(reportWhy, 'backtest');
+  const { market, note: marketNote } = marketFromFlags(values);
+  if (marketNote !== undefined) io.stderr.write(`note: ${marketNote}\n`);
+  const flags = { ...values, market };
   const own = await loadStrategy(values.strategy, { suggest: closest });
   const strategy = own.strategy;
   const params = strategyParams(own, paramsFromPairs(values.param ?? []));
@@ -169,12 +175,12 @@ export async function backtestCommand(argv: string[], io: Cli): Promise<number> 
   const from = time('from', values.from);
   const to = time('to', values.to);
   const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
-  const loaded = checkRange(await loadFeedsFromFlags(values, range), from, to);
+  const loaded = checkRange(await loadFeedsFromFlags(flags, range), from, to);
   const feeds = commonSpan(loaded);
   for (const f of feeds) for (const n of f.notes) io.stderr.write(`note: ${n}\n`);
   const first = feeds[0] as LoadedFeed;
   const series: BarSeries = first.series;
-  const futures = futuresRun(values, first.symbol.toUpperCase(), series, first.timeframe);
+  const futures = futuresRun(flags, first.symbol.toUpperCase(), series, first.timeframe);
   if (futures !== undefined && feeds.length > 1)
     throw new UsageError('--market futures runs one market at a time: give one --data or --symbol', 'backtest');
   const spot = futures === undefined && feeds.some((f) => !f.symbol.includes(':'));

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readBarsFile } from '@keel/candles';
@@ -123,6 +123,31 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtest from the data store', () => {
     const file = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1M, '--json']);
     expect(stored.code, stored.err).toBe(0);
     expect(stored.out === file.out, 'same bytes').toBe(true);
+  });
+
+  it("a coarser timeframe over --from/--to is made from the bars in the range only: the file gives the store's bars, none holding data after --to", async () => {
+    const span = ['--timeframe', '4h', '--from', '2024-01-01T00:30', '--to', '2024-01-20T10:30', '--json', '--no-save'];
+    const stored = await keelIn([
+      'backtest',
+      '--strategy',
+      'sma-cross',
+      '--symbol',
+      'BTC/USDT',
+      '--data-dir',
+      dir,
+      ...span,
+    ]);
+    const file = await keelIn(['backtest', '--strategy', 'sma-cross', '--data', BTC_1M, ...span]);
+    expect(stored.code, stored.err).toBe(0);
+    expect(file.code, file.err).toBe(0);
+    const a = JSON.parse(stored.out);
+    const b = JSON.parse(file.out);
+    // The 08:00 bar of the 20th would close at 12:00, after --to: it is partial and left out.
+    expect(b.feeds[0].lastIso).toBe('2024-01-20T04:00:00Z');
+    expect(b.feeds).toEqual(a.feeds);
+    expect(b.equity).toEqual(a.equity);
+    expect(b.fills).toEqual(a.fills);
+    expect(b.finalValue).toBe(a.finalValue);
   });
 
   it('a market or a range the store does not hold is an error naming the store and what it holds', async () => {
@@ -355,5 +380,94 @@ describe('what the store holds besides market data is shown wherever its bars ar
     expect(r.err).toContain(
       'holds BTC/USDT in 2023-12-01T00:00:00Z .. 2023-12-02T00:00:00Z only as 1h bars, coarser than the 15m asked: bars cannot be split',
     );
+  });
+});
+
+describe('what the file, its name and the flags say about the data', () => {
+  const bt = (...args: string[]) => keelIn(['backtest', '--strategy', 'sma-cross', '--no-save', ...args]);
+
+  it('a futures file runs as a perpetual (with a note) as with --market futures; --market, --symbol and a file name that disagree are refused, naming them', async () => {
+    const fut = candles('binance-futures-um_BTCUSDT_1m_t.csv', rowsOf(120));
+    const spot = candles('binance_BTCUSDT_1m_t.csv', rowsOf(120));
+    const named = await bt('--data', fut, '--json');
+    const flagged = await bt('--data', fut, '--market', 'futures', '--json');
+    expect(named.code, named.err).toBe(0);
+    expect(named.err).toContain(`note: the file name ${fut} says USD-M futures: run as a perpetual`);
+    expect(named.out).toBe(flagged.out);
+    expect(JSON.parse(named.out).feeds[0].symbol).toBe('BTC/USDT:USDT');
+    for (const [args, says] of [
+      [['--data', spot, '--market', 'futures'], `--market futures, but the file name ${spot} says spot`],
+      [['--data', fut, '--market', 'spot'], `--market spot, but the file name ${fut} says USD-M futures`],
+      [
+        ['--data', spot, '--symbol', 'BTC/USDT:USDT'],
+        `--symbol BTC/USDT:USDT says USD-M futures but the file name ${spot} says spot`,
+      ],
+    ] as const) {
+      const r = await bt(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toContain(says);
+    }
+  });
+
+  it('a timeframe read from the spacing of the times is said: a 1m file with two rows in three missing runs as 3m bars, never unseen', async () => {
+    const rows = rowsOf(360).filter(([m]) => m % 3 === 0);
+    const named = candles('binance_BTCUSDT_1m_sparse.csv', rows);
+    const r = await bt('--data', named);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`note: ${named}: the name says 1m but the bars are 3m apart; read as 3m`);
+    const nameless = await bt('--data', candles('sparse.csv', rows), '--symbol', 'BTC/USDT');
+    expect(nameless.code, nameless.err).toBe(0);
+    expect(nameless.err).toMatch(/sparse\.csv: timeframe 3m read from the spacing of the times/);
+  });
+
+  it('rows that cannot be read are the error, before the timeframe they hide; an empty price names file, row and field', async () => {
+    const f = path.join(tmp, 'day-first.csv');
+    writeFileSync(
+      f,
+      'datetime,open,high,low,close,volume\n01/02/2024 00:00,1,2,0.5,1.5,10\n01/02/2024 00:01,1,2,0.5,1.5,10\n',
+    );
+    const r = await bt('--data', f, '--symbol', 'BTC/USDT');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`2 of 2 rows cannot be read (bad-timestamp 2); first at ${f} row 1 (line 2), field time`);
+    expect(r.err).not.toContain('cannot tell the bar timeframe');
+    const e = path.join(tmp, 'empty-close.csv');
+    // Row 59 (line 60) with its close cell left empty, as pandas writes a NaN.
+    const lines = readFileSync(candles('full.csv', rowsOf(60)), 'utf8').split('\n');
+    const cells = (lines[59] as string).split(',');
+    cells[4] = '';
+    lines[59] = cells.join(',');
+    writeFileSync(e, lines.join('\n'));
+    const empty = await bt('--data', e, '--symbol', 'BTC/USDT');
+    expect(empty.code).toBe(1);
+    expect(empty.err).toContain(`empty-cell: 1 row, first at ${e} row 59 (line 60), field close: close is empty`);
+  });
+
+  it('a 100x print is run but shown as an outlier warning (the rule of keel data validate)', async () => {
+    const rows = rowsOf(300);
+    const [m, o, h, l, c] = rows[150] as [number, number, number, number, number];
+    rows[150] = [m, o, h * 100, l, c * 100];
+    const r = await bt('--data', candles('spike.csv', rows), '--symbol', 'BTC/USDT');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(
+      /warning: BTC\/USDT: 2 return and 1 high-low range outliers \(robust z > 12, as keel data validate flags them; whole file\); the largest close-to-close move is down x100\.6 at 2024-01-01T02:31:00Z/,
+    );
+    const clean = await bt('--data', candles('calm.csv', rowsOf(300)), '--symbol', 'BTC/USDT');
+    expect(clean.out).not.toContain('outliers');
+  });
+
+  it('--report names a folder (a .html path is refused), a --param given twice is refused, BTCUSDT is BTC/USDT', async () => {
+    const f = candles('small.csv', rowsOf(120));
+    const html = path.join(tmp, 'out', 'report.html');
+    const r = await bt('--data', f, '--symbol', 'BTC/USDT', '--report', html);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`--report takes a folder`);
+    expect(existsSync(html)).toBe(false);
+    const twice = await bt('--data', f, '--symbol', 'BTC/USDT', '--param', 'fast=5', '--param', 'fast=7');
+    expect(twice.code).not.toBe(0);
+    expect(twice.err).toContain('--param fast is given twice (fast=5 and fast=7)');
+    const binance = await bt('--data', f, '--symbol', 'BTCUSDT', '--json');
+    const keel = await bt('--data', f, '--symbol', 'BTC/USDT', '--json');
+    expect(binance.code, binance.err).toBe(0);
+    expect(binance.out).toBe(keel.out);
   });
 });

@@ -58,6 +58,12 @@ describe.skipIf(!HAS_SHARED_DATA)('keel backtests: every run is kept in the stor
     for (const f of ['result.json', 'trades.csv', 'fills.csv', 'equity.csv'])
       expect(readFileSync(path.join(dir, f)).equals(readFileSync(path.join(tmp, 'run2', f))), f).toBe(true);
     expect(existsSync(path.join(dir, 'report.html'))).toBe(true);
+    // A path named like the page is refused, as by keel backtest: it would become a folder so named.
+    const html = path.join(tmp, 'page', 'report.html');
+    const p = await keelIn(['backtests', 'show', '2', '--report', html, ...STORE]);
+    expect(p.code).toBe(2);
+    expect(p.err).toContain(`--report takes a folder`);
+    expect(existsSync(html)).toBe(false);
   });
 
   it('compare puts the metrics side by side, each as the run reported it', async () => {

@@ -246,7 +246,8 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
     const unsorted = path.join(tmp, 'unsorted.csv');
     writeFileSync(
       unsorted,
-      'timestamp,open,high,low,close,volume\n2024-01-01 00:01:00,1,2,0.5,1.5,10\n2024-01-01 00:00:00,1.5,2,1,1.2,10\n',
+      // Not newest first either (that is read in time order): out of order.
+      'timestamp,open,high,low,close,volume\n2024-01-01 00:01:00,1,2,0.5,1.5,10\n2024-01-01 00:00:00,1.5,2,1,1.2,10\n2024-01-01 00:02:00,1.5,2,1,1.2,10\n',
     );
     const u = keel(
       'backtest',
@@ -271,7 +272,8 @@ describe('keel CLI (the real bin, as a user runs it)', () => {
   });
 
   it('keel backtest --json | head ends quietly: exit 0, nothing on stderr', () => {
-    const f = candleFile('pipe.csv', 30_000);
+    // A name that gives the timeframe: no note on stderr.
+    const f = candleFile('pipe_1m.csv', 30_000);
     const cmd = `"${process.execPath}" "${BIN}" backtest --strategy sma-cross --data "${f}" --symbol BTC/USDT --json 2>"${tmp}/pipe.err" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`;
     const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', env: shellEnv(), timeout: 120_000 });
     expect(readFileSync(path.join(tmp, 'pipe.err'), 'utf8'), 'no EPIPE stack trace').toBe('');

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
+import { dataFile, HAS_SHARED_DATA, REPO_ROOT } from '../../../test-support/shared.ts';
 import { runKeel } from './run-keel.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'keel-cli-futures-'));
@@ -10,6 +10,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const keel = (...args: string[]) => runKeel(tmp, args);
 const BARS = dataFile('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz');
 const FUNDING = dataFile('binance-futures-um_LINKUSDT_fundingRate_2023-02.csv.gz');
+const UNNAMED = path.join(REPO_ROOT, 'fixtures', 'futures', 'LINKUSDT-1m-trades.csv');
 
 describe('keel backtest --market futures (the real bin)', () => {
   it('--help documents the futures flags', () => {
@@ -25,7 +26,8 @@ describe('keel backtest --market futures (the real bin)', () => {
   });
 
   it('a futures flag without --market futures, or a bad value, is a usage error', () => {
-    const a = keel('backtest', '--strategy', 'sma-cross', '--data', BARS, '--leverage', '3');
+    // A name that says no market (Binance's archive names are the same for spot and futures) is spot.
+    const a = keel('backtest', '--strategy', 'sma-cross', '--data', UNNAMED, '--leverage', '3');
     expect(a.code).toBe(2);
     expect(a.err).toContain('--leverage needs --market futures');
     const b = keel('backtest', '--strategy', 'sma-cross', '--data', BARS, '--market', 'futures', '--margin', 'x');

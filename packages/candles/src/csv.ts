@@ -110,7 +110,7 @@ const OHLCV_COLUMNS: Record<ColumnName, number> = {
 };
 
 function detectLayout(file: string, firstLine: string, mapping?: Partial<Record<ColumnName, string>>): CsvLayout {
-  const cells = firstLine.split(',').map((c) => c.trim().replace(/^"|"$/g, '').toLowerCase());
+  const cells = splitCsvLine(firstLine).map((c) => c.trim().toLowerCase());
   const first = cells[0] ?? '';
   // A header cell starts with a letter; data starts with a digit (an epoch or a date) or a minus.
   const headerless = /^-?\d/.test(first);
@@ -136,6 +136,13 @@ function detectLayout(file: string, firstLine: string, mapping?: Partial<Record<
       );
     columns[name] = idx;
   }
+  // A day in one column and the time of day in another: taking the date alone as the time would
+  // stamp every bar of a day at midnight.
+  if (mapping?.time === undefined && cells.includes('date') && cells.includes('time'))
+    throw new CsvFormatError(
+      file,
+      `the header has separate date and time columns (${cells.join(',')}): join them into one column of date and time (YYYY-MM-DD HH:MM:SS), or name one column with --map time=...`,
+    );
   let timeIs: TimeIs | undefined;
   if (columns.time < 0 && mapping?.time === undefined) {
     columns.time = cells.findIndex((c) => CLOSE_TIME_ALIASES.includes(c));
@@ -317,11 +324,12 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
       let b: number;
       if (slot > 0) {
         // The value goes straight into `vals`: a double returned from a call would be boxed.
-        if (!scanNumber(text, a, lineEnd, vals, slot)) vals[slot] = Number(text.slice(a, scanEnd));
+        if (!scanNumber(text, a, lineEnd, vals, slot)) vals[slot] = slowNumber(text, a, lineEnd);
         b = scanEnd;
       } else {
         b = a;
-        while (b < lineEnd && text.charCodeAt(b) !== 44) b++;
+        if (text.charCodeAt(a) === 34) b = quotedEnd(text, a, lineEnd);
+        else while (b < lineEnd && text.charCodeAt(b) !== 44) b++;
         if (slot === 0) {
           if (fastInt(text, a, b, vals)) {
             const t = vals[0] as number;
@@ -330,7 +338,7 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
           } else {
             const f = text.slice(a, b);
             let t = parseTimestamp(f);
-            if (Number.isNaN(t)) t = parseTimestamp(f.trim().replace(/^"|"$/g, ''));
+            if (Number.isNaN(t)) t = parseTimestamp(unquote(f).trim());
             if (!Number.isFinite(t) && bad === null) bad = 'time';
             vals[0] = t;
           }
@@ -360,7 +368,7 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
         row: rowsIn,
         rule: 'bad-timestamp',
         field: 'time',
-        message: `cannot read timestamp "${cells[cols.time]}"`,
+        message: timestampProblem(cells[cols.time] ?? ''),
         text: line,
       });
       continue;
@@ -378,12 +386,16 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
       splitCells(line, cells);
       const slot = [1, 2, 3, 4, 5].find((k) => !Number.isFinite(vals[k])) as number;
       const name = SLOT_NAMES[slot] as string;
+      const cell = (cells[slotCols[slot] as number] ?? '').trim();
+      const empty = isMissing(cell);
       quarantined.push({
         line: thisLine,
         row: rowsIn,
-        rule: 'bad-number',
+        rule: empty ? 'empty-cell' : 'bad-number',
         field: name,
-        message: `${name} "${cells[slotCols[slot] as number] ?? ''}" is not a number`,
+        message: empty
+          ? `${name} is empty${cell === '' ? '' : ` ("${cell}", a missing value)`}`
+          : `${name} "${cell}" is not a number`,
         text: line,
       });
       continue;
@@ -418,6 +430,15 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
     lines[n] = thisLine;
     rows[n] = rowsIn;
     n++;
+  }
+  const notes: string[] = [];
+  // Newest first (some exports write it so): a strictly descending file is read in time order, with a
+  // note. Anything less ordered is left for the quality gate to refuse (unsorted rows).
+  if (n >= 2 && (time[0] as number) > (time[n - 1] as number) && strictlyDescending(time, n)) {
+    for (const c of [time, open, high, low, close, volume, qv, tr, tb]) c?.subarray(0, n).reverse();
+    lines.subarray(0, n).reverse();
+    rows.subarray(0, n).reverse();
+    notes.push(`${file}: the rows are newest first (every time before the one above it): read in time order`);
   }
   // Open or close times: read from the header, the caller or the values; close times become open times.
   let timeRead: ReturnType<typeof resolveTimeColumn>;
@@ -479,7 +500,7 @@ export function parseBarsCsv(text: string, file = '<csv>', opts: ReadCsvOptions 
     lines: lines.subarray(0, n),
     rows: rows.subarray(0, n),
     time: { column: layout.timeColumn, is: timeRead.is, timeframe: timeRead.timeframe },
-    notes: timeRead.notes,
+    notes: [...notes, ...timeRead.notes],
   };
 }
 
@@ -513,16 +534,76 @@ function isBlank(s: string, a: number, b: number): boolean {
 
 function splitCells(line: string, cells: string[]): void {
   cells.length = 0;
-  let start = 0;
+  cells.push(...splitCsvLine(line));
+}
+
+/**
+ * One CSV line's cells as RFC 4180 reads them: a cell in double quotes may hold commas, and a
+ * doubled quote inside it is one quote (a quoted 42,5 is the text 42,5). Used off the hot
+ * path (the header, and the cells of a row named in a message).
+ */
+export function splitCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let a = 0;
   for (;;) {
-    const comma = line.indexOf(',', start);
-    if (comma < 0) {
-      cells.push(line.slice(start));
-      return;
-    }
-    cells.push(line.slice(start, comma));
-    start = comma + 1;
+    const b = line.charCodeAt(a) === 34 ? quotedEnd(line, a, line.length) : plainEnd(line, a, line.length);
+    out.push(unquote(line.slice(a, b)));
+    if (b >= line.length) return out;
+    a = b + 1;
   }
+}
+
+function plainEnd(s: string, a: number, end: number): number {
+  let b = a;
+  while (b < end && s.charCodeAt(b) !== 44) b++;
+  return b;
+}
+
+/** The comma (or `end`) after a quoted cell starting at `a`: commas inside the quotes are the cell's. */
+function quotedEnd(s: string, a: number, end: number): number {
+  let i = a + 1;
+  while (i < end) {
+    if (s.charCodeAt(i) === 34) {
+      if (s.charCodeAt(i + 1) === 34 && i + 1 < end) i += 2;
+      else break;
+    } else i++;
+  }
+  // Text after the closing quote (not RFC 4180) stays in the cell, which then fails to parse.
+  return plainEnd(s, i, end);
+}
+
+/** A cell's text without its quotes (a doubled quote inside is one); unquoted text as it is. */
+function unquote(cell: string): string {
+  const t = cell.trim();
+  if (t.length >= 2 && t.charCodeAt(0) === 34 && t.charCodeAt(t.length - 1) === 34)
+    return t.slice(1, -1).replaceAll('""', '"');
+  return cell;
+}
+
+/** A number the fast scan could not read: a quoted cell, an exponent, spaces; NaN for an empty cell. */
+function slowNumber(s: string, a: number, end: number): number {
+  if (s.charCodeAt(a) === 34) scanEnd = quotedEnd(s, a, end);
+  const cell = unquote(s.slice(a, scanEnd)).trim();
+  // Number('') is 0: an empty cell would read as a price or volume of 0.
+  return cell === '' ? Number.NaN : Number(cell);
+}
+
+/** How spreadsheets and pandas write a missing value: an empty cell, NaN, NA, null. */
+function isMissing(cell: string): boolean {
+  return cell === '' || /^(nan|na|n\/a|null|none)$/i.test(cell);
+}
+
+function strictlyDescending(t: Float64Array, n: number): boolean {
+  for (let i = 1; i < n; i++) if (!((t[i] as number) < (t[i - 1] as number))) return false;
+  return true;
+}
+
+/** Why a time cell could not be read, with the forms that can. */
+function timestampProblem(cell: string): string {
+  const hint = /^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}/.test(cell.trim())
+    ? 'day and month order cannot be told from dd/mm/yyyy or mm/dd/yyyy: write dates as YYYY-MM-DD'
+    : 'expected YYYY-MM-DD[ HH:MM[:SS]] with an optional zone, or epoch s, ms or us';
+  return `cannot read timestamp "${cell}" (${hint})`;
 }
 
 /** Field names of the value slots the parse loop fills (0 time, 1..5 o h l c v). */

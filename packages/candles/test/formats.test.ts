@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CANDLE_FORMATS, readFormatCase, writeCandleFormatFiles } from '../../../test-support/candle-formats.ts';
 import { dataFile, HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
-import { type ParsedCsv, parseBarsCsv, parseTimestamp, readBarsFile } from '../src/index.ts';
+import { type ParsedCsv, parseBarsCsv, parseTimestamp, readBarsFile, runMarket } from '../src/index.ts';
 
 const files = writeCandleFormatFiles();
 
@@ -31,6 +31,36 @@ describe('@keel/candles reads every format in the shared table', () => {
       else expect(p.notes).toEqual([]);
     });
   }
+});
+
+describe('what a cell that cannot be read is called', () => {
+  it('an empty price is "close is empty" (not a price of 0), a day-first date names the cause, both with row and line', () => {
+    const p = parseBarsCsv(
+      'datetime,open,high,low,close,volume\n2024-01-01 00:00:00,1,2,0.5,,10\n2024-01-01 00:01:00,1,2,0.5,nan,10\n02/01/2024 00:02,1,2,0.5,1,10\n"2024-01-01 00:03:00","1,5",2,1,1.2,1\n',
+      'f.csv',
+    );
+    expect(p.quarantined.map((q) => [q.row, q.line, q.field, q.message])).toEqual([
+      [1, 2, 'close', 'close is empty'],
+      [2, 3, 'close', 'close is empty ("nan", a missing value)'],
+      [
+        3,
+        4,
+        'time',
+        'cannot read timestamp "02/01/2024 00:02" (day and month order cannot be told from dd/mm/yyyy or mm/dd/yyyy: write dates as YYYY-MM-DD)',
+      ],
+      [4, 5, 'open', 'open "1,5" is not a number'],
+    ]);
+  });
+
+  it('a file that is not strictly newest first is left in its order (the quality gate refuses unsorted rows)', () => {
+    const t0 = Date.UTC(2024, 0, 1);
+    const p = parseBarsCsv(
+      'datetime,open,high,low,close,volume\n2024-01-01 00:02:00,1,2,0.5,1,1\n2024-01-01 00:00:00,1,2,0.5,1,1\n2024-01-01 00:01:00,1,2,0.5,1,1\n',
+      'f.csv',
+    );
+    expect(Array.from(p.series.time)).toEqual([t0 + 120_000, t0, t0 + 60_000]);
+    expect(p.notes.join()).not.toMatch(/newest first/);
+  });
 });
 
 describe('timestamps', () => {
@@ -88,5 +118,28 @@ describe.skipIf(!HAS_SHARED_DATA)('every shared real file', () => {
       expect(p.time.timeframe, name).toBe(tf);
       expect(p.time.is, name).toBe('open');
     }
+  });
+});
+
+describe('the market kind of a run, from --market, --symbol and the file names (runMarket)', () => {
+  it('a perpetual symbol or a futures file name makes it futures, with a note; anything that disagrees is refused', () => {
+    expect(runMarket(undefined, ['BTC/USDT:USDT'], [])).toEqual({
+      ok: true,
+      market: 'futures',
+      note: '--symbol BTC/USDT:USDT says USD-M futures: run as a perpetual, as with --market futures',
+    });
+    // Binance's archive names are the same for spot and futures: they leave it to --market.
+    expect(runMarket(undefined, ['BTC/USDT'], ['BTCUSDT-1m-2024-01.csv'])).toEqual({ ok: true, market: 'spot' });
+    expect(runMarket('futures', ['BTC/USDT'], ['BTCUSDT-1m-2024-01.csv'])).toEqual({ ok: true, market: 'futures' });
+    expect(runMarket('spot', ['BTC/USDT:USDT'], [])).toEqual({
+      ok: false,
+      message:
+        "--market spot, but --symbol BTC/USDT:USDT says USD-M futures: give --market futures, or the spot market's symbol",
+    });
+    expect(runMarket(undefined, [], ['binance-futures-cm_BTCUSD_1m.csv'])).toMatchObject({ ok: false });
+    // Only binance_ (whose futures files say binance-futures-um_) says spot; another prefix says nothing.
+    expect(runMarket('futures', [], ['my_BTCUSDT_1m.csv'])).toEqual({ ok: true, market: 'futures' });
+    expect(runMarket('futures', [], ['binance_BTCUSDT_1m.csv'])).toMatchObject({ ok: false });
+    expect(runMarket('perp', [], [])).toEqual({ ok: false, message: '--market must be spot or futures, got "perp"' });
   });
 });

@@ -223,8 +223,6 @@ async function readInput(
   const read = flag !== undefined ? { timeframe: flag, notes: [] } : fileTimeframe(f, spacing, nameTf);
   const notes = [...(batch.notes ?? []), ...read.notes];
   let timeframe = read.timeframe;
-  if (flag === undefined && nameTf === undefined && timeframe !== undefined)
-    notes.push(`${f}: timeframe ${timeframe} read from the spacing of the times (give --timeframe to say otherwise)`);
   if (timeframe === undefined) {
     timeframe = '1m';
     notes.push(`${f}: the timeframe could not be told from the file; assumed 1m (give --timeframe)`);

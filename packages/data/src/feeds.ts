@@ -1,6 +1,6 @@
 import { readBarsFile, type TimeIs } from '@keel/candles';
 import type { BarSeries, Timeframe } from '@keel/core';
-import { isoUtc, sliceSeries, timeframeEnd, timeframeMs } from '@keel/core';
+import { isoUtc, sliceSeries, timeframeEnd, timeframeMs, timeframeStart } from '@keel/core';
 import { maintenanceFor } from './maintenance.ts';
 import {
   type DataGateResult,
@@ -8,6 +8,9 @@ import {
   formatDataGate,
   type GapSummary,
   type GateMode,
+  problemOf,
+  problemPlace,
+  type QuarantinedBar,
   ruleCounts,
 } from './qc.ts';
 import { resampleBars } from './resample.ts';
@@ -15,7 +18,7 @@ import { DataError, type FullSeries, type MarketType, seriesId, seriesKey, slice
 import { type ColumnMapping, fileTimeframe, readFileBatch } from './sources/files.ts';
 import { completeBars, type DataStore, rangeText } from './store.ts';
 
-export { type FileNameFacts, fileNameFacts, fileSymbolConflict } from '@keel/candles';
+export { type FileNameFacts, fileNameFacts, fileSymbolConflict, runMarket } from '@keel/candles';
 export { parseColumnMapping, parseTimeIs } from './sources/files.ts';
 
 /**
@@ -48,7 +51,11 @@ export interface FeedLoadOptions {
   readonly origin: FeedOrigin;
   /** The run's timeframe; default: the data's own (required for the store). */
   readonly timeframe?: Timeframe;
-  /** The run's range (the store reads only it; a file is read whole and cut by the engine). */
+  /**
+   * The run's range. The store reads only it; a file is read (and checked) whole. Bars resampled to
+   * a coarser timeframe are made from the finer bars in the range only (from the start of the
+   * coarse bar holding `from`), so that no bar holds data from after `to`, as from the store.
+   */
   readonly from?: number;
   readonly to?: number;
   /** refuse (default): bad rows fail the load; drop: they are dropped and counted. */
@@ -70,6 +77,16 @@ export interface FeedQuality {
   readonly quarantinedAtImport: Readonly<Record<string, number>>;
   /** What the gate read: a file whole (whatever the run's range), or the range read from the store. */
   readonly scope: 'whole file' | 'range read';
+  /**
+   * Bars whose return or range is an outlier (robust z > 12, the rule of `keel data validate`):
+   * kept, and shown as a warning (a 100x print is more often a bad row than a market).
+   */
+  readonly outliers: {
+    readonly returns: number;
+    readonly ranges: number;
+    /** The largest close-to-close move (close / previous close) and its bar's time: whether it is a market or a bad print. */
+    readonly largest: { readonly ratio: number; readonly time: number } | null;
+  };
 }
 
 export interface LoadedFeed {
@@ -103,23 +120,78 @@ function refused(gate: DataGateResult): DataError {
   );
 }
 
-/** Bars resampled to a coarser timeframe, without the partial bars at the edges (a period not fully covered). */
+function outliers(gate: DataGateResult): FeedQuality['outliers'] {
+  const f = gate.report.flags;
+  const returns = f['outlier-return'];
+  const ranges = f['outlier-range'];
+  if (returns + ranges === 0) return { returns, ranges, largest: null };
+  const { close, time } = gate.bars;
+  // The largest move either way: the ratio furthest from 1 on a log scale (x100 up or x100 down).
+  let up = 1;
+  let down = 1;
+  let iu = -1;
+  let id = -1;
+  for (let i = 1; i < close.length; i++) {
+    const r = (close[i] as number) / (close[i - 1] as number);
+    if (r > up) [up, iu] = [r, i];
+    else if (r < down) [down, id] = [r, i];
+  }
+  const k = up * down >= 1 ? iu : id;
+  const largest = k < 0 ? null : { ratio: (close[k] as number) / (close[k - 1] as number), time: time[k] as number };
+  return { returns, ranges, largest };
+}
+
+/** Resampled bars without the partial ones at the edges (a period the input does not fully cover). */
+function withoutPartialEdges(series: FullSeries, partial: Uint8Array): { series: FullSeries; cut: number } {
+  let a = 0;
+  let b = series.length;
+  while (a < b && partial[a] === 1) a++;
+  while (b > a && partial[b - 1] === 1) b--;
+  return { series: a === 0 && b === series.length ? series : sliceFull(series, a, b), cut: a + (series.length - b) };
+}
+
+function partialNote(cut: number): string {
+  return cut > 0 ? `; ${cut} partial bar${cut === 1 ? '' : 's'} at the edges left out` : '';
+}
+
+/**
+ * Bars resampled to a coarser timeframe from the finer bars in [start of the coarse bar holding
+ * `range.from`, `range.to`), as the store reads them, without the partial bars at the edges: a
+ * coarse bar reaching past `to` would carry prices from after the run's end into it.
+ */
 function coarser(
   series: FullSeries,
   from: Timeframe,
   to: Timeframe,
   source: string,
+  range: { readonly from?: number; readonly to?: number },
 ): { series: FullSeries; note: string } {
-  const r = resampleBars(series, from, to);
+  const t = series.time;
   let a = 0;
-  let b = r.series.length;
-  while (a < b && r.partial[a] === 1) a++;
-  while (b > a && r.partial[b - 1] === 1) b--;
-  const cut = a + (r.series.length - b);
+  let b = series.length;
+  if (range.from !== undefined) {
+    const start = timeframeStart(to, range.from);
+    while (a < b && (t[a] as number) < start) a++;
+  }
+  if (range.to !== undefined) while (b > a && (t[b - 1] as number) >= range.to) b--;
+  const input = a === 0 && b === series.length ? series : sliceFull(series, a, b);
+  const r = resampleBars(input, from, to);
+  const kept = withoutPartialEdges(r.series, r.partial);
   return {
-    series: a === 0 && b === r.series.length ? r.series : sliceFull(r.series, a, b),
-    note: `${source}: ${from} bars resampled to ${to} (${series.length.toLocaleString('en-US')} -> ${(b - a).toLocaleString('en-US')} bars${cut > 0 ? `; ${cut} partial bar${cut === 1 ? '' : 's'} at the edges left out` : ''})`,
+    series: kept.series,
+    note: `${source}: ${from} bars resampled to ${to} (${input.length.toLocaleString('en-US')} -> ${kept.series.length.toLocaleString('en-US')} bars${partialNote(kept.cut)})`,
   };
+}
+
+/** Rows the reader could not read, as the error to show before anything that needs the rows. */
+function unreadRows(file: string, rowsIn: number, bad: readonly QuarantinedBar[]): DataError {
+  const byRule: Record<string, number> = {};
+  for (const q of bad) byRule[q.rule] = (byRule[q.rule] ?? 0) + 1;
+  const first = problemOf(bad[0] as QuarantinedBar, file);
+  return new DataError(
+    'quality-gate',
+    `data-quality gate FAILED: ${bad.length} of ${rowsIn} rows cannot be read (${ruleCounts(byRule)}); first at ${problemPlace(first)}: ${first.message}`,
+  );
 }
 
 function timeframeOrder(finer: Timeframe, coarse: Timeframe, source: string): void {
@@ -139,6 +211,8 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
   const read = fileTimeframe(file, batch.timeframe, origin.nameTimeframe);
   const notes = [...(batch.notes ?? []), ...read.notes];
   const dataTf = read.timeframe ?? o.timeframe;
+  // Rows that cannot be read hide the spacing of the times: they are the cause to show, not the timeframe.
+  if (dataTf === undefined && batch.quarantined.length > 0) throw unreadRows(file, batch.rowsIn, batch.quarantined);
   if (dataTf === undefined)
     throw new DataError(
       'timeframe-unknown',
@@ -148,8 +222,8 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
     source: file,
     timeframe: dataTf,
     mode: o.badData ?? 'refuse',
-    // The backtest reads the quarantine and the gaps, not the flags (`keel data validate` shows them).
-    flags: false,
+    // Outliers are shown; stale runs and zero volume are not (`keel data validate` shows them).
+    flags: 'outliers',
     priorQuarantine: batch.quarantined,
     priorRowsIn: batch.quarantined.length,
     ...(batch.lines ? { lines: batch.lines } : {}),
@@ -160,7 +234,7 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
   const timeframe = o.timeframe ?? dataTf;
   if (timeframe !== dataTf) {
     timeframeOrder(dataTf, timeframe, file);
-    const r = coarser(series, dataTf, timeframe, file);
+    const r = coarser(series, dataTf, timeframe, file, o);
     series = r.series;
     notes.push(r.note);
   }
@@ -180,6 +254,7 @@ async function fromFile(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 
       filledBars: 0,
       quarantinedAtImport: {},
       scope: 'whole file',
+      outliers: outliers(gate),
     },
   };
 }
@@ -216,10 +291,10 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
     source,
     timeframe: o.timeframe,
     mode: o.badData ?? 'refuse',
-    flags: false,
     exchange: key.exchange,
     marketType: key.marketType,
     maintenance: maintenanceFor(store.maintenance, key.exchange, key.marketType),
+    flags: 'outliers',
   });
   if (!gate.ok) throw refused(gate);
   return {
@@ -238,6 +313,7 @@ function fromStore(o: FeedLoadOptions, origin: Extract<FeedOrigin, { kind: 'stor
       filledBars: filled,
       quarantinedAtImport: r.quarantined,
       scope: 'range read',
+      outliers: outliers(gate),
     },
   };
 }
@@ -371,6 +447,17 @@ export function feedQualityLines(feeds: readonly LoadedFeed[]): string[] {
     const resampled =
       feed.timeframe !== feed.dataTimeframe ? `, ${feed.dataTimeframe} bars resampled to ${feed.timeframe}` : '';
     lines.push(`  ${feed.symbol}: ${feed.source}${resampled}, ${gaps}${filledText}${dropText}${quarantineText}`);
+    const o = q.outliers;
+    if (o.returns + o.ranges > 0) {
+      const big = o.largest;
+      const move =
+        big === null
+          ? ''
+          : `; the largest close-to-close move is ${big.ratio >= 1 ? 'up' : 'down'} x${(big.ratio >= 1 ? big.ratio : 1 / big.ratio).toPrecision(4)} at ${isoUtc(big.time)}`;
+      lines.push(
+        `  warning: ${feed.symbol}: ${f(o.returns)} return and ${f(o.ranges)} high-low range outliers (robust z > 12, as keel data validate flags them; ${q.scope})${move}: kept and run; check that they are the market, not bad prints`,
+      );
+    }
   }
   return lines;
 }

@@ -87,11 +87,11 @@ export interface QcOptions {
   readonly staleRun?: number;
   readonly fill?: FillPolicy;
   /**
-   * Flag outliers, stale runs and zero volume (default true). A caller that reads only the
-   * quarantine and the gaps (the backtest's gate) skips them: on a million bars the outlier
-   * statistics cost more than every rule together.
+   * Flag outliers, stale runs and zero volume (default true); 'outliers' flags the return and range
+   * outliers only (the backtest's gate: a 100x spike must not pass unseen, while stale runs and
+   * zero volume are common in real minute bars and would only be noise there).
    */
-  readonly flags?: boolean;
+  readonly flags?: boolean | 'outliers';
   /** Quarantine rows from an earlier stage (e.g. CSV parsing) to merge into the report. */
   readonly priorQuarantine?: readonly QuarantinedBar[];
   readonly priorRowsIn?: number;
@@ -182,7 +182,7 @@ export function validateBars(input: BarSeries, opts: QcOptions): QcResult {
   };
   if (opts.flags !== false) {
     if (kept > 2) flagOutliers(clean, opts.outlierZ ?? 12, flag);
-    flagRuns(clean, opts.staleRun ?? 5, flag);
+    if (opts.flags !== 'outliers') flagRuns(clean, opts.staleRun ?? 5, flag);
   }
 
   // Optional fill: only by explicit policy, recorded in the report; filled rows are marked.
@@ -450,35 +450,56 @@ function countMonths(from: number, to: number): number {
 
 /** Robust z = 0.6745 (x - median) / MAD for log returns and log ranges; flags |z| above the threshold. */
 function flagOutliers(s: FullSeries, z: number, flag: (rule: FlagRule, t: number) => void): void {
+  const { close, high, low, time } = s;
   const n = s.length;
-  const ret = new Float64Array(n - 1);
-  const rng = new Float64Array(n);
-  for (let i = 1; i < n; i++) ret[i - 1] = Math.log((s.close[i] as number) / (s.close[i - 1] as number));
-  for (let i = 0; i < n; i++) rng[i] = Math.log((s.high[i] as number) / (s.low[i] as number));
-  const check = (x: Float64Array, rule: FlagRule, offset: number): void => {
-    // Median and MAD from at most ~200k evenly spaced values: deterministic, and robust statistics
-    // of a million returns do not move at the precision a z-score threshold needs.
-    const step = Math.max(1, Math.floor(x.length / 200_000));
-    const sample =
-      step === 1 ? x : Float64Array.from({ length: Math.floor(x.length / step) }, (_, i) => x[i * step] as number);
-    const med = median(sample);
-    const dev = new Float64Array(sample.length);
-    for (let i = 0; i < sample.length; i++) dev[i] = Math.abs((sample[i] as number) - med);
-    const mad = median(dev);
-    if (!(mad > 0)) return;
-    const k = 0.6745 / mad;
-    for (let i = 0; i < x.length; i++)
-      if (Math.abs(((x[i] as number) - med) * k) > z) flag(rule, s.time[i + offset] as number);
+  // |log r - med| * 0.6745 / mad > z  <=>  r outside [exp(med - w), exp(med + w)], w = z * mad / 0.6745:
+  // the logs are taken of the sample only, and every bar is checked against two bounds (the
+  // backtest's gate runs this on every load: a million logs cost more than the rest of the gate).
+  // The sample is the function's own: selected in place, then turned into the deviations (their
+  // median does not depend on the order), so a million bars allocate one sample per statistic.
+  const bounds = (sample: Float64Array): [number, number] | null => {
+    const med = selectMedian(sample);
+    for (let i = 0; i < sample.length; i++) sample[i] = Math.abs((sample[i] as number) - med);
+    const mad = selectMedian(sample);
+    if (!(mad > 0)) return null;
+    const w = (z * mad) / 0.6745;
+    return [Math.exp(med - w), Math.exp(med + w)];
   };
-  check(ret, 'outlier-return', 1);
-  check(rng, 'outlier-range', 0);
+  // Median and MAD from at most ~200k evenly spaced values: deterministic, and robust statistics
+  // of a million returns do not move at the precision a z-score threshold needs.
+  const sampled = (len: number, ratio: (i: number) => number): Float64Array => {
+    const step = Math.max(1, Math.floor(len / 200_000));
+    const out = new Float64Array(step === 1 ? len : Math.floor(len / step));
+    for (let i = 0; i < out.length; i++) out[i] = Math.log(ratio(i * step));
+    return out;
+  };
+  const ret = bounds(sampled(n - 1, (i) => (close[i + 1] as number) / (close[i] as number)));
+  if (ret !== null) {
+    const [lo, hi] = ret;
+    for (let i = 1; i < n; i++) {
+      const r = (close[i] as number) / (close[i - 1] as number);
+      if (r < lo || r > hi) flag('outlier-return', time[i] as number);
+    }
+  }
+  const rng = bounds(sampled(n, (i) => (high[i] as number) / (low[i] as number)));
+  if (rng !== null) {
+    const [lo, hi] = rng;
+    for (let i = 0; i < n; i++) {
+      const r = (high[i] as number) / (low[i] as number);
+      if (r < lo || r > hi) flag('outlier-range', time[i] as number);
+    }
+  }
 }
 
 /** Median by quickselect on a copy: O(n) expected. */
 export function median(x: Float64Array): number {
-  const n = x.length;
+  return selectMedian(x.slice());
+}
+
+/** The median of `a`, reordering `a` (quickselect). */
+function selectMedian(a: Float64Array): number {
+  const n = a.length;
   if (n === 0) return Number.NaN;
-  const a = x.slice();
   const kth = (k: number): number => {
     let lo = 0;
     let hi = n - 1;
@@ -647,15 +668,7 @@ export function dataQualityGate(series: BarSeries, opts: DataGateOptions): DataG
 
 /** The gate's verdict on rows already validated (validateBars): what dataQualityGate and an import's refusal say. */
 export function gateOf(qc: QcResult, source: string, timeframe: Timeframe, mode: GateMode): DataGateResult {
-  const problems: DataProblem[] = qc.quarantined.map((q) => ({
-    source: q.file ?? source,
-    row: q.dataRow ?? q.row + 1,
-    ...(q.line !== undefined ? { line: q.line } : {}),
-    field: q.field ?? 'row',
-    rule: q.rule,
-    time: q.time,
-    message: q.message,
-  }));
+  const problems: DataProblem[] = qc.quarantined.map((q) => problemOf(q, source));
   problems.sort((a, b) => a.row - b.row);
   const r = qc.report;
   let longest: GapSummary['longest'] = null;
@@ -685,6 +698,19 @@ export function gateOf(qc: QcResult, source: string, timeframe: Timeframe, mode:
     },
     bars: qc.kept,
     report: r,
+  };
+}
+
+/** A quarantined row as the gate lists it: where the user finds it (`source` when it names no file). */
+export function problemOf(q: QuarantinedBar, source: string): DataProblem {
+  return {
+    source: q.file ?? source,
+    row: q.dataRow ?? q.row + 1,
+    ...(q.line !== undefined ? { line: q.line } : {}),
+    field: q.field ?? 'row',
+    rule: q.rule,
+    time: q.time,
+    message: q.message,
   };
 }
 

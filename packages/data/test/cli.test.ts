@@ -45,7 +45,11 @@ describe('keel data / keel features CLI', () => {
   });
 
   it('infers symbol, timeframe and market from Binance-style file names', () => {
-    expect(inferFromFileName('binance_BTCUSDT_1m_2024-01.csv.gz')).toEqual({ symbol: 'BTCUSDT', timeframe: '1m' });
+    expect(inferFromFileName('binance_BTCUSDT_1m_2024-01.csv.gz')).toEqual({
+      symbol: 'BTCUSDT',
+      timeframe: '1m',
+      market: 'spot',
+    });
     expect(inferFromFileName('LINKUSDT-1m-2023-02.zip')).toEqual({ symbol: 'LINKUSDT', timeframe: '1m' });
     expect(inferFromFileName('binance-futures-um_LINKUSDT_1m_2023-02.csv.gz')).toEqual({
       symbol: 'LINKUSDT',
@@ -59,6 +63,7 @@ describe('keel data / keel features CLI', () => {
       pair: 'ETHBTC',
       symbol: 'ETH/BTC',
       timeframe: '1h',
+      market: 'spot',
     });
     expect(fileNameFacts('btcusdt.csv.gz')).toEqual({ pair: 'BTCUSDT', symbol: 'BTC/USDT' });
     expect(fileNameFacts('my-candles_4h.csv')).toEqual({ timeframe: '4h' });

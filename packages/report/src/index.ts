@@ -35,4 +35,4 @@ export { type JsonChunkOptions, resultJsonChunks } from './json-stream.ts';
 export { marketChanges, marketFeeds, pairCharts } from './markets-html.ts';
 export { formatMetric, METRIC_GROUPS, METRIC_SPECS } from './metrics-format.ts';
 export { formatSummary } from './summary.ts';
-export { type ReportPaths, writeReport } from './write.ts';
+export { type ReportPaths, reportDirProblem, writeReport } from './write.ts';

@@ -14,8 +14,20 @@ export interface ReportPaths {
 }
 
 /**
+ * Why `dir` cannot be a report's folder, or undefined: a path named like the page (out/report.html)
+ * would become a folder of that name holding report.html. Every `--report` flag checks it before
+ * the work, so the mistake costs no run.
+ */
+export function reportDirProblem(dir: string): string | undefined {
+  if (!/\.html?$/i.test(dir)) return undefined;
+  const parent = path.dirname(dir);
+  return `--report takes a folder (it writes report.html, result.json, trades.csv, equity.csv and fills.csv into it), not a file: got "${dir}"; give e.g. --report ${parent === '.' ? 'out' : parent}`;
+}
+
+/**
  * Writes report.html, result.json, trades.csv, equity.csv and fills.csv into `dir` (created with
  * its parents when missing; existing files of these names are replaced) and returns their paths.
+ * A `dir` named like a page is refused (`reportDirProblem`).
  */
 export function writeReport(
   dir: string,
@@ -23,6 +35,8 @@ export function writeReport(
   bars: BarSeries,
   opts: HtmlReportOptions = {},
 ): ReportPaths {
+  const why = reportDirProblem(dir);
+  if (why !== undefined) throw new Error(why);
   mkdirSync(dir, { recursive: true });
   const paths: ReportPaths = {
     html: path.join(dir, 'report.html'),

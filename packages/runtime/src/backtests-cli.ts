@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '@keel/core';
 import type { Io } from '@keel/data';
-import { writeReport } from '@keel/report';
+import { reportDirProblem, writeReport } from '@keel/report';
 import { DEFAULT_STORE_URL, missingSqliteFile, openStore, redactStoreUrl } from '@keel/store';
 import {
   BacktestNotFoundError,
@@ -93,6 +93,8 @@ export async function runBacktestsCli(argv: string[], io: Io): Promise<number> {
   if (sub === 'delete' && ids.length === 0)
     return fail('give one or more backtest ids (keel backtests list shows them)');
   if (values.report !== undefined && sub !== 'show') return fail('--report is for show');
+  const reportWhy = values.report !== undefined ? reportDirProblem(values.report) : undefined;
+  if (reportWhy !== undefined) return fail(reportWhy);
   const removes = sub === 'delete' || sub === 'prune';
   for (const flag of ['dry-run', 'vacuum'] as const)
     if (values[flag] !== undefined && !removes) return fail(`--${flag} is for delete and prune`);

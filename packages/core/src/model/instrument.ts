@@ -47,22 +47,61 @@ export function symbolProblem(symbol: string): string | undefined {
   if (MARKET_SYMBOL.test(symbol)) return undefined;
   if (symbol.includes(','))
     return `"${symbol}" is a list of markets, not one market: give each market on its own (--symbol BTC/USDT,ETH/USDT runs one strategy instance per market)`;
-  return `"${symbol}" is not a market: expected BASE/QUOTE (letters and digits), e.g. BTC/USDT, or BASE/QUOTE:SETTLE for a perpetual`;
+  return `"${symbol}" is not a market: expected BASE/QUOTE (letters and digits), e.g. BTC/USDT, or BASE/QUOTE:SETTLE for a perpetual (BTCUSDT is read as BTC/USDT when a known quote asset ends it: ${QUOTE_ASSETS.join(', ')})`;
 }
 
 /**
- * A comma-separated list of markets (`--symbol BTC/USDT,ETH/USDT`), upper case, in order. Throws
- * naming the entry that is not a market, a market given twice, or an empty list.
+ * Quote assets a pair written Binance's way (BTCUSDT) can end with. A longer one that ends with a
+ * shorter one comes first (FDUSD, BUSD and TUSD before USD), so the split is never in doubt.
+ */
+export const QUOTE_ASSETS = [
+  'USDT',
+  'USDC',
+  'FDUSD',
+  'BUSD',
+  'TUSD',
+  'BTC',
+  'ETH',
+  'BNB',
+  'EUR',
+  'USD',
+  'TRY',
+] as const;
+
+/** BASE/QUOTE of a pair written without a slash (BTCUSDT -> BTC/USDT), or undefined when no known quote ends it. */
+export function splitPair(pair: string): string | undefined {
+  const p = pair.toUpperCase();
+  if (!/^[A-Z0-9]+$/.test(p)) return undefined;
+  for (const q of QUOTE_ASSETS) if (p.length > q.length + 1 && p.endsWith(q)) return `${p.slice(0, -q.length)}/${q}`;
+  return undefined;
+}
+
+/**
+ * One market as a user writes it, in Keel's form: `BTC/USDT`, `BTC/USDT:USDT`, or Binance's
+ * `BTCUSDT` when a known quote asset ends it (BTC/USDT); upper case. Every command reads --symbol
+ * with it, so one spelling is taken or refused alike everywhere. Throws with `symbolProblem`'s words.
+ */
+export function parseSymbol(text: string): string {
+  const s = text.trim();
+  if (MARKET_SYMBOL.test(s)) return s.toUpperCase();
+  const split = s.includes('/') ? undefined : splitPair(s);
+  if (split !== undefined) return split;
+  throw new Error(symbolProblem(s) ?? `"${s}" is not a market`);
+}
+
+/**
+ * A comma-separated list of markets (`--symbol BTC/USDT,ETH/USDT`), upper case, in order (each
+ * read by `parseSymbol`). Throws naming the entry that is not a market, a market given twice, or an
+ * empty list.
  */
 export function parseSymbolList(text: string): string[] {
   const list = text.split(',').map((s) => s.trim());
   if (list.every((s) => s === '')) throw new Error('no market given: give one like BTC/USDT');
+  const upper: string[] = [];
   for (const [i, s] of list.entries()) {
     if (s === '') throw new Error(`"${text}": entry ${i + 1} is empty (a stray comma?)`);
-    const why = symbolProblem(s);
-    if (why !== undefined) throw new Error(why);
+    upper.push(parseSymbol(s));
   }
-  const upper = list.map((s) => s.toUpperCase());
   const dup = upper.find((s, i) => upper.indexOf(s) !== i);
   if (dup !== undefined) throw new Error(`${dup} is listed twice`);
   return upper;

@@ -255,7 +255,10 @@ export function parseParams<P>(def: StrategyDefinition<P, unknown>, input: unkno
   return r.data;
 }
 
-/** Parses `key=value` CLI pairs into numbers/booleans/strings for a params schema. */
+/**
+ * Parses `key=value` CLI pairs into numbers/booleans/strings for a params schema. A key given twice
+ * is an error: taking one of the two values would run a strategy the user did not ask for.
+ */
 export function paramsFromPairs(pairs: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
@@ -263,6 +266,8 @@ export function paramsFromPairs(pairs: readonly string[]): Record<string, unknow
     if (eq <= 0) throw new Error(`Invalid --param "${p}": expected key=value, e.g. fast=10`);
     const k = p.slice(0, eq).trim();
     const v = p.slice(eq + 1).trim();
+    if (Object.hasOwn(out, k))
+      throw new Error(`--param ${k} is given twice (${k}=${String(out[k])} and ${k}=${v}): give each parameter once`);
     out[k] = v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
   }
   return out;

@@ -45,7 +45,9 @@ export interface FileSourceOptions {
 /**
  * The timeframe of a file's bars, from the spacing of their times and from the file's name
  * (binance_BTCUSDT_1h_...): the spacing is what the bars are, so it wins, with a note, when the
- * name says otherwise; the name serves when the spacing cannot tell (one row, no common step).
+ * name says otherwise; the name serves when the spacing cannot tell (one row, no common step). A
+ * timeframe read from the spacing alone is said too: a 1m file with two rows in three missing is
+ * spaced 3m, and would otherwise run as 3m bars with no gaps unseen.
  */
 export function fileTimeframe(
   file: string,
@@ -56,6 +58,11 @@ export function fileTimeframe(
     return {
       timeframe: spacing,
       notes: [`${file}: the name says ${name} but the bars are ${spacing} apart; read as ${spacing}`],
+    };
+  if (spacing && name === undefined)
+    return {
+      timeframe: spacing,
+      notes: [`${file}: timeframe ${spacing} read from the spacing of the times (give --timeframe to say otherwise)`],
     };
   return { timeframe: spacing ?? name, notes: [] };
 }

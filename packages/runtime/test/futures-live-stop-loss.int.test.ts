@@ -1,7 +1,8 @@
 // `--stop-loss` on a live USDⓈ-M perpetual, in its own process (fixtures/live-bot.ts): each entry's
 // stop rests on the exchange as a conditional (algo) order, and each exit by the strategy cancels
 // it there, through a SIGTERM (orders kept) and a kill -9, each while a stop rests; the last stop
-// triggers and closes the position. Real ccxt binanceusdm against the simulator, default fees.
+// triggers while the bot is down and closes the position, and the restart takes its fill. Real
+// ccxt binanceusdm against the simulator, default fees.
 // Oracles: the simulator's own records (every stop's algo status, none left waiting) and the
 // backtest of the same bars (the same orders, in the same end states).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +20,8 @@ const T = (h: number, m = 0) => Date.UTC(2023, 1, 1, h, m);
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-stop-loss-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// Three round trips closed by the strategy, then an entry whose stop the fall from 08:16 reaches.
+// Three round trips closed by the strategy, then an entry whose stop the fall from 08:16 reaches
+// while the bot is down.
 const script: [number, unknown][] = [
   [T(8, 5), { buy: 100 }],
   [T(8, 7), 'close'],
@@ -62,14 +64,20 @@ describe.skipIf(!HAS_SHARED_DATA)('--stop-loss on a live perpetual through SIGTE
       // Found where it rests, not taken for an order that never arrived.
       expect(recovery(bot).filter((l) => l.startsWith('RECOVERY order-never-reached-exchange'))).toEqual([]);
       expect(recovery(bot)).toContain(`RECOVERY order-still-open ${waiting()[0]?.clientAlgoId}`);
-      for (let t = T(8, 10); t <= T(8, 12); t += 60_000) await stepThrough(bot, t);
-      expect(sim.algoOrders(KEY.apiKey).map((a) => a.algoStatus)).toEqual(['CANCELED', 'CANCELED', 'NEW']);
+      for (let t = T(8, 10); t <= T(8, 15); t += 60_000) await stepThrough(bot, t);
+      expect(sim.algoOrders(KEY.apiKey).map((a) => a.algoStatus)).toEqual(['CANCELED', 'CANCELED', 'CANCELED', 'NEW']);
+      const last = waiting()[0]?.clientAlgoId;
       await bot.crash();
+      // Down through the fall: the last stop triggers and closes the position meanwhile.
+      while (sim.now() < LAST + 60_000) sim.step();
+      expect(sim.algoOrders(KEY.apiKey).at(-1)?.algoStatus).toBe('FINISHED');
 
       bot = await start();
+      // Found through the order it placed when it triggered: its fill recovered, once.
       expect(recovery(bot).filter((l) => l.startsWith('RECOVERY order-never-reached-exchange'))).toEqual([]);
-      expect(recovery(bot)).toContain(`RECOVERY order-still-open ${waiting()[0]?.clientAlgoId}`);
-      for (let t = T(8, 13); t <= LAST; t += 60_000) await stepThrough(bot, t);
+      expect(recovery(bot)).toContain(`RECOVERY order-closed-while-down ${last}: filled`);
+      expect(recovery(bot).filter((l) => l.startsWith('RECOVERY fill-recovered'))).toHaveLength(1);
+      await stepThrough(bot, LAST);
       bot.proc.kill('SIGTERM');
       await bot.waitFor(() => bot.lines.some((l) => l.startsWith('REPORT ')), 'the report');
       await bot.exited;
@@ -91,6 +99,12 @@ describe.skipIf(!HAS_SHARED_DATA)('--stop-loss on a live perpetual through SIGTE
           algos.map((a) => [a.clientAlgoId, exchangeState[a.algoStatus]]),
         );
         expect(await store.orders.open('sl')).toEqual([]);
+        const fills = (await store.fills.since('sl', 0)).filter((f) => f.orderId === last);
+        const exit = sim.futuresOrders(KEY.apiKey).filter((o) => o.clientOrderId === last);
+        expect(exit.map((o) => [o.origType, o.executedQty])).toEqual([['STOP_MARKET', 100]]);
+        expect(fills.map((f) => [f.amount, f.price, f.fee])).toEqual(
+          exit.flatMap((o) => o.fills.map((f) => [f.qty, f.price, f.commission])),
+        );
 
         // The backtest of the same bars: the same orders, ending the same way.
         const parsed = parseRiskConfig({ exits: { 'stop-loss': '0.3%' } });

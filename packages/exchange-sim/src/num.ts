@@ -1,4 +1,5 @@
 /** Number helpers for the exchange edge: quantities and prices are numbers rounded to tick/step. */
+import { roundToStep, stepTolerance } from '@keel/core';
 
 /** Decimal places of a step such as 0.001 (3) or 1e-8 (8). */
 export function decimalsOf(step: number): number {
@@ -18,14 +19,15 @@ export function roundAssetAmount(x: number): number {
   return roundTo(x, 8);
 }
 
+/** Down to a whole number of steps; one that is whole up to binary noise is kept (core's roundToStep). */
 export function floorToStep(x: number, step: number): number {
-  return roundTo(Math.floor(x / step + 1e-9) * step, decimalsOf(step));
+  return roundToStep(x, step, 'down');
 }
 
-/** True when x is a whole multiple of step, allowing float noise. */
+/** True when x is a whole multiple of step up to binary noise (core's `stepTolerance`). */
 export function isMultipleOf(x: number, step: number): boolean {
   const q = x / step;
-  return Math.abs(q - Math.round(q)) < 1e-7;
+  return Math.abs(q - Math.round(q)) <= stepTolerance(q);
 }
 
 /** Binance prints every decimal with 8 places: "42000.01000000". */

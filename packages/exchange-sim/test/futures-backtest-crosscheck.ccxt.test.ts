@@ -215,3 +215,72 @@ describe.skipIf(!HAS_SHARED_DATA)('backtest = simulator: funding and liquidation
     expectSame(bt, sm);
   });
 });
+
+describe.skipIf(!HAS_SHARED_DATA)('backtest = simulator: the margin of a reversal', () => {
+  let h: FuturesHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('isolated 1x: reversing a long of 0.6 of the wallet is accepted (its isolated wallet comes back first), a reversal past the wallet refused, in both', async () => {
+    // Binance nets an order's margin with the position's (an order's margin requirement is
+    // max(|position + bids|, |position - asks|) / leverage): what a reversing order closes frees its
+    // margin for the part that opens. 860 LINK at 6.908 hold 5,940.88 of 10,000; selling 1,720 at
+    // 6.905 opens a short of 860 (5,938.3), which the rest of the wallet alone could not hold.
+    h = await futuresHarness({ startTime: T(1, 6) });
+    const { ex, sim } = h;
+    await ex.setMarginMode('isolated', LINK);
+    await ex.setLeverage(1, LINK);
+    await ex.createOrder(LINK, 'market', 'buy', 860);
+    sim.step(1);
+    const past = await ex.createOrder(LINK, 'market', 'sell', 2_360).then(
+      () => 'accepted',
+      (e: Error) => e.message,
+    );
+    expect(past).toContain('"code":-2019');
+    await ex.createOrder(LINK, 'market', 'sell', 1_720);
+    const pos = sim.futuresAccount(KEY.apiKey).positions.find((p) => p.position.symbol === 'LINKUSDT')?.position;
+    expect(pos?.size).toBe(-860);
+    expect(pos?.isolatedWallet).toBeCloseTo(860 * 6.905, 8);
+
+    const r = runBacktest({
+      strategy: defineStrategy({
+        name: 'reverse',
+        params: { safeParse: (x: unknown) => ({ success: true as const, data: x }) },
+        warmup: 'none',
+        onStart: () => ({ n: 0 }),
+        onBar(ctx, s) {
+          s.n++;
+          if (s.n === 1) ctx.buy(860);
+          if (s.n === 2) {
+            ctx.sell(2_360);
+            ctx.sell(1_720);
+          }
+        },
+      }),
+      data: [
+        {
+          symbol: LINK,
+          timeframe: '1m',
+          series: readSeries(LINK_FILE).series,
+          instrument: { tickSize: TICK, stepSize: 0.01 },
+        },
+      ],
+      from: T(1, 6) - 60_000,
+      to: T(1, 6, 3),
+      cash: 10_000,
+      fee: TAKER,
+      slippage: oneTickSpread,
+      futures: () => ({ leverage: 1, marginMode: 'isolated', funding: null }),
+    });
+    expect(r.orders.map((o) => [o.request.side, o.request.amount, o.status])).toEqual([
+      ['buy', 860, 'filled'],
+      ['sell', 2_360, 'rejected'],
+      ['sell', 1_720, 'filled'],
+    ]);
+    expect(r.fills.map((f) => [f.side, f.amount, f.price])).toEqual(
+      sim.futuresOrders(KEY.apiKey).flatMap((o) => o.fills.map((f) => [o.side.toLowerCase(), f.qty, f.price])),
+    );
+  });
+});

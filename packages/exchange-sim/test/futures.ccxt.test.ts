@@ -1,3 +1,4 @@
+import { defineInstrument, roundAmount } from '@keel/core';
 import ccxt from 'ccxt';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -123,6 +124,21 @@ describe.skipIf(!HAS_SHARED_DATA)('ccxt binanceusdm against the futures simulato
     expect(over).toMatchObject({ filled: 50, status: 'expired' });
     expect(await ex.fetchPositions([LINK])).toEqual([]);
     expect(h.sim.futuresOrders(KEY.apiKey).every((o) => o.executedQty <= 50)).toBe(true);
+  });
+
+  it('a quantity on the step is executed whole, whatever binary noise its division by the step has; Keel rounds it the same', async () => {
+    // 416.58889 / 0.00001 = 41658888.99999999 in binary: still 41,658,889 steps (Binance executes
+    // the quantity sent, or refuses one off the step with -1111; it never rounds it down).
+    h = await futuresHarness({ startTime: T(6), contract: { stepSize: 0.00001 } });
+    const { ex, sim } = h;
+    const o = await ex.createOrder(LINK, 'market', 'buy', 416.58889);
+    expect(o).toMatchObject({ amount: 416.58889, filled: 416.58889, status: 'closed' });
+    expect(sim.futuresOrders(KEY.apiKey).map((x) => [x.origQty, x.executedQty, x.status])).toEqual([
+      [416.58889, 416.58889, 'FILLED'],
+    ]);
+    expect(roundAmount(defineInstrument({ symbol: LINK, kind: 'perpetual', stepSize: 0.00001 }), 416.58889)).toBe(
+      416.58889,
+    );
   });
 
   it('a resting reduce-only order expires when the position it reduces is closed (Binance: EXPIRED, on the user stream)', async () => {

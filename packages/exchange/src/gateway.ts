@@ -721,7 +721,10 @@ export class ExchangeGateway {
       'createOrder',
       async () => [fromCcxtOrder(await send())],
       async () => {
-        const found = await this.lookupOrder(o.clientOrderId, o.symbol, ONCE);
+        const found = await this.lookupOrder(o.clientOrderId, o.symbol, {
+          ...ONCE,
+          trigger: o.params['triggerPrice'] !== undefined,
+        });
         return found ? [found] : null;
       },
       opts.mayExist === true,
@@ -1051,19 +1054,44 @@ export class ExchangeGateway {
   }
 
   /**
-   * The exchange's view of one of our orders by client id, or null when the exchange says it does
-   * not know it (fetchOrder says not found AND it is not among the open orders).
+   * True when `symbol`'s stop and take-profit orders (those with a trigger price) live apart from
+   * its order book: Binance USDⓈ-M keeps them in its Algo Order service (`/fapi/v1/algoOrder`,
+   * where ccxt's createOrder sends them), and they are cancelled, looked up and listed there, by
+   * their `clientAlgoId`, not through the order endpoints, which do not know them.
    */
-  async lookupOrder(clientOrderId: string, symbol: string, opts: CallOptions = {}): Promise<ExchangeOrder | null> {
+  algoOrders(symbol: string): boolean {
+    if (this.client.id !== 'binance' && this.client.id !== 'binanceusdm') return false;
+    const m = (this.client.markets as Record<string, MarketInterface> | undefined)?.[symbol];
+    return m?.linear === true && m.swap === true;
+  }
+
+  /** ccxt's parameters for an order by client id: a conditional order's go to the Algo Order API. */
+  private byClientId(clientOrderId: string, algo: boolean): Record<string, unknown> {
+    return algo ? { trigger: true, clientAlgoId: clientOrderId } : { clientOrderId, origClientOrderId: clientOrderId };
+  }
+
+  /**
+   * The exchange's view of one of our orders by client id, or null when the exchange says it does
+   * not know it (fetchOrder says not found AND it is not among the open orders). `trigger`: a stop
+   * or take-profit order; where those live apart (`algoOrders`) it is looked up there, and once it
+   * has triggered, the order it placed in the book is read too: that order's status, fills and
+   * exchange id are the answer, under the stop's client id, type and trigger price.
+   */
+  async lookupOrder(
+    clientOrderId: string,
+    symbol: string,
+    opts: CallOptions & { readonly trigger?: boolean } = {},
+  ): Promise<ExchangeOrder | null> {
     const requestedAt = this.timer.now();
+    const algo = opts.trigger === true && this.algoOrders(symbol);
     try {
       const o = await this.call(
         'queries',
         'fetchOrder',
-        () => this.client.fetchOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
+        () => this.client.fetchOrder(clientOrderId, symbol, this.byClientId(clientOrderId, algo)),
         opts,
       );
-      const order = fromCcxtOrder(o);
+      const order = algo ? await this.withTriggeredOrder(o, symbol, opts) : fromCcxtOrder(o);
       this.cache?.restOrder(order, requestedAt);
       return order;
     } catch (e) {
@@ -1073,34 +1101,77 @@ export class ExchangeGateway {
     return open.find((x) => x.clientOrderId === clientOrderId) ?? null;
   }
 
-  /** Cancels by client id with priority over queued creates. */
-  async cancelOrder(clientOrderId: string, symbol: string): Promise<CancelOutcome> {
+  /**
+   * A conditional order as the Algo Order API reports it, joined with the order it placed in the
+   * book when it triggered (Binance's `actualOrderId`): the algo order alone says TRIGGERED or
+   * FINISHED with nothing filled; the book's order has the fills and how it ended.
+   */
+  private async withTriggeredOrder(o: Order, symbol: string, opts: CallOptions): Promise<ExchangeOrder> {
+    const algo = fromCcxtOrder(o);
+    const actualId = String((o.info as Record<string, unknown> | undefined)?.['actualOrderId'] ?? '');
+    if (actualId === '' || actualId === '0') return algo;
+    const placed = fromCcxtOrder(
+      await this.call('queries', 'fetchOrder', () => this.client.fetchOrder(actualId, symbol), opts),
+    );
+    return { ...placed, clientOrderId: algo.clientOrderId, type: algo.type, triggerPrice: algo.triggerPrice };
+  }
+
+  /**
+   * Cancels by client id with priority over queued creates. `trigger`: a stop or take-profit
+   * order, cancelled where it lives (`algoOrders`); Binance answers that cancel without the
+   * order's state, which is then read.
+   */
+  async cancelOrder(
+    clientOrderId: string,
+    symbol: string,
+    opts: { readonly trigger?: boolean } = {},
+  ): Promise<CancelOutcome> {
     const requestedAt = this.timer.now();
+    const algo = opts.trigger === true && this.algoOrders(symbol);
     try {
       const o = await this.call(
         'orders',
         'cancelOrder',
-        () => this.client.cancelOrder(clientOrderId, symbol, { clientOrderId, origClientOrderId: clientOrderId }),
+        () => this.client.cancelOrder(clientOrderId, symbol, this.byClientId(clientOrderId, algo)),
         { priority: 'high' },
       );
+      if (algo)
+        return {
+          kind: 'cancelled',
+          order: (await this.lookupOrder(clientOrderId, symbol, opts).catch(() => null)) ?? undefined,
+        };
       const order = o?.id ? fromCcxtOrder(o as Order) : undefined;
       if (order) this.cache?.restOrder(order, requestedAt);
       return { kind: 'cancelled', order };
     } catch (e) {
       if (!(e instanceof KeelExchangeError) || e.kind !== 'not-found') throw e;
       // Gone already (filled, cancelled, or never placed): report its final state if it exists.
-      const found = await this.lookupOrder(clientOrderId, symbol).catch(() => null);
+      const found = await this.lookupOrder(clientOrderId, symbol, opts).catch(() => null);
       return { kind: 'not-found', order: found ?? undefined };
     }
   }
 
+  /**
+   * The open orders of `symbol` (of every market without one), the conditional orders waiting in
+   * the Algo Order API included where they live apart (`algoOrders`).
+   */
   async fetchOpenOrders(symbol?: string, opts: CallOptions = {}): Promise<ExchangeOrder[]> {
     const requestedAt = this.timer.now();
+    const weight =
+      symbol === undefined ? (this.weights['fetchOpenOrdersAll'] ?? 80) : (this.weights['fetchOpenOrders'] ?? 6);
     const raw = await this.call('queries', 'fetchOpenOrders', () => this.client.fetchOpenOrders(symbol), {
       ...opts,
-      weight:
-        symbol === undefined ? (this.weights['fetchOpenOrdersAll'] ?? 80) : (this.weights['fetchOpenOrders'] ?? 6),
+      weight,
     });
+    if (symbol !== undefined && this.algoOrders(symbol))
+      raw.push(
+        ...(await this.call(
+          'queries',
+          'fetchOpenOrders',
+          () => this.client.fetchOpenOrders(symbol, undefined, undefined, { trigger: true }),
+          { ...opts, weight },
+        )),
+      );
     const list = raw.map(fromCcxtOrder);
     if (symbol !== undefined) this.cache?.restOpenOrders(symbol, list, requestedAt);
     return list;
@@ -1154,11 +1225,15 @@ export class ExchangeGateway {
    * One of our orders: REST lookup (null only when REST says the exchange does not know it), or the
    * user stream's state of it. The cache never answers "does not exist".
    */
-  readOrder(clientOrderId: string, symbol: string): Promise<Served<ExchangeOrder | null>> {
+  readOrder(
+    clientOrderId: string,
+    symbol: string,
+    opts: { readonly trigger?: boolean } = {},
+  ): Promise<Served<ExchangeOrder | null>> {
     return this.withFallback(
       'order',
       'fetchOrder',
-      () => this.lookupOrder(clientOrderId, symbol),
+      () => this.lookupOrder(clientOrderId, symbol, opts),
       () => this.cache?.order(clientOrderId, symbol),
     );
   }

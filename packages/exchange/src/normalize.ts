@@ -126,20 +126,34 @@ export function binanceExpiry(info: Record<string, unknown> | undefined): Exchan
   return undefined;
 }
 
+/**
+ * Binance USDⓈ-M's conditional (algo) order that has triggered and whose order now works in the
+ * book (algo status TRIGGERING or TRIGGERED; REST `algoStatus`, ALGO_UPDATE `X`). ccxt calls it
+ * closed, with nothing filled; it is still working: its fills and end come with the book's order.
+ */
+function algoWorking(info: Record<string, unknown> | undefined): boolean {
+  const s = info?.['algoStatus'] ?? (info?.['aid'] !== undefined ? info['X'] : undefined);
+  return s === 'TRIGGERING' || s === 'TRIGGERED';
+}
+
 export function fromCcxtOrder(o: Order): ExchangeOrder {
   if (!o.id) throw new Error('Invariant violated: ccxt order without an id');
   const amount = num(o.amount);
-  const filled = num(o.filled);
+  // An ALGO_UPDATE says what its order in the book has filled (`aq`, at `ap`); ccxt reads neither.
+  const aq = o.info?.['aid'] !== undefined ? Number(o.info['aq']) : Number.NaN;
+  const filled = Number.isFinite(aq) ? aq : num(o.filled);
+  const average = Number.isFinite(aq) ? Number(o.info['ap']) : o.average;
+  const status = algoWorking(o.info) ? 'open' : (o.status ?? undefined);
   return {
     clientOrderId: o.clientOrderId ?? undefined,
     venueOrderId: o.id,
     symbol: o.symbol ?? '',
     side: o.side === 'sell' ? 'sell' : 'buy',
     type: o.type ?? 'unknown',
-    status: mapStatus(o.status ?? undefined, filled, amount),
+    status: mapStatus(status, filled, amount),
     amount,
     filled,
-    avgPrice: filled > 0 ? num(o.average, Number.NaN) : Number.NaN,
+    avgPrice: filled > 0 ? num(average, Number.NaN) : Number.NaN,
     price: num(o.price, Number.NaN),
     triggerPrice: num(o.triggerPrice, Number.NaN),
     timeInForce: o.timeInForce ?? undefined,

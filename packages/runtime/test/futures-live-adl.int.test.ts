@@ -4,16 +4,7 @@ import { HAS_SHARED_DATA, noteSkip } from '../../../test-support/shared.ts';
 import { botParity } from '../src/parity.ts';
 import { type PerpStep, perpScript } from './fixtures/strategies.ts';
 import { exchangeBooks, expectBooksEqual, expectStored, stepTo, testStores } from './futures-live-books.ts';
-import {
-  BotProcess,
-  futuresConnect,
-  futuresSim,
-  KEY,
-  LINK_USDM_BARS,
-  PERP,
-  startLiveBot,
-  until,
-} from './live-harness.ts';
+import { futuresConnect, futuresSim, KEY, LINK_USDM_BARS, PERP, perpBot, startLiveBot, until } from './live-harness.ts';
 
 if (!HAS_SHARED_DATA) noteSkip('futures-live-adl.int.test.ts', LINK_USDM_BARS);
 
@@ -132,16 +123,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures: the exchange auto-deleverages t
       KEEL_TEST_MARGIN: 'isolated',
       KEEL_TEST_SCRIPT: JSON.stringify([[T(7, 50), { buy: 100 }]]),
     };
-    const start = async () => {
-      const p = new BotProcess(sim.httpUrl, storeUrl, 'down', KEY, 'perp', env);
-      await p.waitFor(() => p.lines.includes('READY'), 'the bot to start', 30_000);
-      await sim.waitForSubscription('linkusdt@kline_1m', 10_000);
-      return p;
-    };
-    const stepThrough = async (p: BotProcess, t: number) => {
-      while (sim.now() < t + 60_000) sim.step();
-      await p.waitFor(() => p.lines.includes(`SETTLED ${t}`), `bar ${new Date(t).toISOString()} and its orders`);
-    };
+    const { start, stepThrough } = perpBot(sim, storeUrl, 'down', env);
     let bot = await start();
     try {
       for (let t = T(7, 50); t <= T(7, 52); t += 60_000) await stepThrough(bot, t);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { openStore } from '@keel/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HAS_SHARED_DATA } from '../../../test-support/shared.ts';
-import { BotProcess, futuresSim, KEY, PERP } from './live-harness.ts';
+import { futuresSim, KEY, PERP, perpBot } from './live-harness.ts';
 
 const T = (h: number, m = 0) => Date.UTC(2023, 1, 1, h, m);
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-live-restart-'));
@@ -32,16 +32,7 @@ describe.skipIf(!HAS_SHARED_DATA)('live futures through kill -9', () => {
       KEEL_TEST_MARGIN: 'isolated',
       KEEL_TEST_SCRIPT: script,
     };
-    const start = async () => {
-      const p = new BotProcess(sim.httpUrl, storeUrl, 'perp', KEY, 'perp', env);
-      await p.waitFor(() => p.lines.includes('READY'), 'the bot to start', 30_000);
-      await sim.waitForSubscription('linkusdt@kline_1m', 10_000);
-      return p;
-    };
-    const stepThrough = async (p: BotProcess, t: number) => {
-      while (sim.now() < t + 60_000) sim.step();
-      await p.waitFor(() => p.lines.includes(`SETTLED ${t}`), `bar ${new Date(t).toISOString()} and its orders`);
-    };
+    const { start, stepThrough } = perpBot(sim, storeUrl, 'perp', env);
     const exchange = () => {
       const a = sim.futuresAccount(KEY.apiKey);
       const p = a.positions.find((x) => x.position.symbol === 'LINKUSDT');

@@ -86,4 +86,56 @@ describe.skipIf(!HAS_SHARED_DATA)('a stop-market on a live perpetual (binanceusd
       await sim.close();
     }
   }, 60_000);
+
+  it('a reduce-only stop left after its position closed is refused by the exchange when it triggers: recorded expired, saying so', async () => {
+    // Binance keeps a reduce-only conditional order when the position closes (only a GTE_GTC one
+    // is expired with it); when it triggers the matching engine refuses it: algo status REJECTED.
+    const bars = readSimBars(LINK_USDM_BARS);
+    const at = (t: number) => bars.find((b) => b.time === t) as (typeof bars)[number];
+    const stopPrice = Math.round(at(T(7, 51)).close * 0.998 * 1000) / 1000;
+    const strategy = defineStrategy({
+      name: 'perp-stop-left',
+      params: z.object({}),
+      warmup: 'none',
+      onStart: () => ({}),
+      onBar(ctx, _s, bar) {
+        if (bar.time === T(7, 50)) ctx.submit({ type: 'market', side: 'buy', amount: 100, tag: 'entry' });
+        if (bar.time === T(7, 51))
+          ctx.submit({ type: 'stop-market', side: 'sell', amount: 100, stopPrice, reduceOnly: true, tag: 'stop' });
+        if (bar.time === T(7, 52)) ctx.submit({ type: 'market', side: 'sell', amount: 100, tag: 'exit' });
+      },
+    });
+    const sim = await futuresSim(T(7, 50));
+    const store = await openStore({ url: `sqlite:${path.join(dir, 'r.db')}`, synchronous: 'NORMAL' });
+    const errors: string[] = [];
+    const log = (level: string, msg: string) => void (level === 'error' && errors.push(msg));
+    const run = await startLiveBot({
+      strategy,
+      store,
+      exchange: sim,
+      feed: PERP,
+      botId: 'perp-stop-left',
+      log,
+      connect: futuresConnect(sim.httpUrl, 'perp-stop-left', log),
+      bot: { futures: () => ({ leverage: 3, marginMode: 'cross', funding: null }), onShutdown: 'cancel' },
+    });
+    try {
+      const trigger = bars.find((b) => b.time >= T(7, 53) && b.low <= stopPrice) as (typeof bars)[number];
+      while (sim.now() <= trigger.time + 60_000) await run.step();
+      expect(sim.algoOrders(KEY.apiKey).map((o) => o.algoStatus)).toEqual(['REJECTED']);
+      const stop = await store.orders.get(
+        run.bot.botEngine.engine.history.find((o) => o.request.tag === 'stop')?.request.id as string,
+      );
+      expect([stop?.status, stop?.filled, stop?.reason]).toEqual([
+        'expired',
+        0,
+        'expired by the exchange with 0 of 100 filled (refused by the exchange when it triggered)',
+      ]);
+      expect(errors).toEqual([]);
+    } finally {
+      await run.close();
+      await store.close();
+      await sim.close();
+    }
+  }, 60_000);
 });

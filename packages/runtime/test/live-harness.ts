@@ -521,6 +521,31 @@ export class BotProcess {
 }
 
 /**
+ * A perpetual bot in its own process (`BotProcess`, the `perp` script of fixtures/live-bot.ts) on
+ * the futures simulator: `start` one and wait until it is ready and follows the candles;
+ * `stepThrough` the replay past bar `t` and wait until the bot has handled it and settled its orders.
+ */
+export function perpBot(
+  sim: ExchangeSim,
+  storeUrl: string,
+  botId: string,
+  env: Record<string, string>,
+): { start(): Promise<BotProcess>; stepThrough(p: BotProcess, t: number): Promise<void> } {
+  return {
+    async start() {
+      const p = new BotProcess(sim.httpUrl, storeUrl, botId, KEY, 'perp', env);
+      await p.waitFor(() => p.lines.includes('READY'), 'the bot to start', 30_000);
+      await sim.waitForSubscription('linkusdt@kline_1m', 10_000);
+      return p;
+    },
+    async stepThrough(p, t) {
+      while (sim.now() < t + 60_000) sim.step();
+      await p.waitFor(() => p.lines.includes(`SETTLED ${t}`), `bar ${new Date(t).toISOString()} and its orders`);
+    },
+  };
+}
+
+/**
  * The simulator's replay clock, read over HTTP (`GET /api/v3/time`) every 25 ms: what a bot in its
  * own process expires GTD orders by. `ready` resolves after the first read.
  */

@@ -160,12 +160,22 @@ export function formatToStep(x: number, step: number): string {
   return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }
 
+/**
+ * How far `x / step` may be from a whole number of steps and still be that number: binary noise,
+ * 0.3/0.1 = 2.9999999999999996, and 416.58889/0.00001 = 41658888.99999999. The division's error
+ * grows with the quotient, so the tolerance does too (a few units in the last place), with a floor
+ * of 1e-9 steps for small quotients.
+ */
+export function stepTolerance(q: number): number {
+  return Math.max(1e-9, Math.abs(q) * 16 * Number.EPSILON);
+}
+
 /** Round to a multiple of `step` (0 = no rounding), then to the step's decimals so 0.1+0.2 noise is gone. */
 export function roundToStep(x: number, step: number, mode: RoundingMode): number {
   if (step <= 0) return x;
   const q = x / step;
-  // Tolerate binary noise: 0.3/0.1 = 2.9999999999999996 must count as 3 when rounding down.
-  const eps = 1e-9;
+  // A whole number of steps up to binary noise is that number, whichever way it rounds.
+  const eps = stepTolerance(q);
   const n = mode === 'down' ? Math.floor(q + eps) : mode === 'up' ? Math.ceil(q - eps) : Math.round(q);
   const d = decimalsOf(step);
   return Number((n * step).toFixed(Math.min(d, 20)));

@@ -413,13 +413,13 @@ export async function connectExchange(o: ConnectOptions): Promise<ExchangeConnec
       );
       return unlisted ? null : placeResult(create, remember);
     },
-    async cancelOrder(id, symbol) {
-      const out = await port(gw.cancelOrder(id, symbol));
+    async cancelOrder(id, symbol, kind = {}) {
+      const out = await port(gw.cancelOrder(id, symbol, kind));
       return out.order ? remember(out.order) : null;
     },
-    async fetchOrder(id, symbol) {
+    async fetchOrder(id, symbol, kind = {}) {
       // REST, or the user stream's state of it while REST fails; null only ever comes from REST.
-      const x = (await port(gw.readOrder(id, symbol))).value;
+      const x = (await port(gw.readOrder(id, symbol, kind))).value;
       return x ? remember(x) : null;
     },
     async fetchOpenOrders(symbols) {

@@ -99,6 +99,20 @@ export function placedOrder(r: PlaceResult): ExchangeOrder {
   throw new ExchangeFailure(r.kind === 'unavailable' ? r.failure : r.kind, r.reason);
 }
 
+/**
+ * What a cancel or a lookup by client id needs to know of the order: whether it is a stop or
+ * take-profit order (it has a trigger price). Binance USDⓈ-M keeps those in its Algo Order
+ * service, apart from the book, and only its own endpoints cancel, show or list them.
+ */
+export interface OrderKind {
+  readonly trigger?: boolean;
+}
+
+/** The kind of an order request (`OrderKind`): stop-market and stop-limit orders trigger. */
+export function orderKind(req: OrderRequest): OrderKind {
+  return { trigger: req.type === 'stop-market' || req.type === 'stop-limit' };
+}
+
 /** Options of a create (the gateway's CreateOptions). */
 export interface PlaceOptions {
   /**
@@ -232,8 +246,8 @@ export interface LiveExchange {
    * Resolves to null, having sent nothing, when the pair is not one the exchange lists natively.
    */
   placeOco?(a: OrderRequest, b: OrderRequest, opts?: PlaceOptions): Promise<PlaceResult | null>;
-  cancelOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
-  fetchOrder(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
+  cancelOrder(clientOrderId: string, symbol: string, kind?: OrderKind): Promise<ExchangeOrder | null>;
+  fetchOrder(clientOrderId: string, symbol: string, kind?: OrderKind): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbols: readonly string[]): Promise<ExchangeOrder[]>;
   fetchTrades(symbol: string, since: number): Promise<ExchangeTrade[]>;
   fetchBalances(): Promise<Record<string, ExchangeBalance>>;

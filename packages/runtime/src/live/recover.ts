@@ -15,7 +15,7 @@ import {
 import type { Store } from '@keel/store';
 import { exitOrderId, keptOrderId, orderOwner, parkOrderId } from '../bot-engine.ts';
 import { type FeeValue, feeValueField } from './fee-prices.ts';
-import type { ExchangeBalance, ExchangeOrder, ExchangeTrade, LiveExchange } from './port.ts';
+import { type ExchangeBalance, type ExchangeOrder, type ExchangeTrade, type LiveExchange, orderKind } from './port.ts';
 import { exchangeExpiry, isEmulated } from './venue.ts';
 
 export type UnknownOrderPolicy = 'adopt' | 'cancel' | 'flag';
@@ -231,9 +231,11 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const id = order.request.id;
     const symbol = order.request.symbol;
     const pid = parkOrderId(id);
-    let parked = await exchange.fetchOrder(pid, symbol);
+    // Parked as a stop-market order.
+    const stop = { trigger: true };
+    let parked = await exchange.fetchOrder(pid, symbol, stop);
     if (!parked) return order;
-    if (parked.status === 'open') parked = (await exchange.cancelOrder(pid, symbol)) ?? parked;
+    if (parked.status === 'open') parked = (await exchange.cancelOrder(pid, symbol, stop)) ?? parked;
     let cur = order;
     if (parked.filled > 0) {
       tradesBySymbol.delete(symbol); // its fills, up to the cancel
@@ -267,10 +269,10 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const { id, symbol } = order.request;
     for (const c of laterInGroup(order)) {
       const kid = keptOrderId(c.request.id);
-      const eo = await exchange.fetchOrder(kid, symbol);
+      const eo = await exchange.fetchOrder(kid, symbol, orderKind(order.request));
       if (eo) return { exchangeId: kid, eo };
     }
-    return { exchangeId: id, eo: await exchange.fetchOrder(id, symbol) };
+    return { exchangeId: id, eo: await exchange.fetchOrder(id, symbol, orderKind(order.request)) };
   };
 
   const stored = await store.orders.open(botId);
@@ -294,7 +296,9 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const emulated = isEmulated(order.request);
     const leg = !emulated && order.request.ocoGroup !== undefined ? await currentLeg(order) : undefined;
     const exchangeId = emulated ? exitOrderId(id) : (leg?.exchangeId ?? id);
-    const eo = leg !== undefined ? leg.eo : await exchange.fetchOrder(exchangeId, symbol);
+    // An emulated order's exit is a market order.
+    const kind = emulated ? {} : orderKind(order.request);
+    const eo = leg !== undefined ? leg.eo : await exchange.fetchOrder(exchangeId, symbol, kind);
     if (!eo && emulated) {
       order = await unpark(order);
       if (isTerminal(order.status)) {
@@ -350,7 +354,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     if (status === 'open' && !emulated && gtdDue(order, now)) {
       // Binance spot has no GTD: Keel cancels at expireAt, and was down then. Cancel now; fills
       // that came before the cancel are applied first.
-      const after = await exchange.cancelOrder(exchangeId, symbol);
+      const after = await exchange.cancelOrder(exchangeId, symbol, kind);
       if (after && after.filled > cur.filled) {
         tradesBySymbol.delete(symbol);
         cur = await applyTrades(cur, after, exchangeId, await tradesOf(symbol));
@@ -398,22 +402,25 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
       // as the live venue and the simulated venue report it.
       const ocoLeg = status === 'expired' && order.request.ocoGroup !== undefined;
       const expired = status === 'expired' && !emulated && !ocoLeg;
+      // Closed by the exchange with less filled than asked (a market or IOC order closed short): it
+      // never fills more; expired, as the live venue reports it.
+      const closedShort = status === 'closed' && !emulated;
       const x = exchangeExpiry(order.request, eo.expiry);
       const reason = emulated
         ? `exit order ${exchangeId} ${status} on the exchange with ${cur.filled} of ${cur.request.amount} filled`
-        : status === 'closed'
-          ? 'closed on the exchange'
+        : closedShort
+          ? expiryReason('exchange', cur, `closed by the exchange with ${cur.filled} of ${cur.request.amount} filled`)
           : ocoLeg
             ? 'OCO: the other leg of its list filled while the bot was down'
             : expired
               ? expiryReason(x.cause, cur, x.detail)
               : `${status} on the exchange while the bot was down`;
-      cur = close(cur, expired ? 'expire' : 'cancel', reason, now);
+      cur = close(cur, expired || closedShort ? 'expire' : 'cancel', reason, now);
       after.set(id, cur);
     }
     await store.orders.upsert(botId, cur);
     actions.push({
-      kind: cur.status === 'filled' ? 'order-closed-while-down' : 'order-cancelled-while-down',
+      kind: cur.status === 'filled' || status === 'closed' ? 'order-closed-while-down' : 'order-cancelled-while-down',
       detail: `${id}: ${cur.status}`,
     });
   }
@@ -533,7 +540,7 @@ export async function reconcile(o: RecoverOptions): Promise<RecoveryReport> {
     const whose =
       owner === 'this-bot' ? "this bot's client id, but the store has no record of it" : 'not placed by this bot';
     if (o.unknownOrders === 'cancel') {
-      await exchange.cancelOrder(eo.clientOrderId, eo.symbol);
+      await exchange.cancelOrder(eo.clientOrderId, eo.symbol, { trigger: Number.isFinite(eo.triggerPrice) });
       actions.push({ kind: 'unknown-order-cancelled', detail: `${what}: ${whose}; cancelled` });
       await store.events.append(botId, 'reconcile.unknown-order-cancelled', eo);
       continue;

@@ -23,7 +23,7 @@ import {
 import { systemTimer, type Timer } from '@keel/exchange';
 import { exitOrderId, keptOrderId, parkOrderId } from '../bot-engine.ts';
 import { type FeeValue, feeValueField } from './fee-prices.ts';
-import type { ExchangeOrder, ExchangeTrade, LiveExchange, PlaceOptions } from './port.ts';
+import { type ExchangeOrder, type ExchangeTrade, type LiveExchange, orderKind, type PlaceOptions } from './port.ts';
 
 /** The reason of an order the exchange cancelled on its own (not asked by this bot). */
 export const CANCELLED_ON_EXCHANGE = 'cancelled on the exchange';
@@ -533,7 +533,7 @@ export class LiveVenue implements Venue {
     this.track(
       this.afterSend(t, async () => {
         try {
-          const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol);
+          const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol, orderKind(t.order.request));
           if (eo) await this.onOrder(eo, reason);
         } catch (e) {
           this.opts.log('warn', `cancel of ${id} failed: ${(e as Error).message}`, { id });
@@ -851,7 +851,7 @@ export class LiveVenue implements Venue {
       this.afterSend(t, async () => {
         if (isTerminal(t.order.status) || this.closed) return;
         try {
-          const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol);
+          const eo = await this.ex.cancelOrder(t.exchangeId, t.order.request.symbol, orderKind(t.order.request));
           if (eo) await this.onOrder(eo);
         } catch (e) {
           this.opts.log(
@@ -1134,7 +1134,10 @@ export class LiveVenue implements Venue {
     // Ended meanwhile by an answer applied before it: no request for it.
     if (isTerminal(t.order.status) || this.closed) return { kind: 'skipped' };
     try {
-      return { kind: 'read', order: await this.ex.fetchOrder(t.exchangeId, t.order.request.symbol) };
+      return {
+        kind: 'read',
+        order: await this.ex.fetchOrder(t.exchangeId, t.order.request.symbol, orderKind(t.order.request)),
+      };
     } catch (e) {
       return { kind: 'failed', error: e as Error };
     }
@@ -1220,9 +1223,29 @@ export class LiveVenue implements Venue {
       // Expired by the exchange (an IOC or market order's rest, a reduce-only order whose position
       // closed, self-trade prevention, ...): the cause its answer gives, or the order's own.
       this.report({ type: 'expired', id, time: this.opts.now(), ...exchangeExpiry(t.order.request, end.expiry) });
+    else if (status === 'rejected' && t.accepted)
+      // Accepted, then refused: a stop the exchange refused to place when it triggered (Binance
+      // USDⓈ-M's algo status REJECTED, e.g. a reduce-only stop with no position left to reduce).
+      this.report({
+        type: 'expired',
+        id,
+        time: this.opts.now(),
+        cause: 'exchange',
+        detail: 'refused by the exchange when it triggered',
+      });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
-    // 'closed' completes through its last fill.
+    else if (t.order.filled + 1e-12 < t.order.request.amount)
+      // Closed with its fills applied and less filled than asked: the exchange is done with it (a
+      // market or IOC order closed short); it never fills more, so it does not stay open.
+      this.report({
+        type: 'expired',
+        id,
+        time: this.opts.now(),
+        cause: 'exchange',
+        detail: `closed by the exchange with ${t.order.filled} of ${t.order.request.amount} filled`,
+      });
+    // Otherwise 'closed' completed through its last fill.
   }
 
   /** The id of the other order of `t`'s OCO group (the one that filled, when the exchange expired `t`). */
@@ -1430,7 +1453,7 @@ export class LiveVenue implements Venue {
       this.afterSend(keep, async () => {
         let eo: ExchangeOrder | null;
         try {
-          eo = await this.ex.cancelOrder(keep.exchangeId, keep.order.request.symbol);
+          eo = await this.ex.cancelOrder(keep.exchangeId, keep.order.request.symbol, orderKind(keep.order.request));
         } catch (e) {
           keep.relisting = undefined;
           const why = `the end of its OCO list could not be confirmed (${(e as Error).message})`;

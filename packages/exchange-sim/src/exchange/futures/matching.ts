@@ -5,7 +5,15 @@
  * resting orders as the replayed price crosses them, and settles every fill into the position
  * (FuturesLedger). Conditional orders live in AlgoOrders until they trigger into an order here.
  */
-import { maxNotionalAtLeverage, type PositionSide, positionNotional, reducingQty } from '@keel/core';
+import {
+  availableBalance,
+  initialMargin,
+  maxNotionalAtLeverage,
+  type PositionSide,
+  positionNotional,
+  reducingQty,
+  unrealizedPnl,
+} from '@keel/core';
 import { binanceError, mandatoryParam, type SimError } from '../../errors.ts';
 import type { OrderRejection } from '../../faults.ts';
 import { nextStatus, type OrderEvent } from '../../lifecycle.ts';
@@ -380,8 +388,30 @@ export class FuturesMatching {
     if (after > maxNotionalAtLeverage(m.brackets, s.leverage))
       throw binanceError(-2027, 'Exceeded the maximum allowable position at current leverage.');
     const need = positionNotional(opening, ref, m.contractSize) / s.leverage;
-    const asset = ledger.view(apiKey, this.openOrders(apiKey)).assets.find((a) => a.asset === m.quote);
-    if (!asset || need > asset.availableBalance + 1e-9) throw binanceError(-2019, 'Margin is insufficient.');
+    const view = ledger.view(apiKey, this.openOrders(apiKey));
+    const asset = view.assets.find((a) => a.asset === m.quote);
+    if (!asset) throw binanceError(-2019, 'Margin is insufficient.');
+    let available = asset.availableBalance;
+    const closing = reducingQty(pos.size, qty);
+    if (closing > 0) {
+      // A reversing order closes the position first, and Binance nets an order's margin with the
+      // position's (an order's margin requirement is max(|position + bids|, |position - asks|) /
+      // leverage): the closed part's margin is free for the opening part. Isolated: the position's
+      // wallet and its PnL at the price come back to the cross wallet; cross: its initial margin.
+      const crossIm = view.positions
+        .filter((pv) => pv.marginType === 'CROSSED' && this.opts.market(pv.position.symbol)?.quote === m.quote)
+        .reduce((sum, pv) => sum + pv.initialMargin, 0);
+      const isolated = s.marginType === 'ISOLATED';
+      const released = isolated ? pos.isolatedWallet + unrealizedPnl(pos.size, pos.entryPrice, ref, m.contractSize) : 0;
+      const freed = isolated ? 0 : initialMargin(positionNotional(closing, m.price, m.contractSize), s.leverage);
+      available = availableBalance(
+        asset.crossWalletBalance + released,
+        asset.crossUnPnl,
+        crossIm - freed,
+        asset.openOrderInitialMargin,
+      );
+    }
+    if (need > available + 1e-9) throw binanceError(-2019, 'Margin is insufficient.');
   }
 
   /** `reduceOnly` as Binance reads it: 'true'/'false', and not at all in hedge mode (-1106). */

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readBarsFile } from '@keel/candles';
+import { readBarsFile } from '@keel/data/csv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataFile, HAS_SHARED_DATA } from '../../../test-support/shared.ts';
 import { keelIn } from './in-process.ts';

@@ -125,11 +125,15 @@ describe.skipIf(!HAS_SHARED_DATA)('CSV reader: fast path equals Number() on real
     expect(readBarsFile(dataFile(BTC_1H)).series.time[0]).toBe(Date.UTC(2022, 0, 1));
   });
 
-  it('keeps the old behaviour for odd numbers: exponents, spaces, empty cells, microsecond timestamps', () => {
-    const p = parseBarsCsv('1704067200000000,1e2, 101 ,99,100,\n', 'x.csv');
+  it('keeps the old behaviour for odd numbers: exponents, spaces, microsecond timestamps; an empty volume is no zero', () => {
+    const p = parseBarsCsv('1704067200000000,1e2, 101 ,99,100,5\n', 'x.csv');
     expect(p.series.time[0]).toBe(1_704_067_200_000);
     expect(p.series.open[0]).toBe(100);
     expect(p.series.high[0]).toBe(101);
-    expect(p.series.volume[0]).toBe(0);
+    expect(p.series.volume[0]).toBe(5);
+    // An unknown volume is not a zero volume: the row is quarantined (docs/data.md).
+    const empty = parseBarsCsv('1704067200000000,1e2, 101 ,99,100,\n', 'x.csv');
+    expect(empty.series.length).toBe(0);
+    expect(empty.quarantined.map((q) => q.rule)).toEqual(['empty-cell']);
   });
 });

@@ -29,7 +29,8 @@ describe('candle files', () => {
     ).toThrow(/f\.csv:2/);
     expect(() =>
       parseBarsCsv(
-        'timestamp,open,high,low,close,volume\n2024-01-01 00:01:00,1,2,1,1,1\n2024-01-01 00:00:00,1,2,1,1,1\n',
+        // Neither ascending nor strictly newest first (which is read in time order, with a note).
+        'timestamp,open,high,low,close,volume\n2024-01-01 00:01:00,1,2,1,1,1\n2024-01-01 00:00:00,1,2,1,1,1\n2024-01-01 00:02:00,1,2,1,1,1\n',
         'g.csv',
       ),
     ).toThrow(BarFileError);

@@ -215,7 +215,7 @@ describe.skipIf(!HAS_SHARED_DATA)('keel bots and keel paper|live, through the re
             new RegExp(`^bot ${id} is not running \\(stopped\\); its last session: session 1 ended`),
           );
 
-          const changed = await keel(args('--param', 'fast=4'));
+          const changed = await keel(args().map((a) => (a === 'fast=3' ? 'fast=4' : a)));
           expect(changed.code).toBe(1);
           expect(changed.err).toMatch(
             /was run as sma-cross fast=3 slow=8 allocation=0.95 direction="long" on BTC\/USDT; this start asks for sma-cross fast=4 slow=8 allocation=0.95 direction="long" on BTC\/USDT \(changed: fast 3 -> 4\).*--reconfigure/,

@@ -451,7 +451,7 @@ describe.skipIf(!HAS_SHARED_DATA)('several markets in one paper or live bot (the
       ['BTC/USDT,,ETH/USDT', '"BTC/USDT,,ETH/USDT": entry 2 is empty'],
       ['BTC/USDT;ETH/USDT', '"BTC/USDT;ETH/USDT" is not a market: expected BASE/QUOTE'],
       ['BTC/USDT ETH/USDT', '"BTC/USDT ETH/USDT" is not a market'],
-      ['BTCUSDT', '"BTCUSDT" is not a market'],
+      ['BTCXYZ', '"BTCXYZ" is not a market'],
       ['BTC/USDT,btc/usdt', 'BTC/USDT is listed twice'],
       [
         'BTC/USDT,ETH/BTC',

@@ -1011,7 +1011,10 @@ export class Bot {
         group.length = 0;
       }
     } finally {
+      // A run that ends during a warm-up, a catch-up or a late stretch still says what it held.
       if (this.warmed.bars > 0) this.endWarmUp();
+      if (this.caughtUp.bars > 0) this.endCatchUp();
+      if (this.late.bars > 0) this.endLate();
       await source.close();
     }
   }

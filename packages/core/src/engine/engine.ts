@@ -9,6 +9,7 @@ import type { Indicator } from '../indicators/base.ts';
 import { type Bar, emptyBar, type FeedKey, feedId } from '../model/bar.ts';
 import {
   checkFilters,
+  FLAT_TOLERANCE,
   hasFilters,
   type Instrument,
   roundAmount,
@@ -645,7 +646,7 @@ export class Engine {
     const prevFilled = o.filled;
     const filled = prevFilled + r.amount;
     // Tolerate binary noise: a fill within 1e-12 relative of the rest completes the order.
-    const complete = filled >= req.amount * (1 - 1e-12);
+    const complete = filled >= req.amount * (1 - FLAT_TOLERANCE);
     this.apply(o, complete ? 'fill' : 'fill-partial', r.time);
     o.avgPrice = prevFilled === 0 ? r.price : (o.avgPrice * prevFilled + r.price * r.amount) / filled;
     o.filled = complete ? req.amount : filled;

@@ -5,6 +5,7 @@ import {
   type ClientOrderId,
   type ExpiryCause,
   expiresAt,
+  FLAT_TOLERANCE,
   type Instrument,
   isTerminal,
   type MarketOrder,
@@ -1235,7 +1236,7 @@ export class LiveVenue implements Venue {
       });
     else if (status === 'rejected')
       this.report({ type: 'rejected', id, time: this.opts.now(), reason: 'rejected by the exchange' });
-    else if (t.order.filled + 1e-12 < t.order.request.amount)
+    else if (t.order.filled < t.order.request.amount * (1 - FLAT_TOLERANCE))
       // Closed with its fills applied and less filled than asked: the exchange is done with it (a
       // market or IOC order closed short); it never fills more, so it does not stay open.
       this.report({

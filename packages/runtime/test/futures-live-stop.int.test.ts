@@ -20,23 +20,32 @@ const T = (h: number, m = 0) => Date.UTC(2023, 1, 1, h, m);
 const dir = mkdtempSync(path.join(tmpdir(), 'keel-futures-stop-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * Buys 100 on the 07:50 bar and places a reduce-only stop 0.2 % under the 07:51 close on that bar;
+ * with `exitAt`, sells the 100 at market on that bar (the stop is then left without a position).
+ */
+function perpStop(name: string, exitAt?: number) {
+  const bars = readSimBars(LINK_USDM_BARS);
+  const at = (t: number) => bars.find((b) => b.time === t) as (typeof bars)[number];
+  const stopPrice = Math.round(at(T(7, 51)).close * 0.998 * 1000) / 1000;
+  const strategy = defineStrategy({
+    name,
+    params: z.object({}),
+    warmup: 'none',
+    onStart: () => ({}),
+    onBar(ctx, _s, bar) {
+      if (bar.time === T(7, 50)) ctx.submit({ type: 'market', side: 'buy', amount: 100, tag: 'entry' });
+      if (bar.time === T(7, 51))
+        ctx.submit({ type: 'stop-market', side: 'sell', amount: 100, stopPrice, reduceOnly: true, tag: 'stop' });
+      if (bar.time === exitAt) ctx.submit({ type: 'market', side: 'sell', amount: 100, tag: 'exit' });
+    },
+  });
+  return { strategy, stopPrice, bars };
+}
+
 describe.skipIf(!HAS_SHARED_DATA)('a stop-market on a live perpetual (binanceusdm against the simulator)', () => {
   it('rests on the exchange reduce-only, triggers on the first bar that reaches it, and closes the bot’s own position', async () => {
-    const bars = readSimBars(LINK_USDM_BARS);
-    const at = (t: number) => bars.find((b) => b.time === t) as (typeof bars)[number];
-    // Decided on the 07:51 bar: a stop 0.2 % under its close.
-    const stopPrice = Math.round(at(T(7, 51)).close * 0.998 * 1000) / 1000;
-    const strategy = defineStrategy({
-      name: 'perp-stop',
-      params: z.object({}),
-      warmup: 'none',
-      onStart: () => ({}),
-      onBar(ctx, _s, bar) {
-        if (bar.time === T(7, 50)) ctx.submit({ type: 'market', side: 'buy', amount: 100, tag: 'entry' });
-        if (bar.time === T(7, 51))
-          ctx.submit({ type: 'stop-market', side: 'sell', amount: 100, stopPrice, reduceOnly: true, tag: 'stop' });
-      },
-    });
+    const { strategy, stopPrice, bars } = perpStop('perp-stop');
     const sim = await futuresSim(T(7, 50));
     const store = await openStore({ url: `sqlite:${path.join(dir, 's.db')}`, synchronous: 'NORMAL' });
     const run = await startLiveBot({
@@ -90,21 +99,7 @@ describe.skipIf(!HAS_SHARED_DATA)('a stop-market on a live perpetual (binanceusd
   it('a reduce-only stop left after its position closed is refused by the exchange when it triggers: recorded expired, saying so', async () => {
     // Binance keeps a reduce-only conditional order when the position closes (only a GTE_GTC one
     // is expired with it); when it triggers the matching engine refuses it: algo status REJECTED.
-    const bars = readSimBars(LINK_USDM_BARS);
-    const at = (t: number) => bars.find((b) => b.time === t) as (typeof bars)[number];
-    const stopPrice = Math.round(at(T(7, 51)).close * 0.998 * 1000) / 1000;
-    const strategy = defineStrategy({
-      name: 'perp-stop-left',
-      params: z.object({}),
-      warmup: 'none',
-      onStart: () => ({}),
-      onBar(ctx, _s, bar) {
-        if (bar.time === T(7, 50)) ctx.submit({ type: 'market', side: 'buy', amount: 100, tag: 'entry' });
-        if (bar.time === T(7, 51))
-          ctx.submit({ type: 'stop-market', side: 'sell', amount: 100, stopPrice, reduceOnly: true, tag: 'stop' });
-        if (bar.time === T(7, 52)) ctx.submit({ type: 'market', side: 'sell', amount: 100, tag: 'exit' });
-      },
-    });
+    const { strategy, stopPrice, bars } = perpStop('perp-stop-left', T(7, 52));
     const sim = await futuresSim(T(7, 50));
     const store = await openStore({ url: `sqlite:${path.join(dir, 'r.db')}`, synchronous: 'NORMAL' });
     const errors: string[] = [];
